@@ -1,0 +1,95 @@
+// The main job on one machine: Kafka, the edge agent on generated traffic, the aggregator + query API in one
+// process on embedded ClickHouse, and the dashboard. Ctrl-C (or SIGTERM) stops everything this started, by PID.
+'use strict';
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '../..');
+const kafkaScript = path.join(root, 'infra/kafka/kafka.sh');
+const children = [];
+let startedKafka = false;
+let stopping = false;
+
+function log(msg) {
+  process.stdout.write(`[tma] ${msg}\n`);
+}
+
+function kafka(cmd, stdio = 'inherit') {
+  execFileSync('bash', [kafkaScript, cmd], { cwd: root, stdio });
+}
+
+/** Components of the single-machine stack, in start order. Each is a Node entry point built by `tsc -b`. */
+const components = [
+  {
+    name: 'edge agent + traffic testbed',
+    entry: 'apps/edge-agent/dist/testbed/main.js',
+    args: ['--hosts', '2', '--interval', '5s'],
+  },
+  {
+    name: 'aggregator + query API (embedded ClickHouse)',
+    entry: 'apps/query-api/dist/main.js',
+    args: ['--with-aggregator'],
+    urls: ['http://127.0.0.1:8080/ (dashboard)', 'http://127.0.0.1:8080/docs (REST API)', 'http://127.0.0.1:8080/graphql'],
+  },
+];
+
+function start(component) {
+  const entry = path.join(root, component.entry);
+  if (!fs.existsSync(entry)) {
+    log(`${component.name}: not part of this build yet (${component.entry} missing)`);
+    return;
+  }
+  log(`starting ${component.name}`);
+  const child = spawn(process.execPath, [entry, ...component.args], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, TMA_KAFKA_BROKERS: process.env.TMA_KAFKA_BROKERS ?? '127.0.0.1:9092' },
+  });
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      log(`${component.name} exited (${signal ?? code}); stopping the stack`);
+      stop(1);
+    }
+  });
+  children.push(child);
+  for (const url of component.urls ?? []) log(`  ${url}`);
+}
+
+async function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  log('stopping');
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+  if (startedKafka) kafka('stop');
+  log('stopped; nothing left running');
+  process.exit(code);
+}
+
+process.on('SIGINT', () => stop(0));
+process.on('SIGTERM', () => stop(0));
+
+try {
+  kafka('status', 'pipe');
+  log('reusing the Kafka broker already running');
+} catch {
+  kafka('start');
+  startedKafka = true;
+}
+for (const c of components) start(c);
+if (children.length === 0) log('Kafka is up; no apps are built yet. Ctrl-C stops it.');
+log('running; press Ctrl-C to stop');
+setInterval(() => undefined, 1 << 30);
