@@ -1,0 +1,161 @@
+// HyperLogLog with one-byte registers (rank 1 … 65 − p from the fleet hash), merged by register max, estimated with
+// Ertl's improved estimator ("New cardinality estimation algorithms for HyperLogLog sketches", 2017), which needs no
+// empirical bias tables or range switches and stays unbiased from 0 to far beyond 10^9 with a 64-bit hash.
+import { hashKeyInto } from './hash';
+import { IncompatibleSketchError } from './errors';
+import { HASH_NAME, HLL_P, SEED_HASH } from './spec.generated';
+
+export interface HyperLogLogOptions {
+  /** Precision p: m = 2^p registers; standard error 1.04/√m. Default from the spec. */
+  precision?: number;
+}
+
+export interface HllEstimate {
+  estimate: number;
+  /** Relative standard error 1.04/√m. */
+  standardError: number;
+}
+
+const hashScratch = new Uint32Array(2);
+// Histogram of register values, shared by all instances (estimation is synchronous): no allocation per estimate.
+const histogram = new Float64Array(66);
+
+/** σ(x) = x + Σ_k x^(2^k) 2^(k−1) (Ertl, eq. 18). */
+function sigma(x: number): number {
+  if (x === 1) return Infinity;
+  let y = 1;
+  let z = x;
+  let prev: number;
+  do {
+    x *= x;
+    prev = z;
+    z += x * y;
+    y += y;
+  } while (z !== prev);
+  return z;
+}
+
+/** τ(x) = (1 − x − Σ_k (1 − x^(2^−k))² 2^−k) / 3 (Ertl, eq. 19). */
+function tau(x: number): number {
+  if (x === 0 || x === 1) return 0;
+  let y = 1;
+  let z = 1 - x;
+  let prev: number;
+  do {
+    x = Math.sqrt(x);
+    prev = z;
+    y *= 0.5;
+    z -= (1 - x) * (1 - x) * y;
+  } while (z !== prev);
+  return z / 3;
+}
+
+export class HyperLogLog {
+  readonly p: number;
+  readonly m: number;
+  /** Largest register value: 64 − p + 1. */
+  readonly rankMax: number;
+  readonly hashName = HASH_NAME;
+  readonly seedHash = SEED_HASH;
+  readonly registers: Uint8Array;
+
+  constructor(options: HyperLogLogOptions = {}) {
+    const p = options.precision ?? HLL_P;
+    if (!Number.isInteger(p) || p < 4 || p > 18) throw new RangeError(`HLL precision must be in 4..18, got ${p}`);
+    this.p = p;
+    this.m = 2 ** p;
+    this.rankMax = 64 - p + 1;
+    this.registers = new Uint8Array(this.m);
+  }
+
+  /** A sketch over registers read from the kernel; values above 65 − p are refused with a RangeError. */
+  static fromRegisters(registers: ArrayLike<number>, options: HyperLogLogOptions = {}): HyperLogLog {
+    const h = new HyperLogLog(options);
+    if (registers.length !== h.m) throw new RangeError(`expected ${h.m} registers, got ${registers.length}`);
+    for (let i = 0; i < h.m; i++) {
+      const v = registers[i];
+      if (!Number.isInteger(v) || v < 0 || v > h.rankMax) throw new RangeError(`register ${i} holds ${v}, outside 0..${h.rankMax}`);
+      h.registers[i] = v;
+    }
+    return h;
+  }
+
+  get standardError(): number {
+    return 1.04 / Math.sqrt(this.m);
+  }
+
+  /** Adds a hashed item; returns true when a register changed. */
+  add(hi: number, lo: number): boolean {
+    const p = this.p;
+    const idx = hi >>> (32 - p);
+    const a = (hi << p) >>> 0;
+    const rank = a !== 0 ? Math.clz32(a) + 1 : lo !== 0 ? 32 - p + Math.clz32(lo) + 1 : 64 - p + 1;
+    if (rank > this.registers[idx]) {
+      this.registers[idx] = rank;
+      return true;
+    }
+    return false;
+  }
+
+  addKey(key: Uint8Array): boolean {
+    hashKeyInto(key, hashScratch);
+    return this.add(hashScratch[0], hashScratch[1]);
+  }
+
+  /** Cardinality estimate (Ertl's improved estimator). */
+  estimate(): number {
+    const q = 64 - this.p;
+    const m = this.m;
+    const regs = this.registers;
+    histogram.fill(0, 0, q + 2);
+    for (let i = 0; i < m; i++) histogram[regs[i]]++;
+    if (histogram[0] === m) return 0;
+    let z = m * tau(1 - histogram[q + 1] / m);
+    for (let k = q; k >= 1; k--) z = 0.5 * (z + histogram[k]);
+    z += m * sigma(histogram[0] / m);
+    return (m * m) / (2 * Math.LN2 * z);
+  }
+
+  query(): HllEstimate {
+    return { estimate: this.estimate(), standardError: this.standardError };
+  }
+
+  incompatibility(other: HyperLogLog): string | null {
+    if (other === this) return 'cannot merge a sketch with itself';
+    if (other.hashName !== this.hashName) return `hash ${other.hashName} differs from ${this.hashName}`;
+    if (other.seedHash !== this.seedHash) return `seed hash ${other.seedHash} differs from ${this.seedHash}`;
+    if (other.p !== this.p) return `precision ${other.p} differs from ${this.p}`;
+    return null;
+  }
+
+  /** Register-wise max with `other` (which is not modified). Throws IncompatibleSketchError and changes nothing on mismatch. */
+  merge(other: HyperLogLog): this {
+    const why = this.incompatibility(other);
+    if (why) throw new IncompatibleSketchError(`HLL merge refused: ${why}`);
+    const a = this.registers;
+    const b = other.registers;
+    for (let i = 0; i < a.length; i++) if (b[i] > a[i]) a[i] = b[i];
+    return this;
+  }
+
+  clear(): void {
+    this.registers.fill(0);
+  }
+
+  clone(): HyperLogLog {
+    const c = new HyperLogLog({ precision: this.p });
+    c.registers.set(this.registers);
+    return c;
+  }
+
+  isEmpty(): boolean {
+    for (let i = 0; i < this.m; i++) if (this.registers[i] !== 0) return false;
+    return true;
+  }
+
+  nonZeroRegisters(): number {
+    let k = 0;
+    for (let i = 0; i < this.m; i++) if (this.registers[i] !== 0) k++;
+    return k;
+  }
+}
