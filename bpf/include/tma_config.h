@@ -1,0 +1,14 @@
+/* Load-time knobs: one struct in .rodata, so the verifier sees the values as constants and drops dead branches
+ * (sampling and tracing cost nothing when off). User space sets it before load; layout in tma_types.h. */
+#ifndef TMA_CONFIG_H
+#define TMA_CONFIG_H
+
+#include "tma_types.h"
+
+const volatile struct tma_cfg tma_cfg = {
+	.sample_rate = 1,
+	.trace = 0,
+	.cand_threshold = TMA_CAND_THRESHOLD_DEFAULT,
+};
+
+#endif /* TMA_CONFIG_H */

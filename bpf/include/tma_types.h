@@ -1,0 +1,132 @@
+/* Layouts shared by the kernel program and user space (the agent reads map values with exactly these layouts;
+ * bpf/test/layout.ts mirrors them and a test checks it against the object's BTF). No kernel includes here. */
+#ifndef TMA_TYPES_H
+#define TMA_TYPES_H
+
+#include "tma_spec.h"
+#include "tma_hash.h" /* struct tma_flow_key / tma_addr_key / tma_dport_key: the canonical hashed keys */
+
+/* Every sketch exists twice; tma_ctl.epoch selects the copy the kernel writes, user space reads the other. */
+#define TMA_COPIES 2
+
+/* Directions, for the per-direction totals. XDP and TC ingress count as ingress. */
+enum tma_dir {
+	TMA_DIR_INGRESS = 0,
+	TMA_DIR_EGRESS = 1,
+	TMA_DIRS = 2,
+};
+
+/* Why a frame was not counted in the sketches (tma_errors key = copy * TMA_ERR__COUNT + reason). */
+enum tma_err {
+	TMA_ERR_ETH_TRUNC = 0,	 /* shorter than an Ethernet header */
+	TMA_ERR_VLAN_TRUNC = 1,	 /* VLAN tag cut off */
+	TMA_ERR_VLAN_DEPTH = 2,	 /* more than two VLAN tags */
+	TMA_ERR_IPV4_TRUNC = 3,	 /* IPv4 header (with options) cut off */
+	TMA_ERR_IPV4_HDR = 4,	 /* version != 4, IHL < 5 or total length < header length */
+	TMA_ERR_IPV6_TRUNC = 5,	 /* fixed IPv6 header cut off */
+	TMA_ERR_IPV6_HDR = 6,	 /* version != 6 */
+	TMA_ERR_IPV6_EXT_TRUNC = 7, /* extension header cut off */
+	TMA_ERR_IPV6_EXT_DEPTH = 8, /* more extension headers than the parser follows */
+	TMA_ERR_L4_TRUNC = 9,	 /* TCP/UDP/UDP-Lite/SCTP/DCCP/ICMP/ICMPv6 header cut off */
+	TMA_ERR_TCP_HDR = 10,	 /* TCP data offset < 5 */
+	TMA_ERR_NONLINEAR = 11,	 /* TC: headers not in linear data and the pull failed */
+	TMA_ERR__COUNT = 12,
+};
+
+/* CMS: the depth x width cells (row-major, as SPEC.md) are split into chunks of 1024 cells, one per-CPU array entry
+ * each (a per-CPU value is limited to 32 KiB). Packets and bytes share a cell so an update touches one cache line
+ * per row. Flat cell c = row * TMA_CMS_WIDTH + column lives in entry copy * TMA_CMS_CHUNKS + c / TMA_CMS_CHUNK_CELLS
+ * at position c % TMA_CMS_CHUNK_CELLS. */
+#define TMA_CMS_CHUNK_SHIFT 10
+#define TMA_CMS_CHUNK_CELLS (1 << TMA_CMS_CHUNK_SHIFT)
+#define TMA_CMS_CHUNKS (TMA_CMS_CELLS / TMA_CMS_CHUNK_CELLS)
+
+struct tma_cms_cell {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct tma_cms_chunk {
+	struct tma_cms_cell cell[TMA_CMS_CHUNK_CELLS];
+};
+
+/* HLLs of the specification, one per-CPU array entry each: key = copy * TMA_HLL_KINDS + kind. */
+enum tma_hll_kind {
+	TMA_HLL_FLOWS = 0, /* distinct 5-tuples */
+	TMA_HLL_SRC = 1,   /* distinct source addresses */
+	TMA_HLL_DST = 2,   /* distinct destination addresses */
+	TMA_HLL_DPORT = 3, /* distinct (destination port, protocol) */
+	TMA_HLL_KINDS = 4,
+};
+
+struct tma_hll {
+	__u8 reg[TMA_HLL_M];
+};
+
+/* Candidate heavy hitters: TMA_CAND_SETS sets of TMA_CAND_WAYS ways, one per-CPU entry per set:
+ * key = copy * TMA_CAND_SETS + set, set = low bits of the flow hash's lo word. A way is empty when packets == 0.
+ * packets/bytes start at the flow's CMS estimate on this CPU when it enters and then count exactly. */
+struct tma_cand {
+	struct tma_flow_key key;
+	__u64 packets;
+	__u64 bytes;
+	__u64 hash;
+};
+
+struct tma_cand_set {
+	struct tma_cand way[TMA_CAND_WAYS];
+};
+
+/* Counters per copy (tma_totals key = copy). Invariant per copy, summed over CPUs:
+ * packets = sum(proto_packets) + non_ip_packets + error_packets (and the same for bytes). */
+struct tma_totals {
+	__u64 packets;		/* every frame the program ran on */
+	__u64 bytes;		/* frame length from the Ethernet header on */
+	__u64 dir_packets[TMA_DIRS];
+	__u64 dir_bytes[TMA_DIRS];
+	__u64 non_ip_packets;	/* well-formed frames that are neither IPv4 nor IPv6 (ARP, LLDP, ...) */
+	__u64 non_ip_bytes;
+	__u64 error_packets;	/* malformed/truncated: also counted by reason in tma_errors */
+	__u64 error_bytes;
+	__u64 sketch_packets;	/* IP packets that updated the sketches (all of them when sample_rate = 1) */
+	__u64 sketch_bytes;
+	__u64 cand_inserts;	/* flows that entered the candidate table */
+	__u64 cand_evictions;	/* inserts that replaced another flow */
+	__u64 pulls;		/* TC: headers made linear with bpf_skb_pull_data */
+	__u64 reserved;
+	__u64 proto_packets[TMA_PROTOCOLS]; /* IP packets by transport protocol (after IPv6 extension headers) */
+	__u64 proto_bytes[TMA_PROTOCOLS];
+};
+
+/* Control written by user space (tma_ctl key 0). The agent flips epoch, waits for programs in flight, then reads
+ * and clears copy (epoch ^ 1). */
+struct tma_ctl {
+	__u32 epoch; /* 0 or 1: the copy the kernel writes */
+	__u32 pad;
+};
+
+/* Load-time knobs: the one variable in .rodata, set before load (bpf_map__set_initial_value on ".rodata"). */
+struct tma_cfg {
+	__u32 sample_rate;	/* 1 = every packet updates the sketches; N = one in N on average */
+	__u32 trace;		/* tests only: record each packet's parse result in tma_trace */
+	__u64 cand_threshold;	/* CMS packet estimate (this CPU, this epoch) at which a flow enters the candidates */
+};
+
+/* Tests only (cfg.trace): the last packet's parse result. */
+enum tma_trace_kind {
+	TMA_TRACE_FLOW = 0,
+	TMA_TRACE_NON_IP = 1,
+	TMA_TRACE_ERROR = 2,
+};
+
+struct tma_trace {
+	__u64 seq;
+	struct tma_flow_key key;
+	__u64 hash;
+	__u32 kind;
+	__u32 err;
+	__u32 bytes;
+	__u32 pad;
+};
+
+#endif /* TMA_TYPES_H */

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+/* TMA data path: every frame is parsed once and counted into per-CPU sketches (CMS by packets and bytes, four
+ * HLLs, per-protocol totals, a bounded heavy-hitter candidate table), in the copy tma_ctl.epoch selects.
+ * The same code runs as XDP (ingress) and as TC clsact ingress/egress. It never drops or alters traffic:
+ * XDP_PASS and TC_ACT_UNSPEC always. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "tma_types.h"
+#include "tma_config.h"
+#include "tma_maps.h"
+#include "tma_parse.h"
+
+#define TMA_TC_ACT_UNSPEC (-1)
+#define TMA_PULL_LEN 256 /* bytes made linear when TC headers sit in paged data */
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline void tma_trace_put(struct tma_flow_key *k, __u64 hash, __u32 kind, __u32 err, __u32 len)
+{
+	__u32 zero = 0;
+	struct tma_trace *t;
+
+	if (!tma_cfg.trace)
+		return;
+	t = bpf_map_lookup_elem(&tma_trace, &zero);
+	if (!t)
+		return;
+	t->seq++;
+	t->key = *k;
+	t->hash = hash;
+	t->kind = kind;
+	t->err = err;
+	t->bytes = len;
+}
+
+static __always_inline void tma_hll_add(__u32 copy, __u32 kind, __u64 h)
+{
+	__u32 key = copy * TMA_HLL_KINDS + kind;
+	struct tma_hll *hll = bpf_map_lookup_elem(&tma_hll, &key);
+	__u32 idx;
+	__u8 rank;
+
+	if (!hll)
+		return;
+	idx = tma_hll_index(h) & (TMA_HLL_M - 1);
+	rank = tma_hll_rank(h);
+	/* registers only grow, and rarely: read first so a steady state writes nothing */
+	if (rank > hll->reg[idx])
+		hll->reg[idx] = rank;
+}
+
+static __always_inline int tma_key_eq(const struct tma_flow_key *a, const struct tma_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
+/* The flow's CMS estimate on this CPU reached the threshold: count it in its set, or take the emptiest way. */
+static __always_inline void tma_cand_add(__u32 copy, struct tma_totals *t, struct tma_flow_key *k, __u64 h,
+					 __u32 len, __u64 est_packets, __u64 est_bytes)
+{
+	__u32 key = copy * TMA_CAND_SETS + (tma_hash_lo(h) & (TMA_CAND_SETS - 1));
+	struct tma_cand_set *set = bpf_map_lookup_elem(&tma_cand, &key);
+	struct tma_cand *c;
+	__u64 least = ~0ULL;
+	__u32 victim = 0;
+	int w;
+
+	if (!set)
+		return;
+#pragma unroll
+	for (w = 0; w < TMA_CAND_WAYS; w++) {
+		c = &set->way[w];
+		if (c->packets && c->hash == h && tma_key_eq(&c->key, k)) {
+			c->packets++;
+			c->bytes += len;
+			return;
+		}
+		if (c->packets < least) {
+			least = c->packets;
+			victim = w;
+		}
+	}
+	c = &set->way[victim & (TMA_CAND_WAYS - 1)];
+	if (c->packets)
+		t->cand_evictions++;
+	t->cand_inserts++;
+	c->key = *k;
+	c->hash = h;
+	c->packets = est_packets;
+	c->bytes = est_bytes;
+}
+
+static __always_inline void tma_sketch(__u32 copy, struct tma_totals *t, struct tma_flow_key *k, __u32 len)
+{
+	__u64 h = tma_hash_flow(k);
+	__u64 est_packets = ~0ULL, est_bytes = ~0ULL;
+	struct tma_addr_key ak = {};
+	struct tma_dport_key dk = {};
+	int row;
+
+#pragma unroll
+	for (row = 0; row < TMA_CMS_DEPTH; row++) {
+		__u32 cell = row * TMA_CMS_WIDTH + tma_cms_index(h, row);
+		__u32 key = copy * TMA_CMS_CHUNKS + (cell >> TMA_CMS_CHUNK_SHIFT);
+		struct tma_cms_chunk *chunk = bpf_map_lookup_elem(&tma_cms, &key);
+		struct tma_cms_cell *c;
+		__u64 p, b;
+
+		if (!chunk)
+			return;
+		c = &chunk->cell[cell & (TMA_CMS_CHUNK_CELLS - 1)];
+		p = c->packets + 1;
+		b = c->bytes + len;
+		c->packets = p;
+		c->bytes = b;
+		est_packets = p < est_packets ? p : est_packets;
+		est_bytes = b < est_bytes ? b : est_bytes;
+	}
+
+	tma_hll_add(copy, TMA_HLL_FLOWS, h);
+	__builtin_memcpy(ak.addr, k->src, 16);
+	ak.domain = TMA_DOMAIN_SRC;
+	tma_hll_add(copy, TMA_HLL_SRC, tma_hash_addr(&ak));
+	__builtin_memcpy(ak.addr, k->dst, 16);
+	ak.domain = TMA_DOMAIN_DST;
+	tma_hll_add(copy, TMA_HLL_DST, tma_hash_addr(&ak));
+	dk.dport = k->dport;
+	dk.proto = k->proto;
+	dk.domain = TMA_DOMAIN_DPORT;
+	tma_hll_add(copy, TMA_HLL_DPORT, tma_hash_dport(&dk));
+
+	if (est_packets >= tma_cfg.cand_threshold)
+		tma_cand_add(copy, t, k, h, len, est_packets, est_bytes);
+	tma_trace_put(k, h, TMA_TRACE_FLOW, 0, len);
+}
+
+/* Counts one parsed frame. res/err come from tma_parse; len is the frame length from the Ethernet header on. */
+static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k, __u32 len, __u32 dir)
+{
+	__u32 zero = 0, copy, key;
+	struct tma_ctl *ctl = bpf_map_lookup_elem(&tma_ctl, &zero);
+	struct tma_totals *t;
+	__u64 *e;
+
+	if (!ctl)
+		return;
+	copy = ctl->epoch & 1;
+	t = bpf_map_lookup_elem(&tma_totals, &copy);
+	if (!t)
+		return;
+	t->packets++;
+	t->bytes += len;
+	t->dir_packets[dir & 1]++;
+	t->dir_bytes[dir & 1] += len;
+
+	if (res == TMA_PARSE_ERROR) {
+		t->error_packets++;
+		t->error_bytes += len;
+		key = copy * TMA_ERR__COUNT + err;
+		e = bpf_map_lookup_elem(&tma_errors, &key);
+		if (e)
+			(*e)++;
+		tma_trace_put(k, 0, TMA_TRACE_ERROR, err, len);
+		return;
+	}
+	if (res == TMA_PARSE_NON_IP) {
+		t->non_ip_packets++;
+		t->non_ip_bytes += len;
+		tma_trace_put(k, 0, TMA_TRACE_NON_IP, 0, len);
+		return;
+	}
+	t->proto_packets[k->proto]++;
+	t->proto_bytes[k->proto] += len;
+	if (tma_cfg.sample_rate > 1 && bpf_get_prandom_u32() % tma_cfg.sample_rate)
+		return;
+	t->sketch_packets++;
+	t->sketch_bytes += len;
+	tma_sketch(copy, t, k, len);
+}
+
+SEC("xdp")
+int tma_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct tma_flow_key k = {};
+	__u32 err = 0;
+	int res;
+
+	res = tma_parse(data, end, &k, &err);
+	tma_count(res, err, &k, (__u32)(end - data), TMA_DIR_INGRESS);
+	return XDP_PASS;
+}
+
+static __always_inline void tma_tc(struct __sk_buff *skb, __u32 dir)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct tma_flow_key k = {};
+	__u32 err = 0, len = skb->len;
+	int res;
+
+	res = tma_parse(data, end, &k, &err);
+	if (res == TMA_PARSE_ERROR && tma_err_truncation(err) && len > (__u32)(end - data)) {
+		/* headers in paged data: make them linear (contents unchanged) and parse again */
+		if (bpf_skb_pull_data(skb, len < TMA_PULL_LEN ? len : TMA_PULL_LEN) == 0) {
+			__builtin_memset(&k, 0, sizeof(k));
+			err = 0;
+			data = (void *)(long)skb->data;
+			end = (void *)(long)skb->data_end;
+			res = tma_parse(data, end, &k, &err);
+		}
+		/* the pull is counted in the totals of the copy the packet lands in */
+		{
+			__u32 zero = 0;
+			struct tma_ctl *ctl = bpf_map_lookup_elem(&tma_ctl, &zero);
+
+			if (ctl) {
+				__u32 copy = ctl->epoch & 1;
+				struct tma_totals *t = bpf_map_lookup_elem(&tma_totals, &copy);
+
+				if (t)
+					t->pulls++;
+			}
+		}
+	}
+	tma_count(res, err, &k, len, dir);
+}
+
+/* TC clsact: one program per direction so the direction is known without guessing from the skb. */
+SEC("tc")
+int tma_tc_ingress(struct __sk_buff *skb)
+{
+	tma_tc(skb, TMA_DIR_INGRESS);
+	return TMA_TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int tma_tc_egress(struct __sk_buff *skb)
+{
+	tma_tc(skb, TMA_DIR_EGRESS);
+	return TMA_TC_ACT_UNSPEC;
+}
