@@ -1,0 +1,18 @@
+// @tma/schema: the Avro wire contract between edge agents and the aggregator.
+export * from './generated/schemas.generated';
+export * from './errors';
+export {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  HEADER_BYTES,
+  MAGIC,
+  currentSnapshotType,
+  decode,
+  encode,
+  knownSnapshotSchemas,
+  type DecodeOptions,
+  type DecodedSnapshot,
+  type KnownSchema,
+} from './codec';
+export { parsingCanonicalForm, rabin64, schemaFingerprint } from './fingerprint';
+export { DEFAULT_TOPIC_PREFIX, deadLetterTopic, snapshotTopic, snapshotTopics } from './topics';
+export { sampleBytes, sampleFlowKey, sampleSnapshot } from './sample';
