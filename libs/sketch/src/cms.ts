@@ -176,12 +176,10 @@ export class CountMinSketch {
     return k;
   }
 
-  /** @internal Used by the decoder, which has already checked that every row sums to `total`. */
-  static adopt(cells: Float64Array, total: number, options: CountMinSketchOptions): CountMinSketch {
-    const s = new CountMinSketch(options);
-    s.cells.set(cells);
-    s.n = total;
-    return s;
+  /** @internal Used by the decoder after it filled `cells` and checked that every row sums to `total`. */
+  static withTotal(sketch: CountMinSketch, total: number): CountMinSketch {
+    sketch.n = total;
+    return sketch;
   }
 }
 

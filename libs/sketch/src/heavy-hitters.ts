@@ -1,0 +1,311 @@
+// Heavy hitters: a CMS cannot list its keys, so every host ships a bounded list of candidate flow keys (the kernel's
+// candidate table); the window merges the candidate lists by key union, re-estimates every key on the merged CMS,
+// ranks them (top-K by packets or bytes) and rolls them up into hierarchical heavy hitters over address prefixes.
+import { CountMinSketch } from './cms';
+import { hashKeyInto } from './hash';
+import { FlowTupleText, formatAddress, isFlowKey, isIPv4Mapped, parseFlowKey, toHex } from './keys';
+import { CAND_SLOTS, CAND_THRESHOLD_DEFAULT, CAND_WAYS, FLOW_KEY_BYTES } from './spec.generated';
+
+/** A candidate flow as a host reports it: the 40-byte canonical flow key and the kernel's counts for it. */
+export interface Candidate {
+  key: Uint8Array;
+  packets: number;
+  bytes: number;
+}
+
+/** Union of candidate lists by key; kernel counts of the same key are summed. */
+export class CandidateSet implements Iterable<Candidate> {
+  private readonly byKey = new Map<string, Candidate>();
+
+  constructor(candidates?: Iterable<Candidate>) {
+    if (candidates) this.addAll(candidates);
+  }
+
+  add(c: Candidate): void {
+    if (c.key.length !== FLOW_KEY_BYTES || !isFlowKey(c.key)) throw new RangeError('a candidate key is a 40-byte canonical flow key');
+    const id = toHex(c.key);
+    const seen = this.byKey.get(id);
+    if (seen) {
+      seen.packets += c.packets;
+      seen.bytes += c.bytes;
+    } else {
+      this.byKey.set(id, { key: c.key.slice(), packets: c.packets, bytes: c.bytes });
+    }
+  }
+
+  addAll(list: Iterable<Candidate>): this {
+    for (const c of list) this.add(c);
+    return this;
+  }
+
+  has(key: Uint8Array): boolean {
+    return this.byKey.has(toHex(key));
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  [Symbol.iterator](): Iterator<Candidate> {
+    return this.byKey.values();
+  }
+
+  toArray(): Candidate[] {
+    return [...this.byKey.values()];
+  }
+}
+
+/** Merges candidate lists from many hosts (key union, kernel counts summed). */
+export function mergeCandidates(lists: Iterable<Iterable<Candidate>>): Candidate[] {
+  const set = new CandidateSet();
+  for (const l of lists) set.addAll(l);
+  return set.toArray();
+}
+
+export type RankBy = 'packets' | 'bytes';
+
+/** A flow re-estimated on the merged sketches. Estimates never undercount; each exceeds the truth by at most its bound with probability `confidence`. */
+export interface HeavyHitter {
+  key: Uint8Array;
+  tuple: FlowTupleText;
+  packets: number;
+  packetsBound: number;
+  bytes: number;
+  bytesBound: number;
+  /** Kernel counts summed over hosts (counted since each host inserted the key: a lower bound unless evicted). */
+  kernelPackets: number;
+  kernelBytes: number;
+  confidence: number;
+}
+
+export interface HeavyHitterOptions {
+  by?: RankBy;
+  /** Keep at most k flows (after ranking). */
+  k?: number;
+  /** Keep only flows whose estimate is at least phi × total of the ranking sketch (0 < phi < 1). */
+  phi?: number;
+}
+
+/**
+ * Re-estimates candidates on the merged CMS by packets and by bytes and ranks them.
+ * With `phi`, every flow whose true count is ≥ φ·N and whose key is among the candidates is reported (estimates
+ * never undercount); false positives are flows within ε·N below the threshold.
+ */
+export function heavyHitters(
+  candidates: Iterable<Candidate>,
+  cmsPackets: CountMinSketch,
+  cmsBytes: CountMinSketch,
+  options: HeavyHitterOptions = {},
+): HeavyHitter[] {
+  const by = options.by ?? 'packets';
+  const rankSketch = by === 'packets' ? cmsPackets : cmsBytes;
+  if (options.phi !== undefined && !(options.phi > 0 && options.phi < 1)) throw new RangeError(`phi must be in (0, 1), got ${options.phi}`);
+  const threshold = options.phi === undefined ? 0 : options.phi * rankSketch.total;
+  const h = new Uint32Array(2);
+  const out: HeavyHitter[] = [];
+  const packetsBound = cmsPackets.errorBound();
+  const bytesBound = cmsBytes.errorBound();
+  for (const c of candidates) {
+    hashKeyInto(c.key, h);
+    const packets = cmsPackets.estimate(h[0], h[1]);
+    const bytes = cmsBytes.estimate(h[0], h[1]);
+    const rank = by === 'packets' ? packets : bytes;
+    if (rank === 0 || rank < threshold) continue;
+    out.push({
+      key: c.key,
+      tuple: parseFlowKey(c.key),
+      packets,
+      packetsBound,
+      bytes,
+      bytesBound,
+      kernelPackets: c.packets,
+      kernelBytes: c.bytes,
+      confidence: 1 - cmsPackets.delta,
+    });
+  }
+  out.sort(by === 'packets' ? (a, b) => b.packets - a.packets || b.bytes - a.bytes : (a, b) => b.bytes - a.bytes || b.packets - a.packets);
+  return options.k === undefined ? out : out.slice(0, options.k);
+}
+
+/** Prefix lengths rolled up, most specific first. */
+export const IPV4_PREFIXES: readonly number[] = [32, 24, 16, 8];
+export const IPV6_PREFIXES: readonly number[] = [128, 64, 48, 32, 16];
+
+export interface HierarchicalHeavyHitter {
+  /** CIDR text, e.g. 10.1.0.0/16 or 2001:db8::/32. */
+  prefix: string;
+  family: 4 | 6;
+  length: number;
+  /** Estimated traffic of every candidate flow under the prefix. */
+  weight: number;
+  /** Weight not already explained by a more specific reported prefix (what crossed the threshold). */
+  discounted: number;
+  /** weight / total. */
+  share: number;
+}
+
+export interface HierarchicalOptions {
+  side: 'src' | 'dst';
+  /** Report a prefix when its discounted weight is at least phi × total. */
+  phi: number;
+  /** N: total traffic of the window (usually the merged CMS total). */
+  total: number;
+  by?: RankBy;
+}
+
+interface PrefixNode {
+  family: 4 | 6;
+  addr: Uint8Array;
+  weight: number;
+  discounted: number;
+}
+
+function maskAddress(addr: Uint8Array, family: 4 | 6, length: number): Uint8Array {
+  const out = addr.slice();
+  const bits = family === 4 ? 96 + length : length; // IPv4 lives in the last 32 bits of the mapped address
+  for (let i = 0; i < 16; i++) {
+    const keep = Math.max(0, Math.min(8, bits - 8 * i));
+    out[i] &= (0xff00 >> keep) & 0xff;
+  }
+  return out;
+}
+
+/**
+ * Hierarchical heavy hitters (discounted): walking from /32 (/128) up to /8 (/16), a prefix is reported when the
+ * weight under it that no reported more specific prefix already accounts for is at least φ·N.
+ */
+export function hierarchicalHeavyHitters(flows: Iterable<HeavyHitter>, options: HierarchicalOptions): HierarchicalHeavyHitter[] {
+  if (!(options.phi > 0 && options.phi < 1)) throw new RangeError(`phi must be in (0, 1), got ${options.phi}`);
+  const by = options.by ?? 'packets';
+  const threshold = options.phi * options.total;
+  const offset = options.side === 'src' ? 0 : 16;
+  const out: HierarchicalHeavyHitter[] = [];
+  for (const family of [4, 6] as const) {
+    const levels = family === 4 ? IPV4_PREFIXES : IPV6_PREFIXES;
+    let nodes = new Map<string, PrefixNode>();
+    for (const f of flows) {
+      if (isIPv4Mapped(f.key, offset) !== (family === 4)) continue;
+      const addr = maskAddress(f.key.subarray(offset, offset + 16), family, levels[0]);
+      const id = toHex(addr);
+      const w = by === 'packets' ? f.packets : f.bytes;
+      const n = nodes.get(id);
+      if (n) {
+        n.weight += w;
+        n.discounted += w;
+      } else {
+        nodes.set(id, { family, addr, weight: w, discounted: w });
+      }
+    }
+    for (let li = 0; li < levels.length; li++) {
+      const length = levels[li];
+      for (const n of nodes.values()) {
+        if (n.discounted >= threshold && n.discounted > 0) {
+          const text = formatAddress(n.addr);
+          out.push({ prefix: `${text}/${length}`, family, length, weight: n.weight, discounted: n.discounted, share: options.total > 0 ? n.weight / options.total : 0 });
+          n.discounted = 0;
+        }
+      }
+      if (li + 1 === levels.length) break;
+      const parents = new Map<string, PrefixNode>();
+      for (const n of nodes.values()) {
+        const addr = maskAddress(n.addr, family, levels[li + 1]);
+        const id = toHex(addr);
+        const p = parents.get(id);
+        if (p) {
+          p.weight += n.weight;
+          p.discounted += n.discounted;
+        } else {
+          parents.set(id, { family, addr, weight: n.weight, discounted: n.discounted });
+        }
+      }
+      nodes = parents;
+    }
+  }
+  return out.sort((a, b) => b.length - a.length || b.weight - a.weight);
+}
+
+export interface CandidateTableOptions {
+  slots?: number;
+  ways?: number;
+  /** A flow enters the table when its CMS estimate reaches this many packets. */
+  thresholdPackets?: number;
+}
+
+/**
+ * A user-space model of the kernel's bounded candidate table (set-associative, fixed memory): a flow is inserted
+ * when its packet estimate in the host's CMS reaches the threshold; when its set is full, the entry with the fewest
+ * packets is evicted and the eviction counted. Used by the accuracy tests and by user-space capture paths.
+ */
+export class CandidateTable {
+  readonly slots: number;
+  readonly ways: number;
+  readonly thresholdPackets: number;
+  readonly keys: Uint8Array;
+  readonly packets: Float64Array;
+  readonly bytes: Float64Array;
+  readonly used: Uint8Array;
+  evictions = 0;
+
+  constructor(options: CandidateTableOptions = {}) {
+    this.slots = options.slots ?? CAND_SLOTS;
+    this.ways = options.ways ?? CAND_WAYS;
+    this.thresholdPackets = options.thresholdPackets ?? CAND_THRESHOLD_DEFAULT;
+    if (this.slots % this.ways !== 0) throw new RangeError('slots must be a multiple of ways');
+    this.keys = new Uint8Array(this.slots * FLOW_KEY_BYTES);
+    this.packets = new Float64Array(this.slots);
+    this.bytes = new Float64Array(this.slots);
+    this.used = new Uint8Array(this.slots);
+  }
+
+  /** Records one packet of a flow whose CMS (already updated with it) estimates `estimatePackets`. */
+  observe(key: Uint8Array, hi: number, bytes: number, estimatePackets: number): void {
+    const sets = this.slots / this.ways;
+    const base = (hi % sets) * this.ways;
+    let free = -1;
+    let victim = base;
+    for (let s = base; s < base + this.ways; s++) {
+      if (!this.used[s]) {
+        if (free < 0) free = s;
+        continue;
+      }
+      if (this.sameKey(s, key)) {
+        this.packets[s] += 1;
+        this.bytes[s] += bytes;
+        return;
+      }
+      if (this.packets[s] < this.packets[victim] || !this.used[victim]) victim = s;
+    }
+    if (estimatePackets < this.thresholdPackets) return;
+    let slot = free;
+    if (slot < 0) {
+      if (this.packets[victim] >= estimatePackets) return; // keep the bigger incumbent
+      slot = victim;
+      this.evictions++;
+    }
+    this.keys.set(key, slot * FLOW_KEY_BYTES);
+    this.packets[slot] = 1;
+    this.bytes[slot] = bytes;
+    this.used[slot] = 1;
+  }
+
+  private sameKey(slot: number, key: Uint8Array): boolean {
+    const o = slot * FLOW_KEY_BYTES;
+    for (let i = 0; i < FLOW_KEY_BYTES; i++) if (this.keys[o + i] !== key[i]) return false;
+    return true;
+  }
+
+  candidates(): Candidate[] {
+    const out: Candidate[] = [];
+    for (let s = 0; s < this.slots; s++) {
+      if (this.used[s]) out.push({ key: this.keys.slice(s * FLOW_KEY_BYTES, (s + 1) * FLOW_KEY_BYTES), packets: this.packets[s], bytes: this.bytes[s] });
+    }
+    return out;
+  }
+
+  clear(): void {
+    this.used.fill(0);
+    this.packets.fill(0);
+    this.bytes.fill(0);
+    this.evictions = 0;
+  }
+}

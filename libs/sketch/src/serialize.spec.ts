@@ -1,0 +1,224 @@
+// Serialization: round trips for every family and encoding, the encoder's size choice, typed decode errors with no
+// partial state, and fuzzed decoders (random and mutated bytes give typed errors, never crashes or hangs).
+import fc from 'fast-check';
+import { CountMinSketch } from './cms';
+import { BadVersionError, CorruptError, IncompatibleParametersError, SketchDecodeError, TooShortError } from './errors';
+import { Candidate } from './heavy-hitters';
+import { HyperLogLog } from './hll';
+import { flowKey, toHex } from './keys';
+import {
+  SKETCH_HEADER_BYTES,
+  decodeCandidates,
+  decodeCountMinSketch,
+  decodeHyperLogLog,
+  decodeSketch,
+  encodeCandidates,
+  encodeCountMinSketch,
+  encodeHyperLogLog,
+  readSketchHeader,
+} from './serialize';
+import { Rng } from './test-support/datasets';
+
+function busyCms(seed: number, flows = 50_000): CountMinSketch {
+  const rng = new Rng(seed);
+  const s = new CountMinSketch();
+  for (let i = 0; i < flows; i++) s.add(rng.u32(), rng.u32(), 1 + rng.int(rng.next() < 0.01 ? 1e9 : 100));
+  return s;
+}
+
+function quietCms(seed: number, flows = 20): CountMinSketch {
+  const rng = new Rng(seed);
+  const s = new CountMinSketch();
+  for (let i = 0; i < flows; i++) s.add(rng.u32(), rng.u32(), 1 + rng.int(5000));
+  return s;
+}
+
+function hllWith(seed: number, n: number): HyperLogLog {
+  const rng = new Rng(seed);
+  const h = new HyperLogLog();
+  for (let i = 0; i < n; i++) h.add(rng.u32(), rng.u32());
+  h.add(0, 0); // maximum rank
+  return h;
+}
+
+function candidates(n: number): Candidate[] {
+  const out: Candidate[] = [];
+  for (let i = 0; i < n; i++) {
+    const v6 = i % 3 === 0;
+    const key = flowKey({
+      src: v6 ? `2001:db8::${i.toString(16)}` : `10.0.0.${i % 256}`,
+      dst: i % 5 === 0 ? '::ffff:192.0.2.1' : '2001:db8:1::1',
+      sport: i,
+      dport: 65535 - i,
+      proto: [6, 17, 1, 58][i % 4],
+    });
+    out.push({ key, packets: 32 + i, bytes: (32 + i) * 1500 + (i === 1 ? 2 ** 52 : 0) });
+  }
+  return out;
+}
+
+describe('sketch serialization', () => {
+  it('round-trips CMS in dense and sparse encodings and picks the smaller', () => {
+    for (const s of [busyCms(1), quietCms(2), new CountMinSketch()]) {
+      for (const encoding of ['dense', 'sparse', 'auto'] as const) {
+        const bytes = encodeCountMinSketch(s, { encoding });
+        const d = decodeCountMinSketch(bytes);
+        expect(d.cells).toEqual(s.cells);
+        expect(d.total).toBe(s.total);
+      }
+      const dense = encodeCountMinSketch(s, { encoding: 'dense' }).length;
+      const sparse = encodeCountMinSketch(s, { encoding: 'sparse' }).length;
+      expect(encodeCountMinSketch(s).length).toBe(Math.min(dense, sparse));
+    }
+    expect(encodeCountMinSketch(quietCms(3)).length).toBeLessThan(400); // 20 flows: sparse, tiny
+    expect(encodeCountMinSketch(new CountMinSketch()).length).toBe(SKETCH_HEADER_BYTES + 1);
+  });
+
+  it('keeps counters up to 2^53 − 1 exact', () => {
+    const s = new CountMinSketch();
+    s.add(1, 2, Number.MAX_SAFE_INTEGER);
+    for (const encoding of ['dense', 'sparse'] as const) {
+      expect(decodeCountMinSketch(encodeCountMinSketch(s, { encoding })).estimate(1, 2)).toBe(Number.MAX_SAFE_INTEGER);
+    }
+  });
+
+  it('round-trips HLL in dense and sparse encodings and picks the smaller', () => {
+    for (const h of [hllWith(1, 0), hllWith(2, 50), hllWith(3, 200_000)]) {
+      for (const encoding of ['dense', 'sparse', 'auto'] as const) {
+        expect(decodeHyperLogLog(encodeHyperLogLog(h, { encoding })).registers).toEqual(h.registers);
+      }
+    }
+    expect(encodeHyperLogLog(hllWith(4, 50)).length).toBeLessThan(200);
+    expect(encodeHyperLogLog(hllWith(5, 200_000)).length).toBe(SKETCH_HEADER_BYTES + 16384);
+  });
+
+  it('round-trips candidate lists with IPv4 keys compacted', () => {
+    const list = candidates(40);
+    const bytes = encodeCandidates(list);
+    const back = decodeCandidates(bytes);
+    expect(back.map((c) => [toHex(c.key), c.packets, c.bytes])).toEqual(list.map((c) => [toHex(c.key), c.packets, c.bytes]));
+    const v4only = encodeCandidates([{ key: flowKey({ src: '1.2.3.4', dst: '5.6.7.8', sport: 1, dport: 2, proto: 6 }), packets: 40, bytes: 4000 }]);
+    expect(v4only.length).toBe(SKETCH_HEADER_BYTES + 1 + 14 + 1 + 2);
+    expect(() => encodeCandidates([list[0], list[0]])).toThrow(/duplicate/);
+  });
+
+  it('decodes any family through decodeSketch', () => {
+    expect(decodeSketch(encodeCountMinSketch(quietCms(1))).family).toBe('cms');
+    expect(decodeSketch(encodeHyperLogLog(hllWith(1, 10))).family).toBe('hll');
+    expect(decodeSketch(encodeCandidates(candidates(2))).family).toBe('candidates');
+  });
+
+  describe('typed errors', () => {
+    const cms = encodeCountMinSketch(quietCms(9));
+    const patch = (b: Uint8Array, at: number, v: number) => {
+      const c = b.slice();
+      c[at] = v;
+      return c;
+    };
+
+    it('TooShortError for truncated headers and payloads', () => {
+      expect(() => decodeCountMinSketch(new Uint8Array(0))).toThrow(TooShortError);
+      expect(() => decodeCountMinSketch(cms.subarray(0, 19))).toThrow(TooShortError);
+      expect(() => decodeCountMinSketch(cms.subarray(0, cms.length - 1))).toThrow(TooShortError);
+    });
+
+    it('BadVersionError for unknown format or specification versions', () => {
+      expect(() => decodeCountMinSketch(patch(cms, 4, 2))).toThrow(BadVersionError);
+      expect(() => decodeCountMinSketch(patch(cms, 7, 9))).toThrow(BadVersionError);
+    });
+
+    it('IncompatibleParametersError for other families, parameters or seeds', () => {
+      expect(() => decodeHyperLogLog(cms)).toThrow(IncompatibleParametersError);
+      expect(() => decodeCountMinSketch(patch(cms, 12, 5))).toThrow(IncompatibleParametersError);
+      expect(() => decodeCountMinSketch(patch(cms, 13, 11))).toThrow(IncompatibleParametersError);
+      expect(() => decodeCountMinSketch(patch(cms, 8, cms[8] ^ 1))).toThrow(IncompatibleParametersError);
+      expect(() => decodeHyperLogLog(patch(encodeHyperLogLog(hllWith(1, 5)), 12, 12))).toThrow(IncompatibleParametersError);
+      // A reader configured for other parameters refuses the fleet's sketch.
+      expect(() => decodeCountMinSketch(cms, { depth: 5 })).toThrow(IncompatibleParametersError);
+    });
+
+    it('CorruptError for bad magic, reserved bytes, trailing bytes, impossible values and inconsistent rows', () => {
+      expect(() => decodeCountMinSketch(patch(cms, 0, 0))).toThrow(CorruptError);
+      expect(() => decodeCountMinSketch(patch(cms, 5, 9))).toThrow(CorruptError);
+      expect(() => decodeCountMinSketch(patch(cms, 6, 7))).toThrow(CorruptError);
+      expect(() => decodeCountMinSketch(patch(cms, 14, 1))).toThrow(CorruptError);
+      const longer = new Uint8Array(cms.length + 1);
+      longer.set(cms);
+      expect(() => decodeCountMinSketch(longer)).toThrow(CorruptError);
+      // One cell changed: its row no longer sums to the total.
+      const dense = encodeCountMinSketch(quietCms(9), { encoding: 'dense' });
+      expect(() => decodeCountMinSketch(patch(dense, SKETCH_HEADER_BYTES + 5, 1))).toThrow(/row/);
+      // Dense HLL register above 65 − p.
+      const hll = encodeHyperLogLog(hllWith(1, 100_000), { encoding: 'dense' });
+      expect(() => decodeHyperLogLog(patch(hll, SKETCH_HEADER_BYTES + 3, 52))).toThrow(CorruptError);
+      expect(readSketchHeader(cms).payloadLength).toBe(cms.length - SKETCH_HEADER_BYTES);
+    });
+
+    it('every decode error is a SketchDecodeError with its class name', () => {
+      try {
+        decodeCountMinSketch(new Uint8Array(3));
+        throw new Error('unreachable');
+      } catch (e) {
+        expect(e).toBeInstanceOf(SketchDecodeError);
+        expect((e as Error).name).toBe('TooShortError');
+      }
+    });
+  });
+
+  describe('fuzzed decoders', () => {
+    const decoders = [decodeCountMinSketch, decodeHyperLogLog, decodeCandidates, decodeSketch];
+    const samples = [
+      encodeCountMinSketch(quietCms(1)),
+      encodeCountMinSketch(quietCms(2, 400), { encoding: 'dense' }),
+      encodeHyperLogLog(hllWith(1, 100)),
+      encodeHyperLogLog(hllWith(2, 30_000), { encoding: 'dense' }),
+      encodeCandidates(candidates(10)),
+    ];
+
+    const mustFailTyped = (bytes: Uint8Array) => {
+      for (const decode of decoders) {
+        try {
+          decode(bytes);
+        } catch (e) {
+          if (!(e instanceof SketchDecodeError)) throw e;
+        }
+      }
+    };
+
+    it('random bytes give typed errors only', () => {
+      fc.assert(fc.property(fc.uint8Array({ maxLength: 512 }), (b) => mustFailTyped(b)), { numRuns: 3000 });
+    });
+
+    it('random payloads behind a valid header give typed errors only', () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: samples.length - 1 }), fc.uint8Array({ maxLength: 600 }), (i, tail) => {
+          const b = new Uint8Array(SKETCH_HEADER_BYTES + tail.length);
+          b.set(samples[i].subarray(0, SKETCH_HEADER_BYTES));
+          b.set(tail, SKETCH_HEADER_BYTES);
+          const len = tail.length;
+          b[16] = len & 0xff;
+          b[17] = (len >>> 8) & 0xff;
+          mustFailTyped(b);
+        }),
+        { numRuns: 3000 },
+      );
+    });
+
+    it('mutated valid sketches give either a valid result or a typed error', () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 0, max: samples.length - 1 }),
+          fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+          fc.option(fc.nat(), { nil: undefined }),
+          (i, edits, cut) => {
+            let b = samples[i].slice();
+            for (const [at, v] of edits) b[at % b.length] = v;
+            if (cut !== undefined) b = b.subarray(0, cut % (b.length + 1));
+            mustFailTyped(b);
+          },
+        ),
+        { numRuns: 3000 },
+      );
+    });
+  });
+});

@@ -1,0 +1,396 @@
+// Binary form of every sketch. All serialized sketches share one 20-byte header:
+//
+//  0        4        5        6        7        8                 12       13       14                16                 20
+//  +--------+--------+--------+--------+--------+-----------------+--------+--------+-----------------+------------------+---------
+//  | magic  | format | family | encod- | spec   | seed hash       | param0 | param1 | reserved = 0    | payload length   | payload
+//  | "TMAS" | = 1    |        | ing    | = 1    | u32 LE          | u8     | u8     | u16             | u32 LE           |
+//  +--------+--------+--------+--------+--------+-----------------+--------+--------+-----------------+------------------+---------
+//
+//  family 1 CMS:         param0 = depth, param1 = widthBits
+//    encoding 0 dense:   depth·2^widthBits unsigned LEB128 varints, row-major
+//    encoding 1 sparse:  varint n, then n × (varint gap, varint value ≥ 1); index = previous index + 1 + gap
+//                        (the first index is its gap). Every row must sum to the same total N.
+//  family 2 HLL:         param0 = precision p, param1 = register bits (8)
+//    encoding 0 dense:   2^p register bytes, each 0 … 65 − p
+//    encoding 1 sparse:  varint n, then n × (varint gap, u8 value 1 … 65 − p)
+//  family 3 candidates:  param0 = key bytes (40), param1 = 0; encoding 0:
+//                        varint n, then n × (u8 flags: bit0 source is IPv4, bit1 destination is IPv4;
+//                        source 4|16 bytes, destination 4|16 bytes, sport u16 BE, dport u16 BE, proto u8,
+//                        varint packets, varint bytes). Keys are unique.
+//
+// Integers in varints are at most 2^53 − 1 (8 bytes) and minimal. The encoder picks the smaller of dense and sparse
+// (a quiet host's CMS is a few hundred bytes). Decoding checks every field and throws a SketchDecodeError subclass;
+// a new object is returned only when the whole buffer is valid.
+import { CountMinSketch, CountMinSketchOptions } from './cms';
+import { BadVersionError, CorruptError, IncompatibleParametersError, TooShortError } from './errors';
+import { ByteReader, ByteWriter, readU32le } from './bytes';
+import { Candidate } from './heavy-hitters';
+import { HyperLogLog, HyperLogLogOptions } from './hll';
+import { isFlowKey, isIPv4Mapped, toHex } from './keys';
+import { CMS_DEPTH, CMS_WIDTH_BITS, DOMAIN_FLOW, FLOW_KEY_BYTES, HLL_P, SEED_HASH, SPEC_VERSION } from './spec.generated';
+
+export const SKETCH_MAGIC = 0x53414d54; // "TMAS" read as u32 LE
+export const SKETCH_FORMAT_VERSION = 1;
+export const SKETCH_HEADER_BYTES = 20;
+
+export const SketchFamily = { CountMin: 1, HyperLogLog: 2, Candidates: 3 } as const;
+export type SketchFamily = (typeof SketchFamily)[keyof typeof SketchFamily];
+
+export const SketchEncoding = { Dense: 0, Sparse: 1 } as const;
+export type SketchEncoding = (typeof SketchEncoding)[keyof typeof SketchEncoding];
+
+export interface EncodeOptions {
+  /** Force an encoding; by default the smaller one. */
+  encoding?: 'auto' | 'dense' | 'sparse';
+}
+
+export interface SketchHeader {
+  formatVersion: number;
+  family: SketchFamily;
+  encoding: SketchEncoding;
+  specVersion: number;
+  seedHash: number;
+  param0: number;
+  param1: number;
+  payloadLength: number;
+}
+
+function writeHeader(w: ByteWriter, family: SketchFamily, encoding: SketchEncoding, seedHash: number, p0: number, p1: number): number {
+  w.u32le(SKETCH_MAGIC);
+  w.u8(SKETCH_FORMAT_VERSION);
+  w.u8(family);
+  w.u8(encoding);
+  w.u8(SPEC_VERSION);
+  w.u32le(seedHash);
+  w.u8(p0);
+  w.u8(p1);
+  w.u8(0);
+  w.u8(0);
+  const lengthAt = w.pos;
+  w.u32le(0);
+  return lengthAt;
+}
+
+function finishPayload(w: ByteWriter, lengthAt: number): Uint8Array {
+  const len = w.pos - SKETCH_HEADER_BYTES;
+  const b = w.buf;
+  b[lengthAt] = len & 0xff;
+  b[lengthAt + 1] = (len >>> 8) & 0xff;
+  b[lengthAt + 2] = (len >>> 16) & 0xff;
+  b[lengthAt + 3] = (len >>> 24) & 0xff;
+  return w.finish();
+}
+
+/** Reads and checks the header (magic, versions, reserved bytes, length); family-specific checks are the decoders'. */
+export function readSketchHeader(bytes: Uint8Array): SketchHeader {
+  if (!(bytes instanceof Uint8Array)) throw new CorruptError('a serialized sketch is a Uint8Array');
+  if (bytes.length < SKETCH_HEADER_BYTES) throw new TooShortError(`${bytes.length} bytes is shorter than the ${SKETCH_HEADER_BYTES}-byte sketch header`);
+  if (readU32le(bytes, 0) !== SKETCH_MAGIC) throw new CorruptError('bad magic: not a TMA sketch');
+  const h: SketchHeader = {
+    formatVersion: bytes[4],
+    family: bytes[5] as SketchFamily,
+    encoding: bytes[6] as SketchEncoding,
+    specVersion: bytes[7],
+    seedHash: readU32le(bytes, 8),
+    param0: bytes[12],
+    param1: bytes[13],
+    payloadLength: readU32le(bytes, 16),
+  };
+  if (h.formatVersion !== SKETCH_FORMAT_VERSION) throw new BadVersionError(`sketch format version ${h.formatVersion}; this reader knows ${SKETCH_FORMAT_VERSION}`);
+  if (h.specVersion !== SPEC_VERSION) throw new BadVersionError(`sketch specification version ${h.specVersion}; this reader knows ${SPEC_VERSION}`);
+  if (h.family !== SketchFamily.CountMin && h.family !== SketchFamily.HyperLogLog && h.family !== SketchFamily.Candidates) {
+    throw new CorruptError(`unknown sketch family ${h.family}`);
+  }
+  if (h.encoding !== SketchEncoding.Dense && h.encoding !== SketchEncoding.Sparse) throw new CorruptError(`unknown encoding ${h.encoding}`);
+  if (bytes[14] !== 0 || bytes[15] !== 0) throw new CorruptError('reserved header bytes are not zero');
+  if (SKETCH_HEADER_BYTES + h.payloadLength > bytes.length) {
+    throw new TooShortError(`payload of ${h.payloadLength} bytes announced, ${bytes.length - SKETCH_HEADER_BYTES} present`);
+  }
+  if (SKETCH_HEADER_BYTES + h.payloadLength < bytes.length) throw new CorruptError(`${bytes.length - SKETCH_HEADER_BYTES - h.payloadLength} bytes after the payload`);
+  return h;
+}
+
+const familyName = (f: number) => (f === 1 ? 'CMS' : f === 2 ? 'HLL' : 'candidates');
+
+function expectFamily(h: SketchHeader, family: SketchFamily, seedHash = SEED_HASH): void {
+  if (h.family !== family) throw new IncompatibleParametersError(`expected a ${familyName(family)} sketch, got ${familyName(h.family)}`);
+  if (h.seedHash !== seedHash) {
+    throw new IncompatibleParametersError(`seed hash 0x${h.seedHash.toString(16)} differs from this fleet's 0x${seedHash.toString(16)}`);
+  }
+}
+
+// ---------------------------------------------------------------- Count-Min Sketch
+
+/** Varint sizes by thresholds (faster than dividing). */
+function vsize(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : v < 0x800000000 ? 5 : v < 0x40000000000 ? 6 : v < 0x2000000000000 ? 7 : 8;
+}
+
+export function encodeCountMinSketch(cms: CountMinSketch, options: EncodeOptions = {}): Uint8Array {
+  const cells = cms.cells;
+  let dense = 0;
+  let sparse = 0;
+  let nnz = 0;
+  let prev = -1;
+  for (let i = 0; i < cells.length; i++) {
+    const v = cells[i];
+    dense += vsize(v);
+    if (v !== 0) {
+      sparse += vsize(i - prev - 1) + vsize(v);
+      prev = i;
+      nnz++;
+    }
+  }
+  sparse += vsize(nnz);
+  const mode = options.encoding ?? 'auto';
+  const encoding = mode === 'dense' ? SketchEncoding.Dense : mode === 'sparse' ? SketchEncoding.Sparse : sparse < dense ? SketchEncoding.Sparse : SketchEncoding.Dense;
+  const w = new ByteWriter(SKETCH_HEADER_BYTES + (encoding === SketchEncoding.Sparse ? sparse : dense));
+  const lengthAt = writeHeader(w, SketchFamily.CountMin, encoding, cms.seedHash, cms.depth, cms.widthBits);
+  if (encoding === SketchEncoding.Dense) {
+    for (let i = 0; i < cells.length; i++) w.varint(cells[i]);
+  } else {
+    w.varint(nnz);
+    prev = -1;
+    for (let i = 0; i < cells.length; i++) {
+      if (cells[i] === 0) continue;
+      w.varint(i - prev - 1);
+      w.varint(cells[i]);
+      prev = i;
+    }
+  }
+  return finishPayload(w, lengthAt);
+}
+
+export interface DecodeCountMinOptions extends CountMinSketchOptions {
+  /** Seed hash the reader requires (default: this fleet's). */
+  seedHash?: number;
+}
+
+export function decodeCountMinSketch(bytes: Uint8Array, expect: DecodeCountMinOptions = {}): CountMinSketch {
+  const h = readSketchHeader(bytes);
+  expectFamily(h, SketchFamily.CountMin, expect.seedHash);
+  const depth = expect.depth ?? CMS_DEPTH;
+  const widthBits = expect.widthBits ?? CMS_WIDTH_BITS;
+  if (h.param0 !== depth || h.param1 !== widthBits) {
+    throw new IncompatibleParametersError(`CMS depth ${h.param0} widthBits ${h.param1}; expected depth ${depth} widthBits ${widthBits}`);
+  }
+  const width = 2 ** widthBits;
+  const size = depth * width;
+  // Filled in place: on any error the new sketch is dropped, so no caller ever sees partial state.
+  const out = new CountMinSketch({ depth, widthBits });
+  const cells = out.cells;
+  const end = SKETCH_HEADER_BYTES + h.payloadLength;
+  let pos = SKETCH_HEADER_BYTES;
+  if (h.encoding === SketchEncoding.Dense) {
+    // Inlined varint loop: this is the hot path of decoding a busy host.
+    for (let i = 0; i < size; i++) {
+      if (pos >= end) throw new CorruptError(`dense CMS payload ends at cell ${i} of ${size}`);
+      let byte = bytes[pos++];
+      if (byte < 0x80) {
+        cells[i] = byte;
+        continue;
+      }
+      let v = byte & 0x7f;
+      let scale = 128;
+      for (let k = 1; ; k++) {
+        if (k === 8) throw new CorruptError('varint longer than 8 bytes in a CMS cell');
+        if (pos >= end) throw new CorruptError(`dense CMS payload ends inside cell ${i}`);
+        byte = bytes[pos++];
+        v += (byte & 0x7f) * scale;
+        if (byte < 0x80) {
+          if (byte === 0) throw new CorruptError('non-minimal varint in a CMS cell');
+          break;
+        }
+        scale *= 128;
+      }
+      if (v > Number.MAX_SAFE_INTEGER) throw new CorruptError(`CMS cell ${i} exceeds 2^53 - 1`);
+      cells[i] = v;
+    }
+    if (pos !== end) throw new CorruptError(`${end - pos} bytes after the last CMS cell`);
+  } else {
+    const r = new ByteReader(bytes, pos, end);
+    const n = r.varint('the CMS entry count');
+    if (n > size || n * 2 > end - r.pos) throw new CorruptError(`CMS sparse entry count ${n} does not fit`);
+    let index = -1;
+    for (let k = 0; k < n; k++) {
+      index += r.varint('a CMS gap') + 1;
+      if (index >= size) throw new CorruptError(`CMS sparse index ${index} beyond ${size} cells`);
+      const v = r.varint('a CMS value');
+      if (v === 0) throw new CorruptError('CMS sparse entry with value 0');
+      cells[index] = v;
+    }
+    if (r.pos !== end) throw new CorruptError(`${end - r.pos} bytes after the last CMS entry`);
+  }
+  let total = 0;
+  for (let c = 0; c < width; c++) total += cells[c];
+  for (let row = 1; row < depth; row++) {
+    let s = 0;
+    const base = row * width;
+    for (let c = 0; c < width; c++) s += cells[base + c];
+    if (s !== total) throw new CorruptError(`CMS row ${row} sums to ${s}, row 0 to ${total}`);
+  }
+  return CountMinSketch.withTotal(out, total);
+}
+
+// ---------------------------------------------------------------- HyperLogLog
+
+export function encodeHyperLogLog(hll: HyperLogLog, options: EncodeOptions = {}): Uint8Array {
+  const regs = hll.registers;
+  let sparse = 0;
+  let nnz = 0;
+  let prev = -1;
+  for (let i = 0; i < regs.length; i++) {
+    if (regs[i] === 0) continue;
+    sparse += vsize(i - prev - 1) + 1;
+    prev = i;
+    nnz++;
+  }
+  sparse += vsize(nnz);
+  const mode = options.encoding ?? 'auto';
+  const encoding = mode === 'dense' ? SketchEncoding.Dense : mode === 'sparse' ? SketchEncoding.Sparse : sparse < regs.length ? SketchEncoding.Sparse : SketchEncoding.Dense;
+  const w = new ByteWriter(SKETCH_HEADER_BYTES + (encoding === SketchEncoding.Sparse ? sparse : regs.length));
+  const lengthAt = writeHeader(w, SketchFamily.HyperLogLog, encoding, hll.seedHash, hll.p, 8);
+  if (encoding === SketchEncoding.Dense) {
+    w.bytes(regs);
+  } else {
+    w.varint(nnz);
+    prev = -1;
+    for (let i = 0; i < regs.length; i++) {
+      if (regs[i] === 0) continue;
+      w.varint(i - prev - 1);
+      w.u8(regs[i]);
+      prev = i;
+    }
+  }
+  return finishPayload(w, lengthAt);
+}
+
+export interface DecodeHyperLogLogOptions extends HyperLogLogOptions {
+  seedHash?: number;
+}
+
+export function decodeHyperLogLog(bytes: Uint8Array, expect: DecodeHyperLogLogOptions = {}): HyperLogLog {
+  const h = readSketchHeader(bytes);
+  expectFamily(h, SketchFamily.HyperLogLog, expect.seedHash);
+  const p = expect.precision ?? HLL_P;
+  if (h.param0 !== p || h.param1 !== 8) throw new IncompatibleParametersError(`HLL precision ${h.param0} with ${h.param1}-bit registers; expected ${p} with 8`);
+  const m = 2 ** p;
+  const rankMax = 64 - p + 1;
+  const end = SKETCH_HEADER_BYTES + h.payloadLength;
+  const out = new HyperLogLog({ precision: p });
+  const regs = out.registers;
+  if (h.encoding === SketchEncoding.Dense) {
+    if (h.payloadLength !== m) throw new CorruptError(`dense HLL payload of ${h.payloadLength} bytes; expected ${m}`);
+    let bad = 0;
+    for (let i = 0; i < m; i++) if (bytes[SKETCH_HEADER_BYTES + i] > rankMax) bad++;
+    if (bad > 0) throw new CorruptError(`${bad} HLL registers exceed the maximum rank ${rankMax}`);
+    regs.set(bytes.subarray(SKETCH_HEADER_BYTES, end));
+  } else {
+    const r = new ByteReader(bytes, SKETCH_HEADER_BYTES, end);
+    const n = r.varint('the HLL entry count');
+    if (n > m || n * 2 > end - r.pos) throw new CorruptError(`HLL sparse entry count ${n} does not fit`);
+    let index = -1;
+    for (let k = 0; k < n; k++) {
+      index += r.varint('an HLL gap') + 1;
+      if (index >= m) throw new CorruptError(`HLL sparse index ${index} beyond ${m} registers`);
+      const v = r.u8('an HLL register');
+      if (v === 0 || v > rankMax) throw new CorruptError(`HLL register value ${v} outside 1..${rankMax}`);
+      regs[index] = v;
+    }
+    if (r.pos !== end) throw new CorruptError(`${end - r.pos} bytes after the last HLL entry`);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- candidates
+
+export function encodeCandidates(candidates: Iterable<Candidate>, seedHash = SEED_HASH): Uint8Array {
+  const list = [...candidates];
+  const w = new ByteWriter(SKETCH_HEADER_BYTES + 8 + list.length * 24);
+  const lengthAt = writeHeader(w, SketchFamily.Candidates, SketchEncoding.Dense, seedHash, FLOW_KEY_BYTES, 0);
+  w.varint(list.length);
+  const seen = new Set<string>();
+  for (const c of list) {
+    const k = c.key;
+    if (k.length !== FLOW_KEY_BYTES || !isFlowKey(k)) throw new RangeError('a candidate key is a 40-byte canonical flow key');
+    const id = toHex(k);
+    if (seen.has(id)) throw new RangeError(`duplicate candidate key ${id}: merge them first (CandidateSet)`);
+    seen.add(id);
+    if (!Number.isSafeInteger(c.packets) || c.packets < 0 || !Number.isSafeInteger(c.bytes) || c.bytes < 0) {
+      throw new RangeError('candidate counts must be non-negative integers');
+    }
+    const src4 = isIPv4Mapped(k, 0);
+    const dst4 = isIPv4Mapped(k, 16);
+    w.u8((src4 ? 1 : 0) | (dst4 ? 2 : 0));
+    if (src4) w.bytes(k, 12, 4);
+    else w.bytes(k, 0, 16);
+    if (dst4) w.bytes(k, 28, 4);
+    else w.bytes(k, 16, 16);
+    w.bytes(k, 32, 5); // sport, dport (network order), proto
+    w.varint(c.packets);
+    w.varint(c.bytes);
+  }
+  return finishPayload(w, lengthAt);
+}
+
+export function decodeCandidates(bytes: Uint8Array, expect: { seedHash?: number } = {}): Candidate[] {
+  const h = readSketchHeader(bytes);
+  expectFamily(h, SketchFamily.Candidates, expect.seedHash);
+  if (h.encoding !== SketchEncoding.Dense) throw new CorruptError(`candidate lists have no encoding ${h.encoding}`);
+  if (h.param0 !== FLOW_KEY_BYTES || h.param1 !== 0) throw new IncompatibleParametersError(`candidate keys of ${h.param0} bytes; expected ${FLOW_KEY_BYTES}`);
+  const end = SKETCH_HEADER_BYTES + h.payloadLength;
+  const r = new ByteReader(bytes, SKETCH_HEADER_BYTES, end);
+  const n = r.varint('the candidate count');
+  if (n * 16 > end - r.pos) throw new CorruptError(`candidate count ${n} does not fit the payload`);
+  const out: Candidate[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const flags = r.u8('candidate flags');
+    if (flags > 3) throw new CorruptError(`candidate flags 0x${flags.toString(16)}`);
+    const key = new Uint8Array(FLOW_KEY_BYTES);
+    for (const [bit, at] of [
+      [1, 0],
+      [2, 16],
+    ] as const) {
+      if (flags & bit) {
+        r.need(4, 'a candidate address');
+        key[at + 10] = 0xff;
+        key[at + 11] = 0xff;
+        key.set(bytes.subarray(r.pos, r.pos + 4), at + 12);
+        r.pos += 4;
+      } else {
+        r.need(16, 'a candidate address');
+        key.set(bytes.subarray(r.pos, r.pos + 16), at);
+        r.pos += 16;
+        if (isIPv4Mapped(key, at)) throw new CorruptError('IPv4-mapped address stored in IPv6 form');
+      }
+    }
+    r.need(5, 'candidate ports and protocol');
+    key.set(bytes.subarray(r.pos, r.pos + 5), 32);
+    r.pos += 5;
+    key[37] = DOMAIN_FLOW;
+    const packets = r.varint('candidate packets');
+    const byteCount = r.varint('candidate bytes');
+    const id = toHex(key);
+    if (seen.has(id)) throw new CorruptError('duplicate candidate key');
+    seen.add(id);
+    out.push({ key, packets, bytes: byteCount });
+  }
+  if (r.pos !== end) throw new CorruptError(`${end - r.pos} bytes after the last candidate`);
+  return out;
+}
+
+// ---------------------------------------------------------------- any family
+
+export type DecodedSketch =
+  | { family: 'cms'; sketch: CountMinSketch }
+  | { family: 'hll'; sketch: HyperLogLog }
+  | { family: 'candidates'; candidates: Candidate[] };
+
+/** Decodes any serialized sketch with this fleet's parameters. */
+export function decodeSketch(bytes: Uint8Array): DecodedSketch {
+  const h = readSketchHeader(bytes);
+  if (h.family === SketchFamily.CountMin) return { family: 'cms', sketch: decodeCountMinSketch(bytes) };
+  if (h.family === SketchFamily.HyperLogLog) return { family: 'hll', sketch: decodeHyperLogLog(bytes) };
+  return { family: 'candidates', candidates: decodeCandidates(bytes) };
+}
