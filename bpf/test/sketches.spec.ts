@@ -1,0 +1,160 @@
+// Behaviour over many packets: struct layouts against the object's BTF, the candidate threshold and eviction,
+// sampling, and the epoch protocol (flip, barrier, read and clear the idle copy) losing nothing while traffic runs.
+import { spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+import * as path from 'node:path';
+import { CAND_SETS, CMS_WIDTH, STRUCTS } from './layout';
+import * as P from './packets';
+import { expectedIndices, flowKey, hex, type Tuple } from './reference';
+import { buildObject, privileged } from './setup';
+import { OBJECT_PATH, TmaObject } from './tma';
+
+const run = privileged() ? describe : describe.skip;
+
+const frameOf = (t: Tuple, payload = 64) =>
+  P.eth(P.ETH_IP, P.ipv4(t.src, t.dst, t.proto, t.proto === 6 ? P.tcp(t.sport, t.dport, P.bytes(payload)) : P.udp(t.sport, t.dport, P.bytes(payload))));
+
+run('object layout', () => {
+  beforeAll(buildObject);
+
+  it('every struct size and member offset user space relies on equals the BTF of the object', () => {
+    const r = spawnSync('bpftool', ['-j', 'btf', 'dump', 'file', OBJECT_PATH], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    expect(r.status).toBe(0);
+    const types: { kind: string; name: string; size: number; members?: { name: string; bits_offset: number }[] }[] = JSON.parse(r.stdout).types;
+    for (const [name, want] of Object.entries(STRUCTS)) {
+      const t = types.find((x) => x.kind === 'STRUCT' && x.name === name);
+      expect({ name, size: t?.size }).toEqual({ name, size: want.size });
+      const members = Object.fromEntries((t?.members ?? []).map((m) => [m.name, m.bits_offset / 8]));
+      expect({ name, members }).toEqual({ name, members: want.members });
+    }
+  });
+
+  it('kernel memory per CPU stays under 2 MiB', () => {
+    const perCopy = 16 * STRUCTS.tma_cms_chunk.size + 4 * STRUCTS.tma_hll.size + CAND_SETS * STRUCTS.tma_cand_set.size + STRUCTS.tma_totals.size + 12 * 8;
+    expect(2 * perCopy).toBeLessThanOrEqual(2 << 20);
+  });
+});
+
+run('candidates, sampling and epochs', () => {
+  beforeAll(buildObject);
+
+  it('a flow enters the candidates when its CMS estimate reaches the default threshold (32), with that estimate', () => {
+    const tma = TmaObject.load();
+    try {
+      const t: Tuple = { src: '10.9.8.7', dst: '10.1.2.3', sport: 1234, dport: 80, proto: 6 };
+      const f = frameOf(t);
+      tma.run('tma_tc_ingress', f, 31);
+      expect(tma.candidates(0)).toHaveLength(0);
+      tma.run('tma_tc_ingress', f, 1);
+      const c = tma.candidates(0);
+      expect(c.map((x) => [hex(x.key), x.packets, x.bytes])).toEqual([[hex(flowKey(t)), 32n, 32n * BigInt(f.length)]]);
+      tma.run('tma_tc_ingress', f, 8);
+      expect(tma.candidates(0)[0].packets).toBe(40n);
+      expect(tma.totals(0).candInserts).toBe(1n);
+    } finally {
+      tma.close();
+    }
+  });
+
+  it('a full set replaces its smallest way and counts the eviction', () => {
+    const tma = TmaObject.load({ candThreshold: 1 });
+    try {
+      // five flows whose hashes land in the same 4-way set
+      const base: Tuple = { src: '192.0.2.1', dst: '192.0.2.2', sport: 0, dport: 443, proto: 6 };
+      const set = (t: Tuple) => expectedIndices(flowKey(t)).hash.lo & (CAND_SETS - 1);
+      const want = set({ ...base, sport: 1 });
+      const flows: Tuple[] = [];
+      for (let p = 1; flows.length < 5; p++) if (set({ ...base, sport: p }) === want) flows.push({ ...base, sport: p });
+      const counts = [3, 2, 4, 5];
+      flows.slice(0, 4).forEach((t, i) => tma.run('tma_xdp', frameOf(t), counts[i]));
+      expect(tma.totals(0).candEvictions).toBe(0n);
+      tma.run('tma_xdp', frameOf(flows[4]), 1);
+      const t = tma.totals(0);
+      expect([t.candInserts, t.candEvictions]).toEqual([5n, 1n]);
+      const table = new Map(tma.candidates(0).map((c) => [hex(c.key), c.packets]));
+      expect(table.size).toBe(4);
+      expect(table.has(hex(flowKey(flows[1])))).toBe(false); // the way with 2 packets went
+      expect([0, 2, 3, 4].map((i) => table.get(hex(flowKey(flows[i]))))).toEqual([3n, 4n, 5n, 1n]);
+    } finally {
+      tma.close();
+    }
+  });
+
+  it('sampling 1 in 4 thins the sketches only: totals stay exact and the CMS equals the sampled count', () => {
+    const tma = TmaObject.load({ sampleRate: 4 });
+    try {
+      const t: Tuple = { src: '10.0.0.5', dst: '10.0.0.6', sport: 9, dport: 9, proto: 17 };
+      tma.run('tma_xdp', frameOf(t), 8000);
+      const tot = tma.totals(0);
+      expect([tot.packets, tot.protoPackets[17]]).toEqual([8000n, 8000n]);
+      // binomial(8000, 1/4): mean 2000, sd 39; 6 sd either side
+      expect(Number(tot.sketchPackets)).toBeGreaterThan(2000 - 6 * 39);
+      expect(Number(tot.sketchPackets)).toBeLessThan(2000 + 6 * 39);
+      const cms = tma.cms(0);
+      for (const cell of expectedIndices(flowKey(t)).cells) expect(cms.packets[cell]).toBe(tot.sketchPackets);
+    } finally {
+      tma.close();
+    }
+  });
+
+  it('flip, barrier, read and clear the idle copy while traffic runs: every packet is read exactly once', async () => {
+    const tma = TmaObject.load();
+    const flows: Tuple[] = Array.from({ length: 64 }, (_, i) => ({ src: `10.1.${i}.1`, dst: '10.2.0.1', sport: 1000 + i, dport: 53, proto: 17 }));
+    const frames = flows.map((t, i) => frameOf(t, 10 + i)); // 64 flows of different lengths
+    const stop = new SharedArrayBuffer(4);
+    const worker = new Worker(path.join(__dirname, 'run-worker.js'), {
+      workerData: { progFd: tma.prog('tma_tc_egress'), frames, repeat: 50, stop },
+    });
+    const sent = new Promise<number>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    let readPackets = 0n;
+    let readBytes = 0n;
+    let flips = 0;
+    let barrierNs = 0n;
+    const drain = (copy: number) => {
+      const t = tma.totals(copy);
+      const cms = tma.cms(copy);
+      // the CMS of the copy holds exactly the packets its totals say (each row sums to the total)
+      for (let row = 0; row < 4; row++) {
+        let s = 0n;
+        for (let i = 0; i < CMS_WIDTH; i++) s += cms.packets[row * CMS_WIDTH + i];
+        expect(s).toBe(t.sketchPackets);
+      }
+      expect(t.packets).toBe(t.sketchPackets);
+      readPackets += t.packets;
+      readBytes += t.bytes;
+      tma.clear(copy);
+    };
+    try {
+      let epoch: 0 | 1 = 0;
+      const deadline = Date.now() + 3000;
+      while (Date.now() < deadline) {
+        await sleep(20);
+        epoch = epoch === 0 ? 1 : 0;
+        tma.setEpoch(epoch);
+        const t0 = process.hrtime.bigint();
+        tma.barrier();
+        barrierNs += process.hrtime.bigint() - t0;
+        drain(epoch ^ 1);
+        flips++;
+      }
+    } finally {
+      Atomics.store(new Int32Array(stop), 0, 1);
+    }
+    const packets = await sent;
+    drain(0);
+    drain(1);
+    tma.close();
+    console.log(`epoch test: ${packets} packets, ${flips} flips, barrier ${Number(barrierNs / BigInt(flips)) / 1e6} ms on average`);
+    expect(flips).toBeGreaterThan(20);
+    expect(readPackets).toBe(BigInt(packets));
+    // the worker cycles through the frames in order, 50 repetitions each
+    const runs = packets / 50;
+    let bytes = 0;
+    for (let i = 0; i < runs; i++) bytes += frames[i % frames.length].length * 50;
+    expect(readBytes).toBe(BigInt(bytes));
+  });
+});
