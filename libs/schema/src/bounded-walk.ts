@@ -13,7 +13,8 @@ type Step = (buf: Buffer, pos: number) => number;
 
 /** Items whose encoding may be empty (e.g. null) cannot be bounded by the bytes left; cap them per message. */
 const MAX_EMPTY_ITEMS = 1 << 20;
-const TWO_53 = 2 ** 53;
+/** Largest long magnitude carried (avsc's default long type refuses more: doubles lose precision). */
+export const LONG_MAX = 2 ** 53 - 2;
 const INT_MAX = 2 ** 31 - 1;
 
 // Varint results travel through module state to keep the hot path free of allocations.
@@ -25,7 +26,14 @@ let emptyItemBudget = 0;
  * Works on the magnitude m = |n| or |n|-1 in doubles: each term is exact, so the sum is exact while below 2^53 and
  * lands at or above 2^53 otherwise; anything beyond `limit` is refused rather than rounded.
  */
-function readVarint(buf: Buffer, pos: number, maxBytes: number, limit: number, where: string): number {
+function readVarint(
+  buf: Buffer,
+  pos: number,
+  maxBytes: number,
+  posLimit: number,
+  negLimit: number,
+  where: string,
+): number {
   if (pos >= buf.length) throw new TruncatedMessageError(`message ends inside ${where}`);
   let b = buf[pos++];
   const negative = b & 1;
@@ -40,13 +48,14 @@ function readVarint(buf: Buffer, pos: number, maxBytes: number, limit: number, w
     scale *= 128;
     n++;
   }
-  if (m > limit) throw new InvalidBodyError(`${where}: number out of range`);
+  if (m > (negative ? negLimit : posLimit)) throw new InvalidBodyError(`${where}: number out of range`);
   varValue = negative ? -m - 1 : m;
   return pos;
 }
 
-const readLong = (buf: Buffer, pos: number, where: string) => readVarint(buf, pos, 10, TWO_53 - 2, where);
-const readInt = (buf: Buffer, pos: number, where: string) => readVarint(buf, pos, 5, INT_MAX, where);
+// Longs: avsc's safe range ±(2^53 − 2), so that avsc never refuses what the walk admitted. Ints: 32-bit signed.
+const readLong = (buf: Buffer, pos: number, where: string) => readVarint(buf, pos, 10, LONG_MAX, LONG_MAX - 1, where);
+const readInt = (buf: Buffer, pos: number, where: string) => readVarint(buf, pos, 5, INT_MAX, INT_MAX, where);
 
 /** Reads a byte length and checks it fits in what is left; returns the position after the length. */
 function readLength(buf: Buffer, pos: number, where: string): number {
@@ -143,7 +152,8 @@ function compile(type: Type, where: string, cache: Map<Type, Step>): Step {
       const count: number = t.symbols.length;
       step = (buf, pos) => {
         pos = readInt(buf, pos, where);
-        if (varValue < 0 || varValue >= count) throw new InvalidBodyError(`${where}: enum index ${varValue} of ${count}`);
+        if (varValue < 0 || varValue >= count)
+          throw new InvalidBodyError(`${where}: enum index ${varValue} of ${count}`);
         return pos;
       };
       break;
@@ -183,7 +193,9 @@ function compile(type: Type, where: string, cache: Map<Type, Step>): Step {
           }
           if (itemMin > 0) {
             if (count > (buf.length - pos) / itemMin) {
-              throw new TruncatedMessageError(`${where}: ${count} items cannot fit in the ${buf.length - pos} byte(s) left`);
+              throw new TruncatedMessageError(
+                `${where}: ${count} items cannot fit in the ${buf.length - pos} byte(s) left`,
+              );
             }
           } else {
             emptyItemBudget -= count;
@@ -193,7 +205,8 @@ function compile(type: Type, where: string, cache: Map<Type, Step>): Step {
             if (isMap) pos = key(buf, pos);
             pos = item(buf, pos);
           }
-          if (blockEnd >= 0 && pos !== blockEnd) throw new InvalidBodyError(`${where}: block size does not match its items`);
+          if (blockEnd >= 0 && pos !== blockEnd)
+            throw new InvalidBodyError(`${where}: block size does not match its items`);
         }
       };
       cache.set(type, step);
@@ -209,7 +222,9 @@ function compile(type: Type, where: string, cache: Map<Type, Step>): Step {
       };
       cache.set(type, step);
       const prefix = where ? `${where}.` : '';
-      fields = (t.fields as Array<{ name: string; type: Type }>).map((f) => compile(f.type, `${prefix}${f.name}`, cache));
+      fields = (t.fields as Array<{ name: string; type: Type }>).map((f) =>
+        compile(f.type, `${prefix}${f.name}`, cache),
+      );
       return step;
     }
     default:

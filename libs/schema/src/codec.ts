@@ -107,14 +107,16 @@ export function decode(message: Uint8Array, options: DecodeOptions = {}): Decode
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   if (buf.length > maxBytes) throw new MessageTooLargeError(`message of ${buf.length} bytes exceeds ${maxBytes}`);
   if (buf.length < MAGIC.length) {
-    if (buf.length === 0 || buf[0] === MAGIC[0]) throw new TruncatedMessageError(`message of ${buf.length} byte(s) has no header`);
+    if (buf.length === 0 || buf[0] === MAGIC[0])
+      throw new TruncatedMessageError(`message of ${buf.length} byte(s) has no header`);
   }
   if (buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1]) {
     throw new BadMagicError(
       `message starts with 0x${buf.subarray(0, 2).toString('hex')}, not the Avro single-object marker 0xc301`,
     );
   }
-  if (buf.length < HEADER_BYTES) throw new TruncatedMessageError(`message of ${buf.length} bytes ends inside the header`);
+  if (buf.length < HEADER_BYTES)
+    throw new TruncatedMessageError(`message of ${buf.length} bytes ends inside the header`);
   const fingerprint = buf.toString('hex', MAGIC.length, HEADER_BYTES);
   const entry = registry.get(fingerprint);
   if (!entry) throw new UnknownSchemaError(fingerprint);

@@ -2,13 +2,7 @@
 // machine-readable code: consumers put it in a dead-letter header and count it in metrics.
 
 export type SchemaErrorReason =
-  | 'bad-magic'
-  | 'truncated'
-  | 'unknown-schema'
-  | 'trailing-bytes'
-  | 'invalid-body'
-  | 'too-large'
-  | 'invalid-snapshot';
+  'bad-magic' | 'truncated' | 'unknown-schema' | 'trailing-bytes' | 'invalid-body' | 'too-large' | 'invalid-snapshot';
 
 export abstract class SchemaError extends Error {
   abstract readonly reason: SchemaErrorReason;

@@ -12,16 +12,36 @@ const vectors: Array<[input: string, canonical: string, fingerprint: string]> = 
   ['"long"', '"long"', '-3434872931120570953'],
   ['"string"', '"string"', '-8142146995180207161'],
   ['[ "int" , {"type":"boolean"} ]', '["int","boolean"]', '5392556393470105090'],
-  ['{"fields":[], "type":"record", "name":"foo", "namespace":"x.y"}', '{"name":"x.y.foo","type":"record","fields":[]}', '5916914534497305771'],
-  ['{"fields":[], "type":"record", "name":"a.b.foo", "namespace":"x.y"}', '{"name":"a.b.foo","type":"record","fields":[]}', '-4616218487480524110'],
-  ['{"fields":[], "type":"record", "name":"foo", "doc":"foo", "aliases":["foo","bar"]}', '{"name":"foo","type":"record","fields":[]}', '-4824392279771201922'],
+  [
+    '{"fields":[], "type":"record", "name":"foo", "namespace":"x.y"}',
+    '{"name":"x.y.foo","type":"record","fields":[]}',
+    '5916914534497305771',
+  ],
+  [
+    '{"fields":[], "type":"record", "name":"a.b.foo", "namespace":"x.y"}',
+    '{"name":"a.b.foo","type":"record","fields":[]}',
+    '-4616218487480524110',
+  ],
+  [
+    '{"fields":[], "type":"record", "name":"foo", "doc":"foo", "aliases":["foo","bar"]}',
+    '{"name":"foo","type":"record","fields":[]}',
+    '-4824392279771201922',
+  ],
   [
     '{"fields":[{"type":"boolean","aliases":[],"name":"f1","default":"true"},{"order":"descending","name":"f2","doc":"Hello","type":"int"}],"type":"record","name":"foo"}',
     '{"name":"foo","type":"record","fields":[{"name":"f1","type":"boolean"},{"name":"f2","type":"int"}]}',
     '-4860222112080293046',
   ],
-  ['{"namespace":"x.y.z", "type":"enum", "name":"foo", "doc":"foo bar", "symbols":["A1", "A2"]}', '{"name":"x.y.z.foo","type":"enum","symbols":["A1","A2"]}', '-4448647247586288245'],
-  ['{"namespace":"x.y.z", "type":"fixed", "name":"foo", "doc":"foo bar", "size":32}', '{"name":"x.y.z.foo","type":"fixed","size":32}', '-3064184465700546786'],
+  [
+    '{"namespace":"x.y.z", "type":"enum", "name":"foo", "doc":"foo bar", "symbols":["A1", "A2"]}',
+    '{"name":"x.y.z.foo","type":"enum","symbols":["A1","A2"]}',
+    '-4448647247586288245',
+  ],
+  [
+    '{"namespace":"x.y.z", "type":"fixed", "name":"foo", "doc":"foo bar", "size":32}',
+    '{"name":"x.y.z.foo","type":"fixed","size":32}',
+    '-3064184465700546786',
+  ],
   ['{ "items":{"type":"null"}, "type":"array"}', '{"type":"array","items":"null"}', '-589620603366471059'],
   ['{ "values":"string", "type":"map"}', '{"type":"map","values":"string"}', '-8732877298790414990'],
   [
@@ -56,7 +76,11 @@ describe('Parsing Canonical Form and CRC-64-AVRO', () => {
   });
 
   it('drops logical types, docs and defaults, which do not change the encoding', () => {
-    const a = { type: 'record', name: 'r', fields: [{ name: 't', type: { type: 'long', logicalType: 'timestamp-millis' }, doc: 'x', default: 0 }] };
+    const a = {
+      type: 'record',
+      name: 'r',
+      fields: [{ name: 't', type: { type: 'long', logicalType: 'timestamp-millis' }, doc: 'x', default: 0 }],
+    };
     const b = { type: 'record', name: 'r', fields: [{ name: 't', type: 'long' }] };
     expect(schemaFingerprint(a)).toEqual(schemaFingerprint(b));
     const c = { type: 'record', name: 'r', fields: [{ name: 't', type: 'int' }] };

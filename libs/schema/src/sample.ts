@@ -18,7 +18,13 @@ export function sampleBytes(length: number, seed = 1): Buffer {
 }
 
 /** Canonical 40-byte flow key for an IPv4 5-tuple (sketch specification layout; ports in network byte order). */
-export function sampleFlowKey(src: [number, number, number, number], dst: [number, number, number, number], sport: number, dport: number, protocol: number): Buffer {
+export function sampleFlowKey(
+  src: [number, number, number, number],
+  dst: [number, number, number, number],
+  sport: number,
+  dport: number,
+  protocol: number,
+): Buffer {
   const key = Buffer.alloc(40);
   key[10] = 0xff;
   key[11] = 0xff;

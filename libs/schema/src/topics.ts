@@ -16,7 +16,10 @@ function check(prefix: string, version: number): void {
 }
 
 /** Topic producers write snapshots to (current schema version unless given), e.g. `tma.snapshots.v1`. */
-export function snapshotTopic(prefix: string = DEFAULT_TOPIC_PREFIX, version: number = CURRENT_SNAPSHOT_VERSION): string {
+export function snapshotTopic(
+  prefix: string = DEFAULT_TOPIC_PREFIX,
+  version: number = CURRENT_SNAPSHOT_VERSION,
+): string {
   check(prefix, version);
   return `${prefix}.snapshots.v${version}`;
 }
@@ -27,6 +30,9 @@ export function snapshotTopics(prefix: string = DEFAULT_TOPIC_PREFIX): string[] 
 }
 
 /** Dead-letter topic for messages of a snapshot topic that fail to decode, e.g. `tma.snapshots.v1.dlq`. */
-export function deadLetterTopic(prefix: string = DEFAULT_TOPIC_PREFIX, version: number = CURRENT_SNAPSHOT_VERSION): string {
+export function deadLetterTopic(
+  prefix: string = DEFAULT_TOPIC_PREFIX,
+  version: number = CURRENT_SNAPSHOT_VERSION,
+): string {
   return `${snapshotTopic(prefix, version)}.dlq`;
 }

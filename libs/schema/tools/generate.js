@@ -189,12 +189,17 @@ function main() {
   const check = process.argv.includes('--check');
   const out = outputs();
   const existing = fs.existsSync(OUT_DIR)
-    ? fs.readdirSync(OUT_DIR).filter((f) => f.endsWith('.generated.ts')).map((f) => path.join(OUT_DIR, f))
+    ? fs
+        .readdirSync(OUT_DIR)
+        .filter((f) => f.endsWith('.generated.ts'))
+        .map((f) => path.join(OUT_DIR, f))
     : [];
   const extra = existing.filter((f) => !out.has(f));
   const rel = (f) => path.relative(path.resolve(ROOT, '..', '..'), f);
   if (check) {
-    const stale = [...out].filter(([f, text]) => !fs.existsSync(f) || fs.readFileSync(f, 'utf8') !== text).map(([f]) => f);
+    const stale = [...out]
+      .filter(([f, text]) => !fs.existsSync(f) || fs.readFileSync(f, 'utf8') !== text)
+      .map(([f]) => f);
     stale.push(...extra);
     if (stale.length) {
       process.stderr.write(

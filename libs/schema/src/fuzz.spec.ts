@@ -1,0 +1,161 @@
+// Property-based fuzzing of decode(): random bytes and mutated valid messages must give either a valid snapshot or
+// a SchemaError, never another exception, and must finish in time proportional to their size.
+import fc from 'fast-check';
+import { HEADER_BYTES, currentSnapshotType, decode, encode } from './codec';
+import { SchemaError } from './errors';
+import { sampleBytes, sampleSnapshot } from './sample';
+
+const current = currentSnapshotType();
+
+/** decode() outcome: the snapshot (checked against the schema) or the SchemaError; anything else fails the property. */
+function outcome(msg: Uint8Array): 'ok' | SchemaError['reason'] {
+  const started = process.hrtime.bigint();
+  try {
+    const out = decode(msg);
+    expect(current.isValid(out.snapshot)).toBe(true);
+    return 'ok';
+  } catch (err) {
+    if (!(err instanceof SchemaError)) throw err;
+    return err.reason;
+  } finally {
+    // Generous wall-clock bound per message (these are < 64 KiB): a corrupted count must not make it loop.
+    expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(250);
+  }
+}
+
+const valid = [
+  encode(sampleSnapshot()),
+  encode(
+    sampleSnapshot({
+      candidates: [],
+      interfaces: [],
+      parseErrors: [],
+      totals: { packets: 0, bytes: 0, protocols: [] },
+    }),
+  ),
+  encode(
+    sampleSnapshot({
+      cmsPackets: sampleBytes(2000, 3),
+      candidates: Array.from({ length: 50 }, (_, i) => ({ key: sampleBytes(40, i + 9), packets: i * 1e9, bytes: i })),
+    }),
+  ),
+];
+const header = valid[0].subarray(0, HEADER_BYTES);
+
+type Mutation =
+  | { kind: 'set'; at: number; byte: number }
+  | { kind: 'flip'; at: number; bit: number }
+  | { kind: 'cut'; at: number }
+  | { kind: 'insert'; at: number; bytes: Uint8Array }
+  | { kind: 'delete'; at: number; len: number }
+  | { kind: 'varint'; at: number; bytes: Uint8Array };
+
+const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.record({ kind: fc.constant('set' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
+  fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 12 }),
+  }),
+  fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 12 }) }),
+  // Overwrite with a long varint: the corrupted-length / corrupted-count case.
+  fc.record({
+    kind: fc.constant('varint' as const),
+    at: fc.nat(),
+    bytes: fc
+      .uint8Array({ minLength: 2, maxLength: 10 })
+      .map((b) => b.map((x, i) => (i < b.length - 1 ? x | 0x80 : x & 0x7f))),
+  }),
+);
+
+function mutate(base: Buffer, muts: Mutation[]): Buffer {
+  let buf = Buffer.from(base);
+  for (const m of muts) {
+    if (buf.length === 0) break;
+    // Mutations aim at the body mostly; the header gets its own share through `at` wrapping below HEADER_BYTES.
+    const at = m.at % buf.length;
+    switch (m.kind) {
+      case 'set':
+        buf[at] = m.byte;
+        break;
+      case 'flip':
+        buf[at] ^= 1 << m.bit;
+        break;
+      case 'cut':
+        buf = buf.subarray(0, at);
+        break;
+      case 'insert':
+        buf = Buffer.concat([buf.subarray(0, at), m.bytes, buf.subarray(at)]);
+        break;
+      case 'delete':
+        buf = Buffer.concat([buf.subarray(0, at), buf.subarray(at + m.len)]);
+        break;
+      case 'varint':
+        buf = Buffer.concat([buf.subarray(0, at), m.bytes, buf.subarray(at + m.bytes.length)]);
+        break;
+    }
+  }
+  return buf;
+}
+
+describe('decode fuzzing', () => {
+  it('random bytes: a typed error', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => {
+        expect(outcome(bytes)).not.toBe('ok');
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('random bodies behind a valid header: a typed error or a valid snapshot', () => {
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2048 }), (body) => {
+        seen.add(outcome(Buffer.concat([header, body])));
+      }),
+      { numRuns: 3000 },
+    );
+    // The bounded walk, not avsc, must be the one refusing: truncation and bad values both show up.
+    expect(seen).toContain('truncated');
+    expect(seen).toContain('invalid-body');
+  });
+
+  it('mutated valid messages: a typed error or a valid snapshot', () => {
+    const reasons = new Map<string, number>();
+    fc.assert(
+      fc.property(fc.constantFrom(...valid), fc.array(mutation, { minLength: 1, maxLength: 4 }), (base, muts) => {
+        const r = outcome(mutate(base, muts));
+        reasons.set(r, (reasons.get(r) ?? 0) + 1);
+      }),
+      { numRuns: 5000 },
+    );
+    // The mutations reach every layer of the decoder.
+    for (const r of ['ok', 'truncated', 'trailing-bytes', 'invalid-body', 'unknown-schema', 'bad-magic']) {
+      expect(reasons.get(r) ?? 0).toBeGreaterThan(0);
+    }
+  });
+
+  it('a huge varint at every position of a message: typed error or valid value, in bounded time', () => {
+    const base = valid[2];
+    const huge = [
+      Buffer.from([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]), // ≈ 2^55
+      Buffer.from([0x80, 0x80, 0x80, 0x80, 0x10]), // 2^31 (count 2^30)
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), // negative count, huge
+    ];
+    let refused = 0;
+    let total = 0;
+    for (let at = HEADER_BYTES; at < base.length; at++) {
+      for (const h of huge) {
+        const msg = Buffer.concat([base.subarray(0, at), h, base.subarray(at + 1)]);
+        total++;
+        if (outcome(msg) !== 'ok') refused++;
+      }
+    }
+    // Avro carries no checksum (Kafka's record-batch CRC32C guards transport), so a corruption inside opaque bytes
+    // that re-aligns can still be a well-formed snapshot; most positions must be refused, and none may misbehave.
+    expect(refused / total).toBeGreaterThan(0.5);
+  });
+});
