@@ -1,0 +1,32 @@
+export {
+  DEFAULT_DATABASE,
+  StorageConfigError,
+  describeStorageConfig,
+  loadStorageConfig,
+  redact,
+  type ChdbStorageConfig,
+  type ServerStorageConfig,
+  type StorageConfig,
+} from './config';
+export { MigrationError, StorageError, StorageVersionError } from './errors';
+export { PINNED_SETTINGS } from './settings';
+export { HEX_SUFFIX, bytesToHex, hexParam, hexToBytes } from './binary';
+export {
+  DATABASE_PLACEHOLDER,
+  MIN_SERVER_VERSION,
+  createStorage,
+  type InsertOptions,
+  type ParamValue,
+  type QueryOptions,
+  type QueryParams,
+  type Storage,
+} from './storage';
+export {
+  DEFAULT_MIGRATIONS_DIR,
+  MIGRATIONS_TABLE,
+  applyMigrations,
+  loadMigrations,
+  type AppliedMigration,
+  type Migration,
+  type MigrationReport,
+} from './migrations';
