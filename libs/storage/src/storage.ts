@@ -1,4 +1,4 @@
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { HEX_SUFFIX, bytesToHex, hexToBytes } from './binary';
 import {
@@ -229,7 +229,8 @@ export async function createStorage(config: StorageConfig): Promise<Storage> {
       request_timeout: config.requestTimeoutMs,
     };
     // Version first, without the pinned settings, and without a database that may not exist yet.
-    const probe = createClient(base);
+    // Its failure is reported once, by the error thrown below, not also by the client's logger.
+    const probe = createClient({ ...base, log: { level: ClickHouseLogLevel.OFF } });
     let version: string;
     try {
       version = await selectVersion(probe);
