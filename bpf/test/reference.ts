@@ -141,3 +141,5 @@ export function expectedIndices(key: Uint8Array) {
 }
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+export const fromHexKey = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
