@@ -113,7 +113,8 @@ export function openChdb<C>(path: string, open: (path: string) => C): C {
   } catch (err) {
     // On a failed start chDB leaves a folder named after its error message in the data directory.
     for (const entry of readdirSync(path)) {
-      if (!before.has(entry) && entry.startsWith('tmpCode: ')) rmSync(join(path, entry), { recursive: true, force: true });
+      if (!before.has(entry) && entry.startsWith('tmpCode: '))
+        rmSync(join(path, entry), { recursive: true, force: true });
     }
     const holder = lockHolder(path);
     if (holder !== undefined && holder.pid !== process.pid) {

@@ -13,7 +13,11 @@ describe('loadStorageConfig: embedded chDB (default)', () => {
   afterAll(() => rmSync(repo, { recursive: true, force: true }));
 
   it('uses <repo>/.state/chdb and database tma with nothing set, from any folder of the repo', () => {
-    expect(loadStorageConfig({}, nested)).toEqual({ kind: 'chdb', path: join(repo, '.state', 'chdb'), database: 'tma' });
+    expect(loadStorageConfig({}, nested)).toEqual({
+      kind: 'chdb',
+      path: join(repo, '.state', 'chdb'),
+      database: 'tma',
+    });
   });
 
   it('falls back to the working directory outside a repository', () => {
@@ -33,7 +37,9 @@ describe('loadStorageConfig: embedded chDB (default)', () => {
       database: 'fleet_1',
     });
     // Empty means unset, as shells often export empty variables.
-    expect(loadStorageConfig({ TMA_CLICKHOUSE_URL: '', TMA_CHDB_PATH: '/x/y' }, nested)).toMatchObject({ path: '/x/y' });
+    expect(loadStorageConfig({ TMA_CLICKHOUSE_URL: '', TMA_CHDB_PATH: '/x/y' }, nested)).toMatchObject({
+      path: '/x/y',
+    });
   });
 
   it.each([
@@ -59,7 +65,9 @@ describe('loadStorageConfig: ClickHouse server by URL', () => {
       database: 'fleet',
       requestTimeoutMs: 30000,
     });
-    expect(describeStorageConfig(config)).toBe('ClickHouse server https://ch.example.com:8443 as tma@ops, database fleet');
+    expect(describeStorageConfig(config)).toBe(
+      'ClickHouse server https://ch.example.com:8443 as tma@ops, database fleet',
+    );
   });
 
   it('takes them from separate variables instead, with defaults', () => {
@@ -87,7 +95,11 @@ describe('loadStorageConfig: ClickHouse server by URL', () => {
     });
     // The same value given both ways is not a conflict.
     expect(
-      loadStorageConfig({ TMA_CLICKHOUSE_URL: 'http://u@h:8123/db', TMA_CLICKHOUSE_USER: 'u', TMA_CLICKHOUSE_DATABASE: 'db' }),
+      loadStorageConfig({
+        TMA_CLICKHOUSE_URL: 'http://u@h:8123/db',
+        TMA_CLICKHOUSE_USER: 'u',
+        TMA_CLICKHOUSE_DATABASE: 'db',
+      }),
     ).toMatchObject({ username: 'u', database: 'db' });
   });
 

@@ -40,7 +40,7 @@ describe('splitStatements', () => {
   it('splits at a semicolon ending a line, keeps mid-line semicolons, drops comment-only pieces', () => {
     const sql = [
       '-- header comment;',
-      'CREATE TABLE a (s String DEFAULT \';\') ENGINE = Memory;',
+      "CREATE TABLE a (s String DEFAULT ';') ENGINE = Memory;",
       '',
       'INSERT INTO a',
       "SELECT 'x;y' ;  ",

@@ -45,9 +45,7 @@ export function splitStatements(sql: string): string[] {
   let current: string[] = [];
   const flush = (): void => {
     const text = current.join('\n').trim();
-    const meaningful = text
-      .split('\n')
-      .some((line) => line.trim() !== '' && !line.trim().startsWith('--'));
+    const meaningful = text.split('\n').some((line) => line.trim() !== '' && !line.trim().startsWith('--'));
     if (meaningful) statements.push(text.replace(/;\s*$/, ''));
     current = [];
   };

@@ -41,7 +41,14 @@ describe('createStorage against a ClickHouse server', () => {
   it('refuses a server older than 24.8 with a message saying what to do', async () => {
     const { server, url } = await fakeClickHouse('24.3.5.47');
     try {
-      const config = { kind: 'server', url, username: 'u', password: 'p', database: 'tma', requestTimeoutMs: 5000 } as const;
+      const config = {
+        kind: 'server',
+        url,
+        username: 'u',
+        password: 'p',
+        database: 'tma',
+        requestTimeoutMs: 5000,
+      } as const;
       await expect(createStorage(config)).rejects.toBeInstanceOf(StorageVersionError);
       await expect(createStorage(config)).rejects.toThrow(
         /is version 24\.3\.5\.47; TMA needs 24\.8 or newer.*unset TMA_CLICKHOUSE_URL to use the embedded chDB/,
@@ -82,10 +89,26 @@ describe('createStorage against a ClickHouse server', () => {
     const { server, url } = await fakeClickHouse('26.1.1.1');
     await closeServer(server); // the port is now closed
     await expect(
-      createStorage({ kind: 'server', url, username: 'default', password: '', database: 'tma', requestTimeoutMs: 2000 }),
+      createStorage({
+        kind: 'server',
+        url,
+        username: 'default',
+        password: '',
+        database: 'tma',
+        requestTimeoutMs: 2000,
+      }),
     ).rejects.toThrow(StorageError);
     await expect(
-      createStorage({ kind: 'server', url, username: 'default', password: '', database: 'tma', requestTimeoutMs: 2000 }),
-    ).rejects.toThrow(`cannot reach ClickHouse at ${url} as default: connect ECONNREFUSED ${url.slice('http://'.length)}`);
+      createStorage({
+        kind: 'server',
+        url,
+        username: 'default',
+        password: '',
+        database: 'tma',
+        requestTimeoutMs: 2000,
+      }),
+    ).rejects.toThrow(
+      `cannot reach ClickHouse at ${url} as default: connect ECONNREFUSED ${url.slice('http://'.length)}`,
+    );
   });
 });

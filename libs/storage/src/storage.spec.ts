@@ -53,7 +53,9 @@ describe('chDB storage', () => {
       { id: 1, name: 'first', big: 18446744073709551615n, at: new Date('2026-01-02T03:04:05.678Z'), tags: ['a', 'b'] },
       { id: 2, name: "tab\tquote'back\\slash", big: '9007199254740993', at: '2026-01-02 03:04:05.001', tags: [] },
     ]);
-    const rows = await storage.query('SELECT id, name, big, toString(at) AS at, tags FROM {database}.t_rows ORDER BY id');
+    const rows = await storage.query(
+      'SELECT id, name, big, toString(at) AS at, tags FROM {database}.t_rows ORDER BY id',
+    );
     expect(rows).toEqual([
       { id: 1, name: 'first', big: '18446744073709551615', at: '2026-01-02 03:04:05.678', tags: ['a', 'b'] },
       { id: 2, name: "tab\tquote'back\\slash", big: '9007199254740993', at: '2026-01-02 03:04:05.001', tags: [] },
@@ -65,7 +67,7 @@ describe('chDB storage', () => {
   });
 
   it('binds query parameters of every common type without building SQL text', async () => {
-    const tricky = "a\tb\nc\\d'e\"f é 😀 ; DROP TABLE x --";
+    const tricky = 'a\tb\nc\\d\'e"f é 😀 ; DROP TABLE x --';
     const [row] = await storage.query<Record<string, unknown>>(
       `SELECT {s:String} AS s, length({s:String}) AS len, {a:Array(UInt32)} AS a, {u:UInt64} AS u,
               toString({d:DateTime64(3)}) AS d, toString({ds:DateTime}) AS ds, {n:Nullable(String)} AS n,
@@ -126,7 +128,9 @@ describe('chDB storage', () => {
       { id: 4, blob: new Uint8Array(0), key: Buffer.from('abcd') },
     ]);
     // Lengths in a query of their own: the alias `hex(blob) AS blob` would shadow the column in length(blob).
-    const lengths = await storage.query<{ len: string }>('SELECT length(blob) AS len FROM {database}.t_blob ORDER BY id');
+    const lengths = await storage.query<{ len: string }>(
+      'SELECT length(blob) AS len FROM {database}.t_blob ORDER BY id',
+    );
     expect(lengths.map((r) => Number(r.len))).toEqual([256, edges.length, big.length, 0]);
     const rows = await storage.query<{ id: number; blob: Buffer; key: Buffer }>(
       'SELECT id, hex(blob) AS blob, hex(key) AS key FROM {database}.t_blob ORDER BY id',
@@ -158,7 +162,10 @@ describe('chDB storage', () => {
   it('writes a retried batch once per dedup token, and a token never leaks into the next insert', async () => {
     await storage.command(`CREATE TABLE {database}.t_dedup (id UInt32, v String)
       ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 1000`);
-    const batch = [{ id: 1, v: 'a' }, { id: 2, v: 'b' }];
+    const batch = [
+      { id: 1, v: 'a' },
+      { id: 2, v: 'b' },
+    ];
     await storage.insertRows('t_dedup', batch, { dedupToken: 'snapshot-42' });
     await storage.insertRows('t_dedup', batch, { dedupToken: 'snapshot-42' });
     // chDB keeps per-query settings on its session; without the reset this insert would reuse the token

@@ -20,14 +20,7 @@ export const MIN_SERVER_VERSION: readonly [number, number] = [24, 8];
 export const DATABASE_PLACEHOLDER = '{database}';
 
 export type ParamValue =
-  | string
-  | number
-  | boolean
-  | bigint
-  | Date
-  | null
-  | readonly ParamValue[]
-  | { readonly [key: string]: ParamValue };
+  string | number | boolean | bigint | Date | null | readonly ParamValue[] | { readonly [key: string]: ParamValue };
 
 export type QueryParams = Record<string, ParamValue>;
 
@@ -141,14 +134,20 @@ class ClickHouseStorage implements Storage {
   }
 
   async query<T = Record<string, unknown>>(sql: string, params?: QueryParams, options?: QueryOptions): Promise<T[]> {
-    const rs = await this.client.query({ query: this.#sql(sql), query_params: toParams(params), format: 'JSONEachRow' });
+    const rs = await this.client.query({
+      query: this.#sql(sql),
+      query_params: toParams(params),
+      format: 'JSONEachRow',
+    });
     const rows = await rs.json<Record<string, unknown>>();
     for (const column of options?.binaryColumns ?? []) {
       for (const row of rows) {
         const v = row[column];
         if (typeof v === 'string') row[column] = hexToBytes(v);
         else if (v !== null && v !== undefined) {
-          throw new StorageError(`binary column "${column}" did not come back as hex text: select hex(${column}) AS ${column}`);
+          throw new StorageError(
+            `binary column "${column}" did not come back as hex text: select hex(${column}) AS ${column}`,
+          );
         }
       }
     }
@@ -159,7 +158,11 @@ class ClickHouseStorage implements Storage {
     await this.client.command({ query: this.#sql(sql), query_params: toParams(params) });
   }
 
-  async insertRows(table: string, rows: readonly Record<string, unknown>[], options: InsertOptions = {}): Promise<void> {
+  async insertRows(
+    table: string,
+    rows: readonly Record<string, unknown>[],
+    options: InsertOptions = {},
+  ): Promise<void> {
     checkIdentifier(table, 'table');
     if (rows.length === 0) return;
     const columns = new Set<string>();
