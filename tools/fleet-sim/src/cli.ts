@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// tma-fleet-sim: publish N virtual hosts' snapshots to Kafka.
+//   node tools/fleet-sim/dist/cli.js --hosts 1000 --interval 10s --rounds 6 [--pace] [--seed 1] [--topic-prefix tma]
+// --pace sends one round per interval of wall-clock time (like real agents); without it rounds go out back to back
+// with event times one interval apart. Kafka settings come from TMA_KAFKA_* (libs/kafka).
+import { Kafka, logLevel } from 'kafkajs';
+import { ensureTopics, loadKafkaSettings } from '@tma/kafka';
+import { snapshotTopic } from '@tma/schema';
+import { FleetSimulator } from './fleet';
+import { publishRounds } from './publish';
+
+function parseDuration(text: string): number {
+  const m = /^(\d+)(ms|s|m)?$/.exec(text);
+  if (!m) throw new Error(`"${text}" is not a duration (e.g. 500ms, 10s, 1m)`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+}
+
+function parseArgs(argv: string[]): Record<string, string | true> {
+  const out: Record<string, string | true> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('--')) out[a.slice(2)] = true;
+    else {
+      out[a.slice(2)] = next;
+      i++;
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.help) {
+    process.stdout.write('usage: tma-fleet-sim [--hosts N] [--interval 10s] [--rounds N] [--pace] [--seed N] [--partitions N] [--topic-prefix P]\n');
+    return;
+  }
+  const intervalMs = parseDuration(String(args.interval ?? '10s'));
+  const sim = new FleetSimulator({
+    hosts: Number(args.hosts ?? 1000),
+    seed: Number(args.seed ?? 1),
+    intervalMs,
+    truth: false,
+  });
+  const rounds = Number(args.rounds ?? 6);
+  const topic = snapshotTopic(String(args['topic-prefix'] ?? 'tma'));
+  const kafka = new Kafka({ ...loadKafkaSettings(process.env, 'tma-fleet-sim'), logLevel: logLevel.WARN });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [{ topic, numPartitions: Number(args.partitions ?? 6) }]);
+  await admin.disconnect();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const abort = new AbortController();
+  process.once('SIGINT', () => abort.abort());
+  process.once('SIGTERM', () => abort.abort());
+  const t0 = Date.now();
+  const sent = await publishRounds(producer, topic, sim, {
+    rounds,
+    paceMs: args.pace ? intervalMs : 0,
+    signal: abort.signal,
+    onRound: (r, m) => process.stdout.write(`round ${r + 1}/${rounds}: ${m.length} snapshots to ${topic}\n`),
+  });
+  await producer.disconnect();
+  process.stdout.write(`sent ${sent} snapshots in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`tma-fleet-sim: ${(err as Error).message}\n`);
+  process.exit(1);
+});

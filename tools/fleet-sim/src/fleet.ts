@@ -1,0 +1,318 @@
+// A fleet of virtual hosts: each owns a pool of flows and, every interval, sends Zipf-distributed traffic over some
+// of them plus a share over heavy-hitter flows that every host sees. Each host's interval becomes a real snapshot
+// (libs/sketch sketches, libs/schema Avro framing) exactly as an edge agent would publish it, and the exact counts
+// behind it are kept as ground truth, by the same windowing rule the aggregator uses.
+import {
+  CAND_SLOTS,
+  CAND_THRESHOLD_DEFAULT,
+  CMS_DEPTH,
+  CMS_WIDTH,
+  CountMinSketch,
+  HASH_NAME,
+  HLL_P,
+  HyperLogLog,
+  SEED_HASH,
+  SPEC_VERSION,
+  dportKey,
+  dstKey,
+  encodeCountMinSketch,
+  encodeHyperLogLog,
+  flowKey,
+  hashKeyInto,
+  srcKey,
+  toHex,
+} from '@tma/sketch';
+import { encode, type SketchSnapshot } from '@tma/schema';
+import { Prng, Zipf } from './prng';
+import { GroundTruth } from './truth';
+
+export interface FleetOptions {
+  /** Virtual hosts (default 1,000). */
+  hosts?: number;
+  /** PRNG seed: same seed, same fleet and traffic. */
+  seed?: number;
+  /** Snapshot interval (default 10 s). */
+  intervalMs?: number;
+  /** Start of the first interval, epoch ms (default: now, rounded down to the interval). */
+  startMs?: number;
+  /** Flows each host owns (default 128). */
+  poolSize?: number;
+  /** Distinct pool flows a host sends on per interval (default 32). */
+  flowsPerInterval?: number;
+  /** Mean packets per host per interval (default 20,000; each host draws 0.5–1.5×). */
+  packetsPerInterval?: number;
+  /** Heavy-hitter flows shared by every host (default 16). */
+  heavyHitters?: number;
+  /** Share of each host's packets on the shared heavy hitters (default 0.3). */
+  heavyShare?: number;
+  /** Zipf exponent of flow popularity (default 1.1). */
+  zipfS?: number;
+  /** Window width the ground truth is kept by (default 60 s, the aggregator's default). */
+  windowMs?: number;
+  /** Keep ground truth (default true; benchmarks turn it off). */
+  truth?: boolean;
+  /** Host id prefix (default "sim-host-"). */
+  hostPrefix?: string;
+}
+
+/** One message as it goes on the wire: Kafka key = host id, value = framed Avro snapshot. */
+export interface SimMessage {
+  key: string;
+  value: Buffer;
+  hostId: string;
+  sequence: number;
+  intervalEndMs: number;
+}
+
+interface PoolFlow {
+  key: Uint8Array;
+  hex: string;
+  proto: number;
+  pktBytes: number;
+  flow: [number, number];
+  src: [number, number];
+  dst: [number, number];
+  dport: [number, number];
+}
+
+interface Host {
+  id: string;
+  bootId: string;
+  agentId: string;
+  sequence: number;
+  rng: Prng;
+  pool: PoolFlow[];
+}
+
+const PORTS = [443, 80, 53, 22, 8080, 5432, 6379, 9092, 123, 3306, 8443, 25, 993, 5671, 11211, 27017];
+
+const scratch = new Uint32Array(2);
+function hashPair(key: Uint8Array): [number, number] {
+  hashKeyInto(key, scratch);
+  return [scratch[0], scratch[1]];
+}
+
+const ip4 = (a: number, b: number, c: number, d: number) => Uint8Array.of(a, b, c, d);
+const addrScratch = new Uint8Array(24);
+const portScratch = new Uint8Array(8);
+
+function makeFlow(src: Uint8Array, dst: Uint8Array, sport: number, dport: number, proto: number, pktBytes: number): PoolFlow {
+  const key = flowKey({ src, dst, sport, dport, proto });
+  return {
+    key,
+    hex: toHex(key),
+    proto,
+    pktBytes,
+    flow: hashPair(key),
+    src: hashPair(srcKey(src, addrScratch)),
+    dst: hashPair(dstKey(dst, addrScratch)),
+    dport: hashPair(dportKey(dport, proto, portScratch)),
+  };
+}
+
+/** Window start of an interval ending at `endMs`: the window that holds the interval's last millisecond. */
+export function windowOf(endMs: number, windowMs: number): number {
+  return Math.floor((endMs - 1) / windowMs) * windowMs;
+}
+
+export class FleetSimulator {
+  readonly options: Required<FleetOptions>;
+  readonly truth: GroundTruth;
+  private readonly hosts: Host[] = [];
+  private readonly heavy: PoolFlow[] = [];
+  private readonly flowZipf: Zipf;
+  private readonly heavyZipf: Zipf;
+  private round = 0;
+  // One set of sketches reused for every host (cleared between hosts): no per-snapshot allocation of 330 KB.
+  private readonly cmsP = new CountMinSketch();
+  private readonly cmsB = new CountMinSketch();
+  private readonly hllFlows = new HyperLogLog();
+  private readonly hllSrc = new HyperLogLog();
+  private readonly hllDst = new HyperLogLog();
+  private readonly hllPort = new HyperLogLog();
+
+  constructor(options: FleetOptions = {}) {
+    const intervalMs = options.intervalMs ?? 10_000;
+    this.options = {
+      hosts: options.hosts ?? 1000,
+      seed: options.seed ?? 1,
+      intervalMs,
+      startMs: options.startMs ?? Math.floor(Date.now() / intervalMs) * intervalMs,
+      poolSize: options.poolSize ?? 128,
+      flowsPerInterval: options.flowsPerInterval ?? 32,
+      packetsPerInterval: options.packetsPerInterval ?? 20_000,
+      heavyHitters: options.heavyHitters ?? 16,
+      heavyShare: options.heavyShare ?? 0.3,
+      zipfS: options.zipfS ?? 1.1,
+      windowMs: options.windowMs ?? 60_000,
+      truth: options.truth ?? true,
+      hostPrefix: options.hostPrefix ?? 'sim-host-',
+    };
+    const o = this.options;
+    if (!Number.isInteger(o.hosts) || o.hosts < 1 || o.hosts > 65_000) throw new RangeError(`hosts must be in 1..65000, got ${o.hosts}`);
+    if (o.flowsPerInterval > o.poolSize) throw new RangeError('flowsPerInterval cannot exceed poolSize');
+    if (!(o.heavyShare >= 0 && o.heavyShare < 1)) throw new RangeError('heavyShare must be in [0, 1)');
+    this.truth = new GroundTruth(o.windowMs);
+    this.flowZipf = new Zipf(o.poolSize, o.zipfS);
+    this.heavyZipf = new Zipf(Math.max(1, o.heavyHitters), o.zipfS);
+    const root = new Prng(o.seed);
+    const hhRng = root.fork(0xfeed);
+    for (let j = 0; j < o.heavyHitters; j++) {
+      this.heavy.push(makeFlow(ip4(172, 16, j >> 8, j & 255), ip4(203, 0, 113, (j % 250) + 1), 40_000 + j, j % 3 === 0 ? 443 : 80, 6, hhRng.int(600, 1500)));
+    }
+    for (let h = 0; h < o.hosts; h++) {
+      const rng = root.fork(h);
+      const a = 1 + (h >> 8);
+      const b = h & 255;
+      const ip = ip4(10, a, b, 1 + (h % 200));
+      const pool: PoolFlow[] = [];
+      const seen = new Set<string>();
+      while (pool.length < o.poolSize) {
+        const r = rng.next();
+        const proto = r < 0.7 ? 6 : r < 0.95 ? 17 : 1;
+        const dst = ip4(198, 18 + rng.int(0, 1), rng.int(0, 255), rng.int(1, 254));
+        const sport = proto === 1 ? 8 : rng.int(32_768, 60_999);
+        const dport = proto === 1 ? 0 : PORTS[Math.min(PORTS.length - 1, Math.floor(-Math.log(1 - rng.next()) * 3))];
+        const f = makeFlow(ip, dst, sport, dport, proto, proto === 17 ? rng.int(64, 512) : rng.int(64, 1500));
+        if (seen.has(f.hex)) continue;
+        seen.add(f.hex);
+        pool.push(f);
+      }
+      const hex = (n: number) => n.toString(16).padStart(8, '0');
+      const x = rng.u32();
+      this.hosts.push({
+        id: `${o.hostPrefix}${String(h).padStart(5, '0')}`,
+        bootId: `${hex(x)}-${hex(rng.u32()).slice(0, 4)}-4${hex(rng.u32()).slice(0, 3)}-8${hex(rng.u32()).slice(0, 3)}-${hex(rng.u32())}${hex(x).slice(0, 4)}`,
+        agentId: `agent-${hex(rng.u32())}`,
+        sequence: 0,
+        rng,
+        pool,
+      });
+    }
+  }
+
+  get hostIds(): string[] {
+    return this.hosts.map((h) => h.id);
+  }
+
+  /** Shared heavy-hitter flows (canonical keys as hex), most popular first. */
+  get heavyHitterKeys(): string[] {
+    return this.heavy.map((f) => f.hex);
+  }
+
+  /** Intervals generated so far. */
+  get rounds(): number {
+    return this.round;
+  }
+
+  /** One interval of every host: a snapshot per host, in host order. */
+  nextRound(): SimMessage[] {
+    const out: SimMessage[] = [];
+    for (let i = 0; i < this.hosts.length; i++) out.push(this.hostSnapshot(i));
+    this.round++;
+    return out;
+  }
+
+  /** Snapshot objects before encoding (for tests that want to alter fields). */
+  nextRoundSnapshots(): SketchSnapshot[] {
+    const out: SketchSnapshot[] = [];
+    for (let i = 0; i < this.hosts.length; i++) out.push(this.buildSnapshot(i));
+    this.round++;
+    return out;
+  }
+
+  private hostSnapshot(i: number): SimMessage {
+    const snap = this.buildSnapshot(i);
+    return { key: snap.hostId, value: encode(snap), hostId: snap.hostId, sequence: snap.sequence, intervalEndMs: snap.intervalEndMs };
+  }
+
+  private buildSnapshot(i: number): SketchSnapshot {
+    const o = this.options;
+    const host = this.hosts[i];
+    const rng = host.rng;
+    const startMs = o.startMs + this.round * o.intervalMs;
+    const endMs = startMs + o.intervalMs;
+    const total = Math.max(1, Math.round(o.packetsPerInterval * (0.5 + rng.next())));
+    const heavyPackets = Math.round(total * o.heavyShare);
+
+    // Flows and their packets this interval.
+    const counts = new Map<PoolFlow, number>();
+    const chosen = new Set<number>();
+    for (let tries = 0; chosen.size < o.flowsPerInterval && tries < o.flowsPerInterval * 20; tries++) chosen.add(this.flowZipf.sample(rng));
+    let wsum = 0;
+    for (const k of chosen) wsum += this.flowZipf.weight(k);
+    const rest = total - heavyPackets;
+    for (const k of chosen) {
+      const p = Math.max(1, Math.round((rest * this.flowZipf.weight(k)) / wsum));
+      counts.set(host.pool[k], p);
+    }
+    for (let j = 0; j < this.heavy.length && heavyPackets > 0; j++) {
+      const p = Math.round(heavyPackets * this.heavyZipf.weight(j) * (0.8 + 0.4 * rng.next()));
+      if (p > 0) counts.set(this.heavy[j], p);
+    }
+
+    const cmsP = this.cmsP;
+    const cmsB = this.cmsB;
+    cmsP.clear();
+    cmsB.clear();
+    this.hllFlows.clear();
+    this.hllSrc.clear();
+    this.hllDst.clear();
+    this.hllPort.clear();
+    let packets = 0;
+    let bytes = 0;
+    const protos = new Map<number, { packets: number; bytes: number }>();
+    const candidates: { key: Buffer; packets: number; bytes: number }[] = [];
+    for (const [f, p] of counts) {
+      const b = p * f.pktBytes;
+      packets += p;
+      bytes += b;
+      cmsP.add(f.flow[0], f.flow[1], p);
+      cmsB.add(f.flow[0], f.flow[1], b);
+      this.hllFlows.add(f.flow[0], f.flow[1]);
+      this.hllSrc.add(f.src[0], f.src[1]);
+      this.hllDst.add(f.dst[0], f.dst[1]);
+      this.hllPort.add(f.dport[0], f.dport[1]);
+      const pt = protos.get(f.proto) ?? { packets: 0, bytes: 0 };
+      pt.packets += p;
+      pt.bytes += b;
+      protos.set(f.proto, pt);
+      // The kernel table admits a flow once its estimate crosses the threshold; here the counts are exact.
+      if (p >= CAND_THRESHOLD_DEFAULT) candidates.push({ key: Buffer.from(f.key), packets: p, bytes: b });
+    }
+    candidates.sort((a, b) => b.packets - a.packets);
+    if (candidates.length > CAND_SLOTS) candidates.length = CAND_SLOTS;
+
+    const snapshot: SketchSnapshot = {
+      hostId: host.id,
+      agentId: host.agentId,
+      agentVersion: 'fleet-sim',
+      bootId: host.bootId,
+      sequence: host.sequence++,
+      intervalStartMs: startMs,
+      intervalEndMs: endMs,
+      interfaces: [{ ifname: 'eth0', ifindex: 2, hook: 'TC', direction: 'INGRESS' }],
+      samplingRate: 1,
+      sketchSpec: { specVersion: SPEC_VERSION, hashName: HASH_NAME, seedHash: SEED_HASH, cmsDepth: CMS_DEPTH, cmsWidth: CMS_WIDTH, hllPrecision: HLL_P },
+      cmsPackets: Buffer.from(encodeCountMinSketch(cmsP)),
+      cmsBytes: Buffer.from(encodeCountMinSketch(cmsB)),
+      hllFlows: Buffer.from(encodeHyperLogLog(this.hllFlows)),
+      hllSources: Buffer.from(encodeHyperLogLog(this.hllSrc)),
+      hllDestinations: Buffer.from(encodeHyperLogLog(this.hllDst)),
+      hllDestinationPorts: Buffer.from(encodeHyperLogLog(this.hllPort)),
+      candidates,
+      totals: {
+        packets,
+        bytes,
+        protocols: [...protos].sort((a, b) => a[0] - b[0]).map(([protocol, t]) => ({ protocol, packets: t.packets, bytes: t.bytes })),
+      },
+      parseErrors: [],
+      candidateEvictions: 0,
+      spoolDrops: 0,
+    };
+    if (o.truth) {
+      this.truth.record(windowOf(endMs, o.windowMs), host.id, counts);
+    }
+    return snapshot;
+  }
+}
