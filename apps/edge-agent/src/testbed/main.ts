@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+// Testbed CLI: N hosts as network namespaces, an edge agent in each, synthetic traffic with exact ground truth.
+//
+//   node apps/edge-agent/dist/testbed/main.js --hosts 2 --interval 5s
+//
+// Every interval each host receives a fresh pcap (its own seed); cumulative ground truth per host is written beside
+// the agent's state so anyone can compare what Kafka received with what was sent. Ctrl-C / SIGTERM stops the agents
+// by PID and removes the namespaces.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AgentProcess, defaultAgentMain } from './agents';
+import { runAll } from './cleanup';
+import { defaultStateDir, Testbed } from './netns';
+import { KafkaRelay } from './relay';
+import { combineTruths, generateTraffic, type GroundTruth, writeTraffic } from './traffic';
+
+export interface CliOptions {
+  hosts: number;
+  intervalMs: number;
+  interval: string;
+  hook?: 'tc' | 'xdp';
+  flows: number;
+  packets: number;
+  zipf: number;
+  pps?: number;
+  durationMs?: number;
+  agent: boolean;
+  agentMain: string;
+  agentArgs: string[];
+  seed: number;
+  keepPcaps: boolean;
+}
+
+const USAGE = `usage: testbed [--hosts N] [--interval 5s] [--hook tc|xdp] [--flows 2000] [--packets 20000] [--zipf 1.1]
+               [--pps N] [--duration 60s] [--seed N] [--no-agent] [--agent PATH] [--agent-arg ARG]... [--keep-pcaps]`;
+
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
+  if (!m) throw new RangeError(`"${text}" is not a duration like 500ms, 5s, 2m`);
+  return Math.round(Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h']);
+}
+
+export function parseArgs(argv: string[]): CliOptions {
+  const o: CliOptions = {
+    hosts: 2,
+    intervalMs: 5000,
+    interval: '5s',
+    flows: 2000,
+    packets: 20_000,
+    zipf: 1.1,
+    agent: true,
+    agentMain: defaultAgentMain(),
+    agentArgs: [],
+    seed: Date.now() % 1_000_000,
+    keepPcaps: false,
+  };
+  const int = (flag: string, v: string | undefined, min: number, max: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isInteger(n) || n < min || n > max) throw new RangeError(`${flag} needs an integer in ${min}..${max}, got ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new RangeError(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case '--hosts': o.hosts = int(a, next(), 1, 250); break;
+      case '--interval': o.interval = next(); o.intervalMs = parseDuration(o.interval); break;
+      case '--hook': {
+        const h = next();
+        if (h !== 'tc' && h !== 'xdp') throw new RangeError(`--hook is tc or xdp, got ${h}`);
+        o.hook = h;
+        break;
+      }
+      case '--flows': o.flows = int(a, next(), 1, 1_000_000); break;
+      case '--packets': o.packets = int(a, next(), 1, 50_000_000); break;
+      case '--zipf': o.zipf = Number(next()); if (!(o.zipf > 0)) throw new RangeError('--zipf must be > 0'); break;
+      case '--pps': o.pps = int(a, next(), 1, 100_000_000); break;
+      case '--duration': o.durationMs = parseDuration(next()); break;
+      case '--seed': o.seed = int(a, next(), 0, 2 ** 31); break;
+      case '--no-agent': o.agent = false; break;
+      case '--agent': o.agentMain = next(); break;
+      case '--agent-arg': o.agentArgs.push(next()); break;
+      case '--keep-pcaps': o.keepPcaps = true; break;
+      case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
+      default: throw new RangeError(`unknown argument ${a}\n${USAGE}`);
+    }
+  }
+  if (o.packets < o.flows) throw new RangeError(`--packets (${o.packets}) must be at least --flows (${o.flows})`);
+  return o;
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<number> {
+  const o = parseArgs(process.argv.slice(2));
+  const tb = await Testbed.create({ hosts: o.hosts });
+  const runDir = join(defaultStateDir(), 'testbed', `tma-${tb.id}`);
+  const pcapDir = join(runDir, 'pcap');
+  mkdirSync(pcapDir, { recursive: true });
+  process.stdout.write(`testbed ${tb.id}: ${o.hosts} host(s) ${tb.hosts.map((h) => h.netns).join(', ')}; state in ${runDir}\n`);
+
+  const agents: AgentProcess[] = [];
+  if (o.agent) {
+    const brokers = process.env.TMA_KAFKA_BROKERS ?? '127.0.0.1:9092';
+    await KafkaRelay.start(tb, brokers, join('/tmp', `tma-relay-${tb.id}`));
+    for (const h of tb.hosts) {
+      const agent = AgentProcess.start(tb, h, {
+        main: o.agentMain,
+        interval: o.interval,
+        hook: o.hook,
+        hostId: `testbed-${tb.id}-h${h.index}`,
+        stateDir: join(runDir, `h${h.index}`),
+        extraArgs: o.agentArgs,
+        env: { TMA_KAFKA_BROKERS: brokers },
+      });
+      agents.push(agent);
+      process.stdout.write(`  agent ${agent.hostId} pid ${agent.pid} in ${h.netns} (log ${agent.log})\n`);
+    }
+  }
+
+  let failed: string | null = null;
+  for (const a of agents) {
+    void a.whenExited().then(() => {
+      if (failed === null) failed = `agent ${a.hostId} exited (${JSON.stringify(a.exit)}); last log lines:\n${tail(a.log, 15)}`;
+    });
+  }
+
+  const truths: GroundTruth[][] = tb.hosts.map(() => []);
+  const started = Date.now();
+  for (let round = 0; failed === null; round++) {
+    if (o.durationMs !== undefined && Date.now() - started >= o.durationMs) break;
+    const roundStart = Date.now();
+    const results = await Promise.all(
+      tb.hosts.map(async (h, i) => {
+        const traffic = generateTraffic({ seed: o.seed + round * o.hosts + i, flows: o.flows, packets: o.packets, zipf: o.zipf });
+        const files = writeTraffic(traffic, join(pcapDir, `h${h.index}-r${round}`));
+        const sent = await tb.replay(h, files.pcap, { pps: o.pps });
+        if (!o.keepPcaps) rmSync(files.pcap, { force: true });
+        truths[i].push(traffic.truth);
+        const total = combineTruths(truths[i]);
+        writeFileSync(join(runDir, `h${h.index}.truth.json`), `${JSON.stringify(total)}\n`);
+        return { h, sent, total };
+      }),
+    );
+    const line = results
+      .map(({ h, sent, total }) => `h${h.index} +${fmt(sent.packets)} pkts @ ${fmt(sent.pps / 1000)} kpps (total ${fmt(total.packets)} pkts, ${fmt(total.distinct.flows)} flows)`)
+      .join(' | ');
+    const alive = agents.length ? ` | agents ${agents.filter((a) => a.running).length}/${agents.length} up` : '';
+    process.stdout.write(`[${new Date().toISOString()}] round ${round}: ${line}${alive}\n`);
+    const wait = o.intervalMs - (Date.now() - roundStart);
+    if (wait > 0) await sleep(wait);
+  }
+  if (failed) process.stderr.write(`testbed: ${failed}\n`);
+  await runAll();
+  return failed ? 1 : 0;
+}
+
+function tail(path: string, lines: number): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    async (err: Error) => {
+      process.stderr.write(`testbed: ${err.message}\n`);
+      await runAll();
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,133 @@
+// Kafka for agents inside namespaces. The broker listens on, and advertises, a loopback address of the root namespace,
+// which a host namespace cannot reach. A path-named Unix socket is visible from every network namespace, so each
+// loopback broker address is relayed: 127.0.0.1:PORT inside every host namespace → Unix socket → the broker.
+// Agents then use the very same TMA_KAFKA_BROKERS value as everything else, and the advertised address works.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { forgetCleanup, onCleanup } from './cleanup';
+import type { Testbed } from './netns';
+
+export interface BrokerAddress {
+  host: string;
+  port: number;
+}
+
+export function parseBrokers(list: string): BrokerAddress[] {
+  return list
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean)
+    .map((b) => {
+      const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(b);
+      if (!m) throw new RangeError(`broker "${b}" is not host:port`);
+      return { host: m[1], port: Number(m[2]) };
+    });
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+// Runs inside a host namespace: listen on the broker's loopback address, forward each connection to the socket.
+const HOST_SIDE = `
+const net = require('net');
+const [host, port, path] = process.argv.slice(1);
+const server = net.createServer((c) => {
+  const u = net.createConnection(path);
+  c.pipe(u); u.pipe(c);
+  const end = () => { c.destroy(); u.destroy(); };
+  c.on('error', end); u.on('error', end); c.on('close', end); u.on('close', end);
+});
+server.listen(Number(port), host, () => process.stdout.write('ready\\n'));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+function pipeBoth(a: Socket, b: Socket): void {
+  a.pipe(b);
+  b.pipe(a);
+  const end = (): void => {
+    a.destroy();
+    b.destroy();
+  };
+  for (const s of [a, b]) {
+    s.on('error', end);
+    s.on('close', end);
+  }
+}
+
+export class KafkaRelay {
+  private readonly servers: Server[] = [];
+  private readonly children: ChildProcess[] = [];
+  private readonly sockets = new Set<Socket>();
+  private stopped = false;
+
+  private constructor(private readonly dir: string) {}
+
+  /**
+   * Relays every loopback broker of `brokers` into every host of the testbed. Brokers on other addresses are
+   * refused: a namespace has no route to them here.
+   */
+  static async start(tb: Testbed, brokers: string, dir: string): Promise<KafkaRelay> {
+    const list = parseBrokers(brokers);
+    const remote = list.filter((b) => !isLoopback(b.host));
+    if (remote.length) throw new Error(`the testbed relays only loopback brokers; cannot reach ${remote.map((b) => `${b.host}:${b.port}`).join(', ')}`);
+    mkdirSync(dir, { recursive: true });
+    const relay = new KafkaRelay(dir);
+    onCleanup({ name: `kafka relay ${dir}`, run: () => relay.stop(), runSync: () => relay.stopSync() });
+    try {
+      for (const b of list) {
+        const path = join(dir, `kafka-${b.port}.sock`);
+        rmSync(path, { force: true });
+        const server = createServer((c) => {
+          const up = createConnection(b.port, b.host === 'localhost' ? '127.0.0.1' : b.host);
+          for (const s of [c, up]) {
+            relay.sockets.add(s);
+            s.on('close', () => relay.sockets.delete(s));
+          }
+          pipeBoth(c, up);
+        });
+        await new Promise<void>((res, rej) => server.once('error', rej).listen(path, () => res()));
+        relay.servers.push(server);
+        const listenHost = b.host === 'localhost' ? '127.0.0.1' : b.host;
+        for (const h of tb.hosts) {
+          const child = spawn('nsenter', [...tb.nsenterArgs(h.netns), process.execPath, '-e', HOST_SIDE, listenHost, String(b.port), path], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          relay.children.push(child);
+          await new Promise<void>((res, rej) => {
+            child.once('error', rej);
+            child.once('exit', (code) => rej(new Error(`relay in ${h.netns} exited with ${code}`)));
+            child.stdout!.once('data', () => res());
+          });
+          child.removeAllListeners('exit');
+        }
+      }
+    } catch (err) {
+      await relay.stop();
+      throw err;
+    }
+    return relay;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopSync();
+    await Promise.all(this.servers.map((s) => new Promise<void>((res) => s.close(() => res()))));
+  }
+
+  stopSync(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    forgetCleanup(`kafka relay ${this.dir}`);
+    for (const s of this.sockets) s.destroy();
+    for (const c of this.children) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
+    for (const s of this.servers) s.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  get pids(): number[] {
+    return this.children.map((c) => c.pid!).filter(Boolean);
+  }
+}
