@@ -182,6 +182,20 @@ describe('chDB storage', () => {
     ]);
   });
 
+  it('puts any per-query setting back for the statements after it, also through the raw client', async () => {
+    const read = async (settings?: Record<string, number>): Promise<string | undefined> => {
+      const rs = await storage.client.query({
+        query: "SELECT value FROM system.settings WHERE name = 'max_block_size'",
+        format: 'JSONEachRow',
+        clickhouse_settings: settings,
+      });
+      return (await rs.json<{ value: string }>())[0]?.value;
+    };
+    const before = await read();
+    expect(await read({ max_block_size: 1234 })).toBe('1234');
+    expect(await read()).toBe(before);
+  });
+
   it('keeps concurrent statements apart (per-query settings do not cross)', async () => {
     await storage.command(`CREATE TABLE {database}.t_par (id UInt32)
       ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 1000`);
