@@ -12,7 +12,7 @@ import { InvalidBodyError, TruncatedMessageError } from './errors';
 type Step = (buf: Buffer, pos: number) => number;
 
 /** Items whose encoding may be empty (e.g. null) cannot be bounded by the bytes left; cap them per message. */
-const MAX_EMPTY_ITEMS = 1 << 20;
+export const MAX_EMPTY_ITEMS = 1 << 20;
 /** Largest long magnitude carried (avsc's default long type refuses more: doubles lose precision). */
 export const LONG_MAX = 2 ** 53 - 2;
 const INT_MAX = 2 ** 31 - 1;
@@ -68,7 +68,7 @@ function readLength(buf: Buffer, pos: number, where: string): number {
 }
 
 /** Smallest possible encoding of a value of `type`, in bytes (0 for recursion, which can only under-estimate). */
-function minSize(type: Type, visiting: Set<Type> = new Set()): number {
+export function minSize(type: Type, visiting: Set<Type> = new Set()): number {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const t = type as any;
   switch (t.typeName as string) {

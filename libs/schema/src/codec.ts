@@ -10,6 +10,7 @@
 // the current reader schema, so consumers always get the current SketchSnapshot shape.
 import * as avro from 'avsc';
 import { compileBoundedWalk } from './bounded-walk';
+import { compileFastReader, type CompiledReader } from './fast-reader';
 import {
   BadMagicError,
   InvalidBodyError,
@@ -41,6 +42,8 @@ interface Entry extends KnownSchema {
   walk: (buf: Buffer, start: number) => number;
   /** Reads this writer's bodies as the current schema (absent for the current version itself). */
   resolver?: avro.Resolver;
+  /** Single-pass checked reader (current version only). */
+  fast?: CompiledReader;
 }
 
 const current = avro.Type.forSchema(
@@ -61,6 +64,7 @@ for (const s of SNAPSHOT_SCHEMAS) {
     walk: compileBoundedWalk(writer),
     // createResolver throws here, at load, if an old version cannot be read by the current one.
     resolver: writer === current ? undefined : current.createResolver(writer),
+    fast: writer === current ? compileFastReader(current) : undefined,
   });
 }
 const currentEntry = [...registry.values()].find((e) => e.version === CURRENT_SNAPSHOT_VERSION)!;
@@ -98,28 +102,52 @@ export interface DecodedSnapshot {
 }
 
 export interface DecodeOptions {
+  /** Refuse larger messages (default DEFAULT_MAX_MESSAGE_BYTES). */
   maxBytes?: number;
+  /**
+   * Copy bytes and fixed fields (sketch blobs, flow keys) out of the message. By default they are views into the
+   * message buffer (no copy: decoding a busy host's snapshot is dominated by allocating them otherwise); keep the
+   * default when the message buffer is not reused, and copy what you retain long after the message.
+   */
+  copyBytes?: boolean;
 }
 
 /** Decodes one framed snapshot. Every failure is a SchemaError subclass with a `reason` code. */
 export function decode(message: Uint8Array, options: DecodeOptions = {}): DecodedSnapshot {
+  return decodeWith(message, options, true);
+}
+
+/**
+ * The same contract through the bounded walk and avsc, the path older writer versions take. Not exported from the
+ * package: tests compare it with the single-pass reader on every input.
+ */
+export function decodeViaAvsc(message: Uint8Array, options: DecodeOptions = {}): DecodedSnapshot {
+  return decodeWith(message, options, false);
+}
+
+function decodeWith(message: Uint8Array, options: DecodeOptions, allowFast: boolean): DecodedSnapshot {
   const buf = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   if (buf.length > maxBytes) throw new MessageTooLargeError(`message of ${buf.length} bytes exceeds ${maxBytes}`);
-  if (buf.length < MAGIC.length) {
-    if (buf.length === 0 || buf[0] === MAGIC[0])
-      throw new TruncatedMessageError(`message of ${buf.length} byte(s) has no header`);
+  if (buf.length === 0 || (buf.length === 1 && buf[0] === MAGIC[0])) {
+    throw new TruncatedMessageError(`message of ${buf.length} byte(s) has no header`);
   }
   if (buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1]) {
     throw new BadMagicError(
       `message starts with 0x${buf.subarray(0, 2).toString('hex')}, not the Avro single-object marker 0xc301`,
     );
   }
-  if (buf.length < HEADER_BYTES)
+  if (buf.length < HEADER_BYTES) {
     throw new TruncatedMessageError(`message of ${buf.length} bytes ends inside the header`);
+  }
   const fingerprint = buf.toString('hex', MAGIC.length, HEADER_BYTES);
   const entry = registry.get(fingerprint);
   if (!entry) throw new UnknownSchemaError(fingerprint);
+  if (allowFast && entry.fast) {
+    const { value, end } = entry.fast(buf, HEADER_BYTES, options.copyBytes === true);
+    if (end !== buf.length) throw new TrailingBytesError(buf.length - end);
+    return { schemaVersion: entry.version, fingerprint, snapshot: value as SketchSnapshot };
+  }
   const end = entry.walk(buf, HEADER_BYTES);
   if (end !== buf.length) throw new TrailingBytesError(buf.length - end);
   let snapshot: SketchSnapshot;
