@@ -1,11 +1,15 @@
 // Little helpers for the binary formats: LEB128 varints for non-negative safe integers (up to 2^53 − 1, 8 bytes).
 import { CorruptError, TooShortError } from './errors';
 
+// Bound once: global lookups are slow inside vm contexts (test runners).
+const floor = Math.floor;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
 /** Bytes needed for v as an unsigned LEB128 varint. */
 export function varintSize(v: number): number {
   let n = 1;
   while (v >= 128) {
-    v = Math.floor(v / 128);
+    v = floor(v / 128);
     n++;
   }
   return n;
@@ -55,7 +59,7 @@ export class ByteWriter {
     const b = this.buf;
     while (v >= 128) {
       b[this.pos++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
+      v = floor(v / 128);
     }
     b[this.pos++] = v;
   }
@@ -96,7 +100,7 @@ export class ByteReader {
       v += (byte & 0x7f) * scale;
       if (byte < 0x80) {
         if (i > 0 && byte === 0) throw new CorruptError(`non-minimal varint in ${what}`);
-        if (v > Number.MAX_SAFE_INTEGER) throw new CorruptError(`${what} exceeds 2^53 - 1`);
+        if (v > MAX_SAFE) throw new CorruptError(`${what} exceeds 2^53 - 1`);
         return v;
       }
       scale *= 128;

@@ -4,6 +4,11 @@ import { cmsColumn, hashKeyInto } from './hash';
 import { IncompatibleSketchError } from './errors';
 import { CMS_DEPTH, CMS_WIDTH_BITS, HASH_NAME, SEED_HASH } from './spec.generated';
 
+// Bound once: global lookups are slow inside vm contexts (test runners).
+const imul = Math.imul;
+const floor = Math.floor;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
 export interface CountMinSketchOptions {
   /** Rows (d); δ = e^−d. Default from the spec. */
   depth?: number;
@@ -94,10 +99,10 @@ export class CountMinSketch {
 
   /** Adds weight (a non-negative integer) for a hashed key. */
   add(hi: number, lo: number, weight = 1): void {
-    if (!(weight >= 0) || !Number.isSafeInteger(weight)) throw new RangeError(`weight must be a non-negative integer, got ${weight}`);
+    if (!(weight >= 0 && weight <= MAX_SAFE && floor(weight) === weight)) throw new RangeError(`weight must be a non-negative integer, got ${weight}`);
     const shift = 32 - this.widthBits;
     for (let r = 0; r < this.depth; r++) {
-      this.cells[r * this.width + (((lo + Math.imul(r, hi)) >>> 0) >>> shift)] += weight;
+      this.cells[r * this.width + (((lo + imul(r, hi)) >>> 0) >>> shift)] += weight;
     }
     this.n += weight;
   }
@@ -113,7 +118,7 @@ export class CountMinSketch {
     const shift = 32 - this.widthBits;
     let min = this.cells[((lo >>> 0) >>> shift)];
     for (let r = 1; r < this.depth; r++) {
-      const v = this.cells[r * this.width + (((lo + Math.imul(r, hi)) >>> 0) >>> shift)];
+      const v = this.cells[r * this.width + (((lo + imul(r, hi)) >>> 0) >>> shift)];
       if (v < min) min = v;
     }
     return min;

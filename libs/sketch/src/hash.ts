@@ -11,31 +11,28 @@ export interface Hash64 {
   lo: number;
 }
 
-// Results of the inner helpers; module-level so that hashing allocates nothing.
-let mHi = 0;
-let mLo = 0;
+// Math functions bound once: global lookups are slow inside vm contexts (test runners), and this is the hot path.
+const imul = Math.imul;
+const clz32 = Math.clz32;
+const floor = Math.floor;
 
-/** Full 64-bit product of two u32 values into (mHi, mLo). */
-function mul32x32(a: number, b: number): void {
-  const a0 = a & 0xffff;
-  const a1 = a >>> 16;
-  const b0 = b & 0xffff;
-  const b1 = b >>> 16;
-  const mid = a0 * b1 + a1 * b0; // < 2^33
-  let lo = a0 * b0 + (mid % 65536) * 65536; // < 2^33
-  let carry = 0;
-  if (lo >= TWO32) {
-    lo -= TWO32;
-    carry = 1;
-  }
-  mLo = lo;
-  mHi = (a1 * b1 + Math.floor(mid / 65536) + carry) % TWO32;
-}
+// Key words being hashed and 64-bit intermediates live in typed arrays: u32 values above 2^31 kept in closure
+// variables would be boxed on every store.
+const W = new Uint32Array(10);
+const R = new Uint32Array(2);
 
-/** (hi, lo) × (ch, cl) mod 2^64 into (mHi, mLo). */
+/** R = (hi, lo) × (ch, cl) mod 2^64; the low 32×32 product's high half comes from 16-bit limbs. */
 function mul64(hi: number, lo: number, ch: number, cl: number): void {
-  mul32x32(lo, cl);
-  mHi = (mHi + Math.imul(hi, cl) + Math.imul(lo, ch)) >>> 0;
+  const a0 = lo & 0xffff;
+  const a1 = lo >>> 16;
+  const b0 = cl & 0xffff;
+  const b1 = cl >>> 16;
+  const p01 = a0 * b1;
+  const p10 = a1 * b0;
+  const carry = ((a0 * b0) >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  const top = a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (carry >>> 16);
+  R[0] = top + imul(hi, cl) + imul(lo, ch);
+  R[1] = imul(lo, cl);
 }
 
 const C1_HI = 0xff51afd7;
@@ -43,31 +40,39 @@ const C1_LO = 0xed558ccd;
 const C2_HI = 0xc4ceb9fe;
 const C2_LO = 0x1a85ec53;
 
-/** fmix64(acc ^ F ^ n) into (mHi, mLo). */
-function finish(accHi: number, accLo: number, n: number): void {
-  let hi = (accHi ^ HASH_F_HI) >>> 0;
-  let lo = (accLo ^ HASH_F_LO ^ n) >>> 0;
+/** Hash of W[0..n) into out[outIndex] (hi), out[outIndex + 1] (lo). */
+function hashW(n: number, out: Uint32Array, outIndex: number): void {
+  // NH: Σ (u32)(w[2j] + K[2j]) · (u32)(w[2j+1] + K[2j+1]) mod 2^64, as (accHi, accLo) with a manual carry.
+  let accHi = 0;
+  let accLo = 0;
+  for (let j = 0; j < n; j += 2) {
+    const a = (W[j] + K[j]) >>> 0;
+    const b = (W[j + 1] + K[j + 1]) >>> 0;
+    const a0 = a & 0xffff;
+    const a1 = a >>> 16;
+    const b0 = b & 0xffff;
+    const b1 = b >>> 16;
+    const p01 = a0 * b1; // each partial product < 2^32
+    const p10 = a1 * b0;
+    const carry = ((a0 * b0) >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+    accHi += a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (carry >>> 16);
+    accLo += imul(a, b) >>> 0;
+  }
+  // accLo < 5·2^32 and accHi < 5·2^32: fold the low carries into the high half.
+  const loCarry = floor(accLo / TWO32);
+  let lo = (accLo - loCarry * TWO32) >>> 0;
+  let hi = (accHi + loCarry) % TWO32;
+  // fmix64(acc ^ F ^ n)
+  hi = (hi ^ HASH_F_HI) >>> 0;
+  lo = (lo ^ HASH_F_LO ^ n) >>> 0;
   lo = (lo ^ (hi >>> 1)) >>> 0;
   mul64(hi, lo, C1_HI, C1_LO);
-  hi = mHi;
-  lo = (mLo ^ (hi >>> 1)) >>> 0;
+  hi = R[0];
+  lo = (R[1] ^ (hi >>> 1)) >>> 0;
   mul64(hi, lo, C2_HI, C2_LO);
-  hi = mHi;
-  lo = (mLo ^ (hi >>> 1)) >>> 0;
-  mHi = hi;
-  mLo = lo;
-}
-
-let accHi = 0;
-let accLo = 0;
-function nhStep(j: number, w0: number, w1: number): void {
-  mul32x32((w0 + K[j]) >>> 0, (w1 + K[j + 1]) >>> 0);
-  accLo += mLo;
-  accHi += mHi;
-  if (accLo >= TWO32) {
-    accLo -= TWO32;
-    accHi += 1;
-  }
+  hi = R[0];
+  out[outIndex] = hi;
+  out[outIndex + 1] = R[1] ^ (hi >>> 1);
 }
 
 function checkCount(n: number): void {
@@ -77,12 +82,8 @@ function checkCount(n: number): void {
 /** Hash of n u32 words starting at words[offset], written to out[outIndex] (hi) and out[outIndex + 1] (lo). */
 export function hashWordsInto(words: ArrayLike<number>, offset: number, n: number, out: Uint32Array, outIndex = 0): void {
   checkCount(n);
-  accHi = 0;
-  accLo = 0;
-  for (let j = 0; j < n; j += 2) nhStep(j, words[offset + j] >>> 0, words[offset + j + 1] >>> 0);
-  finish(accHi % TWO32, accLo, n);
-  out[outIndex] = mHi;
-  out[outIndex + 1] = mLo;
+  for (let j = 0; j < n; j++) W[j] = words[offset + j];
+  hashW(n, out, outIndex);
 }
 
 /** Hash of a canonical key (bytes read as little-endian u32 words; length 8, 24 or 40), into out[outIndex..+1]. */
@@ -90,16 +91,8 @@ export function hashKeyInto(key: Uint8Array, out: Uint32Array, outIndex = 0, off
   if ((length & 3) !== 0) throw new RangeError(`key length must be a multiple of 4, got ${length}`);
   const n = length >>> 2;
   checkCount(n);
-  accHi = 0;
-  accLo = 0;
-  for (let j = 0, i = offset; j < n; j += 2, i += 8) {
-    const w0 = (key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24)) >>> 0;
-    const w1 = (key[i + 4] | (key[i + 5] << 8) | (key[i + 6] << 16) | (key[i + 7] << 24)) >>> 0;
-    nhStep(j, w0, w1);
-  }
-  finish(accHi % TWO32, accLo, n);
-  out[outIndex] = mHi;
-  out[outIndex + 1] = mLo;
+  for (let j = 0, i = offset; j < n; j++, i += 4) W[j] = key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24);
+  hashW(n, out, outIndex);
 }
 
 const scratch = new Uint32Array(2);
@@ -118,7 +111,7 @@ export function hashKey(key: Uint8Array): Hash64 {
 
 /** Column of CMS row `row` for a hash (SPEC.md: (u32)(lo + row·hi) >> (32 − widthBits)). */
 export function cmsColumn(hi: number, lo: number, row: number, widthBits = CMS_WIDTH_BITS): number {
-  return ((lo + Math.imul(row, hi)) >>> 0) >>> (32 - widthBits);
+  return ((lo + imul(row, hi)) >>> 0) >>> (32 - widthBits);
 }
 
 /** HLL register index: the top p bits of hi. */
@@ -129,7 +122,7 @@ export function hllIndex(hi: number, p = HLL_P): number {
 /** HLL rank: leading zeros of the 64 − p bits below the index, plus one (1 … 65 − p). */
 export function hllRank(hi: number, lo: number, p = HLL_P): number {
   const a = (hi << p) >>> 0;
-  if (a !== 0) return Math.clz32(a) + 1;
-  if (lo !== 0) return 32 - p + Math.clz32(lo) + 1;
+  if (a !== 0) return clz32(a) + 1;
+  if (lo !== 0) return 32 - p + clz32(lo) + 1;
   return 64 - p + 1;
 }

@@ -87,28 +87,81 @@ export interface HeavyHitterOptions {
 }
 
 /**
+ * Upper bounds for every candidate on a merged CMS, tightened with the other candidates' kernel counts.
+ * A cell holds the candidate's own count plus everything else that hashed there; when other candidates share the
+ * cell, their kernel counts (lower bounds of their true counts: the kernel counts a key only while it sits in the
+ * table) can be taken out and the result still never undercounts. The minimum over rows is the estimate.
+ * Returns estimates in candidate order; allocates per call, not per cell.
+ */
+export function candidateUpperBounds(candidates: readonly Candidate[], cms: CountMinSketch, weight: RankBy, correct = true): Float64Array {
+  const n = candidates.length;
+  const d = cms.depth;
+  const shift = 32 - cms.widthBits;
+  const cols = new Uint32Array(n * d);
+  const h = new Uint32Array(2);
+  for (let i = 0; i < n; i++) {
+    hashKeyInto(candidates[i].key, h);
+    for (let r = 0; r < d; r++) cols[i * d + r] = ((h[1] + Math.imul(r, h[0])) >>> 0) >>> shift;
+  }
+  // Σ of kernel lower bounds per occupied cell.
+  const known = new Map<number, number>();
+  if (correct) {
+    for (let i = 0; i < n; i++) {
+      const lb = weight === 'packets' ? candidates[i].packets : candidates[i].bytes;
+      if (!(lb > 0)) continue;
+      for (let r = 0; r < d; r++) {
+        const cell = r * cms.width + cols[i * d + r];
+        known.set(cell, (known.get(cell) ?? 0) + lb);
+      }
+    }
+  }
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const own = weight === 'packets' ? candidates[i].packets : candidates[i].bytes;
+    let best = Infinity;
+    for (let r = 0; r < d; r++) {
+      const cell = r * cms.width + cols[i * d + r];
+      let v = cms.cells[cell];
+      if (correct) v -= (known.get(cell) ?? 0) - (own > 0 ? own : 0);
+      if (v < best) best = v;
+    }
+    // Never below the candidate's own lower bound (a kernel count larger than the truth would be a kernel bug).
+    out[i] = Math.max(best, own > 0 ? own : 0);
+  }
+  return out;
+}
+
+export interface HeavyHitterEstimateOptions extends HeavyHitterOptions {
+  /** Take colliding candidates' kernel counts out of shared cells (default true; needs kernel counts ≤ truth). */
+  correctCollisions?: boolean;
+}
+
+/**
  * Re-estimates candidates on the merged CMS by packets and by bytes and ranks them.
  * With `phi`, every flow whose true count is ≥ φ·N and whose key is among the candidates is reported (estimates
- * never undercount); false positives are flows within ε·N below the threshold.
+ * never undercount); false positives are flows less than ε·N below the threshold.
  */
 export function heavyHitters(
   candidates: Iterable<Candidate>,
   cmsPackets: CountMinSketch,
   cmsBytes: CountMinSketch,
-  options: HeavyHitterOptions = {},
+  options: HeavyHitterEstimateOptions = {},
 ): HeavyHitter[] {
   const by = options.by ?? 'packets';
   const rankSketch = by === 'packets' ? cmsPackets : cmsBytes;
   if (options.phi !== undefined && !(options.phi > 0 && options.phi < 1)) throw new RangeError(`phi must be in (0, 1), got ${options.phi}`);
   const threshold = options.phi === undefined ? 0 : options.phi * rankSketch.total;
-  const h = new Uint32Array(2);
+  const list = Array.isArray(candidates) ? (candidates as Candidate[]) : [...candidates];
+  const correct = options.correctCollisions ?? true;
+  const pk = candidateUpperBounds(list, cmsPackets, 'packets', correct);
+  const by_ = candidateUpperBounds(list, cmsBytes, 'bytes', correct);
   const out: HeavyHitter[] = [];
   const packetsBound = cmsPackets.errorBound();
   const bytesBound = cmsBytes.errorBound();
-  for (const c of candidates) {
-    hashKeyInto(c.key, h);
-    const packets = cmsPackets.estimate(h[0], h[1]);
-    const bytes = cmsBytes.estimate(h[0], h[1]);
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i];
+    const packets = pk[i];
+    const bytes = by_[i];
     const rank = by === 'packets' ? packets : bytes;
     if (rank === 0 || rank < threshold) continue;
     out.push({

@@ -5,6 +5,9 @@ import { hashKeyInto } from './hash';
 import { IncompatibleSketchError } from './errors';
 import { HASH_NAME, HLL_P, SEED_HASH } from './spec.generated';
 
+// Bound once: global lookups are slow inside vm contexts (test runners).
+const clz32 = Math.clz32;
+
 export interface HyperLogLogOptions {
   /** Precision p: m = 2^p registers; standard error 1.04/√m. Default from the spec. */
   precision?: number;
@@ -89,7 +92,7 @@ export class HyperLogLog {
     const p = this.p;
     const idx = hi >>> (32 - p);
     const a = (hi << p) >>> 0;
-    const rank = a !== 0 ? Math.clz32(a) + 1 : lo !== 0 ? 32 - p + Math.clz32(lo) + 1 : 64 - p + 1;
+    const rank = a !== 0 ? clz32(a) + 1 : lo !== 0 ? 32 - p + clz32(lo) + 1 : 64 - p + 1;
     if (rank > this.registers[idx]) {
       this.registers[idx] = rank;
       return true;

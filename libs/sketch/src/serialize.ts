@@ -29,6 +29,8 @@ import { HyperLogLog, HyperLogLogOptions } from './hll';
 import { isFlowKey, isIPv4Mapped, toHex } from './keys';
 import { CMS_DEPTH, CMS_WIDTH_BITS, DOMAIN_FLOW, FLOW_KEY_BYTES, HLL_P, SEED_HASH, SPEC_VERSION } from './spec.generated';
 
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
 export const SKETCH_MAGIC = 0x53414d54; // "TMAS" read as u32 LE
 export const SKETCH_FORMAT_VERSION = 1;
 export const SKETCH_HEADER_BYTES = 20;
@@ -203,7 +205,7 @@ export function decodeCountMinSketch(bytes: Uint8Array, expect: DecodeCountMinOp
         }
         scale *= 128;
       }
-      if (v > Number.MAX_SAFE_INTEGER) throw new CorruptError(`CMS cell ${i} exceeds 2^53 - 1`);
+      if (v > MAX_SAFE) throw new CorruptError(`CMS cell ${i} exceeds 2^53 - 1`);
       cells[i] = v;
     }
     if (pos !== end) throw new CorruptError(`${end - pos} bytes after the last CMS cell`);
