@@ -233,10 +233,11 @@ export function hierarchicalHeavyHitters(flows: Iterable<HeavyHitter>, options: 
   const threshold = options.phi * options.total;
   const offset = options.side === 'src' ? 0 : 16;
   const out: HierarchicalHeavyHitter[] = [];
+  const list = [...flows];
   for (const family of [4, 6] as const) {
     const levels = family === 4 ? IPV4_PREFIXES : IPV6_PREFIXES;
     let nodes = new Map<string, PrefixNode>();
-    for (const f of flows) {
+    for (const f of list) {
       if (isIPv4Mapped(f.key, offset) !== (family === 4)) continue;
       const addr = maskAddress(f.key.subarray(offset, offset + 16), family, levels[0]);
       const id = toHex(addr);
