@@ -1,0 +1,320 @@
+// The agent's life: load the BPF object, attach to the interfaces (and to those that appear later), then every
+// interval flip → read → build the snapshot → spool it durably → publish the spool in order. On stop: detach,
+// read the last partial interval, spool and try to publish it, release everything.
+import * as fs from 'node:fs';
+import type * as http from 'node:http';
+import * as path from 'node:path';
+import { decode, encode, snapshotTopic, type CoveredInterface, type SketchSnapshot } from '@tma/schema';
+import { loadKafkaSettings } from '@tma/kafka';
+import type { AgentConfig } from './config';
+import { listInterfaces, type NetInterface } from './kernel/libbpf';
+import { TmaKernel, type Attachment } from './kernel/loader';
+import { EpochReader, type EpochRead } from './kernel/reader';
+import { ERR_REASONS } from './kernel/layout';
+import type { Logger } from './log';
+import { AgentMetrics } from './metrics';
+import { Publisher } from './publisher';
+import { buildSnapshot, snapshotToJson } from './snapshot';
+import { Spool } from './spool';
+import { AgentState, readBootId } from './state';
+
+export function agentVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export interface AgentDeps {
+  log: Logger;
+  env?: NodeJS.ProcessEnv;
+  metrics?: AgentMetrics;
+  /** where --stdout lines go */
+  out?: (line: string) => void;
+  bootIdFile?: string;
+}
+
+export class Agent {
+  readonly metrics: AgentMetrics;
+  private kernel: TmaKernel | null = null;
+  private reader: EpochReader | null = null;
+  private state: AgentState | null = null;
+  private spool: Spool | null = null;
+  private publisher: Publisher | null = null;
+  private server: http.Server | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private draining: Promise<void> | null = null;
+  private intervalStartMs = 0;
+  private ticks = 0;
+  private firstTickAt = 0;
+  /** interfaces covered in the current interval (attached at any moment of it) */
+  private covered = new Map<string, CoveredInterface>();
+  private stopped = false;
+  private readonly bootId: string;
+  private readonly version = agentVersion();
+  private readonly log: Logger;
+  /** resolves when the agent stopped by itself (--once) or failed */
+  readonly done: Promise<void>;
+  private finish!: (err?: Error) => void;
+
+  constructor(
+    readonly config: AgentConfig,
+    private readonly deps: AgentDeps,
+  ) {
+    this.log = deps.log;
+    this.metrics = deps.metrics ?? new AgentMetrics();
+    this.bootId = readBootId(deps.bootIdFile);
+    this.done = new Promise((resolve, reject) => {
+      this.finish = (err) => (err ? reject(err) : resolve());
+    });
+    this.done.catch(() => undefined);
+  }
+
+  get attachments(): Attachment[] {
+    return this.kernel?.attachments() ?? [];
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    this.state = AgentState.open(c.spoolDir, this.bootId);
+    if (!c.stdout) {
+      this.spool = new Spool(c.spoolDir, c.spoolMaxBytes, this.state).open();
+      const settings = loadKafkaSettings(this.deps.env ?? process.env, `tma-edge-agent-${c.hostId}`.replace(/[^A-Za-z0-9._-]/g, '_'));
+      this.publisher = new Publisher({ settings, topic: snapshotTopic(c.topicPrefix), key: c.hostId, log: this.log });
+      this.updateSpoolGauges();
+    }
+    try {
+      this.kernel = TmaKernel.load({ objectPath: c.objectPath, hook: c.hook, sampleRate: c.samplingRate, candThreshold: c.candidateThreshold });
+      this.reader = new EpochReader(this.kernel);
+      this.syncInterfaces(true);
+      if (c.metricsPort > 0) this.server = await this.metrics.serve(c.metricsPort, c.metricsHost);
+    } catch (e) {
+      this.release();
+      throw e;
+    }
+    this.intervalStartMs = Date.now();
+    this.firstTickAt = this.intervalStartMs;
+    this.log('info', 'agent_started', {
+      hostId: c.hostId,
+      agentId: this.state.data.agentId,
+      version: this.version,
+      bootId: this.bootId,
+      hook: c.hook,
+      intervalMs: c.intervalMs,
+      interfaces: this.attachments.map((a) => `${a.ifname}/${a.hook}/${a.direction}/${a.via}${a.xdpMode ? '/' + a.xdpMode : ''}`),
+      spoolDir: c.spoolDir,
+      spooled: this.spool?.depth ?? 0,
+      metricsPort: this.server ? c.metricsPort : 0,
+      mode: c.stdout ? 'stdout' : 'kafka',
+    });
+    this.pollTimer = setInterval(() => {
+      try {
+        this.syncInterfaces(false);
+      } catch (e) {
+        this.log('warn', 'interface_poll_failed', { error: e as Error });
+      }
+    }, c.pollMs);
+    this.pollTimer.unref();
+    this.scheduleTick();
+    if (this.spool?.depth) this.kickDrain();
+  }
+
+  private scheduleTick(): void {
+    // Ticks on a fixed grid from the start, so a slow tick does not shift every later interval.
+    const next = this.firstTickAt + (this.ticks + 1) * this.config.intervalMs;
+    this.tickTimer = setTimeout(() => void this.tick(), Math.max(0, next - Date.now()));
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    this.ticks++;
+    try {
+      this.snapshot();
+    } catch (e) {
+      this.log('error', 'snapshot_failed', { error: e as Error });
+      this.finish(e as Error);
+      return;
+    }
+    if (this.config.once) {
+      if (this.draining) await this.draining;
+      if (this.spool?.depth) {
+        this.finish(new Error(`--once: the snapshot could not be published and stays in the spool (${this.spool.dir})`));
+      } else this.finish();
+      return;
+    }
+    this.scheduleTick();
+  }
+
+  /** Reads the idle copy and turns it into a spooled (or printed) snapshot. Returns it. */
+  snapshot(): SketchSnapshot {
+    const read = this.reader!.read();
+    const endMs = Date.now();
+    const t0 = process.hrtime.bigint();
+    this.observe(read);
+    const snap = buildSnapshot(read, {
+      hostId: this.config.hostId,
+      agentId: this.state!.data.agentId,
+      agentVersion: this.version,
+      bootId: this.bootId,
+      sequence: this.state!.takeSequence(),
+      intervalStartMs: this.intervalStartMs,
+      intervalEndMs: endMs,
+      interfaces: [...this.covered.values()],
+      samplingRate: this.config.samplingRate,
+      spoolDrops: this.state!.data.spoolDrops,
+    });
+    this.intervalStartMs = endMs;
+    this.resetCovered();
+    const message = encode(snap);
+    this.metrics.buildSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+    this.metrics.snapshotsBuilt.inc();
+    this.log('info', 'snapshot', {
+      sequence: snap.sequence,
+      packets: snap.totals.packets,
+      bytes: snap.totals.bytes,
+      candidates: snap.candidates.length,
+      messageBytes: message.length,
+      readMs: Number(read.readMs.toFixed(3)),
+      barrierMs: Number(read.barrierMs.toFixed(3)),
+    });
+    if (this.config.stdout) {
+      const line = JSON.stringify(snapshotToJson(decode(message).snapshot)) + '\n';
+      (this.deps.out ?? ((l: string) => process.stdout.write(l)))(line);
+    } else {
+      const dropped = this.spool!.put(message);
+      if (dropped) {
+        this.metrics.spoolDropped.inc(dropped);
+        this.log('warn', 'spool_full_dropped_oldest', { dropped, totalDropped: this.spool!.dropped, maxBytes: this.spool!.maxBytes });
+      }
+      this.updateSpoolGauges();
+      this.kickDrain();
+    }
+    return snap;
+  }
+
+  private observe(read: EpochRead): void {
+    const m = this.metrics;
+    const t = read.totals;
+    m.readSeconds.observe(read.readMs / 1000);
+    m.packets.inc({ direction: 'ingress' }, t.dirPackets[0]);
+    m.packets.inc({ direction: 'egress' }, t.dirPackets[1]);
+    m.bytes.inc({ direction: 'ingress' }, t.dirBytes[0]);
+    m.bytes.inc({ direction: 'egress' }, t.dirBytes[1]);
+    m.candidateEvictions.inc(t.candEvictions);
+    for (let r = 0; r < read.errors.length; r++) if (read.errors[r] > 0) m.parseErrors.inc({ reason: ERR_REASONS[r] }, read.errors[r]);
+  }
+
+  private updateSpoolGauges(): void {
+    if (!this.spool) return;
+    this.metrics.spoolDepth.set(this.spool.depth);
+    this.metrics.spoolBytes.set(this.spool.bytes);
+  }
+
+  /** Starts publishing the spool unless a drain is already running. */
+  private kickDrain(): void {
+    if (this.draining || !this.publisher || !this.spool) return;
+    this.draining = (async () => {
+      const r = await this.publisher!.drain(this.spool!);
+      for (const s of r.latencies) this.metrics.publishSeconds.observe(s);
+      this.metrics.snapshotsSent.inc(r.sent);
+      this.updateSpoolGauges();
+      if (r.error) {
+        this.metrics.publishErrors.inc();
+        this.log('warn', 'publish_failed', { error: r.error, sent: r.sent, spooled: this.spool!.depth });
+      } else if (r.sent) this.log('debug', 'published', { sent: r.sent, spooled: this.spool!.depth });
+    })().finally(() => {
+      this.draining = null;
+    });
+  }
+
+  /** Attaches to interfaces that should be covered and are not yet; forgets those that vanished. */
+  private syncInterfaces(initial: boolean): void {
+    const k = this.kernel!;
+    const present = listInterfaces();
+    const byName = new Map(present.map((i) => [i.name, i]));
+    const wanted: NetInterface[] = [];
+    if (this.config.interfaces) {
+      for (const name of this.config.interfaces) {
+        const i = byName.get(name);
+        if (i) wanted.push(i);
+        else if (initial) throw new Error(`interface ${name} does not exist (present: ${present.map((p) => p.name).join(', ')})`);
+      }
+    } else wanted.push(...present.filter((i) => i.up && !i.loopback));
+    const presentIdx = new Set(present.map((i) => i.ifindex));
+    for (const a of k.attachments()) {
+      if (!presentIdx.has(a.ifindex) || byName.get(a.ifname)?.ifindex !== a.ifindex) {
+        k.detach(a.ifindex); // gone (or renamed/replaced): the kernel already removed the program with it
+        this.log('info', 'interface_gone', { ifname: a.ifname, ifindex: a.ifindex });
+      }
+    }
+    for (const i of wanted) {
+      if (k.isAttached(i.ifindex)) continue;
+      try {
+        const stale = TmaKernel.removeStale(i.ifindex);
+        if (stale) this.log('warn', 'stale_programs_removed', { ifname: i.name, removed: stale });
+        const made = k.attach(i.ifindex, i.name, { xdpMode: this.config.xdpMode, tcAttach: this.config.tcAttach });
+        for (const a of made) this.cover(a);
+        this.metrics.interfaces.set(new Set(k.attachments().map((a) => a.ifindex)).size);
+        if (!initial) this.log('info', 'interface_attached', { ifname: i.name, ifindex: i.ifindex, via: made.map((a) => a.via) });
+      } catch (e) {
+        if (initial && this.config.interfaces) throw e;
+        this.log('warn', 'attach_failed', { ifname: i.name, error: e as Error });
+      }
+    }
+    if (initial && k.attachments().length === 0) this.log('warn', 'no_interfaces', { detail: 'no interface is up yet; polling for new ones' });
+  }
+
+  private cover(a: Attachment): void {
+    this.covered.set(`${a.ifindex}/${a.hook}/${a.direction}`, { ifname: a.ifname, ifindex: a.ifindex, hook: a.hook, direction: a.direction });
+  }
+
+  private resetCovered(): void {
+    this.covered.clear();
+    for (const a of this.kernel?.attachments() ?? []) this.cover(a);
+  }
+
+  /**
+   * Stops: detaches (nothing more is counted), snapshots the last partial interval unless --once already did,
+   * publishes what it can within `drainMs`, and frees everything. The spool keeps whatever was not acknowledged.
+   */
+  async stop(drainMs = 5000): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    try {
+      if (this.kernel) {
+        for (const a of this.kernel.attachments()) this.kernel.detach(a.ifindex);
+        if (!this.config.once && this.reader) this.snapshot();
+      }
+    } catch (e) {
+      this.log('error', 'final_snapshot_failed', { error: e as Error });
+    }
+    if (this.draining) await Promise.race([this.draining, sleep(drainMs)]);
+    if (this.spool?.depth && this.publisher && !this.draining) {
+      this.kickDrain();
+      await Promise.race([this.draining, sleep(drainMs)]);
+    }
+    this.release();
+    this.log('info', 'agent_stopped', { spooled: this.spool?.depth ?? 0, snapshots: this.state?.data.nextSequence });
+    this.finish();
+  }
+
+  private release(): void {
+    try {
+      this.kernel?.close();
+    } catch (e) {
+      this.log('warn', 'detach_failed', { error: e as Error });
+    }
+    this.kernel = null;
+    this.reader = null;
+    this.server?.close();
+    this.server = null;
+    void this.publisher?.close();
+    this.spool?.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());

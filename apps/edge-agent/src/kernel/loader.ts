@@ -1,0 +1,228 @@
+// Loads the TMA object (open -> set .rodata knobs -> load) and attaches its programs to interfaces.
+// Attachments are links where the kernel has them (tcx for TC, bpf_link for XDP), so they vanish with the process,
+// even on kill -9. The netlink TC path (kernels without tcx) survives a crash: filters carry a handle and priority of
+// our own, and start-up removes any such filter whose program is ours before attaching again.
+import * as fs from 'node:fs';
+import {
+  BPF_TC_EGRESS,
+  BPF_TC_F_REPLACE,
+  BPF_TC_INGRESS,
+  BPF_TCX_EGRESS,
+  BPF_TCX_INGRESS,
+  BPF_XDP,
+  EEXIST,
+  ENOENT,
+  LINK_CREATE_OPTS_SIZE,
+  LibbpfError,
+  TC_HOOK_SIZE,
+  TC_OPTS_SIZE,
+  XDP_FLAGS_DRV_MODE,
+  XDP_FLAGS_SKB_MODE,
+  check,
+  ffi,
+  possibleCpus,
+  programNameById,
+} from './libbpf';
+import { STRUCTS } from './layout';
+
+import type { Hook, TcAttachMode, XdpMode } from '../config';
+export type ProgramName = 'tma_xdp' | 'tma_tc_ingress' | 'tma_tc_egress';
+export type AttachDirection = 'INGRESS' | 'EGRESS';
+
+/** Handle and priority of the netlink TC filters this agent owns ("TMA"); nothing else should use them. */
+export const TC_HANDLE = 0x544d41;
+export const TC_PRIORITY = 0x544d;
+
+export interface LoadOptions {
+  objectPath: string;
+  hook: Hook;
+  sampleRate?: number;
+  candThreshold?: number;
+  /** tests only: record each packet's parse result */
+  trace?: boolean;
+}
+
+export interface Attachment {
+  ifindex: number;
+  ifname: string;
+  hook: 'XDP' | 'TC';
+  direction: AttachDirection;
+  /** how it is held: a link fd (dies with the process) or a netlink filter (removed by detach) */
+  via: 'link' | 'netlink';
+  /** XDP only: the mode the kernel accepted */
+  xdpMode?: 'native' | 'generic';
+  linkFd?: number;
+}
+
+const tcHook = (ifindex: number, dir: AttachDirection) => ({
+  sz: TC_HOOK_SIZE,
+  ifindex,
+  attach_point: dir === 'INGRESS' ? BPF_TC_INGRESS : BPF_TC_EGRESS,
+  parent: 0,
+});
+const tcOpts = (progFd = 0) => ({ sz: TC_OPTS_SIZE, prog_fd: progFd, flags: 0, prog_id: 0, handle: TC_HANDLE, priority: TC_PRIORITY });
+
+export class TmaKernel {
+  readonly cpus = possibleCpus();
+  readonly hook: Hook;
+  private readonly fds = new Map<string, number>();
+  private readonly attached = new Map<number, Attachment[]>();
+  private closed = false;
+
+  private constructor(
+    private readonly obj: unknown,
+    hook: Hook,
+  ) {
+    this.hook = hook;
+  }
+
+  static load(options: LoadOptions): TmaKernel {
+    if (!fs.existsSync(options.objectPath)) throw new Error(`BPF object ${options.objectPath} does not exist (build it with make -C bpf)`);
+    const obj = ffi.openFile(options.objectPath, null);
+    if (!obj) throw new LibbpfError(`bpf_object__open_file(${options.objectPath})`, -1);
+    const k = new TmaKernel(obj, options.hook);
+    try {
+      const rodata = ffi.findMap(obj, '.rodata');
+      if (!rodata) throw new Error('.rodata not found in the BPF object');
+      const cfg = Buffer.alloc(STRUCTS.tma_cfg.size);
+      cfg.writeUInt32LE(options.sampleRate ?? 1, STRUCTS.tma_cfg.members.sample_rate);
+      cfg.writeUInt32LE(options.trace ? 1 : 0, STRUCTS.tma_cfg.members.trace);
+      cfg.writeBigUInt64LE(BigInt(options.candThreshold ?? 32), STRUCTS.tma_cfg.members.cand_threshold);
+      check('bpf_map__set_initial_value(.rodata)', ffi.setInitialValue(rodata, cfg, cfg.length));
+      // Only the programs of the chosen hook go through the verifier.
+      const wanted: ProgramName[] = options.hook === 'xdp' ? ['tma_xdp'] : ['tma_tc_ingress', 'tma_tc_egress'];
+      for (const name of ['tma_xdp', 'tma_tc_ingress', 'tma_tc_egress'] as ProgramName[]) {
+        const prog = ffi.findProgram(obj, name);
+        if (!prog) throw new Error(`program ${name} not found in ${options.objectPath}`);
+        check(`set_autoload(${name})`, ffi.setAutoload(prog, wanted.includes(name)));
+      }
+      check('bpf_object__load', ffi.load(obj));
+    } catch (e) {
+      ffi.close(obj);
+      throw e;
+    }
+    return k;
+  }
+
+  programFd(name: ProgramName): number {
+    const prog = ffi.findProgram(this.obj, name);
+    if (!prog) throw new Error(`program ${name} not found`);
+    return check(`program ${name} fd`, ffi.programFd(prog));
+  }
+
+  mapFd(name: string): number {
+    let fd = this.fds.get(name);
+    if (fd === undefined) {
+      fd = check(`map ${name}`, ffi.findMapFd(this.obj, name));
+      this.fds.set(name, fd);
+    }
+    return fd;
+  }
+
+  attachments(): Attachment[] {
+    return [...this.attached.values()].flat();
+  }
+
+  isAttached(ifindex: number): boolean {
+    return this.attached.has(ifindex);
+  }
+
+  /**
+   * Removes netlink TC filters left by an agent that died (our handle and priority, program named tma_*).
+   * Returns how many were removed. Filters of other programs at that handle/priority are left alone.
+   */
+  static removeStale(ifindex: number): number {
+    let removed = 0;
+    for (const dir of ['INGRESS', 'EGRESS'] as AttachDirection[]) {
+      const opts = tcOpts();
+      const rc = ffi.tcQuery(tcHook(ifindex, dir), opts);
+      if (rc < 0) continue; // no clsact or no such filter
+      const name = programNameById(opts.prog_id);
+      if (name === null || !name.startsWith('tma_')) continue;
+      const d = ffi.tcDetach(tcHook(ifindex, dir), tcOpts());
+      if (d === 0) removed++;
+      else if (-d !== ENOENT) throw new LibbpfError(`bpf_tc_detach(ifindex ${ifindex} ${dir})`, d);
+    }
+    return removed;
+  }
+
+  /** Attaches to one interface: TC ingress + egress, or XDP. Returns the attachments made. */
+  attach(ifindex: number, ifname: string, opts: { xdpMode?: XdpMode; tcAttach?: TcAttachMode } = {}): Attachment[] {
+    if (this.attached.has(ifindex)) return this.attached.get(ifindex)!;
+    const made: Attachment[] = [];
+    try {
+      if (this.hook === 'xdp') made.push(this.attachXdp(ifindex, ifname, opts.xdpMode ?? 'auto'));
+      else {
+        for (const dir of ['INGRESS', 'EGRESS'] as AttachDirection[]) made.push(this.attachTc(ifindex, ifname, dir, opts.tcAttach ?? 'auto'));
+      }
+    } catch (e) {
+      for (const a of made) this.release(a);
+      throw e;
+    }
+    this.attached.set(ifindex, made);
+    return made;
+  }
+
+  private attachXdp(ifindex: number, ifname: string, mode: XdpMode): Attachment {
+    const fd = this.programFd('tma_xdp');
+    const tryMode = (m: 'native' | 'generic') =>
+      ffi.linkCreate(fd, ifindex, BPF_XDP, { sz: LINK_CREATE_OPTS_SIZE, flags: m === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE });
+    let used: 'native' | 'generic' = mode === 'generic' ? 'generic' : 'native';
+    let link = tryMode(used);
+    if (link < 0 && mode === 'auto') {
+      used = 'generic';
+      link = tryMode(used);
+    }
+    check(`XDP ${used} attach to ${ifname}`, link);
+    return { ifindex, ifname, hook: 'XDP', direction: 'INGRESS', via: 'link', xdpMode: used, linkFd: link };
+  }
+
+  private attachTc(ifindex: number, ifname: string, dir: AttachDirection, mode: TcAttachMode): Attachment {
+    const name: ProgramName = dir === 'INGRESS' ? 'tma_tc_ingress' : 'tma_tc_egress';
+    const fd = this.programFd(name);
+    if (mode !== 'netlink') {
+      const link = ffi.linkCreate(fd, ifindex, dir === 'INGRESS' ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, { sz: LINK_CREATE_OPTS_SIZE, flags: 0 });
+      if (link >= 0) return { ifindex, ifname, hook: 'TC', direction: dir, via: 'link', linkFd: link };
+      if (mode === 'tcx') check(`tcx ${dir.toLowerCase()} attach to ${ifname}`, link);
+    }
+    const hook = tcHook(ifindex, dir);
+    const rc = ffi.tcHookCreate(hook);
+    if (rc < 0 && -rc !== EEXIST) check(`clsact qdisc on ${ifname}`, rc);
+    const opts = { ...tcOpts(fd), flags: BPF_TC_F_REPLACE };
+    check(`tc ${dir.toLowerCase()} attach to ${ifname}`, ffi.tcAttach(hook, opts));
+    return { ifindex, ifname, hook: 'TC', direction: dir, via: 'netlink' };
+  }
+
+  private release(a: Attachment): void {
+    if (a.via === 'link' && a.linkFd !== undefined) ffi.closeFd(a.linkFd);
+    else if (a.via === 'netlink') {
+      const rc = ffi.tcDetach(tcHook(a.ifindex, a.direction), tcOpts());
+      // ENOENT/ENODEV: the interface or filter went away with it
+      if (rc < 0 && ![ENOENT, 19].includes(-rc)) throw new LibbpfError(`tc detach from ${a.ifname}`, rc);
+    }
+  }
+
+  /** Detaches from one interface (a vanished interface took its attachments with it; that is not an error). */
+  detach(ifindex: number): void {
+    const list = this.attached.get(ifindex);
+    if (!list) return;
+    this.attached.delete(ifindex);
+    for (const a of list) this.release(a);
+  }
+
+  /** Detaches everywhere and frees the object (maps and programs go when the last reference does). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const errors: Error[] = [];
+    for (const ifindex of [...this.attached.keys()]) {
+      try {
+        this.detach(ifindex);
+      } catch (e) {
+        errors.push(e as Error);
+      }
+    }
+    ffi.close(this.obj);
+    if (errors.length) throw errors[0];
+  }
+}

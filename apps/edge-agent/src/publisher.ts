@@ -1,0 +1,115 @@
+// Kafka publishing: idempotent producer, acks=all, GZIP (built into kafkajs; snappy/lz4/zstd would need extra codec
+// packages), keyed by host id. drain() sends the spool oldest first and stops at the first failure, so order holds
+// and nothing leaves the spool before the broker acknowledged it.
+import { CompressionTypes, Kafka, logLevel, type Producer } from 'kafkajs';
+import { ensureTopics, type KafkaSettings } from '@tma/kafka';
+import type { Logger } from './log';
+import type { Spool } from './spool';
+
+export interface PublisherOptions {
+  settings: KafkaSettings;
+  topic: string;
+  key: string;
+  log: Logger;
+  /** kafkajs connection timeout, ms */
+  connectionTimeoutMs?: number;
+  /** create the topic when missing (with the broker's default partitions) */
+  createTopic?: boolean;
+}
+
+export interface DrainResult {
+  sent: number;
+  /** publish latency of each sent message, seconds */
+  latencies: number[];
+  error?: Error;
+}
+
+export class Publisher {
+  private producer: Producer | null = null;
+  private connecting: Promise<Producer> | null = null;
+  private topicReady = false;
+
+  constructor(private readonly o: PublisherOptions) {}
+
+  private async connect(): Promise<Producer> {
+    if (this.producer) return this.producer;
+    this.connecting ??= (async () => {
+      const kafka = new Kafka({
+        ...this.o.settings,
+        logLevel: logLevel.NOTHING,
+        connectionTimeout: this.o.connectionTimeoutMs ?? 3000,
+        retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
+      });
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      try {
+        if (!this.topicReady && this.o.createTopic !== false) {
+          const admin = kafka.admin();
+          await admin.connect();
+          try {
+            await ensureTopics(admin, [{ topic: this.o.topic }], 3);
+          } finally {
+            await admin.disconnect().catch(() => undefined);
+          }
+          this.topicReady = true;
+        }
+        await producer.connect();
+      } catch (e) {
+        await producer.disconnect().catch(() => undefined);
+        throw e;
+      }
+      this.producer = producer;
+      this.o.log('info', 'kafka_connected', { brokers: this.o.settings.brokers, topic: this.o.topic });
+      return producer;
+    })().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  /** Sends one message and resolves once every in-sync replica has it. */
+  async send(value: Buffer): Promise<void> {
+    const producer = await this.connect();
+    try {
+      await producer.send({
+        topic: this.o.topic,
+        acks: -1,
+        compression: CompressionTypes.GZIP,
+        messages: [{ key: this.o.key, value }],
+      });
+    } catch (e) {
+      // Start from a fresh client next time: a broken producer can keep failing after the broker is back.
+      await this.reset();
+      throw e;
+    }
+  }
+
+  /** Publishes spooled messages oldest first until the spool is empty or a send fails. */
+  async drain(spool: Spool): Promise<DrainResult> {
+    const result: DrainResult = { sent: 0, latencies: [] };
+    try {
+      for (let e = spool.peek(); e; e = spool.peek()) {
+        const value = spool.read(e);
+        const t0 = process.hrtime.bigint();
+        await this.send(value);
+        result.latencies.push(Number(process.hrtime.bigint() - t0) / 1e9);
+        spool.remove(e);
+        result.sent++;
+      }
+    } catch (e) {
+      result.error = e as Error;
+    }
+    if (result.sent) spool.sync();
+    return result;
+  }
+
+  private async reset(): Promise<void> {
+    const p = this.producer;
+    this.producer = null;
+    if (p) await p.disconnect().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.connecting) await this.connecting.catch(() => undefined);
+    await this.reset();
+  }
+}

@@ -1,0 +1,75 @@
+// From one idle copy read out of the kernel to a SketchSnapshot: the summed arrays become libs/sketch sketches
+// (typed arrays in, no per-cell objects) and their serialized forms.
+import {
+  CMS_DEPTH,
+  CMS_WIDTH,
+  CountMinSketch,
+  HASH_NAME,
+  HLL_P,
+  HyperLogLog,
+  SEED_HASH,
+  SPEC_VERSION,
+  encodeCountMinSketch,
+  encodeHyperLogLog,
+  parseFlowKey,
+  toHex,
+} from '@tma/sketch';
+import type { CoveredInterface, SketchSnapshot } from '@tma/schema';
+import { ERR_REASONS, HllKind } from './kernel/layout';
+import type { EpochRead } from './kernel/reader';
+
+export interface SnapshotMeta {
+  hostId: string;
+  agentId: string;
+  agentVersion: string;
+  bootId: string;
+  sequence: number;
+  intervalStartMs: number;
+  intervalEndMs: number;
+  interfaces: CoveredInterface[];
+  samplingRate: number;
+  spoolDrops: number;
+}
+
+const buf = (u8: Uint8Array): Buffer => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+
+export function buildSnapshot(read: EpochRead, meta: SnapshotMeta): SketchSnapshot {
+  const cmsPackets = CountMinSketch.fromCells(read.cmsPackets);
+  const cmsBytes = CountMinSketch.fromCells(read.cmsBytes);
+  const hll = (kind: HllKind) => buf(encodeHyperLogLog(HyperLogLog.fromRegisters(read.hll[kind])));
+  const protocols: SketchSnapshot['totals']['protocols'] = [];
+  for (let p = 0; p < read.protoPackets.length; p++) {
+    if (read.protoPackets[p] > 0) protocols.push({ protocol: p, packets: read.protoPackets[p], bytes: read.protoBytes[p] });
+  }
+  const parseErrors: SketchSnapshot['parseErrors'] = [];
+  for (let r = 0; r < read.errors.length; r++) if (read.errors[r] > 0) parseErrors.push({ reason: ERR_REASONS[r] ?? `error_${r}`, count: read.errors[r] });
+  return {
+    ...meta,
+    sketchSpec: { specVersion: SPEC_VERSION, hashName: HASH_NAME, seedHash: SEED_HASH, cmsDepth: CMS_DEPTH, cmsWidth: CMS_WIDTH, hllPrecision: HLL_P },
+    cmsPackets: buf(encodeCountMinSketch(cmsPackets)),
+    cmsBytes: buf(encodeCountMinSketch(cmsBytes)),
+    hllFlows: hll(HllKind.Flows),
+    hllSources: hll(HllKind.Src),
+    hllDestinations: hll(HllKind.Dst),
+    hllDestinationPorts: hll(HllKind.Dport),
+    candidates: read.candidates.map((c) => ({ key: buf(c.key), packets: c.packets, bytes: c.bytes })),
+    totals: { packets: read.totals.packets, bytes: read.totals.bytes, protocols },
+    parseErrors,
+    candidateEvictions: read.totals.candEvictions,
+  };
+}
+
+/** JSON form for --stdout: sketch blobs as base64, candidate keys as hex plus their readable 5-tuple. */
+export function snapshotToJson(s: SketchSnapshot): Record<string, unknown> {
+  const b64 = (b: Buffer) => b.toString('base64');
+  return {
+    ...s,
+    cmsPackets: b64(s.cmsPackets),
+    cmsBytes: b64(s.cmsBytes),
+    hllFlows: b64(s.hllFlows),
+    hllSources: b64(s.hllSources),
+    hllDestinations: b64(s.hllDestinations),
+    hllDestinationPorts: b64(s.hllDestinationPorts),
+    candidates: s.candidates.map((c) => ({ key: toHex(c.key), flow: parseFlowKey(c.key), packets: c.packets, bytes: c.bytes })),
+  };
+}
