@@ -16,6 +16,8 @@ describe('tcpreplay summary', () => {
       'Actual: 103237 packets (43825943 bytes) sent in 0.352155 seconds\nRated: 1 Bps\nStatistics for network device: p1\n\tSuccessful packets:        103237\n\tFailed packets:            2\n',
     );
     expect(r).toEqual({ packets: 103237, bytes: 43825943, failed: 2, seconds: 0.352155, pps: 103237 / 0.352155 });
+    const withTimes = parseTcpreplay('Actual: 10 packets (600 bytes) sent in 0.5 seconds\n0m0.001s 0m0.002s\n0m0.125s 1m2.500s\n');
+    expect(withTimes.cpu).toEqual({ user: 0.125, system: 62.5 });
     expect(() => parseTcpreplay('nothing')).toThrow(/unexpected tcpreplay output/);
   });
 });
@@ -93,6 +95,7 @@ if (!isRoot || missing.length > 0) {
       expect(sent.packets).toBe(traffic.truth.packets);
       expect(sent.bytes).toBe(traffic.truth.bytes);
       expect(sent.failed).toBe(0);
+      expect(sent.cpu!.user + sent.cpu!.system).toBeGreaterThan(0);
       expect(after.rx.packets - before.rx.packets).toBe(traffic.truth.packets);
       expect(after.rx.bytes - before.rx.bytes).toBe(traffic.truth.bytes);
       expect(after.rx.dropped - before.rx.dropped).toBe(0);

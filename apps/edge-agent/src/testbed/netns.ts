@@ -54,12 +54,20 @@ export interface ReplayOptions {
   loop?: number;
 }
 
+/** CPU seconds tcpreplay used. On veth the receiver's softirq work runs in the sender's context and, without
+ *  IRQ time accounting, is charged to the sender: this is the per-packet cost of the whole path. */
+export interface ReplayCpu {
+  user: number;
+  system: number;
+}
+
 export interface ReplayResult {
   packets: number;
   bytes: number;
   failed: number;
   seconds: number;
   pps: number;
+  cpu?: ReplayCpu;
 }
 
 interface Registry {
@@ -280,7 +288,11 @@ export class Testbed {
   /** Sends a pcap into the host's eth0 from the switch side of its veth (tcpreplay; no qdisc bypass). */
   replay(host: Host, pcap: string, opts: ReplayOptions = {}): Promise<ReplayResult> {
     const rate = opts.pps ? ['--pps', String(opts.pps)] : ['--topspeed'];
-    const args = [...this.nsenterArgs(this.switchNs), 'tcpreplay', '-i', host.peer, ...rate, '--loop', String(opts.loop ?? 1), pcap];
+    // bash's `times` reports the CPU time of its finished children: tcpreplay's, including softirq work it carried
+    const args = [
+      ...this.nsenterArgs(this.switchNs), 'bash', '-c', 'tcpreplay "$@"; rc=$?; times; exit $rc', 'tcpreplay',
+      '-i', host.peer, ...rate, '--loop', String(opts.loop ?? 1), pcap,
+    ];
     return new Promise((resolveP, reject) => {
       const child = spawn('nsenter', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
@@ -319,7 +331,14 @@ export function parseTcpreplay(out: string): ReplayResult {
   const failed = /Failed packets:\s+(\d+)/.exec(out);
   const packets = Number(actual[1]);
   const seconds = Number(actual[3]);
-  return { packets, bytes: Number(actual[2]), failed: failed ? Number(failed[1]) : 0, seconds, pps: seconds > 0 ? packets / seconds : 0 };
+  const r: ReplayResult = { packets, bytes: Number(actual[2]), failed: failed ? Number(failed[1]) : 0, seconds, pps: seconds > 0 ? packets / seconds : 0 };
+  // `times` prints the shell's own user/system times, then its children's: "0m0.512s 0m1.234s"
+  const times = [...out.matchAll(/^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/gm)];
+  if (times.length > 0) {
+    const t = times[times.length - 1];
+    r.cpu = { user: Number(t[1]) * 60 + Number(t[2]), system: Number(t[3]) * 60 + Number(t[4]) };
+  }
+  return r;
 }
 
 /** Names of every network namespace currently present (for tests that check nothing is left behind). */
