@@ -1,0 +1,226 @@
+// The aggregator's core, free of Kafka and ClickHouse: messages in (with their partition and offset), partial
+// window rows and safe commit positions out. The consumer feeds it in offset order per partition; the sink writes
+// what takeFlush() returns and calls confirmFlush(); only then do commitPositions() move past those offsets.
+//
+// Exactly once in effect: every row records the contiguous offset range it merged. After a restart or a
+// rebalance the new owner of a partition loads the rows written at or after the committed offset ("covered"
+// ranges) and skips exactly the messages they hold, so rows written before a crash but not committed are never
+// merged twice; rows are also idempotent by id (retries replace themselves).
+import { SequenceTracker } from './dedup';
+import { RejectedSnapshot, validateMessage, type RejectReason, type ValidSnapshot } from './validate';
+import { WindowAccumulator } from './window';
+
+export interface EngineOptions {
+  windowMs: number;
+  allowedLatenessMs: number;
+  idleCloseMs: number;
+  maxFutureMs: number;
+  maxOpenWindows: number;
+}
+
+export interface InboundMessage {
+  topic: string;
+  partition: number;
+  offset: number;
+  value: Buffer | null;
+}
+
+export type IngestOutcome =
+  | { kind: 'accepted'; late: boolean; gap: number; windowStart: number; snapshot: ValidSnapshot }
+  | { kind: 'duplicate' }
+  | { kind: 'skipped' }
+  | { kind: 'rejected'; reason: RejectReason; message: string };
+
+/** A row already in storage for this partition: messages of `windowStart` within [first, last] are merged there. */
+export interface CoveredRange {
+  windowStart: number;
+  first: number;
+  last: number;
+}
+
+export interface PartitionAssignment {
+  topic: string;
+  partition: number;
+  /** Next offset to read (the group's committed offset). */
+  committed: number;
+  covered: CoveredRange[];
+}
+
+interface PartitionState {
+  topic: string;
+  partition: number;
+  /** Next offset not yet seen. */
+  nextOffset: number;
+  lastCommitted: number;
+  open: Map<number, WindowAccumulator>;
+  late: Map<number, WindowAccumulator>;
+  /** Taken for writing, not yet confirmed. */
+  pending: WindowAccumulator[];
+  covered: CoveredRange[];
+}
+
+export interface CommitPosition {
+  topic: string;
+  partition: number;
+  /** The next offset to read: everything below is in storage (or needs nothing stored). */
+  offset: number;
+}
+
+const pkey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/** Window start of an interval ending at `endMs` (the window holding the interval's last millisecond). */
+export function windowOf(endMs: number, windowMs: number): number {
+  return Math.floor((endMs - 1) / windowMs) * windowMs;
+}
+
+export class AggregatorEngine {
+  readonly sequences = new SequenceTracker();
+  private readonly partitions = new Map<string, PartitionState>();
+  /** Newest interval end seen (event time). */
+  watermark = 0;
+  private lastIngestWallMs = 0;
+  /** Cumulative time in decode + validation and in merging, ms (for metrics and the benchmark breakdown). */
+  readonly stats = { decodeMs: 0, mergeMs: 0 };
+
+  constructor(private readonly options: EngineOptions) {}
+
+  /** Starts (or restarts) tracking a partition from its committed offset and the rows already stored. */
+  assign(a: PartitionAssignment): void {
+    this.partitions.set(pkey(a.topic, a.partition), {
+      topic: a.topic,
+      partition: a.partition,
+      nextOffset: a.committed,
+      lastCommitted: a.committed,
+      open: new Map(),
+      late: new Map(),
+      pending: [],
+      covered: a.covered.filter((c) => c.last >= a.committed),
+    });
+  }
+
+  /** Forgets a partition this instance lost: its unwritten data is read again by the new owner from the commit. */
+  revoke(topic: string, partition: number): void {
+    this.partitions.delete(pkey(topic, partition));
+  }
+
+  isAssigned(topic: string, partition: number): boolean {
+    return this.partitions.has(pkey(topic, partition));
+  }
+
+  assigned(): { topic: string; partition: number }[] {
+    return [...this.partitions.values()].map((p) => ({ topic: p.topic, partition: p.partition }));
+  }
+
+  /** Snapshots held in memory, not yet written (for the bounded-memory check and metrics). */
+  openAccumulators(): number {
+    let n = 0;
+    for (const p of this.partitions.values()) n += p.open.size + p.late.size + p.pending.length;
+    return n;
+  }
+
+  ingest(msg: InboundMessage, nowMs: number): IngestOutcome {
+    const st = this.partitions.get(pkey(msg.topic, msg.partition));
+    if (!st) throw new Error(`partition ${msg.topic}/${msg.partition} is not assigned`);
+    if (msg.offset < st.nextOffset) return { kind: 'skipped' }; // re-delivered below our position
+    st.nextOffset = msg.offset + 1;
+    this.lastIngestWallMs = nowMs;
+    let v: ValidSnapshot;
+    const t0 = performance.now();
+    try {
+      v = validateMessage(msg.value, { nowMs, maxFutureMs: this.options.maxFutureMs });
+    } catch (err) {
+      if (err instanceof RejectedSnapshot) return { kind: 'rejected', reason: err.reason, message: err.message };
+      throw err;
+    } finally {
+      this.stats.decodeMs += performance.now() - t0;
+    }
+    const s = v.snapshot;
+    const w = windowOf(s.intervalEndMs, this.options.windowMs);
+    const verdict = this.sequences.observe(s.hostId, s.bootId, s.sequence);
+    if (s.intervalEndMs > this.watermark) this.watermark = s.intervalEndMs;
+    if (st.covered.length > 0) {
+      st.covered = st.covered.filter((c) => c.last >= msg.offset);
+      if (st.covered.some((c) => c.windowStart === w && c.first <= msg.offset && msg.offset <= c.last)) return { kind: 'skipped' };
+    }
+    if (verdict.kind === 'duplicate') return { kind: 'duplicate' };
+    const gap = verdict.kind === 'new' ? verdict.gap : 0;
+
+    let acc = st.open.get(w) ?? st.late.get(w);
+    let late = false;
+    if (!acc) {
+      late = w + this.options.windowMs + this.options.allowedLatenessMs <= this.watermark;
+      acc = new WindowAccumulator(st.topic, st.partition, w, this.options.windowMs, late);
+      (late ? st.late : st.open).set(w, acc);
+    } else {
+      late = acc.late;
+    }
+    const t1 = performance.now();
+    acc.add(v, msg.offset, gap);
+    this.stats.mergeMs += performance.now() - t1;
+    return { kind: 'accepted', late, gap, windowStart: w, snapshot: v };
+  }
+
+  /** Records that offsets up to `offset` were seen though no message needed merging (e.g. an empty fetch tail). */
+  advance(topic: string, partition: number, nextOffset: number): void {
+    const st = this.partitions.get(pkey(topic, partition));
+    if (st && nextOffset > st.nextOffset) st.nextOffset = nextOffset;
+  }
+
+  /**
+   * Windows ready to write: every late row, windows the watermark passed by the allowed lateness, the oldest
+   * windows beyond the open-window limit, everything when idle or `force` (shutdown). Rows from an earlier failed
+   * write come first and unchanged, so a retry writes identical rows.
+   */
+  /** No snapshot arrived for the idle-close time (wall clock). */
+  isIdle(nowMs: number): boolean {
+    return this.lastIngestWallMs > 0 && nowMs - this.lastIngestWallMs >= this.options.idleCloseMs;
+  }
+
+  takeFlush(nowMs: number, force = false): WindowAccumulator[] {
+    const out: WindowAccumulator[] = [];
+    const idle = this.isIdle(nowMs);
+    for (const st of this.partitions.values()) {
+      const taken: WindowAccumulator[] = [];
+      for (const acc of st.late.values()) taken.push(acc);
+      st.late.clear();
+      const starts = [...st.open.keys()].sort((a, b) => a - b);
+      const excess = starts.length - this.options.maxOpenWindows;
+      starts.forEach((w, i) => {
+        const acc = st.open.get(w)!;
+        if (force || idle || i < excess || acc.windowEnd + this.options.allowedLatenessMs <= this.watermark) {
+          taken.push(acc);
+          st.open.delete(w);
+        }
+      });
+      st.pending.push(...taken);
+      out.push(...st.pending);
+    }
+    return out;
+  }
+
+  /** The rows from takeFlush() are in storage. */
+  confirmFlush(written: readonly WindowAccumulator[]): void {
+    const done = new Set(written);
+    for (const st of this.partitions.values()) st.pending = st.pending.filter((a) => !done.has(a));
+  }
+
+  /** Positions that may be committed now (only those that moved since the last call to markCommitted()). */
+  commitPositions(): CommitPosition[] {
+    const out: CommitPosition[] = [];
+    for (const st of this.partitions.values()) {
+      let safe = st.nextOffset;
+      for (const group of [st.open.values(), st.late.values(), st.pending.values()]) {
+        for (const a of group) if (a.firstOffset >= 0 && a.firstOffset < safe) safe = a.firstOffset;
+      }
+      if (safe > st.lastCommitted) out.push({ topic: st.topic, partition: st.partition, offset: safe });
+    }
+    return out;
+  }
+
+  markCommitted(positions: readonly CommitPosition[]): void {
+    for (const p of positions) {
+      const st = this.partitions.get(pkey(p.topic, p.partition));
+      if (st && p.offset > st.lastCommitted) st.lastCommitted = p.offset;
+    }
+  }
+}

@@ -1,0 +1,301 @@
+// The Kafka side of the aggregator: kafkajs directly (not the @nestjs/microservices transport, which commits on its
+// own schedule and exposes no per-partition commit of chosen offsets): autoCommit off, offsets committed only after
+// ClickHouse acknowledged the rows holding them, consumption paused while ClickHouse fails.
+import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type Producer } from 'kafkajs';
+import { ensureTopics, type KafkaSettings } from '@tma/kafka';
+import { DLQ_MESSAGE_HEADER, DLQ_REASON_HEADER, deadLetterTopic, snapshotTopics } from '@tma/schema';
+import type { AggregatorConfig } from './config';
+import { AggregatorEngine } from './engine';
+import type { AggregatorMetrics } from './metrics';
+import { partialRowFromAccumulator, type PartialRow } from './rows';
+import { AggregatorSink, HOUR_MS } from './sink';
+import type { WindowAccumulator } from './window';
+
+export interface RunnerLogger {
+  log(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class AggregatorRunner {
+  readonly engine: AggregatorEngine;
+  private readonly kafka: Kafka;
+  private consumer?: Consumer;
+  private producer?: Producer;
+  private admin?: Admin;
+  private readonly topics: string[];
+  readonly dlqTopic: string;
+  private chain: Promise<unknown> = Promise.resolve();
+  private generation = 0;
+  private engineGeneration = 0;
+  private rebalancing = false;
+  private joined = false;
+  private failing = false;
+  private paused = false;
+  private stopping = false;
+  private timer?: NodeJS.Timeout;
+  private lastFlushWall = 0;
+  private readonly finalizeQueue = new Set<number>();
+  private readonly hoursTouched = new Set<number>();
+  /** Stats of the last flushes, for the benchmark breakdown. */
+  readonly stats = { encodeMs: 0, writeMs: 0, finalizeMs: 0, commits: 0, rowsWritten: 0 };
+
+  constructor(
+    private readonly config: AggregatorConfig,
+    kafkaSettings: KafkaSettings,
+    readonly sink: AggregatorSink,
+    private readonly metrics: AggregatorMetrics,
+    private readonly logger: RunnerLogger,
+  ) {
+    this.engine = new AggregatorEngine(config);
+    this.kafka = new Kafka({ ...kafkaSettings, logLevel: logLevel.WARN, logCreator: () => (e) => this.kafkaLog(e.level, e.log.message) });
+    this.topics = snapshotTopics(config.topicPrefix);
+    this.dlqTopic = deadLetterTopic(config.topicPrefix);
+  }
+
+  private kafkaLog(level: number, message: string): void {
+    if (level === logLevel.ERROR) this.logger.error(`kafka: ${message}`);
+    else if (level === logLevel.WARN) this.logger.warn(`kafka: ${message}`);
+  }
+
+  /** Joined the group and ClickHouse writes are not failing. */
+  get ready(): boolean {
+    return this.joined && !this.failing && !this.stopping;
+  }
+
+  async start(): Promise<void> {
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
+    await ensureTopics(this.admin, [
+      ...this.topics.map((topic) => ({ topic, numPartitions: this.config.topicPartitions })),
+      { topic: this.dlqTopic, numPartitions: 1 },
+    ]);
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await this.producer.connect();
+    const consumer = this.kafka.consumer({
+      groupId: this.config.groupId,
+      sessionTimeout: 30_000,
+      rebalanceTimeout: 60_000,
+      heartbeatInterval: 3_000,
+      maxBytesPerPartition: 8 * 1024 * 1024,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.generation++;
+      this.rebalancing = false;
+      this.joined = true;
+      this.logger.log(`joined ${this.config.groupId}: ${JSON.stringify(e.payload.memberAssignment)}`);
+    });
+    consumer.on(consumer.events.REBALANCING, () => {
+      this.rebalancing = true;
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.joined = false;
+      this.logger.error(`consumer crashed: ${e.payload.error.message} (restart: ${e.payload.restart})`);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.topics, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (p) => this.lock(() => this.onBatch(p)),
+    });
+    this.timer = setInterval(() => {
+      void this.lock(() => this.tick()).catch((err) => this.logger.error(`flush: ${(err as Error).message}`));
+    }, this.config.flushIntervalMs);
+  }
+
+  /** Runs `fn` after every earlier locked operation: batches, flushes and finalizers never interleave. */
+  private lock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** After a rebalance kafkajs reads every partition again from its committed offset: start over from there. */
+  private syncGeneration(): void {
+    if (this.engineGeneration === this.generation) return;
+    for (const a of this.engine.assigned()) this.engine.revoke(a.topic, a.partition);
+    this.engineGeneration = this.generation;
+  }
+
+  private async assign(topic: string, partition: number, firstFetched: number): Promise<void> {
+    const offsets = await this.admin!.fetchOffsets({ groupId: this.config.groupId, topics: [topic] });
+    const found = offsets[0]?.partitions.find((p) => p.partition === partition);
+    const committed = found && Number(found.offset) >= 0 ? Number(found.offset) : -1;
+    const start = committed >= 0 ? committed : firstFetched;
+    const covered = await this.sink.coveredRanges(topic, partition, committed >= 0 ? committed : 0);
+    this.engine.assign({ topic, partition, committed: start, covered });
+    for (const s of await this.sink.recentSequences(topic, partition)) this.engine.sequences.restore(s.host, s.boot, s.last);
+    if (covered.length > 0) this.logger.log(`${topic}/${partition}: resuming at ${start}; ${covered.length} stored row(s) past it will not be merged again`);
+  }
+
+  private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    this.syncGeneration();
+    if (this.stopping || !isRunning() || isStale()) return;
+    const { topic, partition } = batch;
+    if (batch.messages.length === 0) return;
+    if (!this.engine.isAssigned(topic, partition)) await this.assign(topic, partition, Number(batch.firstOffset()));
+    const dlq: { key: Buffer | null; value: Buffer | null; headers: IHeaders }[] = [];
+    const now = Date.now();
+    const m = this.metrics;
+    const d0 = this.engine.stats.decodeMs;
+    const g0 = this.engine.stats.mergeMs;
+    for (const msg of batch.messages) {
+      const out = this.engine.ingest({ topic, partition, offset: Number(msg.offset), value: msg.value }, now);
+      switch (out.kind) {
+        case 'accepted':
+          m.snapshots.inc({ outcome: out.late ? 'late' : 'accepted' });
+          if (out.gap > 0) m.gaps.inc(out.gap);
+          break;
+        case 'rejected':
+          m.snapshots.inc({ outcome: 'rejected' });
+          m.dlq.inc({ reason: out.reason });
+          dlq.push({
+            key: msg.key,
+            value: msg.value,
+            headers: {
+              [DLQ_REASON_HEADER]: out.reason,
+              [DLQ_MESSAGE_HEADER]: out.message.slice(0, 1024),
+              'tma-dlq-source': `${topic}/${partition}/${msg.offset}`,
+            },
+          });
+          break;
+        default:
+          m.snapshots.inc({ outcome: out.kind });
+      }
+    }
+    m.decodeSeconds.inc((this.engine.stats.decodeMs - d0) / 1000);
+    m.mergeSeconds.inc((this.engine.stats.mergeMs - g0) / 1000);
+    m.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - Number(batch.lastOffset()) - 1));
+    m.watermark.set(this.engine.watermark / 1000);
+    m.openWindows.set(this.engine.openAccumulators());
+    // The dead letters are durable before any commit can pass their offsets.
+    if (dlq.length > 0) await this.producer!.send({ topic: this.dlqTopic, acks: -1, messages: dlq });
+    if (Date.now() - this.lastFlushWall >= this.config.flushIntervalMs) await this.flush(false, heartbeat);
+  }
+
+  private async tick(): Promise<void> {
+    this.syncGeneration();
+    // While the group rebalances this instance may be losing partitions: write nothing until it has rejoined.
+    if (this.stopping || this.rebalancing || !this.joined) return;
+    if (Date.now() - this.lastFlushWall >= this.config.flushIntervalMs) await this.flush(false);
+  }
+
+  /** Writes what is due, then commits, then rebuilds rollups. Retries writes until they succeed (pausing the consumer). */
+  private async flush(force: boolean, heartbeat?: () => Promise<void>): Promise<void> {
+    const now = Date.now();
+    const idle = this.engine.isIdle(now);
+    const accs = this.engine.takeFlush(now, force);
+    if (accs.length > 0) {
+      const t0 = performance.now();
+      const rows = accs.map((a) => partialRowFromAccumulator(a, this.config.writerId, this.config.retention.partials));
+      this.stats.encodeMs += performance.now() - t0;
+      await this.writeWithRetry(rows, heartbeat, force);
+      this.engine.confirmFlush(accs);
+      this.noteWritten(accs);
+    }
+    const positions = this.engine.commitPositions();
+    if (positions.length > 0) {
+      try {
+        await this.consumer!.commitOffsets(positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.offset) })));
+        this.engine.markCommitted(positions);
+        this.stats.commits++;
+      } catch (err) {
+        // A rebalance took the partition: its new owner skips what these rows hold (see engine.ts).
+        this.logger.warn(`commit failed (${(err as Error).message}); the rows are stored and will not be merged again`);
+      }
+    }
+    this.lastFlushWall = Date.now();
+    this.metrics.openWindows.set(this.engine.openAccumulators());
+    await this.runFinalizers(force || idle);
+  }
+
+  private async writeWithRetry(rows: PartialRow[], heartbeat: (() => Promise<void>) | undefined, force: boolean): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const end = this.metrics.writeSeconds.startTimer({ table: 'agg_partials' });
+      const t0 = performance.now();
+      try {
+        await this.sink.writePartials(rows);
+        end();
+        this.stats.writeMs += performance.now() - t0;
+        this.stats.rowsWritten += rows.length;
+        this.metrics.rowsWritten.inc({ table: 'agg_partials' }, rows.length);
+        if (this.paused) this.setPaused(false);
+        this.failing = false;
+        return;
+      } catch (err) {
+        this.metrics.writeErrors.inc();
+        this.failing = true;
+        if (!this.paused) this.setPaused(true);
+        this.logger.warn(`write of ${rows.length} partial row(s) failed (attempt ${attempt + 1}): ${(err as Error).message}`);
+        if (force && attempt >= 4) throw err;
+        await sleep(Math.min(10_000, 200 * 2 ** attempt));
+        await heartbeat?.().catch(() => undefined);
+      }
+    }
+  }
+
+  private setPaused(paused: boolean): void {
+    this.paused = paused;
+    this.metrics.paused.set(paused ? 1 : 0);
+    const topics = this.topics.map((topic) => ({ topic }));
+    if (paused) this.consumer?.pause(topics);
+    else this.consumer?.resume(topics);
+  }
+
+  private noteWritten(accs: readonly WindowAccumulator[]): void {
+    for (const a of accs) {
+      this.finalizeQueue.add(a.windowStart);
+      this.hoursTouched.add(Math.floor(a.windowStart / HOUR_MS) * HOUR_MS);
+    }
+  }
+
+  /** Readable rollups of written windows; the 1 h tier once the watermark passed the hour (or on idle/shutdown). */
+  private async runFinalizers(force: boolean): Promise<void> {
+    const t0 = performance.now();
+    for (const w of [...this.finalizeQueue].sort((a, b) => a - b)) {
+      try {
+        const end = this.metrics.writeSeconds.startTimer({ table: 'rollups' });
+        await this.sink.finalizeWindow('1m', w, this.config.windowMs);
+        end();
+        this.finalizeQueue.delete(w);
+      } catch (err) {
+        this.logger.warn(`rollups of window ${new Date(w).toISOString()} failed, will retry: ${(err as Error).message}`);
+        break;
+      }
+    }
+    for (const h of [...this.hoursTouched].sort((a, b) => a - b)) {
+      if (!force && h + HOUR_MS + this.config.allowedLatenessMs > this.engine.watermark) continue;
+      try {
+        const end = this.metrics.writeSeconds.startTimer({ table: 'hour_tier' });
+        await this.sink.buildHour(h);
+        end();
+        this.hoursTouched.delete(h);
+      } catch (err) {
+        this.logger.warn(`1 h tier of ${new Date(h).toISOString()} failed, will retry: ${(err as Error).message}`);
+        break;
+      }
+    }
+    this.stats.finalizeMs += performance.now() - t0;
+  }
+
+  /** Graceful stop: stop merging, write every open window as a partial row, commit, leave the group. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    try {
+      await this.lock(async () => {
+        this.syncGeneration();
+        if (this.consumer && this.joined) await this.flush(true);
+      });
+    } finally {
+      await this.consumer?.disconnect().catch(() => undefined);
+      await this.producer?.disconnect().catch(() => undefined);
+      await this.admin?.disconnect().catch(() => undefined);
+    }
+  }
+}
