@@ -2,7 +2,7 @@
 // Snapshot encode/decode cost and size, for a quiet host and a busy one, each path beside its baseline in the same
 // run (ratios hold on a noisy machine): the single-pass checked reader (what decode() uses for the current version)
 // against the bounded walk + avsc (the path older writer versions take) and against bare avsc without any checks.
-// Sketch blobs are opaque here, sized as libs/sketch's dense serialization would be at the spec's parameters.
+// Sketch blobs are real libs/sketch serializations (dense or sparse, whichever is smaller) over synthetic flows.
 //
 //   npx nx run schema:bench          (or: node libs/schema/bench/decode.js [iterations])
 'use strict';
@@ -11,60 +11,99 @@ const { cpus } = require('node:os');
 const path = require('node:path');
 
 const LIB = path.join(__dirname, '..');
-const r = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', path.join(LIB, 'tsconfig.json')], {
-  encoding: 'utf8',
-});
-if (r.status !== 0) throw new Error(`build failed:\n${r.stdout}${r.stderr}`);
+const SKETCH = path.join(LIB, '..', 'sketch');
+for (const project of [SKETCH, LIB]) {
+  const r = spawnSync(
+    process.execPath,
+    [require.resolve('typescript/bin/tsc'), '-b', path.join(project, 'tsconfig.json')],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (r.status !== 0) throw new Error(`build of ${project} failed:\n${r.stdout}${r.stderr}`);
+}
 const schema = require(path.join(LIB, 'dist', 'index.js'));
 const codec = require(path.join(LIB, 'dist', 'codec.js'));
+const sketch = require(path.join(SKETCH, 'dist', 'index.js'));
 
 const iterations = Number(process.argv[2] ?? 2000);
 
+/** µs per call: warmed up, then the best of 5 rounds (the least disturbed by other load on a shared machine). */
 function time(fn) {
-  for (let i = 0; i < Math.min(200, iterations); i++) fn(); // warm up
-  const t = process.hrtime.bigint();
+  const rounds = 5;
+  const per = Math.max(1, Math.floor(iterations / rounds));
   for (let i = 0; i < iterations; i++) fn();
-  return Number(process.hrtime.bigint() - t) / iterations / 1e3;
+  let best = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < per; i++) fn();
+    best = Math.min(best, Number(process.hrtime.bigint() - t) / per / 1e3);
+  }
+  return best;
 }
 
-const { sampleSnapshot, sampleBytes, sampleFlowKey } = schema;
-const hosts = {
-  'quiet (40 flows, sparse sketches)': sampleSnapshot({
-    cmsPackets: sampleBytes(40 * 4 * 12, 1),
-    cmsBytes: sampleBytes(40 * 4 * 12, 2),
-    hllFlows: sampleBytes(40 * 3, 3),
-    hllSources: sampleBytes(40 * 3, 4),
-    hllDestinations: sampleBytes(40 * 3, 5),
-    hllDestinationPorts: sampleBytes(40 * 3, 6),
-    candidates: Array.from({ length: 8 }, (_, i) => ({
-      key: sampleFlowKey([10, 0, 0, i], [10, 0, 1, 1], 1000 + i, 443, 6),
-      packets: 40 + i,
-      bytes: 60000,
-    })),
-  }),
-  'busy (1024 candidates, dense sketches)': sampleSnapshot({
-    cmsPackets: sampleBytes(4 * 4096 * 8, 1),
-    cmsBytes: sampleBytes(4 * 4096 * 8, 2),
-    hllFlows: sampleBytes(16384, 3),
-    hllSources: sampleBytes(16384, 4),
-    hllDestinations: sampleBytes(16384, 5),
-    hllDestinationPorts: sampleBytes(16384, 6),
-    candidates: Array.from({ length: 1024 }, (_, i) => ({
-      key: sampleBytes(40, i + 1),
-      packets: 1000 + i * 977,
-      bytes: (1000 + i * 977) * 1400,
-    })),
+/** A host's snapshot with real sketches (libs/sketch serialization) over `flows` flows, Zipf-like sizes. */
+function host(flows, candidates) {
+  const cmsPackets = new sketch.CountMinSketch();
+  const cmsBytes = new sketch.CountMinSketch();
+  const hll = [new sketch.HyperLogLog(), new sketch.HyperLogLog(), new sketch.HyperLogLog(), new sketch.HyperLogLog()];
+  const cands = [];
+  let packetsTotal = 0;
+  for (let i = 0; i < flows; i++) {
+    const t = {
+      src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+      dst: `192.0.2.${i % 200}`,
+      sport: 1024 + (i % 60000),
+      dport: [443, 80, 53, 22][i % 4],
+      proto: i % 4 === 2 ? 17 : 6,
+    };
+    const key = sketch.flowKey(t);
+    const packets = Math.max(1, Math.round(1e6 / (i + 1) ** 1.1));
+    packetsTotal += packets;
+    cmsPackets.addKey(key, packets);
+    cmsBytes.addKey(key, packets * 900);
+    hll[0].addKey(key);
+    hll[1].addKey(sketch.srcKey(t.src));
+    hll[2].addKey(sketch.dstKey(t.dst));
+    hll[3].addKey(sketch.dportKey(t.dport, t.proto));
+    if (i < candidates) cands.push({ key: Buffer.from(key), packets, bytes: packets * 900 });
+  }
+  const blob = (b) => Buffer.from(b);
+  return schema.sampleSnapshot({
+    cmsPackets: blob(sketch.encodeCountMinSketch(cmsPackets)),
+    cmsBytes: blob(sketch.encodeCountMinSketch(cmsBytes)),
+    hllFlows: blob(sketch.encodeHyperLogLog(hll[0])),
+    hllSources: blob(sketch.encodeHyperLogLog(hll[1])),
+    hllDestinations: blob(sketch.encodeHyperLogLog(hll[2])),
+    hllDestinationPorts: blob(sketch.encodeHyperLogLog(hll[3])),
+    candidates: cands,
     totals: {
-      packets: 5e7,
-      bytes: 6e10,
-      protocols: Array.from({ length: 8 }, (_, i) => ({ protocol: i * 7, packets: 1e6, bytes: 1e9 })),
+      packets: packetsTotal,
+      bytes: packetsTotal * 900,
+      protocols: [
+        { protocol: 6, packets: Math.round(packetsTotal * 0.75), bytes: Math.round(packetsTotal * 0.75) * 900 },
+        {
+          protocol: 17,
+          packets: packetsTotal - Math.round(packetsTotal * 0.75),
+          bytes: (packetsTotal - Math.round(packetsTotal * 0.75)) * 900,
+        },
+      ],
     },
-  }),
+  });
+}
+
+// Built one at a time, right before their measurement, so building the busy host does not slow the quiet one.
+const hosts = {
+  'quiet host (40 flows, 8 candidates)': () => host(40, 8),
+  'busy host (100k flows, 1024 candidates)': () => host(100_000, 1024),
 };
 
 const type = schema.currentSnapshotType();
-console.log(`node ${process.version}, ${cpus().length} × ${cpus()[0].model}, ${iterations} iterations per figure`);
-for (const [name, snap] of Object.entries(hosts)) {
+console.log(
+  `node ${process.version}, ${cpus().length} × ${cpus()[0].model}; per figure: best of 5 rounds after ${iterations} warm-up calls`,
+);
+for (const [name, build] of Object.entries(hosts)) {
+  const snap = build();
   const msg = schema.encode(snap);
   const blobs = ['cmsPackets', 'cmsBytes', 'hllFlows', 'hllSources', 'hllDestinations', 'hllDestinationPorts'].reduce(
     (n, f) => n + snap[f].length,

@@ -166,9 +166,19 @@ function rfixed(size, w) {
 }
 function rstring(w) {
   const n = rlength(w);
+  const start = pos;
   pos += n;
-  if (!isUtf8(buf.subarray(pos - n, pos))) throw new Invalid(where(w) + ': invalid UTF-8');
-  return buf.toString('utf8', pos - n, pos);
+  // Identifiers are ASCII: a byte scan is cheaper than a UTF-8 validation call for them.
+  let ascii = true;
+  for (let i = start; i < pos; i++) {
+    if (buf[i] & 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) return buf.toString('latin1', start, pos);
+  if (!isUtf8(buf.subarray(start, pos))) throw new Invalid(where(w) + ': invalid UTF-8');
+  return buf.toString('utf8', start, pos);
 }
 function renum(s, w) {
   const i = rint(w);

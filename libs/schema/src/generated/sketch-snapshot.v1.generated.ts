@@ -19,7 +19,7 @@ export const SCHEMA: Record<string, unknown> = {
     {
       "name": "agentId",
       "type": "string",
-      "doc": "Identity of the agent instance on the host."
+      "doc": "Identity of the agent instance; an agent that cannot resume its sequence after a restart takes a new id."
     },
     {
       "name": "agentVersion",
@@ -29,7 +29,7 @@ export const SCHEMA: Record<string, unknown> = {
     {
       "name": "bootId",
       "type": "string",
-      "doc": "Kernel boot id; a new boot restarts the sequence."
+      "doc": "Kernel boot id (/proc/sys/kernel/random/boot_id); a new boot restarts the sequence."
     },
     {
       "name": "sequence",
@@ -262,12 +262,12 @@ export const SCHEMA: Record<string, unknown> = {
     {
       "name": "candidateEvictions",
       "type": "long",
-      "doc": "Candidates evicted from the kernel table in the interval."
+      "doc": "Candidate flows evicted from the kernel table during the interval."
     },
     {
       "name": "spoolDrops",
       "type": "long",
-      "doc": "Snapshots the agent dropped from its local spool before this one."
+      "doc": "Snapshots the agent dropped (never published) since the previous published one."
     }
   ]
 };
@@ -276,11 +276,11 @@ export const SCHEMA: Record<string, unknown> = {
 export interface SketchSnapshot {
   /** Stable host identity (Kafka message key). */
   hostId: string;
-  /** Identity of the agent instance on the host. */
+  /** Identity of the agent instance; an agent that cannot resume its sequence after a restart takes a new id. */
   agentId: string;
   /** Agent software version. */
   agentVersion: string;
-  /** Kernel boot id; a new boot restarts the sequence. */
+  /** Kernel boot id (/proc/sys/kernel/random/boot_id); a new boot restarts the sequence. */
   bootId: string;
   /** Snapshot number within (agentId, bootId), starting at 0, +1 per interval. */
   sequence: number;
@@ -312,9 +312,9 @@ export interface SketchSnapshot {
   totals: Totals;
   /** Packets the kernel could not parse, by reason; reasons with a zero count are omitted. */
   parseErrors: ParseErrorCount[];
-  /** Candidates evicted from the kernel table in the interval. */
+  /** Candidate flows evicted from the kernel table during the interval. */
   candidateEvictions: number;
-  /** Snapshots the agent dropped from its local spool before this one. */
+  /** Snapshots the agent dropped (never published) since the previous published one. */
   spoolDrops: number;
 }
 
