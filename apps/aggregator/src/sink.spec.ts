@@ -1,0 +1,147 @@
+// The aggregator's tables on the real engine (embedded chDB): partial rows, idempotent rewrites, recovery
+// lookups, readable rollups and the 1 h tier, checked against the simulator's ground truth.
+import { fromHex } from '@tma/sketch';
+import { FleetSimulator } from '../../../tools/fleet-sim/src';
+import { AggregatorEngine } from './engine';
+import { partialRowFromAccumulator } from './rows';
+import { AggregatorSink, HOUR_MS } from './sink';
+import { openTestStore, type TestStore } from './test-support/chdb';
+
+// Recent, hour-aligned: rows older than their TTL would be dropped on insert.
+const T0 = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000;
+const retention = { partials: 86_400, windowTotals: 86_400, topFlows: 86_400, hostTotals: 86_400, protocolTotals: 86_400, hourTier: 86_400 * 30 };
+const opts = { windowMs: 60_000, allowedLatenessMs: 30_000, idleCloseMs: 5_000, maxFutureMs: 1e12, maxOpenWindows: 6 };
+
+let store: TestStore;
+let sink: AggregatorSink;
+const sim = new FleetSimulator({ hosts: 12, seed: 21, startMs: T0, intervalMs: 10_000 });
+
+beforeAll(async () => {
+  store = await openTestStore('sink');
+  sink = new AggregatorSink(store.storage, retention, 20);
+  // Two partitions, as two writers would see them: hosts split by index parity.
+  const engines = [new AggregatorEngine(opts), new AggregatorEngine(opts)];
+  engines.forEach((e, p) => e.assign({ topic: 'snap', partition: p, committed: 0, covered: [] }));
+  const offsets = [0, 0];
+  for (let r = 0; r < 12; r++) {
+    sim.nextRound().forEach((m, i) => {
+      const p = i % 2;
+      expect(engines[p].ingest({ topic: 'snap', partition: p, offset: offsets[p]++, value: m.value }, T0).kind).toBe('accepted');
+    });
+  }
+  for (const [p, e] of engines.entries()) {
+    const accs = e.takeFlush(T0, true);
+    const rows = accs.map((a) => partialRowFromAccumulator(a, `writer-${p}`, retention.partials));
+    await sink.writePartials(rows);
+    await sink.writePartials(rows); // a retry after a lost acknowledgement: must not count twice
+  }
+  for (const w of sim.truth.windowStarts()) await sink.finalizeWindow('1m', w, 60_000);
+  await sink.buildHour(Math.floor(T0 / HOUR_MS) * HOUR_MS);
+}, 120_000);
+
+afterAll(async () => {
+  await store?.close();
+});
+
+const q = <T>(sql: string, params = {}) => store.storage.query<T>(sql, params);
+
+describe('aggregator tables on embedded ClickHouse', () => {
+  it('stores fleet totals per window exactly (written twice, counted once)', async () => {
+    const rows = await q<{ ws: string; packets: string; bytes: string; snapshots: string }>(
+      `SELECT toUnixTimestamp(window_start) * 1000 AS ws, sum(packets) AS packets, sum(bytes) AS bytes, sum(snapshots) AS snapshots
+       FROM {database}.agg_partials FINAL WHERE tier = '1m' GROUP BY ws ORDER BY ws`,
+    );
+    expect(rows.map((r) => [Number(r.ws), Number(r.packets), Number(r.bytes), Number(r.snapshots)])).toEqual(
+      sim.truth.windowStarts().map((w) => {
+        const t = sim.truth.windows.get(w)!;
+        return [w, t.packets, t.bytes, t.snapshots];
+      }),
+    );
+  });
+
+  it('writes readable rollups: totals, hosts and protocols exact; cardinalities within 4 standard errors', async () => {
+    for (const w of sim.truth.windowStarts()) {
+      const truth = sim.truth.windows.get(w)!;
+      const [t] = await q<Record<string, string>>(
+        'SELECT * FROM {database}.agg_window_totals FINAL WHERE tier = {tier:String} AND window_start = {ws:UInt32}',
+        { tier: '1m', ws: w / 1000 },
+      );
+      expect(Number(t.packets)).toBe(truth.packets);
+      expect(Number(t.bytes)).toBe(truth.bytes);
+      expect(Number(t.hosts)).toBe(truth.hosts.size);
+      const se = Number(t.hll_standard_error);
+      for (const [est, exact] of [
+        [t.distinct_flows, truth.flows.size],
+        [t.distinct_sources, truth.distinctSources.size],
+        [t.distinct_destinations, truth.distinctDestinations.size],
+        [t.distinct_ports, truth.distinctPorts.size],
+      ] as const) {
+        expect(Math.abs(Number(est) - exact)).toBeLessThanOrEqual(Math.max(2, 4 * se * exact));
+      }
+      const hosts = await q<{ host: string; packets: string; bytes: string }>(
+        `SELECT host, packets, bytes FROM {database}.agg_host_totals FINAL WHERE tier = '1m' AND window_start = {ws:UInt32} ORDER BY host`,
+        { ws: w / 1000 },
+      );
+      expect(hosts.map((h) => [h.host, Number(h.packets), Number(h.bytes)])).toEqual(
+        [...truth.hosts].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([h, v]) => [h, v.packets, v.bytes]),
+      );
+      const protos = await q<{ protocol: number; packets: string }>(
+        `SELECT protocol, packets FROM {database}.agg_protocol_totals FINAL WHERE tier = '1m' AND window_start = {ws:UInt32} ORDER BY protocol`,
+        { ws: w / 1000 },
+      );
+      expect(protos.map((p) => [Number(p.protocol), Number(p.packets)])).toEqual(
+        [...truth.protocols].sort((a, b) => a[0] - b[0]).map(([p, v]) => [p, v.packets]),
+      );
+    }
+  });
+
+  it('ranks top flows like the ground truth, every estimate within its bound', async () => {
+    const w = sim.truth.windowStarts()[0];
+    const top = await q<{ rank: number; flow_key_hex: string; packets: number; packets_bound: number; bytes: number; bytes_bound: number }>(
+      `SELECT rank, flow_key_hex, packets, packets_bound, bytes, bytes_bound FROM {database}.agg_top_flows FINAL
+       WHERE tier = '1m' AND window_start = {ws:UInt32} AND ranked_by = 'packets' ORDER BY rank`,
+      { ws: w / 1000 },
+    );
+    expect(top.length).toBeGreaterThanOrEqual(10);
+    const truth = sim.truth.windows.get(w)!.flows;
+    for (const f of top) {
+      const exact = truth.get(f.flow_key_hex)!;
+      expect(exact).toBeDefined();
+      expect(fromHex(f.flow_key_hex)).toHaveLength(40);
+      expect(f.packets).toBeGreaterThanOrEqual(exact.packets);
+      expect(f.packets - exact.packets).toBeLessThanOrEqual(f.packets_bound);
+      expect(f.bytes - exact.bytes).toBeLessThanOrEqual(f.bytes_bound);
+    }
+    // The true top 5 heavy hitters are the reported top 5.
+    expect(top.slice(0, 5).map((f) => f.flow_key_hex).sort()).toEqual(sim.truth.topFlows(w, 5).map((f) => f.hex).sort());
+  });
+
+  it('builds the 1 h tier from the 1 min partials', async () => {
+    const hour = Math.floor(T0 / HOUR_MS) * HOUR_MS;
+    const [p] = await q<{ n: string; packets: string }>(
+      `SELECT count() AS n, sum(packets) AS packets FROM {database}.agg_partials FINAL WHERE tier = '1h' AND window_start = {ws:UInt32}`,
+      { ws: hour / 1000 },
+    );
+    expect(Number(p.n)).toBe(1);
+    expect(Number(p.packets)).toBe(sim.truth.totals().packets);
+    const [t] = await q<{ packets: string; partials: number }>(
+      `SELECT packets, partials FROM {database}.agg_window_totals FINAL WHERE tier = '1h' AND window_start = {ws:UInt32}`,
+      { ws: hour / 1000 },
+    );
+    expect(Number(t.packets)).toBe(sim.truth.totals().packets);
+    // Rebuilding after more partials replaces the row (higher version), never adds one.
+    await sink.buildHour(hour);
+    const [again] = await q<{ n: string }>(`SELECT count() AS n FROM {database}.agg_partials FINAL WHERE tier = '1h'`);
+    expect(Number(again.n)).toBe(1);
+  });
+
+  it('finds the rows past a committed offset, for recovery', async () => {
+    const covered = await sink.coveredRanges('snap', 0, 0);
+    expect(covered.length).toBe(sim.truth.windowStarts().length);
+    expect(covered[0]).toEqual({ windowStart: T0, first: 0, last: 35 });
+    expect(await sink.coveredRanges('snap', 0, 1000)).toEqual([]);
+    const seqs = await sink.recentSequences('snap', 1);
+    expect(seqs).toHaveLength(6);
+    expect(seqs.every((s) => s.last === 11)).toBe(true);
+  });
+});

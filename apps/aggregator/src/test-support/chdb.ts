@@ -1,0 +1,29 @@
+// A private embedded ClickHouse for one test file: its own temporary data directory and database.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { applyMigrations, createStorage, type Storage } from '@tma/storage';
+
+export interface TestStore {
+  storage: Storage;
+  dir: string;
+  database: string;
+  close(): Promise<void>;
+}
+
+export async function openTestStore(prefix: string): Promise<TestStore> {
+  const dir = mkdtempSync(join(tmpdir(), `tma-${prefix}-`));
+  const database = `tma_${prefix.replace(/\W/g, '_')}_${randomBytes(4).toString('hex')}`;
+  const storage = await createStorage({ kind: 'chdb', path: dir, database });
+  await applyMigrations(storage);
+  return {
+    storage,
+    dir,
+    database,
+    close: async () => {
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
