@@ -104,6 +104,7 @@ export class Agent {
       hook: c.hook,
       intervalMs: c.intervalMs,
       interfaces: this.attachments.map((a) => `${a.ifname}/${a.hook}/${a.direction}/${a.via}${a.xdpMode ? '/' + a.xdpMode : ''}`),
+      programIds: [...new Set(this.attachments.map((a) => a.progId))],
       spoolDir: c.spoolDir,
       spooled: this.spool?.depth ?? 0,
       metricsPort: this.server ? c.metricsPort : 0,
@@ -198,10 +199,8 @@ export class Agent {
     const m = this.metrics;
     const t = read.totals;
     m.readSeconds.observe(read.readMs / 1000);
-    m.packets.inc({ direction: 'ingress' }, t.dirPackets[0]);
-    m.packets.inc({ direction: 'egress' }, t.dirPackets[1]);
-    m.bytes.inc({ direction: 'ingress' }, t.dirBytes[0]);
-    m.bytes.inc({ direction: 'egress' }, t.dirBytes[1]);
+    m.packets.inc(t.packets);
+    m.bytes.inc(t.bytes);
     m.candidateEvictions.inc(t.candEvictions);
     for (let r = 0; r < read.errors.length; r++) if (read.errors[r] > 0) m.parseErrors.inc({ reason: ERR_REASONS[r] }, read.errors[r]);
   }

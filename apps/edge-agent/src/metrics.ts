@@ -4,8 +4,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export class AgentMetrics {
   readonly registry = new Registry();
-  readonly packets = new Counter({ name: 'tma_agent_packets_total', help: 'Packets seen by the kernel program', labelNames: ['direction'], registers: [this.registry] });
-  readonly bytes = new Counter({ name: 'tma_agent_bytes_total', help: 'Bytes seen by the kernel program (frame length)', labelNames: ['direction'], registers: [this.registry] });
+  readonly packets = new Counter({ name: 'tma_agent_packets_total', help: 'Packets seen by the kernel program (all hooks and directions)', registers: [this.registry] });
+  readonly bytes = new Counter({ name: 'tma_agent_bytes_total', help: 'Bytes seen by the kernel program (frame length)', registers: [this.registry] });
   readonly parseErrors = new Counter({ name: 'tma_agent_parse_errors_total', help: 'Frames the kernel could not parse, by reason', labelNames: ['reason'], registers: [this.registry] });
   readonly candidateEvictions = new Counter({ name: 'tma_agent_candidate_evictions_total', help: 'Heavy-hitter candidates evicted from the kernel table', registers: [this.registry] });
   readonly snapshotsBuilt = new Counter({ name: 'tma_agent_snapshots_built_total', help: 'Snapshots built', registers: [this.registry] });

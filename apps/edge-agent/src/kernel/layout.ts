@@ -63,11 +63,6 @@ export enum TraceKind {
   Error = 2,
 }
 
-export enum TmaDir {
-  Ingress = 0,
-  Egress = 1,
-}
-
 /** Struct sizes and member byte offsets, named as in C. */
 export const STRUCTS = {
   tma_flow_key: { size: 40, members: { src: 0, dst: 16, sport: 32, dport: 34, proto: 36, domain: 37, pad: 38 } },
@@ -83,18 +78,14 @@ export const STRUCTS = {
     members: {
       packets: 0,
       bytes: 8,
-      dir_packets: 16,
-      dir_bytes: 32,
-      non_ip_packets: 48,
-      non_ip_bytes: 56,
-      error_packets: 64,
-      error_bytes: 72,
-      sketch_packets: 80,
-      sketch_bytes: 88,
-      cand_inserts: 96,
-      cand_evictions: 104,
-      pulls: 112,
-      reserved: 120,
+      non_ip_packets: 16,
+      non_ip_bytes: 24,
+      error_packets: 32,
+      error_bytes: 40,
+      cand_inserts: 48,
+      cand_evictions: 56,
+      pulls: 64,
+      reserved: 72,
       proto_packets: 128,
       proto_bytes: 128 + 8 * PROTOCOLS,
     },
@@ -102,20 +93,14 @@ export const STRUCTS = {
   tma_trace: { size: 72, members: { seq: 0, key: 8, hash: 48, kind: 56, err: 60, bytes: 64, pad: 68 } },
 } as const;
 
-export type TotalsField = Exclude<keyof (typeof STRUCTS)['tma_totals']['members'], 'proto_packets' | 'proto_bytes' | 'dir_packets' | 'dir_bytes'>;
-
 /** tma_totals summed over CPUs (BigInt form, used by the kernel tests). */
 export interface Totals {
   packets: bigint;
   bytes: bigint;
-  dirPackets: [bigint, bigint];
-  dirBytes: [bigint, bigint];
   nonIpPackets: bigint;
   nonIpBytes: bigint;
   errorPackets: bigint;
   errorBytes: bigint;
-  sketchPackets: bigint;
-  sketchBytes: bigint;
   candInserts: bigint;
   candEvictions: bigint;
   pulls: bigint;

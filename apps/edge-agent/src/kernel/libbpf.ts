@@ -106,6 +106,13 @@ export function u32(v: number): Buffer {
   return b;
 }
 
+/** Kernel id of the program behind an fd (bpf_prog_info.id, byte 4). */
+export function programIdByFd(fd: number): number {
+  const info = Buffer.alloc(256);
+  check('bpf_obj_get_info_by_fd', ffi.objInfo(fd, info, [info.length]));
+  return info.readUInt32LE(4);
+}
+
 /** Name of a loaded program (bpf_prog_info.name, at byte 64 of the info struct), or null when it is gone. */
 export function programNameById(id: number): string | null {
   const fd = ffi.progFdById(id);

@@ -21,12 +21,13 @@ import {
   check,
   ffi,
   possibleCpus,
+  programIdByFd,
   programNameById,
 } from './libbpf';
 import { STRUCTS } from './layout';
 
 import type { Hook, TcAttachMode, XdpMode } from '../config';
-export type ProgramName = 'tma_xdp' | 'tma_tc_ingress' | 'tma_tc_egress';
+export type ProgramName = 'tma_xdp' | 'tma_tc';
 export type AttachDirection = 'INGRESS' | 'EGRESS';
 
 /** Handle and priority of the netlink TC filters this agent owns ("TMA"); nothing else should use them. */
@@ -52,6 +53,8 @@ export interface Attachment {
   /** XDP only: the mode the kernel accepted */
   xdpMode?: 'native' | 'generic';
   linkFd?: number;
+  /** kernel id of the attached program */
+  progId: number;
 }
 
 const tcHook = (ifindex: number, dir: AttachDirection) => ({
@@ -90,11 +93,11 @@ export class TmaKernel {
       cfg.writeBigUInt64LE(BigInt(options.candThreshold ?? 32), STRUCTS.tma_cfg.members.cand_threshold);
       check('bpf_map__set_initial_value(.rodata)', ffi.setInitialValue(rodata, cfg, cfg.length));
       // Only the programs of the chosen hook go through the verifier.
-      const wanted: ProgramName[] = options.hook === 'xdp' ? ['tma_xdp'] : ['tma_tc_ingress', 'tma_tc_egress'];
-      for (const name of ['tma_xdp', 'tma_tc_ingress', 'tma_tc_egress'] as ProgramName[]) {
+      const wanted: ProgramName = options.hook === 'xdp' ? 'tma_xdp' : 'tma_tc';
+      for (const name of ['tma_xdp', 'tma_tc'] as ProgramName[]) {
         const prog = ffi.findProgram(obj, name);
         if (!prog) throw new Error(`program ${name} not found in ${options.objectPath}`);
-        check(`set_autoload(${name})`, ffi.setAutoload(prog, wanted.includes(name)));
+        check(`set_autoload(${name})`, ffi.setAutoload(prog, name === wanted));
       }
       check('bpf_object__load', ffi.load(obj));
     } catch (e) {
@@ -108,6 +111,11 @@ export class TmaKernel {
     const prog = ffi.findProgram(this.obj, name);
     if (!prog) throw new Error(`program ${name} not found`);
     return check(`program ${name} fd`, ffi.programFd(prog));
+  }
+
+  /** Kernel id of a loaded program (bpf_prog_info.id). */
+  programId(name: ProgramName): number {
+    return programIdByFd(this.programFd(name));
   }
 
   mapFd(name: string): number {
@@ -174,15 +182,15 @@ export class TmaKernel {
       link = tryMode(used);
     }
     check(`XDP ${used} attach to ${ifname}`, link);
-    return { ifindex, ifname, hook: 'XDP', direction: 'INGRESS', via: 'link', xdpMode: used, linkFd: link };
+    return { ifindex, ifname, hook: 'XDP', direction: 'INGRESS', via: 'link', xdpMode: used, linkFd: link, progId: programIdByFd(fd) };
   }
 
   private attachTc(ifindex: number, ifname: string, dir: AttachDirection, mode: TcAttachMode): Attachment {
-    const name: ProgramName = dir === 'INGRESS' ? 'tma_tc_ingress' : 'tma_tc_egress';
-    const fd = this.programFd(name);
+    // one program for both directions: what is counted does not depend on the direction
+    const fd = this.programFd('tma_tc');
     if (mode !== 'netlink') {
       const link = ffi.linkCreate(fd, ifindex, dir === 'INGRESS' ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, { sz: LINK_CREATE_OPTS_SIZE, flags: 0 });
-      if (link >= 0) return { ifindex, ifname, hook: 'TC', direction: dir, via: 'link', linkFd: link };
+      if (link >= 0) return { ifindex, ifname, hook: 'TC', direction: dir, via: 'link', linkFd: link, progId: programIdByFd(fd) };
       if (mode === 'tcx') check(`tcx ${dir.toLowerCase()} attach to ${ifname}`, link);
     }
     const hook = tcHook(ifindex, dir);
@@ -190,7 +198,7 @@ export class TmaKernel {
     if (rc < 0 && -rc !== EEXIST) check(`clsact qdisc on ${ifname}`, rc);
     const opts = { ...tcOpts(fd), flags: BPF_TC_F_REPLACE };
     check(`tc ${dir.toLowerCase()} attach to ${ifname}`, ffi.tcAttach(hook, opts));
-    return { ifindex, ifname, hook: 'TC', direction: dir, via: 'netlink' };
+    return { ifindex, ifname, hook: 'TC', direction: dir, via: 'netlink', progId: opts.prog_id };
   }
 
   private release(a: Attachment): void {

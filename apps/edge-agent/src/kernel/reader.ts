@@ -24,15 +24,10 @@ const TWO32 = 4294967296;
 export interface KernelTotals {
   packets: number;
   bytes: number;
-  /** [ingress, egress] */
-  dirPackets: [number, number];
-  dirBytes: [number, number];
   nonIpPackets: number;
   nonIpBytes: number;
   errorPackets: number;
   errorBytes: number;
-  sketchPackets: number;
-  sketchBytes: number;
   candInserts: number;
   candEvictions: number;
   pulls: number;
@@ -154,14 +149,10 @@ export class EpochReader {
     const totals: KernelTotals = {
       packets: sum(m.packets),
       bytes: sum(m.bytes),
-      dirPackets: [sum(m.dir_packets), sum(m.dir_packets + 8)],
-      dirBytes: [sum(m.dir_bytes), sum(m.dir_bytes + 8)],
       nonIpPackets: sum(m.non_ip_packets),
       nonIpBytes: sum(m.non_ip_bytes),
       errorPackets: sum(m.error_packets),
       errorBytes: sum(m.error_bytes),
-      sketchPackets: sum(m.sketch_packets),
-      sketchBytes: sum(m.sketch_bytes),
       candInserts: sum(m.cand_inserts),
       candEvictions: sum(m.cand_evictions),
       pulls: sum(m.pulls),
