@@ -1,0 +1,74 @@
+// The spool and the durable state: order, bounds, drops counted, and sequence numbers that never repeat.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Spool, SpoolLockedError } from './spool';
+import { AgentState } from './state';
+
+let dir: string;
+beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-ea-spool-'))));
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const msg = (i: number, size = 100) => Buffer.alloc(size, i);
+
+describe('spool', () => {
+  it('keeps messages durably in order across a restart', () => {
+    const state = AgentState.open(dir, 'boot-a');
+    const s = new Spool(dir, 1 << 20, state).open();
+    for (let i = 0; i < 5; i++) s.put(msg(i));
+    s.remove(s.peek()!);
+    s.close();
+    const again = new Spool(dir, 1 << 20, AgentState.open(dir, 'boot-a')).open();
+    expect(again.depth).toBe(4);
+    expect(again.bytes).toBe(400);
+    const seen: number[] = [];
+    for (let e = again.peek(); e; e = again.peek()) {
+      seen.push(again.read(e)[0]);
+      again.remove(e);
+    }
+    expect(seen).toEqual([1, 2, 3, 4]);
+    again.put(msg(9));
+    expect(path.basename(again.peek()!.file)).toBe('0000000000000005.snap'); // numbering continues
+    again.close();
+  });
+
+  it('drops the oldest when full and counts every drop', () => {
+    const state = AgentState.open(dir, 'boot-a');
+    const s = new Spool(dir, 1000, state).open();
+    for (let i = 0; i < 10; i++) expect(s.put(msg(i, 300))).toBe(i < 3 ? 0 : 1);
+    expect(s.depth).toBe(3);
+    expect(s.bytes).toBe(900);
+    expect(s.dropped).toBe(7);
+    expect(s.read(s.peek()!)[0]).toBe(7);
+    s.close();
+    expect(AgentState.open(dir, 'boot-a').data.spoolDrops).toBe(7);
+  });
+
+  it('refuses a directory another live agent holds, and takes over one a dead agent left', () => {
+    const s = new Spool(dir, 1 << 20, AgentState.open(dir, 'b')).open();
+    expect(() => new Spool(dir, 1 << 20, AgentState.open(dir, 'b')).open()).not.toThrow(); // same process re-opening
+    fs.writeFileSync(path.join(dir, 'agent.lock'), '1'); // pid 1 is alive
+    expect(() => new Spool(dir, 1 << 20, AgentState.open(dir, 'b')).open()).toThrow(SpoolLockedError);
+    fs.writeFileSync(path.join(dir, 'agent.lock'), '999999999'); // no such process
+    expect(() => new Spool(dir, 1 << 20, AgentState.open(dir, 'b')).open()).not.toThrow();
+    s.close();
+  });
+});
+
+describe('agent state', () => {
+  it('never hands out a sequence twice for one boot, restarts at 0 on a new boot, and keeps the agent id', () => {
+    const a = AgentState.open(dir, 'boot-1');
+    expect([a.takeSequence(), a.takeSequence(), a.takeSequence()]).toEqual([0, 1, 2]);
+    const b = AgentState.open(dir, 'boot-1'); // a restart (or a crash) of the agent
+    expect(b.takeSequence()).toBe(3);
+    expect(b.data.agentId).toBe(a.data.agentId);
+    const c = AgentState.open(dir, 'boot-2'); // the host rebooted
+    expect(c.takeSequence()).toBe(0);
+    expect(c.data.agentId).toBe(a.data.agentId);
+  });
+
+  it('refuses a corrupt state file instead of reusing sequence numbers', () => {
+    fs.writeFileSync(path.join(dir, 'state.json'), '{"agentId": 1');
+    expect(() => AgentState.open(dir, 'x')).toThrow(/unreadable/);
+  });
+});

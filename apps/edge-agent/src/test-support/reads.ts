@@ -1,0 +1,45 @@
+// A synthetic kernel read-out built with libs/sketch, for tests that need snapshots but no kernel.
+import { CountMinSketch, HyperLogLog, dportKey, dstKey, flowKey, srcKey } from '@tma/sketch';
+import { ERR_COUNT, HllKind, PROTOCOLS } from '../kernel/layout';
+import type { EpochRead } from '../kernel/reader';
+
+export function syntheticRead(flows: { sport: number; packets: number; bytesEach: number }[]): EpochRead {
+  const cp = new CountMinSketch();
+  const cb = new CountMinSketch();
+  const hll = [new HyperLogLog(), new HyperLogLog(), new HyperLogLog(), new HyperLogLog()];
+  const protoPackets = new Float64Array(PROTOCOLS);
+  const protoBytes = new Float64Array(PROTOCOLS);
+  const candidates: EpochRead['candidates'] = [];
+  let packets = 0;
+  let bytes = 0;
+  for (const f of flows) {
+    const t = { src: '198.18.0.2', dst: '198.18.0.1', sport: f.sport, dport: 443, proto: 6 };
+    const key = flowKey(t);
+    cp.addKey(key, f.packets);
+    cb.addKey(key, f.packets * f.bytesEach);
+    hll[HllKind.Flows].addKey(key);
+    hll[HllKind.Src].addKey(srcKey(t.src));
+    hll[HllKind.Dst].addKey(dstKey(t.dst));
+    hll[HllKind.Dport].addKey(dportKey(t.dport, t.proto));
+    protoPackets[6] += f.packets;
+    protoBytes[6] += f.packets * f.bytesEach;
+    packets += f.packets;
+    bytes += f.packets * f.bytesEach;
+    if (f.packets >= 32) candidates.push({ key, packets: f.packets, bytes: f.packets * f.bytesEach });
+  }
+  const errors = new Float64Array(ERR_COUNT);
+  errors[9] = 3;
+  return {
+    copy: 0,
+    totals: { packets: packets + 3, bytes: bytes + 60, nonIpPackets: 0, nonIpBytes: 0, errorPackets: 3, errorBytes: 60, candInserts: candidates.length, candEvictions: 2, pulls: 0 },
+    protoPackets,
+    protoBytes,
+    errors,
+    cmsPackets: Float64Array.from(cp.cells),
+    cmsBytes: Float64Array.from(cb.cells),
+    hll: hll.map((h) => h.registers.slice()),
+    candidates,
+    readMs: 0.5,
+    barrierMs: 0.2,
+  };
+}
