@@ -35,20 +35,23 @@ static __always_inline void tma_trace_put(struct tma_flow_key *k, __u64 hash, __
 	t->bytes = len;
 }
 
+/* HLL update without a count of leading zeros on the common path: with x the hash bits below the index moved to
+ * the top (x = h << p), rank = clz64(x) + 1 (51 when x = 0, as SPEC.md), so rank > r <=> x >> (64 - r) == 0 for
+ * 1 <= r <= 50. Only a register that grows pays for tma_hll_rank, which is rare once an epoch is warm. */
 static __always_inline void tma_hll_add(__u32 copy, __u32 kind, __u64 h)
 {
 	__u32 key = copy * TMA_HLL_KINDS + kind;
 	struct tma_hll *hll = bpf_map_lookup_elem(&tma_hll, &key);
+	__u64 x = h << TMA_HLL_P;
 	__u32 idx;
-	__u8 rank;
+	__u8 r;
 
 	if (!hll)
 		return;
 	idx = tma_hll_index(h) & (TMA_HLL_M - 1);
-	rank = tma_hll_rank(h);
-	/* registers only grow, and rarely: read first so a steady state writes nothing */
-	if (rank > hll->reg[idx])
-		hll->reg[idx] = rank;
+	r = hll->reg[idx];
+	if (r == 0 || (r < TMA_HLL_RANK_MAX && (x >> (64 - r)) == 0))
+		hll->reg[idx] = tma_hll_rank(h);
 }
 
 static __always_inline int tma_key_eq(const struct tma_flow_key *a, const struct tma_flow_key *b)
@@ -58,8 +61,9 @@ static __always_inline int tma_key_eq(const struct tma_flow_key *a, const struct
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
 }
 
-/* The flow's CMS estimate on this CPU reached the threshold: count it in its set, or take the emptiest way. */
-static __always_inline void tma_cand_add(__u32 copy, struct tma_totals *t, struct tma_flow_key *k, __u64 h,
+/* The flow's CMS estimate on this CPU reached the threshold: count it in its set, or take the emptiest way.
+ * Returns 1 when the flow was already there. */
+static __always_inline int tma_cand_add(__u32 copy, struct tma_totals *t, struct tma_flow_key *k, __u64 h,
 					 __u32 len, __u64 est_packets, __u64 est_bytes)
 {
 	__u32 key = copy * TMA_CAND_SETS + (tma_hash_lo(h) & (TMA_CAND_SETS - 1));
@@ -70,14 +74,14 @@ static __always_inline void tma_cand_add(__u32 copy, struct tma_totals *t, struc
 	int w;
 
 	if (!set)
-		return;
+		return 0;
 #pragma unroll
 	for (w = 0; w < TMA_CAND_WAYS; w++) {
 		c = &set->way[w];
 		if (c->packets && c->hash == h && tma_key_eq(&c->key, k)) {
 			c->packets++;
 			c->bytes += len;
-			return;
+			return 1;
 		}
 		if (c->packets < least) {
 			least = c->packets;
@@ -92,16 +96,42 @@ static __always_inline void tma_cand_add(__u32 copy, struct tma_totals *t, struc
 	c->hash = h;
 	c->packets = est_packets;
 	c->bytes = est_bytes;
+	return 0;
+}
+
+/* The four hashes of SPEC.md (flow, src, dst, dport keys) from the flow key's words, sharing work: the src key's
+ * first four words are the flow key's, so their NH products are the same; the domain words of the src/dst/dport
+ * keys are constants, so their products fold at compile time. tma_hash.h defines the reference; the golden tests
+ * check every result against the shared test vectors. */
+static __always_inline void tma_hash_keys(const struct tma_flow_key *k, __u64 *flow, __u64 *src, __u64 *dst,
+					  __u64 *dport)
+{
+	__u32 w[10];
+	__u64 s01;
+
+	__builtin_memcpy(w, k, sizeof(w));
+	s01 = tma_nh(w[0], TMA_HASH_K0, w[1], TMA_HASH_K1) + tma_nh(w[2], TMA_HASH_K2, w[3], TMA_HASH_K3);
+	*flow = tma_fmix(s01 + tma_nh(w[4], TMA_HASH_K4, w[5], TMA_HASH_K5) +
+				 tma_nh(w[6], TMA_HASH_K6, w[7], TMA_HASH_K7) +
+				 tma_nh(w[8], TMA_HASH_K8, w[9], TMA_HASH_K9),
+			 TMA_FLOW_KEY_WORDS);
+	*src = tma_fmix(s01 + tma_nh(TMA_DOMAIN_SRC, TMA_HASH_K4, 0, TMA_HASH_K5), TMA_ADDR_KEY_WORDS);
+	*dst = tma_fmix(tma_nh(w[4], TMA_HASH_K0, w[5], TMA_HASH_K1) + tma_nh(w[6], TMA_HASH_K2, w[7], TMA_HASH_K3) +
+				tma_nh(TMA_DOMAIN_DST, TMA_HASH_K4, 0, TMA_HASH_K5),
+			TMA_ADDR_KEY_WORDS);
+	/* dport key word 0: dport bytes as on the wire, proto, domain; word 1: zero */
+	*dport = tma_fmix(tma_nh((__u32)k->dport | (__u32)k->proto << 16 | (__u32)TMA_DOMAIN_DPORT << 24, TMA_HASH_K0, 0,
+				 TMA_HASH_K1),
+			  TMA_DPORT_KEY_WORDS);
 }
 
 static __always_inline void tma_sketch(__u32 copy, struct tma_totals *t, struct tma_flow_key *k, __u32 len)
 {
-	__u64 h = tma_hash_flow(k);
+	__u64 h, hs, hd, hp;
 	__u64 est_packets = ~0ULL, est_bytes = ~0ULL;
-	struct tma_addr_key ak = {};
-	struct tma_dport_key dk = {};
 	int row;
 
+	tma_hash_keys(k, &h, &hs, &hd, &hp);
 #pragma unroll
 	for (row = 0; row < TMA_CMS_DEPTH; row++) {
 		__u32 cell = row * TMA_CMS_WIDTH + tma_cms_index(h, row);
@@ -120,26 +150,20 @@ static __always_inline void tma_sketch(__u32 copy, struct tma_totals *t, struct 
 		est_packets = p < est_packets ? p : est_packets;
 		est_bytes = b < est_bytes ? b : est_bytes;
 	}
-
-	tma_hll_add(copy, TMA_HLL_FLOWS, h);
-	__builtin_memcpy(ak.addr, k->src, 16);
-	ak.domain = TMA_DOMAIN_SRC;
-	tma_hll_add(copy, TMA_HLL_SRC, tma_hash_addr(&ak));
-	__builtin_memcpy(ak.addr, k->dst, 16);
-	ak.domain = TMA_DOMAIN_DST;
-	tma_hll_add(copy, TMA_HLL_DST, tma_hash_addr(&ak));
-	dk.dport = k->dport;
-	dk.proto = k->proto;
-	dk.domain = TMA_DOMAIN_DPORT;
-	tma_hll_add(copy, TMA_HLL_DPORT, tma_hash_dport(&dk));
-
-	if (est_packets >= tma_cfg.cand_threshold)
-		tma_cand_add(copy, t, k, h, len, est_packets, est_bytes);
 	tma_trace_put(k, h, TMA_TRACE_FLOW, 0, len);
+
+	/* A flow found among the candidates was added to every HLL of this copy on this CPU by the packet that made
+	 * it a candidate, and re-adding a key never changes an HLL: heavy flows skip the HLL work. */
+	if (est_packets >= tma_cfg.cand_threshold && tma_cand_add(copy, t, k, h, len, est_packets, est_bytes))
+		return;
+	tma_hll_add(copy, TMA_HLL_FLOWS, h);
+	tma_hll_add(copy, TMA_HLL_SRC, hs);
+	tma_hll_add(copy, TMA_HLL_DST, hd);
+	tma_hll_add(copy, TMA_HLL_DPORT, hp);
 }
 
 /* Counts one parsed frame. res/err come from tma_parse; len is the frame length from the Ethernet header on. */
-static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k, __u32 len, __u32 dir)
+static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k, __u32 len)
 {
 	__u32 zero = 0, copy, key;
 	struct tma_ctl *ctl = bpf_map_lookup_elem(&tma_ctl, &zero);
@@ -154,8 +178,6 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 		return;
 	t->packets++;
 	t->bytes += len;
-	t->dir_packets[dir & 1]++;
-	t->dir_bytes[dir & 1] += len;
 
 	if (res == TMA_PARSE_ERROR) {
 		t->error_packets++;
@@ -177,8 +199,6 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 	t->proto_bytes[k->proto] += len;
 	if (tma_cfg.sample_rate > 1 && bpf_get_prandom_u32() % tma_cfg.sample_rate)
 		return;
-	t->sketch_packets++;
-	t->sketch_bytes += len;
 	tma_sketch(copy, t, k, len);
 }
 
@@ -192,11 +212,11 @@ int tma_xdp(struct xdp_md *ctx)
 	int res;
 
 	res = tma_parse(data, end, &k, &err);
-	tma_count(res, err, &k, (__u32)(end - data), TMA_DIR_INGRESS);
+	tma_count(res, err, &k, (__u32)(end - data));
 	return XDP_PASS;
 }
 
-static __always_inline void tma_tc(struct __sk_buff *skb, __u32 dir)
+static __always_inline void tma_tc_count(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
@@ -228,20 +248,13 @@ static __always_inline void tma_tc(struct __sk_buff *skb, __u32 dir)
 			}
 		}
 	}
-	tma_count(res, err, &k, len, dir);
+	tma_count(res, err, &k, len);
 }
 
-/* TC clsact: one program per direction so the direction is known without guessing from the skb. */
+/* TC clsact: the same program on ingress and egress (direction does not change what is counted). */
 SEC("tc")
-int tma_tc_ingress(struct __sk_buff *skb)
+int tma_tc(struct __sk_buff *skb)
 {
-	tma_tc(skb, TMA_DIR_INGRESS);
-	return TMA_TC_ACT_UNSPEC;
-}
-
-SEC("tc")
-int tma_tc_egress(struct __sk_buff *skb)
-{
-	tma_tc(skb, TMA_DIR_EGRESS);
+	tma_tc_count(skb);
 	return TMA_TC_ACT_UNSPEC;
 }

@@ -28,7 +28,7 @@ struct {
 	});
 } tma_sync SEC(".maps");
 
-/* Totals, per-direction and per-protocol counters: one entry per copy. */
+/* Totals and per-protocol counters: one entry per copy. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TMA_COPIES);

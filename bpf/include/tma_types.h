@@ -9,13 +9,6 @@
 /* Every sketch exists twice; tma_ctl.epoch selects the copy the kernel writes, user space reads the other. */
 #define TMA_COPIES 2
 
-/* Directions, for the per-direction totals. XDP and TC ingress count as ingress. */
-enum tma_dir {
-	TMA_DIR_INGRESS = 0,
-	TMA_DIR_EGRESS = 1,
-	TMA_DIRS = 2,
-};
-
 /* Why a frame was not counted in the sketches (tma_errors key = copy * TMA_ERR__COUNT + reason). */
 enum tma_err {
 	TMA_ERR_ETH_TRUNC = 0,	 /* shorter than an Ethernet header */
@@ -65,7 +58,8 @@ struct tma_hll {
 
 /* Candidate heavy hitters: TMA_CAND_SETS sets of TMA_CAND_WAYS ways, one per-CPU entry per set:
  * key = copy * TMA_CAND_SETS + set, set = low bits of the flow hash's lo word. A way is empty when packets == 0.
- * packets/bytes start at the flow's CMS estimate on this CPU when it enters and then count exactly. */
+ * packets/bytes start at the flow's CMS estimate on this CPU when it enters and then count exactly. A flow found
+ * here skips the HLL updates (it was added when it entered), so candidates also make heavy flows cheaper. */
 struct tma_cand {
 	struct tma_flow_key key;
 	__u64 packets;
@@ -77,23 +71,21 @@ struct tma_cand_set {
 	struct tma_cand way[TMA_CAND_WAYS];
 };
 
-/* Counters per copy (tma_totals key = copy). Invariant per copy, summed over CPUs:
- * packets = sum(proto_packets) + non_ip_packets + error_packets (and the same for bytes). */
+/* Counters per copy (tma_totals key = copy). Invariants per copy, summed over CPUs:
+ * packets = sum(proto_packets) + non_ip_packets + error_packets (and the same for bytes), and the packets (bytes)
+ * that updated the sketches = the sum of any one CMS row's packets (bytes) cells (= sum(proto_packets) when
+ * sample_rate = 1). Kept to per-packet essentials: every counter here costs each packet a memory update. */
 struct tma_totals {
 	__u64 packets;		/* every frame the program ran on */
 	__u64 bytes;		/* frame length from the Ethernet header on */
-	__u64 dir_packets[TMA_DIRS];
-	__u64 dir_bytes[TMA_DIRS];
 	__u64 non_ip_packets;	/* well-formed frames that are neither IPv4 nor IPv6 (ARP, LLDP, ...) */
 	__u64 non_ip_bytes;
 	__u64 error_packets;	/* malformed/truncated: also counted by reason in tma_errors */
 	__u64 error_bytes;
-	__u64 sketch_packets;	/* IP packets that updated the sketches (all of them when sample_rate = 1) */
-	__u64 sketch_bytes;
 	__u64 cand_inserts;	/* flows that entered the candidate table */
 	__u64 cand_evictions;	/* inserts that replaced another flow */
 	__u64 pulls;		/* TC: headers made linear with bpf_skb_pull_data */
-	__u64 reserved;
+	__u64 reserved[7];
 	__u64 proto_packets[TMA_PROTOCOLS]; /* IP packets by transport protocol (after IPv6 extension headers) */
 	__u64 proto_bytes[TMA_PROTOCOLS];
 };

@@ -58,18 +58,14 @@ export const STRUCTS = {
     members: {
       packets: 0,
       bytes: 8,
-      dir_packets: 16,
-      dir_bytes: 32,
-      non_ip_packets: 48,
-      non_ip_bytes: 56,
-      error_packets: 64,
-      error_bytes: 72,
-      sketch_packets: 80,
-      sketch_bytes: 88,
-      cand_inserts: 96,
-      cand_evictions: 104,
-      pulls: 112,
-      reserved: 120,
+      non_ip_packets: 16,
+      non_ip_bytes: 24,
+      error_packets: 32,
+      error_bytes: 40,
+      cand_inserts: 48,
+      cand_evictions: 56,
+      pulls: 64,
+      reserved: 72,
       proto_packets: 128,
       proto_bytes: 128 + 8 * PROTOCOLS,
     },
@@ -77,20 +73,14 @@ export const STRUCTS = {
   tma_trace: { size: 72, members: { seq: 0, key: 8, hash: 48, kind: 56, err: 60, bytes: 64, pad: 68 } },
 } as const;
 
-export type TotalsField = Exclude<keyof (typeof STRUCTS)['tma_totals']['members'], 'proto_packets' | 'proto_bytes' | 'dir_packets' | 'dir_bytes'>;
-
 /** tma_totals summed over CPUs. */
 export interface Totals {
   packets: bigint;
   bytes: bigint;
-  dirPackets: [bigint, bigint];
-  dirBytes: [bigint, bigint];
   nonIpPackets: bigint;
   nonIpBytes: bigint;
   errorPackets: bigint;
   errorBytes: bigint;
-  sketchPackets: bigint;
-  sketchBytes: bigint;
   candInserts: bigint;
   candEvictions: bigint;
   pulls: bigint;

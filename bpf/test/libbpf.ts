@@ -2,9 +2,12 @@
 import koffi from 'koffi';
 
 const lib = koffi.load('libbpf.so.1');
+const libc = koffi.load('libc.so.6');
 
 /** struct bpf_test_run_opts of libbpf 1.x (sz first, so newer libbpf versions accept it unchanged). */
-const TestRunOpts = koffi.struct('tma_bpf_test_run_opts', {
+// Anonymous struct types: Jest evaluates this module once per test file in one process, and koffi's type names are
+// process-wide.
+const TestRunOpts = koffi.struct({
   sz: 'size_t',
   data_in: 'uint8_t *',
   data_out: 'uint8_t *',
@@ -22,7 +25,7 @@ const TestRunOpts = koffi.struct('tma_bpf_test_run_opts', {
   batch_size: 'uint32_t',
 });
 
-const BatchOpts = koffi.struct('tma_bpf_map_batch_opts', { sz: 'size_t', elem_flags: 'uint64_t', flags: 'uint64_t' });
+const BatchOpts = koffi.struct({ sz: 'size_t', elem_flags: 'uint64_t', flags: 'uint64_t' });
 
 export const ffi = {
   openFile: lib.func('void *bpf_object__open_file(const char *path, void *opts)'),
@@ -36,13 +39,20 @@ export const ffi = {
   setInitialValue: lib.func('int bpf_map__set_initial_value(void *map, const void *data, size_t size)'),
   initialValue: lib.func('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)'),
   numPossibleCpus: lib.func('int libbpf_num_possible_cpus(void)'),
-  testRun: lib.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ tma_bpf_test_run_opts *opts)'),
+  testRun: lib.func('bpf_prog_test_run_opts', 'int', ['int', koffi.inout(koffi.pointer(TestRunOpts))]),
   lookup: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
   update: lib.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
-  lookupBatch: lib.func(
-    'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const tma_bpf_map_batch_opts *opts)',
-  ),
-  strerror: koffi.load('libc.so.6').func('const char *strerror(int errnum)'),
+  lookupBatch: lib.func('bpf_map_lookup_batch', 'int', [
+    'int',
+    'void *',
+    'void *',
+    'void *',
+    'void *',
+    koffi.inout(koffi.pointer('uint32_t')),
+    koffi.pointer(BatchOpts),
+  ]),
+  strerror: libc.func('const char *strerror(int errnum)'),
+  setAffinity: libc.func('int sched_setaffinity(int pid, size_t size, const uint8_t *mask)'),
   errno: () => koffi.errno(),
 };
 
@@ -89,3 +99,11 @@ export function testRun(progFd: number, frame: Uint8Array, repeat = 1): RunResul
 }
 
 export const possibleCpus = (): number => ffi.numPossibleCpus();
+
+/** Pins the calling thread to one CPU: BPF_PROG_TEST_RUN runs on the caller's CPU, and per-CPU state (the
+ * candidate table, the CMS estimate that admits a flow) is only deterministic when every run lands on the same one. */
+export function pinToCpu(cpu: number): void {
+  const mask = new Uint8Array(128);
+  mask[cpu >> 3] |= 1 << (cpu & 7);
+  if (ffi.setAffinity(0, mask.length, mask) !== 0) throw new Error(`sched_setaffinity: ${ffi.strerror(ffi.errno())}`);
+}

@@ -90,7 +90,7 @@ export function ipv6(src: string, dst: string, proto: number, payload: Uint8Arra
   return cat(h, body);
 }
 
-export function tcp(sport: number, dport: number, payload = new Uint8Array(0), doff = 5): Uint8Array {
+export function tcp(sport: number, dport: number, payload: Uint8Array = new Uint8Array(0), doff = 5): Uint8Array {
   const h = new Uint8Array(20);
   h.set(be16(sport), 0);
   h.set(be16(dport), 2);
@@ -99,7 +99,7 @@ export function tcp(sport: number, dport: number, payload = new Uint8Array(0), d
   return cat(h, payload);
 }
 
-export function udp(sport: number, dport: number, payload = new Uint8Array(0)): Uint8Array {
+export function udp(sport: number, dport: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
   const h = new Uint8Array(8);
   h.set(be16(sport), 0);
   h.set(be16(dport), 2);
@@ -114,7 +114,7 @@ export function sctp(sport: number, dport: number): Uint8Array {
   return h;
 }
 
-export function icmp(type: number, code: number, payload = new Uint8Array(4)): Uint8Array {
+export function icmp(type: number, code: number, payload: Uint8Array = new Uint8Array(4)): Uint8Array {
   return cat(Uint8Array.of(type, code, 0, 0), payload);
 }
 

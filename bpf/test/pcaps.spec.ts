@@ -108,7 +108,8 @@ run('real captures through the data path', () => {
       for (let row = 0; row < 4; row++) {
         let s = 0n;
         for (let c = 0; c < CMS_WIDTH; c++) s += cms.packets[row * CMS_WIDTH + c];
-        if (s !== totals.sketchPackets) problems.push(`${file}: CMS row ${row} sums to ${s}, totals ${totals.sketchPackets}`);
+        const ip = totals.protoPackets.reduce((a, b) => a + b, 0n);
+        if (s !== ip) problems.push(`${file}: CMS row ${row} sums to ${s}, IP packets ${ip}`);
       }
       for (const [k, c] of mine) {
         const est = expectedIndices(fromHexKey(k)).cells.map((cell) => cms.packets[cell]).reduce((a, b) => (a < b ? a : b));

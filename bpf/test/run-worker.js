@@ -4,14 +4,16 @@ const { parentPort, workerData } = require('node:worker_threads');
 const koffi = require('koffi');
 
 const lib = koffi.load('libbpf.so.1');
-const Opts = koffi.struct('tma_worker_test_run_opts', {
+const Opts = koffi.struct({
   sz: 'size_t', data_in: 'uint8_t *', data_out: 'uint8_t *', data_size_in: 'uint32_t', data_size_out: 'uint32_t',
   ctx_in: 'uint8_t *', ctx_out: 'uint8_t *', ctx_size_in: 'uint32_t', ctx_size_out: 'uint32_t',
   retval: 'uint32_t', repeat: 'int', duration: 'uint32_t', flags: 'uint32_t', cpu: 'int', batch_size: 'uint32_t',
 });
-const testRun = lib.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ tma_worker_test_run_opts *opts)');
+const testRun = lib.func('bpf_prog_test_run_opts', 'int', ['int', koffi.inout(koffi.pointer(Opts))]);
 
 const { progFd, frames, repeat, stop } = workerData;
+// threads inherit the test's CPU pin: let this one run anywhere, so the kernel writes from whatever CPU it lands on
+koffi.load('libc.so.6').func('int sched_setaffinity(int pid, size_t size, const uint8_t *mask)')(0, 128, new Uint8Array(128).fill(0xff));
 const stopFlag = new Int32Array(stop);
 let packets = 0;
 let i = 0;

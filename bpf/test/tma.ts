@@ -1,5 +1,6 @@
 // Loads the TMA object and reads its maps the way the edge agent will: whole entries (or batches of entries) per
 // syscall, summed over CPUs in user space. Test helper; the agent's own loader lives in apps/edge-agent.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BATCH_OPTS, check, ffi, possibleCpus, testRun, type RunResult } from './libbpf';
 import {
@@ -19,7 +20,13 @@ import {
   type Trace,
 } from './layout';
 
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+/** The repository root: the nearest ancestor holding bpf/tma.bpf.c (works from sources and from compiled output). */
+export const REPO_ROOT = ((): string => {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'bpf', 'tma.bpf.c'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no bpf/tma.bpf.c above ${__dirname}`);
+  }
+})();
 export const OBJECT_PATH = path.join(REPO_ROOT, 'bpf', 'dist', 'tma.bpf.o');
 
 export interface TmaConfig {
@@ -28,7 +35,7 @@ export interface TmaConfig {
   candThreshold?: number;
 }
 
-export type ProgramName = 'tma_xdp' | 'tma_tc_ingress' | 'tma_tc_egress';
+export type ProgramName = 'tma_xdp' | 'tma_tc';
 
 const round8 = (n: number) => (n + 7) & ~7;
 
@@ -72,12 +79,11 @@ export class TmaObject {
   }
 
   mapFd(name: string): number {
-    let fd = this.fds.get(name);
-    if (fd === undefined) {
-      fd = ffi.findMapFd(this.obj, name);
-      check(`map ${name}`, fd);
-      this.fds.set(name, fd);
-    }
+    const known = this.fds.get(name);
+    if (known !== undefined) return known;
+    const fd: number = ffi.findMapFd(this.obj, name);
+    check(`map ${name}`, fd);
+    this.fds.set(name, fd);
     return fd;
   }
 
@@ -152,14 +158,10 @@ export class TmaObject {
     return {
       packets: sum(m.packets),
       bytes: sum(m.bytes),
-      dirPackets: arr(m.dir_packets, 2) as [bigint, bigint],
-      dirBytes: arr(m.dir_bytes, 2) as [bigint, bigint],
       nonIpPackets: sum(m.non_ip_packets),
       nonIpBytes: sum(m.non_ip_bytes),
       errorPackets: sum(m.error_packets),
       errorBytes: sum(m.error_bytes),
-      sketchPackets: sum(m.sketch_packets),
-      sketchBytes: sum(m.sketch_bytes),
       candInserts: sum(m.cand_inserts),
       candEvictions: sum(m.cand_evictions),
       pulls: sum(m.pulls),

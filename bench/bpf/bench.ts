@@ -1,0 +1,100 @@
+// BPF_PROG_TEST_RUN ns/packet, side by side in one run: the TMA program (XDP and TC) against no-op programs and
+// against the prototype's exact per-flow hash map, at 10^3 and 10^6 distinct flows.
+// Run: bench/bpf/run.sh  (root; builds everything first)
+import * as path from 'node:path';
+import { check, ffi, testRun } from '../../bpf/test/libbpf';
+import * as P from '../../bpf/test/packets';
+import { OBJECT_PATH, REPO_ROOT, TmaObject } from '../../bpf/test/tma';
+
+const BUILD = path.join(REPO_ROOT, 'bench', 'bpf', '.build');
+
+function loadPlain(file: string): { prog: (name: string) => number; close: () => void } {
+  const obj = ffi.openFile(file, null);
+  if (!obj) throw new Error(`open ${file}`);
+  check(`load ${file}`, ffi.load(obj));
+  return { prog: (name) => ffi.programFd(ffi.findProgram(obj, name)), close: () => ffi.close(obj) };
+}
+
+/** One reusable frame whose addresses and ports are rewritten in place for flow i (IPv4 UDP, 64-byte payload). */
+function flowFrames() {
+  const frame = P.eth(P.ETH_IP, P.ipv4('10.0.0.1', '10.255.0.1', 17, P.udp(1, 2, P.bytes(64))));
+  const buf = Buffer.from(frame);
+  return (i: number) => {
+    buf.writeUInt32BE((0x0a000000 | (i & 0xffffff)) >>> 0, 14 + 12); // source 10.x.y.z
+    buf.writeUInt16BE(1024 + ((i * 7919) & 0x7fff), 34); // source port
+    buf.writeUInt16BE(i % 3 === 0 ? 443 : 53, 36);
+    return buf;
+  };
+}
+
+interface Case {
+  name: string;
+  fd: number;
+}
+
+/** Average ns/packet over `calls` test runs of one packet each, visiting the flows in a scattered order. */
+function distinct(c: Case, flows: number, calls: number, frameFor: (i: number) => Buffer): number {
+  const stride = 7_368_787; // coprime with 10^3 and 10^6: a scattered walk over every flow
+  for (let k = 0; k < flows; k++) testRun(c.fd, frameFor((k * stride) % flows)); // warm-up: every flow once
+  let ns = 0;
+  for (let k = 0; k < calls; k++) ns += testRun(c.fd, frameFor((k * stride) % flows)).duration;
+  return ns / calls;
+}
+
+function main() {
+  const repeatHot = 2_000_000;
+  const noop = loadPlain(path.join(BUILD, 'noop.bpf.o'));
+  const exactObj = loadPlain(path.join(BUILD, 'exact.bpf.o'));
+  const results: { flows: string; rows: [string, number][] }[] = [];
+
+  const sets: { label: string; flows: number; calls: number }[] = [
+    { label: '10^3 flows', flows: 1_000, calls: 300_000 },
+    { label: '10^6 flows', flows: 1_000_000, calls: 1_000_000 },
+  ];
+  for (const s of sets) {
+    // fresh objects per flow count so maps start empty
+    const tma = TmaObject.load({}, OBJECT_PATH);
+    const exact = loadPlain(path.join(BUILD, 'exact.bpf.o'));
+    const cases: Case[] = [
+      { name: 'xdp no-op', fd: noop.prog('noop_xdp') },
+      { name: 'xdp exact hash map (prototype)', fd: exact.prog('exact_xdp') },
+      { name: 'xdp TMA full', fd: tma.prog('tma_xdp') },
+      { name: 'tc no-op', fd: noop.prog('noop_tc') },
+      { name: 'tc TMA full', fd: tma.prog('tma_tc') },
+    ];
+    const frameFor = flowFrames();
+    const rows: [string, number][] = cases.map((c) => [c.name, distinct(c, s.flows, s.calls, frameFor)]);
+    results.push({ flows: s.label, rows });
+    tma.close();
+    exact.close();
+  }
+  // one packet repeated in the kernel: no syscall per packet, hot caches
+  const hot = TmaObject.load();
+  const one = flowFrames()(1);
+  const hotRows: [string, number][] = [
+    ['xdp no-op', testRun(noop.prog('noop_xdp'), one, repeatHot).duration],
+    ['xdp TMA full', testRun(hot.prog('tma_xdp'), one, repeatHot).duration],
+    ['tc no-op', testRun(noop.prog('noop_tc'), one, repeatHot).duration],
+    ['tc TMA full', testRun(hot.prog('tma_tc'), one, repeatHot).duration],
+  ];
+  hot.close();
+  noop.close();
+  exactObj.close();
+
+  const fmt = (n: number) => n.toFixed(1).padStart(8);
+  for (const r of results) {
+    const base = (name: string) => r.rows.find(([n]) => n === (name.startsWith('tc') ? 'tc no-op' : 'xdp no-op'))![1];
+    console.log(`\n${r.flows}, one distinct packet per test run (ns/packet; over no-op; ratio to no-op)`);
+    for (const [name, ns] of r.rows) console.log(`  ${name.padEnd(34)}${fmt(ns)}${fmt(ns - base(name))}${(ns / base(name)).toFixed(2).padStart(8)}`);
+    const exact = r.rows.find(([n]) => n.includes('exact'))![1];
+    const full = r.rows.find(([n]) => n === 'xdp TMA full')![1];
+    console.log(`  TMA full / exact hash map: ${(full / exact).toFixed(2)}`);
+  }
+  console.log(`\none packet repeated ${repeatHot} times in the kernel (ns/packet; over no-op)`);
+  for (const [name, ns] of hotRows) {
+    const base = hotRows.find(([n]) => n === (name.startsWith('tc') ? 'tc no-op' : 'xdp no-op'))![1];
+    console.log(`  ${name.padEnd(34)}${fmt(ns)}${fmt(ns - base)}`);
+  }
+}
+
+main();

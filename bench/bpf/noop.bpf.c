@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+/* Baselines for the benchmark: programs that do nothing, to subtract the test runner's own cost. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+SEC("xdp")
+int noop_xdp(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+SEC("tc")
+int noop_tc(struct __sk_buff *skb)
+{
+	return -1; /* TC_ACT_UNSPEC */
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# BPF_PROG_TEST_RUN benchmark of the data path (needs root): builds the objects, compiles the script, runs it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+make -s -C bpf
+make -s -C bench/bpf
+npx tsc -p bench/bpf/tsconfig.json
+echo "machine: $(nproc) CPUs, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+npx node bench/bpf/.build/js/bench/bpf/bench.js
