@@ -3,7 +3,9 @@
 #
 #   bash infra/kafka/kafka.sh start    # resolve jars (first time), format storage (first time), start, wait until ready
 #   bash infra/kafka/kafka.sh stop     # SIGTERM the pid in the pid file, SIGKILL after TMA_KAFKA_STOP_TIMEOUT
-#   bash infra/kafka/kafka.sh status   # prints running/stopped; exit 0 running, 3 stopped
+#   bash infra/kafka/kafka.sh status   # prints running/stopped; exit 0 running and answering, 3 stopped,
+#                                      # 1 process alive but not answering (starting or unhealthy)
+#   bash infra/kafka/kafka.sh fetch    # only resolve the jars (Maven), e.g. during setup
 #   bash infra/kafka/kafka.sh logs [-f] [LINES]
 #
 # `start` is idempotent, exits 0 only once the broker answers requests, and its last line on stdout is
@@ -17,6 +19,8 @@
 #   TMA_KAFKA_START_TIMEOUT      seconds to wait for readiness (default 90)
 #   TMA_KAFKA_STOP_TIMEOUT       seconds to wait after SIGTERM before SIGKILL (default 30)
 #   TMA_KAFKA_HEAP_OPTS          JVM heap flags (default "-Xms256m -Xmx512m")
+#   TMA_KAFKA_JVM_OPTS           extra JVM flags, appended last (e.g. -XX:TieredStopAtLevel=1 starts faster)
+#   TMA_KAFKA_CDS                1 (default): keep a class-data-sharing archive to start faster; 0: off
 #   TMA_KAFKA_AUTO_CREATE_TOPICS auto.create.topics.enable (default false)
 #   TMA_KAFKA_LOG_LEVEL          root log level (default INFO)
 #   JAVA_HOME                    Java >= 17 to use (default: java on PATH)
@@ -37,6 +41,7 @@ PIDFILE=$KDIR/kafka.pid
 CONF=$KDIR/server.properties
 LOG4J=$KDIR/log4j2.properties
 LOCK=$KDIR/.lock
+CDS_DIR=$KDIR/cds
 
 HOST=127.0.0.1
 PORT=${TMA_KAFKA_PORT:-9092}
@@ -44,6 +49,8 @@ CPORT=${TMA_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}
 START_TIMEOUT=${TMA_KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=${TMA_KAFKA_STOP_TIMEOUT:-30}
 HEAP_OPTS=${TMA_KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
+EXTRA_JVM_OPTS=${TMA_KAFKA_JVM_OPTS:-}
+USE_CDS=${TMA_KAFKA_CDS:-1}
 AUTO_CREATE=${TMA_KAFKA_AUTO_CREATE_TOPICS:-false}
 LOG_LEVEL=${TMA_KAFKA_LOG_LEVEL:-INFO}
 JAVA_MIN=17
@@ -102,13 +109,13 @@ port_owner() {
 #   response: size(4) | correlation_id(4) | error_code(2) | ...
 api_probe() {
   local port=$1 out
+  # shellcheck disable=SC2016  # the inner script expands its own $0 $1
   out=$(timeout 5 bash -c '
     exec 3<>"/dev/tcp/$0/$1" || exit 1
     printf "\x00\x00\x00\x0d\x00\x12\x00\x00\x54\x4d\x41\x31\x00\x03tma" >&3
     dd bs=10 count=1 iflag=fullblock <&3 2>/dev/null | od -An -tx1
   ' "$HOST" "$port" 2>/dev/null) || return 1
-  out=$(echo $out)
-  [[ $out == *"54 4d 41 31 00 00" ]]
+  [[ $out == *"54 4d 41 31 00 00"* ]]
 }
 
 check_java() {
@@ -120,7 +127,8 @@ check_java() {
     die "Java not found. Kafka needs Java >= $JAVA_MIN (Debian: apt-get install openjdk-17-jdk-headless), or set JAVA_HOME."
   fi
   local ver major
-  ver=$("$JAVA" -version 2>&1 | awk -F'"' '/version/ {print $2; exit}')
+  JAVA_VERSION_TEXT=$("$JAVA" -version 2>&1 || true)
+  ver=$(awk -F'"' '/version/ {print $2; exit}' <<<"$JAVA_VERSION_TEXT")
   [[ -n $ver ]] || die "could not read the version of $JAVA"
   major=${ver%%.*}
   [[ $major == 1 ]] && major=$(echo "$ver" | cut -d. -f2)   # 1.8.0_x -> 8
@@ -159,7 +167,8 @@ ensure_libs() {
   echo "$stamp" >"$tmp/.pom-stamp"
   rm -rf "$LIBS"
   mv "$tmp" "$LIBS"
-  say "jars ready: $(ls "$LIBS"/*.jar | wc -l | tr -d ' ') files"
+  local jars=("$LIBS"/*.jar)
+  say "jars ready: ${#jars[@]} files"
 }
 
 write_config() {
@@ -195,8 +204,10 @@ auto.create.topics.enable=$AUTO_CREATE
 num.partitions=1
 delete.topic.enable=true
 
-# Tests and dev: the first consumer group join does not wait 3 s for more members.
+# Tests and dev: the first consumer group join does not wait 3 s for more members, and consumers may
+# use short session timeouts (broker default minimum 6000 ms rejects e.g. sessionTimeout: 3000).
 group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
 
 # Local dev data does not need to live long.
 log.retention.hours=24
@@ -220,7 +231,28 @@ EOF
 java_opts() {
   # shellcheck disable=SC2206
   JAVA_OPTS=($HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExplicitGCInvokesConcurrent
+    -XX:ErrorFile="$LOGDIR/hs_err_pid%p.log" -Xlog:cds=off
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$LOG4J" -Dkafka.logs.dir="$LOGDIR")
+}
+
+# Class-data sharing (JDK dynamic AppCDS) cuts broker start by ~1.5 s: the first broker run records the
+# classes it loaded into <archive>.tmp when it exits on SIGTERM; `stop` promotes it to <archive> after a
+# clean exit only (a truncated archive crashes the JVM). The name is keyed on the JVM and pom.xml.
+# Sets CDS_OPTS and CDS_MODE (use|dump|off).
+cds_opts() {
+  CDS_OPTS=() CDS_MODE=off
+  [[ $USE_CDS == 1 && ${1:-} != off ]] || return 0
+  local key archive
+  key=$(printf '%s\n%s\n%s\n' "$JAVA" "$JAVA_VERSION_TEXT" "$(pom_stamp)" | cksum | cut -d' ' -f1)
+  archive=$CDS_DIR/kafka-$key.jsa
+  mkdir -p "$CDS_DIR"
+  # archives of other JVMs or jar sets are useless
+  find "$CDS_DIR" -maxdepth 1 -name 'kafka-*.jsa*' ! -name "kafka-$key.jsa" -delete 2>/dev/null || true
+  if [[ -s $archive ]]; then
+    CDS_OPTS=(-XX:SharedArchiveFile="$archive") CDS_MODE=use
+  else
+    CDS_OPTS=(-XX:ArchiveClassesAtExit="$archive.tmp") CDS_MODE=dump
+  fi
 }
 
 random_cluster_id() {
@@ -246,6 +278,12 @@ format_storage() {
 }
 
 print_log_tail() {
+  local errors
+  errors=$(grep -A1 -E '\] (ERROR|FATAL) |^Error|^Exception' "$LOG" 2>/dev/null | grep -v '^--$' | head -n 10 | cut -c1-500 || true)
+  if [[ -n $errors ]]; then
+    say "first errors in $LOG:"
+    printf '%s\n' "$errors" >&2
+  fi
   say "last lines of $LOG:"
   tail -n "${1:-40}" "$LOG" >&2 2>/dev/null || true
 }
@@ -264,8 +302,10 @@ wait_until_stopped() {   # pid timeout_seconds -> 0 when gone
 
 kill_pid() {   # SIGTERM, wait, SIGKILL: only ever the pid we started
   local pid=$1
+  KILLED=0
   kill -TERM "$pid" 2>/dev/null || true
   if ! wait_until_stopped "$pid" "$STOP_TIMEOUT"; then
+    KILLED=1
     printf '\n' >&2
     say "pid $pid still alive after ${STOP_TIMEOUT}s: SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
@@ -293,8 +333,6 @@ cmd_start() {
   rm -f "$PIDFILE"
 
   check_java
-  ensure_libs
-
   local p owner
   for p in "$PORT" "$CPORT"; do
     if port_open "$p"; then
@@ -305,47 +343,71 @@ $owner}
     fi
   done
 
+  ensure_libs
+
   write_config
   java_opts
   format_storage
 
-  [[ -f $LOG ]] && mv -f "$LOG" "$LOG.1"
-  : >"$LOG"
-  local t0
+  local t0 rc
   t0=$(now_ms)
   say "starting kafka on $HOST:$PORT (controller $CPORT), state in $KDIR"
+  cds_opts
+  launch_and_wait "$t0" && rc=0 || rc=$?
+  if (( rc == 1 )) && [[ $CDS_MODE == use ]] && grep -q 'A fatal error has been detected' "$LOG" 2>/dev/null; then
+    say "the JVM crashed at startup with the class-data archive: discarding it and retrying without"
+    rm -f "$CDS_DIR"/kafka-*.jsa
+    cds_opts off
+    launch_and_wait "$t0" && rc=0 || rc=$?
+  fi
+  if (( rc != 0 )); then
+    if (( rc == 2 )); then
+      say "not ready after ${START_TIMEOUT}s: stopping pid $BROKER_PID"
+      print_log_tail 60
+      kill_pid "$BROKER_PID"
+    else
+      say "the broker exited during startup"
+      print_log_tail 60
+    fi
+    rm -f "$PIDFILE" "$CDS_DIR"/kafka-*.jsa.tmp
+    die "kafka failed to start"
+  fi
+  local t1
+  t1=$(now_ms)
+  say "kafka started (pid $BROKER_PID) in $(( (t1 - t0) / 1000 )).$(( (t1 - t0) % 1000 / 100 ))s"
+  echo "kafka ready on $HOST:$PORT"
+}
+
+# Launch the broker in the background and wait for it. Returns 0 ready, 1 exited, 2 timed out;
+# sets BROKER_PID.
+launch_and_wait() {
+  local t0=$1 pid="" i
+  rm -f "$PIDFILE"
+  [[ -f $LOG ]] && mv -f "$LOG" "$LOG.1"
+  : >"$LOG"
   # setsid: the broker leaves the caller's process group (a Ctrl-C in the caller does not reach it).
   # The child writes its own pid, then execs java, so the pid file holds the JVM's pid.
   # fd 9 (the lock) is closed for the child, and stdio never points at the caller's pipes.
   local launcher=()
   command -v setsid >/dev/null 2>&1 && launcher=(setsid)
-  "${launcher[@]}" bash -c 'echo $$ >"$0"; exec "$@"' "$PIDFILE" \
-    "$JAVA" "${JAVA_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$CONF" \
-    </dev/null >>"$LOG" 2>&1 9>&- &
-  local i
+  # shellcheck disable=SC2086
+  # The outer ( ... & ) detaches it from this shell (no job-control noise, no child to reap).
+  # shellcheck disable=SC2016  # $$ "$0" "$@" belong to the inner bash
+  (
+    ${launcher[@]+"${launcher[@]}"} bash -c 'echo $$ >"$0"; exec "$@"' "$PIDFILE" \
+      "$JAVA" "${JAVA_OPTS[@]}" ${CDS_OPTS[@]+"${CDS_OPTS[@]}"} $EXTRA_JVM_OPTS -cp "$LIBS/*" kafka.Kafka "$CONF" \
+      </dev/null >>"$LOG" 2>&1 9>&- &
+  )
   for ((i = 0; i < 50; i++)); do
     [[ -s $PIDFILE ]] && break
     sleep 0.1
   done
   pid=$(tr -dc '0-9' <"$PIDFILE" 2>/dev/null || true)
-  [[ -n $pid ]] || die "the broker process did not start (no pid file)"
-
-  if ! wait_ready "$pid" "$t0"; then
-    if alive "$pid"; then
-      say "not ready after ${START_TIMEOUT}s: stopping pid $pid"
-      print_log_tail 60
-      kill_pid "$pid"
-    else
-      say "the broker exited during startup"
-      print_log_tail 60
-    fi
-    rm -f "$PIDFILE"
-    die "kafka failed to start"
-  fi
-  local t1
-  t1=$(now_ms)
-  say "kafka started (pid $pid) in $(( (t1 - t0) / 1000 )).$(( (t1 - t0) % 1000 / 100 ))s"
-  echo "kafka ready on $HOST:$PORT"
+  BROKER_PID=$pid
+  [[ -n $pid ]] || return 1
+  wait_ready "$pid" "$t0" && return 0
+  alive "$pid" && return 2
+  return 1
 }
 
 # Ready = process alive, 'Kafka Server started' in its log (the log is rotated at each launch, so
@@ -365,6 +427,15 @@ wait_ready() {
   done
 }
 
+# After a clean SIGTERM exit the JVM has finished writing <archive>.tmp: keep it. Otherwise drop it.
+promote_cds_archive() {
+  local tmp
+  for tmp in "$CDS_DIR"/kafka-*.jsa.tmp; do
+    [[ -e $tmp ]] || continue
+    if (( KILLED == 0 )) && [[ -s $tmp ]]; then mv -f "$tmp" "${tmp%.tmp}"; else rm -f "$tmp"; fi
+  done
+}
+
 cmd_stop() {
   take_lock
   local pid
@@ -377,6 +448,7 @@ cmd_stop() {
   printf 'kafka.sh: stopping kafka (pid %s)' "$pid" >&2
   kill_pid "$pid"
   rm -f "$PIDFILE"
+  promote_cds_archive
   say "kafka stopped"
 }
 
@@ -390,10 +462,17 @@ cmd_status() {
   rport=$(running_port)
   if api_probe "${rport:-$PORT}"; then
     echo "kafka running (pid $pid) on $HOST:${rport:-$PORT}"
-  else
-    echo "kafka running (pid $pid) on $HOST:${rport:-$PORT} but not answering requests (starting or unhealthy)"
+    return 0
   fi
-  return 0
+  echo "kafka process alive (pid $pid) but not answering on $HOST:${rport:-$PORT} (starting or unhealthy)"
+  return 1
+}
+
+cmd_fetch() {
+  take_lock
+  check_java
+  ensure_libs
+  say "kafka jars ready in $LIBS"
 }
 
 cmd_logs() {
@@ -412,7 +491,7 @@ cmd_logs() {
 }
 
 usage() {
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
@@ -420,6 +499,7 @@ case ${1:-} in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
+  fetch) cmd_fetch ;;
   logs) shift; cmd_logs "$@" ;;
   *) usage ;;
 esac
