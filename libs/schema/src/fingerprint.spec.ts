@@ -75,6 +75,31 @@ describe('Parsing Canonical Form and CRC-64-AVRO', () => {
     }
   });
 
+  it('resolves names through nested namespaces and references like avsc', () => {
+    const schema = {
+      type: 'record',
+      name: 'Outer',
+      namespace: 'a.b',
+      fields: [
+        { name: 'f1', type: { type: 'fixed', name: 'Key', size: 4 } },
+        { name: 'f2', type: 'Key' },
+        { name: 'f3', type: { type: 'record', name: 'c.Inner', fields: [{ name: 'k', type: 'a.b.Key' }] } },
+        { name: 'f4', type: { type: 'enum', name: 'E', namespace: '', symbols: ['X'] } },
+        { name: 'f5', type: { type: 'array', items: 'c.Inner' } },
+        { name: 'f6', type: ['null', 'c.Inner'] },
+      ],
+    };
+    expect(parsingCanonicalForm(schema)).toBe(JSON.stringify(avro.Type.forSchema(schema as avro.Schema).schema()));
+    expect(parsingCanonicalForm(schema)).toContain('"name":"c.Inner"');
+    expect(parsingCanonicalForm(schema)).toContain('{"name":"f2","type":"a.b.Key"}');
+    // {"type": "Key"} is the same reference as "Key" (avsc does not accept that spelling, the specification does).
+    const spelled = {
+      ...schema,
+      fields: schema.fields.map((f) => (f.name === 'f2' ? { name: 'f2', type: { type: 'Key' } } : f)),
+    };
+    expect(parsingCanonicalForm(spelled)).toBe(parsingCanonicalForm(schema));
+  });
+
   it('drops logical types, docs and defaults, which do not change the encoding', () => {
     const a = {
       type: 'record',

@@ -4,6 +4,7 @@
 
 const PRIMITIVES = new Set(['null', 'boolean', 'int', 'long', 'float', 'double', 'bytes', 'string']);
 /** [STRIP] and [ORDER]: the only attributes kept, in this order. */
+const COMPLEX = new Set(['record', 'error', 'enum', 'fixed', 'array', 'map']);
 const KEPT = ['name', 'type', 'fields', 'symbols', 'items', 'values', 'size'] as const;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -29,10 +30,12 @@ function canonical(schema: unknown, namespace: string | undefined, seen: Set<str
   const type = obj.type;
   if (typeof type !== 'string') return canonical(type, namespace, seen); // {"type": {...}} or {"type": [...]}
   if (PRIMITIVES.has(type)) return type; // {"type":"long","logicalType":...} → "long"
+  if (!COMPLEX.has(type)) return canonical(type, namespace, seen); // {"type":"Name"}: a reference to a named type
   const out: { [key: string]: Json } = {};
   let inner = namespace;
   if (type === 'record' || type === 'error' || type === 'enum' || type === 'fixed') {
-    const explicit = typeof obj.namespace === 'string' && obj.namespace !== '' ? obj.namespace : namespace;
+    // An explicit empty namespace means the null namespace, not the enclosing one.
+    const explicit = typeof obj.namespace === 'string' ? obj.namespace || undefined : namespace;
     const name = fullName(String(obj.name), explicit);
     inner = namespaceOf(name);
     if (seen.has(name)) return name;
