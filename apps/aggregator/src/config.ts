@@ -39,6 +39,11 @@ export interface AggregatorConfig {
   httpHost: string;
   httpPort: number;
   retention: RetentionConfig;
+  /**
+   * Fault injection for the crash tests: SIGKILL this process right after the N-th partial-row write, before its
+   * offsets are committed (TMA_AGG_FAULT_KILL_AFTER_WRITES; 0 = off). Never set it in production.
+   */
+  faultKillAfterWrites: number;
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -99,6 +104,7 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
     writerId: name(env, 'TMA_AGG_WRITER_ID', `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${process.pid}`),
     httpHost: env.TMA_AGG_HTTP_HOST?.trim() || '0.0.0.0',
     httpPort: integer(env, 'TMA_AGG_HTTP_PORT', 9464, 0, 65535),
+    faultKillAfterWrites: integer(env, 'TMA_AGG_FAULT_KILL_AFTER_WRITES', 0, 0, 1_000_000),
     retention: {
       partials: ttl('TMA_AGG_TTL_PARTIALS', '7d'),
       windowTotals: ttl('TMA_AGG_TTL_WINDOW_TOTALS', '30d'),

@@ -51,6 +51,11 @@ interface PartitionState {
   partition: number;
   /** Next offset not yet seen. */
   nextOffset: number;
+  /**
+   * Newest interval end seen in this partition (event time). Per partition: a host's snapshots all land in one
+   * partition (key = host id), so one partition read ahead of another must not make the other's data late.
+   */
+  watermark: number;
   lastCommitted: number;
   open: Map<number, WindowAccumulator>;
   late: Map<number, WindowAccumulator>;
@@ -76,8 +81,6 @@ export function windowOf(endMs: number, windowMs: number): number {
 export class AggregatorEngine {
   readonly sequences = new SequenceTracker();
   private readonly partitions = new Map<string, PartitionState>();
-  /** Newest interval end seen (event time). */
-  watermark = 0;
   private lastIngestWallMs = 0;
   /** Cumulative time in decode + validation and in merging, ms (for metrics and the benchmark breakdown). */
   readonly stats = { decodeMs: 0, mergeMs: 0 };
@@ -90,6 +93,7 @@ export class AggregatorEngine {
       topic: a.topic,
       partition: a.partition,
       nextOffset: a.committed,
+      watermark: 0,
       lastCommitted: a.committed,
       open: new Map(),
       late: new Map(),
@@ -101,6 +105,20 @@ export class AggregatorEngine {
   /** Forgets a partition this instance lost: its unwritten data is read again by the new owner from the commit. */
   revoke(topic: string, partition: number): void {
     this.partitions.delete(pkey(topic, partition));
+  }
+
+  /** Newest event time seen in any partition (metrics). */
+  get watermark(): number {
+    let w = 0;
+    for (const p of this.partitions.values()) if (p.watermark > w) w = p.watermark;
+    return w;
+  }
+
+  /** Event time every partition with data has reached: coarser tiers are built once it passes their end. */
+  get lowWatermark(): number {
+    let w = Infinity;
+    for (const p of this.partitions.values()) if (p.watermark > 0 && p.watermark < w) w = p.watermark;
+    return w === Infinity ? 0 : w;
   }
 
   isAssigned(topic: string, partition: number): boolean {
@@ -137,7 +155,7 @@ export class AggregatorEngine {
     const s = v.snapshot;
     const w = windowOf(s.intervalEndMs, this.options.windowMs);
     const verdict = this.sequences.observe(s.hostId, s.bootId, s.sequence);
-    if (s.intervalEndMs > this.watermark) this.watermark = s.intervalEndMs;
+    if (s.intervalEndMs > st.watermark) st.watermark = s.intervalEndMs;
     if (st.covered.length > 0) {
       st.covered = st.covered.filter((c) => c.last >= msg.offset);
       if (st.covered.some((c) => c.windowStart === w && c.first <= msg.offset && msg.offset <= c.last)) return { kind: 'skipped' };
@@ -148,7 +166,7 @@ export class AggregatorEngine {
     let acc = st.open.get(w) ?? st.late.get(w);
     let late = false;
     if (!acc) {
-      late = w + this.options.windowMs + this.options.allowedLatenessMs <= this.watermark;
+      late = w + this.options.windowMs + this.options.allowedLatenessMs <= st.watermark;
       acc = new WindowAccumulator(st.topic, st.partition, w, this.options.windowMs, late);
       (late ? st.late : st.open).set(w, acc);
     } else {
@@ -187,7 +205,7 @@ export class AggregatorEngine {
       const excess = starts.length - this.options.maxOpenWindows;
       starts.forEach((w, i) => {
         const acc = st.open.get(w)!;
-        if (force || idle || i < excess || acc.windowEnd + this.options.allowedLatenessMs <= this.watermark) {
+        if (force || idle || i < excess || acc.windowEnd + this.options.allowedLatenessMs <= st.watermark) {
           taken.push(acc);
           st.open.delete(w);
         }

@@ -37,6 +37,7 @@ export class AggregatorRunner {
   private stopping = false;
   private timer?: NodeJS.Timeout;
   private lastFlushWall = 0;
+  private writes = 0;
   private readonly finalizeQueue = new Set<number>();
   private readonly hoursTouched = new Set<number>();
   /** Stats of the last flushes, for the benchmark breakdown. */
@@ -194,6 +195,11 @@ export class AggregatorRunner {
       const rows = accs.map((a) => partialRowFromAccumulator(a, this.config.writerId, this.config.retention.partials));
       this.stats.encodeMs += performance.now() - t0;
       await this.writeWithRetry(rows, heartbeat, force);
+      if (this.config.faultKillAfterWrites > 0 && ++this.writes >= this.config.faultKillAfterWrites) {
+        this.logger.warn(`fault injection: SIGKILL after write ${this.writes}, before the commit`);
+        process.kill(process.pid, 'SIGKILL');
+        await sleep(60_000);
+      }
       this.engine.confirmFlush(accs);
       this.noteWritten(accs);
     }
@@ -268,7 +274,7 @@ export class AggregatorRunner {
       }
     }
     for (const h of [...this.hoursTouched].sort((a, b) => a - b)) {
-      if (!force && h + HOUR_MS + this.config.allowedLatenessMs > this.engine.watermark) continue;
+      if (!force && h + HOUR_MS + this.config.allowedLatenessMs > this.engine.lowWatermark) continue;
       try {
         const end = this.metrics.writeSeconds.startTimer({ table: 'hour_tier' });
         await this.sink.buildHour(h);

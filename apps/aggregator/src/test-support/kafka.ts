@@ -1,0 +1,85 @@
+// Real-broker helpers for the aggregator's end-to-end tests (broker from the jest global setup).
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { ensureTopics, loadKafkaSettings } from '@tma/kafka';
+import { deadLetterTopic, snapshotTopic } from '@tma/schema';
+
+export const kafka = new Kafka({ ...loadKafkaSettings(process.env, 'tma-aggregator-test'), logLevel: logLevel.NOTHING });
+
+export function uniquePrefix(name: string): string {
+  return `t${name}${randomBytes(4).toString('hex')}`;
+}
+
+export async function createTopics(prefix: string, partitions: number): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin, [
+      { topic: snapshotTopic(prefix), numPartitions: partitions },
+      { topic: deadLetterTopic(prefix), numPartitions: 1 },
+    ]);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function deleteTopics(prefix: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: [snapshotTopic(prefix), deadLetterTopic(prefix)] }).catch(() => undefined);
+  await admin.disconnect();
+}
+
+export async function producer(): Promise<Producer> {
+  const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await p.connect();
+  return p;
+}
+
+export interface DeadLetter {
+  key: string | null;
+  reason: string;
+  message: string;
+  source: string;
+}
+
+/** Reads `count` messages of the dead-letter topic (from the beginning). */
+export async function readDeadLetters(prefix: string, count: number, timeoutMs = 30_000): Promise<DeadLetter[]> {
+  const consumer = kafka.consumer({ groupId: `dlq-reader-${randomBytes(4).toString('hex')}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: deadLetterTopic(prefix), fromBeginning: true });
+  const out: DeadLetter[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`read ${out.length}/${count} dead letters`)), timeoutMs);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          const h = (name: string) => message.headers?.[name]?.toString() ?? '';
+          out.push({ key: message.key?.toString() ?? null, reason: h('tma-dlq-reason'), message: h('tma-dlq-message'), source: h('tma-dlq-source') });
+          if (out.length >= count) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
