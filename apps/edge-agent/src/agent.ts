@@ -297,6 +297,7 @@ export class Agent {
       await Promise.race([this.draining, sleep(drainMs)]);
     }
     this.release();
+    await this.publisher?.close();
     this.log('info', 'agent_stopped', { spooled: this.spool?.depth ?? 0, snapshots: this.state?.data.nextSequence });
     this.finish();
   }
@@ -309,9 +310,9 @@ export class Agent {
     }
     this.kernel = null;
     this.reader = null;
+    this.server?.closeAllConnections();
     this.server?.close();
     this.server = null;
-    void this.publisher?.close();
     this.spool?.close();
   }
 }

@@ -1,0 +1,193 @@
+// The whole agent on a real kernel: in-process against the real broker, and the CLI as users (and the testbed) run
+// it: --once --stdout, configuration errors, kill -9 and restart with no stale programs, interfaces that appear later.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decode, snapshotTopic } from '@tma/schema';
+import { Agent } from './agent';
+import { loadConfig } from './config';
+import { programNameById } from './kernel/libbpf';
+import { silentLogger } from './log';
+import { closedPort, consume, deleteTopic, testPrefix } from './test-support/kafka';
+import { buildObject, OBJECT, rootDescribe, udpFrameBytes, VethNs } from './test-support/netns';
+
+const run = rootDescribe();
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const MAIN = path.join(ROOT, 'apps', 'edge-agent', 'dist', 'main.js');
+
+interface Cli {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+  /** resolves with the first log line whose event is `event` */
+  waitFor: (event: string, timeoutMs?: number) => Promise<Record<string, unknown>>;
+}
+
+function startCli(args: string[], prefix: string[] = []): Cli {
+  const cmd = prefix.length ? prefix[0] : process.execPath;
+  const argv = prefix.length ? [...prefix.slice(1), process.execPath, MAIN, ...args] : [MAIN, ...args];
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const events = () =>
+    err
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const waitFor = async (event: string, timeoutMs = 30_000) => {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const e = events().find((x) => x.event === event);
+      if (e) return e;
+      if (Date.now() > until || child.exitCode !== null) throw new Error(`no ${event} event; stderr:\n${err}`);
+      await sleep(50);
+    }
+  };
+  return { child, stdout: () => out, stderr: () => err, exited, waitFor };
+}
+
+async function gone(progIds: number[], timeoutMs = 5000): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (progIds.every((id) => programNameById(id) === null)) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+const tcFilters = (dev: string, dir: 'ingress' | 'egress') => execFileSync('tc', ['filter', 'show', 'dev', dev, dir], { encoding: 'utf8' });
+
+run('edge agent on a veth pair', () => {
+  const ns = new VethNs();
+  let dir: string;
+  const topics: string[] = [];
+
+  beforeAll(() => {
+    buildObject();
+    execFileSync('npx', ['tsc', '-b', path.join(ROOT, 'apps', 'edge-agent')], { cwd: ROOT, stdio: 'pipe' });
+    ns.create();
+  }, 180_000);
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-ea-agent-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterAll(async () => {
+    ns.destroy();
+    for (const t of topics) await deleteTopic(t);
+  });
+
+  it('publishes one snapshot per interval to Kafka whose totals add up to the packets sent, and serves /metrics', async () => {
+    const prefix = testPrefix();
+    topics.push(snapshotTopic(prefix));
+    const metricsPort = await closedPort();
+    const { config } = loadConfig(
+      ['--interfaces', ns.outer, '--interval', '1s', '--host-id', 'spec-host', '--spool-dir', dir, '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1', '--topic-prefix', prefix],
+      process.env,
+    );
+    const agent = new Agent({ ...config, objectPath: OBJECT }, { log: silentLogger });
+    await agent.start();
+    const flows = [{ sport: 43000, packets: 4000 }, { sport: 43001, packets: 1000 }];
+    await ns.send(flows, 200);
+    await sleep(1500);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    await agent.stop();
+
+    const n = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).nextSequence as number;
+    expect(n).toBeGreaterThanOrEqual(2);
+    const got = (await consume(snapshotTopic(prefix), n)).map((m) => ({ key: m.key, s: decode(m.value).snapshot }));
+    expect(got.every((g) => g.key === 'spec-host')).toBe(true);
+    expect(got.map((g) => g.s.sequence)).toEqual([...Array(n).keys()]);
+    const udp = got.flatMap((g) => g.s.totals.protocols.filter((p) => p.protocol === 17));
+    expect(udp.reduce((a, p) => a + p.packets, 0)).toBe(5000);
+    expect(udp.reduce((a, p) => a + p.bytes, 0)).toBe(5000 * udpFrameBytes(200));
+    for (let i = 1; i < n; i++) expect(got[i].s.intervalStartMs).toBe(got[i - 1].s.intervalEndMs); // no gaps
+    expect(new Set(got.map((g) => g.s.agentId)).size).toBe(1);
+    expect(got[0].s.interfaces.map((i) => `${i.ifname}/${i.hook}/${i.direction}`)).toEqual([`${ns.outer}/TC/INGRESS`, `${ns.outer}/TC/EGRESS`]);
+    const heavy = got.flatMap((g) => g.s.candidates).filter((c) => ((c.key[32] << 8) | c.key[33]) === 43000);
+    expect(heavy.length).toBeGreaterThan(0);
+
+    expect(metrics).toMatch(/^tma_agent_packets_total \d+/m);
+    expect(Number(/^tma_agent_packets_total (\d+)/m.exec(metrics)![1])).toBeGreaterThanOrEqual(5000);
+    expect(metrics).toMatch(/^tma_agent_snapshots_sent_total [1-9]/m);
+    expect(metrics).toMatch(/^tma_agent_read_seconds_count [1-9]/m);
+    expect(metrics).toMatch(/^tma_agent_spool_depth \d/m);
+    expect(metrics).toMatch(/^tma_agent_process_resident_memory_bytes \d/m);
+  }, 120_000);
+
+  it('--once --stdout prints one decoded snapshot counting exactly the packets sent', async () => {
+    const cli = startCli(['--interfaces', ns.outer, '--interval', '3s', '--host-id', 'cli-host', '--once', '--stdout', '--metrics-port', '0', '--spool-dir', dir]);
+    await cli.waitFor('agent_started');
+    await ns.send([{ sport: 44000, packets: 2500 }], 64);
+    expect(await cli.exited).toBe(0);
+    const lines = cli.stdout().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const s = JSON.parse(lines[0]);
+    expect(s).toMatchObject({ hostId: 'cli-host', sequence: 0, samplingRate: 1 });
+    expect(s.totals.protocols.find((p: { protocol: number }) => p.protocol === 17)).toEqual({ protocol: 17, packets: 2500, bytes: 2500 * udpFrameBytes(64) });
+    expect(s.candidates[0].flow).toEqual({ src: ns.innerAddr, dst: ns.outerAddr, sport: 44000, dport: 9999, proto: 17 });
+    expect(typeof s.cmsPackets).toBe('string'); // base64 sketch blobs
+  }, 60_000);
+
+  it('exits with code 2 and a clear message on bad configuration', async () => {
+    const cli = startCli(['--interval', '0s']);
+    expect(await cli.exited).toBe(2);
+    expect(cli.stderr()).toContain('interval (flag --interval): 0 ms is outside 1s..300s');
+    const missing = startCli(['--interfaces', 'tma-no-such0', '--stdout', '--metrics-port', '0', '--spool-dir', dir]);
+    expect(await missing.exited).toBe(1);
+    expect(missing.stderr()).toContain('interface tma-no-such0 does not exist');
+  }, 60_000);
+
+  it('leaves no program behind after kill -9 with tcx links, and detaches on SIGTERM', async () => {
+    const args = ['--interfaces', ns.outer, '--interval', '10s', '--stdout', '--metrics-port', '0', '--spool-dir', dir];
+    const first = startCli(args);
+    const ids = (await first.waitFor('agent_started')).programIds as number[];
+    expect(ids.map((id) => programNameById(id))).toEqual(['tma_tc']);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(await gone(ids)).toBe(true);
+    const second = startCli(args);
+    const ids2 = (await second.waitFor('agent_started')).programIds as number[];
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    expect(await gone(ids2)).toBe(true);
+  }, 60_000);
+
+  it('removes the netlink TC filters a killed agent left, on the next start', async () => {
+    const args = ['--interfaces', ns.outer, '--interval', '10s', '--stdout', '--metrics-port', '0', '--spool-dir', dir, '--tc-attach', 'netlink'];
+    const first = startCli(args);
+    const ids = (await first.waitFor('agent_started')).programIds as number[];
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(tcFilters(ns.outer, 'ingress')).toContain('tma_tc'); // netlink filters outlive the process
+    expect(tcFilters(ns.outer, 'egress')).toContain('tma_tc');
+    const second = startCli(args);
+    expect(await second.waitFor('stale_programs_removed')).toMatchObject({ ifname: ns.outer, removed: 2 });
+    await second.waitFor('agent_started');
+    expect(await gone(ids)).toBe(true);
+    expect(tcFilters(ns.outer, 'ingress').match(/handle 0x544d41/g)).toHaveLength(1);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    expect(tcFilters(ns.outer, 'ingress')).not.toContain('tma_tc');
+    expect(tcFilters(ns.outer, 'egress')).not.toContain('tma_tc');
+  }, 60_000);
+
+  it('inside a namespace (nsenter --net), attaches to every interface that is up and to ones that appear later', async () => {
+    const cli = startCli(['--interval', '10s', '--poll-interval', '200ms', '--stdout', '--metrics-port', '0', '--spool-dir', dir], ['nsenter', `--net=/run/netns/${ns.netns}`]);
+    const started = await cli.waitFor('agent_started');
+    expect(started.interfaces).toEqual([`${ns.inner}/TC/INGRESS/link`, `${ns.inner}/TC/EGRESS/link`]); // not lo
+    ns.inNs('ip', 'link', 'add', 'late0', 'type', 'veth', 'peer', 'name', 'late1');
+    ns.inNs('ip', 'link', 'set', 'late0', 'up');
+    const attached = await cli.waitFor('interface_attached', 10_000);
+    expect(attached).toMatchObject({ ifname: 'late0' });
+    ns.inNs('ip', 'link', 'del', 'late0');
+    await cli.waitFor('interface_gone', 10_000);
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+    const lines = cli.stdout().trim().split('\n'); // the final partial interval is printed on stop
+    expect(lines.length).toBe(1);
+  }, 60_000);
+});
