@@ -52,6 +52,9 @@ export interface ReplayOptions {
   pps?: number;
   /** Times to send the file (default 1). */
   loop?: number;
+  /** Pin the sender to this CPU. On veth the receive path (and so the hooks) runs on the sender's CPU, so this
+   *  also decides which CPU's per-CPU sketches count the packets. */
+  cpu?: number;
 }
 
 /** CPU seconds tcpreplay used. On veth the receiver's softirq work runs in the sender's context and, without
@@ -110,8 +113,8 @@ function deleteNetns(name: string): void {
 }
 
 /** Tools the testbed runs; returns the missing ones with the package that brings each. */
-export function missingTools(tools: string[] = ['ip', 'nsenter', 'tcpreplay', 'ethtool']): string[] {
-  const pkg: Record<string, string> = { ip: 'iproute2', nsenter: 'util-linux', tcpreplay: 'tcpreplay', ethtool: 'ethtool', tcpdump: 'tcpdump' };
+export function missingTools(tools: string[] = ['ip', 'nsenter', 'taskset', 'tcpreplay', 'ethtool']): string[] {
+  const pkg: Record<string, string> = { taskset: 'util-linux', ip: 'iproute2', nsenter: 'util-linux', tcpreplay: 'tcpreplay', ethtool: 'ethtool', tcpdump: 'tcpdump' };
   return tools
     .filter((t) => {
       try {
@@ -290,7 +293,8 @@ export class Testbed {
     const rate = opts.pps ? ['--pps', String(opts.pps)] : ['--topspeed'];
     // bash's `times` reports the CPU time of its finished children: tcpreplay's, including softirq work it carried
     const args = [
-      ...this.nsenterArgs(this.switchNs), 'bash', '-c', 'tcpreplay "$@"; rc=$?; times; exit $rc', 'tcpreplay',
+      ...this.nsenterArgs(this.switchNs), ...(opts.cpu !== undefined ? ['taskset', '-c', String(opts.cpu)] : []),
+      'bash', '-c', 'tcpreplay "$@"; rc=$?; times; exit $rc', 'tcpreplay',
       '-i', host.peer, ...rate, '--loop', String(opts.loop ?? 1), pcap,
     ];
     return new Promise((resolveP, reject) => {
