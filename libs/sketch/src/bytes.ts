@@ -15,6 +15,24 @@ export function varintSize(v: number): number {
   return n;
 }
 
+/** Writes v (a non-negative safe integer) as LEB128 at b[pos]; returns the next position. No bounds check. */
+export function writeVarint(b: Uint8Array, pos: number, v: number): number {
+  if (v < 0x80000000) {
+    while (v >= 0x80) {
+      b[pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    b[pos++] = v;
+    return pos;
+  }
+  while (v >= 0x80) {
+    b[pos++] = (v % 128) | 0x80;
+    v = floor(v / 128);
+  }
+  b[pos++] = v;
+  return pos;
+}
+
 /** Growable output buffer. */
 export class ByteWriter {
   buf: Uint8Array;
@@ -50,18 +68,18 @@ export class ByteWriter {
 
   bytes(src: Uint8Array, offset = 0, length = src.length - offset): void {
     this.ensure(length);
-    this.buf.set(src.subarray(offset, offset + length), this.pos);
+    if (length <= 32) {
+      // Short copies (addresses, ports) are cheaper as a loop than as a subarray view plus set().
+      for (let i = 0; i < length; i++) this.buf[this.pos + i] = src[offset + i];
+    } else {
+      this.buf.set(src.subarray(offset, offset + length), this.pos);
+    }
     this.pos += length;
   }
 
   varint(v: number): void {
     this.ensure(8);
-    const b = this.buf;
-    while (v >= 128) {
-      b[this.pos++] = (v % 128) | 0x80;
-      v = floor(v / 128);
-    }
-    b[this.pos++] = v;
+    this.pos = writeVarint(this.buf, this.pos, v);
   }
 
   finish(): Uint8Array {

@@ -1,4 +1,5 @@
 // HyperLogLog behaviour: register updates, merge by max and its refusals, standard error, kernel import.
+import fc from 'fast-check';
 import { IncompatibleSketchError } from './errors';
 import { hashKey, hllIndex, hllRank } from './hash';
 import { HyperLogLog } from './hll';
@@ -61,5 +62,22 @@ describe('HyperLogLog', () => {
     a.clear();
     expect(a.isEmpty()).toBe(true);
     expect(c.isEmpty()).toBe(false);
+  });
+
+  it('merges four registers at a time exactly like a register-by-register max', () => {
+    const reg = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((a) => a.map((v) => v % 52));
+    fc.assert(
+      fc.property(reg, reg, (x, y) => {
+        const a = new HyperLogLog({ precision: 4 });
+        const b = new HyperLogLog({ precision: 4 });
+        a.registers.set(x.map((v) => Math.min(v, a.rankMax)));
+        b.registers.set(y.map((v) => Math.min(v, b.rankMax)));
+        const want = a.registers.map((v, i) => Math.max(v, b.registers[i]));
+        a.merge(b);
+        expect(Array.from(a.registers)).toEqual(Array.from(want));
+        expect(a.maxRegister()).toBe(Math.max(0, ...want));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

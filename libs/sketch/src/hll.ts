@@ -7,6 +7,8 @@ import { HASH_NAME, HLL_P, SEED_HASH } from './spec.generated';
 
 // Bound once: global lookups are slow inside vm contexts (test runners).
 const clz32 = Math.clz32;
+const imul = Math.imul;
+const mathMax = Math.max;
 
 export interface HyperLogLogOptions {
   /** Precision p: m = 2^p registers; standard error 1.04/√m. Default from the spec. */
@@ -22,6 +24,10 @@ export interface HllEstimate {
 const hashScratch = new Uint32Array(2);
 // Histogram of register values, shared by all instances (estimation is synchronous): no allocation per estimate.
 const histogram = new Float64Array(66);
+const h0 = new Int32Array(256);
+const h1 = new Int32Array(256);
+const h2 = new Int32Array(256);
+const h3 = new Int32Array(256);
 
 /** σ(x) = x + Σ_k x^(2^k) 2^(k−1) (Ertl, eq. 18). */
 function sigma(x: number): number {
@@ -61,6 +67,8 @@ export class HyperLogLog {
   readonly hashName = HASH_NAME;
   readonly seedHash = SEED_HASH;
   readonly registers: Uint8Array;
+  /** The registers four at a time, for branch-free merges and a faster histogram. */
+  private readonly words: Uint32Array;
 
   constructor(options: HyperLogLogOptions = {}) {
     const p = options.precision ?? HLL_P;
@@ -69,6 +77,7 @@ export class HyperLogLog {
     this.m = 2 ** p;
     this.rankMax = 64 - p + 1;
     this.registers = new Uint8Array(this.m);
+    this.words = new Uint32Array(this.registers.buffer, 0, this.m >>> 2);
   }
 
   /** A sketch over registers read from the kernel; values above 65 − p are refused with a RangeError. */
@@ -109,14 +118,43 @@ export class HyperLogLog {
   estimate(): number {
     const q = 64 - this.p;
     const m = this.m;
-    const regs = this.registers;
-    histogram.fill(0, 0, q + 2);
-    for (let i = 0; i < m; i++) histogram[regs[i]]++;
+    // Four interleaved histograms (one per byte lane) avoid stalls on repeated increments of the same bin.
+    h0.fill(0);
+    h1.fill(0);
+    h2.fill(0);
+    h3.fill(0);
+    const words = this.words;
+    let zeroWords = 0;
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i];
+      if (w === 0) {
+        zeroWords++;
+        continue;
+      }
+      h0[w & 0xff]++;
+      h1[(w >>> 8) & 0xff]++;
+      h2[(w >>> 16) & 0xff]++;
+      h3[w >>> 24]++;
+    }
+    for (let k = 0; k <= q + 1; k++) histogram[k] = h0[k] + h1[k] + h2[k] + h3[k];
+    histogram[0] += 4 * zeroWords;
     if (histogram[0] === m) return 0;
     let z = m * tau(1 - histogram[q + 1] / m);
     for (let k = q; k >= 1; k--) z = 0.5 * (z + histogram[k]);
     z += m * sigma(histogram[0] / m);
     return (m * m) / (2 * Math.LN2 * z);
+  }
+
+  /** Largest register value (validation of imported or decoded registers). */
+  maxRegister(): number {
+    let max = 0;
+    const words = this.words;
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i];
+      if (w === 0) continue;
+      max = mathMax(max, w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff, w >>> 24);
+    }
+    return max;
   }
 
   query(): HllEstimate {
@@ -135,9 +173,18 @@ export class HyperLogLog {
   merge(other: HyperLogLog): this {
     const why = this.incompatibility(other);
     if (why) throw new IncompatibleSketchError(`HLL merge refused: ${why}`);
-    const a = this.registers;
-    const b = other.registers;
-    for (let i = 0; i < a.length; i++) if (b[i] > a[i]) a[i] = b[i];
+    // Byte-wise max four registers at a time (SWAR; registers are < 128): per byte, the high bit of
+    // (y | 0x80) − x is set exactly where y ≥ x.
+    const a = this.words;
+    const b = other.words;
+    for (let i = 0; i < a.length; i++) {
+      const y = b[i];
+      if (y === 0) continue;
+      const x = a[i];
+      const ge = (((y | 0x80808080) - (x & 0x7f7f7f7f)) & 0x80808080) >>> 7;
+      const mask = imul(ge, 0xff);
+      a[i] = (y & mask) | (x & ~mask);
+    }
     return this;
   }
 

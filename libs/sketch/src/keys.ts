@@ -215,6 +215,8 @@ export function parseFlowKey(key: Uint8Array, offset = 0): FlowTupleText {
   };
 }
 
+const imul = Math.imul;
+
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** Lower-case hex of bytes (keys in maps, logs and JSON). */
@@ -230,6 +232,59 @@ export function fromHex(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;
+}
+
+/**
+ * A set of 40-byte flow keys without building strings: keys are bucketed by a 32-bit mix of their words and compared
+ * byte for byte within a bucket.
+ */
+export class FlowKeySet {
+  private readonly buckets = new Map<number, Uint8Array | Uint8Array[]>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** A cheap 32-bit mix of the key's words (only buckets the set; equality is always checked byte for byte). */
+  private id(key: Uint8Array): number {
+    let h = 0x9e3779b9;
+    for (let i = 0; i < FLOW_KEY_BYTES; i += 4) {
+      const w = key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24);
+      h = imul(h ^ w, 0x85ebca6b);
+      h ^= h >>> 13;
+    }
+    return h;
+  }
+
+  has(key: Uint8Array): boolean {
+    const b = this.buckets.get(this.id(key));
+    if (b === undefined) return false;
+    if (b instanceof Uint8Array) return sameKey(b, key);
+    return b.some((k) => sameKey(k, key));
+  }
+
+  /** Adds the key (by reference); false when it was already present. */
+  add(key: Uint8Array): boolean {
+    const id = this.id(key);
+    const b = this.buckets.get(id);
+    if (b === undefined) {
+      this.buckets.set(id, key);
+    } else if (b instanceof Uint8Array) {
+      if (sameKey(b, key)) return false;
+      this.buckets.set(id, [b, key]);
+    } else {
+      if (b.some((k) => sameKey(k, key))) return false;
+      b.push(key);
+    }
+    this.count++;
+    return true;
+  }
+}
+
+function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < FLOW_KEY_BYTES; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export { DOMAIN_DST, DOMAIN_FLOW, DOMAIN_SRC, DOMAIN_DPORT };

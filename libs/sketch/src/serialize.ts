@@ -7,29 +7,35 @@
 //  +--------+--------+--------+--------+--------+-----------------+--------+--------+-----------------+------------------+---------
 //
 //  family 1 CMS:         param0 = depth, param1 = widthBits
-//    encoding 0 dense:   depth·2^widthBits unsigned LEB128 varints, row-major
-//    encoding 1 sparse:  varint n, then n × (varint gap, varint value ≥ 1); index = previous index + 1 + gap
-//                        (the first index is its gap). Every row must sum to the same total N.
+//    encoding 0 dense:   u8 cell width b (0 … 7 bytes, that of the largest cell), then depth·2^widthBits cells of
+//                        b bytes each, little-endian, row-major
+//    encoding 1 sparse:  varint n, then n × (varint gap, varint ref [, varint literal]): index = previous index + 1
+//                        + gap (the first index is its gap); ref 0 = a literal value ≥ 1 follows and is appended
+//                        to the value list, ref k ≥ 1 = the k-th value of that list (a flow repeats its count in
+//                        every row, so rows 1 … d−1 mostly cost a one-byte reference).
+//                        Every row must sum to the same total N.
 //  family 2 HLL:         param0 = precision p, param1 = register bits (8)
 //    encoding 0 dense:   2^p register bytes, each 0 … 65 − p
-//    encoding 1 sparse:  varint n, then n × (varint gap, u8 value 1 … 65 − p)
+//    encoding 1 sparse:  varint n, then n × varint(gap · 64 + value), value 1 … 65 − p, index as for the CMS
 //  family 3 candidates:  param0 = key bytes (40), param1 = 0; encoding 0:
 //                        varint n, then n × (u8 flags: bit0 source is IPv4, bit1 destination is IPv4;
 //                        source 4|16 bytes, destination 4|16 bytes, sport u16 BE, dport u16 BE, proto u8,
 //                        varint packets, varint bytes). Keys are unique.
 //
-// Integers in varints are at most 2^53 − 1 (8 bytes) and minimal. The encoder picks the smaller of dense and sparse
-// (a quiet host's CMS is a few hundred bytes). Decoding checks every field and throws a SketchDecodeError subclass;
-// a new object is returned only when the whole buffer is valid.
+// Integers in varints are at most 2^53 − 1 (8 bytes) and minimal. The encoder picks sparse when it is at least a
+// quarter smaller than dense (a quiet host's CMS is a few hundred bytes; dense decodes faster). Decoding checks every
+// field and throws a SketchDecodeError subclass; a new object is returned only when the whole buffer is valid.
 import { CountMinSketch, CountMinSketchOptions } from './cms';
 import { BadVersionError, CorruptError, IncompatibleParametersError, TooShortError } from './errors';
 import { ByteReader, ByteWriter, readU32le } from './bytes';
 import { Candidate } from './heavy-hitters';
 import { HyperLogLog, HyperLogLogOptions } from './hll';
-import { isFlowKey, isIPv4Mapped, toHex } from './keys';
+import { FlowKeySet, isFlowKey, isIPv4Mapped, toHex } from './keys';
 import { CMS_DEPTH, CMS_WIDTH_BITS, DOMAIN_FLOW, FLOW_KEY_BYTES, HLL_P, SEED_HASH, SPEC_VERSION } from './spec.generated';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const TWO32 = 4294967296;
+const floor = Math.floor;
 
 export const SKETCH_MAGIC = 0x53414d54; // "TMAS" read as u32 LE
 export const SKETCH_FORMAT_VERSION = 1;
@@ -128,36 +134,86 @@ function vsize(v: number): number {
   return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : v < 0x800000000 ? 5 : v < 0x40000000000 ? 6 : v < 0x2000000000000 ? 7 : 8;
 }
 
+/** Bytes needed for the largest cell (0 when every cell is 0). */
+function cellWidth(max: number): number {
+  let b = 0;
+  while (max >= 1) {
+    b++;
+    max = floor(max / 256);
+  }
+  return b;
+}
+
 export function encodeCountMinSketch(cms: CountMinSketch, options: EncodeOptions = {}): Uint8Array {
   const cells = cms.cells;
-  let dense = 0;
-  let sparse = 0;
   let nnz = 0;
+  let max = 0;
+  for (let i = 0; i < cells.length; i++) {
+    const v = cells[i];
+    if (v !== 0) {
+      nnz++;
+      if (v > max) max = v;
+    }
+  }
+  // Counters are exact only up to 2^53 − 1 (8.3 days of 100 Gb/s in one cell); refuse to ship a rounded one.
+  if (max > MAX_SAFE) throw new RangeError(`a CMS cell exceeds 2^53 - 1 (${max}): counts are no longer exact`);
+  const width = cellWidth(max);
+  const dense = 1 + width * cells.length;
+  const mode = options.encoding ?? 'auto';
+  // Sparse only when it saves a quarter or more: dense cells decode several times faster, and the busy hosts
+  // where the two are close are the ones the aggregator decodes most. A sparse entry costs at least 2 bytes.
+  if (mode === 'sparse' || (mode === 'auto' && 2 * nnz < 0.75 * dense)) {
+    const sparse = encodeCmsSparse(cms, nnz);
+    if (mode === 'sparse' || sparse.length < 0.75 * (SKETCH_HEADER_BYTES + dense)) return sparse;
+  }
+  const w = new ByteWriter(SKETCH_HEADER_BYTES + dense);
+  const lengthAt = writeHeader(w, SketchFamily.CountMin, SketchEncoding.Dense, cms.seedHash, cms.depth, cms.widthBits);
+  const buf = w.buf;
+  let pos = w.pos;
+  buf[pos++] = width;
+  if (width <= 4) {
+    for (let i = 0; i < cells.length; i++) {
+      const v = cells[i];
+      for (let k = 0; k < width; k++) buf[pos++] = (v >>> (8 * k)) & 0xff;
+    }
+  } else {
+    for (let i = 0; i < cells.length; i++) {
+      const v = cells[i];
+      const lo = v % TWO32;
+      const hi = (v - lo) / TWO32;
+      buf[pos] = lo & 0xff;
+      buf[pos + 1] = (lo >>> 8) & 0xff;
+      buf[pos + 2] = (lo >>> 16) & 0xff;
+      buf[pos + 3] = lo >>> 24;
+      for (let k = 4; k < width; k++) buf[pos + k] = (hi >>> (8 * (k - 4))) & 0xff;
+      pos += width;
+    }
+  }
+  w.pos = pos;
+  return finishPayload(w, lengthAt);
+}
+
+function encodeCmsSparse(cms: CountMinSketch, nnz: number): Uint8Array {
+  const cells = cms.cells;
+  const w = new ByteWriter(SKETCH_HEADER_BYTES + 8 + 3 * nnz);
+  const lengthAt = writeHeader(w, SketchFamily.CountMin, SketchEncoding.Sparse, cms.seedHash, cms.depth, cms.widthBits);
+  w.varint(nnz);
+  const refs = new Map<number, number>();
+  let listed = 0;
   let prev = -1;
   for (let i = 0; i < cells.length; i++) {
     const v = cells[i];
-    dense += vsize(v);
-    if (v !== 0) {
-      sparse += vsize(i - prev - 1) + vsize(v);
-      prev = i;
-      nnz++;
-    }
-  }
-  sparse += vsize(nnz);
-  const mode = options.encoding ?? 'auto';
-  const encoding = mode === 'dense' ? SketchEncoding.Dense : mode === 'sparse' ? SketchEncoding.Sparse : sparse < dense ? SketchEncoding.Sparse : SketchEncoding.Dense;
-  const w = new ByteWriter(SKETCH_HEADER_BYTES + (encoding === SketchEncoding.Sparse ? sparse : dense));
-  const lengthAt = writeHeader(w, SketchFamily.CountMin, encoding, cms.seedHash, cms.depth, cms.widthBits);
-  if (encoding === SketchEncoding.Dense) {
-    for (let i = 0; i < cells.length; i++) w.varint(cells[i]);
-  } else {
-    w.varint(nnz);
-    prev = -1;
-    for (let i = 0; i < cells.length; i++) {
-      if (cells[i] === 0) continue;
-      w.varint(i - prev - 1);
-      w.varint(cells[i]);
-      prev = i;
+    if (v === 0) continue;
+    w.varint(i - prev - 1);
+    prev = i;
+    const ref = refs.get(v);
+    if (ref !== undefined && vsize(ref) <= vsize(v)) {
+      w.varint(ref);
+    } else {
+      w.u8(0);
+      w.varint(v);
+      listed++;
+      if (ref === undefined) refs.set(v, listed);
     }
   }
   return finishPayload(w, lengthAt);
@@ -183,53 +239,85 @@ export function decodeCountMinSketch(bytes: Uint8Array, expect: DecodeCountMinOp
   const cells = out.cells;
   const end = SKETCH_HEADER_BYTES + h.payloadLength;
   let pos = SKETCH_HEADER_BYTES;
+  let total = -1;
   if (h.encoding === SketchEncoding.Dense) {
-    // Inlined varint loop: this is the hot path of decoding a busy host.
-    for (let i = 0; i < size; i++) {
-      if (pos >= end) throw new CorruptError(`dense CMS payload ends at cell ${i} of ${size}`);
-      let byte = bytes[pos++];
-      if (byte < 0x80) {
-        cells[i] = byte;
-        continue;
-      }
-      let v = byte & 0x7f;
-      let scale = 128;
-      for (let k = 1; ; k++) {
-        if (k === 8) throw new CorruptError('varint longer than 8 bytes in a CMS cell');
-        if (pos >= end) throw new CorruptError(`dense CMS payload ends inside cell ${i}`);
-        byte = bytes[pos++];
-        v += (byte & 0x7f) * scale;
-        if (byte < 0x80) {
-          if (byte === 0) throw new CorruptError('non-minimal varint in a CMS cell');
-          break;
+    // Fixed-width little-endian cells with row sums on the fly: the hot path of decoding a busy host.
+    const cw = bytes[pos++];
+    if (cw > 7) throw new CorruptError(`dense CMS cell width ${cw} bytes (at most 7)`);
+    if (h.payloadLength !== 1 + cw * size) throw new CorruptError(`dense CMS payload of ${h.payloadLength} bytes; expected ${1 + cw * size}`);
+    let i = 0;
+    for (let row = 0; row < depth; row++) {
+      let sum = 0;
+      const rowEnd = i + width;
+      if (cw === 0) {
+        i = rowEnd; // all zero (the sketch is freshly allocated)
+      } else if (cw === 1) {
+        for (; i < rowEnd; i++) {
+          const v = bytes[pos++];
+          cells[i] = v;
+          sum += v;
         }
-        scale *= 128;
+      } else if (cw === 2) {
+        for (; i < rowEnd; i++, pos += 2) {
+          const v = bytes[pos] | (bytes[pos + 1] << 8);
+          cells[i] = v;
+          sum += v;
+        }
+      } else if (cw === 3) {
+        for (; i < rowEnd; i++, pos += 3) {
+          const v = bytes[pos] | (bytes[pos + 1] << 8) | (bytes[pos + 2] << 16);
+          cells[i] = v;
+          sum += v;
+        }
+      } else if (cw === 4) {
+        for (; i < rowEnd; i++, pos += 4) {
+          const v = (bytes[pos] | (bytes[pos + 1] << 8) | (bytes[pos + 2] << 16) | (bytes[pos + 3] << 24)) >>> 0;
+          cells[i] = v;
+          sum += v;
+        }
+      } else {
+        for (; i < rowEnd; i++, pos += cw) {
+          let hi = 0;
+          for (let k = cw - 1; k >= 4; k--) hi = hi * 256 + bytes[pos + k];
+          const v = hi * TWO32 + ((bytes[pos] | (bytes[pos + 1] << 8) | (bytes[pos + 2] << 16) | (bytes[pos + 3] << 24)) >>> 0);
+          if (v > MAX_SAFE) throw new CorruptError(`CMS cell ${i} exceeds 2^53 - 1`);
+          cells[i] = v;
+          sum += v;
+        }
       }
-      if (v > MAX_SAFE) throw new CorruptError(`CMS cell ${i} exceeds 2^53 - 1`);
-      cells[i] = v;
+      if (row === 0) total = sum;
+      else if (sum !== total) throw new CorruptError(`CMS row ${row} sums to ${sum}, row 0 to ${total}`);
     }
+    if (total > MAX_SAFE) throw new CorruptError(`CMS total ${total} exceeds 2^53 - 1`);
     if (pos !== end) throw new CorruptError(`${end - pos} bytes after the last CMS cell`);
   } else {
     const r = new ByteReader(bytes, pos, end);
     const n = r.varint('the CMS entry count');
     if (n > size || n * 2 > end - r.pos) throw new CorruptError(`CMS sparse entry count ${n} does not fit`);
+    const values = new Float64Array(n);
+    let listed = 0;
     let index = -1;
     for (let k = 0; k < n; k++) {
       index += r.varint('a CMS gap') + 1;
       if (index >= size) throw new CorruptError(`CMS sparse index ${index} beyond ${size} cells`);
-      const v = r.varint('a CMS value');
-      if (v === 0) throw new CorruptError('CMS sparse entry with value 0');
+      const ref = r.varint('a CMS value reference');
+      let v: number;
+      if (ref === 0) {
+        v = r.varint('a CMS value');
+        if (v === 0) throw new CorruptError('CMS sparse entry with value 0');
+        values[listed++] = v;
+      } else {
+        if (ref > listed) throw new CorruptError(`CMS value reference ${ref} beyond ${listed} listed values`);
+        v = values[ref - 1];
+      }
       cells[index] = v;
     }
     if (r.pos !== end) throw new CorruptError(`${end - r.pos} bytes after the last CMS entry`);
-  }
-  let total = 0;
-  for (let c = 0; c < width; c++) total += cells[c];
-  for (let row = 1; row < depth; row++) {
-    let s = 0;
-    const base = row * width;
-    for (let c = 0; c < width; c++) s += cells[base + c];
-    if (s !== total) throw new CorruptError(`CMS row ${row} sums to ${s}, row 0 to ${total}`);
+    for (let row = 0; row < depth; row++) {
+      const sum = out.rowSum(row);
+      if (total < 0) total = sum;
+      else if (sum !== total) throw new CorruptError(`CMS row ${row} sums to ${sum}, row 0 to ${total}`);
+    }
   }
   return CountMinSketch.withTotal(out, total);
 }
@@ -238,17 +326,17 @@ export function decodeCountMinSketch(bytes: Uint8Array, expect: DecodeCountMinOp
 
 export function encodeHyperLogLog(hll: HyperLogLog, options: EncodeOptions = {}): Uint8Array {
   const regs = hll.registers;
+  const mode = options.encoding ?? 'auto';
   let sparse = 0;
   let nnz = 0;
   let prev = -1;
-  for (let i = 0; i < regs.length; i++) {
+  for (let i = 0; i < regs.length && (mode === 'sparse' || sparse < regs.length); i++) {
     if (regs[i] === 0) continue;
-    sparse += vsize(i - prev - 1) + 1;
+    sparse += vsize((i - prev - 1) * 64 + regs[i]);
     prev = i;
     nnz++;
   }
-  sparse += vsize(nnz);
-  const mode = options.encoding ?? 'auto';
+  sparse += vsize(nnz); // (a partial count when the loop stopped early: dense wins then)
   const encoding = mode === 'dense' ? SketchEncoding.Dense : mode === 'sparse' ? SketchEncoding.Sparse : sparse < regs.length ? SketchEncoding.Sparse : SketchEncoding.Dense;
   const w = new ByteWriter(SKETCH_HEADER_BYTES + (encoding === SketchEncoding.Sparse ? sparse : regs.length));
   const lengthAt = writeHeader(w, SketchFamily.HyperLogLog, encoding, hll.seedHash, hll.p, 8);
@@ -259,8 +347,7 @@ export function encodeHyperLogLog(hll: HyperLogLog, options: EncodeOptions = {})
     prev = -1;
     for (let i = 0; i < regs.length; i++) {
       if (regs[i] === 0) continue;
-      w.varint(i - prev - 1);
-      w.u8(regs[i]);
+      w.varint((i - prev - 1) * 64 + regs[i]);
       prev = i;
     }
   }
@@ -283,19 +370,19 @@ export function decodeHyperLogLog(bytes: Uint8Array, expect: DecodeHyperLogLogOp
   const regs = out.registers;
   if (h.encoding === SketchEncoding.Dense) {
     if (h.payloadLength !== m) throw new CorruptError(`dense HLL payload of ${h.payloadLength} bytes; expected ${m}`);
-    let bad = 0;
-    for (let i = 0; i < m; i++) if (bytes[SKETCH_HEADER_BYTES + i] > rankMax) bad++;
-    if (bad > 0) throw new CorruptError(`${bad} HLL registers exceed the maximum rank ${rankMax}`);
     regs.set(bytes.subarray(SKETCH_HEADER_BYTES, end));
+    const bad = out.maxRegister();
+    if (bad > rankMax) throw new CorruptError(`an HLL register holds ${bad}, above the maximum rank ${rankMax}`);
   } else {
     const r = new ByteReader(bytes, SKETCH_HEADER_BYTES, end);
     const n = r.varint('the HLL entry count');
-    if (n > m || n * 2 > end - r.pos) throw new CorruptError(`HLL sparse entry count ${n} does not fit`);
+    if (n > m || n > end - r.pos) throw new CorruptError(`HLL sparse entry count ${n} does not fit`);
     let index = -1;
     for (let k = 0; k < n; k++) {
-      index += r.varint('an HLL gap') + 1;
+      const x = r.varint('an HLL entry');
+      const v = x % 64;
+      index += (x - v) / 64 + 1;
       if (index >= m) throw new CorruptError(`HLL sparse index ${index} beyond ${m} registers`);
-      const v = r.u8('an HLL register');
       if (v === 0 || v > rankMax) throw new CorruptError(`HLL register value ${v} outside 1..${rankMax}`);
       regs[index] = v;
     }
@@ -307,17 +394,15 @@ export function decodeHyperLogLog(bytes: Uint8Array, expect: DecodeHyperLogLogOp
 // ---------------------------------------------------------------- candidates
 
 export function encodeCandidates(candidates: Iterable<Candidate>, seedHash = SEED_HASH): Uint8Array {
-  const list = [...candidates];
+  const list = Array.isArray(candidates) ? (candidates as Candidate[]) : [...candidates];
   const w = new ByteWriter(SKETCH_HEADER_BYTES + 8 + list.length * 24);
   const lengthAt = writeHeader(w, SketchFamily.Candidates, SketchEncoding.Dense, seedHash, FLOW_KEY_BYTES, 0);
   w.varint(list.length);
-  const seen = new Set<string>();
+  const seen = new FlowKeySet();
   for (const c of list) {
     const k = c.key;
     if (k.length !== FLOW_KEY_BYTES || !isFlowKey(k)) throw new RangeError('a candidate key is a 40-byte canonical flow key');
-    const id = toHex(k);
-    if (seen.has(id)) throw new RangeError(`duplicate candidate key ${id}: merge them first (CandidateSet)`);
-    seen.add(id);
+    if (!seen.add(k)) throw new RangeError(`duplicate candidate key ${toHex(k)}: merge them first (CandidateSet)`);
     if (!Number.isSafeInteger(c.packets) || c.packets < 0 || !Number.isSafeInteger(c.bytes) || c.bytes < 0) {
       throw new RangeError('candidate counts must be non-negative integers');
     }
@@ -335,6 +420,22 @@ export function encodeCandidates(candidates: Iterable<Candidate>, seedHash = SEE
   return finishPayload(w, lengthAt);
 }
 
+function readAddress(r: ByteReader, v4: boolean, key: Uint8Array, at: number): void {
+  const b = r.buf;
+  if (v4) {
+    r.need(4, 'a candidate address');
+    key[at + 10] = 0xff;
+    key[at + 11] = 0xff;
+    for (let i = 0; i < 4; i++) key[at + 12 + i] = b[r.pos + i];
+    r.pos += 4;
+  } else {
+    r.need(16, 'a candidate address');
+    for (let i = 0; i < 16; i++) key[at + i] = b[r.pos + i];
+    r.pos += 16;
+    if (isIPv4Mapped(key, at)) throw new CorruptError('IPv4-mapped address stored in IPv6 form');
+  }
+}
+
 export function decodeCandidates(bytes: Uint8Array, expect: { seedHash?: number } = {}): Candidate[] {
   const h = readSketchHeader(bytes);
   expectFamily(h, SketchFamily.Candidates, expect.seedHash);
@@ -344,39 +445,22 @@ export function decodeCandidates(bytes: Uint8Array, expect: { seedHash?: number 
   const r = new ByteReader(bytes, SKETCH_HEADER_BYTES, end);
   const n = r.varint('the candidate count');
   if (n * 16 > end - r.pos) throw new CorruptError(`candidate count ${n} does not fit the payload`);
-  const out: Candidate[] = [];
-  const seen = new Set<string>();
+  const out: Candidate[] = new Array(n);
+  const seen = new FlowKeySet();
   for (let i = 0; i < n; i++) {
     const flags = r.u8('candidate flags');
     if (flags > 3) throw new CorruptError(`candidate flags 0x${flags.toString(16)}`);
     const key = new Uint8Array(FLOW_KEY_BYTES);
-    for (const [bit, at] of [
-      [1, 0],
-      [2, 16],
-    ] as const) {
-      if (flags & bit) {
-        r.need(4, 'a candidate address');
-        key[at + 10] = 0xff;
-        key[at + 11] = 0xff;
-        key.set(bytes.subarray(r.pos, r.pos + 4), at + 12);
-        r.pos += 4;
-      } else {
-        r.need(16, 'a candidate address');
-        key.set(bytes.subarray(r.pos, r.pos + 16), at);
-        r.pos += 16;
-        if (isIPv4Mapped(key, at)) throw new CorruptError('IPv4-mapped address stored in IPv6 form');
-      }
-    }
+    readAddress(r, (flags & 1) !== 0, key, 0);
+    readAddress(r, (flags & 2) !== 0, key, 16);
     r.need(5, 'candidate ports and protocol');
-    key.set(bytes.subarray(r.pos, r.pos + 5), 32);
+    for (let j = 0; j < 5; j++) key[32 + j] = bytes[r.pos + j];
     r.pos += 5;
     key[37] = DOMAIN_FLOW;
     const packets = r.varint('candidate packets');
     const byteCount = r.varint('candidate bytes');
-    const id = toHex(key);
-    if (seen.has(id)) throw new CorruptError('duplicate candidate key');
-    seen.add(id);
-    out.push({ key, packets, bytes: byteCount });
+    if (!seen.add(key)) throw new CorruptError('duplicate candidate key');
+    out[i] = { key, packets, bytes: byteCount };
   }
   if (r.pos !== end) throw new CorruptError(`${end - r.pos} bytes after the last candidate`);
   return out;

@@ -1,0 +1,184 @@
+// Sketch library benchmark: per-operation times next to a plain-JavaScript baseline measured in the same run, and
+// encoded snapshot sizes. Run: npx tsc -p bench/sketch && npx node bench/sketch/dist/bench/sketch/bench.js
+import * as os from 'node:os';
+import {
+  Candidate,
+  CountMinSketch,
+  HyperLogLog,
+  decodeCandidates,
+  decodeCountMinSketch,
+  decodeHyperLogLog,
+  dportKey,
+  dstKey,
+  encodeCandidates,
+  encodeCountMinSketch,
+  encodeHyperLogLog,
+  hashKeyInto,
+  srcKey,
+} from '../../libs/sketch/src';
+import { Rng, makeFlows, makeStream, countStream } from '../../libs/sketch/src/test-support/datasets';
+
+/**
+ * Median CPU time per call in µs over `rounds` batches of `batch` calls, after a warm-up batch. CPU time (user +
+ * system of this process) rather than wall time: the machines are shared, and time spent descheduled is not ours.
+ */
+function time(fn: () => void, batch: number, rounds = 15): number {
+  for (let i = 0; i < batch; i++) fn();
+  const samples: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < batch; i++) fn();
+    const d = process.cpuUsage(t0);
+    samples.push((d.user + d.system) / batch);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[samples.length >> 1];
+}
+
+interface Snapshot {
+  packets: CountMinSketch;
+  bytes: CountMinSketch;
+  hlls: HyperLogLog[]; // distinct flows, sources, destinations, destination ports
+  candidates: Candidate[];
+}
+
+/** One host interval: `flowCount` flows, `packetCount` packets drawn Zipf 1.1, candidates = the top `cand` flows. */
+function snapshot(seed: number, flowCount: number, packetCount: number, cand: number): Snapshot {
+  const rng = new Rng(seed);
+  const flows = makeFlows(flowCount, rng);
+  const counts = countStream(makeStream('zipf-1.1', flowCount, packetCount, rng), flowCount);
+  const s: Snapshot = { packets: new CountMinSketch(), bytes: new CountMinSketch(), hlls: [0, 1, 2, 3].map(() => new HyperLogLog()), candidates: [] };
+  const h = new Uint32Array(2);
+  const k24 = new Uint8Array(24);
+  const k8 = new Uint8Array(8);
+  const order: number[] = [];
+  for (let f = 0; f < flowCount; f++) {
+    if (counts[f] === 0) continue;
+    order.push(f);
+    const bytes = counts[f] * (64 + rng.int(1437));
+    s.packets.add(flows.hi[f], flows.lo[f], counts[f]);
+    s.bytes.add(flows.hi[f], flows.lo[f], bytes);
+    s.hlls[0].add(flows.hi[f], flows.lo[f]);
+    const key = flows.keys.subarray(f * 40, f * 40 + 40);
+    hashKeyInto(srcKey(key.subarray(0, 16), k24), h);
+    s.hlls[1].add(h[0], h[1]);
+    hashKeyInto(dstKey(key.subarray(16, 32), k24), h);
+    s.hlls[2].add(h[0], h[1]);
+    hashKeyInto(dportKey((key[34] << 8) | key[35], key[36], k8), h);
+    s.hlls[3].add(h[0], h[1]);
+  }
+  order.sort((a, b) => counts[b] - counts[a]);
+  s.candidates = order.slice(0, cand).map((f) => ({ key: flows.keys.slice(f * 40, f * 40 + 40), packets: counts[f] - 5, bytes: (counts[f] - 5) * 700 }));
+  return s;
+}
+
+function encode(s: Snapshot) {
+  return {
+    packets: encodeCountMinSketch(s.packets),
+    bytes: encodeCountMinSketch(s.bytes),
+    hlls: s.hlls.map((h) => encodeHyperLogLog(h)),
+    candidates: encodeCandidates(s.candidates),
+  };
+}
+type Encoded = ReturnType<typeof encode>;
+const size = (e: Encoded) => e.packets.length + e.bytes.length + e.hlls.reduce((a, b) => a + b.length, 0) + e.candidates.length;
+
+function main(): void {
+  const row = (name: string, value: string, goal = '', note = '') => console.log(`${name.padEnd(44)} ${value.padStart(14)}  ${goal.padEnd(12)} ${note}`);
+  console.log(`node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${os.platform()} ${os.release()}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log('times are CPU time per operation (median of 15 batches); ratios compare with a baseline measured in the same run');
+
+  const busy = snapshot(1, 300_000, 5_000_000, 2048); // ~10 s at 500 kpps
+  const quiet = snapshot(2, 99, 20_000, 40);
+  const busyEnc = encode(busy);
+  const quietEnc = encode(quiet);
+
+  console.log('\n-- sizes on the wire (2 CMS + 4 HLL + candidates, sketch headers included)');
+  row('quiet host (99 flows, 20k packets)', `${size(quietEnc)} B`, '≤ 4096 B', `CMS ${quietEnc.packets.length}+${quietEnc.bytes.length}, HLL ${quietEnc.hlls.map((b) => b.length).join('+')}, cand ${quietEnc.candidates.length}`);
+  row('busy host (300k flows, 5M packets)', `${(size(busyEnc) / 1024).toFixed(1)} KiB`, '≤ 256 KiB', `CMS ${busyEnc.packets.length}+${busyEnc.bytes.length}, HLL ${busyEnc.hlls.map((b) => b.length).join('+')}, cand ${busyEnc.candidates.length}`);
+
+  console.log('\n-- merge one snapshot (2 CMS + 4 HLL) into a window');
+  const window: Snapshot = { packets: new CountMinSketch(), bytes: new CountMinSketch(), hlls: [0, 1, 2, 3].map(() => new HyperLogLog()), candidates: [] };
+  const mergeTyped = () => {
+    window.packets.merge(busy.packets);
+    window.bytes.merge(busy.bytes);
+    for (let i = 0; i < 4; i++) window.hlls[i].merge(busy.hlls[i]);
+  };
+  // Baseline: the same work on plain JavaScript arrays.
+  const plain = {
+    wp: Array.from(window.packets.cells),
+    wb: Array.from(window.bytes.cells),
+    wh: window.hlls.map((h) => Array.from(h.registers)),
+    sp: Array.from(busy.packets.cells),
+    sb: Array.from(busy.bytes.cells),
+    sh: busy.hlls.map((h) => Array.from(h.registers)),
+  };
+  const mergePlain = () => {
+    for (let i = 0; i < plain.wp.length; i++) plain.wp[i] += plain.sp[i];
+    for (let i = 0; i < plain.wb.length; i++) plain.wb[i] += plain.sb[i];
+    for (let k = 0; k < 4; k++) {
+      const a = plain.wh[k];
+      const b = plain.sh[k];
+      for (let i = 0; i < a.length; i++) a[i] = Math.max(a[i], b[i]);
+    }
+  };
+  const tTyped = time(mergeTyped, 300);
+  const tPlain = time(mergePlain, 300);
+  row('typed arrays (library)', `${tTyped.toFixed(1)} µs`, '≤ 50 µs');
+  row('plain JS arrays (baseline)', `${tPlain.toFixed(1)} µs`, '', `baseline / library = ${(tPlain / tTyped).toFixed(2)}×`);
+
+  console.log('\n-- estimates');
+  const keys = busy.candidates.map((c) => c.key);
+  let ki = 0;
+  let sink = 0;
+  const tEstKey = time(() => {
+    sink += window.packets.estimateKey(keys[ki++ & 1023]);
+  }, 100_000);
+  const hashed = new Uint32Array(2048);
+  keys.slice(0, 1024).forEach((k, i) => hashKeyInto(k, hashed, 2 * i));
+  const tEst = time(() => {
+    const i = ki++ & 1023;
+    sink += window.packets.estimate(hashed[2 * i], hashed[2 * i + 1]);
+  }, 100_000);
+  row('CMS point estimate from a 40-byte key', `${(tEstKey * 1000).toFixed(0)} ns`, '≤ 1 µs', 'hash + 4 cells');
+  row('CMS point estimate from a hash', `${(tEst * 1000).toFixed(0)} ns`, '≤ 1 µs');
+  const tHll = time(() => {
+    sink += window.hlls[0].estimate();
+  }, 200);
+  row('HLL estimate (p = 14, Ertl improved)', `${tHll.toFixed(1)} µs`, '≤ 50 µs');
+  const plainRegs = Array.from(window.hlls[0].registers);
+  const tHllPlain = time(() => {
+    // Baseline: classic raw HLL sum over a plain array (no corrections).
+    let z = 0;
+    for (let i = 0; i < plainRegs.length; i++) z += Math.pow(2, -plainRegs[i]);
+    sink += z;
+  }, 200);
+  row('plain-array harmonic sum (baseline)', `${tHllPlain.toFixed(1)} µs`, '', `baseline / library = ${(tHllPlain / tHll).toFixed(2)}×`);
+
+  console.log('\n-- serialization of a busy host');
+  const decodeAll = (e: Encoded) => {
+    decodeCountMinSketch(e.packets);
+    decodeCountMinSketch(e.bytes);
+    for (const h of e.hlls) decodeHyperLogLog(h);
+    decodeCandidates(e.candidates);
+  };
+  const tDecode = time(() => decodeAll(busyEnc), 30);
+  row('decode 2 CMS + 4 HLL + 2048 candidates', `${tDecode.toFixed(0)} µs`, '≤ 200 µs');
+  const tDecodeSketches = time(() => {
+    decodeCountMinSketch(busyEnc.packets);
+    decodeCountMinSketch(busyEnc.bytes);
+    for (const h of busyEnc.hlls) decodeHyperLogLog(h);
+  }, 30);
+  row('  of which 2 CMS + 4 HLL', `${tDecodeSketches.toFixed(0)} µs`);
+  const json = JSON.stringify({ p: Array.from(busy.packets.cells), b: Array.from(busy.bytes.cells), h: busy.hlls.map((h) => Array.from(h.registers)) });
+  const tJson = time(() => JSON.parse(json), 10);
+  row('JSON.parse of the same sketches (baseline)', `${tJson.toFixed(0)} µs`, '', `baseline / library = ${(tJson / tDecodeSketches).toFixed(2)}×, ${(json.length / 1024).toFixed(0)} KiB as JSON`);
+  const tEncode = time(() => encode(busy), 10);
+  row('encode 2 CMS + 4 HLL + 2048 candidates', `${tEncode.toFixed(0)} µs`);
+  const tDecodeQuiet = time(() => decodeAll(quietEnc), 500);
+  row('decode a quiet host', `${tDecodeQuiet.toFixed(1)} µs`);
+
+  if (sink === 42) console.log('');
+}
+
+main();
