@@ -51,8 +51,23 @@ export function forgetCleanup(name: string): void {
   if (i >= 0) tasks.splice(i, 1);
 }
 
-/** Runs every pending task, newest first; failures are reported and the next task still runs. */
-export async function runAll(): Promise<void> {
+/** True once a signal started the cleanup: loops should stop starting new work. */
+export function isExiting(): boolean {
+  return exiting;
+}
+
+let pass: Promise<void> | null = null;
+
+/** Runs every pending task, newest first; failures are reported and the next task still runs. Concurrent callers
+ *  share one pass, so a signal and a failing main loop never undo the same thing twice or exit halfway. */
+export function runAll(): Promise<void> {
+  pass ??= runPass().finally(() => {
+    pass = null;
+  });
+  return pass;
+}
+
+async function runPass(): Promise<void> {
   while (tasks.length > 0) {
     const t = tasks.pop()!;
     try {

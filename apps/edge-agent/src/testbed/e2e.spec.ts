@@ -1,7 +1,7 @@
 // End to end, as root: real packets into two namespace hosts → an edge agent in each (one on TC, one on XDP) →
 // the real Kafka broker → snapshots decoded with libs/schema and compared with the generator's exact ground truth:
 // totals exact, every flow above 0.1 % of packets among the candidates, CMS estimates within ε·N, HLLs within 3 σ.
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import { join, resolve } from 'node:path';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
@@ -187,6 +187,10 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
     await consumer?.disconnect().catch(() => undefined);
     await runAll(); // agents (if still up), relay, namespaces
     tb?.destroy();
+    if (tb) {
+      rmSync(join(REPO, '.state', 'testbed', `e2e-${tb.id}`), { recursive: true, force: true });
+      for (const r of runs) rmSync(r.pcap, { force: true });
+    }
   }, 60_000);
 
   it('fed each host exactly its pcap and nothing else (the ground truth is what the interface saw)', () => {

@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentProcess, defaultAgentMain } from './agents';
-import { runAll } from './cleanup';
+import { isExiting, runAll } from './cleanup';
 import { defaultStateDir, Testbed } from './netns';
 import { KafkaRelay } from './relay';
 import { combineTruths, generateTraffic, type GroundTruth, writeTraffic } from './traffic';
@@ -132,7 +132,7 @@ async function main(): Promise<number> {
 
   const truths: GroundTruth[][] = tb.hosts.map(() => []);
   const started = Date.now();
-  for (let round = 0; failed === null; round++) {
+  for (let round = 0; failed === null && !isExiting(); round++) {
     if (o.durationMs !== undefined && Date.now() - started >= o.durationMs) break;
     const roundStart = Date.now();
     const results = await Promise.all(
@@ -147,6 +147,7 @@ async function main(): Promise<number> {
         return { h, sent, total };
       }),
     );
+    if (isExiting()) break;
     const line = results
       .map(({ h, sent, total }) => `h${h.index} +${fmt(sent.packets)} pkts @ ${fmt(sent.pps / 1000)} kpps (total ${fmt(total.packets)} pkts, ${fmt(total.distinct.flows)} flows)`)
       .join(' | ');
@@ -155,6 +156,7 @@ async function main(): Promise<number> {
     const wait = o.intervalMs - (Date.now() - roundStart);
     if (wait > 0) await sleep(wait);
   }
+  if (isExiting()) return new Promise<number>(() => undefined); // the signal handler finishes and exits
   if (failed) process.stderr.write(`testbed: ${failed}\n`);
   await runAll();
   return failed ? 1 : 0;
@@ -172,6 +174,7 @@ if (require.main === module) {
   main().then(
     (code) => process.exit(code),
     async (err: Error) => {
+      if (isExiting()) return; // a replay interrupted by the same Ctrl-C: the signal handler is cleaning up
       process.stderr.write(`testbed: ${err.message}\n`);
       await runAll();
       process.exit(1);

@@ -42,6 +42,8 @@ const server = net.createServer((c) => {
 });
 server.listen(Number(port), host, () => process.stdout.write('ready\\n'));
 process.on('SIGTERM', () => process.exit(0));
+// the testbed's own pipe: when the testbed dies (even by SIGKILL) stdin closes and the relay goes with it
+process.stdin.on('end', () => process.exit(0)).on('error', () => process.exit(0)).resume();
 `;
 
 function pipeBoth(a: Socket, b: Socket): void {
@@ -92,8 +94,11 @@ export class KafkaRelay {
         relay.servers.push(server);
         const listenHost = b.host === 'localhost' ? '127.0.0.1' : b.host;
         for (const h of tb.hosts) {
+          // its own process group: Ctrl-C reaches the agents (which publish a final snapshot through this relay)
+          // and the testbed, not the relay; the testbed stops it after the agents
           const child = spawn('nsenter', [...tb.nsenterArgs(h.netns), process.execPath, '-e', HOST_SIDE, listenHost, String(b.port), path], {
-            stdio: ['ignore', 'pipe', 'inherit'],
+            stdio: ['pipe', 'pipe', 'inherit'],
+            detached: true,
           });
           relay.children.push(child);
           await new Promise<void>((res, rej) => {
