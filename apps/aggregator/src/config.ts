@@ -31,6 +31,8 @@ export interface AggregatorConfig {
   /** Open windows kept per partition before the oldest is written early (bounds memory; default 6). */
   maxOpenWindows: number;
   topK: number;
+  /** Kafka group session timeout: how long a dead instance holds its partitions (default 30 s). */
+  sessionTimeoutMs: number;
   groupId: string;
   topicPrefix: string;
   /** Partitions given to the snapshot topic when the aggregator has to create it (default 12). */
@@ -77,7 +79,7 @@ function name(env: NodeJS.ProcessEnv, key: string, fallback: string): string {
 
 /**
  *   TMA_AGG_WINDOW (1m) TMA_AGG_ALLOWED_LATENESS (30s) TMA_AGG_IDLE_CLOSE (15s) TMA_AGG_FLUSH_INTERVAL (1s)
- *   TMA_AGG_MAX_FUTURE (10m) TMA_AGG_MAX_OPEN_WINDOWS (6) TMA_AGG_TOP_K (100)
+ *   TMA_AGG_MAX_FUTURE (10m) TMA_AGG_MAX_OPEN_WINDOWS (6) TMA_AGG_TOP_K (100) TMA_AGG_SESSION_TIMEOUT (30s)
  *   TMA_AGG_GROUP_ID (tma-aggregator) TMA_TOPIC_PREFIX (tma) TMA_AGG_TOPIC_PARTITIONS (12) TMA_AGG_WRITER_ID (host-pid)
  *   TMA_AGG_HTTP_HOST (0.0.0.0) TMA_AGG_HTTP_PORT (9464: /metrics, /health, /ready)
  *   TMA_AGG_TTL_PARTIALS (7d) _WINDOW_TOTALS (30d) _TOP_FLOWS (30d) _HOST_TOTALS (30d) _PROTOCOL_TOTALS (30d)
@@ -98,6 +100,7 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
     maxFutureMs: duration(env, 'TMA_AGG_MAX_FUTURE', '10m', 1000, 7 * day),
     maxOpenWindows: integer(env, 'TMA_AGG_MAX_OPEN_WINDOWS', 6, 1, 1000),
     topK: integer(env, 'TMA_AGG_TOP_K', 100, 1, 10_000),
+    sessionTimeoutMs: duration(env, 'TMA_AGG_SESSION_TIMEOUT', '30s', 6000, 300_000),
     groupId: name(env, 'TMA_AGG_GROUP_ID', 'tma-aggregator'),
     topicPrefix: name(env, 'TMA_TOPIC_PREFIX', DEFAULT_TOPIC_PREFIX),
     topicPartitions: integer(env, 'TMA_AGG_TOPIC_PARTITIONS', 12, 1, 10_000),

@@ -79,7 +79,7 @@ export function windowOf(endMs: number, windowMs: number): number {
 }
 
 export class AggregatorEngine {
-  readonly sequences = new SequenceTracker();
+  sequences = new SequenceTracker();
   private readonly partitions = new Map<string, PartitionState>();
   private lastIngestWallMs = 0;
   /** Cumulative time in decode + validation and in merging, ms (for metrics and the benchmark breakdown). */
@@ -119,6 +119,15 @@ export class AggregatorEngine {
     let w = Infinity;
     for (const p of this.partitions.values()) if (p.watermark > 0 && p.watermark < w) w = p.watermark;
     return w === Infinity ? 0 : w;
+  }
+
+  /**
+   * Forgets every partition and the sequence state: after a rebalance everything not yet written is read again
+   * from the committed offsets, so sequences seen in it must not count as seen (assign() restores stored ones).
+   */
+  revokeAll(): void {
+    this.partitions.clear();
+    this.sequences = new SequenceTracker();
   }
 
   isAssigned(topic: string, partition: number): boolean {

@@ -77,8 +77,8 @@ export class AggregatorRunner {
     await this.producer.connect();
     const consumer = this.kafka.consumer({
       groupId: this.config.groupId,
-      sessionTimeout: 30_000,
-      rebalanceTimeout: 60_000,
+      sessionTimeout: this.config.sessionTimeoutMs,
+      rebalanceTimeout: Math.max(60_000, this.config.sessionTimeoutMs),
       heartbeatInterval: 3_000,
       maxBytesPerPartition: 8 * 1024 * 1024,
     });
@@ -118,7 +118,7 @@ export class AggregatorRunner {
   /** After a rebalance kafkajs reads every partition again from its committed offset: start over from there. */
   private syncGeneration(): void {
     if (this.engineGeneration === this.generation) return;
-    for (const a of this.engine.assigned()) this.engine.revoke(a.topic, a.partition);
+    this.engine.revokeAll();
     this.engineGeneration = this.generation;
   }
 

@@ -83,3 +83,17 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** True once the group's committed offset equals the end of every partition of the topic. */
+export async function committedToEnd(groupId: string, topic: string): Promise<true | undefined> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const committed = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const byPartition = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
+    return ends.every((e) => byPartition.get(e.partition) === Number(e.high)) ? true : undefined;
+  } finally {
+    await admin.disconnect();
+  }
+}
