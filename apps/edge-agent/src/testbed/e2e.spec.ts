@@ -189,7 +189,7 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
     tb?.destroy();
     if (tb) {
       rmSync(join(REPO, '.state', 'testbed', `e2e-${tb.id}`), { recursive: true, force: true });
-      for (const r of runs) rmSync(r.pcap, { force: true });
+      for (const r of runs) for (const f of [r.pcap, r.pcap.replace(/\.pcap$/, '.truth.json')]) rmSync(f, { force: true });
     }
   }, 60_000);
 
@@ -275,8 +275,10 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
         ['destinations', s.hll.destinations, r.truth.distinct.destinations],
         ['destinationPorts', s.hll.destinationPorts, r.truth.distinct.destinationPorts],
       ];
+      const report: string[] = [];
       for (const [name, hll, trueCount] of cases) {
         const est = hll.estimate();
+        report.push(`${name} ${Math.round(est)}/${trueCount}`);
         const allowed = 3 * hll.standardError * trueCount;
         expect({ host: r.hostId, name, off: Math.abs(est - trueCount) <= allowed ? 'within 3σ' : `${est} vs ${trueCount}` }).toEqual({
           host: r.hostId,
@@ -284,6 +286,11 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
           off: 'within 3σ',
         });
       }
+      const cmsMaxOver = Math.max(...r.truth.flows.map((f) => s.cmsPackets.estimateKey(flowKey(f)) - f.packets));
+      process.stdout.write(
+        `e2e ${r.hook}: ${s.snapshots.length} snapshots, ${s.packets} packets exact, ${s.candidates.size} candidates, ` +
+          `CMS max over-estimate ${cmsMaxOver} (bound ${s.cmsPackets.errorBound().toFixed(1)}), HLL est/true ${report.join(', ')}\n`,
+      );
     }
   });
 });
