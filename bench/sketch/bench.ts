@@ -14,6 +14,8 @@ import {
   encodeCountMinSketch,
   encodeHyperLogLog,
   hashKeyInto,
+  mergeEncodedCountMinSketch,
+  mergeEncodedHyperLogLog,
   srcKey,
 } from '../../libs/sketch/src';
 import { Rng, makeFlows, makeStream, countStream } from '../../libs/sketch/src/test-support/datasets';
@@ -126,6 +128,21 @@ function main(): void {
   const tPlain = time(mergePlain, 300);
   row('typed arrays (library)', `${tTyped.toFixed(1)} µs`, '≤ 50 µs');
   row('plain JS arrays (baseline)', `${tPlain.toFixed(1)} µs`, '', `baseline / library = ${(tPlain / tTyped).toFixed(2)}×`);
+  const mergeBytes = (e: Encoded) => () => {
+    mergeEncodedCountMinSketch(window.packets, e.packets);
+    mergeEncodedCountMinSketch(window.bytes, e.bytes);
+    for (let i = 0; i < 4; i++) mergeEncodedHyperLogLog(window.hlls[i], e.hlls[i]);
+  };
+  const tBusyBytes = time(mergeBytes(busyEnc), 100);
+  row('busy host, straight from bytes (validated)', `${tBusyBytes.toFixed(1)} µs`, '', 'decode + merge without allocation');
+  const tQuietBytes = time(mergeBytes(quietEnc), 2000);
+  row('quiet host, straight from bytes (validated)', `${tQuietBytes.toFixed(1)} µs`, '', 'sparse: only non-zero cells');
+  const calib = new Float64Array(16384);
+  const calibSrc = busy.packets.cells.subarray(0, 16384);
+  const tCalib = time(() => {
+    for (let i = 0; i < 16384; i++) calib[i] += calibSrc[i];
+  }, 1000);
+  row('calibration: add two Float64Array(16384)', `${tCalib.toFixed(1)} µs`, '', 'one CMS merge is 4 of these');
 
   console.log('\n-- estimates');
   const keys = busy.candidates.map((c) => c.key);

@@ -13,6 +13,8 @@ import {
   decodeHyperLogLog,
   decodeSketch,
   encodeCandidates,
+  mergeEncodedCountMinSketch,
+  mergeEncodedHyperLogLog,
   encodeCountMinSketch,
   encodeHyperLogLog,
   readSketchHeader,
@@ -127,6 +129,34 @@ describe('sketch serialization', () => {
     expect(() => encodeCandidates([list[0], list[0]])).toThrow(/duplicate/);
   });
 
+  it('merges serialized sketches straight into a window, exactly like decode + merge', () => {
+    for (const encoding of ['dense', 'sparse'] as const) {
+      const window = quietCms(40);
+      const expected = window.clone().merge(busyCms(41, 2000)).merge(quietCms(42));
+      mergeEncodedCountMinSketch(window, encodeCountMinSketch(busyCms(41, 2000), { encoding }));
+      mergeEncodedCountMinSketch(window, encodeCountMinSketch(quietCms(42), { encoding }));
+      expect(Buffer.from(window.cells.buffer).equals(Buffer.from(expected.cells.buffer))).toBe(true);
+      expect(window.total).toBe(expected.total);
+
+      const hll = hllWith(43, 300);
+      const want = hll.clone().merge(hllWith(44, 5000)).merge(hllWith(45, 20));
+      mergeEncodedHyperLogLog(hll, encodeHyperLogLog(hllWith(44, 5000), { encoding }));
+      mergeEncodedHyperLogLog(hll, encodeHyperLogLog(hllWith(45, 20), { encoding }));
+      expect(Buffer.from(hll.registers).equals(Buffer.from(want.registers))).toBe(true);
+    }
+  });
+
+  it('leaves the window unchanged when a serialized sketch is invalid', () => {
+    const window = quietCms(50);
+    const before = window.cells.slice();
+    const bad = encodeCountMinSketch(quietCms(51), { encoding: 'sparse' });
+    bad[bad.length - 1] ^= 1; // last value changes: its row no longer sums to the total
+    expect(() => mergeEncodedCountMinSketch(window, bad)).toThrow(CorruptError);
+    expect(() => mergeEncodedCountMinSketch(new CountMinSketch({ depth: 3 }), encodeCountMinSketch(quietCms(1)))).toThrow(IncompatibleParametersError);
+    expect(Buffer.from(window.cells.buffer).equals(Buffer.from(before.buffer))).toBe(true);
+    expect(window.total).toBe(quietCms(50).total);
+  });
+
   it('decodes any family through decodeSketch', () => {
     expect(decodeSketch(encodeCountMinSketch(quietCms(1))).family).toBe('cms');
     expect(decodeSketch(encodeHyperLogLog(hllWith(1, 10))).family).toBe('hll');
@@ -200,6 +230,8 @@ describe('sketch serialization', () => {
       encodeCandidates(candidates(10)),
     ];
 
+    const cmsWindow = quietCms(60);
+    const hllWindow = hllWith(61, 500);
     const mustFailTyped = (bytes: Uint8Array) => {
       for (const decode of decoders) {
         try {
@@ -207,6 +239,23 @@ describe('sketch serialization', () => {
         } catch (e) {
           if (!(e instanceof SketchDecodeError)) throw e;
         }
+      }
+      // Merging straight from bytes: a typed error leaves the window exactly as it was.
+      const cells = cmsWindow.cells.slice();
+      const total = cmsWindow.total;
+      try {
+        mergeEncodedCountMinSketch(cmsWindow, bytes);
+      } catch (e) {
+        if (!(e instanceof SketchDecodeError)) throw e;
+        expect(cmsWindow.total).toBe(total);
+        expect(Buffer.from(cmsWindow.cells.buffer).equals(Buffer.from(cells.buffer))).toBe(true);
+      }
+      const regs = hllWindow.registers.slice();
+      try {
+        mergeEncodedHyperLogLog(hllWindow, bytes);
+      } catch (e) {
+        if (!(e instanceof SketchDecodeError)) throw e;
+        expect(Buffer.from(hllWindow.registers).equals(Buffer.from(regs))).toBe(true);
       }
     };
 

@@ -224,7 +224,22 @@ export interface DecodeCountMinOptions extends CountMinSketchOptions {
   seedHash?: number;
 }
 
-export function decodeCountMinSketch(bytes: Uint8Array, expect: DecodeCountMinOptions = {}): CountMinSketch {
+// Decoded-but-not-applied content lives in scratch buffers reused across calls: a decode is fully validated before
+// any sketch is created or changed, and busy aggregators do not pay for fresh 128 KiB allocations per snapshot.
+let denseScratch = new Float64Array(0);
+let indexScratch = new Uint32Array(0);
+let valueScratch = new Float64Array(0);
+
+interface CmsContent {
+  depth: number;
+  widthBits: number;
+  total: number;
+  /** Dense: every cell in denseScratch[0 … size). Sparse: n entries in indexScratch / valueScratch. */
+  dense: boolean;
+  n: number;
+}
+
+function readCms(bytes: Uint8Array, expect: DecodeCountMinOptions): CmsContent {
   const h = readSketchHeader(bytes);
   expectFamily(h, SketchFamily.CountMin, expect.seedHash);
   const depth = expect.depth ?? CMS_DEPTH;
@@ -234,23 +249,24 @@ export function decodeCountMinSketch(bytes: Uint8Array, expect: DecodeCountMinOp
   }
   const width = 2 ** widthBits;
   const size = depth * width;
-  // Filled in place: on any error the new sketch is dropped, so no caller ever sees partial state.
-  const out = new CountMinSketch({ depth, widthBits });
-  const cells = out.cells;
   const end = SKETCH_HEADER_BYTES + h.payloadLength;
   let pos = SKETCH_HEADER_BYTES;
   let total = -1;
   if (h.encoding === SketchEncoding.Dense) {
-    // Fixed-width little-endian cells with row sums on the fly: the hot path of decoding a busy host.
+    if (h.payloadLength < 1) throw new CorruptError('dense CMS payload without its cell width');
     const cw = bytes[pos++];
     if (cw > 7) throw new CorruptError(`dense CMS cell width ${cw} bytes (at most 7)`);
     if (h.payloadLength !== 1 + cw * size) throw new CorruptError(`dense CMS payload of ${h.payloadLength} bytes; expected ${1 + cw * size}`);
+    if (denseScratch.length < size) denseScratch = new Float64Array(size);
+    const cells = denseScratch;
+    // Fixed-width little-endian cells with row sums on the fly: the hot path of decoding a busy host.
     let i = 0;
     for (let row = 0; row < depth; row++) {
       let sum = 0;
       const rowEnd = i + width;
       if (cw === 0) {
-        i = rowEnd; // all zero (the sketch is freshly allocated)
+        cells.fill(0, i, rowEnd);
+        i = rowEnd;
       } else if (cw === 1) {
         for (; i < rowEnd; i++) {
           const v = bytes[pos++];
@@ -289,37 +305,80 @@ export function decodeCountMinSketch(bytes: Uint8Array, expect: DecodeCountMinOp
       else if (sum !== total) throw new CorruptError(`CMS row ${row} sums to ${sum}, row 0 to ${total}`);
     }
     if (total > MAX_SAFE) throw new CorruptError(`CMS total ${total} exceeds 2^53 - 1`);
-    if (pos !== end) throw new CorruptError(`${end - pos} bytes after the last CMS cell`);
-  } else {
-    const r = new ByteReader(bytes, pos, end);
-    const n = r.varint('the CMS entry count');
-    if (n > size || n * 2 > end - r.pos) throw new CorruptError(`CMS sparse entry count ${n} does not fit`);
-    const values = new Float64Array(n);
-    let listed = 0;
-    let index = -1;
-    for (let k = 0; k < n; k++) {
-      index += r.varint('a CMS gap') + 1;
-      if (index >= size) throw new CorruptError(`CMS sparse index ${index} beyond ${size} cells`);
-      const ref = r.varint('a CMS value reference');
-      let v: number;
-      if (ref === 0) {
-        v = r.varint('a CMS value');
-        if (v === 0) throw new CorruptError('CMS sparse entry with value 0');
-        values[listed++] = v;
-      } else {
-        if (ref > listed) throw new CorruptError(`CMS value reference ${ref} beyond ${listed} listed values`);
-        v = values[ref - 1];
-      }
-      cells[index] = v;
-    }
-    if (r.pos !== end) throw new CorruptError(`${end - r.pos} bytes after the last CMS entry`);
-    for (let row = 0; row < depth; row++) {
-      const sum = out.rowSum(row);
-      if (total < 0) total = sum;
-      else if (sum !== total) throw new CorruptError(`CMS row ${row} sums to ${sum}, row 0 to ${total}`);
-    }
+    return { depth, widthBits, total, dense: true, n: size };
   }
-  return CountMinSketch.withTotal(out, total);
+  const r = new ByteReader(bytes, pos, end);
+  const n = r.varint('the CMS entry count');
+  if (n > size || n * 2 > end - r.pos) throw new CorruptError(`CMS sparse entry count ${n} does not fit`);
+  if (indexScratch.length < n) {
+    indexScratch = new Uint32Array(Math.max(n, 1024));
+    valueScratch = new Float64Array(Math.max(n, 1024));
+  }
+  const idx = indexScratch;
+  const val = valueScratch;
+  // Literal values are listed in order of appearance; a reference k ≥ 1 names the k-th of them. The list shares
+  // denseScratch's memory (it is free in sparse mode) so no buffer is allocated per decode.
+  if (denseScratch.length < n) denseScratch = new Float64Array(Math.max(n, size));
+  const listedValues = denseScratch;
+  let listed = 0;
+  let index = -1;
+  for (let k = 0; k < n; k++) {
+    index += r.varint('a CMS gap') + 1;
+    if (index >= size) throw new CorruptError(`CMS sparse index ${index} beyond ${size} cells`);
+    const ref = r.varint('a CMS value reference');
+    let v: number;
+    if (ref === 0) {
+      v = r.varint('a CMS value');
+      if (v === 0) throw new CorruptError('CMS sparse entry with value 0');
+      listedValues[listed++] = v;
+    } else {
+      if (ref > listed) throw new CorruptError(`CMS value reference ${ref} beyond ${listed} listed values`);
+      v = listedValues[ref - 1];
+    }
+    idx[k] = index;
+    val[k] = v;
+  }
+  if (r.pos !== end) throw new CorruptError(`${end - r.pos} bytes after the last CMS entry`);
+  // Row sums from the entries (indices ascend, so rows come in order).
+  let row = 0;
+  let sum = 0;
+  for (let k = 0; k <= n; k++) {
+    const entryRow = k < n ? idx[k] >>> widthBits : depth;
+    while (row < entryRow) {
+      if (row === 0) total = sum;
+      else if (sum !== total) throw new CorruptError(`CMS row ${row} sums to ${sum}, row 0 to ${total}`);
+      row++;
+      sum = 0;
+    }
+    if (k < n) sum += val[k];
+  }
+  if (total > MAX_SAFE) throw new CorruptError(`CMS total ${total} exceeds 2^53 - 1`);
+  return { depth, widthBits, total, dense: false, n };
+}
+
+/** A new sketch from its serialized form. Throws a SketchDecodeError subclass on any invalid input. */
+export function decodeCountMinSketch(bytes: Uint8Array, expect: DecodeCountMinOptions = {}): CountMinSketch {
+  const c = readCms(bytes, expect);
+  const out = new CountMinSketch({ depth: c.depth, widthBits: c.widthBits });
+  if (c.dense) out.cells.set(denseScratch.subarray(0, c.n));
+  else for (let k = 0; k < c.n; k++) out.cells[indexScratch[k]] = valueScratch[k];
+  return CountMinSketch.withTotal(out, c.total);
+}
+
+/**
+ * Adds a serialized sketch into `target` without materialising it: a sparse (quiet-host) sketch costs only its
+ * non-zero cells. The input is fully validated first; on any error `target` is unchanged.
+ */
+export function mergeEncodedCountMinSketch(target: CountMinSketch, bytes: Uint8Array): CountMinSketch {
+  const c = readCms(bytes, { depth: target.depth, widthBits: target.widthBits, seedHash: target.seedHash });
+  const cells = target.cells;
+  if (c.dense) {
+    const src = denseScratch;
+    for (let i = 0; i < c.n; i++) cells[i] += src[i];
+  } else {
+    for (let k = 0; k < c.n; k++) cells[indexScratch[k]] += valueScratch[k];
+  }
+  return CountMinSketch.withTotal(target, target.total + c.total);
 }
 
 // ---------------------------------------------------------------- HyperLogLog
@@ -358,7 +417,17 @@ export interface DecodeHyperLogLogOptions extends HyperLogLogOptions {
   seedHash?: number;
 }
 
-export function decodeHyperLogLog(bytes: Uint8Array, expect: DecodeHyperLogLogOptions = {}): HyperLogLog {
+let hllScratch = new HyperLogLog();
+let hllIndexScratch = new Uint32Array(0);
+let hllValueScratch = new Uint8Array(0);
+
+interface HllContent {
+  p: number;
+  dense: boolean;
+  n: number;
+}
+
+function readHll(bytes: Uint8Array, expect: DecodeHyperLogLogOptions): HllContent {
   const h = readSketchHeader(bytes);
   expectFamily(h, SketchFamily.HyperLogLog, expect.seedHash);
   const p = expect.precision ?? HLL_P;
@@ -366,29 +435,54 @@ export function decodeHyperLogLog(bytes: Uint8Array, expect: DecodeHyperLogLogOp
   const m = 2 ** p;
   const rankMax = 64 - p + 1;
   const end = SKETCH_HEADER_BYTES + h.payloadLength;
-  const out = new HyperLogLog({ precision: p });
-  const regs = out.registers;
   if (h.encoding === SketchEncoding.Dense) {
     if (h.payloadLength !== m) throw new CorruptError(`dense HLL payload of ${h.payloadLength} bytes; expected ${m}`);
-    regs.set(bytes.subarray(SKETCH_HEADER_BYTES, end));
-    const bad = out.maxRegister();
+    if (hllScratch.p !== p) hllScratch = new HyperLogLog({ precision: p });
+    hllScratch.registers.set(bytes.subarray(SKETCH_HEADER_BYTES, end));
+    const bad = hllScratch.maxRegister();
     if (bad > rankMax) throw new CorruptError(`an HLL register holds ${bad}, above the maximum rank ${rankMax}`);
-  } else {
-    const r = new ByteReader(bytes, SKETCH_HEADER_BYTES, end);
-    const n = r.varint('the HLL entry count');
-    if (n > m || n > end - r.pos) throw new CorruptError(`HLL sparse entry count ${n} does not fit`);
-    let index = -1;
-    for (let k = 0; k < n; k++) {
-      const x = r.varint('an HLL entry');
-      const v = x % 64;
-      index += (x - v) / 64 + 1;
-      if (index >= m) throw new CorruptError(`HLL sparse index ${index} beyond ${m} registers`);
-      if (v === 0 || v > rankMax) throw new CorruptError(`HLL register value ${v} outside 1..${rankMax}`);
-      regs[index] = v;
-    }
-    if (r.pos !== end) throw new CorruptError(`${end - r.pos} bytes after the last HLL entry`);
+    return { p, dense: true, n: m };
   }
+  const r = new ByteReader(bytes, SKETCH_HEADER_BYTES, end);
+  const n = r.varint('the HLL entry count');
+  if (n > m || n > end - r.pos) throw new CorruptError(`HLL sparse entry count ${n} does not fit`);
+  if (hllIndexScratch.length < n) {
+    hllIndexScratch = new Uint32Array(Math.max(n, 1024));
+    hllValueScratch = new Uint8Array(Math.max(n, 1024));
+  }
+  let index = -1;
+  for (let k = 0; k < n; k++) {
+    const x = r.varint('an HLL entry');
+    const v = x % 64;
+    index += (x - v) / 64 + 1;
+    if (index >= m) throw new CorruptError(`HLL sparse index ${index} beyond ${m} registers`);
+    if (v === 0 || v > rankMax) throw new CorruptError(`HLL register value ${v} outside 1..${rankMax}`);
+    hllIndexScratch[k] = index;
+    hllValueScratch[k] = v;
+  }
+  if (r.pos !== end) throw new CorruptError(`${end - r.pos} bytes after the last HLL entry`);
+  return { p, dense: false, n };
+}
+
+/** A new sketch from its serialized form. Throws a SketchDecodeError subclass on any invalid input. */
+export function decodeHyperLogLog(bytes: Uint8Array, expect: DecodeHyperLogLogOptions = {}): HyperLogLog {
+  const c = readHll(bytes, expect);
+  const out = new HyperLogLog({ precision: c.p });
+  if (c.dense) out.registers.set(hllScratch.registers);
+  else for (let k = 0; k < c.n; k++) out.registers[hllIndexScratch[k]] = hllValueScratch[k];
   return out;
+}
+
+/** Register-wise max of a serialized sketch into `target`; validated first, `target` unchanged on any error. */
+export function mergeEncodedHyperLogLog(target: HyperLogLog, bytes: Uint8Array): HyperLogLog {
+  const c = readHll(bytes, { precision: target.p, seedHash: target.seedHash });
+  if (c.dense) return target.merge(hllScratch);
+  const regs = target.registers;
+  for (let k = 0; k < c.n; k++) {
+    const i = hllIndexScratch[k];
+    if (hllValueScratch[k] > regs[i]) regs[i] = hllValueScratch[k];
+  }
+  return target;
 }
 
 // ---------------------------------------------------------------- candidates
