@@ -3,7 +3,7 @@
 // ranks them (top-K by packets or bytes) and rolls them up into hierarchical heavy hitters over address prefixes.
 import { CountMinSketch } from './cms';
 import { hashKeyInto } from './hash';
-import { FlowTupleText, formatAddress, isFlowKey, isIPv4Mapped, parseFlowKey, toHex } from './keys';
+import { FlowKeyMap, FlowTupleText, formatAddress, isFlowKey, isIPv4Mapped, parseFlowKey, toHex } from './keys';
 import { CAND_SLOTS, CAND_THRESHOLD_DEFAULT, CAND_WAYS, FLOW_KEY_BYTES } from './spec.generated';
 
 /** A candidate flow as a host reports it: the 40-byte canonical flow key and the kernel's counts for it. */
@@ -15,7 +15,8 @@ export interface Candidate {
 
 /** Union of candidate lists by key; kernel counts of the same key are summed. */
 export class CandidateSet implements Iterable<Candidate> {
-  private readonly byKey = new Map<string, Candidate>();
+  private readonly byKey = new FlowKeyMap<Candidate>();
+  private readonly order: Candidate[] = [];
 
   constructor(candidates?: Iterable<Candidate>) {
     if (candidates) this.addAll(candidates);
@@ -23,13 +24,14 @@ export class CandidateSet implements Iterable<Candidate> {
 
   add(c: Candidate): void {
     if (c.key.length !== FLOW_KEY_BYTES || !isFlowKey(c.key)) throw new RangeError('a candidate key is a 40-byte canonical flow key');
-    const id = toHex(c.key);
-    const seen = this.byKey.get(id);
+    const seen = this.byKey.get(c.key);
     if (seen) {
       seen.packets += c.packets;
       seen.bytes += c.bytes;
     } else {
-      this.byKey.set(id, { key: c.key.slice(), packets: c.packets, bytes: c.bytes });
+      const own = { key: c.key.slice(), packets: c.packets, bytes: c.bytes };
+      this.byKey.set(own.key, own);
+      this.order.push(own);
     }
   }
 
@@ -39,19 +41,20 @@ export class CandidateSet implements Iterable<Candidate> {
   }
 
   has(key: Uint8Array): boolean {
-    return this.byKey.has(toHex(key));
+    return this.byKey.get(key) !== undefined;
   }
 
   get size(): number {
-    return this.byKey.size;
+    return this.order.length;
   }
 
   [Symbol.iterator](): Iterator<Candidate> {
-    return this.byKey.values();
+    return this.order[Symbol.iterator]();
   }
 
+  /** The merged candidates, in order of first appearance. */
   toArray(): Candidate[] {
-    return [...this.byKey.values()];
+    return this.order.slice();
   }
 }
 

@@ -65,7 +65,7 @@ describe('HyperLogLog', () => {
   });
 
   it('merges four registers at a time exactly like a register-by-register max', () => {
-    const reg = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((a) => a.map((v) => v % 52));
+    const reg = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((a) => a.map((v) => (v % 4 === 0 ? v % 52 : v % 6)));
     fc.assert(
       fc.property(reg, reg, (x, y) => {
         const a = new HyperLogLog({ precision: 4 });
@@ -76,6 +76,7 @@ describe('HyperLogLog', () => {
         a.merge(b);
         expect(Array.from(a.registers)).toEqual(Array.from(want));
         expect(a.maxRegister()).toBe(Math.max(0, ...want));
+        for (const limit of [0, 1, 17, 50, 51]) expect(a.hasRegisterAbove(limit)).toBe(a.maxRegister() > limit);
       }),
       { numRuns: 2000 },
     );

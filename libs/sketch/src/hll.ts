@@ -145,7 +145,20 @@ export class HyperLogLog {
     return (m * m) / (2 * Math.LN2 * z);
   }
 
-  /** Largest register value (validation of imported or decoded registers). */
+  /** True when some register exceeds `limit` (< 127): a branch-free scan four registers at a time. */
+  hasRegisterAbove(limit: number): boolean {
+    const words = this.words;
+    const bias = imul(limit + 1, 0x01010101);
+    let bad = 0;
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i];
+      // High bit per byte: set where the byte is ≥ 128, or where (byte | 0x80) − (limit + 1) keeps it (byte > limit).
+      bad |= w | ((w | 0x80808080) - bias);
+    }
+    return (bad & 0x80808080) !== 0;
+  }
+
+  /** Largest register value. */
   maxRegister(): number {
     let max = 0;
     const words = this.words;

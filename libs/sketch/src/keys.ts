@@ -246,15 +246,8 @@ export class FlowKeySet {
     return this.count;
   }
 
-  /** A cheap 32-bit mix of the key's words (only buckets the set; equality is always checked byte for byte). */
   private id(key: Uint8Array): number {
-    let h = 0x9e3779b9;
-    for (let i = 0; i < FLOW_KEY_BYTES; i += 4) {
-      const w = key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24);
-      h = imul(h ^ w, 0x85ebca6b);
-      h ^= h >>> 13;
-    }
-    return h;
+    return flowKeyBucket(key);
   }
 
   has(key: Uint8Array): boolean {
@@ -279,6 +272,56 @@ export class FlowKeySet {
     }
     this.count++;
     return true;
+  }
+}
+
+/** A 32-bit mix of a flow key's words: buckets flow keys in maps and sets (equality is checked byte for byte). */
+export function flowKeyBucket(key: Uint8Array): number {
+  let h = 0x9e3779b9;
+  for (let i = 0; i < FLOW_KEY_BYTES; i += 4) {
+    const w = key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24);
+    h = imul(h ^ w, 0x85ebca6b);
+    h ^= h >>> 13;
+  }
+  return h;
+}
+
+/** A map from 40-byte flow keys to values, without building strings. */
+export class FlowKeyMap<V> {
+  private readonly buckets = new Map<number, { key: Uint8Array; value: V }[]>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(key: Uint8Array): V | undefined {
+    const b = this.buckets.get(flowKeyBucket(key));
+    if (b === undefined) return undefined;
+    for (const e of b) if (sameKey(e.key, key)) return e.value;
+    return undefined;
+  }
+
+  /** Sets the value for the key (the key is kept by reference). */
+  set(key: Uint8Array, value: V): void {
+    const id = flowKeyBucket(key);
+    const b = this.buckets.get(id);
+    if (b === undefined) {
+      this.buckets.set(id, [{ key, value }]);
+    } else {
+      for (const e of b) {
+        if (sameKey(e.key, key)) {
+          e.value = value;
+          return;
+        }
+      }
+      b.push({ key, value });
+    }
+    this.count++;
+  }
+
+  *values(): IterableIterator<V> {
+    for (const b of this.buckets.values()) for (const e of b) yield e.value;
   }
 }
 

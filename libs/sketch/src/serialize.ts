@@ -439,8 +439,7 @@ function readHll(bytes: Uint8Array, expect: DecodeHyperLogLogOptions): HllConten
     if (h.payloadLength !== m) throw new CorruptError(`dense HLL payload of ${h.payloadLength} bytes; expected ${m}`);
     if (hllScratch.p !== p) hllScratch = new HyperLogLog({ precision: p });
     hllScratch.registers.set(bytes.subarray(SKETCH_HEADER_BYTES, end));
-    const bad = hllScratch.maxRegister();
-    if (bad > rankMax) throw new CorruptError(`an HLL register holds ${bad}, above the maximum rank ${rankMax}`);
+    if (hllScratch.hasRegisterAbove(rankMax)) throw new CorruptError(`an HLL register holds ${hllScratch.maxRegister()}, above the maximum rank ${rankMax}`);
     return { p, dense: true, n: m };
   }
   const r = new ByteReader(bytes, SKETCH_HEADER_BYTES, end);
