@@ -123,7 +123,7 @@ export function partialRowFromAccumulator(acc: WindowAccumulator, writer: string
     hll_sources: encodeHyperLogLog(acc.hllSources),
     hll_destinations: encodeHyperLogLog(acc.hllDestinations),
     hll_ports: encodeHyperLogLog(acc.hllPorts),
-    candidates: encodeCandidates(acc.candidates),
+    candidates: encodeCandidates(acc.candidates.values()),
     protocols: protocols.map((p) => p[0]),
     protocol_packets: protocols.map((p) => p[1].packets),
     protocol_bytes: protocols.map((p) => p[1].bytes),

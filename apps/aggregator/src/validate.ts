@@ -15,7 +15,9 @@ import {
   SPEC_VERSION,
   SketchDecodeError,
   decodeCountMinSketch,
-  decodeHyperLogLog,
+  isFlowKey,
+  mergeEncodedCountMinSketch,
+  mergeEncodedHyperLogLog,
   type Candidate,
 } from '@tma/sketch';
 
@@ -46,15 +48,14 @@ export class RejectedSnapshot extends Error {
   }
 }
 
-/** A snapshot whose sketches are decoded, checked and already scaled by its sampling rate. */
+/**
+ * A snapshot whose sketch blobs were checked in full (they merge without error). Blobs stay serialized: a quiet
+ * host's sparse sketch merges in the cost of its non-zero cells. Sampled hosts (rate > 1) come decoded and scaled.
+ */
 export interface ValidSnapshot {
   snapshot: SketchSnapshot;
-  cmsPackets: CountMinSketch;
-  cmsBytes: CountMinSketch;
-  hllFlows: HyperLogLog;
-  hllSources: HyperLogLog;
-  hllDestinations: HyperLogLog;
-  hllPorts: HyperLogLog;
+  /** Present only for sampled snapshots: CMS cells and candidate counts multiplied by the sampling rate. */
+  scaled?: { cmsPackets: CountMinSketch; cmsBytes: CountMinSketch };
   candidates: Candidate[];
   packets: number;
   bytes: number;
@@ -79,9 +80,14 @@ function checkSpec(s: SketchSnapshot): void {
   }
 }
 
-function sketch<T>(field: string, fn: () => T): T {
+// Scratch sketches for the check pass: every blob is merged into one and cleared again (a memset), so a snapshot
+// is known to merge cleanly before any window is touched, with no allocation per snapshot.
+const scratchCms = new CountMinSketch();
+const scratchHll = new HyperLogLog();
+
+function check(field: string, fn: () => unknown): void {
   try {
-    return fn();
+    fn();
   } catch (err) {
     if (err instanceof IncompatibleParametersError) {
       const seed = /seed/.test(err.message);
@@ -90,6 +96,16 @@ function sketch<T>(field: string, fn: () => T): T {
     if (err instanceof SketchDecodeError || err instanceof RangeError) throw new RejectedSnapshot('bad-sketch', `${field}: ${err.message}`);
     throw err;
   }
+}
+
+function checkCms(field: string, bytes: Uint8Array): void {
+  check(field, () => mergeEncodedCountMinSketch(scratchCms, bytes));
+  scratchCms.clear();
+}
+
+function checkHll(field: string, bytes: Uint8Array): void {
+  check(field, () => mergeEncodedHyperLogLog(scratchHll, bytes));
+  scratchHll.registers.fill(0);
 }
 
 /** Decodes and checks one Kafka message value; throws RejectedSnapshot with a reason code. */
@@ -112,34 +128,31 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
   }
   const rate = snapshot.samplingRate;
   if (!Number.isInteger(rate) || rate < 1) throw new RejectedSnapshot('invalid-sampling', `sampling rate ${rate}`);
-  const cmsPackets = sketch('cmsPackets', () => decodeCountMinSketch(snapshot.cmsPackets));
-  const cmsBytes = sketch('cmsBytes', () => decodeCountMinSketch(snapshot.cmsBytes));
+  checkCms('cmsPackets', snapshot.cmsPackets);
+  checkCms('cmsBytes', snapshot.cmsBytes);
+  checkHll('hllFlows', snapshot.hllFlows);
+  checkHll('hllSources', snapshot.hllSources);
+  checkHll('hllDestinations', snapshot.hllDestinations);
+  checkHll('hllDestinationPorts', snapshot.hllDestinationPorts);
+  for (const c of snapshot.candidates) {
+    if (!isFlowKey(c.key)) throw new RejectedSnapshot('bad-sketch', 'candidates: a key is not a canonical flow key');
+  }
   const v: ValidSnapshot = {
     snapshot,
-    cmsPackets,
-    cmsBytes,
-    hllFlows: sketch('hllFlows', () => decodeHyperLogLog(snapshot.hllFlows)),
-    hllSources: sketch('hllSources', () => decodeHyperLogLog(snapshot.hllSources)),
-    hllDestinations: sketch('hllDestinations', () => decodeHyperLogLog(snapshot.hllDestinations)),
-    hllPorts: sketch('hllDestinationPorts', () => decodeHyperLogLog(snapshot.hllDestinationPorts)),
-    candidates: snapshot.candidates.map((c) => ({ key: c.key, packets: c.packets, bytes: c.bytes })),
+    candidates: snapshot.candidates,
     packets: snapshot.totals.packets,
     bytes: snapshot.totals.bytes,
   };
-  if (v.candidates.some((c) => !(c.key[37] === 0 && c.key[38] === 0 && c.key[39] === 0))) {
-    throw new RejectedSnapshot('bad-sketch', 'candidates: a key is not a canonical flow key');
-  }
   // Sampled hosts count 1 in `rate` packets: scale linear sketches and totals so every row of a window is in packets.
   if (rate > 1) {
-    for (const c of [cmsPackets, cmsBytes]) {
+    const scaled = { cmsPackets: decodeCountMinSketch(snapshot.cmsPackets), cmsBytes: decodeCountMinSketch(snapshot.cmsBytes) };
+    for (const c of [scaled.cmsPackets, scaled.cmsBytes]) {
       const cells = c.cells;
       for (let i = 0; i < cells.length; i++) cells[i] *= rate;
       CountMinSketch.withTotal(c, c.total * rate);
     }
-    for (const c of v.candidates) {
-      c.packets *= rate;
-      c.bytes *= rate;
-    }
+    v.scaled = scaled;
+    v.candidates = snapshot.candidates.map((c) => ({ key: c.key, packets: c.packets * rate, bytes: c.bytes * rate }));
     v.packets *= rate;
     v.bytes *= rate;
   }

@@ -1,6 +1,6 @@
 // One window's merged sketches for one Kafka partition over a contiguous stretch of offsets: the unit that becomes
 // one partial row. Merging: CMS cell sum, HLL register max, candidate key union (libs/sketch).
-import { CandidateSet, CountMinSketch, HyperLogLog } from '@tma/sketch';
+import { CountMinSketch, HyperLogLog, mergeEncodedCountMinSketch, mergeEncodedHyperLogLog, type Candidate } from '@tma/sketch';
 import type { ValidSnapshot } from './validate';
 
 export interface HostTotals {
@@ -25,7 +25,8 @@ export class WindowAccumulator {
   readonly hllSources = new HyperLogLog();
   readonly hllDestinations = new HyperLogLog();
   readonly hllPorts = new HyperLogLog();
-  readonly candidates = new CandidateSet();
+  /** Candidate union by key (hex of the 40-byte key), kernel counts summed. */
+  readonly candidates = new Map<string, Candidate>();
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
   readonly hosts = new Map<string, HostTotals>();
 
@@ -49,14 +50,31 @@ export class WindowAccumulator {
     this.packets += v.packets;
     this.bytes += v.bytes;
     this.gaps += gap;
-    this.cmsPackets.merge(v.cmsPackets);
-    this.cmsBytes.merge(v.cmsBytes);
-    this.hllFlows.merge(v.hllFlows);
-    this.hllSources.merge(v.hllSources);
-    this.hllDestinations.merge(v.hllDestinations);
-    this.hllPorts.merge(v.hllPorts);
-    this.candidates.addAll(v.candidates);
-    const rate = v.snapshot.samplingRate;
+    const s = v.snapshot;
+    // The blobs were checked by validateMessage(): these merges cannot fail half way.
+    if (v.scaled) {
+      this.cmsPackets.merge(v.scaled.cmsPackets);
+      this.cmsBytes.merge(v.scaled.cmsBytes);
+    } else {
+      mergeEncodedCountMinSketch(this.cmsPackets, s.cmsPackets);
+      mergeEncodedCountMinSketch(this.cmsBytes, s.cmsBytes);
+    }
+    mergeEncodedHyperLogLog(this.hllFlows, s.hllFlows);
+    mergeEncodedHyperLogLog(this.hllSources, s.hllSources);
+    mergeEncodedHyperLogLog(this.hllDestinations, s.hllDestinations);
+    mergeEncodedHyperLogLog(this.hllPorts, s.hllDestinationPorts);
+    for (const c of v.candidates) {
+      const id = Buffer.from(c.key.buffer, c.key.byteOffset, c.key.byteLength).toString('hex');
+      const seen = this.candidates.get(id);
+      if (seen) {
+        seen.packets += c.packets;
+        seen.bytes += c.bytes;
+      } else {
+        // Copied: the key is a view into the Kafka message, which must not be kept alive.
+        this.candidates.set(id, { key: Uint8Array.from(c.key), packets: c.packets, bytes: c.bytes });
+      }
+    }
+    const rate = s.samplingRate;
     for (const p of v.snapshot.totals.protocols) {
       const t = this.protocols.get(p.protocol);
       if (t) {
@@ -66,7 +84,6 @@ export class WindowAccumulator {
         this.protocols.set(p.protocol, { packets: p.packets * rate, bytes: p.bytes * rate });
       }
     }
-    const s = v.snapshot;
     const h = this.hosts.get(s.hostId);
     if (h) {
       if (h.boot !== s.bootId || s.sequence > h.lastSeq) {
