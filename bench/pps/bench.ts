@@ -1,12 +1,14 @@
 // Receiver packets per second on a veth, side by side in one run: no program, the TMA program on TC clsact
-// (ingress + egress, as the agent attaches it) and as native XDP, an XDP_PASS no-op (the cost of veth's XDP mode
-// itself), and `tcpdump -w` capturing. Each case runs in every round, in rotating order; medians are reported as
+// (ingress + egress) and as native XDP attached by bpftool (the data path alone), the real agent on TC and on XDP
+// (data path plus its reads every second), an XDP_PASS no-op (the cost of veth's XDP mode itself), and
+// `tcpdump -w` capturing. Each case runs in every round, in rotating order; medians are reported as
 // ratios to the no-program baseline, with tcpdump's captured fraction and CPU.
 // Run: bench/pps/run.sh [--rounds 5] [--loops 8] [--pps N]   (root)
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { AgentProcess } from '../../apps/edge-agent/src/testbed/agents';
 import { Testbed, type Host } from '../../apps/edge-agent/src/testbed/netns';
 import { generateTraffic, writeTraffic } from '../../apps/edge-agent/src/testbed/traffic';
 
@@ -45,14 +47,57 @@ interface Trial {
   /** CPU time of the sender per delivered frame, ns: on veth it carries the receive path and the hooks. */
   cpuNsPerPacket: number;
   tcpdump?: { captured: number; cpu: number };
+  /** The agent process's CPU over the trial, fraction of one core. */
+  agentCpu?: number;
 }
 
 interface Case {
   name: string;
   setup: (tb: Testbed, h: Host) => void | Promise<void>;
-  teardown: (tb: Testbed, h: Host) => void;
+  teardown: (tb: Testbed, h: Host) => void | Promise<void>;
   tcpdump?: boolean;
   counts?: boolean;
+  /** Runs the real agent (--stdout, 1 s interval); its snapshots' totals are the count. */
+  agent?: 'tc' | 'xdp';
+}
+
+let agent: AgentProcess | undefined;
+let agentDir = '';
+
+async function startAgent(tb: Testbed, h: Host, hook: 'tc' | 'xdp'): Promise<void> {
+  rmSync(agentDir, { recursive: true, force: true });
+  agent = AgentProcess.start(tb, h, {
+    main: join(REPO, 'apps/edge-agent/dist/main.js'),
+    interval: '1s',
+    hook,
+    hostId: `bench-${hook}`,
+    stateDir: agentDir,
+    extraArgs: ['--stdout', '--metrics-port', '0'],
+  });
+  const end = Date.now() + 30_000;
+  while (!readLog().includes('"agent_started"')) {
+    if (!agent.running || Date.now() > end) throw new Error(`agent did not start: ${readLog().slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function readLog(): string {
+  try {
+    return readFileSync(join(agentDir, 'agent.log'), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Packets in the agent's snapshots (its --stdout lines). */
+function agentCounted(): number {
+  let sum = 0;
+  for (const line of readLog().split('\n')) {
+    if (!line.includes('"totals"')) continue;
+    const snap = JSON.parse(line) as { totals?: { packets: number } };
+    sum += Number(snap.totals?.packets ?? 0);
+  }
+  return sum;
 }
 
 const pinDir = `/sys/fs/bpf/tma-bench-pps-${process.pid}`;
@@ -85,8 +130,12 @@ const cases: Case[] = [
     setup: (tb, h) => {
       loadTma();
       tb.exec(h.netns, ['tc', 'qdisc', 'add', 'dev', h.ifname, 'clsact']);
-      tb.exec(h.netns, ['tc', 'filter', 'add', 'dev', h.ifname, 'ingress', 'bpf', 'da', 'pinned', `${pinDir}/tma/tma_tc_ingress`]);
-      tb.exec(h.netns, ['tc', 'filter', 'add', 'dev', h.ifname, 'egress', 'bpf', 'da', 'pinned', `${pinDir}/tma/tma_tc_egress`]);
+      // one program serves both directions (older objects had one per direction)
+      const one = existsSync(`${pinDir}/tma/tma_tc`);
+      for (const dir of ['ingress', 'egress']) {
+        const prog = one ? `${pinDir}/tma/tma_tc` : `${pinDir}/tma/tma_tc_${dir}`;
+        tb.exec(h.netns, ['tc', 'filter', 'add', 'dev', h.ifname, dir, 'bpf', 'da', 'pinned', prog]);
+      }
     },
     teardown: (tb, h) => {
       tb.exec(h.netns, ['tc', 'qdisc', 'del', 'dev', h.ifname, 'clsact']);
@@ -119,6 +168,24 @@ const cases: Case[] = [
     },
   },
   { name: 'tcpdump -w (no program)', tcpdump: true, setup: () => undefined, teardown: () => undefined },
+  {
+    name: 'TMA agent, TC',
+    agent: 'tc',
+    counts: true,
+    setup: (tb, h) => startAgent(tb, h, 'tc'),
+    teardown: async () => {
+      await agent?.stop();
+    },
+  },
+  {
+    name: 'TMA agent, native XDP',
+    agent: 'xdp',
+    counts: true,
+    setup: (tb, h) => startAgent(tb, h, 'xdp'),
+    teardown: async () => {
+      await agent?.stop();
+    },
+  },
 ];
 
 function cpuTicks(pid: number): number {
@@ -145,6 +212,7 @@ async function trial(tb: Testbed, h: Host, c: Case, pcap: string, args: Args, di
   }
   const before = tb.counters(h);
   const ticks0 = dump ? cpuTicks(dump.pid!) : 0;
+  const agentTicks0 = c.agent ? cpuTicks(agent!.pid) : 0;
   const sent = await tb.replay(h, pcap, { pps: args.pps, loop: args.loops });
   const after = tb.counters(h);
   const delivered = after.rx.packets - before.rx.packets;
@@ -155,7 +223,13 @@ async function trial(tb: Testbed, h: Host, c: Case, pcap: string, args: Args, di
     pps: delivered / sent.seconds,
     cpuNsPerPacket: ((sent.cpu!.user + sent.cpu!.system) * 1e9) / delivered,
   };
-  if (c.counts) t.counted = countedPackets();
+  if (c.agent) {
+    t.agentCpu = (cpuTicks(agent!.pid) - agentTicks0) / CLK_TCK / sent.seconds;
+    await agent!.stop(); // its final snapshot covers the rest of the trial
+    t.counted = agentCounted();
+  } else if (c.counts) {
+    t.counted = countedPackets();
+  }
   if (dump) {
     await new Promise((r) => setTimeout(r, 300)); // let it drain its ring
     const cpu = ((cpuTicks(dump.pid!) - ticks0) / CLK_TCK) / sent.seconds;
@@ -179,6 +253,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates namespaces and attaches programs');
   const dir = mkdtempSync(join(tmpdir(), 'tma-bench-pps-'));
+  agentDir = join(dir, 'agent');
   const tb = await Testbed.create({ hosts: 1, queues: 1, stateDir: join(REPO, '.state') });
   const h = tb.hosts[0];
   try {
@@ -202,7 +277,7 @@ async function main(): Promise<void> {
             process.stdout.write(`  note: ${c.name} counted ${t.counted} of ${t.delivered} delivered frames\n`);
           }
         } finally {
-          c.teardown(tb, h);
+          await c.teardown(tb, h);
         }
       }
       process.stdout.write(`round ${r + 1}/${args.rounds}: ${cases.map((c) => `${c.name} ${(results.get(c.name)!.at(-1)!.pps / 1000).toFixed(0)}k`).join(', ')}\n`);
@@ -223,7 +298,8 @@ async function main(): Promise<void> {
         const exact = ts.every((t) => t.counted === t.delivered);
         notes.push(exact ? 'program counted every delivered frame' : 'program count differs from delivered');
       }
-      if (c.name === 'TMA on native XDP') notes.push(`${(pps / noop).toFixed(3)} of the XDP no-op`);
+      if (c.name === 'TMA on native XDP' || c.agent === 'xdp') notes.push(`${(pps / noop).toFixed(3)} of the XDP no-op`);
+      if (c.agent) notes.push(`agent CPU ${(100 * median(ts.map((t) => t.agentCpu!))).toFixed(1)} % of a core`);
       if (c.tcpdump) {
         const frac = median(ts.map((t) => t.tcpdump!.captured / t.delivered));
         const cpu = median(ts.map((t) => t.tcpdump!.cpu));

@@ -1,7 +1,7 @@
 // Edge agents inside testbed hosts: each runs under `nsenter --net` (not `ip netns exec`, which remounts /sys and
 // hides the BPF pins under /sys/fs/bpf), with its own host id, state directory and log file, and is stopped by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { forgetCleanup, onCleanup } from './cleanup';
 import type { Host, Testbed } from './netns';
@@ -35,12 +35,15 @@ export class AgentProcess {
     readonly hostId: string,
     private readonly child: ChildProcess,
     log: string,
+    out: WriteStream,
   ) {
     this.log = log;
+    // 'close' comes after the child's pipes are drained; then the log file is flushed: whoever waits for the
+    // exit can read everything the agent wrote, its final snapshot included
     this.exited = new Promise((res) =>
-      child.on('exit', (code, signal) => {
+      child.on('close', (code, signal) => {
         this.exitInfo = { code, signal };
-        res();
+        out.end(() => res());
       }),
     );
   }
@@ -67,7 +70,7 @@ export class AgentProcess {
     });
     child.stdout!.pipe(out, { end: false });
     child.stderr!.pipe(out, { end: false });
-    const agent = new AgentProcess(host, o.hostId, child, log);
+    const agent = new AgentProcess(host, o.hostId, child, log, out);
     onCleanup({ name: agent.cleanupName, run: () => agent.stop(), runSync: () => agent.kill('SIGKILL') });
     return agent;
   }
