@@ -26,7 +26,10 @@ export function defaultAgentMain(): string {
 }
 
 export class AgentProcess {
+  /** The agent's log (its stderr: JSON log lines). */
   readonly log: string;
+  /** Its stdout, kept apart so large --stdout snapshot lines never interleave with log lines. */
+  readonly stdout: string;
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   private readonly exited: Promise<void>;
 
@@ -35,15 +38,18 @@ export class AgentProcess {
     readonly hostId: string,
     private readonly child: ChildProcess,
     log: string,
-    out: WriteStream,
+    stdoutPath: string,
+    streams: WriteStream[],
   ) {
     this.log = log;
+    this.stdout = stdoutPath;
     // 'close' comes after the child's pipes are drained; then the log file is flushed: whoever waits for the
     // exit can read everything the agent wrote, its final snapshot included
     this.exited = new Promise((res) =>
       child.on('close', (code, signal) => {
         this.exitInfo = { code, signal };
-        out.end(() => res());
+        let open = streams.length;
+        for (const s of streams) s.end(() => --open === 0 && res());
       }),
     );
   }
@@ -53,7 +59,9 @@ export class AgentProcess {
     if (!existsSync(main)) throw new Error(`agent entry point ${main} does not exist: build the edge agent first (./tma setup)`);
     mkdirSync(o.stateDir, { recursive: true });
     const log = join(o.stateDir, 'agent.log');
-    const out = createWriteStream(log, { flags: 'a' });
+    const stdoutPath = join(o.stateDir, 'agent.stdout');
+    const err = createWriteStream(log, { flags: 'a' });
+    const out = createWriteStream(stdoutPath, { flags: 'a' });
     const args = [
       ...tb.nsenterArgs(host.netns),
       process.execPath, main,
@@ -69,8 +77,8 @@ export class AgentProcess {
       env: { ...process.env, TMA_STATE_DIR: o.stateDir, ...o.env },
     });
     child.stdout!.pipe(out, { end: false });
-    child.stderr!.pipe(out, { end: false });
-    const agent = new AgentProcess(host, o.hostId, child, log, out);
+    child.stderr!.pipe(err, { end: false });
+    const agent = new AgentProcess(host, o.hostId, child, log, stdoutPath, [out, err]);
     onCleanup({ name: agent.cleanupName, run: () => agent.stop(), runSync: () => agent.kill('SIGKILL') });
     return agent;
   }
