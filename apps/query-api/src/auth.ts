@@ -1,0 +1,56 @@
+// Bearer-token authentication on every route except health, readiness and the static shells (dashboard page and API
+// docs page, which hold no data and ask for a token in the browser). Secrets are compared as SHA-256 digests in
+// constant time; only the token's name is kept on the request (for logs and metrics).
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiToken, QueryApiConfig, TokenScope } from './config';
+import type { Metrics } from './observability';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    tokenName?: string;
+  }
+}
+
+const PUBLIC = [/^\/health$/, /^\/ready$/, /^\/$/, /^\/dashboard(\/.*)?$/, /^\/docs(\/.*)?$/, /^\/favicon\.ico$/];
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+export function isPublicPath(path: string): boolean {
+  return PUBLIC.some((re) => re.test(path));
+}
+
+export function installAuth(fastify: FastifyInstance, config: QueryApiConfig, metrics: Metrics): void {
+  const tokens = config.tokens.map((t) => ({ token: t, digest: digest(t.secret) }));
+  const find = (secret: string): ApiToken | undefined => {
+    const d = digest(secret);
+    let found: ApiToken | undefined;
+    // Compare against every token (no early exit) so timing says nothing about which one matched.
+    for (const t of tokens) if (timingSafeEqual(d, t.digest)) found = t.token;
+    return found;
+  };
+  fastify.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    const path = req.url.split('?')[0];
+    if (isPublicPath(path)) return;
+    if (!config.authEnabled) {
+      req.tokenName = 'auth-off';
+      return;
+    }
+    const header = req.headers.authorization;
+    const refuse = (status: number, reason: string, message: string) => {
+      metrics.authFailures.inc({ reason });
+      return reply
+        .code(status)
+        .header('www-authenticate', status === 401 ? 'Bearer realm="tma"' : 'Bearer realm="tma", error="insufficient_scope"')
+        .send({ statusCode: status, error: status === 401 ? 'Unauthorized' : 'Forbidden', message });
+    };
+    if (!header) return refuse(401, 'missing', 'a bearer token is required: Authorization: Bearer <token>');
+    const m = /^Bearer ([^\s]{1,512})$/i.exec(header);
+    if (!m) return refuse(401, 'malformed', 'the Authorization header must be "Bearer <token>"');
+    const token = find(m[1]);
+    if (!token) return refuse(401, 'unknown', 'the bearer token is not valid');
+    const needed: TokenScope = 'read'; // every route today reads; the admin scope is reserved for mitigation actions
+    if (!token.scopes.includes(needed)) return refuse(403, 'scope', `the token lacks the ${needed} scope`);
+    req.tokenName = token.name;
+  });
+}

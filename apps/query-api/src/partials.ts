@@ -1,0 +1,247 @@
+// Reads the aggregator's partial sketch rows (agg_partials) for a time range, choosing tiers, and decodes their
+// sketches through a byte-bounded cache. A stored row never changes under the same key and version (a rewrite bumps
+// the version), so a decoded sketch can be reused until it is evicted; only row lists are read on every request.
+import { CountMinSketch, HyperLogLog, decodeCandidates, decodeCountMinSketch, decodeHyperLogLog, type Candidate } from '@tma/sketch';
+import type { Storage } from '@tma/storage';
+import type { TimeRange } from './params';
+
+export const MINUTE_TIER = '1m';
+export const HOUR_TIER = '1h';
+const HOUR = 3_600_000;
+
+export type SketchColumn = 'cms_packets' | 'cms_bytes' | 'hll_flows' | 'hll_sources' | 'hll_destinations' | 'hll_ports' | 'candidates';
+export type Decoded<C extends SketchColumn> = C extends 'cms_packets' | 'cms_bytes' ? CountMinSketch : C extends 'candidates' ? Candidate[] : HyperLogLog;
+
+export interface PartialRow {
+  /** tier|window start (s)|topic|partition|first offset: the table's key. */
+  id: string;
+  tier: string;
+  windowStart: number;
+  windowSeconds: number;
+  version: string;
+  packets: number;
+  bytes: number;
+  snapshots: number;
+  gaps: number;
+  protocols: number[];
+  protocolPackets: number[];
+  protocolBytes: number[];
+  /** Only when asked for (host filters, host tables). */
+  hosts?: string[];
+}
+
+export interface RowSelection {
+  rows: PartialRow[];
+  tiers: Record<string, number>;
+  /** Distinct windows merged (a 1 h row counts once). */
+  windows: number;
+}
+
+export interface StoreMetrics {
+  cacheHit(n: number): void;
+  cacheMiss(n: number): void;
+  queryTime(kind: string, seconds: number): void;
+}
+
+interface CacheEntry {
+  value: unknown;
+  size: number;
+}
+
+function sizeOf(v: unknown): number {
+  if (v instanceof CountMinSketch) return v.cells.byteLength + 64;
+  if (v instanceof HyperLogLog) return v.registers.byteLength + 64;
+  if (Array.isArray(v)) return v.length * 120 + 64;
+  return 64;
+}
+
+/** Rows of the light listing: every scalar and the protocol arrays, never the sketches. */
+interface ListRow {
+  tier: string;
+  ws: string | number;
+  window_seconds: string | number;
+  topic: string;
+  partition: string | number;
+  first_offset: string;
+  version: string;
+  packets: string;
+  bytes: string;
+  snapshots: string;
+  gaps: string;
+  protocols: number[];
+  protocol_packets: string[];
+  protocol_bytes: string[];
+  hosts?: string[];
+}
+
+const ID_SQL = "concat(tier, '|', toString(toUnixTimestamp(window_start)), '|', topic, '|', toString(partition), '|', toString(first_offset))";
+
+export class PartialStore {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly pending = new Map<string, Promise<unknown>>();
+  private cacheSize = 0;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly cacheBytes: number,
+    private readonly metrics?: StoreMetrics,
+  ) {}
+
+  get cachedBytes(): number {
+    return this.cacheSize;
+  }
+
+  /**
+   * Rows covering [from, to): whole hours inside the range come from the 1 h tier where it has rows (when
+   * `hourTier`), everything else from the 1 min tier. Hour rows merge every partition, so host-filtered answers
+   * pass hourTier = false.
+   */
+  async select(range: TimeRange, options: { hourTier: boolean; withHosts?: boolean }): Promise<RowSelection> {
+    const hFrom = Math.ceil(range.from / HOUR) * HOUR;
+    const hTo = Math.floor(range.to / HOUR) * HOUR;
+    const useHours = options.hourTier && hTo > hFrom;
+    const t0 = performance.now();
+    const list = await this.storage.query<ListRow>(
+      `SELECT tier, toUnixTimestamp(window_start) AS ws, window_seconds, topic, partition, toString(first_offset) AS first_offset,
+              toString(version) AS version, packets, bytes, snapshots, gaps, protocols, protocol_packets, protocol_bytes
+              ${options.withHosts ? ', hosts' : ''}
+       FROM {database}.agg_partials FINAL
+       WHERE (tier = {minute:String} AND window_start >= {from:DateTime} AND window_start < {to:DateTime})
+          ${useHours ? 'OR (tier = {hour:String} AND window_start >= {hfrom:DateTime} AND window_start < {hto:DateTime})' : ''}`,
+      { minute: MINUTE_TIER, hour: HOUR_TIER, from: new Date(range.from), to: new Date(range.to), hfrom: new Date(hFrom), hto: new Date(hTo) },
+    );
+    this.metrics?.queryTime('list', (performance.now() - t0) / 1000);
+    const coveredHours = new Set<number>();
+    for (const r of list) if (r.tier === HOUR_TIER) coveredHours.add(Number(r.ws) * 1000);
+    const rows: PartialRow[] = [];
+    const tiers: Record<string, number> = {};
+    const windows = new Set<string>();
+    for (const r of list) {
+      const ws = Number(r.ws) * 1000;
+      if (r.tier === MINUTE_TIER && coveredHours.has(Math.floor(ws / HOUR) * HOUR)) continue;
+      const id = `${r.tier}|${r.ws}|${r.topic}|${r.partition}|${r.first_offset}`;
+      const key = `${r.tier}|${r.ws}`;
+      if (!windows.has(key)) {
+        windows.add(key);
+        tiers[r.tier] = (tiers[r.tier] ?? 0) + 1;
+      }
+      rows.push({
+        id,
+        tier: r.tier,
+        windowStart: ws,
+        windowSeconds: Number(r.window_seconds),
+        version: r.version,
+        packets: Number(r.packets),
+        bytes: Number(r.bytes),
+        snapshots: Number(r.snapshots),
+        gaps: Number(r.gaps),
+        protocols: r.protocols,
+        protocolPackets: r.protocol_packets.map(Number),
+        protocolBytes: r.protocol_bytes.map(Number),
+        hosts: r.hosts,
+      });
+    }
+    rows.sort((a, b) => a.windowStart - b.windowStart || (a.id < b.id ? -1 : 1));
+    return { rows, tiers, windows: windows.size };
+  }
+
+  /** Decoded sketches of `column` for every row, in row order (cached; missing ones read in chunks). */
+  async sketches<C extends SketchColumn>(rows: readonly PartialRow[], column: C): Promise<Decoded<C>[]> {
+    const keyOf = (r: PartialRow) => `${r.id}#${r.version}#${column}`;
+    const out = new Array<unknown>(rows.length);
+    const missing: PartialRow[] = [];
+    const waits: Promise<void>[] = [];
+    rows.forEach((r, i) => {
+      const k = keyOf(r);
+      const hit = this.cache.get(k);
+      if (hit) {
+        // Refresh recency: Map iteration order is insertion order, so re-insert.
+        this.cache.delete(k);
+        this.cache.set(k, hit);
+        out[i] = hit.value;
+        return;
+      }
+      const p = this.pending.get(k);
+      if (p) waits.push(p.then((v) => void (out[i] = v)));
+      else missing.push(r);
+    });
+    this.metrics?.cacheHit(rows.length - missing.length - waits.length);
+    this.metrics?.cacheMiss(missing.length);
+    for (let i = 0; i < missing.length; i += 64) {
+      const chunk = missing.slice(i, i + 64);
+      const fetch = this.fetch(chunk, column);
+      for (const r of chunk) {
+        const k = keyOf(r);
+        const p = fetch.then((m) => m.get(r.id));
+        this.pending.set(k, p);
+        void p.finally(() => this.pending.delete(k)).catch(() => undefined);
+      }
+    }
+    for (const r of missing) {
+      const i = rows.indexOf(r);
+      waits.push((this.pending.get(keyOf(r)) as Promise<unknown>).then((v) => void (out[i] = v)));
+    }
+    await Promise.all(waits);
+    for (let i = 0; i < rows.length; i++) {
+      if (out[i] === undefined) throw new Error(`partial row ${rows[i].id} vanished while being read (TTL or rewrite); retry`);
+    }
+    return out as Decoded<C>[];
+  }
+
+  private async fetch(rows: readonly PartialRow[], column: SketchColumn): Promise<Map<string, unknown>> {
+    const t0 = performance.now();
+    const minWs = Math.min(...rows.map((r) => r.windowStart));
+    const maxWs = Math.max(...rows.map((r) => r.windowStart));
+    const found = await this.storage.query<{ id: string; version: string; blob: Uint8Array }>(
+      `SELECT ${ID_SQL} AS id, toString(version) AS version, hex(${column}) AS blob
+       FROM {database}.agg_partials FINAL
+       WHERE window_start >= {minWs:DateTime} AND window_start <= {maxWs:DateTime} AND tier IN {tiers:Array(String)}
+         AND ${ID_SQL} IN {ids:Array(String)}`,
+      { minWs: new Date(minWs), maxWs: new Date(maxWs), tiers: [...new Set(rows.map((r) => r.tier))], ids: rows.map((r) => r.id) },
+      { binaryColumns: ['blob'] },
+    );
+    this.metrics?.queryTime(`sketch:${column}`, (performance.now() - t0) / 1000);
+    const byId = new Map<string, unknown>();
+    const wanted = new Map(rows.map((r) => [r.id, r.version]));
+    for (const f of found) {
+      const value = decodeColumn(column, f.blob);
+      byId.set(f.id, value);
+      // Cache under the version actually read: a newer version is simply a new entry.
+      if (wanted.has(f.id)) this.remember(`${f.id}#${f.version}#${column}`, value);
+    }
+    return byId;
+  }
+
+  private remember(key: string, value: unknown): void {
+    const size = sizeOf(value);
+    if (size > this.cacheBytes) return;
+    const old = this.cache.get(key);
+    if (old) this.cacheSize -= old.size;
+    this.cache.set(key, { value, size });
+    this.cacheSize += size;
+    for (const [k, e] of this.cache) {
+      if (this.cacheSize <= this.cacheBytes) break;
+      this.cache.delete(k);
+      this.cacheSize -= e.size;
+    }
+  }
+}
+
+function decodeColumn(column: SketchColumn, blob: Uint8Array): unknown {
+  if (column === 'cms_packets' || column === 'cms_bytes') return decodeCountMinSketch(blob);
+  if (column === 'candidates') return decodeCandidates(blob);
+  return decodeHyperLogLog(blob);
+}
+
+/** Merged CMS of many rows (a fresh sketch: cached inputs stay untouched). */
+export function mergeCms(list: readonly CountMinSketch[]): CountMinSketch {
+  const out = new CountMinSketch(list[0] ? { depth: list[0].depth, widthBits: list[0].widthBits } : {});
+  for (const s of list) out.merge(s);
+  return out;
+}
+
+export function mergeHll(list: readonly HyperLogLog[]): HyperLogLog {
+  const out = new HyperLogLog(list[0] ? { precision: list[0].p } : {});
+  for (const s of list) out.merge(s);
+  return out;
+}
