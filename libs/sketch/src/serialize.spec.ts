@@ -60,7 +60,7 @@ function candidates(n: number): Candidate[] {
 }
 
 describe('sketch serialization', () => {
-  it('round-trips CMS in dense and sparse encodings and picks sparse when it saves a quarter', () => {
+  it('round-trips CMS in dense and sparse encodings and picks sparse when it halves the size', () => {
     for (const s of [busyCms(1), quietCms(2), new CountMinSketch()]) {
       for (const encoding of ['dense', 'sparse', 'auto'] as const) {
         const bytes = encodeCountMinSketch(s, { encoding });
@@ -70,8 +70,8 @@ describe('sketch serialization', () => {
       }
       const dense = encodeCountMinSketch(s, { encoding: 'dense' }).length;
       const sparse = encodeCountMinSketch(s, { encoding: 'sparse' }).length;
-      // Sparse is chosen only when it saves at least a quarter.
-      expect(encodeCountMinSketch(s).length).toBe(sparse < 0.75 * dense ? sparse : dense);
+      // Sparse is chosen only when it is at most half the dense size.
+      expect(encodeCountMinSketch(s).length).toBe(sparse < 0.5 * dense ? sparse : dense);
     }
     expect(encodeCountMinSketch(quietCms(3)).length).toBeLessThan(400); // 20 flows: sparse, tiny
     expect(encodeCountMinSketch(new CountMinSketch()).length).toBe(SKETCH_HEADER_BYTES + 1);
