@@ -26,6 +26,8 @@ export interface AggregatorConfig {
   idleCloseMs: number;
   /** Late rows and closed windows are written at most this often (default 1 s). */
   flushIntervalMs: number;
+  /** Readable rollups of a window are rebuilt once no new row arrived for it for this long (default 5 s). */
+  rollupDelayMs: number;
   /** Snapshots whose interval ends further than this in the future (wall clock) go to the DLQ (default 10 min). */
   maxFutureMs: number;
   /** Open windows kept per partition before the oldest is written early (bounds memory; default 6). */
@@ -79,6 +81,7 @@ function name(env: NodeJS.ProcessEnv, key: string, fallback: string): string {
 
 /**
  *   TMA_AGG_WINDOW (1m) TMA_AGG_ALLOWED_LATENESS (30s) TMA_AGG_IDLE_CLOSE (15s) TMA_AGG_FLUSH_INTERVAL (1s)
+ *   TMA_AGG_ROLLUP_DELAY (5s)
  *   TMA_AGG_MAX_FUTURE (10m) TMA_AGG_MAX_OPEN_WINDOWS (6) TMA_AGG_TOP_K (100) TMA_AGG_SESSION_TIMEOUT (30s)
  *   TMA_AGG_GROUP_ID (tma-aggregator) TMA_TOPIC_PREFIX (tma) TMA_AGG_TOPIC_PARTITIONS (12) TMA_AGG_WRITER_ID (host-pid)
  *   TMA_AGG_HTTP_HOST (0.0.0.0) TMA_AGG_HTTP_PORT (9464: /metrics, /health, /ready)
@@ -97,6 +100,7 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
     allowedLatenessMs: duration(env, 'TMA_AGG_ALLOWED_LATENESS', '30s', 0, 86_400_000),
     idleCloseMs: duration(env, 'TMA_AGG_IDLE_CLOSE', '15s', 100, 3_600_000),
     flushIntervalMs: duration(env, 'TMA_AGG_FLUSH_INTERVAL', '1s', 50, 600_000),
+    rollupDelayMs: duration(env, 'TMA_AGG_ROLLUP_DELAY', '5s', 0, 3_600_000),
     maxFutureMs: duration(env, 'TMA_AGG_MAX_FUTURE', '10m', 1000, 7 * day),
     maxOpenWindows: integer(env, 'TMA_AGG_MAX_OPEN_WINDOWS', 6, 1, 1000),
     topK: integer(env, 'TMA_AGG_TOP_K', 100, 1, 10_000),

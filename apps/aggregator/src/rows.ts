@@ -12,6 +12,7 @@ import {
   encodeHyperLogLog,
   heavyHitters,
   toHex,
+  type Candidate,
 } from '@tma/sketch';
 import type { WindowAccumulator } from './window';
 
@@ -246,6 +247,25 @@ export function rollupPartialRow(m: MergedWindow, tier: Tier, ttlSeconds: number
   };
 }
 
+/**
+ * The `n` candidates with the largest plain CMS estimates. A fleet window can hold 10^5 candidate keys; ranking
+ * only a shortlist keeps rollups cheap. Estimates stay upper bounds: with fewer candidates, less of the other
+ * candidates' counts is taken out of shared cells, so an estimate can only be higher, never below the truth.
+ */
+export function preselect(candidates: Candidate[], cms: CountMinSketch, n: number): Candidate[] {
+  if (candidates.length <= n) return candidates;
+  const est = new Float64Array(candidates.length);
+  const order = new Uint32Array(candidates.length);
+  for (let i = 0; i < candidates.length; i++) {
+    est[i] = cms.estimateKey(candidates[i].key);
+    order[i] = i;
+  }
+  order.sort((a, b) => est[b] - est[a]);
+  const out: Candidate[] = [];
+  for (let i = 0; i < n; i++) out.push(candidates[order[i]]);
+  return out;
+}
+
 export interface ReadableRows {
   windowTotals: Record<string, unknown>[];
   topFlows: Record<string, unknown>[];
@@ -289,10 +309,10 @@ export function readableRows(m: MergedWindow, tier: Tier, topK: number, ttl: Rea
       expires_at: exp(ttl.windowTotals),
     },
   ];
-  const candidates = m.candidates.toArray();
   const topFlows: Record<string, unknown>[] = [];
   for (const by of ['packets', 'bytes'] as const) {
-    heavyHitters(candidates, m.cmsPackets, m.cmsBytes, { by, k: topK }).forEach((h, i) => {
+    const shortlist = preselect(m.candidates.toArray(), by === 'packets' ? m.cmsPackets : m.cmsBytes, topK * 4);
+    heavyHitters(shortlist, m.cmsPackets, m.cmsBytes, { by, k: topK }).forEach((h, i) => {
       topFlows.push({
         tier,
         window_start: ws,

@@ -38,7 +38,8 @@ export class AggregatorRunner {
   private timer?: NodeJS.Timeout;
   private lastFlushWall = 0;
   private writes = 0;
-  private readonly finalizeQueue = new Set<number>();
+  /** Window start → when its rollups are due (debounced: every new row for the window pushes it back). */
+  private readonly finalizeQueue = new Map<number, number>();
   private readonly hoursTouched = new Set<number>();
   /** Stats of the last flushes, for the benchmark breakdown. */
   readonly stats = { encodeMs: 0, writeMs: 0, finalizeMs: 0, commits: 0, rowsWritten: 0 };
@@ -183,6 +184,7 @@ export class AggregatorRunner {
     // While the group rebalances this instance may be losing partitions: write nothing until it has rejoined.
     if (this.stopping || this.rebalancing || !this.joined) return;
     if (Date.now() - this.lastFlushWall >= this.config.flushIntervalMs) await this.flush(false);
+    else await this.runFinalizers(false);
   }
 
   /** Writes what is due, then commits, then rebuilds rollups. Retries writes until they succeed (pausing the consumer). */
@@ -254,7 +256,7 @@ export class AggregatorRunner {
 
   private noteWritten(accs: readonly WindowAccumulator[]): void {
     for (const a of accs) {
-      this.finalizeQueue.add(a.windowStart);
+      this.finalizeQueue.set(a.windowStart, Date.now() + this.config.rollupDelayMs);
       this.hoursTouched.add(Math.floor(a.windowStart / HOUR_MS) * HOUR_MS);
     }
   }
@@ -262,7 +264,9 @@ export class AggregatorRunner {
   /** Readable rollups of written windows; the 1 h tier once the watermark passed the hour (or on idle/shutdown). */
   private async runFinalizers(force: boolean): Promise<void> {
     const t0 = performance.now();
-    for (const w of [...this.finalizeQueue].sort((a, b) => a - b)) {
+    const now = Date.now();
+    for (const [w, due] of [...this.finalizeQueue].sort((a, b) => a[0] - b[0])) {
+      if (!force && due > now) continue;
       try {
         const end = this.metrics.writeSeconds.startTimer({ table: 'rollups' });
         await this.sink.finalizeWindow('1m', w, this.config.windowMs);

@@ -26,6 +26,7 @@ const env = (writer: string) => ({
   TMA_AGG_ALLOWED_LATENESS: '5s',
   TMA_AGG_IDLE_CLOSE: '1500ms',
   TMA_AGG_FLUSH_INTERVAL: '200ms',
+  TMA_AGG_ROLLUP_DELAY: '500ms',
   TMA_AGG_WRITER_ID: writer,
 });
 

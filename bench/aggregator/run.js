@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// Aggregator throughput with N simulated hosts (default 1,000) and the real Kafka broker beside it.
+//   node --expose-gc bench/aggregator/run.js [--hosts 1000] [--rounds 12] [--partitions 12]
+// Prints, side by side on the same messages: Kafka read alone (kafkajs, no decoding), the aggregator core alone
+// (decode + validate + merge in memory), and the whole aggregator (Kafka → merge → ClickHouse on embedded chDB →
+// commit), with CPU, peak RSS and the time per snapshot spent decoding, merging and writing.
+'use strict';
+const { execFileSync } = require('node:child_process');
+const { mkdtempSync, rmSync } = require('node:fs');
+const { tmpdir, cpus } = require('node:os');
+const path = require('node:path');
+const { randomBytes } = require('node:crypto');
+
+const root = path.resolve(__dirname, '../..');
+process.chdir(root);
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
+);
+const HOSTS = Number(args.hosts ?? 1000);
+const ROUNDS = Number(args.rounds ?? 12);
+const PARTITIONS = Number(args.partitions ?? 12);
+
+execFileSync(path.join(root, 'node_modules/.bin/tsc'), ['-b', 'apps/aggregator/tsconfig.json', 'tools/fleet-sim/tsconfig.json'], { stdio: 'inherit' });
+const { Kafka, logLevel } = require('kafkajs');
+const { loadKafkaSettings, ensureTopics } = require('@tma/kafka');
+const { snapshotTopic, deadLetterTopic } = require('@tma/schema');
+const { createStorage, applyMigrations } = require('@tma/storage');
+const { FleetSimulator, sendMessages } = require('../../tools/fleet-sim/dist');
+const { AggregatorEngine } = require('../../apps/aggregator/dist/engine');
+const { startAggregator } = require('../../apps/aggregator/dist/start');
+
+const kafka = new Kafka({ ...loadKafkaSettings(process.env, 'tma-bench'), logLevel: logLevel.NOTHING });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+async function committedToEnd(admin, groupId, topic) {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const committed = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const by = new Map(committed[0].partitions.map((p) => [p.partition, Number(p.offset)]));
+  return ends.every((e) => by.get(e.partition) === Number(e.high));
+}
+
+async function main() {
+  const MINUTE = 60_000;
+  const startMs = Math.floor(Date.now() / MINUTE) * MINUTE - Math.ceil((ROUNDS * 10_000) / MINUTE + 2) * MINUTE;
+  let t = Date.now();
+  const sim = new FleetSimulator({ hosts: HOSTS, seed: 7, startMs, intervalMs: 10_000, truth: false });
+  let messages = [];
+  for (let r = 0; r < ROUNDS; r++) messages.push(...sim.nextRound());
+  const N = messages.length;
+  const avgBytes = messages.reduce((s, m) => s + m.value.length, 0) / N;
+  console.log(`generated ${fmt(N)} snapshots of ${HOSTS} hosts (avg ${fmt(avgBytes)} B) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+
+  // 1. The core alone, in memory.
+  const engine = new AggregatorEngine({ windowMs: MINUTE, allowedLatenessMs: 30_000, idleCloseMs: 60_000, maxFutureMs: 600_000, maxOpenWindows: 6 });
+  for (let p = 0; p < PARTITIONS; p++) engine.assign({ topic: 't', partition: p, committed: 0, covered: [] });
+  const offs = new Array(PARTITIONS).fill(0);
+  t = performance.now();
+  messages.forEach((m, i) => engine.ingest({ topic: 't', partition: i % PARTITIONS, offset: offs[i % PARTITIONS]++, value: m.value }, Date.now()));
+  const coreRate = N / ((performance.now() - t) / 1000);
+
+  // 2. Publish.
+  const prefix = `bench${randomBytes(3).toString('hex')}`;
+  const topic = snapshotTopic(prefix);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [{ topic, numPartitions: PARTITIONS }, { topic: deadLetterTopic(prefix), numPartitions: 1 }]);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  t = Date.now();
+  await sendMessages(producer, topic, messages, 500);
+  const publishRate = N / ((Date.now() - t) / 1000);
+  await producer.disconnect();
+  messages = null;
+  global.gc?.();
+
+  // 3. Kafka read alone.
+  const raw = kafka.consumer({ groupId: `${prefix}-raw` });
+  await raw.connect();
+  await raw.subscribe({ topic, fromBeginning: true });
+  let seen = 0;
+  let t0 = 0;
+  await new Promise((resolve) => {
+    raw.run({
+      eachBatch: async ({ batch }) => {
+        if (!t0) t0 = performance.now();
+        seen += batch.messages.length;
+        if (seen >= N) resolve();
+      },
+    });
+  });
+  const rawRate = N / ((performance.now() - t0) / 1000);
+  await raw.disconnect();
+
+  // 4. The whole aggregator, in this process, on a fresh embedded ClickHouse.
+  const dir = mkdtempSync(path.join(tmpdir(), 'tma-bench-'));
+  const storage = await createStorage({ kind: 'chdb', path: dir, database: 'tma_bench' });
+  await applyMigrations(storage);
+  const env = {
+    ...process.env,
+    TMA_TOPIC_PREFIX: prefix,
+    TMA_AGG_GROUP_ID: `${prefix}-agg`,
+    TMA_AGG_TOPIC_PARTITIONS: String(PARTITIONS),
+    TMA_AGG_ALLOWED_LATENESS: '30s',
+    TMA_AGG_IDLE_CLOSE: '2s',
+    TMA_AGG_FLUSH_INTERVAL: '1s',
+    TMA_AGG_WRITER_ID: 'bench',
+    TMA_AGG_ROLLUP_DELAY: '5s',
+  };
+  const rssBase = process.memoryUsage().rss;
+  const agg = await startAggregator({ env, storage, httpPort: 0, logger: ['error'], defaultMetrics: false });
+  const runner = agg.service.runner;
+  let rssPeak = 0;
+  let first = 0;
+  let cpu0;
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  }, 50);
+  while (!first) {
+    if (runner.engine.stats.decodeMs > 0) {
+      first = performance.now();
+      cpu0 = process.cpuUsage();
+    }
+    await sleep(5);
+  }
+  const start = { ...runner.engine.stats, ...runner.stats };
+  while (!(await committedToEnd(admin, `${prefix}-agg`, topic))) await sleep(100);
+  const wall = (performance.now() - first) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  clearInterval(sampler);
+  const s = { ...runner.engine.stats, ...runner.stats };
+  const [stored] = await storage.query(`SELECT sum(snapshots) AS n FROM {database}.agg_partials FINAL WHERE tier = '1m'`);
+  await agg.close(); // graceful: rollups and the 1 h tier are rebuilt off the commit path, finished here
+  const rollupMs = runner.stats.finalizeMs - start.finalizeMs;
+  await storage.close();
+  rmSync(dir, { recursive: true, force: true });
+  await admin.deleteTopics({ topics: [topic, deadLetterTopic(prefix)] }).catch(() => undefined);
+  await admin.disconnect();
+
+  const aggRate = N / wall;
+  const per = (ms) => `${((ms * 1000) / N).toFixed(0)} µs`;
+  console.log(`\nmachine: ${cpus().length} × ${cpus()[0].model}, Node ${process.versions.node}; ${PARTITIONS} partitions; Kafka on this machine`);
+  console.log(`stored snapshots: ${stored.n} of ${N}\n`);
+  console.log('| stage | snapshots/s | vs Kafka read alone |');
+  console.log('| --- | ---: | ---: |');
+  console.log(`| publish (producer, acks=all) | ${fmt(publishRate)} | ${(publishRate / rawRate).toFixed(2)} |`);
+  console.log(`| Kafka read alone (kafkajs, no decode) | ${fmt(rawRate)} | 1.00 |`);
+  console.log(`| core alone: decode + validate + merge in memory | ${fmt(coreRate)} | ${(coreRate / rawRate).toFixed(2)} |`);
+  console.log(`| **whole aggregator**: Kafka → merge → ClickHouse → commit | **${fmt(aggRate)}** | ${(aggRate / rawRate).toFixed(2)} |`);
+  console.log(`\nwhole aggregator: ${wall.toFixed(2)} s wall, CPU ${((cpu.user + cpu.system) / 1e6 / wall).toFixed(2)} cores (user ${(cpu.user / 1e6).toFixed(1)} s, system ${(cpu.system / 1e6).toFixed(1)} s), peak RSS ${fmt(rssPeak / 2 ** 20)} MiB (${fmt(rssBase / 2 ** 20)} MiB before start)`);
+  console.log(`per snapshot: decode+validate ${per(s.decodeMs - start.decodeMs)}, merge ${per(s.mergeMs - start.mergeMs)}, encode rows ${per(s.encodeMs - start.encodeMs)}, write partials ${per(s.writeMs - start.writeMs)}, ${s.rowsWritten - start.rowsWritten} partial rows, ${s.commits - start.commits} commits`);
+  console.log(`readable rollups + 1 h tier (after the commits, debounced per window): ${per(rollupMs)} per snapshot, ${(rollupMs / 1000).toFixed(2)} s in all`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
