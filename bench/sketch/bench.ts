@@ -142,7 +142,7 @@ function main(): void {
   const tCalib = time(() => {
     for (let i = 0; i < 16384; i++) calib[i] += calibSrc[i];
   }, 1000);
-  row('calibration: add two Float64Array(16384)', `${tCalib.toFixed(1)} µs`, '', 'one CMS merge is 4 of these');
+  row('calibration: add two Float64Array(16384)', `${tCalib.toFixed(1)} µs`, '', 'one CMS merge is one of these');
 
   console.log('\n-- estimates');
   const keys = busy.candidates.map((c) => c.key);
