@@ -2,7 +2,7 @@
 // Edge agent user-space cost: CPU (share of one core) and RSS of the agent process at 1 s and 10 s intervals, side
 // by side under the same steady UDP load on a veth pair in a namespace this script creates and removes, plus the
 // per-interval read time (flip + barrier + read + sum + clear) and snapshot size from the agent's own logs.
-// Usage (root, after ./tma setup): node bench/edge-agent/run.js [--seconds 60] [--rate 20000] [--flows 2000]
+// Usage (root, after ./tma setup): node bench/edge-agent/run.js [--seconds 60] [--warmup 30] [--rate 20000] [--flows 2000]
 // Publishes to Kafka (TMA_KAFKA_BROKERS, default 127.0.0.1:9092) with topic prefix tma-bench; --stdout to skip Kafka.
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
@@ -18,7 +18,7 @@ const arg = (name, dflt) => {
   return i > 0 ? process.argv[i + 1] : dflt;
 };
 const SECONDS = Number(arg('seconds', '60'));
-const WARMUP = 5;
+const WARMUP = Number(arg('warmup', '30')); // JIT warm-up: the first snapshots cost more
 const RATE = Number(arg('rate', '20000'));
 const FLOWS = Number(arg('flows', '2000'));
 const STDOUT = process.argv.includes('--stdout');
@@ -83,6 +83,7 @@ async function measure(interval) {
   let sent = '';
   sender.stdout.on('data', (d) => (sent += d));
   await sleep(WARMUP * 1000);
+  const measureFrom = Date.now();
   const c0 = cpuTicks(agent.pid);
   const t0 = process.hrtime.bigint();
   let rssMax = 0;
@@ -96,7 +97,8 @@ async function measure(interval) {
   agent.kill('SIGTERM');
   await new Promise((r) => agent.on('exit', r));
   fs.rmSync(dir, { recursive: true, force: true });
-  const snaps = log.split('\n').filter((l) => l.includes('"event":"snapshot"')).map((l) => JSON.parse(l)).slice(1, -1); // full intervals only
+  // full intervals after the warm-up only
+  const snaps = log.split('\n').filter((l) => l.includes('"event":"snapshot"')).map((l) => JSON.parse(l)).filter((s) => Date.parse(s.ts) >= measureFrom).slice(0, -1);
   const mean = (f) => (snaps.length ? snaps.reduce((a, s) => a + f(s), 0) / snaps.length : NaN);
   const failed = log.split('\n').filter((l) => l.includes('publish_failed')).length;
   return {
@@ -108,6 +110,8 @@ async function measure(interval) {
     msgKiB: mean((s) => s.messageBytes) / 1024,
     pktsPerSnap: mean((s) => s.packets),
     snapshots: snaps.length,
+    readCpuMs: mean((s) => s.readCpuMs),
+    buildCpuMs: mean((s) => s.buildCpuMs),
     sent: Number(sent.trim()),
     failed,
   };
@@ -124,10 +128,10 @@ async function measure(interval) {
     for (const interval of ['10s', '1s']) rows.push(await measure(interval));
     console.log(`machine: ${os.cpus().length} CPU ${os.cpus()[0].model}, kernel ${os.release()}, node ${process.version}`);
     console.log(`load: ${RATE} pps UDP over ${FLOWS} flows, ${SECONDS} s measured after ${WARMUP} s warm-up, ${STDOUT ? 'stdout' : 'Kafka'} output`);
-    console.log('interval  cpu%core  rssMiB  read ms (barrier ms)  snapshot KiB  packets/snapshot  publish failures');
+    console.log('interval  cpu%core  rssMiB  read wall ms (barrier)  read cpu ms  build cpu ms  snapshot KiB  packets/snapshot  publish failures');
     for (const r of rows)
       console.log(
-        `${r.interval.padEnd(8)}  ${r.cpuPct.toFixed(3).padStart(8)}  ${r.rssMiB.toFixed(1).padStart(6)}  ${r.readMs.toFixed(2).padStart(7)} (${r.barrierMs.toFixed(2)})        ${r.msgKiB.toFixed(1).padStart(8)}      ${String(Math.round(r.pktsPerSnap)).padStart(10)}        ${r.failed}`,
+        `${r.interval.padEnd(8)}  ${r.cpuPct.toFixed(3).padStart(8)}  ${r.rssMiB.toFixed(1).padStart(6)}  ${r.readMs.toFixed(2).padStart(9)} (${r.barrierMs.toFixed(2).padStart(5)})     ${r.readCpuMs.toFixed(1).padStart(8)}  ${r.buildCpuMs.toFixed(1).padStart(11)}  ${r.msgKiB.toFixed(1).padStart(12)}  ${String(Math.round(r.pktsPerSnap)).padStart(16)}  ${String(r.failed).padStart(16)}`,
       );
     console.log(`ratio cpu 1s/10s: ${(rows[1].cpuPct / rows[0].cpuPct).toFixed(2)}; goal at 10s: <= 0.5 % of a core, RSS <= 100 MiB`);
   } finally {

@@ -150,8 +150,10 @@ export class Agent {
 
   /** Reads the idle copy and turns it into a spooled (or printed) snapshot. Returns it. */
   snapshot(): SketchSnapshot {
+    const c0 = process.cpuUsage();
     const read = this.reader!.read();
     const endMs = Date.now();
+    const c1 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     this.observe(read);
     const snap = buildSnapshot(read, {
@@ -169,6 +171,7 @@ export class Agent {
     this.intervalStartMs = endMs;
     this.resetCovered();
     const message = encode(snap);
+    const c2 = process.cpuUsage();
     this.metrics.buildSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
     this.metrics.snapshotsBuilt.inc();
     this.log('info', 'snapshot', {
@@ -179,6 +182,9 @@ export class Agent {
       messageBytes: message.length,
       readMs: Number(read.readMs.toFixed(3)),
       barrierMs: Number(read.barrierMs.toFixed(3)),
+      // CPU (user + system) of this process: reading the maps, then building + encoding the snapshot
+      readCpuMs: cpuMs(c0, c1),
+      buildCpuMs: cpuMs(c1, c2),
     });
     if (this.config.stdout) {
       const line = JSON.stringify(snapshotToJson(decode(message).snapshot)) + '\n';
@@ -317,4 +323,5 @@ export class Agent {
   }
 }
 
+const cpuMs = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => Math.round((b.user - a.user + b.system - a.system) / 100) / 10;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
