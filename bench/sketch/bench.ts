@@ -49,7 +49,12 @@ function snapshot(seed: number, flowCount: number, packetCount: number, cand: nu
   const rng = new Rng(seed);
   const flows = makeFlows(flowCount, rng);
   const counts = countStream(makeStream('zipf-1.1', flowCount, packetCount, rng), flowCount);
-  const s: Snapshot = { packets: new CountMinSketch(), bytes: new CountMinSketch(), hlls: [0, 1, 2, 3].map(() => new HyperLogLog()), candidates: [] };
+  const s: Snapshot = {
+    packets: new CountMinSketch(),
+    bytes: new CountMinSketch(),
+    hlls: [0, 1, 2, 3].map(() => new HyperLogLog()),
+    candidates: [],
+  };
   const h = new Uint32Array(2);
   const k24 = new Uint8Array(24);
   const k8 = new Uint8Array(8);
@@ -70,7 +75,9 @@ function snapshot(seed: number, flowCount: number, packetCount: number, cand: nu
     s.hlls[3].add(h[0], h[1]);
   }
   order.sort((a, b) => counts[b] - counts[a]);
-  s.candidates = order.slice(0, cand).map((f) => ({ key: flows.keys.slice(f * 40, f * 40 + 40), packets: counts[f] - 5, bytes: (counts[f] - 5) * 700 }));
+  s.candidates = order
+    .slice(0, cand)
+    .map((f) => ({ key: flows.keys.slice(f * 40, f * 40 + 40), packets: counts[f] - 5, bytes: (counts[f] - 5) * 700 }));
   return s;
 }
 
@@ -83,12 +90,21 @@ function encode(s: Snapshot) {
   };
 }
 type Encoded = ReturnType<typeof encode>;
-const size = (e: Encoded) => e.packets.length + e.bytes.length + e.hlls.reduce((a, b) => a + b.length, 0) + e.candidates.length;
+const size = (e: Encoded) =>
+  e.packets.length + e.bytes.length + e.hlls.reduce((a, b) => a + b.length, 0) + e.candidates.length;
 
 function main(): void {
-  const row = (name: string, value: string, goal = '', note = '') => console.log(`${name.padEnd(44)} ${value.padStart(14)}  ${goal.padEnd(12)} ${note}`);
-  console.log(`node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${os.platform()} ${os.release()}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-  console.log('times are CPU time per operation (median of 15 batches); ratios compare with a baseline measured in the same run');
+  const row = (name: string, value: string, goal = '', note = '') =>
+    console.log(`${name.padEnd(44)} ${value.padStart(14)}  ${goal.padEnd(12)} ${note}`);
+  console.log(
+    `node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${os.platform()} ${os.release()}, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
+  console.log(
+    'times are CPU time per operation (median of 15 batches); ratios compare with a baseline measured in the same run',
+  );
 
   const busy = snapshot(1, 300_000, 5_000_000, 2048); // ~10 s at 500 kpps
   const quiet = snapshot(2, 99, 20_000, 40);
@@ -96,11 +112,26 @@ function main(): void {
   const quietEnc = encode(quiet);
 
   console.log('\n-- sizes on the wire (2 CMS + 4 HLL + candidates, sketch headers included)');
-  row('quiet host (99 flows, 20k packets)', `${size(quietEnc)} B`, '≤ 4096 B', `CMS ${quietEnc.packets.length}+${quietEnc.bytes.length}, HLL ${quietEnc.hlls.map((b) => b.length).join('+')}, cand ${quietEnc.candidates.length}`);
-  row('busy host (300k flows, 5M packets)', `${(size(busyEnc) / 1024).toFixed(1)} KiB`, '≤ 256 KiB', `CMS ${busyEnc.packets.length}+${busyEnc.bytes.length}, HLL ${busyEnc.hlls.map((b) => b.length).join('+')}, cand ${busyEnc.candidates.length}`);
+  row(
+    'quiet host (99 flows, 20k packets)',
+    `${size(quietEnc)} B`,
+    '≤ 4096 B',
+    `CMS ${quietEnc.packets.length}+${quietEnc.bytes.length}, HLL ${quietEnc.hlls.map((b) => b.length).join('+')}, cand ${quietEnc.candidates.length}`,
+  );
+  row(
+    'busy host (300k flows, 5M packets)',
+    `${(size(busyEnc) / 1024).toFixed(1)} KiB`,
+    '≤ 256 KiB',
+    `CMS ${busyEnc.packets.length}+${busyEnc.bytes.length}, HLL ${busyEnc.hlls.map((b) => b.length).join('+')}, cand ${busyEnc.candidates.length}`,
+  );
 
   console.log('\n-- merge one snapshot (2 CMS + 4 HLL) into a window');
-  const window: Snapshot = { packets: new CountMinSketch(), bytes: new CountMinSketch(), hlls: [0, 1, 2, 3].map(() => new HyperLogLog()), candidates: [] };
+  const window: Snapshot = {
+    packets: new CountMinSketch(),
+    bytes: new CountMinSketch(),
+    hlls: [0, 1, 2, 3].map(() => new HyperLogLog()),
+    candidates: [],
+  };
   const mergeTyped = () => {
     window.packets.merge(busy.packets);
     window.bytes.merge(busy.bytes);
@@ -127,14 +158,24 @@ function main(): void {
   const tTyped = time(mergeTyped, 300);
   const tPlain = time(mergePlain, 300);
   row('typed arrays (library)', `${tTyped.toFixed(1)} µs`, '≤ 50 µs');
-  row('plain JS arrays (baseline)', `${tPlain.toFixed(1)} µs`, '', `baseline / library = ${(tPlain / tTyped).toFixed(2)}×`);
+  row(
+    'plain JS arrays (baseline)',
+    `${tPlain.toFixed(1)} µs`,
+    '',
+    `baseline / library = ${(tPlain / tTyped).toFixed(2)}×`,
+  );
   const mergeBytes = (e: Encoded) => () => {
     mergeEncodedCountMinSketch(window.packets, e.packets);
     mergeEncodedCountMinSketch(window.bytes, e.bytes);
     for (let i = 0; i < 4; i++) mergeEncodedHyperLogLog(window.hlls[i], e.hlls[i]);
   };
   const tBusyBytes = time(mergeBytes(busyEnc), 100);
-  row('busy host, straight from bytes (validated)', `${tBusyBytes.toFixed(1)} µs`, '', 'decode + merge without allocation');
+  row(
+    'busy host, straight from bytes (validated)',
+    `${tBusyBytes.toFixed(1)} µs`,
+    '',
+    'decode + merge without allocation',
+  );
   const tQuietBytes = time(mergeBytes(quietEnc), 2000);
   row('quiet host, straight from bytes (validated)', `${tQuietBytes.toFixed(1)} µs`, '', 'sparse: only non-zero cells');
   const calib = new Float64Array(16384);
@@ -170,7 +211,12 @@ function main(): void {
     for (let i = 0; i < plainRegs.length; i++) z += Math.pow(2, -plainRegs[i]);
     sink += z;
   }, 200);
-  row('plain-array harmonic sum (baseline)', `${tHllPlain.toFixed(1)} µs`, '', `baseline / library = ${(tHllPlain / tHll).toFixed(2)}×`);
+  row(
+    'plain-array harmonic sum (baseline)',
+    `${tHllPlain.toFixed(1)} µs`,
+    '',
+    `baseline / library = ${(tHllPlain / tHll).toFixed(2)}×`,
+  );
 
   console.log('\n-- serialization of a busy host');
   const decodeAll = (e: Encoded) => {
@@ -187,9 +233,18 @@ function main(): void {
     for (const h of busyEnc.hlls) decodeHyperLogLog(h);
   }, 30);
   row('  of which 2 CMS + 4 HLL', `${tDecodeSketches.toFixed(0)} µs`);
-  const json = JSON.stringify({ p: Array.from(busy.packets.cells), b: Array.from(busy.bytes.cells), h: busy.hlls.map((h) => Array.from(h.registers)) });
+  const json = JSON.stringify({
+    p: Array.from(busy.packets.cells),
+    b: Array.from(busy.bytes.cells),
+    h: busy.hlls.map((h) => Array.from(h.registers)),
+  });
   const tJson = time(() => JSON.parse(json), 10);
-  row('JSON.parse of the same sketches (baseline)', `${tJson.toFixed(0)} µs`, '', `baseline / library = ${(tJson / tDecodeSketches).toFixed(2)}×, ${(json.length / 1024).toFixed(0)} KiB as JSON`);
+  row(
+    'JSON.parse of the same sketches (baseline)',
+    `${tJson.toFixed(0)} µs`,
+    '',
+    `baseline / library = ${(tJson / tDecodeSketches).toFixed(2)}×, ${(json.length / 1024).toFixed(0)} KiB as JSON`,
+  );
   const tEncode = time(() => encode(busy), 10);
   row('encode 2 CMS + 4 HLL + 2048 candidates', `${tEncode.toFixed(0)} µs`);
   const tDecodeQuiet = time(() => decodeAll(quietEnc), 500);

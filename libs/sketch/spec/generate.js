@@ -26,12 +26,21 @@ assert(spec.version === 1, 'this generator implements spec version 1');
 assert(spec.hash.name === 'tma-nh64-v1', 'unknown hash name');
 assert(spec.hash.keyWords === 10 && spec.key.bytes === 40, 'flow key is 40 bytes = 10 words');
 assert(Number.isInteger(spec.cms.depth) && spec.cms.depth >= 1 && spec.cms.depth <= 16, 'cms.depth in 1..16');
-assert(Number.isInteger(spec.cms.widthBits) && spec.cms.widthBits >= 4 && spec.cms.widthBits <= 24, 'cms.widthBits in 4..24');
+assert(
+  Number.isInteger(spec.cms.widthBits) && spec.cms.widthBits >= 4 && spec.cms.widthBits <= 24,
+  'cms.widthBits in 4..24',
+);
 assert(spec.cms.counterBits === 64, 'cms counters are u64');
-assert(Number.isInteger(spec.hll.precision) && spec.hll.precision >= 4 && spec.hll.precision <= 18, 'hll.precision in 4..18');
+assert(
+  Number.isInteger(spec.hll.precision) && spec.hll.precision >= 4 && spec.hll.precision <= 18,
+  'hll.precision in 4..18',
+);
 assert(spec.hll.registerBits === 8, 'hll registers are one byte');
 const c = spec.candidates;
-assert(c.slots % c.ways === 0 && (c.slots & (c.slots - 1)) === 0 && (c.ways & (c.ways - 1)) === 0, 'candidate slots/ways powers of two');
+assert(
+  c.slots % c.ways === 0 && (c.slots & (c.slots - 1)) === 0 && (c.ways & (c.ways - 1)) === 0,
+  'candidate slots/ways powers of two',
+);
 
 // ---------------------------------------------------------------- BigInt reference of SPEC.md
 const M32 = 0xffffffffn;
@@ -103,7 +112,9 @@ function refDerive(hi, lo) {
 function bytesToWords(bytes) {
   const words = [];
   for (let i = 0; i < bytes.length; i += 4) {
-    words.push(BigInt(bytes[i]) | (BigInt(bytes[i + 1]) << 8n) | (BigInt(bytes[i + 2]) << 16n) | (BigInt(bytes[i + 3]) << 24n));
+    words.push(
+      BigInt(bytes[i]) | (BigInt(bytes[i + 1]) << 8n) | (BigInt(bytes[i + 2]) << 16n) | (BigInt(bytes[i + 3]) << 24n),
+    );
   }
   return words;
 }
@@ -149,7 +160,7 @@ function formatIPv6(bytes) {
   for (let i = 0; i < 16; i += 2) g.push((bytes[i] << 8) | bytes[i + 1]);
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;
@@ -204,7 +215,14 @@ function tuples() {
     { note: 'IPv4 TCP reverse direction', src: '10.0.0.2', dst: '10.0.0.1', sport: 443, dport: 43210, proto: 6 },
     { note: 'IPv4 UDP DNS', src: '192.168.1.10', dst: '8.8.8.8', sport: 53000, dport: 53, proto: 17 },
     { note: 'IPv4 all-zero addresses and ports', src: '0.0.0.0', dst: '0.0.0.0', sport: 0, dport: 0, proto: 6 },
-    { note: 'IPv4 all-ones addresses and ports', src: '255.255.255.255', dst: '255.255.255.255', sport: 65535, dport: 65535, proto: 17 },
+    {
+      note: 'IPv4 all-ones addresses and ports',
+      src: '255.255.255.255',
+      dst: '255.255.255.255',
+      sport: 65535,
+      dport: 65535,
+      proto: 17,
+    },
     { note: 'IPv4 DHCP broadcast', src: '0.0.0.0', dst: '255.255.255.255', sport: 68, dport: 67, proto: 17 },
     { note: 'IPv4 loopback', src: '127.0.0.1', dst: '127.0.0.1', sport: 1, dport: 65535, proto: 6 },
     { note: 'IPv4 port 0 to 65535', src: '172.16.0.1', dst: '172.31.255.254', sport: 0, dport: 65535, proto: 6 },
@@ -217,24 +235,108 @@ function tuples() {
     { note: 'IPv4 SCTP', src: '203.0.113.5', dst: '198.51.100.7', sport: 2905, dport: 2905, proto: 132 },
     { note: 'IPv4 protocol 255', src: '1.2.3.4', dst: '5.6.7.8', sport: 0, dport: 0, proto: 255 },
     { note: 'IPv4 protocol 0 (HOPOPT)', src: '1.2.3.4', dst: '5.6.7.8', sport: 0, dport: 0, proto: 0 },
-    { note: 'IPv4 later fragment of a UDP datagram (ports 0)', src: '192.0.2.1', dst: '192.0.2.2', sport: 0, dport: 0, proto: 17 },
+    {
+      note: 'IPv4 later fragment of a UDP datagram (ports 0)',
+      src: '192.0.2.1',
+      dst: '192.0.2.2',
+      sport: 0,
+      dport: 0,
+      proto: 17,
+    },
     { note: 'IPv4 multicast', src: '192.168.0.5', dst: '224.0.0.251', sport: 5353, dport: 5353, proto: 17 },
-    { note: 'IPv4 one-bit difference in source (a)', src: '10.0.0.0', dst: '10.0.0.9', sport: 1000, dport: 80, proto: 6 },
-    { note: 'IPv4 one-bit difference in source (b)', src: '10.0.0.1', dst: '10.0.0.9', sport: 1000, dport: 80, proto: 6 },
-    { note: 'IPv4 one-bit difference in source port', src: '10.0.0.1', dst: '10.0.0.9', sport: 1001, dport: 80, proto: 6 },
+    {
+      note: 'IPv4 one-bit difference in source (a)',
+      src: '10.0.0.0',
+      dst: '10.0.0.9',
+      sport: 1000,
+      dport: 80,
+      proto: 6,
+    },
+    {
+      note: 'IPv4 one-bit difference in source (b)',
+      src: '10.0.0.1',
+      dst: '10.0.0.9',
+      sport: 1000,
+      dport: 80,
+      proto: 6,
+    },
+    {
+      note: 'IPv4 one-bit difference in source port',
+      src: '10.0.0.1',
+      dst: '10.0.0.9',
+      sport: 1001,
+      dport: 80,
+      proto: 6,
+    },
     { note: 'IPv6 TCP typical', src: '2001:db8::1', dst: '2001:db8::2', sport: 51000, dport: 443, proto: 6 },
-    { note: 'IPv6 UDP QUIC', src: '2001:db8:85a3::8a2e:370:7334', dst: '2606:4700::6810:84e5', sport: 60000, dport: 443, proto: 17 },
+    {
+      note: 'IPv6 UDP QUIC',
+      src: '2001:db8:85a3::8a2e:370:7334',
+      dst: '2606:4700::6810:84e5',
+      sport: 60000,
+      dport: 443,
+      proto: 17,
+    },
     { note: 'IPv6 unspecified', src: '::', dst: '::', sport: 0, dport: 0, proto: 6 },
     { note: 'IPv6 loopback', src: '::1', dst: '::1', sport: 12345, dport: 22, proto: 6 },
-    { note: 'IPv6 all ones', src: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', dst: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', sport: 65535, dport: 65535, proto: 17 },
+    {
+      note: 'IPv6 all ones',
+      src: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+      dst: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+      sport: 65535,
+      dport: 65535,
+      proto: 17,
+    },
     { note: 'IPv6 link-local to all-nodes multicast', src: 'fe80::1', dst: 'ff02::1', sport: 0, dport: 0, proto: 58 },
-    { note: 'ICMPv6 echo request (type 128 code 0)', src: 'fe80::a00:27ff:fe4e:66a1', dst: 'fe80::1', sport: 128, dport: 0, proto: 58 },
-    { note: 'ICMPv6 neighbour solicitation (type 135)', src: '::', dst: 'ff02::1:ff4e:66a1', sport: 135, dport: 0, proto: 58 },
-    { note: 'ICMPv6 destination unreachable code 4', src: '2001:db8::1', dst: '2001:db8::2', sport: 1, dport: 4, proto: 58 },
+    {
+      note: 'ICMPv6 echo request (type 128 code 0)',
+      src: 'fe80::a00:27ff:fe4e:66a1',
+      dst: 'fe80::1',
+      sport: 128,
+      dport: 0,
+      proto: 58,
+    },
+    {
+      note: 'ICMPv6 neighbour solicitation (type 135)',
+      src: '::',
+      dst: 'ff02::1:ff4e:66a1',
+      sport: 135,
+      dport: 0,
+      proto: 58,
+    },
+    {
+      note: 'ICMPv6 destination unreachable code 4',
+      src: '2001:db8::1',
+      dst: '2001:db8::2',
+      sport: 1,
+      dport: 4,
+      proto: 58,
+    },
     { note: 'IPv6 later fragment (ports 0)', src: '2001:db8::1', dst: '2001:db8::2', sport: 0, dport: 0, proto: 17 },
-    { note: 'IPv6 IPv4-mapped text gives the same key as the IPv4 text', src: '::ffff:10.0.0.1', dst: '::ffff:10.0.0.2', sport: 43210, dport: 443, proto: 6 },
-    { note: 'IPv6 IPv4-compatible (not mapped) differs from IPv4', src: '::10.0.0.1', dst: '::10.0.0.2', sport: 43210, dport: 443, proto: 6 },
-    { note: 'IPv6 to IPv4-mapped destination', src: '64:ff9b::a00:1', dst: '::ffff:192.0.2.33', sport: 1, dport: 2, proto: 6 },
+    {
+      note: 'IPv6 IPv4-mapped text gives the same key as the IPv4 text',
+      src: '::ffff:10.0.0.1',
+      dst: '::ffff:10.0.0.2',
+      sport: 43210,
+      dport: 443,
+      proto: 6,
+    },
+    {
+      note: 'IPv6 IPv4-compatible (not mapped) differs from IPv4',
+      src: '::10.0.0.1',
+      dst: '::10.0.0.2',
+      sport: 43210,
+      dport: 443,
+      proto: 6,
+    },
+    {
+      note: 'IPv6 to IPv4-mapped destination',
+      src: '64:ff9b::a00:1',
+      dst: '::ffff:192.0.2.33',
+      sport: 1,
+      dport: 2,
+      proto: 6,
+    },
     { note: 'IPv6 SCTP', src: '2001:db8:0:1::5', dst: '2001:db8:0:2::6', sport: 36412, dport: 36412, proto: 132 },
     { note: 'IPv6 GRE (no ports)', src: '2001:db8::a', dst: '2001:db8::b', sport: 0, dport: 0, proto: 47 },
     { note: 'IPv6 protocol 255', src: '2001:db8::a', dst: '2001:db8::b', sport: 0, dport: 0, proto: 255 },
@@ -301,7 +403,18 @@ function buildVectors() {
     [M32, M32, M32, M32, M32, M32, M32, M32, M32, M32],
     [1n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n],
     [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 1n],
-    [0x80000000n, 0x7fffffffn, 0x80000000n, 0x7fffffffn, 0x80000000n, 0x7fffffffn, 0x80000000n, 0x7fffffffn, 0x80000000n, 0x7fffffffn],
+    [
+      0x80000000n,
+      0x7fffffffn,
+      0x80000000n,
+      0x7fffffffn,
+      0x80000000n,
+      0x7fffffffn,
+      0x80000000n,
+      0x7fffffffn,
+      0x80000000n,
+      0x7fffffffn,
+    ],
     ...K.map((_, j) => K.map((k, i) => (i === j ? (0n - k) & M32 : k))), // each word cancels its key word once
     ...searchLowRankWords(2),
   ];
@@ -327,7 +440,8 @@ function buildVectors() {
   const derive = deriveCases.map(([hi, lo, note]) => ({ note, hi: hex8(hi), lo: hex8(lo), ...refDerive(hi, lo) }));
 
   return {
-    $comment: 'Generated by libs/sketch/spec/generate.js from sketch-spec.json with a BigInt reference of SPEC.md; do not edit. Keys are hex bytes in canonical layout; hi/lo are the u32 halves of the 64-bit hash.',
+    $comment:
+      'Generated by libs/sketch/spec/generate.js from sketch-spec.json with a BigInt reference of SPEC.md; do not edit. Keys are hex bytes in canonical layout; hi/lo are the u32 halves of the 64-bit hash.',
     specVersion: spec.version,
     hash: spec.hash.name,
     seed: spec.hash.seed,
@@ -452,7 +566,18 @@ export const INTERVAL_MAX_MS = ${spec.interval.maxMs};
 
 /** Keeps short arrays of numbers or strings on one line so the vectors stay readable. */
 function compactArrays(json) {
-  return json.replace(/\[\s+((?:(?:-?\d+|"[^"\n]*"),\s+)*(?:-?\d+|"[^"\n]*"))\s+\]/g, (_, inner) => `[${inner.split(/,\s+/).join(', ')}]`);
+  return json.replace(
+    /\[\s+((?:(?:-?\d+|"[^"\n]*"),\s+)*(?:-?\d+|"[^"\n]*"))\s+\]/g,
+    (_, inner) => `[${inner.split(/,\s+/).join(', ')}]`,
+  );
+}
+
+function sameJson(a, b) {
+  try {
+    return JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
+  } catch {
+    return false;
+  }
 }
 
 // ---------------------------------------------------------------- main
@@ -468,6 +593,8 @@ function main() {
     const rel = path.relative(REPO, file);
     const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null;
     if (current === text) continue;
+    // JSON is compared by content, so reformatting the vectors (e.g. by prettier) does not make them stale.
+    if (check && current !== null && file.endsWith('.json') && sameJson(current, text)) continue;
     if (check) {
       stale++;
       console.error(`stale: ${rel} (run: node libs/sketch/spec/generate.js)`);

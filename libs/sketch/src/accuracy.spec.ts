@@ -109,7 +109,11 @@ describe('merging k hosts equals the sketch of the union stream exactly', () => 
     const stream = streams.get(name)!;
     const rng = new Rng(5);
     const k = 8;
-    const hosts = Array.from({ length: k }, () => ({ packets: new CountMinSketch(), bytes: new CountMinSketch(), distinct: new HyperLogLog() }));
+    const hosts = Array.from({ length: k }, () => ({
+      packets: new CountMinSketch(),
+      bytes: new CountMinSketch(),
+      distinct: new HyperLogLog(),
+    }));
     const union = { packets: new CountMinSketch(), bytes: new CountMinSketch(), distinct: new HyperLogLog() };
     for (let i = 0; i < stream.length; i++) {
       const f = stream[i];
@@ -131,10 +135,17 @@ describe('merging k hosts equals the sketch of the union stream exactly', () => 
       window.bytes.merge(hosts[i].bytes);
       window.distinct.merge(hosts[i].distinct);
     }
-    const left = hosts[0].packets.clone().merge(hosts[1].packets).merge(hosts[2].packets.clone().merge(hosts[3].packets));
-    const right = hosts[4].packets.clone().merge(hosts[5].packets).merge(hosts[6].packets.clone().merge(hosts[7].packets));
+    const left = hosts[0].packets
+      .clone()
+      .merge(hosts[1].packets)
+      .merge(hosts[2].packets.clone().merge(hosts[3].packets));
+    const right = hosts[4].packets
+      .clone()
+      .merge(hosts[5].packets)
+      .merge(hosts[6].packets.clone().merge(hosts[7].packets));
     const tree = left.merge(right);
-    const same = (a: Float64Array | Uint8Array, b: Float64Array | Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    const same = (a: Float64Array | Uint8Array, b: Float64Array | Uint8Array) =>
+      Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
     expect(same(window.packets.cells, union.packets.cells)).toBe(true);
     expect(same(window.bytes.cells, union.bytes.cells)).toBe(true);
     expect(same(window.distinct.registers, union.distinct.registers)).toBe(true);
@@ -151,7 +162,11 @@ describe('heavy hitters over hosts with bounded candidate tables', () => {
     const stream = streams.get(name)!;
     const rng = new Rng(11);
     const k = 4;
-    const hosts = Array.from({ length: k }, () => ({ packets: new CountMinSketch(), bytes: new CountMinSketch(), table: new CandidateTable() }));
+    const hosts = Array.from({ length: k }, () => ({
+      packets: new CountMinSketch(),
+      bytes: new CountMinSketch(),
+      table: new CandidateTable(),
+    }));
     for (let i = 0; i < stream.length; i++) {
       const f = stream[i];
       const hi = flows.hi[f];
@@ -193,7 +208,8 @@ describe('heavy hitters over hosts with bounded candidate tables', () => {
     // 95.5 … 98.9 % over other seeds (see docs/sketch.md). The other datasets reach 100 %.
     const precision = reported.length === 0 ? 1 : hits / reported.length;
     expect(precision).toBeGreaterThanOrEqual(name === 'zipf-1.1' ? 0.95 : 0.99);
-    if (name !== 'uniform') expect(truth.size).toBeGreaterThan(10); // uniform has no heavy flow: nothing may be reported
+    if (name !== 'uniform')
+      expect(truth.size).toBeGreaterThan(10); // uniform has no heavy flow: nothing may be reported
     else expect(reported.length).toBe(0);
   });
 });

@@ -22,7 +22,18 @@ describe('C hash header against test-vectors.json', () => {
     binary = path.join(dir, 'check');
     const cc = spawnSync(
       'cc',
-      ['-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', '-I', path.join(repo, 'bpf', 'include'), '-o', binary, path.join(__dirname, '..', 'spec', 'c-check', 'check.c')],
+      [
+        '-std=c11',
+        '-O2',
+        '-Wall',
+        '-Wextra',
+        '-Werror',
+        '-I',
+        path.join(repo, 'bpf', 'include'),
+        '-o',
+        binary,
+        path.join(__dirname, '..', 'spec', 'c-check', 'check.c'),
+      ],
       { encoding: 'utf8' },
     );
     if (cc.error) throw new Error(`a C compiler (cc) is required for this test: ${cc.error.message}`);

@@ -5,7 +5,8 @@ import { hashKey } from './hash';
 import { flowKey } from './keys';
 import { CMS_DEPTH, CMS_WIDTH } from './spec.generated';
 
-const key = (i: number) => flowKey({ src: `10.0.${i >> 8}.${i & 255}`, dst: '10.9.9.9', sport: 1000 + i, dport: 443, proto: 6 });
+const key = (i: number) =>
+  flowKey({ src: `10.0.${i >> 8}.${i & 255}`, dst: '10.9.9.9', sport: 1000 + i, dport: 443, proto: 6 });
 
 describe('CountMinSketch', () => {
   it('uses the spec parameters and reports ε, δ and the bound ε·N', () => {

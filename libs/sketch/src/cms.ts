@@ -42,8 +42,10 @@ export class CountMinSketch {
   constructor(options: CountMinSketchOptions = {}) {
     const depth = options.depth ?? CMS_DEPTH;
     const widthBits = options.widthBits ?? CMS_WIDTH_BITS;
-    if (!Number.isInteger(depth) || depth < 1 || depth > 16) throw new RangeError(`CMS depth must be in 1..16, got ${depth}`);
-    if (!Number.isInteger(widthBits) || widthBits < 1 || widthBits > 24) throw new RangeError(`CMS widthBits must be in 1..24, got ${widthBits}`);
+    if (!Number.isInteger(depth) || depth < 1 || depth > 16)
+      throw new RangeError(`CMS depth must be in 1..16, got ${depth}`);
+    if (!Number.isInteger(widthBits) || widthBits < 1 || widthBits > 24)
+      throw new RangeError(`CMS widthBits must be in 1..24, got ${widthBits}`);
     this.depth = depth;
     this.widthBits = widthBits;
     this.width = 2 ** widthBits;
@@ -59,12 +61,14 @@ export class CountMinSketch {
     if (cells.length !== s.cells.length) throw new RangeError(`expected ${s.cells.length} cells, got ${cells.length}`);
     for (let i = 0; i < cells.length; i++) {
       const v = Number(cells[i]);
-      if (!(v >= 0) || !Number.isSafeInteger(v)) throw new RangeError(`cell ${i} is not a counter below 2^53: ${cells[i]}`);
+      if (!(v >= 0) || !Number.isSafeInteger(v))
+        throw new RangeError(`cell ${i} is not a counter below 2^53: ${cells[i]}`);
       s.cells[i] = v;
     }
     const total = s.rowSum(0);
     for (let r = 1; r < s.depth; r++) {
-      if (s.rowSum(r) !== total) throw new RangeError(`row ${r} sums to ${s.rowSum(r)}, row 0 to ${total}: inconsistent (torn) snapshot`);
+      if (s.rowSum(r) !== total)
+        throw new RangeError(`row ${r} sums to ${s.rowSum(r)}, row 0 to ${total}: inconsistent (torn) snapshot`);
     }
     s.n = total;
     return s;
@@ -99,7 +103,8 @@ export class CountMinSketch {
 
   /** Adds weight (a non-negative integer) for a hashed key. */
   add(hi: number, lo: number, weight = 1): void {
-    if (!(weight >= 0 && weight <= MAX_SAFE && floor(weight) === weight)) throw new RangeError(`weight must be a non-negative integer, got ${weight}`);
+    if (!(weight >= 0 && weight <= MAX_SAFE && floor(weight) === weight))
+      throw new RangeError(`weight must be a non-negative integer, got ${weight}`);
     const shift = 32 - this.widthBits;
     for (let r = 0; r < this.depth; r++) {
       this.cells[r * this.width + (((lo + imul(r, hi)) >>> 0) >>> shift)] += weight;
@@ -116,7 +121,7 @@ export class CountMinSketch {
   /** Minimum over rows: never below the truth. */
   estimate(hi: number, lo: number): number {
     const shift = 32 - this.widthBits;
-    let min = this.cells[((lo >>> 0) >>> shift)];
+    let min = this.cells[(lo >>> 0) >>> shift];
     for (let r = 1; r < this.depth; r++) {
       const v = this.cells[r * this.width + (((lo + imul(r, hi)) >>> 0) >>> shift)];
       if (v < min) min = v;

@@ -15,7 +15,11 @@ describe('generated sketch specification files', () => {
 
   it('agree with the vectors on seed hash and parameters', () => {
     expect(spec.SEED_HASH).toBe(Number(vectors.seedHash));
-    expect(vectors.params).toEqual({ cmsDepth: spec.CMS_DEPTH, cmsWidthBits: spec.CMS_WIDTH_BITS, hllPrecision: spec.HLL_P });
+    expect(vectors.params).toEqual({
+      cmsDepth: spec.CMS_DEPTH,
+      cmsWidthBits: spec.CMS_WIDTH_BITS,
+      hllPrecision: spec.HLL_P,
+    });
     expect(spec.CMS_WIDTH).toBe(2 ** spec.CMS_WIDTH_BITS);
     expect(spec.HLL_M).toBe(2 ** spec.HLL_P);
   });

@@ -76,22 +76,36 @@ function hashW(n: number, out: Uint32Array, outIndex: number): void {
 }
 
 function checkCount(n: number): void {
-  if (n < 2 || n > K.length || (n & 1) !== 0) throw new RangeError(`hash takes an even number of words in 2..${K.length}, got ${n}`);
+  if (n < 2 || n > K.length || (n & 1) !== 0)
+    throw new RangeError(`hash takes an even number of words in 2..${K.length}, got ${n}`);
 }
 
 /** Hash of n u32 words starting at words[offset], written to out[outIndex] (hi) and out[outIndex + 1] (lo). */
-export function hashWordsInto(words: ArrayLike<number>, offset: number, n: number, out: Uint32Array, outIndex = 0): void {
+export function hashWordsInto(
+  words: ArrayLike<number>,
+  offset: number,
+  n: number,
+  out: Uint32Array,
+  outIndex = 0,
+): void {
   checkCount(n);
   for (let j = 0; j < n; j++) W[j] = words[offset + j];
   hashW(n, out, outIndex);
 }
 
 /** Hash of a canonical key (bytes read as little-endian u32 words; length 8, 24 or 40), into out[outIndex..+1]. */
-export function hashKeyInto(key: Uint8Array, out: Uint32Array, outIndex = 0, offset = 0, length = key.length - offset): void {
+export function hashKeyInto(
+  key: Uint8Array,
+  out: Uint32Array,
+  outIndex = 0,
+  offset = 0,
+  length = key.length - offset,
+): void {
   if ((length & 3) !== 0) throw new RangeError(`key length must be a multiple of 4, got ${length}`);
   const n = length >>> 2;
   checkCount(n);
-  for (let j = 0, i = offset; j < n; j++, i += 4) W[j] = key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24);
+  for (let j = 0, i = offset; j < n; j++, i += 4)
+    W[j] = key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24);
   hashW(n, out, outIndex);
 }
 

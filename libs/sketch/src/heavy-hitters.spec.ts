@@ -3,7 +3,15 @@
 import fc from 'fast-check';
 import { CountMinSketch } from './cms';
 import { hashKey } from './hash';
-import { Candidate, CandidateSet, CandidateTable, candidateUpperBounds, heavyHitters, hierarchicalHeavyHitters, mergeCandidates } from './heavy-hitters';
+import {
+  Candidate,
+  CandidateSet,
+  CandidateTable,
+  candidateUpperBounds,
+  heavyHitters,
+  hierarchicalHeavyHitters,
+  mergeCandidates,
+} from './heavy-hitters';
 import { FlowTuple, flowKey, toHex } from './keys';
 
 interface Flow {
@@ -22,7 +30,8 @@ function fleet(flows: Flow[], hosts: number) {
     packets.addKey(key, f.packets);
     bytes.addKey(key, f.bytes);
     for (let h = 0; h < hosts; h++) {
-      if ((i + h) % 2 === 0) lists[h].push({ key, packets: Math.floor(f.packets / hosts), bytes: Math.floor(f.bytes / hosts) });
+      if ((i + h) % 2 === 0)
+        lists[h].push({ key, packets: Math.floor(f.packets / hosts), bytes: Math.floor(f.bytes / hosts) });
     }
   });
   return { packets, bytes, lists };
@@ -80,21 +89,27 @@ describe('heavy hitters', () => {
   it('collision correction removes colliding candidates and never goes below the truth', () => {
     // A narrow sketch forces collisions; kernel counts are any lower bounds of the true counts.
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 10_000 }), fc.double({ min: 0, max: 1, noNaN: true })), { minLength: 1, maxLength: 60 }), (spec) => {
-        const cms = new CountMinSketch({ depth: 3, widthBits: 3 });
-        const cands: Candidate[] = spec.map(([count, frac], i) => {
-          const key = flowKey(tcp(`10.1.${i >> 8}.${i & 255}`, '10.2.0.1', 1000 + i));
-          cms.addKey(key, count);
-          return { key, packets: Math.floor(count * frac), bytes: 0 };
-        });
-        const corrected = candidateUpperBounds(cands, cms, 'packets');
-        const plain = candidateUpperBounds(cands, cms, 'packets', false);
-        spec.forEach(([count], i) => {
-          expect(corrected[i]).toBeGreaterThanOrEqual(count);
-          expect(corrected[i]).toBeLessThanOrEqual(plain[i]);
-          expect(plain[i]).toBe(cms.estimateKey(cands[i].key));
-        });
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 10_000 }), fc.double({ min: 0, max: 1, noNaN: true })), {
+          minLength: 1,
+          maxLength: 60,
+        }),
+        (spec) => {
+          const cms = new CountMinSketch({ depth: 3, widthBits: 3 });
+          const cands: Candidate[] = spec.map(([count, frac], i) => {
+            const key = flowKey(tcp(`10.1.${i >> 8}.${i & 255}`, '10.2.0.1', 1000 + i));
+            cms.addKey(key, count);
+            return { key, packets: Math.floor(count * frac), bytes: 0 };
+          });
+          const corrected = candidateUpperBounds(cands, cms, 'packets');
+          const plain = candidateUpperBounds(cands, cms, 'packets', false);
+          spec.forEach(([count], i) => {
+            expect(corrected[i]).toBeGreaterThanOrEqual(count);
+            expect(corrected[i]).toBeLessThanOrEqual(plain[i]);
+            expect(plain[i]).toBe(cms.estimateKey(cands[i].key));
+          });
+        },
+      ),
       { numRuns: 200 },
     );
     // With exact kernel counts, two colliding candidates are separated exactly.
@@ -147,7 +162,14 @@ describe('hierarchical heavy hitters', () => {
     expect(out[1].share).toBeCloseTo(0.3, 12);
     // Lower threshold: the /24s appear and discount their /16.
     const fine = hierarchicalHeavyHitters(flows, { side: 'src', phi: 0.05, total });
-    expect(fine.map((h) => h.prefix)).toEqual(['2001:db8:1::1/128', '2001:db8:1::2/128', '10.1.1.1/32', '172.16.0.1/32', '10.1.2.0/24', '10.1.3.0/24']);
+    expect(fine.map((h) => h.prefix)).toEqual([
+      '2001:db8:1::1/128',
+      '2001:db8:1::2/128',
+      '10.1.1.1/32',
+      '172.16.0.1/32',
+      '10.1.2.0/24',
+      '10.1.3.0/24',
+    ]);
     // By destination every flow shares 192.0.2.1.
     // The flows carry 65 000 bytes in all.
     expect(hierarchicalHeavyHitters(flows, { side: 'dst', phi: 0.7, total: 100_000, by: 'bytes' })).toEqual([]);
@@ -171,7 +193,12 @@ describe('CandidateTable (model of the kernel table)', () => {
     obs(inSet0[0], 3);
     obs(inSet0[0], 4);
     obs(inSet0[1], 3);
-    expect(t.candidates().map((c) => c.packets).sort()).toEqual([1, 2]);
+    expect(
+      t
+        .candidates()
+        .map((c) => c.packets)
+        .sort(),
+    ).toEqual([1, 2]);
     obs(inSet0[2], 3); // set full; the victim (1 packet) is smaller than the estimate
     expect(t.evictions).toBe(1);
     const left = t.candidates().map((c) => toHex(c.key));

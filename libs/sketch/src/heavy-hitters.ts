@@ -23,7 +23,8 @@ export class CandidateSet implements Iterable<Candidate> {
   }
 
   add(c: Candidate): void {
-    if (c.key.length !== FLOW_KEY_BYTES || !isFlowKey(c.key)) throw new RangeError('a candidate key is a 40-byte canonical flow key');
+    if (c.key.length !== FLOW_KEY_BYTES || !isFlowKey(c.key))
+      throw new RangeError('a candidate key is a 40-byte canonical flow key');
     const seen = this.byKey.get(c.key);
     if (seen) {
       seen.packets += c.packets;
@@ -96,7 +97,12 @@ export interface HeavyHitterOptions {
  * table) can be taken out and the result still never undercounts. The minimum over rows is the estimate.
  * Returns estimates in candidate order; allocates per call, not per cell.
  */
-export function candidateUpperBounds(candidates: readonly Candidate[], cms: CountMinSketch, weight: RankBy, correct = true): Float64Array {
+export function candidateUpperBounds(
+  candidates: readonly Candidate[],
+  cms: CountMinSketch,
+  weight: RankBy,
+  correct = true,
+): Float64Array {
   const n = candidates.length;
   const d = cms.depth;
   const shift = 32 - cms.widthBits;
@@ -152,7 +158,8 @@ export function heavyHitters(
 ): HeavyHitter[] {
   const by = options.by ?? 'packets';
   const rankSketch = by === 'packets' ? cmsPackets : cmsBytes;
-  if (options.phi !== undefined && !(options.phi > 0 && options.phi < 1)) throw new RangeError(`phi must be in (0, 1), got ${options.phi}`);
+  if (options.phi !== undefined && !(options.phi > 0 && options.phi < 1))
+    throw new RangeError(`phi must be in (0, 1), got ${options.phi}`);
   const threshold = options.phi === undefined ? 0 : options.phi * rankSketch.total;
   const list = Array.isArray(candidates) ? (candidates as Candidate[]) : [...candidates];
   const correct = options.correctCollisions ?? true;
@@ -179,7 +186,11 @@ export function heavyHitters(
       confidence: 1 - cmsPackets.delta,
     });
   }
-  out.sort(by === 'packets' ? (a, b) => b.packets - a.packets || b.bytes - a.bytes : (a, b) => b.bytes - a.bytes || b.packets - a.packets);
+  out.sort(
+    by === 'packets'
+      ? (a, b) => b.packets - a.packets || b.bytes - a.bytes
+      : (a, b) => b.bytes - a.bytes || b.packets - a.packets,
+  );
   return options.k === undefined ? out : out.slice(0, options.k);
 }
 
@@ -230,7 +241,10 @@ function maskAddress(addr: Uint8Array, family: 4 | 6, length: number): Uint8Arra
  * Hierarchical heavy hitters (discounted): walking from /32 (/128) up to /8 (/16), a prefix is reported when the
  * weight under it that no reported more specific prefix already accounts for is at least φ·N.
  */
-export function hierarchicalHeavyHitters(flows: Iterable<HeavyHitter>, options: HierarchicalOptions): HierarchicalHeavyHitter[] {
+export function hierarchicalHeavyHitters(
+  flows: Iterable<HeavyHitter>,
+  options: HierarchicalOptions,
+): HierarchicalHeavyHitter[] {
   if (!(options.phi > 0 && options.phi < 1)) throw new RangeError(`phi must be in (0, 1), got ${options.phi}`);
   const by = options.by ?? 'packets';
   const threshold = options.phi * options.total;
@@ -258,7 +272,14 @@ export function hierarchicalHeavyHitters(flows: Iterable<HeavyHitter>, options: 
       for (const n of nodes.values()) {
         if (n.discounted >= threshold && n.discounted > 0) {
           const text = formatAddress(n.addr);
-          out.push({ prefix: `${text}/${length}`, family, length, weight: n.weight, discounted: n.discounted, share: options.total > 0 ? n.weight / options.total : 0 });
+          out.push({
+            prefix: `${text}/${length}`,
+            family,
+            length,
+            weight: n.weight,
+            discounted: n.discounted,
+            share: options.total > 0 ? n.weight / options.total : 0,
+          });
           n.discounted = 0;
         }
       }
@@ -354,7 +375,12 @@ export class CandidateTable {
   candidates(): Candidate[] {
     const out: Candidate[] = [];
     for (let s = 0; s < this.slots; s++) {
-      if (this.used[s]) out.push({ key: this.keys.slice(s * FLOW_KEY_BYTES, (s + 1) * FLOW_KEY_BYTES), packets: this.packets[s], bytes: this.bytes[s] });
+      if (this.used[s])
+        out.push({
+          key: this.keys.slice(s * FLOW_KEY_BYTES, (s + 1) * FLOW_KEY_BYTES),
+          packets: this.packets[s],
+          bytes: this.bytes[s],
+        });
     }
     return out;
   }

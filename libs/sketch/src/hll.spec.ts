@@ -65,7 +65,9 @@ describe('HyperLogLog', () => {
   });
 
   it('merges four registers at a time exactly like a register-by-register max', () => {
-    const reg = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((a) => a.map((v) => (v % 4 === 0 ? v % 52 : v % 6)));
+    const reg = fc
+      .uint8Array({ minLength: 16, maxLength: 16 })
+      .map((a) => a.map((v) => (v % 4 === 0 ? v % 52 : v % 6)));
     fc.assert(
       fc.property(reg, reg, (x, y) => {
         const a = new HyperLogLog({ precision: 4 });

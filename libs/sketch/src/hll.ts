@@ -86,7 +86,8 @@ export class HyperLogLog {
     if (registers.length !== h.m) throw new RangeError(`expected ${h.m} registers, got ${registers.length}`);
     for (let i = 0; i < h.m; i++) {
       const v = registers[i];
-      if (!Number.isInteger(v) || v < 0 || v > h.rankMax) throw new RangeError(`register ${i} holds ${v}, outside 0..${h.rankMax}`);
+      if (!Number.isInteger(v) || v < 0 || v > h.rankMax)
+        throw new RangeError(`register ${i} holds ${v}, outside 0..${h.rankMax}`);
       h.registers[i] = v;
     }
     return h;

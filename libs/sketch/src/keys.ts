@@ -1,6 +1,14 @@
 // Canonical key builders (SPEC.md "Canonical keys"): every address is 16 bytes (IPv4 as ::ffff:a.b.c.d), ports in
 // network byte order, ICMP/ICMPv6 type in the source-port field and code in the destination-port field.
-import { ADDR_KEY_BYTES, DOMAIN_DPORT, DOMAIN_DST, DOMAIN_FLOW, DOMAIN_SRC, DPORT_KEY_BYTES, FLOW_KEY_BYTES } from './spec.generated';
+import {
+  ADDR_KEY_BYTES,
+  DOMAIN_DPORT,
+  DOMAIN_DST,
+  DOMAIN_FLOW,
+  DOMAIN_SRC,
+  DPORT_KEY_BYTES,
+  FLOW_KEY_BYTES,
+} from './spec.generated';
 
 /** An address as text (IPv4 dotted quad or IPv6) or as 4 or 16 bytes. */
 export type Address = string | Uint8Array;
@@ -127,7 +135,7 @@ export function formatAddress(bytes: Uint8Array, offset = 0): string {
   for (let i = 0; i < 16; i += 2) g.push((bytes[offset + i] << 8) | bytes[offset + i + 1]);
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;
@@ -145,7 +153,8 @@ export function formatAddress(bytes: Uint8Array, offset = 0): string {
 }
 
 function checkU16(name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new RangeError(`${name} must be an integer in 0..65535, got ${v}`);
+  if (!Number.isInteger(v) || v < 0 || v > 0xffff)
+    throw new RangeError(`${name} must be an integer in 0..65535, got ${v}`);
 }
 function checkU8(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0 || v > 0xff) throw new RangeError(`${name} must be an integer in 0..255, got ${v}`);
@@ -187,7 +196,12 @@ export function dstKey(addr: Address, out: Uint8Array = new Uint8Array(ADDR_KEY_
 }
 
 /** The 8-byte key of a destination port with its protocol. */
-export function dportKey(dport: number, proto: number, out: Uint8Array = new Uint8Array(DPORT_KEY_BYTES), offset = 0): Uint8Array {
+export function dportKey(
+  dport: number,
+  proto: number,
+  out: Uint8Array = new Uint8Array(DPORT_KEY_BYTES),
+  offset = 0,
+): Uint8Array {
   checkU16('dport', dport);
   checkU8('proto', proto);
   out[offset] = dport >>> 8;
@@ -200,7 +214,12 @@ export function dportKey(dport: number, proto: number, out: Uint8Array = new Uin
 
 /** True when the 40 bytes at offset are a well-formed flow key (flow domain, zero padding). */
 export function isFlowKey(key: Uint8Array, offset = 0): boolean {
-  return key.length - offset >= FLOW_KEY_BYTES && key[offset + 37] === DOMAIN_FLOW && key[offset + 38] === 0 && key[offset + 39] === 0;
+  return (
+    key.length - offset >= FLOW_KEY_BYTES &&
+    key[offset + 37] === DOMAIN_FLOW &&
+    key[offset + 38] === 0 &&
+    key[offset + 39] === 0
+  );
 }
 
 /** The readable 5-tuple of a flow key. */

@@ -78,7 +78,13 @@ describe('sketch serialization', () => {
   });
 
   it('round-trips arbitrary sparse and dense CMS contents (value references included)', () => {
-    const cells = fc.array(fc.tuple(fc.nat({ max: 63 }), fc.oneof(fc.integer({ min: 1, max: 300 }), fc.constantFrom(1, 127, 128, 16384, 2 ** 32, 2 ** 53 - 1))), { maxLength: 40 });
+    const cells = fc.array(
+      fc.tuple(
+        fc.nat({ max: 63 }),
+        fc.oneof(fc.integer({ min: 1, max: 300 }), fc.constantFrom(1, 127, 128, 16384, 2 ** 32, 2 ** 53 - 1)),
+      ),
+      { maxLength: 40 },
+    );
     fc.assert(
       fc.property(cells, (entries) => {
         // depth 2 × width 32; every entry is added to both rows at its column so the rows stay consistent.
@@ -123,8 +129,12 @@ describe('sketch serialization', () => {
     const list = candidates(40);
     const bytes = encodeCandidates(list);
     const back = decodeCandidates(bytes);
-    expect(back.map((c) => [toHex(c.key), c.packets, c.bytes])).toEqual(list.map((c) => [toHex(c.key), c.packets, c.bytes]));
-    const v4only = encodeCandidates([{ key: flowKey({ src: '1.2.3.4', dst: '5.6.7.8', sport: 1, dport: 2, proto: 6 }), packets: 40, bytes: 4000 }]);
+    expect(back.map((c) => [toHex(c.key), c.packets, c.bytes])).toEqual(
+      list.map((c) => [toHex(c.key), c.packets, c.bytes]),
+    );
+    const v4only = encodeCandidates([
+      { key: flowKey({ src: '1.2.3.4', dst: '5.6.7.8', sport: 1, dport: 2, proto: 6 }), packets: 40, bytes: 4000 },
+    ]);
     expect(v4only.length).toBe(SKETCH_HEADER_BYTES + 1 + 14 + 1 + 2);
     expect(() => encodeCandidates([list[0], list[0]])).toThrow(/duplicate/);
   });
@@ -152,7 +162,9 @@ describe('sketch serialization', () => {
     const bad = encodeCountMinSketch(quietCms(51), { encoding: 'sparse' });
     bad[bad.length - 1] ^= 1; // last value changes: its row no longer sums to the total
     expect(() => mergeEncodedCountMinSketch(window, bad)).toThrow(CorruptError);
-    expect(() => mergeEncodedCountMinSketch(new CountMinSketch({ depth: 3 }), encodeCountMinSketch(quietCms(1)))).toThrow(IncompatibleParametersError);
+    expect(() =>
+      mergeEncodedCountMinSketch(new CountMinSketch({ depth: 3 }), encodeCountMinSketch(quietCms(1))),
+    ).toThrow(IncompatibleParametersError);
     expect(Buffer.from(window.cells.buffer).equals(Buffer.from(before.buffer))).toBe(true);
     expect(window.total).toBe(quietCms(50).total);
   });
@@ -187,7 +199,9 @@ describe('sketch serialization', () => {
       expect(() => decodeCountMinSketch(patch(cms, 12, 5))).toThrow(IncompatibleParametersError);
       expect(() => decodeCountMinSketch(patch(cms, 13, 11))).toThrow(IncompatibleParametersError);
       expect(() => decodeCountMinSketch(patch(cms, 8, cms[8] ^ 1))).toThrow(IncompatibleParametersError);
-      expect(() => decodeHyperLogLog(patch(encodeHyperLogLog(hllWith(1, 5)), 12, 12))).toThrow(IncompatibleParametersError);
+      expect(() => decodeHyperLogLog(patch(encodeHyperLogLog(hllWith(1, 5)), 12, 12))).toThrow(
+        IncompatibleParametersError,
+      );
       // A reader configured for other parameters refuses the fleet's sketch.
       expect(() => decodeCountMinSketch(cms, { depth: 5 })).toThrow(IncompatibleParametersError);
     });
@@ -260,7 +274,10 @@ describe('sketch serialization', () => {
     };
 
     it('random bytes give typed errors only', () => {
-      fc.assert(fc.property(fc.uint8Array({ maxLength: 512 }), (b) => mustFailTyped(b)), { numRuns: 3000 });
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 512 }), (b) => mustFailTyped(b)),
+        { numRuns: 3000 },
+      );
     });
 
     it('random payloads behind a valid header give typed errors only', () => {

@@ -31,7 +31,15 @@ import { ByteReader, ByteWriter, readU32le } from './bytes';
 import { Candidate } from './heavy-hitters';
 import { HyperLogLog, HyperLogLogOptions } from './hll';
 import { FlowKeySet, isFlowKey, isIPv4Mapped, toHex } from './keys';
-import { CMS_DEPTH, CMS_WIDTH_BITS, DOMAIN_FLOW, FLOW_KEY_BYTES, HLL_P, SEED_HASH, SPEC_VERSION } from './spec.generated';
+import {
+  CMS_DEPTH,
+  CMS_WIDTH_BITS,
+  DOMAIN_FLOW,
+  FLOW_KEY_BYTES,
+  HLL_P,
+  SEED_HASH,
+  SPEC_VERSION,
+} from './spec.generated';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const TWO32 = 4294967296;
@@ -63,7 +71,14 @@ export interface SketchHeader {
   payloadLength: number;
 }
 
-function writeHeader(w: ByteWriter, family: SketchFamily, encoding: SketchEncoding, seedHash: number, p0: number, p1: number): number {
+function writeHeader(
+  w: ByteWriter,
+  family: SketchFamily,
+  encoding: SketchEncoding,
+  seedHash: number,
+  p0: number,
+  p1: number,
+): number {
   w.u32le(SKETCH_MAGIC);
   w.u8(SKETCH_FORMAT_VERSION);
   w.u8(family);
@@ -92,7 +107,8 @@ function finishPayload(w: ByteWriter, lengthAt: number): Uint8Array {
 /** Reads and checks the header (magic, versions, reserved bytes, length); family-specific checks are the decoders'. */
 export function readSketchHeader(bytes: Uint8Array): SketchHeader {
   if (!(bytes instanceof Uint8Array)) throw new CorruptError('a serialized sketch is a Uint8Array');
-  if (bytes.length < SKETCH_HEADER_BYTES) throw new TooShortError(`${bytes.length} bytes is shorter than the ${SKETCH_HEADER_BYTES}-byte sketch header`);
+  if (bytes.length < SKETCH_HEADER_BYTES)
+    throw new TooShortError(`${bytes.length} bytes is shorter than the ${SKETCH_HEADER_BYTES}-byte sketch header`);
   if (readU32le(bytes, 0) !== SKETCH_MAGIC) throw new CorruptError('bad magic: not a TMA sketch');
   const h: SketchHeader = {
     formatVersion: bytes[4],
@@ -104,26 +120,39 @@ export function readSketchHeader(bytes: Uint8Array): SketchHeader {
     param1: bytes[13],
     payloadLength: readU32le(bytes, 16),
   };
-  if (h.formatVersion !== SKETCH_FORMAT_VERSION) throw new BadVersionError(`sketch format version ${h.formatVersion}; this reader knows ${SKETCH_FORMAT_VERSION}`);
-  if (h.specVersion !== SPEC_VERSION) throw new BadVersionError(`sketch specification version ${h.specVersion}; this reader knows ${SPEC_VERSION}`);
-  if (h.family !== SketchFamily.CountMin && h.family !== SketchFamily.HyperLogLog && h.family !== SketchFamily.Candidates) {
+  if (h.formatVersion !== SKETCH_FORMAT_VERSION)
+    throw new BadVersionError(`sketch format version ${h.formatVersion}; this reader knows ${SKETCH_FORMAT_VERSION}`);
+  if (h.specVersion !== SPEC_VERSION)
+    throw new BadVersionError(`sketch specification version ${h.specVersion}; this reader knows ${SPEC_VERSION}`);
+  if (
+    h.family !== SketchFamily.CountMin &&
+    h.family !== SketchFamily.HyperLogLog &&
+    h.family !== SketchFamily.Candidates
+  ) {
     throw new CorruptError(`unknown sketch family ${h.family}`);
   }
-  if (h.encoding !== SketchEncoding.Dense && h.encoding !== SketchEncoding.Sparse) throw new CorruptError(`unknown encoding ${h.encoding}`);
+  if (h.encoding !== SketchEncoding.Dense && h.encoding !== SketchEncoding.Sparse)
+    throw new CorruptError(`unknown encoding ${h.encoding}`);
   if (bytes[14] !== 0 || bytes[15] !== 0) throw new CorruptError('reserved header bytes are not zero');
   if (SKETCH_HEADER_BYTES + h.payloadLength > bytes.length) {
-    throw new TooShortError(`payload of ${h.payloadLength} bytes announced, ${bytes.length - SKETCH_HEADER_BYTES} present`);
+    throw new TooShortError(
+      `payload of ${h.payloadLength} bytes announced, ${bytes.length - SKETCH_HEADER_BYTES} present`,
+    );
   }
-  if (SKETCH_HEADER_BYTES + h.payloadLength < bytes.length) throw new CorruptError(`${bytes.length - SKETCH_HEADER_BYTES - h.payloadLength} bytes after the payload`);
+  if (SKETCH_HEADER_BYTES + h.payloadLength < bytes.length)
+    throw new CorruptError(`${bytes.length - SKETCH_HEADER_BYTES - h.payloadLength} bytes after the payload`);
   return h;
 }
 
 const familyName = (f: number) => (f === 1 ? 'CMS' : f === 2 ? 'HLL' : 'candidates');
 
 function expectFamily(h: SketchHeader, family: SketchFamily, seedHash = SEED_HASH): void {
-  if (h.family !== family) throw new IncompatibleParametersError(`expected a ${familyName(family)} sketch, got ${familyName(h.family)}`);
+  if (h.family !== family)
+    throw new IncompatibleParametersError(`expected a ${familyName(family)} sketch, got ${familyName(h.family)}`);
   if (h.seedHash !== seedHash) {
-    throw new IncompatibleParametersError(`seed hash 0x${h.seedHash.toString(16)} differs from this fleet's 0x${seedHash.toString(16)}`);
+    throw new IncompatibleParametersError(
+      `seed hash 0x${h.seedHash.toString(16)} differs from this fleet's 0x${seedHash.toString(16)}`,
+    );
   }
 }
 
@@ -131,7 +160,21 @@ function expectFamily(h: SketchHeader, family: SketchFamily, seedHash = SEED_HAS
 
 /** Varint sizes by thresholds (faster than dividing). */
 function vsize(v: number): number {
-  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : v < 0x800000000 ? 5 : v < 0x40000000000 ? 6 : v < 0x2000000000000 ? 7 : 8;
+  return v < 0x80
+    ? 1
+    : v < 0x4000
+      ? 2
+      : v < 0x200000
+        ? 3
+        : v < 0x10000000
+          ? 4
+          : v < 0x800000000
+            ? 5
+            : v < 0x40000000000
+              ? 6
+              : v < 0x2000000000000
+                ? 7
+                : 8;
 }
 
 /** Bytes needed for the largest cell (0 when every cell is 0). */
@@ -269,7 +312,9 @@ function readCms(bytes: Uint8Array, expect: DecodeCountMinOptions): CmsContent {
   const depth = expect.depth ?? CMS_DEPTH;
   const widthBits = expect.widthBits ?? CMS_WIDTH_BITS;
   if (h.param0 !== depth || h.param1 !== widthBits) {
-    throw new IncompatibleParametersError(`CMS depth ${h.param0} widthBits ${h.param1}; expected depth ${depth} widthBits ${widthBits}`);
+    throw new IncompatibleParametersError(
+      `CMS depth ${h.param0} widthBits ${h.param1}; expected depth ${depth} widthBits ${widthBits}`,
+    );
   }
   const width = 2 ** widthBits;
   const size = depth * width;
@@ -280,7 +325,8 @@ function readCms(bytes: Uint8Array, expect: DecodeCountMinOptions): CmsContent {
     if (h.payloadLength < 1) throw new CorruptError('dense CMS payload without its cell width');
     const cw = bytes[pos++];
     if (cw > 7) throw new CorruptError(`dense CMS cell width ${cw} bytes (at most 7)`);
-    if (h.payloadLength !== 1 + cw * size) throw new CorruptError(`dense CMS payload of ${h.payloadLength} bytes; expected ${1 + cw * size}`);
+    if (h.payloadLength !== 1 + cw * size)
+      throw new CorruptError(`dense CMS payload of ${h.payloadLength} bytes; expected ${1 + cw * size}`);
     if (denseScratch.length < size) denseScratch = new Float64Array(size);
     const cells = denseScratch;
     // DataView loads are about twice as fast as assembling bytes by hand.
@@ -422,7 +468,14 @@ export function encodeHyperLogLog(hll: HyperLogLog, options: EncodeOptions = {})
     nnz++;
   }
   sparse += vsize(nnz); // (a partial count when the loop stopped early: dense wins then)
-  const encoding = mode === 'dense' ? SketchEncoding.Dense : mode === 'sparse' ? SketchEncoding.Sparse : sparse < regs.length ? SketchEncoding.Sparse : SketchEncoding.Dense;
+  const encoding =
+    mode === 'dense'
+      ? SketchEncoding.Dense
+      : mode === 'sparse'
+        ? SketchEncoding.Sparse
+        : sparse < regs.length
+          ? SketchEncoding.Sparse
+          : SketchEncoding.Dense;
   const w = new ByteWriter(SKETCH_HEADER_BYTES + (encoding === SketchEncoding.Sparse ? sparse : regs.length));
   const lengthAt = writeHeader(w, SketchFamily.HyperLogLog, encoding, hll.seedHash, hll.p, 8);
   if (encoding === SketchEncoding.Dense) {
@@ -457,7 +510,10 @@ function readHll(bytes: Uint8Array, expect: DecodeHyperLogLogOptions): HllConten
   const h = readSketchHeader(bytes);
   expectFamily(h, SketchFamily.HyperLogLog, expect.seedHash);
   const p = expect.precision ?? HLL_P;
-  if (h.param0 !== p || h.param1 !== 8) throw new IncompatibleParametersError(`HLL precision ${h.param0} with ${h.param1}-bit registers; expected ${p} with 8`);
+  if (h.param0 !== p || h.param1 !== 8)
+    throw new IncompatibleParametersError(
+      `HLL precision ${h.param0} with ${h.param1}-bit registers; expected ${p} with 8`,
+    );
   const m = 2 ** p;
   const rankMax = 64 - p + 1;
   const end = SKETCH_HEADER_BYTES + h.payloadLength;
@@ -465,7 +521,8 @@ function readHll(bytes: Uint8Array, expect: DecodeHyperLogLogOptions): HllConten
     if (h.payloadLength !== m) throw new CorruptError(`dense HLL payload of ${h.payloadLength} bytes; expected ${m}`);
     if (hllScratch.p !== p) hllScratch = new HyperLogLog({ precision: p });
     hllScratch.registers.set(bytes.subarray(SKETCH_HEADER_BYTES, end));
-    if (hllScratch.hasRegisterAbove(rankMax)) throw new CorruptError(`an HLL register holds ${hllScratch.maxRegister()}, above the maximum rank ${rankMax}`);
+    if (hllScratch.hasRegisterAbove(rankMax))
+      throw new CorruptError(`an HLL register holds ${hllScratch.maxRegister()}, above the maximum rank ${rankMax}`);
     return { p, dense: true, n: m };
   }
   cursor = SKETCH_HEADER_BYTES;
@@ -520,7 +577,8 @@ export function encodeCandidates(candidates: Iterable<Candidate>, seedHash = SEE
   const seen = new FlowKeySet();
   for (const c of list) {
     const k = c.key;
-    if (k.length !== FLOW_KEY_BYTES || !isFlowKey(k)) throw new RangeError('a candidate key is a 40-byte canonical flow key');
+    if (k.length !== FLOW_KEY_BYTES || !isFlowKey(k))
+      throw new RangeError('a candidate key is a 40-byte canonical flow key');
     if (!seen.add(k)) throw new RangeError(`duplicate candidate key ${toHex(k)}: merge them first (CandidateSet)`);
     if (!Number.isSafeInteger(c.packets) || c.packets < 0 || !Number.isSafeInteger(c.bytes) || c.bytes < 0) {
       throw new RangeError('candidate counts must be non-negative integers');
@@ -559,7 +617,8 @@ export function decodeCandidates(bytes: Uint8Array, expect: { seedHash?: number 
   const h = readSketchHeader(bytes);
   expectFamily(h, SketchFamily.Candidates, expect.seedHash);
   if (h.encoding !== SketchEncoding.Dense) throw new CorruptError(`candidate lists have no encoding ${h.encoding}`);
-  if (h.param0 !== FLOW_KEY_BYTES || h.param1 !== 0) throw new IncompatibleParametersError(`candidate keys of ${h.param0} bytes; expected ${FLOW_KEY_BYTES}`);
+  if (h.param0 !== FLOW_KEY_BYTES || h.param1 !== 0)
+    throw new IncompatibleParametersError(`candidate keys of ${h.param0} bytes; expected ${FLOW_KEY_BYTES}`);
   const end = SKETCH_HEADER_BYTES + h.payloadLength;
   const r = new ByteReader(bytes, SKETCH_HEADER_BYTES, end);
   const n = r.varint('the candidate count');

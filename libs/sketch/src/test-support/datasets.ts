@@ -130,7 +130,8 @@ export function makeStream(name: DatasetName, flows: number, packets: number, rn
   } else {
     // 20 elephants carry 60 % of packets; the rest are mice spread uniformly over the remaining flows.
     const elephants = 20;
-    for (let i = 0; i < packets; i++) out[i] = rng.next() < 0.6 ? rng.int(elephants) : elephants + rng.int(flows - elephants);
+    for (let i = 0; i < packets; i++)
+      out[i] = rng.next() < 0.6 ? rng.int(elephants) : elephants + rng.int(flows - elephants);
   }
   return out;
 }
@@ -144,5 +145,5 @@ export function countStream(stream: Uint32Array, flows: number): Float64Array {
 
 /** A packet size in bytes for packet i of flow f (deterministic, 64 … 1500). */
 export function packetBytes(f: number, i: number): number {
-  return 64 + ((imul(f, 2654435761) ^ imul(i, 40503)) >>> 0) % 1437;
+  return 64 + (((imul(f, 2654435761) ^ imul(i, 40503)) >>> 0) % 1437);
 }
