@@ -1,7 +1,7 @@
 // Edge agents inside testbed hosts: each runs under `nsenter --net` (not `ip netns exec`, which remounts /sys and
 // hides the BPF pins under /sys/fs/bpf), with its own host id, state directory and log file, and is stopped by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { forgetCleanup, onCleanup } from './cleanup';
 import type { Host, Testbed } from './netns';
@@ -39,17 +39,13 @@ export class AgentProcess {
     private readonly child: ChildProcess,
     log: string,
     stdoutPath: string,
-    streams: WriteStream[],
   ) {
     this.log = log;
     this.stdout = stdoutPath;
-    // 'close' comes after the child's pipes are drained; then the log file is flushed: whoever waits for the
-    // exit can read everything the agent wrote, its final snapshot included
     this.exited = new Promise((res) =>
-      child.on('close', (code, signal) => {
+      child.on('exit', (code, signal) => {
         this.exitInfo = { code, signal };
-        let open = streams.length;
-        for (const s of streams) s.end(() => --open === 0 && res());
+        res();
       }),
     );
   }
@@ -60,8 +56,10 @@ export class AgentProcess {
     mkdirSync(o.stateDir, { recursive: true });
     const log = join(o.stateDir, 'agent.log');
     const stdoutPath = join(o.stateDir, 'agent.stdout');
-    const err = createWriteStream(log, { flags: 'a' });
-    const out = createWriteStream(stdoutPath, { flags: 'a' });
+    // the agent writes straight into the files (no pipe through this process): nothing it writes just before
+    // exiting can be lost, and its output survives the testbed
+    const err = openSync(log, 'a');
+    const out = openSync(stdoutPath, 'a');
     const args = [
       ...tb.nsenterArgs(host.netns),
       process.execPath, main,
@@ -72,13 +70,17 @@ export class AgentProcess {
       ...(o.extraArgs ?? []),
     ];
     // nsenter execs the agent after entering the namespace, so the child's PID is the agent's own
-    const child = spawn('nsenter', args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TMA_STATE_DIR: o.stateDir, ...o.env },
-    });
-    child.stdout!.pipe(out, { end: false });
-    child.stderr!.pipe(err, { end: false });
-    const agent = new AgentProcess(host, o.hostId, child, log, stdoutPath, [out, err]);
+    let child: ChildProcess;
+    try {
+      child = spawn('nsenter', args, {
+        stdio: ['ignore', out, err],
+        env: { ...process.env, TMA_STATE_DIR: o.stateDir, ...o.env },
+      });
+    } finally {
+      closeSync(out);
+      closeSync(err);
+    }
+    const agent = new AgentProcess(host, o.hostId, child, log, stdoutPath);
     onCleanup({ name: agent.cleanupName, run: () => agent.stop(), runSync: () => agent.kill('SIGKILL') });
     return agent;
   }

@@ -18,9 +18,9 @@ const REPO = resolve(__dirname, '../../../..');
 const AGENT_MAIN = defaultAgentMain();
 const BPF_OBJECT = join(REPO, 'bpf/dist/tma.bpf.o');
 // Candidates enter the kernel's table at 32 packets per CPU per interval. Each host's sender is pinned to its own
-// CPU and its whole pcap fits in one interval (checked), so the pcap spans at most two intervals on one CPU: a flow
-// above 0.1 % (> 67 of ~67,000 packets) has ≥ 32 packets in one of them.
-const INTERVAL_MS = 2000;
+// CPU and its whole pcap fits in one interval (checked; it takes 0.2–2 s even on a loaded machine), so the pcap spans
+// at most two intervals on one CPU: a flow above 0.1 % (> 67 of ~67,000 packets) has ≥ 32 packets in one of them.
+const INTERVAL_MS = 5000;
 const CANDIDATE_THRESHOLD = 32;
 
 function prerequisites(): string[] {
@@ -169,7 +169,8 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
     for (const s of sent) {
       if (s.seconds >= INTERVAL_MS / 1000) throw new Error(`a replay took ${s.seconds} s, longer than the ${INTERVAL_MS} ms interval: the machine is too busy for the candidate check`);
     }
-    await sleep(2 * INTERVAL_MS);
+    await sleep(200);
+    // stopping takes a final snapshot of the partial interval: everything sent is in some snapshot
     await Promise.all(agents.map((a) => a.stop()));
     for (const r of runs) quiet.get(r.hostId)!.after = tb.counters(r.host);
     // the final snapshot is published on stop; wait until the totals stop growing
@@ -206,7 +207,7 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
   it('publishes snapshots that say which host, hook and interface they cover', () => {
     for (const r of runs) {
       const snaps = sums.get(r.hostId)!.snapshots;
-      expect(snaps.length).toBeGreaterThanOrEqual(3);
+      expect(snaps.length).toBeGreaterThanOrEqual(2); // the first, empty one, and at least the final one
       for (const s of snaps) {
         expect(s.hostId).toBe(r.hostId);
         expect(s.samplingRate).toBe(1);
