@@ -1,40 +1,66 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import type { LogLevel, LoggerService } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AggregatorModule } from './aggregator.module';
 import { AggregatorService, type AggregatorModuleOptions } from './aggregator.service';
 
 export interface StartAggregatorOptions extends AggregatorModuleOptions {
-  /** HTTP port for /metrics, /health, /ready (default TMA_AGG_HTTP_PORT or 9464; 0 = any free port). */
-  httpPort?: number;
-  /** Nest logger levels (default log, warn, error). */
-  logger?: ('log' | 'warn' | 'error' | 'debug' | 'verbose')[] | false;
+  /**
+   * HTTP port for /metrics, /health, /ready (0 = any free port; false = no HTTP server). Default: the configured
+   * TMA_AGG_HTTP_PORT (9464) when running alone; when hosted with a shared `storage`, only if TMA_AGG_HTTP_PORT is
+   * set (the host serves its own health; metricsText() and readiness() are on the handle).
+   */
+  httpPort?: number | false;
+  /** A Nest logger (e.g. the host's JSON logger), log levels, or false (default: log, warn, error). */
+  logger?: LoggerService | LogLevel[] | false;
 }
 
 export interface AggregatorHandle {
   app: NestFastifyApplication;
   service: AggregatorService;
-  /** Address the HTTP endpoints listen on. */
-  url: string;
+  /** Address of the HTTP endpoints, or null when none is served. */
+  url: string | null;
   /** Graceful stop: flushes open windows as partial rows, commits, leaves the group, closes owned storage. */
   close(): Promise<void>;
+  /** Same as close() (for hosts that call it stop). */
+  stop(): Promise<void>;
+  /** null when ready (joined the group, ClickHouse writes succeeding), else why not. */
+  readiness(): string | null;
+  /** Prometheus text of this instance's metrics. */
+  metricsText(): Promise<string>;
 }
 
-/** Starts one aggregator instance with its HTTP endpoints. */
+/** Starts one aggregator instance (standalone, or hosted in another process such as the query API). */
 export async function startAggregator(options: StartAggregatorOptions = {}): Promise<AggregatorHandle> {
   const app = await NestFactory.create<NestFastifyApplication>(AggregatorModule.forRoot(options), new FastifyAdapter(), {
     logger: options.logger ?? ['log', 'warn', 'error'],
     abortOnError: false,
   });
   const service = app.get(AggregatorService);
-  const port = options.httpPort ?? service.config.httpPort;
-  await app.listen(port, service.config.httpHost);
-  const addr = app.getHttpServer().address();
-  const actualPort = typeof addr === 'object' && addr ? addr.port : port;
+  const env = options.env ?? process.env;
+  const port =
+    options.httpPort !== undefined ? options.httpPort : options.storage && !env.TMA_AGG_HTTP_PORT ? false : service.config.httpPort;
+  let url: string | null = null;
+  if (port === false) {
+    await app.init();
+  } else {
+    await app.listen(port, service.config.httpHost);
+    const addr = app.getHttpServer().address();
+    url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : port}`;
+  }
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= app.close());
   return {
     app,
     service,
-    url: `http://127.0.0.1:${actualPort}`,
-    close: () => app.close(),
+    url,
+    close,
+    stop: close,
+    readiness: () => {
+      const r = service.readiness();
+      return r.ready ? null : 'not joined to the consumer group yet, or ClickHouse writes are failing';
+    },
+    metricsText: () => service.metricsText(),
   };
 }

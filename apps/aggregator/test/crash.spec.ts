@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createStorage, type Storage } from '@tma/storage';
 import { snapshotTopic } from '@tma/schema';
-import { FleetSimulator } from '../../../tools/fleet-sim/src';
-import { sendMessages } from '../../../tools/fleet-sim/src/publish';
+// eslint-disable-next-line @nx/enforce-module-boundaries -- the simulator is test tooling (tools/fleet-sim); no @tma alias for it yet
+import { FleetSimulator, sendMessages } from '../../../tools/fleet-sim/src';
 import { committedToEnd, createTopics, deleteTopics, producer, uniquePrefix, waitFor } from '../src/test-support/kafka';
 
 jest.setTimeout(300_000);

@@ -3,8 +3,8 @@
 // mid-window and the first leaves later: two rebalances, resent duplicates, and the stored answers must still
 // equal the ground truth exactly.
 import { snapshotTopic } from '@tma/schema';
-import { FleetSimulator, type SimMessage } from '../../../tools/fleet-sim/src';
-import { sendMessages } from '../../../tools/fleet-sim/src/publish';
+// eslint-disable-next-line @nx/enforce-module-boundaries -- the simulator is test tooling (tools/fleet-sim); no @tma alias for it yet
+import { FleetSimulator, sendMessages, type SimMessage } from '../../../tools/fleet-sim/src';
 import { startAggregator, type AggregatorHandle } from '../src/start';
 import { openTestStore, type TestStore } from '../src/test-support/chdb';
 import { createTopics, deleteTopics, producer, uniquePrefix, waitFor } from '../src/test-support/kafka';
