@@ -32,6 +32,7 @@ import { CONFIG, RestController } from './rest.controller';
 
 export const API_VERSION = '1.0.0';
 const READINESS = 'QUERY_API_READINESS';
+const EXTRA_METRICS = 'QUERY_API_EXTRA_METRICS';
 const DASHBOARD_DIR = join(__dirname, '..', 'dashboard');
 
 /** Extra readiness conditions (e.g. the hosted aggregator's). */
@@ -119,6 +120,7 @@ class OpsController {
     private readonly storageHolder: StorageHolder,
     @Inject(METRICS) private readonly metrics: Metrics,
     @Inject(READINESS) private readonly readiness: ReadinessCheck[],
+    @Inject(EXTRA_METRICS) private readonly extraMetrics: (() => Promise<string>)[],
   ) {}
 
   @Get('health')
@@ -144,7 +146,8 @@ class OpsController {
   @Get('metrics')
   async metricsText(@Res() reply: FastifyReply) {
     this.metrics.cacheBytes.set(this.store.cachedBytes);
-    return reply.header('content-type', this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
+    const parts = [await this.metrics.registry.metrics(), ...(await Promise.all(this.extraMetrics.map((m) => m())))];
+    return reply.header('content-type', this.metrics.registry.contentType).send(parts.join('\n'));
   }
 }
 
@@ -159,6 +162,11 @@ class DashboardController {
   @Get()
   index(@Res() reply: FastifyReply) {
     return reply.redirect('/dashboard', 302);
+  }
+
+  @Get('favicon.ico')
+  favicon(@Res() reply: FastifyReply) {
+    return reply.code(204).send();
   }
 
   // Fastify treats /dashboard and /dashboard/ alike; the page links its assets by absolute path.
@@ -184,16 +192,19 @@ class DashboardController {
 
 @Module({})
 class QueryApiModule {
-  static create(config: QueryApiConfig, storage: Storage, metrics: Metrics, readiness: ReadinessCheck[], docs: DocsHolder): DynamicModule {
+  static create(o: QueryApiOptions, metrics: Metrics, docs: DocsHolder): DynamicModule {
+    const { config, storage } = o;
     const store = new PartialStore(storage, config.cacheBytes, metrics);
     const svc = new QueryService(storage, store);
     return {
       module: QueryApiModule,
+      imports: o.imports ?? [],
       controllers: [RestController, GraphQLController, OpsController, DashboardController, DocsController],
       providers: [
         { provide: CONFIG, useValue: config },
         { provide: METRICS, useValue: metrics },
-        { provide: READINESS, useValue: readiness },
+        { provide: READINESS, useValue: o.readiness ?? [] },
+        { provide: EXTRA_METRICS, useValue: o.extraMetrics ?? [] },
         { provide: PartialStore, useValue: store },
         { provide: QueryService, useValue: svc },
         { provide: StorageHolder, useValue: new StorageHolder(storage) },
@@ -208,7 +219,12 @@ export interface QueryApiOptions {
   config: QueryApiConfig;
   storage: Storage;
   logger?: JsonLogger;
+  /** Checks added to /ready (the list may be filled after creation, e.g. from a hosted module's provider). */
   readiness?: ReadinessCheck[];
+  /** More Prometheus text appended to /metrics (e.g. the hosted aggregator's registry). */
+  extraMetrics?: (() => Promise<string>)[];
+  /** Nest modules hosted in the same application (the aggregator in single-machine mode). */
+  imports?: DynamicModule[];
 }
 
 export interface QueryApi {
@@ -220,7 +236,7 @@ export interface QueryApi {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function createQueryApi(options: QueryApiOptions): Promise<QueryApi> {
-  const { config, storage } = options;
+  const { config } = options;
   const logger = options.logger ?? new JsonLogger();
   const metrics = new Metrics();
   const docs = new DocsHolder();
@@ -233,7 +249,7 @@ export async function createQueryApi(options: QueryApiOptions): Promise<QueryApi
     },
     bodyLimit: 256 * 1024,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(QueryApiModule.create(config, storage, metrics, options.readiness ?? [], docs), adapter, { logger, abortOnError: false });
+  const app = await NestFactory.create<NestFastifyApplication>(QueryApiModule.create(options, metrics, docs), adapter, { logger, abortOnError: false });
   app.useGlobalFilters(new ErrorFilter(logger));
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', async (req, reply) => {

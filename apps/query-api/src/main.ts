@@ -1,30 +1,29 @@
 // Entry point. `node apps/query-api/dist/main.js` serves the API against the configured ClickHouse (embedded chDB by
 // default, a server with TMA_CLICKHOUSE_URL). `--with-aggregator` also runs the aggregator in this process on the
 // same storage connection: the single-machine mode, where only one process may open the chDB directory.
+import type { DynamicModule } from '@nestjs/common';
 import { applyMigrations, createStorage, describeStorageConfig, loadStorageConfig, type Storage } from '@tma/storage';
 import { createQueryApi, type ReadinessCheck } from './app';
 import { loadQueryApiConfig } from './config';
 import { JsonLogger } from './observability';
 
-/** What the aggregator package exports for hosting (apps/aggregator). */
-interface HostedAggregator {
-  stop(): Promise<void>;
-  /** null when ready, else why not. */
-  readiness?(): string | null | Promise<string | null>;
+/** What the aggregator package exports for hosting (apps/aggregator): a Nest module and its service. */
+interface AggregatorPackage {
+  AggregatorModule: { forRoot(options: { storage: Storage; env: NodeJS.ProcessEnv; controllers: boolean; defaultMetrics: boolean }): DynamicModule };
+  AggregatorService: new (...args: never[]) => { readiness(): { ready: boolean }; metricsText(): Promise<string> };
 }
-type StartAggregator = (options: { storage: Storage; env: NodeJS.ProcessEnv; logger?: JsonLogger }) => Promise<HostedAggregator>;
 
 const USAGE = `usage: main.js [--with-aggregator]
   --with-aggregator  also run the aggregator in this process, sharing the storage connection (single machine, chDB)
 Environment: TMA_API_HOST, TMA_API_PORT, TMA_API_TOKENS / TMA_API_TOKENS_FILE or TMA_API_AUTH=off (local only),
 TMA_API_MAX_RANGE, TMA_API_MAX_POINTS, TMA_API_MAX_K, TMA_API_CACHE_MB, and the storage variables (docs/storage.md).`;
 
-function loadAggregator(): StartAggregator {
+function loadAggregator(): AggregatorPackage {
   // Resolved at run time so the API builds and runs alone without the aggregator package.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require('@tma/aggregator') as { startAggregator?: StartAggregator };
-  if (typeof mod.startAggregator !== 'function') throw new Error('the aggregator package does not export startAggregator(); build apps/aggregator');
-  return mod.startAggregator;
+  const mod = require('@tma/aggregator') as Partial<AggregatorPackage>;
+  if (!mod.AggregatorModule || !mod.AggregatorService) throw new Error('the aggregator package does not export AggregatorModule/AggregatorService; build apps/aggregator');
+  return mod as AggregatorPackage;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -42,17 +41,19 @@ async function main(argv: string[]): Promise<void> {
   logger.write('info', 'storage open', { storage: describeStorageConfig(storageConfig), version: storage.serverVersion });
   await applyMigrations(storage);
   const readiness: ReadinessCheck[] = [];
-  let aggregator: HostedAggregator | undefined;
-  if (args.has('--with-aggregator')) {
-    aggregator = await loadAggregator()({ storage, env: process.env, logger: new JsonLogger('aggregator') });
-    const agg = aggregator;
-    if (agg.readiness) readiness.push(async () => {
-      const why = await agg.readiness!();
-      return why ? `aggregator: ${why}` : null;
-    });
+  const extraMetrics: (() => Promise<string>)[] = [];
+  const imports: DynamicModule[] = [];
+  const agg = args.has('--with-aggregator') ? loadAggregator() : undefined;
+  // The aggregator runs as a module of this application on the same Storage (one chDB owner); it starts consuming
+  // when the application bootstraps and flushes its open windows when the application closes.
+  if (agg) imports.push(agg.AggregatorModule.forRoot({ storage, env: process.env, controllers: false, defaultMetrics: false }));
+  const { app } = await createQueryApi({ config, storage, logger, readiness, extraMetrics, imports });
+  if (agg) {
+    const service = app.get(agg.AggregatorService);
+    readiness.push(() => (service.readiness().ready ? null : 'aggregator: not yet consuming (Kafka group or storage)'));
+    extraMetrics.push(() => service.metricsText());
     logger.write('info', 'aggregator running in this process');
   }
-  const { app } = await createQueryApi({ config, storage, logger, readiness });
   await app.listen({ host: config.host, port: config.port });
   logger.write('info', 'query API listening', { url: `http://${config.host}:${config.port}/`, dashboard: '/dashboard/', docs: '/docs', graphql: '/graphql', auth: config.authEnabled ? `${config.tokens.length} token(s)` : 'off' });
 
@@ -64,9 +65,9 @@ async function main(argv: string[]): Promise<void> {
     const force = setTimeout(() => process.exit(1), 20_000);
     force.unref();
     try {
+      // Closing the application stops the hosted aggregator too, which flushes its open windows as partial rows
+      // before the storage closes.
       await app.close();
-      // The aggregator flushes its open windows as partial rows before the storage closes.
-      if (aggregator) await aggregator.stop();
       await storage.close();
     } catch (e) {
       logger.write('error', 'error while stopping', { error: (e as Error).message });
