@@ -175,7 +175,13 @@ describe('heavy hitters over hosts with bounded candidate tables', () => {
       const host = hosts[rng.int(k)];
       host.packets.add(hi, lo, 1);
       host.bytes.add(hi, lo, b);
-      host.table.observe(flows.keys.subarray(f * 40, f * 40 + 40), hi, b, host.packets.estimate(hi, lo));
+      host.table.observe(
+        flows.keys.subarray(f * 40, f * 40 + 40),
+        lo,
+        b,
+        host.packets.estimate(hi, lo),
+        host.bytes.estimate(hi, lo),
+      );
     }
     const packets = new CountMinSketch();
     const bytes = new CountMinSketch();

@@ -101,7 +101,7 @@ describe('heavy hitters', () => {
             cms.addKey(key, count);
             return { key, packets: Math.floor(count * frac), bytes: 0 };
           });
-          const corrected = candidateUpperBounds(cands, cms, 'packets');
+          const corrected = candidateUpperBounds(cands, cms, 'packets', true);
           const plain = candidateUpperBounds(cands, cms, 'packets', false);
           spec.forEach(([count], i) => {
             expect(corrected[i]).toBeGreaterThanOrEqual(count);
@@ -122,6 +122,7 @@ describe('heavy hitters', () => {
       sameColumn.map((key, i) => ({ key, packets: i === 0 ? 700 : 300, bytes: 0 })),
       cms,
       'packets',
+      true,
     );
     expect(Array.from(est)).toEqual([700, 300]);
   });
@@ -181,30 +182,26 @@ describe('hierarchical heavy hitters', () => {
 });
 
 describe('CandidateTable (model of the kernel table)', () => {
-  it('inserts at the threshold, counts since insertion, evicts the smallest and counts evictions', () => {
+  it('enters at the threshold from the CMS estimate, then counts; evicts the way with fewest packets', () => {
     const t = new CandidateTable({ slots: 4, ways: 2, thresholdPackets: 3 });
-    const keys = Array.from({ length: 6 }, (_, i) => flowKey(tcp('10.0.0.1', '10.0.0.2', i)));
-    // Pick three keys that land in set 0 so the set overflows.
-    const inSet0 = keys.filter((k) => hashKey(k).hi % 2 === 0).slice(0, 3);
+    const keys = Array.from({ length: 12 }, (_, i) => flowKey(tcp('10.0.0.1', '10.0.0.2', i)));
+    // Three keys whose hash puts them in set 0, so the two-way set overflows.
+    const inSet0 = keys.filter((k) => (hashKey(k).lo & 1) === 0).slice(0, 3);
     expect(inSet0.length).toBe(3);
-    const obs = (k: Uint8Array, est: number) => t.observe(k, hashKey(k).hi, 100, est);
-    obs(inSet0[0], 1);
+    const obs = (k: Uint8Array, est: number) => t.observe(k, hashKey(k).lo, 100, est, est * 100);
+    obs(inSet0[0], 2);
     expect(t.candidates().length).toBe(0); // below threshold
-    obs(inSet0[0], 3);
-    obs(inSet0[0], 4);
+    obs(inSet0[0], 3); // enters with its estimate
+    obs(inSet0[0], 4); // then counts exactly
     obs(inSet0[1], 3);
-    expect(
-      t
-        .candidates()
-        .map((c) => c.packets)
-        .sort(),
-    ).toEqual([1, 2]);
-    obs(inSet0[2], 3); // set full; the victim (1 packet) is smaller than the estimate
-    expect(t.evictions).toBe(1);
+    expect(t.candidates().map((c) => [c.packets, c.bytes])).toEqual([
+      [4, 400],
+      [3, 300],
+    ]);
+    obs(inSet0[2], 5); // set full: replaces the way with the fewest packets
+    expect([t.inserts, t.evictions]).toEqual([3, 1]);
     const left = t.candidates().map((c) => toHex(c.key));
-    expect(left).toContain(toHex(inSet0[0]));
-    expect(left).toContain(toHex(inSet0[2]));
-    expect(t.candidates().find((c) => toHex(c.key) === toHex(inSet0[0]))!.bytes).toBe(200);
+    expect(left).toEqual([toHex(inSet0[0]), toHex(inSet0[2])]);
     t.clear();
     expect(t.candidates().length).toBe(0);
   });

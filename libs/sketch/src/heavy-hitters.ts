@@ -91,10 +91,10 @@ export interface HeavyHitterOptions {
 }
 
 /**
- * Upper bounds for every candidate on a merged CMS, tightened with the other candidates' kernel counts.
- * A cell holds the candidate's own count plus everything else that hashed there; when other candidates share the
- * cell, their kernel counts (lower bounds of their true counts: the kernel counts a key only while it sits in the
- * table) can be taken out and the result still never undercounts. The minimum over rows is the estimate.
+ * Upper bounds for every candidate on a merged CMS (the minimum over rows), optionally tightened with the other
+ * candidates' counts: a cell holds the candidate's own count plus everything else that hashed there, and when the
+ * candidates' counts are lower bounds of their true traffic (`correct`), the counts of other candidates sharing the
+ * cell can be taken out while the result still never undercounts.
  * Returns estimates in candidate order; allocates per call, not per cell.
  */
 export function candidateUpperBounds(
@@ -141,7 +141,11 @@ export function candidateUpperBounds(
 }
 
 export interface HeavyHitterEstimateOptions extends HeavyHitterOptions {
-  /** Take colliding candidates' kernel counts out of shared cells (default true; needs kernel counts ≤ truth). */
+  /**
+   * Take colliding candidates' counts out of the cells they share (default false). Sound only when candidate counts
+   * never exceed the flows' true traffic (counted from zero at insertion). The v1 kernel table starts a key at its
+   * CMS estimate, which can exceed the truth, so leave this off for kernel snapshots.
+   */
   correctCollisions?: boolean;
 }
 
@@ -162,7 +166,7 @@ export function heavyHitters(
     throw new RangeError(`phi must be in (0, 1), got ${options.phi}`);
   const threshold = options.phi === undefined ? 0 : options.phi * rankSketch.total;
   const list = Array.isArray(candidates) ? (candidates as Candidate[]) : [...candidates];
-  const correct = options.correctCollisions ?? true;
+  const correct = options.correctCollisions ?? false;
   const pk = candidateUpperBounds(list, cmsPackets, 'packets', correct);
   const by_ = candidateUpperBounds(list, cmsBytes, 'bytes', correct);
   const out: HeavyHitter[] = [];
@@ -305,14 +309,15 @@ export function hierarchicalHeavyHitters(
 export interface CandidateTableOptions {
   slots?: number;
   ways?: number;
-  /** A flow enters the table when its CMS estimate reaches this many packets. */
+  /** A flow enters the table when its CMS packet estimate reaches this many packets. */
   thresholdPackets?: number;
 }
 
 /**
- * A user-space model of the kernel's bounded candidate table (set-associative, fixed memory): a flow is inserted
- * when its packet estimate in the host's CMS reaches the threshold; when its set is full, the entry with the fewest
- * packets is evicted and the eviction counted. Used by the accuracy tests and by user-space capture paths.
+ * A user-space model of the kernel's bounded candidate table (bpf/tma.bpf.c, per CPU): sets chosen by the low bits
+ * of the hash's lo word, TMA_CAND_WAYS ways each. Every packet of a flow whose CMS estimate has reached the threshold
+ * either counts in its way or enters the set in place of the way with the fewest packets (an eviction when it was in
+ * use), starting from the flow's CMS estimates. Used by the accuracy tests and by user-space capture paths.
  */
 export class CandidateTable {
   readonly slots: number;
@@ -321,49 +326,46 @@ export class CandidateTable {
   readonly keys: Uint8Array;
   readonly packets: Float64Array;
   readonly bytes: Float64Array;
-  readonly used: Uint8Array;
   evictions = 0;
+  inserts = 0;
 
   constructor(options: CandidateTableOptions = {}) {
     this.slots = options.slots ?? CAND_SLOTS;
     this.ways = options.ways ?? CAND_WAYS;
     this.thresholdPackets = options.thresholdPackets ?? CAND_THRESHOLD_DEFAULT;
-    if (this.slots % this.ways !== 0) throw new RangeError('slots must be a multiple of ways');
+    const sets = this.slots / this.ways;
+    if (!Number.isInteger(sets) || (sets & (sets - 1)) !== 0)
+      throw new RangeError('slots / ways must be a power of two');
     this.keys = new Uint8Array(this.slots * FLOW_KEY_BYTES);
     this.packets = new Float64Array(this.slots);
     this.bytes = new Float64Array(this.slots);
-    this.used = new Uint8Array(this.slots);
   }
 
-  /** Records one packet of a flow whose CMS (already updated with it) estimates `estimatePackets`. */
-  observe(key: Uint8Array, hi: number, bytes: number, estimatePackets: number): void {
-    const sets = this.slots / this.ways;
-    const base = (hi % sets) * this.ways;
-    let free = -1;
+  /**
+   * Records one packet of `bytes` bytes of a flow (hash low word `lo`) after the host's CMS was updated with it;
+   * `estimatePackets` / `estimateBytes` are the flow's CMS estimates including this packet.
+   */
+  observe(key: Uint8Array, lo: number, bytes: number, estimatePackets: number, estimateBytes: number): void {
+    if (estimatePackets < this.thresholdPackets) return;
+    const base = (lo & (this.slots / this.ways - 1)) * this.ways;
     let victim = base;
+    let least = Infinity;
     for (let s = base; s < base + this.ways; s++) {
-      if (!this.used[s]) {
-        if (free < 0) free = s;
-        continue;
-      }
-      if (this.sameKey(s, key)) {
+      if (this.packets[s] > 0 && this.sameKey(s, key)) {
         this.packets[s] += 1;
         this.bytes[s] += bytes;
         return;
       }
-      if (this.packets[s] < this.packets[victim] || !this.used[victim]) victim = s;
+      if (this.packets[s] < least) {
+        least = this.packets[s];
+        victim = s;
+      }
     }
-    if (estimatePackets < this.thresholdPackets) return;
-    let slot = free;
-    if (slot < 0) {
-      if (this.packets[victim] >= estimatePackets) return; // keep the bigger incumbent
-      slot = victim;
-      this.evictions++;
-    }
-    this.keys.set(key, slot * FLOW_KEY_BYTES);
-    this.packets[slot] = 1;
-    this.bytes[slot] = bytes;
-    this.used[slot] = 1;
+    if (this.packets[victim] > 0) this.evictions++;
+    this.inserts++;
+    this.keys.set(key, victim * FLOW_KEY_BYTES);
+    this.packets[victim] = estimatePackets;
+    this.bytes[victim] = estimateBytes;
   }
 
   private sameKey(slot: number, key: Uint8Array): boolean {
@@ -375,20 +377,21 @@ export class CandidateTable {
   candidates(): Candidate[] {
     const out: Candidate[] = [];
     for (let s = 0; s < this.slots; s++) {
-      if (this.used[s])
+      if (this.packets[s] > 0) {
         out.push({
           key: this.keys.slice(s * FLOW_KEY_BYTES, (s + 1) * FLOW_KEY_BYTES),
           packets: this.packets[s],
           bytes: this.bytes[s],
         });
+      }
     }
     return out;
   }
 
   clear(): void {
-    this.used.fill(0);
     this.packets.fill(0);
     this.bytes.fill(0);
     this.evictions = 0;
+    this.inserts = 0;
   }
 }
