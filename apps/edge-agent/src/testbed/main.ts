@@ -9,10 +9,11 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentProcess, defaultAgentMain } from './agents';
-import { isExiting, runAll } from './cleanup';
+import { isExiting, onCleanup, runAll } from './cleanup';
 import { defaultStateDir, Testbed } from './netns';
 import { KafkaRelay } from './relay';
 import { combineTruths, generateTraffic, type GroundTruth, writeTraffic } from './traffic';
+import { SnapshotWatch } from './watch';
 
 export interface CliOptions {
   hosts: number;
@@ -105,15 +106,44 @@ async function main(): Promise<number> {
   process.stdout.write(`testbed ${tb.id}: ${o.hosts} host(s) ${tb.hosts.map((h) => h.netns).join(', ')}; state in ${runDir}\n`);
 
   const agents: AgentProcess[] = [];
+  const truths: GroundTruth[][] = tb.hosts.map(() => []);
+  const hostId = (i: number): string => `testbed-${tb.id}-h${i}`;
+  let watch: SnapshotWatch | undefined;
+  const received = (): string =>
+    tb.hosts
+      .map((h, i) => {
+        const r = watch?.byHost.get(hostId(h.index));
+        const sent = truths[i].reduce((a, t) => a + t.packets, 0);
+        return `h${h.index} ${r?.snapshots ?? 0} snapshots, ${fmt(r?.packets ?? 0)} of ${fmt(sent)} pkts sent`;
+      })
+      .join(' | ');
   if (o.agent) {
     const brokers = process.env.TMA_KAFKA_BROKERS ?? '127.0.0.1:9092';
     await KafkaRelay.start(tb, brokers, join('/tmp', `tma-relay-${tb.id}`));
+    // registered before the agents, so it is stopped after them and still sees their last snapshots
+    watch = await SnapshotWatch.start(topicPrefix(o.agentArgs), `testbed-${tb.id}-`);
+    onCleanup({
+      name: 'snapshot watch',
+      run: async () => {
+        // the agents' last snapshots are on their way: wait until the counts hold still for 2 s (at most 15 s)
+        let last = '';
+        for (let waited = 0; waited < 15_000; waited += 2000) {
+          const now = received();
+          if (now === last) break;
+          last = now;
+          await sleep(2000);
+        }
+        process.stdout.write(`kafka, final: ${received()}\n`);
+        await watch!.stop();
+      },
+      runSync: () => undefined,
+    });
     for (const h of tb.hosts) {
       const agent = AgentProcess.start(tb, h, {
         main: o.agentMain,
         interval: o.interval,
         hook: o.hook,
-        hostId: `testbed-${tb.id}-h${h.index}`,
+        hostId: hostId(h.index),
         stateDir: join(runDir, `h${h.index}`),
         extraArgs: o.agentArgs,
         env: { TMA_KAFKA_BROKERS: brokers },
@@ -130,7 +160,6 @@ async function main(): Promise<number> {
     });
   }
 
-  const truths: GroundTruth[][] = tb.hosts.map(() => []);
   const started = Date.now();
   for (let round = 0; failed === null && !isExiting(); round++) {
     if (o.durationMs !== undefined && Date.now() - started >= o.durationMs) break;
@@ -153,6 +182,7 @@ async function main(): Promise<number> {
       .join(' | ');
     const alive = agents.length ? ` | agents ${agents.filter((a) => a.running).length}/${agents.length} up` : '';
     process.stdout.write(`[${new Date().toISOString()}] round ${round}: ${line}${alive}\n`);
+    if (watch) process.stdout.write(`  kafka: ${received()}\n`);
     const wait = o.intervalMs - (Date.now() - roundStart);
     if (wait > 0) await sleep(wait);
   }
@@ -160,6 +190,15 @@ async function main(): Promise<number> {
   if (failed) process.stderr.write(`testbed: ${failed}\n`);
   await runAll();
   return failed ? 1 : 0;
+}
+
+/** The topic prefix the agents publish with: --agent-arg --topic-prefix P, else TMA_AGENT_TOPIC_PREFIX, else "tma". */
+function topicPrefix(agentArgs: string[]): string {
+  const i = agentArgs.indexOf('--topic-prefix');
+  if (i >= 0 && agentArgs[i + 1]) return agentArgs[i + 1];
+  const eq = agentArgs.find((a) => a.startsWith('--topic-prefix='));
+  if (eq) return eq.slice('--topic-prefix='.length);
+  return process.env.TMA_AGENT_TOPIC_PREFIX ?? 'tma';
 }
 
 function tail(path: string, lines: number): string {
