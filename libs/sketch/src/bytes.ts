@@ -1,5 +1,5 @@
 // Little helpers for the binary formats: LEB128 varints for non-negative safe integers (up to 2^53 − 1, 8 bytes).
-import { CorruptError, TooShortError } from './errors';
+import { CorruptError } from './errors';
 
 // Bound once: global lookups are slow inside vm contexts (test runners).
 const floor = Math.floor;
@@ -130,5 +130,3 @@ export class ByteReader {
 export function readU32le(b: Uint8Array, o: number): number {
   return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
 }
-
-export { TooShortError };

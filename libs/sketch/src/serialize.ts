@@ -23,8 +23,8 @@
 //                        varint packets, varint bytes). Keys are unique.
 //
 // Integers in varints are at most 2^53 − 1 (8 bytes) and minimal. The encoder picks sparse when it is at most half
-// the size of dense (a quiet host's CMS is a few hundred bytes; dense decodes several times faster). Decoding checks every
-// field and throws a SketchDecodeError subclass; a new object is returned only when the whole buffer is valid.
+// the size of dense (a quiet host's CMS is a few hundred bytes; dense decodes several times faster). Decoding checks
+// every field and throws a SketchDecodeError subclass; nothing is returned or changed unless the whole buffer is valid.
 import { CountMinSketch, CountMinSketchOptions } from './cms';
 import { BadVersionError, CorruptError, IncompatibleParametersError, TooShortError } from './errors';
 import { ByteReader, ByteWriter, readU32le } from './bytes';
