@@ -266,6 +266,15 @@ export function preselect(candidates: Candidate[], cms: CountMinSketch, n: numbe
   return out;
 }
 
+/** Keeps the `n` highest candidates by packets and the `n` highest by bytes (estimates on the merged sketches). */
+export function shortlistCandidates(m: MergedWindow, n: number): void {
+  if (m.candidates.size <= n) return;
+  const all = m.candidates.toArray();
+  const keep = new CandidateSet(preselect(all, m.cmsPackets, n));
+  for (const c of preselect(all, m.cmsBytes, n)) if (!keep.has(c.key)) keep.add(c);
+  m.candidates = keep;
+}
+
 export interface ReadableRows {
   windowTotals: Record<string, unknown>[];
   topFlows: Record<string, unknown>[];

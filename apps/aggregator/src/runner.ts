@@ -38,9 +38,13 @@ export class AggregatorRunner {
   private timer?: NodeJS.Timeout;
   private lastFlushWall = 0;
   private writes = 0;
+  private rollupRunning = false;
+  private rollupForceAgain = false;
+  private rollupDone: Promise<void> = Promise.resolve();
   /** Window start → when its rollups are due (debounced: every new row for the window pushes it back). */
   private readonly finalizeQueue = new Map<number, number>();
-  private readonly hoursTouched = new Set<number>();
+  /** Hour start → count of writes touching it; the count tells a rebuild whether rows arrived meanwhile. */
+  private readonly hoursTouched = new Map<number, number>();
   /** Stats of the last flushes, for the benchmark breakdown. */
   readonly stats = { encodeMs: 0, writeMs: 0, finalizeMs: 0, commits: 0, rowsWritten: 0 };
 
@@ -184,7 +188,7 @@ export class AggregatorRunner {
     // While the group rebalances this instance may be losing partitions: write nothing until it has rejoined.
     if (this.stopping || this.rebalancing || !this.joined) return;
     if (Date.now() - this.lastFlushWall >= this.config.flushIntervalMs) await this.flush(false);
-    else await this.runFinalizers(false);
+    else this.scheduleRollups(false);
   }
 
   /** Writes what is due, then commits, then rebuilds rollups. Retries writes until they succeed (pausing the consumer). */
@@ -218,7 +222,33 @@ export class AggregatorRunner {
     }
     this.lastFlushWall = Date.now();
     this.metrics.openWindows.set(this.engine.openAccumulators());
-    await this.runFinalizers(force || idle);
+    this.scheduleRollups(force || idle);
+  }
+
+  /**
+   * Rollups run on their own chain, not under the batch lock: rebuilding a busy window (or an hour) can take
+   * seconds of reading and re-ranking, and consumption, commits and heartbeats must not wait for it.
+   */
+  private scheduleRollups(force: boolean): void {
+    if (this.rollupRunning) {
+      this.rollupForceAgain ||= force;
+      return;
+    }
+    this.rollupRunning = true;
+    this.rollupDone = (async () => {
+      try {
+        let f = force;
+        do {
+          this.rollupForceAgain = false;
+          await this.runFinalizers(f);
+          f = this.rollupForceAgain;
+        } while (f);
+      } catch (err) {
+        this.logger.error(`rollups: ${(err as Error).message}`);
+      } finally {
+        this.rollupRunning = false;
+      }
+    })();
   }
 
   private async writeWithRetry(rows: PartialRow[], heartbeat: (() => Promise<void>) | undefined, force: boolean): Promise<void> {
@@ -257,7 +287,8 @@ export class AggregatorRunner {
   private noteWritten(accs: readonly WindowAccumulator[]): void {
     for (const a of accs) {
       this.finalizeQueue.set(a.windowStart, Date.now() + this.config.rollupDelayMs);
-      this.hoursTouched.add(Math.floor(a.windowStart / HOUR_MS) * HOUR_MS);
+      const h = Math.floor(a.windowStart / HOUR_MS) * HOUR_MS;
+      this.hoursTouched.set(h, (this.hoursTouched.get(h) ?? 0) + 1);
     }
   }
 
@@ -271,19 +302,20 @@ export class AggregatorRunner {
         const end = this.metrics.writeSeconds.startTimer({ table: 'rollups' });
         await this.sink.finalizeWindow('1m', w, this.config.windowMs);
         end();
-        this.finalizeQueue.delete(w);
+        // A row written meanwhile moved the due time: keep it queued for another rebuild.
+        if (this.finalizeQueue.get(w) === due) this.finalizeQueue.delete(w);
       } catch (err) {
         this.logger.warn(`rollups of window ${new Date(w).toISOString()} failed, will retry: ${(err as Error).message}`);
         break;
       }
     }
-    for (const h of [...this.hoursTouched].sort((a, b) => a - b)) {
+    for (const [h, touches] of [...this.hoursTouched].sort((a, b) => a[0] - b[0])) {
       if (!force && h + HOUR_MS + this.config.allowedLatenessMs > this.engine.lowWatermark) continue;
       try {
         const end = this.metrics.writeSeconds.startTimer({ table: 'hour_tier' });
         await this.sink.buildHour(h);
         end();
-        this.hoursTouched.delete(h);
+        if (this.hoursTouched.get(h) === touches) this.hoursTouched.delete(h);
       } catch (err) {
         this.logger.warn(`1 h tier of ${new Date(h).toISOString()} failed, will retry: ${(err as Error).message}`);
         break;
@@ -302,6 +334,7 @@ export class AggregatorRunner {
         this.syncGeneration();
         if (this.consumer && this.joined) await this.flush(true);
       });
+      await this.rollupDone;
     } finally {
       await this.consumer?.disconnect().catch(() => undefined);
       await this.producer?.disconnect().catch(() => undefined);

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Storage } from '@tma/storage';
 import type { RetentionConfig } from './config';
 import type { CoveredRange } from './engine';
-import { emptyMerged, mergeStoredPartial, readableRows, rollupPartialRow, type MergedWindow, type PartialRow, type StoredPartial, type Tier } from './rows';
+import { emptyMerged, mergeStoredPartial, shortlistCandidates, readableRows, rollupPartialRow, type MergedWindow, type PartialRow, type StoredPartial, type Tier } from './rows';
 
 const SKETCH_COLUMNS = ['cms_packets', 'cms_bytes', 'hll_flows', 'hll_sources', 'hll_destinations', 'hll_ports', 'candidates'] as const;
 const PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_start, window_seconds, late, snapshots, packets, bytes, gaps,
@@ -11,6 +11,8 @@ const PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_start, window_se
   protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_packets, host_bytes, host_snapshots, host_gaps`;
 
 export const HOUR_MS = 3_600_000;
+/** Candidate keys kept in a 1 h row, per ranking (packets, bytes). */
+export const HOUR_CANDIDATES = 10_000;
 
 export class AggregatorSink {
   constructor(
@@ -80,6 +82,9 @@ export class AggregatorSink {
   async buildHour(hourStartMs: number): Promise<MergedWindow> {
     const m = await this.readMerged('1m', hourStartMs, hourStartMs + HOUR_MS, HOUR_MS / 1000);
     if (m.partials === 0) return m;
+    // The hour's candidate union can reach millions of keys at fleet scale; keep the ones ranked highest on the
+    // hour's merged sketches (by packets and by bytes), which bounds the row and every query that reads it.
+    shortlistCandidates(m, HOUR_CANDIDATES);
     const row = rollupPartialRow(m, '1h', this.retention.hourTier);
     await this.storage.insertRows('agg_partials', [row as unknown as Record<string, unknown>], {
       dedupToken: `agg-hour-${hourStartMs}-${m.partials}`,

@@ -3,7 +3,7 @@
 //   node tools/fleet-sim/dist/cli.js --hosts 1000 --interval 10s --rounds 6 [--pace] [--seed 1] [--topic-prefix tma]
 // --pace sends one round per interval of wall-clock time (like real agents); without it rounds go out back to back
 // with event times one interval apart. Kafka settings come from TMA_KAFKA_* (libs/kafka).
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { ensureTopics, loadKafkaSettings } from '@tma/kafka';
 import { snapshotTopic } from '@tma/schema';
 import { FleetSimulator } from './fleet';
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   await admin.connect();
   await ensureTopics(admin, [{ topic, numPartitions: Number(args.partitions ?? 6) }]);
   await admin.disconnect();
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());

@@ -1,6 +1,6 @@
 // Real-broker helpers for the aggregator's end-to-end tests (broker from the jest global setup).
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Producer } from 'kafkajs';
 import { ensureTopics, loadKafkaSettings } from '@tma/kafka';
 import { deadLetterTopic, snapshotTopic } from '@tma/schema';
 
@@ -31,7 +31,7 @@ export async function deleteTopics(prefix: string): Promise<void> {
 }
 
 export async function producer(): Promise<Producer> {
-  const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await p.connect();
   return p;
 }
