@@ -38,6 +38,9 @@
   const toLocal = (iso) => { if (!iso) return ''; const d = new Date(iso); return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16); };
   const fromLocal = (v) => (v ? new Date(v).toISOString() : '');
   function fillForm(s) {
+    // A shared URL may carry any relative range the API takes (e.g. 3h): offer it.
+    const sel = form.elements.range;
+    if (s.range && s.range !== 'custom' && ![...sel.options].some((o) => o.value === s.range)) el('option', { value: s.range }, sel, 'last ' + s.range);
     for (const f of FIELDS) {
       const el = form.elements[f];
       if (!el) continue;
@@ -90,7 +93,11 @@
     return String(Math.round(n));
   }
   const pct = (x) => (x * 100).toFixed(2) + ' %';
-  const text = (id, v) => { document.getElementById(id).textContent = v; };
+  const text = (id, v, raw) => {
+    const e = document.getElementById(id);
+    e.textContent = v;
+    if (raw !== undefined) e.dataset.value = String(raw); // exact figure for tools and tests
+  };
   function el(tag, attrs, parent, content) {
     const e = tag.startsWith('svg:') ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
@@ -212,8 +219,8 @@
 
   function renderTraffic(r) {
     const sum = (a) => a.reduce((x, y) => x + y, 0);
-    text('kpi-packets', fmt(sum(r.total.packets)));
-    text('kpi-bytes', fmt(sum(r.total.bytes)) + 'B');
+    text('kpi-packets', fmt(sum(r.total.packets)), sum(r.total.packets));
+    text('kpi-bytes', fmt(sum(r.total.bytes)) + 'B', sum(r.total.bytes));
     const perSec = (a) => a.map((v) => v / r.stepSeconds);
     const series = [{ name: 'total', label: 'all protocols', values: perSec(r.total.packets), color: '#dce3ea' }].concat(
       r.protocols.slice(0, 6).map((p, i) => ({ name: String(p.protocol), label: p.name || 'proto ' + p.protocol, values: perSec(p.packets), color: COLORS[i % COLORS.length] })),
@@ -225,7 +232,7 @@
 
   function renderCardinality(r) {
     for (const m of ['flows', 'sources', 'destinations', 'ports']) {
-      text('kpi-' + m, fmt(r[m].estimate));
+      text('kpi-' + m, fmt(r[m].estimate), r[m].estimate);
       text('kpi-' + m + '-se', '± ' + pct(r[m].standardError) + ' (1 s.e.)');
     }
   }

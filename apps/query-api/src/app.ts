@@ -13,6 +13,8 @@ import {
   Inject,
   Module,
   type DynamicModule,
+  type OnModuleDestroy,
+  type OnModuleInit,
   Param,
   Res,
 } from '@nestjs/common';
@@ -191,10 +193,20 @@ class DashboardController {
 }
 
 @Module({})
-class QueryApiModule {
+class QueryApiModule implements OnModuleInit, OnModuleDestroy {
+  constructor(private readonly store: PartialStore) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.store.start();
+  }
+
+  onModuleDestroy(): void {
+    this.store.stop();
+  }
+
   static create(o: QueryApiOptions, metrics: Metrics, docs: DocsHolder): DynamicModule {
     const { config, storage } = o;
-    const store = new PartialStore(storage, config.cacheBytes, metrics);
+    const store = new PartialStore(storage, { cacheBytes: config.cacheBytes, indexRefreshMs: config.indexRefreshMs, mergeCache: config.mergeCache }, metrics);
     const svc = new QueryService(storage, store);
     return {
       module: QueryApiModule,

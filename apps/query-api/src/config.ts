@@ -29,6 +29,10 @@ export interface QueryApiConfig {
   maxK: number;
   /** Memory given to decoded sketches of stored partial rows (bytes). */
   cacheBytes: number;
+  /** How often the in-memory index of stored rows picks up newly written rows (ms); 0 = list rows in ClickHouse on every request. */
+  indexRefreshMs: number;
+  /** Keep merged sketches per exact set of rows (a new or rewritten row changes the set, so nothing goes stale). */
+  mergeCache: boolean;
 }
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -47,6 +51,13 @@ function integer(env: NodeJS.ProcessEnv, key: string, fallback: number, min: num
     throw new QueryApiConfigError(`${key}: "${raw}" must be a whole number between ${min} and ${max}`);
   }
   return Number(raw);
+}
+
+function onOff(env: NodeJS.ProcessEnv, key: string, fallback: boolean): boolean {
+  const v = env[key]?.trim();
+  if (!v) return fallback;
+  if (v !== 'on' && v !== 'off') throw new QueryApiConfigError(`${key}: "${v}" must be on or off`);
+  return v === 'on';
 }
 
 /**
@@ -86,6 +97,7 @@ export function parseTokens(text: string, source: string): ApiToken[] {
  *   TMA_API_HOST (127.0.0.1) TMA_API_PORT (8080)
  *   TMA_API_TOKENS (name:secret[:scope],…) or TMA_API_TOKENS_FILE; TMA_API_AUTH=off switches authentication off
  *   TMA_API_MAX_RANGE (31d) TMA_API_MAX_POINTS (1000) TMA_API_MAX_K (1000) TMA_API_CACHE_MB (256)
+ *   TMA_API_INDEX_REFRESH (1s; 0 = no index) TMA_API_MERGE_CACHE (on)
  */
 export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryApiConfig {
   const auth = env.TMA_API_AUTH?.trim() || 'on';
@@ -117,5 +129,7 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
     maxPoints: integer(env, 'TMA_API_MAX_POINTS', 1000, 10, 100_000),
     maxK: integer(env, 'TMA_API_MAX_K', 1000, 1, 1000),
     cacheBytes: integer(env, 'TMA_API_CACHE_MB', 256, 0, 65_536) * 1024 * 1024,
+    indexRefreshMs: env.TMA_API_INDEX_REFRESH?.trim() === '0' ? 0 : duration(env, 'TMA_API_INDEX_REFRESH', '1s'),
+    mergeCache: onOff(env, 'TMA_API_MERGE_CACHE', true),
   };
 }

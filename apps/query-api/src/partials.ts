@@ -1,6 +1,10 @@
 // Reads the aggregator's partial sketch rows (agg_partials) for a time range, choosing tiers, and decodes their
 // sketches through a byte-bounded cache. A stored row never changes under the same key and version (a rewrite bumps
-// the version), so a decoded sketch can be reused until it is evicted; only row lists are read on every request.
+// the version), so a decoded sketch can be reused until it is evicted, and a merge of an exact set of (row, version)
+// pairs can be reused too: a late or rewritten row changes the set. Which rows exist is kept in an in-memory index
+// that picks up newly written rows every second (answers lag the newest write by at most that), so a warm request
+// needs no ClickHouse round trip at all.
+import { createHash } from 'node:crypto';
 import { CountMinSketch, HyperLogLog, decodeCandidates, decodeCountMinSketch, decodeHyperLogLog, type Candidate } from '@tma/sketch';
 import type { Storage } from '@tma/storage';
 import type { TimeRange } from './params';
@@ -74,21 +78,119 @@ interface ListRow {
   hosts?: string[];
 }
 
+export interface PartialStoreOptions {
+  cacheBytes: number;
+  /** 0 = no index: list rows in ClickHouse on every request. */
+  indexRefreshMs: number;
+  mergeCache: boolean;
+}
+
+interface IndexedRow extends PartialRow {
+  expiresAt: number;
+}
+
+const LIST_COLUMNS = `tier, toUnixTimestamp(window_start) AS ws, window_seconds, topic, partition, toString(first_offset) AS first_offset,
+  toString(version) AS version, packets, bytes, snapshots, gaps, protocols, protocol_packets, protocol_bytes`;
+const MERGE_CACHE_ENTRIES = 128;
+
 const ID_SQL = "concat(tier, '|', toString(toUnixTimestamp(window_start)), '|', topic, '|', toString(partition), '|', toString(first_offset))";
 
 export class PartialStore {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly pending = new Map<string, Promise<unknown>>();
   private cacheSize = 0;
+  private readonly cacheBytes: number;
+  private readonly index = new Map<string, IndexedRow>();
+  private indexedUpTo = 0;
+  private indexOkAt = 0;
+  private timer?: NodeJS.Timeout;
+  private refreshing?: Promise<void>;
+  private readonly memoCache = new Map<string, unknown>();
+  private readonly memoPending = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly storage: Storage,
-    private readonly cacheBytes: number,
+    private readonly options: PartialStoreOptions,
     private readonly metrics?: StoreMetrics,
-  ) {}
+  ) {
+    this.cacheBytes = options.cacheBytes;
+  }
 
   get cachedBytes(): number {
     return this.cacheSize;
+  }
+
+  /** Loads the row index and keeps it current (no-op without an index). */
+  async start(): Promise<void> {
+    if (this.options.indexRefreshMs <= 0) return;
+    await this.refresh();
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), this.options.indexRefreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Picks up rows written since the last refresh (with 5 s of overlap: re-reading a row is harmless). */
+  refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      const t0 = performance.now();
+      try {
+        const rows = await this.storage.query<ListRow & { written_ms: string; expires: string }>(
+          `SELECT ${LIST_COLUMNS}, toString(toUnixTimestamp64Milli(written_at)) AS written_ms, toUnixTimestamp(expires_at) AS expires
+           FROM {database}.agg_partials FINAL WHERE written_at >= fromUnixTimestamp64Milli({since:Int64})`,
+          { since: Math.max(0, this.indexedUpTo - 5000) },
+        );
+        for (const r of rows) {
+          const row = toRow(r) as IndexedRow;
+          row.expiresAt = Number(r.expires) * 1000;
+          const old = this.index.get(row.id);
+          if (!old || BigInt(old.version) <= BigInt(row.version)) this.index.set(row.id, row);
+          this.indexedUpTo = Math.max(this.indexedUpTo, Number(r.written_ms));
+        }
+        const now = Date.now();
+        for (const [id, r] of this.index) if (r.expiresAt <= now) this.index.delete(id);
+        this.indexOkAt = Date.now();
+      } finally {
+        this.metrics?.queryTime('index', (performance.now() - t0) / 1000);
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  private indexFresh(): boolean {
+    return this.options.indexRefreshMs > 0 && Date.now() - this.indexOkAt < 5 * this.options.indexRefreshMs + 5000;
+  }
+
+  /**
+   * A value computed from an exact set of rows, reused while the set is unchanged (same ids and versions). Concurrent
+   * requests for the same key share one computation.
+   */
+  async memo<T>(kind: string, rows: readonly PartialRow[], compute: () => Promise<T>): Promise<T> {
+    if (!this.options.mergeCache) return compute();
+    const h = createHash('sha1').update(kind);
+    for (const r of rows) h.update(`|${r.id}#${r.version}`);
+    const key = h.digest('base64');
+    if (this.memoCache.has(key)) {
+      const v = this.memoCache.get(key) as T;
+      this.memoCache.delete(key);
+      this.memoCache.set(key, v);
+      return v;
+    }
+    const pending = this.memoPending.get(key) as Promise<T> | undefined;
+    if (pending) return pending;
+    const p = compute();
+    this.memoPending.set(key, p);
+    try {
+      const v = await p;
+      this.memoCache.set(key, v);
+      while (this.memoCache.size > MERGE_CACHE_ENTRIES) this.memoCache.delete(this.memoCache.keys().next().value as string);
+      return v;
+    } finally {
+      this.memoPending.delete(key);
+    }
   }
 
   /**
@@ -100,46 +202,37 @@ export class PartialStore {
     const hFrom = Math.ceil(range.from / HOUR) * HOUR;
     const hTo = Math.floor(range.to / HOUR) * HOUR;
     const useHours = options.hourTier && hTo > hFrom;
-    const t0 = performance.now();
-    const list = await this.storage.query<ListRow>(
-      `SELECT tier, toUnixTimestamp(window_start) AS ws, window_seconds, topic, partition, toString(first_offset) AS first_offset,
-              toString(version) AS version, packets, bytes, snapshots, gaps, protocols, protocol_packets, protocol_bytes
-              ${options.withHosts ? ', hosts' : ''}
-       FROM {database}.agg_partials FINAL
-       WHERE (tier = {minute:String} AND window_start >= {from:DateTime} AND window_start < {to:DateTime})
-          ${useHours ? 'OR (tier = {hour:String} AND window_start >= {hfrom:DateTime} AND window_start < {hto:DateTime})' : ''}`,
-      { minute: MINUTE_TIER, hour: HOUR_TIER, from: new Date(range.from), to: new Date(range.to), hfrom: new Date(hFrom), hto: new Date(hTo) },
-    );
-    this.metrics?.queryTime('list', (performance.now() - t0) / 1000);
+    let list: PartialRow[];
+    if (!options.withHosts && this.indexFresh()) {
+      list = [];
+      for (const r of this.index.values()) {
+        if (r.tier === MINUTE_TIER ? r.windowStart >= range.from && r.windowStart < range.to : useHours && r.tier === HOUR_TIER && r.windowStart >= hFrom && r.windowStart < hTo) list.push(r);
+      }
+    } else {
+      const t0 = performance.now();
+      const rows = await this.storage.query<ListRow>(
+        `SELECT ${LIST_COLUMNS} ${options.withHosts ? ', hosts' : ''}
+         FROM {database}.agg_partials FINAL
+         WHERE (tier = {minute:String} AND window_start >= {from:DateTime} AND window_start < {to:DateTime})
+            ${useHours ? 'OR (tier = {hour:String} AND window_start >= {hfrom:DateTime} AND window_start < {hto:DateTime})' : ''}`,
+        { minute: MINUTE_TIER, hour: HOUR_TIER, from: new Date(range.from), to: new Date(range.to), hfrom: new Date(hFrom), hto: new Date(hTo) },
+      );
+      this.metrics?.queryTime('list', (performance.now() - t0) / 1000);
+      list = rows.map(toRow);
+    }
     const coveredHours = new Set<number>();
-    for (const r of list) if (r.tier === HOUR_TIER) coveredHours.add(Number(r.ws) * 1000);
+    for (const r of list) if (r.tier === HOUR_TIER) coveredHours.add(r.windowStart);
     const rows: PartialRow[] = [];
     const tiers: Record<string, number> = {};
     const windows = new Set<string>();
     for (const r of list) {
-      const ws = Number(r.ws) * 1000;
-      if (r.tier === MINUTE_TIER && coveredHours.has(Math.floor(ws / HOUR) * HOUR)) continue;
-      const id = `${r.tier}|${r.ws}|${r.topic}|${r.partition}|${r.first_offset}`;
-      const key = `${r.tier}|${r.ws}`;
+      if (r.tier === MINUTE_TIER && coveredHours.has(Math.floor(r.windowStart / HOUR) * HOUR)) continue;
+      const key = `${r.tier}|${r.windowStart}`;
       if (!windows.has(key)) {
         windows.add(key);
         tiers[r.tier] = (tiers[r.tier] ?? 0) + 1;
       }
-      rows.push({
-        id,
-        tier: r.tier,
-        windowStart: ws,
-        windowSeconds: Number(r.window_seconds),
-        version: r.version,
-        packets: Number(r.packets),
-        bytes: Number(r.bytes),
-        snapshots: Number(r.snapshots),
-        gaps: Number(r.gaps),
-        protocols: r.protocols,
-        protocolPackets: r.protocol_packets.map(Number),
-        protocolBytes: r.protocol_bytes.map(Number),
-        hosts: r.hosts,
-      });
+      rows.push(r);
     }
     rows.sort((a, b) => a.windowStart - b.windowStart || (a.id < b.id ? -1 : 1));
     return { rows, tiers, windows: windows.size };
@@ -225,6 +318,24 @@ export class PartialStore {
       this.cacheSize -= e.size;
     }
   }
+}
+
+function toRow(r: ListRow): PartialRow {
+  return {
+    id: `${r.tier}|${r.ws}|${r.topic}|${r.partition}|${r.first_offset}`,
+    tier: r.tier,
+    windowStart: Number(r.ws) * 1000,
+    windowSeconds: Number(r.window_seconds),
+    version: r.version,
+    packets: Number(r.packets),
+    bytes: Number(r.bytes),
+    snapshots: Number(r.snapshots),
+    gaps: Number(r.gaps),
+    protocols: r.protocols,
+    protocolPackets: r.protocol_packets.map(Number),
+    protocolBytes: r.protocol_bytes.map(Number),
+    hosts: r.hosts,
+  };
 }
 
 function decodeColumn(column: SketchColumn, blob: Uint8Array): unknown {

@@ -151,16 +151,28 @@ export class QueryService {
     return { sel, scope };
   }
 
-  private async mergedFlows(rows: PartialRow[]): Promise<{ cmsP: CountMinSketch; cmsB: CountMinSketch; candidates: Candidate[] }> {
-    const [p, b, c] = await Promise.all([this.store.sketches(rows, 'cms_packets'), this.store.sketches(rows, 'cms_bytes'), this.store.sketches(rows, 'candidates')]);
-    return { cmsP: mergeCms(p), cmsB: mergeCms(b), candidates: mergeCandidates(c) };
+  private mergedFlows(rows: PartialRow[]): Promise<{ cmsP: CountMinSketch; cmsB: CountMinSketch; candidates: Candidate[] }> {
+    return this.store.memo('flows', rows, async () => {
+      const [p, b, c] = await Promise.all([this.store.sketches(rows, 'cms_packets'), this.store.sketches(rows, 'cms_bytes'), this.store.sketches(rows, 'candidates')]);
+      return { cmsP: mergeCms(p), cmsB: mergeCms(b), candidates: mergeCandidates(c) };
+    });
+  }
+
+  /** Every candidate re-estimated on the merged sketches and ranked (shared by top flows, prefixes and HHH). */
+  private async ranked(rows: PartialRow[], by: RankBy): Promise<{ cmsP: CountMinSketch; cmsB: CountMinSketch; candidates: number; all: HeavyHitter[] }> {
+    const m = await this.mergedFlows(rows);
+    const all = await this.store.memo(`rank:${by}`, rows, async () => heavyHitters(m.candidates, m.cmsP, m.cmsB, { by }));
+    return { cmsP: m.cmsP, cmsB: m.cmsB, candidates: m.candidates.length, all };
+  }
+
+  private mergedHll(rows: PartialRow[], column: SketchColumn) {
+    return this.store.memo(`hll:${column}`, rows, async () => mergeHll(await this.store.sketches(rows, column as 'hll_flows')));
   }
 
   async topFlows(range: TimeRange, filters: Filters, by: RankBy, k: number) {
     const { sel, scope } = await this.rows(range, filters.hosts);
-    const { cmsP, cmsB, candidates } = await this.mergedFlows(sel.rows);
-    // Re-estimate with every candidate (tighter collision correction), then filter.
-    const all = heavyHitters(candidates, cmsP, cmsB, { by });
+    // Re-estimated with every candidate (tighter collision correction), then filtered.
+    const { cmsP, cmsB, candidates, all } = await this.ranked(sel.rows, by);
     const flows = all.filter((h) => matches(filters, h.key));
     return {
       scope,
@@ -168,7 +180,7 @@ export class QueryService {
       k,
       packets: cmsBound(cmsP),
       bytes: cmsBound(cmsB),
-      candidates: candidates.length,
+      candidates,
       matched: flows.length,
       flows: flows.slice(0, k).map(flowOut),
     };
@@ -208,8 +220,7 @@ export class QueryService {
   /** Traffic of the candidate flows inside a prefix: each estimate is an upper bound of its flow; flows never tracked as candidates are not included. */
   async prefixEstimate(range: TimeRange, filters: Filters, side: 'src' | 'dst', prefix: Prefix) {
     const { sel, scope } = await this.rows(range, filters.hosts);
-    const { cmsP, cmsB, candidates } = await this.mergedFlows(sel.rows);
-    const all = heavyHitters(candidates, cmsP, cmsB, {});
+    const { cmsP, cmsB, all } = await this.ranked(sel.rows, 'packets');
     const inside = all.filter((h) => matches(filters, h.key) && inPrefix(prefix, h.key, side === 'src' ? 0 : 16));
     const packets = inside.reduce((s, h) => s + h.packets, 0);
     const bytes = inside.reduce((s, h) => s + h.bytes, 0);
@@ -236,7 +247,7 @@ export class QueryService {
     const out: Partial<Record<CardinalityMetric, HllValue>> = {};
     await Promise.all(
       metrics.map(async (m) => {
-        out[m] = hllValue(mergeHll(await this.store.sketches(sel.rows, CARD_COLUMNS[m] as SketchColumn as 'hll_flows')));
+        out[m] = hllValue(await this.mergedHll(sel.rows, CARD_COLUMNS[m]));
       }),
     );
     return { scope, ...out };
@@ -260,12 +271,13 @@ export class QueryService {
     const series: Record<string, { t: string; value: HllValue | null }[]> = {};
     await Promise.all(
       metrics.map(async (m) => {
-        const sketches = await this.store.sketches(sel.rows, CARD_COLUMNS[m] as 'hll_flows');
-        const index = new Map(sel.rows.map((r, i) => [r, i]));
-        series[m] = buckets.map((b) => {
-          const rows = byBucket.get(b);
-          return { t: this.iso(b), value: rows ? hllValue(mergeHll(rows.map((r) => sketches[index.get(r)!]))) : null };
-        });
+        await this.store.sketches(sel.rows, CARD_COLUMNS[m]); // one read for every bucket's rows
+        series[m] = await Promise.all(
+          buckets.map(async (b) => {
+            const rows = byBucket.get(b);
+            return { t: this.iso(b), value: rows ? hllValue(await this.mergedHll(rows, CARD_COLUMNS[m])) : null };
+          }),
+        );
       }),
     );
     return { scope, stepSeconds: step / 1000, series };
@@ -273,8 +285,8 @@ export class QueryService {
 
   async heavyHitters(range: TimeRange, filters: Filters, side: 'src' | 'dst', phi: number, by: RankBy) {
     const { sel, scope } = await this.rows(range, filters.hosts);
-    const { cmsP, cmsB, candidates } = await this.mergedFlows(sel.rows);
-    const flows = heavyHitters(candidates, cmsP, cmsB, { by }).filter((h) => matches(filters, h.key));
+    const { cmsP, cmsB, all } = await this.ranked(sel.rows, by);
+    const flows = all.filter((h) => matches(filters, h.key));
     const ranking = by === 'packets' ? cmsP : cmsB;
     const total = ranking.total;
     const hhh = hierarchicalHeavyHitters(flows, { side, phi, total, by });

@@ -47,6 +47,8 @@ const config: QueryApiConfig = {
   maxPoints: 1000,
   maxK: 1000,
   cacheBytes: 64 * 1024 * 1024,
+  indexRefreshMs: 1000,
+  mergeCache: true,
 };
 
 interface Res {
@@ -494,5 +496,24 @@ describe('OpenAPI and metrics', () => {
     expect(m).toMatch(/tma_api_auth_failures_total\{reason="missing"\} \d+/);
     expect(m).toMatch(/tma_api_sketch_cache_total\{result="hit"\} \d+/);
     expect(m).toMatch(/tma_api_request_duration_seconds_bucket/);
+  });
+});
+
+describe('rows written while serving', () => {
+  it('a new partial row reaches answers within an index refresh; merged results for the old set are not reused', async () => {
+    const url = `/v1/flows/top?${abs(START, END + MIN)}&k=1`;
+    const before = (await get(url)).body.packets.total;
+    expect(before).toBe(truth(START, END).packets);
+    const late = sim.nextRoundSnapshots(); // one more minute of every host, as a late partial for a new window
+    const rows = buildPartials(late, 4);
+    await writePartials(storage, rows);
+    const added = late.reduce((s, x) => s + x.totals.packets, 0);
+    const deadline = Date.now() + 10_000;
+    let after = before;
+    while (after === before && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      after = (await get(url)).body.packets.total;
+    }
+    expect(after).toBe(before + added);
   });
 });
