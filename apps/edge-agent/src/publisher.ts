@@ -32,6 +32,8 @@ export interface PublisherOptions {
   log: Logger;
   /** kafkajs connection timeout, ms */
   connectionTimeoutMs?: number;
+  /** how long one publish may wait for its acknowledgement, ms (default 30 s) */
+  sendTimeoutMs?: number;
   /** create the topic when missing (with the broker's default partitions) */
   createTopic?: boolean;
 }
@@ -58,6 +60,9 @@ export class Publisher {
         logLevel: logLevel.NOTHING,
         connectionTimeout: this.o.connectionTimeoutMs ?? 3000,
         retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
+        // kafkajs enforces request timeouts with a 100 ms interval timer per connection, all day long; send()
+        // bounds each publish with one timer of its own instead.
+        enforceRequestTimeout: false,
       });
       const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
       try {
@@ -87,18 +92,27 @@ export class Publisher {
 
   /** Sends one message and resolves once every in-sync replica has it. */
   async send(value: Buffer): Promise<void> {
-    const producer = await this.connect();
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await producer.send({
-        topic: this.o.topic,
-        acks: -1,
-        compression: CompressionTypes.GZIP,
-        messages: [{ key: this.o.key, value }],
-      });
+      const producer = await this.connect();
+      const timeoutMs = this.o.sendTimeoutMs ?? 30_000;
+      await Promise.race([
+        producer.send({
+          topic: this.o.topic,
+          acks: -1,
+          compression: CompressionTypes.GZIP,
+          messages: [{ key: this.o.key, value }],
+        }),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no acknowledgement from Kafka within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
     } catch (e) {
       // Start from a fresh client next time: a broken producer can keep failing after the broker is back.
       await this.reset();
       throw e;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
