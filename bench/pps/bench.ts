@@ -74,11 +74,7 @@ async function startAgent(tb: Testbed, h: Host, hook: 'tc' | 'xdp'): Promise<voi
     stateDir: agentDir,
     extraArgs: ['--stdout', '--metrics-port', '0'],
   });
-  const end = Date.now() + 30_000;
-  while (!readLog().includes('"agent_started"')) {
-    if (!agent.running || Date.now() > end) throw new Error(`agent did not start: ${readLog().slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await agent.waitStarted();
 }
 
 function readLog(file = 'agent.log'): string {

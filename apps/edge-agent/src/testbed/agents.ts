@@ -1,7 +1,7 @@
 // Edge agents inside testbed hosts: each runs under `nsenter --net` (not `ip netns exec`, which remounts /sys and
 // hides the BPF pins under /sys/fs/bpf), with its own host id, state directory and log file, and is stopped by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { forgetCleanup, onCleanup } from './cleanup';
 import type { Host, Testbed } from './netns';
@@ -119,6 +119,26 @@ export class AgentProcess {
     const timer = setTimeout(() => this.kill('SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(timer);
+  }
+
+  /**
+   * Resolves once the agent logged `agent_started` (attached, counting); rejects if it exits first or takes longer
+   * than `timeoutMs`. Traffic sent before this is not in its snapshots.
+   */
+  async waitStarted(timeoutMs = 60_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      let text = '';
+      try {
+        text = readFileSync(this.log, 'utf8');
+      } catch {
+        // not created yet
+      }
+      if (text.includes('"event":"agent_started"')) return;
+      if (this.exitInfo !== null) throw new Error(`agent ${this.hostId} exited (${JSON.stringify(this.exitInfo)}) before starting:\n${text.slice(-2000)}`);
+      if (Date.now() > end) throw new Error(`agent ${this.hostId} did not start within ${timeoutMs} ms:\n${text.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** Resolves when the process exits (for callers that want to notice crashes). */

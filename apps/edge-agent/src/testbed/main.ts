@@ -151,12 +151,15 @@ async function main(): Promise<number> {
       agents.push(agent);
       process.stdout.write(`  agent ${agent.hostId} pid ${agent.pid} in ${h.netns} (log ${agent.log})\n`);
     }
+    // traffic starts once every agent counts, so the ground truth is exactly what they should report
+    await Promise.all(agents.map((a) => a.waitStarted()));
   }
 
   let failed: string | null = null;
+  let finishing = false;
   for (const a of agents) {
     void a.whenExited().then(() => {
-      if (failed === null) failed = `agent ${a.hostId} exited (${JSON.stringify(a.exit)}); last log lines:\n${tail(a.log, 15)}`;
+      if (failed === null && !finishing && !isExiting()) failed = `agent ${a.hostId} exited (${JSON.stringify(a.exit)}); last log lines:\n${tail(a.log, 15)}`;
     });
   }
 
@@ -170,6 +173,11 @@ async function main(): Promise<number> {
         const files = writeTraffic(traffic, join(pcapDir, `h${h.index}-r${round}`));
         const sent = await tb.replay(h, files.pcap, { pps: o.pps });
         if (!o.keepPcaps) rmSync(files.pcap, { force: true });
+        // a replay cut short (tcpreplay stops early on the same Ctrl-C) sent less than its ground truth
+        if (sent.packets !== traffic.truth.packets) {
+          if (isExiting()) return { h, sent, total: combineTruths(truths[i].length ? truths[i] : [traffic.truth]) };
+          throw new Error(`h${h.index}: tcpreplay sent ${sent.packets} of ${traffic.truth.packets} packets (${sent.failed} failed)`);
+        }
         truths[i].push(traffic.truth);
         const total = combineTruths(truths[i]);
         writeFileSync(join(runDir, `h${h.index}.truth.json`), `${JSON.stringify(total)}\n`);
@@ -187,9 +195,11 @@ async function main(): Promise<number> {
     if (wait > 0) await sleep(wait);
   }
   if (isExiting()) return new Promise<number>(() => undefined); // the signal handler finishes and exits
-  if (failed) process.stderr.write(`testbed: ${failed}\n`);
+  const failure: string | null = failed;
+  finishing = true; // agents stopped from here on are stopped by us
+  if (failure) process.stderr.write(`testbed: ${failure}\n`);
   await runAll();
-  return failed ? 1 : 0;
+  return failure ? 1 : 0;
 }
 
 /** The topic prefix the agents publish with: --agent-arg --topic-prefix P, else TMA_AGENT_TOPIC_PREFIX, else "tma". */
