@@ -85,8 +85,10 @@ run('real captures through the data path', () => {
         if (t.kind === TraceKind.Error) note(kernelErrors, TmaErr[t.err]);
         if (!d?.key) {
           note(excluded, d?.excluded ?? 'no tshark line');
-          // tshark could not key it: the kernel must not have keyed it either (non-IP encapsulation or malformed)
-          if (t.kind === TraceKind.Flow) problems.push(`${file}#${i + 1}: kernel keyed a frame tshark reads as ${d?.protocols} (${d?.excluded})`);
+          // tshark could not key it: the kernel must not have either. Not IP for tshark -> not IP for the kernel;
+          // an IP header tshark cannot dissect -> a kernel error.
+          const want = d?.excluded === 'not plain Ethernet/VLAN + IP' ? TraceKind.NonIp : TraceKind.Error;
+          if (t.kind !== want) problems.push(`${file}#${i + 1}: kernel ${TraceKind[t.kind]} for a frame tshark reads as ${d?.protocols} (${d?.excluded})`);
           return;
         }
         stats.compared++;
