@@ -105,7 +105,7 @@ async function main() {
     TMA_AGG_IDLE_CLOSE: '2s',
     TMA_AGG_FLUSH_INTERVAL: '1s',
     TMA_AGG_WRITER_ID: 'bench',
-    TMA_AGG_ROLLUP_DELAY: '5s',
+    TMA_AGG_ROLLUP_DELAY: args['rollup-delay'] ?? '5s',
   };
   const rssBase = process.memoryUsage().rss;
   const agg = await startAggregator({ env, storage, httpPort: 0, logger: ['error'], defaultMetrics: false });
@@ -149,6 +149,7 @@ async function main() {
   console.log(`| **whole aggregator**: Kafka → merge → ClickHouse → commit | **${fmt(aggRate)}** | ${(aggRate / rawRate).toFixed(2)} |`);
   console.log(`\nwhole aggregator: ${wall.toFixed(2)} s wall, CPU ${((cpu.user + cpu.system) / 1e6 / wall).toFixed(2)} cores (user ${(cpu.user / 1e6).toFixed(1)} s, system ${(cpu.system / 1e6).toFixed(1)} s), peak RSS ${fmt(rssPeak / 2 ** 20)} MiB (${fmt(rssBase / 2 ** 20)} MiB before start)`);
   console.log(`per snapshot: decode+validate ${per(s.decodeMs - start.decodeMs)}, merge ${per(s.mergeMs - start.mergeMs)}, encode rows ${per(s.encodeMs - start.encodeMs)}, write partials ${per(s.writeMs - start.writeMs)}, ${s.rowsWritten - start.rowsWritten} partial rows, ${s.commits - start.commits} commits`);
+  console.log(`time in batches ${((s.batchMs - start.batchMs) / 1000).toFixed(2)} s over ${s.batches - start.batches} batches (partition assignment ${((s.assignMs - start.assignMs) / 1000).toFixed(2)} s), commits ${((s.commitMs - start.commitMs) / 1000).toFixed(2)} s`);
   console.log(`readable rollups + 1 h tier (after the commits, debounced per window): ${per(rollupMs)} per snapshot, ${(rollupMs / 1000).toFixed(2)} s in all`);
 }
 

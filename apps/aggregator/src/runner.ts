@@ -46,7 +46,7 @@ export class AggregatorRunner {
   /** Hour start → count of writes touching it; the count tells a rebuild whether rows arrived meanwhile. */
   private readonly hoursTouched = new Map<number, number>();
   /** Stats of the last flushes, for the benchmark breakdown. */
-  readonly stats = { encodeMs: 0, writeMs: 0, finalizeMs: 0, commits: 0, rowsWritten: 0 };
+  readonly stats = { encodeMs: 0, writeMs: 0, finalizeMs: 0, commits: 0, rowsWritten: 0, batchMs: 0, assignMs: 0, commitMs: 0, batches: 0 };
 
   constructor(
     private readonly config: AggregatorConfig,
@@ -143,7 +143,12 @@ export class AggregatorRunner {
     if (this.stopping || !isRunning() || isStale()) return;
     const { topic, partition } = batch;
     if (batch.messages.length === 0) return;
-    if (!this.engine.isAssigned(topic, partition)) await this.assign(topic, partition, Number(batch.firstOffset()));
+    const b0 = performance.now();
+    this.stats.batches++;
+    if (!this.engine.isAssigned(topic, partition)) {
+      await this.assign(topic, partition, Number(batch.firstOffset()));
+      this.stats.assignMs += performance.now() - b0;
+    }
     const dlq: { key: Buffer | null; value: Buffer | null; headers: IHeaders }[] = [];
     const now = Date.now();
     const m = this.metrics;
@@ -180,6 +185,7 @@ export class AggregatorRunner {
     m.openWindows.set(this.engine.openAccumulators());
     // The dead letters are durable before any commit can pass their offsets.
     if (dlq.length > 0) await this.producer!.send({ topic: this.dlqTopic, acks: -1, messages: dlq });
+    this.stats.batchMs += performance.now() - b0;
     if (Date.now() - this.lastFlushWall >= this.config.flushIntervalMs) await this.flush(false, heartbeat);
   }
 
@@ -211,10 +217,12 @@ export class AggregatorRunner {
     }
     const positions = this.engine.commitPositions();
     if (positions.length > 0) {
+      const c0 = performance.now();
       try {
         await this.consumer!.commitOffsets(positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.offset) })));
         this.engine.markCommitted(positions);
         this.stats.commits++;
+        this.stats.commitMs += performance.now() - c0;
       } catch (err) {
         // A rebalance took the partition: its new owner skips what these rows hold (see engine.ts).
         this.logger.warn(`commit failed (${(err as Error).message}); the rows are stored and will not be merged again`);
