@@ -10,7 +10,7 @@ const T0 = 1_767_225_600_000; // a minute boundary
 const opts = { windowMs: 60_000, allowedLatenessMs: 30_000, idleCloseMs: 5_000, maxFutureMs: 3_600_000, maxOpenWindows: 6 };
 const NOW = T0 + 3_600_000;
 
-function feed(engine: AggregatorEngine, values: Buffer[], partition = 0, from = 0): InboundMessage[] {
+function feed(_engine: AggregatorEngine, values: Buffer[], partition = 0, from = 0): InboundMessage[] {
   return values.map((value, i) => ({ topic: 't', partition, offset: from + i, value }));
 }
 
