@@ -277,7 +277,8 @@ export class AggregatorRunner {
         this.failing = true;
         if (!this.paused) this.setPaused(true);
         this.logger.warn(`write of ${rows.length} partial row(s) failed (attempt ${attempt + 1}): ${(err as Error).message}`);
-        if (force && attempt >= 4) throw err;
+        // While stopping, give up after a few attempts: the unwritten data stays uncommitted and is read again.
+        if ((force || this.stopping) && attempt >= 4) throw err;
         await sleep(Math.min(10_000, 200 * 2 ** attempt));
         await heartbeat?.().catch(() => undefined);
       }
