@@ -91,12 +91,15 @@ function main() {
   for (const r of results) {
     const base = (name: string) => r.rows.find(([n]) => n === (name.startsWith('tc') ? 'tc no-op' : 'xdp no-op'))![1];
     console.log(`\n${r.flows}, one distinct packet per test run (ns/packet; over no-op; ratio to no-op)`);
-    for (const [name, ns] of r.rows) console.log(`  ${name.padEnd(34)}${fmt(ns)}${fmt(ns - base(name))}${(ns / base(name)).toFixed(2).padStart(8)}`);
+    for (const [name, ns] of r.rows)
+      console.log(`  ${name.padEnd(34)}${fmt(ns)}${fmt(ns - base(name))}${(ns / base(name)).toFixed(2).padStart(8)}`);
     const exact = r.rows.find(([n]) => n.includes('exact'))![1];
     const full = r.rows.find(([n]) => n === 'xdp TMA full')![1];
     console.log(`  TMA full / exact hash map: ${(full / exact).toFixed(2)}`);
   }
-  console.log(`\none packet repeated ${repeatHot} times in the kernel (ns/packet; over no-op); heavy = candidate (HLLs skipped), light = below the threshold`);
+  console.log(
+    `\none packet repeated ${repeatHot} times in the kernel (ns/packet; over no-op); heavy = candidate (HLLs skipped), light = below the threshold`,
+  );
   for (const [name, ns] of hotRows) {
     const base = hotRows.find(([n]) => n === (name.startsWith('tc') ? 'tc no-op' : 'xdp no-op'))![1];
     console.log(`  ${name.padEnd(34)}${fmt(ns)}${fmt(ns - base)}`);

@@ -37,7 +37,10 @@ run('attached to a veth pair in private namespaces', () => {
     buildObject();
     sh(`ip netns add ${NS_A} && ip netns add ${NS_B}`);
     sh(`ip -n ${NS_A} link add veth0 type veth peer name veth1 netns ${NS_B}`);
-    for (const [ns, dev, addr] of [[NS_A, 'veth0', '10.213.0.1'], [NS_B, 'veth1', '10.213.0.2']]) {
+    for (const [ns, dev, addr] of [
+      [NS_A, 'veth0', '10.213.0.1'],
+      [NS_B, 'veth1', '10.213.0.2'],
+    ]) {
       sh(`ip netns exec ${ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1`);
       sh(`ip -n ${ns} addr add ${addr}/24 dev ${dev} && ip -n ${ns} link set ${dev} up && ip -n ${ns} link set lo up`);
     }
@@ -52,7 +55,13 @@ run('attached to a veth pair in private namespaces', () => {
     spawnSync('ip', ['netns', 'del', NS_B]);
   });
 
-  const flows = (sport: number) => new Set(tma.candidates(0).filter((c) => c.key[36] === 17 && ((c.key[32] << 8) | c.key[33]) === sport).map((c) => Buffer.from(c.key).toString('hex')));
+  const flows = (sport: number) =>
+    new Set(
+      tma
+        .candidates(0)
+        .filter((c) => c.key[36] === 17 && ((c.key[32] << 8) | c.key[33]) === sport)
+        .map((c) => Buffer.from(c.key).toString('hex')),
+    );
 
   /** requests: datagrams B -> A:9999 seen; replies: A:9999 -> B seen. Exact, from totals, CMS and candidates. */
   function assertCounts(requests: number, replies: number) {
@@ -68,7 +77,9 @@ run('attached to a veth pair in private namespaces', () => {
       // the client's port, read back from the candidate key, gives the flow's CMS cells: estimate = count
       const sport = (toServer[0].key[32] << 8) | toServer[0].key[33];
       const cms = tma.cms(0);
-      const cells = expectedIndices(flowKey({ src: '10.213.0.2', dst: '10.213.0.1', sport, dport: 9999, proto: 17 })).cells;
+      const cells = expectedIndices(
+        flowKey({ src: '10.213.0.2', dst: '10.213.0.1', sport, dport: 9999, proto: 17 }),
+      ).cells;
       expect(cells.map((c) => cms.packets[c]).reduce((a, b) => (a < b ? a : b))).toBe(BigInt(requests));
       expect(flows(sport).size).toBe(1);
     }
@@ -82,7 +93,9 @@ run('attached to a veth pair in private namespaces', () => {
     tma.clearAll();
     inNetns(NS_A, () => attachTc('veth0', tma.prog('tma_tc')));
     try {
-      expect(inNetns(NS_A, () => [queryTc('veth0', TC_INGRESS), queryTc('veth0', TC_EGRESS)]).every((id) => id > 0)).toBe(true);
+      expect(
+        inNetns(NS_A, () => [queryTc('veth0', TC_INGRESS), queryTc('veth0', TC_EGRESS)]).every((id) => id > 0),
+      ).toBe(true);
       await send();
     } finally {
       inNetns(NS_A, () => detachTc('veth0'));

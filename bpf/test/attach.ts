@@ -8,7 +8,13 @@ const lib = koffi.load('libbpf.so.1');
 const libc = koffi.load('libc.so.6');
 
 /** struct bpf_tc_hook and struct bpf_tc_opts of libbpf 1.x (sz first; trailing `size_t :0` pads to 8). */
-const TcHook = koffi.struct({ sz: 'size_t', ifindex: 'int', attach_point: 'int', parent: 'uint32_t', _pad: 'uint32_t' });
+const TcHook = koffi.struct({
+  sz: 'size_t',
+  ifindex: 'int',
+  attach_point: 'int',
+  parent: 'uint32_t',
+  _pad: 'uint32_t',
+});
 const TcOpts = koffi.struct({
   sz: 'size_t',
   prog_fd: 'int',
@@ -48,7 +54,13 @@ export function ifindex(name: string): number {
   return i;
 }
 
-const hook = (ifi: number, point: number) => ({ sz: koffi.sizeof(TcHook), ifindex: ifi, attach_point: point, parent: 0, _pad: 0 });
+const hook = (ifi: number, point: number) => ({
+  sz: koffi.sizeof(TcHook),
+  ifindex: ifi,
+  attach_point: point,
+  parent: 0,
+  _pad: 0,
+});
 const opts = (progFd: number, flags = 0) => ({
   sz: koffi.sizeof(TcOpts),
   prog_fd: progFd,
@@ -64,7 +76,8 @@ export function attachTc(dev: string, progFd: number): void {
   const ifi = ifindex(dev);
   const rc = api.hookCreate(hook(ifi, TC_INGRESS));
   if (rc < 0 && rc !== -EEXIST) check(`clsact on ${dev}`, rc);
-  for (const point of [TC_INGRESS, TC_EGRESS]) check(`tc attach ${dev}`, api.tcAttach(hook(ifi, point), opts(progFd, 1 /* BPF_TC_F_REPLACE */)));
+  for (const point of [TC_INGRESS, TC_EGRESS])
+    check(`tc attach ${dev}`, api.tcAttach(hook(ifi, point), opts(progFd, 1 /* BPF_TC_F_REPLACE */)));
 }
 
 /** Removes our filters (only ours: the clsact qdisc may carry other programs). Absent filters are not an error. */
@@ -85,11 +98,17 @@ export function queryTc(dev: string, point: number): number {
 }
 
 export function attachXdp(dev: string, progFd: number, mode: 'native' | 'generic'): void {
-  check(`xdp attach ${dev}`, api.xdpAttach(ifindex(dev), progFd, mode === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, null));
+  check(
+    `xdp attach ${dev}`,
+    api.xdpAttach(ifindex(dev), progFd, mode === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, null),
+  );
 }
 
 export function detachXdp(dev: string, mode: 'native' | 'generic'): void {
-  check(`xdp detach ${dev}`, api.xdpDetach(ifindex(dev), mode === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, null));
+  check(
+    `xdp detach ${dev}`,
+    api.xdpDetach(ifindex(dev), mode === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, null),
+  );
 }
 
 /** Runs fn with this thread in the network namespace /run/netns/<name> (netlink calls act there), then returns. */

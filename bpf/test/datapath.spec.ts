@@ -30,53 +30,258 @@ const tcp4 = P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(43210, 443, P.bytes
 
 const CASES: Case[] = [
   { name: 'IPv4 TCP', frame: tcp4, expect: { flow: t4(6, 43210, 443) } },
-  { name: 'IPv4 UDP', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 17, P.udp(53000, 53, P.bytes(30)))), expect: { flow: t4(17, 53000, 53) } },
-  { name: 'IPv4 SCTP', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 132, P.sctp(2905, 2906))), expect: { flow: t4(132, 2905, 2906) } },
-  { name: 'IPv4 UDP-Lite', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 136, P.udp(7, 9))), expect: { flow: t4(136, 7, 9) } },
-  { name: 'IPv4 ICMP echo request: type/code in the ports', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 1, P.icmp(8, 0))), expect: { flow: t4(1, 8, 0) } },
-  { name: 'IPv4 ICMP port unreachable', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 1, P.icmp(3, 3, P.bytes(28)))), expect: { flow: t4(1, 3, 3) } },
-  { name: 'IPv4 GRE: counted by number, no ports', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 47, P.bytes(24))), expect: { flow: t4(47) } },
-  { name: 'IPv4 protocol 255', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 255, P.bytes(3))), expect: { flow: t4(255) } },
-  { name: 'IPv4 options (IHL 8)', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1000, 80), { options: Uint8Array.of(7, 11, 4, ...new Array(8).fill(0), 1) })), expect: { flow: t4(6, 1000, 80) } },
-  { name: 'IPv4 maximum options (IHL 15)', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 17, P.udp(1, 2), { options: P.bytes(40, 1) })), expect: { flow: t4(17, 1, 2) } },
-  { name: 'IPv4 first fragment has ports', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 17, P.udp(5000, 5001, P.bytes(64)), { moreFragments: true })), expect: { flow: t4(17, 5000, 5001) } },
-  { name: 'IPv4 later fragment: ports 0', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 17, P.bytes(64), { fragOffset: 72 })), expect: { flow: t4(17) } },
-  { name: 'IPv4 last fragment: ports 0', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.bytes(8), { fragOffset: 1480, moreFragments: false })), expect: { flow: t4(6) } },
-  { name: '802.1Q VLAN', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2)), [{ tpid: 0x8100, vid: 10 }]), expect: { flow: t4(6, 1, 2) } },
-  { name: '802.1ad + 802.1Q (QinQ)', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 17, P.udp(3, 4)), [{ tpid: 0x88a8, vid: 100 }, { tpid: 0x8100, vid: 10 }]), expect: { flow: t6(17, 3, 4) } },
-  { name: '0x9100 outer tag', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2)), [{ tpid: 0x9100, vid: 1 }, { tpid: 0x8100, vid: 2 }]), expect: { flow: t4(6, 1, 2) } },
-  { name: 'three VLAN tags', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2)), [{ tpid: 0x88a8, vid: 1 }, { tpid: 0x8100, vid: 2 }, { tpid: 0x8100, vid: 3 }]), expect: { err: TmaErr.VlanDepth } },
+  {
+    name: 'IPv4 UDP',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 17, P.udp(53000, 53, P.bytes(30)))),
+    expect: { flow: t4(17, 53000, 53) },
+  },
+  {
+    name: 'IPv4 SCTP',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 132, P.sctp(2905, 2906))),
+    expect: { flow: t4(132, 2905, 2906) },
+  },
+  {
+    name: 'IPv4 UDP-Lite',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 136, P.udp(7, 9))),
+    expect: { flow: t4(136, 7, 9) },
+  },
+  {
+    name: 'IPv4 ICMP echo request: type/code in the ports',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 1, P.icmp(8, 0))),
+    expect: { flow: t4(1, 8, 0) },
+  },
+  {
+    name: 'IPv4 ICMP port unreachable',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 1, P.icmp(3, 3, P.bytes(28)))),
+    expect: { flow: t4(1, 3, 3) },
+  },
+  {
+    name: 'IPv4 GRE: counted by number, no ports',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 47, P.bytes(24))),
+    expect: { flow: t4(47) },
+  },
+  {
+    name: 'IPv4 protocol 255',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 255, P.bytes(3))),
+    expect: { flow: t4(255) },
+  },
+  {
+    name: 'IPv4 options (IHL 8)',
+    frame: P.eth(
+      P.ETH_IP,
+      P.ipv4(v4.src, v4.dst, 6, P.tcp(1000, 80), { options: Uint8Array.of(7, 11, 4, ...new Array(8).fill(0), 1) }),
+    ),
+    expect: { flow: t4(6, 1000, 80) },
+  },
+  {
+    name: 'IPv4 maximum options (IHL 15)',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 17, P.udp(1, 2), { options: P.bytes(40, 1) })),
+    expect: { flow: t4(17, 1, 2) },
+  },
+  {
+    name: 'IPv4 first fragment has ports',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 17, P.udp(5000, 5001, P.bytes(64)), { moreFragments: true })),
+    expect: { flow: t4(17, 5000, 5001) },
+  },
+  {
+    name: 'IPv4 later fragment: ports 0',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 17, P.bytes(64), { fragOffset: 72 })),
+    expect: { flow: t4(17) },
+  },
+  {
+    name: 'IPv4 last fragment: ports 0',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.bytes(8), { fragOffset: 1480, moreFragments: false })),
+    expect: { flow: t4(6) },
+  },
+  {
+    name: '802.1Q VLAN',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2)), [{ tpid: 0x8100, vid: 10 }]),
+    expect: { flow: t4(6, 1, 2) },
+  },
+  {
+    name: '802.1ad + 802.1Q (QinQ)',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 17, P.udp(3, 4)), [
+      { tpid: 0x88a8, vid: 100 },
+      { tpid: 0x8100, vid: 10 },
+    ]),
+    expect: { flow: t6(17, 3, 4) },
+  },
+  {
+    name: '0x9100 outer tag',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2)), [
+      { tpid: 0x9100, vid: 1 },
+      { tpid: 0x8100, vid: 2 },
+    ]),
+    expect: { flow: t4(6, 1, 2) },
+  },
+  {
+    name: 'three VLAN tags',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2)), [
+      { tpid: 0x88a8, vid: 1 },
+      { tpid: 0x8100, vid: 2 },
+      { tpid: 0x8100, vid: 3 },
+    ]),
+    expect: { err: TmaErr.VlanDepth },
+  },
   { name: 'VLAN tag cut off', frame: P.eth(0x8100, Uint8Array.of(0)), expect: { err: TmaErr.VlanTrunc } },
-  { name: 'IPv6 TCP', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 6, P.tcp(51000, 443, P.bytes(10)))), expect: { flow: t6(6, 51000, 443) } },
-  { name: 'IPv6 UDP', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 17, P.udp(60000, 443))), expect: { flow: t6(17, 60000, 443) } },
-  { name: 'ICMPv6 echo request', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 58, P.icmp(128, 0))), expect: { flow: t6(58, 128, 0) } },
-  { name: 'ICMPv6 destination unreachable code 4', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 58, P.icmp(1, 4, P.bytes(48)))), expect: { flow: t6(58, 1, 4) } },
-  { name: 'IPv6 hop-by-hop + routing + destination options + TCP', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 6, P.tcp(7, 8), [P.extHeader(0), P.extHeader(43, 3), P.extHeader(60, 2)])), expect: { flow: t6(6, 7, 8) } },
-  { name: 'IPv6 AH + UDP', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 17, P.udp(500, 4500), [P.ahHeader(6)])), expect: { flow: t6(17, 500, 4500) } },
-  { name: 'IPv6 first fragment has ports', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 17, P.udp(9, 10, P.bytes(32)), [P.fragmentHeader(0, true)])), expect: { flow: t6(17, 9, 10) } },
-  { name: 'IPv6 later fragment: ports 0', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 17, P.bytes(32), [P.extHeader(0), P.fragmentHeader(1232, false)])), expect: { flow: t6(17) } },
-  { name: 'IPv6 ESP: counted by number', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 50, P.bytes(40))), expect: { flow: t6(50) } },
-  { name: 'IPv6 no next header (59)', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 59, new Uint8Array(0), [P.extHeader(60)])), expect: { flow: t6(59) } },
-  { name: 'IPv6 carrying IPv4-mapped addresses hashes like IPv4', frame: P.eth(P.ETH_IPV6, P.ipv6('::ffff:10.0.0.1', '::ffff:10.0.0.2', 6, P.tcp(43210, 443))), expect: { flow: t4(6, 43210, 443) } },
-  { name: 'IPv6 with nine extension headers', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 6, P.tcp(1, 2), Array.from({ length: 9 }, () => P.extHeader(60)))), expect: { err: TmaErr.Ipv6ExtDepth } },
-  { name: 'IPv6 extension header cut off', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 6, new Uint8Array(0), [P.extHeader(0, 2)]).subarray(0, 50)), expect: { err: TmaErr.Ipv6ExtTrunc } },
-  { name: 'IPv6 header cut off', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 6, P.tcp(1, 2)).subarray(0, 39)), expect: { err: TmaErr.Ipv6Trunc }, skbRefuses: true },
-  { name: 'IPv6 ethertype with version 4', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 6, P.tcp(1, 2), [], 4)), expect: { err: TmaErr.Ipv6Hdr } },
-  { name: 'IPv4 header cut off', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2)).subarray(0, 19)), expect: { err: TmaErr.Ipv4Trunc }, skbRefuses: true },
-  { name: 'IPv4 options cut off', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, new Uint8Array(0), { options: P.bytes(20, 1) }).subarray(0, 30)), expect: { err: TmaErr.Ipv4Trunc } },
-  { name: 'IPv4 IHL 4', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2), { ihl: 4 })), expect: { err: TmaErr.Ipv4Hdr } },
-  { name: 'IPv4 ethertype with version 6', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2), { version: 6 })), expect: { err: TmaErr.Ipv4Hdr } },
-  { name: 'TCP header cut off', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2).subarray(0, 19))), expect: { err: TmaErr.L4Trunc } },
-  { name: 'TCP data offset 4', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2, new Uint8Array(0), 4))), expect: { err: TmaErr.TcpHdr } },
-  { name: 'UDP header cut off', frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 17, P.udp(1, 2).subarray(0, 7))), expect: { err: TmaErr.L4Trunc } },
-  { name: 'ICMP header cut off', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 1, Uint8Array.of(8, 0, 0))), expect: { err: TmaErr.L4Trunc } },
-  { name: 'SCTP header cut off', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 132, P.sctp(1, 2).subarray(0, 11))), expect: { err: TmaErr.L4Trunc } },
-  { name: 'IPv4 ethertype with nothing after the Ethernet header', frame: P.eth(P.ETH_IP, new Uint8Array(0)), expect: { err: TmaErr.Ipv4Trunc }, skbRefuses: true },
+  {
+    name: 'IPv6 TCP',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 6, P.tcp(51000, 443, P.bytes(10)))),
+    expect: { flow: t6(6, 51000, 443) },
+  },
+  {
+    name: 'IPv6 UDP',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 17, P.udp(60000, 443))),
+    expect: { flow: t6(17, 60000, 443) },
+  },
+  {
+    name: 'ICMPv6 echo request',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 58, P.icmp(128, 0))),
+    expect: { flow: t6(58, 128, 0) },
+  },
+  {
+    name: 'ICMPv6 destination unreachable code 4',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 58, P.icmp(1, 4, P.bytes(48)))),
+    expect: { flow: t6(58, 1, 4) },
+  },
+  {
+    name: 'IPv6 hop-by-hop + routing + destination options + TCP',
+    frame: P.eth(
+      P.ETH_IPV6,
+      P.ipv6(v6.src, v6.dst, 6, P.tcp(7, 8), [P.extHeader(0), P.extHeader(43, 3), P.extHeader(60, 2)]),
+    ),
+    expect: { flow: t6(6, 7, 8) },
+  },
+  {
+    name: 'IPv6 AH + UDP',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 17, P.udp(500, 4500), [P.ahHeader(6)])),
+    expect: { flow: t6(17, 500, 4500) },
+  },
+  {
+    name: 'IPv6 first fragment has ports',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 17, P.udp(9, 10, P.bytes(32)), [P.fragmentHeader(0, true)])),
+    expect: { flow: t6(17, 9, 10) },
+  },
+  {
+    name: 'IPv6 later fragment: ports 0',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 17, P.bytes(32), [P.extHeader(0), P.fragmentHeader(1232, false)])),
+    expect: { flow: t6(17) },
+  },
+  {
+    name: 'IPv6 ESP: counted by number',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 50, P.bytes(40))),
+    expect: { flow: t6(50) },
+  },
+  {
+    name: 'IPv6 no next header (59)',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 59, new Uint8Array(0), [P.extHeader(60)])),
+    expect: { flow: t6(59) },
+  },
+  {
+    name: 'IPv6 carrying IPv4-mapped addresses hashes like IPv4',
+    frame: P.eth(P.ETH_IPV6, P.ipv6('::ffff:10.0.0.1', '::ffff:10.0.0.2', 6, P.tcp(43210, 443))),
+    expect: { flow: t4(6, 43210, 443) },
+  },
+  {
+    name: 'IPv6 with nine extension headers',
+    frame: P.eth(
+      P.ETH_IPV6,
+      P.ipv6(
+        v6.src,
+        v6.dst,
+        6,
+        P.tcp(1, 2),
+        Array.from({ length: 9 }, () => P.extHeader(60)),
+      ),
+    ),
+    expect: { err: TmaErr.Ipv6ExtDepth },
+  },
+  {
+    name: 'IPv6 extension header cut off',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 6, new Uint8Array(0), [P.extHeader(0, 2)]).subarray(0, 50)),
+    expect: { err: TmaErr.Ipv6ExtTrunc },
+  },
+  {
+    name: 'IPv6 header cut off',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 6, P.tcp(1, 2)).subarray(0, 39)),
+    expect: { err: TmaErr.Ipv6Trunc },
+    skbRefuses: true,
+  },
+  {
+    name: 'IPv6 ethertype with version 4',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 6, P.tcp(1, 2), [], 4)),
+    expect: { err: TmaErr.Ipv6Hdr },
+  },
+  {
+    name: 'IPv4 header cut off',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2)).subarray(0, 19)),
+    expect: { err: TmaErr.Ipv4Trunc },
+    skbRefuses: true,
+  },
+  {
+    name: 'IPv4 options cut off',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, new Uint8Array(0), { options: P.bytes(20, 1) }).subarray(0, 30)),
+    expect: { err: TmaErr.Ipv4Trunc },
+  },
+  {
+    name: 'IPv4 IHL 4',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2), { ihl: 4 })),
+    expect: { err: TmaErr.Ipv4Hdr },
+  },
+  {
+    name: 'IPv4 ethertype with version 6',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2), { version: 6 })),
+    expect: { err: TmaErr.Ipv4Hdr },
+  },
+  {
+    name: 'TCP header cut off',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2).subarray(0, 19))),
+    expect: { err: TmaErr.L4Trunc },
+  },
+  {
+    name: 'TCP data offset 4',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2, new Uint8Array(0), 4))),
+    expect: { err: TmaErr.TcpHdr },
+  },
+  {
+    name: 'UDP header cut off',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 17, P.udp(1, 2).subarray(0, 7))),
+    expect: { err: TmaErr.L4Trunc },
+  },
+  {
+    name: 'ICMP header cut off',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 1, Uint8Array.of(8, 0, 0))),
+    expect: { err: TmaErr.L4Trunc },
+  },
+  {
+    name: 'SCTP header cut off',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 132, P.sctp(1, 2).subarray(0, 11))),
+    expect: { err: TmaErr.L4Trunc },
+  },
+  {
+    name: 'IPv4 ethertype with nothing after the Ethernet header',
+    frame: P.eth(P.ETH_IP, new Uint8Array(0)),
+    expect: { err: TmaErr.Ipv4Trunc },
+    skbRefuses: true,
+  },
   { name: 'ARP is counted as non-IP', frame: P.eth(P.ETH_ARP, P.bytes(28, 0)), expect: { nonIp: true } },
   { name: 'LLDP is counted as non-IP', frame: P.eth(0x88cc, P.bytes(40, 2)), expect: { nonIp: true } },
-  { name: 'garbage: 60 random-looking bytes', frame: Uint8Array.from({ length: 60 }, (_, i) => (i * 73 + 41) & 0xff), expect: { nonIp: true } },
-  { name: 'garbage: bare Ethernet header, IPv6 ethertype', frame: P.eth(P.ETH_IPV6, new Uint8Array(0)), expect: { err: TmaErr.Ipv6Trunc }, skbRefuses: true },
-  { name: 'jumbo-sized UDP frame', frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 17, P.udp(1, 2, P.bytes(3000)))), expect: { flow: t4(17, 1, 2) } },
+  {
+    name: 'garbage: 60 random-looking bytes',
+    frame: Uint8Array.from({ length: 60 }, (_, i) => (i * 73 + 41) & 0xff),
+    expect: { nonIp: true },
+  },
+  {
+    name: 'garbage: bare Ethernet header, IPv6 ethertype',
+    frame: P.eth(P.ETH_IPV6, new Uint8Array(0)),
+    expect: { err: TmaErr.Ipv6Trunc },
+    skbRefuses: true,
+  },
+  {
+    name: 'jumbo-sized UDP frame',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 17, P.udp(1, 2, P.bytes(3000)))),
+    expect: { flow: t4(17, 1, 2) },
+  },
 ];
 
 run('data path golden tests (BPF_PROG_TEST_RUN)', () => {
@@ -177,7 +382,8 @@ run('data path golden tests (BPF_PROG_TEST_RUN)', () => {
     expect(r.retval).toBe(XDP_PASS);
     const want = expectedIndices(flowKey(t4(6, 43210, 443)));
     const cms = tma.cms(0);
-    for (const cell of want.cells) expect([cms.packets[cell], cms.bytes[cell]]).toEqual([1000n, 1000n * BigInt(tcp4.length)]);
+    for (const cell of want.cells)
+      expect([cms.packets[cell], cms.bytes[cell]]).toEqual([1000n, 1000n * BigInt(tcp4.length)]);
     const t = tma.totals(0);
     expect([t.packets, t.protoPackets[6], t.candInserts]).toEqual([1000n, 1000n, 1n]);
     const c = tma.candidates(0);
@@ -204,7 +410,10 @@ run('data path golden tests (BPF_PROG_TEST_RUN)', () => {
       expect(hex(flowKey(t))).toBe(v.flow.key);
       const ip = (proto: number, payload: Uint8Array, fragOffset = 0) =>
         t.src.includes(':') || t.dst.includes(':')
-          ? P.eth(P.ETH_IPV6, P.ipv6(t.src, t.dst, proto, payload, fragOffset ? [P.fragmentHeader(fragOffset, false)] : []))
+          ? P.eth(
+              P.ETH_IPV6,
+              P.ipv6(t.src, t.dst, proto, payload, fragOffset ? [P.fragmentHeader(fragOffset, false)] : []),
+            )
           : P.eth(P.ETH_IP, P.ipv4(t.src, t.dst, proto, payload, { fragOffset }));
       let frame: Uint8Array;
       if (/later fragment/.test(v.note)) frame = ip(t.proto, P.bytes(16), 512);

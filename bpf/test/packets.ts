@@ -76,7 +76,14 @@ export function ahHeader(words = 4): Ext {
   return { type: 51, bytes };
 }
 
-export function ipv6(src: string, dst: string, proto: number, payload: Uint8Array, exts: Ext[] = [], version = 6): Uint8Array {
+export function ipv6(
+  src: string,
+  dst: string,
+  proto: number,
+  payload: Uint8Array,
+  exts: Ext[] = [],
+  version = 6,
+): Uint8Array {
   const chain = exts.map((e, i) => cat(Uint8Array.of(i + 1 < exts.length ? exts[i + 1].type : proto), e.bytes));
   const body = cat(...chain, payload);
   const h = new Uint8Array(40);

@@ -19,7 +19,7 @@ export function readCapture(file: string): Frame[] {
   const u32 = (o: number) => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
   const linkType = u32(20) & 0x0fffffff;
   const frames: Frame[] = [];
-  for (let o = 24; o + 16 <= buf.length; ) {
+  for (let o = 24; o + 16 <= buf.length;) {
     const incl = u32(o + 8);
     // a cut-off last record still counts as a frame (as tshark reads it), holding the bytes present
     frames.push({ linkType, data: buf.subarray(o + 16, Math.min(buf.length, o + 16 + incl)) });
@@ -34,7 +34,7 @@ function readPcapng(buf: Buffer): Frame[] {
   let links: number[] = [];
   const u32 = (o: number) => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
   const u16 = (o: number) => (le ? buf.readUInt16LE(o) : buf.readUInt16BE(o));
-  for (let o = 0; o + 12 <= buf.length; ) {
+  for (let o = 0; o + 12 <= buf.length;) {
     if (buf.readUInt32LE(o) === 0x0a0d0d0a) {
       le = buf.readUInt32LE(o + 8) === 0x1a2b3c4d;
       links = []; // interface ids restart with every section

@@ -49,7 +49,10 @@ run('real captures through the data path', () => {
   afterAll(() => tma?.close());
 
   it('keys every frame as tshark does and counts every 5-tuple exactly', async () => {
-    const files = fs.readdirSync(PCAPS).filter((f) => /\.(pcap|pcapng|cap)$/.test(f)).sort();
+    const files = fs
+      .readdirSync(PCAPS)
+      .filter((f) => /\.(pcap|pcapng|cap)$/.test(f))
+      .sort();
     const dissections = await mapLimit(files, 2, (f) => tshark(path.join(PCAPS, f)));
     const stats = { files: 0, ethFiles: 0, frames: 0, ethFrames: 0, compared: 0, tuples: 0, nonEth: 0, short: 0 };
     const excluded = new Map<string, number>();
@@ -62,7 +65,8 @@ run('real captures through the data path', () => {
       const dis: TsharkFrame[] = dissections[fi];
       stats.files++;
       stats.frames += frames.length;
-      if (dis.length !== frames.length) problems.push(`${file}: reader has ${frames.length} frames, tshark ${dis.length}`);
+      if (dis.length !== frames.length)
+        problems.push(`${file}: reader has ${frames.length} frames, tshark ${dis.length}`);
       const mine: Counts = new Map();
       const theirs: Counts = new Map();
       let eth = 0;
@@ -81,27 +85,35 @@ run('real captures through the data path', () => {
         const r = tma.run('tma_xdp', fr.data);
         if (r.retval !== 2) problems.push(`${file}#${i + 1}: verdict ${r.retval}`);
         const t = tma.trace();
-        if (d?.capLen !== undefined && d.capLen !== fr.data.length) problems.push(`${file}#${i + 1}: length ${fr.data.length} vs tshark ${d.capLen}`);
+        if (d?.capLen !== undefined && d.capLen !== fr.data.length)
+          problems.push(`${file}#${i + 1}: length ${fr.data.length} vs tshark ${d.capLen}`);
         if (t.kind === TraceKind.Error) note(kernelErrors, TmaErr[t.err]);
         if (!d?.key) {
           note(excluded, d?.excluded ?? 'no tshark line');
           // tshark could not key it: the kernel must not have either. Not IP for tshark -> not IP for the kernel;
           // an IP header tshark cannot dissect -> a kernel error.
           const want = d?.excluded === 'not plain Ethernet/VLAN + IP' ? TraceKind.NonIp : TraceKind.Error;
-          if (t.kind !== want) problems.push(`${file}#${i + 1}: kernel ${TraceKind[t.kind]} for a frame tshark reads as ${d?.protocols} (${d?.excluded})`);
+          if (t.kind !== want)
+            problems.push(
+              `${file}#${i + 1}: kernel ${TraceKind[t.kind]} for a frame tshark reads as ${d?.protocols} (${d?.excluded})`,
+            );
           return;
         }
         stats.compared++;
         add(theirs, d.key, fr.data.length);
         if (t.kind === TraceKind.Flow) add(mine, hex(t.key), fr.data.length);
-        else problems.push(`${file}#${i + 1}: kernel ${TraceKind[t.kind]} ${TmaErr[t.err]} where tshark reads ${d.protocols}`);
+        else
+          problems.push(
+            `${file}#${i + 1}: kernel ${TraceKind[t.kind]} ${TmaErr[t.err]} where tshark reads ${d.protocols}`,
+          );
       });
       if (eth) stats.ethFiles++;
       stats.ethFrames += eth;
       stats.tuples += theirs.size;
       for (const [k, c] of theirs) {
         const m = mine.get(k);
-        if (!m || m[0] !== c[0] || m[1] !== c[1]) problems.push(`${file}: tuple ${k} tshark ${c} kernel ${m ?? 'none'}`);
+        if (!m || m[0] !== c[0] || m[1] !== c[1])
+          problems.push(`${file}: tuple ${k} tshark ${c} kernel ${m ?? 'none'}`);
       }
       for (const k of mine.keys()) if (!theirs.has(k)) problems.push(`${file}: tuple ${k} only in the kernel`);
       // the sketches hold the same counts: CMS estimate of every tuple >= its count, each row sums to the total
@@ -114,7 +126,9 @@ run('real captures through the data path', () => {
         if (s !== ip) problems.push(`${file}: CMS row ${row} sums to ${s}, IP packets ${ip}`);
       }
       for (const [k, c] of mine) {
-        const est = expectedIndices(fromHexKey(k)).cells.map((cell) => cms.packets[cell]).reduce((a, b) => (a < b ? a : b));
+        const est = expectedIndices(fromHexKey(k))
+          .cells.map((cell) => cms.packets[cell])
+          .reduce((a, b) => (a < b ? a : b));
         if (est < BigInt(c[0])) problems.push(`${file}: CMS estimate ${est} below count ${c[0]} for ${k}`);
       }
     });
@@ -127,5 +141,5 @@ run('real captures through the data path', () => {
     );
     expect(stats.ethFrames).toBeGreaterThan(10000);
     expect(problems).toEqual([]);
-  });
+  }, 900_000); // tshark over 259 files dominates: ~2 minutes here, more on a loaded machine
 });

@@ -70,7 +70,7 @@ export function addr16(text: string): Uint8Array {
     text.split('.').forEach((o, i) => (out[12 + i] = Number(o)));
     return out;
   }
-  let [head, tail] = text.split('::') as [string, string | undefined];
+  const [head, tail] = text.split('::') as [string, string | undefined];
   const parse = (s: string | undefined): number[] => {
     if (!s) return [];
     const groups: number[] = [];

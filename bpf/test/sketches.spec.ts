@@ -14,15 +14,27 @@ import { OBJECT_PATH, TmaObject } from './tma';
 const run = privileged() ? describe : describe.skip;
 
 const frameOf = (t: Tuple, payload = 64) =>
-  P.eth(P.ETH_IP, P.ipv4(t.src, t.dst, t.proto, t.proto === 6 ? P.tcp(t.sport, t.dport, P.bytes(payload)) : P.udp(t.sport, t.dport, P.bytes(payload))));
+  P.eth(
+    P.ETH_IP,
+    P.ipv4(
+      t.src,
+      t.dst,
+      t.proto,
+      t.proto === 6 ? P.tcp(t.sport, t.dport, P.bytes(payload)) : P.udp(t.sport, t.dport, P.bytes(payload)),
+    ),
+  );
 
 run('object layout', () => {
   beforeAll(buildObject);
 
   it('every struct size and member offset user space relies on equals the BTF of the object', () => {
-    const r = spawnSync('bpftool', ['-j', 'btf', 'dump', 'file', OBJECT_PATH], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const r = spawnSync('bpftool', ['-j', 'btf', 'dump', 'file', OBJECT_PATH], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
     expect(r.status).toBe(0);
-    const types: { kind: string; name: string; size: number; members?: { name: string; bits_offset: number }[] }[] = JSON.parse(r.stdout).types;
+    const types: { kind: string; name: string; size: number; members?: { name: string; bits_offset: number }[] }[] =
+      JSON.parse(r.stdout).types;
     for (const [name, want] of Object.entries(STRUCTS)) {
       const t = types.find((x) => x.kind === 'STRUCT' && x.name === name);
       expect({ name, size: t?.size }).toEqual({ name, size: want.size });
@@ -32,7 +44,12 @@ run('object layout', () => {
   });
 
   it('kernel memory per CPU stays under 2 MiB', () => {
-    const perCopy = 16 * STRUCTS.tma_cms_chunk.size + 4 * STRUCTS.tma_hll.size + CAND_SETS * STRUCTS.tma_cand_set.size + STRUCTS.tma_totals.size + 12 * 8;
+    const perCopy =
+      16 * STRUCTS.tma_cms_chunk.size +
+      4 * STRUCTS.tma_hll.size +
+      CAND_SETS * STRUCTS.tma_cand_set.size +
+      STRUCTS.tma_totals.size +
+      12 * 8;
     expect(2 * perCopy).toBeLessThanOrEqual(2 << 20);
   });
 });
@@ -105,7 +122,13 @@ run('candidates, sampling and epochs', () => {
 
   it('flip, barrier, read and clear the idle copy while traffic runs: every packet is read exactly once', async () => {
     const tma = TmaObject.load();
-    const flows: Tuple[] = Array.from({ length: 64 }, (_, i) => ({ src: `10.1.${i}.1`, dst: '10.2.0.1', sport: 1000 + i, dport: 53, proto: 17 }));
+    const flows: Tuple[] = Array.from({ length: 64 }, (_, i) => ({
+      src: `10.1.${i}.1`,
+      dst: '10.2.0.1',
+      sport: 1000 + i,
+      dport: 53,
+      proto: 17,
+    }));
     const frames = flows.map((t, i) => frameOf(t, 10 + i)); // 64 flows of different lengths
     const stop = new SharedArrayBuffer(4);
     const worker = new Worker(path.join(__dirname, 'run-worker.js'), {
@@ -152,7 +175,9 @@ run('candidates, sampling and epochs', () => {
     drain(0);
     drain(1);
     tma.close();
-    console.log(`epoch test: ${packets} packets, ${flips} flips, barrier ${Number(barrierNs / BigInt(flips)) / 1e6} ms on average`);
+    console.log(
+      `epoch test: ${packets} packets, ${flips} flips, barrier ${Number(barrierNs / BigInt(flips)) / 1e6} ms on average`,
+    );
     expect(flips).toBeGreaterThan(20);
     expect(readPackets).toBe(BigInt(packets));
     // the worker cycles through the frames in order, 50 repetitions each

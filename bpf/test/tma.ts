@@ -128,7 +128,8 @@ export class TmaObject {
   /** Overwrites `count` entries from `first` with zeros on every CPU. */
   clearRange(map: string, first: number, count: number, valueSize: number): void {
     const zero = Buffer.alloc(this.cpus * round8(valueSize));
-    for (let i = 0; i < count; i++) check(`clear ${map}[${first + i}]`, ffi.update(this.mapFd(map), u32(first + i), zero, 0n));
+    for (let i = 0; i < count; i++)
+      check(`clear ${map}[${first + i}]`, ffi.update(this.mapFd(map), u32(first + i), zero, 0n));
   }
 
   setEpoch(epoch: 0 | 1): void {

@@ -4,11 +4,34 @@ import { spawn } from 'node:child_process';
 import { flowKey, hex } from './reference';
 
 const FIELDS = [
-  'frame.number', 'frame.cap_len', 'frame.encap_type', 'frame.protocols',
-  'ip.src', 'ip.dst', 'ip.proto', 'ip.frag_offset',
-  'ipv6.src', 'ipv6.dst', 'ipv6.nxt', 'ipv6.hopopts.nxt', 'ipv6.routing.nxt', 'ipv6.dstopts.nxt', 'ipv6.fraghdr.nxt', 'ipv6.fraghdr.offset',
-  'tcp.srcport', 'tcp.dstport', 'udp.srcport', 'udp.dstport', 'sctp.srcport', 'sctp.dstport', 'dccp.srcport', 'dccp.dstport',
-  'icmp.type', 'icmp.code', 'icmpv6.type', 'icmpv6.code',
+  'frame.number',
+  'frame.cap_len',
+  'frame.encap_type',
+  'frame.protocols',
+  'ip.src',
+  'ip.dst',
+  'ip.proto',
+  'ip.frag_offset',
+  'ipv6.src',
+  'ipv6.dst',
+  'ipv6.nxt',
+  'ipv6.hopopts.nxt',
+  'ipv6.routing.nxt',
+  'ipv6.dstopts.nxt',
+  'ipv6.fraghdr.nxt',
+  'ipv6.fraghdr.offset',
+  'tcp.srcport',
+  'tcp.dstport',
+  'udp.srcport',
+  'udp.dstport',
+  'sctp.srcport',
+  'sctp.dstport',
+  'dccp.srcport',
+  'dccp.dstport',
+  'icmp.type',
+  'icmp.code',
+  'icmpv6.type',
+  'icmpv6.code',
 ] as const;
 type Field = (typeof FIELDS)[number];
 
@@ -84,8 +107,24 @@ function toFrame(line: string): TsharkFrame {
 }
 
 export function tshark(file: string): Promise<TsharkFrame[]> {
-  const args = ['-n', '-r', file, '-o', 'ip.defragment:FALSE', '-o', 'ipv6.defragment:FALSE', '-o', 'tcp.desegment_tcp_streams:FALSE',
-    '-T', 'fields', '-E', 'occurrence=f', '-E', 'separator=/t', ...FIELDS.flatMap((x) => ['-e', x])];
+  const args = [
+    '-n',
+    '-r',
+    file,
+    '-o',
+    'ip.defragment:FALSE',
+    '-o',
+    'ipv6.defragment:FALSE',
+    '-o',
+    'tcp.desegment_tcp_streams:FALSE',
+    '-T',
+    'fields',
+    '-E',
+    'occurrence=f',
+    '-E',
+    'separator=/t',
+    ...FIELDS.flatMap((x) => ['-e', x]),
+  ];
   return new Promise((resolve, reject) => {
     const p = spawn('tshark', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -93,7 +132,8 @@ export function tshark(file: string): Promise<TsharkFrame[]> {
     p.stderr.resume();
     p.on('error', reject);
     p.on('close', (code) => {
-      if (code !== 0 && code !== 2 /* cut-off file: frames before the cut are still printed */) reject(new Error(`tshark ${file} exited ${code}`));
+      if (code !== 0 && code !== 2 /* cut-off file: frames before the cut are still printed */)
+        reject(new Error(`tshark ${file} exited ${code}`));
       else resolve(Buffer.concat(out).toString('utf8').split('\n').filter(Boolean).map(toFrame));
     });
   });
