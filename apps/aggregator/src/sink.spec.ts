@@ -141,6 +141,10 @@ describe('aggregator tables on embedded ClickHouse', () => {
     expect(covered.length).toBe(sim.truth.windowStarts().length);
     expect(covered[0]).toEqual({ windowStart: T0, first: 0, last: 35 });
     expect(await sink.coveredRanges('snap', 0, 1000)).toEqual([]);
+    const many = await sink.coveredRangesMany('snap', new Map([[0, 0], [1, 40]]));
+    expect(many.get(0)).toEqual(covered);
+    expect(many.get(1)).toEqual(await sink.coveredRanges('snap', 1, 40));
+    expect(await sink.recentSequencesMany('snap', [0, 1])).toHaveLength(12);
     const seqs = await sink.recentSequences('snap', 1);
     expect(seqs).toHaveLength(6);
     expect(seqs.every((s) => s.last === 11)).toBe(true);

@@ -44,6 +44,40 @@ export class AggregatorSink {
     return rows.map((r) => ({ windowStart: Number(r.ws) * 1000, first: Number(r.first), last: Number(r.last) }));
   }
 
+  /** coveredRanges() for several partitions of a topic in one query (after a rebalance). */
+  async coveredRangesMany(topic: string, from: ReadonlyMap<number, number>): Promise<Map<number, CoveredRange[]>> {
+    const out = new Map<number, CoveredRange[]>([...from.keys()].map((p) => [p, []]));
+    if (from.size === 0) return out;
+    const rows = await this.storage.query<{ p: number | string; ws: string | number; first: string; last: string }>(
+      `SELECT partition AS p, toUnixTimestamp(window_start) AS ws, first_offset AS first, last_offset AS last
+       FROM {database}.agg_partials FINAL
+       WHERE tier = '1m' AND topic = {topic:String} AND partition IN {partitions:Array(UInt32)} AND last_offset >= {min:UInt64}
+       ORDER BY partition, first_offset`,
+      { topic, partitions: [...from.keys()], min: Math.min(...from.values()) },
+    );
+    for (const r of rows) {
+      const p = Number(r.p);
+      if (Number(r.last) >= from.get(p)!) out.get(p)!.push({ windowStart: Number(r.ws) * 1000, first: Number(r.first), last: Number(r.last) });
+    }
+    return out;
+  }
+
+  /** recentSequences() for several partitions of a topic in one query. */
+  async recentSequencesMany(topic: string, partitions: readonly number[], lookbackSeconds = 3600): Promise<{ host: string; boot: string; last: number }[]> {
+    if (partitions.length === 0) return [];
+    const rows = await this.storage.query<{ host: string; boot: string; last: string }>(
+      `SELECT h AS host, b AS boot, max(s) AS last
+       FROM {database}.agg_partials
+       ARRAY JOIN hosts AS h, host_boot AS b, host_last_seq AS s
+       WHERE tier = '1m' AND topic = {topic:String} AND partition IN {partitions:Array(UInt32)}
+         AND window_start >= (SELECT max(window_start) FROM {database}.agg_partials
+                              WHERE tier = '1m' AND topic = {topic:String} AND partition IN {partitions:Array(UInt32)}) - {lookback:UInt32}
+       GROUP BY h, b`,
+      { topic, partitions: [...partitions], lookback: lookbackSeconds },
+    );
+    return rows.map((r) => ({ host: r.host, boot: r.boot, last: Number(r.last) }));
+  }
+
   /** Last sequence per (host, boot) in the partition's recent rows: duplicates resent after a restart are still caught. */
   async recentSequences(topic: string, partition: number, lookbackSeconds = 3600): Promise<{ host: string; boot: string; last: number }[]> {
     const rows = await this.storage.query<{ host: string; boot: string; last: string }>(
