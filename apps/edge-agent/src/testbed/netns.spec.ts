@@ -4,11 +4,26 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
 import { listNetns, missingTools, parseTcpreplay, reapStaleRuns, Testbed } from './netns';
+import { isLoopback, KafkaRelay, parseBrokers } from './relay';
 import { generateTraffic, writeTraffic } from './traffic';
 
 const isRoot = process.getuid?.() === 0;
 const missing = isRoot ? missingTools() : [];
+
+describe('broker list', () => {
+  it('parses host:port lists and knows loopback addresses', () => {
+    expect(parseBrokers('127.0.0.1:9092, localhost:9093,[::1]:9094')).toEqual([
+      { host: '127.0.0.1', port: 9092 },
+      { host: 'localhost', port: 9093 },
+      { host: '::1', port: 9094 },
+    ]);
+    expect(() => parseBrokers('kafka')).toThrow(/not host:port/);
+    expect(['127.0.0.1', '127.1.2.3', 'localhost', '::1'].every(isLoopback)).toBe(true);
+    expect(['10.0.0.1', 'kafka.example', '::2'].some(isLoopback)).toBe(false);
+  });
+});
 
 describe('tcpreplay summary', () => {
   it('reads packets, bytes, failures and duration', () => {
@@ -100,6 +115,35 @@ if (!isRoot || missing.length > 0) {
       expect(after.rx.bytes - before.rx.bytes).toBe(traffic.truth.bytes);
       expect(after.rx.dropped - before.rx.dropped).toBe(0);
       expect(after.tx.packets - before.tx.packets).toBe(0);
+    });
+
+    it('relays a loopback service of the root namespace into every host, and stops the relay', async () => {
+      const t = tb!;
+      // a line-echo service on root-namespace loopback, unreachable from a host namespace without the relay
+      const server = createServer((c) => c.on('data', (d) => c.write(`root saw ${d.toString()}`)));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      const port = (server.address() as { port: number }).port;
+      // asynchronous: the relay's root side runs in this very process and must keep serving meanwhile
+      const ask = (netns: string): Promise<string> =>
+        new Promise((res, rej) => {
+          const c = spawn('nsenter', [...t.nsenterArgs(netns), process.execPath, '-e',
+            `const s = require('net').connect(${port}, '127.0.0.1', () => s.write('${netns}'));
+             s.on('error', () => process.exit(3)); s.setTimeout(3000, () => process.exit(2));
+             s.on('data', (d) => { process.stdout.write(d); s.destroy(); });`], { stdio: ['ignore', 'pipe', 'ignore'] });
+          let out = '';
+          c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          c.on('close', (code) => (code === 0 ? res(out) : rej(new Error(`exit ${code}`))));
+        });
+      try {
+        await expect(ask(t.hosts[0].netns)).rejects.toThrow(/exit 3/); // refused: nothing listens in the namespace
+        const relay = await KafkaRelay.start(t, `127.0.0.1:${port}`, join(dir, 'relay'));
+        for (const h of t.hosts) expect(await ask(h.netns)).toBe(`root saw ${h.netns}`);
+        await relay.stop();
+        await expect(ask(t.hosts[0].netns)).rejects.toThrow(/exit 3/);
+        await expect(KafkaRelay.start(t, '10.1.2.3:9092', join(dir, 'relay2'))).rejects.toThrow(/relays only loopback brokers/);
+      } finally {
+        server.close();
+      }
     });
 
     it('refuses to run commands in namespaces it did not create', () => {

@@ -118,8 +118,9 @@ export class KafkaRelay {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
+    const gone = this.children.map((c) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((res) => c.once('exit', () => res()))));
     this.stopSync();
-    await Promise.all(this.servers.map((s) => new Promise<void>((res) => s.close(() => res()))));
+    await Promise.all(gone); // their listening sockets are closed once they are gone
   }
 
   stopSync(): void {
