@@ -2,6 +2,7 @@
 // process on embedded ClickHouse, and the dashboard. Ctrl-C (or SIGTERM) stops everything this started, by PID.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
+const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -19,6 +20,21 @@ function kafka(cmd, stdio = 'inherit') {
   execFileSync('bash', [kafkaScript, cmd], { cwd: root, stdio });
 }
 
+/** The local API token: made once, kept in the state folder (mode 600), printed so the dashboard can use it. */
+function localToken() {
+  const dir = process.env.TMA_STATE_DIR ?? path.join(root, '.state');
+  const file = path.join(dir, 'api-token');
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(file, randomBytes(24).toString('base64url'), { mode: 0o600 });
+  }
+  return fs.readFileSync(file, 'utf8').trim();
+}
+
+const token = process.env.TMA_API_TOKENS ? undefined : localToken();
+const apiEnv = token ? { TMA_API_TOKENS: `local:${token}` } : {};
+const dashboard = `http://127.0.0.1:8080/dashboard/${token ? `#token=${token}` : ''}`;
+
 /** Components of the single-machine stack, in start order. Each is a Node entry point built by `tsc -b`. */
 const components = [
   {
@@ -30,7 +46,8 @@ const components = [
     name: 'aggregator + query API (embedded ClickHouse)',
     entry: 'apps/query-api/dist/main.js',
     args: ['--with-aggregator'],
-    urls: ['http://127.0.0.1:8080/ (dashboard)', 'http://127.0.0.1:8080/docs (REST API)', 'http://127.0.0.1:8080/graphql'],
+    env: apiEnv,
+    urls: [`${dashboard} (dashboard)`, 'http://127.0.0.1:8080/docs (REST API)', 'http://127.0.0.1:8080/graphql'],
   },
 ];
 
@@ -44,7 +61,7 @@ function start(component) {
   const child = spawn(process.execPath, [entry, ...component.args], {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, TMA_KAFKA_BROKERS: process.env.TMA_KAFKA_BROKERS ?? '127.0.0.1:9092' },
+    env: { ...process.env, TMA_KAFKA_BROKERS: process.env.TMA_KAFKA_BROKERS ?? '127.0.0.1:9092', ...component.env },
   });
   child.on('exit', (code, signal) => {
     if (!stopping) {
