@@ -48,7 +48,7 @@ export class AggregatorRunner {
   /** Hour start → count of writes touching it; the count tells a rebuild whether rows arrived meanwhile. */
   private readonly hoursTouched = new Map<number, number>();
   /** Stats of the last flushes, for the benchmark breakdown. */
-  readonly stats = { encodeMs: 0, writeMs: 0, finalizeMs: 0, commits: 0, rowsWritten: 0, batchMs: 0, assignMs: 0, commitMs: 0, batches: 0 };
+  readonly stats = { encodeMs: 0, writeMs: 0, finalizeMs: 0, commits: 0, rowsWritten: 0, batchMs: 0, assignMs: 0, commitMs: 0, batches: 0, firstBatchAt: 0 };
 
   constructor(
     private readonly config: AggregatorConfig,
@@ -131,21 +131,23 @@ export class AggregatorRunner {
   }
 
   /**
-   * Loads every partition of `topic` this member was given and that has a committed offset, in three round trips
-   * (offsets, covered rows, sequences) instead of three per partition. Partitions never committed are loaded
-   * one by one when their first batch arrives (their start is that batch's first offset).
+   * Loads every partition of `topic` this member was given in three round trips (offsets, covered rows, sequences)
+   * instead of three per partition. A partition never committed starts at 0: kafkajs reads it from the log start
+   * (fromBeginning), and every stored row of it counts as covered.
    */
   private async assignAll(topic: string): Promise<void> {
     const mine = (this.assignment[topic] ?? []).filter((p) => !this.engine.isAssigned(topic, p));
     if (mine.length === 0) return;
     const offsets = await this.admin!.fetchOffsets({ groupId: this.config.groupId, topics: [topic] });
-    const committed = new Map<number, number>();
-    for (const p of offsets[0]?.partitions ?? []) if (mine.includes(p.partition) && Number(p.offset) >= 0) committed.set(p.partition, Number(p.offset));
-    const covered = await this.sink.coveredRangesMany(topic, committed);
-    for (const [partition, from] of committed) {
-      this.engine.assign({ topic, partition, committed: from, covered: covered.get(partition) ?? [] });
+    const start = new Map<number, number>(mine.map((p) => [p, 0]));
+    for (const p of offsets[0]?.partitions ?? []) if (start.has(p.partition) && Number(p.offset) >= 0) start.set(p.partition, Number(p.offset));
+    const covered = await this.sink.coveredRangesMany(topic, start);
+    for (const [partition, from] of start) {
+      const c = covered.get(partition) ?? [];
+      this.engine.assign({ topic, partition, committed: from, covered: c });
+      if (c.length > 0) this.logger.log(`${topic}/${partition}: resuming at ${from}; ${c.length} stored row(s) past it will not be merged again`);
     }
-    for (const s of await this.sink.recentSequencesMany(topic, [...committed.keys()])) this.engine.sequences.restore(s.host, s.boot, s.last);
+    for (const s of await this.sink.recentSequencesMany(topic, mine)) this.engine.sequences.restore(s.host, s.boot, s.last);
   }
 
   private async assign(topic: string, partition: number, firstFetched: number): Promise<void> {
@@ -165,6 +167,7 @@ export class AggregatorRunner {
     const { topic, partition } = batch;
     if (batch.messages.length === 0) return;
     const b0 = performance.now();
+    if (this.stats.firstBatchAt === 0) this.stats.firstBatchAt = b0;
     this.stats.batches++;
     if (!this.engine.isAssigned(topic, partition)) {
       await this.assignAll(topic);
