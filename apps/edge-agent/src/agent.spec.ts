@@ -92,8 +92,11 @@ run('edge agent on a veth pair', () => {
     await agent.start();
     const flows = [{ sport: 43000, packets: 4000 }, { sport: 43001, packets: 1000 }];
     await ns.send(flows, 200);
-    await sleep(1500);
-    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    let metrics = '';
+    for (const until = Date.now() + 20_000; Date.now() < until; await sleep(250)) {
+      metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      if (Number(/^tma_agent_packets_total (\d+)/m.exec(metrics)?.[1]) >= 5000 && /^tma_agent_snapshots_sent_total [1-9]/m.test(metrics)) break;
+    }
     await agent.stop();
 
     const n = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).nextSequence as number;

@@ -1,12 +1,21 @@
 // koffi binding to libbpf.so.1 and the few libc calls the agent needs. Only C ABI facts live here: struct layouts of
 // libbpf's option structs (sz first, so newer libbpf versions accept them unchanged) and kernel enum values.
-import koffi from 'koffi';
+import koffi, { type TypeObject } from 'koffi';
 
 const lib = koffi.load('libbpf.so.1');
 const libc = koffi.load('libc.so.6');
 
-const TcHook = koffi.struct('tma_ea_bpf_tc_hook', { sz: 'size_t', ifindex: 'int', attach_point: 'int', parent: 'uint32_t' });
-const TcOpts = koffi.struct('tma_ea_bpf_tc_opts', {
+// koffi's type names are process-wide: reuse a type when this module is evaluated again (test runners do that).
+function struct(name: string, def: Record<string, string>): TypeObject {
+  try {
+    return koffi.struct(name, def);
+  } catch {
+    return koffi.type(name);
+  }
+}
+
+const TcHook = struct('tma_ea_bpf_tc_hook', { sz: 'size_t', ifindex: 'int', attach_point: 'int', parent: 'uint32_t' });
+const TcOpts = struct('tma_ea_bpf_tc_opts', {
   sz: 'size_t',
   prog_fd: 'int',
   flags: 'uint32_t',
@@ -15,9 +24,9 @@ const TcOpts = koffi.struct('tma_ea_bpf_tc_opts', {
   priority: 'uint32_t',
 });
 // bpf_link_create_opts cut after `flags`: libbpf accepts a shorter struct (its sz says which fields exist).
-const LinkCreateOpts = koffi.struct('tma_ea_bpf_link_create_opts', { sz: 'size_t', flags: 'uint32_t' });
-const BatchOpts = koffi.struct('tma_ea_bpf_map_batch_opts', { sz: 'size_t', elem_flags: 'uint64_t', flags: 'uint64_t' });
-const IfNameIndex = koffi.struct('tma_ea_if_nameindex', { if_index: 'uint', if_name: 'char *' });
+const LinkCreateOpts = struct('tma_ea_bpf_link_create_opts', { sz: 'size_t', flags: 'uint32_t' });
+const BatchOpts = struct('tma_ea_bpf_map_batch_opts', { sz: 'size_t', elem_flags: 'uint64_t', flags: 'uint64_t' });
+const IfNameIndex = struct('tma_ea_if_nameindex', { if_index: 'uint', if_name: 'char *' });
 
 export const ffi = {
   openFile: lib.func('void *bpf_object__open_file(const char *path, void *opts)'),
