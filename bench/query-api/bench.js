@@ -227,9 +227,9 @@ async function buildData() {
 // ---------------------------------------------------------------- server + load
 const freePort = () => new Promise((res) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
 
-async function startServer(port) {
+async function startServer(port, extraEnv = {}) {
   const child = spawn(process.execPath, [path.join(root, 'apps/query-api/dist/main.js')], {
-    env: { ...process.env, TMA_CHDB_PATH: path.join(dataDir, 'chdb'), TMA_CLICKHOUSE_DATABASE: 'tma', TMA_API_PORT: String(port), TMA_API_TOKENS: `bench:${TOKEN}` },
+    env: { ...process.env, TMA_CHDB_PATH: path.join(dataDir, 'chdb'), TMA_CLICKHOUSE_DATABASE: 'tma', TMA_API_PORT: String(port), TMA_API_TOKENS: `bench:${TOKEN}`, ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (let i = 0; i < 120; i++) {
@@ -280,6 +280,26 @@ async function main() {
     }
   } finally {
     child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+  // The same queries with merged results not reused (TMA_API_MERGE_CACHE=off): every request merges its rows' decoded
+  // sketches and re-ranks the candidates; only decoded rows stay cached.
+  const raw = [];
+  const child2 = await startServer(port, { TMA_API_MERGE_CACHE: 'off' });
+  try {
+    for (const [name, ms] of ranges) {
+      const q = `from=${encodeURIComponent(iso(meta.end - ms))}&to=${encodeURIComponent(iso(meta.end))}`;
+      for (const [what, p] of [['top-K (k=100)', `/v1/flows/top?${q}&k=100`], ['cardinality', `/v1/cardinality?${q}`]]) {
+        await fetch(base + p, { headers: { authorization: `Bearer ${TOKEN}` } });
+        for (const c of [1, 10]) {
+          const r = await load(base + p, c);
+          raw.push({ what, range: name, c, p50: r.latency.p50, p99: r.latency.p99, rps: r.requests.average });
+        }
+      }
+    }
+  } finally {
+    child2.kill('SIGTERM');
+    await new Promise((r) => child2.once('exit', r));
   }
   console.log(`\nautocannon ${DURATION} s per row; latencies in ms (warm sketch cache; "first" = first request, cold cache)`);
   console.log('query            range  windows        clients   p50     p99   req/s   first   p99/100ms goal   p99 vs /health');
@@ -289,6 +309,12 @@ async function main() {
     );
   }
   console.log(`\n/health p99: ${[...new Set(results.map((r) => `${r.c} client(s) ${r.health} ms`))].join(', ')}`);
+  console.log('\nwithout the merge cache (every request merges and ranks):');
+  console.log('query            range  clients   p50     p99   req/s   p99 ratio to cached');
+  for (const r of raw) {
+    const cached = results.find((x) => x.what === r.what && x.range === r.range && x.c === r.c);
+    console.log(`${r.what.padEnd(16)} ${r.range.padEnd(6)} ${String(r.c).padStart(7)} ${String(r.p50).padStart(6)} ${String(r.p99).padStart(7)} ${r.rps.toFixed(0).padStart(7)}   ${(r.p99 / Math.max(cached.p99, 1)).toFixed(1).padStart(8)}×`);
+  }
 }
 
 main().catch((e) => {

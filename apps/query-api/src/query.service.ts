@@ -7,11 +7,11 @@ import {
   type Candidate,
   CountMinSketch,
   flowKey,
+  hashKeyInto,
   formatAddress,
   heavyHitters,
   hierarchicalHeavyHitters,
   isIPv4Mapped,
-  mergeCandidates,
   parseFlowKey,
   toHex,
   type HeavyHitter,
@@ -103,6 +103,64 @@ function cmsBound(c: CountMinSketch): CmsBound {
   return { bound: c.errorBound(), epsilon: c.epsilon, confidence: 1 - c.delta, total: c.total };
 }
 
+const hasFlowFilter = (f: Filters) =>
+  f.protocol !== undefined || f.srcPort !== undefined || f.dstPort !== undefined || f.srcPrefix !== undefined || f.dstPrefix !== undefined;
+
+/** Most candidates ranked exactly per request (k ≤ 1000); the rest cannot reach the top (see shortlist). */
+export const RANK_SHORTLIST = 2048;
+
+const scratch = new Uint32Array(2);
+
+function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Union of candidate lists by key (kernel counts summed). Keys are looked up by 53 bits of the fleet hash, checked
+ * byte for byte: a day of fleet candidates is 10^5 keys or more, and building strings per key costs more than the rest.
+ */
+export function unionCandidates(lists: readonly Candidate[][]): Candidate[] {
+  const byHash = new Map<number, Candidate | Candidate[]>();
+  const out: Candidate[] = [];
+  for (const list of lists) {
+    for (const c of list) {
+      hashKeyInto(c.key, scratch);
+      const h = (scratch[0] >>> 11) * 4294967296 + scratch[1];
+      const seen = byHash.get(h);
+      const bucket = seen === undefined ? undefined : Array.isArray(seen) ? seen : [seen];
+      const match = bucket?.find((x) => sameKey(x.key, c.key));
+      if (match) {
+        match.packets += c.packets;
+        match.bytes += c.bytes;
+        continue;
+      }
+      const fresh = { key: c.key, packets: c.packets, bytes: c.bytes };
+      out.push(fresh);
+      if (!bucket) byHash.set(h, fresh);
+      else byHash.set(h, [...bucket, fresh]); // a 53-bit collision: keep both
+    }
+  }
+  return out;
+}
+
+/**
+ * The candidates worth ranking exactly: the `n` with the largest plain CMS estimates by the ranking weight. The
+ * collision-corrected estimate of a flow is never above its plain estimate, so a flow left out has a plain (hence
+ * corrected) estimate below every kept flow's plain estimate; every reported estimate is still an upper bound.
+ */
+export function shortlist(candidates: Candidate[], cms: CountMinSketch, n: number): Candidate[] {
+  if (candidates.length <= n) return candidates;
+  const est = new Float64Array(candidates.length);
+  for (let i = 0; i < candidates.length; i++) est[i] = cms.estimateKey(candidates[i].key);
+  const sorted = Float64Array.from(est).sort(); // numeric, native
+  const threshold = sorted[sorted.length - n];
+  const out: Candidate[] = [];
+  for (let i = 0; i < candidates.length && out.length < n; i++) if (est[i] > threshold) out.push(candidates[i]);
+  for (let i = 0; i < candidates.length && out.length < n; i++) if (est[i] === threshold) out.push(candidates[i]);
+  return out;
+}
+
 function matches(f: Filters, key: Uint8Array): boolean {
   if (f.protocol !== undefined && key[36] !== f.protocol) return false;
   if (f.srcPort !== undefined && ((key[32] << 8) | key[33]) !== f.srcPort) return false;
@@ -154,14 +212,14 @@ export class QueryService {
   private mergedFlows(rows: PartialRow[]): Promise<{ cmsP: CountMinSketch; cmsB: CountMinSketch; candidates: Candidate[] }> {
     return this.store.memo('flows', rows, async () => {
       const [p, b, c] = await Promise.all([this.store.sketches(rows, 'cms_packets'), this.store.sketches(rows, 'cms_bytes'), this.store.sketches(rows, 'candidates')]);
-      return { cmsP: mergeCms(p), cmsB: mergeCms(b), candidates: mergeCandidates(c) };
+      return { cmsP: mergeCms(p), cmsB: mergeCms(b), candidates: unionCandidates(c) };
     });
   }
 
   /** Every candidate re-estimated on the merged sketches and ranked (shared by top flows, prefixes and HHH). */
   private async ranked(rows: PartialRow[], by: RankBy): Promise<{ cmsP: CountMinSketch; cmsB: CountMinSketch; candidates: number; all: HeavyHitter[] }> {
     const m = await this.mergedFlows(rows);
-    const all = await this.store.memo(`rank:${by}`, rows, async () => heavyHitters(m.candidates, m.cmsP, m.cmsB, { by }));
+    const all = await this.store.memo(`rank:${by}`, rows, async () => heavyHitters(shortlist(m.candidates, by === 'packets' ? m.cmsP : m.cmsB, RANK_SHORTLIST), m.cmsP, m.cmsB, { by }));
     return { cmsP: m.cmsP, cmsB: m.cmsB, candidates: m.candidates.length, all };
   }
 
@@ -173,7 +231,7 @@ export class QueryService {
     const { sel, scope } = await this.rows(range, filters.hosts);
     // Re-estimated with every candidate (tighter collision correction), then filtered.
     const { cmsP, cmsB, candidates, all } = await this.ranked(sel.rows, by);
-    const flows = all.filter((h) => matches(filters, h.key));
+    const flows = hasFlowFilter(filters) ? all.filter((h) => matches(filters, h.key)) : all;
     return {
       scope,
       by,
@@ -286,7 +344,7 @@ export class QueryService {
   async heavyHitters(range: TimeRange, filters: Filters, side: 'src' | 'dst', phi: number, by: RankBy) {
     const { sel, scope } = await this.rows(range, filters.hosts);
     const { cmsP, cmsB, all } = await this.ranked(sel.rows, by);
-    const flows = all.filter((h) => matches(filters, h.key));
+    const flows = hasFlowFilter(filters) ? all.filter((h) => matches(filters, h.key)) : all;
     const ranking = by === 'packets' ? cmsP : cmsB;
     const total = ranking.total;
     const hhh = hierarchicalHeavyHitters(flows, { side, phi, total, by });
