@@ -1,7 +1,15 @@
 // The Kafka side of the aggregator: kafkajs directly (not the @nestjs/microservices transport, which commits on its
 // own schedule and exposes no per-partition commit of chosen offsets): autoCommit off, offsets committed only after
 // ClickHouse acknowledged the rows holding them, consumption paused while ClickHouse fails.
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type Producer } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  type Producer,
+} from 'kafkajs';
 import { ensureTopics, type KafkaSettings } from '@tma/kafka';
 import { DLQ_MESSAGE_HEADER, DLQ_REASON_HEADER, deadLetterTopic, snapshotTopics } from '@tma/schema';
 import type { AggregatorConfig } from './config';
@@ -48,7 +56,18 @@ export class AggregatorRunner {
   /** Hour start → count of writes touching it; the count tells a rebuild whether rows arrived meanwhile. */
   private readonly hoursTouched = new Map<number, number>();
   /** Stats of the last flushes, for the benchmark breakdown. */
-  readonly stats = { encodeMs: 0, writeMs: 0, finalizeMs: 0, commits: 0, rowsWritten: 0, batchMs: 0, assignMs: 0, commitMs: 0, batches: 0, firstBatchAt: 0 };
+  readonly stats = {
+    encodeMs: 0,
+    writeMs: 0,
+    finalizeMs: 0,
+    commits: 0,
+    rowsWritten: 0,
+    batchMs: 0,
+    assignMs: 0,
+    commitMs: 0,
+    batches: 0,
+    firstBatchAt: 0,
+  };
 
   constructor(
     private readonly config: AggregatorConfig,
@@ -58,7 +77,11 @@ export class AggregatorRunner {
     private readonly logger: RunnerLogger,
   ) {
     this.engine = new AggregatorEngine(config);
-    this.kafka = new Kafka({ ...kafkaSettings, logLevel: logLevel.WARN, logCreator: () => (e) => this.kafkaLog(e.level, e.log.message) });
+    this.kafka = new Kafka({
+      ...kafkaSettings,
+      logLevel: logLevel.WARN,
+      logCreator: () => (e) => this.kafkaLog(e.level, e.log.message),
+    });
     this.topics = snapshotTopics(config.topicPrefix);
     this.dlqTopic = deadLetterTopic(config.topicPrefix);
   }
@@ -140,14 +163,19 @@ export class AggregatorRunner {
     if (mine.length === 0) return;
     const offsets = await this.admin!.fetchOffsets({ groupId: this.config.groupId, topics: [topic] });
     const start = new Map<number, number>(mine.map((p) => [p, 0]));
-    for (const p of offsets[0]?.partitions ?? []) if (start.has(p.partition) && Number(p.offset) >= 0) start.set(p.partition, Number(p.offset));
+    for (const p of offsets[0]?.partitions ?? [])
+      if (start.has(p.partition) && Number(p.offset) >= 0) start.set(p.partition, Number(p.offset));
     const covered = await this.sink.coveredRangesMany(topic, start);
     for (const [partition, from] of start) {
       const c = covered.get(partition) ?? [];
       this.engine.assign({ topic, partition, committed: from, covered: c });
-      if (c.length > 0) this.logger.log(`${topic}/${partition}: resuming at ${from}; ${c.length} stored row(s) past it will not be merged again`);
+      if (c.length > 0)
+        this.logger.log(
+          `${topic}/${partition}: resuming at ${from}; ${c.length} stored row(s) past it will not be merged again`,
+        );
     }
-    for (const s of await this.sink.recentSequencesMany(topic, mine)) this.engine.sequences.restore(s.host, s.boot, s.last);
+    for (const s of await this.sink.recentSequencesMany(topic, mine))
+      this.engine.sequences.restore(s.host, s.boot, s.last);
   }
 
   private async assign(topic: string, partition: number, firstFetched: number): Promise<void> {
@@ -157,8 +185,12 @@ export class AggregatorRunner {
     const start = committed >= 0 ? committed : firstFetched;
     const covered = await this.sink.coveredRanges(topic, partition, committed >= 0 ? committed : 0);
     this.engine.assign({ topic, partition, committed: start, covered });
-    for (const s of await this.sink.recentSequences(topic, partition)) this.engine.sequences.restore(s.host, s.boot, s.last);
-    if (covered.length > 0) this.logger.log(`${topic}/${partition}: resuming at ${start}; ${covered.length} stored row(s) past it will not be merged again`);
+    for (const s of await this.sink.recentSequences(topic, partition))
+      this.engine.sequences.restore(s.host, s.boot, s.last);
+    if (covered.length > 0)
+      this.logger.log(
+        `${topic}/${partition}: resuming at ${start}; ${covered.length} stored row(s) past it will not be merged again`,
+      );
   }
 
   private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
@@ -189,15 +221,13 @@ export class AggregatorRunner {
         case 'rejected':
           m.snapshots.inc({ outcome: 'rejected' });
           m.dlq.inc({ reason: out.reason });
-          dlq.push({
-            key: msg.key,
-            value: msg.value,
-            headers: {
+          dlq.push(
+            deadLetter(msg.key, msg.value, {
               [DLQ_REASON_HEADER]: out.reason,
               [DLQ_MESSAGE_HEADER]: out.message.slice(0, 1024),
               'tma-dlq-source': `${topic}/${partition}/${msg.offset}`,
-            },
-          });
+            }),
+          );
           break;
         default:
           m.snapshots.inc({ outcome: out.kind });
@@ -205,11 +235,16 @@ export class AggregatorRunner {
     }
     m.decodeSeconds.inc((this.engine.stats.decodeMs - d0) / 1000);
     m.mergeSeconds.inc((this.engine.stats.mergeMs - g0) / 1000);
-    m.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - Number(batch.lastOffset()) - 1));
+    m.lag.set(
+      { topic, partition: String(partition) },
+      Math.max(0, Number(batch.highWatermark) - Number(batch.lastOffset()) - 1),
+    );
     m.watermark.set(this.engine.watermark / 1000);
     m.openWindows.set(this.engine.openAccumulators());
     // The dead letters are durable before any commit can pass their offsets.
-    if (dlq.length > 0) await this.producer!.send({ topic: this.dlqTopic, acks: -1, messages: dlq });
+    for (const messages of chunkBySize(dlq, DLQ_REQUEST_BYTES)) {
+      await this.producer!.send({ topic: this.dlqTopic, acks: -1, messages });
+    }
     this.stats.batchMs += performance.now() - b0;
     if (Date.now() - this.lastFlushWall >= this.config.flushIntervalMs) await this.flush(false, heartbeat);
   }
@@ -244,7 +279,9 @@ export class AggregatorRunner {
     if (positions.length > 0) {
       const c0 = performance.now();
       try {
-        await this.consumer!.commitOffsets(positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.offset) })));
+        await this.consumer!.commitOffsets(
+          positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.offset) })),
+        );
         this.engine.markCommitted(positions);
         this.stats.commits++;
         this.stats.commitMs += performance.now() - c0;
@@ -284,7 +321,11 @@ export class AggregatorRunner {
     })();
   }
 
-  private async writeWithRetry(rows: PartialRow[], heartbeat: (() => Promise<void>) | undefined, force: boolean): Promise<void> {
+  private async writeWithRetry(
+    rows: PartialRow[],
+    heartbeat: (() => Promise<void>) | undefined,
+    force: boolean,
+  ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const end = this.metrics.writeSeconds.startTimer({ table: 'agg_partials' });
       const t0 = performance.now();
@@ -301,7 +342,9 @@ export class AggregatorRunner {
         this.metrics.writeErrors.inc();
         this.failing = true;
         if (!this.paused) this.setPaused(true);
-        this.logger.warn(`write of ${rows.length} partial row(s) failed (attempt ${attempt + 1}): ${(err as Error).message}`);
+        this.logger.warn(
+          `write of ${rows.length} partial row(s) failed (attempt ${attempt + 1}): ${(err as Error).message}`,
+        );
         // While stopping, give up after a few attempts: the unwritten data stays uncommitted and is read again.
         if ((force || this.stopping) && attempt >= 4) throw err;
         await sleep(Math.min(10_000, 200 * 2 ** attempt));
@@ -339,7 +382,9 @@ export class AggregatorRunner {
         // A row written meanwhile moved the due time: keep it queued for another rebuild.
         if (this.finalizeQueue.get(w) === due) this.finalizeQueue.delete(w);
       } catch (err) {
-        this.logger.warn(`rollups of window ${new Date(w).toISOString()} failed, will retry: ${(err as Error).message}`);
+        this.logger.warn(
+          `rollups of window ${new Date(w).toISOString()} failed, will retry: ${(err as Error).message}`,
+        );
         break;
       }
     }
@@ -375,4 +420,42 @@ export class AggregatorRunner {
       await this.admin?.disconnect().catch(() => undefined);
     }
   }
+}
+
+type DeadLetter = { key: Buffer | null; value: Buffer | null; headers: IHeaders };
+
+/** One produce request stays well under the broker's default 1 MiB message.max.bytes. */
+const DLQ_REQUEST_BYTES = 512 * 1024;
+/** A rejected message larger than this keeps only its first bytes (the header says how large it was). */
+export const DLQ_VALUE_BYTES = 256 * 1024;
+
+/** Dead letter for a rejected message; an oversized value is cut so the DLQ write itself can never be refused. */
+export function deadLetter(key: Buffer | null, value: Buffer | null, headers: IHeaders): DeadLetter {
+  if (value && value.length > DLQ_VALUE_BYTES) {
+    return {
+      key,
+      value: value.subarray(0, DLQ_VALUE_BYTES),
+      headers: { ...headers, 'tma-dlq-truncated-from': String(value.length) },
+    };
+  }
+  return { key, value, headers };
+}
+
+/** Groups dead letters into produce requests of at most `budget` bytes of keys and values (at least one each). */
+export function chunkBySize(letters: DeadLetter[], budget: number): DeadLetter[][] {
+  const chunks: DeadLetter[][] = [];
+  let current: DeadLetter[] = [];
+  let size = 0;
+  for (const l of letters) {
+    const n = (l.key?.length ?? 0) + (l.value?.length ?? 0) + 256;
+    if (current.length > 0 && size + n > budget) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(l);
+    size += n;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }
