@@ -88,7 +88,6 @@ export class Agent {
     try {
       this.kernel = TmaKernel.load({ objectPath: c.objectPath, hook: c.hook, sampleRate: c.samplingRate, candThreshold: c.candidateThreshold });
       this.reader = new EpochReader(this.kernel);
-      this.warmUp();
       this.syncInterfaces(true);
       if (c.metricsPort > 0) this.server = await this.metrics.serve(c.metricsPort, c.metricsHost);
     } catch (e) {
@@ -121,15 +120,6 @@ export class Agent {
     this.pollTimer.unref();
     this.scheduleTick();
     if (this.spool?.depth) this.kickDrain();
-  }
-
-  /**
-   * Runs the per-interval code paths a few dozen times on a pattern in the idle copy before the first interval, so
-   * V8 optimizes them now: at a 10 s interval they would otherwise run unoptimized for many minutes (~4x the CPU).
-   */
-  private warmUp(rounds = 25): void {
-    let i = 0;
-    this.reader!.warmUp(rounds, (read) => encode(buildSnapshot(read, { ...WARMUP_META, sequence: i++ })));
   }
 
   private scheduleTick(): void {
@@ -333,17 +323,5 @@ export class Agent {
   }
 }
 
-const WARMUP_META = {
-  hostId: 'warm-up',
-  agentId: 'warm-up',
-  agentVersion: '0',
-  bootId: 'warm-up',
-  sequence: 0,
-  intervalStartMs: 0,
-  intervalEndMs: 0,
-  interfaces: [],
-  samplingRate: 1,
-  spoolDrops: 0,
-};
 const cpuMs = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => Math.round((b.user - a.user + b.system - a.system) / 100) / 10;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());

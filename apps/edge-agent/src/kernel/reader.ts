@@ -225,43 +225,6 @@ export class EpochReader {
     return { copy, totals, protoPackets, protoBytes, errors, cmsPackets, cmsBytes, hll, candidates: [...byKey.values()], readMs: 0, barrierMs: 0 };
   }
 
-  /**
-   * Writes a non-zero pattern into the idle copy (the kernel does not touch it until the next flip), reads it back and
-   * clears it, `rounds` times, handing each read to `use`. Lets V8 optimize the read and build paths with the data
-   * shapes of real traffic before the first interval. The copy is zero again afterwards.
-   */
-  warmUp(rounds: number, use: (read: EpochRead) => void): void {
-    const copy = this.epoch ^ 1;
-    const fill = (r: MapRange, pattern: (values: Buffer) => void) => {
-      pattern(r.values);
-      const n = [r.entries];
-      check(`warm-up ${r.name}`, ffi.updateBatch(this.kernel.mapFd(r.name), r.keys[copy], r.values, n, BATCH_OPTS));
-    };
-    const ones64 = (b: Buffer) => {
-      b.fill(0);
-      for (let i = 0; i < b.length; i += 8) b[i] = 1;
-    };
-    for (let round = 0; round < rounds; round++) {
-      fill(this.ranges.errors, ones64);
-      fill(this.ranges.cms, ones64); // every row sums to the same total, as the kernel's do
-      fill(this.ranges.hll, (b) => b.fill(1));
-      fill(this.ranges.cand, (b) => {
-        b.fill(0);
-        const way = STRUCTS.tma_cand.size;
-        for (let off = 0; off + way <= b.length; off += way * 2) {
-          b[off + 10] = 0xff; // an IPv4-mapped canonical flow key
-          b[off + 11] = 0xff;
-          b.writeUInt32LE(off, off + 12);
-          b[off + 36] = 17;
-          b[off + STRUCTS.tma_cand.members.packets] = 1;
-          b[off + STRUCTS.tma_cand.members.bytes] = 64;
-        }
-      });
-      use(this.readCopy(copy));
-      this.clearCopy(copy);
-    }
-  }
-
   /** Zeroes every entry of one copy: one batch update per map. */
   clearCopy(copy: number): void {
     check('clear tma_totals', ffi.update(this.kernel.mapFd('tma_totals'), u32(copy), this.zero, 0n));
