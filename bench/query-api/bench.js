@@ -64,12 +64,27 @@ function buildFleet() {
       const r = rnd();
       const proto = r < 0.7 ? 6 : r < 0.95 ? 17 : 1;
       const dst = `198.${18 + (rnd() < 0.5 ? 0 : 1)}.${Math.floor(rnd() * 256)}.${1 + Math.floor(rnd() * 254)}`;
-      pool.push(makeFlow(ip, dst, proto === 1 ? 8 : 32768 + Math.floor(rnd() * 28000), proto === 1 ? 0 : PORTS[Math.floor(rnd() * PORTS.length)], proto, proto === 17 ? 200 : 900));
+      pool.push(
+        makeFlow(
+          ip,
+          dst,
+          proto === 1 ? 8 : 32768 + Math.floor(rnd() * 28000),
+          proto === 1 ? 0 : PORTS[Math.floor(rnd() * PORTS.length)],
+          proto,
+          proto === 17 ? 200 : 900,
+        ),
+      );
     }
-    hosts.push({ id: `bench-host-${String(h).padStart(5, '0')}`, src: hashOf(sketch.srcKey(ip)), pool, rate: 0.5 + rnd() });
+    hosts.push({
+      id: `bench-host-${String(h).padStart(5, '0')}`,
+      src: hashOf(sketch.srcKey(ip)),
+      pool,
+      rate: 0.5 + rnd(),
+    });
   }
   const heavy = [];
-  for (let j = 0; j < 16; j++) heavy.push(makeFlow(`172.16.0.${j}`, `203.0.113.${j + 1}`, 40000 + j, j % 3 ? 80 : 443, 6, 1200));
+  for (let j = 0; j < 16; j++)
+    heavy.push(makeFlow(`172.16.0.${j}`, `203.0.113.${j + 1}`, 40000 + j, j % 3 ? 80 : 443, 6, 1200));
   return { hosts, heavy };
 }
 
@@ -97,8 +112,10 @@ class Acc {
     this.hll.forEach((h, i) => h.merge(o.hll[i]));
     for (const [k, c] of o.cand) {
       const m = this.cand.get(k);
-      if (m) (m.packets += c.packets), (m.bytes += c.bytes);
-      else this.cand.set(k, { ...c });
+      if (m) {
+        m.packets += c.packets;
+        m.bytes += c.bytes;
+      } else this.cand.set(k, { ...c });
     }
     for (const [p, t] of o.proto) {
       const m = this.proto.get(p) || { packets: 0, bytes: 0 };
@@ -118,18 +135,39 @@ class Acc {
     const protos = [...this.proto.keys()].sort((a, b) => a - b);
     const hosts = [...this.host.keys()];
     return {
-      tier: this.tier, window_start: new Date(this.ws), window_seconds: this.seconds, topic: 'bench.snapshots.v1', partition: 0,
-      first_offset: offset, last_offset: offset + this.snapshots - 1, version: 1, writer: this.tier === '1h' ? 'rollup' : 'bench', late: 0,
-      snapshots: this.snapshots, packets: this.packets, bytes: this.bytes,
-      cms_packets: sketch.encodeCountMinSketch(this.cmsP), cms_bytes: sketch.encodeCountMinSketch(this.cmsB),
-      hll_flows: sketch.encodeHyperLogLog(this.hll[0]), hll_sources: sketch.encodeHyperLogLog(this.hll[1]),
-      hll_destinations: sketch.encodeHyperLogLog(this.hll[2]), hll_ports: sketch.encodeHyperLogLog(this.hll[3]),
+      tier: this.tier,
+      window_start: new Date(this.ws),
+      window_seconds: this.seconds,
+      topic: 'bench.snapshots.v1',
+      partition: 0,
+      first_offset: offset,
+      last_offset: offset + this.snapshots - 1,
+      version: 1,
+      writer: this.tier === '1h' ? 'rollup' : 'bench',
+      late: 0,
+      snapshots: this.snapshots,
+      packets: this.packets,
+      bytes: this.bytes,
+      cms_packets: sketch.encodeCountMinSketch(this.cmsP),
+      cms_bytes: sketch.encodeCountMinSketch(this.cmsB),
+      hll_flows: sketch.encodeHyperLogLog(this.hll[0]),
+      hll_sources: sketch.encodeHyperLogLog(this.hll[1]),
+      hll_destinations: sketch.encodeHyperLogLog(this.hll[2]),
+      hll_ports: sketch.encodeHyperLogLog(this.hll[3]),
       candidates: sketch.encodeCandidates([...this.cand.values()]),
-      protocols: protos, protocol_packets: protos.map((p) => this.proto.get(p).packets), protocol_bytes: protos.map((p) => this.proto.get(p).bytes),
-      hosts, host_boot: hosts.map(() => 'bench-boot'), host_last_seq: hosts.map(() => 0),
-      host_packets: hosts.map((h) => this.host.get(h).packets), host_bytes: hosts.map((h) => this.host.get(h).bytes),
-      host_snapshots: hosts.map((h) => this.host.get(h).snapshots), host_gaps: hosts.map(() => 0), gaps: 0,
-      written_at: new Date(), expires_at: new Date(Date.now() + 30 * 86_400_000),
+      protocols: protos,
+      protocol_packets: protos.map((p) => this.proto.get(p).packets),
+      protocol_bytes: protos.map((p) => this.proto.get(p).bytes),
+      hosts,
+      host_boot: hosts.map(() => 'bench-boot'),
+      host_last_seq: hosts.map(() => 0),
+      host_packets: hosts.map((h) => this.host.get(h).packets),
+      host_bytes: hosts.map((h) => this.host.get(h).bytes),
+      host_snapshots: hosts.map((h) => this.host.get(h).snapshots),
+      host_gaps: hosts.map(() => 0),
+      gaps: 0,
+      written_at: new Date(),
+      expires_at: new Date(Date.now() + 30 * 86_400_000),
     };
   }
 }
@@ -152,8 +190,10 @@ function windowAcc(fleet, ws, index) {
     if (p >= CAND_MIN) {
       const k = sketch.toHex(f.key);
       const c = acc.cand.get(k);
-      if (c) (c.packets += p), (c.bytes += b);
-      else acc.cand.set(k, { key: f.key, packets: p, bytes: b });
+      if (c) {
+        c.packets += p;
+        c.bytes += b;
+      } else acc.cand.set(k, { key: f.key, packets: p, bytes: b });
     }
     return b;
   };
@@ -170,7 +210,10 @@ function windowAcc(fleet, ws, index) {
     }
     for (let j = 0; j < fleet.heavy.length; j++) {
       const p = Math.round((heavyShare * ZIPF[j]) / ZIPF.slice(0, 16).reduce((a, b) => a + b, 0));
-      if (p > 0) (bytes += add(fleet.heavy[j], p, h.src)), (packets += p);
+      if (p > 0) {
+        bytes += add(fleet.heavy[j], p, h.src);
+        packets += p;
+      }
     }
     acc.packets += packets;
     acc.bytes += bytes;
@@ -201,7 +244,8 @@ async function buildData() {
   let bytes = 0;
   const flush = async () => {
     const rows = pending.map((a) => a.row(offset++));
-    for (const r of rows) bytes += r.cms_packets.length + r.cms_bytes.length + r.candidates.length + 4 * r.hll_flows.length;
+    for (const r of rows)
+      bytes += r.cms_packets.length + r.cms_bytes.length + r.candidates.length + 4 * r.hll_flows.length;
     await storage.insertRows('agg_partials', rows);
     pending = [];
   };
@@ -213,23 +257,49 @@ async function buildData() {
     if (ws === hs) hour = new Acc('1h', hs, 3600);
     if (hour) hour.absorb(acc);
     // The aggregator builds the 1 h row once the hour is complete.
-    if (hour && ws + MIN === hs + HOUR) pending.push(hour), (hour = null);
+    if (hour && ws + MIN === hs + HOUR) {
+      pending.push(hour);
+      hour = null;
+    }
     if (pending.length >= 10) await flush();
-    if (i % 120 === 0) process.stderr.write(`  generated ${i}/${HOURS * 60} windows (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+    if (i % 120 === 0)
+      process.stderr.write(`  generated ${i}/${HOURS * 60} windows (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
   }
   if (pending.length) await flush();
   await storage.close();
-  const meta = { hosts: HOSTS, hours: HOURS, start, end, buildSeconds: (Date.now() - t0) / 1000, meanCandidates: Math.round(candidates / (HOURS * 60)), storedMiB: +(bytes / 2 ** 20).toFixed(1) };
+  const meta = {
+    hosts: HOSTS,
+    hours: HOURS,
+    start,
+    end,
+    buildSeconds: (Date.now() - t0) / 1000,
+    meanCandidates: Math.round(candidates / (HOURS * 60)),
+    storedMiB: +(bytes / 2 ** 20).toFixed(1),
+  };
   fs.writeFileSync(metaFile, JSON.stringify(meta));
   return meta;
 }
 
 // ---------------------------------------------------------------- server + load
-const freePort = () => new Promise((res) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
+const freePort = () =>
+  new Promise((res) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => res(p));
+    });
+  });
 
 async function startServer(port, extraEnv = {}) {
   const child = spawn(process.execPath, [path.join(root, 'apps/query-api/dist/main.js')], {
-    env: { ...process.env, TMA_CHDB_PATH: path.join(dataDir, 'chdb'), TMA_CLICKHOUSE_DATABASE: 'tma', TMA_API_PORT: String(port), TMA_API_TOKENS: `bench:${TOKEN}`, ...extraEnv },
+    env: {
+      ...process.env,
+      TMA_CHDB_PATH: path.join(dataDir, 'chdb'),
+      TMA_CLICKHOUSE_DATABASE: 'tma',
+      TMA_API_PORT: String(port),
+      TMA_API_TOKENS: `bench:${TOKEN}`,
+      ...extraEnv,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (let i = 0; i < 120; i++) {
@@ -242,21 +312,40 @@ async function startServer(port, extraEnv = {}) {
   throw new Error('query API did not become ready');
 }
 
-function load(url, connections) {
-  return new Promise((resolve, reject) => {
-    autocannon({ url, connections, duration: DURATION, headers: { authorization: `Bearer ${TOKEN}` } }, (err, r) => (err ? reject(err) : resolve(r)));
+async function load(url, connections) {
+  const r = await new Promise((resolve, reject) => {
+    autocannon({ url, connections, duration: DURATION, headers: { authorization: `Bearer ${TOKEN}` } }, (err, res) =>
+      err ? reject(err) : resolve(res),
+    );
   });
+  // Requests autocannon gave up on are still being answered: wait until the server is idle before the next row.
+  const origin = new URL(url).origin;
+  for (let i = 0; i < 600; i++) {
+    const t0 = performance.now();
+    await fetch(`${origin}/health`).catch(() => undefined);
+    if (performance.now() - t0 < 20) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return r;
 }
 
 async function main() {
-  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`);
+  console.log(
+    `machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`,
+  );
   const meta = await buildData();
-  console.log(`data: ${meta.hosts} hosts × ${meta.hours} h of 1 min windows (+ 1 h tier), ~${meta.meanCandidates} candidate flows per window, ${meta.storedMiB} MiB of sketches; built in ${meta.buildSeconds.toFixed(0)} s`);
+  console.log(
+    `data: ${meta.hosts} hosts × ${meta.hours} h of 1 min windows (+ 1 h tier), ~${meta.meanCandidates} candidate flows per window, ${meta.storedMiB} MiB of sketches; built in ${meta.buildSeconds.toFixed(0)} s`,
+  );
   const port = await freePort();
   const child = await startServer(port);
   const base = `http://127.0.0.1:${port}`;
   const iso = (ms) => new Date(ms).toISOString();
-  const ranges = [['15m', 15 * MIN], ['1h', HOUR], ['24h', 24 * HOUR]].filter(([, ms]) => ms <= meta.hours * HOUR);
+  const ranges = [
+    ['15m', 15 * MIN],
+    ['1h', HOUR],
+    ['24h', 24 * HOUR],
+  ].filter(([, ms]) => ms <= meta.hours * HOUR);
   const results = [];
   try {
     const health = {};
@@ -264,17 +353,32 @@ async function main() {
     for (const [name, ms] of ranges) {
       // The newest stretch of the stored data: absolute bounds so the windows are the same on every request.
       const q = `from=${encodeURIComponent(iso(meta.end - ms))}&to=${encodeURIComponent(iso(meta.end))}`;
-      for (const [what, p] of [['top-K (k=100)', `/v1/flows/top?${q}&k=100`], ['cardinality', `/v1/cardinality?${q}`]]) {
+      for (const [what, p] of [
+        ['top-K (k=100)', `/v1/flows/top?${q}&k=100`],
+        ['cardinality', `/v1/cardinality?${q}`],
+      ]) {
         const t0 = performance.now();
         const first = await fetch(base + p, { headers: { authorization: `Bearer ${TOKEN}` } });
         const body = await first.json();
         const cold = performance.now() - t0;
         if (!first.ok) throw new Error(`${p}: ${first.status} ${JSON.stringify(body)}`);
-        const tiers = Object.entries(body.scope.tiers).map(([k, v]) => `${v}×${k}`).join('+');
+        const tiers = Object.entries(body.scope.tiers)
+          .map(([k, v]) => `${v}×${k}`)
+          .join('+');
         for (const c of [1, 10]) {
           const r = await load(base + p, c);
           if (r.non2xx || r.errors) throw new Error(`${p}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-          results.push({ what, range: name, tiers, c, p50: r.latency.p50, p99: r.latency.p99, rps: r.requests.average, cold, health: health[c].latency.p99 });
+          results.push({
+            what,
+            range: name,
+            tiers,
+            c,
+            p50: r.latency.p50,
+            p99: r.latency.p99,
+            rps: r.requests.average,
+            cold,
+            health: health[c].latency.p99,
+          });
         }
       }
     }
@@ -289,11 +393,22 @@ async function main() {
   try {
     for (const [name, ms] of ranges) {
       const q = `from=${encodeURIComponent(iso(meta.end - ms))}&to=${encodeURIComponent(iso(meta.end))}`;
-      for (const [what, p] of [['top-K (k=100)', `/v1/flows/top?${q}&k=100`], ['cardinality', `/v1/cardinality?${q}`]]) {
+      for (const [what, p] of [
+        ['top-K (k=100)', `/v1/flows/top?${q}&k=100`],
+        ['cardinality', `/v1/cardinality?${q}`],
+      ]) {
         await fetch(base + p, { headers: { authorization: `Bearer ${TOKEN}` } });
         for (const c of [1, 10]) {
           const r = await load(base + p, c);
-          raw.push({ what, range: name, c, p50: r.latency.p50, p99: r.latency.p99, rps: r.requests.average });
+          raw.push({
+            what,
+            range: name,
+            c,
+            p50: r.latency.p50,
+            p99: r.latency.p99,
+            rps: r.requests.average,
+            timeouts: r.timeouts,
+          });
         }
       }
     }
@@ -301,8 +416,12 @@ async function main() {
     child2.kill('SIGTERM');
     await new Promise((r) => child2.once('exit', r));
   }
-  console.log(`\nautocannon ${DURATION} s per row; latencies in ms (warm sketch cache; "first" = first request, cold cache)`);
-  console.log('query            range  windows        clients   p50     p99   req/s   first   p99/100ms goal   p99 vs /health');
+  console.log(
+    `\nautocannon ${DURATION} s per row; latencies in ms (warm sketch cache; "first" = first request, cold cache)`,
+  );
+  console.log(
+    'query            range  windows        clients   p50     p99   req/s   first   p99/100ms goal   p99 vs /health',
+  );
   for (const r of results) {
     console.log(
       `${r.what.padEnd(16)} ${r.range.padEnd(6)} ${r.tiers.padEnd(14)} ${String(r.c).padStart(7)} ${String(r.p50).padStart(6)} ${String(r.p99).padStart(7)} ${r.rps.toFixed(0).padStart(7)} ${r.cold.toFixed(0).padStart(7)}   ${(r.p99 / 100).toFixed(2).padStart(14)}   ${(r.p99 / Math.max(r.health, 1)).toFixed(1).padStart(8)}×`,
@@ -310,10 +429,12 @@ async function main() {
   }
   console.log(`\n/health p99: ${[...new Set(results.map((r) => `${r.c} client(s) ${r.health} ms`))].join(', ')}`);
   console.log('\nwithout the merge cache (every request merges and ranks):');
-  console.log('query            range  clients   p50     p99   req/s   p99 ratio to cached');
+  console.log('query            range  clients   p50     p99   req/s   p99 ratio to cached   timeouts (10 s)');
   for (const r of raw) {
     const cached = results.find((x) => x.what === r.what && x.range === r.range && x.c === r.c);
-    console.log(`${r.what.padEnd(16)} ${r.range.padEnd(6)} ${String(r.c).padStart(7)} ${String(r.p50).padStart(6)} ${String(r.p99).padStart(7)} ${r.rps.toFixed(0).padStart(7)}   ${(r.p99 / Math.max(cached.p99, 1)).toFixed(1).padStart(8)}×`);
+    console.log(
+      `${r.what.padEnd(16)} ${r.range.padEnd(6)} ${String(r.c).padStart(7)} ${String(r.p50).padStart(6)} ${String(r.p99).padStart(7)} ${r.rps.toFixed(0).padStart(7)}   ${(r.p99 / Math.max(cached.p99, 1)).toFixed(1).padStart(8)}×   ${String(r.timeouts).padStart(14)}`,
+    );
   }
 }
 

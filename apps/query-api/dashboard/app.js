@@ -35,12 +35,17 @@
     if (s.refresh === '') s.refresh = '30';
     return s;
   }
-  const toLocal = (iso) => { if (!iso) return ''; const d = new Date(iso); return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16); };
+  const toLocal = (iso) => {
+    if (!iso) return '';
+    const d = new Date(iso);
+    return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  };
   const fromLocal = (v) => (v ? new Date(v).toISOString() : '');
   function fillForm(s) {
     // A shared URL may carry any relative range the API takes (e.g. 3h): offer it.
     const sel = form.elements.range;
-    if (s.range && s.range !== 'custom' && ![...sel.options].some((o) => o.value === s.range)) el('option', { value: s.range }, sel, 'last ' + s.range);
+    if (s.range && s.range !== 'custom' && ![...sel.options].some((o) => o.value === s.range))
+      el('option', { value: s.range }, sel, 'last ' + s.range);
     for (const f of FIELDS) {
       const el = form.elements[f];
       if (!el) continue;
@@ -51,10 +56,19 @@
   function formState() {
     const s = {};
     for (const f of FIELDS) s[f] = (form.elements[f].value || '').trim();
-    if (s.range === 'custom') { s.from = fromLocal(s.from); s.to = fromLocal(s.to); s.range = ''; } else { s.from = ''; s.to = ''; }
+    if (s.range === 'custom') {
+      s.from = fromLocal(s.from);
+      s.to = fromLocal(s.to);
+      s.range = '';
+    } else {
+      s.from = '';
+      s.to = '';
+    }
     return s;
   }
-  form.elements.range.addEventListener('change', () => form.classList.toggle('custom', form.elements.range.value === 'custom'));
+  form.elements.range.addEventListener('change', () =>
+    form.classList.toggle('custom', form.elements.range.value === 'custom'),
+  );
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const s = formState();
@@ -110,7 +124,12 @@
   /** Line chart: series = [{name, values, color, low?, high?}], times = ISO strings. */
   function lineChart(container, times, series, unit) {
     container.textContent = '';
-    const W = 1000, H = 220, L = 56, R = 10, T = 10, B = 24;
+    const W = 1000,
+      H = 220,
+      L = 56,
+      R = 10,
+      T = 10,
+      B = 24;
     const svg = el('svg:svg', { viewBox: `0 0 ${W} ${H}`, role: 'img' }, container);
     const all = series.flatMap((s) => (s.high || s.values).filter((v) => v !== null));
     const max = Math.max(1, ...all);
@@ -125,7 +144,12 @@
     for (let k = 0; k < ticks; k++) {
       const i = Math.round((k * (times.length - 1)) / Math.max(1, ticks - 1));
       const d = new Date(times[i]);
-      el('svg:text', { x: x(i), y: H - 6, 'text-anchor': 'middle' }, svg, d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+      el(
+        'svg:text',
+        { x: x(i), y: H - 6, 'text-anchor': 'middle' },
+        svg,
+        d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }),
+      );
     }
     for (const s of series) {
       if (s.low && s.high) {
@@ -137,7 +161,9 @@
         if (pts.length) el('svg:polygon', { points: pts.join(' '), fill: s.color, 'fill-opacity': 0.18 }, svg);
       }
       let d = '';
-      s.values.forEach((v, i) => { if (v !== null) d += (d && s.values[i - 1] !== null ? 'L' : 'M') + x(i) + ',' + y(v); });
+      s.values.forEach((v, i) => {
+        if (v !== null) d += (d && s.values[i - 1] !== null ? 'L' : 'M') + x(i) + ',' + y(v);
+      });
       el('svg:path', { d, fill: 'none', stroke: s.color, 'stroke-width': 2, 'data-series': s.name }, svg);
     }
   }
@@ -155,13 +181,22 @@
   function icicleChart(container, result) {
     container.textContent = '';
     const nodes = result.icicle;
-    if (!nodes.length) { el('p', { class: 'empty' }, container, 'no tracked flows in this range'); return; }
+    if (!nodes.length) {
+      el('p', { class: 'empty' }, container, 'no tracked flows in this range');
+      return;
+    }
     const reported = new Set(result.prefixes.map((p) => p.prefix));
     const lengths = [...new Set(nodes.map((n) => n.length))].sort((a, b) => a - b);
-    const W = 1000, rowH = 46, H = rowH * lengths.length + 4;
+    const W = 1000,
+      rowH = 46,
+      H = rowH * lengths.length + 4;
     const svg = el('svg:svg', { viewBox: `0 0 ${W} ${H}`, role: 'img' }, container);
     const byParent = new Map();
-    for (const n of nodes) { const k = n.parent || ''; if (!byParent.has(k)) byParent.set(k, []); byParent.get(k).push(n); }
+    for (const n of nodes) {
+      const k = n.parent || '';
+      if (!byParent.has(k)) byParent.set(k, []);
+      byParent.get(k).push(n);
+    }
     const total = Math.max(result.total, 1);
     const draw = (parent, x0, scale, depth) => {
       let x = x0;
@@ -170,8 +205,27 @@
         const row = lengths.indexOf(n.length);
         if (w >= 0.5) {
           const g = el('svg:g', {}, svg);
-          const rect = el('svg:rect', { x, y: row * rowH + 2, width: Math.max(0.5, w - 1), height: rowH - 4, rx: 2, class: 'cell' + (reported.has(n.prefix) ? ' hit' : ''), fill: COLORS[depth % COLORS.length], 'fill-opacity': reported.has(n.prefix) ? 0.95 : 0.45, 'data-prefix': n.prefix }, g);
-          el('svg:title', {}, rect, `${n.prefix}: ${fmt(n.weight)} (${pct(n.share)})${reported.has(n.prefix) ? ' — heavy hitter' : ''}`);
+          const rect = el(
+            'svg:rect',
+            {
+              x,
+              y: row * rowH + 2,
+              width: Math.max(0.5, w - 1),
+              height: rowH - 4,
+              rx: 2,
+              class: 'cell' + (reported.has(n.prefix) ? ' hit' : ''),
+              fill: COLORS[depth % COLORS.length],
+              'fill-opacity': reported.has(n.prefix) ? 0.95 : 0.45,
+              'data-prefix': n.prefix,
+            },
+            g,
+          );
+          el(
+            'svg:title',
+            {},
+            rect,
+            `${n.prefix}: ${fmt(n.weight)} (${pct(n.share)})${reported.has(n.prefix) ? ' — heavy hitter' : ''}`,
+          );
           if (w > 70) el('svg:text', { x: x + 4, y: row * rowH + 18, fill: '#fff' }, g, n.prefix);
           if (w > 70) el('svg:text', { x: x + 4, y: row * rowH + 32 }, g, pct(n.share));
         }
@@ -194,16 +248,30 @@
     const gen = ++generation;
     const t = timeParams(s);
     const hosts = s.hosts || undefined;
-    const flowFilters = { hosts, protocol: s.protocol, srcPrefix: s.srcPrefix, dstPrefix: s.dstPrefix, dstPort: s.dstPort };
+    const flowFilters = {
+      hosts,
+      protocol: s.protocol,
+      srcPrefix: s.srcPrefix,
+      dstPrefix: s.dstPrefix,
+      dstPort: s.dstPort,
+    };
     setStatus('loading…');
     const started = performance.now();
     const jobs = [
-      api('/v1/traffic/series', { ...t, hosts, protocol: s.protocol }).then((r) => gen === generation && renderTraffic(r)),
+      api('/v1/traffic/series', { ...t, hosts, protocol: s.protocol }).then(
+        (r) => gen === generation && renderTraffic(r),
+      ),
       api('/v1/cardinality', { ...t, hosts }).then((r) => gen === generation && renderCardinality(r)),
-      api('/v1/cardinality/series', { ...t, hosts, metrics: 'flows,sources,destinations' }).then((r) => gen === generation && renderCardinalitySeries(r)),
+      api('/v1/cardinality/series', { ...t, hosts, metrics: 'flows,sources,destinations' }).then(
+        (r) => gen === generation && renderCardinalitySeries(r),
+      ),
       api('/v1/flows/top', { ...t, ...flowFilters, by: s.by, k: 20 }).then((r) => gen === generation && renderTop(r)),
-      api('/v1/heavy-hitters', { ...t, ...flowFilters, side: 'src', phi: 0.02, by: s.by }).then((r) => gen === generation && renderHhh('src', r)),
-      api('/v1/heavy-hitters', { ...t, ...flowFilters, side: 'dst', phi: 0.02, by: s.by }).then((r) => gen === generation && renderHhh('dst', r)),
+      api('/v1/heavy-hitters', { ...t, ...flowFilters, side: 'src', phi: 0.02, by: s.by }).then(
+        (r) => gen === generation && renderHhh('src', r),
+      ),
+      api('/v1/heavy-hitters', { ...t, ...flowFilters, side: 'dst', phi: 0.02, by: s.by }).then(
+        (r) => gen === generation && renderHhh('dst', r),
+      ),
       api('/v1/hosts', { ...t, hosts }).then((r) => gen === generation && renderHosts(r)),
     ];
     const results = await Promise.allSettled(jobs);
@@ -222,8 +290,17 @@
     text('kpi-packets', fmt(sum(r.total.packets)), sum(r.total.packets));
     text('kpi-bytes', fmt(sum(r.total.bytes)) + 'B', sum(r.total.bytes));
     const perSec = (a) => a.map((v) => v / r.stepSeconds);
-    const series = [{ name: 'total', label: 'all protocols', values: perSec(r.total.packets), color: '#dce3ea' }].concat(
-      r.protocols.slice(0, 6).map((p, i) => ({ name: String(p.protocol), label: p.name || 'proto ' + p.protocol, values: perSec(p.packets), color: COLORS[i % COLORS.length] })),
+    const series = [
+      { name: 'total', label: 'all protocols', values: perSec(r.total.packets), color: '#dce3ea' },
+    ].concat(
+      r.protocols
+        .slice(0, 6)
+        .map((p, i) => ({
+          name: String(p.protocol),
+          label: p.name || 'proto ' + p.protocol,
+          values: perSec(p.packets),
+          color: COLORS[i % COLORS.length],
+        })),
     );
     lineChart(document.getElementById('traffic-chart'), r.times, series, '/s');
     legend(document.getElementById('traffic-legend'), series);
@@ -267,8 +344,13 @@
       el('td', { class: 'b' }, tr, '± ' + fmt(f.bytesBound) + 'B');
     });
     if (!r.flows.length) el('td', { colspan: 8, class: 'empty' }, el('tr', {}, tbody), 'no flows match');
-    const tiers = Object.entries(r.scope.tiers).map(([k, v]) => `${v}×${k}`).join(' + ');
-    text('top-note', `estimates never undercount; truth ≥ estimate − bound with ${pct(r.packets.confidence)} confidence · ${tiers || 'no'} windows · ${r.matched} of ${r.candidates} candidates match${r.scope.exact ? '' : ' · partials also cover ' + r.scope.coveredHosts.length + ' hosts'}`);
+    const tiers = Object.entries(r.scope.tiers)
+      .map(([k, v]) => `${v}×${k}`)
+      .join(' + ');
+    text(
+      'top-note',
+      `estimates never undercount; truth ≥ estimate − bound with ${pct(r.packets.confidence)} confidence · ${tiers || 'no'} windows · ${r.matched} of ${r.candidates} candidates match${r.scope.exact ? '' : ' · partials also cover ' + r.scope.coveredHosts.length + ' hosts'}`,
+    );
   }
 
   function renderHhh(side, r) {
@@ -290,9 +372,13 @@
       el('td', { class: 'n' }, tr, fmt(h.bytes) + 'B');
       el('td', { class: 'n' }, tr, String(h.gaps));
     }
-    if (!r.hosts.length) el('td', { colspan: 8, class: 'empty' }, el('tr', {}, tbody), 'no hosts reported in this range');
+    if (!r.hosts.length)
+      el('td', { colspan: 8, class: 'empty' }, el('tr', {}, tbody), 'no hosts reported in this range');
     const gaps = r.hosts.reduce((s, h) => s + h.gaps, 0);
-    text('hosts-note', `${r.hosts.length} hosts${r.hosts.length > 500 ? ' (first 500 shown)' : ''} · ${gaps} sequence gaps`);
+    text(
+      'hosts-note',
+      `${r.hosts.length} hosts${r.hosts.length > 500 ? ' (first 500 shown)' : ''} · ${gaps} sequence gaps`,
+    );
   }
 
   load();

@@ -48,16 +48,36 @@ class ErrorFilter implements ExceptionFilter {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const req = host.switchToHttp().getRequest<FastifyRequest>();
     if (error instanceof InvalidInputError) {
-      reply.code(400).send({ statusCode: 400, error: 'Bad Request', field: error.field, message: error.message, requestId: req.id });
+      reply
+        .code(400)
+        .send({ statusCode: 400, error: 'Bad Request', field: error.field, message: error.message, requestId: req.id });
       return;
     }
     if (error instanceof HttpException) {
       const status = error.getStatus();
-      reply.code(status).send({ statusCode: status, error: error.name.replace(/Exception$/, ''), message: error.message, requestId: req.id });
+      reply
+        .code(status)
+        .send({
+          statusCode: status,
+          error: error.name.replace(/Exception$/, ''),
+          message: error.message,
+          requestId: req.id,
+        });
       return;
     }
-    this.logger.write('error', 'request failed', { reqId: req.id, error: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined });
-    reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'the query failed; see the server log for this request id', requestId: req.id });
+    this.logger.write('error', 'request failed', {
+      reqId: req.id,
+      error: error instanceof Error ? error.message : String(error),
+      stack: error instanceof Error ? error.stack : undefined,
+    });
+    reply
+      .code(500)
+      .send({
+        statusCode: 500,
+        error: 'Internal Server Error',
+        message: 'the query failed; see the server log for this request id',
+        requestId: req.id,
+      });
   }
 }
 
@@ -75,7 +95,8 @@ const DOCS_ASSETS: Record<string, string> = {
 const DOCS_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>TMA query API</title><link rel="stylesheet" href="/docs/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div><script src="/docs/swagger-ui-bundle.js"></script><script src="/docs/docs-init.js"></script></body></html>`;
-const DOCS_INIT = "window.ui = SwaggerUIBundle({ url: '/docs/openapi.json', dom_id: '#swagger-ui', persistAuthorization: true, deepLinking: true });";
+const DOCS_INIT =
+  "window.ui = SwaggerUIBundle({ url: '/docs/openapi.json', dom_id: '#swagger-ui', persistAuthorization: true, deepLinking: true });";
 
 /** The browsable API page: Swagger UI from the package (no CDN), served without a static-file plugin. */
 @ApiExcludeController()
@@ -153,7 +174,11 @@ class OpsController {
   }
 }
 
-const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8', 'index.html': 'text/html; charset=utf-8' };
+const ASSETS: Record<string, string> = {
+  'app.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+  'index.html': 'text/html; charset=utf-8',
+};
 
 /** The dashboard: three files from the package (no CDN), read once. */
 @ApiExcludeController()
@@ -179,7 +204,8 @@ class DashboardController {
 
   @Get('dashboard/:file')
   asset(@Param('file') file: string, @Res() reply: FastifyReply) {
-    if (!this.files.has(file)) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no dashboard asset ${file}` });
+    if (!this.files.has(file))
+      return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no dashboard asset ${file}` });
     return this.send(reply, file);
   }
 
@@ -187,7 +213,10 @@ class DashboardController {
     return reply
       .header('content-type', ASSETS[file])
       .header('cache-control', 'no-cache')
-      .header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'")
+      .header(
+        'content-security-policy',
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'",
+      )
       .send(this.files.get(file));
   }
 }
@@ -206,7 +235,11 @@ class QueryApiModule implements OnModuleInit, OnModuleDestroy {
 
   static create(o: QueryApiOptions, metrics: Metrics, docs: DocsHolder): DynamicModule {
     const { config, storage } = o;
-    const store = new PartialStore(storage, { cacheBytes: config.cacheBytes, indexRefreshMs: config.indexRefreshMs, mergeCache: config.mergeCache }, metrics);
+    const store = new PartialStore(
+      storage,
+      { cacheBytes: config.cacheBytes, indexRefreshMs: config.indexRefreshMs, mergeCache: config.mergeCache },
+      metrics,
+    );
     const svc = new QueryService(storage, store);
     return {
       module: QueryApiModule,
@@ -261,7 +294,10 @@ export async function createQueryApi(options: QueryApiOptions): Promise<QueryApi
     },
     bodyLimit: 256 * 1024,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(QueryApiModule.create(options, metrics, docs), adapter, { logger, abortOnError: false });
+  const app = await NestFactory.create<NestFastifyApplication>(QueryApiModule.create(options, metrics, docs), adapter, {
+    logger,
+    abortOnError: false,
+  });
   app.useGlobalFilters(new ErrorFilter(logger));
   const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onRequest', async (req, reply) => {

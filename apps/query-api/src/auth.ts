@@ -41,7 +41,10 @@ export function installAuth(fastify: FastifyInstance, config: QueryApiConfig, me
       metrics.authFailures.inc({ reason });
       return reply
         .code(status)
-        .header('www-authenticate', status === 401 ? 'Bearer realm="tma"' : 'Bearer realm="tma", error="insufficient_scope"')
+        .header(
+          'www-authenticate',
+          status === 401 ? 'Bearer realm="tma"' : 'Bearer realm="tma", error="insufficient_scope"',
+        )
         .send({ statusCode: status, error: status === 401 ? 'Unauthorized' : 'Forbidden', message });
     };
     if (!header) return refuse(401, 'missing', 'a bearer token is required: Authorization: Bearer <token>');

@@ -40,7 +40,8 @@ const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_
 function duration(env: NodeJS.ProcessEnv, key: string, fallback: string): number {
   const text = env[key]?.trim() || fallback;
   const m = /^(\d+)(s|m|h|d)$/.exec(text);
-  if (!m || Number(m[1]) === 0) throw new QueryApiConfigError(`${key}: "${text}" is not a duration like 90s, 15m, 24h or 31d`);
+  if (!m || Number(m[1]) === 0)
+    throw new QueryApiConfigError(`${key}: "${text}" is not a duration like 90s, 15m, 24h or 31d`);
   return Number(m[1]) * UNITS[m[2]];
 }
 
@@ -75,15 +76,21 @@ export function parseTokens(text: string, source: string): ApiToken[] {
   entries.forEach((entry, i) => {
     const parts = entry.split(':');
     const where = `${source} entry ${i + 1}`;
-    if (parts.length < 2 || parts.length > 3) throw new QueryApiConfigError(`${where}: expected name:secret or name:secret:scope`);
+    if (parts.length < 2 || parts.length > 3)
+      throw new QueryApiConfigError(`${where}: expected name:secret or name:secret:scope`);
     const [name, secret, scopeText = 'read'] = parts;
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new QueryApiConfigError(`${where}: token name "${name}" may hold only letters, digits, ".", "_" and "-"`);
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name))
+      throw new QueryApiConfigError(`${where}: token name "${name}" may hold only letters, digits, ".", "_" and "-"`);
     // Length only: the secret itself must never reach a message.
-    if (secret.length < 16 || /\s/.test(secret)) throw new QueryApiConfigError(`${where} (${name}): the secret must be at least 16 characters without spaces`);
+    if (secret.length < 16 || /\s/.test(secret))
+      throw new QueryApiConfigError(`${where} (${name}): the secret must be at least 16 characters without spaces`);
     const scopes = scopeText.split('+').map((s) => s.trim());
-    for (const s of scopes) if (s !== 'read' && s !== 'admin') throw new QueryApiConfigError(`${where} (${name}): unknown scope "${s}" (read or admin)`);
+    for (const s of scopes)
+      if (s !== 'read' && s !== 'admin')
+        throw new QueryApiConfigError(`${where} (${name}): unknown scope "${s}" (read or admin)`);
     if (names.has(name)) throw new QueryApiConfigError(`${where}: token name "${name}" is used twice`);
-    if (secrets.has(secret)) throw new QueryApiConfigError(`${where} (${name}): the same secret is given to two tokens`);
+    if (secrets.has(secret))
+      throw new QueryApiConfigError(`${where} (${name}): the same secret is given to two tokens`);
     names.add(name);
     secrets.add(secret);
     const set = new Set<TokenScope>(scopes as TokenScope[]);
@@ -112,12 +119,16 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
     try {
       text = readFileSync(env.TMA_API_TOKENS_FILE.trim(), 'utf8');
     } catch (e) {
-      throw new QueryApiConfigError(`TMA_API_TOKENS_FILE: cannot read ${env.TMA_API_TOKENS_FILE} (${(e as NodeJS.ErrnoException).code})`);
+      throw new QueryApiConfigError(
+        `TMA_API_TOKENS_FILE: cannot read ${env.TMA_API_TOKENS_FILE} (${(e as NodeJS.ErrnoException).code})`,
+      );
     }
     tokens = parseTokens(text, 'TMA_API_TOKENS_FILE');
   }
   if (auth === 'on' && tokens.length === 0) {
-    throw new QueryApiConfigError('no API tokens: set TMA_API_TOKENS=name:secret (16+ characters) or TMA_API_TOKENS_FILE, or TMA_API_AUTH=off for local development only');
+    throw new QueryApiConfigError(
+      'no API tokens: set TMA_API_TOKENS=name:secret (16+ characters) or TMA_API_TOKENS_FILE, or TMA_API_AUTH=off for local development only',
+    );
   }
   const maxRangeMs = duration(env, 'TMA_API_MAX_RANGE', '31d');
   return {

@@ -21,7 +21,19 @@ import {
 import type { QueryApiConfig } from './config';
 import { InvalidInputError } from './errors';
 import type { Metrics } from './observability';
-import { parseEnum, parseFilters, parseFlowTuple, parseHosts, parseK, parsePhi, parsePrefix, parseStep, parseTimeRange, refuseFlowFilters, type Raw } from './params';
+import {
+  parseEnum,
+  parseFilters,
+  parseFlowTuple,
+  parseHosts,
+  parseK,
+  parsePhi,
+  parsePrefix,
+  parseStep,
+  parseTimeRange,
+  refuseFlowFilters,
+  type Raw,
+} from './params';
 import { CARDINALITY_METRICS, type CardinalityMetric, QueryService, type Scope } from './query.service';
 
 export const METRICS = 'QUERY_API_METRICS';
@@ -114,7 +126,8 @@ export function measure(doc: DocumentNode): { depth: number; complexity: number 
           // k given as a literal, as a variable (worst case) or by default (10); carried to the flows list below.
           if (kArg) m = multiplier * (kArg.value.kind === Kind.INT ? Number(kArg.value.value) : 1000) * 1.0000001;
           else if (f.name.value === 'flows' && Number.isInteger(multiplier)) m = multiplier * 10;
-          else if (['prefixes', 'icicle', 'points', 'series', 'protocols', 'hosts', 'tiers'].includes(f.name.value)) m *= 20;
+          else if (['prefixes', 'icicle', 'points', 'series', 'protocols', 'hosts', 'tiers'].includes(f.name.value))
+            m *= 20;
         }
         cost += walk(f.selectionSet, level + 1, m, seen);
       } else if (sel.kind === Kind.INLINE_FRAGMENT) {
@@ -129,7 +142,8 @@ export function measure(doc: DocumentNode): { depth: number; complexity: number 
     return cost;
   };
   let complexity = 0;
-  for (const d of doc.definitions) if (d.kind === Kind.OPERATION_DEFINITION) complexity += walk(d.selectionSet, 0, 1, new Set());
+  for (const d of doc.definitions)
+    if (d.kind === Kind.OPERATION_DEFINITION) complexity += walk(d.selectionSet, 0, 1, new Set());
   return { depth, complexity };
 }
 
@@ -147,7 +161,12 @@ export class GraphQLRunner {
     const range = (a: Raw) => parseTimeRange(a, config);
     this.root = {
       topFlows: async (a) => {
-        const r = await svc.topFlows(range(a), parseFilters(a), parseEnum(a, 'by', ['packets', 'bytes'] as const, 'packets'), parseK(a, config));
+        const r = await svc.topFlows(
+          range(a),
+          parseFilters(a),
+          parseEnum(a, 'by', ['packets', 'bytes'] as const, 'packets'),
+          parseK(a, config),
+        );
         return { ...r, scope: scopeOut(r.scope) };
       },
       flowEstimate: async (a) => {
@@ -156,7 +175,12 @@ export class GraphQLRunner {
       },
       prefixEstimate: async (a) => {
         const side = parseEnum(a, 'side', ['src', 'dst'] as const);
-        const r = await svc.prefixEstimate(range(a), parseFilters({ hosts: a.hosts, protocol: a.protocol }), side, parsePrefix('prefix', String(a.prefix)));
+        const r = await svc.prefixEstimate(
+          range(a),
+          parseFilters({ hosts: a.hosts, protocol: a.protocol }),
+          side,
+          parsePrefix('prefix', String(a.prefix)),
+        );
         return { ...r, scope: scopeOut(r.scope) };
       },
       cardinality: async (a) => {
@@ -165,12 +189,24 @@ export class GraphQLRunner {
       },
       cardinalitySeries: async (a) => {
         const rg = range(a);
-        const metrics = ((a.metrics as string[] | undefined)?.length ? [...new Set(a.metrics as string[])] : CARDINALITY_METRICS) as CardinalityMetric[];
+        const metrics = (
+          (a.metrics as string[] | undefined)?.length ? [...new Set(a.metrics as string[])] : CARDINALITY_METRICS
+        ) as CardinalityMetric[];
         const r = await svc.cardinalitySeries(rg, parseStep(a, rg, config), parseHosts(a), metrics);
-        return { ...r, scope: scopeOut(r.scope), series: Object.entries(r.series).map(([metric, points]) => ({ metric, points })) };
+        return {
+          ...r,
+          scope: scopeOut(r.scope),
+          series: Object.entries(r.series).map(([metric, points]) => ({ metric, points })),
+        };
       },
       heavyHitters: async (a) => {
-        const r = await svc.heavyHitters(range(a), parseFilters(a), parseEnum(a, 'side', ['src', 'dst'] as const, 'src'), parsePhi(a), parseEnum(a, 'by', ['packets', 'bytes'] as const, 'packets'));
+        const r = await svc.heavyHitters(
+          range(a),
+          parseFilters(a),
+          parseEnum(a, 'side', ['src', 'dst'] as const, 'src'),
+          parsePhi(a),
+          parseEnum(a, 'by', ['packets', 'bytes'] as const, 'packets'),
+        );
         return { ...r, scope: scopeOut(r.scope) };
       },
       trafficSeries: async (a) => {
@@ -192,28 +228,65 @@ export class GraphQLRunner {
   }
 
   async run(query: unknown, variables: unknown, operationName: unknown): Promise<GraphQLResponse> {
-    const bad = (message: string, field?: string): GraphQLResponse => ({ status: 400, body: { errors: [{ message, extensions: { code: 'BAD_REQUEST', ...(field ? { field } : {}) } }] } });
+    const bad = (message: string, field?: string): GraphQLResponse => ({
+      status: 400,
+      body: { errors: [{ message, extensions: { code: 'BAD_REQUEST', ...(field ? { field } : {}) } }] },
+    });
     if (typeof query !== 'string' || query.trim() === '') return bad('query: a GraphQL document is required', 'query');
     if (query.length > 20_000) return bad('query: longer than 20,000 characters', 'query');
-    if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) return bad('variables: must be a JSON object', 'variables');
-    if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return bad('operationName: must be a string', 'operationName');
+    if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables)))
+      return bad('variables: must be a JSON object', 'variables');
+    if (operationName !== undefined && operationName !== null && typeof operationName !== 'string')
+      return bad('operationName: must be a string', 'operationName');
     let doc: DocumentNode;
     try {
       doc = parse(query);
     } catch (e) {
-      return { status: 400, body: { errors: [{ message: (e as GraphQLError).message, locations: (e as GraphQLError).locations, extensions: { code: 'GRAPHQL_PARSE_FAILED' } }] } };
+      return {
+        status: 400,
+        body: {
+          errors: [
+            {
+              message: (e as GraphQLError).message,
+              locations: (e as GraphQLError).locations,
+              extensions: { code: 'GRAPHQL_PARSE_FAILED' },
+            },
+          ],
+        },
+      };
     }
     const { depth, complexity } = measure(doc);
     if (depth > MAX_DEPTH) return bad(`query depth ${depth} exceeds ${MAX_DEPTH}`);
-    if (complexity > MAX_COMPLEXITY) return bad(`query complexity ${Math.round(complexity)} exceeds ${MAX_COMPLEXITY}: ask for fewer fields or a smaller k`);
+    if (complexity > MAX_COMPLEXITY)
+      return bad(
+        `query complexity ${Math.round(complexity)} exceeds ${MAX_COMPLEXITY}: ask for fewer fields or a smaller k`,
+      );
     const errors = validate(this.schema, doc);
-    if (errors.length) return { status: 400, body: { errors: errors.map((e) => ({ message: e.message, locations: e.locations, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })) } };
-    const result = await execute({ schema: this.schema, document: doc, rootValue: this.root, variableValues: (variables as Record<string, unknown>) ?? undefined, operationName: (operationName as string) ?? undefined });
+    if (errors.length)
+      return {
+        status: 400,
+        body: {
+          errors: errors.map((e) => ({
+            message: e.message,
+            locations: e.locations,
+            extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+          })),
+        },
+      };
+    const result = await execute({
+      schema: this.schema,
+      document: doc,
+      rootValue: this.root,
+      variableValues: (variables as Record<string, unknown>) ?? undefined,
+      operationName: (operationName as string) ?? undefined,
+    });
     if (!result.errors?.length) return { status: 200, body: { data: result.data } };
     const errs = result.errors.map((e) => {
       const orig = e.originalError;
-      if (orig instanceof InvalidInputError) return { message: orig.message, path: e.path, extensions: { code: 'BAD_USER_INPUT', field: orig.field } };
-      if (!orig || orig instanceof GraphQLError) return { message: e.message, path: e.path, locations: e.locations, extensions: { code: 'BAD_USER_INPUT' } };
+      if (orig instanceof InvalidInputError)
+        return { message: orig.message, path: e.path, extensions: { code: 'BAD_USER_INPUT', field: orig.field } };
+      if (!orig || orig instanceof GraphQLError)
+        return { message: e.message, path: e.path, locations: e.locations, extensions: { code: 'BAD_USER_INPUT' } };
       return { message: 'internal error', path: e.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
     });
     return { status: 200, body: { data: result.data ?? null, errors: errs } };
@@ -228,10 +301,20 @@ export class GraphQLController {
     @Inject(METRICS) private readonly metrics: Metrics,
   ) {}
 
-  private async answer(reply: FastifyReply, req: FastifyRequest, query: unknown, variables: unknown, operationName: unknown) {
+  private async answer(
+    reply: FastifyReply,
+    req: FastifyRequest,
+    query: unknown,
+    variables: unknown,
+    operationName: unknown,
+  ) {
     const r = await this.runner.run(query, variables, operationName);
-    const internal = (r.body.errors as { extensions?: { code?: string } }[] | undefined)?.some((e) => e.extensions?.code === 'INTERNAL_SERVER_ERROR');
-    this.metrics.graphql.inc({ outcome: r.status !== 200 ? 'rejected' : internal ? 'error' : r.body.errors ? 'partial' : 'ok' });
+    const internal = (r.body.errors as { extensions?: { code?: string } }[] | undefined)?.some(
+      (e) => e.extensions?.code === 'INTERNAL_SERVER_ERROR',
+    );
+    this.metrics.graphql.inc({
+      outcome: r.status !== 200 ? 'rejected' : internal ? 'error' : r.body.errors ? 'partial' : 'ok',
+    });
     if (internal) (req as unknown as { graphqlInternalError?: boolean }).graphqlInternalError = true;
     return reply.code(r.status).header('content-type', 'application/json').send(r.body);
   }
@@ -239,7 +322,17 @@ export class GraphQLController {
   @Post()
   @HttpCode(200)
   post(@Body() body: Raw | undefined, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
-    if (!body || typeof body !== 'object') return reply.code(400).send({ errors: [{ message: 'body: a JSON object {query, variables} is required', extensions: { code: 'BAD_REQUEST', field: 'body' } }] });
+    if (!body || typeof body !== 'object')
+      return reply
+        .code(400)
+        .send({
+          errors: [
+            {
+              message: 'body: a JSON object {query, variables} is required',
+              extensions: { code: 'BAD_REQUEST', field: 'body' },
+            },
+          ],
+        });
     return this.answer(reply, req, body.query, body.variables, body.operationName);
   }
 
@@ -250,7 +343,11 @@ export class GraphQLController {
       try {
         variables = JSON.parse(q.variables);
       } catch {
-        return reply.code(400).send({ errors: [{ message: 'variables: not valid JSON', extensions: { code: 'BAD_REQUEST', field: 'variables' } }] });
+        return reply
+          .code(400)
+          .send({
+            errors: [{ message: 'variables: not valid JSON', extensions: { code: 'BAD_REQUEST', field: 'variables' } }],
+          });
       }
     }
     return this.answer(reply, req, q.query, variables, q.operationName);

@@ -9,7 +9,14 @@ import { JsonLogger } from './observability';
 
 /** What the aggregator package exports for hosting (apps/aggregator): a Nest module and its service. */
 interface AggregatorPackage {
-  AggregatorModule: { forRoot(options: { storage: Storage; env: NodeJS.ProcessEnv; controllers: boolean; defaultMetrics: boolean }): DynamicModule };
+  AggregatorModule: {
+    forRoot(options: {
+      storage: Storage;
+      env: NodeJS.ProcessEnv;
+      controllers: boolean;
+      defaultMetrics: boolean;
+    }): DynamicModule;
+  };
   AggregatorService: new (...args: never[]) => { readiness(): { ready: boolean }; metricsText(): Promise<string> };
 }
 
@@ -19,10 +26,12 @@ Environment: TMA_API_HOST, TMA_API_PORT, TMA_API_TOKENS / TMA_API_TOKENS_FILE or
 TMA_API_MAX_RANGE, TMA_API_MAX_POINTS, TMA_API_MAX_K, TMA_API_CACHE_MB, and the storage variables (docs/storage.md).`;
 
 function loadAggregator(): AggregatorPackage {
-  // Resolved at run time so the API builds and runs alone without the aggregator package.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  // Resolved at run time so the API builds and runs alone without the aggregator package. Hosting the aggregator is
+  // the single-machine design (one chDB owner), hence the one app-to-app import.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports, @nx/enforce-module-boundaries
   const mod = require('@tma/aggregator') as Partial<AggregatorPackage>;
-  if (!mod.AggregatorModule || !mod.AggregatorService) throw new Error('the aggregator package does not export AggregatorModule/AggregatorService; build apps/aggregator');
+  if (!mod.AggregatorModule || !mod.AggregatorService)
+    throw new Error('the aggregator package does not export AggregatorModule/AggregatorService; build apps/aggregator');
   return mod as AggregatorPackage;
 }
 
@@ -38,7 +47,10 @@ async function main(argv: string[]): Promise<void> {
   const storageConfig = loadStorageConfig(process.env);
   if (!config.authEnabled) logger.write('warn', 'authentication is OFF (TMA_API_AUTH=off): for local development only');
   const storage = await createStorage(storageConfig);
-  logger.write('info', 'storage open', { storage: describeStorageConfig(storageConfig), version: storage.serverVersion });
+  logger.write('info', 'storage open', {
+    storage: describeStorageConfig(storageConfig),
+    version: storage.serverVersion,
+  });
   await applyMigrations(storage);
   const readiness: ReadinessCheck[] = [];
   const extraMetrics: (() => Promise<string>)[] = [];
@@ -46,7 +58,10 @@ async function main(argv: string[]): Promise<void> {
   const agg = args.has('--with-aggregator') ? loadAggregator() : undefined;
   // The aggregator runs as a module of this application on the same Storage (one chDB owner); it starts consuming
   // when the application bootstraps and flushes its open windows when the application closes.
-  if (agg) imports.push(agg.AggregatorModule.forRoot({ storage, env: process.env, controllers: false, defaultMetrics: false }));
+  if (agg)
+    imports.push(
+      agg.AggregatorModule.forRoot({ storage, env: process.env, controllers: false, defaultMetrics: false }),
+    );
   const { app } = await createQueryApi({ config, storage, logger, readiness, extraMetrics, imports });
   if (agg) {
     const service = app.get(agg.AggregatorService);
@@ -55,7 +70,13 @@ async function main(argv: string[]): Promise<void> {
     logger.write('info', 'aggregator running in this process');
   }
   await app.listen({ host: config.host, port: config.port });
-  logger.write('info', 'query API listening', { url: `http://${config.host}:${config.port}/`, dashboard: '/dashboard/', docs: '/docs', graphql: '/graphql', auth: config.authEnabled ? `${config.tokens.length} token(s)` : 'off' });
+  logger.write('info', 'query API listening', {
+    url: `http://${config.host}:${config.port}/`,
+    dashboard: '/dashboard/',
+    docs: '/docs',
+    graphql: '/graphql',
+    auth: config.authEnabled ? `${config.tokens.length} token(s)` : 'off',
+  });
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -80,6 +101,14 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e: Error) => {
-  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', component: 'query-api', msg: 'cannot start', error: e.message }) + '\n');
+  process.stderr.write(
+    JSON.stringify({
+      time: new Date().toISOString(),
+      level: 'error',
+      component: 'query-api',
+      msg: 'cannot start',
+      error: e.message,
+    }) + '\n',
+  );
   process.exit(1);
 });

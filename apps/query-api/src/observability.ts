@@ -6,7 +6,12 @@ import type { StoreMetrics } from './partials';
 
 export class Metrics implements StoreMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'tma_api_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [this.registry] });
+  readonly requests = new Counter({
+    name: 'tma_api_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [this.registry],
+  });
   readonly duration = new Histogram({
     name: 'tma_api_request_duration_seconds',
     help: 'HTTP request latency by route',
@@ -14,9 +19,23 @@ export class Metrics implements StoreMetrics {
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
     registers: [this.registry],
   });
-  readonly authFailures = new Counter({ name: 'tma_api_auth_failures_total', help: 'Requests refused for missing or bad credentials', labelNames: ['reason'], registers: [this.registry] });
-  readonly cache = new Counter({ name: 'tma_api_sketch_cache_total', help: 'Decoded partial sketches served from cache (hit) or read from ClickHouse (miss)', labelNames: ['result'], registers: [this.registry] });
-  readonly cacheBytes = new Gauge({ name: 'tma_api_sketch_cache_bytes', help: 'Memory held by decoded sketches', registers: [this.registry] });
+  readonly authFailures = new Counter({
+    name: 'tma_api_auth_failures_total',
+    help: 'Requests refused for missing or bad credentials',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly cache = new Counter({
+    name: 'tma_api_sketch_cache_total',
+    help: 'Decoded partial sketches served from cache (hit) or read from ClickHouse (miss)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly cacheBytes = new Gauge({
+    name: 'tma_api_sketch_cache_bytes',
+    help: 'Memory held by decoded sketches',
+    registers: [this.registry],
+  });
   readonly storageTime = new Histogram({
     name: 'tma_api_clickhouse_seconds',
     help: 'ClickHouse statements by kind',
@@ -24,7 +43,12 @@ export class Metrics implements StoreMetrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
     registers: [this.registry],
   });
-  readonly graphql = new Counter({ name: 'tma_api_graphql_operations_total', help: 'GraphQL operations by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly graphql = new Counter({
+    name: 'tma_api_graphql_operations_total',
+    help: 'GraphQL operations by outcome',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'tma_api_' });

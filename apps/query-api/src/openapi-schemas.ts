@@ -11,7 +11,11 @@ export const scopeSchema = {
   properties: {
     from: { type: 'string', format: 'date-time' },
     to: { type: 'string', format: 'date-time' },
-    tiers: { type: 'object', additionalProperties: { type: 'integer', nullable: true }, description: 'windows merged per tier (1m, 1h)' },
+    tiers: {
+      type: 'object',
+      additionalProperties: { type: 'integer', nullable: true },
+      description: 'windows merged per tier (1m, 1h)',
+    },
     hosts: { type: 'array', items: str, nullable: true },
     exact: { type: 'boolean', description: 'false when stored partials mix requested hosts with others' },
     coveredHosts: { type: 'array', items: str },
@@ -20,7 +24,12 @@ export const scopeSchema = {
 
 const cmsBound = {
   type: 'object',
-  properties: { bound: { ...num, description: 'ε·N' }, epsilon: num, confidence: { ...num, description: '1 − δ' }, total: { ...num, description: 'N' } },
+  properties: {
+    bound: { ...num, description: 'ε·N' },
+    epsilon: num,
+    confidence: { ...num, description: '1 − δ' },
+    total: { ...num, description: 'N' },
+  },
 };
 
 export const flowSchema = {
@@ -49,10 +58,22 @@ const hll = {
 
 export const topFlowsSchema = {
   type: 'object',
-  properties: { scope: scopeSchema, by: str, k: int, packets: cmsBound, bytes: cmsBound, candidates: int, matched: int, flows: { type: 'array', items: flowSchema } },
+  properties: {
+    scope: scopeSchema,
+    by: str,
+    k: int,
+    packets: cmsBound,
+    bytes: cmsBound,
+    candidates: int,
+    matched: int,
+    flows: { type: 'array', items: flowSchema },
+  },
 };
 
-export const flowEstimateSchema = { type: 'object', properties: { scope: scopeSchema, flow: flowSchema, packets: cmsBound, bytes: cmsBound } };
+export const flowEstimateSchema = {
+  type: 'object',
+  properties: { scope: scopeSchema, flow: flowSchema, packets: cmsBound, bytes: cmsBound },
+};
 
 export const prefixEstimateSchema = {
   type: 'object',
@@ -84,7 +105,13 @@ export const cardinalitySeriesSchema = {
     stepSeconds: int,
     series: {
       type: 'object',
-      additionalProperties: { type: 'array', items: { type: 'object', properties: { t: { type: 'string', format: 'date-time' }, value: { ...hll, nullable: true } } } },
+      additionalProperties: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: { t: { type: 'string', format: 'date-time' }, value: { ...hll, nullable: true } },
+        },
+      },
     },
   },
 };
@@ -102,9 +129,26 @@ export const heavyHittersSchema = {
     confidence: num,
     prefixes: {
       type: 'array',
-      items: { type: 'object', properties: { prefix: str, family: int, length: int, weight: num, discounted: num, share: num, boundPerFlow: num } },
+      items: {
+        type: 'object',
+        properties: {
+          prefix: str,
+          family: int,
+          length: int,
+          weight: num,
+          discounted: num,
+          share: num,
+          boundPerFlow: num,
+        },
+      },
     },
-    icicle: { type: 'array', items: { type: 'object', properties: { prefix: str, length: int, parent: { type: 'string', nullable: true }, weight: num, share: num } } },
+    icicle: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { prefix: str, length: int, parent: { type: 'string', nullable: true }, weight: num, share: num },
+      },
+    },
   },
 };
 
@@ -116,7 +160,13 @@ export const trafficSeriesSchema = {
     stepSeconds: int,
     times: { type: 'array', items: { type: 'string', format: 'date-time' } },
     total: { type: 'object', properties: { packets: numbers, bytes: numbers } },
-    protocols: { type: 'array', items: { type: 'object', properties: { protocol: int, name: { type: 'string', nullable: true }, packets: numbers, bytes: numbers } } },
+    protocols: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { protocol: int, name: { type: 'string', nullable: true }, packets: numbers, bytes: numbers },
+      },
+    },
   },
 };
 
@@ -148,5 +198,11 @@ export const hostsSchema = {
 export const errorSchema = {
   type: 'object',
   required: ['statusCode', 'error', 'message'],
-  properties: { statusCode: int, error: str, message: str, field: { ...str, description: 'the parameter that was refused' }, requestId: str },
+  properties: {
+    statusCode: int,
+    error: str,
+    message: str,
+    field: { ...str, description: 'the parameter that was refused' },
+    requestId: str,
+  },
 };

@@ -48,7 +48,8 @@ function str(raw: Raw, field: string): string | undefined {
 
 export function parseDuration(field: string, text: string): number {
   const m = /^(\d{1,6})(s|m|h|d|w)$/.exec(text);
-  if (!m || Number(m[1]) === 0) throw new InvalidInputError(field, `"${text}" is not a duration like 15m, 1h, 24h or 7d`);
+  if (!m || Number(m[1]) === 0)
+    throw new InvalidInputError(field, `"${text}" is not a duration like 15m, 1h, 24h or 7d`);
   return Number(m[1]) * UNITS[m[2]];
 }
 
@@ -57,7 +58,11 @@ function parseInstant(field: string, text: string): number {
   let t: number;
   if (/^\d{10,13}$/.test(text)) t = Number(text);
   else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(text)) t = Date.parse(text);
-  else throw new InvalidInputError(field, `"${text}" is not a time: use ISO 8601 with a zone (2026-11-27T14:00:00Z) or epoch milliseconds`);
+  else
+    throw new InvalidInputError(
+      field,
+      `"${text}" is not a time: use ISO 8601 with a zone (2026-11-27T14:00:00Z) or epoch milliseconds`,
+    );
   if (!Number.isFinite(t)) throw new InvalidInputError(field, `"${text}" is not a valid date`);
   return t;
 }
@@ -70,7 +75,8 @@ export function parseTimeRange(raw: Raw, config: Pick<QueryApiConfig, 'maxRangeM
   let from: number;
   let to: number;
   if (range !== undefined) {
-    if (fromText !== undefined || toText !== undefined) throw new InvalidInputError('range', 'give either range or from/to, not both');
+    if (fromText !== undefined || toText !== undefined)
+      throw new InvalidInputError('range', 'give either range or from/to, not both');
     const d = parseDuration('range', range);
     to = now;
     from = now - d;
@@ -84,7 +90,10 @@ export function parseTimeRange(raw: Raw, config: Pick<QueryApiConfig, 'maxRangeM
     from = now - 3_600_000;
   }
   if (to - from > config.maxRangeMs) {
-    throw new InvalidInputError(range !== undefined ? 'range' : 'from', `covers ${Math.round((to - from) / 60_000)} min; at most ${config.maxRangeMs / 60_000} min per request`);
+    throw new InvalidInputError(
+      range !== undefined ? 'range' : 'from',
+      `covers ${Math.round((to - from) / 60_000)} min; at most ${config.maxRangeMs / 60_000} min per request`,
+    );
   }
   // Whole seconds: stored windows start on whole seconds.
   return { from: Math.ceil(from / 1000) * 1000, to: Math.ceil(to / 1000) * 1000 };
@@ -96,16 +105,22 @@ export function parseStep(raw: Raw, range: TimeRange, config: Pick<QueryApiConfi
   const span = range.to - range.from;
   if (text === undefined) return STEPS.find((s) => span / s <= DEFAULT_POINTS) ?? STEPS[STEPS.length - 1];
   const step = parseDuration('step', text);
-  if (step % BASE_WINDOW_MS !== 0) throw new InvalidInputError('step', `must be a whole number of minutes (stored windows are 1 min), got ${text}`);
+  if (step % BASE_WINDOW_MS !== 0)
+    throw new InvalidInputError('step', `must be a whole number of minutes (stored windows are 1 min), got ${text}`);
   const points = Math.ceil(span / step);
-  if (points > config.maxPoints) throw new InvalidInputError('step', `${text} gives ${points} points; at most ${config.maxPoints}: use a larger step`);
+  if (points > config.maxPoints)
+    throw new InvalidInputError(
+      'step',
+      `${text} gives ${points} points; at most ${config.maxPoints}: use a larger step`,
+    );
   return step;
 }
 
 export function parseK(raw: Raw, config: Pick<QueryApiConfig, 'maxK'>, fallback = 10): number {
   const text = str(raw, 'k');
   if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > config.maxK) throw new InvalidInputError('k', `must be a whole number from 1 to ${config.maxK}, got "${text}"`);
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > config.maxK)
+    throw new InvalidInputError('k', `must be a whole number from 1 to ${config.maxK}, got "${text}"`);
   return Number(text);
 }
 
@@ -115,7 +130,8 @@ export function parseEnum<T extends string>(raw: Raw, field: string, values: rea
     if (fallback === undefined) throw new InvalidInputError(field, `is required (${values.join(' or ')})`);
     return fallback;
   }
-  if (!(values as readonly string[]).includes(text)) throw new InvalidInputError(field, `must be ${values.join(' or ')}, got "${text}"`);
+  if (!(values as readonly string[]).includes(text))
+    throw new InvalidInputError(field, `must be ${values.join(' or ')}, got "${text}"`);
   return text as T;
 }
 
@@ -123,29 +139,35 @@ export function parsePhi(raw: Raw, fallback = 0.05): number {
   const text = str(raw, 'phi');
   if (text === undefined) return fallback;
   const v = Number(text);
-  if (!/^(0?\.\d+|\d+(\.\d+)?(e-?\d+)?)$/i.test(text) || !(v >= 0.0001 && v < 1)) throw new InvalidInputError('phi', `must be a number in [0.0001, 1), got "${text}"`);
+  if (!/^(0?\.\d+|\d+(\.\d+)?(e-?\d+)?)$/i.test(text) || !(v >= 0.0001 && v < 1))
+    throw new InvalidInputError('phi', `must be a number in [0.0001, 1), got "${text}"`);
   return v;
 }
 
 const PROTOCOL_NAMES: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, gre: 47, esp: 50, sctp: 132 };
-export const PROTOCOL_LABELS: Record<number, string> = Object.fromEntries(Object.entries(PROTOCOL_NAMES).map(([k, v]) => [v, k.toUpperCase()]));
+export const PROTOCOL_LABELS: Record<number, string> = Object.fromEntries(
+  Object.entries(PROTOCOL_NAMES).map(([k, v]) => [v, k.toUpperCase()]),
+);
 
 export function parseProtocol(field: string, text: string): number {
   const named = PROTOCOL_NAMES[text.toLowerCase()];
   if (named !== undefined) return named;
-  if (!/^\d{1,3}$/.test(text) || Number(text) > 255) throw new InvalidInputError(field, `must be tcp, udp, icmp, icmpv6 or a protocol number 0-255, got "${text}"`);
+  if (!/^\d{1,3}$/.test(text) || Number(text) > 255)
+    throw new InvalidInputError(field, `must be tcp, udp, icmp, icmpv6 or a protocol number 0-255, got "${text}"`);
   return Number(text);
 }
 
 function parsePort(field: string, text: string): number {
-  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new InvalidInputError(field, `must be a port number 0-65535, got "${text}"`);
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535)
+    throw new InvalidInputError(field, `must be a port number 0-65535, got "${text}"`);
   return Number(text);
 }
 
 export function parsePrefix(field: string, text: string): Prefix {
   const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(text);
   const family = m ? isIP(m[1]) : 0;
-  if (!m || family === 0) throw new InvalidInputError(field, `"${text}" is not an IPv4 or IPv6 prefix like 10.1.0.0/16 or 2001:db8::/32`);
+  if (!m || family === 0)
+    throw new InvalidInputError(field, `"${text}" is not an IPv4 or IPv6 prefix like 10.1.0.0/16 or 2001:db8::/32`);
   const max = family === 4 ? 32 : 128;
   const len = m[2] === undefined ? max : Number(m[2]);
   if (len > max) throw new InvalidInputError(field, `prefix length ${len} is longer than ${max}`);
@@ -153,7 +175,8 @@ export function parsePrefix(field: string, text: string): Prefix {
   const addr = parseAddress(m[1]);
   for (let i = 0; i < 16; i++) {
     const keep = Math.max(0, Math.min(8, bits - 8 * i));
-    if ((addr[i] & ~((0xff00 >> keep) & 0xff) & 0xff) !== 0) throw new InvalidInputError(field, `${text} has host bits set beyond /${len}`);
+    if ((addr[i] & ~((0xff00 >> keep) & 0xff) & 0xff) !== 0)
+      throw new InvalidInputError(field, `${text} has host bits set beyond /${len}`);
   }
   return { text: `${m[1]}/${len}`, addr, bits };
 }
@@ -183,7 +206,12 @@ export function parseHosts(raw: Raw): string[] | undefined {
   const list = (Array.isArray(v) ? v : String(v).split(',')).map((h) => String(h).trim()).filter(Boolean);
   if (list.length === 0) return undefined;
   if (list.length > 1000) throw new InvalidInputError('hosts', `at most 1000 hosts per request, got ${list.length}`);
-  for (const h of list) if (!HOST_RE.test(h)) throw new InvalidInputError('hosts', `"${h.slice(0, 40)}" is not a host id (letters, digits, ".", "_", ":", "-")`);
+  for (const h of list)
+    if (!HOST_RE.test(h))
+      throw new InvalidInputError(
+        'hosts',
+        `"${h.slice(0, 40)}" is not a host id (letters, digits, ".", "_", ":", "-")`,
+      );
   return [...new Set(list)];
 }
 
@@ -207,7 +235,11 @@ export function parseFilters(raw: Raw): Filters {
 /** Only the host filter applies to whole-window answers (cardinality, totals); flow filters would be silently ignored, so they are refused. */
 export function refuseFlowFilters(f: Filters, what: string): void {
   for (const field of ['srcPort', 'dstPort', 'srcPrefix', 'dstPrefix'] as const) {
-    if (f[field] !== undefined) throw new InvalidInputError(field, `does not apply to ${what} (sketches of distinct counts are not kept per flow); filter by hosts only`);
+    if (f[field] !== undefined)
+      throw new InvalidInputError(
+        field,
+        `does not apply to ${what} (sketches of distinct counts are not kept per flow); filter by hosts only`,
+      );
   }
 }
 
@@ -220,10 +252,18 @@ export function parseFlowTuple(raw: Raw): { src: string; dst: string; sport: num
   if (sp === undefined) throw new InvalidInputError('srcPort', 'is required (ICMP: the type)');
   if (dp === undefined) throw new InvalidInputError('dstPort', 'is required (ICMP: the code)');
   if (pr === undefined) throw new InvalidInputError('protocol', 'is required');
-  return { src, dst, sport: parsePort('srcPort', sp), dport: parsePort('dstPort', dp), proto: parseProtocol('protocol', pr) };
+  return {
+    src,
+    dst,
+    sport: parsePort('srcPort', sp),
+    dport: parsePort('dstPort', dp),
+    proto: parseProtocol('protocol', pr),
+  };
 }
 
 /** Refuses query parameters the endpoint does not know (a typo must not be ignored silently). */
 export function refuseUnknown(raw: Raw, known: readonly string[]): void {
-  for (const k of Object.keys(raw)) if (!known.includes(k)) throw new InvalidInputError(k, `unknown parameter; this endpoint takes ${known.join(', ')}`);
+  for (const k of Object.keys(raw))
+    if (!known.includes(k))
+      throw new InvalidInputError(k, `unknown parameter; this endpoint takes ${known.join(', ')}`);
 }

@@ -5,7 +5,14 @@
 // that picks up newly written rows every second (answers lag the newest write by at most that), so a warm request
 // needs no ClickHouse round trip at all.
 import { createHash } from 'node:crypto';
-import { CountMinSketch, HyperLogLog, decodeCandidates, decodeCountMinSketch, decodeHyperLogLog, type Candidate } from '@tma/sketch';
+import {
+  CountMinSketch,
+  HyperLogLog,
+  decodeCandidates,
+  decodeCountMinSketch,
+  decodeHyperLogLog,
+  type Candidate,
+} from '@tma/sketch';
 import type { Storage } from '@tma/storage';
 import type { TimeRange } from './params';
 
@@ -13,8 +20,13 @@ export const MINUTE_TIER = '1m';
 export const HOUR_TIER = '1h';
 const HOUR = 3_600_000;
 
-export type SketchColumn = 'cms_packets' | 'cms_bytes' | 'hll_flows' | 'hll_sources' | 'hll_destinations' | 'hll_ports' | 'candidates';
-export type Decoded<C extends SketchColumn> = C extends 'cms_packets' | 'cms_bytes' ? CountMinSketch : C extends 'candidates' ? Candidate[] : HyperLogLog;
+export type SketchColumn =
+  'cms_packets' | 'cms_bytes' | 'hll_flows' | 'hll_sources' | 'hll_destinations' | 'hll_ports' | 'candidates';
+export type Decoded<C extends SketchColumn> = C extends 'cms_packets' | 'cms_bytes'
+  ? CountMinSketch
+  : C extends 'candidates'
+    ? Candidate[]
+    : HyperLogLog;
 
 export interface PartialRow {
   /** tier|window start (s)|topic|partition|first offset: the table's key. */
@@ -93,7 +105,8 @@ const LIST_COLUMNS = `tier, toUnixTimestamp(window_start) AS ws, window_seconds,
   toString(version) AS version, packets, bytes, snapshots, gaps, protocols, protocol_packets, protocol_bytes`;
 const MERGE_CACHE_ENTRIES = 128;
 
-const ID_SQL = "concat(tier, '|', toString(toUnixTimestamp(window_start)), '|', topic, '|', toString(partition), '|', toString(first_offset))";
+const ID_SQL =
+  "concat(tier, '|', toString(toUnixTimestamp(window_start)), '|', topic, '|', toString(partition), '|', toString(first_offset))";
 
 export class PartialStore {
   private readonly cache = new Map<string, CacheEntry>();
@@ -186,7 +199,8 @@ export class PartialStore {
     try {
       const v = await p;
       this.memoCache.set(key, v);
-      while (this.memoCache.size > MERGE_CACHE_ENTRIES) this.memoCache.delete(this.memoCache.keys().next().value as string);
+      while (this.memoCache.size > MERGE_CACHE_ENTRIES)
+        this.memoCache.delete(this.memoCache.keys().next().value as string);
       return v;
     } finally {
       this.memoPending.delete(key);
@@ -206,7 +220,12 @@ export class PartialStore {
     if (!options.withHosts && this.indexFresh()) {
       list = [];
       for (const r of this.index.values()) {
-        if (r.tier === MINUTE_TIER ? r.windowStart >= range.from && r.windowStart < range.to : useHours && r.tier === HOUR_TIER && r.windowStart >= hFrom && r.windowStart < hTo) list.push(r);
+        if (
+          r.tier === MINUTE_TIER
+            ? r.windowStart >= range.from && r.windowStart < range.to
+            : useHours && r.tier === HOUR_TIER && r.windowStart >= hFrom && r.windowStart < hTo
+        )
+          list.push(r);
       }
     } else {
       const t0 = performance.now();
@@ -215,7 +234,14 @@ export class PartialStore {
          FROM {database}.agg_partials FINAL
          WHERE (tier = {minute:String} AND window_start >= {from:DateTime} AND window_start < {to:DateTime})
             ${useHours ? 'OR (tier = {hour:String} AND window_start >= {hfrom:DateTime} AND window_start < {hto:DateTime})' : ''}`,
-        { minute: MINUTE_TIER, hour: HOUR_TIER, from: new Date(range.from), to: new Date(range.to), hfrom: new Date(hFrom), hto: new Date(hTo) },
+        {
+          minute: MINUTE_TIER,
+          hour: HOUR_TIER,
+          from: new Date(range.from),
+          to: new Date(range.to),
+          hfrom: new Date(hFrom),
+          hto: new Date(hTo),
+        },
       );
       this.metrics?.queryTime('list', (performance.now() - t0) / 1000);
       list = rows.map(toRow);
@@ -276,7 +302,8 @@ export class PartialStore {
     }
     await Promise.all(waits);
     for (let i = 0; i < rows.length; i++) {
-      if (out[i] === undefined) throw new Error(`partial row ${rows[i].id} vanished while being read (TTL or rewrite); retry`);
+      if (out[i] === undefined)
+        throw new Error(`partial row ${rows[i].id} vanished while being read (TTL or rewrite); retry`);
     }
     return out as Decoded<C>[];
   }
@@ -290,7 +317,12 @@ export class PartialStore {
        FROM {database}.agg_partials FINAL
        WHERE window_start >= {minWs:DateTime} AND window_start <= {maxWs:DateTime} AND tier IN {tiers:Array(String)}
          AND ${ID_SQL} IN {ids:Array(String)}`,
-      { minWs: new Date(minWs), maxWs: new Date(maxWs), tiers: [...new Set(rows.map((r) => r.tier))], ids: rows.map((r) => r.id) },
+      {
+        minWs: new Date(minWs),
+        maxWs: new Date(maxWs),
+        tiers: [...new Set(rows.map((r) => r.tier))],
+        ids: rows.map((r) => r.id),
+      },
       { binaryColumns: ['blob'] },
     );
     this.metrics?.queryTime(`sketch:${column}`, (performance.now() - t0) / 1000);

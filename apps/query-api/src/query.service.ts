@@ -19,7 +19,15 @@ import {
 } from '@tma/sketch';
 import type { Storage } from '@tma/storage';
 import { type Filters, inPrefix, PROTOCOL_LABELS, type Prefix, type TimeRange } from './params';
-import { MINUTE_TIER, mergeCms, mergeHll, type PartialRow, PartialStore, type RowSelection, type SketchColumn } from './partials';
+import {
+  MINUTE_TIER,
+  mergeCms,
+  mergeHll,
+  type PartialRow,
+  PartialStore,
+  type RowSelection,
+  type SketchColumn,
+} from './partials';
 
 export interface Scope {
   /** The time range answered: windows whose start lies in [from, to). */
@@ -71,14 +79,24 @@ export interface HllValue {
   high95: number;
 }
 
-const CARD_COLUMNS = { flows: 'hll_flows', sources: 'hll_sources', destinations: 'hll_destinations', ports: 'hll_ports' } as const;
+const CARD_COLUMNS = {
+  flows: 'hll_flows',
+  sources: 'hll_sources',
+  destinations: 'hll_destinations',
+  ports: 'hll_ports',
+} as const;
 export type CardinalityMetric = keyof typeof CARD_COLUMNS;
 export const CARDINALITY_METRICS = Object.keys(CARD_COLUMNS) as CardinalityMetric[];
 
 function hllValue(h: { estimate(): number; standardError: number }): HllValue {
   const estimate = h.estimate();
   const se = h.standardError;
-  return { estimate: Math.round(estimate * 100) / 100, standardError: se, low95: Math.max(0, estimate * (1 - 2 * se)), high95: estimate * (1 + 2 * se) };
+  return {
+    estimate: Math.round(estimate * 100) / 100,
+    standardError: se,
+    low95: Math.max(0, estimate * (1 - 2 * se)),
+    high95: estimate * (1 + 2 * se),
+  };
 }
 
 function flowOut(h: HeavyHitter): FlowEstimate {
@@ -104,7 +122,11 @@ function cmsBound(c: CountMinSketch): CmsBound {
 }
 
 const hasFlowFilter = (f: Filters) =>
-  f.protocol !== undefined || f.srcPort !== undefined || f.dstPort !== undefined || f.srcPrefix !== undefined || f.dstPrefix !== undefined;
+  f.protocol !== undefined ||
+  f.srcPort !== undefined ||
+  f.dstPort !== undefined ||
+  f.srcPrefix !== undefined ||
+  f.dstPrefix !== undefined;
 
 /** Most candidates ranked exactly per request (k ≤ 1000); the rest cannot reach the top (see shortlist). */
 export const RANK_SHORTLIST = 2048;
@@ -189,9 +211,19 @@ export class QueryService {
   }
 
   /** Rows for the range and host set; hour rows only without a host filter. */
-  private async rows(range: TimeRange, hosts: string[] | undefined, hourTier = true): Promise<{ sel: RowSelection; scope: Scope }> {
+  private async rows(
+    range: TimeRange,
+    hosts: string[] | undefined,
+    hourTier = true,
+  ): Promise<{ sel: RowSelection; scope: Scope }> {
     const sel = await this.store.select(range, { hourTier: hourTier && !hosts, withHosts: !!hosts });
-    const scope: Scope = { from: this.iso(range.from), to: this.iso(range.to), tiers: sel.tiers, hosts: hosts ?? null, exact: true };
+    const scope: Scope = {
+      from: this.iso(range.from),
+      to: this.iso(range.to),
+      tiers: sel.tiers,
+      hosts: hosts ?? null,
+      exact: true,
+    };
     if (hosts) {
       const wanted = new Set(hosts);
       const covered = new Set<string>();
@@ -209,22 +241,35 @@ export class QueryService {
     return { sel, scope };
   }
 
-  private mergedFlows(rows: PartialRow[]): Promise<{ cmsP: CountMinSketch; cmsB: CountMinSketch; candidates: Candidate[] }> {
+  private mergedFlows(
+    rows: PartialRow[],
+  ): Promise<{ cmsP: CountMinSketch; cmsB: CountMinSketch; candidates: Candidate[] }> {
     return this.store.memo('flows', rows, async () => {
-      const [p, b, c] = await Promise.all([this.store.sketches(rows, 'cms_packets'), this.store.sketches(rows, 'cms_bytes'), this.store.sketches(rows, 'candidates')]);
+      const [p, b, c] = await Promise.all([
+        this.store.sketches(rows, 'cms_packets'),
+        this.store.sketches(rows, 'cms_bytes'),
+        this.store.sketches(rows, 'candidates'),
+      ]);
       return { cmsP: mergeCms(p), cmsB: mergeCms(b), candidates: unionCandidates(c) };
     });
   }
 
   /** Every candidate re-estimated on the merged sketches and ranked (shared by top flows, prefixes and HHH). */
-  private async ranked(rows: PartialRow[], by: RankBy): Promise<{ cmsP: CountMinSketch; cmsB: CountMinSketch; candidates: number; all: HeavyHitter[] }> {
+  private async ranked(
+    rows: PartialRow[],
+    by: RankBy,
+  ): Promise<{ cmsP: CountMinSketch; cmsB: CountMinSketch; candidates: number; all: HeavyHitter[] }> {
     const m = await this.mergedFlows(rows);
-    const all = await this.store.memo(`rank:${by}`, rows, async () => heavyHitters(shortlist(m.candidates, by === 'packets' ? m.cmsP : m.cmsB, RANK_SHORTLIST), m.cmsP, m.cmsB, { by }));
+    const all = await this.store.memo(`rank:${by}`, rows, async () =>
+      heavyHitters(shortlist(m.candidates, by === 'packets' ? m.cmsP : m.cmsB, RANK_SHORTLIST), m.cmsP, m.cmsB, { by }),
+    );
     return { cmsP: m.cmsP, cmsB: m.cmsB, candidates: m.candidates.length, all };
   }
 
   private mergedHll(rows: PartialRow[], column: SketchColumn) {
-    return this.store.memo(`hll:${column}`, rows, async () => mergeHll(await this.store.sketches(rows, column as 'hll_flows')));
+    return this.store.memo(`hll:${column}`, rows, async () =>
+      mergeHll(await this.store.sketches(rows, column as 'hll_flows')),
+    );
   }
 
   async topFlows(range: TimeRange, filters: Filters, by: RankBy, k: number) {
@@ -244,9 +289,16 @@ export class QueryService {
     };
   }
 
-  async flowEstimate(range: TimeRange, hosts: string[] | undefined, t: { src: string; dst: string; sport: number; dport: number; proto: number }) {
+  async flowEstimate(
+    range: TimeRange,
+    hosts: string[] | undefined,
+    t: { src: string; dst: string; sport: number; dport: number; proto: number },
+  ) {
     const { sel, scope } = await this.rows(range, hosts);
-    const [p, b] = await Promise.all([this.store.sketches(sel.rows, 'cms_packets'), this.store.sketches(sel.rows, 'cms_bytes')]);
+    const [p, b] = await Promise.all([
+      this.store.sketches(sel.rows, 'cms_packets'),
+      this.store.sketches(sel.rows, 'cms_bytes'),
+    ]);
     const cmsP = mergeCms(p);
     const cmsB = mergeCms(b);
     const key = flowKey(t);
@@ -389,13 +441,28 @@ export class QueryService {
       total: totals,
       protocols: [...per.entries()]
         .sort((a, b) => b[1].packets.reduce((x, y) => x + y, 0) - a[1].packets.reduce((x, y) => x + y, 0))
-        .map(([protocol, s]) => ({ protocol, name: PROTOCOL_LABELS[protocol] ?? null, packets: s.packets, bytes: s.bytes })),
+        .map(([protocol, s]) => ({
+          protocol,
+          name: PROTOCOL_LABELS[protocol] ?? null,
+          packets: s.packets,
+          bytes: s.bytes,
+        })),
     };
   }
 
   /** Hosts seen in the range (1 min tier, which keeps per-host counters): exact totals, last seen, sequence gaps. */
   async hosts(range: TimeRange, hosts: string[] | undefined) {
-    const rows = await this.storage.query<{ host: string; last_seen: string; first_seen: string; snapshots: string; packets: string; bytes: string; gaps: string; last_seq: string; boot: string }>(
+    const rows = await this.storage.query<{
+      host: string;
+      last_seen: string;
+      first_seen: string;
+      snapshots: string;
+      packets: string;
+      bytes: string;
+      gaps: string;
+      last_seq: string;
+      boot: string;
+    }>(
       `SELECT host, toUnixTimestamp(max(window_start + window_seconds)) AS last_seen, toUnixTimestamp(min(window_start)) AS first_seen,
               sum(s) AS snapshots, sum(p) AS packets, sum(b) AS bytes, sum(g) AS gaps,
               toString(argMax(seq, window_start)) AS last_seq, argMax(boot, window_start) AS boot
@@ -410,7 +477,13 @@ export class QueryService {
       'SELECT uniqExact(window_start) AS windows FROM {database}.agg_partials WHERE tier = {tier:String} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}',
       { tier: MINUTE_TIER, from: new Date(range.from), to: new Date(range.to) },
     );
-    const scope: Scope = { from: this.iso(range.from), to: this.iso(range.to), tiers: { [MINUTE_TIER]: Number(w?.windows ?? 0) }, hosts: hosts ?? null, exact: true };
+    const scope: Scope = {
+      from: this.iso(range.from),
+      to: this.iso(range.to),
+      tiers: { [MINUTE_TIER]: Number(w?.windows ?? 0) },
+      hosts: hosts ?? null,
+      exact: true,
+    };
     return {
       scope,
       hosts: rows.map((r) => ({

@@ -1,6 +1,14 @@
 // REST /v1: every answer carries its scope (windows and hosts merged) and its error bounds.
 import { applyDecorators, Controller, Get, Inject, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiOperation,
+  ApiQuery,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
 import type { QueryApiConfig } from './config';
 import * as S from './openapi-schemas';
 import {
@@ -25,15 +33,21 @@ export const CONFIG = 'QUERY_API_CONFIG';
 const TIME = ['range', 'from', 'to'];
 const FLOW_FILTERS = ['hosts', 'protocol', 'srcPort', 'dstPort', 'srcPrefix', 'dstPrefix'];
 
-const q = (name: string, description: string, schema: Record<string, unknown> = { type: 'string' }, required = false) => ApiQuery({ name, description, required, schema });
+const q = (name: string, description: string, schema: Record<string, unknown> = { type: 'string' }, required = false) =>
+  ApiQuery({ name, description, required, schema });
 
 const TimeParams = () =>
   applyDecorators(
-    q('range', 'relative range ending now: 15m, 1h, 24h, 7d (default 1h); not with from/to', { type: 'string', pattern: '^\\d+[smhdw]$', example: '15m' }),
+    q('range', 'relative range ending now: 15m, 1h, 24h, 7d (default 1h); not with from/to', {
+      type: 'string',
+      pattern: '^\\d+[smhdw]$',
+      example: '15m',
+    }),
     q('from', 'start, ISO 8601 with zone or epoch ms', { type: 'string', example: '2026-11-27T14:00:00Z' }),
     q('to', 'end (exclusive), default now', { type: 'string' }),
   );
-const HostsParam = () => q('hosts', 'comma-separated host ids (default: the whole fleet)', { type: 'string', example: 'web-1,web-2' });
+const HostsParam = () =>
+  q('hosts', 'comma-separated host ids (default: the whole fleet)', { type: 'string', example: 'web-1,web-2' });
 const FlowFilterParams = () =>
   applyDecorators(
     HostsParam(),
@@ -54,8 +68,12 @@ const Common = (summary: string, schema: object) =>
 function metricsParam(raw: Raw): CardinalityMetric[] {
   const v = raw.metrics;
   if (v === undefined || v === '') return CARDINALITY_METRICS;
-  const list = String(v).split(',').map((s) => s.trim());
-  for (const m of list) if (!(CARDINALITY_METRICS as string[]).includes(m)) throw new InvalidInputError('metrics', `"${m}" is not one of ${CARDINALITY_METRICS.join(', ')}`);
+  const list = String(v)
+    .split(',')
+    .map((s) => s.trim());
+  for (const m of list)
+    if (!(CARDINALITY_METRICS as string[]).includes(m))
+      throw new InvalidInputError('metrics', `"${m}" is not one of ${CARDINALITY_METRICS.join(', ')}`);
   return [...new Set(list)] as CardinalityMetric[];
 }
 
@@ -77,7 +95,12 @@ export class RestController {
   topFlows(@Query() raw: Raw) {
     refuseUnknown(raw, [...TIME, ...FLOW_FILTERS, 'by', 'k']);
     const range = parseTimeRange(raw, this.config);
-    return this.svc.topFlows(range, parseFilters(raw), parseEnum(raw, 'by', ['packets', 'bytes'] as const, 'packets'), parseK(raw, this.config));
+    return this.svc.topFlows(
+      range,
+      parseFilters(raw),
+      parseEnum(raw, 'by', ['packets', 'bytes'] as const, 'packets'),
+      parseK(raw, this.config),
+    );
   }
 
   @Get('flows/estimate')
@@ -112,7 +135,10 @@ export class RestController {
   }
 
   @Get('cardinality')
-  @Common('Distinct flows, sources, destinations and destination ports over the whole range (one HLL union)', S.cardinalitySchema)
+  @Common(
+    'Distinct flows, sources, destinations and destination ports over the whole range (one HLL union)',
+    S.cardinalitySchema,
+  )
   @TimeParams()
   @HostsParam()
   @q('metrics', 'comma-separated subset of flows,sources,destinations,ports (default all)')
@@ -136,7 +162,10 @@ export class RestController {
   }
 
   @Get('heavy-hitters')
-  @Common('Hierarchical heavy hitters over source or destination prefixes with threshold φ, plus the prefix tree (icicle)', S.heavyHittersSchema)
+  @Common(
+    'Hierarchical heavy hitters over source or destination prefixes with threshold φ, plus the prefix tree (icicle)',
+    S.heavyHittersSchema,
+  )
   @TimeParams()
   @FlowFilterParams()
   @q('side', 'src or dst', { type: 'string', enum: ['src', 'dst'], default: 'src' })

@@ -9,6 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fromHex, parseFlowKey } from '@tma/sketch';
 import { applyMigrations, createStorage, type Storage } from '@tma/storage';
+// The fleet simulator has no package alias yet (tools/ is not a workspace).
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { FleetSimulator } from '../../../tools/fleet-sim/src';
 import { createQueryApi, type QueryApi } from '../src/app';
 import { parseTokens, type QueryApiConfig } from '../src/config';
@@ -75,7 +77,12 @@ async function gql(query: string, variables?: Record<string, unknown>): Promise<
   const r = await api.app
     .getHttpAdapter()
     .getInstance()
-    .inject({ method: 'POST', url: '/graphql', headers: { authorization: `Bearer ${READ}`, 'content-type': 'application/json' }, payload: JSON.stringify({ query, variables }) });
+    .inject({
+      method: 'POST',
+      url: '/graphql',
+      headers: { authorization: `Bearer ${READ}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ query, variables }),
+    });
   return { status: r.statusCode, body: JSON.parse(r.body), headers: r.headers };
 }
 
@@ -121,7 +128,8 @@ function truth(from: number, to: number) {
   return { flows, sources, destinations, ports, protocols, hosts, packets, bytes };
 }
 
-const tupleKey = (f: { src: string; dst: string; srcPort: number; dstPort: number; protocol: number }) => `${f.src}|${f.dst}|${f.srcPort}|${f.dstPort}|${f.protocol}`;
+const tupleKey = (f: { src: string; dst: string; srcPort: number; dstPort: number; protocol: number }) =>
+  `${f.src}|${f.dst}|${f.srcPort}|${f.dstPort}|${f.protocol}`;
 function truthByTuple(flows: Map<string, { packets: number; bytes: number }>) {
   const m = new Map<string, { packets: number; bytes: number; hex: string }>();
   for (const [hex, f] of flows) {
@@ -168,7 +176,10 @@ describe('authentication', () => {
 
   it('accepts the admin token for reads, refuses a malformed header, and never logs a secret', async () => {
     expect((await get('/v1/cardinality?range=15m', ADMIN)).status).toBe(200);
-    const r = await api.app.getHttpAdapter().getInstance().inject({ method: 'GET', url: '/v1/hosts', headers: { authorization: `Basic ${READ}` } });
+    const r = await api.app
+      .getHttpAdapter()
+      .getInstance()
+      .inject({ method: 'GET', url: '/v1/hosts', headers: { authorization: `Basic ${READ}` } });
     expect(r.statusCode).toBe(401);
     const text = logger.lines.join('\n');
     expect(text).toContain('"token":"reader"');
@@ -177,7 +188,10 @@ describe('authentication', () => {
   });
 
   it('gives every response a request id, keeping a caller-supplied one', async () => {
-    const r = await api.app.getHttpAdapter().getInstance().inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'trace-abc-123' } });
+    const r = await api.app
+      .getHttpAdapter()
+      .getInstance()
+      .inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'trace-abc-123' } });
     expect(r.headers['x-request-id']).toBe('trace-abc-123');
     expect((await get('/health')).headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     expect(logger.lines.some((l) => l.includes('"reqId":"trace-abc-123"'))).toBe(true);
@@ -205,7 +219,10 @@ describe('answers against ground truth', () => {
       expect(f.bytes - truthF.bytes).toBeLessThanOrEqual(f.bytesBound);
       expect(f.packetsLower).toBeLessThanOrEqual(truthF.packets);
     }
-    const top5 = [...byTuple.entries()].sort((a, b) => b[1].packets - a[1].packets).slice(0, 5).map(([k]) => k);
+    const top5 = [...byTuple.entries()]
+      .sort((a, b) => b[1].packets - a[1].packets)
+      .slice(0, 5)
+      .map(([k]) => k);
     expect(flows.slice(0, 5).map(tupleKey)).toEqual(top5);
     const hours = Math.floor(to / 3_600_000) - Math.ceil(from / 3_600_000);
     expect(scope.tiers['1h'] ?? 0).toBe(hours);
@@ -233,12 +250,16 @@ describe('answers against ground truth', () => {
     const t = truthByTuple(truth(from, to).flows);
     const [key, f] = [...t.entries()].sort((a, b) => b[1].packets - a[1].packets)[7];
     const [src, dst, sp, dp, proto] = key.split('|');
-    const r = await get(`/v1/flows/estimate?${abs(from, to)}&src=${src}&dst=${dst}&srcPort=${sp}&dstPort=${dp}&protocol=${proto}`);
+    const r = await get(
+      `/v1/flows/estimate?${abs(from, to)}&src=${src}&dst=${dst}&srcPort=${sp}&dstPort=${dp}&protocol=${proto}`,
+    );
     expect(r.status).toBe(200);
     expect(r.body.flow.packets).toBeGreaterThanOrEqual(f.packets);
     expect(r.body.flow.packets - f.packets).toBeLessThanOrEqual(r.body.flow.packetsBound);
     expect(r.body.flow.bytes).toBeGreaterThanOrEqual(f.bytes);
-    const none = await get(`/v1/flows/estimate?${abs(from, to)}&src=192.0.2.1&dst=192.0.2.2&srcPort=1&dstPort=2&protocol=udp`);
+    const none = await get(
+      `/v1/flows/estimate?${abs(from, to)}&src=192.0.2.1&dst=192.0.2.2&srcPort=1&dstPort=2&protocol=udp`,
+    );
     expect(none.body.flow.packets).toBeLessThanOrEqual(none.body.flow.packetsBound);
     expect(none.body.flow.packetsLower).toBe(0);
   });
@@ -368,11 +389,15 @@ describe('GraphQL', () => {
     expect(g.status).toBe(200);
     expect(g.body.errors).toBeUndefined();
     const rest = await get(`/v1/flows/top?${abs(START, END)}&k=5&by=bytes`);
-    expect(g.body.data.topFlows.flows.map((f: { bytes: number }) => f.bytes)).toEqual(rest.body.flows.map((f: { bytes: number }) => f.bytes));
+    expect(g.body.data.topFlows.flows.map((f: { bytes: number }) => f.bytes)).toEqual(
+      rest.body.flows.map((f: { bytes: number }) => f.bytes),
+    );
     expect(g.body.data.topFlows.bytes.total).toBe(rest.body.bytes.total);
     const card = await get(`/v1/cardinality?${abs(START, END)}&metrics=sources`);
     expect(g.body.data.cardinality.sources.estimate).toBe(card.body.sources.estimate);
-    const s = await gql(`{ trafficSeries(range: "30m", step: "10m") { times total { packets } } hosts(range: "30m") { hosts { host packets } } heavyHitters(range: "1h", phi: 0.1) { prefixes { prefix } } cardinalitySeries(range: "30m", step: "15m", metrics: [flows]) { series { metric points { t value { estimate } } } } }`);
+    const s = await gql(
+      `{ trafficSeries(range: "30m", step: "10m") { times total { packets } } hosts(range: "30m") { hosts { host packets } } heavyHitters(range: "1h", phi: 0.1) { prefixes { prefix } } cardinalitySeries(range: "30m", step: "15m", metrics: [flows]) { series { metric points { t value { estimate } } } } }`,
+    );
     expect(s.body.errors).toBeUndefined();
     expect(s.body.data.hosts.hosts).toHaveLength(HOSTS);
     expect(s.body.data.cardinalitySeries.series[0].metric).toBe('flows');
@@ -382,12 +407,16 @@ describe('GraphQL', () => {
     const intro = await gql('{ __schema { queryType { name } types { name } } }');
     expect(intro.body.data.__schema.queryType.name).toBe('Query');
     expect((await get('/graphql/schema')).body).toContain('type TopFlows');
-    const full = await gql('{ __schema { types { fields { type { ofType { ofType { ofType { ofType { name } } } } } } } } }');
+    const full = await gql(
+      '{ __schema { types { fields { type { ofType { ofType { ofType { ofType { name } } } } } } } } }',
+    );
     expect(full.status).toBe(200); // introspection is exempt from the depth limit
     const deep = await gql('{ a { b { c { d { e { f { g { h } } } } } } } }');
     expect(deep.status).toBe(400);
     expect(deep.body.errors[0].message).toMatch(/depth/);
-    const costly = await gql('{ a: topFlows(k: 1000) { flows { src dst srcPort dstPort protocol packets bytes packetsBound bytesBound confidence } } b: topFlows(k: 1000) { flows { src dst srcPort dstPort protocol packets bytes packetsBound bytesBound confidence } } c: topFlows(k: 1000) { flows { src dst packets } } }');
+    const costly = await gql(
+      '{ a: topFlows(k: 1000) { flows { src dst srcPort dstPort protocol packets bytes packetsBound bytesBound confidence } } b: topFlows(k: 1000) { flows { src dst srcPort dstPort protocol packets bytes packetsBound bytesBound confidence } } c: topFlows(k: 1000) { flows { src dst packets } } }',
+    );
     expect(costly.status).toBe(400);
     expect(costly.body.errors[0].message).toMatch(/complexity/);
     const bad = await gql('{ topFlows(k: 5000) { k } }');
@@ -450,13 +479,16 @@ describe('bad input: a 400 naming the field, on every parameter', () => {
     ['/v1/hosts?hosts=' + 'h,'.repeat(1001), 'hosts'],
     ['/v1/hosts?range=1q', 'range'],
   ];
-  it.each(cases.map(([url, field]) => ({ url, field, name: url.slice(0, 90) })))('$name → 400 on $field', async ({ url, field }) => {
-    const r = await get(url);
-    expect(r.status).toBe(400);
-    expect(r.body.field).toBe(field);
-    expect(r.body.message).toMatch(new RegExp(`^${field}: `));
-    expect(r.body.requestId).toBeDefined();
-  });
+  it.each(cases.map(([url, field]) => ({ url, field, name: url.slice(0, 90) })))(
+    '$name → 400 on $field',
+    async ({ url, field }) => {
+      const r = await get(url);
+      expect(r.status).toBe(400);
+      expect(r.body.field).toBe(field);
+      expect(r.body.message).toMatch(new RegExp(`^${field}: `));
+      expect(r.body.requestId).toBeDefined();
+    },
+  );
 });
 
 describe('OpenAPI and metrics', () => {
@@ -476,13 +508,24 @@ describe('OpenAPI and metrics', () => {
       }
       process.stdout.write(JSON.stringify(out));
     })`;
-    const [good, bad] = JSON.parse(execFileSync(process.execPath, ['-e', script, file, broken], { cwd: __dirname, encoding: 'utf8' }));
+    const [good, bad] = JSON.parse(
+      execFileSync(process.execPath, ['-e', script, file, broken], { cwd: __dirname, encoding: 'utf8' }),
+    );
     expect(good.errors).toEqual([]);
     expect(good.valid).toBe(true);
     expect(bad.valid).toBe(false);
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/v1/cardinality', '/v1/cardinality/series', '/v1/flows/estimate', '/v1/flows/top', '/v1/heavy-hitters', '/v1/hosts', '/v1/prefixes/estimate', '/v1/traffic/series'].sort(),
+      [
+        '/v1/cardinality',
+        '/v1/cardinality/series',
+        '/v1/flows/estimate',
+        '/v1/flows/top',
+        '/v1/heavy-hitters',
+        '/v1/hosts',
+        '/v1/prefixes/estimate',
+        '/v1/traffic/series',
+      ].sort(),
     );
     expect(doc.components.securitySchemes.bearer.scheme).toBe('bearer');
     const page = await get('/docs', null);

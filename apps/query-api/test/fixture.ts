@@ -22,7 +22,12 @@ export class PartialAccumulator {
   bytes = 0;
   readonly cmsPackets = new CountMinSketch();
   readonly cmsBytes = new CountMinSketch();
-  readonly hll = { flows: new HyperLogLog(), sources: new HyperLogLog(), destinations: new HyperLogLog(), ports: new HyperLogLog() };
+  readonly hll = {
+    flows: new HyperLogLog(),
+    sources: new HyperLogLog(),
+    destinations: new HyperLogLog(),
+    ports: new HyperLogLog(),
+  };
   readonly candidates = new CandidateSet();
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
   readonly hosts = new Map<string, { boot: string; seq: number; packets: number; bytes: number; snapshots: number }>();
@@ -135,7 +140,11 @@ export function partitionOf(hostId: string, partitions: number): number {
 const HOUR = 3_600_000;
 
 /** Groups snapshots into 1 min partial rows per partition and 1 h rollups for complete hours; returns the rows. */
-export function buildPartials(snapshots: Iterable<SketchSnapshot>, partitions: number, windowMs = 60_000): PartialAccumulator[] {
+export function buildPartials(
+  snapshots: Iterable<SketchSnapshot>,
+  partitions: number,
+  windowMs = 60_000,
+): PartialAccumulator[] {
   const minute = new Map<string, PartialAccumulator>();
   for (const s of snapshots) {
     const ws = Math.floor((s.intervalEndMs - 1) / windowMs) * windowMs;

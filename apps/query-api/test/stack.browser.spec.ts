@@ -12,7 +12,10 @@ import { Kafka, logLevel } from 'kafkajs';
 import { chromium } from 'playwright-core';
 import { snapshotTopic } from '@tma/schema';
 import { fromHex, parseFlowKey } from '@tma/sketch';
+// The fleet simulator has no package alias yet (tools/ is not a workspace).
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { FleetSimulator } from '../../../tools/fleet-sim/src';
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { sendMessages } from '../../../tools/fleet-sim/src/publish';
 
 jest.setTimeout(240_000);
@@ -42,7 +45,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function api(path: string): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function api(path: string): Promise<any> {
   const r = await fetch(base + path, { headers: { authorization: `Bearer ${TOKEN}` } });
   if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
   return r.json();
@@ -60,7 +64,9 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 1
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  throw new Error(`timed out waiting for ${what} (${String(last ?? '')})\n--- server output ---\n${output.slice(-4000)}`);
+  throw new Error(
+    `timed out waiting for ${what} (${String(last ?? '')})\n--- server output ---\n${output.slice(-4000)}`,
+  );
 }
 
 const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
@@ -125,17 +131,21 @@ describe('single-machine stack over real Kafka', () => {
     }
     const top = await api('/v1/flows/top?range=30m&k=20');
     expect(top.packets.total).toBe(truth.totals().packets);
-    const byTuple = new Map([...flows].map(([hex, p]) => {
-      const t = parseFlowKey(fromHex(hex));
-      return [`${t.src}|${t.dst}|${t.sport}|${t.dport}|${t.proto}`, p];
-    }));
+    const byTuple = new Map(
+      [...flows].map(([hex, p]) => {
+        const t = parseFlowKey(fromHex(hex));
+        return [`${t.src}|${t.dst}|${t.sport}|${t.dport}|${t.proto}`, p];
+      }),
+    );
     for (const f of top.flows) {
       const t = byTuple.get(`${f.src}|${f.dst}|${f.srcPort}|${f.dstPort}|${f.protocol}`)!;
       expect(f.packets).toBeGreaterThanOrEqual(t);
       expect(f.packets - t).toBeLessThanOrEqual(f.packetsBound);
     }
     const card = await api('/v1/cardinality?range=30m&metrics=sources');
-    expect(Math.abs(card.sources.estimate - sources.size)).toBeLessThanOrEqual(4 * card.sources.standardError * sources.size + 1);
+    expect(Math.abs(card.sources.estimate - sources.size)).toBeLessThanOrEqual(
+      4 * card.sources.standardError * sources.size + 1,
+    );
     const hosts = await api('/v1/hosts?range=30m');
     expect(hosts.hosts).toHaveLength(20);
     expect(sum(hosts.hosts.map((h: { snapshots: number }) => h.snapshots))).toBe(truth.totals().snapshots);
@@ -153,7 +163,16 @@ describe('single-machine stack over real Kafka', () => {
     const browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1400, height: 1000 },
     });
     const errors: string[] = [];
