@@ -293,14 +293,12 @@
     const series = [
       { name: 'total', label: 'all protocols', values: perSec(r.total.packets), color: '#dce3ea' },
     ].concat(
-      r.protocols
-        .slice(0, 6)
-        .map((p, i) => ({
-          name: String(p.protocol),
-          label: p.name || 'proto ' + p.protocol,
-          values: perSec(p.packets),
-          color: COLORS[i % COLORS.length],
-        })),
+      r.protocols.slice(0, 6).map((p, i) => ({
+        name: String(p.protocol),
+        label: p.name || 'proto ' + p.protocol,
+        values: perSec(p.packets),
+        color: COLORS[i % COLORS.length],
+      })),
     );
     lineChart(document.getElementById('traffic-chart'), r.times, series, '/s');
     legend(document.getElementById('traffic-legend'), series);

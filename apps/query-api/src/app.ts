@@ -55,14 +55,12 @@ class ErrorFilter implements ExceptionFilter {
     }
     if (error instanceof HttpException) {
       const status = error.getStatus();
-      reply
-        .code(status)
-        .send({
-          statusCode: status,
-          error: error.name.replace(/Exception$/, ''),
-          message: error.message,
-          requestId: req.id,
-        });
+      reply.code(status).send({
+        statusCode: status,
+        error: error.name.replace(/Exception$/, ''),
+        message: error.message,
+        requestId: req.id,
+      });
       return;
     }
     this.logger.write('error', 'request failed', {
@@ -70,14 +68,12 @@ class ErrorFilter implements ExceptionFilter {
       error: error instanceof Error ? error.message : String(error),
       stack: error instanceof Error ? error.stack : undefined,
     });
-    reply
-      .code(500)
-      .send({
-        statusCode: 500,
-        error: 'Internal Server Error',
-        message: 'the query failed; see the server log for this request id',
-        requestId: req.id,
-      });
+    reply.code(500).send({
+      statusCode: 500,
+      error: 'Internal Server Error',
+      message: 'the query failed; see the server log for this request id',
+      requestId: req.id,
+    });
   }
 }
 

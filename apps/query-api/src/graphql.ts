@@ -323,16 +323,14 @@ export class GraphQLController {
   @HttpCode(200)
   post(@Body() body: Raw | undefined, @Req() req: FastifyRequest, @Res() reply: FastifyReply) {
     if (!body || typeof body !== 'object')
-      return reply
-        .code(400)
-        .send({
-          errors: [
-            {
-              message: 'body: a JSON object {query, variables} is required',
-              extensions: { code: 'BAD_REQUEST', field: 'body' },
-            },
-          ],
-        });
+      return reply.code(400).send({
+        errors: [
+          {
+            message: 'body: a JSON object {query, variables} is required',
+            extensions: { code: 'BAD_REQUEST', field: 'body' },
+          },
+        ],
+      });
     return this.answer(reply, req, body.query, body.variables, body.operationName);
   }
 
@@ -343,11 +341,9 @@ export class GraphQLController {
       try {
         variables = JSON.parse(q.variables);
       } catch {
-        return reply
-          .code(400)
-          .send({
-            errors: [{ message: 'variables: not valid JSON', extensions: { code: 'BAD_REQUEST', field: 'variables' } }],
-          });
+        return reply.code(400).send({
+          errors: [{ message: 'variables: not valid JSON', extensions: { code: 'BAD_REQUEST', field: 'variables' } }],
+        });
       }
     }
     return this.answer(reply, req, q.query, variables, q.operationName);
