@@ -1,6 +1,5 @@
 import { encode, type SketchSnapshot } from '@tma/schema';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- the simulator is test tooling (tools/fleet-sim); no @tma alias for it yet
-import { FleetSimulator } from '../../../tools/fleet-sim/src';
+import { FleetSimulator } from '@tma/fleet-sim';
 import { SequenceTracker } from './dedup';
 import { AggregatorEngine, windowOf, type InboundMessage } from './engine';
 import { emptyMerged, mergeStoredPartial, partialRowFromAccumulator, type StoredPartial } from './rows';

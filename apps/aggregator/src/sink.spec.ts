@@ -1,8 +1,7 @@
 // The aggregator's tables on the real engine (embedded chDB): partial rows, idempotent rewrites, recovery
 // lookups, readable rollups and the 1 h tier, checked against the simulator's ground truth.
 import { fromHex } from '@tma/sketch';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- the simulator is test tooling (tools/fleet-sim); no @tma alias for it yet
-import { FleetSimulator } from '../../../tools/fleet-sim/src';
+import { FleetSimulator } from '@tma/fleet-sim';
 import { AggregatorEngine } from './engine';
 import { partialRowFromAccumulator } from './rows';
 import { AggregatorSink, HOUR_MS } from './sink';

@@ -2,8 +2,7 @@
 // is back it writes everything once and the totals equal the ground truth.
 import type { Storage } from '@tma/storage';
 import { snapshotTopic } from '@tma/schema';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- the simulator is test tooling (tools/fleet-sim); no @tma alias for it yet
-import { FleetSimulator, sendMessages } from '../../../tools/fleet-sim/src';
+import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
 import { startAggregator, type AggregatorHandle } from '../src/start';
 import { openTestStore, type TestStore } from '../src/test-support/chdb';
 import { createTopics, deleteTopics, kafka, producer, uniquePrefix, waitFor } from '../src/test-support/kafka';

@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createStorage, type Storage } from '@tma/storage';
 import { snapshotTopic } from '@tma/schema';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- the simulator is test tooling (tools/fleet-sim); no @tma alias for it yet
-import { FleetSimulator, sendMessages } from '../../../tools/fleet-sim/src';
+import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
 import { committedToEnd, createTopics, deleteTopics, producer, uniquePrefix, waitFor } from '../src/test-support/kafka';
 
 jest.setTimeout(300_000);

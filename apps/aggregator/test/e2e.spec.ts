@@ -1,8 +1,7 @@
 // End to end on real Kafka and the real engine (embedded chDB): simulated hosts → Kafka → aggregator → ClickHouse,
 // with bad messages mixed into the stream.
 import { encode } from '@tma/schema';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- the simulator is test tooling (tools/fleet-sim); no @tma alias for it yet
-import { FleetSimulator, sendMessages } from '../../../tools/fleet-sim/src';
+import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
 import { startAggregator, type AggregatorHandle } from '../src/start';
 import { openTestStore, type TestStore } from '../src/test-support/chdb';
 import { createTopics, deleteTopics, producer, readDeadLetters, uniquePrefix, waitFor } from '../src/test-support/kafka';

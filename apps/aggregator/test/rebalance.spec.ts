@@ -3,8 +3,7 @@
 // mid-window and the first leaves later: two rebalances, resent duplicates, and the stored answers must still
 // equal the ground truth exactly.
 import { snapshotTopic } from '@tma/schema';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- the simulator is test tooling (tools/fleet-sim); no @tma alias for it yet
-import { FleetSimulator, sendMessages, type SimMessage } from '../../../tools/fleet-sim/src';
+import { FleetSimulator, sendMessages, type SimMessage } from '@tma/fleet-sim';
 import { startAggregator, type AggregatorHandle } from '../src/start';
 import { openTestStore, type TestStore } from '../src/test-support/chdb';
 import { createTopics, deleteTopics, producer, uniquePrefix, waitFor } from '../src/test-support/kafka';

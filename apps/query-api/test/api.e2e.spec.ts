@@ -10,8 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { fromHex, parseFlowKey } from '@tma/sketch';
 import { applyMigrations, createStorage, type Storage } from '@tma/storage';
 // The fleet simulator has no package alias yet (tools/ is not a workspace).
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { FleetSimulator } from '../../../tools/fleet-sim/src';
+import { FleetSimulator } from '@tma/fleet-sim';
 import { createQueryApi, type QueryApi } from '../src/app';
 import { parseTokens, type QueryApiConfig } from '../src/config';
 import { JsonLogger } from '../src/observability';

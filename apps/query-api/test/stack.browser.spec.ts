@@ -13,10 +13,8 @@ import { chromium } from 'playwright-core';
 import { snapshotTopic } from '@tma/schema';
 import { fromHex, parseFlowKey } from '@tma/sketch';
 // The fleet simulator has no package alias yet (tools/ is not a workspace).
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { FleetSimulator } from '../../../tools/fleet-sim/src';
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { sendMessages } from '../../../tools/fleet-sim/src/publish';
+import { FleetSimulator } from '@tma/fleet-sim';
+import { sendMessages } from '@tma/fleet-sim';
 
 jest.setTimeout(240_000);
 
