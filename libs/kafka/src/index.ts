@@ -1,2 +1,3 @@
+export * from './compression';
 export * from './config';
 export * from './topics';
