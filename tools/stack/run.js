@@ -31,6 +31,9 @@ function localToken() {
   return fs.readFileSync(file, 'utf8').trim();
 }
 
+// The broker this script starts (or reuses) listens on TMA_KAFKA_PORT, as in infra/kafka/kafka.sh.
+const brokers = process.env.TMA_KAFKA_BROKERS ?? `127.0.0.1:${process.env.TMA_KAFKA_PORT ?? '9092'}`;
+
 const token = process.env.TMA_API_TOKENS ? undefined : localToken();
 const apiEnv = token ? { TMA_API_TOKENS: `local:${token}` } : {};
 const dashboard = `http://127.0.0.1:8080/dashboard/${token ? `#token=${token}` : ''}`;
@@ -61,7 +64,7 @@ function start(component) {
   const child = spawn(process.execPath, [entry, ...component.args], {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, TMA_KAFKA_BROKERS: process.env.TMA_KAFKA_BROKERS ?? '127.0.0.1:9092', ...component.env },
+    env: { ...process.env, TMA_KAFKA_BROKERS: brokers, ...component.env },
   });
   child.on('exit', (code, signal) => {
     if (!stopping) {
