@@ -300,8 +300,12 @@ export async function createQueryApi(options: QueryApiOptions): Promise<QueryApi
     reply.header('x-request-id', req.id);
   });
   installAuth(fastify, config, metrics);
-  // Nest folds a trailing slash away; Fastify does not, so /dashboard/ is answered here.
-  fastify.get('/dashboard/', (_req, reply) => reply.redirect('/dashboard', 302));
+  // Nest folds a trailing slash away; Fastify does not, so /dashboard/ is answered here, keeping the query string
+  // (the dashboard's view state) so a shared link still opens the same view.
+  fastify.get('/dashboard/', (req, reply) => {
+    const q = req.url.indexOf('?');
+    return reply.redirect(q < 0 ? '/dashboard' : `/dashboard${req.url.slice(q)}`, 302);
+  });
   fastify.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions?.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;

@@ -169,7 +169,9 @@ describe('authentication', () => {
     expect((await get('/health', null)).status).toBe(200);
     expect((await get('/ready', null)).body).toEqual({ status: 'ready', problems: [] });
     expect((await get('/dashboard', null)).status).toBe(200);
-    expect((await get('/dashboard/', null)).status).toBe(302);
+    const slash = await get('/dashboard/?range=15m&protocol=udp', null);
+    expect(slash.status).toBe(302);
+    expect(slash.headers.location).toBe('/dashboard?range=15m&protocol=udp');
     expect((await get('/docs/openapi.json', null)).status).toBe(200);
   });
 
