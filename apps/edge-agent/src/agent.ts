@@ -82,7 +82,7 @@ export class Agent {
     if (!c.stdout) {
       this.spool = new Spool(c.spoolDir, c.spoolMaxBytes, this.state).open();
       const settings = loadKafkaSettings(this.deps.env ?? process.env, `tma-edge-agent-${c.hostId}`.replace(/[^A-Za-z0-9._-]/g, '_'));
-      this.publisher = new Publisher({ settings, topic: snapshotTopic(c.topicPrefix), key: c.hostId, log: this.log });
+      this.publisher = new Publisher({ settings, topic: snapshotTopic(c.topicPrefix), key: c.hostId, log: this.log, compression: c.compression });
       this.updateSpoolGauges();
     }
     try {

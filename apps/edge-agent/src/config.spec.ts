@@ -34,6 +34,7 @@ describe('agent configuration', () => {
       spoolMaxBytes: 256 * 1024 * 1024,
       metricsPort: 9465,
       topicPrefix: 'tma',
+      compression: 'gzip',
       once: false,
       stdout: false,
     });
@@ -53,6 +54,9 @@ describe('agent configuration', () => {
     });
     expect(load(['--hook', 'xdp', '--xdp-mode', 'generic'], {})).toMatchObject({ hook: 'xdp', xdpMode: 'generic' });
     expect(load([], { TMA_AGENT_INTERVAL: '2m', TMA_AGENT_ONCE: 'true' })).toMatchObject({ intervalMs: 120_000, once: true });
+    expect(load(['--config', file({ compression: 'snappy' })], {}).compression).toBe('snappy');
+    expect(load(['--config', file({ compression: 'snappy' })], { TMA_AGENT_COMPRESSION: 'zstd' }).compression).toBe('zstd');
+    expect(load(['--compression', 'none'], { TMA_AGENT_COMPRESSION: 'zstd' }).compression).toBe('none');
   });
 
   it('refuses bad values with the setting, its source and what is accepted', () => {
@@ -68,6 +72,8 @@ describe('agent configuration', () => {
     fails(['--host-id', 'bad host'], {}, /hostId \(flag --host-id\)/);
     fails(['--spool-max-bytes', '1000'], {}, /below the 1 MiB minimum/);
     fails(['--topic-prefix', 'a/b'], {}, /topicPrefix/);
+    fails(['--compression', 'lz4'], {}, /compression \(flag --compression\): "lz4" must be one of none, gzip, snappy, zstd/);
+    fails([], { TMA_AGENT_COMPRESSION: 'ZSTD' }, /compression \(env TMA_AGENT_COMPRESSION\): "ZSTD" must be one of/);
     fails(['--no-such-flag'], {}, /Unknown option '--no-such-flag'/);
     fails(['--config', path.join(dir, 'missing.json')], {}, /config file .*missing\.json: ENOENT/);
     fails(['--config', file('{not json')], {}, /config file .*: .*JSON/);

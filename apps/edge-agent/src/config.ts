@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { COMPRESSION_CODECS, DEFAULT_COMPRESSION, zstdAvailable, type CompressionCodec } from '@tma/kafka';
 import { INTERVAL_DEFAULT_MS, INTERVAL_MAX_MS, INTERVAL_MIN_MS } from '@tma/sketch';
 
 export class ConfigError extends Error {
@@ -29,6 +30,8 @@ export interface AgentConfig {
   metricsPort: number;
   metricsHost: string;
   topicPrefix: string;
+  /** Kafka batch compression of published snapshots */
+  compression: CompressionCodec;
   objectPath: string;
   /** how often the interface list is polled, ms */
   pollMs: number;
@@ -53,6 +56,7 @@ const SETTINGS: { key: keyof AgentConfig; env: string; flag: string; type: 'stri
   { key: 'metricsPort', env: 'TMA_AGENT_METRICS_PORT', flag: 'metrics-port', type: 'string' },
   { key: 'metricsHost', env: 'TMA_AGENT_METRICS_HOST', flag: 'metrics-host', type: 'string' },
   { key: 'topicPrefix', env: 'TMA_AGENT_TOPIC_PREFIX', flag: 'topic-prefix', type: 'string' },
+  { key: 'compression', env: 'TMA_AGENT_COMPRESSION', flag: 'compression', type: 'string' },
   { key: 'objectPath', env: 'TMA_AGENT_OBJECT', flag: 'object', type: 'string' },
   { key: 'pollMs', env: 'TMA_AGENT_POLL_INTERVAL', flag: 'poll-interval', type: 'string' },
   { key: 'once', env: 'TMA_AGENT_ONCE', flag: 'once', type: 'boolean' },
@@ -80,6 +84,7 @@ Precedence: flags > environment > --config file > defaults.
   --metrics-port <port>        TMA_AGENT_METRICS_PORT default 9465, 0 = no /metrics
   --metrics-host <addr>        TMA_AGENT_METRICS_HOST default 0.0.0.0
   --topic-prefix <p>           TMA_AGENT_TOPIC_PREFIX default tma (topic <p>.snapshots.v1)
+  --compression none|gzip|snappy|zstd TMA_AGENT_COMPRESSION default ${DEFAULT_COMPRESSION} (Kafka batch compression)
   --object <file>              TMA_AGENT_OBJECT       the BPF object (default bpf/dist/tma.bpf.o of this build)
   --poll-interval <dur>        TMA_AGENT_POLL_INTERVAL how often interfaces are rescanned, default 5s
   --once                       one interval, then exit
@@ -228,6 +233,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadedConfig
       if (typeof v !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(v)) throw new ConfigError(`topicPrefix (${w}): "${String(v)}" may hold only letters, digits, ".", "_" and "-"`);
       return v;
     }, 'tma'),
+    compression: get('compression', (v, w) => {
+      const codec = oneOf(v, w, 'compression', COMPRESSION_CODECS);
+      if (codec === 'zstd' && !zstdAvailable()) throw new ConfigError(`compression (${w}): zstd needs Node 22.15 or later (this is ${process.version})`);
+      return codec;
+    }, DEFAULT_COMPRESSION as CompressionCodec),
     objectPath: get('objectPath', (v, w) => {
       if (typeof v !== 'string' || !v) throw new ConfigError(`objectPath (${w}): give the path of tma.bpf.o`);
       return path.resolve(v);

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { COMPRESSION_CODECS } from '@tma/kafka';
 import { decode, encode, snapshotTopic } from '@tma/schema';
 import { decodeCountMinSketch, decodeHyperLogLog, flowKey } from '@tma/sketch';
 import { silentLogger } from './log';
@@ -69,6 +70,26 @@ describe('snapshot publishing (real Kafka)', () => {
     expect(cms.estimateKey(key)).toBe(5000);
     expect(decodeCountMinSketch(back.cmsBytes).estimateKey(key)).toBe(5000 * 1500);
     expect(Math.round(decodeHyperLogLog(back.hllFlows).estimate())).toBe(3);
+  }, 60_000);
+
+  it.each(COMPRESSION_CODECS.map((c) => [c]))('publishes with %s compression: the consumer gets the exact bytes', async (compression) => {
+    // a busier snapshot than above: 3,000 flows, so the value spans several compression blocks
+    const many = Array.from({ length: 3000 }, (_, i) => ({ sport: 2000 + i, packets: 1 + ((i * 7919) % 200), bytesEach: 64 + (i % 1400) }));
+    const value = encode(buildSnapshot(syntheticRead(many), meta(7)));
+    const topic = snapshotTopic(testPrefix());
+    topics.push(topic);
+    const spool = new Spool(dir, 1 << 22, AgentState.open(dir, 'b')).open();
+    spool.put(value);
+    const pub = new Publisher({ settings: kafkaSettings(), topic, key: 'host-spec', log: silentLogger, compression });
+    const r = await pub.drain(spool);
+    await pub.close();
+    spool.close();
+    expect(r.error).toBeUndefined();
+    expect(r.sent).toBe(1);
+    const [m] = await consume(topic, 1);
+    expect(m.value.length).toBe(value.length);
+    expect(m.value.equals(value)).toBe(true);
+    expect(decode(m.value).snapshot.sequence).toBe(7);
   }, 60_000);
 
   it('keeps snapshots in the spool while the broker is unreachable and replays them in order when it is back', async () => {

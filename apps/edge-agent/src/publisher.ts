@@ -1,8 +1,8 @@
-// Kafka publishing: idempotent producer, acks=all, GZIP (built into kafkajs; snappy/lz4/zstd would need extra codec
-// packages), keyed by host id. drain() sends the spool oldest first and stops at the first failure, so order holds
+// Kafka publishing: idempotent producer, acks=all, batch compression as configured (gzip by default; zstd and snappy
+// codecs come from @tma/kafka, which registers them with kafkajs), keyed by host id. drain() sends the spool oldest first and stops at the first failure, so order holds
 // and nothing leaves the spool before the broker acknowledged it.
-import { CompressionTypes, Kafka, logLevel, type Producer } from 'kafkajs';
-import { ensureTopics, type KafkaSettings } from '@tma/kafka';
+import { Kafka, logLevel, type CompressionTypes, type Producer } from 'kafkajs';
+import { DEFAULT_COMPRESSION, compressionType, ensureTopics, type CompressionCodec, type KafkaSettings } from '@tma/kafka';
 import type { Logger } from './log';
 import type { Spool } from './spool';
 
@@ -36,6 +36,8 @@ export interface PublisherOptions {
   sendTimeoutMs?: number;
   /** create the topic when missing (with the broker's default partitions) */
   createTopic?: boolean;
+  /** batch compression (default gzip) */
+  compression?: CompressionCodec;
 }
 
 export interface DrainResult {
@@ -49,8 +51,11 @@ export class Publisher {
   private producer: Producer | null = null;
   private connecting: Promise<Producer> | null = null;
   private topicReady = false;
+  private readonly compression: CompressionTypes;
 
-  constructor(private readonly o: PublisherOptions) {}
+  constructor(private readonly o: PublisherOptions) {
+    this.compression = compressionType(o.compression ?? DEFAULT_COMPRESSION);
+  }
 
   private async connect(): Promise<Producer> {
     if (this.producer) return this.producer;
@@ -82,7 +87,7 @@ export class Publisher {
         throw e;
       }
       this.producer = producer;
-      this.o.log('info', 'kafka_connected', { brokers: this.o.settings.brokers, topic: this.o.topic });
+      this.o.log('info', 'kafka_connected', { brokers: this.o.settings.brokers, topic: this.o.topic, compression: this.o.compression ?? DEFAULT_COMPRESSION });
       return producer;
     })().finally(() => {
       this.connecting = null;
@@ -100,7 +105,7 @@ export class Publisher {
         producer.send({
           topic: this.o.topic,
           acks: -1,
-          compression: CompressionTypes.GZIP,
+          compression: this.compression,
           messages: [{ key: this.o.key, value }],
         }),
         new Promise((_, reject) => {
