@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
-/* TMA data path: every frame is parsed once and counted into per-CPU sketches (CMS by packets and bytes, four
+/* TMA data path: every frame is parsed once and counted into this CPU's sketches (CMS by packets and bytes, four
  * HLLs, per-protocol totals, a bounded heavy-hitter candidate table), in the copy tma_ctl.epoch selects.
  * The same code runs as XDP (ingress) and as TC clsact ingress/egress. It never drops or alters traffic:
  * XDP_PASS and TC_ACT_UNSPEC always. */
@@ -38,18 +38,12 @@ static __always_inline void tma_trace_put(struct tma_flow_key *k, __u64 hash, __
 /* HLL update without a count of leading zeros on the common path: with x the hash bits below the index moved to
  * the top (x = h << p), rank = clz64(x) + 1 (51 when x = 0, as SPEC.md), so rank > r <=> x >> (64 - r) == 0 for
  * 1 <= r <= 50. Only a register that grows pays for tma_hll_rank, which is rare once an epoch is warm. */
-static __always_inline void tma_hll_add(__u32 copy, __u32 kind, __u64 h)
+static __always_inline void tma_hll_add(struct tma_hll *hll, __u64 h)
 {
-	__u32 key = copy * TMA_HLL_KINDS + kind;
-	struct tma_hll *hll = bpf_map_lookup_elem(&tma_hll, &key);
 	__u64 x = h << TMA_HLL_P;
-	__u32 idx;
-	__u8 r;
+	__u32 idx = tma_hll_index(h) & (TMA_HLL_M - 1);
+	__u8 r = hll->reg[idx];
 
-	if (!hll)
-		return;
-	idx = tma_hll_index(h) & (TMA_HLL_M - 1);
-	r = hll->reg[idx];
 	if (r == 0 || (r < TMA_HLL_RANK_MAX && (x >> (64 - r)) == 0))
 		hll->reg[idx] = tma_hll_rank(h);
 }
@@ -63,18 +57,15 @@ static __always_inline int tma_key_eq(const struct tma_flow_key *a, const struct
 
 /* The flow's CMS estimate on this CPU reached the threshold: count it in its set, or take the emptiest way.
  * Returns 1 when the flow was already there. */
-static __always_inline int tma_cand_add(__u32 copy, struct tma_totals *t, struct tma_flow_key *k, __u64 h,
-					 __u32 len, __u64 est_packets, __u64 est_bytes)
+static __always_inline int tma_cand_add(struct tma_state *s, struct tma_flow_key *k, __u64 h, __u32 len,
+					 __u64 est_packets, __u64 est_bytes)
 {
-	__u32 key = copy * TMA_CAND_SETS + (tma_hash_lo(h) & (TMA_CAND_SETS - 1));
-	struct tma_cand_set *set = bpf_map_lookup_elem(&tma_cand, &key);
+	struct tma_cand_set *set = &s->cand[tma_hash_lo(h) & (TMA_CAND_SETS - 1)];
 	struct tma_cand *c;
 	__u64 least = ~0ULL;
 	__u32 victim = 0;
 	int w;
 
-	if (!set)
-		return 0;
 #pragma unroll
 	for (w = 0; w < TMA_CAND_WAYS; w++) {
 		c = &set->way[w];
@@ -90,8 +81,8 @@ static __always_inline int tma_cand_add(__u32 copy, struct tma_totals *t, struct
 	}
 	c = &set->way[victim & (TMA_CAND_WAYS - 1)];
 	if (c->packets)
-		t->cand_evictions++;
-	t->cand_inserts++;
+		s->totals.cand_evictions++;
+	s->totals.cand_inserts++;
 	c->key = *k;
 	c->hash = h;
 	c->packets = est_packets;
@@ -100,21 +91,27 @@ static __always_inline int tma_cand_add(__u32 copy, struct tma_totals *t, struct
 }
 
 /* The four hashes of SPEC.md (flow, src, dst, dport keys) from the flow key's words, sharing work: the src key's
- * first four words are the flow key's, so their NH products are the same; the domain words of the src/dst/dport
- * keys are constants, so their products fold at compile time. tma_hash.h defines the reference; the golden tests
- * check every result against the shared test vectors. */
-static __always_inline void tma_hash_keys(const struct tma_flow_key *k, __u64 *flow, __u64 *src, __u64 *dst,
-					  __u64 *dport)
+ * first four words are the flow key's, so their NH products (s01) are the same; the domain words of the src/dst/dport
+ * keys are constants, so their products fold at compile time. The flow hash comes first; the other three only on
+ * the HLL path (heavy flows skip it). tma_hash.h defines the reference; the golden tests check every result against
+ * the shared test vectors. */
+static __always_inline __u64 tma_hash_flow_s01(const struct tma_flow_key *k, __u64 *s01)
 {
 	__u32 w[10];
-	__u64 s01;
 
 	__builtin_memcpy(w, k, sizeof(w));
-	s01 = tma_nh(w[0], TMA_HASH_K0, w[1], TMA_HASH_K1) + tma_nh(w[2], TMA_HASH_K2, w[3], TMA_HASH_K3);
-	*flow = tma_fmix(s01 + tma_nh(w[4], TMA_HASH_K4, w[5], TMA_HASH_K5) +
-				 tma_nh(w[6], TMA_HASH_K6, w[7], TMA_HASH_K7) +
-				 tma_nh(w[8], TMA_HASH_K8, w[9], TMA_HASH_K9),
-			 TMA_FLOW_KEY_WORDS);
+	*s01 = tma_nh(w[0], TMA_HASH_K0, w[1], TMA_HASH_K1) + tma_nh(w[2], TMA_HASH_K2, w[3], TMA_HASH_K3);
+	return tma_fmix(*s01 + tma_nh(w[4], TMA_HASH_K4, w[5], TMA_HASH_K5) + tma_nh(w[6], TMA_HASH_K6, w[7], TMA_HASH_K7) +
+				tma_nh(w[8], TMA_HASH_K8, w[9], TMA_HASH_K9),
+			TMA_FLOW_KEY_WORDS);
+}
+
+static __always_inline void tma_hash_others(const struct tma_flow_key *k, __u64 s01, __u64 *src, __u64 *dst,
+					    __u64 *dport)
+{
+	__u32 w[8];
+
+	__builtin_memcpy(w, k, sizeof(w));
 	*src = tma_fmix(s01 + tma_nh(TMA_DOMAIN_SRC, TMA_HASH_K4, 0, TMA_HASH_K5), TMA_ADDR_KEY_WORDS);
 	*dst = tma_fmix(tma_nh(w[4], TMA_HASH_K0, w[5], TMA_HASH_K1) + tma_nh(w[6], TMA_HASH_K2, w[7], TMA_HASH_K3) +
 				tma_nh(TMA_DOMAIN_DST, TMA_HASH_K4, 0, TMA_HASH_K5),
@@ -125,26 +122,31 @@ static __always_inline void tma_hash_keys(const struct tma_flow_key *k, __u64 *f
 			  TMA_DPORT_KEY_WORDS);
 }
 
-static __always_inline void tma_sketch(__u32 copy, struct tma_totals *t, struct tma_flow_key *k, __u32 len)
+/* Effective candidate threshold: the configured minimum, or the CMS noise floor when that is higher. n = packets
+ * in this copy on this CPU so far; the mean count other flows add to a cell is n >> width bits (of the sampled
+ * packets when sampling, hence the division, which the verifier drops when sample_rate is 1). Shifts only. */
+static __always_inline __u64 tma_cand_threshold(__u64 n)
 {
-	__u64 h, hs, hd, hp;
+	__u64 floor;
+
+	if (tma_cfg.sample_rate > 1)
+		n /= tma_cfg.sample_rate;
+	floor = (n >> TMA_CMS_WIDTH_BITS) << (tma_cfg.cand_noise_shift & 31);
+	return floor > tma_cfg.cand_threshold ? floor : tma_cfg.cand_threshold;
+}
+
+static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u64 n)
+{
+	__u64 h, s01, hs, hd, hp;
 	__u64 est_packets = ~0ULL, est_bytes = ~0ULL;
 	int row;
 
-	tma_hash_keys(k, &h, &hs, &hd, &hp);
+	h = tma_hash_flow_s01(k, &s01);
 #pragma unroll
 	for (row = 0; row < TMA_CMS_DEPTH; row++) {
-		__u32 cell = row * TMA_CMS_WIDTH + tma_cms_index(h, row);
-		__u32 key = copy * TMA_CMS_CHUNKS + (cell >> TMA_CMS_CHUNK_SHIFT);
-		struct tma_cms_chunk *chunk = bpf_map_lookup_elem(&tma_cms, &key);
-		struct tma_cms_cell *c;
-		__u64 p, b;
+		struct tma_cms_cell *c = &s->cms[row * TMA_CMS_WIDTH + tma_cms_index(h, row)];
+		__u64 p = c->packets + 1, b = c->bytes + len;
 
-		if (!chunk)
-			return;
-		c = &chunk->cell[cell & (TMA_CMS_CHUNK_CELLS - 1)];
-		p = c->packets + 1;
-		b = c->bytes + len;
 		c->packets = p;
 		c->bytes = b;
 		est_packets = p < est_packets ? p : est_packets;
@@ -154,38 +156,45 @@ static __always_inline void tma_sketch(__u32 copy, struct tma_totals *t, struct 
 
 	/* A flow found among the candidates was added to every HLL of this copy on this CPU by the packet that made
 	 * it a candidate, and re-adding a key never changes an HLL: heavy flows skip the HLL work. */
-	if (est_packets >= tma_cfg.cand_threshold && tma_cand_add(copy, t, k, h, len, est_packets, est_bytes))
+	if (est_packets >= tma_cand_threshold(n) && tma_cand_add(s, k, h, len, est_packets, est_bytes))
 		return;
-	tma_hll_add(copy, TMA_HLL_FLOWS, h);
-	tma_hll_add(copy, TMA_HLL_SRC, hs);
-	tma_hll_add(copy, TMA_HLL_DST, hd);
-	tma_hll_add(copy, TMA_HLL_DPORT, hp);
+	tma_hash_others(k, s01, &hs, &hd, &hp);
+	tma_hll_add(&s->hll[TMA_HLL_FLOWS], h);
+	tma_hll_add(&s->hll[TMA_HLL_SRC], hs);
+	tma_hll_add(&s->hll[TMA_HLL_DST], hd);
+	tma_hll_add(&s->hll[TMA_HLL_DPORT], hp);
+}
+
+/* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */
+static __always_inline struct tma_state *tma_state_now(void)
+{
+	__u32 zero = 0, key;
+	struct tma_ctl *ctl = bpf_map_lookup_elem(&tma_ctl, &zero);
+
+	if (!ctl)
+		return NULL;
+	key = bpf_get_smp_processor_id() * TMA_COPIES + (ctl->epoch & 1);
+	return bpf_map_lookup_elem(&tma_state, &key);
 }
 
 /* Counts one parsed frame. res/err come from tma_parse; len is the frame length from the Ethernet header on. */
 static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k, __u32 len)
 {
-	__u32 zero = 0, copy, key;
-	struct tma_ctl *ctl = bpf_map_lookup_elem(&tma_ctl, &zero);
+	struct tma_state *s = tma_state_now();
 	struct tma_totals *t;
-	__u64 *e;
+	__u64 n;
 
-	if (!ctl)
+	if (!s)
 		return;
-	copy = ctl->epoch & 1;
-	t = bpf_map_lookup_elem(&tma_totals, &copy);
-	if (!t)
-		return;
-	t->packets++;
+	t = &s->totals;
+	n = t->packets + 1;
+	t->packets = n;
 	t->bytes += len;
 
 	if (res == TMA_PARSE_ERROR) {
 		t->error_packets++;
 		t->error_bytes += len;
-		key = copy * TMA_ERR__COUNT + err;
-		e = bpf_map_lookup_elem(&tma_errors, &key);
-		if (e)
-			(*e)++;
+		s->errors[err & (TMA_ERR_SLOTS - 1)]++;
 		tma_trace_put(k, 0, TMA_TRACE_ERROR, err, len);
 		return;
 	}
@@ -199,7 +208,7 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 	t->proto_bytes[k->proto] += len;
 	if (tma_cfg.sample_rate > 1 && bpf_get_prandom_u32() % tma_cfg.sample_rate)
 		return;
-	tma_sketch(copy, t, k, len);
+	tma_sketch(s, k, len, n);
 }
 
 SEC("xdp")
@@ -236,16 +245,10 @@ static __always_inline void tma_tc_count(struct __sk_buff *skb)
 		}
 		/* the pull is counted in the totals of the copy the packet lands in */
 		{
-			__u32 zero = 0;
-			struct tma_ctl *ctl = bpf_map_lookup_elem(&tma_ctl, &zero);
+			struct tma_state *s = tma_state_now();
 
-			if (ctl) {
-				__u32 copy = ctl->epoch & 1;
-				struct tma_totals *t = bpf_map_lookup_elem(&tma_totals, &copy);
-
-				if (t)
-					t->pulls++;
-			}
+			if (s)
+				s->totals.pulls++;
 		}
 	}
 	tma_count(res, err, &k, len);

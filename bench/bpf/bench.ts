@@ -72,23 +72,16 @@ function main() {
   const hot = TmaObject.load();
   const light = TmaObject.load({ candThreshold: 2 ** 52 }); // never a candidate: every packet takes the HLL path
   const exactHot = loadPlain(path.join(BUILD, 'exact.bpf.o'));
-  // layout prototype (bench only): all of a CPU's sketches in one plain-array value, two lookups per packet
-  const oneHeavy = TmaObject.load({}, path.join(BUILD, 'onemap.bpf.o'));
-  const oneLight = TmaObject.load({ candThreshold: 2 ** 52 }, path.join(BUILD, 'onemap.bpf.o'));
   const one = flowFrames()(1);
   const hotRows: [string, number][] = [
     ['xdp no-op', testRun(noop.prog('noop_xdp'), one, repeatHot).duration],
     ['xdp exact hash map (prototype)', testRun(exactHot.prog('exact_xdp'), one, repeatHot).duration],
     ['xdp TMA full, heavy flow', testRun(hot.prog('tma_xdp'), one, repeatHot).duration],
     ['xdp TMA full, light flow', testRun(light.prog('tma_xdp'), one, repeatHot).duration],
-    ['xdp one-map prototype, heavy', testRun(oneHeavy.prog('tma_xdp'), one, repeatHot).duration],
-    ['xdp one-map prototype, light', testRun(oneLight.prog('tma_xdp'), one, repeatHot).duration],
     ['tc no-op', testRun(noop.prog('noop_tc'), one, repeatHot).duration],
     ['tc TMA full, heavy flow', testRun(hot.prog('tma_tc'), one, repeatHot).duration],
   ];
   light.close();
-  oneHeavy.close();
-  oneLight.close();
   exactHot.close();
   hot.close();
   noop.close();

@@ -9,6 +9,7 @@ const volatile struct tma_cfg tma_cfg = {
 	.sample_rate = 1,
 	.trace = 0,
 	.cand_threshold = TMA_CAND_THRESHOLD_DEFAULT,
+	.cand_noise_shift = TMA_CAND_NOISE_SHIFT_DEFAULT,
 };
 
 #endif /* TMA_CONFIG_H */

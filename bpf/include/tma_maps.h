@@ -1,4 +1,4 @@
-/* Every map of the program. Packet-path state is per-CPU (no atomics) and exists in TMA_COPIES copies selected by
+/* Every map of the program. Packet-path state is per CPU (no atomics) and exists in TMA_COPIES copies selected by
  * tma_ctl.epoch; sizes are fixed at load, whatever the traffic (docs/bpf.md has the arithmetic). */
 #ifndef TMA_MAPS_H
 #define TMA_MAPS_H
@@ -28,45 +28,17 @@ struct {
 	});
 } tma_sync SEC(".maps");
 
-/* Totals and per-protocol counters: one entry per copy. */
+/* All packet-path state: one struct tma_state per (CPU, copy), key = cpu * TMA_COPIES + copy. A plain array
+ * (per-CPU array values are capped at 32 KiB) sized by the loader to the possible CPUs before load
+ * (bpf_map__set_max_entries); no atomics are needed because a CPU only ever writes its own entries. Mmapable, so
+ * user space reads and clears the idle copy in place, with no copying syscall. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TMA_COPIES);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, TMA_COPIES); /* one CPU until the loader sizes it */
 	__type(key, __u32);
-	__type(value, struct tma_totals);
-} tma_totals SEC(".maps");
-
-/* Malformed-packet counters by reason: key = copy * TMA_ERR__COUNT + enum tma_err. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TMA_COPIES * TMA_ERR__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} tma_errors SEC(".maps");
-
-/* Count-Min Sketch by packets and bytes, in 16 KiB chunks: key = copy * TMA_CMS_CHUNKS + chunk. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TMA_COPIES * TMA_CMS_CHUNKS);
-	__type(key, __u32);
-	__type(value, struct tma_cms_chunk);
-} tma_cms SEC(".maps");
-
-/* HyperLogLog registers: key = copy * TMA_HLL_KINDS + enum tma_hll_kind. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TMA_COPIES * TMA_HLL_KINDS);
-	__type(key, __u32);
-	__type(value, struct tma_hll);
-} tma_hll SEC(".maps");
-
-/* Heavy-hitter candidate sets: key = copy * TMA_CAND_SETS + set. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TMA_COPIES * TMA_CAND_SETS);
-	__type(key, __u32);
-	__type(value, struct tma_cand_set);
-} tma_cand SEC(".maps");
+	__type(value, struct tma_state);
+} tma_state SEC(".maps");
 
 /* Tests only: last packet's parse result, written when cfg.trace is set (dead code otherwise). */
 struct {

@@ -9,7 +9,7 @@
 /* Every sketch exists twice; tma_ctl.epoch selects the copy the kernel writes, user space reads the other. */
 #define TMA_COPIES 2
 
-/* Why a frame was not counted in the sketches (tma_errors key = copy * TMA_ERR__COUNT + reason). */
+/* Why a frame was not counted in the sketches (index of tma_state.errors). */
 enum tma_err {
 	TMA_ERR_ETH_TRUNC = 0,	 /* shorter than an Ethernet header */
 	TMA_ERR_VLAN_TRUNC = 1,	 /* VLAN tag cut off */
@@ -26,24 +26,15 @@ enum tma_err {
 	TMA_ERR__COUNT = 12,
 };
 
-/* CMS: the depth x width cells (row-major, as SPEC.md) are split into chunks of 1024 cells, one per-CPU array entry
- * each (a per-CPU value is limited to 32 KiB). Packets and bytes share a cell so an update touches one cache line
- * per row. Flat cell c = row * TMA_CMS_WIDTH + column lives in entry copy * TMA_CMS_CHUNKS + c / TMA_CMS_CHUNK_CELLS
- * at position c % TMA_CMS_CHUNK_CELLS. */
-#define TMA_CMS_CHUNK_SHIFT 10
-#define TMA_CMS_CHUNK_CELLS (1 << TMA_CMS_CHUNK_SHIFT)
-#define TMA_CMS_CHUNKS (TMA_CMS_CELLS / TMA_CMS_CHUNK_CELLS)
-
+/* CMS cell: packets and bytes side by side, so the one column a row's hash selects updates both in one cache line
+ * (cells are 16 bytes and the CMS starts 64-byte aligned: a cell never straddles two lines). Flat cell
+ * c = row * TMA_CMS_WIDTH + column, row-major as SPEC.md. */
 struct tma_cms_cell {
 	__u64 packets;
 	__u64 bytes;
 };
 
-struct tma_cms_chunk {
-	struct tma_cms_cell cell[TMA_CMS_CHUNK_CELLS];
-};
-
-/* HLLs of the specification, one per-CPU array entry each: key = copy * TMA_HLL_KINDS + kind. */
+/* HLLs of the specification, by kind. */
 enum tma_hll_kind {
 	TMA_HLL_FLOWS = 0, /* distinct 5-tuples */
 	TMA_HLL_SRC = 1,   /* distinct source addresses */
@@ -56,8 +47,7 @@ struct tma_hll {
 	__u8 reg[TMA_HLL_M];
 };
 
-/* Candidate heavy hitters: TMA_CAND_SETS sets of TMA_CAND_WAYS ways, one per-CPU entry per set:
- * key = copy * TMA_CAND_SETS + set, set = low bits of the flow hash's lo word. A way is empty when packets == 0.
+/* Candidate heavy hitters: TMA_CAND_SETS sets of TMA_CAND_WAYS ways; set = low bits of the flow hash's lo word. A way is empty when packets == 0.
  * packets/bytes start at the flow's CMS estimate on this CPU when it enters and then count exactly. A flow found
  * here skips the HLL updates (it was added when it entered), so candidates also make heavy flows cheaper. */
 struct tma_cand {
@@ -71,7 +61,7 @@ struct tma_cand_set {
 	struct tma_cand way[TMA_CAND_WAYS];
 };
 
-/* Counters per copy (tma_totals key = copy). Invariants per copy, summed over CPUs:
+/* Counters of one copy on one CPU. Invariants per copy, summed over CPUs:
  * packets = sum(proto_packets) + non_ip_packets + error_packets (and the same for bytes), and the packets (bytes)
  * that updated the sketches = the sum of any one CMS row's packets (bytes) cells (= sum(proto_packets) when
  * sample_rate = 1). Kept to per-packet essentials: every counter here costs each packet a memory update. */
@@ -90,6 +80,24 @@ struct tma_totals {
 	__u64 proto_bytes[TMA_PROTOCOLS];
 };
 
+/* Slots for the error counters by reason (TMA_ERR__COUNT used, the rest keep the state 64-byte aligned). */
+#define TMA_ERR_SLOTS 16
+
+/* Everything one CPU writes for one copy, in one value of the tma_state array (key = cpu * TMA_COPIES + copy):
+ * a packet costs two map lookups (tma_ctl, tma_state) whatever it updates. Members are 64-byte multiples, so
+ * entries of different CPUs never share a cache line. User space reads it through an mmap of tma_state. */
+struct tma_state {
+	struct tma_totals totals;
+	__u64 errors[TMA_ERR_SLOTS]; /* by enum tma_err */
+	struct tma_cms_cell cms[TMA_CMS_CELLS];
+	struct tma_hll hll[TMA_HLL_KINDS];
+	struct tma_cand_set cand[TMA_CAND_SETS];
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct tma_totals) % 64 == 0, "totals keep the state's members line-aligned");
+_Static_assert(sizeof(struct tma_state) % 64 == 0, "CPUs' entries never share a cache line");
+_Static_assert(TMA_ERR__COUNT <= TMA_ERR_SLOTS, "error slots");
+
 /* Control written by user space (tma_ctl key 0). The agent flips epoch, waits for programs in flight, then reads
  * and clears copy (epoch ^ 1). */
 struct tma_ctl {
@@ -97,11 +105,18 @@ struct tma_ctl {
 	__u32 pad;
 };
 
+/* A CMS cell holds, besides its own flows, about N / width packets of others (N = packets in the copy on this CPU):
+ * a flow only stands out once its estimate clears that floor. With shift 1 the candidate threshold is at least
+ * twice the mean noise, so uniform traffic over many flows does not churn the candidate table. */
+#define TMA_CAND_NOISE_SHIFT_DEFAULT 1
+
 /* Load-time knobs: the one variable in .rodata, set before load (bpf_map__set_initial_value on ".rodata"). */
 struct tma_cfg {
 	__u32 sample_rate;	/* 1 = every packet updates the sketches; N = one in N on average */
 	__u32 trace;		/* tests only: record each packet's parse result in tma_trace */
-	__u64 cand_threshold;	/* CMS packet estimate (this CPU, this epoch) at which a flow enters the candidates */
+	__u64 cand_threshold;	/* minimum CMS packet estimate (this CPU, this epoch) at which a flow enters the candidates */
+	__u32 cand_noise_shift;	/* the threshold is at least (packets in this copy on this CPU >> CMS width bits) << this */
+	__u32 pad;
 };
 
 /* Tests only (cfg.trace): the last packet's parse result. */

@@ -1,11 +1,15 @@
-// Thin koffi binding to libbpf.so.1: just what loading the TMA object, BPF_PROG_TEST_RUN and map reads need.
+// The kernel tests load and read the object through the edge agent's own libbpf binding (one declaration of every C
+// signature). Only what tests alone need is declared here: BPF_PROG_TEST_RUN and pinning the caller to a CPU.
 import koffi from 'koffi';
+import { ffi as agentFfi, check } from '../../apps/edge-agent/src/kernel/libbpf';
+
+export { check, LibbpfError, possibleCpus, u32 } from '../../apps/edge-agent/src/kernel/libbpf';
 
 const lib = koffi.load('libbpf.so.1');
 const libc = koffi.load('libc.so.6');
 
 /** struct bpf_test_run_opts of libbpf 1.x (sz first, so newer libbpf versions accept it unchanged). */
-// Anonymous struct types: Jest evaluates this module once per test file in one process, and koffi's type names are
+// Anonymous struct type: Jest evaluates this module once per test file in one process, and koffi's type names are
 // process-wide.
 const TestRunOpts = koffi.struct({
   sz: 'size_t',
@@ -25,49 +29,13 @@ const TestRunOpts = koffi.struct({
   batch_size: 'uint32_t',
 });
 
-const BatchOpts = koffi.struct({ sz: 'size_t', elem_flags: 'uint64_t', flags: 'uint64_t' });
-
 export const ffi = {
-  openFile: lib.func('void *bpf_object__open_file(const char *path, void *opts)'),
-  load: lib.func('int bpf_object__load(void *obj)'),
-  close: lib.func('void bpf_object__close(void *obj)'),
-  findProgram: lib.func('void *bpf_object__find_program_by_name(void *obj, const char *name)'),
-  programFd: lib.func('int bpf_program__fd(void *prog)'),
-  findMap: lib.func('void *bpf_object__find_map_by_name(void *obj, const char *name)'),
-  findMapFd: lib.func('int bpf_object__find_map_fd_by_name(void *obj, const char *name)'),
-  mapValueSize: lib.func('uint32_t bpf_map__value_size(void *map)'),
-  setInitialValue: lib.func('int bpf_map__set_initial_value(void *map, const void *data, size_t size)'),
-  initialValue: lib.func('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)'),
-  numPossibleCpus: lib.func('int libbpf_num_possible_cpus(void)'),
+  ...agentFfi,
   testRun: lib.func('bpf_prog_test_run_opts', 'int', ['int', koffi.inout(koffi.pointer(TestRunOpts))]),
-  lookup: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
-  update: lib.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
-  lookupBatch: lib.func('bpf_map_lookup_batch', 'int', [
-    'int',
-    'void *',
-    'void *',
-    'void *',
-    'void *',
-    koffi.inout(koffi.pointer('uint32_t')),
-    koffi.pointer(BatchOpts),
-  ]),
-  strerror: libc.func('const char *strerror(int errnum)'),
   setAffinity: libc.func('int sched_setaffinity(int pid, size_t size, const uint8_t *mask)'),
-  errno: () => koffi.errno(),
 };
 
-export const BATCH_OPTS = { sz: koffi.sizeof(BatchOpts), elem_flags: 0n, flags: 0n };
 export const TEST_RUN_OPTS_SIZE = koffi.sizeof(TestRunOpts);
-
-export class LibbpfError extends Error {
-  constructor(what: string, code: number) {
-    super(`${what}: ${code < 0 ? ffi.strerror(-code) : ffi.strerror(ffi.errno())} (${code})`);
-  }
-}
-
-export function check(what: string, rc: number): void {
-  if (rc < 0) throw new LibbpfError(what, rc);
-}
 
 export interface RunResult {
   retval: number;
@@ -97,8 +65,6 @@ export function testRun(progFd: number, frame: Uint8Array, repeat = 1): RunResul
   check('bpf_prog_test_run_opts', ffi.testRun(progFd, opts));
   return { retval: opts.retval, duration: opts.duration };
 }
-
-export const possibleCpus = (): number => ffi.numPossibleCpus();
 
 /** Pins the calling thread to one CPU: BPF_PROG_TEST_RUN runs on the caller's CPU, and per-CPU state (the
  * candidate table, the CMS estimate that admits a flow) is only deterministic when every run lands on the same one. */

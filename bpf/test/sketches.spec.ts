@@ -4,10 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import * as path from 'node:path';
-import { CAND_SETS, CMS_WIDTH, STRUCTS } from './layout';
+import { CAND_SETS, CMS_WIDTH, COPIES, STRUCTS } from './layout';
 import * as P from './packets';
 import { expectedIndices, flowKey, hex, type Tuple } from './reference';
-import { pinToCpu } from './libbpf';
+import { check, ffi, pinToCpu } from './libbpf';
 import { buildObject, privileged } from './setup';
 import { OBJECT_PATH, TmaObject } from './tma';
 
@@ -43,14 +43,20 @@ run('object layout', () => {
     }
   });
 
-  it('kernel memory per CPU stays under 2 MiB', () => {
-    const perCopy =
-      16 * STRUCTS.tma_cms_chunk.size +
-      4 * STRUCTS.tma_hll.size +
-      CAND_SETS * STRUCTS.tma_cand_set.size +
-      STRUCTS.tma_totals.size +
-      12 * 8;
-    expect(2 * perCopy).toBeLessThanOrEqual(2 << 20);
+  it('kernel memory per CPU stays under 2 MiB: one struct tma_state per copy, whatever the traffic', () => {
+    // totals 4,224 + errors 128 + CMS 16,384 x 16 + HLL 4 x 16,384 + candidates 256 x 256 bytes per copy
+    expect(STRUCTS.tma_state.size).toBe(4224 + 128 + 262_144 + 65_536 + 65_536);
+    expect(COPIES * STRUCTS.tma_state.size).toBeLessThanOrEqual(2 << 20);
+    // the loaded map holds exactly one entry per (possible CPU, copy)
+    const tma = TmaObject.load();
+    try {
+      const info = Buffer.alloc(256);
+      check('bpf_obj_get_info_by_fd', ffi.objInfo(tma.mapFd('tma_state'), info, [info.length]));
+      // struct bpf_map_info: type, id, key_size, value_size, max_entries
+      expect([info.readUInt32LE(12), info.readUInt32LE(16)]).toEqual([STRUCTS.tma_state.size, COPIES * tma.cpus]);
+    } finally {
+      tma.close();
+    }
   });
 });
 
@@ -76,6 +82,49 @@ run('candidates, sampling and epochs', () => {
     } finally {
       tma.close();
     }
+  });
+
+  it('the threshold follows the CMS noise floor: at least 2 x (packets in the copy on this CPU >> 12)', () => {
+    const tma = TmaObject.load({ candThreshold: 1 });
+    try {
+      const busy: Tuple = { src: '10.7.0.1', dst: '10.7.0.2', sport: 1, dport: 53, proto: 17 };
+      const busyCells = new Set(expectedIndices(flowKey(busy)).cells);
+      // a second flow sharing no CMS cell with the first, so its estimate is its own count
+      let quiet: Tuple = { ...busy, sport: 2 };
+      while (expectedIndices(flowKey(quiet)).cells.some((c) => busyCells.has(c))) quiet = { ...quiet, sport: quiet.sport + 1 };
+      tma.run('tma_xdp', frameOf(busy), 20 * 4096); // enters at its first packet (floor 0, minimum 1)
+      expect(tma.candidates(0).map((c) => hex(c.key))).toEqual([hex(flowKey(busy))]);
+      // now n = 81,920 + i: floor = (n >> 12) << 1 = 40 for the next 4,096 packets
+      tma.run('tma_xdp', frameOf(quiet), 39);
+      expect(tma.candidates(0).map((c) => hex(c.key))).not.toContain(hex(flowKey(quiet)));
+      tma.run('tma_xdp', frameOf(quiet), 1);
+      const entered = tma.candidates(0).find((c) => hex(c.key) === hex(flowKey(quiet)));
+      expect(entered?.packets).toBe(40n);
+      expect(tma.totals(0).candInserts).toBe(2n);
+    } finally {
+      tma.close();
+    }
+  });
+
+  it('on uniform traffic over many flows the noise floor keeps single-packet flows out of the candidates', () => {
+    // 16,384 flows of one packet each, minimum threshold 1: without a floor every one of them would enter (16,384
+    // inserts into 1,024 slots, nearly all evictions). Below n = 4,096 the floor is 0, so the first 4,095 enter.
+    const counts = [1, 8].map((shift) => {
+      const tma = TmaObject.load({ candThreshold: 1, candNoiseShift: shift });
+      try {
+        for (let i = 0; i < 16_384; i++)
+          tma.run('tma_xdp', frameOf({ src: `10.${(i >> 8) & 255}.${i & 255}.1`, dst: '10.0.0.2', sport: 7, dport: 7, proto: 17 }));
+        return tma.totals(0).candInserts;
+      } finally {
+        tma.close();
+      }
+    });
+    // shift 8: floor 256 once n >= 4,096, out of reach of a single packet: exactly the first 4,095 flows enter
+    expect(counts[1]).toBe(4095n);
+    // default shift 1: only flows whose four cells all already hold other flows' packets pass the floor
+    console.log(`uniform traffic: ${counts[0]} of 16384 single-packet flows entered the candidates (floor shift 1)`);
+    expect(counts[0]).toBeGreaterThanOrEqual(4095n);
+    expect(counts[0]).toBeLessThan(8192n);
   });
 
   it('a full set replaces its smallest way and counts the eviction', () => {

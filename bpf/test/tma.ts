@@ -1,24 +1,10 @@
-// Loads the TMA object and reads its maps the way the edge agent will: whole entries (or batches of entries) per
-// syscall, summed over CPUs in user space. Test helper; the agent's own loader lives in apps/edge-agent.
+// Loads the TMA object and reads its state the way the edge agent does: through the mmap of tma_state, summed over
+// CPUs in user space (BigInt forms, per-CPU candidates). Test helper; the agent's own loader lives in apps/edge-agent.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BATCH_OPTS, check, ffi, possibleCpus, testRun, type RunResult } from './libbpf';
-import {
-  CAND_SETS,
-  CAND_WAYS,
-  CMS_CELLS,
-  CMS_CHUNK_CELLS,
-  CMS_CHUNKS,
-  COPIES,
-  ERR_COUNT,
-  HLL_KINDS,
-  HLL_M,
-  PROTOCOLS,
-  STRUCTS,
-  type Candidate,
-  type Totals,
-  type Trace,
-} from './layout';
+import { check, ffi, possibleCpus, testRun, u32, type RunResult } from './libbpf';
+import { CAND_SETS, CAND_WAYS, CMS_CELLS, ERR_COUNT, HLL_KINDS, HLL_M, PROTOCOLS, STRUCTS, stateEntries, type Candidate, type Totals, type Trace } from './layout';
+import { StateMap } from '../../apps/edge-agent/src/kernel/state';
 
 /** The repository root: the nearest ancestor holding bpf/tma.bpf.c (works from sources and from compiled output). */
 export const REPO_ROOT = ((): string => {
@@ -33,15 +19,15 @@ export interface TmaConfig {
   sampleRate?: number;
   trace?: boolean;
   candThreshold?: number;
+  candNoiseShift?: number;
 }
 
 export type ProgramName = 'tma_xdp' | 'tma_tc';
 
-const round8 = (n: number) => (n + 7) & ~7;
-
 export class TmaObject {
   readonly cpus = possibleCpus();
   private readonly fds = new Map<string, number>();
+  private stateMap: StateMap | null = null;
   private closed = false;
 
   private constructor(private readonly obj: unknown) {}
@@ -54,11 +40,16 @@ export class TmaObject {
     try {
       const rodata = ffi.findMap(obj, '.rodata');
       if (!rodata) throw new Error('.rodata map not found in the object');
-      const cfg = Buffer.alloc(STRUCTS.tma_cfg.size);
-      cfg.writeUInt32LE(config.sampleRate ?? 1, STRUCTS.tma_cfg.members.sample_rate);
-      cfg.writeUInt32LE(config.trace ? 1 : 0, STRUCTS.tma_cfg.members.trace);
-      cfg.writeBigUInt64LE(BigInt(config.candThreshold ?? 32), STRUCTS.tma_cfg.members.cand_threshold);
+      // the knobs an object has (benchmark A/B may load older builds with a shorter struct tma_cfg)
+      const m = STRUCTS.tma_cfg.members;
+      const cfg = Buffer.alloc(ffi.mapValueSize(rodata));
+      cfg.writeUInt32LE(config.sampleRate ?? 1, m.sample_rate);
+      cfg.writeUInt32LE(config.trace ? 1 : 0, m.trace);
+      cfg.writeBigUInt64LE(BigInt(config.candThreshold ?? 32), m.cand_threshold);
+      if (cfg.length >= m.cand_noise_shift + 4) cfg.writeUInt32LE(config.candNoiseShift ?? 1, m.cand_noise_shift);
       check('bpf_map__set_initial_value(.rodata)', ffi.setInitialValue(rodata, cfg, cfg.length));
+      const state = ffi.findMap(obj, 'tma_state');
+      if (state) check('bpf_map__set_max_entries(tma_state)', ffi.setMaxEntries(state, stateEntries(t.cpus)));
       check('bpf_object__load', ffi.load(obj));
     } catch (e) {
       ffi.close(obj);
@@ -68,8 +59,16 @@ export class TmaObject {
   }
 
   close(): void {
+    this.stateMap?.unmap();
+    this.stateMap = null;
     if (!this.closed) ffi.close(this.obj);
     this.closed = true;
+  }
+
+  /** tma_state mapped into this process (what the agent reads). */
+  state(): StateMap {
+    this.stateMap ??= new StateMap(this.mapFd('tma_state'), this.cpus);
+    return this.stateMap;
   }
 
   prog(name: ProgramName): number {
@@ -91,47 +90,6 @@ export class TmaObject {
     return testRun(this.prog(prog), frame, repeat);
   }
 
-  /** One per-CPU entry: cpus slices of round8(valueSize) bytes. */
-  private lookupPercpu(map: string, key: number, valueSize: number): Buffer {
-    const value = Buffer.alloc(this.cpus * round8(valueSize));
-    check(`lookup ${map}[${key}]`, ffi.lookup(this.mapFd(map), u32(key), value));
-    return value;
-  }
-
-  /** `count` consecutive per-CPU entries from `first` in as few bpf_map_lookup_batch calls as the kernel allows. */
-  lookupRange(map: string, first: number, count: number, valueSize: number): Buffer {
-    const stride = this.cpus * round8(valueSize);
-    const values = Buffer.alloc(count * stride);
-    const keys = Buffer.alloc(count * 4);
-    let done = 0;
-    while (done < count) {
-      const n = [count - done];
-      const inBatch = first + done === 0 ? null : u32(first + done - 1);
-      const out = Buffer.alloc(4);
-      const rc = ffi.lookupBatch(
-        this.mapFd(map),
-        inBatch,
-        out,
-        keys.subarray(done * 4),
-        values.subarray(done * stride),
-        n,
-        BATCH_OPTS,
-      );
-      if (rc < 0 && ffi.errno() !== 2 /* ENOENT: end of map */) check(`lookup_batch ${map}`, rc);
-      if (n[0] === 0) break;
-      done += Math.min(n[0], count - done);
-    }
-    if (done < count) throw new Error(`lookup_batch ${map}: read ${done} of ${count} entries`);
-    return values;
-  }
-
-  /** Overwrites `count` entries from `first` with zeros on every CPU. */
-  clearRange(map: string, first: number, count: number, valueSize: number): void {
-    const zero = Buffer.alloc(this.cpus * round8(valueSize));
-    for (let i = 0; i < count; i++)
-      check(`clear ${map}[${first + i}]`, ffi.update(this.mapFd(map), u32(first + i), zero, 0n));
-  }
-
   setEpoch(epoch: 0 | 1): void {
     const v = Buffer.alloc(STRUCTS.tma_ctl.size);
     v.writeUInt32LE(epoch, 0);
@@ -146,15 +104,19 @@ export class TmaObject {
     check('update tma_sync', ffi.update(this.mapFd('tma_sync'), u32(0), fd, 0n));
   }
 
+  /** u64 at `off` of each CPU's entry for `copy`, summed. */
+  private sum(copy: number, off: number): bigint {
+    const st = this.state();
+    const dv = new DataView(st.bytes.buffer, st.bytes.byteOffset, st.bytes.byteLength);
+    let s = 0n;
+    for (let c = 0; c < this.cpus; c++) s += dv.getBigUint64(st.offset(c, copy) + off, true);
+    return s;
+  }
+
   totals(copy: number): Totals {
-    const size = STRUCTS.tma_totals.size;
-    const buf = this.lookupPercpu('tma_totals', copy, size);
+    const t = STRUCTS.tma_state.members.totals;
     const m = STRUCTS.tma_totals.members;
-    const sum = (off: number) => {
-      let s = 0n;
-      for (let c = 0; c < this.cpus; c++) s += buf.readBigUInt64LE(c * round8(size) + off);
-      return s;
-    };
+    const sum = (off: number) => this.sum(copy, t + off);
     const arr = (off: number, n: number) => Array.from({ length: n }, (_, i) => sum(off + 8 * i));
     return {
       packets: sum(m.packets),
@@ -172,40 +134,33 @@ export class TmaObject {
   }
 
   errors(copy: number): bigint[] {
-    const buf = this.lookupRange('tma_errors', copy * ERR_COUNT, ERR_COUNT, 8);
-    return Array.from({ length: ERR_COUNT }, (_, r) => {
-      let s = 0n;
-      for (let c = 0; c < this.cpus; c++) s += buf.readBigUInt64LE((r * this.cpus + c) * 8);
-      return s;
-    });
+    return Array.from({ length: ERR_COUNT }, (_, r) => this.sum(copy, STRUCTS.tma_state.members.errors + 8 * r));
   }
 
   /** Whole CMS of a copy, summed over CPUs: packets and bytes per flat cell (row * width + column). */
   cms(copy: number): { packets: BigUint64Array; bytes: BigUint64Array } {
-    const size = STRUCTS.tma_cms_chunk.size;
-    const buf = this.lookupRange('tma_cms', copy * CMS_CHUNKS, CMS_CHUNKS, size);
-    const cells = new BigUint64Array(buf.buffer, buf.byteOffset, buf.length / 8);
+    const st = this.state();
     const packets = new BigUint64Array(CMS_CELLS);
     const bytes = new BigUint64Array(CMS_CELLS);
-    for (let chunk = 0; chunk < CMS_CHUNKS; chunk++)
-      for (let c = 0; c < this.cpus; c++) {
-        const base = ((chunk * this.cpus + c) * size) / 8;
-        for (let i = 0; i < CMS_CHUNK_CELLS; i++) {
-          packets[chunk * CMS_CHUNK_CELLS + i] += cells[base + 2 * i];
-          bytes[chunk * CMS_CHUNK_CELLS + i] += cells[base + 2 * i + 1];
-        }
+    for (let c = 0; c < this.cpus; c++) {
+      const at = st.bytes.byteOffset + st.offset(c, copy) + STRUCTS.tma_state.members.cms;
+      const cells = new BigUint64Array(st.bytes.buffer, at, 2 * CMS_CELLS);
+      for (let i = 0; i < CMS_CELLS; i++) {
+        packets[i] += cells[2 * i];
+        bytes[i] += cells[2 * i + 1];
       }
+    }
     return { packets, bytes };
   }
 
   /** The four HLLs of a copy, merged over CPUs by register max. */
   hll(copy: number): Uint8Array[] {
-    const buf = this.lookupRange('tma_hll', copy * HLL_KINDS, HLL_KINDS, HLL_M);
+    const st = this.state();
     return Array.from({ length: HLL_KINDS }, (_, kind) => {
       const out = new Uint8Array(HLL_M);
       for (let c = 0; c < this.cpus; c++) {
-        const base = (kind * this.cpus + c) * HLL_M;
-        for (let i = 0; i < HLL_M; i++) if (buf[base + i] > out[i]) out[i] = buf[base + i];
+        const base = st.offset(c, copy) + STRUCTS.tma_state.members.hll + kind * HLL_M;
+        for (let i = 0; i < HLL_M; i++) if (st.bytes[base + i] > out[i]) out[i] = st.bytes[base + i];
       }
       return out;
     });
@@ -213,21 +168,22 @@ export class TmaObject {
 
   /** Occupied candidate ways of a copy, per CPU (user space merges by key). */
   candidates(copy: number): Candidate[] {
-    const size = STRUCTS.tma_cand_set.size;
-    const buf = this.lookupRange('tma_cand', copy * CAND_SETS, CAND_SETS, size);
+    const st = this.state();
+    const dv = new DataView(st.bytes.buffer, st.bytes.byteOffset, st.bytes.byteLength);
     const m = STRUCTS.tma_cand.members;
     const out: Candidate[] = [];
     for (let set = 0; set < CAND_SETS; set++)
       for (let c = 0; c < this.cpus; c++)
         for (let w = 0; w < CAND_WAYS; w++) {
-          const base = (set * this.cpus + c) * size + w * STRUCTS.tma_cand.size;
-          const packets = buf.readBigUInt64LE(base + m.packets);
+          const base =
+            st.offset(c, copy) + STRUCTS.tma_state.members.cand + set * STRUCTS.tma_cand_set.size + w * STRUCTS.tma_cand.size;
+          const packets = dv.getBigUint64(base + m.packets, true);
           if (packets === 0n) continue;
           out.push({
-            key: Uint8Array.from(buf.subarray(base + m.key, base + m.key + 40)),
+            key: st.bytes.slice(base + m.key, base + m.key + 40),
             packets,
-            bytes: buf.readBigUInt64LE(base + m.bytes),
-            hash: buf.readBigUInt64LE(base + m.hash),
+            bytes: dv.getBigUint64(base + m.bytes, true),
+            hash: dv.getBigUint64(base + m.hash, true),
             cpu: c,
           });
         }
@@ -248,22 +204,14 @@ export class TmaObject {
     };
   }
 
-  /** Zeroes every per-copy map entry of `copy` (what the agent does after reading the idle copy). */
+  /** Zeroes `copy` on every CPU (what the agent does after reading the idle copy). */
   clear(copy: number): void {
-    this.clearRange('tma_totals', copy, 1, STRUCTS.tma_totals.size);
-    this.clearRange('tma_errors', copy * ERR_COUNT, ERR_COUNT, 8);
-    this.clearRange('tma_cms', copy * CMS_CHUNKS, CMS_CHUNKS, STRUCTS.tma_cms_chunk.size);
-    this.clearRange('tma_hll', copy * HLL_KINDS, HLL_KINDS, HLL_M);
-    this.clearRange('tma_cand', copy * CAND_SETS, CAND_SETS, STRUCTS.tma_cand_set.size);
+    this.state().clear(copy);
   }
 
   clearAll(): void {
-    for (let c = 0; c < COPIES; c++) this.clear(c);
+    this.state().clearAll();
   }
 }
 
-export function u32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v >>> 0);
-  return b;
-}
+export { u32 };

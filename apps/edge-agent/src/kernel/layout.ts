@@ -8,8 +8,6 @@ export const CMS_DEPTH = SPEC_CMS_DEPTH;
 export const CMS_WIDTH_BITS = SPEC_CMS_WIDTH_BITS;
 export const CMS_WIDTH = 1 << CMS_WIDTH_BITS;
 export const CMS_CELLS = CMS_DEPTH * CMS_WIDTH;
-export const CMS_CHUNK_CELLS = 1024;
-export const CMS_CHUNKS = CMS_CELLS / CMS_CHUNK_CELLS;
 export const HLL_P = SPEC_HLL_P;
 export const HLL_M = 1 << HLL_P;
 export const HLL_KINDS = 4;
@@ -40,6 +38,8 @@ export enum TmaErr {
   Nonlinear = 11,
 }
 export const ERR_COUNT = 12;
+/** Error counter slots in struct tma_state (ERR_COUNT used). */
+export const ERR_SLOTS = 16;
 
 /** Stable names of enum tma_err, as they travel in snapshots (parseErrors[].reason). */
 export const ERR_REASONS: readonly string[] = [
@@ -63,18 +63,23 @@ export enum TraceKind {
   Error = 2,
 }
 
+const TOTALS_SIZE = 128 + 2 * 8 * PROTOCOLS;
+const STATE_CMS = TOTALS_SIZE + 8 * ERR_SLOTS;
+const STATE_HLL = STATE_CMS + 16 * CMS_CELLS;
+const STATE_CAND = STATE_HLL + HLL_KINDS * HLL_M;
+const STATE_SIZE = STATE_CAND + CAND_SETS * 64 * CAND_WAYS;
+
 /** Struct sizes and member byte offsets, named as in C. */
 export const STRUCTS = {
   tma_flow_key: { size: 40, members: { src: 0, dst: 16, sport: 32, dport: 34, proto: 36, domain: 37, pad: 38 } },
   tma_ctl: { size: 8, members: { epoch: 0, pad: 4 } },
-  tma_cfg: { size: 16, members: { sample_rate: 0, trace: 4, cand_threshold: 8 } },
+  tma_cfg: { size: 24, members: { sample_rate: 0, trace: 4, cand_threshold: 8, cand_noise_shift: 16, pad: 20 } },
   tma_cms_cell: { size: 16, members: { packets: 0, bytes: 8 } },
-  tma_cms_chunk: { size: CMS_CHUNK_CELLS * 16, members: { cell: 0 } },
   tma_hll: { size: HLL_M, members: { reg: 0 } },
   tma_cand: { size: 64, members: { key: 0, packets: 40, bytes: 48, hash: 56 } },
   tma_cand_set: { size: 64 * CAND_WAYS, members: { way: 0 } },
   tma_totals: {
-    size: 128 + 2 * 8 * PROTOCOLS,
+    size: TOTALS_SIZE,
     members: {
       packets: 0,
       bytes: 8,
@@ -89,6 +94,10 @@ export const STRUCTS = {
       proto_packets: 128,
       proto_bytes: 128 + 8 * PROTOCOLS,
     },
+  },
+  tma_state: {
+    size: STATE_SIZE,
+    members: { totals: 0, errors: TOTALS_SIZE, cms: STATE_CMS, hll: STATE_HLL, cand: STATE_CAND },
   },
   tma_trace: { size: 72, members: { seq: 0, key: 8, hash: 48, kind: 56, err: 60, bytes: 64, pad: 68 } },
 } as const;
@@ -125,5 +134,14 @@ export interface Trace {
   bytes: number;
 }
 
-/** Bytes of one CPU's slot in a per-CPU map value (the kernel rounds each to 8). */
-export const round8 = (n: number): number => (n + 7) & ~7;
+/** tma_state key of one CPU's entry for one copy. */
+export const stateKey = (cpu: number, copy: number): number => cpu * COPIES + copy;
+
+/** Entries of tma_state the loader sizes the map to: one per (possible CPU, copy). */
+export const stateEntries = (cpus: number): number => cpus * COPIES;
+
+/** Bytes of the tma_state mmap: the kernel page-aligns the values of an mmapable array (entries are 8-aligned). */
+export const stateMmapBytes = (cpus: number, pageSize = 4096): number => {
+  const bytes = stateEntries(cpus) * STATE_SIZE;
+  return Math.ceil(bytes / pageSize) * pageSize;
+};

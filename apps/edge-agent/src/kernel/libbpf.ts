@@ -38,6 +38,8 @@ export const ffi = {
   findMap: lib.func('void *bpf_object__find_map_by_name(void *obj, const char *name)'),
   findMapFd: lib.func('int bpf_object__find_map_fd_by_name(void *obj, const char *name)'),
   setInitialValue: lib.func('int bpf_map__set_initial_value(void *map, const void *data, size_t size)'),
+  mapValueSize: lib.func('uint32_t bpf_map__value_size(void *map)'),
+  setMaxEntries: lib.func('int bpf_map__set_max_entries(void *map, uint32_t max_entries)'),
   numPossibleCpus: lib.func('int libbpf_num_possible_cpus(void)'),
   setPrint: lib.func('void *libbpf_set_print(void *fn)'),
   lookup: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
@@ -56,6 +58,9 @@ export const ffi = {
   progFdById: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
   objInfo: lib.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
   closeFd: libc.func('int close(int fd)'),
+  mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)'),
+  munmap: libc.func('int munmap(void *addr, size_t length)'),
+  pageSize: libc.func('int getpagesize(void)'),
   strerror: libc.func('const char *strerror(int errnum)'),
   socket: libc.func('int socket(int domain, int type, int protocol)'),
   ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
@@ -84,6 +89,11 @@ export const BPF_TC_F_REPLACE = 1;
 /** XDP attach flags */
 export const XDP_FLAGS_SKB_MODE = 1 << 1;
 export const XDP_FLAGS_DRV_MODE = 1 << 2;
+
+/** mmap(2) */
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 1;
 
 export const ENOENT = 2;
 export const EEXIST = 17;

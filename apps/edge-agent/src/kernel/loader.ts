@@ -24,7 +24,8 @@ import {
   programIdByFd,
   programNameById,
 } from './libbpf';
-import { STRUCTS } from './layout';
+import { STRUCTS, stateEntries } from './layout';
+import { StateMap } from './state';
 
 import type { Hook, TcAttachMode, XdpMode } from '../config';
 export type ProgramName = 'tma_xdp' | 'tma_tc';
@@ -39,6 +40,8 @@ export interface LoadOptions {
   hook: Hook;
   sampleRate?: number;
   candThreshold?: number;
+  /** the candidate threshold is at least (packets in this copy on this CPU >> CMS width bits) << this; default 1 */
+  candNoiseShift?: number;
   /** tests only: record each packet's parse result */
   trace?: boolean;
 }
@@ -70,6 +73,7 @@ export class TmaKernel {
   readonly hook: Hook;
   private readonly fds = new Map<string, number>();
   private readonly attached = new Map<number, Attachment[]>();
+  private stateMap: StateMap | null = null;
   private closed = false;
 
   private constructor(
@@ -91,7 +95,12 @@ export class TmaKernel {
       cfg.writeUInt32LE(options.sampleRate ?? 1, STRUCTS.tma_cfg.members.sample_rate);
       cfg.writeUInt32LE(options.trace ? 1 : 0, STRUCTS.tma_cfg.members.trace);
       cfg.writeBigUInt64LE(BigInt(options.candThreshold ?? 32), STRUCTS.tma_cfg.members.cand_threshold);
+      cfg.writeUInt32LE(options.candNoiseShift ?? 1, STRUCTS.tma_cfg.members.cand_noise_shift);
       check('bpf_map__set_initial_value(.rodata)', ffi.setInitialValue(rodata, cfg, cfg.length));
+      // one struct tma_state per (possible CPU, copy)
+      const state = ffi.findMap(obj, 'tma_state');
+      if (!state) throw new Error('map tma_state not found in the BPF object');
+      check('bpf_map__set_max_entries(tma_state)', ffi.setMaxEntries(state, stateEntries(k.cpus)));
       // Only the programs of the chosen hook go through the verifier.
       const wanted: ProgramName = options.hook === 'xdp' ? 'tma_xdp' : 'tma_tc';
       for (const name of ['tma_xdp', 'tma_tc'] as ProgramName[]) {
@@ -125,6 +134,13 @@ export class TmaKernel {
       this.fds.set(name, fd);
     }
     return fd;
+  }
+
+  /** The packet-path state, mapped into this process (once; unmapped by close()). */
+  state(): StateMap {
+    if (this.closed) throw new Error('kernel object closed');
+    this.stateMap ??= new StateMap(this.mapFd('tma_state'), this.cpus);
+    return this.stateMap;
   }
 
   attachments(): Attachment[] {
@@ -230,6 +246,8 @@ export class TmaKernel {
         errors.push(e as Error);
       }
     }
+    this.stateMap?.unmap();
+    this.stateMap = null;
     ffi.close(this.obj);
     if (errors.length) throw errors[0];
   }
