@@ -19,6 +19,7 @@ import {
   srcKey,
 } from '../../libs/sketch/src';
 import { Rng, makeFlows, makeStream, countStream } from '../../libs/sketch/src/test-support/datasets';
+import { simdActive, useSimd } from '../../libs/sketch/src/wasm/simd';
 
 /**
  * Median CPU time per call in µs over `rounds` batches of `batch` calls, after a warm-up batch. CPU time (user +
@@ -156,13 +157,42 @@ function main(): void {
     }
   };
   const tTyped = time(mergeTyped, 300);
+  useSimd(false);
+  const tScalar = time(mergeTyped, 300);
+  useSimd(true);
   const tPlain = time(mergePlain, 300);
-  row('typed arrays (library)', `${tTyped.toFixed(1)} µs`, '≤ 50 µs');
+  row(`typed arrays (library, SIMD ${simdActive() ? 'on' : 'unavailable'})`, `${tTyped.toFixed(1)} µs`, '≤ 50 µs');
+  row(
+    'library with SIMD off (JS loops only)',
+    `${tScalar.toFixed(1)} µs`,
+    '',
+    `JS-only / library = ${(tScalar / tTyped).toFixed(2)}×`,
+  );
   row(
     'plain JS arrays (baseline)',
     `${tPlain.toFixed(1)} µs`,
     '',
     `baseline / library = ${(tPlain / tTyped).toFixed(2)}×`,
+  );
+  const tCms2 = time(() => {
+    window.packets.merge(busy.packets);
+    window.bytes.merge(busy.bytes);
+  }, 300);
+  const tHll4 = time(() => {
+    for (let i = 0; i < 4; i++) window.hlls[i].merge(busy.hlls[i]);
+  }, 1000);
+  useSimd(false);
+  const tHll4Scalar = time(() => {
+    for (let i = 0; i < 4; i++) window.hlls[i].merge(busy.hlls[i]);
+  }, 1000);
+  useSimd(true);
+  row('  of which 2 CMS', `${tCms2.toFixed(1)} µs`);
+  row('  of which 4 HLL (SIMD)', `${tHll4.toFixed(1)} µs`);
+  row(
+    '  4 HLL with JS loops (SWAR, 4 per step)',
+    `${tHll4Scalar.toFixed(1)} µs`,
+    '',
+    `JS / SIMD = ${(tHll4Scalar / tHll4).toFixed(2)}×`,
   );
   const mergeBytes = (e: Encoded) => () => {
     mergeEncodedCountMinSketch(window.packets, e.packets);
@@ -233,6 +263,56 @@ function main(): void {
     for (const h of busyEnc.hlls) decodeHyperLogLog(h);
   }, 30);
   row('  of which 2 CMS + 4 HLL', `${tDecodeSketches.toFixed(0)} µs`);
+  // Baseline: the previous dense decoder, per cell through a DataView at unaligned offsets, row sums checked.
+  const dataViewDecode = (b: Uint8Array) => {
+    const cw = b[20];
+    const cells = new Float64Array(16384);
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    let pos = 21;
+    let total = 0;
+    for (let row = 0, i = 0; row < 4; row++) {
+      let sum = 0;
+      for (const end = i + 4096; i < end; i++, pos += cw) {
+        const v = cw === 3 ? dv.getUint16(pos, true) + b[pos + 2] * 65536 : dv.getUint32(pos, true);
+        cells[i] = v;
+        sum += v;
+      }
+      if (row === 0) total = sum;
+      else if (sum !== total) throw new Error('row sums differ');
+    }
+    return cells;
+  };
+  const tCmsDecode = time(() => {
+    decodeCountMinSketch(busyEnc.packets);
+    decodeCountMinSketch(busyEnc.bytes);
+  }, 50);
+  const tCmsDataView = time(() => {
+    dataViewDecode(busyEnc.packets);
+    dataViewDecode(busyEnc.bytes);
+  }, 50);
+  row(
+    `  of which 2 CMS (cells of ${busyEnc.packets[20]} and ${busyEnc.bytes[20]} bytes)`,
+    `${tCmsDecode.toFixed(0)} µs`,
+  );
+  row(
+    '  2 CMS per cell via DataView (baseline)',
+    `${tCmsDataView.toFixed(0)} µs`,
+    '',
+    `baseline / library = ${(tCmsDataView / tCmsDecode).toFixed(2)}×`,
+  );
+  useSimd(false);
+  const tDecodeScalar = time(() => {
+    decodeCountMinSketch(busyEnc.packets);
+    decodeCountMinSketch(busyEnc.bytes);
+    for (const h of busyEnc.hlls) decodeHyperLogLog(h);
+  }, 30);
+  useSimd(true);
+  row(
+    '  2 CMS + 4 HLL with SIMD off',
+    `${tDecodeScalar.toFixed(0)} µs`,
+    '',
+    `JS-only / library = ${(tDecodeScalar / tDecodeSketches).toFixed(2)}×`,
+  );
   const json = JSON.stringify({
     p: Array.from(busy.packets.cells),
     b: Array.from(busy.bytes.cells),

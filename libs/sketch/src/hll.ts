@@ -4,6 +4,7 @@
 import { hashKeyInto } from './hash';
 import { IncompatibleSketchError } from './errors';
 import { HASH_NAME, HLL_P, SEED_HASH } from './spec.generated';
+import { anyByteAbove, maxBytesInto } from './wasm/simd';
 
 // Bound once: global lookups are slow inside vm contexts (test runners).
 const clz32 = Math.clz32;
@@ -146,8 +147,10 @@ export class HyperLogLog {
     return (m * m) / (2 * Math.LN2 * z);
   }
 
-  /** True when some register exceeds `limit` (< 127): a branch-free scan four registers at a time. */
+  /** True when some register exceeds `limit` (< 127): SIMD, or a branch-free scan four registers at a time. */
   hasRegisterAbove(limit: number): boolean {
+    const simd = anyByteAbove(this.registers, limit);
+    if (simd !== null) return simd;
     const words = this.words;
     const bias = imul(limit + 1, 0x01010101);
     let bad = 0;
@@ -187,6 +190,8 @@ export class HyperLogLog {
   merge(other: HyperLogLog): this {
     const why = this.incompatibility(other);
     if (why) throw new IncompatibleSketchError(`HLL merge refused: ${why}`);
+    // 16 registers per instruction in WebAssembly SIMD where available (see wasm/simd.ts).
+    if (maxBytesInto(this.registers, other.registers)) return this;
     // Byte-wise max four registers at a time (SWAR; registers are < 128): per byte, the high bit of
     // (y | 0x80) − x is set exactly where y ≥ x.
     const a = this.words;

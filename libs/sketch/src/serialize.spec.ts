@@ -115,7 +115,7 @@ describe('sketch serialization', () => {
     }
   });
 
-  it('round-trips HLL in dense and sparse encodings and picks the smaller', () => {
+  it('round-trips HLL in dense and sparse encodings and picks sparse when it halves the size', () => {
     for (const h of [hllWith(1, 0), hllWith(2, 50), hllWith(3, 200_000)]) {
       for (const encoding of ['dense', 'sparse', 'auto'] as const) {
         expect(decodeHyperLogLog(encodeHyperLogLog(h, { encoding })).registers).toEqual(h.registers);
@@ -123,6 +123,30 @@ describe('sketch serialization', () => {
     }
     expect(encodeHyperLogLog(hllWith(4, 50)).length).toBeLessThan(200);
     expect(encodeHyperLogLog(hllWith(5, 200_000)).length).toBe(SKETCH_HEADER_BYTES + 16384);
+    for (const n of [2000, 5000, 9000, 16000]) {
+      const h = hllWith(6, n);
+      const sparse = encodeHyperLogLog(h, { encoding: 'sparse' }).length - SKETCH_HEADER_BYTES;
+      const auto = encodeHyperLogLog(h).length - SKETCH_HEADER_BYTES;
+      expect(auto).toBe(sparse <= 8192 ? sparse : 16384);
+    }
+  });
+
+  it('decodes dense CMS cells of every width 1 … 7 bytes, rows checked', () => {
+    const rng = new Rng(21);
+    for (let width = 1; width <= 7; width++) {
+      const s = new CountMinSketch({ depth: 3, widthBits: 5 });
+      const top = Math.min(2 ** (8 * width) - 1, Number.MAX_SAFE_INTEGER);
+      for (let k = 0; k < 40; k++) s.add(rng.u32(), rng.u32(), Math.floor(rng.next() * (top / 64)) + 1);
+      s.add(rng.u32(), rng.u32(), top - Math.floor(s.total)); // the largest cell needs `width` bytes
+      const bytes = encodeCountMinSketch(s, { encoding: 'dense' });
+      expect(bytes[SKETCH_HEADER_BYTES]).toBe(width);
+      const back = decodeCountMinSketch(bytes, { depth: 3, widthBits: 5 });
+      expect(Array.from(back.cells)).toEqual(Array.from(s.cells));
+      expect(back.total).toBe(s.total);
+      // One byte changed in the last row: its sum no longer matches row 0.
+      bytes[bytes.length - 1] ^= 1;
+      expect(() => decodeCountMinSketch(bytes, { depth: 3, widthBits: 5 })).toThrow(CorruptError);
+    }
   });
 
   it('round-trips candidate lists with IPv4 keys compacted', () => {
