@@ -15,6 +15,13 @@
 #define TMA_TC_ACT_UNSPEC (-1)
 #define TMA_PULL_LEN 256 /* bytes made linear when TC headers sit in paged data */
 
+/* The flow key's address escapes into an empty asm: the compiler must keep it one stack object (written once by the
+ * parser, read by the hash and the candidate compare) instead of splitting it into scalars that it re-zeroes on every
+ * parser branch when the parser is inlined. */
+#ifndef TMA_KEEP_IN_MEMORY
+#define TMA_KEEP_IN_MEMORY(x) asm volatile("" : : "r"(&(x)) : "memory")
+#endif
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 static __always_inline void tma_trace_put(struct tma_flow_key *k, __u64 hash, __u32 kind, __u32 err, __u32 len)
@@ -220,6 +227,7 @@ int tma_xdp(struct xdp_md *ctx)
 	__u32 err = 0;
 	int res;
 
+	TMA_KEEP_IN_MEMORY(k);
 	res = tma_parse(data, end, &k, &err);
 	tma_count(res, err, &k, (__u32)(end - data));
 	return XDP_PASS;
@@ -233,6 +241,7 @@ static __always_inline void tma_tc_count(struct __sk_buff *skb)
 	__u32 err = 0, len = skb->len;
 	int res;
 
+	TMA_KEEP_IN_MEMORY(k);
 	res = tma_parse(data, end, &k, &err);
 	if (res == TMA_PARSE_ERROR && tma_err_truncation(err) && len > (__u32)(end - data)) {
 		/* headers in paged data: make them linear (contents unchanged) and parse again */

@@ -30,12 +30,13 @@ struct {
 
 /* All packet-path state: one struct tma_state per (CPU, copy), key = cpu * TMA_COPIES + copy. A plain array
  * (per-CPU array values are capped at 32 KiB) sized by the loader to the possible CPUs before load
- * (bpf_map__set_max_entries); no atomics are needed because a CPU only ever writes its own entries. Mmapable, so
+ * (bpf_map__set_max_entries). The object's default covers TMA_STATE_CPUS_DEFAULT CPUs, so a generic loader
+ * (bpftool) still counts every packet on a small machine; on CPUs beyond the map a packet is not counted. No atomics are needed because a CPU only ever writes its own entries. Mmapable, so
  * user space reads and clears the idle copy in place, with no copying syscall. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, TMA_COPIES); /* one CPU until the loader sizes it */
+	__uint(max_entries, TMA_STATE_CPUS_DEFAULT * TMA_COPIES);
 	__type(key, __u32);
 	__type(value, struct tma_state);
 } tma_state SEC(".maps");

@@ -9,6 +9,9 @@
 /* Every sketch exists twice; tma_ctl.epoch selects the copy the kernel writes, user space reads the other. */
 #define TMA_COPIES 2
 
+/* CPUs tma_state covers when the loader does not size it (the agent sizes it to the possible CPUs). */
+#define TMA_STATE_CPUS_DEFAULT 16
+
 /* Why a frame was not counted in the sketches (index of tma_state.errors). */
 enum tma_err {
 	TMA_ERR_ETH_TRUNC = 0,	 /* shorter than an Ethernet header */
