@@ -1,11 +1,16 @@
-// Receiver packets per second on a veth, side by side in one run: no program, the TMA program on TC clsact
-// (ingress + egress) and as native XDP attached by bpftool (the data path alone), the real agent on TC and on XDP
-// (data path plus its reads every second), an XDP_PASS no-op (the cost of veth's XDP mode itself), and
-// `tcpdump -w` capturing. Each case runs in every round, in rotating order; medians are reported as
-// ratios to the no-program baseline, with tcpdump's captured fraction and CPU.
-// Run: bench/pps/run.sh [--rounds 5] [--loops 8] [--pps N]   (root)
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// Receiver packets per second on a veth, side by side in one run: no program; no-op programs on tcx and on native
+// XDP (what each hook costs by itself); the TMA program on tcx (ingress + egress) and on native XDP, attached with
+// links like the agent does (the data path alone); the real agent on TC and on XDP (data path plus a read every
+// second); and `tcpdump -w` capturing. Every round runs every case in rotating order in two set-ups:
+//   shared: sender pinned to CPU 0; veth runs the whole receive path in the sender's context on that CPU, so the
+//           sender's CPU per frame is the path's cost and the delivered rate is CPU-bound on one core.
+//   split:  sender pinned to CPU 0; the receiving veth in NAPI mode (GRO on, sender TSO off) with threaded NAPI
+//           pinned to CPU 1: the receive path, hooks included, runs in that kernel thread, whose own run time per
+//           frame is the receiver's cost (as on a NIC's receive queue), apart from the sender's.
+// Medians over the rounds are reported as ratios to no program.
+// Run: bench/pps/run.sh [--rounds 7] [--loops 8] [--pps N] [--modes shared,split] [--object tma.bpf.o]   (root)
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AgentProcess } from '../../apps/edge-agent/src/testbed/agents';
@@ -14,25 +19,34 @@ import { generateTraffic, writeTraffic } from '../../apps/edge-agent/src/testbed
 
 // compiled to bench/pps/.build/js/bench/pps/
 const REPO = resolve(__dirname, '../../../../../..');
-const TMA_OBJ = join(REPO, 'bpf/dist/tma.bpf.o');
-const NOOP_OBJ = join(REPO, 'bench/bpf/.build/noop.bpf.o');
+const NOOP_OBJ = join(REPO, 'bench/pps/.build/noop.bpf.o');
+const ATTACH = join(REPO, 'bench/pps/.build/pps-attach');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+const SENDER_CPU = 0;
+const RECEIVER_CPU = 1;
+
+type Mode = 'shared' | 'split';
 
 interface Args {
   rounds: number;
   loops: number;
   pps?: number;
+  modes: Mode[];
+  object: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { rounds: 5, loops: 8 };
-  for (let i = 0; i < argv.length; i++) {
-    const v = Number(argv[i + 1]);
-    if (argv[i] === '--rounds') a.rounds = v;
-    else if (argv[i] === '--loops') a.loops = v;
-    else if (argv[i] === '--pps') a.pps = v;
-    else throw new Error(`unknown argument ${argv[i]}`);
-    i++;
+  const a: Args = { rounds: 7, loops: 8, modes: ['shared', 'split'], object: join(REPO, 'bpf/dist/tma.bpf.o') };
+  for (let i = 0; i < argv.length; i += 2) {
+    const v = argv[i + 1];
+    if (argv[i] === '--rounds') a.rounds = Number(v);
+    else if (argv[i] === '--loops') a.loops = Number(v);
+    else if (argv[i] === '--pps') a.pps = Number(v);
+    else if (argv[i] === '--object') a.object = resolve(v);
+    else if (argv[i] === '--modes') {
+      a.modes = v.split(',') as Mode[];
+      if (a.modes.some((m) => m !== 'shared' && m !== 'split')) throw new Error(`--modes takes shared,split; got ${v}`);
+    } else throw new Error(`unknown argument ${argv[i]}`);
   }
   return a;
 }
@@ -42,10 +56,12 @@ interface Trial {
   delivered: number;
   seconds: number;
   pps: number;
-  /** Packets the TMA program counted (its totals map), when attached. */
+  /** Sender's CPU per delivered frame, ns (in shared mode it carries the receive path and the hooks). */
+  senderNs: number;
+  /** Threaded-NAPI receiver's run time per delivered frame, ns (split mode). */
+  receiverNs?: number;
+  /** Packets the agent's snapshots counted. */
   counted?: number;
-  /** CPU time of the sender per delivered frame, ns: on veth it carries the receive path and the hooks. */
-  cpuNsPerPacket: number;
   tcpdump?: { captured: number; cpu: number };
   /** The agent process's CPU over the trial, fraction of one core. */
   agentCpu?: number;
@@ -53,16 +69,43 @@ interface Trial {
 
 interface Case {
   name: string;
-  setup: (tb: Testbed, h: Host) => void | Promise<void>;
-  teardown: (tb: Testbed, h: Host) => void | Promise<void>;
+  setup: (tb: Testbed, h: Host) => Promise<void>;
+  teardown: () => Promise<void>;
   tcpdump?: boolean;
-  counts?: boolean;
-  /** Runs the real agent (--stdout, 1 s interval); its snapshots' totals are the count. */
   agent?: 'tc' | 'xdp';
+  /** the no-op case of the same hook, to split hook cost from program cost */
+  hookBase?: string;
 }
 
+let args: Args;
 let agent: AgentProcess | undefined;
 let agentDir = '';
+let attached: ChildProcess | undefined;
+
+/** Attaches with pps-attach inside the host's namespace and resolves once the links exist. */
+async function attach(tb: Testbed, h: Host, obj: string, hook: 'tcx' | 'xdp', prog: string): Promise<void> {
+  const child = spawn('nsenter', [...tb.nsenterArgs(h.netns), ATTACH, obj, hook, prog, h.ifname], { stdio: ['pipe', 'pipe', 'pipe'] });
+  attached = child;
+  let out = '';
+  await new Promise<void>((res, rej) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('attached')) res();
+    });
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => rej(new Error(`pps-attach exited with ${code}: ${out.trim()}`)));
+  });
+}
+
+async function detach(): Promise<void> {
+  const child = attached;
+  attached = undefined;
+  if (!child || child.exitCode !== null) return;
+  child.removeAllListeners('exit');
+  const done = new Promise<void>((res) => child.on('exit', () => res()));
+  child.stdin!.end(); // links go with the process
+  await done;
+}
 
 async function startAgent(tb: Testbed, h: Host, hook: 'tc' | 'xdp'): Promise<void> {
   rmSync(agentDir, { recursive: true, force: true });
@@ -72,23 +115,21 @@ async function startAgent(tb: Testbed, h: Host, hook: 'tc' | 'xdp'): Promise<voi
     hook,
     hostId: `bench-${hook}`,
     stateDir: agentDir,
-    extraArgs: ['--stdout', '--metrics-port', '0'],
+    extraArgs: ['--stdout', '--metrics-port', '0', '--object', args.object],
   });
   await agent.waitStarted();
-}
-
-function readLog(file = 'agent.log'): string {
-  try {
-    return readFileSync(join(agentDir, file), 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 /** Packets in the agent's snapshots (its --stdout lines). */
 function agentCounted(): number {
   let sum = 0;
-  for (const line of readLog('agent.stdout').split('\n')) {
+  let text = '';
+  try {
+    text = readFileSync(join(agentDir, 'agent.stdout'), 'utf8');
+  } catch {
+    return 0;
+  }
+  for (const line of text.split('\n')) {
     if (!line.includes('"totals"')) continue;
     const snap = JSON.parse(line) as { totals?: { packets: number } };
     sum += Number(snap.totals?.packets ?? 0);
@@ -96,92 +137,31 @@ function agentCounted(): number {
   return sum;
 }
 
-const pinDir = `/sys/fs/bpf/tma-bench-pps-${process.pid}`;
-
-function bpftool(args: string[]): string {
-  return execFileSync('bpftool', args, { encoding: 'utf8' });
-}
-
-/** Sum over CPUs of the first u64 (packets) of tma_totals[copy 0]: the program never flips epochs here. */
-function countedPackets(): number {
-  const j = JSON.parse(bpftool(['-j', 'map', 'lookup', 'pinned', `${pinDir}/tma/maps/tma_totals`, 'key', '0', '0', '0', '0'])) as {
-    values: Array<{ value: string[] }>;
-  };
-  let sum = 0;
-  for (const v of j.values) sum += Number(Buffer.from(v.value.slice(0, 8).map((x) => parseInt(x, 16))).readBigUInt64LE(0));
-  return sum;
-}
-
-function loadTma(): void {
-  rmSync(`${pinDir}/tma`, { recursive: true, force: true });
-  mkdirSync(pinDir, { recursive: true });
-  bpftool(['prog', 'loadall', TMA_OBJ, `${pinDir}/tma`, 'pinmaps', `${pinDir}/tma/maps`]);
-}
-
 const cases: Case[] = [
-  { name: 'no program', setup: () => undefined, teardown: () => undefined },
-  {
-    name: 'TMA on TC clsact',
-    counts: true,
-    setup: (tb, h) => {
-      loadTma();
-      tb.exec(h.netns, ['tc', 'qdisc', 'add', 'dev', h.ifname, 'clsact']);
-      // one program serves both directions (older objects had one per direction)
-      const one = existsSync(`${pinDir}/tma/tma_tc`);
-      for (const dir of ['ingress', 'egress']) {
-        const prog = one ? `${pinDir}/tma/tma_tc` : `${pinDir}/tma/tma_tc_${dir}`;
-        tb.exec(h.netns, ['tc', 'filter', 'add', 'dev', h.ifname, dir, 'bpf', 'da', 'pinned', prog]);
-      }
-    },
-    teardown: (tb, h) => {
-      tb.exec(h.netns, ['tc', 'qdisc', 'del', 'dev', h.ifname, 'clsact']);
-      rmSync(`${pinDir}/tma`, { recursive: true, force: true });
-    },
-  },
-  {
-    name: 'TMA on native XDP',
-    counts: true,
-    setup: (tb, h) => {
-      loadTma();
-      tb.exec(h.netns, ['bpftool', 'net', 'attach', 'xdpdrv', 'pinned', `${pinDir}/tma/tma_xdp`, 'dev', h.ifname]);
-    },
-    teardown: (tb, h) => {
-      tb.exec(h.netns, ['bpftool', 'net', 'detach', 'xdpdrv', 'dev', h.ifname]);
-      rmSync(`${pinDir}/tma`, { recursive: true, force: true });
-    },
-  },
-  {
-    name: 'XDP_PASS no-op, native',
-    setup: (tb, h) => {
-      rmSync(`${pinDir}/noop`, { recursive: true, force: true });
-      mkdirSync(pinDir, { recursive: true });
-      bpftool(['prog', 'loadall', NOOP_OBJ, `${pinDir}/noop`]);
-      tb.exec(h.netns, ['bpftool', 'net', 'attach', 'xdpdrv', 'pinned', `${pinDir}/noop/noop_xdp`, 'dev', h.ifname]);
-    },
-    teardown: (tb, h) => {
-      tb.exec(h.netns, ['bpftool', 'net', 'detach', 'xdpdrv', 'dev', h.ifname]);
-      rmSync(`${pinDir}/noop`, { recursive: true, force: true });
-    },
-  },
-  { name: 'tcpdump -w (no program)', tcpdump: true, setup: () => undefined, teardown: () => undefined },
+  { name: 'no program', setup: async () => undefined, teardown: async () => undefined },
+  { name: 'no-op on tcx', setup: (tb, h) => attach(tb, h, NOOP_OBJ, 'tcx', 'pps_noop_tc'), teardown: detach },
+  { name: 'TMA on tcx', hookBase: 'no-op on tcx', setup: (tb, h) => attach(tb, h, args.object, 'tcx', 'tma_tc'), teardown: detach },
   {
     name: 'TMA agent, TC',
+    hookBase: 'no-op on tcx',
     agent: 'tc',
-    counts: true,
     setup: (tb, h) => startAgent(tb, h, 'tc'),
     teardown: async () => {
       await agent?.stop();
     },
   },
+  { name: 'no-op on XDP', setup: (tb, h) => attach(tb, h, NOOP_OBJ, 'xdp', 'pps_noop_xdp'), teardown: detach },
+  { name: 'TMA on XDP', hookBase: 'no-op on XDP', setup: (tb, h) => attach(tb, h, args.object, 'xdp', 'tma_xdp'), teardown: detach },
   {
-    name: 'TMA agent, native XDP',
+    name: 'TMA agent, XDP',
+    hookBase: 'no-op on XDP',
     agent: 'xdp',
-    counts: true,
     setup: (tb, h) => startAgent(tb, h, 'xdp'),
     teardown: async () => {
       await agent?.stop();
     },
   },
+  { name: 'tcpdump -w', tcpdump: true, setup: async () => undefined, teardown: async () => undefined },
 ];
 
 function cpuTicks(pid: number): number {
@@ -191,7 +171,52 @@ function cpuTicks(pid: number): number {
   return Number(rest[11]) + Number(rest[12]);
 }
 
-async function trial(tb: Testbed, h: Host, c: Case, pcap: string, args: Args, dir: string): Promise<Trial> {
+/** Scheduler run time of a thread, ns (exact, unlike tick-sampled utime/stime). */
+function runNs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
+/** Kernel threads named napi/<ifname>-<id>: the threaded NAPI pollers. */
+function napiThreads(ifname: string): Set<number> {
+  const out = new Set<number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim().startsWith(`napi/${ifname}-`)) out.add(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** State of the split set-up: the receiver's NAPI thread. */
+let napiPid: number | undefined;
+
+/** Switches the veth between the two set-ups (see the top of the file). */
+function setMode(tb: Testbed, h: Host, mode: Mode): void {
+  const hostSysfs = (cmd: string) => execFileSync('ip', ['netns', 'exec', h.netns, 'sh', '-c', cmd], { encoding: 'utf8' });
+  if (mode === 'shared') {
+    // (writing the flag fails while the device has no NAPI instance, i.e. before split mode ever ran)
+    if (hostSysfs(`cat /sys/class/net/${h.ifname}/threaded`).trim() !== '0') hostSysfs(`echo 0 > /sys/class/net/${h.ifname}/threaded`);
+    tb.exec(h.netns, ['ethtool', '-K', h.ifname, 'gro', 'off']);
+    tb.exec(tb.switchNs, ['ethtool', '-K', h.peer, 'tso', 'on']);
+    napiPid = undefined;
+    return;
+  }
+  // veth hands frames to NAPI only when the receiver has GRO on and the sender does not do TSO
+  const before = napiThreads(h.ifname);
+  tb.exec(tb.switchNs, ['ethtool', '-K', h.peer, 'tso', 'off']);
+  tb.exec(h.netns, ['ethtool', '-K', h.ifname, 'gro', 'on']);
+  hostSysfs(`echo 1 > /sys/class/net/${h.ifname}/threaded`);
+  const fresh = [...napiThreads(h.ifname)].filter((p) => !before.has(p));
+  const candidates = fresh.length ? fresh : [...napiThreads(h.ifname)];
+  if (candidates.length !== 1) throw new Error(`expected one NAPI thread for ${h.ifname}, found ${candidates.length}`);
+  napiPid = candidates[0];
+  execFileSync('taskset', ['-p', '-c', String(RECEIVER_CPU), String(napiPid)], { stdio: 'ignore' });
+}
+
+async function trial(tb: Testbed, h: Host, c: Case, pcap: string, dir: string): Promise<Trial> {
   let dump: ReturnType<typeof spawn> | undefined;
   let dumpErr = '';
   if (c.tcpdump) {
@@ -209,7 +234,9 @@ async function trial(tb: Testbed, h: Host, c: Case, pcap: string, args: Args, di
   const before = tb.counters(h);
   const ticks0 = dump ? cpuTicks(dump.pid!) : 0;
   const agentTicks0 = c.agent ? cpuTicks(agent!.pid) : 0;
-  const sent = await tb.replay(h, pcap, { pps: args.pps, loop: args.loops });
+  const napi0 = napiPid ? runNs(napiPid) : 0;
+  const sent = await tb.replay(h, pcap, { pps: args.pps, loop: args.loops, cpu: SENDER_CPU });
+  const napi1 = napiPid ? runNs(napiPid) : 0;
   const after = tb.counters(h);
   const delivered = after.rx.packets - before.rx.packets;
   const t: Trial = {
@@ -217,18 +244,17 @@ async function trial(tb: Testbed, h: Host, c: Case, pcap: string, args: Args, di
     delivered,
     seconds: sent.seconds,
     pps: delivered / sent.seconds,
-    cpuNsPerPacket: ((sent.cpu!.user + sent.cpu!.system) * 1e9) / delivered,
+    senderNs: ((sent.cpu!.user + sent.cpu!.system) * 1e9) / delivered,
   };
+  if (napiPid) t.receiverNs = (napi1 - napi0) / delivered;
   if (c.agent) {
     t.agentCpu = (cpuTicks(agent!.pid) - agentTicks0) / CLK_TCK / sent.seconds;
     await agent!.stop(); // its final snapshot covers the rest of the trial
     t.counted = agentCounted();
-  } else if (c.counts) {
-    t.counted = countedPackets();
   }
   if (dump) {
     await new Promise((r) => setTimeout(r, 300)); // let it drain its ring
-    const cpu = ((cpuTicks(dump.pid!) - ticks0) / CLK_TCK) / sent.seconds;
+    const cpu = (cpuTicks(dump.pid!) - ticks0) / CLK_TCK / sent.seconds;
     dump.removeAllListeners('exit');
     const done = new Promise<void>((res) => dump!.on('exit', () => res()));
     dump.kill('SIGINT');
@@ -244,10 +270,49 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+const fmt = (x: number, d = 3, w = 8) => (Number.isFinite(x) ? x.toFixed(d) : '-').padStart(w);
+
+function report(mode: Mode, results: Map<string, Trial[]>): void {
+  const med = (name: string, f: (t: Trial) => number) => median(results.get(name)!.map(f));
+  const cost = (t: Trial) => (mode === 'split' ? t.receiverNs! : t.senderNs);
+  const basePps = med('no program', (t) => t.pps);
+  const baseCost = med('no program', cost);
+  const what = mode === 'split' ? 'receiver (NAPI thread)' : 'sender+receiver (one CPU)';
+  process.stdout.write(
+    `\n[${mode}] cost = ${what} CPU per delivered frame; capacity ratio = no-program cost / case cost\n` +
+      `${'case'.padEnd(16)} ${'rx kpps'.padStart(8)} ${'vs none'.padStart(8)} ${'deliv.'.padStart(7)} ${'cost ns'.padStart(8)} ` +
+      `${'+ns'.padStart(5)} ${'hook ns'.padStart(7)} ${'prog ns'.padStart(7)} ${'capacity'.padStart(8)}  notes\n`,
+  );
+  for (const c of cases) {
+    const ts = results.get(c.name)!;
+    const pps = median(ts.map((t) => t.pps));
+    const costNs = median(ts.map(cost));
+    const delivered = ts.reduce((a, t) => a + t.delivered, 0) / ts.reduce((a, t) => a + t.sent, 0);
+    // hook = the no-op's extra cost over none; prog = this case's extra over the no-op of its hook
+    const hookNs = c.hookBase ? med(c.hookBase, cost) - baseCost : NaN;
+    const progNs = c.hookBase ? costNs - med(c.hookBase, cost) : NaN;
+    const notes: string[] = [];
+    if (mode === 'split') notes.push(`sender ${median(ts.map((t) => t.senderNs)).toFixed(0)} ns/frame`);
+    if (c.agent) {
+      const exact = ts.every((t) => t.counted === t.delivered);
+      notes.push(exact ? 'agent counted every frame' : `agent counted ${ts.map((t) => t.counted).join('/')} of ${ts.map((t) => t.delivered).join('/')}`);
+      notes.push(`agent CPU ${(100 * median(ts.map((t) => t.agentCpu!))).toFixed(1)} %`);
+    }
+    if (c.tcpdump) {
+      const frac = median(ts.map((t) => t.tcpdump!.captured / t.delivered));
+      notes.push(`captured ${(100 * frac).toFixed(1)} %, tcpdump CPU ${(100 * median(ts.map((t) => t.tcpdump!.cpu))).toFixed(0)} %`);
+    }
+    process.stdout.write(
+      `${c.name.padEnd(16)} ${fmt(pps / 1000, 1)} ${fmt(pps / basePps)} ${(100 * delivered).toFixed(1).padStart(6)}% ${fmt(costNs, 0)} ` +
+        `${fmt(costNs - baseCost, 0, 5)} ${fmt(hookNs, 0, 7)} ${fmt(progNs, 0, 7)} ${fmt(baseCost / costNs)}  ${notes.join('; ')}\n`,
+    );
+  }
+}
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  args = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates namespaces and attaches programs');
+  for (const f of [args.object, NOOP_OBJ, ATTACH]) if (!existsSync(f)) throw new Error(`${f} is missing (run bench/pps/run.sh)`);
   const dir = mkdtempSync(join(tmpdir(), 'tma-bench-pps-'));
   agentDir = join(dir, 'agent');
   const tb = await Testbed.create({ hosts: 1, queues: 1, stateDir: join(REPO, '.state') });
@@ -259,66 +324,41 @@ async function main(): Promise<void> {
     const avgLen = traffic.truth.bytes / traffic.truth.packets;
     process.stdout.write(
       `traffic: ${traffic.truth.packets} frames × ${args.loops} loops = ${frames} per trial, mean frame ${avgLen.toFixed(0)} B, ` +
-        `${traffic.truth.distinct.flows} flows; tcpreplay --${args.pps ? `pps ${args.pps}` : 'topspeed'} into one veth; ${args.rounds} rounds\n`,
+        `${traffic.truth.distinct.flows} flows; tcpreplay --${args.pps ? `pps ${args.pps}` : 'topspeed'} on CPU ${SENDER_CPU} into one veth; ` +
+        `${args.rounds} rounds × modes ${args.modes.join(', ')}; object ${args.object}\n`,
     );
-    const results = new Map<string, Trial[]>(cases.map((c) => [c.name, []]));
+    const results = new Map<Mode, Map<string, Trial[]>>(args.modes.map((m) => [m, new Map(cases.map((c) => [c.name, []]))]));
     for (let r = 0; r < args.rounds; r++) {
-      for (let k = 0; k < cases.length; k++) {
-        const c = cases[(k + r) % cases.length];
-        await c.setup(tb, h);
-        try {
-          const t = await trial(tb, h, c, pcap, args, dir);
-          results.get(c.name)!.push(t);
-          if (c.counts && t.counted !== t.delivered) {
-            process.stdout.write(`  note: ${c.name} counted ${t.counted} of ${t.delivered} delivered frames\n`);
+      for (let mi = 0; mi < args.modes.length; mi++) {
+        const mode = args.modes[(mi + r) % args.modes.length];
+        setMode(tb, h, mode);
+        for (let k = 0; k < cases.length; k++) {
+          const c = cases[(k + r) % cases.length];
+          await c.setup(tb, h);
+          try {
+            results.get(mode)!.get(c.name)!.push(await trial(tb, h, c, pcap, dir));
+          } finally {
+            await c.teardown();
           }
-        } finally {
-          await c.teardown(tb, h);
         }
+        const last = (n: string) => results.get(mode)!.get(n)!.at(-1)!;
+        process.stdout.write(
+          `round ${r + 1}/${args.rounds} ${mode}: ` +
+            cases.map((c) => `${c.name} ${(last(c.name).pps / 1000).toFixed(0)}k/${(mode === 'split' ? last(c.name).receiverNs! : last(c.name).senderNs).toFixed(0)}ns`).join(', ') +
+            '\n',
+        );
       }
-      process.stdout.write(`round ${r + 1}/${args.rounds}: ${cases.map((c) => `${c.name} ${(results.get(c.name)!.at(-1)!.pps / 1000).toFixed(0)}k`).join(', ')}\n`);
     }
-
-    const base = median(results.get('no program')!.map((t) => t.pps));
-    const noop = median(results.get('XDP_PASS no-op, native')!.map((t) => t.pps));
-    // Wall-clock pps on a shared 2-CPU machine moves with whatever else runs; the sender's CPU time per frame
-    // (which on veth includes the receive path and the hooks) does not, so its ratio is the throughput ratio a
-    // CPU-bound receiver would see.
-    const baseCpu = median(results.get('no program')!.map((t) => t.cpuNsPerPacket));
-    process.stdout.write(
-      `\n${'case'.padEnd(26)} ${'rx kpps'.padStart(9)} ${'vs none'.padStart(8)} ${'delivered'.padStart(10)} ${'sender ns/pkt'.padStart(13)} ${'extra'.padStart(6)} ${'CPU ratio'.padStart(9)}  notes\n`,
-    );
-    for (const c of cases) {
-      const ts = results.get(c.name)!;
-      const pps = median(ts.map((t) => t.pps));
-      const delivered = ts.reduce((a, t) => a + t.delivered, 0) / ts.reduce((a, t) => a + t.sent, 0);
-      const notes: string[] = [];
-      if (c.counts) {
-        const exact = ts.every((t) => t.counted === t.delivered);
-        notes.push(exact ? 'program counted every delivered frame' : 'program count differs from delivered');
-      }
-      if (c.name === 'TMA on native XDP' || c.agent === 'xdp') notes.push(`${(pps / noop).toFixed(3)} of the XDP no-op`);
-      if (c.agent) notes.push(`agent CPU ${(100 * median(ts.map((t) => t.agentCpu!))).toFixed(1)} % of a core`);
-      if (c.tcpdump) {
-        const frac = median(ts.map((t) => t.tcpdump!.captured / t.delivered));
-        const cpu = median(ts.map((t) => t.tcpdump!.cpu));
-        notes.push(`captured ${(100 * frac).toFixed(1)} %, tcpdump CPU ${(100 * cpu).toFixed(0)} % of a core`);
-      }
-      const cpu = median(ts.map((t) => t.cpuNsPerPacket));
-      process.stdout.write(
-        `${c.name.padEnd(26)} ${(pps / 1000).toFixed(1).padStart(9)} ${(pps / base).toFixed(3).padStart(8)} ${(100 * delivered).toFixed(1).padStart(9)}% ` +
-          `${cpu.toFixed(0).padStart(13)} ${(cpu - baseCpu).toFixed(0).padStart(6)} ${(baseCpu / cpu).toFixed(3).padStart(9)}  ${notes.join('; ')}\n`,
-      );
-    }
+    for (const m of args.modes) report(m, results.get(m)!);
   } finally {
+    await detach().catch(() => undefined);
+    await agent?.stop().catch(() => undefined);
     tb.destroy();
-    rmSync(pinDir, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 main().catch((err: Error) => {
   process.stderr.write(`bench/pps: ${err.stack ?? err.message}\n`);
-  rmSync(pinDir, { recursive: true, force: true });
   process.exit(1);
 });
