@@ -175,12 +175,8 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 /* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */
 static __always_inline struct tma_state *tma_state_now(void)
 {
-	__u32 zero = 0, key;
-	struct tma_ctl *ctl = bpf_map_lookup_elem(&tma_ctl, &zero);
+	__u32 key = bpf_get_smp_processor_id() * TMA_COPIES + (tma_ctl.epoch & 1);
 
-	if (!ctl)
-		return NULL;
-	key = bpf_get_smp_processor_id() * TMA_COPIES + (ctl->epoch & 1);
 	return bpf_map_lookup_elem(&tma_state, &key);
 }
 
@@ -211,8 +207,8 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 		tma_trace_put(k, 0, TMA_TRACE_NON_IP, 0, len);
 		return;
 	}
-	t->proto_packets[k->proto]++;
-	t->proto_bytes[k->proto] += len;
+	t->proto[k->proto].packets++;
+	t->proto[k->proto].bytes += len;
 	if (tma_cfg.sample_rate > 1 && bpf_get_prandom_u32() % tma_cfg.sample_rate)
 		return;
 	tma_sketch(s, k, len, n);

@@ -5,14 +5,10 @@
 
 #include "tma_types.h"
 
-/* Epoch flag written by user space; mmapable so the agent may flip it without a syscall. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tma_ctl);
-} tma_ctl SEC(".maps");
+/* Epoch flag written by user space: a global in a section of its own, which libbpf turns into a one-entry mmapable
+ * array map named ".data.tma_ctl". The program reads it by its address (no map lookup); user space writes it with
+ * bpf_map_update_elem (or through its mmap). */
+volatile struct tma_ctl tma_ctl SEC(".data.tma_ctl");
 
 /* Barrier: updating slot 0 (with tma_ctl's fd) makes the kernel wait until every program in flight has finished. */
 struct {

@@ -64,9 +64,15 @@ struct tma_cand_set {
 	struct tma_cand way[TMA_CAND_WAYS];
 };
 
+/* Packets and bytes of one transport protocol side by side: one cache line per packet, not two. */
+struct tma_proto_count {
+	__u64 packets;
+	__u64 bytes;
+};
+
 /* Counters of one copy on one CPU. Invariants per copy, summed over CPUs:
- * packets = sum(proto_packets) + non_ip_packets + error_packets (and the same for bytes), and the packets (bytes)
- * that updated the sketches = the sum of any one CMS row's packets (bytes) cells (= sum(proto_packets) when
+ * packets = sum(proto[].packets) + non_ip_packets + error_packets (and the same for bytes), and the packets (bytes)
+ * that updated the sketches = the sum of any one CMS row's packets (bytes) cells (= sum(proto[].packets) when
  * sample_rate = 1). Kept to per-packet essentials: every counter here costs each packet a memory update. */
 struct tma_totals {
 	__u64 packets;		/* every frame the program ran on */
@@ -79,8 +85,7 @@ struct tma_totals {
 	__u64 cand_evictions;	/* inserts that replaced another flow */
 	__u64 pulls;		/* TC: headers made linear with bpf_skb_pull_data */
 	__u64 reserved[7];
-	__u64 proto_packets[TMA_PROTOCOLS]; /* IP packets by transport protocol (after IPv6 extension headers) */
-	__u64 proto_bytes[TMA_PROTOCOLS];
+	struct tma_proto_count proto[TMA_PROTOCOLS]; /* IP packets by transport protocol (after IPv6 ext. headers) */
 };
 
 /* Slots for the error counters by reason (TMA_ERR__COUNT used, the rest keep the state 64-byte aligned). */

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { check, ffi, possibleCpus, testRun, u32, type RunResult } from './libbpf';
-import { CAND_SETS, CAND_WAYS, CMS_CELLS, ERR_COUNT, HLL_KINDS, HLL_M, PROTOCOLS, STRUCTS, stateEntries, type Candidate, type Totals, type Trace } from './layout';
+import { CAND_SETS, CAND_WAYS, CMS_CELLS, CTL_MAP, ERR_COUNT, HLL_KINDS, HLL_M, PROTOCOLS, STRUCTS, stateEntries, type Candidate, type Totals, type Trace } from './layout';
 import { StateMap } from '../../apps/edge-agent/src/kernel/state';
 
 /** The repository root: the nearest ancestor holding bpf/tma.bpf.c (works from sources and from compiled output). */
@@ -93,14 +93,14 @@ export class TmaObject {
   setEpoch(epoch: 0 | 1): void {
     const v = Buffer.alloc(STRUCTS.tma_ctl.size);
     v.writeUInt32LE(epoch, 0);
-    check('update tma_ctl', ffi.update(this.mapFd('tma_ctl'), u32(0), v, 0n));
+    check('update tma_ctl', ffi.update(this.mapFd(CTL_MAP), u32(0), v, 0n));
   }
 
   /** Returns once every program that might still use the old epoch has finished (the kernel runs synchronize_rcu
    * after an update of a map-of-maps). */
   barrier(): void {
     const fd = Buffer.alloc(4);
-    fd.writeInt32LE(this.mapFd('tma_ctl'));
+    fd.writeInt32LE(this.mapFd(CTL_MAP));
     check('update tma_sync', ffi.update(this.mapFd('tma_sync'), u32(0), fd, 0n));
   }
 
@@ -117,7 +117,7 @@ export class TmaObject {
     const t = STRUCTS.tma_state.members.totals;
     const m = STRUCTS.tma_totals.members;
     const sum = (off: number) => this.sum(copy, t + off);
-    const arr = (off: number, n: number) => Array.from({ length: n }, (_, i) => sum(off + 8 * i));
+    const arr = (off: number) => Array.from({ length: PROTOCOLS }, (_, i) => sum(m.proto + 16 * i + off));
     return {
       packets: sum(m.packets),
       bytes: sum(m.bytes),
@@ -128,8 +128,8 @@ export class TmaObject {
       candInserts: sum(m.cand_inserts),
       candEvictions: sum(m.cand_evictions),
       pulls: sum(m.pulls),
-      protoPackets: arr(m.proto_packets, PROTOCOLS),
-      protoBytes: arr(m.proto_bytes, PROTOCOLS),
+      protoPackets: arr(0),
+      protoBytes: arr(8),
     };
   }
 

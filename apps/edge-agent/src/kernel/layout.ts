@@ -4,6 +4,8 @@
 import { CAND_SLOTS, CAND_WAYS as SPEC_CAND_WAYS, CMS_DEPTH as SPEC_CMS_DEPTH, CMS_WIDTH_BITS as SPEC_CMS_WIDTH_BITS, HLL_P as SPEC_HLL_P, PROTOCOLS as SPEC_PROTOCOLS } from '@tma/sketch';
 
 export const COPIES = 2;
+/** libbpf's name for the map holding the epoch flag (struct tma_ctl, the global in section .data.tma_ctl). */
+export const CTL_MAP = '.data.tma_ctl';
 export const CMS_DEPTH = SPEC_CMS_DEPTH;
 export const CMS_WIDTH_BITS = SPEC_CMS_WIDTH_BITS;
 export const CMS_WIDTH = 1 << CMS_WIDTH_BITS;
@@ -75,6 +77,7 @@ export const STRUCTS = {
   tma_ctl: { size: 8, members: { epoch: 0, pad: 4 } },
   tma_cfg: { size: 24, members: { sample_rate: 0, trace: 4, cand_threshold: 8, cand_noise_shift: 16, pad: 20 } },
   tma_cms_cell: { size: 16, members: { packets: 0, bytes: 8 } },
+  tma_proto_count: { size: 16, members: { packets: 0, bytes: 8 } },
   tma_hll: { size: HLL_M, members: { reg: 0 } },
   tma_cand: { size: 64, members: { key: 0, packets: 40, bytes: 48, hash: 56 } },
   tma_cand_set: { size: 64 * CAND_WAYS, members: { way: 0 } },
@@ -91,8 +94,7 @@ export const STRUCTS = {
       cand_evictions: 56,
       pulls: 64,
       reserved: 72,
-      proto_packets: 128,
-      proto_bytes: 128 + 8 * PROTOCOLS,
+      proto: 128,
     },
   },
   tma_state: {

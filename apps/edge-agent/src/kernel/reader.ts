@@ -3,7 +3,7 @@
 // from the mmap of tma_state (no copying syscall), sum over CPUs into plain typed arrays, and zero it in place.
 // Counters become doubles: exact up to 2^53, far beyond any interval's traffic.
 import { check, ffi, u32 } from './libbpf';
-import { CAND_SETS, CAND_WAYS, CMS_CELLS, ERR_COUNT, FLOW_KEY_BYTES, HLL_KINDS, HLL_M, PROTOCOLS, STRUCTS } from './layout';
+import { CAND_SETS, CAND_WAYS, CMS_CELLS, CTL_MAP, ERR_COUNT, FLOW_KEY_BYTES, HLL_KINDS, HLL_M, PROTOCOLS, STRUCTS } from './layout';
 import type { TmaKernel } from './loader';
 import type { StateMap } from './state';
 
@@ -60,9 +60,9 @@ export class EpochReader {
   constructor(private readonly kernel: TmaKernel) {
     this.cpus = kernel.cpus;
     this.state = kernel.state();
-    check('lookup tma_ctl', ffi.lookup(kernel.mapFd('tma_ctl'), this.zeroKey, this.ctlValue));
+    check('lookup tma_ctl', ffi.lookup(kernel.mapFd(CTL_MAP), this.zeroKey, this.ctlValue));
     this.epoch = this.ctlValue.readUInt32LE(0) & 1;
-    this.syncValue.writeInt32LE(kernel.mapFd('tma_ctl'));
+    this.syncValue.writeInt32LE(kernel.mapFd(CTL_MAP));
   }
 
   /** The copy the kernel writes now. */
@@ -75,7 +75,7 @@ export class EpochReader {
     const idle = this.epoch;
     this.epoch ^= 1;
     this.ctlValue.writeUInt32LE(this.epoch, 0);
-    check('update tma_ctl', ffi.update(this.kernel.mapFd('tma_ctl'), this.zeroKey, this.ctlValue, 0n));
+    check('update tma_ctl', ffi.update(this.kernel.mapFd(CTL_MAP), this.zeroKey, this.ctlValue, 0n));
     // Replacing slot 0 of tma_sync makes the kernel wait for an RCU grace period: every program that looked up the
     // old epoch has returned when this call does.
     check('update tma_sync (barrier)', ffi.update(this.kernel.mapFd('tma_sync'), this.zeroKey, this.syncValue, 0n));
@@ -123,8 +123,8 @@ export class EpochReader {
     const protoPackets = new Float64Array(PROTOCOLS);
     const protoBytes = new Float64Array(PROTOCOLS);
     for (let p = 0; p < PROTOCOLS; p++) {
-      protoPackets[p] = sum(S.totals + T.proto_packets + 8 * p);
-      protoBytes[p] = sum(S.totals + T.proto_bytes + 8 * p);
+      protoPackets[p] = sum(S.totals + T.proto + 16 * p);
+      protoBytes[p] = sum(S.totals + T.proto + 16 * p + 8);
     }
     const errors = new Float64Array(ERR_COUNT);
     for (let r = 0; r < ERR_COUNT; r++) errors[r] = sum(S.errors + 8 * r);
