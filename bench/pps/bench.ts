@@ -84,7 +84,9 @@ let attached: ChildProcess | undefined;
 
 /** Attaches with pps-attach inside the host's namespace and resolves once the links exist. */
 async function attach(tb: Testbed, h: Host, obj: string, hook: 'tcx' | 'xdp', prog: string): Promise<void> {
-  const child = spawn('nsenter', [...tb.nsenterArgs(h.netns), ATTACH, obj, hook, prog, h.ifname], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('nsenter', [...tb.nsenterArgs(h.netns), ATTACH, obj, hook, prog, h.ifname], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   attached = child;
   let out = '';
   await new Promise<void>((res, rej) => {
@@ -140,7 +142,12 @@ function agentCounted(): number {
 const cases: Case[] = [
   { name: 'no program', setup: async () => undefined, teardown: async () => undefined },
   { name: 'no-op on tcx', setup: (tb, h) => attach(tb, h, NOOP_OBJ, 'tcx', 'pps_noop_tc'), teardown: detach },
-  { name: 'TMA on tcx', hookBase: 'no-op on tcx', setup: (tb, h) => attach(tb, h, args.object, 'tcx', 'tma_tc'), teardown: detach },
+  {
+    name: 'TMA on tcx',
+    hookBase: 'no-op on tcx',
+    setup: (tb, h) => attach(tb, h, args.object, 'tcx', 'tma_tc'),
+    teardown: detach,
+  },
   {
     name: 'TMA agent, TC',
     hookBase: 'no-op on tcx',
@@ -151,7 +158,12 @@ const cases: Case[] = [
     },
   },
   { name: 'no-op on XDP', setup: (tb, h) => attach(tb, h, NOOP_OBJ, 'xdp', 'pps_noop_xdp'), teardown: detach },
-  { name: 'TMA on XDP', hookBase: 'no-op on XDP', setup: (tb, h) => attach(tb, h, args.object, 'xdp', 'tma_xdp'), teardown: detach },
+  {
+    name: 'TMA on XDP',
+    hookBase: 'no-op on XDP',
+    setup: (tb, h) => attach(tb, h, args.object, 'xdp', 'tma_xdp'),
+    teardown: detach,
+  },
   {
     name: 'TMA agent, XDP',
     hookBase: 'no-op on XDP',
@@ -195,10 +207,12 @@ let napiPid: number | undefined;
 
 /** Switches the veth between the two set-ups (see the top of the file). */
 function setMode(tb: Testbed, h: Host, mode: Mode): void {
-  const hostSysfs = (cmd: string) => execFileSync('ip', ['netns', 'exec', h.netns, 'sh', '-c', cmd], { encoding: 'utf8' });
+  const hostSysfs = (cmd: string) =>
+    execFileSync('ip', ['netns', 'exec', h.netns, 'sh', '-c', cmd], { encoding: 'utf8' });
   if (mode === 'shared') {
     // (writing the flag fails while the device has no NAPI instance, i.e. before split mode ever ran)
-    if (hostSysfs(`cat /sys/class/net/${h.ifname}/threaded`).trim() !== '0') hostSysfs(`echo 0 > /sys/class/net/${h.ifname}/threaded`);
+    if (hostSysfs(`cat /sys/class/net/${h.ifname}/threaded`).trim() !== '0')
+      hostSysfs(`echo 0 > /sys/class/net/${h.ifname}/threaded`);
     tb.exec(h.netns, ['ethtool', '-K', h.ifname, 'gro', 'off']);
     tb.exec(tb.switchNs, ['ethtool', '-K', h.peer, 'tso', 'on']);
     napiPid = undefined;
@@ -220,9 +234,13 @@ async function trial(tb: Testbed, h: Host, c: Case, pcap: string, dir: string): 
   let dump: ReturnType<typeof spawn> | undefined;
   let dumpErr = '';
   if (c.tcpdump) {
-    dump = spawn('nsenter', [...tb.nsenterArgs(h.netns), 'tcpdump', '-p', '-n', '-i', h.ifname, '-w', join(dir, 'capture.pcap')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    dump = spawn(
+      'nsenter',
+      [...tb.nsenterArgs(h.netns), 'tcpdump', '-p', '-n', '-i', h.ifname, '-w', join(dir, 'capture.pcap')],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     await new Promise<void>((res, rej) => {
       dump!.stderr!.on('data', (d: Buffer) => {
         dumpErr += d.toString();
@@ -295,12 +313,18 @@ function report(mode: Mode, results: Map<string, Trial[]>): void {
     if (mode === 'split') notes.push(`sender ${median(ts.map((t) => t.senderNs)).toFixed(0)} ns/frame`);
     if (c.agent) {
       const exact = ts.every((t) => t.counted === t.delivered);
-      notes.push(exact ? 'agent counted every frame' : `agent counted ${ts.map((t) => t.counted).join('/')} of ${ts.map((t) => t.delivered).join('/')}`);
+      notes.push(
+        exact
+          ? 'agent counted every frame'
+          : `agent counted ${ts.map((t) => t.counted).join('/')} of ${ts.map((t) => t.delivered).join('/')}`,
+      );
       notes.push(`agent CPU ${(100 * median(ts.map((t) => t.agentCpu!))).toFixed(1)} %`);
     }
     if (c.tcpdump) {
       const frac = median(ts.map((t) => t.tcpdump!.captured / t.delivered));
-      notes.push(`captured ${(100 * frac).toFixed(1)} %, tcpdump CPU ${(100 * median(ts.map((t) => t.tcpdump!.cpu))).toFixed(0)} %`);
+      notes.push(
+        `captured ${(100 * frac).toFixed(1)} %, tcpdump CPU ${(100 * median(ts.map((t) => t.tcpdump!.cpu))).toFixed(0)} %`,
+      );
     }
     process.stdout.write(
       `${c.name.padEnd(16)} ${fmt(pps / 1000, 1)} ${fmt(pps / basePps)} ${(100 * delivered).toFixed(1).padStart(6)}% ${fmt(costNs, 0)} ` +
@@ -312,7 +336,8 @@ function report(mode: Mode, results: Map<string, Trial[]>): void {
 async function main(): Promise<void> {
   args = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates namespaces and attaches programs');
-  for (const f of [args.object, NOOP_OBJ, ATTACH]) if (!existsSync(f)) throw new Error(`${f} is missing (run bench/pps/run.sh)`);
+  for (const f of [args.object, NOOP_OBJ, ATTACH])
+    if (!existsSync(f)) throw new Error(`${f} is missing (run bench/pps/run.sh)`);
   const dir = mkdtempSync(join(tmpdir(), 'tma-bench-pps-'));
   agentDir = join(dir, 'agent');
   const tb = await Testbed.create({ hosts: 1, queues: 1, stateDir: join(REPO, '.state') });
@@ -327,7 +352,9 @@ async function main(): Promise<void> {
         `${traffic.truth.distinct.flows} flows; tcpreplay --${args.pps ? `pps ${args.pps}` : 'topspeed'} on CPU ${SENDER_CPU} into one veth; ` +
         `${args.rounds} rounds × modes ${args.modes.join(', ')}; object ${args.object}\n`,
     );
-    const results = new Map<Mode, Map<string, Trial[]>>(args.modes.map((m) => [m, new Map(cases.map((c) => [c.name, []]))]));
+    const results = new Map<Mode, Map<string, Trial[]>>(
+      args.modes.map((m) => [m, new Map(cases.map((c) => [c.name, []]))]),
+    );
     for (let r = 0; r < args.rounds; r++) {
       for (let mi = 0; mi < args.modes.length; mi++) {
         const mode = args.modes[(mi + r) % args.modes.length];
@@ -336,7 +363,10 @@ async function main(): Promise<void> {
           const c = cases[(k + r) % cases.length];
           await c.setup(tb, h);
           try {
-            results.get(mode)!.get(c.name)!.push(await trial(tb, h, c, pcap, dir));
+            results
+              .get(mode)!
+              .get(c.name)!
+              .push(await trial(tb, h, c, pcap, dir));
           } finally {
             await c.teardown();
           }
@@ -344,7 +374,12 @@ async function main(): Promise<void> {
         const last = (n: string) => results.get(mode)!.get(n)!.at(-1)!;
         process.stdout.write(
           `round ${r + 1}/${args.rounds} ${mode}: ` +
-            cases.map((c) => `${c.name} ${(last(c.name).pps / 1000).toFixed(0)}k/${(mode === 'split' ? last(c.name).receiverNs! : last(c.name).senderNs).toFixed(0)}ns`).join(', ') +
+            cases
+              .map(
+                (c) =>
+                  `${c.name} ${(last(c.name).pps / 1000).toFixed(0)}k/${(mode === 'split' ? last(c.name).receiverNs! : last(c.name).senderNs).toFixed(0)}ns`,
+              )
+              .join(', ') +
             '\n',
         );
       }

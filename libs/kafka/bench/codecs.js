@@ -11,7 +11,8 @@ const { snappyCompress, snappyDecompress, zstdAvailable } = require('@tma/kafka'
 const reps = Number(process.argv[process.argv.indexOf('--reps') + 1]) || 40;
 if (!zstdAvailable()) throw new Error(`this Node (${process.version}) has no zstd`);
 
-const zstd = (level) => (b) => zlib.zstdCompressSync(b, { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
+const zstd = (level) => (b) =>
+  zlib.zstdCompressSync(b, { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
 const gzip = (level) => (b) => zlib.gzipSync(b, { level });
 // kafkajs' GZIP is zlib.gzip at zlib's default level (6).
 const codecs = [
@@ -25,9 +26,19 @@ const codecs = [
 
 const loads = [
   { name: 'quiet: 32 flows, 20k packets', flowsPerInterval: 32, poolSize: 128, packetsPerInterval: 20_000 },
-  { name: 'agent benchmark: 2,000 flows, 200k packets', flowsPerInterval: 2_000, poolSize: 4_000, packetsPerInterval: 200_000 },
+  {
+    name: 'agent benchmark: 2,000 flows, 200k packets',
+    flowsPerInterval: 2_000,
+    poolSize: 4_000,
+    packetsPerInterval: 200_000,
+  },
   { name: 'busy: 5,000 flows, 500k packets', flowsPerInterval: 5_000, poolSize: 20_000, packetsPerInterval: 500_000 },
-  { name: 'very busy: 50,000 flows, 5M packets', flowsPerInterval: 50_000, poolSize: 100_000, packetsPerInterval: 5_000_000 },
+  {
+    name: 'very busy: 50,000 flows, 5M packets',
+    flowsPerInterval: 50_000,
+    poolSize: 100_000,
+    packetsPerInterval: 5_000_000,
+  },
 ];
 
 /**
@@ -45,22 +56,31 @@ function timeAll(value, outs) {
     codecs.forEach((codec, i) => {
       const c = time(codec.c, value);
       const d = time(codec.d, outs[i]);
-      if (r >= 0) t[i].c.push(c), t[i].d.push(d);
+      if (r >= 0) {
+        t[i].c.push(c);
+        t[i].d.push(d);
+      }
     });
   }
   const med = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   return t.map((x) => ({ c: med(x.c), d: med(x.d) }));
 }
 
-console.log(`node ${process.version}, zstd ${process.versions.zstd ?? '?'}, zlib ${process.versions.zlib}; median of ${reps} interleaved runs per cell`);
+console.log(
+  `node ${process.version}, zstd ${process.versions.zstd ?? '?'}, zlib ${process.versions.zlib}; median of ${reps} interleaved runs per cell`,
+);
 for (const load of loads) {
   const sim = new FleetSimulator({ hosts: 3, seed: 7, truth: false, heavyHitters: 16, ...load });
   sim.nextRound(); // a warm round: the next one is a steady-state interval
   const msgs = sim.nextRound();
   const sizes = msgs.map((m) => m.value.length);
   const value = msgs[0].value;
-  console.log(`\n${load.name}: snapshots of ${sizes.map((s) => (s / 1024).toFixed(1)).join(', ')} KiB (first one measured)`);
-  console.log(`${'codec'.padEnd(32)} ${'bytes'.padStart(8)} ${'ratio'.padStart(7)} ${'vs gzip'.padStart(8)} ${'compress µs'.padStart(12)} ${'decompress µs'.padStart(14)}`);
+  console.log(
+    `\n${load.name}: snapshots of ${sizes.map((s) => (s / 1024).toFixed(1)).join(', ')} KiB (first one measured)`,
+  );
+  console.log(
+    `${'codec'.padEnd(32)} ${'bytes'.padStart(8)} ${'ratio'.padStart(7)} ${'vs gzip'.padStart(8)} ${'compress µs'.padStart(12)} ${'decompress µs'.padStart(14)}`,
+  );
   const outs = codecs.map((codec) => {
     const out = codec.c(value);
     if (!codec.d(out).equals(value)) throw new Error(`${codec.name}: round trip differs`);

@@ -98,7 +98,9 @@ describe('codecs through the real broker', () => {
   async function topicWith(brokerCompression: string): Promise<string> {
     const topic = `tma-test-codec-${randomUUID()}`;
     topics.push(topic);
-    await ensureTopics(admin, [{ topic, numPartitions: 1, configEntries: [{ name: 'compression.type', value: brokerCompression }] }]);
+    await ensureTopics(admin, [
+      { topic, numPartitions: 1, configEntries: [{ name: 'compression.type', value: brokerCompression }] },
+    ]);
     return topic;
   }
 
@@ -128,13 +130,17 @@ describe('codecs through the real broker', () => {
     return got;
   }
 
-  it.each(COMPRESSION_CODECS.map((c) => [c]))('%s: produced, stored as sent, consumed byte for byte', async (codec: CompressionCodec) => {
-    const topic = await topicWith('producer');
-    await producer.send({ topic, acks: -1, compression: compressionType(codec), messages });
-    const got = await consumeAll(topic, messages.length);
-    expect(got.map((m) => m.key)).toEqual(messages.map((m) => m.key));
-    got.forEach((m, i) => expect(m.value.equals(messages[i].value)).toBe(true));
-  }, 60_000);
+  it.each(COMPRESSION_CODECS.map((c) => [c]))(
+    '%s: produced, stored as sent, consumed byte for byte',
+    async (codec: CompressionCodec) => {
+      const topic = await topicWith('producer');
+      await producer.send({ topic, acks: -1, compression: compressionType(codec), messages });
+      const got = await consumeAll(topic, messages.length);
+      expect(got.map((m) => m.key)).toEqual(messages.map((m) => m.key));
+      got.forEach((m, i) => expect(m.value.equals(messages[i].value)).toBe(true));
+    },
+    60_000,
+  );
 
   // The broker recompresses with its own (Java) codecs: our zstd and snappy output must parse there, and its
   // zstd and snappy output must parse here.
@@ -143,10 +149,14 @@ describe('codecs through the real broker', () => {
     ['snappy', 'gzip'],
     ['gzip', 'zstd'],
     ['gzip', 'snappy'],
-  ] as const)('produced as %s into a topic stored as %s: the broker recodes, bytes equal', async (codec, stored) => {
-    const topic = await topicWith(stored);
-    await producer.send({ topic, acks: -1, compression: compressionType(codec), messages });
-    const got = await consumeAll(topic, messages.length);
-    got.forEach((m, i) => expect(m.value.equals(messages[i].value)).toBe(true));
-  }, 60_000);
+  ] as const)(
+    'produced as %s into a topic stored as %s: the broker recodes, bytes equal',
+    async (codec, stored) => {
+      const topic = await topicWith(stored);
+      await producer.send({ topic, acks: -1, compression: compressionType(codec), messages });
+      const got = await consumeAll(topic, messages.length);
+      got.forEach((m, i) => expect(m.value.equals(messages[i].value)).toBe(true));
+    },
+    60_000,
+  );
 });
