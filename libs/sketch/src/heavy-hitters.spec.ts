@@ -205,4 +205,73 @@ describe('CandidateTable (model of the kernel table)', () => {
     t.clear();
     expect(t.candidates().length).toBe(0);
   });
+
+  it('raises the entry threshold to the noise floor; with countBelowFloor a present flow keeps counting under it', () => {
+    const key = flowKey(tcp('10.0.0.1', '10.0.0.2', 7));
+    const other = flowKey(tcp('10.0.0.9', '10.0.0.2', 8));
+    const lo = hashKey(key).lo;
+    // widthBits 2: the floor is (packets seen >> 2) << 1, so after 100 packets it is 50.
+    for (const countBelowFloor of [false, true]) {
+      const t = new CandidateTable({ slots: 4, ways: 2, thresholdPackets: 3, widthBits: 2, countBelowFloor });
+      expect(t.threshold(1)).toBe(3);
+      expect(t.threshold(100)).toBe(50);
+      t.observe(key, lo, 10, 3, 30); // first packet: floor 3, enters
+      for (let i = 0; i < 98; i++) t.observe(other, hashKey(other).lo, 10, 2, 20); // others below any threshold
+      t.observe(key, lo, 10, 4, 40); // 100th packet: floor 50 > estimate 4
+      expect(t.candidates()[0].packets).toBe(countBelowFloor ? 4 : 3);
+      t.observe(other, hashKey(other).lo, 10, 30, 300); // 30 < floor 50: never enters
+      expect(t.candidates().length).toBe(1);
+    }
+    expect(new CandidateTable({ noiseShift: -1, thresholdPackets: 5 }).threshold(1e9)).toBe(5);
+  });
+});
+
+describe('complete candidates (counted by every table)', () => {
+  const k1 = flowKey(tcp('10.0.0.1', '10.0.0.2'));
+  const k2 = flowKey(tcp('10.0.0.3', '10.0.0.4'));
+
+  it('a merged key is complete only when complete in every list', () => {
+    const merged = mergeCandidates([
+      [
+        { key: k1, packets: 10, bytes: 100, complete: true },
+        { key: k2, packets: 5, bytes: 50, complete: true },
+      ],
+      [{ key: k1, packets: 20, bytes: 200, complete: true }],
+    ]);
+    expect(merged.map((c) => [c.packets, c.complete === true])).toEqual([
+      [30, true],
+      [5, false], // missing from the second list: its traffic there is unknown
+    ]);
+    const unmarked = mergeCandidates([
+      [{ key: k1, packets: 1, bytes: 1, complete: true }],
+      [{ key: k1, packets: 1, bytes: 1 }],
+    ]);
+    expect(unmarked[0].complete).toBeUndefined();
+    const loose = new CandidateSet();
+    loose.add({ key: k1, packets: 1, bytes: 1, complete: true });
+    loose.add({ key: k2, packets: 1, bytes: 1, complete: true }); // a list of its own: k1 is not in it
+    expect(loose.toArray().map((c) => c.complete === true)).toEqual([false, false]);
+  });
+
+  it('caps the CMS estimate of a complete flow at its kernel counts', () => {
+    const packets = new CountMinSketch({ depth: 2, widthBits: 1 }); // two cells per row: everything collides
+    const bytes = new CountMinSketch({ depth: 2, widthBits: 1 });
+    packets.addKey(k1, 100);
+    packets.addKey(k2, 900);
+    bytes.addKey(k1, 1000);
+    bytes.addKey(k2, 9000);
+    const list = [
+      { key: k1, packets: 120, bytes: 1100, complete: true },
+      { key: k2, packets: 950, bytes: 9500 },
+    ];
+    const [a, b] = heavyHitters(list, packets, bytes, { by: 'bytes' }).sort((x, y) => x.packets - y.packets);
+    expect([a.packets, a.bytes]).toEqual([
+      Math.min(120, packets.estimateKey(k1)),
+      Math.min(1100, bytes.estimateKey(k1)),
+    ]);
+    expect(a.packets).toBeGreaterThanOrEqual(100);
+    expect(b.packets).toBe(packets.estimateKey(k2)); // not complete: the CMS alone
+    const off = heavyHitters(list, packets, bytes, { completeCounts: false });
+    expect(off.find((h) => toHex(h.key) === toHex(k1))!.packets).toBe(packets.estimateKey(k1));
+  });
 });

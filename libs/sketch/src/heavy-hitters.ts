@@ -4,40 +4,80 @@
 import { CountMinSketch } from './cms';
 import { hashKeyInto } from './hash';
 import { FlowKeyMap, FlowTupleText, formatAddress, isFlowKey, isIPv4Mapped, parseFlowKey, toHex } from './keys';
-import { CAND_SLOTS, CAND_THRESHOLD_DEFAULT, CAND_WAYS, FLOW_KEY_BYTES } from './spec.generated';
+import { CAND_SLOTS, CAND_THRESHOLD_DEFAULT, CAND_WAYS, CMS_WIDTH_BITS, FLOW_KEY_BYTES } from './spec.generated';
+
+/** The kernel's default noise-floor shift (bpf/include/tma_types.h TMA_CAND_NOISE_SHIFT_DEFAULT). */
+export const CAND_NOISE_SHIFT_DEFAULT = 1;
 
 /** A candidate flow as a host reports it: the 40-byte canonical flow key and the kernel's counts for it. */
 export interface Candidate {
   key: Uint8Array;
   packets: number;
   bytes: number;
+  /**
+   * True when `packets` and `bytes` are upper bounds of the flow's traffic over the whole scope of the list: the
+   * flow sat in every kernel table (every CPU) that counted traffic in it. A table starts a flow at its CMS
+   * estimate, which never undercounts, and then counts every packet, so its count bounds the truth from above;
+   * a table the flow is missing from bounds nothing. Absent = unknown (the v1 snapshot does not say).
+   */
+  complete?: boolean;
 }
 
-/** Union of candidate lists by key; kernel counts of the same key are summed. */
+interface Entry extends Candidate {
+  /** Lists the key appeared in, and the last one (a key twice in one list counts once). */
+  lists: number;
+  lastList: number;
+  allComplete: boolean;
+}
+
+/**
+ * Union of candidate lists by key; kernel counts of the same key are summed. A merged key is `complete` when it was
+ * complete in every list added (each `addAll` is one list, each loose `add` a list of its own).
+ */
 export class CandidateSet implements Iterable<Candidate> {
-  private readonly byKey = new FlowKeyMap<Candidate>();
-  private readonly order: Candidate[] = [];
+  private readonly byKey = new FlowKeyMap<Entry>();
+  private readonly order: Entry[] = [];
+  private lists = 0;
 
   constructor(candidates?: Iterable<Candidate>) {
     if (candidates) this.addAll(candidates);
   }
 
   add(c: Candidate): void {
+    this.lists++;
+    this.put(c);
+  }
+
+  private put(c: Candidate): void {
     if (c.key.length !== FLOW_KEY_BYTES || !isFlowKey(c.key))
       throw new RangeError('a candidate key is a 40-byte canonical flow key');
     const seen = this.byKey.get(c.key);
     if (seen) {
       seen.packets += c.packets;
       seen.bytes += c.bytes;
+      if (seen.lastList !== this.lists) {
+        seen.lists++;
+        seen.lastList = this.lists;
+      }
+      seen.allComplete &&= c.complete === true;
     } else {
-      const own = { key: c.key.slice(), packets: c.packets, bytes: c.bytes };
+      const own: Entry = {
+        key: c.key.slice(),
+        packets: c.packets,
+        bytes: c.bytes,
+        lists: 1,
+        lastList: this.lists,
+        allComplete: c.complete === true,
+      };
       this.byKey.set(own.key, own);
       this.order.push(own);
     }
   }
 
+  /** Adds one list (one host's, or one table's, candidates). */
   addAll(list: Iterable<Candidate>): this {
-    for (const c of list) this.add(c);
+    this.lists++;
+    for (const c of list) this.put(c);
     return this;
   }
 
@@ -50,12 +90,16 @@ export class CandidateSet implements Iterable<Candidate> {
   }
 
   [Symbol.iterator](): Iterator<Candidate> {
-    return this.order[Symbol.iterator]();
+    return this.toArray()[Symbol.iterator]();
   }
 
-  /** The merged candidates, in order of first appearance. */
+  /** The merged candidates, in order of first appearance (`complete` set where it holds). */
   toArray(): Candidate[] {
-    return this.order.slice();
+    return this.order.map((e) =>
+      e.allComplete && e.lists === this.lists
+        ? { key: e.key, packets: e.packets, bytes: e.bytes, complete: true }
+        : { key: e.key, packets: e.packets, bytes: e.bytes },
+    );
   }
 }
 
@@ -134,8 +178,9 @@ export function candidateUpperBounds(
       if (correct) v -= (known.get(cell) ?? 0) - (own > 0 ? own : 0);
       if (v < best) best = v;
     }
-    // Never below the candidate's own lower bound (a kernel count larger than the truth would be a kernel bug).
-    out[i] = Math.max(best, own > 0 ? own : 0);
+    // With lower-bound counts, never below the candidate's own count. Without correction the counts are not used:
+    // kernel counts start at a CMS estimate and bound nothing from below.
+    out[i] = correct && own > best ? own : best;
   }
   return out;
 }
@@ -147,6 +192,11 @@ export interface HeavyHitterEstimateOptions extends HeavyHitterOptions {
    * CMS estimate, which can exceed the truth, so leave this off for kernel snapshots.
    */
   correctCollisions?: boolean;
+  /**
+   * Cap the estimate of a `complete` candidate at its summed kernel counts (default true): then each of them is an
+   * upper bound too, usually far tighter than the CMS cell, whose excess is the mice that share it.
+   */
+  completeCounts?: boolean;
 }
 
 /**
@@ -169,6 +219,14 @@ export function heavyHitters(
   const correct = options.correctCollisions ?? false;
   const pk = candidateUpperBounds(list, cmsPackets, 'packets', correct);
   const by_ = candidateUpperBounds(list, cmsBytes, 'bytes', correct);
+  if (options.completeCounts ?? true) {
+    for (let i = 0; i < list.length; i++) {
+      const c = list[i];
+      if (c.complete !== true) continue;
+      if (c.packets < pk[i]) pk[i] = c.packets;
+      if (c.bytes < by_[i]) by_[i] = c.bytes;
+    }
+  }
   const out: HeavyHitter[] = [];
   const packetsBound = cmsPackets.errorBound();
   const bytesBound = cmsBytes.errorBound();
@@ -309,8 +367,22 @@ export function hierarchicalHeavyHitters(
 export interface CandidateTableOptions {
   slots?: number;
   ways?: number;
-  /** A flow enters the table when its CMS packet estimate reaches this many packets. */
+  /** A flow enters the table when its CMS packet estimate reaches this many packets (the configured minimum). */
   thresholdPackets?: number;
+  /**
+   * The threshold is at least (packets so far >> CMS width bits) << noiseShift, the kernel's noise floor (its
+   * default shift is 1: twice the mean count other flows add to a cell). Negative: no noise floor.
+   */
+  noiseShift?: number;
+  /** CMS width bits for the noise floor (default from the spec). */
+  widthBits?: number;
+  /**
+   * Count a flow already in the table whenever its estimate reaches the configured minimum, and apply the noise
+   * floor to entries only (default false, as the kernel does today: it looks at the table only above the floor, so
+   * a flow that entered early and then stays below a rising floor loses packets and its count stops being an upper
+   * bound). True models the proposed kernel rule under which every count in the table bounds its flow from above.
+   */
+  countBelowFloor?: boolean;
 }
 
 /**
@@ -323,16 +395,24 @@ export class CandidateTable {
   readonly slots: number;
   readonly ways: number;
   readonly thresholdPackets: number;
+  readonly noiseShift: number;
+  readonly widthBits: number;
+  readonly countBelowFloor: boolean;
   readonly keys: Uint8Array;
   readonly packets: Float64Array;
   readonly bytes: Float64Array;
   evictions = 0;
   inserts = 0;
+  /** Packets observed (every packet of the table's scope, below the threshold or not). */
+  observed = 0;
 
   constructor(options: CandidateTableOptions = {}) {
     this.slots = options.slots ?? CAND_SLOTS;
     this.ways = options.ways ?? CAND_WAYS;
     this.thresholdPackets = options.thresholdPackets ?? CAND_THRESHOLD_DEFAULT;
+    this.noiseShift = options.noiseShift ?? CAND_NOISE_SHIFT_DEFAULT;
+    this.widthBits = options.widthBits ?? CMS_WIDTH_BITS;
+    this.countBelowFloor = options.countBelowFloor ?? false;
     const sets = this.slots / this.ways;
     if (!Number.isInteger(sets) || (sets & (sets - 1)) !== 0)
       throw new RangeError('slots / ways must be a power of two');
@@ -341,12 +421,23 @@ export class CandidateTable {
     this.bytes = new Float64Array(this.slots);
   }
 
+  /** The entry threshold after `n` packets: the configured minimum or the CMS noise floor, whichever is higher. */
+  threshold(n: number): number {
+    if (this.noiseShift < 0) return this.thresholdPackets;
+    const noise = Math.floor(n / 2 ** this.widthBits) * 2 ** this.noiseShift;
+    return noise > this.thresholdPackets ? noise : this.thresholdPackets;
+  }
+
   /**
    * Records one packet of `bytes` bytes of a flow (hash low word `lo`) after the host's CMS was updated with it;
-   * `estimatePackets` / `estimateBytes` are the flow's CMS estimates including this packet.
+   * `estimatePackets` / `estimateBytes` are the flow's CMS estimates including this packet. Call it for every
+   * packet of the table's scope: the noise floor follows the count.
    */
   observe(key: Uint8Array, lo: number, bytes: number, estimatePackets: number, estimateBytes: number): void {
-    if (estimatePackets < this.thresholdPackets) return;
+    const entry = this.threshold(++this.observed);
+    // As in the kernel, the table is looked at only when the estimate reaches the current threshold (or, with
+    // countBelowFloor, the configured minimum; the noise floor then gates entries only).
+    if (estimatePackets < (this.countBelowFloor ? this.thresholdPackets : entry)) return;
     const base = (lo & (this.slots / this.ways - 1)) * this.ways;
     let victim = base;
     let least = Infinity;
@@ -361,6 +452,7 @@ export class CandidateTable {
         victim = s;
       }
     }
+    if (estimatePackets < entry) return;
     if (this.packets[victim] > 0) this.evictions++;
     this.inserts++;
     this.keys.set(key, victim * FLOW_KEY_BYTES);
@@ -374,15 +466,23 @@ export class CandidateTable {
     return true;
   }
 
-  candidates(): Candidate[] {
+  /**
+   * The flows in the table with their counts. With `complete`, each is marked complete: the table saw all of its
+   * scope's traffic, so a flow's count (its CMS estimate at entry, then every packet) bounds its traffic from above —
+   * true while a present flow's estimate stays at or above the threshold whenever its packets arrive, which holds
+   * for the flows near φ·N that matter but not for a flow that entered early and then fell below a rising noise floor.
+   */
+  candidates(options: { complete?: boolean } = {}): Candidate[] {
     const out: Candidate[] = [];
     for (let s = 0; s < this.slots; s++) {
       if (this.packets[s] > 0) {
-        out.push({
+        const c: Candidate = {
           key: this.keys.slice(s * FLOW_KEY_BYTES, (s + 1) * FLOW_KEY_BYTES),
           packets: this.packets[s],
           bytes: this.bytes[s],
-        });
+        };
+        if (options.complete) c.complete = true;
+        out.push(c);
       }
     }
     return out;
@@ -393,5 +493,6 @@ export class CandidateTable {
     this.bytes.fill(0);
     this.evictions = 0;
     this.inserts = 0;
+    this.observed = 0;
   }
 }

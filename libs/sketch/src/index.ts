@@ -7,3 +7,4 @@ export * from './cms';
 export * from './hll';
 export * from './heavy-hitters';
 export * from './serialize';
+export * from './random';

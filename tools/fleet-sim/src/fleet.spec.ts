@@ -1,7 +1,7 @@
 import { decode } from '@tma/schema';
 import { decodeCountMinSketch, decodeHyperLogLog, toHex } from '@tma/sketch';
 import { FleetSimulator, windowOf } from './fleet';
-import { Prng, Zipf } from './prng';
+import { Rng, Zipf } from '@tma/sketch';
 
 describe('fleet simulator', () => {
   it('is deterministic for a seed', () => {
@@ -55,7 +55,7 @@ describe('fleet simulator', () => {
 
   it('draws Zipf ranks with the right weights', () => {
     const z = new Zipf(100, 1.1);
-    const rng = new Prng(1);
+    const rng = new Rng(1);
     const hits = new Array(100).fill(0);
     for (let i = 0; i < 100_000; i++) hits[z.sample(rng)]++;
     expect(hits[0] / 100_000).toBeCloseTo(z.weight(0), 2);

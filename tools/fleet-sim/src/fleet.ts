@@ -11,6 +11,7 @@ import {
   HASH_NAME,
   HLL_P,
   HyperLogLog,
+  Rng,
   SEED_HASH,
   SPEC_VERSION,
   dportKey,
@@ -21,9 +22,9 @@ import {
   hashKeyInto,
   srcKey,
   toHex,
+  Zipf,
 } from '@tma/sketch';
 import { encode, type SketchSnapshot } from '@tma/schema';
-import { Prng, Zipf } from './prng';
 import { GroundTruth } from './truth';
 
 export interface FleetOptions {
@@ -80,7 +81,7 @@ interface Host {
   bootId: string;
   agentId: string;
   sequence: number;
-  rng: Prng;
+  rng: Rng;
   pool: PoolFlow[];
 }
 
@@ -155,10 +156,10 @@ export class FleetSimulator {
     this.truth = new GroundTruth(o.windowMs);
     this.flowZipf = new Zipf(o.poolSize, o.zipfS);
     this.heavyZipf = new Zipf(Math.max(1, o.heavyHitters), o.zipfS);
-    const root = new Prng(o.seed);
+    const root = new Rng(o.seed);
     const hhRng = root.fork(0xfeed);
     for (let j = 0; j < o.heavyHitters; j++) {
-      this.heavy.push(makeFlow(ip4(172, 16, j >> 8, j & 255), ip4(203, 0, 113, (j % 250) + 1), 40_000 + j, j % 3 === 0 ? 443 : 80, 6, hhRng.int(600, 1500)));
+      this.heavy.push(makeFlow(ip4(172, 16, j >> 8, j & 255), ip4(203, 0, 113, (j % 250) + 1), 40_000 + j, j % 3 === 0 ? 443 : 80, 6, hhRng.between(600, 1500)));
     }
     for (let h = 0; h < o.hosts; h++) {
       const rng = root.fork(h);
@@ -170,10 +171,10 @@ export class FleetSimulator {
       while (pool.length < o.poolSize) {
         const r = rng.next();
         const proto = r < 0.7 ? 6 : r < 0.95 ? 17 : 1;
-        const dst = ip4(198, 18 + rng.int(0, 1), rng.int(0, 255), rng.int(1, 254));
-        const sport = proto === 1 ? 8 : rng.int(32_768, 60_999);
+        const dst = ip4(198, 18 + rng.between(0, 1), rng.between(0, 255), rng.between(1, 254));
+        const sport = proto === 1 ? 8 : rng.between(32_768, 60_999);
         const dport = proto === 1 ? 0 : PORTS[Math.min(PORTS.length - 1, Math.floor(-Math.log(1 - rng.next()) * 3))];
-        const f = makeFlow(ip, dst, sport, dport, proto, proto === 17 ? rng.int(64, 512) : rng.int(64, 1500));
+        const f = makeFlow(ip, dst, sport, dport, proto, proto === 17 ? rng.between(64, 512) : rng.between(64, 1500));
         if (seen.has(f.hex)) continue;
         seen.add(f.hex);
         pool.push(f);

@@ -1,46 +1,13 @@
 // Seeded traffic for accuracy tests and benchmarks: named datasets of flows with exact per-flow packet counts.
 import { flowKey } from '../keys';
 import { hashKeyInto } from '../hash';
+import { Rng, Zipf } from '../random';
 
 // Bound once: global lookups are slow inside the test runner's vm context.
-const floor = Math.floor;
 const imul = Math.imul;
-const pow = Math.pow;
 
-/** sfc32: small, fast, seedable; plenty for test traffic. */
-export class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-
-  constructor(seed: number) {
-    this.a = 0x9e3779b9;
-    this.b = 0x243f6a88;
-    this.c = 0xb7e15162;
-    this.d = seed >>> 0;
-    for (let i = 0; i < 15; i++) this.u32();
-  }
-
-  u32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    return this.u32() / 4294967296;
-  }
-
-  int(n: number): number {
-    return floor(this.next() * n);
-  }
-}
+// The seeded generator lives in the library (random.ts) so tools share it; re-exported for the tests.
+export { Rng };
 
 export type DatasetName = 'uniform' | 'zipf-1.1' | 'zipf-1.5' | 'mice-elephants';
 export const DATASETS: readonly DatasetName[] = ['uniform', 'zipf-1.1', 'zipf-1.5', 'mice-elephants'];
@@ -87,36 +54,13 @@ export function makeFlows(n: number, rng: Rng): Flows {
   return { keys, hi, lo, count: n };
 }
 
-/** Cumulative distribution of Zipf(s) over n ranks. */
-function zipfCdf(n: number, s: number): Float64Array {
-  const cdf = new Float64Array(n);
-  let acc = 0;
-  for (let i = 0; i < n; i++) {
-    acc += 1 / pow(i + 1, s);
-    cdf[i] = acc;
-  }
-  for (let i = 0; i < n; i++) cdf[i] /= acc;
-  return cdf;
-}
-
-function sampleCdf(cdf: Float64Array, u: number): number {
-  let lo = 0;
-  let hi = cdf.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (cdf[mid] < u) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /** A stream of `packets` flow indices over `flows` flows, drawn from the named distribution. */
 export function makeStream(name: DatasetName, flows: number, packets: number, rng: Rng): Uint32Array {
   const out = new Uint32Array(packets);
   if (name === 'uniform') {
     for (let i = 0; i < packets; i++) out[i] = rng.int(flows);
   } else if (name === 'zipf-1.1' || name === 'zipf-1.5') {
-    const cdf = zipfCdf(flows, name === 'zipf-1.1' ? 1.1 : 1.5);
+    const zipf = new Zipf(flows, name === 'zipf-1.1' ? 1.1 : 1.5);
     // Ranks are mapped through a fixed permutation so heavy flows are not the first keys.
     const perm = new Uint32Array(flows);
     for (let i = 0; i < flows; i++) perm[i] = i;
@@ -126,7 +70,7 @@ export function makeStream(name: DatasetName, flows: number, packets: number, rn
       perm[i] = perm[j];
       perm[j] = t;
     }
-    for (let i = 0; i < packets; i++) out[i] = perm[sampleCdf(cdf, rng.next())];
+    for (let i = 0; i < packets; i++) out[i] = perm[zipf.sample(rng)];
   } else {
     // 20 elephants carry 60 % of packets; the rest are mice spread uniformly over the remaining flows.
     const elephants = 20;
