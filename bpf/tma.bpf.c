@@ -22,6 +22,19 @@
 #define TMA_KEEP_IN_MEMORY(x) asm volatile("" : : "r"(&(x)) : "memory")
 #endif
 
+/* Benchmark builds only (bench/bpf/breakdown.sh): stop after stage TMA_BENCH_CUT (1 parse, 2 state + totals,
+ * 3 flow hash, 4 CMS rows) to measure what each stage adds. Product builds run every stage. */
+#ifndef TMA_BENCH_CUT
+#define TMA_BENCH_CUT 0
+#endif
+#define TMA_CUT_AT(n, ...)                                                        \
+	do {                                                                      \
+		if (TMA_BENCH_CUT == (n)) {                                       \
+			asm volatile("" : : __VA_ARGS__ : "memory");             \
+			return;                                                   \
+		}                                                                 \
+	} while (0)
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 static __always_inline void tma_trace_put(struct tma_flow_key *k, __u64 hash, __u32 kind, __u32 err, __u32 len)
@@ -149,6 +162,7 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 	int row;
 
 	h = tma_hash_flow_s01(k, &s01);
+	TMA_CUT_AT(3, "r"(h));
 #pragma unroll
 	for (row = 0; row < TMA_CMS_DEPTH; row++) {
 		struct tma_cms_cell *c = &s->cms[row * TMA_CMS_WIDTH + tma_cms_index(h, row)];
@@ -160,6 +174,7 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 		est_bytes = b < est_bytes ? b : est_bytes;
 	}
 	tma_trace_put(k, h, TMA_TRACE_FLOW, 0, len);
+	TMA_CUT_AT(4, "r"(est_packets), "r"(est_bytes));
 
 	/* A flow found among the candidates was added to every HLL of this copy on this CPU by the packet that made
 	 * it a candidate, and re-adding a key never changes an HLL: heavy flows skip the HLL work. */
@@ -183,10 +198,12 @@ static __always_inline struct tma_state *tma_state_now(void)
 /* Counts one parsed frame. res/err come from tma_parse; len is the frame length from the Ethernet header on. */
 static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k, __u32 len)
 {
-	struct tma_state *s = tma_state_now();
+	struct tma_state *s;
 	struct tma_totals *t;
 	__u64 n;
 
+	TMA_CUT_AT(1, "r"(res), "r"(err), "r"(len));
+	s = tma_state_now();
 	if (!s)
 		return;
 	t = &s->totals;
@@ -209,6 +226,7 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 	}
 	t->proto[k->proto].packets++;
 	t->proto[k->proto].bytes += len;
+	TMA_CUT_AT(2, "r"(n));
 	if (tma_cfg.sample_rate > 1 && bpf_get_prandom_u32() % tma_cfg.sample_rate)
 		return;
 	tma_sketch(s, k, len, n);
