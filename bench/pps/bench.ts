@@ -4,11 +4,13 @@
 // second); and `tcpdump -w` capturing. Every round runs every case in rotating order in two set-ups:
 //   shared: sender pinned to CPU 0; veth runs the whole receive path in the sender's context on that CPU, so the
 //           sender's CPU per frame is the path's cost and the delivered rate is CPU-bound on one core.
-//   split:  sender pinned to CPU 0; the receiving veth in NAPI mode (GRO on, sender TSO off) with threaded NAPI
-//           pinned to CPU 1: the receive path, hooks included, runs in that kernel thread, whose own run time per
-//           frame is the receiver's cost (as on a NIC's receive queue), apart from the sender's.
+//   split:  sender pinned to CPU 0 and paced (--split-pps); the receiving veth in NAPI mode (GRO on, sender TSO
+//           off) with threaded NAPI pinned to CPU 1 and interrupt-style coalescing (gro_flush_timeout 200 µs): the
+//           receive path, hooks included, runs in that kernel thread in batches, like a NIC's receive queue, and its
+//           own run time per frame is the receiver's cost, apart from the sender's. Pacing keeps the batches alike
+//           across cases (an unpaced sender sets a different batch size, and so a different per-frame cost, each time).
 // Medians over the rounds are reported as ratios to no program.
-// Run: bench/pps/run.sh [--rounds 7] [--loops 8] [--pps N] [--modes shared,split] [--object tma.bpf.o]   (root)
+// Run: bench/pps/run.sh [--rounds 7] [--loops 8] [--pps N] [--split-pps 150000] [--modes shared,split] [--object tma.bpf.o]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,17 +33,25 @@ interface Args {
   rounds: number;
   loops: number;
   pps?: number;
+  splitPps: number;
   modes: Mode[];
   object: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { rounds: 7, loops: 8, modes: ['shared', 'split'], object: join(REPO, 'bpf/dist/tma.bpf.o') };
+  const a: Args = {
+    rounds: 7,
+    loops: 8,
+    splitPps: 150_000,
+    modes: ['shared', 'split'],
+    object: join(REPO, 'bpf/dist/tma.bpf.o'),
+  };
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1];
     if (argv[i] === '--rounds') a.rounds = Number(v);
     else if (argv[i] === '--loops') a.loops = Number(v);
     else if (argv[i] === '--pps') a.pps = Number(v);
+    else if (argv[i] === '--split-pps') a.splitPps = Number(v);
     else if (argv[i] === '--object') a.object = resolve(v);
     else if (argv[i] === '--modes') {
       a.modes = v.split(',') as Mode[];
@@ -202,17 +212,18 @@ function napiThreads(ifname: string): Set<number> {
   return out;
 }
 
-/** State of the split set-up: the receiver's NAPI thread. */
+/** State of the split set-up: the receiver's NAPI thread (and the last one found, as it may outlive a mode switch). */
 let napiPid: number | undefined;
+let knownNapi: number | undefined;
 
 /** Switches the veth between the two set-ups (see the top of the file). */
 function setMode(tb: Testbed, h: Host, mode: Mode): void {
-  const hostSysfs = (cmd: string) =>
-    execFileSync('ip', ['netns', 'exec', h.netns, 'sh', '-c', cmd], { encoding: 'utf8' });
+  const sysfs = `/sys/class/net/${h.ifname}`;
+  const hostSh = (cmd: string) => execFileSync('ip', ['netns', 'exec', h.netns, 'sh', '-c', cmd], { encoding: 'utf8' });
   if (mode === 'shared') {
     // (writing the flag fails while the device has no NAPI instance, i.e. before split mode ever ran)
-    if (hostSysfs(`cat /sys/class/net/${h.ifname}/threaded`).trim() !== '0')
-      hostSysfs(`echo 0 > /sys/class/net/${h.ifname}/threaded`);
+    if (hostSh(`cat ${sysfs}/threaded`).trim() !== '0') hostSh(`echo 0 > ${sysfs}/threaded`);
+    hostSh(`echo 0 > ${sysfs}/napi_defer_hard_irqs; echo 0 > ${sysfs}/gro_flush_timeout`);
     tb.exec(h.netns, ['ethtool', '-K', h.ifname, 'gro', 'off']);
     tb.exec(tb.switchNs, ['ethtool', '-K', h.peer, 'tso', 'on']);
     napiPid = undefined;
@@ -222,15 +233,19 @@ function setMode(tb: Testbed, h: Host, mode: Mode): void {
   const before = napiThreads(h.ifname);
   tb.exec(tb.switchNs, ['ethtool', '-K', h.peer, 'tso', 'off']);
   tb.exec(h.netns, ['ethtool', '-K', h.ifname, 'gro', 'on']);
-  hostSysfs(`echo 1 > /sys/class/net/${h.ifname}/threaded`);
+  hostSh(`echo 1 > ${sysfs}/threaded`);
+  // coalescing: after a poll the NAPI stays scheduled and polls again 200 µs later instead of being woken per frame
+  hostSh(`echo 1000 > ${sysfs}/napi_defer_hard_irqs; echo 200000 > ${sysfs}/gro_flush_timeout`);
+  // other namespaces may have an interface of the same name: take the thread that appeared, or the one seen before
   const fresh = [...napiThreads(h.ifname)].filter((p) => !before.has(p));
-  const candidates = fresh.length ? fresh : [...napiThreads(h.ifname)];
-  if (candidates.length !== 1) throw new Error(`expected one NAPI thread for ${h.ifname}, found ${candidates.length}`);
-  napiPid = candidates[0];
+  const candidates = fresh.length ? fresh : knownNapi && before.has(knownNapi) ? [knownNapi] : [];
+  if (candidates.length !== 1)
+    throw new Error(`expected one new NAPI thread for ${h.ifname}, found ${candidates.length}`);
+  napiPid = knownNapi = candidates[0];
   execFileSync('taskset', ['-p', '-c', String(RECEIVER_CPU), String(napiPid)], { stdio: 'ignore' });
 }
 
-async function trial(tb: Testbed, h: Host, c: Case, pcap: string, dir: string): Promise<Trial> {
+async function trial(tb: Testbed, h: Host, c: Case, pcap: string, dir: string, mode: Mode): Promise<Trial> {
   let dump: ReturnType<typeof spawn> | undefined;
   let dumpErr = '';
   if (c.tcpdump) {
@@ -253,7 +268,8 @@ async function trial(tb: Testbed, h: Host, c: Case, pcap: string, dir: string): 
   const ticks0 = dump ? cpuTicks(dump.pid!) : 0;
   const agentTicks0 = c.agent ? cpuTicks(agent!.pid) : 0;
   const napi0 = napiPid ? runNs(napiPid) : 0;
-  const sent = await tb.replay(h, pcap, { pps: args.pps, loop: args.loops, cpu: SENDER_CPU });
+  const pps = mode === 'split' ? args.splitPps : args.pps;
+  const sent = await tb.replay(h, pcap, { pps, loop: args.loops, cpu: SENDER_CPU });
   const napi1 = napiPid ? runNs(napiPid) : 0;
   const after = tb.counters(h);
   const delivered = after.rx.packets - before.rx.packets;
@@ -349,7 +365,7 @@ async function main(): Promise<void> {
     const avgLen = traffic.truth.bytes / traffic.truth.packets;
     process.stdout.write(
       `traffic: ${traffic.truth.packets} frames × ${args.loops} loops = ${frames} per trial, mean frame ${avgLen.toFixed(0)} B, ` +
-        `${traffic.truth.distinct.flows} flows; tcpreplay --${args.pps ? `pps ${args.pps}` : 'topspeed'} on CPU ${SENDER_CPU} into one veth; ` +
+        `${traffic.truth.distinct.flows} flows; tcpreplay --${args.pps ? `pps ${args.pps}` : 'topspeed'} (split: --pps ${args.splitPps}) on CPU ${SENDER_CPU} into one veth; ` +
         `${args.rounds} rounds × modes ${args.modes.join(', ')}; object ${args.object}\n`,
     );
     const results = new Map<Mode, Map<string, Trial[]>>(
@@ -366,7 +382,7 @@ async function main(): Promise<void> {
             results
               .get(mode)!
               .get(c.name)!
-              .push(await trial(tb, h, c, pcap, dir));
+              .push(await trial(tb, h, c, pcap, dir, mode));
           } finally {
             await c.teardown();
           }
