@@ -4,7 +4,7 @@
 // of top-K and of cardinality union over 15 min, 1 h and 24 h with autocannon at 1 and 10 concurrent clients,
 // side by side with /health (the HTTP + auth floor) and as a ratio to the 100 ms goal.
 //
-//   ./bench/query-api/run.sh [--hosts 1000] [--hours 24] [--duration 10] [--fresh]
+//   ./bench/query-api/run.sh [--hosts 1000] [--hours 24] [--duration 10] [--fresh] [--build-only]
 //
 // Data are kept in $TMA_STATE_DIR/bench-query-api (reused when hosts/hours match; --fresh rebuilds).
 'use strict';
@@ -16,6 +16,7 @@ const net = require('node:net');
 
 const root = path.resolve(__dirname, '../..');
 const sketch = require(path.join(root, 'libs/sketch/dist'));
+const rollup = require(path.join(root, 'libs/rollup/dist'));
 const { createStorage, applyMigrations } = require(path.join(root, 'libs/storage/dist'));
 const autocannon = require('autocannon');
 
@@ -33,6 +34,8 @@ const dataDir = path.join(stateDir, 'bench-query-api');
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const TOKEN = 'bench-token-0123456789abcdef';
+// 2: 1 h rows keep the shortlisted candidates, as the aggregator writes them (older data is rebuilt).
+const DATA_FORMAT = 2;
 
 // ---------------------------------------------------------------- deterministic traffic
 function prng(seed) {
@@ -132,6 +135,12 @@ class Acc {
     }
   }
   row(offset) {
+    let candidates = [...this.cand.values()];
+    // The aggregator's 1 h row keeps the hour's leading candidates only (@tma/rollup HOUR_CANDIDATES per ranking).
+    if (this.tier === '1h')
+      candidates = rollup
+        .shortlistBlock(rollup.CandidateBlock.from(candidates), this.cmsP, this.cmsB, rollup.HOUR_CANDIDATES)
+        .toArray();
     const protos = [...this.proto.keys()].sort((a, b) => a - b);
     const hosts = [...this.host.keys()];
     return {
@@ -154,7 +163,7 @@ class Acc {
       hll_sources: sketch.encodeHyperLogLog(this.hll[1]),
       hll_destinations: sketch.encodeHyperLogLog(this.hll[2]),
       hll_ports: sketch.encodeHyperLogLog(this.hll[3]),
-      candidates: sketch.encodeCandidates([...this.cand.values()]),
+      candidates: sketch.encodeCandidates(candidates),
       protocols: protos,
       protocol_packets: protos.map((p) => this.proto.get(p).packets),
       protocol_bytes: protos.map((p) => this.proto.get(p).bytes),
@@ -227,7 +236,7 @@ async function buildData() {
   const metaFile = path.join(dataDir, 'bench-meta.json');
   if (!FRESH && fs.existsSync(metaFile)) {
     const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8'));
-    if (meta.hosts === HOSTS && meta.hours === HOURS) return meta;
+    if (meta.hosts === HOSTS && meta.hours === HOURS && meta.format === DATA_FORMAT) return meta;
   }
   fs.rmSync(dataDir, { recursive: true, force: true });
   fs.mkdirSync(dataDir, { recursive: true });
@@ -268,6 +277,7 @@ async function buildData() {
   if (pending.length) await flush();
   await storage.close();
   const meta = {
+    format: DATA_FORMAT,
     hosts: HOSTS,
     hours: HOURS,
     start,
@@ -334,6 +344,7 @@ async function main() {
     `machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`,
   );
   const meta = await buildData();
+  if (args.includes('--build-only')) return console.log(JSON.stringify(meta));
   console.log(
     `data: ${meta.hosts} hosts × ${meta.hours} h of 1 min windows (+ 1 h tier), ~${meta.meanCandidates} candidate flows per window, ${meta.storedMiB} MiB of sketches; built in ${meta.buildSeconds.toFixed(0)} s`,
   );

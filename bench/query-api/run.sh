@@ -4,5 +4,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$PATH"
-tsc -b libs/sketch libs/storage apps/query-api
+tsc -b libs/sketch libs/storage libs/rollup apps/query-api
 exec node bench/query-api/bench.js "$@"

@@ -48,6 +48,12 @@ export interface AggregatorConfig {
    * offsets are committed (TMA_AGG_FAULT_KILL_AFTER_WRITES; 0 = off). Never set it in production.
    */
   faultKillAfterWrites: number;
+  /**
+   * Fault injection for the restart test: the first batch of each of the first N consumers fails with an error
+   * kafkajs will not retry, which stops that consumer for good (TMA_AGG_FAULT_CRASH_BATCHES; 0 = off). Never set it
+   * in production.
+   */
+  faultCrashBatches: number;
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -112,6 +118,7 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
     httpHost: env.TMA_AGG_HTTP_HOST?.trim() || '0.0.0.0',
     httpPort: integer(env, 'TMA_AGG_HTTP_PORT', 9464, 0, 65535),
     faultKillAfterWrites: integer(env, 'TMA_AGG_FAULT_KILL_AFTER_WRITES', 0, 0, 1_000_000),
+    faultCrashBatches: integer(env, 'TMA_AGG_FAULT_CRASH_BATCHES', 0, 0, 1_000_000),
     retention: {
       partials: ttl('TMA_AGG_TTL_PARTIALS', '7d'),
       windowTotals: ttl('TMA_AGG_TTL_WINDOW_TOTALS', '30d'),

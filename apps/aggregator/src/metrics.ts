@@ -12,6 +12,7 @@ export class AggregatorMetrics {
   readonly writeSeconds: Histogram<'table'>;
   readonly rowsWritten: Counter<'table'>;
   readonly writeErrors: Counter;
+  readonly consumerRestarts: Counter;
   readonly lag: Gauge<'topic' | 'partition'>;
   readonly openWindows: Gauge;
   readonly watermark: Gauge;
@@ -40,6 +41,7 @@ export class AggregatorMetrics {
     });
     this.rowsWritten = new Counter({ name: 'tma_aggregator_rows_written_total', help: 'Rows written, by table', labelNames: ['table'], registers: [r] });
     this.writeErrors = new Counter({ name: 'tma_aggregator_write_errors_total', help: 'Failed ClickHouse writes (retried; the consumer pauses meanwhile)', registers: [r] });
+    this.consumerRestarts = new Counter({ name: 'tma_aggregator_consumer_restarts_total', help: 'Consumers started again after kafkajs stopped one on an error it does not retry', registers: [r] });
     this.lag = new Gauge({ name: 'tma_aggregator_consumer_lag', help: 'Messages behind the partition high watermark at the last fetch', labelNames: ['topic', 'partition'], registers: [r] });
     this.openWindows = new Gauge({ name: 'tma_aggregator_open_windows', help: 'Window accumulators held in memory', registers: [r] });
     this.watermark = new Gauge({ name: 'tma_aggregator_watermark_seconds', help: 'Newest interval end seen (event time, Unix seconds)', registers: [r] });

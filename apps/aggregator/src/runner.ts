@@ -3,6 +3,7 @@
 // ClickHouse acknowledged the rows holding them, consumption paused while ClickHouse fails.
 import {
   Kafka,
+  KafkaJSNonRetriableError,
   logLevel,
   type Admin,
   type Consumer,
@@ -18,6 +19,9 @@ import type { AggregatorMetrics } from './metrics';
 import { partialRowFromAccumulator, type PartialRow } from './rows';
 import { AggregatorSink, HOUR_MS } from './sink';
 import type { WindowAccumulator } from './window';
+import { patchKafkajsIdleTimers } from './kafkajs-idle';
+
+patchKafkajsIdleTimers();
 
 export interface RunnerLogger {
   log(message: string): void;
@@ -46,6 +50,12 @@ export class AggregatorRunner {
   private timer?: NodeJS.Timeout;
   private lastFlushWall = 0;
   private writes = 0;
+  private crashBatches = 0;
+  private crashedConsumer?: Consumer;
+  /** Restarts of the consumer after kafkajs gave up on it, since the last successful join (drives the backoff). */
+  private restartAttempt = 0;
+  private restartTimer?: NodeJS.Timeout;
+  private restarting?: Promise<void>;
   /** Partitions per topic given to this member at the last join. */
   private assignment: Record<string, number[]> = {};
   private rollupRunning = false;
@@ -105,6 +115,14 @@ export class AggregatorRunner {
     ]);
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await this.producer.connect();
+    await this.startConsumer();
+    this.timer = setInterval(() => {
+      void this.lock(() => this.tick()).catch((err) => this.logger.error(`flush: ${(err as Error).message}`));
+    }, this.config.flushIntervalMs);
+  }
+
+  /** A new kafkajs consumer in the group: subscribed, running, events wired. */
+  private async startConsumer(): Promise<void> {
     const consumer = this.kafka.consumer({
       groupId: this.config.groupId,
       sessionTimeout: this.config.sessionTimeoutMs,
@@ -125,7 +143,14 @@ export class AggregatorRunner {
     });
     consumer.on(consumer.events.CRASH, (e) => {
       this.joined = false;
-      this.logger.error(`consumer crashed: ${e.payload.error.message} (restart: ${e.payload.restart})`);
+      const error = e.payload.error;
+      if (e.payload.restart) {
+        this.logger.error(`consumer crashed: ${error.name}: ${error.message}; kafkajs restarts it`);
+        return;
+      }
+      // kafkajs leaves a consumer stopped after an error it does not consider retriable (readiness would stay false
+      // forever): start a new consumer ourselves, with backoff, from the committed offsets.
+      this.scheduleRestart(consumer, `${error.name}: ${error.message}`);
     });
     await consumer.connect();
     await consumer.subscribe({ topics: this.topics, fromBeginning: true });
@@ -134,9 +159,31 @@ export class AggregatorRunner {
       partitionsConsumedConcurrently: 1,
       eachBatch: (p) => this.lock(() => this.onBatch(p)),
     });
-    this.timer = setInterval(() => {
-      void this.lock(() => this.tick()).catch((err) => this.logger.error(`flush: ${(err as Error).message}`));
-    }, this.config.flushIntervalMs);
+  }
+
+  private scheduleRestart(crashed: Consumer, why: string): void {
+    if (this.stopping || this.restartTimer || crashed !== this.consumer) return;
+    const delay = Math.min(60_000, 1000 * 2 ** this.restartAttempt);
+    this.restartAttempt++;
+    this.metrics.consumerRestarts.inc();
+    this.logger.error(
+      `consumer stopped by an error kafkajs does not retry (${why}); starting a new consumer in ${delay / 1000}s (attempt ${this.restartAttempt})`,
+    );
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      this.restarting = this.lock(async () => {
+        if (this.stopping) return;
+        // Whatever was only in memory is read again from the committed offsets (stored rows past them are skipped).
+        this.generation++;
+        this.syncGeneration();
+        await crashed.disconnect().catch(() => undefined);
+        await this.startConsumer();
+        this.logger.log(`consumer restarted (attempt ${this.restartAttempt})`);
+      }).catch((err: Error) => {
+        this.logger.error(`consumer restart failed: ${err.message}`);
+        if (this.consumer) this.scheduleRestart(this.consumer, err.message);
+      });
+    }, delay);
   }
 
   /** Runs `fn` after every earlier locked operation: batches, flushes and finalizers never interleave. */
@@ -198,6 +245,11 @@ export class AggregatorRunner {
     if (this.stopping || !isRunning() || isStale()) return;
     const { topic, partition } = batch;
     if (batch.messages.length === 0) return;
+    if (this.crashBatches < this.config.faultCrashBatches && this.crashedConsumer !== this.consumer) {
+      this.crashedConsumer = this.consumer;
+      this.crashBatches++;
+      throw new KafkaJSNonRetriableError(`injected non-retriable failure ${this.crashBatches} (TMA_AGG_FAULT_CRASH_BATCHES)`);
+    }
     const b0 = performance.now();
     if (this.stats.firstBatchAt === 0) this.stats.firstBatchAt = b0;
     this.stats.batches++;
@@ -246,6 +298,7 @@ export class AggregatorRunner {
       await this.producer!.send({ topic: this.dlqTopic, acks: -1, messages });
     }
     this.stats.batchMs += performance.now() - b0;
+    this.restartAttempt = 0; // a batch went through: the next crash starts the backoff over
     if (Date.now() - this.lastFlushWall >= this.config.flushIntervalMs) await this.flush(false, heartbeat);
   }
 
@@ -408,6 +461,8 @@ export class AggregatorRunner {
     if (this.stopping) return;
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    await this.restarting;
     try {
       await this.lock(async () => {
         this.syncGeneration();

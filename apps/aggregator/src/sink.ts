@@ -3,16 +3,24 @@ import { createHash } from 'node:crypto';
 import type { Storage } from '@tma/storage';
 import type { RetentionConfig } from './config';
 import type { CoveredRange } from './engine';
-import { emptyMerged, mergeStoredPartial, shortlistCandidates, readableRows, rollupPartialRow, type MergedWindow, type PartialRow, type StoredPartial, type Tier } from './rows';
+import {
+  HOUR_CANDIDATES,
+  HOUR_MS,
+  SKETCH_COLUMNS,
+  STORED_PARTIAL_SELECT,
+  emptyMerged,
+  mergeStoredPartial,
+  mergedCandidates,
+  partialRow,
+  readableRows,
+  shortlistBlock,
+  type MergedWindow,
+  type PartialRow,
+  type StoredPartial,
+  type Tier,
+} from '@tma/rollup';
 
-const SKETCH_COLUMNS = ['cms_packets', 'cms_bytes', 'hll_flows', 'hll_sources', 'hll_destinations', 'hll_ports', 'candidates'] as const;
-const PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_start, window_seconds, late, snapshots, packets, bytes, gaps,
-  ${SKETCH_COLUMNS.map((c) => `hex(${c}) AS ${c}`).join(', ')},
-  protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_packets, host_bytes, host_snapshots, host_gaps`;
-
-export const HOUR_MS = 3_600_000;
-/** Candidate keys kept in a 1 h row, per ranking (packets, bytes). */
-export const HOUR_CANDIDATES = 10_000;
+export { HOUR_CANDIDATES, HOUR_MS };
 
 export class AggregatorSink {
   constructor(
@@ -95,7 +103,7 @@ export class AggregatorSink {
 
   private async readMerged(tier: Tier, fromMs: number, toMs: number, windowSeconds: number): Promise<MergedWindow> {
     const rows = await this.storage.query<StoredPartial>(
-      `SELECT ${PARTIAL_SELECT} FROM {database}.agg_partials FINAL
+      `SELECT ${STORED_PARTIAL_SELECT} FROM {database}.agg_partials FINAL
        WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32}`,
       { tier, from: Math.floor(fromMs / 1000), to: Math.floor(toMs / 1000) },
       { binaryColumns: [...SKETCH_COLUMNS] },
@@ -118,8 +126,9 @@ export class AggregatorSink {
     if (m.partials === 0) return m;
     // The hour's candidate union can reach millions of keys at fleet scale; keep the ones ranked highest on the
     // hour's merged sketches (by packets and by bytes), which bounds the row and every query that reads it.
-    shortlistCandidates(m, HOUR_CANDIDATES);
-    const row = rollupPartialRow(m, '1h', this.retention.hourTier);
+    const kept = shortlistBlock(mergedCandidates(m), m.cmsPackets, m.cmsBytes, HOUR_CANDIDATES);
+    m.candidateParts = [kept];
+    const row = hourRow(m, this.retention.hourTier);
     await this.storage.insertRows('agg_partials', [row as unknown as Record<string, unknown>], {
       dedupToken: `agg-hour-${hourStartMs}-${m.partials}`,
     });
@@ -142,4 +151,26 @@ export class AggregatorSink {
     await this.storage.insertRows('agg_host_totals', r.hostTotals, token('hosts'));
     await this.storage.insertRows('agg_protocol_totals', r.protocolTotals, token('protocols'));
   }
+}
+
+/** The 1 h tier row of an hour merged from its 1 min rows (writer "rollup"; version = rows merged, so the most complete rebuild wins). */
+export function hourRow(m: MergedWindow, ttlSeconds: number, now = new Date()): PartialRow {
+  return partialRow(
+    m,
+    mergedCandidates(m),
+    {
+      tier: '1h',
+      windowStartMs: m.windowStart,
+      windowSeconds: m.windowSeconds,
+      topic: '',
+      partition: 0,
+      firstOffset: 0,
+      lastOffset: 0,
+      version: m.partials,
+      writer: 'rollup',
+      late: false,
+    },
+    ttlSeconds,
+    now,
+  );
 }

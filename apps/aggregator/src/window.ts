@@ -1,16 +1,8 @@
 // One window's merged sketches for one Kafka partition over a contiguous stretch of offsets: the unit that becomes
 // one partial row. Merging: CMS cell sum, HLL register max, candidate key union (libs/sketch).
 import { CountMinSketch, HyperLogLog, mergeEncodedCountMinSketch, mergeEncodedHyperLogLog, type Candidate } from '@tma/sketch';
+import type { HostTotals } from '@tma/rollup';
 import type { ValidSnapshot } from './validate';
-
-export interface HostTotals {
-  boot: string;
-  lastSeq: number;
-  packets: number;
-  bytes: number;
-  snapshots: number;
-  gaps: number;
-}
 
 export class WindowAccumulator {
   firstOffset = -1;
@@ -89,13 +81,14 @@ export class WindowAccumulator {
       if (h.boot !== s.bootId || s.sequence > h.lastSeq) {
         h.boot = s.bootId;
         h.lastSeq = s.sequence;
+        h.agentVersion = s.agentVersion;
       }
       h.packets += v.packets;
       h.bytes += v.bytes;
       h.snapshots++;
       h.gaps += gap;
     } else {
-      this.hosts.set(s.hostId, { boot: s.bootId, lastSeq: s.sequence, packets: v.packets, bytes: v.bytes, snapshots: 1, gaps: gap });
+      this.hosts.set(s.hostId, { boot: s.bootId, lastSeq: s.sequence, agentVersion: s.agentVersion, packets: v.packets, bytes: v.bytes, snapshots: 1, gaps: gap });
     }
   }
 }

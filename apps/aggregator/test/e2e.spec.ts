@@ -101,6 +101,14 @@ describe('aggregator end to end', () => {
       }
     }
 
+    // Every host's agent version is stored beside its counters, in every tier.
+    const versions = await q<{ tier: string; host: string; v: string[] }>(
+      `SELECT tier, host, groupUniqArray(v) AS v FROM {database}.agg_partials FINAL
+       ARRAY JOIN hosts AS host, host_agent_version AS v GROUP BY tier, host`,
+    );
+    expect(new Set(versions.map((r) => r.host)).size).toBe(24);
+    expect(versions.every((r) => r.v.length === 1 && r.v[0] === 'fleet-sim')).toBe(true);
+
     const dead = await readDeadLetters(prefix, 4);
     expect(Object.fromEntries(dead.map((d) => [d.key, d.reason]))).toEqual({
       'bad-garbage': 'bad-magic',

@@ -5,27 +5,19 @@
 // that picks up newly written rows every second (answers lag the newest write by at most that), so a warm request
 // needs no ClickHouse round trip at all.
 import { createHash } from 'node:crypto';
-import {
-  CountMinSketch,
-  HyperLogLog,
-  decodeCandidates,
-  decodeCountMinSketch,
-  decodeHyperLogLog,
-  type Candidate,
-} from '@tma/sketch';
+import { CandidateBlock, HOUR_MS as HOUR, HOUR_TIER, MINUTE_TIER } from '@tma/rollup';
+import { CountMinSketch, HyperLogLog, decodeCandidates, decodeCountMinSketch, decodeHyperLogLog } from '@tma/sketch';
 import type { Storage } from '@tma/storage';
 import type { TimeRange } from './params';
 
-export const MINUTE_TIER = '1m';
-export const HOUR_TIER = '1h';
-const HOUR = 3_600_000;
+export { HOUR_TIER, MINUTE_TIER };
 
 export type SketchColumn =
   'cms_packets' | 'cms_bytes' | 'hll_flows' | 'hll_sources' | 'hll_destinations' | 'hll_ports' | 'candidates';
 export type Decoded<C extends SketchColumn> = C extends 'cms_packets' | 'cms_bytes'
   ? CountMinSketch
   : C extends 'candidates'
-    ? Candidate[]
+    ? CandidateBlock
     : HyperLogLog;
 
 export interface PartialRow {
@@ -67,7 +59,7 @@ interface CacheEntry {
 function sizeOf(v: unknown): number {
   if (v instanceof CountMinSketch) return v.cells.byteLength + 64;
   if (v instanceof HyperLogLog) return v.registers.byteLength + 64;
-  if (Array.isArray(v)) return v.length * 120 + 64;
+  if (v instanceof CandidateBlock) return v.byteSize;
   return 64;
 }
 
@@ -286,18 +278,24 @@ export class PartialStore {
     });
     this.metrics?.cacheHit(rows.length - missing.length - waits.length);
     this.metrics?.cacheMiss(missing.length);
-    for (let i = 0; i < missing.length; i += 64) {
-      const chunk = missing.slice(i, i + 64);
-      const fetch = this.fetch(chunk, column);
-      for (const r of chunk) {
-        const k = keyOf(r);
-        const p = fetch.then((m) => m.get(r.id));
-        this.pending.set(k, p);
-        void p.finally(() => this.pending.delete(k)).catch(() => undefined);
+    // Chunks hold one tier each, so a chunk's query reads only its own windows (the key starts with tier, window).
+    const byTier = new Map<string, PartialRow[]>();
+    for (const r of missing) (byTier.get(r.tier) ?? byTier.set(r.tier, []).get(r.tier)!).push(r);
+    for (const list of byTier.values()) {
+      for (let i = 0; i < list.length; i += 64) {
+        const chunk = list.slice(i, i + 64);
+        const fetch = this.fetch(chunk, column);
+        for (const r of chunk) {
+          const k = keyOf(r);
+          const p = fetch.then((m) => m.get(r.id));
+          this.pending.set(k, p);
+          void p.finally(() => this.pending.delete(k)).catch(() => undefined);
+        }
       }
     }
+    const position = new Map(rows.map((r, i) => [r, i]));
     for (const r of missing) {
-      const i = rows.indexOf(r);
+      const i = position.get(r)!;
       waits.push((this.pending.get(keyOf(r)) as Promise<unknown>).then((v) => void (out[i] = v)));
     }
     await Promise.all(waits);
@@ -310,17 +308,13 @@ export class PartialStore {
 
   private async fetch(rows: readonly PartialRow[], column: SketchColumn): Promise<Map<string, unknown>> {
     const t0 = performance.now();
-    const minWs = Math.min(...rows.map((r) => r.windowStart));
-    const maxWs = Math.max(...rows.map((r) => r.windowStart));
     const found = await this.storage.query<{ id: string; version: string; blob: Uint8Array }>(
       `SELECT ${ID_SQL} AS id, toString(version) AS version, hex(${column}) AS blob
        FROM {database}.agg_partials FINAL
-       WHERE window_start >= {minWs:DateTime} AND window_start <= {maxWs:DateTime} AND tier IN {tiers:Array(String)}
-         AND ${ID_SQL} IN {ids:Array(String)}`,
+       WHERE tier = {tier:String} AND window_start IN {starts:Array(DateTime)} AND ${ID_SQL} IN {ids:Array(String)}`,
       {
-        minWs: new Date(minWs),
-        maxWs: new Date(maxWs),
-        tiers: [...new Set(rows.map((r) => r.tier))],
+        tier: rows[0].tier,
+        starts: [...new Set(rows.map((r) => r.windowStart))].map((ms) => new Date(ms)),
         ids: rows.map((r) => r.id),
       },
       { binaryColumns: ['blob'] },
@@ -372,7 +366,8 @@ function toRow(r: ListRow): PartialRow {
 
 function decodeColumn(column: SketchColumn, blob: Uint8Array): unknown {
   if (column === 'cms_packets' || column === 'cms_bytes') return decodeCountMinSketch(blob);
-  if (column === 'candidates') return decodeCandidates(blob);
+  // Hashed once here: every union and ranking of this row reuses them.
+  if (column === 'candidates') return CandidateBlock.from(decodeCandidates(blob));
   return decodeHyperLogLog(blob);
 }
 

@@ -1,13 +1,12 @@
 // The answers, shared by REST and GraphQL: merge the stored partial sketches of the requested windows and hosts,
 // re-estimate candidate flows on the merged CMS, and attach every estimate's bound (CMS ε·N at 1 − δ; HLL standard
 // error). Exact counters (totals per protocol and host) come from the same rows.
+import { type CandidateBlock, topByEstimate, unionBlocks } from '@tma/rollup';
 import {
   IPV4_PREFIXES,
   IPV6_PREFIXES,
-  type Candidate,
   CountMinSketch,
   flowKey,
-  hashKeyInto,
   formatAddress,
   heavyHitters,
   hierarchicalHeavyHitters,
@@ -20,6 +19,7 @@ import {
 import type { Storage } from '@tma/storage';
 import { type Filters, inPrefix, PROTOCOL_LABELS, type Prefix, type TimeRange } from './params';
 import {
+  HOUR_TIER,
   MINUTE_TIER,
   mergeCms,
   mergeHll,
@@ -128,60 +128,11 @@ const hasFlowFilter = (f: Filters) =>
   f.srcPrefix !== undefined ||
   f.dstPrefix !== undefined;
 
-/** Most candidates ranked exactly per request (k ≤ 1000); the rest cannot reach the top (see shortlist). */
+/**
+ * Most candidates ranked exactly per request (k ≤ 1000): the ones with the largest plain estimates (topByEstimate in
+ * @tma/rollup); the rest cannot reach the top.
+ */
 export const RANK_SHORTLIST = 2048;
-
-const scratch = new Uint32Array(2);
-
-function sameKey(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/**
- * Union of candidate lists by key (kernel counts summed). Keys are looked up by 53 bits of the fleet hash, checked
- * byte for byte: a day of fleet candidates is 10^5 keys or more, and building strings per key costs more than the rest.
- */
-export function unionCandidates(lists: readonly Candidate[][]): Candidate[] {
-  const byHash = new Map<number, Candidate | Candidate[]>();
-  const out: Candidate[] = [];
-  for (const list of lists) {
-    for (const c of list) {
-      hashKeyInto(c.key, scratch);
-      const h = (scratch[0] >>> 11) * 4294967296 + scratch[1];
-      const seen = byHash.get(h);
-      const bucket = seen === undefined ? undefined : Array.isArray(seen) ? seen : [seen];
-      const match = bucket?.find((x) => sameKey(x.key, c.key));
-      if (match) {
-        match.packets += c.packets;
-        match.bytes += c.bytes;
-        continue;
-      }
-      const fresh = { key: c.key, packets: c.packets, bytes: c.bytes };
-      out.push(fresh);
-      if (!bucket) byHash.set(h, fresh);
-      else byHash.set(h, [...bucket, fresh]); // a 53-bit collision: keep both
-    }
-  }
-  return out;
-}
-
-/**
- * The candidates worth ranking exactly: the `n` with the largest plain CMS estimates by the ranking weight. The
- * collision-corrected estimate of a flow is never above its plain estimate, so a flow left out has a plain (hence
- * corrected) estimate below every kept flow's plain estimate; every reported estimate is still an upper bound.
- */
-export function shortlist(candidates: Candidate[], cms: CountMinSketch, n: number): Candidate[] {
-  if (candidates.length <= n) return candidates;
-  const est = new Float64Array(candidates.length);
-  for (let i = 0; i < candidates.length; i++) est[i] = cms.estimateKey(candidates[i].key);
-  const sorted = Float64Array.from(est).sort(); // numeric, native
-  const threshold = sorted[sorted.length - n];
-  const out: Candidate[] = [];
-  for (let i = 0; i < candidates.length && out.length < n; i++) if (est[i] > threshold) out.push(candidates[i]);
-  for (let i = 0; i < candidates.length && out.length < n; i++) if (est[i] === threshold) out.push(candidates[i]);
-  return out;
-}
 
 function matches(f: Filters, key: Uint8Array): boolean {
   if (f.protocol !== undefined && key[36] !== f.protocol) return false;
@@ -190,6 +141,12 @@ function matches(f: Filters, key: Uint8Array): boolean {
   if (f.srcPrefix && !inPrefix(f.srcPrefix, key, 0)) return false;
   if (f.dstPrefix && !inPrefix(f.dstPrefix, key, 16)) return false;
   return true;
+}
+
+interface MergedFlows {
+  cmsP: CountMinSketch;
+  cmsB: CountMinSketch;
+  candidates: CandidateBlock;
 }
 
 export interface IcicleNode {
@@ -241,17 +198,34 @@ export class QueryService {
     return { sel, scope };
   }
 
-  private mergedFlows(
-    rows: PartialRow[],
-  ): Promise<{ cmsP: CountMinSketch; cmsB: CountMinSketch; candidates: Candidate[] }> {
+  /**
+   * Merged CMS and candidate union of a set of rows. Incremental: the 1 h rows of a range (which change once an
+   * hour) are merged once and reused while that set is unchanged, so a range moving by a minute redoes only its
+   * 1 min rows and one union of the hours' result with them.
+   */
+  private mergedFlows(rows: PartialRow[]): Promise<MergedFlows> {
     return this.store.memo('flows', rows, async () => {
-      const [p, b, c] = await Promise.all([
-        this.store.sketches(rows, 'cms_packets'),
-        this.store.sketches(rows, 'cms_bytes'),
-        this.store.sketches(rows, 'candidates'),
-      ]);
-      return { cmsP: mergeCms(p), cmsB: mergeCms(b), candidates: unionCandidates(c) };
+      const hours = rows.filter((r) => r.tier === HOUR_TIER);
+      const rest = rows.filter((r) => r.tier !== HOUR_TIER);
+      const parts: MergedFlows[] = [];
+      if (hours.length) parts.push(await this.store.memo('flows:hours', hours, () => this.mergeFlowRows(hours)));
+      if (rest.length || !parts.length) parts.push(await this.mergeFlowRows(rest));
+      if (parts.length === 1) return parts[0];
+      return {
+        cmsP: mergeCms(parts.map((p) => p.cmsP)),
+        cmsB: mergeCms(parts.map((p) => p.cmsB)),
+        candidates: unionBlocks(parts.map((p) => p.candidates)),
+      };
     });
+  }
+
+  private async mergeFlowRows(rows: PartialRow[]): Promise<MergedFlows> {
+    const [p, b, c] = await Promise.all([
+      this.store.sketches(rows, 'cms_packets'),
+      this.store.sketches(rows, 'cms_bytes'),
+      this.store.sketches(rows, 'candidates'),
+    ]);
+    return { cmsP: mergeCms(p), cmsB: mergeCms(b), candidates: unionBlocks(c) };
   }
 
   /** Every candidate re-estimated on the merged sketches and ranked (shared by top flows, prefixes and HHH). */
@@ -260,10 +234,11 @@ export class QueryService {
     by: RankBy,
   ): Promise<{ cmsP: CountMinSketch; cmsB: CountMinSketch; candidates: number; all: HeavyHitter[] }> {
     const m = await this.mergedFlows(rows);
-    const all = await this.store.memo(`rank:${by}`, rows, async () =>
-      heavyHitters(shortlist(m.candidates, by === 'packets' ? m.cmsP : m.cmsB, RANK_SHORTLIST), m.cmsP, m.cmsB, { by }),
-    );
-    return { cmsP: m.cmsP, cmsB: m.cmsB, candidates: m.candidates.length, all };
+    const all = await this.store.memo(`rank:${by}`, rows, async () => {
+      const top = m.candidates.pick(topByEstimate(m.candidates, by === 'packets' ? m.cmsP : m.cmsB, RANK_SHORTLIST));
+      return heavyHitters(top.toArray(), m.cmsP, m.cmsB, { by });
+    });
+    return { cmsP: m.cmsP, cmsB: m.cmsB, candidates: m.candidates.size, all };
   }
 
   private mergedHll(rows: PartialRow[], column: SketchColumn) {
@@ -462,12 +437,15 @@ export class QueryService {
       gaps: string;
       last_seq: string;
       boot: string;
+      agent_version: string;
     }>(
       `SELECT host, toUnixTimestamp(max(window_start + window_seconds)) AS last_seen, toUnixTimestamp(min(window_start)) AS first_seen,
               sum(s) AS snapshots, sum(p) AS packets, sum(b) AS bytes, sum(g) AS gaps,
-              toString(argMax(seq, window_start)) AS last_seq, argMax(boot, window_start) AS boot
+              toString(argMax(seq, window_start)) AS last_seq, argMax(boot, window_start) AS boot,
+              argMaxIf(ver, window_start, ver != '') AS agent_version
        FROM {database}.agg_partials FINAL
-       ARRAY JOIN hosts AS host, host_packets AS p, host_bytes AS b, host_snapshots AS s, host_gaps AS g, host_last_seq AS seq, host_boot AS boot
+       ARRAY JOIN hosts AS host, host_packets AS p, host_bytes AS b, host_snapshots AS s, host_gaps AS g, host_last_seq AS seq, host_boot AS boot,
+                  arrayResize(host_agent_version, length(hosts)) AS ver
        WHERE tier = {tier:String} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
          ${hosts ? 'AND host IN {hosts:Array(String)}' : ''}
        GROUP BY host ORDER BY packets DESC, host`,
@@ -490,8 +468,8 @@ export class QueryService {
         host: r.host,
         firstSeen: this.iso(Number(r.first_seen) * 1000),
         lastSeen: this.iso(Number(r.last_seen) * 1000),
-        // Not stored by the aggregator yet: null rather than a guess.
-        agentVersion: null as string | null,
+        // The newest version the host reported in the range; null when only rows from before versions were stored.
+        agentVersion: r.agent_version === '' ? null : r.agent_version,
         bootId: r.boot,
         lastSequence: Number(r.last_seq),
         snapshots: Number(r.snapshots),

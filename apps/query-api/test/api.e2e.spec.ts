@@ -337,6 +337,7 @@ describe('answers against ground truth', () => {
       expect(h.lastSeen).toBe(iso(END));
       expect(h.gaps).toBe(0);
       expect(h.snapshots).toBe(ROUNDS);
+      expect(h.agentVersion).toBe('fleet-sim'); // what the simulated agents put in their snapshots
     }
     const one = r.body.hosts[3].host;
     const f = await get(`/v1/hosts?${abs(START, END)}&hosts=${one}`);

@@ -30,7 +30,10 @@ export class PartialAccumulator {
   };
   readonly candidates = new CandidateSet();
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
-  readonly hosts = new Map<string, { boot: string; seq: number; packets: number; bytes: number; snapshots: number }>();
+  readonly hosts = new Map<
+    string,
+    { boot: string; seq: number; version: string; packets: number; bytes: number; snapshots: number }
+  >();
 
   constructor(
     readonly tier: '1m' | '1h',
@@ -56,7 +59,14 @@ export class PartialAccumulator {
       t.bytes += p.bytes;
       this.protocols.set(p.protocol, t);
     }
-    const h = this.hosts.get(s.hostId) ?? { boot: s.bootId, seq: s.sequence, packets: 0, bytes: 0, snapshots: 0 };
+    const h = this.hosts.get(s.hostId) ?? {
+      boot: s.bootId,
+      seq: s.sequence,
+      version: s.agentVersion,
+      packets: 0,
+      bytes: 0,
+      snapshots: 0,
+    };
     h.seq = Math.max(h.seq, s.sequence);
     h.packets += s.totals.packets;
     h.bytes += s.totals.bytes;
@@ -119,6 +129,7 @@ export class PartialAccumulator {
       hosts,
       host_boot: hosts.map((h) => this.hosts.get(h)!.boot),
       host_last_seq: hosts.map((h) => this.hosts.get(h)!.seq),
+      host_agent_version: hosts.map((h) => this.hosts.get(h)!.version),
       host_packets: hosts.map((h) => this.hosts.get(h)!.packets),
       host_bytes: hosts.map((h) => this.hosts.get(h)!.bytes),
       host_snapshots: hosts.map((h) => this.hosts.get(h)!.snapshots),

@@ -1,0 +1,56 @@
+import { CountMinSketch, flowKey, toHex, type Candidate } from '@tma/sketch';
+import { CandidateBlock, shortlistBlock, topByEstimate, unionBlocks } from './candidates';
+
+const key = (i: number) =>
+  flowKey({ src: `10.0.${i >> 8}.${i & 255}`, dst: '192.0.2.1', sport: 1000 + (i % 50000), dport: 443, proto: 6 });
+
+describe('candidate blocks', () => {
+  it('unions by key with kernel counts summed, matching a plain map, in order of first appearance', () => {
+    const lists: Candidate[][] = [];
+    for (let l = 0; l < 7; l++) {
+      const list: Candidate[] = [];
+      for (let i = l * 300; i < l * 300 + 1000; i++) list.push({ key: key(i), packets: i + 1, bytes: 10 * (i + 1) });
+      lists.push(list);
+    }
+    const want = new Map<string, { packets: number; bytes: number }>();
+    for (const list of lists)
+      for (const c of list) {
+        const w = want.get(toHex(c.key)) ?? { packets: 0, bytes: 0 };
+        w.packets += c.packets;
+        w.bytes += c.bytes;
+        want.set(toHex(c.key), w);
+      }
+    const u = unionBlocks(lists.map((l) => CandidateBlock.from(l)));
+    expect(u.size).toBe(want.size);
+    expect(u.toArray().map((c) => toHex(c.key))).toEqual([...want.keys()]);
+    for (const c of u.toArray()) expect({ packets: c.packets, bytes: c.bytes }).toEqual(want.get(toHex(c.key)));
+    // inputs untouched
+    expect(lists[0][0].packets).toBe(1);
+    expect(unionBlocks([]).size).toBe(0);
+  });
+
+  it('topByEstimate keeps the n largest plain estimates, largest first; shortlistBlock keeps both rankings', () => {
+    const cmsP = new CountMinSketch();
+    const cmsB = new CountMinSketch();
+    const list: Candidate[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const k = key(i);
+      cmsP.addKey(k, 1 + (i % 997));
+      cmsB.addKey(k, 1 + ((i * 7919) % 1009) * 100);
+      list.push({ key: k, packets: 0, bytes: 0 });
+    }
+    const block = CandidateBlock.from(list);
+    const est = list.map((c) => cmsP.estimateKey(c.key));
+    const top = [...topByEstimate(block, cmsP, 100)];
+    expect(top).toHaveLength(100);
+    for (let j = 1; j < top.length; j++) expect(est[top[j - 1]]).toBeGreaterThanOrEqual(est[top[j]]);
+    const cut = est[top[99]];
+    expect(est.filter((e) => e > cut).length).toBeLessThan(100); // nothing larger left out
+    const short = shortlistBlock(block, cmsP, cmsB, 100);
+    expect(short.size).toBeGreaterThanOrEqual(100);
+    expect(short.size).toBeLessThanOrEqual(200);
+    const kept = new Set(short.toArray().map((c) => toHex(c.key)));
+    for (const i of top) expect(kept.has(toHex(list[i].key))).toBe(true);
+    for (const i of topByEstimate(block, cmsB, 100)) expect(kept.has(toHex(list[i].key))).toBe(true);
+  });
+});

@@ -1,0 +1,6 @@
+// @tma/rollup: the window logic the aggregator writes with and the query API reads with — merged window content,
+// agg_partials rows, tiers, candidate unions and shortlists (docs/aggregator.md, docs/query-api.md).
+export * from './tiers';
+export * from './candidates';
+export * from './window';
+export * from './readable';

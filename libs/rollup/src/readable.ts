@@ -1,0 +1,109 @@
+// Readable rollup rows of one window (libs/storage/migrations/0101_*): totals, top flows, per-host and per-protocol.
+import { heavyHitters, toHex } from '@tma/sketch';
+import { topByEstimate } from './candidates';
+import type { Tier } from './tiers';
+import { mergedCandidates, type MergedWindow } from './window';
+
+export interface ReadableRows {
+  windowTotals: Record<string, unknown>[];
+  topFlows: Record<string, unknown>[];
+  hostTotals: Record<string, unknown>[];
+  protocolTotals: Record<string, unknown>[];
+}
+
+export interface ReadableTtl {
+  windowTotals: number;
+  topFlows: number;
+  hostTotals: number;
+  protocolTotals: number;
+}
+
+/** Readable rollup rows of one window; version = partial rows merged (a rebuild that saw more rows replaces this one). */
+export function readableRows(
+  m: MergedWindow,
+  tier: Tier,
+  topK: number,
+  ttl: ReadableTtl,
+  now = new Date(),
+): ReadableRows {
+  const ws = Math.floor(m.windowStart / 1000);
+  const version = m.partials;
+  const exp = (t: number) => ws + t;
+  const windowTotals = [
+    {
+      tier,
+      window_start: ws,
+      window_seconds: m.windowSeconds,
+      version,
+      partials: m.partials,
+      snapshots: m.snapshots,
+      hosts: m.hosts.size,
+      packets: m.packets,
+      bytes: m.bytes,
+      distinct_flows: m.hllFlows.estimate(),
+      distinct_sources: m.hllSources.estimate(),
+      distinct_destinations: m.hllDestinations.estimate(),
+      distinct_ports: m.hllPorts.estimate(),
+      hll_standard_error: m.hllFlows.standardError,
+      cms_epsilon: m.cmsPackets.epsilon,
+      cms_confidence: 1 - m.cmsPackets.delta,
+      gaps: m.gaps,
+      late_partials: m.latePartials,
+      updated_at: now,
+      expires_at: exp(ttl.windowTotals),
+    },
+  ];
+  const topFlows: Record<string, unknown>[] = [];
+  const candidates = mergedCandidates(m);
+  for (const by of ['packets', 'bytes'] as const) {
+    // Only the plain-estimate leaders can rank in the top k (see topByEstimate).
+    const shortlist = candidates.pick(
+      topByEstimate(candidates, by === 'packets' ? m.cmsPackets : m.cmsBytes, topK * 4),
+    );
+    heavyHitters(shortlist.toArray(), m.cmsPackets, m.cmsBytes, { by, k: topK }).forEach((h, i) => {
+      topFlows.push({
+        tier,
+        window_start: ws,
+        ranked_by: by,
+        rank: i + 1,
+        version,
+        src: h.tuple.src,
+        dst: h.tuple.dst,
+        sport: h.tuple.sport,
+        dport: h.tuple.dport,
+        protocol: h.tuple.proto,
+        flow_key_hex: toHex(h.key),
+        packets: h.packets,
+        packets_bound: h.packetsBound,
+        bytes: h.bytes,
+        bytes_bound: h.bytesBound,
+        confidence: h.confidence,
+        updated_at: now,
+        expires_at: exp(ttl.topFlows),
+      });
+    });
+  }
+  const hostTotals = [...m.hosts].map(([host, t]) => ({
+    tier,
+    window_start: ws,
+    host,
+    version,
+    snapshots: t.snapshots,
+    packets: t.packets,
+    bytes: t.bytes,
+    gaps: t.gaps,
+    updated_at: now,
+    expires_at: exp(ttl.hostTotals),
+  }));
+  const protocolTotals = [...m.protocols].map(([protocol, t]) => ({
+    tier,
+    window_start: ws,
+    protocol,
+    version,
+    packets: t.packets,
+    bytes: t.bytes,
+    updated_at: now,
+    expires_at: exp(ttl.protocolTotals),
+  }));
+  return { windowTotals, topFlows, hostTotals, protocolTotals };
+}

@@ -1,0 +1,12 @@
+// Storage tiers of agg_partials: 1 min rows per (window, partition, offset range) and 1 h rows merged from them.
+export type Tier = '1m' | '1h';
+export const MINUTE_TIER = '1m' satisfies Tier;
+export const HOUR_TIER = '1h' satisfies Tier;
+export const HOUR_MS = 3_600_000;
+
+/**
+ * Candidate keys a 1 h row keeps per ranking (packets, bytes): the ones with the largest estimates on the hour's
+ * merged CMS. A flow left out of hour h has at most t_h there (t_h: the smallest kept estimate), so any flow above
+ * Σ t_h over a range's hours is in the union of their lists; with n kept, t_h ≲ N_h / n + ε·N_h (docs/aggregator.md).
+ */
+export const HOUR_CANDIDATES = 10_000;

@@ -1,0 +1,284 @@
+// One window's merged content and the agg_partials row it becomes (libs/storage/migrations/0100_*, 0102_*), shared by
+// the aggregator (1 min rows from Kafka, 1 h rows from 1 min rows) and everything that builds or reads such rows
+// (the query API, benchmarks). Sketch columns carry the libs/sketch binary serialization.
+import {
+  CountMinSketch,
+  HyperLogLog,
+  decodeCandidates,
+  decodeCountMinSketch,
+  decodeHyperLogLog,
+  encodeCandidates,
+  encodeCountMinSketch,
+  encodeHyperLogLog,
+  type Candidate,
+} from '@tma/sketch';
+import { CandidateBlock, unionBlocks } from './candidates';
+import type { Tier } from './tiers';
+
+/** Exact counters of one host within a window (and what it said about itself). */
+export interface HostTotals {
+  boot: string;
+  lastSeq: number;
+  /** The agent's version in its newest snapshot of the window ('' when unknown: rows written before it was stored). */
+  agentVersion: string;
+  packets: number;
+  bytes: number;
+  snapshots: number;
+  gaps: number;
+}
+
+/** What any window holds, however it was merged (from snapshots or from stored rows). */
+export interface WindowContent {
+  snapshots: number;
+  packets: number;
+  bytes: number;
+  gaps: number;
+  cmsPackets: CountMinSketch;
+  cmsBytes: CountMinSketch;
+  hllFlows: HyperLogLog;
+  hllSources: HyperLogLog;
+  hllDestinations: HyperLogLog;
+  hllPorts: HyperLogLog;
+  protocols: Map<number, { packets: number; bytes: number }>;
+  hosts: Map<string, HostTotals>;
+}
+
+/** Row of agg_partials as written (Uint8Array columns go through their _hex EPHEMERAL twins). */
+export interface PartialRow {
+  tier: Tier;
+  window_start: number;
+  window_seconds: number;
+  topic: string;
+  partition: number;
+  first_offset: number;
+  last_offset: number;
+  version: number;
+  writer: string;
+  late: number;
+  snapshots: number;
+  packets: number;
+  bytes: number;
+  cms_packets: Uint8Array;
+  cms_bytes: Uint8Array;
+  hll_flows: Uint8Array;
+  hll_sources: Uint8Array;
+  hll_destinations: Uint8Array;
+  hll_ports: Uint8Array;
+  candidates: Uint8Array;
+  protocols: number[];
+  protocol_packets: number[];
+  protocol_bytes: number[];
+  hosts: string[];
+  host_boot: string[];
+  host_last_seq: number[];
+  host_agent_version: string[];
+  host_packets: number[];
+  host_bytes: number[];
+  host_snapshots: number[];
+  host_gaps: number[];
+  gaps: number;
+  written_at: Date;
+  expires_at: number;
+}
+
+/** Where a row sits in agg_partials: its key, version and provenance. */
+export interface RowIdentity {
+  tier: Tier;
+  windowStartMs: number;
+  windowSeconds: number;
+  topic: string;
+  partition: number;
+  firstOffset: number;
+  lastOffset: number;
+  version: number;
+  writer: string;
+  late: boolean;
+}
+
+const sec = (ms: number) => Math.floor(ms / 1000);
+
+/** The agg_partials row of a window's content. */
+export function partialRow(
+  c: WindowContent,
+  candidates: Iterable<Candidate> | CandidateBlock,
+  id: RowIdentity,
+  ttlSeconds: number,
+  now = new Date(),
+): PartialRow {
+  const protocols = [...c.protocols].sort((a, b) => a[0] - b[0]);
+  const hosts = [...c.hosts].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  const list = candidates instanceof CandidateBlock ? candidates.toArray() : candidates;
+  return {
+    tier: id.tier,
+    window_start: sec(id.windowStartMs),
+    window_seconds: id.windowSeconds,
+    topic: id.topic,
+    partition: id.partition,
+    first_offset: id.firstOffset,
+    last_offset: id.lastOffset,
+    version: id.version,
+    writer: id.writer,
+    late: id.late ? 1 : 0,
+    snapshots: c.snapshots,
+    packets: c.packets,
+    bytes: c.bytes,
+    cms_packets: encodeCountMinSketch(c.cmsPackets),
+    cms_bytes: encodeCountMinSketch(c.cmsBytes),
+    hll_flows: encodeHyperLogLog(c.hllFlows),
+    hll_sources: encodeHyperLogLog(c.hllSources),
+    hll_destinations: encodeHyperLogLog(c.hllDestinations),
+    hll_ports: encodeHyperLogLog(c.hllPorts),
+    candidates: encodeCandidates(list),
+    protocols: protocols.map((p) => p[0]),
+    protocol_packets: protocols.map((p) => p[1].packets),
+    protocol_bytes: protocols.map((p) => p[1].bytes),
+    hosts: hosts.map((h) => h[0]),
+    host_boot: hosts.map((h) => h[1].boot),
+    host_last_seq: hosts.map((h) => h[1].lastSeq),
+    host_agent_version: hosts.map((h) => h[1].agentVersion),
+    host_packets: hosts.map((h) => h[1].packets),
+    host_bytes: hosts.map((h) => h[1].bytes),
+    host_snapshots: hosts.map((h) => h[1].snapshots),
+    host_gaps: hosts.map((h) => h[1].gaps),
+    gaps: c.gaps,
+    written_at: now,
+    expires_at: sec(id.windowStartMs) + ttlSeconds,
+  };
+}
+
+/** A partial row as read back (SELECT … hex(col) AS col with binaryColumns; 64-bit integers arrive as text). */
+export interface StoredPartial {
+  window_start: number | string;
+  window_seconds: number | string;
+  late: number | string;
+  snapshots: number | string;
+  packets: number | string;
+  bytes: number | string;
+  gaps: number | string;
+  cms_packets: Uint8Array;
+  cms_bytes: Uint8Array;
+  hll_flows: Uint8Array;
+  hll_sources: Uint8Array;
+  hll_destinations: Uint8Array;
+  hll_ports: Uint8Array;
+  candidates: Uint8Array;
+  protocols: (number | string)[];
+  protocol_packets: (number | string)[];
+  protocol_bytes: (number | string)[];
+  hosts: string[];
+  host_boot: string[];
+  host_last_seq: (number | string)[];
+  /** Absent or shorter than `hosts` in rows written before agent versions were stored. */
+  host_agent_version?: string[];
+  host_packets: (number | string)[];
+  host_bytes: (number | string)[];
+  host_snapshots: (number | string)[];
+  host_gaps: (number | string)[];
+}
+
+/** The columns a StoredPartial needs, for SELECT lists. */
+export const SKETCH_COLUMNS = [
+  'cms_packets',
+  'cms_bytes',
+  'hll_flows',
+  'hll_sources',
+  'hll_destinations',
+  'hll_ports',
+  'candidates',
+] as const;
+export const STORED_PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_start, window_seconds, late, snapshots, packets, bytes, gaps,
+  ${SKETCH_COLUMNS.map((c) => `hex(${c}) AS ${c}`).join(', ')},
+  protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_packets, host_bytes,
+  host_snapshots, host_gaps`;
+
+/** One window merged from any number of stored partial rows. */
+export interface MergedWindow extends WindowContent {
+  windowStart: number;
+  windowSeconds: number;
+  partials: number;
+  latePartials: number;
+  /** Each merged row's candidates; see mergedCandidates(). */
+  candidateParts: CandidateBlock[];
+}
+
+export function emptyMerged(windowStart: number, windowSeconds: number): MergedWindow {
+  return {
+    windowStart,
+    windowSeconds,
+    partials: 0,
+    latePartials: 0,
+    snapshots: 0,
+    packets: 0,
+    bytes: 0,
+    gaps: 0,
+    cmsPackets: new CountMinSketch(),
+    cmsBytes: new CountMinSketch(),
+    hllFlows: new HyperLogLog(),
+    hllSources: new HyperLogLog(),
+    hllDestinations: new HyperLogLog(),
+    hllPorts: new HyperLogLog(),
+    candidateParts: [],
+    protocols: new Map(),
+    hosts: new Map(),
+  };
+}
+
+/** The key union of every merged row's candidates (kernel counts summed). */
+export function mergedCandidates(m: MergedWindow): CandidateBlock {
+  const u = unionBlocks(m.candidateParts);
+  m.candidateParts = [u];
+  return u;
+}
+
+/** Adds one host's counters to a window's (boot, sequence and agent version of the highest sequence win). */
+export function addHostTotals(into: Map<string, HostTotals>, host: string, t: HostTotals): void {
+  const h = into.get(host);
+  if (!h) {
+    into.set(host, { ...t });
+    return;
+  }
+  if (t.lastSeq >= h.lastSeq) {
+    h.boot = t.boot;
+    h.lastSeq = t.lastSeq;
+    if (t.agentVersion) h.agentVersion = t.agentVersion;
+  }
+  h.packets += t.packets;
+  h.bytes += t.bytes;
+  h.snapshots += t.snapshots;
+  h.gaps += t.gaps;
+}
+
+/** Merges a stored partial into `into` (associative and commutative: any order, any grouping). */
+export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void {
+  into.partials++;
+  if (Number(row.late)) into.latePartials++;
+  into.snapshots += Number(row.snapshots);
+  into.packets += Number(row.packets);
+  into.bytes += Number(row.bytes);
+  into.gaps += Number(row.gaps);
+  into.cmsPackets.merge(decodeCountMinSketch(row.cms_packets));
+  into.cmsBytes.merge(decodeCountMinSketch(row.cms_bytes));
+  into.hllFlows.merge(decodeHyperLogLog(row.hll_flows));
+  into.hllSources.merge(decodeHyperLogLog(row.hll_sources));
+  into.hllDestinations.merge(decodeHyperLogLog(row.hll_destinations));
+  into.hllPorts.merge(decodeHyperLogLog(row.hll_ports));
+  into.candidateParts.push(CandidateBlock.from(decodeCandidates(row.candidates)));
+  row.protocols.forEach((p, i) => {
+    const k = Number(p);
+    const t = into.protocols.get(k) ?? { packets: 0, bytes: 0 };
+    t.packets += Number(row.protocol_packets[i]);
+    t.bytes += Number(row.protocol_bytes[i]);
+    into.protocols.set(k, t);
+  });
+  row.hosts.forEach((h, i) => {
+    addHostTotals(into.hosts, h, {
+      boot: row.host_boot[i],
+      lastSeq: Number(row.host_last_seq[i]),
+      agentVersion: row.host_agent_version?.[i] ?? '',
+      packets: Number(row.host_packets[i]),
+      bytes: Number(row.host_bytes[i]),
+      snapshots: Number(row.host_snapshots[i]),
+      gaps: Number(row.host_gaps[i]),
+    });
+  });
+}
