@@ -143,9 +143,18 @@ describe('sketch serialization', () => {
       const back = decodeCountMinSketch(bytes, { depth: 3, widthBits: 5 });
       expect(Array.from(back.cells)).toEqual(Array.from(s.cells));
       expect(back.total).toBe(s.total);
-      // One byte changed in the last row: its sum no longer matches row 0.
+      // Straight into a window: the same as merging the decoded sketch.
+      const window = new CountMinSketch({ depth: 3, widthBits: 5 });
+      window.add(1, 2, 3);
+      const expected = window.clone().merge(back);
+      mergeEncodedCountMinSketch(window, bytes);
+      expect(Array.from(window.cells)).toEqual(Array.from(expected.cells));
+      expect(window.total).toBe(expected.total);
+      // One byte changed in the last row: its sum no longer matches row 0; the window stays as it was.
       bytes[bytes.length - 1] ^= 1;
       expect(() => decodeCountMinSketch(bytes, { depth: 3, widthBits: 5 })).toThrow(CorruptError);
+      expect(() => mergeEncodedCountMinSketch(window, bytes)).toThrow(CorruptError);
+      expect(Array.from(window.cells)).toEqual(Array.from(expected.cells));
     }
   });
 

@@ -305,6 +305,8 @@ interface CmsContent {
   /** Dense: every cell in denseScratch[0 … size). Sparse: n entries in indexScratch / valueScratch. */
   dense: boolean;
   n: number;
+  /** Already added to the `addInto` cells. */
+  applied?: boolean;
 }
 
 // The cells of a dense CMS are copied to a 4-byte-aligned scratch buffer and read as u32 words: 3-byte cells come
@@ -314,6 +316,74 @@ interface CmsContent {
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 let alignedBytes = new Uint8Array(0);
 let alignedWords = new Uint32Array(0);
+
+/** Whether cells of `cw` bytes in rows of `width` are read as aligned words. */
+function wordCells(cw: number, width: number): boolean {
+  return LITTLE_ENDIAN && (cw === 2 || cw === 4 || (cw === 3 && (width & 3) === 0));
+}
+
+function loadAligned(bytes: Uint8Array, pos: number, len: number): void {
+  if (alignedBytes.length < len) {
+    alignedBytes = new Uint8Array((len + 3) & ~3);
+    alignedWords = new Uint32Array(alignedBytes.buffer);
+  }
+  alignedBytes.set(bytes.subarray(pos, pos + len));
+}
+
+/** Validation pass over the aligned words (no stores): every row must sum alike; returns the total. */
+function checkWordRows(cw: number, depth: number, width: number): number {
+  const w = alignedWords;
+  const wordsPerRow = (cw * width) >>> 2;
+  let total = 0;
+  let j = 0;
+  for (let row = 0; row < depth; row++) {
+    const rowEnd = j + wordsPerRow;
+    let sum = 0;
+    if (cw === 4) {
+      for (; j < rowEnd; j++) sum += w[j];
+    } else if (cw === 3) {
+      for (; j < rowEnd; j += 3) {
+        const w0 = w[j];
+        const w1 = w[j + 1];
+        const w2 = w[j + 2];
+        sum +=
+          (w0 & 0xffffff) + ((w0 >>> 24) | ((w1 & 0xffff) << 8)) + ((w1 >>> 16) | ((w2 & 0xff) << 16)) + (w2 >>> 8);
+      }
+    } else {
+      for (; j < rowEnd; j++) {
+        const x = w[j];
+        sum += (x & 0xffff) + (x >>> 16);
+      }
+    }
+    if (row === 0) total = sum;
+    else if (sum !== total) throw rowMismatch(row, sum, total);
+  }
+  return total;
+}
+
+/** cells[i] += cell i of the aligned words (after checkWordRows passed). */
+function addWordCells(cw: number, size: number, cells: Float64Array): void {
+  const w = alignedWords;
+  if (cw === 4) {
+    for (let i = 0; i < size; i++) cells[i] += w[i];
+  } else if (cw === 3) {
+    for (let i = 0, j = 0; i < size; i += 4, j += 3) {
+      const w0 = w[j];
+      const w1 = w[j + 1];
+      const w2 = w[j + 2];
+      cells[i] += w0 & 0xffffff;
+      cells[i + 1] += (w0 >>> 24) | ((w1 & 0xffff) << 8);
+      cells[i + 2] += (w1 >>> 16) | ((w2 & 0xff) << 16);
+      cells[i + 3] += w2 >>> 8;
+    }
+  } else {
+    for (let i = 0, j = 0; i < size; i += 2, j++) {
+      const x = w[j];
+      cells[i] += x & 0xffff;
+      cells[i + 1] += x >>> 16;
+    }
+  }
+}
 
 function rowMismatch(row: number, sum: number, total: number): CorruptError {
   return new CorruptError(`CMS row ${row} sums to ${sum}, row 0 to ${total}`);
@@ -333,13 +403,8 @@ function decodeDenseCells(
     cells.fill(0, 0, size);
     return 0;
   }
-  if (LITTLE_ENDIAN && (cw === 2 || cw === 4 || (cw === 3 && (width & 3) === 0))) {
-    const len = cw * size;
-    if (alignedBytes.length < len) {
-      alignedBytes = new Uint8Array((len + 3) & ~3);
-      alignedWords = new Uint32Array(alignedBytes.buffer);
-    }
-    alignedBytes.set(bytes.subarray(pos, pos + len));
+  if (wordCells(cw, width)) {
+    loadAligned(bytes, pos, cw * size);
     const w = alignedWords;
     let total = 0;
     let i = 0;
@@ -425,7 +490,12 @@ function decodeDenseCells(
  * are read; sparse entries go to indexScratch / valueScratch. On a decode error the written cells are garbage, so
  * `dense` must be a buffer nobody else sees yet.
  */
-function readCms(bytes: Uint8Array, expect: DecodeCountMinOptions, dense?: Float64Array): CmsContent {
+function readCms(
+  bytes: Uint8Array,
+  expect: DecodeCountMinOptions,
+  dense?: Float64Array,
+  addInto?: Float64Array,
+): CmsContent {
   const h = readSketchHeader(bytes);
   expectFamily(h, SketchFamily.CountMin, expect.seedHash);
   const depth = expect.depth ?? CMS_DEPTH;
@@ -446,6 +516,14 @@ function readCms(bytes: Uint8Array, expect: DecodeCountMinOptions, dense?: Float
     if (cw > 7) throw new CorruptError(`dense CMS cell width ${cw} bytes (at most 7)`);
     if (h.payloadLength !== 1 + cw * size)
       throw new CorruptError(`dense CMS payload of ${h.payloadLength} bytes; expected ${1 + cw * size}`);
+    if (addInto !== undefined && wordCells(cw, width)) {
+      // Merging: one pass validates the words, a second adds them to the target (no scratch cells).
+      loadAligned(bytes, pos, cw * size);
+      total = checkWordRows(cw, depth, width);
+      if (total > MAX_SAFE) throw new CorruptError(`CMS total ${total} exceeds 2^53 - 1`);
+      addWordCells(cw, size, addInto);
+      return { depth, widthBits, total, dense: true, n: size, applied: true };
+    }
     let cells = dense;
     if (cells === undefined) {
       if (denseScratch.length < size) denseScratch = new Float64Array(size);
@@ -518,13 +596,17 @@ export function decodeCountMinSketch(bytes: Uint8Array, expect: DecodeCountMinOp
  * non-zero cells. The input is fully validated first; on any error `target` is unchanged.
  */
 export function mergeEncodedCountMinSketch(target: CountMinSketch, bytes: Uint8Array): CountMinSketch {
-  const c = readCms(bytes, { depth: target.depth, widthBits: target.widthBits, seedHash: target.seedHash });
   const cells = target.cells;
-  if (c.dense) {
-    const src = denseScratch;
-    for (let i = 0; i < c.n; i++) cells[i] += src[i];
-  } else {
-    for (let k = 0; k < c.n; k++) cells[indexScratch[k]] += valueScratch[k];
+  const expect = { depth: target.depth, widthBits: target.widthBits, seedHash: target.seedHash };
+  const c = readCms(bytes, expect, undefined, cells);
+  if (!c.applied) {
+    // Dense cells the word path could not take, or sparse entries: validated into scratch, now added.
+    if (c.dense) {
+      const src = denseScratch;
+      for (let i = 0; i < c.n; i++) cells[i] += src[i];
+    } else {
+      for (let k = 0; k < c.n; k++) cells[indexScratch[k]] += valueScratch[k];
+    }
   }
   return CountMinSketch.withTotal(target, target.total + c.total);
 }
