@@ -304,6 +304,12 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+/** Interquartile range: how much the rounds disagree. */
+const iqr = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(p * (s.length - 1))))];
+  return q(0.75) - q(0.25);
+};
 const fmt = (x: number, d = 3, w = 8) => (Number.isFinite(x) ? x.toFixed(d) : '-').padStart(w);
 
 function report(mode: Mode, results: Map<string, Trial[]>): void {
@@ -315,7 +321,7 @@ function report(mode: Mode, results: Map<string, Trial[]>): void {
   process.stdout.write(
     `\n[${mode}] cost = ${what} CPU per delivered frame; capacity ratio = no-program cost / case cost\n` +
       `${'case'.padEnd(16)} ${'rx kpps'.padStart(8)} ${'vs none'.padStart(8)} ${'deliv.'.padStart(7)} ${'cost ns'.padStart(8)} ` +
-      `${'+ns'.padStart(5)} ${'hook ns'.padStart(7)} ${'prog ns'.padStart(7)} ${'capacity'.padStart(8)}  notes\n`,
+      `${'IQR'.padStart(4)} ${'+ns'.padStart(5)} ${'hook ns'.padStart(7)} ${'prog ns'.padStart(7)} ${'capacity'.padStart(8)}  notes\n`,
   );
   for (const c of cases) {
     const ts = results.get(c.name)!;
@@ -343,7 +349,7 @@ function report(mode: Mode, results: Map<string, Trial[]>): void {
       );
     }
     process.stdout.write(
-      `${c.name.padEnd(16)} ${fmt(pps / 1000, 1)} ${fmt(pps / basePps)} ${(100 * delivered).toFixed(1).padStart(6)}% ${fmt(costNs, 0)} ` +
+      `${c.name.padEnd(16)} ${fmt(pps / 1000, 1)} ${fmt(pps / basePps)} ${(100 * delivered).toFixed(1).padStart(6)}% ${fmt(costNs, 0)} ${fmt(iqr(ts.map(cost)), 0, 4)} ` +
         `${fmt(costNs - baseCost, 0, 5)} ${fmt(hookNs, 0, 7)} ${fmt(progNs, 0, 7)} ${fmt(baseCost / costNs)}  ${notes.join('; ')}\n`,
     );
   }
