@@ -195,6 +195,22 @@ static __always_inline struct tma_state *tma_state_now(void)
 	return bpf_map_lookup_elem(&tma_state, &key);
 }
 
+/* Keeps one packet in sample_rate. A per-CPU xorshift64 in the totals replaces the bpf_get_prandom_u32 helper call
+ * (≈ 10 ns on a VM behind the return thunk) by a few shifts; it is reseeded from the helper when its copy was just
+ * cleared. ((x >> 32) * rate) >> 32 is uniform in [0, rate) up to rate / 2^32, and costs a multiply, not a division. */
+static __always_inline int tma_sampled(struct tma_totals *t)
+{
+	__u64 x = t->rng;
+
+	if (!x)
+		x = ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32() | 1;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	t->rng = x;
+	return (((x >> 32) * tma_cfg.sample_rate) >> 32) == 0;
+}
+
 /* Counts one parsed frame. res/err come from tma_parse; len is the frame length from the Ethernet header on. */
 static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k, __u32 len)
 {
@@ -227,7 +243,7 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 	t->proto[k->proto].packets++;
 	t->proto[k->proto].bytes += len;
 	TMA_CUT_AT(2, "r"(n));
-	if (tma_cfg.sample_rate > 1 && bpf_get_prandom_u32() % tma_cfg.sample_rate)
+	if (tma_cfg.sample_rate > 1 && !tma_sampled(t))
 		return;
 	tma_sketch(s, k, len, n);
 }

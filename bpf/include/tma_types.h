@@ -84,7 +84,8 @@ struct tma_totals {
 	__u64 cand_inserts;	/* flows that entered the candidate table */
 	__u64 cand_evictions;	/* inserts that replaced another flow */
 	__u64 pulls;		/* TC: headers made linear with bpf_skb_pull_data */
-	__u64 reserved[7];
+	__u64 rng;		/* sampling only: this CPU's xorshift64 state (seeded when 0) */
+	__u64 reserved[6];
 	struct tma_proto_count proto[TMA_PROTOCOLS]; /* IP packets by transport protocol (after IPv6 ext. headers) */
 };
 
