@@ -38,6 +38,26 @@ function time(fn: () => void, batch: number, rounds = 15): number {
   return samples[samples.length >> 1];
 }
 
+/**
+ * Like time(), for two variants measured in alternating batches (A, B, A, B, …), so that drifts of a shared machine
+ * and of the garbage collector's state hit both alike. `setup(true)` runs before A's batches, `setup(false)` before B's.
+ */
+function timeAB(fn: () => void, setup: (a: boolean) => void, batch: number, rounds = 15): [number, number] {
+  const samples: [number[], number[]] = [[], []];
+  for (let r = -1; r < rounds; r++) {
+    for (const a of [true, false]) {
+      setup(a);
+      const t0 = process.cpuUsage();
+      for (let i = 0; i < batch; i++) fn();
+      const d = process.cpuUsage(t0);
+      if (r >= 0) samples[a ? 0 : 1].push((d.user + d.system) / batch); // round −1 warms up both
+    }
+  }
+  setup(true);
+  const median = (s: number[]) => s.sort((x, y) => x - y)[s.length >> 1];
+  return [median(samples[0]), median(samples[1])];
+}
+
 interface Snapshot {
   packets: CountMinSketch;
   bytes: CountMinSketch;
@@ -156,10 +176,7 @@ function main(): void {
       for (let i = 0; i < a.length; i++) a[i] = Math.max(a[i], b[i]);
     }
   };
-  const tTyped = time(mergeTyped, 300);
-  useSimd(false);
-  const tScalar = time(mergeTyped, 300);
-  useSimd(true);
+  const [tTyped, tScalar] = timeAB(mergeTyped, useSimd, 300);
   const tPlain = time(mergePlain, 300);
   row(`typed arrays (library, SIMD ${simdActive() ? 'on' : 'unavailable'})`, `${tTyped.toFixed(1)} µs`, '≤ 50 µs');
   row(
@@ -178,14 +195,13 @@ function main(): void {
     window.packets.merge(busy.packets);
     window.bytes.merge(busy.bytes);
   }, 300);
-  const tHll4 = time(() => {
-    for (let i = 0; i < 4; i++) window.hlls[i].merge(busy.hlls[i]);
-  }, 1000);
-  useSimd(false);
-  const tHll4Scalar = time(() => {
-    for (let i = 0; i < 4; i++) window.hlls[i].merge(busy.hlls[i]);
-  }, 1000);
-  useSimd(true);
+  const [tHll4, tHll4Scalar] = timeAB(
+    () => {
+      for (let i = 0; i < 4; i++) window.hlls[i].merge(busy.hlls[i]);
+    },
+    useSimd,
+    1000,
+  );
   row('  of which 2 CMS', `${tCms2.toFixed(1)} µs`);
   row('  of which 4 HLL (SIMD)', `${tHll4.toFixed(1)} µs`);
   row(
@@ -213,7 +229,19 @@ function main(): void {
   const tCalib = time(() => {
     for (let i = 0; i < 16384; i++) calib[i] += calibSrc[i];
   }, 1000);
-  row('calibration: add two Float64Array(16384)', `${tCalib.toFixed(1)} µs`, '', 'one CMS merge is one of these');
+  row('calibration: add two Float64Array(16384)', `${tCalib.toFixed(1)} µs`, '', 'one CMS merge, its arrays in L2');
+  // Floor: a merge reads both sides and writes the window, so it cannot beat copying the snapshot over the window.
+  const tCopy = time(() => {
+    window.packets.cells.set(busy.packets.cells);
+    window.bytes.cells.set(busy.bytes.cells);
+    for (let i = 0; i < 4; i++) window.hlls[i].registers.set(busy.hlls[i].registers);
+  }, 300);
+  row(
+    'floor: copy the snapshot over the window',
+    `${tCopy.toFixed(1)} µs`,
+    '',
+    `memcpy of the same 576 KiB; library / floor = ${(tTyped / tCopy).toFixed(2)}×`,
+  );
 
   console.log('\n-- estimates');
   const keys = busy.candidates.map((c) => c.key);
@@ -257,11 +285,15 @@ function main(): void {
   };
   const tDecode = time(() => decodeAll(busyEnc), 30);
   row('decode 2 CMS + 4 HLL + 2048 candidates', `${tDecode.toFixed(0)} µs`, '≤ 200 µs');
-  const tDecodeSketches = time(() => {
-    decodeCountMinSketch(busyEnc.packets);
-    decodeCountMinSketch(busyEnc.bytes);
-    for (const h of busyEnc.hlls) decodeHyperLogLog(h);
-  }, 30);
+  const [tDecodeSketches, tDecodeScalar] = timeAB(
+    () => {
+      decodeCountMinSketch(busyEnc.packets);
+      decodeCountMinSketch(busyEnc.bytes);
+      for (const h of busyEnc.hlls) decodeHyperLogLog(h);
+    },
+    useSimd,
+    30,
+  );
   row('  of which 2 CMS + 4 HLL', `${tDecodeSketches.toFixed(0)} µs`);
   // Baseline: the previous dense decoder, per cell through a DataView at unaligned offsets, row sums checked.
   const dataViewDecode = (b: Uint8Array) => {
@@ -300,13 +332,6 @@ function main(): void {
     '',
     `baseline / library = ${(tCmsDataView / tCmsDecode).toFixed(2)}×`,
   );
-  useSimd(false);
-  const tDecodeScalar = time(() => {
-    decodeCountMinSketch(busyEnc.packets);
-    decodeCountMinSketch(busyEnc.bytes);
-    for (const h of busyEnc.hlls) decodeHyperLogLog(h);
-  }, 30);
-  useSimd(true);
   row(
     '  2 CMS + 4 HLL with SIMD off',
     `${tDecodeScalar.toFixed(0)} µs`,
