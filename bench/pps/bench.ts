@@ -332,7 +332,8 @@ function report(mode: Mode, results: Map<string, Trial[]>): void {
     const hookNs = c.hookBase ? med(c.hookBase, cost) - baseCost : NaN;
     const progNs = c.hookBase ? costNs - med(c.hookBase, cost) : NaN;
     const notes: string[] = [];
-    if (mode === 'split') notes.push(`sender ${median(ts.map((t) => t.senderNs)).toFixed(0)} ns/frame`);
+    // paced sender: its CPU is mostly the pacing loop; what matters is how busy the receive thread was
+    if (mode === 'split') notes.push(`receive thread busy ${((100 * costNs * pps) / 1e9).toFixed(0)} %`);
     if (c.agent) {
       const exact = ts.every((t) => t.counted === t.delivered);
       notes.push(
