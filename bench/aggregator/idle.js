@@ -17,7 +17,7 @@ const root = path.resolve(opt('root', path.join(__dirname, '../..')));
 const SECONDS = Number(opt('seconds', 30));
 
 async function main() {
-  const { startAggregator } = require(path.join(root, 'apps/aggregator/dist'));
+  const { startAggregator } = require(path.join(root, 'libs/aggregation/dist'));
   const { createStorage } = require(path.join(root, 'libs/storage/dist'));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-agg-idle-'));
   const storage = await createStorage({ kind: 'chdb', path: dir, database: 'tma' });

@@ -26,8 +26,8 @@ const { loadKafkaSettings, ensureTopics } = require('@tma/kafka');
 const { snapshotTopic, deadLetterTopic } = require('@tma/schema');
 const { createStorage, applyMigrations } = require('@tma/storage');
 const { FleetSimulator, sendMessages } = require('../../tools/fleet-sim/dist');
-const { AggregatorEngine } = require('../../apps/aggregator/dist/engine');
-const { startAggregator } = require('../../apps/aggregator/dist/start');
+const { AggregatorEngine } = require('../../libs/aggregation/dist/engine');
+const { startAggregator } = require('../../libs/aggregation/dist/start');
 
 const kafka = new Kafka({ ...loadKafkaSettings(process.env, 'tma-bench'), logLevel: logLevel.NOTHING });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

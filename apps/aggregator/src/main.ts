@@ -1,5 +1,5 @@
 // Standalone aggregator: node apps/aggregator/dist/main.js (settings from the environment, see config.ts).
-import { startAggregator } from './start';
+import { startAggregator } from '@tma/aggregation';
 
 async function main(): Promise<void> {
   const handle = await startAggregator();

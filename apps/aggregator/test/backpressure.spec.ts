@@ -3,9 +3,9 @@
 import type { Storage } from '@tma/storage';
 import { snapshotTopic } from '@tma/schema';
 import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
-import { startAggregator, type AggregatorHandle } from '../src/start';
-import { openTestStore, type TestStore } from '../src/test-support/chdb';
-import { createTopics, deleteTopics, kafka, producer, uniquePrefix, waitFor } from '../src/test-support/kafka';
+import { startAggregator, type AggregatorHandle } from '@tma/aggregation';
+import { openTestStore, type TestStore } from '@tma/storage';
+import { createTopics, deleteTopics, kafka, producer, uniquePrefix, waitFor } from './support/kafka';
 
 jest.setTimeout(180_000);
 

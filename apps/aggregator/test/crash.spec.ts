@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { createStorage, type Storage } from '@tma/storage';
 import { snapshotTopic } from '@tma/schema';
 import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
-import { committedToEnd, createTopics, deleteTopics, producer, uniquePrefix, waitFor } from '../src/test-support/kafka';
+import { committedToEnd, createTopics, deleteTopics, producer, uniquePrefix, waitFor } from './support/kafka';
 
 jest.setTimeout(300_000);
 

@@ -2,9 +2,9 @@
 // with bad messages mixed into the stream.
 import { encode } from '@tma/schema';
 import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
-import { startAggregator, type AggregatorHandle } from '../src/start';
-import { openTestStore, type TestStore } from '../src/test-support/chdb';
-import { createTopics, deleteTopics, producer, readDeadLetters, uniquePrefix, waitFor } from '../src/test-support/kafka';
+import { startAggregator, type AggregatorHandle } from '@tma/aggregation';
+import { openTestStore, type TestStore } from '@tma/storage';
+import { createTopics, deleteTopics, producer, readDeadLetters, uniquePrefix, waitFor } from './support/kafka';
 import { snapshotTopic } from '@tma/schema';
 
 jest.setTimeout(180_000);

@@ -4,9 +4,9 @@
 // equal the ground truth exactly.
 import { snapshotTopic } from '@tma/schema';
 import { FleetSimulator, sendMessages, type SimMessage } from '@tma/fleet-sim';
-import { startAggregator, type AggregatorHandle } from '../src/start';
-import { openTestStore, type TestStore } from '../src/test-support/chdb';
-import { createTopics, deleteTopics, producer, uniquePrefix, waitFor } from '../src/test-support/kafka';
+import { startAggregator, type AggregatorHandle } from '@tma/aggregation';
+import { openTestStore, type TestStore } from '@tma/storage';
+import { createTopics, deleteTopics, producer, uniquePrefix, waitFor } from './support/kafka';
 
 jest.setTimeout(240_000);
 

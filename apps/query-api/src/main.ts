@@ -2,38 +2,16 @@
 // default, a server with TMA_CLICKHOUSE_URL). `--with-aggregator` also runs the aggregator in this process on the
 // same storage connection: the single-machine mode, where only one process may open the chDB directory.
 import type { DynamicModule } from '@nestjs/common';
-import { applyMigrations, createStorage, describeStorageConfig, loadStorageConfig, type Storage } from '@tma/storage';
+import { AggregatorModule, AggregatorService } from '@tma/aggregation';
+import { applyMigrations, createStorage, describeStorageConfig, loadStorageConfig } from '@tma/storage';
 import { createQueryApi, type ReadinessCheck } from './app';
 import { loadQueryApiConfig } from './config';
 import { JsonLogger } from './observability';
-
-/** What the aggregator package exports for hosting (apps/aggregator): a Nest module and its service. */
-interface AggregatorPackage {
-  AggregatorModule: {
-    forRoot(options: {
-      storage: Storage;
-      env: NodeJS.ProcessEnv;
-      controllers: boolean;
-      defaultMetrics: boolean;
-    }): DynamicModule;
-  };
-  AggregatorService: new (...args: never[]) => { readiness(): { ready: boolean }; metricsText(): Promise<string> };
-}
 
 const USAGE = `usage: main.js [--with-aggregator]
   --with-aggregator  also run the aggregator in this process, sharing the storage connection (single machine, chDB)
 Environment: TMA_API_HOST, TMA_API_PORT, TMA_API_TOKENS / TMA_API_TOKENS_FILE or TMA_API_AUTH=off (local only),
 TMA_API_MAX_RANGE, TMA_API_MAX_POINTS, TMA_API_MAX_K, TMA_API_CACHE_MB, and the storage variables (docs/storage.md).`;
-
-function loadAggregator(): AggregatorPackage {
-  // Resolved at run time so the API builds and runs alone without the aggregator package. Hosting the aggregator is
-  // the single-machine design (one chDB owner), hence the one app-to-app import.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports, @nx/enforce-module-boundaries
-  const mod = require('@tma/aggregator') as Partial<AggregatorPackage>;
-  if (!mod.AggregatorModule || !mod.AggregatorService)
-    throw new Error('the aggregator package does not export AggregatorModule/AggregatorService; build apps/aggregator');
-  return mod as AggregatorPackage;
-}
 
 async function main(argv: string[]): Promise<void> {
   const args = new Set(argv);
@@ -55,16 +33,14 @@ async function main(argv: string[]): Promise<void> {
   const readiness: ReadinessCheck[] = [];
   const extraMetrics: (() => Promise<string>)[] = [];
   const imports: DynamicModule[] = [];
-  const agg = args.has('--with-aggregator') ? loadAggregator() : undefined;
+  const withAggregator = args.has('--with-aggregator');
   // The aggregator runs as a module of this application on the same Storage (one chDB owner); it starts consuming
   // when the application bootstraps and flushes its open windows when the application closes.
-  if (agg)
-    imports.push(
-      agg.AggregatorModule.forRoot({ storage, env: process.env, controllers: false, defaultMetrics: false }),
-    );
+  if (withAggregator)
+    imports.push(AggregatorModule.forRoot({ storage, env: process.env, controllers: false, defaultMetrics: false }));
   const { app } = await createQueryApi({ config, storage, logger, readiness, extraMetrics, imports });
-  if (agg) {
-    const service = app.get(agg.AggregatorService);
+  if (withAggregator) {
+    const service = app.get(AggregatorService);
     readiness.push(() => (service.readiness().ready ? null : 'aggregator: not yet consuming (Kafka group or storage)'));
     extraMetrics.push(() => service.metricsText());
     logger.write('info', 'aggregator running in this process');

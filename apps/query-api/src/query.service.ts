@@ -207,24 +207,29 @@ export class QueryService {
     return this.store.memo('flows', rows, async () => {
       const hours = rows.filter((r) => r.tier === HOUR_TIER);
       const rest = rows.filter((r) => r.tier !== HOUR_TIER);
-      const parts: MergedFlows[] = [];
-      if (hours.length) parts.push(await this.store.memo('flows:hours', hours, () => this.mergeFlowRows(hours)));
-      if (rest.length || !parts.length) parts.push(await this.mergeFlowRows(rest));
-      if (parts.length === 1) return parts[0];
+      if (!hours.length) return this.mergeFlowRows(rest);
+      const h = await this.store.memo('flows:hours', hours, () => this.mergeFlowRows(hours));
+      if (!rest.length) return h;
+      const [p, b, c] = await this.flowSketches(rest);
       return {
-        cmsP: mergeCms(parts.map((p) => p.cmsP)),
-        cmsB: mergeCms(parts.map((p) => p.cmsB)),
-        candidates: unionBlocks(parts.map((p) => p.candidates)),
+        cmsP: mergeCms([h.cmsP, ...p]),
+        cmsB: mergeCms([h.cmsB, ...b]),
+        // The hours' union is extended, not redone: its keys are already distinct.
+        candidates: unionBlocks(c, h.candidates),
       };
     });
   }
 
-  private async mergeFlowRows(rows: PartialRow[]): Promise<MergedFlows> {
-    const [p, b, c] = await Promise.all([
+  private flowSketches(rows: PartialRow[]) {
+    return Promise.all([
       this.store.sketches(rows, 'cms_packets'),
       this.store.sketches(rows, 'cms_bytes'),
       this.store.sketches(rows, 'candidates'),
     ]);
+  }
+
+  private async mergeFlowRows(rows: PartialRow[]): Promise<MergedFlows> {
+    const [p, b, c] = await this.flowSketches(rows);
     return { cmsP: mergeCms(p), cmsB: mergeCms(b), candidates: unionBlocks(c) };
   }
 

@@ -24,6 +24,11 @@ describe('candidate blocks', () => {
     expect(u.size).toBe(want.size);
     expect(u.toArray().map((c) => toHex(c.key))).toEqual([...want.keys()]);
     for (const c of u.toArray()) expect({ packets: c.packets, bytes: c.bytes }).toEqual(want.get(toHex(c.key)));
+    // Extending an earlier union gives the same entries and counts.
+    const blocks = lists.map((l) => CandidateBlock.from(l));
+    const extended = unionBlocks(blocks.slice(4), unionBlocks(blocks.slice(0, 4)));
+    expect(extended.toArray()).toEqual(u.toArray());
+    expect(unionBlocks([], u)).toBe(u);
     // inputs untouched
     expect(lists[0][0].packets).toBe(1);
     expect(unionBlocks([]).size).toBe(0);

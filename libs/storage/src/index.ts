@@ -30,3 +30,4 @@ export {
   type Migration,
   type MigrationReport,
 } from './migrations';
+export { openTestStore, type TestStore } from './test-store';

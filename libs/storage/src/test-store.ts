@@ -1,9 +1,11 @@
-// A private embedded ClickHouse for one test file: its own temporary data directory and database.
+// A private embedded ClickHouse for one test file or benchmark: its own temporary data directory and database,
+// migrated; close() removes both.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyMigrations, createStorage, type Storage } from '@tma/storage';
+import { applyMigrations } from './migrations';
+import { createStorage, type Storage } from './storage';
 
 export interface TestStore {
   storage: Storage;
