@@ -10,7 +10,7 @@
 //           own run time per frame is the receiver's cost, apart from the sender's. Pacing keeps the batches alike
 //           across cases (an unpaced sender sets a different batch size, and so a different per-frame cost, each time).
 // Medians over the rounds are reported as ratios to no program.
-// Run: bench/pps/run.sh [--rounds 7] [--loops 8] [--pps N] [--split-pps 150000] [--modes shared,split] [--object tma.bpf.o]
+// Run: bench/pps/run.sh [--rounds 11] [--loops 8] [--pps N] [--split-pps 150000] [--modes shared,split] [--object tma.bpf.o]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,7 +40,7 @@ interface Args {
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
-    rounds: 7,
+    rounds: 11,
     loops: 8,
     splitPps: 150_000,
     modes: ['shared', 'split'],

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Receiver pps on veth (needs root): no program vs no-op programs on tcx and XDP vs the TMA program and the agent on
 # each hook vs tcpdump -w, in two set-ups (shared CPU, split sender/receiver CPUs); see bench.ts.
-# Arguments go to the script: --rounds N (default 7), --loops N (pcap repeats per trial, default 8), --pps N,
+# Arguments go to the script: --rounds N (default 11), --loops N (pcap repeats per trial, default 8), --pps N,
 # --modes shared,split, --object FILE (the TMA object; default bpf/dist/tma.bpf.o).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
