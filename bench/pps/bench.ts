@@ -319,12 +319,15 @@ function report(mode: Mode, results: Map<string, Trial[]>): void {
   const baseCost = med('no program', cost);
   const what = mode === 'split' ? 'receiver (NAPI thread)' : 'sender+receiver (one CPU)';
   process.stdout.write(
-    `\n[${mode}] cost = ${what} CPU per delivered frame; capacity ratio = no-program cost / case cost\n` +
+    `\n[${mode}] cost = ${what} CPU per delivered frame; capacity = no-program cost / case cost (of the medians); ` +
+      `paired = median over rounds of the same ratio within each round (rounds share the machine's load)\n` +
       `${'case'.padEnd(16)} ${'rx kpps'.padStart(8)} ${'vs none'.padStart(8)} ${'deliv.'.padStart(7)} ${'cost ns'.padStart(8)} ` +
-      `${'IQR'.padStart(4)} ${'+ns'.padStart(5)} ${'hook ns'.padStart(7)} ${'prog ns'.padStart(7)} ${'capacity'.padStart(8)}  notes\n`,
+      `${'IQR'.padStart(4)} ${'+ns'.padStart(5)} ${'hook ns'.padStart(7)} ${'prog ns'.padStart(7)} ${'capacity'.padStart(8)} ${'paired'.padStart(6)}  notes\n`,
   );
+  const base = results.get('no program')!;
   for (const c of cases) {
     const ts = results.get(c.name)!;
+    const paired = median(ts.map((t, r) => cost(base[r]) / cost(t)));
     const pps = median(ts.map((t) => t.pps));
     const costNs = median(ts.map(cost));
     const delivered = ts.reduce((a, t) => a + t.delivered, 0) / ts.reduce((a, t) => a + t.sent, 0);
@@ -351,7 +354,7 @@ function report(mode: Mode, results: Map<string, Trial[]>): void {
     }
     process.stdout.write(
       `${c.name.padEnd(16)} ${fmt(pps / 1000, 1)} ${fmt(pps / basePps)} ${(100 * delivered).toFixed(1).padStart(6)}% ${fmt(costNs, 0)} ${fmt(iqr(ts.map(cost)), 0, 4)} ` +
-        `${fmt(costNs - baseCost, 0, 5)} ${fmt(hookNs, 0, 7)} ${fmt(progNs, 0, 7)} ${fmt(baseCost / costNs)}  ${notes.join('; ')}\n`,
+        `${fmt(costNs - baseCost, 0, 5)} ${fmt(hookNs, 0, 7)} ${fmt(progNs, 0, 7)} ${fmt(baseCost / costNs)} ${fmt(paired, 3, 6)}  ${notes.join('; ')}\n`,
     );
   }
 }
