@@ -8,3 +8,4 @@ export * from './hll';
 export * from './heavy-hitters';
 export * from './serialize';
 export * from './random';
+export { CmsWindow, HllWindow } from './wasm/window';

@@ -58,6 +58,7 @@ export const op = {
   i8x16GtU: [0xfd, ...uleb(0x28)],
   v128AnyTrue: [0xfd, ...uleb(0x53)],
   i8x16MaxU: [0xfd, ...uleb(0x79)],
+  f64x2Add: [0xfd, ...uleb(0xf0)],
 } as const;
 
 export interface FunctionDef {

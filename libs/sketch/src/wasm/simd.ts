@@ -47,11 +47,18 @@ const anyAbove: FunctionDef = {
   ],
 };
 
+// dst[i] += src[i] for len bytes of f64 pairs (len a multiple of 16; dst, src 16-byte aligned).
+const addF64: FunctionDef = {
+  ...maxU8,
+  name: 'add_f64',
+  body: maxU8.body.map((code) => (code === op.i8x16MaxU ? op.f64x2Add : code)),
+};
+
 /** The module's bytes (exported for tests and for inspection with any wasm tool). */
-export const SIMD_MODULE_BYTES = encodeModule(1, [maxU8, anyAbove]);
+export const SIMD_MODULE_BYTES = encodeModule(1, [maxU8, anyAbove, addF64]);
 
 // The few WebAssembly APIs used, declared here: the library compiles without DOM or Node type libraries.
-interface WasmMemory {
+export interface WasmMemory {
   readonly buffer: ArrayBuffer;
   grow(pages: number): number;
 }
@@ -61,17 +68,20 @@ declare const WebAssembly: {
   Instance: new (module: object) => { exports: unknown };
 };
 
-interface Kernels {
+export interface SimdKernels {
   memory: WasmMemory;
   max_u8(dst: number, src: number, len: number): void;
   any_above(ptr: number, len: number, limit: number): number;
+  add_f64(dst: number, src: number, len: number): void;
 }
+type Kernels = SimdKernels;
 
 let kernels: Kernels | null | undefined;
 let enabled = true;
 let heap = new Uint8Array(0);
 
-function load(): Kernels | null {
+/** A new instance of the kernels with its own memory, or null where WebAssembly SIMD is unavailable. */
+export function loadSimdKernels(): SimdKernels | null {
   try {
     if (typeof WebAssembly !== 'object' || !WebAssembly.validate(SIMD_MODULE_BYTES)) return null;
     const instance = new WebAssembly.Instance(new WebAssembly.Module(SIMD_MODULE_BYTES));
@@ -84,7 +94,7 @@ function load(): Kernels | null {
 /** The kernels with at least `bytes` of memory, or null when SIMD is unavailable or switched off. */
 function ready(bytes: number): Kernels | null {
   if (!enabled) return null;
-  if (kernels === undefined) kernels = load();
+  if (kernels === undefined) kernels = loadSimdKernels();
   const k = kernels;
   if (k === null) return null;
   const have = k.memory.buffer.byteLength;

@@ -1,0 +1,86 @@
+// Windows in WebAssembly memory merge exactly like CountMinSketch / HyperLogLog windows, refuse the same things,
+// reuse freed memory without leaking old counts, and keep working while the memory grows.
+import { CountMinSketch } from '../cms';
+import { IncompatibleSketchError } from '../errors';
+import { HyperLogLog } from '../hll';
+import { Rng } from '../random';
+import { CmsWindow, HllWindow } from './window';
+
+const same = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+  a.length === b.length && Array.from(a).every((v, i) => v === b[i]);
+
+function cms(rng: Rng, n: number, options = {}): CountMinSketch {
+  const s = new CountMinSketch(options);
+  for (let i = 0; i < n; i++) s.add(rng.u32(), rng.u32(), 1 + rng.int(1000));
+  return s;
+}
+
+function hll(rng: Rng, n: number, precision = 14): HyperLogLog {
+  const h = new HyperLogLog({ precision });
+  for (let i = 0; i < n; i++) h.add(rng.u32(), rng.u32());
+  return h;
+}
+
+describe('CmsWindow and HllWindow', () => {
+  it('merge exactly like the JS sketches, in WebAssembly memory', () => {
+    const rng = new Rng(1);
+    const w = new CmsWindow();
+    const h = new HllWindow();
+    expect([w.simd, h.simd]).toEqual([true, true]);
+    const refC = new CountMinSketch();
+    const refH = new HyperLogLog();
+    for (let k = 0; k < 5; k++) {
+      const c = cms(rng, 3000);
+      const before = c.cells.slice();
+      w.merge(c);
+      refC.merge(c);
+      expect(same(c.cells, before)).toBe(true); // the argument is not modified
+      const x = hll(rng, 5000);
+      h.merge(x);
+      refH.merge(x);
+    }
+    const outC = w.toSketch();
+    expect(same(outC.cells, refC.cells)).toBe(true);
+    expect(outC.total).toBe(refC.total);
+    expect(w.total).toBe(refC.total);
+    expect(same(h.toSketch().registers, refH.registers)).toBe(true);
+    w.dispose();
+    h.dispose();
+  });
+
+  it('refuse other parameters, leaving the window unchanged; unusable after dispose', () => {
+    const w = new CmsWindow();
+    w.merge(cms(new Rng(2), 10));
+    const before = w.toSketch().cells;
+    expect(() => w.merge(new CountMinSketch({ widthBits: 10 }))).toThrow(IncompatibleSketchError);
+    expect(same(w.toSketch().cells, before)).toBe(true);
+    const h = new HllWindow();
+    expect(() => h.merge(new HyperLogLog({ precision: 12 }))).toThrow(IncompatibleSketchError);
+    w.dispose();
+    h.dispose();
+    expect(() => w.merge(new CountMinSketch())).toThrow(/after dispose/);
+    expect(() => h.toSketch()).toThrow(/after dispose/);
+  });
+
+  it('a disposed block is reused zeroed; many windows grow the memory without disturbing older ones', () => {
+    const rng = new Rng(3);
+    const first = new CmsWindow({ depth: 2, widthBits: 6 });
+    first.merge(cms(rng, 50, { depth: 2, widthBits: 6 }));
+    first.dispose();
+    const reused = new CmsWindow({ depth: 2, widthBits: 6 });
+    expect(reused.toSketch().cells.every((v) => v === 0)).toBe(true);
+    // 40 full-size windows: 5 MiB, the memory grows many times.
+    const ws = Array.from({ length: 40 }, () => new CmsWindow());
+    const refs = ws.map(() => new CountMinSketch());
+    for (let round = 0; round < 2; round++) {
+      ws.forEach((w, i) => {
+        const c = cms(rng, 20);
+        w.merge(c);
+        refs[i].merge(c);
+      });
+    }
+    ws.forEach((w, i) => expect(same(w.toSketch().cells, refs[i].cells)).toBe(true));
+    ws.forEach((w) => w.dispose());
+    reused.dispose();
+  });
+});

@@ -1,0 +1,214 @@
+// Merge targets whose counters live in WebAssembly memory, so a window adds a snapshot's CMS with f64x2.add and
+// maxes its HLLs with i8x16.max_u in place: one copy of the snapshot's cells into the module's memory, no copies of
+// the window. Measured on the fleet's 2-vCPU VMs (bench/sketch): merging a busy snapshot (2 CMS + 4 HLL) takes about
+// half as long as into CountMinSketch / HyperLogLog windows, whose CMS adds are scalar JS loops.
+//
+// The window never hands out a view of its memory (toSketch() copies), so a block returned to the arena on dispose()
+// or garbage collection cannot be seen through a stale view. Where WebAssembly SIMD is missing, the windows hold a
+// plain sketch and merge with the JS loops.
+import { CountMinSketch, CountMinSketchOptions } from '../cms';
+import { IncompatibleSketchError } from '../errors';
+import { HyperLogLog, HyperLogLogOptions } from '../hll';
+import { loadSimdKernels, SimdKernels } from './simd';
+
+const PAGE = 65536;
+
+/** Blocks of the kernels' memory by size (all multiples of 16 bytes); freed blocks are reused by size. */
+class Arena {
+  private top = 0;
+  private readonly free = new Map<number, number[]>();
+  private f64 = new Float64Array(0);
+  private u8 = new Uint8Array(0);
+  /** Staging blocks by size: where a snapshot's cells are copied before a merge. */
+  private readonly staging = new Map<number, number>();
+
+  constructor(readonly k: SimdKernels) {}
+
+  alloc(bytes: number): number {
+    const reuse = this.free.get(bytes)?.pop();
+    if (reuse !== undefined) {
+      this.bytes().fill(0, reuse, reuse + bytes);
+      return reuse;
+    }
+    const at = this.top;
+    this.top += bytes;
+    const have = this.k.memory.buffer.byteLength;
+    if (this.top > have) this.k.memory.grow(Math.ceil((this.top - have) / PAGE)); // fresh pages are zero
+    return at;
+  }
+
+  release(at: number, bytes: number): void {
+    let list = this.free.get(bytes);
+    if (!list) this.free.set(bytes, (list = []));
+    list.push(at);
+  }
+
+  stage(bytes: number): number {
+    let at = this.staging.get(bytes);
+    if (at === undefined) this.staging.set(bytes, (at = this.alloc(bytes)));
+    return at;
+  }
+
+  /** Views of the whole memory, renewed after growth (growing replaces the buffer). */
+  doubles(): Float64Array {
+    if (this.f64.buffer !== this.k.memory.buffer) this.f64 = new Float64Array(this.k.memory.buffer);
+    return this.f64;
+  }
+
+  bytes(): Uint8Array {
+    if (this.u8.buffer !== this.k.memory.buffer) this.u8 = new Uint8Array(this.k.memory.buffer);
+    return this.u8;
+  }
+}
+
+let arena: Arena | null | undefined;
+
+function getArena(): Arena | null {
+  if (arena === undefined) {
+    const k = loadSimdKernels();
+    arena = k && new Arena(k);
+  }
+  return arena;
+}
+
+// A window dropped without dispose() returns its block when collected (safe: no view of it ever escaped).
+const blocks = new FinalizationRegistry<{ a: Arena; at: number; bytes: number }>((b) => b.a.release(b.at, b.bytes));
+
+interface Block {
+  a: Arena;
+  at: number;
+  bytes: number;
+}
+
+function claim(owner: object, bytes: number): Block | null {
+  const a = getArena();
+  if (a === null) return null;
+  const b = { a, at: a.alloc(bytes), bytes };
+  blocks.register(owner, b, owner);
+  return b;
+}
+
+function release(owner: object, b: Block): void {
+  blocks.unregister(owner);
+  b.a.release(b.at, b.bytes);
+}
+
+/** A Count-Min window: merge CountMinSketches into it, read it back with toSketch(). */
+export class CmsWindow {
+  readonly depth: number;
+  readonly widthBits: number;
+  private readonly shape: CountMinSketch; // parameters, compatibility checks, and the cells when SIMD is missing
+  private block: Block | null;
+  private n = 0;
+  private disposed = false;
+
+  constructor(options: CountMinSketchOptions = {}) {
+    this.shape = new CountMinSketch(options);
+    this.depth = this.shape.depth;
+    this.widthBits = this.shape.widthBits;
+    this.block = claim(this, this.shape.cells.byteLength);
+  }
+
+  /** Whether the cells live in WebAssembly memory (false: the JS fallback). */
+  get simd(): boolean {
+    return this.block !== null;
+  }
+
+  get total(): number {
+    return this.n;
+  }
+
+  /** Adds every cell of `sketch` (not modified). Refuses, changing nothing, what CountMinSketch.merge refuses. */
+  merge(sketch: CountMinSketch): this {
+    this.live();
+    const why = this.shape.incompatibility(sketch);
+    if (why) throw new IncompatibleSketchError(`CMS merge refused: ${why}`);
+    const b = this.block;
+    if (b === null) {
+      this.shape.merge(sketch);
+    } else {
+      const stage = b.a.stage(b.bytes);
+      b.a.doubles().set(sketch.cells, stage >>> 3);
+      b.a.k.add_f64(b.at, stage, b.bytes);
+    }
+    this.n += sketch.total;
+    return this;
+  }
+
+  /** A CountMinSketch holding a copy of the window's cells. */
+  toSketch(): CountMinSketch {
+    this.live();
+    const b = this.block;
+    if (b === null) return this.shape.clone();
+    const out = new CountMinSketch({ depth: this.depth, widthBits: this.widthBits });
+    out.cells.set(b.a.doubles().subarray(b.at >>> 3, (b.at + b.bytes) >>> 3));
+    return CountMinSketch.withTotal(out, this.n);
+  }
+
+  /** Returns the memory to the arena at once; the window is unusable afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.block) release(this, this.block);
+    this.block = null;
+  }
+
+  private live(): void {
+    if (this.disposed) throw new Error('CmsWindow used after dispose()');
+  }
+}
+
+/** A HyperLogLog window: merge HyperLogLogs into it (register max), read it back with toSketch(). */
+export class HllWindow {
+  readonly p: number;
+  private readonly shape: HyperLogLog;
+  private block: Block | null;
+  private disposed = false;
+
+  constructor(options: HyperLogLogOptions = {}) {
+    this.shape = new HyperLogLog(options);
+    this.p = this.shape.p;
+    this.block = claim(this, this.shape.m);
+  }
+
+  get simd(): boolean {
+    return this.block !== null;
+  }
+
+  /** Register-wise max with `sketch` (not modified). Refuses, changing nothing, what HyperLogLog.merge refuses. */
+  merge(sketch: HyperLogLog): this {
+    this.live();
+    const why = this.shape.incompatibility(sketch);
+    if (why) throw new IncompatibleSketchError(`HLL merge refused: ${why}`);
+    const b = this.block;
+    if (b === null) {
+      this.shape.merge(sketch);
+    } else {
+      const stage = b.a.stage(b.bytes);
+      b.a.bytes().set(sketch.registers, stage);
+      b.a.k.max_u8(b.at, stage, b.bytes);
+    }
+    return this;
+  }
+
+  /** A HyperLogLog holding a copy of the window's registers. */
+  toSketch(): HyperLogLog {
+    this.live();
+    const b = this.block;
+    if (b === null) return this.shape.clone();
+    const out = new HyperLogLog({ precision: this.p });
+    out.registers.set(b.a.bytes().subarray(b.at, b.at + b.bytes));
+    return out;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.block) release(this, this.block);
+    this.block = null;
+  }
+
+  private live(): void {
+    if (this.disposed) throw new Error('HllWindow used after dispose()');
+  }
+}
