@@ -208,7 +208,7 @@ export class QueryService {
       const hours = rows.filter((r) => r.tier === HOUR_TIER);
       const rest = rows.filter((r) => r.tier !== HOUR_TIER);
       if (!hours.length) return this.mergeFlowRows(rest);
-      const h = await this.store.memo('flows:hours', hours, () => this.mergeFlowRows(hours));
+      const h = await this.store.memo('flows:hours', hours, () => this.mergeFlowRows(hours, true));
       if (!rest.length) return h;
       const [p, b, c] = await this.flowSketches(rest);
       return {
@@ -228,9 +228,10 @@ export class QueryService {
     ]);
   }
 
-  private async mergeFlowRows(rows: PartialRow[]): Promise<MergedFlows> {
+  /** `keepIndex`: keep the union's hash table, for a union that will be extended (the hours of a range). */
+  private async mergeFlowRows(rows: PartialRow[], keepIndex = false): Promise<MergedFlows> {
     const [p, b, c] = await this.flowSketches(rows);
-    return { cmsP: mergeCms(p), cmsB: mergeCms(b), candidates: unionBlocks(c) };
+    return { cmsP: mergeCms(p), cmsB: mergeCms(b), candidates: unionBlocks(c, undefined, { keepIndex }) };
   }
 
   /** Every candidate re-estimated on the merged sketches and ranked (shared by top flows, prefixes and HHH). */

@@ -1,5 +1,5 @@
 import { CountMinSketch, flowKey, toHex, type Candidate } from '@tma/sketch';
-import { CandidateBlock, shortlistBlock, topByEstimate, unionBlocks } from './candidates';
+import { CandidateBlock, kthLargest, shortlistBlock, topByEstimate, unionBlocks } from './candidates';
 
 const key = (i: number) =>
   flowKey({ src: `10.0.${i >> 8}.${i & 255}`, dst: '192.0.2.1', sport: 1000 + (i % 50000), dport: 443, proto: 6 });
@@ -28,10 +28,25 @@ describe('candidate blocks', () => {
     const blocks = lists.map((l) => CandidateBlock.from(l));
     const extended = unionBlocks(blocks.slice(4), unionBlocks(blocks.slice(0, 4)));
     expect(extended.toArray()).toEqual(u.toArray());
+    const indexed = unionBlocks(blocks.slice(0, 3), undefined, { keepIndex: true });
+    expect(indexed.unionIndex).toBeInstanceOf(Int32Array);
+    expect(unionBlocks(blocks.slice(3), indexed).toArray()).toEqual(u.toArray());
     expect(unionBlocks([], u)).toBe(u);
     // inputs untouched
     expect(lists[0][0].packets).toBe(1);
     expect(unionBlocks([]).size).toBe(0);
+  });
+
+  it('kthLargest selects like a sort, with ties and extremes', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) % 1000) / 10;
+    for (const n of [1, 2, 3, 10, 1000, 4097]) {
+      const values = Float64Array.from({ length: n }, rnd);
+      const sorted = Float64Array.from(values).sort().reverse();
+      for (const k of [1, 2, Math.ceil(n / 2), n].filter((k) => k <= n))
+        expect(kthLargest(Float64Array.from(values), k)).toBe(sorted[k - 1]);
+    }
+    expect(kthLargest(new Float64Array(500).fill(3), 17)).toBe(3);
   });
 
   it('topByEstimate keeps the n largest plain estimates, largest first; shortlistBlock keeps both rankings', () => {

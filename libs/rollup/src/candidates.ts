@@ -30,6 +30,9 @@ export class CandidateBlock {
   /** The same key bytes as 32-bit words: comparing 10 words instead of 40 bytes was most of the union's time. */
   readonly keyWords: Uint32Array;
 
+  /** The hash table of the union that built this block, when asked to keep it: extending the union reuses it. */
+  unionIndex?: Int32Array;
+
   static readonly empty = new CandidateBlock(
     new Uint8Array(0),
     40,
@@ -179,7 +182,11 @@ function grown(t: UnionTable, n: number, kw: number): UnionTable {
  * comparisons, so extending a reused union (a day's hours) with a few more blocks (its minutes) costs little more
  * than those blocks.
  */
-export function unionBlocks(blocks: readonly CandidateBlock[], base?: CandidateBlock): CandidateBlock {
+export function unionBlocks(
+  blocks: readonly CandidateBlock[],
+  base?: CandidateBlock,
+  options: { keepIndex?: boolean } = {},
+): CandidateBlock {
   const nonEmpty = blocks.filter((b) => b.size > 0);
   if (base && base.size > 0) {
     if (nonEmpty.length === 0) return base;
@@ -195,7 +202,8 @@ export function unionBlocks(blocks: readonly CandidateBlock[], base?: CandidateB
   // table stays in cache; it doubles when half full.
   let cap = 1024;
   for (const b of nonEmpty) while (cap < b.size * 4) cap *= 2;
-  while (base && cap < base.size * 4) cap *= 2;
+  if (base?.unionIndex) cap = Math.max(cap, base.unionIndex.length);
+  else while (base && cap < base.size * 4) cap *= 2;
   let t = unionTable(cap, kw);
   let { slots, keys, hi, lo, packets, bytes } = t;
   let mask = t.cap - 1;
@@ -208,11 +216,13 @@ export function unionBlocks(blocks: readonly CandidateBlock[], base?: CandidateB
     lo.set(base.lo);
     packets.set(base.packets);
     bytes.set(base.bytes);
-    for (let j = 0; j < n; j++) {
-      let s = slotOf(hi[j], lo[j]) & mask;
-      while (slots[s] !== 0) s = (s + 1) & mask;
-      slots[s] = j + 1;
-    }
+    if (base.unionIndex?.length === cap) slots.set(base.unionIndex);
+    else
+      for (let j = 0; j < n; j++) {
+        let s = slotOf(hi[j], lo[j]) & mask;
+        while (slots[s] !== 0) s = (s + 1) & mask;
+        slots[s] = j + 1;
+      }
   }
   for (const b of nonEmpty) {
     const bk = b.keyWords;
@@ -256,7 +266,7 @@ export function unionBlocks(blocks: readonly CandidateBlock[], base?: CandidateB
       }
     }
   }
-  return new CandidateBlock(
+  const out = new CandidateBlock(
     new Uint8Array(keys.buffer.slice(0, n * kb)),
     kb,
     hi.slice(0, n),
@@ -264,6 +274,8 @@ export function unionBlocks(blocks: readonly CandidateBlock[], base?: CandidateB
     packets.slice(0, n),
     bytes.slice(0, n),
   );
+  if (options.keepIndex) out.unionIndex = slots;
+  return out;
 }
 
 /**
@@ -277,9 +289,8 @@ export function topByEstimate(block: CandidateBlock, cms: CountMinSketch, n: num
   if (m <= 0) return new Uint32Array(0);
   let order: Uint32Array;
   if (block.size > 4 * m) {
-    // Cut at the m-th largest value first (a native numeric sort), then order the few above it.
-    const sorted = Float64Array.from(est).sort();
-    const cut = sorted[sorted.length - m];
+    // Cut at the m-th largest value first (selection, linear on average), then order the few above it.
+    const cut = kthLargest(Float64Array.from(est), m);
     const above: number[] = [];
     for (let i = 0; i < est.length; i++) if (est[i] >= cut) above.push(i);
     order = Uint32Array.from(above);
@@ -289,6 +300,41 @@ export function topByEstimate(block: CandidateBlock, cms: CountMinSketch, n: num
   }
   order.sort((a, b) => est[b] - est[a] || a - b);
   return order.subarray(0, m);
+}
+
+/** The k-th largest value (1-based) of `a`, which is reordered (Hoare's selection, median-of-three pivots). */
+export function kthLargest(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  const want = a.length - k; // index of the k-th largest in ascending order
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    // median of three as the pivot value
+    let x = a[lo];
+    let y = a[mid];
+    let z = a[hi];
+    if (x > y) [x, y] = [y, x];
+    if (y > z) [y, z] = [z, y];
+    if (x > y) [x, y] = [y, x];
+    const pivot = y;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (want <= j) hi = j;
+    else if (want >= i) lo = i;
+    else return a[want];
+  }
+  return a[want];
 }
 
 /**
