@@ -240,6 +240,17 @@ function main(): void {
     '',
     'decode + merge without allocation',
   );
+  const tBusyBytesWasm = time(() => {
+    wasmWindow.packets.mergeEncoded(busyEnc.packets);
+    wasmWindow.bytes.mergeEncoded(busyEnc.bytes);
+    for (let i = 0; i < 4; i++) wasmWindow.hlls[i].mergeEncoded(busyEnc.hlls[i]);
+  }, 100);
+  row(
+    '  the same into windows in WebAssembly memory',
+    `${tBusyBytesWasm.toFixed(1)} µs`,
+    '',
+    `library / these = ${(tBusyBytes / tBusyBytesWasm).toFixed(2)}×`,
+  );
   const tQuietBytes = time(mergeBytes(quietEnc), 2000);
   row('quiet host, straight from bytes (validated)', `${tQuietBytes.toFixed(1)} µs`, '', 'sparse: only non-zero cells');
   const calib = new Float64Array(16384);

@@ -750,6 +750,55 @@ export function mergeEncodedHyperLogLog(target: HyperLogLog, bytes: Uint8Array):
   return target;
 }
 
+/** @internal A validated serialized CMS for merge targets kept elsewhere (CmsWindow). */
+export interface CmsForMerge {
+  total: number;
+  /** Dense: all cells are in the `dense` array given. Sparse: n entries in index / value. */
+  dense: boolean;
+  n: number;
+  index: Uint32Array;
+  value: Float64Array;
+}
+
+/** @internal Validates `bytes` (a CMS of the expected parameters); dense cells are written to `dense`. */
+export function readCountMinForMerge(
+  bytes: Uint8Array,
+  expect: DecodeCountMinOptions,
+  dense: Float64Array,
+): CmsForMerge {
+  const c = readCms(bytes, expect, dense);
+  return { total: c.total, dense: c.dense, n: c.n, index: indexScratch, value: valueScratch };
+}
+
+/** @internal A validated serialized HLL for merge targets kept elsewhere (HllWindow). */
+export interface HllForMerge {
+  /** Dense: the registers, not yet range-checked (at most `rankMax` each). Sparse: n checked entries. */
+  dense: boolean;
+  registers: Uint8Array;
+  rankMax: number;
+  n: number;
+  index: Uint32Array;
+  value: Uint8Array;
+}
+
+/** @internal Validates `bytes` (an HLL of the expected precision) but for the dense registers' range. */
+export function readHyperLogLogForMerge(bytes: Uint8Array, expect: DecodeHyperLogLogOptions): HllForMerge {
+  const c = readHll(bytes, expect);
+  return {
+    dense: c.dense,
+    registers: bytes.subarray(SKETCH_HEADER_BYTES, c.end),
+    rankMax: c.rankMax,
+    n: c.n,
+    index: hllIndexScratch,
+    value: hllValueScratch,
+  };
+}
+
+/** @internal The decode error for a dense HLL with a register above `rankMax`. */
+export function hllRegisterAboveError(registers: Uint8Array, rankMax: number): CorruptError {
+  return registerAbove(registers, rankMax);
+}
+
 // ---------------------------------------------------------------- candidates
 
 export function encodeCandidates(candidates: Iterable<Candidate>, seedHash = SEED_HASH): Uint8Array {

@@ -36,6 +36,9 @@ const vec = (items: Code[]): Bytes => [...uleb(items.length), ...items.flat()];
 const name = (s: string): Bytes => vec([...s].map((c) => [c.charCodeAt(0) & 0x7f]));
 const section = (id: number, body: Code): Bytes => [id, ...uleb(body.length), ...body];
 
+const MAGIC = [0x00, 0x61, 0x73, 0x6d]; // "\0asm"
+const VERSION = [0x01, 0x00, 0x00, 0x00];
+
 export const I32 = 0x7f;
 export const V128 = 0x7b;
 
@@ -70,27 +73,24 @@ export interface FunctionDef {
   body: Code[];
 }
 
-/** A module with one exported memory (`memory`, `pages` × 64 KiB, growable) and the given exported functions. */
-export function encodeModule(pages: number, functions: FunctionDef[]): Uint8Array {
+/**
+ * A module that imports its memory (`env.memory`, at least `minPages` × 64 KiB: the caller sizes it) and exports the
+ * given functions.
+ */
+export function encodeModule(minPages: number, functions: FunctionDef[]): Uint8Array {
   const types = functions.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec(f.results.map((t) => [t]))]);
   const code = functions.map((f) => {
     const locals = vec(f.locals.map((t) => [1, t])); // one entry per local: count 1, type
     const body = [...locals, ...f.body.flat(), ...op.end];
     return [...uleb(body.length), ...body];
   });
-  const exportEntries = [[...name('memory'), 0x02, 0], ...functions.map((f, i) => [...name(f.name), 0x00, ...uleb(i)])];
+  const exportEntries = functions.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]);
   return new Uint8Array([
-    0x00,
-    0x61,
-    0x73,
-    0x6d, // "\0asm"
-    0x01,
-    0x00,
-    0x00,
-    0x00, // version 1
+    ...MAGIC,
+    ...VERSION,
     ...section(1, vec(types)),
+    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(minPages)]])), // import: memory, min pages
     ...section(3, vec(functions.map((_, i) => uleb(i)))),
-    ...section(5, vec([[0x00, ...uleb(pages)]])), // memory: min pages, no max
     ...section(7, vec(exportEntries)),
     ...section(10, vec(code)),
   ]);

@@ -4,7 +4,7 @@ import { HyperLogLog } from '../hll';
 import { encodeHyperLogLog, mergeEncodedHyperLogLog, decodeHyperLogLog } from '../serialize';
 import { Rng } from '../test-support/datasets';
 import { sleb, uleb } from './encoder';
-import { anyByteAbove, maxBytesInto, SIMD_MODULE_BYTES, simdActive, useSimd } from './simd';
+import { anyByteAbove, loadSimdKernels, maxBytesInto, SIMD_MODULE_BYTES, simdActive, useSimd } from './simd';
 
 function randomHll(p: number, rng: Rng, fill: number): HyperLogLog {
   const h = new HyperLogLog({ precision: p });
@@ -28,6 +28,16 @@ describe('WebAssembly encoder', () => {
     const wasm = (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly;
     expect(wasm.validate(SIMD_MODULE_BYTES)).toBe(true);
     expect(simdActive()).toBe(true);
+  });
+
+  it('runs in a memory sized once at load (never grown: growing would detach a buffer)', () => {
+    const k = loadSimdKernels(8)!;
+    expect(k.memory.buffer.byteLength).toBe(2 * 2 ** 18); // two HLLs at the largest precision
+    const view = new Uint8Array(k.memory.buffer);
+    view.fill(3, 0, 16);
+    view.fill(5, 16, 32);
+    k.max_u8(0, 16, 16);
+    expect(Array.from(view.subarray(0, 16))).toEqual(new Array(16).fill(5));
   });
 });
 

@@ -4,6 +4,8 @@ import { CountMinSketch } from '../cms';
 import { IncompatibleSketchError } from '../errors';
 import { HyperLogLog } from '../hll';
 import { Rng } from '../random';
+import { encodeCountMinSketch, encodeHyperLogLog } from '../serialize';
+import { CorruptError } from '../errors';
 import { CmsWindow, HllWindow } from './window';
 
 const same = (a: ArrayLike<number>, b: ArrayLike<number>) =>
@@ -62,14 +64,14 @@ describe('CmsWindow and HllWindow', () => {
     expect(() => h.toSketch()).toThrow(/after dispose/);
   });
 
-  it('a disposed block is reused zeroed; many windows grow the memory without disturbing older ones', () => {
+  it('a disposed block is reused zeroed; many windows share the memory without disturbing each other', () => {
     const rng = new Rng(3);
     const first = new CmsWindow({ depth: 2, widthBits: 6 });
     first.merge(cms(rng, 50, { depth: 2, widthBits: 6 }));
     first.dispose();
     const reused = new CmsWindow({ depth: 2, widthBits: 6 });
     expect(reused.toSketch().cells.every((v) => v === 0)).toBe(true);
-    // 40 full-size windows: 5 MiB, the memory grows many times.
+    // 40 full-size windows: 5 MiB of the arena.
     const ws = Array.from({ length: 40 }, () => new CmsWindow());
     const refs = ws.map(() => new CountMinSketch());
     for (let round = 0; round < 2; round++) {
@@ -82,5 +84,39 @@ describe('CmsWindow and HllWindow', () => {
     ws.forEach((w, i) => expect(same(w.toSketch().cells, refs[i].cells)).toBe(true));
     ws.forEach((w) => w.dispose());
     reused.dispose();
+  });
+
+  it('merge serialized sketches (dense and sparse) straight in; a corrupt one changes nothing', () => {
+    const rng = new Rng(4);
+    const w = new CmsWindow();
+    const h = new HllWindow();
+    const refC = new CountMinSketch();
+    const refH = new HyperLogLog();
+    for (const [n, encoding] of [
+      [5000, 'dense'],
+      [30, 'sparse'],
+      [8000, 'auto'],
+    ] as const) {
+      const c = cms(rng, n);
+      w.mergeEncoded(encodeCountMinSketch(c, { encoding }));
+      refC.merge(c);
+      const x = hll(rng, n * 3);
+      h.mergeEncoded(encodeHyperLogLog(x, { encoding }));
+      refH.merge(x);
+    }
+    expect(same(w.toSketch().cells, refC.cells)).toBe(true);
+    expect(w.total).toBe(refC.total);
+    expect(same(h.toSketch().registers, refH.registers)).toBe(true);
+    const badC = encodeCountMinSketch(cms(rng, 4000), { encoding: 'dense' });
+    badC[badC.length - 1] ^= 1; // the last row no longer sums like row 0
+    expect(() => w.mergeEncoded(badC)).toThrow(CorruptError);
+    const badH = encodeHyperLogLog(hll(rng, 100_000), { encoding: 'dense' });
+    badH[20 + 777] = 60; // above the largest rank at p = 14 (51)
+    expect(() => h.mergeEncoded(badH)).toThrow(CorruptError);
+    expect(same(w.toSketch().cells, refC.cells)).toBe(true);
+    expect(w.total).toBe(refC.total);
+    expect(same(h.toSketch().registers, refH.registers)).toBe(true);
+    w.dispose();
+    h.dispose();
   });
 });

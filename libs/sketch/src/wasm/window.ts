@@ -9,31 +9,46 @@
 import { CountMinSketch, CountMinSketchOptions } from '../cms';
 import { IncompatibleSketchError } from '../errors';
 import { HyperLogLog, HyperLogLogOptions } from '../hll';
+import {
+  hllRegisterAboveError,
+  mergeEncodedCountMinSketch,
+  mergeEncodedHyperLogLog,
+  readCountMinForMerge,
+  readHyperLogLogForMerge,
+} from '../serialize';
 import { loadSimdKernels, SimdKernels } from './simd';
 
-const PAGE = 65536;
+/**
+ * Size of the windows' memory: 1 GiB of address space, 8 192 CMS of 4 × 4096 cells or ~3 200 windows of 2 CMS + 4 HLL.
+ * It is reserved once and never grown (growing would detach a buffer; see simd.ts); untouched pages cost no RAM.
+ * Windows beyond it fall back to the JS sketches.
+ */
+const ARENA_PAGES = 16384;
 
 /** Blocks of the kernels' memory by size (all multiples of 16 bytes); freed blocks are reused by size. */
 class Arena {
   private top = 0;
   private readonly free = new Map<number, number[]>();
-  private f64 = new Float64Array(0);
-  private u8 = new Uint8Array(0);
+  private readonly f64: Float64Array;
+  private readonly u8: Uint8Array;
   /** Staging blocks by size: where a snapshot's cells are copied before a merge. */
   private readonly staging = new Map<number, number>();
 
-  constructor(readonly k: SimdKernels) {}
+  constructor(readonly k: SimdKernels) {
+    this.f64 = new Float64Array(k.memory.buffer);
+    this.u8 = new Uint8Array(k.memory.buffer);
+  }
 
+  /** A zeroed block, or −1 when the memory is full. */
   alloc(bytes: number): number {
     const reuse = this.free.get(bytes)?.pop();
     if (reuse !== undefined) {
-      this.bytes().fill(0, reuse, reuse + bytes);
+      this.u8.fill(0, reuse, reuse + bytes);
       return reuse;
     }
-    const at = this.top;
+    if (this.top + bytes > this.u8.length) return -1;
+    const at = this.top; // fresh memory is zero
     this.top += bytes;
-    const have = this.k.memory.buffer.byteLength;
-    if (this.top > have) this.k.memory.grow(Math.ceil((this.top - have) / PAGE)); // fresh pages are zero
     return at;
   }
 
@@ -43,20 +58,21 @@ class Arena {
     list.push(at);
   }
 
+  /** The staging block for `bytes`, or −1 when the memory is full. */
   stage(bytes: number): number {
     let at = this.staging.get(bytes);
-    if (at === undefined) this.staging.set(bytes, (at = this.alloc(bytes)));
+    if (at === undefined) {
+      at = this.alloc(bytes);
+      if (at >= 0) this.staging.set(bytes, at);
+    }
     return at;
   }
 
-  /** Views of the whole memory, renewed after growth (growing replaces the buffer). */
   doubles(): Float64Array {
-    if (this.f64.buffer !== this.k.memory.buffer) this.f64 = new Float64Array(this.k.memory.buffer);
     return this.f64;
   }
 
   bytes(): Uint8Array {
-    if (this.u8.buffer !== this.k.memory.buffer) this.u8 = new Uint8Array(this.k.memory.buffer);
     return this.u8;
   }
 }
@@ -65,7 +81,7 @@ let arena: Arena | null | undefined;
 
 function getArena(): Arena | null {
   if (arena === undefined) {
-    const k = loadSimdKernels();
+    const k = loadSimdKernels(ARENA_PAGES);
     arena = k && new Arena(k);
   }
   return arena;
@@ -82,8 +98,11 @@ interface Block {
 
 function claim(owner: object, bytes: number): Block | null {
   const a = getArena();
-  if (a === null) return null;
-  const b = { a, at: a.alloc(bytes), bytes };
+  // A staging block of this size first (a merge needs one), then the window's own.
+  if (a === null || a.stage(bytes) < 0) return null;
+  const at = a.alloc(bytes);
+  if (at < 0) return null;
+  const b = { a, at, bytes };
   blocks.register(owner, b, owner);
   return b;
 }
@@ -132,6 +151,33 @@ export class CmsWindow {
       b.a.k.add_f64(b.at, stage, b.bytes);
     }
     this.n += sketch.total;
+    return this;
+  }
+
+  /**
+   * Adds a serialized CMS without materialising it: dense cells are decoded into the module's memory and added
+   * there, sparse ones cell by cell. Fully validated first; on any error the window is unchanged.
+   */
+  mergeEncoded(bytes: Uint8Array): this {
+    this.live();
+    const b = this.block;
+    const expect = { depth: this.depth, widthBits: this.widthBits, seedHash: this.shape.seedHash };
+    if (b === null) {
+      const before = this.shape.total;
+      mergeEncodedCountMinSketch(this.shape, bytes);
+      this.n += this.shape.total - before;
+      return this;
+    }
+    const stage = b.a.stage(b.bytes);
+    const d = b.a.doubles();
+    const c = readCountMinForMerge(bytes, expect, d.subarray(stage >>> 3, (stage + b.bytes) >>> 3));
+    if (c.dense) {
+      b.a.k.add_f64(b.at, stage, b.bytes);
+    } else {
+      const base = b.at >>> 3;
+      for (let k = 0; k < c.n; k++) d[base + c.index[k]] += c.value[k];
+    }
+    this.n += c.total;
     return this;
   }
 
@@ -187,6 +233,30 @@ export class HllWindow {
       const stage = b.a.stage(b.bytes);
       b.a.bytes().set(sketch.registers, stage);
       b.a.k.max_u8(b.at, stage, b.bytes);
+    }
+    return this;
+  }
+
+  /** Register-wise max of a serialized HLL; validated first, the window unchanged on any error. */
+  mergeEncoded(bytes: Uint8Array): this {
+    this.live();
+    const b = this.block;
+    if (b === null) {
+      mergeEncodedHyperLogLog(this.shape, bytes);
+      return this;
+    }
+    const c = readHyperLogLogForMerge(bytes, { precision: this.p, seedHash: this.shape.seedHash });
+    if (c.dense) {
+      const stage = b.a.stage(b.bytes);
+      b.a.bytes().set(c.registers, stage);
+      if (b.a.k.any_above(stage, b.bytes, c.rankMax) !== 0) throw hllRegisterAboveError(c.registers, c.rankMax);
+      b.a.k.max_u8(b.at, stage, b.bytes);
+    } else {
+      const regs = b.a.bytes();
+      for (let k = 0; k < c.n; k++) {
+        const i = b.at + c.index[k];
+        if (c.value[k] > regs[i]) regs[i] = c.value[k];
+      }
     }
     return this;
   }
