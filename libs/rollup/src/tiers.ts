@@ -7,6 +7,7 @@ export const HOUR_MS = 3_600_000;
 /**
  * Candidate keys a 1 h row keeps per ranking (packets, bytes): the ones with the largest estimates on the hour's
  * merged CMS. A flow left out of hour h has at most t_h there (t_h: the smallest kept estimate), so any flow above
- * Σ t_h over a range's hours is in the union of their lists; with n kept, t_h ≲ N_h / n + ε·N_h (docs/aggregator.md).
+ * Σ t_h over a range's hours is in the union of their lists; with n kept, t_h ≤ N_h / n + N_h / w in expectation
+ * (w: CMS width), so any flow above ≈ 0.035 % of a range is listed (docs/aggregator.md).
  */
 export const HOUR_CANDIDATES = 10_000;
