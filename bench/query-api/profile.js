@@ -85,7 +85,9 @@ async function main() {
         ? ` top=${body.flows
             .slice(0, 3)
             .map((f) => f.packets)
-            .join(',')} candidates=${body.candidates}`
+            .join(
+              ',',
+            )} candidates=${body.candidates} completeAbove=${body.completeAbove} (100th ${body.flows[99]?.packets}, N ${body.packets.total})`
         : '';
       console.log(
         `${p.split('?')[0].padEnd(18)} ${JSON.stringify(body.scope.tiers).padEnd(20)} ms: ${times.map((t) => t.toFixed(0)).join(' ')}${top}`,

@@ -74,7 +74,7 @@ type Flow {
   packets: Float!, packetsLower: Float!, packetsBound: Float!
   bytes: Float!, bytesLower: Float!, bytesBound: Float!, confidence: Float!
 }
-type TopFlows { scope: Scope!, by: RankBy!, k: Int!, packets: CmsBound!, bytes: CmsBound!, candidates: Int!, matched: Int!, flows: [Flow!]! }
+type TopFlows { scope: Scope!, by: RankBy!, k: Int!, packets: CmsBound!, bytes: CmsBound!, candidates: Int!, completeAbove: Float!, matched: Int!, flows: [Flow!]! }
 type FlowEstimateResult { scope: Scope!, flow: Flow!, packets: CmsBound!, bytes: CmsBound! }
 type PrefixEstimate {
   scope: Scope!, side: Side!, prefix: String!, flows: Int!, packets: Float!, packetsLower: Float!, packetsBound: Float!

@@ -65,6 +65,11 @@ export const topFlowsSchema = {
     packets: cmsBound,
     bytes: cmsBound,
     candidates: int,
+    completeAbove: {
+      ...num,
+      description:
+        'every flow whose traffic over the range (by the ranking weight) exceeds this is among the ranked candidates: the sum of the smallest estimates the 1 h rows kept (0 when nothing was left out)',
+    },
     matched: int,
     flows: { type: 'array', items: flowSchema },
   },

@@ -1,7 +1,7 @@
 // The answers, shared by REST and GraphQL: merge the stored partial sketches of the requested windows and hosts,
 // re-estimate candidate flows on the merged CMS, and attach every estimate's bound (CMS ε·N at 1 − δ; HLL standard
 // error). Exact counters (totals per protocol and host) come from the same rows.
-import { type CandidateBlock, topByEstimate, unionBlocks } from '@tma/rollup';
+import { type CandidateBlock, HOUR_CANDIDATES, kthLargest, topByEstimate, unionBlocks } from '@tma/rollup';
 import {
   IPV4_PREFIXES,
   IPV6_PREFIXES,
@@ -253,10 +253,34 @@ export class QueryService {
     );
   }
 
+  /**
+   * Σ t_h over the range's 1 h rows, t_h being the smallest estimate an hour's shortlist kept (0 when it kept every
+   * candidate): a flow missing from an hour's list had at most t_h there, so every flow above the sum is ranked.
+   */
+  private async completeAbove(rows: PartialRow[], by: RankBy): Promise<number> {
+    const hours = rows.filter((r) => r.tier === HOUR_TIER);
+    if (!hours.length) return 0;
+    const [cms, cands] = await Promise.all([
+      this.store.sketches(hours, by === 'packets' ? 'cms_packets' : 'cms_bytes'),
+      this.store.sketches(hours, 'candidates'),
+    ]);
+    const cuts = await Promise.all(
+      hours.map((h, i) =>
+        this.store.memo(`cut:${by}`, [h], async () =>
+          cands[i].size < HOUR_CANDIDATES ? 0 : kthLargest(cands[i].estimates(cms[i]), HOUR_CANDIDATES),
+        ),
+      ),
+    );
+    return cuts.reduce((a, b) => a + b, 0);
+  }
+
   async topFlows(range: TimeRange, filters: Filters, by: RankBy, k: number) {
     const { sel, scope } = await this.rows(range, filters.hosts);
     // Re-estimated with every candidate (tighter collision correction), then filtered.
-    const { cmsP, cmsB, candidates, all } = await this.ranked(sel.rows, by);
+    const [{ cmsP, cmsB, candidates, all }, completeAbove] = await Promise.all([
+      this.ranked(sel.rows, by),
+      this.completeAbove(sel.rows, by),
+    ]);
     const flows = hasFlowFilter(filters) ? all.filter((h) => matches(filters, h.key)) : all;
     return {
       scope,
@@ -265,6 +289,7 @@ export class QueryService {
       packets: cmsBound(cmsP),
       bytes: cmsBound(cmsB),
       candidates,
+      completeAbove,
       matched: flows.length,
       flows: flows.slice(0, k).map(flowOut),
     };

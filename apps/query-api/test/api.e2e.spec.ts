@@ -225,6 +225,8 @@ describe('answers against ground truth', () => {
       .slice(0, 5)
       .map(([k]) => k);
     expect(flows.slice(0, 5).map(tupleKey)).toEqual(top5);
+    // The test's 1 h rows keep every candidate (fewer than the shortlist size): nothing can be missing.
+    expect(r.body.completeAbove).toBe(0);
     const hours = Math.floor(to / 3_600_000) - Math.ceil(from / 3_600_000);
     expect(scope.tiers['1h'] ?? 0).toBe(hours);
     expect((scope.tiers['1h'] ?? 0) * 60 + scope.tiers['1m']).toBe(ROUNDS);
