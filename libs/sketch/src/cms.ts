@@ -29,6 +29,35 @@ export interface CmsEstimate {
 
 const hashScratch = new Uint32Array(2);
 
+/** What decides whether two Count-Min Sketches can merge. */
+export interface CmsShape {
+  readonly depth: number;
+  readonly widthBits: number;
+  readonly hashName: string;
+  readonly seedHash: number;
+}
+
+/** Depth and width bits from options and the spec's defaults; RangeError when out of range. */
+export function cmsParameters(options: CountMinSketchOptions = {}): { depth: number; widthBits: number } {
+  const depth = options.depth ?? CMS_DEPTH;
+  const widthBits = options.widthBits ?? CMS_WIDTH_BITS;
+  if (!Number.isInteger(depth) || depth < 1 || depth > 16)
+    throw new RangeError(`CMS depth must be in 1..16, got ${depth}`);
+  if (!Number.isInteger(widthBits) || widthBits < 1 || widthBits > 24)
+    throw new RangeError(`CMS widthBits must be in 1..24, got ${widthBits}`);
+  return { depth, widthBits };
+}
+
+/** Why `b` cannot be merged into `a` (other than being the same sketch), or null when it can. */
+export function cmsIncompatibility(a: CmsShape, b: CmsShape): string | null {
+  if (b.hashName !== a.hashName) return `hash ${b.hashName} differs from ${a.hashName}`;
+  if (b.seedHash !== a.seedHash) return `seed hash ${b.seedHash} differs from ${a.seedHash}`;
+  if (b.depth !== a.depth || b.widthBits !== a.widthBits) {
+    return `parameters depth ${b.depth} widthBits ${b.widthBits} differ from depth ${a.depth} widthBits ${a.widthBits}`;
+  }
+  return null;
+}
+
 export class CountMinSketch {
   readonly depth: number;
   readonly widthBits: number;
@@ -40,12 +69,7 @@ export class CountMinSketch {
   private n = 0;
 
   constructor(options: CountMinSketchOptions = {}) {
-    const depth = options.depth ?? CMS_DEPTH;
-    const widthBits = options.widthBits ?? CMS_WIDTH_BITS;
-    if (!Number.isInteger(depth) || depth < 1 || depth > 16)
-      throw new RangeError(`CMS depth must be in 1..16, got ${depth}`);
-    if (!Number.isInteger(widthBits) || widthBits < 1 || widthBits > 24)
-      throw new RangeError(`CMS widthBits must be in 1..24, got ${widthBits}`);
+    const { depth, widthBits } = cmsParameters(options);
     this.depth = depth;
     this.widthBits = widthBits;
     this.width = 2 ** widthBits;
@@ -144,12 +168,7 @@ export class CountMinSketch {
   /** Why `other` cannot be merged into this sketch, or null when it can. */
   incompatibility(other: CountMinSketch): string | null {
     if (other === this) return 'cannot merge a sketch with itself';
-    if (other.hashName !== this.hashName) return `hash ${other.hashName} differs from ${this.hashName}`;
-    if (other.seedHash !== this.seedHash) return `seed hash ${other.seedHash} differs from ${this.seedHash}`;
-    if (other.depth !== this.depth || other.widthBits !== this.widthBits) {
-      return `parameters depth ${other.depth} widthBits ${other.widthBits} differ from depth ${this.depth} widthBits ${this.widthBits}`;
-    }
-    return null;
+    return cmsIncompatibility(this, other);
   }
 
   /** Adds every cell of `other` (which is not modified). Throws IncompatibleSketchError and changes nothing on mismatch. */

@@ -23,6 +23,28 @@ export interface HllEstimate {
 }
 
 const hashScratch = new Uint32Array(2);
+
+/** What decides whether two HyperLogLogs can merge. */
+export interface HllShape {
+  readonly p: number;
+  readonly hashName: string;
+  readonly seedHash: number;
+}
+
+/** Precision from options and the spec's default; RangeError when out of range. */
+export function hllPrecision(options: HyperLogLogOptions = {}): number {
+  const p = options.precision ?? HLL_P;
+  if (!Number.isInteger(p) || p < 4 || p > 18) throw new RangeError(`HLL precision must be in 4..18, got ${p}`);
+  return p;
+}
+
+/** Why `b` cannot be merged into `a` (other than being the same sketch), or null when it can. */
+export function hllIncompatibility(a: HllShape, b: HllShape): string | null {
+  if (b.hashName !== a.hashName) return `hash ${b.hashName} differs from ${a.hashName}`;
+  if (b.seedHash !== a.seedHash) return `seed hash ${b.seedHash} differs from ${a.seedHash}`;
+  if (b.p !== a.p) return `precision ${b.p} differs from ${a.p}`;
+  return null;
+}
 // Histogram of register values, shared by all instances (estimation is synchronous): no allocation per estimate.
 const histogram = new Float64Array(66);
 const h0 = new Int32Array(256);
@@ -72,8 +94,7 @@ export class HyperLogLog {
   private readonly words: Uint32Array;
 
   constructor(options: HyperLogLogOptions = {}) {
-    const p = options.precision ?? HLL_P;
-    if (!Number.isInteger(p) || p < 4 || p > 18) throw new RangeError(`HLL precision must be in 4..18, got ${p}`);
+    const p = hllPrecision(options);
     this.p = p;
     this.m = 2 ** p;
     this.rankMax = 64 - p + 1;
@@ -180,10 +201,7 @@ export class HyperLogLog {
 
   incompatibility(other: HyperLogLog): string | null {
     if (other === this) return 'cannot merge a sketch with itself';
-    if (other.hashName !== this.hashName) return `hash ${other.hashName} differs from ${this.hashName}`;
-    if (other.seedHash !== this.seedHash) return `seed hash ${other.seedHash} differs from ${this.seedHash}`;
-    if (other.p !== this.p) return `precision ${other.p} differs from ${this.p}`;
-    return null;
+    return hllIncompatibility(this, other);
   }
 
   /** Register-wise max with `other` (which is not modified). Throws IncompatibleSketchError and changes nothing on mismatch. */

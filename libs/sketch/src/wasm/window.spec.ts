@@ -119,4 +119,29 @@ describe('CmsWindow and HllWindow', () => {
     w.dispose();
     h.dispose();
   });
+
+  it('fall back to the JS sketches when the memory is full, with the same results', () => {
+    const rng = new Rng(5);
+    const held: CmsWindow[] = [];
+    let w = new CmsWindow();
+    while (w.simd && held.length < 10_000) {
+      held.push(w);
+      w = new CmsWindow();
+    }
+    expect(w.simd).toBe(false); // 1 GiB holds ~8 190 of them
+    expect(held.length).toBeGreaterThan(8000);
+    const ref = new CountMinSketch();
+    for (let k = 0; k < 3; k++) {
+      const c = cms(rng, 200);
+      w.merge(c);
+      ref.merge(c);
+    }
+    w.mergeEncoded(encodeCountMinSketch(ref));
+    ref.merge(ref.clone());
+    expect(same(w.toSketch().cells, ref.cells)).toBe(true);
+    expect(w.total).toBe(ref.total);
+    w.dispose();
+    held.forEach((x) => x.dispose());
+    expect(new CmsWindow().simd).toBe(true); // blocks are free again
+  });
 });

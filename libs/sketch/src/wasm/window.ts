@@ -6,9 +6,10 @@
 // The window never hands out a view of its memory (toSketch() copies), so a block returned to the arena on dispose()
 // or garbage collection cannot be seen through a stale view. Where WebAssembly SIMD is missing, the windows hold a
 // plain sketch and merge with the JS loops.
-import { CountMinSketch, CountMinSketchOptions } from '../cms';
+import { CmsShape, CountMinSketch, CountMinSketchOptions, cmsIncompatibility, cmsParameters } from '../cms';
 import { IncompatibleSketchError } from '../errors';
-import { HyperLogLog, HyperLogLogOptions } from '../hll';
+import { HllShape, HyperLogLog, HyperLogLogOptions, hllIncompatibility, hllPrecision } from '../hll';
+import { HASH_NAME, SEED_HASH } from '../spec.generated';
 import {
   hllRegisterAboveError,
   mergeEncodedCountMinSketch,
@@ -113,19 +114,23 @@ function release(owner: object, b: Block): void {
 }
 
 /** A Count-Min window: merge CountMinSketches into it, read it back with toSketch(). */
-export class CmsWindow {
+export class CmsWindow implements CmsShape {
   readonly depth: number;
   readonly widthBits: number;
-  private readonly shape: CountMinSketch; // parameters, compatibility checks, and the cells when SIMD is missing
+  readonly hashName = HASH_NAME;
+  readonly seedHash = SEED_HASH;
   private block: Block | null;
+  /** The cells when SIMD is missing or the memory is full. */
+  private fallback: CountMinSketch | null = null;
   private n = 0;
   private disposed = false;
 
   constructor(options: CountMinSketchOptions = {}) {
-    this.shape = new CountMinSketch(options);
-    this.depth = this.shape.depth;
-    this.widthBits = this.shape.widthBits;
-    this.block = claim(this, this.shape.cells.byteLength);
+    const { depth, widthBits } = cmsParameters(options);
+    this.depth = depth;
+    this.widthBits = widthBits;
+    this.block = claim(this, 8 * depth * 2 ** widthBits);
+    if (this.block === null) this.fallback = new CountMinSketch({ depth, widthBits });
   }
 
   /** Whether the cells live in WebAssembly memory (false: the JS fallback). */
@@ -139,12 +144,10 @@ export class CmsWindow {
 
   /** Adds every cell of `sketch` (not modified). Refuses, changing nothing, what CountMinSketch.merge refuses. */
   merge(sketch: CountMinSketch): this {
-    this.live();
-    const why = this.shape.incompatibility(sketch);
-    if (why) throw new IncompatibleSketchError(`CMS merge refused: ${why}`);
+    this.live(sketch);
     const b = this.block;
     if (b === null) {
-      this.shape.merge(sketch);
+      this.fallback!.merge(sketch);
     } else {
       const stage = b.a.stage(b.bytes);
       b.a.doubles().set(sketch.cells, stage >>> 3);
@@ -161,15 +164,15 @@ export class CmsWindow {
   mergeEncoded(bytes: Uint8Array): this {
     this.live();
     const b = this.block;
-    const expect = { depth: this.depth, widthBits: this.widthBits, seedHash: this.shape.seedHash };
     if (b === null) {
-      const before = this.shape.total;
-      mergeEncodedCountMinSketch(this.shape, bytes);
-      this.n += this.shape.total - before;
+      const before = this.fallback!.total;
+      mergeEncodedCountMinSketch(this.fallback!, bytes);
+      this.n += this.fallback!.total - before;
       return this;
     }
     const stage = b.a.stage(b.bytes);
     const d = b.a.doubles();
+    const expect = { depth: this.depth, widthBits: this.widthBits, seedHash: this.seedHash };
     const c = readCountMinForMerge(bytes, expect, d.subarray(stage >>> 3, (stage + b.bytes) >>> 3));
     if (c.dense) {
       b.a.k.add_f64(b.at, stage, b.bytes);
@@ -185,7 +188,7 @@ export class CmsWindow {
   toSketch(): CountMinSketch {
     this.live();
     const b = this.block;
-    if (b === null) return this.shape.clone();
+    if (b === null) return this.fallback!.clone();
     const out = new CountMinSketch({ depth: this.depth, widthBits: this.widthBits });
     out.cells.set(b.a.doubles().subarray(b.at >>> 3, (b.at + b.bytes) >>> 3));
     return CountMinSketch.withTotal(out, this.n);
@@ -197,24 +200,29 @@ export class CmsWindow {
     this.disposed = true;
     if (this.block) release(this, this.block);
     this.block = null;
+    this.fallback = null;
   }
 
-  private live(): void {
+  private live(other?: CountMinSketch): void {
     if (this.disposed) throw new Error('CmsWindow used after dispose()');
+    const why = other && cmsIncompatibility(this, other);
+    if (why) throw new IncompatibleSketchError(`CMS merge refused: ${why}`);
   }
 }
 
 /** A HyperLogLog window: merge HyperLogLogs into it (register max), read it back with toSketch(). */
-export class HllWindow {
+export class HllWindow implements HllShape {
   readonly p: number;
-  private readonly shape: HyperLogLog;
+  readonly hashName = HASH_NAME;
+  readonly seedHash = SEED_HASH;
   private block: Block | null;
+  private fallback: HyperLogLog | null = null;
   private disposed = false;
 
   constructor(options: HyperLogLogOptions = {}) {
-    this.shape = new HyperLogLog(options);
-    this.p = this.shape.p;
-    this.block = claim(this, this.shape.m);
+    this.p = hllPrecision(options);
+    this.block = claim(this, 2 ** this.p);
+    if (this.block === null) this.fallback = new HyperLogLog({ precision: this.p });
   }
 
   get simd(): boolean {
@@ -223,12 +231,10 @@ export class HllWindow {
 
   /** Register-wise max with `sketch` (not modified). Refuses, changing nothing, what HyperLogLog.merge refuses. */
   merge(sketch: HyperLogLog): this {
-    this.live();
-    const why = this.shape.incompatibility(sketch);
-    if (why) throw new IncompatibleSketchError(`HLL merge refused: ${why}`);
+    this.live(sketch);
     const b = this.block;
     if (b === null) {
-      this.shape.merge(sketch);
+      this.fallback!.merge(sketch);
     } else {
       const stage = b.a.stage(b.bytes);
       b.a.bytes().set(sketch.registers, stage);
@@ -242,10 +248,10 @@ export class HllWindow {
     this.live();
     const b = this.block;
     if (b === null) {
-      mergeEncodedHyperLogLog(this.shape, bytes);
+      mergeEncodedHyperLogLog(this.fallback!, bytes);
       return this;
     }
-    const c = readHyperLogLogForMerge(bytes, { precision: this.p, seedHash: this.shape.seedHash });
+    const c = readHyperLogLogForMerge(bytes, { precision: this.p, seedHash: this.seedHash });
     if (c.dense) {
       const stage = b.a.stage(b.bytes);
       b.a.bytes().set(c.registers, stage);
@@ -265,7 +271,7 @@ export class HllWindow {
   toSketch(): HyperLogLog {
     this.live();
     const b = this.block;
-    if (b === null) return this.shape.clone();
+    if (b === null) return this.fallback!.clone();
     const out = new HyperLogLog({ precision: this.p });
     out.registers.set(b.a.bytes().subarray(b.at, b.at + b.bytes));
     return out;
@@ -276,9 +282,12 @@ export class HllWindow {
     this.disposed = true;
     if (this.block) release(this, this.block);
     this.block = null;
+    this.fallback = null;
   }
 
-  private live(): void {
+  private live(other?: HyperLogLog): void {
     if (this.disposed) throw new Error('HllWindow used after dispose()');
+    const why = other && hllIncompatibility(this, other);
+    if (why) throw new IncompatibleSketchError(`HLL merge refused: ${why}`);
   }
 }
