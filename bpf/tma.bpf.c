@@ -142,8 +142,8 @@ static __always_inline void tma_hash_others(const struct tma_flow_key *k, __u64 
 			  TMA_DPORT_KEY_WORDS);
 }
 
-/* Effective candidate threshold: the configured minimum, or the CMS noise floor when that is higher. n = packets
- * in this copy on this CPU so far; the mean count other flows add to a cell is n >> width bits (of the sampled
+/* Effective candidate threshold: the configured minimum, or the CMS noise floor when that is higher. n = IP packets
+ * in this copy on this CPU so far (non-IP frames and parse errors never reach the CMS); the mean count other flows add to a cell is n >> width bits (of the sampled
  * packets when sampling, hence the division, which the verifier drops when sample_rate is 1). Shifts only. */
 static __always_inline __u64 tma_cand_threshold(__u64 n)
 {
@@ -216,15 +216,13 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 {
 	struct tma_state *s;
 	struct tma_totals *t;
-	__u64 n;
 
 	TMA_CUT_AT(1, "r"(res), "r"(err), "r"(len));
 	s = tma_state_now();
 	if (!s)
 		return;
 	t = &s->totals;
-	n = t->packets + 1;
-	t->packets = n;
+	t->packets++;
 	t->bytes += len;
 
 	if (res == TMA_PARSE_ERROR) {
@@ -242,10 +240,11 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 	}
 	t->proto[k->proto].packets++;
 	t->proto[k->proto].bytes += len;
-	TMA_CUT_AT(2, "r"(n));
+	TMA_CUT_AT(2, "r"(t));
 	if (tma_cfg.sample_rate > 1 && !tma_sampled(t))
 		return;
-	tma_sketch(s, k, len, n);
+	/* the noise floor counts the packets that can reach the CMS (all three counters sit in one cache line) */
+	tma_sketch(s, k, len, t->packets - t->non_ip_packets - t->error_packets);
 }
 
 SEC("xdp")

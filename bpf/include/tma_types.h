@@ -124,7 +124,7 @@ struct tma_cfg {
 	__u32 sample_rate;	/* 1 = every packet updates the sketches; N = one in N on average */
 	__u32 trace;		/* tests only: record each packet's parse result in tma_trace */
 	__u64 cand_threshold;	/* minimum CMS packet estimate (this CPU, this epoch) at which a flow enters the candidates */
-	__u32 cand_noise_shift;	/* the threshold is at least (packets in this copy on this CPU >> CMS width bits) << this */
+	__u32 cand_noise_shift;	/* the threshold is at least (IP packets in this copy on this CPU >> CMS width bits) << this */
 	__u32 pad;
 };
 

@@ -106,6 +106,23 @@ run('candidates, sampling and epochs', () => {
     }
   });
 
+  it('the noise floor counts only packets that reach the CMS: non-IP frames and parse errors do not raise it', () => {
+    const tma = TmaObject.load({ candThreshold: 1 });
+    try {
+      // 12,288 frames that never touch the CMS: ARP, and IPv4 cut short inside its header (a parse error)
+      tma.run('tma_xdp', P.eth(P.ETH_ARP, P.bytes(28)), 8192);
+      tma.run('tma_xdp', P.eth(P.ETH_IP, P.bytes(8, 0x45)), 4096);
+      const t0 = tma.totals(0);
+      expect([t0.nonIpPackets, t0.errorPackets]).toEqual([8192n, 4096n]);
+      // the CMS holds nothing yet: the first packet of a flow is already above the (zero) floor
+      const flow: Tuple = { src: '10.9.0.1', dst: '10.9.0.2', sport: 9, dport: 9, proto: 17 };
+      tma.run('tma_xdp', frameOf(flow), 1);
+      expect(tma.candidates(0).map((c) => [hex(c.key), c.packets])).toEqual([[hex(flowKey(flow)), 1n]]);
+    } finally {
+      tma.close();
+    }
+  });
+
   it('on uniform traffic over many flows the noise floor keeps single-packet flows out of the candidates', () => {
     // 16,384 flows of one packet each, minimum threshold 1: without a floor every one of them would enter (16,384
     // inserts into 1,024 slots, nearly all evictions). Below n = 4,096 the floor is 0, so the first 4,095 enter.

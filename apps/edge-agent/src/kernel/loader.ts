@@ -40,7 +40,7 @@ export interface LoadOptions {
   hook: Hook;
   sampleRate?: number;
   candThreshold?: number;
-  /** the candidate threshold is at least (packets in this copy on this CPU >> CMS width bits) << this; default 1 */
+  /** the candidate threshold is at least (IP packets in this copy on this CPU >> CMS width bits) << this; default 1 */
   candNoiseShift?: number;
   /** tests only: record each packet's parse result */
   trace?: boolean;
