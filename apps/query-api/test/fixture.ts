@@ -1,39 +1,37 @@
-// Test and benchmark data: simulated hosts' snapshots (tools/fleet-sim, exact ground truth) merged into partial rows
-// exactly as the aggregator stores them in agg_partials — 1 min rows per (window, partition), plus 1 h rollup rows
-// for complete hours — written through @tma/storage with the libs/sketch serialization.
+// Test data: simulated hosts' snapshots (tools/fleet-sim, exact ground truth) merged into partial rows exactly as the
+// aggregator stores them in agg_partials — 1 min rows per (window, partition), plus 1 h rows for complete hours with
+// the aggregator's candidate shortlist — built with @tma/rollup (the aggregator's own row builder) and written
+// through @tma/storage.
 import {
-  CandidateSet,
-  CountMinSketch,
-  HyperLogLog,
-  decodeCountMinSketch,
-  decodeHyperLogLog,
-  encodeCandidates,
-  encodeCountMinSketch,
-  encodeHyperLogLog,
-} from '@tma/sketch';
+  CandidateBlock,
+  HOUR_CANDIDATES,
+  addHostTotals,
+  partialRow,
+  shortlistBlock,
+  type PartialRow,
+  type WindowContent,
+} from '@tma/rollup';
+import { CandidateSet, CountMinSketch, HyperLogLog, decodeCountMinSketch, decodeHyperLogLog } from '@tma/sketch';
 import type { SketchSnapshot } from '@tma/schema';
 import type { Storage } from '@tma/storage';
 
 export const TOPIC = 'tma.snapshots.v1';
+const TTL_SECONDS = 30 * 86_400;
 
-export class PartialAccumulator {
+export class PartialAccumulator implements WindowContent {
   snapshots = 0;
   packets = 0;
   bytes = 0;
+  gaps = 0;
   readonly cmsPackets = new CountMinSketch();
   readonly cmsBytes = new CountMinSketch();
-  readonly hll = {
-    flows: new HyperLogLog(),
-    sources: new HyperLogLog(),
-    destinations: new HyperLogLog(),
-    ports: new HyperLogLog(),
-  };
+  readonly hllFlows = new HyperLogLog();
+  readonly hllSources = new HyperLogLog();
+  readonly hllDestinations = new HyperLogLog();
+  readonly hllPorts = new HyperLogLog();
   readonly candidates = new CandidateSet();
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
-  readonly hosts = new Map<
-    string,
-    { boot: string; seq: number; version: string; packets: number; bytes: number; snapshots: number }
-  >();
+  readonly hosts: WindowContent['hosts'] = new Map();
 
   constructor(
     readonly tier: '1m' | '1h',
@@ -48,10 +46,10 @@ export class PartialAccumulator {
     this.bytes += s.totals.bytes;
     this.cmsPackets.merge(decodeCountMinSketch(s.cmsPackets));
     this.cmsBytes.merge(decodeCountMinSketch(s.cmsBytes));
-    this.hll.flows.merge(decodeHyperLogLog(s.hllFlows));
-    this.hll.sources.merge(decodeHyperLogLog(s.hllSources));
-    this.hll.destinations.merge(decodeHyperLogLog(s.hllDestinations));
-    this.hll.ports.merge(decodeHyperLogLog(s.hllDestinationPorts));
+    this.hllFlows.merge(decodeHyperLogLog(s.hllFlows));
+    this.hllSources.merge(decodeHyperLogLog(s.hllSources));
+    this.hllDestinations.merge(decodeHyperLogLog(s.hllDestinations));
+    this.hllPorts.merge(decodeHyperLogLog(s.hllDestinationPorts));
     this.candidates.addAll(s.candidates);
     for (const p of s.totals.protocols) {
       const t = this.protocols.get(p.protocol) ?? { packets: 0, bytes: 0 };
@@ -59,19 +57,15 @@ export class PartialAccumulator {
       t.bytes += p.bytes;
       this.protocols.set(p.protocol, t);
     }
-    const h = this.hosts.get(s.hostId) ?? {
+    addHostTotals(this.hosts, s.hostId, {
       boot: s.bootId,
-      seq: s.sequence,
-      version: s.agentVersion,
-      packets: 0,
-      bytes: 0,
-      snapshots: 0,
-    };
-    h.seq = Math.max(h.seq, s.sequence);
-    h.packets += s.totals.packets;
-    h.bytes += s.totals.bytes;
-    h.snapshots++;
-    this.hosts.set(s.hostId, h);
+      lastSeq: s.sequence,
+      agentVersion: s.agentVersion,
+      packets: s.totals.packets,
+      bytes: s.totals.bytes,
+      snapshots: 1,
+      gaps: 0,
+    });
   }
 
   /** Folds another accumulator in (building the 1 h tier from 1 min rows). */
@@ -81,7 +75,10 @@ export class PartialAccumulator {
     this.bytes += o.bytes;
     this.cmsPackets.merge(o.cmsPackets);
     this.cmsBytes.merge(o.cmsBytes);
-    for (const k of ['flows', 'sources', 'destinations', 'ports'] as const) this.hll[k].merge(o.hll[k]);
+    this.hllFlows.merge(o.hllFlows);
+    this.hllSources.merge(o.hllSources);
+    this.hllDestinations.merge(o.hllDestinations);
+    this.hllPorts.merge(o.hllPorts);
     this.candidates.addAll(o.candidates);
     for (const [p, t] of o.protocols) {
       const m = this.protocols.get(p) ?? { packets: 0, bytes: 0 };
@@ -89,55 +86,31 @@ export class PartialAccumulator {
       m.bytes += t.bytes;
       this.protocols.set(p, m);
     }
-    for (const [id, h] of o.hosts) {
-      const m = this.hosts.get(id) ?? { ...h, packets: 0, bytes: 0, snapshots: 0 };
-      m.seq = Math.max(m.seq, h.seq);
-      m.packets += h.packets;
-      m.bytes += h.bytes;
-      m.snapshots += h.snapshots;
-      this.hosts.set(id, m);
-    }
+    for (const [id, h] of o.hosts) addHostTotals(this.hosts, id, h);
   }
 
-  row(offset: number): Record<string, unknown> {
-    const protocols = [...this.protocols.keys()].sort((a, b) => a - b);
-    const hosts = [...this.hosts.keys()].sort();
-    return {
-      tier: this.tier,
-      window_start: new Date(this.windowStart),
-      window_seconds: this.windowSeconds,
-      topic: TOPIC,
-      partition: this.partition,
-      first_offset: offset,
-      last_offset: offset + this.snapshots - 1,
-      version: 1,
-      writer: this.tier === '1h' ? 'rollup' : 'test-writer',
-      late: 0,
-      snapshots: this.snapshots,
-      packets: this.packets,
-      bytes: this.bytes,
-      cms_packets: encodeCountMinSketch(this.cmsPackets),
-      cms_bytes: encodeCountMinSketch(this.cmsBytes),
-      hll_flows: encodeHyperLogLog(this.hll.flows),
-      hll_sources: encodeHyperLogLog(this.hll.sources),
-      hll_destinations: encodeHyperLogLog(this.hll.destinations),
-      hll_ports: encodeHyperLogLog(this.hll.ports),
-      candidates: encodeCandidates(this.candidates.toArray()),
-      protocols,
-      protocol_packets: protocols.map((p) => this.protocols.get(p)!.packets),
-      protocol_bytes: protocols.map((p) => this.protocols.get(p)!.bytes),
-      hosts,
-      host_boot: hosts.map((h) => this.hosts.get(h)!.boot),
-      host_last_seq: hosts.map((h) => this.hosts.get(h)!.seq),
-      host_agent_version: hosts.map((h) => this.hosts.get(h)!.version),
-      host_packets: hosts.map((h) => this.hosts.get(h)!.packets),
-      host_bytes: hosts.map((h) => this.hosts.get(h)!.bytes),
-      host_snapshots: hosts.map((h) => this.hosts.get(h)!.snapshots),
-      host_gaps: hosts.map(() => 0),
-      gaps: 0,
-      written_at: new Date(),
-      expires_at: new Date(Date.now() + 30 * 86_400_000),
-    };
+  row(offset: number): PartialRow {
+    const hour = this.tier === '1h';
+    const candidates = hour
+      ? shortlistBlock(CandidateBlock.from(this.candidates.toArray()), this.cmsPackets, this.cmsBytes, HOUR_CANDIDATES)
+      : this.candidates.toArray();
+    return partialRow(
+      this,
+      candidates,
+      {
+        tier: this.tier,
+        windowStartMs: this.windowStart,
+        windowSeconds: this.windowSeconds,
+        topic: hour ? '' : TOPIC,
+        partition: this.partition,
+        firstOffset: hour ? 0 : offset,
+        lastOffset: hour ? 0 : offset + this.snapshots - 1,
+        version: 1,
+        writer: hour ? 'rollup' : 'test-writer',
+        late: false,
+      },
+      TTL_SECONDS,
+    );
   }
 }
 
@@ -185,7 +158,7 @@ export async function writePartials(storage: Storage, rows: readonly PartialAccu
   for (let i = 0; i < rows.length; i += batch) {
     await storage.insertRows(
       'agg_partials',
-      rows.slice(i, i + batch).map((r, j) => r.row(i + j)),
+      rows.slice(i, i + batch).map((r, j) => r.row(i + j) as unknown as Record<string, unknown>),
     );
   }
 }
