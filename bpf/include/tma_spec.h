@@ -51,6 +51,8 @@
 #define TMA_CAND_WAYS 4
 #define TMA_CAND_SETS 256
 #define TMA_CAND_THRESHOLD_DEFAULT 32
+/* The entry threshold is at least (IP packets so far >> TMA_CMS_WIDTH_BITS) << this: twice the mean CMS noise. */
+#define TMA_CAND_NOISE_SHIFT_DEFAULT 1
 
 #define TMA_PROTOCOLS 256
 #define TMA_INTERVAL_MIN_MS 1000

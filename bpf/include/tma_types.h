@@ -114,10 +114,10 @@ struct tma_ctl {
 	__u32 pad;
 };
 
-/* A CMS cell holds, besides its own flows, about N / width packets of others (N = packets in the copy on this CPU):
- * a flow only stands out once its estimate clears that floor. With shift 1 the candidate threshold is at least
- * twice the mean noise, so uniform traffic over many flows does not churn the candidate table. */
-#define TMA_CAND_NOISE_SHIFT_DEFAULT 1
+/* A CMS cell holds, besides its own flows, about N / width packets of others (N = IP packets in the copy on this
+ * CPU): a flow only stands out once its estimate clears that floor. With shift 1 (TMA_CAND_NOISE_SHIFT_DEFAULT, from
+ * the spec) the candidate threshold is at least twice the mean noise, so uniform traffic over many flows does not
+ * churn the candidate table. */
 
 /* Load-time knobs: the one variable in .rodata, set before load (bpf_map__set_initial_value on ".rodata"). */
 struct tma_cfg {

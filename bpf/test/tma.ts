@@ -3,7 +3,23 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { check, ffi, possibleCpus, testRun, u32, type RunResult } from './libbpf';
-import { CAND_SETS, CAND_WAYS, CMS_CELLS, CTL_MAP, ERR_COUNT, HLL_KINDS, HLL_M, PROTOCOLS, STRUCTS, stateEntries, type Candidate, type Totals, type Trace } from './layout';
+import {
+  CAND_NOISE_SHIFT_DEFAULT,
+  CAND_SETS,
+  CAND_THRESHOLD_DEFAULT,
+  CAND_WAYS,
+  CMS_CELLS,
+  CTL_MAP,
+  ERR_COUNT,
+  HLL_KINDS,
+  HLL_M,
+  PROTOCOLS,
+  STRUCTS,
+  stateEntries,
+  type Candidate,
+  type Totals,
+  type Trace,
+} from './layout';
 import { StateMap } from '../../apps/edge-agent/src/kernel/state';
 
 /** The repository root: the nearest ancestor holding bpf/tma.bpf.c (works from sources and from compiled output). */
@@ -45,8 +61,9 @@ export class TmaObject {
       const cfg = Buffer.alloc(ffi.mapValueSize(rodata));
       cfg.writeUInt32LE(config.sampleRate ?? 1, m.sample_rate);
       cfg.writeUInt32LE(config.trace ? 1 : 0, m.trace);
-      cfg.writeBigUInt64LE(BigInt(config.candThreshold ?? 32), m.cand_threshold);
-      if (cfg.length >= m.cand_noise_shift + 4) cfg.writeUInt32LE(config.candNoiseShift ?? 1, m.cand_noise_shift);
+      cfg.writeBigUInt64LE(BigInt(config.candThreshold ?? CAND_THRESHOLD_DEFAULT), m.cand_threshold);
+      if (cfg.length >= m.cand_noise_shift + 4)
+        cfg.writeUInt32LE(config.candNoiseShift ?? CAND_NOISE_SHIFT_DEFAULT, m.cand_noise_shift);
       check('bpf_map__set_initial_value(.rodata)', ffi.setInitialValue(rodata, cfg, cfg.length));
       const state = ffi.findMap(obj, 'tma_state');
       if (state) check('bpf_map__set_max_entries(tma_state)', ffi.setMaxEntries(state, stateEntries(t.cpus)));
@@ -176,7 +193,10 @@ export class TmaObject {
       for (let c = 0; c < this.cpus; c++)
         for (let w = 0; w < CAND_WAYS; w++) {
           const base =
-            st.offset(c, copy) + STRUCTS.tma_state.members.cand + set * STRUCTS.tma_cand_set.size + w * STRUCTS.tma_cand.size;
+            st.offset(c, copy) +
+            STRUCTS.tma_state.members.cand +
+            set * STRUCTS.tma_cand_set.size +
+            w * STRUCTS.tma_cand.size;
           const packets = dv.getBigUint64(base + m.packets, true);
           if (packets === 0n) continue;
           out.push({

@@ -41,6 +41,10 @@ assert(
   c.slots % c.ways === 0 && (c.slots & (c.slots - 1)) === 0 && (c.ways & (c.ways - 1)) === 0,
   'candidate slots/ways powers of two',
 );
+assert(
+  Number.isInteger(c.defaultNoiseShift) && c.defaultNoiseShift >= 0 && c.defaultNoiseShift <= 31,
+  'candidates.defaultNoiseShift in 0..31',
+);
 
 // ---------------------------------------------------------------- BigInt reference of SPEC.md
 const M32 = 0xffffffffn;
@@ -505,6 +509,8 @@ function renderC() {
     `#define TMA_CAND_WAYS ${c.ways}`,
     `#define TMA_CAND_SETS ${c.slots / c.ways}`,
     `#define TMA_CAND_THRESHOLD_DEFAULT ${c.defaultThresholdPackets}`,
+    '/* The entry threshold is at least (IP packets so far >> TMA_CMS_WIDTH_BITS) << this: twice the mean CMS noise. */',
+    `#define TMA_CAND_NOISE_SHIFT_DEFAULT ${c.defaultNoiseShift}`,
     '',
     `#define TMA_PROTOCOLS ${spec.protocols}`,
     `#define TMA_INTERVAL_MIN_MS ${spec.interval.minMs}`,
@@ -556,6 +562,8 @@ export const HLL_RANK_MAX = ${64 - p + 1};
 export const CAND_SLOTS = ${c.slots};
 export const CAND_WAYS = ${c.ways};
 export const CAND_THRESHOLD_DEFAULT = ${c.defaultThresholdPackets};
+/** The entry threshold is at least (IP packets so far >> CMS_WIDTH_BITS) << this. */
+export const CAND_NOISE_SHIFT_DEFAULT = ${c.defaultNoiseShift};
 
 export const PROTOCOLS = ${spec.protocols};
 export const INTERVAL_MIN_MS = ${spec.interval.minMs};

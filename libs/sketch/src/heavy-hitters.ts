@@ -4,10 +4,14 @@
 import { CountMinSketch } from './cms';
 import { hashKeyInto } from './hash';
 import { FlowKeyMap, FlowTupleText, formatAddress, isFlowKey, isIPv4Mapped, parseFlowKey, toHex } from './keys';
-import { CAND_SLOTS, CAND_THRESHOLD_DEFAULT, CAND_WAYS, CMS_WIDTH_BITS, FLOW_KEY_BYTES } from './spec.generated';
-
-/** The kernel's default noise-floor shift (bpf/include/tma_types.h TMA_CAND_NOISE_SHIFT_DEFAULT). */
-export const CAND_NOISE_SHIFT_DEFAULT = 1;
+import {
+  CAND_NOISE_SHIFT_DEFAULT,
+  CAND_SLOTS,
+  CAND_THRESHOLD_DEFAULT,
+  CAND_WAYS,
+  CMS_WIDTH_BITS,
+  FLOW_KEY_BYTES,
+} from './spec.generated';
 
 /** A candidate flow as a host reports it: the 40-byte canonical flow key and the kernel's counts for it. */
 export interface Candidate {

@@ -33,6 +33,8 @@ export const HLL_RANK_MAX = 51;
 export const CAND_SLOTS = 1024;
 export const CAND_WAYS = 4;
 export const CAND_THRESHOLD_DEFAULT = 32;
+/** The entry threshold is at least (IP packets so far >> CMS_WIDTH_BITS) << this. */
+export const CAND_NOISE_SHIFT_DEFAULT = 1;
 
 export const PROTOCOLS = 256;
 export const INTERVAL_MIN_MS = 1000;

@@ -1,7 +1,16 @@
 // Byte layouts of bpf/include/tma_types.h as user space reads them: the one TypeScript mirror of the kernel's
 // structs. layout.spec.ts checks every number here against the BTF of the built object, so a change on either side
 // fails a test instead of corrupting reads. Sketch dimensions come from the sketch specification.
-import { CAND_SLOTS, CAND_WAYS as SPEC_CAND_WAYS, CMS_DEPTH as SPEC_CMS_DEPTH, CMS_WIDTH_BITS as SPEC_CMS_WIDTH_BITS, HLL_P as SPEC_HLL_P, PROTOCOLS as SPEC_PROTOCOLS } from '@tma/sketch';
+import {
+  CAND_SLOTS,
+  CAND_WAYS as SPEC_CAND_WAYS,
+  CMS_DEPTH as SPEC_CMS_DEPTH,
+  CMS_WIDTH_BITS as SPEC_CMS_WIDTH_BITS,
+  HLL_P as SPEC_HLL_P,
+  PROTOCOLS as SPEC_PROTOCOLS,
+} from '@tma/sketch';
+
+export { CAND_NOISE_SHIFT_DEFAULT, CAND_THRESHOLD_DEFAULT } from '@tma/sketch';
 
 export const COPIES = 2;
 /** libbpf's name for the map holding the epoch flag (struct tma_ctl, the global in section .data.tma_ctl). */

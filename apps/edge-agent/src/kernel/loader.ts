@@ -24,7 +24,7 @@ import {
   programIdByFd,
   programNameById,
 } from './libbpf';
-import { STRUCTS, stateEntries } from './layout';
+import { CAND_NOISE_SHIFT_DEFAULT, CAND_THRESHOLD_DEFAULT, STRUCTS, stateEntries } from './layout';
 import { StateMap } from './state';
 
 import type { Hook, TcAttachMode, XdpMode } from '../config';
@@ -66,7 +66,14 @@ const tcHook = (ifindex: number, dir: AttachDirection) => ({
   attach_point: dir === 'INGRESS' ? BPF_TC_INGRESS : BPF_TC_EGRESS,
   parent: 0,
 });
-const tcOpts = (progFd = 0) => ({ sz: TC_OPTS_SIZE, prog_fd: progFd, flags: 0, prog_id: 0, handle: TC_HANDLE, priority: TC_PRIORITY });
+const tcOpts = (progFd = 0) => ({
+  sz: TC_OPTS_SIZE,
+  prog_fd: progFd,
+  flags: 0,
+  prog_id: 0,
+  handle: TC_HANDLE,
+  priority: TC_PRIORITY,
+});
 
 export class TmaKernel {
   readonly cpus = possibleCpus();
@@ -84,7 +91,8 @@ export class TmaKernel {
   }
 
   static load(options: LoadOptions): TmaKernel {
-    if (!fs.existsSync(options.objectPath)) throw new Error(`BPF object ${options.objectPath} does not exist (build it with make -C bpf)`);
+    if (!fs.existsSync(options.objectPath))
+      throw new Error(`BPF object ${options.objectPath} does not exist (build it with make -C bpf)`);
     const obj = ffi.openFile(options.objectPath, null);
     if (!obj) throw new LibbpfError(`bpf_object__open_file(${options.objectPath})`, -1);
     const k = new TmaKernel(obj, options.hook);
@@ -94,8 +102,11 @@ export class TmaKernel {
       const cfg = Buffer.alloc(STRUCTS.tma_cfg.size);
       cfg.writeUInt32LE(options.sampleRate ?? 1, STRUCTS.tma_cfg.members.sample_rate);
       cfg.writeUInt32LE(options.trace ? 1 : 0, STRUCTS.tma_cfg.members.trace);
-      cfg.writeBigUInt64LE(BigInt(options.candThreshold ?? 32), STRUCTS.tma_cfg.members.cand_threshold);
-      cfg.writeUInt32LE(options.candNoiseShift ?? 1, STRUCTS.tma_cfg.members.cand_noise_shift);
+      cfg.writeBigUInt64LE(
+        BigInt(options.candThreshold ?? CAND_THRESHOLD_DEFAULT),
+        STRUCTS.tma_cfg.members.cand_threshold,
+      );
+      cfg.writeUInt32LE(options.candNoiseShift ?? CAND_NOISE_SHIFT_DEFAULT, STRUCTS.tma_cfg.members.cand_noise_shift);
       check('bpf_map__set_initial_value(.rodata)', ffi.setInitialValue(rodata, cfg, cfg.length));
       // one struct tma_state per (possible CPU, copy)
       const state = ffi.findMap(obj, 'tma_state');
@@ -177,7 +188,8 @@ export class TmaKernel {
     try {
       if (this.hook === 'xdp') made.push(this.attachXdp(ifindex, ifname, opts.xdpMode ?? 'auto'));
       else {
-        for (const dir of ['INGRESS', 'EGRESS'] as AttachDirection[]) made.push(this.attachTc(ifindex, ifname, dir, opts.tcAttach ?? 'auto'));
+        for (const dir of ['INGRESS', 'EGRESS'] as AttachDirection[])
+          made.push(this.attachTc(ifindex, ifname, dir, opts.tcAttach ?? 'auto'));
       }
     } catch (e) {
       for (const a of made) this.release(a);
@@ -190,7 +202,10 @@ export class TmaKernel {
   private attachXdp(ifindex: number, ifname: string, mode: XdpMode): Attachment {
     const fd = this.programFd('tma_xdp');
     const tryMode = (m: 'native' | 'generic') =>
-      ffi.linkCreate(fd, ifindex, BPF_XDP, { sz: LINK_CREATE_OPTS_SIZE, flags: m === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE });
+      ffi.linkCreate(fd, ifindex, BPF_XDP, {
+        sz: LINK_CREATE_OPTS_SIZE,
+        flags: m === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE,
+      });
     let used: 'native' | 'generic' = mode === 'generic' ? 'generic' : 'native';
     let link = tryMode(used);
     if (link < 0 && mode === 'auto') {
@@ -198,15 +213,28 @@ export class TmaKernel {
       link = tryMode(used);
     }
     check(`XDP ${used} attach to ${ifname}`, link);
-    return { ifindex, ifname, hook: 'XDP', direction: 'INGRESS', via: 'link', xdpMode: used, linkFd: link, progId: programIdByFd(fd) };
+    return {
+      ifindex,
+      ifname,
+      hook: 'XDP',
+      direction: 'INGRESS',
+      via: 'link',
+      xdpMode: used,
+      linkFd: link,
+      progId: programIdByFd(fd),
+    };
   }
 
   private attachTc(ifindex: number, ifname: string, dir: AttachDirection, mode: TcAttachMode): Attachment {
     // one program for both directions: what is counted does not depend on the direction
     const fd = this.programFd('tma_tc');
     if (mode !== 'netlink') {
-      const link = ffi.linkCreate(fd, ifindex, dir === 'INGRESS' ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, { sz: LINK_CREATE_OPTS_SIZE, flags: 0 });
-      if (link >= 0) return { ifindex, ifname, hook: 'TC', direction: dir, via: 'link', linkFd: link, progId: programIdByFd(fd) };
+      const link = ffi.linkCreate(fd, ifindex, dir === 'INGRESS' ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, {
+        sz: LINK_CREATE_OPTS_SIZE,
+        flags: 0,
+      });
+      if (link >= 0)
+        return { ifindex, ifname, hook: 'TC', direction: dir, via: 'link', linkFd: link, progId: programIdByFd(fd) };
       if (mode === 'tcx') check(`tcx ${dir.toLowerCase()} attach to ${ifname}`, link);
     }
     const hook = tcHook(ifindex, dir);
