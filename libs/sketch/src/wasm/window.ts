@@ -113,29 +113,60 @@ function release(owner: object, b: Block): void {
   b.a.release(b.at, b.bytes);
 }
 
-/** A Count-Min window: merge CountMinSketches into it, read it back with toSketch(). */
-export class CmsWindow implements CmsShape {
-  readonly depth: number;
-  readonly widthBits: number;
+/** What both windows share: a block of the arena or, failing that, a plain sketch; dispose(); merge checks. */
+abstract class Window<S> {
   readonly hashName = HASH_NAME;
   readonly seedHash = SEED_HASH;
-  private block: Block | null;
-  /** The cells when SIMD is missing or the memory is full. */
-  private fallback: CountMinSketch | null = null;
-  private n = 0;
+  protected block: Block | null = null;
+  /** The sketch holding the counters when SIMD is missing or the memory is full. */
+  protected fallback: S | null = null;
   private disposed = false;
 
+  protected constructor(private readonly family: 'CMS' | 'HLL') {}
+
+  /** Claims `bytes` of the arena, or makes the fallback sketch. */
+  protected init(bytes: number, fallback: () => S): void {
+    this.block = claim(this, bytes);
+    if (this.block === null) this.fallback = fallback();
+  }
+
+  /** Whether the counters live in WebAssembly memory (false: the JS fallback). */
+  get simd(): boolean {
+    return this.block !== null;
+  }
+
+  /** Returns the memory to the arena at once; the window is unusable afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.block) release(this, this.block);
+    this.block = null;
+    this.fallback = null;
+  }
+
+  /** Why `other` cannot merge into this window, or null. */
+  protected abstract incompatibility(other: S): string | null;
+
+  /** Throws after dispose(), and (changing nothing) when `other` cannot merge into this window. */
+  protected live(other?: S): void {
+    if (this.disposed) throw new Error(`${this.family === 'CMS' ? 'CmsWindow' : 'HllWindow'} used after dispose()`);
+    const why = other && this.incompatibility(other);
+    if (why) throw new IncompatibleSketchError(`${this.family} merge refused: ${why}`);
+  }
+}
+
+/** A Count-Min window: merge CountMinSketches into it, read it back with toSketch(). */
+export class CmsWindow extends Window<CountMinSketch> implements CmsShape {
+  readonly depth: number;
+  readonly widthBits: number;
+  private n = 0;
+
   constructor(options: CountMinSketchOptions = {}) {
+    super('CMS');
     const { depth, widthBits } = cmsParameters(options);
     this.depth = depth;
     this.widthBits = widthBits;
-    this.block = claim(this, 8 * depth * 2 ** widthBits);
-    if (this.block === null) this.fallback = new CountMinSketch({ depth, widthBits });
-  }
-
-  /** Whether the cells live in WebAssembly memory (false: the JS fallback). */
-  get simd(): boolean {
-    return this.block !== null;
+    this.init(8 * depth * 2 ** widthBits, () => new CountMinSketch({ depth, widthBits }));
   }
 
   get total(): number {
@@ -194,39 +225,20 @@ export class CmsWindow implements CmsShape {
     return CountMinSketch.withTotal(out, this.n);
   }
 
-  /** Returns the memory to the arena at once; the window is unusable afterwards. */
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    if (this.block) release(this, this.block);
-    this.block = null;
-    this.fallback = null;
-  }
-
-  private live(other?: CountMinSketch): void {
-    if (this.disposed) throw new Error('CmsWindow used after dispose()');
-    const why = other && cmsIncompatibility(this, other);
-    if (why) throw new IncompatibleSketchError(`CMS merge refused: ${why}`);
+  protected incompatibility(other: CountMinSketch): string | null {
+    return cmsIncompatibility(this, other);
   }
 }
 
 /** A HyperLogLog window: merge HyperLogLogs into it (register max), read it back with toSketch(). */
-export class HllWindow implements HllShape {
+export class HllWindow extends Window<HyperLogLog> implements HllShape {
   readonly p: number;
-  readonly hashName = HASH_NAME;
-  readonly seedHash = SEED_HASH;
-  private block: Block | null;
-  private fallback: HyperLogLog | null = null;
-  private disposed = false;
 
   constructor(options: HyperLogLogOptions = {}) {
-    this.p = hllPrecision(options);
-    this.block = claim(this, 2 ** this.p);
-    if (this.block === null) this.fallback = new HyperLogLog({ precision: this.p });
-  }
-
-  get simd(): boolean {
-    return this.block !== null;
+    super('HLL');
+    const p = hllPrecision(options);
+    this.p = p;
+    this.init(2 ** p, () => new HyperLogLog({ precision: p }));
   }
 
   /** Register-wise max with `sketch` (not modified). Refuses, changing nothing, what HyperLogLog.merge refuses. */
@@ -277,17 +289,7 @@ export class HllWindow implements HllShape {
     return out;
   }
 
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    if (this.block) release(this, this.block);
-    this.block = null;
-    this.fallback = null;
-  }
-
-  private live(other?: HyperLogLog): void {
-    if (this.disposed) throw new Error('HllWindow used after dispose()');
-    const why = other && hllIncompatibility(this, other);
-    if (why) throw new IncompatibleSketchError(`HLL merge refused: ${why}`);
+  protected incompatibility(other: HyperLogLog): string | null {
+    return hllIncompatibility(this, other);
   }
 }
