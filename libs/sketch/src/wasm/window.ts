@@ -114,7 +114,7 @@ function release(owner: object, b: Block): void {
 }
 
 /** What both windows share: a block of the arena or, failing that, a plain sketch; dispose(); merge checks. */
-abstract class Window<S> {
+abstract class Window<S extends { merge(other: S): unknown }> {
   readonly hashName = HASH_NAME;
   readonly seedHash = SEED_HASH;
   protected block: Block | null = null;
@@ -142,6 +142,22 @@ abstract class Window<S> {
     if (this.block) release(this, this.block);
     this.block = null;
     this.fallback = null;
+  }
+
+  /**
+   * Merges a sketch: into the fallback, or by copying its counters to the staging block (`stage` writes them at the
+   * byte offset given) and running `kernel` on the window's block and the staged counters.
+   */
+  protected mergeStaged(sketch: S, kernel: 'add_f64' | 'max_u8', stage: (a: Arena, at: number) => void): void {
+    this.live(sketch);
+    const b = this.block;
+    if (b === null) {
+      this.fallback!.merge(sketch);
+      return;
+    }
+    const at = b.a.stage(b.bytes);
+    stage(b.a, at);
+    b.a.k[kernel](b.at, at, b.bytes);
   }
 
   /** Why `other` cannot merge into this window, or null. */
@@ -175,15 +191,7 @@ export class CmsWindow extends Window<CountMinSketch> implements CmsShape {
 
   /** Adds every cell of `sketch` (not modified). Refuses, changing nothing, what CountMinSketch.merge refuses. */
   merge(sketch: CountMinSketch): this {
-    this.live(sketch);
-    const b = this.block;
-    if (b === null) {
-      this.fallback!.merge(sketch);
-    } else {
-      const stage = b.a.stage(b.bytes);
-      b.a.doubles().set(sketch.cells, stage >>> 3);
-      b.a.k.add_f64(b.at, stage, b.bytes);
-    }
+    this.mergeStaged(sketch, 'add_f64', (a, at) => a.doubles().set(sketch.cells, at >>> 3));
     this.n += sketch.total;
     return this;
   }
@@ -243,15 +251,7 @@ export class HllWindow extends Window<HyperLogLog> implements HllShape {
 
   /** Register-wise max with `sketch` (not modified). Refuses, changing nothing, what HyperLogLog.merge refuses. */
   merge(sketch: HyperLogLog): this {
-    this.live(sketch);
-    const b = this.block;
-    if (b === null) {
-      this.fallback!.merge(sketch);
-    } else {
-      const stage = b.a.stage(b.bytes);
-      b.a.bytes().set(sketch.registers, stage);
-      b.a.k.max_u8(b.at, stage, b.bytes);
-    }
+    this.mergeStaged(sketch, 'max_u8', (a, at) => a.bytes().set(sketch.registers, at));
     return this;
   }
 
