@@ -7,6 +7,8 @@ cd "$(dirname "$0")/../.."
 make -s -C bpf
 make -s -C bench/bpf
 npx tsc -p bench/bpf/tsconfig.json
+# the kernel tests' plain-JS test-run binding is typed by a .d.ts, so tsc does not emit it
+cp bpf/test/test-run.js bench/bpf/.build/js/bpf/test/
 CLANG="$(command -v clang-19 || echo clang)"
 objs=()
 for cut in 1 2 3 4; do

@@ -1,41 +1,39 @@
 // The kernel tests load and read the object through the edge agent's own libbpf binding (one declaration of every C
-// signature). Only what tests alone need is declared here: BPF_PROG_TEST_RUN and pinning the caller to a CPU.
+// signature). Only what tests alone need is declared here: netlink XDP attachment and network namespaces; BPF_PROG_TEST_RUN
+// and CPU pinning come from test-run.js, which the epoch test's worker thread shares.
 import koffi from 'koffi';
 import { ffi as agentFfi, check } from '../../apps/edge-agent/src/kernel/libbpf';
+import { bpfTestRun, setThreadAffinity } from './test-run';
 
-export { check, LibbpfError, possibleCpus, u32 } from '../../apps/edge-agent/src/kernel/libbpf';
+export {
+  BPF_TC_EGRESS,
+  BPF_TC_F_REPLACE,
+  BPF_TC_INGRESS,
+  check,
+  EEXIST,
+  EINVAL,
+  ENOENT,
+  LibbpfError,
+  possibleCpus,
+  TC_HOOK_SIZE,
+  TC_OPTS_SIZE,
+  u32,
+  XDP_FLAGS_DRV_MODE,
+  XDP_FLAGS_SKB_MODE,
+} from '../../apps/edge-agent/src/kernel/libbpf';
 
 const lib = koffi.load('libbpf.so.1');
 const libc = koffi.load('libc.so.6');
 
-/** struct bpf_test_run_opts of libbpf 1.x (sz first, so newer libbpf versions accept it unchanged). */
-// Anonymous struct type: Jest evaluates this module once per test file in one process, and koffi's type names are
-// process-wide.
-const TestRunOpts = koffi.struct({
-  sz: 'size_t',
-  data_in: 'uint8_t *',
-  data_out: 'uint8_t *',
-  data_size_in: 'uint32_t',
-  data_size_out: 'uint32_t',
-  ctx_in: 'uint8_t *',
-  ctx_out: 'uint8_t *',
-  ctx_size_in: 'uint32_t',
-  ctx_size_out: 'uint32_t',
-  retval: 'uint32_t',
-  repeat: 'int',
-  duration: 'uint32_t',
-  flags: 'uint32_t',
-  cpu: 'int',
-  batch_size: 'uint32_t',
-});
-
 export const ffi = {
   ...agentFfi,
-  testRun: lib.func('bpf_prog_test_run_opts', 'int', ['int', koffi.inout(koffi.pointer(TestRunOpts))]),
-  setAffinity: libc.func('int sched_setaffinity(int pid, size_t size, const uint8_t *mask)'),
+  // netlink XDP attachment and namespaces: the agent attaches by links, the attach tests also cover netlink
+  xdpAttach: lib.func('int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, void *opts)'),
+  xdpDetach: lib.func('int bpf_xdp_detach(int ifindex, uint32_t flags, void *opts)'),
+  ifIndex: libc.func('unsigned int if_nametoindex(const char *name)'),
+  open: libc.func('int open(const char *path, int flags)'),
+  setns: libc.func('int setns(int fd, int nstype)'),
 };
-
-export const TEST_RUN_OPTS_SIZE = koffi.sizeof(TestRunOpts);
 
 export interface RunResult {
   retval: number;
@@ -45,31 +43,13 @@ export interface RunResult {
 
 /** BPF_PROG_TEST_RUN of one frame, `repeat` times. */
 export function testRun(progFd: number, frame: Uint8Array, repeat = 1): RunResult {
-  const opts = {
-    sz: TEST_RUN_OPTS_SIZE,
-    data_in: frame.length ? frame : null,
-    data_out: null,
-    data_size_in: frame.length,
-    data_size_out: 0,
-    ctx_in: null,
-    ctx_out: null,
-    ctx_size_in: 0,
-    ctx_size_out: 0,
-    retval: 0,
-    repeat,
-    duration: 0,
-    flags: 0,
-    cpu: 0,
-    batch_size: 0,
-  };
-  check('bpf_prog_test_run_opts', ffi.testRun(progFd, opts));
-  return { retval: opts.retval, duration: opts.duration };
+  const r = bpfTestRun(progFd, frame, repeat);
+  check('bpf_prog_test_run_opts', r.rc);
+  return { retval: r.retval, duration: r.duration };
 }
 
 /** Pins the calling thread to one CPU: BPF_PROG_TEST_RUN runs on the caller's CPU, and per-CPU state (the
  * candidate table, the CMS estimate that admits a flow) is only deterministic when every run lands on the same one. */
 export function pinToCpu(cpu: number): void {
-  const mask = new Uint8Array(128);
-  mask[cpu >> 3] |= 1 << (cpu & 7);
-  if (ffi.setAffinity(0, mask.length, mask) !== 0) throw new Error(`sched_setaffinity: ${ffi.strerror(ffi.errno())}`);
+  if (setThreadAffinity([cpu]) !== 0) throw new Error(`sched_setaffinity: ${ffi.strerror(ffi.errno())}`);
 }
