@@ -31,4 +31,6 @@ for (let r = 0; r < rounds; r++)
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const base = median(samples.get('no-op')!);
 for (const [name, s] of samples)
-  console.log(`  ${name.padEnd(40)}${String(median(s)).padStart(6)}${String(median(s) - base).padStart(6)}  [${s.join(' ')}]`);
+  console.log(
+    `  ${name.padEnd(40)}${String(median(s)).padStart(6)}${String(median(s) - base).padStart(6)}  [${s.join(' ')}]`,
+  );

@@ -91,7 +91,8 @@ run('candidates, sampling and epochs', () => {
       const busyCells = new Set(expectedIndices(flowKey(busy)).cells);
       // a second flow sharing no CMS cell with the first, so its estimate is its own count
       let quiet: Tuple = { ...busy, sport: 2 };
-      while (expectedIndices(flowKey(quiet)).cells.some((c) => busyCells.has(c))) quiet = { ...quiet, sport: quiet.sport + 1 };
+      while (expectedIndices(flowKey(quiet)).cells.some((c) => busyCells.has(c)))
+        quiet = { ...quiet, sport: quiet.sport + 1 };
       tma.run('tma_xdp', frameOf(busy), 20 * 4096); // enters at its first packet (floor 0, minimum 1)
       expect(tma.candidates(0).map((c) => hex(c.key))).toEqual([hex(flowKey(busy))]);
       // now n = 81,920 + i: floor = (n >> 12) << 1 = 40 for the next 4,096 packets
@@ -130,7 +131,10 @@ run('candidates, sampling and epochs', () => {
       const tma = TmaObject.load({ candThreshold: 1, candNoiseShift: shift });
       try {
         for (let i = 0; i < 16_384; i++)
-          tma.run('tma_xdp', frameOf({ src: `10.${(i >> 8) & 255}.${i & 255}.1`, dst: '10.0.0.2', sport: 7, dport: 7, proto: 17 }));
+          tma.run(
+            'tma_xdp',
+            frameOf({ src: `10.${(i >> 8) & 255}.${i & 255}.1`, dst: '10.0.0.2', sport: 7, dport: 7, proto: 17 }),
+          );
         return tma.totals(0).candInserts;
       } finally {
         tma.close();

@@ -18,11 +18,14 @@ run('kernel layout', () => {
   it('every struct size and member offset the reader relies on equals the BTF of the object', () => {
     const r = spawnSync('bpftool', ['-j', 'btf', 'dump', 'file', OBJECT], { encoding: 'utf8', maxBuffer: 64 << 20 });
     expect(r.status).toBe(0);
-    const types: { kind: string; name: string; size: number; members?: { name: string; bits_offset: number }[] }[] = JSON.parse(r.stdout).types;
+    const types: { kind: string; name: string; size: number; members?: { name: string; bits_offset: number }[] }[] =
+      JSON.parse(r.stdout).types;
     for (const [name, want] of Object.entries(STRUCTS)) {
       const t = types.find((x) => x.kind === 'STRUCT' && x.name === name);
       expect({ name, size: t?.size }).toEqual({ name, size: want.size });
-      expect({ name, members: Object.fromEntries((t?.members ?? []).map((m) => [m.name, m.bits_offset / 8])) }).toEqual({ name, members: want.members });
+      expect({ name, members: Object.fromEntries((t?.members ?? []).map((m) => [m.name, m.bits_offset / 8])) }).toEqual(
+        { name, members: want.members },
+      );
     }
   });
 });
@@ -45,7 +48,10 @@ run('loader and epoch reader on a veth pair', () => {
   async function readWhile(reader: EpochReader, done: Promise<void>, everyMs: number): Promise<EpochRead[]> {
     const reads: EpochRead[] = [];
     let finished = false;
-    done.then(() => (finished = true), () => (finished = true));
+    done.then(
+      () => (finished = true),
+      () => (finished = true),
+    );
     while (!finished) {
       reads.push(reader.read());
       await sleep(everyMs);
@@ -61,7 +67,10 @@ run('loader and epoch reader on a veth pair', () => {
   it('TC (tcx): UDP totals, per-flow CMS estimates and candidates are exact across many epoch flips', async () => {
     kernel = TmaKernel.load({ objectPath: OBJECT, hook: 'tc' });
     const made = kernel.attach(ns.ifindex, ns.outer, { tcAttach: 'tcx' });
-    expect(made.map((a) => [a.direction, a.via])).toEqual([['INGRESS', 'link'], ['EGRESS', 'link']]);
+    expect(made.map((a) => [a.direction, a.via])).toEqual([
+      ['INGRESS', 'link'],
+      ['EGRESS', 'link'],
+    ]);
     const reader = new EpochReader(kernel);
     reader.read(); // start from empty copies
 
@@ -87,7 +96,11 @@ run('loader and epoch reader on a veth pair', () => {
 
     const cms = new CountMinSketch();
     for (const r of reads) cms.merge(CountMinSketch.fromCells(r.cmsPackets));
-    for (const f of flows) expect({ sport: f.sport, estimate: cms.estimateKey(ns.flowKey(f.sport)) }).toEqual({ sport: f.sport, estimate: f.packets });
+    for (const f of flows)
+      expect({ sport: f.sport, estimate: cms.estimateKey(ns.flowKey(f.sport)) }).toEqual({
+        sport: f.sport,
+        estimate: f.packets,
+      });
 
     const hll = new HyperLogLog();
     for (const r of reads) hll.merge(HyperLogLog.fromRegisters(r.hll[HllKind.Flows]));
@@ -116,7 +129,10 @@ run('loader and epoch reader on a veth pair', () => {
     expect(a).toMatchObject({ hook: 'XDP', via: 'link', xdpMode: 'native' });
     const reader = new EpochReader(kernel);
     reader.read();
-    const flows: Flow[] = [{ sport: 42000, packets: 6000 }, { sport: 42001, packets: 1500 }];
+    const flows: Flow[] = [
+      { sport: 42000, packets: 6000 },
+      { sport: 42001, packets: 1500 },
+    ];
     const reads = await readWhile(reader, ns.send(flows, PAYLOAD), 10);
     expect(sumOf(reads, (r) => r.protoPackets[17])).toBe(7500);
     expect(sumOf(reads, (r) => r.protoPackets[1])).toBe(0); // XDP sees ingress only: no outgoing ICMP errors
@@ -137,7 +153,9 @@ run('loader and epoch reader on a veth pair', () => {
     // A second object (a restarted agent) sees the filters as stale and removes them.
     expect(TmaKernel.removeStale(ns.ifindex)).toBe(2);
     expect(TmaKernel.removeStale(ns.ifindex)).toBe(0);
-    expect(spawnSync('tc', ['filter', 'show', 'dev', ns.outer, 'ingress'], { encoding: 'utf8' }).stdout).not.toContain('tma_tc');
+    expect(spawnSync('tc', ['filter', 'show', 'dev', ns.outer, 'ingress'], { encoding: 'utf8' }).stdout).not.toContain(
+      'tma_tc',
+    );
     kernel.close(); // detaching filters that are already gone is not an error
     kernel = null;
   });

@@ -50,7 +50,9 @@ export const ffi = {
   updateBatch: lib.func(
     'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const tma_ea_bpf_map_batch_opts *opts)',
   ),
-  linkCreate: lib.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const tma_ea_bpf_link_create_opts *opts)'),
+  linkCreate: lib.func(
+    'int bpf_link_create(int prog_fd, int target_fd, int attach_type, const tma_ea_bpf_link_create_opts *opts)',
+  ),
   tcHookCreate: lib.func('int bpf_tc_hook_create(const tma_ea_bpf_tc_hook *hook)'),
   tcAttach: lib.func('int bpf_tc_attach(const tma_ea_bpf_tc_hook *hook, _Inout_ tma_ea_bpf_tc_opts *opts)'),
   tcDetach: lib.func('int bpf_tc_detach(const tma_ea_bpf_tc_hook *hook, const tma_ea_bpf_tc_opts *opts)'),
@@ -181,7 +183,12 @@ export function listInterfaces(): NetInterface[] {
       req.write(e.if_name, 0, 15, 'latin1');
       if (ffi.ioctl(ioctlSocket, SIOCGIFFLAGS, 'uint8_t *', req) < 0) continue; // vanished meanwhile
       const flags = req.readUInt16LE(16);
-      out.push({ ifindex: e.if_index, name: e.if_name, up: (flags & IFF_UP) !== 0, loopback: (flags & IFF_LOOPBACK) !== 0 });
+      out.push({
+        ifindex: e.if_index,
+        name: e.if_name,
+        up: (flags & IFF_UP) !== 0,
+        loopback: (flags & IFF_LOOPBACK) !== 0,
+      });
     }
   } finally {
     ffi.ifFreeNameIndex(head);

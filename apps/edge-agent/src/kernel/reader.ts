@@ -3,7 +3,18 @@
 // from the mmap of tma_state (no copying syscall), sum over CPUs into plain typed arrays, and zero it in place.
 // Counters become doubles: exact up to 2^53, far beyond any interval's traffic.
 import { check, ffi, u32 } from './libbpf';
-import { CAND_SETS, CAND_WAYS, CMS_CELLS, CTL_MAP, ERR_COUNT, FLOW_KEY_BYTES, HLL_KINDS, HLL_M, PROTOCOLS, STRUCTS } from './layout';
+import {
+  CAND_SETS,
+  CAND_WAYS,
+  CMS_CELLS,
+  CTL_MAP,
+  ERR_COUNT,
+  FLOW_KEY_BYTES,
+  HLL_KINDS,
+  HLL_M,
+  PROTOCOLS,
+  STRUCTS,
+} from './layout';
 import type { TmaKernel } from './loader';
 import type { StateMap } from './state';
 
@@ -175,7 +186,19 @@ export class EpochReader {
           } else byKey.set(id, { key, packets, bytes: bytesOf });
         }
 
-    return { copy, totals, protoPackets, protoBytes, errors, cmsPackets, cmsBytes, hll, candidates: [...byKey.values()], readMs: 0, barrierMs: 0 };
+    return {
+      copy,
+      totals,
+      protoPackets,
+      protoBytes,
+      errors,
+      cmsPackets,
+      cmsBytes,
+      hll,
+      candidates: [...byKey.values()],
+      readMs: 0,
+      barrierMs: 0,
+    };
   }
 
   /** Zeroes one copy on every CPU, in place. */

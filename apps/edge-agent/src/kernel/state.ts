@@ -35,7 +35,8 @@ export class StateMap {
 
   /** Zeroes one copy on every CPU (only safe once the barrier has shown the kernel no longer writes it). */
   clear(copy: number): void {
-    for (let cpu = 0; cpu < this.cpus; cpu++) this.bytes.fill(0, this.offset(cpu, copy), this.offset(cpu, copy) + STATE);
+    for (let cpu = 0; cpu < this.cpus; cpu++)
+      this.bytes.fill(0, this.offset(cpu, copy), this.offset(cpu, copy) + STATE);
   }
 
   clearAll(): void {
