@@ -25,7 +25,6 @@ const TcOpts = struct('tma_ea_bpf_tc_opts', {
 });
 // bpf_link_create_opts cut after `flags`: libbpf accepts a shorter struct (its sz says which fields exist).
 const LinkCreateOpts = struct('tma_ea_bpf_link_create_opts', { sz: 'size_t', flags: 'uint32_t' });
-const BatchOpts = struct('tma_ea_bpf_map_batch_opts', { sz: 'size_t', elem_flags: 'uint64_t', flags: 'uint64_t' });
 const IfNameIndex = struct('tma_ea_if_nameindex', { if_index: 'uint', if_name: 'char *' });
 
 export const ffi = {
@@ -44,12 +43,6 @@ export const ffi = {
   setPrint: lib.func('void *libbpf_set_print(void *fn)'),
   lookup: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
   update: lib.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
-  lookupBatch: lib.func(
-    'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const tma_ea_bpf_map_batch_opts *opts)',
-  ),
-  updateBatch: lib.func(
-    'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const tma_ea_bpf_map_batch_opts *opts)',
-  ),
   linkCreate: lib.func(
     'int bpf_link_create(int prog_fd, int target_fd, int attach_type, const tma_ea_bpf_link_create_opts *opts)',
   ),
@@ -75,7 +68,6 @@ export const ffi = {
 // return codes instead.
 ffi.setPrint(null);
 
-export const BATCH_OPTS = { sz: koffi.sizeof(BatchOpts), elem_flags: 0n, flags: 0n };
 export const TC_HOOK_SIZE = koffi.sizeof(TcHook);
 export const TC_OPTS_SIZE = koffi.sizeof(TcOpts);
 export const LINK_CREATE_OPTS_SIZE = koffi.sizeof(LinkCreateOpts);
