@@ -140,6 +140,9 @@ run('loader and epoch reader on a veth pair', () => {
     kernel.close();
     kernel = null;
     expect(programNameById(progId)).toBeNull(); // the link held the last reference
+    // the state is unmapped with the object: a reader kept past close() refuses instead of touching freed memory
+    expect(() => reader.readCopy(0)).toThrow(/unmapped/);
+    expect(() => reader.clearCopy(1)).toThrow(/unmapped/);
   }, 120_000);
 
   it('netlink TC filters left by a dead agent are found by handle, priority and program name, and removed', async () => {

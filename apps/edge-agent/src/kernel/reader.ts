@@ -108,6 +108,7 @@ export class EpochReader {
   /** Reads one copy without flipping (tests; the agent always reads the idle copy after a flip). */
   readCopy(copy: number): EpochRead {
     const cpus = this.cpus;
+    this.state.live();
     const w = this.state.words;
     const bytes = this.state.bytes;
     const S = STRUCTS.tma_state.members;

@@ -1,6 +1,7 @@
 // The tma_state array (struct tma_state per CPU and copy) mapped into this process: the kernel writes it, user space
 // reads the idle copy and zeroes it in place, with no copying syscall. The mapping holds a reference on the map, so
-// it stays valid until unmap(), even after the object is closed.
+// it stays valid until unmap(); after that the views point at unmapped memory, where an access would kill the
+// process, so readers go through live().
 import koffi from 'koffi';
 import { LibbpfError, MAP_SHARED, PROT_READ, PROT_WRITE, ffi } from './libbpf';
 import { COPIES, STRUCTS, stateKey, stateMmapBytes } from './layout';
@@ -28,6 +29,12 @@ export class StateMap {
     this.words = new Uint32Array(buf);
   }
 
+  /** Throws once unmapped: every access to the views must be preceded by this check. */
+  live(): this {
+    if (this.addr === null) throw new Error('tma_state is unmapped (kernel object closed)');
+    return this;
+  }
+
   /** Byte offset of one CPU's entry for one copy. */
   offset(cpu: number, copy: number): number {
     return stateKey(cpu, copy) * STATE;
@@ -35,6 +42,7 @@ export class StateMap {
 
   /** Zeroes one copy on every CPU (only safe once the barrier has shown the kernel no longer writes it). */
   clear(copy: number): void {
+    this.live();
     for (let cpu = 0; cpu < this.cpus; cpu++)
       this.bytes.fill(0, this.offset(cpu, copy), this.offset(cpu, copy) + STATE);
   }
