@@ -73,6 +73,11 @@ export interface CommitPosition {
 
 const pkey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
+/** Returns the memory of every window a partition holds (its unwritten data is read again from Kafka). */
+function disposeWindows(st: PartitionState): void {
+  for (const group of [st.open.values(), st.late.values(), st.pending.values()]) for (const acc of group) acc.dispose();
+}
+
 /** Window start of an interval ending at `endMs` (the window holding the interval's last millisecond). */
 export function windowOf(endMs: number, windowMs: number): number {
   return Math.floor((endMs - 1) / windowMs) * windowMs;
@@ -89,6 +94,8 @@ export class AggregatorEngine {
 
   /** Starts (or restarts) tracking a partition from its committed offset and the rows already stored. */
   assign(a: PartitionAssignment): void {
+    const before = this.partitions.get(pkey(a.topic, a.partition));
+    if (before) disposeWindows(before); // restarted from the commit: what it held is read again
     this.partitions.set(pkey(a.topic, a.partition), {
       topic: a.topic,
       partition: a.partition,
@@ -104,7 +111,10 @@ export class AggregatorEngine {
 
   /** Forgets a partition this instance lost: its unwritten data is read again by the new owner from the commit. */
   revoke(topic: string, partition: number): void {
-    this.partitions.delete(pkey(topic, partition));
+    const k = pkey(topic, partition);
+    const st = this.partitions.get(k);
+    if (st) disposeWindows(st);
+    this.partitions.delete(k);
   }
 
   /** Newest event time seen in any partition (metrics). */
@@ -126,6 +136,7 @@ export class AggregatorEngine {
    * from the committed offsets, so sequences seen in it must not count as seen (assign() restores stored ones).
    */
   revokeAll(): void {
+    for (const st of this.partitions.values()) disposeWindows(st);
     this.partitions.clear();
     this.sequences = new SequenceTracker();
   }
@@ -219,6 +230,8 @@ export class AggregatorEngine {
           st.open.delete(w);
         }
       });
+      // Sealed once: a retried write encodes the same plain sketches, and the windows' memory is free already.
+      for (const acc of taken) acc.seal();
       st.pending.push(...taken);
       out.push(...st.pending);
     }

@@ -1,22 +1,42 @@
 // One window's merged sketches for one Kafka partition over a contiguous stretch of offsets: the unit that becomes
 // one partial row. Merging: CMS cell sum, HLL register max, candidate key union (libs/sketch).
-import { CountMinSketch, HyperLogLog, mergeEncodedCountMinSketch, mergeEncodedHyperLogLog, type Candidate } from '@tma/sketch';
-import type { HostTotals } from '@tma/rollup';
+//
+// While the window is open its sketches are CmsWindow / HllWindow: counters in WebAssembly memory, merged with SIMD
+// in place (about half the cost of merging into CountMinSketch / HyperLogLog; docs/aggregator.md "Benchmark").
+// seal() copies them out into plain sketches for the row (encoding, candidate re-estimation, retried writes) and
+// returns the memory; dispose() returns it for a window dropped unwritten (revoke, rebalance).
+import { CmsWindow, CountMinSketch, HllWindow, HyperLogLog, type Candidate } from '@tma/sketch';
+import type { HostTotals, WindowContent } from '@tma/rollup';
 import type { ValidSnapshot } from './validate';
 
-export class WindowAccumulator {
+interface OpenSketches {
+  cmsPackets: CmsWindow;
+  cmsBytes: CmsWindow;
+  hllFlows: HllWindow;
+  hllSources: HllWindow;
+  hllDestinations: HllWindow;
+  hllPorts: HllWindow;
+}
+
+type SealedSketches = Pick<WindowContent, 'cmsPackets' | 'cmsBytes' | 'hllFlows' | 'hllSources' | 'hllDestinations' | 'hllPorts'>;
+
+export class WindowAccumulator implements WindowContent {
   firstOffset = -1;
   lastOffset = -1;
   snapshots = 0;
   packets = 0;
   bytes = 0;
   gaps = 0;
-  readonly cmsPackets = new CountMinSketch();
-  readonly cmsBytes = new CountMinSketch();
-  readonly hllFlows = new HyperLogLog();
-  readonly hllSources = new HyperLogLog();
-  readonly hllDestinations = new HyperLogLog();
-  readonly hllPorts = new HyperLogLog();
+  private open: OpenSketches | null = {
+    cmsPackets: new CmsWindow(),
+    cmsBytes: new CmsWindow(),
+    hllFlows: new HllWindow(),
+    hllSources: new HllWindow(),
+    hllDestinations: new HllWindow(),
+    hllPorts: new HllWindow(),
+  };
+  private sealed: SealedSketches | null = null;
+  private dropped = false;
   /** Candidate union by key (hex of the 40-byte key), kernel counts summed. */
   readonly candidates = new Map<string, Candidate>();
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
@@ -35,7 +55,71 @@ export class WindowAccumulator {
     return this.windowStart + this.windowMs;
   }
 
+  /** Whether the window still merges (not sealed, not disposed). */
+  get isOpen(): boolean {
+    return this.open !== null;
+  }
+
+  /**
+   * Ends merging: the sketches become plain CountMinSketch / HyperLogLog copies (what the row is built from, the
+   * same on every retry) and the windows' memory goes back at once. Idempotent.
+   */
+  seal(): this {
+    if (this.open) {
+      const o = this.open;
+      this.open = null;
+      this.sealed = {
+        cmsPackets: o.cmsPackets.toSketch(),
+        cmsBytes: o.cmsBytes.toSketch(),
+        hllFlows: o.hllFlows.toSketch(),
+        hllSources: o.hllSources.toSketch(),
+        hllDestinations: o.hllDestinations.toSketch(),
+        hllPorts: o.hllPorts.toSketch(),
+      };
+      for (const w of Object.values(o)) w.dispose();
+    }
+    if (!this.sealed) throw new Error('WindowAccumulator sealed after dispose()');
+    return this;
+  }
+
+  /**
+   * Drops the window (its unwritten data is read again from Kafka): returns the windows' memory. A sealed window
+   * keeps its plain sketches (garbage collected; a write already under way may still read them). Idempotent.
+   */
+  dispose(): void {
+    if (!this.open) return;
+    for (const w of Object.values(this.open)) w.dispose();
+    this.open = null;
+    this.dropped = true;
+  }
+
+  private content(): SealedSketches {
+    if (this.sealed) return this.sealed;
+    throw new Error(this.dropped ? 'WindowAccumulator read after dispose()' : 'WindowAccumulator sketches read before seal()');
+  }
+
+  get cmsPackets(): CountMinSketch {
+    return this.content().cmsPackets;
+  }
+  get cmsBytes(): CountMinSketch {
+    return this.content().cmsBytes;
+  }
+  get hllFlows(): HyperLogLog {
+    return this.content().hllFlows;
+  }
+  get hllSources(): HyperLogLog {
+    return this.content().hllSources;
+  }
+  get hllDestinations(): HyperLogLog {
+    return this.content().hllDestinations;
+  }
+  get hllPorts(): HyperLogLog {
+    return this.content().hllPorts;
+  }
+
   add(v: ValidSnapshot, offset: number, gap: number): void {
+    const o = this.open;
+    if (!o) throw new Error(`WindowAccumulator ${this.sealed ? 'sealed' : 'disposed'}: no more merges`);
     if (this.firstOffset < 0) this.firstOffset = offset;
     this.lastOffset = offset;
     this.snapshots++;
@@ -45,16 +129,16 @@ export class WindowAccumulator {
     const s = v.snapshot;
     // The blobs were checked by validateMessage(): these merges cannot fail half way.
     if (v.scaled) {
-      this.cmsPackets.merge(v.scaled.cmsPackets);
-      this.cmsBytes.merge(v.scaled.cmsBytes);
+      o.cmsPackets.merge(v.scaled.cmsPackets);
+      o.cmsBytes.merge(v.scaled.cmsBytes);
     } else {
-      mergeEncodedCountMinSketch(this.cmsPackets, s.cmsPackets);
-      mergeEncodedCountMinSketch(this.cmsBytes, s.cmsBytes);
+      o.cmsPackets.mergeEncoded(s.cmsPackets);
+      o.cmsBytes.mergeEncoded(s.cmsBytes);
     }
-    mergeEncodedHyperLogLog(this.hllFlows, s.hllFlows);
-    mergeEncodedHyperLogLog(this.hllSources, s.hllSources);
-    mergeEncodedHyperLogLog(this.hllDestinations, s.hllDestinations);
-    mergeEncodedHyperLogLog(this.hllPorts, s.hllDestinationPorts);
+    o.hllFlows.mergeEncoded(s.hllFlows);
+    o.hllSources.mergeEncoded(s.hllSources);
+    o.hllDestinations.mergeEncoded(s.hllDestinations);
+    o.hllPorts.mergeEncoded(s.hllDestinationPorts);
     for (const c of v.candidates) {
       const id = Buffer.from(c.key.buffer, c.key.byteOffset, c.key.byteLength).toString('hex');
       const seen = this.candidates.get(id);

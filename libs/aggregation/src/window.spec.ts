@@ -1,0 +1,173 @@
+import { decode, encode } from '@tma/schema';
+import { FleetSimulator } from '@tma/fleet-sim';
+import {
+  CmsWindow,
+  CountMinSketch,
+  HllWindow,
+  HyperLogLog,
+  decodeCountMinSketch,
+  decodeHyperLogLog,
+  encodeCountMinSketch,
+  encodeHyperLogLog,
+  mergeEncodedCountMinSketch,
+  mergeEncodedHyperLogLog,
+} from '@tma/sketch';
+import { SequenceTracker } from './dedup';
+import { AggregatorEngine, windowOf } from './engine';
+import { validateMessage, type ValidSnapshot } from './validate';
+import { WindowAccumulator } from './window';
+
+const T0 = 1_767_225_600_000; // a minute boundary
+const NOW = T0 + 3_600_000;
+const opts = { windowMs: 60_000, allowedLatenessMs: 30_000, idleCloseMs: 5_000, maxFutureMs: 3_600_000, maxOpenWindows: 6 };
+
+/** The plain path the windows replace: every blob merged into CountMinSketch / HyperLogLog with the JS loops. */
+class PlainWindow {
+  cmsPackets = new CountMinSketch();
+  cmsBytes = new CountMinSketch();
+  hll = [new HyperLogLog(), new HyperLogLog(), new HyperLogLog(), new HyperLogLog()];
+
+  add(v: ValidSnapshot): void {
+    const s = v.snapshot;
+    if (v.scaled) {
+      this.cmsPackets.merge(v.scaled.cmsPackets);
+      this.cmsBytes.merge(v.scaled.cmsBytes);
+    } else {
+      mergeEncodedCountMinSketch(this.cmsPackets, s.cmsPackets);
+      mergeEncodedCountMinSketch(this.cmsBytes, s.cmsBytes);
+    }
+    [s.hllFlows, s.hllSources, s.hllDestinations, s.hllDestinationPorts].forEach((b, i) => mergeEncodedHyperLogLog(this.hll[i], b));
+  }
+}
+
+const bits = (c: CountMinSketch) => Buffer.from(c.cells.buffer, c.cells.byteOffset, c.cells.byteLength);
+
+/**
+ * Messages of a small fleet: a third of the hosts send dense blobs, a third sparse ones (both merged from bytes),
+ * a third are sampled 1 in 4 (their CMS arrive decoded and scaled).
+ */
+function messages(rounds: number): Buffer[] {
+  const sim = new FleetSimulator({ hosts: 9, seed: 7, startMs: T0, intervalMs: 10_000 });
+  const out: Buffer[] = [];
+  for (let r = 0; r < rounds; r++) {
+    sim.nextRound().forEach((m, i) => {
+      const s = decode(m.value).snapshot;
+      if (i % 3 === 2) return out.push(encode({ ...s, samplingRate: 4 }));
+      const encoding = i % 3 === 0 ? 'dense' : 'sparse';
+      const cms = (b: Uint8Array) => Buffer.from(encodeCountMinSketch(decodeCountMinSketch(b), { encoding }));
+      const hll = (b: Uint8Array) => Buffer.from(encodeHyperLogLog(decodeHyperLogLog(b), { encoding }));
+      out.push(
+        encode({
+          ...s,
+          cmsPackets: cms(s.cmsPackets),
+          cmsBytes: cms(s.cmsBytes),
+          hllFlows: hll(s.hllFlows),
+          hllSources: hll(s.hllSources),
+          hllDestinations: hll(s.hllDestinations),
+          hllDestinationPorts: hll(s.hllDestinationPorts),
+        }),
+      );
+    });
+  }
+  return out;
+}
+
+describe('WindowAccumulator', () => {
+  const values = messages(13);
+
+  it('merges bit-identically to plain CountMinSketch / HyperLogLog windows (dense, sparse and sampled snapshots)', () => {
+    const e = new AggregatorEngine(opts);
+    e.assign({ topic: 't', partition: 0, committed: 0, covered: [] });
+    const plain = new Map<number, PlainWindow>();
+    let sampled = 0;
+    values.forEach((value, offset) => {
+      const out = e.ingest({ topic: 't', partition: 0, offset, value }, NOW);
+      expect(out.kind).toBe('accepted');
+      const v = validateMessage(value, { nowMs: NOW, maxFutureMs: opts.maxFutureMs });
+      if (v.scaled) sampled++;
+      const w = windowOf(v.snapshot.intervalEndMs, opts.windowMs);
+      if (!plain.has(w)) plain.set(w, new PlainWindow());
+      plain.get(w)!.add(v);
+    });
+    expect(sampled).toBeGreaterThan(0);
+    const probe = new CmsWindow();
+    expect(probe.simd).toBe(true); // the windows under test hold their counters in WebAssembly memory
+    probe.dispose();
+    const flushed = e.takeFlush(NOW, true);
+    expect(flushed.map((a) => a.windowStart).sort()).toEqual([...plain.keys()].sort());
+    for (const acc of flushed) {
+      expect(acc.isOpen).toBe(false);
+      const p = plain.get(acc.windowStart)!;
+      expect(acc.cmsPackets.total).toBe(p.cmsPackets.total);
+      expect(acc.cmsBytes.total).toBe(p.cmsBytes.total);
+      expect(acc.cmsPackets.total).toBeGreaterThan(0);
+      expect(bits(acc.cmsPackets).equals(bits(p.cmsPackets))).toBe(true);
+      expect(bits(acc.cmsBytes).equals(bits(p.cmsBytes))).toBe(true);
+      expect(Buffer.from(encodeCountMinSketch(acc.cmsPackets)).equals(Buffer.from(encodeCountMinSketch(p.cmsPackets)))).toBe(true);
+      [acc.hllFlows, acc.hllSources, acc.hllDestinations, acc.hllPorts].forEach((h, i) => {
+        expect(Buffer.from(h.registers).equals(Buffer.from(p.hll[i].registers))).toBe(true);
+        expect(Buffer.from(encodeHyperLogLog(h)).equals(Buffer.from(encodeHyperLogLog(p.hll[i])))).toBe(true);
+      });
+    }
+  });
+
+  it('keeps its sealed sketches for retried writes and refuses merges after seal() or dispose()', () => {
+    const v = validateMessage(values[0], { nowMs: NOW, maxFutureMs: opts.maxFutureMs });
+    const a = new WindowAccumulator('t', 0, T0, 60_000, false);
+    expect(() => a.cmsPackets).toThrow(/before seal/);
+    a.add(v, 0, 0);
+    const cms = a.seal().cmsPackets;
+    expect(a.seal().cmsPackets).toBe(cms); // idempotent: a retry encodes the same sketch
+    a.dispose(); // a sealed window keeps its plain sketches
+    expect(a.cmsPackets).toBe(cms);
+    expect(() => a.add(v, 1, 0)).toThrow(/sealed/);
+
+    const b = new WindowAccumulator('t', 0, T0, 60_000, false);
+    b.add(v, 0, 0);
+    b.dispose();
+    expect(b.isOpen).toBe(false);
+    expect(() => b.add(v, 1, 0)).toThrow(/disposed/);
+    expect(() => b.seal()).toThrow(/dispose/);
+  });
+
+  it('returns the windows of every dropped window on revoke, revokeAll and re-assign', () => {
+    const cmsDispose = jest.spyOn(CmsWindow.prototype, 'dispose');
+    const hllDispose = jest.spyOn(HllWindow.prototype, 'dispose');
+    const accDispose = jest.spyOn(WindowAccumulator.prototype, 'dispose');
+    try {
+      const e = new AggregatorEngine(opts);
+      const load = (partition: number) => {
+        e.sequences = new SequenceTracker(); // the same messages again: not duplicates
+        e.assign({ topic: 't', partition, committed: 0, covered: [] });
+        values.slice(0, 63).forEach((value, offset) => e.ingest({ topic: 't', partition, offset, value }, NOW));
+      };
+      const windows = new Set(values.slice(0, 63).map((v) => windowOf(decode(v).snapshot.intervalEndMs, 60_000))).size;
+      expect(windows).toBeGreaterThan(1);
+      const expectDropped = (accs: number) => {
+        expect(accDispose.mock.contexts.length).toBe(accs);
+        for (const a of accDispose.mock.contexts) expect((a as WindowAccumulator).isOpen).toBe(false);
+        expect(cmsDispose.mock.calls.length).toBe(2 * accs);
+        expect(hllDispose.mock.calls.length).toBe(4 * accs);
+      };
+      load(0);
+      load(1);
+      e.revoke('t', 1);
+      expectDropped(windows);
+      load(0); // re-assigned from its commit: what partition 0 held is dropped
+      expectDropped(2 * windows);
+      load(1);
+      e.revokeAll();
+      expectDropped(4 * windows);
+      // Flushed windows are sealed (windows disposed there, not again on revoke).
+      load(2);
+      e.takeFlush(NOW, true);
+      expect(cmsDispose.mock.calls.length).toBe(2 * 5 * windows);
+      e.revokeAll();
+      expect(cmsDispose.mock.calls.length).toBe(2 * 5 * windows);
+    } finally {
+      cmsDispose.mockRestore();
+      hllDispose.mockRestore();
+      accDispose.mockRestore();
+    }
+  });
+});
