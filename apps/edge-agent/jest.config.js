@@ -1,1 +1,8 @@
-module.exports = { ...require('../../jest.preset.js'), displayName: 'edge-agent', rootDir: __dirname };
+// Needs the real Kafka broker: the shared global setup reuses a running one or starts the project's own, so this
+// project also runs alone (`npx jest --config apps/edge-agent/jest.config.js`).
+module.exports = {
+  ...require('../../jest.preset.js'),
+  ...require('../../tools/test/kafka-project.js'),
+  displayName: 'edge-agent',
+  rootDir: __dirname,
+};
