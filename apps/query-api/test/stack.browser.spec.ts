@@ -1,7 +1,8 @@
 // The single-machine stack as users run it: `main.js --with-aggregator` (aggregator + query API in one process on
 // embedded chDB) consuming a real Kafka topic fed by the fleet simulator. Checks the API against the simulator's
 // exact ground truth over the Kafka path, then drives the dashboard in headless Chromium (Debian's chromium through
-// playwright-core): real figures render, a filter changes them, the view is in the URL; saves docs/dashboard.png.
+// playwright-core): real figures render, a filter changes them, the view is in the URL; saves the page to
+// $TMA_STATE_DIR/screenshots/dashboard.png (git-ignored; docs/dashboard.png is a copy of one such run).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -189,7 +190,9 @@ describe('single-machine stack over real Kafka', () => {
       // The token came in the fragment and is gone from the address bar.
       expect(page.url()).not.toContain(TOKEN);
       expect(await page.inputValue('select[name="range"]')).toBe('30m');
-      await page.screenshot({ path: join(root, 'docs/dashboard.png'), fullPage: true });
+      const shots = join(process.env.TMA_STATE_DIR ?? join(root, '.state'), 'screenshots');
+      await page.screenshot({ path: join(shots, 'dashboard.png'), fullPage: true });
+      expect(existsSync(join(shots, 'dashboard.png'))).toBe(true);
 
       await page.selectOption('select[name="protocol"]', 'udp');
       await page.click('button[type="submit"]');
