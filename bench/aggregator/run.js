@@ -58,6 +58,8 @@ async function main() {
   t = performance.now();
   messages.forEach((m, i) => engine.ingest({ topic: 't', partition: i % PARTITIONS, offset: offs[i % PARTITIONS]++, value: m.value }, Date.now()));
   const coreRate = N / ((performance.now() - t) / 1000);
+  const coreStats = { ...engine.stats };
+  engine.revokeAll(); // returns the open windows' memory before the whole aggregator runs
 
   // 2. Publish.
   const prefix = `bench${randomBytes(3).toString('hex')}`;
@@ -162,7 +164,8 @@ async function main() {
   console.log(`| core alone: decode + validate + merge in memory | ${fmt(coreRate)} | ${(coreRate / rawRate).toFixed(2)} |`);
   console.log(`| whole aggregator, until every snapshot is merged (windows written and committed as the watermark passes) | ${fmt(N / mergeWall)} | ${(N / mergeWall / rawRate).toFixed(2)} |`);
   console.log(`| **whole aggregator, until every offset is committed** (incl. the ${env.TMA_AGG_IDLE_CLOSE} idle close of the last window) | **${fmt(aggRate)}** | ${(aggRate / rawRate).toFixed(2)} |`);
-  console.log(`\nwhole aggregator: ${wall.toFixed(2)} s wall, CPU ${((cpu.user + cpu.system) / 1e6 / wall).toFixed(2)} cores (user ${(cpu.user / 1e6).toFixed(1)} s, system ${(cpu.system / 1e6).toFixed(1)} s), peak RSS ${fmt(rssPeak / 2 ** 20)} MiB (${fmt(rssBase / 2 ** 20)} MiB before start)`);
+  console.log(`\ncore alone, per snapshot: decode+validate ${per(coreStats.decodeMs)}, merge ${per(coreStats.mergeMs)}`);
+  console.log(`whole aggregator: ${wall.toFixed(2)} s wall, CPU ${((cpu.user + cpu.system) / 1e6 / wall).toFixed(2)} cores (user ${(cpu.user / 1e6).toFixed(1)} s, system ${(cpu.system / 1e6).toFixed(1)} s), peak RSS ${fmt(rssPeak / 2 ** 20)} MiB (${fmt(rssBase / 2 ** 20)} MiB before start)`);
   console.log(`per snapshot: decode+validate ${per(s.decodeMs - start.decodeMs)}, merge ${per(s.mergeMs - start.mergeMs)}, encode rows ${per(s.encodeMs - start.encodeMs)}, write partials ${per(s.writeMs - start.writeMs)}, ${s.rowsWritten - start.rowsWritten} partial rows, ${s.commits - start.commits} commits`);
   console.log(`time in batches ${((s.batchMs - start.batchMs) / 1000).toFixed(2)} s over ${s.batches - start.batches} batches (partition assignment ${((s.assignMs - start.assignMs) / 1000).toFixed(2)} s), commits ${((s.commitMs - start.commitMs) / 1000).toFixed(2)} s`);
   console.log(`readable rollups + 1 h tier (after the commits, debounced per window): ${per(rollupMs)} per snapshot, ${(rollupMs / 1000).toFixed(2)} s in all`);
