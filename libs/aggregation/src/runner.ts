@@ -11,7 +11,7 @@ import {
   type IHeaders,
   type Producer,
 } from 'kafkajs';
-import { ensureTopics, type KafkaSettings } from '@tma/kafka';
+import { ensureTopics, patchKafkajsIdleTimers, type KafkaSettings } from '@tma/kafka';
 import { DLQ_MESSAGE_HEADER, DLQ_REASON_HEADER, deadLetterTopic, snapshotTopics } from '@tma/schema';
 import type { AggregatorConfig } from './config';
 import { AggregatorEngine } from './engine';
@@ -19,8 +19,8 @@ import type { AggregatorMetrics } from './metrics';
 import { partialRowFromAccumulator, type PartialRow } from './rows';
 import { AggregatorSink, HOUR_MS } from './sink';
 import type { WindowAccumulator } from './window';
-import { patchKafkajsIdleTimers } from './kafkajs-idle';
 
+// Idle kafkajs connections otherwise re-arm a 1 ms timer each, all day (see @tma/kafka).
 patchKafkajsIdleTimers();
 
 export interface RunnerLogger {
