@@ -1,7 +1,7 @@
 // Kafka publishing: idempotent producer, acks=all, batch compression as configured (gzip by default; zstd and snappy
 // codecs come from @tma/kafka, which registers them with kafkajs), keyed by host id. drain() sends the spool oldest first and stops at the first failure, so order holds
 // and nothing leaves the spool before the broker acknowledged it.
-import { Kafka, logLevel, type CompressionTypes, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type CompressionTypes, type Producer } from 'kafkajs';
 import {
   DEFAULT_COMPRESSION,
   compressionType,
@@ -60,7 +60,13 @@ export class Publisher {
         // bounds each publish with one timer of its own instead.
         enforceRequestTimeout: false,
       });
-      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      // Keyed by host id with the Java client's partitioner (stated, so kafkajs does not warn about its changed default).
+      const producer = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       try {
         if (!this.topicReady && this.o.createTopic !== false) {
           const admin = kafka.admin();

@@ -5,6 +5,7 @@ import {
   Kafka,
   KafkaJSNonRetriableError,
   logLevel,
+  Partitioners,
   type Admin,
   type Consumer,
   type EachBatchPayload,
@@ -113,7 +114,12 @@ export class AggregatorRunner {
       ...this.topics.map((topic) => ({ topic, numPartitions: this.config.topicPartitions })),
       { topic: this.dlqTopic, numPartitions: 1 },
     ]);
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    // The Java client's partitioner, stated so kafkajs does not warn about its changed default.
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await this.producer.connect();
     await this.startConsumer();
     this.timer = setInterval(() => {
