@@ -84,7 +84,11 @@ export class Publisher {
         throw e;
       }
       this.producer = producer;
-      this.o.log('info', 'kafka_connected', { brokers: this.o.settings.brokers, topic: this.o.topic, compression: this.o.compression ?? DEFAULT_COMPRESSION });
+      this.o.log('info', 'kafka_connected', {
+        brokers: this.o.settings.brokers,
+        topic: this.o.topic,
+        compression: this.o.compression ?? DEFAULT_COMPRESSION,
+      });
       return producer;
     })().finally(() => {
       this.connecting = null;
@@ -106,7 +110,10 @@ export class Publisher {
           messages: [{ key: this.o.key, value }],
         }),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no acknowledgement from Kafka within ${timeoutMs} ms`)), timeoutMs);
+          timer = setTimeout(
+            () => reject(new Error(`no acknowledgement from Kafka within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
         }),
       ]);
     } catch (e) {

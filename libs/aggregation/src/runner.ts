@@ -254,7 +254,9 @@ export class AggregatorRunner {
     if (this.crashBatches < this.config.faultCrashBatches && this.crashedConsumer !== this.consumer) {
       this.crashedConsumer = this.consumer;
       this.crashBatches++;
-      throw new KafkaJSNonRetriableError(`injected non-retriable failure ${this.crashBatches} (TMA_AGG_FAULT_CRASH_BATCHES)`);
+      throw new KafkaJSNonRetriableError(
+        `injected non-retriable failure ${this.crashBatches} (TMA_AGG_FAULT_CRASH_BATCHES)`,
+      );
     }
     const b0 = performance.now();
     if (this.stats.firstBatchAt === 0) this.stats.firstBatchAt = b0;
