@@ -33,26 +33,24 @@ export class CandidateBlock {
   /** The hash table of the union that built this block, when asked to keep it: extending the union reuses it. */
   unionIndex?: Int32Array;
 
-  static readonly empty = new CandidateBlock(
-    new Uint8Array(0),
-    40,
-    new Uint32Array(0),
-    new Uint32Array(0),
-    new Float64Array(0),
-    new Float64Array(0),
-  );
-
-  static from(list: readonly Candidate[]): CandidateBlock {
-    const n = list.length;
-    const kb = n > 0 ? list[0].key.length : 40;
-    const b = new CandidateBlock(
-      new Uint8Array(n * kb),
-      kb,
+  /** A zeroed block of `n` entries with `keyBytes`-byte keys. */
+  static allocate(n: number, keyBytes: number): CandidateBlock {
+    return new CandidateBlock(
+      new Uint8Array(n * keyBytes),
+      keyBytes,
       new Uint32Array(n),
       new Uint32Array(n),
       new Float64Array(n),
       new Float64Array(n),
     );
+  }
+
+  static readonly empty = CandidateBlock.allocate(0, 40);
+
+  static from(list: readonly Candidate[]): CandidateBlock {
+    const n = list.length;
+    const kb = n > 0 ? list[0].key.length : 40;
+    const b = CandidateBlock.allocate(n, kb);
     for (let i = 0; i < n; i++) {
       const c = list[i];
       if (c.key.length !== kb) throw new RangeError(`candidate keys differ in length (${c.key.length} vs ${kb})`);
@@ -94,14 +92,7 @@ export class CandidateBlock {
   pick(indices: ArrayLike<number>): CandidateBlock {
     const n = indices.length;
     const kb = this.keyBytes;
-    const b = new CandidateBlock(
-      new Uint8Array(n * kb),
-      kb,
-      new Uint32Array(n),
-      new Uint32Array(n),
-      new Float64Array(n),
-      new Float64Array(n),
-    );
+    const b = CandidateBlock.allocate(n, kb);
     for (let j = 0; j < n; j++) {
       const i = indices[j];
       b.keyData.set(this.keyData.subarray(i * kb, (i + 1) * kb), j * kb);
