@@ -23,7 +23,7 @@
 #endif
 
 /* Benchmark builds only (bench/bpf/breakdown.sh): stop after stage TMA_BENCH_CUT (1 parse, 2 state + totals,
- * 3 flow hash, 4 CMS rows) to measure what each stage adds. Product builds run every stage. */
+ * 3 flow hash, 4 candidate lookup) to measure what each stage adds. Product builds run every stage. */
 #ifndef TMA_BENCH_CUT
 #define TMA_BENCH_CUT 0
 #endif
@@ -75,12 +75,49 @@ static __always_inline int tma_key_eq(const struct tma_flow_key *a, const struct
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
 }
 
-/* The flow's CMS estimate on this CPU reached the threshold: count it in its set, or take the emptiest way.
- * Returns 1 when the flow was already there. */
-static __always_inline int tma_cand_add(struct tma_state *s, struct tma_flow_key *k, __u64 h, __u32 len,
-					 __u64 est_packets, __u64 est_bytes)
+/* Adds a member's exact counts (what it gathered since it entered, kept out of the CMS) to its CMS cells: the CMS then
+ * holds what it would hold had every packet updated it. Runs when a member is evicted; user space does the same for
+ * the members it reads (EpochReader, TmaObject.cms). */
+static __always_inline void tma_cand_fold(struct tma_state *s, __u64 h, __u64 packets, __u64 bytes)
 {
-	struct tma_cand_set *set = &s->cand[tma_hash_lo(h) & (TMA_CAND_SETS - 1)];
+	int row;
+
+#pragma unroll
+	for (row = 0; row < TMA_CMS_DEPTH; row++) {
+		struct tma_cms_cell *c = &s->cms[row * TMA_CMS_WIDTH + tma_cms_index(h, row)];
+
+		c->packets += packets;
+		c->bytes += bytes;
+	}
+}
+
+/* A member of the candidate table counts its packets here, exactly, and skips the CMS and the HLLs: its CMS cells
+ * get the sum when it is read or evicted, and its HLL keys were added by the packet that made it a member (adding
+ * a key again never changes an HLL). Returns 1 when the flow is a member. Checked first on every packet, so a
+ * member never misses a packet: its count (CMS estimate at entry + exact since) bounds its true count from above. */
+static __always_inline int tma_cand_hit(struct tma_cand_set *set, const struct tma_flow_key *k, __u64 h, __u32 len)
+{
+	int w;
+
+#pragma unroll
+	for (w = 0; w < TMA_CAND_WAYS; w++) {
+		struct tma_cand *c = &set->way[w];
+
+		if (c->hash == h && c->packets && tma_key_eq(&c->key, k)) {
+			c->packets++;
+			c->bytes += len;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The flow's CMS estimate on this CPU reached the threshold: it takes the emptiest way of its set, starting at that
+ * estimate (recorded as the way's base, so what it gathers later can be told apart and folded into the CMS). */
+static __always_inline void tma_cand_insert(struct tma_state *s, struct tma_cand_set *set, __u32 set_idx,
+					    struct tma_flow_key *k, __u64 h, __u64 est_packets, __u64 est_bytes)
+{
+	struct tma_cand_base *b;
 	struct tma_cand *c;
 	__u64 least = ~0ULL;
 	__u32 victim = 0;
@@ -88,26 +125,25 @@ static __always_inline int tma_cand_add(struct tma_state *s, struct tma_flow_key
 
 #pragma unroll
 	for (w = 0; w < TMA_CAND_WAYS; w++) {
-		c = &set->way[w];
-		if (c->packets && c->hash == h && tma_key_eq(&c->key, k)) {
-			c->packets++;
-			c->bytes += len;
-			return 1;
-		}
-		if (c->packets < least) {
-			least = c->packets;
+		if (set->way[w].packets < least) {
+			least = set->way[w].packets;
 			victim = w;
 		}
 	}
-	c = &set->way[victim & (TMA_CAND_WAYS - 1)];
-	if (c->packets)
+	victim &= TMA_CAND_WAYS - 1;
+	c = &set->way[victim];
+	b = &s->cand_base[(set_idx * TMA_CAND_WAYS + victim) & (TMA_CAND_SLOTS - 1)];
+	if (c->packets) {
 		s->totals.cand_evictions++;
+		tma_cand_fold(s, c->hash, c->packets - b->packets, c->bytes - b->bytes);
+	}
 	s->totals.cand_inserts++;
 	c->key = *k;
 	c->hash = h;
 	c->packets = est_packets;
 	c->bytes = est_bytes;
-	return 0;
+	b->packets = est_packets;
+	b->bytes = est_bytes;
 }
 
 /* The four hashes of SPEC.md (flow, src, dst, dport keys) from the flow key's words, sharing work: the src key's
@@ -159,10 +195,18 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 {
 	__u64 h, s01, hs, hd, hp;
 	__u64 est_packets = ~0ULL, est_bytes = ~0ULL;
+	struct tma_cand_set *set;
+	__u32 set_idx;
 	int row;
 
 	h = tma_hash_flow_s01(k, &s01);
+	tma_trace_put(k, h, TMA_TRACE_FLOW, 0, len);
 	TMA_CUT_AT(3, "r"(h));
+	set_idx = tma_hash_lo(h) & (TMA_CAND_SETS - 1);
+	set = &s->cand[set_idx];
+	if (tma_cand_hit(set, k, h, len))
+		return;
+	TMA_CUT_AT(4, "r"(set));
 #pragma unroll
 	for (row = 0; row < TMA_CMS_DEPTH; row++) {
 		struct tma_cms_cell *c = &s->cms[row * TMA_CMS_WIDTH + tma_cms_index(h, row)];
@@ -173,13 +217,8 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 		est_packets = p < est_packets ? p : est_packets;
 		est_bytes = b < est_bytes ? b : est_bytes;
 	}
-	tma_trace_put(k, h, TMA_TRACE_FLOW, 0, len);
-	TMA_CUT_AT(4, "r"(est_packets), "r"(est_bytes));
-
-	/* A flow found among the candidates was added to every HLL of this copy on this CPU by the packet that made
-	 * it a candidate, and re-adding a key never changes an HLL: heavy flows skip the HLL work. */
-	if (est_packets >= tma_cand_threshold(n) && tma_cand_add(s, k, h, len, est_packets, est_bytes))
-		return;
+	if (est_packets >= tma_cand_threshold(n))
+		tma_cand_insert(s, set, set_idx, k, h, est_packets, est_bytes);
 	tma_hash_others(k, s01, &hs, &hd, &hp);
 	tma_hll_add(&s->hll[TMA_HLL_FLOWS], h);
 	tma_hll_add(&s->hll[TMA_HLL_SRC], hs);

@@ -50,9 +50,10 @@ struct tma_hll {
 	__u8 reg[TMA_HLL_M];
 };
 
-/* Candidate heavy hitters: TMA_CAND_SETS sets of TMA_CAND_WAYS ways; set = low bits of the flow hash's lo word. A way is empty when packets == 0.
- * packets/bytes start at the flow's CMS estimate on this CPU when it enters and then count exactly. A flow found
- * here skips the HLL updates (it was added when it entered), so candidates also make heavy flows cheaper. */
+/* Candidate heavy hitters: TMA_CAND_SETS sets of TMA_CAND_WAYS ways; set = low bits of the flow hash's lo word. A way
+ * is empty when packets == 0. packets/bytes start at the flow's CMS estimate on this CPU when it enters and then
+ * count every later packet exactly, in place of the CMS and the HLLs (the fast path of heavy flows): the CMS cells of
+ * a member lack (packets, bytes) - its base until user space, or an eviction, folds the difference in. */
 struct tma_cand {
 	struct tma_flow_key key;
 	__u64 packets;
@@ -62,6 +63,13 @@ struct tma_cand {
 
 struct tma_cand_set {
 	struct tma_cand way[TMA_CAND_WAYS];
+};
+
+/* A way's counts when its flow entered (its CMS estimate then), at cand_base[set * TMA_CAND_WAYS + way]: kept apart
+ * from the ways, since only inserts, evictions and user space touch them. */
+struct tma_cand_base {
+	__u64 packets;
+	__u64 bytes;
 };
 
 /* Packets and bytes of one transport protocol side by side: one cache line per packet, not two. */
@@ -101,6 +109,7 @@ struct tma_state {
 	struct tma_cms_cell cms[TMA_CMS_CELLS];
 	struct tma_hll hll[TMA_HLL_KINDS];
 	struct tma_cand_set cand[TMA_CAND_SETS];
+	struct tma_cand_base cand_base[TMA_CAND_SLOTS];
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct tma_totals) % 64 == 0, "totals keep the state's members line-aligned");

@@ -44,8 +44,9 @@ run('object layout', () => {
   });
 
   it('kernel memory per CPU stays under 2 MiB: one struct tma_state per copy, whatever the traffic', () => {
-    // totals 4,224 + errors 128 + CMS 16,384 x 16 + HLL 4 x 16,384 + candidates 256 x 256 bytes per copy
-    expect(STRUCTS.tma_state.size).toBe(4224 + 128 + 262_144 + 65_536 + 65_536);
+    // totals 4,224 + errors 128 + CMS 16,384 x 16 + HLL 4 x 16,384 + candidates 256 x 256 + their bases 1,024 x 16
+    // bytes per copy
+    expect(STRUCTS.tma_state.size).toBe(4224 + 128 + 262_144 + 65_536 + 65_536 + 16_384);
     expect(COPIES * STRUCTS.tma_state.size).toBeLessThanOrEqual(2 << 20);
     // the loaded map holds exactly one entry per (possible CPU, copy)
     const tma = TmaObject.load();
@@ -167,6 +168,44 @@ run('candidates, sampling and epochs', () => {
       expect(table.size).toBe(4);
       expect(table.has(hex(flowKey(flows[1])))).toBe(false); // the way with 2 packets went
       expect([0, 2, 3, 4].map((i) => table.get(hex(flowKey(flows[i]))))).toEqual([3n, 4n, 5n, 1n]);
+      // members keep their packets after the first out of the CMS: the kernel's cells hold the first packet of
+      // each live member and all of the evicted one (folded in on eviction); folding the members in gives the CMS
+      // of every packet, exactly
+      const all = new Map<number, bigint>();
+      const raw = new Map<number, bigint>();
+      flows.forEach((t, i) => {
+        const n = BigInt([...counts, 1][i]);
+        for (const c of expectedIndices(flowKey(t)).cells) {
+          all.set(c, (all.get(c) ?? 0n) + n);
+          raw.set(c, (raw.get(c) ?? 0n) + (i === 1 ? n : 1n));
+        }
+      });
+      const nonZero = (a: BigUint64Array) =>
+        new Map([...a.entries()].filter(([, v]) => v > 0n).map(([i, v]) => [i, v]));
+      expect(nonZero(tma.rawCms(0).packets)).toEqual(raw);
+      expect(nonZero(tma.cms(0).packets)).toEqual(all);
+    } finally {
+      tma.close();
+    }
+  });
+
+  it('a member counts every packet, even once the noise floor passes its estimate: its count bounds it from above', () => {
+    const tma = TmaObject.load({ candThreshold: 1 });
+    try {
+      const early: Tuple = { src: '10.6.0.1', dst: '10.6.0.2', sport: 1, dport: 53, proto: 17 };
+      const cells = new Set(expectedIndices(flowKey(early)).cells);
+      const set = (t: Tuple) => expectedIndices(flowKey(t)).hash.lo & (CAND_SETS - 1);
+      // a busy flow sharing neither a CMS cell nor a candidate set with the early one
+      let busy: Tuple = { ...early, sport: 2 };
+      while (set(busy) === set(early) || expectedIndices(flowKey(busy)).cells.some((c) => cells.has(c)))
+        busy = { ...busy, sport: busy.sport + 1 };
+      tma.run('tma_xdp', frameOf(early), 1); // enters at its first packet: empty CMS, estimate 1
+      // the floor climbs to (40,961 >> 12) << 1 = 20, far above the early flow's estimate, yet its later packets are
+      // still counted in its way
+      tma.run('tma_xdp', frameOf(busy), 40_960);
+      tma.run('tma_xdp', frameOf(early), 5);
+      const c = tma.candidates(0).find((x) => hex(x.key) === hex(flowKey(early)));
+      expect([c?.basePackets, c?.packets]).toEqual([1n, 6n]);
     } finally {
       tma.close();
     }

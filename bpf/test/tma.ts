@@ -9,6 +9,8 @@ import {
   CAND_THRESHOLD_DEFAULT,
   CAND_WAYS,
   CMS_CELLS,
+  CMS_DEPTH,
+  CMS_WIDTH,
   CTL_MAP,
   ERR_COUNT,
   HLL_KINDS,
@@ -21,6 +23,7 @@ import {
   type Trace,
 } from './layout';
 import { StateMap } from '../../apps/edge-agent/src/kernel/state';
+import { cmsColumn } from '@tma/sketch';
 
 /** The repository root: the nearest ancestor holding bpf/tma.bpf.c (works from sources and from compiled output). */
 export const REPO_ROOT = ((): string => {
@@ -154,8 +157,21 @@ export class TmaObject {
     return Array.from({ length: ERR_COUNT }, (_, r) => this.sum(copy, STRUCTS.tma_state.members.errors + 8 * r));
   }
 
-  /** Whole CMS of a copy, summed over CPUs: packets and bytes per flat cell (row * width + column). */
+  /** Whole CMS of a copy, summed over CPUs: packets and bytes per flat cell (row * width + column), with each
+   * candidate's packets since it entered (kept out of the CMS by the kernel) folded into its cells. */
   cms(copy: number): { packets: BigUint64Array; bytes: BigUint64Array } {
+    const raw = this.rawCms(copy);
+    for (const c of this.candidates(copy))
+      for (let row = 0; row < CMS_DEPTH; row++) {
+        const cell = row * CMS_WIDTH + cmsColumn(Number(c.hash >> 32n), Number(c.hash & 0xffffffffn), row);
+        raw.packets[cell] += c.packets - c.basePackets;
+        raw.bytes[cell] += c.bytes - c.baseBytes;
+      }
+    return raw;
+  }
+
+  /** The CMS cells as the kernel left them (candidates' packets since they entered not folded in). */
+  rawCms(copy: number): { packets: BigUint64Array; bytes: BigUint64Array } {
     const st = this.state();
     const packets = new BigUint64Array(CMS_CELLS);
     const bytes = new BigUint64Array(CMS_CELLS);
@@ -199,11 +215,17 @@ export class TmaObject {
             w * STRUCTS.tma_cand.size;
           const packets = dv.getBigUint64(base + m.packets, true);
           if (packets === 0n) continue;
+          const since =
+            st.offset(c, copy) +
+            STRUCTS.tma_state.members.cand_base +
+            (set * CAND_WAYS + w) * STRUCTS.tma_cand_base.size;
           out.push({
             key: st.bytes.slice(base + m.key, base + m.key + 40),
             packets,
             bytes: dv.getBigUint64(base + m.bytes, true),
             hash: dv.getBigUint64(base + m.hash, true),
+            basePackets: dv.getBigUint64(since, true),
+            baseBytes: dv.getBigUint64(since + 8, true),
             cpu: c,
           });
         }

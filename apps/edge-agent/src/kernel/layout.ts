@@ -78,7 +78,8 @@ const TOTALS_SIZE = 128 + 2 * 8 * PROTOCOLS;
 const STATE_CMS = TOTALS_SIZE + 8 * ERR_SLOTS;
 const STATE_HLL = STATE_CMS + 16 * CMS_CELLS;
 const STATE_CAND = STATE_HLL + HLL_KINDS * HLL_M;
-const STATE_SIZE = STATE_CAND + CAND_SETS * 64 * CAND_WAYS;
+const STATE_CAND_BASE = STATE_CAND + CAND_SETS * 64 * CAND_WAYS;
+const STATE_SIZE = STATE_CAND_BASE + 16 * CAND_SETS * CAND_WAYS;
 
 /** Struct sizes and member byte offsets, named as in C. */
 export const STRUCTS = {
@@ -90,6 +91,7 @@ export const STRUCTS = {
   tma_hll: { size: HLL_M, members: { reg: 0 } },
   tma_cand: { size: 64, members: { key: 0, packets: 40, bytes: 48, hash: 56 } },
   tma_cand_set: { size: 64 * CAND_WAYS, members: { way: 0 } },
+  tma_cand_base: { size: 16, members: { packets: 0, bytes: 8 } },
   tma_totals: {
     size: TOTALS_SIZE,
     members: {
@@ -109,7 +111,14 @@ export const STRUCTS = {
   },
   tma_state: {
     size: STATE_SIZE,
-    members: { totals: 0, errors: TOTALS_SIZE, cms: STATE_CMS, hll: STATE_HLL, cand: STATE_CAND },
+    members: {
+      totals: 0,
+      errors: TOTALS_SIZE,
+      cms: STATE_CMS,
+      hll: STATE_HLL,
+      cand: STATE_CAND,
+      cand_base: STATE_CAND_BASE,
+    },
   },
   tma_trace: { size: 72, members: { seq: 0, key: 8, hash: 48, kind: 56, err: 60, bytes: 64, pad: 68 } },
 } as const;
@@ -134,6 +143,9 @@ export interface Candidate {
   packets: bigint;
   bytes: bigint;
   hash: bigint;
+  /** packets and bytes when the flow entered (its CMS estimate then); the rest were counted here, not in the CMS */
+  basePackets: bigint;
+  baseBytes: bigint;
   cpu: number;
 }
 

@@ -2,11 +2,14 @@
 // (an update of the tma_sync map-of-maps returns only after an RCU grace period), then read the idle copy straight
 // from the mmap of tma_state (no copying syscall), sum over CPUs into plain typed arrays, and zero it in place.
 // Counters become doubles: exact up to 2^53, far beyond any interval's traffic.
+import { cmsColumn } from '@tma/sketch';
 import { check, ffi, u32 } from './libbpf';
 import {
   CAND_SETS,
   CAND_WAYS,
   CMS_CELLS,
+  CMS_DEPTH,
+  CMS_WIDTH,
   CTL_MAP,
   ERR_COUNT,
   FLOW_KEY_BYTES,
@@ -166,7 +169,8 @@ export class EpochReader {
       hll.push(regs);
     }
 
-    // Candidates: CPU × set × way; a way is empty when packets == 0; the same key on several CPUs is summed
+    // Candidates: CPU × set × way; a way is empty when packets == 0; the same key on several CPUs is summed. A
+    // member counted its packets since it entered (packets − base) in place of the CMS: fold them into its cells.
     const setSize = STRUCTS.tma_cand_set.size;
     const way = STRUCTS.tma_cand.size;
     const cm = STRUCTS.tma_cand.members;
@@ -178,6 +182,16 @@ export class EpochReader {
           const packets = u64(at + cm.packets);
           if (packets === 0) continue;
           const bytesOf = u64(at + cm.bytes);
+          const since = base[c] + S.cand_base + (set * CAND_WAYS + wy) * STRUCTS.tma_cand_base.size;
+          const foldPackets = packets - u64(since);
+          const foldBytes = bytesOf - u64(since + 8);
+          const lo = w[(at + cm.hash) >> 2];
+          const hi = w[((at + cm.hash) >> 2) + 1];
+          for (let row = 0; row < CMS_DEPTH; row++) {
+            const cell = row * CMS_WIDTH + cmsColumn(hi, lo, row);
+            cmsPackets[cell] += foldPackets;
+            cmsBytes[cell] += foldBytes;
+          }
           const key = bytes.slice(at + cm.key, at + cm.key + FLOW_KEY_BYTES);
           const id = Buffer.from(key.buffer, key.byteOffset, FLOW_KEY_BYTES).toString('latin1');
           const seen = byKey.get(id);
