@@ -101,7 +101,7 @@ struct tma_totals {
 #define TMA_ERR_SLOTS 16
 
 /* Everything one CPU writes for one copy, in one value of the tma_state array (key = cpu * TMA_COPIES + copy):
- * a packet costs two map lookups (tma_ctl, tma_state) whatever it updates. Members are 64-byte multiples, so
+ * a packet costs one map lookup (the epoch is read by address) whatever it updates. Members are 64-byte multiples, so
  * entries of different CPUs never share a cache line. User space reads it through an mmap of tma_state. */
 struct tma_state {
 	struct tma_totals totals;

@@ -380,20 +380,15 @@ export interface CandidateTableOptions {
   noiseShift?: number;
   /** CMS width bits for the noise floor (default from the spec). */
   widthBits?: number;
-  /**
-   * Count a flow already in the table whenever its estimate reaches the configured minimum, and apply the noise
-   * floor to entries only (default false, as the kernel does today: it looks at the table only above the floor, so
-   * a flow that entered early and then stays below a rising floor loses packets and its count stops being an upper
-   * bound). True models the proposed kernel rule under which every count in the table bounds its flow from above.
-   */
-  countBelowFloor?: boolean;
 }
 
 /**
  * A user-space model of the kernel's bounded candidate table (bpf/tma.bpf.c, per CPU): sets chosen by the low bits
- * of the hash's lo word, TMA_CAND_WAYS ways each. Every packet of a flow whose CMS estimate has reached the threshold
- * either counts in its way or enters the set in place of the way with the fewest packets (an eviction when it was in
- * use), starting from the flow's CMS estimates. Used by the accuracy tests and by user-space capture paths.
+ * of the hash's lo word, TMA_CAND_WAYS ways each. Every packet of a flow in the table counts in its way; a flow not in
+ * it whose CMS estimate reaches the threshold enters in place of the way with the fewest packets (an eviction when
+ * it was in use), starting from its CMS estimates. So every count bounds its flow from above. (The kernel keeps a
+ * member's later packets out of its CMS cells until they are read; its entry estimates can be lower than the
+ * model's by other members' packets, never below the flow's own.) Used by the accuracy tests.
  */
 export class CandidateTable {
   readonly slots: number;
@@ -401,7 +396,6 @@ export class CandidateTable {
   readonly thresholdPackets: number;
   readonly noiseShift: number;
   readonly widthBits: number;
-  readonly countBelowFloor: boolean;
   readonly keys: Uint8Array;
   readonly packets: Float64Array;
   readonly bytes: Float64Array;
@@ -416,7 +410,6 @@ export class CandidateTable {
     this.thresholdPackets = options.thresholdPackets ?? CAND_THRESHOLD_DEFAULT;
     this.noiseShift = options.noiseShift ?? CAND_NOISE_SHIFT_DEFAULT;
     this.widthBits = options.widthBits ?? CMS_WIDTH_BITS;
-    this.countBelowFloor = options.countBelowFloor ?? false;
     const sets = this.slots / this.ways;
     if (!Number.isInteger(sets) || (sets & (sets - 1)) !== 0)
       throw new RangeError('slots / ways must be a power of two');
@@ -439,9 +432,6 @@ export class CandidateTable {
    */
   observe(key: Uint8Array, lo: number, bytes: number, estimatePackets: number, estimateBytes: number): void {
     const entry = this.threshold(++this.observed);
-    // As in the kernel, the table is looked at only when the estimate reaches the current threshold (or, with
-    // countBelowFloor, the configured minimum; the noise floor then gates entries only).
-    if (estimatePackets < (this.countBelowFloor ? this.thresholdPackets : entry)) return;
     const base = (lo & (this.slots / this.ways - 1)) * this.ways;
     let victim = base;
     let least = Infinity;
@@ -471,10 +461,9 @@ export class CandidateTable {
   }
 
   /**
-   * The flows in the table with their counts. With `complete`, each is marked complete: the table saw all of its
-   * scope's traffic, so a flow's count (its CMS estimate at entry, then every packet) bounds its traffic from above —
-   * true while a present flow's estimate stays at or above the threshold whenever its packets arrive, which holds
-   * for the flows near φ·N that matter but not for a flow that entered early and then fell below a rising noise floor.
+   * The flows in the table with their counts. With `complete`, each is marked complete: the caller vouches that this
+   * table saw all of the flow's traffic in its scope, so its count (CMS estimate at entry, then every packet) bounds
+   * that traffic from above.
    */
   candidates(options: { complete?: boolean } = {}): Candidate[] {
     const out: Candidate[] = [];
