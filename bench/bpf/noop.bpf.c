@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
-/* Baselines for the benchmark: programs that do nothing, to subtract the test runner's own cost. */
+/* Baselines for the benchmarks: programs that return at once, to subtract the test runner's own cost
+ * (bench/bpf) and to tell a hook's own cost, veth's XDP mode or the tcx dispatch, from the TMA program's (bench/pps). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
@@ -14,5 +15,5 @@ int noop_xdp(struct xdp_md *ctx)
 SEC("tc")
 int noop_tc(struct __sk_buff *skb)
 {
-	return -1; /* TC_ACT_UNSPEC */
+	return -1; /* TC_ACT_UNSPEC: what the next program or the default says; TCX_NEXT for tcx */
 }

@@ -21,7 +21,7 @@ import { generateTraffic, writeTraffic } from '../../apps/edge-agent/src/testbed
 
 // compiled to bench/pps/.build/js/bench/pps/
 const REPO = resolve(__dirname, '../../../../../..');
-const NOOP_OBJ = join(REPO, 'bench/pps/.build/noop.bpf.o');
+const NOOP_OBJ = join(REPO, 'bench/bpf/.build/noop.bpf.o');
 const ATTACH = join(REPO, 'bench/pps/.build/pps-attach');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const SENDER_CPU = 0;
@@ -151,7 +151,7 @@ function agentCounted(): number {
 
 const cases: Case[] = [
   { name: 'no program', setup: async () => undefined, teardown: async () => undefined },
-  { name: 'no-op on tcx', setup: (tb, h) => attach(tb, h, NOOP_OBJ, 'tcx', 'pps_noop_tc'), teardown: detach },
+  { name: 'no-op on tcx', setup: (tb, h) => attach(tb, h, NOOP_OBJ, 'tcx', 'noop_tc'), teardown: detach },
   {
     name: 'TMA on tcx',
     hookBase: 'no-op on tcx',
@@ -167,7 +167,7 @@ const cases: Case[] = [
       await agent?.stop();
     },
   },
-  { name: 'no-op on XDP', setup: (tb, h) => attach(tb, h, NOOP_OBJ, 'xdp', 'pps_noop_xdp'), teardown: detach },
+  { name: 'no-op on XDP', setup: (tb, h) => attach(tb, h, NOOP_OBJ, 'xdp', 'noop_xdp'), teardown: detach },
   {
     name: 'TMA on XDP',
     hookBase: 'no-op on XDP',

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 make -s -C bpf
+make -s -C bench/bpf
 make -s -C bench/pps
 npx tsc -b apps/edge-agent
 npx tsc -p bench/pps/tsconfig.json
