@@ -6,6 +6,7 @@ import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
 import { startAggregator, type AggregatorHandle } from '@tma/aggregation';
 import { openTestStore, type TestStore } from '@tma/storage';
 import { createTopics, deleteTopics, kafka, producer, uniquePrefix, waitFor } from './support/kafka';
+import { metric } from './support/metrics';
 
 jest.setTimeout(180_000);
 
@@ -42,11 +43,6 @@ afterAll(async () => {
   await store?.close();
   await deleteTopics(prefix);
 });
-
-function metric(text: string, name: string): number {
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
-}
 
 it('pauses while ClickHouse is down, commits nothing, then catches up exactly once', async () => {
   const state = { down: true };

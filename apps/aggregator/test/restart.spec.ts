@@ -6,6 +6,7 @@ import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
 import { startAggregator, type AggregatorHandle } from '@tma/aggregation';
 import { openTestStore, type TestStore } from '@tma/storage';
 import { createTopics, deleteTopics, producer, uniquePrefix, waitFor } from './support/kafka';
+import { metric } from './support/metrics';
 
 jest.setTimeout(180_000);
 
@@ -32,11 +33,6 @@ afterAll(async () => {
   await store?.close();
   await deleteTopics(prefix);
 });
-
-function metric(text: string, name: string): number {
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
-}
 
 it('restarts a consumer kafkajs gave up on, with backoff, and stores every snapshot once', async () => {
   const p = await producer();

@@ -14,22 +14,24 @@ import {
   parseFlowKey,
   toHex,
 } from '@tma/sketch';
-import type { CoveredInterface, SketchSnapshot } from '@tma/schema';
+import type { SketchSnapshot } from '@tma/schema';
 import { ERR_REASONS, HllKind } from './kernel/layout';
 import type { EpochRead } from './kernel/reader';
 
-export interface SnapshotMeta {
-  hostId: string;
-  agentId: string;
-  agentVersion: string;
-  bootId: string;
-  sequence: number;
-  intervalStartMs: number;
-  intervalEndMs: number;
-  interfaces: CoveredInterface[];
-  samplingRate: number;
-  spoolDrops: number;
-}
+/** What the agent knows about an interval beside the kernel's read: the snapshot's identity and coverage fields. */
+export type SnapshotMeta = Pick<
+  SketchSnapshot,
+  | 'hostId'
+  | 'agentId'
+  | 'agentVersion'
+  | 'bootId'
+  | 'sequence'
+  | 'intervalStartMs'
+  | 'intervalEndMs'
+  | 'interfaces'
+  | 'samplingRate'
+  | 'spoolDrops'
+>;
 
 const buf = (u8: Uint8Array): Buffer => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 

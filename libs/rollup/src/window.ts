@@ -44,7 +44,18 @@ export interface WindowContent {
 }
 
 /** Row of agg_partials as written (Uint8Array columns go through their _hex EPHEMERAL twins). */
-export interface PartialRow {
+/** The serialized sketches of a row, as stored (libs/sketch binary forms; candidates as a CandidateBlock). */
+export interface SketchColumns {
+  cms_packets: Uint8Array;
+  cms_bytes: Uint8Array;
+  hll_flows: Uint8Array;
+  hll_sources: Uint8Array;
+  hll_destinations: Uint8Array;
+  hll_ports: Uint8Array;
+  candidates: Uint8Array;
+}
+
+export interface PartialRow extends SketchColumns {
   tier: Tier;
   window_start: number;
   window_seconds: number;
@@ -58,13 +69,6 @@ export interface PartialRow {
   snapshots: number;
   packets: number;
   bytes: number;
-  cms_packets: Uint8Array;
-  cms_bytes: Uint8Array;
-  hll_flows: Uint8Array;
-  hll_sources: Uint8Array;
-  hll_destinations: Uint8Array;
-  hll_ports: Uint8Array;
-  candidates: Uint8Array;
   protocols: number[];
   protocol_packets: number[];
   protocol_bytes: number[];
@@ -147,7 +151,7 @@ export function partialRow(
 }
 
 /** A partial row as read back (SELECT … hex(col) AS col with binaryColumns; 64-bit integers arrive as text). */
-export interface StoredPartial {
+export interface StoredPartial extends SketchColumns {
   window_start: number | string;
   window_seconds: number | string;
   late: number | string;
@@ -155,13 +159,6 @@ export interface StoredPartial {
   packets: number | string;
   bytes: number | string;
   gaps: number | string;
-  cms_packets: Uint8Array;
-  cms_bytes: Uint8Array;
-  hll_flows: Uint8Array;
-  hll_sources: Uint8Array;
-  hll_destinations: Uint8Array;
-  hll_ports: Uint8Array;
-  candidates: Uint8Array;
   protocols: (number | string)[];
   protocol_packets: (number | string)[];
   protocol_bytes: (number | string)[];

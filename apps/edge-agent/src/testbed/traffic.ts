@@ -2,6 +2,7 @@
 // a port scan, a many-sources flood) rendered as Ethernet frames, written as a classic pcap, and counted per 5-tuple
 // the way the kernel counts: bytes are frame lengths from the Ethernet header on (no FCS).
 import { writeFileSync } from 'node:fs';
+import { formatAddress } from '@tma/sketch';
 
 export const PROTO_ICMP = 1;
 export const PROTO_TCP = 6;
@@ -123,29 +124,9 @@ function ipv6(groups: number[]): Uint8Array {
   return out;
 }
 
-/** RFC 5952 text (longest zero run of ≥ 2 groups compressed, lowercase). */
+/** Dotted quad for 4 bytes, RFC 5952 text for 16 (the sketch library's rendering of key addresses). */
 export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return bytes.join('.');
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((bytes[i] << 8) | bytes[i + 1]);
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  return bytes.length === 4 ? bytes.join('.') : formatAddress(bytes);
 }
 
 function parseMac(text: string): Buffer {
