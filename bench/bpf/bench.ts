@@ -1,6 +1,7 @@
 // BPF_PROG_TEST_RUN ns/packet, side by side in one run: the TMA program (XDP and TC) against no-op programs and
 // against the prototype's exact per-flow hash map, at 10^3 and 10^6 distinct flows.
-// Run: bench/bpf/run.sh  (root; builds everything first)
+// Run: bench/bpf/run.sh [variant.bpf.o]  (root; builds everything first). A variant object (another build of
+// bpf/tma.bpf.c, e.g. with other sketch dimensions) is measured beside the product's in the same run.
 import * as path from 'node:path';
 import { check, ffi, testRun } from '../../bpf/test/libbpf';
 import * as P from '../../bpf/test/packets';
@@ -41,6 +42,8 @@ function distinct(c: Case, flows: number, calls: number, frameFor: (i: number) =
   return ns / calls;
 }
 
+const VARIANT = process.argv[2];
+
 function main() {
   const repeatHot = 2_000_000;
   const noop = loadPlain(path.join(BUILD, 'noop.bpf.o'));
@@ -54,17 +57,20 @@ function main() {
   for (const s of sets) {
     // fresh objects per flow count so maps start empty
     const tma = TmaObject.load({}, OBJECT_PATH);
+    const variant = VARIANT ? TmaObject.load({}, VARIANT) : undefined;
     const exact = loadPlain(path.join(BUILD, 'exact.bpf.o'));
     const cases: Case[] = [
       { name: 'xdp no-op', fd: noop.prog('noop_xdp') },
       { name: 'xdp exact hash map (prototype)', fd: exact.prog('exact_xdp') },
       { name: 'xdp TMA full', fd: tma.prog('tma_xdp') },
+      ...(variant ? [{ name: 'xdp variant', fd: variant.prog('tma_xdp') }] : []),
       { name: 'tc no-op', fd: noop.prog('noop_tc') },
       { name: 'tc TMA full', fd: tma.prog('tma_tc') },
     ];
     const frameFor = flowFrames();
     const rows: [string, number][] = cases.map((c) => [c.name, distinct(c, s.flows, s.calls, frameFor)]);
     results.push({ flows: s.label, rows });
+    variant?.close();
     tma.close();
     exact.close();
   }
@@ -72,16 +78,26 @@ function main() {
   const hot = TmaObject.load();
   const light = TmaObject.load({ candThreshold: 2 ** 52 }); // never a candidate: every packet takes the HLL path
   const exactHot = loadPlain(path.join(BUILD, 'exact.bpf.o'));
+  const variantHeavy = VARIANT ? TmaObject.load({}, VARIANT) : undefined;
+  const variantLight = VARIANT ? TmaObject.load({ candThreshold: 2 ** 52 }, VARIANT) : undefined;
   const one = flowFrames()(1);
   const hotRows: [string, number][] = [
     ['xdp no-op', testRun(noop.prog('noop_xdp'), one, repeatHot).duration],
     ['xdp exact hash map (prototype)', testRun(exactHot.prog('exact_xdp'), one, repeatHot).duration],
     ['xdp TMA full, heavy flow', testRun(hot.prog('tma_xdp'), one, repeatHot).duration],
     ['xdp TMA full, light flow', testRun(light.prog('tma_xdp'), one, repeatHot).duration],
+    ...(variantHeavy && variantLight
+      ? ([
+          ['xdp variant, heavy flow', testRun(variantHeavy.prog('tma_xdp'), one, repeatHot).duration],
+          ['xdp variant, light flow', testRun(variantLight.prog('tma_xdp'), one, repeatHot).duration],
+        ] as [string, number][])
+      : []),
     ['tc no-op', testRun(noop.prog('noop_tc'), one, repeatHot).duration],
     ['tc TMA full, heavy flow', testRun(hot.prog('tma_tc'), one, repeatHot).duration],
   ];
   light.close();
+  variantHeavy?.close();
+  variantLight?.close();
   exactHot.close();
   hot.close();
   noop.close();
@@ -96,6 +112,8 @@ function main() {
     const exact = r.rows.find(([n]) => n.includes('exact'))![1];
     const full = r.rows.find(([n]) => n === 'xdp TMA full')![1];
     console.log(`  TMA full / exact hash map: ${(full / exact).toFixed(2)}`);
+    const variant = r.rows.find(([n]) => n === 'xdp variant');
+    if (variant) console.log(`  variant / TMA full: ${(variant[1] / full).toFixed(2)} (${VARIANT})`);
   }
   console.log(
     `\none packet repeated ${repeatHot} times in the kernel (ns/packet; over no-op); heavy = candidate (HLLs skipped), light = below the threshold`,

@@ -26,6 +26,12 @@ import { CmsWindow, HllWindow } from '../../libs/sketch/src/wasm/window';
  * Median CPU time per call in µs over `rounds` batches of `batch` calls, after a warm-up batch. CPU time (user +
  * system of this process) rather than wall time: the machines are shared, and time spent descheduled is not ours.
  */
+// TMA_BENCH_CMS=DxB measures a CMS of D rows of 2^B cells instead of the spec's shape (what a wider sketch would
+// cost); unset, the spec's.
+const CMS = ((m) => (m ? { depth: Number(m[1]), widthBits: Number(m[2]) } : {}))(
+  /^(\d+)x(\d+)$/.exec(process.env.TMA_BENCH_CMS ?? ''),
+);
+
 function time(fn: () => void, batch: number, rounds = 15): number {
   for (let i = 0; i < batch; i++) fn();
   const samples: number[] = [];
@@ -72,8 +78,8 @@ function snapshot(seed: number, flowCount: number, packetCount: number, cand: nu
   const flows = makeFlows(flowCount, rng);
   const counts = countStream(makeStream('zipf-1.1', flowCount, packetCount, rng), flowCount);
   const s: Snapshot = {
-    packets: new CountMinSketch(),
-    bytes: new CountMinSketch(),
+    packets: new CountMinSketch(CMS),
+    bytes: new CountMinSketch(CMS),
     hlls: [0, 1, 2, 3].map(() => new HyperLogLog()),
     candidates: [],
   };
@@ -149,8 +155,8 @@ function main(): void {
 
   console.log('\n-- merge one snapshot (2 CMS + 4 HLL) into a window');
   const window: Snapshot = {
-    packets: new CountMinSketch(),
-    bytes: new CountMinSketch(),
+    packets: new CountMinSketch(CMS),
+    bytes: new CountMinSketch(CMS),
     hlls: [0, 1, 2, 3].map(() => new HyperLogLog()),
     candidates: [],
   };
@@ -194,8 +200,8 @@ function main(): void {
   );
   // The same merge into windows whose counters live in WebAssembly memory (f64x2.add and i8x16.max_u in place).
   const wasmWindow = {
-    packets: new CmsWindow(),
-    bytes: new CmsWindow(),
+    packets: new CmsWindow(CMS),
+    bytes: new CmsWindow(CMS),
     hlls: [0, 1, 2, 3].map(() => new HllWindow()),
   };
   const tWasmWindow = time(() => {
