@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import {
   Candidate,
   CountMinSketch,
+  cmsParameters,
   HyperLogLog,
   decodeCandidates,
   decodeCountMinSketch,
@@ -31,6 +32,7 @@ import { CmsWindow, HllWindow } from '../../libs/sketch/src/wasm/window';
 const CMS = ((m) => (m ? { depth: Number(m[1]), widthBits: Number(m[2]) } : {}))(
   /^(\d+)x(\d+)$/.exec(process.env.TMA_BENCH_CMS ?? ''),
 );
+const CMS_SHAPE = cmsParameters(CMS);
 
 function time(fn: () => void, batch: number, rounds = 15): number {
   for (let i = 0; i < batch; i++) fn();
@@ -313,8 +315,8 @@ function main(): void {
 
   console.log('\n-- serialization of a busy host');
   const decodeAll = (e: Encoded) => {
-    decodeCountMinSketch(e.packets);
-    decodeCountMinSketch(e.bytes);
+    decodeCountMinSketch(e.packets, CMS);
+    decodeCountMinSketch(e.bytes, CMS);
     for (const h of e.hlls) decodeHyperLogLog(h);
     decodeCandidates(e.candidates);
   };
@@ -322,8 +324,8 @@ function main(): void {
   row('decode 2 CMS + 4 HLL + 2048 candidates', `${tDecode.toFixed(0)} µs`, '≤ 200 µs');
   const [tDecodeSketches, tDecodeScalar] = timeAB(
     () => {
-      decodeCountMinSketch(busyEnc.packets);
-      decodeCountMinSketch(busyEnc.bytes);
+      decodeCountMinSketch(busyEnc.packets, CMS);
+      decodeCountMinSketch(busyEnc.bytes, CMS);
       for (const h of busyEnc.hlls) decodeHyperLogLog(h);
     },
     useSimd,
@@ -333,13 +335,13 @@ function main(): void {
   // Baseline: the previous dense decoder, per cell through a DataView at unaligned offsets, row sums checked.
   const dataViewDecode = (b: Uint8Array) => {
     const cw = b[20];
-    const cells = new Float64Array(16384);
+    const cells = new Float64Array(CMS_SHAPE.depth << CMS_SHAPE.widthBits);
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     let pos = 21;
     let total = 0;
-    for (let row = 0, i = 0; row < 4; row++) {
+    for (let row = 0, i = 0; row < CMS_SHAPE.depth; row++) {
       let sum = 0;
-      for (const end = i + 4096; i < end; i++, pos += cw) {
+      for (const end = i + (1 << CMS_SHAPE.widthBits); i < end; i++, pos += cw) {
         const v = cw === 3 ? dv.getUint16(pos, true) + b[pos + 2] * 65536 : dv.getUint32(pos, true);
         cells[i] = v;
         sum += v;
@@ -350,8 +352,8 @@ function main(): void {
     return cells;
   };
   const tCmsDecode = time(() => {
-    decodeCountMinSketch(busyEnc.packets);
-    decodeCountMinSketch(busyEnc.bytes);
+    decodeCountMinSketch(busyEnc.packets, CMS);
+    decodeCountMinSketch(busyEnc.bytes, CMS);
   }, 50);
   const tCmsDataView = time(() => {
     dataViewDecode(busyEnc.packets);
