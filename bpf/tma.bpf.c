@@ -101,11 +101,9 @@ static __always_inline int tma_cand_hit(struct tma_cand_set *set, const struct t
 
 #pragma unroll
 	for (w = 0; w < TMA_CAND_WAYS; w++) {
-		struct tma_cand *c = &set->way[w];
-
-		if (c->hash == h && c->packets && tma_key_eq(&c->key, k)) {
-			c->packets++;
-			c->bytes += len;
+		if (set->hash[w] == h && set->packets[w] && tma_key_eq(&set->key[w], k)) {
+			set->packets[w]++;
+			set->bytes[w] += len;
 			return 1;
 		}
 	}
@@ -118,30 +116,28 @@ static __always_inline void tma_cand_insert(struct tma_state *s, struct tma_cand
 					    struct tma_flow_key *k, __u64 h, __u64 est_packets, __u64 est_bytes)
 {
 	struct tma_cand_base *b;
-	struct tma_cand *c;
 	__u64 least = ~0ULL;
-	__u32 victim = 0;
+	__u32 v = 0;
 	int w;
 
 #pragma unroll
 	for (w = 0; w < TMA_CAND_WAYS; w++) {
-		if (set->way[w].packets < least) {
-			least = set->way[w].packets;
-			victim = w;
+		if (set->packets[w] < least) {
+			least = set->packets[w];
+			v = w;
 		}
 	}
-	victim &= TMA_CAND_WAYS - 1;
-	c = &set->way[victim];
-	b = &s->cand_base[(set_idx * TMA_CAND_WAYS + victim) & (TMA_CAND_SLOTS - 1)];
-	if (c->packets) {
+	v &= TMA_CAND_WAYS - 1;
+	b = &s->cand_base[(set_idx * TMA_CAND_WAYS + v) & (TMA_CAND_SLOTS - 1)];
+	if (set->packets[v]) {
 		s->totals.cand_evictions++;
-		tma_cand_fold(s, c->hash, c->packets - b->packets, c->bytes - b->bytes);
+		tma_cand_fold(s, set->hash[v], set->packets[v] - b->packets, set->bytes[v] - b->bytes);
 	}
 	s->totals.cand_inserts++;
-	c->key = *k;
-	c->hash = h;
-	c->packets = est_packets;
-	c->bytes = est_bytes;
+	set->key[v] = *k;
+	set->hash[v] = h;
+	set->packets[v] = est_packets;
+	set->bytes[v] = est_bytes;
 	b->packets = est_packets;
 	b->bytes = est_bytes;
 }

@@ -33,13 +33,24 @@ interface Case {
   fd: number;
 }
 
-/** Average ns/packet over `calls` test runs of one packet each, visiting the flows in a scattered order. */
-function distinct(c: Case, flows: number, calls: number, frameFor: (i: number) => Buffer): number {
+/**
+ * Median over rounds of the average ns/packet of one-packet test runs, each a different flow visited in a scattered
+ * order. Every case first sees every flow once (warm-up); then each round runs `calls / rounds` packets through every
+ * case, in an order that rotates by round, so machine noise and cache order hit every case alike.
+ */
+function distinct(cases: Case[], flows: number, calls: number, frameFor: (i: number) => Buffer, rounds = 5): number[] {
   const stride = 7_368_787; // coprime with 10^3 and 10^6: a scattered walk over every flow
-  for (let k = 0; k < flows; k++) testRun(c.fd, frameFor((k * stride) % flows)); // warm-up: every flow once
-  let ns = 0;
-  for (let k = 0; k < calls; k++) ns += testRun(c.fd, frameFor((k * stride) % flows)).duration;
-  return ns / calls;
+  for (const c of cases) for (let k = 0; k < flows; k++) testRun(c.fd, frameFor((k * stride) % flows));
+  const per = Math.ceil(calls / rounds);
+  const samples = cases.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++)
+    for (let j = 0; j < cases.length; j++) {
+      const i = (j + r) % cases.length;
+      let ns = 0;
+      for (let k = 0; k < per; k++) ns += testRun(cases[i].fd, frameFor(((r * per + k) * stride) % flows)).duration;
+      samples[i].push(ns / per);
+    }
+  return samples.map((a) => [...a].sort((x, y) => x - y)[a.length >> 1]);
 }
 
 const VARIANT = process.argv[2];
@@ -68,7 +79,8 @@ function main() {
       { name: 'tc TMA full', fd: tma.prog('tma_tc') },
     ];
     const frameFor = flowFrames();
-    const rows: [string, number][] = cases.map((c) => [c.name, distinct(c, s.flows, s.calls, frameFor)]);
+    const ns = distinct(cases, s.flows, s.calls, frameFor);
+    const rows: [string, number][] = cases.map((c, i) => [c.name, ns[i]]);
     results.push({ flows: s.label, rows });
     variant?.close();
     tma.close();

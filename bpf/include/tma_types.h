@@ -53,16 +53,14 @@ struct tma_hll {
 /* Candidate heavy hitters: TMA_CAND_SETS sets of TMA_CAND_WAYS ways; set = low bits of the flow hash's lo word. A way
  * is empty when packets == 0. packets/bytes start at the flow's CMS estimate on this CPU when it enters and then
  * count every later packet exactly, in place of the CMS and the HLLs (the fast path of heavy flows): the CMS cells of
- * a member lack (packets, bytes) - its base until user space, or an eviction, folds the difference in. */
-struct tma_cand {
-	struct tma_flow_key key;
-	__u64 packets;
-	__u64 bytes;
-	__u64 hash;
-};
-
+ * a member lack (packets, bytes) - its base until user space, or an eviction, folds the difference in.
+ * Laid out by field, not by way: the four hashes and packet counts share the set's first cache line, so a packet of
+ * a flow that is not a member (every packet of a flood of new flows) reads one line of the set, not four. */
 struct tma_cand_set {
-	struct tma_cand way[TMA_CAND_WAYS];
+	__u64 hash[TMA_CAND_WAYS];
+	__u64 packets[TMA_CAND_WAYS];
+	__u64 bytes[TMA_CAND_WAYS];
+	struct tma_flow_key key[TMA_CAND_WAYS];
 };
 
 /* A way's counts when its flow entered (its CMS estimate then), at cand_base[set * TMA_CAND_WAYS + way]: kept apart
@@ -113,6 +111,7 @@ struct tma_state {
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct tma_totals) % 64 == 0, "totals keep the state's members line-aligned");
+_Static_assert(sizeof(struct tma_cand_set) % 64 == 0, "a set's tags sit in one line");
 _Static_assert(sizeof(struct tma_state) % 64 == 0, "CPUs' entries never share a cache line");
 _Static_assert(TMA_ERR__COUNT <= TMA_ERR_SLOTS, "error slots");
 

@@ -203,27 +203,23 @@ export class TmaObject {
   candidates(copy: number): Candidate[] {
     const st = this.state();
     const dv = new DataView(st.bytes.buffer, st.bytes.byteOffset, st.bytes.byteLength);
-    const m = STRUCTS.tma_cand.members;
+    const m = STRUCTS.tma_cand_set.members;
     const out: Candidate[] = [];
     for (let set = 0; set < CAND_SETS; set++)
       for (let c = 0; c < this.cpus; c++)
         for (let w = 0; w < CAND_WAYS; w++) {
-          const base =
-            st.offset(c, copy) +
-            STRUCTS.tma_state.members.cand +
-            set * STRUCTS.tma_cand_set.size +
-            w * STRUCTS.tma_cand.size;
-          const packets = dv.getBigUint64(base + m.packets, true);
+          const at = st.offset(c, copy) + STRUCTS.tma_state.members.cand + set * STRUCTS.tma_cand_set.size;
+          const packets = dv.getBigUint64(at + m.packets + 8 * w, true);
           if (packets === 0n) continue;
           const since =
             st.offset(c, copy) +
             STRUCTS.tma_state.members.cand_base +
             (set * CAND_WAYS + w) * STRUCTS.tma_cand_base.size;
           out.push({
-            key: st.bytes.slice(base + m.key, base + m.key + 40),
+            key: st.bytes.slice(at + m.key + 40 * w, at + m.key + 40 * w + 40),
             packets,
-            bytes: dv.getBigUint64(base + m.bytes, true),
-            hash: dv.getBigUint64(base + m.hash, true),
+            bytes: dv.getBigUint64(at + m.bytes + 8 * w, true),
+            hash: dv.getBigUint64(at + m.hash + 8 * w, true),
             basePackets: dv.getBigUint64(since, true),
             baseBytes: dv.getBigUint64(since + 8, true),
             cpu: c,

@@ -89,8 +89,11 @@ export const STRUCTS = {
   tma_cms_cell: { size: 16, members: { packets: 0, bytes: 8 } },
   tma_proto_count: { size: 16, members: { packets: 0, bytes: 8 } },
   tma_hll: { size: HLL_M, members: { reg: 0 } },
-  tma_cand: { size: 64, members: { key: 0, packets: 40, bytes: 48, hash: 56 } },
-  tma_cand_set: { size: 64 * CAND_WAYS, members: { way: 0 } },
+  /** by field: hash[ways], packets[ways], bytes[ways], key[ways] */
+  tma_cand_set: {
+    size: 24 * CAND_WAYS + 40 * CAND_WAYS,
+    members: { hash: 0, packets: 8 * CAND_WAYS, bytes: 16 * CAND_WAYS, key: 24 * CAND_WAYS },
+  },
   tma_cand_base: { size: 16, members: { packets: 0, bytes: 8 } },
   tma_totals: {
     size: TOTALS_SIZE,

@@ -172,27 +172,27 @@ export class EpochReader {
     // Candidates: CPU × set × way; a way is empty when packets == 0; the same key on several CPUs is summed. A
     // member counted its packets since it entered (packets − base) in place of the CMS: fold them into its cells.
     const setSize = STRUCTS.tma_cand_set.size;
-    const way = STRUCTS.tma_cand.size;
-    const cm = STRUCTS.tma_cand.members;
+    const cm = STRUCTS.tma_cand_set.members;
     const byKey = new Map<string, KernelCandidate>();
     for (let c = 0; c < cpus; c++)
       for (let set = 0; set < CAND_SETS; set++)
         for (let wy = 0; wy < CAND_WAYS; wy++) {
-          const at = base[c] + S.cand + set * setSize + wy * way;
-          const packets = u64(at + cm.packets);
+          const at = base[c] + S.cand + set * setSize;
+          const packets = u64(at + cm.packets + 8 * wy);
           if (packets === 0) continue;
-          const bytesOf = u64(at + cm.bytes);
+          const bytesOf = u64(at + cm.bytes + 8 * wy);
           const since = base[c] + S.cand_base + (set * CAND_WAYS + wy) * STRUCTS.tma_cand_base.size;
           const foldPackets = packets - u64(since);
           const foldBytes = bytesOf - u64(since + 8);
-          const lo = w[(at + cm.hash) >> 2];
-          const hi = w[((at + cm.hash) >> 2) + 1];
+          const lo = w[(at + cm.hash + 8 * wy) >> 2];
+          const hi = w[((at + cm.hash + 8 * wy) >> 2) + 1];
           for (let row = 0; row < CMS_DEPTH; row++) {
             const cell = row * CMS_WIDTH + cmsColumn(hi, lo, row);
             cmsPackets[cell] += foldPackets;
             cmsBytes[cell] += foldBytes;
           }
-          const key = bytes.slice(at + cm.key, at + cm.key + FLOW_KEY_BYTES);
+          const keyAt = at + cm.key + FLOW_KEY_BYTES * wy;
+          const key = bytes.slice(keyAt, keyAt + FLOW_KEY_BYTES);
           const id = Buffer.from(key.buffer, key.byteOffset, FLOW_KEY_BYTES).toString('latin1');
           const seen = byKey.get(id);
           if (seen) {
