@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 /* TMA data path: every frame is parsed once and counted into this CPU's sketches (CMS by packets and bytes, four
- * HLLs, per-protocol totals, a bounded heavy-hitter candidate table), in the copy tma_ctl.epoch selects.
+ * HLLs, per-protocol totals, a bounded heavy-hitter candidate table), in the copy tma_ctl.epoch selects. A flow in
+ * the candidate table is counted there only (the fast path of heavy flows); user space folds those counts into the
+ * CMS when it reads the copy, so what it reads is the sketch of every packet.
  * The same code runs as XDP (ingress) and as TC clsact ingress/egress. It never drops or alters traffic:
  * XDP_PASS and TC_ACT_UNSPEC always. */
 #include "vmlinux.h"
@@ -187,6 +189,8 @@ static __always_inline __u64 tma_cand_threshold(__u64 n)
 	return floor > tma_cfg.cand_threshold ? floor : tma_cfg.cand_threshold;
 }
 
+/* One IP packet of flow k: its candidate way if it has one; else the CMS rows, maybe an entry into the table, and the
+ * four HLLs. n = IP packets in this copy on this CPU, for the noise floor. */
 static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u64 n)
 {
 	__u64 h, s01, hs, hd, hp;
