@@ -65,28 +65,57 @@ for (const v of snaps) {
 
 const blobs = (s) => [s.hllFlows, s.hllSources, s.hllDestinations, s.hllDestinationPorts];
 
-/** Before: plain sketches, CMS cells added by the JS loops of mergeEncodedCountMinSketch. */
-function plainSketches() {
+/**
+ * The sketch merges of every window (2 CMS + 4 HLL per snapshot, from the serialized blobs, or from the scaled
+ * sketches a snapshot carries after validation) into fresh sketches of one kind; `total` reads the packets CMS total
+ * (and releases what needs it).
+ */
+function mergeWindows({ newCms, newHll, mergeCms, mergeHll, total }) {
   let check = 0;
   const t = performance.now();
   for (const vs of byWindow.values()) {
-    const cms = [new CountMinSketch(), new CountMinSketch()];
-    const hll = [new HyperLogLog(), new HyperLogLog(), new HyperLogLog(), new HyperLogLog()];
+    const cms = [newCms(), newCms()];
+    const hll = [newHll(), newHll(), newHll(), newHll()];
     for (const v of vs) {
       const s = v.snapshot;
       if (v.scaled) {
         cms[0].merge(v.scaled.cmsPackets);
         cms[1].merge(v.scaled.cmsBytes);
       } else {
-        mergeEncodedCountMinSketch(cms[0], s.cmsPackets);
-        mergeEncodedCountMinSketch(cms[1], s.cmsBytes);
+        mergeCms(cms[0], s.cmsPackets);
+        mergeCms(cms[1], s.cmsBytes);
       }
-      blobs(s).forEach((b, i) => mergeEncodedHyperLogLog(hll[i], b));
+      blobs(s).forEach((b, i) => mergeHll(hll[i], b));
     }
-    check += cms[0].total;
+    check += total(cms, hll);
   }
   return { ms: performance.now() - t, check };
 }
+
+/** Before: plain sketches, CMS cells added by the JS loops of mergeEncodedCountMinSketch. */
+const plainSketches = () =>
+  mergeWindows({
+    newCms: () => new CountMinSketch(),
+    newHll: () => new HyperLogLog(),
+    mergeCms: mergeEncodedCountMinSketch,
+    mergeHll: mergeEncodedHyperLogLog,
+    total: (cms) => cms[0].total,
+  });
+
+/** After, sketches only: the same merges into CmsWindow / HllWindow (+ toSketch, dispose). */
+const windowSketches = () =>
+  mergeWindows({
+    newCms: () => new sk.CmsWindow(),
+    newHll: () => new sk.HllWindow(),
+    mergeCms: (w, b) => w.mergeEncoded(b),
+    mergeHll: (w, b) => w.mergeEncoded(b),
+    total: (cms, hll) => {
+      const n = cms[0].toSketch().total;
+      hll.forEach((h) => h.toSketch());
+      for (const x of [...cms, ...hll]) x.dispose();
+      return n;
+    },
+  });
 
 /** After: the accumulator's windows, through WindowAccumulator (whole add(): sketches, candidates, hosts…). */
 function accumulators() {
@@ -97,32 +126,6 @@ function accumulators() {
     const acc = new WindowAccumulator('t', 0, w, WINDOW_MS, false);
     for (const v of vs) acc.add(v, off++, 0);
     check += acc.seal().cmsPackets.total; // seal(): the copy out of WebAssembly memory every flush pays
-  }
-  return { ms: performance.now() - t, check };
-}
-
-/** After, sketches only: the same merges as plainSketches() into CmsWindow / HllWindow (+ toSketch, dispose). */
-function windowSketches() {
-  const { CmsWindow, HllWindow } = require('@tma/sketch');
-  let check = 0;
-  const t = performance.now();
-  for (const vs of byWindow.values()) {
-    const cms = [new CmsWindow(), new CmsWindow()];
-    const hll = [new HllWindow(), new HllWindow(), new HllWindow(), new HllWindow()];
-    for (const v of vs) {
-      const s = v.snapshot;
-      if (v.scaled) {
-        cms[0].merge(v.scaled.cmsPackets);
-        cms[1].merge(v.scaled.cmsBytes);
-      } else {
-        cms[0].mergeEncoded(s.cmsPackets);
-        cms[1].mergeEncoded(s.cmsBytes);
-      }
-      blobs(s).forEach((b, i) => hll[i].mergeEncoded(b));
-    }
-    check += cms[0].toSketch().total;
-    hll.forEach((h) => h.toSketch());
-    for (const x of [...cms, ...hll]) x.dispose();
   }
   return { ms: performance.now() - t, check };
 }
