@@ -9,8 +9,6 @@ import {
   CAND_THRESHOLD_DEFAULT,
   CAND_WAYS,
   CMS_CELLS,
-  CMS_DEPTH,
-  CMS_WIDTH,
   CTL_MAP,
   ERR_COUNT,
   HLL_KINDS,
@@ -22,8 +20,8 @@ import {
   type Totals,
   type Trace,
 } from './layout';
+import { EpochReader } from '../../apps/edge-agent/src/kernel/reader';
 import { StateMap } from '../../apps/edge-agent/src/kernel/state';
-import { cmsColumn } from '@tma/sketch';
 
 /** The repository root: the nearest ancestor holding bpf/tma.bpf.c (works from sources and from compiled output). */
 export const REPO_ROOT = ((): string => {
@@ -157,17 +155,14 @@ export class TmaObject {
     return Array.from({ length: ERR_COUNT }, (_, r) => this.sum(copy, STRUCTS.tma_state.members.errors + 8 * r));
   }
 
-  /** Whole CMS of a copy, summed over CPUs: packets and bytes per flat cell (row * width + column), with each
-   * candidate's packets since it entered (kept out of the CMS by the kernel) folded into its cells. */
+  /** Whole CMS of a copy, summed over CPUs, as the agent reads it (EpochReader: each candidate's packets since it
+   * entered, which the kernel keeps out of the CMS, folded into its cells): packets and bytes per flat cell. */
   cms(copy: number): { packets: BigUint64Array; bytes: BigUint64Array } {
-    const raw = this.rawCms(copy);
-    for (const c of this.candidates(copy))
-      for (let row = 0; row < CMS_DEPTH; row++) {
-        const cell = row * CMS_WIDTH + cmsColumn(Number(c.hash >> 32n), Number(c.hash & 0xffffffffn), row);
-        raw.packets[cell] += c.packets - c.basePackets;
-        raw.bytes[cell] += c.bytes - c.baseBytes;
-      }
-    return raw;
+    const r = new EpochReader(this).readCopy(copy);
+    return {
+      packets: BigUint64Array.from(r.cmsPackets, (v) => BigInt(v)),
+      bytes: BigUint64Array.from(r.cmsBytes, (v) => BigInt(v)),
+    };
   }
 
   /** The CMS cells as the kernel left them (candidates' packets since they entered not folded in). */

@@ -71,7 +71,8 @@ export class EpochReader {
   private readonly zeroKey = u32(0);
   private readonly syncValue = Buffer.alloc(4);
 
-  constructor(private readonly kernel: TmaKernel) {
+  /** `kernel`: the agent's loader, or any loaded object that offers the same state and maps (the kernel tests'). */
+  constructor(private readonly kernel: Pick<TmaKernel, 'cpus' | 'state' | 'mapFd'>) {
     this.cpus = kernel.cpus;
     this.state = kernel.state();
     check('lookup tma_ctl', ffi.lookup(kernel.mapFd(CTL_MAP), this.zeroKey, this.ctlValue));
