@@ -4,7 +4,16 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 export default [
-  { ignores: ['**/node_modules', '**/dist', '.state/**', '.nx/**', '**/*.generated.ts', 'apps/query-api/static/vendor/**'] },
+  {
+    ignores: [
+      '**/node_modules',
+      '**/dist',
+      '.state/**',
+      '.nx/**',
+      '**/*.generated.ts',
+      'apps/query-api/static/vendor/**',
+    ],
+  },
   ...tseslint.configs.recommended,
   prettier,
   {

@@ -3,9 +3,13 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const candidates = ['bpf', 'infra', ...['apps', 'libs', 'tools'].flatMap((dir) =>
-  fs.readdirSync(path.join(__dirname, dir)).map((name) => path.join(dir, name)),
-)];
+const candidates = [
+  'bpf',
+  'infra',
+  ...['apps', 'libs', 'tools'].flatMap((dir) =>
+    fs.readdirSync(path.join(__dirname, dir)).map((name) => path.join(dir, name)),
+  ),
+];
 
 module.exports = {
   projects: candidates

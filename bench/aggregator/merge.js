@@ -22,7 +22,11 @@ const ROUNDS = Number(args.rounds ?? 24);
 const REPEATS = Number(args.repeats ?? 5);
 const WINDOW_MS = 60_000;
 
-execFileSync(path.join(root, 'node_modules/.bin/tsc'), ['-b', 'libs/aggregation/tsconfig.json', 'tools/fleet-sim/tsconfig.json'], { stdio: 'inherit' });
+execFileSync(
+  path.join(root, 'node_modules/.bin/tsc'),
+  ['-b', 'libs/aggregation/tsconfig.json', 'tools/fleet-sim/tsconfig.json'],
+  { stdio: 'inherit' },
+);
 const sk = require('@tma/sketch');
 const { CountMinSketch, HyperLogLog, mergeEncodedCountMinSketch, mergeEncodedHyperLogLog } = sk;
 const { decode, encode } = require('@tma/schema');
@@ -31,7 +35,8 @@ const { validateMessage } = require('../../libs/aggregation/dist/validate');
 const { windowOf } = require('../../libs/aggregation/dist/engine');
 const { WindowAccumulator } = require('../../libs/aggregation/dist/window');
 
-const startMs = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS - Math.ceil((ROUNDS * 10_000) / WINDOW_MS + 2) * WINDOW_MS;
+const startMs =
+  Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS - Math.ceil((ROUNDS * 10_000) / WINDOW_MS + 2) * WINDOW_MS;
 const sim = new FleetSimulator({ hosts: HOSTS, seed: 7, startMs, intervalMs: 10_000, truth: false });
 const snaps = [];
 const denseCms = (b) => Buffer.from(sk.encodeCountMinSketch(sk.decodeCountMinSketch(b), { encoding: 'dense' }));
@@ -133,7 +138,11 @@ function accumulators() {
 const runs = { plain: [], windows: [], add: [] };
 let check;
 for (let r = 0; r < REPEATS + 1; r++) {
-  for (const [name, fn] of [['plain', plainSketches], ['windows', windowSketches], ['add', accumulators]]) {
+  for (const [name, fn] of [
+    ['plain', plainSketches],
+    ['windows', windowSketches],
+    ['add', accumulators],
+  ]) {
     global.gc?.();
     const res = fn();
     if (check === undefined) check = res.check;
@@ -144,10 +153,18 @@ for (let r = 0; r < REPEATS + 1; r++) {
 const best = (xs) => Math.min(...xs);
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const f = (x) => x.toFixed(1);
-console.log(`machine: ${cpus().length} × ${cpus()[0].model}, Node ${process.versions.node}; ${N} snapshots of ${HOSTS} hosts (avg ${Math.round(blobBytes / N)} B${DENSE ? ', dense blobs' : ''}) in ${byWindow.size} windows, ${REPEATS} runs each`);
+console.log(
+  `machine: ${cpus().length} × ${cpus()[0].model}, Node ${process.versions.node}; ${N} snapshots of ${HOSTS} hosts (avg ${Math.round(blobBytes / N)} B${DENSE ? ', dense blobs' : ''}) in ${byWindow.size} windows, ${REPEATS} runs each`,
+);
 console.log('| per snapshot | best µs | median µs |');
 console.log('| --- | ---: | ---: |');
-console.log(`| sketch merges into CountMinSketch / HyperLogLog (before) | ${f(best(runs.plain))} | ${f(median(runs.plain))} |`);
-console.log(`| sketch merges into CmsWindow / HllWindow (after) | ${f(best(runs.windows))} | ${f(median(runs.windows))} |`);
+console.log(
+  `| sketch merges into CountMinSketch / HyperLogLog (before) | ${f(best(runs.plain))} | ${f(median(runs.plain))} |`,
+);
+console.log(
+  `| sketch merges into CmsWindow / HllWindow (after) | ${f(best(runs.windows))} | ${f(median(runs.windows))} |`,
+);
 console.log(`| whole WindowAccumulator.add() (after; + seal) | ${f(best(runs.add))} | ${f(median(runs.add))} |`);
-console.log(`windows / plain: ${(median(runs.windows) / median(runs.plain)).toFixed(2)} (median), ${(best(runs.windows) / best(runs.plain)).toFixed(2)} (best)`);
+console.log(
+  `windows / plain: ${(median(runs.windows) / median(runs.plain)).toFixed(2)} (median), ${(best(runs.windows) / best(runs.plain)).toFixed(2)} (best)`,
+);

@@ -20,7 +20,11 @@ const HOSTS = Number(args.hosts ?? 1000);
 const ROUNDS = Number(args.rounds ?? 12);
 const PARTITIONS = Number(args.partitions ?? 12);
 
-execFileSync(path.join(root, 'node_modules/.bin/tsc'), ['-b', 'apps/aggregator/tsconfig.json', 'tools/fleet-sim/tsconfig.json'], { stdio: 'inherit' });
+execFileSync(
+  path.join(root, 'node_modules/.bin/tsc'),
+  ['-b', 'apps/aggregator/tsconfig.json', 'tools/fleet-sim/tsconfig.json'],
+  { stdio: 'inherit' },
+);
 const { Kafka, logLevel } = require('kafkajs');
 const { loadKafkaSettings, ensureTopics } = require('@tma/kafka');
 const { snapshotTopic, deadLetterTopic } = require('@tma/schema');
@@ -49,14 +53,27 @@ async function main() {
   for (let r = 0; r < ROUNDS; r++) messages.push(...sim.nextRound());
   const N = messages.length;
   const avgBytes = messages.reduce((s, m) => s + m.value.length, 0) / N;
-  console.log(`generated ${fmt(N)} snapshots of ${HOSTS} hosts (avg ${fmt(avgBytes)} B) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  console.log(
+    `generated ${fmt(N)} snapshots of ${HOSTS} hosts (avg ${fmt(avgBytes)} B) in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+  );
 
   // 1. The core alone, in memory.
-  const engine = new AggregatorEngine({ windowMs: MINUTE, allowedLatenessMs: 30_000, idleCloseMs: 60_000, maxFutureMs: 600_000, maxOpenWindows: 6 });
+  const engine = new AggregatorEngine({
+    windowMs: MINUTE,
+    allowedLatenessMs: 30_000,
+    idleCloseMs: 60_000,
+    maxFutureMs: 600_000,
+    maxOpenWindows: 6,
+  });
   for (let p = 0; p < PARTITIONS; p++) engine.assign({ topic: 't', partition: p, committed: 0, covered: [] });
   const offs = new Array(PARTITIONS).fill(0);
   t = performance.now();
-  messages.forEach((m, i) => engine.ingest({ topic: 't', partition: i % PARTITIONS, offset: offs[i % PARTITIONS]++, value: m.value }, Date.now()));
+  messages.forEach((m, i) =>
+    engine.ingest(
+      { topic: 't', partition: i % PARTITIONS, offset: offs[i % PARTITIONS]++, value: m.value },
+      Date.now(),
+    ),
+  );
   const coreRate = N / ((performance.now() - t) / 1000);
   const coreStats = { ...engine.stats };
   engine.revokeAll(); // returns the open windows' memory before the whole aggregator runs
@@ -66,7 +83,10 @@ async function main() {
   const topic = snapshotTopic(prefix);
   const admin = kafka.admin();
   await admin.connect();
-  await ensureTopics(admin, [{ topic, numPartitions: PARTITIONS }, { topic: deadLetterTopic(prefix), numPartitions: 1 }]);
+  await ensureTopics(admin, [
+    { topic, numPartitions: PARTITIONS },
+    { topic: deadLetterTopic(prefix), numPartitions: 1 },
+  ]);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   t = Date.now();
@@ -126,7 +146,9 @@ async function main() {
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
     if (args.timeline && first && timeline.length < (performance.now() - first) / 500) {
       const st = runner.stats;
-      timeline.push(`${((performance.now() - first) / 1000).toFixed(1)}s batches=${st.batches} decode=${runner.engine.stats.decodeMs.toFixed(0)} write=${st.writeMs.toFixed(0)} rollup=${st.finalizeMs.toFixed(0)} commits=${st.commits}`);
+      timeline.push(
+        `${((performance.now() - first) / 1000).toFixed(1)}s batches=${st.batches} decode=${runner.engine.stats.decodeMs.toFixed(0)} write=${st.writeMs.toFixed(0)} rollup=${st.finalizeMs.toFixed(0)} commits=${st.commits}`,
+      );
     }
   }, 50);
   // Timed from the start of the first batch (recorded by the runner: a batch is processed synchronously, so
@@ -143,7 +165,9 @@ async function main() {
   const cpu = process.cpuUsage(cpu0);
   clearInterval(sampler);
   const s = { ...runner.engine.stats, ...runner.stats };
-  const [stored] = await storage.query(`SELECT sum(snapshots) AS n FROM {database}.agg_partials FINAL WHERE tier = '1m'`);
+  const [stored] = await storage.query(
+    `SELECT sum(snapshots) AS n FROM {database}.agg_partials FINAL WHERE tier = '1m'`,
+  );
   await agg.close(); // graceful: rollups and the 1 h tier are rebuilt off the commit path, finished here
   const rollupMs = runner.stats.finalizeMs - start.finalizeMs;
   await storage.close();
@@ -155,20 +179,38 @@ async function main() {
   const mergeWall = (mergedAt - first) / 1000;
   if (args.timeline) console.log(timeline.join('\n'));
   const per = (ms) => `${((ms * 1000) / N).toFixed(0)} µs`;
-  console.log(`\nmachine: ${cpus().length} × ${cpus()[0].model}, Node ${process.versions.node}; ${PARTITIONS} partitions; Kafka on this machine`);
+  console.log(
+    `\nmachine: ${cpus().length} × ${cpus()[0].model}, Node ${process.versions.node}; ${PARTITIONS} partitions; Kafka on this machine`,
+  );
   console.log(`stored snapshots: ${stored.n} of ${N}\n`);
   console.log('| stage | snapshots/s | vs Kafka read alone |');
   console.log('| --- | ---: | ---: |');
   console.log(`| publish (producer, acks=all) | ${fmt(publishRate)} | ${(publishRate / rawRate).toFixed(2)} |`);
   console.log(`| Kafka read alone (kafkajs, no decode) | ${fmt(rawRate)} | 1.00 |`);
-  console.log(`| core alone: decode + validate + merge in memory | ${fmt(coreRate)} | ${(coreRate / rawRate).toFixed(2)} |`);
-  console.log(`| whole aggregator, until every snapshot is merged (windows written and committed as the watermark passes) | ${fmt(N / mergeWall)} | ${(N / mergeWall / rawRate).toFixed(2)} |`);
-  console.log(`| **whole aggregator, until every offset is committed** (incl. the ${env.TMA_AGG_IDLE_CLOSE} idle close of the last window) | **${fmt(aggRate)}** | ${(aggRate / rawRate).toFixed(2)} |`);
-  console.log(`\ncore alone, per snapshot: decode+validate ${per(coreStats.decodeMs)}, merge ${per(coreStats.mergeMs)}`);
-  console.log(`whole aggregator: ${wall.toFixed(2)} s wall, CPU ${((cpu.user + cpu.system) / 1e6 / wall).toFixed(2)} cores (user ${(cpu.user / 1e6).toFixed(1)} s, system ${(cpu.system / 1e6).toFixed(1)} s), peak RSS ${fmt(rssPeak / 2 ** 20)} MiB (${fmt(rssBase / 2 ** 20)} MiB before start)`);
-  console.log(`per snapshot: decode+validate ${per(s.decodeMs - start.decodeMs)}, merge ${per(s.mergeMs - start.mergeMs)}, encode rows ${per(s.encodeMs - start.encodeMs)}, write partials ${per(s.writeMs - start.writeMs)}, ${s.rowsWritten - start.rowsWritten} partial rows, ${s.commits - start.commits} commits`);
-  console.log(`time in batches ${((s.batchMs - start.batchMs) / 1000).toFixed(2)} s over ${s.batches - start.batches} batches (partition assignment ${((s.assignMs - start.assignMs) / 1000).toFixed(2)} s), commits ${((s.commitMs - start.commitMs) / 1000).toFixed(2)} s`);
-  console.log(`readable rollups + 1 h tier (after the commits, debounced per window): ${per(rollupMs)} per snapshot, ${(rollupMs / 1000).toFixed(2)} s in all`);
+  console.log(
+    `| core alone: decode + validate + merge in memory | ${fmt(coreRate)} | ${(coreRate / rawRate).toFixed(2)} |`,
+  );
+  console.log(
+    `| whole aggregator, until every snapshot is merged (windows written and committed as the watermark passes) | ${fmt(N / mergeWall)} | ${(N / mergeWall / rawRate).toFixed(2)} |`,
+  );
+  console.log(
+    `| **whole aggregator, until every offset is committed** (incl. the ${env.TMA_AGG_IDLE_CLOSE} idle close of the last window) | **${fmt(aggRate)}** | ${(aggRate / rawRate).toFixed(2)} |`,
+  );
+  console.log(
+    `\ncore alone, per snapshot: decode+validate ${per(coreStats.decodeMs)}, merge ${per(coreStats.mergeMs)}`,
+  );
+  console.log(
+    `whole aggregator: ${wall.toFixed(2)} s wall, CPU ${((cpu.user + cpu.system) / 1e6 / wall).toFixed(2)} cores (user ${(cpu.user / 1e6).toFixed(1)} s, system ${(cpu.system / 1e6).toFixed(1)} s), peak RSS ${fmt(rssPeak / 2 ** 20)} MiB (${fmt(rssBase / 2 ** 20)} MiB before start)`,
+  );
+  console.log(
+    `per snapshot: decode+validate ${per(s.decodeMs - start.decodeMs)}, merge ${per(s.mergeMs - start.mergeMs)}, encode rows ${per(s.encodeMs - start.encodeMs)}, write partials ${per(s.writeMs - start.writeMs)}, ${s.rowsWritten - start.rowsWritten} partial rows, ${s.commits - start.commits} commits`,
+  );
+  console.log(
+    `time in batches ${((s.batchMs - start.batchMs) / 1000).toFixed(2)} s over ${s.batches - start.batches} batches (partition assignment ${((s.assignMs - start.assignMs) / 1000).toFixed(2)} s), commits ${((s.commitMs - start.commitMs) / 1000).toFixed(2)} s`,
+  );
+  console.log(
+    `readable rollups + 1 h tier (after the commits, debounced per window): ${per(rollupMs)} per snapshot, ${(rollupMs / 1000).toFixed(2)} s in all`,
+  );
 }
 
 main().catch((err) => {

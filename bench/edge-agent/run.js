@@ -71,11 +71,26 @@ function cpuNs(pid) {
   }
   return ns;
 }
-const statusKiB = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+const statusKiB = (pid, field) =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
 async function measure(interval) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-ea-bench-'));
-  const args = [MAIN, '--interfaces', OUT, '--interval', interval, '--host-id', `bench-${id}`, '--spool-dir', dir, '--metrics-port', '0', '--topic-prefix', 'tma-bench'];
+  const args = [
+    MAIN,
+    '--interfaces',
+    OUT,
+    '--interval',
+    interval,
+    '--host-id',
+    `bench-${id}`,
+    '--spool-dir',
+    dir,
+    '--metrics-port',
+    '0',
+    '--topic-prefix',
+    'tma-bench',
+  ];
   if (STDOUT) args.push('--stdout');
   const agent = spawn(process.execPath, args, { stdio: ['ignore', STDOUT ? 'ignore' : 'ignore', 'pipe'] });
   let log = '';
@@ -84,7 +99,21 @@ async function measure(interval) {
     if (agent.exitCode !== null) throw new Error(`agent exited: ${log}`);
     await sleep(50);
   }
-  const sender = spawn('ip', ['netns', 'exec', NS, 'python3', path.join(__dirname, 'sender.py'), OUTER, String(RATE), String(SECONDS + WARMUP + 2), String(FLOWS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const sender = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      NS,
+      'python3',
+      path.join(__dirname, 'sender.py'),
+      OUTER,
+      String(RATE),
+      String(SECONDS + WARMUP + 2),
+      String(FLOWS),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let sent = '';
   sender.stdout.on('data', (d) => (sent += d));
   await sleep(WARMUP * 1000);
@@ -105,7 +134,12 @@ async function measure(interval) {
   await new Promise((r) => agent.on('exit', r));
   fs.rmSync(dir, { recursive: true, force: true });
   // full intervals after the warm-up only
-  const snaps = log.split('\n').filter((l) => l.includes('"event":"snapshot"')).map((l) => JSON.parse(l)).filter((s) => Date.parse(s.ts) >= measureFrom).slice(0, -1);
+  const snaps = log
+    .split('\n')
+    .filter((l) => l.includes('"event":"snapshot"'))
+    .map((l) => JSON.parse(l))
+    .filter((s) => Date.parse(s.ts) >= measureFrom)
+    .slice(0, -1);
   const mean = (f) => (snaps.length ? snaps.reduce((a, s) => a + f(s), 0) / snaps.length : NaN);
   const failed = log.split('\n').filter((l) => l.includes('publish_failed')).length;
   return {
@@ -134,14 +168,22 @@ async function measure(interval) {
   try {
     const rows = [];
     for (const interval of ['10s', '1s']) rows.push(await measure(interval));
-    console.log(`machine: ${os.cpus().length} CPU ${os.cpus()[0].model}, kernel ${os.release()}, node ${process.version}`);
-    console.log(`load: ${RATE} pps UDP over ${FLOWS} flows, ${SECONDS} s measured after ${WARMUP} s warm-up, ${STDOUT ? 'stdout' : 'Kafka'} output`);
-    console.log('interval  cpu%core  rssMiB (anon)  read wall ms (barrier)  read cpu ms  build cpu ms  snapshot KiB  packets/snapshot  publish failures');
+    console.log(
+      `machine: ${os.cpus().length} CPU ${os.cpus()[0].model}, kernel ${os.release()}, node ${process.version}`,
+    );
+    console.log(
+      `load: ${RATE} pps UDP over ${FLOWS} flows, ${SECONDS} s measured after ${WARMUP} s warm-up, ${STDOUT ? 'stdout' : 'Kafka'} output`,
+    );
+    console.log(
+      'interval  cpu%core  rssMiB (anon)  read wall ms (barrier)  read cpu ms  build cpu ms  snapshot KiB  packets/snapshot  publish failures',
+    );
     for (const r of rows)
       console.log(
         `${r.interval.padEnd(8)}  ${r.cpuPct.toFixed(3).padStart(8)}  ${r.rssMiB.toFixed(1).padStart(6)} (${r.anonMiB.toFixed(1).padStart(5)})  ${r.readMs.toFixed(2).padStart(9)} (${r.barrierMs.toFixed(2).padStart(5)})     ${r.readCpuMs.toFixed(1).padStart(8)}  ${r.buildCpuMs.toFixed(1).padStart(11)}  ${r.msgKiB.toFixed(1).padStart(12)}  ${String(Math.round(r.pktsPerSnap)).padStart(16)}  ${String(r.failed).padStart(16)}`,
       );
-    console.log(`ratio cpu 1s/10s: ${(rows[1].cpuPct / rows[0].cpuPct).toFixed(2)}; goal at 10s: <= 0.5 % of a core, RSS <= 100 MiB`);
+    console.log(
+      `ratio cpu 1s/10s: ${(rows[1].cpuPct / rows[0].cpuPct).toFixed(2)}; goal at 10s: <= 0.5 % of a core, RSS <= 100 MiB`,
+    );
   } finally {
     teardown();
   }

@@ -23,7 +23,8 @@ function flaky(storage: Storage, state: { down: boolean }): Storage {
     get(target, prop, receiver) {
       if (prop === 'insertRows') {
         return async (table: string, rows: readonly Record<string, unknown>[], options?: { dedupToken?: string }) => {
-          if (state.down && table === 'agg_partials') throw new Error('connect ECONNREFUSED (simulated ClickHouse outage)');
+          if (state.down && table === 'agg_partials')
+            throw new Error('connect ECONNREFUSED (simulated ClickHouse outage)');
           return target.insertRows(table, rows, options);
         };
       }
@@ -67,7 +68,9 @@ it('pauses while ClickHouse is down, commits nothing, then catches up exactly on
 
   await waitFor('paused after failed writes', async () => {
     const text = await agg!.metricsText();
-    return metric(text, 'tma_aggregator_paused') === 1 && metric(text, 'tma_aggregator_write_errors_total') >= 2 ? true : undefined;
+    return metric(text, 'tma_aggregator_paused') === 1 && metric(text, 'tma_aggregator_write_errors_total') >= 2
+      ? true
+      : undefined;
   });
   expect(agg.readiness()).toMatch(/ClickHouse writes are failing/);
   const admin = kafka.admin();
@@ -79,7 +82,9 @@ it('pauses while ClickHouse is down, commits nothing, then catches up exactly on
   state.down = false;
   const expected = sim.truth.totals();
   await waitFor('caught up', async () => {
-    const [r] = await store.storage.query<{ n: string }>(`SELECT sum(snapshots) AS n FROM {database}.agg_partials FINAL WHERE tier = '1m'`);
+    const [r] = await store.storage.query<{ n: string }>(
+      `SELECT sum(snapshots) AS n FROM {database}.agg_partials FINAL WHERE tier = '1m'`,
+    );
     return Number(r.n) >= expected.snapshots ? true : undefined;
   });
   await waitFor('resumed and ready', async () => (agg!.readiness() === null ? true : undefined));

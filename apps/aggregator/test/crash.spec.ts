@@ -62,7 +62,9 @@ function runAggregator(extra: Record<string, string>): Child {
   });
   url.catch(() => undefined);
   proc.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.once('exit', (code, signal) => res({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    proc.once('exit', (code, signal) => res({ code, signal })),
+  );
   return { proc, url, exited, output };
 }
 
@@ -80,7 +82,10 @@ let storage: Storage | undefined;
 
 beforeAll(async () => {
   // The child runs the built aggregator: bring dist/ up to date (incremental, fast when nothing changed).
-  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-b', 'apps/aggregator/tsconfig.json'], { cwd: root, stdio: 'inherit' });
+  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-b', 'apps/aggregator/tsconfig.json'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   await createTopics(prefix, 4);
 });
 
@@ -105,7 +110,9 @@ it('after kill -9 mid-stream and restarts, totals equal the ground truth and not
   const second = runAggregator({});
   const url2 = await second.url;
   for (let r = 9; r < 15; r++) await sendMessages(p, topic, sim.nextRound());
-  await waitFor('restarted aggregator skipping stored rows', async () => ((await metric(url2, /^tma_aggregator_snapshots_total\{outcome="skipped"[^}]*\} (\d+)/)) > 0 ? true : undefined));
+  await waitFor('restarted aggregator skipping stored rows', async () =>
+    (await metric(url2, /^tma_aggregator_snapshots_total\{outcome="skipped"[^}]*\} (\d+)/)) > 0 ? true : undefined,
+  );
   second.proc.kill('SIGKILL');
   expect((await second.exited).signal).toBe('SIGKILL');
 

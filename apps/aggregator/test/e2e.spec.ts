@@ -70,9 +70,15 @@ describe('aggregator end to end', () => {
 
     agg = await startAggregator({ env, storage: store.storage, httpPort: 0, logger: ['warn', 'error'] });
     const truth = sim.truth;
-    await waitFor('every snapshot stored', async () => ((await storedSnapshots()) >= truth.totals().snapshots ? true : undefined), 90_000);
+    await waitFor(
+      'every snapshot stored',
+      async () => ((await storedSnapshots()) >= truth.totals().snapshots ? true : undefined),
+      90_000,
+    );
     await waitFor('rollups of every window', async () => {
-      const rows = await q<{ n: string }>(`SELECT count() AS n FROM {database}.agg_window_totals FINAL WHERE tier = '1m'`);
+      const rows = await q<{ n: string }>(
+        `SELECT count() AS n FROM {database}.agg_window_totals FINAL WHERE tier = '1m'`,
+      );
       return Number(rows[0].n) >= truth.windowStarts().length ? true : undefined;
     });
     expect(await storedSnapshots()).toBe(truth.totals().snapshots);
@@ -93,7 +99,17 @@ describe('aggregator end to end', () => {
         { ws: w / 1000 },
       );
       const exact = truth.windows.get(w)!.flows;
-      expect(top.map((f) => f.flow_key_hex).slice(0, 5).sort()).toEqual(truth.topFlows(w, 5).map((f) => f.hex).sort());
+      expect(
+        top
+          .map((f) => f.flow_key_hex)
+          .slice(0, 5)
+          .sort(),
+      ).toEqual(
+        truth
+          .topFlows(w, 5)
+          .map((f) => f.hex)
+          .sort(),
+      );
       for (const f of top) {
         const e = exact.get(f.flow_key_hex)!.packets;
         expect(f.packets).toBeGreaterThanOrEqual(e);
@@ -120,7 +136,9 @@ describe('aggregator end to end', () => {
 
     const metrics = await (await fetch(`${agg.url}/metrics`)).text();
     expect(metrics).toMatch(/tma_aggregator_dlq_total\{reason="wrong-seed",writer="e2e-a"\} 1/);
-    expect(metrics).toMatch(new RegExp(`tma_aggregator_snapshots_total\\{outcome="accepted",writer="e2e-a"\\} ${truth.totals().snapshots}`));
+    expect(metrics).toMatch(
+      new RegExp(`tma_aggregator_snapshots_total\\{outcome="accepted",writer="e2e-a"\\} ${truth.totals().snapshots}`),
+    );
     expect(metrics).not.toMatch(/outcome="late"/); // in-order hosts: nothing late, whatever order partitions are read in
     expect(metrics).toMatch(/tma_aggregator_write_seconds_bucket/);
     expect((await fetch(`${agg.url}/health`)).status).toBe(200);

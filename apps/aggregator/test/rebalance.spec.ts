@@ -65,7 +65,11 @@ it('two instances and two rebalances give the same answers as the ground truth',
   await sendMessages(p, topic, rounds.slice(5, 11).flat());
   // Agents resending a round (e.g. after a lost acknowledgement) must not count twice.
   await sendMessages(p, topic, rounds[8]);
-  await waitFor('both instances merging', async () => ((await counter(b, 'accepted')) > 0 && b.service.readiness().ready ? true : undefined), 60_000);
+  await waitFor(
+    'both instances merging',
+    async () => ((await counter(b, 'accepted')) > 0 && b.service.readiness().ready ? true : undefined),
+    60_000,
+  );
 
   // A leaves gracefully (flushes its open windows); B takes every partition.
   const duplicatesSeenByA = await counter(a, 'duplicate');
@@ -78,7 +82,9 @@ it('two instances and two rebalances give the same answers as the ground truth',
   await waitFor(
     'every snapshot stored',
     async () => {
-      const [r] = await q<{ n: string }>(`SELECT sum(snapshots) AS n FROM {database}.agg_partials FINAL WHERE tier = '1m'`);
+      const [r] = await q<{ n: string }>(
+        `SELECT sum(snapshots) AS n FROM {database}.agg_partials FINAL WHERE tier = '1m'`,
+      );
       return Number(r.n) >= expected ? true : undefined;
     },
     120_000,
@@ -100,11 +106,14 @@ it('two instances and two rebalances give the same answers as the ground truth',
      WHERE tier = '1m' GROUP BY host ORDER BY host`,
   );
   const truthHosts = new Map<string, number>();
-  for (const w of sim.truth.windows.values()) for (const [h, v] of w.hosts) truthHosts.set(h, (truthHosts.get(h) ?? 0) + v.packets);
+  for (const w of sim.truth.windows.values())
+    for (const [h, v] of w.hosts) truthHosts.set(h, (truthHosts.get(h) ?? 0) + v.packets);
   expect(hosts.map((h) => [h.host, Number(h.packets)])).toEqual([...truthHosts].sort((x, y) => (x[0] < y[0] ? -1 : 1)));
 
   // Both writers really shared the work.
-  const writers = await q<{ writer: string }>(`SELECT DISTINCT writer FROM {database}.agg_partials FINAL WHERE tier = '1m' ORDER BY writer`);
+  const writers = await q<{ writer: string }>(
+    `SELECT DISTINCT writer FROM {database}.agg_partials FINAL WHERE tier = '1m' ORDER BY writer`,
+  );
   expect(writers.map((w) => w.writer)).toEqual(['inst-a', 'inst-b']);
   // The 24 resent snapshots were recognised (an instance that re-reads a partition after a rebalance may see one again).
   expect(duplicatesSeenByA + (await counter(b, 'duplicate'))).toBeGreaterThanOrEqual(24);
@@ -114,7 +123,9 @@ it('two instances and two rebalances give the same answers as the ground truth',
     const rows = await q<{ ws: string; packets: string }>(
       `SELECT toUnixTimestamp(window_start) * 1000 AS ws, packets FROM {database}.agg_window_totals FINAL WHERE tier = '1m' ORDER BY ws`,
     );
-    const ok = rows.length === sim.truth.windowStarts().length && rows.every((r) => Number(r.packets) === sim.truth.windows.get(Number(r.ws))!.packets);
+    const ok =
+      rows.length === sim.truth.windowStarts().length &&
+      rows.every((r) => Number(r.packets) === sim.truth.windows.get(Number(r.ws))!.packets);
     return ok ? true : undefined;
   });
 });

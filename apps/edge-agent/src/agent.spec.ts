@@ -61,7 +61,8 @@ async function gone(progIds: number[], timeoutMs = 5000): Promise<boolean> {
   return false;
 }
 
-const tcFilters = (dev: string, dir: 'ingress' | 'egress') => execFileSync('tc', ['filter', 'show', 'dev', dev, dir], { encoding: 'utf8' });
+const tcFilters = (dev: string, dir: 'ingress' | 'egress') =>
+  execFileSync('tc', ['filter', 'show', 'dev', dev, dir], { encoding: 'utf8' });
 
 run('edge agent on a veth pair', () => {
   const ns = new VethNs();
@@ -85,17 +86,39 @@ run('edge agent on a veth pair', () => {
     topics.push(snapshotTopic(prefix));
     const metricsPort = await closedPort();
     const { config } = loadConfig(
-      ['--interfaces', ns.outer, '--interval', '1s', '--host-id', 'spec-host', '--spool-dir', dir, '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1', '--topic-prefix', prefix],
+      [
+        '--interfaces',
+        ns.outer,
+        '--interval',
+        '1s',
+        '--host-id',
+        'spec-host',
+        '--spool-dir',
+        dir,
+        '--metrics-port',
+        String(metricsPort),
+        '--metrics-host',
+        '127.0.0.1',
+        '--topic-prefix',
+        prefix,
+      ],
       process.env,
     );
     const agent = new Agent({ ...config, objectPath: OBJECT }, { log: silentLogger });
     await agent.start();
-    const flows = [{ sport: 43000, packets: 4000 }, { sport: 43001, packets: 1000 }];
+    const flows = [
+      { sport: 43000, packets: 4000 },
+      { sport: 43001, packets: 1000 },
+    ];
     await ns.send(flows, 200);
     let metrics = '';
     for (const until = Date.now() + 20_000; Date.now() < until; await sleep(250)) {
       metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-      if (Number(/^tma_agent_packets_total (\d+)/m.exec(metrics)?.[1]) >= 5000 && /^tma_agent_snapshots_sent_total [1-9]/m.test(metrics)) break;
+      if (
+        Number(/^tma_agent_packets_total (\d+)/m.exec(metrics)?.[1]) >= 5000 &&
+        /^tma_agent_snapshots_sent_total [1-9]/m.test(metrics)
+      )
+        break;
     }
     await agent.stop();
 
@@ -109,7 +132,10 @@ run('edge agent on a veth pair', () => {
     expect(udp.reduce((a, p) => a + p.bytes, 0)).toBe(5000 * udpFrameBytes(200));
     for (let i = 1; i < n; i++) expect(got[i].s.intervalStartMs).toBe(got[i - 1].s.intervalEndMs); // no gaps
     expect(new Set(got.map((g) => g.s.agentId)).size).toBe(1);
-    expect(got[0].s.interfaces.map((i) => `${i.ifname}/${i.hook}/${i.direction}`)).toEqual([`${ns.outer}/TC/INGRESS`, `${ns.outer}/TC/EGRESS`]);
+    expect(got[0].s.interfaces.map((i) => `${i.ifname}/${i.hook}/${i.direction}`)).toEqual([
+      `${ns.outer}/TC/INGRESS`,
+      `${ns.outer}/TC/EGRESS`,
+    ]);
     const heavy = got.flatMap((g) => g.s.candidates).filter((c) => ((c.key[32] << 8) | c.key[33]) === 43000);
     expect(heavy.length).toBeGreaterThan(0);
 
@@ -122,7 +148,20 @@ run('edge agent on a veth pair', () => {
   }, 120_000);
 
   it('--once --stdout prints one decoded snapshot counting exactly the packets sent', async () => {
-    const cli = startCli(['--interfaces', ns.outer, '--interval', '3s', '--host-id', 'cli-host', '--once', '--stdout', '--metrics-port', '0', '--spool-dir', dir]);
+    const cli = startCli([
+      '--interfaces',
+      ns.outer,
+      '--interval',
+      '3s',
+      '--host-id',
+      'cli-host',
+      '--once',
+      '--stdout',
+      '--metrics-port',
+      '0',
+      '--spool-dir',
+      dir,
+    ]);
     await cli.waitFor('agent_started');
     await ns.send([{ sport: 44000, packets: 2500 }], 64);
     expect(await cli.exited).toBe(0);
@@ -130,8 +169,18 @@ run('edge agent on a veth pair', () => {
     expect(lines).toHaveLength(1);
     const s = JSON.parse(lines[0]);
     expect(s).toMatchObject({ hostId: 'cli-host', sequence: 0, samplingRate: 1 });
-    expect(s.totals.protocols.find((p: { protocol: number }) => p.protocol === 17)).toEqual({ protocol: 17, packets: 2500, bytes: 2500 * udpFrameBytes(64) });
-    expect(s.candidates[0].flow).toEqual({ src: ns.innerAddr, dst: ns.outerAddr, sport: 44000, dport: 9999, proto: 17 });
+    expect(s.totals.protocols.find((p: { protocol: number }) => p.protocol === 17)).toEqual({
+      protocol: 17,
+      packets: 2500,
+      bytes: 2500 * udpFrameBytes(64),
+    });
+    expect(s.candidates[0].flow).toEqual({
+      src: ns.innerAddr,
+      dst: ns.outerAddr,
+      sport: 44000,
+      dport: 9999,
+      proto: 17,
+    });
     expect(typeof s.cmsPackets).toBe('string'); // base64 sketch blobs
   }, 60_000);
 
@@ -160,7 +209,19 @@ run('edge agent on a veth pair', () => {
   }, 60_000);
 
   it('removes the netlink TC filters a killed agent left, on the next start', async () => {
-    const args = ['--interfaces', ns.outer, '--interval', '10s', '--stdout', '--metrics-port', '0', '--spool-dir', dir, '--tc-attach', 'netlink'];
+    const args = [
+      '--interfaces',
+      ns.outer,
+      '--interval',
+      '10s',
+      '--stdout',
+      '--metrics-port',
+      '0',
+      '--spool-dir',
+      dir,
+      '--tc-attach',
+      'netlink',
+    ];
     const first = startCli(args);
     const ids = (await first.waitFor('agent_started')).programIds as number[];
     first.child.kill('SIGKILL');
@@ -179,7 +240,10 @@ run('edge agent on a veth pair', () => {
   }, 60_000);
 
   it('inside a namespace (nsenter --net), attaches to every interface that is up and to ones that appear later', async () => {
-    const cli = startCli(['--interval', '10s', '--poll-interval', '200ms', '--stdout', '--metrics-port', '0', '--spool-dir', dir], ['nsenter', `--net=/run/netns/${ns.netns}`]);
+    const cli = startCli(
+      ['--interval', '10s', '--poll-interval', '200ms', '--stdout', '--metrics-port', '0', '--spool-dir', dir],
+      ['nsenter', `--net=/run/netns/${ns.netns}`],
+    );
     const started = await cli.waitFor('agent_started');
     expect(started.interfaces).toEqual([`${ns.inner}/TC/INGRESS/link`, `${ns.inner}/TC/EGRESS/link`]); // not lo
     ns.inNs('ip', 'link', 'add', 'late0', 'type', 'veth', 'peer', 'name', 'late1');

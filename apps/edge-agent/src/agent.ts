@@ -20,7 +20,8 @@ import { AgentState, readBootId } from './state';
 
 export function agentVersion(): string {
   try {
-    return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+    return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string })
+      .version;
   } catch {
     return '0.0.0';
   }
@@ -81,12 +82,26 @@ export class Agent {
     this.state = AgentState.open(c.spoolDir, this.bootId);
     if (!c.stdout) {
       this.spool = new Spool(c.spoolDir, c.spoolMaxBytes, this.state).open();
-      const settings = loadKafkaSettings(this.deps.env ?? process.env, `tma-edge-agent-${c.hostId}`.replace(/[^A-Za-z0-9._-]/g, '_'));
-      this.publisher = new Publisher({ settings, topic: snapshotTopic(c.topicPrefix), key: c.hostId, log: this.log, compression: c.compression });
+      const settings = loadKafkaSettings(
+        this.deps.env ?? process.env,
+        `tma-edge-agent-${c.hostId}`.replace(/[^A-Za-z0-9._-]/g, '_'),
+      );
+      this.publisher = new Publisher({
+        settings,
+        topic: snapshotTopic(c.topicPrefix),
+        key: c.hostId,
+        log: this.log,
+        compression: c.compression,
+      });
       this.updateSpoolGauges();
     }
     try {
-      this.kernel = TmaKernel.load({ objectPath: c.objectPath, hook: c.hook, sampleRate: c.samplingRate, candThreshold: c.candidateThreshold });
+      this.kernel = TmaKernel.load({
+        objectPath: c.objectPath,
+        hook: c.hook,
+        sampleRate: c.samplingRate,
+        candThreshold: c.candidateThreshold,
+      });
       this.reader = new EpochReader(this.kernel);
       this.syncInterfaces(true);
       if (c.metricsPort > 0) this.server = await this.metrics.serve(c.metricsPort, c.metricsHost);
@@ -103,7 +118,9 @@ export class Agent {
       bootId: this.bootId,
       hook: c.hook,
       intervalMs: c.intervalMs,
-      interfaces: this.attachments.map((a) => `${a.ifname}/${a.hook}/${a.direction}/${a.via}${a.xdpMode ? '/' + a.xdpMode : ''}`),
+      interfaces: this.attachments.map(
+        (a) => `${a.ifname}/${a.hook}/${a.direction}/${a.via}${a.xdpMode ? '/' + a.xdpMode : ''}`,
+      ),
       programIds: [...new Set(this.attachments.map((a) => a.progId))],
       spoolDir: c.spoolDir,
       spooled: this.spool?.depth ?? 0,
@@ -141,7 +158,9 @@ export class Agent {
     if (this.config.once) {
       if (this.draining) await this.draining;
       if (this.spool?.depth) {
-        this.finish(new Error(`--once: the snapshot could not be published and stays in the spool (${this.spool.dir})`));
+        this.finish(
+          new Error(`--once: the snapshot could not be published and stays in the spool (${this.spool.dir})`),
+        );
       } else this.finish();
       return;
     }
@@ -193,7 +212,11 @@ export class Agent {
       const dropped = this.spool!.put(message);
       if (dropped) {
         this.metrics.spoolDropped.inc(dropped);
-        this.log('warn', 'spool_full_dropped_oldest', { dropped, totalDropped: this.spool!.dropped, maxBytes: this.spool!.maxBytes });
+        this.log('warn', 'spool_full_dropped_oldest', {
+          dropped,
+          totalDropped: this.spool!.dropped,
+          maxBytes: this.spool!.maxBytes,
+        });
       }
       this.updateSpoolGauges();
       this.kickDrain();
@@ -208,7 +231,8 @@ export class Agent {
     m.packets.inc(t.packets);
     m.bytes.inc(t.bytes);
     m.candidateEvictions.inc(t.candEvictions);
-    for (let r = 0; r < read.errors.length; r++) if (read.errors[r] > 0) m.parseErrors.inc({ reason: ERR_REASONS[r] }, read.errors[r]);
+    for (let r = 0; r < read.errors.length; r++)
+      if (read.errors[r] > 0) m.parseErrors.inc({ reason: ERR_REASONS[r] }, read.errors[r]);
   }
 
   private updateSpoolGauges(): void {
@@ -244,7 +268,8 @@ export class Agent {
       for (const name of this.config.interfaces) {
         const i = byName.get(name);
         if (i) wanted.push(i);
-        else if (initial) throw new Error(`interface ${name} does not exist (present: ${present.map((p) => p.name).join(', ')})`);
+        else if (initial)
+          throw new Error(`interface ${name} does not exist (present: ${present.map((p) => p.name).join(', ')})`);
       }
     } else wanted.push(...present.filter((i) => i.up && !i.loopback));
     const presentIdx = new Set(present.map((i) => i.ifindex));
@@ -262,17 +287,24 @@ export class Agent {
         const made = k.attach(i.ifindex, i.name, { xdpMode: this.config.xdpMode, tcAttach: this.config.tcAttach });
         for (const a of made) this.cover(a);
         this.metrics.interfaces.set(new Set(k.attachments().map((a) => a.ifindex)).size);
-        if (!initial) this.log('info', 'interface_attached', { ifname: i.name, ifindex: i.ifindex, via: made.map((a) => a.via) });
+        if (!initial)
+          this.log('info', 'interface_attached', { ifname: i.name, ifindex: i.ifindex, via: made.map((a) => a.via) });
       } catch (e) {
         if (initial && this.config.interfaces) throw e;
         this.log('warn', 'attach_failed', { ifname: i.name, error: e as Error });
       }
     }
-    if (initial && k.attachments().length === 0) this.log('warn', 'no_interfaces', { detail: 'no interface is up yet; polling for new ones' });
+    if (initial && k.attachments().length === 0)
+      this.log('warn', 'no_interfaces', { detail: 'no interface is up yet; polling for new ones' });
   }
 
   private cover(a: Attachment): void {
-    this.covered.set(`${a.ifindex}/${a.hook}/${a.direction}`, { ifname: a.ifname, ifindex: a.ifindex, hook: a.hook, direction: a.direction });
+    this.covered.set(`${a.ifindex}/${a.hook}/${a.direction}`, {
+      ifname: a.ifname,
+      ifindex: a.ifindex,
+      hook: a.hook,
+      direction: a.direction,
+    });
   }
 
   private resetCovered(): void {
@@ -323,5 +355,6 @@ export class Agent {
   }
 }
 
-const cpuMs = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => Math.round((b.user - a.user + b.system - a.system) / 100) / 10;
+const cpuMs = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) =>
+  Math.round((b.user - a.user + b.system - a.system) / 100) / 10;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());

@@ -43,19 +43,40 @@ describe('agent configuration', () => {
   });
 
   it('takes flags over environment over file', () => {
-    const f = file({ interfaces: ['eth1', 'eth2'], interval: '30s', hostId: 'from-file', samplingRate: 4, metricsPort: 0 });
+    const f = file({
+      interfaces: ['eth1', 'eth2'],
+      interval: '30s',
+      hostId: 'from-file',
+      samplingRate: 4,
+      metricsPort: 0,
+    });
     const env = { TMA_AGENT_INTERVAL: '5s', TMA_AGENT_HOST_ID: 'from-env' };
     const c = load(['--config', f, '--host-id', 'from-flag', '--once', '--stdout'], env);
-    expect(c).toMatchObject({ interfaces: ['eth1', 'eth2'], intervalMs: 5000, hostId: 'from-flag', samplingRate: 4, metricsPort: 0, once: true, stdout: true });
-    expect(load(['--interfaces', 'veth0, veth1,veth0', '--interval', '1s', '--spool-max-bytes', '64Mi'], {})).toMatchObject({
+    expect(c).toMatchObject({
+      interfaces: ['eth1', 'eth2'],
+      intervalMs: 5000,
+      hostId: 'from-flag',
+      samplingRate: 4,
+      metricsPort: 0,
+      once: true,
+      stdout: true,
+    });
+    expect(
+      load(['--interfaces', 'veth0, veth1,veth0', '--interval', '1s', '--spool-max-bytes', '64Mi'], {}),
+    ).toMatchObject({
       interfaces: ['veth0', 'veth1'],
       intervalMs: 1000,
       spoolMaxBytes: 64 * 1024 * 1024,
     });
     expect(load(['--hook', 'xdp', '--xdp-mode', 'generic'], {})).toMatchObject({ hook: 'xdp', xdpMode: 'generic' });
-    expect(load([], { TMA_AGENT_INTERVAL: '2m', TMA_AGENT_ONCE: 'true' })).toMatchObject({ intervalMs: 120_000, once: true });
+    expect(load([], { TMA_AGENT_INTERVAL: '2m', TMA_AGENT_ONCE: 'true' })).toMatchObject({
+      intervalMs: 120_000,
+      once: true,
+    });
     expect(load(['--config', file({ compression: 'snappy' })], {}).compression).toBe('snappy');
-    expect(load(['--config', file({ compression: 'snappy' })], { TMA_AGENT_COMPRESSION: 'zstd' }).compression).toBe('zstd');
+    expect(load(['--config', file({ compression: 'snappy' })], { TMA_AGENT_COMPRESSION: 'zstd' }).compression).toBe(
+      'zstd',
+    );
     expect(load(['--compression', 'none'], { TMA_AGENT_COMPRESSION: 'zstd' }).compression).toBe('none');
   });
 
@@ -72,7 +93,11 @@ describe('agent configuration', () => {
     fails(['--host-id', 'bad host'], {}, /hostId \(flag --host-id\)/);
     fails(['--spool-max-bytes', '1000'], {}, /below the 1 MiB minimum/);
     fails(['--topic-prefix', 'a/b'], {}, /topicPrefix/);
-    fails(['--compression', 'lz4'], {}, /compression \(flag --compression\): "lz4" must be one of none, gzip, snappy, zstd/);
+    fails(
+      ['--compression', 'lz4'],
+      {},
+      /compression \(flag --compression\): "lz4" must be one of none, gzip, snappy, zstd/,
+    );
     fails([], { TMA_AGENT_COMPRESSION: 'ZSTD' }, /compression \(env TMA_AGENT_COMPRESSION\): "ZSTD" must be one of/);
     fails(['--no-such-flag'], {}, /Unknown option '--no-such-flag'/);
     fails(['--config', path.join(dir, 'missing.json')], {}, /config file .*missing\.json: ENOENT/);

@@ -144,7 +144,11 @@ export function defaultObjectPath(): string {
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadedConfig {
   let parsed: ReturnType<typeof parseArgs>;
-  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' } };
+  const options: Record<string, { type: 'string' | 'boolean' }> = {
+    config: { type: 'string' },
+    help: { type: 'boolean' },
+    version: { type: 'boolean' },
+  };
   for (const s of SETTINGS) options[s.flag] = { type: s.type };
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
@@ -165,11 +169,17 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadedConfig
     } catch (e) {
       throw new ConfigError(`config file ${configFile}: ${(e as Error).message}`);
     }
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`config file ${configFile}: must hold a JSON object`);
-    const known = new Map<string, keyof AgentConfig>(SETTINGS.map((s) => [s.key === 'intervalMs' ? 'interval' : s.key, s.key]));
+    if (typeof json !== 'object' || json === null || Array.isArray(json))
+      throw new ConfigError(`config file ${configFile}: must hold a JSON object`);
+    const known = new Map<string, keyof AgentConfig>(
+      SETTINGS.map((s) => [s.key === 'intervalMs' ? 'interval' : s.key, s.key]),
+    );
     for (const [k, v] of Object.entries(json)) {
       const key = known.get(k) ?? (k === 'intervalMs' ? 'intervalMs' : undefined);
-      if (!key) throw new ConfigError(`config file ${configFile}: unknown setting "${k}" (known: ${[...known.keys()].join(', ')})`);
+      if (!key)
+        throw new ConfigError(
+          `config file ${configFile}: unknown setting "${k}" (known: ${[...known.keys()].join(', ')})`,
+        );
       set(key, v, `file ${configFile}`);
     }
   }
@@ -187,70 +197,132 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadedConfig
       const list = Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : null;
       if (!list) throw new ConfigError(`interfaces (${where}): give a comma-separated list or a JSON array of names`);
       const names = list.map((x) => String(x).trim()).filter(Boolean);
-      if (names.length === 0) throw new ConfigError(`interfaces (${where}): empty list (leave it unset for every interface that is up)`);
-      for (const n of names) if (!IFNAME.test(n)) throw new ConfigError(`interfaces (${where}): "${n}" is not an interface name (1-15 characters, no spaces, / or :)`);
+      if (names.length === 0)
+        throw new ConfigError(`interfaces (${where}): empty list (leave it unset for every interface that is up)`);
+      for (const n of names)
+        if (!IFNAME.test(n))
+          throw new ConfigError(
+            `interfaces (${where}): "${n}" is not an interface name (1-15 characters, no spaces, / or :)`,
+          );
       return [...new Set(names)];
     },
     null,
   );
-  const hostId = get('hostId', (v, where) => {
-    if (typeof v !== 'string' || !HOST_ID.test(v)) throw new ConfigError(`hostId (${where}): "${String(v)}" must be 1-253 letters, digits, ".", "_", ":" or "-"`);
-    return v;
-  }, os.hostname());
-  if (!HOST_ID.test(hostId)) throw new ConfigError(`hostId: the hostname "${hostId}" is not a usable host id; set --host-id`);
-  const intervalMs = get('intervalMs', (v, where) => {
-    const ms = parseDuration(v, where, 'interval');
-    if (ms < INTERVAL_MIN_MS || ms > INTERVAL_MAX_MS) {
-      throw new ConfigError(`interval (${where}): ${ms} ms is outside ${INTERVAL_MIN_MS / 1000}s..${INTERVAL_MAX_MS / 1000}s`);
-    }
-    return ms;
-  }, INTERVAL_DEFAULT_MS);
+  const hostId = get(
+    'hostId',
+    (v, where) => {
+      if (typeof v !== 'string' || !HOST_ID.test(v))
+        throw new ConfigError(`hostId (${where}): "${String(v)}" must be 1-253 letters, digits, ".", "_", ":" or "-"`);
+      return v;
+    },
+    os.hostname(),
+  );
+  if (!HOST_ID.test(hostId))
+    throw new ConfigError(`hostId: the hostname "${hostId}" is not a usable host id; set --host-id`);
+  const intervalMs = get(
+    'intervalMs',
+    (v, where) => {
+      const ms = parseDuration(v, where, 'interval');
+      if (ms < INTERVAL_MIN_MS || ms > INTERVAL_MAX_MS) {
+        throw new ConfigError(
+          `interval (${where}): ${ms} ms is outside ${INTERVAL_MIN_MS / 1000}s..${INTERVAL_MAX_MS / 1000}s`,
+        );
+      }
+      return ms;
+    },
+    INTERVAL_DEFAULT_MS,
+  );
   const stateRoot = env.TMA_STATE_DIR ? path.join(env.TMA_STATE_DIR, 'edge-agent') : '/var/lib/tma/edge-agent';
   const config: AgentConfig = {
     interfaces,
     hook: get('hook', (v, w) => oneOf(v, w, 'hook', ['tc', 'xdp'] as const), 'tc' as Hook),
-    xdpMode: get('xdpMode', (v, w) => oneOf(v, w, 'xdpMode', ['native', 'generic', 'auto'] as const), 'auto' as XdpMode),
-    tcAttach: get('tcAttach', (v, w) => oneOf(v, w, 'tcAttach', ['tcx', 'netlink', 'auto'] as const), 'auto' as TcAttachMode),
+    xdpMode: get(
+      'xdpMode',
+      (v, w) => oneOf(v, w, 'xdpMode', ['native', 'generic', 'auto'] as const),
+      'auto' as XdpMode,
+    ),
+    tcAttach: get(
+      'tcAttach',
+      (v, w) => oneOf(v, w, 'tcAttach', ['tcx', 'netlink', 'auto'] as const),
+      'auto' as TcAttachMode,
+    ),
     intervalMs,
     hostId,
     samplingRate: get('samplingRate', (v, w) => parseInteger(v, w, 'samplingRate', 1, 1_000_000), 1),
-    candidateThreshold: get('candidateThreshold', (v, w) => parseInteger(v, w, 'candidateThreshold', 1, 1_000_000_000), 32),
-    spoolDir: get('spoolDir', (v, w) => {
-      if (typeof v !== 'string' || v.trim() === '') throw new ConfigError(`spoolDir (${w}): give a directory path`);
-      return path.resolve(v);
-    }, path.join(stateRoot, hostId)),
-    spoolMaxBytes: get('spoolMaxBytes', (v, w) => {
-      const n = parseSize(v, w, 'spoolMaxBytes');
-      if (n < 1024 * 1024) throw new ConfigError(`spoolMaxBytes (${w}): ${n} bytes is below the 1 MiB minimum (a busy snapshot is up to ~256 KiB)`);
-      return n;
-    }, 256 * 1024 * 1024),
+    candidateThreshold: get(
+      'candidateThreshold',
+      (v, w) => parseInteger(v, w, 'candidateThreshold', 1, 1_000_000_000),
+      32,
+    ),
+    spoolDir: get(
+      'spoolDir',
+      (v, w) => {
+        if (typeof v !== 'string' || v.trim() === '') throw new ConfigError(`spoolDir (${w}): give a directory path`);
+        return path.resolve(v);
+      },
+      path.join(stateRoot, hostId),
+    ),
+    spoolMaxBytes: get(
+      'spoolMaxBytes',
+      (v, w) => {
+        const n = parseSize(v, w, 'spoolMaxBytes');
+        if (n < 1024 * 1024)
+          throw new ConfigError(
+            `spoolMaxBytes (${w}): ${n} bytes is below the 1 MiB minimum (a busy snapshot is up to ~256 KiB)`,
+          );
+        return n;
+      },
+      256 * 1024 * 1024,
+    ),
     metricsPort: get('metricsPort', (v, w) => parseInteger(v, w, 'metricsPort', 0, 65535), 9465),
-    metricsHost: get('metricsHost', (v, w) => {
-      if (typeof v !== 'string' || !v) throw new ConfigError(`metricsHost (${w}): give an address to listen on`);
-      return v;
-    }, '0.0.0.0'),
-    topicPrefix: get('topicPrefix', (v, w) => {
-      if (typeof v !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(v)) throw new ConfigError(`topicPrefix (${w}): "${String(v)}" may hold only letters, digits, ".", "_" and "-"`);
-      return v;
-    }, 'tma'),
-    compression: get('compression', (v, w) => {
-      const codec = oneOf(v, w, 'compression', COMPRESSION_CODECS);
-      if (codec === 'zstd' && !zstdAvailable()) throw new ConfigError(`compression (${w}): zstd needs Node 22.15 or later (this is ${process.version})`);
-      return codec;
-    }, DEFAULT_COMPRESSION as CompressionCodec),
-    objectPath: get('objectPath', (v, w) => {
-      if (typeof v !== 'string' || !v) throw new ConfigError(`objectPath (${w}): give the path of tma.bpf.o`);
-      return path.resolve(v);
-    }, defaultObjectPath()),
-    pollMs: get('pollMs', (v, w) => {
-      const ms = parseDuration(v, w, 'pollInterval');
-      if (ms < 100 || ms > 600_000) throw new ConfigError(`pollInterval (${w}): ${ms} ms is outside 100ms..10m`);
-      return ms;
-    }, 5000),
+    metricsHost: get(
+      'metricsHost',
+      (v, w) => {
+        if (typeof v !== 'string' || !v) throw new ConfigError(`metricsHost (${w}): give an address to listen on`);
+        return v;
+      },
+      '0.0.0.0',
+    ),
+    topicPrefix: get(
+      'topicPrefix',
+      (v, w) => {
+        if (typeof v !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(v))
+          throw new ConfigError(`topicPrefix (${w}): "${String(v)}" may hold only letters, digits, ".", "_" and "-"`);
+        return v;
+      },
+      'tma',
+    ),
+    compression: get(
+      'compression',
+      (v, w) => {
+        const codec = oneOf(v, w, 'compression', COMPRESSION_CODECS);
+        if (codec === 'zstd' && !zstdAvailable())
+          throw new ConfigError(`compression (${w}): zstd needs Node 22.15 or later (this is ${process.version})`);
+        return codec;
+      },
+      DEFAULT_COMPRESSION as CompressionCodec,
+    ),
+    objectPath: get(
+      'objectPath',
+      (v, w) => {
+        if (typeof v !== 'string' || !v) throw new ConfigError(`objectPath (${w}): give the path of tma.bpf.o`);
+        return path.resolve(v);
+      },
+      defaultObjectPath(),
+    ),
+    pollMs: get(
+      'pollMs',
+      (v, w) => {
+        const ms = parseDuration(v, w, 'pollInterval');
+        if (ms < 100 || ms > 600_000) throw new ConfigError(`pollInterval (${w}): ${ms} ms is outside 100ms..10m`);
+        return ms;
+      },
+      5000,
+    ),
     once: get('once', (v, w) => parseBool(v, w, 'once'), false),
     stdout: get('stdout', (v, w) => parseBool(v, w, 'stdout'), false),
   };
-  if (config.hook === 'tc' && raw.xdpMode) throw new ConfigError(`xdpMode (${raw.xdpMode.from}) only applies with hook xdp`);
+  if (config.hook === 'tc' && raw.xdpMode)
+    throw new ConfigError(`xdpMode (${raw.xdpMode.from}) only applies with hook xdp`);
   return { config, help: flags.help === true, version: flags.version === true };
 }
-

@@ -4,13 +4,42 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export class AgentMetrics {
   readonly registry = new Registry();
-  readonly packets = new Counter({ name: 'tma_agent_packets_total', help: 'Packets seen by the kernel program (all hooks and directions)', registers: [this.registry] });
-  readonly bytes = new Counter({ name: 'tma_agent_bytes_total', help: 'Bytes seen by the kernel program (frame length)', registers: [this.registry] });
-  readonly parseErrors = new Counter({ name: 'tma_agent_parse_errors_total', help: 'Frames the kernel could not parse, by reason', labelNames: ['reason'], registers: [this.registry] });
-  readonly candidateEvictions = new Counter({ name: 'tma_agent_candidate_evictions_total', help: 'Heavy-hitter candidates evicted from the kernel table', registers: [this.registry] });
-  readonly snapshotsBuilt = new Counter({ name: 'tma_agent_snapshots_built_total', help: 'Snapshots built', registers: [this.registry] });
-  readonly snapshotsSent = new Counter({ name: 'tma_agent_snapshots_sent_total', help: 'Snapshots acknowledged by Kafka', registers: [this.registry] });
-  readonly publishErrors = new Counter({ name: 'tma_agent_publish_errors_total', help: 'Failed publish attempts (the snapshot stays spooled)', registers: [this.registry] });
+  readonly packets = new Counter({
+    name: 'tma_agent_packets_total',
+    help: 'Packets seen by the kernel program (all hooks and directions)',
+    registers: [this.registry],
+  });
+  readonly bytes = new Counter({
+    name: 'tma_agent_bytes_total',
+    help: 'Bytes seen by the kernel program (frame length)',
+    registers: [this.registry],
+  });
+  readonly parseErrors = new Counter({
+    name: 'tma_agent_parse_errors_total',
+    help: 'Frames the kernel could not parse, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly candidateEvictions = new Counter({
+    name: 'tma_agent_candidate_evictions_total',
+    help: 'Heavy-hitter candidates evicted from the kernel table',
+    registers: [this.registry],
+  });
+  readonly snapshotsBuilt = new Counter({
+    name: 'tma_agent_snapshots_built_total',
+    help: 'Snapshots built',
+    registers: [this.registry],
+  });
+  readonly snapshotsSent = new Counter({
+    name: 'tma_agent_snapshots_sent_total',
+    help: 'Snapshots acknowledged by Kafka',
+    registers: [this.registry],
+  });
+  readonly publishErrors = new Counter({
+    name: 'tma_agent_publish_errors_total',
+    help: 'Failed publish attempts (the snapshot stays spooled)',
+    registers: [this.registry],
+  });
   readonly publishSeconds = new Histogram({
     name: 'tma_agent_publish_seconds',
     help: 'Time from send to acknowledgement (acks=all)',
@@ -29,14 +58,31 @@ export class AgentMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
     registers: [this.registry],
   });
-  readonly spoolDepth = new Gauge({ name: 'tma_agent_spool_depth', help: 'Snapshots waiting in the spool', registers: [this.registry] });
-  readonly spoolBytes = new Gauge({ name: 'tma_agent_spool_bytes', help: 'Bytes in the spool', registers: [this.registry] });
-  readonly spoolDropped = new Counter({ name: 'tma_agent_spool_dropped_total', help: 'Snapshots dropped from a full spool', registers: [this.registry] });
-  readonly interfaces = new Gauge({ name: 'tma_agent_attached_interfaces', help: 'Interfaces the programs are attached to', registers: [this.registry] });
+  readonly spoolDepth = new Gauge({
+    name: 'tma_agent_spool_depth',
+    help: 'Snapshots waiting in the spool',
+    registers: [this.registry],
+  });
+  readonly spoolBytes = new Gauge({
+    name: 'tma_agent_spool_bytes',
+    help: 'Bytes in the spool',
+    registers: [this.registry],
+  });
+  readonly spoolDropped = new Counter({
+    name: 'tma_agent_spool_dropped_total',
+    help: 'Snapshots dropped from a full spool',
+    registers: [this.registry],
+  });
+  readonly interfaces = new Gauge({
+    name: 'tma_agent_attached_interfaces',
+    help: 'Interfaces the programs are attached to',
+    registers: [this.registry],
+  });
 
   constructor(defaults = true) {
     // Event-loop lag sampled every second, not every 10 ms: the default precision alone cost ~0.4 % of a core idle.
-    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'tma_agent_', eventLoopMonitoringPrecision: 1000 });
+    if (defaults)
+      collectDefaultMetrics({ register: this.registry, prefix: 'tma_agent_', eventLoopMonitoringPrecision: 1000 });
   }
 
   /** Serves GET /metrics; resolves with the server once listening. */

@@ -44,7 +44,11 @@ describe('snapshot publishing (real Kafka)', () => {
 
   it('builds the snapshot from kernel arrays, publishes it keyed by host id and decodes it back equal', async () => {
     const snap = buildSnapshot(syntheticRead(flows), meta(0));
-    expect(snap.totals).toEqual({ packets: 5046, bytes: 7503440, protocols: [{ protocol: 6, packets: 5043, bytes: 7503380 }] });
+    expect(snap.totals).toEqual({
+      packets: 5046,
+      bytes: 7503440,
+      protocols: [{ protocol: 6, packets: 5043, bytes: 7503380 }],
+    });
     expect(snap.parseErrors).toEqual([{ reason: 'l4_truncated', count: 3 }]);
     expect(snap.candidateEvictions).toBe(2);
     expect(snap.candidates).toHaveLength(2);
@@ -72,25 +76,33 @@ describe('snapshot publishing (real Kafka)', () => {
     expect(Math.round(decodeHyperLogLog(back.hllFlows).estimate())).toBe(3);
   }, 60_000);
 
-  it.each(COMPRESSION_CODECS.map((c) => [c]))('publishes with %s compression: the consumer gets the exact bytes', async (compression) => {
-    // a busier snapshot than above: 3,000 flows, so the value spans several compression blocks
-    const many = Array.from({ length: 3000 }, (_, i) => ({ sport: 2000 + i, packets: 1 + ((i * 7919) % 200), bytesEach: 64 + (i % 1400) }));
-    const value = encode(buildSnapshot(syntheticRead(many), meta(7)));
-    const topic = snapshotTopic(testPrefix());
-    topics.push(topic);
-    const spool = new Spool(dir, 1 << 22, AgentState.open(dir, 'b')).open();
-    spool.put(value);
-    const pub = new Publisher({ settings: kafkaSettings(), topic, key: 'host-spec', log: silentLogger, compression });
-    const r = await pub.drain(spool);
-    await pub.close();
-    spool.close();
-    expect(r.error).toBeUndefined();
-    expect(r.sent).toBe(1);
-    const [m] = await consume(topic, 1);
-    expect(m.value.length).toBe(value.length);
-    expect(m.value.equals(value)).toBe(true);
-    expect(decode(m.value).snapshot.sequence).toBe(7);
-  }, 60_000);
+  it.each(COMPRESSION_CODECS.map((c) => [c]))(
+    'publishes with %s compression: the consumer gets the exact bytes',
+    async (compression) => {
+      // a busier snapshot than above: 3,000 flows, so the value spans several compression blocks
+      const many = Array.from({ length: 3000 }, (_, i) => ({
+        sport: 2000 + i,
+        packets: 1 + ((i * 7919) % 200),
+        bytesEach: 64 + (i % 1400),
+      }));
+      const value = encode(buildSnapshot(syntheticRead(many), meta(7)));
+      const topic = snapshotTopic(testPrefix());
+      topics.push(topic);
+      const spool = new Spool(dir, 1 << 22, AgentState.open(dir, 'b')).open();
+      spool.put(value);
+      const pub = new Publisher({ settings: kafkaSettings(), topic, key: 'host-spec', log: silentLogger, compression });
+      const r = await pub.drain(spool);
+      await pub.close();
+      spool.close();
+      expect(r.error).toBeUndefined();
+      expect(r.sent).toBe(1);
+      const [m] = await consume(topic, 1);
+      expect(m.value.length).toBe(value.length);
+      expect(m.value.equals(value)).toBe(true);
+      expect(decode(m.value).snapshot.sequence).toBe(7);
+    },
+    60_000,
+  );
 
   it('keeps snapshots in the spool while the broker is unreachable and replays them in order when it is back', async () => {
     const topic = snapshotTopic(testPrefix());

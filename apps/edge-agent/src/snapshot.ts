@@ -41,13 +41,22 @@ export function buildSnapshot(read: EpochRead, meta: SnapshotMeta): SketchSnapsh
   const hll = (kind: HllKind) => buf(encodeHyperLogLog(HyperLogLog.fromRegisters(read.hll[kind])));
   const protocols: SketchSnapshot['totals']['protocols'] = [];
   for (let p = 0; p < read.protoPackets.length; p++) {
-    if (read.protoPackets[p] > 0) protocols.push({ protocol: p, packets: read.protoPackets[p], bytes: read.protoBytes[p] });
+    if (read.protoPackets[p] > 0)
+      protocols.push({ protocol: p, packets: read.protoPackets[p], bytes: read.protoBytes[p] });
   }
   const parseErrors: SketchSnapshot['parseErrors'] = [];
-  for (let r = 0; r < read.errors.length; r++) if (read.errors[r] > 0) parseErrors.push({ reason: ERR_REASONS[r] ?? `error_${r}`, count: read.errors[r] });
+  for (let r = 0; r < read.errors.length; r++)
+    if (read.errors[r] > 0) parseErrors.push({ reason: ERR_REASONS[r] ?? `error_${r}`, count: read.errors[r] });
   return {
     ...meta,
-    sketchSpec: { specVersion: SPEC_VERSION, hashName: HASH_NAME, seedHash: SEED_HASH, cmsDepth: CMS_DEPTH, cmsWidth: CMS_WIDTH, hllPrecision: HLL_P },
+    sketchSpec: {
+      specVersion: SPEC_VERSION,
+      hashName: HASH_NAME,
+      seedHash: SEED_HASH,
+      cmsDepth: CMS_DEPTH,
+      cmsWidth: CMS_WIDTH,
+      hllPrecision: HLL_P,
+    },
     cmsPackets: buf(encodeCountMinSketch(cmsPackets)),
     cmsBytes: buf(encodeCountMinSketch(cmsBytes)),
     hllFlows: hll(HllKind.Flows),
@@ -72,6 +81,11 @@ export function snapshotToJson(s: SketchSnapshot): Record<string, unknown> {
     hllSources: b64(s.hllSources),
     hllDestinations: b64(s.hllDestinations),
     hllDestinationPorts: b64(s.hllDestinationPorts),
-    candidates: s.candidates.map((c) => ({ key: toHex(c.key), flow: parseFlowKey(c.key), packets: c.packets, bytes: c.bytes })),
+    candidates: s.candidates.map((c) => ({
+      key: toHex(c.key),
+      flow: parseFlowKey(c.key),
+      packets: c.packets,
+      bytes: c.bytes,
+    })),
   };
 }

@@ -62,7 +62,9 @@ export class Spool {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
         const pid = Number(fs.readFileSync(this.lockFile, 'utf8'));
         if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-          throw new SpoolLockedError(`spool directory ${this.dir} is in use by process ${pid}: give each agent its own --spool-dir`);
+          throw new SpoolLockedError(
+            `spool directory ${this.dir} is in use by process ${pid}: give each agent its own --spool-dir`,
+          );
         }
         fs.rmSync(this.lockFile, { force: true }); // left by a process that died
       }

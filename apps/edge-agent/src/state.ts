@@ -56,7 +56,12 @@ export class AgentState {
     if (fs.existsSync(file)) {
       try {
         const j = JSON.parse(fs.readFileSync(file, 'utf8')) as StateData;
-        if (typeof j.agentId === 'string' && Number.isSafeInteger(j.nextSequence) && Number.isSafeInteger(j.nextSpoolIndex)) data = j;
+        if (
+          typeof j.agentId === 'string' &&
+          Number.isSafeInteger(j.nextSequence) &&
+          Number.isSafeInteger(j.nextSpoolIndex)
+        )
+          data = j;
       } catch {
         data = null;
       }

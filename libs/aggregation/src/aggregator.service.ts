@@ -38,7 +38,10 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
     // Validated here, at construction: a bad setting stops the boot with a message naming the variable.
     this.config = loadAggregatorConfig(env);
     loadKafkaSettings(env, 'tma-aggregator');
-    this.metrics = new AggregatorMetrics({ defaultMetrics: options.defaultMetrics, labels: { writer: this.config.writerId } });
+    this.metrics = new AggregatorMetrics({
+      defaultMetrics: options.defaultMetrics,
+      labels: { writer: this.config.writerId },
+    });
   }
 
   get runner(): AggregatorRunner | undefined {
@@ -58,7 +61,13 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
     const report = await applyMigrations(this.storage);
     if (report.applied.length > 0) this.logger.log(`migrations applied: ${report.applied.join(', ')}`);
     const sink = new AggregatorSink(this.storage, this.config.retention, this.config.topK);
-    this.runnerInstance = new AggregatorRunner(this.config, loadKafkaSettings(env, 'tma-aggregator'), sink, this.metrics, this.logger);
+    this.runnerInstance = new AggregatorRunner(
+      this.config,
+      loadKafkaSettings(env, 'tma-aggregator'),
+      sink,
+      this.metrics,
+      this.logger,
+    );
     await this.runnerInstance.start();
     this.started = true;
     this.logger.log(

@@ -66,7 +66,8 @@ export function parseDuration(name: string, text: string): number {
 
 function duration(env: NodeJS.ProcessEnv, name: string, fallback: string, min: number, max: number): number {
   const v = parseDuration(name, env[name]?.trim() || fallback);
-  if (v < min || v > max) throw new AggregatorConfigError(`${name}: ${env[name]} must be between ${min} ms and ${max} ms`);
+  if (v < min || v > max)
+    throw new AggregatorConfigError(`${name}: ${env[name]} must be between ${min} ms and ${max} ms`);
   return v;
 }
 
@@ -81,7 +82,8 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
 
 function name(env: NodeJS.ProcessEnv, key: string, fallback: string): string {
   const v = env[key]?.trim() || fallback;
-  if (!/^[A-Za-z0-9._-]{1,200}$/.test(v)) throw new AggregatorConfigError(`${key}: "${v}" may hold only letters, digits, ".", "_" and "-"`);
+  if (!/^[A-Za-z0-9._-]{1,200}$/.test(v))
+    throw new AggregatorConfigError(`${key}: "${v}" may hold only letters, digits, ".", "_" and "-"`);
   return v;
 }
 
@@ -97,7 +99,9 @@ function name(env: NodeJS.ProcessEnv, key: string, fallback: string): string {
 export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): AggregatorConfig {
   const windowMs = duration(env, 'TMA_AGG_WINDOW', '1m', 1000, 3_600_000);
   if (windowMs % 1000 !== 0 || 3_600_000 % windowMs !== 0) {
-    throw new AggregatorConfigError(`TMA_AGG_WINDOW: ${windowMs} ms must be whole seconds that divide one hour (e.g. 10s, 1m, 5m) so the 1 h tier is built from whole windows`);
+    throw new AggregatorConfigError(
+      `TMA_AGG_WINDOW: ${windowMs} ms must be whole seconds that divide one hour (e.g. 10s, 1m, 5m) so the 1 h tier is built from whole windows`,
+    );
   }
   const day = 86_400_000;
   const ttl = (key: string, fallback: string) => duration(env, key, fallback, 3_600_000, 3650 * day) / 1000;

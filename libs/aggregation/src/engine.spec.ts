@@ -6,7 +6,13 @@ import { emptyMerged, mergeStoredPartial, partialRowFromAccumulator, type Stored
 import type { WindowAccumulator } from './window';
 
 const T0 = 1_767_225_600_000; // a minute boundary
-const opts = { windowMs: 60_000, allowedLatenessMs: 30_000, idleCloseMs: 5_000, maxFutureMs: 3_600_000, maxOpenWindows: 6 };
+const opts = {
+  windowMs: 60_000,
+  allowedLatenessMs: 30_000,
+  idleCloseMs: 5_000,
+  maxFutureMs: 3_600_000,
+  maxOpenWindows: 6,
+};
 const NOW = T0 + 3_600_000;
 
 function feed(_engine: AggregatorEngine, values: Buffer[], partition = 0, from = 0): InboundMessage[] {

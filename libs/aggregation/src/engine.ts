@@ -178,7 +178,8 @@ export class AggregatorEngine {
     if (s.intervalEndMs > st.watermark) st.watermark = s.intervalEndMs;
     if (st.covered.length > 0) {
       st.covered = st.covered.filter((c) => c.last >= msg.offset);
-      if (st.covered.some((c) => c.windowStart === w && c.first <= msg.offset && msg.offset <= c.last)) return { kind: 'skipped' };
+      if (st.covered.some((c) => c.windowStart === w && c.first <= msg.offset && msg.offset <= c.last))
+        return { kind: 'skipped' };
     }
     if (verdict.kind === 'duplicate') return { kind: 'duplicate' };
     const gap = verdict.kind === 'new' ? verdict.gap : 0;

@@ -5,7 +5,12 @@ import type { WindowAccumulator } from './window';
 
 export * from '@tma/rollup';
 
-export function partialRowFromAccumulator(acc: WindowAccumulator, writer: string, ttlSeconds: number, now = new Date()): PartialRow {
+export function partialRowFromAccumulator(
+  acc: WindowAccumulator,
+  writer: string,
+  ttlSeconds: number,
+  now = new Date(),
+): PartialRow {
   return partialRow(
     acc,
     acc.candidates.values(),

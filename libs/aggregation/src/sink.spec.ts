@@ -9,7 +9,14 @@ import { openTestStore, type TestStore } from '@tma/storage';
 
 // Recent, hour-aligned: rows older than their TTL would be dropped on insert.
 const T0 = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000;
-const retention = { partials: 86_400, windowTotals: 86_400, topFlows: 86_400, hostTotals: 86_400, protocolTotals: 86_400, hourTier: 86_400 * 30 };
+const retention = {
+  partials: 86_400,
+  windowTotals: 86_400,
+  topFlows: 86_400,
+  hostTotals: 86_400,
+  protocolTotals: 86_400,
+  hourTier: 86_400 * 30,
+};
 const opts = { windowMs: 60_000, allowedLatenessMs: 30_000, idleCloseMs: 5_000, maxFutureMs: 1e12, maxOpenWindows: 6 };
 
 let store: TestStore;
@@ -26,7 +33,9 @@ beforeAll(async () => {
   for (let r = 0; r < 12; r++) {
     sim.nextRound().forEach((m, i) => {
       const p = i % 2;
-      expect(engines[p].ingest({ topic: 'snap', partition: p, offset: offsets[p]++, value: m.value }, T0).kind).toBe('accepted');
+      expect(engines[p].ingest({ topic: 'snap', partition: p, offset: offsets[p]++, value: m.value }, T0).kind).toBe(
+        'accepted',
+      );
     });
   }
   for (const [p, e] of engines.entries()) {
@@ -97,7 +106,14 @@ describe('aggregator tables on embedded ClickHouse', () => {
 
   it('ranks top flows like the ground truth, every estimate within its bound', async () => {
     const w = sim.truth.windowStarts()[0];
-    const top = await q<{ rank: number; flow_key_hex: string; packets: number; packets_bound: number; bytes: number; bytes_bound: number }>(
+    const top = await q<{
+      rank: number;
+      flow_key_hex: string;
+      packets: number;
+      packets_bound: number;
+      bytes: number;
+      bytes_bound: number;
+    }>(
       `SELECT rank, flow_key_hex, packets, packets_bound, bytes, bytes_bound FROM {database}.agg_top_flows FINAL
        WHERE tier = '1m' AND window_start = {ws:UInt32} AND ranked_by = 'packets' ORDER BY rank`,
       { ws: w / 1000 },
@@ -113,7 +129,17 @@ describe('aggregator tables on embedded ClickHouse', () => {
       expect(f.bytes - exact.bytes).toBeLessThanOrEqual(f.bytes_bound);
     }
     // The true top 5 heavy hitters are the reported top 5.
-    expect(top.slice(0, 5).map((f) => f.flow_key_hex).sort()).toEqual(sim.truth.topFlows(w, 5).map((f) => f.hex).sort());
+    expect(
+      top
+        .slice(0, 5)
+        .map((f) => f.flow_key_hex)
+        .sort(),
+    ).toEqual(
+      sim.truth
+        .topFlows(w, 5)
+        .map((f) => f.hex)
+        .sort(),
+    );
   });
 
   it('builds the 1 h tier from the 1 min partials', async () => {
@@ -140,7 +166,13 @@ describe('aggregator tables on embedded ClickHouse', () => {
     expect(covered.length).toBe(sim.truth.windowStarts().length);
     expect(covered[0]).toEqual({ windowStart: T0, first: 0, last: 35 });
     expect(await sink.coveredRanges('snap', 0, 1000)).toEqual([]);
-    const many = await sink.coveredRangesMany('snap', new Map([[0, 0], [1, 40]]));
+    const many = await sink.coveredRangesMany(
+      'snap',
+      new Map([
+        [0, 0],
+        [1, 40],
+      ]),
+    );
     expect(many.get(0)).toEqual(covered);
     expect(many.get(1)).toEqual(await sink.coveredRanges('snap', 1, 40));
     expect(await sink.recentSequencesMany('snap', [0, 1])).toHaveLength(12);

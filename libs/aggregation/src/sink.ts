@@ -36,8 +36,11 @@ export class AggregatorSink {
   async writePartials(rows: readonly PartialRow[]): Promise<void> {
     if (rows.length === 0) return;
     const h = createHash('sha256');
-    for (const r of rows) h.update(`${r.tier}|${r.window_start}|${r.topic}|${r.partition}|${r.first_offset}|${r.version};`);
-    await this.storage.insertRows('agg_partials', rows as unknown as Record<string, unknown>[], { dedupToken: `agg-partials-${h.digest('hex')}` });
+    for (const r of rows)
+      h.update(`${r.tier}|${r.window_start}|${r.topic}|${r.partition}|${r.first_offset}|${r.version};`);
+    await this.storage.insertRows('agg_partials', rows as unknown as Record<string, unknown>[], {
+      dedupToken: `agg-partials-${h.digest('hex')}`,
+    });
   }
 
   /** Rows already stored for a partition at or after an offset: what a restart must not merge again. */
@@ -65,13 +68,18 @@ export class AggregatorSink {
     );
     for (const r of rows) {
       const p = Number(r.p);
-      if (Number(r.last) >= from.get(p)!) out.get(p)!.push({ windowStart: Number(r.ws) * 1000, first: Number(r.first), last: Number(r.last) });
+      if (Number(r.last) >= from.get(p)!)
+        out.get(p)!.push({ windowStart: Number(r.ws) * 1000, first: Number(r.first), last: Number(r.last) });
     }
     return out;
   }
 
   /** recentSequences() for several partitions of a topic in one query. */
-  async recentSequencesMany(topic: string, partitions: readonly number[], lookbackSeconds = 3600): Promise<{ host: string; boot: string; last: number }[]> {
+  async recentSequencesMany(
+    topic: string,
+    partitions: readonly number[],
+    lookbackSeconds = 3600,
+  ): Promise<{ host: string; boot: string; last: number }[]> {
     if (partitions.length === 0) return [];
     const rows = await this.storage.query<{ host: string; boot: string; last: string }>(
       `SELECT h AS host, b AS boot, max(s) AS last
@@ -87,7 +95,11 @@ export class AggregatorSink {
   }
 
   /** Last sequence per (host, boot) in the partition's recent rows: duplicates resent after a restart are still caught. */
-  async recentSequences(topic: string, partition: number, lookbackSeconds = 3600): Promise<{ host: string; boot: string; last: number }[]> {
+  async recentSequences(
+    topic: string,
+    partition: number,
+    lookbackSeconds = 3600,
+  ): Promise<{ host: string; boot: string; last: number }[]> {
     const rows = await this.storage.query<{ host: string; boot: string; last: string }>(
       `SELECT h AS host, b AS boot, max(s) AS last
        FROM {database}.agg_partials

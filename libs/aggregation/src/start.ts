@@ -33,14 +33,22 @@ export interface AggregatorHandle {
 
 /** Starts one aggregator instance (standalone, or hosted in another process such as the query API). */
 export async function startAggregator(options: StartAggregatorOptions = {}): Promise<AggregatorHandle> {
-  const app = await NestFactory.create<NestFastifyApplication>(AggregatorModule.forRoot(options), new FastifyAdapter(), {
-    logger: options.logger ?? ['log', 'warn', 'error'],
-    abortOnError: false,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AggregatorModule.forRoot(options),
+    new FastifyAdapter(),
+    {
+      logger: options.logger ?? ['log', 'warn', 'error'],
+      abortOnError: false,
+    },
+  );
   const service = app.get(AggregatorService);
   const env = options.env ?? process.env;
   const port =
-    options.httpPort !== undefined ? options.httpPort : options.storage && !env.TMA_AGG_HTTP_PORT ? false : service.config.httpPort;
+    options.httpPort !== undefined
+      ? options.httpPort
+      : options.storage && !env.TMA_AGG_HTTP_PORT
+        ? false
+        : service.config.httpPort;
   let url: string | null = null;
   if (port === false) {
     await app.init();

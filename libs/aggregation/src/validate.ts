@@ -70,9 +70,17 @@ export interface ValidateOptions {
 function checkSpec(s: SketchSnapshot): void {
   const spec = s.sketchSpec;
   if (spec.seedHash !== SEED_HASH || spec.hashName !== HASH_NAME) {
-    throw new RejectedSnapshot('wrong-seed', `hash ${spec.hashName} seed hash 0x${spec.seedHash.toString(16)}; the fleet uses ${HASH_NAME} 0x${SEED_HASH.toString(16)}`);
+    throw new RejectedSnapshot(
+      'wrong-seed',
+      `hash ${spec.hashName} seed hash 0x${spec.seedHash.toString(16)}; the fleet uses ${HASH_NAME} 0x${SEED_HASH.toString(16)}`,
+    );
   }
-  if (spec.specVersion !== SPEC_VERSION || spec.cmsDepth !== CMS_DEPTH || spec.cmsWidth !== CMS_WIDTH || spec.hllPrecision !== HLL_P) {
+  if (
+    spec.specVersion !== SPEC_VERSION ||
+    spec.cmsDepth !== CMS_DEPTH ||
+    spec.cmsWidth !== CMS_WIDTH ||
+    spec.hllPrecision !== HLL_P
+  ) {
     throw new RejectedSnapshot(
       'wrong-spec',
       `spec v${spec.specVersion} CMS ${spec.cmsDepth}×${spec.cmsWidth} HLL p${spec.hllPrecision}; the fleet uses v${SPEC_VERSION} CMS ${CMS_DEPTH}×${CMS_WIDTH} HLL p${HLL_P}`,
@@ -93,7 +101,8 @@ function check(field: string, fn: () => unknown): void {
       const seed = /seed/.test(err.message);
       throw new RejectedSnapshot(seed ? 'wrong-seed' : 'wrong-spec', `${field}: ${err.message}`);
     }
-    if (err instanceof SketchDecodeError || err instanceof RangeError) throw new RejectedSnapshot('bad-sketch', `${field}: ${err.message}`);
+    if (err instanceof SketchDecodeError || err instanceof RangeError)
+      throw new RejectedSnapshot('bad-sketch', `${field}: ${err.message}`);
     throw err;
   }
 }
@@ -121,10 +130,16 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
   checkSpec(snapshot);
   const len = snapshot.intervalEndMs - snapshot.intervalStartMs;
   if (!(len >= INTERVAL_MIN_MS && len <= INTERVAL_MAX_MS)) {
-    throw new RejectedSnapshot('invalid-interval', `interval of ${len} ms is outside ${INTERVAL_MIN_MS}..${INTERVAL_MAX_MS} ms`);
+    throw new RejectedSnapshot(
+      'invalid-interval',
+      `interval of ${len} ms is outside ${INTERVAL_MIN_MS}..${INTERVAL_MAX_MS} ms`,
+    );
   }
   if (snapshot.intervalEndMs > options.nowMs + options.maxFutureMs) {
-    throw new RejectedSnapshot('future-interval', `interval ends ${snapshot.intervalEndMs - options.nowMs} ms in the future`);
+    throw new RejectedSnapshot(
+      'future-interval',
+      `interval ends ${snapshot.intervalEndMs - options.nowMs} ms in the future`,
+    );
   }
   const rate = snapshot.samplingRate;
   if (!Number.isInteger(rate) || rate < 1) throw new RejectedSnapshot('invalid-sampling', `sampling rate ${rate}`);
@@ -145,7 +160,10 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
   };
   // Sampled hosts count 1 in `rate` packets: scale linear sketches and totals so every row of a window is in packets.
   if (rate > 1) {
-    const scaled = { cmsPackets: decodeCountMinSketch(snapshot.cmsPackets), cmsBytes: decodeCountMinSketch(snapshot.cmsBytes) };
+    const scaled = {
+      cmsPackets: decodeCountMinSketch(snapshot.cmsPackets),
+      cmsBytes: decodeCountMinSketch(snapshot.cmsBytes),
+    };
     for (const c of [scaled.cmsPackets, scaled.cmsBytes]) {
       const cells = c.cells;
       for (let i = 0; i < cells.length; i++) cells[i] *= rate;

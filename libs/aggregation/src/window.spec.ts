@@ -19,7 +19,13 @@ import { WindowAccumulator } from './window';
 
 const T0 = 1_767_225_600_000; // a minute boundary
 const NOW = T0 + 3_600_000;
-const opts = { windowMs: 60_000, allowedLatenessMs: 30_000, idleCloseMs: 5_000, maxFutureMs: 3_600_000, maxOpenWindows: 6 };
+const opts = {
+  windowMs: 60_000,
+  allowedLatenessMs: 30_000,
+  idleCloseMs: 5_000,
+  maxFutureMs: 3_600_000,
+  maxOpenWindows: 6,
+};
 
 /** The plain path the windows replace: every blob merged into CountMinSketch / HyperLogLog with the JS loops. */
 class PlainWindow {
@@ -36,7 +42,9 @@ class PlainWindow {
       mergeEncodedCountMinSketch(this.cmsPackets, s.cmsPackets);
       mergeEncodedCountMinSketch(this.cmsBytes, s.cmsBytes);
     }
-    [s.hllFlows, s.hllSources, s.hllDestinations, s.hllDestinationPorts].forEach((b, i) => mergeEncodedHyperLogLog(this.hll[i], b));
+    [s.hllFlows, s.hllSources, s.hllDestinations, s.hllDestinationPorts].forEach((b, i) =>
+      mergeEncodedHyperLogLog(this.hll[i], b),
+    );
   }
 }
 
@@ -103,7 +111,9 @@ describe('WindowAccumulator', () => {
       expect(acc.cmsPackets.total).toBeGreaterThan(0);
       expect(bits(acc.cmsPackets).equals(bits(p.cmsPackets))).toBe(true);
       expect(bits(acc.cmsBytes).equals(bits(p.cmsBytes))).toBe(true);
-      expect(Buffer.from(encodeCountMinSketch(acc.cmsPackets)).equals(Buffer.from(encodeCountMinSketch(p.cmsPackets)))).toBe(true);
+      expect(
+        Buffer.from(encodeCountMinSketch(acc.cmsPackets)).equals(Buffer.from(encodeCountMinSketch(p.cmsPackets))),
+      ).toBe(true);
       [acc.hllFlows, acc.hllSources, acc.hllDestinations, acc.hllPorts].forEach((h, i) => {
         expect(Buffer.from(h.registers).equals(Buffer.from(p.hll[i].registers))).toBe(true);
         expect(Buffer.from(encodeHyperLogLog(h)).equals(Buffer.from(encodeHyperLogLog(p.hll[i])))).toBe(true);

@@ -18,7 +18,10 @@ interface OpenSketches {
   hllPorts: HllWindow;
 }
 
-type SealedSketches = Pick<WindowContent, 'cmsPackets' | 'cmsBytes' | 'hllFlows' | 'hllSources' | 'hllDestinations' | 'hllPorts'>;
+type SealedSketches = Pick<
+  WindowContent,
+  'cmsPackets' | 'cmsBytes' | 'hllFlows' | 'hllSources' | 'hllDestinations' | 'hllPorts'
+>;
 
 export class WindowAccumulator implements WindowContent {
   firstOffset = -1;
@@ -95,7 +98,9 @@ export class WindowAccumulator implements WindowContent {
 
   private content(): SealedSketches {
     if (this.sealed) return this.sealed;
-    throw new Error(this.dropped ? 'WindowAccumulator read after dispose()' : 'WindowAccumulator sketches read before seal()');
+    throw new Error(
+      this.dropped ? 'WindowAccumulator read after dispose()' : 'WindowAccumulator sketches read before seal()',
+    );
   }
 
   get cmsPackets(): CountMinSketch {
@@ -172,7 +177,15 @@ export class WindowAccumulator implements WindowContent {
       h.snapshots++;
       h.gaps += gap;
     } else {
-      this.hosts.set(s.hostId, { boot: s.bootId, lastSeq: s.sequence, agentVersion: s.agentVersion, packets: v.packets, bytes: v.bytes, snapshots: 1, gaps: gap });
+      this.hosts.set(s.hostId, {
+        boot: s.bootId,
+        lastSeq: s.sequence,
+        agentVersion: s.agentVersion,
+        packets: v.packets,
+        bytes: v.bytes,
+        snapshots: 1,
+        gaps: gap,
+      });
     }
   }
 }

@@ -34,7 +34,9 @@ function parseArgs(argv: string[]): Record<string, string | true> {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.help) {
-    process.stdout.write('usage: tma-fleet-sim [--hosts N] [--interval 10s] [--rounds N] [--pace] [--seed N] [--partitions N] [--topic-prefix P]\n');
+    process.stdout.write(
+      'usage: tma-fleet-sim [--hosts N] [--interval 10s] [--rounds N] [--pace] [--seed N] [--partitions N] [--topic-prefix P]\n',
+    );
     return;
   }
   const intervalMs = parseDuration(String(args.interval ?? '10s'));
@@ -51,7 +53,11 @@ async function main(): Promise<void> {
   await admin.connect();
   await ensureTopics(admin, [{ topic, numPartitions: Number(args.partitions ?? 6) }]);
   await admin.disconnect();
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());

@@ -97,7 +97,14 @@ const ip4 = (a: number, b: number, c: number, d: number) => Uint8Array.of(a, b, 
 const addrScratch = new Uint8Array(24);
 const portScratch = new Uint8Array(8);
 
-function makeFlow(src: Uint8Array, dst: Uint8Array, sport: number, dport: number, proto: number, pktBytes: number): PoolFlow {
+function makeFlow(
+  src: Uint8Array,
+  dst: Uint8Array,
+  sport: number,
+  dport: number,
+  proto: number,
+  pktBytes: number,
+): PoolFlow {
   const key = flowKey({ src, dst, sport, dport, proto });
   return {
     key,
@@ -150,7 +157,8 @@ export class FleetSimulator {
       hostPrefix: options.hostPrefix ?? 'sim-host-',
     };
     const o = this.options;
-    if (!Number.isInteger(o.hosts) || o.hosts < 1 || o.hosts > 65_000) throw new RangeError(`hosts must be in 1..65000, got ${o.hosts}`);
+    if (!Number.isInteger(o.hosts) || o.hosts < 1 || o.hosts > 65_000)
+      throw new RangeError(`hosts must be in 1..65000, got ${o.hosts}`);
     if (o.flowsPerInterval > o.poolSize) throw new RangeError('flowsPerInterval cannot exceed poolSize');
     if (!(o.heavyShare >= 0 && o.heavyShare < 1)) throw new RangeError('heavyShare must be in [0, 1)');
     this.truth = new GroundTruth(o.windowMs);
@@ -159,7 +167,16 @@ export class FleetSimulator {
     const root = new Rng(o.seed);
     const hhRng = root.fork(0xfeed);
     for (let j = 0; j < o.heavyHitters; j++) {
-      this.heavy.push(makeFlow(ip4(172, 16, j >> 8, j & 255), ip4(203, 0, 113, (j % 250) + 1), 40_000 + j, j % 3 === 0 ? 443 : 80, 6, hhRng.between(600, 1500)));
+      this.heavy.push(
+        makeFlow(
+          ip4(172, 16, j >> 8, j & 255),
+          ip4(203, 0, 113, (j % 250) + 1),
+          40_000 + j,
+          j % 3 === 0 ? 443 : 80,
+          6,
+          hhRng.between(600, 1500),
+        ),
+      );
     }
     for (let h = 0; h < o.hosts; h++) {
       const rng = root.fork(h);
@@ -224,7 +241,13 @@ export class FleetSimulator {
 
   private hostSnapshot(i: number): SimMessage {
     const snap = this.buildSnapshot(i);
-    return { key: snap.hostId, value: encode(snap), hostId: snap.hostId, sequence: snap.sequence, intervalEndMs: snap.intervalEndMs };
+    return {
+      key: snap.hostId,
+      value: encode(snap),
+      hostId: snap.hostId,
+      sequence: snap.sequence,
+      intervalEndMs: snap.intervalEndMs,
+    };
   }
 
   private buildSnapshot(i: number): SketchSnapshot {
@@ -239,7 +262,8 @@ export class FleetSimulator {
     // Flows and their packets this interval.
     const counts = new Map<PoolFlow, number>();
     const chosen = new Set<number>();
-    for (let tries = 0; chosen.size < o.flowsPerInterval && tries < o.flowsPerInterval * 20; tries++) chosen.add(this.flowZipf.sample(rng));
+    for (let tries = 0; chosen.size < o.flowsPerInterval && tries < o.flowsPerInterval * 20; tries++)
+      chosen.add(this.flowZipf.sample(rng));
     let wsum = 0;
     for (const k of chosen) wsum += this.flowZipf.weight(k);
     const rest = total - heavyPackets;
@@ -294,7 +318,14 @@ export class FleetSimulator {
       intervalEndMs: endMs,
       interfaces: [{ ifname: 'eth0', ifindex: 2, hook: 'TC', direction: 'INGRESS' }],
       samplingRate: 1,
-      sketchSpec: { specVersion: SPEC_VERSION, hashName: HASH_NAME, seedHash: SEED_HASH, cmsDepth: CMS_DEPTH, cmsWidth: CMS_WIDTH, hllPrecision: HLL_P },
+      sketchSpec: {
+        specVersion: SPEC_VERSION,
+        hashName: HASH_NAME,
+        seedHash: SEED_HASH,
+        cmsDepth: CMS_DEPTH,
+        cmsWidth: CMS_WIDTH,
+        hllPrecision: HLL_P,
+      },
       cmsPackets: Buffer.from(encodeCountMinSketch(cmsP)),
       cmsBytes: Buffer.from(encodeCountMinSketch(cmsB)),
       hllFlows: Buffer.from(encodeHyperLogLog(this.hllFlows)),
@@ -305,7 +336,9 @@ export class FleetSimulator {
       totals: {
         packets,
         bytes,
-        protocols: [...protos].sort((a, b) => a[0] - b[0]).map(([protocol, t]) => ({ protocol, packets: t.packets, bytes: t.bytes })),
+        protocols: [...protos]
+          .sort((a, b) => a[0] - b[0])
+          .map(([protocol, t]) => ({ protocol, packets: t.packets, bytes: t.bytes })),
       },
       parseErrors: [],
       candidateEvictions: 0,

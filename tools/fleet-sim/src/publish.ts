@@ -15,7 +15,12 @@ export interface PublishOptions {
   signal?: AbortSignal;
 }
 
-export async function sendMessages(producer: Producer, topic: string, messages: readonly SimMessage[], chunk = 500): Promise<void> {
+export async function sendMessages(
+  producer: Producer,
+  topic: string,
+  messages: readonly SimMessage[],
+  chunk = 500,
+): Promise<void> {
   for (let i = 0; i < messages.length; i += chunk) {
     await producer.send({
       topic,
@@ -26,7 +31,12 @@ export async function sendMessages(producer: Producer, topic: string, messages: 
 }
 
 /** Publishes `rounds` intervals of every host; returns the number of messages sent. */
-export async function publishRounds(producer: Producer, topic: string, sim: FleetSimulator, options: PublishOptions): Promise<number> {
+export async function publishRounds(
+  producer: Producer,
+  topic: string,
+  sim: FleetSimulator,
+  options: PublishOptions,
+): Promise<number> {
   let sent = 0;
   for (let r = 0; r < options.rounds; r++) {
     if (options.signal?.aborted) break;

@@ -4,7 +4,10 @@ import { Kafka, Partitioners, logLevel, type Producer } from 'kafkajs';
 import { ensureTopics, loadKafkaSettings } from '@tma/kafka';
 import { deadLetterTopic, snapshotTopic } from '@tma/schema';
 
-export const kafka = new Kafka({ ...loadKafkaSettings(process.env, 'tma-aggregator-test'), logLevel: logLevel.NOTHING });
+export const kafka = new Kafka({
+  ...loadKafkaSettings(process.env, 'tma-aggregator-test'),
+  logLevel: logLevel.NOTHING,
+});
 
 export function uniquePrefix(name: string): string {
   return `t${name}${randomBytes(4).toString('hex')}`;
@@ -31,7 +34,11 @@ export async function deleteTopics(prefix: string): Promise<void> {
 }
 
 export async function producer(): Promise<Producer> {
-  const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  const p = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await p.connect();
   return p;
 }
@@ -55,7 +62,12 @@ export async function readDeadLetters(prefix: string, count: number, timeoutMs =
       void consumer.run({
         eachMessage: async ({ message }) => {
           const h = (name: string) => message.headers?.[name]?.toString() ?? '';
-          out.push({ key: message.key?.toString() ?? null, reason: h('tma-dlq-reason'), message: h('tma-dlq-message'), source: h('tma-dlq-source') });
+          out.push({
+            key: message.key?.toString() ?? null,
+            reason: h('tma-dlq-reason'),
+            message: h('tma-dlq-message'),
+            source: h('tma-dlq-source'),
+          });
           if (out.length >= count) {
             clearTimeout(timer);
             resolve();
@@ -69,7 +81,12 @@ export async function readDeadLetters(prefix: string, count: number, timeoutMs =
   return out;
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+  everyMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -79,7 +96,8 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

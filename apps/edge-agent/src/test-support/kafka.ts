@@ -21,7 +21,10 @@ export async function consume(topic: string, count: number, timeoutMs = 30_000):
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`received ${got.length} of ${count} messages on ${topic}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`received ${got.length} of ${count} messages on ${topic}`)),
+        timeoutMs,
+      );
       consumer
         .run({
           eachMessage: async ({ message }) => {

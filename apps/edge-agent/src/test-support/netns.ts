@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { flowKey } from '@tma/sketch';
 
-const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const sh = (cmd: string, args: string[]) =>
+  execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 export const isRoot = (): boolean => process.getuid?.() === 0;
 
@@ -100,7 +101,11 @@ export class VethNs {
   send(flows: Flow[], payload = 100, dport = 9999): Promise<void> {
     const spec = flows.map((f) => `${f.sport}:${f.packets}`).join(',');
     return new Promise((resolve, reject) => {
-      const p = spawn('ip', ['netns', 'exec', this.netns, 'python3', SENDER, this.outerAddr, String(dport), spec, String(payload)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = spawn(
+        'ip',
+        ['netns', 'exec', this.netns, 'python3', SENDER, this.outerAddr, String(dport), spec, String(payload)],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
       let err = '';
       p.stderr.on('data', (d: Buffer) => (err += d.toString()));
       p.on('error', reject);

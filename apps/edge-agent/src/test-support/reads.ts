@@ -31,7 +31,17 @@ export function syntheticRead(flows: { sport: number; packets: number; bytesEach
   errors[9] = 3;
   return {
     copy: 0,
-    totals: { packets: packets + 3, bytes: bytes + 60, nonIpPackets: 0, nonIpBytes: 0, errorPackets: 3, errorBytes: 60, candInserts: candidates.length, candEvictions: 2, pulls: 0 },
+    totals: {
+      packets: packets + 3,
+      bytes: bytes + 60,
+      nonIpPackets: 0,
+      nonIpBytes: 0,
+      errorPackets: 3,
+      errorBytes: 60,
+      candInserts: candidates.length,
+      candEvictions: 2,
+      pulls: 0,
+    },
     protoPackets,
     protoBytes,
     errors,

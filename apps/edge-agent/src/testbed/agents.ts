@@ -52,7 +52,8 @@ export class AgentProcess {
 
   static start(tb: Testbed, host: Host, o: AgentOptions): AgentProcess {
     const main = o.main ?? defaultAgentMain();
-    if (!existsSync(main)) throw new Error(`agent entry point ${main} does not exist: build the edge agent first (./tma setup)`);
+    if (!existsSync(main))
+      throw new Error(`agent entry point ${main} does not exist: build the edge agent first (./tma setup)`);
     mkdirSync(o.stateDir, { recursive: true });
     const log = join(o.stateDir, 'agent.log');
     const stdoutPath = join(o.stateDir, 'agent.stdout');
@@ -62,10 +63,14 @@ export class AgentProcess {
     const out = openSync(stdoutPath, 'a');
     const args = [
       ...tb.nsenterArgs(host.netns),
-      process.execPath, main,
-      '--interfaces', host.ifname,
-      '--interval', o.interval,
-      '--host-id', o.hostId,
+      process.execPath,
+      main,
+      '--interfaces',
+      host.ifname,
+      '--interval',
+      o.interval,
+      '--host-id',
+      o.hostId,
       ...(o.hook ? ['--hook', o.hook] : []),
       ...(o.extraArgs ?? []),
     ];
@@ -135,8 +140,12 @@ export class AgentProcess {
         // not created yet
       }
       if (text.includes('"event":"agent_started"')) return;
-      if (this.exitInfo !== null) throw new Error(`agent ${this.hostId} exited (${JSON.stringify(this.exitInfo)}) before starting:\n${text.slice(-2000)}`);
-      if (Date.now() > end) throw new Error(`agent ${this.hostId} did not start within ${timeoutMs} ms:\n${text.slice(-2000)}`);
+      if (this.exitInfo !== null)
+        throw new Error(
+          `agent ${this.hostId} exited (${JSON.stringify(this.exitInfo)}) before starting:\n${text.slice(-2000)}`,
+        );
+      if (Date.now() > end)
+        throw new Error(`agent ${this.hostId} did not start within ${timeoutMs} ms:\n${text.slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

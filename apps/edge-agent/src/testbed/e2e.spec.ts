@@ -29,7 +29,8 @@ function prerequisites(): string[] {
   why.push(...missingTools().map((t) => `missing tool ${t}`));
   if (!existsSync(AGENT_MAIN)) why.push(`no built agent at ${AGENT_MAIN}: run ./tma setup (tsc -b) first`);
   if (!existsSync(BPF_OBJECT)) why.push(`no BPF object at ${BPF_OBJECT}: run make -C bpf`);
-  if (!process.env.TMA_KAFKA_BROKERS) why.push('TMA_KAFKA_BROKERS is not set (the jest global setup starts the broker)');
+  if (!process.env.TMA_KAFKA_BROKERS)
+    why.push('TMA_KAFKA_BROKERS is not set (the jest global setup starts the broker)');
   return why;
 }
 
@@ -66,7 +67,12 @@ function sumSnapshots(snaps: SketchSnapshot[]): HostSum {
     candidates: new Set(),
     cmsPackets: new CountMinSketch(),
     cmsBytes: new CountMinSketch(),
-    hll: { flows: new HyperLogLog(), sources: new HyperLogLog(), destinations: new HyperLogLog(), destinationPorts: new HyperLogLog() },
+    hll: {
+      flows: new HyperLogLog(),
+      sources: new HyperLogLog(),
+      destinations: new HyperLogLog(),
+      destinationPorts: new HyperLogLog(),
+    },
   };
   for (const snap of snaps) {
     s.packets += Number(snap.totals.packets);
@@ -114,7 +120,10 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
     const end = Date.now() + ms;
     while (!ok()) {
       const dead = agents.find((a) => !a.running);
-      if (dead) throw new Error(`agent ${dead.hostId} exited (${JSON.stringify(dead.exit)}) while waiting for ${what}; see ${dead.log}`);
+      if (dead)
+        throw new Error(
+          `agent ${dead.hostId} exited (${JSON.stringify(dead.exit)}) while waiting for ${what}; see ${dead.log}`,
+        );
       if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
       await sleep(100);
     }
@@ -156,18 +165,32 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
           hook: run.hook,
           hostId: run.hostId,
           stateDir: join(REPO, '.state', 'testbed', `e2e-${tb.id}`, `h${h.index}`),
-          extraArgs: ['--topic-prefix', prefix, '--metrics-port', '0', '--candidate-threshold', String(CANDIDATE_THRESHOLD)],
+          extraArgs: [
+            '--topic-prefix',
+            prefix,
+            '--metrics-port',
+            '0',
+            '--candidate-threshold',
+            String(CANDIDATE_THRESHOLD),
+          ],
           env: { TMA_KAFKA_BROKERS: process.env.TMA_KAFKA_BROKERS },
         }),
       );
     }
     // an agent is attached and publishing once its first (empty) snapshot arrives
-    await waitFor('a first snapshot from every agent', () => runs.every((r) => (received.get(r.hostId)?.length ?? 0) > 0), 60_000);
+    await waitFor(
+      'a first snapshot from every agent',
+      () => runs.every((r) => (received.get(r.hostId)?.length ?? 0) > 0),
+      60_000,
+    );
 
     const cpus = Math.max(1, os.cpus().length);
     const sent = await Promise.all(runs.map((r, i) => tb.replay(r.host, r.pcap, { cpu: i % cpus })));
     for (const s of sent) {
-      if (s.seconds >= INTERVAL_MS / 1000) throw new Error(`a replay took ${s.seconds} s, longer than the ${INTERVAL_MS} ms interval: the machine is too busy for the candidate check`);
+      if (s.seconds >= INTERVAL_MS / 1000)
+        throw new Error(
+          `a replay took ${s.seconds} s, longer than the ${INTERVAL_MS} ms interval: the machine is too busy for the candidate check`,
+        );
     }
     await sleep(200);
     // stopping takes a final snapshot of the partial interval: everything sent is in some snapshot
@@ -190,7 +213,8 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
     tb?.destroy();
     if (tb) {
       rmSync(join(REPO, '.state', 'testbed', `e2e-${tb.id}`), { recursive: true, force: true });
-      for (const r of runs) for (const f of [r.pcap, r.pcap.replace(/\.pcap$/, '.truth.json')]) rmSync(f, { force: true });
+      for (const r of runs)
+        for (const f of [r.pcap, r.pcap.replace(/\.pcap$/, '.truth.json')]) rmSync(f, { force: true });
     }
   }, 60_000);
 
@@ -199,8 +223,12 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
       const { before, after } = quiet.get(r.hostId)!;
       // veth's XDP receive path counts bytes after the Ethernet header; the skb path counts whole frames
       const rxBytes = r.hook === 'xdp' ? r.truth.bytes - 14 * r.truth.packets : r.truth.bytes;
-      expect({ host: r.hostId, rx: after!.rx.packets - before.rx.packets, rxBytes: after!.rx.bytes - before.rx.bytes, tx: after!.tx.packets - before.tx.packets })
-        .toEqual({ host: r.hostId, rx: r.truth.packets, rxBytes, tx: 0 });
+      expect({
+        host: r.hostId,
+        rx: after!.rx.packets - before.rx.packets,
+        rxBytes: after!.rx.bytes - before.rx.bytes,
+        tx: after!.tx.packets - before.tx.packets,
+      }).toEqual({ host: r.hostId, rx: r.truth.packets, rxBytes, tx: 0 });
     }
   });
 
@@ -223,7 +251,11 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
   it('sums to exact totals per host, overall and per protocol, with no parse errors', () => {
     for (const r of runs) {
       const s = sums.get(r.hostId)!;
-      expect({ host: r.hostId, packets: s.packets, bytes: s.bytes }).toEqual({ host: r.hostId, packets: r.truth.packets, bytes: r.truth.bytes });
+      expect({ host: r.hostId, packets: s.packets, bytes: s.bytes }).toEqual({
+        host: r.hostId,
+        packets: r.truth.packets,
+        bytes: r.truth.bytes,
+      });
       expect(Object.fromEntries(s.protocols)).toEqual(
         Object.fromEntries(r.truth.protocols.map((p) => [p.protocol, { packets: p.packets, bytes: p.bytes }])),
       );
@@ -239,19 +271,32 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
       const heavy = r.truth.flows.filter((f) => f.packets > 0.001 * r.truth.packets);
       expect(0.001 * r.truth.packets).toBeGreaterThanOrEqual(2 * CANDIDATE_THRESHOLD);
       expect(heavy.length).toBeGreaterThan(20);
-      const missed = heavy.filter((f) => !s.candidates.has(toHex(flowKey(f)))).map((f) => `${f.src}→${f.dst} ${f.proto} ${f.sport}/${f.dport} (${f.packets})`);
+      const missed = heavy
+        .filter((f) => !s.candidates.has(toHex(flowKey(f))))
+        .map((f) => `${f.src}→${f.dst} ${f.proto} ${f.sport}/${f.dport} (${f.packets})`);
       // on failure, show what each snapshot held: packets / candidates / evictions
       const perSnapshot = missed.length
-        ? s.snapshots.map((x) => `${x.totals.packets}p/${x.candidates.length}c/${String((x as unknown as Record<string, unknown>).candidateEvictions ?? '?')}e`)
+        ? s.snapshots.map(
+            (x) =>
+              `${x.totals.packets}p/${x.candidates.length}c/${String((x as unknown as Record<string, unknown>).candidateEvictions ?? '?')}e`,
+          )
         : [];
-      expect({ host: r.hostId, heavy: heavy.length, missed, perSnapshot }).toEqual({ host: r.hostId, heavy: heavy.length, missed: [], perSnapshot: [] });
+      expect({ host: r.hostId, heavy: heavy.length, missed, perSnapshot }).toEqual({
+        host: r.hostId,
+        heavy: heavy.length,
+        missed: [],
+        perSnapshot: [],
+      });
     }
   });
 
   it('estimates every flow within the CMS bound ε·N, never below the truth', () => {
     for (const r of runs) {
       const s = sums.get(r.hostId)!;
-      for (const [cms, field] of [[s.cmsPackets, 'packets'], [s.cmsBytes, 'bytes']] as const) {
+      for (const [cms, field] of [
+        [s.cmsPackets, 'packets'],
+        [s.cmsBytes, 'bytes'],
+      ] as const) {
         const bound = cms.errorBound();
         let under = 0;
         let over = 0;
@@ -281,7 +326,11 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
         const est = hll.estimate();
         report.push(`${name} ${Math.round(est)}/${trueCount}`);
         const allowed = 3 * hll.standardError * trueCount;
-        expect({ host: r.hostId, name, off: Math.abs(est - trueCount) <= allowed ? 'within 3σ' : `${est} vs ${trueCount}` }).toEqual({
+        expect({
+          host: r.hostId,
+          name,
+          off: Math.abs(est - trueCount) <= allowed ? 'within 3σ' : `${est} vs ${trueCount}`,
+        }).toEqual({
           host: r.hostId,
           name,
           off: 'within 3σ',

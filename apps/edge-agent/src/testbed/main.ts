@@ -57,7 +57,8 @@ export function parseArgs(argv: string[]): CliOptions {
   };
   const int = (flag: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
-    if (v === undefined || !Number.isInteger(n) || n < min || n > max) throw new RangeError(`${flag} needs an integer in ${min}..${max}, got ${v}`);
+    if (v === undefined || !Number.isInteger(n) || n < min || n > max)
+      throw new RangeError(`${flag} needs an integer in ${min}..${max}, got ${v}`);
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -68,26 +69,57 @@ export function parseArgs(argv: string[]): CliOptions {
       return v;
     };
     switch (a) {
-      case '--hosts': o.hosts = int(a, next(), 1, 250); break;
-      case '--interval': o.interval = next(); o.intervalMs = parseDuration(o.interval); break;
+      case '--hosts':
+        o.hosts = int(a, next(), 1, 250);
+        break;
+      case '--interval':
+        o.interval = next();
+        o.intervalMs = parseDuration(o.interval);
+        break;
       case '--hook': {
         const h = next();
         if (h !== 'tc' && h !== 'xdp') throw new RangeError(`--hook is tc or xdp, got ${h}`);
         o.hook = h;
         break;
       }
-      case '--flows': o.flows = int(a, next(), 1, 1_000_000); break;
-      case '--packets': o.packets = int(a, next(), 1, 50_000_000); break;
-      case '--zipf': o.zipf = Number(next()); if (!(o.zipf > 0)) throw new RangeError('--zipf must be > 0'); break;
-      case '--pps': o.pps = int(a, next(), 1, 100_000_000); break;
-      case '--duration': o.durationMs = parseDuration(next()); break;
-      case '--seed': o.seed = int(a, next(), 0, 2 ** 31); break;
-      case '--no-agent': o.agent = false; break;
-      case '--agent': o.agentMain = next(); break;
-      case '--agent-arg': o.agentArgs.push(next()); break;
-      case '--keep-pcaps': o.keepPcaps = true; break;
-      case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
-      default: throw new RangeError(`unknown argument ${a}\n${USAGE}`);
+      case '--flows':
+        o.flows = int(a, next(), 1, 1_000_000);
+        break;
+      case '--packets':
+        o.packets = int(a, next(), 1, 50_000_000);
+        break;
+      case '--zipf':
+        o.zipf = Number(next());
+        if (!(o.zipf > 0)) throw new RangeError('--zipf must be > 0');
+        break;
+      case '--pps':
+        o.pps = int(a, next(), 1, 100_000_000);
+        break;
+      case '--duration':
+        o.durationMs = parseDuration(next());
+        break;
+      case '--seed':
+        o.seed = int(a, next(), 0, 2 ** 31);
+        break;
+      case '--no-agent':
+        o.agent = false;
+        break;
+      case '--agent':
+        o.agentMain = next();
+        break;
+      case '--agent-arg':
+        o.agentArgs.push(next());
+        break;
+      case '--keep-pcaps':
+        o.keepPcaps = true;
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(`${USAGE}\n`);
+        process.exit(0);
+        break;
+      default:
+        throw new RangeError(`unknown argument ${a}\n${USAGE}`);
     }
   }
   if (o.packets < o.flows) throw new RangeError(`--packets (${o.packets}) must be at least --flows (${o.flows})`);
@@ -103,7 +135,9 @@ async function main(): Promise<number> {
   const runDir = join(defaultStateDir(), 'testbed', `tma-${tb.id}`);
   const pcapDir = join(runDir, 'pcap');
   mkdirSync(pcapDir, { recursive: true });
-  process.stdout.write(`testbed ${tb.id}: ${o.hosts} host(s) ${tb.hosts.map((h) => h.netns).join(', ')}; state in ${runDir}\n`);
+  process.stdout.write(
+    `testbed ${tb.id}: ${o.hosts} host(s) ${tb.hosts.map((h) => h.netns).join(', ')}; state in ${runDir}\n`,
+  );
 
   const agents: AgentProcess[] = [];
   const truths: GroundTruth[][] = tb.hosts.map(() => []);
@@ -159,7 +193,8 @@ async function main(): Promise<number> {
   let finishing = false;
   for (const a of agents) {
     void a.whenExited().then(() => {
-      if (failed === null && !finishing && !isExiting()) failed = `agent ${a.hostId} exited (${JSON.stringify(a.exit)}); last log lines:\n${tail(a.log, 15)}`;
+      if (failed === null && !finishing && !isExiting())
+        failed = `agent ${a.hostId} exited (${JSON.stringify(a.exit)}); last log lines:\n${tail(a.log, 15)}`;
     });
   }
 
@@ -169,14 +204,21 @@ async function main(): Promise<number> {
     const roundStart = Date.now();
     const results = await Promise.all(
       tb.hosts.map(async (h, i) => {
-        const traffic = generateTraffic({ seed: o.seed + round * o.hosts + i, flows: o.flows, packets: o.packets, zipf: o.zipf });
+        const traffic = generateTraffic({
+          seed: o.seed + round * o.hosts + i,
+          flows: o.flows,
+          packets: o.packets,
+          zipf: o.zipf,
+        });
         const files = writeTraffic(traffic, join(pcapDir, `h${h.index}-r${round}`));
         const sent = await tb.replay(h, files.pcap, { pps: o.pps });
         if (!o.keepPcaps) rmSync(files.pcap, { force: true });
         // a replay cut short (tcpreplay stops early on the same Ctrl-C) sent less than its ground truth
         if (sent.packets !== traffic.truth.packets) {
           if (isExiting()) return { h, sent, total: combineTruths(truths[i].length ? truths[i] : [traffic.truth]) };
-          throw new Error(`h${h.index}: tcpreplay sent ${sent.packets} of ${traffic.truth.packets} packets (${sent.failed} failed)`);
+          throw new Error(
+            `h${h.index}: tcpreplay sent ${sent.packets} of ${traffic.truth.packets} packets (${sent.failed} failed)`,
+          );
         }
         truths[i].push(traffic.truth);
         const total = combineTruths(truths[i]);
@@ -186,7 +228,10 @@ async function main(): Promise<number> {
     );
     if (isExiting()) break;
     const line = results
-      .map(({ h, sent, total }) => `h${h.index} +${fmt(sent.packets)} pkts @ ${fmt(sent.pps / 1000)} kpps (total ${fmt(total.packets)} pkts, ${fmt(total.distinct.flows)} flows)`)
+      .map(
+        ({ h, sent, total }) =>
+          `h${h.index} +${fmt(sent.packets)} pkts @ ${fmt(sent.pps / 1000)} kpps (total ${fmt(total.packets)} pkts, ${fmt(total.distinct.flows)} flows)`,
+      )
       .join(' | ');
     const alive = agents.length ? ` | agents ${agents.filter((a) => a.running).length}/${agents.length} up` : '';
     process.stdout.write(`[${new Date().toISOString()}] round ${round}: ${line}${alive}\n`);

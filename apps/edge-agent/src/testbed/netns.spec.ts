@@ -31,7 +31,9 @@ describe('tcpreplay summary', () => {
       'Actual: 103237 packets (43825943 bytes) sent in 0.352155 seconds\nRated: 1 Bps\nStatistics for network device: p1\n\tSuccessful packets:        103237\n\tFailed packets:            2\n',
     );
     expect(r).toEqual({ packets: 103237, bytes: 43825943, failed: 2, seconds: 0.352155, pps: 103237 / 0.352155 });
-    const withTimes = parseTcpreplay('Actual: 10 packets (600 bytes) sent in 0.5 seconds\n0m0.001s 0m0.002s\n0m0.125s 1m2.500s\n');
+    const withTimes = parseTcpreplay(
+      'Actual: 10 packets (600 bytes) sent in 0.5 seconds\n0m0.001s 0m0.002s\n0m0.125s 1m2.500s\n',
+    );
     expect(withTimes.cpu).toEqual({ user: 0.125, system: 62.5 });
     expect(() => parseTcpreplay('nothing')).toThrow(/unexpected tcpreplay output/);
   });
@@ -41,7 +43,9 @@ if (!isRoot || missing.length > 0) {
   describe('testbed namespaces', () => {
     it('needs root and its tools', () => {
       throw new Error(
-        !isRoot ? 'the namespace tests must run as root (CI runs as root)' : `missing tools: ${missing.join(', ')} (./tma setup installs them)`,
+        !isRoot
+          ? 'the namespace tests must run as root (CI runs as root)'
+          : `missing tools: ${missing.join(', ')} (./tma setup installs them)`,
       );
     });
   });
@@ -75,21 +79,34 @@ if (!isRoot || missing.length > 0) {
       // no end of any veth of ours is in the root namespace (other suites may add their own links meanwhile)
       const rootLinks = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
       expect(rootLinks).not.toContain(t.id);
-      expect(rootLinks.split('\n').filter((l) => / (p\d+|eth0)@/.test(l) && !rootLinksBefore.includes(l.split(':')[1]))).toEqual([]);
+      expect(
+        rootLinks.split('\n').filter((l) => / (p\d+|eth0)@/.test(l) && !rootLinksBefore.includes(l.split(':')[1])),
+      ).toEqual([]);
     });
 
     it('connects the hosts through the switch over IPv4 and IPv6', async () => {
       const t = tb!;
       const [h1, h2] = t.hosts;
       // a TCP echo in h2, reached from h1 by address family
-      const server = spawn('nsenter', [...t.nsenterArgs(h2.netns), process.execPath, '-e',
-        "require('net').createServer((s) => s.pipe(s)).listen(7000, '::', () => console.log('up'))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const server = spawn(
+        'nsenter',
+        [
+          ...t.nsenterArgs(h2.netns),
+          process.execPath,
+          '-e',
+          "require('net').createServer((s) => s.pipe(s)).listen(7000, '::', () => console.log('up'))",
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       try {
         await new Promise<void>((res) => server.stdout.once('data', () => res()));
         for (const addr of [h2.ipv4, h2.ipv6]) {
-          const reply = t.exec(h1.netns, [process.execPath, '-e',
+          const reply = t.exec(h1.netns, [
+            process.execPath,
+            '-e',
             `const s = require('net').connect(7000, ${JSON.stringify(addr)}, () => s.write('hello ${addr}'));
-             s.setTimeout(3000, () => process.exit(2)); s.on('data', (d) => { process.stdout.write(d); s.destroy(); });`]);
+             s.setTimeout(3000, () => process.exit(2)); s.on('data', (d) => { process.stdout.write(d); s.destroy(); });`,
+          ]);
           expect(reply).toBe(`hello ${addr}`);
         }
       } finally {
@@ -126,10 +143,18 @@ if (!isRoot || missing.length > 0) {
       // asynchronous: the relay's root side runs in this very process and must keep serving meanwhile
       const ask = (netns: string): Promise<string> =>
         new Promise((res, rej) => {
-          const c = spawn('nsenter', [...t.nsenterArgs(netns), process.execPath, '-e',
-            `const s = require('net').connect(${port}, '127.0.0.1', () => s.write('${netns}'));
+          const c = spawn(
+            'nsenter',
+            [
+              ...t.nsenterArgs(netns),
+              process.execPath,
+              '-e',
+              `const s = require('net').connect(${port}, '127.0.0.1', () => s.write('${netns}'));
              s.on('error', () => process.exit(3)); s.setTimeout(3000, () => process.exit(2));
-             s.on('data', (d) => { process.stdout.write(d); s.destroy(); });`], { stdio: ['ignore', 'pipe', 'ignore'] });
+             s.on('data', (d) => { process.stdout.write(d); s.destroy(); });`,
+            ],
+            { stdio: ['ignore', 'pipe', 'ignore'] },
+          );
           let out = '';
           c.stdout.on('data', (d: Buffer) => (out += d.toString()));
           c.on('close', (code) => (code === 0 ? res(out) : rej(new Error(`exit ${code}`))));
@@ -140,7 +165,9 @@ if (!isRoot || missing.length > 0) {
         for (const h of t.hosts) expect(await ask(h.netns)).toBe(`root saw ${h.netns}`);
         await relay.stop();
         await expect(ask(t.hosts[0].netns)).rejects.toThrow(/exit 3/);
-        await expect(KafkaRelay.start(t, '10.1.2.3:9092', join(dir, 'relay2'))).rejects.toThrow(/relays only loopback brokers/);
+        await expect(KafkaRelay.start(t, '10.1.2.3:9092', join(dir, 'relay2'))).rejects.toThrow(
+          /relays only loopback brokers/,
+        );
       } finally {
         server.close();
       }
@@ -168,8 +195,14 @@ if (!isRoot || missing.length > 0) {
         execFileSync('ip', ['netns', 'add', name]);
         const runs = join(dir, 'testbed', 'runs');
         mkdirSync(runs, { recursive: true });
-        writeFileSync(join(runs, 'stale.json'), JSON.stringify({ pid: deadPid, created: '', namespaces: [name, 'tmat-never-made'] }));
-        writeFileSync(join(runs, 'alive.json'), JSON.stringify({ pid: process.pid, created: '', namespaces: [t2Name] }));
+        writeFileSync(
+          join(runs, 'stale.json'),
+          JSON.stringify({ pid: deadPid, created: '', namespaces: [name, 'tmat-never-made'] }),
+        );
+        writeFileSync(
+          join(runs, 'alive.json'),
+          JSON.stringify({ pid: process.pid, created: '', namespaces: [t2Name] }),
+        );
         execFileSync('ip', ['netns', 'add', t2Name]);
         try {
           expect(reapStaleRuns(dir)).toEqual([name]);
@@ -189,8 +222,19 @@ if (!isRoot || missing.length > 0) {
       const out = join(dir, 'build');
       const src = resolve(__dirname);
       execFileSync(process.execPath, [
-        require.resolve('typescript/bin/tsc'), '--outDir', out, '--module', 'commonjs', '--target', 'es2022', '--strict',
-        '--skipLibCheck', '--types', 'node', join(src, 'netns.ts'), join(src, 'cleanup.ts'),
+        require.resolve('typescript/bin/tsc'),
+        '--outDir',
+        out,
+        '--module',
+        'commonjs',
+        '--target',
+        'es2022',
+        '--strict',
+        '--skipLibCheck',
+        '--types',
+        'node',
+        join(src, 'netns.ts'),
+        join(src, 'cleanup.ts'),
       ]);
       const script = `const { Testbed } = require(${JSON.stringify(join(out, 'netns.js'))});
         Testbed.create({ hosts: 2, stateDir: ${JSON.stringify(dir)}, settleMs: 0 }).then((t) => {

@@ -114,7 +114,14 @@ function deleteNetns(name: string): void {
 
 /** Tools the testbed runs; returns the missing ones with the package that brings each. */
 export function missingTools(tools: string[] = ['ip', 'nsenter', 'taskset', 'tcpreplay', 'ethtool']): string[] {
-  const pkg: Record<string, string> = { taskset: 'util-linux', ip: 'iproute2', nsenter: 'util-linux', tcpreplay: 'tcpreplay', ethtool: 'ethtool', tcpdump: 'tcpdump' };
+  const pkg: Record<string, string> = {
+    taskset: 'util-linux',
+    ip: 'iproute2',
+    nsenter: 'util-linux',
+    tcpreplay: 'tcpreplay',
+    ethtool: 'ethtool',
+    tcpdump: 'tcpdump',
+  };
   return tools
     .filter((t) => {
       try {
@@ -179,8 +186,10 @@ export class Testbed {
       stateDir: opts.stateDir ?? defaultStateDir(),
       settleMs: opts.settleMs ?? 1500,
     };
-    if (!Number.isInteger(o.hosts) || o.hosts < 1 || o.hosts > 250) throw new RangeError(`hosts must be in 1..250, got ${opts.hosts}`);
-    if (!/^[a-z][a-z0-9]{0,7}$/.test(o.prefix)) throw new RangeError(`prefix must be 1-8 lowercase letters/digits, got ${o.prefix}`);
+    if (!Number.isInteger(o.hosts) || o.hosts < 1 || o.hosts > 250)
+      throw new RangeError(`hosts must be in 1..250, got ${opts.hosts}`);
+    if (!/^[a-z][a-z0-9]{0,7}$/.test(o.prefix))
+      throw new RangeError(`prefix must be 1-8 lowercase letters/digits, got ${o.prefix}`);
     if (process.getuid?.() !== 0) throw new Error('the testbed creates network namespaces: run it as root');
     const missing = missingTools();
     if (missing.length) throw new Error(`missing tools: ${missing.join(', ')}`);
@@ -233,13 +242,36 @@ export class Testbed {
       };
       this.addNetns(netns);
       // silence before the interface exists: defaults apply to interfaces created afterwards
-      this.sysctl(netns, ['accept_dad=0', 'router_solicitations=0', 'accept_ra=0', 'addr_gen_mode=1'].flatMap((kv) => [
-        `net.ipv6.conf.default.${kv}`,
-        `net.ipv6.conf.all.${kv}`,
-      ]));
+      this.sysctl(
+        netns,
+        ['accept_dad=0', 'router_solicitations=0', 'accept_ra=0', 'addr_gen_mode=1'].flatMap((kv) => [
+          `net.ipv6.conf.default.${kv}`,
+          `net.ipv6.conf.all.${kv}`,
+        ]),
+      );
       run('ip', [
-        '-n', this.switchNs, 'link', 'add', host.peer, 'numtxqueues', q, 'numrxqueues', q, 'type', 'veth',
-        'peer', 'name', host.ifname, 'address', host.mac, 'netns', netns, 'numtxqueues', q, 'numrxqueues', q,
+        '-n',
+        this.switchNs,
+        'link',
+        'add',
+        host.peer,
+        'numtxqueues',
+        q,
+        'numrxqueues',
+        q,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        host.ifname,
+        'address',
+        host.mac,
+        'netns',
+        netns,
+        'numtxqueues',
+        q,
+        'numrxqueues',
+        q,
       ]);
       run('ip', ['-n', this.switchNs, 'link', 'set', host.peer, 'master', 'br0', 'up']);
       run('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
@@ -279,7 +311,10 @@ export class Testbed {
   /** Kernel counters of a host's interface. */
   counters(host: Host): LinkCounters {
     const j = JSON.parse(run('ip', ['-n', host.netns, '-s', '-j', 'link', 'show', 'dev', host.ifname])) as Array<{
-      stats64: { rx: { packets: number; bytes: number; dropped: number }; tx: { packets: number; bytes: number; dropped: number } };
+      stats64: {
+        rx: { packets: number; bytes: number; dropped: number };
+        tx: { packets: number; bytes: number; dropped: number };
+      };
     }>;
     const s = j[0].stats64;
     return {
@@ -293,9 +328,18 @@ export class Testbed {
     const rate = opts.pps ? ['--pps', String(opts.pps)] : ['--topspeed'];
     // bash's `times` reports the CPU time of its finished children: tcpreplay's, including softirq work it carried
     const args = [
-      ...this.nsenterArgs(this.switchNs), ...(opts.cpu !== undefined ? ['taskset', '-c', String(opts.cpu)] : []),
-      'bash', '-c', 'tcpreplay "$@"; rc=$?; times; exit $rc', 'tcpreplay',
-      '-i', host.peer, ...rate, '--loop', String(opts.loop ?? 1), pcap,
+      ...this.nsenterArgs(this.switchNs),
+      ...(opts.cpu !== undefined ? ['taskset', '-c', String(opts.cpu)] : []),
+      'bash',
+      '-c',
+      'tcpreplay "$@"; rc=$?; times; exit $rc',
+      'tcpreplay',
+      '-i',
+      host.peer,
+      ...rate,
+      '--loop',
+      String(opts.loop ?? 1),
+      pcap,
     ];
     return new Promise((resolveP, reject) => {
       const child = spawn('nsenter', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -335,7 +379,13 @@ export function parseTcpreplay(out: string): ReplayResult {
   const failed = /Failed packets:\s+(\d+)/.exec(out);
   const packets = Number(actual[1]);
   const seconds = Number(actual[3]);
-  const r: ReplayResult = { packets, bytes: Number(actual[2]), failed: failed ? Number(failed[1]) : 0, seconds, pps: seconds > 0 ? packets / seconds : 0 };
+  const r: ReplayResult = {
+    packets,
+    bytes: Number(actual[2]),
+    failed: failed ? Number(failed[1]) : 0,
+    seconds,
+    pps: seconds > 0 ? packets / seconds : 0,
+  };
   // `times` prints the shell's own user/system times, then its children's: "0m0.512s 0m1.234s"
   const times = [...out.matchAll(/^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/gm)];
   if (times.length > 0) {

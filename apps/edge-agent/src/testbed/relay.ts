@@ -74,7 +74,10 @@ export class KafkaRelay {
   static async start(tb: Testbed, brokers: string, dir: string): Promise<KafkaRelay> {
     const list = parseBrokers(brokers);
     const remote = list.filter((b) => !isLoopback(b.host));
-    if (remote.length) throw new Error(`the testbed relays only loopback brokers; cannot reach ${remote.map((b) => `${b.host}:${b.port}`).join(', ')}`);
+    if (remote.length)
+      throw new Error(
+        `the testbed relays only loopback brokers; cannot reach ${remote.map((b) => `${b.host}:${b.port}`).join(', ')}`,
+      );
     mkdirSync(dir, { recursive: true });
     const relay = new KafkaRelay(dir);
     onCleanup({ name: `kafka relay ${dir}`, run: () => relay.stop(), runSync: () => relay.stopSync() });
@@ -96,10 +99,14 @@ export class KafkaRelay {
         for (const h of tb.hosts) {
           // its own process group: Ctrl-C reaches the agents (which publish a final snapshot through this relay)
           // and the testbed, not the relay; the testbed stops it after the agents
-          const child = spawn('nsenter', [...tb.nsenterArgs(h.netns), process.execPath, '-e', HOST_SIDE, listenHost, String(b.port), path], {
-            stdio: ['pipe', 'pipe', 'inherit'],
-            detached: true,
-          });
+          const child = spawn(
+            'nsenter',
+            [...tb.nsenterArgs(h.netns), process.execPath, '-e', HOST_SIDE, listenHost, String(b.port), path],
+            {
+              stdio: ['pipe', 'pipe', 'inherit'],
+              detached: true,
+            },
+          );
           relay.children.push(child);
           await new Promise<void>((res, rej) => {
             child.once('error', rej);
@@ -118,7 +125,11 @@ export class KafkaRelay {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
-    const gone = this.children.map((c) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((res) => c.once('exit', () => res()))));
+    const gone = this.children.map((c) =>
+      c.exitCode !== null || c.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((res) => c.once('exit', () => res())),
+    );
     this.stopSync();
     await Promise.all(gone); // their listening sockets are closed once they are gone
   }

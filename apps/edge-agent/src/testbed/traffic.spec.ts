@@ -82,56 +82,107 @@ describe('traffic generator', () => {
   });
 
   const readers = have('tshark') && have('tcpdump');
-  (readers ? it : it.skip)('is read back by tshark and tcpdump with per-5-tuple counts equal to the ground truth', () => {
-    const files = writeTraffic(generateTraffic(opts), join(dir, 'flows'));
-    const truth = JSON.parse(readFileSync(files.truth, 'utf8')) as GroundTruth;
+  (readers ? it : it.skip)(
+    'is read back by tshark and tcpdump with per-5-tuple counts equal to the ground truth',
+    () => {
+      const files = writeTraffic(generateTraffic(opts), join(dir, 'flows'));
+      const truth = JSON.parse(readFileSync(files.truth, 'utf8')) as GroundTruth;
 
-    // tcpdump: the same number of frames, no read error
-    const dump = execFileSync('tcpdump', ['-nn', '-r', files.pcap], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'pipe'] });
-    expect(dump.trim().split('\n')).toHaveLength(truth.packets);
+      // tcpdump: the same number of frames, no read error
+      const dump = execFileSync('tcpdump', ['-nn', '-r', files.pcap], {
+        encoding: 'utf8',
+        maxBuffer: 1 << 28,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      expect(dump.trim().split('\n')).toHaveLength(truth.packets);
 
-    const fields = [
-      'frame.len', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst', 'ip.proto', 'ipv6.nxt',
-      'tcp.srcport', 'tcp.dstport', 'udp.srcport', 'udp.dstport', 'icmp.type', 'icmp.code', 'icmpv6.type', 'icmpv6.code',
-      'ip.checksum.status', 'tcp.checksum.status', 'udp.checksum.status', 'icmp.checksum.status', 'icmpv6.checksum.status',
-    ];
-    const out = execFileSync(
-      'tshark',
-      [
-        '-n', '-r', files.pcap, '-T', 'fields', '-E', 'separator=\t', '-E', 'occurrence=f',
-        '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE',
-        ...fields.flatMap((f) => ['-e', f]),
-      ],
-      { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const rows = out.trimEnd().split('\n').map((l) => l.split('\t'));
-    expect(rows).toHaveLength(truth.packets);
+      const fields = [
+        'frame.len',
+        'ip.src',
+        'ip.dst',
+        'ipv6.src',
+        'ipv6.dst',
+        'ip.proto',
+        'ipv6.nxt',
+        'tcp.srcport',
+        'tcp.dstport',
+        'udp.srcport',
+        'udp.dstport',
+        'icmp.type',
+        'icmp.code',
+        'icmpv6.type',
+        'icmpv6.code',
+        'ip.checksum.status',
+        'tcp.checksum.status',
+        'udp.checksum.status',
+        'icmp.checksum.status',
+        'icmpv6.checksum.status',
+      ];
+      const out = execFileSync(
+        'tshark',
+        [
+          '-n',
+          '-r',
+          files.pcap,
+          '-T',
+          'fields',
+          '-E',
+          'separator=\t',
+          '-E',
+          'occurrence=f',
+          '-o',
+          'ip.check_checksum:TRUE',
+          '-o',
+          'tcp.check_checksum:TRUE',
+          '-o',
+          'udp.check_checksum:TRUE',
+          ...fields.flatMap((f) => ['-e', f]),
+        ],
+        { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const rows = out
+        .trimEnd()
+        .split('\n')
+        .map((l) => l.split('\t'));
+      expect(rows).toHaveLength(truth.packets);
 
-    const seen = new Map<string, { packets: number; bytes: number }>();
-    let badChecksums = 0;
-    for (const r of rows) {
-      const v = Object.fromEntries(fields.map((f, i) => [f, r[i] ?? '']));
-      const v6 = v['ipv6.src'] !== '';
-      const proto = Number(v6 ? v['ipv6.nxt'] : v['ip.proto']);
-      const sport = Number(v['tcp.srcport'] || v['udp.srcport'] || v['icmp.type'] || v['icmpv6.type']);
-      const dport = Number(v['tcp.dstport'] || v['udp.dstport'] || v['icmp.code'] || v['icmpv6.code']);
-      const id = tupleId(v6 ? v['ipv6.src'] : v['ip.src'], v6 ? v['ipv6.dst'] : v['ip.dst'], sport, dport, proto);
-      const c = seen.get(id) ?? { packets: 0, bytes: 0 };
-      c.packets++;
-      c.bytes += Number(v['frame.len']);
-      seen.set(id, c);
-      // status 1 = good; every header of ours carries a checksum tshark can verify
-      const statuses = ['ip.checksum.status', 'tcp.checksum.status', 'udp.checksum.status', 'icmp.checksum.status', 'icmpv6.checksum.status']
-        .map((f) => v[f])
-        .filter((s) => s !== '');
-      if (statuses.length === 0 || statuses.some((s) => s !== '1')) badChecksums++;
-    }
-    expect(badChecksums).toBe(0);
+      const seen = new Map<string, { packets: number; bytes: number }>();
+      let badChecksums = 0;
+      for (const r of rows) {
+        const v = Object.fromEntries(fields.map((f, i) => [f, r[i] ?? '']));
+        const v6 = v['ipv6.src'] !== '';
+        const proto = Number(v6 ? v['ipv6.nxt'] : v['ip.proto']);
+        const sport = Number(v['tcp.srcport'] || v['udp.srcport'] || v['icmp.type'] || v['icmpv6.type']);
+        const dport = Number(v['tcp.dstport'] || v['udp.dstport'] || v['icmp.code'] || v['icmpv6.code']);
+        const id = tupleId(v6 ? v['ipv6.src'] : v['ip.src'], v6 ? v['ipv6.dst'] : v['ip.dst'], sport, dport, proto);
+        const c = seen.get(id) ?? { packets: 0, bytes: 0 };
+        c.packets++;
+        c.bytes += Number(v['frame.len']);
+        seen.set(id, c);
+        // status 1 = good; every header of ours carries a checksum tshark can verify
+        const statuses = [
+          'ip.checksum.status',
+          'tcp.checksum.status',
+          'udp.checksum.status',
+          'icmp.checksum.status',
+          'icmpv6.checksum.status',
+        ]
+          .map((f) => v[f])
+          .filter((s) => s !== '');
+        if (statuses.length === 0 || statuses.some((s) => s !== '1')) badChecksums++;
+      }
+      expect(badChecksums).toBe(0);
 
-    const expected = new Map(truth.flows.map((f) => [tupleId(f.src, f.dst, f.sport, f.dport, f.proto), { packets: f.packets, bytes: f.bytes }]));
-    expect(seen.size).toBe(expected.size);
-    expect(Object.fromEntries(seen)).toEqual(Object.fromEntries(expected));
-  });
+      const expected = new Map(
+        truth.flows.map((f) => [
+          tupleId(f.src, f.dst, f.sport, f.dport, f.proto),
+          { packets: f.packets, bytes: f.bytes },
+        ]),
+      );
+      expect(seen.size).toBe(expected.size);
+      expect(Object.fromEntries(seen)).toEqual(Object.fromEntries(expected));
+    },
+  );
 
   if (!readers) {
     it('needs tshark and tcpdump to check the pcap (install: apt-get install -y tshark tcpdump)', () => {

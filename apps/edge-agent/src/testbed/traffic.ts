@@ -131,7 +131,8 @@ export function formatIp(bytes: Uint8Array): string {
 
 function parseMac(text: string): Buffer {
   const parts = text.split(':');
-  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) throw new RangeError(`invalid MAC address ${text}`);
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p)))
+    throw new RangeError(`invalid MAC address ${text}`);
   return Buffer.from(parts.map((p) => parseInt(p, 16)));
 }
 
@@ -147,12 +148,16 @@ function withDefaults(o: TrafficOptions): Required<Omit<TrafficOptions, 'seed'>>
     srcMac: o.srcMac ?? '02:74:6d:61:ff:01',
     startTime: o.startTime ?? 1_700_000_000 + ((o.seed >>> 0) % 86_400),
   };
-  if (!Number.isInteger(r.flows) || r.flows < 1) throw new RangeError(`flows must be a positive integer, got ${r.flows}`);
+  if (!Number.isInteger(r.flows) || r.flows < 1)
+    throw new RangeError(`flows must be a positive integer, got ${r.flows}`);
   if (!(r.zipf > 0)) throw new RangeError(`zipf exponent must be > 0, got ${r.zipf}`);
-  if (!Number.isInteger(r.packets) || r.packets < r.flows) throw new RangeError(`packets (${r.packets}) must be an integer ≥ flows (${r.flows})`);
+  if (!Number.isInteger(r.packets) || r.packets < r.flows)
+    throw new RangeError(`packets (${r.packets}) must be an integer ≥ flows (${r.flows})`);
   if (!(r.ipv6Share >= 0 && r.ipv6Share <= 1)) throw new RangeError(`ipv6Share must be in [0, 1], got ${r.ipv6Share}`);
-  if (!Number.isInteger(r.scanPorts) || r.scanPorts < 0 || r.scanPorts > 65535) throw new RangeError(`scanPorts must be in 0..65535`);
-  if (!Number.isInteger(r.floodSources) || r.floodSources < 0 || r.floodSources > 100_000) throw new RangeError(`floodSources must be in 0..100000`);
+  if (!Number.isInteger(r.scanPorts) || r.scanPorts < 0 || r.scanPorts > 65535)
+    throw new RangeError(`scanPorts must be in 0..65535`);
+  if (!Number.isInteger(r.floodSources) || r.floodSources < 0 || r.floodSources > 100_000)
+    throw new RangeError(`floodSources must be in 0..100000`);
   parseMac(r.dstMac);
   parseMac(r.srcMac);
   return r;
@@ -191,13 +196,23 @@ function planFlows(o: Required<Omit<TrafficOptions, 'seed'>>, rnd: () => number)
       const family: 4 | 6 = rnd() < o.ipv6Share ? 6 : 4;
       const r = rnd();
       const proto = r < 0.6 ? PROTO_TCP : r < 0.9 ? PROTO_UDP : family === 4 ? PROTO_ICMP : PROTO_ICMPV6;
-      const src = family === 4 ? ipv4(10, int(1, 40), int(0, 255), int(1, 254)) : ipv6([0xfd00, 1, int(0, 0xff), 0, 0, 0, int(0, 0xffff), int(1, 0xffff)]);
-      const dst = family === 4 ? ipv4(10, 100, int(0, 3), int(1, 200)) : ipv6([0xfd00, 0x100, 0, 0, 0, 0, 0, int(1, 300)]);
+      const src =
+        family === 4
+          ? ipv4(10, int(1, 40), int(0, 255), int(1, 254))
+          : ipv6([0xfd00, 1, int(0, 0xff), 0, 0, 0, int(0, 0xffff), int(1, 0xffff)]);
+      const dst =
+        family === 4 ? ipv4(10, 100, int(0, 3), int(1, 200)) : ipv6([0xfd00, 0x100, 0, 0, 0, 0, 0, int(1, 300)]);
       const icmp = proto === PROTO_ICMP || proto === PROTO_ICMPV6;
       // ICMP keys carry type/code; echo request is by far the commonest, some destination-unreachables mixed in.
       const echo = rnd() < 0.85;
       const sport = icmp ? (proto === PROTO_ICMP ? (echo ? 8 : 3) : echo ? 128 : 1) : int(32768, 60999);
-      const dport = icmp ? (echo ? 0 : int(0, 4)) : rnd() < 0.8 ? COMMON_PORTS[int(0, COMMON_PORTS.length - 1)] : int(1, 65535);
+      const dport = icmp
+        ? echo
+          ? 0
+          : int(0, 4)
+        : rnd() < 0.8
+          ? COMMON_PORTS[int(0, COMMON_PORTS.length - 1)]
+          : int(1, 65535);
       if (add({ family, proto, src, dst, sport, dport, kind: 'zipf', packets: counts[i], tcpFlags: 0x18 })) break;
     }
   }
@@ -217,7 +232,17 @@ function planFlows(o: Required<Omit<TrafficOptions, 'seed'>>, rnd: () => number)
     let made = 0;
     while (made < o.floodSources) {
       const src = ipv4(198, int(18, 19), int(0, 255), int(1, 254));
-      const f: FlowPlan = { family: 4, proto: PROTO_TCP, src, dst, sport: int(1024, 65535), dport: 80, kind: 'flood', packets: int(1, 2), tcpFlags: 0x02 };
+      const f: FlowPlan = {
+        family: 4,
+        proto: PROTO_TCP,
+        src,
+        dst,
+        sport: int(1024, 65535),
+        dport: 80,
+        kind: 'flood',
+        packets: int(1, 2),
+        tcpFlags: 0x02,
+      };
       // a spoofed source repeats rarely; keep sources distinct so the source count is exactly floodSources
       const srcId = src.join('.');
       if (used.has(srcId) || !add(f)) continue;
@@ -348,7 +373,10 @@ export function generateTraffic(options: TrafficOptions): Traffic {
     order[j] = t;
   }
 
-  const states: FlowState[] = plans.map(() => ({ seq: Math.floor(rnd() * 2 ** 32), ipId: Math.floor(rnd() * 0x10000) }));
+  const states: FlowState[] = plans.map(() => ({
+    seq: Math.floor(rnd() * 2 ** 32),
+    ipId: Math.floor(rnd() * 0x10000),
+  }));
   const counted = plans.map(() => ({ packets: 0, bytes: 0 }));
   const frames: Buffer[] = new Array(total);
   const offsetsUs = new Float64Array(total);
@@ -412,7 +440,12 @@ function summarize(seed: number, options: GroundTruth['options'], flows: TruthFl
     protocols: [...protos.entries()].sort((a, b) => a[0] - b[0]).map(([protocol, c]) => ({ protocol, ...c })),
     ipv4: ipv4c,
     ipv6: ipv6c,
-    distinct: { flows: flows.length, sources: sources.size, destinations: destinations.size, destinationPorts: dports.size },
+    distinct: {
+      flows: flows.length,
+      sources: sources.size,
+      destinations: destinations.size,
+      destinationPorts: dports.size,
+    },
     flows: sorted,
   };
 }

@@ -19,7 +19,11 @@ export class SnapshotWatch {
   private constructor(private readonly consumer: Consumer) {}
 
   /** Subscribes to `<prefix>.snapshots.v<N>`; counts the snapshots of hosts whose id starts with `hostIdPrefix`. */
-  static async start(prefix: string, hostIdPrefix: string, env: NodeJS.ProcessEnv = process.env): Promise<SnapshotWatch> {
+  static async start(
+    prefix: string,
+    hostIdPrefix: string,
+    env: NodeJS.ProcessEnv = process.env,
+  ): Promise<SnapshotWatch> {
     const kafka = new Kafka({ ...loadKafkaSettings(env, 'tma-testbed'), logLevel: logLevel.NOTHING });
     const topic = snapshotTopic(prefix);
     const admin = kafka.admin();
