@@ -15,7 +15,7 @@
 #include "tma_parse.h"
 
 #define TMA_TC_ACT_UNSPEC (-1)
-#define TMA_PULL_LEN 256 /* bytes made linear when TC headers sit in paged data */
+#define TMA_PULL_LEN	  256 /* bytes made linear when TC headers sit in paged data */
 
 /* The flow key's address escapes into an empty asm: the compiler must keep it one stack object (written once by the
  * parser, read by the hash and the candidate compare) instead of splitting it into scalars that it re-zeroes on every
@@ -29,12 +29,12 @@
 #ifndef TMA_BENCH_CUT
 #define TMA_BENCH_CUT 0
 #endif
-#define TMA_CUT_AT(n, ...)                                                        \
-	do {                                                                      \
-		if (TMA_BENCH_CUT == (n)) {                                       \
-			asm volatile("" : : __VA_ARGS__ : "memory");             \
-			return;                                                   \
-		}                                                                 \
+#define TMA_CUT_AT(n, ...)                                                                                             \
+	do {                                                                                                           \
+		if (TMA_BENCH_CUT == (n)) {                                                                            \
+			asm volatile("" : : __VA_ARGS__ : "memory");                                                   \
+			return;                                                                                        \
+		}                                                                                                      \
 	} while (0)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -155,7 +155,8 @@ static __always_inline __u64 tma_hash_flow_s01(const struct tma_flow_key *k, __u
 
 	__builtin_memcpy(w, k, sizeof(w));
 	*s01 = tma_nh(w[0], TMA_HASH_K0, w[1], TMA_HASH_K1) + tma_nh(w[2], TMA_HASH_K2, w[3], TMA_HASH_K3);
-	return tma_fmix(*s01 + tma_nh(w[4], TMA_HASH_K4, w[5], TMA_HASH_K5) + tma_nh(w[6], TMA_HASH_K6, w[7], TMA_HASH_K7) +
+	return tma_fmix(*s01 + tma_nh(w[4], TMA_HASH_K4, w[5], TMA_HASH_K5) +
+				tma_nh(w[6], TMA_HASH_K6, w[7], TMA_HASH_K7) +
 				tma_nh(w[8], TMA_HASH_K8, w[9], TMA_HASH_K9),
 			TMA_FLOW_KEY_WORDS);
 }
@@ -171,8 +172,8 @@ static __always_inline void tma_hash_others(const struct tma_flow_key *k, __u64 
 				tma_nh(TMA_DOMAIN_DST, TMA_HASH_K4, 0, TMA_HASH_K5),
 			TMA_ADDR_KEY_WORDS);
 	/* dport key word 0: dport bytes as on the wire, proto, domain; word 1: zero */
-	*dport = tma_fmix(tma_nh((__u32)k->dport | (__u32)k->proto << 16 | (__u32)TMA_DOMAIN_DPORT << 24, TMA_HASH_K0, 0,
-				 TMA_HASH_K1),
+	*dport = tma_fmix(tma_nh((__u32)k->dport | (__u32)k->proto << 16 | (__u32)TMA_DOMAIN_DPORT << 24, TMA_HASH_K0,
+				 0, TMA_HASH_K1),
 			  TMA_DPORT_KEY_WORDS);
 }
 

@@ -15,13 +15,17 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#define ATTACH_XDP 37         /* BPF_XDP */
+#define ATTACH_XDP	   37 /* BPF_XDP */
 #define ATTACH_TCX_INGRESS 46 /* BPF_TCX_INGRESS (kernel 6.6+; not in older uapi headers) */
-#define ATTACH_TCX_EGRESS 47
+#define ATTACH_TCX_EGRESS  47
 #define XDP_FLAGS_DRV_MODE (1U << 2)
 
 static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
 
 static int link_prog(struct bpf_object *obj, const char *name, int ifindex, int type, unsigned flags)
 {
@@ -32,7 +36,8 @@ static int link_prog(struct bpf_object *obj, const char *name, int ifindex, int 
 	}
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = flags);
 	int fd = bpf_link_create(bpf_program__fd(p), ifindex, type, &opts);
-	if (fd < 0) fprintf(stderr, "pps-attach: link %s: %s\n", name, strerror(errno));
+	if (fd < 0)
+		fprintf(stderr, "pps-attach: link %s: %s\n", name, strerror(errno));
 	return fd;
 }
 
@@ -56,7 +61,8 @@ int main(int argc, char **argv)
 	}
 	/* load only the programs asked for: objects hold programs of both hooks */
 	struct bpf_program *p;
-	bpf_object__for_each_program(p, obj) {
+	bpf_object__for_each_program(p, obj)
+	{
 		const char *n = bpf_program__name(p);
 		int want = strcmp(n, argv[3]) == 0 || (argc == 6 && strcmp(n, argv[4]) == 0);
 		bpf_program__set_autoload(p, want);
@@ -74,7 +80,8 @@ int main(int argc, char **argv)
 	} else if (link_prog(obj, argv[3], ifindex, ATTACH_XDP, XDP_FLAGS_DRV_MODE) < 0) {
 		rc = 1;
 	}
-	if (rc) return rc;
+	if (rc)
+		return rc;
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	printf("attached\n");

@@ -104,12 +104,27 @@ TMA_INLINE __u64 tma_hash10(const void *k)
 	return tma_fmix(acc, 10);
 }
 
-TMA_INLINE __u64 tma_hash_flow(const struct tma_flow_key *k) { return tma_hash10(k); }
-TMA_INLINE __u64 tma_hash_addr(const struct tma_addr_key *k) { return tma_hash6(k); }
-TMA_INLINE __u64 tma_hash_dport(const struct tma_dport_key *k) { return tma_hash2(k); }
+TMA_INLINE __u64 tma_hash_flow(const struct tma_flow_key *k)
+{
+	return tma_hash10(k);
+}
+TMA_INLINE __u64 tma_hash_addr(const struct tma_addr_key *k)
+{
+	return tma_hash6(k);
+}
+TMA_INLINE __u64 tma_hash_dport(const struct tma_dport_key *k)
+{
+	return tma_hash2(k);
+}
 
-TMA_INLINE __u32 tma_hash_hi(__u64 h) { return (__u32)(h >> 32); }
-TMA_INLINE __u32 tma_hash_lo(__u64 h) { return (__u32)h; }
+TMA_INLINE __u32 tma_hash_hi(__u64 h)
+{
+	return (__u32)(h >> 32);
+}
+TMA_INLINE __u32 tma_hash_lo(__u64 h)
+{
+	return (__u32)h;
+}
 
 /* Count of leading zeros by binary search (32 for 0). */
 TMA_INLINE __u32 tma_clz32(__u32 v)
@@ -117,11 +132,25 @@ TMA_INLINE __u32 tma_clz32(__u32 v)
 	__u32 n = 0;
 	if (v == 0)
 		return 32;
-	if (!(v & 0xffff0000u)) { n += 16; v <<= 16; }
-	if (!(v & 0xff000000u)) { n += 8; v <<= 8; }
-	if (!(v & 0xf0000000u)) { n += 4; v <<= 4; }
-	if (!(v & 0xc0000000u)) { n += 2; v <<= 2; }
-	if (!(v & 0x80000000u)) { n += 1; }
+	if (!(v & 0xffff0000u)) {
+		n += 16;
+		v <<= 16;
+	}
+	if (!(v & 0xff000000u)) {
+		n += 8;
+		v <<= 8;
+	}
+	if (!(v & 0xf0000000u)) {
+		n += 4;
+		v <<= 4;
+	}
+	if (!(v & 0xc0000000u)) {
+		n += 2;
+		v <<= 2;
+	}
+	if (!(v & 0x80000000u)) {
+		n += 1;
+	}
 	return n;
 }
 
@@ -131,7 +160,10 @@ TMA_INLINE __u32 tma_cms_index(__u64 h, __u32 row)
 	return (__u32)(tma_hash_lo(h) + row * tma_hash_hi(h)) >> (32 - TMA_CMS_WIDTH_BITS);
 }
 
-TMA_INLINE __u32 tma_hll_index(__u64 h) { return tma_hash_hi(h) >> (32 - TMA_HLL_P); }
+TMA_INLINE __u32 tma_hll_index(__u64 h)
+{
+	return tma_hash_hi(h) >> (32 - TMA_HLL_P);
+}
 
 /* Leading zeros of the 64 - p bits below the index, plus one: 1 .. TMA_HLL_RANK_MAX. */
 TMA_INLINE __u8 tma_hll_rank(__u64 h)

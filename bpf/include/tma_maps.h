@@ -15,13 +15,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_ARRAY);
-		__uint(map_flags, BPF_F_MMAPABLE);
-		__uint(max_entries, 1);
-		__type(key, __u32);
-		__type(value, struct tma_ctl);
-	});
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_ARRAY);
+			__uint(map_flags, BPF_F_MMAPABLE);
+			__uint(max_entries, 1);
+			__type(key, __u32);
+			__type(value, struct tma_ctl);
+		});
 } tma_sync SEC(".maps");
 
 /* All packet-path state: one struct tma_state per (CPU, copy), key = cpu * TMA_COPIES + copy. A plain array
@@ -32,7 +33,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, TMA_STATE_CPUS_DEFAULT * TMA_COPIES);
+	__uint(max_entries, TMA_STATE_CPUS_DEFAULT *TMA_COPIES);
 	__type(key, __u32);
 	__type(value, struct tma_state);
 } tma_state SEC(".maps");

@@ -6,28 +6,28 @@
 
 #include "tma_types.h"
 
-#define TMA_ETH_HLEN 14
-#define TMA_ETH_P_IP 0x0800
-#define TMA_ETH_P_IPV6 0x86DD
-#define TMA_ETH_P_8021Q 0x8100
-#define TMA_ETH_P_8021AD 0x88A8
-#define TMA_ETH_P_QINQ1 0x9100 /* pre-standard QinQ outer tag, still seen in the wild */
-#define TMA_VLAN_MAX 2
-#define TMA_IPV6_EXT_MAX 8 /* extension headers followed before giving up (RFC 8200 chains are short) */
+#define TMA_ETH_HLEN	     14
+#define TMA_ETH_P_IP	     0x0800
+#define TMA_ETH_P_IPV6	     0x86DD
+#define TMA_ETH_P_8021Q	     0x8100
+#define TMA_ETH_P_8021AD     0x88A8
+#define TMA_ETH_P_QINQ1	     0x9100 /* pre-standard QinQ outer tag, still seen in the wild */
+#define TMA_VLAN_MAX	     2
+#define TMA_IPV6_EXT_MAX     8 /* extension headers followed before giving up (RFC 8200 chains are short) */
 
-#define TMA_IPPROTO_HOPOPTS 0
-#define TMA_IPPROTO_ICMP 1
-#define TMA_IPPROTO_TCP 6
-#define TMA_IPPROTO_DCCP 33
-#define TMA_IPPROTO_ROUTING 43
+#define TMA_IPPROTO_HOPOPTS  0
+#define TMA_IPPROTO_ICMP     1
+#define TMA_IPPROTO_TCP	     6
+#define TMA_IPPROTO_DCCP     33
+#define TMA_IPPROTO_ROUTING  43
 #define TMA_IPPROTO_FRAGMENT 44
-#define TMA_IPPROTO_AH 51
-#define TMA_IPPROTO_ICMPV6 58
-#define TMA_IPPROTO_DSTOPTS 60
-#define TMA_IPPROTO_UDP 17
-#define TMA_IPPROTO_MH 135
-#define TMA_IPPROTO_SCTP 132
-#define TMA_IPPROTO_UDPLITE 136
+#define TMA_IPPROTO_AH	     51
+#define TMA_IPPROTO_ICMPV6   58
+#define TMA_IPPROTO_DSTOPTS  60
+#define TMA_IPPROTO_UDP	     17
+#define TMA_IPPROTO_MH	     135
+#define TMA_IPPROTO_SCTP     132
+#define TMA_IPPROTO_UDPLITE  136
 
 enum tma_parse_result {
 	TMA_PARSE_FLOW = 0,

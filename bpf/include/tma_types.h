@@ -14,18 +14,18 @@
 
 /* Why a frame was not counted in the sketches (index of tma_state.errors). */
 enum tma_err {
-	TMA_ERR_ETH_TRUNC = 0,	 /* shorter than an Ethernet header */
-	TMA_ERR_VLAN_TRUNC = 1,	 /* VLAN tag cut off */
-	TMA_ERR_VLAN_DEPTH = 2,	 /* more than two VLAN tags */
-	TMA_ERR_IPV4_TRUNC = 3,	 /* IPv4 header (with options) cut off */
-	TMA_ERR_IPV4_HDR = 4,	 /* version != 4, IHL < 5 or total length < header length */
-	TMA_ERR_IPV6_TRUNC = 5,	 /* fixed IPv6 header cut off */
-	TMA_ERR_IPV6_HDR = 6,	 /* version != 6 */
+	TMA_ERR_ETH_TRUNC = 0,	    /* shorter than an Ethernet header */
+	TMA_ERR_VLAN_TRUNC = 1,	    /* VLAN tag cut off */
+	TMA_ERR_VLAN_DEPTH = 2,	    /* more than two VLAN tags */
+	TMA_ERR_IPV4_TRUNC = 3,	    /* IPv4 header (with options) cut off */
+	TMA_ERR_IPV4_HDR = 4,	    /* version != 4, IHL < 5 or total length < header length */
+	TMA_ERR_IPV6_TRUNC = 5,	    /* fixed IPv6 header cut off */
+	TMA_ERR_IPV6_HDR = 6,	    /* version != 6 */
 	TMA_ERR_IPV6_EXT_TRUNC = 7, /* extension header cut off */
 	TMA_ERR_IPV6_EXT_DEPTH = 8, /* more extension headers than the parser follows */
-	TMA_ERR_L4_TRUNC = 9,	 /* TCP/UDP/UDP-Lite/SCTP/DCCP/ICMP/ICMPv6 header cut off */
-	TMA_ERR_TCP_HDR = 10,	 /* TCP data offset < 5 */
-	TMA_ERR_NONLINEAR = 11,	 /* TC: headers not in linear data and the pull failed */
+	TMA_ERR_L4_TRUNC = 9,	    /* TCP/UDP/UDP-Lite/SCTP/DCCP/ICMP/ICMPv6 header cut off */
+	TMA_ERR_TCP_HDR = 10,	    /* TCP data offset < 5 */
+	TMA_ERR_NONLINEAR = 11,	    /* TC: headers not in linear data and the pull failed */
 	TMA_ERR__COUNT = 12,
 };
 
@@ -81,16 +81,16 @@ struct tma_proto_count {
  * that updated the sketches = the sum of any one CMS row's packets (bytes) cells (= sum(proto[].packets) when
  * sample_rate = 1). Kept to per-packet essentials: every counter here costs each packet a memory update. */
 struct tma_totals {
-	__u64 packets;		/* every frame the program ran on */
-	__u64 bytes;		/* frame length from the Ethernet header on */
-	__u64 non_ip_packets;	/* well-formed frames that are neither IPv4 nor IPv6 (ARP, LLDP, ...) */
+	__u64 packets;	      /* every frame the program ran on */
+	__u64 bytes;	      /* frame length from the Ethernet header on */
+	__u64 non_ip_packets; /* well-formed frames that are neither IPv4 nor IPv6 (ARP, LLDP, ...) */
 	__u64 non_ip_bytes;
-	__u64 error_packets;	/* malformed/truncated: also counted by reason in tma_errors */
+	__u64 error_packets; /* malformed/truncated: also counted by reason in tma_errors */
 	__u64 error_bytes;
-	__u64 cand_inserts;	/* flows that entered the candidate table */
-	__u64 cand_evictions;	/* inserts that replaced another flow */
-	__u64 pulls;		/* TC: headers made linear with bpf_skb_pull_data */
-	__u64 rng;		/* sampling only: this CPU's xorshift64 state (seeded when 0) */
+	__u64 cand_inserts;   /* flows that entered the candidate table */
+	__u64 cand_evictions; /* inserts that replaced another flow */
+	__u64 pulls;	      /* TC: headers made linear with bpf_skb_pull_data */
+	__u64 rng;	      /* sampling only: this CPU's xorshift64 state (seeded when 0) */
 	__u64 reserved[6];
 	struct tma_proto_count proto[TMA_PROTOCOLS]; /* IP packets by transport protocol (after IPv6 ext. headers) */
 };
@@ -129,10 +129,10 @@ struct tma_ctl {
 
 /* Load-time knobs: the one variable in .rodata, set before load (bpf_map__set_initial_value on ".rodata"). */
 struct tma_cfg {
-	__u32 sample_rate;	/* 1 = every packet updates the sketches; N = one in N on average */
-	__u32 trace;		/* tests only: record each packet's parse result in tma_trace */
-	__u64 cand_threshold;	/* minimum CMS packet estimate (this CPU, this epoch) at which a flow enters the candidates */
-	__u32 cand_noise_shift;	/* the threshold is at least (IP packets in this copy on this CPU >> CMS width bits) << this */
+	__u32 sample_rate; /* 1 = every packet updates the sketches; N = one in N on average */
+	__u32 trace;	   /* tests only: record each packet's parse result in tma_trace */
+	__u64 cand_threshold; /* minimum CMS packet estimate (this CPU, this epoch) at which a flow enters the candidates */
+	__u32 cand_noise_shift; /* the threshold is at least (IP packets in this copy on this CPU >> CMS width bits) << this */
 	__u32 pad;
 };
 

@@ -10,7 +10,10 @@
 
 #include "tma_hash.h"
 
-static __u16 be16(unsigned v) { return (__u16)(((v & 0xff) << 8) | ((v >> 8) & 0xff)); }
+static __u16 be16(unsigned v)
+{
+	return (__u16)(((v & 0xff) << 8) | ((v >> 8) & 0xff));
+}
 
 static int parse_hex16(const char *s, __u8 out[16])
 {
