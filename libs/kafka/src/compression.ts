@@ -13,7 +13,7 @@ export const COMPRESSION_CODECS = ['none', 'gzip', 'snappy', 'zstd'] as const;
 export type CompressionCodec = (typeof COMPRESSION_CODECS)[number];
 
 /**
- * The producers' default. On agent snapshots (docs/edge-agent.md, libs/kafka/bench/codecs.js) gzip at its default
+ * The producers' default. On agent snapshots (docs/edge-agent.md, bench/kafka/codecs.js) gzip at its default
  * level stayed the smallest: zstd level 3 was 1.5-3 % larger for 4-6x less compression CPU, snappy ~40 % larger.
  * Sketch cells are high-entropy counters, so every codec lands near the same size.
  */

@@ -2,7 +2,7 @@
 // Compressed size and CPU of each producer codec on real snapshot bytes (libs/schema framing of libs/sketch
 // sketches, as the agent publishes), side by side in one run. Snapshots come from the fleet simulator at three
 // loads, from a quiet host to a very busy one.
-// Run after `npx tsc -b`:  npx node libs/kafka/bench/codecs.js [--reps 40]
+// Run after `npx tsc -b`:  npx node bench/kafka/codecs.js [--reps 40]
 'use strict';
 const zlib = require('node:zlib');
 const { FleetSimulator } = require('@tma/fleet-sim');

@@ -4,13 +4,13 @@
 // against the bounded walk + avsc (the path older writer versions take) and against bare avsc without any checks.
 // Sketch blobs are real libs/sketch serializations (dense or sparse, whichever is smaller) over synthetic flows.
 //
-//   npx nx run schema:bench          (or: node libs/schema/bench/decode.js [iterations])
+//   npx nx run schema:bench          (or: node bench/schema/decode.js [iterations])
 'use strict';
 const { spawnSync } = require('node:child_process');
 const { cpus } = require('node:os');
 const path = require('node:path');
 
-const LIB = path.join(__dirname, '..');
+const LIB = path.join(__dirname, '../../libs/schema');
 const SKETCH = path.join(LIB, '..', 'sketch');
 for (const project of [SKETCH, LIB]) {
   const r = spawnSync(

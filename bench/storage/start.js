@@ -3,7 +3,7 @@
 // after it, each run in a fresh process (the engine starts once per process). The storage module is measured
 // beside the bare chDB connection it wraps, in the same run, so the ratio holds on a noisy machine.
 //
-//   npx nx run storage:bench          (or: node libs/storage/bench/start.js [runs])
+//   npx nx run storage:bench          (or: node bench/storage/start.js [runs])
 'use strict';
 const { spawnSync } = require('node:child_process');
 const { mkdtempSync, rmSync } = require('node:fs');
@@ -12,7 +12,7 @@ const path = require('node:path');
 
 const MB = 1024 * 1024;
 
-const LIB = path.join(__dirname, '..');
+const LIB = path.join(__dirname, '../../libs/storage');
 
 /** The library as the apps load it: compiled by the project's build target into dist/. */
 function build() {
