@@ -5,14 +5,7 @@ import prettier from 'eslint-config-prettier';
 
 export default [
   {
-    ignores: [
-      '**/node_modules',
-      '**/dist',
-      '.state/**',
-      '.nx/**',
-      '**/*.generated.ts',
-      'apps/query-api/static/vendor/**',
-    ],
+    ignores: ['**/node_modules', '**/dist', '.state/**', '.nx/**', '**/*.generated.ts'],
   },
   ...tseslint.configs.recommended,
   prettier,
