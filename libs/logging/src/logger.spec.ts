@@ -33,6 +33,12 @@ describe('createLogger', () => {
     expect(logLevelFromEnv({ TMA_LOG_LEVEL: 'debug' })).toBe('debug');
     expect(() => logLevelFromEnv({ TMA_LOG_LEVEL: 'loud' })).toThrow(ConfigError);
     expect(() => logLevelFromEnv({ TMA_LOG_LEVEL: 'loud' })).toThrow(/TMA_LOG_LEVEL: "loud" must be one of trace/);
+    const bad = capture(undefined, { TMA_LOG_LEVEL: 'loud' });
+    bad.logger.info('still logged');
+    expect(bad.lines).toMatchObject([
+      { level: 'warn', msg: expect.stringMatching(/^TMA_LOG_LEVEL: "loud" must be one of .*; logging at info$/) },
+      { level: 'info', msg: 'still logged' },
+    ]);
     const quiet = capture(undefined, { TMA_LOG_LEVEL: 'warn' });
     quiet.logger.info('hidden');
     quiet.logger.warn('shown');

@@ -1,7 +1,7 @@
 // The one structured logger of every process: JSON lines with time, level, component, msg and context fields,
 // written through pino; the level comes from TMA_LOG_LEVEL (default info).
 import type { LoggerService } from '@nestjs/common';
-import { loadSettings, rules, setting } from '@tma/config';
+import { ConfigError, loadSettings, rules, setting } from '@tma/config';
 import pino from 'pino';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -24,10 +24,22 @@ export interface LoggerOptions {
   destination?: { write(line: string): unknown };
 }
 
+/**
+ * A logger for one component. A bad TMA_LOG_LEVEL does not stop the process (the logger is made before the rest of
+ * its settings are read): it logs at info and says so in its first line.
+ */
 export function createLogger(options: LoggerOptions): Logger {
-  return pino(
+  let level = options.level;
+  let problem: string | undefined;
+  try {
+    level ??= logLevelFromEnv(options.env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    problem = e.message;
+  }
+  const logger = pino(
     {
-      level: options.level ?? logLevelFromEnv(options.env),
+      level: level ?? 'info',
       base: { component: options.component },
       timestamp: () => `,"time":"${new Date().toISOString()}"`,
       formatters: { level: (label) => ({ level: label }) },
@@ -36,6 +48,8 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     options.destination ?? pino.destination({ dest: 1, sync: true }),
   );
+  if (problem) logger.warn(`${problem}; logging at info`);
+  return logger;
 }
 
 /** Nest's LoggerService on a shared logger: Nest's context (e.g. "Aggregator") and error traces become fields. */
