@@ -1,15 +1,12 @@
 // Agent configuration: defaults < JSON file (--config) < environment (TMA_AGENT_*) < flags. Validated once at
 // start; every error names the setting, where it came from, and what is accepted.
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { ConfigError, loadSettings, parseEnum, parseList, rule, rules, setting } from '@tma/config';
 import { COMPRESSION_CODECS, DEFAULT_COMPRESSION, zstdAvailable, type CompressionCodec } from '@tma/kafka';
 import { INTERVAL_DEFAULT_MS, INTERVAL_MAX_MS, INTERVAL_MIN_MS } from '@tma/sketch';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 export type Hook = 'tc' | 'xdp';
 export type XdpMode = 'native' | 'generic' | 'auto';
@@ -38,30 +35,6 @@ export interface AgentConfig {
   once: boolean;
   stdout: boolean;
 }
-
-type Raw = Partial<Record<keyof AgentConfig, { value: unknown; from: string }>>;
-
-/** Setting → environment variable and flag. */
-const SETTINGS: { key: keyof AgentConfig; env: string; flag: string; type: 'string' | 'boolean' }[] = [
-  { key: 'interfaces', env: 'TMA_AGENT_INTERFACES', flag: 'interfaces', type: 'string' },
-  { key: 'hook', env: 'TMA_AGENT_HOOK', flag: 'hook', type: 'string' },
-  { key: 'xdpMode', env: 'TMA_AGENT_XDP_MODE', flag: 'xdp-mode', type: 'string' },
-  { key: 'tcAttach', env: 'TMA_AGENT_TC_ATTACH', flag: 'tc-attach', type: 'string' },
-  { key: 'intervalMs', env: 'TMA_AGENT_INTERVAL', flag: 'interval', type: 'string' },
-  { key: 'hostId', env: 'TMA_AGENT_HOST_ID', flag: 'host-id', type: 'string' },
-  { key: 'samplingRate', env: 'TMA_AGENT_SAMPLING_RATE', flag: 'sampling-rate', type: 'string' },
-  { key: 'candidateThreshold', env: 'TMA_AGENT_CANDIDATE_THRESHOLD', flag: 'candidate-threshold', type: 'string' },
-  { key: 'spoolDir', env: 'TMA_AGENT_SPOOL_DIR', flag: 'spool-dir', type: 'string' },
-  { key: 'spoolMaxBytes', env: 'TMA_AGENT_SPOOL_MAX_BYTES', flag: 'spool-max-bytes', type: 'string' },
-  { key: 'metricsPort', env: 'TMA_AGENT_METRICS_PORT', flag: 'metrics-port', type: 'string' },
-  { key: 'metricsHost', env: 'TMA_AGENT_METRICS_HOST', flag: 'metrics-host', type: 'string' },
-  { key: 'topicPrefix', env: 'TMA_AGENT_TOPIC_PREFIX', flag: 'topic-prefix', type: 'string' },
-  { key: 'compression', env: 'TMA_AGENT_COMPRESSION', flag: 'compression', type: 'string' },
-  { key: 'objectPath', env: 'TMA_AGENT_OBJECT', flag: 'object', type: 'string' },
-  { key: 'pollMs', env: 'TMA_AGENT_POLL_INTERVAL', flag: 'poll-interval', type: 'string' },
-  { key: 'once', env: 'TMA_AGENT_ONCE', flag: 'once', type: 'boolean' },
-  { key: 'stdout', env: 'TMA_AGENT_STDOUT', flag: 'stdout', type: 'boolean' },
-];
 
 export const USAGE = `Usage: tma-edge-agent [options]
 
@@ -92,42 +65,6 @@ Precedence: flags > environment > --config file > defaults.
   --help, --version
 Kafka: TMA_KAFKA_BROKERS, TMA_KAFKA_SSL*, TMA_KAFKA_SASL_* (see libs/kafka).`;
 
-function parseDuration(v: unknown, where: string, name: string): number {
-  if (typeof v === 'number' && Number.isFinite(v)) return v;
-  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(v) : null;
-  if (!m) throw new ConfigError(`${name} (${where}): "${String(v)}" is not a duration like 10s, 500ms or 2m`);
-  const n = Number(m[1]);
-  return Math.round(m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : m[2] === 's' ? n * 1000 : n);
-}
-
-function parseInteger(v: unknown, where: string, name: string, min: number, max: number): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new ConfigError(`${name} (${where}): "${String(v)}" must be an integer from ${min} to ${max}`);
-  }
-  return n;
-}
-
-const SIZE_UNITS: Record<string, number> = { '': 1, k: 1e3, ki: 1024, m: 1e6, mi: 1024 ** 2, g: 1e9, gi: 1024 ** 3 };
-function parseSize(v: unknown, where: string, name: string): number {
-  if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
-  const m = typeof v === 'string' ? /^\s*(\d+)\s*([kKmMgG]i?)?[bB]?\s*$/.exec(v) : null;
-  if (!m) throw new ConfigError(`${name} (${where}): "${String(v)}" is not a size like 268435456, 256Mi or 1G`);
-  return Number(m[1]) * SIZE_UNITS[(m[2] ?? '').toLowerCase()];
-}
-
-function parseBool(v: unknown, where: string, name: string): boolean {
-  if (typeof v === 'boolean') return v;
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0' || v === '') return false;
-  throw new ConfigError(`${name} (${where}): "${String(v)}" must be true or false`);
-}
-
-function oneOf<T extends string>(v: unknown, where: string, name: string, allowed: readonly T[]): T {
-  if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
-  throw new ConfigError(`${name} (${where}): "${String(v)}" must be one of ${allowed.join(', ')}`);
-}
-
 const IFNAME = /^[^\s/:]{1,15}$/;
 const HOST_ID = /^[A-Za-z0-9._:-]{1,253}$/;
 
@@ -142,187 +79,137 @@ export function defaultObjectPath(): string {
   return path.resolve(__dirname, '..', '..', '..', 'bpf', 'dist', 'tma.bpf.o');
 }
 
-export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadedConfig {
-  let parsed: ReturnType<typeof parseArgs>;
-  const options: Record<string, { type: 'string' | 'boolean' }> = {
-    config: { type: 'string' },
-    help: { type: 'boolean' },
-    version: { type: 'boolean' },
-  };
-  for (const s of SETTINGS) options[s.flag] = { type: s.type };
-  try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
-  } catch (e) {
-    throw new ConfigError(`${(e as Error).message}\n\n${USAGE}`);
-  }
-  const flags = parsed.values as Record<string, string | boolean | undefined>;
-  const raw: Raw = {};
-  const set = (key: keyof AgentConfig, value: unknown, from: string) => {
-    if (value !== undefined) raw[key] = { value, from };
-  };
+const fail = (message: string): never => {
+  throw new ConfigError(message);
+};
 
-  const configFile = (flags.config as string | undefined) ?? env.TMA_AGENT_CONFIG;
-  if (configFile) {
-    let json: unknown;
-    try {
-      json = JSON.parse(fs.readFileSync(configFile, 'utf8'));
-    } catch (e) {
-      throw new ConfigError(`config file ${configFile}: ${(e as Error).message}`);
-    }
-    if (typeof json !== 'object' || json === null || Array.isArray(json))
-      throw new ConfigError(`config file ${configFile}: must hold a JSON object`);
-    const known = new Map<string, keyof AgentConfig>(
-      SETTINGS.map((s) => [s.key === 'intervalMs' ? 'interval' : s.key, s.key]),
-    );
-    for (const [k, v] of Object.entries(json)) {
-      const key = known.get(k) ?? (k === 'intervalMs' ? 'intervalMs' : undefined);
-      if (!key)
-        throw new ConfigError(
-          `config file ${configFile}: unknown setting "${k}" (known: ${[...known.keys()].join(', ')})`,
-        );
-      set(key, v, `file ${configFile}`);
-    }
-  }
-  for (const s of SETTINGS) set(s.key, env[s.env], `env ${s.env}`);
-  for (const s of SETTINGS) set(s.key, flags[s.flag], `flag --${s.flag}`);
-
-  const get = <T>(key: keyof AgentConfig, parse: (v: unknown, where: string) => T, dflt: T): T => {
-    const r = raw[key];
-    return r === undefined ? dflt : parse(r.value, r.from);
-  };
-
-  const interfaces = get<string[] | null>(
-    'interfaces',
-    (v, where) => {
-      const list = Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : null;
-      if (!list) throw new ConfigError(`interfaces (${where}): give a comma-separated list or a JSON array of names`);
-      const names = list.map((x) => String(x).trim()).filter(Boolean);
-      if (names.length === 0)
-        throw new ConfigError(`interfaces (${where}): empty list (leave it unset for every interface that is up)`);
+const SETTINGS = {
+  interfaces: setting<string[] | null>({
+    env: 'TMA_AGENT_INTERFACES',
+    flag: 'interfaces',
+    schema: rule((v) => {
+      const names = parseList(v);
+      if (names.length === 0) fail('empty list (leave it unset for every interface that is up)');
       for (const n of names)
-        if (!IFNAME.test(n))
-          throw new ConfigError(
-            `interfaces (${where}): "${n}" is not an interface name (1-15 characters, no spaces, / or :)`,
-          );
-      return [...new Set(names)];
+        if (!IFNAME.test(n)) fail(`"${n}" is not an interface name (1-15 characters, no spaces, / or :)`);
+      return names;
+    }),
+    default: null,
+  }),
+  hook: setting<Hook>({ env: 'TMA_AGENT_HOOK', flag: 'hook', schema: rules.oneOf(['tc', 'xdp']), default: 'tc' }),
+  xdpMode: setting<XdpMode>({
+    env: 'TMA_AGENT_XDP_MODE',
+    flag: 'xdp-mode',
+    schema: rules.oneOf(['native', 'generic', 'auto']),
+    default: 'auto',
+  }),
+  tcAttach: setting<TcAttachMode>({
+    env: 'TMA_AGENT_TC_ATTACH',
+    flag: 'tc-attach',
+    schema: rules.oneOf(['tcx', 'netlink', 'auto']),
+    default: 'auto',
+  }),
+  intervalMs: setting({
+    env: 'TMA_AGENT_INTERVAL',
+    flag: 'interval',
+    fileKeys: ['interval', 'intervalMs'],
+    label: 'interval',
+    schema: rules.duration({ min: INTERVAL_MIN_MS, max: INTERVAL_MAX_MS, bareMs: true }),
+    default: INTERVAL_DEFAULT_MS,
+  }),
+  hostId: setting<string | undefined>({
+    env: 'TMA_AGENT_HOST_ID',
+    flag: 'host-id',
+    schema: rule((v) =>
+      typeof v === 'string' && HOST_ID.test(v)
+        ? v
+        : fail(`"${String(v)}" must be 1-253 letters, digits, ".", "_", ":" or "-"`),
+    ),
+    default: undefined,
+  }),
+  samplingRate: setting({
+    env: 'TMA_AGENT_SAMPLING_RATE',
+    flag: 'sampling-rate',
+    schema: rules.integer({ min: 1, max: 1_000_000 }),
+    default: 1,
+  }),
+  candidateThreshold: setting({
+    env: 'TMA_AGENT_CANDIDATE_THRESHOLD',
+    flag: 'candidate-threshold',
+    schema: rules.integer({ min: 1, max: 1_000_000_000 }),
+    default: 32,
+  }),
+  spoolDir: setting<string | undefined>({
+    env: 'TMA_AGENT_SPOOL_DIR',
+    flag: 'spool-dir',
+    schema: rule((v) => path.resolve(typeof v === 'string' && v.trim() ? v : fail('give a directory path'))),
+    default: undefined,
+  }),
+  // A busy snapshot is up to ~256 KiB.
+  spoolMaxBytes: setting({
+    env: 'TMA_AGENT_SPOOL_MAX_BYTES',
+    flag: 'spool-max-bytes',
+    schema: rules.size({ min: 1024 * 1024 }),
+    default: 256 * 1024 * 1024,
+  }),
+  metricsPort: setting({
+    env: 'TMA_AGENT_METRICS_PORT',
+    flag: 'metrics-port',
+    schema: rules.integer({ min: 0, max: 65535 }),
+    default: 9465,
+  }),
+  metricsHost: setting({
+    env: 'TMA_AGENT_METRICS_HOST',
+    flag: 'metrics-host',
+    schema: rules.text('an address to listen on'),
+    default: '0.0.0.0',
+  }),
+  topicPrefix: setting({ env: 'TMA_AGENT_TOPIC_PREFIX', flag: 'topic-prefix', schema: rules.name(), default: 'tma' }),
+  compression: setting<CompressionCodec>({
+    env: 'TMA_AGENT_COMPRESSION',
+    flag: 'compression',
+    schema: rule((v) => {
+      const codec = parseEnum(v, COMPRESSION_CODECS);
+      if (codec === 'zstd' && !zstdAvailable()) fail(`zstd needs Node 22.15 or later (this is ${process.version})`);
+      return codec;
+    }),
+    default: DEFAULT_COMPRESSION,
+  }),
+  objectPath: setting<string | undefined>({
+    env: 'TMA_AGENT_OBJECT',
+    flag: 'object',
+    schema: rule((v) => path.resolve(typeof v === 'string' && v ? v : fail('give the path of tma.bpf.o'))),
+    default: undefined,
+  }),
+  pollMs: setting({
+    env: 'TMA_AGENT_POLL_INTERVAL',
+    flag: 'poll-interval',
+    fileKeys: ['pollMs'],
+    label: 'pollInterval',
+    schema: rules.duration({ min: 100, max: 600_000, bareMs: true }),
+    default: 5000,
+  }),
+  once: setting({ env: 'TMA_AGENT_ONCE', flag: 'once', switch: true, schema: rules.boolean(), default: false }),
+  stdout: setting({ env: 'TMA_AGENT_STDOUT', flag: 'stdout', switch: true, schema: rules.boolean(), default: false }),
+};
+
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadedConfig {
+  const { values, switches } = loadSettings(
+    SETTINGS,
+    { argv, env, switches: ['help', 'version'], file: { flag: 'config', env: 'TMA_AGENT_CONFIG' }, usage: USAGE },
+    ({ values, from }, report) => {
+      if (values.hook === 'tc' && from.xdpMode) report(`xdpMode (${from.xdpMode})`, 'only applies with hook xdp');
+      if (!from.hostId && !HOST_ID.test(os.hostname()))
+        report('hostId', `the hostname "${os.hostname()}" is not a usable host id; set --host-id`);
     },
-    null,
   );
-  const hostId = get(
-    'hostId',
-    (v, where) => {
-      if (typeof v !== 'string' || !HOST_ID.test(v))
-        throw new ConfigError(`hostId (${where}): "${String(v)}" must be 1-253 letters, digits, ".", "_", ":" or "-"`);
-      return v;
-    },
-    os.hostname(),
-  );
-  if (!HOST_ID.test(hostId))
-    throw new ConfigError(`hostId: the hostname "${hostId}" is not a usable host id; set --host-id`);
-  const intervalMs = get(
-    'intervalMs',
-    (v, where) => {
-      const ms = parseDuration(v, where, 'interval');
-      if (ms < INTERVAL_MIN_MS || ms > INTERVAL_MAX_MS) {
-        throw new ConfigError(
-          `interval (${where}): ${ms} ms is outside ${INTERVAL_MIN_MS / 1000}s..${INTERVAL_MAX_MS / 1000}s`,
-        );
-      }
-      return ms;
-    },
-    INTERVAL_DEFAULT_MS,
-  );
+  const hostId = values.hostId ?? os.hostname();
   const stateRoot = env.TMA_STATE_DIR ? path.join(env.TMA_STATE_DIR, 'edge-agent') : '/var/lib/tma/edge-agent';
   const config: AgentConfig = {
-    interfaces,
-    hook: get('hook', (v, w) => oneOf(v, w, 'hook', ['tc', 'xdp'] as const), 'tc' as Hook),
-    xdpMode: get(
-      'xdpMode',
-      (v, w) => oneOf(v, w, 'xdpMode', ['native', 'generic', 'auto'] as const),
-      'auto' as XdpMode,
-    ),
-    tcAttach: get(
-      'tcAttach',
-      (v, w) => oneOf(v, w, 'tcAttach', ['tcx', 'netlink', 'auto'] as const),
-      'auto' as TcAttachMode,
-    ),
-    intervalMs,
+    ...values,
     hostId,
-    samplingRate: get('samplingRate', (v, w) => parseInteger(v, w, 'samplingRate', 1, 1_000_000), 1),
-    candidateThreshold: get(
-      'candidateThreshold',
-      (v, w) => parseInteger(v, w, 'candidateThreshold', 1, 1_000_000_000),
-      32,
-    ),
-    spoolDir: get(
-      'spoolDir',
-      (v, w) => {
-        if (typeof v !== 'string' || v.trim() === '') throw new ConfigError(`spoolDir (${w}): give a directory path`);
-        return path.resolve(v);
-      },
-      path.join(stateRoot, hostId),
-    ),
-    spoolMaxBytes: get(
-      'spoolMaxBytes',
-      (v, w) => {
-        const n = parseSize(v, w, 'spoolMaxBytes');
-        if (n < 1024 * 1024)
-          throw new ConfigError(
-            `spoolMaxBytes (${w}): ${n} bytes is below the 1 MiB minimum (a busy snapshot is up to ~256 KiB)`,
-          );
-        return n;
-      },
-      256 * 1024 * 1024,
-    ),
-    metricsPort: get('metricsPort', (v, w) => parseInteger(v, w, 'metricsPort', 0, 65535), 9465),
-    metricsHost: get(
-      'metricsHost',
-      (v, w) => {
-        if (typeof v !== 'string' || !v) throw new ConfigError(`metricsHost (${w}): give an address to listen on`);
-        return v;
-      },
-      '0.0.0.0',
-    ),
-    topicPrefix: get(
-      'topicPrefix',
-      (v, w) => {
-        if (typeof v !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(v))
-          throw new ConfigError(`topicPrefix (${w}): "${String(v)}" may hold only letters, digits, ".", "_" and "-"`);
-        return v;
-      },
-      'tma',
-    ),
-    compression: get(
-      'compression',
-      (v, w) => {
-        const codec = oneOf(v, w, 'compression', COMPRESSION_CODECS);
-        if (codec === 'zstd' && !zstdAvailable())
-          throw new ConfigError(`compression (${w}): zstd needs Node 22.15 or later (this is ${process.version})`);
-        return codec;
-      },
-      DEFAULT_COMPRESSION as CompressionCodec,
-    ),
-    objectPath: get(
-      'objectPath',
-      (v, w) => {
-        if (typeof v !== 'string' || !v) throw new ConfigError(`objectPath (${w}): give the path of tma.bpf.o`);
-        return path.resolve(v);
-      },
-      defaultObjectPath(),
-    ),
-    pollMs: get(
-      'pollMs',
-      (v, w) => {
-        const ms = parseDuration(v, w, 'pollInterval');
-        if (ms < 100 || ms > 600_000) throw new ConfigError(`pollInterval (${w}): ${ms} ms is outside 100ms..10m`);
-        return ms;
-      },
-      5000,
-    ),
-    once: get('once', (v, w) => parseBool(v, w, 'once'), false),
-    stdout: get('stdout', (v, w) => parseBool(v, w, 'stdout'), false),
+    spoolDir: values.spoolDir ?? path.join(stateRoot, hostId),
+    objectPath: values.objectPath ?? defaultObjectPath(),
   };
-  if (config.hook === 'tc' && raw.xdpMode)
-    throw new ConfigError(`xdpMode (${raw.xdpMode.from}) only applies with hook xdp`);
-  return { config, help: flags.help === true, version: flags.version === true };
+  return { config, help: switches.help, version: switches.version };
 }

@@ -1,4 +1,8 @@
-// Structured logs: one JSON object per line on stderr (stdout is reserved for --stdout snapshots).
+// Structured logs through the shared logger (@tma/logging): one JSON object per line with time, level, component
+// and msg, on stderr (stdout is reserved for --stdout snapshots). The event name is the msg; it is also kept as
+// `event`, the field the agent's log readers match on.
+import { createLogger } from '@tma/logging';
+
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Logger {
@@ -6,11 +10,8 @@ export interface Logger {
 }
 
 export function jsonLogger(write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
-  return (level, event, fields = {}) => {
-    const entry: Record<string, unknown> = { ts: new Date().toISOString(), level, event, ...fields };
-    if (fields.error instanceof Error) entry.error = fields.error.message;
-    write(JSON.stringify(entry) + '\n');
-  };
+  const logger = createLogger({ component: 'edge-agent', destination: { write } });
+  return (level, event, fields = {}) => logger[level]({ event, ...fields }, event);
 }
 
 export const silentLogger: Logger = () => undefined;

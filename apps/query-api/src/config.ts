@@ -1,10 +1,12 @@
 // Query API settings from the environment, validated once at boot; every error names the variable and the fix.
 // Tokens are secrets: they never appear in messages or logs (only their names do).
 import { readFileSync } from 'node:fs';
+import { ConfigError, loadSettings, optional, parseDuration, parseName, rule, rules, setting } from '@tma/config';
 
-export class QueryApiConfigError extends Error {
-  override name = 'QueryApiConfigError';
-}
+/** @deprecated The one settings error is ConfigError (@tma/config); this alias stays until callers move. */
+export const QueryApiConfigError = ConfigError;
+/** @deprecated see QueryApiConfigError */
+export type QueryApiConfigError = ConfigError;
 
 export type TokenScope = 'read' | 'admin';
 
@@ -35,31 +37,11 @@ export interface QueryApiConfig {
   mergeCache: boolean;
 }
 
-const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-function duration(env: NodeJS.ProcessEnv, key: string, fallback: string): number {
-  const text = env[key]?.trim() || fallback;
-  const m = /^(\d+)(s|m|h|d)$/.exec(text);
-  if (!m || Number(m[1]) === 0)
-    throw new QueryApiConfigError(`${key}: "${text}" is not a duration like 90s, 15m, 24h or 31d`);
-  return Number(m[1]) * UNITS[m[2]];
-}
-
-function integer(env: NodeJS.ProcessEnv, key: string, fallback: number, min: number, max: number): number {
-  const raw = env[key]?.trim();
-  if (!raw) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    throw new QueryApiConfigError(`${key}: "${raw}" must be a whole number between ${min} and ${max}`);
-  }
-  return Number(raw);
-}
-
-function onOff(env: NodeJS.ProcessEnv, key: string, fallback: boolean): boolean {
-  const v = env[key]?.trim();
-  if (!v) return fallback;
-  if (v !== 'on' && v !== 'off') throw new QueryApiConfigError(`${key}: "${v}" must be on or off`);
-  return v === 'on';
-}
+/** Durations here are at least 1 ms; units are required. */
+const duration = (env: string, fallback: number) =>
+  setting({ env, schema: rules.duration({ min: 1 }), default: fallback });
+const integer = (env: string, fallback: number, min: number, max: number) =>
+  setting({ env, schema: rules.integer({ min, max }), default: fallback });
 
 /**
  * Tokens: `name:secret[:scope+scope]` entries separated by commas or newlines, from TMA_API_TOKENS or the file named by
@@ -75,12 +57,15 @@ export function parseTokens(text: string, source: string): ApiToken[] {
     .filter(Boolean);
   entries.forEach((entry, i) => {
     const parts = entry.split(':');
-    const where = `${source} entry ${i + 1}`;
+    const where = source ? `${source} entry ${i + 1}` : `entry ${i + 1}`;
     if (parts.length < 2 || parts.length > 3)
       throw new QueryApiConfigError(`${where}: expected name:secret or name:secret:scope`);
     const [name, secret, scopeText = 'read'] = parts;
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name))
+    try {
+      parseName(name, 64);
+    } catch {
       throw new QueryApiConfigError(`${where}: token name "${name}" may hold only letters, digits, ".", "_" and "-"`);
+    }
     // Length only: the secret itself must never reach a message.
     if (secret.length < 16 || /\s/.test(secret))
       throw new QueryApiConfigError(`${where} (${name}): the secret must be at least 16 characters without spaces`);
@@ -107,40 +92,64 @@ export function parseTokens(text: string, source: string): ApiToken[] {
  *   TMA_API_INDEX_REFRESH (1s; 0 = no index) TMA_API_MERGE_CACHE (on)
  */
 export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryApiConfig {
-  const auth = env.TMA_API_AUTH?.trim() || 'on';
-  if (auth !== 'on' && auth !== 'off') throw new QueryApiConfigError(`TMA_API_AUTH: "${auth}" must be on or off`);
-  let tokens: ApiToken[] = [];
-  if (env.TMA_API_TOKENS?.trim() && env.TMA_API_TOKENS_FILE?.trim()) {
-    throw new QueryApiConfigError('TMA_API_TOKENS and TMA_API_TOKENS_FILE are both set: give the tokens one way');
-  }
-  if (env.TMA_API_TOKENS?.trim()) tokens = parseTokens(env.TMA_API_TOKENS, 'TMA_API_TOKENS');
-  else if (env.TMA_API_TOKENS_FILE?.trim()) {
+  const tokensFile = rule((file) => {
+    const path = String(file).trim();
     let text: string;
     try {
-      text = readFileSync(env.TMA_API_TOKENS_FILE.trim(), 'utf8');
+      text = readFileSync(path, 'utf8');
     } catch (e) {
-      throw new QueryApiConfigError(
-        `TMA_API_TOKENS_FILE: cannot read ${env.TMA_API_TOKENS_FILE} (${(e as NodeJS.ErrnoException).code})`,
-      );
+      throw new ConfigError(`cannot read ${path} (${(e as NodeJS.ErrnoException).code})`);
     }
-    tokens = parseTokens(text, 'TMA_API_TOKENS_FILE');
-  }
-  if (auth === 'on' && tokens.length === 0) {
-    throw new QueryApiConfigError(
-      'no API tokens: set TMA_API_TOKENS=name:secret (16+ characters) or TMA_API_TOKENS_FILE, or TMA_API_AUTH=off for local development only',
-    );
-  }
-  const maxRangeMs = duration(env, 'TMA_API_MAX_RANGE', '31d');
+    return parseTokens(text, '');
+  });
+  const { values: v } = loadSettings(
+    {
+      auth: setting({ env: 'TMA_API_AUTH', schema: rules.onOff(), default: true }),
+      tokens: optional(
+        'TMA_API_TOKENS',
+        rule((text) => parseTokens(String(text), '')),
+      ),
+      tokenFile: optional('TMA_API_TOKENS_FILE', tokensFile),
+      host: setting({ env: 'TMA_API_HOST', schema: rules.text(), default: '127.0.0.1' }),
+      port: integer('TMA_API_PORT', 8080, 0, 65535),
+      maxRangeMs: duration('TMA_API_MAX_RANGE', 31 * 86_400_000),
+      maxPoints: integer('TMA_API_MAX_POINTS', 1000, 10, 100_000),
+      maxK: integer('TMA_API_MAX_K', 1000, 1, 1000),
+      cacheMb: integer('TMA_API_CACHE_MB', 256, 0, 65_536),
+      // 0 = no index: rows are listed in ClickHouse on every request.
+      indexRefreshMs: setting({
+        env: 'TMA_API_INDEX_REFRESH',
+        schema: rule((text) => (String(text).trim() === '0' ? 0 : parseDuration(text, { min: 1 }))),
+        default: 1000,
+      }),
+      mergeCache: setting({ env: 'TMA_API_MERGE_CACHE', schema: rules.onOff(), default: true }),
+    },
+    { env },
+    ({ values, from }, report) => {
+      if (from.tokens && from.tokenFile)
+        report('', 'TMA_API_TOKENS and TMA_API_TOKENS_FILE are both set: give the tokens one way');
+      else if (values.auth && !from.tokens && !from.tokenFile)
+        report(
+          '',
+          'no API tokens: set TMA_API_TOKENS=name:secret (16+ characters) or TMA_API_TOKENS_FILE, or TMA_API_AUTH=off for local development only',
+        );
+      else if (values.auth && (values.tokens ?? values.tokenFile)?.length === 0)
+        report(
+          from.tokens ? 'TMA_API_TOKENS' : 'TMA_API_TOKENS_FILE',
+          'no API tokens: give name:secret (16+ characters) entries, or TMA_API_AUTH=off for local development only',
+        );
+    },
+  );
   return {
-    host: env.TMA_API_HOST?.trim() || '127.0.0.1',
-    port: integer(env, 'TMA_API_PORT', 8080, 0, 65535),
-    authEnabled: auth === 'on',
-    tokens,
-    maxRangeMs,
-    maxPoints: integer(env, 'TMA_API_MAX_POINTS', 1000, 10, 100_000),
-    maxK: integer(env, 'TMA_API_MAX_K', 1000, 1, 1000),
-    cacheBytes: integer(env, 'TMA_API_CACHE_MB', 256, 0, 65_536) * 1024 * 1024,
-    indexRefreshMs: env.TMA_API_INDEX_REFRESH?.trim() === '0' ? 0 : duration(env, 'TMA_API_INDEX_REFRESH', '1s'),
-    mergeCache: onOff(env, 'TMA_API_MERGE_CACHE', true),
+    host: v.host,
+    port: v.port,
+    authEnabled: v.auth,
+    tokens: v.tokens ?? v.tokenFile ?? [],
+    maxRangeMs: v.maxRangeMs,
+    maxPoints: v.maxPoints,
+    maxK: v.maxK,
+    cacheBytes: v.cacheMb * 1024 * 1024,
+    indexRefreshMs: v.indexRefreshMs,
+    mergeCache: v.mergeCache,
   };
 }

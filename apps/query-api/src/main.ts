@@ -6,7 +6,16 @@ import { AggregatorModule, AggregatorService } from '@tma/aggregation';
 import { applyMigrations, createStorage, describeStorageConfig, loadStorageConfig } from '@tma/storage';
 import { createQueryApi, type ReadinessCheck } from './app';
 import { loadQueryApiConfig } from './config';
-import { JsonLogger } from './observability';
+import { createLogger } from '@tma/logging';
+import { JsonLogger, type LogLevel } from './observability';
+
+/** The API's logger, writing through the shared structured logger (the same fields as every process). */
+class SharedLogger extends JsonLogger {
+  private readonly out = createLogger({ component: 'query-api' });
+  override write(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
+    this.out[level](fields, msg);
+  }
+}
 
 const USAGE = `usage: main.js [--with-aggregator]
   --with-aggregator  also run the aggregator in this process, sharing the storage connection (single machine, chDB)
@@ -20,7 +29,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   for (const a of args) if (a !== '--with-aggregator') throw new Error(`unknown argument ${a}\n${USAGE}`);
-  const logger = new JsonLogger();
+  const logger = new SharedLogger();
   const config = loadQueryApiConfig(process.env);
   const storageConfig = loadStorageConfig(process.env);
   if (!config.authEnabled) logger.write('warn', 'authentication is OFF (TMA_API_AUTH=off): for local development only');
@@ -77,14 +86,6 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e: Error) => {
-  process.stderr.write(
-    JSON.stringify({
-      time: new Date().toISOString(),
-      level: 'error',
-      component: 'query-api',
-      msg: 'cannot start',
-      error: e.message,
-    }) + '\n',
-  );
+  new SharedLogger().write('error', 'cannot start', { error: e.message });
   process.exit(1);
 });

@@ -1,10 +1,12 @@
 // Aggregator settings from the environment, validated once at boot; errors name the variable and the fix.
 import { hostname } from 'node:os';
+import { ConfigError, loadSettings, parseDuration as parseDurationValue, rules, setting } from '@tma/config';
 import { DEFAULT_TOPIC_PREFIX } from '@tma/schema';
 
-export class AggregatorConfigError extends Error {
-  override name = 'AggregatorConfigError';
-}
+/** @deprecated The one settings error is ConfigError (@tma/config); this alias stays until callers move. */
+export const AggregatorConfigError = ConfigError;
+/** @deprecated see AggregatorConfigError */
+export type AggregatorConfigError = ConfigError;
 
 /** Retention of each table (1 min tier) and of every 1 h tier row, in seconds. */
 export interface RetentionConfig {
@@ -56,36 +58,23 @@ export interface AggregatorConfig {
   faultCrashBatches: number;
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
+/** A duration such as 500ms, 30s, 1m, 12h or 7d, in ms; the ConfigError names `name`. */
 export function parseDuration(name: string, text: string): number {
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
-  if (!m) throw new AggregatorConfigError(`${name}: "${text}" is not a duration like 500ms, 30s, 1m, 12h or 7d`);
-  return Number(m[1]) * UNITS[m[2]];
-}
-
-function duration(env: NodeJS.ProcessEnv, name: string, fallback: string, min: number, max: number): number {
-  const v = parseDuration(name, env[name]?.trim() || fallback);
-  if (v < min || v > max)
-    throw new AggregatorConfigError(`${name}: ${env[name]} must be between ${min} ms and ${max} ms`);
-  return v;
-}
-
-function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (!raw) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    throw new AggregatorConfigError(`${name}: "${raw}" must be a whole number between ${min} and ${max}`);
+  try {
+    return parseDurationValue(text);
+  } catch (e) {
+    throw e instanceof ConfigError ? new ConfigError(e.problems.map((p) => ({ ...p, name }))) : e;
   }
-  return Number(raw);
 }
 
-function name(env: NodeJS.ProcessEnv, key: string, fallback: string): string {
-  const v = env[key]?.trim() || fallback;
-  if (!/^[A-Za-z0-9._-]{1,200}$/.test(v))
-    throw new AggregatorConfigError(`${key}: "${v}" may hold only letters, digits, ".", "_" and "-"`);
-  return v;
-}
+const DAY = 86_400_000;
+const duration = (env: string, fallback: number, min: number, max: number) =>
+  setting({ env, schema: rules.duration({ min, max }), default: fallback });
+const integer = (env: string, fallback: number, min: number, max: number) =>
+  setting({ env, schema: rules.integer({ min, max }), default: fallback });
+const name = (env: string, fallback: string) => setting({ env, schema: rules.name(), default: fallback });
+/** Retention in seconds, given as a duration from 1h to 10 years. */
+const ttl = (env: string, fallbackDays: number) => duration(env, fallbackDays * DAY, 3_600_000, 3650 * DAY);
 
 /**
  *   TMA_AGG_WINDOW (1m) TMA_AGG_ALLOWED_LATENESS (30s) TMA_AGG_IDLE_CLOSE (15s) TMA_AGG_FLUSH_INTERVAL (1s)
@@ -97,39 +86,51 @@ function name(env: NodeJS.ProcessEnv, key: string, fallback: string): string {
  *   TMA_AGG_TTL_HOUR_TIER (400d)
  */
 export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): AggregatorConfig {
-  const windowMs = duration(env, 'TMA_AGG_WINDOW', '1m', 1000, 3_600_000);
-  if (windowMs % 1000 !== 0 || 3_600_000 % windowMs !== 0) {
-    throw new AggregatorConfigError(
-      `TMA_AGG_WINDOW: ${windowMs} ms must be whole seconds that divide one hour (e.g. 10s, 1m, 5m) so the 1 h tier is built from whole windows`,
-    );
-  }
-  const day = 86_400_000;
-  const ttl = (key: string, fallback: string) => duration(env, key, fallback, 3_600_000, 3650 * day) / 1000;
+  const { values: v } = loadSettings(
+    {
+      windowMs: duration('TMA_AGG_WINDOW', 60_000, 1000, 3_600_000),
+      allowedLatenessMs: duration('TMA_AGG_ALLOWED_LATENESS', 30_000, 0, DAY),
+      idleCloseMs: duration('TMA_AGG_IDLE_CLOSE', 15_000, 100, 3_600_000),
+      flushIntervalMs: duration('TMA_AGG_FLUSH_INTERVAL', 1000, 50, 600_000),
+      rollupDelayMs: duration('TMA_AGG_ROLLUP_DELAY', 5000, 0, 3_600_000),
+      maxFutureMs: duration('TMA_AGG_MAX_FUTURE', 600_000, 1000, 7 * DAY),
+      maxOpenWindows: integer('TMA_AGG_MAX_OPEN_WINDOWS', 6, 1, 1000),
+      topK: integer('TMA_AGG_TOP_K', 100, 1, 10_000),
+      sessionTimeoutMs: duration('TMA_AGG_SESSION_TIMEOUT', 30_000, 6000, 300_000),
+      groupId: name('TMA_AGG_GROUP_ID', 'tma-aggregator'),
+      topicPrefix: name('TMA_TOPIC_PREFIX', DEFAULT_TOPIC_PREFIX),
+      topicPartitions: integer('TMA_AGG_TOPIC_PARTITIONS', 12, 1, 10_000),
+      writerId: name('TMA_AGG_WRITER_ID', `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${process.pid}`),
+      httpHost: setting({ env: 'TMA_AGG_HTTP_HOST', schema: rules.text(), default: '0.0.0.0' }),
+      httpPort: integer('TMA_AGG_HTTP_PORT', 9464, 0, 65535),
+      faultKillAfterWrites: integer('TMA_AGG_FAULT_KILL_AFTER_WRITES', 0, 0, 1_000_000),
+      faultCrashBatches: integer('TMA_AGG_FAULT_CRASH_BATCHES', 0, 0, 1_000_000),
+      ttlPartials: ttl('TMA_AGG_TTL_PARTIALS', 7),
+      ttlWindowTotals: ttl('TMA_AGG_TTL_WINDOW_TOTALS', 30),
+      ttlTopFlows: ttl('TMA_AGG_TTL_TOP_FLOWS', 30),
+      ttlHostTotals: ttl('TMA_AGG_TTL_HOST_TOTALS', 30),
+      ttlProtocolTotals: ttl('TMA_AGG_TTL_PROTOCOL_TOTALS', 30),
+      ttlHourTier: ttl('TMA_AGG_TTL_HOUR_TIER', 400),
+    },
+    { env },
+    ({ values }, report) => {
+      if (values.windowMs % 1000 !== 0 || 3_600_000 % values.windowMs !== 0)
+        report(
+          'TMA_AGG_WINDOW',
+          `${values.windowMs} ms must be whole seconds that divide one hour (e.g. 10s, 1m, 5m) so the 1 h tier is built from whole windows`,
+        );
+    },
+  );
+  const { ttlPartials, ttlWindowTotals, ttlTopFlows, ttlHostTotals, ttlProtocolTotals, ttlHourTier, ...rest } = v;
   return {
-    windowMs,
-    allowedLatenessMs: duration(env, 'TMA_AGG_ALLOWED_LATENESS', '30s', 0, 86_400_000),
-    idleCloseMs: duration(env, 'TMA_AGG_IDLE_CLOSE', '15s', 100, 3_600_000),
-    flushIntervalMs: duration(env, 'TMA_AGG_FLUSH_INTERVAL', '1s', 50, 600_000),
-    rollupDelayMs: duration(env, 'TMA_AGG_ROLLUP_DELAY', '5s', 0, 3_600_000),
-    maxFutureMs: duration(env, 'TMA_AGG_MAX_FUTURE', '10m', 1000, 7 * day),
-    maxOpenWindows: integer(env, 'TMA_AGG_MAX_OPEN_WINDOWS', 6, 1, 1000),
-    topK: integer(env, 'TMA_AGG_TOP_K', 100, 1, 10_000),
-    sessionTimeoutMs: duration(env, 'TMA_AGG_SESSION_TIMEOUT', '30s', 6000, 300_000),
-    groupId: name(env, 'TMA_AGG_GROUP_ID', 'tma-aggregator'),
-    topicPrefix: name(env, 'TMA_TOPIC_PREFIX', DEFAULT_TOPIC_PREFIX),
-    topicPartitions: integer(env, 'TMA_AGG_TOPIC_PARTITIONS', 12, 1, 10_000),
-    writerId: name(env, 'TMA_AGG_WRITER_ID', `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${process.pid}`),
-    httpHost: env.TMA_AGG_HTTP_HOST?.trim() || '0.0.0.0',
-    httpPort: integer(env, 'TMA_AGG_HTTP_PORT', 9464, 0, 65535),
-    faultKillAfterWrites: integer(env, 'TMA_AGG_FAULT_KILL_AFTER_WRITES', 0, 0, 1_000_000),
-    faultCrashBatches: integer(env, 'TMA_AGG_FAULT_CRASH_BATCHES', 0, 0, 1_000_000),
+    ...rest,
     retention: {
-      partials: ttl('TMA_AGG_TTL_PARTIALS', '7d'),
-      windowTotals: ttl('TMA_AGG_TTL_WINDOW_TOTALS', '30d'),
-      topFlows: ttl('TMA_AGG_TTL_TOP_FLOWS', '30d'),
-      hostTotals: ttl('TMA_AGG_TTL_HOST_TOTALS', '30d'),
-      protocolTotals: ttl('TMA_AGG_TTL_PROTOCOL_TOTALS', '30d'),
-      hourTier: ttl('TMA_AGG_TTL_HOUR_TIER', '400d'),
+      partials: ttlPartials / 1000,
+      windowTotals: ttlWindowTotals / 1000,
+      topFlows: ttlTopFlows / 1000,
+      hostTotals: ttlHostTotals / 1000,
+      protocolTotals: ttlProtocolTotals / 1000,
+      hourTier: ttlHourTier / 1000,
     },
   };
 }

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { LogLevel, LoggerService } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { NestLogger, createLogger } from '@tma/logging';
 import { AggregatorModule } from './aggregator.module';
 import { AggregatorService, type AggregatorModuleOptions } from './aggregator.service';
 
@@ -12,7 +13,7 @@ export interface StartAggregatorOptions extends AggregatorModuleOptions {
    * set (the host serves its own health; metricsText() and readiness() are on the handle).
    */
   httpPort?: number | false;
-  /** A Nest logger (e.g. the host's JSON logger), log levels, or false (default: log, warn, error). */
+  /** A Nest logger (e.g. the host's JSON logger), log levels, or false (default: the shared JSON logger). */
   logger?: LoggerService | LogLevel[] | false;
 }
 
@@ -37,7 +38,7 @@ export async function startAggregator(options: StartAggregatorOptions = {}): Pro
     AggregatorModule.forRoot(options),
     new FastifyAdapter(),
     {
-      logger: options.logger ?? ['log', 'warn', 'error'],
+      logger: options.logger ?? new NestLogger(createLogger({ component: 'aggregator', env: options.env })),
       abortOnError: false,
     },
   );

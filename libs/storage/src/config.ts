@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { ConfigError, loadSettings, optional, rule, rules, setting } from '@tma/config';
 
-/** Raised when the storage settings are unusable; the message names the variable and the fix. */
-export class StorageConfigError extends Error {
-  override name = 'StorageConfigError';
-}
+/** @deprecated The one settings error is ConfigError (@tma/config); this alias stays until callers move. */
+export const StorageConfigError = ConfigError;
+/** @deprecated see StorageConfigError */
+export type StorageConfigError = ConfigError;
 
 /** Embedded ClickHouse (chDB) in this process, data kept in `path`. */
 export interface ChdbStorageConfig {
@@ -38,19 +39,13 @@ export function isValidIdentifier(name: string): boolean {
   return DATABASE_RE.test(name);
 }
 
-function read(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
-
-function checkDatabase(name: string, source: string): string {
-  if (!DATABASE_RE.test(name)) {
-    throw new StorageConfigError(
-      `${source}: "${name}" is not a usable database name (letters, digits and "_", not starting with a digit, ≤ 64 characters)`,
+const databaseName = rule((name) => {
+  if (typeof name !== 'string' || !DATABASE_RE.test(name.trim()))
+    throw new ConfigError(
+      `"${String(name)}" is not a usable database name (letters, digits and "_", not starting with a digit, ≤ 64 characters)`,
     );
-  }
-  return name;
-}
+  return name.trim();
+});
 
 /** The repository root (the nearest folder holding nx.json), or `cwd` when run elsewhere. */
 export function findStateRoot(cwd: string): string {
@@ -72,99 +67,102 @@ export function findStateRoot(cwd: string): string {
  *   TMA_CLICKHOUSE_REQUEST_TIMEOUT_MS  server request timeout (default 30000)
  */
 export function loadStorageConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): StorageConfig {
-  const rawUrl = read(env, 'TMA_CLICKHOUSE_URL');
-  const envDatabase = read(env, 'TMA_CLICKHOUSE_DATABASE');
-  if (envDatabase !== undefined) checkDatabase(envDatabase, 'TMA_CLICKHOUSE_DATABASE');
-
-  if (rawUrl === undefined) {
-    for (const name of ['TMA_CLICKHOUSE_USER', 'TMA_CLICKHOUSE_PASSWORD', 'TMA_CLICKHOUSE_REQUEST_TIMEOUT_MS']) {
-      if (read(env, name) !== undefined) {
-        throw new StorageConfigError(
-          `${name} is set but TMA_CLICKHOUSE_URL is not: it only applies to a ClickHouse server (unset it, or set TMA_CLICKHOUSE_URL)`,
+  const { values: v } = loadSettings(
+    {
+      url: optional('TMA_CLICKHOUSE_URL', rules.text()),
+      database: optional('TMA_CLICKHOUSE_DATABASE', databaseName),
+      chdbPath: optional('TMA_CHDB_PATH', rules.text()),
+      stateDir: optional('TMA_STATE_DIR', rules.text()),
+      username: optional('TMA_CLICKHOUSE_USER', rules.text()),
+      // A password is taken as given: it may legitimately be surrounded by spaces.
+      password: setting<string | undefined>({
+        env: 'TMA_CLICKHOUSE_PASSWORD',
+        keepBlank: true,
+        schema: rules.raw(),
+        default: undefined,
+      }),
+      requestTimeoutMs: setting({
+        env: 'TMA_CLICKHOUSE_REQUEST_TIMEOUT_MS',
+        schema: rules.integer({ min: 100, max: 3_600_000, unit: 'milliseconds' }),
+        default: DEFAULT_REQUEST_TIMEOUT_MS,
+      }),
+    },
+    { env },
+    ({ values, from }, report) => {
+      if (values.url === undefined) {
+        for (const [key, name] of [
+          ['username', 'TMA_CLICKHOUSE_USER'],
+          ['password', 'TMA_CLICKHOUSE_PASSWORD'],
+          ['requestTimeoutMs', 'TMA_CLICKHOUSE_REQUEST_TIMEOUT_MS'],
+        ] as const)
+          if (from[key] !== undefined)
+            report(
+              '',
+              `${name} is set but TMA_CLICKHOUSE_URL is not: it only applies to a ClickHouse server (unset it, or set TMA_CLICKHOUSE_URL)`,
+            );
+        if (values.chdbPath === ':memory:')
+          report(
+            'TMA_CHDB_PATH',
+            ':memory: is not supported: give a directory (data must survive restarts; tests use a temporary one)',
+          );
+      } else if (values.chdbPath !== undefined) {
+        report(
+          '',
+          'TMA_CLICKHOUSE_URL and TMA_CHDB_PATH are both set: the URL selects a server, the path embedded chDB — keep one',
         );
       }
-    }
-    const chdbPath = read(env, 'TMA_CHDB_PATH');
-    let path: string;
-    if (chdbPath === undefined) {
-      const stateDir = read(env, 'TMA_STATE_DIR');
-      path = join(stateDir ? resolve(cwd, stateDir) : join(findStateRoot(cwd), '.state'), 'chdb');
-    } else {
-      if (chdbPath === ':memory:') {
-        throw new StorageConfigError(
-          'TMA_CHDB_PATH=:memory: is not supported: give a directory (data must survive restarts; tests use a temporary one)',
-        );
-      }
-      path = isAbsolute(chdbPath) ? chdbPath : resolve(cwd, chdbPath);
-    }
-    return { kind: 'chdb', path, database: envDatabase ?? DEFAULT_DATABASE };
-  }
+    },
+  );
 
-  if (read(env, 'TMA_CHDB_PATH') !== undefined) {
-    throw new StorageConfigError(
-      'TMA_CLICKHOUSE_URL and TMA_CHDB_PATH are both set: the URL selects a server, the path embedded chDB — keep one',
-    );
+  if (v.url === undefined) {
+    const path =
+      v.chdbPath === undefined
+        ? join(v.stateDir ? resolve(cwd, v.stateDir) : join(findStateRoot(cwd), '.state'), 'chdb')
+        : isAbsolute(v.chdbPath)
+          ? v.chdbPath
+          : resolve(cwd, v.chdbPath);
+    return { kind: 'chdb', path, database: v.database ?? DEFAULT_DATABASE };
   }
+  const fail = (message: string): never => {
+    throw new ConfigError({ name: 'TMA_CLICKHOUSE_URL', message });
+  };
   let url: URL;
   try {
-    url = new URL(rawUrl);
+    url = new URL(v.url);
   } catch {
-    throw new StorageConfigError(
-      `TMA_CLICKHOUSE_URL: "${redact(rawUrl)}" is not a URL (expected e.g. http://user:password@clickhouse:8123/tma)`,
-    );
+    return fail(`"${redact(v.url)}" is not a URL (expected e.g. http://user:password@clickhouse:8123/tma)`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new StorageConfigError(
-      `TMA_CLICKHOUSE_URL: scheme "${url.protocol.replace(/:$/, '')}" is not supported; use http:// or https:// (the HTTP interface, port 8123 or 8443)`,
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    fail(
+      `scheme "${url.protocol.replace(/:$/, '')}" is not supported; use http:// or https:// (the HTTP interface, port 8123 or 8443)`,
     );
-  }
-  if (url.search !== '' || url.hash !== '') {
-    throw new StorageConfigError(
-      'TMA_CLICKHOUSE_URL: query strings and fragments are not accepted; give settings through TMA_CLICKHOUSE_* variables',
-    );
-  }
+  if (url.search !== '' || url.hash !== '')
+    fail('query strings and fragments are not accepted; give settings through TMA_CLICKHOUSE_* variables');
   const pathParts = url.pathname.split('/').filter(Boolean);
-  if (pathParts.length > 1) {
-    throw new StorageConfigError(
-      `TMA_CLICKHOUSE_URL: path "${url.pathname}" has more than one segment; only /<database> is understood`,
-    );
-  }
+  if (pathParts.length > 1) fail(`path "${url.pathname}" has more than one segment; only /<database> is understood`);
 
-  const pick = (fromUrl: string | undefined, name: string, what: string): string | undefined => {
-    const fromEnv = read(env, name);
-    if (fromUrl !== undefined && fromEnv !== undefined && fromUrl !== fromEnv) {
-      throw new StorageConfigError(
-        `the ${what} is given twice, differently, in TMA_CLICKHOUSE_URL and in ${name}: keep one`,
-      );
-    }
+  const pick = (fromUrl: string | undefined, fromEnv: string | undefined, name: string, what: string) => {
+    if (fromUrl !== undefined && fromEnv !== undefined && fromUrl !== fromEnv)
+      fail(`the ${what} is given twice, differently, in TMA_CLICKHOUSE_URL and in ${name}: keep one`);
     return fromUrl ?? fromEnv;
   };
   const decode = (s: string): string | undefined => (s === '' ? undefined : decodeURIComponent(s));
-  const username = pick(decode(url.username), 'TMA_CLICKHOUSE_USER', 'user') ?? 'default';
-  // A password is read raw from the environment: it may legitimately be surrounded by spaces.
-  const envPassword = env.TMA_CLICKHOUSE_PASSWORD === '' ? undefined : env.TMA_CLICKHOUSE_PASSWORD;
-  const urlPassword = decode(url.password);
-  if (urlPassword !== undefined && envPassword !== undefined && urlPassword !== envPassword) {
-    throw new StorageConfigError(
-      'the password is given twice, differently, in TMA_CLICKHOUSE_URL and in TMA_CLICKHOUSE_PASSWORD: keep one',
-    );
-  }
-  const password = urlPassword ?? envPassword ?? '';
+  const username = pick(decode(url.username), v.username, 'TMA_CLICKHOUSE_USER', 'user') ?? 'default';
+  const password = pick(decode(url.password), v.password, 'TMA_CLICKHOUSE_PASSWORD', 'password') ?? '';
   const urlDatabase = pathParts[0] === undefined ? undefined : decodeURIComponent(pathParts[0]);
-  if (urlDatabase !== undefined) checkDatabase(urlDatabase, 'TMA_CLICKHOUSE_URL database');
-  const database = pick(urlDatabase, 'TMA_CLICKHOUSE_DATABASE', 'database') ?? DEFAULT_DATABASE;
-
-  const rawTimeout = read(env, 'TMA_CLICKHOUSE_REQUEST_TIMEOUT_MS');
-  let requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS;
-  if (rawTimeout !== undefined) {
-    requestTimeoutMs = Number(rawTimeout);
-    if (!/^\d+$/.test(rawTimeout) || requestTimeoutMs < 100 || requestTimeoutMs > 3_600_000) {
-      throw new StorageConfigError(
-        `TMA_CLICKHOUSE_REQUEST_TIMEOUT_MS: "${rawTimeout}" must be a whole number of milliseconds between 100 and 3600000`,
-      );
-    }
-  }
-  return { kind: 'server', url: `${url.protocol}//${url.host}`, username, password, database, requestTimeoutMs };
+  if (urlDatabase !== undefined && !DATABASE_RE.test(urlDatabase))
+    fail(
+      `database "${urlDatabase}" is not a usable database name (letters, digits and "_", not starting with a digit, ≤ 64 characters)`,
+    );
+  const database = pick(urlDatabase, v.database, 'TMA_CLICKHOUSE_DATABASE', 'database') ?? DEFAULT_DATABASE;
+  return {
+    kind: 'server',
+    url: `${url.protocol}//${url.host}`,
+    username,
+    password,
+    database,
+    requestTimeoutMs: v.requestTimeoutMs,
+  };
 }
 
 /** The URL with any password replaced, for messages and logs. */

@@ -1,0 +1,68 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConfigError } from '@tma/config';
+import { QueryApiConfigError, loadQueryApiConfig, parseTokens } from './config';
+
+const SECRET = '0123456789abcdef';
+
+describe('loadQueryApiConfig', () => {
+  it('has the documented defaults', () => {
+    expect(loadQueryApiConfig({ TMA_API_AUTH: 'off' })).toEqual({
+      host: '127.0.0.1',
+      port: 8080,
+      authEnabled: false,
+      tokens: [],
+      maxRangeMs: 31 * 86_400_000,
+      maxPoints: 1000,
+      maxK: 1000,
+      cacheBytes: 256 * 1024 * 1024,
+      indexRefreshMs: 1000,
+      mergeCache: true,
+    });
+  });
+
+  it('reads tokens from the variable or a file, and the limits', () => {
+    expect(loadQueryApiConfig({ TMA_API_TOKENS: `ops:${SECRET}:admin` }).tokens).toEqual([
+      { name: 'ops', secret: SECRET, scopes: ['admin', 'read'] },
+    ]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-api-config-'));
+    try {
+      const file = path.join(dir, 'tokens');
+      fs.writeFileSync(file, `# readers\nr1:${SECRET}\n`);
+      expect(loadQueryApiConfig({ TMA_API_TOKENS_FILE: file }).tokens).toEqual([
+        { name: 'r1', secret: SECRET, scopes: ['read'] },
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(
+      loadQueryApiConfig({
+        TMA_API_AUTH: 'off',
+        TMA_API_MAX_RANGE: '7d',
+        TMA_API_INDEX_REFRESH: '0',
+        TMA_API_CACHE_MB: '0',
+        TMA_API_MERGE_CACHE: 'off',
+      }),
+    ).toMatchObject({ maxRangeMs: 7 * 86_400_000, indexRefreshMs: 0, cacheBytes: 0, mergeCache: false });
+  });
+
+  it.each([
+    [{}, /no API tokens/],
+    [{ TMA_API_AUTH: 'maybe' }, /TMA_API_AUTH: "maybe" must be on or off/],
+    [{ TMA_API_TOKENS: 'a:short' }, /TMA_API_TOKENS: entry 1 \(a\): the secret must be at least 16 characters/],
+    [{ TMA_API_TOKENS: `a:${SECRET}`, TMA_API_TOKENS_FILE: '/etc/hostname' }, /both set/],
+    [{ TMA_API_TOKENS_FILE: '/nonexistent/tokens' }, /TMA_API_TOKENS_FILE: cannot read/],
+    [{ TMA_API_AUTH: 'off', TMA_API_MAX_RANGE: '0d' }, /TMA_API_MAX_RANGE: 0 ms is below the minimum/],
+    [{ TMA_API_AUTH: 'off', TMA_API_PORT: '99999' }, /TMA_API_PORT: "99999" must be an integer from 0 to 65535/],
+    [{ TMA_API_AUTH: 'off', TMA_API_MERGE_CACHE: 'no' }, /TMA_API_MERGE_CACHE: "no" must be on or off/],
+  ])('refuses %j', (env, message) => {
+    expect(() => loadQueryApiConfig(env)).toThrow(ConfigError);
+    expect(() => loadQueryApiConfig(env)).toThrow(message);
+  });
+
+  it('never puts a secret in a message', () => {
+    expect(() => parseTokens(`a:${SECRET}\nb:${SECRET}`, 'test')).toThrow(QueryApiConfigError);
+    expect(() => parseTokens(`a:${SECRET}\nb:${SECRET}`, 'test')).not.toThrow(new RegExp(SECRET));
+  });
+});
