@@ -3,12 +3,15 @@
 // the aggregator's candidate shortlist — built with @tma/rollup (the aggregator's own row builder) and written
 // through @tma/storage.
 import {
-  CandidateBlock,
   HOUR_CANDIDATES,
   addHostTotals,
+  emptyMerged,
+  mergeStoredPartial,
+  mergedCandidates,
   partialRow,
   shortlistBlock,
   type PartialRow,
+  type RowIdentity,
   type WindowContent,
 } from '@tma/rollup';
 import { CandidateSet, CountMinSketch, HyperLogLog, decodeCountMinSketch, decodeHyperLogLog } from '@tma/sketch';
@@ -17,8 +20,10 @@ import type { Storage } from '@tma/storage';
 
 export const TOPIC = 'tma.snapshots.v1';
 const TTL_SECONDS = 30 * 86_400;
+const HOUR = 3_600_000;
 
-export class PartialAccumulator implements WindowContent {
+/** One 1 min window of one partition, merged from snapshots. */
+class MinuteAccumulator implements WindowContent {
   snapshots = 0;
   packets = 0;
   bytes = 0;
@@ -34,7 +39,6 @@ export class PartialAccumulator implements WindowContent {
   readonly hosts: WindowContent['hosts'] = new Map();
 
   constructor(
-    readonly tier: '1m' | '1h',
     readonly windowStart: number,
     readonly windowSeconds: number,
     readonly partition: number,
@@ -51,11 +55,10 @@ export class PartialAccumulator implements WindowContent {
     this.hllDestinations.merge(decodeHyperLogLog(s.hllDestinations));
     this.hllPorts.merge(decodeHyperLogLog(s.hllDestinationPorts));
     this.candidates.addAll(s.candidates);
-    for (const p of s.totals.protocols) {
-      const t = this.protocols.get(p.protocol) ?? { packets: 0, bytes: 0 };
-      t.packets += p.packets;
-      t.bytes += p.bytes;
-      this.protocols.set(p.protocol, t);
+    for (const { protocol, packets, bytes } of s.totals.protocols) {
+      const t = this.protocols.get(protocol) ?? this.protocols.set(protocol, { packets: 0, bytes: 0 }).get(protocol)!;
+      t.packets += packets;
+      t.bytes += bytes;
     }
     addHostTotals(this.hosts, s.hostId, {
       boot: s.bootId,
@@ -68,50 +71,45 @@ export class PartialAccumulator implements WindowContent {
     });
   }
 
-  /** Folds another accumulator in (building the 1 h tier from 1 min rows). */
-  absorb(o: PartialAccumulator): void {
-    this.snapshots += o.snapshots;
-    this.packets += o.packets;
-    this.bytes += o.bytes;
-    this.cmsPackets.merge(o.cmsPackets);
-    this.cmsBytes.merge(o.cmsBytes);
-    this.hllFlows.merge(o.hllFlows);
-    this.hllSources.merge(o.hllSources);
-    this.hllDestinations.merge(o.hllDestinations);
-    this.hllPorts.merge(o.hllPorts);
-    this.candidates.addAll(o.candidates);
-    for (const [p, t] of o.protocols) {
-      const m = this.protocols.get(p) ?? { packets: 0, bytes: 0 };
-      m.packets += t.packets;
-      m.bytes += t.bytes;
-      this.protocols.set(p, m);
-    }
-    for (const [id, h] of o.hosts) addHostTotals(this.hosts, id, h);
-  }
-
   row(offset: number): PartialRow {
-    const hour = this.tier === '1h';
-    const candidates = hour
-      ? shortlistBlock(CandidateBlock.from(this.candidates.toArray()), this.cmsPackets, this.cmsBytes, HOUR_CANDIDATES)
-      : this.candidates.toArray();
     return partialRow(
       this,
-      candidates,
-      {
-        tier: this.tier,
-        windowStartMs: this.windowStart,
-        windowSeconds: this.windowSeconds,
-        topic: hour ? '' : TOPIC,
-        partition: this.partition,
-        firstOffset: hour ? 0 : offset,
-        lastOffset: hour ? 0 : offset + this.snapshots - 1,
-        version: 1,
-        writer: hour ? 'rollup' : 'test-writer',
-        late: false,
-      },
+      this.candidates.toArray(),
+      identity('1m', this.windowStart, this.windowSeconds, this.partition, offset, this.snapshots),
       TTL_SECONDS,
     );
   }
+}
+
+function identity(
+  tier: '1m' | '1h',
+  windowStartMs: number,
+  windowSeconds: number,
+  partition: number,
+  offset: number,
+  snapshots: number,
+): RowIdentity {
+  const hour = tier === '1h';
+  return {
+    tier,
+    windowStartMs,
+    windowSeconds,
+    topic: hour ? '' : TOPIC,
+    partition,
+    firstOffset: hour ? 0 : offset,
+    lastOffset: hour ? 0 : offset + snapshots - 1,
+    version: 1,
+    writer: hour ? 'rollup' : 'test-writer',
+    late: false,
+  };
+}
+
+/** A 1 h row merged from its minutes' rows, candidates shortlisted as the aggregator's rollup does. */
+function hourRow(hourStart: number, minutes: readonly PartialRow[]): PartialRow {
+  const m = emptyMerged(hourStart, 3600);
+  for (const r of minutes) mergeStoredPartial(m, r);
+  const candidates = shortlistBlock(mergedCandidates(m), m.cmsPackets, m.cmsBytes, HOUR_CANDIDATES);
+  return partialRow(m, candidates, identity('1h', hourStart, 3600, 0, 0, m.snapshots), TTL_SECONDS);
 }
 
 /** Kafka's default partitioner is murmur2 of the key; any stable host → partition map serves the tests (FNV-1a). */
@@ -121,44 +119,36 @@ export function partitionOf(hostId: string, partitions: number): number {
   return h % partitions;
 }
 
-const HOUR = 3_600_000;
-
 /** Groups snapshots into 1 min partial rows per partition and 1 h rollups for complete hours; returns the rows. */
 export function buildPartials(
   snapshots: Iterable<SketchSnapshot>,
   partitions: number,
   windowMs = 60_000,
-): PartialAccumulator[] {
-  const minute = new Map<string, PartialAccumulator>();
+): PartialRow[] {
+  const minute = new Map<string, MinuteAccumulator>();
   for (const s of snapshots) {
     const ws = Math.floor((s.intervalEndMs - 1) / windowMs) * windowMs;
     const p = partitionOf(s.hostId, partitions);
     const key = `${ws}|${p}`;
     let acc = minute.get(key);
-    if (!acc) minute.set(key, (acc = new PartialAccumulator('1m', ws, windowMs / 1000, p)));
+    if (!acc) minute.set(key, (acc = new MinuteAccumulator(ws, windowMs / 1000, p)));
     acc.add(s);
   }
-  const rows = [...minute.values()];
-  const byHour = new Map<number, PartialAccumulator[]>();
-  for (const r of rows) {
-    const h = Math.floor(r.windowStart / HOUR) * HOUR;
+  const rows = [...minute.values()].map((acc, i) => acc.row(i));
+  const byHour = new Map<number, PartialRow[]>();
+  for (const r of [...rows]) {
+    const h = Math.floor((r.window_start * 1000) / HOUR) * HOUR;
     (byHour.get(h) ?? byHour.set(h, []).get(h)!).push(r);
   }
   for (const [h, list] of byHour) {
-    const windows = new Set(list.map((r) => r.windowStart));
+    const windows = new Set(list.map((r) => r.window_start));
     if (windows.size !== HOUR / windowMs) continue; // only complete hours get a rollup
-    const acc = new PartialAccumulator('1h', h, 3600, 0);
-    for (const r of list) acc.absorb(r);
-    rows.push(acc);
+    rows.push(hourRow(h, list));
   }
   return rows;
 }
 
-export async function writePartials(storage: Storage, rows: readonly PartialAccumulator[], batch = 50): Promise<void> {
-  for (let i = 0; i < rows.length; i += batch) {
-    await storage.insertRows(
-      'agg_partials',
-      rows.slice(i, i + batch).map((r, j) => r.row(i + j) as unknown as Record<string, unknown>),
-    );
-  }
+export async function writePartials(storage: Storage, rows: readonly PartialRow[], batch = 50): Promise<void> {
+  for (let i = 0; i < rows.length; i += batch)
+    await storage.insertRows('agg_partials', rows.slice(i, i + batch) as unknown as Record<string, unknown>[]);
 }

@@ -1,23 +1,27 @@
 // The dashboard's static files, read once from the package (no CDN), under a strict content security policy.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import { Controller, Get, Param, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 
 const DASHBOARD_DIR = join(__dirname, '..', '..', 'dashboard');
 
-const ASSETS: Record<string, string> = {
-  'app.js': 'text/javascript; charset=utf-8',
-  'style.css': 'text/css; charset=utf-8',
-  'index.html': 'text/html; charset=utf-8',
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
 };
 
-/** The dashboard: three files from the package (no CDN), read once. */
+/** The dashboard: its page, style sheet and ES modules (served as JavaScript, which module scripts require). */
 @ApiExcludeController()
 @Controller()
 export class DashboardController {
-  private readonly files = new Map(Object.keys(ASSETS).map((f) => [f, readFileSync(join(DASHBOARD_DIR, f))]));
+  private readonly files = new Map(
+    readdirSync(DASHBOARD_DIR)
+      .filter((f) => TYPES[extname(f)])
+      .map((f) => [f, readFileSync(join(DASHBOARD_DIR, f))]),
+  );
 
   @Get()
   index(@Res() reply: FastifyReply) {
@@ -44,7 +48,7 @@ export class DashboardController {
 
   private send(reply: FastifyReply, file: string) {
     return reply
-      .header('content-type', ASSETS[file])
+      .header('content-type', TYPES[extname(file)])
       .header('cache-control', 'no-cache')
       .header(
         'content-security-policy',
