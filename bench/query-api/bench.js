@@ -11,6 +11,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { parseArgs } = require('node:util');
 const { root, dataDir, TOKEN, startServer, stopServer } = require('./server');
 
 const sketch = require(path.join(root, 'libs/sketch/dist'));
@@ -18,15 +19,19 @@ const rollup = require(path.join(root, 'libs/rollup/dist'));
 const { createStorage, applyMigrations } = require(path.join(root, 'libs/storage/dist'));
 const autocannon = require('autocannon');
 
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
-const HOSTS = Number(opt('hosts', 1000));
-const HOURS = Number(opt('hours', 24));
-const DURATION = Number(opt('duration', 10));
-const FRESH = args.includes('--fresh');
+const { values: options } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: '1000' },
+    hours: { type: 'string', default: '24' },
+    duration: { type: 'string', default: '10' },
+    fresh: { type: 'boolean', default: false },
+    'build-only': { type: 'boolean', default: false },
+  },
+});
+const HOSTS = Number(options.hosts);
+const HOURS = Number(options.hours);
+const DURATION = Number(options.duration);
+const FRESH = options.fresh;
 const MIN = 60_000;
 const HOUR = 3_600_000;
 // 2: 1 h rows keep the shortlisted candidates, as the aggregator writes them (older data is rebuilt).
@@ -308,7 +313,7 @@ async function main() {
     `machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`,
   );
   const meta = await buildData();
-  if (args.includes('--build-only')) return console.log(JSON.stringify(meta));
+  if (options['build-only']) return console.log(JSON.stringify(meta));
   console.log(
     `data: ${meta.hosts} hosts × ${meta.hours} h of 1 min windows (+ 1 h tier), ~${meta.meanCandidates} candidate flows per window, ${meta.storedMiB} MiB of sketches; built in ${meta.buildSeconds.toFixed(0)} s`,
   );

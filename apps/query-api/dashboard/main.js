@@ -58,6 +58,7 @@ async function load() {
   if (every > 0) timer = setTimeout(load, every * 1000);
 }
 
+panels.kpiTiles(document.getElementById('kpis'));
 takeTokenFromFragment();
 document.getElementById('token-button').addEventListener('click', () => {
   if (promptToken()) load();

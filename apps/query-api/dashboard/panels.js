@@ -20,8 +20,30 @@ export function renderTraffic(r) {
   text('traffic-note', `packets/s per ${r.stepSeconds / 60} min, exact`);
 }
 
+const CARDINALITY_TILES = [
+  ['flows', 'Distinct flows'],
+  ['sources', 'Distinct sources'],
+  ['destinations', 'Distinct destinations'],
+  ['ports', 'Destination ports'],
+];
+
+/** The figure tiles: exact packets and bytes, then the distinct counts with their standard errors. */
+export function kpiTiles(section) {
+  for (const [id, title, note] of [
+    ['packets', 'Packets', 'exact'],
+    ['bytes', 'Bytes', 'exact'],
+    ...CARDINALITY_TILES,
+  ]) {
+    const tile = el('div', { class: 'kpi' }, section);
+    el('h3', {}, tile, title);
+    el('p', { id: 'kpi-' + id }, tile, '–');
+    if (note) el('small', {}, tile, note);
+    else el('small', { id: `kpi-${id}-se` }, tile);
+  }
+}
+
 export function renderCardinality(r) {
-  for (const m of ['flows', 'sources', 'destinations', 'ports']) {
+  for (const [m] of CARDINALITY_TILES) {
     text('kpi-' + m, fmt(r[m].estimate), r[m].estimate);
     text('kpi-' + m + '-se', '± ' + pct(r[m].standardError) + ' (1 s.e.)');
   }

@@ -4,17 +4,17 @@
 // through @tma/storage.
 import {
   HOUR_CANDIDATES,
-  addHostTotals,
   emptyMerged,
   mergeStoredPartial,
   mergedCandidates,
   partialRow,
   shortlistBlock,
+  type MergedWindow,
   type PartialRow,
   type RowIdentity,
-  type WindowContent,
+  type StoredPartial,
 } from '@tma/rollup';
-import { CandidateSet, CountMinSketch, HyperLogLog, decodeCountMinSketch, decodeHyperLogLog } from '@tma/sketch';
+import { encodeCandidates } from '@tma/sketch';
 import type { SketchSnapshot } from '@tma/schema';
 import type { Storage } from '@tma/storage';
 
@@ -22,63 +22,36 @@ export const TOPIC = 'tma.snapshots.v1';
 const TTL_SECONDS = 30 * 86_400;
 const HOUR = 3_600_000;
 
-/** One 1 min window of one partition, merged from snapshots. */
-class MinuteAccumulator implements WindowContent {
-  snapshots = 0;
-  packets = 0;
-  bytes = 0;
-  gaps = 0;
-  readonly cmsPackets = new CountMinSketch();
-  readonly cmsBytes = new CountMinSketch();
-  readonly hllFlows = new HyperLogLog();
-  readonly hllSources = new HyperLogLog();
-  readonly hllDestinations = new HyperLogLog();
-  readonly hllPorts = new HyperLogLog();
-  readonly candidates = new CandidateSet();
-  readonly protocols = new Map<number, { packets: number; bytes: number }>();
-  readonly hosts: WindowContent['hosts'] = new Map();
-
-  constructor(
-    readonly windowStart: number,
-    readonly windowSeconds: number,
-    readonly partition: number,
-  ) {}
-
-  add(s: SketchSnapshot): void {
-    this.snapshots++;
-    this.packets += s.totals.packets;
-    this.bytes += s.totals.bytes;
-    this.cmsPackets.merge(decodeCountMinSketch(s.cmsPackets));
-    this.cmsBytes.merge(decodeCountMinSketch(s.cmsBytes));
-    this.hllFlows.merge(decodeHyperLogLog(s.hllFlows));
-    this.hllSources.merge(decodeHyperLogLog(s.hllSources));
-    this.hllDestinations.merge(decodeHyperLogLog(s.hllDestinations));
-    this.hllPorts.merge(decodeHyperLogLog(s.hllDestinationPorts));
-    this.candidates.addAll(s.candidates);
-    for (const { protocol, packets, bytes } of s.totals.protocols) {
-      const t = this.protocols.get(protocol) ?? this.protocols.set(protocol, { packets: 0, bytes: 0 }).get(protocol)!;
-      t.packets += packets;
-      t.bytes += bytes;
-    }
-    addHostTotals(this.hosts, s.hostId, {
-      boot: s.bootId,
-      lastSeq: s.sequence,
-      agentVersion: s.agentVersion,
-      packets: s.totals.packets,
-      bytes: s.totals.bytes,
-      snapshots: 1,
-      gaps: 0,
-    });
-  }
-
-  row(offset: number): PartialRow {
-    return partialRow(
-      this,
-      this.candidates.toArray(),
-      identity('1m', this.windowStart, this.windowSeconds, this.partition, offset, this.snapshots),
-      TTL_SECONDS,
-    );
-  }
+/** A snapshot as a stored row of its own, so every window merges through @tma/rollup as the aggregator's do. */
+function snapshotRow(s: SketchSnapshot): StoredPartial {
+  const t = s.totals;
+  return {
+    window_start: 0,
+    window_seconds: 0,
+    late: 0,
+    snapshots: 1,
+    packets: t.packets,
+    bytes: t.bytes,
+    gaps: 0,
+    cms_packets: s.cmsPackets,
+    cms_bytes: s.cmsBytes,
+    hll_flows: s.hllFlows,
+    hll_sources: s.hllSources,
+    hll_destinations: s.hllDestinations,
+    hll_ports: s.hllDestinationPorts,
+    candidates: encodeCandidates(s.candidates),
+    protocols: t.protocols.map((p) => p.protocol),
+    protocol_packets: t.protocols.map((p) => p.packets),
+    protocol_bytes: t.protocols.map((p) => p.bytes),
+    hosts: [s.hostId],
+    host_boot: [s.bootId],
+    host_last_seq: [s.sequence],
+    host_agent_version: [s.agentVersion],
+    host_packets: [t.packets],
+    host_bytes: [t.bytes],
+    host_snapshots: [1],
+    host_gaps: [0],
+  };
 }
 
 function identity(
@@ -125,16 +98,23 @@ export function buildPartials(
   partitions: number,
   windowMs = 60_000,
 ): PartialRow[] {
-  const minute = new Map<string, MinuteAccumulator>();
+  const minute = new Map<string, { window: MergedWindow; partition: number }>();
   for (const s of snapshots) {
     const ws = Math.floor((s.intervalEndMs - 1) / windowMs) * windowMs;
-    const p = partitionOf(s.hostId, partitions);
-    const key = `${ws}|${p}`;
+    const partition = partitionOf(s.hostId, partitions);
+    const key = `${ws}|${partition}`;
     let acc = minute.get(key);
-    if (!acc) minute.set(key, (acc = new MinuteAccumulator(ws, windowMs / 1000, p)));
-    acc.add(s);
+    if (!acc) minute.set(key, (acc = { window: emptyMerged(ws, windowMs / 1000), partition }));
+    mergeStoredPartial(acc.window, snapshotRow(s));
   }
-  const rows = [...minute.values()].map((acc, i) => acc.row(i));
+  const rows = [...minute.values()].map(({ window: m, partition }, offset) =>
+    partialRow(
+      m,
+      mergedCandidates(m),
+      identity('1m', m.windowStart, m.windowSeconds, partition, offset, m.snapshots),
+      TTL_SECONDS,
+    ),
+  );
   const byHour = new Map<number, PartialRow[]>();
   for (const r of [...rows]) {
     const h = Math.floor((r.window_start * 1000) / HOUR) * HOUR;
