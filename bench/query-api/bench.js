@@ -8,32 +8,32 @@
 //
 // Data are kept in $TMA_STATE_DIR/bench-query-api (reused when hosts/hours match; --fresh rebuilds).
 'use strict';
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
+const { parseArgs } = require('node:util');
+const { root, dataDir, TOKEN, startServer, stopServer } = require('./server');
 
-const root = path.resolve(__dirname, '../..');
 const sketch = require(path.join(root, 'libs/sketch/dist'));
 const rollup = require(path.join(root, 'libs/rollup/dist'));
 const { createStorage, applyMigrations } = require(path.join(root, 'libs/storage/dist'));
 const autocannon = require('autocannon');
 
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
-const HOSTS = Number(opt('hosts', 1000));
-const HOURS = Number(opt('hours', 24));
-const DURATION = Number(opt('duration', 10));
-const FRESH = args.includes('--fresh');
-const stateDir = process.env.TMA_STATE_DIR || path.join(root, '.state');
-const dataDir = path.join(stateDir, 'bench-query-api');
+const { values: options } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: '1000' },
+    hours: { type: 'string', default: '24' },
+    duration: { type: 'string', default: '10' },
+    fresh: { type: 'boolean', default: false },
+    'build-only': { type: 'boolean', default: false },
+  },
+});
+const HOSTS = Number(options.hosts);
+const HOURS = Number(options.hours);
+const DURATION = Number(options.duration);
+const FRESH = options.fresh;
 const MIN = 60_000;
 const HOUR = 3_600_000;
-const TOKEN = 'bench-token-0123456789abcdef';
 // 2: 1 h rows keep the shortlisted candidates, as the aggregator writes them (older data is rebuilt).
 const DATA_FORMAT = 2;
 
@@ -291,37 +291,6 @@ async function buildData() {
 }
 
 // ---------------------------------------------------------------- server + load
-const freePort = () =>
-  new Promise((res) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => res(p));
-    });
-  });
-
-async function startServer(port, extraEnv = {}) {
-  const child = spawn(process.execPath, [path.join(root, 'apps/query-api/dist/main.js')], {
-    env: {
-      ...process.env,
-      TMA_CHDB_PATH: path.join(dataDir, 'chdb'),
-      TMA_CLICKHOUSE_DATABASE: 'tma',
-      TMA_API_PORT: String(port),
-      TMA_API_TOKENS: `bench:${TOKEN}`,
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  for (let i = 0; i < 120; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/ready`)).ok) return child;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  child.kill('SIGTERM');
-  throw new Error('query API did not become ready');
-}
-
 async function load(url, connections) {
   const r = await new Promise((resolve, reject) => {
     autocannon({ url, connections, duration: DURATION, headers: { authorization: `Bearer ${TOKEN}` } }, (err, res) =>
@@ -344,13 +313,11 @@ async function main() {
     `machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`,
   );
   const meta = await buildData();
-  if (args.includes('--build-only')) return console.log(JSON.stringify(meta));
+  if (options['build-only']) return console.log(JSON.stringify(meta));
   console.log(
     `data: ${meta.hosts} hosts × ${meta.hours} h of 1 min windows (+ 1 h tier), ~${meta.meanCandidates} candidate flows per window, ${meta.storedMiB} MiB of sketches; built in ${meta.buildSeconds.toFixed(0)} s`,
   );
-  const port = await freePort();
-  const child = await startServer(port);
-  const base = `http://127.0.0.1:${port}`;
+  const { child, base, port } = await startServer();
   const iso = (ms) => new Date(ms).toISOString();
   const ranges = [
     ['15m', 15 * MIN],
@@ -407,13 +374,12 @@ async function main() {
       slide.push(performance.now() - t0);
     }
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await stopServer(child);
   }
   // The same queries with merged results not reused (TMA_API_MERGE_CACHE=off): every request merges its rows' decoded
   // sketches and re-ranks the candidates; only decoded rows stay cached.
   const raw = [];
-  const child2 = await startServer(port, { TMA_API_MERGE_CACHE: 'off' });
+  const { child: child2 } = await startServer({ port, env: { TMA_API_MERGE_CACHE: 'off' } });
   try {
     for (const [name, ms] of ranges) {
       const q = `from=${encodeURIComponent(iso(meta.end - ms))}&to=${encodeURIComponent(iso(meta.end))}`;
@@ -437,8 +403,7 @@ async function main() {
       }
     }
   } finally {
-    child2.kill('SIGTERM');
-    await new Promise((r) => child2.once('exit', r));
+    await stopServer(child2);
   }
   console.log(
     `\nautocannon ${DURATION} s per row; latencies in ms (warm sketch cache; "first" = first request, cold cache)`,

@@ -4,12 +4,10 @@
 //
 //   node bench/query-api/profile.js [--prof DIR] [--repeat 3] [--env K=V ...] [path ...]
 'use strict';
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
+const { dataDir, TOKEN, startServer, stopServer } = require('./server');
 
-const root = path.resolve(__dirname, '../..');
 const args = process.argv.slice(2);
 const take = (name, def) => {
   const i = args.indexOf(`--${name}`);
@@ -25,52 +23,16 @@ const repeat = Number(take('repeat', 3));
 const slide = Number(take('slide', 0));
 const env = {};
 for (let v; (v = take('env'));) env[v.split('=')[0]] = v.slice(v.indexOf('=') + 1);
-const dataDir = path.join(process.env.TMA_STATE_DIR || path.join(root, '.state'), 'bench-query-api');
 const meta = JSON.parse(fs.readFileSync(path.join(dataDir, 'bench-meta.json'), 'utf8'));
-const TOKEN = 'bench-token-0123456789abcdef';
 const iso = (ms) => new Date(ms).toISOString();
 const q = (ms) => `from=${encodeURIComponent(iso(meta.end - ms))}&to=${encodeURIComponent(iso(meta.end))}`;
 const paths = args.length
   ? args
   : [`/v1/flows/top?${q(86_400_000)}&k=100`, `/v1/cardinality?${q(86_400_000)}`, `/v1/flows/top?${q(3_600_000)}&k=100`];
 
-const freePort = () =>
-  new Promise((res) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => res(p));
-    });
-  });
-
 async function main() {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), path.join(root, 'apps/query-api/dist/main.js')],
-    {
-      env: {
-        ...process.env,
-        TMA_CHDB_PATH: path.join(dataDir, 'chdb'),
-        TMA_CLICKHOUSE_DATABASE: 'tma',
-        TMA_API_PORT: String(port),
-        TMA_API_TOKENS: `bench:${TOKEN}`,
-        ...env,
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const base = `http://127.0.0.1:${port}`;
+  const { child, base } = await startServer({ env, nodeArgs: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [] });
   try {
-    for (let i = 0; ; i++) {
-      if (i > 240) throw new Error('query API did not become ready');
-      const ok = await fetch(`${base}/ready`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
     for (const p of paths) {
       const times = [];
       let body;
@@ -110,8 +72,7 @@ async function main() {
       );
     }
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await stopServer(child);
   }
 }
 main().catch((e) => {

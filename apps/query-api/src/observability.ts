@@ -2,7 +2,7 @@
 // token, the Authorization header or any other header.
 import type { LoggerService } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { StoreMetrics } from './partials';
+import type { StoreMetrics } from './partials/store-metrics';
 
 export class Metrics implements StoreMetrics {
   readonly registry = new Registry();

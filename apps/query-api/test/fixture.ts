@@ -3,115 +3,86 @@
 // the aggregator's candidate shortlist — built with @tma/rollup (the aggregator's own row builder) and written
 // through @tma/storage.
 import {
-  CandidateBlock,
   HOUR_CANDIDATES,
-  addHostTotals,
+  emptyMerged,
+  mergeStoredPartial,
+  mergedCandidates,
   partialRow,
   shortlistBlock,
+  type MergedWindow,
   type PartialRow,
-  type WindowContent,
+  type RowIdentity,
+  type StoredPartial,
 } from '@tma/rollup';
-import { CandidateSet, CountMinSketch, HyperLogLog, decodeCountMinSketch, decodeHyperLogLog } from '@tma/sketch';
+import { encodeCandidates } from '@tma/sketch';
 import type { SketchSnapshot } from '@tma/schema';
 import type { Storage } from '@tma/storage';
 
 export const TOPIC = 'tma.snapshots.v1';
 const TTL_SECONDS = 30 * 86_400;
+const HOUR = 3_600_000;
 
-export class PartialAccumulator implements WindowContent {
-  snapshots = 0;
-  packets = 0;
-  bytes = 0;
-  gaps = 0;
-  readonly cmsPackets = new CountMinSketch();
-  readonly cmsBytes = new CountMinSketch();
-  readonly hllFlows = new HyperLogLog();
-  readonly hllSources = new HyperLogLog();
-  readonly hllDestinations = new HyperLogLog();
-  readonly hllPorts = new HyperLogLog();
-  readonly candidates = new CandidateSet();
-  readonly protocols = new Map<number, { packets: number; bytes: number }>();
-  readonly hosts: WindowContent['hosts'] = new Map();
+/** A snapshot as a stored row of its own, so every window merges through @tma/rollup as the aggregator's do. */
+function snapshotRow(s: SketchSnapshot): StoredPartial {
+  const t = s.totals;
+  return {
+    window_start: 0,
+    window_seconds: 0,
+    late: 0,
+    snapshots: 1,
+    packets: t.packets,
+    bytes: t.bytes,
+    gaps: 0,
+    cms_packets: s.cmsPackets,
+    cms_bytes: s.cmsBytes,
+    hll_flows: s.hllFlows,
+    hll_sources: s.hllSources,
+    hll_destinations: s.hllDestinations,
+    hll_ports: s.hllDestinationPorts,
+    candidates: encodeCandidates(s.candidates),
+    protocols: t.protocols.map((p) => p.protocol),
+    protocol_packets: t.protocols.map((p) => p.packets),
+    protocol_bytes: t.protocols.map((p) => p.bytes),
+    hosts: [s.hostId],
+    host_boot: [s.bootId],
+    host_last_seq: [s.sequence],
+    host_agent_version: [s.agentVersion],
+    host_packets: [t.packets],
+    host_bytes: [t.bytes],
+    host_snapshots: [1],
+    host_gaps: [0],
+  };
+}
 
-  constructor(
-    readonly tier: '1m' | '1h',
-    readonly windowStart: number,
-    readonly windowSeconds: number,
-    readonly partition: number,
-  ) {}
+function identity(
+  tier: '1m' | '1h',
+  windowStartMs: number,
+  windowSeconds: number,
+  partition: number,
+  offset: number,
+  snapshots: number,
+): RowIdentity {
+  const hour = tier === '1h';
+  return {
+    tier,
+    windowStartMs,
+    windowSeconds,
+    topic: hour ? '' : TOPIC,
+    partition,
+    firstOffset: hour ? 0 : offset,
+    lastOffset: hour ? 0 : offset + snapshots - 1,
+    version: 1,
+    writer: hour ? 'rollup' : 'test-writer',
+    late: false,
+  };
+}
 
-  add(s: SketchSnapshot): void {
-    this.snapshots++;
-    this.packets += s.totals.packets;
-    this.bytes += s.totals.bytes;
-    this.cmsPackets.merge(decodeCountMinSketch(s.cmsPackets));
-    this.cmsBytes.merge(decodeCountMinSketch(s.cmsBytes));
-    this.hllFlows.merge(decodeHyperLogLog(s.hllFlows));
-    this.hllSources.merge(decodeHyperLogLog(s.hllSources));
-    this.hllDestinations.merge(decodeHyperLogLog(s.hllDestinations));
-    this.hllPorts.merge(decodeHyperLogLog(s.hllDestinationPorts));
-    this.candidates.addAll(s.candidates);
-    for (const p of s.totals.protocols) {
-      const t = this.protocols.get(p.protocol) ?? { packets: 0, bytes: 0 };
-      t.packets += p.packets;
-      t.bytes += p.bytes;
-      this.protocols.set(p.protocol, t);
-    }
-    addHostTotals(this.hosts, s.hostId, {
-      boot: s.bootId,
-      lastSeq: s.sequence,
-      agentVersion: s.agentVersion,
-      packets: s.totals.packets,
-      bytes: s.totals.bytes,
-      snapshots: 1,
-      gaps: 0,
-    });
-  }
-
-  /** Folds another accumulator in (building the 1 h tier from 1 min rows). */
-  absorb(o: PartialAccumulator): void {
-    this.snapshots += o.snapshots;
-    this.packets += o.packets;
-    this.bytes += o.bytes;
-    this.cmsPackets.merge(o.cmsPackets);
-    this.cmsBytes.merge(o.cmsBytes);
-    this.hllFlows.merge(o.hllFlows);
-    this.hllSources.merge(o.hllSources);
-    this.hllDestinations.merge(o.hllDestinations);
-    this.hllPorts.merge(o.hllPorts);
-    this.candidates.addAll(o.candidates);
-    for (const [p, t] of o.protocols) {
-      const m = this.protocols.get(p) ?? { packets: 0, bytes: 0 };
-      m.packets += t.packets;
-      m.bytes += t.bytes;
-      this.protocols.set(p, m);
-    }
-    for (const [id, h] of o.hosts) addHostTotals(this.hosts, id, h);
-  }
-
-  row(offset: number): PartialRow {
-    const hour = this.tier === '1h';
-    const candidates = hour
-      ? shortlistBlock(CandidateBlock.from(this.candidates.toArray()), this.cmsPackets, this.cmsBytes, HOUR_CANDIDATES)
-      : this.candidates.toArray();
-    return partialRow(
-      this,
-      candidates,
-      {
-        tier: this.tier,
-        windowStartMs: this.windowStart,
-        windowSeconds: this.windowSeconds,
-        topic: hour ? '' : TOPIC,
-        partition: this.partition,
-        firstOffset: hour ? 0 : offset,
-        lastOffset: hour ? 0 : offset + this.snapshots - 1,
-        version: 1,
-        writer: hour ? 'rollup' : 'test-writer',
-        late: false,
-      },
-      TTL_SECONDS,
-    );
-  }
+/** A 1 h row merged from its minutes' rows, candidates shortlisted as the aggregator's rollup does. */
+function hourRow(hourStart: number, minutes: readonly PartialRow[]): PartialRow {
+  const m = emptyMerged(hourStart, 3600);
+  for (const r of minutes) mergeStoredPartial(m, r);
+  const candidates = shortlistBlock(mergedCandidates(m), m.cmsPackets, m.cmsBytes, HOUR_CANDIDATES);
+  return partialRow(m, candidates, identity('1h', hourStart, 3600, 0, 0, m.snapshots), TTL_SECONDS);
 }
 
 /** Kafka's default partitioner is murmur2 of the key; any stable host → partition map serves the tests (FNV-1a). */
@@ -121,44 +92,43 @@ export function partitionOf(hostId: string, partitions: number): number {
   return h % partitions;
 }
 
-const HOUR = 3_600_000;
-
 /** Groups snapshots into 1 min partial rows per partition and 1 h rollups for complete hours; returns the rows. */
 export function buildPartials(
   snapshots: Iterable<SketchSnapshot>,
   partitions: number,
   windowMs = 60_000,
-): PartialAccumulator[] {
-  const minute = new Map<string, PartialAccumulator>();
+): PartialRow[] {
+  const minute = new Map<string, { window: MergedWindow; partition: number }>();
   for (const s of snapshots) {
     const ws = Math.floor((s.intervalEndMs - 1) / windowMs) * windowMs;
-    const p = partitionOf(s.hostId, partitions);
-    const key = `${ws}|${p}`;
+    const partition = partitionOf(s.hostId, partitions);
+    const key = `${ws}|${partition}`;
     let acc = minute.get(key);
-    if (!acc) minute.set(key, (acc = new PartialAccumulator('1m', ws, windowMs / 1000, p)));
-    acc.add(s);
+    if (!acc) minute.set(key, (acc = { window: emptyMerged(ws, windowMs / 1000), partition }));
+    mergeStoredPartial(acc.window, snapshotRow(s));
   }
-  const rows = [...minute.values()];
-  const byHour = new Map<number, PartialAccumulator[]>();
-  for (const r of rows) {
-    const h = Math.floor(r.windowStart / HOUR) * HOUR;
+  const rows = [...minute.values()].map(({ window: m, partition }, offset) =>
+    partialRow(
+      m,
+      mergedCandidates(m),
+      identity('1m', m.windowStart, m.windowSeconds, partition, offset, m.snapshots),
+      TTL_SECONDS,
+    ),
+  );
+  const byHour = new Map<number, PartialRow[]>();
+  for (const r of [...rows]) {
+    const h = Math.floor((r.window_start * 1000) / HOUR) * HOUR;
     (byHour.get(h) ?? byHour.set(h, []).get(h)!).push(r);
   }
   for (const [h, list] of byHour) {
-    const windows = new Set(list.map((r) => r.windowStart));
+    const windows = new Set(list.map((r) => r.window_start));
     if (windows.size !== HOUR / windowMs) continue; // only complete hours get a rollup
-    const acc = new PartialAccumulator('1h', h, 3600, 0);
-    for (const r of list) acc.absorb(r);
-    rows.push(acc);
+    rows.push(hourRow(h, list));
   }
   return rows;
 }
 
-export async function writePartials(storage: Storage, rows: readonly PartialAccumulator[], batch = 50): Promise<void> {
-  for (let i = 0; i < rows.length; i += batch) {
-    await storage.insertRows(
-      'agg_partials',
-      rows.slice(i, i + batch).map((r, j) => r.row(i + j) as unknown as Record<string, unknown>),
-    );
-  }
+export async function writePartials(storage: Storage, rows: readonly PartialRow[], batch = 50): Promise<void> {
+  for (let i = 0; i < rows.length; i += batch)
+    await storage.insertRows('agg_partials', rows.slice(i, i + batch) as unknown as Record<string, unknown>[]);
 }

@@ -4,3 +4,4 @@ export * from './tiers';
 export * from './candidates';
 export * from './window';
 export * from './readable';
+export * from './sketch-columns';

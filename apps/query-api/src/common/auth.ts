@@ -3,8 +3,8 @@
 // constant time; only the token's name is kept on the request (for logs and metrics).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiToken, QueryApiConfig, TokenScope } from './config';
-import type { Metrics } from './observability';
+import type { ApiToken, QueryApiConfig, TokenScope } from '../config';
+import type { Metrics } from '../observability';
 
 declare module 'fastify' {
   interface FastifyRequest {

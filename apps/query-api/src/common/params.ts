@@ -2,7 +2,7 @@
 // with the same words. Each failure is an InvalidInputError naming the field.
 import { isIP } from 'node:net';
 import { parseAddress } from '@tma/sketch';
-import type { QueryApiConfig } from './config';
+import type { QueryApiConfig } from '../config';
 import { InvalidInputError } from './errors';
 
 export type Raw = Record<string, unknown>;
@@ -267,3 +267,8 @@ export function refuseUnknown(raw: Raw, known: readonly string[]): void {
     if (!known.includes(k))
       throw new InvalidInputError(k, `unknown parameter; this endpoint takes ${known.join(', ')}`);
 }
+
+/** What top flows and heavy hitters rank by. */
+export const RANK_BY = ['packets', 'bytes'] as const;
+/** Which address of a flow a prefix applies to. */
+export const SIDES = ['src', 'dst'] as const;

@@ -1,0 +1,39 @@
+// The arguments of the distinct-count queries, parsed and checked once for REST and GraphQL alike.
+import type { QueryApiConfig } from '../config';
+import { InvalidInputError } from '../common/errors';
+import { parseHosts, parseStep, parseTimeRange, type Raw } from '../common/params';
+
+const CARDINALITY_COLUMNS = {
+  flows: 'hll_flows',
+  sources: 'hll_sources',
+  destinations: 'hll_destinations',
+  ports: 'hll_ports',
+} as const;
+export type CardinalityMetric = keyof typeof CARDINALITY_COLUMNS;
+export const CARDINALITY_METRICS = Object.keys(CARDINALITY_COLUMNS) as CardinalityMetric[];
+export const cardinalityColumn = (m: CardinalityMetric) => CARDINALITY_COLUMNS[m];
+
+/** `metrics`: a comma-separated text (REST) or a list (GraphQL); default every metric. */
+export function parseMetrics(raw: Raw): CardinalityMetric[] {
+  const v = raw.metrics;
+  if (v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0)) return CARDINALITY_METRICS;
+  const list = String(v)
+    .split(',')
+    .map((s) => s.trim());
+  for (const m of list)
+    if (!(CARDINALITY_METRICS as string[]).includes(m))
+      throw new InvalidInputError('metrics', `"${m}" is not one of ${CARDINALITY_METRICS.join(', ')}`);
+  return [...new Set(list)] as CardinalityMetric[];
+}
+
+export function cardinalityArgs(raw: Raw, config: QueryApiConfig) {
+  return { range: parseTimeRange(raw, config), hosts: parseHosts(raw), metrics: parseMetrics(raw) };
+}
+export type CardinalityArgs = ReturnType<typeof cardinalityArgs>;
+
+export function cardinalitySeriesArgs(raw: Raw, config: QueryApiConfig) {
+  const range = parseTimeRange(raw, config);
+  const step = parseStep(raw, range, config);
+  return { range, step, hosts: parseHosts(raw), metrics: parseMetrics(raw) };
+}
+export type CardinalitySeriesArgs = ReturnType<typeof cardinalitySeriesArgs>;

@@ -1,0 +1,65 @@
+// What the query API knows of a stored agg_partials row without its sketches (the row's layout: @tma/rollup's
+// PartialRow). Listed from ClickHouse or from the in-memory index; sketches are read per column on demand.
+import type { Tier } from '@tma/rollup';
+
+export interface PartialRef {
+  /** tier|window start (s)|topic|partition|first offset: the table's key. */
+  id: string;
+  tier: Tier;
+  windowStart: number;
+  windowSeconds: number;
+  version: string;
+  packets: number;
+  bytes: number;
+  snapshots: number;
+  gaps: number;
+  protocols: number[];
+  protocolPackets: number[];
+  protocolBytes: number[];
+  /** Only when asked for (host filters, host tables). */
+  hosts?: string[];
+}
+
+/** Rows of the light listing: every scalar and the protocol arrays, never the sketches. */
+export interface ListRow {
+  tier: Tier;
+  ws: string | number;
+  window_seconds: string | number;
+  topic: string;
+  partition: string | number;
+  first_offset: string;
+  version: string;
+  packets: string;
+  bytes: string;
+  snapshots: string;
+  gaps: string;
+  protocols: number[];
+  protocol_packets: string[];
+  protocol_bytes: string[];
+  hosts?: string[];
+}
+
+export const LIST_COLUMNS = `tier, toUnixTimestamp(window_start) AS ws, window_seconds, topic, partition, toString(first_offset) AS first_offset,
+  toString(version) AS version, packets, bytes, snapshots, gaps, protocols, protocol_packets, protocol_bytes`;
+
+/** The row key as text, in SQL (the same as PartialRef.id). */
+export const ID_SQL =
+  "concat(tier, '|', toString(toUnixTimestamp(window_start)), '|', topic, '|', toString(partition), '|', toString(first_offset))";
+
+export function toRef(r: ListRow): PartialRef {
+  return {
+    id: `${r.tier}|${r.ws}|${r.topic}|${r.partition}|${r.first_offset}`,
+    tier: r.tier,
+    windowStart: Number(r.ws) * 1000,
+    windowSeconds: Number(r.window_seconds),
+    version: r.version,
+    packets: Number(r.packets),
+    bytes: Number(r.bytes),
+    snapshots: Number(r.snapshots),
+    gaps: Number(r.gaps),
+    protocols: r.protocols,
+    protocolPackets: r.protocol_packets.map(Number),
+    protocolBytes: r.protocol_bytes.map(Number),
+    hosts: r.hosts,
+  };
+}

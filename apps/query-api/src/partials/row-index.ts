@@ -1,0 +1,135 @@
+// Which partial rows exist: an in-memory index of every row (no sketches) that picks up newly written rows every
+// refresh interval (answers lag the newest write by at most that), so a warm request needs no ClickHouse round trip;
+// host-filtered requests, and any request while the index is stale, list rows in ClickHouse instead.
+import { HOUR_MS as HOUR, HOUR_TIER, MINUTE_TIER } from '@tma/rollup';
+import type { Storage } from '@tma/storage';
+import type { TimeRange } from '../common/params';
+import { LIST_COLUMNS, type ListRow, type PartialRef, toRef } from './partial-row';
+import type { StoreMetrics } from './store-metrics';
+
+export interface RowSelection {
+  rows: PartialRef[];
+  tiers: Record<string, number>;
+  /** Distinct windows merged (a 1 h row counts once). */
+  windows: number;
+}
+
+interface IndexedRow extends PartialRef {
+  expiresAt: number;
+}
+
+export class RowIndex {
+  private readonly index = new Map<string, IndexedRow>();
+  private indexedUpTo = 0;
+  private indexOkAt = 0;
+  private timer?: NodeJS.Timeout;
+  private refreshing?: Promise<void>;
+
+  constructor(
+    private readonly storage: Storage,
+    /** 0 = no index: list rows in ClickHouse on every request. */
+    private readonly refreshMs: number,
+    private readonly metrics?: StoreMetrics,
+  ) {}
+
+  /** Loads the row index and keeps it current (no-op without an index). */
+  async start(): Promise<void> {
+    if (this.refreshMs <= 0) return;
+    await this.refresh();
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), this.refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Picks up rows written since the last refresh (with 5 s of overlap: re-reading a row is harmless). */
+  refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      const t0 = performance.now();
+      try {
+        const rows = await this.storage.query<ListRow & { written_ms: string; expires: string }>(
+          `SELECT ${LIST_COLUMNS}, toString(toUnixTimestamp64Milli(written_at)) AS written_ms, toUnixTimestamp(expires_at) AS expires
+           FROM {database}.agg_partials FINAL WHERE written_at >= fromUnixTimestamp64Milli({since:Int64})`,
+          { since: Math.max(0, this.indexedUpTo - 5000) },
+        );
+        for (const r of rows) {
+          const row = toRef(r) as IndexedRow;
+          row.expiresAt = Number(r.expires) * 1000;
+          const old = this.index.get(row.id);
+          if (!old || BigInt(old.version) <= BigInt(row.version)) this.index.set(row.id, row);
+          this.indexedUpTo = Math.max(this.indexedUpTo, Number(r.written_ms));
+        }
+        const now = Date.now();
+        for (const [id, r] of this.index) if (r.expiresAt <= now) this.index.delete(id);
+        this.indexOkAt = Date.now();
+      } finally {
+        this.metrics?.queryTime('index', (performance.now() - t0) / 1000);
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  private fresh(): boolean {
+    return this.refreshMs > 0 && Date.now() - this.indexOkAt < 5 * this.refreshMs + 5000;
+  }
+
+  /**
+   * Rows covering [from, to): whole hours inside the range come from the 1 h tier where it has rows (when
+   * `hourTier`), everything else from the 1 min tier. Hour rows merge every partition, so host-filtered answers
+   * pass hourTier = false.
+   */
+  async select(range: TimeRange, options: { hourTier: boolean; withHosts?: boolean }): Promise<RowSelection> {
+    const hFrom = Math.ceil(range.from / HOUR) * HOUR;
+    const hTo = Math.floor(range.to / HOUR) * HOUR;
+    const useHours = options.hourTier && hTo > hFrom;
+    let list: PartialRef[];
+    if (!options.withHosts && this.fresh()) {
+      list = [];
+      for (const r of this.index.values()) {
+        if (
+          r.tier === MINUTE_TIER
+            ? r.windowStart >= range.from && r.windowStart < range.to
+            : useHours && r.tier === HOUR_TIER && r.windowStart >= hFrom && r.windowStart < hTo
+        )
+          list.push(r);
+      }
+    } else {
+      const t0 = performance.now();
+      const rows = await this.storage.query<ListRow>(
+        `SELECT ${LIST_COLUMNS} ${options.withHosts ? ', hosts' : ''}
+         FROM {database}.agg_partials FINAL
+         WHERE (tier = {minute:String} AND window_start >= {from:DateTime} AND window_start < {to:DateTime})
+            ${useHours ? 'OR (tier = {hour:String} AND window_start >= {hfrom:DateTime} AND window_start < {hto:DateTime})' : ''}`,
+        {
+          minute: MINUTE_TIER,
+          hour: HOUR_TIER,
+          from: new Date(range.from),
+          to: new Date(range.to),
+          hfrom: new Date(hFrom),
+          hto: new Date(hTo),
+        },
+      );
+      this.metrics?.queryTime('list', (performance.now() - t0) / 1000);
+      list = rows.map(toRef);
+    }
+    const coveredHours = new Set<number>();
+    for (const r of list) if (r.tier === HOUR_TIER) coveredHours.add(r.windowStart);
+    const rows: PartialRef[] = [];
+    const tiers: Record<string, number> = {};
+    const windows = new Set<string>();
+    for (const r of list) {
+      if (r.tier === MINUTE_TIER && coveredHours.has(Math.floor(r.windowStart / HOUR) * HOUR)) continue;
+      const key = `${r.tier}|${r.windowStart}`;
+      if (!windows.has(key)) {
+        windows.add(key);
+        tiers[r.tier] = (tiers[r.tier] ?? 0) + 1;
+      }
+      rows.push(r);
+    }
+    rows.sort((a, b) => a.windowStart - b.windowStart || (a.id < b.id ? -1 : 1));
+    return { rows, tiers, windows: windows.size };
+  }
+}

@@ -1,0 +1,126 @@
+// Merges of partial rows shared by the answers: the merged CMS pair and candidate union of a row set (incremental over
+// the 1 h rows), its ranked candidates, the completeness bound of a ranking, and HLL unions. Each is memoized on the
+// exact set of (row, version) pairs.
+import { Injectable } from '@nestjs/common';
+import {
+  type CandidateBlock,
+  HOUR_CANDIDATES,
+  HOUR_TIER,
+  kthLargest,
+  mergedCms,
+  mergedHll,
+  type SketchColumn,
+  topByEstimate,
+  unionBlocks,
+} from '@tma/rollup';
+import { type CountMinSketch, type HeavyHitter, heavyHitters, type HyperLogLog, type RankBy } from '@tma/sketch';
+import type { PartialRef } from './partial-row';
+import { PartialStore } from './partial-store';
+
+/**
+ * Most candidates ranked exactly per request (k ≤ 1000): the ones with the largest plain estimates (topByEstimate in
+ * @tma/rollup); the rest cannot reach the top.
+ */
+export const RANK_SHORTLIST = 2048;
+
+export interface MergedFlows {
+  cmsP: CountMinSketch;
+  cmsB: CountMinSketch;
+  candidates: CandidateBlock;
+}
+
+export interface RankedFlows {
+  cmsP: CountMinSketch;
+  cmsB: CountMinSketch;
+  /** Candidates in the union (before the shortlist). */
+  candidates: number;
+  all: HeavyHitter[];
+}
+
+@Injectable()
+export class SketchMerger {
+  constructor(readonly store: PartialStore) {}
+
+  /**
+   * Merged CMS and candidate union of a set of rows. Incremental: the 1 h rows of a range (which change once an
+   * hour) are merged once and reused while that set is unchanged, so a range moving by a minute redoes only its
+   * 1 min rows and one union of the hours' result with them.
+   */
+  flows(rows: PartialRef[]): Promise<MergedFlows> {
+    return this.store.memo('flows', rows, async () => {
+      const hours = rows.filter((r) => r.tier === HOUR_TIER);
+      const rest = rows.filter((r) => r.tier !== HOUR_TIER);
+      if (!hours.length) return this.mergeFlowRows(rest);
+      const h = await this.store.memo('flows:hours', hours, () => this.mergeFlowRows(hours, true));
+      if (!rest.length) return h;
+      const [p, b, c] = await this.flowSketches(rest);
+      return {
+        cmsP: mergedCms([h.cmsP, ...p]),
+        cmsB: mergedCms([h.cmsB, ...b]),
+        // The hours' union is extended, not redone: its keys are already distinct.
+        candidates: unionBlocks(c, h.candidates),
+      };
+    });
+  }
+
+  private flowSketches(rows: PartialRef[]) {
+    return Promise.all([
+      this.store.sketches(rows, 'cms_packets'),
+      this.store.sketches(rows, 'cms_bytes'),
+      this.store.sketches(rows, 'candidates'),
+    ]);
+  }
+
+  /** `keepIndex`: keep the union's hash table, for a union that will be extended (the hours of a range). */
+  private async mergeFlowRows(rows: PartialRef[], keepIndex = false): Promise<MergedFlows> {
+    const [p, b, c] = await this.flowSketches(rows);
+    return { cmsP: mergedCms(p), cmsB: mergedCms(b), candidates: unionBlocks(c, undefined, { keepIndex }) };
+  }
+
+  /** The merged CMS pair alone (a point estimate needs no candidates). */
+  async cms(rows: PartialRef[]): Promise<{ cmsP: CountMinSketch; cmsB: CountMinSketch }> {
+    const [p, b] = await Promise.all([
+      this.store.sketches(rows, 'cms_packets'),
+      this.store.sketches(rows, 'cms_bytes'),
+    ]);
+    return { cmsP: mergedCms(p), cmsB: mergedCms(b) };
+  }
+
+  /** Every candidate re-estimated on the merged sketches and ranked (shared by top flows, prefixes and HHH). */
+  async ranked(rows: PartialRef[], by: RankBy): Promise<RankedFlows> {
+    const m = await this.flows(rows);
+    const all = await this.store.memo(`rank:${by}`, rows, async () => {
+      const top = m.candidates.pick(topByEstimate(m.candidates, by === 'packets' ? m.cmsP : m.cmsB, RANK_SHORTLIST));
+      return heavyHitters(top.toArray(), m.cmsP, m.cmsB, { by });
+    });
+    return { cmsP: m.cmsP, cmsB: m.cmsB, candidates: m.candidates.size, all };
+  }
+
+  /**
+   * Σ t_h over the range's 1 h rows, t_h being the smallest estimate an hour's shortlist kept (0 when it kept every
+   * candidate): a flow missing from an hour's list had at most t_h there, so every flow above the sum is ranked.
+   */
+  async completeAbove(rows: PartialRef[], by: RankBy): Promise<number> {
+    const hours = rows.filter((r) => r.tier === HOUR_TIER);
+    if (!hours.length) return 0;
+    const [cms, cands] = await Promise.all([
+      this.store.sketches(hours, by === 'packets' ? 'cms_packets' : 'cms_bytes'),
+      this.store.sketches(hours, 'candidates'),
+    ]);
+    const cuts = await Promise.all(
+      hours.map((h, i) =>
+        this.store.memo(`cut:${by}`, [h], async () =>
+          cands[i].size < HOUR_CANDIDATES ? 0 : kthLargest(cands[i].estimates(cms[i]), HOUR_CANDIDATES),
+        ),
+      ),
+    );
+    return cuts.reduce((a, b) => a + b, 0);
+  }
+
+  /** HLL union of one column over the rows. */
+  hll(rows: PartialRef[], column: SketchColumn): Promise<HyperLogLog> {
+    return this.store.memo(`hll:${column}`, rows, async () =>
+      mergedHll(await this.store.sketches(rows, column as 'hll_flows')),
+    );
+  }
+}
