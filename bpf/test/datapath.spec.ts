@@ -2,16 +2,15 @@
 // asserting the verdict and the exact change of every map (totals, protocol and error counters, CMS cells,
 // HLL registers, candidates) against an independent rendering of SPEC.md and the shared test vectors.
 import vectors from '../../libs/sketch/spec/test-vectors.json';
-import { CMS_DEPTH, CMS_WIDTH, ERR_COUNT, HllKind, TmaErr, TraceKind } from './layout';
+import { CMS_DEPTH, CMS_WIDTH, ERR_COUNT, HllKind, type ProgramName } from '@tma/kernel';
+import { buildObject, rootDescribe, TestKernel, TmaErr, TraceKind } from '@tma/kernel/testing';
 import * as P from './packets';
 import { expectedIndices, flowKey, hashKey, hex, SEED_HASH, type Tuple } from './reference';
-import { buildObject, privileged } from './setup';
-import { TmaObject, type ProgramName } from './tma';
 
 const XDP_PASS = 2;
 const TC_ACT_UNSPEC = 0xffffffff;
 const PROGRAMS: ProgramName[] = ['tma_xdp', 'tma_tc'];
-const run = privileged() ? describe : describe.skip;
+const run = rootDescribe('bpf tests');
 
 type Expect = { flow: Tuple } | { nonIp: true } | { err: TmaErr };
 interface Case {
@@ -285,12 +284,12 @@ const CASES: Case[] = [
 ];
 
 run('data path golden tests (BPF_PROG_TEST_RUN)', () => {
-  let tma: TmaObject;
+  let tma: TestKernel;
 
   beforeAll(() => {
     buildObject();
     // threshold 1: every flow becomes a candidate, so the candidate table is checked on every case
-    tma = TmaObject.load({ trace: true, candThreshold: 1 });
+    tma = TestKernel.load({ trace: true, candThreshold: 1 });
   });
   afterAll(() => tma?.close());
   beforeEach(() => {

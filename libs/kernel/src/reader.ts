@@ -71,7 +71,7 @@ export class EpochReader {
   private readonly zeroKey = u32(0);
   private readonly syncValue = Buffer.alloc(4);
 
-  /** `kernel`: the agent's loader, or any loaded object that offers the same state and maps (the kernel tests'). */
+  /** `kernel`: a loaded object (only its CPU count, state mapping and map fds are used). */
   constructor(private readonly kernel: Pick<TmaKernel, 'cpus' | 'state' | 'mapFd'>) {
     this.cpus = kernel.cpus;
     this.state = kernel.state();
