@@ -4,8 +4,7 @@
 // bpf/tma.bpf.c, e.g. with other sketch dimensions) is measured beside the product's in the same run.
 import * as path from 'node:path';
 import { check, ffi } from '@tma/kernel';
-import { OBJECT_PATH, REPO_ROOT, TestKernel, testRun } from '@tma/kernel/testing';
-import * as P from '../../bpf/test/packets';
+import { OBJECT_PATH, packets as P, REPO_ROOT, TestKernel, testRun } from '@tma/kernel/testing';
 
 const BUILD = path.join(REPO_ROOT, 'bench', 'bpf', '.build');
 

@@ -3,8 +3,7 @@
 // Run (root, after run.sh has built once): npx node bench/bpf/.build/js/bench/bpf/hot.js a.bpf.o [b.bpf.o ...]
 import * as path from 'node:path';
 import { check, ffi } from '@tma/kernel';
-import { OBJECT_PATH, REPO_ROOT, TestKernel, testRun } from '@tma/kernel/testing';
-import * as P from '../../bpf/test/packets';
+import { OBJECT_PATH, packets as P, REPO_ROOT, TestKernel, testRun } from '@tma/kernel/testing';
 
 const objs = process.argv.slice(2).length ? process.argv.slice(2) : [OBJECT_PATH];
 const rounds = Number(process.env.ROUNDS ?? 7);

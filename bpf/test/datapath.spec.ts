@@ -4,8 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CMS_DEPTH, CMS_WIDTH, ERR_COUNT, HllKind, type ProgramName } from '@tma/kernel';
-import { buildObject, REPO_ROOT, rootDescribe, TestKernel, TmaErr, TraceKind } from '@tma/kernel/testing';
-import * as P from './packets';
+import { buildObject, packets as P, REPO_ROOT, rootDescribe, TestKernel, TmaErr, TraceKind } from '@tma/kernel/testing';
 import { expectedIndices, flowKey, hashKey, hex, SEED_HASH, type Tuple } from './reference';
 
 interface KeyVector {

@@ -3,8 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { CAND_SETS, CMS_WIDTH } from '@tma/kernel';
-import { buildObject, pinToCpu, rootDescribe, TEST_RUN_WORKER, TestKernel } from '@tma/kernel/testing';
-import * as P from './packets';
+import { buildObject, packets as P, pinToCpu, rootDescribe, TEST_RUN_WORKER, TestKernel } from '@tma/kernel/testing';
 import { expectedIndices, flowKey, hex, type Tuple } from './reference';
 
 const run = rootDescribe('bpf tests');

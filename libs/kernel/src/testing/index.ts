@@ -5,6 +5,7 @@ import * as path from 'node:path';
 
 export * from './host';
 export * from './netlink';
+export * as packets from './packets';
 export * from './test-kernel';
 export * from './veth';
 
