@@ -5,7 +5,6 @@ import {
   CAND_SETS,
   CAND_WAYS,
   CMS_CELLS,
-  CTL_MAP,
   ERR_COUNT,
   EpochReader,
   FLOW_KEY_BYTES,
@@ -104,6 +103,8 @@ export function pinToCpu(cpu: number): void {
 export type TestConfig = Omit<LoadOptions, 'objectPath' | 'hook'>;
 
 export class TestKernel {
+  private epochReader: EpochReader | null = null;
+
   private constructor(readonly kernel: TmaKernel) {}
 
   /** open -> set the .rodata knobs -> load (verifier runs here). */
@@ -136,18 +137,20 @@ export class TestKernel {
     return testRun(this.programFd(prog), frame, repeat);
   }
 
+  /** The agent's epoch reader on this object (flip, barrier, the folded CMS read). */
+  reader(): EpochReader {
+    this.epochReader ??= new EpochReader(this.kernel);
+    return this.epochReader;
+  }
+
   setEpoch(epoch: 0 | 1): void {
-    const v = Buffer.alloc(STRUCTS.tma_ctl.size);
-    v.writeUInt32LE(epoch, 0);
-    check('update tma_ctl', ffi.update(this.mapFd(CTL_MAP), u32(0), v, 0n));
+    this.reader().setEpoch(epoch);
   }
 
   /** Returns once every program that might still use the old epoch has finished (the kernel runs synchronize_rcu
    * after an update of a map-of-maps). */
   barrier(): void {
-    const fd = Buffer.alloc(4);
-    fd.writeInt32LE(this.mapFd(CTL_MAP));
-    check('update tma_sync', ffi.update(this.mapFd('tma_sync'), u32(0), fd, 0n));
+    this.reader().barrier();
   }
 
   /** u64 at `off` of each CPU's entry for `copy`, summed. */
@@ -186,7 +189,7 @@ export class TestKernel {
   /** Whole CMS of a copy, summed over CPUs, as the agent reads it (EpochReader: each candidate's packets since it
    * entered, which the kernel keeps out of the CMS, folded into its cells): packets and bytes per flat cell. */
   cms(copy: number): { packets: BigUint64Array; bytes: BigUint64Array } {
-    const r = new EpochReader(this.kernel).readCopy(copy);
+    const r = this.reader().readCopy(copy);
     return {
       packets: BigUint64Array.from(r.cmsPackets, (v) => BigInt(v)),
       bytes: BigUint64Array.from(r.cmsBytes, (v) => BigInt(v)),
