@@ -26,7 +26,5 @@ export default [
       ],
     },
   },
-  // The kernel's tests drive it through the agent's struct layouts and the sketch spec's shared test vectors.
-  { files: ['bpf/test/**/*.ts'], rules: { '@nx/enforce-module-boundaries': 'off' } },
   { files: ['**/*.js', '**/*.cjs', '**/*.mjs'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
 ];

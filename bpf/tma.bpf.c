@@ -79,7 +79,7 @@ static __always_inline int tma_key_eq(const struct tma_flow_key *a, const struct
 
 /* Adds a member's exact counts (what it gathered since it entered, kept out of the CMS) to its CMS cells: the CMS then
  * holds what it would hold had every packet updated it. Runs when a member is evicted; user space does the same for
- * the members it reads (EpochReader, TmaObject.cms). */
+ * the members it reads (EpochReader, TestKernel.cms). */
 static __always_inline void tma_cand_fold(struct tma_state *s, __u64 h, __u64 packets, __u64 bytes)
 {
 	int row;

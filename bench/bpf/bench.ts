@@ -3,9 +3,8 @@
 // Run: bench/bpf/run.sh [variant.bpf.o]  (root; builds everything first). A variant object (another build of
 // bpf/tma.bpf.c, e.g. with other sketch dimensions) is measured beside the product's in the same run.
 import * as path from 'node:path';
-import { check, ffi, testRun } from '../../bpf/test/libbpf';
-import * as P from '../../bpf/test/packets';
-import { OBJECT_PATH, REPO_ROOT, TmaObject } from '../../bpf/test/tma';
+import { check, ffi } from '@tma/kernel';
+import { OBJECT_PATH, packets as P, REPO_ROOT, TestKernel, testRun } from '@tma/kernel/testing';
 
 const BUILD = path.join(REPO_ROOT, 'bench', 'bpf', '.build');
 
@@ -67,16 +66,16 @@ function main() {
   ];
   for (const s of sets) {
     // fresh objects per flow count so maps start empty
-    const tma = TmaObject.load({}, OBJECT_PATH);
-    const variant = VARIANT ? TmaObject.load({}, VARIANT) : undefined;
+    const tma = TestKernel.load({}, OBJECT_PATH);
+    const variant = VARIANT ? TestKernel.load({}, VARIANT) : undefined;
     const exact = loadPlain(path.join(BUILD, 'exact.bpf.o'));
     const cases: Case[] = [
       { name: 'xdp no-op', fd: noop.prog('noop_xdp') },
       { name: 'xdp exact hash map (prototype)', fd: exact.prog('exact_xdp') },
-      { name: 'xdp TMA full', fd: tma.prog('tma_xdp') },
-      ...(variant ? [{ name: 'xdp variant', fd: variant.prog('tma_xdp') }] : []),
+      { name: 'xdp TMA full', fd: tma.programFd('tma_xdp') },
+      ...(variant ? [{ name: 'xdp variant', fd: variant.programFd('tma_xdp') }] : []),
       { name: 'tc no-op', fd: noop.prog('noop_tc') },
-      { name: 'tc TMA full', fd: tma.prog('tma_tc') },
+      { name: 'tc TMA full', fd: tma.programFd('tma_tc') },
     ];
     const frameFor = flowFrames();
     const ns = distinct(cases, s.flows, s.calls, frameFor);
@@ -87,25 +86,25 @@ function main() {
     exact.close();
   }
   // one packet repeated in the kernel: no syscall per packet, hot caches
-  const hot = TmaObject.load();
-  const light = TmaObject.load({ candThreshold: 2 ** 52 }); // never a candidate: every packet takes the HLL path
+  const hot = TestKernel.load();
+  const light = TestKernel.load({ candThreshold: 2 ** 52 }); // never a candidate: every packet takes the HLL path
   const exactHot = loadPlain(path.join(BUILD, 'exact.bpf.o'));
-  const variantHeavy = VARIANT ? TmaObject.load({}, VARIANT) : undefined;
-  const variantLight = VARIANT ? TmaObject.load({ candThreshold: 2 ** 52 }, VARIANT) : undefined;
+  const variantHeavy = VARIANT ? TestKernel.load({}, VARIANT) : undefined;
+  const variantLight = VARIANT ? TestKernel.load({ candThreshold: 2 ** 52 }, VARIANT) : undefined;
   const one = flowFrames()(1);
   const hotRows: [string, number][] = [
     ['xdp no-op', testRun(noop.prog('noop_xdp'), one, repeatHot).duration],
     ['xdp exact hash map (prototype)', testRun(exactHot.prog('exact_xdp'), one, repeatHot).duration],
-    ['xdp TMA full, heavy flow', testRun(hot.prog('tma_xdp'), one, repeatHot).duration],
-    ['xdp TMA full, light flow', testRun(light.prog('tma_xdp'), one, repeatHot).duration],
+    ['xdp TMA full, heavy flow', testRun(hot.programFd('tma_xdp'), one, repeatHot).duration],
+    ['xdp TMA full, light flow', testRun(light.programFd('tma_xdp'), one, repeatHot).duration],
     ...(variantHeavy && variantLight
       ? ([
-          ['xdp variant, heavy flow', testRun(variantHeavy.prog('tma_xdp'), one, repeatHot).duration],
-          ['xdp variant, light flow', testRun(variantLight.prog('tma_xdp'), one, repeatHot).duration],
+          ['xdp variant, heavy flow', testRun(variantHeavy.programFd('tma_xdp'), one, repeatHot).duration],
+          ['xdp variant, light flow', testRun(variantLight.programFd('tma_xdp'), one, repeatHot).duration],
         ] as [string, number][])
       : []),
     ['tc no-op', testRun(noop.prog('noop_tc'), one, repeatHot).duration],
-    ['tc TMA full, heavy flow', testRun(hot.prog('tma_tc'), one, repeatHot).duration],
+    ['tc TMA full, heavy flow', testRun(hot.programFd('tma_tc'), one, repeatHot).duration],
   ];
   light.close();
   variantHeavy?.close();

@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 make -s -C bpf
 make -s -C bench/bpf
+# the compiled scripts load @tma/kernel (and its testing entry) from the library's build
+npx tsc -b libs/kernel
 npx tsc -p bench/bpf/tsconfig.json
-# the kernel tests' plain-JS test-run binding is typed by a .d.ts, so tsc does not emit it
-cp bpf/test/test-run.js bench/bpf/.build/js/bpf/test/
 CLANG="$(command -v clang-19 || echo clang)"
 objs=()
 for cut in 1 2 3 4; do

@@ -2,9 +2,8 @@
 // several rounds so machine noise hits every variant alike; prints the median ns/packet over the no-op.
 // Run (root, after run.sh has built once): npx node bench/bpf/.build/js/bench/bpf/hot.js a.bpf.o [b.bpf.o ...]
 import * as path from 'node:path';
-import { check, ffi, testRun } from '../../bpf/test/libbpf';
-import * as P from '../../bpf/test/packets';
-import { OBJECT_PATH, REPO_ROOT, TmaObject } from '../../bpf/test/tma';
+import { check, ffi } from '@tma/kernel';
+import { OBJECT_PATH, packets as P, REPO_ROOT, TestKernel, testRun } from '@tma/kernel/testing';
 
 const objs = process.argv.slice(2).length ? process.argv.slice(2) : [OBJECT_PATH];
 const rounds = Number(process.env.ROUNDS ?? 7);
@@ -14,11 +13,11 @@ check('load noop', ffi.load(noopObj));
 const noop = ffi.programFd(ffi.findProgram(noopObj, 'noop_xdp'));
 const frame = Buffer.from(P.eth(P.ETH_IP, P.ipv4('10.0.0.1', '10.255.0.1', 17, P.udp(1, 2, P.bytes(64)))));
 const variants = objs.flatMap((o) => {
-  const heavy = TmaObject.load({}, o);
-  const light = TmaObject.load({ candThreshold: 2 ** 52 }, o);
+  const heavy = TestKernel.load({}, o);
+  const light = TestKernel.load({ candThreshold: 2 ** 52 }, o);
   return [
-    { name: `${path.basename(o)} heavy`, fd: heavy.prog('tma_xdp') },
-    { name: `${path.basename(o)} light`, fd: light.prog('tma_xdp') },
+    { name: `${path.basename(o)} heavy`, fd: heavy.programFd('tma_xdp') },
+    { name: `${path.basename(o)} light`, fd: light.programFd('tma_xdp') },
   ];
 });
 const samples = new Map<string, number[]>();

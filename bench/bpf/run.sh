@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 make -s -C bpf
 make -s -C bench/bpf
+# the compiled scripts load @tma/kernel (and its testing entry) from the library's build
+npx tsc -b libs/kernel
 npx tsc -p bench/bpf/tsconfig.json
-# the kernel tests' plain-JS test-run binding is typed by a .d.ts, so tsc does not emit it
-cp bpf/test/test-run.js bench/bpf/.build/js/bpf/test/
 echo "machine: $(nproc) CPUs, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 npx node bench/bpf/.build/js/bench/bpf/bench.js "$@"

@@ -13,6 +13,8 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const MAIN = path.join(ROOT, 'apps', 'edge-agent', 'dist', 'main.js');
+// the kernel tests' UDP sender, in its steady-load mode
+const UDP_SENDER = path.join(ROOT, 'libs', 'kernel', 'src', 'testing', 'udp-sender.py');
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : dflt;
@@ -106,7 +108,8 @@ async function measure(interval) {
       'exec',
       NS,
       'python3',
-      path.join(__dirname, 'sender.py'),
+      UDP_SENDER,
+      'steady',
       OUTER,
       String(RATE),
       String(SECONDS + WARMUP + 2),

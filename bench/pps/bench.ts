@@ -15,6 +15,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { isRoot } from '@tma/kernel/testing';
 import { AgentProcess } from '../../apps/edge-agent/src/testbed/agents';
 import { Testbed, type Host } from '../../apps/edge-agent/src/testbed/netns';
 import { generateTraffic, writeTraffic } from '../../apps/edge-agent/src/testbed/traffic';
@@ -361,7 +362,7 @@ function report(mode: Mode, results: Map<string, Trial[]>): void {
 
 async function main(): Promise<void> {
   args = parseArgs(process.argv.slice(2));
-  if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates namespaces and attaches programs');
+  if (!isRoot()) throw new Error('run as root: the benchmark creates namespaces and attaches programs');
   for (const f of [args.object, NOOP_OBJ, ATTACH])
     if (!existsSync(f)) throw new Error(`${f} is missing (run bench/pps/run.sh)`);
   const dir = mkdtempSync(join(tmpdir(), 'tma-bench-pps-'));

@@ -1,13 +1,21 @@
 // The programs on real interfaces: a veth pair between two network namespaces this test creates, TC on both
 // directions and XDP on ingress, real UDP datagrams through them (echoed back), exact counts, and clean detach.
 import { spawn, spawnSync } from 'node:child_process';
-import { CMS_WIDTH } from './layout';
-import { attachTc, attachXdp, detachTc, detachXdp, inNetns, queryTc, TC_EGRESS, TC_INGRESS } from './attach';
+import { CMS_WIDTH } from '@tma/kernel';
+import {
+  attachTc,
+  attachXdp,
+  buildObject,
+  detachTc,
+  detachXdp,
+  inNetns,
+  queryTc,
+  rootDescribe,
+  TestKernel,
+} from '@tma/kernel/testing';
 import { expectedIndices, flowKey } from './reference';
-import { buildObject, privileged } from './setup';
-import { TmaObject } from './tma';
 
-const run = privileged() ? describe : describe.skip;
+const run = rootDescribe('bpf tests');
 const NS_A = `tma-a-${process.pid}`;
 const NS_B = `tma-b-${process.pid}`;
 const sh = (cmd: string) => {
@@ -32,7 +40,7 @@ async function send(): Promise<void> {
 }
 
 run('attached to a veth pair in private namespaces', () => {
-  let tma: TmaObject;
+  let tma: TestKernel;
   beforeAll(() => {
     buildObject();
     sh(`ip netns add ${NS_A} && ip netns add ${NS_B}`);
@@ -47,7 +55,7 @@ run('attached to a veth pair in private namespaces', () => {
     // static neighbours: no ARP in the counts
     sh(`ip -n ${NS_A} neigh add 10.213.0.2 lladdr $(ip -n ${NS_B} -br link show veth1 | awk '{print $3}') dev veth0`);
     sh(`ip -n ${NS_B} neigh add 10.213.0.1 lladdr $(ip -n ${NS_A} -br link show veth0 | awk '{print $3}') dev veth1`);
-    tma = TmaObject.load({ candThreshold: 1 }); // every flow a candidate: the UDP flow's key is read back
+    tma = TestKernel.load({ candThreshold: 1 }); // every flow a candidate: the UDP flow's key is read back
   });
   afterAll(() => {
     tma?.close();
@@ -91,23 +99,23 @@ run('attached to a veth pair in private namespaces', () => {
 
   it('TC clsact on ingress and egress counts datagrams in and echoes out, and detaches cleanly', async () => {
     tma.clearAll();
-    inNetns(NS_A, () => attachTc('veth0', tma.prog('tma_tc')));
+    inNetns(NS_A, () => attachTc('veth0', tma.programFd('tma_tc')));
     try {
-      expect(
-        inNetns(NS_A, () => [queryTc('veth0', TC_INGRESS), queryTc('veth0', TC_EGRESS)]).every((id) => id > 0),
-      ).toBe(true);
+      expect(inNetns(NS_A, () => [queryTc('veth0', 'INGRESS'), queryTc('veth0', 'EGRESS')]).every((id) => id > 0)).toBe(
+        true,
+      );
       await send();
     } finally {
       inNetns(NS_A, () => detachTc('veth0'));
     }
-    expect(inNetns(NS_A, () => [queryTc('veth0', TC_INGRESS), queryTc('veth0', TC_EGRESS)])).toEqual([0, 0]);
+    expect(inNetns(NS_A, () => [queryTc('veth0', 'INGRESS'), queryTc('veth0', 'EGRESS')])).toEqual([0, 0]);
     expect(sh(`tc -n ${NS_A} filter show dev veth0 ingress; tc -n ${NS_A} filter show dev veth0 egress`)).toBe('');
     assertCounts(SENDS, SENDS);
   });
 
   it.each(['generic', 'native'] as const)('XDP (%s) counts ingress only, and detaches cleanly', async (mode) => {
     tma.clearAll();
-    inNetns(NS_A, () => attachXdp('veth0', tma.prog('tma_xdp'), mode));
+    inNetns(NS_A, () => attachXdp('veth0', tma.programFd('tma_xdp'), mode));
     try {
       expect(sh(`ip -n ${NS_A} link show veth0`)).toMatch(mode === 'native' ? /xdp / : /xdpgeneric/);
       await send();

@@ -2,11 +2,10 @@
 // per-5-tuple packet and byte counts the kernel keys equal tshark's, an independent dissector.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CMS_WIDTH, TmaErr, TraceKind } from './layout';
+import { CMS_WIDTH } from '@tma/kernel';
+import { buildObject, REPO_ROOT, rootDescribe, TestKernel, TmaErr, TraceKind } from '@tma/kernel/testing';
 import { LINKTYPE_ETHERNET, readCapture } from './pcap';
 import { expectedIndices, fromHexKey, hex } from './reference';
-import { buildObject, privileged } from './setup';
-import { REPO_ROOT, TmaObject } from './tma';
 import { tshark, type TsharkFrame } from './tshark';
 
 const PCAPS = path.resolve(REPO_ROOT, '../shared/data/pcaps');
@@ -16,7 +15,7 @@ if (!present) {
   if (process.env.CI === 'true') throw new Error(`${msg} (CI=true: failing)`);
   console.warn(msg);
 }
-const run = present && privileged() ? describe : describe.skip;
+const run = present ? rootDescribe('bpf pcap tests') : describe.skip;
 
 type Counts = Map<string, [number, number]>;
 const add = (m: Counts, key: string, bytes: number) => {
@@ -41,10 +40,10 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R
 }
 
 run('real captures through the data path', () => {
-  let tma: TmaObject;
+  let tma: TestKernel;
   beforeAll(() => {
     buildObject();
-    tma = TmaObject.load({ trace: true });
+    tma = TestKernel.load({ trace: true });
   });
   afterAll(() => tma?.close());
 

@@ -62,7 +62,7 @@ export function hllRank(h: Hash, p = 14): number {
 }
 
 /** 16-byte canonical address: IPv6 as is, IPv4 mapped. */
-export function addr16(text: string): Uint8Array {
+function addr16(text: string): Uint8Array {
   const out = new Uint8Array(16);
   if (!text.includes(':')) {
     out[10] = 0xff;

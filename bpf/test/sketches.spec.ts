@@ -1,17 +1,12 @@
-// Behaviour over many packets: struct layouts against the object's BTF, the candidate threshold and eviction,
-// sampling, and the epoch protocol (flip, barrier, read and clear the idle copy) losing nothing while traffic runs.
-import { spawnSync } from 'node:child_process';
+// Behaviour over many packets: the candidate threshold and eviction, sampling, and the epoch protocol (flip,
+// barrier, read and clear the idle copy) losing nothing while traffic runs.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import * as path from 'node:path';
-import { CAND_SETS, CMS_WIDTH, COPIES, STRUCTS } from './layout';
-import * as P from './packets';
+import { CAND_SETS, CMS_WIDTH } from '@tma/kernel';
+import { buildObject, packets as P, pinToCpu, rootDescribe, TEST_RUN_WORKER, TestKernel } from '@tma/kernel/testing';
 import { expectedIndices, flowKey, hex, type Tuple } from './reference';
-import { check, ffi, pinToCpu } from './libbpf';
-import { buildObject, privileged } from './setup';
-import { OBJECT_PATH, TmaObject } from './tma';
 
-const run = privileged() ? describe : describe.skip;
+const run = rootDescribe('bpf tests');
 
 const frameOf = (t: Tuple, payload = 64) =>
   P.eth(
@@ -24,43 +19,6 @@ const frameOf = (t: Tuple, payload = 64) =>
     ),
   );
 
-run('object layout', () => {
-  beforeAll(buildObject);
-
-  it('every struct size and member offset user space relies on equals the BTF of the object', () => {
-    const r = spawnSync('bpftool', ['-j', 'btf', 'dump', 'file', OBJECT_PATH], {
-      encoding: 'utf8',
-      maxBuffer: 64 << 20,
-    });
-    expect(r.status).toBe(0);
-    const types: { kind: string; name: string; size: number; members?: { name: string; bits_offset: number }[] }[] =
-      JSON.parse(r.stdout).types;
-    for (const [name, want] of Object.entries(STRUCTS)) {
-      const t = types.find((x) => x.kind === 'STRUCT' && x.name === name);
-      expect({ name, size: t?.size }).toEqual({ name, size: want.size });
-      const members = Object.fromEntries((t?.members ?? []).map((m) => [m.name, m.bits_offset / 8]));
-      expect({ name, members }).toEqual({ name, members: want.members });
-    }
-  });
-
-  it('kernel memory per CPU stays under 2 MiB: one struct tma_state per copy, whatever the traffic', () => {
-    // totals 4,224 + errors 128 + CMS 16,384 x 16 + HLL 4 x 16,384 + candidates 256 x 256 + their bases 1,024 x 16
-    // bytes per copy
-    expect(STRUCTS.tma_state.size).toBe(4224 + 128 + 262_144 + 65_536 + 65_536 + 16_384);
-    expect(COPIES * STRUCTS.tma_state.size).toBeLessThanOrEqual(2 << 20);
-    // the loaded map holds exactly one entry per (possible CPU, copy)
-    const tma = TmaObject.load();
-    try {
-      const info = Buffer.alloc(256);
-      check('bpf_obj_get_info_by_fd', ffi.objInfo(tma.mapFd('tma_state'), info, [info.length]));
-      // struct bpf_map_info: type, id, key_size, value_size, max_entries
-      expect([info.readUInt32LE(12), info.readUInt32LE(16)]).toEqual([STRUCTS.tma_state.size, COPIES * tma.cpus]);
-    } finally {
-      tma.close();
-    }
-  });
-});
-
 run('candidates, sampling and epochs', () => {
   beforeAll(() => {
     buildObject();
@@ -68,7 +26,7 @@ run('candidates, sampling and epochs', () => {
   });
 
   it('a flow enters the candidates when its CMS estimate reaches the default threshold (32), with that estimate', () => {
-    const tma = TmaObject.load();
+    const tma = TestKernel.load();
     try {
       const t: Tuple = { src: '10.9.8.7', dst: '10.1.2.3', sport: 1234, dport: 80, proto: 6 };
       const f = frameOf(t);
@@ -86,7 +44,7 @@ run('candidates, sampling and epochs', () => {
   });
 
   it('the threshold follows the CMS noise floor: at least 2 x (packets in the copy on this CPU >> 12)', () => {
-    const tma = TmaObject.load({ candThreshold: 1 });
+    const tma = TestKernel.load({ candThreshold: 1 });
     try {
       const busy: Tuple = { src: '10.7.0.1', dst: '10.7.0.2', sport: 1, dport: 53, proto: 17 };
       const busyCells = new Set(expectedIndices(flowKey(busy)).cells);
@@ -109,7 +67,7 @@ run('candidates, sampling and epochs', () => {
   });
 
   it('the noise floor counts only packets that reach the CMS: non-IP frames and parse errors do not raise it', () => {
-    const tma = TmaObject.load({ candThreshold: 1 });
+    const tma = TestKernel.load({ candThreshold: 1 });
     try {
       // 12,288 frames that never touch the CMS: ARP, and IPv4 cut short inside its header (a parse error)
       tma.run('tma_xdp', P.eth(P.ETH_ARP, P.bytes(28)), 8192);
@@ -129,7 +87,7 @@ run('candidates, sampling and epochs', () => {
     // 16,384 flows of one packet each, minimum threshold 1: without a floor every one of them would enter (16,384
     // inserts into 1,024 slots, nearly all evictions). Below n = 4,096 the floor is 0, so the first 4,095 enter.
     const counts = [1, 8].map((shift) => {
-      const tma = TmaObject.load({ candThreshold: 1, candNoiseShift: shift });
+      const tma = TestKernel.load({ candThreshold: 1, candNoiseShift: shift });
       try {
         for (let i = 0; i < 16_384; i++)
           tma.run(
@@ -150,7 +108,7 @@ run('candidates, sampling and epochs', () => {
   });
 
   it('a full set replaces its smallest way and counts the eviction', () => {
-    const tma = TmaObject.load({ candThreshold: 1 });
+    const tma = TestKernel.load({ candThreshold: 1 });
     try {
       // five flows whose hashes land in the same 4-way set
       const base: Tuple = { src: '192.0.2.1', dst: '192.0.2.2', sport: 0, dport: 443, proto: 6 };
@@ -190,7 +148,7 @@ run('candidates, sampling and epochs', () => {
   });
 
   it('a member counts every packet, even once the noise floor passes its estimate: its count bounds it from above', () => {
-    const tma = TmaObject.load({ candThreshold: 1 });
+    const tma = TestKernel.load({ candThreshold: 1 });
     try {
       const early: Tuple = { src: '10.6.0.1', dst: '10.6.0.2', sport: 1, dport: 53, proto: 17 };
       const cells = new Set(expectedIndices(flowKey(early)).cells);
@@ -212,7 +170,7 @@ run('candidates, sampling and epochs', () => {
   });
 
   it('sampling 1 in 4 thins the sketches only: totals stay exact and the CMS equals the sampled count', () => {
-    const tma = TmaObject.load({ sampleRate: 4 });
+    const tma = TestKernel.load({ sampleRate: 4 });
     try {
       const t: Tuple = { src: '10.0.0.5', dst: '10.0.0.6', sport: 9, dport: 9, proto: 17 };
       tma.run('tma_xdp', frameOf(t), 8000);
@@ -230,7 +188,7 @@ run('candidates, sampling and epochs', () => {
   });
 
   it('flip, barrier, read and clear the idle copy while traffic runs: every packet is read exactly once', async () => {
-    const tma = TmaObject.load();
+    const tma = TestKernel.load();
     const flows: Tuple[] = Array.from({ length: 64 }, (_, i) => ({
       src: `10.1.${i}.1`,
       dst: '10.2.0.1',
@@ -240,8 +198,8 @@ run('candidates, sampling and epochs', () => {
     }));
     const frames = flows.map((t, i) => frameOf(t, 10 + i)); // 64 flows of different lengths
     const stop = new SharedArrayBuffer(4);
-    const worker = new Worker(path.join(__dirname, 'run-worker.js'), {
-      workerData: { progFd: tma.prog('tma_tc'), frames, repeat: 50, stop },
+    const worker = new Worker(TEST_RUN_WORKER, {
+      workerData: { progFd: tma.programFd('tma_tc'), frames, repeat: 50, stop },
     });
     const sent = new Promise<number>((resolve, reject) => {
       worker.once('message', resolve);

@@ -5,15 +5,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { programNameById } from '@tma/kernel';
+import { buildObject, OBJECT_PATH, rootDescribe, udpFrameBytes, VethNs } from '@tma/kernel/testing';
 import { decode, snapshotTopic } from '@tma/schema';
 import { Agent } from './agent';
 import { loadConfig } from './config';
-import { programNameById } from './kernel/libbpf';
 import { silentLogger } from './log';
 import { closedPort, consume, deleteTopic, testPrefix } from './test-support/kafka';
-import { buildObject, OBJECT, rootDescribe, udpFrameBytes, VethNs } from './test-support/netns';
 
-const run = rootDescribe();
+const run = rootDescribe('edge-agent kernel tests');
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const MAIN = path.join(ROOT, 'apps', 'edge-agent', 'dist', 'main.js');
 
@@ -104,7 +104,7 @@ run('edge agent on a veth pair', () => {
       ],
       process.env,
     );
-    const agent = new Agent({ ...config, objectPath: OBJECT }, { log: silentLogger });
+    const agent = new Agent({ ...config, objectPath: OBJECT_PATH }, { log: silentLogger });
     await agent.start();
     const flows = [
       { sport: 43000, packets: 4000 },

@@ -7,10 +7,15 @@ import * as path from 'node:path';
 import { decode, encode, snapshotTopic, type CoveredInterface, type SketchSnapshot } from '@tma/schema';
 import { loadKafkaSettings } from '@tma/kafka';
 import type { AgentConfig } from './config';
-import { listInterfaces, type NetInterface } from './kernel/libbpf';
-import { TmaKernel, type Attachment } from './kernel/loader';
-import { EpochReader, type EpochRead } from './kernel/reader';
-import { ERR_REASONS } from './kernel/layout';
+import {
+  ERR_REASONS,
+  EpochReader,
+  listInterfaces,
+  TmaKernel,
+  type Attachment,
+  type EpochRead,
+  type NetInterface,
+} from '@tma/kernel';
 import type { Logger } from './log';
 import { AgentMetrics } from './metrics';
 import { Publisher } from './publisher';

@@ -7,7 +7,3 @@ export * from './spool';
 export * from './state';
 export * from './publisher';
 export * from './metrics';
-export * from './kernel/layout';
-export * from './kernel/libbpf';
-export * from './kernel/loader';
-export * from './kernel/reader';

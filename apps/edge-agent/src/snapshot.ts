@@ -15,8 +15,7 @@ import {
   toHex,
 } from '@tma/sketch';
 import type { SketchSnapshot } from '@tma/schema';
-import { ERR_REASONS, HllKind } from './kernel/layout';
-import type { EpochRead } from './kernel/reader';
+import { ERR_REASONS, HllKind, type EpochRead } from '@tma/kernel';
 
 /** What the agent knows about an interval beside the kernel's read: the snapshot's identity and coverage fields. */
 export type SnapshotMeta = Pick<

@@ -1,7 +1,6 @@
 // A synthetic kernel read-out built with libs/sketch, for tests that need snapshots but no kernel.
 import { CountMinSketch, HyperLogLog, dportKey, dstKey, flowKey, srcKey } from '@tma/sketch';
-import { ERR_COUNT, HllKind, PROTOCOLS } from '../kernel/layout';
-import type { EpochRead } from '../kernel/reader';
+import { ERR_COUNT, HllKind, PROTOCOLS, type EpochRead } from '@tma/kernel';
 
 export function syntheticRead(flows: { sport: number; packets: number; bytesEach: number }[]): EpochRead {
   const cp = new CountMinSketch();

@@ -1,6 +1,7 @@
 // Builders for crafted test frames: Ethernet, VLAN tags, IPv4 (options, fragments), IPv6 (extension headers),
-// TCP/UDP/SCTP/ICMP/ICMPv6. Checksums are left zero: the data path never validates them.
-import { addr16 } from './reference';
+// TCP/UDP/SCTP/ICMP/ICMPv6. Checksums are left zero: the data path never validates them. Exported as `packets` by
+// the testing entry.
+import { parseAddress } from '@tma/sketch';
 
 const cat = (...parts: Uint8Array[]): Uint8Array => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -42,8 +43,8 @@ export function ipv4(
   h[7] = frag & 0xff;
   h[8] = 64;
   h[9] = proto;
-  h.set(addr16(src).subarray(12), 12);
-  h.set(addr16(dst).subarray(12), 16);
+  h.set(parseAddress(src).subarray(12), 12);
+  h.set(parseAddress(dst).subarray(12), 16);
   return cat(h, options, payload);
 }
 
@@ -92,8 +93,8 @@ export function ipv6(
   h[5] = body.length & 0xff;
   h[6] = exts.length ? exts[0].type : proto;
   h[7] = 64;
-  h.set(addr16(src), 8);
-  h.set(addr16(dst), 24);
+  h.set(parseAddress(src), 8);
+  h.set(parseAddress(dst), 24);
   return cat(h, body);
 }
 

@@ -34,20 +34,6 @@ export enum HllKind {
   Dport = 3,
 }
 
-export enum TmaErr {
-  EthTrunc = 0,
-  VlanTrunc = 1,
-  VlanDepth = 2,
-  Ipv4Trunc = 3,
-  Ipv4Hdr = 4,
-  Ipv6Trunc = 5,
-  Ipv6Hdr = 6,
-  Ipv6ExtTrunc = 7,
-  Ipv6ExtDepth = 8,
-  L4Trunc = 9,
-  TcpHdr = 10,
-  Nonlinear = 11,
-}
 export const ERR_COUNT = 12;
 /** Error counter slots in struct tma_state (ERR_COUNT used). */
 export const ERR_SLOTS = 16;
@@ -67,12 +53,6 @@ export const ERR_REASONS: readonly string[] = [
   'tcp_header',
   'nonlinear',
 ];
-
-export enum TraceKind {
-  Flow = 0,
-  NonIp = 1,
-  Error = 2,
-}
 
 const TOTALS_SIZE = 128 + 2 * 8 * PROTOCOLS;
 const STATE_CMS = TOTALS_SIZE + 8 * ERR_SLOTS;
@@ -125,41 +105,6 @@ export const STRUCTS = {
   },
   tma_trace: { size: 72, members: { seq: 0, key: 8, hash: 48, kind: 56, err: 60, bytes: 64, pad: 68 } },
 } as const;
-
-/** tma_totals summed over CPUs (BigInt form, used by the kernel tests). */
-export interface Totals {
-  packets: bigint;
-  bytes: bigint;
-  nonIpPackets: bigint;
-  nonIpBytes: bigint;
-  errorPackets: bigint;
-  errorBytes: bigint;
-  candInserts: bigint;
-  candEvictions: bigint;
-  pulls: bigint;
-  protoPackets: bigint[];
-  protoBytes: bigint[];
-}
-
-export interface Candidate {
-  key: Uint8Array;
-  packets: bigint;
-  bytes: bigint;
-  hash: bigint;
-  /** packets and bytes when the flow entered (its CMS estimate then); the rest were counted here, not in the CMS */
-  basePackets: bigint;
-  baseBytes: bigint;
-  cpu: number;
-}
-
-export interface Trace {
-  seq: bigint;
-  key: Uint8Array;
-  hash: bigint;
-  kind: TraceKind;
-  err: number;
-  bytes: number;
-}
 
 /** tma_state key of one CPU's entry for one copy. */
 export const stateKey = (cpu: number, copy: number): number => cpu * COPIES + copy;

@@ -1,125 +1,156 @@
-// Loads the TMA object and reads its state the way the edge agent does: through the mmap of tma_state, summed over
-// CPUs in user space (BigInt forms, per-CPU candidates). Test helper; the agent's own loader lives in apps/edge-agent.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { check, ffi, possibleCpus, testRun, u32, type RunResult } from './libbpf';
+// The TMA object loaded for tests and benchmarks: both programs through the one loader (TmaKernel), driven by
+// BPF_PROG_TEST_RUN, with read-outs in exact BigInt form and per CPU (the agent's EpochReader sums into doubles and
+// merges CPUs), the epoch set by hand, and the per-packet trace the object records when loaded with trace on.
 import {
-  CAND_NOISE_SHIFT_DEFAULT,
   CAND_SETS,
-  CAND_THRESHOLD_DEFAULT,
   CAND_WAYS,
   CMS_CELLS,
-  CTL_MAP,
   ERR_COUNT,
+  EpochReader,
+  FLOW_KEY_BYTES,
   HLL_KINDS,
   HLL_M,
   PROTOCOLS,
   STRUCTS,
-  stateEntries,
-  type Candidate,
-  type Totals,
-  type Trace,
-} from './layout';
-import { EpochReader } from '../../apps/edge-agent/src/kernel/reader';
-import { StateMap } from '../../apps/edge-agent/src/kernel/state';
+  TmaKernel,
+  check,
+  ffi,
+  u32,
+  type LoadOptions,
+  type ProgramName,
+  type StateMap,
+} from '../index';
+import { OBJECT_PATH } from './host';
+import { bpfTestRun, setThreadAffinity } from './test-run';
 
-/** The repository root: the nearest ancestor holding bpf/tma.bpf.c (works from sources and from compiled output). */
-export const REPO_ROOT = ((): string => {
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'bpf', 'tma.bpf.c'))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`no bpf/tma.bpf.c above ${__dirname}`);
-  }
-})();
-export const OBJECT_PATH = path.join(REPO_ROOT, 'bpf', 'dist', 'tma.bpf.o');
-
-export interface TmaConfig {
-  sampleRate?: number;
-  trace?: boolean;
-  candThreshold?: number;
-  candNoiseShift?: number;
+/** enum tma_err: why the parser gave up on a packet (ERR_REASONS holds the names snapshots carry). */
+export enum TmaErr {
+  EthTrunc = 0,
+  VlanTrunc = 1,
+  VlanDepth = 2,
+  Ipv4Trunc = 3,
+  Ipv4Hdr = 4,
+  Ipv6Trunc = 5,
+  Ipv6Hdr = 6,
+  Ipv6ExtTrunc = 7,
+  Ipv6ExtDepth = 8,
+  L4Trunc = 9,
+  TcpHdr = 10,
+  Nonlinear = 11,
+}
+/** enum tma_trace_kind: what the parser made of the last packet. */
+export enum TraceKind {
+  Flow = 0,
+  NonIp = 1,
+  Error = 2,
 }
 
-export type ProgramName = 'tma_xdp' | 'tma_tc';
+/** tma_totals summed over CPUs (BigInt form, used by the kernel tests). */
+export interface Totals {
+  packets: bigint;
+  bytes: bigint;
+  nonIpPackets: bigint;
+  nonIpBytes: bigint;
+  errorPackets: bigint;
+  errorBytes: bigint;
+  candInserts: bigint;
+  candEvictions: bigint;
+  pulls: bigint;
+  protoPackets: bigint[];
+  protoBytes: bigint[];
+}
 
-export class TmaObject {
-  readonly cpus = possibleCpus();
-  private readonly fds = new Map<string, number>();
-  private stateMap: StateMap | null = null;
-  private closed = false;
+export interface Candidate {
+  key: Uint8Array;
+  packets: bigint;
+  bytes: bigint;
+  hash: bigint;
+  /** packets and bytes when the flow entered (its CMS estimate then); the rest were counted here, not in the CMS */
+  basePackets: bigint;
+  baseBytes: bigint;
+  cpu: number;
+}
 
-  private constructor(private readonly obj: unknown) {}
+export interface Trace {
+  seq: bigint;
+  key: Uint8Array;
+  hash: bigint;
+  kind: TraceKind;
+  err: number;
+  bytes: number;
+}
+
+export interface RunResult {
+  retval: number;
+  /** average ns per repetition, as measured by the kernel */
+  duration: number;
+}
+
+/** BPF_PROG_TEST_RUN of one frame, `repeat` times. */
+export function testRun(progFd: number, frame: Uint8Array, repeat = 1): RunResult {
+  const r = bpfTestRun(progFd, frame, repeat);
+  check('bpf_prog_test_run_opts', r.rc);
+  return { retval: r.retval, duration: r.duration };
+}
+
+/** Pins the calling thread to one CPU: BPF_PROG_TEST_RUN runs on the caller's CPU, and per-CPU state (the
+ * candidate table, the CMS estimate that admits a flow) is only deterministic when every run lands on the same one. */
+export function pinToCpu(cpu: number): void {
+  if (setThreadAffinity([cpu]) !== 0) throw new Error(`sched_setaffinity: ${ffi.strerror(ffi.errno())}`);
+}
+
+/** The .rodata knobs of a test load (no hook: both programs are loaded). */
+export type TestConfig = Omit<LoadOptions, 'objectPath' | 'hook'>;
+
+export class TestKernel {
+  private epochReader: EpochReader | null = null;
+
+  private constructor(readonly kernel: TmaKernel) {}
 
   /** open -> set the .rodata knobs -> load (verifier runs here). */
-  static load(config: TmaConfig = {}, objectPath = OBJECT_PATH): TmaObject {
-    const obj = ffi.openFile(objectPath, null);
-    if (!obj) throw new Error(`bpf_object__open_file(${objectPath}) failed: ${ffi.strerror(ffi.errno())}`);
-    const t = new TmaObject(obj);
-    try {
-      const rodata = ffi.findMap(obj, '.rodata');
-      if (!rodata) throw new Error('.rodata map not found in the object');
-      // the knobs an object has (benchmark A/B may load older builds with a shorter struct tma_cfg)
-      const m = STRUCTS.tma_cfg.members;
-      const cfg = Buffer.alloc(ffi.mapValueSize(rodata));
-      cfg.writeUInt32LE(config.sampleRate ?? 1, m.sample_rate);
-      cfg.writeUInt32LE(config.trace ? 1 : 0, m.trace);
-      cfg.writeBigUInt64LE(BigInt(config.candThreshold ?? CAND_THRESHOLD_DEFAULT), m.cand_threshold);
-      if (cfg.length >= m.cand_noise_shift + 4)
-        cfg.writeUInt32LE(config.candNoiseShift ?? CAND_NOISE_SHIFT_DEFAULT, m.cand_noise_shift);
-      check('bpf_map__set_initial_value(.rodata)', ffi.setInitialValue(rodata, cfg, cfg.length));
-      const state = ffi.findMap(obj, 'tma_state');
-      if (state) check('bpf_map__set_max_entries(tma_state)', ffi.setMaxEntries(state, stateEntries(t.cpus)));
-      check('bpf_object__load', ffi.load(obj));
-    } catch (e) {
-      ffi.close(obj);
-      throw e;
-    }
-    return t;
+  static load(config: TestConfig = {}, objectPath = OBJECT_PATH): TestKernel {
+    return new TestKernel(TmaKernel.load({ ...config, objectPath }));
+  }
+
+  get cpus(): number {
+    return this.kernel.cpus;
   }
 
   close(): void {
-    this.stateMap?.unmap();
-    this.stateMap = null;
-    if (!this.closed) ffi.close(this.obj);
-    this.closed = true;
+    this.kernel.close();
   }
 
   /** tma_state mapped into this process (what the agent reads). */
   state(): StateMap {
-    this.stateMap ??= new StateMap(this.mapFd('tma_state'), this.cpus);
-    return this.stateMap;
+    return this.kernel.state();
   }
 
-  prog(name: ProgramName): number {
-    const prog = ffi.findProgram(this.obj, name);
-    if (!prog) throw new Error(`program ${name} not found`);
-    return ffi.programFd(prog);
+  programFd(name: ProgramName): number {
+    return this.kernel.programFd(name);
   }
 
   mapFd(name: string): number {
-    const known = this.fds.get(name);
-    if (known !== undefined) return known;
-    const fd: number = ffi.findMapFd(this.obj, name);
-    check(`map ${name}`, fd);
-    this.fds.set(name, fd);
-    return fd;
+    return this.kernel.mapFd(name);
   }
 
   run(prog: ProgramName, frame: Uint8Array, repeat = 1): RunResult {
-    return testRun(this.prog(prog), frame, repeat);
+    return testRun(this.programFd(prog), frame, repeat);
+  }
+
+  /** The agent's epoch reader on this object (flip, barrier, the folded CMS read). */
+  reader(): EpochReader {
+    this.epochReader ??= new EpochReader(this.kernel);
+    return this.epochReader;
   }
 
   setEpoch(epoch: 0 | 1): void {
-    const v = Buffer.alloc(STRUCTS.tma_ctl.size);
-    v.writeUInt32LE(epoch, 0);
-    check('update tma_ctl', ffi.update(this.mapFd(CTL_MAP), u32(0), v, 0n));
+    this.reader().setEpoch(epoch);
   }
 
   /** Returns once every program that might still use the old epoch has finished (the kernel runs synchronize_rcu
    * after an update of a map-of-maps). */
   barrier(): void {
-    const fd = Buffer.alloc(4);
-    fd.writeInt32LE(this.mapFd(CTL_MAP));
-    check('update tma_sync', ffi.update(this.mapFd('tma_sync'), u32(0), fd, 0n));
+    this.reader().barrier();
   }
 
   /** u64 at `off` of each CPU's entry for `copy`, summed. */
@@ -158,7 +189,7 @@ export class TmaObject {
   /** Whole CMS of a copy, summed over CPUs, as the agent reads it (EpochReader: each candidate's packets since it
    * entered, which the kernel keeps out of the CMS, folded into its cells): packets and bytes per flat cell. */
   cms(copy: number): { packets: BigUint64Array; bytes: BigUint64Array } {
-    const r = new EpochReader(this).readCopy(copy);
+    const r = this.reader().readCopy(copy);
     return {
       packets: BigUint64Array.from(r.cmsPackets, (v) => BigInt(v)),
       bytes: BigUint64Array.from(r.cmsBytes, (v) => BigInt(v)),
@@ -211,7 +242,7 @@ export class TmaObject {
             STRUCTS.tma_state.members.cand_base +
             (set * CAND_WAYS + w) * STRUCTS.tma_cand_base.size;
           out.push({
-            key: st.bytes.slice(at + m.key + 40 * w, at + m.key + 40 * w + 40),
+            key: st.bytes.slice(at + m.key + FLOW_KEY_BYTES * w, at + m.key + FLOW_KEY_BYTES * (w + 1)),
             packets,
             bytes: dv.getBigUint64(at + m.bytes + 8 * w, true),
             hash: dv.getBigUint64(at + m.hash + 8 * w, true),
@@ -229,7 +260,7 @@ export class TmaObject {
     const m = STRUCTS.tma_trace.members;
     return {
       seq: buf.readBigUInt64LE(m.seq),
-      key: Uint8Array.from(buf.subarray(m.key, m.key + 40)),
+      key: Uint8Array.from(buf.subarray(m.key, m.key + FLOW_KEY_BYTES)),
       hash: buf.readBigUInt64LE(m.hash),
       kind: buf.readUInt32LE(m.kind),
       err: buf.readUInt32LE(m.err),
@@ -246,5 +277,3 @@ export class TmaObject {
     this.state().clearAll();
   }
 }
-
-export { u32 };

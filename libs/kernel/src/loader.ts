@@ -11,6 +11,7 @@ import {
   BPF_TCX_INGRESS,
   BPF_XDP,
   EEXIST,
+  ENODEV,
   ENOENT,
   LINK_CREATE_OPTS_SIZE,
   LibbpfError,
@@ -27,7 +28,12 @@ import {
 import { CAND_NOISE_SHIFT_DEFAULT, CAND_THRESHOLD_DEFAULT, STRUCTS, stateEntries } from './layout';
 import { StateMap } from './state';
 
-import type { Hook, TcAttachMode, XdpMode } from '../config';
+/** Where the programs run: TC (ingress + egress) or XDP (ingress). */
+export type Hook = 'tc' | 'xdp';
+/** XDP: the driver's native mode, the generic (skb) mode, or native falling back to generic. */
+export type XdpMode = 'native' | 'generic' | 'auto';
+/** TC: a tcx link, a netlink clsact filter, or tcx falling back to netlink. */
+export type TcAttachMode = 'tcx' | 'netlink' | 'auto';
 export type ProgramName = 'tma_xdp' | 'tma_tc';
 export type AttachDirection = 'INGRESS' | 'EGRESS';
 
@@ -37,7 +43,8 @@ export const TC_PRIORITY = 0x544d;
 
 export interface LoadOptions {
   objectPath: string;
-  hook: Hook;
+  /** the hook whose program is loaded and attached; none: both programs are loaded, for BPF_PROG_TEST_RUN only */
+  hook?: Hook;
   sampleRate?: number;
   candThreshold?: number;
   /** the candidate threshold is at least (IP packets in this copy on this CPU >> CMS width bits) << this; default 1 */
@@ -75,9 +82,34 @@ const tcOpts = (progFd = 0) => ({
   priority: TC_PRIORITY,
 });
 
+const programOf: Record<Hook, ProgramName> = { xdp: 'tma_xdp', tc: 'tma_tc' };
+
+/** Attaches a program as a netlink TC filter of ours (creating clsact if needed); returns the attached program's id. */
+export function attachTcFilter(ifindex: number, ifname: string, dir: AttachDirection, progFd: number): number {
+  const hook = tcHook(ifindex, dir);
+  const rc = ffi.tcHookCreate(hook);
+  if (rc < 0 && -rc !== EEXIST) check(`clsact qdisc on ${ifname}`, rc);
+  const opts = { ...tcOpts(progFd), flags: BPF_TC_F_REPLACE };
+  check(`tc ${dir.toLowerCase()} attach to ${ifname}`, ffi.tcAttach(hook, opts));
+  return opts.prog_id;
+}
+
+/** Program id of our netlink TC filter, or 0 when there is none (or no clsact). */
+export function queryTcFilter(ifindex: number, dir: AttachDirection): number {
+  const opts = tcOpts();
+  return ffi.tcQuery(tcHook(ifindex, dir), opts) < 0 ? 0 : opts.prog_id;
+}
+
+/** Removes our netlink TC filter; one that is already gone (or its interface) is not an error. */
+export function detachTcFilter(ifindex: number, ifname: string, dir: AttachDirection): void {
+  const rc = ffi.tcDetach(tcHook(ifindex, dir), tcOpts());
+  // ENOENT/ENODEV: the interface or filter went away with it
+  if (rc < 0 && ![ENOENT, ENODEV].includes(-rc)) throw new LibbpfError(`tc detach from ${ifname}`, rc);
+}
+
 export class TmaKernel {
   readonly cpus = possibleCpus();
-  readonly hook: Hook;
+  readonly hook: Hook | undefined;
   private readonly fds = new Map<string, number>();
   private readonly attached = new Map<number, Attachment[]>();
   private stateMap: StateMap | null = null;
@@ -85,7 +117,7 @@ export class TmaKernel {
 
   private constructor(
     private readonly obj: unknown,
-    hook: Hook,
+    hook: Hook | undefined,
   ) {
     this.hook = hook;
   }
@@ -99,25 +131,25 @@ export class TmaKernel {
     try {
       const rodata = ffi.findMap(obj, '.rodata');
       if (!rodata) throw new Error('.rodata not found in the BPF object');
-      const cfg = Buffer.alloc(STRUCTS.tma_cfg.size);
-      cfg.writeUInt32LE(options.sampleRate ?? 1, STRUCTS.tma_cfg.members.sample_rate);
-      cfg.writeUInt32LE(options.trace ? 1 : 0, STRUCTS.tma_cfg.members.trace);
-      cfg.writeBigUInt64LE(
-        BigInt(options.candThreshold ?? CAND_THRESHOLD_DEFAULT),
-        STRUCTS.tma_cfg.members.cand_threshold,
-      );
-      cfg.writeUInt32LE(options.candNoiseShift ?? CAND_NOISE_SHIFT_DEFAULT, STRUCTS.tma_cfg.members.cand_noise_shift);
+      // sized by the object: a benchmark may load an older build whose struct tma_cfg ends before cand_noise_shift
+      const m = STRUCTS.tma_cfg.members;
+      const cfg = Buffer.alloc(ffi.mapValueSize(rodata));
+      cfg.writeUInt32LE(options.sampleRate ?? 1, m.sample_rate);
+      cfg.writeUInt32LE(options.trace ? 1 : 0, m.trace);
+      cfg.writeBigUInt64LE(BigInt(options.candThreshold ?? CAND_THRESHOLD_DEFAULT), m.cand_threshold);
+      if (cfg.length >= m.cand_noise_shift + 4)
+        cfg.writeUInt32LE(options.candNoiseShift ?? CAND_NOISE_SHIFT_DEFAULT, m.cand_noise_shift);
       check('bpf_map__set_initial_value(.rodata)', ffi.setInitialValue(rodata, cfg, cfg.length));
       // one struct tma_state per (possible CPU, copy)
       const state = ffi.findMap(obj, 'tma_state');
       if (!state) throw new Error('map tma_state not found in the BPF object');
       check('bpf_map__set_max_entries(tma_state)', ffi.setMaxEntries(state, stateEntries(k.cpus)));
       // Only the programs of the chosen hook go through the verifier.
-      const wanted: ProgramName = options.hook === 'xdp' ? 'tma_xdp' : 'tma_tc';
+      const wanted = options.hook && programOf[options.hook];
       for (const name of ['tma_xdp', 'tma_tc'] as ProgramName[]) {
         const prog = ffi.findProgram(obj, name);
         if (!prog) throw new Error(`program ${name} not found in ${options.objectPath}`);
-        check(`set_autoload(${name})`, ffi.setAutoload(prog, name === wanted));
+        check(`set_autoload(${name})`, ffi.setAutoload(prog, !wanted || name === wanted));
       }
       check('bpf_object__load', ffi.load(obj));
     } catch (e) {
@@ -169,10 +201,9 @@ export class TmaKernel {
   static removeStale(ifindex: number): number {
     let removed = 0;
     for (const dir of ['INGRESS', 'EGRESS'] as AttachDirection[]) {
-      const opts = tcOpts();
-      const rc = ffi.tcQuery(tcHook(ifindex, dir), opts);
-      if (rc < 0) continue; // no clsact or no such filter
-      const name = programNameById(opts.prog_id);
+      const progId = queryTcFilter(ifindex, dir);
+      if (!progId) continue; // no clsact or no such filter
+      const name = programNameById(progId);
       if (name === null || !name.startsWith('tma_')) continue;
       const d = ffi.tcDetach(tcHook(ifindex, dir), tcOpts());
       if (d === 0) removed++;
@@ -184,6 +215,7 @@ export class TmaKernel {
   /** Attaches to one interface: TC ingress + egress, or XDP. Returns the attachments made. */
   attach(ifindex: number, ifname: string, opts: { xdpMode?: XdpMode; tcAttach?: TcAttachMode } = {}): Attachment[] {
     if (this.attached.has(ifindex)) return this.attached.get(ifindex)!;
+    if (!this.hook) throw new Error('the object was loaded without a hook: nothing to attach');
     const made: Attachment[] = [];
     try {
       if (this.hook === 'xdp') made.push(this.attachXdp(ifindex, ifname, opts.xdpMode ?? 'auto'));
@@ -237,21 +269,13 @@ export class TmaKernel {
         return { ifindex, ifname, hook: 'TC', direction: dir, via: 'link', linkFd: link, progId: programIdByFd(fd) };
       if (mode === 'tcx') check(`tcx ${dir.toLowerCase()} attach to ${ifname}`, link);
     }
-    const hook = tcHook(ifindex, dir);
-    const rc = ffi.tcHookCreate(hook);
-    if (rc < 0 && -rc !== EEXIST) check(`clsact qdisc on ${ifname}`, rc);
-    const opts = { ...tcOpts(fd), flags: BPF_TC_F_REPLACE };
-    check(`tc ${dir.toLowerCase()} attach to ${ifname}`, ffi.tcAttach(hook, opts));
-    return { ifindex, ifname, hook: 'TC', direction: dir, via: 'netlink', progId: opts.prog_id };
+    const progId = attachTcFilter(ifindex, ifname, dir, fd);
+    return { ifindex, ifname, hook: 'TC', direction: dir, via: 'netlink', progId };
   }
 
   private release(a: Attachment): void {
     if (a.via === 'link' && a.linkFd !== undefined) ffi.closeFd(a.linkFd);
-    else if (a.via === 'netlink') {
-      const rc = ffi.tcDetach(tcHook(a.ifindex, a.direction), tcOpts());
-      // ENOENT/ENODEV: the interface or filter went away with it
-      if (rc < 0 && ![ENOENT, 19].includes(-rc)) throw new LibbpfError(`tc detach from ${a.ifname}`, rc);
-    }
+    else if (a.via === 'netlink') detachTcFilter(a.ifindex, a.ifname, a.direction);
   }
 
   /** Detaches from one interface (a vanished interface took its attachments with it; that is not an error). */

@@ -90,6 +90,7 @@ export const PROT_WRITE = 2;
 export const MAP_SHARED = 1;
 
 export const ENOENT = 2;
+export const ENODEV = 19;
 export const EEXIST = 17;
 export const EINVAL = 22;
 export const EOPNOTSUPP = 95;

@@ -1,5 +1,5 @@
-// Worker thread for the epoch test: runs BPF_PROG_TEST_RUN in a loop (as traffic would) until told to stop, and
-// reports how many packets it pushed through. Plain JS so the worker needs no TypeScript loader.
+// Worker thread for the epoch test (TEST_RUN_WORKER): runs BPF_PROG_TEST_RUN in a loop (as traffic would) until told
+// to stop, and reports how many packets it pushed through. Plain JS so the worker needs no TypeScript loader.
 const { parentPort, workerData } = require('node:worker_threads');
 const { bpfTestRun, setThreadAffinity } = require('./test-run');
 

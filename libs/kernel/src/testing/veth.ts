@@ -6,27 +6,14 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { flowKey } from '@tma/sketch';
+import { REPO_ROOT } from './host';
 
 const sh = (cmd: string, args: string[]) =>
   execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-export const isRoot = (): boolean => process.getuid?.() === 0;
-
-/** Root tests: skipped with a message without root, failing in CI (where they must run). */
-export function rootDescribe(): jest.Describe {
-  if (isRoot()) return describe;
-  if (process.env.CI === 'true') throw new Error('edge-agent kernel tests need root; CI=true, failing');
-  console.warn('edge-agent kernel tests need root (CAP_BPF + CAP_NET_ADMIN): skipped');
-  return describe.skip;
-}
-
-export const SENDER = path.join(__dirname, 'udp-sender.py');
-export const OBJECT = path.resolve(__dirname, '..', '..', '..', '..', 'bpf', 'dist', 'tma.bpf.o');
-
-/** make -C bpf (incremental). */
-export function buildObject(): void {
-  execFileSync('make', ['-s', '-C', path.dirname(path.dirname(OBJECT))], { stdio: 'pipe' });
-}
+/** The UDP sender the tests and the agent benchmark run inside a namespace (python3, no dependencies); from the
+ * sources, so the library's build output finds it too. */
+export const UDP_SENDER = path.join(REPO_ROOT, 'libs', 'kernel', 'src', 'testing', 'udp-sender.py');
 
 export interface Flow {
   sport: number;
@@ -103,7 +90,18 @@ export class VethNs {
     return new Promise((resolve, reject) => {
       const p = spawn(
         'ip',
-        ['netns', 'exec', this.netns, 'python3', SENDER, this.outerAddr, String(dport), spec, String(payload)],
+        [
+          'netns',
+          'exec',
+          this.netns,
+          'python3',
+          UDP_SENDER,
+          'flows',
+          this.outerAddr,
+          String(dport),
+          spec,
+          String(payload),
+        ],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
       let err = '';

@@ -71,7 +71,7 @@ export class EpochReader {
   private readonly zeroKey = u32(0);
   private readonly syncValue = Buffer.alloc(4);
 
-  /** `kernel`: the agent's loader, or any loaded object that offers the same state and maps (the kernel tests'). */
+  /** `kernel`: a loaded object (only its CPU count, state mapping and map fds are used). */
   constructor(private readonly kernel: Pick<TmaKernel, 'cpus' | 'state' | 'mapFd'>) {
     this.cpus = kernel.cpus;
     this.state = kernel.state();
@@ -88,13 +88,23 @@ export class EpochReader {
   /** Flips the epoch and returns once no program can still write the old copy. */
   flip(): number {
     const idle = this.epoch;
-    this.epoch ^= 1;
+    this.setEpoch(idle ^ 1);
+    this.barrier();
+    return idle;
+  }
+
+  /** Makes programs write `epoch` from their next packet on (flip() = this + barrier(); tests set it by hand). */
+  setEpoch(epoch: number): void {
+    this.epoch = epoch & 1;
     this.ctlValue.writeUInt32LE(this.epoch, 0);
     check('update tma_ctl', ffi.update(this.kernel.mapFd(CTL_MAP), this.zeroKey, this.ctlValue, 0n));
+  }
+
+  /** Returns once every program that might still use the previous epoch has finished. */
+  barrier(): void {
     // Replacing slot 0 of tma_sync makes the kernel wait for an RCU grace period: every program that looked up the
     // old epoch has returned when this call does.
     check('update tma_sync (barrier)', ffi.update(this.kernel.mapFd('tma_sync'), this.zeroKey, this.syncValue, 0n));
-    return idle;
   }
 
   /** flip → read the idle copy → clear it. */
