@@ -1,5 +1,5 @@
 /* Layouts shared by the kernel program and user space (the agent reads map values with exactly these layouts;
- * bpf/test/layout.ts mirrors them and a test checks it against the object's BTF). No kernel includes here. */
+ * libs/kernel/src/layout.ts mirrors them and its spec checks that against the object's BTF). No kernel includes here. */
 #ifndef TMA_TYPES_H
 #define TMA_TYPES_H
 
