@@ -32,8 +32,8 @@ const { CountMinSketch, HyperLogLog, mergeEncodedCountMinSketch, mergeEncodedHyp
 const { decode, encode } = require('@tma/schema');
 const { FleetSimulator } = require('../../tools/fleet-sim/dist');
 const { validateMessage } = require('../../libs/aggregation/dist/validate');
-const { windowOf } = require('../../libs/aggregation/dist/engine');
-const { WindowAccumulator } = require('../../libs/aggregation/dist/window');
+const { windowOf } = require('../../libs/rollup/dist');
+const { WindowAccumulator } = require('../../libs/aggregation/dist/window-accumulator');
 
 const startMs =
   Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS - Math.ceil((ROUNDS * 10_000) / WINDOW_MS + 2) * WINDOW_MS;

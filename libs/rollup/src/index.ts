@@ -2,5 +2,5 @@
 // agg_partials rows, tiers, candidate unions and shortlists (docs/aggregator.md, docs/query-api.md).
 export * from './tiers';
 export * from './candidates';
-export * from './window';
+export * from './partial-rows';
 export * from './readable';

@@ -13,9 +13,10 @@ import {
   mergeEncodedHyperLogLog,
 } from '@tma/sketch';
 import { SequenceTracker } from './dedup';
-import { AggregatorEngine, windowOf } from './engine';
+import { windowOf } from '@tma/rollup';
+import { WindowMerger } from './window-merger';
 import { validateMessage, type ValidSnapshot } from './validate';
-import { WindowAccumulator } from './window';
+import { WindowAccumulator } from './window-accumulator';
 
 const T0 = 1_767_225_600_000; // a minute boundary
 const NOW = T0 + 3_600_000;
@@ -84,7 +85,7 @@ describe('WindowAccumulator', () => {
   const values = messages(13);
 
   it('merges bit-identically to plain CountMinSketch / HyperLogLog windows (dense, sparse and sampled snapshots)', () => {
-    const e = new AggregatorEngine(opts);
+    const e = new WindowMerger(opts);
     e.assign({ topic: 't', partition: 0, committed: 0, covered: [] });
     const plain = new Map<number, PlainWindow>();
     let sampled = 0;
@@ -145,7 +146,7 @@ describe('WindowAccumulator', () => {
     const hllDispose = jest.spyOn(HllWindow.prototype, 'dispose');
     const accDispose = jest.spyOn(WindowAccumulator.prototype, 'dispose');
     try {
-      const e = new AggregatorEngine(opts);
+      const e = new WindowMerger(opts);
       const load = (partition: number) => {
         e.sequences = new SequenceTracker(); // the same messages again: not duplicates
         e.assign({ topic: 't', partition, committed: 0, covered: [] });
