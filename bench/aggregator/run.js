@@ -5,26 +5,17 @@
 // (decode + validate + merge in memory), and the whole aggregator (Kafka → merge → ClickHouse on embedded chDB →
 // commit), with CPU, peak RSS and the time per snapshot spent decoding, merging and writing.
 'use strict';
-const { execFileSync } = require('node:child_process');
 const { mkdtempSync, rmSync } = require('node:fs');
 const { tmpdir, cpus } = require('node:os');
 const path = require('node:path');
 const { randomBytes } = require('node:crypto');
+const { benchSetup } = require('./setup');
 
-const root = path.resolve(__dirname, '../..');
-process.chdir(root);
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
-);
+const args = benchSetup(['apps/aggregator/tsconfig.json', 'tools/fleet-sim/tsconfig.json']);
 const HOSTS = Number(args.hosts ?? 1000);
 const ROUNDS = Number(args.rounds ?? 12);
 const PARTITIONS = Number(args.partitions ?? 12);
 
-execFileSync(
-  path.join(root, 'node_modules/.bin/tsc'),
-  ['-b', 'apps/aggregator/tsconfig.json', 'tools/fleet-sim/tsconfig.json'],
-  { stdio: 'inherit' },
-);
 const { Kafka, logLevel } = require('kafkajs');
 const { loadKafkaSettings, ensureTopics, patchKafkajsIdleTimers } = require('@tma/kafka');
 const { snapshotTopic, deadLetterTopic } = require('@tma/schema');

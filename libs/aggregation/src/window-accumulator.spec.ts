@@ -17,16 +17,9 @@ import { windowOf } from '@tma/rollup';
 import { WindowMerger } from './window-merger';
 import { validateMessage, type ValidSnapshot } from './validate';
 import { WindowAccumulator } from './window-accumulator';
+import { MERGER_OPTIONS, NOW, T0 } from './merger.fixture';
 
-const T0 = 1_767_225_600_000; // a minute boundary
-const NOW = T0 + 3_600_000;
-const opts = {
-  windowMs: 60_000,
-  allowedLatenessMs: 30_000,
-  idleCloseMs: 5_000,
-  maxFutureMs: 3_600_000,
-  maxOpenWindows: 6,
-};
+const opts = MERGER_OPTIONS;
 
 /** The plain path the windows replace: every blob merged into CountMinSketch / HyperLogLog with the JS loops. */
 class PlainWindow {

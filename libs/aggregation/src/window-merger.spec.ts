@@ -5,16 +5,9 @@ import { windowOf } from '@tma/rollup';
 import { WindowMerger, type InboundMessage } from './window-merger';
 import { emptyMerged, mergeStoredPartial, partialRowFromAccumulator, type StoredPartial } from './rows';
 import type { WindowAccumulator } from './window-accumulator';
+import { MERGER_OPTIONS, NOW, T0 } from './merger.fixture';
 
-const T0 = 1_767_225_600_000; // a minute boundary
-const opts = {
-  windowMs: 60_000,
-  allowedLatenessMs: 30_000,
-  idleCloseMs: 5_000,
-  maxFutureMs: 3_600_000,
-  maxOpenWindows: 6,
-};
-const NOW = T0 + 3_600_000;
+const opts = MERGER_OPTIONS;
 
 function feed(_engine: WindowMerger, values: Buffer[], partition = 0, from = 0): InboundMessage[] {
   return values.map((value, i) => ({ topic: 't', partition, offset: from + i, value }));
