@@ -48,8 +48,8 @@ it('two instances and two rebalances give the same answers as the ground truth',
   );
 
   // A leaves gracefully (flushes its open windows); B takes every partition.
-  const duplicatesSeenByA = await counter(a, 'duplicate');
   await bed.close(a);
+  const duplicatesSeenByA = await counter(a, 'duplicate'); // all A saw, up to its last batch
   await sendMessages(p, topic, rounds.slice(11).flat());
   await p.disconnect();
 
