@@ -51,25 +51,25 @@ async function main() {
   );
 
   // 1. The core alone, in memory.
-  const engine = new WindowMerger({
+  const merger = new WindowMerger({
     windowMs: MINUTE,
     allowedLatenessMs: 30_000,
     idleCloseMs: 60_000,
     maxFutureMs: 600_000,
     maxOpenWindows: 6,
   });
-  for (let p = 0; p < PARTITIONS; p++) engine.assign({ topic: 't', partition: p, committed: 0, covered: [] });
+  for (let p = 0; p < PARTITIONS; p++) merger.assign({ topic: 't', partition: p, committed: 0, covered: [] });
   const offs = new Array(PARTITIONS).fill(0);
   t = performance.now();
   messages.forEach((m, i) =>
-    engine.ingest(
+    merger.ingest(
       { topic: 't', partition: i % PARTITIONS, offset: offs[i % PARTITIONS]++, value: m.value },
       Date.now(),
     ),
   );
   const coreRate = N / ((performance.now() - t) / 1000);
-  const coreStats = { ...engine.stats };
-  engine.revokeAll(); // returns the open windows' memory before the whole aggregator runs
+  const coreStats = { ...merger.stats };
+  merger.revokeAll(); // returns the open windows' memory before the whole aggregator runs
 
   // 2. Publish.
   const prefix = `bench${randomBytes(3).toString('hex')}`;

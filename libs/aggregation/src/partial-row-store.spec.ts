@@ -27,18 +27,18 @@ beforeAll(async () => {
   store = await openTestStore('sink');
   sink = new PartialRowStore(store.storage, retention, 20);
   // Two partitions, as two writers would see them: hosts split by index parity.
-  const engines = [new WindowMerger(opts), new WindowMerger(opts)];
-  engines.forEach((e, p) => e.assign({ topic: 'snap', partition: p, committed: 0, covered: [] }));
+  const mergers = [new WindowMerger(opts), new WindowMerger(opts)];
+  mergers.forEach((e, p) => e.assign({ topic: 'snap', partition: p, committed: 0, covered: [] }));
   const offsets = [0, 0];
   for (let r = 0; r < 12; r++) {
     sim.nextRound().forEach((m, i) => {
       const p = i % 2;
-      expect(engines[p].ingest({ topic: 'snap', partition: p, offset: offsets[p]++, value: m.value }, T0).kind).toBe(
+      expect(mergers[p].ingest({ topic: 'snap', partition: p, offset: offsets[p]++, value: m.value }, T0).kind).toBe(
         'accepted',
       );
     });
   }
-  for (const [p, e] of engines.entries()) {
+  for (const [p, e] of mergers.entries()) {
     const accs = e.takeFlush(T0, true);
     const rows = accs.map((a) => partialRowFromAccumulator(a, `writer-${p}`, retention.partials));
     await sink.writePartials(rows);

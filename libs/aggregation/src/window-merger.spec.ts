@@ -9,7 +9,7 @@ import { MERGER_OPTIONS, NOW, T0 } from './merger.fixture';
 
 const opts = MERGER_OPTIONS;
 
-function feed(_engine: WindowMerger, values: Buffer[], partition = 0, from = 0): InboundMessage[] {
+function feed(_merger: WindowMerger, values: Buffer[], partition = 0, from = 0): InboundMessage[] {
   return values.map((value, i) => ({ topic: 't', partition, offset: from + i, value }));
 }
 
