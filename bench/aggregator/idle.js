@@ -17,8 +17,10 @@ const root = path.resolve(opt('root', path.join(__dirname, '../..')));
 const SECONDS = Number(opt('seconds', 30));
 
 async function main() {
-  const { startAggregator } = require(path.join(root, 'libs/aggregation/dist'));
+  const { patchKafkajsIdleTimers } = require(path.join(root, 'libs/kafka/dist'));
+  const { startAggregator } = require(path.join(root, 'apps/aggregator/dist/start'));
   const { createStorage } = require(path.join(root, 'libs/storage/dist'));
+  patchKafkajsIdleTimers(); // as the aggregator's main.ts does at start-up
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-agg-idle-'));
   const storage = await createStorage({ kind: 'chdb', path: dir, database: 'tma' });
   const prefix = `idle${process.pid}`;

@@ -7,33 +7,23 @@
 // and times the whole WindowAccumulator.add() (sketches + candidates + protocols + hosts). Runs alternate A and B
 // so machine noise hits both alike; prints the best and median per-snapshot times and their ratio.
 'use strict';
-const { execFileSync } = require('node:child_process');
-const path = require('node:path');
 const { cpus } = require('node:os');
+const { benchSetup } = require('./setup');
 
-const root = path.resolve(__dirname, '../..');
-process.chdir(root);
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
-);
+const args = benchSetup(['libs/aggregation/tsconfig.json', 'tools/fleet-sim/tsconfig.json']);
 const DENSE = process.argv.includes('--dense');
 const HOSTS = Number(args.hosts ?? (DENSE ? 40 : 1000));
 const ROUNDS = Number(args.rounds ?? 24);
 const REPEATS = Number(args.repeats ?? 5);
 const WINDOW_MS = 60_000;
 
-execFileSync(
-  path.join(root, 'node_modules/.bin/tsc'),
-  ['-b', 'libs/aggregation/tsconfig.json', 'tools/fleet-sim/tsconfig.json'],
-  { stdio: 'inherit' },
-);
 const sk = require('@tma/sketch');
 const { CountMinSketch, HyperLogLog, mergeEncodedCountMinSketch, mergeEncodedHyperLogLog } = sk;
 const { decode, encode } = require('@tma/schema');
 const { FleetSimulator } = require('../../tools/fleet-sim/dist');
 const { validateMessage } = require('../../libs/aggregation/dist/validate');
-const { windowOf } = require('../../libs/aggregation/dist/engine');
-const { WindowAccumulator } = require('../../libs/aggregation/dist/window');
+const { windowOf } = require('../../libs/rollup/dist');
+const { WindowAccumulator } = require('../../libs/aggregation/dist/window-accumulator');
 
 const startMs =
   Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS - Math.ceil((ROUNDS * 10_000) / WINDOW_MS + 2) * WINDOW_MS;

@@ -5,33 +5,26 @@
 // (decode + validate + merge in memory), and the whole aggregator (Kafka → merge → ClickHouse on embedded chDB →
 // commit), with CPU, peak RSS and the time per snapshot spent decoding, merging and writing.
 'use strict';
-const { execFileSync } = require('node:child_process');
 const { mkdtempSync, rmSync } = require('node:fs');
 const { tmpdir, cpus } = require('node:os');
 const path = require('node:path');
 const { randomBytes } = require('node:crypto');
+const { benchSetup } = require('./setup');
 
-const root = path.resolve(__dirname, '../..');
-process.chdir(root);
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
-);
+const args = benchSetup(['apps/aggregator/tsconfig.json', 'tools/fleet-sim/tsconfig.json']);
 const HOSTS = Number(args.hosts ?? 1000);
 const ROUNDS = Number(args.rounds ?? 12);
 const PARTITIONS = Number(args.partitions ?? 12);
 
-execFileSync(
-  path.join(root, 'node_modules/.bin/tsc'),
-  ['-b', 'apps/aggregator/tsconfig.json', 'tools/fleet-sim/tsconfig.json'],
-  { stdio: 'inherit' },
-);
 const { Kafka, logLevel } = require('kafkajs');
-const { loadKafkaSettings, ensureTopics } = require('@tma/kafka');
+const { loadKafkaSettings, ensureTopics, patchKafkajsIdleTimers } = require('@tma/kafka');
 const { snapshotTopic, deadLetterTopic } = require('@tma/schema');
 const { createStorage, applyMigrations } = require('@tma/storage');
 const { FleetSimulator, sendMessages } = require('../../tools/fleet-sim/dist');
-const { AggregatorEngine } = require('../../libs/aggregation/dist/engine');
-const { startAggregator } = require('../../libs/aggregation/dist/start');
+const { WindowMerger } = require('../../libs/aggregation/dist/window-merger');
+const { startAggregator } = require('../../apps/aggregator/dist/start');
+
+patchKafkajsIdleTimers(); // as the aggregator's main.ts does at start-up
 
 const kafka = new Kafka({ ...loadKafkaSettings(process.env, 'tma-bench'), logLevel: logLevel.NOTHING });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -58,25 +51,25 @@ async function main() {
   );
 
   // 1. The core alone, in memory.
-  const engine = new AggregatorEngine({
+  const merger = new WindowMerger({
     windowMs: MINUTE,
     allowedLatenessMs: 30_000,
     idleCloseMs: 60_000,
     maxFutureMs: 600_000,
     maxOpenWindows: 6,
   });
-  for (let p = 0; p < PARTITIONS; p++) engine.assign({ topic: 't', partition: p, committed: 0, covered: [] });
+  for (let p = 0; p < PARTITIONS; p++) merger.assign({ topic: 't', partition: p, committed: 0, covered: [] });
   const offs = new Array(PARTITIONS).fill(0);
   t = performance.now();
   messages.forEach((m, i) =>
-    engine.ingest(
+    merger.ingest(
       { topic: 't', partition: i % PARTITIONS, offset: offs[i % PARTITIONS]++, value: m.value },
       Date.now(),
     ),
   );
   const coreRate = N / ((performance.now() - t) / 1000);
-  const coreStats = { ...engine.stats };
-  engine.revokeAll(); // returns the open windows' memory before the whole aggregator runs
+  const coreStats = { ...merger.stats };
+  merger.revokeAll(); // returns the open windows' memory before the whole aggregator runs
 
   // 2. Publish.
   const prefix = `bench${randomBytes(3).toString('hex')}`;
@@ -131,7 +124,7 @@ async function main() {
   };
   const rssBase = process.memoryUsage().rss;
   const agg = await startAggregator({ env, storage, httpPort: 0, logger: ['error'], defaultMetrics: false });
-  const runner = agg.service.runner;
+  const consumer = agg.service.consumer;
   let rssPeak = 0;
   let first = 0;
   let cpu0;
@@ -139,37 +132,37 @@ async function main() {
   let lastDecode = 0;
   let mergedAt = 0;
   const sampler = setInterval(() => {
-    if (first && runner.engine.stats.decodeMs !== lastDecode) {
-      lastDecode = runner.engine.stats.decodeMs;
+    if (first && consumer.merger.stats.decodeMs !== lastDecode) {
+      lastDecode = consumer.merger.stats.decodeMs;
       mergedAt = performance.now();
     }
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
     if (args.timeline && first && timeline.length < (performance.now() - first) / 500) {
-      const st = runner.stats;
+      const st = consumer.stats;
       timeline.push(
-        `${((performance.now() - first) / 1000).toFixed(1)}s batches=${st.batches} decode=${runner.engine.stats.decodeMs.toFixed(0)} write=${st.writeMs.toFixed(0)} rollup=${st.finalizeMs.toFixed(0)} commits=${st.commits}`,
+        `${((performance.now() - first) / 1000).toFixed(1)}s batches=${st.batches} decode=${consumer.merger.stats.decodeMs.toFixed(0)} write=${st.writeMs.toFixed(0)} rollup=${st.finalizeMs.toFixed(0)} commits=${st.commits}`,
       );
     }
   }, 50);
-  // Timed from the start of the first batch (recorded by the runner: a batch is processed synchronously, so
+  // Timed from the start of the first batch (recorded by the consumer: a batch is processed synchronously, so
   // polling from here would only see its end).
   cpu0 = process.cpuUsage();
   while (!first) {
-    if (runner.stats.firstBatchAt > 0) first = runner.stats.firstBatchAt;
+    if (consumer.stats.firstBatchAt > 0) first = consumer.stats.firstBatchAt;
     else cpu0 = process.cpuUsage();
     await sleep(1);
   }
-  const start = { ...runner.engine.stats, ...runner.stats };
+  const start = { ...consumer.merger.stats, ...consumer.stats };
   while (!(await committedToEnd(admin, `${prefix}-agg`, topic))) await sleep(100);
   const wall = (performance.now() - first) / 1000;
   const cpu = process.cpuUsage(cpu0);
   clearInterval(sampler);
-  const s = { ...runner.engine.stats, ...runner.stats };
+  const s = { ...consumer.merger.stats, ...consumer.stats };
   const [stored] = await storage.query(
     `SELECT sum(snapshots) AS n FROM {database}.agg_partials FINAL WHERE tier = '1m'`,
   );
   await agg.close(); // graceful: rollups and the 1 h tier are rebuilt off the commit path, finished here
-  const rollupMs = runner.stats.finalizeMs - start.finalizeMs;
+  const rollupMs = consumer.stats.finalizeMs - start.finalizeMs;
   await storage.close();
   rmSync(dir, { recursive: true, force: true });
   await admin.deleteTopics({ topics: [topic, deadLetterTopic(prefix)] }).catch(() => undefined);

@@ -1,7 +1,10 @@
 // Standalone aggregator: node apps/aggregator/dist/main.js (settings from the environment, see config.ts).
-import { startAggregator } from '@tma/aggregation';
+import { patchKafkajsIdleTimers } from '@tma/kafka';
+import { startAggregator } from './start';
 
 async function main(): Promise<void> {
+  // Idle kafkajs connections otherwise re-arm a 1 ms timer each, all day (see @tma/kafka).
+  patchKafkajsIdleTimers();
   const handle = await startAggregator();
   process.stdout.write(`aggregator metrics and health on ${handle.url} (/metrics, /health, /ready)\n`);
   let closing = false;

@@ -1,6 +1,7 @@
 // kill -9 of the aggregator mid-stream, then a restart: the same totals, nothing counted twice. The aggregator runs
-// as a child process (dist/main.js) on its own embedded chDB directory; a fault-injection setting SIGKILLs it right
-// after a ClickHouse write and before the Kafka commit — the worst moment — and a second, plain kill -9 hits the
+// as a child process (dist/main.js) on its own embedded chDB directory; first on a faulty storage
+// (support/kill-after-writes.js) that SIGKILLs it right after a ClickHouse write and before the Kafka commit — the
+// worst moment — then a second, plain kill -9 hits the
 // restarted process at an arbitrary moment. The test reads ClickHouse only after the child has exited (one process
 // per chDB directory).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -12,6 +13,7 @@ import { createStorage, type Storage } from '@tma/storage';
 import { snapshotTopic } from '@tma/schema';
 import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
 import { committedToEnd, createTopics, deleteTopics, producer, uniquePrefix, waitFor } from './support/kafka';
+import { storedWindows, truthWindows } from './support/test-bed';
 
 jest.setTimeout(300_000);
 
@@ -30,8 +32,9 @@ interface Child {
   output: string[];
 }
 
-function runAggregator(extra: Record<string, string>): Child {
-  const proc = spawn(join(root, 'node_modules/.bin/node'), [join(root, 'apps/aggregator/dist/main.js')], {
+/** The built aggregator (dist/main.js), or a test entry point given with its arguments. */
+function runAggregator(entry: string[] = [join(root, 'apps/aggregator/dist/main.js')]): Child {
+  const proc = spawn(join(root, 'node_modules/.bin/node'), entry, {
     cwd: root,
     env: {
       ...process.env,
@@ -47,7 +50,6 @@ function runAggregator(extra: Record<string, string>): Child {
       TMA_AGG_SESSION_TIMEOUT: '6s',
       TMA_AGG_HTTP_PORT: '0',
       TMA_AGG_HTTP_HOST: '127.0.0.1',
-      ...extra,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -101,13 +103,13 @@ it('after kill -9 mid-stream and restarts, totals equal the ground truth and not
   for (let r = 0; r < 9; r++) await sendMessages(p, topic, sim.nextRound());
 
   // 1: killed by SIGKILL right after its second write, before committing it.
-  const first = runAggregator({ TMA_AGG_FAULT_KILL_AFTER_WRITES: '2' });
+  const first = runAggregator([join(__dirname, 'support/kill-after-writes.js'), '2']);
   const died = await first.exited;
   expect(died.signal).toBe('SIGKILL');
   expect(first.output.join('')).toMatch(/fault injection: SIGKILL after write 2/);
 
   // 2: restarted; more traffic arrives; kill -9 from outside at an arbitrary moment mid-stream.
-  const second = runAggregator({});
+  const second = runAggregator();
   const url2 = await second.url;
   for (let r = 9; r < 15; r++) await sendMessages(p, topic, sim.nextRound());
   await waitFor('restarted aggregator skipping stored rows', async () =>
@@ -117,7 +119,7 @@ it('after kill -9 mid-stream and restarts, totals equal the ground truth and not
   expect((await second.exited).signal).toBe('SIGKILL');
 
   // 3: restarted again; the rest of the stream; graceful stop once everything is read and written.
-  const third = runAggregator({});
+  const third = runAggregator();
   const url3 = await third.url;
   for (let r = 15; r < 18; r++) await sendMessages(p, topic, sim.nextRound());
   await p.disconnect();
@@ -128,16 +130,7 @@ it('after kill -9 mid-stream and restarts, totals equal the ground truth and not
   expect((await third.exited).code).toBe(0);
 
   storage = await createStorage({ kind: 'chdb', path: dataDir, database });
-  const rows = await storage.query<{ ws: string; packets: string; bytes: string; snapshots: string }>(
-    `SELECT toUnixTimestamp(window_start) * 1000 AS ws, sum(packets) AS packets, sum(bytes) AS bytes, sum(snapshots) AS snapshots
-     FROM {database}.agg_partials FINAL WHERE tier = '1m' GROUP BY ws ORDER BY ws`,
-  );
-  expect(rows.map((r) => [Number(r.ws), Number(r.packets), Number(r.bytes), Number(r.snapshots)])).toEqual(
-    sim.truth.windowStarts().map((w) => {
-      const t = sim.truth.windows.get(w)!;
-      return [w, t.packets, t.bytes, t.snapshots];
-    }),
-  );
+  expect(await storedWindows(storage)).toEqual(truthWindows(sim));
   // Offset ranges of one partition's rows never overlap within a window: no message merged twice.
   const overlaps = await storage.query<{ n: string }>(
     `SELECT count() AS n FROM {database}.agg_partials AS a FINAL

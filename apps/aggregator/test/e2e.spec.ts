@@ -1,52 +1,17 @@
 // End to end on real Kafka and the real engine (embedded chDB): simulated hosts → Kafka → aggregator → ClickHouse,
 // with bad messages mixed into the stream.
-import { encode } from '@tma/schema';
+import { encode, snapshotTopic } from '@tma/schema';
 import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
-import { startAggregator, type AggregatorHandle } from '@tma/aggregation';
-import { openTestStore, type TestStore } from '@tma/storage';
-import { createTopics, deleteTopics, producer, readDeadLetters, uniquePrefix, waitFor } from './support/kafka';
-import { snapshotTopic } from '@tma/schema';
+import type { AggregatorHandle } from '../src/start';
+import { producer, readDeadLetters, waitFor } from './support/kafka';
+import { storedTotals, useTestBed, waitUntilStored } from './support/test-bed';
 
 jest.setTimeout(180_000);
 
-const MINUTE = 60_000;
-// Recent event times: older rows would be past their retention and dropped by TTL on insert.
-const T0 = Math.floor(Date.now() / MINUTE) * MINUTE - 10 * MINUTE;
-const prefix = uniquePrefix('e2e');
-const sim = new FleetSimulator({ hosts: 24, seed: 101, startMs: T0, intervalMs: 10_000 });
-let store: TestStore;
+const bed = useTestBed({ name: 'e2e', partitions: 4, hosts: 24, seed: 101, minutesAgo: 10 });
+const { prefix, sim, startMs: T0 } = bed;
+const q = bed.query;
 let agg: AggregatorHandle | undefined;
-
-const env = {
-  ...process.env,
-  TMA_TOPIC_PREFIX: prefix,
-  TMA_AGG_GROUP_ID: `${prefix}-group`,
-  TMA_AGG_TOPIC_PARTITIONS: '4',
-  TMA_AGG_ALLOWED_LATENESS: '5s',
-  TMA_AGG_IDLE_CLOSE: '1s',
-  TMA_AGG_FLUSH_INTERVAL: '200ms',
-  TMA_AGG_ROLLUP_DELAY: '500ms',
-  TMA_AGG_WRITER_ID: 'e2e-a',
-  TMA_AGG_TOP_K: '50',
-};
-
-beforeAll(async () => {
-  store = await openTestStore('e2e');
-  await createTopics(prefix, 4);
-});
-
-afterAll(async () => {
-  await agg?.close();
-  await store?.close();
-  await deleteTopics(prefix);
-});
-
-const q = <T>(sql: string, params = {}) => store.storage.query<T>(sql, params);
-
-async function storedSnapshots(): Promise<number> {
-  const [r] = await q<{ n: string }>(`SELECT sum(snapshots) AS n FROM {database}.agg_partials FINAL WHERE tier = '1m'`);
-  return Number(r.n);
-}
 
 describe('aggregator end to end', () => {
   it('stores fleet totals equal to the ground truth, top flows within bounds, bad messages in the DLQ with reasons', async () => {
@@ -68,20 +33,20 @@ describe('aggregator end to end', () => {
     await sendMessages(p, topic, good.slice(100));
     await p.disconnect();
 
-    agg = await startAggregator({ env, storage: store.storage, httpPort: 0, logger: ['warn', 'error'] });
+    agg = await bed.start({
+      env: bed.env({ TMA_AGG_WRITER_ID: 'e2e-a', TMA_AGG_TOP_K: '50' }),
+      httpPort: 0,
+      logger: ['warn', 'error'],
+    });
     const truth = sim.truth;
-    await waitFor(
-      'every snapshot stored',
-      async () => ((await storedSnapshots()) >= truth.totals().snapshots ? true : undefined),
-      90_000,
-    );
+    await waitUntilStored(bed.store.storage, truth.totals().snapshots, 90_000);
     await waitFor('rollups of every window', async () => {
       const rows = await q<{ n: string }>(
         `SELECT count() AS n FROM {database}.agg_window_totals FINAL WHERE tier = '1m'`,
       );
       return Number(rows[0].n) >= truth.windowStarts().length ? true : undefined;
     });
-    expect(await storedSnapshots()).toBe(truth.totals().snapshots);
+    expect((await storedTotals(bed.store.storage)).snapshots).toBe(truth.totals().snapshots);
 
     const totals = await q<{ ws: string; packets: string; bytes: string; hosts: string }>(
       `SELECT toUnixTimestamp(window_start) * 1000 AS ws, packets, bytes, hosts FROM {database}.agg_window_totals FINAL WHERE tier = '1m' ORDER BY ws`,
@@ -146,8 +111,7 @@ describe('aggregator end to end', () => {
   });
 
   it('flushes on shutdown and the 1 h tier holds the same totals', async () => {
-    await agg!.close();
-    agg = undefined;
+    await bed.close(agg!);
     const hours = await q<{ packets: string; snapshots: string }>(
       `SELECT sum(packets) AS packets, sum(snapshots) AS snapshots FROM {database}.agg_partials FINAL WHERE tier = '1h'`,
     );

@@ -2,7 +2,7 @@
 // default, a server with TMA_CLICKHOUSE_URL). `--with-aggregator` also runs the aggregator in this process on the
 // same storage connection: the single-machine mode, where only one process may open the chDB directory.
 import type { DynamicModule } from '@nestjs/common';
-import { AggregatorModule, AggregatorService } from '@tma/aggregation';
+import { aggregatorNestModule, patchKafkajsIdleTimers, SnapshotAggregator } from '@tma/aggregation';
 import { applyMigrations, createStorage, describeStorageConfig, loadStorageConfig } from '@tma/storage';
 import { createQueryApi, type ReadinessCheck } from './app';
 import { loadQueryApiConfig } from './config';
@@ -45,11 +45,13 @@ async function main(argv: string[]): Promise<void> {
   const withAggregator = args.has('--with-aggregator');
   // The aggregator runs as a module of this application on the same Storage (one chDB owner); it starts consuming
   // when the application bootstraps and flushes its open windows when the application closes.
-  if (withAggregator)
-    imports.push(AggregatorModule.forRoot({ storage, env: process.env, controllers: false, defaultMetrics: false }));
+  if (withAggregator) {
+    patchKafkajsIdleTimers();
+    imports.push(aggregatorNestModule({ storage, env: process.env, defaultMetrics: false }));
+  }
   const { app } = await createQueryApi({ config, storage, logger, readiness, extraMetrics, imports });
   if (withAggregator) {
-    const service = app.get(AggregatorService);
+    const service = app.get(SnapshotAggregator);
     readiness.push(() => (service.readiness().ready ? null : 'aggregator: not yet consuming (Kafka group or storage)'));
     extraMetrics.push(() => service.metricsText());
     logger.write('info', 'aggregator running in this process');

@@ -19,8 +19,6 @@ describe('loadAggregatorConfig', () => {
       topicPartitions: 12,
       httpHost: '0.0.0.0',
       httpPort: 9464,
-      faultKillAfterWrites: 0,
-      faultCrashBatches: 0,
       retention: {
         partials: 7 * 86_400,
         windowTotals: 30 * 86_400,

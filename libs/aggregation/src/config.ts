@@ -45,17 +45,6 @@ export interface AggregatorConfig {
   httpHost: string;
   httpPort: number;
   retention: RetentionConfig;
-  /**
-   * Fault injection for the crash tests: SIGKILL this process right after the N-th partial-row write, before its
-   * offsets are committed (TMA_AGG_FAULT_KILL_AFTER_WRITES; 0 = off). Never set it in production.
-   */
-  faultKillAfterWrites: number;
-  /**
-   * Fault injection for the restart test: the first batch of each of the first N consumers fails with an error
-   * kafkajs will not retry, which stops that consumer for good (TMA_AGG_FAULT_CRASH_BATCHES; 0 = off). Never set it
-   * in production.
-   */
-  faultCrashBatches: number;
 }
 
 /** A duration such as 500ms, 30s, 1m, 12h or 7d, in ms; the ConfigError names `name`. */
@@ -103,8 +92,6 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
       writerId: name('TMA_AGG_WRITER_ID', `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${process.pid}`),
       httpHost: setting({ env: 'TMA_AGG_HTTP_HOST', schema: rules.text(), default: '0.0.0.0' }),
       httpPort: integer('TMA_AGG_HTTP_PORT', 9464, 0, 65535),
-      faultKillAfterWrites: integer('TMA_AGG_FAULT_KILL_AFTER_WRITES', 0, 0, 1_000_000),
-      faultCrashBatches: integer('TMA_AGG_FAULT_CRASH_BATCHES', 0, 0, 1_000_000),
       ttlPartials: ttl('TMA_AGG_TTL_PARTIALS', 7),
       ttlWindowTotals: ttl('TMA_AGG_TTL_WINDOW_TOTALS', 30),
       ttlTopFlows: ttl('TMA_AGG_TTL_TOP_FLOWS', 30),

@@ -32,11 +32,7 @@ export class SequenceTracker {
    * mid-stream); later jumps are, by the number of sequences skipped.
    */
   observe(host: string, boot: string, seq: number): SequenceVerdict {
-    let boots = this.hosts.get(host);
-    if (!boots) {
-      boots = new Map();
-      this.hosts.set(host, boots);
-    }
+    const boots = this.bootsOf(host);
     const st = boots.get(boot);
     if (!st) {
       boots.set(boot, { last: seq, mask: 0n });
@@ -61,12 +57,16 @@ export class SequenceTracker {
 
   /** Seeds state recovered from stored rows (after a restart or a rebalance): sequences ≤ last count as seen. */
   restore(host: string, boot: string, last: number): void {
+    const boots = this.bootsOf(host);
+    const st = boots.get(boot);
+    if (!st || st.last < last) boots.set(boot, { last, mask: FULL });
+  }
+  private bootsOf(host: string): Map<string, BootState> {
     let boots = this.hosts.get(host);
     if (!boots) {
       boots = new Map();
       this.hosts.set(host, boots);
     }
-    const st = boots.get(boot);
-    if (!st || st.last < last) boots.set(boot, { last, mask: FULL });
+    return boots;
   }
 }

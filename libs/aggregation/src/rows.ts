@@ -1,7 +1,7 @@
 // The aggregator's rows: window content and row shapes live in @tma/rollup (shared with the query API); this file
 // only gives an accumulator its row identity.
 import { partialRow, type PartialRow } from '@tma/rollup';
-import type { WindowAccumulator } from './window';
+import type { WindowAccumulator } from './window-accumulator';
 
 export * from '@tma/rollup';
 

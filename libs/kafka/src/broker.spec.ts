@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type EachMessagePayload } from 'kafkajs';
 import { loadKafkaSettings } from './config';
-import { ensureTopics } from './topics';
+import { ensureTopics } from './ensure-topics';
 
 const settings = loadKafkaSettings(process.env, 'tma-kafka-spec');
 const kafka = new Kafka({ ...settings, logLevel: logLevel.NOTHING });

@@ -14,7 +14,7 @@ import {
   type CompressionCodec,
 } from './compression';
 import { loadKafkaSettings } from './config';
-import { ensureTopics } from './topics';
+import { ensureTopics } from './ensure-topics';
 
 /** Something shaped like a snapshot: runs of small counters and zero cells, some incompressible bytes. */
 function payload(bytes: number, seed: number): Buffer {

@@ -18,7 +18,8 @@ interface RequestQueueProto {
  * so requests flow exactly as without the patch.
  *
  * Patches the shared RequestQueue prototype, so it covers every kafkajs client in the process, including ones
- * created earlier. Idempotent: call it at load time from every module that creates kafkajs clients.
+ * created earlier. Idempotent; meant to be called by a process at start-up (apps/aggregator's main.ts does), not
+ * by a library at import.
  */
 export function patchKafkajsIdleTimers(): void {
   // A deep require: the class is not part of kafkajs' public API.

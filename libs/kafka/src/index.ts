@@ -1,4 +1,4 @@
 export * from './compression';
 export * from './config';
-export * from './topics';
+export * from './ensure-topics';
 export * from './idle-timers';

@@ -2,6 +2,6 @@
 // agg_partials rows, tiers, candidate unions and shortlists (docs/aggregator.md, docs/query-api.md).
 export * from './tiers';
 export * from './candidates';
-export * from './window';
+export * from './partial-rows';
 export * from './readable';
 export * from './sketch-columns';

@@ -2,7 +2,7 @@
 import { heavyHitters, toHex } from '@tma/sketch';
 import { topByEstimate } from './candidates';
 import type { Tier } from './tiers';
-import { mergedCandidates, type MergedWindow } from './window';
+import { mergedCandidates, type MergedWindow } from './partial-rows';
 
 export interface ReadableRows {
   windowTotals: Record<string, unknown>[];

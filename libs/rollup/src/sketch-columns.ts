@@ -2,7 +2,7 @@
 // readers that cache decoded rows (the query API) rather than fold whole rows into a MergedWindow.
 import { CountMinSketch, HyperLogLog, decodeCandidates, decodeCountMinSketch, decodeHyperLogLog } from '@tma/sketch';
 import { CandidateBlock } from './candidates';
-import type { SKETCH_COLUMNS } from './window';
+import type { SKETCH_COLUMNS } from './partial-rows';
 
 /** One sketch column's name (the keys of SketchColumns, as listed by SKETCH_COLUMNS). */
 export type SketchColumn = (typeof SKETCH_COLUMNS)[number];

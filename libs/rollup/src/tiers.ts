@@ -1,8 +1,17 @@
-// Storage tiers of agg_partials: 1 min rows per (window, partition, offset range) and 1 h rows merged from them.
+// Windows and the storage tiers of agg_partials: 1 min rows per (window, partition, offset range) and 1 h rows
+// merged from them.
 export type Tier = '1m' | '1h';
 export const MINUTE_TIER = '1m' satisfies Tier;
 export const HOUR_TIER = '1h' satisfies Tier;
 export const HOUR_MS = 3_600_000;
+
+/**
+ * Start of the window holding an interval that ends at `endMs` (the window of its last millisecond), windows
+ * aligned to the epoch. The aggregator files snapshots by it; the fleet simulator keeps its ground truth by it.
+ */
+export function windowOf(endMs: number, windowMs: number): number {
+  return Math.floor((endMs - 1) / windowMs) * windowMs;
+}
 
 /**
  * Candidate keys a 1 h row keeps per ranking (packets, bytes): the ones with the largest estimates on the hour's

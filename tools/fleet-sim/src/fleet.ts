@@ -2,6 +2,7 @@
 // of them plus a share over heavy-hitter flows that every host sees. Each host's interval becomes a real snapshot
 // (libs/sketch sketches, libs/schema Avro framing) exactly as an edge agent would publish it, and the exact counts
 // behind it are kept as ground truth, by the same windowing rule the aggregator uses.
+import { windowOf } from '@tma/rollup';
 import {
   CAND_SLOTS,
   CAND_THRESHOLD_DEFAULT,
@@ -118,10 +119,8 @@ function makeFlow(
   };
 }
 
-/** Window start of an interval ending at `endMs`: the window that holds the interval's last millisecond. */
-export function windowOf(endMs: number, windowMs: number): number {
-  return Math.floor((endMs - 1) / windowMs) * windowMs;
-}
+/** The aggregator's windowing rule, so the ground truth is kept per the same windows. */
+export { windowOf };
 
 export class FleetSimulator {
   readonly options: Required<FleetOptions>;

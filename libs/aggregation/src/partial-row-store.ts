@@ -1,8 +1,9 @@
-// Everything the aggregator reads from and writes to ClickHouse (through libs/storage).
+// Everything the aggregator reads from and writes to ClickHouse (through libs/storage): partial rows written, the
+// ranges and sequences a restart resumes from, and the readable rollups and 1 h tier rebuilt from stored rows.
 import { createHash } from 'node:crypto';
 import type { Storage } from '@tma/storage';
 import type { RetentionConfig } from './config';
-import type { CoveredRange } from './engine';
+import type { CoveredRange } from './window-merger';
 import {
   HOUR_CANDIDATES,
   HOUR_MS,
@@ -22,7 +23,7 @@ import {
 
 export { HOUR_CANDIDATES, HOUR_MS };
 
-export class AggregatorSink {
+export class PartialRowStore {
   constructor(
     readonly storage: Storage,
     private readonly retention: RetentionConfig,

@@ -1,15 +1,16 @@
-// The aggregator as a Nest provider: starts after the application bootstraps, flushes open windows on shutdown.
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+// One aggregator instance, free of any framework: settings validated at construction, then start() opens (or
+// borrows) the storage, applies migrations and runs the snapshot consumer; stop() flushes and leaves the group.
+// apps/aggregator serves it over HTTP; the query API hosts it in single-machine mode (aggregatorNestModule).
+import { Logger } from '@nestjs/common';
 import { applyMigrations, createStorage, describeStorageConfig, loadStorageConfig, type Storage } from '@tma/storage';
 import { loadKafkaSettings } from '@tma/kafka';
 import { loadAggregatorConfig, type AggregatorConfig } from './config';
+import type { ConsumerLogger } from './consumer-stats';
 import { AggregatorMetrics } from './metrics';
-import { AggregatorRunner } from './runner';
-import { AggregatorSink } from './sink';
+import { PartialRowStore } from './partial-row-store';
+import { SnapshotConsumer } from './snapshot-consumer';
 
-export const AGGREGATOR_OPTIONS = Symbol('AGGREGATOR_OPTIONS');
-
-export interface AggregatorModuleOptions {
+export interface AggregatorOptions {
   /** Environment to read settings from (default process.env). */
   env?: NodeJS.ProcessEnv;
   /**
@@ -17,23 +18,22 @@ export interface AggregatorModuleOptions {
    * query API passes its own). Not closed by the aggregator. Default: opened from the environment and closed on stop.
    */
   storage?: Storage;
-  /** Serve /metrics, /health and /ready from this module's controller (default true). */
-  controllers?: boolean;
   /** Collect process metrics (CPU, memory, event loop) in this instance's registry (default true). */
   defaultMetrics?: boolean;
+  /** Where to log (default: a Nest Logger, so a hosting application's logger receives the lines). */
+  logger?: ConsumerLogger;
 }
 
-@Injectable()
-export class AggregatorService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger('Aggregator');
+export class SnapshotAggregator {
   readonly config: AggregatorConfig;
   readonly metrics: AggregatorMetrics;
+  private readonly logger: ConsumerLogger;
   private storage?: Storage;
   private ownsStorage = false;
-  private runnerInstance?: AggregatorRunner;
+  private consumerInstance?: SnapshotConsumer;
   private started = false;
 
-  constructor(@Inject(AGGREGATOR_OPTIONS) private readonly options: AggregatorModuleOptions) {
+  constructor(private readonly options: AggregatorOptions = {}) {
     const env = options.env ?? process.env;
     // Validated here, at construction: a bad setting stops the boot with a message naming the variable.
     this.config = loadAggregatorConfig(env);
@@ -42,13 +42,15 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       defaultMetrics: options.defaultMetrics,
       labels: { writer: this.config.writerId },
     });
+    this.logger = options.logger ?? new Logger('Aggregator');
   }
 
-  get runner(): AggregatorRunner | undefined {
-    return this.runnerInstance;
+  /** The running consumer (after start()). */
+  get consumer(): SnapshotConsumer | undefined {
+    return this.consumerInstance;
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  async start(): Promise<void> {
     const env = this.options.env ?? process.env;
     if (this.options.storage) {
       this.storage = this.options.storage;
@@ -60,15 +62,15 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
     }
     const report = await applyMigrations(this.storage);
     if (report.applied.length > 0) this.logger.log(`migrations applied: ${report.applied.join(', ')}`);
-    const sink = new AggregatorSink(this.storage, this.config.retention, this.config.topK);
-    this.runnerInstance = new AggregatorRunner(
+    const store = new PartialRowStore(this.storage, this.config.retention, this.config.topK);
+    this.consumerInstance = new SnapshotConsumer(
       this.config,
       loadKafkaSettings(env, 'tma-aggregator'),
-      sink,
+      store,
       this.metrics,
       this.logger,
     );
-    await this.runnerInstance.start();
+    await this.consumerInstance.start();
     this.started = true;
     this.logger.log(
       `consuming ${this.config.topicPrefix} snapshots in group ${this.config.groupId} as ${this.config.writerId}; window ${this.config.windowMs / 1000}s, lateness ${this.config.allowedLatenessMs / 1000}s`,
@@ -82,7 +84,7 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
 
   /** Joined the consumer group and ClickHouse accepts writes. */
   readiness(): { ready: boolean; joined: boolean } {
-    const ready = this.started && (this.runnerInstance?.ready ?? false);
+    const ready = this.started && (this.consumerInstance?.ready ?? false);
     return { ready, joined: ready };
   }
 
@@ -90,9 +92,10 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
     return this.metrics.text();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Flushes open windows as partial rows, commits, leaves the group, closes the storage if it opened it. */
+  async stop(): Promise<void> {
     try {
-      await this.runnerInstance?.stop();
+      await this.consumerInstance?.stop();
     } finally {
       if (this.ownsStorage) await this.storage?.close();
     }

@@ -13,19 +13,13 @@ import {
   mergeEncodedHyperLogLog,
 } from '@tma/sketch';
 import { SequenceTracker } from './dedup';
-import { AggregatorEngine, windowOf } from './engine';
+import { windowOf } from '@tma/rollup';
+import { WindowMerger } from './window-merger';
 import { validateMessage, type ValidSnapshot } from './validate';
-import { WindowAccumulator } from './window';
+import { WindowAccumulator } from './window-accumulator';
+import { MERGER_OPTIONS, NOW, T0 } from './merger.fixture';
 
-const T0 = 1_767_225_600_000; // a minute boundary
-const NOW = T0 + 3_600_000;
-const opts = {
-  windowMs: 60_000,
-  allowedLatenessMs: 30_000,
-  idleCloseMs: 5_000,
-  maxFutureMs: 3_600_000,
-  maxOpenWindows: 6,
-};
+const opts = MERGER_OPTIONS;
 
 /** The plain path the windows replace: every blob merged into CountMinSketch / HyperLogLog with the JS loops. */
 class PlainWindow {
@@ -84,7 +78,7 @@ describe('WindowAccumulator', () => {
   const values = messages(13);
 
   it('merges bit-identically to plain CountMinSketch / HyperLogLog windows (dense, sparse and sampled snapshots)', () => {
-    const e = new AggregatorEngine(opts);
+    const e = new WindowMerger(opts);
     e.assign({ topic: 't', partition: 0, committed: 0, covered: [] });
     const plain = new Map<number, PlainWindow>();
     let sampled = 0;
@@ -145,7 +139,7 @@ describe('WindowAccumulator', () => {
     const hllDispose = jest.spyOn(HllWindow.prototype, 'dispose');
     const accDispose = jest.spyOn(WindowAccumulator.prototype, 'dispose');
     try {
-      const e = new AggregatorEngine(opts);
+      const e = new WindowMerger(opts);
       const load = (partition: number) => {
         e.sequences = new SequenceTracker(); // the same messages again: not duplicates
         e.assign({ topic: 't', partition, committed: 0, covered: [] });

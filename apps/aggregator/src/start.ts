@@ -3,10 +3,10 @@ import { NestFactory } from '@nestjs/core';
 import type { LogLevel, LoggerService } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { NestLogger, createLogger } from '@tma/logging';
-import { AggregatorModule } from './aggregator.module';
-import { AggregatorService, type AggregatorModuleOptions } from './aggregator.service';
+import { SnapshotAggregator, type AggregatorOptions } from '@tma/aggregation';
+import { AggregatorAppModule } from './aggregator.module';
 
-export interface StartAggregatorOptions extends AggregatorModuleOptions {
+export interface StartAggregatorOptions extends Omit<AggregatorOptions, 'logger'> {
   /**
    * HTTP port for /metrics, /health, /ready (0 = any free port; false = no HTTP server). Default: the configured
    * TMA_AGG_HTTP_PORT (9464) when running alone; when hosted with a shared `storage`, only if TMA_AGG_HTTP_PORT is
@@ -19,7 +19,7 @@ export interface StartAggregatorOptions extends AggregatorModuleOptions {
 
 export interface AggregatorHandle {
   app: NestFastifyApplication;
-  service: AggregatorService;
+  service: SnapshotAggregator;
   /** Address of the HTTP endpoints, or null when none is served. */
   url: string | null;
   /** Graceful stop: flushes open windows as partial rows, commits, leaves the group, closes owned storage. */
@@ -32,24 +32,22 @@ export interface AggregatorHandle {
   metricsText(): Promise<string>;
 }
 
-/** Starts one aggregator instance (standalone, or hosted in another process such as the query API). */
+/** Starts one aggregator instance as a Nest application (main.ts; the tests and benchmarks run several). */
 export async function startAggregator(options: StartAggregatorOptions = {}): Promise<AggregatorHandle> {
+  // The aggregator logs through Nest's Logger, so `logger` (the application's) receives its lines.
+  const { httpPort, logger, ...aggregatorOptions } = options;
   const app = await NestFactory.create<NestFastifyApplication>(
-    AggregatorModule.forRoot(options),
+    AggregatorAppModule.forRoot(aggregatorOptions),
     new FastifyAdapter(),
     {
-      logger: options.logger ?? new NestLogger(createLogger({ component: 'aggregator', env: options.env })),
+      logger: logger ?? new NestLogger(createLogger({ component: 'aggregator', env: aggregatorOptions.env })),
       abortOnError: false,
     },
   );
-  const service = app.get(AggregatorService);
+  const service = app.get(SnapshotAggregator);
   const env = options.env ?? process.env;
   const port =
-    options.httpPort !== undefined
-      ? options.httpPort
-      : options.storage && !env.TMA_AGG_HTTP_PORT
-        ? false
-        : service.config.httpPort;
+    httpPort !== undefined ? httpPort : options.storage && !env.TMA_AGG_HTTP_PORT ? false : service.config.httpPort;
   let url: string | null = null;
   if (port === false) {
     await app.init();

@@ -1,4 +1,4 @@
-import { chunkBySize, deadLetter, DLQ_VALUE_BYTES } from './runner';
+import { chunkBySize, deadLetter, DLQ_VALUE_BYTES } from './dead-letters';
 
 describe('dead letters', () => {
   it('cut an oversized value and say how large it was', () => {

@@ -2,9 +2,9 @@
 // lookups, readable rollups and the 1 h tier, checked against the simulator's ground truth.
 import { fromHex } from '@tma/sketch';
 import { FleetSimulator } from '@tma/fleet-sim';
-import { AggregatorEngine } from './engine';
+import { WindowMerger } from './window-merger';
 import { partialRowFromAccumulator } from './rows';
-import { AggregatorSink, HOUR_MS } from './sink';
+import { PartialRowStore, HOUR_MS } from './partial-row-store';
 import { openTestStore, type TestStore } from '@tma/storage';
 
 // Recent, hour-aligned: rows older than their TTL would be dropped on insert.
@@ -20,25 +20,25 @@ const retention = {
 const opts = { windowMs: 60_000, allowedLatenessMs: 30_000, idleCloseMs: 5_000, maxFutureMs: 1e12, maxOpenWindows: 6 };
 
 let store: TestStore;
-let sink: AggregatorSink;
+let sink: PartialRowStore;
 const sim = new FleetSimulator({ hosts: 12, seed: 21, startMs: T0, intervalMs: 10_000 });
 
 beforeAll(async () => {
   store = await openTestStore('sink');
-  sink = new AggregatorSink(store.storage, retention, 20);
+  sink = new PartialRowStore(store.storage, retention, 20);
   // Two partitions, as two writers would see them: hosts split by index parity.
-  const engines = [new AggregatorEngine(opts), new AggregatorEngine(opts)];
-  engines.forEach((e, p) => e.assign({ topic: 'snap', partition: p, committed: 0, covered: [] }));
+  const mergers = [new WindowMerger(opts), new WindowMerger(opts)];
+  mergers.forEach((e, p) => e.assign({ topic: 'snap', partition: p, committed: 0, covered: [] }));
   const offsets = [0, 0];
   for (let r = 0; r < 12; r++) {
     sim.nextRound().forEach((m, i) => {
       const p = i % 2;
-      expect(engines[p].ingest({ topic: 'snap', partition: p, offset: offsets[p]++, value: m.value }, T0).kind).toBe(
+      expect(mergers[p].ingest({ topic: 'snap', partition: p, offset: offsets[p]++, value: m.value }, T0).kind).toBe(
         'accepted',
       );
     });
   }
-  for (const [p, e] of engines.entries()) {
+  for (const [p, e] of mergers.entries()) {
     const accs = e.takeFlush(T0, true);
     const rows = accs.map((a) => partialRowFromAccumulator(a, `writer-${p}`, retention.partials));
     await sink.writePartials(rows);

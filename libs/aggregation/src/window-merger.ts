@@ -1,16 +1,18 @@
-// The aggregator's core, free of Kafka and ClickHouse: messages in (with their partition and offset), partial
-// window rows and safe commit positions out. The consumer feeds it in offset order per partition; the sink writes
-// what takeFlush() returns and calls confirmFlush(); only then do commitPositions() move past those offsets.
+// Merges snapshots into per-partition windows, free of Kafka and ClickHouse: messages in (with their partition and
+// offset), partial window rows and safe commit positions out. The consumer feeds it in offset order per partition;
+// the store writes what takeFlush() returns and calls confirmFlush(); only then do commitPositions() move past
+// those offsets.
 //
 // Exactly once in effect: every row records the contiguous offset range it merged. After a restart or a
 // rebalance the new owner of a partition loads the rows written at or after the committed offset ("covered"
 // ranges) and skips exactly the messages they hold, so rows written before a crash but not committed are never
 // merged twice; rows are also idempotent by id (retries replace themselves).
+import { windowOf } from '@tma/rollup';
 import { SequenceTracker } from './dedup';
 import { RejectedSnapshot, validateMessage, type RejectReason, type ValidSnapshot } from './validate';
-import { WindowAccumulator } from './window';
+import { WindowAccumulator } from './window-accumulator';
 
-export interface EngineOptions {
+export interface WindowMergerOptions {
   windowMs: number;
   allowedLatenessMs: number;
   idleCloseMs: number;
@@ -29,7 +31,7 @@ export type IngestOutcome =
   | { kind: 'accepted'; late: boolean; gap: number; windowStart: number; snapshot: ValidSnapshot }
   | { kind: 'duplicate' }
   | { kind: 'skipped' }
-  | { kind: 'rejected'; reason: RejectReason; message: string };
+  | { kind: 'rejected'; reason: RejectReason; message: string; rejection: RejectedSnapshot };
 
 /** A row already in storage for this partition: messages of `windowStart` within [first, last] are merged there. */
 export interface CoveredRange {
@@ -78,19 +80,14 @@ function disposeWindows(st: PartitionState): void {
   for (const group of [st.open.values(), st.late.values(), st.pending.values()]) for (const acc of group) acc.dispose();
 }
 
-/** Window start of an interval ending at `endMs` (the window holding the interval's last millisecond). */
-export function windowOf(endMs: number, windowMs: number): number {
-  return Math.floor((endMs - 1) / windowMs) * windowMs;
-}
-
-export class AggregatorEngine {
+export class WindowMerger {
   sequences = new SequenceTracker();
   private readonly partitions = new Map<string, PartitionState>();
   private lastIngestWallMs = 0;
   /** Cumulative time in decode + validation and in merging, ms (for metrics and the benchmark breakdown). */
   readonly stats = { decodeMs: 0, mergeMs: 0 };
 
-  constructor(private readonly options: EngineOptions) {}
+  constructor(private readonly options: WindowMergerOptions) {}
 
   /** Starts (or restarts) tracking a partition from its committed offset and the rows already stored. */
   assign(a: PartitionAssignment): void {
@@ -167,7 +164,8 @@ export class AggregatorEngine {
     try {
       v = validateMessage(msg.value, { nowMs, maxFutureMs: this.options.maxFutureMs });
     } catch (err) {
-      if (err instanceof RejectedSnapshot) return { kind: 'rejected', reason: err.reason, message: err.message };
+      if (err instanceof RejectedSnapshot)
+        return { kind: 'rejected', reason: err.reason, message: err.message, rejection: err };
       throw err;
     } finally {
       this.stats.decodeMs += performance.now() - t0;

@@ -1,21 +1,15 @@
 import { encode, type SketchSnapshot } from '@tma/schema';
 import { FleetSimulator } from '@tma/fleet-sim';
 import { SequenceTracker } from './dedup';
-import { AggregatorEngine, windowOf, type InboundMessage } from './engine';
+import { windowOf } from '@tma/rollup';
+import { WindowMerger, type InboundMessage } from './window-merger';
 import { emptyMerged, mergeStoredPartial, partialRowFromAccumulator, type StoredPartial } from './rows';
-import type { WindowAccumulator } from './window';
+import type { WindowAccumulator } from './window-accumulator';
+import { MERGER_OPTIONS, NOW, T0 } from './merger.fixture';
 
-const T0 = 1_767_225_600_000; // a minute boundary
-const opts = {
-  windowMs: 60_000,
-  allowedLatenessMs: 30_000,
-  idleCloseMs: 5_000,
-  maxFutureMs: 3_600_000,
-  maxOpenWindows: 6,
-};
-const NOW = T0 + 3_600_000;
+const opts = MERGER_OPTIONS;
 
-function feed(_engine: AggregatorEngine, values: Buffer[], partition = 0, from = 0): InboundMessage[] {
+function feed(_merger: WindowMerger, values: Buffer[], partition = 0, from = 0): InboundMessage[] {
   return values.map((value, i) => ({ topic: 't', partition, offset: from + i, value }));
 }
 
@@ -50,13 +44,13 @@ describe('SequenceTracker', () => {
   });
 });
 
-describe('AggregatorEngine', () => {
+describe('WindowMerger', () => {
   const sim = new FleetSimulator({ hosts: 6, seed: 11, startMs: T0, intervalMs: 10_000 });
   const rounds: Buffer[][] = [];
   for (let r = 0; r < 13; r++) rounds.push(sim.nextRound().map((m) => m.value));
 
   it('merges a window exactly: totals equal the ground truth, rows close when the watermark passes', () => {
-    const e = new AggregatorEngine(opts);
+    const e = new WindowMerger(opts);
     e.assign({ topic: 't', partition: 0, committed: 0, covered: [] });
     const msgs = feed(e, rounds.slice(0, 10).flat());
     for (const m of msgs) expect(e.ingest(m, NOW).kind).toBe('accepted');
@@ -75,7 +69,7 @@ describe('AggregatorEngine', () => {
   });
 
   it('drops duplicates, records gaps, merges a late snapshot as a further late row', () => {
-    const e = new AggregatorEngine(opts);
+    const e = new WindowMerger(opts);
     e.assign({ topic: 't', partition: 0, committed: 0, covered: [] });
     const all = rounds.slice(0, 13).flat();
     // Drop host 0's round 2 (a gap) and deliver round 0 twice.
@@ -95,7 +89,7 @@ describe('AggregatorEngine', () => {
   });
 
   it('rejects wrong seeds, wrong parameters, garbage and truncation with reasons', () => {
-    const e = new AggregatorEngine(opts);
+    const e = new WindowMerger(opts);
     e.assign({ topic: 't', partition: 0, committed: 0, covered: [] });
     const s: SketchSnapshot[] = new FleetSimulator({ hosts: 1, seed: 2, startMs: T0 }).nextRoundSnapshots();
     const wrongSeed = encode({ ...s[0], sketchSpec: { ...s[0].sketchSpec, seedHash: 1 } });
@@ -121,14 +115,14 @@ describe('AggregatorEngine', () => {
 
   it('after a restart skips exactly what stored rows hold and ends with the same totals', () => {
     const values = rounds.slice(0, 13).flat();
-    const a = new AggregatorEngine(opts);
+    const a = new WindowMerger(opts);
     a.assign({ topic: 't', partition: 0, committed: 0, covered: [] });
     for (const m of feed(a, values.slice(0, 70))) a.ingest(m, NOW);
     const written = a.takeFlush(NOW); // window 0 closed: written, but the process dies before committing
     a.confirmFlush(written);
     const covered = written.map((w) => ({ windowStart: w.windowStart, first: w.firstOffset, last: w.lastOffset }));
 
-    const b = new AggregatorEngine(opts);
+    const b = new WindowMerger(opts);
     b.assign({ topic: 't', partition: 0, committed: 0, covered });
     const outs = feed(b, values).map((m) => b.ingest(m, NOW));
     expect(outs.filter((o) => o.kind === 'skipped')).toHaveLength(36);
@@ -145,7 +139,7 @@ describe('AggregatorEngine', () => {
   });
 
   it('bounds memory: beyond the open-window limit the oldest window is written early', () => {
-    const e = new AggregatorEngine({ ...opts, maxOpenWindows: 1, allowedLatenessMs: 3_600_000 });
+    const e = new WindowMerger({ ...opts, maxOpenWindows: 1, allowedLatenessMs: 3_600_000 });
     e.assign({ topic: 't', partition: 0, committed: 0, covered: [] });
     for (const m of feed(e, rounds.slice(0, 13).flat())) e.ingest(m, NOW);
     const out = e.takeFlush(NOW);

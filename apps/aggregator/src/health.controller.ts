@@ -1,9 +1,10 @@
 import { Controller, Get, Header, HttpException, HttpStatus } from '@nestjs/common';
-import { AggregatorService } from './aggregator.service';
+import { SnapshotAggregator } from '@tma/aggregation';
 
+/** Prometheus metrics, liveness and readiness of the aggregator instance. */
 @Controller()
-export class AggregatorController {
-  constructor(private readonly aggregator: AggregatorService) {}
+export class HealthController {
+  constructor(private readonly aggregator: SnapshotAggregator) {}
 
   @Get('metrics')
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')

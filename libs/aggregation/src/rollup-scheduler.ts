@@ -1,0 +1,100 @@
+// Readable rollups of written windows and the 1 h tier, rebuilt on their own chain, never under the consumption
+// lock: rebuilding a busy window (or an hour) can take seconds of reading and re-ranking, and consumption, commits
+// and heartbeats must not wait for it.
+import { HOUR_MS } from '@tma/rollup';
+import type { AggregatorConfig } from './config';
+import type { ConsumerLogger, ConsumerStats } from './consumer-stats';
+import type { AggregatorMetrics } from './metrics';
+import type { PartialRowStore } from './partial-row-store';
+import type { WindowAccumulator } from './window-accumulator';
+
+export class RollupScheduler {
+  private running = false;
+  private forceAgain = false;
+  private done: Promise<void> = Promise.resolve();
+  /** Window start → when its rollups are due (debounced: every new row for the window pushes it back). */
+  private readonly windowsDue = new Map<number, number>();
+  /** Hour start → count of writes touching it; the count tells a rebuild whether rows arrived meanwhile. */
+  private readonly hoursTouched = new Map<number, number>();
+
+  constructor(
+    private readonly config: AggregatorConfig,
+    private readonly store: PartialRowStore,
+    private readonly metrics: AggregatorMetrics,
+    private readonly logger: ConsumerLogger,
+    private readonly stats: ConsumerStats,
+    /** Event time every partition with data has reached: an hour is built once it passed the hour's end. */
+    private readonly lowWatermark: () => number,
+  ) {}
+
+  /** Rows of these windows were stored: their rollups (and their hours') are due again. */
+  noteWritten(accs: readonly WindowAccumulator[]): void {
+    for (const a of accs) {
+      this.windowsDue.set(a.windowStart, Date.now() + this.config.rollupDelayMs);
+      const h = Math.floor(a.windowStart / HOUR_MS) * HOUR_MS;
+      this.hoursTouched.set(h, (this.hoursTouched.get(h) ?? 0) + 1);
+    }
+  }
+
+  /** Runs what is due (everything when `force`: idle or shutdown); a call while running asks for one more pass. */
+  schedule(force: boolean): void {
+    if (this.running) {
+      this.forceAgain ||= force;
+      return;
+    }
+    this.running = true;
+    this.done = (async () => {
+      try {
+        let f = force;
+        do {
+          this.forceAgain = false;
+          await this.runDue(f);
+          f = this.forceAgain;
+        } while (f);
+      } catch (err) {
+        this.logger.error(`rollups: ${(err as Error).message}`);
+      } finally {
+        this.running = false;
+      }
+    })();
+  }
+
+  /** Resolves when the pass under way (if any) has finished. */
+  settled(): Promise<void> {
+    return this.done;
+  }
+
+  /** Readable rollups of written windows; the 1 h tier once the watermark passed the hour (or on idle/shutdown). */
+  private async runDue(force: boolean): Promise<void> {
+    const t0 = performance.now();
+    const now = Date.now();
+    for (const [w, due] of [...this.windowsDue].sort((a, b) => a[0] - b[0])) {
+      if (!force && due > now) continue;
+      try {
+        const end = this.metrics.writeSeconds.startTimer({ table: 'rollups' });
+        await this.store.finalizeWindow('1m', w, this.config.windowMs);
+        end();
+        // A row written meanwhile moved the due time: keep it queued for another rebuild.
+        if (this.windowsDue.get(w) === due) this.windowsDue.delete(w);
+      } catch (err) {
+        this.logger.warn(
+          `rollups of window ${new Date(w).toISOString()} failed, will retry: ${(err as Error).message}`,
+        );
+        break;
+      }
+    }
+    for (const [h, touches] of [...this.hoursTouched].sort((a, b) => a[0] - b[0])) {
+      if (!force && h + HOUR_MS + this.config.allowedLatenessMs > this.lowWatermark()) continue;
+      try {
+        const end = this.metrics.writeSeconds.startTimer({ table: 'hour_tier' });
+        await this.store.buildHour(h);
+        end();
+        if (this.hoursTouched.get(h) === touches) this.hoursTouched.delete(h);
+      } catch (err) {
+        this.logger.warn(`1 h tier of ${new Date(h).toISOString()} failed, will retry: ${(err as Error).message}`);
+        break;
+      }
+    }
+    this.stats.finalizeMs += performance.now() - t0;
+  }
+}

@@ -1,0 +1,247 @@
+// The Kafka side of the aggregator: kafkajs directly (not the @nestjs/microservices transport, which commits on its
+// own schedule and exposes no per-partition commit of chosen offsets): autoCommit off, offsets committed only after
+// ClickHouse acknowledged the rows holding them, consumption paused while ClickHouse fails. This file owns the
+// consumer's life (group events, restarts after errors kafkajs does not retry, shutdown) and the one lock under
+// which batches and flushes run; ingest.ts, partition-resume.ts, partial-row-flusher.ts and rollup-scheduler.ts do
+// the work.
+import {
+  Kafka,
+  logLevel,
+  Partitioners,
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type Producer,
+} from 'kafkajs';
+import { ensureTopics, type KafkaSettings } from '@tma/kafka';
+import { deadLetterTopic, snapshotTopics } from '@tma/schema';
+import type { AggregatorConfig } from './config';
+import { newConsumerStats, type ConsumerLogger } from './consumer-stats';
+import { sendDeadLetters } from './dead-letters';
+import { ingestBatch } from './ingest';
+import type { AggregatorMetrics } from './metrics';
+import { PartialRowFlusher } from './partial-row-flusher';
+import type { PartialRowStore } from './partial-row-store';
+import { resumeAssigned, resumePartition, type ResumeContext } from './partition-resume';
+import { RollupScheduler } from './rollup-scheduler';
+import { WindowMerger } from './window-merger';
+
+export class SnapshotConsumer {
+  readonly merger: WindowMerger;
+  /** Timings and counts for the benchmark breakdown. */
+  readonly stats = newConsumerStats();
+  readonly dlqTopic: string;
+  private readonly kafka: Kafka;
+  private readonly topics: string[];
+  private readonly rollups: RollupScheduler;
+  private readonly flusher: PartialRowFlusher;
+  private consumer?: Consumer;
+  private producer?: Producer;
+  private admin?: Admin;
+  private chain: Promise<unknown> = Promise.resolve();
+  /** Bumped on every join and restart; the merger starts over when it lags (see syncGeneration). */
+  private generation = 0;
+  private mergerGeneration = 0;
+  private rebalancing = false;
+  private joined = false;
+  private stopping = false;
+  private timer?: NodeJS.Timeout;
+  /** Restarts of the consumer after kafkajs gave up on it, since the last successful batch (drives the backoff). */
+  private restartAttempt = 0;
+  private restartTimer?: NodeJS.Timeout;
+  private restarting?: Promise<void>;
+  /** Partitions per topic given to this member at the last join. */
+  private assignment: Record<string, number[]> = {};
+
+  constructor(
+    private readonly config: AggregatorConfig,
+    kafkaSettings: KafkaSettings,
+    readonly store: PartialRowStore,
+    private readonly metrics: AggregatorMetrics,
+    private readonly logger: ConsumerLogger,
+  ) {
+    this.merger = new WindowMerger(config);
+    this.kafka = new Kafka({
+      ...kafkaSettings,
+      logLevel: logLevel.WARN,
+      logCreator: () => (e) => this.kafkaLog(e.level, e.log.message),
+    });
+    this.topics = snapshotTopics(config.topicPrefix);
+    this.dlqTopic = deadLetterTopic(config.topicPrefix);
+    this.rollups = new RollupScheduler(config, store, metrics, logger, this.stats, () => this.merger.lowWatermark);
+    this.flusher = new PartialRowFlusher(config, this.merger, store, this.rollups, metrics, logger, this.stats, {
+      pause: (paused) => {
+        const topics = this.topics.map((topic) => ({ topic }));
+        if (paused) this.consumer?.pause(topics);
+        else this.consumer?.resume(topics);
+      },
+      stopping: () => this.stopping,
+    });
+  }
+
+  private kafkaLog(level: number, message: string): void {
+    if (level === logLevel.ERROR) this.logger.error(`kafka: ${message}`);
+    else if (level === logLevel.WARN) this.logger.warn(`kafka: ${message}`);
+  }
+
+  /** Joined the group and ClickHouse writes are not failing. */
+  get ready(): boolean {
+    return this.joined && !this.flusher.failing && !this.stopping;
+  }
+
+  async start(): Promise<void> {
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
+    await ensureTopics(this.admin, [
+      ...this.topics.map((topic) => ({ topic, numPartitions: this.config.topicPartitions })),
+      { topic: this.dlqTopic, numPartitions: 1 },
+    ]);
+    // The Java client's partitioner, stated so kafkajs does not warn about its changed default.
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await this.producer.connect();
+    await this.startConsumer();
+    this.timer = setInterval(() => {
+      void this.lock(() => this.tick()).catch((err) => this.logger.error(`flush: ${(err as Error).message}`));
+    }, this.config.flushIntervalMs);
+  }
+
+  /** A new kafkajs consumer in the group: subscribed, running, events wired. */
+  private async startConsumer(): Promise<void> {
+    const consumer = this.kafka.consumer({
+      groupId: this.config.groupId,
+      sessionTimeout: this.config.sessionTimeoutMs,
+      rebalanceTimeout: Math.max(60_000, this.config.sessionTimeoutMs),
+      heartbeatInterval: 3_000,
+      maxBytesPerPartition: 8 * 1024 * 1024,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.generation++;
+      this.assignment = e.payload.memberAssignment as Record<string, number[]>;
+      this.rebalancing = false;
+      this.joined = true;
+      this.logger.log(`joined ${this.config.groupId}: ${JSON.stringify(e.payload.memberAssignment)}`);
+    });
+    consumer.on(consumer.events.REBALANCING, () => {
+      this.rebalancing = true;
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.joined = false;
+      const error = e.payload.error;
+      if (e.payload.restart) {
+        this.logger.error(`consumer crashed: ${error.name}: ${error.message}; kafkajs restarts it`);
+        return;
+      }
+      // kafkajs leaves a consumer stopped after an error it does not consider retriable (readiness would stay false
+      // forever): start a new consumer ourselves, with backoff, from the committed offsets.
+      this.scheduleRestart(consumer, `${error.name}: ${error.message}`);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.topics, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (p) => this.lock(() => this.onBatch(p)),
+    });
+  }
+
+  private scheduleRestart(crashed: Consumer, why: string): void {
+    if (this.stopping || this.restartTimer || crashed !== this.consumer) return;
+    const delay = Math.min(60_000, 1000 * 2 ** this.restartAttempt);
+    this.restartAttempt++;
+    this.metrics.consumerRestarts.inc();
+    this.logger.error(
+      `consumer stopped by an error kafkajs does not retry (${why}); starting a new consumer in ${delay / 1000}s (attempt ${this.restartAttempt})`,
+    );
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      this.restarting = this.lock(async () => {
+        if (this.stopping) return;
+        // Whatever was only in memory is read again from the committed offsets (stored rows past them are skipped).
+        this.generation++;
+        this.syncGeneration();
+        await crashed.disconnect().catch(() => undefined);
+        await this.startConsumer();
+        this.logger.log(`consumer restarted (attempt ${this.restartAttempt})`);
+      }).catch((err: Error) => {
+        this.logger.error(`consumer restart failed: ${err.message}`);
+        if (this.consumer) this.scheduleRestart(this.consumer, err.message);
+      });
+    }, delay);
+  }
+
+  /** Runs `fn` after every earlier locked operation: batches, flushes and finalizers never interleave. */
+  private lock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** After a rebalance kafkajs reads every partition again from its committed offset: start over from there. */
+  private syncGeneration(): void {
+    if (this.mergerGeneration === this.generation) return;
+    this.merger.revokeAll();
+    this.mergerGeneration = this.generation;
+  }
+
+  private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    this.syncGeneration();
+    if (this.stopping || !isRunning() || isStale()) return;
+    const { topic, partition } = batch;
+    if (batch.messages.length === 0) return;
+    const b0 = performance.now();
+    if (this.stats.firstBatchAt === 0) this.stats.firstBatchAt = b0;
+    this.stats.batches++;
+    if (!this.merger.isAssigned(topic, partition)) {
+      const ctx: ResumeContext = {
+        admin: this.admin!,
+        groupId: this.config.groupId,
+        store: this.store,
+        merger: this.merger,
+        logger: this.logger,
+      };
+      await resumeAssigned(ctx, topic, this.assignment[topic] ?? []);
+      if (!this.merger.isAssigned(topic, partition))
+        await resumePartition(ctx, topic, partition, Number(batch.firstOffset()));
+      this.stats.assignMs += performance.now() - b0;
+    }
+    const letters = ingestBatch(this.merger, this.metrics, batch);
+    // The dead letters are durable before any commit can pass their offsets.
+    await sendDeadLetters(this.producer!, this.dlqTopic, letters);
+    this.stats.batchMs += performance.now() - b0;
+    this.restartAttempt = 0; // a batch went through: the next crash starts the backoff over
+    if (this.flusher.due) await this.flusher.flush(this.consumer!, false, heartbeat);
+  }
+
+  private async tick(): Promise<void> {
+    this.syncGeneration();
+    // While the group rebalances this instance may be losing partitions: write nothing until it has rejoined.
+    if (this.stopping || this.rebalancing || !this.joined) return;
+    if (this.flusher.due) await this.flusher.flush(this.consumer!, false);
+    else this.rollups.schedule(false);
+  }
+
+  /** Graceful stop: stop merging, write every open window as a partial row, commit, leave the group. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    await this.restarting;
+    try {
+      await this.lock(async () => {
+        this.syncGeneration();
+        if (this.consumer && this.joined) await this.flusher.flush(this.consumer, true);
+      });
+      await this.rollups.settled();
+    } finally {
+      await this.consumer?.disconnect().catch(() => undefined);
+      await this.producer?.disconnect().catch(() => undefined);
+      await this.admin?.disconnect().catch(() => undefined);
+    }
+  }
+}
