@@ -57,11 +57,13 @@ describeIf(missing)('edge agent bundle', () => {
     for (const p of ['chdb', '@tma/storage', '@nestjs/core', 'typescript', 'jest'])
       expect(packages).not.toContain(`${p}@`);
     expect(fs.existsSync(path.join(bundle, 'node_modules/chdb'))).toBe(false);
-    // the Node runtime: a real executable whose shared libraries a Debian 12 base system has
-    const ldd = run('ldd', [path.join(bundle, 'runtime/node')]);
-    expect(ldd.stdout).not.toContain('not found');
-    for (const lib of ldd.stdout.match(/^\s*(\S+\.so\S*) =>/gm) ?? [])
-      expect(lib.trim()).toMatch(/^(libdl|libstdc\+\+|libm|libgcc_s|libpthread|libc)\.so/);
+    // the Node runtime and koffi's native module need only libraries a Debian 12 base system has
+    for (const binary of ['runtime/node', 'node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node']) {
+      const ldd = run('ldd', [path.join(bundle, binary)]);
+      expect(ldd.stdout).not.toContain('not found');
+      for (const lib of ldd.stdout.match(/^\s*(\S+\.so\S*) =>/gm) ?? [])
+        expect(lib.trim()).toMatch(/^(libdl|libstdc\+\+|libm|libgcc_s|libpthread|libc)\.so/);
+    }
     expect(run(path.join(bundle, 'runtime/node'), ['-p', 'process.versions.node']).stdout).toMatch(/^22\./);
   });
 

@@ -9,10 +9,11 @@ PRUNE=1
 
 # Not `npm ci`: chdb lists native packages for other platforms that the registry does not serve, so they never
 # enter the lock file and `npm ci` refuses it; `npm install` installs the locked tree and leaves the lock as is.
-cp package-lock.json /tmp/tma-lock.before
+before="$(mktemp)"
+cp package-lock.json "$before"
 npm install --no-audit --no-fund
-cmp -s package-lock.json /tmp/tma-lock.before || { echo "build-steps: npm install changed package-lock.json" >&2; exit 1; }
-rm -f /tmp/tma-lock.before
+cmp -s package-lock.json "$before" || { echo "build-steps: npm install changed package-lock.json" >&2; exit 1; }
+rm -f "$before"
 
 export PATH="$PWD/node_modules/.bin:$PATH"
 make -s -C bpf
