@@ -46,8 +46,8 @@ install -m 0755 infra/bundle/tma-agent "$DIR/bin/tma-agent"
 install -m 0644 infra/systemd/tma-agent.service infra/systemd/tma-agent.env "$DIR/share/"
 echo "$VERSION" >"$DIR/VERSION"
 
-# Reproducible archive: fixed owner, order and timestamps.
-tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00:00Z' \
-  -C "$STAGE" -czf "$OUT/$NAME.tar.gz.tmp" "$NAME"
+# Reproducible archive: fixed owner, order and timestamps, no gzip name or time.
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00:00Z' -C "$STAGE" -cf - "$NAME" \
+  | gzip -n >"$OUT/$NAME.tar.gz.tmp"
 mv "$OUT/$NAME.tar.gz.tmp" "$OUT/$NAME.tar.gz"
 echo "$OUT/$NAME.tar.gz"
