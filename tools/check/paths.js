@@ -11,7 +11,8 @@ const root = path.resolve(__dirname, '../..');
 const TOP = ['apps', 'libs', 'bpf', 'bench', 'tools', 'infra', 'docs'];
 const TEXT = /\.(md|ts|js|mjs|cjs|c|h|sh|json|ya?ml|sql|html|css|py|avsc)$|(^|\/)(Makefile|Dockerfile|tma)$/;
 const SKIP_FILE = /(^|\/)(package-lock\.json|test-vectors\.json)$|\.generated\.ts$/;
-const WORD = new RegExp(`(?<![\\w./@<-])((?:${TOP.join('|')})/[\\w./+{},-]*[\\w/}])`, 'g');
+const WORD = new RegExp(`(?<!apiVersion:\\s*)(?<![\\w./@<-])((?:${TOP.join('|')})/[\\w./+{},-]*[\\w/}])`, 'g');
+// (Kubernetes API groups such as `apiVersion: apps/v1` are not paths.)
 // Build output, run state and placeholders never exist in a clean clone.
 const GENERATED = /(^|\/)(dist|\.build|\.state|node_modules)(\/|$)|\*|<|\$|\{/;
 
