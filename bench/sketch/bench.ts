@@ -19,9 +19,9 @@ import {
   mergeEncodedHyperLogLog,
   srcKey,
 } from '../../libs/sketch/src';
-import { Rng, makeFlows, makeStream, countStream } from '../../libs/sketch/src/test-support/datasets';
+import { Rng, makeFlows, makeStream, countStream } from '../../libs/sketch/src/testing';
 import { simdActive, useSimd } from '../../libs/sketch/src/wasm/simd';
-import { CmsWindow, HllWindow } from '../../libs/sketch/src/wasm/window';
+import { CmsWindow, HllWindow } from '../../libs/sketch/src/wasm/sketch-windows';
 
 /**
  * Median CPU time per call in µs over `rounds` batches of `batch` calls, after a warm-up batch. CPU time (user +

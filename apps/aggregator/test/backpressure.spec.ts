@@ -4,7 +4,7 @@ import type { Storage } from '@tma/storage';
 import { snapshotTopic } from '@tma/schema';
 import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
 import { startAggregator, type AggregatorHandle } from '@tma/aggregation';
-import { openTestStore, type TestStore } from '@tma/storage';
+import { openTestStore, type TestStore } from '@tma/storage/testing';
 import { createTopics, deleteTopics, kafka, producer, uniquePrefix, waitFor } from './support/kafka';
 import { metric } from './support/metrics';
 

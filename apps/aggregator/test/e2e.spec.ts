@@ -3,7 +3,7 @@
 import { encode } from '@tma/schema';
 import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
 import { startAggregator, type AggregatorHandle } from '@tma/aggregation';
-import { openTestStore, type TestStore } from '@tma/storage';
+import { openTestStore, type TestStore } from '@tma/storage/testing';
 import { createTopics, deleteTopics, producer, readDeadLetters, uniquePrefix, waitFor } from './support/kafka';
 import { snapshotTopic } from '@tma/schema';
 

@@ -5,7 +5,7 @@
 import { snapshotTopic } from '@tma/schema';
 import { FleetSimulator, sendMessages, type SimMessage } from '@tma/fleet-sim';
 import { startAggregator, type AggregatorHandle } from '@tma/aggregation';
-import { openTestStore, type TestStore } from '@tma/storage';
+import { openTestStore, type TestStore } from '@tma/storage/testing';
 import { createTopics, deleteTopics, producer, uniquePrefix, waitFor } from './support/kafka';
 
 jest.setTimeout(240_000);

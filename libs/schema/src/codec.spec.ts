@@ -19,12 +19,11 @@ import {
   decode,
   encode,
   knownSnapshotSchemas,
-  sampleBytes,
-  sampleSnapshot,
   snapshotTopic,
   snapshotTopics,
   currentSnapshotType,
 } from './index';
+import { sampleBytes, sampleSnapshot } from './testing';
 import { LONG_MAX } from './bounded-walk';
 import { schemaFingerprint } from './fingerprint';
 

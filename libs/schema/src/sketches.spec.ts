@@ -19,7 +19,7 @@ import {
   srcKey,
 } from '@tma/sketch';
 import { decode, encode } from './codec';
-import { sampleSnapshot } from './sample';
+import { sampleSnapshot } from './testing';
 
 describe('snapshots carrying real sketches', () => {
   it('sampleSnapshot declares the sketch specification in force', () => {

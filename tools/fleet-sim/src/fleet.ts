@@ -11,7 +11,6 @@ import {
   HASH_NAME,
   HLL_P,
   HyperLogLog,
-  Rng,
   SEED_HASH,
   SPEC_VERSION,
   dportKey,
@@ -22,8 +21,8 @@ import {
   hashKeyInto,
   srcKey,
   toHex,
-  Zipf,
 } from '@tma/sketch';
+import { Rng, Zipf } from '@tma/sketch/testing';
 import { encode, type SketchSnapshot } from '@tma/schema';
 import { GroundTruth } from './truth';
 

@@ -10,13 +10,8 @@ import { CmsShape, CountMinSketch, CountMinSketchOptions, cmsIncompatibility, cm
 import { IncompatibleSketchError } from '../errors';
 import { HllShape, HyperLogLog, HyperLogLogOptions, hllIncompatibility, hllPrecision } from '../hll';
 import { HASH_NAME, SEED_HASH } from '../spec.generated';
-import {
-  hllRegisterAboveError,
-  mergeEncodedCountMinSketch,
-  mergeEncodedHyperLogLog,
-  readCountMinForMerge,
-  readHyperLogLogForMerge,
-} from '../serialize';
+import { mergeEncodedCountMinSketch, readCountMinForMerge } from '../cms.serialize';
+import { hllRegisterAboveError, mergeEncodedHyperLogLog, readHyperLogLogForMerge } from '../hll.serialize';
 import { loadSimdKernels, SimdKernels } from './simd';
 
 /**

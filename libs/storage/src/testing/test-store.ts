@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyMigrations } from './migrations';
-import { createStorage, type Storage } from './storage';
+import { applyMigrations } from '../migrations';
+import { createStorage, type Storage } from '../storage';
 
 export interface TestStore {
   storage: Storage;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Testbed CLI: N hosts as network namespaces, an edge agent in each, synthetic traffic with exact ground truth.
 //
-//   node apps/edge-agent/dist/testbed/main.js --hosts 2 --interval 5s
+//   node tools/testbed/dist/main.js --hosts 2 --interval 5s
 //
 // Every interval each host receives a fresh pcap (its own seed); cumulative ground truth per host is written beside
 // the agent's state so anyone can compare what Kafka received with what was sent. Ctrl-C / SIGTERM stops the agents
