@@ -14,19 +14,14 @@
 import { CountMinSketch, CountMinSketchOptions } from './cms';
 import { CorruptError, IncompatibleParametersError } from './errors';
 import {
-  ByteWriter,
-  EncodeOptions,
-  SKETCH_HEADER_BYTES,
   SketchEncoding,
   SketchFamily,
-  cursor,
-  expectFamily,
-  fastVarint,
-  finishPayload,
-  readSketchHeader,
-  vsize,
-  writeHeader,
+  finishSketch,
+  openSketch,
+  startSketch,
+  type EncodeOptions,
 } from './serial-format';
+import { SKETCH_HEADER_BYTES, cursor, fastVarint, vsize } from './serial-format';
 import { CMS_DEPTH, CMS_WIDTH_BITS } from './spec.generated';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -64,8 +59,7 @@ export function encodeCountMinSketch(cms: CountMinSketch, options: EncodeOptions
     const sparse = encodeCmsSparse(cms, nnz);
     if (mode === 'sparse' || sparse.length < 0.5 * (SKETCH_HEADER_BYTES + dense)) return sparse;
   }
-  const w = new ByteWriter(SKETCH_HEADER_BYTES + dense);
-  const lengthAt = writeHeader(w, SketchFamily.CountMin, SketchEncoding.Dense, cms.seedHash, cms.depth, cms.widthBits);
+  const w = startSketch(SketchFamily.CountMin, SketchEncoding.Dense, cms.seedHash, cms.depth, cms.widthBits, dense);
   const buf = w.buf;
   let pos = w.pos;
   buf[pos++] = width;
@@ -88,13 +82,19 @@ export function encodeCountMinSketch(cms: CountMinSketch, options: EncodeOptions
     }
   }
   w.pos = pos;
-  return finishPayload(w, lengthAt);
+  return finishSketch(w);
 }
 
 function encodeCmsSparse(cms: CountMinSketch, nnz: number): Uint8Array {
   const cells = cms.cells;
-  const w = new ByteWriter(SKETCH_HEADER_BYTES + 8 + 3 * nnz);
-  const lengthAt = writeHeader(w, SketchFamily.CountMin, SketchEncoding.Sparse, cms.seedHash, cms.depth, cms.widthBits);
+  const w = startSketch(
+    SketchFamily.CountMin,
+    SketchEncoding.Sparse,
+    cms.seedHash,
+    cms.depth,
+    cms.widthBits,
+    8 + 3 * nnz,
+  );
   w.varint(nnz);
   const refs = new Map<number, number>();
   let listed = 0;
@@ -114,7 +114,7 @@ function encodeCmsSparse(cms: CountMinSketch, nnz: number): Uint8Array {
       if (ref === undefined) refs.set(v, listed);
     }
   }
-  return finishPayload(w, lengthAt);
+  return finishSketch(w);
 }
 
 export interface DecodeCountMinOptions extends CountMinSketchOptions {
@@ -160,19 +160,28 @@ function loadAligned(bytes: Uint8Array, pos: number, len: number): void {
   alignedBytes.set(bytes.subarray(pos, pos + len));
 }
 
+/** Checks that rows 0 … depth−1 sum alike (`rowSum(row)` sums one row, called in row order); returns the total. */
+function sameRowSums(depth: number, rowSum: (row: number) => number): number {
+  let total = 0;
+  for (let row = 0; row < depth; row++) {
+    const sum = rowSum(row);
+    if (row === 0) total = sum;
+    else if (sum !== total) throw new CorruptError(`CMS row ${row} sums to ${sum}, row 0 to ${total}`);
+  }
+  return total;
+}
+
 /** Validation pass over the aligned words (no stores): every row must sum alike; returns the total. */
 function checkWordRows(cw: number, depth: number, width: number): number {
   const w = alignedWords;
   const wordsPerRow = (cw * width) >>> 2;
-  let total = 0;
-  let j = 0;
-  for (let row = 0; row < depth; row++) {
-    const rowEnd = j + wordsPerRow;
+  return sameRowSums(depth, (row) => {
+    const end = (row + 1) * wordsPerRow;
     let sum = 0;
     if (cw === 4) {
-      for (; j < rowEnd; j++) sum += w[j];
+      for (let j = row * wordsPerRow; j < end; j++) sum += w[j];
     } else if (cw === 3) {
-      for (; j < rowEnd; j += 3) {
+      for (let j = row * wordsPerRow; j < end; j += 3) {
         const w0 = w[j];
         const w1 = w[j + 1];
         const w2 = w[j + 2];
@@ -180,15 +189,10 @@ function checkWordRows(cw: number, depth: number, width: number): number {
           (w0 & 0xffffff) + ((w0 >>> 24) | ((w1 & 0xffff) << 8)) + ((w1 >>> 16) | ((w2 & 0xff) << 16)) + (w2 >>> 8);
       }
     } else {
-      for (; j < rowEnd; j++) {
-        const x = w[j];
-        sum += (x & 0xffff) + (x >>> 16);
-      }
+      for (let j = row * wordsPerRow; j < end; j++) sum += (w[j] & 0xffff) + (w[j] >>> 16);
     }
-    if (row === 0) total = sum;
-    else if (sum !== total) throw rowMismatch(row, sum, total);
-  }
-  return total;
+    return sum;
+  });
 }
 
 /** cells[i] += cell i of the aligned words (after checkWordRows passed). */
@@ -215,10 +219,6 @@ function addWordCells(cw: number, size: number, cells: Float64Array): void {
   }
 }
 
-function rowMismatch(row: number, sum: number, total: number): CorruptError {
-  return new CorruptError(`CMS row ${row} sums to ${sum}, row 0 to ${total}`);
-}
-
 /** Reads depth·width fixed-width cells at bytes[pos] into `cells`, checking that every row sums alike; returns the total. */
 function decodeDenseCells(
   bytes: Uint8Array,
@@ -236,21 +236,19 @@ function decodeDenseCells(
   if (wordCells(cw, width)) {
     loadAligned(bytes, pos, cw * size);
     const w = alignedWords;
-    let total = 0;
-    let i = 0;
-    let j = 0;
-    for (let row = 0; row < depth; row++) {
-      const rowEnd = i + width;
+    return sameRowSums(depth, (row) => {
+      let i = row * width;
+      const end = i + width;
       let sum = 0;
       if (cw === 4) {
-        for (; i < rowEnd; i++) {
+        for (; i < end; i++) {
           const v = w[i];
           cells[i] = v;
           sum += v;
         }
       } else if (cw === 3) {
         // Four cells in three words: c0 = w0[0..24), c1 = w0[24..32) w1[0..16), c2 = w1[16..32) w2[0..8), c3 = w2[8..32).
-        for (; i < rowEnd; i += 4, j += 3) {
+        for (let j = (i * 3) >>> 2; i < end; i += 4, j += 3) {
           const w0 = w[j];
           const w1 = w[j + 1];
           const w2 = w[j + 2];
@@ -265,7 +263,7 @@ function decodeDenseCells(
           sum += c0 + c1 + c2 + c3; // < 2^26: exact as an integer
         }
       } else {
-        for (; i < rowEnd; i += 2, j++) {
+        for (let j = i >>> 1; i < end; i += 2, j++) {
           const x = w[j];
           const c0 = x & 0xffff;
           const c1 = x >>> 16;
@@ -274,16 +272,13 @@ function decodeDenseCells(
           sum += c0 + c1;
         }
       }
-      if (row === 0) total = sum;
-      else if (sum !== total) throw rowMismatch(row, sum, total);
-    }
-    return total;
+      return sum;
+    });
   }
   // Other widths (1 and 5 … 7 bytes, or a big-endian machine): per cell.
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let total = 0;
   let i = 0;
-  for (let row = 0; row < depth; row++) {
+  return sameRowSums(depth, () => {
     let sum = 0;
     const rowEnd = i + width;
     if (cw === 1) {
@@ -309,10 +304,8 @@ function decodeDenseCells(
         sum += v;
       }
     }
-    if (row === 0) total = sum;
-    else if (sum !== total) throw rowMismatch(row, sum, total);
-  }
-  return total;
+    return sum;
+  });
 }
 
 /**
@@ -326,8 +319,7 @@ function readCms(
   dense?: Float64Array,
   addInto?: Float64Array,
 ): CmsContent {
-  const h = readSketchHeader(bytes);
-  expectFamily(h, SketchFamily.CountMin, expect.seedHash);
+  const h = openSketch(bytes, SketchFamily.CountMin, expect.seedHash);
   const depth = expect.depth ?? CMS_DEPTH;
   const widthBits = expect.widthBits ?? CMS_WIDTH_BITS;
   if (h.param0 !== depth || h.param1 !== widthBits) {

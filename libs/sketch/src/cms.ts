@@ -1,7 +1,7 @@
 // Count-Min Sketch over the fleet hash: depth rows of 2^widthBits counters, row-major, merged by cell sum.
 // Counters are doubles holding exact integers (the kernel's u64 cells; exact up to 2^53, see SPEC.md).
 import { cmsColumn, hashKeyInto } from './hash';
-import { IncompatibleSketchError } from './errors';
+import { refuseMergeIf, selfMerge } from './errors';
 import { CMS_DEPTH, CMS_WIDTH_BITS, HASH_NAME, SEED_HASH } from './spec.generated';
 
 // Bound once: global lookups are slow inside vm contexts (test runners).
@@ -167,14 +167,12 @@ export class CountMinSketch {
 
   /** Why `other` cannot be merged into this sketch, or null when it can. */
   incompatibility(other: CountMinSketch): string | null {
-    if (other === this) return 'cannot merge a sketch with itself';
-    return cmsIncompatibility(this, other);
+    return selfMerge(this, other) ?? cmsIncompatibility(this, other);
   }
 
   /** Adds every cell of `other` (which is not modified). Throws IncompatibleSketchError and changes nothing on mismatch. */
   merge(other: CountMinSketch): this {
-    const why = this.incompatibility(other);
-    if (why) throw new IncompatibleSketchError(`CMS merge refused: ${why}`);
+    refuseMergeIf('CMS', this.incompatibility(other));
     const a = this.cells;
     const b = other.cells;
     for (let i = 0; i < a.length; i++) a[i] += b[i];

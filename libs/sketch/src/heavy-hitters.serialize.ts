@@ -9,21 +9,25 @@ import { Candidate } from './heavy-hitters';
 import { FlowKeySet, isFlowKey, isIPv4Mapped, toHex } from './keys';
 import {
   ByteReader,
-  ByteWriter,
   SKETCH_HEADER_BYTES,
   SketchEncoding,
   SketchFamily,
-  expectFamily,
-  finishPayload,
-  readSketchHeader,
-  writeHeader,
+  finishSketch,
+  openSketch,
+  startSketch,
 } from './serial-format';
 import { DOMAIN_FLOW, FLOW_KEY_BYTES, SEED_HASH } from './spec.generated';
 
 export function encodeCandidates(candidates: Iterable<Candidate>, seedHash = SEED_HASH): Uint8Array {
   const list = Array.isArray(candidates) ? (candidates as Candidate[]) : [...candidates];
-  const w = new ByteWriter(SKETCH_HEADER_BYTES + 8 + list.length * 24);
-  const lengthAt = writeHeader(w, SketchFamily.Candidates, SketchEncoding.Dense, seedHash, FLOW_KEY_BYTES, 0);
+  const w = startSketch(
+    SketchFamily.Candidates,
+    SketchEncoding.Dense,
+    seedHash,
+    FLOW_KEY_BYTES,
+    0,
+    8 + list.length * 24,
+  );
   w.varint(list.length);
   const seen = new FlowKeySet();
   for (const c of list) {
@@ -45,7 +49,7 @@ export function encodeCandidates(candidates: Iterable<Candidate>, seedHash = SEE
     w.varint(c.packets);
     w.varint(c.bytes);
   }
-  return finishPayload(w, lengthAt);
+  return finishSketch(w);
 }
 
 function readAddress(r: ByteReader, v4: boolean, key: Uint8Array, at: number): void {
@@ -65,8 +69,7 @@ function readAddress(r: ByteReader, v4: boolean, key: Uint8Array, at: number): v
 }
 
 export function decodeCandidates(bytes: Uint8Array, expect: { seedHash?: number } = {}): Candidate[] {
-  const h = readSketchHeader(bytes);
-  expectFamily(h, SketchFamily.Candidates, expect.seedHash);
+  const h = openSketch(bytes, SketchFamily.Candidates, expect.seedHash);
   if (h.encoding !== SketchEncoding.Dense) throw new CorruptError(`candidate lists have no encoding ${h.encoding}`);
   if (h.param0 !== FLOW_KEY_BYTES || h.param1 !== 0)
     throw new IncompatibleParametersError(`candidate keys of ${h.param0} bytes; expected ${FLOW_KEY_BYTES}`);

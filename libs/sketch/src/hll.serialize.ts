@@ -6,19 +6,14 @@
 import { CorruptError, IncompatibleParametersError } from './errors';
 import { HyperLogLog, HyperLogLogOptions } from './hll';
 import {
-  ByteWriter,
-  EncodeOptions,
-  SKETCH_HEADER_BYTES,
   SketchEncoding,
   SketchFamily,
-  cursor,
-  expectFamily,
-  fastVarint,
-  finishPayload,
-  readSketchHeader,
-  vsize,
-  writeHeader,
+  finishSketch,
+  openSketch,
+  startSketch,
+  type EncodeOptions,
 } from './serial-format';
+import { SKETCH_HEADER_BYTES, cursor, fastVarint, vsize } from './serial-format';
 import { HLL_P } from './spec.generated';
 import { checkedMaxBytesInto } from './wasm/simd';
 
@@ -47,8 +42,8 @@ export function encodeHyperLogLog(hll: HyperLogLog, options: EncodeOptions = {})
         : sparse <= sparseLimit
           ? SketchEncoding.Sparse
           : SketchEncoding.Dense;
-  const w = new ByteWriter(SKETCH_HEADER_BYTES + (encoding === SketchEncoding.Sparse ? sparse : regs.length));
-  const lengthAt = writeHeader(w, SketchFamily.HyperLogLog, encoding, hll.seedHash, hll.p, 8);
+  const payload = encoding === SketchEncoding.Sparse ? sparse : regs.length;
+  const w = startSketch(SketchFamily.HyperLogLog, encoding, hll.seedHash, hll.p, 8, payload);
   if (encoding === SketchEncoding.Dense) {
     w.bytes(regs);
   } else {
@@ -60,7 +55,7 @@ export function encodeHyperLogLog(hll: HyperLogLog, options: EncodeOptions = {})
       prev = i;
     }
   }
-  return finishPayload(w, lengthAt);
+  return finishSketch(w);
 }
 
 export interface DecodeHyperLogLogOptions extends HyperLogLogOptions {
@@ -82,8 +77,7 @@ interface HllContent {
 }
 
 function readHll(bytes: Uint8Array, expect: DecodeHyperLogLogOptions): HllContent {
-  const h = readSketchHeader(bytes);
-  expectFamily(h, SketchFamily.HyperLogLog, expect.seedHash);
+  const h = openSketch(bytes, SketchFamily.HyperLogLog, expect.seedHash);
   const p = expect.precision ?? HLL_P;
   if (h.param0 !== p || h.param1 !== 8)
     throw new IncompatibleParametersError(

@@ -2,7 +2,7 @@
 // Ertl's improved estimator ("New cardinality estimation algorithms for HyperLogLog sketches", 2017), which needs no
 // empirical bias tables or range switches and stays unbiased from 0 to far beyond 10^9 with a 64-bit hash.
 import { hashKeyInto } from './hash';
-import { IncompatibleSketchError } from './errors';
+import { refuseMergeIf, selfMerge } from './errors';
 import { HASH_NAME, HLL_P, SEED_HASH } from './spec.generated';
 import { anyByteAbove, maxBytesInto } from './wasm/simd';
 
@@ -200,14 +200,12 @@ export class HyperLogLog {
   }
 
   incompatibility(other: HyperLogLog): string | null {
-    if (other === this) return 'cannot merge a sketch with itself';
-    return hllIncompatibility(this, other);
+    return selfMerge(this, other) ?? hllIncompatibility(this, other);
   }
 
   /** Register-wise max with `other` (which is not modified). Throws IncompatibleSketchError and changes nothing on mismatch. */
   merge(other: HyperLogLog): this {
-    const why = this.incompatibility(other);
-    if (why) throw new IncompatibleSketchError(`HLL merge refused: ${why}`);
+    refuseMergeIf('HLL', this.incompatibility(other));
     // 16 registers per instruction in WebAssembly SIMD where available (see wasm/simd.ts).
     if (maxBytesInto(this.registers, other.registers)) return this;
     // Byte-wise max four registers at a time (SWAR; registers are < 128): per byte, the high bit of

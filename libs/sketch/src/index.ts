@@ -1,6 +1,13 @@
 // @tma/sketch: the fleet's mergeable sketches (SPEC.md), identical bit for bit to the kernel's.
 export * from './spec.generated';
-export * from './errors';
+export {
+  BadVersionError,
+  CorruptError,
+  IncompatibleParametersError,
+  IncompatibleSketchError,
+  SketchDecodeError,
+  TooShortError,
+} from './errors';
 export * from './hash';
 export * from './keys';
 export * from './cms';

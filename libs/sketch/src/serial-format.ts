@@ -42,14 +42,16 @@ export interface SketchHeader {
   payloadLength: number;
 }
 
-export function writeHeader(
-  w: ByteWriter,
+/** A writer holding the header of a new serialized sketch, with room for `payloadBytes` (it grows if need be). */
+export function startSketch(
   family: SketchFamily,
   encoding: SketchEncoding,
   seedHash: number,
   p0: number,
   p1: number,
-): number {
+  payloadBytes: number,
+): ByteWriter {
+  const w = new ByteWriter(SKETCH_HEADER_BYTES + payloadBytes);
   w.u32le(SKETCH_MAGIC);
   w.u8(SKETCH_FORMAT_VERSION);
   w.u8(family);
@@ -60,18 +62,18 @@ export function writeHeader(
   w.u8(p1);
   w.u8(0);
   w.u8(0);
-  const lengthAt = w.pos;
-  w.u32le(0);
-  return lengthAt;
+  w.u32le(0); // payload length, set by finishSketch
+  return w;
 }
 
-export function finishPayload(w: ByteWriter, lengthAt: number): Uint8Array {
+/** The serialized sketch of a startSketch writer: its payload length goes into the header. */
+export function finishSketch(w: ByteWriter): Uint8Array {
   const len = w.pos - SKETCH_HEADER_BYTES;
   const b = w.buf;
-  b[lengthAt] = len & 0xff;
-  b[lengthAt + 1] = (len >>> 8) & 0xff;
-  b[lengthAt + 2] = (len >>> 16) & 0xff;
-  b[lengthAt + 3] = (len >>> 24) & 0xff;
+  b[16] = len & 0xff;
+  b[17] = (len >>> 8) & 0xff;
+  b[18] = (len >>> 16) & 0xff;
+  b[19] = (len >>> 24) & 0xff;
   return w.finish();
 }
 
@@ -117,7 +119,9 @@ export function readSketchHeader(bytes: Uint8Array): SketchHeader {
 
 const familyName = (f: number) => (f === 1 ? 'CMS' : f === 2 ? 'HLL' : 'candidates');
 
-export function expectFamily(h: SketchHeader, family: SketchFamily, seedHash = SEED_HASH): void {
+/** The checked header of a serialized sketch that must be of `family` with this seed hash (default: the fleet's). */
+export function openSketch(bytes: Uint8Array, family: SketchFamily, seedHash = SEED_HASH): SketchHeader {
+  const h = readSketchHeader(bytes);
   if (h.family !== family)
     throw new IncompatibleParametersError(`expected a ${familyName(family)} sketch, got ${familyName(h.family)}`);
   if (h.seedHash !== seedHash) {
@@ -125,6 +129,7 @@ export function expectFamily(h: SketchHeader, family: SketchFamily, seedHash = S
       `seed hash 0x${h.seedHash.toString(16)} differs from this fleet's 0x${seedHash.toString(16)}`,
     );
   }
+  return h;
 }
 
 // ---------------------------------------------------------------- varints

@@ -7,7 +7,7 @@
 // or garbage collection cannot be seen through a stale view. Where WebAssembly SIMD is missing, the windows hold a
 // plain sketch and merge with the JS loops.
 import { CmsShape, CountMinSketch, CountMinSketchOptions, cmsIncompatibility, cmsParameters } from '../cms';
-import { IncompatibleSketchError } from '../errors';
+import { refuseMergeIf } from '../errors';
 import { HllShape, HyperLogLog, HyperLogLogOptions, hllIncompatibility, hllPrecision } from '../hll';
 import { HASH_NAME, SEED_HASH } from '../spec.generated';
 import { mergeEncodedCountMinSketch, readCountMinForMerge } from '../cms.serialize';
@@ -161,8 +161,7 @@ abstract class Window<S extends { merge(other: S): unknown }> {
   /** Throws after dispose(), and (changing nothing) when `other` cannot merge into this window. */
   protected live(other?: S): void {
     if (this.disposed) throw new Error(`${this.family === 'CMS' ? 'CmsWindow' : 'HllWindow'} used after dispose()`);
-    const why = other && this.incompatibility(other);
-    if (why) throw new IncompatibleSketchError(`${this.family} merge refused: ${why}`);
+    if (other) refuseMergeIf(this.family, this.incompatibility(other));
   }
 }
 
