@@ -13,15 +13,8 @@
 // dense decodes several times faster).
 import { CountMinSketch, CountMinSketchOptions } from './cms';
 import { CorruptError, IncompatibleParametersError } from './errors';
-import {
-  SketchEncoding,
-  SketchFamily,
-  finishSketch,
-  openSketch,
-  startSketch,
-  type EncodeOptions,
-} from './serial-format';
-import { SKETCH_HEADER_BYTES, cursor, fastVarint, vsize } from './serial-format';
+import { SketchEncoding, SketchFamily, finishSketch, openSketch, startSketch } from './serial-format';
+import { SKETCH_HEADER_BYTES, cursor, fastVarint, vsize, type EncodeOptions } from './serial-format';
 import { CMS_DEPTH, CMS_WIDTH_BITS } from './spec.generated';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;

@@ -5,15 +5,8 @@
 //    encoding 1 sparse:  varint n, then n × varint(gap · 64 + value), value 1 … 65 − p, index as for the CMS
 import { CorruptError, IncompatibleParametersError } from './errors';
 import { HyperLogLog, HyperLogLogOptions } from './hll';
-import {
-  SketchEncoding,
-  SketchFamily,
-  finishSketch,
-  openSketch,
-  startSketch,
-  type EncodeOptions,
-} from './serial-format';
-import { SKETCH_HEADER_BYTES, cursor, fastVarint, vsize } from './serial-format';
+import { SketchEncoding, SketchFamily, finishSketch, openSketch, startSketch } from './serial-format';
+import { SKETCH_HEADER_BYTES, cursor, fastVarint, vsize, type EncodeOptions } from './serial-format';
 import { HLL_P } from './spec.generated';
 import { checkedMaxBytesInto } from './wasm/simd';
 

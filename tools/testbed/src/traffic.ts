@@ -3,7 +3,7 @@
 // the way the kernel counts: bytes are frame lengths from the Ethernet header on (no FCS).
 import { writeFileSync } from 'node:fs';
 import { formatAddress } from '@tma/sketch';
-import { Rng, TrafficTally, addCounts, zipfCounts, type Counts } from '@tma/sketch/testing';
+import { Rng, TrafficTally, addCounts, withDefaults, zipfCounts, type Counts } from '@tma/sketch/testing';
 
 export const PROTO_ICMP = 1;
 export const PROTO_TCP = 6;
@@ -113,18 +113,18 @@ function parseMac(text: string): Buffer {
   return Buffer.from(parts.map((p) => parseInt(p, 16)));
 }
 
-function withDefaults(o: TrafficOptions): Required<Omit<TrafficOptions, 'seed'>> {
-  const r = {
-    flows: o.flows ?? 2000,
-    zipf: o.zipf ?? 1.1,
-    packets: o.packets ?? 50_000,
-    ipv6Share: o.ipv6Share ?? 0.3,
-    scanPorts: o.scanPorts ?? 1000,
-    floodSources: o.floodSources ?? 1500,
-    dstMac: o.dstMac ?? '02:74:6d:61:ff:fe',
-    srcMac: o.srcMac ?? '02:74:6d:61:ff:01',
-    startTime: o.startTime ?? 1_700_000_000 + ((o.seed >>> 0) % 86_400),
-  };
+function checkedOptions(o: TrafficOptions): Required<Omit<TrafficOptions, 'seed'>> {
+  const r = withDefaults<Required<Omit<TrafficOptions, 'seed'>>>(o, {
+    flows: 2000,
+    zipf: 1.1,
+    packets: 50_000,
+    ipv6Share: 0.3,
+    scanPorts: 1000,
+    floodSources: 1500,
+    dstMac: '02:74:6d:61:ff:fe',
+    srcMac: '02:74:6d:61:ff:01',
+    startTime: 1_700_000_000 + ((o.seed >>> 0) % 86_400),
+  });
   if (!Number.isInteger(r.flows) || r.flows < 1)
     throw new RangeError(`flows must be a positive integer, got ${r.flows}`);
   if (!(r.zipf > 0)) throw new RangeError(`zipf exponent must be > 0, got ${r.zipf}`);
@@ -322,7 +322,7 @@ function buildFrame(f: FlowPlan, st: FlowState, payloadLen: number, macs: Buffer
 
 /** Generates the flow set, renders every packet in a shuffled order and counts the ground truth. */
 export function generateTraffic(options: TrafficOptions): Traffic {
-  const o = withDefaults(options);
+  const o = checkedOptions(options);
   const rng = new Rng(options.seed);
   const rnd = (): number => rng.next();
   const plans = planFlows(o, rnd);

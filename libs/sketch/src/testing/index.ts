@@ -4,3 +4,4 @@ export * from './random';
 export * from './datasets';
 export * from './truth';
 export * from './candidate-table';
+export * from './options';

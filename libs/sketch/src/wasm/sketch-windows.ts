@@ -9,7 +9,7 @@
 import { CmsShape, CountMinSketch, CountMinSketchOptions, cmsIncompatibility, cmsParameters } from '../cms';
 import { refuseMergeIf } from '../errors';
 import { HllShape, HyperLogLog, HyperLogLogOptions, hllIncompatibility, hllPrecision } from '../hll';
-import { HASH_NAME, SEED_HASH } from '../spec.generated';
+import { FleetHashed } from '../hash';
 import { mergeEncodedCountMinSketch, readCountMinForMerge } from '../cms.serialize';
 import { hllRegisterAboveError, mergeEncodedHyperLogLog, readHyperLogLogForMerge } from '../hll.serialize';
 import { loadSimdKernels, SimdKernels } from './simd';
@@ -109,15 +109,15 @@ function release(owner: object, b: Block): void {
 }
 
 /** What both windows share: a block of the arena or, failing that, a plain sketch; dispose(); merge checks. */
-abstract class Window<S extends { merge(other: S): unknown }> {
-  readonly hashName = HASH_NAME;
-  readonly seedHash = SEED_HASH;
+abstract class Window<S extends { merge(other: S): unknown }> extends FleetHashed {
   protected block: Block | null = null;
   /** The sketch holding the counters when SIMD is missing or the memory is full. */
   protected fallback: S | null = null;
   private disposed = false;
 
-  protected constructor(private readonly family: 'CMS' | 'HLL') {}
+  protected constructor(private readonly family: 'CMS' | 'HLL') {
+    super();
+  }
 
   /** Claims `bytes` of the arena, or makes the fallback sketch. */
   protected init(bytes: number, fallback: () => S): void {
