@@ -14,7 +14,8 @@
 import { CountMinSketch, CountMinSketchOptions } from './cms';
 import { CorruptError, IncompatibleParametersError } from './errors';
 import { SketchEncoding, SketchFamily, finishSketch, openSketch, startSketch } from './serial-format';
-import { SKETCH_HEADER_BYTES, cursor, fastVarint, vsize, type EncodeOptions } from './serial-format';
+import { SKETCH_HEADER_BYTES, SparseEntries, fastVarint, seekVarints, varintsEnd, vsize } from './serial-format';
+import type { EncodeOptions } from './serial-format';
 import { CMS_DEPTH, CMS_WIDTH_BITS } from './spec.generated';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -118,14 +119,13 @@ export interface DecodeCountMinOptions extends CountMinSketchOptions {
 // Decoded-but-not-applied content lives in scratch buffers reused across calls: a decode is fully validated before
 // any sketch is created or changed, and busy aggregators do not pay for fresh 128 KiB allocations per snapshot.
 let denseScratch = new Float64Array(0);
-let indexScratch = new Uint32Array(0);
-let valueScratch = new Float64Array(0);
+const sparse = new SparseEntries((n) => new Float64Array(n));
 
 interface CmsContent {
   depth: number;
   widthBits: number;
   total: number;
-  /** Dense: every cell in denseScratch[0 … size). Sparse: n entries in indexScratch / valueScratch. */
+  /** Dense: every cell in denseScratch[0 … size). Sparse: n entries in `sparse`. */
   dense: boolean;
   n: number;
   /** Already added to the `addInto` cells. */
@@ -153,39 +153,38 @@ function loadAligned(bytes: Uint8Array, pos: number, len: number): void {
   alignedBytes.set(bytes.subarray(pos, pos + len));
 }
 
-/** Checks that rows 0 … depth−1 sum alike (`rowSum(row)` sums one row, called in row order); returns the total. */
-function sameRowSums(depth: number, rowSum: (row: number) => number): number {
-  let total = 0;
-  for (let row = 0; row < depth; row++) {
-    const sum = rowSum(row);
-    if (row === 0) total = sum;
-    else if (sum !== total) throw new CorruptError(`CMS row ${row} sums to ${sum}, row 0 to ${total}`);
-  }
+/** The running total after row `row` summed to `sum`: row 0 sets it, every other row must match it. */
+function rowTotal(row: number, sum: number, total: number): number {
+  if (row === 0) return sum;
+  if (sum !== total) throw new CorruptError(`CMS row ${row} sums to ${sum}, row 0 to ${total}`);
   return total;
+}
+
+/** Sum of the cells in aligned words [j, end) (cells of cw bytes), nothing stored. */
+function wordRowSum(w: Uint32Array, cw: number, j: number, end: number): number {
+  let sum = 0;
+  if (cw === 4) {
+    for (; j < end; j++) sum += w[j];
+  } else if (cw === 3) {
+    for (; j < end; j += 3) {
+      const w0 = w[j];
+      const w1 = w[j + 1];
+      const w2 = w[j + 2];
+      sum += (w0 & 0xffffff) + ((w0 >>> 24) | ((w1 & 0xffff) << 8)) + ((w1 >>> 16) | ((w2 & 0xff) << 16)) + (w2 >>> 8);
+    }
+  } else {
+    for (; j < end; j++) sum += (w[j] & 0xffff) + (w[j] >>> 16);
+  }
+  return sum;
 }
 
 /** Validation pass over the aligned words (no stores): every row must sum alike; returns the total. */
 function checkWordRows(cw: number, depth: number, width: number): number {
-  const w = alignedWords;
   const wordsPerRow = (cw * width) >>> 2;
-  return sameRowSums(depth, (row) => {
-    const end = (row + 1) * wordsPerRow;
-    let sum = 0;
-    if (cw === 4) {
-      for (let j = row * wordsPerRow; j < end; j++) sum += w[j];
-    } else if (cw === 3) {
-      for (let j = row * wordsPerRow; j < end; j += 3) {
-        const w0 = w[j];
-        const w1 = w[j + 1];
-        const w2 = w[j + 2];
-        sum +=
-          (w0 & 0xffffff) + ((w0 >>> 24) | ((w1 & 0xffff) << 8)) + ((w1 >>> 16) | ((w2 & 0xff) << 16)) + (w2 >>> 8);
-      }
-    } else {
-      for (let j = row * wordsPerRow; j < end; j++) sum += (w[j] & 0xffff) + (w[j] >>> 16);
-    }
-    return sum;
-  });
+  let total = 0;
+  for (let row = 0; row < depth; row++)
+    total = rowTotal(row, wordRowSum(alignedWords, cw, row * wordsPerRow, (row + 1) * wordsPerRow), total);
+  return total;
 }
 
 /** cells[i] += cell i of the aligned words (after checkWordRows passed). */
@@ -229,19 +228,21 @@ function decodeDenseCells(
   if (wordCells(cw, width)) {
     loadAligned(bytes, pos, cw * size);
     const w = alignedWords;
-    return sameRowSums(depth, (row) => {
-      let i = row * width;
-      const end = i + width;
+    let total = 0;
+    let i = 0;
+    let j = 0;
+    for (let row = 0; row < depth; row++) {
+      const rowEnd = i + width;
       let sum = 0;
       if (cw === 4) {
-        for (; i < end; i++) {
+        for (; i < rowEnd; i++) {
           const v = w[i];
           cells[i] = v;
           sum += v;
         }
       } else if (cw === 3) {
         // Four cells in three words: c0 = w0[0..24), c1 = w0[24..32) w1[0..16), c2 = w1[16..32) w2[0..8), c3 = w2[8..32).
-        for (let j = (i * 3) >>> 2; i < end; i += 4, j += 3) {
+        for (; i < rowEnd; i += 4, j += 3) {
           const w0 = w[j];
           const w1 = w[j + 1];
           const w2 = w[j + 2];
@@ -256,7 +257,7 @@ function decodeDenseCells(
           sum += c0 + c1 + c2 + c3; // < 2^26: exact as an integer
         }
       } else {
-        for (let j = i >>> 1; i < end; i += 2, j++) {
+        for (; i < rowEnd; i += 2, j++) {
           const x = w[j];
           const c0 = x & 0xffff;
           const c1 = x >>> 16;
@@ -265,13 +266,15 @@ function decodeDenseCells(
           sum += c0 + c1;
         }
       }
-      return sum;
-    });
+      total = rowTotal(row, sum, total);
+    }
+    return total;
   }
   // Other widths (1 and 5 … 7 bytes, or a big-endian machine): per cell.
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let total = 0;
   let i = 0;
-  return sameRowSums(depth, () => {
+  for (let row = 0; row < depth; row++) {
     let sum = 0;
     const rowEnd = i + width;
     if (cw === 1) {
@@ -297,13 +300,14 @@ function decodeDenseCells(
         sum += v;
       }
     }
-    return sum;
-  });
+    total = rowTotal(row, sum, total);
+  }
+  return total;
 }
 
 /**
  * Validates a serialized CMS. Dense cells are written to `dense` (or to denseScratch when it is not given) as they
- * are read; sparse entries go to indexScratch / valueScratch. On a decode error the written cells are garbage, so
+ * are read; sparse entries go to `sparse`. On a decode error the written cells are garbage, so
  * `dense` must be a buffer nobody else sees yet.
  */
 function readCms(
@@ -348,15 +352,12 @@ function readCms(
     if (total > MAX_SAFE) throw new CorruptError(`CMS total ${total} exceeds 2^53 - 1`);
     return { depth, widthBits, total, dense: true, n: size };
   }
-  cursor.pos = pos;
+  seekVarints(pos);
   const n = fastVarint(bytes, end);
-  if (n > size || n * 2 > end - cursor.pos) throw new CorruptError(`CMS sparse entry count ${n} does not fit`);
-  if (indexScratch.length < n) {
-    indexScratch = new Uint32Array(Math.max(n, 1024));
-    valueScratch = new Float64Array(Math.max(n, 1024));
-  }
-  const idx = indexScratch;
-  const val = valueScratch;
+  if (n > size || n * 2 > end - varintsEnd()) throw new CorruptError(`CMS sparse entry count ${n} does not fit`);
+  sparse.reserve(n);
+  const idx = sparse.index;
+  const val = sparse.value;
   // Literal values are listed in order of appearance; a reference k ≥ 1 names the k-th of them. The list shares
   // denseScratch's memory (it is free in sparse mode) so no buffer is allocated per decode.
   if (denseScratch.length < n) denseScratch = new Float64Array(Math.max(n, size));
@@ -379,15 +380,14 @@ function readCms(
     idx[k] = index;
     val[k] = v;
   }
-  if (cursor.pos !== end) throw new CorruptError(`${end - cursor.pos} bytes after the last CMS entry`);
+  if (varintsEnd() !== end) throw new CorruptError(`${end - varintsEnd()} bytes after the last CMS entry`);
   // Row sums from the entries (indices ascend, so rows come in order).
   let row = 0;
   let sum = 0;
   for (let k = 0; k <= n; k++) {
     const entryRow = k < n ? idx[k] >>> widthBits : depth;
     while (row < entryRow) {
-      if (row === 0) total = sum;
-      else if (sum !== total) throw new CorruptError(`CMS row ${row} sums to ${sum}, row 0 to ${total}`);
+      total = rowTotal(row, sum, total);
       row++;
       sum = 0;
     }
@@ -402,7 +402,10 @@ export function decodeCountMinSketch(bytes: Uint8Array, expect: DecodeCountMinOp
   const out = new CountMinSketch({ depth: expect.depth ?? CMS_DEPTH, widthBits: expect.widthBits ?? CMS_WIDTH_BITS });
   // Dense cells are decoded straight into the new sketch: on an error it is dropped, never returned.
   const c = readCms(bytes, expect, out.cells);
-  if (!c.dense) for (let k = 0; k < c.n; k++) out.cells[indexScratch[k]] = valueScratch[k];
+  if (!c.dense) {
+    const { index, value } = sparse;
+    for (let k = 0; k < c.n; k++) out.cells[index[k]] = value[k];
+  }
   return CountMinSketch.withTotal(out, c.total);
 }
 
@@ -420,7 +423,8 @@ export function mergeEncodedCountMinSketch(target: CountMinSketch, bytes: Uint8A
       const src = denseScratch;
       for (let i = 0; i < c.n; i++) cells[i] += src[i];
     } else {
-      for (let k = 0; k < c.n; k++) cells[indexScratch[k]] += valueScratch[k];
+      const { index, value } = sparse;
+      for (let k = 0; k < c.n; k++) cells[index[k]] += value[k];
     }
   }
   return CountMinSketch.withTotal(target, target.total + c.total);
@@ -443,5 +447,5 @@ export function readCountMinForMerge(
   dense: Float64Array,
 ): CmsForMerge {
   const c = readCms(bytes, expect, dense);
-  return { total: c.total, dense: c.dense, n: c.n, index: indexScratch, value: valueScratch };
+  return { total: c.total, dense: c.dense, n: c.n, index: sparse.index, value: sparse.value };
 }

@@ -6,7 +6,8 @@
 import { CorruptError, IncompatibleParametersError } from './errors';
 import { HyperLogLog, HyperLogLogOptions } from './hll';
 import { SketchEncoding, SketchFamily, finishSketch, openSketch, startSketch } from './serial-format';
-import { SKETCH_HEADER_BYTES, cursor, fastVarint, vsize, type EncodeOptions } from './serial-format';
+import { SKETCH_HEADER_BYTES, SparseEntries, fastVarint, seekVarints, varintsEnd, vsize } from './serial-format';
+import type { EncodeOptions } from './serial-format';
 import { HLL_P } from './spec.generated';
 import { checkedMaxBytesInto } from './wasm/simd';
 
@@ -56,15 +57,14 @@ export interface DecodeHyperLogLogOptions extends HyperLogLogOptions {
 }
 
 let hllScratch = new HyperLogLog();
-let hllIndexScratch = new Uint32Array(0);
-let hllValueScratch = new Uint8Array(0);
+const sparse = new SparseEntries((n) => new Uint8Array(n));
 
 interface HllContent {
   p: number;
   rankMax: number;
   /** Dense: the registers are bytes[SKETCH_HEADER_BYTES … end), not yet range-checked. */
   dense: boolean;
-  /** Sparse: n checked entries in hllIndexScratch / hllValueScratch. */
+  /** Sparse: n checked entries in `sparse`. */
   n: number;
   end: number;
 }
@@ -83,13 +83,12 @@ function readHll(bytes: Uint8Array, expect: DecodeHyperLogLogOptions): HllConten
     if (h.payloadLength !== m) throw new CorruptError(`dense HLL payload of ${h.payloadLength} bytes; expected ${m}`);
     return { p, rankMax, dense: true, n: m, end };
   }
-  cursor.pos = SKETCH_HEADER_BYTES;
+  seekVarints(SKETCH_HEADER_BYTES);
   const n = fastVarint(bytes, end);
-  if (n > m || n > end - cursor.pos) throw new CorruptError(`HLL sparse entry count ${n} does not fit`);
-  if (hllIndexScratch.length < n) {
-    hllIndexScratch = new Uint32Array(Math.max(n, 1024));
-    hllValueScratch = new Uint8Array(Math.max(n, 1024));
-  }
+  if (n > m || n > end - varintsEnd()) throw new CorruptError(`HLL sparse entry count ${n} does not fit`);
+  sparse.reserve(n);
+  const idx = sparse.index;
+  const val = sparse.value;
   let index = -1;
   for (let k = 0; k < n; k++) {
     const x = fastVarint(bytes, end);
@@ -97,10 +96,10 @@ function readHll(bytes: Uint8Array, expect: DecodeHyperLogLogOptions): HllConten
     index += (x - v) / 64 + 1;
     if (index >= m) throw new CorruptError(`HLL sparse index ${index} beyond ${m} registers`);
     if (v === 0 || v > rankMax) throw new CorruptError(`HLL register value ${v} outside 1..${rankMax}`);
-    hllIndexScratch[k] = index;
-    hllValueScratch[k] = v;
+    idx[k] = index;
+    val[k] = v;
   }
-  if (cursor.pos !== end) throw new CorruptError(`${end - cursor.pos} bytes after the last HLL entry`);
+  if (varintsEnd() !== end) throw new CorruptError(`${end - varintsEnd()} bytes after the last HLL entry`);
   return { p, rankMax, dense: false, n, end };
 }
 
@@ -119,7 +118,8 @@ export function decodeHyperLogLog(bytes: Uint8Array, expect: DecodeHyperLogLogOp
     out.registers.set(bytes.subarray(SKETCH_HEADER_BYTES, c.end));
     if (out.hasRegisterAbove(c.rankMax)) throw registerAbove(out.registers, c.rankMax);
   } else {
-    for (let k = 0; k < c.n; k++) out.registers[hllIndexScratch[k]] = hllValueScratch[k];
+    const { index, value } = sparse;
+    for (let k = 0; k < c.n; k++) out.registers[index[k]] = value[k];
   }
   return out;
 }
@@ -139,9 +139,10 @@ export function mergeEncodedHyperLogLog(target: HyperLogLog, bytes: Uint8Array):
     return target.merge(hllScratch);
   }
   const regs = target.registers;
+  const { index, value } = sparse;
   for (let k = 0; k < c.n; k++) {
-    const i = hllIndexScratch[k];
-    if (hllValueScratch[k] > regs[i]) regs[i] = hllValueScratch[k];
+    const i = index[k];
+    if (value[k] > regs[i]) regs[i] = value[k];
   }
   return target;
 }
@@ -165,8 +166,8 @@ export function readHyperLogLogForMerge(bytes: Uint8Array, expect: DecodeHyperLo
     registers: bytes.subarray(SKETCH_HEADER_BYTES, c.end),
     rankMax: c.rankMax,
     n: c.n,
-    index: hllIndexScratch,
-    value: hllValueScratch,
+    index: sparse.index,
+    value: sparse.value,
   };
 }
 
