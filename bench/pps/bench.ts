@@ -16,9 +16,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isRoot } from '@tma/kernel/testing';
-import { AgentProcess } from '../../apps/edge-agent/src/testbed/agents';
-import { Testbed, type Host } from '../../apps/edge-agent/src/testbed/netns';
-import { generateTraffic, writeTraffic } from '../../apps/edge-agent/src/testbed/traffic';
+import { AgentProcess } from '../../tools/testbed/src/agents';
+import { Testbed, type Host } from '../../tools/testbed/src/netns';
+import { generateTraffic, writeTraffic } from '../../tools/testbed/src/traffic';
 
 // compiled to bench/pps/.build/js/bench/pps/
 const REPO = resolve(__dirname, '../../../../../..');

@@ -22,7 +22,10 @@ for (const project of [SKETCH, LIB]) {
   );
   if (r.status !== 0) throw new Error(`build of ${project} failed:\n${r.stdout}${r.stderr}`);
 }
-const schema = require(path.join(LIB, 'dist', 'index.js'));
+const schema = {
+  ...require(path.join(LIB, 'dist', 'index.js')),
+  ...require(path.join(LIB, 'dist', 'testing', 'index.js')),
+};
 const codec = require(path.join(LIB, 'dist', 'codec.js'));
 const sketch = require(path.join(SKETCH, 'dist', 'index.js'));
 

@@ -19,9 +19,9 @@ import {
   mergeEncodedHyperLogLog,
   srcKey,
 } from '../../libs/sketch/src';
-import { Rng, makeFlows, makeStream, countStream } from '../../libs/sketch/src/test-support/datasets';
+import { Rng, makeFlows, makeStream, countStream } from '../../libs/sketch/src/testing';
 import { simdActive, useSimd } from '../../libs/sketch/src/wasm/simd';
-import { CmsWindow, HllWindow } from '../../libs/sketch/src/wasm/window';
+import { CmsWindow, HllWindow } from '../../libs/sketch/src/wasm/sketch-windows';
 
 /**
  * Median CPU time per call in µs over `rounds` batches of `batch` calls, after a warm-up batch. CPU time (user +
@@ -123,6 +123,21 @@ type Encoded = ReturnType<typeof encode>;
 const size = (e: Encoded) =>
   e.packets.length + e.bytes.length + e.hlls.reduce((a, b) => a + b.length, 0) + e.candidates.length;
 
+/** A host's or a window's two CMS and four HLL, in any form. */
+type Six<C, H> = { packets: C; bytes: C; hlls: H[] };
+
+/** A snapshot's six sketches merged into a window's six, one CMS and one HLL at a time. */
+function mergeSix<C, H, S, T>(
+  into: Six<C, H>,
+  from: Six<S, T>,
+  cms: (c: C, s: S) => unknown,
+  hll: (h: H, t: T) => unknown,
+): void {
+  cms(into.packets, from.packets);
+  cms(into.bytes, from.bytes);
+  for (let i = 0; i < 4; i++) hll(into.hlls[i], from.hlls[i]);
+}
+
 function main(): void {
   const row = (name: string, value: string, goal = '', note = '') =>
     console.log(`${name.padEnd(44)} ${value.padStart(14)}  ${goal.padEnd(12)} ${note}`);
@@ -162,11 +177,15 @@ function main(): void {
     hlls: [0, 1, 2, 3].map(() => new HyperLogLog()),
     candidates: [],
   };
-  const mergeTyped = () => {
-    window.packets.merge(busy.packets);
-    window.bytes.merge(busy.bytes);
-    for (let i = 0; i < 4; i++) window.hlls[i].merge(busy.hlls[i]);
-  };
+  // Merges the busy host's sketches into a window of either kind.
+  const mergeBusy = (into: Six<{ merge(s: CountMinSketch): unknown }, { merge(h: HyperLogLog): unknown }>) =>
+    mergeSix(
+      into,
+      busy,
+      (c, s) => c.merge(s),
+      (h, t) => h.merge(t),
+    );
+  const mergeTyped = () => mergeBusy(window);
   // Baseline: the same work on plain JavaScript arrays.
   const plain = {
     wp: Array.from(window.packets.cells),
@@ -206,11 +225,7 @@ function main(): void {
     bytes: new CmsWindow(CMS),
     hlls: [0, 1, 2, 3].map(() => new HllWindow()),
   };
-  const tWasmWindow = time(() => {
-    wasmWindow.packets.merge(busy.packets);
-    wasmWindow.bytes.merge(busy.bytes);
-    for (let i = 0; i < 4; i++) wasmWindow.hlls[i].merge(busy.hlls[i]);
-  }, 300);
+  const tWasmWindow = time(() => mergeBusy(wasmWindow), 300);
   row(
     `windows in WebAssembly memory (${wasmWindow.packets.simd ? 'SIMD' : 'JS fallback'})`,
     `${tWasmWindow.toFixed(1)} µs`,
@@ -236,11 +251,7 @@ function main(): void {
     '',
     `JS / SIMD = ${(tHll4Scalar / tHll4).toFixed(2)}×`,
   );
-  const mergeBytes = (e: Encoded) => () => {
-    mergeEncodedCountMinSketch(window.packets, e.packets);
-    mergeEncodedCountMinSketch(window.bytes, e.bytes);
-    for (let i = 0; i < 4; i++) mergeEncodedHyperLogLog(window.hlls[i], e.hlls[i]);
-  };
+  const mergeBytes = (e: Encoded) => () => mergeSix(window, e, mergeEncodedCountMinSketch, mergeEncodedHyperLogLog);
   const tBusyBytes = time(mergeBytes(busyEnc), 100);
   row(
     'busy host, straight from bytes (validated)',
@@ -248,11 +259,16 @@ function main(): void {
     '',
     'decode + merge without allocation',
   );
-  const tBusyBytesWasm = time(() => {
-    wasmWindow.packets.mergeEncoded(busyEnc.packets);
-    wasmWindow.bytes.mergeEncoded(busyEnc.bytes);
-    for (let i = 0; i < 4; i++) wasmWindow.hlls[i].mergeEncoded(busyEnc.hlls[i]);
-  }, 100);
+  const tBusyBytesWasm = time(
+    () =>
+      mergeSix(
+        wasmWindow,
+        busyEnc,
+        (c, b) => c.mergeEncoded(b),
+        (h, b) => h.mergeEncoded(b),
+      ),
+    100,
+  );
   row(
     '  the same into windows in WebAssembly memory',
     `${tBusyBytesWasm.toFixed(1)} µs`,

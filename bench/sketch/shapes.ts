@@ -2,7 +2,8 @@
 // 4 × 2^12 and wider or shallower shapes, over Zipf-distributed streams. Every flow is a candidate here, so this is the
 // best any candidate table can do with estimates from the CMS alone (docs/sketch.md, "Heavy hitters").
 // Run: npx tsc -p bench/sketch && npx node bench/sketch/dist/bench/sketch/shapes.js [zipf exponent, default 1.1]
-import { CountMinSketch, Rng, Zipf, hashWordsInto } from '../../libs/sketch/src';
+import { CountMinSketch, hashWordsInto } from '../../libs/sketch/src';
+import { Rng, Zipf } from '../../libs/sketch/src/testing';
 
 const FLOWS = 100_000;
 const PACKETS = 1_000_000;

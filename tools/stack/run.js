@@ -42,7 +42,7 @@ const dashboard = `http://127.0.0.1:8080/dashboard/${token ? `#token=${token}` :
 const components = [
   {
     name: 'edge agent + traffic testbed',
-    entry: 'apps/edge-agent/dist/testbed/main.js',
+    entry: 'tools/testbed/dist/main.js',
     args: ['--hosts', '2', '--interval', '5s'],
   },
   {

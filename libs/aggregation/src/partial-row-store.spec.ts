@@ -5,7 +5,7 @@ import { FleetSimulator } from '@tma/fleet-sim';
 import { WindowMerger } from './window-merger';
 import { partialRowFromAccumulator } from './rows';
 import { PartialRowStore, HOUR_MS } from './partial-row-store';
-import { openTestStore, type TestStore } from '@tma/storage';
+import { openTestStore, type TestStore } from '@tma/storage/testing';
 
 // Recent, hour-aligned: rows older than their TTL would be dropped on insert.
 const T0 = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000;

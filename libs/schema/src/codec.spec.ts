@@ -2,40 +2,36 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as avro from 'avsc';
 import {
-  BadMagicError,
   CURRENT_SNAPSHOT_VERSION,
   DLQ_MESSAGE_HEADER,
   DLQ_REASON_HEADER,
   HEADER_BYTES,
-  InvalidBodyError,
-  InvalidSnapshotError,
-  MessageTooLargeError,
-  SchemaError,
-  TrailingBytesError,
-  TruncatedMessageError,
-  UnknownSchemaError,
   deadLetterHeaders,
   deadLetterTopic,
   decode,
   encode,
   knownSnapshotSchemas,
-  sampleBytes,
-  sampleSnapshot,
   snapshotTopic,
   snapshotTopics,
   currentSnapshotType,
 } from './index';
+import * as errors from './errors';
+import { sampleBytes, sampleSnapshot } from './testing';
 import { LONG_MAX } from './bounded-walk';
 import { schemaFingerprint } from './fingerprint';
 
 const v1Schema = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'avro', 'sketch-snapshot.v1.avsc'), 'utf8'));
 
-function expectError<T extends SchemaError>(fn: () => unknown, cls: new (...args: never[]) => T, reason: string): T {
+function expectError<T extends errors.SchemaError>(
+  fn: () => unknown,
+  cls: new (...args: never[]) => T,
+  reason: string,
+): T {
   try {
     fn();
   } catch (err) {
     expect(err).toBeInstanceOf(cls);
-    expect((err as SchemaError).reason).toBe(reason);
+    expect((err as errors.SchemaError).reason).toBe(reason);
     expect((err as Error).message.length).toBeGreaterThan(10);
     return err as T;
   }
@@ -88,17 +84,21 @@ describe('encode / decode', () => {
     const err = expectError(
       () =>
         encode(sampleSnapshot({ samplingRate: 1.5, candidates: [{ key: Buffer.alloc(39), packets: 1, bytes: 1 }] })),
-      InvalidSnapshotError,
+      errors.InvalidSnapshotError,
       'invalid-snapshot',
     );
     expect(err.paths).toEqual(expect.arrayContaining(['samplingRate', 'candidates.0.key']));
-    expectError(() => encode(sampleSnapshot({ sequence: LONG_MAX + 1 })), InvalidSnapshotError, 'invalid-snapshot');
+    expectError(
+      () => encode(sampleSnapshot({ sequence: LONG_MAX + 1 })),
+      errors.InvalidSnapshotError,
+      'invalid-snapshot',
+    );
     expectError(
       () =>
         encode(
           sampleSnapshot({ interfaces: [{ ifname: 'x', ifindex: 1, hook: 'KPROBE' as 'TC', direction: 'INGRESS' }] }),
         ),
-      InvalidSnapshotError,
+      errors.InvalidSnapshotError,
       'invalid-snapshot',
     );
   });
@@ -108,21 +108,21 @@ describe('decode rejects with typed errors', () => {
   const msg = encode(sampleSnapshot());
 
   it('bad magic', () => {
-    expectError(() => decode(Buffer.from('{"hostId":"a"}')), BadMagicError, 'bad-magic');
-    expectError(() => decode(Buffer.from([0xc3, 0x02, ...msg.subarray(2)])), BadMagicError, 'bad-magic');
-    expectError(() => decode(Buffer.from([0x00])), BadMagicError, 'bad-magic');
+    expectError(() => decode(Buffer.from('{"hostId":"a"}')), errors.BadMagicError, 'bad-magic');
+    expectError(() => decode(Buffer.from([0xc3, 0x02, ...msg.subarray(2)])), errors.BadMagicError, 'bad-magic');
+    expectError(() => decode(Buffer.from([0x00])), errors.BadMagicError, 'bad-magic');
   });
 
   it('truncation anywhere, including inside the header', () => {
     for (const len of [0, 1, 5, HEADER_BYTES - 1, HEADER_BYTES, HEADER_BYTES + 3, msg.length - 1]) {
-      expectError(() => decode(msg.subarray(0, len)), TruncatedMessageError, 'truncated');
+      expectError(() => decode(msg.subarray(0, len)), errors.TruncatedMessageError, 'truncated');
     }
   });
 
   it('unknown fingerprint, reporting it', () => {
     const other = Buffer.from(msg);
     other[9] ^= 0xff;
-    const err = expectError(() => decode(other), UnknownSchemaError, 'unknown-schema');
+    const err = expectError(() => decode(other), errors.UnknownSchemaError, 'unknown-schema');
     expect(err.fingerprint).toBe(other.subarray(2, 10).toString('hex'));
     expect(err.message).toContain(err.fingerprint);
   });
@@ -130,14 +130,14 @@ describe('decode rejects with typed errors', () => {
   it('trailing bytes', () => {
     const err = expectError(
       () => decode(Buffer.concat([msg, Buffer.from([0, 0, 0])])),
-      TrailingBytesError,
+      errors.TrailingBytesError,
       'trailing-bytes',
     );
     expect(err.extraBytes).toBe(3);
   });
 
   it('too large', () => {
-    expectError(() => decode(msg, { maxBytes: msg.length - 1 }), MessageTooLargeError, 'too-large');
+    expectError(() => decode(msg, { maxBytes: msg.length - 1 }), errors.MessageTooLargeError, 'too-large');
     expect(decode(msg, { maxBytes: msg.length }).snapshot.hostId).toBe('host-a');
   });
 
@@ -148,7 +148,7 @@ describe('decode rejects with typed errors', () => {
     const body = type.toBuffer(sampleSnapshot({ hostId: 'ab' }));
     const badUtf8 = Buffer.from(body);
     badUtf8[1] = 0xff;
-    expectError(() => decode(Buffer.concat([header, badUtf8])), InvalidBodyError, 'invalid-body');
+    expectError(() => decode(Buffer.concat([header, badUtf8])), errors.InvalidBodyError, 'invalid-body');
 
     // A schema-shaped value that avsc would happily write with a wider type, read back through the v1 writer.
     const wide = avro.Type.forSchema(
@@ -158,7 +158,7 @@ describe('decode rejects with typed errors', () => {
       ...sampleSnapshot(),
       interfaces: [{ ifname: 'e', ifindex: 1, hook: 'OTHER', direction: 'EGRESS' }],
     });
-    expectError(() => decode(Buffer.concat([header, withBadEnum])), InvalidBodyError, 'invalid-body');
+    expectError(() => decode(Buffer.concat([header, withBadEnum])), errors.InvalidBodyError, 'invalid-body');
 
     const longIfindex = avro.Type.forSchema(
       JSON.parse(JSON.stringify(v1Schema).replace('"name":"ifindex","type":"int"', '"name":"ifindex","type":"long"')),
@@ -167,7 +167,7 @@ describe('decode rejects with typed errors', () => {
       ...sampleSnapshot(),
       interfaces: [{ ifname: 'e', ifindex: 2 ** 31, hook: 'TC', direction: 'EGRESS' }],
     });
-    expectError(() => decode(Buffer.concat([header, withBigInt])), InvalidBodyError, 'invalid-body');
+    expectError(() => decode(Buffer.concat([header, withBigInt])), errors.InvalidBodyError, 'invalid-body');
 
     // sequence is the fifth field; make it a 10-byte varint of 2^62.
     const prefix = type.toBuffer(
@@ -175,7 +175,7 @@ describe('decode rejects with typed errors', () => {
     );
     const huge = Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
     const patched = Buffer.concat([prefix.subarray(0, 8), huge, prefix.subarray(9)]);
-    const err = expectError(() => decode(Buffer.concat([header, patched])), InvalidBodyError, 'invalid-body');
+    const err = expectError(() => decode(Buffer.concat([header, patched])), errors.InvalidBodyError, 'invalid-body');
     expect(err.message).toContain('sequence');
   });
 
@@ -201,7 +201,11 @@ describe('decode rejects with typed errors', () => {
     varint.push(Math.floor((count * 2) / 128 ** varint.length));
     const corrupted = Buffer.concat([body.subarray(0, 11), Buffer.from(varint), body.subarray(12)]);
     const started = process.hrtime.bigint();
-    const err = expectError(() => decode(Buffer.concat([header, corrupted])), TruncatedMessageError, 'truncated');
+    const err = expectError(
+      () => decode(Buffer.concat([header, corrupted])),
+      errors.TruncatedMessageError,
+      'truncated',
+    );
     expect(err.message).toContain('interfaces');
     expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(1000);
 

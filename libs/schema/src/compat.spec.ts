@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { CURRENT_SNAPSHOT_VERSION, SNAPSHOT_SCHEMAS } from './generated/schemas.generated';
 import { HEADER_BYTES, MAGIC, currentSnapshotType, decode, encode } from './codec';
 import { schemaFingerprint } from './fingerprint';
-import { sampleBytes, sampleFlowKey, sampleSnapshot } from './sample';
+import { sampleBytes, sampleFlowKey, sampleSnapshot } from './testing';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
 const fixture = (v: number, ext: string) => path.join(FIXTURES, `sketch-snapshot.v${v}.${ext}`);

@@ -13,48 +13,41 @@ export abstract class SchemaError extends Error {
   }
 }
 
-/** The message does not start with the single-object marker 0xC3 0x01: not a TMA snapshot (or not this framing). */
-export class BadMagicError extends SchemaError {
-  readonly reason = 'bad-magic';
+/** The base class of the errors of one reason. */
+function withReason<R extends SchemaErrorReason>(reason: R) {
+  return class extends SchemaError {
+    readonly reason = reason;
+  };
 }
+
+/** The message does not start with the single-object marker 0xC3 0x01: not a TMA snapshot (or not this framing). */
+export class BadMagicError extends withReason('bad-magic') {}
 
 /** The message ends before the header or a value does, or a declared length or count runs past its end. */
-export class TruncatedMessageError extends SchemaError {
-  readonly reason = 'truncated';
-}
+export class TruncatedMessageError extends withReason('truncated') {}
 
 /** The writer schema's fingerprint is not one of the SketchSnapshot versions this build knows. */
-export class UnknownSchemaError extends SchemaError {
-  readonly reason = 'unknown-schema';
-
+export class UnknownSchemaError extends withReason('unknown-schema') {
   constructor(readonly fingerprint: string) {
     super(`unknown writer schema fingerprint ${fingerprint} (CRC-64-AVRO); known: see knownSnapshotSchemas()`);
   }
 }
 
 /** Bytes remain after a complete snapshot. */
-export class TrailingBytesError extends SchemaError {
-  readonly reason = 'trailing-bytes';
-
+export class TrailingBytesError extends withReason('trailing-bytes') {
   constructor(readonly extraBytes: number) {
     super(`${extraBytes} trailing byte(s) after the snapshot`);
   }
 }
 
 /** The body does not encode a valid value of the writer schema (bad enum or union index, bad UTF-8, out-of-range number…). */
-export class InvalidBodyError extends SchemaError {
-  readonly reason = 'invalid-body';
-}
+export class InvalidBodyError extends withReason('invalid-body') {}
 
 /** The message exceeds the decoder's size limit. */
-export class MessageTooLargeError extends SchemaError {
-  readonly reason = 'too-large';
-}
+export class MessageTooLargeError extends withReason('too-large') {}
 
 /** encode() was given a value that does not match the current schema. */
-export class InvalidSnapshotError extends SchemaError {
-  readonly reason = 'invalid-snapshot';
-
+export class InvalidSnapshotError extends withReason('invalid-snapshot') {
   constructor(readonly paths: string[]) {
     super(`snapshot does not match the schema at: ${paths.join(', ')}`);
   }

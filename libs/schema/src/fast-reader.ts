@@ -16,6 +16,17 @@ export type CompiledReader = (buf: Buffer, start: number, copyBytes: boolean) =>
 
 const AVRO_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** The generated reader function of each primitive type but null. */
+const PRIMITIVE_READERS = new Map([
+  ['boolean', 'rbool'],
+  ['int', 'rint'],
+  ['long', 'rlong'],
+  ['float', 'rfloat'],
+  ['double', 'rdouble'],
+  ['bytes', 'rbytes'],
+  ['string', 'rstring'],
+]);
+
 /** Compiles a reader for `type`, or returns undefined when the schema uses a construct it does not handle (unions, maps). */
 export function compileFastReader(type: Type): CompiledReader | undefined {
   const consts: unknown[] = [];
@@ -29,23 +40,11 @@ export function compileFastReader(type: Type): CompiledReader | undefined {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const a = t as any;
     const w = constIndex(where);
+    const primitive = PRIMITIVE_READERS.get(a.typeName as string);
+    if (primitive) return `${primitive}(${w})`;
     switch (a.typeName as string) {
       case 'null':
         return 'null';
-      case 'boolean':
-        return `rbool(${w})`;
-      case 'int':
-        return `rint(${w})`;
-      case 'long':
-        return `rlong(${w})`;
-      case 'float':
-        return `rfloat(${w})`;
-      case 'double':
-        return `rdouble(${w})`;
-      case 'bytes':
-        return `rbytes(${w})`;
-      case 'string':
-        return `rstring(${w})`;
       case 'fixed':
         return `rfixed(${Number(a.size)}, ${w})`;
       case 'enum':

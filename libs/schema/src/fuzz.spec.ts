@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { HEADER_BYTES, currentSnapshotType, decode, decodeViaAvsc, encode } from './codec';
 import { SchemaError } from './errors';
-import { sampleBytes, sampleSnapshot } from './sample';
+import { sampleBytes, sampleSnapshot } from './testing';
 
 const current = currentSnapshotType();
 

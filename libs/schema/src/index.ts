@@ -15,5 +15,4 @@ export {
 } from './codec';
 export { LONG_MAX } from './bounded-walk';
 export { parsingCanonicalForm, rabin64, schemaFingerprint } from './fingerprint';
-export { DEFAULT_TOPIC_PREFIX, deadLetterTopic, snapshotTopic, snapshotTopics } from './topics';
-export { sampleBytes, sampleFlowKey, sampleSnapshot } from './sample';
+export { DEFAULT_TOPIC_PREFIX, deadLetterTopic, snapshotTopic, snapshotTopics } from './snapshot-topics';

@@ -1,36 +1,23 @@
 // Real sketches from @tma/sketch through a snapshot: the blobs and flow keys come out byte for byte, decode into
 // sketches equal to the originals, and the sample's specification values are the library's.
 import {
-  CMS_DEPTH,
-  CMS_WIDTH,
   CountMinSketch,
-  HASH_NAME,
-  HLL_P,
+  DECLARED_SPEC,
   HyperLogLog,
-  SEED_HASH,
-  SPEC_VERSION,
   decodeCountMinSketch,
   decodeHyperLogLog,
   dportKey,
   dstKey,
-  encodeCountMinSketch,
-  encodeHyperLogLog,
+  encodeSnapshotSketches,
   flowKey,
   srcKey,
 } from '@tma/sketch';
 import { decode, encode } from './codec';
-import { sampleSnapshot } from './sample';
+import { sampleSnapshot } from './testing';
 
 describe('snapshots carrying real sketches', () => {
   it('sampleSnapshot declares the sketch specification in force', () => {
-    expect(sampleSnapshot().sketchSpec).toEqual({
-      specVersion: SPEC_VERSION,
-      hashName: HASH_NAME,
-      seedHash: SEED_HASH,
-      cmsDepth: CMS_DEPTH,
-      cmsWidth: CMS_WIDTH,
-      hllPrecision: HLL_P,
-    });
+    expect(sampleSnapshot().sketchSpec).toEqual(DECLARED_SPEC);
   });
 
   it.each([
@@ -60,12 +47,14 @@ describe('snapshots carrying real sketches', () => {
       if (packets === 17) candidates.push({ key: Buffer.from(key), packets, bytes: packets * 1200 });
     }
     const snap = sampleSnapshot({
-      cmsPackets: Buffer.from(encodeCountMinSketch(cmsPackets)),
-      cmsBytes: Buffer.from(encodeCountMinSketch(cmsBytes)),
-      hllFlows: Buffer.from(encodeHyperLogLog(hll.flows)),
-      hllSources: Buffer.from(encodeHyperLogLog(hll.src)),
-      hllDestinations: Buffer.from(encodeHyperLogLog(hll.dst)),
-      hllDestinationPorts: Buffer.from(encodeHyperLogLog(hll.dport)),
+      ...encodeSnapshotSketches({
+        cmsPackets,
+        cmsBytes,
+        hllFlows: hll.flows,
+        hllSources: hll.src,
+        hllDestinations: hll.dst,
+        hllDestinationPorts: hll.dport,
+      }),
       candidates,
     });
     const msg = encode(snap);

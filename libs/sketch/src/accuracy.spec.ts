@@ -3,11 +3,11 @@
 // 10^7 and is exact at small cardinalities; merging k hosts equals the sketch of the union stream exactly; heavy
 // hitters have 100 % recall and ≥ 99 % precision at φ = 0.1 %.
 import { CountMinSketch } from './cms';
-import { Candidate, CandidateTable, heavyHitters, mergeCandidates } from './heavy-hitters';
+import { Candidate, heavyHitters, mergeCandidates } from './heavy-hitters';
 import { hashWordsInto } from './hash';
 import { HyperLogLog } from './hll';
 import { toHex } from './keys';
-import { DATASETS, Rng, countStream, makeFlows, makeStream, packetBytes } from './test-support/datasets';
+import { CandidateTable, DATASETS, Rng, countStream, makeFlows, makeStream, packetBytes } from './testing';
 
 const FLOWS = 100_000;
 const PACKETS = 1_000_000;

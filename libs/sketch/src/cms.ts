@@ -1,8 +1,8 @@
 // Count-Min Sketch over the fleet hash: depth rows of 2^widthBits counters, row-major, merged by cell sum.
 // Counters are doubles holding exact integers (the kernel's u64 cells; exact up to 2^53, see SPEC.md).
-import { cmsColumn, hashKeyInto } from './hash';
-import { IncompatibleSketchError } from './errors';
-import { CMS_DEPTH, CMS_WIDTH_BITS, HASH_NAME, SEED_HASH } from './spec.generated';
+import { FleetHashed, HashedWith, cmsColumn, hashIncompatibility, hashKeyInto } from './hash';
+import { refuseMergeIf, selfMerge } from './errors';
+import { CMS_DEPTH, CMS_WIDTH_BITS } from './spec.generated';
 
 // Bound once: global lookups are slow inside vm contexts (test runners).
 const imul = Math.imul;
@@ -30,11 +30,9 @@ export interface CmsEstimate {
 const hashScratch = new Uint32Array(2);
 
 /** What decides whether two Count-Min Sketches can merge. */
-export interface CmsShape {
+export interface CmsShape extends HashedWith {
   readonly depth: number;
   readonly widthBits: number;
-  readonly hashName: string;
-  readonly seedHash: number;
 }
 
 /** Depth and width bits from options and the spec's defaults; RangeError when out of range. */
@@ -50,25 +48,25 @@ export function cmsParameters(options: CountMinSketchOptions = {}): { depth: num
 
 /** Why `b` cannot be merged into `a` (other than being the same sketch), or null when it can. */
 export function cmsIncompatibility(a: CmsShape, b: CmsShape): string | null {
-  if (b.hashName !== a.hashName) return `hash ${b.hashName} differs from ${a.hashName}`;
-  if (b.seedHash !== a.seedHash) return `seed hash ${b.seedHash} differs from ${a.seedHash}`;
-  if (b.depth !== a.depth || b.widthBits !== a.widthBits) {
-    return `parameters depth ${b.depth} widthBits ${b.widthBits} differ from depth ${a.depth} widthBits ${a.widthBits}`;
-  }
-  return null;
+  const sameShape = b.depth === a.depth && b.widthBits === a.widthBits;
+  return (
+    hashIncompatibility(a, b) ??
+    (sameShape
+      ? null
+      : `parameters depth ${b.depth} widthBits ${b.widthBits} differ from depth ${a.depth} widthBits ${a.widthBits}`)
+  );
 }
 
-export class CountMinSketch {
+export class CountMinSketch extends FleetHashed {
   readonly depth: number;
   readonly widthBits: number;
   readonly width: number;
-  readonly hashName = HASH_NAME;
-  readonly seedHash = SEED_HASH;
   /** depth × width counters, row-major (cell = row · width + column), the kernel's layout. */
   readonly cells: Float64Array;
   private n = 0;
 
   constructor(options: CountMinSketchOptions = {}) {
+    super();
     const { depth, widthBits } = cmsParameters(options);
     this.depth = depth;
     this.widthBits = widthBits;
@@ -167,14 +165,12 @@ export class CountMinSketch {
 
   /** Why `other` cannot be merged into this sketch, or null when it can. */
   incompatibility(other: CountMinSketch): string | null {
-    if (other === this) return 'cannot merge a sketch with itself';
-    return cmsIncompatibility(this, other);
+    return selfMerge(this, other) ?? cmsIncompatibility(this, other);
   }
 
   /** Adds every cell of `other` (which is not modified). Throws IncompatibleSketchError and changes nothing on mismatch. */
   merge(other: CountMinSketch): this {
-    const why = this.incompatibility(other);
-    if (why) throw new IncompatibleSketchError(`CMS merge refused: ${why}`);
+    refuseMergeIf('CMS', this.incompatibility(other));
     const a = this.cells;
     const b = other.cells;
     for (let i = 0; i < a.length; i++) a[i] += b[i];

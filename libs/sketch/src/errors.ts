@@ -28,3 +28,13 @@ export class IncompatibleSketchError extends Error {
     this.name = 'IncompatibleSketchError';
   }
 }
+
+/** Throws the IncompatibleSketchError of a refused merge when `why` (an incompatibility) is set. */
+export function refuseMergeIf(family: 'CMS' | 'HLL', why: string | null | undefined): void {
+  if (why) throw new IncompatibleSketchError(`${family} merge refused: ${why}`);
+}
+
+/** The incompatibility of a sketch with itself (merging would double it while reading it). */
+export function selfMerge(a: object, b: object): string | null {
+  return a === b ? 'cannot merge a sketch with itself' : null;
+}

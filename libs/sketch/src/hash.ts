@@ -1,6 +1,6 @@
 // tma-nh64-v1 (SPEC.md) without BigInt: 64-bit values are kept as two u32 halves, full 32×32 products are built from
 // 16-bit limbs in doubles (exact below 2^53) and the low halves of 64-bit products come from Math.imul.
-import { HASH_F_HI, HASH_F_LO, HASH_K, HLL_P, CMS_WIDTH_BITS } from './spec.generated';
+import { HASH_F_HI, HASH_F_LO, HASH_K, HASH_NAME, HLL_P, CMS_WIDTH_BITS, SEED_HASH } from './spec.generated';
 
 const K = Uint32Array.from(HASH_K);
 const TWO32 = 4294967296;
@@ -139,4 +139,23 @@ export function hllRank(hi: number, lo: number, p = HLL_P): number {
   if (a !== 0) return clz32(a) + 1;
   if (lo !== 0) return 32 - p + clz32(lo) + 1;
   return 64 - p + 1;
+}
+
+/** The hash a sketch was built with: two sketches merge only when they agree on it. */
+export interface HashedWith {
+  readonly hashName: string;
+  readonly seedHash: number;
+}
+
+/** Why a sketch hashed as `b` cannot merge into one hashed as `a`, or null when the hashes agree. */
+export function hashIncompatibility(a: HashedWith, b: HashedWith): string | null {
+  if (b.hashName !== a.hashName) return `hash ${b.hashName} differs from ${a.hashName}`;
+  if (b.seedHash !== a.seedHash) return `seed hash ${b.seedHash} differs from ${a.seedHash}`;
+  return null;
+}
+
+/** Base of the sketches built here: hashed with this fleet's hash and seed. */
+export abstract class FleetHashed implements HashedWith {
+  readonly hashName = HASH_NAME;
+  readonly seedHash = SEED_HASH;
 }

@@ -6,13 +6,13 @@ import { hashKey } from './hash';
 import {
   Candidate,
   CandidateSet,
-  CandidateTable,
   candidateUpperBounds,
   heavyHitters,
   hierarchicalHeavyHitters,
   mergeCandidates,
 } from './heavy-hitters';
 import { FlowTuple, flowKey, toHex } from './keys';
+import { CandidateTable } from './testing';
 
 interface Flow {
   tuple: FlowTuple;

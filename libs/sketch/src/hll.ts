@@ -1,9 +1,9 @@
 // HyperLogLog with one-byte registers (rank 1 … 65 − p from the fleet hash), merged by register max, estimated with
 // Ertl's improved estimator ("New cardinality estimation algorithms for HyperLogLog sketches", 2017), which needs no
 // empirical bias tables or range switches and stays unbiased from 0 to far beyond 10^9 with a 64-bit hash.
-import { hashKeyInto } from './hash';
-import { IncompatibleSketchError } from './errors';
-import { HASH_NAME, HLL_P, SEED_HASH } from './spec.generated';
+import { FleetHashed, HashedWith, hashIncompatibility, hashKeyInto } from './hash';
+import { refuseMergeIf, selfMerge } from './errors';
+import { HLL_P } from './spec.generated';
 import { anyByteAbove, maxBytesInto } from './wasm/simd';
 
 // Bound once: global lookups are slow inside vm contexts (test runners).
@@ -25,10 +25,8 @@ export interface HllEstimate {
 const hashScratch = new Uint32Array(2);
 
 /** What decides whether two HyperLogLogs can merge. */
-export interface HllShape {
+export interface HllShape extends HashedWith {
   readonly p: number;
-  readonly hashName: string;
-  readonly seedHash: number;
 }
 
 /** Precision from options and the spec's default; RangeError when out of range. */
@@ -40,10 +38,7 @@ export function hllPrecision(options: HyperLogLogOptions = {}): number {
 
 /** Why `b` cannot be merged into `a` (other than being the same sketch), or null when it can. */
 export function hllIncompatibility(a: HllShape, b: HllShape): string | null {
-  if (b.hashName !== a.hashName) return `hash ${b.hashName} differs from ${a.hashName}`;
-  if (b.seedHash !== a.seedHash) return `seed hash ${b.seedHash} differs from ${a.seedHash}`;
-  if (b.p !== a.p) return `precision ${b.p} differs from ${a.p}`;
-  return null;
+  return hashIncompatibility(a, b) ?? (b.p !== a.p ? `precision ${b.p} differs from ${a.p}` : null);
 }
 // Histogram of register values, shared by all instances (estimation is synchronous): no allocation per estimate.
 const histogram = new Float64Array(66);
@@ -82,18 +77,17 @@ function tau(x: number): number {
   return z / 3;
 }
 
-export class HyperLogLog {
+export class HyperLogLog extends FleetHashed {
   readonly p: number;
   readonly m: number;
   /** Largest register value: 64 − p + 1. */
   readonly rankMax: number;
-  readonly hashName = HASH_NAME;
-  readonly seedHash = SEED_HASH;
   readonly registers: Uint8Array;
   /** The registers four at a time, for branch-free merges and a faster histogram. */
   private readonly words: Uint32Array;
 
   constructor(options: HyperLogLogOptions = {}) {
+    super();
     const p = hllPrecision(options);
     this.p = p;
     this.m = 2 ** p;
@@ -200,14 +194,12 @@ export class HyperLogLog {
   }
 
   incompatibility(other: HyperLogLog): string | null {
-    if (other === this) return 'cannot merge a sketch with itself';
-    return hllIncompatibility(this, other);
+    return selfMerge(this, other) ?? hllIncompatibility(this, other);
   }
 
   /** Register-wise max with `other` (which is not modified). Throws IncompatibleSketchError and changes nothing on mismatch. */
   merge(other: HyperLogLog): this {
-    const why = this.incompatibility(other);
-    if (why) throw new IncompatibleSketchError(`HLL merge refused: ${why}`);
+    refuseMergeIf('HLL', this.incompatibility(other));
     // 16 registers per instruction in WebAssembly SIMD where available (see wasm/simd.ts).
     if (maxBytesInto(this.registers, other.registers)) return this;
     // Byte-wise max four registers at a time (SWAR; registers are < 128): per byte, the high bit of

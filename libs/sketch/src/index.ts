@@ -1,11 +1,41 @@
 // @tma/sketch: the fleet's mergeable sketches (SPEC.md), identical bit for bit to the kernel's.
 export * from './spec.generated';
-export * from './errors';
+export { DECLARED_SPEC, encodeSnapshotSketches, type SnapshotSketches } from './snapshot-sketches';
+export {
+  BadVersionError,
+  CorruptError,
+  IncompatibleParametersError,
+  IncompatibleSketchError,
+  SketchDecodeError,
+  TooShortError,
+} from './errors';
 export * from './hash';
 export * from './keys';
 export * from './cms';
 export * from './hll';
 export * from './heavy-hitters';
-export * from './serialize';
-export * from './random';
-export { CmsWindow, HllWindow } from './wasm/window';
+export {
+  SKETCH_FORMAT_VERSION,
+  SKETCH_HEADER_BYTES,
+  SKETCH_MAGIC,
+  SketchEncoding,
+  SketchFamily,
+  readSketchHeader,
+  type EncodeOptions,
+  type SketchHeader,
+} from './serial-format';
+export {
+  decodeCountMinSketch,
+  encodeCountMinSketch,
+  mergeEncodedCountMinSketch,
+  type DecodeCountMinOptions,
+} from './cms.serialize';
+export {
+  decodeHyperLogLog,
+  encodeHyperLogLog,
+  mergeEncodedHyperLogLog,
+  type DecodeHyperLogLogOptions,
+} from './hll.serialize';
+export { decodeCandidates, encodeCandidates } from './heavy-hitters.serialize';
+export { decodeSketch, type DecodedSketch } from './decode-sketch';
+export { CmsWindow, HllWindow } from './wasm/sketch-windows';

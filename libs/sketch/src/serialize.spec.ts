@@ -18,8 +18,8 @@ import {
   encodeCountMinSketch,
   encodeHyperLogLog,
   readSketchHeader,
-} from './serialize';
-import { Rng } from './test-support/datasets';
+} from './index';
+import { Rng } from './testing';
 
 function busyCms(seed: number, flows = 50_000): CountMinSketch {
   const rng = new Rng(seed);

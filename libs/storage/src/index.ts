@@ -30,4 +30,3 @@ export {
   type Migration,
   type MigrationReport,
 } from './migrations';
-export { openTestStore, type TestStore } from './test-store';

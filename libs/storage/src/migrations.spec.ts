@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { appendFileSync, copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,29 +10,30 @@ import {
   loadMigrations,
   splitStatements,
 } from './migrations';
-import { createStorage, type Storage } from './storage';
+import { type Storage } from './storage';
+import { openTestStore, type TestStore } from './testing';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'tma-migrations-spec-'));
-const database = `tma_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+// A database of its own, not yet created: the first migration run creates it.
+let store: TestStore;
 let storage: Storage;
+let database: string;
 
 beforeAll(async () => {
-  storage = await createStorage({ kind: 'chdb', path: dataDir, database });
+  store = await openTestStore('migrations-spec', { migrate: false });
+  ({ storage, database } = store);
 }, 60_000);
 
-afterAll(async () => {
-  if (storage) {
-    await storage.command('DROP DATABASE IF EXISTS {database}');
-    await storage.close();
-  }
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => store?.close());
 
-/** A private copy of the shipped migrations, so a test can add or edit files. */
-function copyOfMigrations(): string {
+/** Runs `test` on a private copy of the shipped migrations (so it can add or edit files), removed afterwards. */
+async function withCopyOfMigrations(test: (dir: string) => unknown): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tma-migrations-dir-'));
-  for (const f of readdirSync(DEFAULT_MIGRATIONS_DIR)) copyFileSync(join(DEFAULT_MIGRATIONS_DIR, f), join(dir, f));
-  return dir;
+  try {
+    for (const f of readdirSync(DEFAULT_MIGRATIONS_DIR)) copyFileSync(join(DEFAULT_MIGRATIONS_DIR, f), join(dir, f));
+    await test(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('splitStatements', () => {
@@ -63,18 +63,14 @@ describe('loadMigrations', () => {
     expect(checksumOf('a\r\nb')).toBe(checksumOf('a\nb'));
   });
 
-  it('rejects badly named files and duplicate versions', () => {
-    const dir = copyOfMigrations();
-    try {
+  it('rejects badly named files and duplicate versions', () =>
+    withCopyOfMigrations(async (dir) => {
       writeFileSync(join(dir, '2_bad.sql'), 'SELECT 1;');
       expect(() => loadMigrations(dir)).toThrow(/NNNN_lower_snake_case\.sql/);
       rmSync(join(dir, '2_bad.sql'));
       writeFileSync(join(dir, '0001_again.sql'), 'SELECT 1;');
       expect(() => loadMigrations(dir)).toThrow(/share version 0001/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 });
 
 describe('applyMigrations on chDB', () => {
@@ -113,9 +109,8 @@ describe('applyMigrations on chDB', () => {
     expect(rows).toEqual([{ key: 'sketch_spec', value: 'v2' }]);
   });
 
-  it('applies only a newly added file, in order', async () => {
-    const dir = copyOfMigrations();
-    try {
+  it('applies only a newly added file, in order', () =>
+    withCopyOfMigrations(async (dir) => {
       writeFileSync(
         join(dir, '9001_extra.sql'),
         [
@@ -135,36 +130,25 @@ describe('applyMigrations on chDB', () => {
       // The shipped set does not know 9001: reported, not an error (an older build on a newer schema).
       const older = await applyMigrations(storage);
       expect(older.unknown.map((u) => u.name)).toEqual(['9001_extra.sql']);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('refuses to run when an applied file was edited, naming the file and the fix', async () => {
-    const dir = copyOfMigrations();
-    try {
+  it('refuses to run when an applied file was edited, naming the file and the fix', () =>
+    withCopyOfMigrations(async (dir) => {
       appendFileSync(join(dir, '0001_init.sql'), '\n-- an innocent-looking edit\n');
       const run = applyMigrations(storage, { dir });
       await expect(run).rejects.toBeInstanceOf(MigrationError);
       await expect(applyMigrations(storage, { dir })).rejects.toThrow(
         /0001_init\.sql was applied .* checksum .* but the file now has checksum .*new numbered file/,
       );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('does not record a file whose statement fails, and says which statement', async () => {
-    const dir = copyOfMigrations();
-    try {
+  it('does not record a file whose statement fails, and says which statement', () =>
+    withCopyOfMigrations(async (dir) => {
       writeFileSync(join(dir, '9002_broken.sql'), 'SELECT 1;\nTHIS IS NOT SQL;\n');
       await expect(applyMigrations(storage, { dir })).rejects.toThrow(/9002_broken\.sql, statement 2 of 2 failed/);
       const [row] = await storage.query<{ n: string }>(
         `SELECT count() AS n FROM {database}.${MIGRATIONS_TABLE} WHERE version = 9002`,
       );
       expect(row?.n).toBe('0');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 });

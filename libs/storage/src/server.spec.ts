@@ -88,26 +88,16 @@ describe('createStorage against a ClickHouse server', () => {
   it('names the server when it cannot be reached', async () => {
     const { server, url } = await fakeClickHouse('26.1.1.1');
     await closeServer(server); // the port is now closed
-    await expect(
-      createStorage({
-        kind: 'server',
-        url,
-        username: 'default',
-        password: '',
-        database: 'tma',
-        requestTimeoutMs: 2000,
-      }),
-    ).rejects.toThrow(StorageError);
-    await expect(
-      createStorage({
-        kind: 'server',
-        url,
-        username: 'default',
-        password: '',
-        database: 'tma',
-        requestTimeoutMs: 2000,
-      }),
-    ).rejects.toThrow(
+    const opened = createStorage({
+      kind: 'server',
+      url,
+      username: 'default',
+      password: '',
+      database: 'tma',
+      requestTimeoutMs: 2000,
+    });
+    await expect(opened).rejects.toThrow(StorageError);
+    await expect(opened).rejects.toThrow(
       `cannot reach ClickHouse at ${url} as default: connect ECONNREFUSED ${url.slice('http://'.length)}`,
     );
   });

@@ -1,7 +1,7 @@
 import { decode } from '@tma/schema';
 import { decodeCountMinSketch, decodeHyperLogLog, toHex } from '@tma/sketch';
 import { FleetSimulator, windowOf } from './fleet';
-import { Rng, Zipf } from '@tma/sketch';
+import { Rng, Zipf } from '@tma/sketch/testing';
 
 describe('fleet simulator', () => {
   it('is deterministic for a seed', () => {

@@ -6,27 +6,20 @@ import { windowOf } from '@tma/rollup';
 import {
   CAND_SLOTS,
   CAND_THRESHOLD_DEFAULT,
-  CMS_DEPTH,
-  CMS_WIDTH,
   CountMinSketch,
-  HASH_NAME,
-  HLL_P,
+  DECLARED_SPEC,
   HyperLogLog,
-  Rng,
-  SEED_HASH,
-  SPEC_VERSION,
   dportKey,
   dstKey,
-  encodeCountMinSketch,
-  encodeHyperLogLog,
+  encodeSnapshotSketches,
   flowKey,
   hashKeyInto,
   srcKey,
   toHex,
-  Zipf,
 } from '@tma/sketch';
+import { Rng, Zipf, withDefaults } from '@tma/sketch/testing';
 import { encode, type SketchSnapshot } from '@tma/schema';
-import { GroundTruth } from './truth';
+import { GroundTruth, type TruthFlow } from './truth';
 
 export interface FleetOptions {
   /** Virtual hosts (default 1,000). */
@@ -66,15 +59,9 @@ export interface SimMessage {
   intervalEndMs: number;
 }
 
-interface PoolFlow {
-  key: Uint8Array;
-  hex: string;
-  proto: number;
-  pktBytes: number;
+interface PoolFlow extends TruthFlow {
+  /** Hash of the flow key. */
   flow: [number, number];
-  src: [number, number];
-  dst: [number, number];
-  dport: [number, number];
 }
 
 interface Host {
@@ -140,21 +127,21 @@ export class FleetSimulator {
 
   constructor(options: FleetOptions = {}) {
     const intervalMs = options.intervalMs ?? 10_000;
-    this.options = {
-      hosts: options.hosts ?? 1000,
-      seed: options.seed ?? 1,
+    this.options = withDefaults<Required<FleetOptions>>(options, {
+      hosts: 1000,
+      seed: 1,
       intervalMs,
-      startMs: options.startMs ?? Math.floor(Date.now() / intervalMs) * intervalMs,
-      poolSize: options.poolSize ?? 128,
-      flowsPerInterval: options.flowsPerInterval ?? 32,
-      packetsPerInterval: options.packetsPerInterval ?? 20_000,
-      heavyHitters: options.heavyHitters ?? 16,
-      heavyShare: options.heavyShare ?? 0.3,
-      zipfS: options.zipfS ?? 1.1,
-      windowMs: options.windowMs ?? 60_000,
-      truth: options.truth ?? true,
-      hostPrefix: options.hostPrefix ?? 'sim-host-',
-    };
+      startMs: Math.floor(Date.now() / intervalMs) * intervalMs,
+      poolSize: 128,
+      flowsPerInterval: 32,
+      packetsPerInterval: 20_000,
+      heavyHitters: 16,
+      heavyShare: 0.3,
+      zipfS: 1.1,
+      windowMs: 60_000,
+      truth: true,
+      hostPrefix: 'sim-host-',
+    });
     const o = this.options;
     if (!Number.isInteger(o.hosts) || o.hosts < 1 || o.hosts > 65_000)
       throw new RangeError(`hosts must be in 1..65000, got ${o.hosts}`);
@@ -317,20 +304,15 @@ export class FleetSimulator {
       intervalEndMs: endMs,
       interfaces: [{ ifname: 'eth0', ifindex: 2, hook: 'TC', direction: 'INGRESS' }],
       samplingRate: 1,
-      sketchSpec: {
-        specVersion: SPEC_VERSION,
-        hashName: HASH_NAME,
-        seedHash: SEED_HASH,
-        cmsDepth: CMS_DEPTH,
-        cmsWidth: CMS_WIDTH,
-        hllPrecision: HLL_P,
-      },
-      cmsPackets: Buffer.from(encodeCountMinSketch(cmsP)),
-      cmsBytes: Buffer.from(encodeCountMinSketch(cmsB)),
-      hllFlows: Buffer.from(encodeHyperLogLog(this.hllFlows)),
-      hllSources: Buffer.from(encodeHyperLogLog(this.hllSrc)),
-      hllDestinations: Buffer.from(encodeHyperLogLog(this.hllDst)),
-      hllDestinationPorts: Buffer.from(encodeHyperLogLog(this.hllPort)),
+      sketchSpec: { ...DECLARED_SPEC },
+      ...encodeSnapshotSketches({
+        cmsPackets: cmsP,
+        cmsBytes: cmsB,
+        hllFlows: this.hllFlows,
+        hllSources: this.hllSrc,
+        hllDestinations: this.hllDst,
+        hllDestinationPorts: this.hllPort,
+      }),
       candidates,
       totals: {
         packets,

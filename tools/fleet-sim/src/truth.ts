@@ -1,4 +1,5 @@
 // Exact counts behind the simulated snapshots, per window (the aggregator's windowing rule: by interval end).
+import { TrafficTally } from '@tma/sketch/testing';
 
 /** What the truth needs to know of a flow. */
 export interface TruthFlow {
@@ -17,17 +18,15 @@ export interface FlowCount {
   bytes: number;
 }
 
-export interface WindowTruth {
-  windowStart: number;
-  snapshots: number;
-  packets: number;
-  bytes: number;
-  hosts: Map<string, { packets: number; bytes: number; snapshots: number }>;
-  protocols: Map<number, { packets: number; bytes: number }>;
-  flows: Map<string, FlowCount>;
-  distinctSources: Set<string>;
-  distinctDestinations: Set<string>;
-  distinctPorts: Set<string>;
+/** One window's exact counts (sources, destinations and ports by hash pair, flows by canonical key as hex). */
+export class WindowTruth extends TrafficTally {
+  snapshots = 0;
+  readonly hosts = new Map<string, { packets: number; bytes: number; snapshots: number }>();
+  readonly flows = new Map<string, FlowCount>();
+
+  constructor(readonly windowStart: number) {
+    super();
+  }
 }
 
 const id = (h: [number, number]) => `${h[0]}:${h[1]}`;
@@ -41,18 +40,7 @@ export class GroundTruth {
   record(windowStart: number, hostId: string, counts: Map<TruthFlow, number>): void {
     let w = this.windows.get(windowStart);
     if (!w) {
-      w = {
-        windowStart,
-        snapshots: 0,
-        packets: 0,
-        bytes: 0,
-        hosts: new Map(),
-        protocols: new Map(),
-        flows: new Map(),
-        distinctSources: new Set(),
-        distinctDestinations: new Set(),
-        distinctPorts: new Set(),
-      };
+      w = new WindowTruth(windowStart);
       this.windows.set(windowStart, w);
     }
     w.snapshots++;
@@ -61,14 +49,9 @@ export class GroundTruth {
     w.hosts.set(hostId, h);
     for (const [f, p] of counts) {
       const b = p * f.pktBytes;
-      w.packets += p;
-      w.bytes += b;
+      w.add({ proto: f.proto, src: id(f.src), dst: id(f.dst), dport: id(f.dport) }, p, b);
       h.packets += p;
       h.bytes += b;
-      const pt = w.protocols.get(f.proto) ?? { packets: 0, bytes: 0 };
-      pt.packets += p;
-      pt.bytes += b;
-      w.protocols.set(f.proto, pt);
       const fc = w.flows.get(f.hex);
       if (fc) {
         fc.packets += p;
@@ -76,9 +59,6 @@ export class GroundTruth {
       } else {
         w.flows.set(f.hex, { key: f.key, packets: p, bytes: b });
       }
-      w.distinctSources.add(id(f.src));
-      w.distinctDestinations.add(id(f.dst));
-      w.distinctPorts.add(id(f.dport));
     }
   }
 

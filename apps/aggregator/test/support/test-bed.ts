@@ -2,7 +2,8 @@
 // past their retention and dropped on insert), unique topics, a fresh embedded-chDB database, and the aggregator
 // instances it started — all removed after the file's tests.
 import { FleetSimulator } from '@tma/fleet-sim';
-import { openTestStore, type QueryParams, type Storage, type TestStore } from '@tma/storage';
+import type { QueryParams, Storage } from '@tma/storage';
+import { openTestStore, type TestStore } from '@tma/storage/testing';
 import { startAggregator, type AggregatorHandle, type StartAggregatorOptions } from '../../src/start';
 import { createTopics, deleteTopics, uniquePrefix, waitFor } from './kafka';
 

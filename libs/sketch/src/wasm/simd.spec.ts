@@ -1,8 +1,8 @@
 // The SIMD kernels agree with the JS loops they replace, byte for byte, and leave inputs untouched on refusal.
 import { CorruptError } from '../errors';
 import { HyperLogLog } from '../hll';
-import { encodeHyperLogLog, mergeEncodedHyperLogLog, decodeHyperLogLog } from '../serialize';
-import { Rng } from '../test-support/datasets';
+import { encodeHyperLogLog, mergeEncodedHyperLogLog, decodeHyperLogLog } from '../hll.serialize';
+import { Rng } from '../testing';
 import { sleb, uleb } from './encoder';
 import { anyByteAbove, loadSimdKernels, maxBytesInto, SIMD_MODULE_BYTES, simdActive, useSimd } from './simd';
 

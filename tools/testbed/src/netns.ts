@@ -79,7 +79,7 @@ interface Registry {
   namespaces: string[];
 }
 
-const REPO_ROOT = resolve(__dirname, '../../../..');
+const REPO_ROOT = resolve(__dirname, '../../..');
 
 export function defaultStateDir(): string {
   return process.env.TMA_STATE_DIR ?? join(REPO_ROOT, '.state');

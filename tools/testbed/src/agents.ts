@@ -7,7 +7,7 @@ import { forgetCleanup, onCleanup } from './cleanup';
 import type { Host, Testbed } from './netns';
 
 export interface AgentOptions {
-  /** The agent's entry point (default: the built agent next to this file, dist/main.js). */
+  /** The agent's entry point (default: the built edge agent, apps/edge-agent/dist/main.js). */
   main?: string;
   /** Interval flag value, e.g. "1s" or "5s". */
   interval: string;
@@ -20,9 +20,9 @@ export interface AgentOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The built agent entry point: dist/main.js beside dist/testbed/ (this file's folder when compiled). */
+/** The built edge agent's entry point; this file is in tools/testbed/src or tools/testbed/dist alike. */
 export function defaultAgentMain(): string {
-  return resolve(__dirname, '..', 'main.js').replace(`${join('src', 'main.js')}`, join('dist', 'main.js'));
+  return resolve(__dirname, '..', '..', '..', 'apps', 'edge-agent', 'dist', 'main.js');
 }
 
 export class AgentProcess {

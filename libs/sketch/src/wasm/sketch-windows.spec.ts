@@ -3,10 +3,11 @@
 import { CountMinSketch } from '../cms';
 import { IncompatibleSketchError } from '../errors';
 import { HyperLogLog } from '../hll';
-import { Rng } from '../random';
-import { encodeCountMinSketch, encodeHyperLogLog } from '../serialize';
+import { Rng } from '../testing';
+import { encodeCountMinSketch } from '../cms.serialize';
+import { encodeHyperLogLog } from '../hll.serialize';
 import { CorruptError } from '../errors';
-import { CmsWindow, HllWindow } from './window';
+import { CmsWindow, HllWindow } from './sketch-windows';
 
 const same = (a: ArrayLike<number>, b: ArrayLike<number>) =>
   a.length === b.length && Array.from(a).every((v, i) => v === b[i]);

@@ -1,13 +1,10 @@
 // Seeded traffic for accuracy tests and benchmarks: named datasets of flows with exact per-flow packet counts.
-import { flowKey } from '../keys';
 import { hashKeyInto } from '../hash';
-import { Rng, Zipf } from '../random';
+import { flowKey } from '../keys';
+import { Rng, Zipf } from './random';
 
 // Bound once: global lookups are slow inside the test runner's vm context.
 const imul = Math.imul;
-
-// The seeded generator lives in the library (random.ts) so tools share it; re-exported for the tests.
-export { Rng };
 
 export type DatasetName = 'uniform' | 'zipf-1.1' | 'zipf-1.5' | 'mice-elephants';
 export const DATASETS: readonly DatasetName[] = ['uniform', 'zipf-1.1', 'zipf-1.5', 'mice-elephants'];

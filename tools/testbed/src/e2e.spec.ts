@@ -14,7 +14,7 @@ import { missingTools, Testbed, type Host } from './netns';
 import { KafkaRelay } from './relay';
 import { generateTraffic, type GroundTruth, writeTraffic } from './traffic';
 
-const REPO = resolve(__dirname, '../../../..');
+const REPO = resolve(__dirname, '../../..');
 const AGENT_MAIN = defaultAgentMain();
 const BPF_OBJECT = join(REPO, 'bpf/dist/tma.bpf.o');
 // Candidates enter the kernel's table at 32 packets per CPU per interval. Each host's sender is pinned to its own

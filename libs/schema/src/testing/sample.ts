@@ -1,6 +1,6 @@
 // A complete, valid SketchSnapshot for tests and examples. Sketch blobs are deterministic pseudo-random bytes
 // (opaque to this library); pass real serialized sketches through `overrides` where they matter.
-import type { Candidate, SketchSnapshot } from './generated/schemas.generated';
+import type { Candidate, SketchSnapshot } from '../generated/schemas.generated';
 
 /** Deterministic bytes (xorshift32) so fixtures and snapshots compare equal across runs. */
 export function sampleBytes(length: number, seed = 1): Buffer {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Testbed CLI: N hosts as network namespaces, an edge agent in each, synthetic traffic with exact ground truth.
 //
-//   node apps/edge-agent/dist/testbed/main.js --hosts 2 --interval 5s
+//   node tools/testbed/dist/main.js --hosts 2 --interval 5s
 //
 // Every interval each host receives a fresh pcap (its own seed); cumulative ground truth per host is written beside
 // the agent's state so anyone can compare what Kafka received with what was sent. Ctrl-C / SIGTERM stops the agents
@@ -41,6 +41,15 @@ export function parseDuration(text: string): number {
   return Math.round(Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h']);
 }
 
+/** Integer flags: the option each sets and its range. */
+const INTEGER_FLAGS = new Map<string, ['hosts' | 'flows' | 'packets' | 'pps' | 'seed', number, number]>([
+  ['--hosts', ['hosts', 1, 250]],
+  ['--flows', ['flows', 1, 1_000_000]],
+  ['--packets', ['packets', 1, 50_000_000]],
+  ['--pps', ['pps', 1, 100_000_000]],
+  ['--seed', ['seed', 0, 2 ** 31]],
+]);
+
 export function parseArgs(argv: string[]): CliOptions {
   const o: CliOptions = {
     hosts: 2,
@@ -55,12 +64,6 @@ export function parseArgs(argv: string[]): CliOptions {
     seed: Date.now() % 1_000_000,
     keepPcaps: false,
   };
-  const int = (flag: string, v: string | undefined, min: number, max: number): number => {
-    const n = Number(v);
-    if (v === undefined || !Number.isInteger(n) || n < min || n > max)
-      throw new RangeError(`${flag} needs an integer in ${min}..${max}, got ${v}`);
-    return n;
-  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string => {
@@ -68,10 +71,17 @@ export function parseArgs(argv: string[]): CliOptions {
       if (v === undefined) throw new RangeError(`${a} needs a value`);
       return v;
     };
+    const integer = INTEGER_FLAGS.get(a);
+    if (integer) {
+      const [option, min, max] = integer;
+      const v = next();
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max)
+        throw new RangeError(`${a} needs an integer in ${min}..${max}, got ${v}`);
+      o[option] = n;
+      continue;
+    }
     switch (a) {
-      case '--hosts':
-        o.hosts = int(a, next(), 1, 250);
-        break;
       case '--interval':
         o.interval = next();
         o.intervalMs = parseDuration(o.interval);
@@ -82,24 +92,12 @@ export function parseArgs(argv: string[]): CliOptions {
         o.hook = h;
         break;
       }
-      case '--flows':
-        o.flows = int(a, next(), 1, 1_000_000);
-        break;
-      case '--packets':
-        o.packets = int(a, next(), 1, 50_000_000);
-        break;
       case '--zipf':
         o.zipf = Number(next());
         if (!(o.zipf > 0)) throw new RangeError('--zipf must be > 0');
         break;
-      case '--pps':
-        o.pps = int(a, next(), 1, 100_000_000);
-        break;
       case '--duration':
         o.durationMs = parseDuration(next());
-        break;
-      case '--seed':
-        o.seed = int(a, next(), 0, 2 ** 31);
         break;
       case '--no-agent':
         o.agent = false;

@@ -3,6 +3,7 @@
 // the way the kernel counts: bytes are frame lengths from the Ethernet header on (no FCS).
 import { writeFileSync } from 'node:fs';
 import { formatAddress } from '@tma/sketch';
+import { Rng, TrafficTally, addCounts, withDefaults, zipfCounts, type Counts } from '@tma/sketch/testing';
 
 export const PROTO_ICMP = 1;
 export const PROTO_TCP = 6;
@@ -49,11 +50,6 @@ export interface TruthFlow {
   bytes: number;
 }
 
-export interface Counts {
-  packets: number;
-  bytes: number;
-}
-
 export interface GroundTruth {
   format: 'tma-testbed-truth-v1';
   seed: number;
@@ -75,25 +71,6 @@ export interface Traffic {
   truth: GroundTruth;
   /** Microseconds since the capture start for each frame (non-decreasing). */
   offsetsUs: Float64Array;
-}
-
-// sfc32: small, fast, seedable; Math.random cannot be seeded.
-export function prng(seed: number): () => number {
-  let a = 0x9e3779b9;
-  let b = 0x243f6a88;
-  let c = 0xb7e15162;
-  let d = seed >>> 0;
-  const next = (): number => {
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-  for (let i = 0; i < 15; i++) next(); // spread the seed before use
-  return next;
 }
 
 interface FlowPlan {
@@ -136,18 +113,18 @@ function parseMac(text: string): Buffer {
   return Buffer.from(parts.map((p) => parseInt(p, 16)));
 }
 
-function withDefaults(o: TrafficOptions): Required<Omit<TrafficOptions, 'seed'>> {
-  const r = {
-    flows: o.flows ?? 2000,
-    zipf: o.zipf ?? 1.1,
-    packets: o.packets ?? 50_000,
-    ipv6Share: o.ipv6Share ?? 0.3,
-    scanPorts: o.scanPorts ?? 1000,
-    floodSources: o.floodSources ?? 1500,
-    dstMac: o.dstMac ?? '02:74:6d:61:ff:fe',
-    srcMac: o.srcMac ?? '02:74:6d:61:ff:01',
-    startTime: o.startTime ?? 1_700_000_000 + ((o.seed >>> 0) % 86_400),
-  };
+function checkedOptions(o: TrafficOptions): Required<Omit<TrafficOptions, 'seed'>> {
+  const r = withDefaults<Required<Omit<TrafficOptions, 'seed'>>>(o, {
+    flows: 2000,
+    zipf: 1.1,
+    packets: 50_000,
+    ipv6Share: 0.3,
+    scanPorts: 1000,
+    floodSources: 1500,
+    dstMac: '02:74:6d:61:ff:fe',
+    srcMac: '02:74:6d:61:ff:01',
+    startTime: 1_700_000_000 + ((o.seed >>> 0) % 86_400),
+  });
   if (!Number.isInteger(r.flows) || r.flows < 1)
     throw new RangeError(`flows must be a positive integer, got ${r.flows}`);
   if (!(r.zipf > 0)) throw new RangeError(`zipf exponent must be > 0, got ${r.zipf}`);
@@ -161,19 +138,6 @@ function withDefaults(o: TrafficOptions): Required<Omit<TrafficOptions, 'seed'>>
   parseMac(r.dstMac);
   parseMac(r.srcMac);
   return r;
-}
-
-/** Zipf shares rounded so they sum to exactly `total`, each ≥ 1 (largest remainders get the leftovers). */
-export function zipfCounts(n: number, s: number, total: number): number[] {
-  const w = Array.from({ length: n }, (_, i) => (i + 1) ** -s);
-  const sum = w.reduce((a, b) => a + b, 0);
-  const spare = total - n; // one packet each first, the rest by weight
-  const exact = w.map((x) => (x / sum) * spare);
-  const counts = exact.map((x) => 1 + Math.floor(x));
-  let left = total - counts.reduce((a, b) => a + b, 0);
-  const order = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
-  for (let k = 0; left > 0; k++, left--) counts[order[k % n][1]]++;
-  return counts;
 }
 
 function planFlows(o: Required<Omit<TrafficOptions, 'seed'>>, rnd: () => number): FlowPlan[] {
@@ -358,8 +322,9 @@ function buildFrame(f: FlowPlan, st: FlowState, payloadLen: number, macs: Buffer
 
 /** Generates the flow set, renders every packet in a shuffled order and counts the ground truth. */
 export function generateTraffic(options: TrafficOptions): Traffic {
-  const o = withDefaults(options);
-  const rnd = prng(options.seed);
+  const o = checkedOptions(options);
+  const rng = new Rng(options.seed);
+  const rnd = (): number => rng.next();
   const plans = planFlows(o, rnd);
   const macs = Buffer.concat([parseMac(o.dstMac), parseMac(o.srcMac)]);
 
@@ -408,43 +373,30 @@ export function generateTraffic(options: TrafficOptions): Traffic {
 }
 
 function summarize(seed: number, options: GroundTruth['options'], flows: TruthFlow[]): GroundTruth {
-  const protos = new Map<number, Counts>();
-  const ipv4c: Counts = { packets: 0, bytes: 0 };
-  const ipv6c: Counts = { packets: 0, bytes: 0 };
-  const sources = new Set<string>();
-  const destinations = new Set<string>();
-  const dports = new Set<string>();
-  let packets = 0;
-  let bytes = 0;
+  const all = new TrafficTally();
+  const families = new Map<4 | 6, Counts>([
+    [4, { packets: 0, bytes: 0 }],
+    [6, { packets: 0, bytes: 0 }],
+  ]);
   for (const f of flows) {
-    packets += f.packets;
-    bytes += f.bytes;
-    const p = protos.get(f.proto) ?? { packets: 0, bytes: 0 };
-    p.packets += f.packets;
-    p.bytes += f.bytes;
-    protos.set(f.proto, p);
-    const fam = f.family === 4 ? ipv4c : ipv6c;
-    fam.packets += f.packets;
-    fam.bytes += f.bytes;
-    sources.add(f.src);
-    destinations.add(f.dst);
-    dports.add(`${f.dport}/${f.proto}`);
+    all.add({ proto: f.proto, src: f.src, dst: f.dst, dport: `${f.dport}/${f.proto}` }, f.packets, f.bytes);
+    addCounts(families, f.family, f.packets, f.bytes);
   }
   const sorted = [...flows].sort((a, b) => b.packets - a.packets || b.bytes - a.bytes);
   return {
     format: 'tma-testbed-truth-v1',
     seed,
     options,
-    packets,
-    bytes,
-    protocols: [...protos.entries()].sort((a, b) => a[0] - b[0]).map(([protocol, c]) => ({ protocol, ...c })),
-    ipv4: ipv4c,
-    ipv6: ipv6c,
+    packets: all.packets,
+    bytes: all.bytes,
+    protocols: [...all.protocols].sort((a, b) => a[0] - b[0]).map(([protocol, c]) => ({ protocol, ...c })),
+    ipv4: families.get(4)!,
+    ipv6: families.get(6)!,
     distinct: {
       flows: flows.length,
-      sources: sources.size,
-      destinations: destinations.size,
-      destinationPorts: dports.size,
+      sources: all.distinctSources.size,
+      destinations: all.distinctDestinations.size,
+      destinationPorts: all.distinctPorts.size,
     },
     flows: sorted,
   };

@@ -7,16 +7,11 @@
 // or garbage collection cannot be seen through a stale view. Where WebAssembly SIMD is missing, the windows hold a
 // plain sketch and merge with the JS loops.
 import { CmsShape, CountMinSketch, CountMinSketchOptions, cmsIncompatibility, cmsParameters } from '../cms';
-import { IncompatibleSketchError } from '../errors';
+import { refuseMergeIf } from '../errors';
 import { HllShape, HyperLogLog, HyperLogLogOptions, hllIncompatibility, hllPrecision } from '../hll';
-import { HASH_NAME, SEED_HASH } from '../spec.generated';
-import {
-  hllRegisterAboveError,
-  mergeEncodedCountMinSketch,
-  mergeEncodedHyperLogLog,
-  readCountMinForMerge,
-  readHyperLogLogForMerge,
-} from '../serialize';
+import { FleetHashed } from '../hash';
+import { mergeEncodedCountMinSketch, readCountMinForMerge } from '../cms.serialize';
+import { hllRegisterAboveError, mergeEncodedHyperLogLog, readHyperLogLogForMerge } from '../hll.serialize';
 import { loadSimdKernels, SimdKernels } from './simd';
 
 /**
@@ -114,15 +109,15 @@ function release(owner: object, b: Block): void {
 }
 
 /** What both windows share: a block of the arena or, failing that, a plain sketch; dispose(); merge checks. */
-abstract class Window<S extends { merge(other: S): unknown }> {
-  readonly hashName = HASH_NAME;
-  readonly seedHash = SEED_HASH;
+abstract class Window<S extends { merge(other: S): unknown }> extends FleetHashed {
   protected block: Block | null = null;
   /** The sketch holding the counters when SIMD is missing or the memory is full. */
   protected fallback: S | null = null;
   private disposed = false;
 
-  protected constructor(private readonly family: 'CMS' | 'HLL') {}
+  protected constructor(private readonly family: 'CMS' | 'HLL') {
+    super();
+  }
 
   /** Claims `bytes` of the arena, or makes the fallback sketch. */
   protected init(bytes: number, fallback: () => S): void {
@@ -166,8 +161,7 @@ abstract class Window<S extends { merge(other: S): unknown }> {
   /** Throws after dispose(), and (changing nothing) when `other` cannot merge into this window. */
   protected live(other?: S): void {
     if (this.disposed) throw new Error(`${this.family === 'CMS' ? 'CmsWindow' : 'HllWindow'} used after dispose()`);
-    const why = other && this.incompatibility(other);
-    if (why) throw new IncompatibleSketchError(`${this.family} merge refused: ${why}`);
+    if (other) refuseMergeIf(this.family, this.incompatibility(other));
   }
 }
 

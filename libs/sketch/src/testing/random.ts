@@ -1,5 +1,5 @@
 // Seeded randomness for simulations, benchmarks and tests: the same seed gives the same traffic on every run and
-// machine. Small and dependency-free so tools can use it from the library; never for anything security-related.
+// machine. Never for anything security-related.
 
 const floor = Math.floor;
 const imul = Math.imul;
@@ -87,4 +87,17 @@ export class Zipf {
     }
     return lo;
   }
+}
+
+/** Zipf(s) shares of `total` over n ranks, rounded to sum to exactly `total`, each ≥ 1 (largest remainders get the leftovers). */
+export function zipfCounts(n: number, s: number, total: number): number[] {
+  const w = Array.from({ length: n }, (_, i) => (i + 1) ** -s);
+  const sum = w.reduce((a, b) => a + b, 0);
+  const spare = total - n; // one each first, the rest by weight
+  const exact = w.map((x) => (x / sum) * spare);
+  const counts = exact.map((x) => 1 + Math.floor(x));
+  let left = total - counts.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (let k = 0; left > 0; k++, left--) counts[order[k % n][1]]++;
+  return counts;
 }

@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyMigrations } from './migrations';
-import { createStorage, type Storage } from './storage';
+import { applyMigrations } from '../migrations';
+import { createStorage, type Storage } from '../storage';
 
 export interface TestStore {
   storage: Storage;
@@ -14,11 +14,12 @@ export interface TestStore {
   close(): Promise<void>;
 }
 
-export async function openTestStore(prefix: string): Promise<TestStore> {
+/** A store of its own for `prefix`'s tests; `migrate: false` leaves the database to be created (by migrations). */
+export async function openTestStore(prefix: string, options: { migrate?: boolean } = {}): Promise<TestStore> {
   const dir = mkdtempSync(join(tmpdir(), `tma-${prefix}-`));
   const database = `tma_${prefix.replace(/\W/g, '_')}_${randomBytes(4).toString('hex')}`;
   const storage = await createStorage({ kind: 'chdb', path: dir, database });
-  await applyMigrations(storage);
+  if (options.migrate ?? true) await applyMigrations(storage);
   return {
     storage,
     dir,

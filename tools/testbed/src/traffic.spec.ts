@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAddress } from '@tma/sketch';
-import { combineTruths, encodePcap, generateTraffic, type GroundTruth, writeTraffic, zipfCounts } from './traffic';
+import { zipfCounts } from '@tma/sketch/testing';
+import { combineTruths, encodePcap, generateTraffic, type GroundTruth, writeTraffic } from './traffic';
 
 function have(cmd: string): boolean {
   try {

@@ -1,0 +1,2 @@
+// @tma/schema/testing: complete, valid snapshots and deterministic bytes for tests and benchmarks.
+export { sampleBytes, sampleFlowKey, sampleSnapshot } from './sample';
