@@ -1,7 +1,34 @@
-// Flat config: TypeScript rules everywhere, Nx module boundaries (apps may use libs, libs never apps).
+// Flat config: TypeScript rules everywhere and module boundaries by layer (Nx project tags):
+//   type:lib   libraries (libs/*): may use libraries only
+//   type:app   the three processes (apps/*): may use libraries
+//   type:tool  testbed, fleet simulator (tools/*): may use libraries; never imported by product code
+//   type:test  the kernel's own test project (bpf/): may use libraries and tools
+// Test-support code (`@tma/<lib>/testing` entries, tools) is for specs, test folders, tools and benchmarks only.
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
+
+/** The boundary rule with each tag's allowed dependencies; tests also reach tools. */
+const boundaries = (forTests) => [
+  'error',
+  {
+    allow: [],
+    depConstraints: [
+      { sourceTag: 'type:lib', onlyDependOnLibsWithTags: forTests ? ['type:lib', 'type:tool'] : ['type:lib'] },
+      { sourceTag: 'type:app', onlyDependOnLibsWithTags: forTests ? ['type:lib', 'type:tool'] : ['type:lib'] },
+      { sourceTag: 'type:tool', onlyDependOnLibsWithTags: forTests ? ['type:lib', 'type:tool'] : ['type:lib'] },
+      { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:lib', 'type:tool'] },
+    ],
+  },
+];
+
+const TEST_FILES = [
+  '**/*.spec.ts',
+  '**/test/**/*.ts',
+  '**/test-support/**/*.ts',
+  '**/testing/**/*.ts',
+  '**/*.fixture.ts',
+];
 
 export default [
   {
@@ -14,35 +41,20 @@ export default [
     plugins: { '@nx': nx },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          allow: [],
-          depConstraints: [
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
-            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib'] },
-            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:lib'] },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': boundaries(false),
     },
   },
-  // Tests may drive the code under test with tools (the fleet simulator); product code may not.
+  // Product code of apps and libraries never loads test support.
   {
-    files: ['**/*.spec.ts', '**/test/**/*.ts'],
+    files: ['apps/*/src/**/*.ts', 'libs/*/src/**/*.ts'],
+    ignores: TEST_FILES,
     rules: {
-      '@nx/enforce-module-boundaries': [
+      'no-restricted-imports': [
         'error',
-        {
-          allow: [],
-          depConstraints: [
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib', 'type:tool'] },
-            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib', 'type:tool'] },
-            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:lib', 'type:tool'] },
-          ],
-        },
+        { patterns: [{ group: ['@tma/*/testing'], message: 'test support is for specs, tools and benchmarks only' }] },
       ],
     },
   },
+  { files: TEST_FILES, rules: { '@nx/enforce-module-boundaries': boundaries(true) } },
   { files: ['**/*.js', '**/*.cjs', '**/*.mjs'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
 ];
