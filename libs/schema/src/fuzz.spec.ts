@@ -19,8 +19,9 @@ function run(decoder: typeof decode, msg: Uint8Array): Outcome {
     if (!(err instanceof SchemaError)) throw err;
     return { ok: false, reason: err.reason };
   } finally {
-    // Generous wall-clock bound per message (these are < 64 KiB): a corrupted count must not make it loop.
-    expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(250);
+    // A corrupted count must not make it loop: a bound far above any real decode (< 64 KiB messages take well under
+    // 1 ms) that a shared, loaded machine cannot reach by pauses alone.
+    expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(5000);
   }
 }
 
