@@ -4,17 +4,11 @@
 // --pace sends one round per interval of wall-clock time (like real agents); without it rounds go out back to back
 // with event times one interval apart. Kafka settings come from TMA_KAFKA_* (libs/kafka).
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import { parseDuration } from '@tma/config';
 import { ensureTopics, loadKafkaSettings } from '@tma/kafka';
 import { snapshotTopic } from '@tma/schema';
 import { FleetSimulator } from './fleet';
 import { publishRounds } from './publish';
-
-function parseDuration(text: string): number {
-  const m = /^(\d+)(ms|s|m)?$/.exec(text);
-  if (!m) throw new Error(`"${text}" is not a duration (e.g. 500ms, 10s, 1m)`);
-  const n = Number(m[1]);
-  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
-}
 
 function parseArgs(argv: string[]): Record<string, string | true> {
   const out: Record<string, string | true> = {};

@@ -14,6 +14,7 @@ import { defaultStateDir, Testbed } from './netns';
 import { KafkaRelay } from './relay';
 import { combineTruths, generateTraffic, type GroundTruth, writeTraffic } from './traffic';
 import { SnapshotWatch } from './watch';
+import { parseDuration } from '@tma/config';
 
 export interface CliOptions {
   hosts: number;
@@ -34,12 +35,6 @@ export interface CliOptions {
 
 const USAGE = `usage: testbed [--hosts N] [--interval 5s] [--hook tc|xdp] [--flows 2000] [--packets 20000] [--zipf 1.1]
                [--pps N] [--duration 60s] [--seed N] [--no-agent] [--agent PATH] [--agent-arg ARG]... [--keep-pcaps]`;
-
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
-  if (!m) throw new RangeError(`"${text}" is not a duration like 500ms, 5s, 2m`);
-  return Math.round(Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h']);
-}
 
 /** Integer flags: the option each sets and its range. */
 const INTEGER_FLAGS = new Map<string, ['hosts' | 'flows' | 'packets' | 'pps' | 'seed', number, number]>([
