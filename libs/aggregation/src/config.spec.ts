@@ -17,7 +17,7 @@ describe('loadAggregatorConfig', () => {
       groupId: 'tma-aggregator',
       topicPrefix: 'tma',
       topicPartitions: 12,
-      httpHost: '0.0.0.0',
+      httpHost: '127.0.0.1',
       httpPort: 9464,
       retention: {
         partials: 7 * 86_400,

@@ -42,6 +42,7 @@ export interface AggregatorConfig {
   /** Partitions given to the snapshot topic when the aggregator has to create it (default 12). */
   topicPartitions: number;
   writerId: string;
+  /** Address of the unauthenticated /metrics, /health, /ready listener (default loopback only). */
   httpHost: string;
   httpPort: number;
   retention: RetentionConfig;
@@ -70,7 +71,7 @@ const ttl = (env: string, fallbackDays: number) => duration(env, fallbackDays * 
  *   TMA_AGG_ROLLUP_DELAY (5s)
  *   TMA_AGG_MAX_FUTURE (10m) TMA_AGG_MAX_OPEN_WINDOWS (6) TMA_AGG_TOP_K (100) TMA_AGG_SESSION_TIMEOUT (30s)
  *   TMA_AGG_GROUP_ID (tma-aggregator) TMA_TOPIC_PREFIX (tma) TMA_AGG_TOPIC_PARTITIONS (12) TMA_AGG_WRITER_ID (host-pid)
- *   TMA_AGG_HTTP_HOST (0.0.0.0) TMA_AGG_HTTP_PORT (9464: /metrics, /health, /ready)
+ *   TMA_AGG_HTTP_HOST (127.0.0.1) TMA_AGG_HTTP_PORT (9464: /metrics, /health, /ready)
  *   TMA_AGG_TTL_PARTIALS (7d) _WINDOW_TOTALS (30d) _TOP_FLOWS (30d) _HOST_TOTALS (30d) _PROTOCOL_TOTALS (30d)
  *   TMA_AGG_TTL_HOUR_TIER (400d)
  */
@@ -90,7 +91,8 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
       topicPrefix: name('TMA_TOPIC_PREFIX', DEFAULT_TOPIC_PREFIX),
       topicPartitions: integer('TMA_AGG_TOPIC_PARTITIONS', 12, 1, 10_000),
       writerId: name('TMA_AGG_WRITER_ID', `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${process.pid}`),
-      httpHost: setting({ env: 'TMA_AGG_HTTP_HOST', schema: rules.text(), default: '0.0.0.0' }),
+      // Unauthenticated metrics and health: loopback unless the operator opens them on purpose (e.g. 0.0.0.0).
+      httpHost: setting({ env: 'TMA_AGG_HTTP_HOST', schema: rules.text(), default: '127.0.0.1' }),
       httpPort: integer('TMA_AGG_HTTP_PORT', 9464, 0, 65535),
       ttlPartials: ttl('TMA_AGG_TTL_PARTIALS', 7),
       ttlWindowTotals: ttl('TMA_AGG_TTL_WINDOW_TOTALS', 30),
