@@ -11,6 +11,7 @@ describe('loadAggregatorConfig', () => {
       flushIntervalMs: 1000,
       rollupDelayMs: 5000,
       maxFutureMs: 600_000,
+      maxPastMs: 7 * 86_400_000,
       maxOpenWindows: 6,
       topK: 100,
       sessionTimeoutMs: 30_000,

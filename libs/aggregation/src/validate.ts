@@ -36,7 +36,25 @@ export type RejectReason =
   | 'bad-sketch'
   | 'invalid-interval'
   | 'future-interval'
-  | 'invalid-sampling';
+  | 'past-interval'
+  | 'invalid-sampling'
+  | 'invalid-count'
+  | 'invalid-protocol'
+  | 'invalid-text'
+  | 'count-overflow'
+  | 'window-failed';
+
+/**
+ * Highest sampling rate accepted. Sampled CMS cells and candidate counts are multiplied by the rate; 1 in 65,536
+ * packets already leaves a 10 s interval of a 10 Gbit/s link (~1.5 M packets/s) with ~230 kept packets, below which
+ * the sketches say nothing useful, while 2^31 would let one snapshot multiply its counts two billion times.
+ */
+export const MAX_SAMPLING_RATE = 65_536;
+/** Longest id or text field (hostId, agentId, bootId, agentVersion, interface names, parse-error reasons). */
+export const MAX_TEXT_LENGTH = 256;
+/** Default of TMA_AGG_MAX_PAST: the default retention of partial rows (older rows would be dropped on insert). */
+export const DEFAULT_MAX_PAST_MS = 7 * 86_400_000;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 export class RejectedSnapshot extends Error {
   override name = 'RejectedSnapshot';
@@ -54,6 +72,8 @@ export class RejectedSnapshot extends Error {
  */
 export interface ValidSnapshot {
   snapshot: SketchSnapshot;
+  /** CMS totals as merged (scaled when sampled) and the largest candidate and protocol counts: overflow checks. */
+  bounds: { cmsPackets: number; cmsBytes: number; candidate: number; protocol: number };
   /** Present only for sampled snapshots: CMS cells and candidate counts multiplied by the sampling rate. */
   scaled?: { cmsPackets: CountMinSketch; cmsBytes: CountMinSketch };
   candidates: Candidate[];
@@ -62,9 +82,51 @@ export interface ValidSnapshot {
 }
 
 export interface ValidateOptions {
-  /** Wall clock, for the future-interval check. */
+  /** Wall clock at receipt, for the future- and past-interval checks. */
   nowMs: number;
   maxFutureMs: number;
+  /** Snapshots whose interval ended longer ago than this are refused (`past-interval`; default 7 days). */
+  maxPastMs?: number;
+}
+
+function checkCount(field: string, n: number): void {
+  if (!(n >= 0 && Number.isSafeInteger(n))) throw new RejectedSnapshot('invalid-count', `${field} is ${n}`);
+}
+
+function checkText(field: string, text: string, allowEmpty: boolean): void {
+  if (text.length > MAX_TEXT_LENGTH || (!allowEmpty && text.length === 0))
+    throw new RejectedSnapshot(
+      'invalid-text',
+      `${field} has ${text.length} characters (${allowEmpty ? 0 : 1}..${MAX_TEXT_LENGTH} allowed)`,
+    );
+}
+
+/** Every scalar and text field: counts non-negative, protocols in 0..255, ids and texts bounded. */
+function checkFields(s: SketchSnapshot): void {
+  checkText('hostId', s.hostId, false);
+  checkText('agentId', s.agentId, false);
+  checkText('bootId', s.bootId, false);
+  checkText('agentVersion', s.agentVersion, true);
+  checkCount('sequence', s.sequence);
+  checkCount('totals.packets', s.totals.packets);
+  checkCount('totals.bytes', s.totals.bytes);
+  for (const p of s.totals.protocols) {
+    if (!(Number.isInteger(p.protocol) && p.protocol >= 0 && p.protocol <= 255))
+      throw new RejectedSnapshot('invalid-protocol', `protocol ${p.protocol} is outside 0..255`);
+    checkCount(`totals.protocols[${p.protocol}].packets`, p.packets);
+    checkCount(`totals.protocols[${p.protocol}].bytes`, p.bytes);
+  }
+  for (const c of s.candidates) {
+    checkCount('candidates.packets', c.packets);
+    checkCount('candidates.bytes', c.bytes);
+  }
+  checkCount('candidateEvictions', s.candidateEvictions);
+  checkCount('spoolDrops', s.spoolDrops);
+  for (const i of s.interfaces) checkText('interfaces.ifname', i.ifname, true);
+  for (const e of s.parseErrors) {
+    checkText('parseErrors.reason', e.reason, true);
+    checkCount('parseErrors.count', e.count);
+  }
 }
 
 function checkSpec(s: SketchSnapshot): void {
@@ -107,9 +169,12 @@ function check(field: string, fn: () => unknown): void {
   }
 }
 
-function checkCms(field: string, bytes: Uint8Array): void {
+/** Checks a CMS blob in full; returns its total. */
+function checkCms(field: string, bytes: Uint8Array): number {
   check(field, () => mergeEncodedCountMinSketch(scratchCms, bytes));
+  const total = scratchCms.total;
   scratchCms.clear();
+  return total;
 }
 
 function checkHll(field: string, bytes: Uint8Array): void {
@@ -141,19 +206,51 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
       `interval ends ${snapshot.intervalEndMs - options.nowMs} ms in the future`,
     );
   }
+  const maxPastMs = options.maxPastMs ?? DEFAULT_MAX_PAST_MS;
+  if (snapshot.intervalEndMs < options.nowMs - maxPastMs) {
+    throw new RejectedSnapshot(
+      'past-interval',
+      `interval ended ${options.nowMs - snapshot.intervalEndMs} ms ago (at most ${maxPastMs} ms accepted)`,
+    );
+  }
   const rate = snapshot.samplingRate;
-  if (!Number.isInteger(rate) || rate < 1) throw new RejectedSnapshot('invalid-sampling', `sampling rate ${rate}`);
-  checkCms('cmsPackets', snapshot.cmsPackets);
-  checkCms('cmsBytes', snapshot.cmsBytes);
+  if (!Number.isInteger(rate) || rate < 1 || rate > MAX_SAMPLING_RATE)
+    throw new RejectedSnapshot('invalid-sampling', `sampling rate ${rate} is outside 1..${MAX_SAMPLING_RATE}`);
+  checkFields(snapshot);
+  const cmsPacketsTotal = checkCms('cmsPackets', snapshot.cmsPackets);
+  const cmsBytesTotal = checkCms('cmsBytes', snapshot.cmsBytes);
   checkHll('hllFlows', snapshot.hllFlows);
   checkHll('hllSources', snapshot.hllSources);
   checkHll('hllDestinations', snapshot.hllDestinations);
   checkHll('hllDestinationPorts', snapshot.hllDestinationPorts);
+  let candidate = 0;
   for (const c of snapshot.candidates) {
     if (!isFlowKey(c.key)) throw new RejectedSnapshot('bad-sketch', 'candidates: a key is not a canonical flow key');
+    if (c.packets > candidate) candidate = c.packets;
+    if (c.bytes > candidate) candidate = c.bytes;
+  }
+  let protocol = 0;
+  for (const p of snapshot.totals.protocols) protocol = Math.max(protocol, p.packets, p.bytes);
+  // Scaled counts must stay exact integers too.
+  for (const [field, n] of [
+    ['cmsPackets total', cmsPacketsTotal],
+    ['cmsBytes total', cmsBytesTotal],
+    ['a candidate count', candidate],
+    ['a protocol count', protocol],
+    ['totals.packets', snapshot.totals.packets],
+    ['totals.bytes', snapshot.totals.bytes],
+  ] as const) {
+    if (n * rate > MAX_SAFE)
+      throw new RejectedSnapshot('count-overflow', `${field} ${n} × sampling rate ${rate} passes 2^53 − 1`);
   }
   const v: ValidSnapshot = {
     snapshot,
+    bounds: {
+      cmsPackets: cmsPacketsTotal * rate,
+      cmsBytes: cmsBytesTotal * rate,
+      candidate: candidate * rate,
+      protocol: protocol * rate,
+    },
     candidates: snapshot.candidates,
     packets: snapshot.totals.packets,
     bytes: snapshot.totals.bytes,

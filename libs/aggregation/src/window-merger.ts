@@ -17,6 +17,8 @@ export interface WindowMergerOptions {
   allowedLatenessMs: number;
   idleCloseMs: number;
   maxFutureMs: number;
+  /** Snapshots whose interval ended longer ago go to the DLQ (`past-interval`; default 7 days). */
+  maxPastMs?: number;
   maxOpenWindows: number;
 }
 
@@ -162,7 +164,11 @@ export class WindowMerger {
     let v: ValidSnapshot;
     const t0 = performance.now();
     try {
-      v = validateMessage(msg.value, { nowMs, maxFutureMs: this.options.maxFutureMs });
+      v = validateMessage(msg.value, {
+        nowMs,
+        maxFutureMs: this.options.maxFutureMs,
+        maxPastMs: this.options.maxPastMs,
+      });
     } catch (err) {
       if (err instanceof RejectedSnapshot)
         return { kind: 'rejected', reason: err.reason, message: err.message, rejection: err };
@@ -190,6 +196,18 @@ export class WindowMerger {
       (late ? st.late : st.open).set(w, acc);
     } else {
       late = acc.late;
+    }
+    const overflow = acc.overflow(v);
+    if (overflow) {
+      if (acc.snapshots === 0) {
+        (late ? st.late : st.open).delete(w);
+        acc.dispose();
+      }
+      const err = new RejectedSnapshot(
+        'count-overflow',
+        `merging it would carry the window's ${overflow} past 2^53 − 1`,
+      );
+      return { kind: 'rejected', reason: err.reason, message: err.message, rejection: err };
     }
     const t1 = performance.now();
     acc.add(v, msg.offset, gap);
