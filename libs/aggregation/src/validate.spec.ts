@@ -126,3 +126,29 @@ describe('WindowMerger refuses a merge that would pass 2^53', () => {
     expect(rows[0].snapshots).toBe(1);
   });
 });
+
+describe('sampled snapshots (samplingRate > 1)', () => {
+  it('keep exact totals as sent and scale only what is counted after the draw (CMS, candidates)', () => {
+    const rate = 8;
+    const plain = validateMessage(messages[0], options);
+    const sampled = validateMessage(
+      variant((s) => (s.samplingRate = rate)),
+      options,
+    );
+    const s = plain.snapshot;
+    expect(sampled.packets).toBe(s.totals.packets);
+    expect(sampled.bytes).toBe(s.totals.bytes);
+    expect(sampled.bounds.cmsPackets).toBe(plain.bounds.cmsPackets * rate);
+    expect(sampled.candidates.map((c) => c.packets)).toEqual(s.candidates.map((c) => c.packets * rate));
+
+    const m = new WindowMerger(MERGER_OPTIONS);
+    m.assign({ topic: 't', partition: 0, committed: 0, covered: [] });
+    m.ingest({ topic: 't', partition: 0, offset: 0, value: variant((x) => (x.samplingRate = rate)) }, NOW);
+    const [acc] = m.takeFlush(NOW, true);
+    expect(acc.packets).toBe(s.totals.packets);
+    expect(acc.hosts.get(s.hostId)?.packets).toBe(s.totals.packets);
+    for (const p of s.totals.protocols)
+      expect(acc.protocols.get(p.protocol)).toEqual({ packets: p.packets, bytes: p.bytes });
+    expect(acc.cmsPackets.total).toBe(plain.bounds.cmsPackets * rate);
+  });
+});

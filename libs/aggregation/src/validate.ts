@@ -45,6 +45,27 @@ export type RejectReason =
   | 'window-failed';
 
 /**
+ * Sampling, defined here once. The kernel (bpf/tma.bpf.c, tma_count) counts every parsed packet into the totals
+ * (`totals.packets`, `totals.bytes`, `totals.protocols`) BEFORE the 1-in-`samplingRate` draw; only drawn packets
+ * reach the sketches and the candidate table. So:
+ * - exact, never scaled: totals, protocol totals, and the host totals built from them;
+ * - scaled by the rate (estimates of all packets): CMS cells and totals, candidate packet and byte counts;
+ * - left as they are: HyperLogLogs (distinct counts of the drawn packets' keys; a lower bound, not linear, so no
+ *   factor applies).
+ */
+function scaleSampled(v: ValidSnapshot, rate: number): void {
+  const s = v.snapshot;
+  const scaled = { cmsPackets: decodeCountMinSketch(s.cmsPackets), cmsBytes: decodeCountMinSketch(s.cmsBytes) };
+  for (const c of [scaled.cmsPackets, scaled.cmsBytes]) {
+    const cells = c.cells;
+    for (let i = 0; i < cells.length; i++) cells[i] *= rate;
+    CountMinSketch.withTotal(c, c.total * rate);
+  }
+  v.scaled = scaled;
+  v.candidates = s.candidates.map((c) => ({ key: c.key, packets: c.packets * rate, bytes: c.bytes * rate }));
+}
+
+/**
  * Highest sampling rate accepted. Sampled CMS cells and candidate counts are multiplied by the rate; 1 in 65,536
  * packets already leaves a 10 s interval of a 10 Gbit/s link (~1.5 M packets/s) with ~230 kept packets, below which
  * the sketches say nothing useful, while 2^31 would let one snapshot multiply its counts two billion times.
@@ -74,9 +95,11 @@ export interface ValidSnapshot {
   snapshot: SketchSnapshot;
   /** CMS totals as merged (scaled when sampled) and the largest candidate and protocol counts: overflow checks. */
   bounds: { cmsPackets: number; cmsBytes: number; candidate: number; protocol: number };
-  /** Present only for sampled snapshots: CMS cells and candidate counts multiplied by the sampling rate. */
+  /** Present only for sampled snapshots: CMS cells multiplied by the sampling rate (see scaleSampled). */
   scaled?: { cmsPackets: CountMinSketch; cmsBytes: CountMinSketch };
+  /** Candidate counts, scaled for sampled snapshots. */
   candidates: Candidate[];
+  /** Exact totals as sent (never scaled). */
   packets: number;
   bytes: number;
 }
@@ -236,9 +259,6 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
     ['cmsPackets total', cmsPacketsTotal],
     ['cmsBytes total', cmsBytesTotal],
     ['a candidate count', candidate],
-    ['a protocol count', protocol],
-    ['totals.packets', snapshot.totals.packets],
-    ['totals.bytes', snapshot.totals.bytes],
   ] as const) {
     if (n * rate > MAX_SAFE)
       throw new RejectedSnapshot('count-overflow', `${field} ${n} × sampling rate ${rate} passes 2^53 − 1`);
@@ -249,27 +269,12 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
       cmsPackets: cmsPacketsTotal * rate,
       cmsBytes: cmsBytesTotal * rate,
       candidate: candidate * rate,
-      protocol: protocol * rate,
+      protocol,
     },
     candidates: snapshot.candidates,
     packets: snapshot.totals.packets,
     bytes: snapshot.totals.bytes,
   };
-  // Sampled hosts count 1 in `rate` packets: scale linear sketches and totals so every row of a window is in packets.
-  if (rate > 1) {
-    const scaled = {
-      cmsPackets: decodeCountMinSketch(snapshot.cmsPackets),
-      cmsBytes: decodeCountMinSketch(snapshot.cmsBytes),
-    };
-    for (const c of [scaled.cmsPackets, scaled.cmsBytes]) {
-      const cells = c.cells;
-      for (let i = 0; i < cells.length; i++) cells[i] *= rate;
-      CountMinSketch.withTotal(c, c.total * rate);
-    }
-    v.scaled = scaled;
-    v.candidates = snapshot.candidates.map((c) => ({ key: c.key, packets: c.packets * rate, bytes: c.bytes * rate }));
-    v.packets *= rate;
-    v.bytes *= rate;
-  }
+  if (rate > 1) scaleSampled(v, rate);
   return v;
 }

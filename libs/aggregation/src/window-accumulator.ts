@@ -177,14 +177,14 @@ export class WindowAccumulator implements WindowContent {
         this.candidates.set(id, { key: Uint8Array.from(c.key), packets: c.packets, bytes: c.bytes });
       }
     }
-    const rate = s.samplingRate;
+    // Protocol totals are exact (counted before the sampling draw; validate.ts scaleSampled).
     for (const p of v.snapshot.totals.protocols) {
       const t = this.protocols.get(p.protocol);
       if (t) {
-        t.packets += p.packets * rate;
-        t.bytes += p.bytes * rate;
+        t.packets += p.packets;
+        t.bytes += p.bytes;
       } else {
-        this.protocols.set(p.protocol, { packets: p.packets * rate, bytes: p.bytes * rate });
+        this.protocols.set(p.protocol, { packets: p.packets, bytes: p.bytes });
       }
     }
     const h = this.hosts.get(s.hostId);
