@@ -13,6 +13,7 @@ describe('loadAggregatorConfig', () => {
       maxFutureMs: 600_000,
       maxPastMs: 7 * 86_400_000,
       maxOpenWindows: 6,
+      maxSequenceJump: 1000,
       topK: 100,
       sessionTimeoutMs: 30_000,
       groupId: 'tma-aggregator',

@@ -6,10 +6,14 @@ import type { AggregatorMetrics } from './metrics';
 import type { WindowMerger } from './window-merger';
 
 /** Merges every message of `batch` (in offset order) and returns the dead letters of the rejected ones. */
-export function ingestBatch(merger: WindowMerger, metrics: AggregatorMetrics, batch: Batch): DeadLetter[] {
+export function ingestBatch(
+  merger: WindowMerger,
+  metrics: AggregatorMetrics,
+  batch: Batch,
+  now = Date.now(),
+): DeadLetter[] {
   const { topic, partition } = batch;
   const letters: DeadLetter[] = [];
-  const now = Date.now();
   const m = metrics;
   const d0 = merger.stats.decodeMs;
   const g0 = merger.stats.mergeMs;
@@ -19,6 +23,11 @@ export function ingestBatch(merger: WindowMerger, metrics: AggregatorMetrics, ba
       case 'accepted':
         m.snapshots.inc({ outcome: out.late ? 'late' : 'accepted' });
         if (out.gap > 0) m.gaps.inc(out.gap);
+        if (out.jump) m.sequenceJumps.inc();
+        break;
+      case 'duplicate':
+        m.snapshots.inc({ outcome: 'duplicate' });
+        m.dropped.inc({ reason: 'duplicate-sequence' });
         break;
       case 'rejected':
         m.snapshots.inc({ outcome: 'rejected' });

@@ -22,25 +22,25 @@ function asStored(acc: WindowAccumulator): StoredPartial {
 describe('SequenceTracker', () => {
   it('flags duplicates, counts gaps, accepts reordered fills once, and restarts with a new boot', () => {
     const t = new SequenceTracker();
-    expect(t.observe('h', 'b1', 5)).toEqual({ kind: 'new', gap: 0 });
-    expect(t.observe('h', 'b1', 6)).toEqual({ kind: 'new', gap: 0 });
-    expect(t.observe('h', 'b1', 6)).toEqual({ kind: 'duplicate' });
-    expect(t.observe('h', 'b1', 9)).toEqual({ kind: 'new', gap: 2 });
-    expect(t.observe('h', 'b1', 7)).toEqual({ kind: 'fill' });
-    expect(t.observe('h', 'b1', 7)).toEqual({ kind: 'duplicate' });
-    expect(t.observe('h', 'b1', 5)).toEqual({ kind: 'duplicate' });
-    expect(t.observe('h', 'b2', 0)).toEqual({ kind: 'new', gap: 0 });
-    expect(t.observe('h', 'b1', 200)).toEqual({ kind: 'new', gap: 190 });
-    expect(t.observe('h', 'b1', 100)).toEqual({ kind: 'duplicate' }); // older than the 64-sequence memory
+    expect(t.observe('h', 'agent', 'b1', 5)).toEqual({ kind: 'new', gap: 0 });
+    expect(t.observe('h', 'agent', 'b1', 6)).toEqual({ kind: 'new', gap: 0 });
+    expect(t.observe('h', 'agent', 'b1', 6)).toEqual({ kind: 'duplicate' });
+    expect(t.observe('h', 'agent', 'b1', 9)).toEqual({ kind: 'new', gap: 2 });
+    expect(t.observe('h', 'agent', 'b1', 7)).toEqual({ kind: 'fill' });
+    expect(t.observe('h', 'agent', 'b1', 7)).toEqual({ kind: 'duplicate' });
+    expect(t.observe('h', 'agent', 'b1', 5)).toEqual({ kind: 'duplicate' });
+    expect(t.observe('h', 'agent', 'b2', 0)).toEqual({ kind: 'new', gap: 0 });
+    expect(t.observe('h', 'agent', 'b1', 200)).toEqual({ kind: 'new', gap: 190 });
+    expect(t.observe('h', 'agent', 'b1', 100)).toEqual({ kind: 'duplicate' }); // older than the 64-sequence memory
   });
 
-  it('keeps a bounded number of boots per host', () => {
+  it('keeps a bounded number of streams (agent, boot) per host', () => {
     const t = new SequenceTracker(2);
-    t.observe('h', 'a', 1);
-    t.observe('h', 'b', 1);
-    t.observe('h', 'c', 1);
-    expect(t.last('h', 'a')).toBeUndefined();
-    expect(t.last('h', 'c')).toBe(1);
+    t.observe('h', 'agent', 'a', 1);
+    t.observe('h', 'agent', 'b', 1);
+    t.observe('h', 'agent', 'c', 1);
+    expect(t.last('h', 'agent', 'a')).toBeUndefined();
+    expect(t.last('h', 'agent', 'c')).toBe(1);
   });
 });
 

@@ -20,6 +20,8 @@ export interface WindowMergerOptions {
   /** Snapshots whose interval ended longer ago go to the DLQ (`past-interval`; default 7 days). */
   maxPastMs?: number;
   maxOpenWindows: number;
+  /** A sequence further than this from a stream's runs starts a new run (default 1000; dedup.ts). */
+  maxSequenceJump?: number;
 }
 
 export interface InboundMessage {
@@ -30,7 +32,7 @@ export interface InboundMessage {
 }
 
 export type IngestOutcome =
-  | { kind: 'accepted'; late: boolean; gap: number; windowStart: number; snapshot: ValidSnapshot }
+  | { kind: 'accepted'; late: boolean; gap: number; jump: boolean; windowStart: number; snapshot: ValidSnapshot }
   | { kind: 'duplicate' }
   | { kind: 'skipped' }
   | { kind: 'rejected'; reason: RejectReason; message: string; rejection: RejectedSnapshot };
@@ -83,13 +85,19 @@ function disposeWindows(st: PartitionState): void {
 }
 
 export class WindowMerger {
-  sequences = new SequenceTracker();
+  sequences: SequenceTracker;
   private readonly partitions = new Map<string, PartitionState>();
   private lastIngestWallMs = 0;
   /** Cumulative time in decode + validation and in merging, ms (for metrics and the benchmark breakdown). */
   readonly stats = { decodeMs: 0, mergeMs: 0 };
 
-  constructor(private readonly options: WindowMergerOptions) {}
+  constructor(private readonly options: WindowMergerOptions) {
+    this.sequences = this.newSequences();
+  }
+
+  private newSequences(): SequenceTracker {
+    return new SequenceTracker(4, this.options.maxSequenceJump);
+  }
 
   /** Starts (or restarts) tracking a partition from its committed offset and the rows already stored. */
   assign(a: PartitionAssignment): void {
@@ -137,7 +145,7 @@ export class WindowMerger {
   revokeAll(): void {
     for (const st of this.partitions.values()) disposeWindows(st);
     this.partitions.clear();
-    this.sequences = new SequenceTracker();
+    this.sequences = this.newSequences();
   }
 
   isAssigned(topic: string, partition: number): boolean {
@@ -178,7 +186,7 @@ export class WindowMerger {
     }
     const s = v.snapshot;
     const w = windowOf(s.intervalEndMs, this.options.windowMs);
-    const verdict = this.sequences.observe(s.hostId, s.bootId, s.sequence);
+    const verdict = this.sequences.observe(s.hostId, s.agentId, s.bootId, s.sequence);
     if (s.intervalEndMs > st.watermark) st.watermark = s.intervalEndMs;
     if (st.covered.length > 0) {
       st.covered = st.covered.filter((c) => c.last >= msg.offset);
@@ -187,6 +195,7 @@ export class WindowMerger {
     }
     if (verdict.kind === 'duplicate') return { kind: 'duplicate' };
     const gap = verdict.kind === 'new' ? verdict.gap : 0;
+    const jump = verdict.kind === 'new' && verdict.jump === true;
 
     let acc = st.open.get(w) ?? st.late.get(w);
     let late = false;
@@ -212,7 +221,7 @@ export class WindowMerger {
     const t1 = performance.now();
     acc.add(v, msg.offset, gap);
     this.stats.mergeMs += performance.now() - t1;
-    return { kind: 'accepted', late, gap, windowStart: w, snapshot: v };
+    return { kind: 'accepted', late, gap, jump, windowStart: w, snapshot: v };
   }
 
   /** Records that offsets up to `offset` were seen though no message needed merging (e.g. an empty fetch tail). */
