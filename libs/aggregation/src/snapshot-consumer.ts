@@ -76,6 +76,7 @@ export class SnapshotConsumer {
         else this.consumer?.resume(topics);
       },
       stopping: () => this.stopping,
+      deadLetter: (letters) => sendDeadLetters(this.producer!, this.dlqTopic, letters),
     });
   }
 
