@@ -58,10 +58,16 @@ interface PartitionState {
   /** Next offset not yet seen. */
   nextOffset: number;
   /**
-   * Newest interval end seen in this partition (event time). Per partition: a host's snapshots all land in one
-   * partition (key = host id), so one partition read ahead of another must not make the other's data late.
+   * Event time this partition has reached: the lower median of its hosts' newest interval ends (see watermarkOf).
+   * It may step back (a first host ahead of the others, hosts leaving): a window written meanwhile simply gets a
+   * further row. Per partition: a host's snapshots all land in one partition (key = host id), so one
+   * partition read ahead of another must not make the other's data late.
    */
   watermark: number;
+  /** Per host: newest interval end and when (wall clock) it last sent. */
+  hostEnds: Map<string, { end: number; seenMs: number }>;
+  /** hostEnds changed since the watermark was computed. */
+  dirty: boolean;
   lastCommitted: number;
   open: Map<number, WindowAccumulator>;
   late: Map<number, WindowAccumulator>;
@@ -108,6 +114,8 @@ export class WindowMerger {
       partition: a.partition,
       nextOffset: a.committed,
       watermark: 0,
+      hostEnds: new Map(),
+      dirty: false,
       lastCommitted: a.committed,
       open: new Map(),
       late: new Map(),
@@ -124,17 +132,44 @@ export class WindowMerger {
     this.partitions.delete(k);
   }
 
-  /** Newest event time seen in any partition (metrics). */
+  /** Newest event time reached by any partition (metrics). */
   get watermark(): number {
     let w = 0;
-    for (const p of this.partitions.values()) if (p.watermark > w) w = p.watermark;
+    for (const p of this.partitions.values()) w = Math.max(w, this.watermarkOf(p));
     return w;
+  }
+
+  /**
+   * The partition's watermark: the lower median over its hosts of each host's newest interval end, so one host
+   * whose clock runs ahead (or one hostile timestamp) cannot make every other host of the partition late; fewer
+   * than half the hosts can move it. Hosts silent (wall clock) for two windows plus the lateness are left out, so
+   * hosts that stopped do not hold it back. Not kept monotonic: the first host of a partition alone must not fix
+   * it 9 minutes ahead. Computed when asked after a change.
+   */
+  private watermarkOf(st: PartitionState): number {
+    if (!st.dirty) return st.watermark;
+    st.dirty = false;
+    let newest = 0;
+    for (const h of st.hostEnds.values()) newest = Math.max(newest, h.seenMs);
+    const horizon = newest - (2 * this.options.windowMs + this.options.allowedLatenessMs);
+    const ends: number[] = [];
+    for (const [host, h] of st.hostEnds) {
+      if (h.seenMs < horizon) st.hostEnds.delete(host);
+      else ends.push(h.end);
+    }
+    if (ends.length === 0) return st.watermark;
+    ends.sort((a, b) => a - b);
+    st.watermark = ends[(ends.length - 1) >> 1];
+    return st.watermark;
   }
 
   /** Event time every partition with data has reached: coarser tiers are built once it passes their end. */
   get lowWatermark(): number {
     let w = Infinity;
-    for (const p of this.partitions.values()) if (p.watermark > 0 && p.watermark < w) w = p.watermark;
+    for (const p of this.partitions.values()) {
+      const pw = this.watermarkOf(p);
+      if (pw > 0 && pw < w) w = pw;
+    }
     return w === Infinity ? 0 : w;
   }
 
@@ -187,7 +222,13 @@ export class WindowMerger {
     const s = v.snapshot;
     const w = windowOf(s.intervalEndMs, this.options.windowMs);
     const verdict = this.sequences.observe(s.hostId, s.agentId, s.bootId, s.sequence);
-    if (s.intervalEndMs > st.watermark) st.watermark = s.intervalEndMs;
+    const host = st.hostEnds.get(s.hostId);
+    if (!host) st.hostEnds.set(s.hostId, { end: s.intervalEndMs, seenMs: nowMs });
+    else {
+      if (s.intervalEndMs > host.end) host.end = s.intervalEndMs;
+      host.seenMs = nowMs;
+    }
+    st.dirty = true;
     if (st.covered.length > 0) {
       st.covered = st.covered.filter((c) => c.last >= msg.offset);
       if (st.covered.some((c) => c.windowStart === w && c.first <= msg.offset && msg.offset <= c.last))
@@ -200,7 +241,7 @@ export class WindowMerger {
     let acc = st.open.get(w) ?? st.late.get(w);
     let late = false;
     if (!acc) {
-      late = w + this.options.windowMs + this.options.allowedLatenessMs <= st.watermark;
+      late = w + this.options.windowMs + this.options.allowedLatenessMs <= this.watermarkOf(st);
       acc = new WindowAccumulator(st.topic, st.partition, w, this.options.windowMs, late);
       (late ? st.late : st.open).set(w, acc);
     } else {
@@ -244,6 +285,7 @@ export class WindowMerger {
     const out: WindowAccumulator[] = [];
     const idle = this.isIdle(nowMs);
     for (const st of this.partitions.values()) {
+      const watermark = this.watermarkOf(st);
       const taken: WindowAccumulator[] = [];
       for (const acc of st.late.values()) taken.push(acc);
       st.late.clear();
@@ -251,7 +293,7 @@ export class WindowMerger {
       const excess = starts.length - this.options.maxOpenWindows;
       starts.forEach((w, i) => {
         const acc = st.open.get(w)!;
-        if (force || idle || i < excess || acc.windowEnd + this.options.allowedLatenessMs <= st.watermark) {
+        if (force || idle || i < excess || acc.windowEnd + this.options.allowedLatenessMs <= watermark) {
           taken.push(acc);
           st.open.delete(w);
         }
