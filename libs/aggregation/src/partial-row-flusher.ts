@@ -93,8 +93,8 @@ export class PartialRowFlusher {
         }
       }
       this.stats.encodeMs += performance.now() - t0;
-      const refused = await this.writeWithRetry(rows, heartbeat, force);
-      const written = built.filter((_, i) => !refused.has(rows[i]));
+      const { refused, deferred } = await this.writeWithRetry(rows, heartbeat, force);
+      const written = built.filter((_, i) => !refused.has(rows[i]) && !deferred.has(rows[i]));
       built.forEach((a, i) => {
         const err = refused.get(rows[i]);
         if (err !== undefined) letters.push(windowLetter(a, err));
@@ -103,7 +103,8 @@ export class PartialRowFlusher {
         await this.hooks.deadLetter(letters);
         this.metrics.dlq.inc({ reason: 'window-failed' }, letters.length);
       }
-      this.merger.confirmFlush(accs); // written, or given up and dead-lettered
+      // Written, or given up and dead-lettered; a deferred window stays pending (first in the next flush).
+      this.merger.confirmFlush(accs.filter((a) => !deferred.has(rows[built.indexOf(a)])));
       this.rollups.noteWritten(written);
     }
     const positions = this.merger.commitPositions();
@@ -129,19 +130,22 @@ export class PartialRowFlusher {
   /**
    * Writes `rows` (one insert), retried with backoff while every insert fails (ClickHouse down: consumption paused).
    * When the insert of them all fails, each row is tried alone: rows ClickHouse still refuses (twice) while it takes
-   * others are returned with their error, to be dead-lettered, instead of holding up every window.
+   * others are `refused` (with their error), to be dead-lettered, instead of holding up every window. A lone row
+   * that fails twice cannot tell a refused window from an outage: it is `deferred` to the next flush (consumption
+   * goes on), where the other windows tell.
    */
   private async writeWithRetry(
     rows: PartialRow[],
     heartbeat: (() => Promise<void>) | undefined,
     force: boolean,
-  ): Promise<Map<PartialRow, unknown>> {
+  ): Promise<{ refused: Map<PartialRow, unknown>; deferred: Set<PartialRow> }> {
     const refused = new Map<PartialRow, unknown>();
+    const done = { refused, deferred: new Set<PartialRow>() };
     let pending = rows;
     for (let attempt = 0; pending.length > 0; attempt++) {
       try {
         await this.write(pending);
-        return refused;
+        return done;
       } catch (err) {
         this.writeFailed(err, pending.length, attempt);
         if (pending.length > 1) {
@@ -151,10 +155,13 @@ export class PartialRowFlusher {
             await sleep(200);
             for (const r of await this.writeEach(still, refused))
               this.logger.error(`refused: ${String(refused.get(r))}`);
-            return refused;
+            return done;
           }
           pending = still;
           refused.clear();
+        } else if (rows.length === 1 && attempt >= 1 && !force && !this.hooks.stopping()) {
+          this.setPaused(false);
+          return { refused, deferred: new Set(rows) };
         }
         // While stopping, give up after a few attempts: the unwritten data stays uncommitted and is read again.
         if ((force || this.hooks.stopping()) && attempt >= 4) throw err;
@@ -162,7 +169,7 @@ export class PartialRowFlusher {
         await heartbeat?.().catch(() => undefined);
       }
     }
-    return refused;
+    return done;
   }
 
   /** Inserts each row alone; returns those that failed (their errors in `errors`). */
