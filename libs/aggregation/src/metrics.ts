@@ -9,6 +9,7 @@ export class AggregatorMetrics {
   readonly gaps: Counter;
   readonly dropped: Counter<'reason'>;
   readonly sequenceJumps: Counter;
+  readonly heldBack: Counter;
   readonly decodeSeconds: Counter;
   readonly mergeSeconds: Counter;
   readonly writeSeconds: Histogram<'table'>;
@@ -43,6 +44,10 @@ export class AggregatorMetrics {
     this.sequenceJumps = counter(
       'tma_aggregator_sequence_jumps_total',
       'Snapshots whose sequence jumped further than TMA_AGG_MAX_SEQUENCE_JUMP from its stream: merged, tracked as a run of their own',
+    );
+    this.heldBack = counter(
+      'tma_aggregator_held_back_total',
+      'Times a message needed a window beyond TMA_AGG_MAX_OPEN_WINDOWS (open or late) of its partition: held until a flush made room, then merged',
     );
     this.decodeSeconds = counter('tma_aggregator_decode_seconds_total', 'Time spent decoding and validating snapshots');
     this.mergeSeconds = counter('tma_aggregator_merge_seconds_total', 'Time spent merging snapshots into windows');

@@ -35,6 +35,8 @@ export type IngestOutcome =
   | { kind: 'accepted'; late: boolean; gap: number; jump: boolean; windowStart: number; snapshot: ValidSnapshot }
   | { kind: 'duplicate' }
   | { kind: 'skipped' }
+  /** Needs a window beyond the partition's limit: not consumed; flush (takeFlush makes room), then ingest it again. */
+  | { kind: 'held' }
   | { kind: 'rejected'; reason: RejectReason; message: string; rejection: RejectedSnapshot };
 
 /** A row already in storage for this partition: messages of `windowStart` within [first, last] are merged there. */
@@ -74,6 +76,8 @@ interface PartitionState {
   /** Taken for writing, not yet confirmed. */
   pending: WindowAccumulator[];
   covered: CoveredRange[];
+  /** A message was held back for want of an open window: the next takeFlush writes the oldest one early. */
+  needsRoom: boolean;
 }
 
 export interface CommitPosition {
@@ -121,6 +125,7 @@ export class WindowMerger {
       late: new Map(),
       pending: [],
       covered: a.covered.filter((c) => c.last >= a.committed),
+      needsRoom: false,
     });
   }
 
@@ -198,7 +203,12 @@ export class WindowMerger {
     return n;
   }
 
-  ingest(msg: InboundMessage, nowMs: number): IngestOutcome {
+  /**
+   * Merges one message. Memory is bounded here, not only at flush: a message that needs a new window while its
+   * partition already holds `maxOpenWindows` open windows (or as many late ones) is `held` (not consumed); the
+   * caller flushes and offers it again. `overLimit` (the second offer) merges it regardless, so progress is sure.
+   */
+  ingest(msg: InboundMessage, nowMs: number, overLimit = false): IngestOutcome {
     const st = this.partitions.get(pkey(msg.topic, msg.partition));
     if (!st) throw new Error(`partition ${msg.topic}/${msg.partition} is not assigned`);
     if (msg.offset < st.nextOffset) return { kind: 'skipped' }; // re-delivered below our position
@@ -221,7 +231,6 @@ export class WindowMerger {
     }
     const s = v.snapshot;
     const w = windowOf(s.intervalEndMs, this.options.windowMs);
-    const verdict = this.sequences.observe(s.hostId, s.agentId, s.bootId, s.sequence);
     const host = st.hostEnds.get(s.hostId);
     if (!host) st.hostEnds.set(s.hostId, { end: s.intervalEndMs, seenMs: nowMs });
     else {
@@ -231,9 +240,20 @@ export class WindowMerger {
     st.dirty = true;
     if (st.covered.length > 0) {
       st.covered = st.covered.filter((c) => c.last >= msg.offset);
-      if (st.covered.some((c) => c.windowStart === w && c.first <= msg.offset && msg.offset <= c.last))
+      if (st.covered.some((c) => c.windowStart === w && c.first <= msg.offset && msg.offset <= c.last)) {
+        this.sequences.observe(s.hostId, s.agentId, s.bootId, s.sequence); // stored: its resends are duplicates
         return { kind: 'skipped' };
+      }
     }
+    if (!overLimit && !st.open.has(w) && !st.late.has(w)) {
+      const lateNow = w + this.options.windowMs + this.options.allowedLatenessMs <= this.watermarkOf(st);
+      if ((lateNow ? st.late.size : st.open.size) >= this.options.maxOpenWindows) {
+        st.nextOffset = msg.offset; // not consumed: offered again after a flush
+        if (!lateNow) st.needsRoom = true;
+        return { kind: 'held' };
+      }
+    }
+    const verdict = this.sequences.observe(s.hostId, s.agentId, s.bootId, s.sequence);
     if (verdict.kind === 'duplicate') return { kind: 'duplicate' };
     const gap = verdict.kind === 'new' ? verdict.gap : 0;
     const jump = verdict.kind === 'new' && verdict.jump === true;
@@ -290,7 +310,8 @@ export class WindowMerger {
       for (const acc of st.late.values()) taken.push(acc);
       st.late.clear();
       const starts = [...st.open.keys()].sort((a, b) => a - b);
-      const excess = starts.length - this.options.maxOpenWindows;
+      const excess = starts.length - this.options.maxOpenWindows + (st.needsRoom ? 1 : 0);
+      st.needsRoom = false;
       starts.forEach((w, i) => {
         const acc = st.open.get(w)!;
         if (force || idle || i < excess || acc.windowEnd + this.options.allowedLatenessMs <= watermark) {
