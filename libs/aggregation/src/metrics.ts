@@ -72,7 +72,10 @@ export class AggregatorMetrics {
       'partition',
     ]);
     this.openWindows = gauge('tma_aggregator_open_windows', 'Window accumulators held in memory');
-    this.watermark = gauge('tma_aggregator_watermark_seconds', 'Newest interval end seen (event time, Unix seconds)');
+    this.watermark = gauge(
+      'tma_aggregator_watermark_seconds',
+      "Event time reached by the most advanced partition (its hosts' lower-median newest interval end, Unix seconds)",
+    );
     this.paused = gauge('tma_aggregator_paused', '1 while consumption is paused because ClickHouse is failing');
   }
 
