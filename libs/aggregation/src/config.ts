@@ -2,6 +2,8 @@
 import { hostname } from 'node:os';
 import { ConfigError, loadSettings, parseDuration as parseDurationValue, rules, setting } from '@tma/config';
 import { DEFAULT_TOPIC_PREFIX } from '@tma/schema';
+import { DEFAULT_MAX_SEQUENCE_JUMP } from './dedup';
+import { DEFAULT_MAX_PAST_MS } from './validate';
 
 /** @deprecated The one settings error is ConfigError (@tma/config); this alias stays until callers move. */
 export const AggregatorConfigError = ConfigError;
@@ -32,6 +34,10 @@ export interface AggregatorConfig {
   rollupDelayMs: number;
   /** Snapshots whose interval ends further than this in the future (wall clock) go to the DLQ (default 10 min). */
   maxFutureMs: number;
+  /** Snapshots whose interval ended longer ago than this (wall clock) go to the DLQ (default 7 d). */
+  maxPastMs: number;
+  /** A sequence further than this from a host stream's position starts a run of its own (default 1000). */
+  maxSequenceJump: number;
   /** Open windows kept per partition before the oldest is written early (bounds memory; default 6). */
   maxOpenWindows: number;
   topK: number;
@@ -42,6 +48,7 @@ export interface AggregatorConfig {
   /** Partitions given to the snapshot topic when the aggregator has to create it (default 12). */
   topicPartitions: number;
   writerId: string;
+  /** Address of the unauthenticated /metrics, /health, /ready listener (default loopback only). */
   httpHost: string;
   httpPort: number;
   retention: RetentionConfig;
@@ -68,9 +75,9 @@ const ttl = (env: string, fallbackDays: number) => duration(env, fallbackDays * 
 /**
  *   TMA_AGG_WINDOW (1m) TMA_AGG_ALLOWED_LATENESS (30s) TMA_AGG_IDLE_CLOSE (15s) TMA_AGG_FLUSH_INTERVAL (1s)
  *   TMA_AGG_ROLLUP_DELAY (5s)
- *   TMA_AGG_MAX_FUTURE (10m) TMA_AGG_MAX_OPEN_WINDOWS (6) TMA_AGG_TOP_K (100) TMA_AGG_SESSION_TIMEOUT (30s)
+ *   TMA_AGG_MAX_FUTURE (10m) TMA_AGG_MAX_PAST (7d) TMA_AGG_MAX_OPEN_WINDOWS (6) TMA_AGG_MAX_SEQUENCE_JUMP (1000) TMA_AGG_TOP_K (100) TMA_AGG_SESSION_TIMEOUT (30s)
  *   TMA_AGG_GROUP_ID (tma-aggregator) TMA_TOPIC_PREFIX (tma) TMA_AGG_TOPIC_PARTITIONS (12) TMA_AGG_WRITER_ID (host-pid)
- *   TMA_AGG_HTTP_HOST (0.0.0.0) TMA_AGG_HTTP_PORT (9464: /metrics, /health, /ready)
+ *   TMA_AGG_HTTP_HOST (127.0.0.1) TMA_AGG_HTTP_PORT (9464: /metrics, /health, /ready)
  *   TMA_AGG_TTL_PARTIALS (7d) _WINDOW_TOTALS (30d) _TOP_FLOWS (30d) _HOST_TOTALS (30d) _PROTOCOL_TOTALS (30d)
  *   TMA_AGG_TTL_HOUR_TIER (400d)
  */
@@ -83,6 +90,8 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
       flushIntervalMs: duration('TMA_AGG_FLUSH_INTERVAL', 1000, 50, 600_000),
       rollupDelayMs: duration('TMA_AGG_ROLLUP_DELAY', 5000, 0, 3_600_000),
       maxFutureMs: duration('TMA_AGG_MAX_FUTURE', 600_000, 1000, 7 * DAY),
+      maxPastMs: duration('TMA_AGG_MAX_PAST', DEFAULT_MAX_PAST_MS, 60_000, 3650 * DAY),
+      maxSequenceJump: integer('TMA_AGG_MAX_SEQUENCE_JUMP', DEFAULT_MAX_SEQUENCE_JUMP, 1, 1_000_000_000),
       maxOpenWindows: integer('TMA_AGG_MAX_OPEN_WINDOWS', 6, 1, 1000),
       topK: integer('TMA_AGG_TOP_K', 100, 1, 10_000),
       sessionTimeoutMs: duration('TMA_AGG_SESSION_TIMEOUT', 30_000, 6000, 300_000),
@@ -90,7 +99,8 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
       topicPrefix: name('TMA_TOPIC_PREFIX', DEFAULT_TOPIC_PREFIX),
       topicPartitions: integer('TMA_AGG_TOPIC_PARTITIONS', 12, 1, 10_000),
       writerId: name('TMA_AGG_WRITER_ID', `${hostname().replace(/[^A-Za-z0-9._-]/g, '_')}-${process.pid}`),
-      httpHost: setting({ env: 'TMA_AGG_HTTP_HOST', schema: rules.text(), default: '0.0.0.0' }),
+      // Unauthenticated metrics and health: loopback unless the operator opens them on purpose (e.g. 0.0.0.0).
+      httpHost: setting({ env: 'TMA_AGG_HTTP_HOST', schema: rules.text(), default: '127.0.0.1' }),
       httpPort: integer('TMA_AGG_HTTP_PORT', 9464, 0, 65535),
       ttlPartials: ttl('TMA_AGG_TTL_PARTIALS', 7),
       ttlWindowTotals: ttl('TMA_AGG_TTL_WINDOW_TOTALS', 30),

@@ -14,6 +14,8 @@ export interface ConsumerStats {
   assignMs: number;
   commitMs: number;
   batches: number;
+  /** Messages held back until a flush made window room (memory bound at ingest). */
+  heldBack: number;
   /** performance.now() when the first batch started (0 until then). */
   firstBatchAt: number;
 }
@@ -29,6 +31,7 @@ export function newConsumerStats(): ConsumerStats {
     assignMs: 0,
     commitMs: 0,
     batches: 0,
+    heldBack: 0,
     firstBatchAt: 0,
   };
 }

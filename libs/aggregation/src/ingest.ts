@@ -5,20 +5,51 @@ import { deadLetter, rejectionHeaders, type DeadLetter } from './dead-letters';
 import type { AggregatorMetrics } from './metrics';
 import type { WindowMerger } from './window-merger';
 
-/** Merges every message of `batch` (in offset order) and returns the dead letters of the rejected ones. */
-export function ingestBatch(merger: WindowMerger, metrics: AggregatorMetrics, batch: Batch): DeadLetter[] {
+export interface IngestedBatch {
+  /** Dead letters of the rejected messages, to send before any commit. */
+  letters: DeadLetter[];
+  /** Index of the message held back for want of window room: flush, then ingest the batch again from it. */
+  heldAt?: number;
+}
+
+/**
+ * Merges the messages of `batch` from index `from` (in offset order) until one is held back for want of window room
+ * (`overLimit`: the message at `from` merges regardless, as it was held once already).
+ */
+export function ingestBatch(
+  merger: WindowMerger,
+  metrics: AggregatorMetrics,
+  batch: Batch,
+  now = Date.now(),
+  from = 0,
+  overLimit = false,
+): IngestedBatch {
   const { topic, partition } = batch;
   const letters: DeadLetter[] = [];
-  const now = Date.now();
+  let heldAt: number | undefined;
   const m = metrics;
   const d0 = merger.stats.decodeMs;
   const g0 = merger.stats.mergeMs;
-  for (const msg of batch.messages) {
-    const out = merger.ingest({ topic, partition, offset: Number(msg.offset), value: msg.value }, now);
+  for (let i = from; i < batch.messages.length; i++) {
+    const msg = batch.messages[i];
+    const out = merger.ingest(
+      { topic, partition, offset: Number(msg.offset), value: msg.value },
+      now,
+      overLimit && i === from,
+    );
+    if (out.kind === 'held') {
+      heldAt = i;
+      break;
+    }
     switch (out.kind) {
       case 'accepted':
         m.snapshots.inc({ outcome: out.late ? 'late' : 'accepted' });
         if (out.gap > 0) m.gaps.inc(out.gap);
+        if (out.jump) m.sequenceJumps.inc();
+        break;
+      case 'duplicate':
+        m.snapshots.inc({ outcome: 'duplicate' });
+        m.dropped.inc({ reason: 'duplicate-sequence' });
         break;
       case 'rejected':
         m.snapshots.inc({ outcome: 'rejected' });
@@ -39,5 +70,5 @@ export function ingestBatch(merger: WindowMerger, metrics: AggregatorMetrics, ba
   );
   m.watermark.set(merger.watermark / 1000);
   m.openWindows.set(merger.openAccumulators());
-  return letters;
+  return { letters, heldAt };
 }

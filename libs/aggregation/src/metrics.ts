@@ -7,6 +7,9 @@ export class AggregatorMetrics {
   readonly snapshots: Counter<'outcome'>;
   readonly dlq: Counter<'reason'>;
   readonly gaps: Counter;
+  readonly dropped: Counter<'reason'>;
+  readonly sequenceJumps: Counter;
+  readonly heldBack: Counter;
   readonly decodeSeconds: Counter;
   readonly mergeSeconds: Counter;
   readonly writeSeconds: Histogram<'table'>;
@@ -33,6 +36,19 @@ export class AggregatorMetrics {
     );
     this.dlq = counter('tma_aggregator_dlq_total', 'Messages sent to the dead-letter topic, by reason', ['reason']);
     this.gaps = counter('tma_aggregator_sequence_gaps_total', "Snapshots missing from hosts' sequences (gaps seen)");
+    this.dropped = counter(
+      'tma_aggregator_dropped_total',
+      'Valid snapshots dropped without a dead letter, by reason: duplicate-sequence (its (host, agent, boot, sequence) was merged already)',
+      ['reason'],
+    );
+    this.sequenceJumps = counter(
+      'tma_aggregator_sequence_jumps_total',
+      'Snapshots whose sequence jumped further than TMA_AGG_MAX_SEQUENCE_JUMP from its stream: merged, tracked as a run of their own',
+    );
+    this.heldBack = counter(
+      'tma_aggregator_held_back_total',
+      'Times a message needed a window beyond TMA_AGG_MAX_OPEN_WINDOWS (open or late) of its partition: held until a flush made room, then merged',
+    );
     this.decodeSeconds = counter('tma_aggregator_decode_seconds_total', 'Time spent decoding and validating snapshots');
     this.mergeSeconds = counter('tma_aggregator_merge_seconds_total', 'Time spent merging snapshots into windows');
     this.writeSeconds = new Histogram({
@@ -56,7 +72,10 @@ export class AggregatorMetrics {
       'partition',
     ]);
     this.openWindows = gauge('tma_aggregator_open_windows', 'Window accumulators held in memory');
-    this.watermark = gauge('tma_aggregator_watermark_seconds', 'Newest interval end seen (event time, Unix seconds)');
+    this.watermark = gauge(
+      'tma_aggregator_watermark_seconds',
+      "Event time reached by the most advanced partition (its hosts' lower-median newest interval end, Unix seconds)",
+    );
     this.paused = gauge('tma_aggregator_paused', '1 while consumption is paused because ClickHouse is failing');
   }
 

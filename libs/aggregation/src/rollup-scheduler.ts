@@ -16,6 +16,8 @@ export class RollupScheduler {
   private readonly windowsDue = new Map<number, number>();
   /** Hour start → count of writes touching it; the count tells a rebuild whether rows arrived meanwhile. */
   private readonly hoursTouched = new Map<number, number>();
+  /** Window or hour start → failed rebuilds in a row and when to try again (backoff, even when forced). */
+  private readonly failed = new Map<number, { count: number; retryAt: number }>();
 
   constructor(
     private readonly config: AggregatorConfig,
@@ -59,6 +61,19 @@ export class RollupScheduler {
     })();
   }
 
+  private backingOff(key: number, now: number): boolean {
+    const f = this.failed.get(key);
+    return f !== undefined && f.retryAt > now;
+  }
+
+  /** Records a failed rebuild; returns the delay before the next try (1 s doubling up to 5 min). */
+  private noteFailure(key: number, now: number): number {
+    const count = (this.failed.get(key)?.count ?? 0) + 1;
+    const delay = Math.min(300_000, 1000 * 2 ** (count - 1));
+    this.failed.set(key, { count, retryAt: now + delay });
+    return delay;
+  }
+
   /** Resolves when the pass under way (if any) has finished. */
   settled(): Promise<void> {
     return this.done;
@@ -68,31 +83,38 @@ export class RollupScheduler {
   private async runDue(force: boolean): Promise<void> {
     const t0 = performance.now();
     const now = Date.now();
+    // One window (or hour) that fails does not hold up the others: it is retried with backoff, the rest go on.
     for (const [w, due] of [...this.windowsDue].sort((a, b) => a[0] - b[0])) {
-      if (!force && due > now) continue;
+      if ((!force && due > now) || this.backingOff(w, now)) continue;
       try {
         const end = this.metrics.writeSeconds.startTimer({ table: 'rollups' });
         await this.store.finalizeWindow('1m', w, this.config.windowMs);
         end();
+        this.failed.delete(w);
         // A row written meanwhile moved the due time: keep it queued for another rebuild.
         if (this.windowsDue.get(w) === due) this.windowsDue.delete(w);
       } catch (err) {
+        const retry = this.noteFailure(w, now);
         this.logger.warn(
-          `rollups of window ${new Date(w).toISOString()} failed, will retry: ${(err as Error).message}`,
+          `rollups of window ${new Date(w).toISOString()} failed, will retry in ${retry / 1000}s: ${(err as Error).message}`,
         );
-        break;
       }
     }
     for (const [h, touches] of [...this.hoursTouched].sort((a, b) => a[0] - b[0])) {
       if (!force && h + HOUR_MS + this.config.allowedLatenessMs > this.lowWatermark()) continue;
+      // Hours are keyed apart from windows (an hour start is also a window start).
+      if (this.backingOff(-h - 1, now)) continue;
       try {
         const end = this.metrics.writeSeconds.startTimer({ table: 'hour_tier' });
         await this.store.buildHour(h);
         end();
+        this.failed.delete(-h - 1);
         if (this.hoursTouched.get(h) === touches) this.hoursTouched.delete(h);
       } catch (err) {
-        this.logger.warn(`1 h tier of ${new Date(h).toISOString()} failed, will retry: ${(err as Error).message}`);
-        break;
+        const retry = this.noteFailure(-h - 1, now);
+        this.logger.warn(
+          `1 h tier of ${new Date(h).toISOString()} failed, will retry in ${retry / 1000}s: ${(err as Error).message}`,
+        );
       }
     }
     this.stats.finalizeMs += performance.now() - t0;

@@ -76,6 +76,7 @@ export class SnapshotConsumer {
         else this.consumer?.resume(topics);
       },
       stopping: () => this.stopping,
+      deadLetter: (letters) => sendDeadLetters(this.producer!, this.dlqTopic, letters),
     });
   }
 
@@ -209,9 +210,20 @@ export class SnapshotConsumer {
         await resumePartition(ctx, topic, partition, Number(batch.firstOffset()));
       this.stats.assignMs += performance.now() - b0;
     }
-    const letters = ingestBatch(this.merger, this.metrics, batch);
-    // The dead letters are durable before any commit can pass their offsets.
-    await sendDeadLetters(this.producer!, this.dlqTopic, letters);
+    let from = 0;
+    for (let held = false; ; held = true) {
+      const out = ingestBatch(this.merger, this.metrics, batch, Date.now(), from, held);
+      // The dead letters are durable before any commit can pass their offsets.
+      await sendDeadLetters(this.producer!, this.dlqTopic, out.letters);
+      if (out.heldAt === undefined) break;
+      // A message needs a window beyond the partition's limit: write what is due (and the oldest open window),
+      // then go on from that message. Memory stays bounded and nothing is skipped.
+      this.stats.heldBack++;
+      this.metrics.heldBack.inc();
+      await this.flusher.flush(this.consumer!, false, heartbeat);
+      if (this.stopping || !isRunning() || isStale()) return;
+      from = out.heldAt;
+    }
     this.stats.batchMs += performance.now() - b0;
     this.restartAttempt = 0; // a batch went through: the next crash starts the backoff over
     if (this.flusher.due) await this.flusher.flush(this.consumer!, false, heartbeat);

@@ -36,7 +36,46 @@ export type RejectReason =
   | 'bad-sketch'
   | 'invalid-interval'
   | 'future-interval'
-  | 'invalid-sampling';
+  | 'past-interval'
+  | 'invalid-sampling'
+  | 'invalid-count'
+  | 'invalid-protocol'
+  | 'invalid-text'
+  | 'count-overflow'
+  | 'window-failed';
+
+/**
+ * Sampling, defined here once. The kernel (bpf/tma.bpf.c, tma_count) counts every parsed packet into the totals
+ * (`totals.packets`, `totals.bytes`, `totals.protocols`) BEFORE the 1-in-`samplingRate` draw; only drawn packets
+ * reach the sketches and the candidate table. So:
+ * - exact, never scaled: totals, protocol totals, and the host totals built from them;
+ * - scaled by the rate (estimates of all packets): CMS cells and totals, candidate packet and byte counts;
+ * - left as they are: HyperLogLogs (distinct counts of the drawn packets' keys; a lower bound, not linear, so no
+ *   factor applies).
+ */
+function scaleSampled(v: ValidSnapshot, rate: number): void {
+  const s = v.snapshot;
+  const scaled = { cmsPackets: decodeCountMinSketch(s.cmsPackets), cmsBytes: decodeCountMinSketch(s.cmsBytes) };
+  for (const c of [scaled.cmsPackets, scaled.cmsBytes]) {
+    const cells = c.cells;
+    for (let i = 0; i < cells.length; i++) cells[i] *= rate;
+    CountMinSketch.withTotal(c, c.total * rate);
+  }
+  v.scaled = scaled;
+  v.candidates = s.candidates.map((c) => ({ key: c.key, packets: c.packets * rate, bytes: c.bytes * rate }));
+}
+
+/**
+ * Highest sampling rate accepted. Sampled CMS cells and candidate counts are multiplied by the rate; 1 in 65,536
+ * packets already leaves a 10 s interval of a 10 Gbit/s link (~1.5 M packets/s) with ~230 kept packets, below which
+ * the sketches say nothing useful, while 2^31 would let one snapshot multiply its counts two billion times.
+ */
+export const MAX_SAMPLING_RATE = 65_536;
+/** Longest id or text field (hostId, agentId, bootId, agentVersion, interface names, parse-error reasons). */
+export const MAX_TEXT_LENGTH = 256;
+/** Default of TMA_AGG_MAX_PAST: the default retention of partial rows (older rows would be dropped on insert). */
+export const DEFAULT_MAX_PAST_MS = 7 * 86_400_000;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 export class RejectedSnapshot extends Error {
   override name = 'RejectedSnapshot';
@@ -54,17 +93,63 @@ export class RejectedSnapshot extends Error {
  */
 export interface ValidSnapshot {
   snapshot: SketchSnapshot;
-  /** Present only for sampled snapshots: CMS cells and candidate counts multiplied by the sampling rate. */
+  /** CMS totals as merged (scaled when sampled) and the largest candidate and protocol counts: overflow checks. */
+  bounds: { cmsPackets: number; cmsBytes: number; candidate: number; protocol: number };
+  /** Present only for sampled snapshots: CMS cells multiplied by the sampling rate (see scaleSampled). */
   scaled?: { cmsPackets: CountMinSketch; cmsBytes: CountMinSketch };
+  /** Candidate counts, scaled for sampled snapshots. */
   candidates: Candidate[];
+  /** Exact totals as sent (never scaled). */
   packets: number;
   bytes: number;
 }
 
 export interface ValidateOptions {
-  /** Wall clock, for the future-interval check. */
+  /** Wall clock at receipt, for the future- and past-interval checks. */
   nowMs: number;
   maxFutureMs: number;
+  /** Snapshots whose interval ended longer ago than this are refused (`past-interval`; default 7 days). */
+  maxPastMs?: number;
+}
+
+function checkCount(field: string, n: number): void {
+  if (!(n >= 0 && Number.isSafeInteger(n))) throw new RejectedSnapshot('invalid-count', `${field} is ${n}`);
+}
+
+function checkText(field: string, text: string, allowEmpty: boolean): void {
+  if (text.length > MAX_TEXT_LENGTH || (!allowEmpty && text.length === 0))
+    throw new RejectedSnapshot(
+      'invalid-text',
+      `${field} has ${text.length} characters (${allowEmpty ? 0 : 1}..${MAX_TEXT_LENGTH} allowed)`,
+    );
+}
+
+/** Every scalar and text field: counts non-negative, protocols in 0..255, ids and texts bounded. */
+function checkFields(s: SketchSnapshot): void {
+  checkText('hostId', s.hostId, false);
+  checkText('agentId', s.agentId, false);
+  checkText('bootId', s.bootId, false);
+  checkText('agentVersion', s.agentVersion, true);
+  checkCount('sequence', s.sequence);
+  checkCount('totals.packets', s.totals.packets);
+  checkCount('totals.bytes', s.totals.bytes);
+  for (const p of s.totals.protocols) {
+    if (!(Number.isInteger(p.protocol) && p.protocol >= 0 && p.protocol <= 255))
+      throw new RejectedSnapshot('invalid-protocol', `protocol ${p.protocol} is outside 0..255`);
+    checkCount(`totals.protocols[${p.protocol}].packets`, p.packets);
+    checkCount(`totals.protocols[${p.protocol}].bytes`, p.bytes);
+  }
+  for (const c of s.candidates) {
+    checkCount('candidates.packets', c.packets);
+    checkCount('candidates.bytes', c.bytes);
+  }
+  checkCount('candidateEvictions', s.candidateEvictions);
+  checkCount('spoolDrops', s.spoolDrops);
+  for (const i of s.interfaces) checkText('interfaces.ifname', i.ifname, true);
+  for (const e of s.parseErrors) {
+    checkText('parseErrors.reason', e.reason, true);
+    checkCount('parseErrors.count', e.count);
+  }
 }
 
 function checkSpec(s: SketchSnapshot): void {
@@ -107,9 +192,12 @@ function check(field: string, fn: () => unknown): void {
   }
 }
 
-function checkCms(field: string, bytes: Uint8Array): void {
+/** Checks a CMS blob in full; returns its total. */
+function checkCms(field: string, bytes: Uint8Array): number {
   check(field, () => mergeEncodedCountMinSketch(scratchCms, bytes));
+  const total = scratchCms.total;
   scratchCms.clear();
+  return total;
 }
 
 function checkHll(field: string, bytes: Uint8Array): void {
@@ -141,38 +229,52 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
       `interval ends ${snapshot.intervalEndMs - options.nowMs} ms in the future`,
     );
   }
+  const maxPastMs = options.maxPastMs ?? DEFAULT_MAX_PAST_MS;
+  if (snapshot.intervalEndMs < options.nowMs - maxPastMs) {
+    throw new RejectedSnapshot(
+      'past-interval',
+      `interval ended ${options.nowMs - snapshot.intervalEndMs} ms ago (at most ${maxPastMs} ms accepted)`,
+    );
+  }
   const rate = snapshot.samplingRate;
-  if (!Number.isInteger(rate) || rate < 1) throw new RejectedSnapshot('invalid-sampling', `sampling rate ${rate}`);
-  checkCms('cmsPackets', snapshot.cmsPackets);
-  checkCms('cmsBytes', snapshot.cmsBytes);
+  if (!Number.isInteger(rate) || rate < 1 || rate > MAX_SAMPLING_RATE)
+    throw new RejectedSnapshot('invalid-sampling', `sampling rate ${rate} is outside 1..${MAX_SAMPLING_RATE}`);
+  checkFields(snapshot);
+  const cmsPacketsTotal = checkCms('cmsPackets', snapshot.cmsPackets);
+  const cmsBytesTotal = checkCms('cmsBytes', snapshot.cmsBytes);
   checkHll('hllFlows', snapshot.hllFlows);
   checkHll('hllSources', snapshot.hllSources);
   checkHll('hllDestinations', snapshot.hllDestinations);
   checkHll('hllDestinationPorts', snapshot.hllDestinationPorts);
+  let candidate = 0;
   for (const c of snapshot.candidates) {
     if (!isFlowKey(c.key)) throw new RejectedSnapshot('bad-sketch', 'candidates: a key is not a canonical flow key');
+    if (c.packets > candidate) candidate = c.packets;
+    if (c.bytes > candidate) candidate = c.bytes;
+  }
+  let protocol = 0;
+  for (const p of snapshot.totals.protocols) protocol = Math.max(protocol, p.packets, p.bytes);
+  // Scaled counts must stay exact integers too.
+  for (const [field, n] of [
+    ['cmsPackets total', cmsPacketsTotal],
+    ['cmsBytes total', cmsBytesTotal],
+    ['a candidate count', candidate],
+  ] as const) {
+    if (n * rate > MAX_SAFE)
+      throw new RejectedSnapshot('count-overflow', `${field} ${n} × sampling rate ${rate} passes 2^53 − 1`);
   }
   const v: ValidSnapshot = {
     snapshot,
+    bounds: {
+      cmsPackets: cmsPacketsTotal * rate,
+      cmsBytes: cmsBytesTotal * rate,
+      candidate: candidate * rate,
+      protocol,
+    },
     candidates: snapshot.candidates,
     packets: snapshot.totals.packets,
     bytes: snapshot.totals.bytes,
   };
-  // Sampled hosts count 1 in `rate` packets: scale linear sketches and totals so every row of a window is in packets.
-  if (rate > 1) {
-    const scaled = {
-      cmsPackets: decodeCountMinSketch(snapshot.cmsPackets),
-      cmsBytes: decodeCountMinSketch(snapshot.cmsBytes),
-    };
-    for (const c of [scaled.cmsPackets, scaled.cmsBytes]) {
-      const cells = c.cells;
-      for (let i = 0; i < cells.length; i++) cells[i] *= rate;
-      CountMinSketch.withTotal(c, c.total * rate);
-    }
-    v.scaled = scaled;
-    v.candidates = snapshot.candidates.map((c) => ({ key: c.key, packets: c.packets * rate, bytes: c.bytes * rate }));
-    v.packets *= rate;
-    v.bytes *= rate;
-  }
+  if (rate > 1) scaleSampled(v, rate);
   return v;
 }

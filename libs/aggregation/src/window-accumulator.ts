@@ -30,6 +30,8 @@ export class WindowAccumulator implements WindowContent {
   packets = 0;
   bytes = 0;
   gaps = 0;
+  /** Upper bounds of what merging added up so far (CMS totals, any candidate or protocol count): overflow checks. */
+  private readonly bounds = { cmsPackets: 0, cmsBytes: 0, candidate: 0, protocol: 0 };
   private open: OpenSketches | null = {
     cmsPackets: new CmsWindow(),
     cmsBytes: new CmsWindow(),
@@ -122,6 +124,21 @@ export class WindowAccumulator implements WindowContent {
     return this.content().hllPorts;
   }
 
+  /**
+   * Why merging `v` would carry a count of this window past 2^53 − 1 (no longer exact; the row could not be encoded),
+   * or null. Conservative for candidates and protocols (sums of each snapshot's largest count). Host totals are
+   * bounded by the window totals.
+   */
+  overflow(v: ValidSnapshot): string | null {
+    const MAX = Number.MAX_SAFE_INTEGER;
+    const b = this.bounds;
+    if (this.packets + v.packets > MAX || this.bytes + v.bytes > MAX) return 'window totals';
+    if (b.cmsPackets + v.bounds.cmsPackets > MAX || b.cmsBytes + v.bounds.cmsBytes > MAX) return 'CMS cells';
+    if (b.candidate + v.bounds.candidate > MAX) return 'candidate counts';
+    if (b.protocol + v.bounds.protocol > MAX) return 'protocol totals';
+    return null;
+  }
+
   add(v: ValidSnapshot, offset: number, gap: number): void {
     const o = this.open;
     if (!o) throw new Error(`WindowAccumulator ${this.sealed ? 'sealed' : 'disposed'}: no more merges`);
@@ -131,6 +148,11 @@ export class WindowAccumulator implements WindowContent {
     this.packets += v.packets;
     this.bytes += v.bytes;
     this.gaps += gap;
+    const b = this.bounds;
+    b.cmsPackets += v.bounds.cmsPackets;
+    b.cmsBytes += v.bounds.cmsBytes;
+    b.candidate += v.bounds.candidate;
+    b.protocol += v.bounds.protocol;
     const s = v.snapshot;
     // The blobs were checked by validateMessage(): these merges cannot fail half way.
     if (v.scaled) {
@@ -155,14 +177,14 @@ export class WindowAccumulator implements WindowContent {
         this.candidates.set(id, { key: Uint8Array.from(c.key), packets: c.packets, bytes: c.bytes });
       }
     }
-    const rate = s.samplingRate;
+    // Protocol totals are exact (counted before the sampling draw; validate.ts scaleSampled).
     for (const p of v.snapshot.totals.protocols) {
       const t = this.protocols.get(p.protocol);
       if (t) {
-        t.packets += p.packets * rate;
-        t.bytes += p.bytes * rate;
+        t.packets += p.packets;
+        t.bytes += p.bytes;
       } else {
-        this.protocols.set(p.protocol, { packets: p.packets * rate, bytes: p.bytes * rate });
+        this.protocols.set(p.protocol, { packets: p.packets, bytes: p.bytes });
       }
     }
     const h = this.hosts.get(s.hostId);

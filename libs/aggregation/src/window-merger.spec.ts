@@ -22,25 +22,25 @@ function asStored(acc: WindowAccumulator): StoredPartial {
 describe('SequenceTracker', () => {
   it('flags duplicates, counts gaps, accepts reordered fills once, and restarts with a new boot', () => {
     const t = new SequenceTracker();
-    expect(t.observe('h', 'b1', 5)).toEqual({ kind: 'new', gap: 0 });
-    expect(t.observe('h', 'b1', 6)).toEqual({ kind: 'new', gap: 0 });
-    expect(t.observe('h', 'b1', 6)).toEqual({ kind: 'duplicate' });
-    expect(t.observe('h', 'b1', 9)).toEqual({ kind: 'new', gap: 2 });
-    expect(t.observe('h', 'b1', 7)).toEqual({ kind: 'fill' });
-    expect(t.observe('h', 'b1', 7)).toEqual({ kind: 'duplicate' });
-    expect(t.observe('h', 'b1', 5)).toEqual({ kind: 'duplicate' });
-    expect(t.observe('h', 'b2', 0)).toEqual({ kind: 'new', gap: 0 });
-    expect(t.observe('h', 'b1', 200)).toEqual({ kind: 'new', gap: 190 });
-    expect(t.observe('h', 'b1', 100)).toEqual({ kind: 'duplicate' }); // older than the 64-sequence memory
+    expect(t.observe('h', 'agent', 'b1', 5)).toEqual({ kind: 'new', gap: 0 });
+    expect(t.observe('h', 'agent', 'b1', 6)).toEqual({ kind: 'new', gap: 0 });
+    expect(t.observe('h', 'agent', 'b1', 6)).toEqual({ kind: 'duplicate' });
+    expect(t.observe('h', 'agent', 'b1', 9)).toEqual({ kind: 'new', gap: 2 });
+    expect(t.observe('h', 'agent', 'b1', 7)).toEqual({ kind: 'fill' });
+    expect(t.observe('h', 'agent', 'b1', 7)).toEqual({ kind: 'duplicate' });
+    expect(t.observe('h', 'agent', 'b1', 5)).toEqual({ kind: 'duplicate' });
+    expect(t.observe('h', 'agent', 'b2', 0)).toEqual({ kind: 'new', gap: 0 });
+    expect(t.observe('h', 'agent', 'b1', 200)).toEqual({ kind: 'new', gap: 190 });
+    expect(t.observe('h', 'agent', 'b1', 100)).toEqual({ kind: 'duplicate' }); // older than the 64-sequence memory
   });
 
-  it('keeps a bounded number of boots per host', () => {
+  it('keeps a bounded number of streams (agent, boot) per host', () => {
     const t = new SequenceTracker(2);
-    t.observe('h', 'a', 1);
-    t.observe('h', 'b', 1);
-    t.observe('h', 'c', 1);
-    expect(t.last('h', 'a')).toBeUndefined();
-    expect(t.last('h', 'c')).toBe(1);
+    t.observe('h', 'agent', 'a', 1);
+    t.observe('h', 'agent', 'b', 1);
+    t.observe('h', 'agent', 'c', 1);
+    expect(t.last('h', 'agent', 'a')).toBeUndefined();
+    expect(t.last('h', 'agent', 'c')).toBe(1);
   });
 });
 
@@ -138,11 +138,18 @@ describe('WindowMerger', () => {
     expect(windowOf(T0 + 60_001, 60_000)).toBe(T0 + 60_000);
   });
 
-  it('bounds memory: beyond the open-window limit the oldest window is written early', () => {
+  it('bounds memory: a snapshot needing a window beyond the limit is held until the oldest is written early', () => {
     const e = new WindowMerger({ ...opts, maxOpenWindows: 1, allowedLatenessMs: 3_600_000 });
     e.assign({ topic: 't', partition: 0, committed: 0, covered: [] });
-    for (const m of feed(e, rounds.slice(0, 13).flat())) e.ingest(m, NOW);
-    const out = e.takeFlush(NOW);
-    expect(out.map((a) => a.windowStart)).toEqual([T0, T0 + 60_000]);
+    const written: number[] = [];
+    for (const m of feed(e, rounds.slice(0, 13).flat())) {
+      while (e.ingest(m, NOW).kind === 'held') {
+        const out = e.takeFlush(NOW);
+        written.push(...out.map((a) => a.windowStart));
+        e.confirmFlush(out);
+      }
+      expect(e.openAccumulators()).toBeLessThanOrEqual(1);
+    }
+    expect(written).toEqual([T0, T0 + 60_000]);
   });
 });

@@ -17,7 +17,11 @@ export interface WindowMergerOptions {
   allowedLatenessMs: number;
   idleCloseMs: number;
   maxFutureMs: number;
+  /** Snapshots whose interval ended longer ago go to the DLQ (`past-interval`; default 7 days). */
+  maxPastMs?: number;
   maxOpenWindows: number;
+  /** A sequence further than this from a stream's runs starts a new run (default 1000; dedup.ts). */
+  maxSequenceJump?: number;
 }
 
 export interface InboundMessage {
@@ -28,9 +32,11 @@ export interface InboundMessage {
 }
 
 export type IngestOutcome =
-  | { kind: 'accepted'; late: boolean; gap: number; windowStart: number; snapshot: ValidSnapshot }
+  | { kind: 'accepted'; late: boolean; gap: number; jump: boolean; windowStart: number; snapshot: ValidSnapshot }
   | { kind: 'duplicate' }
   | { kind: 'skipped' }
+  /** Needs a window beyond the partition's limit: not consumed; flush (takeFlush makes room), then ingest it again. */
+  | { kind: 'held' }
   | { kind: 'rejected'; reason: RejectReason; message: string; rejection: RejectedSnapshot };
 
 /** A row already in storage for this partition: messages of `windowStart` within [first, last] are merged there. */
@@ -54,16 +60,24 @@ interface PartitionState {
   /** Next offset not yet seen. */
   nextOffset: number;
   /**
-   * Newest interval end seen in this partition (event time). Per partition: a host's snapshots all land in one
-   * partition (key = host id), so one partition read ahead of another must not make the other's data late.
+   * Event time this partition has reached: the lower median of its hosts' newest interval ends (see watermarkOf).
+   * It may step back (a first host ahead of the others, hosts leaving): a window written meanwhile simply gets a
+   * further row. Per partition: a host's snapshots all land in one partition (key = host id), so one
+   * partition read ahead of another must not make the other's data late.
    */
   watermark: number;
+  /** Per host: newest interval end and when (wall clock) it last sent. */
+  hostEnds: Map<string, { end: number; seenMs: number }>;
+  /** hostEnds changed since the watermark was computed. */
+  dirty: boolean;
   lastCommitted: number;
   open: Map<number, WindowAccumulator>;
   late: Map<number, WindowAccumulator>;
   /** Taken for writing, not yet confirmed. */
   pending: WindowAccumulator[];
   covered: CoveredRange[];
+  /** A message was held back for want of an open window: the next takeFlush writes the oldest one early. */
+  needsRoom: boolean;
 }
 
 export interface CommitPosition {
@@ -81,13 +95,19 @@ function disposeWindows(st: PartitionState): void {
 }
 
 export class WindowMerger {
-  sequences = new SequenceTracker();
+  sequences: SequenceTracker;
   private readonly partitions = new Map<string, PartitionState>();
   private lastIngestWallMs = 0;
   /** Cumulative time in decode + validation and in merging, ms (for metrics and the benchmark breakdown). */
   readonly stats = { decodeMs: 0, mergeMs: 0 };
 
-  constructor(private readonly options: WindowMergerOptions) {}
+  constructor(private readonly options: WindowMergerOptions) {
+    this.sequences = this.newSequences();
+  }
+
+  private newSequences(): SequenceTracker {
+    return new SequenceTracker(4, this.options.maxSequenceJump);
+  }
 
   /** Starts (or restarts) tracking a partition from its committed offset and the rows already stored. */
   assign(a: PartitionAssignment): void {
@@ -98,11 +118,14 @@ export class WindowMerger {
       partition: a.partition,
       nextOffset: a.committed,
       watermark: 0,
+      hostEnds: new Map(),
+      dirty: false,
       lastCommitted: a.committed,
       open: new Map(),
       late: new Map(),
       pending: [],
       covered: a.covered.filter((c) => c.last >= a.committed),
+      needsRoom: false,
     });
   }
 
@@ -114,17 +137,44 @@ export class WindowMerger {
     this.partitions.delete(k);
   }
 
-  /** Newest event time seen in any partition (metrics). */
+  /** Newest event time reached by any partition (metrics). */
   get watermark(): number {
     let w = 0;
-    for (const p of this.partitions.values()) if (p.watermark > w) w = p.watermark;
+    for (const p of this.partitions.values()) w = Math.max(w, this.watermarkOf(p));
     return w;
+  }
+
+  /**
+   * The partition's watermark: the lower median over its hosts of each host's newest interval end, so one host
+   * whose clock runs ahead (or one hostile timestamp) cannot make every other host of the partition late; fewer
+   * than half the hosts can move it. Hosts silent (wall clock) for two windows plus the lateness are left out, so
+   * hosts that stopped do not hold it back. Not kept monotonic: the first host of a partition alone must not fix
+   * it 9 minutes ahead. Computed when asked after a change.
+   */
+  private watermarkOf(st: PartitionState): number {
+    if (!st.dirty) return st.watermark;
+    st.dirty = false;
+    let newest = 0;
+    for (const h of st.hostEnds.values()) newest = Math.max(newest, h.seenMs);
+    const horizon = newest - (2 * this.options.windowMs + this.options.allowedLatenessMs);
+    const ends: number[] = [];
+    for (const [host, h] of st.hostEnds) {
+      if (h.seenMs < horizon) st.hostEnds.delete(host);
+      else ends.push(h.end);
+    }
+    if (ends.length === 0) return st.watermark;
+    ends.sort((a, b) => a - b);
+    st.watermark = ends[(ends.length - 1) >> 1];
+    return st.watermark;
   }
 
   /** Event time every partition with data has reached: coarser tiers are built once it passes their end. */
   get lowWatermark(): number {
     let w = Infinity;
-    for (const p of this.partitions.values()) if (p.watermark > 0 && p.watermark < w) w = p.watermark;
+    for (const p of this.partitions.values()) {
+      const pw = this.watermarkOf(p);
+      if (pw > 0 && pw < w) w = pw;
+    }
     return w === Infinity ? 0 : w;
   }
 
@@ -135,7 +185,7 @@ export class WindowMerger {
   revokeAll(): void {
     for (const st of this.partitions.values()) disposeWindows(st);
     this.partitions.clear();
-    this.sequences = new SequenceTracker();
+    this.sequences = this.newSequences();
   }
 
   isAssigned(topic: string, partition: number): boolean {
@@ -153,7 +203,12 @@ export class WindowMerger {
     return n;
   }
 
-  ingest(msg: InboundMessage, nowMs: number): IngestOutcome {
+  /**
+   * Merges one message. Memory is bounded here, not only at flush: a message that needs a new window while its
+   * partition already holds `maxOpenWindows` open windows (or as many late ones) is `held` (not consumed); the
+   * caller flushes and offers it again. `overLimit` (the second offer) merges it regardless, so progress is sure.
+   */
+  ingest(msg: InboundMessage, nowMs: number, overLimit = false): IngestOutcome {
     const st = this.partitions.get(pkey(msg.topic, msg.partition));
     if (!st) throw new Error(`partition ${msg.topic}/${msg.partition} is not assigned`);
     if (msg.offset < st.nextOffset) return { kind: 'skipped' }; // re-delivered below our position
@@ -162,7 +217,11 @@ export class WindowMerger {
     let v: ValidSnapshot;
     const t0 = performance.now();
     try {
-      v = validateMessage(msg.value, { nowMs, maxFutureMs: this.options.maxFutureMs });
+      v = validateMessage(msg.value, {
+        nowMs,
+        maxFutureMs: this.options.maxFutureMs,
+        maxPastMs: this.options.maxPastMs,
+      });
     } catch (err) {
       if (err instanceof RejectedSnapshot)
         return { kind: 'rejected', reason: err.reason, message: err.message, rejection: err };
@@ -172,29 +231,58 @@ export class WindowMerger {
     }
     const s = v.snapshot;
     const w = windowOf(s.intervalEndMs, this.options.windowMs);
-    const verdict = this.sequences.observe(s.hostId, s.bootId, s.sequence);
-    if (s.intervalEndMs > st.watermark) st.watermark = s.intervalEndMs;
+    const host = st.hostEnds.get(s.hostId);
+    if (!host) st.hostEnds.set(s.hostId, { end: s.intervalEndMs, seenMs: nowMs });
+    else {
+      if (s.intervalEndMs > host.end) host.end = s.intervalEndMs;
+      host.seenMs = nowMs;
+    }
+    st.dirty = true;
     if (st.covered.length > 0) {
       st.covered = st.covered.filter((c) => c.last >= msg.offset);
-      if (st.covered.some((c) => c.windowStart === w && c.first <= msg.offset && msg.offset <= c.last))
+      if (st.covered.some((c) => c.windowStart === w && c.first <= msg.offset && msg.offset <= c.last)) {
+        this.sequences.observe(s.hostId, s.agentId, s.bootId, s.sequence); // stored: its resends are duplicates
         return { kind: 'skipped' };
+      }
     }
+    if (!overLimit && !st.open.has(w) && !st.late.has(w)) {
+      const lateNow = w + this.options.windowMs + this.options.allowedLatenessMs <= this.watermarkOf(st);
+      if ((lateNow ? st.late.size : st.open.size) >= this.options.maxOpenWindows) {
+        st.nextOffset = msg.offset; // not consumed: offered again after a flush
+        if (!lateNow) st.needsRoom = true;
+        return { kind: 'held' };
+      }
+    }
+    const verdict = this.sequences.observe(s.hostId, s.agentId, s.bootId, s.sequence);
     if (verdict.kind === 'duplicate') return { kind: 'duplicate' };
     const gap = verdict.kind === 'new' ? verdict.gap : 0;
+    const jump = verdict.kind === 'new' && verdict.jump === true;
 
     let acc = st.open.get(w) ?? st.late.get(w);
     let late = false;
     if (!acc) {
-      late = w + this.options.windowMs + this.options.allowedLatenessMs <= st.watermark;
+      late = w + this.options.windowMs + this.options.allowedLatenessMs <= this.watermarkOf(st);
       acc = new WindowAccumulator(st.topic, st.partition, w, this.options.windowMs, late);
       (late ? st.late : st.open).set(w, acc);
     } else {
       late = acc.late;
     }
+    const overflow = acc.overflow(v);
+    if (overflow) {
+      if (acc.snapshots === 0) {
+        (late ? st.late : st.open).delete(w);
+        acc.dispose();
+      }
+      const err = new RejectedSnapshot(
+        'count-overflow',
+        `merging it would carry the window's ${overflow} past 2^53 − 1`,
+      );
+      return { kind: 'rejected', reason: err.reason, message: err.message, rejection: err };
+    }
     const t1 = performance.now();
     acc.add(v, msg.offset, gap);
     this.stats.mergeMs += performance.now() - t1;
-    return { kind: 'accepted', late, gap, windowStart: w, snapshot: v };
+    return { kind: 'accepted', late, gap, jump, windowStart: w, snapshot: v };
   }
 
   /** Records that offsets up to `offset` were seen though no message needed merging (e.g. an empty fetch tail). */
@@ -217,14 +305,16 @@ export class WindowMerger {
     const out: WindowAccumulator[] = [];
     const idle = this.isIdle(nowMs);
     for (const st of this.partitions.values()) {
+      const watermark = this.watermarkOf(st);
       const taken: WindowAccumulator[] = [];
       for (const acc of st.late.values()) taken.push(acc);
       st.late.clear();
       const starts = [...st.open.keys()].sort((a, b) => a - b);
-      const excess = starts.length - this.options.maxOpenWindows;
+      const excess = starts.length - this.options.maxOpenWindows + (st.needsRoom ? 1 : 0);
+      st.needsRoom = false;
       starts.forEach((w, i) => {
         const acc = st.open.get(w)!;
-        if (force || idle || i < excess || acc.windowEnd + this.options.allowedLatenessMs <= st.watermark) {
+        if (force || idle || i < excess || acc.windowEnd + this.options.allowedLatenessMs <= watermark) {
           taken.push(acc);
           st.open.delete(w);
         }

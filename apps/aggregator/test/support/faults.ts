@@ -45,3 +45,14 @@ export function crashingResumes(storage: Storage, times: number): Storage {
     }) as Storage['query'],
   });
 }
+
+/** Every partial-row insert holding a row of host `host` fails, always (a window ClickHouse refuses). */
+export function poisonedWindows(storage: Storage, host: string): Storage {
+  return withOverrides(storage, {
+    insertRows: async (table, rows, options) => {
+      if (table === 'agg_partials' && rows.some((r) => (r.hosts as string[] | undefined)?.includes(host)))
+        throw new Error(`Code: 53. Type mismatch in a row of ${host} (simulated poisoned window)`);
+      return storage.insertRows(table, rows, options);
+    },
+  });
+}
