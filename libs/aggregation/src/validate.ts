@@ -7,6 +7,7 @@ import {
   CountMinSketch,
   HASH_NAME,
   HLL_P,
+  HLL_SKETCHES,
   HyperLogLog,
   INTERVAL_MAX_MS,
   INTERVAL_MIN_MS,
@@ -145,10 +146,7 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
   if (!Number.isInteger(rate) || rate < 1) throw new RejectedSnapshot('invalid-sampling', `sampling rate ${rate}`);
   checkCms('cmsPackets', snapshot.cmsPackets);
   checkCms('cmsBytes', snapshot.cmsBytes);
-  checkHll('hllFlows', snapshot.hllFlows);
-  checkHll('hllSources', snapshot.hllSources);
-  checkHll('hllDestinations', snapshot.hllDestinations);
-  checkHll('hllDestinationPorts', snapshot.hllDestinationPorts);
+  for (const h of HLL_SKETCHES) checkHll(h.wireField, snapshot[h.wireField]);
   for (const c of snapshot.candidates) {
     if (!isFlowKey(c.key)) throw new RejectedSnapshot('bad-sketch', 'candidates: a key is not a canonical flow key');
   }

@@ -6,7 +6,7 @@ import {
   HyperLogLog,
   decodeCountMinSketch,
   decodeHyperLogLog,
-  dportKey,
+  portsKey,
   dstKey,
   encodeSnapshotSketches,
   flowKey,
@@ -43,7 +43,7 @@ describe('snapshots carrying real sketches', () => {
       hll.flows.addKey(key);
       hll.src.addKey(srcKey(t.src));
       hll.dst.addKey(dstKey(t.dst));
-      hll.dport.addKey(dportKey(t.dport, t.proto));
+      hll.dport.addKey(portsKey(t.dport, t.proto));
       if (packets === 17) candidates.push({ key: Buffer.from(key), packets, bytes: packets * 1200 });
     }
     const snap = sampleSnapshot({

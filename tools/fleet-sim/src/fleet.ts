@@ -9,7 +9,7 @@ import {
   CountMinSketch,
   DECLARED_SPEC,
   HyperLogLog,
-  dportKey,
+  portsKey,
   dstKey,
   encodeSnapshotSketches,
   flowKey,
@@ -102,7 +102,7 @@ function makeFlow(
     flow: hashPair(key),
     src: hashPair(srcKey(src, addrScratch)),
     dst: hashPair(dstKey(dst, addrScratch)),
-    dport: hashPair(dportKey(dport, proto, portScratch)),
+    dport: hashPair(portsKey(dport, proto, portScratch)),
   };
 }
 
