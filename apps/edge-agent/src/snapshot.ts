@@ -5,7 +5,7 @@ import {
   DECLARED_SPEC,
   HyperLogLog,
   encodeSnapshotSketches,
-  mapHlls,
+  perHll,
   parseFlowKey,
   toHex,
 } from '@tma/sketch';
@@ -33,7 +33,7 @@ export function buildSnapshot(read: EpochRead, meta: SnapshotMeta): SketchSnapsh
   const sketches = encodeSnapshotSketches({
     cmsPackets: CountMinSketch.fromCells(read.cmsPackets),
     cmsBytes: CountMinSketch.fromCells(read.cmsBytes),
-    ...mapHlls((h) => HyperLogLog.fromRegisters(read.hll[h.kind])),
+    ...perHll('wireField', (h) => HyperLogLog.fromRegisters(read.hll[h.kind])),
   });
   const protocols: SketchSnapshot['totals']['protocols'] = [];
   for (let p = 0; p < read.protoPackets.length; p++) {
@@ -61,7 +61,7 @@ export function snapshotToJson(s: SketchSnapshot): Record<string, unknown> {
     ...s,
     cmsPackets: b64(s.cmsPackets),
     cmsBytes: b64(s.cmsBytes),
-    ...mapHlls((h) => b64(s[h.wireField])),
+    ...perHll('wireField', (h) => b64(s[h.wireField])),
     candidates: s.candidates.map((c) => ({
       key: toHex(c.key),
       flow: parseFlowKey(c.key),

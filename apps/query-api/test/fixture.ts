@@ -14,7 +14,7 @@ import {
   type RowIdentity,
   type StoredPartial,
 } from '@tma/rollup';
-import { HLL_SKETCHES, encodeCandidates, type HllColumn } from '@tma/sketch';
+import { encodeCandidates, perHll } from '@tma/sketch';
 import type { SketchSnapshot } from '@tma/schema';
 import type { Storage } from '@tma/storage';
 
@@ -35,7 +35,7 @@ function snapshotRow(s: SketchSnapshot): StoredPartial {
     gaps: 0,
     cms_packets: s.cmsPackets,
     cms_bytes: s.cmsBytes,
-    ...(Object.fromEntries(HLL_SKETCHES.map((h) => [h.column, s[h.wireField]])) as Record<HllColumn, Buffer>),
+    ...perHll('column', (h) => s[h.wireField]),
     candidates: encodeCandidates(s.candidates),
     protocols: t.protocols.map((p) => p.protocol),
     protocol_packets: t.protocols.map((p) => p.packets),

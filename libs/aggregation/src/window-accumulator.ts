@@ -11,6 +11,7 @@ import {
   HLL_SKETCHES,
   HllWindow,
   HyperLogLog,
+  perHll,
   type Candidate,
   type HllProperty,
 } from '@tma/sketch';
@@ -34,7 +35,7 @@ export class WindowAccumulator implements WindowContent {
   private open: OpenSketches | null = {
     cmsPackets: new CmsWindow(),
     cmsBytes: new CmsWindow(),
-    ...(Object.fromEntries(HLL_SKETCHES.map((h) => [h.property, new HllWindow()])) as Record<HllProperty, HllWindow>),
+    ...perHll('property', () => new HllWindow()),
   };
   private sealed: SealedSketches | null = null;
   private dropped = false;
@@ -72,10 +73,7 @@ export class WindowAccumulator implements WindowContent {
       this.sealed = {
         cmsPackets: o.cmsPackets.toSketch(),
         cmsBytes: o.cmsBytes.toSketch(),
-        ...(Object.fromEntries(HLL_SKETCHES.map((h) => [h.property, o[h.property].toSketch()])) as Record<
-          HllProperty,
-          HyperLogLog
-        >),
+        ...perHll('property', (h) => o[h.property].toSketch()),
       };
       for (const w of Object.values(o)) w.dispose();
     }

@@ -11,6 +11,7 @@ import {
   encodeCandidates,
   encodeCountMinSketch,
   encodeHyperLogLog,
+  perHll,
   type Candidate,
   type HllColumn,
   type HllProperty,
@@ -123,10 +124,7 @@ export function partialRow(
     bytes: c.bytes,
     cms_packets: encodeCountMinSketch(c.cmsPackets),
     cms_bytes: encodeCountMinSketch(c.cmsBytes),
-    ...(Object.fromEntries(HLL_SKETCHES.map((h) => [h.column, encodeHyperLogLog(c[h.property])])) as Record<
-      HllColumn,
-      Uint8Array
-    >),
+    ...perHll('column', (h) => encodeHyperLogLog(c[h.property])),
     candidates: encodeCandidates(list),
     protocols: protocols.map((p) => p[0]),
     protocol_packets: protocols.map((p) => p[1].packets),
@@ -197,10 +195,7 @@ export function emptyMerged(windowStart: number, windowSeconds: number): MergedW
     gaps: 0,
     cmsPackets: new CountMinSketch(),
     cmsBytes: new CountMinSketch(),
-    ...(Object.fromEntries(HLL_SKETCHES.map((h) => [h.property, new HyperLogLog()])) as Record<
-      HllProperty,
-      HyperLogLog
-    >),
+    ...perHll('property', () => new HyperLogLog()),
     candidateParts: [],
     protocols: new Map(),
     hosts: new Map(),

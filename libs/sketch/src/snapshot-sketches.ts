@@ -37,11 +37,14 @@ export function encodeSnapshotSketches(s: SnapshotSketches): SnapshotSketches<Bu
   return {
     cmsPackets: Buffer.from(encodeCountMinSketch(s.cmsPackets)),
     cmsBytes: Buffer.from(encodeCountMinSketch(s.cmsBytes)),
-    ...mapHlls((h) => hll(s[h.wireField])),
+    ...perHll('wireField', (h) => hll(s[h.wireField])),
   };
 }
 
-/** One value per registry HLL, under its wire field. */
-export function mapHlls<T>(of: (h: HllSketch) => T): Record<HllWireField, T> {
-  return Object.fromEntries(HLL_SKETCHES.map((h) => [h.wireField, of(h)])) as Record<HllWireField, T>;
+/** One value per registry HLL, keyed by one of its names (concept name, wire field, column or property). */
+export function perHll<K extends 'name' | 'wireField' | 'column' | 'property', T>(
+  key: K,
+  of: (h: HllSketch) => T,
+): Record<HllSketch[K], T> {
+  return Object.fromEntries(HLL_SKETCHES.map((h) => [h[key], of(h)])) as Record<HllSketch[K], T>;
 }

@@ -1,5 +1,5 @@
 // The arguments of the distinct-count queries, parsed and checked once for REST and GraphQL alike.
-import { HLL_SKETCHES, type HllColumn, type HllName } from '@tma/sketch';
+import { HLL_SKETCHES, perHll, type HllName } from '@tma/sketch';
 import type { QueryApiConfig } from '../config';
 import { InvalidInputError } from '../common/errors';
 import { parseHosts, parseStep, parseTimeRange, type Raw } from '../common/params';
@@ -7,10 +7,7 @@ import { parseHosts, parseStep, parseTimeRange, type Raw } from '../common/param
 /** A metric is a distinct-count sketch of the registry, by its concept name. */
 export type CardinalityMetric = HllName;
 export const CARDINALITY_METRICS: CardinalityMetric[] = HLL_SKETCHES.map((h) => h.name);
-const CARDINALITY_COLUMNS = Object.fromEntries(HLL_SKETCHES.map((h) => [h.name, h.column])) as Record<
-  CardinalityMetric,
-  HllColumn
->;
+const CARDINALITY_COLUMNS = perHll('name', (h) => h.column);
 export const cardinalityColumn = (m: CardinalityMetric) => CARDINALITY_COLUMNS[m];
 
 /** `metrics`: a comma-separated text (REST) or a list (GraphQL); default every metric. */
