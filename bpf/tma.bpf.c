@@ -171,10 +171,10 @@ static __always_inline void tma_hash_others(const struct tma_flow_key *k, __u64 
 	*dst = tma_fmix(tma_nh(w[4], TMA_HASH_K0, w[5], TMA_HASH_K1) + tma_nh(w[6], TMA_HASH_K2, w[7], TMA_HASH_K3) +
 				tma_nh(TMA_DOMAIN_DST, TMA_HASH_K4, 0, TMA_HASH_K5),
 			TMA_ADDR_KEY_WORDS);
-	/* dport key word 0: dport bytes as on the wire, proto, domain; word 1: zero */
-	*dport = tma_fmix(tma_nh((__u32)k->dport | (__u32)k->proto << 16 | (__u32)TMA_DOMAIN_DPORT << 24, TMA_HASH_K0,
+	/* ports key word 0: dport bytes as on the wire, proto, domain; word 1: zero */
+	*dport = tma_fmix(tma_nh((__u32)k->dport | (__u32)k->proto << 16 | (__u32)TMA_DOMAIN_PORTS << 24, TMA_HASH_K0,
 				 0, TMA_HASH_K1),
-			  TMA_DPORT_KEY_WORDS);
+			  TMA_PORTS_KEY_WORDS);
 }
 
 /* Effective candidate threshold: the configured minimum, or the CMS noise floor when that is higher. n = IP packets
@@ -222,9 +222,9 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 		tma_cand_insert(s, set, set_idx, k, h, est_packets, est_bytes);
 	tma_hash_others(k, s01, &hs, &hd, &hp);
 	tma_hll_add(&s->hll[TMA_HLL_FLOWS], h);
-	tma_hll_add(&s->hll[TMA_HLL_SRC], hs);
-	tma_hll_add(&s->hll[TMA_HLL_DST], hd);
-	tma_hll_add(&s->hll[TMA_HLL_DPORT], hp);
+	tma_hll_add(&s->hll[TMA_HLL_SOURCES], hs);
+	tma_hll_add(&s->hll[TMA_HLL_DESTINATIONS], hd);
+	tma_hll_add(&s->hll[TMA_HLL_PORTS], hp);
 }
 
 /* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */

@@ -54,7 +54,7 @@ const hashOf = (key) => (sketch.hashKeyInto(key, h32), [h32[0], h32[1]]);
 
 function makeFlow(src, dst, sport, dport, proto, size) {
   const key = sketch.flowKey({ src, dst, sport, dport, proto });
-  return { key, proto, size, f: hashOf(key), d: hashOf(sketch.dstKey(dst)), p: hashOf(sketch.dportKey(dport, proto)) };
+  return { key, proto, size, f: hashOf(key), d: hashOf(sketch.dstKey(dst)), p: hashOf(sketch.portsKey(dport, proto)) };
 }
 
 function buildFleet() {

@@ -68,7 +68,7 @@ function host(flows, candidates) {
     hll[0].addKey(key);
     hll[1].addKey(sketch.srcKey(t.src));
     hll[2].addKey(sketch.dstKey(t.dst));
-    hll[3].addKey(sketch.dportKey(t.dport, t.proto));
+    hll[3].addKey(sketch.portsKey(t.dport, t.proto));
     if (i < candidates) cands.push({ key: Buffer.from(key), packets, bytes: packets * 900 });
   }
   const blob = (b) => Buffer.from(b);

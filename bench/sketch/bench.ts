@@ -9,7 +9,7 @@ import {
   decodeCandidates,
   decodeCountMinSketch,
   decodeHyperLogLog,
-  dportKey,
+  portsKey,
   dstKey,
   encodeCandidates,
   encodeCountMinSketch,
@@ -101,7 +101,7 @@ function snapshot(seed: number, flowCount: number, packetCount: number, cand: nu
     s.hlls[1].add(h[0], h[1]);
     hashKeyInto(dstKey(key.subarray(16, 32), k24), h);
     s.hlls[2].add(h[0], h[1]);
-    hashKeyInto(dportKey((key[34] << 8) | key[35], key[36], k8), h);
+    hashKeyInto(portsKey((key[34] << 8) | key[35], key[36], k8), h);
     s.hlls[3].add(h[0], h[1]);
   }
   order.sort((a, b) => counts[b] - counts[a]);

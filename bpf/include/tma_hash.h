@@ -43,16 +43,16 @@ struct tma_addr_key {
 	__u8 pad[7];
 } __attribute__((aligned(4)));
 
-struct tma_dport_key {
+struct tma_ports_key {
 	__u16 dport; /* network byte order */
 	__u8 proto;
-	__u8 domain; /* TMA_DOMAIN_DPORT */
+	__u8 domain; /* TMA_DOMAIN_PORTS */
 	__u32 pad;
 } __attribute__((aligned(4)));
 
 _Static_assert(sizeof(struct tma_flow_key) == TMA_FLOW_KEY_BYTES, "flow key layout");
 _Static_assert(sizeof(struct tma_addr_key) == TMA_ADDR_KEY_BYTES, "address key layout");
-_Static_assert(sizeof(struct tma_dport_key) == TMA_DPORT_KEY_BYTES, "dport key layout");
+_Static_assert(sizeof(struct tma_ports_key) == TMA_PORTS_KEY_BYTES, "ports key layout");
 
 /* Word i of a key; memcpy keeps host C free of strict-aliasing issues and compiles to one load. */
 TMA_INLINE __u32 tma_word(const void *key, int i)
@@ -112,7 +112,7 @@ TMA_INLINE __u64 tma_hash_addr(const struct tma_addr_key *k)
 {
 	return tma_hash6(k);
 }
-TMA_INLINE __u64 tma_hash_dport(const struct tma_dport_key *k)
+TMA_INLINE __u64 tma_hash_ports(const struct tma_ports_key *k)
 {
 	return tma_hash2(k);
 }

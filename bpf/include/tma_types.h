@@ -4,7 +4,7 @@
 #define TMA_TYPES_H
 
 #include "tma_spec.h"
-#include "tma_hash.h" /* struct tma_flow_key / tma_addr_key / tma_dport_key: the canonical hashed keys */
+#include "tma_hash.h" /* struct tma_flow_key / tma_addr_key / tma_ports_key: the canonical hashed keys */
 
 /* Every sketch exists twice; tma_ctl.epoch selects the copy the kernel writes, user space reads the other. */
 #define TMA_COPIES 2
@@ -35,15 +35,6 @@ enum tma_err {
 struct tma_cms_cell {
 	__u64 packets;
 	__u64 bytes;
-};
-
-/* HLLs of the specification, by kind. */
-enum tma_hll_kind {
-	TMA_HLL_FLOWS = 0, /* distinct 5-tuples */
-	TMA_HLL_SRC = 1,   /* distinct source addresses */
-	TMA_HLL_DST = 2,   /* distinct destination addresses */
-	TMA_HLL_DPORT = 3, /* distinct (destination port, protocol) */
-	TMA_HLL_KINDS = 4,
 };
 
 struct tma_hll {

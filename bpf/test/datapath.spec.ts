@@ -353,7 +353,7 @@ run('data path golden tests (BPF_PROG_TEST_RUN)', () => {
       expect(nonZero(cms.packets)).toBe(CMS_DEPTH);
       for (const cell of want.cells) expect([cms.packets[cell], cms.bytes[cell]]).toEqual([1n, len]);
       // exactly one register per HLL, holding the rank of its key
-      for (const kind of [HllKind.Flows, HllKind.Src, HllKind.Dst, HllKind.Dport]) {
+      for (const kind of [HllKind.Flows, HllKind.Sources, HllKind.Destinations, HllKind.Ports]) {
         expect(nonZero(hll[kind])).toBe(1);
         expect(hll[kind][want.hll[kind].index]).toBe(want.hll[kind].rank);
       }
@@ -413,7 +413,7 @@ run('data path golden tests (BPF_PROG_TEST_RUN)', () => {
     expect(c.map((x) => x.packets)).toEqual([1000n]);
     // the candidate skips the HLL work after its first packet; the HLLs are what one add of its keys gives
     const hll = tma.hll(0);
-    for (const kind of [HllKind.Flows, HllKind.Src, HllKind.Dst, HllKind.Dport]) {
+    for (const kind of [HllKind.Flows, HllKind.Sources, HllKind.Destinations, HllKind.Ports]) {
       expect(hll[kind].filter((r) => r !== 0)).toHaveLength(1);
       expect(hll[kind][want.hll[kind].index]).toBe(want.hll[kind].rank);
     }
@@ -455,9 +455,9 @@ run('data path golden tests (BPF_PROG_TEST_RUN)', () => {
       v.flow.cms.forEach((col, row) => expect(cms.packets[row * CMS_WIDTH + col]).toBe(1n));
       const hll = tma.hll(0);
       expect(hll[HllKind.Flows][v.flow.hllIndex]).toBe(v.flow.hllRank);
-      expect(hll[HllKind.Src][v.src.hllIndex]).toBe(v.src.hllRank);
-      expect(hll[HllKind.Dst][v.dst.hllIndex]).toBe(v.dst.hllRank);
-      expect(hll[HllKind.Dport][v.dport.hllIndex]).toBe(v.dport.hllRank);
+      expect(hll[HllKind.Sources][v.src.hllIndex]).toBe(v.src.hllRank);
+      expect(hll[HllKind.Destinations][v.dst.hllIndex]).toBe(v.dst.hllRank);
+      expect(hll[HllKind.Ports][v.dport.hllIndex]).toBe(v.dport.hllRank);
     }
   });
 

@@ -119,7 +119,7 @@ export function addrKey(a: Uint8Array, domain: 1 | 2): Uint8Array {
   return k;
 }
 
-export function dportKey(dport: number, proto: number): Uint8Array {
+export function portsKey(dport: number, proto: number): Uint8Array {
   return Uint8Array.from([dport >> 8, dport & 0xff, proto, 3, 0, 0, 0, 0]);
 }
 
@@ -135,7 +135,7 @@ export function expectedIndices(key: Uint8Array) {
       at(h),
       at(hashKey(addrKey(key.subarray(0, 16), 1))),
       at(hashKey(addrKey(key.subarray(16, 32), 2))),
-      at(hashKey(dportKey(dport, key[36]))),
+      at(hashKey(portsKey(dport, key[36]))),
     ],
   };
 }

@@ -21,7 +21,7 @@ import { AgentMetrics } from './metrics';
 import { Publisher } from './publisher';
 import { buildSnapshot, snapshotToJson } from './snapshot';
 import { Spool } from './spool';
-import { AgentState, readBootId } from './state';
+import { AgentState, readBootId } from './agent-state';
 
 export function agentVersion(): string {
   try {

@@ -4,6 +4,6 @@ export * from './log';
 export * from './agent';
 export * from './snapshot';
 export * from './spool';
-export * from './state';
+export * from './agent-state';
 export * from './publisher';
 export * from './metrics';

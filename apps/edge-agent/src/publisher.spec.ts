@@ -10,7 +10,7 @@ import { silentLogger } from './log';
 import { Publisher } from './publisher';
 import { buildSnapshot, type SnapshotMeta } from './snapshot';
 import { Spool } from './spool';
-import { AgentState } from './state';
+import { AgentState } from './agent-state';
 import { closedPort, consume, deleteTopic, kafkaSettings, testPrefix } from './test-support/kafka';
 import { syntheticRead } from './test-support/reads';
 

@@ -1,21 +1,16 @@
 // From one idle copy read out of the kernel to a SketchSnapshot: the summed arrays become libs/sketch sketches
 // (typed arrays in, no per-cell objects) and their serialized forms.
 import {
-  CMS_DEPTH,
-  CMS_WIDTH,
   CountMinSketch,
-  HASH_NAME,
-  HLL_P,
+  DECLARED_SPEC,
   HyperLogLog,
-  SEED_HASH,
-  SPEC_VERSION,
-  encodeCountMinSketch,
-  encodeHyperLogLog,
+  encodeSnapshotSketches,
+  perHll,
   parseFlowKey,
   toHex,
 } from '@tma/sketch';
 import type { SketchSnapshot } from '@tma/schema';
-import { ERR_REASONS, HllKind, type EpochRead } from '@tma/kernel';
+import { ERR_REASONS, type EpochRead } from '@tma/kernel';
 
 /** What the agent knows about an interval beside the kernel's read: the snapshot's identity and coverage fields. */
 export type SnapshotMeta = Pick<
@@ -35,9 +30,11 @@ export type SnapshotMeta = Pick<
 const buf = (u8: Uint8Array): Buffer => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 
 export function buildSnapshot(read: EpochRead, meta: SnapshotMeta): SketchSnapshot {
-  const cmsPackets = CountMinSketch.fromCells(read.cmsPackets);
-  const cmsBytes = CountMinSketch.fromCells(read.cmsBytes);
-  const hll = (kind: HllKind) => buf(encodeHyperLogLog(HyperLogLog.fromRegisters(read.hll[kind])));
+  const sketches = encodeSnapshotSketches({
+    cmsPackets: CountMinSketch.fromCells(read.cmsPackets),
+    cmsBytes: CountMinSketch.fromCells(read.cmsBytes),
+    ...perHll('wireField', (h) => HyperLogLog.fromRegisters(read.hll[h.kind])),
+  });
   const protocols: SketchSnapshot['totals']['protocols'] = [];
   for (let p = 0; p < read.protoPackets.length; p++) {
     if (read.protoPackets[p] > 0)
@@ -48,20 +45,8 @@ export function buildSnapshot(read: EpochRead, meta: SnapshotMeta): SketchSnapsh
     if (read.errors[r] > 0) parseErrors.push({ reason: ERR_REASONS[r] ?? `error_${r}`, count: read.errors[r] });
   return {
     ...meta,
-    sketchSpec: {
-      specVersion: SPEC_VERSION,
-      hashName: HASH_NAME,
-      seedHash: SEED_HASH,
-      cmsDepth: CMS_DEPTH,
-      cmsWidth: CMS_WIDTH,
-      hllPrecision: HLL_P,
-    },
-    cmsPackets: buf(encodeCountMinSketch(cmsPackets)),
-    cmsBytes: buf(encodeCountMinSketch(cmsBytes)),
-    hllFlows: hll(HllKind.Flows),
-    hllSources: hll(HllKind.Src),
-    hllDestinations: hll(HllKind.Dst),
-    hllDestinationPorts: hll(HllKind.Dport),
+    sketchSpec: { ...DECLARED_SPEC },
+    ...sketches,
     candidates: read.candidates.map((c) => ({ key: buf(c.key), packets: c.packets, bytes: c.bytes })),
     totals: { packets: read.totals.packets, bytes: read.totals.bytes, protocols },
     parseErrors,
@@ -76,10 +61,7 @@ export function snapshotToJson(s: SketchSnapshot): Record<string, unknown> {
     ...s,
     cmsPackets: b64(s.cmsPackets),
     cmsBytes: b64(s.cmsBytes),
-    hllFlows: b64(s.hllFlows),
-    hllSources: b64(s.hllSources),
-    hllDestinations: b64(s.hllDestinations),
-    hllDestinationPorts: b64(s.hllDestinationPorts),
+    ...perHll('wireField', (h) => b64(s[h.wireField])),
     candidates: s.candidates.map((c) => ({
       key: toHex(c.key),
       flow: parseFlowKey(c.key),

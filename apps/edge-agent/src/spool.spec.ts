@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Spool, SpoolLockedError } from './spool';
-import { AgentState } from './state';
+import { AgentState } from './agent-state';
 
 let dir: string;
 beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-ea-spool-'))));

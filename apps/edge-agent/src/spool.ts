@@ -3,7 +3,7 @@
 // dropped and counted. A lock file keeps two agents from sharing one directory.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AgentState, fsyncDir, writeFileDurable } from './state';
+import { AgentState, fsyncDir, writeFileDurable } from './agent-state';
 
 const NAME = /^(\d{16})\.snap$/;
 

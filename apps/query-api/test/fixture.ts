@@ -14,7 +14,7 @@ import {
   type RowIdentity,
   type StoredPartial,
 } from '@tma/rollup';
-import { encodeCandidates } from '@tma/sketch';
+import { encodeCandidates, perHll } from '@tma/sketch';
 import type { SketchSnapshot } from '@tma/schema';
 import type { Storage } from '@tma/storage';
 
@@ -35,10 +35,7 @@ function snapshotRow(s: SketchSnapshot): StoredPartial {
     gaps: 0,
     cms_packets: s.cmsPackets,
     cms_bytes: s.cmsBytes,
-    hll_flows: s.hllFlows,
-    hll_sources: s.hllSources,
-    hll_destinations: s.hllDestinations,
-    hll_ports: s.hllDestinationPorts,
+    ...perHll('column', (h) => s[h.wireField]),
     candidates: encodeCandidates(s.candidates),
     protocols: t.protocols.map((p) => p.protocol),
     protocol_packets: t.protocols.map((p) => p.packets),

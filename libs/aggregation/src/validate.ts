@@ -7,6 +7,7 @@ import {
   CountMinSketch,
   HASH_NAME,
   HLL_P,
+  HLL_SKETCHES,
   HyperLogLog,
   INTERVAL_MAX_MS,
   INTERVAL_MIN_MS,
@@ -242,10 +243,7 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
   checkFields(snapshot);
   const cmsPacketsTotal = checkCms('cmsPackets', snapshot.cmsPackets);
   const cmsBytesTotal = checkCms('cmsBytes', snapshot.cmsBytes);
-  checkHll('hllFlows', snapshot.hllFlows);
-  checkHll('hllSources', snapshot.hllSources);
-  checkHll('hllDestinations', snapshot.hllDestinations);
-  checkHll('hllDestinationPorts', snapshot.hllDestinationPorts);
+  for (const h of HLL_SKETCHES) checkHll(h.wireField, snapshot[h.wireField]);
   let candidate = 0;
   for (const c of snapshot.candidates) {
     if (!isFlowKey(c.key)) throw new RejectedSnapshot('bad-sketch', 'candidates: a key is not a canonical flow key');

@@ -5,23 +5,25 @@
 // in place (about half the cost of merging into CountMinSketch / HyperLogLog; docs/aggregator.md "Benchmark").
 // seal() copies them out into plain sketches for the row (encoding, candidate re-estimation, retried writes) and
 // returns the memory; dispose() returns it for a window dropped unwritten (revoke, rebalance).
-import { CmsWindow, CountMinSketch, HllWindow, HyperLogLog, type Candidate } from '@tma/sketch';
+import {
+  CmsWindow,
+  CountMinSketch,
+  HLL_SKETCHES,
+  HllWindow,
+  HyperLogLog,
+  perHll,
+  type Candidate,
+  type HllProperty,
+} from '@tma/sketch';
 import type { HostTotals, WindowContent } from '@tma/rollup';
 import type { ValidSnapshot } from './validate';
 
-interface OpenSketches {
+interface OpenSketches extends Record<HllProperty, HllWindow> {
   cmsPackets: CmsWindow;
   cmsBytes: CmsWindow;
-  hllFlows: HllWindow;
-  hllSources: HllWindow;
-  hllDestinations: HllWindow;
-  hllPorts: HllWindow;
 }
 
-type SealedSketches = Pick<
-  WindowContent,
-  'cmsPackets' | 'cmsBytes' | 'hllFlows' | 'hllSources' | 'hllDestinations' | 'hllPorts'
->;
+type SealedSketches = Pick<WindowContent, 'cmsPackets' | 'cmsBytes' | HllProperty>;
 
 export class WindowAccumulator implements WindowContent {
   firstOffset = -1;
@@ -35,10 +37,7 @@ export class WindowAccumulator implements WindowContent {
   private open: OpenSketches | null = {
     cmsPackets: new CmsWindow(),
     cmsBytes: new CmsWindow(),
-    hllFlows: new HllWindow(),
-    hllSources: new HllWindow(),
-    hllDestinations: new HllWindow(),
-    hllPorts: new HllWindow(),
+    ...perHll('property', () => new HllWindow()),
   };
   private sealed: SealedSketches | null = null;
   private dropped = false;
@@ -76,10 +75,7 @@ export class WindowAccumulator implements WindowContent {
       this.sealed = {
         cmsPackets: o.cmsPackets.toSketch(),
         cmsBytes: o.cmsBytes.toSketch(),
-        hllFlows: o.hllFlows.toSketch(),
-        hllSources: o.hllSources.toSketch(),
-        hllDestinations: o.hllDestinations.toSketch(),
-        hllPorts: o.hllPorts.toSketch(),
+        ...perHll('property', (h) => o[h.property].toSketch()),
       };
       for (const w of Object.values(o)) w.dispose();
     }
@@ -162,10 +158,7 @@ export class WindowAccumulator implements WindowContent {
       o.cmsPackets.mergeEncoded(s.cmsPackets);
       o.cmsBytes.mergeEncoded(s.cmsBytes);
     }
-    o.hllFlows.mergeEncoded(s.hllFlows);
-    o.hllSources.mergeEncoded(s.hllSources);
-    o.hllDestinations.mergeEncoded(s.hllDestinations);
-    o.hllPorts.mergeEncoded(s.hllDestinationPorts);
+    for (const h of HLL_SKETCHES) o[h.property].mergeEncoded(s[h.wireField]);
     for (const c of v.candidates) {
       const id = Buffer.from(c.key.buffer, c.key.byteOffset, c.key.byteLength).toString('hex');
       const seen = this.candidates.get(id);

@@ -5,4 +5,4 @@ export * from './layout';
 export * from './libbpf';
 export * from './loader';
 export * from './reader';
-export * from './state';
+export * from './state-map';

@@ -6,11 +6,12 @@ import {
   CAND_WAYS as SPEC_CAND_WAYS,
   CMS_DEPTH as SPEC_CMS_DEPTH,
   CMS_WIDTH_BITS as SPEC_CMS_WIDTH_BITS,
+  HLL_KINDS as SPEC_HLL_KINDS,
   HLL_P as SPEC_HLL_P,
   PROTOCOLS as SPEC_PROTOCOLS,
 } from '@tma/sketch';
 
-export { CAND_NOISE_SHIFT_DEFAULT, CAND_THRESHOLD_DEFAULT } from '@tma/sketch';
+export { CAND_NOISE_SHIFT_DEFAULT, CAND_THRESHOLD_DEFAULT, HllKind } from '@tma/sketch';
 
 export const COPIES = 2;
 /** libbpf's name for the map holding the epoch flag (struct tma_ctl, the global in section .data.tma_ctl). */
@@ -21,18 +22,11 @@ export const CMS_WIDTH = 1 << CMS_WIDTH_BITS;
 export const CMS_CELLS = CMS_DEPTH * CMS_WIDTH;
 export const HLL_P = SPEC_HLL_P;
 export const HLL_M = 1 << HLL_P;
-export const HLL_KINDS = 4;
+export const HLL_KINDS = SPEC_HLL_KINDS;
 export const CAND_WAYS = SPEC_CAND_WAYS;
 export const CAND_SETS = CAND_SLOTS / CAND_WAYS;
 export const PROTOCOLS = SPEC_PROTOCOLS;
 export const FLOW_KEY_BYTES = 40;
-
-export enum HllKind {
-  Flows = 0,
-  Src = 1,
-  Dst = 2,
-  Dport = 3,
-}
 
 export const ERR_COUNT = 12;
 /** Error counter slots in struct tma_state (ERR_COUNT used). */

@@ -26,7 +26,7 @@ import {
   programNameById,
 } from './libbpf';
 import { CAND_NOISE_SHIFT_DEFAULT, CAND_THRESHOLD_DEFAULT, STRUCTS, stateEntries } from './layout';
-import { StateMap } from './state';
+import { StateMap } from './state-map';
 
 /** Where the programs run: TC (ingress + egress) or XDP (ingress). */
 export type Hook = 'tc' | 'xdp';

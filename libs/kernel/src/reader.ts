@@ -19,7 +19,7 @@ import {
   STRUCTS,
 } from './layout';
 import type { TmaKernel } from './loader';
-import type { StateMap } from './state';
+import type { StateMap } from './state-map';
 
 const TWO32 = 4294967296;
 

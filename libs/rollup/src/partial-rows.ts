@@ -3,6 +3,7 @@
 // (the query API, benchmarks). Sketch columns carry the libs/sketch binary serialization.
 import {
   CountMinSketch,
+  HLL_SKETCHES,
   HyperLogLog,
   decodeCandidates,
   decodeCountMinSketch,
@@ -10,7 +11,10 @@ import {
   encodeCandidates,
   encodeCountMinSketch,
   encodeHyperLogLog,
+  perHll,
   type Candidate,
+  type HllColumn,
+  type HllProperty,
 } from '@tma/sketch';
 import { CandidateBlock, unionBlocks } from './candidates';
 import type { Tier } from './tiers';
@@ -27,31 +31,23 @@ export interface HostTotals {
   gaps: number;
 }
 
-/** What any window holds, however it was merged (from snapshots or from stored rows). */
-export interface WindowContent {
+/** What any window holds, however it was merged (from snapshots or from stored rows); HLLs as HLL_SKETCHES lists. */
+export interface WindowContent extends Record<HllProperty, HyperLogLog> {
   snapshots: number;
   packets: number;
   bytes: number;
   gaps: number;
   cmsPackets: CountMinSketch;
   cmsBytes: CountMinSketch;
-  hllFlows: HyperLogLog;
-  hllSources: HyperLogLog;
-  hllDestinations: HyperLogLog;
-  hllPorts: HyperLogLog;
   protocols: Map<number, { packets: number; bytes: number }>;
   hosts: Map<string, HostTotals>;
 }
 
 /** Row of agg_partials as written (Uint8Array columns go through their _hex EPHEMERAL twins). */
 /** The serialized sketches of a row, as stored (libs/sketch binary forms; candidates as a CandidateBlock). */
-export interface SketchColumns {
+export interface SketchColumns extends Record<HllColumn, Uint8Array> {
   cms_packets: Uint8Array;
   cms_bytes: Uint8Array;
-  hll_flows: Uint8Array;
-  hll_sources: Uint8Array;
-  hll_destinations: Uint8Array;
-  hll_ports: Uint8Array;
   candidates: Uint8Array;
 }
 
@@ -128,10 +124,7 @@ export function partialRow(
     bytes: c.bytes,
     cms_packets: encodeCountMinSketch(c.cmsPackets),
     cms_bytes: encodeCountMinSketch(c.cmsBytes),
-    hll_flows: encodeHyperLogLog(c.hllFlows),
-    hll_sources: encodeHyperLogLog(c.hllSources),
-    hll_destinations: encodeHyperLogLog(c.hllDestinations),
-    hll_ports: encodeHyperLogLog(c.hllPorts),
+    ...perHll('column', (h) => encodeHyperLogLog(c[h.property])),
     candidates: encodeCandidates(list),
     protocols: protocols.map((p) => p[0]),
     protocol_packets: protocols.map((p) => p[1].packets),
@@ -174,15 +167,7 @@ export interface StoredPartial extends SketchColumns {
 }
 
 /** The columns a StoredPartial needs, for SELECT lists. */
-export const SKETCH_COLUMNS = [
-  'cms_packets',
-  'cms_bytes',
-  'hll_flows',
-  'hll_sources',
-  'hll_destinations',
-  'hll_ports',
-  'candidates',
-] as const;
+export const SKETCH_COLUMNS = ['cms_packets', 'cms_bytes', ...HLL_SKETCHES.map((h) => h.column), 'candidates'] as const;
 export const STORED_PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_start, window_seconds, late, snapshots, packets, bytes, gaps,
   ${SKETCH_COLUMNS.map((c) => `hex(${c}) AS ${c}`).join(', ')},
   protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_packets, host_bytes,
@@ -210,10 +195,7 @@ export function emptyMerged(windowStart: number, windowSeconds: number): MergedW
     gaps: 0,
     cmsPackets: new CountMinSketch(),
     cmsBytes: new CountMinSketch(),
-    hllFlows: new HyperLogLog(),
-    hllSources: new HyperLogLog(),
-    hllDestinations: new HyperLogLog(),
-    hllPorts: new HyperLogLog(),
+    ...perHll('property', () => new HyperLogLog()),
     candidateParts: [],
     protocols: new Map(),
     hosts: new Map(),
@@ -255,10 +237,7 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
   into.gaps += Number(row.gaps);
   into.cmsPackets.merge(decodeCountMinSketch(row.cms_packets));
   into.cmsBytes.merge(decodeCountMinSketch(row.cms_bytes));
-  into.hllFlows.merge(decodeHyperLogLog(row.hll_flows));
-  into.hllSources.merge(decodeHyperLogLog(row.hll_sources));
-  into.hllDestinations.merge(decodeHyperLogLog(row.hll_destinations));
-  into.hllPorts.merge(decodeHyperLogLog(row.hll_ports));
+  for (const h of HLL_SKETCHES) into[h.property].merge(decodeHyperLogLog(row[h.column]));
   into.candidateParts.push(CandidateBlock.from(decodeCandidates(row.candidates)));
   row.protocols.forEach((p, i) => {
     const k = Number(p);

@@ -6,7 +6,7 @@ import {
   HyperLogLog,
   decodeCountMinSketch,
   decodeHyperLogLog,
-  dportKey,
+  portsKey,
   dstKey,
   encodeSnapshotSketches,
   flowKey,
@@ -26,7 +26,12 @@ describe('snapshots carrying real sketches', () => {
   ])('round-trips %s', (_name, flows) => {
     const cmsPackets = new CountMinSketch();
     const cmsBytes = new CountMinSketch();
-    const hll = { flows: new HyperLogLog(), src: new HyperLogLog(), dst: new HyperLogLog(), dport: new HyperLogLog() };
+    const hll = {
+      flows: new HyperLogLog(),
+      sources: new HyperLogLog(),
+      destinations: new HyperLogLog(),
+      ports: new HyperLogLog(),
+    };
     const candidates = [];
     for (let i = 0; i < flows; i++) {
       const t = {
@@ -41,9 +46,9 @@ describe('snapshots carrying real sketches', () => {
       cmsPackets.addKey(key, packets);
       cmsBytes.addKey(key, packets * 1200);
       hll.flows.addKey(key);
-      hll.src.addKey(srcKey(t.src));
-      hll.dst.addKey(dstKey(t.dst));
-      hll.dport.addKey(dportKey(t.dport, t.proto));
+      hll.sources.addKey(srcKey(t.src));
+      hll.destinations.addKey(dstKey(t.dst));
+      hll.ports.addKey(portsKey(t.dport, t.proto));
       if (packets === 17) candidates.push({ key: Buffer.from(key), packets, bytes: packets * 1200 });
     }
     const snap = sampleSnapshot({
@@ -51,9 +56,9 @@ describe('snapshots carrying real sketches', () => {
         cmsPackets,
         cmsBytes,
         hllFlows: hll.flows,
-        hllSources: hll.src,
-        hllDestinations: hll.dst,
-        hllDestinationPorts: hll.dport,
+        hllSources: hll.sources,
+        hllDestinations: hll.destinations,
+        hllDestinationPorts: hll.ports,
       }),
       candidates,
     });
@@ -65,7 +70,7 @@ describe('snapshots carrying real sketches', () => {
     expect(cells(decodeCountMinSketch(snapshot.cmsPackets)).equals(cells(cmsPackets))).toBe(true);
     expect(cells(decodeCountMinSketch(snapshot.cmsBytes)).equals(cells(cmsBytes))).toBe(true);
     expect(decodeHyperLogLog(snapshot.hllFlows).estimate()).toBe(hll.flows.estimate());
-    expect(decodeHyperLogLog(snapshot.hllDestinationPorts).estimate()).toBe(hll.dport.estimate());
+    expect(decodeHyperLogLog(snapshot.hllDestinationPorts).estimate()).toBe(hll.ports.estimate());
     const decodedCms = decodeCountMinSketch(snapshot.cmsPackets);
     for (const c of snapshot.candidates) expect(decodedCms.estimateKey(c.key)).toBeGreaterThanOrEqual(c.packets);
   });

@@ -1,6 +1,6 @@
 // The fast TypeScript hash, key builders and index derivations reproduce every shared test vector bit for bit.
 import { cmsColumn, hashKey, hashWords, hllIndex, hllRank } from './hash';
-import { dportKey, dstKey, flowKey, formatAddress, fromHex, parseAddress, parseFlowKey, srcKey, toHex } from './keys';
+import { portsKey, dstKey, flowKey, formatAddress, fromHex, parseAddress, parseFlowKey, srcKey, toHex } from './keys';
 import { CMS_DEPTH } from './spec.generated';
 import vectors from '../spec/test-vectors.json';
 
@@ -25,7 +25,7 @@ describe('hash and keys against test-vectors.json', () => {
     for (const [built, want] of [
       [srcKey(v.tuple.src), v.src],
       [dstKey(v.tuple.dst), v.dst],
-      [dportKey(v.tuple.dport, v.tuple.proto), v.dport],
+      [portsKey(v.tuple.dport, v.tuple.proto), v.dport],
     ] as const) {
       expect(toHex(built)).toBe(want.key);
       const k = hashKey(built);

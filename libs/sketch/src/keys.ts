@@ -2,11 +2,11 @@
 // network byte order, ICMP/ICMPv6 type in the source-port field and code in the destination-port field.
 import {
   ADDR_KEY_BYTES,
-  DOMAIN_DPORT,
+  DOMAIN_PORTS,
   DOMAIN_DST,
   DOMAIN_FLOW,
   DOMAIN_SRC,
-  DPORT_KEY_BYTES,
+  PORTS_KEY_BYTES,
   FLOW_KEY_BYTES,
 } from './spec.generated';
 
@@ -196,10 +196,10 @@ export function dstKey(addr: Address, out: Uint8Array = new Uint8Array(ADDR_KEY_
 }
 
 /** The 8-byte key of a destination port with its protocol. */
-export function dportKey(
+export function portsKey(
   dport: number,
   proto: number,
-  out: Uint8Array = new Uint8Array(DPORT_KEY_BYTES),
+  out: Uint8Array = new Uint8Array(PORTS_KEY_BYTES),
   offset = 0,
 ): Uint8Array {
   checkU16('dport', dport);
@@ -207,8 +207,8 @@ export function dportKey(
   out[offset] = dport >>> 8;
   out[offset + 1] = dport & 0xff;
   out[offset + 2] = proto;
-  out[offset + 3] = DOMAIN_DPORT;
-  out.fill(0, offset + 4, offset + DPORT_KEY_BYTES);
+  out[offset + 3] = DOMAIN_PORTS;
+  out.fill(0, offset + 4, offset + PORTS_KEY_BYTES);
   return out;
 }
 
@@ -349,4 +349,4 @@ function sameKey(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-export { DOMAIN_DST, DOMAIN_FLOW, DOMAIN_SRC, DOMAIN_DPORT };
+export { DOMAIN_DST, DOMAIN_FLOW, DOMAIN_SRC, DOMAIN_PORTS };

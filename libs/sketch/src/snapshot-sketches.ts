@@ -4,7 +4,17 @@ import { CountMinSketch } from './cms';
 import { encodeCountMinSketch } from './cms.serialize';
 import { HyperLogLog } from './hll';
 import { encodeHyperLogLog } from './hll.serialize';
-import { CMS_DEPTH, CMS_WIDTH, HASH_NAME, HLL_P, SEED_HASH, SPEC_VERSION } from './spec.generated';
+import {
+  CMS_DEPTH,
+  CMS_WIDTH,
+  HASH_NAME,
+  HLL_P,
+  HLL_SKETCHES,
+  SEED_HASH,
+  SPEC_VERSION,
+  type HllSketch,
+  type HllWireField,
+} from './spec.generated';
 
 export const DECLARED_SPEC = Object.freeze({
   specVersion: SPEC_VERSION,
@@ -15,14 +25,10 @@ export const DECLARED_SPEC = Object.freeze({
   hllPrecision: HLL_P,
 });
 
-/** A host's sketches of one interval. */
-export interface SnapshotSketches<C = CountMinSketch, H = HyperLogLog> {
+/** A host's sketches of one interval: the two CMSs and the registry's HLLs (HLL_SKETCHES) by wire field. */
+export interface SnapshotSketches<C = CountMinSketch, H = HyperLogLog> extends Record<HllWireField, H> {
   cmsPackets: C;
   cmsBytes: C;
-  hllFlows: H;
-  hllSources: H;
-  hllDestinations: H;
-  hllDestinationPorts: H;
 }
 
 /** The six sketches serialized (smaller encoding of each), as the snapshot's byte fields. */
@@ -31,9 +37,14 @@ export function encodeSnapshotSketches(s: SnapshotSketches): SnapshotSketches<Bu
   return {
     cmsPackets: Buffer.from(encodeCountMinSketch(s.cmsPackets)),
     cmsBytes: Buffer.from(encodeCountMinSketch(s.cmsBytes)),
-    hllFlows: hll(s.hllFlows),
-    hllSources: hll(s.hllSources),
-    hllDestinations: hll(s.hllDestinations),
-    hllDestinationPorts: hll(s.hllDestinationPorts),
+    ...perHll('wireField', (h) => hll(s[h.wireField])),
   };
+}
+
+/** One value per registry HLL, keyed by one of its names (concept name, wire field, column or property). */
+export function perHll<K extends 'name' | 'wireField' | 'column' | 'property', T>(
+  key: K,
+  of: (h: HllSketch) => T,
+): Record<HllSketch[K], T> {
+  return Object.fromEntries(HLL_SKETCHES.map((h) => [h[key], of(h)])) as Record<HllSketch[K], T>;
 }

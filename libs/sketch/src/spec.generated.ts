@@ -15,11 +15,11 @@ export const HASH_F_LO = 0xda50c426;
 
 export const FLOW_KEY_BYTES = 40;
 export const ADDR_KEY_BYTES = 24;
-export const DPORT_KEY_BYTES = 8;
+export const PORTS_KEY_BYTES = 8;
 export const DOMAIN_FLOW = 0;
 export const DOMAIN_SRC = 1;
 export const DOMAIN_DST = 2;
-export const DOMAIN_DPORT = 3;
+export const DOMAIN_PORTS = 3;
 
 export const CMS_DEPTH = 4;
 export const CMS_WIDTH_BITS = 12;
@@ -29,6 +29,61 @@ export const CMS_COUNTER_BITS = 64;
 export const HLL_P = 14;
 export const HLL_M = 16384;
 export const HLL_RANK_MAX = 51;
+
+/** The HLLs of a snapshot by kind: the kernel's enum tma_hll_kind (index of its hll array). */
+export const HllKind = {
+  Flows: 0,
+  Sources: 1,
+  Destinations: 2,
+  Ports: 3,
+} as const;
+export type HllKind = (typeof HllKind)[keyof typeof HllKind];
+export const HLL_KINDS = 4;
+
+/**
+ * The distinct-count registry: each HLL's concept name, kernel kind, Avro field of the snapshot, ClickHouse column of
+ * agg_partials and property of in-memory sketch sets (hll + Name). The ports wire field stays hllDestinationPorts:
+ * snapshot schema v1 is frozen.
+ */
+export const HLL_SKETCHES = [
+  {
+    name: 'flows',
+    kind: HllKind.Flows,
+    doc: 'distinct 5-tuples',
+    wireField: 'hllFlows',
+    column: 'hll_flows',
+    property: 'hllFlows',
+  },
+  {
+    name: 'sources',
+    kind: HllKind.Sources,
+    doc: 'distinct source addresses',
+    wireField: 'hllSources',
+    column: 'hll_sources',
+    property: 'hllSources',
+  },
+  {
+    name: 'destinations',
+    kind: HllKind.Destinations,
+    doc: 'distinct destination addresses',
+    wireField: 'hllDestinations',
+    column: 'hll_destinations',
+    property: 'hllDestinations',
+  },
+  {
+    name: 'ports',
+    kind: HllKind.Ports,
+    doc: 'distinct (destination port, protocol)',
+    wireField: 'hllDestinationPorts',
+    column: 'hll_ports',
+    property: 'hllPorts',
+  },
+] as const;
+export type HllSketch = (typeof HLL_SKETCHES)[number];
+export type HllName = HllSketch['name'];
+export type HllWireField = HllSketch['wireField'];
+export type HllColumn = HllSketch['column'];
+export type HllProperty = HllSketch['property'];
 
 export const CAND_SLOTS = 1024;
 export const CAND_WAYS = 4;

@@ -9,7 +9,7 @@ import {
   CountMinSketch,
   DECLARED_SPEC,
   HyperLogLog,
-  dportKey,
+  portsKey,
   dstKey,
   encodeSnapshotSketches,
   flowKey,
@@ -102,7 +102,7 @@ function makeFlow(
     flow: hashPair(key),
     src: hashPair(srcKey(src, addrScratch)),
     dst: hashPair(dstKey(dst, addrScratch)),
-    dport: hashPair(dportKey(dport, proto, portScratch)),
+    dport: hashPair(portsKey(dport, proto, portScratch)),
   };
 }
 
@@ -121,9 +121,9 @@ export class FleetSimulator {
   private readonly cmsP = new CountMinSketch();
   private readonly cmsB = new CountMinSketch();
   private readonly hllFlows = new HyperLogLog();
-  private readonly hllSrc = new HyperLogLog();
-  private readonly hllDst = new HyperLogLog();
-  private readonly hllPort = new HyperLogLog();
+  private readonly hllSources = new HyperLogLog();
+  private readonly hllDestinations = new HyperLogLog();
+  private readonly hllPorts = new HyperLogLog();
 
   constructor(options: FleetOptions = {}) {
     const intervalMs = options.intervalMs ?? 10_000;
@@ -267,9 +267,9 @@ export class FleetSimulator {
     cmsP.clear();
     cmsB.clear();
     this.hllFlows.clear();
-    this.hllSrc.clear();
-    this.hllDst.clear();
-    this.hllPort.clear();
+    this.hllSources.clear();
+    this.hllDestinations.clear();
+    this.hllPorts.clear();
     let packets = 0;
     let bytes = 0;
     const protos = new Map<number, { packets: number; bytes: number }>();
@@ -281,9 +281,9 @@ export class FleetSimulator {
       cmsP.add(f.flow[0], f.flow[1], p);
       cmsB.add(f.flow[0], f.flow[1], b);
       this.hllFlows.add(f.flow[0], f.flow[1]);
-      this.hllSrc.add(f.src[0], f.src[1]);
-      this.hllDst.add(f.dst[0], f.dst[1]);
-      this.hllPort.add(f.dport[0], f.dport[1]);
+      this.hllSources.add(f.src[0], f.src[1]);
+      this.hllDestinations.add(f.dst[0], f.dst[1]);
+      this.hllPorts.add(f.dport[0], f.dport[1]);
       const pt = protos.get(f.proto) ?? { packets: 0, bytes: 0 };
       pt.packets += p;
       pt.bytes += b;
@@ -309,9 +309,9 @@ export class FleetSimulator {
         cmsPackets: cmsP,
         cmsBytes: cmsB,
         hllFlows: this.hllFlows,
-        hllSources: this.hllSrc,
-        hllDestinations: this.hllDst,
-        hllDestinationPorts: this.hllPort,
+        hllSources: this.hllSources,
+        hllDestinations: this.hllDestinations,
+        hllDestinationPorts: this.hllPorts,
       }),
       candidates,
       totals: {

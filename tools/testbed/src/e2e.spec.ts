@@ -54,7 +54,7 @@ interface HostSum {
   candidates: Set<string>;
   cmsPackets: CountMinSketch;
   cmsBytes: CountMinSketch;
-  hll: { flows: HyperLogLog; sources: HyperLogLog; destinations: HyperLogLog; destinationPorts: HyperLogLog };
+  hll: { flows: HyperLogLog; sources: HyperLogLog; destinations: HyperLogLog; ports: HyperLogLog };
 }
 
 function sumSnapshots(snaps: SketchSnapshot[]): HostSum {
@@ -71,7 +71,7 @@ function sumSnapshots(snaps: SketchSnapshot[]): HostSum {
       flows: new HyperLogLog(),
       sources: new HyperLogLog(),
       destinations: new HyperLogLog(),
-      destinationPorts: new HyperLogLog(),
+      ports: new HyperLogLog(),
     },
   };
   for (const snap of snaps) {
@@ -90,7 +90,7 @@ function sumSnapshots(snaps: SketchSnapshot[]): HostSum {
     s.hll.flows.merge(decodeHyperLogLog(snap.hllFlows));
     s.hll.sources.merge(decodeHyperLogLog(snap.hllSources));
     s.hll.destinations.merge(decodeHyperLogLog(snap.hllDestinations));
-    s.hll.destinationPorts.merge(decodeHyperLogLog(snap.hllDestinationPorts));
+    s.hll.ports.merge(decodeHyperLogLog(snap.hllDestinationPorts));
   }
   return s;
 }
@@ -319,7 +319,7 @@ describe('testbed end to end: namespaces → agents → Kafka → snapshots', ()
         ['flows', s.hll.flows, r.truth.distinct.flows],
         ['sources', s.hll.sources, r.truth.distinct.sources],
         ['destinations', s.hll.destinations, r.truth.distinct.destinations],
-        ['destinationPorts', s.hll.destinationPorts, r.truth.distinct.destinationPorts],
+        ['ports', s.hll.ports, r.truth.distinct.ports],
       ];
       const report: string[] = [];
       for (const [name, hll, trueCount] of cases) {

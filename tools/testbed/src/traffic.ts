@@ -61,7 +61,7 @@ export interface GroundTruth {
   ipv4: Counts;
   ipv6: Counts;
   /** Exact distinct counts of what the HLLs estimate: 5-tuples, sources, destinations, (destination port, protocol). */
-  distinct: { flows: number; sources: number; destinations: number; destinationPorts: number };
+  distinct: { flows: number; sources: number; destinations: number; ports: number };
   /** Every flow, most packets first. */
   flows: TruthFlow[];
 }
@@ -396,7 +396,7 @@ function summarize(seed: number, options: GroundTruth['options'], flows: TruthFl
       flows: flows.length,
       sources: all.distinctSources.size,
       destinations: all.distinctDestinations.size,
-      destinationPorts: all.distinctPorts.size,
+      ports: all.distinctPorts.size,
     },
     flows: sorted,
   };

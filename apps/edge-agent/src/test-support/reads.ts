@@ -1,5 +1,5 @@
 // A synthetic kernel read-out built with libs/sketch, for tests that need snapshots but no kernel.
-import { CountMinSketch, HyperLogLog, dportKey, dstKey, flowKey, srcKey } from '@tma/sketch';
+import { CountMinSketch, HyperLogLog, portsKey, dstKey, flowKey, srcKey } from '@tma/sketch';
 import { ERR_COUNT, HllKind, PROTOCOLS, type EpochRead } from '@tma/kernel';
 
 export function syntheticRead(flows: { sport: number; packets: number; bytesEach: number }[]): EpochRead {
@@ -17,9 +17,9 @@ export function syntheticRead(flows: { sport: number; packets: number; bytesEach
     cp.addKey(key, f.packets);
     cb.addKey(key, f.packets * f.bytesEach);
     hll[HllKind.Flows].addKey(key);
-    hll[HllKind.Src].addKey(srcKey(t.src));
-    hll[HllKind.Dst].addKey(dstKey(t.dst));
-    hll[HllKind.Dport].addKey(dportKey(t.dport, t.proto));
+    hll[HllKind.Sources].addKey(srcKey(t.src));
+    hll[HllKind.Destinations].addKey(dstKey(t.dst));
+    hll[HllKind.Ports].addKey(portsKey(t.dport, t.proto));
     protoPackets[6] += f.packets;
     protoBytes[6] += f.packets * f.bytesEach;
     packets += f.packets;

@@ -1,16 +1,13 @@
 // The arguments of the distinct-count queries, parsed and checked once for REST and GraphQL alike.
+import { HLL_SKETCHES, perHll, type HllName } from '@tma/sketch';
 import type { QueryApiConfig } from '../config';
 import { InvalidInputError } from '../common/errors';
 import { parseHosts, parseStep, parseTimeRange, type Raw } from '../common/params';
 
-const CARDINALITY_COLUMNS = {
-  flows: 'hll_flows',
-  sources: 'hll_sources',
-  destinations: 'hll_destinations',
-  ports: 'hll_ports',
-} as const;
-export type CardinalityMetric = keyof typeof CARDINALITY_COLUMNS;
-export const CARDINALITY_METRICS = Object.keys(CARDINALITY_COLUMNS) as CardinalityMetric[];
+/** A metric is a distinct-count sketch of the registry, by its concept name. */
+export type CardinalityMetric = HllName;
+export const CARDINALITY_METRICS: CardinalityMetric[] = HLL_SKETCHES.map((h) => h.name);
+const CARDINALITY_COLUMNS = perHll('name', (h) => h.column);
 export const cardinalityColumn = (m: CardinalityMetric) => CARDINALITY_COLUMNS[m];
 
 /** `metrics`: a comma-separated text (REST) or a list (GraphQL); default every metric. */

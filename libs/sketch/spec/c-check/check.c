@@ -53,7 +53,7 @@ int main(void)
 				return 2;
 			struct tma_flow_key fk;
 			struct tma_addr_key sk, dk;
-			struct tma_dport_key pk;
+			struct tma_ports_key pk;
 			memset(&fk, 0, sizeof(fk));
 			memset(&sk, 0, sizeof(sk));
 			memset(&dk, 0, sizeof(dk));
@@ -70,7 +70,7 @@ int main(void)
 			dk.domain = TMA_DOMAIN_DST;
 			pk.dport = fk.dport;
 			pk.proto = fk.proto;
-			pk.domain = TMA_DOMAIN_DPORT;
+			pk.domain = TMA_DOMAIN_PORTS;
 
 			printf("F ");
 			for (unsigned i = 0; i < sizeof(fk); i++)
@@ -83,7 +83,7 @@ int main(void)
 			printf(" |");
 			print_short(tma_hash_addr(&dk));
 			printf(" |");
-			print_short(tma_hash_dport(&pk));
+			print_short(tma_hash_ports(&pk));
 			printf("\n");
 		} else if (strcmp(cmd, "W") == 0) {
 			unsigned n;
