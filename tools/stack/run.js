@@ -38,10 +38,34 @@ const token = process.env.TMA_API_TOKENS ? undefined : localToken();
 const apiEnv = token ? { TMA_API_TOKENS: `local:${token}` } : {};
 const dashboard = `http://127.0.0.1:8080/dashboard/${token ? `#token=${token}` : ''}`;
 
+const USAGE = `usage: ./tma start [--no-demo]
+  Starts Kafka, an edge agent on this machine's own interfaces (as root), the aggregator and the query API with the
+  dashboard, and two demo hosts with generated traffic in network namespaces. --no-demo leaves the demo hosts out:
+  a real single-node installation of this machine.`;
+const argv = process.argv.slice(2);
+if (argv.includes('--help')) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+for (const a of argv) {
+  if (a !== '--no-demo') {
+    process.stderr.write(`tma start: unknown argument ${a}\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
+const demo = !argv.includes('--no-demo');
+const isRoot = process.getuid?.() === 0;
+
 /** Components of the single-machine stack, in start order. Each is a Node entry point built by `tsc -b`. */
 const components = [
-  {
-    name: 'edge agent + traffic testbed',
+  // This machine's own traffic, under its hostname (the agent's default host id), on every interface that is up.
+  isRoot && {
+    name: 'edge agent on this machine',
+    entry: 'apps/edge-agent/dist/main.js',
+    args: ['--interval', '5s', '--metrics-host', '127.0.0.1'],
+  },
+  demo && {
+    name: 'demo hosts: edge agents + traffic testbed',
     entry: 'tools/testbed/dist/main.js',
     args: ['--hosts', '2', '--interval', '5s'],
   },
@@ -52,7 +76,7 @@ const components = [
     env: apiEnv,
     urls: [`${dashboard} (dashboard)`, 'http://127.0.0.1:8080/docs (REST API)', 'http://127.0.0.1:8080/graphql'],
   },
-];
+].filter(Boolean);
 
 function start(component) {
   const entry = path.join(root, component.entry);
@@ -109,6 +133,7 @@ try {
   kafka('start');
   startedKafka = true;
 }
+if (!isRoot) log('not root: no edge agent on this machine (loading eBPF needs root or CAP_BPF + CAP_NET_ADMIN)');
 for (const c of components) start(c);
 if (children.length === 0) log('Kafka is up; no apps are built yet. Ctrl-C stops it.');
 log('running; press Ctrl-C to stop');
