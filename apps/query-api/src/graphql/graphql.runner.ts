@@ -1,6 +1,6 @@
 // Runs GraphQL operations over the same services as REST: size, depth and complexity checked before validation and
 // execution; argument errors come back as BAD_USER_INPUT naming the field, internal ones without detail.
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import {
   buildSchema,
   type DocumentNode,
@@ -12,7 +12,16 @@ import {
   validate,
 } from 'graphql';
 import { InvalidInputError } from '../common/errors';
-import { MAX_COMPLEXITY, MAX_DEPTH, measure } from './graphql.complexity';
+import type { QueryApiConfig } from '../config';
+import { CONFIG } from '../tokens';
+import {
+  introspectionSizes,
+  MAX_COMPLEXITY,
+  MAX_DEPTH,
+  MAX_INTROSPECTION_COST,
+  type Measure,
+  measure,
+} from './graphql.complexity';
 import { GraphQLResolvers } from './graphql.resolvers';
 import { SDL } from './graphql.schema';
 
@@ -21,11 +30,17 @@ export interface GraphQLResponse {
   body: { data?: unknown; errors?: unknown[] };
 }
 
+const cost = (n: number) => (n < 1e15 ? Math.round(n).toLocaleString('en-US') : n.toExponential(2));
+
 @Injectable()
 export class GraphQLRunner {
   readonly schema: GraphQLSchema = buildSchema(SDL);
+  private readonly sizes = introspectionSizes(this.schema);
 
-  constructor(private readonly resolvers: GraphQLResolvers) {}
+  constructor(
+    private readonly resolvers: GraphQLResolvers,
+    @Inject(CONFIG) private readonly config: QueryApiConfig,
+  ) {}
 
   sdl(): string {
     return printSchema(this.schema);
@@ -59,11 +74,30 @@ export class GraphQLRunner {
         },
       };
     }
-    const { depth, complexity } = measure(doc);
+    let m: Measure;
+    try {
+      m = measure(doc, {
+        variables: variables as Record<string, unknown> | undefined,
+        operationName: operationName as string | undefined,
+        maxK: this.config.maxK,
+        sizes: this.sizes,
+      });
+    } catch (e) {
+      if (!(e instanceof InvalidInputError)) throw e;
+      return {
+        status: 400,
+        body: { errors: [{ message: e.message, extensions: { code: 'BAD_USER_INPUT', field: e.field } }] },
+      };
+    }
+    const { depth, complexity, introspection } = m;
+    if (!Number.isFinite(depth + complexity + introspection))
+      return bad('fragments form a cycle or nest deeper than 64 levels');
     if (depth > MAX_DEPTH) return bad(`query depth ${depth} exceeds ${MAX_DEPTH}`);
     if (complexity > MAX_COMPLEXITY)
+      return bad(`query complexity ${cost(complexity)} exceeds ${MAX_COMPLEXITY}: ask for fewer fields or a smaller k`);
+    if (introspection > MAX_INTROSPECTION_COST)
       return bad(
-        `query complexity ${Math.round(complexity)} exceeds ${MAX_COMPLEXITY}: ask for fewer fields or a smaller k`,
+        `introspection cost ${cost(introspection)} exceeds ${MAX_INTROSPECTION_COST}: ask for less of the schema`,
       );
     const errors = validate(this.schema, doc);
     if (errors.length)
