@@ -66,3 +66,14 @@ describe('loadQueryApiConfig', () => {
     expect(() => parseTokens(`a:${SECRET}\nb:${SECRET}`, 'test')).not.toThrow(new RegExp(SECRET));
   });
 });
+
+describe('parseTokens', () => {
+  it('keeps a # inside a secret; a comment starts at a line start or after a space', () => {
+    const hashed = 'abc#def#0123456789';
+    expect(parseTokens(`a:${hashed}:read`, '')).toEqual([{ name: 'a', secret: hashed, scopes: ['read'] }]);
+    expect(parseTokens(`# all readers\nb:${hashed} # the second reader\n  # c:${SECRET}`, '')).toEqual([
+      { name: 'b', secret: hashed, scopes: ['read'] },
+    ]);
+    expect(loadQueryApiConfig({ TMA_API_TOKENS: `ops:${hashed}:admin` }).tokens[0].secret).toBe(hashed);
+  });
+});

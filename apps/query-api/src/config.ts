@@ -45,7 +45,8 @@ const integer = (env: string, fallback: number, min: number, max: number) =>
 
 /**
  * Tokens: `name:secret[:scope+scope]` entries separated by commas or newlines, from TMA_API_TOKENS or the file named by
- * TMA_API_TOKENS_FILE (one per line, # comments). Scope defaults to read; admin implies read.
+ * TMA_API_TOKENS_FILE (one per line). A comment starts with `#` at the start of a line or after a space: secrets
+ * hold no spaces but may hold `#`. Scope defaults to read; admin implies read.
  */
 export function parseTokens(text: string, source: string): ApiToken[] {
   const out: ApiToken[] = [];
@@ -53,7 +54,7 @@ export function parseTokens(text: string, source: string): ApiToken[] {
   const secrets = new Set<string>();
   const entries = text
     .split(/[\n,]/)
-    .map((l) => l.replace(/#.*$/, '').trim())
+    .map((l) => l.replace(/(^|\s)#.*$/, '').trim())
     .filter(Boolean);
   entries.forEach((entry, i) => {
     const parts = entry.split(':');

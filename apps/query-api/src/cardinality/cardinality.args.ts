@@ -16,7 +16,8 @@ export const cardinalityColumn = (m: CardinalityMetric) => CARDINALITY_COLUMNS[m
 /** `metrics`: a comma-separated text (REST) or a list (GraphQL); default every metric. */
 export function parseMetrics(raw: Raw): CardinalityMetric[] {
   const v = raw.metrics;
-  if (v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0)) return CARDINALITY_METRICS;
+  if (v === '') throw new InvalidInputError('metrics', 'is empty: give metrics or leave the parameter out');
+  if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) return CARDINALITY_METRICS;
   const list = String(v)
     .split(',')
     .map((s) => s.trim());

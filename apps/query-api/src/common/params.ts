@@ -7,7 +7,13 @@ import { InvalidInputError } from './errors';
 
 export type Raw = Record<string, unknown>;
 
-const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const UNITS = new Map([
+  ['s', 1000],
+  ['m', 60_000],
+  ['h', 3_600_000],
+  ['d', 86_400_000],
+  ['w', 604_800_000],
+]);
 /** Stored windows are whole minutes (the aggregator's default window); steps are multiples of it. */
 export const BASE_WINDOW_MS = 60_000;
 const STEPS = [60_000, 300_000, 900_000, 3_600_000, 21_600_000, 86_400_000];
@@ -38,8 +44,10 @@ export interface Prefix {
 }
 
 function str(raw: Raw, field: string): string | undefined {
-  const v = raw[field];
-  if (v === undefined || v === null || v === '') return undefined;
+  const v = Object.prototype.hasOwnProperty.call(raw, field) ? raw[field] : undefined;
+  if (v === undefined || v === null) return undefined;
+  // An empty value (`range=`) is a mistake, not an absent parameter: answering the default would hide it.
+  if (v === '') throw new InvalidInputError(field, 'is empty: give a value or leave the parameter out');
   if (Array.isArray(v)) throw new InvalidInputError(field, 'given more than once');
   if (typeof v === 'number') return String(v);
   if (typeof v !== 'string') throw new InvalidInputError(field, 'must be text');
@@ -50,7 +58,7 @@ export function parseDuration(field: string, text: string): number {
   const m = /^(\d{1,6})(s|m|h|d|w)$/.exec(text);
   if (!m || Number(m[1]) === 0)
     throw new InvalidInputError(field, `"${text}" is not a duration like 15m, 1h, 24h or 7d`);
-  return Number(m[1]) * UNITS[m[2]];
+  return Number(m[1]) * UNITS.get(m[2])!;
 }
 
 /** ISO 8601 with a zone, or epoch milliseconds. */
@@ -144,13 +152,22 @@ export function parsePhi(raw: Raw, fallback = 0.05): number {
   return v;
 }
 
-const PROTOCOL_NAMES: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, gre: 47, esp: 50, sctp: 132 };
-export const PROTOCOL_LABELS: Record<number, string> = Object.fromEntries(
-  Object.entries(PROTOCOL_NAMES).map(([k, v]) => [v, k.toUpperCase()]),
+// Maps, not object literals: a name like "constructor" must not find Object.prototype's members.
+const PROTOCOL_NAMES = new Map([
+  ['icmp', 1],
+  ['tcp', 6],
+  ['udp', 17],
+  ['icmpv6', 58],
+  ['gre', 47],
+  ['esp', 50],
+  ['sctp', 132],
+]);
+export const PROTOCOL_LABELS: ReadonlyMap<number, string> = new Map(
+  [...PROTOCOL_NAMES].map(([k, v]) => [v, k.toUpperCase()]),
 );
 
 export function parseProtocol(field: string, text: string): number {
-  const named = PROTOCOL_NAMES[text.toLowerCase()];
+  const named = PROTOCOL_NAMES.get(text.toLowerCase());
   if (named !== undefined) return named;
   if (!/^\d{1,3}$/.test(text) || Number(text) > 255)
     throw new InvalidInputError(field, `must be tcp, udp, icmp, icmpv6 or a protocol number 0-255, got "${text}"`);
@@ -202,7 +219,8 @@ const HOST_RE = /^[A-Za-z0-9._:-]{1,200}$/;
 
 export function parseHosts(raw: Raw): string[] | undefined {
   const v = raw.hosts;
-  if (v === undefined || v === null || v === '') return undefined;
+  if (v === undefined || v === null) return undefined;
+  if (v === '') throw new InvalidInputError('hosts', 'is empty: give host ids or leave the parameter out');
   const list = (Array.isArray(v) ? v : String(v).split(',')).map((h) => String(h).trim()).filter(Boolean);
   if (list.length === 0) return undefined;
   if (list.length > 1000) throw new InvalidInputError('hosts', `at most 1000 hosts per request, got ${list.length}`);
