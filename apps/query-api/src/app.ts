@@ -114,7 +114,7 @@ export async function createQueryApi(options: QueryApiOptions): Promise<QueryApi
       token: req.tokenName ?? null,
     });
   });
-  const document = openApiDocument(app, API_VERSION);
+  const document = openApiDocument(app, API_VERSION, config);
   docs.document = document;
   await app.init();
   return { app, document, metrics };

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { applyMigrations, createStorage, type Storage } from '@tma/storage';
+import { applyMigrations, createStorage, type QueryParams, type Storage } from '@tma/storage';
 import { FleetSimulator } from '@tma/fleet-sim';
 import { createQueryApi, type QueryApi } from '../src/app';
 import { parseTokens, type QueryApiConfig } from '../src/config';
@@ -85,7 +85,7 @@ beforeAll(async () => {
   const probing = new Proxy(real, {
     get(target, prop) {
       if (prop === 'query')
-        return (sql: string, params?: Record<string, unknown>) =>
+        return (sql: string, params?: QueryParams) =>
           storageBroken && sql.includes('LIMIT 0')
             ? Promise.reject(
                 new Error('Code: 81. DB::Exception: Database tma_private_db does not exist at /var/lib/ch'),

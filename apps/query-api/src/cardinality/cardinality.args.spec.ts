@@ -7,7 +7,8 @@ describe('parseMetrics', () => {
     expect(() => parseMetrics({ metrics: '' })).toThrow('metrics: is empty');
     expect(parseMetrics({ metrics: [] })).toEqual(CARDINALITY_METRICS);
     expect(parseMetrics({ metrics: null })).toEqual(CARDINALITY_METRICS);
-    expect(parseMetrics({ metrics: 'flows, ports,flows' })).toEqual(['flows', 'ports']);
+    expect(parseMetrics({ metrics: 'flows,ports,flows' })).toEqual(['flows', 'ports']);
+    expect(() => parseMetrics({ metrics: 'flows, ports' })).toThrow('metrics: " ports" is not one of');
     expect(parseMetrics({ metrics: ['sources', 'sources', 'destinations'] })).toEqual(['sources', 'destinations']);
   });
 

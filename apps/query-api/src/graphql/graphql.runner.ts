@@ -7,9 +7,12 @@ import {
   execute,
   GraphQLError,
   type GraphQLSchema,
+  Kind,
   parse,
   printSchema,
   validate,
+  visit,
+  type ASTNode,
 } from 'graphql';
 import { InvalidInputError } from '../common/errors';
 import type { QueryApiConfig } from '../config';
@@ -23,6 +26,7 @@ import {
   measure,
 } from './graphql.complexity';
 import { GraphQLResolvers } from './graphql.resolvers';
+import { installScalars } from './graphql.scalars';
 import { SDL } from './graphql.schema';
 
 export interface GraphQLResponse {
@@ -34,13 +38,17 @@ const cost = (n: number) => (n < 1e15 ? Math.round(n).toLocaleString('en-US') : 
 
 @Injectable()
 export class GraphQLRunner {
-  readonly schema: GraphQLSchema = buildSchema(SDL);
-  private readonly sizes = introspectionSizes(this.schema);
+  readonly schema: GraphQLSchema;
+  private readonly sizes: Map<string, number>;
 
   constructor(
     private readonly resolvers: GraphQLResolvers,
     @Inject(CONFIG) private readonly config: QueryApiConfig,
-  ) {}
+  ) {
+    this.schema = buildSchema(SDL);
+    installScalars(this.schema, config.maxK);
+    this.sizes = introspectionSizes(this.schema);
+  }
 
   sdl(): string {
     return printSchema(this.schema);
@@ -100,17 +108,29 @@ export class GraphQLRunner {
         `introspection cost ${cost(introspection)} exceeds ${MAX_INTROSPECTION_COST}: ask for less of the schema`,
       );
     const errors = validate(this.schema, doc);
-    if (errors.length)
+    if (errors.length) {
+      // A literal refused by an argument scalar is bad input naming its argument, as over REST.
+      const argOf = new Map<ASTNode, string>();
+      visit(doc, {
+        Argument: (a) => {
+          argOf.set(a.value, a.name.value);
+          if (a.value.kind === Kind.LIST) for (const item of a.value.values) argOf.set(item, a.name.value);
+        },
+      });
       return {
         status: 400,
         body: {
-          errors: errors.map((e) => ({
-            message: e.message,
-            locations: e.locations,
-            extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
-          })),
+          errors: errors.map((e) => {
+            const field = e.nodes?.length ? argOf.get(e.nodes[0]) : undefined;
+            return {
+              message: e.message,
+              locations: e.locations,
+              extensions: field ? { code: 'BAD_USER_INPUT', field } : { code: 'GRAPHQL_VALIDATION_FAILED' },
+            };
+          }),
         },
       };
+    }
     const result = await execute({
       schema: this.schema,
       document: doc,
