@@ -19,6 +19,7 @@ describe('loadQueryApiConfig', () => {
       cacheBytes: 256 * 1024 * 1024,
       indexRefreshMs: 1000,
       mergeCache: true,
+      mergeCacheBytes: 128 * 1024 * 1024,
     });
   });
 
@@ -43,8 +44,15 @@ describe('loadQueryApiConfig', () => {
         TMA_API_INDEX_REFRESH: '0',
         TMA_API_CACHE_MB: '0',
         TMA_API_MERGE_CACHE: 'off',
+        TMA_API_MERGE_CACHE_MB: '16',
       }),
-    ).toMatchObject({ maxRangeMs: 7 * 86_400_000, indexRefreshMs: 0, cacheBytes: 0, mergeCache: false });
+    ).toMatchObject({
+      maxRangeMs: 7 * 86_400_000,
+      indexRefreshMs: 0,
+      cacheBytes: 0,
+      mergeCache: false,
+      mergeCacheBytes: 16 * 1024 * 1024,
+    });
   });
 
   it.each([

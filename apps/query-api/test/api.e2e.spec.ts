@@ -50,6 +50,7 @@ const config: QueryApiConfig = {
   cacheBytes: 64 * 1024 * 1024,
   indexRefreshMs: 1000,
   mergeCache: true,
+  mergeCacheBytes: 64 * 1024 * 1024,
 };
 
 interface Res {

@@ -108,6 +108,7 @@ beforeAll(async () => {
     cacheBytes: 32 * 1024 * 1024,
     indexRefreshMs: 1000,
     mergeCache: true,
+    mergeCacheBytes: 64 * 1024 * 1024,
   };
   api = await createQueryApi({ config, storage, logger: new Quiet() });
   await api.app.listen(0, '127.0.0.1');

@@ -45,6 +45,7 @@ const config: QueryApiConfig = {
   cacheBytes: 16 * 1024 * 1024,
   indexRefreshMs: 250,
   mergeCache: true,
+  mergeCacheBytes: 64 * 1024 * 1024,
 };
 
 interface Res {
@@ -160,6 +161,8 @@ describe('HTTP surface', () => {
     }
     expect(String((await call('DELETE', '/graphql')).headers.allow)).toMatch(/GET.*POST|POST.*GET/);
     expect((await get('/v1/nothing-here')).status).toBe(404);
+    expect((await call('HEAD', '/health', null)).status).toBe(200); // HEAD comes with every GET
+    expect(String((await call('OPTIONS', '/v1/hosts')).headers.allow)).toMatch(/GET/);
   });
 
   it('puts nosniff and frame-ancestors none on every answer, data, error or page', async () => {
