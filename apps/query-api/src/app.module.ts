@@ -50,7 +50,12 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
     const { config, storage, metrics } = o;
     const store = new PartialStore(
       storage,
-      { cacheBytes: config.cacheBytes, indexRefreshMs: config.indexRefreshMs, mergeCache: config.mergeCache },
+      {
+        cacheBytes: config.cacheBytes,
+        indexRefreshMs: config.indexRefreshMs,
+        mergeCache: config.mergeCache,
+        mergeCacheBytes: config.mergeCacheBytes,
+      },
       metrics,
     );
     return {

@@ -62,8 +62,34 @@ export async function createQueryApi(options: QueryApiOptions): Promise<QueryApi
   );
   app.useGlobalFilters(new ErrorFilter(logger));
   const fastify = app.getHttpAdapter().getInstance();
+  // Routes are registered at init; collected here so a known path asked with another method gets 405, not 404.
+  const routes: { source: string; path: RegExp; methods: Set<string> }[] = [];
+  fastify.addHook('onRoute', (r) => {
+    if (r.url === '*' || r.url.includes('*')) return;
+    const source = `^${r.url.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`;
+    let route = routes.find((x) => x.source === source);
+    if (!route) routes.push((route = { source, path: new RegExp(source), methods: new Set() }));
+    for (const m of [r.method].flat()) route.methods.add(m);
+  });
   fastify.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    // Every answer, data or error: no MIME sniffing, never framed (clickjacking).
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('content-security-policy', "frame-ancestors 'none'");
+    const path = req.url.split('?')[0];
+    const known = routes.filter((r) => r.path.test(path));
+    if (known.length > 0 && !known.some((r) => r.methods.has(req.method))) {
+      const allow = [...new Set(known.flatMap((r) => [...r.methods]))].sort().join(', ');
+      return reply
+        .code(405)
+        .header('allow', allow)
+        .send({
+          statusCode: 405,
+          error: 'Method Not Allowed',
+          message: `${req.method} is not served on ${path.slice(0, 200)}; allowed: ${allow}`,
+          requestId: req.id,
+        });
+    }
   });
   installAuth(fastify, config, metrics);
   // Nest folds a trailing slash away; Fastify does not, so /dashboard/ is answered here, keeping the query string
@@ -88,7 +114,7 @@ export async function createQueryApi(options: QueryApiOptions): Promise<QueryApi
       token: req.tokenName ?? null,
     });
   });
-  const document = openApiDocument(app, API_VERSION);
+  const document = openApiDocument(app, API_VERSION, config);
   docs.document = document;
   await app.init();
   return { app, document, metrics };

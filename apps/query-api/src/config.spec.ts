@@ -19,6 +19,7 @@ describe('loadQueryApiConfig', () => {
       cacheBytes: 256 * 1024 * 1024,
       indexRefreshMs: 1000,
       mergeCache: true,
+      mergeCacheBytes: 128 * 1024 * 1024,
     });
   });
 
@@ -43,8 +44,15 @@ describe('loadQueryApiConfig', () => {
         TMA_API_INDEX_REFRESH: '0',
         TMA_API_CACHE_MB: '0',
         TMA_API_MERGE_CACHE: 'off',
+        TMA_API_MERGE_CACHE_MB: '16',
       }),
-    ).toMatchObject({ maxRangeMs: 7 * 86_400_000, indexRefreshMs: 0, cacheBytes: 0, mergeCache: false });
+    ).toMatchObject({
+      maxRangeMs: 7 * 86_400_000,
+      indexRefreshMs: 0,
+      cacheBytes: 0,
+      mergeCache: false,
+      mergeCacheBytes: 16 * 1024 * 1024,
+    });
   });
 
   it.each([
@@ -64,5 +72,16 @@ describe('loadQueryApiConfig', () => {
   it('never puts a secret in a message', () => {
     expect(() => parseTokens(`a:${SECRET}\nb:${SECRET}`, 'test')).toThrow(QueryApiConfigError);
     expect(() => parseTokens(`a:${SECRET}\nb:${SECRET}`, 'test')).not.toThrow(new RegExp(SECRET));
+  });
+});
+
+describe('parseTokens', () => {
+  it('keeps a # inside a secret; a comment starts at a line start or after a space', () => {
+    const hashed = 'abc#def#0123456789';
+    expect(parseTokens(`a:${hashed}:read`, '')).toEqual([{ name: 'a', secret: hashed, scopes: ['read'] }]);
+    expect(parseTokens(`# all readers\nb:${hashed} # the second reader\n  # c:${SECRET}`, '')).toEqual([
+      { name: 'b', secret: hashed, scopes: ['read'] },
+    ]);
+    expect(loadQueryApiConfig({ TMA_API_TOKENS: `ops:${hashed}:admin` }).tokens[0].secret).toBe(hashed);
   });
 });

@@ -35,6 +35,8 @@ export interface QueryApiConfig {
   indexRefreshMs: number;
   /** Keep merged sketches per exact set of rows (a new or rewritten row changes the set, so nothing goes stale). */
   mergeCache: boolean;
+  /** Memory given to those kept merges (bytes; least recently used out first). */
+  mergeCacheBytes: number;
 }
 
 /** Durations here are at least 1 ms; units are required. */
@@ -45,7 +47,8 @@ const integer = (env: string, fallback: number, min: number, max: number) =>
 
 /**
  * Tokens: `name:secret[:scope+scope]` entries separated by commas or newlines, from TMA_API_TOKENS or the file named by
- * TMA_API_TOKENS_FILE (one per line, # comments). Scope defaults to read; admin implies read.
+ * TMA_API_TOKENS_FILE (one per line). A comment starts with `#` at the start of a line or after a space: secrets
+ * hold no spaces but may hold `#`. Scope defaults to read; admin implies read.
  */
 export function parseTokens(text: string, source: string): ApiToken[] {
   const out: ApiToken[] = [];
@@ -53,7 +56,7 @@ export function parseTokens(text: string, source: string): ApiToken[] {
   const secrets = new Set<string>();
   const entries = text
     .split(/[\n,]/)
-    .map((l) => l.replace(/#.*$/, '').trim())
+    .map((l) => l.replace(/(^|\s)#.*$/, '').trim())
     .filter(Boolean);
   entries.forEach((entry, i) => {
     const parts = entry.split(':');
@@ -89,7 +92,7 @@ export function parseTokens(text: string, source: string): ApiToken[] {
  *   TMA_API_HOST (127.0.0.1) TMA_API_PORT (8080)
  *   TMA_API_TOKENS (name:secret[:scope],…) or TMA_API_TOKENS_FILE; TMA_API_AUTH=off switches authentication off
  *   TMA_API_MAX_RANGE (31d) TMA_API_MAX_POINTS (1000) TMA_API_MAX_K (1000) TMA_API_CACHE_MB (256)
- *   TMA_API_INDEX_REFRESH (1s; 0 = no index) TMA_API_MERGE_CACHE (on)
+ *   TMA_API_INDEX_REFRESH (1s; 0 = no index) TMA_API_MERGE_CACHE (on) TMA_API_MERGE_CACHE_MB (128)
  */
 export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryApiConfig {
   const tokensFile = rule((file) => {
@@ -123,6 +126,7 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
         default: 1000,
       }),
       mergeCache: setting({ env: 'TMA_API_MERGE_CACHE', schema: rules.onOff(), default: true }),
+      mergeCacheMb: integer('TMA_API_MERGE_CACHE_MB', 128, 0, 65_536),
     },
     { env },
     ({ values, from }, report) => {
@@ -151,5 +155,6 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
     cacheBytes: v.cacheMb * 1024 * 1024,
     indexRefreshMs: v.indexRefreshMs,
     mergeCache: v.mergeCache,
+    mergeCacheBytes: v.mergeCacheMb * 1024 * 1024,
   };
 }

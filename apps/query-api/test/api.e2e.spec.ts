@@ -50,6 +50,7 @@ const config: QueryApiConfig = {
   cacheBytes: 64 * 1024 * 1024,
   indexRefreshMs: 1000,
   mergeCache: true,
+  mergeCacheBytes: 64 * 1024 * 1024,
 };
 
 interface Res {
@@ -415,7 +416,7 @@ describe('answers against ground truth', () => {
 
 describe('GraphQL', () => {
   it('answers the same as REST from the same services', async () => {
-    const q = `query($from: String, $to: String) { topFlows(from: $from, to: $to, k: 5, by: bytes) { scope { tiers { tier windows } exact } flows { src dst srcPort dstPort protocol bytes bytesBound } bytes { total bound } }
+    const q = `query($from: Instant, $to: Instant) { topFlows(from: $from, to: $to, k: 5, by: bytes) { scope { tiers { tier windows } exact } flows { src dst srcPort dstPort protocol bytes bytesBound } bytes { total bound } }
       cardinality(from: $from, to: $to) { sources { estimate standardError } } }`;
     const g = await gql(q, { from: iso(START), to: iso(END) });
     expect(g.status).toBe(200);

@@ -11,11 +11,12 @@ export class DocsHolder {
 }
 
 const SWAGGER_DIR = dirname(require.resolve('swagger-ui-dist/package.json'));
-const DOCS_ASSETS: Record<string, string> = {
-  'swagger-ui.css': 'text/css; charset=utf-8',
-  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
-  'swagger-ui-standalone-preset.js': 'text/javascript; charset=utf-8',
-};
+// A Map: a file named "constructor" must not find Object.prototype's members.
+const DOCS_ASSETS = new Map([
+  ['swagger-ui.css', 'text/css; charset=utf-8'],
+  ['swagger-ui-bundle.js', 'text/javascript; charset=utf-8'],
+  ['swagger-ui-standalone-preset.js', 'text/javascript; charset=utf-8'],
+]);
 const DOCS_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>TMA query API</title><link rel="stylesheet" href="/docs/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div><script src="/docs/swagger-ui-bundle.js"></script><script src="/docs/docs-init.js"></script></body></html>`;
@@ -47,7 +48,7 @@ export class DocsController {
 
   @Get(':file')
   asset(@Param('file') file: string, @Res() reply: FastifyReply) {
-    const type = DOCS_ASSETS[file];
+    const type = DOCS_ASSETS.get(file);
     if (!type) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no docs asset ${file}` });
     let body = this.files.get(file);
     if (!body) this.files.set(file, (body = readFileSync(join(SWAGGER_DIR, file))));

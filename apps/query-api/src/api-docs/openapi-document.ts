@@ -1,9 +1,17 @@
-// The OpenAPI document, generated from the /v1 controllers' decorators.
+// The OpenAPI document, generated from the /v1 controllers' decorators; the bounds that come from the settings
+// (longest range, largest k) are written in from the running configuration so the document states what this
+// instance accepts.
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { durationPattern } from '../common/patterns';
+import type { QueryApiConfig } from '../config';
 
-export function openApiDocument(app: INestApplication, version: string): OpenAPIObject {
-  return SwaggerModule.createDocument(
+export function openApiDocument(
+  app: INestApplication,
+  version: string,
+  config: Pick<QueryApiConfig, 'maxRangeMs' | 'maxK'>,
+): OpenAPIObject {
+  const doc = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('TMA query API')
@@ -17,4 +25,14 @@ export function openApiDocument(app: INestApplication, version: string): OpenAPI
     // generated from the document keep their method names.
     { operationIdFactory: (_controller: string, method: string) => `RestController_${method}` },
   );
+  for (const item of Object.values(doc.paths))
+    for (const op of [item.get, item.post]) {
+      for (const p of op?.parameters ?? []) {
+        if (!('name' in p) || !p.schema || !('type' in p.schema)) continue;
+        if (p.name === 'range') p.schema.pattern = durationPattern(config.maxRangeMs);
+        if (p.name === 'k') p.schema.maximum = config.maxK;
+        if (p.name === 'step') p.schema.pattern = durationPattern(config.maxRangeMs, 'mhdw');
+      }
+    }
+  return doc;
 }

@@ -13,10 +13,9 @@ export const cardinalityColumn = (m: CardinalityMetric) => CARDINALITY_COLUMNS[m
 /** `metrics`: a comma-separated text (REST) or a list (GraphQL); default every metric. */
 export function parseMetrics(raw: Raw): CardinalityMetric[] {
   const v = raw.metrics;
-  if (v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0)) return CARDINALITY_METRICS;
-  const list = String(v)
-    .split(',')
-    .map((s) => s.trim());
+  if (v === '') throw new InvalidInputError('metrics', 'is empty: give metrics or leave the parameter out');
+  if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) return CARDINALITY_METRICS;
+  const list = Array.isArray(v) ? v.map(String) : String(v).split(',');
   for (const m of list)
     if (!(CARDINALITY_METRICS as string[]).includes(m))
       throw new InvalidInputError('metrics', `"${m}" is not one of ${CARDINALITY_METRICS.join(', ')}`);

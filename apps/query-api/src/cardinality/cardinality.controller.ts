@@ -1,10 +1,20 @@
 // REST /v1 distinct counts: over the whole range and per step.
 import { Get, Inject, Query } from '@nestjs/common';
 import type { QueryApiConfig } from '../config';
-import { Common, HostsParam, q, QueryController, TIME, TimeParams } from '../common/openapi';
+import {
+  Common,
+  HostsParam,
+  metricsSchema,
+  q,
+  QueryController,
+  STEP_DESCRIPTION,
+  stepSchema,
+  TIME,
+  TimeParams,
+} from '../common/openapi';
 import { type Raw, refuseUnknown } from '../common/params';
 import { CONFIG } from '../tokens';
-import { cardinalityArgs, cardinalitySeriesArgs } from './cardinality.args';
+import { CARDINALITY_METRICS, cardinalityArgs, cardinalitySeriesArgs } from './cardinality.args';
 import { cardinalitySchema, cardinalitySeriesSchema } from './cardinality.schemas';
 import { CardinalityService } from './cardinality.service';
 
@@ -22,7 +32,11 @@ export class CardinalityController {
   )
   @TimeParams()
   @HostsParam()
-  @q('metrics', 'comma-separated subset of flows,sources,destinations,ports (default all)')
+  @q(
+    'metrics',
+    'comma-separated subset of flows,sources,destinations,ports (default all)',
+    metricsSchema(CARDINALITY_METRICS),
+  )
   cardinality(@Query() raw: Raw) {
     refuseUnknown(raw, [...TIME, 'hosts', 'metrics']);
     return this.cardinalities.cardinality(cardinalityArgs(raw, this.config));
@@ -32,8 +46,12 @@ export class CardinalityController {
   @Common('Distinct counts per step (each point one HLL union); tiers chosen from the step', cardinalitySeriesSchema)
   @TimeParams()
   @HostsParam()
-  @q('step', 'bucket width, whole minutes (default: about 120 points)', { type: 'string', example: '5m' })
-  @q('metrics', 'comma-separated subset of flows,sources,destinations,ports (default all)')
+  @q('step', STEP_DESCRIPTION, stepSchema)
+  @q(
+    'metrics',
+    'comma-separated subset of flows,sources,destinations,ports (default all)',
+    metricsSchema(CARDINALITY_METRICS),
+  )
   cardinalitySeries(@Query() raw: Raw) {
     refuseUnknown(raw, [...TIME, 'hosts', 'metrics', 'step']);
     return this.cardinalities.cardinalitySeries(cardinalitySeriesArgs(raw, this.config));

@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { PartialStore } from '../partials/partial-store';
 import type { PartialRef } from '../partials/partial-row';
 import { iso, scopedRows, stepStarts } from '../partials/scope';
-import { SketchMerger } from '../partials/sketch-merger';
+import { MERGE_BATCH, SketchMerger } from '../partials/sketch-merger';
 import {
   type CardinalityArgs,
   type CardinalityMetric,
@@ -60,17 +60,32 @@ export class CardinalityService {
       (byBucket.get(b) ?? byBucket.set(b, []).get(b)!).push(r);
     }
     const series: Record<string, { t: string; value: HllValue | null }[]> = {};
-    await Promise.all(
-      metrics.map(async (m) => {
-        await this.store.sketches(rows, cardinalityColumn(m)); // one read for every bucket's rows
-        series[m] = await Promise.all(
-          buckets.map(async (b) => {
-            const list = byBucket.get(b);
-            return { t: iso(b), value: list ? hllValue(await this.merger.hll(list, cardinalityColumn(m))) : null };
-          }),
-        );
-      }),
-    );
+    // Buckets in groups of about MERGE_BATCH rows: one read for the group's rows, then each bucket's union, so only
+    // a group's decoded sketches are held at a time.
+    const groups: number[][] = [[]];
+    let held = 0;
+    for (const b of buckets) {
+      const n = byBucket.get(b)?.length ?? 0;
+      if (held > 0 && held + n > MERGE_BATCH) {
+        groups.push([]);
+        held = 0;
+      }
+      groups[groups.length - 1].push(b);
+      held += n;
+    }
+    for (const m of metrics) {
+      const column = cardinalityColumn(m);
+      const points: { t: string; value: HllValue | null }[] = [];
+      for (const group of groups) {
+        const groupRows = group.flatMap((b) => byBucket.get(b) ?? []);
+        if (groupRows.length) await this.store.sketches(groupRows, column);
+        for (const b of group) {
+          const list = byBucket.get(b);
+          points.push({ t: iso(b), value: list ? hllValue(await this.merger.hll(list, column)) : null });
+        }
+      }
+      series[m] = points;
+    }
     return { scope, stepSeconds: step / 1000, series };
   }
 }

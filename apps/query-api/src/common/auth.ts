@@ -1,6 +1,7 @@
 // Bearer-token authentication on every route except health, readiness and the static shells (dashboard page and API
 // docs page, which hold no data and ask for a token in the browser). Secrets are compared as SHA-256 digests in
-// constant time; only the token's name is kept on the request (for logs and metrics).
+// constant time; only the token's name is kept on the request (for logs and metrics). On open routes a valid token
+// is still recognised (never required), so /ready can give its details to a caller who has one.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiToken, QueryApiConfig, TokenScope } from '../config';
@@ -31,12 +32,17 @@ export function installAuth(fastify: FastifyInstance, config: QueryApiConfig, me
   };
   fastify.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     const path = req.url.split('?')[0];
-    if (isPublicPath(path)) return;
     if (!config.authEnabled) {
       req.tokenName = 'auth-off';
       return;
     }
     const header = req.headers.authorization;
+    if (isPublicPath(path)) {
+      const m = header ? /^Bearer ([^\s]{1,512})$/i.exec(header) : null;
+      const token = m ? find(m[1]) : undefined;
+      if (token?.scopes.includes('read')) req.tokenName = token.name;
+      return;
+    }
     const refuse = (status: number, reason: string, message: string) => {
       metrics.authFailures.inc({ reason });
       return reply

@@ -10,6 +10,7 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
+import { ADDRESS, durationPattern, HOSTS, INSTANT, METRIC_LIST, PREFIX, PROTOCOL } from './patterns';
 
 export const num = { type: 'number' } as const;
 export const int = { type: 'integer' } as const;
@@ -59,26 +60,48 @@ export const q = (
   required = false,
 ) => ApiQuery({ name, description, required, schema });
 
+/** The range's pattern is set from TMA_API_MAX_RANGE when the document is generated (openapi-document.ts). */
 export const TimeParams = () =>
   applyDecorators(
-    q('range', 'relative range ending now: 15m, 1h, 24h, 7d (default 1h); not with from/to', {
+    q(
+      'range',
+      'relative range ending now, at most TMA_API_MAX_RANGE: 15m, 1h, 24h, 7d (default 1h). Give either range or from [+ to], never both',
+      { type: 'string', pattern: durationPattern(31 * 86_400_000), example: '15m' },
+    ),
+    q(
+      'from',
+      'start, ISO 8601 with a zone (a real calendar date) or epoch ms; not with range. from..to (to default now) must be positive and at most TMA_API_MAX_RANGE',
+      { type: 'string', pattern: INSTANT },
+    ),
+    q('to', 'end (exclusive), ISO 8601 with a zone or epoch ms, default now; only with from, later than from', {
       type: 'string',
-      pattern: '^\\d+[smhdw]$',
-      example: '15m',
+      pattern: INSTANT,
     }),
-    q('from', 'start, ISO 8601 with zone or epoch ms', { type: 'string', example: '2026-11-27T14:00:00Z' }),
-    q('to', 'end (exclusive), default now', { type: 'string' }),
   );
 export const HostsParam = () =>
-  q('hosts', 'comma-separated host ids (default: the whole fleet)', { type: 'string', example: 'web-1,web-2' });
+  q('hosts', 'comma-separated host ids, at most 1000 (default: the whole fleet)', {
+    type: 'string',
+    pattern: HOSTS,
+    example: 'web-1,web-2',
+  });
+export const protocolSchema = { type: 'string', pattern: PROTOCOL } as const;
+export const portSchema = { type: 'integer', minimum: 0, maximum: 65535 } as const;
+export const addressSchema = { type: 'string', pattern: ADDRESS } as const;
+export const prefixSchema = { type: 'string', pattern: PREFIX } as const;
+/** The step's pattern is set from TMA_API_MAX_RANGE when the document is generated (openapi-document.ts). */
+export const stepSchema = { type: 'string', pattern: durationPattern(31 * 86_400_000, 'mhdw'), example: '5m' } as const;
+export const metricsSchema = (metrics: readonly string[]) => ({ type: 'string', pattern: METRIC_LIST(metrics) });
+export const STEP_DESCRIPTION =
+  'bucket width in whole minutes, hours, days or weeks, at most TMA_API_MAX_RANGE (default: about 120 points); range / step must not exceed TMA_API_MAX_POINTS';
+const PREFIX_NOTE = 'host bits beyond the length must be zero';
 export const FlowFilterParams = () =>
   applyDecorators(
     HostsParam(),
-    q('protocol', 'tcp, udp, icmp, icmpv6 or a number 0-255'),
-    q('srcPort', 'source port (ICMP type)', { type: 'integer', minimum: 0, maximum: 65535 }),
-    q('dstPort', 'destination port (ICMP code)', { type: 'integer', minimum: 0, maximum: 65535 }),
-    q('srcPrefix', 'source prefix, e.g. 10.1.0.0/16'),
-    q('dstPrefix', 'destination prefix, e.g. 2001:db8::/32'),
+    q('protocol', 'tcp, udp, icmp, icmpv6, gre, esp, sctp (any case) or a number 0-255', protocolSchema),
+    q('srcPort', 'source port (ICMP type)', portSchema),
+    q('dstPort', 'destination port (ICMP code)', portSchema),
+    q('srcPrefix', `source prefix, e.g. 10.1.0.0/16; ${PREFIX_NOTE}`, prefixSchema),
+    q('dstPrefix', `destination prefix, e.g. 2001:db8::/32; ${PREFIX_NOTE}`, prefixSchema),
   );
 export const Common = (summary: string, schema: object) =>
   applyDecorators(

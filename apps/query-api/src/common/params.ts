@@ -4,10 +4,22 @@ import { isIP } from 'node:net';
 import { parseAddress } from '@tma/sketch';
 import type { QueryApiConfig } from '../config';
 import { InvalidInputError } from './errors';
+import { ADDRESS, HOST_ID, INSTANT, PREFIX, PROTOCOL } from './patterns';
+
+const ADDRESS_RE = new RegExp(ADDRESS);
+const PREFIX_RE = new RegExp(PREFIX);
+const PROTOCOL_RE = new RegExp(PROTOCOL);
+const INSTANT_RE = new RegExp(INSTANT);
 
 export type Raw = Record<string, unknown>;
 
-const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const UNITS = new Map([
+  ['s', 1000],
+  ['m', 60_000],
+  ['h', 3_600_000],
+  ['d', 86_400_000],
+  ['w', 604_800_000],
+]);
 /** Stored windows are whole minutes (the aggregator's default window); steps are multiples of it. */
 export const BASE_WINDOW_MS = 60_000;
 const STEPS = [60_000, 300_000, 900_000, 3_600_000, 21_600_000, 86_400_000];
@@ -38,32 +50,37 @@ export interface Prefix {
 }
 
 function str(raw: Raw, field: string): string | undefined {
-  const v = raw[field];
-  if (v === undefined || v === null || v === '') return undefined;
+  const v = Object.prototype.hasOwnProperty.call(raw, field) ? raw[field] : undefined;
+  if (v === undefined || v === null) return undefined;
+  // An empty value (`range=`) is a mistake, not an absent parameter: answering the default would hide it.
+  if (v === '') throw new InvalidInputError(field, 'is empty: give a value or leave the parameter out');
   if (Array.isArray(v)) throw new InvalidInputError(field, 'given more than once');
   if (typeof v === 'number') return String(v);
   if (typeof v !== 'string') throw new InvalidInputError(field, 'must be text');
-  return v.trim();
+  // Taken as given (no trimming): the OpenAPI document's patterns state exactly what is accepted.
+  return v;
 }
 
 export function parseDuration(field: string, text: string): number {
-  const m = /^(\d{1,6})(s|m|h|d|w)$/.exec(text);
-  if (!m || Number(m[1]) === 0)
-    throw new InvalidInputError(field, `"${text}" is not a duration like 15m, 1h, 24h or 7d`);
-  return Number(m[1]) * UNITS[m[2]];
+  const m = /^([1-9]\d{0,5})(s|m|h|d|w)$/.exec(text);
+  if (!m) throw new InvalidInputError(field, `"${text}" is not a duration like 15m, 1h, 24h or 7d`);
+  return Number(m[1]) * UNITS.get(m[2])!;
 }
 
 /** ISO 8601 with a zone, or epoch milliseconds. */
 function parseInstant(field: string, text: string): number {
-  let t: number;
-  if (/^\d{10,13}$/.test(text)) t = Number(text);
-  else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(text)) t = Date.parse(text);
-  else
+  if (!INSTANT_RE.test(text))
     throw new InvalidInputError(
       field,
       `"${text}" is not a time: use ISO 8601 with a zone (2026-11-27T14:00:00Z) or epoch milliseconds`,
     );
-  if (!Number.isFinite(t)) throw new InvalidInputError(field, `"${text}" is not a valid date`);
+  if (/^\d+$/.test(text)) return Number(text);
+  const t = Date.parse(text);
+  // Date.parse rolls 2026-02-30 over into March: the calendar day must exist as written.
+  const [y, mo, d] = text.slice(0, 10).split('-').map(Number);
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  if (!Number.isFinite(t) || day.getUTCDate() !== d || day.getUTCMonth() !== mo - 1)
+    throw new InvalidInputError(field, `"${text}" is not a valid date`);
   return t;
 }
 
@@ -100,13 +117,22 @@ export function parseTimeRange(raw: Raw, config: Pick<QueryApiConfig, 'maxRangeM
 }
 
 /** Series step: given (a multiple of the 1 min window) or chosen so the series has about 120 points. */
-export function parseStep(raw: Raw, range: TimeRange, config: Pick<QueryApiConfig, 'maxPoints'>): number {
+export function parseStep(
+  raw: Raw,
+  range: TimeRange,
+  config: Pick<QueryApiConfig, 'maxPoints' | 'maxRangeMs'>,
+): number {
   const text = str(raw, 'step');
   const span = range.to - range.from;
   if (text === undefined) return STEPS.find((s) => span / s <= DEFAULT_POINTS) ?? STEPS[STEPS.length - 1];
+  if (!/^[1-9]\d{0,5}[mhdw]$/.test(text))
+    throw new InvalidInputError(
+      'step',
+      `must be whole minutes, hours, days or weeks like 5m or 1h (stored windows are 1 min), got "${text}"`,
+    );
   const step = parseDuration('step', text);
-  if (step % BASE_WINDOW_MS !== 0)
-    throw new InvalidInputError('step', `must be a whole number of minutes (stored windows are 1 min), got ${text}`);
+  if (step > config.maxRangeMs)
+    throw new InvalidInputError('step', `${text} is longer than the longest range (${config.maxRangeMs / 60_000} min)`);
   const points = Math.ceil(span / step);
   if (points > config.maxPoints)
     throw new InvalidInputError(
@@ -144,17 +170,27 @@ export function parsePhi(raw: Raw, fallback = 0.05): number {
   return v;
 }
 
-const PROTOCOL_NAMES: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, gre: 47, esp: 50, sctp: 132 };
-export const PROTOCOL_LABELS: Record<number, string> = Object.fromEntries(
-  Object.entries(PROTOCOL_NAMES).map(([k, v]) => [v, k.toUpperCase()]),
+// Maps, not object literals: a name like "constructor" must not find Object.prototype's members.
+const PROTOCOL_NAMES = new Map([
+  ['icmp', 1],
+  ['tcp', 6],
+  ['udp', 17],
+  ['icmpv6', 58],
+  ['gre', 47],
+  ['esp', 50],
+  ['sctp', 132],
+]);
+export const PROTOCOL_LABELS: ReadonlyMap<number, string> = new Map(
+  [...PROTOCOL_NAMES].map(([k, v]) => [v, k.toUpperCase()]),
 );
 
 export function parseProtocol(field: string, text: string): number {
-  const named = PROTOCOL_NAMES[text.toLowerCase()];
-  if (named !== undefined) return named;
-  if (!/^\d{1,3}$/.test(text) || Number(text) > 255)
-    throw new InvalidInputError(field, `must be tcp, udp, icmp, icmpv6 or a protocol number 0-255, got "${text}"`);
-  return Number(text);
+  if (!PROTOCOL_RE.test(text))
+    throw new InvalidInputError(
+      field,
+      `must be tcp, udp, icmp, icmpv6, gre, esp, sctp or a protocol number 0-255, got "${text}"`,
+    );
+  return PROTOCOL_NAMES.get(text.toLowerCase()) ?? Number(text);
 }
 
 function parsePort(field: string, text: string): number {
@@ -164,7 +200,7 @@ function parsePort(field: string, text: string): number {
 }
 
 export function parsePrefix(field: string, text: string): Prefix {
-  const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(text);
+  const m = PREFIX_RE.test(text) ? /^([^/]+)(?:\/(\d{1,3}))?$/.exec(text) : null;
   const family = m ? isIP(m[1]) : 0;
   if (!m || family === 0)
     throw new InvalidInputError(field, `"${text}" is not an IPv4 or IPv6 prefix like 10.1.0.0/16 or 2001:db8::/32`);
@@ -183,7 +219,8 @@ export function parsePrefix(field: string, text: string): Prefix {
 
 export function parseAddressField(field: string, text: string | undefined): string {
   if (text === undefined) throw new InvalidInputError(field, 'is required');
-  if (isIP(text) === 0) throw new InvalidInputError(field, `"${text}" is not an IPv4 or IPv6 address`);
+  if (!ADDRESS_RE.test(text) || isIP(text) === 0)
+    throw new InvalidInputError(field, `"${text}" is not an IPv4 or IPv6 address`);
   return text;
 }
 
@@ -198,12 +235,14 @@ export function inPrefix(p: Prefix, key: Uint8Array, offset: number): boolean {
   return true;
 }
 
-const HOST_RE = /^[A-Za-z0-9._:-]{1,200}$/;
+const HOST_RE = new RegExp(`^${HOST_ID}$`);
 
+/** Host ids: comma-separated text (spaces around each id allowed) or a list; no empty entries. */
 export function parseHosts(raw: Raw): string[] | undefined {
   const v = raw.hosts;
-  if (v === undefined || v === null || v === '') return undefined;
-  const list = (Array.isArray(v) ? v : String(v).split(',')).map((h) => String(h).trim()).filter(Boolean);
+  if (v === undefined || v === null) return undefined;
+  if (v === '') throw new InvalidInputError('hosts', 'is empty: give host ids or leave the parameter out');
+  const list = (Array.isArray(v) ? v : String(v).split(',')).map((h) => String(h).replace(/^ +| +$/g, ''));
   if (list.length === 0) return undefined;
   if (list.length > 1000) throw new InvalidInputError('hosts', `at most 1000 hosts per request, got ${list.length}`);
   for (const h of list)

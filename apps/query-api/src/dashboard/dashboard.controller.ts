@@ -52,7 +52,7 @@ export class DashboardController {
       .header('cache-control', 'no-cache')
       .header(
         'content-security-policy',
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
       )
       .send(this.files.get(file));
   }

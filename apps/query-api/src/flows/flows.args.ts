@@ -33,7 +33,7 @@ export function prefixEstimateArgs(raw: Raw, config: QueryApiConfig) {
   const range = parseTimeRange(raw, config);
   const side = parseEnum(raw, 'side', SIDES);
   if (raw.prefix === undefined || raw.prefix === '') throw new InvalidInputError('prefix', 'is required');
-  const prefix = parsePrefix('prefix', String(raw.prefix).trim());
+  const prefix = parsePrefix('prefix', String(raw.prefix));
   return { range, side, prefix, filters: parseFilters({ hosts: raw.hosts, protocol: raw.protocol }) };
 }
 export type PrefixEstimateArgs = ReturnType<typeof prefixEstimateArgs>;

@@ -6,6 +6,10 @@ import {
   FLOW_FILTERS,
   FlowFilterParams,
   HostsParam,
+  addressSchema,
+  portSchema,
+  prefixSchema,
+  protocolSchema,
   q,
   QueryController,
   TIME,
@@ -29,7 +33,7 @@ export class FlowsController {
   @TimeParams()
   @FlowFilterParams()
   @q('by', 'rank by packets or bytes', { type: 'string', enum: ['packets', 'bytes'], default: 'packets' })
-  @q('k', 'number of flows, 1-1000', { type: 'integer', minimum: 1, maximum: 1000, default: 10 })
+  @q('k', 'number of flows, 1 to TMA_API_MAX_K', { type: 'integer', minimum: 1, maximum: 1000, default: 10 })
   topFlows(@Query() raw: Raw) {
     refuseUnknown(raw, [...TIME, ...FLOW_FILTERS, 'by', 'k']);
     return this.flows.topFlows(topFlowsArgs(raw, this.config));
@@ -39,11 +43,11 @@ export class FlowsController {
   @Common('Point estimate of one 5-tuple (CMS estimate with lower bound and ε·N)', flowEstimateSchema)
   @TimeParams()
   @HostsParam()
-  @q('src', 'source address', { type: 'string' }, true)
-  @q('dst', 'destination address', { type: 'string' }, true)
-  @q('srcPort', 'source port (ICMP type)', { type: 'integer', minimum: 0, maximum: 65535 }, true)
-  @q('dstPort', 'destination port (ICMP code)', { type: 'integer', minimum: 0, maximum: 65535 }, true)
-  @q('protocol', 'tcp, udp, icmp, icmpv6 or 0-255', { type: 'string' }, true)
+  @q('src', 'source address (IPv4 or IPv6)', addressSchema, true)
+  @q('dst', 'destination address (IPv4 or IPv6)', addressSchema, true)
+  @q('srcPort', 'source port (ICMP type)', portSchema, true)
+  @q('dstPort', 'destination port (ICMP code)', portSchema, true)
+  @q('protocol', 'tcp, udp, icmp, icmpv6, gre, esp, sctp (any case) or 0-255', protocolSchema, true)
   flowEstimate(@Query() raw: Raw) {
     refuseUnknown(raw, [...TIME, 'hosts', 'src', 'dst', 'srcPort', 'dstPort', 'protocol']);
     return this.flows.flowEstimate(flowEstimateArgs(raw, this.config));
@@ -54,8 +58,8 @@ export class FlowsController {
   @TimeParams()
   @HostsParam()
   @q('side', 'src or dst', { type: 'string', enum: ['src', 'dst'] }, true)
-  @q('prefix', 'CIDR prefix, e.g. 172.16.0.0/16', { type: 'string' }, true)
-  @q('protocol', 'tcp, udp, icmp, icmpv6 or 0-255')
+  @q('prefix', 'CIDR prefix, e.g. 172.16.0.0/16; host bits beyond the length must be zero', prefixSchema, true)
+  @q('protocol', 'tcp, udp, icmp, icmpv6, gre, esp, sctp (any case) or 0-255', protocolSchema)
   prefixEstimate(@Query() raw: Raw) {
     refuseUnknown(raw, [...TIME, 'hosts', 'side', 'prefix', 'protocol']);
     return this.flows.prefixEstimate(prefixEstimateArgs(raw, this.config));

@@ -1,48 +1,177 @@
-// Depth and complexity of a GraphQL operation, checked before validation and execution: a flows list costs k items,
-// other lists 20; introspection fields (__schema, __type) are exempt (their shape is fixed, the document length capped).
-import { type DocumentNode, type FieldNode, type FragmentDefinitionNode, Kind, type SelectionSetNode } from 'graphql';
+// Depth and cost of a GraphQL operation, checked before validation and execution so a hostile document is refused in
+// time linear in its length: each fragment is costed once per k in effect (memoised) and fragment cycles are refused.
+// A flows list costs k items, other lists 20; introspection (__schema, __type) is costed against the schema's real
+// sizes on its own budget (the standard introspection query fits), and is exempt from the depth limit.
+import {
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLSchema,
+  isInputObjectType,
+  isEnumType,
+  isObjectType,
+  isInterfaceType,
+  Kind,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValueNode,
+} from 'graphql';
+import { InvalidInputError } from '../common/errors';
 
 export const MAX_DEPTH = 6;
 export const MAX_COMPLEXITY = 20_000;
+export const MAX_INTROSPECTION_COST = 1_000_000;
+/** Spreads nested deeper than this are refused outright (keeps the walk's recursion shallow). */
+const MAX_NESTING = 64;
+const DEFAULT_K = 10;
+const LIST_FIELDS = new Set(['prefixes', 'icicle', 'points', 'series', 'protocols', 'hosts', 'tiers']);
+const LIST_ITEMS = 20;
 
-/** Depth and complexity of an operation (fragments expanded). */
-export function measure(doc: DocumentNode): { depth: number; complexity: number } {
+export interface Measure {
+  /** Deepest data field (introspection excluded). */
+  depth: number;
+  complexity: number;
+  introspection: number;
+}
+
+/** How many items each introspection list may hold, from the schema itself. */
+export function introspectionSizes(schema: GraphQLSchema): Map<string, number> {
+  const types = Object.values(schema.getTypeMap());
+  let fields = 1;
+  let args = 1;
+  let inputs = 1;
+  let values = 1;
+  let related = 1;
+  for (const t of types) {
+    if (isObjectType(t) || isInterfaceType(t)) {
+      const fs = Object.values(t.getFields());
+      fields = Math.max(fields, fs.length);
+      for (const f of fs) args = Math.max(args, f.args.length);
+      related = Math.max(related, t.getInterfaces().length);
+    }
+    if (isInputObjectType(t)) inputs = Math.max(inputs, Object.keys(t.getFields()).length);
+    if (isEnumType(t)) values = Math.max(values, t.getValues().length);
+  }
+  const directives = schema.getDirectives();
+  for (const d of directives) args = Math.max(args, d.args.length);
+  return new Map([
+    ['types', types.length],
+    ['fields', fields],
+    ['args', args],
+    ['inputFields', inputs],
+    ['enumValues', values],
+    ['interfaces', related],
+    ['possibleTypes', Math.max(related, types.length)],
+    ['directives', directives.length],
+    ['locations', 20],
+  ]);
+}
+
+interface Cost {
+  depth: number;
+  data: number;
+  meta: number;
+}
+
+/**
+ * Depth and cost of the operation to run (all operations when none is named), fragments expanded by memo.
+ * Throws InvalidInputError for a k outside 1…maxK (literal or variable), before anything is costed by it.
+ */
+export function measure(
+  doc: DocumentNode,
+  options: {
+    variables?: Record<string, unknown> | null;
+    maxK?: number;
+    sizes?: Map<string, number>;
+    operationName?: string | null;
+  } = {},
+): Measure {
+  const maxK = options.maxK ?? 1000;
+  const sizes = options.sizes ?? new Map<string, number>();
+  const variables = options.variables ?? {};
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const d of doc.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
-  let depth = 0;
-  const walk = (set: SelectionSetNode | undefined, level: number, multiplier: number, seen: Set<string>): number => {
-    if (!set) return 0;
-    depth = Math.max(depth, level);
-    if (level > 64) return Infinity;
-    let cost = 0;
+  const memo = new Map<string, Cost>();
+  const visiting = new Set<string>();
+  let op: OperationDefinitionNode | undefined;
+
+  const kValue = (v: ValueNode): number => {
+    let raw: unknown;
+    if (v.kind === Kind.VARIABLE) {
+      const name = v.name.value;
+      if (Object.prototype.hasOwnProperty.call(variables, name)) raw = variables[name];
+      else {
+        const def = op?.variableDefinitions?.find((d) => d.variable.name.value === name)?.defaultValue;
+        raw = def && def.kind === Kind.INT ? Number(def.value) : def ? NaN : DEFAULT_K;
+      }
+      if (raw === null) raw = DEFAULT_K;
+    } else if (v.kind === Kind.INT) raw = Number(v.value);
+    else if (v.kind === Kind.NULL) raw = DEFAULT_K;
+    else raw = NaN;
+    if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1 || raw > maxK)
+      throw new InvalidInputError('k', `must be a whole number from 1 to ${maxK}, got ${JSON.stringify(raw)}`);
+    return raw;
+  };
+
+  const walk = (set: SelectionSetNode, k: number, meta: boolean, nesting: number): Cost => {
+    if (nesting > MAX_NESTING) return { depth: Infinity, data: Infinity, meta: Infinity };
+    const out: Cost = { depth: 0, data: 0, meta: 0 };
     for (const sel of set.selections) {
+      let c: Cost;
       if (sel.kind === Kind.FIELD) {
-        const f = sel as FieldNode;
-        if (f.name.value.startsWith('__')) continue;
-        cost += multiplier;
-        let m = multiplier;
-        if (f.selectionSet) {
-          const kArg = f.arguments?.find((a) => a.name.value === 'k');
-          // k given as a literal, as a variable (worst case) or by default (10); carried to the flows list below.
-          if (kArg) m = multiplier * (kArg.value.kind === Kind.INT ? Number(kArg.value.value) : 1000) * 1.0000001;
-          else if (f.name.value === 'flows' && Number.isInteger(multiplier)) m = multiplier * 10;
-          else if (['prefixes', 'icicle', 'points', 'series', 'protocols', 'hosts', 'tiers'].includes(f.name.value))
-            m *= 20;
-        }
-        cost += walk(f.selectionSet, level + 1, m, seen);
+        const name = sel.name.value;
+        const inMeta = meta || name === '__schema' || name === '__type';
+        let childK = k;
+        const kArg = sel.arguments?.find((a) => a.name.value === 'k');
+        if (kArg) childK = kValue(kArg.value);
+        else if (name === 'topFlows') childK = DEFAULT_K;
+        const sub = sel.selectionSet ? walk(sel.selectionSet, childK, inMeta, nesting + 1) : undefined;
+        let items = 1;
+        if (inMeta) items = sizes.get(name) ?? 1;
+        else if (name === 'flows') items = k;
+        else if (LIST_FIELDS.has(name)) items = LIST_ITEMS;
+        c = {
+          depth: inMeta ? 0 : 1 + (sub?.depth ?? 0),
+          data: inMeta ? 0 : 1 + items * (sub?.data ?? 0),
+          meta: (inMeta ? 1 : 0) + items * (sub?.meta ?? 0),
+        };
       } else if (sel.kind === Kind.INLINE_FRAGMENT) {
-        cost += walk(sel.selectionSet, level, multiplier, seen);
+        c = walk(sel.selectionSet, k, meta, nesting + 1);
       } else {
         const name = sel.name.value;
-        if (seen.has(name)) return Infinity; // cycles are also refused by validation
-        const frag = fragments.get(name);
-        cost += walk(frag?.selectionSet, level, multiplier, new Set([...seen, name]));
+        const key = `${name}\u0000${k}\u0000${meta}`;
+        const known = memo.get(key);
+        if (known) c = known;
+        else {
+          const frag = fragments.get(name);
+          // A cycle has no finite expansion (validation would refuse it too, but only after expanding it).
+          if (visiting.has(name)) return { depth: Infinity, data: Infinity, meta: Infinity };
+          if (!frag)
+            c = { depth: 0, data: 0, meta: 0 }; // unknown: validation refuses it
+          else {
+            visiting.add(name);
+            c = walk(frag.selectionSet, k, meta, nesting + 1);
+            visiting.delete(name);
+            memo.set(key, c);
+          }
+        }
       }
+      out.depth = Math.max(out.depth, c.depth);
+      out.data += c.data;
+      out.meta += c.meta;
     }
-    return cost;
+    return out;
   };
-  let complexity = 0;
-  for (const d of doc.definitions)
-    if (d.kind === Kind.OPERATION_DEFINITION) complexity += walk(d.selectionSet, 0, 1, new Set());
-  return { depth, complexity };
+
+  const total: Measure = { depth: 0, complexity: 0, introspection: 0 };
+  for (const d of doc.definitions) {
+    if (d.kind !== Kind.OPERATION_DEFINITION) continue;
+    if (options.operationName && d.name?.value !== options.operationName) continue;
+    op = d;
+    const c = walk(d.selectionSet, DEFAULT_K, false, 0);
+    // Counted in nested selection sets below the operation's own (a root field alone is depth 0).
+    total.depth = Math.max(total.depth, c.depth - 1);
+    total.complexity += c.data;
+    total.introspection += c.meta;
+  }
+  return total;
 }

@@ -1,19 +1,32 @@
 // Runs GraphQL operations over the same services as REST: size, depth and complexity checked before validation and
 // execution; argument errors come back as BAD_USER_INPUT naming the field, internal ones without detail.
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import {
   buildSchema,
   type DocumentNode,
   execute,
   GraphQLError,
   type GraphQLSchema,
+  Kind,
   parse,
   printSchema,
   validate,
+  visit,
+  type ASTNode,
 } from 'graphql';
 import { InvalidInputError } from '../common/errors';
-import { MAX_COMPLEXITY, MAX_DEPTH, measure } from './graphql.complexity';
+import type { QueryApiConfig } from '../config';
+import { CONFIG } from '../tokens';
+import {
+  introspectionSizes,
+  MAX_COMPLEXITY,
+  MAX_DEPTH,
+  MAX_INTROSPECTION_COST,
+  type Measure,
+  measure,
+} from './graphql.complexity';
 import { GraphQLResolvers } from './graphql.resolvers';
+import { installScalars } from './graphql.scalars';
 import { SDL } from './graphql.schema';
 
 export interface GraphQLResponse {
@@ -21,11 +34,21 @@ export interface GraphQLResponse {
   body: { data?: unknown; errors?: unknown[] };
 }
 
+const cost = (n: number) => (n < 1e15 ? Math.round(n).toLocaleString('en-US') : n.toExponential(2));
+
 @Injectable()
 export class GraphQLRunner {
-  readonly schema: GraphQLSchema = buildSchema(SDL);
+  readonly schema: GraphQLSchema;
+  private readonly sizes: Map<string, number>;
 
-  constructor(private readonly resolvers: GraphQLResolvers) {}
+  constructor(
+    private readonly resolvers: GraphQLResolvers,
+    @Inject(CONFIG) private readonly config: QueryApiConfig,
+  ) {
+    this.schema = buildSchema(SDL);
+    installScalars(this.schema, config.maxK);
+    this.sizes = introspectionSizes(this.schema);
+  }
 
   sdl(): string {
     return printSchema(this.schema);
@@ -59,24 +82,55 @@ export class GraphQLRunner {
         },
       };
     }
-    const { depth, complexity } = measure(doc);
+    let m: Measure;
+    try {
+      m = measure(doc, {
+        variables: variables as Record<string, unknown> | undefined,
+        operationName: operationName as string | undefined,
+        maxK: this.config.maxK,
+        sizes: this.sizes,
+      });
+    } catch (e) {
+      if (!(e instanceof InvalidInputError)) throw e;
+      return {
+        status: 400,
+        body: { errors: [{ message: e.message, extensions: { code: 'BAD_USER_INPUT', field: e.field } }] },
+      };
+    }
+    const { depth, complexity, introspection } = m;
+    if (!Number.isFinite(depth + complexity + introspection))
+      return bad('fragments form a cycle or nest deeper than 64 levels');
     if (depth > MAX_DEPTH) return bad(`query depth ${depth} exceeds ${MAX_DEPTH}`);
     if (complexity > MAX_COMPLEXITY)
+      return bad(`query complexity ${cost(complexity)} exceeds ${MAX_COMPLEXITY}: ask for fewer fields or a smaller k`);
+    if (introspection > MAX_INTROSPECTION_COST)
       return bad(
-        `query complexity ${Math.round(complexity)} exceeds ${MAX_COMPLEXITY}: ask for fewer fields or a smaller k`,
+        `introspection cost ${cost(introspection)} exceeds ${MAX_INTROSPECTION_COST}: ask for less of the schema`,
       );
     const errors = validate(this.schema, doc);
-    if (errors.length)
+    if (errors.length) {
+      // A literal refused by an argument scalar is bad input naming its argument, as over REST.
+      const argOf = new Map<ASTNode, string>();
+      visit(doc, {
+        Argument: (a) => {
+          argOf.set(a.value, a.name.value);
+          if (a.value.kind === Kind.LIST) for (const item of a.value.values) argOf.set(item, a.name.value);
+        },
+      });
       return {
         status: 400,
         body: {
-          errors: errors.map((e) => ({
-            message: e.message,
-            locations: e.locations,
-            extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
-          })),
+          errors: errors.map((e) => {
+            const field = e.nodes?.length ? argOf.get(e.nodes[0]) : undefined;
+            return {
+              message: e.message,
+              locations: e.locations,
+              extensions: field ? { code: 'BAD_USER_INPUT', field } : { code: 'GRAPHQL_VALIDATION_FAILED' },
+            };
+          }),
         },
       };
+    }
     const result = await execute({
       schema: this.schema,
       document: doc,

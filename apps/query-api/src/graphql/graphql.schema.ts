@@ -1,24 +1,45 @@
-// The GraphQL schema: the same queries as REST /v1 with the same arguments (checked by the same parsers).
-const TIME_ARGS = 'range: String, from: String, to: String, hosts: [String!]';
-const FLOW_FILTER_ARGS = 'protocol: String, srcPort: Int, dstPort: Int, srcPrefix: String, dstPrefix: String';
+// The GraphQL schema: the same queries as REST /v1 with the same arguments (checked by the same parsers). Arguments
+// with a fixed text form are scalars of their own (graphql.scalars.ts), so the schema states what each accepts.
+const TIME_ARGS = 'range: Duration, from: Instant, to: Instant, hosts: [HostId!]';
+const FLOW_FILTER_ARGS = 'protocol: Protocol, srcPort: Port, dstPort: Port, srcPrefix: Cidr, dstPrefix: Cidr';
 
 export const SDL = /* GraphQL */ `
+"Relative range ending now: 1-6 digits and a unit s, m, h, d, w (15m, 24h, 7d), at most TMA_API_MAX_RANGE. Not with from/to."
+scalar Duration
+"ISO 8601 with a zone (a real calendar date, 2026-11-27T14:00:00Z) or epoch milliseconds (10-13 digits). to needs from and is later; from..to at most TMA_API_MAX_RANGE."
+scalar Instant
+"Series step: whole minutes, hours, days or weeks (5m, 1h), at most TMA_API_MAX_RANGE; the range must not hold more than TMA_API_MAX_POINTS steps."
+scalar Step
+"A host id: 1-200 of letters, digits, '.', '_', ':', '-'."
+scalar HostId
+"An IP protocol: tcp, udp, icmp, icmpv6, gre, esp, sctp (any case) or a number 0-255."
+scalar Protocol
+"A port number 0-65535 (ICMP: type or code)."
+scalar Port
+"An IPv4 or IPv6 address."
+scalar IpAddress
+"An IPv4 or IPv6 prefix (10.1.0.0/16, 2001:db8::/32); host bits beyond the length must be zero."
+scalar Cidr
+"Number of flows: 1 to TMA_API_MAX_K."
+scalar TopK
+"Heavy-hitter threshold as a share of the total: at least 0.0001, below 1."
+scalar Phi
 """Time range: range (relative, e.g. 15m, 24h) or from/to (ISO 8601 or epoch ms). Default: the last hour."""
 type Query {
   "Top flows by packets or bytes; every estimate with its CMS bound ε·N at confidence 1 − δ."
-  topFlows(${TIME_ARGS}, ${FLOW_FILTER_ARGS}, by: RankBy = packets, k: Int = 10): TopFlows!
+  topFlows(${TIME_ARGS}, ${FLOW_FILTER_ARGS}, by: RankBy = packets, k: TopK = 10): TopFlows!
   "Point estimate of one 5-tuple."
-  flowEstimate(${TIME_ARGS}, src: String!, dst: String!, srcPort: Int!, dstPort: Int!, protocol: String!): FlowEstimateResult!
+  flowEstimate(${TIME_ARGS}, src: IpAddress!, dst: IpAddress!, srcPort: Port!, dstPort: Port!, protocol: Protocol!): FlowEstimateResult!
   "Traffic of tracked flows inside a prefix."
-  prefixEstimate(${TIME_ARGS}, side: Side!, prefix: String!, protocol: String): PrefixEstimate!
+  prefixEstimate(${TIME_ARGS}, side: Side!, prefix: Cidr!, protocol: Protocol): PrefixEstimate!
   "Distinct counts over the whole range (HLL union), with standard errors."
   cardinality(${TIME_ARGS}): Cardinality!
   "Distinct counts per step."
-  cardinalitySeries(${TIME_ARGS}, step: String, metrics: [CardinalityMetric!]): CardinalitySeries!
+  cardinalitySeries(${TIME_ARGS}, step: Step, metrics: [CardinalityMetric!]): CardinalitySeries!
   "Hierarchical heavy hitters over prefixes with threshold phi."
-  heavyHitters(${TIME_ARGS}, ${FLOW_FILTER_ARGS}, side: Side = src, phi: Float = 0.05, by: RankBy = packets): HeavyHitters!
+  heavyHitters(${TIME_ARGS}, ${FLOW_FILTER_ARGS}, side: Side = src, phi: Phi = 0.05, by: RankBy = packets): HeavyHitters!
   "Exact packets and bytes per protocol per step."
-  trafficSeries(${TIME_ARGS}, protocol: String, step: String): TrafficSeries!
+  trafficSeries(${TIME_ARGS}, protocol: Protocol, step: Step): TrafficSeries!
   "Hosts seen in the range."
   hosts(${TIME_ARGS}): Hosts!
 }

@@ -23,7 +23,13 @@ export class HeavyHittersController {
   @TimeParams()
   @FlowFilterParams()
   @q('side', 'src or dst', { type: 'string', enum: ['src', 'dst'], default: 'src' })
-  @q('phi', 'threshold as a share of total traffic, [0.0001, 1)', { type: 'number', default: 0.05 })
+  @q('phi', 'threshold as a share of total traffic, [0.0001, 1)', {
+    type: 'number',
+    minimum: 0.0001,
+    maximum: 1,
+    exclusiveMaximum: true,
+    default: 0.05,
+  })
   @q('by', 'packets or bytes', { type: 'string', enum: ['packets', 'bytes'], default: 'packets' })
   heavyHitters(@Query() raw: Raw) {
     refuseUnknown(raw, [...TIME, ...FLOW_FILTERS, 'side', 'phi', 'by']);

@@ -1,7 +1,7 @@
 // Operations: liveness, readiness (storage answers, plus any hosted module's checks) and Prometheus metrics.
-import { Controller, Get, Inject, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Logger, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Storage } from '@tma/storage';
 import type { Metrics } from '../observability';
 import { PartialStore } from '../partials/partial-store';
@@ -13,6 +13,8 @@ export type ReadinessCheck = () => Promise<string | null> | string | null;
 @ApiExcludeController()
 @Controller()
 export class OpsController {
+  private readonly logger = new Logger('ready');
+
   constructor(
     private readonly store: PartialStore,
     @Inject(STORAGE) private readonly storage: Storage,
@@ -26,19 +28,28 @@ export class OpsController {
     return { status: 'ok' };
   }
 
+  /**
+   * Storage errors name databases, paths and servers: anonymous callers get a generic reason per failing part, a
+   * caller with a valid token (or with auth off) the details, which are also logged.
+   */
   @Get('ready')
-  async ready(@Res() reply: FastifyReply) {
-    const problems: string[] = [];
+  async ready(@Req() req: FastifyRequest, @Res() reply: FastifyReply) {
+    const problems: { generic: string; detail: string }[] = [];
     try {
       await this.storage.query('SELECT 1 AS ok FROM {database}.agg_partials LIMIT 0');
     } catch (e) {
-      problems.push(`storage: ${(e as Error).message.split('\n')[0]}`);
+      problems.push({ generic: 'storage: not answering', detail: `storage: ${(e as Error).message.split('\n')[0]}` });
     }
     for (const check of this.readiness) {
       const p = await check();
-      if (p) problems.push(p);
+      if (p) problems.push({ generic: 'a hosted module is not ready', detail: p });
     }
-    return reply.code(problems.length ? 503 : 200).send({ status: problems.length ? 'not ready' : 'ready', problems });
+    if (problems.length) this.logger.warn(`not ready: ${problems.map((p) => p.detail).join('; ')}`);
+    const detailed = req.tokenName !== undefined;
+    return reply.code(problems.length ? 503 : 200).send({
+      status: problems.length ? 'not ready' : 'ready',
+      problems: [...new Set(problems.map((p) => (detailed ? p.detail : p.generic)))],
+    });
   }
 
   @Get('metrics')

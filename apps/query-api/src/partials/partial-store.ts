@@ -14,6 +14,8 @@ export interface PartialStoreOptions {
   /** 0 = no index: list rows in ClickHouse on every request. */
   indexRefreshMs: number;
   mergeCache: boolean;
+  /** Byte budget of the kept merges. */
+  mergeCacheBytes: number;
 }
 
 export class PartialStore {
@@ -24,7 +26,7 @@ export class PartialStore {
   constructor(storage: Storage, options: PartialStoreOptions, metrics?: StoreMetrics) {
     this.index = new RowIndex(storage, options.indexRefreshMs, metrics);
     this.cache = new SketchCache(storage, options.cacheBytes, metrics);
-    this.merges = new MergeMemo(options.mergeCache);
+    this.merges = new MergeMemo(options.mergeCache, options.mergeCacheBytes);
   }
 
   get cachedBytes(): number {

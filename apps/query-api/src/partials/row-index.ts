@@ -1,6 +1,9 @@
 // Which partial rows exist: an in-memory index of every row (no sketches) that picks up newly written rows every
 // refresh interval (answers lag the newest write by at most that), so a warm request needs no ClickHouse round trip;
 // host-filtered requests, and any request while the index is stale, list rows in ClickHouse instead.
+// New rows are found by the MergeTree block number of their data part, which the table assigns when an insert
+// commits, in commit order: a row's written_at is stamped before a write that may retry for minutes, so a cursor on
+// written_at would skip such a row until restart; a block number never lags behind one already seen.
 import { HOUR_MS as HOUR, HOUR_TIER, MINUTE_TIER } from '@tma/rollup';
 import type { Storage } from '@tma/storage';
 import type { TimeRange } from '../common/params';
@@ -20,7 +23,8 @@ interface IndexedRow extends PartialRef {
 
 export class RowIndex {
   private readonly index = new Map<string, IndexedRow>();
-  private indexedUpTo = 0;
+  /** Highest block number of the data parts read so far (parts merged later keep their blocks' highest number). */
+  private indexedBlock = 0n;
   private indexOkAt = 0;
   private timer?: NodeJS.Timeout;
   private refreshing?: Promise<void>;
@@ -44,22 +48,26 @@ export class RowIndex {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** Picks up rows written since the last refresh (with 5 s of overlap: re-reading a row is harmless). */
+  /**
+   * Picks up rows in data parts committed since the last refresh. A part name is `<partition>_<min>_<max>_<level>…`;
+   * a merge of already read parts may be read again (harmless: a row keeps its highest version).
+   */
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       const t0 = performance.now();
       try {
-        const rows = await this.storage.query<ListRow & { written_ms: string; expires: string }>(
-          `SELECT ${LIST_COLUMNS}, toString(toUnixTimestamp64Milli(written_at)) AS written_ms, toUnixTimestamp(expires_at) AS expires
-           FROM {database}.agg_partials FINAL WHERE written_at >= fromUnixTimestamp64Milli({since:Int64})`,
-          { since: Math.max(0, this.indexedUpTo - 5000) },
+        const rows = await this.storage.query<ListRow & { block: string; expires: string }>(
+          `SELECT ${LIST_COLUMNS}, toString(toUInt64(splitByChar('_', _part)[3])) AS block, toUnixTimestamp(expires_at) AS expires
+           FROM {database}.agg_partials FINAL WHERE toUInt64(splitByChar('_', _part)[3]) > {since:UInt64}`,
+          { since: this.indexedBlock.toString() },
         );
         for (const r of rows) {
           const row = toRef(r) as IndexedRow;
           row.expiresAt = Number(r.expires) * 1000;
           const old = this.index.get(row.id);
           if (!old || BigInt(old.version) <= BigInt(row.version)) this.index.set(row.id, row);
-          this.indexedUpTo = Math.max(this.indexedUpTo, Number(r.written_ms));
+          const block = BigInt(r.block);
+          if (block > this.indexedBlock) this.indexedBlock = block;
         }
         const now = Date.now();
         for (const [id, r] of this.index) if (r.expiresAt <= now) this.index.delete(id);

@@ -1,6 +1,7 @@
 // Merges of partial rows shared by the answers: the merged CMS pair and candidate union of a row set (incremental over
 // the 1 h rows), its ranked candidates, the completeness bound of a ranking, and HLL unions. Each is memoized on the
-// exact set of (row, version) pairs.
+// exact set of (row, version) pairs. Merges stream: at most MERGE_BATCH rows' decoded sketches are held at a time
+// (a week of 1 min rows, host-filtered, would otherwise be decoded all at once before the first merge).
 import { Injectable } from '@nestjs/common';
 import {
   type CandidateBlock,
@@ -22,6 +23,13 @@ import { PartialStore } from './partial-store';
  * @tma/rollup); the rest cannot reach the top.
  */
 export const RANK_SHORTLIST = 2048;
+/** Rows whose decoded sketches one merge holds at a time: one read chunk (64 rows) per column. */
+export const MERGE_BATCH = 64;
+
+/** Consecutive slices of at most MERGE_BATCH rows. */
+export function* batches<T>(rows: readonly T[], size = MERGE_BATCH): Generator<T[]> {
+  for (let i = 0; i < rows.length; i += size) yield rows.slice(i, i + size);
+}
 
 export interface MergedFlows {
   cmsP: CountMinSketch;
@@ -53,37 +61,46 @@ export class SketchMerger {
       if (!hours.length) return this.mergeFlowRows(rest);
       const h = await this.store.memo('flows:hours', hours, () => this.mergeFlowRows(hours, true));
       if (!rest.length) return h;
-      const [p, b, c] = await this.flowSketches(rest);
-      return {
-        cmsP: mergedCms([h.cmsP, ...p]),
-        cmsB: mergedCms([h.cmsB, ...b]),
-        // The hours' union is extended, not redone: its keys are already distinct.
-        candidates: unionBlocks(c, h.candidates),
-      };
+      // The hours' union is extended, not redone: its keys are already distinct.
+      return this.mergeFlowRows(rest, false, h);
     });
   }
 
-  private flowSketches(rows: PartialRef[]) {
-    return Promise.all([
-      this.store.sketches(rows, 'cms_packets'),
-      this.store.sketches(rows, 'cms_bytes'),
-      this.store.sketches(rows, 'candidates'),
-    ]);
-  }
-
-  /** `keepIndex`: keep the union's hash table, for a union that will be extended (the hours of a range). */
-  private async mergeFlowRows(rows: PartialRef[], keepIndex = false): Promise<MergedFlows> {
-    const [p, b, c] = await this.flowSketches(rows);
-    return { cmsP: mergedCms(p), cmsB: mergedCms(b), candidates: unionBlocks(c, undefined, { keepIndex }) };
+  /**
+   * Streams the rows' CMS pairs and candidate blocks into one merge, MERGE_BATCH rows at a time, starting from
+   * `base` when given (its sketches are copied, never changed). `keepIndex`: keep the union's hash table, for a union
+   * that will be extended (the hours of a range).
+   */
+  private async mergeFlowRows(rows: PartialRef[], keepIndex = false, base?: MergedFlows): Promise<MergedFlows> {
+    let cmsP = base ? mergedCms([base.cmsP]) : undefined;
+    let cmsB = base ? mergedCms([base.cmsB]) : undefined;
+    let candidates = base?.candidates;
+    for (const batch of batches(rows)) {
+      const [p, b, c] = await Promise.all([
+        this.store.sketches(batch, 'cms_packets'),
+        this.store.sketches(batch, 'cms_bytes'),
+        this.store.sketches(batch, 'candidates'),
+      ]);
+      cmsP = into(cmsP, p);
+      cmsB = into(cmsB, b);
+      candidates = unionBlocks(c, candidates, { keepIndex: keepIndex || batch.length < rows.length });
+    }
+    return { cmsP: cmsP ?? mergedCms([]), cmsB: cmsB ?? mergedCms([]), candidates: candidates ?? unionBlocks([]) };
   }
 
   /** The merged CMS pair alone (a point estimate needs no candidates). */
   async cms(rows: PartialRef[]): Promise<{ cmsP: CountMinSketch; cmsB: CountMinSketch }> {
-    const [p, b] = await Promise.all([
-      this.store.sketches(rows, 'cms_packets'),
-      this.store.sketches(rows, 'cms_bytes'),
-    ]);
-    return { cmsP: mergedCms(p), cmsB: mergedCms(b) };
+    let cmsP: CountMinSketch | undefined;
+    let cmsB: CountMinSketch | undefined;
+    for (const batch of batches(rows)) {
+      const [p, b] = await Promise.all([
+        this.store.sketches(batch, 'cms_packets'),
+        this.store.sketches(batch, 'cms_bytes'),
+      ]);
+      cmsP = into(cmsP, p);
+      cmsB = into(cmsB, b);
+    }
+    return { cmsP: cmsP ?? mergedCms([]), cmsB: cmsB ?? mergedCms([]) };
   }
 
   /** Every candidate re-estimated on the merged sketches and ranked (shared by top flows, prefixes and HHH). */
@@ -103,24 +120,41 @@ export class SketchMerger {
   async completeAbove(rows: PartialRef[], by: RankBy): Promise<number> {
     const hours = rows.filter((r) => r.tier === HOUR_TIER);
     if (!hours.length) return 0;
-    const [cms, cands] = await Promise.all([
-      this.store.sketches(hours, by === 'packets' ? 'cms_packets' : 'cms_bytes'),
-      this.store.sketches(hours, 'candidates'),
-    ]);
-    const cuts = await Promise.all(
-      hours.map((h, i) =>
-        this.store.memo(`cut:${by}`, [h], async () =>
-          cands[i].size < HOUR_CANDIDATES ? 0 : kthLargest(cands[i].estimates(cms[i]), HOUR_CANDIDATES),
+    let sum = 0;
+    for (const batch of batches(hours)) {
+      const [cms, cands] = await Promise.all([
+        this.store.sketches(batch, by === 'packets' ? 'cms_packets' : 'cms_bytes'),
+        this.store.sketches(batch, 'candidates'),
+      ]);
+      const cuts = await Promise.all(
+        batch.map((h, i) =>
+          this.store.memo(`cut:${by}`, [h], async () =>
+            cands[i].size < HOUR_CANDIDATES ? 0 : kthLargest(cands[i].estimates(cms[i]), HOUR_CANDIDATES),
+          ),
         ),
-      ),
-    );
-    return cuts.reduce((a, b) => a + b, 0);
+      );
+      sum += cuts.reduce((a, b) => a + b, 0);
+    }
+    return sum;
   }
 
   /** HLL union of one column over the rows. */
   hll(rows: PartialRef[], column: SketchColumn): Promise<HyperLogLog> {
-    return this.store.memo(`hll:${column}`, rows, async () =>
-      mergedHll(await this.store.sketches(rows, column as 'hll_flows')),
-    );
+    return this.store.memo(`hll:${column}`, rows, async () => {
+      let out: HyperLogLog | undefined;
+      for (const batch of batches(rows)) {
+        const list = await this.store.sketches(batch, column as 'hll_flows');
+        if (!out) out = mergedHll(list);
+        else for (const s of list) out.merge(s);
+      }
+      return out ?? mergedHll([]);
+    });
   }
+}
+
+/** Merges a batch into the running CMS (a fresh one on the first batch; cached inputs are never changed). */
+function into(acc: CountMinSketch | undefined, list: readonly CountMinSketch[]): CountMinSketch {
+  if (!acc) return mergedCms(list);
+  for (const s of list) acc.merge(s);
+  return acc;
 }

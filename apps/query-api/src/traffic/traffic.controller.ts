@@ -1,7 +1,17 @@
 // REST /v1 fleet traffic over time.
 import { Get, Inject, Query } from '@nestjs/common';
 import type { QueryApiConfig } from '../config';
-import { Common, HostsParam, q, QueryController, TIME, TimeParams } from '../common/openapi';
+import {
+  Common,
+  HostsParam,
+  protocolSchema,
+  q,
+  QueryController,
+  STEP_DESCRIPTION,
+  stepSchema,
+  TIME,
+  TimeParams,
+} from '../common/openapi';
 import { type Raw, refuseUnknown } from '../common/params';
 import { CONFIG } from '../tokens';
 import { trafficSeriesArgs } from './traffic.args';
@@ -19,8 +29,8 @@ export class TrafficController {
   @Common('Exact packets and bytes per IP protocol per step (fleet traffic over time)', trafficSeriesSchema)
   @TimeParams()
   @HostsParam()
-  @q('protocol', 'only this protocol')
-  @q('step', 'bucket width, whole minutes (default: about 120 points)', { type: 'string', example: '1m' })
+  @q('protocol', 'only this protocol: tcp, udp, icmp, icmpv6, gre, esp, sctp (any case) or 0-255', protocolSchema)
+  @q('step', STEP_DESCRIPTION, stepSchema)
   trafficSeries(@Query() raw: Raw) {
     refuseUnknown(raw, [...TIME, 'hosts', 'protocol', 'step']);
     return this.traffic.protocolSeries(trafficSeriesArgs(raw, this.config));

@@ -38,7 +38,7 @@ export class TrafficService {
         .sort((a, b) => b[1].packets.reduce((x, y) => x + y, 0) - a[1].packets.reduce((x, y) => x + y, 0))
         .map(([protocol, s]) => ({
           protocol,
-          name: PROTOCOL_LABELS[protocol] ?? null,
+          name: PROTOCOL_LABELS.get(protocol) ?? null,
           packets: s.packets,
           bytes: s.bytes,
         })),
