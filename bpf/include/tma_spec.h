@@ -4,9 +4,9 @@
 #define TMA_SPEC_H
 
 #define TMA_SPEC_VERSION 1
-#define TMA_HASH_NAME "tma-nh64-v1"
-#define TMA_HASH_SEED 0x746d612d73656564ULL
-#define TMA_SEED_HASH 0x769970a0u /* identity of the seed, carried in every serialized sketch */
+#define TMA_HASH_NAME	 "tma-nh64-v1"
+#define TMA_HASH_SEED	 0x746d612d73656564ULL
+#define TMA_SEED_HASH	 0x769970a0u /* identity of the seed, carried in every serialized sketch */
 
 /* Hash key words K[0..9] (u32) and finaliser F (u64), expanded from the seed with splitmix64. */
 #define TMA_HASH_K0 0x1ac3289au
@@ -19,44 +19,44 @@
 #define TMA_HASH_K7 0x4767fb28u
 #define TMA_HASH_K8 0x376752e3u
 #define TMA_HASH_K9 0xb7cf2148u
-#define TMA_HASH_F 0x01b4f321da50c426ULL
+#define TMA_HASH_F  0x01b4f321da50c426ULL
 
 /* Canonical keys: flow 40 bytes (10 words), src/dst address 24 bytes (6 words), dport 8 bytes (2 words). */
-#define TMA_FLOW_KEY_BYTES 40
-#define TMA_FLOW_KEY_WORDS 10
-#define TMA_ADDR_KEY_BYTES 24
-#define TMA_ADDR_KEY_WORDS 6
+#define TMA_FLOW_KEY_BYTES  40
+#define TMA_FLOW_KEY_WORDS  10
+#define TMA_ADDR_KEY_BYTES  24
+#define TMA_ADDR_KEY_WORDS  6
 #define TMA_DPORT_KEY_BYTES 8
 #define TMA_DPORT_KEY_WORDS 2
-#define TMA_DOMAIN_FLOW 0
-#define TMA_DOMAIN_SRC 1
-#define TMA_DOMAIN_DST 2
-#define TMA_DOMAIN_DPORT 3
+#define TMA_DOMAIN_FLOW	    0
+#define TMA_DOMAIN_SRC	    1
+#define TMA_DOMAIN_DST	    2
+#define TMA_DOMAIN_DPORT    3
 
 /* Count-Min Sketch: depth rows of 2^widthBits u64 counters, row-major. */
-#define TMA_CMS_DEPTH 4
-#define TMA_CMS_WIDTH_BITS 12
-#define TMA_CMS_WIDTH 4096
-#define TMA_CMS_WIDTH_MASK 4095
-#define TMA_CMS_CELLS 16384
+#define TMA_CMS_DEPTH	     4
+#define TMA_CMS_WIDTH_BITS   12
+#define TMA_CMS_WIDTH	     4096
+#define TMA_CMS_WIDTH_MASK   4095
+#define TMA_CMS_CELLS	     16384
 #define TMA_CMS_COUNTER_BITS 64
 
 /* HyperLogLog: 2^p one-byte registers; rank in 1..64-p+1. */
-#define TMA_HLL_P 14
-#define TMA_HLL_M 16384
+#define TMA_HLL_P	 14
+#define TMA_HLL_M	 16384
 #define TMA_HLL_RANK_MAX 51
 
 /* Heavy-hitter candidate table (per CPU). */
-#define TMA_CAND_SLOTS 1024
-#define TMA_CAND_WAYS 4
-#define TMA_CAND_SETS 256
+#define TMA_CAND_SLOTS		   1024
+#define TMA_CAND_WAYS		   4
+#define TMA_CAND_SETS		   256
 #define TMA_CAND_THRESHOLD_DEFAULT 32
 /* The entry threshold is at least (IP packets so far >> TMA_CMS_WIDTH_BITS) << this: twice the mean CMS noise. */
 #define TMA_CAND_NOISE_SHIFT_DEFAULT 1
 
-#define TMA_PROTOCOLS 256
-#define TMA_INTERVAL_MIN_MS 1000
-#define TMA_INTERVAL_DEFAULT_MS 10000
-#define TMA_INTERVAL_MAX_MS 300000
+#define TMA_PROTOCOLS		     256
+#define TMA_INTERVAL_MIN_MS	     1000
+#define TMA_INTERVAL_DEFAULT_MS	     10000
+#define TMA_INTERVAL_MAX_MS	     300000
 
 #endif /* TMA_SPEC_H */
