@@ -256,9 +256,6 @@ for i in range(${G}): s.sendto(gre+inner,('${ns.outerAddr}',0))`,
       await new Promise((r) => setTimeout(r, 100));
       const read = readAll(tc.reader);
       const keys = byKey(read);
-      const vxOuter = keys.get(
-        hex(flowKey({ src: ns.innerAddr, dst: ns.outerAddr, sport: 0, dport: 4789, proto: 17 })),
-      );
       const vxInnerKey = hex(flowKey({ src: nsIn, dst: hostIn, sport: 41234, dport: 7777, proto: 17 }));
       const greOuter = hex(flowKey({ src: ns.innerAddr, dst: ns.outerAddr, sport: 0, dport: 0, proto: 47 }));
       const greInner = hex(flowKey({ src: '10.77.0.1', dst: '10.77.0.2', sport: 33333, dport: 443, proto: 6 }));
