@@ -3,8 +3,9 @@
  * HLLs, per-protocol totals, a bounded heavy-hitter candidate table), in the copy tma_ctl.epoch selects. A flow in
  * the candidate table is counted there only (the fast path of heavy flows); user space folds those counts into the
  * CMS when it reads the copy, so what it reads is the sketch of every packet.
- * The same code runs as XDP (ingress) and as TC clsact ingress/egress. It never drops or alters traffic:
- * XDP_PASS and TC_ACT_UNSPEC always. */
+ * The same code runs as XDP (ingress) and as TC clsact ingress/egress, from the Ethernet header or (the _l3
+ * programs) from the IP header. It counts what the wire carries: a TC GSO/GRO skb counts its segments and their
+ * headers. It never drops or alters traffic: XDP_PASS and TC_ACT_UNSPEC always. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>

@@ -80,7 +80,7 @@ export const TC_PRIORITY = 0x544d;
 
 export interface LoadOptions {
   objectPath: string;
-  /** the hook whose program is loaded and attached; none: both programs are loaded, for BPF_PROG_TEST_RUN only */
+  /** the hook whose programs are loaded and attached; none: every program is loaded, for BPF_PROG_TEST_RUN only */
   hook?: Hook;
   sampleRate?: number;
   candThreshold?: number;

@@ -1,4 +1,4 @@
-// The TMA object loaded for tests and benchmarks: both programs through the one loader (TmaKernel), driven by
+// The TMA object loaded for tests and benchmarks: every program through the one loader (TmaKernel), driven by
 // BPF_PROG_TEST_RUN, with read-outs in exact BigInt form and per CPU (the agent's EpochReader sums into doubles and
 // merges CPUs), the epoch set by hand, and the per-packet trace the object records when loaded with trace on.
 import {
@@ -108,7 +108,7 @@ export function pinToCpu(cpu: number): void {
   if (setThreadAffinity([cpu]) !== 0) throw new Error(`sched_setaffinity: ${ffi.strerror(ffi.errno())}`);
 }
 
-/** The .rodata knobs of a test load (no hook: both programs are loaded). */
+/** The .rodata knobs of a test load (no hook: every program is loaded). */
 export type TestConfig = Omit<LoadOptions, 'objectPath' | 'hook'>;
 
 export class TestKernel {
