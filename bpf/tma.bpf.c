@@ -345,12 +345,13 @@ __attribute__((noinline)) int tma_inner_tc(struct __sk_buff *skb, struct tma_inn
 	return tma_inner_parse((void *)(long)skb->data, (void *)(long)skb->data_end, io);
 }
 
-/* Replaces the outer key (and its transport offset) by the tunnelled packet's when tma_cfg.tunnels is inner and the
- * frame is a tunnel whose inner packet is well formed; anything else keeps the outer key. */
-#define TMA_TUNNEL_INNER(fn, ctx, res, kp, err, l4off)                                                                 \
+/* Replaces the outer key by the tunnelled packet's (and sets l4off to the inner transport header) when
+ * tma_cfg.tunnels is inner and the frame is a tunnel whose inner packet is well formed; anything else keeps the outer
+ * key. l4: the outer transport header (NULL: none). */
+#define TMA_TUNNEL_INNER(fn, ctx, res, kp, err, data, l4, l4off)                                                       \
 	do {                                                                                                           \
-		if (tma_cfg.tunnels == TMA_TUNNELS_INNER && (res) == TMA_PARSE_FLOW && (l4off)) {                      \
-			struct tma_inner io = { .k = *(kp), .l4off = (l4off) };                                        \
+		if (tma_cfg.tunnels == TMA_TUNNELS_INNER && (res) == TMA_PARSE_FLOW && (l4)) {                         \
+			struct tma_inner io = { .k = *(kp), .l4off = (__u32)((l4) - (data)) };                         \
 			int ires = fn((ctx), &io);                                                                     \
                                                                                                                        \
 			if (ires >= 0) {                                                                               \
@@ -368,13 +369,12 @@ static __always_inline int tma_xdp_count(struct xdp_md *ctx, int l3)
 	void *end = (void *)(long)ctx->data_end;
 	struct tma_flow_key k = {};
 	void *l4 = NULL;
-	__u32 err = 0, l4off;
+	__u32 err = 0, l4off = 0;
 	int res;
 
 	TMA_KEEP_IN_MEMORY(k);
 	res = tma_parse(data, end, &k, &err, l3, &l4);
-	l4off = l4 ? (__u32)(l4 - data) : 0;
-	TMA_TUNNEL_INNER(tma_inner_xdp, ctx, res, &k, err, l4off);
+	TMA_TUNNEL_INNER(tma_inner_xdp, ctx, res, &k, err, data, l4, l4off);
 	tma_count(res, err, &k, (__u32)(end - data), 1, tma_if_slot(ctx->ingress_ifindex) * 2 + TMA_DIR_INGRESS);
 	return XDP_PASS;
 }
@@ -410,20 +410,20 @@ static __always_inline void tma_tc_count(struct __sk_buff *skb, int l3, __u32 di
 
 	TMA_KEEP_IN_MEMORY(k);
 	res = tma_parse(data, end, &k, &err, l3, &l4);
-	if (l4)
-		l4off = (__u32)(l4 - data);
 	if (((res == TMA_PARSE_ERROR && tma_err_truncation(err)) ||
 	     (res == TMA_PARSE_FLOW_MALFORMED && err == TMA_ERR_TCP_TRUNC)) &&
 	    len > (__u32)(end - data)) {
 		/* headers in paged data: make them linear (contents unchanged) and parse again */
-		if (bpf_skb_pull_data(skb, len < TMA_PULL_LEN ? len : TMA_PULL_LEN) == 0) {
+		int pulled = bpf_skb_pull_data(skb, len < TMA_PULL_LEN ? len : TMA_PULL_LEN) == 0;
+
+		/* packet pointers are stale after the call, whatever it returned */
+		l4 = NULL;
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		if (pulled) {
 			__builtin_memset(&k, 0, sizeof(k));
 			err = 0;
-			l4 = NULL;
-			data = (void *)(long)skb->data;
-			end = (void *)(long)skb->data_end;
 			res = tma_parse(data, end, &k, &err, l3, &l4);
-			l4off = l4 ? (__u32)(l4 - data) : 0;
 		}
 		/* the pull is counted in the totals of the copy the packet lands in */
 		{
@@ -433,13 +433,17 @@ static __always_inline void tma_tc_count(struct __sk_buff *skb, int l3, __u32 di
 				s->totals.pulls++;
 		}
 	}
-	TMA_TUNNEL_INNER(tma_inner_tc, skb, res, &k, err, l4off);
+	TMA_TUNNEL_INNER(tma_inner_tc, skb, res, &k, err, data, l4, l4off);
 	/* A GSO skb (TSO/GSO on egress, GRO on ingress) is gso_segs packets on the wire, each with its own copy of the
 	 * headers the skb holds once. */
-	if (segs > 1 && l4off)
-		len += (segs - 1) * tma_gso_hlen(skb, l4off, k.proto);
-	if (segs < 1)
+	if (segs > 1) {
+		if (!l4off && l4)
+			l4off = (__u32)(l4 - data);
+		if (l4off)
+			len += (segs - 1) * tma_gso_hlen(skb, l4off, k.proto);
+	} else {
 		segs = 1;
+	}
 	tma_count(res, err, &k, len, segs, tma_if_slot(skb->ifindex) * 2 + dir);
 }
 
