@@ -3,8 +3,9 @@
  * HLLs, per-protocol totals, a bounded heavy-hitter candidate table), in the copy tma_ctl.epoch selects. A flow in
  * the candidate table is counted there only (the fast path of heavy flows); user space folds those counts into the
  * CMS when it reads the copy, so what it reads is the sketch of every packet.
- * The same code runs as XDP (ingress) and as TC clsact ingress/egress. It never drops or alters traffic:
- * XDP_PASS and TC_ACT_UNSPEC always. */
+ * The same code runs as XDP (ingress) and as TC clsact ingress/egress, from the Ethernet header or (the _l3
+ * programs) from the IP header. It counts what the wire carries: a TC GSO/GRO skb counts its segments and their
+ * headers. It never drops or alters traffic: XDP_PASS and TC_ACT_UNSPEC always. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -97,14 +98,15 @@ static __always_inline void tma_cand_fold(struct tma_state *s, __u64 h, __u64 pa
  * get the sum when it is read or evicted, and its HLL keys were added by the packet that made it a member (adding
  * a key again never changes an HLL). Returns 1 when the flow is a member. Checked first on every packet, so a
  * member never misses a packet: its count (CMS estimate at entry + exact since) bounds its true count from above. */
-static __always_inline int tma_cand_hit(struct tma_cand_set *set, const struct tma_flow_key *k, __u64 h, __u32 len)
+static __always_inline int tma_cand_hit(struct tma_cand_set *set, const struct tma_flow_key *k, __u64 h, __u32 len,
+					__u32 segs)
 {
 	int w;
 
 #pragma unroll
 	for (w = 0; w < TMA_CAND_WAYS; w++) {
 		if (set->hash[w] == h && set->packets[w] && tma_key_eq(&set->key[w], k)) {
-			set->packets[w]++;
+			set->packets[w] += segs;
 			set->bytes[w] += len;
 			return 1;
 		}
@@ -190,9 +192,9 @@ static __always_inline __u64 tma_cand_threshold(__u64 n)
 	return floor > tma_cfg.cand_threshold ? floor : tma_cfg.cand_threshold;
 }
 
-/* One IP packet of flow k: its candidate way if it has one; else the CMS rows, maybe an entry into the table, and the
+/* One IP packet (segs on the wire) of flow k: its candidate way if it has one; else the CMS rows, maybe an entry into the table, and the
  * four HLLs. n = IP packets in this copy on this CPU, for the noise floor. */
-static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u64 n)
+static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u32 segs, __u64 n)
 {
 	__u64 h, s01, hs, hd, hp;
 	__u64 est_packets = ~0ULL, est_bytes = ~0ULL;
@@ -205,13 +207,13 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 	TMA_CUT_AT(3, "r"(h));
 	set_idx = tma_hash_lo(h) & (TMA_CAND_SETS - 1);
 	set = &s->cand[set_idx];
-	if (tma_cand_hit(set, k, h, len))
+	if (tma_cand_hit(set, k, h, len, segs))
 		return;
 	TMA_CUT_AT(4, "r"(set));
 #pragma unroll
 	for (row = 0; row < TMA_CMS_DEPTH; row++) {
 		struct tma_cms_cell *c = &s->cms[row * TMA_CMS_WIDTH + tma_cms_index(h, row)];
-		__u64 p = c->packets + 1, b = c->bytes + len;
+		__u64 p = c->packets + segs, b = c->bytes + len;
 
 		c->packets = p;
 		c->bytes = b;
@@ -251,8 +253,17 @@ static __always_inline int tma_sampled(struct tma_totals *t)
 	return (((x >> 32) * tma_cfg.sample_rate) >> 32) == 0;
 }
 
-/* Counts one parsed frame. res/err come from tma_parse; len is the frame length from the Ethernet header on. */
-static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k, __u32 len)
+/* Slot of an interface in tma_state.ifc (0: no slot of its own). */
+static __always_inline __u32 tma_if_slot(__u32 ifindex)
+{
+	__u32 i = ifindex & (TMA_IF_TABLE - 1);
+
+	return tma_ifs[i].ifindex == ifindex ? tma_ifs[i].slot & (TMA_IF_SLOTS - 1) : 0;
+}
+
+/* Counts one parsed frame (segs wire packets of len bytes in all: 1 and the frame length, except for a TC GSO/GRO
+ * skb). res/err come from tma_parse; ifc = ifc index of the interface and direction. */
+static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k, __u32 len, __u32 segs, __u32 ifc)
 {
 	struct tma_state *s;
 	struct tma_totals *t;
@@ -262,64 +273,157 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 	if (!s)
 		return;
 	t = &s->totals;
-	t->packets++;
+	t->packets += segs;
 	t->bytes += len;
+	s->ifc[ifc & (TMA_IF_SLOTS * 2 - 1)].packets += segs;
+	s->ifc[ifc & (TMA_IF_SLOTS * 2 - 1)].bytes += len;
 
 	if (res == TMA_PARSE_ERROR) {
-		t->error_packets++;
+		t->error_packets += segs;
 		t->error_bytes += len;
-		s->errors[err & (TMA_ERR_SLOTS - 1)]++;
+		s->errors[err & (TMA_ERR_SLOTS - 1)] += segs;
 		tma_trace_put(k, 0, TMA_TRACE_ERROR, err, len);
 		return;
 	}
 	if (res == TMA_PARSE_NON_IP) {
-		t->non_ip_packets++;
+		t->non_ip_packets += segs;
 		t->non_ip_bytes += len;
 		tma_trace_put(k, 0, TMA_TRACE_NON_IP, 0, len);
 		return;
 	}
-	t->proto[k->proto].packets++;
+	if (res == TMA_PARSE_FLOW_MALFORMED)
+		s->errors[err & (TMA_ERR_SLOTS - 1)] += segs;
+	t->proto[k->proto].packets += segs;
 	t->proto[k->proto].bytes += len;
 	TMA_CUT_AT(2, "r"(t));
 	if (tma_cfg.sample_rate > 1 && !tma_sampled(t))
 		return;
 	/* the noise floor counts the packets that can reach the CMS (all three counters sit in one cache line) */
-	tma_sketch(s, k, len, t->packets - t->non_ip_packets - t->error_packets);
+	tma_sketch(s, k, len, segs, t->packets - t->non_ip_packets - t->error_packets);
 }
 
-SEC("xdp")
-int tma_xdp(struct xdp_md *ctx)
+/* In and out of the inner parse: the outer key and transport offset in, the inner ones out. */
+struct tma_inner {
+	struct tma_flow_key k;
+	__u32 err;
+	__u32 l4off;
+};
+
+/* The packet a VXLAN/Geneve/GRE header carries, parsed into io when it is well formed (TMA_PARSE_FLOW or
+ * TMA_PARSE_FLOW_MALFORMED returned); anything else returns -1 and leaves io alone. */
+static __always_inline int tma_inner_parse(void *data, void *end, struct tma_inner *io)
+{
+	struct tma_flow_key k = {};
+	void *in, *l4 = NULL;
+	__u32 err = 0;
+	int res, l3 = 0;
+
+	if (!io || io->l4off > 1023)
+		return -1;
+	in = tma_tunnel_inner(data + (io->l4off & 1023), end, &io->k, &l3);
+	if (!in)
+		return -1;
+	TMA_KEEP_IN_MEMORY(k);
+	res = tma_parse(in, end, &k, &err, l3, &l4);
+	if (res != TMA_PARSE_FLOW && res != TMA_PARSE_FLOW_MALFORMED)
+		return -1;
+	io->k = k;
+	io->err = err;
+	io->l4off = (__u32)(l4 - data);
+	return res;
+}
+
+/* Global functions: the verifier checks each once on its own, instead of once for every path of the outer parse
+ * (inlined, the two parses multiply past its complexity limit). Called only when tma_cfg.tunnels is inner. */
+__attribute__((noinline)) int tma_inner_xdp(struct xdp_md *ctx, struct tma_inner *io)
+{
+	return tma_inner_parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, io);
+}
+
+__attribute__((noinline)) int tma_inner_tc(struct __sk_buff *skb, struct tma_inner *io)
+{
+	return tma_inner_parse((void *)(long)skb->data, (void *)(long)skb->data_end, io);
+}
+
+/* Replaces the outer key by the tunnelled packet's (and sets l4off to the inner transport header) when
+ * tma_cfg.tunnels is inner and the frame is a tunnel whose inner packet is well formed; anything else keeps the outer
+ * key. l4: the outer transport header (NULL: none). */
+#define TMA_TUNNEL_INNER(fn, ctx, res, kp, err, data, l4, l4off)                                                       \
+	do {                                                                                                           \
+		if (tma_cfg.tunnels == TMA_TUNNELS_INNER && (res) == TMA_PARSE_FLOW && (l4)) {                         \
+			struct tma_inner io = { .k = *(kp), .l4off = (__u32)((l4) - (data)) };                         \
+			int ires = fn((ctx), &io);                                                                     \
+                                                                                                                       \
+			if (ires >= 0) {                                                                               \
+				*(kp) = io.k;                                                                          \
+				(err) = io.err;                                                                        \
+				(l4off) = io.l4off;                                                                    \
+				(res) = ires;                                                                          \
+			}                                                                                              \
+		}                                                                                                      \
+	} while (0)
+
+static __always_inline int tma_xdp_count(struct xdp_md *ctx, int l3)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct tma_flow_key k = {};
-	__u32 err = 0;
+	void *l4 = NULL;
+	__u32 err = 0, l4off = 0;
 	int res;
 
 	TMA_KEEP_IN_MEMORY(k);
-	res = tma_parse(data, end, &k, &err);
-	tma_count(res, err, &k, (__u32)(end - data));
+	res = tma_parse(data, end, &k, &err, l3, &l4);
+	TMA_TUNNEL_INNER(tma_inner_xdp, ctx, res, &k, err, data, l4, l4off);
+	tma_count(res, err, &k, (__u32)(end - data), 1, tma_if_slot(ctx->ingress_ifindex) * 2 + TMA_DIR_INGRESS);
 	return XDP_PASS;
 }
 
-static __always_inline void tma_tc_count(struct __sk_buff *skb)
+/* Header bytes each segment of a GSO skb repeats: everything up to the end of the transport header (TCP with its
+ * options, UDP) at offset l4off, measured on the skb's one copy of them. */
+static __always_inline __u32 tma_gso_hlen(struct __sk_buff *skb, __u32 l4off, __u8 proto)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u8 *b;
+
+	if (proto == TMA_IPPROTO_UDP)
+		return l4off + 8;
+	if (proto != TMA_IPPROTO_TCP)
+		return l4off;
+	if (l4off > 1023) /* bounded so the verifier can check the read; GSO headers are far shorter */
+		return l4off + 20;
+	b = data + (l4off & 1023);
+	if ((void *)b + 13 > end)
+		return l4off + 20;
+	return l4off + (b[12] >> 4) * 4;
+}
+
+static __always_inline void tma_tc_count(struct __sk_buff *skb, int l3, __u32 dir)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
 	struct tma_flow_key k = {};
-	__u32 err = 0, len = skb->len;
+	__u32 err = 0, len = skb->len, segs = skb->gso_segs, l4off = 0;
+	void *l4 = NULL;
 	int res;
 
 	TMA_KEEP_IN_MEMORY(k);
-	res = tma_parse(data, end, &k, &err);
-	if (res == TMA_PARSE_ERROR && tma_err_truncation(err) && len > (__u32)(end - data)) {
+	res = tma_parse(data, end, &k, &err, l3, &l4);
+	if (((res == TMA_PARSE_ERROR && tma_err_truncation(err)) ||
+	     (res == TMA_PARSE_FLOW_MALFORMED && err == TMA_ERR_TCP_TRUNC)) &&
+	    len > (__u32)(end - data)) {
 		/* headers in paged data: make them linear (contents unchanged) and parse again */
-		if (bpf_skb_pull_data(skb, len < TMA_PULL_LEN ? len : TMA_PULL_LEN) == 0) {
+		int pulled = bpf_skb_pull_data(skb, len < TMA_PULL_LEN ? len : TMA_PULL_LEN) == 0;
+
+		/* packet pointers are stale after the call, whatever it returned */
+		l4 = NULL;
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		if (pulled) {
 			__builtin_memset(&k, 0, sizeof(k));
 			err = 0;
-			data = (void *)(long)skb->data;
-			end = (void *)(long)skb->data_end;
-			res = tma_parse(data, end, &k, &err);
+			res = tma_parse(data, end, &k, &err, l3, &l4);
 		}
 		/* the pull is counted in the totals of the copy the packet lands in */
 		{
@@ -329,13 +433,59 @@ static __always_inline void tma_tc_count(struct __sk_buff *skb)
 				s->totals.pulls++;
 		}
 	}
-	tma_count(res, err, &k, len);
+	TMA_TUNNEL_INNER(tma_inner_tc, skb, res, &k, err, data, l4, l4off);
+	/* A GSO skb (TSO/GSO on egress, GRO on ingress) is gso_segs packets on the wire, each with its own copy of the
+	 * headers the skb holds once. */
+	if (segs > 1) {
+		if (!l4off && l4)
+			l4off = (__u32)(l4 - data);
+		if (l4off)
+			len += (segs - 1) * tma_gso_hlen(skb, l4off, k.proto);
+	} else {
+		segs = 1;
+	}
+	tma_count(res, err, &k, len, segs, tma_if_slot(skb->ifindex) * 2 + dir);
 }
 
-/* TC clsact: the same program on ingress and egress (direction does not change what is counted). */
+/* XDP: ingress only; the _l3 variant for devices whose frames start at the IP header (the loader picks by device
+ * type). */
+SEC("xdp")
+int tma_xdp(struct xdp_md *ctx)
+{
+	return tma_xdp_count(ctx, 0);
+}
+
+SEC("xdp")
+int tma_xdp_l3(struct xdp_md *ctx)
+{
+	return tma_xdp_count(ctx, 1);
+}
+
+/* TC clsact: one program per direction (the per-interface totals tell them apart) and link type. */
 SEC("tc")
 int tma_tc(struct __sk_buff *skb)
 {
-	tma_tc_count(skb);
+	tma_tc_count(skb, 0, TMA_DIR_INGRESS);
+	return TMA_TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int tma_tc_eg(struct __sk_buff *skb)
+{
+	tma_tc_count(skb, 0, TMA_DIR_EGRESS);
+	return TMA_TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int tma_tc_l3(struct __sk_buff *skb)
+{
+	tma_tc_count(skb, 1, TMA_DIR_INGRESS);
+	return TMA_TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int tma_tc_l3_eg(struct __sk_buff *skb)
+{
+	tma_tc_count(skb, 1, TMA_DIR_EGRESS);
 	return TMA_TC_ACT_UNSPEC;
 }

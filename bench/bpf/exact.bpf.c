@@ -31,8 +31,9 @@ int exact_xdp(struct xdp_md *ctx)
 	struct tma_flow_key k = {};
 	struct exact_counts *c, init;
 	__u32 err = 0, len = end - data;
+	void *l4 = NULL;
 
-	if (tma_parse(data, end, &k, &err) != TMA_PARSE_FLOW)
+	if (tma_parse(data, end, &k, &err, 0, &l4) != TMA_PARSE_FLOW)
 		return XDP_PASS;
 	c = bpf_map_lookup_elem(&exact_flows, &k);
 	if (c) {

@@ -10,6 +10,7 @@ const volatile struct tma_cfg tma_cfg = {
 	.trace = 0,
 	.cand_threshold = TMA_CAND_THRESHOLD_DEFAULT,
 	.cand_noise_shift = TMA_CAND_NOISE_SHIFT_DEFAULT,
+	.tunnels = TMA_TUNNELS_OUTER,
 };
 
 #endif /* TMA_CONFIG_H */

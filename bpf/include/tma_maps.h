@@ -10,6 +10,11 @@
  * bpf_map_update_elem (or through its mmap). */
 volatile struct tma_ctl tma_ctl SEC(".data.tma_ctl");
 
+/* Interface slots (struct tma_if_slot[TMA_IF_TABLE], indexed by ifindex & (TMA_IF_TABLE - 1)), written by user space
+ * when it attaches; libbpf turns the section into a one-entry array map named ".data.tma_ifs". Read by address like
+ * tma_ctl: the per-interface totals cost no map lookup. */
+volatile struct tma_if_slot tma_ifs[TMA_IF_TABLE] SEC(".data.tma_ifs");
+
 /* Barrier: updating slot 0 (with tma_ctl's fd) makes the kernel wait until every program in flight has finished. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);

@@ -33,6 +33,7 @@ enum tma_parse_result {
 	TMA_PARSE_FLOW = 0,
 	TMA_PARSE_NON_IP = 1,
 	TMA_PARSE_ERROR = 2,
+	TMA_PARSE_FLOW_MALFORMED = 3, /* keyed (by its ports), and the malformation counted by reason in *err */
 };
 
 struct tma_vlan_tag {
@@ -58,20 +59,29 @@ static __always_inline int tma_is_vlan(__be16 proto)
 	       proto == bpf_htons(TMA_ETH_P_QINQ1);
 }
 
-/* Ports or ICMP type/code of transport protocol `proto` at l4. Protocols without ports keep 0/0. */
-static __always_inline int tma_parse_l4(void *l4, void *end, __u8 proto, struct tma_flow_key *k, __u32 *err)
+/* Ports or ICMP type/code of transport protocol `proto` at l4, whose start goes to *l4p (the GSO header length and
+ * the tunnel decoder need it). Protocols without ports keep 0/0. A TCP header cut off after its ports, or with a data
+ * offset below 5, is keyed by its ports and named by reason (TMA_PARSE_FLOW_MALFORMED). */
+static __always_inline int tma_parse_l4(void *l4, void *end, __u8 proto, struct tma_flow_key *k, __u32 *err, void **l4p)
 {
 	__u8 *b = l4;
 
+	*l4p = l4;
 	switch (proto) {
 	case TMA_IPPROTO_TCP:
-		if (l4 + 20 > end)
+		if (l4 + 4 > end)
 			goto trunc;
+		k->sport = *(__u16 *)l4;
+		k->dport = *(__u16 *)(l4 + 2);
+		if (l4 + 20 > end) {
+			*err = TMA_ERR_TCP_TRUNC;
+			return TMA_PARSE_FLOW_MALFORMED;
+		}
 		if ((b[12] >> 4) < 5) {
 			*err = TMA_ERR_TCP_HDR;
-			return TMA_PARSE_ERROR;
+			return TMA_PARSE_FLOW_MALFORMED;
 		}
-		break;
+		return TMA_PARSE_FLOW;
 	case TMA_IPPROTO_UDP:
 	case TMA_IPPROTO_UDPLITE:
 		if (l4 + 8 > end)
@@ -102,7 +112,7 @@ trunc:
 	return TMA_PARSE_ERROR;
 }
 
-static __always_inline int tma_parse_ipv4(void *p, void *end, struct tma_flow_key *k, __u32 *err)
+static __always_inline int tma_parse_ipv4(void *p, void *end, struct tma_flow_key *k, __u32 *err, void **l4p)
 {
 	struct iphdr *ip = p;
 	__u32 hlen;
@@ -132,10 +142,10 @@ static __always_inline int tma_parse_ipv4(void *p, void *end, struct tma_flow_ke
 	/* later fragments carry no transport header: ports stay 0 */
 	if (ip->frag_off & bpf_htons(0x1fff))
 		return TMA_PARSE_FLOW;
-	return tma_parse_l4(p + hlen, end, k->proto, k, err);
+	return tma_parse_l4(p + hlen, end, k->proto, k, err, l4p);
 }
 
-static __always_inline int tma_parse_ipv6(void *p, void *end, struct tma_flow_key *k, __u32 *err)
+static __always_inline int tma_parse_ipv6(void *p, void *end, struct tma_flow_key *k, __u32 *err, void **l4p)
 {
 	struct ipv6hdr *ip6 = p;
 	__u8 nexthdr;
@@ -187,7 +197,7 @@ static __always_inline int tma_parse_ipv6(void *p, void *end, struct tma_flow_ke
 		}
 		default:
 			k->proto = nexthdr;
-			return tma_parse_l4(p, end, nexthdr, k, err);
+			return tma_parse_l4(p, end, nexthdr, k, err, l4p);
 		}
 		if (p + len > end)
 			goto trunc;
@@ -201,19 +211,30 @@ trunc:
 	return TMA_PARSE_ERROR;
 }
 
-/* Parses the frame in [data, end) into k (zeroed by the caller). Inlined (no BPF-to-BPF call and return thunk);
- * the caller keeps k one stack object (TMA_KEEP_IN_MEMORY), else the compiler splits it into scalars and re-zeroes
- * them on every branch (~50 dead stores per packet, measured ~10 ns slower). */
+/* Parses the frame in [data, end) into k (zeroed by the caller): from the Ethernet header, or from the IP header when
+ * l3 is set (tun, WireGuard, ipip/sit/gre devices: the version nibble tells IPv4 from IPv6). *l4p gets the start of
+ * the transport header when there is one. Inlined (no BPF-to-BPF call and return thunk); the caller keeps k one
+ * stack object (TMA_KEEP_IN_MEMORY), else the compiler splits it into scalars and re-zeroes them on every branch (~50
+ * dead stores per packet, measured ~10 ns slower). */
 #ifndef TMA_PARSE_INLINE
 #define TMA_PARSE_INLINE __always_inline
 #endif
-static TMA_PARSE_INLINE int tma_parse(void *data, void *end, struct tma_flow_key *k, __u32 *err)
+static TMA_PARSE_INLINE int tma_parse(void *data, void *end, struct tma_flow_key *k, __u32 *err, int l3, void **l4p)
 {
 	struct ethhdr *eth = data;
 	void *p = data + TMA_ETH_HLEN;
 	__be16 proto;
 	int i;
 
+	if (l3) {
+		if (data + 1 > end)
+			return TMA_PARSE_NON_IP;
+		if ((*(__u8 *)data >> 4) == 4)
+			return tma_parse_ipv4(data, end, k, err, l4p);
+		if ((*(__u8 *)data >> 4) == 6)
+			return tma_parse_ipv6(data, end, k, err, l4p);
+		return TMA_PARSE_NON_IP;
+	}
 	if (p > end) {
 		*err = TMA_ERR_ETH_TRUNC;
 		return TMA_PARSE_ERROR;
@@ -233,14 +254,63 @@ static TMA_PARSE_INLINE int tma_parse(void *data, void *end, struct tma_flow_key
 		p += sizeof(*tag);
 	}
 	if (proto == bpf_htons(TMA_ETH_P_IP))
-		return tma_parse_ipv4(p, end, k, err);
+		return tma_parse_ipv4(p, end, k, err, l4p);
 	if (proto == bpf_htons(TMA_ETH_P_IPV6))
-		return tma_parse_ipv6(p, end, k, err);
+		return tma_parse_ipv6(p, end, k, err, l4p);
 	if (tma_is_vlan(proto)) {
 		*err = TMA_ERR_VLAN_DEPTH;
 		return TMA_PARSE_ERROR;
 	}
 	return TMA_PARSE_NON_IP;
+}
+
+#define TMA_ETH_P_TEB	0x6558 /* transparent Ethernet bridging: an Ethernet frame follows (gretap, Geneve) */
+#define TMA_IPPROTO_GRE 47
+#define TMA_VXLAN_PORT	4789
+#define TMA_GENEVE_PORT 6081
+#define TMA_TUNNEL_HLEN 8 /* VXLAN header; Geneve's fixed part */
+
+/* The packet a VXLAN (UDP 4789), Geneve (UDP 6081) or GRE (version 0) header at l4 carries: its start, and whether
+ * it is an Ethernet frame (*l3 = 0) or an IP packet (*l3 = 1). NULL when the packet is not such a tunnel (or its
+ * header is cut off). */
+static __always_inline void *tma_tunnel_inner(void *l4, void *end, const struct tma_flow_key *k, int *l3)
+{
+	__u8 *b;
+	__u16 proto;
+
+	if (k->proto == TMA_IPPROTO_UDP) {
+		b = l4 + 8;
+		if ((void *)b + TMA_TUNNEL_HLEN > end)
+			return NULL;
+		if (k->dport == bpf_htons(TMA_VXLAN_PORT)) {
+			*l3 = 0;
+			return b + TMA_TUNNEL_HLEN;
+		}
+		if (k->dport != bpf_htons(TMA_GENEVE_PORT) || (b[0] >> 6) != 0)
+			return NULL;
+		proto = (__u16)b[2] << 8 | b[3];
+		*l3 = proto != TMA_ETH_P_TEB;
+		return b + TMA_TUNNEL_HLEN + (b[0] & 0x3f) * 4;
+	}
+	if (k->proto == TMA_IPPROTO_GRE) {
+		__u32 hlen = 4;
+
+		b = l4;
+		if ((void *)b + 4 > end || (b[1] & 7) != 0)
+			return NULL;
+		hlen += (b[0] & 0x80) ? 4 : 0; /* checksum */
+		hlen += (b[0] & 0x20) ? 4 : 0; /* key */
+		hlen += (b[0] & 0x10) ? 4 : 0; /* sequence number */
+		proto = (__u16)b[2] << 8 | b[3];
+		if (proto == TMA_ETH_P_TEB)
+			*l3 = 0;
+		else if (proto == TMA_ETH_P_IP || proto == TMA_ETH_P_IPV6)
+			*l3 = 1;
+		else
+			return NULL;
+		return b + hlen;
+	}
+	return NULL;
 }
 
 /* Errors a TC program may cure by pulling paged data into the linear area. */

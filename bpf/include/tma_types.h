@@ -12,7 +12,9 @@
 /* CPUs tma_state covers when the loader does not size it (the agent sizes it to the possible CPUs). */
 #define TMA_STATE_CPUS_DEFAULT 16
 
-/* Why a frame was not counted in the sketches (index of tma_state.errors). */
+/* Malformations by reason (index of tma_state.errors). Most mean the frame was not counted in the sketches
+ * (error_packets); TMA_ERR_TCP_HDR and TMA_ERR_TCP_TRUNC are counted here and the frame is still keyed by its ports,
+ * as independent dissectors do. */
 enum tma_err {
 	TMA_ERR_ETH_TRUNC = 0,	    /* shorter than an Ethernet header */
 	TMA_ERR_VLAN_TRUNC = 1,	    /* VLAN tag cut off */
@@ -24,9 +26,10 @@ enum tma_err {
 	TMA_ERR_IPV6_EXT_TRUNC = 7, /* extension header cut off */
 	TMA_ERR_IPV6_EXT_DEPTH = 8, /* more extension headers than the parser follows */
 	TMA_ERR_L4_TRUNC = 9,	    /* TCP/UDP/UDP-Lite/SCTP/DCCP/ICMP/ICMPv6 header cut off */
-	TMA_ERR_TCP_HDR = 10,	    /* TCP data offset < 5 */
+	TMA_ERR_TCP_HDR = 10,	    /* TCP data offset < 5 (keyed by its ports) */
 	TMA_ERR_NONLINEAR = 11,	    /* TC: headers not in linear data and the pull failed */
-	TMA_ERR__COUNT = 12,
+	TMA_ERR_TCP_TRUNC = 12,	    /* TCP header cut off after the ports (keyed by its ports) */
+	TMA_ERR__COUNT = 13,
 };
 
 /* CMS cell: packets and bytes side by side, so the one column a row's hash selects updates both in one cache line
@@ -72,8 +75,8 @@ struct tma_proto_count {
  * that updated the sketches = the sum of any one CMS row's packets (bytes) cells (= sum(proto[].packets) when
  * sample_rate = 1). Kept to per-packet essentials: every counter here costs each packet a memory update. */
 struct tma_totals {
-	__u64 packets;	      /* every frame the program ran on */
-	__u64 bytes;	      /* frame length from the Ethernet header on */
+	__u64 packets;	      /* every frame the program ran on; a TC GSO/GRO skb counts its segments */
+	__u64 bytes;	      /* wire bytes from the link header on (docs/bpf.md: what a GSO skb adds) */
 	__u64 non_ip_packets; /* well-formed frames that are neither IPv4 nor IPv6 (ARP, LLDP, ...) */
 	__u64 non_ip_bytes;
 	__u64 error_packets; /* malformed/truncated: also counted by reason in tma_errors */
@@ -84,6 +87,29 @@ struct tma_totals {
 	__u64 rng;	      /* sampling only: this CPU's xorshift64 state (seeded when 0) */
 	__u64 reserved[6];
 	struct tma_proto_count proto[TMA_PROTOCOLS]; /* IP packets by transport protocol (after IPv6 ext. headers) */
+};
+
+/* Packets and bytes one interface carried in one direction (tma_state.ifc[slot * 2 + direction]). */
+struct tma_if_count {
+	__u64 packets;
+	__u64 bytes;
+};
+
+enum tma_direction {
+	TMA_DIR_INGRESS = 0,
+	TMA_DIR_EGRESS = 1,
+};
+
+/* Interfaces counted apart: slots 1..TMA_IF_SLOTS-1 are assigned by user space per attached interface; slot 0 counts
+ * every interface without one (overflow, or an interface user space did not register). */
+#define TMA_IF_SLOTS 64
+/* tma_ifs: direct-mapped by ifindex & (TMA_IF_TABLE - 1); an entry names the ifindex it belongs to, so two
+ * interfaces whose ifindexes collide cannot share a slot (the second one is counted in slot 0). */
+#define TMA_IF_TABLE 256
+
+struct tma_if_slot {
+	__u32 ifindex;
+	__u32 slot;
 };
 
 /* Slots for the error counters by reason (TMA_ERR__COUNT used, the rest keep the state 64-byte aligned). */
@@ -99,6 +125,7 @@ struct tma_state {
 	struct tma_hll hll[TMA_HLL_KINDS];
 	struct tma_cand_set cand[TMA_CAND_SETS];
 	struct tma_cand_base cand_base[TMA_CAND_SLOTS];
+	struct tma_if_count ifc[TMA_IF_SLOTS * 2]; /* by interface slot and enum tma_direction */
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct tma_totals) % 64 == 0, "totals keep the state's members line-aligned");
@@ -124,7 +151,12 @@ struct tma_cfg {
 	__u32 trace;	   /* tests only: record each packet's parse result in tma_trace */
 	__u64 cand_threshold; /* minimum CMS packet estimate (this CPU, this epoch) at which a flow enters the candidates */
 	__u32 cand_noise_shift; /* the threshold is at least (IP packets in this copy on this CPU >> CMS width bits) << this */
-	__u32 pad;
+	__u32 tunnels;		/* enum tma_tunnels: key VXLAN/Geneve/GRE packets by their outer or inner header */
+};
+
+enum tma_tunnels {
+	TMA_TUNNELS_OUTER = 0,
+	TMA_TUNNELS_INNER = 1,
 };
 
 /* Tests only (cfg.trace): the last packet's parse result. */

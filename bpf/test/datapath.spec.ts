@@ -36,7 +36,8 @@ const TC_ACT_UNSPEC = 0xffffffff;
 const PROGRAMS: ProgramName[] = ['tma_xdp', 'tma_tc'];
 const run = rootDescribe('bpf tests');
 
-type Expect = { flow: Tuple } | { nonIp: true } | { err: TmaErr };
+/** flow: keyed (malformed: and counted by that reason too); nonIp; err: not keyed, counted by reason */
+type Expect = { flow: Tuple; malformed?: TmaErr } | { nonIp: true } | { err: TmaErr };
 interface Case {
   name: string;
   frame: Uint8Array;
@@ -257,14 +258,29 @@ const CASES: Case[] = [
     expect: { err: TmaErr.Ipv4Hdr },
   },
   {
-    name: 'TCP header cut off',
+    name: 'TCP header cut off after the ports: keyed by them, counted as malformed',
     frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2).subarray(0, 19))),
+    expect: { flow: t4(6, 1, 2), malformed: TmaErr.TcpTrunc },
+  },
+  {
+    name: 'TCP header of exactly the ports (IPv6): keyed by them, counted as malformed',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 6, P.tcp(5, 6).subarray(0, 4))),
+    expect: { flow: t6(6, 5, 6), malformed: TmaErr.TcpTrunc },
+  },
+  {
+    name: 'TCP header cut off inside the ports: not keyed',
+    frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2).subarray(0, 3))),
     expect: { err: TmaErr.L4Trunc },
   },
   {
-    name: 'TCP data offset 4',
+    name: 'TCP data offset 4: keyed by the ports, counted as malformed',
     frame: P.eth(P.ETH_IP, P.ipv4(v4.src, v4.dst, 6, P.tcp(1, 2, new Uint8Array(0), 4))),
-    expect: { err: TmaErr.TcpHdr },
+    expect: { flow: t4(6, 1, 2), malformed: TmaErr.TcpHdr },
+  },
+  {
+    name: 'TCP data offset 0 (IPv6): keyed by the ports, counted as malformed',
+    frame: P.eth(P.ETH_IPV6, P.ipv6(v6.src, v6.dst, 6, P.tcp(7, 8, P.bytes(12), 0))),
+    expect: { flow: t6(6, 7, 8), malformed: TmaErr.TcpHdr },
   },
   {
     name: 'UDP header cut off',
@@ -348,7 +364,11 @@ run('data path golden tests (BPF_PROG_TEST_RUN)', () => {
       expect(t.protoPackets[c.expect.flow.proto]).toBe(1n);
       expect(t.protoBytes[c.expect.flow.proto]).toBe(len);
       expect([t.errorPackets, t.nonIpPackets]).toEqual([0n, 0n]);
-      expect(nonZero(errors)).toBe(0);
+      if (c.expect.malformed === undefined) expect(nonZero(errors)).toBe(0);
+      else {
+        expect(nonZero(errors)).toBe(1);
+        expect(errors[c.expect.malformed]).toBe(1n);
+      }
       // exactly one cell per row, holding this frame
       expect(nonZero(cms.packets)).toBe(CMS_DEPTH);
       for (const cell of want.cells) expect([cms.packets[cell], cms.bytes[cell]]).toEqual([1n, len]);
@@ -462,12 +482,19 @@ run('data path golden tests (BPF_PROG_TEST_RUN)', () => {
   });
 
   it('counts each error reason in its own slot of the copy', () => {
-    for (const c of CASES) if ('err' in c.expect) tma.run('tma_xdp', c.frame);
-    const errs = tma.errors(0);
+    const reasonOf = (e: Expect) => ('err' in e ? e.err : 'flow' in e ? e.malformed : undefined);
+    let dropped = 0n;
     const expected = new Array(ERR_COUNT).fill(0n);
-    for (const c of CASES) if ('err' in c.expect) expected[c.expect.err]++;
-    expect(errs).toEqual(expected);
-    expect(tma.totals(0).errorPackets).toBe(expected.reduce((a, b) => a + b, 0n));
+    for (const c of CASES) {
+      const reason = reasonOf(c.expect);
+      if (reason === undefined) continue;
+      tma.run('tma_xdp', c.frame);
+      expected[reason]++;
+      if ('err' in c.expect) dropped++;
+    }
+    expect(tma.errors(0)).toEqual(expected);
+    // malformed TCP headers are keyed: only the other reasons stay out of the sketches
+    expect(tma.totals(0).errorPackets).toBe(dropped);
   });
 
   it('the reference hash agrees with the vectors words section', () => {

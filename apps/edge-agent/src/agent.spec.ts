@@ -143,6 +143,15 @@ run('edge agent on a veth pair', () => {
     expect(Number(/^tma_agent_packets_total (\d+)/m.exec(metrics)![1])).toBeGreaterThanOrEqual(5000);
     expect(metrics).toMatch(/^tma_agent_snapshots_sent_total [1-9]/m);
     expect(metrics).toMatch(/^tma_agent_read_seconds_count [1-9]/m);
+    // per interface and direction: the datagrams came in on the attached interface
+    const ingress = new RegExp(
+      `^tma_agent_interface_packets_total\\{interface="${ns.outer}",direction="ingress"\\} (\\d+)`,
+      'm',
+    );
+    expect(Number(ingress.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect(metrics).toMatch(
+      new RegExp(`^tma_agent_interface_bytes_total\\{interface="${ns.outer}",direction="ingress"\\} [1-9]`, 'm'),
+    );
     expect(metrics).toMatch(/^tma_agent_spool_depth \d/m);
     expect(metrics).toMatch(/^tma_agent_process_resident_memory_bytes \d/m);
   }, 120_000);
@@ -197,7 +206,7 @@ run('edge agent on a veth pair', () => {
     const args = ['--interfaces', ns.outer, '--interval', '10s', '--stdout', '--metrics-port', '0', '--spool-dir', dir];
     const first = startCli(args);
     const ids = (await first.waitFor('agent_started')).programIds as number[];
-    expect(ids.map((id) => programNameById(id))).toEqual(['tma_tc']);
+    expect(ids.map((id) => programNameById(id))).toEqual(['tma_tc', 'tma_tc_eg']);
     first.child.kill('SIGKILL');
     await first.exited;
     expect(await gone(ids)).toBe(true);

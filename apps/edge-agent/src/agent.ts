@@ -8,6 +8,7 @@ import { decode, encode, snapshotTopic, type CoveredInterface, type SketchSnapsh
 import { loadKafkaSettings } from '@tma/kafka';
 import type { AgentConfig } from './config';
 import {
+  DIRECTIONS,
   ERR_REASONS,
   EpochReader,
   listInterfaces,
@@ -22,6 +23,9 @@ import { Publisher } from './publisher';
 import { buildSnapshot, snapshotToJson } from './snapshot';
 import { Spool } from './spool';
 import { AgentState, readBootId } from './agent-state';
+
+/** Interface label of the totals of interfaces without a slot of their own in the kernel. */
+export const OTHER_INTERFACES = '_other';
 
 export function agentVersion(): string {
   try {
@@ -106,6 +110,7 @@ export class Agent {
         hook: c.hook,
         sampleRate: c.samplingRate,
         candThreshold: c.candidateThreshold,
+        tunnels: c.tunnels,
       });
       this.reader = new EpochReader(this.kernel);
       this.syncInterfaces(true);
@@ -238,6 +243,14 @@ export class Agent {
     m.candidateEvictions.inc(t.candEvictions);
     for (let r = 0; r < read.errors.length; r++)
       if (read.errors[r] > 0) m.parseErrors.inc({ reason: ERR_REASONS[r] }, read.errors[r]);
+    // slot 0 counts interfaces without a slot of their own (more than the kernel has, or a table collision)
+    const names = this.kernel?.interfaceSlots();
+    for (let i = 0; i < read.ifPackets.length; i++) {
+      if (read.ifPackets[i] === 0) continue;
+      const labels = { interface: names?.get(i >> 1) ?? OTHER_INTERFACES, direction: DIRECTIONS[i & 1] };
+      m.interfacePackets.inc(labels, read.ifPackets[i]);
+      m.interfaceBytes.inc(labels, read.ifBytes[i]);
+    }
   }
 
   private updateSpoolGauges(): void {

@@ -31,6 +31,7 @@ describe('agent configuration', () => {
       hostId: os.hostname(),
       samplingRate: 1,
       candidateThreshold: 32,
+      tunnels: 'outer',
       spoolMaxBytes: 256 * 1024 * 1024,
       metricsPort: 9465,
       topicPrefix: 'tma',
@@ -69,6 +70,9 @@ describe('agent configuration', () => {
       spoolMaxBytes: 64 * 1024 * 1024,
     });
     expect(load(['--hook', 'xdp', '--xdp-mode', 'generic'], {})).toMatchObject({ hook: 'xdp', xdpMode: 'generic' });
+    expect(load([], { TMA_AGENT_TUNNELS: 'inner' }).tunnels).toBe('inner');
+    expect(load(['--tunnels', 'outer'], { TMA_AGENT_TUNNELS: 'inner' }).tunnels).toBe('outer');
+    fails(['--tunnels', 'both'], {}, /tunnels/);
     expect(load([], { TMA_AGENT_INTERVAL: '2m', TMA_AGENT_ONCE: 'true' })).toMatchObject({
       intervalMs: 120_000,
       once: true,

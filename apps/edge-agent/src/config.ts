@@ -3,6 +3,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, loadSettings, parseEnum, parseList, rule, rules, setting } from '@tma/config';
+import { TUNNEL_MODES, type TunnelMode } from '@tma/kernel';
 import { COMPRESSION_CODECS, DEFAULT_COMPRESSION, zstdAvailable, type CompressionCodec } from '@tma/kafka';
 import { INTERVAL_DEFAULT_MS, INTERVAL_MAX_MS, INTERVAL_MIN_MS } from '@tma/sketch';
 
@@ -22,6 +23,8 @@ export interface AgentConfig {
   hostId: string;
   samplingRate: number;
   candidateThreshold: number;
+  /** VXLAN, Geneve and GRE packets keyed by their outer header or by the packet they carry */
+  tunnels: TunnelMode;
   spoolDir: string;
   spoolMaxBytes: number;
   metricsPort: number;
@@ -51,6 +54,8 @@ Precedence: flags > environment > --config file > defaults.
   --host-id <id>               TMA_AGENT_HOST_ID      default: the hostname; the Kafka message key
   --sampling-rate <n>          TMA_AGENT_SAMPLING_RATE default 1 (every packet); n = one in n into the sketches
   --candidate-threshold <n>    TMA_AGENT_CANDIDATE_THRESHOLD default 32 packets
+  --tunnels outer|inner        TMA_AGENT_TUNNELS      default outer: VXLAN, Geneve and GRE packets counted by their
+                                                      outer header; inner: by the packet they carry
   --spool-dir <dir>            TMA_AGENT_SPOOL_DIR    default $TMA_STATE_DIR/edge-agent/<host-id>
                                                       (or /var/lib/tma/edge-agent/<host-id>)
   --spool-max-bytes <n>        TMA_AGENT_SPOOL_MAX_BYTES default 256MiB (k/Ki/M/Mi/G/Gi suffixes)
@@ -138,6 +143,12 @@ const SETTINGS = {
     flag: 'candidate-threshold',
     schema: rules.integer({ min: 1, max: 1_000_000_000 }),
     default: 32,
+  }),
+  tunnels: setting<TunnelMode>({
+    env: 'TMA_AGENT_TUNNELS',
+    flag: 'tunnels',
+    schema: rules.oneOf(TUNNEL_MODES),
+    default: 'outer',
   }),
   spoolDir: setting<string | undefined>({
     env: 'TMA_AGENT_SPOOL_DIR',

@@ -6,17 +6,29 @@ export class AgentMetrics {
   readonly registry = new Registry();
   readonly packets = new Counter({
     name: 'tma_agent_packets_total',
-    help: 'Packets seen by the kernel program (all hooks and directions)',
+    help: 'Wire packets seen by the kernel program (all hooks and directions)',
     registers: [this.registry],
   });
   readonly bytes = new Counter({
     name: 'tma_agent_bytes_total',
-    help: 'Bytes seen by the kernel program (frame length)',
+    help: 'Wire bytes seen by the kernel program (from the link header on)',
+    registers: [this.registry],
+  });
+  readonly interfacePackets = new Counter({
+    name: 'tma_agent_interface_packets_total',
+    help: 'Wire packets per interface and direction (a GSO/GRO skb counts its segments); interface "_other": interfaces without a kernel slot',
+    labelNames: ['interface', 'direction'],
+    registers: [this.registry],
+  });
+  readonly interfaceBytes = new Counter({
+    name: 'tma_agent_interface_bytes_total',
+    help: 'Wire bytes per interface and direction, from the link header on (IP header on devices without one)',
+    labelNames: ['interface', 'direction'],
     registers: [this.registry],
   });
   readonly parseErrors = new Counter({
     name: 'tma_agent_parse_errors_total',
-    help: 'Frames the kernel could not parse, by reason',
+    help: 'Malformed frames by reason (tcp_header and tcp_truncated frames are still counted, keyed by their ports)',
     labelNames: ['reason'],
     registers: [this.registry],
   });

@@ -28,7 +28,7 @@ export const CAND_SETS = CAND_SLOTS / CAND_WAYS;
 export const PROTOCOLS = SPEC_PROTOCOLS;
 export const FLOW_KEY_BYTES = 40;
 
-export const ERR_COUNT = 12;
+export const ERR_COUNT = 13;
 /** Error counter slots in struct tma_state (ERR_COUNT used). */
 export const ERR_SLOTS = 16;
 
@@ -46,20 +46,34 @@ export const ERR_REASONS: readonly string[] = [
   'l4_truncated',
   'tcp_header',
   'nonlinear',
+  'tcp_truncated',
 ];
+
+/** Interface slots of tma_state.ifc (slot 0: interfaces without a slot of their own) and the tma_ifs table size. */
+export const IF_SLOTS = 64;
+export const IF_TABLE = 256;
+/** libbpf's name for the map holding the interface slot table (struct tma_if_slot[IF_TABLE], .data.tma_ifs). */
+export const IFS_MAP = '.data.tma_ifs';
+/** enum tma_direction: the second index of tma_state.ifc. */
+export const DIRECTIONS = ['ingress', 'egress'] as const;
+export type Direction = (typeof DIRECTIONS)[number];
+/** enum tma_tunnels: VXLAN/Geneve/GRE packets keyed by their outer or their inner header. */
+export const TUNNEL_MODES = ['outer', 'inner'] as const;
+export type TunnelMode = (typeof TUNNEL_MODES)[number];
 
 const TOTALS_SIZE = 128 + 2 * 8 * PROTOCOLS;
 const STATE_CMS = TOTALS_SIZE + 8 * ERR_SLOTS;
 const STATE_HLL = STATE_CMS + 16 * CMS_CELLS;
 const STATE_CAND = STATE_HLL + HLL_KINDS * HLL_M;
 const STATE_CAND_BASE = STATE_CAND + CAND_SETS * 64 * CAND_WAYS;
-const STATE_SIZE = STATE_CAND_BASE + 16 * CAND_SETS * CAND_WAYS;
+const STATE_IFC = STATE_CAND_BASE + 16 * CAND_SETS * CAND_WAYS;
+const STATE_SIZE = STATE_IFC + 16 * 2 * IF_SLOTS;
 
 /** Struct sizes and member byte offsets, named as in C. */
 export const STRUCTS = {
   tma_flow_key: { size: 40, members: { src: 0, dst: 16, sport: 32, dport: 34, proto: 36, domain: 37, pad: 38 } },
   tma_ctl: { size: 8, members: { epoch: 0, pad: 4 } },
-  tma_cfg: { size: 24, members: { sample_rate: 0, trace: 4, cand_threshold: 8, cand_noise_shift: 16, pad: 20 } },
+  tma_cfg: { size: 24, members: { sample_rate: 0, trace: 4, cand_threshold: 8, cand_noise_shift: 16, tunnels: 20 } },
   tma_cms_cell: { size: 16, members: { packets: 0, bytes: 8 } },
   tma_proto_count: { size: 16, members: { packets: 0, bytes: 8 } },
   tma_hll: { size: HLL_M, members: { reg: 0 } },
@@ -69,6 +83,8 @@ export const STRUCTS = {
     members: { hash: 0, packets: 8 * CAND_WAYS, bytes: 16 * CAND_WAYS, key: 24 * CAND_WAYS },
   },
   tma_cand_base: { size: 16, members: { packets: 0, bytes: 8 } },
+  tma_if_count: { size: 16, members: { packets: 0, bytes: 8 } },
+  tma_if_slot: { size: 8, members: { ifindex: 0, slot: 4 } },
   tma_totals: {
     size: TOTALS_SIZE,
     members: {
@@ -95,6 +111,7 @@ export const STRUCTS = {
       hll: STATE_HLL,
       cand: STATE_CAND,
       cand_base: STATE_CAND_BASE,
+      ifc: STATE_IFC,
     },
   },
   tma_trace: { size: 72, members: { seq: 0, key: 8, hash: 48, kind: 56, err: 60, bytes: 64, pad: 68 } },

@@ -24,8 +24,19 @@ import {
   possibleCpus,
   programIdByFd,
   programNameById,
+  u32,
 } from './libbpf';
-import { CAND_NOISE_SHIFT_DEFAULT, CAND_THRESHOLD_DEFAULT, STRUCTS, stateEntries } from './layout';
+import {
+  CAND_NOISE_SHIFT_DEFAULT,
+  CAND_THRESHOLD_DEFAULT,
+  IF_SLOTS,
+  IF_TABLE,
+  IFS_MAP,
+  STRUCTS,
+  TUNNEL_MODES,
+  stateEntries,
+  type TunnelMode,
+} from './layout';
 import { StateMap } from './state-map';
 
 /** Where the programs run: TC (ingress + egress) or XDP (ingress). */
@@ -34,7 +45,33 @@ export type Hook = 'tc' | 'xdp';
 export type XdpMode = 'native' | 'generic' | 'auto';
 /** TC: a tcx link, a netlink clsact filter, or tcx falling back to netlink. */
 export type TcAttachMode = 'tcx' | 'netlink' | 'auto';
-export type ProgramName = 'tma_xdp' | 'tma_tc';
+/** The programs of the object: XDP (ingress) and TC by direction, each for Ethernet devices and for devices whose
+ * frames start at the IP header (`_l3`: tun, WireGuard, ipip/sit/gre). */
+export type ProgramName = 'tma_xdp' | 'tma_xdp_l3' | 'tma_tc' | 'tma_tc_eg' | 'tma_tc_l3' | 'tma_tc_l3_eg';
+const PROGRAMS: Record<Hook, ProgramName[]> = {
+  xdp: ['tma_xdp', 'tma_xdp_l3'],
+  tc: ['tma_tc', 'tma_tc_eg', 'tma_tc_l3', 'tma_tc_l3_eg'],
+};
+
+/** Device types (/sys/class/net/<if>/type, ARPHRD_*) whose frames reach TC and XDP without a link header: none
+ * (tun, WireGuard), IPv4/IPv6 tunnels (ipip, ip6tnl), sit, GRE, ip6gre, raw IP, PPP. */
+const L3_DEVICE_TYPES = new Set([65534, 768, 769, 776, 778, 823, 519, 512]);
+
+/** True when the interface's frames start at the IP header (no Ethernet header). */
+export function isL3Device(ifname: string): boolean {
+  try {
+    return L3_DEVICE_TYPES.has(Number(fs.readFileSync(`/sys/class/net/${ifname}/type`, 'utf8')));
+  } catch {
+    return false; // vanished or not visible here: attaching will say so
+  }
+}
+
+/** The program of a hook for one device type and direction. */
+export function programFor(hook: Hook, l3: boolean, dir: AttachDirection): ProgramName {
+  if (hook === 'xdp') return l3 ? 'tma_xdp_l3' : 'tma_xdp';
+  const base = l3 ? 'tma_tc_l3' : 'tma_tc';
+  return dir === 'INGRESS' ? base : `${base}_eg`;
+}
 export type AttachDirection = 'INGRESS' | 'EGRESS';
 
 /** Handle and priority of the netlink TC filters this agent owns ("TMA"); nothing else should use them. */
@@ -43,7 +80,7 @@ export const TC_PRIORITY = 0x544d;
 
 export interface LoadOptions {
   objectPath: string;
-  /** the hook whose program is loaded and attached; none: both programs are loaded, for BPF_PROG_TEST_RUN only */
+  /** the hook whose programs are loaded and attached; none: every program is loaded, for BPF_PROG_TEST_RUN only */
   hook?: Hook;
   sampleRate?: number;
   candThreshold?: number;
@@ -51,6 +88,8 @@ export interface LoadOptions {
   candNoiseShift?: number;
   /** tests only: record each packet's parse result */
   trace?: boolean;
+  /** VXLAN, Geneve and GRE packets keyed by their outer header (default) or the packet they carry */
+  tunnels?: TunnelMode;
 }
 
 export interface Attachment {
@@ -65,6 +104,9 @@ export interface Attachment {
   linkFd?: number;
   /** kernel id of the attached program */
   progId: number;
+  program: ProgramName;
+  /** slot of the interface's totals in tma_state.ifc (0: shared by interfaces without one) */
+  slot: number;
 }
 
 const tcHook = (ifindex: number, dir: AttachDirection) => ({
@@ -81,8 +123,6 @@ const tcOpts = (progFd = 0) => ({
   handle: TC_HANDLE,
   priority: TC_PRIORITY,
 });
-
-const programOf: Record<Hook, ProgramName> = { xdp: 'tma_xdp', tc: 'tma_tc' };
 
 /** Attaches a program as a netlink TC filter of ours (creating clsact if needed); returns the attached program's id. */
 export function attachTcFilter(ifindex: number, ifname: string, dir: AttachDirection, progFd: number): number {
@@ -112,6 +152,9 @@ export class TmaKernel {
   readonly hook: Hook | undefined;
   private readonly fds = new Map<string, number>();
   private readonly attached = new Map<number, Attachment[]>();
+  /** struct tma_if_slot[IF_TABLE] as last written to .data.tma_ifs (null: an older object without it) */
+  private ifs: Buffer | null = null;
+  private readonly slotNames = new Map<number, string>();
   private stateMap: StateMap | null = null;
   private closed = false;
 
@@ -139,19 +182,26 @@ export class TmaKernel {
       cfg.writeBigUInt64LE(BigInt(options.candThreshold ?? CAND_THRESHOLD_DEFAULT), m.cand_threshold);
       if (cfg.length >= m.cand_noise_shift + 4)
         cfg.writeUInt32LE(options.candNoiseShift ?? CAND_NOISE_SHIFT_DEFAULT, m.cand_noise_shift);
+      if (cfg.length >= m.tunnels + 4) cfg.writeUInt32LE(TUNNEL_MODES.indexOf(options.tunnels ?? 'outer'), m.tunnels);
       check('bpf_map__set_initial_value(.rodata)', ffi.setInitialValue(rodata, cfg, cfg.length));
       // one struct tma_state per (possible CPU, copy)
       const state = ffi.findMap(obj, 'tma_state');
       if (!state) throw new Error('map tma_state not found in the BPF object');
       check('bpf_map__set_max_entries(tma_state)', ffi.setMaxEntries(state, stateEntries(k.cpus)));
-      // Only the programs of the chosen hook go through the verifier.
-      const wanted = options.hook && programOf[options.hook];
-      for (const name of ['tma_xdp', 'tma_tc'] as ProgramName[]) {
+      // Only the programs of the chosen hook go through the verifier. An older build (benchmarks) may lack the
+      // variants; it must have the two base programs.
+      const wanted = options.hook && PROGRAMS[options.hook];
+      for (const name of [...PROGRAMS.xdp, ...PROGRAMS.tc]) {
         const prog = ffi.findProgram(obj, name);
-        if (!prog) throw new Error(`program ${name} not found in ${options.objectPath}`);
-        check(`set_autoload(${name})`, ffi.setAutoload(prog, !wanted || name === wanted));
+        if (!prog) {
+          if (name === 'tma_xdp' || name === 'tma_tc')
+            throw new Error(`program ${name} not found in ${options.objectPath}`);
+          continue;
+        }
+        check(`set_autoload(${name})`, ffi.setAutoload(prog, !wanted || wanted.includes(name)));
       }
       check('bpf_object__load', ffi.load(obj));
+      if (ffi.findMapFd(obj, IFS_MAP) >= 0) k.ifs = Buffer.alloc(IF_TABLE * STRUCTS.tma_if_slot.size);
     } catch (e) {
       ffi.close(obj);
       throw e;
@@ -217,22 +267,63 @@ export class TmaKernel {
     if (this.attached.has(ifindex)) return this.attached.get(ifindex)!;
     if (!this.hook) throw new Error('the object was loaded without a hook: nothing to attach');
     const made: Attachment[] = [];
+    const l3 = isL3Device(ifname);
+    const slot = this.assignSlot(ifindex, ifname);
     try {
-      if (this.hook === 'xdp') made.push(this.attachXdp(ifindex, ifname, opts.xdpMode ?? 'auto'));
+      if (this.hook === 'xdp') made.push(this.attachXdp(ifindex, ifname, opts.xdpMode ?? 'auto', l3, slot));
       else {
         for (const dir of ['INGRESS', 'EGRESS'] as AttachDirection[])
-          made.push(this.attachTc(ifindex, ifname, dir, opts.tcAttach ?? 'auto'));
+          made.push(this.attachTc(ifindex, ifname, dir, opts.tcAttach ?? 'auto', l3, slot));
       }
     } catch (e) {
       for (const a of made) this.release(a);
+      this.freeSlot(ifindex, slot);
       throw e;
     }
     this.attached.set(ifindex, made);
     return made;
   }
 
-  private attachXdp(ifindex: number, ifname: string, mode: XdpMode): Attachment {
-    const fd = this.programFd('tma_xdp');
+  /** Interface name of each slot in use (slot 0, shared by interfaces without a slot of their own, is not listed). */
+  interfaceSlots(): ReadonlyMap<number, string> {
+    return this.slotNames;
+  }
+
+  /** Gives the interface a slot of its own in tma_state.ifc, or 0 when every slot is taken or its table entry
+   * (ifindex mod IF_TABLE) belongs to another interface. Written before the programs attach. */
+  private assignSlot(ifindex: number, ifname: string): number {
+    if (!this.ifs) return 0;
+    const at = (ifindex % IF_TABLE) * STRUCTS.tma_if_slot.size;
+    const taken = this.ifs.readUInt32LE(at + 4);
+    if (taken !== 0) return 0;
+    let slot = 1;
+    while (slot < IF_SLOTS && this.slotNames.has(slot)) slot++;
+    if (slot === IF_SLOTS) return 0;
+    this.ifs.writeUInt32LE(ifindex, at);
+    this.ifs.writeUInt32LE(slot, at + 4);
+    this.writeSlots();
+    this.slotNames.set(slot, ifname);
+    return slot;
+  }
+
+  private freeSlot(ifindex: number, slot: number): void {
+    if (!this.ifs || slot === 0) return;
+    this.ifs.fill(
+      0,
+      (ifindex % IF_TABLE) * STRUCTS.tma_if_slot.size,
+      ((ifindex % IF_TABLE) + 1) * STRUCTS.tma_if_slot.size,
+    );
+    this.writeSlots();
+    this.slotNames.delete(slot);
+  }
+
+  private writeSlots(): void {
+    check(`update ${IFS_MAP}`, ffi.update(this.mapFd(IFS_MAP), u32(0), this.ifs, 0n));
+  }
+
+  private attachXdp(ifindex: number, ifname: string, mode: XdpMode, l3: boolean, slot: number): Attachment {
+    const program = programFor('xdp', l3, 'INGRESS');
+    const fd = this.programFd(program);
     const tryMode = (m: 'native' | 'generic') =>
       ffi.linkCreate(fd, ifindex, BPF_XDP, {
         sz: LINK_CREATE_OPTS_SIZE,
@@ -254,23 +345,43 @@ export class TmaKernel {
       xdpMode: used,
       linkFd: link,
       progId: programIdByFd(fd),
+      program,
+      slot,
     };
   }
 
-  private attachTc(ifindex: number, ifname: string, dir: AttachDirection, mode: TcAttachMode): Attachment {
-    // one program for both directions: what is counted does not depend on the direction
-    const fd = this.programFd('tma_tc');
+  private attachTc(
+    ifindex: number,
+    ifname: string,
+    dir: AttachDirection,
+    mode: TcAttachMode,
+    l3: boolean,
+    slot: number,
+  ): Attachment {
+    // one program per direction and device type: the program knows both at no cost per packet
+    const program = programFor('tc', l3, dir);
+    const fd = this.programFd(program);
     if (mode !== 'netlink') {
       const link = ffi.linkCreate(fd, ifindex, dir === 'INGRESS' ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, {
         sz: LINK_CREATE_OPTS_SIZE,
         flags: 0,
       });
       if (link >= 0)
-        return { ifindex, ifname, hook: 'TC', direction: dir, via: 'link', linkFd: link, progId: programIdByFd(fd) };
+        return {
+          ifindex,
+          ifname,
+          hook: 'TC',
+          direction: dir,
+          via: 'link',
+          linkFd: link,
+          progId: programIdByFd(fd),
+          program,
+          slot,
+        };
       if (mode === 'tcx') check(`tcx ${dir.toLowerCase()} attach to ${ifname}`, link);
     }
     const progId = attachTcFilter(ifindex, ifname, dir, fd);
-    return { ifindex, ifname, hook: 'TC', direction: dir, via: 'netlink', progId };
+    return { ifindex, ifname, hook: 'TC', direction: dir, via: 'netlink', progId, program, slot };
   }
 
   private release(a: Attachment): void {
@@ -284,6 +395,7 @@ export class TmaKernel {
     if (!list) return;
     this.attached.delete(ifindex);
     for (const a of list) this.release(a);
+    if (!this.closed) this.freeSlot(ifindex, list[0]?.slot ?? 0);
   }
 
   /** Detaches everywhere and frees the object (maps and programs go when the last reference does). */

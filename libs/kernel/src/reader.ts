@@ -15,6 +15,7 @@ import {
   FLOW_KEY_BYTES,
   HLL_KINDS,
   HLL_M,
+  IF_SLOTS,
   PROTOCOLS,
   STRUCTS,
 } from './layout';
@@ -50,6 +51,10 @@ export interface EpochRead {
   protoBytes: Float64Array;
   /** by enum tma_err */
   errors: Float64Array;
+  /** wire packets and bytes by interface slot and direction: index slot * 2 + (0 ingress, 1 egress); slot 0 holds
+   * interfaces without a slot of their own (TmaKernel.interfaceSlots names the others) */
+  ifPackets: Float64Array;
+  ifBytes: Float64Array;
   /** CMS cells, row-major as the specification */
   cmsPackets: Float64Array;
   cmsBytes: Float64Array;
@@ -154,6 +159,12 @@ export class EpochReader {
     }
     const errors = new Float64Array(ERR_COUNT);
     for (let r = 0; r < ERR_COUNT; r++) errors[r] = sum(S.errors + 8 * r);
+    const ifPackets = new Float64Array(2 * IF_SLOTS);
+    const ifBytes = new Float64Array(2 * IF_SLOTS);
+    for (let i = 0; i < 2 * IF_SLOTS; i++) {
+      ifPackets[i] = sum(S.ifc + 16 * i);
+      ifBytes[i] = sum(S.ifc + 16 * i + 8);
+    }
 
     // CMS: cell i = {u64 packets, u64 bytes} at cms + 16 i
     const cmsPackets = new Float64Array(CMS_CELLS);
@@ -218,6 +229,8 @@ export class EpochReader {
       protoPackets,
       protoBytes,
       errors,
+      ifPackets,
+      ifBytes,
       cmsPackets,
       cmsBytes,
       hll,

@@ -1,6 +1,6 @@
 // A synthetic kernel read-out built with libs/sketch, for tests that need snapshots but no kernel.
 import { CountMinSketch, HyperLogLog, portsKey, dstKey, flowKey, srcKey } from '@tma/sketch';
-import { ERR_COUNT, HllKind, PROTOCOLS, type EpochRead } from '@tma/kernel';
+import { ERR_COUNT, HllKind, IF_SLOTS, PROTOCOLS, type EpochRead } from '@tma/kernel';
 
 export function syntheticRead(flows: { sport: number; packets: number; bytesEach: number }[]): EpochRead {
   const cp = new CountMinSketch();
@@ -44,6 +44,9 @@ export function syntheticRead(flows: { sport: number; packets: number; bytesEach
     protoPackets,
     protoBytes,
     errors,
+    // everything arrived on the interface in slot 1
+    ifPackets: Float64Array.from({ length: 2 * IF_SLOTS }, (_, i) => (i === 2 ? packets + 3 : 0)),
+    ifBytes: Float64Array.from({ length: 2 * IF_SLOTS }, (_, i) => (i === 2 ? bytes + 60 : 0)),
     cmsPackets: Float64Array.from(cp.cells),
     cmsBytes: Float64Array.from(cb.cells),
     hll: hll.map((h) => h.registers.slice()),

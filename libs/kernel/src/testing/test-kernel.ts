@@ -1,4 +1,4 @@
-// The TMA object loaded for tests and benchmarks: both programs through the one loader (TmaKernel), driven by
+// The TMA object loaded for tests and benchmarks: every program through the one loader (TmaKernel), driven by
 // BPF_PROG_TEST_RUN, with read-outs in exact BigInt form and per CPU (the agent's EpochReader sums into doubles and
 // merges CPUs), the epoch set by hand, and the per-packet trace the object records when loaded with trace on.
 import {
@@ -37,6 +37,7 @@ export enum TmaErr {
   L4Trunc = 9,
   TcpHdr = 10,
   Nonlinear = 11,
+  TcpTrunc = 12,
 }
 /** enum tma_trace_kind: what the parser made of the last packet. */
 export enum TraceKind {
@@ -86,9 +87,17 @@ export interface RunResult {
   duration: number;
 }
 
-/** BPF_PROG_TEST_RUN of one frame, `repeat` times. */
-export function testRun(progFd: number, frame: Uint8Array, repeat = 1): RunResult {
-  const r = bpfTestRun(progFd, frame, repeat);
+/** struct __sk_buff as BPF_PROG_TEST_RUN takes it for a TC program: a GSO skb of `segs` segments of `size` bytes. */
+export function gsoContext(segs: number, size: number): Uint8Array {
+  const ctx = Buffer.alloc(192);
+  ctx.writeUInt32LE(segs, 164); // gso_segs
+  ctx.writeUInt32LE(size, 176); // gso_size
+  return ctx;
+}
+
+/** BPF_PROG_TEST_RUN of one frame, `repeat` times (`ctx`: a struct __sk_buff for TC programs). */
+export function testRun(progFd: number, frame: Uint8Array, repeat = 1, ctx?: Uint8Array): RunResult {
+  const r = bpfTestRun(progFd, frame, repeat, ctx);
   check('bpf_prog_test_run_opts', r.rc);
   return { retval: r.retval, duration: r.duration };
 }
@@ -99,7 +108,7 @@ export function pinToCpu(cpu: number): void {
   if (setThreadAffinity([cpu]) !== 0) throw new Error(`sched_setaffinity: ${ffi.strerror(ffi.errno())}`);
 }
 
-/** The .rodata knobs of a test load (no hook: both programs are loaded). */
+/** The .rodata knobs of a test load (no hook: every program is loaded). */
 export type TestConfig = Omit<LoadOptions, 'objectPath' | 'hook'>;
 
 export class TestKernel {
@@ -133,8 +142,8 @@ export class TestKernel {
     return this.kernel.mapFd(name);
   }
 
-  run(prog: ProgramName, frame: Uint8Array, repeat = 1): RunResult {
-    return testRun(this.programFd(prog), frame, repeat);
+  run(prog: ProgramName, frame: Uint8Array, repeat = 1, ctx?: Uint8Array): RunResult {
+    return testRun(this.programFd(prog), frame, repeat, ctx);
   }
 
   /** The agent's epoch reader on this object (flip, barrier, the folded CMS read). */
@@ -180,6 +189,12 @@ export class TestKernel {
       protoPackets: arr(0),
       protoBytes: arr(8),
     };
+  }
+
+  /** Wire packets and bytes of one interface slot (0: interfaces without one) and direction (0 in, 1 out). */
+  interfaceTotals(copy: number, slot: number, direction: 0 | 1): { packets: bigint; bytes: bigint } {
+    const at = STRUCTS.tma_state.members.ifc + 16 * (slot * 2 + direction);
+    return { packets: this.sum(copy, at), bytes: this.sum(copy, at + 8) };
   }
 
   errors(copy: number): bigint[] {

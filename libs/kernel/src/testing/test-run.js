@@ -29,16 +29,17 @@ const OPTS_SIZE = koffi.sizeof(Opts);
 const run = lib.func('bpf_prog_test_run_opts', 'int', ['int', koffi.inout(koffi.pointer(Opts))]);
 const setAffinity = libc.func('int sched_setaffinity(int pid, size_t size, const uint8_t *mask)');
 
-function bpfTestRun(progFd, frame, repeat) {
+// ctx: optional struct __sk_buff (TC) the runner copies in (gso_segs, gso_size, ifindex, ... are honoured).
+function bpfTestRun(progFd, frame, repeat, ctx) {
   const opts = {
     sz: OPTS_SIZE,
     data_in: frame.length ? frame : null,
     data_out: null,
     data_size_in: frame.length,
     data_size_out: 0,
-    ctx_in: null,
+    ctx_in: ctx ?? null,
     ctx_out: null,
-    ctx_size_in: 0,
+    ctx_size_in: ctx ? ctx.length : 0,
     ctx_size_out: 0,
     retval: 0,
     repeat,
