@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { CandidateBlock } from '@tma/rollup';
 import { CountMinSketch, HyperLogLog } from '@tma/sketch';
+import { ByteLru } from './byte-lru';
 import type { PartialRef } from './partial-row';
 
 /** Approximate bytes a memoised value holds (sketch buffers, candidate blocks, ranked lists). */
@@ -18,17 +19,18 @@ export function memoSize(v: unknown, depth = 0): number {
 }
 
 export class MergeMemo {
-  private readonly cache = new Map<string, { value: unknown; size: number }>();
+  private readonly cache: ByteLru<unknown>;
   private readonly pending = new Map<string, Promise<unknown>>();
-  private size = 0;
 
   constructor(
     private readonly enabled: boolean,
-    private readonly maxBytes: number,
-  ) {}
+    maxBytes: number,
+  ) {
+    this.cache = new ByteLru(maxBytes, (v) => memoSize(v));
+  }
 
   get bytes(): number {
-    return this.size;
+    return this.cache.bytes;
   }
 
   /** Concurrent requests for the same key share one computation. */
@@ -38,33 +40,17 @@ export class MergeMemo {
     for (const r of rows) h.update(`|${r.id}#${r.version}`);
     const key = h.digest('base64');
     const hit = this.cache.get(key);
-    if (hit) {
-      this.cache.delete(key);
-      this.cache.set(key, hit);
-      return hit.value as T;
-    }
+    if (hit !== undefined) return hit as T;
     const pending = this.pending.get(key) as Promise<T> | undefined;
     if (pending) return pending;
     const p = compute();
     this.pending.set(key, p);
     try {
       const value = await p;
-      this.remember(key, value);
+      this.cache.set(key, value);
       return value;
     } finally {
       this.pending.delete(key);
-    }
-  }
-
-  private remember(key: string, value: unknown): void {
-    const size = memoSize(value);
-    if (size > this.maxBytes) return; // larger than the whole budget: answered, not kept
-    this.cache.set(key, { value, size });
-    this.size += size;
-    for (const [k, e] of this.cache) {
-      if (this.size <= this.maxBytes) break;
-      this.cache.delete(k);
-      this.size -= e.size;
     }
   }
 }

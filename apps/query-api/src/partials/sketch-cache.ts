@@ -5,12 +5,8 @@ import { CandidateBlock, decodeSketchColumn, type DecodedSketch, type SketchColu
 import { CountMinSketch, HyperLogLog } from '@tma/sketch';
 import type { Storage } from '@tma/storage';
 import { ID_SQL, type PartialRef } from './partial-row';
+import { ByteLru } from './byte-lru';
 import type { StoreMetrics } from './store-metrics';
-
-interface CacheEntry {
-  value: unknown;
-  size: number;
-}
 
 function sizeOf(v: unknown): number {
   if (v instanceof CountMinSketch) return v.cells.byteLength + 64;
@@ -20,18 +16,19 @@ function sizeOf(v: unknown): number {
 }
 
 export class SketchCache {
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly cache: ByteLru<unknown>;
   private readonly pending = new Map<string, Promise<unknown>>();
-  private size = 0;
 
   constructor(
     private readonly storage: Storage,
-    private readonly maxBytes: number,
+    maxBytes: number,
     private readonly metrics?: StoreMetrics,
-  ) {}
+  ) {
+    this.cache = new ByteLru(maxBytes, sizeOf);
+  }
 
   get bytes(): number {
-    return this.size;
+    return this.cache.bytes;
   }
 
   /** Decoded sketches of `column` for every row, in row order (cached; missing ones read in chunks). */
@@ -43,11 +40,8 @@ export class SketchCache {
     rows.forEach((r, i) => {
       const k = keyOf(r);
       const hit = this.cache.get(k);
-      if (hit) {
-        // Refresh recency: Map iteration order is insertion order, so re-insert.
-        this.cache.delete(k);
-        this.cache.set(k, hit);
-        out[i] = hit.value;
+      if (hit !== undefined) {
+        out[i] = hit;
         return;
       }
       const p = this.pending.get(k);
@@ -104,22 +98,8 @@ export class SketchCache {
       const value = decodeSketchColumn(column, f.blob);
       byId.set(f.id, value);
       // Cache under the version actually read: a newer version is simply a new entry.
-      if (wanted.has(f.id)) this.remember(`${f.id}#${f.version}#${column}`, value);
+      if (wanted.has(f.id)) this.cache.set(`${f.id}#${f.version}#${column}`, value);
     }
     return byId;
-  }
-
-  private remember(key: string, value: unknown): void {
-    const size = sizeOf(value);
-    if (size > this.maxBytes) return;
-    const old = this.cache.get(key);
-    if (old) this.size -= old.size;
-    this.cache.set(key, { value, size });
-    this.size += size;
-    for (const [k, e] of this.cache) {
-      if (this.size <= this.maxBytes) break;
-      this.cache.delete(k);
-      this.size -= e.size;
-    }
   }
 }
