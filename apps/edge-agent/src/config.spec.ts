@@ -33,6 +33,7 @@ describe('agent configuration', () => {
       candidateThreshold: 32,
       spoolMaxBytes: 256 * 1024 * 1024,
       metricsPort: 9465,
+      metricsHost: '127.0.0.1',
       topicPrefix: 'tma',
       compression: 'gzip',
       once: false,
