@@ -84,9 +84,9 @@ export class Agent {
 
   async start(): Promise<void> {
     const c = this.config;
-    this.state = AgentState.open(c.spoolDir, this.bootId);
+    this.state = AgentState.open(c.spoolDir, this.bootId, this.log);
     if (!c.stdout) {
-      this.spool = new Spool(c.spoolDir, c.spoolMaxBytes, this.state).open();
+      this.spool = new Spool(c.spoolDir, c.spoolMaxBytes, this.state, this.log).open();
       const settings = loadKafkaSettings(
         this.deps.env ?? process.env,
         `tma-edge-agent-${c.hostId}`.replace(/[^A-Za-z0-9._-]/g, '_'),
