@@ -60,6 +60,7 @@ export class Agent {
   /** interfaces covered in the current interval (attached at any moment of it) */
   private covered = new Map<string, CoveredInterface>();
   private stopped = false;
+  private startup: Promise<void> | null = null;
   private readonly bootId: string;
   private readonly version = agentVersion();
   private readonly log: Logger;
@@ -84,7 +85,13 @@ export class Agent {
     return this.kernel?.attachments() ?? [];
   }
 
-  async start(): Promise<void> {
+  /** Loads, attaches and starts the interval ticks; a stop() meanwhile waits for it, then undoes all of it. */
+  start(): Promise<void> {
+    this.startup ??= this.startUp();
+    return this.startup;
+  }
+
+  private async startUp(): Promise<void> {
     const c = this.config;
     this.state = AgentState.open(c.spoolDir, this.bootId, this.log);
     if (!c.stdout) {
@@ -324,6 +331,8 @@ export class Agent {
   async stop(drainMs = 5000): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // A signal during start-up: let it finish (it cannot be cut between attach and its bookkeeping), then undo it.
+    if (this.startup) await this.startup.catch(() => undefined);
     if (this.tickTimer) clearTimeout(this.tickTimer);
     if (this.pollTimer) clearInterval(this.pollTimer);
     // A final interval shorter than the schema's minimum would be refused downstream: keep counting (at most 1 s)

@@ -5,8 +5,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildObject, rootDescribe, VethNs } from '@tma/kernel/testing';
+import { buildObject, OBJECT_PATH, rootDescribe, VethNs } from '@tma/kernel/testing';
 import { INTERVAL_MIN_MS } from '@tma/sketch';
+import { Agent } from './agent';
+import { loadConfig } from './config';
+import type { Logger } from './log';
 import { ROOT, startCli } from './test-support/cli';
 import { closedPort } from './test-support/kafka';
 
@@ -58,6 +61,29 @@ run('edge agent start and stop', () => {
     const last = snaps.at(-1)!;
     expect(last.intervalEndMs - last.intervalStartMs).toBeGreaterThanOrEqual(INTERVAL_MIN_MS);
     expect(last.intervalStartMs).toBe(snaps.at(-2)!.intervalEndMs);
+  }, 60_000);
+
+  it('a stop() while start() is under way waits for it and undoes all of it: nothing attached, /metrics closed', async () => {
+    for (const mode of ['stdout', 'kafka']) {
+      const metricsPort = await closedPort();
+      const args = ['--interfaces', ns.outer, '--interval', '1s', '--spool-dir', dir, '--tc-attach', 'netlink'];
+      const { config } = loadConfig([...args, '--metrics-port', String(metricsPort)], {});
+      const levels: string[] = [];
+      const log: Logger = (level, event) => levels.push(`${level} ${event}`);
+      const agent = new Agent(
+        { ...config, objectPath: OBJECT_PATH, stdout: mode === 'stdout' },
+        { log, out: () => undefined, env: { TMA_KAFKA_BROKERS: `127.0.0.1:${await closedPort()}` } },
+      );
+      const started = agent.start(); // runs up to its first await (the /metrics listener) and is suspended there
+      const stopped = agent.stop(100);
+      await started;
+      await stopped;
+      expect(attached()).not.toMatch(/tma_/);
+      expect(agent.attachments).toEqual([]);
+      await expect(fetch(`http://127.0.0.1:${metricsPort}/metrics`)).rejects.toThrow();
+      expect(levels.filter((l) => l.startsWith('error'))).toEqual([]);
+      expect(levels).toContain('info agent_stopped');
+    }
   }, 60_000);
 
   for (const mode of ['stdout', 'kafka']) {
