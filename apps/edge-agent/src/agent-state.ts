@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Logger } from './log';
 
 export interface StateData {
   agentId: string;
@@ -22,15 +23,67 @@ export function readBootId(file = '/proc/sys/kernel/random/boot_id'): string {
 /** Writes a file so that a crash leaves either the old or the new content: temp file, fsync, rename, fsync dir. */
 export function writeFileDurable(file: string, data: Uint8Array | string): void {
   const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w', 0o600);
+    try {
+      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true }); // a torn temp file would hold the space a full disk needs back
+    throw e;
   }
-  fs.renameSync(tmp, file);
   fsyncDir(path.dirname(file));
+}
+
+/**
+ * An error of the file system under the spool (ENOSPC, EDQUOT, EIO, EROFS, ...): the agent keeps counting through
+ * it instead of exiting, since a restart would meet the same disk.
+ */
+export function isStorageError(e: unknown): e is NodeJS.ErrnoException {
+  return typeof e === 'object' && e !== null && typeof (e as NodeJS.ErrnoException).code === 'string';
+}
+
+/**
+ * A storage condition (state saves, spool writes) logged once per outage: `<what>_failed` on its first failure (or a
+ * new error code), `<what>_recovered` on the first success after a minute without failures. A disk that stays full
+ * fails and succeeds in turn every interval (the spool frees space by dropping), which would otherwise log each time.
+ */
+export class StorageCondition {
+  private failing: string | null = null;
+  private announced: string | null = null;
+  private lastFailure = 0;
+  private failures = 0;
+
+  constructor(
+    private readonly what: string,
+    private readonly log: Logger,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** The last attempt succeeded. */
+  get ok(): boolean {
+    return this.failing === null;
+  }
+
+  failed(e: NodeJS.ErrnoException, fields: Record<string, unknown> = {}): void {
+    const code = e.code ?? 'unknown';
+    this.failures++;
+    if (this.announced !== code) this.log('warn', `${this.what}_failed`, { code, error: e, ...fields });
+    this.announced = this.failing = code;
+    this.lastFailure = this.now();
+  }
+
+  succeeded(): void {
+    this.failing = null;
+    if (this.announced === null || this.now() - this.lastFailure < 60_000) return;
+    this.log('info', `${this.what}_recovered`, { after: this.announced, failures: this.failures });
+    this.announced = null;
+    this.failures = 0;
+  }
 }
 
 export function fsyncDir(dir: string): void {
@@ -43,13 +96,22 @@ export function fsyncDir(dir: string): void {
 }
 
 export class AgentState {
+  private readonly condition: StorageCondition;
+
   private constructor(
     private readonly file: string,
     readonly data: StateData,
-  ) {}
+    log: Logger,
+  ) {
+    this.condition = new StorageCondition('state_save', log);
+  }
 
-  /** Loads (or creates) the state; a new boot id restarts the sequence at 0, as the snapshot schema says. */
-  static open(dir: string, bootId: string): AgentState {
+  /**
+   * Loads (or creates) the state; a new boot id restarts the sequence at 0, as the snapshot schema says. A state that
+   * cannot be written (disk full) does not stop the start: saves are retried, and nothing is published until one
+   * succeeded (see `durable`).
+   */
+  static open(dir: string, bootId: string, log: Logger = () => undefined): AgentState {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, 'state.json');
     let data: StateData | null = null;
@@ -73,9 +135,14 @@ export class AgentState {
       data.bootId = bootId;
       data.nextSequence = 0;
     }
-    const s = new AgentState(file, data);
+    const s = new AgentState(file, data, log);
     s.save();
     return s;
+  }
+
+  /** The last save reached the disk: sequences handed out so far cannot be handed out again after a crash. */
+  get durable(): boolean {
+    return this.condition.ok;
   }
 
   /** Takes the next sequence number and persists the counter before returning it. */
@@ -85,7 +152,16 @@ export class AgentState {
     return seq;
   }
 
-  save(): void {
-    writeFileDurable(this.file, JSON.stringify(this.data));
+  /** Writes the state durably; on a storage error keeps it in memory (logged once), to be retried by the next save. */
+  save(): boolean {
+    try {
+      writeFileDurable(this.file, JSON.stringify(this.data));
+    } catch (e) {
+      if (!isStorageError(e)) throw e;
+      this.condition.failed(e, { file: this.file });
+      return false;
+    }
+    this.condition.succeeded();
+    return true;
   }
 }

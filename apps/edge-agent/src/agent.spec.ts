@@ -1,6 +1,6 @@
 // The whole agent on a real kernel: in-process against the real broker, and the CLI as users (and the testbed) run
 // it: --once --stdout, configuration errors, kill -9 and restart with no stale programs, interfaces that appear later.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,46 +11,10 @@ import { decode, snapshotTopic } from '@tma/schema';
 import { Agent } from './agent';
 import { loadConfig } from './config';
 import { silentLogger } from './log';
+import { ROOT, startCli } from './test-support/cli';
 import { closedPort, consume, deleteTopic, testPrefix } from './test-support/kafka';
 
 const run = rootDescribe('edge-agent kernel tests');
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const MAIN = path.join(ROOT, 'apps', 'edge-agent', 'dist', 'main.js');
-
-interface Cli {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-  /** resolves with the first log line whose event is `event` */
-  waitFor: (event: string, timeoutMs?: number) => Promise<Record<string, unknown>>;
-}
-
-function startCli(args: string[], prefix: string[] = []): Cli {
-  const cmd = prefix.length ? prefix[0] : process.execPath;
-  const argv = prefix.length ? [...prefix.slice(1), process.execPath, MAIN, ...args] : [MAIN, ...args];
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const events = () =>
-    err
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  const waitFor = async (event: string, timeoutMs = 30_000) => {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const e = events().find((x) => x.event === event);
-      if (e) return e;
-      if (Date.now() > until || child.exitCode !== null) throw new Error(`no ${event} event; stderr:\n${err}`);
-      await sleep(50);
-    }
-  };
-  return { child, stdout: () => out, stderr: () => err, exited, waitFor };
-}
 
 async function gone(progIds: number[], timeoutMs = 5000): Promise<boolean> {
   const until = Date.now() + timeoutMs;

@@ -23,6 +23,8 @@ import { Publisher } from './publisher';
 import { buildSnapshot, snapshotToJson } from './snapshot';
 import { Spool } from './spool';
 import { AgentState, readBootId } from './agent-state';
+import { IntervalClock, systemClocks, type Clocks } from './interval-clock';
+import { INTERVAL_MIN_MS } from '@tma/sketch';
 
 /** Interface label of the totals of interfaces without a slot of their own in the kernel. */
 export const OTHER_INTERFACES = '_other';
@@ -43,6 +45,7 @@ export interface AgentDeps {
   /** where --stdout lines go */
   out?: (line: string) => void;
   bootIdFile?: string;
+  clocks?: Clocks;
 }
 
 export class Agent {
@@ -56,12 +59,12 @@ export class Agent {
   private tickTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
-  private intervalStartMs = 0;
+  private clock: IntervalClock | null = null;
   private ticks = 0;
-  private firstTickAt = 0;
   /** interfaces covered in the current interval (attached at any moment of it) */
   private covered = new Map<string, CoveredInterface>();
   private stopped = false;
+  private startup: Promise<void> | null = null;
   private readonly bootId: string;
   private readonly version = agentVersion();
   private readonly log: Logger;
@@ -86,11 +89,17 @@ export class Agent {
     return this.kernel?.attachments() ?? [];
   }
 
-  async start(): Promise<void> {
+  /** Loads, attaches and starts the interval ticks; a stop() meanwhile waits for it, then undoes all of it. */
+  start(): Promise<void> {
+    this.startup ??= this.startUp();
+    return this.startup;
+  }
+
+  private async startUp(): Promise<void> {
     const c = this.config;
-    this.state = AgentState.open(c.spoolDir, this.bootId);
+    this.state = AgentState.open(c.spoolDir, this.bootId, this.log);
     if (!c.stdout) {
-      this.spool = new Spool(c.spoolDir, c.spoolMaxBytes, this.state).open();
+      this.spool = new Spool(c.spoolDir, c.spoolMaxBytes, this.state, this.log).open();
       const settings = loadKafkaSettings(
         this.deps.env ?? process.env,
         `tma-edge-agent-${c.hostId}`.replace(/[^A-Za-z0-9._-]/g, '_'),
@@ -119,8 +128,7 @@ export class Agent {
       this.release();
       throw e;
     }
-    this.intervalStartMs = Date.now();
-    this.firstTickAt = this.intervalStartMs;
+    this.clock = new IntervalClock(c.intervalMs, this.deps.clocks ?? systemClocks);
     this.log('info', 'agent_started', {
       hostId: c.hostId,
       agentId: this.state.data.agentId,
@@ -151,8 +159,7 @@ export class Agent {
 
   private scheduleTick(): void {
     // Ticks on a fixed grid from the start, so a slow tick does not shift every later interval.
-    const next = this.firstTickAt + (this.ticks + 1) * this.config.intervalMs;
-    this.tickTimer = setTimeout(() => void this.tick(), Math.max(0, next - Date.now()));
+    this.tickTimer = setTimeout(() => void this.tick(), this.clock!.delayToTick(this.ticks + 1));
   }
 
   private async tick(): Promise<void> {
@@ -181,7 +188,8 @@ export class Agent {
   snapshot(): SketchSnapshot {
     const c0 = process.cpuUsage();
     const read = this.reader!.read();
-    const endMs = Date.now();
+    const interval = this.clock!.close();
+    if (interval.steppedMs) this.log('warn', 'wall_clock_step', { steppedMs: interval.steppedMs });
     const c1 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     this.observe(read);
@@ -191,13 +199,12 @@ export class Agent {
       agentVersion: this.version,
       bootId: this.bootId,
       sequence: this.state!.takeSequence(),
-      intervalStartMs: this.intervalStartMs,
-      intervalEndMs: endMs,
+      intervalStartMs: interval.startMs,
+      intervalEndMs: interval.endMs,
       interfaces: [...this.covered.values()],
       samplingRate: this.config.samplingRate,
       spoolDrops: this.state!.data.spoolDrops,
     });
-    this.intervalStartMs = endMs;
     this.resetCovered();
     const message = encode(snap);
     const c2 = process.cpuUsage();
@@ -337,8 +344,14 @@ export class Agent {
   async stop(drainMs = 5000): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // A signal during start-up: let it finish (it cannot be cut between attach and its bookkeeping), then undo it.
+    if (this.startup) await this.startup.catch(() => undefined);
     if (this.tickTimer) clearTimeout(this.tickTimer);
     if (this.pollTimer) clearInterval(this.pollTimer);
+    // A final interval shorter than the schema's minimum would be refused downstream: keep counting (at most 1 s)
+    // until it is long enough, so its stamps stay true and nothing counted is lost.
+    const short = this.reader && !this.config.once && this.clock ? INTERVAL_MIN_MS - this.clock.elapsedMs() : 0;
+    if (short > 0) await new Promise((r) => setTimeout(r, Math.ceil(short)));
     try {
       if (this.kernel) {
         for (const a of this.kernel.attachments()) this.kernel.detach(a.ifindex);

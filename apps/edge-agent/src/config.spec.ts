@@ -34,6 +34,7 @@ describe('agent configuration', () => {
       tunnels: 'outer',
       spoolMaxBytes: 256 * 1024 * 1024,
       metricsPort: 9465,
+      metricsHost: '127.0.0.1',
       topicPrefix: 'tma',
       compression: 'gzip',
       once: false,

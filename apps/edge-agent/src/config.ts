@@ -60,7 +60,7 @@ Precedence: flags > environment > --config file > defaults.
                                                       (or /var/lib/tma/edge-agent/<host-id>)
   --spool-max-bytes <n>        TMA_AGENT_SPOOL_MAX_BYTES default 256MiB (k/Ki/M/Mi/G/Gi suffixes)
   --metrics-port <port>        TMA_AGENT_METRICS_PORT default 9465, 0 = no /metrics
-  --metrics-host <addr>        TMA_AGENT_METRICS_HOST default 0.0.0.0
+  --metrics-host <addr>        TMA_AGENT_METRICS_HOST default 127.0.0.1 (0.0.0.0: every interface)
   --topic-prefix <p>           TMA_AGENT_TOPIC_PREFIX default tma (topic <p>.snapshots.v1)
   --compression none|gzip|snappy|zstd TMA_AGENT_COMPRESSION default ${DEFAULT_COMPRESSION} (Kafka batch compression)
   --object <file>              TMA_AGENT_OBJECT       the BPF object (default bpf/dist/tma.bpf.o of this build)
@@ -173,7 +173,7 @@ const SETTINGS = {
     env: 'TMA_AGENT_METRICS_HOST',
     flag: 'metrics-host',
     schema: rules.text('an address to listen on'),
-    default: '0.0.0.0',
+    default: '127.0.0.1', // /metrics has no auth: local only unless a deployment opens it
   }),
   topicPrefix: setting({ env: 'TMA_AGENT_TOPIC_PREFIX', flag: 'topic-prefix', schema: rules.name(), default: 'tma' }),
   compression: setting<CompressionCodec>({

@@ -128,6 +128,7 @@ export class Publisher {
   /** Publishes spooled messages oldest first until the spool is empty or a send fails. */
   async drain(spool: Spool): Promise<DrainResult> {
     const result: DrainResult = { sent: 0, latencies: [] };
+    if (!spool.publishable()) return result; // the state is not on disk yet: a crash could reuse these sequences
     try {
       for (let e = spool.peek(); e; e = spool.peek()) {
         const value = spool.read(e);

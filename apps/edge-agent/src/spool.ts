@@ -1,9 +1,12 @@
 // Bounded on-disk spool: one file per encoded snapshot, written durably before it is published and removed once the
 // broker acknowledged it, replayed oldest first. When adding a file would pass maxBytes, the oldest files are
-// dropped and counted. A lock file keeps two agents from sharing one directory.
+// dropped and counted. A write the disk refuses (full, I/O error) drops the oldest files until it fits, or the new
+// message when nothing is left to free, counted the same way: the agent never exits over its spool.
+// A lock file keeps two agents from sharing one directory.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AgentState, fsyncDir, writeFileDurable } from './agent-state';
+import { AgentState, fsyncDir, isStorageError, StorageCondition, writeFileDurable } from './agent-state';
+import type { Logger } from './log';
 
 const NAME = /^(\d{16})\.snap$/;
 
@@ -22,13 +25,16 @@ export class Spool {
   private total = 0;
   private readonly lockFile: string;
   private locked = false;
+  private readonly writes: StorageCondition;
 
   constructor(
     readonly dir: string,
     readonly maxBytes: number,
     private readonly state: AgentState,
+    private readonly log: Logger = () => undefined,
   ) {
     this.lockFile = path.join(dir, 'agent.lock');
+    this.writes = new StorageCondition('spool_write', log);
   }
 
   /** Takes the directory's lock and indexes the files a previous run left. */
@@ -55,12 +61,22 @@ export class Spool {
   private lock(): void {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        fs.writeFileSync(this.lockFile, String(process.pid), { flag: 'wx', mode: 0o600 });
+        const fd = fs.openSync(this.lockFile, 'wx', 0o600);
         this.locked = true;
+        try {
+          fs.writeSync(fd, String(process.pid));
+        } catch (e) {
+          // A full disk creates the file but not its content: the lock holds, without naming its owner.
+          if (!isStorageError(e)) throw e;
+          this.log('warn', 'spool_lock_unnamed', { code: e.code, file: this.lockFile });
+        } finally {
+          fs.closeSync(fd);
+        }
         return;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        const pid = Number(fs.readFileSync(this.lockFile, 'utf8'));
+        const text = fs.readFileSync(this.lockFile, 'utf8');
+        const pid = text === '' ? NaN : Number(text);
         if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
           throw new SpoolLockedError(
             `spool directory ${this.dir} is in use by process ${pid}: give each agent its own --spool-dir`,
@@ -89,21 +105,47 @@ export class Spool {
     return this.state.data.spoolDrops;
   }
 
-  /** Stores one message durably; drops the oldest while the spool would exceed maxBytes. Returns how many were dropped. */
+  /**
+   * Stores one message durably; drops the oldest while the spool would exceed maxBytes, and while the disk refuses
+   * the write; drops the message itself when the disk refuses it with the spool empty. Returns how many were dropped
+   * (the message included), all counted in `spoolDrops`.
+   */
   put(message: Uint8Array): number {
     let dropped = 0;
     while (this.entries.length > 0 && this.total + message.length > this.maxBytes) {
       this.remove(this.entries[0]);
       dropped++;
     }
+    // The index is taken even when the write fails, so a file name is never reused (open() also skips past files).
     const index = this.state.data.nextSpoolIndex++;
-    if (dropped) this.state.data.spoolDrops += dropped;
-    this.state.save();
     const file = path.join(this.dir, `${String(index).padStart(16, '0')}.snap`);
-    writeFileDurable(file, message);
-    this.entries.push({ index, file, size: message.length });
-    this.total += message.length;
+    let stored = false;
+    for (;;) {
+      try {
+        writeFileDurable(file, message);
+        stored = true;
+        this.writes.succeeded();
+        break;
+      } catch (e) {
+        if (!isStorageError(e)) throw e;
+        this.writes.failed(e, { dir: this.dir, spooled: this.entries.length, bytes: this.total });
+        if (this.entries.length === 0) break;
+        this.remove(this.entries[0]);
+        dropped++;
+      }
+    }
+    if (stored) {
+      this.entries.push({ index, file, size: message.length });
+      this.total += message.length;
+    } else dropped++;
+    this.state.data.spoolDrops += dropped;
+    this.state.save();
     return dropped;
+  }
+
+  /** Whether spooled messages may be published: only once the sequences they carry are durably handed out. */
+  publishable(): boolean {
+    return this.state.durable || this.state.save();
   }
 
   /** Oldest entry, or undefined when empty. */
@@ -121,12 +163,22 @@ export class Spool {
     if (i < 0) return;
     this.entries.splice(i, 1);
     this.total -= entry.size;
-    fs.rmSync(entry.file, { force: true });
+    try {
+      fs.rmSync(entry.file, { force: true });
+    } catch (e) {
+      if (!isStorageError(e)) throw e;
+      this.log('warn', 'spool_remove_failed', { code: e.code, file: entry.file });
+    }
   }
 
   /** Makes removals durable (one directory fsync for a whole drain). */
   sync(): void {
-    fsyncDir(this.dir);
+    try {
+      fsyncDir(this.dir);
+    } catch (e) {
+      if (!isStorageError(e)) throw e;
+      this.log('warn', 'spool_sync_failed', { code: e.code, dir: this.dir });
+    }
   }
 }
 
