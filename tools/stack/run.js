@@ -62,7 +62,7 @@ const components = [
   isRoot && {
     name: 'edge agent on this machine',
     entry: 'apps/edge-agent/dist/main.js',
-    args: ['--interval', '5s', '--metrics-host', '127.0.0.1'],
+    args: ['--interval', '5s'],
   },
   demo && {
     name: 'demo hosts: edge agents + traffic testbed',
