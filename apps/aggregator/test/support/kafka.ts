@@ -51,8 +51,13 @@ export interface DeadLetter {
 }
 
 /** Reads `count` messages of the dead-letter topic (from the beginning). */
-export async function readDeadLetters(prefix: string, count: number, timeoutMs = 30_000): Promise<DeadLetter[]> {
-  const consumer = kafka.consumer({ groupId: `dlq-reader-${randomBytes(4).toString('hex')}` });
+export async function readDeadLetters(
+  prefix: string,
+  count: number,
+  timeoutMs = 30_000,
+  client: Kafka = kafka,
+): Promise<DeadLetter[]> {
+  const consumer = client.consumer({ groupId: `dlq-reader-${randomBytes(4).toString('hex')}` });
   await consumer.connect();
   await consumer.subscribe({ topic: deadLetterTopic(prefix), fromBeginning: true });
   const out: DeadLetter[] = [];

@@ -22,9 +22,12 @@ export interface OwnBroker {
   remove(): Promise<void>;
 }
 
-/** TMA_FAULT_KAFKA_PORT, or 100 above the shared broker's port (its controller takes the port above). */
-export function ownBrokerPort(): number {
-  return Number(process.env.TMA_FAULT_KAFKA_PORT ?? Number(process.env.TMA_KAFKA_PORT ?? 9092) + 100);
+/**
+ * TMA_FAULT_KAFKA_PORT, or 100 above the shared broker's port, plus `offset` so that cases running in parallel each
+ * have their own (the controller takes the port above).
+ */
+export function ownBrokerPort(offset = 0): number {
+  return Number(process.env.TMA_FAULT_KAFKA_PORT ?? Number(process.env.TMA_KAFKA_PORT ?? 9092) + 100) + offset;
 }
 
 export function ownBroker(port = ownBrokerPort()): OwnBroker {
