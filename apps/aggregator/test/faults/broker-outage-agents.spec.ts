@@ -6,7 +6,8 @@
 // Needs root and the testbed's tools, like the testbed's own end-to-end test. Opt-in (TMA_FAULT_AGENTS=1) until it
 // is reliable: 1 of 5 runs by hand passed (totals exact); in 3 others the group's committed offsets had not reached
 // the end of the log 60–150 s after the testbed ended (open windows 0, lag 0 on the partitions reported), in 1 an
-// agent stopped with snapshots still in its spool (the run was too short then; traffic now goes on 45 s after the outage).
+// agent stopped with snapshots still in its spool (the run was too short then; traffic now goes on 45 s after the
+// outage).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
