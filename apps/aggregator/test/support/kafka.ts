@@ -13,8 +13,8 @@ export function uniquePrefix(name: string): string {
   return `t${name}${randomBytes(4).toString('hex')}`;
 }
 
-export async function createTopics(prefix: string, partitions: number): Promise<void> {
-  const admin = kafka.admin();
+export async function createTopics(prefix: string, partitions: number, client: Kafka = kafka): Promise<void> {
+  const admin = client.admin();
   await admin.connect();
   try {
     await ensureTopics(admin, [
@@ -26,15 +26,15 @@ export async function createTopics(prefix: string, partitions: number): Promise<
   }
 }
 
-export async function deleteTopics(prefix: string): Promise<void> {
-  const admin = kafka.admin();
+export async function deleteTopics(prefix: string, client: Kafka = kafka): Promise<void> {
+  const admin = client.admin();
   await admin.connect();
   await admin.deleteTopics({ topics: [snapshotTopic(prefix), deadLetterTopic(prefix)] }).catch(() => undefined);
   await admin.disconnect();
 }
 
-export async function producer(): Promise<Producer> {
-  const p = kafka.producer({
+export async function producer(client: Kafka = kafka): Promise<Producer> {
+  const p = client.producer({
     idempotent: true,
     maxInFlightRequests: 1,
     createPartitioner: Partitioners.DefaultPartitioner,
@@ -51,8 +51,13 @@ export interface DeadLetter {
 }
 
 /** Reads `count` messages of the dead-letter topic (from the beginning). */
-export async function readDeadLetters(prefix: string, count: number, timeoutMs = 30_000): Promise<DeadLetter[]> {
-  const consumer = kafka.consumer({ groupId: `dlq-reader-${randomBytes(4).toString('hex')}` });
+export async function readDeadLetters(
+  prefix: string,
+  count: number,
+  timeoutMs = 30_000,
+  client: Kafka = kafka,
+): Promise<DeadLetter[]> {
+  const consumer = client.consumer({ groupId: `dlq-reader-${randomBytes(4).toString('hex')}` });
   await consumer.connect();
   await consumer.subscribe({ topic: deadLetterTopic(prefix), fromBeginning: true });
   const out: DeadLetter[] = [];
@@ -103,8 +108,8 @@ export async function waitFor<T>(
 }
 
 /** True once the group's committed offset equals the end of every partition of the topic. */
-export async function committedToEnd(groupId: string, topic: string): Promise<true | undefined> {
-  const admin = kafka.admin();
+export async function committedToEnd(groupId: string, topic: string, client: Kafka = kafka): Promise<true | undefined> {
+  const admin = client.admin();
   await admin.connect();
   try {
     const ends = await admin.fetchTopicOffsets(topic);

@@ -1,0 +1,116 @@
+// Fault: kill -9 of the query API process hosting the aggregator (`dist/main.js --with-aggregator`, single-machine
+// mode: one process owns the embedded chDB directory) while snapshots stream in, three times at arbitrary moments,
+// each time restarted on the same data directory. Ground truth: the fleet simulator's totals per
+// 1 min window. Nothing lost, nothing counted twice; the time from each kill until the restarted process takes
+// snapshots again is printed.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createStorage, type Storage } from '@tma/storage';
+import { snapshotTopic } from '@tma/schema';
+import { FleetSimulator } from '@tma/fleet-sim';
+import { committedToEnd, createTopics, deleteTopics, producer, uniquePrefix, waitFor } from '../support/kafka';
+import {
+  buildDist,
+  freePort,
+  kill9,
+  metricSum,
+  OPEN_WINDOWS,
+  overlappingOffsetRanges,
+  QUERY_API,
+  report,
+  SNAPSHOTS_TAKEN,
+  spawnNode,
+  stopGracefully,
+  streamRounds,
+} from '../support/processes';
+import { storedWindows, truthWindows } from '../support/test-bed';
+
+jest.setTimeout(240_000);
+
+const MINUTE = 60_000;
+const prefix = uniquePrefix('fkapi');
+const dataDir = mkdtempSync(join(tmpdir(), 'tma-fault-api-'));
+const database = `tma_fkapi_${randomBytes(4).toString('hex')}`;
+const sim = new FleetSimulator({
+  hosts: 16,
+  seed: 711,
+  startMs: Math.floor(Date.now() / MINUTE) * MINUTE - 20 * MINUTE,
+  intervalMs: 10_000,
+});
+let storage: Storage | undefined;
+
+let port = 0;
+const queryApi = () =>
+  spawnNode(
+    [QUERY_API, '--with-aggregator'],
+    {
+      ...process.env,
+      TMA_CHDB_PATH: dataDir,
+      TMA_CLICKHOUSE_DATABASE: database,
+      TMA_TOPIC_PREFIX: prefix,
+      TMA_AGG_GROUP_ID: `${prefix}-group`,
+      TMA_AGG_TOPIC_PARTITIONS: '4',
+      TMA_AGG_ALLOWED_LATENESS: '5s',
+      TMA_AGG_IDLE_CLOSE: '1s',
+      TMA_AGG_FLUSH_INTERVAL: '100ms',
+      // A killed member keeps its partitions until its session expires: keep that short here.
+      TMA_AGG_SESSION_TIMEOUT: '6s',
+      TMA_API_HOST: '127.0.0.1',
+      TMA_API_PORT: String(port),
+      TMA_API_AUTH: 'off',
+      TMA_LOG_LEVEL: 'info',
+    },
+    /query API listening/,
+  );
+
+const base = () => `http://127.0.0.1:${port}`;
+
+beforeAll(async () => {
+  buildDist('apps/query-api');
+  port = await freePort();
+  await createTopics(prefix, 4);
+});
+
+afterAll(async () => {
+  await storage?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+  await deleteTopics(prefix);
+});
+
+it('kill -9 of the query API hosting the aggregator mid-stream, three times: 0 lost, 0 counted twice', async () => {
+  const p = await producer();
+  const topic = snapshotTopic(prefix);
+  const stream = streamRounds(p, topic, sim, 48, 400);
+
+  let killedAt: number | undefined;
+  for (let kill = 1; kill <= 3; kill++) {
+    const child = queryApi();
+    await child.ready;
+    const url = base();
+    await waitFor('snapshots taken', async () => ((await metricSum(url, SNAPSHOTS_TAKEN)) > 0 ? true : undefined));
+    if (killedAt !== undefined)
+      report('query API kill -9', `restart ${kill - 1}: kill to first snapshot taken`, Date.now() - killedAt);
+    await new Promise((r) => setTimeout(r, 300 + Math.random() * 1500));
+    killedAt = Date.now();
+    await kill9(child);
+  }
+
+  const last = queryApi();
+  await last.ready;
+  const url = base();
+  await waitFor('snapshots taken', async () => ((await metricSum(url, SNAPSHOTS_TAKEN)) > 0 ? true : undefined));
+  report('query API kill -9', 'restart 3: kill to first snapshot taken', Date.now() - killedAt!);
+  await stream;
+  await p.disconnect();
+  // Offsets are committed only after their rows are in ClickHouse: committed = end of log means all is written.
+  await waitFor('every offset committed', () => committedToEnd(`${prefix}-group`, topic), 120_000, 500);
+  report('query API kill -9', 'last kill to every offset committed', Date.now() - killedAt!);
+  expect(await metricSum(url, OPEN_WINDOWS)).toBe(0);
+  await stopGracefully(last);
+
+  storage = await createStorage({ kind: 'chdb', path: dataDir, database });
+  expect(await storedWindows(storage)).toEqual(truthWindows(sim));
+  expect(await overlappingOffsetRanges(storage)).toBe(0);
+});
