@@ -62,6 +62,8 @@ export class StorageCondition {
     private readonly what: string,
     private readonly log: Logger,
     private readonly now: () => number = () => performance.now(),
+    /** event names other than `<what>_failed` / `<what>_recovered` */
+    private readonly events: { failed?: string; recovered?: string } = {},
   ) {}
 
   /** The last attempt succeeded. */
@@ -69,10 +71,14 @@ export class StorageCondition {
     return this.failing === null;
   }
 
-  failed(e: NodeJS.ErrnoException, fields: Record<string, unknown> = {}): void {
+  /** `count`: how many failures this one stands for (the recovered line reports their sum). */
+  failed(e: { code?: string }, fields: Record<string, unknown> = {}, count = 1): void {
     const code = e.code ?? 'unknown';
-    this.failures++;
-    if (this.announced !== code) this.log('warn', `${this.what}_failed`, { code, error: e, ...fields });
+    this.failures += count;
+    if (this.announced !== code) {
+      const error = e instanceof Error ? { error: e } : {};
+      this.log('warn', this.events.failed ?? `${this.what}_failed`, { code, ...error, ...fields });
+    }
     this.announced = this.failing = code;
     this.lastFailure = this.now();
   }
@@ -80,7 +86,10 @@ export class StorageCondition {
   succeeded(): void {
     this.failing = null;
     if (this.announced === null || this.now() - this.lastFailure < 60_000) return;
-    this.log('info', `${this.what}_recovered`, { after: this.announced, failures: this.failures });
+    this.log('info', this.events.recovered ?? `${this.what}_recovered`, {
+      after: this.announced,
+      failures: this.failures,
+    });
     this.announced = null;
     this.failures = 0;
   }

@@ -99,7 +99,7 @@ export class Agent {
     const c = this.config;
     this.state = AgentState.open(c.spoolDir, this.bootId, this.log);
     if (!c.stdout) {
-      this.spool = new Spool(c.spoolDir, c.spoolMaxBytes, this.state, this.log).open();
+      this.spool = new Spool(c.spoolDir, c.spoolMaxBytes, this.state, this.log, (m) => void decode(m)).open();
       const settings = loadKafkaSettings(
         this.deps.env ?? process.env,
         `tma-edge-agent-${c.hostId}`.replace(/[^A-Za-z0-9._-]/g, '_'),
@@ -227,14 +227,7 @@ export class Agent {
       (this.deps.out ?? ((l: string) => process.stdout.write(l)))(line);
     } else {
       const dropped = this.spool!.put(message);
-      if (dropped) {
-        this.metrics.spoolDropped.inc(dropped);
-        this.log('warn', 'spool_full_dropped_oldest', {
-          dropped,
-          totalDropped: this.spool!.dropped,
-          maxBytes: this.spool!.maxBytes,
-        });
-      }
+      if (dropped) this.metrics.spoolDropped.inc(dropped); // logged by the spool, once while drops go on
       this.updateSpoolGauges();
       this.kickDrain();
     }
@@ -273,6 +266,7 @@ export class Agent {
       const r = await this.publisher!.drain(this.spool!);
       for (const s of r.latencies) this.metrics.publishSeconds.observe(s);
       this.metrics.snapshotsSent.inc(r.sent);
+      if (r.dropped) this.metrics.spoolDropped.inc(r.dropped);
       this.updateSpoolGauges();
       if (r.error) {
         this.metrics.publishErrors.inc();

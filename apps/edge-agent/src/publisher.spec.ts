@@ -137,3 +137,55 @@ describe('snapshot publishing (real Kafka)', () => {
     expect(got.map((m) => decode(m.value).snapshot.sequence)).toEqual([0, 1, 2, 3]);
   }, 90_000);
 });
+
+describe('drain past an unreadable spool file', () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-ea-bad-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** Acknowledges every send at once, keeping what it was given. */
+  class RecordingPublisher extends Publisher {
+    readonly sent: Buffer[] = [];
+    override send(value: Buffer): Promise<void> {
+      this.sent.push(value);
+      return Promise.resolve();
+    }
+  }
+
+  it('drops a truncated file, counts it, and publishes the files after it in order', async () => {
+    const state = AgentState.open(dir, 'boot-spec');
+    const events: string[] = [];
+    const spool = new Spool(
+      dir,
+      1 << 20,
+      state,
+      (_l, event) => events.push(event),
+      (m) => void decode(m),
+    ).open();
+    for (let i = 0; i < 3; i++) spool.put(encode(buildSnapshot(syntheticRead(flows), meta(i))));
+    const bad = path.join(
+      dir,
+      fs
+        .readdirSync(dir)
+        .filter((n) => n.endsWith('.snap'))
+        .sort()[1],
+    );
+    fs.truncateSync(bad, Math.floor(fs.statSync(bad).size / 2));
+    const publisher = new RecordingPublisher({
+      settings: kafkaSettings(),
+      topic: 'unused',
+      key: 'host-spec',
+      log: silentLogger,
+    });
+    const r = await publisher.drain(spool);
+    expect(r.error).toBeUndefined();
+    expect(r.sent).toBe(2);
+    expect(r.dropped).toBe(1);
+    expect(publisher.sent.map((v) => decode(v).snapshot.sequence)).toEqual([0, 2]);
+    expect(spool.depth).toBe(0);
+    expect(spool.dropped).toBe(1);
+    expect(fs.existsSync(bad)).toBe(false);
+    expect(events.filter((e) => e === 'spool_file_unreadable')).toHaveLength(1);
+    spool.close();
+  });
+});

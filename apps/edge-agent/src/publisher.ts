@@ -1,6 +1,7 @@
 // Kafka publishing: idempotent producer, acks=all, batch compression as configured (gzip by default; zstd and snappy
 // codecs come from @tma/kafka, which registers them with kafkajs), keyed by host id. drain() sends the spool oldest first and stops at the first failure, so order holds
-// and nothing leaves the spool before the broker acknowledged it.
+// and nothing leaves the spool before the broker acknowledged it; a spooled file that cannot be read back is dropped
+// (counted by the spool) instead, so it cannot block the ones behind it.
 import { Kafka, logLevel, Partitioners, type CompressionTypes, type Producer } from 'kafkajs';
 import {
   DEFAULT_COMPRESSION,
@@ -33,6 +34,8 @@ export interface PublisherOptions {
 
 export interface DrainResult {
   sent: number;
+  /** spooled files dropped because they could not be read back */
+  dropped: number;
   /** publish latency of each sent message, seconds */
   latencies: number[];
   error?: Error;
@@ -127,11 +130,18 @@ export class Publisher {
 
   /** Publishes spooled messages oldest first until the spool is empty or a send fails. */
   async drain(spool: Spool): Promise<DrainResult> {
-    const result: DrainResult = { sent: 0, latencies: [] };
+    const result: DrainResult = { sent: 0, dropped: 0, latencies: [] };
     if (!spool.publishable()) return result; // the state is not on disk yet: a crash could reuse these sequences
     try {
       for (let e = spool.peek(); e; e = spool.peek()) {
-        const value = spool.read(e);
+        let value: Buffer;
+        try {
+          value = spool.read(e);
+        } catch (err) {
+          spool.discard(e, err);
+          result.dropped++;
+          continue;
+        }
         const t0 = process.hrtime.bigint();
         await this.send(value);
         result.latencies.push(Number(process.hrtime.bigint() - t0) / 1e9);
@@ -141,7 +151,7 @@ export class Publisher {
     } catch (e) {
       result.error = e as Error;
     }
-    if (result.sent) spool.sync();
+    if (result.sent || result.dropped) spool.sync();
     return result;
   }
 

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Spool, SpoolLockedError } from './spool';
-import { AgentState } from './agent-state';
+import { AgentState, StorageCondition } from './agent-state';
 
 let dir: string;
 beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-ea-spool-'))));
@@ -44,6 +44,15 @@ describe('spool', () => {
     expect(AgentState.open(dir, 'boot-a').data.spoolDrops).toBe(7);
   });
 
+  it('logs a spool that stays full once, not per dropped message', () => {
+    const events: string[] = [];
+    const s = new Spool(dir, 1000, AgentState.open(dir, 'boot-a'), (_l, event) => events.push(event)).open();
+    for (let i = 0; i < 10; i++) s.put(msg(i, 300));
+    expect(s.dropped).toBe(7);
+    expect(events.filter((e) => e === 'spool_full_dropped_oldest')).toHaveLength(1);
+    s.close();
+  });
+
   it('refuses a directory another live agent holds, and takes over one a dead agent left', () => {
     const s = new Spool(dir, 1 << 20, AgentState.open(dir, 'b')).open();
     expect(() => new Spool(dir, 1 << 20, AgentState.open(dir, 'b')).open()).not.toThrow(); // same process re-opening
@@ -52,6 +61,27 @@ describe('spool', () => {
     fs.writeFileSync(path.join(dir, 'agent.lock'), '999999999'); // no such process
     expect(() => new Spool(dir, 1 << 20, AgentState.open(dir, 'b')).open()).not.toThrow();
     s.close();
+  });
+});
+
+describe('storage condition', () => {
+  it('logs once per outage and counts what happened during it in the recovered line', () => {
+    const lines: [string, Record<string, unknown> | undefined][] = [];
+    let now = 0;
+    const c = new StorageCondition(
+      'spool_full',
+      (_l, event, fields) => lines.push([event, fields]),
+      () => now,
+      {
+        failed: 'spool_full_dropped_oldest',
+      },
+    );
+    for (let i = 0; i < 5; i++, now += 10_000) c.failed({ code: 'SPOOL_FULL' }, {}, 2);
+    c.succeeded(); // too soon after the last failure
+    now += 60_000;
+    c.succeeded();
+    expect(lines.map(([e]) => e)).toEqual(['spool_full_dropped_oldest', 'spool_full_recovered']);
+    expect(lines[1][1]).toMatchObject({ after: 'SPOOL_FULL', failures: 10 });
   });
 });
 

@@ -1,8 +1,10 @@
 // Bounded on-disk spool: one file per encoded snapshot, written durably before it is published and removed once the
 // broker acknowledged it, replayed oldest first. When adding a file would pass maxBytes, the oldest files are
 // dropped and counted. A write the disk refuses (full, I/O error) drops the oldest files until it fits, or the new
-// message when nothing is left to free, counted the same way: the agent never exits over its spool.
-// A lock file keeps two agents from sharing one directory.
+// message when nothing is left to free, counted the same way: the agent never exits over its spool. Drops for space
+// are logged once while they go on; the line saying they stopped carries their count.
+// A file that cannot be read back (I/O error, or corrupt so that `validate` rejects it) is dropped and counted the
+// same way, so one bad file cannot hold up the files behind it. A lock file keeps two agents from sharing one directory.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AgentState, fsyncDir, isStorageError, StorageCondition, writeFileDurable } from './agent-state';
@@ -26,15 +28,20 @@ export class Spool {
   private readonly lockFile: string;
   private locked = false;
   private readonly writes: StorageCondition;
+  /** drops for space, logged once while they go on */
+  private readonly full: StorageCondition;
 
   constructor(
     readonly dir: string,
     readonly maxBytes: number,
     private readonly state: AgentState,
     private readonly log: Logger = () => undefined,
+    /** throws when a spooled message cannot be decoded (the agent passes the snapshot decoder) */
+    private readonly validate: (message: Buffer) => void = () => undefined,
   ) {
     this.lockFile = path.join(dir, 'agent.lock');
     this.writes = new StorageCondition('spool_write', log);
+    this.full = new StorageCondition('spool_full', log, undefined, { failed: 'spool_full_dropped_oldest' });
   }
 
   /** Takes the directory's lock and indexes the files a previous run left. */
@@ -140,6 +147,10 @@ export class Spool {
     } else dropped++;
     this.state.data.spoolDrops += dropped;
     this.state.save();
+    if (dropped) {
+      const fields = { dropped, totalDropped: this.dropped, maxBytes: this.maxBytes };
+      this.full.failed({ code: 'SPOOL_FULL' }, fields, dropped);
+    } else this.full.succeeded();
     return dropped;
   }
 
@@ -153,8 +164,37 @@ export class Spool {
     return this.entries[0];
   }
 
+  /** The entry's message; throws when it cannot be read or does not pass `validate` (see `discard`). */
   read(entry: SpoolEntry): Buffer {
-    return fs.readFileSync(entry.file);
+    const message = fs.readFileSync(entry.file);
+    this.validate(message);
+    return message;
+  }
+
+  /**
+   * Drops an entry that `read` refused, counted in `spoolDrops`: removed, or renamed aside (`.bad`, never indexed
+   * again) when the disk refuses the removal.
+   */
+  discard(entry: SpoolEntry, error: unknown): void {
+    const i = this.entries.indexOf(entry);
+    if (i < 0) return;
+    this.entries.splice(i, 1);
+    this.total -= entry.size;
+    let aside: string | undefined;
+    try {
+      fs.rmSync(entry.file, { force: true });
+    } catch {
+      aside = `${entry.file}.bad`;
+      try {
+        fs.renameSync(entry.file, aside);
+      } catch (e) {
+        if (!isStorageError(e)) throw e;
+        aside = undefined; // still indexed by the next start, and dropped again then
+      }
+    }
+    this.log('warn', 'spool_file_unreadable', { file: entry.file, error, ...(aside ? { movedTo: aside } : {}) });
+    this.state.data.spoolDrops++;
+    this.state.save();
   }
 
   /** Removes an entry (after the broker acknowledged it). */
