@@ -13,6 +13,7 @@ import { createStorage, type Storage } from '@tma/storage';
 import { snapshotTopic } from '@tma/schema';
 import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
 import { committedToEnd, createTopics, deleteTopics, producer, uniquePrefix, waitFor } from './support/kafka';
+import { aggregatorEnv, LOOPBACK_HTTP, metricSum, SHORT_SESSION } from './support/processes';
 import { storedWindows, truthWindows } from './support/test-bed';
 
 jest.setTimeout(300_000);
@@ -36,21 +37,7 @@ interface Child {
 function runAggregator(entry: string[] = [join(root, 'apps/aggregator/dist/main.js')]): Child {
   const proc = spawn(join(root, 'node_modules/.bin/node'), entry, {
     cwd: root,
-    env: {
-      ...process.env,
-      TMA_CHDB_PATH: dataDir,
-      TMA_CLICKHOUSE_DATABASE: database,
-      TMA_TOPIC_PREFIX: prefix,
-      TMA_AGG_GROUP_ID: `${prefix}-group`,
-      TMA_AGG_TOPIC_PARTITIONS: '4',
-      TMA_AGG_ALLOWED_LATENESS: '5s',
-      TMA_AGG_IDLE_CLOSE: '1s',
-      TMA_AGG_FLUSH_INTERVAL: '100ms',
-      // A killed member keeps its partitions until its session expires: keep that short here.
-      TMA_AGG_SESSION_TIMEOUT: '6s',
-      TMA_AGG_HTTP_PORT: '0',
-      TMA_AGG_HTTP_HOST: '127.0.0.1',
-    },
+    env: aggregatorEnv({ prefix, dataDir, database, partitions: 4 }, { ...SHORT_SESSION, ...LOOPBACK_HTTP }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
@@ -68,16 +55,6 @@ function runAggregator(entry: string[] = [join(root, 'apps/aggregator/dist/main.
     proc.once('exit', (code, signal) => res({ code, signal })),
   );
   return { proc, url, exited, output };
-}
-
-async function metric(url: string, pattern: RegExp): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = pattern.exec(line);
-    if (m) sum += Number(m[1]);
-  }
-  return sum;
 }
 
 let storage: Storage | undefined;
@@ -113,7 +90,7 @@ it('after kill -9 mid-stream and restarts, totals equal the ground truth and not
   const url2 = await second.url;
   for (let r = 9; r < 15; r++) await sendMessages(p, topic, sim.nextRound());
   await waitFor('restarted aggregator skipping stored rows', async () =>
-    (await metric(url2, /^tma_aggregator_snapshots_total\{outcome="skipped"[^}]*\} (\d+)/)) > 0 ? true : undefined,
+    (await metricSum(url2, /^tma_aggregator_snapshots_total\{outcome="skipped"[^}]*\} (\d+)/)) > 0 ? true : undefined,
   );
   second.proc.kill('SIGKILL');
   expect((await second.exited).signal).toBe('SIGKILL');
@@ -125,7 +102,7 @@ it('after kill -9 mid-stream and restarts, totals equal the ground truth and not
   await p.disconnect();
   // Offsets are committed only after their rows are in ClickHouse: committed = end of log means all is written.
   await waitFor('every offset committed', () => committedToEnd(`${prefix}-group`, topic), 120_000, 500);
-  expect(await metric(url3, /^tma_aggregator_open_windows\{[^}]*\} (\d+)/)).toBe(0);
+  expect(await metricSum(url3, /^tma_aggregator_open_windows\{[^}]*\} (\d+)/)).toBe(0);
   third.proc.kill('SIGTERM');
   expect((await third.exited).code).toBe(0);
 

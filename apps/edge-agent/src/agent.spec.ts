@@ -2,16 +2,16 @@
 // it: --once --stdout, configuration errors, kill -9 and restart with no stale programs, interfaces that appear later.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { programNameById } from '@tma/kernel';
-import { buildObject, OBJECT_PATH, rootDescribe, udpFrameBytes, VethNs } from '@tma/kernel/testing';
+import { OBJECT_PATH, rootDescribe, udpFrameBytes } from '@tma/kernel/testing';
 import { decode, snapshotTopic } from '@tma/schema';
 import { Agent } from './agent';
 import { loadConfig } from './config';
 import { silentLogger } from './log';
-import { ROOT, startCli } from './test-support/cli';
+import { startCli } from './test-support/cli';
+import { vethSuite } from './test-support/suite';
 import { closedPort, consume, deleteTopic, testPrefix } from './test-support/kafka';
 
 const run = rootDescribe('edge-agent kernel tests');
@@ -29,17 +29,9 @@ const tcFilters = (dev: string, dir: 'ingress' | 'egress') =>
   execFileSync('tc', ['filter', 'show', 'dev', dev, dir], { encoding: 'utf8' });
 
 run('edge agent on a veth pair', () => {
-  const ns = new VethNs();
-  let dir: string;
+  const { ns, dir } = vethSuite('tma-ea-agent-');
   const topics: string[] = [];
 
-  beforeAll(() => {
-    buildObject();
-    execFileSync('npx', ['tsc', '-b', path.join(ROOT, 'apps', 'edge-agent')], { cwd: ROOT, stdio: 'pipe' });
-    ns.create();
-  }, 180_000);
-  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-ea-agent-'))));
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
   afterAll(async () => {
     ns.destroy();
     for (const t of topics) await deleteTopic(t);
@@ -58,7 +50,7 @@ run('edge agent on a veth pair', () => {
         '--host-id',
         'spec-host',
         '--spool-dir',
-        dir,
+        dir(),
         '--metrics-port',
         String(metricsPort),
         '--metrics-host',
@@ -86,7 +78,7 @@ run('edge agent on a veth pair', () => {
     }
     await agent.stop();
 
-    const n = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).nextSequence as number;
+    const n = JSON.parse(fs.readFileSync(path.join(dir(), 'state.json'), 'utf8')).nextSequence as number;
     expect(n).toBeGreaterThanOrEqual(2);
     const got = (await consume(snapshotTopic(prefix), n)).map((m) => ({ key: m.key, s: decode(m.value).snapshot }));
     expect(got.every((g) => g.key === 'spec-host')).toBe(true);
@@ -133,7 +125,7 @@ run('edge agent on a veth pair', () => {
       '--metrics-port',
       '0',
       '--spool-dir',
-      dir,
+      dir(),
     ]);
     await cli.waitFor('agent_started');
     await ns.send([{ sport: 44000, packets: 2500 }], 64);
@@ -161,13 +153,23 @@ run('edge agent on a veth pair', () => {
     const cli = startCli(['--interval', '0s']);
     expect(await cli.exited).toBe(2);
     expect(cli.stderr()).toContain('interval (flag --interval): 0 ms is outside 1s..300s');
-    const missing = startCli(['--interfaces', 'tma-no-such0', '--stdout', '--metrics-port', '0', '--spool-dir', dir]);
+    const missing = startCli(['--interfaces', 'tma-no-such0', '--stdout', '--metrics-port', '0', '--spool-dir', dir()]);
     expect(await missing.exited).toBe(1);
     expect(missing.stderr()).toContain('interface tma-no-such0 does not exist');
   }, 60_000);
 
   it('leaves no program behind after kill -9 with tcx links, and detaches on SIGTERM', async () => {
-    const args = ['--interfaces', ns.outer, '--interval', '10s', '--stdout', '--metrics-port', '0', '--spool-dir', dir];
+    const args = [
+      '--interfaces',
+      ns.outer,
+      '--interval',
+      '10s',
+      '--stdout',
+      '--metrics-port',
+      '0',
+      '--spool-dir',
+      dir(),
+    ];
     const first = startCli(args);
     const ids = (await first.waitFor('agent_started')).programIds as number[];
     expect(ids.map((id) => programNameById(id))).toEqual(['tma_tc', 'tma_tc_eg']);
@@ -191,7 +193,7 @@ run('edge agent on a veth pair', () => {
       '--metrics-port',
       '0',
       '--spool-dir',
-      dir,
+      dir(),
       '--tc-attach',
       'netlink',
     ];
@@ -214,7 +216,7 @@ run('edge agent on a veth pair', () => {
 
   it('inside a namespace (nsenter --net), attaches to every interface that is up and to ones that appear later', async () => {
     const cli = startCli(
-      ['--interval', '10s', '--poll-interval', '200ms', '--stdout', '--metrics-port', '0', '--spool-dir', dir],
+      ['--interval', '10s', '--poll-interval', '200ms', '--stdout', '--metrics-port', '0', '--spool-dir', dir()],
       ['nsenter', `--net=/run/netns/${ns.netns}`],
     );
     const started = await cli.waitFor('agent_started');

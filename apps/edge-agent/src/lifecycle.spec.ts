@@ -1,31 +1,21 @@
 // The agent's edges in time, as the CLI runs: the last interval at shutdown is long enough to be accepted, and a
 // SIGTERM at any point of the start-up leaves nothing attached and exits cleanly (root, a veth pair of its own).
 import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildObject, OBJECT_PATH, rootDescribe, VethNs } from '@tma/kernel/testing';
+import { OBJECT_PATH, rootDescribe } from '@tma/kernel/testing';
 import { INTERVAL_MIN_MS } from '@tma/sketch';
 import { Agent } from './agent';
 import { loadConfig } from './config';
 import type { Logger } from './log';
-import { ROOT, startCli } from './test-support/cli';
+import { startCli } from './test-support/cli';
+import { vethSuite } from './test-support/suite';
 import { closedPort } from './test-support/kafka';
 
 const run = rootDescribe('edge-agent lifecycle tests');
 
 run('edge agent start and stop', () => {
-  const ns = new VethNs();
-  let dir: string;
+  const { ns, dir } = vethSuite('tma-ea-life-');
 
-  beforeAll(() => {
-    buildObject();
-    execFileSync('npx', ['tsc', '-b', path.join(ROOT, 'apps', 'edge-agent')], { cwd: ROOT, stdio: 'pipe' });
-    ns.create();
-  }, 180_000);
-  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-ea-life-'))));
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
   afterAll(() => ns.destroy());
 
   /** What is attached to the interface, from the kernel's own view (tcx links, tc filters, XDP). */
@@ -46,7 +36,7 @@ run('edge agent start and stop', () => {
       '--metrics-port',
       '0',
       '--spool-dir',
-      dir,
+      dir(),
     ]);
     await cli.waitFor('agent_started');
     while (!cli.stdout().includes('\n')) await sleep(5); // the first interval just ended
@@ -66,7 +56,7 @@ run('edge agent start and stop', () => {
   it('a stop() while start() is under way waits for it and undoes all of it: nothing attached, /metrics closed', async () => {
     for (const mode of ['stdout', 'kafka']) {
       const metricsPort = await closedPort();
-      const args = ['--interfaces', ns.outer, '--interval', '1s', '--spool-dir', dir, '--tc-attach', 'netlink'];
+      const args = ['--interfaces', ns.outer, '--interval', '1s', '--spool-dir', dir(), '--tc-attach', 'netlink'];
       const { config } = loadConfig([...args, '--metrics-port', String(metricsPort)], {});
       const levels: string[] = [];
       const log: Logger = (level, event) => levels.push(`${level} ${event}`);
@@ -90,7 +80,7 @@ run('edge agent start and stop', () => {
     for (const afterMs of [0, 100, 300, 600, 900]) {
       it(`SIGTERM ${afterMs} ms into the start-up (${mode}, tcx and netlink) leaves nothing attached`, async () => {
         for (const tcAttach of ['auto', 'netlink']) {
-          const args = ['--interfaces', ns.outer, '--interval', '1s', '--spool-dir', dir, '--tc-attach', tcAttach];
+          const args = ['--interfaces', ns.outer, '--interval', '1s', '--spool-dir', dir(), '--tc-attach', tcAttach];
           if (mode === 'stdout') args.push('--stdout');
           const cli = startCli([...args, '--metrics-port', String(await closedPort())], [], {
             TMA_KAFKA_BROKERS: `127.0.0.1:${await closedPort()}`,

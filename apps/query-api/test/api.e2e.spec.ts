@@ -1,7 +1,7 @@
 // The query API end to end on the real ClickHouse engine (embedded chDB): partial rows built from simulated hosts
 // with exact ground truth (tools/fleet-sim), every REST and GraphQL answer checked against that truth within its
 // stated bound, authentication, bad input on every parameter, and the OpenAPI document against the specification.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -10,11 +10,10 @@ import { writeFileSync } from 'node:fs';
 import { fromHex, parseFlowKey } from '@tma/sketch';
 import { applyMigrations, createStorage, type Storage } from '@tma/storage';
 // The fleet simulator has no package alias yet (tools/ is not a workspace).
-import { FleetSimulator } from '@tma/fleet-sim';
+import type { FleetSimulator } from '@tma/fleet-sim';
 import { createQueryApi, type QueryApi } from '../src/app';
-import { parseTokens, type QueryApiConfig } from '../src/config';
 import { JsonLogger } from '../src/observability';
-import { buildPartials, writePartials } from './fixture';
+import { buildPartials, seedFleet, tearDown, testConfig, writePartials } from './fixture';
 
 const READ = 'reader-secret-000111222333';
 const ADMIN = 'admin-secret-444555666777';
@@ -39,19 +38,7 @@ let storage: Storage;
 let api: QueryApi;
 let sim: FleetSimulator;
 const logger = new CapturingLogger();
-const config: QueryApiConfig = {
-  host: '127.0.0.1',
-  port: 0,
-  authEnabled: true,
-  tokens: parseTokens(`reader:${READ}\nops:${ADMIN}:admin\nnothing:${'x'.repeat(20)}:read`, 'test'),
-  maxRangeMs: 31 * 86_400_000,
-  maxPoints: 1000,
-  maxK: 1000,
-  cacheBytes: 64 * 1024 * 1024,
-  indexRefreshMs: 1000,
-  mergeCache: true,
-  mergeCacheBytes: 64 * 1024 * 1024,
-};
+const config = testConfig(`reader:${READ}\nops:${ADMIN}:admin\nnothing:${'x'.repeat(20)}:read`);
 
 interface Res {
   status: number;
@@ -142,21 +129,18 @@ function truthByTuple(flows: Map<string, { packets: number; bytes: number }>) {
 beforeAll(async () => {
   storage = await createStorage({ kind: 'chdb', path: dataDir, database });
   await applyMigrations(storage);
-  sim = new FleetSimulator({ hosts: HOSTS, seed: 11, intervalMs: MIN, startMs: START, packetsPerInterval: 4000 });
-  const snaps = [];
-  for (let r = 0; r < ROUNDS; r++) snaps.push(...sim.nextRoundSnapshots());
-  await writePartials(storage, buildPartials(snaps, 4));
+  sim = await seedFleet(storage, {
+    hosts: HOSTS,
+    seed: 11,
+    startMs: START,
+    rounds: ROUNDS,
+    packetsPerInterval: 4000,
+    partitions: 4,
+  });
   api = await createQueryApi({ config, storage, logger });
 }, 180_000);
 
-afterAll(async () => {
-  await api?.app.close();
-  if (storage) {
-    await storage.command('DROP DATABASE IF EXISTS {database}');
-    await storage.close();
-  }
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => tearDown(api, storage, dataDir));
 
 describe('authentication', () => {
   it('requires a bearer token on data, GraphQL and metrics; health, readiness and static shells stay open', async () => {

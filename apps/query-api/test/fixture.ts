@@ -17,6 +17,10 @@ import {
 import { encodeCandidates, perHll } from '@tma/sketch';
 import type { SketchSnapshot } from '@tma/schema';
 import type { Storage } from '@tma/storage';
+import { rmSync } from 'node:fs';
+import { FleetSimulator } from '@tma/fleet-sim';
+import type { QueryApi } from '../src/app';
+import { parseTokens, type QueryApiConfig } from '../src/config';
 
 export const TOPIC = 'tma.snapshots.v1';
 const TTL_SECONDS = 30 * 86_400;
@@ -128,4 +132,54 @@ export function buildPartials(
 export async function writePartials(storage: Storage, rows: readonly PartialRow[], batch = 50): Promise<void> {
   for (let i = 0; i < rows.length; i += batch)
     await storage.insertRows('agg_partials', rows.slice(i, i + batch) as unknown as Record<string, unknown>[]);
+}
+
+/** Limits the API specs share; each spec names its own tokens and may change any field. */
+export function testConfig(tokens: string, overrides: Partial<QueryApiConfig> = {}): QueryApiConfig {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    authEnabled: true,
+    tokens: parseTokens(tokens, 'test'),
+    maxRangeMs: 31 * 86_400_000,
+    maxPoints: 1000,
+    maxK: 1000,
+    cacheBytes: 64 * 1024 * 1024,
+    indexRefreshMs: 1000,
+    mergeCache: true,
+    mergeCacheBytes: 64 * 1024 * 1024,
+    ...overrides,
+  };
+}
+
+/** Stores `rounds` one-minute rounds of a simulated fleet from `startMs`; the simulator is returned as ground truth. */
+export async function seedFleet(
+  storage: Storage,
+  o: { hosts: number; seed: number; startMs: number; rounds: number; packetsPerInterval: number; partitions: number },
+): Promise<FleetSimulator> {
+  const sim = new FleetSimulator({
+    hosts: o.hosts,
+    seed: o.seed,
+    intervalMs: 60_000,
+    startMs: o.startMs,
+    packetsPerInterval: o.packetsPerInterval,
+  });
+  const snaps = [];
+  for (let r = 0; r < o.rounds; r++) snaps.push(...sim.nextRoundSnapshots());
+  await writePartials(storage, buildPartials(snaps, o.partitions));
+  return sim;
+}
+
+/** Closes the API, drops the spec's database and removes its data directory. */
+export async function tearDown(
+  api: QueryApi | undefined,
+  storage: Storage | undefined,
+  dataDir: string,
+): Promise<void> {
+  await api?.app.close();
+  if (storage) {
+    await storage.command('DROP DATABASE IF EXISTS {database}');
+    await storage.close();
+  }
+  rmSync(dataDir, { recursive: true, force: true });
 }

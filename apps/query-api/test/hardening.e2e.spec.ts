@@ -2,16 +2,15 @@
 // refused at once, wrong methods get 405, empty and prototype-named values get 400, every answer carries the
 // security headers, /ready keeps storage details for token holders, and a row whose write was stamped long before
 // it committed still reaches answers.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { applyMigrations, createStorage, type QueryParams, type Storage } from '@tma/storage';
-import { FleetSimulator } from '@tma/fleet-sim';
+import type { FleetSimulator } from '@tma/fleet-sim';
 import { createQueryApi, type QueryApi } from '../src/app';
-import { parseTokens, type QueryApiConfig } from '../src/config';
 import { JsonLogger } from '../src/observability';
-import { buildPartials, writePartials } from './fixture';
+import { buildPartials, seedFleet, tearDown, testConfig, writePartials } from './fixture';
 
 const READ = 'reader-secret-000111222333';
 const MIN = 60_000;
@@ -34,19 +33,7 @@ let sim: FleetSimulator;
 /** Set to make the storage's readiness probe fail with a message naming internals. */
 let storageBroken = false;
 const logger = new QuietLogger();
-const config: QueryApiConfig = {
-  host: '127.0.0.1',
-  port: 0,
-  authEnabled: true,
-  tokens: parseTokens(`reader:${READ}`, 'test'),
-  maxRangeMs: 31 * 86_400_000,
-  maxPoints: 1000,
-  maxK: 1000,
-  cacheBytes: 16 * 1024 * 1024,
-  indexRefreshMs: 250,
-  mergeCache: true,
-  mergeCacheBytes: 64 * 1024 * 1024,
-};
+const config = testConfig(`reader:${READ}`, { cacheBytes: 16 * 1024 * 1024, indexRefreshMs: 250 });
 
 interface Res {
   status: number;
@@ -96,21 +83,18 @@ beforeAll(async () => {
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-  sim = new FleetSimulator({ hosts: 4, seed: 5, intervalMs: MIN, startMs: START, packetsPerInterval: 500 });
-  const snaps = [];
-  for (let r = 0; r < ROUNDS; r++) snaps.push(...sim.nextRoundSnapshots());
-  await writePartials(real, buildPartials(snaps, 2));
+  sim = await seedFleet(real, {
+    hosts: 4,
+    seed: 5,
+    startMs: START,
+    rounds: ROUNDS,
+    packetsPerInterval: 500,
+    partitions: 2,
+  });
   api = await createQueryApi({ config, storage: probing, logger });
 }, 120_000);
 
-afterAll(async () => {
-  await api?.app.close();
-  if (storage) {
-    await storage.command('DROP DATABASE IF EXISTS {database}');
-    await storage.close();
-  }
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => tearDown(api, storage, dataDir));
 
 describe('GraphQL cost is checked in time linear in the document', () => {
   it('refuses 40 chained fragments, each spreading the next twice, at once with a 400', async () => {

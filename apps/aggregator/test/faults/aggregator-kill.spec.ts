@@ -12,12 +12,15 @@ import { FleetSimulator } from '@tma/fleet-sim';
 import { committedToEnd, createTopics, deleteTopics, producer, uniquePrefix, waitFor } from '../support/kafka';
 import {
   AGGREGATOR,
+  aggregatorEnv,
   buildDist,
   kill9,
+  LOOPBACK_HTTP,
   metricSum,
   OPEN_WINDOWS,
   overlappingOffsetRanges,
   report,
+  SHORT_SESSION,
   SNAPSHOTS_TAKEN,
   spawnNode,
   stopGracefully,
@@ -42,21 +45,7 @@ let storage: Storage | undefined;
 const aggregator = () =>
   spawnNode(
     [AGGREGATOR],
-    {
-      ...process.env,
-      TMA_CHDB_PATH: dataDir,
-      TMA_CLICKHOUSE_DATABASE: database,
-      TMA_TOPIC_PREFIX: prefix,
-      TMA_AGG_GROUP_ID: `${prefix}-group`,
-      TMA_AGG_TOPIC_PARTITIONS: '4',
-      TMA_AGG_ALLOWED_LATENESS: '5s',
-      TMA_AGG_IDLE_CLOSE: '1s',
-      TMA_AGG_FLUSH_INTERVAL: '100ms',
-      // A killed member keeps its partitions until its session expires: keep that short here.
-      TMA_AGG_SESSION_TIMEOUT: '6s',
-      TMA_AGG_HTTP_PORT: '0',
-      TMA_AGG_HTTP_HOST: '127.0.0.1',
-    },
+    aggregatorEnv({ prefix, dataDir, database, partitions: 4 }, { ...SHORT_SESSION, ...LOOPBACK_HTTP }),
     /on (http:\/\/[\d.:]+)/,
   );
 

@@ -14,11 +14,14 @@ import { committedToEnd, createTopics, producer, uniquePrefix, waitFor } from '.
 import { ownBroker } from '../support/own-broker';
 import {
   AGGREGATOR,
+  aggregatorEnv,
   buildDist,
+  LOOPBACK_HTTP,
   metricSum,
   OPEN_WINDOWS,
   overlappingOffsetRanges,
   report,
+  SHORT_SESSION,
   SNAPSHOTS_TAKEN,
   spawnNode,
   stopGracefully,
@@ -77,21 +80,10 @@ async function streamWithResend(p: Producer, rounds: number, gapMs: number, rese
 it('kill -9 of the Kafka broker mid-stream, twice: producers and the aggregator recover, 0 lost, 0 counted twice', async () => {
   agg = spawnNode(
     [AGGREGATOR],
-    {
-      ...process.env,
-      TMA_KAFKA_BROKERS: broker.brokers,
-      TMA_CHDB_PATH: dataDir,
-      TMA_CLICKHOUSE_DATABASE: database,
-      TMA_TOPIC_PREFIX: prefix,
-      TMA_AGG_GROUP_ID: `${prefix}-group`,
-      TMA_AGG_TOPIC_PARTITIONS: '4',
-      TMA_AGG_ALLOWED_LATENESS: '5s',
-      TMA_AGG_IDLE_CLOSE: '1s',
-      TMA_AGG_FLUSH_INTERVAL: '100ms',
-      TMA_AGG_SESSION_TIMEOUT: '6s',
-      TMA_AGG_HTTP_PORT: '0',
-      TMA_AGG_HTTP_HOST: '127.0.0.1',
-    },
+    aggregatorEnv(
+      { prefix, dataDir, database, partitions: 4 },
+      { ...SHORT_SESSION, ...LOOPBACK_HTTP, TMA_KAFKA_BROKERS: broker.brokers },
+    ),
     /on (http:\/\/[\d.:]+)/,
   );
   const url = await agg.ready;

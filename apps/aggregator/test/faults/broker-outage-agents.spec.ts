@@ -19,7 +19,9 @@ import { committedToEnd, createTopics, readDeadLetters, uniquePrefix, waitFor } 
 import { ownBroker, ownBrokerPort, type OwnBroker } from '../support/own-broker';
 import {
   AGGREGATOR,
+  aggregatorEnv,
   buildDist,
+  LOOPBACK_HTTP,
   metricSum,
   OPEN_WINDOWS,
   report,
@@ -79,20 +81,10 @@ afterAll(async () => {
 maybe('broker down with edge agents spooling: the stored totals equal what the testbed sent', async () => {
   const agg = spawnNode(
     [AGGREGATOR],
-    {
-      ...process.env,
-      TMA_KAFKA_BROKERS: broker.brokers,
-      TMA_CHDB_PATH: dataDir,
-      TMA_CLICKHOUSE_DATABASE: database,
-      TMA_TOPIC_PREFIX: prefix,
-      TMA_AGG_GROUP_ID: `${prefix}-group`,
-      TMA_AGG_TOPIC_PARTITIONS: '2',
-      TMA_AGG_ALLOWED_LATENESS: '5s',
-      TMA_AGG_IDLE_CLOSE: '1s',
-      TMA_AGG_FLUSH_INTERVAL: '100ms',
-      TMA_AGG_HTTP_PORT: '0',
-      TMA_AGG_HTTP_HOST: '127.0.0.1',
-    },
+    aggregatorEnv(
+      { prefix, dataDir, database, partitions: 2 },
+      { ...LOOPBACK_HTTP, TMA_KAFKA_BROKERS: broker.brokers },
+    ),
     /on (http:\/\/[\d.:]+)/,
   );
   children.push(agg);

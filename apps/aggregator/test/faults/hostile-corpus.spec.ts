@@ -22,7 +22,9 @@ import {
 } from '../support/kafka';
 import {
   AGGREGATOR,
+  aggregatorEnv,
   buildDist,
+  LOOPBACK_HTTP,
   metricSum,
   OPEN_WINDOWS,
   report,
@@ -252,19 +254,7 @@ afterAll(async () => {
 it('commits past every hostile message, dead-letters each with its reason, and keeps the totals exact', async () => {
   const agg = spawnNode(
     [AGGREGATOR],
-    {
-      ...process.env,
-      TMA_CHDB_PATH: dataDir,
-      TMA_CLICKHOUSE_DATABASE: database,
-      TMA_TOPIC_PREFIX: prefix,
-      TMA_AGG_GROUP_ID: `${prefix}-group`,
-      TMA_AGG_TOPIC_PARTITIONS: '2',
-      TMA_AGG_ALLOWED_LATENESS: '5s',
-      TMA_AGG_IDLE_CLOSE: '1s',
-      TMA_AGG_FLUSH_INTERVAL: '100ms',
-      TMA_AGG_HTTP_PORT: '0',
-      TMA_AGG_HTTP_HOST: '127.0.0.1',
-    },
+    aggregatorEnv({ prefix, dataDir, database, partitions: 2 }, { ...LOOPBACK_HTTP }),
     /on (http:\/\/[\d.:]+)/,
   );
   const url = await agg.ready;

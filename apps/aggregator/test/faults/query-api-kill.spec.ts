@@ -12,6 +12,7 @@ import { snapshotTopic } from '@tma/schema';
 import { FleetSimulator } from '@tma/fleet-sim';
 import { committedToEnd, createTopics, deleteTopics, producer, uniquePrefix, waitFor } from '../support/kafka';
 import {
+  aggregatorEnv,
   buildDist,
   freePort,
   kill9,
@@ -20,6 +21,7 @@ import {
   overlappingOffsetRanges,
   QUERY_API,
   report,
+  SHORT_SESSION,
   SNAPSHOTS_TAKEN,
   spawnNode,
   stopGracefully,
@@ -45,23 +47,16 @@ let port = 0;
 const queryApi = () =>
   spawnNode(
     [QUERY_API, '--with-aggregator'],
-    {
-      ...process.env,
-      TMA_CHDB_PATH: dataDir,
-      TMA_CLICKHOUSE_DATABASE: database,
-      TMA_TOPIC_PREFIX: prefix,
-      TMA_AGG_GROUP_ID: `${prefix}-group`,
-      TMA_AGG_TOPIC_PARTITIONS: '4',
-      TMA_AGG_ALLOWED_LATENESS: '5s',
-      TMA_AGG_IDLE_CLOSE: '1s',
-      TMA_AGG_FLUSH_INTERVAL: '100ms',
-      // A killed member keeps its partitions until its session expires: keep that short here.
-      TMA_AGG_SESSION_TIMEOUT: '6s',
-      TMA_API_HOST: '127.0.0.1',
-      TMA_API_PORT: String(port),
-      TMA_API_AUTH: 'off',
-      TMA_LOG_LEVEL: 'info',
-    },
+    aggregatorEnv(
+      { prefix, dataDir, database, partitions: 4 },
+      {
+        ...SHORT_SESSION,
+        TMA_API_HOST: '127.0.0.1',
+        TMA_API_PORT: String(port),
+        TMA_API_AUTH: 'off',
+        TMA_LOG_LEVEL: 'info',
+      },
+    ),
     /query API listening/,
   );
 

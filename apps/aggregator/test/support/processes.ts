@@ -60,6 +60,30 @@ export async function kill9(child: Child): Promise<void> {
   if (e.signal !== 'SIGKILL') throw new Error(`expected death by SIGKILL, got ${JSON.stringify(e)}`);
 }
 
+/** Environment of an aggregator child on `dataDir`/`database` and the topics under `prefix`, windows closing fast. */
+export function aggregatorEnv(
+  o: { prefix: string; dataDir: string; database: string; partitions: number },
+  extra: NodeJS.ProcessEnv = {},
+): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    TMA_CHDB_PATH: o.dataDir,
+    TMA_CLICKHOUSE_DATABASE: o.database,
+    TMA_TOPIC_PREFIX: o.prefix,
+    TMA_AGG_GROUP_ID: `${o.prefix}-group`,
+    TMA_AGG_TOPIC_PARTITIONS: String(o.partitions),
+    TMA_AGG_ALLOWED_LATENESS: '5s',
+    TMA_AGG_IDLE_CLOSE: '1s',
+    TMA_AGG_FLUSH_INTERVAL: '100ms',
+    ...extra,
+  };
+}
+
+/** A killed member keeps its partitions until its session expires: kill tests keep that short. */
+export const SHORT_SESSION = { TMA_AGG_SESSION_TIMEOUT: '6s' };
+/** The aggregator's HTTP endpoint on a free loopback port (its URL is logged as "on http://..."). */
+export const LOOPBACK_HTTP = { TMA_AGG_HTTP_PORT: '0', TMA_AGG_HTTP_HOST: '127.0.0.1' };
+
 /** SIGTERM and expect a clean exit. */
 export async function stopGracefully(child: Child): Promise<void> {
   child.proc.kill('SIGTERM');
