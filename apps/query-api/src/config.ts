@@ -3,11 +3,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadSettings, optional, parseDuration, parseName, rule, rules, setting } from '@tma/config';
 
-/** @deprecated The one settings error is ConfigError (@tma/config); this alias stays until callers move. */
-export const QueryApiConfigError = ConfigError;
-/** @deprecated see QueryApiConfigError */
-export type QueryApiConfigError = ConfigError;
-
 export type TokenScope = 'read' | 'admin';
 
 export interface ApiToken {
@@ -62,23 +57,22 @@ export function parseTokens(text: string, source: string): ApiToken[] {
     const parts = entry.split(':');
     const where = source ? `${source} entry ${i + 1}` : `entry ${i + 1}`;
     if (parts.length < 2 || parts.length > 3)
-      throw new QueryApiConfigError(`${where}: expected name:secret or name:secret:scope`);
+      throw new ConfigError(`${where}: expected name:secret or name:secret:scope`);
     const [name, secret, scopeText = 'read'] = parts;
     try {
       parseName(name, 64);
     } catch {
-      throw new QueryApiConfigError(`${where}: token name "${name}" may hold only letters, digits, ".", "_" and "-"`);
+      throw new ConfigError(`${where}: token name "${name}" may hold only letters, digits, ".", "_" and "-"`);
     }
     // Length only: the secret itself must never reach a message.
     if (secret.length < 16 || /\s/.test(secret))
-      throw new QueryApiConfigError(`${where} (${name}): the secret must be at least 16 characters without spaces`);
+      throw new ConfigError(`${where} (${name}): the secret must be at least 16 characters without spaces`);
     const scopes = scopeText.split('+').map((s) => s.trim());
     for (const s of scopes)
       if (s !== 'read' && s !== 'admin')
-        throw new QueryApiConfigError(`${where} (${name}): unknown scope "${s}" (read or admin)`);
-    if (names.has(name)) throw new QueryApiConfigError(`${where}: token name "${name}" is used twice`);
-    if (secrets.has(secret))
-      throw new QueryApiConfigError(`${where} (${name}): the same secret is given to two tokens`);
+        throw new ConfigError(`${where} (${name}): unknown scope "${s}" (read or admin)`);
+    if (names.has(name)) throw new ConfigError(`${where}: token name "${name}" is used twice`);
+    if (secrets.has(secret)) throw new ConfigError(`${where} (${name}): the same secret is given to two tokens`);
     names.add(name);
     secrets.add(secret);
     const set = new Set<TokenScope>(scopes as TokenScope[]);

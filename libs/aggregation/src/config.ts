@@ -5,11 +5,6 @@ import { DEFAULT_TOPIC_PREFIX } from '@tma/schema';
 import { DEFAULT_MAX_SEQUENCE_JUMP } from './dedup';
 import { DEFAULT_MAX_PAST_MS } from './validate';
 
-/** @deprecated The one settings error is ConfigError (@tma/config); this alias stays until callers move. */
-export const AggregatorConfigError = ConfigError;
-/** @deprecated see AggregatorConfigError */
-export type AggregatorConfigError = ConfigError;
-
 /** Retention of each table (1 min tier) and of every 1 h tier row, in seconds. */
 export interface RetentionConfig {
   partials: number;

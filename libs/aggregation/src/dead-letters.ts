@@ -1,7 +1,7 @@
 // Rejected messages go to the dead-letter topic with their reason in headers (libs/schema's deadLetterHeaders), cut
 // to a size the broker always accepts, and durably (acks=all) before any commit can pass their offsets.
 import type { IHeaders, Producer } from 'kafkajs';
-import { DLQ_REASON_HEADER, deadLetterHeaders } from '@tma/schema';
+import { deadLetterHeaders } from '@tma/schema';
 import type { RejectedSnapshot } from './validate';
 
 export type DeadLetter = { key: Buffer | null; value: Buffer | null; headers: IHeaders };
@@ -25,8 +25,7 @@ export function deadLetter(key: Buffer | null, value: Buffer | null, headers: IH
 
 /** Headers of a snapshot the aggregator refused at `source` (topic/partition/offset). */
 export function rejectionHeaders(rejection: RejectedSnapshot, source: string): IHeaders {
-  // The aggregator's own reasons (wrong-seed, bad-sketch, ...) are finer than the schema-only ones the helper knows.
-  return { ...deadLetterHeaders(rejection), [DLQ_REASON_HEADER]: rejection.reason, 'tma-dlq-source': source };
+  return { ...deadLetterHeaders(rejection), 'tma-dlq-source': source };
 }
 
 /** Groups dead letters into produce requests of at most `budget` bytes of keys and values (at least one each). */

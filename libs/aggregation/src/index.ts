@@ -5,7 +5,7 @@ export { SnapshotAggregator, type AggregatorOptions } from './snapshot-aggregato
 export { aggregatorNestModule, AggregatorNestModule } from './nest-module';
 export { SnapshotConsumer } from './snapshot-consumer';
 export type { ConsumerLogger, ConsumerStats } from './consumer-stats';
-export { loadAggregatorConfig, AggregatorConfigError, type AggregatorConfig } from './config';
+export { loadAggregatorConfig, type AggregatorConfig } from './config';
 export { WindowMerger, type IngestOutcome } from './window-merger';
 export { WindowAccumulator } from './window-accumulator';
 export { PartialRowStore } from './partial-row-store';

@@ -1,4 +1,5 @@
-import { KafkaConfigError, loadKafkaSettings } from './config';
+import { ConfigError } from '@tma/config';
+import { loadKafkaSettings } from './config';
 
 describe('loadKafkaSettings', () => {
   it('defaults to the local broker', () => {
@@ -34,7 +35,7 @@ describe('loadKafkaSettings', () => {
     [{ TMA_KAFKA_SASL_MECHANISM: 'plain' }, /USERNAME/],
     [{ TMA_KAFKA_CLIENT_ID: 'bad id' }, /CLIENT_ID/],
   ])('rejects %j with a clear message', (env, message) => {
-    expect(() => loadKafkaSettings(env, 'x')).toThrow(KafkaConfigError);
+    expect(() => loadKafkaSettings(env, 'x')).toThrow(ConfigError);
     expect(() => loadKafkaSettings(env, 'x')).toThrow(message);
   });
 });

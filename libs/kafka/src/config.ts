@@ -2,11 +2,6 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, loadSettings, optional, rule, rules, setting } from '@tma/config';
 import type { KafkaConfig, SASLOptions } from 'kafkajs';
 
-/** @deprecated The one settings error is ConfigError (@tma/config); this alias stays until callers move. */
-export const KafkaConfigError = ConfigError;
-/** @deprecated see KafkaConfigError */
-export type KafkaConfigError = ConfigError;
-
 export interface KafkaSettings {
   brokers: string[];
   clientId: string;

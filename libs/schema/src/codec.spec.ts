@@ -254,6 +254,9 @@ describe('topics and dead letters', () => {
     expect(headers[DLQ_REASON_HEADER]).toBe('bad-magic');
     expect(headers[DLQ_MESSAGE_HEADER]).toContain('0x6e6f');
     expect(deadLetterHeaders(new Error('boom'))[DLQ_REASON_HEADER]).toBe('internal');
+    // any refusal that names its reason keeps it (the aggregator's own rejections)
+    const refused = Object.assign(new Error('seed hash differs'), { reason: 'wrong-seed' });
+    expect(deadLetterHeaders(refused)[DLQ_REASON_HEADER]).toBe('wrong-seed');
   });
 });
 

@@ -61,9 +61,18 @@ export function isSchemaError(err: unknown): err is SchemaError {
 export const DLQ_REASON_HEADER = 'tma-dlq-reason';
 export const DLQ_MESSAGE_HEADER = 'tma-dlq-message';
 
-/** Headers to attach to a message moved to the dead-letter topic; non-schema failures report `internal`. */
+/** Whether an error names why its message was refused (SchemaError, the aggregator's rejections, ...). */
+function reasonOf(err: unknown): string | undefined {
+  const reason = err instanceof Error ? (err as { reason?: unknown }).reason : undefined;
+  return typeof reason === 'string' && reason !== '' ? reason : undefined;
+}
+
+/**
+ * Headers to attach to a message moved to the dead-letter topic: the error's own `reason` (a SchemaError's, or any
+ * other refusal that carries one); failures without a reason report `internal`.
+ */
 export function deadLetterHeaders(err: unknown): Record<string, string> {
-  const reason = isSchemaError(err) ? err.reason : 'internal';
+  const reason = reasonOf(err) ?? 'internal';
   const message = err instanceof Error ? err.message : String(err);
   return { [DLQ_REASON_HEADER]: reason, [DLQ_MESSAGE_HEADER]: message.slice(0, 1024) };
 }

@@ -1,7 +1,8 @@
+import { ConfigError } from '@tma/config';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StorageConfigError, describeStorageConfig, loadStorageConfig, redact } from './config';
+import { describeStorageConfig, loadStorageConfig, redact } from './config';
 
 describe('loadStorageConfig: embedded chDB (default)', () => {
   const repo = mkdtempSync(join(tmpdir(), 'tma-config-spec-'));
@@ -49,7 +50,7 @@ describe('loadStorageConfig: embedded chDB (default)', () => {
     [{ TMA_CLICKHOUSE_USER: 'bob' }, /TMA_CLICKHOUSE_USER is set but TMA_CLICKHOUSE_URL is not/],
     [{ TMA_CLICKHOUSE_PASSWORD: 'pw' }, /TMA_CLICKHOUSE_PASSWORD is set but TMA_CLICKHOUSE_URL is not/],
   ])('refuses %j', (env, message) => {
-    expect(() => loadStorageConfig(env, nested)).toThrow(StorageConfigError);
+    expect(() => loadStorageConfig(env, nested)).toThrow(ConfigError);
     expect(() => loadStorageConfig(env, nested)).toThrow(message);
   });
 });
@@ -115,7 +116,7 @@ describe('loadStorageConfig: ClickHouse server by URL', () => {
     [{ TMA_CLICKHOUSE_URL: 'http://h:8123', TMA_CHDB_PATH: '/x' }, /both set.*keep one/],
     [{ TMA_CLICKHOUSE_URL: 'http://h:8123', TMA_CLICKHOUSE_REQUEST_TIMEOUT_MS: '5s' }, /whole number of milliseconds/],
   ])('refuses %j', (env, message) => {
-    expect(() => loadStorageConfig(env)).toThrow(StorageConfigError);
+    expect(() => loadStorageConfig(env)).toThrow(ConfigError);
     expect(() => loadStorageConfig(env)).toThrow(message);
   });
 

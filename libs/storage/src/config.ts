@@ -2,11 +2,6 @@ import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError, loadSettings, optional, rule, rules, setting } from '@tma/config';
 
-/** @deprecated The one settings error is ConfigError (@tma/config); this alias stays until callers move. */
-export const StorageConfigError = ConfigError;
-/** @deprecated see StorageConfigError */
-export type StorageConfigError = ConfigError;
-
 /** Embedded ClickHouse (chDB) in this process, data kept in `path`. */
 export interface ChdbStorageConfig {
   kind: 'chdb';

@@ -1,6 +1,5 @@
 export {
   DEFAULT_DATABASE,
-  StorageConfigError,
   describeStorageConfig,
   loadStorageConfig,
   redact,
