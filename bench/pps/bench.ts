@@ -94,8 +94,15 @@ let agentDir = '';
 let attached: ChildProcess | undefined;
 
 /** Attaches with pps-attach inside the host's namespace and resolves once the links exist. */
-async function attach(tb: Testbed, h: Host, obj: string, hook: 'tcx' | 'xdp', prog: string): Promise<void> {
-  const child = spawn('nsenter', [...tb.nsenterArgs(h.netns), ATTACH, obj, hook, prog, h.ifname], {
+async function attach(
+  tb: Testbed,
+  h: Host,
+  obj: string,
+  hook: 'tcx' | 'xdp',
+  ...progs: [string] | [string, string]
+): Promise<void> {
+  // tcx takes the ingress program and optionally the egress one (the agent links tma_tc and tma_tc_eg).
+  const child = spawn('nsenter', [...tb.nsenterArgs(h.netns), ATTACH, obj, hook, ...progs, h.ifname], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   attached = child;
@@ -156,7 +163,7 @@ const cases: Case[] = [
   {
     name: 'TMA on tcx',
     hookBase: 'no-op on tcx',
-    setup: (tb, h) => attach(tb, h, args.object, 'tcx', 'tma_tc'),
+    setup: (tb, h) => attach(tb, h, args.object, 'tcx', 'tma_tc', 'tma_tc_eg'),
     teardown: detach,
   },
   {
