@@ -115,9 +115,23 @@ describe('loadStorageConfig: ClickHouse server by URL', () => {
     [{ TMA_CLICKHOUSE_URL: 'http://h:8123/a', TMA_CLICKHOUSE_DATABASE: 'b' }, /database is given twice/],
     [{ TMA_CLICKHOUSE_URL: 'http://h:8123', TMA_CHDB_PATH: '/x' }, /both set.*keep one/],
     [{ TMA_CLICKHOUSE_URL: 'http://h:8123', TMA_CLICKHOUSE_REQUEST_TIMEOUT_MS: '5s' }, /whole number of milliseconds/],
+    [
+      { TMA_CLICKHOUSE_URL: 'http://h:8123', TMA_CLICKHOUSE_CLUSTER: 'two words' },
+      /"two words" is not a usable cluster name/,
+    ],
+    [{ TMA_CLICKHOUSE_CLUSTER: 'tma' }, /TMA_CLICKHOUSE_CLUSTER is set but TMA_CLICKHOUSE_URL is not/],
   ])('refuses %j', (env, message) => {
     expect(() => loadStorageConfig(env)).toThrow(ConfigError);
     expect(() => loadStorageConfig(env)).toThrow(message);
+  });
+
+  it('takes a cluster name, which the migrator then builds replicated and Distributed tables on', () => {
+    const config = loadStorageConfig({ TMA_CLICKHOUSE_URL: 'http://h:8123', TMA_CLICKHOUSE_CLUSTER: 'tma-prod' });
+    expect(config).toMatchObject({ kind: 'server', cluster: 'tma-prod' });
+    expect(describeStorageConfig(config)).toBe(
+      'ClickHouse server http://h:8123 as default, database tma, cluster tma-prod',
+    );
+    expect(loadStorageConfig({ TMA_CLICKHOUSE_URL: 'http://h:8123' })).not.toHaveProperty('cluster');
   });
 
   it('never puts the password in an error message', () => {

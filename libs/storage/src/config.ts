@@ -19,6 +19,11 @@ export interface ServerStorageConfig {
   password: string;
   database: string;
   requestTimeoutMs: number;
+  /**
+   * ClickHouse cluster (remote_servers) the tables are spread over: the migrator then applies the cluster DDL
+   * (replicated local tables + Distributed tables, docs/scale.md). Unset: plain tables on this one server.
+   */
+  cluster?: string;
 }
 
 export type StorageConfig = ChdbStorageConfig | ServerStorageConfig;
@@ -42,6 +47,15 @@ const databaseName = rule((name) => {
   return name.trim();
 });
 
+// Cluster names are written into ON CLUSTER clauses and Keeper paths; remote_servers names are XML tags.
+const clusterName = rule((name) => {
+  if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(name.trim()))
+    throw new ConfigError(
+      `"${String(name)}" is not a usable cluster name (the <remote_servers> name: letters, digits, "_" and "-", not starting with a digit)`,
+    );
+  return name.trim();
+});
+
 /** The repository root (the nearest folder holding nx.json), or `cwd` when run elsewhere. */
 export function findStateRoot(cwd: string): string {
   let dir = resolve(cwd);
@@ -60,6 +74,7 @@ export function findStateRoot(cwd: string): string {
  *   otherwise embedded chDB: TMA_CHDB_PATH (default <repo or cwd>/.state/chdb, or $TMA_STATE_DIR/chdb)
  *   TMA_CLICKHOUSE_DATABASE  database for both kinds (default "tma")
  *   TMA_CLICKHOUSE_REQUEST_TIMEOUT_MS  server request timeout (default 30000)
+ *   TMA_CLICKHOUSE_CLUSTER   cluster name: migrations create replicated + Distributed tables ON CLUSTER
  */
 export function loadStorageConfig(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): StorageConfig {
   const { values: v } = loadSettings(
@@ -69,6 +84,7 @@ export function loadStorageConfig(env: NodeJS.ProcessEnv = process.env, cwd: str
       chdbPath: optional('TMA_CHDB_PATH', rules.text()),
       stateDir: optional('TMA_STATE_DIR', rules.text()),
       username: optional('TMA_CLICKHOUSE_USER', rules.text()),
+      cluster: optional('TMA_CLICKHOUSE_CLUSTER', clusterName),
       // A password is taken as given: it may legitimately be surrounded by spaces.
       password: setting<string | undefined>({
         env: 'TMA_CLICKHOUSE_PASSWORD',
@@ -89,6 +105,7 @@ export function loadStorageConfig(env: NodeJS.ProcessEnv = process.env, cwd: str
           ['username', 'TMA_CLICKHOUSE_USER'],
           ['password', 'TMA_CLICKHOUSE_PASSWORD'],
           ['requestTimeoutMs', 'TMA_CLICKHOUSE_REQUEST_TIMEOUT_MS'],
+          ['cluster', 'TMA_CLICKHOUSE_CLUSTER'],
         ] as const)
           if (from[key] !== undefined)
             report(
@@ -157,6 +174,7 @@ export function loadStorageConfig(env: NodeJS.ProcessEnv = process.env, cwd: str
     password,
     database,
     requestTimeoutMs: v.requestTimeoutMs,
+    ...(v.cluster === undefined ? {} : { cluster: v.cluster }),
   };
 }
 
@@ -169,5 +187,6 @@ export function redact(rawUrl: string): string {
 export function describeStorageConfig(config: StorageConfig): string {
   return config.kind === 'chdb'
     ? `embedded chDB at ${config.path}, database ${config.database}`
-    : `ClickHouse server ${config.url} as ${config.username}, database ${config.database}`;
+    : `ClickHouse server ${config.url} as ${config.username}, database ${config.database}` +
+        (config.cluster ? `, cluster ${config.cluster}` : '');
 }

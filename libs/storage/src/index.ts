@@ -23,9 +23,20 @@ export {
 export {
   DEFAULT_MIGRATIONS_DIR,
   MIGRATIONS_TABLE,
+  MIGRATIONS_TABLE_SQL,
   applyMigrations,
   loadMigrations,
   type AppliedMigration,
   type Migration,
   type MigrationReport,
 } from './migrations';
+export {
+  ClusterDdlError,
+  LOCAL_SUFFIX,
+  SHARDING_KEYS,
+  clusterBootstrap,
+  clusterMigrations,
+  type ClusterDdlOptions,
+  type ClusterMigration,
+  type ClusterStatement,
+} from './cluster-ddl';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { clusterBootstrap, clusterMigrations } from './cluster-ddl';
 import { MigrationError } from './errors';
 import type { Storage } from './storage';
 
@@ -8,6 +9,17 @@ import type { Storage } from './storage';
 export const DEFAULT_MIGRATIONS_DIR = join(__dirname, '..', 'migrations');
 
 export const MIGRATIONS_TABLE = 'tma_migrations';
+
+/** The migrator's bookkeeping table (run through the cluster DDL generator too when a cluster is configured). */
+export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS {database}.${MIGRATIONS_TABLE}
+(
+    version UInt32,
+    name String,
+    checksum String,
+    applied_at DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+ORDER BY version`;
 
 export interface Migration {
   version: number;
@@ -96,23 +108,22 @@ export async function applyMigrations(
   options: { dir?: string; migrations?: Migration[] } = {},
 ): Promise<MigrationReport> {
   const migrations = options.migrations ?? loadMigrations(options.dir);
+  // On a cluster every file becomes replicated + Distributed tables created ON CLUSTER (cluster-ddl.ts); the
+  // generator reads all files, so a construct it does not know fails here, before anything is changed.
+  const cluster = storage.cluster ? { cluster: storage.cluster, database: storage.database } : undefined;
+  const statementsOf = new Map(
+    cluster
+      ? clusterMigrations(migrations, cluster).map((m) => [m.version, m.statements.map((s) => s.sql)])
+      : migrations.map((m) => [m.version, m.statements]),
+  );
+  const bootstrap = cluster ? clusterBootstrap(cluster, MIGRATIONS_TABLE_SQL).map((s) => s.sql) : undefined;
   const exists = await storage.query<{ n: number }>(
     'SELECT toUInt32(count()) AS n FROM system.databases WHERE name = {db:String}',
     { db: storage.database },
   );
   // Checked first so a user allowed to use, but not to create, the database can still migrate.
-  if (Number(exists[0]?.n) === 0) await storage.command('CREATE DATABASE IF NOT EXISTS {database}');
-  await storage.command(
-    `CREATE TABLE IF NOT EXISTS {database}.${MIGRATIONS_TABLE}
-(
-    version UInt32,
-    name String,
-    checksum String,
-    applied_at DateTime64(3, 'UTC')
-)
-ENGINE = MergeTree
-ORDER BY version`,
-  );
+  if (Number(exists[0]?.n) === 0) await storage.command(bootstrap?.[0] ?? 'CREATE DATABASE IF NOT EXISTS {database}');
+  for (const sql of bootstrap?.slice(1) ?? [MIGRATIONS_TABLE_SQL]) await storage.command(sql);
   const rows = await storage.query<AppliedMigration>(
     `SELECT version, name, checksum, toString(applied_at) AS applied_at FROM {database}.${MIGRATIONS_TABLE} ORDER BY version`,
   );
@@ -140,12 +151,13 @@ ORDER BY version`,
       report.alreadyApplied.push(m.name);
       continue;
     }
-    for (const [i, statement] of m.statements.entries()) {
+    const statements = statementsOf.get(m.version)!;
+    for (const [i, statement] of statements.entries()) {
       try {
         await storage.command(statement);
       } catch (err) {
         throw new MigrationError(
-          `migration ${m.name}, statement ${i + 1} of ${m.statements.length} failed: ${(err as Error).message}`,
+          `migration ${m.name}, ${cluster ? 'cluster ' : ''}statement ${i + 1} of ${statements.length} failed: ${(err as Error).message}`,
           { cause: err },
         );
       }

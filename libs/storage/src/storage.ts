@@ -42,6 +42,8 @@ export interface Storage {
   /** The @clickhouse/client client; the same code runs on chDB and on a server. Qualify tables with `database`. */
   readonly client: ClickHouseClient;
   readonly database: string;
+  /** Cluster the tables are spread over (server only, TMA_CLICKHOUSE_CLUSTER); migrations then run ON CLUSTER. */
+  readonly cluster?: string;
   /** ClickHouse version of the engine answering, e.g. 26.7.2.1. */
   readonly serverVersion: string;
   /** Rows of a SELECT as objects (JSONEachRow); values only through `{name:Type}` parameters. */
@@ -127,6 +129,7 @@ class ClickHouseStorage implements Storage {
     readonly database: string,
     readonly serverVersion: string,
     private readonly onClose: () => void,
+    readonly cluster?: string,
   ) {}
 
   #sql(sql: string): string {
@@ -250,11 +253,13 @@ export async function createStorage(config: StorageConfig): Promise<Storage> {
     // database: the database need not exist until migrations create it.
     const client = createClient({
       ...base,
-      clickhouse_settings: { ...PINNED_SETTINGS },
+      // Through a Distributed table, an insert returns once every shard has its rows (not when they are queued
+      // for background sending): the same "readable when the INSERT returns" the pinned settings give one server.
+      clickhouse_settings: { ...PINNED_SETTINGS, ...(config.cluster ? { distributed_foreground_insert: 1 } : {}) },
       // Large parameters (e.g. hex blobs for unhex()) go in the request body instead of the URL.
       use_multipart_params_auto: true,
     });
-    return new ClickHouseStorage('server', client, config.database, version, () => undefined);
+    return new ClickHouseStorage('server', client, config.database, version, () => undefined, config.cluster);
   }
 
   claimChdbPath(config.path);
