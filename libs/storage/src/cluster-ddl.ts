@@ -500,3 +500,42 @@ export function clusterBootstrap(options: ClusterDdlOptions, migrationsTableSql:
     ...generator.statement(migrationsTableSql, 'the migrations table'),
   ];
 }
+
+export interface ClusterTopology {
+  cluster: string;
+  shards: number;
+  replicas: number;
+  /** Host name of each server, with `{shard}` and `{replica}` (1-based) in it, e.g. `clickhouse-{shard}-{replica}`. */
+  host: string;
+  /** Native protocol port the servers talk to each other on. */
+  port?: number;
+}
+
+/**
+ * The servers' `<remote_servers>` entry for a cluster of `shards` × `replicas`, to drop into config.d/ on every
+ * server. internal_replication: a Distributed insert goes to one replica per shard and the Replicated table copies
+ * it to the others (writing every replica itself would double the rows and skip the insert deduplication).
+ */
+export function remoteServersXml(t: ClusterTopology): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(t.cluster))
+    throw new ClusterDdlError(`cluster name "${t.cluster}" is not a plain identifier (letters, digits, "_", "-")`);
+  for (const [what, n] of [
+    ['shards', t.shards],
+    ['replicas', t.replicas],
+  ] as const)
+    if (!Number.isInteger(n) || n < 1 || n > 100)
+      throw new ClusterDdlError(`${what} must be a whole number from 1 to 100`);
+  if (!t.host.includes('{shard}') || (t.replicas > 1 && !t.host.includes('{replica}')))
+    throw new ClusterDdlError(`host pattern "${t.host}" must hold {shard} and {replica} to name every server apart`);
+  const lines = ['<clickhouse>', '    <remote_servers>', `        <${t.cluster}>`];
+  for (let s = 1; s <= t.shards; s++) {
+    lines.push('            <shard>', '                <internal_replication>true</internal_replication>');
+    for (let r = 1; r <= t.replicas; r++) {
+      const host = t.host.replaceAll('{shard}', String(s)).replaceAll('{replica}', String(r));
+      lines.push(`                <replica><host>${host}</host><port>${t.port ?? 9000}</port></replica>`);
+    }
+    lines.push('            </shard>');
+  }
+  lines.push(`        </${t.cluster}>`, '    </remote_servers>', '</clickhouse>', '');
+  return lines.join('\n');
+}

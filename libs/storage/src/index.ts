@@ -36,7 +36,9 @@ export {
   SHARDING_KEYS,
   clusterBootstrap,
   clusterMigrations,
+  remoteServersXml,
   type ClusterDdlOptions,
+  type ClusterTopology,
   type ClusterMigration,
   type ClusterStatement,
 } from './cluster-ddl';
