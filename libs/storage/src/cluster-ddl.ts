@@ -511,6 +511,9 @@ export interface ClusterTopology {
   port?: number;
 }
 
+/** Environment variable holding the cluster's inter-server secret on every server. */
+export const INTERSERVER_SECRET_ENV = 'TMA_CLICKHOUSE_INTERSERVER_SECRET';
+
 /**
  * The servers' `<remote_servers>` entry for a cluster of `shards` × `replicas`, to drop into config.d/ on every
  * server. internal_replication: a Distributed insert goes to one replica per shard and the Replicated table copies
@@ -527,7 +530,13 @@ export function remoteServersXml(t: ClusterTopology): string {
       throw new ClusterDdlError(`${what} must be a whole number from 1 to 100`);
   if (!t.host.includes('{shard}') || (t.replicas > 1 && !t.host.includes('{replica}')))
     throw new ClusterDdlError(`host pattern "${t.host}" must hold {shard} and {replica} to name every server apart`);
-  const lines = ['<clickhouse>', '    <remote_servers>', `        <${t.cluster}>`];
+  const lines = [
+    '<clickhouse>',
+    '    <remote_servers>',
+    `        <${t.cluster}>`,
+    // Queries between the servers run as the user who sent the first one (no shared "default" user needed).
+    `            <secret from_env="${INTERSERVER_SECRET_ENV}"/>`,
+  ];
   for (let s = 1; s <= t.shards; s++) {
     lines.push('            <shard>', '                <internal_replication>true</internal_replication>');
     for (let r = 1; r <= t.replicas; r++) {
