@@ -166,7 +166,48 @@ async function main() {
         );
       }
     }
-    const [count] = await storage.query('SELECT count() AS n FROM {database}.agg_partials FINAL');
+    // What the rollup writes besides: readable rows of every window (all partitions merged, top 100 flows) and
+    // the 1 h tier row of these windows with its shortlisted candidates (as the aggregator's rollup builds them).
+    const windows = new Map();
+    for (const r of rows) {
+      const ws = r.window_start * 1000;
+      if (!windows.has(ws)) windows.set(ws, rollup.emptyMerged(ws, WINDOW_MS / 1000));
+      rollup.mergeStoredPartial(windows.get(ws), r);
+    }
+    const ttl = 30 * 86_400;
+    const ttls = { windowTotals: ttl, topFlows: ttl, hostTotals: ttl, protocolTotals: ttl };
+    const readable = { agg_window_totals: [], agg_top_flows: [], agg_host_totals: [], agg_protocol_totals: [] };
+    for (const m of windows.values()) {
+      const r = rollup.readableRows(m, '1m', 100, ttls);
+      readable.agg_window_totals.push(...r.windowTotals);
+      readable.agg_top_flows.push(...r.topFlows);
+      readable.agg_host_totals.push(...r.hostTotals);
+      readable.agg_protocol_totals.push(...r.protocolTotals);
+    }
+    for (const [table, list] of Object.entries(readable)) await storage.insertRows(table, list);
+    const hour = rollup.emptyMerged(Math.min(...windows.keys()), 3600);
+    for (const r of rows) rollup.mergeStoredPartial(hour, r);
+    hour.candidateParts = [
+      rollup.shortlistBlock(rollup.mergedCandidates(hour), hour.cmsPackets, hour.cmsBytes, rollup.HOUR_CANDIDATES),
+    ];
+    const hourRow = rollup.partialRow(
+      hour,
+      rollup.mergedCandidates(hour),
+      {
+        ...{ tier: '1h', windowStartMs: hour.windowStart, windowSeconds: 3600, topic: '', partition: 0 },
+        ...{ firstOffset: 0, lastOffset: 0, version: hour.partials, writer: 'rollup', late: false },
+      },
+      400 * 86_400,
+    );
+    await storage.insertRows('agg_partials', [hourRow]);
+    for (const table of Object.keys(readable)) await storage.command(`OPTIMIZE TABLE {database}.${table} FINAL`);
+    const tableSizes = await storage.query(
+      `SELECT table, sum(rows) AS rows, sum(data_compressed_bytes) AS compressed FROM system.parts
+       WHERE database = {db:String} AND active AND table IN {tables:Array(String)} GROUP BY table ORDER BY table`,
+      { db: storage.database, tables: Object.keys(readable) },
+    );
+
+    const [count] = await storage.query("SELECT count() AS n FROM {database}.agg_partials FINAL WHERE tier = '1m'");
     if (Number(count.n) !== written) throw new Error(`wrote ${written} rows but ${count.n} are stored`);
     const totalS = batchMs.reduce((a, b) => a + b, 0) / 1000;
     const rowsPerS = written / totalS;
@@ -191,6 +232,17 @@ async function main() {
     console.log(
       `insert: ${written} rows in ${batchMs.length} batches of ≤ ${BATCH}: ${rowsPerS.toFixed(0)} rows/s, ` +
         `${mb(rowsPerS * rawPerRow)} MB/s uncompressed; batch median ${median(batchMs).toFixed(0)} ms`,
+    );
+    console.log(
+      `1 h tier row (${hour.hosts.size} hosts, ${rollup.HOUR_CANDIDATES} candidates kept): sketches ${kb(SKETCHES.reduce((n, c) => n + hourRow[c].length, 0))} kB (candidates ${kb(hourRow.candidates.length)} kB)`,
+    );
+    console.log(
+      `rollups per ${windows.size} windows: ` +
+        tableSizes
+          .map(
+            (t) => `${t.table} ${t.rows} rows, ${(Number(t.compressed) / Number(t.rows)).toFixed(1)} B/row compressed`,
+          )
+          .join('; '),
     );
   } finally {
     await storage.close();
