@@ -182,22 +182,31 @@ TTL expires_at`);
 ENGINE = Distributed('tma_cluster', 'tma', 'agg_window_totals_local', cityHash64(tier, window_start))`);
   });
 
-  it('ALTER ADD COLUMN reaches the local and the Distributed table; ADD INDEX only the local one', () => {
+  it('column changes reach both tables, codecs only the local one; ADD INDEX only the local one', async () => {
     const [created, altered] = clusterMigrations(
       [
-        migration('0001_t.sql', CREATE_T),
+        migration('0001_t.sql', CREATE_T.replace('v UInt64', "v UInt64,\n    z String DEFAULT 'a' CODEC(ZSTD(1))")),
         migration(
           '0002_t.sql',
-          'ALTER TABLE {database}.t ADD COLUMN IF NOT EXISTS w UInt8 DEFAULT 0, ADD INDEX w_idx w TYPE minmax GRANULARITY 1;',
+          [
+            'ALTER TABLE {database}.t ADD COLUMN IF NOT EXISTS w UInt8 DEFAULT 0,',
+            '    ADD INDEX w_idx w TYPE minmax GRANULARITY 1,',
+            '    MODIFY COLUMN v CODEC(ZSTD(1)),',
+            "    ADD COLUMN c String DEFAULT 'x' CODEC(ZSTD(3)) AFTER k;",
+          ].join('\n'),
         ),
       ].map((m, i) => ({ ...m, version: i + 1 })),
       { ...OPTIONS, shardingKeys: {} },
     );
-    expect(created.statements).toHaveLength(2);
+    expect(created.statements[0].sql).toContain("z String DEFAULT 'a' CODEC(ZSTD(1))");
+    expect(created.statements[1].sql).toContain("z String DEFAULT 'a'\n)");
     expect(altered.statements.map((s) => s.sql)).toEqual([
-      'ALTER TABLE `tma`.`t_local` ON CLUSTER `tma_cluster`\n    ADD COLUMN IF NOT EXISTS w UInt8 DEFAULT 0,\n    ADD INDEX w_idx w TYPE minmax GRANULARITY 1',
-      'ALTER TABLE `tma`.`t` ON CLUSTER `tma_cluster`\n    ADD COLUMN IF NOT EXISTS w UInt8 DEFAULT 0',
+      'ALTER TABLE `tma`.`t_local` ON CLUSTER `tma_cluster`\n    ADD COLUMN IF NOT EXISTS w UInt8 DEFAULT 0,\n' +
+        '    ADD INDEX w_idx w TYPE minmax GRANULARITY 1,\n    MODIFY COLUMN v CODEC(ZSTD(1)),\n' +
+        "    ADD COLUMN c String DEFAULT 'x' CODEC(ZSTD(3)) AFTER k",
+      "ALTER TABLE `tma`.`t` ON CLUSTER `tma_cluster`\n    ADD COLUMN IF NOT EXISTS w UInt8 DEFAULT 0,\n    ADD COLUMN c String DEFAULT 'x' AFTER k",
     ]);
+    for (const s of [...created.statements, ...altered.statements]) await format(s.sql);
   });
 });
 

@@ -46,13 +46,13 @@ export interface ClusterDdlOptions {
   /** Database the statements are written for (the migrations' `{database}`). */
   database: string;
   /** Per-table sharding keys; defaults to SHARDING_KEYS. */
-  shardingKeys?: Readonly<Record<string, { key: string }>>;
+  shardingKeys?: Readonly<Record<string, { key: string; why?: string }>>;
 }
 
-/** One generated statement and the migration statement it came from. */
+/** One generated statement. */
 export interface ClusterStatement {
   sql: string;
-  /** What the statement does, e.g. `agg_partials_local: replicated table` (for the printed DDL). */
+  /** What the statement does, e.g. `agg_partials_local: ReplicatedReplacingMergeTree, …` (for the printed DDL). */
   note: string;
 }
 
@@ -260,7 +260,7 @@ interface TableInfo {
 /** Generator state across a migration sequence: tables created so far and what they are made of. */
 class Generator {
   readonly tables = new Map<string, TableInfo>();
-  private readonly shardingKeys: Readonly<Record<string, { key: string }>>;
+  private readonly shardingKeys: Readonly<Record<string, { key: string; why?: string }>>;
   private readonly on: string;
 
   constructor(private readonly options: ClusterDdlOptions) {
@@ -389,13 +389,18 @@ class Generator {
     const columns = splitTopLevel(inner)
       .map((tokens) => tokens.filter((t) => t.kind !== 'comment'))
       .filter((tokens) => !isWord(tokens[0], 'INDEX', 'PROJECTION', 'CONSTRAINT'))
-      .map((tokens) => textOf(c.sql, stripCodec(tokens)));
+      .map((tokens) => withoutCodec(c.sql, tokens).text);
     const distributed =
       `CREATE TABLE IF NOT EXISTS ${this.ident(name)} ${this.on}\n(\n    ${columns.join(',\n    ')}\n)\n` +
       `ENGINE = Distributed(${str(this.options.cluster)}, ${str(this.options.database)}, ${str(name + LOCAL_SUFFIX)}, ${shardingKey})`;
     return [
       { sql: this.substitute(local), note: `${name}${LOCAL_SUFFIX}: Replicated${engine}, one per shard replica` },
-      { sql: distributed, note: `${name}: Distributed over ${name}${LOCAL_SUFFIX}, sharded by ${shardingKey}` },
+      {
+        sql: distributed,
+        note:
+          `${name}: Distributed over ${name}${LOCAL_SUFFIX}, sharded by ${shardingKey}` +
+          `: ${this.shardingKeys[name]?.why ?? 'the whole sorting key (all versions of a row on one shard)'}`,
+      },
     ];
   }
 
@@ -416,19 +421,23 @@ class Generator {
     const name = c.table();
     if (!this.tables.has(name)) fail(`ALTER TABLE ${name}: no earlier migration creates ${name}`);
     const actions = splitTopLevel(c.tokens.slice(c.pos));
-    const both: string[] = [];
-    const localOnly: string[] = [];
+    const local: string[] = []; // every action, in the file's order
+    const both: string[] = []; // column changes, repeated on the Distributed table (without codecs)
     for (const action of actions) {
       const text = textOf(c.sql, action);
       if (COLUMN_ACTIONS.some((words) => words.every((w, k) => isWord(action[k], w)))) {
-        if (action.some((t) => isWord(t, 'TTL', 'CODEC')) && !isWord(action[0], 'DROP', 'RENAME', 'COMMENT'))
-          fail(`ALTER TABLE ${name}: "${text}" sets a column TTL or codec, which a Distributed table cannot take`);
-        both.push(text);
-      } else if (LOCAL_ACTIONS.some((words) => words.every((w, k) => isWord(action[k], w)))) localOnly.push(text);
+        if (action.some((t) => isWord(t, 'TTL')) && !isWord(action[0], 'DROP', 'RENAME', 'COMMENT'))
+          fail(
+            `ALTER TABLE ${name}: "${text}" sets a column TTL, which a Distributed table cannot take; use a table TTL`,
+          );
+        local.push(text);
+        const plain = withoutCodec(c.sql, action);
+        // `MODIFY COLUMN c CODEC(…)` alone changes nothing a Distributed table has.
+        if (plain.tokens > 3 || !isWord(action[0], 'MODIFY')) both.push(plain.text);
+      } else if (LOCAL_ACTIONS.some((words) => words.every((w, k) => isWord(action[k], w)))) local.push(text);
       else fail(`ALTER TABLE ${name}: the action "${text.split('\n')[0]}" is not one the generator knows`);
     }
     const out: ClusterStatement[] = [];
-    const local = [...both, ...localOnly];
     out.push({
       sql: this.substitute(`ALTER TABLE ${this.ident(name + LOCAL_SUFFIX)} ${this.on}\n    ${local.join(',\n    ')}`),
       note: `${name}${LOCAL_SUFFIX}: ALTER`,
@@ -453,17 +462,20 @@ class Generator {
   }
 }
 
-/** A column definition without `CODEC(…)`: compression is the business of the tables that store rows. */
-function stripCodec(tokens: Token[]): Token[] {
+/** A column definition's text without `CODEC(…)`: compression is the business of the tables that store rows. */
+function withoutCodec(sql: string, tokens: Token[]): { text: string; tokens: number } {
   const k = tokens.findIndex((t, i) => isWord(t, 'CODEC') && tokens[i + 1]?.text === '(');
-  if (k === -1) return tokens;
+  if (k === -1) return { text: textOf(sql, tokens), tokens: tokens.length };
   let depth = 0;
   let end = k + 1;
   for (; end < tokens.length; end++) {
     if (tokens[end].text === '(') depth++;
     if (tokens[end].text === ')' && --depth === 0) break;
   }
-  return [...tokens.slice(0, k), ...tokens.slice(end + 1)];
+  const before = tokens.slice(0, k);
+  const after = tokens.slice(end + 1);
+  const text = [textOf(sql, before), textOf(sql, after)].filter((t) => t !== '').join(' ');
+  return { text, tokens: before.length + after.length };
 }
 
 /**
