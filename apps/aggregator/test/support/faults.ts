@@ -63,7 +63,7 @@ export interface WriteStall {
   /** The next partial-row insert is held (not sent to ClickHouse) until release(). */
   arm(): void;
   /** Resolves with the rows of the held insert once one is held. */
-  held: Promise<Record<string, unknown>[]>;
+  held: Promise<readonly Record<string, unknown>[]>;
   /** Sends the held insert to ClickHouse; resolves once ClickHouse acknowledged it. */
   release(): Promise<void>;
 }
@@ -71,11 +71,11 @@ export interface WriteStall {
 /** A ClickHouse write in flight for as long as the test wants: the first partial-row insert after arm() stalls. */
 export function stalledPartialWrites(storage: Storage): WriteStall {
   let armed = false;
-  let onHeld!: (rows: Record<string, unknown>[]) => void;
+  let onHeld!: (rows: readonly Record<string, unknown>[]) => void;
   let go!: () => void;
   let landed!: Promise<void>;
   const gate = new Promise<void>((r) => (go = r));
-  const held = new Promise<Record<string, unknown>[]>((r) => (onHeld = r));
+  const held = new Promise<readonly Record<string, unknown>[]>((r) => (onHeld = r));
   const wrapped = withOverrides(storage, {
     insertRows: async (table, rows, options) => {
       if (!armed || table !== 'agg_partials') return storage.insertRows(table, rows, options);
