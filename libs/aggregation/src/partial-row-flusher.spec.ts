@@ -11,7 +11,7 @@ import type { RollupScheduler } from './rollup-scheduler';
 import { WindowMerger } from './window-merger';
 import { MERGER_OPTIONS, NOW, T0 } from './merger.fixture';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const logger = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
 function setUp(writePartials: () => Promise<void>, hooks: Partial<FlushHooks> = {}) {
