@@ -71,6 +71,7 @@ function identity(
     topic: hour ? '' : TOPIC,
     partition,
     firstOffset: hour ? 0 : offset,
+    epoch: 0,
     lastOffset: hour ? 0 : offset + snapshots - 1,
     version: 1,
     writer: hour ? 'rollup' : 'test-writer',

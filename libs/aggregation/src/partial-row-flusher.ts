@@ -18,12 +18,19 @@ import type { WindowAccumulator } from './window-accumulator';
 import type { WindowMerger } from './window-merger';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** kafkajs' heartbeat interval; also how often a batch heartbeats while it waits for the lock or a write. */
+export const HEARTBEAT_MS = 3_000;
 
 export interface FlushHooks {
   /** Stop (true) or resume (false) fetching while writes fail. */
   pause(paused: boolean): void;
   /** The instance is shutting down: a failing write gives up after a few attempts. */
   stopping(): boolean;
+  /**
+   * The group is rebalancing or rebalanced: this instance may have lost its partitions. A failing write stops
+   * retrying (its rows stay pending and are dropped with the partition's state; the new owner reads them again).
+   */
+  lost(): boolean;
   /** Sends dead letters durably (acks=all) before anything is committed past them. */
   deadLetter(letters: DeadLetter[]): Promise<void>;
 }
@@ -144,16 +151,16 @@ export class PartialRowFlusher {
     let pending = rows;
     for (let attempt = 0; pending.length > 0; attempt++) {
       try {
-        await this.write(pending);
+        await this.write(pending, heartbeat);
         return done;
       } catch (err) {
         this.writeFailed(err, pending.length, attempt);
         if (pending.length > 1) {
-          const still = await this.writeEach(pending, refused);
+          const still = await this.writeEach(pending, refused, heartbeat);
           if (still.length < pending.length) {
             // ClickHouse takes other windows: one more try each, then these are refused for what they hold.
             await sleep(200);
-            for (const r of await this.writeEach(still, refused))
+            for (const r of await this.writeEach(still, refused, heartbeat))
               this.logger.error(`refused: ${String(refused.get(r))}`);
             return done;
           }
@@ -166,18 +173,26 @@ export class PartialRowFlusher {
         // While stopping, give up after a few attempts: the unwritten data stays uncommitted and is read again.
         if ((force || this.hooks.stopping()) && attempt >= 4) throw err;
         await sleep(Math.min(10_000, 200 * 2 ** attempt));
-        await heartbeat?.().catch(() => undefined);
+        await heartbeat?.();
+        if (!force && this.hooks.lost()) {
+          this.logger.warn(`partitions may have moved: ${pending.length} unwritten row(s) left to their new owner`);
+          return { refused, deferred: new Set(pending) };
+        }
       }
     }
     return done;
   }
 
   /** Inserts each row alone; returns those that failed (their errors in `errors`). */
-  private async writeEach(rows: PartialRow[], errors: Map<PartialRow, unknown>): Promise<PartialRow[]> {
+  private async writeEach(
+    rows: PartialRow[],
+    errors: Map<PartialRow, unknown>,
+    heartbeat?: () => Promise<void>,
+  ): Promise<PartialRow[]> {
     const failed: PartialRow[] = [];
     for (const r of rows) {
       try {
-        await this.write([r]);
+        await this.write([r], heartbeat);
         errors.delete(r);
       } catch (err) {
         this.metrics.writeErrors.inc();
@@ -188,10 +203,16 @@ export class PartialRowFlusher {
     return failed;
   }
 
-  private async write(rows: PartialRow[]): Promise<void> {
+  private async write(rows: PartialRow[], heartbeat?: () => Promise<void>): Promise<void> {
     const end = this.metrics.writeSeconds.startTimer({ table: 'agg_partials' });
     const t0 = performance.now();
-    await this.store.writePartials(rows);
+    // A slow insert must not let the group session expire (the write would then race the partition's new owner).
+    const beat = heartbeat && setInterval(() => void heartbeat(), HEARTBEAT_MS);
+    try {
+      await this.store.writePartials(rows);
+    } finally {
+      if (beat) clearInterval(beat);
+    }
     end();
     this.stats.writeMs += performance.now() - t0;
     this.stats.rowsWritten += rows.length;

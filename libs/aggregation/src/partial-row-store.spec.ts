@@ -180,4 +180,31 @@ describe('aggregator tables on embedded ClickHouse', () => {
     expect(seqs).toHaveLength(6);
     expect(seqs.every((s) => s.last === 11)).toBe(true);
   });
+
+  it('leaves rows the ownership fence drops out of recovery and rollups, and counts the rows a later owner kept', async () => {
+    const w = sim.truth.windowStarts()[0];
+    const before = await sink.finalizeWindow('1m', w, 60_000);
+    // Epoch 1's write for partition 7 lands after epoch 2 resumed at offset 100 without it: fenced.
+    const late = new FleetSimulator({ hosts: 2, seed: 99, startMs: T0, intervalMs: 10_000 });
+    const merger = new WindowMerger(opts);
+    merger.assign({ topic: 'snap', partition: 7, committed: 100, covered: [], epoch: 1 });
+    late
+      .nextRound()
+      .forEach((m, i) => merger.ingest({ topic: 'snap', partition: 7, offset: 100 + i, value: m.value }, T0));
+    const rows = merger.takeFlush(T0, true).map((a) => partialRowFromAccumulator(a, 'old-owner', retention.partials));
+    expect(rows.map((r) => [r.epoch, r.first_offset])).toEqual([[1, 100]]);
+    await sink.writeOwners([{ topic: 'snap', partition: 7, epoch: 2, fromOffset: 100, kept: [] }], 'new-owner');
+    await sink.writePartials(rows);
+    expect(await sink.coveredRanges('snap', 7, 0)).toEqual([]);
+    expect(await sink.recentSequences('snap', 7)).toEqual([]);
+    const fenced = await sink.finalizeWindow('1m', w, 60_000);
+    expect([fenced.packets, fenced.partials, fenced.fencedRows]).toEqual([before.packets, before.partials, 1]);
+    // Had epoch 2 loaded it as covered, it would count.
+    await sink.writeOwners([{ topic: 'snap', partition: 7, epoch: 2, fromOffset: 100, kept: [100] }], 'new-owner');
+    expect(await sink.coveredRanges('snap', 7, 0)).toEqual([{ windowStart: w, first: 100, last: 101 }]);
+    expect(await sink.recentSequences('snap', 7)).toHaveLength(2);
+    const kept = await sink.finalizeWindow('1m', w, 60_000);
+    expect(kept.packets).toBe(before.packets + rows[0].packets);
+    expect(kept.partials).toBe(before.partials + 1);
+  });
 });

@@ -5,6 +5,7 @@ import type { Storage } from '@tma/storage';
 import type { RetentionConfig } from './config';
 import type { CoveredRange } from './window-merger';
 import {
+  OWNERS_SELECT,
   HOUR_CANDIDATES,
   HOUR_MS,
   SKETCH_COLUMNS,
@@ -12,16 +13,29 @@ import {
   emptyMerged,
   mergeStoredPartial,
   mergedCandidates,
+  ownerChainOf,
   partialRow,
   readableRows,
+  rollupVersion,
   shortlistBlock,
   type MergedWindow,
+  type OwnerChain,
+  type OwnerEpoch,
+  type StoredOwner,
   type PartialRow,
   type StoredPartial,
   type Tier,
 } from '@tma/rollup';
 
 export { HOUR_CANDIDATES, HOUR_MS };
+
+/** Where a stored row sits in its partition's owner chain (read beside its content). */
+interface FenceColumns {
+  topic: string;
+  partition: number | string;
+  epoch: number | string;
+  first_offset: string;
+}
 
 export class PartialRowStore {
   constructor(
@@ -31,37 +45,81 @@ export class PartialRowStore {
   ) {}
 
   /**
-   * One INSERT for all rows of a flush. The dedup token is derived from the row ids and versions, so a retried
-   * write of the same rows is dropped by the engine even before ReplacingMergeTree merges.
+   * One INSERT for all rows of a flush. The dedup token is derived from the row ids (epoch included: a new owner's
+   * row for the same offsets as a fenced one must not be taken for its retry) and versions, so a retried write of
+   * the same rows is dropped by the engine even before ReplacingMergeTree merges.
    */
   async writePartials(rows: readonly PartialRow[]): Promise<void> {
     if (rows.length === 0) return;
     const h = createHash('sha256');
     for (const r of rows)
-      h.update(`${r.tier}|${r.window_start}|${r.topic}|${r.partition}|${r.first_offset}|${r.version};`);
+      h.update(`${r.tier}|${r.window_start}|${r.topic}|${r.partition}|${r.first_offset}|${r.epoch}|${r.version};`);
     await this.storage.insertRows('agg_partials', rows as unknown as Record<string, unknown>[], {
       dedupToken: `agg-partials-${h.digest('hex')}`,
     });
   }
 
-  /** Rows already stored for a partition at or after an offset: what a restart must not merge again. */
-  async coveredRanges(topic: string, partition: number, fromOffset: number): Promise<CoveredRange[]> {
-    const rows = await this.storage.query<{ ws: string | number; first: string; last: string }>(
-      `SELECT toUnixTimestamp(window_start) AS ws, first_offset AS first, last_offset AS last
-       FROM {database}.agg_partials FINAL
-       WHERE tier = '1m' AND topic = {topic:String} AND partition = {partition:UInt32} AND last_offset >= {from:UInt64}
-       ORDER BY first_offset`,
-      { topic, partition, from: fromOffset },
+  /** The owner chains of `topic` (every partition), or of every topic: what the fence rule reads. */
+  async ownerChain(topic?: string): Promise<OwnerChain> {
+    const rows = await this.storage.query<StoredOwner>(
+      `${OWNERS_SELECT} ${topic === undefined ? '' : 'WHERE topic = {topic:String}'}`,
+      topic === undefined ? {} : { topic },
     );
-    return rows.map((r) => ({ windowStart: Number(r.ws) * 1000, first: Number(r.first), last: Number(r.last) }));
+    return ownerChainOf(rows);
   }
 
-  /** coveredRanges() for several partitions of a topic in one query (after a rebalance). */
-  async coveredRangesMany(topic: string, from: ReadonlyMap<number, number>): Promise<Map<number, CoveredRange[]>> {
+  /**
+   * Records assignments (acknowledged before the new owner merges anything). Kept as long as any partial row they
+   * could fence: those are at most the partials' retention old when written, plus the allowed future (a day).
+   */
+  async writeOwners(owners: readonly OwnerEpoch[], owner: string, now = new Date()): Promise<void> {
+    if (owners.length === 0) return;
+    const expires = Math.floor(now.getTime() / 1000) + this.retention.partials + 86_400;
+    await this.storage.insertRows(
+      'agg_partition_owners',
+      owners.map((o) => ({
+        topic: o.topic,
+        partition: o.partition,
+        epoch: o.epoch,
+        owner,
+        from_offset: o.fromOffset,
+        kept: [...o.kept],
+        at: now,
+        expires_at: expires,
+      })),
+    );
+  }
+
+  /** Rows already stored for a partition at or after an offset: what a restart must not merge again. */
+  async coveredRanges(
+    topic: string,
+    partition: number,
+    fromOffset: number,
+    chain?: OwnerChain,
+  ): Promise<CoveredRange[]> {
+    return (await this.coveredRangesMany(topic, new Map([[partition, fromOffset]]), chain)).get(partition)!;
+  }
+
+  /**
+   * coveredRanges() for several partitions of a topic in one query (after a rebalance). Rows the ownership fence
+   * drops are not covered: their messages are merged again.
+   */
+  async coveredRangesMany(
+    topic: string,
+    from: ReadonlyMap<number, number>,
+    chain?: OwnerChain,
+  ): Promise<Map<number, CoveredRange[]>> {
     const out = new Map<number, CoveredRange[]>([...from.keys()].map((p) => [p, []]));
     if (from.size === 0) return out;
-    const rows = await this.storage.query<{ p: number | string; ws: string | number; first: string; last: string }>(
-      `SELECT partition AS p, toUnixTimestamp(window_start) AS ws, first_offset AS first, last_offset AS last
+    const fence = chain ?? (await this.ownerChain(topic));
+    const rows = await this.storage.query<{
+      p: number | string;
+      e: number | string;
+      ws: string | number;
+      first: string;
+      last: string;
+    }>(
+      `SELECT partition AS p, epoch AS e, toUnixTimestamp(window_start) AS ws, first_offset AS first, last_offset AS last
        FROM {database}.agg_partials FINAL
        WHERE tier = '1m' AND topic = {topic:String} AND partition IN {partitions:Array(UInt32)} AND last_offset >= {min:UInt64}
        ORDER BY partition, first_offset`,
@@ -69,60 +127,86 @@ export class PartialRowStore {
     );
     for (const r of rows) {
       const p = Number(r.p);
-      if (Number(r.last) >= from.get(p)!)
-        out.get(p)!.push({ windowStart: Number(r.ws) * 1000, first: Number(r.first), last: Number(r.last) });
+      const first = Number(r.first);
+      if (Number(r.last) < from.get(p)!) continue;
+      if (fence.fenced({ topic, partition: p, epoch: Number(r.e), firstOffset: first })) continue;
+      out.get(p)!.push({ windowStart: Number(r.ws) * 1000, first, last: Number(r.last) });
     }
     return out;
   }
 
-  /** recentSequences() for several partitions of a topic in one query. */
+  /**
+   * Last sequence per (host, boot) in the recent rows of some partitions of a topic (duplicates resent after a
+   * restart are still caught). Fenced rows are left out: their snapshots are merged again.
+   */
   async recentSequencesMany(
     topic: string,
     partitions: readonly number[],
     lookbackSeconds = 3600,
+    chain?: OwnerChain,
   ): Promise<{ host: string; boot: string; last: number }[]> {
     if (partitions.length === 0) return [];
-    const rows = await this.storage.query<{ host: string; boot: string; last: string }>(
-      `SELECT h AS host, b AS boot, max(s) AS last
+    const fence = chain ?? (await this.ownerChain(topic));
+    const rows = await this.storage.query<{
+      p: number | string;
+      e: number | string;
+      first: string;
+      hosts: string[];
+      boots: string[];
+      seqs: string[];
+    }>(
+      `SELECT partition AS p, epoch AS e, first_offset AS first, hosts, host_boot AS boots, host_last_seq AS seqs
        FROM {database}.agg_partials
-       ARRAY JOIN hosts AS h, host_boot AS b, host_last_seq AS s
        WHERE tier = '1m' AND topic = {topic:String} AND partition IN {partitions:Array(UInt32)}
          AND window_start >= (SELECT max(window_start) FROM {database}.agg_partials
-                              WHERE tier = '1m' AND topic = {topic:String} AND partition IN {partitions:Array(UInt32)}) - {lookback:UInt32}
-       GROUP BY h, b`,
+                              WHERE tier = '1m' AND topic = {topic:String} AND partition IN {partitions:Array(UInt32)}) - {lookback:UInt32}`,
       { topic, partitions: [...partitions], lookback: lookbackSeconds },
     );
-    return rows.map((r) => ({ host: r.host, boot: r.boot, last: Number(r.last) }));
+    const last = new Map<string, { host: string; boot: string; last: number }>();
+    for (const r of rows) {
+      if (fence.fenced({ topic, partition: Number(r.p), epoch: Number(r.e), firstOffset: Number(r.first) })) continue;
+      r.hosts.forEach((host, i) => {
+        const k = `${host}\u0000${r.boots[i]}`;
+        const seq = Number(r.seqs[i]);
+        const seen = last.get(k);
+        if (!seen) last.set(k, { host, boot: r.boots[i], last: seq });
+        else if (seq > seen.last) seen.last = seq;
+      });
+    }
+    return [...last.values()];
   }
 
-  /** Last sequence per (host, boot) in the partition's recent rows: duplicates resent after a restart are still caught. */
+  /** recentSequencesMany() of one partition. */
   async recentSequences(
     topic: string,
     partition: number,
     lookbackSeconds = 3600,
+    chain?: OwnerChain,
   ): Promise<{ host: string; boot: string; last: number }[]> {
-    const rows = await this.storage.query<{ host: string; boot: string; last: string }>(
-      `SELECT h AS host, b AS boot, max(s) AS last
-       FROM {database}.agg_partials
-       ARRAY JOIN hosts AS h, host_boot AS b, host_last_seq AS s
-       WHERE tier = '1m' AND topic = {topic:String} AND partition = {partition:UInt32}
-         AND window_start >= (SELECT max(window_start) FROM {database}.agg_partials
-                              WHERE tier = '1m' AND topic = {topic:String} AND partition = {partition:UInt32}) - {lookback:UInt32}
-       GROUP BY h, b`,
-      { topic, partition, lookback: lookbackSeconds },
-    );
-    return rows.map((r) => ({ host: r.host, boot: r.boot, last: Number(r.last) }));
+    return this.recentSequencesMany(topic, [partition], lookbackSeconds, chain);
   }
 
   private async readMerged(tier: Tier, fromMs: number, toMs: number, windowSeconds: number): Promise<MergedWindow> {
-    const rows = await this.storage.query<StoredPartial>(
-      `SELECT ${STORED_PARTIAL_SELECT} FROM {database}.agg_partials FINAL
+    // Owners first: a row landing after this read is read below with the fence that drops it, if any.
+    const fence = await this.ownerChain();
+    const rows = await this.storage.query<StoredPartial & FenceColumns>(
+      `SELECT topic, partition, epoch, toString(first_offset) AS first_offset, ${STORED_PARTIAL_SELECT}
+       FROM {database}.agg_partials FINAL
        WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32}`,
       { tier, from: Math.floor(fromMs / 1000), to: Math.floor(toMs / 1000) },
       { binaryColumns: [...SKETCH_COLUMNS] },
     );
     const m = emptyMerged(fromMs, windowSeconds);
-    for (const r of rows) mergeStoredPartial(m, r);
+    for (const r of rows) {
+      const key = {
+        topic: r.topic,
+        partition: Number(r.partition),
+        epoch: Number(r.epoch),
+        firstOffset: Number(r.first_offset),
+      };
+      if (fence.fenced(key)) m.fencedRows++;
+      else mergeStoredPartial(m, r);
+    }
     return m;
   }
 
@@ -143,7 +227,7 @@ export class PartialRowStore {
     m.candidateParts = [kept];
     const row = hourRow(m, this.retention.hourTier);
     await this.storage.insertRows('agg_partials', [row as unknown as Record<string, unknown>], {
-      dedupToken: `agg-hour-${hourStartMs}-${m.partials}`,
+      dedupToken: `agg-hour-${hourStartMs}-${rollupVersion(m)}`,
     });
     await this.writeReadable(m, '1h');
     return m;
@@ -158,7 +242,7 @@ export class PartialRowStore {
       hostTotals: hour ?? this.retention.hostTotals,
       protocolTotals: hour ?? this.retention.protocolTotals,
     });
-    const token = (t: string) => ({ dedupToken: `agg-${t}-${tier}-${m.windowStart}-${m.partials}` });
+    const token = (t: string) => ({ dedupToken: `agg-${t}-${tier}-${m.windowStart}-${rollupVersion(m)}` });
     await this.storage.insertRows('agg_window_totals', r.windowTotals, token('totals'));
     await this.storage.insertRows('agg_top_flows', r.topFlows, token('top'));
     await this.storage.insertRows('agg_host_totals', r.hostTotals, token('hosts'));
@@ -166,7 +250,7 @@ export class PartialRowStore {
   }
 }
 
-/** The 1 h tier row of an hour merged from its 1 min rows (writer "rollup"; version = rows merged, so the most complete rebuild wins). */
+/** The 1 h tier row of an hour merged from its 1 min rows (writer "rollup"; version = rows read, so the most complete rebuild wins). */
 export function hourRow(m: MergedWindow, ttlSeconds: number, now = new Date()): PartialRow {
   return partialRow(
     m,
@@ -178,8 +262,9 @@ export function hourRow(m: MergedWindow, ttlSeconds: number, now = new Date()): 
       topic: '',
       partition: 0,
       firstOffset: 0,
+      epoch: 0,
       lastOffset: 0,
-      version: m.partials,
+      version: rollupVersion(m),
       writer: 'rollup',
       late: false,
     },

@@ -21,6 +21,7 @@ export function partialRowFromAccumulator(
       topic: acc.topic,
       partition: acc.partition,
       firstOffset: acc.firstOffset,
+      epoch: acc.epoch,
       lastOffset: acc.lastOffset,
       // Rows with the same id hold the same offsets, so the same content: any version would do; the range end keeps it monotonic.
       version: acc.lastOffset + 1,

@@ -13,18 +13,26 @@ import {
   type EachBatchPayload,
   type Producer,
 } from 'kafkajs';
-import { ensureTopics, type KafkaSettings } from '@tma/kafka';
+import { ensureTopics, joinedGeneration, patchKafkajsGroupGeneration, type KafkaSettings } from '@tma/kafka';
 import { deadLetterTopic, snapshotTopics } from '@tma/schema';
 import type { AggregatorConfig } from './config';
 import { newConsumerStats, type ConsumerLogger } from './consumer-stats';
 import { sendDeadLetters } from './dead-letters';
 import { ingestBatch } from './ingest';
 import type { AggregatorMetrics } from './metrics';
-import { PartialRowFlusher } from './partial-row-flusher';
+import { HEARTBEAT_MS, PartialRowFlusher } from './partial-row-flusher';
 import type { PartialRowStore } from './partial-row-store';
 import { resumeAssigned, resumePartition, type ResumeContext } from './partition-resume';
 import { RollupScheduler } from './rollup-scheduler';
 import { WindowMerger } from './window-merger';
+
+/** Heartbeat errors after which the group's coordinator no longer counts this member's assignment as current. */
+const MEMBERSHIP_LOST = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'UNKNOWN_MEMBER_ID',
+  'ILLEGAL_GENERATION',
+  'FENCED_INSTANCE_ID',
+]);
 
 export class SnapshotConsumer {
   readonly merger: WindowMerger;
@@ -41,6 +49,8 @@ export class SnapshotConsumer {
   private chain: Promise<unknown> = Promise.resolve();
   /** Bumped on every join and restart; the merger starts over when it lags (see syncGeneration). */
   private generation = 0;
+  /** The consumer group's generation id at the last join: the ownership epoch of the partitions it gave us. */
+  private groupGeneration?: number;
   private mergerGeneration = 0;
   private rebalancing = false;
   private joined = false;
@@ -61,6 +71,7 @@ export class SnapshotConsumer {
     private readonly logger: ConsumerLogger,
   ) {
     this.merger = new WindowMerger(config);
+    patchKafkajsGroupGeneration(); // the epochs that fence writes (libs/rollup fence.ts) are group generations
     this.kafka = new Kafka({
       ...kafkaSettings,
       logLevel: logLevel.WARN,
@@ -76,6 +87,7 @@ export class SnapshotConsumer {
         else this.consumer?.resume(topics);
       },
       stopping: () => this.stopping,
+      lost: () => this.mayHaveLost(),
       deadLetter: (letters) => sendDeadLetters(this.producer!, this.dlqTopic, letters),
     });
   }
@@ -116,12 +128,18 @@ export class SnapshotConsumer {
       groupId: this.config.groupId,
       sessionTimeout: this.config.sessionTimeoutMs,
       rebalanceTimeout: Math.max(60_000, this.config.sessionTimeoutMs),
-      heartbeatInterval: 3_000,
+      heartbeatInterval: HEARTBEAT_MS,
       maxBytesPerPartition: 8 * 1024 * 1024,
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.generation++;
+      try {
+        this.groupGeneration = joinedGeneration(e.payload);
+      } catch (err) {
+        this.groupGeneration = undefined; // no partition is claimed without it (onBatch throws)
+        this.logger.error((err as Error).message);
+      }
       this.assignment = e.payload.memberAssignment as Record<string, number[]>;
       this.rebalancing = false;
       this.joined = true;
@@ -146,7 +164,7 @@ export class SnapshotConsumer {
     await consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: (p) => this.lock(() => this.onBatch(p)),
+      eachBatch: (p) => this.lockBeating(p.heartbeat, () => this.onBatch(p)),
     });
   }
 
@@ -182,6 +200,36 @@ export class SnapshotConsumer {
     return run;
   }
 
+  /**
+   * lock() for a batch: kafkajs heartbeats only between batches, so while the batch waits for the lock (a flush
+   * started by the timer may be writing or retrying) it heartbeats itself; the session does not expire meanwhile.
+   */
+  private lockBeating<T>(heartbeat: () => Promise<void>, fn: () => Promise<T>): Promise<T> {
+    const beat = setInterval(() => void this.beat(heartbeat)(), HEARTBEAT_MS);
+    return this.lock(() => {
+      clearInterval(beat);
+      return fn();
+    }).finally(() => clearInterval(beat));
+  }
+
+  /**
+   * A heartbeat that never throws; when the coordinator answers that a rebalance is under way or the session
+   * expired, the partitions are marked as possibly lost (writes stop retrying; kafkajs rejoins after the batch).
+   */
+  private beat(heartbeat: () => Promise<void>): () => Promise<void> {
+    return () =>
+      heartbeat().catch((err: Error & { type?: string }) => {
+        if (!MEMBERSHIP_LOST.has(err.type ?? '')) return;
+        if (!this.rebalancing) this.logger.warn(`heartbeat: ${err.message}; partitions may have moved`);
+        this.rebalancing = true;
+      });
+  }
+
+  /** The group is rebalancing or has rebalanced since the merger's state was built: its partitions may be gone. */
+  private mayHaveLost(): boolean {
+    return this.rebalancing || this.mergerGeneration !== this.generation;
+  }
+
   /** After a rebalance kafkajs reads every partition again from its committed offset: start over from there. */
   private syncGeneration(): void {
     if (this.mergerGeneration === this.generation) return;
@@ -189,8 +237,9 @@ export class SnapshotConsumer {
     this.mergerGeneration = this.generation;
   }
 
-  private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch({ batch, heartbeat: kafkaHeartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     this.syncGeneration();
+    const heartbeat = this.beat(kafkaHeartbeat);
     if (this.stopping || !isRunning() || isStale()) return;
     const { topic, partition } = batch;
     if (batch.messages.length === 0) return;
@@ -198,12 +247,15 @@ export class SnapshotConsumer {
     if (this.stats.firstBatchAt === 0) this.stats.firstBatchAt = b0;
     this.stats.batches++;
     if (!this.merger.isAssigned(topic, partition)) {
+      if (this.groupGeneration === undefined) throw new Error('no group generation known: cannot claim partitions');
       const ctx: ResumeContext = {
         admin: this.admin!,
         groupId: this.config.groupId,
         store: this.store,
         merger: this.merger,
         logger: this.logger,
+        generation: this.groupGeneration,
+        owner: this.config.writerId,
       };
       await resumeAssigned(ctx, topic, this.assignment[topic] ?? []);
       if (!this.merger.isAssigned(topic, partition))

@@ -53,6 +53,8 @@ export class WindowAccumulator implements WindowContent {
     readonly windowMs: number,
     /** True when this window had already been written for this partition: the row is a late correction. */
     readonly late: boolean,
+    /** Ownership epoch of the partition's owner that merges it (written in the row; libs/rollup fence.ts). */
+    readonly epoch = 0,
   ) {}
 
   get windowEnd(): number {

@@ -52,11 +52,14 @@ export interface PartitionAssignment {
   /** Next offset to read (the group's committed offset). */
   committed: number;
   covered: CoveredRange[];
+  /** Ownership epoch this instance holds the partition under (0: unfenced, tests of the merger alone). */
+  epoch?: number;
 }
 
 interface PartitionState {
   topic: string;
   partition: number;
+  epoch: number;
   /** Next offset not yet seen. */
   nextOffset: number;
   /**
@@ -116,6 +119,7 @@ export class WindowMerger {
     this.partitions.set(pkey(a.topic, a.partition), {
       topic: a.topic,
       partition: a.partition,
+      epoch: a.epoch ?? 0,
       nextOffset: a.committed,
       watermark: 0,
       hostEnds: new Map(),
@@ -262,7 +266,7 @@ export class WindowMerger {
     let late = false;
     if (!acc) {
       late = w + this.options.windowMs + this.options.allowedLatenessMs <= this.watermarkOf(st);
-      acc = new WindowAccumulator(st.topic, st.partition, w, this.options.windowMs, late);
+      acc = new WindowAccumulator(st.topic, st.partition, w, this.options.windowMs, late, st.epoch);
       (late ? st.late : st.open).set(w, acc);
     } else {
       late = acc.late;

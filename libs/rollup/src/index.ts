@@ -5,3 +5,4 @@ export * from './candidates';
 export * from './partial-rows';
 export * from './readable';
 export * from './sketch-columns';
+export * from './fence';

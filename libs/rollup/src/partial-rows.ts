@@ -58,6 +58,8 @@ export interface PartialRow extends SketchColumns {
   topic: string;
   partition: number;
   first_offset: number;
+  /** Ownership epoch the row was merged under (libs/rollup fence.ts); 0 for 1 h rows. */
+  epoch: number;
   last_offset: number;
   version: number;
   writer: string;
@@ -89,6 +91,7 @@ export interface RowIdentity {
   topic: string;
   partition: number;
   firstOffset: number;
+  epoch: number;
   lastOffset: number;
   version: number;
   writer: string;
@@ -115,6 +118,7 @@ export function partialRow(
     topic: id.topic,
     partition: id.partition,
     first_offset: id.firstOffset,
+    epoch: id.epoch,
     last_offset: id.lastOffset,
     version: id.version,
     writer: id.writer,
@@ -179,6 +183,11 @@ export interface MergedWindow extends WindowContent {
   windowSeconds: number;
   partials: number;
   latePartials: number;
+  /**
+   * Rows read but not merged because the ownership fence drops them. Counted in the rollup version with `partials`:
+   * rows are only ever added, so a later rebuild never has a lower version than an earlier one.
+   */
+  fencedRows: number;
   /** Each merged row's candidates; see mergedCandidates(). */
   candidateParts: CandidateBlock[];
 }
@@ -189,6 +198,7 @@ export function emptyMerged(windowStart: number, windowSeconds: number): MergedW
     windowSeconds,
     partials: 0,
     latePartials: 0,
+    fencedRows: 0,
     snapshots: 0,
     packets: 0,
     bytes: 0,

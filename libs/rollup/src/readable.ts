@@ -18,7 +18,7 @@ export interface ReadableTtl {
   protocolTotals: number;
 }
 
-/** Readable rollup rows of one window; version = partial rows merged (a rebuild that saw more rows replaces this one). */
+/** Readable rollup rows of one window; version = partial rows read (a rebuild that saw more rows replaces this one). */
 export function readableRows(
   m: MergedWindow,
   tier: Tier,
@@ -27,7 +27,7 @@ export function readableRows(
   now = new Date(),
 ): ReadableRows {
   const ws = Math.floor(m.windowStart / 1000);
-  const version = m.partials;
+  const version = rollupVersion(m);
   const exp = (t: number) => ws + t;
   const windowTotals = [
     {
@@ -106,4 +106,9 @@ export function readableRows(
     expires_at: exp(ttl.protocolTotals),
   }));
   return { windowTotals, topFlows, hostTotals, protocolTotals };
+}
+
+/** Version of what is rebuilt from a window's partial rows: every row read, merged or fenced (only ever grows). */
+export function rollupVersion(m: MergedWindow): number {
+  return m.partials + m.fencedRows;
 }

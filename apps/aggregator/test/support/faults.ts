@@ -56,3 +56,79 @@ export function poisonedWindows(storage: Storage, host: string): Storage {
     },
   });
 }
+
+/** Control of stalledPartialWrites(): arm it, learn when a write is held, let the held write land. */
+export interface WriteStall {
+  storage: Storage;
+  /** The next partial-row insert is held (not sent to ClickHouse) until release(). */
+  arm(): void;
+  /** Resolves with the rows of the held insert once one is held. */
+  held: Promise<readonly Record<string, unknown>[]>;
+  /** Sends the held insert to ClickHouse; resolves once ClickHouse acknowledged it. */
+  release(): Promise<void>;
+}
+
+/** A ClickHouse write in flight for as long as the test wants: the first partial-row insert after arm() stalls. */
+export function stalledPartialWrites(storage: Storage): WriteStall {
+  let armed = false;
+  let onHeld!: (rows: readonly Record<string, unknown>[]) => void;
+  let go!: () => void;
+  let landed!: Promise<void>;
+  const gate = new Promise<void>((r) => (go = r));
+  const held = new Promise<readonly Record<string, unknown>[]>((r) => (onHeld = r));
+  const wrapped = withOverrides(storage, {
+    insertRows: async (table, rows, options) => {
+      if (!armed || table !== 'agg_partials') return storage.insertRows(table, rows, options);
+      armed = false;
+      onHeld(rows);
+      landed = gate.then(() => storage.insertRows(table, rows, options));
+      return landed;
+    },
+  });
+  return {
+    storage: wrapped,
+    arm: () => void (armed = true),
+    held,
+    release: async () => {
+      go();
+      await held;
+      await landed;
+    },
+  };
+}
+
+/** The kafkajs internals the freeze relies on (kafkajs/src/network/connection, 2.2.x). */
+interface ConnectionProto {
+  clientId: string;
+  send(this: ConnectionProto, ...args: unknown[]): Promise<unknown>;
+}
+
+/**
+ * Cuts every Kafka request of the clients named `clientId` off while frozen (a network partition between one
+ * instance and the brokers): requests wait, unsent, until thaw(). Its group session then expires at the broker
+ * while the rest of the process goes on. Test-only: patches the kafkajs connection prototype of this process.
+ */
+export function kafkaPartition(clientId: string): { freeze(): void; thaw(): void; restore(): void } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Connection = require('kafkajs/src/network/connection') as { prototype: ConnectionProto };
+  const proto = Connection.prototype;
+  const send = proto.send;
+  let thawed: Promise<void> | undefined;
+  let thaw: () => void = () => undefined;
+  proto.send = async function (this: ConnectionProto, ...args: unknown[]) {
+    while (thawed && this.clientId === clientId) await thawed;
+    return send.apply(this, args);
+  };
+  return {
+    freeze: () => void (thawed ??= new Promise<void>((r) => (thaw = r))),
+    thaw: () => {
+      thawed = undefined;
+      thaw();
+    },
+    restore: () => {
+      thawed = undefined;
+      thaw();
+      proto.send = send;
+    },
+  };
+}

@@ -2,16 +2,23 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { MINUTE_TIER } from '@tma/rollup';
 import type { Storage } from '@tma/storage';
+import { ID_SQL } from '../partials/partial-row';
+import { PartialStore } from '../partials/partial-store';
 import { iso, type Scope } from '../partials/scope';
 import { STORAGE } from '../tokens';
 import type { HostsArgs } from './hosts.args';
 
 @Injectable()
 export class HostsService {
-  constructor(@Inject(STORAGE) private readonly storage: Storage) {}
+  constructor(
+    @Inject(STORAGE) private readonly storage: Storage,
+    private readonly partials: PartialStore,
+  ) {}
 
   /** Hosts seen in the range (1 min tier, which keeps per-host counters): exact totals, last seen, sequence gaps. */
   async hosts({ range, hosts }: HostsArgs) {
+    // Rows the ownership fence drops (libs/rollup fence.ts) are left out here too: the row index names them.
+    const { fenced } = await this.partials.select(range, { hourTier: false });
     const rows = await this.storage.query<{
       host: string;
       last_seen: string;
@@ -33,8 +40,9 @@ export class HostsService {
                   arrayResize(host_agent_version, length(hosts)) AS ver
        WHERE tier = {tier:String} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
          ${hosts ? 'AND host IN {hosts:Array(String)}' : ''}
+         ${fenced.length > 0 ? `AND ${ID_SQL} NOT IN {fenced:Array(String)}` : ''}
        GROUP BY host ORDER BY packets DESC, host`,
-      { tier: MINUTE_TIER, from: new Date(range.from), to: new Date(range.to), hosts: hosts ?? [] },
+      { tier: MINUTE_TIER, from: new Date(range.from), to: new Date(range.to), hosts: hosts ?? [], fenced },
     );
     const [w] = await this.storage.query<{ windows: string }>(
       'SELECT uniqExact(window_start) AS windows FROM {database}.agg_partials WHERE tier = {tier:String} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}',

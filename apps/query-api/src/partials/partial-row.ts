@@ -3,9 +3,14 @@
 import type { Tier } from '@tma/rollup';
 
 export interface PartialRef {
-  /** tier|window start (s)|topic|partition|first offset: the table's key. */
+  /** tier|window start (s)|topic|partition|first offset|epoch: the table's key. */
   id: string;
   tier: Tier;
+  /** Where the row sits in its partition's owner chain (libs/rollup fence.ts). */
+  topic: string;
+  partition: number;
+  epoch: number;
+  firstOffset: number;
   windowStart: number;
   windowSeconds: number;
   version: string;
@@ -28,6 +33,7 @@ export interface ListRow {
   topic: string;
   partition: string | number;
   first_offset: string;
+  epoch: string | number;
   version: string;
   packets: string;
   bytes: string;
@@ -40,16 +46,20 @@ export interface ListRow {
 }
 
 export const LIST_COLUMNS = `tier, toUnixTimestamp(window_start) AS ws, window_seconds, topic, partition, toString(first_offset) AS first_offset,
-  toString(version) AS version, packets, bytes, snapshots, gaps, protocols, protocol_packets, protocol_bytes`;
+  epoch, toString(version) AS version, packets, bytes, snapshots, gaps, protocols, protocol_packets, protocol_bytes`;
 
 /** The row key as text, in SQL (the same as PartialRef.id). */
 export const ID_SQL =
-  "concat(tier, '|', toString(toUnixTimestamp(window_start)), '|', topic, '|', toString(partition), '|', toString(first_offset))";
+  "concat(tier, '|', toString(toUnixTimestamp(window_start)), '|', topic, '|', toString(partition), '|', toString(first_offset), '|', toString(epoch))";
 
 export function toRef(r: ListRow): PartialRef {
   return {
-    id: `${r.tier}|${r.ws}|${r.topic}|${r.partition}|${r.first_offset}`,
+    id: `${r.tier}|${r.ws}|${r.topic}|${r.partition}|${r.first_offset}|${r.epoch}`,
     tier: r.tier,
+    topic: r.topic,
+    partition: Number(r.partition),
+    epoch: Number(r.epoch),
+    firstOffset: Number(r.first_offset),
     windowStart: Number(r.ws) * 1000,
     windowSeconds: Number(r.window_seconds),
     version: r.version,

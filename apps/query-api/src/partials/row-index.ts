@@ -1,10 +1,21 @@
 // Which partial rows exist: an in-memory index of every row (no sketches) that picks up newly written rows every
 // refresh interval (answers lag the newest write by at most that), so a warm request needs no ClickHouse round trip;
 // host-filtered requests, and any request while the index is stale, list rows in ClickHouse instead.
+// Rows an ownership epoch fences (libs/rollup fence.ts: a late write of an instance that had lost its partition) are
+// never selected; the owner chain is read after the rows on every refresh and listing, so a row is never read
+// without the owners row that fences it.
 // New rows are found by the MergeTree block number of their data part, which the table assigns when an insert
 // commits, in commit order: a row's written_at is stamped before a write that may retry for minutes, so a cursor on
 // written_at would skip such a row until restart; a block number never lags behind one already seen.
-import { HOUR_MS as HOUR, HOUR_TIER, MINUTE_TIER } from '@tma/rollup';
+import {
+  HOUR_MS as HOUR,
+  HOUR_TIER,
+  MINUTE_TIER,
+  OWNERS_SELECT,
+  OwnerChain,
+  ownerChainOf,
+  type StoredOwner,
+} from '@tma/rollup';
 import type { Storage } from '@tma/storage';
 import type { TimeRange } from '../common/params';
 import { LIST_COLUMNS, type ListRow, type PartialRef, toRef } from './partial-row';
@@ -15,6 +26,8 @@ export interface RowSelection {
   tiers: Record<string, number>;
   /** Distinct windows merged (a 1 h row counts once). */
   windows: number;
+  /** Ids of the rows in the range the ownership fence dropped (SQL readers of the same range exclude them). */
+  fenced: string[];
 }
 
 interface IndexedRow extends PartialRef {
@@ -23,6 +36,8 @@ interface IndexedRow extends PartialRef {
 
 export class RowIndex {
   private readonly index = new Map<string, IndexedRow>();
+  /** The owner chains as read after the index's rows. */
+  private owners = new OwnerChain();
   /** Highest block number of the data parts read so far (parts merged later keep their blocks' highest number). */
   private indexedBlock = 0n;
   private indexOkAt = 0;
@@ -71,6 +86,7 @@ export class RowIndex {
         }
         const now = Date.now();
         for (const [id, r] of this.index) if (r.expiresAt <= now) this.index.delete(id);
+        this.owners = await this.ownerChain();
         this.indexOkAt = Date.now();
       } finally {
         this.metrics?.queryTime('index', (performance.now() - t0) / 1000);
@@ -78,6 +94,10 @@ export class RowIndex {
       }
     })();
     return this.refreshing;
+  }
+
+  private async ownerChain(): Promise<OwnerChain> {
+    return ownerChainOf(await this.storage.query<StoredOwner>(OWNERS_SELECT));
   }
 
   private fresh(): boolean {
@@ -94,7 +114,9 @@ export class RowIndex {
     const hTo = Math.floor(range.to / HOUR) * HOUR;
     const useHours = options.hourTier && hTo > hFrom;
     let list: PartialRef[];
+    let owners: OwnerChain;
     if (!options.withHosts && this.fresh()) {
+      owners = this.owners;
       list = [];
       for (const r of this.index.values()) {
         if (
@@ -120,9 +142,17 @@ export class RowIndex {
           hto: new Date(hTo),
         },
       );
+      owners = await this.ownerChain();
       this.metrics?.queryTime('list', (performance.now() - t0) / 1000);
       list = rows.map(toRef);
     }
+    const fenced: string[] = [];
+    if (owners.size > 0)
+      list = list.filter((r) => {
+        const drop = r.tier === MINUTE_TIER && owners.fenced(r);
+        if (drop) fenced.push(r.id);
+        return !drop;
+      });
     const coveredHours = new Set<number>();
     for (const r of list) if (r.tier === HOUR_TIER) coveredHours.add(r.windowStart);
     const rows: PartialRef[] = [];
@@ -138,6 +168,6 @@ export class RowIndex {
       rows.push(r);
     }
     rows.sort((a, b) => a.windowStart - b.windowStart || (a.id < b.id ? -1 : 1));
-    return { rows, tiers, windows: windows.size };
+    return { rows, tiers, windows: windows.size, fenced };
   }
 }

@@ -7,8 +7,12 @@ import { MERGE_BATCH, SketchMerger } from './sketch-merger';
 
 const ROWS = 1000;
 const rows: PartialRef[] = Array.from({ length: ROWS }, (_, i) => ({
-  id: `1m|${i * 60}|t|0|${i}`,
+  id: `1m|${i * 60}|t|0|${i}|1`,
   tier: '1m',
+  topic: 't',
+  partition: 0,
+  epoch: 1,
+  firstOffset: i,
   windowStart: i * 60_000,
   windowSeconds: 60,
   version: '1',
