@@ -1,9 +1,9 @@
 -- Ownership epochs: fences a partial row written by an instance that had already lost its partition (docs/aggregator.md,
 -- "Fencing a write in flight"). On every assignment the new owner of a partition records its epoch (the consumer
--- group's generation, or one past the highest epoch stored for the partition if that is higher), the offset it
--- resumes from and the first offsets of the stored rows it kept as covered, before it merges anything. Every 1 min
--- partial row carries the epoch it was merged under. Readers drop a row of epoch e whose first_offset is at or past
--- the from_offset of a later epoch that did not keep it (libs/rollup fence.ts holds the rule, once).
+-- group's generation), the offset it resumes from and the first offsets of the stored rows it kept as covered,
+-- before it merges anything. Every 1 min partial row carries the epoch it was merged under. Readers drop a row of
+-- epoch e whose first_offset is at or past the from_offset of a later epoch that did not keep it (libs/rollup
+-- fence.ts holds the rule, once).
 CREATE TABLE IF NOT EXISTS {database}.agg_partition_owners
 (
     topic LowCardinality(String),
