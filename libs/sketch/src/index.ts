@@ -39,3 +39,4 @@ export {
 export { decodeCandidates, encodeCandidates } from './heavy-hitters.serialize';
 export { decodeSketch, type DecodedSketch } from './decode-sketch';
 export { CmsWindow, HllWindow } from './wasm/sketch-windows';
+export * from './seed-source';
