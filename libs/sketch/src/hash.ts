@@ -231,8 +231,11 @@ export function hashIncompatibility(a: HashedWith, b: HashedWith): string | null
   return null;
 }
 
-/** Base of the sketches built here: hashed with this fleet's hash and the seed this process uses. */
+/** Base of the sketches built here: hashed with this fleet's hash and the seed this process uses (one per process,
+ * so a sketch's seed identity is the process's, as its hashing is). */
 export abstract class FleetHashed implements HashedWith {
   readonly hashName = HASH_NAME;
-  readonly seedHash = current.seedHash;
+  get seedHash(): number {
+    return current.seedHash;
+  }
 }

@@ -18,8 +18,9 @@ export interface ResolvedHashSeed {
 
 /** The seed of this process from the environment; throws a RangeError naming the variable when it is unusable. */
 export function resolveHashSeed(env: NodeJS.ProcessEnv): ResolvedHashSeed {
-  const text = env[HASH_SEED_ENV];
-  const file = env[HASH_SEED_FILE_ENV];
+  // empty counts as unset, as a compose file's ${TMA_HASH_SEED:-} gives it
+  const text = env[HASH_SEED_ENV] || undefined;
+  const file = env[HASH_SEED_FILE_ENV] || undefined;
   if (text !== undefined && file !== undefined)
     throw new RangeError(`set one of ${HASH_SEED_ENV} and ${HASH_SEED_FILE_ENV}, not both`);
   const warnings: string[] = [];
