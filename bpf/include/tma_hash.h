@@ -63,7 +63,9 @@ struct tma_hash_key {
 };
 
 #ifdef __bpf__
-const volatile struct tma_hash_key tma_hash_key __attribute__((section(".rodata.hash"))) = {};
+/* Not const (the compiler would fold the zeros of an initialised const) and not volatile (so a packet loads each
+ * key word once, not once per use); the section name makes libbpf map it read-only and freeze it after load. */
+struct tma_hash_key tma_hash_key __attribute__((section(".rodata.hash")));
 #else
 static struct tma_hash_key tma_hash_key;
 #endif
@@ -78,7 +80,7 @@ static struct tma_hash_key tma_hash_key;
 #define TMA_HASH_K7 (tma_hash_key.k[7])
 #define TMA_HASH_K8 (tma_hash_key.k[8])
 #define TMA_HASH_K9 (tma_hash_key.k[9])
-#define TMA_HASH_F (tma_hash_key.f)
+#define TMA_HASH_F  (tma_hash_key.f)
 
 /* Word i of a key; memcpy keeps host C free of strict-aliasing issues and compiles to one load. */
 TMA_INLINE __u32 tma_word(const void *key, int i)
