@@ -148,9 +148,9 @@ static __always_inline void tma_cand_insert(struct tma_state *s, struct tma_cand
 
 /* The four hashes of SPEC.md (flow, src, dst, dport keys) from the flow key's words, sharing work: the src key's
  * first four words are the flow key's, so their NH products (s01) are the same; the domain words of the src/dst/dport
- * keys are constants, so their products fold at compile time. The flow hash comes first; the other three only on
- * the HLL path (heavy flows skip it). tma_hash.h defines the reference; the golden tests check every result against
- * the shared test vectors. */
+ * keys are constants (each multiplied by a load-time key word of .rodata.hash). The flow hash comes first; the other
+ * three only on the HLL path (heavy flows skip it). tma_hash.h defines the reference; the golden tests check every
+ * result against the shared test vectors. */
 static __always_inline __u64 tma_hash_flow_s01(const struct tma_flow_key *k, __u64 *s01)
 {
 	__u32 w[10];

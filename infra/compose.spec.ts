@@ -13,7 +13,7 @@ function check(file: string, ...flags: string[]) {
   const r = spawnSync('go', ['run', '.', ...flags, file], {
     cwd: checker,
     encoding: 'utf8',
-    env: { ...process.env, TMA_API_TOKENS: 'read:example' },
+    env: { ...process.env, TMA_API_TOKENS: 'read:example', TMA_HASH_SEED: '0x0123456789abcdef' },
     timeout: 300_000,
   });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };

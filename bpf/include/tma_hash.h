@@ -54,6 +54,34 @@ _Static_assert(sizeof(struct tma_flow_key) == TMA_FLOW_KEY_BYTES, "flow key layo
 _Static_assert(sizeof(struct tma_addr_key) == TMA_ADDR_KEY_BYTES, "address key layout");
 _Static_assert(sizeof(struct tma_ports_key) == TMA_PORTS_KEY_BYTES, "ports key layout");
 
+/* The hash key: K words and finaliser F, expanded from the deployment's secret seed in user space (SPEC.md). BPF
+ * programs read it from its own read-only section, which the loader fills before load (a load-time value: the
+ * verifier sees constants, the object file holds no key); host code fills tma_hash_key itself. */
+struct tma_hash_key {
+	__u32 k[TMA_HASH_KEY_WORDS];
+	__u64 f;
+};
+
+#ifdef __bpf__
+/* Not const (the compiler would fold the zeros of an initialised const) and not volatile (so a packet loads each
+ * key word once, not once per use); the section name makes libbpf map it read-only and freeze it after load. */
+struct tma_hash_key tma_hash_key __attribute__((section(".rodata.hash")));
+#else
+static struct tma_hash_key tma_hash_key;
+#endif
+
+#define TMA_HASH_K0 (tma_hash_key.k[0])
+#define TMA_HASH_K1 (tma_hash_key.k[1])
+#define TMA_HASH_K2 (tma_hash_key.k[2])
+#define TMA_HASH_K3 (tma_hash_key.k[3])
+#define TMA_HASH_K4 (tma_hash_key.k[4])
+#define TMA_HASH_K5 (tma_hash_key.k[5])
+#define TMA_HASH_K6 (tma_hash_key.k[6])
+#define TMA_HASH_K7 (tma_hash_key.k[7])
+#define TMA_HASH_K8 (tma_hash_key.k[8])
+#define TMA_HASH_K9 (tma_hash_key.k[9])
+#define TMA_HASH_F  (tma_hash_key.f)
+
 /* Word i of a key; memcpy keeps host C free of strict-aliasing issues and compiles to one load. */
 TMA_INLINE __u32 tma_word(const void *key, int i)
 {

@@ -5,21 +5,8 @@
 
 #define TMA_SPEC_VERSION 1
 #define TMA_HASH_NAME "tma-nh64-v1"
-#define TMA_HASH_SEED 0x746d612d73656564ULL
-#define TMA_SEED_HASH 0x769970a0u /* identity of the seed, carried in every serialized sketch */
-
-/* Hash key words K[0..9] (u32) and finaliser F (u64), expanded from the seed with splitmix64. */
-#define TMA_HASH_K0 0x1ac3289au
-#define TMA_HASH_K1 0x3712430bu
-#define TMA_HASH_K2 0x9fbd1fcbu
-#define TMA_HASH_K3 0x84928e10u
-#define TMA_HASH_K4 0xfcb58c1fu
-#define TMA_HASH_K5 0xf3b5e12fu
-#define TMA_HASH_K6 0x80fe94ffu
-#define TMA_HASH_K7 0x4767fb28u
-#define TMA_HASH_K8 0x376752e3u
-#define TMA_HASH_K9 0xb7cf2148u
-#define TMA_HASH_F 0x01b4f321da50c426ULL
+/* Words of the hash key K; the key itself is a load-time value expanded from the deployment's seed. */
+#define TMA_HASH_KEY_WORDS 10
 
 /* Canonical keys: flow 40 bytes (10 words), src/dst address 24 bytes (6 words), ports 8 bytes (2 words). */
 #define TMA_FLOW_KEY_BYTES 40

@@ -5,7 +5,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CMS_DEPTH, CMS_WIDTH, ERR_COUNT, HllKind, type ProgramName } from '@tma/kernel';
 import { buildObject, packets as P, REPO_ROOT, rootDescribe, TestKernel, TmaErr, TraceKind } from '@tma/kernel/testing';
-import { expectedIndices, flowKey, hashKey, hex, SEED_HASH, type Tuple } from './reference';
+import {
+  CountMinSketch,
+  HyperLogLog,
+  PUBLIC_HASH_KEY,
+  expandHashSeed,
+  dstKey,
+  flowKey as sketchFlowKey,
+  portsKey,
+  srcKey,
+  useHashSeed,
+} from '@tma/sketch';
+import { expectedIndices, flowKey, hashKey, hex, PUBLIC_SEED, useReferenceSeed, type Tuple } from './reference';
 
 interface KeyVector {
   key: string;
@@ -15,8 +26,8 @@ interface KeyVector {
   hllRank: number;
 }
 /** The sketch specification's shared test vectors (the fields used here), read as data from libs/sketch/spec. */
-interface TestVectors {
-  seedHash: string;
+interface SeedVectors {
+  seed: string;
   flows: {
     note: string;
     tuple: Tuple;
@@ -26,6 +37,9 @@ interface TestVectors {
     dport: KeyVector;
   }[];
   words: { words: string[]; hi: string; lo: string }[];
+}
+interface TestVectors {
+  seeds: SeedVectors[];
 }
 const vectors: TestVectors = JSON.parse(
   fs.readFileSync(path.join(REPO_ROOT, 'libs', 'sketch', 'spec', 'test-vectors.json'), 'utf8'),
@@ -443,41 +457,97 @@ run('data path golden tests (BPF_PROG_TEST_RUN)', () => {
     for (const prog of PROGRAMS) expect(() => tma.run(prog, new Uint8Array(13))).toThrow(/Invalid argument/);
   });
 
-  it('matches every flow of the shared test vectors: hash, CMS cells and HLL index/rank of all four keys', () => {
-    expect(SEED_HASH).toBe(Number(vectors.seedHash));
-    expect(vectors.flows.length).toBeGreaterThan(0);
-    for (const v of vectors.flows) {
-      tma.clearAll();
-      const t = v.tuple;
-      // the reference this test relies on agrees with the vectors first
-      expect(hex(flowKey(t))).toBe(v.flow.key);
-      const ip = (proto: number, payload: Uint8Array, fragOffset = 0) =>
-        t.src.includes(':') || t.dst.includes(':')
-          ? P.eth(
-              P.ETH_IPV6,
-              P.ipv6(t.src, t.dst, proto, payload, fragOffset ? [P.fragmentHeader(fragOffset, false)] : []),
-            )
-          : P.eth(P.ETH_IP, P.ipv4(t.src, t.dst, proto, payload, { fragOffset }));
-      let frame: Uint8Array;
-      if (/later fragment/.test(v.note)) frame = ip(t.proto, P.bytes(16), 512);
-      else if (t.proto === 6) frame = ip(6, P.tcp(t.sport, t.dport));
-      else if (t.proto === 17) frame = ip(17, P.udp(t.sport, t.dport));
-      else if (t.proto === 132) frame = ip(132, P.sctp(t.sport, t.dport));
-      else if (t.proto === 1 || t.proto === 58) frame = ip(t.proto, P.icmp(t.sport, t.dport));
-      else frame = ip(t.proto, P.bytes(8));
-      expect(tma.run('tma_tc', frame).retval).toBe(TC_ACT_UNSPEC);
+  it.each(vectors.seeds.map((vs) => [vs.seed, vs] as const))(
+    'loaded with seed %s, matches every flow of its test vectors: hash, CMS cells and HLL index/rank of all four keys',
+    (seed, vs) => {
+      // a kernel of its own: the key is fixed at load
+      const seeded = TestKernel.load({ trace: true, candThreshold: 1, hashSeed: expandHashSeed(BigInt(seed)) });
+      try {
+        expect(vs.flows.length).toBeGreaterThan(0);
+        useReferenceSeed(BigInt(seed));
+        for (const v of vs.flows) {
+          seeded.clearAll();
+          const t = v.tuple;
+          // the reference this test relies on agrees with the vectors first
+          expect(hex(flowKey(t))).toBe(v.flow.key);
+          const ip = (proto: number, payload: Uint8Array, fragOffset = 0) =>
+            t.src.includes(':') || t.dst.includes(':')
+              ? P.eth(
+                  P.ETH_IPV6,
+                  P.ipv6(t.src, t.dst, proto, payload, fragOffset ? [P.fragmentHeader(fragOffset, false)] : []),
+                )
+              : P.eth(P.ETH_IP, P.ipv4(t.src, t.dst, proto, payload, { fragOffset }));
+          let frame: Uint8Array;
+          if (/later fragment/.test(v.note)) frame = ip(t.proto, P.bytes(16), 512);
+          else if (t.proto === 6) frame = ip(6, P.tcp(t.sport, t.dport));
+          else if (t.proto === 17) frame = ip(17, P.udp(t.sport, t.dport));
+          else if (t.proto === 132) frame = ip(132, P.sctp(t.sport, t.dport));
+          else if (t.proto === 1 || t.proto === 58) frame = ip(t.proto, P.icmp(t.sport, t.dport));
+          else frame = ip(t.proto, P.bytes(8));
+          expect(seeded.run('tma_tc', frame).retval).toBe(TC_ACT_UNSPEC);
 
-      const trace = tma.trace();
-      expect({ note: v.note, key: hex(trace.key) }).toEqual({ note: v.note, key: v.flow.key });
-      const h = trace.hash;
-      expect([Number(h >> 32n), Number(h & 0xffffffffn)]).toEqual([Number(v.flow.hi), Number(v.flow.lo)]);
-      const cms = tma.cms(0);
-      v.flow.cms.forEach((col, row) => expect(cms.packets[row * CMS_WIDTH + col]).toBe(1n));
-      const hll = tma.hll(0);
-      expect(hll[HllKind.Flows][v.flow.hllIndex]).toBe(v.flow.hllRank);
-      expect(hll[HllKind.Sources][v.src.hllIndex]).toBe(v.src.hllRank);
-      expect(hll[HllKind.Destinations][v.dst.hllIndex]).toBe(v.dst.hllRank);
-      expect(hll[HllKind.Ports][v.dport.hllIndex]).toBe(v.dport.hllRank);
+          const trace = seeded.trace();
+          expect({ note: v.note, key: hex(trace.key) }).toEqual({ note: v.note, key: v.flow.key });
+          const h = trace.hash;
+          expect([Number(h >> 32n), Number(h & 0xffffffffn)]).toEqual([Number(v.flow.hi), Number(v.flow.lo)]);
+          const cms = seeded.cms(0);
+          v.flow.cms.forEach((col, row) => expect(cms.packets[row * CMS_WIDTH + col]).toBe(1n));
+          const hll = seeded.hll(0);
+          expect(hll[HllKind.Flows][v.flow.hllIndex]).toBe(v.flow.hllRank);
+          expect(hll[HllKind.Sources][v.src.hllIndex]).toBe(v.src.hllRank);
+          expect(hll[HllKind.Destinations][v.dst.hllIndex]).toBe(v.dst.hllRank);
+          expect(hll[HllKind.Ports][v.dport.hllIndex]).toBe(v.dport.hllRank);
+        }
+      } finally {
+        seeded.close();
+        useReferenceSeed(PUBLIC_SEED);
+      }
+    },
+  );
+
+  it('loaded with a secret seed, builds the CMS and HLLs the TypeScript sketches build with that seed, not the public one', () => {
+    const secret = expandHashSeed(0x0123456789abcdefn);
+    const seeded = TestKernel.load({ candThreshold: 2 ** 52, hashSeed: secret }); // every packet takes the HLL path
+    try {
+      const tuples: Tuple[] = Array.from({ length: 200 }, (_, i) => ({
+        src: i % 2 ? `2001:db8::${((i * 7919) & 0xffff).toString(16)}:1` : `10.${i >> 8}.${i & 255}.1`,
+        dst: i % 2 ? '2001:db8::ffff' : '192.0.2.1',
+        sport: 1024 + i,
+        dport: [53, 80, 443][i % 3],
+        proto: i % 3 === 0 ? 17 : 6,
+      }));
+      const model = (seed: typeof secret) => {
+        useHashSeed(seed);
+        const cms = new CountMinSketch();
+        const hll = [0, 1, 2, 3].map(() => new HyperLogLog());
+        for (const t of tuples) {
+          const [f, sk, dk, pk] = [sketchFlowKey(t), srcKey(t.src), dstKey(t.dst), portsKey(t.dport, t.proto)];
+          cms.addKey(f);
+          [f, sk, dk, pk].forEach((k, kind) => hll[kind].addKey(k));
+        }
+        return { cms, hll };
+      };
+      for (const t of tuples) {
+        const l4 = t.proto === 6 ? P.tcp(t.sport, t.dport) : P.udp(t.sport, t.dport);
+        const frame = t.src.includes(':')
+          ? P.eth(P.ETH_IPV6, P.ipv6(t.src, t.dst, t.proto, l4))
+          : P.eth(P.ETH_IP, P.ipv4(t.src, t.dst, t.proto, l4));
+        seeded.run('tma_xdp', frame);
+      }
+      const kernelCells = Array.from(CountMinSketch.fromCells(seeded.cms(0).packets).cells);
+      const kernelRegisters = seeded.hll(0).map((r) => Array.from(r));
+      const want = model(secret);
+      expect(kernelCells).toEqual(Array.from(want.cms.cells));
+      kernelRegisters.forEach((r, kind) =>
+        expect({ kind, r }).toEqual({ kind, r: Array.from(want.hll[kind].registers) }),
+      );
+      // the comparison can fail: the public seed's sketches differ
+      const pub = model(PUBLIC_HASH_KEY);
+      expect(kernelCells).not.toEqual(Array.from(pub.cms.cells));
+      expect(kernelRegisters[HllKind.Flows]).not.toEqual(Array.from(pub.hll[HllKind.Flows].registers));
+    } finally {
+      seeded.close();
+      useHashSeed(PUBLIC_HASH_KEY);
     }
   });
 
@@ -497,13 +567,17 @@ run('data path golden tests (BPF_PROG_TEST_RUN)', () => {
     expect(tma.totals(0).errorPackets).toBe(dropped);
   });
 
-  it('the reference hash agrees with the vectors words section', () => {
-    for (const w of vectors.words) {
-      const key = new Uint8Array(w.words.length * 4);
-      const dv = new DataView(key.buffer);
-      w.words.forEach((x: string, i: number) => dv.setUint32(4 * i, Number(x), true));
-      const h = hashKey(key);
-      expect([h.hi, h.lo]).toEqual([Number(w.hi), Number(w.lo)]);
+  it('the reference hash agrees with the vectors words section of every seed', () => {
+    for (const vs of vectors.seeds) {
+      useReferenceSeed(BigInt(vs.seed));
+      for (const w of vs.words) {
+        const key = new Uint8Array(w.words.length * 4);
+        const dv = new DataView(key.buffer);
+        w.words.forEach((x: string, i: number) => dv.setUint32(4 * i, Number(x), true));
+        const h = hashKey(key);
+        expect([h.hi, h.lo]).toEqual([Number(w.hi), Number(w.lo)]);
+      }
     }
+    useReferenceSeed(PUBLIC_SEED);
   });
 });

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { programNameById } from '@tma/kernel';
 import { OBJECT_PATH, rootDescribe, udpFrameBytes } from '@tma/kernel/testing';
 import { decode, snapshotTopic } from '@tma/schema';
+import { decodeCountMinSketch, expandHashSeed, PUBLIC_HASH_KEY, useHashSeed } from '@tma/sketch';
 import { Agent } from './agent';
 import { loadConfig } from './config';
 import { silentLogger } from './log';
@@ -37,7 +38,7 @@ run('edge agent on a veth pair', () => {
     for (const t of topics) await deleteTopic(t);
   });
 
-  it('publishes one snapshot per interval to Kafka whose totals add up to the packets sent, and serves /metrics', async () => {
+  it('publishes one snapshot per interval to Kafka whose totals add up to the packets sent, and serves /metrics; hashes with its configured seed', async () => {
     const prefix = testPrefix();
     topics.push(snapshotTopic(prefix));
     const metricsPort = await closedPort();
@@ -58,8 +59,9 @@ run('edge agent on a veth pair', () => {
         '--topic-prefix',
         prefix,
       ],
-      process.env,
+      { ...process.env, TMA_HASH_SEED: '0x5ec2e7000000a9e7' },
     );
+    const seed = expandHashSeed(0x5ec2e7000000a9e7n);
     const agent = new Agent({ ...config, objectPath: OBJECT_PATH }, { log: silentLogger });
     await agent.start();
     const flows = [
@@ -94,6 +96,15 @@ run('edge agent on a veth pair', () => {
     ]);
     const heavy = got.flatMap((g) => g.s.candidates).filter((c) => ((c.key[32] << 8) | c.key[33]) === 43000);
     expect(heavy.length).toBeGreaterThan(0);
+    // the kernel and the snapshot's identity use the configured seed: the heavy flow's CMS cells are where that
+    // seed's key puts them, not where the public one would
+    expect(new Set(got.map((g) => g.s.sketchSpec.seedHash))).toEqual(new Set([seed.seedHash]));
+    const withHeavy = got.find((g) => g.s.candidates.some((c) => c.key === heavy[0].key))!.s;
+    const estimate = (key: Uint8Array) =>
+      decodeCountMinSketch(withHeavy.cmsPackets, { seedHash: seed.seedHash }).estimateKey(key);
+    expect(estimate(heavy[0].key)).toBeGreaterThanOrEqual(heavy[0].packets);
+    useHashSeed(PUBLIC_HASH_KEY);
+    expect(estimate(heavy[0].key)).toBeLessThan(heavy[0].packets);
 
     expect(metrics).toMatch(/^tma_agent_packets_total \d+/m);
     expect(Number(/^tma_agent_packets_total (\d+)/m.exec(metrics)![1])).toBeGreaterThanOrEqual(5000);

@@ -24,7 +24,7 @@ import { buildSnapshot, snapshotToJson } from './snapshot';
 import { Spool } from './spool';
 import { AgentState, readBootId } from './agent-state';
 import { IntervalClock, systemClocks, type Clocks } from './interval-clock';
-import { INTERVAL_MIN_MS } from '@tma/sketch';
+import { INTERVAL_MIN_MS, useHashSeed } from '@tma/sketch';
 
 /** Interface label of the totals of interfaces without a slot of their own in the kernel. */
 export const OTHER_INTERFACES = '_other';
@@ -113,8 +113,12 @@ export class Agent {
       });
       this.updateSpoolGauges();
     }
+    for (const warning of c.hashSeed.warnings) this.log('warn', 'hash_seed', { warning });
+    // the kernel and this process's sketches (snapshot seed identity) hash with the same seed
+    useHashSeed(c.hashSeed.seed);
     try {
       this.kernel = TmaKernel.load({
+        hashSeed: c.hashSeed.seed,
         objectPath: c.objectPath,
         hook: c.hook,
         sampleRate: c.samplingRate,
@@ -136,6 +140,8 @@ export class Agent {
       bootId: this.bootId,
       hook: c.hook,
       intervalMs: c.intervalMs,
+      seedHash: `0x${c.hashSeed.seed.seedHash.toString(16).padStart(8, '0')}`,
+      seedSource: c.hashSeed.source,
       interfaces: this.attachments.map(
         (a) => `${a.ifname}/${a.hook}/${a.direction}/${a.via}${a.xdpMode ? '/' + a.xdpMode : ''}`,
       ),

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { expandHashSeed } from '@tma/sketch';
 import { ConfigError, loadConfig } from './config';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-ea-config-'));
@@ -83,6 +84,12 @@ describe('agent configuration', () => {
       'zstd',
     );
     expect(load(['--compression', 'none'], { TMA_AGENT_COMPRESSION: 'zstd' }).compression).toBe('none');
+  });
+
+  it('takes the hash seed from the environment only, and refuses a malformed one naming the variable', () => {
+    expect(loadConfig([], { TMA_HASH_SEED: '0x00000000000000aa' }).config.hashSeed.seed).toEqual(expandHashSeed(0xaan));
+    expect(loadConfig([], {}).config.hashSeed.warnings).toEqual([expect.stringContaining('PUBLIC seed')]);
+    fails([], { TMA_HASH_SEED: 'aa' }, /^TMA_HASH_SEED: .*16 hex digits/);
   });
 
   it('refuses bad values with the setting, its source and what is accepted', () => {

@@ -5,7 +5,13 @@ import * as path from 'node:path';
 import { ConfigError, loadSettings, parseEnum, parseList, rule, rules, setting } from '@tma/config';
 import { TUNNEL_MODES, type TunnelMode } from '@tma/kernel';
 import { COMPRESSION_CODECS, DEFAULT_COMPRESSION, zstdAvailable, type CompressionCodec } from '@tma/kafka';
-import { INTERVAL_DEFAULT_MS, INTERVAL_MAX_MS, INTERVAL_MIN_MS } from '@tma/sketch';
+import {
+  INTERVAL_DEFAULT_MS,
+  INTERVAL_MAX_MS,
+  INTERVAL_MIN_MS,
+  resolveHashSeed,
+  type ResolvedHashSeed,
+} from '@tma/sketch';
 
 export { ConfigError };
 
@@ -37,6 +43,8 @@ export interface AgentConfig {
   pollMs: number;
   once: boolean;
   stdout: boolean;
+  /** the deployment's hash seed, expanded (TMA_HASH_SEED or TMA_HASH_SEED_FILE; the public one with a warning) */
+  hashSeed: ResolvedHashSeed;
 }
 
 export const USAGE = `Usage: tma-edge-agent [options]
@@ -68,6 +76,8 @@ Precedence: flags > environment > --config file > defaults.
   --once                       one interval, then exit
   --stdout                     print each snapshot as one JSON line instead of publishing
   --help, --version
+Hash seed: TMA_HASH_SEED (16 hex digits) or TMA_HASH_SEED_FILE (a 0600 file holding them), the same in every
+  component of the deployment; neither: the public seed, with a warning (docs/sketch.md).
 Kafka: TMA_KAFKA_BROKERS, TMA_KAFKA_SSL*, TMA_KAFKA_SASL_* (see libs/kafka).`;
 
 const IFNAME = /^[^\s/:]{1,15}$/;
@@ -204,6 +214,15 @@ const SETTINGS = {
   stdout: setting({ env: 'TMA_AGENT_STDOUT', flag: 'stdout', switch: true, schema: rules.boolean(), default: false }),
 };
 
+/** The seed from the environment, as a ConfigError naming the variable when it is unusable. */
+export function loadHashSeed(env: NodeJS.ProcessEnv): ResolvedHashSeed {
+  try {
+    return resolveHashSeed(env);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+}
+
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadedConfig {
   const { values, switches } = loadSettings(
     SETTINGS,
@@ -221,6 +240,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadedConfig
     hostId,
     spoolDir: values.spoolDir ?? path.join(stateRoot, hostId),
     objectPath: values.objectPath ?? defaultObjectPath(),
+    hashSeed: loadHashSeed(env),
   };
   return { config, help: switches.help, version: switches.version };
 }

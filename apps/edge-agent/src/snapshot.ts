@@ -2,7 +2,7 @@
 // (typed arrays in, no per-cell objects) and their serialized forms.
 import {
   CountMinSketch,
-  DECLARED_SPEC,
+  declaredSpec,
   HyperLogLog,
   encodeSnapshotSketches,
   perHll,
@@ -45,7 +45,7 @@ export function buildSnapshot(read: EpochRead, meta: SnapshotMeta): SketchSnapsh
     if (read.errors[r] > 0) parseErrors.push({ reason: ERR_REASONS[r] ?? `error_${r}`, count: read.errors[r] });
   return {
     ...meta,
-    sketchSpec: { ...DECLARED_SPEC },
+    sketchSpec: declaredSpec(),
     ...sketches,
     candidates: read.candidates.map((c) => ({ key: buf(c.key), packets: c.packets, bytes: c.bytes })),
     totals: { packets: read.totals.packets, bytes: read.totals.bytes, protocols },

@@ -13,6 +13,7 @@ import { installAuth } from './common/auth';
 import { ErrorFilter } from './common/error.filter';
 import type { QueryApiConfig } from './config';
 import { JsonLogger, Metrics } from './observability';
+import { useHashSeed } from '@tma/sketch';
 import type { ReadinessCheck } from './ops/ops.controller';
 
 export type { ReadinessCheck };
@@ -41,6 +42,9 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export async function createQueryApi(options: QueryApiOptions): Promise<QueryApi> {
   const { config } = options;
   const logger = options.logger ?? new JsonLogger();
+  // Flow-key point lookups hash with this seed, and stored sketches of another seed identity are refused.
+  for (const warning of config.hashSeed.warnings) logger.write('warn', warning);
+  useHashSeed(config.hashSeed.seed);
   const metrics = new Metrics();
   const docs = new DocsHolder();
   const adapter = new FastifyAdapter({

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '@tma/config';
+import { expandHashSeed, resolveHashSeed } from '@tma/sketch';
 import { loadQueryApiConfig, parseTokens } from './config';
 
 const SECRET = '0123456789abcdef';
@@ -20,7 +21,17 @@ describe('loadQueryApiConfig', () => {
       indexRefreshMs: 1000,
       mergeCache: true,
       mergeCacheBytes: 128 * 1024 * 1024,
+      hashSeed: resolveHashSeed({}),
     });
+  });
+
+  it('takes the hash seed its point lookups hash with, and refuses a malformed one naming the variable', () => {
+    const env = { TMA_API_AUTH: 'off' };
+    expect(loadQueryApiConfig({ ...env, TMA_HASH_SEED: '0x0123456789abcdef' }).hashSeed.seed).toEqual(
+      expandHashSeed(0x0123456789abcdefn),
+    );
+    expect(() => loadQueryApiConfig({ ...env, TMA_HASH_SEED: 'secret' })).toThrow(ConfigError);
+    expect(() => loadQueryApiConfig({ ...env, TMA_HASH_SEED: 'secret' })).toThrow(/^TMA_HASH_SEED: .*16 hex digits/);
   });
 
   it('reads tokens from the variable or a file, and the limits', () => {

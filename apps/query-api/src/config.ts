@@ -2,6 +2,7 @@
 // Tokens are secrets: they never appear in messages or logs (only their names do).
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadSettings, optional, parseDuration, parseName, rule, rules, setting } from '@tma/config';
+import { resolveHashSeed, type ResolvedHashSeed } from '@tma/sketch';
 
 export type TokenScope = 'read' | 'admin';
 
@@ -32,6 +33,8 @@ export interface QueryApiConfig {
   mergeCache: boolean;
   /** Memory given to those kept merges (bytes; least recently used out first). */
   mergeCacheBytes: number;
+  /** The deployment's hash seed: point lookups hash flow keys with it; stored sketches of another seed are refused. */
+  hashSeed: ResolvedHashSeed;
 }
 
 /** Durations here are at least 1 ms; units are required. */
@@ -87,6 +90,7 @@ export function parseTokens(text: string, source: string): ApiToken[] {
  *   TMA_API_TOKENS (name:secret[:scope],…) or TMA_API_TOKENS_FILE; TMA_API_AUTH=off switches authentication off
  *   TMA_API_MAX_RANGE (31d) TMA_API_MAX_POINTS (1000) TMA_API_MAX_K (1000) TMA_API_CACHE_MB (256)
  *   TMA_API_INDEX_REFRESH (1s; 0 = no index) TMA_API_MERGE_CACHE (on) TMA_API_MERGE_CACHE_MB (128)
+ *   TMA_HASH_SEED or TMA_HASH_SEED_FILE (the public seed, with a warning)
  */
 export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryApiConfig {
   const tokensFile = rule((file) => {
@@ -138,6 +142,12 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
         );
     },
   );
+  let hashSeed: ResolvedHashSeed;
+  try {
+    hashSeed = resolveHashSeed(env);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
   return {
     host: v.host,
     port: v.port,
@@ -150,5 +160,6 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
     indexRefreshMs: v.indexRefreshMs,
     mergeCache: v.mergeCache,
     mergeCacheBytes: v.mergeCacheMb * 1024 * 1024,
+    hashSeed,
   };
 }

@@ -11,6 +11,7 @@ import { FleetSimulator } from '@tma/fleet-sim';
 import { createQueryApi, type QueryApi } from '../src/app';
 import { parseTokens, type QueryApiConfig } from '../src/config';
 import { JsonLogger } from '../src/observability';
+import { PUBLIC_HASH_KEY } from '@tma/sketch';
 import { buildPartials, writePartials } from './fixture';
 
 export const SCHEMATHESIS = 'schemathesis==4.32.5';
@@ -109,6 +110,7 @@ beforeAll(async () => {
     indexRefreshMs: 1000,
     mergeCache: true,
     mergeCacheBytes: 64 * 1024 * 1024,
+    hashSeed: { seed: PUBLIC_HASH_KEY, source: 'test', warnings: [] },
   };
   api = await createQueryApi({ config, storage, logger: new Quiet() });
   await api.app.listen(0, '127.0.0.1');

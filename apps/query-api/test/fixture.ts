@@ -14,7 +14,7 @@ import {
   type RowIdentity,
   type StoredPartial,
 } from '@tma/rollup';
-import { encodeCandidates, perHll } from '@tma/sketch';
+import { encodeCandidates, perHll, PUBLIC_HASH_KEY } from '@tma/sketch';
 import type { SketchSnapshot } from '@tma/schema';
 import type { Storage } from '@tma/storage';
 import { rmSync } from 'node:fs';
@@ -149,6 +149,7 @@ export function testConfig(tokens: string, overrides: Partial<QueryApiConfig> = 
     indexRefreshMs: 1000,
     mergeCache: true,
     mergeCacheBytes: 64 * 1024 * 1024,
+    hashSeed: { seed: PUBLIC_HASH_KEY, source: 'test', warnings: [] },
     ...overrides,
   };
 }

@@ -1,4 +1,5 @@
 import { ConfigError } from '@tma/config';
+import { expandHashSeed, PUBLIC_HASH_KEY } from '@tma/sketch';
 import { loadAggregatorConfig, parseDuration } from './config';
 
 describe('loadAggregatorConfig', () => {
@@ -63,6 +64,17 @@ describe('loadAggregatorConfig', () => {
     ]);
     expect(() => loadAggregatorConfig({ TMA_AGG_TTL_PARTIALS: '30m' })).toThrow(/TMA_AGG_TTL_PARTIALS: .* is outside/);
     expect(() => loadAggregatorConfig({ TMA_AGG_WINDOW: 'x' })).toThrow(/TMA_AGG_WINDOW: "x" is not a duration/);
+  });
+
+  it('takes the hash seed snapshots are checked against, and refuses a malformed one naming the variable', () => {
+    expect(loadAggregatorConfig({}).hashSeed.seed).toBe(PUBLIC_HASH_KEY);
+    expect(loadAggregatorConfig({ TMA_HASH_SEED: 'fedcba9876543210' }).hashSeed.seed).toEqual(
+      expandHashSeed(0xfedcba9876543210n),
+    );
+    expect(() => loadAggregatorConfig({ TMA_HASH_SEED: '0xfedcba98' })).toThrow(ConfigError);
+    expect(() => loadAggregatorConfig({ TMA_HASH_SEED_FILE: '/nonexistent/seed' })).toThrow(
+      /^TMA_HASH_SEED_FILE: cannot read/,
+    );
   });
 
   it('parses a duration naming the setting', () => {

@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { ConfigError, loadSettings, parseDuration as parseDurationValue, rules, setting } from '@tma/config';
 import { DEFAULT_TOPIC_PREFIX } from '@tma/schema';
+import { resolveHashSeed, type ResolvedHashSeed } from '@tma/sketch';
 import { DEFAULT_MAX_SEQUENCE_JUMP } from './dedup';
 import { DEFAULT_MAX_PAST_MS } from './validate';
 
@@ -47,6 +48,8 @@ export interface AggregatorConfig {
   httpHost: string;
   httpPort: number;
   retention: RetentionConfig;
+  /** The deployment's hash seed (TMA_HASH_SEED or TMA_HASH_SEED_FILE): snapshots of another seed identity are refused. */
+  hashSeed: ResolvedHashSeed;
 }
 
 /** A duration such as 500ms, 30s, 1m, 12h or 7d, in ms; the ConfigError names `name`. */
@@ -75,6 +78,7 @@ const ttl = (env: string, fallbackDays: number) => duration(env, fallbackDays * 
  *   TMA_AGG_HTTP_HOST (127.0.0.1) TMA_AGG_HTTP_PORT (9464: /metrics, /health, /ready)
  *   TMA_AGG_TTL_PARTIALS (7d) _WINDOW_TOTALS (30d) _TOP_FLOWS (30d) _HOST_TOTALS (30d) _PROTOCOL_TOTALS (30d)
  *   TMA_AGG_TTL_HOUR_TIER (400d)
+ *   TMA_HASH_SEED or TMA_HASH_SEED_FILE (the public seed, with a warning)
  */
 export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): AggregatorConfig {
   const { values: v } = loadSettings(
@@ -114,8 +118,15 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
     },
   );
   const { ttlPartials, ttlWindowTotals, ttlTopFlows, ttlHostTotals, ttlProtocolTotals, ttlHourTier, ...rest } = v;
+  let hashSeed: ResolvedHashSeed;
+  try {
+    hashSeed = resolveHashSeed(env);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
   return {
     ...rest,
+    hashSeed,
     retention: {
       partials: ttlPartials / 1000,
       windowTotals: ttlWindowTotals / 1000,

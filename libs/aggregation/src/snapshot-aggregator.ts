@@ -4,6 +4,7 @@
 import { Logger } from '@nestjs/common';
 import { applyMigrations, createStorage, describeStorageConfig, loadStorageConfig, type Storage } from '@tma/storage';
 import { loadKafkaSettings } from '@tma/kafka';
+import { useHashSeed } from '@tma/sketch';
 import { loadAggregatorConfig, type AggregatorConfig } from './config';
 import type { ConsumerLogger } from './consumer-stats';
 import { AggregatorMetrics } from './metrics';
@@ -52,6 +53,11 @@ export class SnapshotAggregator {
 
   async start(): Promise<void> {
     const env = this.options.env ?? process.env;
+    // the sketches merged here and the seed identity snapshots must carry (else DLQ wrong-seed)
+    const seed = this.config.hashSeed;
+    for (const w of seed.warnings) this.logger.warn(w);
+    useHashSeed(seed.seed);
+    this.logger.log(`hash seed identity 0x${seed.seed.seedHash.toString(16).padStart(8, '0')} from ${seed.source}`);
     if (this.options.storage) {
       this.storage = this.options.storage;
     } else {

@@ -5,6 +5,7 @@ import {
   CMS_DEPTH,
   CMS_WIDTH,
   CountMinSketch,
+  currentHashSeed,
   HASH_NAME,
   HLL_P,
   HLL_SKETCHES,
@@ -12,7 +13,6 @@ import {
   INTERVAL_MAX_MS,
   INTERVAL_MIN_MS,
   IncompatibleParametersError,
-  SEED_HASH,
   SPEC_VERSION,
   SketchDecodeError,
   decodeCountMinSketch,
@@ -155,10 +155,11 @@ function checkFields(s: SketchSnapshot): void {
 
 function checkSpec(s: SketchSnapshot): void {
   const spec = s.sketchSpec;
-  if (spec.seedHash !== SEED_HASH || spec.hashName !== HASH_NAME) {
+  const fleetSeedHash = currentHashSeed().seedHash;
+  if (spec.seedHash !== fleetSeedHash || spec.hashName !== HASH_NAME) {
     throw new RejectedSnapshot(
       'wrong-seed',
-      `hash ${spec.hashName} seed hash 0x${spec.seedHash.toString(16)}; the fleet uses ${HASH_NAME} 0x${SEED_HASH.toString(16)}`,
+      `hash ${spec.hashName} seed hash 0x${spec.seedHash.toString(16)}; the fleet uses ${HASH_NAME} 0x${fleetSeedHash.toString(16)}`,
     );
   }
   if (

@@ -1,7 +1,8 @@
 // The struct layouts of layout.ts against the BTF of the built object: every size and member offset user space
 // relies on, and the kernel memory the loaded state map takes.
 import { spawnSync } from 'node:child_process';
-import { COPIES, STRUCTS } from './layout';
+import { expandHashSeed } from '@tma/sketch';
+import { COPIES, HASH_KEY_SECTION, STRUCTS } from './layout';
 import { check, ffi } from './libbpf';
 import { buildObject, OBJECT_PATH, rootDescribe, TestKernel } from './testing';
 
@@ -36,6 +37,26 @@ rootDescribe('kernel layout tests')('object layout', () => {
       check('bpf_obj_get_info_by_fd', ffi.objInfo(tma.mapFd('tma_state'), info, [info.length]));
       // struct bpf_map_info: type, id, key_size, value_size, max_entries
       expect([info.readUInt32LE(12), info.readUInt32LE(16)]).toEqual([STRUCTS.tma_state.size, COPIES * tma.cpus]);
+    } finally {
+      tma.close();
+    }
+  });
+
+  it('the hash key is a load-time value: its section holds the key of the given seed, read-only to the program', () => {
+    const seed = expandHashSeed(0x0123456789abcdefn);
+    const tma = TestKernel.load({ hashSeed: seed });
+    try {
+      const fd = tma.mapFd(HASH_KEY_SECTION);
+      const info = Buffer.alloc(256);
+      check('bpf_obj_get_info_by_fd', ffi.objInfo(fd, info, [info.length]));
+      // struct bpf_map_info: value_size at 12, map_flags at 20; BPF_F_RDONLY_PROG = 1 << 7
+      expect(info.readUInt32LE(12)).toBe(STRUCTS.tma_hash_key.size);
+      expect(info.readUInt32LE(20) & 0x80).toBe(0x80);
+      const key = Buffer.alloc(STRUCTS.tma_hash_key.size);
+      check('lookup .rodata.hash', ffi.lookup(fd, Buffer.alloc(4), key));
+      const m = STRUCTS.tma_hash_key.members;
+      expect(Array.from({ length: seed.k.length }, (_, i) => key.readUInt32LE(m.k + 4 * i))).toEqual(seed.k);
+      expect([key.readUInt32LE(m.f + 4), key.readUInt32LE(m.f)]).toEqual([seed.fHi, seed.fLo]);
     } finally {
       tma.close();
     }

@@ -16,6 +16,8 @@ export { CAND_NOISE_SHIFT_DEFAULT, CAND_THRESHOLD_DEFAULT, HllKind } from '@tma/
 export const COPIES = 2;
 /** libbpf's name for the map holding the epoch flag (struct tma_ctl, the global in section .data.tma_ctl). */
 export const CTL_MAP = '.data.tma_ctl';
+/** Read-only section of the hash key (struct tma_hash_key), filled by the loader before load. */
+export const HASH_KEY_SECTION = '.rodata.hash';
 export const CMS_DEPTH = SPEC_CMS_DEPTH;
 export const CMS_WIDTH_BITS = SPEC_CMS_WIDTH_BITS;
 export const CMS_WIDTH = 1 << CMS_WIDTH_BITS;
@@ -73,6 +75,7 @@ const STATE_SIZE = STATE_IFC + 16 * 2 * IF_SLOTS;
 export const STRUCTS = {
   tma_flow_key: { size: 40, members: { src: 0, dst: 16, sport: 32, dport: 34, proto: 36, domain: 37, pad: 38 } },
   tma_ctl: { size: 8, members: { epoch: 0, pad: 4 } },
+  tma_hash_key: { size: 48, members: { k: 0, f: 40 } },
   tma_cfg: { size: 24, members: { sample_rate: 0, trace: 4, cand_threshold: 8, cand_noise_shift: 16, tunnels: 20 } },
   tma_cms_cell: { size: 16, members: { packets: 0, bytes: 8 } },
   tma_proto_count: { size: 16, members: { packets: 0, bytes: 8 } },

@@ -3,6 +3,7 @@
 // even on kill -9. The netlink TC path (kernels without tcx) survives a crash: filters carry a handle and priority of
 // our own, and start-up removes any such filter whose program is ours before attaching again.
 import * as fs from 'node:fs';
+import { currentHashSeed, type HashSeed } from '@tma/sketch';
 import {
   BPF_TC_EGRESS,
   BPF_TC_F_REPLACE,
@@ -29,6 +30,7 @@ import {
 import {
   CAND_NOISE_SHIFT_DEFAULT,
   CAND_THRESHOLD_DEFAULT,
+  HASH_KEY_SECTION,
   IF_SLOTS,
   IF_TABLE,
   IFS_MAP,
@@ -90,6 +92,8 @@ export interface LoadOptions {
   trace?: boolean;
   /** VXLAN, Geneve and GRE packets keyed by their outer header (default) or the packet they carry */
   tunnels?: TunnelMode;
+  /** the deployment's hash key (default: the seed this process uses, @tma/sketch useHashSeed) */
+  hashSeed?: HashSeed;
 }
 
 export interface Attachment {
@@ -147,6 +151,22 @@ export function detachTcFilter(ifindex: number, ifname: string, dir: AttachDirec
   if (rc < 0 && ![ENOENT, ENODEV].includes(-rc)) throw new LibbpfError(`tc detach from ${ifname}`, rc);
 }
 
+/** Writes the hash key expanded from the seed into the object's .rodata.hash before load. An older build (benchmarks)
+ * has the public key compiled in instead: it may only run when the public seed is in use. */
+function setHashKey(obj: unknown, seed: HashSeed): void {
+  const map = ffi.findMap(obj, HASH_KEY_SECTION);
+  if (!map) {
+    if (seed.isPublic) return;
+    throw new Error(`${HASH_KEY_SECTION} not found in the BPF object: it cannot hash with this deployment's seed`);
+  }
+  const m = STRUCTS.tma_hash_key.members;
+  const key = Buffer.alloc(STRUCTS.tma_hash_key.size);
+  seed.k.forEach((k, i) => key.writeUInt32LE(k, m.k + 4 * i));
+  key.writeUInt32LE(seed.fLo, m.f);
+  key.writeUInt32LE(seed.fHi, m.f + 4);
+  check(`bpf_map__set_initial_value(${HASH_KEY_SECTION})`, ffi.setInitialValue(map, key, key.length));
+}
+
 export class TmaKernel {
   readonly cpus = possibleCpus();
   readonly hook: Hook | undefined;
@@ -184,6 +204,7 @@ export class TmaKernel {
         cfg.writeUInt32LE(options.candNoiseShift ?? CAND_NOISE_SHIFT_DEFAULT, m.cand_noise_shift);
       if (cfg.length >= m.tunnels + 4) cfg.writeUInt32LE(TUNNEL_MODES.indexOf(options.tunnels ?? 'outer'), m.tunnels);
       check('bpf_map__set_initial_value(.rodata)', ffi.setInitialValue(rodata, cfg, cfg.length));
+      setHashKey(obj, options.hashSeed ?? currentHashSeed());
       // one struct tma_state per (possible CPU, copy)
       const state = ffi.findMap(obj, 'tma_state');
       if (!state) throw new Error('map tma_state not found in the BPF object');

@@ -37,6 +37,8 @@ function fixtureValue() {
     ],
     candidateEvictions: 0,
     spoolDrops: 5,
+    // the public seed's identity when the fixture was frozen (identities are one-way SHA-256 derivations since)
+    sketchSpec: { ...sampleSnapshot().sketchSpec, seedHash: 0x769970a0 },
   });
 }
 

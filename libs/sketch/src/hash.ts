@@ -1,9 +1,86 @@
 // tma-nh64-v1 (SPEC.md) without BigInt: 64-bit values are kept as two u32 halves, full 32×32 products are built from
 // 16-bit limbs in doubles (exact below 2^53) and the low halves of 64-bit products come from Math.imul.
-import { HASH_F_HI, HASH_F_LO, HASH_K, HASH_NAME, HLL_P, CMS_WIDTH_BITS, SEED_HASH } from './spec.generated';
+// The key is expanded from the deployment's seed, set once per process at start-up (useHashSeed).
+import { createHash } from 'node:crypto';
+import { HASH_KEY_WORDS, HASH_NAME, HLL_P, CMS_WIDTH_BITS, PUBLIC_HASH_SEED } from './spec.generated';
 
-const K = Uint32Array.from(HASH_K);
 const TWO32 = 4294967296;
+const M64 = (1n << 64n) - 1n;
+const PUBLIC_SEED = BigInt(PUBLIC_HASH_SEED);
+
+/** A seed expanded: the hash key (K words, finaliser F) and the seed's identity. The seed itself is not kept. */
+export interface HashSeed {
+  /** K[0..HASH_KEY_WORDS) */
+  readonly k: readonly number[];
+  /** finaliser F as u32 halves */
+  readonly fHi: number;
+  readonly fLo: number;
+  /** one-way 32-bit identity of the seed, carried in every serialized sketch and snapshot */
+  readonly seedHash: number;
+  /** whether this is the public seed (collisions against it can be built by anyone) */
+  readonly isPublic: boolean;
+}
+
+const SEED_TEXT = /^(0x)?([0-9a-f]{16})$/i;
+
+/** Parses a seed: exactly 16 hex digits (64 bits), optional 0x. Throws a RangeError naming what was wrong. */
+export function parseHashSeed(text: string): bigint {
+  const m = SEED_TEXT.exec(text.trim());
+  if (!m) throw new RangeError('a hash seed is exactly 16 hex digits (64 bits), optionally prefixed with 0x');
+  return BigInt(`0x${m[2]}`);
+}
+
+/** 16 hex digits with 0x, as seed files and the seed identity spell a seed. */
+export const formatHashSeed = (seed: bigint): string => `0x${seed.toString(16).padStart(16, '0')}`;
+
+/** Expands a seed with splitmix64 into K and F (SPEC.md); the identity is a one-way SHA-256 derivation. */
+export function expandHashSeed(seed: bigint): HashSeed {
+  let state = seed & M64;
+  const next = (): bigint => {
+    state = (state + 0x9e3779b97f4a7c15n) & M64;
+    let z = state;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M64;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M64;
+    return z ^ (z >> 31n);
+  };
+  const k: number[] = [];
+  for (let j = 0; j < HASH_KEY_WORDS / 2; j++) {
+    const z = next();
+    k.push(Number(z & 0xffffffffn), Number(z >> 32n));
+  }
+  const f = next();
+  const id = createHash('sha256')
+    .update(`tma-seed-id/${HASH_NAME}/${formatHashSeed(seed)}`)
+    .digest();
+  return Object.freeze({
+    k: Object.freeze(k),
+    fHi: Number(f >> 32n),
+    fLo: Number(f & 0xffffffffn),
+    seedHash: id.readUInt32BE(0),
+    isPublic: seed === PUBLIC_SEED,
+  });
+}
+
+/** The public seed expanded: the default until a process sets its deployment's seed. */
+export const PUBLIC_HASH_KEY = expandHashSeed(PUBLIC_SEED);
+
+// The key of the hot path, in typed arrays (u32 values above 2^31 in closure variables would be boxed).
+const K = new Uint32Array(HASH_KEY_WORDS);
+const FF = new Uint32Array(2);
+let current: HashSeed = PUBLIC_HASH_KEY;
+
+/** Sets the seed this process hashes with: once at start-up, before any sketch is built (tests switch it). */
+export function useHashSeed(seed: bigint | HashSeed): HashSeed {
+  current = typeof seed === 'bigint' ? expandHashSeed(seed) : seed;
+  K.set(current.k);
+  FF[0] = current.fHi;
+  FF[1] = current.fLo;
+  return current;
+}
+useHashSeed(PUBLIC_HASH_KEY);
+
+/** The seed this process hashes with. */
+export const currentHashSeed = (): HashSeed => current;
 
 /** A 64-bit hash as its two u32 halves. */
 export interface Hash64 {
@@ -63,8 +140,8 @@ function hashW(n: number, out: Uint32Array, outIndex: number): void {
   let lo = (accLo - loCarry * TWO32) >>> 0;
   let hi = (accHi + loCarry) % TWO32;
   // fmix64(acc ^ F ^ n)
-  hi = (hi ^ HASH_F_HI) >>> 0;
-  lo = (lo ^ HASH_F_LO ^ n) >>> 0;
+  hi = (hi ^ FF[0]) >>> 0;
+  lo = (lo ^ FF[1] ^ n) >>> 0;
   lo = (lo ^ (hi >>> 1)) >>> 0;
   mul64(hi, lo, C1_HI, C1_LO);
   hi = R[0];
@@ -154,8 +231,11 @@ export function hashIncompatibility(a: HashedWith, b: HashedWith): string | null
   return null;
 }
 
-/** Base of the sketches built here: hashed with this fleet's hash and seed. */
+/** Base of the sketches built here: hashed with this fleet's hash and the seed this process uses (one per process,
+ * so a sketch's seed identity is the process's, as its hashing is). */
 export abstract class FleetHashed implements HashedWith {
   readonly hashName = HASH_NAME;
-  readonly seedHash = SEED_HASH;
+  get seedHash(): number {
+    return current.seedHash;
+  }
 }

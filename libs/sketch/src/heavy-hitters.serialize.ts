@@ -16,9 +16,10 @@ import {
   openSketch,
   startSketch,
 } from './serial-format';
-import { DOMAIN_FLOW, FLOW_KEY_BYTES, SEED_HASH } from './spec.generated';
+import { currentHashSeed } from './hash';
+import { DOMAIN_FLOW, FLOW_KEY_BYTES } from './spec.generated';
 
-export function encodeCandidates(candidates: Iterable<Candidate>, seedHash = SEED_HASH): Uint8Array {
+export function encodeCandidates(candidates: Iterable<Candidate>, seedHash = currentHashSeed().seedHash): Uint8Array {
   const list = Array.isArray(candidates) ? (candidates as Candidate[]) : [...candidates];
   const w = startSketch(
     SketchFamily.Candidates,

@@ -1,6 +1,6 @@
 // @tma/sketch: the fleet's mergeable sketches (SPEC.md), identical bit for bit to the kernel's.
 export * from './spec.generated';
-export { DECLARED_SPEC, encodeSnapshotSketches, perHll, type SnapshotSketches } from './snapshot-sketches';
+export { declaredSpec, encodeSnapshotSketches, perHll, type SnapshotSketches } from './snapshot-sketches';
 export {
   BadVersionError,
   CorruptError,
@@ -39,3 +39,4 @@ export {
 export { decodeCandidates, encodeCandidates } from './heavy-hitters.serialize';
 export { decodeSketch, type DecodedSketch } from './decode-sketch';
 export { CmsWindow, HllWindow } from './wasm/sketch-windows';
+export * from './seed-source';

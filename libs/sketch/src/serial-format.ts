@@ -10,7 +10,8 @@
 // heavy-hitters.serialize.ts). Integers in varints are at most 2^53 − 1 (8 bytes) and minimal. Decoding checks every
 // field and throws a SketchDecodeError subclass; nothing is returned or changed unless the whole buffer is valid.
 import { BadVersionError, CorruptError, IncompatibleParametersError, TooShortError } from './errors';
-import { SEED_HASH, SPEC_VERSION } from './spec.generated';
+import { currentHashSeed } from './hash';
+import { SPEC_VERSION } from './spec.generated';
 
 // Bound once: global lookups are slow inside vm contexts (test runners).
 const floor = Math.floor;
@@ -119,8 +120,12 @@ export function readSketchHeader(bytes: Uint8Array): SketchHeader {
 
 const familyName = (f: number) => (f === 1 ? 'CMS' : f === 2 ? 'HLL' : 'candidates');
 
-/** The checked header of a serialized sketch that must be of `family` with this seed hash (default: the fleet's). */
-export function openSketch(bytes: Uint8Array, family: SketchFamily, seedHash = SEED_HASH): SketchHeader {
+/** The checked header of a serialized sketch that must be of `family` with this seed hash (default: this process's). */
+export function openSketch(
+  bytes: Uint8Array,
+  family: SketchFamily,
+  seedHash = currentHashSeed().seedHash,
+): SketchHeader {
   const h = readSketchHeader(bytes);
   if (h.family !== family)
     throw new IncompatibleParametersError(`expected a ${familyName(family)} sketch, got ${familyName(h.family)}`);

@@ -1,6 +1,7 @@
 // What a snapshot carries of this library, under the Avro schema's field names: the sketch specification it declares
 // (what the aggregator compares before it merges anything) and the serialized forms of a host's six sketches.
 import { CountMinSketch } from './cms';
+import { currentHashSeed } from './hash';
 import { encodeCountMinSketch } from './cms.serialize';
 import { HyperLogLog } from './hll';
 import { encodeHyperLogLog } from './hll.serialize';
@@ -10,20 +11,22 @@ import {
   HASH_NAME,
   HLL_P,
   HLL_SKETCHES,
-  SEED_HASH,
   SPEC_VERSION,
   type HllSketch,
   type HllWireField,
 } from './spec.generated';
 
-export const DECLARED_SPEC = Object.freeze({
-  specVersion: SPEC_VERSION,
-  hashName: HASH_NAME,
-  seedHash: SEED_HASH,
-  cmsDepth: CMS_DEPTH,
-  cmsWidth: CMS_WIDTH,
-  hllPrecision: HLL_P,
-});
+/** The specification this process's sketches are built with (its seed identity included), as snapshots declare it. */
+export function declaredSpec() {
+  return {
+    specVersion: SPEC_VERSION,
+    hashName: HASH_NAME,
+    seedHash: currentHashSeed().seedHash,
+    cmsDepth: CMS_DEPTH,
+    cmsWidth: CMS_WIDTH,
+    hllPrecision: HLL_P,
+  };
+}
 
 /** A host's sketches of one interval: the two CMSs and the registry's HLLs (HLL_SKETCHES) by wire field. */
 export interface SnapshotSketches<C = CountMinSketch, H = HyperLogLog> extends Record<HllWireField, H> {

@@ -3,15 +3,11 @@
 /** Version of the sketch specification (and of the serialized sketch parameters). */
 export const SPEC_VERSION = 1;
 export const HASH_NAME = 'tma-nh64-v1';
-/** The fleet-wide hash seed as hex text (64-bit). */
-export const HASH_SEED_HEX = '0x746d612d73656564';
-/** 32-bit identity of the seed, carried in every serialized sketch. */
-export const SEED_HASH = 0x769970a0;
-/** Hash key words K[0..9], expanded from the seed. */
-export const HASH_K: readonly number[] = [0x1ac3289a, 0x3712430b, 0x9fbd1fcb, 0x84928e10, 0xfcb58c1f, 0xf3b5e12f, 0x80fe94ff, 0x4767fb28, 0x376752e3, 0xb7cf2148];
-/** 64-bit hash finaliser F as two u32 halves. */
-export const HASH_F_HI = 0x01b4f321;
-export const HASH_F_LO = 0xda50c426;
+/** The public seed (64-bit hex): what tests and a deployment without a secret seed hash with; anyone can build
+ * collisions against it (docs/sketch.md). */
+export const PUBLIC_HASH_SEED = '0x746d612d73656564';
+/** Words of the hash key K expanded from a seed. */
+export const HASH_KEY_WORDS = 10;
 
 export const FLOW_KEY_BYTES = 40;
 export const ADDR_KEY_BYTES = 24;

@@ -7,6 +7,7 @@ import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { parseDuration } from '@tma/config';
 import { ensureTopics, loadKafkaSettings } from '@tma/kafka';
 import { snapshotTopic } from '@tma/schema';
+import { resolveHashSeed, useHashSeed } from '@tma/sketch';
 import { FleetSimulator } from './fleet';
 import { publishRounds } from './publish';
 
@@ -33,6 +34,10 @@ async function main(): Promise<void> {
     );
     return;
   }
+  // the deployment's seed, as the aggregator has it (else every snapshot is dead-lettered as wrong-seed)
+  const seed = resolveHashSeed(process.env);
+  for (const w of seed.warnings) process.stderr.write(`tma-fleet-sim: ${w}\n`);
+  useHashSeed(seed.seed);
   const intervalMs = parseDuration(String(args.interval ?? '10s'));
   const sim = new FleetSimulator({
     hosts: Number(args.hosts ?? 1000),

@@ -7,7 +7,7 @@ import {
   CAND_SLOTS,
   CAND_THRESHOLD_DEFAULT,
   CountMinSketch,
-  DECLARED_SPEC,
+  declaredSpec,
   HyperLogLog,
   portsKey,
   dstKey,
@@ -304,7 +304,7 @@ export class FleetSimulator {
       intervalEndMs: endMs,
       interfaces: [{ ifname: 'eth0', ifindex: 2, hook: 'TC', direction: 'INGRESS' }],
       samplingRate: 1,
-      sketchSpec: { ...DECLARED_SPEC },
+      sketchSpec: declaredSpec(),
       ...encodeSnapshotSketches({
         cmsPackets: cmsP,
         cmsBytes: cmsB,

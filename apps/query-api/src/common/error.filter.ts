@@ -1,7 +1,9 @@
 // Turns every failure into the API's JSON error: 400 naming the refused field, Nest's HTTP errors as they are, and
-// anything else a 500 that points at the request id in the server log (the log has the detail).
+// anything else a 500 that points at the request id in the server log (the log has the detail), naming stored
+// sketches of another hash seed as the cause when they are.
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { IncompatibleParametersError } from '@tma/sketch';
 import type { JsonLogger } from '../observability';
 import { InvalidInputError } from './errors';
 
@@ -36,7 +38,11 @@ export class ErrorFilter implements ExceptionFilter {
     reply.code(500).send({
       statusCode: 500,
       error: 'Internal Server Error',
-      message: 'the query failed; see the server log for this request id',
+      // stored rows of another hash seed (or sketch specification) are refused, never merged (docs/deploy.md)
+      message:
+        error instanceof IncompatibleParametersError
+          ? "stored sketches were built with another hash seed or sketch specification than this API's; see the server log for this request id"
+          : 'the query failed; see the server log for this request id',
       requestId: req.id,
     });
   }

@@ -61,7 +61,7 @@ export function sampleSnapshot(overrides: Partial<SketchSnapshot> = {}): SketchS
     sketchSpec: {
       specVersion: 1,
       hashName: 'tma-nh64-v1',
-      seedHash: 0x769970a0,
+      seedHash: 0xc7bf3614,
       cmsDepth: 4,
       cmsWidth: 4096,
       hllPrecision: 14,

@@ -1,6 +1,7 @@
 /* Host check of bpf/include/tma_hash.h: reads commands on stdin, prints what the kernel code computes, and the jest
  * spec compares each line with test-vectors.json.
- *   S                                  -> "S <seedHash> <cmsDepth> <cmsWidthBits> <hllP>"
+ *   S                                  -> "S <cmsDepth> <cmsWidthBits> <hllP>"
+ *   K <k0 hex> ... <k9 hex> <f hex>     sets the hash key (as the loader sets the kernel's), prints nothing
  *   F <src hex32> <dst hex32> <sport> <dport> <proto>
  *        -> "F <flow key hex> <hi> <lo> <cms...> <idx> <rank> | <src hi lo idx rank> | <dst ...> | <dport ...>"
  *   W <n> <w0> ... <wn-1>              -> "W <hi> <lo> <cms...> <idx> <rank>"   (n in 2, 6, 10)
@@ -45,7 +46,13 @@ int main(void)
 	char cmd[4];
 	while (scanf("%3s", cmd) == 1) {
 		if (strcmp(cmd, "S") == 0) {
-			printf("S %08x %d %d %d\n", TMA_SEED_HASH, TMA_CMS_DEPTH, TMA_CMS_WIDTH_BITS, TMA_HLL_P);
+			printf("S %d %d %d\n", TMA_CMS_DEPTH, TMA_CMS_WIDTH_BITS, TMA_HLL_P);
+		} else if (strcmp(cmd, "K") == 0) {
+			for (int i = 0; i < TMA_HASH_KEY_WORDS; i++)
+				if (scanf("%x", &tma_hash_key.k[i]) != 1)
+					return 2;
+			if (scanf("%llx", &tma_hash_key.f) != 1)
+				return 2;
 		} else if (strcmp(cmd, "F") == 0) {
 			char src[40], dst[40];
 			unsigned sport, dport, proto;
