@@ -3,7 +3,12 @@
 // marked provisional, while no final row of it exists; once the window is written as final, the answers equal the
 // ground truth exactly although the provisional rows are still stored (never counted twice).
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { chromium } from 'playwright-core';
 import { aggregatorNestModule, patchKafkajsIdleTimers } from '@tma/aggregation';
 import { FleetSimulator, sendMessages } from '@tma/fleet-sim';
 import { snapshotTopic } from '@tma/schema';
@@ -15,6 +20,7 @@ import { testConfig } from './fixture';
 jest.setTimeout(180_000);
 
 const TOKEN = 'provisional-reader-0011223344';
+const CHROMIUM = '/usr/bin/chromium';
 const MIN = 60_000;
 // The current minute: the snapshots are recent (the provisional rows expire an hour after their window).
 const W = Math.floor(Date.now() / MIN) * MIN;
@@ -25,7 +31,7 @@ const sim = new FleetSimulator({ hosts: 4, seed: 31, startMs: W, intervalMs: 10_
 
 class QuietLogger extends JsonLogger {
   override write(level: string, msg: string, fields: Record<string, unknown> = {}): void {
-    if (level === 'error') process.stderr.write(`${msg} ${JSON.stringify(fields)}\n`);
+    if (msg === 'request failed') process.stderr.write(`${msg} ${JSON.stringify(fields)}\n`);
   }
 }
 
@@ -84,7 +90,6 @@ beforeAll(async () => {
     TMA_TOPIC_PREFIX: prefix,
     TMA_AGG_GROUP_ID: `${prefix}-group`,
     TMA_AGG_TOPIC_PARTITIONS: '2',
-    TMA_AGG_SESSION_TIMEOUT: '6s',
     // Windows close on the watermark only (never idle within the test), so "still open" is deterministic.
     TMA_AGG_IDLE_CLOSE: '10m',
     TMA_AGG_TTL_PROVISIONAL: '1h',
@@ -141,6 +146,33 @@ describe('provisional windows', () => {
     const card = JSON.parse(gql.body);
     expect(card.data.cardinality.scope.provisionalFrom).toBe(new Date(W).toISOString());
     expect(card.data.cardinality.flows.estimate).toBeGreaterThan(0);
+
+    // The dashboard marks the open window: shaded from its point on, its points dashed, a note by the totals.
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: ./tma setup installs Debian's chromium`);
+    await api.app.listen(0, '127.0.0.1');
+    const { port } = api.app.getHttpServer().address() as AddressInfo;
+    const profile = mkdtempSync(join(tmpdir(), 'tma-chromium-live-'));
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
+    try {
+      const page = await browser.newPage();
+      const view = `from=${new Date(W - MIN).toISOString()}&to=${new Date(W + 3 * MIN).toISOString()}&refresh=0`;
+      await page.goto(`http://127.0.0.1:${port}/dashboard?${view}#token=${TOKEN}`);
+      await page.waitForSelector('body[data-loaded="1"]');
+      expect(Number(await page.getAttribute('#kpi-packets', 'data-value'))).toBe(want.packets);
+      expect(await page.textContent('#kpi-packets-note')).toMatch(/provisional from/);
+      expect(await page.locator('#traffic-chart svg rect.provisional').count()).toBe(1);
+      // Buckets from the open window's minute to the range's end (3 of the 4), one dot per drawn series.
+      const dots = await page.locator('#traffic-chart svg circle[data-provisional="total"]').count();
+      expect(dots).toBe(3);
+      expect(await page.locator('#card-chart svg rect.provisional').count()).toBe(1);
+    } finally {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
   });
 
   it('once the window is final its totals equal the ground truth exactly, the provisional rows still stored', async () => {
