@@ -30,7 +30,7 @@ const kafka = new Kafka({ brokers, clientId: 'tma-provisional-test', logLevel: l
 const sim = new FleetSimulator({ hosts: 4, seed: 31, startMs: W, intervalMs: 10_000, packetsPerInterval: 2000 });
 
 class QuietLogger extends JsonLogger {
-  override write(level: string, msg: string, fields: Record<string, unknown> = {}): void {
+  override write(_level: string, msg: string, fields: Record<string, unknown> = {}): void {
     if (msg === 'request failed') process.stderr.write(`${msg} ${JSON.stringify(fields)}\n`);
   }
 }
