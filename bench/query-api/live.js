@@ -142,11 +142,14 @@ async function main() {
     // Windows final while traffic still flowed closed on the watermark (end + allowed lateness); the last ones would
     // close on the idle timer once traffic stops, which is not what a live fleet sees: not counted.
     const metrics = await (await fetch(`${base}/metrics`, { headers })).text();
-    /** The value of `name`'s sample labelled table="agg_provisional". */
+    /** The value of `name`'s sample (labelled table="agg_provisional" where it has a table). */
     const metric = (name) => {
-      const line = metrics.split('\n').find((l) => l.startsWith(name + '{') && l.includes('table="agg_provisional"'));
+      const line = metrics
+        .split('\n')
+        .find((l) => l.startsWith(name + '{') && (!l.includes('table=') || l.includes('table="agg_provisional"')));
       return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
     };
+    const provBuild = metric('tma_aggregator_provisional_build_seconds_total');
     const provSum = metric('tma_aggregator_write_seconds_sum');
     const provCount = metric('tma_aggregator_write_seconds_count');
     const provRows = metric('tma_aggregator_rows_written_total');
@@ -177,7 +180,7 @@ async function main() {
       `| window's last interval end → window final (the path without provisional rows; windows closed while traffic flowed) | ${finS.n} | ${f(finS.p50)} | ${f(finS.p99)} | ${f(finS.max)} |`,
     );
     console.log(
-      `\nprovisional writes: ${provCount} inserts, ${provRows} rows, ${((provSum / provCount) * 1000).toFixed(1)} ms per insert on average`,
+      `\nprovisional writes: ${provCount} inserts, ${provRows} rows, ${((provSum / provCount) * 1000).toFixed(1)} ms per insert on average; building the rows ${((provBuild / provRows) * 1000).toFixed(1)} ms per row (consumer thread)`,
     );
     console.log(`API answer (/v1/traffic/series, polled): p50 ${api.p50.toFixed(1)} ms, p99 ${api.p99.toFixed(1)} ms`);
   } finally {

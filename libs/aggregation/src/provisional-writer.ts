@@ -40,6 +40,7 @@ export class ProvisionalWriter {
    * Windows whose row would already have expired (old data being caught up) are left out.
    */
   take(nowMs = Date.now()): ProvisionalBatch {
+    const t0 = performance.now();
     const batch: ProvisionalBatch = { rows: [], windows: [] };
     const ttlMs = this.config.provisionalTtlSeconds * 1000;
     for (const acc of this.merger.openWindows()) {
@@ -57,6 +58,7 @@ export class ProvisionalWriter {
       );
       batch.windows.push({ acc, snapshots: acc.snapshots });
     }
+    if (batch.rows.length > 0) this.metrics.provisionalBuildSeconds.inc((performance.now() - t0) / 1000);
     return batch;
   }
 
