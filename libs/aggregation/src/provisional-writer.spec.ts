@@ -3,7 +3,7 @@
 import { FleetSimulator } from '@tma/fleet-sim';
 import { openTestStore, type TestStore } from '@tma/storage/testing';
 import { AggregatorMetrics } from './metrics';
-import { PROVISIONAL_TABLE, ProvisionalWriter } from './provisional-writer';
+import { nextProvisionalAt, PROVISIONAL_TABLE, ProvisionalWriter } from './provisional-writer';
 import { WindowMerger } from './window-merger';
 
 const MIN = 60_000;
@@ -107,5 +107,13 @@ describe('ProvisionalWriter', () => {
     );
     expect(merger.openAccumulators()).toBe(1);
     expect(writer.take().rows).toHaveLength(0);
+  });
+});
+
+describe('nextProvisionalAt', () => {
+  it('keeps building under a tenth of the consumer thread and inserting under a quarter of the connection', () => {
+    expect(nextProvisionalAt(1000, 1, 50)).toBe(1150); // a small fleet: the interval decides
+    expect(nextProvisionalAt(1000, 240, 480)).toBe(1000 + 2160); // 4 rows of 60 ms: next cycle 2.2 s later
+    expect(nextProvisionalAt(1000, 10, 900)).toBe(1000 + 2700); // a slow insert spaces the cycles too
   });
 });

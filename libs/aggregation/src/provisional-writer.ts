@@ -14,6 +14,16 @@ import type { WindowMerger } from './window-merger';
 
 export const PROVISIONAL_TABLE = 'agg_provisional';
 
+/**
+ * When the next provisional cycle may start, after one that ended at `endMs`: building the rows runs on the consumer
+ * thread and the insert shares the storage connection (one connection on embedded chDB) with the final rows and the
+ * queries, so a large fleet's provisional rows are written less often rather than take more than a tenth of the
+ * thread or a quarter of the connection. Small fleets stay at the configured interval.
+ */
+export function nextProvisionalAt(endMs: number, buildMs: number, writeMs: number): number {
+  return endMs + Math.max(9 * buildMs, 3 * writeMs);
+}
+
 /** Rows built from the open windows at one moment, with the number of snapshots each held then. */
 export interface ProvisionalBatch {
   rows: PartialRow[];
@@ -26,6 +36,9 @@ export class ProvisionalWriter {
   private lastVersion = 0;
   /** The last write failed (logged once until one succeeds again). */
   private failing = false;
+  /** Wall clock before which no new cycle starts (nextProvisionalAt) and the last cycle's build time. */
+  private notBefore = 0;
+  private lastBuildMs = 0;
 
   constructor(
     private readonly config: Pick<AggregatorConfig, 'writerId' | 'provisionalTtlSeconds'>,
@@ -34,6 +47,11 @@ export class ProvisionalWriter {
     private readonly metrics: AggregatorMetrics,
     private readonly logger: ConsumerLogger,
   ) {}
+
+  /** Whether a cycle may start now (see nextProvisionalAt). */
+  due(nowMs = Date.now()): boolean {
+    return nowMs >= this.notBefore;
+  }
 
   /**
    * Builds the rows of the open windows that changed (synchronously: the windows are read between two merges).
@@ -58,7 +76,9 @@ export class ProvisionalWriter {
       );
       batch.windows.push({ acc, snapshots: acc.snapshots });
     }
-    if (batch.rows.length > 0) this.metrics.provisionalBuildSeconds.inc((performance.now() - t0) / 1000);
+    this.lastBuildMs = performance.now() - t0;
+    if (batch.rows.length > 0) this.metrics.provisionalBuildSeconds.inc(this.lastBuildMs / 1000);
+    this.notBefore = nextProvisionalAt(Date.now(), this.lastBuildMs, 0);
     return batch;
   }
 
@@ -69,6 +89,7 @@ export class ProvisionalWriter {
   async write(batch: ProvisionalBatch): Promise<boolean> {
     if (batch.rows.length === 0) return true;
     const end = this.metrics.writeSeconds.startTimer({ table: PROVISIONAL_TABLE });
+    const t0 = performance.now();
     try {
       await this.storage.insertRows(PROVISIONAL_TABLE, batch.rows as unknown as Record<string, unknown>[]);
     } catch (err) {
@@ -80,6 +101,7 @@ export class ProvisionalWriter {
       return false;
     }
     end();
+    this.notBefore = nextProvisionalAt(Date.now(), this.lastBuildMs, performance.now() - t0);
     this.failing = false;
     this.metrics.rowsWritten.inc({ table: PROVISIONAL_TABLE }, batch.rows.length);
     for (const w of batch.windows) this.stored.set(w.acc, w.snapshots);

@@ -116,7 +116,8 @@ export class SnapshotConsumer {
     }, this.config.flushIntervalMs);
     if (this.config.provisionalIntervalMs > 0)
       this.provisionalTimer = setInterval(() => {
-        this.provisionalRun ??= this.writeProvisional().finally(() => (this.provisionalRun = undefined));
+        if (this.provisional.due())
+          this.provisionalRun ??= this.writeProvisional().finally(() => (this.provisionalRun = undefined));
       }, this.config.provisionalIntervalMs);
   }
 
