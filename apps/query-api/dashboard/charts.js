@@ -1,8 +1,11 @@
 // Hand-drawn SVG charts (no library): line charts with optional bands, legends, and prefix icicles.
 import { COLORS, el, fmt, pct } from './dom.js';
 
-/** Line chart: series = [{name, values, color, low?, high?}], times = ISO strings. */
-export function lineChart(container, times, series, unit) {
+/**
+ * Line chart: series = [{name, values, color, low?, high?}], times = ISO strings. `provisional`: the index of the
+ * first point holding data of a window not yet final (shaded and its points marked), or -1.
+ */
+export function lineChart(container, times, series, unit, provisional = -1) {
   container.textContent = '';
   const W = 1000,
     H = 220,
@@ -31,6 +34,17 @@ export function lineChart(container, times, series, unit) {
       d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }),
     );
   }
+  if (provisional >= 0 && provisional < times.length) {
+    // Shaded from half a step before the first provisional point to the right edge.
+    const x0 = provisional === 0 ? L : (x(provisional - 1) + x(provisional)) / 2;
+    const band = el(
+      'svg:rect',
+      { x: x0, y: T, width: Math.max(4, W - R - x0), height: H - T - B, class: 'provisional' },
+      svg,
+    );
+    el('svg:title', {}, band, 'provisional: windows not yet final, figures still grow');
+    el('svg:text', { x: W - R - 4, y: T + 12, 'text-anchor': 'end', class: 'provisional-label' }, svg, 'provisional');
+  }
   for (const s of series) {
     if (s.low && s.high) {
       let pts = [];
@@ -45,7 +59,24 @@ export function lineChart(container, times, series, unit) {
       if (v !== null) d += (d && s.values[i - 1] !== null ? 'L' : 'M') + x(i) + ',' + y(v);
     });
     el('svg:path', { d, fill: 'none', stroke: s.color, 'stroke-width': 2, 'data-series': s.name }, svg);
+    if (provisional < 0) continue;
+    s.values.forEach((v, i) => {
+      if (i < provisional || v === null) return;
+      const dot = el(
+        'svg:circle',
+        { cx: x(i), cy: y(v), r: 3.5, class: 'provisional-point', stroke: s.color, 'data-provisional': s.name },
+        svg,
+      );
+      el('svg:title', {}, dot, `${fmt(v)}${unit || ''} (provisional)`);
+    });
   }
+}
+
+/** Index of the first of `times` (bucket starts, `stepSeconds` wide) whose bucket reaches `provisionalFrom`, or -1. */
+export function firstProvisional(times, stepSeconds, provisionalFrom) {
+  if (!provisionalFrom) return -1;
+  const from = Date.parse(provisionalFrom);
+  return times.findIndex((t) => Date.parse(t) + stepSeconds * 1000 > from);
 }
 export function legend(container, series) {
   container.textContent = '';

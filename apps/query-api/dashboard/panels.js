@@ -1,5 +1,5 @@
 // The dashboard's panels: each renders one API answer into its part of the page.
-import { icicleChart, legend, lineChart } from './charts.js';
+import { firstProvisional, icicleChart, legend, lineChart } from './charts.js';
 import { COLORS, el, fmt, pct, text } from './dom.js';
 
 export function renderTraffic(r) {
@@ -15,9 +15,18 @@ export function renderTraffic(r) {
       color: COLORS[i % COLORS.length],
     })),
   );
-  lineChart(document.getElementById('traffic-chart'), r.times, series, '/s');
+  const provisional = firstProvisional(r.times, r.stepSeconds, r.scope.provisionalFrom);
+  lineChart(document.getElementById('traffic-chart'), r.times, series, '/s', provisional);
   legend(document.getElementById('traffic-legend'), series);
-  text('traffic-note', `packets/s per ${r.stepSeconds / 60} min, exact`);
+  text('traffic-note', `packets/s per ${r.stepSeconds / 60} min, exact${provisionalNote(r.scope)}`);
+  for (const id of ['kpi-packets-note', 'kpi-bytes-note']) text(id, 'exact' + provisionalNote(r.scope));
+}
+
+/** Says from when an answer holds windows not yet final (their figures still grow), or nothing. */
+function provisionalNote(scope) {
+  if (!scope.provisionalFrom) return '';
+  const t = new Date(scope.provisionalFrom).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return `; provisional from ${t}`;
 }
 
 const CARDINALITY_TILES = [
@@ -37,7 +46,7 @@ export function kpiTiles(section) {
     const tile = el('div', { class: 'kpi' }, section);
     el('h3', {}, tile, title);
     el('p', { id: 'kpi-' + id }, tile, '–');
-    if (note) el('small', {}, tile, note);
+    if (note) el('small', { id: `kpi-${id}-note` }, tile, note);
     else el('small', { id: `kpi-${id}-se` }, tile);
   }
 }
@@ -59,7 +68,13 @@ export function renderCardinalitySeries(r) {
     high: r.series[m].map((p) => (p.value ? p.value.high95 : null)),
     color: COLORS[i],
   }));
-  lineChart(document.getElementById('card-chart'), times, series, '');
+  lineChart(
+    document.getElementById('card-chart'),
+    times,
+    series,
+    '',
+    firstProvisional(times, r.stepSeconds, r.scope.provisionalFrom),
+  );
   legend(document.getElementById('card-legend'), series);
 }
 

@@ -10,7 +10,7 @@ export function readState() {
   if (!s.range && !s.from) s.range = '1h';
   if (s.from) s.range = 'custom';
   if (!s.by) s.by = 'packets';
-  if (s.refresh === '') s.refresh = '30';
+  if (s.refresh === '') s.refresh = '5';
   return s;
 }
 

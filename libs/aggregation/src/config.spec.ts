@@ -11,6 +11,8 @@ describe('loadAggregatorConfig', () => {
       idleCloseMs: 15_000,
       flushIntervalMs: 1000,
       rollupDelayMs: 5000,
+      provisionalIntervalMs: 2000,
+      provisionalTtlSeconds: 3600,
       maxFutureMs: 600_000,
       maxPastMs: 7 * 86_400_000,
       maxOpenWindows: 6,
@@ -74,6 +76,18 @@ describe('loadAggregatorConfig', () => {
     expect(() => loadAggregatorConfig({ TMA_HASH_SEED: '0xfedcba98' })).toThrow(ConfigError);
     expect(() => loadAggregatorConfig({ TMA_HASH_SEED_FILE: '/nonexistent/seed' })).toThrow(
       /^TMA_HASH_SEED_FILE: cannot read/,
+    );
+  });
+
+  it('refuses a provisional retention shorter than a window stays open, and a too frequent provisional write', () => {
+    expect(() => loadAggregatorConfig({ TMA_AGG_TTL_PROVISIONAL: '1m' })).toThrow(
+      /^TMA_AGG_TTL_PROVISIONAL: 60000 ms must exceed the window plus the allowed lateness plus the idle close \(105000 ms\)$/,
+    );
+    expect(loadAggregatorConfig({ TMA_AGG_TTL_PROVISIONAL: '1m', TMA_AGG_PROVISIONAL_INTERVAL: '0s' })).toMatchObject({
+      provisionalIntervalMs: 0,
+    });
+    expect(() => loadAggregatorConfig({ TMA_AGG_PROVISIONAL_INTERVAL: '100ms' })).toThrow(
+      /TMA_AGG_PROVISIONAL_INTERVAL: 100 ms: use 0s \(off\) or at least 200ms/,
     );
   });
 

@@ -28,6 +28,10 @@ export interface AggregatorConfig {
   flushIntervalMs: number;
   /** Readable rollups of a window are rebuilt once no new row arrived for it for this long (default 5 s). */
   rollupDelayMs: number;
+  /** Open windows that changed are written as provisional rows this often (default 2 s; 0s = never). */
+  provisionalIntervalMs: number;
+  /** Retention of provisional rows (agg_provisional) from their window's start, in seconds (default 1 h). */
+  provisionalTtlSeconds: number;
   /** Snapshots whose interval ends further than this in the future (wall clock) go to the DLQ (default 10 min). */
   maxFutureMs: number;
   /** Snapshots whose interval ended longer ago than this (wall clock) go to the DLQ (default 7 d). */
@@ -72,7 +76,7 @@ const ttl = (env: string, fallbackDays: number) => duration(env, fallbackDays * 
 
 /**
  *   TMA_AGG_WINDOW (1m) TMA_AGG_ALLOWED_LATENESS (30s) TMA_AGG_IDLE_CLOSE (15s) TMA_AGG_FLUSH_INTERVAL (1s)
- *   TMA_AGG_ROLLUP_DELAY (5s)
+ *   TMA_AGG_ROLLUP_DELAY (5s) TMA_AGG_PROVISIONAL_INTERVAL (2s; 0s = off) TMA_AGG_TTL_PROVISIONAL (1h)
  *   TMA_AGG_MAX_FUTURE (10m) TMA_AGG_MAX_PAST (7d) TMA_AGG_MAX_OPEN_WINDOWS (6) TMA_AGG_MAX_SEQUENCE_JUMP (1000) TMA_AGG_TOP_K (100) TMA_AGG_SESSION_TIMEOUT (30s)
  *   TMA_AGG_GROUP_ID (tma-aggregator) TMA_TOPIC_PREFIX (tma) TMA_AGG_TOPIC_PARTITIONS (12) TMA_AGG_WRITER_ID (host-pid)
  *   TMA_AGG_HTTP_HOST (127.0.0.1) TMA_AGG_HTTP_PORT (9464: /metrics, /health, /ready)
@@ -88,6 +92,8 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
       idleCloseMs: duration('TMA_AGG_IDLE_CLOSE', 15_000, 100, 3_600_000),
       flushIntervalMs: duration('TMA_AGG_FLUSH_INTERVAL', 1000, 50, 600_000),
       rollupDelayMs: duration('TMA_AGG_ROLLUP_DELAY', 5000, 0, 3_600_000),
+      provisionalIntervalMs: duration('TMA_AGG_PROVISIONAL_INTERVAL', 2000, 0, 600_000),
+      ttlProvisional: duration('TMA_AGG_TTL_PROVISIONAL', 3_600_000, 60_000, DAY),
       maxFutureMs: duration('TMA_AGG_MAX_FUTURE', 600_000, 1000, 7 * DAY),
       maxPastMs: duration('TMA_AGG_MAX_PAST', DEFAULT_MAX_PAST_MS, 60_000, 3650 * DAY),
       maxSequenceJump: integer('TMA_AGG_MAX_SEQUENCE_JUMP', DEFAULT_MAX_SEQUENCE_JUMP, 1, 1_000_000_000),
@@ -115,9 +121,27 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
           'TMA_AGG_WINDOW',
           `${values.windowMs} ms must be whole seconds that divide one hour (e.g. 10s, 1m, 5m) so the 1 h tier is built from whole windows`,
         );
+      if (values.provisionalIntervalMs > 0 && values.provisionalIntervalMs < 200)
+        report('TMA_AGG_PROVISIONAL_INTERVAL', `${values.provisionalIntervalMs} ms: use 0s (off) or at least 200ms`);
+      // A provisional row must outlive the time its window stays open, or the window vanishes before it is final.
+      const open = values.windowMs + values.allowedLatenessMs + values.idleCloseMs;
+      if (values.provisionalIntervalMs > 0 && values.ttlProvisional <= open)
+        report(
+          'TMA_AGG_TTL_PROVISIONAL',
+          `${values.ttlProvisional} ms must exceed the window plus the allowed lateness plus the idle close (${open} ms)`,
+        );
     },
   );
-  const { ttlPartials, ttlWindowTotals, ttlTopFlows, ttlHostTotals, ttlProtocolTotals, ttlHourTier, ...rest } = v;
+  const {
+    ttlPartials,
+    ttlWindowTotals,
+    ttlTopFlows,
+    ttlHostTotals,
+    ttlProtocolTotals,
+    ttlHourTier,
+    ttlProvisional,
+    ...rest
+  } = v;
   let hashSeed: ResolvedHashSeed;
   try {
     hashSeed = resolveHashSeed(env);
@@ -127,6 +151,7 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
   return {
     ...rest,
     hashSeed,
+    provisionalTtlSeconds: ttlProvisional / 1000,
     retention: {
       partials: ttlPartials / 1000,
       windowTotals: ttlWindowTotals / 1000,

@@ -12,6 +12,7 @@ export class AggregatorMetrics {
   readonly heldBack: Counter;
   readonly decodeSeconds: Counter;
   readonly mergeSeconds: Counter;
+  readonly provisionalBuildSeconds: Counter;
   readonly writeSeconds: Histogram<'table'>;
   readonly rowsWritten: Counter<'table'>;
   readonly writeErrors: Counter;
@@ -51,6 +52,10 @@ export class AggregatorMetrics {
     );
     this.decodeSeconds = counter('tma_aggregator_decode_seconds_total', 'Time spent decoding and validating snapshots');
     this.mergeSeconds = counter('tma_aggregator_merge_seconds_total', 'Time spent merging snapshots into windows');
+    this.provisionalBuildSeconds = counter(
+      'tma_aggregator_provisional_build_seconds_total',
+      'Time spent building provisional rows of open windows (sketch copies and encoding, on the consumer thread)',
+    );
     this.writeSeconds = new Histogram({
       name: 'tma_aggregator_write_seconds',
       help: 'Latency of ClickHouse writes (partials: the flush that precedes each commit; rollups: readable tables)',

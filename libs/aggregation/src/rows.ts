@@ -32,3 +32,35 @@ export function partialRowFromAccumulator(
     now,
   );
 }
+
+/**
+ * The agg_provisional row of a window still open: its content so far under the window's (topic, partition) key,
+ * with the offsets merged so far and `version` = the writer's wall clock (the newest write wins). Never an
+ * agg_partials row: it takes no part in offsets or commits.
+ */
+export function provisionalRowFromAccumulator(
+  acc: WindowAccumulator,
+  writer: string,
+  ttlSeconds: number,
+  version: number,
+  now = new Date(),
+): PartialRow {
+  return partialRow(
+    acc.contentSoFar(),
+    acc.candidates.values(),
+    {
+      tier: '1m',
+      windowStartMs: acc.windowStart,
+      windowSeconds: Math.floor(acc.windowMs / 1000),
+      topic: acc.topic,
+      partition: acc.partition,
+      firstOffset: acc.firstOffset,
+      lastOffset: acc.lastOffset,
+      version,
+      writer,
+      late: false,
+    },
+    ttlSeconds,
+    now,
+  );
+}

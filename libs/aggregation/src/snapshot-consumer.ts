@@ -23,6 +23,7 @@ import type { AggregatorMetrics } from './metrics';
 import { HEARTBEAT_MS, PartialRowFlusher } from './partial-row-flusher';
 import type { PartialRowStore } from './partial-row-store';
 import { resumeAssigned, resumePartition, type ResumeContext } from './partition-resume';
+import { ProvisionalWriter } from './provisional-writer';
 import { RollupScheduler } from './rollup-scheduler';
 import { WindowMerger } from './window-merger';
 
@@ -43,6 +44,10 @@ export class SnapshotConsumer {
   private readonly topics: string[];
   private readonly rollups: RollupScheduler;
   private readonly flusher: PartialRowFlusher;
+  private readonly provisional: ProvisionalWriter;
+  private provisionalTimer?: NodeJS.Timeout;
+  /** The provisional write under way, if any (one at a time; awaited by stop()). */
+  private provisionalRun?: Promise<void>;
   private consumer?: Consumer;
   private producer?: Producer;
   private admin?: Admin;
@@ -90,6 +95,7 @@ export class SnapshotConsumer {
       lost: () => this.mayHaveLost(),
       deadLetter: (letters) => sendDeadLetters(this.producer!, this.dlqTopic, letters),
     });
+    this.provisional = new ProvisionalWriter(config, this.merger, store.storage, metrics, logger);
   }
 
   private kafkaLog(level: number, message: string): void {
@@ -120,6 +126,29 @@ export class SnapshotConsumer {
     this.timer = setInterval(() => {
       void this.lock(() => this.tick()).catch((err) => this.logger.error(`flush: ${(err as Error).message}`));
     }, this.config.flushIntervalMs);
+    if (this.config.provisionalIntervalMs > 0)
+      this.provisionalTimer = setInterval(() => {
+        if (this.provisional.due())
+          this.provisionalRun ??= this.writeProvisional().finally(() => (this.provisionalRun = undefined));
+      }, this.config.provisionalIntervalMs);
+  }
+
+  /**
+   * Writes the open windows that changed as provisional rows. The rows are built under the lock (between batches,
+   * never while the group rebalances) and written outside it: they take no part in commits, so consumption and
+   * flushes never wait for them; one write at a time.
+   */
+  private async writeProvisional(): Promise<void> {
+    try {
+      const batch = await this.lock(async () => {
+        this.syncGeneration();
+        if (this.stopping || this.rebalancing || !this.joined) return undefined;
+        return this.provisional.take();
+      });
+      if (batch) await this.provisional.write(batch);
+    } catch (err) {
+      this.logger.error(`provisional rows: ${(err as Error).message}`);
+    }
   }
 
   /** A new kafkajs consumer in the group: subscribed, running, events wired. */
@@ -294,8 +323,10 @@ export class SnapshotConsumer {
     if (this.stopping) return;
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.provisionalTimer) clearInterval(this.provisionalTimer);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     await this.restarting;
+    await this.provisionalRun;
     try {
       await this.lock(async () => {
         this.syncGeneration();

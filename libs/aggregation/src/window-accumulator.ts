@@ -96,6 +96,26 @@ export class WindowAccumulator implements WindowContent {
     this.dropped = true;
   }
 
+  /**
+   * The window's content so far while it keeps merging (sketches copied out of its memory; counters, protocols
+   * and hosts as they are, to be read before the next merge): what a provisional row is built from.
+   */
+  contentSoFar(): WindowContent {
+    const o = this.open;
+    if (!o) throw new Error(`WindowAccumulator ${this.sealed ? 'sealed' : 'disposed'}: no content so far`);
+    return {
+      snapshots: this.snapshots,
+      packets: this.packets,
+      bytes: this.bytes,
+      gaps: this.gaps,
+      cmsPackets: o.cmsPackets.toSketch(),
+      cmsBytes: o.cmsBytes.toSketch(),
+      ...perHll('property', (h) => o[h.property].toSketch()),
+      protocols: this.protocols,
+      hosts: this.hosts,
+    };
+  }
+
   private content(): SealedSketches {
     if (this.sealed) return this.sealed;
     throw new Error(

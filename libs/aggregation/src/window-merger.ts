@@ -208,6 +208,15 @@ export class WindowMerger {
   }
 
   /**
+   * Open windows that are not late corrections, still merging: what provisional rows show (a late window is written
+   * at the next flush anyway, and its window already has a final row that would hide it).
+   */
+  *openWindows(): Generator<WindowAccumulator> {
+    for (const st of this.partitions.values())
+      for (const acc of st.open.values()) if (!acc.late && acc.isOpen && acc.snapshots > 0) yield acc;
+  }
+
+  /**
    * Merges one message. Memory is bounded here, not only at flush: a message that needs a new window while its
    * partition already holds `maxOpenWindows` open windows (or as many late ones) is `held` (not consumed); the
    * caller flushes and offers it again. `overLimit` (the second offer) merges it regardless, so progress is sure.

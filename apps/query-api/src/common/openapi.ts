@@ -18,8 +18,8 @@ export const str = { type: 'string' } as const;
 
 export const scopeSchema = {
   type: 'object',
-  description: 'What was answered: the windows merged and the host set',
-  required: ['from', 'to', 'tiers', 'hosts', 'exact'],
+  description: 'What was answered: the windows merged, the host set, and from where figures are still provisional',
+  required: ['from', 'to', 'tiers', 'hosts', 'exact', 'provisionalFrom'],
   properties: {
     from: { type: 'string', format: 'date-time' },
     to: { type: 'string', format: 'date-time' },
@@ -31,6 +31,13 @@ export const scopeSchema = {
     hosts: { type: 'array', items: str, nullable: true },
     exact: { type: 'boolean', description: 'false when stored partials mix requested hosts with others' },
     coveredHosts: { type: 'array', items: str },
+    provisionalFrom: {
+      type: 'string',
+      format: 'date-time',
+      nullable: true,
+      description:
+        'start of the earliest window merged from provisional rows (a window an aggregator has not written as final yet: its figures still grow); null when every window merged is final',
+    },
   },
 };
 

@@ -47,7 +47,11 @@ enum RankBy { packets bytes }
 enum Side { src dst }
 enum CardinalityMetric { flows sources destinations ports }
 type TierCount { tier: String!, windows: Int }
-type Scope { from: String!, to: String!, tiers: [TierCount!]!, hosts: [String!], exact: Boolean!, coveredHosts: [String!] }
+type Scope {
+  from: String!, to: String!, tiers: [TierCount!]!, hosts: [String!], exact: Boolean!, coveredHosts: [String!]
+  "Start of the earliest window merged from provisional rows (not yet final: its figures still grow); null when all are final."
+  provisionalFrom: String
+}
 type CmsBound { bound: Float!, epsilon: Float!, confidence: Float!, total: Float! }
 type Flow {
   src: String!, dst: String!, srcPort: Int!, dstPort: Int!, protocol: Int!, protocolName: String

@@ -2,6 +2,7 @@
 import type { TimeRange } from '../common/params';
 import type { PartialRef } from './partial-row';
 import type { PartialStore } from './partial-store';
+import { provisionalFrom } from './provisional-index';
 
 export interface Scope {
   /** The time range answered: windows whose start lies in [from, to). */
@@ -17,6 +18,11 @@ export interface Scope {
    */
   exact: boolean;
   coveredHosts?: string[];
+  /**
+   * Start of the earliest window merged from provisional rows (an aggregator's open window, docs/query-api.md
+   * "Provisional windows"): figures from there on still grow until the windows are final. Null when all were final.
+   */
+  provisionalFrom: string | null;
 }
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
@@ -42,6 +48,7 @@ export async function scopedRows(
     tiers: sel.tiers,
     hosts: hosts ?? null,
     exact: true,
+    provisionalFrom: provisionalFrom(sel.rows),
   };
   if (!hosts) return { rows: sel.rows, scope };
   const wanted = new Set(hosts);
@@ -49,6 +56,7 @@ export async function scopedRows(
   const rows = sel.rows.filter((r) => (r.hosts ?? []).some((h) => wanted.has(h)));
   for (const r of rows) for (const h of r.hosts ?? []) covered.add(h);
   scope.exact = [...covered].every((h) => wanted.has(h));
+  scope.provisionalFrom = provisionalFrom(rows);
   if (!scope.exact) scope.coveredHosts = [...covered].sort();
   const windows = new Set(rows.map((r) => `${r.tier}|${r.windowStart}`));
   scope.tiers = {};

@@ -15,6 +15,14 @@ function sizeOf(v: unknown): number {
   return 64;
 }
 
+/** The table a cache reads and the SQL of its rows' ids (PartialRef.id). */
+export interface SketchSource {
+  table: string;
+  idSql: string;
+}
+
+export const FINAL_ROWS: SketchSource = { table: 'agg_partials', idSql: ID_SQL };
+
 export class SketchCache {
   private readonly cache: ByteLru<unknown>;
   private readonly pending = new Map<string, Promise<unknown>>();
@@ -23,6 +31,7 @@ export class SketchCache {
     private readonly storage: Storage,
     maxBytes: number,
     private readonly metrics?: StoreMetrics,
+    private readonly source: SketchSource = FINAL_ROWS,
   ) {
     this.cache = new ByteLru(maxBytes, sizeOf);
   }
@@ -81,9 +90,9 @@ export class SketchCache {
   private async fetch(rows: readonly PartialRef[], column: SketchColumn): Promise<Map<string, unknown>> {
     const t0 = performance.now();
     const found = await this.storage.query<{ id: string; version: string; blob: Uint8Array }>(
-      `SELECT ${ID_SQL} AS id, toString(version) AS version, hex(${column}) AS blob
-       FROM {database}.agg_partials FINAL
-       WHERE tier = {tier:String} AND window_start IN {starts:Array(DateTime)} AND ${ID_SQL} IN {ids:Array(String)}`,
+      `SELECT ${this.source.idSql} AS id, toString(version) AS version, hex(${column}) AS blob
+       FROM {database}.${this.source.table} FINAL
+       WHERE tier = {tier:String} AND window_start IN {starts:Array(DateTime)} AND ${this.source.idSql} IN {ids:Array(String)}`,
       {
         tier: rows[0].tier,
         starts: [...new Set(rows.map((r) => r.windowStart))].map((ms) => new Date(ms)),
