@@ -10,5 +10,7 @@
 -- (version = the writer's wall clock in ms). Rows expire soon after their window (TMA_AGG_TTL_PROVISIONAL).
 CREATE TABLE IF NOT EXISTS {database}.agg_provisional AS {database}.agg_partials
 ENGINE = ReplacingMergeTree(version)
+-- Stated, not copied: agg_partials' primary key (0103) is longer than this table's sorting key.
+PRIMARY KEY (tier, window_start, topic, partition)
 ORDER BY (tier, window_start, topic, partition)
 TTL expires_at;

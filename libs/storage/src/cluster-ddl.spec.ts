@@ -254,6 +254,16 @@ describe('constructs the generator does not understand fail, naming the statemen
       /"AS SELECT 'a' AS k" is not a table clause/,
     ],
     [
+      'a copy of a table no earlier migration creates',
+      'CREATE TABLE IF NOT EXISTS {database}.u AS {database}.gone ENGINE = MergeTree ORDER BY k;',
+      /CREATE TABLE u AS gone: no earlier migration creates gone/,
+    ],
+    [
+      'a copy of a query',
+      'CREATE TABLE IF NOT EXISTS {database}.u ENGINE = MergeTree ORDER BY k AS SELECT 1 AS k;',
+      /must list its columns or copy them/,
+    ],
+    [
       'a column TTL',
       'CREATE TABLE IF NOT EXISTS {database}.u (k String, d DateTime TTL d + 1) ENGINE = MergeTree ORDER BY k;',
       /column TTL/,

@@ -316,10 +316,18 @@ class Generator {
     if (!ifNotExists) fail('CREATE TABLE without IF NOT EXISTS is not repeatable (docs/storage.md, Migrations)');
     const name = c.table();
     if (name.endsWith(LOCAL_SUFFIX)) fail(`table names ending in ${LOCAL_SUFFIX} are kept for the replicated tables`);
-    if (c.peek()?.text !== '(')
-      fail(`CREATE TABLE ${name} must list its columns (AS, AS SELECT and EMPTY are not supported)`);
-    const columnsGroup = c.group();
-    const inner = all.filter((t) => t.start > columnsGroup.start && t.end < columnsGroup.end);
+    // `AS {database}.other`: the columns of a table an earlier migration created (AS SELECT and EMPTY hold rows).
+    let like: string | undefined;
+    if (isWord(c.peek(), 'AS')) {
+      c.pos++;
+      if (c.peek()?.kind !== 'placeholder')
+        fail(`CREATE TABLE ${name} AS "${c.context()}": only AS {database}.<table> is supported (not AS SELECT)`);
+      like = c.table();
+      if (!this.tables.has(like)) fail(`CREATE TABLE ${name} AS ${like}: no earlier migration creates ${like}`);
+    } else if (c.peek()?.text !== '(')
+      fail(`CREATE TABLE ${name} must list its columns or copy them (AS {database}.<table>); EMPTY is not supported`);
+    const columnsGroup = like === undefined ? c.group() : undefined;
+    const inner = columnsGroup ? all.filter((t) => t.start > columnsGroup.start && t.end < columnsGroup.end) : [];
     c.expect('ENGINE');
     if (c.peek()?.text === '=') c.pos++;
     const engineToken = c.peek();
@@ -380,7 +388,10 @@ class Generator {
     const shardingKey = this.shardingKey(name, sortingKey, c.sql, fail);
     const path = `/clickhouse/tables/{shard}/${this.options.database}/{table}`;
     const replicatedArgs = [str(path), str('{replica}'), ...(engineArgs ? [engineArgs] : [])].join(', ');
-    const columnsText = c.sql.slice(columnsGroup.start, columnsGroup.end);
+    // A copied table copies the other's local table; its Distributed table takes the columns from that one too.
+    const columnsText = columnsGroup
+      ? c.sql.slice(columnsGroup.start, columnsGroup.end)
+      : `AS ${this.ident(like + LOCAL_SUFFIX)}`;
     const local =
       `CREATE TABLE IF NOT EXISTS ${this.ident(name + LOCAL_SUFFIX)} ${this.on}\n${columnsText}\n` +
       `ENGINE = Replicated${engine}(${replicatedArgs})\n${c.sql.slice(clausesStart).trim()}`;
@@ -390,8 +401,11 @@ class Generator {
       .map((tokens) => tokens.filter((t) => t.kind !== 'comment'))
       .filter((tokens) => !isWord(tokens[0], 'INDEX', 'PROJECTION', 'CONSTRAINT'))
       .map((tokens) => withoutCodec(c.sql, tokens).text);
+    const distributedColumns = columnsGroup
+      ? `(\n    ${columns.join(',\n    ')}\n)`
+      : `AS ${this.ident(like + LOCAL_SUFFIX)}`;
     const distributed =
-      `CREATE TABLE IF NOT EXISTS ${this.ident(name)} ${this.on}\n(\n    ${columns.join(',\n    ')}\n)\n` +
+      `CREATE TABLE IF NOT EXISTS ${this.ident(name)} ${this.on}\n${distributedColumns}\n` +
       `ENGINE = Distributed(${str(this.options.cluster)}, ${str(this.options.database)}, ${str(name + LOCAL_SUFFIX)}, ${shardingKey})`;
     return [
       { sql: this.substitute(local), note: `${name}${LOCAL_SUFFIX}: Replicated${engine}, one per shard replica` },
