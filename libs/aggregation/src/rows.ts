@@ -55,6 +55,7 @@ export function provisionalRowFromAccumulator(
       topic: acc.topic,
       partition: acc.partition,
       firstOffset: acc.firstOffset,
+      epoch: acc.epoch,
       lastOffset: acc.lastOffset,
       version,
       writer,

@@ -8,8 +8,12 @@ const H0 = 1_767_225_600_000; // an hour boundary
 
 function ref(tier: '1m' | '1h', ws: number, partition = 0, first = 0): PartialRef {
   return {
-    id: `${tier}|${ws / 1000}|t|${partition}|${first}`,
+    id: `${tier}|${ws / 1000}|t|${partition}|${first}|0`,
     tier,
+    topic: 't',
+    partition,
+    epoch: 0,
+    firstOffset: first,
     windowStart: ws,
     windowSeconds: tier === '1m' ? 60 : 3600,
     version: '1',
@@ -29,8 +33,6 @@ function prov(ws: number, partition: number, first: number, last: number): Provi
     id: `p|1m|${ws / 1000}|t|${partition}`,
     version: '1767225600123',
     provisional: true,
-    topic: 't',
-    partition,
     lastOffset: last,
     expiresAt: ws + HOUR,
   };
@@ -40,7 +42,7 @@ function selection(rows: PartialRef[]): RowSelection {
   const tiers: Record<string, number> = {};
   const windows = new Set(rows.map((r) => `${r.tier}|${r.windowStart}`));
   for (const w of windows) tiers[w.split('|')[0]] = (tiers[w.split('|')[0]] ?? 0) + 1;
-  return { rows, tiers, windows: windows.size };
+  return { rows, tiers, windows: windows.size, fenced: [] };
 }
 
 const range = { from: H0, to: H0 + 2 * HOUR };

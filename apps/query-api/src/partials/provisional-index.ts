@@ -23,8 +23,6 @@ export const PROVISIONAL_ID_SQL =
 
 export interface ProvisionalRef extends PartialRef {
   provisional: true;
-  topic: string;
-  partition: number;
   lastOffset: number;
   expiresAt: number;
 }
@@ -32,10 +30,9 @@ export interface ProvisionalRef extends PartialRef {
 export const isProvisional = (r: PartialRef): r is ProvisionalRef =>
   (r as Partial<ProvisionalRef>).provisional === true;
 
-/** window start|topic|partition of a final 1 min row, and its first offset, from its id (tier|ws|topic|partition|first). */
+/** window start|topic|partition of a final 1 min row, and its first offset. */
 function finalKey(r: PartialRef): { key: string; first: number } {
-  const [, ws, topic, partition, first] = r.id.split('|');
-  return { key: `${Number(ws) * 1000}|${topic}|${partition}`, first: Number(first) };
+  return { key: `${r.windowStart}|${r.topic}|${r.partition}`, first: r.firstOffset };
 }
 
 /** A selection of final rows with the provisional rows the rule lets in (rows sorted as RowIndex sorts them). */
@@ -75,7 +72,7 @@ export function overlayProvisional(
   }
   const rows = [...selection.rows, ...added];
   rows.sort((a, b) => a.windowStart - b.windowStart || (a.id < b.id ? -1 : 1));
-  return { rows, tiers, windows };
+  return { rows, tiers, windows, fenced: selection.fenced };
 }
 
 /** The start of the earliest window an answer merged provisional rows for (ISO), or null when all were final. */
@@ -138,8 +135,6 @@ export class ProvisionalIndex {
         ...toRef(r),
         id: `p|${r.tier}|${r.ws}|${r.topic}|${r.partition}`,
         provisional: true,
-        topic: r.topic,
-        partition: Number(r.partition),
         lastOffset: Number(r.last_offset),
         expiresAt: Number(r.expires) * 1000,
       }));
