@@ -72,7 +72,7 @@ describe('overlayProvisional', () => {
   it('hides the provisional row when a final row sharing its offsets starts before it', () => {
     // An earlier owner's provisional row [100, 140]; the new owner merged [50, 160] into one final row.
     const out = overlayProvisional(selection([ref('1m', H0, 0, 50)]), [prov(H0, 0, 100, 140)], range);
-    expect(out.rows.map((r) => r.id)).toEqual([`1m|${H0 / 1000}|t|0|50`]);
+    expect(out.rows.map((r) => r.id)).toEqual([`1m|${H0 / 1000}|t|0|50|0`]);
     expect(provisionalFrom(out.rows)).toBeNull();
   });
 
