@@ -29,3 +29,10 @@ export {
   type Migration,
   type MigrationReport,
 } from './migrations';
+export {
+  DEFAULT_SQL_LIMITS,
+  SqlRefusedError,
+  type SqlLimits,
+  type SqlReader,
+  type SqlResult,
+} from './sql-reader';
