@@ -16,7 +16,7 @@ import {
 } from '@tma/rollup';
 import { encodeCandidates, perHll } from '@tma/sketch';
 import type { SketchSnapshot } from '@tma/schema';
-import type { Storage } from '@tma/storage';
+import { DEFAULT_SQL_LIMITS, type Storage } from '@tma/storage';
 import { rmSync } from 'node:fs';
 import { FleetSimulator } from '@tma/fleet-sim';
 import type { QueryApi } from '../src/app';
@@ -148,6 +148,7 @@ export function testConfig(tokens: string, overrides: Partial<QueryApiConfig> = 
     indexRefreshMs: 1000,
     mergeCache: true,
     mergeCacheBytes: 64 * 1024 * 1024,
+    sqlLimits: DEFAULT_SQL_LIMITS,
     ...overrides,
   };
 }

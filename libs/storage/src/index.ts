@@ -33,6 +33,7 @@ export {
   DEFAULT_SQL_LIMITS,
   SqlRefusedError,
   type SqlLimits,
+  type SqlParams,
   type SqlReader,
   type SqlResult,
 } from './sql-reader';

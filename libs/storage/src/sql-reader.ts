@@ -46,8 +46,11 @@ export class SqlRefusedError extends StorageError {
   }
 }
 
+/** Query parameters ({name:Type} in the SQL) as text, the way clickhouse-client's --param_name takes them. */
+export type SqlParams = Record<string, string>;
+
 export interface SqlReader {
-  query(sql: string): Promise<SqlResult>;
+  query(sql: string, params?: SqlParams): Promise<SqlResult>;
   close(): Promise<void>;
 }
 
@@ -92,6 +95,14 @@ function toResult(json: CompactJson): SqlResult {
   };
 }
 
+function checkParams(params: SqlParams): void {
+  for (const [k, v] of Object.entries(params)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+      throw new SqlRefusedError(`parameter name "${k}" is not an identifier`, 'BAD_ARGUMENTS');
+    if (typeof v !== 'string') throw new SqlRefusedError(`parameter ${k} must be text`, 'BAD_ARGUMENTS');
+  }
+}
+
 const quote = (v: string | number) => (typeof v === 'number' ? String(v) : `'${v.replace(/'/g, "''")}'`);
 
 /**
@@ -115,11 +126,16 @@ export function openChdbSqlReader(
   }
   let closed = false;
   return {
-    async query(sql: string): Promise<SqlResult> {
+    async query(sql: string, params: SqlParams = {}): Promise<SqlResult> {
       if (closed) throw new StorageError('the SQL reader is closed');
+      checkParams(params);
       const text = await exclusive(async () => {
         try {
-          return (await session.queryAsync(sql, { format: 'JSONCompact' })).text();
+          const r =
+            Object.keys(params).length > 0
+              ? await session.queryBindAsync(sql, params, { format: 'JSONCompact' })
+              : await session.queryAsync(sql, { format: 'JSONCompact' });
+          return r.text();
         } catch (err) {
           throw refused(err);
         }
@@ -128,7 +144,10 @@ export function openChdbSqlReader(
       try {
         return toResult(JSON.parse(text) as CompactJson);
       } catch {
-        throw new SqlRefusedError('the statement did not return one JSONCompact result (one SELECT per request)', 'BAD_RESULT');
+        throw new SqlRefusedError(
+          'the statement did not return one JSONCompact result (one SELECT per request)',
+          'BAD_RESULT',
+        );
       }
     },
     async close() {
@@ -143,9 +162,15 @@ export function openChdbSqlReader(
 export function serverSqlReader(client: ClickHouseClient, limits: SqlLimits): SqlReader {
   const settings = { ...limitSettings(limits), readonly: '1' } as Record<string, string | number>;
   return {
-    async query(sql: string): Promise<SqlResult> {
+    async query(sql: string, params: SqlParams = {}): Promise<SqlResult> {
+      checkParams(params);
       try {
-        const rs = await client.query({ query: sql, format: 'JSONCompact', clickhouse_settings: settings });
+        const rs = await client.query({
+          query: sql,
+          query_params: params,
+          format: 'JSONCompact',
+          clickhouse_settings: settings,
+        });
         return toResult((await rs.json()) as unknown as CompactJson);
       } catch (err) {
         throw refused(err);
