@@ -37,3 +37,4 @@ export {
   type SqlReader,
   type SqlResult,
 } from './sql-reader';
+export { lockHolder } from './chdb';

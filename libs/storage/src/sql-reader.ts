@@ -75,6 +75,7 @@ function refused(err: unknown): SqlRefusedError {
     .replace(/^Query failed:\s*/, '')
     .replace(/^Code: \d+\. DB::Exception: /, '')
     .split('\n')[0]
+    .replace(/\s*\([A-Z_]+\)\s*(\(version [^)]*\))?\s*$/, '')
     .trim();
   return new SqlRefusedError(message, code);
 }
