@@ -265,6 +265,8 @@ describe('POST /v1/sql', () => {
     expect([bad.status, bad.body.message]).toEqual([400, expect.stringMatching(/^sql: SYNTAX_ERROR: /)]);
     const big = await inject('POST', '/v1/sql', ADMIN, { sql: 'SELECT number FROM numbers(1000000)' });
     expect([big.status, big.body.message]).toEqual([400, expect.stringMatching(/^sql: TOO_MANY_ROWS_OR_BYTES: /)]);
+    // What the refused statement had begun to output does not reach the next answer.
+    expect((await inject('POST', '/v1/sql', ADMIN, { sql: 'SELECT 2 AS two' })).body.rows).toEqual([[2]]);
     expect((await inject('POST', '/v1/sql', ADMIN, { sql: '' })).status).toBe(400);
     expect((await inject('POST', '/v1/sql', ADMIN, { sql: 'SELECT 1', params: { a: 1 } })).status).toBe(400);
     // The aggregator's session still writes.

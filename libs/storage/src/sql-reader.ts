@@ -115,22 +115,27 @@ export function openChdbSqlReader(
   limits: SqlLimits,
   exclusive: <T>(op: () => Promise<T>) => Promise<T>,
 ): SqlReader {
-  const session = new Session(path);
-  try {
-    const settings = limitSettings(limits);
-    for (const [k, v] of Object.entries(settings)) session.query(`SET ${k} = ${quote(v)}`);
-    // Last: after it, nothing on this session can change a setting, including readonly itself.
-    session.query('SET readonly = 1');
-  } catch (err) {
-    session.close();
-    throw new StorageError(`cannot open a read-only chDB session: ${(err as Error).message}`, { cause: err });
-  }
+  const settings = limitSettings(limits);
+  const open = (): Session => {
+    const session = new Session(path);
+    try {
+      for (const [k, v] of Object.entries(settings)) session.query(`SET ${k} = ${quote(v)}`);
+      // Last: after it, nothing on this session can change a setting, including readonly itself.
+      session.query('SET readonly = 1');
+      return session;
+    } catch (err) {
+      session.close();
+      throw new StorageError(`cannot open a read-only chDB session: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  let session: Session | undefined = open();
   let closed = false;
   return {
     async query(sql: string, params: SqlParams = {}): Promise<SqlResult> {
       if (closed) throw new StorageError('the SQL reader is closed');
       checkParams(params);
       const text = await exclusive(async () => {
+        session ??= open();
         try {
           const r =
             Object.keys(params).length > 0
@@ -138,6 +143,10 @@ export function openChdbSqlReader(
               : await session.queryAsync(sql, { format: 'JSONCompact' });
           return r.text();
         } catch (err) {
+          // A statement that fails after output began (e.g. a result limit) leaves that output in the session,
+          // and chDB hands it out ahead of the next statement's (measured on 3.4.0): the next one gets a new session.
+          session.close();
+          session = undefined;
           throw refused(err);
         }
       });
@@ -154,7 +163,7 @@ export function openChdbSqlReader(
     async close() {
       if (closed) return;
       closed = true;
-      await exclusive(async () => session.close());
+      await exclusive(async () => session?.close());
     },
   };
 }
