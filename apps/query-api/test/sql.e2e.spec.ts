@@ -81,6 +81,7 @@ const abs = (from: number, to: number) => `from=${encodeURIComponent(iso(from))}
 const sqlTime = (ms: number) => iso(ms).slice(0, 19).replace('T', ' ');
 
 /** Runs a documented query through POST /v1/sql; rows as objects. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- rows of any documented query
 async function example(name: string, range?: [number, number]): Promise<Record<string, any>[]> {
   const sql = QUERIES.get(name);
   if (!sql) throw new Error(`docs/sql.md has no example "${name}"`);
