@@ -86,13 +86,28 @@ async function seed(storage, start) {
       writer: 'bench',
       late: false,
     };
+    let t = performance.now();
     const row = partialRow(m, mergedCandidates(m), id, 30 * DAY_S);
     await storage.insertRows('agg_partials', [row]);
+    cost.partials += performance.now() - t;
+    t = performance.now();
     const r = readableRows(m, '1m', 10, ttl);
+    cost.readable += performance.now() - t;
+    t = performance.now();
+    await storage.insertRows('agg_window_totals', r.windowTotals);
+    await storage.insertRows('agg_top_flows', r.topFlows);
+    await storage.insertRows('agg_host_totals', r.hostTotals);
+    await storage.insertRows('agg_protocol_totals', r.protocolTotals);
+    cost.readableWrite += performance.now() - t;
+    t = performance.now();
     await storage.insertRows('agg_window_flows', r.windowFlows);
     await storage.insertRows('agg_window_sketches', r.windowSketches);
+    cost.nativeWrite += performance.now() - t;
   }
 }
+
+/** Milliseconds spent per kind of write while seeding (the native rows' share of a rollup rebuild). */
+const cost = { partials: 0, readable: 0, readableWrite: 0, nativeWrite: 0 };
 
 /** Compressed and uncompressed bytes per row of the given columns, from the active parts. */
 async function sizes(storage, table, columns) {
@@ -176,7 +191,6 @@ async function main() {
     const flows = await sizes(storage, 'agg_window_flows', [
       'tier',
       'window_start',
-      'flow_key_hex',
       'version',
       'src',
       'dst',
@@ -196,7 +210,10 @@ async function main() {
         `agg_window_sketches (CMS pair + 4 HLL)  ${kib(native.compressed).padStart(12)}  ${kib(native.uncompressed).padStart(12)}\n` +
         `  of which the CMS pair                 ${kib(cms.compressed).padStart(12)}  ${kib(cms.uncompressed).padStart(12)}\n` +
         `agg_window_flows (${(flows.rows / WINDOWS).toFixed(0)} flows/window)   ${kib((flows.compressed * flows.rows) / WINDOWS).padStart(12)}  ${kib((flows.uncompressed * flows.rows) / WINDOWS).padStart(12)}\n` +
-        `agg_partials sketch columns (binary)   ${kib(binary.compressed).padStart(12)}  ${kib(binary.uncompressed).padStart(12)}\n\n`,
+        `agg_partials sketch columns (binary)   ${kib(binary.compressed).padStart(12)}  ${kib(binary.uncompressed).padStart(12)}\n\n` +
+        `per window: agg_partials row built + written ${(cost.partials / WINDOWS).toFixed(0)} ms; rollup rows built ` +
+        `${(cost.readable / WINDOWS).toFixed(0)} ms (incl. native), readable rollups written ${(cost.readableWrite / WINDOWS).toFixed(0)} ms, ` +
+        `native rows written ${(cost.nativeWrite / WINDOWS).toFixed(0)} ms\n\n`,
     );
     // 24 h of 1 min windows and 7 d of 1 h windows, copied from the seeded ones.
     const day0 = start + 86_400_000 * 2;

@@ -119,7 +119,6 @@ export function readableRows(
     return {
       tier,
       window_start: ws,
-      flow_key_hex: toHex(c.key),
       version,
       src: t.src,
       dst: t.dst,

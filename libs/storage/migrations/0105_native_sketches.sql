@@ -38,8 +38,8 @@ CREATE TABLE IF NOT EXISTS {database}.agg_window_flows
 (
     tier LowCardinality(String),
     window_start DateTime('UTC'),
-    flow_key_hex String,
     version UInt64,
+    -- The 5-tuple as the query API writes it (IPv4 dotted, IPv6 RFC 5952): the flow's identity here.
     src String,
     dst String,
     sport UInt16,
@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS {database}.agg_window_flows
     expires_at DateTime('UTC')
 )
 ENGINE = ReplacingMergeTree(version)
-ORDER BY (tier, window_start, flow_key_hex)
+ORDER BY (tier, window_start, src, dst, sport, dport, protocol)
 TTL expires_at;
 
 -- Ertl's improved HLL estimator ("New cardinality estimation algorithms for HyperLogLog sketches", 2017), step for
@@ -94,7 +94,7 @@ WHERE (tier = '1h'
 
 -- The candidate flows of those windows, at the version of each window's sketches.
 CREATE VIEW IF NOT EXISTS {database}.tma_window_flows AS
-SELECT tier, window_start, flow_key_hex, src, dst, sport, dport, protocol, cms_cells, kernel_packets, kernel_bytes
+SELECT tier, window_start, src, dst, sport, dport, protocol, cms_cells, kernel_packets, kernel_bytes
 FROM {database}.agg_window_flows FINAL
 WHERE (tier, window_start, version) IN (
     SELECT tier, window_start, version FROM {database}.tma_windows(from = {from:DateTime}, to = {to:DateTime}));
@@ -105,13 +105,12 @@ CREATE VIEW IF NOT EXISTS {database}.tma_flows AS
 WITH
     (SELECT sumForEach(cms_packets) FROM {database}.tma_windows(from = {from:DateTime}, to = {to:DateTime})) AS cms_p,
     (SELECT sumForEach(cms_bytes) FROM {database}.tma_windows(from = {from:DateTime}, to = {to:DateTime})) AS cms_b
-SELECT flow_key_hex, any(src) AS src, any(dst) AS dst, any(sport) AS sport, any(dport) AS dport,
-       any(protocol) AS protocol,
+SELECT src, dst, sport, dport, protocol,
        tma_cms_estimate(cms_p, any(cms_cells)) AS packets,
        tma_cms_estimate(cms_b, any(cms_cells)) AS bytes,
        sum(kernel_packets) AS kernel_packets, sum(kernel_bytes) AS kernel_bytes
 FROM {database}.tma_window_flows(from = {from:DateTime}, to = {to:DateTime})
-GROUP BY flow_key_hex;
+GROUP BY src, dst, sport, dport, protocol;
 
 -- Exact totals and distinct counts of [from, to), fleet-wide: one row.
 CREATE VIEW IF NOT EXISTS {database}.tma_summary AS
