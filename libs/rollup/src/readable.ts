@@ -2,7 +2,7 @@
 // and the window's sketches in forms plain SQL merges (0105_*, docs/sql.md).
 import { HLL_SKETCHES, heavyHitters, parseFlowKey, toHex } from '@tma/sketch';
 import { shortlistBlock, topByEstimate } from './candidates';
-import { HOUR_CANDIDATES, type Tier } from './tiers';
+import { HOUR_CANDIDATES, HOUR_TIER, type Tier } from './tiers';
 import { mergedCandidates, type MergedWindow } from './partial-rows';
 
 export interface ReadableRows {
@@ -113,7 +113,8 @@ export function readableRows(
     expires_at: exp(ttl.protocolTotals),
   }));
   // A 1 h window's candidates are already its shortlist (the 1 h row's); a 1 min window's union is cut alike.
-  const listed = shortlistBlock(candidates, m.cmsPackets, m.cmsBytes, HOUR_CANDIDATES);
+  const listed =
+    tier === HOUR_TIER ? candidates : shortlistBlock(candidates, m.cmsPackets, m.cmsBytes, HOUR_CANDIDATES);
   const windowFlows = listed.toArray().map((c, i) => {
     const t = parseFlowKey(c.key);
     return {
