@@ -2,9 +2,9 @@
 // process on embedded ClickHouse, and the dashboard. Ctrl-C (or SIGTERM) stops everything this started, by PID.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
-const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
+const { localToken } = require('./local-token');
 
 const root = path.resolve(__dirname, '../..');
 const kafkaScript = path.join(root, 'infra/kafka/kafka.sh');
@@ -20,22 +20,12 @@ function kafka(cmd, stdio = 'inherit') {
   execFileSync('bash', [kafkaScript, cmd], { cwd: root, stdio });
 }
 
-/** The local API token: made once, kept in the state folder (mode 600), printed so the dashboard can use it. */
-function localToken() {
-  const dir = process.env.TMA_STATE_DIR ?? path.join(root, '.state');
-  const file = path.join(dir, 'api-token');
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(file, randomBytes(24).toString('base64url'), { mode: 0o600 });
-  }
-  return fs.readFileSync(file, 'utf8').trim();
-}
-
 // The broker this script starts (or reuses) listens on TMA_KAFKA_PORT, as in infra/kafka/kafka.sh.
 const brokers = process.env.TMA_KAFKA_BROKERS ?? `127.0.0.1:${process.env.TMA_KAFKA_PORT ?? '9092'}`;
 
-const token = process.env.TMA_API_TOKENS ? undefined : localToken();
-const apiEnv = token ? { TMA_API_TOKENS: `local:${token}` } : {};
+const token = process.env.TMA_API_TOKENS ? undefined : localToken('read');
+// The admin token lets `./tma sql` reach POST /v1/sql while this stack holds the store.
+const apiEnv = token ? { TMA_API_TOKENS: `local:${token},local-admin:${localToken('admin')}:admin` } : {};
 const dashboard = `http://127.0.0.1:8080/dashboard/${token ? `#token=${token}` : ''}`;
 
 const USAGE = `usage: ./tma start [--no-demo]

@@ -40,9 +40,14 @@ describe('aggregator end to end', () => {
     });
     const truth = sim.truth;
     await waitUntilStored(bed.store.storage, truth.totals().snapshots, 90_000);
-    await waitFor('rollups of every window', async () => {
+    // A window's rollups are rebuilt each time its partial rows grow (one per partition at least): complete once
+    // the newest rebuild merged every partial row stored for it.
+    await waitFor('rollups of every window, over all its partial rows', async () => {
       const rows = await q<{ n: string }>(
-        `SELECT count() AS n FROM {database}.agg_window_totals FINAL WHERE tier = '1m'`,
+        `SELECT count() AS n FROM {database}.agg_window_totals AS t FINAL
+         INNER JOIN (SELECT window_start, count() AS rows FROM {database}.agg_partials FINAL WHERE tier = '1m' GROUP BY window_start) AS p
+           ON p.window_start = t.window_start
+         WHERE t.tier = '1m' AND t.partials = p.rows`,
       );
       return Number(rows[0].n) >= truth.windowStarts().length ? true : undefined;
     });

@@ -21,6 +21,7 @@ import { OpsController, type ReadinessCheck } from './ops/ops.controller';
 import { PartialStore } from './partials/partial-store';
 import { SketchMerger } from './partials/sketch-merger';
 import { CONFIG, EXTRA_METRICS, METRICS, READINESS, STORAGE } from './tokens';
+import { SqlController, SqlService } from './sql/sql.controller';
 import { TrafficController } from './traffic/traffic.controller';
 import { TrafficService } from './traffic/traffic.service';
 
@@ -68,6 +69,7 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
         HeavyHittersController,
         TrafficController,
         HostsController,
+        SqlController,
         GraphQLController,
         OpsController,
         DashboardController,
@@ -86,6 +88,7 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
         CardinalityService,
         HeavyHittersService,
         TrafficService,
+        SqlService,
         HostsService,
         GraphQLResolvers,
         GraphQLRunner,

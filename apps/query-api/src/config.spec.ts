@@ -22,7 +22,30 @@ describe('loadQueryApiConfig', () => {
       mergeCache: true,
       mergeCacheBytes: 128 * 1024 * 1024,
       hashSeed: resolveHashSeed({}),
+      sqlLimits: {
+        maxExecutionSeconds: 30,
+        maxResultRows: 100_000,
+        maxResultBytes: 64 * 1024 * 1024,
+        maxMemoryBytes: 2048 * 1024 * 1024,
+      },
     });
+    expect(
+      loadQueryApiConfig({
+        TMA_API_AUTH: 'off',
+        TMA_API_SQL_TIMEOUT: '5s',
+        TMA_API_SQL_MAX_ROWS: '10',
+        TMA_API_SQL_MAX_RESULT_MB: '1',
+        TMA_API_SQL_MAX_MEMORY_MB: '256',
+      }).sqlLimits,
+    ).toEqual({
+      maxExecutionSeconds: 5,
+      maxResultRows: 10,
+      maxResultBytes: 1024 * 1024,
+      maxMemoryBytes: 256 * 1024 * 1024,
+    });
+    expect(() => loadQueryApiConfig({ TMA_API_AUTH: 'off', TMA_API_SQL_TIMEOUT: '10ms' })).toThrow(
+      /TMA_API_SQL_TIMEOUT/,
+    );
   });
 
   it('takes the hash seed its point lookups hash with, and refuses a malformed one naming the variable', () => {

@@ -1,6 +1,7 @@
 // Query API settings from the environment, validated once at boot; every error names the variable and the fix.
 // Tokens are secrets: they never appear in messages or logs (only their names do).
 import { readFileSync } from 'node:fs';
+import { DEFAULT_SQL_LIMITS, type SqlLimits } from '@tma/storage';
 import { ConfigError, loadSettings, optional, parseDuration, parseName, rule, rules, setting } from '@tma/config';
 import { resolveHashSeed, type ResolvedHashSeed } from '@tma/sketch';
 
@@ -35,6 +36,8 @@ export interface QueryApiConfig {
   mergeCacheBytes: number;
   /** The deployment's hash seed: point lookups hash flow keys with it; stored sketches of another seed are refused. */
   hashSeed: ResolvedHashSeed;
+  /** Limits of POST /v1/sql (time, result rows and bytes, memory). */
+  sqlLimits: SqlLimits;
 }
 
 /** Durations here are at least 1 ms; units are required. */
@@ -91,6 +94,7 @@ export function parseTokens(text: string, source: string): ApiToken[] {
  *   TMA_API_MAX_RANGE (31d) TMA_API_MAX_POINTS (1000) TMA_API_MAX_K (1000) TMA_API_CACHE_MB (256)
  *   TMA_API_INDEX_REFRESH (1s; 0 = no index) TMA_API_MERGE_CACHE (on) TMA_API_MERGE_CACHE_MB (128)
  *   TMA_HASH_SEED or TMA_HASH_SEED_FILE (the public seed, with a warning)
+ *   TMA_API_SQL_TIMEOUT (30s) TMA_API_SQL_MAX_ROWS (100000) TMA_API_SQL_MAX_RESULT_MB (64) TMA_API_SQL_MAX_MEMORY_MB (2048)
  */
 export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryApiConfig {
   const tokensFile = rule((file) => {
@@ -125,6 +129,14 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
       }),
       mergeCache: setting({ env: 'TMA_API_MERGE_CACHE', schema: rules.onOff(), default: true }),
       mergeCacheMb: integer('TMA_API_MERGE_CACHE_MB', 128, 0, 65_536),
+      sqlTimeoutMs: setting({
+        env: 'TMA_API_SQL_TIMEOUT',
+        schema: rules.duration({ min: 1000, max: 3_600_000 }),
+        default: DEFAULT_SQL_LIMITS.maxExecutionSeconds * 1000,
+      }),
+      sqlMaxRows: integer('TMA_API_SQL_MAX_ROWS', DEFAULT_SQL_LIMITS.maxResultRows, 1, 100_000_000),
+      sqlMaxResultMb: integer('TMA_API_SQL_MAX_RESULT_MB', DEFAULT_SQL_LIMITS.maxResultBytes / 2 ** 20, 1, 65_536),
+      sqlMaxMemoryMb: integer('TMA_API_SQL_MAX_MEMORY_MB', DEFAULT_SQL_LIMITS.maxMemoryBytes / 2 ** 20, 64, 1_048_576),
     },
     { env },
     ({ values, from }, report) => {
@@ -161,5 +173,11 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
     mergeCache: v.mergeCache,
     mergeCacheBytes: v.mergeCacheMb * 1024 * 1024,
     hashSeed,
+    sqlLimits: {
+      maxExecutionSeconds: Math.ceil(v.sqlTimeoutMs / 1000),
+      maxResultRows: v.sqlMaxRows,
+      maxResultBytes: v.sqlMaxResultMb * 2 ** 20,
+      maxMemoryBytes: v.sqlMaxMemoryMb * 2 ** 20,
+    },
   };
 }

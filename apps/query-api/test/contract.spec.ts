@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { applyMigrations, createStorage, type Storage } from '@tma/storage';
+import { DEFAULT_SQL_LIMITS, applyMigrations, createStorage, type Storage } from '@tma/storage';
 import { FleetSimulator } from '@tma/fleet-sim';
 import { createQueryApi, type QueryApi } from '../src/app';
 import { parseTokens, type QueryApiConfig } from '../src/config';
@@ -103,6 +103,7 @@ beforeAll(async () => {
     port: 0,
     authEnabled: true,
     tokens: parseTokens(`contract:${TOKEN}`, 'test'),
+    sqlLimits: DEFAULT_SQL_LIMITS,
     maxRangeMs: 31 * 86_400_000,
     maxPoints: 1000,
     maxK: 1000,

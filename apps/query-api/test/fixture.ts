@@ -16,7 +16,7 @@ import {
 } from '@tma/rollup';
 import { encodeCandidates, perHll, PUBLIC_HASH_KEY } from '@tma/sketch';
 import type { SketchSnapshot } from '@tma/schema';
-import type { Storage } from '@tma/storage';
+import { DEFAULT_SQL_LIMITS, type Storage } from '@tma/storage';
 import { rmSync } from 'node:fs';
 import { FleetSimulator } from '@tma/fleet-sim';
 import type { QueryApi } from '../src/app';
@@ -150,6 +150,7 @@ export function testConfig(tokens: string, overrides: Partial<QueryApiConfig> = 
     mergeCache: true,
     mergeCacheBytes: 64 * 1024 * 1024,
     hashSeed: { seed: PUBLIC_HASH_KEY, source: 'test', warnings: [] },
+    sqlLimits: DEFAULT_SQL_LIMITS,
     ...overrides,
   };
 }

@@ -241,12 +241,17 @@ export class PartialRowStore {
       topFlows: hour ?? this.retention.topFlows,
       hostTotals: hour ?? this.retention.hostTotals,
       protocolTotals: hour ?? this.retention.protocolTotals,
+      // The 1 min tier's native sketches live as long as its partial rows: SQL answers the ranges the API answers.
+      sketches: hour ?? this.retention.partials,
     });
     const token = (t: string) => ({ dedupToken: `agg-${t}-${tier}-${m.windowStart}-${rollupVersion(m)}` });
     await this.storage.insertRows('agg_window_totals', r.windowTotals, token('totals'));
     await this.storage.insertRows('agg_top_flows', r.topFlows, token('top'));
     await this.storage.insertRows('agg_host_totals', r.hostTotals, token('hosts'));
     await this.storage.insertRows('agg_protocol_totals', r.protocolTotals, token('protocols'));
+    // Flows before the sketches row that names their version (docs/sql.md).
+    await this.storage.insertRows('agg_window_flows', r.windowFlows, token('flows'));
+    await this.storage.insertRows('agg_window_sketches', r.windowSketches, token('sketches'));
   }
 }
 

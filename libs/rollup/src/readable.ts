@@ -1,7 +1,8 @@
-// Readable rollup rows of one window (libs/storage/migrations/0101_*): totals, top flows, per-host and per-protocol.
-import { heavyHitters, toHex } from '@tma/sketch';
-import { topByEstimate } from './candidates';
-import type { Tier } from './tiers';
+// Readable rollup rows of one window (libs/storage/migrations/0101_*): totals, top flows, per-host and per-protocol;
+// and the window's sketches in forms plain SQL merges (0105_*, docs/sql.md).
+import { HLL_SKETCHES, heavyHitters, parseFlowKey, toHex } from '@tma/sketch';
+import { shortlistBlock, topByEstimate } from './candidates';
+import { HOUR_CANDIDATES, HOUR_TIER, type Tier } from './tiers';
 import { mergedCandidates, type MergedWindow } from './partial-rows';
 
 export interface ReadableRows {
@@ -9,6 +10,10 @@ export interface ReadableRows {
   topFlows: Record<string, unknown>[];
   hostTotals: Record<string, unknown>[];
   protocolTotals: Record<string, unknown>[];
+  /** agg_window_flows: the window's candidate flows with their CMS cells; written before windowSketches. */
+  windowFlows: Record<string, unknown>[];
+  /** agg_window_sketches: CMS counters and HLL registers as native arrays. */
+  windowSketches: Record<string, unknown>[];
 }
 
 export interface ReadableTtl {
@@ -16,6 +21,8 @@ export interface ReadableTtl {
   topFlows: number;
   hostTotals: number;
   protocolTotals: number;
+  /** windowFlows and windowSketches (one TTL: a flow's cells mean nothing without the counters). */
+  sketches: number;
 }
 
 /** Readable rollup rows of one window; version = partial rows read (a rebuild that saw more rows replaces this one). */
@@ -105,7 +112,43 @@ export function readableRows(
     updated_at: now,
     expires_at: exp(ttl.protocolTotals),
   }));
-  return { windowTotals, topFlows, hostTotals, protocolTotals };
+  // A 1 h window's candidates are already its shortlist (the 1 h row's); a 1 min window's union is cut alike.
+  const listed =
+    tier === HOUR_TIER ? candidates : shortlistBlock(candidates, m.cmsPackets, m.cmsBytes, HOUR_CANDIDATES);
+  const windowFlows = listed.toArray().map((c, i) => {
+    const t = parseFlowKey(c.key);
+    return {
+      tier,
+      window_start: ws,
+      version,
+      src: t.src,
+      dst: t.dst,
+      sport: t.sport,
+      dport: t.dport,
+      protocol: t.proto,
+      cms_cells: m.cmsPackets.cellsOf(listed.hi[i], listed.lo[i]),
+      kernel_packets: c.packets,
+      kernel_bytes: c.bytes,
+      expires_at: exp(ttl.sketches),
+    };
+  });
+  const windowSketches = [
+    {
+      tier,
+      window_start: ws,
+      window_seconds: m.windowSeconds,
+      version,
+      snapshots: m.snapshots,
+      packets: m.packets,
+      bytes: m.bytes,
+      cms_packets: Array.from(m.cmsPackets.cells),
+      cms_bytes: Array.from(m.cmsBytes.cells),
+      ...Object.fromEntries(HLL_SKETCHES.map((h) => [h.column, Array.from(m[h.property].registers)])),
+      updated_at: now,
+      expires_at: exp(ttl.sketches),
+    },
+  ];
+  return { windowTotals, topFlows, hostTotals, protocolTotals, windowFlows, windowSketches };
 }
 
 /** Version of what is rebuilt from a window's partial rows: every row read, merged or fenced (only ever grows). */

@@ -31,6 +31,10 @@ describe('CountMinSketch', () => {
     s.add(h.hi, h.lo, 5);
     expect(s.nonZeroCells()).toBe(CMS_DEPTH);
     expect(s.estimate(h.hi, h.lo)).toBe(5);
+    // cellsOf names those cells, one per row (what SQL point queries read).
+    const cells = s.cellsOf(h.hi, h.lo);
+    expect(cells.map((c) => Math.floor(c / s.width))).toEqual([...Array(CMS_DEPTH).keys()]);
+    expect(cells.map((c) => s.cells[c])).toEqual(Array(CMS_DEPTH).fill(5));
   });
 
   it('rejects negative or fractional weights', () => {

@@ -151,6 +151,14 @@ export class CountMinSketch extends FleetHashed {
     return min;
   }
 
+  /** The cell (row · width + column) of each row that a hashed key adds to and is estimated from. */
+  cellsOf(hi: number, lo: number): number[] {
+    const shift = 32 - this.widthBits;
+    const out = new Array<number>(this.depth);
+    for (let r = 0; r < this.depth; r++) out[r] = r * this.width + (((lo + imul(r, hi)) >>> 0) >>> shift);
+    return out;
+  }
+
   estimateKey(key: Uint8Array): number {
     hashKeyInto(key, hashScratch);
     return this.estimate(hashScratch[0], hashScratch[1]);

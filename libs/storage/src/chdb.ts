@@ -44,6 +44,11 @@ export class SerialChdbConnection implements ClientConnection {
     return run;
   }
 
+  /** Runs `op` in this connection's queue: nothing else on the engine from this process runs meanwhile. */
+  exclusive<T>(op: () => Promise<T>): Promise<T> {
+    return this.#serial(op);
+  }
+
   ping(params: Op<'ping'>[0]): Op<'ping'>[1] {
     return this.#serial(() => this.inner.ping(params));
   }

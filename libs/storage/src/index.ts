@@ -42,3 +42,12 @@ export {
   type ClusterMigration,
   type ClusterStatement,
 } from './cluster-ddl';
+export {
+  DEFAULT_SQL_LIMITS,
+  SqlRefusedError,
+  type SqlLimits,
+  type SqlParams,
+  type SqlReader,
+  type SqlResult,
+} from './sql-reader';
+export { lockHolder } from './chdb';

@@ -12,6 +12,7 @@ import {
 import { isValidIdentifier, type StorageConfig } from './config';
 import { StorageError, StorageVersionError } from './errors';
 import { PINNED_SETTINGS } from './settings';
+import { DEFAULT_SQL_LIMITS, openChdbSqlReader, serverSqlReader, type SqlLimits, type SqlReader } from './sql-reader';
 
 /** Oldest ClickHouse server accepted: TTL, IPv4/IPv6, DateTime64, query parameters and every pinned setting exist there. */
 export const MIN_SERVER_VERSION: readonly [number, number] = [24, 8];
@@ -52,6 +53,8 @@ export interface Storage {
   command(sql: string, params?: QueryParams): Promise<void>;
   /** Writes rows into `database.table`; Uint8Array values go to the `<column>_hex` EPHEMERAL column as hex. */
   insertRows(table: string, rows: readonly Record<string, unknown>[], options?: InsertOptions): Promise<void>;
+  /** A reader for people's SQL: read-only (readonly = 1), limited in time, result size and memory (docs/sql.md). */
+  sqlReader(limits?: SqlLimits): SqlReader;
   close(): Promise<void>;
 }
 
@@ -130,7 +133,16 @@ class ClickHouseStorage implements Storage {
     readonly serverVersion: string,
     private readonly onClose: () => void,
     readonly cluster?: string,
+    /** chDB only: the data directory and the connection's queue. */
+    private readonly chdb?: { path: string; connection: SerialChdbConnection },
   ) {}
+
+  sqlReader(limits: SqlLimits = DEFAULT_SQL_LIMITS): SqlReader {
+    if (this.#closed) throw new StorageError('the storage is closed');
+    if (!this.chdb) return serverSqlReader(this.client, limits);
+    const { path, connection } = this.chdb;
+    return openChdbSqlReader(path, limits, (op) => connection.exclusive(op));
+  }
 
   #sql(sql: string): string {
     return sql.split(DATABASE_PLACEHOLDER).join(quoteIdent(this.database));
@@ -269,12 +281,13 @@ export async function createStorage(config: StorageConfig): Promise<Storage> {
     // chdb declares its own copy of the same Connection contract; the shapes are identical at run time.
     inner = openChdb(config.path, (path) => createChdbConnection({ path }) as unknown as ClientConnection);
     const baseline = await readBaselineSettings(inner);
-    client = createClient({
-      connection: new SerialChdbConnection(inner, baseline),
-      clickhouse_settings: { ...PINNED_SETTINGS },
-    });
+    const connection = new SerialChdbConnection(inner, baseline);
+    client = createClient({ connection, clickhouse_settings: { ...PINNED_SETTINGS } });
     const version = await selectVersion(client);
-    return new ClickHouseStorage('chdb', client, config.database, version, releaseChdbPath);
+    return new ClickHouseStorage('chdb', client, config.database, version, releaseChdbPath, undefined, {
+      path: config.path,
+      connection,
+    });
   } catch (err) {
     await (client ?? inner)?.close().catch(() => undefined);
     releaseChdbPath();

@@ -15,6 +15,9 @@ declare module 'fastify' {
 
 const PUBLIC = [/^\/health$/, /^\/ready$/, /^\/$/, /^\/dashboard(\/.*)?$/, /^\/docs(\/.*)?$/, /^\/favicon\.ico$/];
 
+/** Routes for admin tokens only: free-form SQL (read-only, but over every table). */
+const ADMIN = [/^\/v1\/sql$/];
+
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export function isPublicPath(path: string): boolean {
@@ -58,7 +61,7 @@ export function installAuth(fastify: FastifyInstance, config: QueryApiConfig, me
     if (!m) return refuse(401, 'malformed', 'the Authorization header must be "Bearer <token>"');
     const token = find(m[1]);
     if (!token) return refuse(401, 'unknown', 'the bearer token is not valid');
-    const needed: TokenScope = 'read'; // every route today reads; the admin scope is reserved for mitigation actions
+    const needed: TokenScope = ADMIN.some((re) => re.test(path)) ? 'admin' : 'read';
     if (!token.scopes.includes(needed)) return refuse(403, 'scope', `the token lacks the ${needed} scope`);
     req.tokenName = token.name;
   });
