@@ -293,6 +293,8 @@ class Generator {
     if (c.accept('CREATE', 'TABLE')) return this.create(c, all, fail);
     if (c.accept('ALTER', 'TABLE')) return this.alter(c, fail);
     if (c.accept('DROP', 'TABLE')) return this.drop(c, fail);
+    if (c.accept('CREATE', 'FUNCTION')) return this.createFunction(c, fail);
+    if (c.accept('CREATE', 'VIEW')) return this.createView(c, fail);
     if (c.accept('INSERT', 'INTO')) {
       // Data, not schema: written once, through the Distributed table that carries the migration's name.
       c.table();
@@ -303,7 +305,7 @@ class Generator {
       .map((t) => t.text)
       .join(' ');
     return fail(
-      `"${head} …" is not a statement the generator knows (CREATE TABLE, ALTER TABLE, DROP TABLE, INSERT INTO)`,
+      `"${head} …" is not a statement the generator knows (CREATE TABLE, ALTER TABLE, DROP TABLE, INSERT INTO, CREATE FUNCTION, CREATE VIEW)`,
     );
   }
 
@@ -462,6 +464,27 @@ class Generator {
         note: `${name}: the same column change on the Distributed table`,
       });
     return out;
+  }
+
+  /** A SQL function is server-wide and holds no rows: the same definition on every server. */
+  private createFunction(c: Cursor, fail: (m: string) => never): ClusterStatement[] {
+    if (!c.accept('IF', 'NOT', 'EXISTS'))
+      fail('CREATE FUNCTION without IF NOT EXISTS is not repeatable (docs/storage.md, Migrations)');
+    const name = c.peek();
+    if (name?.kind !== 'word' || !isWord(c.peek(1), 'AS'))
+      return fail(`expected CREATE FUNCTION IF NOT EXISTS <name> AS … at "${c.context()}"`);
+    const body = this.substitute(c.sql.slice(c.peek(1)!.start).trim());
+    return [{ sql: `CREATE FUNCTION IF NOT EXISTS ${name.text} ${this.on} ${body}`, note: `${name.text}: function` }];
+  }
+
+  /** A (parameterized) view holds no rows: one per server, reading the Distributed tables by their names. */
+  private createView(c: Cursor, fail: (m: string) => never): ClusterStatement[] {
+    if (!c.accept('IF', 'NOT', 'EXISTS'))
+      fail('CREATE VIEW without IF NOT EXISTS is not repeatable (docs/storage.md, Migrations)');
+    const name = c.table();
+    if (!isWord(c.peek(), 'AS')) return fail(`CREATE VIEW ${name}: expected AS SELECT at "${c.context()}"`);
+    const query = this.substitute(c.sql.slice(c.peek()!.start).trim());
+    return [{ sql: `CREATE VIEW IF NOT EXISTS ${this.ident(name)} ${this.on} ${query}`, note: `${name}: view` }];
   }
 
   private drop(c: Cursor, fail: (m: string) => never): ClusterStatement[] {
