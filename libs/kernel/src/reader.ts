@@ -2,7 +2,7 @@
 // (an update of the tma_sync map-of-maps returns only after an RCU grace period), then read the idle copy straight
 // from the mmap of tma_state (no copying syscall), sum over CPUs into plain typed arrays, and zero it in place.
 // Counters become doubles: exact up to 2^53, far beyond any interval's traffic.
-import { cmsColumn } from '@tma/sketch';
+import { cmsColumn, MAX_FRAME_BYTES } from '@tma/sketch';
 import { check, ffi, u32 } from './libbpf';
 import {
   CAND_SETS,
@@ -52,12 +52,6 @@ export interface KernelCandidate {
   sincePackets: number;
   sinceBytes: number;
 }
-
-/**
- * Largest wire frame a packet can be (IPv4/IPv6 65,535 bytes + Ethernet and two VLAN tags): bounds the bytes of a
- * flow that never reached the packet entry threshold. IPv6 jumbograms are not covered.
- */
-export const MAX_FRAME_BYTES = 65_535 + 14 + 8;
 
 /**
  * What a flow that is not among the candidates can have counted in one copy, summed over CPUs: on each CPU it stayed

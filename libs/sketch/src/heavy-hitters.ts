@@ -6,6 +6,12 @@ import { hashKeyInto } from './hash';
 import { FlowKeyMap, FlowTupleText, formatAddress, isFlowKey, isIPv4Mapped, parseFlowKey, toHex } from './keys';
 import { FLOW_KEY_BYTES } from './spec.generated';
 
+/**
+ * Largest wire frame a packet can be (IPv4/IPv6 65,535 bytes + Ethernet and two VLAN tags): bounds the bytes of a
+ * flow that never reached the packet entry threshold of the candidate table. IPv6 jumbograms are not covered.
+ */
+export const MAX_FRAME_BYTES = 65_535 + 14 + 8;
+
 /** A candidate flow as a host reports it: the 40-byte canonical flow key and the kernel's counts for it. */
 export interface Candidate {
   key: Uint8Array;
@@ -18,6 +24,22 @@ export interface Candidate {
    * a table the flow is missing from bounds nothing. Absent = unknown (the v1 snapshot does not say).
    */
   complete?: boolean;
+  /**
+   * Counted exactly since the flow entered a kernel table (packets and bytes, summed over tables): a lower bound of
+   * its traffic in the list's scope whenever every packet was counted (no sampling). Absent = 0.
+   */
+  sincePackets?: number;
+  sinceBytes?: number;
+}
+
+/**
+ * What a candidate list leaves out: every flow not in the list had at most `packets` packets and `bytes` bytes in
+ * the list's scope (its entry threshold, what its tables evicted or refused, and any cut to a shortlist). Summed
+ * when lists of disjoint scopes are merged.
+ */
+export interface CandidateFloor {
+  packets: number;
+  bytes: number;
 }
 
 interface Entry extends Candidate {
@@ -52,6 +74,8 @@ export class CandidateSet implements Iterable<Candidate> {
     if (seen) {
       seen.packets += c.packets;
       seen.bytes += c.bytes;
+      seen.sincePackets = (seen.sincePackets ?? 0) + (c.sincePackets ?? 0);
+      seen.sinceBytes = (seen.sinceBytes ?? 0) + (c.sinceBytes ?? 0);
       if (seen.lastList !== this.lists) {
         seen.lists++;
         seen.lastList = this.lists;
@@ -62,6 +86,8 @@ export class CandidateSet implements Iterable<Candidate> {
         key: c.key.slice(),
         packets: c.packets,
         bytes: c.bytes,
+        sincePackets: c.sincePackets ?? 0,
+        sinceBytes: c.sinceBytes ?? 0,
         lists: 1,
         lastList: this.lists,
         allComplete: c.complete === true,
@@ -92,11 +118,15 @@ export class CandidateSet implements Iterable<Candidate> {
 
   /** The merged candidates, in order of first appearance (`complete` set where it holds). */
   toArray(): Candidate[] {
-    return this.order.map((e) =>
-      e.allComplete && e.lists === this.lists
-        ? { key: e.key, packets: e.packets, bytes: e.bytes, complete: true }
-        : { key: e.key, packets: e.packets, bytes: e.bytes },
-    );
+    return this.order.map((e) => {
+      const c: Candidate = { key: e.key, packets: e.packets, bytes: e.bytes };
+      if (e.allComplete && e.lists === this.lists) c.complete = true;
+      if (e.sincePackets || e.sinceBytes) {
+        c.sincePackets = e.sincePackets;
+        c.sinceBytes = e.sinceBytes;
+      }
+      return c;
+    });
   }
 }
 
