@@ -138,6 +138,8 @@ describe('hierarchical heavy hitters', () => {
     bytesBound: 0,
     kernelPackets: packets,
     kernelBytes: packets * 100,
+    sincePackets: 0,
+    sinceBytes: 0,
     confidence: 1,
   });
 

@@ -147,9 +147,12 @@ export interface HeavyHitter {
   packetsBound: number;
   bytes: number;
   bytesBound: number;
-  /** Kernel counts summed over hosts (counted since each host inserted the key: a lower bound unless evicted). */
+  /** Upper counts of the candidate lists summed over the lists that name the flow (see Candidate). */
   kernelPackets: number;
   kernelBytes: number;
+  /** Counted exactly since entry, summed: the flow's traffic is at least this (certain unless sampled). */
+  sincePackets: number;
+  sinceBytes: number;
   confidence: number;
 }
 
@@ -224,6 +227,11 @@ export interface HeavyHitterEstimateOptions extends HeavyHitterOptions {
    * upper bound too, usually far tighter than the CMS cell, whose excess is the mice that share it.
    */
   completeCounts?: boolean;
+  /**
+   * The floor of the candidate lists (every flow a list does not name had at most this in its scope): a flow's
+   * summed upper counts plus the floor bound it from above, so estimates are capped there too.
+   */
+  floor?: CandidateFloor;
 }
 
 /**
@@ -254,6 +262,13 @@ export function heavyHitters(
       if (c.bytes < by_[i]) by_[i] = c.bytes;
     }
   }
+  if (options.floor) {
+    const f = options.floor;
+    for (let i = 0; i < list.length; i++) {
+      pk[i] = Math.min(pk[i], list[i].packets + f.packets);
+      by_[i] = Math.min(by_[i], list[i].bytes + f.bytes);
+    }
+  }
   const out: HeavyHitter[] = [];
   const packetsBound = cmsPackets.errorBound();
   const bytesBound = cmsBytes.errorBound();
@@ -272,6 +287,8 @@ export function heavyHitters(
       bytesBound,
       kernelPackets: c.packets,
       kernelBytes: c.bytes,
+      sincePackets: c.sincePackets ?? 0,
+      sinceBytes: c.sinceBytes ?? 0,
       confidence: 1 - cmsPackets.delta,
     });
   }

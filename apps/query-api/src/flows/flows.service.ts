@@ -1,8 +1,9 @@
 // Flow answers: top flows, one 5-tuple's estimate and the traffic inside a prefix, from the merged CMS pair and the
-// candidate union of the range's rows; every estimate with its bound (CMS ε·N at 1 − δ).
+// candidate union of the range's rows; every answer with deterministic lower and upper bounds and the CMS's
+// probabilistic ε·N bound at 1 − δ (docs/query-api.md: bounds).
 import { Injectable } from '@nestjs/common';
-import { type CountMinSketch, flowKey, type HeavyHitter, parseFlowKey } from '@tma/sketch';
-import { inPrefix, PROTOCOL_LABELS } from '../common/params';
+import { type CountMinSketch, flowKey, type HeavyHitter, parseFlowKey, type RankBy } from '@tma/sketch';
+import { type Filters, inPrefix, PROTOCOL_LABELS } from '../common/params';
 import { PartialStore } from '../partials/partial-store';
 import { scopedRows } from '../partials/scope';
 import { SketchMerger } from '../partials/sketch-merger';
@@ -25,16 +26,26 @@ export interface FlowEstimate {
   dstPort: number;
   protocol: number;
   protocolName: string | null;
+  /** the estimate: the deterministic upper bound */
   packets: number;
+  /** deterministic bounds: packetsLower ≤ truth ≤ packetsUpper (scaled estimates when boundsExact is false) */
   packetsLower: number;
+  packetsUpper: number;
+  /** ε·N: truth ≥ packetsUpper − packetsBound with probability `confidence` (CMS) */
   packetsBound: number;
+  /** max(packetsLower, packetsUpper − ε·N): a lower bound with probability `confidence` */
+  packetsLowerProbable: number;
   bytes: number;
   bytesLower: number;
+  bytesUpper: number;
   bytesBound: number;
+  bytesLowerProbable: number;
   confidence: number;
+  /** false when sampled counts were scaled up: the bounds are then estimates, not certain */
+  boundsExact: boolean;
 }
 
-function flowOut(h: HeavyHitter): FlowEstimate {
+function flowOut(h: HeavyHitter, boundsExact: boolean): FlowEstimate {
   return {
     src: h.tuple.src,
     dst: h.tuple.dst,
@@ -43,17 +54,67 @@ function flowOut(h: HeavyHitter): FlowEstimate {
     protocol: h.tuple.proto,
     protocolName: PROTOCOL_LABELS.get(h.tuple.proto) ?? null,
     packets: h.packets,
-    packetsLower: Math.max(h.kernelPackets, h.packets - h.packetsBound, 0),
+    packetsLower: Math.min(h.sincePackets, h.packets),
+    packetsUpper: h.packets,
     packetsBound: h.packetsBound,
+    packetsLowerProbable: Math.max(Math.min(h.sincePackets, h.packets), h.packets - h.packetsBound, 0),
     bytes: h.bytes,
-    bytesLower: Math.max(h.kernelBytes, h.bytes - h.bytesBound, 0),
+    bytesLower: Math.min(h.sinceBytes, h.bytes),
+    bytesUpper: h.bytes,
     bytesBound: h.bytesBound,
+    bytesLowerProbable: Math.max(Math.min(h.sinceBytes, h.bytes), h.bytes - h.bytesBound, 0),
     confidence: h.confidence,
+    boundsExact,
   };
 }
 
 function cmsBound(c: CountMinSketch): CmsBound {
   return { bound: c.errorBound(), epsilon: c.epsilon, confidence: 1 - c.delta, total: c.total };
+}
+
+/** A memo-stable id and matcher of the flow filters, or undefined when there are none. */
+function flowFilter(filters: Filters): { id: string; match: (key: Uint8Array) => boolean } | undefined {
+  if (!hasFlowFilter(filters)) return undefined;
+  const { protocol, srcPort, dstPort, srcPrefix, dstPrefix } = filters;
+  return {
+    id: JSON.stringify([protocol, srcPort, dstPort, srcPrefix?.text, dstPrefix?.text]),
+    match: (key) => matchesFlowFilter(filters, key),
+  };
+}
+
+/**
+ * The split of ranked flows for the top k by `by` (docs/query-api.md): a flow is certain when fewer than k others
+ * can exceed its lower bound and no unlisted flow can (its lower bound is above the floor); possible when fewer than
+ * k flows certainly exceed its upper bound. The top k is complete when the k-th largest lower bound is above the
+ * floor: no flow outside the candidates can be in it.
+ */
+export function splitTopK(flows: readonly FlowEstimate[], by: RankBy, k: number, floor: number | null) {
+  const lower = (f: FlowEstimate) => (by === 'packets' ? f.packetsLower : f.bytesLower);
+  const upper = (f: FlowEstimate) => (by === 'packets' ? f.packetsUpper : f.bytesUpper);
+  const uppers = flows.map(upper).sort((a, b) => b - a);
+  const lowers = flows.map(lower).sort((a, b) => b - a);
+  // how many values of a descending array are strictly above x
+  const above = (a: number[], x: number) => {
+    let lo = 0;
+    let hi = a.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (a[mid] > x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const certain: FlowEstimate[] = [];
+  const possible: FlowEstimate[] = [];
+  for (const f of flows) {
+    const l = lower(f);
+    // others whose upper bound is above this flow's lower bound (itself excluded when its own upper is)
+    const rivals = above(uppers, l) - (upper(f) > l ? 1 : 0);
+    if (floor !== null && l > floor && rivals < k) certain.push(f);
+    else if (above(lowers, upper(f)) < k) possible.push(f);
+  }
+  const kthLower = lowers.length >= k ? lowers[k - 1] : 0;
+  return { certain, possible, complete: floor !== null && lowers.length >= k && kthLower > floor, kthLower };
 }
 
 @Injectable()
@@ -65,12 +126,11 @@ export class FlowsService {
 
   async topFlows({ range, filters, by, k }: TopFlowsArgs) {
     const { rows, scope } = await scopedRows(this.store, range, filters.hosts);
-    // Re-estimated with every candidate (tighter collision correction), then filtered.
-    const [{ cmsP, cmsB, candidates, all }, completeAbove] = await Promise.all([
-      this.merger.ranked(rows, by),
-      this.merger.completeAbove(rows, by),
-    ]);
-    const flows = hasFlowFilter(filters) ? all.filter((h) => matchesFlowFilter(filters, h.key)) : all;
+    // Filtered first, then cut to the shortlist and re-estimated with every kept candidate.
+    const { cmsP, cmsB, candidates, all, floor, sampled } = await this.merger.ranked(rows, by, flowFilter(filters));
+    const flows = all.map((h) => flowOut(h, !sampled));
+    const completeAbove = floor ? (by === 'packets' ? floor.packets : floor.bytes) : null;
+    const split = splitTopK(flows, by, k, completeAbove);
     return {
       scope,
       by,
@@ -79,35 +139,45 @@ export class FlowsService {
       bytes: cmsBound(cmsB),
       candidates,
       completeAbove,
+      complete: split.complete,
+      kthLower: split.kthLower,
+      boundsExact: !sampled,
       matched: flows.length,
-      flows: flows.slice(0, k).map(flowOut),
+      flows: flows.slice(0, k),
+      certain: split.certain,
+      possible: split.possible,
     };
   }
 
   async flowEstimate({ range, hosts, tuple: t }: FlowEstimateArgs) {
     const { rows, scope } = await scopedRows(this.store, range, hosts);
-    const { cmsP, cmsB } = await this.merger.cms(rows);
     const key = flowKey(t);
+    const id = Buffer.from(key).toString('hex');
+    // the flow's own candidate entry (if any) with the rows' floor, through the same path as the rankings
+    const { cmsP, cmsB, all, floor, sampled } = await this.merger.ranked(rows, 'packets', {
+      id: `flow:${id}`,
+      match: (k) => Buffer.from(k).toString('hex') === id,
+    });
+    const tuple = parseFlowKey(key);
     const ep = cmsP.query(key);
     const eb = cmsB.query(key);
-    const tuple = parseFlowKey(key);
+    // not a candidate: no exact count; its traffic is within the floor where no list named it
+    const h: HeavyHitter = all[0] ?? {
+      key,
+      tuple,
+      packets: floor ? Math.min(ep.estimate, floor.packets) : ep.estimate,
+      packetsBound: ep.bound,
+      bytes: floor ? Math.min(eb.estimate, floor.bytes) : eb.estimate,
+      bytesBound: eb.bound,
+      kernelPackets: 0,
+      kernelBytes: 0,
+      sincePackets: 0,
+      sinceBytes: 0,
+      confidence: ep.confidence,
+    };
     return {
       scope,
-      flow: {
-        src: tuple.src,
-        dst: tuple.dst,
-        srcPort: t.sport,
-        dstPort: t.dport,
-        protocol: t.proto,
-        protocolName: PROTOCOL_LABELS.get(t.proto) ?? null,
-        packets: ep.estimate,
-        packetsLower: ep.lower,
-        packetsBound: ep.bound,
-        bytes: eb.estimate,
-        bytesLower: eb.lower,
-        bytesBound: eb.bound,
-        confidence: ep.confidence,
-      } satisfies FlowEstimate,
+      flow: { ...flowOut(h, !sampled), srcPort: t.sport, dstPort: t.dport, protocol: t.proto } satisfies FlowEstimate,
       packets: cmsBound(cmsP),
       bytes: cmsBound(cmsB),
     };
@@ -116,27 +186,27 @@ export class FlowsService {
   /** Traffic of the candidate flows inside a prefix: each estimate is an upper bound of its flow; flows never tracked as candidates are not included. */
   async prefixEstimate({ range, filters, side, prefix }: PrefixEstimateArgs) {
     const { rows, scope } = await scopedRows(this.store, range, filters.hosts);
-    const { cmsP, cmsB, all } = await this.merger.ranked(rows, 'packets');
-    const inside = all.filter(
-      (h) => matchesFlowFilter(filters, h.key) && inPrefix(prefix, h.key, side === 'src' ? 0 : 16),
-    );
-    const packets = inside.reduce((s, h) => s + h.packets, 0);
-    const bytes = inside.reduce((s, h) => s + h.bytes, 0);
-    const lowerP = inside.reduce((s, h) => s + Math.max(h.kernelPackets, h.packets - h.packetsBound, 0), 0);
-    const lowerB = inside.reduce((s, h) => s + Math.max(h.kernelBytes, h.bytes - h.bytesBound, 0), 0);
+    const off = side === 'src' ? 0 : 16;
+    const { cmsP, cmsB, all, sampled } = await this.merger.ranked(rows, 'packets', {
+      id: JSON.stringify([flowFilter(filters)?.id, side, prefix.text]),
+      match: (k) => matchesFlowFilter(filters, k) && inPrefix(prefix, k, off),
+    });
+    const inside = all.map((h) => flowOut(h, !sampled));
+    const sum = (f: (x: FlowEstimate) => number) => inside.reduce((s, x) => s + f(x), 0);
     return {
       scope,
       side,
       prefix: prefix.text,
       flows: inside.length,
-      packets,
-      packetsLower: lowerP,
+      packets: sum((x) => x.packets),
+      packetsLower: sum((x) => x.packetsLower),
       packetsBound: inside.length * cmsP.errorBound(),
-      bytes,
-      bytesLower: lowerB,
+      bytes: sum((x) => x.bytes),
+      bytesLower: sum((x) => x.bytesLower),
       bytesBound: inside.length * cmsB.errorBound(),
       confidence: 1 - cmsP.delta,
-      note: 'sum over candidate flows inside the prefix; each flow bound is ε·N, so the sum is bounded by flows × ε·N',
+      boundsExact: !sampled,
+      note: 'sum over candidate flows inside the prefix (the shortlist of the largest); lower sums their exact since-entry counts; each flow estimate exceeds its truth by at most ε·N, so the sum by at most flows × ε·N',
     };
   }
 }
