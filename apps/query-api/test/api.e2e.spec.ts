@@ -242,7 +242,8 @@ describe('answers against ground truth', () => {
       const kth = weight(order[k - 1][1]);
       const trueTop = new Set(order.filter(([, f]) => weight(f) >= kth).map(([key]) => key)); // ties at the k-th
       const { certain, possible, completeAbove, complete, kthLower } = r.body;
-      expect(certain.length).toBeGreaterThan(0);
+      // by bytes the floor assumes maximal frames for flows below the packet threshold: rarely anything is certain
+      if (by === 'packets') expect(certain.length).toBeGreaterThan(0);
       for (const f of [...certain, ...possible]) {
         const tf = t.get(tupleKey(f))!;
         expect(weight({ packets: f.packetsLower, bytes: f.bytesLower })).toBeLessThanOrEqual(weight(tf));
@@ -254,7 +255,7 @@ describe('answers against ground truth', () => {
       expect(complete).toBe(kthLower > completeAbove);
       if (complete) for (const key of trueTop) expect(reported.has(key)).toBe(true);
     }
-  });
+  }, 60_000);
 
   it('incremental merges (1 h rows merged once, reused as the range moves) answer exactly like merging anew', async () => {
     const fresh = await createQueryApi({ config: { ...config, mergeCache: false }, storage, logger });
