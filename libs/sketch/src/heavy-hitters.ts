@@ -300,6 +300,54 @@ export function heavyHitters(
   return options.k === undefined ? out : out.slice(0, options.k);
 }
 
+/** The split of a top-k answer into flows certainly in it and flows possibly in it (indices into the input). */
+export interface TopKSplit {
+  certain: number[];
+  possible: number[];
+  /** the k-th largest lower bound (0 with fewer than k flows) */
+  kthLower: number;
+  /** the k-th largest lower bound is above the floor: no flow outside the list can be in the top k */
+  complete: boolean;
+}
+
+/**
+ * Splits flows with deterministic bounds (lower[i] ≤ truth ≤ upper[i]) for the top k, given that every flow not in
+ * the list had at most `floor` (undefined: unknown). A flow is certain when its lower bound is above the floor and
+ * fewer than k others have an upper bound above it: at most k − 1 flows can beat it (precision 100 %). It is possible
+ * (and not certain) when fewer than k flows have a lower bound above its upper bound: every true top-k flow in the
+ * list is certain or possible (recall 100 %), and every flow above the floor is in the list.
+ */
+export function splitTopK(
+  lower: ArrayLike<number>,
+  upper: ArrayLike<number>,
+  k: number,
+  floor: number | undefined,
+): TopKSplit {
+  const n = lower.length;
+  const ups = Float64Array.from(upper).sort().reverse();
+  const lows = Float64Array.from(lower).sort().reverse();
+  /** how many values of a descending array are strictly above x */
+  const above = (a: Float64Array, x: number) => {
+    let lo = 0;
+    let hi = a.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (a[mid] > x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const certain: number[] = [];
+  const possible: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const rivals = above(ups, lower[i]) - (upper[i] > lower[i] ? 1 : 0);
+    if (floor !== undefined && lower[i] > floor && rivals < k) certain.push(i);
+    else if (above(lows, upper[i]) < k) possible.push(i);
+  }
+  const kthLower = n >= k ? lows[k - 1] : 0;
+  return { certain, possible, kthLower, complete: floor !== undefined && n >= k && kthLower > floor };
+}
+
 /** Prefix lengths rolled up, most specific first. */
 export const IPV4_PREFIXES: readonly number[] = [32, 24, 16, 8];
 export const IPV6_PREFIXES: readonly number[] = [128, 64, 48, 32, 16];

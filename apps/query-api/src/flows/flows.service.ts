@@ -2,7 +2,7 @@
 // candidate union of the range's rows; every answer with deterministic lower and upper bounds and the CMS's
 // probabilistic ε·N bound at 1 − δ (docs/query-api.md: bounds).
 import { Injectable } from '@nestjs/common';
-import { type CountMinSketch, flowKey, type HeavyHitter, parseFlowKey, type RankBy } from '@tma/sketch';
+import { type CountMinSketch, flowKey, type HeavyHitter, parseFlowKey, splitTopK } from '@tma/sketch';
 import { type Filters, inPrefix, PROTOCOL_LABELS } from '../common/params';
 import { PartialStore } from '../partials/partial-store';
 import { scopedRows } from '../partials/scope';
@@ -82,41 +82,6 @@ function flowFilter(filters: Filters): { id: string; match: (key: Uint8Array) =>
   };
 }
 
-/**
- * The split of ranked flows for the top k by `by` (docs/query-api.md): a flow is certain when fewer than k others
- * can exceed its lower bound and no unlisted flow can (its lower bound is above the floor); possible when fewer than
- * k flows certainly exceed its upper bound. The top k is complete when the k-th largest lower bound is above the
- * floor: no flow outside the candidates can be in it.
- */
-export function splitTopK(flows: readonly FlowEstimate[], by: RankBy, k: number, floor: number | null) {
-  const lower = (f: FlowEstimate) => (by === 'packets' ? f.packetsLower : f.bytesLower);
-  const upper = (f: FlowEstimate) => (by === 'packets' ? f.packetsUpper : f.bytesUpper);
-  const uppers = flows.map(upper).sort((a, b) => b - a);
-  const lowers = flows.map(lower).sort((a, b) => b - a);
-  // how many values of a descending array are strictly above x
-  const above = (a: number[], x: number) => {
-    let lo = 0;
-    let hi = a.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (a[mid] > x) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-  const certain: FlowEstimate[] = [];
-  const possible: FlowEstimate[] = [];
-  for (const f of flows) {
-    const l = lower(f);
-    // others whose upper bound is above this flow's lower bound (itself excluded when its own upper is)
-    const rivals = above(uppers, l) - (upper(f) > l ? 1 : 0);
-    if (floor !== null && l > floor && rivals < k) certain.push(f);
-    else if (above(lowers, upper(f)) < k) possible.push(f);
-  }
-  const kthLower = lowers.length >= k ? lowers[k - 1] : 0;
-  return { certain, possible, complete: floor !== null && lowers.length >= k && kthLower > floor, kthLower };
-}
-
 @Injectable()
 export class FlowsService {
   constructor(
@@ -130,7 +95,13 @@ export class FlowsService {
     const { cmsP, cmsB, candidates, all, floor, sampled } = await this.merger.ranked(rows, by, flowFilter(filters));
     const flows = all.map((h) => flowOut(h, !sampled));
     const completeAbove = floor ? (by === 'packets' ? floor.packets : floor.bytes) : null;
-    const split = splitTopK(flows, by, k, completeAbove);
+    const pick = (a: number[]) => a.map((i) => flows[i]);
+    const split = splitTopK(
+      flows.map((f) => (by === 'packets' ? f.packetsLower : f.bytesLower)),
+      flows.map((f) => (by === 'packets' ? f.packetsUpper : f.bytesUpper)),
+      k,
+      completeAbove ?? undefined,
+    );
     return {
       scope,
       by,
@@ -144,8 +115,8 @@ export class FlowsService {
       boundsExact: !sampled,
       matched: flows.length,
       flows: flows.slice(0, k),
-      certain: split.certain,
-      possible: split.possible,
+      certain: pick(split.certain),
+      possible: pick(split.possible),
     };
   }
 
