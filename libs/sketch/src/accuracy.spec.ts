@@ -286,20 +286,21 @@ describe('heavy hitters over hosts with bounded candidate tables', () => {
       const stream = streams.get(name)!;
       for (let i = 0; i < stream.length; i++) trueBytes[stream[i]] += packetBytes(stream[i], i);
       const ranked = heavyHitters(merged, packets, bytes, { by: 'packets', floor });
-      const listed = new Set<number>();
+      const listed = new Uint8Array(FLOWS);
+      let wrong = 0; // bounds that miss the truth (counted: an expect per flow costs more than the check)
       for (const r of ranked) {
         const f = index.get(toHex(r.key))!;
-        listed.add(f);
-        expect([r.sincePackets <= counts[f], counts[f] <= r.packets]).toEqual([true, true]);
-        expect([r.sinceBytes <= trueBytes[f], trueBytes[f] <= r.bytes]).toEqual([true, true]);
+        listed[f] = 1;
+        if (r.sincePackets > counts[f] || counts[f] > r.packets) wrong++;
+        if (r.sinceBytes > trueBytes[f] || trueBytes[f] > r.bytes) wrong++;
       }
       let unlisted = 0;
       for (let f = 0; f < FLOWS; f++) {
-        if (listed.has(f) || counts[f] === 0) continue;
+        if (listed[f] || counts[f] === 0) continue;
         unlisted++;
-        expect(counts[f]).toBeLessThanOrEqual(floor.packets);
-        expect(trueBytes[f]).toBeLessThanOrEqual(floor.bytes);
+        if (counts[f] > floor.packets || trueBytes[f] > floor.bytes) wrong++;
       }
+      expect(wrong).toBe(0);
       expect(unlisted).toBeGreaterThan(0);
       const k = 20;
       const split = splitTopK(
