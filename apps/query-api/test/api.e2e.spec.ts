@@ -283,7 +283,7 @@ describe('answers against ground truth', () => {
     } finally {
       await fresh.app.close();
     }
-  });
+  }, 30_000); // 16 rankings, half of them on an API without merge cache: seconds on a loaded machine
 
   it('top flows by bytes with a protocol and destination-port filter keep only matching flows', async () => {
     const r = await get(`/v1/flows/top?${abs(START, END)}&by=bytes&k=20&protocol=tcp&dstPort=443`);

@@ -92,9 +92,10 @@ export class FlowsService {
   async topFlows({ range, filters, by, k }: TopFlowsArgs) {
     const { rows, scope } = await scopedRows(this.store, range, filters.hosts);
     // Filtered first, then cut to the shortlist and re-estimated with every kept candidate.
-    const { cmsP, cmsB, candidates, all, floor, sampled } = await this.merger.ranked(rows, by, flowFilter(filters));
+    const ranked = await this.merger.ranked(rows, by, flowFilter(filters));
+    const { cmsP, cmsB, candidates, all, sampled } = ranked;
     const flows = all.map((h) => flowOut(h, !sampled));
-    const completeAbove = floor ? (by === 'packets' ? floor.packets : floor.bytes) : null;
+    const completeAbove = ranked.completeAbove ?? null;
     const pick = (a: number[]) => a.map((i) => flows[i]);
     const split = splitTopK(
       flows.map((f) => (by === 'packets' ? f.packetsLower : f.bytesLower)),

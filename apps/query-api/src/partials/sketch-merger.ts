@@ -48,7 +48,10 @@ export interface RankedFlows {
   /** Candidates in the union (before the filter and the shortlist). */
   candidates: number;
   all: HeavyHitter[];
+  /** every flow not in the candidate union had at most this (undefined: some row does not say) */
   floor: CandidateFloor | undefined;
+  /** every flow not in `all` had at most this by the ranking weight: the floor, or the shortlist's cut if larger */
+  completeAbove: number | undefined;
   /** some row was sampled: bounds are scaled estimates, not certain */
   sampled: boolean;
 }
@@ -114,8 +117,8 @@ export class SketchMerger {
   /**
    * Candidates matching `filter` (all when absent; applied before any cut), the RANK_SHORTLIST largest plain
    * estimates of them re-estimated on the merged sketches and ranked (shared by top flows, prefixes and HHH).
-   * `floor`: every flow not in `all` had at most this (the rows' floors, and the largest estimate the shortlist cut);
-   * undefined when some row gave no floor (written before bounds were kept).
+   * `completeAbove`: every flow not in `all` had at most this (the rows' floors, or the largest estimate the
+   * shortlist cut); undefined when some row gave no floor (written before bounds were kept).
    */
   async ranked(
     rows: PartialRef[],
@@ -123,7 +126,7 @@ export class SketchMerger {
     filter?: { id: string; match: (key: Uint8Array) => boolean },
   ): Promise<RankedFlows> {
     const m = await this.flows(rows);
-    const { all, floor } = await this.store.memo(`rank:${by}:${filter?.id ?? ''}`, rows, async () => {
+    const { all, floor, completeAbove } = await this.store.memo(`rank:${by}:${filter?.id ?? ''}`, rows, async () => {
       let block = m.candidates;
       if (filter) {
         const idx: number[] = [];
@@ -132,25 +135,29 @@ export class SketchMerger {
       }
       const rank = by === 'packets' ? m.cmsP : m.cmsB;
       const order = topByEstimate(block, rank, RANK_SHORTLIST);
-      let cutP = 0;
-      let cutB = 0;
+      // a candidate cut had at most its estimate (by the ranking weight)
+      let cut = 0;
       if (order.length < block.size) {
         const kept = new Uint8Array(block.size);
         for (const i of order) kept[i] = 1;
-        for (let i = 0; i < block.size; i++)
-          if (!kept[i]) {
-            cutP = Math.max(cutP, m.cmsP.estimate(block.hi[i], block.lo[i]));
-            cutB = Math.max(cutB, m.cmsB.estimate(block.hi[i], block.lo[i]));
-          }
+        for (let i = 0; i < block.size; i++) if (!kept[i]) cut = Math.max(cut, rank.estimate(block.hi[i], block.lo[i]));
       }
-      const top = block.pick(order);
-      const f = block.floor && {
-        packets: Math.max(block.floor.packets, cutP),
-        bytes: Math.max(block.floor.bytes, cutB),
+      const f = block.floor;
+      return {
+        all: heavyHitters(block.pick(order).toArray(), m.cmsP, m.cmsB, { by, floor: f }),
+        floor: f,
+        completeAbove: f && Math.max(by === 'packets' ? f.packets : f.bytes, cut),
       };
-      return { all: heavyHitters(top.toArray(), m.cmsP, m.cmsB, { by, floor: block.floor }), floor: f };
     });
-    return { cmsP: m.cmsP, cmsB: m.cmsB, candidates: m.candidates.size, all, floor, sampled: m.candidates.sampled };
+    return {
+      cmsP: m.cmsP,
+      cmsB: m.cmsB,
+      candidates: m.candidates.size,
+      all,
+      floor,
+      completeAbove,
+      sampled: m.candidates.sampled,
+    };
   }
 
   /** HLL union of one column over the rows. */
