@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { CAND_SETS, CMS_WIDTH } from '@tma/kernel';
 import { buildObject, packets as P, pinToCpu, rootDescribe, TEST_RUN_WORKER, TestKernel } from '@tma/kernel/testing';
+import { CandidateTable } from '@tma/sketch/testing';
 import { expectedIndices, flowKey, hex, type Tuple } from './reference';
 
 const run = rootDescribe('bpf tests');
@@ -160,6 +161,66 @@ run('candidates, sampling and epochs', () => {
         new Map([...a.entries()].filter(([, v]) => v > 0n).map(([i, v]) => [i, v]));
       expect(nonZero(tma.rawCms(0).packets)).toEqual(raw);
       expect(nonZero(tma.cms(0).packets)).toEqual(all);
+    } finally {
+      tma.close();
+    }
+  });
+
+  it('the kernel table and its model (CandidateTable) agree: ways, since-entry counts, refusals, evictions', () => {
+    // Six flows of one set with pairwise disjoint CMS cells, so each one's estimate is its own count in both; 400
+    // packets interleaved by a fixed generator, threshold 2: the set overflows, refuses and evicts.
+    const tma = TestKernel.load({ candThreshold: 2 });
+    try {
+      const base: Tuple = { src: '198.51.100.1', dst: '198.51.100.2', sport: 0, dport: 53, proto: 17 };
+      const set = (t: Tuple) => expectedIndices(flowKey(t)).hash.lo & (CAND_SETS - 1);
+      const want = set({ ...base, sport: 1 });
+      const flows: Tuple[] = [];
+      const used = new Set<number>();
+      for (let p = 1; flows.length < 6; p++) {
+        const t = { ...base, sport: p };
+        const cells = expectedIndices(flowKey(t)).cells;
+        if (set(t) !== want || cells.some((c) => used.has(c))) continue;
+        cells.forEach((c) => used.add(c));
+        flows.push(t);
+      }
+      const model = new CandidateTable({ thresholdPackets: 2 });
+      const seen = flows.map(() => ({ packets: 0, bytes: 0 }));
+      let x = 12345;
+      for (let i = 0; i < 400; i++) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        const f = (x >>> 16) % 6 < 3 ? (x >>> 16) % 6 : (x >>> 20) % 6; // some flows far busier than others
+        const frame = frameOf(flows[f], 20 + 7 * f);
+        tma.run('tma_xdp', frame);
+        seen[f].packets += 1;
+        seen[f].bytes += frame.length;
+        const key = flowKey(flows[f]);
+        model.observe(key, expectedIndices(key).hash.lo, frame.length, seen[f].packets, seen[f].bytes);
+      }
+      const kernel = new Map(
+        tma
+          .candidates(0)
+          .map((c) => [
+            hex(c.key),
+            [Number(c.packets), Number(c.packets - c.basePackets), Number(c.bytes), Number(c.bytes - c.baseBytes)],
+          ]),
+      );
+      const modelled = new Map(
+        model.candidates().map((c) => [hex(c.key), [c.packets, c.sincePackets, c.bytes, c.sinceBytes]]),
+      );
+      expect(kernel).toEqual(modelled);
+      const t = tma.totals(0);
+      expect([t.candInserts, t.candEvictions, t.candEvictedPackets, t.candEvictedBytes].map(Number)).toEqual([
+        model.inserts,
+        model.evictions,
+        model.evictedPackets,
+        model.evictedBytes,
+      ]);
+      expect([t.candDroppedMaxPackets, t.candDroppedMaxBytes].map(Number)).toEqual([
+        model.droppedMaxPackets,
+        model.droppedMaxBytes,
+      ]);
+      expect(model.evictions).toBeGreaterThan(0);
+      expect(model.droppedMaxPackets).toBeGreaterThan(0);
     } finally {
       tma.close();
     }
