@@ -115,12 +115,17 @@ static __always_inline int tma_cand_hit(struct tma_cand_set *set, const struct t
 }
 
 /* The flow's CMS estimate on this CPU reached the threshold: it takes the emptiest way of its set, starting at that
- * estimate (recorded as the way's base, so what it gathers later can be told apart and folded into the CMS). */
+ * estimate (recorded as the way's base, so what it gathers later can be told apart and folded into the CMS). A full
+ * set gives up its way with the fewest packets only to a flow whose estimate is higher: a lighter newcomer stays in
+ * the CMS. Whatever is let go (the evicted way's count, or the refused flow's estimate) raises the dropped maximum,
+ * and an evicted way's since-entry counts go to the eviction totals: together they bound every flow the table does
+ * not list at the end of the copy. */
 static __always_inline void tma_cand_insert(struct tma_state *s, struct tma_cand_set *set, __u32 set_idx,
 					    struct tma_flow_key *k, __u64 h, __u64 est_packets, __u64 est_bytes)
 {
+	struct tma_totals *t = &s->totals;
 	struct tma_cand_base *b;
-	__u64 least = ~0ULL;
+	__u64 least = ~0ULL, gone_packets, gone_bytes;
 	__u32 v = 0;
 	int w;
 
@@ -133,11 +138,26 @@ static __always_inline void tma_cand_insert(struct tma_state *s, struct tma_cand
 	}
 	v &= TMA_CAND_WAYS - 1;
 	b = &s->cand_base[(set_idx * TMA_CAND_WAYS + v) & (TMA_CAND_SLOTS - 1)];
-	if (set->packets[v]) {
-		s->totals.cand_evictions++;
-		tma_cand_fold(s, set->hash[v], set->packets[v] - b->packets, set->bytes[v] - b->bytes);
+	if (least) {
+		if (est_packets <= least) {
+			gone_packets = est_packets;
+			gone_bytes = est_bytes;
+		} else {
+			gone_packets = least;
+			gone_bytes = set->bytes[v];
+		}
+		if (gone_packets > t->cand_dropped_max_packets)
+			t->cand_dropped_max_packets = gone_packets;
+		if (gone_bytes > t->cand_dropped_max_bytes)
+			t->cand_dropped_max_bytes = gone_bytes;
+		if (est_packets <= least)
+			return;
+		t->cand_evictions++;
+		t->cand_evicted_packets += least - b->packets;
+		t->cand_evicted_bytes += set->bytes[v] - b->bytes;
+		tma_cand_fold(s, set->hash[v], least - b->packets, set->bytes[v] - b->bytes);
 	}
-	s->totals.cand_inserts++;
+	t->cand_inserts++;
 	set->key[v] = *k;
 	set->hash[v] = h;
 	set->packets[v] = est_packets;

@@ -85,7 +85,14 @@ struct tma_totals {
 	__u64 cand_evictions; /* inserts that replaced another flow */
 	__u64 pulls;	      /* TC: headers made linear with bpf_skb_pull_data */
 	__u64 rng;	      /* sampling only: this CPU's xorshift64 state (seeded when 0) */
-	__u64 reserved[6];
+	/* What the candidate table let go (docs/bpf.md: bounds): the since-entry counts of evicted ways, and the
+	 * largest count a flow left out of the table could have had when it was let go (an evicted way's count, or the
+	 * CMS estimate of a flow refused because every way of its set counted more). */
+	__u64 cand_evicted_packets;
+	__u64 cand_evicted_bytes;
+	__u64 cand_dropped_max_packets;
+	__u64 cand_dropped_max_bytes;
+	__u64 reserved[2];
 	struct tma_proto_count proto[TMA_PROTOCOLS]; /* IP packets by transport protocol (after IPv6 ext. headers) */
 };
 

@@ -69,7 +69,7 @@ Precedence: flags > environment > --config file > defaults.
   --spool-max-bytes <n>        TMA_AGENT_SPOOL_MAX_BYTES default 256MiB (k/Ki/M/Mi/G/Gi suffixes)
   --metrics-port <port>        TMA_AGENT_METRICS_PORT default 9465, 0 = no /metrics
   --metrics-host <addr>        TMA_AGENT_METRICS_HOST default 127.0.0.1 (0.0.0.0: every interface)
-  --topic-prefix <p>           TMA_AGENT_TOPIC_PREFIX default tma (topic <p>.snapshots.v1)
+  --topic-prefix <p>           TMA_AGENT_TOPIC_PREFIX default tma (topic <p>.snapshots.v<N>)
   --compression none|gzip|snappy|zstd TMA_AGENT_COMPRESSION default ${DEFAULT_COMPRESSION} (Kafka batch compression)
   --object <file>              TMA_AGENT_OBJECT       the BPF object (default bpf/dist/tma.bpf.o of this build)
   --poll-interval <dur>        TMA_AGENT_POLL_INTERVAL how often interfaces are rescanned, default 5s

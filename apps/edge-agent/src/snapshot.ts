@@ -47,10 +47,22 @@ export function buildSnapshot(read: EpochRead, meta: SnapshotMeta): SketchSnapsh
     ...meta,
     sketchSpec: declaredSpec(),
     ...sketches,
-    candidates: read.candidates.map((c) => ({ key: buf(c.key), packets: c.packets, bytes: c.bytes })),
+    candidates: read.candidates.map((c) => ({
+      key: buf(c.key),
+      packets: c.packets,
+      bytes: c.bytes,
+      sincePackets: c.sincePackets,
+      sinceBytes: c.sinceBytes,
+    })),
     totals: { packets: read.totals.packets, bytes: read.totals.bytes, protocols },
     parseErrors,
     candidateEvictions: read.totals.candEvictions,
+    candidateBounds: true,
+    candidateFloorPackets: read.candidateFloor.packets,
+    candidateFloorBytes: read.candidateFloor.bytes,
+    candidateThreshold: read.candidateFloor.thresholdPackets,
+    evictedPackets: read.totals.candEvictedPackets,
+    evictedBytes: read.totals.candEvictedBytes,
   };
 }
 
@@ -67,6 +79,8 @@ export function snapshotToJson(s: SketchSnapshot): Record<string, unknown> {
       flow: parseFlowKey(c.key),
       packets: c.packets,
       bytes: c.bytes,
+      sincePackets: c.sincePackets,
+      sinceBytes: c.sinceBytes,
     })),
   };
 }

@@ -15,14 +15,14 @@ import {
   type StoredPartial,
 } from '@tma/rollup';
 import { encodeCandidates, perHll, PUBLIC_HASH_KEY } from '@tma/sketch';
-import type { SketchSnapshot } from '@tma/schema';
+import { snapshotTopic, type SketchSnapshot } from '@tma/schema';
 import { DEFAULT_SQL_LIMITS, type Storage } from '@tma/storage';
 import { rmSync } from 'node:fs';
 import { FleetSimulator } from '@tma/fleet-sim';
 import type { QueryApi } from '../src/app';
 import { parseTokens, type QueryApiConfig } from '../src/config';
 
-export const TOPIC = 'tma.snapshots.v1';
+export const TOPIC = snapshotTopic();
 const TTL_SECONDS = 30 * 86_400;
 const HOUR = 3_600_000;
 
@@ -40,7 +40,13 @@ function snapshotRow(s: SketchSnapshot): StoredPartial {
     cms_packets: s.cmsPackets,
     cms_bytes: s.cmsBytes,
     ...perHll('column', (h) => s[h.wireField]),
-    candidates: encodeCandidates(s.candidates),
+    candidates: encodeCandidates(
+      s.candidates,
+      undefined,
+      s.candidateBounds
+        ? { floor: { packets: s.candidateFloorPackets, bytes: s.candidateFloorBytes }, sampled: s.samplingRate > 1 }
+        : { sampled: s.samplingRate > 1 },
+    ),
     protocols: t.protocols.map((p) => p.protocol),
     protocol_packets: t.protocols.map((p) => p.packets),
     protocol_bytes: t.protocols.map((p) => p.bytes),

@@ -20,6 +20,7 @@ import {
   mergeEncodedCountMinSketch,
   mergeEncodedHyperLogLog,
   type Candidate,
+  type CandidateFloor,
 } from '@tma/sketch';
 
 /** Why a message went to the dead-letter topic (header `tma-dlq-reason`). Schema reasons come from libs/schema. */
@@ -50,7 +51,10 @@ export type RejectReason =
  * (`totals.packets`, `totals.bytes`, `totals.protocols`) BEFORE the 1-in-`samplingRate` draw; only drawn packets
  * reach the sketches and the candidate table. So:
  * - exact, never scaled: totals, protocol totals, and the host totals built from them;
- * - scaled by the rate (estimates of all packets): CMS cells and totals, candidate packet and byte counts;
+ * - scaled by the rate (estimates of all packets): CMS cells and totals, candidate packet and byte counts (upper and
+ *   since-entry) and the candidate floor. These are estimates, not bounds: a sampled since-entry count times the
+ *   rate may exceed the truth, and an upper count may fall below it, so the window marks its candidates sampled and
+ *   answers say their bounds are not certain (docs/query-api.md);
  * - left as they are: HyperLogLogs (distinct counts of the drawn packets' keys; a lower bound, not linear, so no
  *   factor applies).
  */
@@ -63,7 +67,15 @@ function scaleSampled(v: ValidSnapshot, rate: number): void {
     CountMinSketch.withTotal(c, c.total * rate);
   }
   v.scaled = scaled;
-  v.candidates = s.candidates.map((c) => ({ key: c.key, packets: c.packets * rate, bytes: c.bytes * rate }));
+  v.candidates = s.candidates.map((c) => ({
+    key: c.key,
+    packets: c.packets * rate,
+    bytes: c.bytes * rate,
+    sincePackets: c.sincePackets * rate,
+    sinceBytes: c.sinceBytes * rate,
+  }));
+  if (v.candidateFloor)
+    v.candidateFloor = { packets: v.candidateFloor.packets * rate, bytes: v.candidateFloor.bytes * rate };
 }
 
 /**
@@ -100,6 +112,10 @@ export interface ValidSnapshot {
   scaled?: { cmsPackets: CountMinSketch; cmsBytes: CountMinSketch };
   /** Candidate counts, scaled for sampled snapshots. */
   candidates: Candidate[];
+  /** Bound of every flow the candidates leave out (scaled when sampled); undefined when the snapshot gives none (v1). */
+  candidateFloor?: CandidateFloor;
+  /** samplingRate > 1: candidate counts and floor are scaled estimates, not certain bounds. */
+  sampled: boolean;
   /** Exact totals as sent (never scaled). */
   packets: number;
   bytes: number;
@@ -143,8 +159,18 @@ function checkFields(s: SketchSnapshot): void {
   for (const c of s.candidates) {
     checkCount('candidates.packets', c.packets);
     checkCount('candidates.bytes', c.bytes);
+    checkCount('candidates.sincePackets', c.sincePackets);
+    checkCount('candidates.sinceBytes', c.sinceBytes);
+    // what a way counted since entry is part of its upper count
+    if (c.sincePackets > c.packets || c.sinceBytes > c.bytes)
+      throw new RejectedSnapshot('invalid-count', 'candidates: a since-entry count above its upper count');
   }
   checkCount('candidateEvictions', s.candidateEvictions);
+  checkCount('candidateFloorPackets', s.candidateFloorPackets);
+  checkCount('candidateFloorBytes', s.candidateFloorBytes);
+  checkCount('candidateThreshold', s.candidateThreshold);
+  checkCount('evictedPackets', s.evictedPackets);
+  checkCount('evictedBytes', s.evictedBytes);
   checkCount('spoolDrops', s.spoolDrops);
   for (const i of s.interfaces) checkText('interfaces.ifname', i.ifname, true);
   for (const e of s.parseErrors) {
@@ -258,6 +284,8 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
     ['cmsPackets total', cmsPacketsTotal],
     ['cmsBytes total', cmsBytesTotal],
     ['a candidate count', candidate],
+    ['candidateFloorPackets', snapshot.candidateFloorPackets],
+    ['candidateFloorBytes', snapshot.candidateFloorBytes],
   ] as const) {
     if (n * rate > MAX_SAFE)
       throw new RejectedSnapshot('count-overflow', `${field} ${n} × sampling rate ${rate} passes 2^53 − 1`);
@@ -271,6 +299,10 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
       protocol,
     },
     candidates: snapshot.candidates,
+    candidateFloor: snapshot.candidateBounds
+      ? { packets: snapshot.candidateFloorPackets, bytes: snapshot.candidateFloorBytes }
+      : undefined,
+    sampled: rate > 1,
     packets: snapshot.totals.packets,
     bytes: snapshot.totals.bytes,
   };

@@ -13,6 +13,7 @@ import {
   HyperLogLog,
   perHll,
   type Candidate,
+  type CandidateFloor,
   type HllProperty,
 } from '@tma/sketch';
 import type { HostTotals, WindowContent } from '@tma/rollup';
@@ -41,8 +42,14 @@ export class WindowAccumulator implements WindowContent {
   };
   private sealed: SealedSketches | null = null;
   private dropped = false;
-  /** Candidate union by key (hex of the 40-byte key), kernel counts summed. */
+  /** Candidate union by key (hex of the 40-byte key), kernel counts (upper and since-entry) summed. */
   readonly candidates = new Map<string, Candidate>();
+  /**
+   * Sum of the snapshots' candidate floors: a flow in no snapshot's list had at most this in the window (unknown as
+   * soon as one snapshot gives none); sampled when any snapshot was.
+   */
+  candidateFloor: CandidateFloor | undefined = { packets: 0, bytes: 0 };
+  candidatesSampled = false;
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
   readonly hosts = new Map<string, HostTotals>();
 
@@ -187,11 +194,24 @@ export class WindowAccumulator implements WindowContent {
       if (seen) {
         seen.packets += c.packets;
         seen.bytes += c.bytes;
+        seen.sincePackets = (seen.sincePackets ?? 0) + (c.sincePackets ?? 0);
+        seen.sinceBytes = (seen.sinceBytes ?? 0) + (c.sinceBytes ?? 0);
       } else {
         // Copied: the key is a view into the Kafka message, which must not be kept alive.
-        this.candidates.set(id, { key: Uint8Array.from(c.key), packets: c.packets, bytes: c.bytes });
+        this.candidates.set(id, {
+          key: Uint8Array.from(c.key),
+          packets: c.packets,
+          bytes: c.bytes,
+          sincePackets: c.sincePackets ?? 0,
+          sinceBytes: c.sinceBytes ?? 0,
+        });
       }
     }
+    if (this.candidateFloor && v.candidateFloor) {
+      this.candidateFloor.packets += v.candidateFloor.packets;
+      this.candidateFloor.bytes += v.candidateFloor.bytes;
+    } else this.candidateFloor = undefined;
+    this.candidatesSampled ||= v.sampled;
     // Protocol totals are exact (counted before the sampling draw; validate.ts scaleSampled).
     for (const p of v.snapshot.totals.protocols) {
       const t = this.protocols.get(p.protocol);

@@ -167,9 +167,17 @@ function setHashKey(obj: unknown, seed: HashSeed): void {
   check(`bpf_map__set_initial_value(${HASH_KEY_SECTION})`, ffi.setInitialValue(map, key, key.length));
 }
 
+/** The candidate table's entry rule the program was loaded with (the reader derives each copy's entry floor). */
+export interface EntryRule {
+  sampleRate: number;
+  candThreshold: number;
+  candNoiseShift: number;
+}
+
 export class TmaKernel {
   readonly cpus = possibleCpus();
   readonly hook: Hook | undefined;
+  entry: EntryRule = { sampleRate: 1, candThreshold: CAND_THRESHOLD_DEFAULT, candNoiseShift: CAND_NOISE_SHIFT_DEFAULT };
   private readonly fds = new Map<string, number>();
   private readonly attached = new Map<number, Attachment[]>();
   /** struct tma_if_slot[IF_TABLE] as last written to .data.tma_ifs (null: an older object without it) */
@@ -203,6 +211,11 @@ export class TmaKernel {
       if (cfg.length >= m.cand_noise_shift + 4)
         cfg.writeUInt32LE(options.candNoiseShift ?? CAND_NOISE_SHIFT_DEFAULT, m.cand_noise_shift);
       if (cfg.length >= m.tunnels + 4) cfg.writeUInt32LE(TUNNEL_MODES.indexOf(options.tunnels ?? 'outer'), m.tunnels);
+      k.entry = {
+        sampleRate: options.sampleRate ?? 1,
+        candThreshold: options.candThreshold ?? CAND_THRESHOLD_DEFAULT,
+        candNoiseShift: options.candNoiseShift ?? CAND_NOISE_SHIFT_DEFAULT,
+      };
       check('bpf_map__set_initial_value(.rodata)', ffi.setInitialValue(rodata, cfg, cfg.length));
       setHashKey(obj, options.hashSeed ?? currentHashSeed());
       // one struct tma_state per (possible CPU, copy)

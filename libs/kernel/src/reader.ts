@@ -2,7 +2,7 @@
 // (an update of the tma_sync map-of-maps returns only after an RCU grace period), then read the idle copy straight
 // from the mmap of tma_state (no copying syscall), sum over CPUs into plain typed arrays, and zero it in place.
 // Counters become doubles: exact up to 2^53, far beyond any interval's traffic.
-import { cmsColumn } from '@tma/sketch';
+import { cmsColumn, MAX_FRAME_BYTES } from '@tma/sketch';
 import { check, ffi, u32 } from './libbpf';
 import {
   CAND_SETS,
@@ -33,13 +33,36 @@ export interface KernelTotals {
   errorBytes: number;
   candInserts: number;
   candEvictions: number;
+  /** since-entry packets and bytes of the ways evicted in this copy (summed over CPUs) */
+  candEvictedPackets: number;
+  candEvictedBytes: number;
   pulls: number;
 }
 
+/** A candidate flow of one copy, merged over CPUs (docs/bpf.md: bounds). */
 export interface KernelCandidate {
   key: Uint8Array;
+  /**
+   * Upper bounds of the flow's packets and bytes in this copy: on each CPU that tracks it its way's count (the CMS
+   * estimate at entry + every packet since), on every other CPU that counted IP packets its CMS estimate there.
+   */
   packets: number;
   bytes: number;
+  /** Exactly what the ways counted since the flow entered them: lower bounds of the flow's traffic. */
+  sincePackets: number;
+  sinceBytes: number;
+}
+
+/**
+ * What a flow that is not among the candidates can have counted in one copy, summed over CPUs: on each CPU it stayed
+ * below the entry threshold (never entered) or was let go with at most the dropped maximum (evicted, or refused by
+ * a set whose ways all counted more).
+ */
+export interface CandidateFloor {
+  packets: number;
+  bytes: number;
+  /** the entry threshold at the end of the copy, largest over CPUs (packets) */
+  thresholdPackets: number;
 }
 
 /** One idle copy, summed over CPUs. */
@@ -60,8 +83,10 @@ export interface EpochRead {
   cmsBytes: Float64Array;
   /** by enum tma_hll_kind, merged over CPUs by register max */
   hll: Uint8Array[];
-  /** candidate flows, per-CPU entries of the same key summed */
+  /** candidate flows, per-CPU entries of the same key merged */
   candidates: KernelCandidate[];
+  /** bound of every flow not among `candidates` */
+  candidateFloor: CandidateFloor;
   /** wall time of flip + barrier + read + clear, ms */
   readMs: number;
   /** of which flip + barrier (an RCU grace period: waiting, not CPU), ms */
@@ -77,7 +102,7 @@ export class EpochReader {
   private readonly syncValue = Buffer.alloc(4);
 
   /** `kernel`: a loaded object (only its CPU count, state mapping and map fds are used). */
-  constructor(private readonly kernel: Pick<TmaKernel, 'cpus' | 'state' | 'mapFd'>) {
+  constructor(private readonly kernel: Pick<TmaKernel, 'cpus' | 'state' | 'mapFd' | 'entry'>) {
     this.cpus = kernel.cpus;
     this.state = kernel.state();
     check('lookup tma_ctl', ffi.lookup(kernel.mapFd(CTL_MAP), this.zeroKey, this.ctlValue));
@@ -149,6 +174,8 @@ export class EpochReader {
       errorBytes: sum(S.totals + T.error_bytes),
       candInserts: sum(S.totals + T.cand_inserts),
       candEvictions: sum(S.totals + T.cand_evictions),
+      candEvictedPackets: sum(S.totals + T.cand_evicted_packets),
+      candEvictedBytes: sum(S.totals + T.cand_evicted_bytes),
       pulls: sum(S.totals + T.pulls),
     };
     const protoPackets = new Float64Array(PROTOCOLS);
@@ -191,11 +218,12 @@ export class EpochReader {
       hll.push(regs);
     }
 
-    // Candidates: CPU × set × way; a way is empty when packets == 0; the same key on several CPUs is summed. A
-    // member counted its packets since it entered (packets − base) in place of the CMS: fold them into its cells.
+    // Candidates: CPU × set × way; a way is empty when packets == 0. A member counted its packets since it entered
+    // (packets − base) in place of the CMS: fold them into its cells. The raw per-CPU cells are read before any fold
+    // lands in the sums, so the estimate of a flow on a CPU that does not track it is taken from them below.
     const setSize = STRUCTS.tma_cand_set.size;
     const cm = STRUCTS.tma_cand_set.members;
-    const byKey = new Map<string, KernelCandidate>();
+    const byKey = new Map<string, KernelCandidate & { cpus: number[]; hi: number; lo: number }>();
     for (let c = 0; c < cpus; c++)
       for (let set = 0; set < CAND_SETS; set++)
         for (let wy = 0; wy < CAND_WAYS; wy++) {
@@ -220,8 +248,65 @@ export class EpochReader {
           if (seen) {
             seen.packets += packets;
             seen.bytes += bytesOf;
-          } else byKey.set(id, { key, packets, bytes: bytesOf });
+            seen.sincePackets += foldPackets;
+            seen.sinceBytes += foldBytes;
+            seen.cpus.push(c);
+          } else
+            byKey.set(id, {
+              key,
+              packets,
+              bytes: bytesOf,
+              sincePackets: foldPackets,
+              sinceBytes: foldBytes,
+              cpus: [c],
+              hi,
+              lo,
+            });
         }
+
+    // Per CPU: IP packets (they set the entry threshold) and the floor of flows the table does not list there.
+    const ipPackets = base.map(
+      (b) => u64(b + S.totals + T.packets) - u64(b + S.totals + T.non_ip_packets) - u64(b + S.totals + T.error_packets),
+    );
+    const { sampleRate, candThreshold, candNoiseShift } = this.kernel.entry;
+    const floor: CandidateFloor = { packets: 0, bytes: 0, thresholdPackets: 0 };
+    for (let c = 0; c < cpus; c++) {
+      if (ipPackets[c] === 0) continue;
+      const noise = Math.floor(Math.floor(ipPackets[c] / sampleRate) / CMS_WIDTH) * 2 ** (candNoiseShift & 31);
+      const threshold = Math.max(candThreshold, noise);
+      const below = threshold - 1;
+      const dropP = u64(base[c] + S.totals + T.cand_dropped_max_packets);
+      const dropB = u64(base[c] + S.totals + T.cand_dropped_max_bytes);
+      floor.packets += Math.max(below, dropP);
+      floor.bytes += Math.max(below * MAX_FRAME_BYTES, dropB);
+      floor.thresholdPackets = Math.max(floor.thresholdPackets, threshold);
+    }
+
+    // A candidate missing from the table of a CPU that counted IP packets: its traffic there is all in that CPU's
+    // cells (never tracked there, or folded in when evicted), so the CPU's own CMS estimate bounds it.
+    const candidates: KernelCandidate[] = [];
+    for (const e of byKey.values()) {
+      if (e.cpus.length < cpus)
+        for (let c = 0; c < cpus; c++) {
+          if (ipPackets[c] === 0 || e.cpus.includes(c)) continue;
+          let p = Infinity;
+          let b = Infinity;
+          for (let row = 0; row < CMS_DEPTH; row++) {
+            const at = base[c] + S.cms + 16 * (row * CMS_WIDTH + cmsColumn(e.hi, e.lo, row));
+            p = Math.min(p, u64(at));
+            b = Math.min(b, u64(at + 8));
+          }
+          e.packets += p;
+          e.bytes += b;
+        }
+      candidates.push({
+        key: e.key,
+        packets: e.packets,
+        bytes: e.bytes,
+        sincePackets: e.sincePackets,
+        sinceBytes: e.sinceBytes,
+      });
+    }
 
     return {
       copy,
@@ -234,7 +319,8 @@ export class EpochReader {
       cmsPackets,
       cmsBytes,
       hll,
-      candidates: [...byKey.values()],
+      candidates,
+      candidateFloor: floor,
       readMs: 0,
       barrierMs: 0,
     };

@@ -2,7 +2,7 @@
 // typed arrays. A fleet day holds 10^5–10^6 candidate entries across its rows; a Map keyed by strings or by 53-bit
 // numbers spent seconds there, an open-addressing table on the 64-bit hash (keys compared byte for byte on a hash
 // match) does the same union in tens of milliseconds.
-import { hashKeyInto, type Candidate, type CountMinSketch } from '@tma/sketch';
+import { hashKeyInto, type Candidate, type CandidateFloor, type CandidateList, type CountMinSketch } from '@tma/sketch';
 
 const scratch = new Uint32Array(2);
 
@@ -18,9 +18,20 @@ export class CandidateBlock {
     /** The fleet hash of each key (the CMS column inputs). */
     readonly hi: Uint32Array,
     readonly lo: Uint32Array,
-    /** Kernel counts summed over hosts (lower bounds of each flow's traffic while it was tracked). */
+    /**
+     * Upper counts summed over the lists that name each flow (per host: the estimate when it entered the kernel's
+     * table plus everything since). With `floor` (the flows' traffic where a list did not name them), packets +
+     * floor bounds a flow's traffic from above.
+     */
     readonly packets: Float64Array,
     readonly bytes: Float64Array,
+    /** Counted exactly since entry, summed: lower bounds of each flow's traffic (certain unless `sampled`). */
+    readonly sincePackets: Float64Array,
+    readonly sinceBytes: Float64Array,
+    /** Every flow not in the block had at most this in the block's scope; undefined when unknown (older lists). */
+    readonly floor: CandidateFloor | undefined = undefined,
+    /** Some list was scaled up from sampled packets: bounds are estimates, not certain. */
+    readonly sampled = false,
   ) {
     if (keyBytes % 4 !== 0 || keyData.byteOffset % 4 !== 0)
       throw new RangeError('candidate keys are compared as 32-bit words: whole words, aligned');
@@ -34,7 +45,12 @@ export class CandidateBlock {
   unionIndex?: Int32Array;
 
   /** A zeroed block of `n` entries with `keyBytes`-byte keys. */
-  static allocate(n: number, keyBytes: number): CandidateBlock {
+  static allocate(
+    n: number,
+    keyBytes: number,
+    floor: CandidateFloor | undefined = undefined,
+    sampled = false,
+  ): CandidateBlock {
     return new CandidateBlock(
       new Uint8Array(n * keyBytes),
       keyBytes,
@@ -42,15 +58,42 @@ export class CandidateBlock {
       new Uint32Array(n),
       new Float64Array(n),
       new Float64Array(n),
+      new Float64Array(n),
+      new Float64Array(n),
+      floor,
+      sampled,
     );
   }
 
+  /** No candidates, floor unknown. */
   static readonly empty = CandidateBlock.allocate(0, 40);
 
-  static from(list: readonly Candidate[]): CandidateBlock {
+  /** The same entries (arrays shared) with another floor and sampled mark. */
+  withBounds(floor: CandidateFloor | undefined, sampled: boolean): CandidateBlock {
+    if (floor === this.floor && sampled === this.sampled) return this;
+    const b = new CandidateBlock(
+      this.keyData,
+      this.keyBytes,
+      this.hi,
+      this.lo,
+      this.packets,
+      this.bytes,
+      this.sincePackets,
+      this.sinceBytes,
+      floor,
+      sampled,
+    );
+    b.unionIndex = this.unionIndex;
+    return b;
+  }
+
+  /** A plain list (floor unknown, not sampled) or a decoded list with its floor and sampled mark. */
+  static from(input: readonly Candidate[] | CandidateList): CandidateBlock {
+    const list = Array.isArray(input) ? (input as readonly Candidate[]) : (input as CandidateList).candidates;
+    const bounds = Array.isArray(input) ? undefined : (input as CandidateList);
     const n = list.length;
     const kb = n > 0 ? list[0].key.length : 40;
-    const b = CandidateBlock.allocate(n, kb);
+    const b = CandidateBlock.allocate(n, kb, bounds?.floor, bounds?.sampled ?? false);
     for (let i = 0; i < n; i++) {
       const c = list[i];
       if (c.key.length !== kb) throw new RangeError(`candidate keys differ in length (${c.key.length} vs ${kb})`);
@@ -60,6 +103,8 @@ export class CandidateBlock {
       b.lo[i] = scratch[1];
       b.packets[i] = c.packets;
       b.bytes[i] = c.bytes;
+      b.sincePackets[i] = c.sincePackets ?? 0;
+      b.sinceBytes[i] = c.sinceBytes ?? 0;
     }
     return b;
   }
@@ -70,7 +115,7 @@ export class CandidateBlock {
 
   /** Approximate heap size, for byte-bounded caches. */
   get byteSize(): number {
-    return this.keyData.byteLength + this.size * 24 + 160;
+    return this.keyData.byteLength + this.size * 40 + 200;
   }
 
   /** The i-th key (a view: do not modify). */
@@ -79,7 +124,12 @@ export class CandidateBlock {
   }
 
   candidate(i: number): Candidate {
-    return { key: this.key(i), packets: this.packets[i], bytes: this.bytes[i] };
+    const c: Candidate = { key: this.key(i), packets: this.packets[i], bytes: this.bytes[i] };
+    if (this.sincePackets[i] || this.sinceBytes[i]) {
+      c.sincePackets = this.sincePackets[i];
+      c.sinceBytes = this.sinceBytes[i];
+    }
+    return c;
   }
 
   toArray(): Candidate[] {
@@ -88,11 +138,11 @@ export class CandidateBlock {
     return out;
   }
 
-  /** The entries at `indices`, in that order. */
+  /** The entries at `indices`, in that order; the floor is unknown (raising it for what was left out is the caller's). */
   pick(indices: ArrayLike<number>): CandidateBlock {
     const n = indices.length;
     const kb = this.keyBytes;
-    const b = CandidateBlock.allocate(n, kb);
+    const b = CandidateBlock.allocate(n, kb, undefined, this.sampled);
     for (let j = 0; j < n; j++) {
       const i = indices[j];
       b.keyData.set(this.keyData.subarray(i * kb, (i + 1) * kb), j * kb);
@@ -100,6 +150,8 @@ export class CandidateBlock {
       b.lo[j] = this.lo[i];
       b.packets[j] = this.packets[i];
       b.bytes[j] = this.bytes[i];
+      b.sincePackets[j] = this.sincePackets[i];
+      b.sinceBytes[j] = this.sinceBytes[i];
     }
     return b;
   }
@@ -136,6 +188,8 @@ interface UnionTable {
   lo: Uint32Array;
   packets: Float64Array;
   bytes: Float64Array;
+  sincePackets: Float64Array;
+  sinceBytes: Float64Array;
 }
 
 function unionTable(cap: number, kw: number): UnionTable {
@@ -148,6 +202,8 @@ function unionTable(cap: number, kw: number): UnionTable {
     lo: new Uint32Array(room),
     packets: new Float64Array(room),
     bytes: new Float64Array(room),
+    sincePackets: new Float64Array(room),
+    sinceBytes: new Float64Array(room),
   };
 }
 
@@ -164,11 +220,34 @@ function grown(t: UnionTable, n: number, kw: number): UnionTable {
   g.lo.set(t.lo);
   g.packets.set(t.packets);
   g.bytes.set(t.bytes);
+  g.sincePackets.set(t.sincePackets);
+  g.sinceBytes.set(t.sinceBytes);
   return g;
 }
 
 /**
- * Key union of many blocks, kernel counts summed; entries in order of first appearance. Inputs are not modified.
+ * The floor of a union of blocks of disjoint scopes: a flow in none of them had at most each one's floor in each,
+ * so the floors add up; unknown when any is. Sampled when any is.
+ */
+function unionBounds(blocks: readonly CandidateBlock[]): { floor: CandidateFloor | undefined; sampled: boolean } {
+  let packets = 0;
+  let bytes = 0;
+  let known = true;
+  let sampled = false;
+  for (const b of blocks) {
+    sampled ||= b.sampled;
+    if (!b.floor) known = false;
+    else {
+      packets += b.floor.packets;
+      bytes += b.floor.bytes;
+    }
+  }
+  return { floor: known ? { packets, bytes } : undefined, sampled };
+}
+
+/**
+ * Key union of many blocks, counts summed (upper and since-entry alike), floors summed (unionBounds); entries in
+ * order of first appearance. Inputs are not modified.
  * `base`, when given, must already hold distinct keys (an earlier union): its entries go in first without key
  * comparisons, so extending a reused union (a day's hours) with a few more blocks (its minutes) costs little more
  * than those blocks.
@@ -178,13 +257,15 @@ export function unionBlocks(
   base?: CandidateBlock,
   options: { keepIndex?: boolean } = {},
 ): CandidateBlock {
+  const bounds = unionBounds(base ? [base, ...blocks] : blocks);
   const nonEmpty = blocks.filter((b) => b.size > 0);
   if (base && base.size > 0) {
-    if (nonEmpty.length === 0) return base;
+    if (nonEmpty.length === 0) return base.withBounds(bounds.floor, bounds.sampled);
   } else {
     base = undefined;
-    if (nonEmpty.length === 0) return CandidateBlock.empty;
-    if (nonEmpty.length === 1) return nonEmpty[0];
+    if (nonEmpty.length === 0)
+      return blocks.length === 0 ? CandidateBlock.empty : CandidateBlock.empty.withBounds(bounds.floor, bounds.sampled);
+    if (nonEmpty.length === 1) return nonEmpty[0].withBounds(bounds.floor, bounds.sampled);
   }
   const kb = (base ?? nonEmpty[0]).keyBytes;
   if (nonEmpty.some((b) => b.keyBytes !== kb)) throw new RangeError('candidate blocks with different key lengths');
@@ -196,7 +277,7 @@ export function unionBlocks(
   if (base?.unionIndex) cap = Math.max(cap, base.unionIndex.length);
   else while (base && cap < base.size * 4) cap *= 2;
   let t = unionTable(cap, kw);
-  let { slots, keys, hi, lo, packets, bytes } = t;
+  let { slots, keys, hi, lo, packets, bytes, sincePackets, sinceBytes } = t;
   let mask = t.cap - 1;
   let room = t.cap >> 1;
   let n = 0;
@@ -207,6 +288,8 @@ export function unionBlocks(
     lo.set(base.lo);
     packets.set(base.packets);
     bytes.set(base.bytes);
+    sincePackets.set(base.sincePackets);
+    sinceBytes.set(base.sinceBytes);
     if (base.unionIndex?.length === cap) slots.set(base.unionIndex);
     else
       for (let j = 0; j < n; j++) {
@@ -221,6 +304,8 @@ export function unionBlocks(
     const bl = b.lo;
     const bp = b.packets;
     const bb = b.bytes;
+    const bsp = b.sincePackets;
+    const bsb = b.sinceBytes;
     const size = b.size;
     for (let i = 0; i < size; i++) {
       const h = bh[i];
@@ -231,7 +316,7 @@ export function unionBlocks(
         if (at === 0) {
           if (n >= room) {
             t = grown(t, n, kw);
-            ({ slots, keys, hi, lo, packets, bytes } = t);
+            ({ slots, keys, hi, lo, packets, bytes, sincePackets, sinceBytes } = t);
             mask = t.cap - 1;
             room = t.cap >> 1;
             s = slotOf(h, l) & mask;
@@ -243,6 +328,8 @@ export function unionBlocks(
           lo[n] = l;
           packets[n] = bp[i];
           bytes[n] = bb[i];
+          sincePackets[n] = bsp[i];
+          sinceBytes[n] = bsb[i];
           n++;
           break;
         }
@@ -251,6 +338,8 @@ export function unionBlocks(
         if (hi[j] === h && lo[j] === l && sameKey(keys, j * kw, bk, i * kw, kw)) {
           packets[j] += bp[i];
           bytes[j] += bb[i];
+          sincePackets[j] += bsp[i];
+          sinceBytes[j] += bsb[i];
           break;
         }
         s = (s + 1) & mask;
@@ -264,6 +353,10 @@ export function unionBlocks(
     lo.slice(0, n),
     packets.slice(0, n),
     bytes.slice(0, n),
+    sincePackets.slice(0, n),
+    sinceBytes.slice(0, n),
+    bounds.floor,
+    bounds.sampled,
   );
   if (options.keepIndex) out.unionIndex = slots;
   return out;
@@ -330,7 +423,8 @@ export function kthLargest(a: Float64Array, k: number): number {
 
 /**
  * Keeps the `n` entries ranked highest by packets and the `n` by bytes (plain estimates), in block order. This is
- * what a coarse-tier row stores: see docs/aggregator.md for the completeness it guarantees.
+ * what a coarse-tier row stores: see docs/aggregator.md for the completeness it guarantees. A flow cut had at most
+ * its estimate, so the floor rises to the largest estimate cut (by packets and by bytes).
  */
 export function shortlistBlock(
   block: CandidateBlock,
@@ -343,6 +437,18 @@ export function shortlistBlock(
   for (const i of topByEstimate(block, cmsPackets, n)) keep[i] = 1;
   for (const i of topByEstimate(block, cmsBytes, n)) keep[i] = 1;
   const idx: number[] = [];
-  for (let i = 0; i < keep.length; i++) if (keep[i]) idx.push(i);
-  return block.pick(idx);
+  let cutP = 0;
+  let cutB = 0;
+  for (let i = 0; i < keep.length; i++) {
+    if (keep[i]) idx.push(i);
+    else {
+      cutP = Math.max(cutP, cmsPackets.estimate(block.hi[i], block.lo[i]));
+      cutB = Math.max(cutB, cmsBytes.estimate(block.hi[i], block.lo[i]));
+    }
+  }
+  const floor = block.floor && {
+    packets: Math.max(block.floor.packets, cutP),
+    bytes: Math.max(block.floor.bytes, cutB),
+  };
+  return block.pick(idx).withBounds(floor, block.sampled);
 }

@@ -5,7 +5,7 @@ import {
   CountMinSketch,
   HLL_SKETCHES,
   HyperLogLog,
-  decodeCandidates,
+  decodeCandidateList,
   decodeCountMinSketch,
   decodeHyperLogLog,
   encodeCandidates,
@@ -13,6 +13,7 @@ import {
   encodeHyperLogLog,
   perHll,
   type Candidate,
+  type CandidateFloor,
   type HllColumn,
   type HllProperty,
 } from '@tma/sketch';
@@ -41,6 +42,12 @@ export interface WindowContent extends Record<HllProperty, HyperLogLog> {
   cmsBytes: CountMinSketch;
   protocols: Map<number, { packets: number; bytes: number }>;
   hosts: Map<string, HostTotals>;
+  /**
+   * What the window's candidate list leaves out (every other flow had at most this; undefined: unknown, some
+   * snapshot said nothing) and whether any snapshot was sampled. Taken from the block when the candidates are one.
+   */
+  candidateFloor?: CandidateFloor;
+  candidatesSampled?: boolean;
 }
 
 /** Row of agg_partials as written (Uint8Array columns go through their _hex EPHEMERAL twins). */
@@ -110,7 +117,10 @@ export function partialRow(
 ): PartialRow {
   const protocols = [...c.protocols].sort((a, b) => a[0] - b[0]);
   const hosts = [...c.hosts].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  const list = candidates instanceof CandidateBlock ? candidates.toArray() : candidates;
+  const block = candidates instanceof CandidateBlock ? candidates : undefined;
+  const list = block ? block.toArray() : (candidates as Iterable<Candidate>);
+  const floor = block ? block.floor : c.candidateFloor;
+  const sampled = block ? block.sampled : (c.candidatesSampled ?? false);
   return {
     tier: id.tier,
     window_start: sec(id.windowStartMs),
@@ -129,7 +139,7 @@ export function partialRow(
     cms_packets: encodeCountMinSketch(c.cmsPackets),
     cms_bytes: encodeCountMinSketch(c.cmsBytes),
     ...perHll('column', (h) => encodeHyperLogLog(c[h.property])),
-    candidates: encodeCandidates(list),
+    candidates: encodeCandidates(list, undefined, { floor, sampled }),
     protocols: protocols.map((p) => p[0]),
     protocol_packets: protocols.map((p) => p[1].packets),
     protocol_bytes: protocols.map((p) => p[1].bytes),
@@ -248,7 +258,7 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
   into.cmsPackets.merge(decodeCountMinSketch(row.cms_packets));
   into.cmsBytes.merge(decodeCountMinSketch(row.cms_bytes));
   for (const h of HLL_SKETCHES) into[h.property].merge(decodeHyperLogLog(row[h.column]));
-  into.candidateParts.push(CandidateBlock.from(decodeCandidates(row.candidates)));
+  into.candidateParts.push(CandidateBlock.from(decodeCandidateList(row.candidates)));
   row.protocols.forEach((p, i) => {
     const k = Number(p);
     const t = into.protocols.get(k) ?? { packets: 0, bytes: 0 };

@@ -1,6 +1,6 @@
 // Reading stored rows back: decoding one sketch column at a time and merging decoded sketches into fresh ones, for
 // readers that cache decoded rows (the query API) rather than fold whole rows into a MergedWindow.
-import { CountMinSketch, HyperLogLog, decodeCandidates, decodeCountMinSketch, decodeHyperLogLog } from '@tma/sketch';
+import { CountMinSketch, HyperLogLog, decodeCandidateList, decodeCountMinSketch, decodeHyperLogLog } from '@tma/sketch';
 import { CandidateBlock } from './candidates';
 import type { SKETCH_COLUMNS } from './partial-rows';
 
@@ -17,7 +17,7 @@ export type DecodedSketch<C extends SketchColumn> = C extends 'cms_packets' | 'c
 /** Decodes one stored sketch column (candidates hashed once, into a block every union and ranking reuses). */
 export function decodeSketchColumn<C extends SketchColumn>(column: C, blob: Uint8Array): DecodedSketch<C> {
   if (column === 'cms_packets' || column === 'cms_bytes') return decodeCountMinSketch(blob) as DecodedSketch<C>;
-  if (column === 'candidates') return CandidateBlock.from(decodeCandidates(blob)) as DecodedSketch<C>;
+  if (column === 'candidates') return CandidateBlock.from(decodeCandidateList(blob)) as DecodedSketch<C>;
   return decodeHyperLogLog(blob) as DecodedSketch<C>;
 }
 

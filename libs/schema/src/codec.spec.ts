@@ -20,7 +20,9 @@ import { sampleBytes, sampleSnapshot } from './testing';
 import { LONG_MAX } from './bounded-walk';
 import { schemaFingerprint } from './fingerprint';
 
-const v1Schema = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'avro', 'sketch-snapshot.v1.avsc'), 'utf8'));
+const currentSchema = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '..', 'avro', `sketch-snapshot.v${CURRENT_SNAPSHOT_VERSION}.avsc`), 'utf8'),
+);
 
 function expectError<T extends errors.SchemaError>(
   fn: () => unknown,
@@ -51,11 +53,11 @@ describe('encode / decode', () => {
     const snap = sampleSnapshot();
     const msg = encode(snap);
     expect([...msg.subarray(0, 2)]).toEqual([0xc3, 0x01]);
-    expect(msg.subarray(2, HEADER_BYTES)).toEqual(schemaFingerprint(v1Schema));
+    expect(msg.subarray(2, HEADER_BYTES)).toEqual(schemaFingerprint(currentSchema));
     // The body is what any Avro library writes for this schema.
-    expect(msg.subarray(HEADER_BYTES)).toEqual(avro.Type.forSchema(v1Schema).toBuffer(snap));
-    const v1 = knownSnapshotSchemas().find((s) => s.version === 1)!;
-    expect(v1.fingerprint).toBe(msg.subarray(2, HEADER_BYTES).toString('hex'));
+    expect(msg.subarray(HEADER_BYTES)).toEqual(avro.Type.forSchema(currentSchema).toBuffer(snap));
+    const cur = knownSnapshotSchemas().find((s) => s.version === CURRENT_SNAPSHOT_VERSION)!;
+    expect(cur.fingerprint).toBe(msg.subarray(2, HEADER_BYTES).toString('hex'));
   });
 
   it('accepts a Uint8Array view at an offset', () => {
@@ -75,6 +77,8 @@ describe('encode / decode', () => {
         key: sampleBytes(40, i + 1),
         packets: i,
         bytes: i * 1500,
+        sincePackets: i >> 1,
+        sinceBytes: (i >> 1) * 1500,
       })),
     });
     expect(decode(encode(snap)).snapshot).toEqual(snap);
@@ -83,7 +87,12 @@ describe('encode / decode', () => {
   it('refuses to encode values that do not match the schema, naming the fields', () => {
     const err = expectError(
       () =>
-        encode(sampleSnapshot({ samplingRate: 1.5, candidates: [{ key: Buffer.alloc(39), packets: 1, bytes: 1 }] })),
+        encode(
+          sampleSnapshot({
+            samplingRate: 1.5,
+            candidates: [{ key: Buffer.alloc(39), packets: 1, bytes: 1, sincePackets: 0, sinceBytes: 0 }],
+          }),
+        ),
       errors.InvalidSnapshotError,
       'invalid-snapshot',
     );
@@ -150,9 +159,9 @@ describe('decode rejects with typed errors', () => {
     badUtf8[1] = 0xff;
     expectError(() => decode(Buffer.concat([header, badUtf8])), errors.InvalidBodyError, 'invalid-body');
 
-    // A schema-shaped value that avsc would happily write with a wider type, read back through the v1 writer.
+    // A schema-shaped value that avsc would happily write with a wider type, read back through the current writer.
     const wide = avro.Type.forSchema(
-      JSON.parse(JSON.stringify(v1Schema).replace('"symbols":["XDP","TC"]', '"symbols":["XDP","TC","OTHER"]')),
+      JSON.parse(JSON.stringify(currentSchema).replace('"symbols":["XDP","TC"]', '"symbols":["XDP","TC","OTHER"]')),
     );
     const withBadEnum = wide.toBuffer({
       ...sampleSnapshot(),
@@ -161,7 +170,9 @@ describe('decode rejects with typed errors', () => {
     expectError(() => decode(Buffer.concat([header, withBadEnum])), errors.InvalidBodyError, 'invalid-body');
 
     const longIfindex = avro.Type.forSchema(
-      JSON.parse(JSON.stringify(v1Schema).replace('"name":"ifindex","type":"int"', '"name":"ifindex","type":"long"')),
+      JSON.parse(
+        JSON.stringify(currentSchema).replace('"name":"ifindex","type":"int"', '"name":"ifindex","type":"long"'),
+      ),
     );
     const withBigInt = longIfindex.toBuffer({
       ...sampleSnapshot(),
@@ -235,9 +246,9 @@ describe('decode rejects with typed errors', () => {
 
 describe('topics and dead letters', () => {
   it('carry the schema version', () => {
-    expect(snapshotTopic()).toBe('tma.snapshots.v1');
-    expect(snapshotTopic('prod-eu')).toBe('prod-eu.snapshots.v1');
-    expect(deadLetterTopic()).toBe('tma.snapshots.v1.dlq');
+    expect(snapshotTopic()).toBe('tma.snapshots.v2');
+    expect(snapshotTopic('prod-eu', 1)).toBe('prod-eu.snapshots.v1');
+    expect(deadLetterTopic()).toBe('tma.snapshots.v2.dlq');
     expect(snapshotTopics()).toEqual(knownSnapshotSchemas().map((s) => `tma.snapshots.v${s.version}`));
     expect(() => snapshotTopic('bad prefix')).toThrow(RangeError);
     expect(() => snapshotTopic('tma', CURRENT_SNAPSHOT_VERSION + 1)).toThrow(RangeError);

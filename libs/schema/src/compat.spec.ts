@@ -28,8 +28,14 @@ function fixtureValue() {
     cmsPackets: sampleBytes(300, 11),
     cmsBytes: Buffer.alloc(0),
     candidates: [
-      { key: sampleFlowKey([198, 51, 100, 7], [203, 0, 113, 9], 8, 0, 1), packets: 9_007_199_254_740_990, bytes: 0 },
-      { key: sampleBytes(40, 77), packets: 1, bytes: 64 },
+      {
+        key: sampleFlowKey([198, 51, 100, 7], [203, 0, 113, 9], 8, 0, 1),
+        packets: 9_007_199_254_740_990,
+        bytes: 0,
+        sincePackets: 9_007_199_254_740_990,
+        sinceBytes: 0,
+      },
+      { key: sampleBytes(40, 77), packets: 1, bytes: 64, sincePackets: 0, sinceBytes: 0 },
     ],
     parseErrors: [
       { reason: 'truncated-l4', count: 3 },
@@ -39,6 +45,12 @@ function fixtureValue() {
     spoolDrops: 5,
     // the public seed's identity when the fixture was frozen (identities are one-way SHA-256 derivations since)
     sketchSpec: { ...sampleSnapshot().sketchSpec, seedHash: 0x769970a0 },
+    candidateBounds: true,
+    candidateFloorPackets: 0,
+    candidateFloorBytes: 9_007_199_254_740_990,
+    candidateThreshold: 1,
+    evictedPackets: 2 ** 40,
+    evictedBytes: 0,
   });
 }
 
@@ -75,10 +87,14 @@ describe.each(SNAPSHOT_SCHEMAS.map((s) => [s.version, s] as const))('data writte
     expect(out.schemaVersion).toBe(version);
     const snapshot = out.snapshot as unknown as Record<string, unknown>;
     // Fields the versions share carry the written value; fields added later take their defaults.
-    // (When a later version reshapes a field, replace this generic check with an explicit mapping for it.)
+    // Reshaped fields are mapped explicitly: v2 candidates carry since-entry counts, 0 for older writers.
     const writerFields = new Set((writer as unknown as avro.types.RecordType).fields.map((f) => f.name));
     for (const f of (current as unknown as avro.types.RecordType).fields) {
-      if (writerFields.has(f.name)) expect(snapshot[f.name]).toEqual(written[f.name]);
+      if (f.name === 'candidates' && version < 2)
+        expect(snapshot.candidates).toEqual(
+          (written.candidates as object[]).map((c) => ({ ...c, sincePackets: 0, sinceBytes: 0 })),
+        );
+      else if (writerFields.has(f.name)) expect(snapshot[f.name]).toEqual(written[f.name]);
       else expect(snapshot[f.name]).toEqual(f.defaultValue());
     }
     if (version === CURRENT_SNAPSHOT_VERSION) expect(out.snapshot).toEqual(fixtureValue());

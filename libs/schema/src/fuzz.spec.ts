@@ -54,7 +54,13 @@ const valid = [
   encode(
     sampleSnapshot({
       cmsPackets: sampleBytes(2000, 3),
-      candidates: Array.from({ length: 50 }, (_, i) => ({ key: sampleBytes(40, i + 9), packets: i * 1e9, bytes: i })),
+      candidates: Array.from({ length: 50 }, (_, i) => ({
+        key: sampleBytes(40, i + 9),
+        packets: i * 1e9,
+        bytes: i,
+        sincePackets: i,
+        sinceBytes: i,
+      })),
     }),
   ),
 ];

@@ -49,7 +49,14 @@ describe('snapshots carrying real sketches', () => {
       hll.sources.addKey(srcKey(t.src));
       hll.destinations.addKey(dstKey(t.dst));
       hll.ports.addKey(portsKey(t.dport, t.proto));
-      if (packets === 17) candidates.push({ key: Buffer.from(key), packets, bytes: packets * 1200 });
+      if (packets === 17)
+        candidates.push({
+          key: Buffer.from(key),
+          packets,
+          bytes: packets * 1200,
+          sincePackets: packets - 1,
+          sinceBytes: (packets - 1) * 1200,
+        });
     }
     const snap = sampleSnapshot({
       ...encodeSnapshotSketches({

@@ -3,7 +3,7 @@
 // 10^7 and is exact at small cardinalities; merging k hosts equals the sketch of the union stream exactly; heavy
 // hitters have 100 % recall and ≥ 99 % precision at φ = 0.1 %.
 import { CountMinSketch } from './cms';
-import { Candidate, heavyHitters, mergeCandidates } from './heavy-hitters';
+import { Candidate, heavyHitters, mergeCandidates, splitTopK } from './heavy-hitters';
 import { hashWordsInto } from './hash';
 import { HyperLogLog } from './hll';
 import { toHex } from './keys';
@@ -267,6 +267,59 @@ describe('heavy hitters over hosts with bounded candidate tables', () => {
     expect(under).toBe(0);
     expect(precision).toBeGreaterThanOrEqual(0.99); // Zipf 1.1: 86/86 here, 98.8–100 % over other seeds
   });
+
+  // Bounds through the merge across hosts: L = summed since-entry counts, U = min(merged CMS estimate, summed upper
+  // counts + summed floors), and every flow no host lists within the summed floors. Then the top-k split: certain
+  // flows all in the true top k, every true top-k flow above the floor certain or possible.
+  it.each(DATASETS.map((d) => [d]))(
+    '%s: L ≤ truth ≤ U for every merged candidate, unlisted flows within the floor, certain/possible exact',
+    (name) => {
+      const run = simulated(name);
+      const { hosts, packets, bytes, counts, index } = run;
+      const merged = mergeCandidates(hosts.map((h) => h.table.candidates()));
+      const floor = { packets: 0, bytes: 0 };
+      for (const h of hosts) {
+        floor.packets += h.table.floor().packets;
+        floor.bytes += h.table.floor().bytes;
+      }
+      const trueBytes = new Float64Array(FLOWS);
+      const stream = streams.get(name)!;
+      for (let i = 0; i < stream.length; i++) trueBytes[stream[i]] += packetBytes(stream[i], i);
+      const ranked = heavyHitters(merged, packets, bytes, { by: 'packets', floor });
+      const listed = new Uint8Array(FLOWS);
+      let wrong = 0; // bounds that miss the truth (counted: an expect per flow costs more than the check)
+      for (const r of ranked) {
+        const f = index.get(toHex(r.key))!;
+        listed[f] = 1;
+        if (r.sincePackets > counts[f] || counts[f] > r.packets) wrong++;
+        if (r.sinceBytes > trueBytes[f] || trueBytes[f] > r.bytes) wrong++;
+      }
+      let unlisted = 0;
+      for (let f = 0; f < FLOWS; f++) {
+        if (listed[f] || counts[f] === 0) continue;
+        unlisted++;
+        if (counts[f] > floor.packets || trueBytes[f] > floor.bytes) wrong++;
+      }
+      expect(wrong).toBe(0);
+      expect(unlisted).toBeGreaterThan(0);
+      const k = 20;
+      const split = splitTopK(
+        ranked.map((r) => r.sincePackets),
+        ranked.map((r) => r.packets),
+        k,
+        floor.packets,
+      );
+      const order = Array.from(counts.keys()).sort((a, b) => counts[b] - counts[a]);
+      const kth = counts[order[k - 1]];
+      for (const i of split.certain) expect(counts[index.get(toHex(ranked[i].key))!]).toBeGreaterThanOrEqual(kth);
+      const reported = new Set([...split.certain, ...split.possible].map((i) => index.get(toHex(ranked[i].key))!));
+      for (const f of order.slice(0, k)) if (counts[f] > floor.packets) expect(reported.has(f)).toBe(true);
+      if (name !== 'uniform') expect(split.certain.length).toBeGreaterThan(0);
+      console.log(
+        `${name}: ${merged.length} candidates, floor ${floor.packets} packets, top ${k}: ${split.certain.length} certain, ${split.possible.length} possible, complete ${split.complete}, evictions ${hosts.reduce((a, h) => a + h.table.evictions, 0)}`,
+      );
+    },
+  );
 
   it('every count in a table bounds its flow from above, however the noise floor moves', () => {
     for (const name of DATASETS) {

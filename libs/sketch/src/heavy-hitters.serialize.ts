@@ -1,11 +1,15 @@
 // Binary form of a heavy-hitter candidate list (family 3), after the shared header of serial-format.ts:
 //
-//  family 3 candidates:  param0 = key bytes (40), param1 = 0; encoding 0:
-//                        varint n, then n × (u8 flags: bit0 source is IPv4, bit1 destination is IPv4;
-//                        source 4|16 bytes, destination 4|16 bytes, sport u16 BE, dport u16 BE, proto u8,
-//                        varint packets, varint bytes). Keys are unique.
+//  family 3 candidates:  param0 = key bytes (40), param1 = list flags (0 in lists written before bounds):
+//                        bit0 each entry carries its since-entry counts, bit1 the list carries its floor,
+//                        bit2 sampled (counts scaled from 1-in-N sampling: bounds are estimates, not certain);
+//                        encoding 0:
+//                        [bit1: varint floor packets, varint floor bytes], varint n, then n × (u8 flags: bit0
+//                        source is IPv4, bit1 destination is IPv4; source 4|16 bytes, destination 4|16 bytes,
+//                        sport u16 BE, dport u16 BE, proto u8, varint packets, varint bytes
+//                        [bit0: varint since packets, varint since bytes]). Keys are unique.
 import { CorruptError, IncompatibleParametersError } from './errors';
-import { Candidate } from './heavy-hitters';
+import { Candidate, CandidateFloor } from './heavy-hitters';
 import { FlowKeySet, isFlowKey, isIPv4Mapped, toHex } from './keys';
 import {
   ByteReader,
@@ -19,16 +23,43 @@ import {
 import { currentHashSeed } from './hash';
 import { DOMAIN_FLOW, FLOW_KEY_BYTES } from './spec.generated';
 
-export function encodeCandidates(candidates: Iterable<Candidate>, seedHash = currentHashSeed().seedHash): Uint8Array {
+/** A candidate list with what it leaves out (absent: unknown, as in lists written before bounds). */
+export interface CandidateList {
+  candidates: Candidate[];
+  floor?: CandidateFloor;
+  /** counts scaled up from sampled packets: lower and upper bounds are estimates, not certain */
+  sampled: boolean;
+}
+
+const LIST_SINCE = 1;
+const LIST_FLOOR = 2;
+const LIST_SAMPLED = 4;
+
+const count = (n: number | undefined, what: string): number => {
+  const v = n ?? 0;
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${what} must be a non-negative integer`);
+  return v;
+};
+
+export function encodeCandidates(
+  candidates: Iterable<Candidate>,
+  seedHash = currentHashSeed().seedHash,
+  options: { floor?: CandidateFloor; sampled?: boolean } = {},
+): Uint8Array {
   const list = Array.isArray(candidates) ? (candidates as Candidate[]) : [...candidates];
+  const flags = LIST_SINCE | (options.floor ? LIST_FLOOR : 0) | (options.sampled ? LIST_SAMPLED : 0);
   const w = startSketch(
     SketchFamily.Candidates,
     SketchEncoding.Dense,
     seedHash,
     FLOW_KEY_BYTES,
-    0,
-    8 + list.length * 24,
+    flags,
+    24 + list.length * 32,
   );
+  if (options.floor) {
+    w.varint(count(options.floor.packets, 'the floor'));
+    w.varint(count(options.floor.bytes, 'the floor'));
+  }
   w.varint(list.length);
   const seen = new FlowKeySet();
   for (const c of list) {
@@ -49,6 +80,8 @@ export function encodeCandidates(candidates: Iterable<Candidate>, seedHash = cur
     w.bytes(k, 32, 5); // sport, dport (network order), proto
     w.varint(c.packets);
     w.varint(c.bytes);
+    w.varint(count(c.sincePackets, 'since-entry counts'));
+    w.varint(count(c.sinceBytes, 'since-entry counts'));
   }
   return finishSketch(w);
 }
@@ -70,12 +103,21 @@ function readAddress(r: ByteReader, v4: boolean, key: Uint8Array, at: number): v
 }
 
 export function decodeCandidates(bytes: Uint8Array, expect: { seedHash?: number } = {}): Candidate[] {
+  return decodeCandidateList(bytes, expect).candidates;
+}
+
+export function decodeCandidateList(bytes: Uint8Array, expect: { seedHash?: number } = {}): CandidateList {
   const h = openSketch(bytes, SketchFamily.Candidates, expect.seedHash);
   if (h.encoding !== SketchEncoding.Dense) throw new CorruptError(`candidate lists have no encoding ${h.encoding}`);
-  if (h.param0 !== FLOW_KEY_BYTES || h.param1 !== 0)
+  if (h.param0 !== FLOW_KEY_BYTES)
     throw new IncompatibleParametersError(`candidate keys of ${h.param0} bytes; expected ${FLOW_KEY_BYTES}`);
+  const listFlags = h.param1;
+  if (listFlags > (LIST_SINCE | LIST_FLOOR | LIST_SAMPLED))
+    throw new IncompatibleParametersError(`candidate list flags 0x${listFlags.toString(16)}`);
   const end = SKETCH_HEADER_BYTES + h.payloadLength;
   const r = new ByteReader(bytes, SKETCH_HEADER_BYTES, end);
+  const floor =
+    listFlags & LIST_FLOOR ? { packets: r.varint('the floor packets'), bytes: r.varint('the floor bytes') } : undefined;
   const n = r.varint('the candidate count');
   if (n * 16 > end - r.pos) throw new CorruptError(`candidate count ${n} does not fit the payload`);
   const out: Candidate[] = new Array(n);
@@ -93,8 +135,18 @@ export function decodeCandidates(bytes: Uint8Array, expect: { seedHash?: number 
     const packets = r.varint('candidate packets');
     const byteCount = r.varint('candidate bytes');
     if (!seen.add(key)) throw new CorruptError('duplicate candidate key');
-    out[i] = { key, packets, bytes: byteCount };
+    const c: Candidate = { key, packets, bytes: byteCount };
+    if (listFlags & LIST_SINCE) {
+      const sp = r.varint('candidate since-entry packets');
+      const sb = r.varint('candidate since-entry bytes');
+      if (sp > packets || sb > byteCount) throw new CorruptError('a since-entry count above its upper count');
+      if (sp || sb) {
+        c.sincePackets = sp;
+        c.sinceBytes = sb;
+      }
+    }
+    out[i] = c;
   }
   if (r.pos !== end) throw new CorruptError(`${end - r.pos} bytes after the last candidate`);
-  return out;
+  return { candidates: out, floor, sampled: (listFlags & LIST_SAMPLED) !== 0 };
 }

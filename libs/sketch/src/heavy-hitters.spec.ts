@@ -138,6 +138,8 @@ describe('hierarchical heavy hitters', () => {
     bytesBound: 0,
     kernelPackets: packets,
     kernelBytes: packets * 100,
+    sincePackets: 0,
+    sinceBytes: 0,
     confidence: 1,
   });
 
@@ -182,7 +184,7 @@ describe('hierarchical heavy hitters', () => {
 });
 
 describe('CandidateTable (model of the kernel table)', () => {
-  it('enters at the threshold from the CMS estimate, then counts; evicts the way with fewest packets', () => {
+  it('enters at the threshold from the CMS estimate, then counts; evicts the way with fewest packets for a heavier flow', () => {
     const t = new CandidateTable({ slots: 4, ways: 2, thresholdPackets: 3 });
     const keys = Array.from({ length: 12 }, (_, i) => flowKey(tcp('10.0.0.1', '10.0.0.2', i)));
     // Three keys whose hash puts them in set 0, so the two-way set overflows.
@@ -194,14 +196,19 @@ describe('CandidateTable (model of the kernel table)', () => {
     obs(inSet0[0], 3); // enters with its estimate
     obs(inSet0[0], 4); // then counts exactly
     obs(inSet0[1], 3);
-    expect(t.candidates().map((c) => [c.packets, c.bytes])).toEqual([
-      [4, 400],
-      [3, 300],
+    expect(t.candidates().map((c) => [c.packets, c.bytes, c.sincePackets])).toEqual([
+      [4, 400, 1],
+      [3, 300, 0],
     ]);
-    obs(inSet0[2], 5); // set full: replaces the way with the fewest packets
-    expect([t.inserts, t.evictions]).toEqual([3, 1]);
+    obs(inSet0[2], 3); // set full, estimate not above the lightest way (3): refused
+    expect([t.inserts, t.evictions, t.droppedMaxPackets]).toEqual([2, 0, 3]);
+    obs(inSet0[1], 4); // the lighter way counts on: 4 (1 since entry)
+    obs(inSet0[0], 5); // and the other: 5
+    obs(inSet0[2], 5); // heavier than the lightest way (4): replaces it
+    expect([t.inserts, t.evictions, t.evictedPackets, t.droppedMaxPackets]).toEqual([3, 1, 1, 4]);
     const left = t.candidates().map((c) => toHex(c.key));
     expect(left).toEqual([toHex(inSet0[0]), toHex(inSet0[2])]);
+    expect(t.floor().packets).toBe(4); // threshold 3 − 1 = 2, dropped 4
     t.clear();
     expect(t.candidates().length).toBe(0);
   });

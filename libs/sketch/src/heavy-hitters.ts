@@ -6,6 +6,12 @@ import { hashKeyInto } from './hash';
 import { FlowKeyMap, FlowTupleText, formatAddress, isFlowKey, isIPv4Mapped, parseFlowKey, toHex } from './keys';
 import { FLOW_KEY_BYTES } from './spec.generated';
 
+/**
+ * Largest wire frame a packet can be (IPv4/IPv6 65,535 bytes + Ethernet and two VLAN tags): bounds the bytes of a
+ * flow that never reached the packet entry threshold of the candidate table. IPv6 jumbograms are not covered.
+ */
+export const MAX_FRAME_BYTES = 65_535 + 14 + 8;
+
 /** A candidate flow as a host reports it: the 40-byte canonical flow key and the kernel's counts for it. */
 export interface Candidate {
   key: Uint8Array;
@@ -18,6 +24,22 @@ export interface Candidate {
    * a table the flow is missing from bounds nothing. Absent = unknown (the v1 snapshot does not say).
    */
   complete?: boolean;
+  /**
+   * Counted exactly since the flow entered a kernel table (packets and bytes, summed over tables): a lower bound of
+   * its traffic in the list's scope whenever every packet was counted (no sampling). Absent = 0.
+   */
+  sincePackets?: number;
+  sinceBytes?: number;
+}
+
+/**
+ * What a candidate list leaves out: every flow not in the list had at most `packets` packets and `bytes` bytes in
+ * the list's scope (its entry threshold, what its tables evicted or refused, and any cut to a shortlist). Summed
+ * when lists of disjoint scopes are merged.
+ */
+export interface CandidateFloor {
+  packets: number;
+  bytes: number;
 }
 
 interface Entry extends Candidate {
@@ -52,6 +74,8 @@ export class CandidateSet implements Iterable<Candidate> {
     if (seen) {
       seen.packets += c.packets;
       seen.bytes += c.bytes;
+      seen.sincePackets = (seen.sincePackets ?? 0) + (c.sincePackets ?? 0);
+      seen.sinceBytes = (seen.sinceBytes ?? 0) + (c.sinceBytes ?? 0);
       if (seen.lastList !== this.lists) {
         seen.lists++;
         seen.lastList = this.lists;
@@ -62,6 +86,8 @@ export class CandidateSet implements Iterable<Candidate> {
         key: c.key.slice(),
         packets: c.packets,
         bytes: c.bytes,
+        sincePackets: c.sincePackets ?? 0,
+        sinceBytes: c.sinceBytes ?? 0,
         lists: 1,
         lastList: this.lists,
         allComplete: c.complete === true,
@@ -92,11 +118,15 @@ export class CandidateSet implements Iterable<Candidate> {
 
   /** The merged candidates, in order of first appearance (`complete` set where it holds). */
   toArray(): Candidate[] {
-    return this.order.map((e) =>
-      e.allComplete && e.lists === this.lists
-        ? { key: e.key, packets: e.packets, bytes: e.bytes, complete: true }
-        : { key: e.key, packets: e.packets, bytes: e.bytes },
-    );
+    return this.order.map((e) => {
+      const c: Candidate = { key: e.key, packets: e.packets, bytes: e.bytes };
+      if (e.allComplete && e.lists === this.lists) c.complete = true;
+      if (e.sincePackets || e.sinceBytes) {
+        c.sincePackets = e.sincePackets;
+        c.sinceBytes = e.sinceBytes;
+      }
+      return c;
+    });
   }
 }
 
@@ -117,9 +147,12 @@ export interface HeavyHitter {
   packetsBound: number;
   bytes: number;
   bytesBound: number;
-  /** Kernel counts summed over hosts (counted since each host inserted the key: a lower bound unless evicted). */
+  /** Upper counts of the candidate lists summed over the lists that name the flow (see Candidate). */
   kernelPackets: number;
   kernelBytes: number;
+  /** Counted exactly since entry, summed: the flow's traffic is at least this (certain unless sampled). */
+  sincePackets: number;
+  sinceBytes: number;
   confidence: number;
 }
 
@@ -194,6 +227,11 @@ export interface HeavyHitterEstimateOptions extends HeavyHitterOptions {
    * upper bound too, usually far tighter than the CMS cell, whose excess is the mice that share it.
    */
   completeCounts?: boolean;
+  /**
+   * The floor of the candidate lists (every flow a list does not name had at most this in its scope): a flow's
+   * summed upper counts plus the floor bound it from above, so estimates are capped there too.
+   */
+  floor?: CandidateFloor;
 }
 
 /**
@@ -224,6 +262,13 @@ export function heavyHitters(
       if (c.bytes < by_[i]) by_[i] = c.bytes;
     }
   }
+  if (options.floor) {
+    const f = options.floor;
+    for (let i = 0; i < list.length; i++) {
+      pk[i] = Math.min(pk[i], list[i].packets + f.packets);
+      by_[i] = Math.min(by_[i], list[i].bytes + f.bytes);
+    }
+  }
   const out: HeavyHitter[] = [];
   const packetsBound = cmsPackets.errorBound();
   const bytesBound = cmsBytes.errorBound();
@@ -242,6 +287,8 @@ export function heavyHitters(
       bytesBound,
       kernelPackets: c.packets,
       kernelBytes: c.bytes,
+      sincePackets: c.sincePackets ?? 0,
+      sinceBytes: c.sinceBytes ?? 0,
       confidence: 1 - cmsPackets.delta,
     });
   }
@@ -251,6 +298,54 @@ export function heavyHitters(
       : (a, b) => b.bytes - a.bytes || b.packets - a.packets,
   );
   return options.k === undefined ? out : out.slice(0, options.k);
+}
+
+/** The split of a top-k answer into flows certainly in it and flows possibly in it (indices into the input). */
+export interface TopKSplit {
+  certain: number[];
+  possible: number[];
+  /** the k-th largest lower bound (0 with fewer than k flows) */
+  kthLower: number;
+  /** the k-th largest lower bound is above the floor: no flow outside the list can be in the top k */
+  complete: boolean;
+}
+
+/**
+ * Splits flows with deterministic bounds (lower[i] ≤ truth ≤ upper[i]) for the top k, given that every flow not in
+ * the list had at most `floor` (undefined: unknown). A flow is certain when its lower bound is above the floor and
+ * fewer than k others have an upper bound above it: at most k − 1 flows can beat it (precision 100 %). It is possible
+ * (and not certain) when fewer than k flows have a lower bound above its upper bound: every true top-k flow in the
+ * list is certain or possible (recall 100 %), and every flow above the floor is in the list.
+ */
+export function splitTopK(
+  lower: ArrayLike<number>,
+  upper: ArrayLike<number>,
+  k: number,
+  floor: number | undefined,
+): TopKSplit {
+  const n = lower.length;
+  const ups = Float64Array.from(upper).sort().reverse();
+  const lows = Float64Array.from(lower).sort().reverse();
+  /** how many values of a descending array are strictly above x */
+  const above = (a: Float64Array, x: number) => {
+    let lo = 0;
+    let hi = a.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (a[mid] > x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const certain: number[] = [];
+  const possible: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const rivals = above(ups, lower[i]) - (upper[i] > lower[i] ? 1 : 0);
+    if (floor !== undefined && lower[i] > floor && rivals < k) certain.push(i);
+    else if (above(lows, upper[i]) < k) possible.push(i);
+  }
+  const kthLower = n >= k ? lows[k - 1] : 0;
+  return { certain, possible, kthLower, complete: floor !== undefined && n >= k && kthLower > floor };
 }
 
 /** Prefix lengths rolled up, most specific first. */

@@ -8,6 +8,7 @@ import { HyperLogLog } from './hll';
 import { flowKey, toHex } from './keys';
 import {
   SKETCH_HEADER_BYTES,
+  decodeCandidateList,
   decodeCandidates,
   decodeCountMinSketch,
   decodeHyperLogLog,
@@ -168,8 +169,33 @@ describe('sketch serialization', () => {
     const v4only = encodeCandidates([
       { key: flowKey({ src: '1.2.3.4', dst: '5.6.7.8', sport: 1, dport: 2, proto: 6 }), packets: 40, bytes: 4000 },
     ]);
-    expect(v4only.length).toBe(SKETCH_HEADER_BYTES + 1 + 14 + 1 + 2);
+    // count, flags + 14 key bytes, packets and bytes varints, since-entry counts (0, 0)
+    expect(v4only.length).toBe(SKETCH_HEADER_BYTES + 1 + 14 + 1 + 2 + 2);
     expect(() => encodeCandidates([list[0], list[0]])).toThrow(/duplicate/);
+  });
+
+  it('candidate lists carry since-entry counts, the floor and the sampled mark; lists without them still decode', () => {
+    const key = flowKey({ src: '1.2.3.4', dst: '5.6.7.8', sport: 1, dport: 2, proto: 6 });
+    const c = { key, packets: 40, bytes: 4000, sincePackets: 9, sinceBytes: 90 }; // one-byte varints
+    const full = decodeCandidateList(
+      encodeCandidates([c], undefined, { floor: { packets: 31, bytes: 3100 }, sampled: true }),
+    );
+    expect(full).toEqual({ candidates: [c], floor: { packets: 31, bytes: 3100 }, sampled: true });
+    expect(decodeCandidateList(encodeCandidates([c]))).toEqual({ candidates: [c], floor: undefined, sampled: false });
+    // written before bounds (list flags 0, no since-entry counts): the same list without them, floor unknown
+    const old = encodeCandidates([c]);
+    old[13] = 0;
+    const body = old.slice(0, old.length - 2);
+    body[16] -= 2; // payload length (little-endian, small)
+    expect(decodeCandidateList(body)).toEqual({
+      candidates: [{ key, packets: 40, bytes: 4000 }],
+      floor: undefined,
+      sampled: false,
+    });
+    // a since-entry count above its upper count is corrupt
+    expect(() => encodeCandidates([{ ...c, sincePackets: -1 }])).toThrow(RangeError);
+    const bad = encodeCandidates([{ ...c, sincePackets: 41 }]);
+    expect(() => decodeCandidateList(bad)).toThrow(CorruptError);
   });
 
   it('merges serialized sketches straight into a window, exactly like decode + merge', () => {

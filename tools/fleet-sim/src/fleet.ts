@@ -4,8 +4,11 @@
 // behind it are kept as ground truth, by the same windowing rule the aggregator uses.
 import { windowOf } from '@tma/rollup';
 import {
+  CAND_NOISE_SHIFT_DEFAULT,
   CAND_SLOTS,
   CAND_THRESHOLD_DEFAULT,
+  CMS_WIDTH,
+  MAX_FRAME_BYTES,
   CountMinSketch,
   declaredSpec,
   HyperLogLog,
@@ -273,7 +276,6 @@ export class FleetSimulator {
     let packets = 0;
     let bytes = 0;
     const protos = new Map<number, { packets: number; bytes: number }>();
-    const candidates: { key: Buffer; packets: number; bytes: number }[] = [];
     for (const [f, p] of counts) {
       const b = p * f.pktBytes;
       packets += p;
@@ -288,11 +290,8 @@ export class FleetSimulator {
       pt.packets += p;
       pt.bytes += b;
       protos.set(f.proto, pt);
-      // The kernel table admits a flow once its estimate crosses the threshold; here the counts are exact.
-      if (p >= CAND_THRESHOLD_DEFAULT) candidates.push({ key: Buffer.from(f.key), packets: p, bytes: b });
     }
-    candidates.sort((a, b) => b.packets - a.packets);
-    if (candidates.length > CAND_SLOTS) candidates.length = CAND_SLOTS;
+    const { candidates, floor, threshold } = kernelCandidates(counts, cmsP, cmsB, packets);
 
     const snapshot: SketchSnapshot = {
       hostId: host.id,
@@ -324,10 +323,63 @@ export class FleetSimulator {
       parseErrors: [],
       candidateEvictions: 0,
       spoolDrops: 0,
+      candidateBounds: true,
+      candidateFloorPackets: floor.packets,
+      candidateFloorBytes: floor.bytes,
+      candidateThreshold: threshold,
+      evictedPackets: 0,
+      evictedBytes: 0,
     };
     if (o.truth) {
       this.truth.record(windowOf(endMs, o.windowMs), host.id, counts);
     }
     return snapshot;
   }
+}
+
+/**
+ * Candidates as the kernel's table reports them, not exact counts: a flow enters when its CMS estimate reaches the
+ * entry threshold (the configured minimum or twice the mean cell noise), starting at that estimate, and counts
+ * exactly from then on. Packets of a flow and of the noise in its cells are taken as spread evenly over the
+ * interval, so the flow enters at t = threshold / (its packets + its cells' noise): its upper count is the threshold
+ * (the entry estimate) plus what it sends after t; what it sent before t is the slack its since-entry count lacks.
+ * The table keeps the CAND_SLOTS largest; the floor bounds every flow it leaves out.
+ */
+export function kernelCandidates(
+  counts: Map<PoolFlow, number>,
+  cmsP: CountMinSketch,
+  cmsB: CountMinSketch,
+  total: number,
+): {
+  candidates: SketchSnapshot['candidates'];
+  floor: { packets: number; bytes: number };
+  threshold: number;
+} {
+  const threshold = Math.max(CAND_THRESHOLD_DEFAULT, Math.floor(total / CMS_WIDTH) * 2 ** CAND_NOISE_SHIFT_DEFAULT);
+  const out: SketchSnapshot['candidates'] = [];
+  for (const [f, p] of counts) {
+    const est = cmsP.estimate(f.flow[0], f.flow[1]);
+    if (est < threshold) continue;
+    const estB = cmsB.estimate(f.flow[0], f.flow[1]);
+    const before = Math.min(p, Math.floor((p * threshold) / est)); // own packets up to the entry
+    const entryP = Math.max(threshold, before); // the estimate at entry, never below the flow's own count
+    const entryB = Math.max(Math.ceil((estB * entryP) / est), before * f.pktBytes);
+    out.push({
+      key: Buffer.from(f.key),
+      packets: entryP + (p - before),
+      bytes: entryB + (p - before) * f.pktBytes,
+      sincePackets: p - before,
+      sinceBytes: (p - before) * f.pktBytes,
+    });
+  }
+  out.sort((a, b) => b.packets - a.packets);
+  const floor = { packets: threshold - 1, bytes: (threshold - 1) * MAX_FRAME_BYTES };
+  if (out.length > CAND_SLOTS) {
+    for (const c of out.slice(CAND_SLOTS)) {
+      floor.packets = Math.max(floor.packets, c.packets);
+      floor.bytes = Math.max(floor.bytes, c.bytes);
+    }
+    out.length = CAND_SLOTS;
+  }
+  return { candidates: out, floor, threshold };
 }

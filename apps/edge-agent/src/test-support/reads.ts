@@ -24,7 +24,15 @@ export function syntheticRead(flows: { sport: number; packets: number; bytesEach
     protoBytes[6] += f.packets * f.bytesEach;
     packets += f.packets;
     bytes += f.packets * f.bytesEach;
-    if (f.packets >= 32) candidates.push({ key, packets: f.packets, bytes: f.packets * f.bytesEach });
+    // as the kernel's table: a flow enters at its 32nd packet with its estimate (32, alone in its cells) as slack
+    if (f.packets >= 32)
+      candidates.push({
+        key,
+        packets: f.packets,
+        bytes: f.packets * f.bytesEach,
+        sincePackets: f.packets - 32,
+        sinceBytes: (f.packets - 32) * f.bytesEach,
+      });
   }
   const errors = new Float64Array(ERR_COUNT);
   errors[9] = 3;
@@ -39,6 +47,8 @@ export function syntheticRead(flows: { sport: number; packets: number; bytesEach
       errorBytes: 60,
       candInserts: candidates.length,
       candEvictions: 2,
+      candEvictedPackets: 0,
+      candEvictedBytes: 0,
       pulls: 0,
     },
     protoPackets,
@@ -51,6 +61,7 @@ export function syntheticRead(flows: { sport: number; packets: number; bytesEach
     cmsBytes: Float64Array.from(cb.cells),
     hll: hll.map((h) => h.registers.slice()),
     candidates,
+    candidateFloor: { packets: 31, bytes: 31 * Math.max(0, ...flows.map((f) => f.bytesEach)), thresholdPackets: 32 },
     readMs: 0.5,
     barrierMs: 0.2,
   };

@@ -20,13 +20,27 @@ export const flowSchema = {
     dstPort: int,
     protocol: int,
     protocolName: { type: 'string', nullable: true },
-    packets: { ...num, description: 'estimate; never below the truth' },
-    packetsLower: { ...num, description: 'the truth is at least this (with probability confidence)' },
-    packetsBound: { ...num, description: 'ε·N: estimate − truth ≤ bound with probability confidence' },
+    packets: { ...num, description: 'estimate: the deterministic upper bound (packetsUpper)' },
+    packetsLower: {
+      ...num,
+      description: 'deterministic lower bound: counted exactly since the flow entered the kernel tables (truth ≥ this)',
+    },
+    packetsUpper: { ...num, description: 'deterministic upper bound (truth ≤ this)' },
+    packetsBound: { ...num, description: 'ε·N: packetsUpper − truth ≤ bound with probability confidence (CMS)' },
+    packetsLowerProbable: {
+      ...num,
+      description: 'max(packetsLower, packetsUpper − ε·N): the truth is at least this with probability confidence',
+    },
     bytes: num,
     bytesLower: num,
+    bytesUpper: num,
     bytesBound: num,
-    confidence: num,
+    bytesLowerProbable: num,
+    confidence: { ...num, description: '1 − δ of the ε·N bound' },
+    boundsExact: {
+      type: 'boolean',
+      description: 'false when sampled counts were scaled up: lower and upper are then estimates, not certain bounds',
+    },
   },
 };
 
@@ -41,11 +55,30 @@ export const topFlowsSchema = {
     candidates: int,
     completeAbove: {
       ...num,
+      nullable: true,
       description:
-        'every flow whose traffic over the range (by the ranking weight) exceeds this is among the ranked candidates: the sum of the smallest estimates the 1 h rows kept (0 when nothing was left out)',
+        "every flow not among the ranked candidates had at most this (by the ranking weight): the entry thresholds, evictions and refusals of the kernel tables, the hour rows' cuts and the ranking shortlist; null when some row does not say",
     },
+    complete: {
+      type: 'boolean',
+      description:
+        'the k-th largest lower bound is above completeAbove: no flow outside the candidates is in the top k',
+    },
+    kthLower: { ...num, description: 'the k-th largest lower bound (0 with fewer than k flows)' },
+    boundsExact: { type: 'boolean', description: 'false when any row was sampled' },
     matched: int,
-    flows: { type: 'array', items: flowSchema },
+    flows: { type: 'array', items: flowSchema, description: 'the k largest estimates' },
+    certain: {
+      type: 'array',
+      items: flowSchema,
+      description: 'flows certainly in the top k: fewer than k others can exceed their lower bound',
+    },
+    possible: {
+      type: 'array',
+      items: flowSchema,
+      description:
+        'flows that may be in the top k (not certain): fewer than k flows certainly exceed their upper bound',
+    },
   },
 };
 
@@ -68,6 +101,7 @@ export const prefixEstimateSchema = {
     bytesLower: num,
     bytesBound: num,
     confidence: num,
+    boundsExact: { type: 'boolean' },
     note: str,
   },
 };

@@ -55,14 +55,27 @@ type Scope {
 type CmsBound { bound: Float!, epsilon: Float!, confidence: Float!, total: Float! }
 type Flow {
   src: String!, dst: String!, srcPort: Int!, dstPort: Int!, protocol: Int!, protocolName: String
-  packets: Float!, packetsLower: Float!, packetsBound: Float!
-  bytes: Float!, bytesLower: Float!, bytesBound: Float!, confidence: Float!
+  "packets: the estimate (= packetsUpper); packetsLower ≤ truth ≤ packetsUpper (certain when boundsExact); truth ≥ packetsLowerProbable with probability confidence (packetsBound = ε·N)"
+  packets: Float!, packetsLower: Float!, packetsUpper: Float!, packetsBound: Float!, packetsLowerProbable: Float!
+  bytes: Float!, bytesLower: Float!, bytesUpper: Float!, bytesBound: Float!, bytesLowerProbable: Float!, confidence: Float!
+  boundsExact: Boolean!
 }
-type TopFlows { scope: Scope!, by: RankBy!, k: Int!, packets: CmsBound!, bytes: CmsBound!, candidates: Int!, completeAbove: Float!, matched: Int!, flows: [Flow!]! }
+type TopFlows {
+  scope: Scope!, by: RankBy!, k: Int!, packets: CmsBound!, bytes: CmsBound!, candidates: Int!
+  "every flow not ranked had at most this; null when unknown"
+  completeAbove: Float
+  "the k-th largest lower bound is above completeAbove"
+  complete: Boolean!, kthLower: Float!, boundsExact: Boolean!, matched: Int!
+  flows: [Flow!]!
+  "certainly in the top k"
+  certain: [Flow!]!
+  "possibly in the top k, not certain"
+  possible: [Flow!]!
+}
 type FlowEstimateResult { scope: Scope!, flow: Flow!, packets: CmsBound!, bytes: CmsBound! }
 type PrefixEstimate {
   scope: Scope!, side: Side!, prefix: String!, flows: Int!, packets: Float!, packetsLower: Float!, packetsBound: Float!
-  bytes: Float!, bytesLower: Float!, bytesBound: Float!, confidence: Float!, note: String!
+  bytes: Float!, bytesLower: Float!, bytesBound: Float!, confidence: Float!, boundsExact: Boolean!, note: String!
 }
 type HllValue { estimate: Float!, standardError: Float!, low95: Float!, high95: Float! }
 type Cardinality { scope: Scope!, flows: HllValue!, sources: HllValue!, destinations: HllValue!, ports: HllValue! }

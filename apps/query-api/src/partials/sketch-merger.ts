@@ -5,16 +5,21 @@
 import { Injectable } from '@nestjs/common';
 import {
   type CandidateBlock,
-  HOUR_CANDIDATES,
   HOUR_TIER,
-  kthLargest,
   mergedCms,
   mergedHll,
   type SketchColumn,
   topByEstimate,
   unionBlocks,
 } from '@tma/rollup';
-import { type CountMinSketch, type HeavyHitter, heavyHitters, type HyperLogLog, type RankBy } from '@tma/sketch';
+import {
+  type CandidateFloor,
+  type CountMinSketch,
+  type HeavyHitter,
+  heavyHitters,
+  type HyperLogLog,
+  type RankBy,
+} from '@tma/sketch';
 import type { PartialRef } from './partial-row';
 import { PartialStore } from './partial-store';
 
@@ -40,9 +45,15 @@ export interface MergedFlows {
 export interface RankedFlows {
   cmsP: CountMinSketch;
   cmsB: CountMinSketch;
-  /** Candidates in the union (before the shortlist). */
+  /** Candidates in the union (before the filter and the shortlist). */
   candidates: number;
   all: HeavyHitter[];
+  /** every flow not in the candidate union had at most this (undefined: some row does not say) */
+  floor: CandidateFloor | undefined;
+  /** every flow not in `all` had at most this by the ranking weight: the floor, or the shortlist's cut if larger */
+  completeAbove: number | undefined;
+  /** some row was sampled: bounds are scaled estimates, not certain */
+  sampled: boolean;
 }
 
 @Injectable()
@@ -103,39 +114,50 @@ export class SketchMerger {
     return { cmsP: cmsP ?? mergedCms([]), cmsB: cmsB ?? mergedCms([]) };
   }
 
-  /** Every candidate re-estimated on the merged sketches and ranked (shared by top flows, prefixes and HHH). */
-  async ranked(rows: PartialRef[], by: RankBy): Promise<RankedFlows> {
-    const m = await this.flows(rows);
-    const all = await this.store.memo(`rank:${by}`, rows, async () => {
-      const top = m.candidates.pick(topByEstimate(m.candidates, by === 'packets' ? m.cmsP : m.cmsB, RANK_SHORTLIST));
-      return heavyHitters(top.toArray(), m.cmsP, m.cmsB, { by });
-    });
-    return { cmsP: m.cmsP, cmsB: m.cmsB, candidates: m.candidates.size, all };
-  }
-
   /**
-   * Σ t_h over the range's 1 h rows, t_h being the smallest estimate an hour's shortlist kept (0 when it kept every
-   * candidate): a flow missing from an hour's list had at most t_h there, so every flow above the sum is ranked.
+   * Candidates matching `filter` (all when absent; applied before any cut), the RANK_SHORTLIST largest plain
+   * estimates of them re-estimated on the merged sketches and ranked (shared by top flows, prefixes and HHH).
+   * `completeAbove`: every flow not in `all` had at most this (the rows' floors, or the largest estimate the
+   * shortlist cut); undefined when some row gave no floor (written before bounds were kept).
    */
-  async completeAbove(rows: PartialRef[], by: RankBy): Promise<number> {
-    const hours = rows.filter((r) => r.tier === HOUR_TIER);
-    if (!hours.length) return 0;
-    let sum = 0;
-    for (const batch of batches(hours)) {
-      const [cms, cands] = await Promise.all([
-        this.store.sketches(batch, by === 'packets' ? 'cms_packets' : 'cms_bytes'),
-        this.store.sketches(batch, 'candidates'),
-      ]);
-      const cuts = await Promise.all(
-        batch.map((h, i) =>
-          this.store.memo(`cut:${by}`, [h], async () =>
-            cands[i].size < HOUR_CANDIDATES ? 0 : kthLargest(cands[i].estimates(cms[i]), HOUR_CANDIDATES),
-          ),
-        ),
-      );
-      sum += cuts.reduce((a, b) => a + b, 0);
-    }
-    return sum;
+  async ranked(
+    rows: PartialRef[],
+    by: RankBy,
+    filter?: { id: string; match: (key: Uint8Array) => boolean },
+  ): Promise<RankedFlows> {
+    const m = await this.flows(rows);
+    const { all, floor, completeAbove } = await this.store.memo(`rank:${by}:${filter?.id ?? ''}`, rows, async () => {
+      let block = m.candidates;
+      if (filter) {
+        const idx: number[] = [];
+        for (let i = 0; i < block.size; i++) if (filter.match(block.key(i))) idx.push(i);
+        block = block.pick(idx).withBounds(block.floor, block.sampled);
+      }
+      const rank = by === 'packets' ? m.cmsP : m.cmsB;
+      const order = topByEstimate(block, rank, RANK_SHORTLIST);
+      // a candidate cut had at most its estimate (by the ranking weight)
+      let cut = 0;
+      if (order.length < block.size) {
+        const kept = new Uint8Array(block.size);
+        for (const i of order) kept[i] = 1;
+        for (let i = 0; i < block.size; i++) if (!kept[i]) cut = Math.max(cut, rank.estimate(block.hi[i], block.lo[i]));
+      }
+      const f = block.floor;
+      return {
+        all: heavyHitters(block.pick(order).toArray(), m.cmsP, m.cmsB, { by, floor: f }),
+        floor: f,
+        completeAbove: f && Math.max(by === 'packets' ? f.packets : f.bytes, cut),
+      };
+    });
+    return {
+      cmsP: m.cmsP,
+      cmsB: m.cmsB,
+      candidates: m.candidates.size,
+      all,
+      floor,
+      completeAbove,
+      sampled: m.candidates.sampled,
+    };
   }
 
   /** HLL union of one column over the rows. */

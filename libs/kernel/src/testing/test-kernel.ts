@@ -56,6 +56,10 @@ export interface Totals {
   errorBytes: bigint;
   candInserts: bigint;
   candEvictions: bigint;
+  candEvictedPackets: bigint;
+  candEvictedBytes: bigint;
+  candDroppedMaxPackets: bigint;
+  candDroppedMaxBytes: bigint;
   pulls: bigint;
   protoPackets: bigint[];
   protoBytes: bigint[];
@@ -185,6 +189,10 @@ export class TestKernel {
       errorBytes: sum(m.error_bytes),
       candInserts: sum(m.cand_inserts),
       candEvictions: sum(m.cand_evictions),
+      candEvictedPackets: sum(m.cand_evicted_packets),
+      candEvictedBytes: sum(m.cand_evicted_bytes),
+      candDroppedMaxPackets: sum(m.cand_dropped_max_packets),
+      candDroppedMaxBytes: sum(m.cand_dropped_max_bytes),
       pulls: sum(m.pulls),
       protoPackets: arr(0),
       protoBytes: arr(8),

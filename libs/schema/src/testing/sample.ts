@@ -41,8 +41,20 @@ export function sampleFlowKey(
 
 export function sampleSnapshot(overrides: Partial<SketchSnapshot> = {}): SketchSnapshot {
   const candidates: Candidate[] = [
-    { key: sampleFlowKey([10, 0, 0, 1], [10, 0, 0, 2], 40000, 443, 6), packets: 120_000, bytes: 150_000_000 },
-    { key: sampleFlowKey([10, 0, 0, 3], [192, 0, 2, 53], 53000, 53, 17), packets: 4_000, bytes: 320_000 },
+    {
+      key: sampleFlowKey([10, 0, 0, 1], [10, 0, 0, 2], 40000, 443, 6),
+      packets: 120_000,
+      bytes: 150_000_000,
+      sincePackets: 119_950,
+      sinceBytes: 149_940_000,
+    },
+    {
+      key: sampleFlowKey([10, 0, 0, 3], [192, 0, 2, 53], 53000, 53, 17),
+      packets: 4_000,
+      bytes: 320_000,
+      sincePackets: 3_960,
+      sinceBytes: 316_800,
+    },
   ];
   return {
     hostId: 'host-a',
@@ -84,6 +96,12 @@ export function sampleSnapshot(overrides: Partial<SketchSnapshot> = {}): SketchS
     parseErrors: [{ reason: 'truncated-l4', count: 3 }],
     candidateEvictions: 7,
     spoolDrops: 0,
+    candidateBounds: true,
+    candidateFloorPackets: 63,
+    candidateFloorBytes: 94_500,
+    candidateThreshold: 32,
+    evictedPackets: 310,
+    evictedBytes: 24_800,
     ...overrides,
   };
 }

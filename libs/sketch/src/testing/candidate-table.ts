@@ -1,5 +1,5 @@
 // A user-space model of the kernel's bounded candidate table, for the accuracy tests.
-import { Candidate } from '../heavy-hitters';
+import { Candidate, CandidateFloor, MAX_FRAME_BYTES } from '../heavy-hitters';
 import {
   CAND_NOISE_SHIFT_DEFAULT,
   CAND_SLOTS,
@@ -26,8 +26,10 @@ export interface CandidateTableOptions {
 /**
  * A user-space model of the kernel's bounded candidate table (bpf/tma.bpf.c, per CPU): sets chosen by the low bits
  * of the hash's lo word, TMA_CAND_WAYS ways each. Every packet of a flow in the table counts in its way; a flow not in
- * it whose CMS estimate reaches the threshold enters in place of the way with the fewest packets (an eviction when
- * it was in use), starting from its CMS estimates. So every count bounds its flow from above. (The kernel keeps a
+ * it whose CMS estimate reaches the threshold enters, starting from its CMS estimates, in a free way or in place of
+ * the way with the fewest packets when its estimate is higher (an eviction; else it is refused and stays in the CMS).
+ * So every count bounds its flow from above, and what it counted since entry bounds it from below; what evictions
+ * and refusals let go bounds, with the threshold, every flow the table does not list (`floor`). (The kernel keeps a
  * member's later packets out of its CMS cells until they are read; its entry estimates can be lower than the
  * model's by other members' packets, never below the flow's own.) Used by the accuracy tests.
  */
@@ -40,8 +42,17 @@ export class CandidateTable {
   readonly keys: Uint8Array;
   readonly packets: Float64Array;
   readonly bytes: Float64Array;
+  /** each way's counts when its flow entered (the entry estimate: the slack of its count) */
+  readonly basePackets: Float64Array;
+  readonly baseBytes: Float64Array;
   evictions = 0;
   inserts = 0;
+  /** since-entry counts of evicted ways, summed */
+  evictedPackets = 0;
+  evictedBytes = 0;
+  /** the largest count let go: an evicted way's, or a refused flow's estimate */
+  droppedMaxPackets = 0;
+  droppedMaxBytes = 0;
   /** Packets observed (every packet of the table's scope, below the threshold or not). */
   observed = 0;
 
@@ -57,6 +68,8 @@ export class CandidateTable {
     this.keys = new Uint8Array(this.slots * FLOW_KEY_BYTES);
     this.packets = new Float64Array(this.slots);
     this.bytes = new Float64Array(this.slots);
+    this.basePackets = new Float64Array(this.slots);
+    this.baseBytes = new Float64Array(this.slots);
   }
 
   /** The entry threshold after `n` packets: the configured minimum or the CMS noise floor, whichever is higher. */
@@ -88,11 +101,35 @@ export class CandidateTable {
       }
     }
     if (estimatePackets < entry) return;
-    if (this.packets[victim] > 0) this.evictions++;
+    if (least > 0) {
+      const refused = estimatePackets <= least;
+      this.droppedMaxPackets = Math.max(this.droppedMaxPackets, refused ? estimatePackets : least);
+      this.droppedMaxBytes = Math.max(this.droppedMaxBytes, refused ? estimateBytes : this.bytes[victim]);
+      if (refused) return;
+      this.evictions++;
+      this.evictedPackets += least - this.basePackets[victim];
+      this.evictedBytes += this.bytes[victim] - this.baseBytes[victim];
+    }
     this.inserts++;
     this.keys.set(key, victim * FLOW_KEY_BYTES);
     this.packets[victim] = estimatePackets;
     this.bytes[victim] = estimateBytes;
+    this.basePackets[victim] = estimatePackets;
+    this.baseBytes[victim] = estimateBytes;
+  }
+
+  /**
+   * Bound of every flow the table does not list: below the entry threshold (never entered, or back under it since),
+   * or let go with at most the dropped maximum. Bytes of a flow that never entered are bounded by its packets at the
+   * largest frame.
+   */
+  floor(): CandidateFloor {
+    if (this.observed === 0) return { packets: 0, bytes: 0 };
+    const below = this.threshold(this.observed) - 1;
+    return {
+      packets: Math.max(below, this.droppedMaxPackets),
+      bytes: Math.max(below * MAX_FRAME_BYTES, this.droppedMaxBytes),
+    };
   }
 
   private sameKey(slot: number, key: Uint8Array): boolean {
@@ -114,6 +151,8 @@ export class CandidateTable {
           key: this.keys.slice(s * FLOW_KEY_BYTES, (s + 1) * FLOW_KEY_BYTES),
           packets: this.packets[s],
           bytes: this.bytes[s],
+          sincePackets: this.packets[s] - this.basePackets[s],
+          sinceBytes: this.bytes[s] - this.baseBytes[s],
         };
         if (options.complete) c.complete = true;
         out.push(c);
@@ -125,8 +164,14 @@ export class CandidateTable {
   clear(): void {
     this.packets.fill(0);
     this.bytes.fill(0);
+    this.basePackets.fill(0);
+    this.baseBytes.fill(0);
     this.evictions = 0;
     this.inserts = 0;
+    this.evictedPackets = 0;
+    this.evictedBytes = 0;
+    this.droppedMaxPackets = 0;
+    this.droppedMaxBytes = 0;
     this.observed = 0;
   }
 }
