@@ -23,6 +23,8 @@ import { SketchMerger } from './partials/sketch-merger';
 import { CONFIG, EXTRA_METRICS, METRICS, READINESS, STORAGE } from './tokens';
 import { TrafficController } from './traffic/traffic.controller';
 import { TrafficService } from './traffic/traffic.service';
+import { ThreatsController } from './threats/threats.controller';
+import { ThreatsService } from './threats/threats.service';
 
 export interface QueryApiModuleOptions {
   config: QueryApiConfig;
@@ -68,6 +70,7 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
         HeavyHittersController,
         TrafficController,
         HostsController,
+        ThreatsController,
         GraphQLController,
         OpsController,
         DashboardController,
@@ -87,6 +90,7 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
         HeavyHittersService,
         TrafficService,
         HostsService,
+        ThreatsService,
         GraphQLResolvers,
         GraphQLRunner,
       ],

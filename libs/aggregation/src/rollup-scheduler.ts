@@ -6,6 +6,7 @@ import type { AggregatorConfig } from './config';
 import type { ConsumerLogger, ConsumerStats } from './consumer-stats';
 import type { AggregatorMetrics } from './metrics';
 import type { PartialRowStore } from './partial-row-store';
+import type { ThreatRunner } from './threat-runner';
 import type { WindowAccumulator } from './window-accumulator';
 
 export class RollupScheduler {
@@ -27,6 +28,8 @@ export class RollupScheduler {
     private readonly stats: ConsumerStats,
     /** Event time every partition with data has reached: an hour is built once it passed the hour's end. */
     private readonly lowWatermark: () => number,
+    /** Threat detectors, run after the rollups of each pass on the same chain (docs/threats.md). */
+    private readonly threats?: ThreatRunner,
   ) {}
 
   /** Rows of these windows were stored: their rollups (and their hours') are due again. */
@@ -118,5 +121,12 @@ export class RollupScheduler {
       }
     }
     this.stats.finalizeMs += performance.now() - t0;
+    if (!this.threats) return;
+    try {
+      await this.threats.runDue(force, this.lowWatermark(), (w) => this.windowsDue.has(w) || this.failed.has(w));
+    } catch (err) {
+      // Retried on the next pass: the windows not evaluated stay due (they follow the last stored state).
+      this.logger.warn(`threat detection failed, will retry on the next pass: ${(err as Error).message}`);
+    }
   }
 }
