@@ -9,8 +9,8 @@ export function threatsArgs(raw: Raw, config: QueryApiConfig) {
   return {
     range: parseTimeRange(raw, config),
     hosts: parseHosts(raw),
-    kind: raw.kind === undefined ? undefined : parseEnum(raw, 'kind', THREAT_KINDS),
-    status: raw.status === undefined ? undefined : parseEnum(raw, 'status', ALERT_STATUSES),
+    kind: raw.kind == null ? undefined : parseEnum(raw, 'kind', THREAT_KINDS),
+    status: raw.status == null ? undefined : parseEnum(raw, 'status', ALERT_STATUSES),
   };
 }
 export type ThreatsArgs = ReturnType<typeof threatsArgs>;
