@@ -1,10 +1,11 @@
 // Threat alerts served over REST and GraphQL from rows the aggregator's detectors wrote: simulated hosts' partial
 // rows with a flood injected, the detectors run over them (@tma/aggregation ThreatRunner), then the answers.
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FleetSimulator } from '@tma/fleet-sim';
+import { chromium } from 'playwright-core';
 import { applyMigrations, createStorage, type Storage } from '@tma/storage';
 import { createQueryApi, type QueryApi } from '../src/app';
 import { JsonLogger } from '../src/observability';
@@ -106,4 +107,41 @@ describe('GET /v1/threats', () => {
     expect(noNulls(body.data.threats.alerts)).toEqual(noNulls(rest.alerts));
     expect(body.data.threats.windowsEvaluated).toBe(ROUNDS);
   });
+});
+
+describe('dashboard threats panel', () => {
+  it('shows the flood on the timeline and in the table with its evidence and host (headless Chromium)', async () => {
+    const CHROMIUM = '/usr/bin/chromium';
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: ./tma setup installs Debian's chromium`);
+    await api.app.listen(0, '127.0.0.1');
+    const base = (await api.app.getUrl()).replace('[::1]', '127.0.0.1');
+    const profile = mkdtempSync(join(tmpdir(), 'tma-chromium-'));
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+      viewport: { width: 1400, height: 1000 },
+    });
+    const errors: string[] = [];
+    try {
+      const page = await browser.newPage();
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${base}/dashboard?range=1h&refresh=0#token=${READ}`);
+      await page.waitForSelector('body[data-loaded="1"]');
+      const row = page.locator('#threats tbody tr[data-kind="flood"]');
+      expect(await row.count()).toBe(1);
+      expect(await row.textContent()).toContain(VICTIM);
+      expect(await row.textContent()).toContain(FLOOD_HOST);
+      expect(await row.locator('td.evidence').textContent()).toMatch(/packets/);
+      expect(await page.locator('#threats-chart svg rect[data-alert]').count()).toBeGreaterThan(0);
+      expect(await page.textContent('#threats-note')).toMatch(/windows evaluated/);
+      const shots = join(process.env.TMA_STATE_DIR ?? join(__dirname, '../../../.state'), 'screenshots');
+      await page.locator('#threats').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(shots, 'threats.png'), fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
