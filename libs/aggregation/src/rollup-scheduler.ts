@@ -9,6 +9,9 @@ import type { PartialRowStore } from './partial-row-store';
 import type { ThreatRunner } from './threat-runner';
 import type { WindowAccumulator } from './window-accumulator';
 
+/** How often the threat detectors look for due windows when no rollup was rebuilt (a newer window, the watermark). */
+const THREATS_RECHECK_MS = 10_000;
+
 export class RollupScheduler {
   private running = false;
   private forceAgain = false;
@@ -19,6 +22,8 @@ export class RollupScheduler {
   private readonly hoursTouched = new Map<number, number>();
   /** Window or hour start → failed rebuilds in a row and when to try again (backoff, even when forced). */
   private readonly failed = new Map<number, { count: number; retryAt: number }>();
+  /** When the threat detectors last looked for due windows (they run after rebuilds, else at most this often). */
+  private threatsCheckedAt = 0;
 
   constructor(
     private readonly config: AggregatorConfig,
@@ -86,6 +91,7 @@ export class RollupScheduler {
   private async runDue(force: boolean): Promise<void> {
     const t0 = performance.now();
     const now = Date.now();
+    let rebuilt = 0;
     // One window (or hour) that fails does not hold up the others: it is retried with backoff, the rest go on.
     for (const [w, due] of [...this.windowsDue].sort((a, b) => a[0] - b[0])) {
       if ((!force && due > now) || this.backingOff(w, now)) continue;
@@ -94,6 +100,7 @@ export class RollupScheduler {
         await this.store.finalizeWindow('1m', w, this.config.windowMs);
         end();
         this.failed.delete(w);
+        rebuilt++;
         // A row written meanwhile moved the due time: keep it queued for another rebuild.
         if (this.windowsDue.get(w) === due) this.windowsDue.delete(w);
       } catch (err) {
@@ -121,7 +128,9 @@ export class RollupScheduler {
       }
     }
     this.stats.finalizeMs += performance.now() - t0;
-    if (!this.threats) return;
+    // After rebuilds (a window may have become complete), else every THREATS_RECHECK_MS: an idle pass does not query.
+    if (!this.threats || (rebuilt === 0 && now - this.threatsCheckedAt < THREATS_RECHECK_MS)) return;
+    this.threatsCheckedAt = now;
     try {
       await this.threats.runDue(force, this.lowWatermark(), (w) => this.windowsDue.has(w) || this.failed.has(w));
     } catch (err) {
