@@ -81,9 +81,11 @@ function rises(s: Stat | undefined, x: number, c: ThreatConfig, estimateError = 
   return z;
 }
 
-interface CandidateView {
+/** A candidate flow of the window with its bounds on the window's CMS. */
+export interface CandidateView {
   key: Uint8Array;
   hex: string;
+  dst: string;
   hi: number;
   lo: number;
   /** CMS estimate: never under the truth. */
@@ -99,7 +101,15 @@ function candidateViews(w: WindowData): CandidateView[] {
   for (let i = 0; i < c.size; i++) {
     const upper = w.cmsPackets.estimate(c.hi[i], c.lo[i]);
     const key = c.key(i);
-    out.push({ key, hex: toHex(key), hi: c.hi[i], lo: c.lo[i], upper, lower: Math.max(c.packets[i], upper - bound) });
+    out.push({
+      key,
+      hex: toHex(key),
+      dst: dstOf(key),
+      hi: c.hi[i],
+      lo: c.lo[i],
+      upper,
+      lower: Math.max(c.packets[i], upper - bound),
+    });
   }
   return out;
 }
@@ -111,6 +121,12 @@ interface GroupIndex {
   group: HostGroup;
   keys: Set<string>;
   destinations: Set<string>;
+}
+
+/** Each group's key sets, built on first use: a window without detections never needs them. */
+function lazyIndex(groups: readonly HostGroup[]): () => GroupIndex[] {
+  let index: GroupIndex[] | undefined;
+  return () => (index ??= indexGroups(groups));
 }
 
 function indexGroups(groups: readonly HostGroup[]): GroupIndex[] {
@@ -127,22 +143,21 @@ function indexGroups(groups: readonly HostGroup[]): GroupIndex[] {
 }
 
 /** Hosts of the groups that `has` the flow or destination. */
-function groupHosts(index: readonly GroupIndex[], has: (g: GroupIndex) => boolean): string[] {
+function groupHosts(index: () => readonly GroupIndex[], has: (g: GroupIndex) => boolean): string[] {
   const out = new Set<string>();
-  for (const g of index) if (has(g)) for (const h of g.group.hosts) out.add(h);
+  for (const g of index()) if (has(g)) for (const h of g.group.hosts) out.add(h);
   return [...out].sort();
 }
 
 /** Floods: per destination, the packets of its candidate flows against that destination's baseline. */
-function floods(w: WindowData, views: CandidateView[], index: GroupIndex[], state: ThreatState, c: ThreatConfig) {
-  const perDst = new Map<string, { lower: number; upper: number; flows: CandidateView[] }>();
+function floods(w: WindowData, views: CandidateView[], index: () => GroupIndex[], state: ThreatState, c: ThreatConfig) {
+  const perDst = new Map<string, { lower: number; upper: number }>();
   for (const v of views) {
-    const d = dstOf(v.key);
-    const e = perDst.get(d) ?? { lower: 0, upper: 0, flows: [] };
-    e.lower += v.lower;
-    e.upper += v.upper;
-    e.flows.push(v);
-    perDst.set(d, e);
+    const e = perDst.get(v.dst);
+    if (e) {
+      e.lower += v.lower;
+      e.upper += v.upper;
+    } else perDst.set(v.dst, { lower: v.lower, upper: v.upper });
   }
   const detections: Detection[] = [];
   const fleetWarm = state.fleet.packets.n >= c.warmupWindows;
@@ -152,7 +167,7 @@ function floods(w: WindowData, views: CandidateView[], index: GroupIndex[], stat
     const base = state.destinations[dst];
     const z = rises(base, e.lower, c);
     if (z === null) continue;
-    const flows = e.flows.sort((a, b) => b.upper - a.upper);
+    const flows = views.filter((v) => v.dst === dst).sort((a, b) => b.upper - a.upper);
     const sources = new Set(flows.map((f) => parseFlowKey(f.key).src));
     detections.push({
       kind: 'flood',
@@ -170,7 +185,7 @@ function floods(w: WindowData, views: CandidateView[], index: GroupIndex[], stat
       related: flows.slice(0, RELATED).map((f) => flowText(parseFlowKey(f.key))),
     });
   }
-  return { detections, perDst };
+  return { detections };
 }
 
 /** Heavy changers: k-ary change estimates of candidate flows on the difference of this window's CMS and the last. */
@@ -178,13 +193,15 @@ function heavyChanges(
   w: WindowData,
   before: WindowData,
   views: CandidateView[],
-  index: GroupIndex[],
+  index: () => GroupIndex[],
   c: ThreatConfig,
 ): Detection[] {
   if (w.windowStart - before.windowStart !== w.windowMs) return [];
   const diff = new SketchDifference(w.cmsPackets, before.cmsPackets);
   const out: Detection[] = [];
   for (const v of views) {
+    // A flow's change is at most its packets now (estimate: never under): most candidates cannot qualify.
+    if (v.upper < c.changeMinShare * w.packets) continue;
     const change = diff.change(v.hi, v.lo);
     if (change < c.changePhi * diff.norm || change < c.changeMinShare * w.packets) continue;
     const was = before.cmsPackets.estimate(v.hi, v.lo);
@@ -237,7 +254,7 @@ function spreads(
   d: { sources: HyperLogLog; destinations: HyperLogLog; ports: HyperLogLog },
   st: SpreadStats,
   w: WindowData,
-  views: CandidateView[],
+  views: () => CandidateView[],
   hosts: string[],
   c: ThreatConfig,
 ): Detection[] {
@@ -268,7 +285,7 @@ function spreads(
         baselineEvidence('baseline packets', st.packets),
       ],
       hosts,
-      related: spreadingSources(views, key),
+      related: spreadingSources(views(), key),
     });
   }
   // Many new sources at once: a distributed (possibly spoofed) flood, whose flows are each too small to be
@@ -322,10 +339,10 @@ export function detect(
   before: WindowData | undefined,
   state: ThreatState,
   c: ThreatConfig,
+  views: CandidateView[] = candidateViews(w),
 ): Detection[] {
-  const views = candidateViews(w);
   const allHosts = [...w.hosts.keys()].sort();
-  const index = indexGroups(w.groups);
+  const index = lazyIndex(w.groups);
   const { detections: flood } = floods(w, views, index, state, c);
   const flooded = new Set(flood.map((d) => d.subject));
   const out: Detection[] = [...flood];
@@ -337,20 +354,26 @@ export function detect(
     const base = state.hosts[h];
     if (base) out.push(...surge(`host:${h}`, t.packets, base, w, [h], c));
   }
-  out.push(...spreads('fleet', w.packets, w.distinct, state.fleet, w, views, allHosts, c));
-  for (const gi of index) {
-    const g = gi.group;
+  out.push(...spreads('fleet', w.packets, w.distinct, state.fleet, w, () => views, allHosts, c));
+  w.groups.forEach((g, i) => {
     const st = state.groups[groupKey(g)];
-    if (!st) continue;
+    if (!st) return;
     const subject = g.hosts.length === 1 ? `host:${g.hosts[0]}` : `hosts:${groupKey(g)}`;
-    const groupViews = views.filter((v) => gi.keys.has(v.hex));
+    // The group's candidates, only when a detection names sources.
+    const groupViews = () => views.filter((v) => index()[i].keys.has(v.hex));
     out.push(...spreads(subject, g.packets, g.distinct, st, w, groupViews, [...g.hosts].sort(), c));
-  }
+  });
   return out.sort((a, b) => b.score - a.score || (a.kind + a.subject < b.kind + b.subject ? -1 : 1));
 }
 
 /** Folds the window into the baselines (values that alerted with a small weight). */
-export function learn(w: WindowData, detections: readonly Detection[], state: ThreatState, c: ThreatConfig): void {
+export function learn(
+  w: WindowData,
+  detections: readonly Detection[],
+  state: ThreatState,
+  c: ThreatConfig,
+  views: CandidateView[] = candidateViews(w),
+): void {
   const alerted = new Set(detections.map((d) => `${d.kind}|${d.subject}`));
   const weight = (kind: string, subject: string) => (alerted.has(`${kind}|${subject}`) ? ALERTING_WEIGHT : 1);
   const learnSpread = (st: SpreadStats, subject: string, packets: number, d: WindowData['distinct']) => {
@@ -375,14 +398,19 @@ export function learn(w: WindowData, detections: readonly Detection[], state: Th
   for (const [k, s] of Object.entries(state.hosts)) if (s.last < forgetBefore) delete state.hosts[k];
   for (const [k, s] of Object.entries(state.groups)) if (s.last < forgetBefore) delete state.groups[k];
   // Destinations: this window's candidate packets; a tracked destination absent from the candidates counts 0.
-  const views = candidateViews(w);
   const perDst = new Map<string, number>();
-  for (const v of views) perDst.set(dstOf(v.key), (perDst.get(dstOf(v.key)) ?? 0) + v.lower);
+  for (const v of views) perDst.set(v.dst, (perDst.get(v.dst) ?? 0) + v.lower);
   for (const k of Object.keys(state.destinations)) if (!perDst.has(k)) perDst.set(k, 0);
   // A destination first seen now had 0 packets among the candidates in every window before: it starts from there.
   const history = state.fleet.packets.n;
-  for (const [d, x] of perDst)
-    update((state.destinations[d] ??= { m: 0, v: 0, n: history }), x, c.alpha, weight('flood', d));
+  // A destination is tracked from its first window with floodMinPackets / riseFactor packets: an untracked one has
+  // the baseline 0, which for a flood (≥ floodMinPackets, so ≥ riseFactor × any smaller mean) decides almost as its
+  // own small baseline would, and the candidates' long tail stays out of the stored state.
+  const admit = c.floodMinPackets / c.riseFactor;
+  for (const [d, x] of perDst) {
+    const s = state.destinations[d] ?? (x >= admit ? (state.destinations[d] = { m: 0, v: 0, n: history }) : undefined);
+    if (s) update(s, x, c.alpha, weight('flood', d));
+  }
   const kept = Object.entries(state.destinations)
     .filter(([, s]) => s.m >= 1)
     .sort((a, b) => b[1].m - a[1].m)
@@ -405,9 +433,10 @@ export function evaluateWindow(
   c: ThreatConfig,
 ): WindowResult {
   const state = structuredClone(previous);
-  const detections = detect(w, before, state, c);
+  const views = candidateViews(w);
+  const detections = detect(w, before, state, c, views);
   const { open, events } = advanceAlerts(state.open, detections, w.windowStart, c.resolveAfterWindows);
   state.open = open;
-  learn(w, detections, state, c);
+  learn(w, detections, state, c, views);
   return { detections, events, state };
 }
