@@ -95,7 +95,7 @@ describe('CountMinSketch', () => {
     expect(() => CountMinSketch.fromCells(new Float64Array(3))).toThrow(RangeError);
   });
 
-  it('rowCells gives the key's counter in each row: their minimum is the estimate, each row holds the key', () => {
+  it('rowCells gives the counter of a key in each row: their minimum is the estimate, each row holds the key', () => {
     const s = new CountMinSketch();
     const k = hashKey(flowKey({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, proto: 6 }));
     s.add(k.hi, k.lo, 7);
