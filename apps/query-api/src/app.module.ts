@@ -24,6 +24,8 @@ import { CONFIG, EXTRA_METRICS, METRICS, READINESS, STORAGE } from './tokens';
 import { SqlController, SqlService } from './sql/sql.controller';
 import { TrafficController } from './traffic/traffic.controller';
 import { TrafficService } from './traffic/traffic.service';
+import { ThreatsController } from './threats/threats.controller';
+import { ThreatsService } from './threats/threats.service';
 
 export interface QueryApiModuleOptions {
   config: QueryApiConfig;
@@ -70,6 +72,7 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
         TrafficController,
         HostsController,
         SqlController,
+        ThreatsController,
         GraphQLController,
         OpsController,
         DashboardController,
@@ -90,6 +93,7 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
         TrafficService,
         SqlService,
         HostsService,
+        ThreatsService,
         GraphQLResolvers,
         GraphQLRunner,
       ],

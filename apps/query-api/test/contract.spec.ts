@@ -12,7 +12,7 @@ import { createQueryApi, type QueryApi } from '../src/app';
 import { parseTokens, type QueryApiConfig } from '../src/config';
 import { JsonLogger } from '../src/observability';
 import { PUBLIC_HASH_KEY } from '@tma/sketch';
-import { buildPartials, writePartials } from './fixture';
+import { buildPartials, detectThreats, floodTraffic, writePartials } from './fixture';
 
 export const SCHEMATHESIS = 'schemathesis==4.32.5';
 const TOKEN = 'contract-secret-0123456789';
@@ -95,9 +95,12 @@ beforeAll(async () => {
   storage = await createStorage({ kind: 'chdb', path: dataDir, database });
   await applyMigrations(storage);
   const sim = new FleetSimulator({ hosts: 6, seed: 3, intervalMs: MIN, startMs: START, packetsPerInterval: 500 });
+  // A flood near the end, so /v1/threats and GraphQL threats answer with real alerts.
+  sim.extraTraffic = floodTraffic('sim-host-00001', '198.51.100.7', [ROUNDS - 8, ROUNDS - 7]);
   const snaps = [];
   for (let r = 0; r < ROUNDS; r++) snaps.push(...sim.nextRoundSnapshots());
   await writePartials(storage, buildPartials(snaps, 2));
+  await detectThreats(storage);
   const config: QueryApiConfig = {
     host: '127.0.0.1',
     port: 0,

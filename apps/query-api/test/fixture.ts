@@ -18,7 +18,10 @@ import { encodeCandidates, perHll, PUBLIC_HASH_KEY } from '@tma/sketch';
 import { snapshotTopic, type SketchSnapshot } from '@tma/schema';
 import { DEFAULT_SQL_LIMITS, type Storage } from '@tma/storage';
 import { rmSync } from 'node:fs';
-import { FleetSimulator } from '@tma/fleet-sim';
+import { FleetSimulator, type ExtraFlow } from '@tma/fleet-sim';
+import { ThreatRunner, type AggregatorConfig } from '@tma/aggregation';
+import { DEFAULT_THREAT_CONFIG } from '@tma/threats';
+import { Registry } from 'prom-client';
 import type { QueryApi } from '../src/app';
 import { parseTokens, type QueryApiConfig } from '../src/config';
 
@@ -191,4 +194,20 @@ export async function tearDown(
     await storage.close();
   }
   rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** A flood to `victim` from three sources on `host` during the given rounds, for FleetSimulator.extraTraffic. */
+export function floodTraffic(host: string, victim: string, rounds: readonly number[], packets = 20_000) {
+  return (hostId: string, round: number): ExtraFlow[] =>
+    hostId === host && rounds.includes(round)
+      ? [1, 2, 3].map((s) => ({ src: `203.0.113.${s}`, dst: victim, sport: 4000 + s, dport: 80, proto: 17, packets }))
+      : [];
+}
+
+/** Runs the aggregator's threat detectors over every stored window, as the rollup chain does (default settings). */
+export async function detectThreats(storage: Storage, windowMs = 60_000): Promise<void> {
+  const config = { windowMs, allowedLatenessMs: 0 } as AggregatorConfig;
+  const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
+  const runner = new ThreatRunner(config, DEFAULT_THREAT_CONFIG, storage, new Registry(), quiet, () => true);
+  await runner.runDue(true, 0, () => false);
 }

@@ -9,6 +9,7 @@ export { loadAggregatorConfig, type AggregatorConfig } from './config';
 export { WindowMerger, type IngestOutcome } from './window-merger';
 export { WindowAccumulator } from './window-accumulator';
 export { PartialRowStore } from './partial-row-store';
+export { ThreatRunner, readWindowData } from './threat-runner';
 export { validateMessage, RejectedSnapshot, type RejectReason } from './validate';
 export * from './rows';
 // A process hosting the aggregator applies this once at start-up (apps/aggregator main.ts, the query API's

@@ -6,7 +6,11 @@ import type { AggregatorConfig } from './config';
 import type { ConsumerLogger, ConsumerStats } from './consumer-stats';
 import type { AggregatorMetrics } from './metrics';
 import type { PartialRowStore } from './partial-row-store';
+import type { ThreatRunner } from './threat-runner';
 import type { WindowAccumulator } from './window-accumulator';
+
+/** How often the threat detectors look for due windows when no rollup was rebuilt (a newer window, the watermark). */
+const THREATS_RECHECK_MS = 10_000;
 
 export class RollupScheduler {
   private running = false;
@@ -18,6 +22,8 @@ export class RollupScheduler {
   private readonly hoursTouched = new Map<number, number>();
   /** Window or hour start → failed rebuilds in a row and when to try again (backoff, even when forced). */
   private readonly failed = new Map<number, { count: number; retryAt: number }>();
+  /** When the threat detectors last looked for due windows (they run after rebuilds, else at most this often). */
+  private threatsCheckedAt = 0;
 
   constructor(
     private readonly config: AggregatorConfig,
@@ -27,6 +33,8 @@ export class RollupScheduler {
     private readonly stats: ConsumerStats,
     /** Event time every partition with data has reached: an hour is built once it passed the hour's end. */
     private readonly lowWatermark: () => number,
+    /** Threat detectors, run after the rollups of each pass on the same chain (docs/threats.md). */
+    private readonly threats?: ThreatRunner,
   ) {}
 
   /** Rows of these windows were stored: their rollups (and their hours') are due again. */
@@ -83,6 +91,7 @@ export class RollupScheduler {
   private async runDue(force: boolean): Promise<void> {
     const t0 = performance.now();
     const now = Date.now();
+    let rebuilt = 0;
     // One window (or hour) that fails does not hold up the others: it is retried with backoff, the rest go on.
     for (const [w, due] of [...this.windowsDue].sort((a, b) => a[0] - b[0])) {
       if ((!force && due > now) || this.backingOff(w, now)) continue;
@@ -91,6 +100,7 @@ export class RollupScheduler {
         await this.store.finalizeWindow('1m', w, this.config.windowMs);
         end();
         this.failed.delete(w);
+        rebuilt++;
         // A row written meanwhile moved the due time: keep it queued for another rebuild.
         if (this.windowsDue.get(w) === due) this.windowsDue.delete(w);
       } catch (err) {
@@ -118,5 +128,14 @@ export class RollupScheduler {
       }
     }
     this.stats.finalizeMs += performance.now() - t0;
+    // After rebuilds (a window may have become complete), else every THREATS_RECHECK_MS: an idle pass does not query.
+    if (!this.threats || (rebuilt === 0 && now - this.threatsCheckedAt < THREATS_RECHECK_MS)) return;
+    this.threatsCheckedAt = now;
+    try {
+      await this.threats.runDue(force, this.lowWatermark(), (w) => this.windowsDue.has(w) || this.failed.has(w));
+    } catch (err) {
+      // Retried on the next pass: the windows not evaluated stay due (they follow the last stored state).
+      this.logger.warn(`threat detection failed, will retry on the next pass: ${(err as Error).message}`);
+    }
   }
 }

@@ -6,6 +6,7 @@ import { applyMigrations, createStorage, describeStorageConfig, loadStorageConfi
 import { loadKafkaSettings } from '@tma/kafka';
 import { useHashSeed } from '@tma/sketch';
 import { loadAggregatorConfig, type AggregatorConfig } from './config';
+import { loadThreatConfig, type ThreatConfig } from '@tma/threats';
 import type { ConsumerLogger } from './consumer-stats';
 import { AggregatorMetrics } from './metrics';
 import { PartialRowStore } from './partial-row-store';
@@ -27,6 +28,8 @@ export interface AggregatorOptions {
 
 export class SnapshotAggregator {
   readonly config: AggregatorConfig;
+  /** Threat detection settings (TMA_THREATS_*, docs/threats.md). */
+  readonly threats: ThreatConfig;
   readonly metrics: AggregatorMetrics;
   private readonly logger: ConsumerLogger;
   private storage?: Storage;
@@ -38,6 +41,7 @@ export class SnapshotAggregator {
     const env = options.env ?? process.env;
     // Validated here, at construction: a bad setting stops the boot with a message naming the variable.
     this.config = loadAggregatorConfig(env);
+    this.threats = loadThreatConfig(env);
     loadKafkaSettings(env, 'tma-aggregator');
     this.metrics = new AggregatorMetrics({
       defaultMetrics: options.defaultMetrics,
@@ -75,6 +79,7 @@ export class SnapshotAggregator {
       store,
       this.metrics,
       this.logger,
+      this.threats,
     );
     await this.consumerInstance.start();
     this.started = true;

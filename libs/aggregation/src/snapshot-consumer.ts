@@ -25,6 +25,8 @@ import type { PartialRowStore } from './partial-row-store';
 import { resumeAssigned, resumePartition, type ResumeContext } from './partition-resume';
 import { ProvisionalWriter } from './provisional-writer';
 import { RollupScheduler } from './rollup-scheduler';
+import { ThreatRunner } from './threat-runner';
+import type { ThreatConfig } from '@tma/threats';
 import { WindowMerger } from './window-merger';
 
 /** Heartbeat errors after which the group's coordinator no longer counts this member's assignment as current. */
@@ -74,6 +76,7 @@ export class SnapshotConsumer {
     readonly store: PartialRowStore,
     private readonly metrics: AggregatorMetrics,
     private readonly logger: ConsumerLogger,
+    threatConfig?: ThreatConfig,
   ) {
     this.merger = new WindowMerger(config);
     patchKafkajsGroupGeneration(); // the epochs that fence writes (libs/rollup fence.ts) are group generations
@@ -84,7 +87,27 @@ export class SnapshotConsumer {
     });
     this.topics = snapshotTopics(config.topicPrefix);
     this.dlqTopic = deadLetterTopic(config.topicPrefix);
-    this.rollups = new RollupScheduler(config, store, metrics, logger, this.stats, () => this.merger.lowWatermark);
+    // Threat detection runs on the member that owns partition 0 of the first snapshot topic: one at a time.
+    const threats =
+      threatConfig?.enabled === true
+        ? new ThreatRunner(
+            config,
+            threatConfig,
+            store.storage,
+            metrics.registry,
+            logger,
+            () => (this.assignment[this.topics[0]] ?? []).includes(0) && this.joined && !this.rebalancing,
+          )
+        : undefined;
+    this.rollups = new RollupScheduler(
+      config,
+      store,
+      metrics,
+      logger,
+      this.stats,
+      () => this.merger.lowWatermark,
+      threats,
+    );
     this.flusher = new PartialRowFlusher(config, this.merger, store, this.rollups, metrics, logger, this.stats, {
       pause: (paused) => {
         const topics = this.topics.map((topic) => ({ topic }));

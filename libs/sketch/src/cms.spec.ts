@@ -98,4 +98,15 @@ describe('CountMinSketch', () => {
     expect(() => CountMinSketch.fromCells(torn)).toThrow(/torn/);
     expect(() => CountMinSketch.fromCells(new Float64Array(3))).toThrow(RangeError);
   });
+
+  it('rowCells gives the counter of a key in each row: their minimum is the estimate, each row holds the key', () => {
+    const s = new CountMinSketch();
+    const k = hashKey(flowKey({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, proto: 6 }));
+    s.add(k.hi, k.lo, 7);
+    for (let i = 0; i < 5000; i++) s.add(i * 2654435761, i, 1);
+    const cells = s.rowCells(k.hi, k.lo);
+    expect(cells).toHaveLength(CMS_DEPTH);
+    expect(Math.min(...cells)).toBe(s.estimate(k.hi, k.lo));
+    for (const c of cells) expect(c).toBeGreaterThanOrEqual(7);
+  });
 });

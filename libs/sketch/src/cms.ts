@@ -159,6 +159,13 @@ export class CountMinSketch extends FleetHashed {
     return out;
   }
 
+  /** The key's counter in each row (row r at out[r]): what change detection over sketch differences reads. */
+  rowCells(hi: number, lo: number, out: Float64Array = new Float64Array(this.depth)): Float64Array {
+    const shift = 32 - this.widthBits;
+    for (let r = 0; r < this.depth; r++) out[r] = this.cells[r * this.width + (((lo + imul(r, hi)) >>> 0) >>> shift)];
+    return out;
+  }
+
   estimateKey(key: Uint8Array): number {
     hashKeyInto(key, hashScratch);
     return this.estimate(hashScratch[0], hashScratch[1]);

@@ -17,6 +17,7 @@ import {
   encodeSnapshotSketches,
   flowKey,
   hashKeyInto,
+  parseAddress,
   srcKey,
   toHex,
 } from '@tma/sketch';
@@ -51,6 +52,18 @@ export interface FleetOptions {
   truth?: boolean;
   /** Host id prefix (default "sim-host-"). */
   hostPrefix?: string;
+}
+
+/** Traffic added to a host's interval on top of its own mix (attack scenarios): a 5-tuple and its packets. */
+export interface ExtraFlow {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  proto: number;
+  packets: number;
+  /** Bytes per packet (default 100). */
+  pktBytes?: number;
 }
 
 /** One message as it goes on the wire: Kafka key = host id, value = framed Avro snapshot. */
@@ -120,6 +133,8 @@ export class FleetSimulator {
   private readonly flowZipf: Zipf;
   private readonly heavyZipf: Zipf;
   private round = 0;
+  /** Extra flows per host and round, from the next round on (null: none); recorded in the ground truth too. */
+  extraTraffic: ((hostId: string, round: number) => readonly ExtraFlow[]) | null = null;
   // One set of sketches reused for every host (cleared between hosts): no per-snapshot allocation of 330 KB.
   private readonly cmsP = new CountMinSketch();
   private readonly cmsB = new CountMinSketch();
@@ -263,6 +278,11 @@ export class FleetSimulator {
     for (let j = 0; j < this.heavy.length && heavyPackets > 0; j++) {
       const p = Math.round(heavyPackets * this.heavyZipf.weight(j) * (0.8 + 0.4 * rng.next()));
       if (p > 0) counts.set(this.heavy[j], p);
+    }
+
+    for (const x of this.extraTraffic?.(host.id, this.round) ?? []) {
+      const f = makeFlow(parseAddress(x.src), parseAddress(x.dst), x.sport, x.dport, x.proto, x.pktBytes ?? 100);
+      counts.set(f, x.packets);
     }
 
     const cmsP = this.cmsP;

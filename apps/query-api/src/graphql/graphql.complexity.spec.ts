@@ -17,6 +17,9 @@ describe('measure', () => {
     expect(measure(parse('{ topFlows { flows { src } } }')).complexity).toBe(1 + 1 + 10);
     const hosts = measure(parse('{ hosts { hosts { host } } }'));
     expect(hosts.complexity).toBe(1 + 20 + 20 * 20); // both hosts fields are lists
+    // Alerts cost their cap (100), timelines theirs (30), evidence a list (20).
+    const threats = measure(parse('{ threats { alerts { id evidence { name } timeline { t event } } } }'));
+    expect(threats.complexity).toBe(1 + 1 + 100 * (1 + (1 + 20) + (1 + 30 * 2)));
   });
 
   it('costs introspection on its own budget, from the schema sizes; the standard introspection query fits', () => {

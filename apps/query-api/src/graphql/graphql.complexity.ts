@@ -23,8 +23,23 @@ export const MAX_INTROSPECTION_COST = 1_000_000;
 /** Spreads nested deeper than this are refused outright (keeps the walk's recursion shallow). */
 const MAX_NESTING = 64;
 const DEFAULT_K = 10;
-const LIST_FIELDS = new Set(['prefixes', 'icicle', 'points', 'series', 'protocols', 'hosts', 'tiers']);
+const LIST_FIELDS = new Set([
+  'prefixes',
+  'icicle',
+  'points',
+  'series',
+  'protocols',
+  'hosts',
+  'tiers',
+  'evidence',
+  'related',
+]);
 const LIST_ITEMS = 20;
+/** Lists with a larger cap of their own (threats.service.ts: MAX_ALERTS, MAX_TIMELINE). */
+const SIZED_LISTS = new Map([
+  ['alerts', 100],
+  ['timeline', 30],
+]);
 
 export interface Measure {
   /** Deepest data field (introspection excluded). */
@@ -128,6 +143,7 @@ export function measure(
         let items = 1;
         if (inMeta) items = sizes.get(name) ?? 1;
         else if (name === 'flows') items = k;
+        else if (SIZED_LISTS.has(name)) items = SIZED_LISTS.get(name)!;
         else if (LIST_FIELDS.has(name)) items = LIST_ITEMS;
         c = {
           depth: inMeta ? 0 : 1 + (sub?.depth ?? 0),

@@ -15,6 +15,8 @@ import type { Scope } from '../partials/scope';
 import { CONFIG } from '../tokens';
 import { trafficSeriesArgs } from '../traffic/traffic.args';
 import { TrafficService } from '../traffic/traffic.service';
+import { threatsArgs } from '../threats/threats.args';
+import { ThreatsService } from '../threats/threats.service';
 
 export type GraphQLRoot = Record<string, (args: Raw) => unknown>;
 
@@ -36,6 +38,7 @@ export class GraphQLResolvers {
     hitters: HeavyHittersService,
     traffic: TrafficService,
     hosts: HostsService,
+    threats: ThreatsService,
     @Inject(CONFIG) config: QueryApiConfig,
   ) {
     this.root = {
@@ -50,6 +53,13 @@ export class GraphQLResolvers {
       heavyHitters: async (a) => withScope(await hitters.heavyHitters(heavyHittersArgs(a, config))),
       trafficSeries: async (a) => withScope(await traffic.protocolSeries(trafficSeriesArgs(a, config))),
       hosts: async (a) => withScope(await hosts.hosts(hostsArgs(a, config))),
+      // Enum values cannot hold '-': heavy_change is the REST kind heavy-change.
+      threats: async (a) =>
+        withScope(
+          await threats.threats(
+            threatsArgs({ ...a, kind: typeof a.kind === 'string' ? a.kind.replace(/_/g, '-') : a.kind }, config),
+          ),
+        ),
     };
   }
 }

@@ -42,7 +42,12 @@ type Query {
   trafficSeries(${TIME_ARGS}, protocol: Protocol, step: Step): TrafficSeries!
   "Hosts seen in the range."
   hosts(${TIME_ARGS}): Hosts!
+  "Threat alerts with an event in the range, most recently seen first (at most 100): timeline, evidence with bounds, hosts."
+  threats(${TIME_ARGS}, kind: ThreatKind, status: AlertStatus): Threats!
 }
+"Threat kinds (REST spells them with '-': heavy-change, traffic-surge, source-surge, port-scan)."
+enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader }
+enum AlertStatus { open resolved }
 enum RankBy { packets bytes }
 enum Side { src dst }
 enum CardinalityMetric { flows sources destinations ports }
@@ -96,4 +101,14 @@ type Host {
   snapshots: Float!, packets: Float!, bytes: Float!, gaps: Float!
 }
 type Hosts { scope: Scope!, hosts: [Host!]! }
+"An estimate with its bounds (CMS: never under the truth; HLL: ±3 standard errors), or a baseline."
+type Evidence { name: String!, value: Float!, lower: Float, upper: Float }
+type AlertEvent { t: String!, event: String!, score: Float! }
+type Alert {
+  id: String!, kind: String!, subject: String!, status: AlertStatus!, openedAt: String!, lastSeen: String!, resolvedAt: String
+  peakScore: Float!, score: Float!, hosts: [String!]!, related: [String!]!, evidence: [Evidence!]!
+  "The newest 30 events of the alert in the range."
+  timeline: [AlertEvent!]!
+}
+type Threats { scope: Scope!, windowsEvaluated: Int!, alerts: [Alert!]! }
 `;

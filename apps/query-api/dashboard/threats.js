@@ -1,0 +1,87 @@
+// The threats panel: alerts of the range on a timeline (one row per alert, open to resolved, events as dots), and a
+// table with each alert's evidence (estimates with their bounds) and the hosts that saw it.
+import { COLORS, el, fmt, text } from './dom.js';
+
+const KINDS = ['flood', 'heavy-change', 'traffic-surge', 'source-surge', 'port-scan', 'superspreader'];
+const color = (kind) => COLORS[Math.max(0, KINDS.indexOf(kind)) % COLORS.length];
+const WINDOW_MS = 60_000;
+
+function timeline(container, r) {
+  container.textContent = '';
+  const alerts = r.alerts.slice(0, 20);
+  if (!alerts.length) return;
+  const W = 1000,
+    L = 200,
+    R = 10,
+    ROW = 18,
+    T = 4,
+    B = 20;
+  const H = T + B + ROW * alerts.length;
+  const svg = el('svg:svg', { viewBox: `0 0 ${W} ${H}`, role: 'img' }, container);
+  const from = Date.parse(r.scope.from);
+  const to = Date.parse(r.scope.to);
+  const x = (t) => L + ((Math.min(Math.max(t, from), to) - from) * (W - L - R)) / Math.max(1, to - from);
+  for (let k = 0; k <= 4; k++) {
+    const t = from + ((to - from) * k) / 4;
+    el('svg:line', { x1: x(t), x2: x(t), y1: T, y2: H - B, class: 'axis' }, svg);
+    el(
+      'svg:text',
+      { x: x(t), y: H - 6, 'text-anchor': 'middle' },
+      svg,
+      new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }),
+    );
+  }
+  alerts.forEach((a, i) => {
+    const y = T + i * ROW;
+    const end = a.resolvedAt ? Date.parse(a.resolvedAt) : Date.parse(a.lastSeen) + WINDOW_MS;
+    el('svg:text', { x: L - 6, y: y + ROW - 5, 'text-anchor': 'end' }, svg, `${a.kind} ${a.subject}`.slice(0, 34));
+    el(
+      'svg:rect',
+      {
+        x: x(Date.parse(a.openedAt)),
+        y: y + 3,
+        width: Math.max(2, x(end) - x(Date.parse(a.openedAt))),
+        height: ROW - 6,
+        fill: color(a.kind),
+        'fill-opacity': a.status === 'open' ? 0.9 : 0.45,
+        'data-alert': a.id,
+      },
+      svg,
+    );
+    for (const e of a.timeline)
+      el('svg:circle', { cx: x(Date.parse(e.t)), cy: y + ROW / 2, r: 2.5, class: 'event ' + e.event }, svg);
+  });
+}
+
+const evidenceText = (e) =>
+  `${e.name} ${fmt(e.value)}` +
+  (e.lower !== undefined && e.upper !== undefined ? ` [${fmt(e.lower)}–${fmt(e.upper)}]` : '');
+
+export function renderThreats(r) {
+  timeline(document.getElementById('threats-chart'), r);
+  const tbody = document.querySelector('#threats tbody');
+  tbody.textContent = '';
+  for (const a of r.alerts) {
+    const tr = el('tr', { 'data-kind': a.kind, 'data-status': a.status }, tbody);
+    const kind = el('td', {}, tr);
+    el('span', { class: 'swatch', style: `background:${color(a.kind)}` }, kind);
+    kind.append(a.kind);
+    el('td', {}, tr, a.subject);
+    el('td', { class: a.status === 'open' ? 'open' : '' }, tr, a.status);
+    el('td', {}, tr, new Date(a.openedAt).toLocaleString());
+    el('td', {}, tr, new Date(a.resolvedAt || a.lastSeen).toLocaleString());
+    el('td', { class: 'n' }, tr, a.peakScore.toFixed(1));
+    el(
+      'td',
+      {},
+      tr,
+      a.hosts.length > 3 ? `${a.hosts.slice(0, 3).join(', ')} +${a.hosts.length - 3}` : a.hosts.join(', '),
+    );
+    const ev = el('td', { class: 'evidence' }, tr);
+    for (const e of a.evidence) el('div', {}, ev, evidenceText(e));
+    for (const s of a.related) el('div', { class: 'related' }, ev, s);
+  }
+  if (!r.alerts.length) el('td', { colspan: 8, class: 'empty' }, el('tr', {}, tbody), 'no alerts in this range');
+  const open = r.alerts.filter((a) => a.status === 'open').length;
+  text('threats-note', `${r.alerts.length} alerts, ${open} open · ${r.windowsEvaluated} windows evaluated`);
+}

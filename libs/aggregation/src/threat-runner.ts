@@ -1,0 +1,243 @@
+// Runs the threat detectors (libs/threats) once per fleet-wide window, where windows are finalized (the rollup
+// chain). Once per window across instances: only the member that owns partition 0 of the first snapshot topic
+// evaluates (Kafka gives that partition to one member at a time), windows are taken in order after the last one
+// whose state is stored, and every row is keyed per window, so a window evaluated twice (ownership moving during
+// a pass, a crash between the writes) replaces its own rows with the same ones. The baselines and open alerts after
+// each window are stored (threat_state): a restart or a new owner continues from the last stored window.
+import { HLL_SKETCHES, type HyperLogLog } from '@tma/sketch';
+import {
+  MINUTE_TIER,
+  SKETCH_COLUMNS,
+  STORED_PARTIAL_SELECT,
+  addHostTotals,
+  emptyMerged,
+  mergeStoredPartial,
+  mergedCandidates,
+  unionBlocks,
+  type MergedWindow,
+  type StoredPartial,
+} from '@tma/rollup';
+import type { Storage } from '@tma/storage';
+import {
+  THREAT_KINDS,
+  emptyState,
+  evaluateWindow,
+  type AlertEvent,
+  type ThreatConfig,
+  type ThreatState,
+  type WindowData,
+} from '@tma/threats';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { AggregatorConfig } from './config';
+import type { ConsumerLogger } from './consumer-stats';
+
+const sec = (ms: number) => Math.floor(ms / 1000);
+
+/** A window's data for the detectors, from its stored partial rows: one host group per partition. */
+export async function readWindowData(
+  storage: Storage,
+  windowStart: number,
+  windowMs: number,
+): Promise<{ data: WindowData; partials: number } | null> {
+  const rows = await storage.query<StoredPartial & { topic: string; partition: number | string }>(
+    `SELECT ${STORED_PARTIAL_SELECT}, topic, partition FROM {database}.agg_partials FINAL
+     WHERE tier = {tier:String} AND window_start = {w:UInt32}`,
+    { tier: MINUTE_TIER, w: sec(windowStart) },
+    { binaryColumns: [...SKETCH_COLUMNS] },
+  );
+  if (rows.length === 0) return null;
+  const groups = new Map<string, MergedWindow>();
+  for (const r of rows) {
+    const key = `${r.topic}/${r.partition}`;
+    const g = groups.get(key) ?? emptyMerged(windowStart, windowMs / 1000);
+    mergeStoredPartial(g, r);
+    groups.set(key, g);
+  }
+  const fleet = emptyMerged(windowStart, windowMs / 1000);
+  const parts = [...groups.values()];
+  for (const g of parts) {
+    fleet.packets += g.packets;
+    fleet.bytes += g.bytes;
+    fleet.cmsPackets.merge(g.cmsPackets);
+    for (const h of HLL_SKETCHES) fleet[h.property].merge(g[h.property]);
+    for (const [host, t] of g.hosts) addHostTotals(fleet.hosts, host, t);
+  }
+  const distinct = (m: MergedWindow): WindowData['distinct'] => ({
+    flows: m.hllFlows as HyperLogLog,
+    sources: m.hllSources,
+    destinations: m.hllDestinations,
+    ports: m.hllPorts,
+  });
+  const groupViews = parts.map((g) => ({
+    hosts: [...g.hosts.keys()].sort(),
+    packets: g.packets,
+    distinct: distinct(g),
+    candidates: mergedCandidates(g),
+  }));
+  return {
+    partials: rows.length,
+    data: {
+      windowStart,
+      windowMs,
+      packets: fleet.packets,
+      bytes: fleet.bytes,
+      cmsPackets: fleet.cmsPackets,
+      distinct: distinct(fleet),
+      candidates: unionBlocks(groupViews.map((g) => g.candidates)),
+      hosts: new Map([...fleet.hosts].map(([h, t]) => [h, { packets: t.packets, bytes: t.bytes }])),
+      groups: groupViews,
+    },
+  };
+}
+
+export class ThreatRunner {
+  /** State after the last evaluated window; undefined until read (again) from storage. */
+  private last?: { windowStart: number; state: ThreatState };
+  /** The last window's data, reused as the next window's "before" (sketch differences). */
+  private previous?: WindowData;
+  private readonly opened: Counter<'kind'>;
+  private readonly open: Gauge<'kind'>;
+  private readonly windows: Counter;
+
+  constructor(
+    private readonly config: AggregatorConfig,
+    private readonly threats: ThreatConfig,
+    private readonly storage: Storage,
+    registry: Registry,
+    private readonly logger: ConsumerLogger,
+    /** True while this instance is the one that evaluates (owns partition 0 of the first snapshot topic). */
+    private readonly isLeader: () => boolean,
+  ) {
+    this.opened = new Counter({
+      name: 'tma_threats_alerts_opened_total',
+      help: 'Threat alerts opened, by kind (docs/threats.md)',
+      labelNames: ['kind'],
+      registers: [registry],
+    });
+    this.open = new Gauge({
+      name: 'tma_threats_open_alerts',
+      help: 'Threat alerts open after the last evaluated window, by kind (0 on instances that do not evaluate)',
+      labelNames: ['kind'],
+      registers: [registry],
+    });
+    this.windows = new Counter({
+      name: 'tma_threats_windows_evaluated_total',
+      help: 'Fleet-wide windows the threat detectors evaluated',
+      registers: [registry],
+    });
+    for (const k of THREAT_KINDS) this.open.set({ kind: k }, 0);
+  }
+
+  /**
+   * Evaluates every window that is complete: a newer window is stored (its rows exist only once a partition's
+   * watermark passed that window plus the lateness) or this instance's watermark passed it, and its rollups are
+   * not still pending here; on `force` (idle, shutdown) every stored window.
+   */
+  async runDue(force: boolean, lowWatermark: number, pending: (windowStart: number) => boolean): Promise<void> {
+    if (!this.threats.enabled) return;
+    if (!this.isLeader()) {
+      // Another member evaluates now; if this one becomes leader again it starts from what is stored.
+      this.last = undefined;
+      this.previous = undefined;
+      for (const k of THREAT_KINDS) this.open.set({ kind: k }, 0);
+      return;
+    }
+    const windowMs = this.config.windowMs;
+    const [newest] = await this.storage.query<{ w: string | number | null }>(
+      `SELECT toUnixTimestamp(max(window_start)) AS w FROM {database}.agg_partials WHERE tier = {tier:String}`,
+      { tier: MINUTE_TIER },
+    );
+    const newestMs = Number(newest?.w ?? 0) * 1000;
+    if (newestMs <= 0) return;
+    const byWatermark = lowWatermark - this.config.allowedLatenessMs - windowMs;
+    const bound = force ? newestMs : Math.max(newestMs - windowMs, byWatermark);
+    this.last ??= await this.loadState();
+    const floor = bound - this.threats.backfillWindows * windowMs;
+    const after = Math.max(this.last?.windowStart ?? -Infinity, floor);
+    const due = await this.storage.query<{ w: string | number }>(
+      `SELECT DISTINCT toUnixTimestamp(window_start) AS w FROM {database}.agg_partials
+       WHERE tier = {tier:String} AND window_start > {after:UInt32} AND window_start <= {bound:UInt32} ORDER BY w`,
+      { tier: MINUTE_TIER, after: Math.max(0, sec(after)), bound: sec(bound) },
+    );
+    for (const { w } of due) {
+      const windowStart = Number(w) * 1000;
+      if (!force && pending(windowStart)) break; // in order: a later window waits for this one
+      if (!this.isLeader()) return;
+      await this.evaluate(windowStart);
+    }
+  }
+
+  private async loadState(): Promise<{ windowStart: number; state: ThreatState } | undefined> {
+    const [row] = await this.storage.query<{ w: string | number; state: string }>(
+      `SELECT toUnixTimestamp(window_start) AS w, state FROM {database}.threat_state FINAL ORDER BY window_start DESC LIMIT 1`,
+    );
+    if (!row) return undefined;
+    return { windowStart: Number(row.w) * 1000, state: JSON.parse(row.state) as ThreatState };
+  }
+
+  private async evaluate(windowStart: number): Promise<void> {
+    const windowMs = this.config.windowMs;
+    const read = await readWindowData(this.storage, windowStart, windowMs);
+    if (!read) return;
+    let before = this.previous?.windowStart === windowStart - windowMs ? this.previous : undefined;
+    before ??= (await readWindowData(this.storage, windowStart - windowMs, windowMs))?.data;
+    const r = evaluateWindow(read.data, before, this.last?.state ?? emptyState(), this.threats);
+    const now = new Date();
+    const expires = sec(windowStart) + this.threats.ttlSeconds;
+    // Alert rows first, then the state: a crash between them re-evaluates the window and writes the same rows.
+    if (r.events.length > 0)
+      await this.storage.insertRows(
+        'threat_alerts',
+        r.events.map((e) => alertRow(e, windowMs, read.partials, now, expires)),
+        {
+          dedupToken: `threats-${windowStart}-${read.partials}`,
+        },
+      );
+    await this.storage.insertRows(
+      'threat_state',
+      [
+        {
+          window_start: sec(windowStart),
+          window_seconds: windowMs / 1000,
+          version: read.partials,
+          state: JSON.stringify(r.state),
+          updated_at: now,
+          // Only the newest state is ever read; a few days cover any restart or gap the backfill replays.
+          expires_at: sec(windowStart) + 7 * 86_400,
+        },
+      ],
+      { dedupToken: `threat-state-${windowStart}-${read.partials}` },
+    );
+    this.last = { windowStart, state: r.state };
+    this.previous = read.data;
+    this.windows.inc();
+    for (const e of r.events) {
+      if (e.event === 'opened') {
+        this.opened.inc({ kind: e.kind });
+        this.logger.warn(
+          `threat opened: ${e.kind} ${e.subject} score ${e.score} in window ${new Date(windowStart).toISOString()} (hosts ${e.hosts.slice(0, 5).join(', ')})`,
+        );
+      } else if (e.event === 'resolved') this.logger.log(`threat resolved: ${e.kind} ${e.subject}`);
+    }
+    for (const k of THREAT_KINDS) this.open.set({ kind: k }, r.state.open.filter((a) => a.kind === k).length);
+  }
+}
+
+function alertRow(e: AlertEvent, windowMs: number, version: number, now: Date, expires: number) {
+  return {
+    window_start: sec(e.windowStart),
+    alert_id: e.alertId,
+    window_seconds: windowMs / 1000,
+    kind: e.kind,
+    subject: e.subject,
+    event: e.event,
+    opened_at: sec(e.openedAt),
+    score: e.score,
+    evidence: JSON.stringify(e.evidence),
+    hosts: e.hosts,
+    related: e.related,
+    version,
+    detected_at: now,
+    expires_at: expires,
+  };
+}
