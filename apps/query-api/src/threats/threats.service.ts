@@ -77,6 +77,7 @@ export class ThreatsService {
       tiers: { '1m': Number(w?.n ?? 0) },
       hosts: hosts ?? null,
       exact: true,
+      provisionalFrom: null, // detectors run on final windows only
     };
     return { scope, windowsEvaluated: Number(w?.n ?? 0), alerts };
   }
