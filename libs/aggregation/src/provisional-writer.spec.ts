@@ -1,6 +1,7 @@
 // Provisional rows on the real engine (embedded chDB): only open windows that changed are written, one row per
 // window and partition whose newest write wins, late windows never, and nothing moves a commit position.
 import { FleetSimulator } from '@tma/fleet-sim';
+import { decodeCandidateList } from '@tma/sketch';
 import { openTestStore, type TestStore } from '@tma/storage/testing';
 import { AggregatorMetrics } from './metrics';
 import { nextProvisionalAt, PROVISIONAL_TABLE, ProvisionalWriter } from './provisional-writer';
@@ -62,6 +63,8 @@ describe('ProvisionalWriter', () => {
     const commitsBefore = merger.commitPositions();
     const first = writer.take();
     expect(first.rows).toHaveLength(1);
+    // The candidates keep their completeness floor, as in a final row (else every answer's floor is unknown).
+    expect(decodeCandidateList(first.rows[0].candidates).floor).toBeDefined();
     expect(await writer.write(first)).toBe(true);
     expect(merger.commitPositions()).toEqual(commitsBefore);
     let rows = await stored();

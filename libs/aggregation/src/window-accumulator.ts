@@ -120,6 +120,9 @@ export class WindowAccumulator implements WindowContent {
       ...perHll('property', (h) => o[h.property].toSketch()),
       protocols: this.protocols,
       hosts: this.hosts,
+      // what the candidates leave out so far: without it a provisional row would make every floor unknown
+      candidateFloor: this.candidateFloor && { ...this.candidateFloor },
+      candidatesSampled: this.candidatesSampled,
     };
   }
 
