@@ -66,9 +66,14 @@ export interface WriteStall {
   held: Promise<readonly Record<string, unknown>[]>;
   /** Sends the held insert to ClickHouse; resolves once ClickHouse acknowledged it. */
   release(): Promise<void>;
+  /** Lets a held insert (or the next armed one) through without waiting: for a test's clean-up after a failure. */
+  open(): void;
 }
 
-/** A ClickHouse write in flight for as long as the test wants: the first partial-row insert after arm() stalls. */
+/**
+ * A ClickHouse write in flight for as long as the test wants: the first insert of 1 min partial rows after arm()
+ * stalls (the 1 h tier, written to the same table when an hour completes, goes through).
+ */
 export function stalledPartialWrites(storage: Storage): WriteStall {
   let armed = false;
   let onHeld!: (rows: readonly Record<string, unknown>[]) => void;
@@ -78,7 +83,8 @@ export function stalledPartialWrites(storage: Storage): WriteStall {
   const held = new Promise<readonly Record<string, unknown>[]>((r) => (onHeld = r));
   const wrapped = withOverrides(storage, {
     insertRows: async (table, rows, options) => {
-      if (!armed || table !== 'agg_partials') return storage.insertRows(table, rows, options);
+      if (!armed || table !== 'agg_partials' || !rows.every((r) => r.tier === '1m'))
+        return storage.insertRows(table, rows, options);
       armed = false;
       onHeld(rows);
       landed = gate.then(() => storage.insertRows(table, rows, options));
@@ -93,6 +99,10 @@ export function stalledPartialWrites(storage: Storage): WriteStall {
       go();
       await held;
       await landed;
+    },
+    open: () => {
+      armed = false;
+      go();
     },
   };
 }
