@@ -26,7 +26,9 @@ const brokers = process.env.TMA_KAFKA_BROKERS ?? `127.0.0.1:${process.env.TMA_KA
 const token = process.env.TMA_API_TOKENS ? undefined : localToken('read');
 // The admin token lets `./tma sql` reach POST /v1/sql while this stack holds the store.
 const apiEnv = token ? { TMA_API_TOKENS: `local:${token},local-admin:${localToken('admin')}:admin` } : {};
-const dashboard = `http://127.0.0.1:8080/dashboard/${token ? `#token=${token}` : ''}`;
+// The address the query API listens on (its TMA_API_HOST / TMA_API_PORT, defaults as in apps/query-api config).
+const api = `http://${process.env.TMA_API_HOST ?? '127.0.0.1'}:${process.env.TMA_API_PORT ?? '8080'}`;
+const dashboard = `${api}/dashboard/${token ? `#token=${token}` : ''}`;
 
 const USAGE = `usage: ./tma start [--no-demo]
   Starts Kafka, an edge agent on this machine's own interfaces (as root), the aggregator and the query API with the
@@ -64,7 +66,7 @@ const components = [
     entry: 'apps/query-api/dist/main.js',
     args: ['--with-aggregator'],
     env: apiEnv,
-    urls: [`${dashboard} (dashboard)`, 'http://127.0.0.1:8080/docs (REST API)', 'http://127.0.0.1:8080/graphql'],
+    urls: [`${dashboard} (dashboard)`, `${api}/docs (REST API)`, `${api}/graphql`],
   },
 ].filter(Boolean);
 
