@@ -71,6 +71,11 @@ export class StorageCondition {
     return this.failing === null;
   }
 
+  /** The error code of the failure going on (ENOSPC, EIO, ...), or null. */
+  get failure(): string | null {
+    return this.failing;
+  }
+
   /** `count`: how many failures this one stands for (the recovered line reports their sum). */
   failed(e: { code?: string }, fields: Record<string, unknown> = {}, count = 1): void {
     const code = e.code ?? 'unknown';
@@ -152,6 +157,11 @@ export class AgentState {
   /** The last save reached the disk: sequences handed out so far cannot be handed out again after a crash. */
   get durable(): boolean {
     return this.condition.ok;
+  }
+
+  /** The error code of the failing save (ENOSPC when the disk is full), or null once a save succeeded. */
+  get saveFailure(): string | null {
+    return this.condition.failure;
   }
 
   /** Takes the next sequence number and persists the counter before returning it. */

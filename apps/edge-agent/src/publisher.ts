@@ -149,6 +149,7 @@ export class Publisher {
         result.sent++;
       }
     } catch (e) {
+      spool.release();
       result.error = e as Error;
     }
     if (result.sent || result.dropped) spool.sync();

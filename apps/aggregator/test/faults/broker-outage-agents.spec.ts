@@ -26,6 +26,7 @@ import {
   type Child,
 } from '../support/processes';
 import {
+  keepOrRemove,
   agentLogTail,
   agentsUnavailable,
   buildForAgents,
@@ -71,7 +72,7 @@ afterAll(async () => {
   await storage?.close();
   await broker?.remove();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  if (stateDir) keepOrRemove(stateDir);
 }, 60_000);
 
 maybe('broker down 60 s with edge agents spooling: the stored totals equal what the testbed sent', async () => {

@@ -2,7 +2,7 @@
 // on each, and replays traffic whose ground truth it writes per host. What those cases share: the requirements
 // (root, the testbed's tools), the build, the testbed child, the ground truth, the agents' own logs and spools.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from './kafka';
 import { buildDist, root, spawnNode, type Child } from './processes';
@@ -137,4 +137,10 @@ export function defaultSpoolDir(runDir: string, h: number): string {
   if (!existsSync(base)) return base;
   const [hostDir] = readdirSync(base);
   return hostDir ? join(base, hostDir) : base;
+}
+
+/** Removes a case's testbed state, or keeps it (agent logs, spools, ground truth) when TMA_FAULT_KEEP_STATE=1. */
+export function keepOrRemove(stateDir: string): void {
+  if (process.env.TMA_FAULT_KEEP_STATE === '1') process.stdout.write(`testbed state kept in ${stateDir}\n`);
+  else rmSync(stateDir, { recursive: true, force: true });
 }
