@@ -26,7 +26,10 @@ export function writeFileDurable(file: string, data: Uint8Array | string): void 
   try {
     const fd = fs.openSync(tmp, 'w', 0o600);
     try {
-      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      const buf = typeof data === 'string' ? Buffer.from(data) : data;
+      // A nearly full disk takes part of a write without an error (the next write gets ENOSPC): write it all, or
+      // throw, never leave a torn file that passes for stored.
+      for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);

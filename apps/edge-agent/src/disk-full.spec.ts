@@ -92,6 +92,20 @@ run('spool and state on a full disk', () => {
     spool.close();
   });
 
+  it('a write the disk takes only in part is refused, never stored torn', () => {
+    const state = AgentState.open(mnt, 'boot-a');
+    const spool = new Spool(mnt, 64 << 20, state).open();
+    const gap = path.join(mnt, 'gap');
+    fs.writeFileSync(gap, Buffer.alloc(12_288));
+    fill(mnt);
+    fs.rmSync(gap); // 12 KiB free: part of a 40 kB message fits
+    expect(spool.put(Buffer.alloc(40_000, 1))).toBe(1); // dropped (nothing older to free), counted
+    expect(spool.depth).toBe(0);
+    expect(snaps(mnt)).toEqual([]);
+    expect(fs.readdirSync(mnt).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    spool.close();
+  });
+
   it('a disk the spool itself fills, so the state cannot be saved: the oldest are dropped (counted) until it can', () => {
     const state = AgentState.open(mnt, 'boot-a');
     const spool = new Spool(mnt, 64 << 20, state).open();
