@@ -2,8 +2,8 @@
 // 2 hosts in network namespaces, an agent on each (eBPF), and replays traffic whose ground truth it knows; the
 // agents spool their snapshots to disk while the broker is away and replay them in order when it returns. The
 // aggregator process stores what arrives; its totals must equal the packets and bytes the testbed sent: 0 lost,
-// 0 counted twice. TMA_FAULT_OUTAGE_S changes the outage (default 60). Opt-in (TMA_FAULT_AGENTS=1; needs root and
-// the testbed's tools, like the testbed's own end-to-end test); skipped, saying why, otherwise.
+// 0 counted twice. TMA_FAULT_OUTAGE_S changes the outage (default 60). Needs root and the testbed's tools, like the
+// testbed's own end-to-end test; skipped, saying why, otherwise (or with TMA_FAULT_AGENTS=0).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

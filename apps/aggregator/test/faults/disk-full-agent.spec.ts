@@ -4,8 +4,8 @@
 // travels in its next snapshots. When the broker is back the rest is delivered. The accounting must close exactly:
 // stored totals = what the testbed sent − the packets and bytes of the dropped snapshots (from the agent's own log
 // of every snapshot it took), the dropped ones are exactly the count the agent published, and nothing is counted
-// twice. Opt-in like the outage case (TMA_FAULT_AGENTS=1, root). apps/edge-agent/src/disk-full.spec.ts covers the
-// agent alone: drop order, torn writes, state retries, spooling again once space is back.
+// twice. Needs root, like the outage case. apps/edge-agent/src/disk-full.spec.ts covers the agent alone: drop
+// order, torn writes, state retries, spooling again once space is back.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';

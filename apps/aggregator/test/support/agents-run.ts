@@ -9,14 +9,10 @@ import { buildDist, root, spawnNode, type Child } from './processes';
 
 const TOOLS = ['ip', 'nsenter', 'tcpreplay', 'ethtool'];
 
-/**
- * Why agent cases do not run here (empty: they do). Opt-in (TMA_FAULT_AGENTS=1): each takes 3–4 min of a loaded
- * 2-core machine with a broker, the testbed and real agents of its own, and its recovery waits on the broker's JVM
- * start (15–30 s here) and kafkajs' group session.
- */
+/** Why agent cases cannot run here (empty: they can); TMA_FAULT_AGENTS=0 skips them. */
 export function agentsUnavailable(): string[] {
   const why: string[] = [];
-  if (process.env.TMA_FAULT_AGENTS !== '1') why.push('opt-in: TMA_FAULT_AGENTS=1');
+  if (process.env.TMA_FAULT_AGENTS === '0') why.push('TMA_FAULT_AGENTS=0');
   if (process.getuid?.() !== 0) why.push('needs root (network namespaces, BPF)');
   for (const t of TOOLS) {
     try {
