@@ -26,7 +26,10 @@ export function writeFileDurable(file: string, data: Uint8Array | string): void 
   try {
     const fd = fs.openSync(tmp, 'w', 0o600);
     try {
-      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      const buf = typeof data === 'string' ? Buffer.from(data) : data;
+      // A nearly full disk takes part of a write without an error (the next write gets ENOSPC): write it all, or
+      // throw, never leave a torn file that passes for stored.
+      for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
@@ -69,6 +72,11 @@ export class StorageCondition {
   /** The last attempt succeeded. */
   get ok(): boolean {
     return this.failing === null;
+  }
+
+  /** The error code of the failure going on (ENOSPC, EIO, ...), or null. */
+  get failure(): string | null {
+    return this.failing;
   }
 
   /** `count`: how many failures this one stands for (the recovered line reports their sum). */
@@ -152,6 +160,11 @@ export class AgentState {
   /** The last save reached the disk: sequences handed out so far cannot be handed out again after a crash. */
   get durable(): boolean {
     return this.condition.ok;
+  }
+
+  /** The error code of the failing save (ENOSPC when the disk is full), or null once a save succeeded. */
+  get saveFailure(): string | null {
+    return this.condition.failure;
   }
 
   /** Takes the next sequence number and persists the counter before returning it. */

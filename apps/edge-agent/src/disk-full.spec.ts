@@ -92,6 +92,45 @@ run('spool and state on a full disk', () => {
     spool.close();
   });
 
+  it('a write the disk takes only in part is refused, never stored torn', () => {
+    const state = AgentState.open(mnt, 'boot-a');
+    const spool = new Spool(mnt, 64 << 20, state).open();
+    const gap = path.join(mnt, 'gap');
+    fs.writeFileSync(gap, Buffer.alloc(12_288));
+    fill(mnt);
+    fs.rmSync(gap); // 12 KiB free: part of a 40 kB message fits
+    expect(spool.put(Buffer.alloc(40_000, 1))).toBe(1); // dropped (nothing older to free), counted
+    expect(spool.depth).toBe(0);
+    expect(snaps(mnt)).toEqual([]);
+    expect(fs.readdirSync(mnt).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    spool.close();
+  });
+
+  it('a disk the spool itself fills, so the state cannot be saved: the oldest are dropped (counted) until it can', () => {
+    const state = AgentState.open(mnt, 'boot-a');
+    const spool = new Spool(mnt, 64 << 20, state).open();
+    for (let i = 0; i < 20; i++) spool.put(Buffer.alloc(40_000, i));
+    fill(mnt);
+    state.takeSequence(); // a sequence handed out that the disk does not hold
+    expect(state.saveFailure).toBe('ENOSPC');
+    const depth = spool.depth;
+    const dropped = spool.dropped;
+    expect(depth).toBeGreaterThan(1);
+    // The filler stays: only dropping spooled snapshots can make room, and the spool does so for the state.
+    expect(spool.publishable()).toBe(true);
+    expect(state.durable).toBe(true);
+    expect(spool.depth).toBeLessThan(depth);
+    expect(spool.dropped).toBe(dropped + depth - spool.depth);
+    expect(JSON.parse(fs.readFileSync(path.join(mnt, 'state.json'), 'utf8')).spoolDrops).toBe(spool.dropped);
+    const kept: number[] = [];
+    for (let e = spool.peek(); e; e = spool.peek()) {
+      kept.push(spool.read(e)[0]);
+      spool.remove(e);
+    }
+    expect(kept).toEqual([...Array(kept.length).keys()].map((k) => 20 - kept.length + k)); // the oldest went first
+    spool.close();
+  });
+
   it('an agent whose spool disk fills up keeps running, counts the drops and spools again once space is back', async () => {
     buildObject();
     execFileSync('npx', ['tsc', '-b', path.join(ROOT, 'apps', 'edge-agent')], { cwd: ROOT, stdio: 'pipe' });

@@ -17,6 +17,9 @@ import type { Spool } from './spool';
 // Idle kafkajs connections otherwise re-arm a 1 ms timer each, all day (~3.5 % of a core here; see @tma/kafka).
 patchKafkajsIdleTimers();
 
+/** How long a dropped client may take to disconnect before it is left behind. */
+const DISCONNECT_WAIT_MS = 5_000;
+
 export interface PublisherOptions {
   settings: KafkaSettings;
   topic: string;
@@ -44,6 +47,8 @@ export interface DrainResult {
 export class Publisher {
   private producer: Producer | null = null;
   private connecting: Promise<Producer> | null = null;
+  /** Numbers connection attempts: one given up on (reset) does not install its client when it ends. */
+  private attempts = 0;
   private topicReady = false;
   private readonly compression: CompressionTypes;
 
@@ -53,7 +58,9 @@ export class Publisher {
 
   private async connect(): Promise<Producer> {
     if (this.producer) return this.producer;
-    this.connecting ??= (async () => {
+    if (this.connecting) return this.connecting;
+    const attempt = ++this.attempts;
+    this.connecting = (async () => {
       const kafka = new Kafka({
         ...this.o.settings,
         logLevel: logLevel.NOTHING,
@@ -86,6 +93,11 @@ export class Publisher {
         await producer.disconnect().catch(() => undefined);
         throw e;
       }
+      if (this.attempts !== attempt) {
+        // Given up on (reset) while it connected: a newer attempt owns the connection.
+        await producer.disconnect().catch(() => undefined);
+        throw new Error('connection attempt abandoned');
+      }
       this.producer = producer;
       this.o.log('info', 'kafka_connected', {
         brokers: this.o.settings.brokers,
@@ -94,24 +106,29 @@ export class Publisher {
       });
       return producer;
     })().finally(() => {
-      this.connecting = null;
+      if (this.attempts === attempt) this.connecting = null;
     });
     return this.connecting;
   }
 
-  /** Sends one message and resolves once every in-sync replica has it. */
+  /**
+   * Sends one message and resolves once every in-sync replica has it. The connection and the send share one deadline:
+   * kafkajs' own request timeout is off (see connect), so a request the broker never answers would otherwise hold
+   * the drain, and every snapshot behind it, for good.
+   */
   async send(value: Buffer): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
+    const timeoutMs = this.o.sendTimeoutMs ?? 30_000;
     try {
-      const producer = await this.connect();
-      const timeoutMs = this.o.sendTimeoutMs ?? 30_000;
       await Promise.race([
-        producer.send({
-          topic: this.o.topic,
-          acks: -1,
-          compression: this.compression,
-          messages: [{ key: this.o.key, value }],
-        }),
+        this.connect().then((producer) =>
+          producer.send({
+            topic: this.o.topic,
+            acks: -1,
+            compression: this.compression,
+            messages: [{ key: this.o.key, value }],
+          }),
+        ),
         new Promise((_, reject) => {
           timer = setTimeout(
             () => reject(new Error(`no acknowledgement from Kafka within ${timeoutMs} ms`)),
@@ -149,20 +166,40 @@ export class Publisher {
         result.sent++;
       }
     } catch (e) {
+      spool.release();
       result.error = e as Error;
     }
     if (result.sent || result.dropped) spool.sync();
     return result;
   }
 
+  /**
+   * Drops the client. Its disconnect waits for the requests it has in flight, which without a request timeout may
+   * never end: it is given a few seconds, then the client is left behind (its sockets close with the broker's).
+   */
   private async reset(): Promise<void> {
     const p = this.producer;
     this.producer = null;
-    if (p) await p.disconnect().catch(() => undefined);
+    this.connecting = null; // a connection attempt that hangs is not waited for again
+    this.attempts++;
+    if (!p) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      p.disconnect().catch(() => undefined),
+      new Promise((r) => (timer = setTimeout(r, DISCONNECT_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
   }
 
   async close(): Promise<void> {
-    if (this.connecting) await this.connecting.catch(() => undefined);
+    if (this.connecting) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.connecting.catch(() => undefined),
+        new Promise((r) => (timer = setTimeout(r, DISCONNECT_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
+    }
     await this.reset();
   }
 }

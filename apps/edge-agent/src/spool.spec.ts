@@ -44,6 +44,37 @@ describe('spool', () => {
     expect(AgentState.open(dir, 'boot-a').data.spoolDrops).toBe(7);
   });
 
+  it('never drops the entry being published: a delivered snapshot must not count as dropped', () => {
+    const state = AgentState.open(dir, 'boot-a');
+    const s = new Spool(dir, 1000, state).open();
+    for (let i = 0; i < 3; i++) s.put(msg(i, 300));
+    const sending = s.peek()!;
+    expect(s.read(sending)[0]).toBe(0); // in flight
+    expect(s.put(msg(3, 300))).toBe(1); // the next oldest (1) goes, not the one in flight
+    expect(s.dropped).toBe(1);
+    s.remove(sending); // acknowledged
+    expect(
+      [...Array(s.depth)].map(() => {
+        const e = s.peek()!;
+        const v = s.read(e)[0];
+        s.remove(e);
+        return v;
+      }),
+    ).toEqual([2, 3]);
+    // Only the in-flight entry left and no room: the new message is the one dropped; a failed send releases it.
+    const small = new Spool(path.join(dir, 'small'), 500, AgentState.open(path.join(dir, 'small'), 'b')).open();
+    small.put(msg(5, 300));
+    const e = small.peek()!;
+    small.read(e);
+    expect(small.put(msg(6, 300))).toBe(1);
+    expect(small.read(small.peek()!)[0]).toBe(5);
+    small.release();
+    expect(small.put(msg(7, 300))).toBe(1); // now the oldest may go
+    expect(small.read(small.peek()!)[0]).toBe(7);
+    small.close();
+    s.close();
+  });
+
   it('logs a spool that stays full once, not per dropped message', () => {
     const events: string[] = [];
     const s = new Spool(dir, 1000, AgentState.open(dir, 'boot-a'), (_l, event) => events.push(event)).open();

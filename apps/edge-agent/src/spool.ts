@@ -11,6 +11,8 @@ import { AgentState, fsyncDir, isStorageError, StorageCondition, writeFileDurabl
 import type { Logger } from './log';
 
 const NAME = /^(\d{16})\.snap$/;
+/** Errors of a full file system (or quota): freeing space helps. */
+const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
 
 export interface SpoolEntry {
   index: number;
@@ -25,6 +27,11 @@ export class SpoolLockedError extends Error {
 export class Spool {
   private entries: SpoolEntry[] = [];
   private total = 0;
+  /**
+   * The entry being published (read, not yet acknowledged or given up). Never dropped for space: the broker may
+   * already hold it, and a delivered snapshot counted as dropped would make the published drop count a lie.
+   */
+  private inFlight: SpoolEntry | undefined;
   private readonly lockFile: string;
   private locked = false;
   private readonly writes: StorageCondition;
@@ -114,20 +121,22 @@ export class Spool {
 
   /**
    * Stores one message durably; drops the oldest while the spool would exceed maxBytes, and while the disk refuses
-   * the write; drops the message itself when the disk refuses it with the spool empty. Returns how many were dropped
-   * (the message included), all counted in `spoolDrops`.
+   * the write; drops the message itself when the disk refuses it with nothing left to drop (the entry being
+   * published is never dropped). Returns how many were dropped (the message included), all counted in `spoolDrops`.
    */
   put(message: Uint8Array): number {
     let dropped = 0;
-    while (this.entries.length > 0 && this.total + message.length > this.maxBytes) {
-      this.remove(this.entries[0]);
+    for (let v = this.victim(); v && this.total + message.length > this.maxBytes; v = this.victim()) {
+      this.remove(v);
       dropped++;
     }
     // The index is taken even when the write fails, so a file name is never reused (open() also skips past files).
     const index = this.state.data.nextSpoolIndex++;
     const file = path.join(this.dir, `${String(index).padStart(16, '0')}.snap`);
     let stored = false;
-    for (;;) {
+    // Beside the entry in flight alone there is no room for it: the message itself is dropped (the bound holds).
+    const fits = this.entries.length === 0 || this.total + message.length <= this.maxBytes;
+    for (; fits;) {
       try {
         writeFileDurable(file, message);
         stored = true;
@@ -136,8 +145,9 @@ export class Spool {
       } catch (e) {
         if (!isStorageError(e)) throw e;
         this.writes.failed(e, { dir: this.dir, spooled: this.entries.length, bytes: this.total });
-        if (this.entries.length === 0) break;
-        this.remove(this.entries[0]);
+        const v = this.victim();
+        if (!v) break;
+        this.remove(v);
         dropped++;
       }
     }
@@ -154,9 +164,31 @@ export class Spool {
     return dropped;
   }
 
-  /** Whether spooled messages may be published: only once the sequences they carry are durably handed out. */
+  /** The oldest entry that may be dropped for space (any but the one in flight). */
+  private victim(): SpoolEntry | undefined {
+    return this.entries.find((e) => e !== this.inFlight);
+  }
+
+  /**
+   * Whether spooled messages may be published: only once the sequences they carry are durably handed out. When the
+   * state cannot be saved for want of space, the oldest spooled snapshots are dropped (counted, as for any drop for
+   * space) until it can: a disk kept full by snapshots that cannot be published would otherwise hold them all back
+   * for good, the broker up or not.
+   */
   publishable(): boolean {
-    return this.state.durable || this.state.save();
+    if (this.state.durable || this.state.save()) return true;
+    let dropped = 0;
+    for (let v = this.victim(); v && NO_SPACE.has(this.state.saveFailure ?? ''); v = this.victim()) {
+      this.remove(v);
+      dropped++;
+      this.state.data.spoolDrops++;
+      if (this.state.save()) break;
+    }
+    if (dropped) {
+      const fields = { dropped, totalDropped: this.dropped, forState: true };
+      this.full.failed({ code: 'SPOOL_FULL' }, fields, dropped);
+    }
+    return this.state.durable;
   }
 
   /** Oldest entry, or undefined when empty. */
@@ -164,11 +196,20 @@ export class Spool {
     return this.entries[0];
   }
 
-  /** The entry's message; throws when it cannot be read or does not pass `validate` (see `discard`). */
+  /**
+   * The entry's message, to publish: the entry is in flight (kept from drops for space) until `remove` or
+   * `release`. Throws when it cannot be read or does not pass `validate` (see `discard`).
+   */
   read(entry: SpoolEntry): Buffer {
     const message = fs.readFileSync(entry.file);
     this.validate(message);
+    this.inFlight = entry;
     return message;
+  }
+
+  /** The publish of the entry in flight failed: it stays spooled, and may be dropped for space again. */
+  release(): void {
+    this.inFlight = undefined;
   }
 
   /**
@@ -199,6 +240,7 @@ export class Spool {
 
   /** Removes an entry (after the broker acknowledged it). */
   remove(entry: SpoolEntry): void {
+    if (entry === this.inFlight) this.inFlight = undefined;
     const i = this.entries.indexOf(entry);
     if (i < 0) return;
     this.entries.splice(i, 1);

@@ -3,10 +3,11 @@ import { firstProvisional, icicleChart, legend, lineChart } from './charts.js';
 import { COLORS, el, fmt, pct, text } from './dom.js';
 
 export function renderTraffic(r) {
-  const sum = (a) => a.reduce((x, y) => x + y, 0);
+  // Counts past 2^53 arrive as decimal text (exact); the figures here are rounded for display anyway.
+  const sum = (a) => a.reduce((x, y) => x + Number(y), 0);
   text('kpi-packets', fmt(sum(r.total.packets)), sum(r.total.packets));
   text('kpi-bytes', fmt(sum(r.total.bytes)) + 'B', sum(r.total.bytes));
-  const perSec = (a) => a.map((v) => v / r.stepSeconds);
+  const perSec = (a) => a.map((v) => Number(v) / r.stepSeconds);
   const series = [{ name: 'total', label: 'all protocols', values: perSec(r.total.packets), color: '#dce3ea' }].concat(
     r.protocols.slice(0, 6).map((p, i) => ({
       name: String(p.protocol),
@@ -118,8 +119,8 @@ export function renderHosts(r) {
     el('td', {}, tr, h.agentVersion || '–');
     el('td', { class: 'n' }, tr, String(h.lastSequence));
     el('td', { class: 'n' }, tr, fmt(h.snapshots));
-    el('td', { class: 'n' }, tr, fmt(h.packets));
-    el('td', { class: 'n' }, tr, fmt(h.bytes) + 'B');
+    el('td', { class: 'n' }, tr, fmt(Number(h.packets)));
+    el('td', { class: 'n' }, tr, fmt(Number(h.bytes)) + 'B');
     el('td', { class: 'n' }, tr, String(h.gaps));
   }
   if (!r.hosts.length) el('td', { colspan: 8, class: 'empty' }, el('tr', {}, tbody), 'no hosts reported in this range');

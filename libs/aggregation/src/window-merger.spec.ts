@@ -129,7 +129,7 @@ describe('WindowMerger', () => {
     const rest = b.takeFlush(NOW, true);
     const merged = emptyMerged(0, 60);
     for (const acc of [...written, ...rest]) mergeStoredPartial(merged, asStored(acc));
-    expect(merged.packets).toBe(sim.truth.totals().packets);
+    expect(merged.packets).toBe(BigInt(sim.truth.totals().packets));
     expect(merged.snapshots).toBe(values.length);
   });
 

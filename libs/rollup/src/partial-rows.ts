@@ -20,28 +20,35 @@ import {
 import { CandidateBlock, unionBlocks } from './candidates';
 import type { Tier } from './tiers';
 
+/**
+ * An exact count. A window's row from snapshots keeps every count ≤ 2^53 − 1 (the aggregator refuses a snapshot that
+ * would pass it) and uses numbers; sums of stored rows (the 1 h tier, fleet-wide rollups, query answers) use bigint,
+ * since UInt64 columns go up to 2^64 − 1 and no double holds such a sum exactly.
+ */
+export type Count = number | bigint;
+
 /** Exact counters of one host within a window (and what it said about itself). */
-export interface HostTotals {
+export interface HostTotals<C extends Count = number> {
   boot: string;
   lastSeq: number;
   /** The agent's version in its newest snapshot of the window ('' when unknown: rows written before it was stored). */
   agentVersion: string;
-  packets: number;
-  bytes: number;
+  packets: C;
+  bytes: C;
   snapshots: number;
   gaps: number;
 }
 
 /** What any window holds, however it was merged (from snapshots or from stored rows); HLLs as HLL_SKETCHES lists. */
-export interface WindowContent extends Record<HllProperty, HyperLogLog> {
+export interface WindowContent<C extends Count = number> extends Record<HllProperty, HyperLogLog> {
   snapshots: number;
-  packets: number;
-  bytes: number;
+  packets: C;
+  bytes: C;
   gaps: number;
   cmsPackets: CountMinSketch;
   cmsBytes: CountMinSketch;
-  protocols: Map<number, { packets: number; bytes: number }>;
-  hosts: Map<string, HostTotals>;
+  protocols: Map<number, { packets: C; bytes: C }>;
+  hosts: Map<string, HostTotals<C>>;
   /**
    * What the window's candidate list leaves out (every other flow had at most this; undefined: unknown, some
    * snapshot said nothing) and whether any snapshot was sampled. Taken from the block when the candidates are one.
@@ -72,17 +79,17 @@ export interface PartialRow extends SketchColumns {
   writer: string;
   late: number;
   snapshots: number;
-  packets: number;
-  bytes: number;
+  packets: Count;
+  bytes: Count;
   protocols: number[];
-  protocol_packets: number[];
-  protocol_bytes: number[];
+  protocol_packets: Count[];
+  protocol_bytes: Count[];
   hosts: string[];
   host_boot: string[];
   host_last_seq: number[];
   host_agent_version: string[];
-  host_packets: number[];
-  host_bytes: number[];
+  host_packets: Count[];
+  host_bytes: Count[];
   host_snapshots: number[];
   host_gaps: number[];
   gaps: number;
@@ -108,8 +115,8 @@ export interface RowIdentity {
 const sec = (ms: number) => Math.floor(ms / 1000);
 
 /** The agg_partials row of a window's content. */
-export function partialRow(
-  c: WindowContent,
+export function partialRow<C extends Count>(
+  c: WindowContent<C>,
   candidates: Iterable<Candidate> | CandidateBlock,
   id: RowIdentity,
   ttlSeconds: number,
@@ -157,25 +164,25 @@ export function partialRow(
   };
 }
 
-/** A partial row as read back (SELECT … hex(col) AS col with binaryColumns; 64-bit integers arrive as text). */
+/** A partial row as read back (SELECT … hex(col) AS col with binaryColumns; 64-bit integers arrive as text), or as written. */
 export interface StoredPartial extends SketchColumns {
   window_start: number | string;
   window_seconds: number | string;
   late: number | string;
   snapshots: number | string;
-  packets: number | string;
-  bytes: number | string;
+  packets: Count | string;
+  bytes: Count | string;
   gaps: number | string;
   protocols: (number | string)[];
-  protocol_packets: (number | string)[];
-  protocol_bytes: (number | string)[];
+  protocol_packets: (Count | string)[];
+  protocol_bytes: (Count | string)[];
   hosts: string[];
   host_boot: string[];
   host_last_seq: (number | string)[];
   /** Absent or shorter than `hosts` in rows written before agent versions were stored. */
   host_agent_version?: string[];
-  host_packets: (number | string)[];
-  host_bytes: (number | string)[];
+  host_packets: (Count | string)[];
+  host_bytes: (Count | string)[];
   host_snapshots: (number | string)[];
   host_gaps: (number | string)[];
 }
@@ -187,8 +194,8 @@ export const STORED_PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_st
   protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_packets, host_bytes,
   host_snapshots, host_gaps`;
 
-/** One window merged from any number of stored partial rows. */
-export interface MergedWindow extends WindowContent {
+/** One window merged from any number of stored partial rows (exact totals: bigint). */
+export interface MergedWindow extends WindowContent<bigint> {
   windowStart: number;
   windowSeconds: number;
   partials: number;
@@ -210,8 +217,8 @@ export function emptyMerged(windowStart: number, windowSeconds: number): MergedW
     latePartials: 0,
     fencedRows: 0,
     snapshots: 0,
-    packets: 0,
-    bytes: 0,
+    packets: 0n,
+    bytes: 0n,
     gaps: 0,
     cmsPackets: new CountMinSketch(),
     cmsBytes: new CountMinSketch(),
@@ -230,7 +237,7 @@ export function mergedCandidates(m: MergedWindow): CandidateBlock {
 }
 
 /** Adds one host's counters to a window's (boot, sequence and agent version of the highest sequence win). */
-export function addHostTotals(into: Map<string, HostTotals>, host: string, t: HostTotals): void {
+export function addHostTotals(into: Map<string, HostTotals<bigint>>, host: string, t: HostTotals<bigint>): void {
   const h = into.get(host);
   if (!h) {
     into.set(host, { ...t });
@@ -252,8 +259,8 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
   into.partials++;
   if (Number(row.late)) into.latePartials++;
   into.snapshots += Number(row.snapshots);
-  into.packets += Number(row.packets);
-  into.bytes += Number(row.bytes);
+  into.packets += BigInt(row.packets);
+  into.bytes += BigInt(row.bytes);
   into.gaps += Number(row.gaps);
   into.cmsPackets.merge(decodeCountMinSketch(row.cms_packets));
   into.cmsBytes.merge(decodeCountMinSketch(row.cms_bytes));
@@ -261,9 +268,9 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
   into.candidateParts.push(CandidateBlock.from(decodeCandidateList(row.candidates)));
   row.protocols.forEach((p, i) => {
     const k = Number(p);
-    const t = into.protocols.get(k) ?? { packets: 0, bytes: 0 };
-    t.packets += Number(row.protocol_packets[i]);
-    t.bytes += Number(row.protocol_bytes[i]);
+    const t = into.protocols.get(k) ?? { packets: 0n, bytes: 0n };
+    t.packets += BigInt(row.protocol_packets[i]);
+    t.bytes += BigInt(row.protocol_bytes[i]);
     into.protocols.set(k, t);
   });
   row.hosts.forEach((h, i) => {
@@ -271,8 +278,8 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
       boot: row.host_boot[i],
       lastSeq: Number(row.host_last_seq[i]),
       agentVersion: row.host_agent_version?.[i] ?? '',
-      packets: Number(row.host_packets[i]),
-      bytes: Number(row.host_bytes[i]),
+      packets: BigInt(row.host_packets[i]),
+      bytes: BigInt(row.host_bytes[i]),
       snapshots: Number(row.host_snapshots[i]),
       gaps: Number(row.host_gaps[i]),
     });

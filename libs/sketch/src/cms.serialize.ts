@@ -153,11 +153,53 @@ function loadAligned(bytes: Uint8Array, pos: number, len: number): void {
   alignedBytes.set(bytes.subarray(pos, pos + len));
 }
 
+// Row sums are doubles: exact while they stay ≤ 2^53 − 1 (cells are non-negative, so every partial sum is too).
+// A merged sketch (a 1 h tier row, a fleet-wide window) may sum past that with every cell still exact: its rows
+// are then compared exactly (exactRowSums, BigInt, rare) instead of refused or compared after rounding.
+let beyondSafe = false;
+
 /** The running total after row `row` summed to `sum`: row 0 sets it, every other row must match it. */
 function rowTotal(row: number, sum: number, total: number): number {
+  if (sum > MAX_SAFE || total > MAX_SAFE) {
+    beyondSafe = true; // compared exactly once the cells are read
+    return row === 0 ? sum : total;
+  }
   if (row === 0) return sum;
   if (sum !== total) throw new CorruptError(`CMS row ${row} sums to ${sum}, row 0 to ${total}`);
   return total;
+}
+
+/** Every row's exact sum must be the same; returns it (as the nearest double: N only scales error bounds). */
+function checkExactRows(rowSum: (row: number) => bigint, depth: number): number {
+  const total = rowSum(0);
+  for (let row = 1; row < depth; row++) {
+    const sum = rowSum(row);
+    if (sum !== total) throw new CorruptError(`CMS row ${row} sums to ${sum}, row 0 to ${total}`);
+  }
+  return Number(total);
+}
+
+/** Exact row sums of dense cells of `cw` bytes at bytes[pos] (little-endian, row-major). */
+function exactDenseRowSums(bytes: Uint8Array, pos: number, cw: number, width: number): (row: number) => bigint {
+  return (row) => {
+    let sum = 0n;
+    for (let i = row * width, end = i + width; i < end; i++) {
+      let v = 0;
+      for (let k = cw - 1; k >= 0; k--) v = v * 256 + bytes[pos + i * cw + k];
+      sum += BigInt(v);
+    }
+    return sum;
+  };
+}
+
+/** Exact row sums of the n sparse entries (indices ascending). */
+function exactSparseRowSums(n: number, widthBits: number): (row: number) => bigint {
+  const sums = new Map<number, bigint>();
+  for (let k = 0; k < n; k++) {
+    const row = sparse.index[k] >>> widthBits;
+    sums.set(row, (sums.get(row) ?? 0n) + BigInt(sparse.value[k]));
+  }
+  return (row) => sums.get(row) ?? 0n;
 }
 
 /** Sum of the cells in aligned words [j, end) (cells of cw bytes), nothing stored. */
@@ -329,6 +371,7 @@ function readCms(
   const end = SKETCH_HEADER_BYTES + h.payloadLength;
   let pos = SKETCH_HEADER_BYTES;
   let total = -1;
+  beyondSafe = false;
   if (h.encoding === SketchEncoding.Dense) {
     if (h.payloadLength < 1) throw new CorruptError('dense CMS payload without its cell width');
     const cw = bytes[pos++];
@@ -339,7 +382,7 @@ function readCms(
       // Merging: one pass validates the words, a second adds them to the target (no scratch cells).
       loadAligned(bytes, pos, cw * size);
       total = checkWordRows(cw, depth, width);
-      if (total > MAX_SAFE) throw new CorruptError(`CMS total ${total} exceeds 2^53 - 1`);
+      if (beyondSafe) total = checkExactRows(exactDenseRowSums(bytes, pos, cw, width), depth);
       addWordCells(cw, size, addInto);
       return { depth, widthBits, total, dense: true, n: size, applied: true };
     }
@@ -349,7 +392,7 @@ function readCms(
       cells = denseScratch;
     }
     total = decodeDenseCells(bytes, pos, cw, depth, width, cells);
-    if (total > MAX_SAFE) throw new CorruptError(`CMS total ${total} exceeds 2^53 - 1`);
+    if (beyondSafe) total = checkExactRows(exactDenseRowSums(bytes, pos, cw, width), depth);
     return { depth, widthBits, total, dense: true, n: size };
   }
   seekVarints(pos);
@@ -393,7 +436,7 @@ function readCms(
     }
     if (k < n) sum += val[k];
   }
-  if (total > MAX_SAFE) throw new CorruptError(`CMS total ${total} exceeds 2^53 - 1`);
+  if (beyondSafe) total = checkExactRows(exactSparseRowSums(n, widthBits), depth);
   return { depth, widthBits, total, dense: false, n };
 }
 

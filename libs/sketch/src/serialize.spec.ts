@@ -116,6 +116,38 @@ describe('sketch serialization', () => {
     }
   });
 
+  it('reads a merged CMS whose rows sum past 2^53 (every cell exact), rows compared exactly', () => {
+    // Cells set directly (rows alike up to a column shift, as hashed rows would be): four cells of 2^51 + 1, one of 3,
+    // the rest 1. Every cell is exact; no double holds a row's sum.
+    for (const widthBits of [3, 5]) {
+      const opts = { depth: 3, widthBits };
+      const s = new CountMinSketch(opts);
+      const width = 2 ** widthBits;
+      const cell = 2 ** 51 + 1;
+      for (let r = 0; r < 3; r++)
+        for (let c = 0; c < width; c++) s.cells[r * width + ((c + r) % width)] = c < 4 ? cell : c === 4 ? 3 : 1;
+      const exact = 4n * BigInt(cell) + 3n + BigInt(width - 5);
+      expect(exact).toBeGreaterThan(BigInt(Number.MAX_SAFE_INTEGER));
+      for (const encoding of ['dense', 'sparse'] as const) {
+        const bytes = encodeCountMinSketch(s, { encoding });
+        const back = decodeCountMinSketch(bytes, opts);
+        expect(Array.from(back.cells)).toEqual(Array.from(s.cells));
+        expect(back.total).toBe(Number(exact));
+        const window = new CountMinSketch(opts);
+        mergeEncodedCountMinSketch(window, bytes);
+        expect(Array.from(window.cells)).toEqual(Array.from(s.cells));
+      }
+      // One cell 1 higher in the last row: a double sum past 2^53 cannot see it, the exact comparison does.
+      const dense = encodeCountMinSketch(s, { encoding: 'dense' });
+      const cw = dense[SKETCH_HEADER_BYTES];
+      const last = SKETCH_HEADER_BYTES + 1 + (s.cells.length - 1) * cw;
+      expect(dense[last]).toBeLessThan(255);
+      dense[last] += 1;
+      expect(() => decodeCountMinSketch(dense, opts)).toThrow(/row 2 sums to/);
+      expect(() => mergeEncodedCountMinSketch(new CountMinSketch(opts), dense)).toThrow(CorruptError);
+    }
+  });
+
   it('round-trips HLL in dense and sparse encodings and picks sparse when it halves the size', () => {
     for (const h of [hllWith(1, 0), hllWith(2, 50), hllWith(3, 200_000)]) {
       for (const encoding of ['dense', 'sparse', 'auto'] as const) {

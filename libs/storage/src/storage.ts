@@ -90,6 +90,13 @@ function toParam(value: ParamValue, name: string): unknown {
   return value;
 }
 
+/** A row value for JSONEachRow: bigints (UInt64 counts past 2^53 − 1) as decimal text, which ClickHouse parses exactly. */
+function jsonValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value) && value.some((v) => typeof v === 'bigint')) return value.map(jsonValue);
+  return value;
+}
+
 function toParams(params: QueryParams | undefined): Record<string, unknown> | undefined {
   if (params === undefined) return undefined;
   const out: Record<string, unknown> = {};
@@ -192,7 +199,7 @@ class ClickHouseStorage implements Storage {
           binary.add(key);
           columns.add(checkIdentifier(hexColumn, 'column'));
         } else {
-          out[key] = typeof value === 'bigint' ? value.toString() : value;
+          out[key] = jsonValue(value);
           columns.add(checkIdentifier(key, 'column'));
         }
       }

@@ -152,11 +152,12 @@ async function main(): Promise<number> {
     onCleanup({
       name: 'snapshot watch',
       run: async () => {
-        // the agents' last snapshots are on their way: wait until the counts hold still for 2 s (at most 15 s)
+        // the agents' last snapshots are on their way (a spool replayed after an outage may be long): wait until the
+        // watch has read the whole topic and its counts hold still for 2 s (at most 60 s)
         let last = '';
-        for (let waited = 0; waited < 15_000; waited += 2000) {
+        for (let waited = 0; waited < 60_000; waited += 2000) {
           const now = received();
-          if (now === last) break;
+          if (now === last && (await watch!.caughtUp().catch(() => false))) break;
           last = now;
           await sleep(2000);
         }
@@ -191,9 +192,15 @@ async function main(): Promise<number> {
     });
   }
 
+  // SIGUSR2 ends the run after the current round, as if --duration had passed: a clean end (every packet sent is in
+  // the ground truth) at a moment a caller chooses.
+  let endRequested = false;
+  process.on('SIGUSR2', () => {
+    endRequested = true;
+  });
   const started = Date.now();
   for (let round = 0; failed === null && !isExiting(); round++) {
-    if (o.durationMs !== undefined && Date.now() - started >= o.durationMs) break;
+    if (endRequested || (o.durationMs !== undefined && Date.now() - started >= o.durationMs)) break;
     const roundStart = Date.now();
     const results = await Promise.all(
       tb.hosts.map(async (h, i) => {

@@ -4,7 +4,6 @@
 // Agents then use the very same TMA_KAFKA_BROKERS value as everything else, and the advertised address works.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { forgetCleanup, onCleanup } from './cleanup';
 import type { Testbed } from './netns';
@@ -46,23 +45,27 @@ process.on('SIGTERM', () => process.exit(0));
 process.stdin.on('end', () => process.exit(0)).on('error', () => process.exit(0)).resume();
 `;
 
-function pipeBoth(a: Socket, b: Socket): void {
-  a.pipe(b);
-  b.pipe(a);
-  const end = (): void => {
-    a.destroy();
-    b.destroy();
-  };
-  for (const s of [a, b]) {
-    s.on('error', end);
-    s.on('close', end);
-  }
-}
+// Runs in the root namespace, in a process of its own: Unix socket → the broker. Not in the testbed's process, whose
+// event loop generates each round's traffic synchronously for seconds: relayed requests would wait for it, and an
+// agent replaying a backlog after a broker outage would deliver about one snapshot per round.
+const ROOT_SIDE = `
+const net = require('net');
+const fs = require('fs');
+const [host, port, path] = process.argv.slice(1);
+fs.rmSync(path, { force: true });
+const server = net.createServer((c) => {
+  const u = net.createConnection(Number(port), host);
+  c.pipe(u); u.pipe(c);
+  const end = () => { c.destroy(); u.destroy(); };
+  c.on('error', end); u.on('error', end); c.on('close', end); u.on('close', end);
+});
+server.listen(path, () => process.stdout.write('ready\\n'));
+process.on('SIGTERM', () => process.exit(0));
+process.stdin.on('end', () => process.exit(0)).on('error', () => process.exit(0)).resume();
+`;
 
 export class KafkaRelay {
-  private readonly servers: Server[] = [];
   private readonly children: ChildProcess[] = [];
-  private readonly sockets = new Set<Socket>();
   private stopped = false;
 
   private constructor(private readonly dir: string) {}
@@ -84,43 +87,44 @@ export class KafkaRelay {
     try {
       for (const b of list) {
         const path = join(dir, `kafka-${b.port}.sock`);
-        rmSync(path, { force: true });
-        const server = createServer((c) => {
-          const up = createConnection(b.port, b.host === 'localhost' ? '127.0.0.1' : b.host);
-          for (const s of [c, up]) {
-            relay.sockets.add(s);
-            s.on('close', () => relay.sockets.delete(s));
-          }
-          pipeBoth(c, up);
-        });
-        await new Promise<void>((res, rej) => server.once('error', rej).listen(path, () => res()));
-        relay.servers.push(server);
         const listenHost = b.host === 'localhost' ? '127.0.0.1' : b.host;
-        for (const h of tb.hosts) {
-          // its own process group: Ctrl-C reaches the agents (which publish a final snapshot through this relay)
-          // and the testbed, not the relay; the testbed stops it after the agents
-          const child = spawn(
-            'nsenter',
-            [...tb.nsenterArgs(h.netns), process.execPath, '-e', HOST_SIDE, listenHost, String(b.port), path],
-            {
-              stdio: ['pipe', 'pipe', 'inherit'],
-              detached: true,
-            },
+        await relay.spawnRelay([process.execPath, '-e', ROOT_SIDE, listenHost, String(b.port), path], 'root side');
+        for (const h of tb.hosts)
+          await relay.spawnRelay(
+            [
+              'nsenter',
+              ...tb.nsenterArgs(h.netns),
+              process.execPath,
+              '-e',
+              HOST_SIDE,
+              listenHost,
+              String(b.port),
+              path,
+            ],
+            h.netns,
           );
-          relay.children.push(child);
-          await new Promise<void>((res, rej) => {
-            child.once('error', rej);
-            child.once('exit', (code) => rej(new Error(`relay in ${h.netns} exited with ${code}`)));
-            child.stdout!.once('data', () => res());
-          });
-          child.removeAllListeners('exit');
-        }
       }
     } catch (err) {
       await relay.stop();
       throw err;
     }
     return relay;
+  }
+
+  /**
+   * Starts one relay process and waits for its "ready". Its own process group: Ctrl-C reaches the agents (which
+   * publish a final snapshot through the relays) and the testbed, not the relays; the testbed stops them after the
+   * agents.
+   */
+  private async spawnRelay(argv: string[], where: string): Promise<void> {
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+    this.children.push(child);
+    await new Promise<void>((res, rej) => {
+      child.once('error', rej);
+      child.once('exit', (code) => rej(new Error(`relay (${where}) exited with ${code}`)));
+      child.stdout!.once('data', () => res());
+    });
+    child.removeAllListeners('exit');
   }
 
   async stop(): Promise<void> {
@@ -138,9 +142,7 @@ export class KafkaRelay {
     if (this.stopped) return;
     this.stopped = true;
     forgetCleanup(`kafka relay ${this.dir}`);
-    for (const s of this.sockets) s.destroy();
     for (const c of this.children) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
-    for (const s of this.servers) s.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 

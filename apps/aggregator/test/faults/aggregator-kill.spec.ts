@@ -14,14 +14,13 @@ import {
   AGGREGATOR,
   aggregatorEnv,
   buildDist,
-  kill9,
+  killRepeatedly,
   LOOPBACK_HTTP,
   metricSum,
   OPEN_WINDOWS,
   overlappingOffsetRanges,
   report,
   SHORT_SESSION,
-  SNAPSHOTS_TAKEN,
   spawnNode,
   stopGracefully,
   streamRounds,
@@ -65,27 +64,19 @@ it('kill -9 of the aggregator mid-stream, three times: 0 lost, 0 counted twice',
   const topic = snapshotTopic(prefix);
   const stream = streamRounds(p, topic, sim, 48, 400);
 
-  let killedAt: number | undefined;
-  for (let kill = 1; kill <= 3; kill++) {
+  const {
+    child: last,
+    url,
+    killedAt,
+  } = await killRepeatedly('aggregator kill -9', 3, async () => {
     const child = aggregator();
-    const url = await child.ready;
-    await waitFor('snapshots taken', async () => ((await metricSum(url, SNAPSHOTS_TAKEN)) > 0 ? true : undefined));
-    if (killedAt !== undefined)
-      report('aggregator kill -9', `restart ${kill - 1}: kill to first snapshot taken`, Date.now() - killedAt);
-    await new Promise((r) => setTimeout(r, 300 + Math.random() * 1500));
-    killedAt = Date.now();
-    await kill9(child);
-  }
-
-  const last = aggregator();
-  const url = await last.ready;
-  await waitFor('snapshots taken', async () => ((await metricSum(url, SNAPSHOTS_TAKEN)) > 0 ? true : undefined));
-  report('aggregator kill -9', 'restart 3: kill to first snapshot taken', Date.now() - killedAt!);
+    return { child, url: await child.ready };
+  });
   await stream;
   await p.disconnect();
   // Offsets are committed only after their rows are in ClickHouse: committed = end of log means all is written.
   await waitFor('every offset committed', () => committedToEnd(`${prefix}-group`, topic), 120_000, 500);
-  report('aggregator kill -9', 'last kill to every offset committed', Date.now() - killedAt!);
+  report('aggregator kill -9', 'last kill to every offset committed', Date.now() - killedAt);
   expect(await metricSum(url, OPEN_WINDOWS)).toBe(0);
   await stopGracefully(last);
 

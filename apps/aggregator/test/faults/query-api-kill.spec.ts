@@ -15,14 +15,13 @@ import {
   aggregatorEnv,
   buildDist,
   freePort,
-  kill9,
+  killRepeatedly,
   metricSum,
   OPEN_WINDOWS,
   overlappingOffsetRanges,
   QUERY_API,
   report,
   SHORT_SESSION,
-  SNAPSHOTS_TAKEN,
   spawnNode,
   stopGracefully,
   streamRounds,
@@ -79,29 +78,20 @@ it('kill -9 of the query API hosting the aggregator mid-stream, three times: 0 l
   const topic = snapshotTopic(prefix);
   const stream = streamRounds(p, topic, sim, 48, 400);
 
-  let killedAt: number | undefined;
-  for (let kill = 1; kill <= 3; kill++) {
+  const {
+    child: last,
+    url,
+    killedAt,
+  } = await killRepeatedly('query API kill -9', 3, async () => {
     const child = queryApi();
     await child.ready;
-    const url = base();
-    await waitFor('snapshots taken', async () => ((await metricSum(url, SNAPSHOTS_TAKEN)) > 0 ? true : undefined));
-    if (killedAt !== undefined)
-      report('query API kill -9', `restart ${kill - 1}: kill to first snapshot taken`, Date.now() - killedAt);
-    await new Promise((r) => setTimeout(r, 300 + Math.random() * 1500));
-    killedAt = Date.now();
-    await kill9(child);
-  }
-
-  const last = queryApi();
-  await last.ready;
-  const url = base();
-  await waitFor('snapshots taken', async () => ((await metricSum(url, SNAPSHOTS_TAKEN)) > 0 ? true : undefined));
-  report('query API kill -9', 'restart 3: kill to first snapshot taken', Date.now() - killedAt!);
+    return { child, url: base() };
+  });
   await stream;
   await p.disconnect();
   // Offsets are committed only after their rows are in ClickHouse: committed = end of log means all is written.
   await waitFor('every offset committed', () => committedToEnd(`${prefix}-group`, topic), 120_000, 500);
-  report('query API kill -9', 'last kill to every offset committed', Date.now() - killedAt!);
+  report('query API kill -9', 'last kill to every offset committed', Date.now() - killedAt);
   expect(await metricSum(url, OPEN_WINDOWS)).toBe(0);
   // The API's answers per window equal the truth although the killed processes' provisional rows are still stored.
   const truth = truthWindows(sim);

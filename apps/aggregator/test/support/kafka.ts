@@ -107,7 +107,10 @@ export async function waitFor<T>(
   }
 }
 
-/** True once the group's committed offset equals the end of every partition of the topic. */
+/**
+ * True once the group's committed offset equals the end of every partition of the topic. A partition that never
+ * held a message has nothing to commit (Kafka reports -1 for it): with few hosts, all may hash to one partition.
+ */
 export async function committedToEnd(groupId: string, topic: string, client: Kafka = kafka): Promise<true | undefined> {
   const admin = client.admin();
   await admin.connect();
@@ -115,8 +118,48 @@ export async function committedToEnd(groupId: string, topic: string, client: Kaf
     const ends = await admin.fetchTopicOffsets(topic);
     const committed = await admin.fetchOffsets({ groupId, topics: [topic] });
     const byPartition = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? []);
-    return ends.every((e) => byPartition.get(e.partition) === Number(e.high)) ? true : undefined;
+    const done = (e: { partition: number; high: string }) =>
+      byPartition.get(e.partition) === Number(e.high) || (Number(e.high) === 0 && byPartition.get(e.partition) === -1);
+    return ends.every(done) ? true : undefined;
   } finally {
     await admin.disconnect();
   }
+}
+
+/** Every message value of `topic` from the beginning to its end as it is now (a throwaway group). */
+export async function readTopic(topic: string, client: Kafka = kafka, timeoutMs = 60_000): Promise<Buffer[]> {
+  const admin = client.admin();
+  await admin.connect();
+  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((e) => [e.partition, Number(e.high)]));
+  await admin.disconnect();
+  const out: { partition: number; offset: number; value: Buffer }[] = [];
+  const next = new Map<number, number>();
+  const done = () => [...ends].every(([p, high]) => high === 0 || (next.get(p) ?? 0) >= high);
+  if (done()) return [];
+  const consumer = client.consumer({ groupId: `reader-${randomBytes(4).toString('hex')}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`read ${out.length} messages of ${topic}, not its end`)),
+        timeoutMs,
+      );
+      void consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          const offset = Number(message.offset);
+          if (offset < (ends.get(partition) ?? 0) && message.value)
+            out.push({ partition, offset, value: message.value });
+          next.set(partition, offset + 1);
+          if (done()) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return out.sort((a, b) => a.partition - b.partition || a.offset - b.offset).map((m) => m.value);
 }

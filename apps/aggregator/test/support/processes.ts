@@ -7,6 +7,7 @@ import type { Producer } from 'kafkajs';
 import type { FleetSimulator } from '@tma/fleet-sim';
 import { sendMessages } from '@tma/fleet-sim';
 import type { Storage } from '@tma/storage';
+import { waitFor } from './kafka';
 
 export const root = resolve(__dirname, '../../../..');
 export const AGGREGATOR = join(root, 'apps/aggregator/dist/main.js');
@@ -136,4 +137,27 @@ export async function overlappingOffsetRanges(storage: Storage): Promise<number>
 /** One line per measured recovery, in a form the docs table copies. */
 export function report(caseName: string, what: string, ms: number): void {
   process.stdout.write(`[fault] ${caseName}: ${what} ${(ms / 1000).toFixed(1)} s\n`);
+}
+
+/**
+ * kill -9 of the process under test `kills` times at arbitrary moments while it takes snapshots, each time started
+ * again by `start` (on the same data directory). Reports the time from each kill until the restarted process takes
+ * snapshots; returns the last process (running) with its URL and the time of the last kill.
+ */
+export async function killRepeatedly(
+  caseName: string,
+  kills: number,
+  start: () => Promise<{ child: Child; url: string }>,
+): Promise<{ child: Child; url: string; killedAt: number }> {
+  let killedAt: number | undefined;
+  for (let kill = 1; ; kill++) {
+    const { child, url } = await start();
+    await waitFor('snapshots taken', async () => ((await metricSum(url, SNAPSHOTS_TAKEN)) > 0 ? true : undefined));
+    if (killedAt !== undefined)
+      report(caseName, `restart ${kill - 1}: kill to first snapshot taken`, Date.now() - killedAt);
+    if (kill > kills) return { child, url, killedAt: killedAt ?? Date.now() };
+    await new Promise((r) => setTimeout(r, 300 + Math.random() * 1500));
+    killedAt = Date.now();
+    await kill9(child);
+  }
 }

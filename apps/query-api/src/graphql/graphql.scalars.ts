@@ -2,6 +2,7 @@
 // same patterns as the OpenAPI document, and hands the resolvers the value as given, so the shared parsers
 // (params.ts) still make every decision about meaning and cross-argument rules.
 import { type GraphQLSchema, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
+import { wireCount } from '../common/count';
 import { ADDRESS, HOST_ID, INSTANT, PREFIX, PROTOCOL } from '../common/patterns';
 
 type Check = (v: unknown) => string | null;
@@ -58,4 +59,15 @@ export function installScalars(schema: GraphQLSchema, maxK: number): void {
       serialize: (v: unknown) => v,
     });
   }
+  // The one output scalar: exact counts as the services give them (wireCount: a safe number or decimal text).
+  const count = schema.getType('Count');
+  if (!(count instanceof GraphQLScalarType)) throw new Error('the schema has no scalar Count');
+  Object.assign(count, {
+    serialize: (v: unknown) => {
+      if (typeof v === 'bigint') return wireCount(v);
+      if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+      if (typeof v === 'string' && /^\d+$/.test(v)) return wireCount(BigInt(v));
+      throw new Error(`Count cannot represent ${String(v)}`);
+    },
+  });
 }

@@ -1,5 +1,6 @@
 // The GraphQL schema: the same queries as REST /v1 with the same arguments (checked by the same parsers). Arguments
 // with a fixed text form are scalars of their own (graphql.scalars.ts), so the schema states what each accepts.
+import { COUNT_DESCRIPTION } from '../common/count';
 const TIME_ARGS = 'range: Duration, from: Instant, to: Instant, hosts: [HostId!]';
 const FLOW_FILTER_ARGS = 'protocol: Protocol, srcPort: Port, dstPort: Port, srcPrefix: Cidr, dstPrefix: Cidr';
 
@@ -24,6 +25,8 @@ scalar Cidr
 scalar TopK
 "Heavy-hitter threshold as a share of the total: at least 0.0001, below 1."
 scalar Phi
+"${COUNT_DESCRIPTION}."
+scalar Count
 """Time range: range (relative, e.g. 15m, 24h) or from/to (ISO 8601 or epoch ms). Default: the last hour."""
 type Query {
   "Top flows by packets or bytes; every estimate with its CMS bound ε·N at confidence 1 − δ."
@@ -93,12 +96,12 @@ type HeavyHitters {
   scope: Scope!, side: Side!, phi: Float!, by: RankBy!, total: Float!, threshold: Float!, bound: Float!, confidence: Float!
   prefixes: [Prefix!]!, icicle: [IcicleNode!]!
 }
-type Totals { packets: [Float!]!, bytes: [Float!]! }
-type ProtocolSeries { protocol: Int!, name: String, packets: [Float!]!, bytes: [Float!]! }
+type Totals { packets: [Count!]!, bytes: [Count!]! }
+type ProtocolSeries { protocol: Int!, name: String, packets: [Count!]!, bytes: [Count!]! }
 type TrafficSeries { scope: Scope!, stepSeconds: Int!, times: [String!]!, total: Totals!, protocols: [ProtocolSeries!]! }
 type Host {
   host: String!, firstSeen: String!, lastSeen: String!, agentVersion: String, bootId: String!, lastSequence: Float!
-  snapshots: Float!, packets: Float!, bytes: Float!, gaps: Float!
+  snapshots: Float!, packets: Count!, bytes: Count!, gaps: Float!
 }
 type Hosts { scope: Scope!, hosts: [Host!]! }
 "An estimate with its bounds (CMS: never under the truth; HLL: ±3 standard errors), or a baseline."

@@ -1,4 +1,5 @@
 // Response schemas of the hosts table for the OpenAPI document (the e2e test checks real answers against them).
+import { countSchema } from '../common/count';
 import { int, scopeSchema, str } from '../common/openapi';
 
 export const hostsSchema = {
@@ -17,8 +18,8 @@ export const hostsSchema = {
           bootId: str,
           lastSequence: int,
           snapshots: int,
-          packets: int,
-          bytes: int,
+          packets: countSchema,
+          bytes: countSchema,
           gaps: { ...int, description: 'snapshots the host never delivered' },
         },
       },

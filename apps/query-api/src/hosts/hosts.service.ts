@@ -4,6 +4,7 @@ import { MINUTE_TIER } from '@tma/rollup';
 import type { Storage } from '@tma/storage';
 import { ID_SQL } from '../partials/partial-row';
 import { PartialStore } from '../partials/partial-store';
+import { wireCount } from '../common/count';
 import { iso, type Scope } from '../partials/scope';
 import { STORAGE } from '../tokens';
 import type { HostsArgs } from './hosts.args';
@@ -76,7 +77,7 @@ export class HostsService {
       agent_version: string;
     }>(
       `SELECT host, toUnixTimestamp(max(window_start + window_seconds)) AS last_seen, toUnixTimestamp(min(window_start)) AS first_seen,
-              sum(s) AS snapshots, sum(p) AS packets, sum(b) AS bytes, sum(g) AS gaps,
+              sum(s) AS snapshots, sum(toUInt128(p)) AS packets, sum(toUInt128(b)) AS bytes, sum(g) AS gaps,
               toString(argMax(seq, window_start)) AS last_seq, argMax(boot, window_start) AS boot,
               argMaxIf(ver, window_start, ver != '') AS agent_version
        FROM (${ROWS_SQL})
@@ -111,8 +112,9 @@ export class HostsService {
         bootId: r.boot,
         lastSequence: Number(r.last_seq),
         snapshots: Number(r.snapshots),
-        packets: Number(r.packets),
-        bytes: Number(r.bytes),
+        // Summed as UInt128 (a UInt64 sum wraps past 2^64), read as text: exact.
+        packets: wireCount(BigInt(r.packets)),
+        bytes: wireCount(BigInt(r.bytes)),
         gaps: Number(r.gaps),
       })),
     };

@@ -14,13 +14,14 @@ export interface PartialRef {
   windowStart: number;
   windowSeconds: number;
   version: string;
-  packets: number;
-  bytes: number;
+  /** Exact (UInt64 columns; sums of them pass 2^53). */
+  packets: bigint;
+  bytes: bigint;
   snapshots: number;
   gaps: number;
   protocols: number[];
-  protocolPackets: number[];
-  protocolBytes: number[];
+  protocolPackets: bigint[];
+  protocolBytes: bigint[];
   /** Only when asked for (host filters, host tables). */
   hosts?: string[];
 }
@@ -63,13 +64,13 @@ export function toRef(r: ListRow): PartialRef {
     windowStart: Number(r.ws) * 1000,
     windowSeconds: Number(r.window_seconds),
     version: r.version,
-    packets: Number(r.packets),
-    bytes: Number(r.bytes),
+    packets: BigInt(r.packets),
+    bytes: BigInt(r.bytes),
     snapshots: Number(r.snapshots),
     gaps: Number(r.gaps),
     protocols: r.protocols,
-    protocolPackets: r.protocol_packets.map(Number),
-    protocolBytes: r.protocol_bytes.map(Number),
+    protocolPackets: r.protocol_packets.map(BigInt),
+    protocolBytes: r.protocol_bytes.map(BigInt),
     hosts: r.hosts,
   };
 }

@@ -1,7 +1,8 @@
 // Response schemas of the traffic series for the OpenAPI document (the e2e test checks real answers against them).
-import { int, num, scopeSchema } from '../common/openapi';
+import { countSchema } from '../common/count';
+import { int, scopeSchema } from '../common/openapi';
 
-const numbers = { type: 'array', items: num };
+const numbers = { type: 'array', items: countSchema };
 export const trafficSeriesSchema = {
   type: 'object',
   properties: {

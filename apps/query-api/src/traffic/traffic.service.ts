@@ -1,5 +1,6 @@
 // Fleet traffic over time: exact packets and bytes per IP protocol per step, from the rows' protocol counters.
 import { Injectable } from '@nestjs/common';
+import { wireCount } from '../common/count';
 import { PROTOCOL_LABELS } from '../common/params';
 import { PartialStore } from '../partials/partial-store';
 import { iso, scopedRows, stepStarts } from '../partials/scope';
@@ -14,15 +15,18 @@ export class TrafficService {
     const { rows, scope } = await scopedRows(this.store, range, filters.hosts, step % 3_600_000 === 0);
     const buckets = stepStarts(range, step);
     const index = new Map(buckets.map((b, i) => [b, i]));
-    const per = new Map<number, { packets: number[]; bytes: number[] }>();
-    const totals = { packets: buckets.map(() => 0), bytes: buckets.map(() => 0) };
+    // Exact sums (bigint): a range of busy hours passes 2^53 bytes.
+    const zeros = () => buckets.map(() => 0n);
+    const per = new Map<number, { packets: bigint[]; bytes: bigint[]; all: bigint }>();
+    const totals = { packets: zeros(), bytes: zeros() };
     for (const r of rows) {
       const i = index.get(Math.floor(r.windowStart / step) * step);
       if (i === undefined) continue;
       r.protocols.forEach((p, j) => {
         if (filters.protocol !== undefined && p !== filters.protocol) return;
         let s = per.get(p);
-        if (!s) per.set(p, (s = { packets: buckets.map(() => 0), bytes: buckets.map(() => 0) }));
+        if (!s) per.set(p, (s = { packets: zeros(), bytes: zeros(), all: 0n }));
+        s.all += r.protocolPackets[j];
         s.packets[i] += r.protocolPackets[j];
         s.bytes[i] += r.protocolBytes[j];
         totals.packets[i] += r.protocolPackets[j];
@@ -33,14 +37,14 @@ export class TrafficService {
       scope,
       stepSeconds: step / 1000,
       times: buckets.map(iso),
-      total: totals,
+      total: { packets: totals.packets.map(wireCount), bytes: totals.bytes.map(wireCount) },
       protocols: [...per.entries()]
-        .sort((a, b) => b[1].packets.reduce((x, y) => x + y, 0) - a[1].packets.reduce((x, y) => x + y, 0))
+        .sort((a, b) => (b[1].all > a[1].all ? 1 : b[1].all < a[1].all ? -1 : 0))
         .map(([protocol, s]) => ({
           protocol,
           name: PROTOCOL_LABELS.get(protocol) ?? null,
-          packets: s.packets,
-          bytes: s.bytes,
+          packets: s.packets.map(wireCount),
+          bytes: s.bytes.map(wireCount),
         })),
     };
   }
