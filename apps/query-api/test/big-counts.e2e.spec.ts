@@ -57,6 +57,7 @@ function row(
       topic: hour ? '' : TOPIC,
       partition,
       firstOffset: hour ? 0 : ws / MIN,
+      epoch: 0,
       lastOffset: hour ? 0 : ws / MIN,
       version: 1,
       writer: hour ? 'rollup' : 'test-writer',

@@ -204,7 +204,7 @@ describe('aggregator tables on embedded ClickHouse', () => {
     expect(await sink.coveredRanges('snap', 7, 0)).toEqual([{ windowStart: w, first: 100, last: 101 }]);
     expect(await sink.recentSequences('snap', 7)).toHaveLength(2);
     const kept = await sink.finalizeWindow('1m', w, 60_000);
-    expect(kept.packets).toBe(before.packets + rows[0].packets);
+    expect(kept.packets).toBe(before.packets + BigInt(rows[0].packets));
     expect(kept.partials).toBe(before.partials + 1);
   });
 });

@@ -70,7 +70,7 @@ export async function readWindowData(
   });
   const groupViews = parts.map((g) => ({
     hosts: [...g.hosts.keys()].sort(),
-    packets: g.packets,
+    packets: Number(g.packets), // merged sums are exact bigints; detectors score magnitudes
     distinct: distinct(g),
     candidates: mergedCandidates(g),
   }));
@@ -79,12 +79,12 @@ export async function readWindowData(
     data: {
       windowStart,
       windowMs,
-      packets: fleet.packets,
-      bytes: fleet.bytes,
+      packets: Number(fleet.packets),
+      bytes: Number(fleet.bytes),
       cmsPackets: fleet.cmsPackets,
       distinct: distinct(fleet),
       candidates: unionBlocks(groupViews.map((g) => g.candidates)),
-      hosts: new Map([...fleet.hosts].map(([h, t]) => [h, { packets: t.packets, bytes: t.bytes }])),
+      hosts: new Map([...fleet.hosts].map(([h, t]) => [h, { packets: Number(t.packets), bytes: Number(t.bytes) }])),
       groups: groupViews,
     },
   };

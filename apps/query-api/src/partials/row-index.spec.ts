@@ -67,7 +67,7 @@ describe.each([
         ].sort(),
       );
       expect(sel.fenced).toEqual([`1m|${W / 1000}|t|0|10|3`]);
-      expect(sel.rows.reduce((n, r) => n + r.packets, 0)).toBe(10 + 20 + 40 + 80);
+      expect(sel.rows.reduce((n, r) => n + r.packets, 0n)).toBe(BigInt(10 + 20 + 40 + 80));
       expect(sel.windows).toBe(2);
     } finally {
       index.stop();
