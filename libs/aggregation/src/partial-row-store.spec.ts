@@ -207,4 +207,26 @@ describe('aggregator tables on embedded ClickHouse', () => {
     expect(kept.packets).toBe(before.packets + BigInt(rows[0].packets));
     expect(kept.partials).toBe(before.partials + 1);
   });
+
+  it('counts the sequences a host skipped across a rebalance from the stored rows alone', async () => {
+    // One host on partition 9: sequences 0..9 stored by the old owner, 10..30 never sent (an agent's drops), then
+    // a new owner with no memory of the stream resumes from the stored rows and reads 31.
+    const one = new FleetSimulator({ hosts: 1, seed: 77, startMs: T0, intervalMs: 2_000 });
+    const values = Array.from({ length: 32 }, () => one.nextRound()[0]);
+    const old = new WindowMerger(opts);
+    old.assign({ topic: 'snap', partition: 9, committed: 0, covered: [] });
+    for (let i = 0; i < 10; i++)
+      expect(old.ingest({ topic: 'snap', partition: 9, offset: i, value: values[i].value }, T0).kind).toBe('accepted');
+    await sink.writePartials(
+      old.takeFlush(T0, true).map((a) => partialRowFromAccumulator(a, 'old-owner', retention.partials)),
+    );
+    const next = new WindowMerger(opts);
+    next.assign({ topic: 'snap', partition: 9, committed: 10, covered: [] });
+    for (const s of await sink.recentSequences('snap', 9)) next.sequences.restore(s.host, s.boot, s.last);
+    const out = next.ingest({ topic: 'snap', partition: 9, offset: 10, value: values[31].value }, T0);
+    expect(out).toMatchObject({ kind: 'accepted', gap: 21 });
+    expect(next.ingest({ topic: 'snap', partition: 9, offset: 11, value: values[9].value }, T0).kind).toBe(
+      'duplicate',
+    );
+  });
 });
