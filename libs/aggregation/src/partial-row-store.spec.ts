@@ -225,8 +225,6 @@ describe('aggregator tables on embedded ClickHouse', () => {
     for (const s of await sink.recentSequences('snap', 9)) next.sequences.restore(s.host, s.boot, s.last);
     const out = next.ingest({ topic: 'snap', partition: 9, offset: 10, value: values[31].value }, T0);
     expect(out).toMatchObject({ kind: 'accepted', gap: 21 });
-    expect(next.ingest({ topic: 'snap', partition: 9, offset: 11, value: values[9].value }, T0).kind).toBe(
-      'duplicate',
-    );
+    expect(next.ingest({ topic: 'snap', partition: 9, offset: 11, value: values[9].value }, T0).kind).toBe('duplicate');
   });
 });
