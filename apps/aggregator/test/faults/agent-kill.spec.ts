@@ -148,7 +148,7 @@ maybe(
         30_000,
       );
       pid = Number(restarted[1]);
-      await waitFor('the restarted agent counting', async () => (started() >= k + 2 ? true : undefined), 60_000);
+      await waitFor('the restarted agent counting', async () => (started() >= k + 2 ? true : undefined), 120_000);
       report(CASE, `kill ${k + 1} to the restarted agent counting`, Date.now() - killedAt[k]);
     }
     const last = snapshotsLogged() + 1;
