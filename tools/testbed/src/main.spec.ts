@@ -40,6 +40,7 @@ describe('testbed CLI arguments', () => {
       '--agent-arg',
       'lab',
       '--keep-pcaps',
+      '--restart-agents',
     ]);
     expect(o).toEqual({
       hosts: 3,
@@ -56,6 +57,7 @@ describe('testbed CLI arguments', () => {
       agentMain: '/x/main.js',
       agentArgs: ['--topic-prefix', 'lab'],
       keepPcaps: true,
+      restartAgents: true,
     });
   });
 

@@ -6,7 +6,7 @@
 // Every interval each host receives a fresh pcap (its own seed); cumulative ground truth per host is written beside
 // the agent's state so anyone can compare what Kafka received with what was sent. Ctrl-C / SIGTERM stops the agents
 // by PID and removes the namespaces.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentProcess, defaultAgentMain } from './agents';
 import { isExiting, onCleanup, runAll } from './cleanup';
@@ -31,10 +31,13 @@ export interface CliOptions {
   agentArgs: string[];
   seed: number;
   keepPcaps: boolean;
+  /** An agent killed by a signal (not by the testbed) is started again on its state directory instead of failing. */
+  restartAgents: boolean;
 }
 
 const USAGE = `usage: testbed [--hosts N] [--interval 5s] [--hook tc|xdp] [--flows 2000] [--packets 20000] [--zipf 1.1]
-               [--pps N] [--duration 60s] [--seed N] [--no-agent] [--agent PATH] [--agent-arg ARG]... [--keep-pcaps]`;
+               [--pps N] [--duration 60s] [--seed N] [--no-agent] [--agent PATH] [--agent-arg ARG]... [--keep-pcaps]
+               [--restart-agents]`;
 
 /** Integer flags: the option each sets and its range. */
 const INTEGER_FLAGS = new Map<string, ['hosts' | 'flows' | 'packets' | 'pps' | 'seed', number, number]>([
@@ -58,6 +61,7 @@ export function parseArgs(argv: string[]): CliOptions {
     agentArgs: [],
     seed: Date.now() % 1_000_000,
     keepPcaps: false,
+    restartAgents: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -106,6 +110,9 @@ export function parseArgs(argv: string[]): CliOptions {
       case '--keep-pcaps':
         o.keepPcaps = true;
         break;
+      case '--restart-agents':
+        o.restartAgents = true;
+        break;
       case '-h':
       case '--help':
         process.stdout.write(`${USAGE}\n`);
@@ -136,6 +143,7 @@ async function main(): Promise<number> {
   const truths: GroundTruth[][] = tb.hosts.map(() => []);
   const hostId = (i: number): string => `testbed-${tb.id}-h${i}`;
   let watch: SnapshotWatch | undefined;
+  let startAgent: ((h: (typeof tb.hosts)[number]) => AgentProcess) | undefined;
   const received = (): string =>
     tb.hosts
       .map((h, i) => {
@@ -166,8 +174,8 @@ async function main(): Promise<number> {
       },
       runSync: () => undefined,
     });
-    for (const h of tb.hosts) {
-      const agent = AgentProcess.start(tb, h, {
+    startAgent = (h) =>
+      AgentProcess.start(tb, h, {
         main: o.agentMain,
         interval: o.interval,
         hook: o.hook,
@@ -176,6 +184,8 @@ async function main(): Promise<number> {
         extraArgs: o.agentArgs,
         env: { TMA_KAFKA_BROKERS: brokers },
       });
+    for (const h of tb.hosts) {
+      const agent = startAgent(h);
       agents.push(agent);
       process.stdout.write(`  agent ${agent.hostId} pid ${agent.pid} in ${h.netns} (log ${agent.log})\n`);
     }
@@ -185,12 +195,22 @@ async function main(): Promise<number> {
 
   let failed: string | null = null;
   let finishing = false;
-  for (const a of agents) {
+  const watchAgent = (a: AgentProcess, i: number): void => {
     void a.whenExited().then(() => {
-      if (failed === null && !finishing && !isExiting())
-        failed = `agent ${a.hostId} exited (${JSON.stringify(a.exit)}); last log lines:\n${tail(a.log, 15)}`;
+      if (failed !== null || finishing || isExiting()) return;
+      // --restart-agents: a kill from outside (the kill -9 fault case) restarts the agent on the same state
+      // directory, at once and without holding the traffic back: what is sent meanwhile is in the ground truth
+      if (o.restartAgents && a.exit?.signal) {
+        const next = startAgent!(a.host);
+        agents[i] = next;
+        process.stdout.write(`  agent ${next.hostId} restarted pid ${next.pid} (was ${a.pid}, ${a.exit.signal})\n`);
+        watchAgent(next, i);
+        return;
+      }
+      failed = `agent ${a.hostId} exited (${JSON.stringify(a.exit)}); last log lines:\n${tail(a.log, 15)}`;
     });
-  }
+  };
+  agents.forEach(watchAgent);
 
   // SIGUSR2 ends the run after the current round, as if --duration had passed: a clean end (every packet sent is in
   // the ground truth) at a moment a caller chooses.
@@ -211,7 +231,9 @@ async function main(): Promise<number> {
           zipf: o.zipf,
         });
         const files = writeTraffic(traffic, join(pcapDir, `h${h.index}-r${round}`));
+        const replayStart = Date.now();
         const sent = await tb.replay(h, files.pcap, { pps: o.pps });
+        const replayEnd = Date.now();
         if (!o.keepPcaps) rmSync(files.pcap, { force: true });
         // a replay cut short (tcpreplay stops early on the same Ctrl-C) sent less than its ground truth
         if (sent.packets !== traffic.truth.packets) {
@@ -222,6 +244,12 @@ async function main(): Promise<number> {
         }
         truths[i].push(traffic.truth);
         const total = combineTruths(truths[i]);
+        // each round's own truth and when its replay ran (wall clock, around tcpreplay), to tell which rounds an
+        // agent can have missed; the cumulative truth is written after it
+        appendFileSync(
+          join(runDir, `h${h.index}.rounds.jsonl`),
+          `${JSON.stringify({ round, startMs: replayStart, endMs: replayEnd, packets: traffic.truth.packets, bytes: traffic.truth.bytes })}\n`,
+        );
         writeFileSync(join(runDir, `h${h.index}.truth.json`), `${JSON.stringify(total)}\n`);
         return { h, sent, total };
       }),

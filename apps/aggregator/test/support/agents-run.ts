@@ -47,12 +47,15 @@ export async function startAgents(o: {
   hosts: number;
   durationS: number;
   interval?: string;
+  /** More testbed flags, e.g. --restart-agents. */
+  args?: string[];
   env?: NodeJS.ProcessEnv;
 }): Promise<AgentsRun> {
   const testbed = spawnNode(
     [
       join(root, 'tools/testbed/dist/main.js'),
       ...['--hosts', String(o.hosts), '--interval', o.interval ?? '2s', '--duration', `${o.durationS}s`],
+      ...(o.args ?? []),
     ],
     {
       ...process.env,
