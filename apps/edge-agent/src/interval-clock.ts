@@ -15,12 +15,15 @@ export const systemClocks: Clocks = { mono: () => performance.now(), wall: () =>
 /** How far the wall clock may drift from the monotonic one within an interval before it counts as a step. */
 export const STEP_MS = 1000;
 
+/** How far below the schema's maximum an interval is scheduled to end, so a tick that late still fits. */
+export const LATE_ROOM_MS = 1000;
+
 export interface ClosedInterval {
   startMs: number;
   endMs: number;
   /** how far the wall clock stepped during the interval (0 when it did not) */
   steppedMs: number;
-  /** how much longer than the schema's maximum the interval ran (the process stalled), cut from its start; 0 if not */
+  /** how much longer than the schema's maximum it ran (the process stalled), cut from its start (ms, rounded up) */
   cutMs: number;
 }
 
@@ -43,12 +46,15 @@ export class IntervalClock {
    * shifts nothing. The grid point is the one nearest a whole interval after the interval began, so a late tick's
    * interval ends at the next point but one (a point soon after it would make a short interval: with a 1 s
    * interval, every slightly late tick would), and points missed by a stall are skipped, not caught up. The end is
-   * held within the schema's bounds from the start, whatever the grid says.
+   * held within the schema's bounds from the start, whatever the grid says (LATE_ROOM_MS below the maximum).
    */
   delayToClose(): number {
     const sinceOrigin = this.startMono - this.originMono + this.intervalMs / 2;
     const grid = this.originMono + (Math.floor(sinceOrigin / this.intervalMs) + 1) * this.intervalMs;
-    const end = Math.min(Math.max(grid, this.startMono + INTERVAL_MIN_MS), this.startMono + INTERVAL_MAX_MS);
+    const end = Math.min(
+      Math.max(grid, this.startMono + INTERVAL_MIN_MS),
+      this.startMono + INTERVAL_MAX_MS - LATE_ROOM_MS,
+    );
     return Math.max(0, end - this.clocks.mono());
   }
 
@@ -82,7 +88,7 @@ export class IntervalClock {
       startMs: Math.round(end - length),
       endMs: Math.round(end),
       steppedMs,
-      cutMs: Math.round(trueLength - length),
+      cutMs: Math.ceil(trueLength - length),
     };
     this.startMono = mono;
     this.startWall = end;
