@@ -24,7 +24,7 @@ import { buildSnapshot, snapshotToJson } from './snapshot';
 import { Spool } from './spool';
 import { AgentState, readBootId } from './agent-state';
 import { IntervalClock, systemClocks, type Clocks } from './interval-clock';
-import { INTERVAL_MIN_MS, useHashSeed } from '@tma/sketch';
+import { useHashSeed } from '@tma/sketch';
 
 /** Interface label of the totals of interfaces without a slot of their own in the kernel. */
 export const OTHER_INTERFACES = '_other';
@@ -60,7 +60,6 @@ export class Agent {
   private pollTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
   private clock: IntervalClock | null = null;
-  private ticks = 0;
   /** interfaces covered in the current interval (attached at any moment of it) */
   private covered = new Map<string, CoveredInterface>();
   private stopped = false;
@@ -163,14 +162,15 @@ export class Agent {
     if (this.spool?.depth) this.kickDrain();
   }
 
-  private scheduleTick(): void {
-    // Ticks on a fixed grid from the start, so a slow tick does not shift every later interval.
-    this.tickTimer = setTimeout(() => void this.tick(), this.clock!.delayToTick(this.ticks + 1));
+  private scheduleTick(delayMs = this.clock!.delayToClose()): void {
+    this.tickTimer = setTimeout(() => void this.tick(), delayMs);
   }
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
-    this.ticks++;
+    // The timer may fire a little before the interval reaches the schema's minimum: wait for the rest.
+    const short = this.clock!.shortByMs();
+    if (short > 0) return this.scheduleTick(Math.ceil(short));
     try {
       this.snapshot();
     } catch (e) {
@@ -196,6 +196,7 @@ export class Agent {
     const read = this.reader!.read();
     const interval = this.clock!.close();
     if (interval.steppedMs) this.log('warn', 'wall_clock_step', { steppedMs: interval.steppedMs });
+    if (interval.cutMs) this.log('warn', 'interval_cut', { cutMs: interval.cutMs });
     const c1 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     this.observe(read);
@@ -350,8 +351,10 @@ export class Agent {
     if (this.pollTimer) clearInterval(this.pollTimer);
     // A final interval shorter than the schema's minimum would be refused downstream: keep counting (at most 1 s)
     // until it is long enough, so its stamps stay true and nothing counted is lost.
-    const short = this.reader && !this.config.once && this.clock ? INTERVAL_MIN_MS - this.clock.elapsedMs() : 0;
-    if (short > 0) await new Promise((r) => setTimeout(r, Math.ceil(short)));
+    // A timer can fire a little early by the monotonic clock, hence the loop.
+    if (this.reader && !this.config.once && this.clock) {
+      for (let short; (short = this.clock.shortByMs()) > 0;) await new Promise((r) => setTimeout(r, Math.ceil(short)));
+    }
     try {
       if (this.kernel) {
         for (const a of this.kernel.attachments()) this.kernel.detach(a.ifindex);
