@@ -16,6 +16,8 @@ import { buildPartials, detectThreats, floodTraffic, writePartials } from './fix
 
 export const SCHEMATHESIS = 'schemathesis==4.32.5';
 const TOKEN = 'contract-secret-0123456789';
+// POST /v1/sql is run with this one (schemathesis.toml); every other operation with the read token.
+const ADMIN_TOKEN = 'contract-admin-secret-9876543210';
 const MIN = 60_000;
 const ROUNDS = 70; // one whole hour (1 h tier) whatever the clock
 const END = Math.floor(Date.now() / MIN) * MIN;
@@ -54,6 +56,8 @@ function ensureSchemathesis(): void {
 /** Runs Schemathesis; resolves with its output and the summary line ("N passed, M failed in …"). */
 function schemathesis(location: string): Promise<{ code: number; output: string; summary: string }> {
   const args = [
+    '--config-file',
+    join(__dirname, 'schemathesis.toml'),
     'run',
     location,
     '--checks',
@@ -77,7 +81,13 @@ function schemathesis(location: string): Promise<{ code: number; output: string;
   return new Promise((done, fail) => {
     const child = spawn(bin, args, {
       cwd: dataDir,
-      env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONPATH: __dirname, SCHEMATHESIS_HOOKS: 'contract_hooks' },
+      env: {
+        ...process.env,
+        PYTHONUNBUFFERED: '1',
+        PYTHONPATH: __dirname,
+        SCHEMATHESIS_HOOKS: 'contract_hooks',
+        TMA_CONTRACT_ADMIN_TOKEN: ADMIN_TOKEN,
+      },
     });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -105,7 +115,7 @@ beforeAll(async () => {
     host: '127.0.0.1',
     port: 0,
     authEnabled: true,
-    tokens: parseTokens(`contract:${TOKEN}`, 'test'),
+    tokens: parseTokens(`contract:${TOKEN}\ncontract-admin:${ADMIN_TOKEN}:admin`, 'test'),
     sqlLimits: DEFAULT_SQL_LIMITS,
     maxRangeMs: 31 * 86_400_000,
     maxPoints: 1000,
