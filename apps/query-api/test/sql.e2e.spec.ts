@@ -290,6 +290,16 @@ describe('POST /v1/sql', () => {
       'string',
       'string',
     ]);
+    const form = await api.app
+      .getHttpAdapter()
+      .getInstance()
+      .inject({
+        method: 'POST',
+        url: '/v1/sql',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: 'sql=SELECT+1',
+      });
+    expect([form.statusCode, JSON.parse(form.body).message]).toEqual([415, 'send the body as application/json']);
     // The aggregator's session still writes.
     await storage.insertRows('tma_meta', [{ key: 'sql-test', value: 'ok', updated_at: new Date() }]);
     expect(await storage.query("SELECT value FROM {database}.tma_meta FINAL WHERE key = 'sql-test'")).toEqual([

@@ -1,7 +1,24 @@
 // POST /v1/sql: read-only SQL over the store for admin tokens (docs/sql.md; the access log names the token). The engine enforces read-only and the
 // limits (a session of its own with readonly = 1 on chDB); what it refuses comes back as a 400 naming its reason.
-import { Body, Controller, HttpCode, Inject, Injectable, type OnModuleDestroy, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiForbiddenResponse, ApiPayloadTooLargeResponse, ApiTags } from '@nestjs/swagger';
+import {
+  Body,
+  Controller,
+  Headers,
+  HttpCode,
+  Inject,
+  Injectable,
+  type OnModuleDestroy,
+  Post,
+  UnsupportedMediaTypeException,
+} from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiForbiddenResponse,
+  ApiPayloadTooLargeResponse,
+  ApiTags,
+  ApiUnsupportedMediaTypeResponse,
+} from '@nestjs/swagger';
 import { SqlRefusedError, type SqlParams, type SqlReader, type SqlResult, type Storage } from '@tma/storage';
 import { InvalidInputError } from '../common/errors';
 import { BODY_LIMIT_BYTES, Common, errorSchema } from '../common/openapi';
@@ -51,7 +68,11 @@ export class SqlController {
     description: `the body is larger than ${BODY_LIMIT_BYTES / 1024} KiB`,
     schema: errorSchema,
   })
-  async sql(@Body() body: unknown) {
+  @ApiUnsupportedMediaTypeResponse({ description: 'the body is not application/json', schema: errorSchema })
+  async sql(@Body() body: unknown, @Headers('content-type') type?: string) {
+    // Fastify also parses text and form bodies; the document describes JSON only, so only JSON is taken.
+    if (!/^application\/json\s*(;|$)/i.test(type ?? ''))
+      throw new UnsupportedMediaTypeException('send the body as application/json');
     const { sql, params = {} } = (body ?? {}) as { sql?: unknown; params?: unknown };
     if (typeof sql !== 'string' || !NOT_BLANK.test(sql))
       throw new InvalidInputError('sql', 'send a JSON body {"sql": "SELECT …"}');
