@@ -3,12 +3,12 @@
 import {
   Body,
   Controller,
-  Headers,
   HttpCode,
   Inject,
   Injectable,
   type OnModuleDestroy,
   Post,
+  Req,
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
 import {
@@ -19,6 +19,7 @@ import {
   ApiTags,
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
 import { SqlRefusedError, type SqlParams, type SqlReader, type SqlResult, type Storage } from '@tma/storage';
 import { InvalidInputError } from '../common/errors';
 import { BODY_LIMIT_BYTES, Common, errorSchema } from '../common/openapi';
@@ -69,9 +70,10 @@ export class SqlController {
     schema: errorSchema,
   })
   @ApiUnsupportedMediaTypeResponse({ description: 'the body is not application/json', schema: errorSchema })
-  async sql(@Body() body: unknown, @Headers('content-type') type?: string) {
-    // Fastify also parses text and form bodies; the document describes JSON only, so only JSON is taken.
-    if (!/^application\/json\s*(;|$)/i.test(type ?? ''))
+  async sql(@Body() body: unknown, @Req() req: FastifyRequest) {
+    // Fastify also parses text and form bodies; the document describes JSON only, so only JSON is taken. (Read from
+    // the request, not @Headers(), which would list the header as a parameter of its own in the document.)
+    if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? ''))
       throw new UnsupportedMediaTypeException('send the body as application/json');
     const { sql, params = {} } = (body ?? {}) as { sql?: unknown; params?: unknown };
     if (typeof sql !== 'string' || !NOT_BLANK.test(sql))
