@@ -11,6 +11,7 @@ import { openApiDocument } from './api-docs/openapi-document';
 import { QueryApiModule } from './app.module';
 import { installAuth } from './common/auth';
 import { ErrorFilter } from './common/error.filter';
+import { BODY_LIMIT_BYTES } from './common/openapi';
 import type { QueryApiConfig } from './config';
 import { JsonLogger, Metrics } from './observability';
 import { useHashSeed } from '@tma/sketch';
@@ -54,7 +55,7 @@ export async function createQueryApi(options: QueryApiOptions): Promise<QueryApi
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    bodyLimit: 256 * 1024,
+    bodyLimit: BODY_LIMIT_BYTES,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     QueryApiModule.create({ ...options, metrics, docs }),

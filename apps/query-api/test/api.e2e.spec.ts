@@ -581,6 +581,7 @@ describe('OpenAPI and metrics', () => {
         '/v1/heavy-hitters',
         '/v1/hosts',
         '/v1/prefixes/estimate',
+        '/v1/sql',
         '/v1/threats',
         '/v1/traffic/series',
       ].sort(),

@@ -6,16 +6,33 @@ schema-valid (positive) cases inside those stated rules, so the positive-accepta
 promises; negative cases are left as generated. They also teach the GraphQL generator the API's scalars.
 """
 
+import ast
 import ipaddress
 import math
 import os
 import re
+import threading
 import time
 from datetime import datetime
 
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis.graphql import nodes
+
+# CPython 3.11 builds AST objects with interpreter-wide depth bookkeeping, so two threads parsing at once can fail
+# with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905). Hypothesis parses source
+# files to describe lambdas the first time it meets them, and with --workers 2 two operations can get there together
+# (measured: 2-3 runtime errors per REST run once POST /v1/sql joined the document); one parse at a time avoids it.
+_ast_parse = ast.parse
+_ast_lock = threading.RLock()
+
+
+def _parse_one_at_a_time(*args, **kwargs):
+    with _ast_lock:
+        return _ast_parse(*args, **kwargs)
+
+
+ast.parse = _parse_one_at_a_time
 
 MAX_RANGE_MS = int(os.environ.get("TMA_CONTRACT_MAX_RANGE_MS", str(31 * 86_400_000)))
 MAX_POINTS = int(os.environ.get("TMA_CONTRACT_MAX_POINTS", "1000"))

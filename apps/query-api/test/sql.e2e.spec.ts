@@ -13,6 +13,8 @@ import { FleetSimulator } from '@tma/fleet-sim';
 import { HLL_P, HLL_RANK_MAX, HyperLogLog } from '@tma/sketch';
 import { applyMigrations, createStorage, type Storage } from '@tma/storage';
 import { createQueryApi, type QueryApi } from '../src/app';
+import { BODY_LIMIT_BYTES } from '../src/common/openapi';
+import { MAX_SQL_CHARS } from '../src/sql/sql.schemas';
 import { JsonLogger } from '../src/observability';
 import { buildPartials, tearDown, testConfig, writePartials } from './fixture';
 
@@ -270,6 +272,34 @@ describe('POST /v1/sql', () => {
     expect((await inject('POST', '/v1/sql', ADMIN, { sql: 'SELECT 2 AS two' })).body.rows).toEqual([[2]]);
     expect((await inject('POST', '/v1/sql', ADMIN, { sql: '' })).status).toBe(400);
     expect((await inject('POST', '/v1/sql', ADMIN, { sql: 'SELECT 1', params: { a: 1 } })).status).toBe(400);
+    // The bounds the OpenAPI document states: not only whitespace (what trim() removes), at most MAX_SQL_CHARS code
+    // points (an emoji is one, though two UTF-16 units), a body of at most BODY_LIMIT_BYTES.
+    expect((await inject('POST', '/v1/sql', ADMIN, { sql: '\u3000\ufeff\t\u2028' })).body.field).toBe('sql');
+    const text = `${'\u{1F600}'.repeat(30_000)}${'x'.repeat(MAX_SQL_CHARS - 30_000 - 9)}`;
+    const longest = await inject('POST', '/v1/sql', ADMIN, { sql: `SELECT '${text}'` });
+    expect([longest.status, longest.body.rows?.[0][0] === text]).toEqual([200, true]);
+    const over = await inject('POST', '/v1/sql', ADMIN, { sql: `SELECT '${text}' ` });
+    expect([over.status, over.body.message]).toEqual([400, `sql: longer than ${MAX_SQL_CHARS} characters`]);
+    const huge = await inject('POST', '/v1/sql', ADMIN, {
+      sql: 'SELECT 1',
+      params: { a: 'x'.repeat(BODY_LIMIT_BYTES) },
+    });
+    expect([huge.status, huge.body.statusCode, typeof huge.body.error, typeof huge.body.message]).toEqual([
+      413,
+      413,
+      'string',
+      'string',
+    ]);
+    const form = await api.app
+      .getHttpAdapter()
+      .getInstance()
+      .inject({
+        method: 'POST',
+        url: '/v1/sql',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: 'sql=SELECT+1',
+      });
+    expect([form.statusCode, JSON.parse(form.body).message]).toEqual([415, 'send the body as application/json']);
     // The aggregator's session still writes.
     await storage.insertRows('tma_meta', [{ key: 'sql-test', value: 'ok', updated_at: new Date() }]);
     expect(await storage.query("SELECT value FROM {database}.tma_meta FINAL WHERE key = 'sql-test'")).toEqual([

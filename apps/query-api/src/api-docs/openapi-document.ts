@@ -19,7 +19,11 @@ export function openApiDocument(
         'Fleet-wide traffic answers merged from stored partial sketches. Every estimate carries its bound: Count-Min ε·N at confidence 1 − δ (estimates never undercount), HyperLogLog relative standard error. GraphQL over the same services at /graphql (schema at /graphql/schema).',
       )
       .setVersion(version)
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'a token from TMA_API_TOKENS (read scope)' })
+      .addBearerAuth({
+        type: 'http',
+        scheme: 'bearer',
+        description: 'a token from TMA_API_TOKENS: read scope, admin scope for POST /v1/sql',
+      })
       .build(),
     // Operation ids stay those of the single REST controller the endpoints were first published from: clients
     // generated from the document keep their method names.

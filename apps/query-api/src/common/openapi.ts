@@ -12,6 +12,9 @@ import {
 } from '@nestjs/swagger';
 import { ADDRESS, durationPattern, HOSTS, INSTANT, METRIC_LIST, PREFIX, PROTOCOL } from './patterns';
 
+/** Largest request body Fastify reads (app.ts); a larger one is a 413. */
+export const BODY_LIMIT_BYTES = 256 * 1024;
+
 export const num = { type: 'number' } as const;
 export const int = { type: 'integer' } as const;
 export const str = { type: 'string' } as const;
