@@ -19,7 +19,7 @@ import { InvalidInputError } from '../common/errors';
 
 export const MAX_DEPTH = 6;
 export const MAX_COMPLEXITY = 20_000;
-export const MAX_INTROSPECTION_COST = 1_000_000;
+export const MAX_INTROSPECTION_COST = 2_000_000;
 /** Spreads nested deeper than this are refused outright (keeps the walk's recursion shallow). */
 const MAX_NESTING = 64;
 const DEFAULT_K = 10;
