@@ -40,7 +40,7 @@ execFileSync(path.join(root, 'node_modules/.bin/tsc'), ['-b', 'libs/storage', 'l
 });
 const { createStorage, applyMigrations } = require(path.join(root, 'libs/storage/dist'));
 const rollup = require(path.join(root, 'libs/rollup/dist'));
-const { encodeCandidates, perHll } = require(path.join(root, 'libs/sketch/dist'));
+const { snapshotRow } = require('./snapshot-row');
 const { FleetSimulator } = require(path.join(root, 'tools/fleet-sim/dist'));
 
 /** Host → partition as any stable keyed partitioner does (FNV-1a here; Kafka's is murmur2). */
@@ -48,35 +48,6 @@ function partitionOf(hostId) {
   let h = 0x811c9dc5;
   for (let i = 0; i < hostId.length; i++) h = Math.imul(h ^ hostId.charCodeAt(i), 0x01000193) >>> 0;
   return h % PARTITIONS;
-}
-
-/** A snapshot as a one-snapshot stored row, merged by @tma/rollup as the aggregator merges them. */
-function snapshotRow(s) {
-  const t = s.totals;
-  return {
-    window_start: 0,
-    window_seconds: 0,
-    late: 0,
-    snapshots: 1,
-    packets: t.packets,
-    bytes: t.bytes,
-    gaps: 0,
-    cms_packets: s.cmsPackets,
-    cms_bytes: s.cmsBytes,
-    ...perHll('column', (h) => s[h.wireField]),
-    candidates: encodeCandidates(s.candidates),
-    protocols: t.protocols.map((p) => p.protocol),
-    protocol_packets: t.protocols.map((p) => p.packets),
-    protocol_bytes: t.protocols.map((p) => p.bytes),
-    hosts: [s.hostId],
-    host_boot: [s.bootId],
-    host_last_seq: [s.sequence],
-    host_agent_version: [s.agentVersion],
-    host_packets: [t.packets],
-    host_bytes: [t.bytes],
-    host_snapshots: [1],
-    host_gaps: [0],
-  };
 }
 
 function buildRows() {

@@ -25,7 +25,8 @@ const {
   SKETCH_COLUMNS,
   STORED_PARTIAL_SELECT,
 } = dist('libs/rollup');
-const { HLL_SKETCHES, encodeCandidates, perHll } = dist('libs/sketch');
+const { HLL_SKETCHES } = dist('libs/sketch');
+const { snapshotRow } = require('./snapshot-row');
 const { FleetSimulator } = dist('tools/fleet-sim');
 
 const arg = (name, fallback) => {
@@ -37,34 +38,6 @@ const WINDOWS = arg('windows', 30);
 const ROUNDS = arg('rounds', 5);
 const MIN = 60_000;
 const DAY_S = 86_400;
-
-function snapshotRow(s) {
-  const t = s.totals;
-  return {
-    window_start: 0,
-    window_seconds: 0,
-    late: 0,
-    snapshots: 1,
-    packets: t.packets,
-    bytes: t.bytes,
-    gaps: 0,
-    cms_packets: s.cmsPackets,
-    cms_bytes: s.cmsBytes,
-    ...perHll('column', (h) => s[h.wireField]),
-    candidates: encodeCandidates(s.candidates),
-    protocols: t.protocols.map((p) => p.protocol),
-    protocol_packets: t.protocols.map((p) => p.packets),
-    protocol_bytes: t.protocols.map((p) => p.bytes),
-    hosts: [s.hostId],
-    host_boot: [s.bootId],
-    host_last_seq: [s.sequence],
-    host_agent_version: [s.agentVersion],
-    host_packets: [t.packets],
-    host_bytes: [t.bytes],
-    host_snapshots: [1],
-    host_gaps: [0],
-  };
-}
 
 const ttl = { windowTotals: DAY_S, topFlows: DAY_S, hostTotals: DAY_S, protocolTotals: DAY_S, sketches: 30 * DAY_S };
 
