@@ -6,7 +6,9 @@
 // without the owners row that fences it.
 // New rows are found by the MergeTree block number of their data part, which the table assigns when an insert
 // commits, in commit order: a row's written_at is stamped before a write that may retry for minutes, so a cursor on
-// written_at would skip such a row until restart; a block number never lags behind one already seen.
+// written_at would skip such a row until restart; a block number never lags behind one already seen. Block numbers
+// count per table on a single server but per partition in Replicated*MergeTree (starting at 0) and per shard behind
+// a Distributed table, so the cursor is kept per (shard, partition).
 import {
   HOUR_MS as HOUR,
   HOUR_TIER,
@@ -38,8 +40,11 @@ export class RowIndex {
   private readonly index = new Map<string, IndexedRow>();
   /** The owner chains as read after the index's rows. */
   private owners = new OwnerChain();
-  /** Highest block number of the data parts read so far (parts merged later keep their blocks' highest number). */
-  private indexedBlock = 0n;
+  /**
+   * Highest block number of the data parts read so far, per `<shard>:<partition id>` (parts merged later keep their
+   * blocks' highest number); a (shard, partition) not in it is read from its first block.
+   */
+  private readonly indexedBlocks = new Map<string, bigint>();
   private indexOkAt = 0;
   private timer?: NodeJS.Timeout;
   private refreshing?: Promise<void>;
@@ -71,10 +76,14 @@ export class RowIndex {
     this.refreshing ??= (async () => {
       const t0 = performance.now();
       try {
-        const rows = await this.storage.query<ListRow & { block: string; expires: string }>(
-          `SELECT ${LIST_COLUMNS}, toString(toUInt64(splitByChar('_', _part)[3])) AS block, toUnixTimestamp(expires_at) AS expires
-           FROM {database}.agg_partials FINAL WHERE toUInt64(splitByChar('_', _part)[3]) > {since:UInt64}`,
-          { since: this.indexedBlock.toString() },
+        const cursors = [...this.indexedBlocks];
+        const rows = await this.storage.query<ListRow & { block: string; expires: string; cursor: string }>(
+          `WITH concat(toString(shardNum()), ':', _partition_id) AS cursor, indexOf({keys:Array(String)}, cursor) AS i
+           SELECT ${LIST_COLUMNS}, toString(toUInt64(splitByChar('_', _part)[3])) AS block, cursor,
+                  toUnixTimestamp(expires_at) AS expires
+           FROM {database}.agg_partials FINAL
+           WHERE toInt64(splitByChar('_', _part)[3]) > if(i = 0, -1, {blocks:Array(Int64)}[i])`,
+          { keys: cursors.map(([k]) => k), blocks: cursors.map(([, b]) => Number(b)) },
         );
         for (const r of rows) {
           const row = toRef(r) as IndexedRow;
@@ -82,7 +91,7 @@ export class RowIndex {
           const old = this.index.get(row.id);
           if (!old || BigInt(old.version) <= BigInt(row.version)) this.index.set(row.id, row);
           const block = BigInt(r.block);
-          if (block > this.indexedBlock) this.indexedBlock = block;
+          if (block > (this.indexedBlocks.get(r.cursor) ?? -1n)) this.indexedBlocks.set(r.cursor, block);
         }
         const now = Date.now();
         for (const [id, r] of this.index) if (r.expiresAt <= now) this.index.delete(id);
