@@ -227,8 +227,10 @@ export class WindowAccumulator implements WindowContent {
     }
     const h = this.hosts.get(s.hostId);
     if (h) {
-      if (h.boot !== s.bootId || s.sequence > h.lastSeq) {
+      // Another stream of the host (a new boot, or an agent that lost its state) takes over the position.
+      if (h.boot !== s.bootId || h.agent !== s.agentId || s.sequence > h.lastSeq) {
         h.boot = s.bootId;
+        h.agent = s.agentId;
         h.lastSeq = s.sequence;
         h.agentVersion = s.agentVersion;
       }
@@ -239,6 +241,7 @@ export class WindowAccumulator implements WindowContent {
     } else {
       this.hosts.set(s.hostId, {
         boot: s.bootId,
+        agent: s.agentId,
         lastSeq: s.sequence,
         agentVersion: s.agentVersion,
         packets: v.packets,

@@ -33,6 +33,11 @@ export interface HostTotals<C extends Count = number> {
   lastSeq: number;
   /** The agent's version in its newest snapshot of the window ('' when unknown: rows written before it was stored). */
   agentVersion: string;
+  /**
+   * The agent id of the stream `lastSeq` belongs to (with `boot`); '' or absent when unknown (rows written before it
+   * was stored).
+   */
+  agent?: string;
   packets: C;
   bytes: C;
   snapshots: number;
@@ -88,6 +93,7 @@ export interface PartialRow extends SketchColumns {
   host_boot: string[];
   host_last_seq: number[];
   host_agent_version: string[];
+  host_agent: string[];
   host_packets: Count[];
   host_bytes: Count[];
   host_snapshots: number[];
@@ -154,6 +160,7 @@ export function partialRow<C extends Count>(
     host_boot: hosts.map((h) => h[1].boot),
     host_last_seq: hosts.map((h) => h[1].lastSeq),
     host_agent_version: hosts.map((h) => h[1].agentVersion),
+    host_agent: hosts.map((h) => h[1].agent ?? ''),
     host_packets: hosts.map((h) => h[1].packets),
     host_bytes: hosts.map((h) => h[1].bytes),
     host_snapshots: hosts.map((h) => h[1].snapshots),
@@ -181,6 +188,8 @@ export interface StoredPartial extends SketchColumns {
   host_last_seq: (number | string)[];
   /** Absent or shorter than `hosts` in rows written before agent versions were stored. */
   host_agent_version?: string[];
+  /** Absent or shorter than `hosts` in rows written before agent ids were stored. */
+  host_agent?: string[];
   host_packets: (Count | string)[];
   host_bytes: (Count | string)[];
   host_snapshots: (number | string)[];
@@ -191,8 +200,8 @@ export interface StoredPartial extends SketchColumns {
 export const SKETCH_COLUMNS = ['cms_packets', 'cms_bytes', ...HLL_SKETCHES.map((h) => h.column), 'candidates'] as const;
 export const STORED_PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_start, window_seconds, late, snapshots, packets, bytes, gaps,
   ${SKETCH_COLUMNS.map((c) => `hex(${c}) AS ${c}`).join(', ')},
-  protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_packets, host_bytes,
-  host_snapshots, host_gaps`;
+  protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_agent, host_packets,
+  host_bytes, host_snapshots, host_gaps`;
 
 /** One window merged from any number of stored partial rows (exact totals: bigint). */
 export interface MergedWindow extends WindowContent<bigint> {
@@ -236,7 +245,7 @@ export function mergedCandidates(m: MergedWindow): CandidateBlock {
   return u;
 }
 
-/** Adds one host's counters to a window's (boot, sequence and agent version of the highest sequence win). */
+/** Adds one host's counters to a window's (boot, agent, sequence and agent version of the highest sequence win). */
 export function addHostTotals(into: Map<string, HostTotals<bigint>>, host: string, t: HostTotals<bigint>): void {
   const h = into.get(host);
   if (!h) {
@@ -246,6 +255,7 @@ export function addHostTotals(into: Map<string, HostTotals<bigint>>, host: strin
   if (t.lastSeq >= h.lastSeq) {
     h.boot = t.boot;
     h.lastSeq = t.lastSeq;
+    h.agent = t.agent;
     if (t.agentVersion) h.agentVersion = t.agentVersion;
   }
   h.packets += t.packets;
@@ -278,6 +288,7 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
       boot: row.host_boot[i],
       lastSeq: Number(row.host_last_seq[i]),
       agentVersion: row.host_agent_version?.[i] ?? '',
+      agent: row.host_agent?.[i] ?? '',
       packets: BigInt(row.host_packets[i]),
       bytes: BigInt(row.host_bytes[i]),
       snapshots: Number(row.host_snapshots[i]),
