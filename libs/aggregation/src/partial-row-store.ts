@@ -164,9 +164,14 @@ export class PartialRowStore {
       boots: string[];
       seqs: string[];
       agents: string[];
+      eh: string[];
+      eb: string[];
+      ea: string[];
+      es: string[];
     }>(
       `SELECT partition AS p, epoch AS e, first_offset AS first, hosts, host_boot AS boots, host_last_seq AS seqs,
-              arrayResize(host_agent, length(hosts), '') AS agents
+              arrayResize(host_agent, length(hosts), '') AS agents, earlier_stream_host AS eh,
+              earlier_stream_boot AS eb, earlier_stream_agent AS ea, earlier_stream_last_seq AS es
        FROM {database}.agg_partials
        WHERE tier = '1m' AND topic = {topic:String} AND partition IN {partitions:Array(UInt32)}
          AND window_start >= (SELECT max(window_start) FROM {database}.agg_partials
@@ -176,14 +181,14 @@ export class PartialRowStore {
     const last = new Map<string, StreamPosition>();
     for (const r of rows) {
       if (fence.fenced({ topic, partition: Number(r.p), epoch: Number(r.e), firstOffset: Number(r.first) })) continue;
-      r.hosts.forEach((host, i) => {
-        const agent = r.agents[i] ?? '';
-        const k = `${host}\u0000${r.boots[i]}\u0000${agent}`;
-        const seq = Number(r.seqs[i]);
+      const add = (host: string, boot: string, agent: string, seq: number) => {
+        const k = `${host}\u0000${boot}\u0000${agent}`;
         const seen = last.get(k);
-        if (!seen) last.set(k, { host, boot: r.boots[i], agent, last: seq });
+        if (!seen) last.set(k, { host, boot, agent, last: seq });
         else if (seq > seen.last) seen.last = seq;
-      });
+      };
+      r.hosts.forEach((host, i) => add(host, r.boots[i], r.agents[i] ?? '', Number(r.seqs[i])));
+      r.eh.forEach((host, i) => add(host, r.eb[i], r.ea[i], Number(r.es[i])));
     }
     return [...last.values()];
   }

@@ -27,6 +27,13 @@ import type { Tier } from './tiers';
  */
 export type Count = number | bigint;
 
+/** A stream of a host (boot id, agent id) and the highest sequence of it merged. */
+export interface HostStream {
+  boot: string;
+  agent: string;
+  lastSeq: number;
+}
+
 /** Exact counters of one host within a window (and what it said about itself). */
 export interface HostTotals<C extends Count = number> {
   boot: string;
@@ -38,6 +45,11 @@ export interface HostTotals<C extends Count = number> {
    * was stored).
    */
   agent?: string;
+  /**
+   * The streams the host had earlier in this window, when its stream changed inside it (an agent that lost its
+   * state, a reboot), each with its last sequence: the aggregator's reload needs their positions too. Absent: none.
+   */
+  earlier?: HostStream[];
   packets: C;
   bytes: C;
   snapshots: number;
@@ -98,6 +110,10 @@ export interface PartialRow extends SketchColumns {
   host_bytes: Count[];
   host_snapshots: number[];
   host_gaps: number[];
+  earlier_stream_host: string[];
+  earlier_stream_boot: string[];
+  earlier_stream_agent: string[];
+  earlier_stream_last_seq: number[];
   gaps: number;
   written_at: Date;
   expires_at: number;
@@ -130,6 +146,7 @@ export function partialRow<C extends Count>(
 ): PartialRow {
   const protocols = [...c.protocols].sort((a, b) => a[0] - b[0]);
   const hosts = [...c.hosts].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  const earlier = hosts.flatMap(([host, h]) => (h.earlier ?? []).map((e) => ({ host, ...e })));
   const block = candidates instanceof CandidateBlock ? candidates : undefined;
   const list = block ? block.toArray() : (candidates as Iterable<Candidate>);
   const floor = block ? block.floor : c.candidateFloor;
@@ -165,6 +182,10 @@ export function partialRow<C extends Count>(
     host_bytes: hosts.map((h) => h[1].bytes),
     host_snapshots: hosts.map((h) => h[1].snapshots),
     host_gaps: hosts.map((h) => h[1].gaps),
+    earlier_stream_host: earlier.map((e) => e.host),
+    earlier_stream_boot: earlier.map((e) => e.boot),
+    earlier_stream_agent: earlier.map((e) => e.agent),
+    earlier_stream_last_seq: earlier.map((e) => e.lastSeq),
     gaps: c.gaps,
     written_at: now,
     expires_at: sec(id.windowStartMs) + ttlSeconds,
