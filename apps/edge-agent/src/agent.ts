@@ -126,6 +126,7 @@ export class Agent {
       });
       this.reader = new EpochReader(this.kernel);
       this.syncInterfaces(true);
+      this.state.setCounting(true); // from here on a kill loses the interval in progress
       if (c.metricsPort > 0) this.server = await this.metrics.serve(c.metricsPort, c.metricsHost);
     } catch (e) {
       this.release();
@@ -147,6 +148,8 @@ export class Agent {
       programIds: [...new Set(this.attachments.map((a) => a.progId))],
       spoolDir: c.spoolDir,
       spooled: this.spool?.depth ?? 0,
+      // The sequence skipped for the interval a killed predecessor lost (null: it stopped cleanly, or a new boot).
+      lostSequence: this.state.lostSequence,
       metricsPort: this.server ? c.metricsPort : 0,
       mode: c.stdout ? 'stdout' : 'kafka',
     });
@@ -360,6 +363,7 @@ export class Agent {
         for (const a of this.kernel.attachments()) this.kernel.detach(a.ifindex);
         if (!this.config.once && this.reader) this.snapshot();
       }
+      this.state?.setCounting(false); // the final snapshot holds the last counts: nothing lost
     } catch (e) {
       this.log('error', 'final_snapshot_failed', { error: e as Error });
     }

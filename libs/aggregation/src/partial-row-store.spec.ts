@@ -222,7 +222,7 @@ describe('aggregator tables on embedded ClickHouse', () => {
     );
     const next = new WindowMerger(opts);
     next.assign({ topic: 'snap', partition: 9, committed: 10, covered: [] });
-    for (const s of await sink.recentSequences('snap', 9)) next.sequences.restore(s.host, s.boot, s.last);
+    for (const s of await sink.recentSequences('snap', 9)) next.sequences.restore(s.host, s.boot, s.agent, s.last);
     const out = next.ingest({ topic: 'snap', partition: 9, offset: 10, value: values[31].value }, T0);
     expect(out).toMatchObject({ kind: 'accepted', gap: 21 });
     expect(next.ingest({ topic: 'snap', partition: 9, offset: 11, value: values[9].value }, T0).kind).toBe('duplicate');

@@ -29,6 +29,14 @@ import {
 
 export { HOUR_CANDIDATES, HOUR_MS };
 
+/** The last stored sequence of a stream; `agent` '' when the rows holding it predate stored agent ids. */
+export interface StreamPosition {
+  host: string;
+  boot: string;
+  agent: string;
+  last: number;
+}
+
 /** Where a stored row sits in its partition's owner chain (read beside its content). */
 interface FenceColumns {
   topic: string;
@@ -136,15 +144,16 @@ export class PartialRowStore {
   }
 
   /**
-   * Last sequence per (host, boot) in the recent rows of some partitions of a topic (duplicates resent after a
-   * restart are still caught). Fenced rows are left out: their snapshots are merged again.
+   * Last sequence per stream (host, boot, agent id) in the recent rows of some partitions of a topic (duplicates
+   * resent after a restart are still caught). `agent` is '' for rows written before agent ids were stored. Fenced
+   * rows are left out: their snapshots are merged again.
    */
   async recentSequencesMany(
     topic: string,
     partitions: readonly number[],
     lookbackSeconds = 3600,
     chain?: OwnerChain,
-  ): Promise<{ host: string; boot: string; last: number }[]> {
+  ): Promise<StreamPosition[]> {
     if (partitions.length === 0) return [];
     const fence = chain ?? (await this.ownerChain(topic));
     const rows = await this.storage.query<{
@@ -154,24 +163,32 @@ export class PartialRowStore {
       hosts: string[];
       boots: string[];
       seqs: string[];
+      agents: string[];
+      eh: string[];
+      eb: string[];
+      ea: string[];
+      es: string[];
     }>(
-      `SELECT partition AS p, epoch AS e, first_offset AS first, hosts, host_boot AS boots, host_last_seq AS seqs
+      `SELECT partition AS p, epoch AS e, first_offset AS first, hosts, host_boot AS boots, host_last_seq AS seqs,
+              arrayResize(host_agent, length(hosts), '') AS agents, earlier_stream_host AS eh,
+              earlier_stream_boot AS eb, earlier_stream_agent AS ea, earlier_stream_last_seq AS es
        FROM {database}.agg_partials
        WHERE tier = '1m' AND topic = {topic:String} AND partition IN {partitions:Array(UInt32)}
          AND window_start >= (SELECT max(window_start) FROM {database}.agg_partials
                               WHERE tier = '1m' AND topic = {topic:String} AND partition IN {partitions:Array(UInt32)}) - {lookback:UInt32}`,
       { topic, partitions: [...partitions], lookback: lookbackSeconds },
     );
-    const last = new Map<string, { host: string; boot: string; last: number }>();
+    const last = new Map<string, StreamPosition>();
     for (const r of rows) {
       if (fence.fenced({ topic, partition: Number(r.p), epoch: Number(r.e), firstOffset: Number(r.first) })) continue;
-      r.hosts.forEach((host, i) => {
-        const k = `${host}\u0000${r.boots[i]}`;
-        const seq = Number(r.seqs[i]);
+      const add = (host: string, boot: string, agent: string, seq: number) => {
+        const k = `${host}\u0000${boot}\u0000${agent}`;
         const seen = last.get(k);
-        if (!seen) last.set(k, { host, boot: r.boots[i], last: seq });
+        if (!seen) last.set(k, { host, boot, agent, last: seq });
         else if (seq > seen.last) seen.last = seq;
-      });
+      };
+      r.hosts.forEach((host, i) => add(host, r.boots[i], r.agents[i] ?? '', Number(r.seqs[i])));
+      r.eh.forEach((host, i) => add(host, r.eb[i], r.ea[i], Number(r.es[i])));
     }
     return [...last.values()];
   }
@@ -182,7 +199,7 @@ export class PartialRowStore {
     partition: number,
     lookbackSeconds = 3600,
     chain?: OwnerChain,
-  ): Promise<{ host: string; boot: string; last: number }[]> {
+  ): Promise<StreamPosition[]> {
     return this.recentSequencesMany(topic, [partition], lookbackSeconds, chain);
   }
 

@@ -19,6 +19,9 @@ import {
 import type { HostTotals, WindowContent } from '@tma/rollup';
 import type { ValidSnapshot } from './validate';
 
+/** Earlier streams of a host kept per window (a host cycling agent ids cannot grow a row). */
+const EARLIER_STREAMS = 4;
+
 interface OpenSketches extends Record<HllProperty, HllWindow> {
   cmsPackets: CmsWindow;
   cmsBytes: CmsWindow;
@@ -227,8 +230,19 @@ export class WindowAccumulator implements WindowContent {
     }
     const h = this.hosts.get(s.hostId);
     if (h) {
-      if (h.boot !== s.bootId || s.sequence > h.lastSeq) {
+      if (h.boot !== s.bootId || h.agent !== s.agentId) {
+        // Another stream of the host (a new boot, or an agent that lost its state) takes over the position; the
+        // one it replaces is kept in `earlier` (a stream coming back takes its position from there).
+        const earlier = (h.earlier ??= []);
+        earlier.push({ boot: h.boot, agent: h.agent ?? '', lastSeq: h.lastSeq });
+        const back = earlier.findIndex((e) => e.boot === s.bootId && e.agent === s.agentId);
+        const before = back >= 0 ? earlier.splice(back, 1)[0].lastSeq : -1;
+        if (earlier.length > EARLIER_STREAMS) earlier.shift();
         h.boot = s.bootId;
+        h.agent = s.agentId;
+        h.lastSeq = Math.max(before, s.sequence);
+        h.agentVersion = s.agentVersion;
+      } else if (s.sequence > h.lastSeq) {
         h.lastSeq = s.sequence;
         h.agentVersion = s.agentVersion;
       }
@@ -239,6 +253,7 @@ export class WindowAccumulator implements WindowContent {
     } else {
       this.hosts.set(s.hostId, {
         boot: s.bootId,
+        agent: s.agentId,
         lastSeq: s.sequence,
         agentVersion: s.agentVersion,
         packets: v.packets,

@@ -27,12 +27,29 @@ import type { Tier } from './tiers';
  */
 export type Count = number | bigint;
 
+/** A stream of a host (boot id, agent id) and the highest sequence of it merged. */
+export interface HostStream {
+  boot: string;
+  agent: string;
+  lastSeq: number;
+}
+
 /** Exact counters of one host within a window (and what it said about itself). */
 export interface HostTotals<C extends Count = number> {
   boot: string;
   lastSeq: number;
   /** The agent's version in its newest snapshot of the window ('' when unknown: rows written before it was stored). */
   agentVersion: string;
+  /**
+   * The agent id of the stream `lastSeq` belongs to (with `boot`); '' or absent when unknown (rows written before it
+   * was stored).
+   */
+  agent?: string;
+  /**
+   * The streams the host had earlier in this window, when its stream changed inside it (an agent that lost its
+   * state, a reboot), each with its last sequence: the aggregator's reload needs their positions too. Absent: none.
+   */
+  earlier?: HostStream[];
   packets: C;
   bytes: C;
   snapshots: number;
@@ -88,10 +105,15 @@ export interface PartialRow extends SketchColumns {
   host_boot: string[];
   host_last_seq: number[];
   host_agent_version: string[];
+  host_agent: string[];
   host_packets: Count[];
   host_bytes: Count[];
   host_snapshots: number[];
   host_gaps: number[];
+  earlier_stream_host: string[];
+  earlier_stream_boot: string[];
+  earlier_stream_agent: string[];
+  earlier_stream_last_seq: number[];
   gaps: number;
   written_at: Date;
   expires_at: number;
@@ -124,6 +146,7 @@ export function partialRow<C extends Count>(
 ): PartialRow {
   const protocols = [...c.protocols].sort((a, b) => a[0] - b[0]);
   const hosts = [...c.hosts].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  const earlier = hosts.flatMap(([host, h]) => (h.earlier ?? []).map((e) => ({ host, ...e })));
   const block = candidates instanceof CandidateBlock ? candidates : undefined;
   const list = block ? block.toArray() : (candidates as Iterable<Candidate>);
   const floor = block ? block.floor : c.candidateFloor;
@@ -154,10 +177,15 @@ export function partialRow<C extends Count>(
     host_boot: hosts.map((h) => h[1].boot),
     host_last_seq: hosts.map((h) => h[1].lastSeq),
     host_agent_version: hosts.map((h) => h[1].agentVersion),
+    host_agent: hosts.map((h) => h[1].agent ?? ''),
     host_packets: hosts.map((h) => h[1].packets),
     host_bytes: hosts.map((h) => h[1].bytes),
     host_snapshots: hosts.map((h) => h[1].snapshots),
     host_gaps: hosts.map((h) => h[1].gaps),
+    earlier_stream_host: earlier.map((e) => e.host),
+    earlier_stream_boot: earlier.map((e) => e.boot),
+    earlier_stream_agent: earlier.map((e) => e.agent),
+    earlier_stream_last_seq: earlier.map((e) => e.lastSeq),
     gaps: c.gaps,
     written_at: now,
     expires_at: sec(id.windowStartMs) + ttlSeconds,
@@ -181,6 +209,8 @@ export interface StoredPartial extends SketchColumns {
   host_last_seq: (number | string)[];
   /** Absent or shorter than `hosts` in rows written before agent versions were stored. */
   host_agent_version?: string[];
+  /** Absent or shorter than `hosts` in rows written before agent ids were stored. */
+  host_agent?: string[];
   host_packets: (Count | string)[];
   host_bytes: (Count | string)[];
   host_snapshots: (number | string)[];
@@ -191,8 +221,8 @@ export interface StoredPartial extends SketchColumns {
 export const SKETCH_COLUMNS = ['cms_packets', 'cms_bytes', ...HLL_SKETCHES.map((h) => h.column), 'candidates'] as const;
 export const STORED_PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_start, window_seconds, late, snapshots, packets, bytes, gaps,
   ${SKETCH_COLUMNS.map((c) => `hex(${c}) AS ${c}`).join(', ')},
-  protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_packets, host_bytes,
-  host_snapshots, host_gaps`;
+  protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_agent, host_packets,
+  host_bytes, host_snapshots, host_gaps`;
 
 /** One window merged from any number of stored partial rows (exact totals: bigint). */
 export interface MergedWindow extends WindowContent<bigint> {
@@ -236,7 +266,7 @@ export function mergedCandidates(m: MergedWindow): CandidateBlock {
   return u;
 }
 
-/** Adds one host's counters to a window's (boot, sequence and agent version of the highest sequence win). */
+/** Adds one host's counters to a window's (boot, agent, sequence and agent version of the highest sequence win). */
 export function addHostTotals(into: Map<string, HostTotals<bigint>>, host: string, t: HostTotals<bigint>): void {
   const h = into.get(host);
   if (!h) {
@@ -246,6 +276,7 @@ export function addHostTotals(into: Map<string, HostTotals<bigint>>, host: strin
   if (t.lastSeq >= h.lastSeq) {
     h.boot = t.boot;
     h.lastSeq = t.lastSeq;
+    h.agent = t.agent;
     if (t.agentVersion) h.agentVersion = t.agentVersion;
   }
   h.packets += t.packets;
@@ -278,6 +309,7 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
       boot: row.host_boot[i],
       lastSeq: Number(row.host_last_seq[i]),
       agentVersion: row.host_agent_version?.[i] ?? '',
+      agent: row.host_agent?.[i] ?? '',
       packets: BigInt(row.host_packets[i]),
       bytes: BigInt(row.host_bytes[i]),
       snapshots: Number(row.host_snapshots[i]),
