@@ -16,6 +16,7 @@ const retention = {
   hostTotals: 86_400,
   protocolTotals: 86_400,
   hourTier: 86_400 * 30,
+  dayTier: 86_400 * 30,
 };
 const opts = { windowMs: 60_000, allowedLatenessMs: 30_000, idleCloseMs: 5_000, maxFutureMs: 1e12, maxOpenWindows: 6 };
 

@@ -19,6 +19,7 @@ it('rebuilds the other windows when one window keeps failing, and retries the fa
       done.push(w);
     },
     buildHour: async () => undefined,
+    buildDay: async () => undefined,
   } as unknown as PartialRowStore;
   const logger = { log: () => undefined, warn: () => undefined, error: () => undefined };
   const config = { ...loadAggregatorConfig({}), rollupDelayMs: 0 };
