@@ -371,7 +371,6 @@ describe('a day of hours: flows steady at a share of every hour', () => {
     const err = summaryError(day);
     expect(err.packets).toBeLessThanOrEqual(day.fed.packets / (DAY_CANDIDATES + 1));
     expect(floor.packets).toBe(Math.floor(err.packets) + day.slack!.packets);
-    // eslint-disable-next-line no-console
     console.log(
       `day: ${truth.size} flows, ${dayTotal} packets; list ${n}; floor ${floor.packets} = Δ ${Math.floor(err.packets)} + slack ${day.slack!.packets} (${((100 * floor.packets) / dayTotal).toFixed(4)} % of the day); steady flows ${STEADY.map((sh, s) => `${sh * 100} %: ${at.has(hex(key(steadyItem(s)))) ? 'listed' : 'under the floor'}`).join(', ')}`,
     );
