@@ -74,10 +74,7 @@ export function encodeCandidates(
   if (fq && (fq.packets.length !== list.length || fq.bytes.length !== list.length))
     throw new RangeError('frequent-items counters must match the candidates one to one');
   const flags =
-    LIST_SINCE |
-    (options.floor ? LIST_FLOOR : 0) |
-    (options.sampled ? LIST_SAMPLED : 0) |
-    (fq ? LIST_FREQUENT : 0);
+    LIST_SINCE | (options.floor ? LIST_FLOOR : 0) | (options.sampled ? LIST_SAMPLED : 0) | (fq ? LIST_FREQUENT : 0);
   const w = startSketch(
     SketchFamily.Candidates,
     SketchEncoding.Dense,
@@ -93,7 +90,8 @@ export function encodeCandidates(
   if (fq) {
     if (!Number.isSafeInteger(fq.k) || fq.k < 1) throw new RangeError('frequent-items k must be a positive integer');
     w.varint(fq.k);
-    for (const v of [fq.fed.packets, fq.fed.bytes, fq.slack.packets, fq.slack.bytes]) w.varint(count(v, 'summary totals'));
+    for (const v of [fq.fed.packets, fq.fed.bytes, fq.slack.packets, fq.slack.bytes])
+      w.varint(count(v, 'summary totals'));
   }
   w.varint(list.length);
   const seen = new FlowKeySet();
