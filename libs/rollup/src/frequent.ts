@@ -163,7 +163,9 @@ function prune(
     packets: Math.floor(err.packets) + slack.packets,
     bytes: Math.floor(err.bytes) + slack.bytes,
   };
-  s.block = out.withBounds(floor, block.sampled);
+  s.block = out
+    .withBounds(floor, block.sampled)
+    .withSummaryError({ packets: Math.floor(err.packets), bytes: Math.floor(err.bytes) });
   return s;
 }
 

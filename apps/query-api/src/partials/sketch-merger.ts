@@ -52,6 +52,8 @@ export interface RankedFlows {
   floor: CandidateFloor | undefined;
   /** every flow not in `all` had at most this by the ranking weight: the floor, or the shortlist's cut if larger */
   completeAbove: number | undefined;
+  /** the part of the floor that is the coarse rows' frequent-items summaries' error (0 without coarse rows) */
+  summaryError: CandidateFloor;
   /** some row was sampled: bounds are scaled estimates, not certain */
   sampled: boolean;
 }
@@ -157,6 +159,7 @@ export class SketchMerger {
       floor,
       completeAbove,
       sampled: m.candidates.sampled,
+      summaryError: m.candidates.summaryError ?? { packets: 0, bytes: 0 },
     };
   }
 
