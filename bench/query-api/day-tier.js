@@ -3,9 +3,11 @@
 // top-K answer does on its rows (decode the CMS pair and the candidate list of every row, add the CMS, union the
 // candidates, cut to the 2,048 largest estimates, rank them with bounds), timed in-process on rows shaped as the
 // aggregator writes them (a frequent-items summary of k = 10,000 per ranking: up to 20,000 candidates per row, full
-// 4 × 4096 CMS pair). Storage reads are left out: they scale with the rows read alike.
+// 4 × 4096 CMS pair). Then the same with the rows read from embedded ClickHouse first (30 days of 1 h rows and their
+// 30 1 d rows stored in a scratch chDB, the sketch columns selected as the query API selects them).
 //
-//   npx tsc -b libs/rollup/tsconfig.json && node bench/query-api/day-tier.js [--reps 5] [--flows 400000]
+//   npx tsc -b libs/rollup/tsconfig.json libs/storage/tsconfig.json && \
+//     node bench/query-api/day-tier.js [--reps 5] [--flows 400000] [--no-store]
 'use strict';
 const path = require('node:path');
 const os = require('node:os');
@@ -13,9 +15,14 @@ const { parseArgs } = require('node:util');
 const root = path.resolve(__dirname, '../..');
 const sketch = require(path.join(root, 'libs/sketch/dist'));
 const rollup = require(path.join(root, 'libs/rollup/dist'));
+const fs = require('node:fs');
 
 const { values: options } = parseArgs({
-  options: { reps: { type: 'string', default: '5' }, flows: { type: 'string', default: '400000' } },
+  options: {
+    reps: { type: 'string', default: '5' },
+    flows: { type: 'string', default: '400000' },
+    'no-store': { type: 'boolean', default: false },
+  },
 });
 const REPS = Number(options.reps);
 const FLOWS = Number(options.flows);
@@ -102,19 +109,70 @@ function topK(rows) {
   return { top: all.slice(0, 100), floor: u.floor, candidates: u.size };
 }
 
-function time(fn) {
+async function time(fn) {
   const out = [];
   let r;
   for (let i = 0; i < REPS; i++) {
     const t0 = performance.now();
-    r = fn();
+    r = await fn();
     out.push(performance.now() - t0);
   }
   out.sort((a, b) => a - b);
   return { ms: out[Math.floor(out.length / 2)], r };
 }
 
-function main() {
+/** Stores 30 days of 1 h rows and of 1 d rows in a scratch chDB; returns a reader of a tier's rows in a range. */
+async function store(hourRows, dayRow, start) {
+  const { createStorage, applyMigrations } = require(path.join(root, 'libs/storage/dist'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-day-tier-'));
+  const storage = await createStorage({ kind: 'chdb', path: path.join(dir, 'chdb'), database: 'tma' });
+  await applyMigrations(storage);
+  const base = (tier, ws, seconds) => ({
+    tier,
+    window_start: Math.floor(ws / 1000),
+    window_seconds: seconds,
+    topic: '',
+    partition: 0,
+    first_offset: 0,
+    epoch: 0,
+    last_offset: 0,
+    version: 1,
+    writer: 'rollup',
+    late: 0,
+    snapshots: 1,
+    packets: 1,
+    bytes: 1,
+    hll_flows: new Uint8Array(0),
+    hll_sources: new Uint8Array(0),
+    hll_destinations: new Uint8Array(0),
+    hll_ports: new Uint8Array(0),
+    written_at: new Date(),
+    expires_at: 2_000_000_000,
+  });
+  for (let d = 0; d < 30; d++) {
+    const rows = hourRows.map((r, h) => ({ ...base('1h', start + d * 86_400_000 + h * 3_600_000, 3600), ...r }));
+    rows.push({ ...base('1d', start + d * 86_400_000, 86_400), ...dayRow });
+    await storage.insertRows('agg_partials', rows);
+  }
+  await storage.command('OPTIMIZE TABLE {database}.agg_partials FINAL');
+  const read = (tier, days) =>
+    storage.query(
+      `SELECT hex(cms_packets) AS cms_packets, hex(cms_bytes) AS cms_bytes, hex(candidates) AS candidates
+       FROM {database}.agg_partials FINAL
+       WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32}`,
+      { tier, from: Math.floor(start / 1000), to: Math.floor((start + days * 86_400_000) / 1000) },
+      { binaryColumns: ['cms_packets', 'cms_bytes', 'candidates'] },
+    );
+  return {
+    read,
+    close: async () => {
+      await storage.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function main() {
   console.log(
     `machine: ${os.cpus().length} × ${os.cpus()[0].model}, node ${process.version}, load ${os.loadavg()[0].toFixed(1)}`,
   );
@@ -135,7 +193,7 @@ function main() {
     dayB.merge(x.cmsB);
   }
   const dayRow = row(daySummary, dayP, dayB);
-  const build = time(() =>
+  const build = await time(() =>
     rollup.mergeSummaries(
       hours.map((x) => x.s),
       rollup.DAY_CANDIDATES,
@@ -152,12 +210,34 @@ function main() {
   for (const [name, days] of cases) {
     const viaHours = Array.from({ length: 24 * days }, (_, i) => hourRows[i % 24]);
     const viaDays = Array.from({ length: days }, () => dayRow);
-    const a = time(() => topK(viaHours));
-    const b = time(() => topK(viaDays));
+    const a = await time(() => topK(viaHours));
+    const b = await time(() => topK(viaDays));
     console.log(
       `${name.padEnd(12)}  ${`${viaHours.length} / ${viaDays.length}`.padStart(16)}   ${a.ms.toFixed(0).padStart(8)}   ${b.ms.toFixed(0).padStart(8)}   ${(a.ms / b.ms).toFixed(1).padStart(4)}×   ${a.r.floor.packets} / ${b.r.floor.packets}`,
     );
   }
+  if (options['no-store']) return;
+  const start = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 40 * 86_400_000;
+  const t1 = performance.now();
+  const db = await store(hourRows, dayRow, start);
+  console.log(
+    `\nstored 720 + 30 rows in a scratch chDB in ${((performance.now() - t1) / 1000).toFixed(0)} s; read + merge:`,
+  );
+  try {
+    for (const [name, days] of cases) {
+      const a = await time(async () => topK(await db.read('1h', days)));
+      const b = await time(async () => topK(await db.read('1d', days)));
+      if (a.r.candidates === 0 || b.r.candidates === 0) throw new Error('rows not read back');
+      console.log(
+        `${name.padEnd(12)}  ${`${24 * days} / ${days}`.padStart(16)}   ${a.ms.toFixed(0).padStart(8)}   ${b.ms.toFixed(0).padStart(8)}   ${(a.ms / b.ms).toFixed(1).padStart(4)}×`,
+      );
+    }
+  } finally {
+    await db.close();
+  }
 }
 
-main();
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
