@@ -230,6 +230,21 @@ describe('frequent-items summaries (Misra–Gries, mergeable)', () => {
     }
   });
 
+  it('windows whose merge reduces no counter keep their union: upper counts summed, floor = Σ floors, Δ = 0', () => {
+    fc.assert(
+      fc.property(fc.array(windowArb(30), { minLength: 1, maxLength: 10 }), (windows) => {
+        const s = mergeSummaries(windows.map(windowSummary), 1000);
+        expect(summaryError(s)).toEqual({ packets: 0, bytes: 0 });
+        expect(s.block.floor!.packets).toBe(windows.reduce((n, w) => n + w.floor, 0));
+        checkBounds(s, windows, 1000);
+        // and it merges on as a summary (the day from such hours)
+        const day = mergeSummaries([s, mergeSummaries(windows.map(windowSummary), 1000)], 5);
+        checkBounds(day, [...windows, ...windows], 5);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('a stored summary (encoded with its list) merges as the summary itself', () => {
     const rng = new Rng(7);
     const windows: Window[] = Array.from({ length: 12 }, () => ({

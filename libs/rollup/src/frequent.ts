@@ -13,7 +13,8 @@
 //   so  c(x) ≤ t(x) ≤ c(x) + Δ + G,  G = Σ_w G_w,
 //
 // and every flow the summary does not keep had at most ⌊Δ⌋ + G (truths and counters are integers): that is the
-// list's floor. Bytes are a second summary with their own counters, Δ and G.
+// list's floor. A merge of windows' own lists that reduces no counter (Δ = 0) keeps their union as it is instead, with
+// its tighter bounds (upper counts summed, floor = Σ floors). Bytes are a second summary with their own counters, Δ and G.
 import type { CandidateFloor, CountMinSketch, FrequentState } from '@tma/sketch';
 import { CandidateBlock, kthLargest, unionBlocks } from './candidates';
 
@@ -201,6 +202,21 @@ export function mergeSummaries(parts: readonly FrequentSummary[], k: number): Fr
         p.block.sampled,
       ),
     );
+  }
+  // Windows' own lists (exact summaries: counters = since-entry counts) union as they are, upper counts and floors
+  // included: when the merge drops nothing, that union is still exact and keeps its tighter bounds (t ≤ Σ upper +
+  // Σ floors; every flow not listed ≤ Σ floors), the summary state beside it for later merges.
+  const allExact = parts.length > 0 && parts.every((p) => !Number.isFinite(p.k));
+  if (allExact) {
+    const u = unionBlocks(parts.map((p) => p.block));
+    const s = prune(u, Float64Array.from(u.sincePackets), Float64Array.from(u.sinceBytes), kk, fed, slack);
+    // Δ = 0: no counter was reduced (at most k flows per ranking counted anything); only zero counters were dropped.
+    if (summaryError(s).packets === 0 && summaryError(s).bytes === 0) {
+      s.block = u.withBounds(u.floor, sampled).withSummaryError({ packets: 0, bytes: 0 });
+      s.packets = Float64Array.from(u.sincePackets);
+      s.bytes = Float64Array.from(u.sinceBytes);
+    }
+    return s;
   }
   const u = unionBlocks(blocks);
   // The union may hand back an input's arrays: counters are copied before prune reads them.
