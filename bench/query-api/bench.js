@@ -34,8 +34,8 @@ const DURATION = Number(options.duration);
 const FRESH = options.fresh;
 const MIN = 60_000;
 const HOUR = 3_600_000;
-// 2: 1 h rows keep the shortlisted candidates, as the aggregator writes them (older data is rebuilt).
-const DATA_FORMAT = 2;
+// 3: 1 h rows keep a frequent-items summary of their candidates, as the aggregator writes them (older data is rebuilt).
+const DATA_FORMAT = 3;
 
 // ---------------------------------------------------------------- deterministic traffic
 function prng(seed) {
@@ -118,6 +118,8 @@ class Acc {
       if (m) {
         m.packets += c.packets;
         m.bytes += c.bytes;
+        m.sincePackets += c.sincePackets;
+        m.sinceBytes += c.sinceBytes;
       } else this.cand.set(k, { ...c });
     }
     for (const [p, t] of o.proto) {
@@ -136,11 +138,15 @@ class Acc {
   }
   row(offset) {
     let candidates = [...this.cand.values()];
-    // The aggregator's 1 h row keeps the hour's leading candidates only (@tma/rollup HOUR_CANDIDATES per ranking).
-    if (this.tier === '1h')
-      candidates = rollup
-        .shortlistBlock(rollup.CandidateBlock.from(candidates), this.cmsP, this.cmsB, rollup.HOUR_CANDIDATES)
-        .toArray();
+    // The aggregator's 1 h row keeps a frequent-items summary of the hour's candidates (@tma/rollup HOUR_CANDIDATES
+    // counters per ranking); the bench's candidates are exact counts (since entry = all), their floor unknown.
+    let frequent;
+    if (this.tier === '1h') {
+      const block = rollup.CandidateBlock.from(candidates);
+      const summary = rollup.mergeSummaries([rollup.exactSummary(block, undefined)], rollup.HOUR_CANDIDATES);
+      candidates = summary.block.toArray();
+      frequent = rollup.frequentState(summary);
+    }
     const protos = [...this.proto.keys()].sort((a, b) => a - b);
     const hosts = [...this.host.keys()];
     return {
@@ -163,7 +169,7 @@ class Acc {
       hll_sources: sketch.encodeHyperLogLog(this.hll[1]),
       hll_destinations: sketch.encodeHyperLogLog(this.hll[2]),
       hll_ports: sketch.encodeHyperLogLog(this.hll[3]),
-      candidates: sketch.encodeCandidates(candidates),
+      candidates: sketch.encodeCandidates(candidates, undefined, { frequent }),
       protocols: protos,
       protocol_packets: protos.map((p) => this.proto.get(p).packets),
       protocol_bytes: protos.map((p) => this.proto.get(p).bytes),
@@ -202,7 +208,9 @@ function windowAcc(fleet, ws, index) {
       if (c) {
         c.packets += p;
         c.bytes += b;
-      } else acc.cand.set(k, { key: f.key, packets: p, bytes: b });
+        c.sincePackets += p;
+        c.sinceBytes += b;
+      } else acc.cand.set(k, { key: f.key, packets: p, bytes: b, sincePackets: p, sinceBytes: b });
     }
     return b;
   };

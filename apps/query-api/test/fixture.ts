@@ -1,14 +1,15 @@
 // Test data: simulated hosts' snapshots (tools/fleet-sim, exact ground truth) merged into partial rows exactly as the
 // aggregator stores them in agg_partials — 1 min rows per (window, partition), plus 1 h rows for complete hours with
-// the aggregator's candidate shortlist — built with @tma/rollup (the aggregator's own row builder) and written
+// the aggregator's frequent-items summary of their candidates — built with @tma/rollup (the aggregator's own row builder) and written
 // through @tma/storage.
 import {
   HOUR_CANDIDATES,
   emptyMerged,
+  frequentState,
   mergeStoredPartial,
+  mergeSummaries,
   mergedCandidates,
   partialRow,
-  shortlistBlock,
   type MergedWindow,
   type PartialRow,
   type RowIdentity,
@@ -88,12 +89,13 @@ function identity(
   };
 }
 
-/** A 1 h row merged from its minutes' rows, candidates shortlisted as the aggregator's rollup does. */
+/** A 1 h row merged from its minutes' rows, candidates summarized as the aggregator's rollup does. */
 function hourRow(hourStart: number, minutes: readonly PartialRow[]): PartialRow {
   const m = emptyMerged(hourStart, 3600);
   for (const r of minutes) mergeStoredPartial(m, r);
-  const candidates = shortlistBlock(mergedCandidates(m), m.cmsPackets, m.cmsBytes, HOUR_CANDIDATES);
-  return partialRow(m, candidates, identity('1h', hourStart, 3600, 0, 0, m.snapshots), TTL_SECONDS);
+  const summary = mergeSummaries(m.frequentParts, HOUR_CANDIDATES);
+  m.frequent = frequentState(summary);
+  return partialRow(m, summary.block, identity('1h', hourStart, 3600, 0, 0, m.snapshots), TTL_SECONDS);
 }
 
 /** Kafka's default partitioner is murmur2 of the key; any stable host → partition map serves the tests (FNV-1a). */

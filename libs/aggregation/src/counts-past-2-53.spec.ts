@@ -27,6 +27,7 @@ const retention = {
   hostTotals: 86_400,
   protocolTotals: 86_400,
   hourTier: 86_400 * 30,
+  dayTier: 86_400 * 30,
 };
 const TWO_52 = 2 ** 52;
 const TWO_53 = 2n ** 53n;

@@ -44,6 +44,32 @@ export class CandidateBlock {
   /** The hash table of the union that built this block, when asked to keep it: extending the union reuses it. */
   unionIndex?: Int32Array;
 
+  /**
+   * The part of `floor` that is the error of coarse-tier frequent-items summaries (Σ ⌊Δ⌋ over the 1 h and 1 d lists
+   * merged, libs/rollup frequent.ts); undefined when none was merged.
+   */
+  summaryError?: CandidateFloor;
+
+  /** The same entries (arrays shared) with another summaryError. */
+  withSummaryError(e: CandidateFloor | undefined): CandidateBlock {
+    if (e === this.summaryError) return this;
+    const b = new CandidateBlock(
+      this.keyData,
+      this.keyBytes,
+      this.hi,
+      this.lo,
+      this.packets,
+      this.bytes,
+      this.sincePackets,
+      this.sinceBytes,
+      this.floor,
+      this.sampled,
+    );
+    b.unionIndex = this.unionIndex;
+    b.summaryError = e;
+    return b;
+  }
+
   /** A zeroed block of `n` entries with `keyBytes`-byte keys. */
   static allocate(
     n: number,
@@ -84,6 +110,7 @@ export class CandidateBlock {
       sampled,
     );
     b.unionIndex = this.unionIndex;
+    b.summaryError = this.summaryError;
     return b;
   }
 
@@ -105,6 +132,13 @@ export class CandidateBlock {
       b.bytes[i] = c.bytes;
       b.sincePackets[i] = c.sincePackets ?? 0;
       b.sinceBytes[i] = c.sinceBytes ?? 0;
+    }
+    const f = bounds?.frequent;
+    if (f) {
+      // ⌊(n − Σ counters)/(k + 1)⌋ per ranking: the summary's share of the list's floor.
+      const err = (fed: number, counters: readonly number[]) =>
+        Math.floor(Math.max(0, fed - counters.reduce((a, v) => a + v, 0)) / (f.k + 1));
+      b.summaryError = { packets: err(f.fed.packets, f.packets), bytes: err(f.fed.bytes, f.bytes) };
     }
     return b;
   }
@@ -138,11 +172,15 @@ export class CandidateBlock {
     return out;
   }
 
-  /** The entries at `indices`, in that order; the floor is unknown (raising it for what was left out is the caller's). */
+  /**
+   * The entries at `indices`, in that order; the floor is unknown (raising it for what was left out is the caller's),
+   * the summary error kept.
+   */
   pick(indices: ArrayLike<number>): CandidateBlock {
     const n = indices.length;
     const kb = this.keyBytes;
     const b = CandidateBlock.allocate(n, kb, undefined, this.sampled);
+    b.summaryError = this.summaryError;
     for (let j = 0; j < n; j++) {
       const i = indices[j];
       b.keyData.set(this.keyData.subarray(i * kb, (i + 1) * kb), j * kb);
@@ -256,6 +294,24 @@ export function unionBlocks(
   blocks: readonly CandidateBlock[],
   base?: CandidateBlock,
   options: { keepIndex?: boolean } = {},
+): CandidateBlock {
+  const error = summaryErrorOf(base ? [base, ...blocks] : blocks);
+  return unionBlocksOnly(blocks, base, options).withSummaryError(error);
+}
+
+/** Σ of the blocks' summary errors (undefined when none has one). */
+function summaryErrorOf(blocks: readonly CandidateBlock[]): CandidateFloor | undefined {
+  let out: CandidateFloor | undefined;
+  for (const b of blocks)
+    if (b.summaryError)
+      out = { packets: (out?.packets ?? 0) + b.summaryError.packets, bytes: (out?.bytes ?? 0) + b.summaryError.bytes };
+  return out;
+}
+
+function unionBlocksOnly(
+  blocks: readonly CandidateBlock[],
+  base: CandidateBlock | undefined,
+  options: { keepIndex?: boolean },
 ): CandidateBlock {
   const bounds = unionBounds(base ? [base, ...blocks] : blocks);
   const nonEmpty = blocks.filter((b) => b.size > 0);

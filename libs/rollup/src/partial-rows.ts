@@ -14,10 +14,12 @@ import {
   perHll,
   type Candidate,
   type CandidateFloor,
+  type FrequentState,
   type HllColumn,
   type HllProperty,
 } from '@tma/sketch';
 import { CandidateBlock, unionBlocks } from './candidates';
+import { exactSummary, storedSummary, windowSlack, type FrequentSummary } from './frequent';
 import type { Tier } from './tiers';
 
 /**
@@ -72,6 +74,8 @@ export interface WindowContent<C extends Count = number> extends Record<HllPrope
    */
   candidateFloor?: CandidateFloor;
   candidatesSampled?: boolean;
+  /** A coarse tier's frequent-items summary state, stored with its candidates (in the same order). */
+  frequent?: FrequentState;
 }
 
 /** Row of agg_partials as written (Uint8Array columns go through their _hex EPHEMERAL twins). */
@@ -169,7 +173,7 @@ export function partialRow<C extends Count>(
     cms_packets: encodeCountMinSketch(c.cmsPackets),
     cms_bytes: encodeCountMinSketch(c.cmsBytes),
     ...perHll('column', (h) => encodeHyperLogLog(c[h.property])),
-    candidates: encodeCandidates(list, undefined, { floor, sampled }),
+    candidates: encodeCandidates(list, undefined, { floor, sampled, frequent: c.frequent }),
     protocols: protocols.map((p) => p[0]),
     protocol_packets: protocols.map((p) => p[1].packets),
     protocol_bytes: protocols.map((p) => p[1].bytes),
@@ -235,8 +239,18 @@ export interface MergedWindow extends WindowContent<bigint> {
    * rows are only ever added, so a later rebuild never has a lower version than an earlier one.
    */
   fencedRows: number;
+  /**
+   * Σ of the merged rows' own versions, when the rollups' version is to follow them (a 1 d row: its hours are rebuilt
+   * in place with higher versions, so the count of rows read would not grow).
+   */
+  inputVersions?: number;
   /** Each merged row's candidates; see mergedCandidates(). */
   candidateParts: CandidateBlock[];
+  /**
+   * Each merged row's candidates as a frequent-items summary (a coarse-tier row's stored one, else the row's list as
+   * an exact summary with its slack): what the coarse tiers are built from (libs/rollup frequent.ts).
+   */
+  frequentParts: FrequentSummary[];
 }
 
 export function emptyMerged(windowStart: number, windowSeconds: number): MergedWindow {
@@ -254,6 +268,7 @@ export function emptyMerged(windowStart: number, windowSeconds: number): MergedW
     cmsBytes: new CountMinSketch(),
     ...perHll('property', () => new HyperLogLog()),
     candidateParts: [],
+    frequentParts: [],
     protocols: new Map(),
     hosts: new Map(),
   };
@@ -293,10 +308,17 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
   into.packets += BigInt(row.packets);
   into.bytes += BigInt(row.bytes);
   into.gaps += Number(row.gaps);
-  into.cmsPackets.merge(decodeCountMinSketch(row.cms_packets));
-  into.cmsBytes.merge(decodeCountMinSketch(row.cms_bytes));
+  const cmsP = decodeCountMinSketch(row.cms_packets);
+  const cmsB = decodeCountMinSketch(row.cms_bytes);
+  into.cmsPackets.merge(cmsP);
+  into.cmsBytes.merge(cmsB);
   for (const h of HLL_SKETCHES) into[h.property].merge(decodeHyperLogLog(row[h.column]));
-  into.candidateParts.push(CandidateBlock.from(decodeCandidateList(row.candidates)));
+  const list = decodeCandidateList(row.candidates);
+  const block = CandidateBlock.from(list);
+  into.candidateParts.push(block);
+  into.frequentParts.push(
+    list.frequent ? storedSummary(block, list.frequent) : exactSummary(block, windowSlack(block, cmsP, cmsB)),
+  );
   row.protocols.forEach((p, i) => {
     const k = Number(p);
     const t = into.protocols.get(k) ?? { packets: 0n, bytes: 0n };

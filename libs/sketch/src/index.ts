@@ -36,7 +36,13 @@ export {
   mergeEncodedHyperLogLog,
   type DecodeHyperLogLogOptions,
 } from './hll.serialize';
-export { type CandidateList, decodeCandidateList, decodeCandidates, encodeCandidates } from './heavy-hitters.serialize';
+export {
+  type CandidateList,
+  type FrequentState,
+  decodeCandidateList,
+  decodeCandidates,
+  encodeCandidates,
+} from './heavy-hitters.serialize';
 export { decodeSketch, type DecodedSketch } from './decode-sketch';
 export { CmsWindow, HllWindow } from './wasm/sketch-windows';
 export * from './seed-source';

@@ -72,6 +72,8 @@ type TopFlows {
   scope: Scope!, by: RankBy!, k: Int!, packets: CmsBound!, bytes: CmsBound!, candidates: Int!
   "every flow not ranked had at most this; null when unknown"
   completeAbove: Float
+  "the part of completeAbove that is the error of the 1 h and 1 d rows' frequent-items summaries (0 without them)"
+  summaryError: Float!
   "the k-th largest lower bound is above completeAbove"
   complete: Boolean!, kthLower: Float!, boundsExact: Boolean!, matched: Int!
   flows: [Flow!]!

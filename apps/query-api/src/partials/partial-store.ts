@@ -63,7 +63,10 @@ export class PartialStore {
   }
 
   /** Final rows of the range, plus provisional rows for what they do not hold yet (overlayProvisional). */
-  async select(range: TimeRange, options: { hourTier: boolean; withHosts?: boolean }): Promise<RowSelection> {
+  async select(
+    range: TimeRange,
+    options: { hourTier: boolean; dayTier?: boolean; withHosts?: boolean },
+  ): Promise<RowSelection> {
     const [sel, provisional] = await Promise.all([this.index.select(range, options), this.provisional.current()]);
     return overlayProvisional(sel, provisional, range);
   }

@@ -10,6 +10,8 @@
 // count per table on a single server but per partition in Replicated*MergeTree (starting at 0) and per shard behind
 // a Distributed table, so the cursor is kept per (shard, partition).
 import {
+  DAY_MS as DAY,
+  DAY_TIER,
   HOUR_MS as HOUR,
   HOUR_TIER,
   MINUTE_TIER,
@@ -114,14 +116,21 @@ export class RowIndex {
   }
 
   /**
-   * Rows covering [from, to): whole hours inside the range come from the 1 h tier where it has rows (when
-   * `hourTier`), everything else from the 1 min tier. Hour rows merge every partition, so host-filtered answers
-   * pass hourTier = false.
+   * Rows covering [from, to): whole UTC days inside the range come from the 1 d tier where it has rows, other whole
+   * hours from the 1 h tier where it has rows (when `hourTier`), everything else from the 1 min tier. Coarse rows
+   * merge every partition, so host-filtered answers pass hourTier = false (no 1 h nor 1 d rows); `dayTier` (default
+   * `hourTier`) false keeps days out (series whose steps are not whole days).
    */
-  async select(range: TimeRange, options: { hourTier: boolean; withHosts?: boolean }): Promise<RowSelection> {
+  async select(
+    range: TimeRange,
+    options: { hourTier: boolean; dayTier?: boolean; withHosts?: boolean },
+  ): Promise<RowSelection> {
     const hFrom = Math.ceil(range.from / HOUR) * HOUR;
     const hTo = Math.floor(range.to / HOUR) * HOUR;
     const useHours = options.hourTier && hTo > hFrom;
+    const dFrom = Math.ceil(range.from / DAY) * DAY;
+    const dTo = Math.floor(range.to / DAY) * DAY;
+    const useDays = options.hourTier && (options.dayTier ?? true) && dTo > dFrom;
     let list: PartialRef[];
     let owners: OwnerChain;
     if (!options.withHosts && this.fresh()) {
@@ -131,7 +140,9 @@ export class RowIndex {
         if (
           r.tier === MINUTE_TIER
             ? r.windowStart >= range.from && r.windowStart < range.to
-            : useHours && r.tier === HOUR_TIER && r.windowStart >= hFrom && r.windowStart < hTo
+            : r.tier === HOUR_TIER
+              ? useHours && r.windowStart >= hFrom && r.windowStart < hTo
+              : useDays && r.tier === DAY_TIER && r.windowStart >= dFrom && r.windowStart < dTo
         )
           list.push(r);
       }
@@ -141,10 +152,14 @@ export class RowIndex {
         `SELECT ${LIST_COLUMNS} ${options.withHosts ? ', hosts' : ''}
          FROM {database}.agg_partials FINAL
          WHERE (tier = {minute:String} AND window_start >= {from:DateTime} AND window_start < {to:DateTime})
-            ${useHours ? 'OR (tier = {hour:String} AND window_start >= {hfrom:DateTime} AND window_start < {hto:DateTime})' : ''}`,
+            ${useHours ? 'OR (tier = {hour:String} AND window_start >= {hfrom:DateTime} AND window_start < {hto:DateTime})' : ''}
+            ${useDays ? 'OR (tier = {day:String} AND window_start >= {dfrom:DateTime} AND window_start < {dto:DateTime})' : ''}`,
         {
           minute: MINUTE_TIER,
           hour: HOUR_TIER,
+          day: DAY_TIER,
+          dfrom: new Date(dFrom),
+          dto: new Date(dTo),
           from: new Date(range.from),
           to: new Date(range.to),
           hfrom: new Date(hFrom),
@@ -162,12 +177,16 @@ export class RowIndex {
         if (drop) fenced.push(r.id);
         return !drop;
       });
+    // A day row stands for its hours and minutes, an hour row for its minutes: each window is counted once.
+    const coveredDays = new Set<number>();
+    for (const r of list) if (r.tier === DAY_TIER) coveredDays.add(r.windowStart);
     const coveredHours = new Set<number>();
     for (const r of list) if (r.tier === HOUR_TIER) coveredHours.add(r.windowStart);
     const rows: PartialRef[] = [];
     const tiers: Record<string, number> = {};
     const windows = new Set<string>();
     for (const r of list) {
+      if (r.tier !== DAY_TIER && coveredDays.has(Math.floor(r.windowStart / DAY) * DAY)) continue;
       if (r.tier === MINUTE_TIER && coveredHours.has(Math.floor(r.windowStart / HOUR) * HOUR)) continue;
       const key = `${r.tier}|${r.windowStart}`;
       if (!windows.has(key)) {

@@ -5,7 +5,7 @@
 import { Injectable } from '@nestjs/common';
 import {
   type CandidateBlock,
-  HOUR_TIER,
+  MINUTE_TIER,
   mergedCms,
   mergedHll,
   type SketchColumn,
@@ -52,6 +52,8 @@ export interface RankedFlows {
   floor: CandidateFloor | undefined;
   /** every flow not in `all` had at most this by the ranking weight: the floor, or the shortlist's cut if larger */
   completeAbove: number | undefined;
+  /** the part of the floor that is the coarse rows' frequent-items summaries' error (0 without coarse rows) */
+  summaryError: CandidateFloor;
   /** some row was sampled: bounds are scaled estimates, not certain */
   sampled: boolean;
 }
@@ -61,14 +63,14 @@ export class SketchMerger {
   constructor(readonly store: PartialStore) {}
 
   /**
-   * Merged CMS and candidate union of a set of rows. Incremental: the 1 h rows of a range (which change once an
-   * hour) are merged once and reused while that set is unchanged, so a range moving by a minute redoes only its
-   * 1 min rows and one union of the hours' result with them.
+   * Merged CMS and candidate union of a set of rows. Incremental: the coarse (1 h and 1 d) rows of a range (which
+   * change once an hour) are merged once and reused while that set is unchanged, so a range moving by a minute
+   * redoes only its 1 min rows and one union of the coarse rows' result with them.
    */
   flows(rows: PartialRef[]): Promise<MergedFlows> {
     return this.store.memo('flows', rows, async () => {
-      const hours = rows.filter((r) => r.tier === HOUR_TIER);
-      const rest = rows.filter((r) => r.tier !== HOUR_TIER);
+      const hours = rows.filter((r) => r.tier !== MINUTE_TIER);
+      const rest = rows.filter((r) => r.tier === MINUTE_TIER);
       if (!hours.length) return this.mergeFlowRows(rest);
       const h = await this.store.memo('flows:hours', hours, () => this.mergeFlowRows(hours, true));
       if (!rest.length) return h;
@@ -157,6 +159,7 @@ export class SketchMerger {
       floor,
       completeAbove,
       sampled: m.candidates.sampled,
+      summaryError: m.candidates.summaryError ?? { packets: 0, bytes: 0 },
     };
   }
 
