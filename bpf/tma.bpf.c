@@ -212,6 +212,83 @@ static __always_inline __u64 tma_cand_threshold(__u64 n)
 	return floor > tma_cfg.cand_threshold ? floor : tma_cfg.cand_threshold;
 }
 
+/* Per-source spreads (include/tma_spread.h, SpreadSketch with 4-bit HLL registers): one register of a bucket, as
+ * tma_hll_add: with x = e << p, rank > r <=> x >> (64 - r) == 0, so only a register that grows counts zeros. */
+static __always_inline __u32 tma_spread_rank(__u64 x)
+{
+	__u32 hi = (__u32)(x >> 32), lo = (__u32)x;
+
+	if (hi)
+		return tma_clz32(hi) + 1;
+	if (lo)
+		return 32 + tma_clz32(lo) + 1;
+	return TMA_SPREAD_LEVEL_MAX;
+}
+
+static __always_inline void tma_spread_reg(__u8 *regs, __u64 e)
+{
+	__u32 i = (__u32)(e >> (64 - TMA_SPREAD_P)), shift = (i & 1) * 4, rank;
+	__u64 x = e << TMA_SPREAD_P;
+	__u8 byte = regs[(i >> 1) & (TMA_SPREAD_REGS / 2 - 1)];
+	__u32 r = (byte >> shift) & 15;
+
+	if (r == 0 || (r < TMA_SPREAD_RANK_MAX && (x >> (64 - r)) == 0)) {
+		rank = tma_spread_rank(x);
+		if (rank > TMA_SPREAD_RANK_MAX)
+			rank = TMA_SPREAD_RANK_MAX;
+		regs[(i >> 1) & (TMA_SPREAD_REGS / 2 - 1)] = (byte & ~(15u << shift)) | rank << shift;
+	}
+}
+
+/* The bucket's candidate source becomes this packet's when its element's rank reaches the bucket's level:
+ * rank >= L <=> L <= 1 or the top L - 1 bits of x are zero. */
+static __always_inline void tma_spread_level(struct tma_spread_bucket *b, __u64 src0, __u64 src1, __u64 e)
+{
+	__u64 x = e << TMA_SPREAD_P;
+	__u32 l = b->level;
+
+	if (l > 1 && (l > TMA_SPREAD_LEVEL_MAX || (x >> ((65 - l) & 63)) != 0))
+		return;
+	b->level = tma_spread_rank(x);
+	__builtin_memcpy(b->src, &src0, 8);
+	__builtin_memcpy(b->src + 8, &src1, 8);
+}
+
+/* What a packet adds to the spreads: its source address and the keyed hashes of its source, destination and
+ * destination port keys. */
+struct tma_spread_in {
+	__u64 src[2];
+	__u64 hs;
+	__u64 hd;
+	__u64 hp;
+};
+
+/* Adds a packet's (source, destination) and (source, destination port) pairs to the source's bucket of every row.
+ * A global function: the verifier checks it once on its own (its branches, inlined into every path of the parse,
+ * multiply past the verifier's limit). */
+__attribute__((noinline)) int tma_spread_add(struct tma_spread *sp, struct tma_spread_in *in)
+{
+	__u64 hs, ed, ep;
+	int row;
+
+	if (!sp || !in)
+		return 0;
+	hs = in->hs;
+	ed = tma_spread_element(hs, in->hd);
+	ep = tma_spread_element(hs, in->hp);
+#pragma unroll
+	for (row = 0; row < TMA_SPREAD_ROWS; row++) {
+		struct tma_spread_bucket *b =
+			&sp->b[(row * TMA_SPREAD_WIDTH + tma_spread_column(hs, row)) & (TMA_SPREAD_BUCKETS - 1)];
+
+		tma_spread_reg(b->dst, ed);
+		tma_spread_reg(b->port, ep);
+		tma_spread_level(b, in->src[0], in->src[1], ed);
+		tma_spread_level(b, in->src[0], in->src[1], ep);
+	}
+	return 0;
+}
+
 /* One IP packet (segs on the wire) of flow k: its candidate way if it has one; else the CMS rows, maybe an entry into the table, and the
  * four HLLs. n = IP packets in this copy on this CPU, for the noise floor. */
 static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u32 segs, __u64 n)
@@ -247,6 +324,12 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 	tma_hll_add(&s->hll[TMA_HLL_SOURCES], hs);
 	tma_hll_add(&s->hll[TMA_HLL_DESTINATIONS], hd);
 	tma_hll_add(&s->hll[TMA_HLL_PORTS], hp);
+	{
+		struct tma_spread_in in = { .hs = hs, .hd = hd, .hp = hp };
+
+		__builtin_memcpy(in.src, k->src, sizeof(in.src));
+		tma_spread_add(&s->spread, &in);
+	}
 }
 
 /* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */
