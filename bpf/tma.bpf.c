@@ -216,13 +216,29 @@ static __always_inline __u64 tma_cand_threshold(__u64 n)
  * tma_hll_add: with x = e << p, rank > r <=> x >> (64 - r) == 0, so only a register that grows counts zeros. */
 static __always_inline __u32 tma_spread_rank(__u64 x)
 {
-	__u32 hi = (__u32)(x >> 32), lo = (__u32)x;
+	__u64 n = 0, t;
 
-	if (hi)
-		return tma_clz32(hi) + 1;
-	if (lo)
-		return 32 + tma_clz32(lo) + 1;
-	return TMA_SPREAD_LEVEL_MAX;
+	/* x = e << p: its low p bits are zero, so bit p - 1 set stands for the end of the bits (rank 65 - p when x = 0)
+	 * and never changes the count otherwise. Branch-free binary search ((y - 1) >> 63 is 1 exactly when y = 0): BPF
+	 * has no set-on-condition, and branches here would multiply the verifier's paths. */
+	x |= 1ULL << (TMA_SPREAD_P - 1);
+	t = ((x >> 32) - 1) >> 63 << 5;
+	n += t;
+	x <<= t;
+	t = ((x >> 48) - 1) >> 63 << 4;
+	n += t;
+	x <<= t;
+	t = ((x >> 56) - 1) >> 63 << 3;
+	n += t;
+	x <<= t;
+	t = ((x >> 60) - 1) >> 63 << 2;
+	n += t;
+	x <<= t;
+	t = ((x >> 62) - 1) >> 63 << 1;
+	n += t;
+	x <<= t;
+	n += ((x >> 63) - 1) >> 63;
+	return (__u32)n + 1;
 }
 
 static __always_inline void tma_spread_reg(__u8 *regs, __u64 e)
@@ -233,9 +249,10 @@ static __always_inline void tma_spread_reg(__u8 *regs, __u64 e)
 	__u32 r = (byte >> shift) & 15;
 
 	if (r == 0 || (r < TMA_SPREAD_RANK_MAX && (x >> (64 - r)) == 0)) {
-		rank = tma_spread_rank(x);
-		if (rank > TMA_SPREAD_RANK_MAX)
-			rank = TMA_SPREAD_RANK_MAX;
+		/* min(rank, 15) without a branch: d < 0 exactly when rank < 15 */
+		__s64 d = (__s64)tma_spread_rank(x) - TMA_SPREAD_RANK_MAX;
+
+		rank = TMA_SPREAD_RANK_MAX + (__u32)(d & (d >> 63));
 		regs[(i >> 1) & (TMA_SPREAD_REGS / 2 - 1)] = (byte & ~(15u << shift)) | rank << shift;
 	}
 }
