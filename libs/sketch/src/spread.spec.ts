@@ -9,7 +9,7 @@ import {
   decodeSpread,
   encodeSpread,
 } from './spread';
-import { CorruptError } from './errors';
+import { IncompatibleParametersError } from './errors';
 
 const v4 = (i: number) => `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`;
 
@@ -108,7 +108,7 @@ describe('SpreadSketch', () => {
     expect(() => decodeSpread(bytes.subarray(0, bytes.length - 3))).toThrow();
     const bad = Uint8Array.from(bytes);
     bad[1] = 3;
-    expect(() => decodeSpread(bad)).toThrow(CorruptError);
+    expect(() => decodeSpread(bad)).toThrow(IncompatibleParametersError);
     // every bucket filled (a flood of spoofed sources): 8 + 1,024 × 49 bytes at most
     const full = new SpreadSketch();
     for (let i = 0; i < 20_000; i++) full.add(v4(0x300000 + i), '10.1.1.1', 80, 17);

@@ -5,7 +5,7 @@
 // both, and the source whose element reached the highest rank (its level): the sketch names its heavy spreaders.
 // Merge: registers by max, the candidate of the higher level (ties: the smaller address), so any order of merges
 // (CPUs, hosts, partitions, windows) gives the same sketch. docs/threats.md "Per-source spreads".
-import { IncompatibleSketchError, CorruptError, TooShortError, BadVersionError } from './errors';
+import { BadVersionError, CorruptError, IncompatibleParametersError, IncompatibleSketchError, TooShortError } from './errors';
 import { FleetHashed, hashKey, hashIncompatibility } from './hash';
 import { HyperLogLog } from './hll';
 import { dstKey, formatAddress, parseAddress, portsKey, srcKey, type Address } from './keys';
@@ -92,6 +92,8 @@ const compareBytes = (a: Uint8Array, ao: number, b: Uint8Array, bo: number, n: n
 export class SpreadSketch extends FleetHashed {
   /** The buckets in the kernel's layout (SPREAD_BUCKET_BYTES each, row-major). */
   readonly buckets: Uint8Array;
+  /** noise() of the current content (cleared by every change). */
+  private noiseCache: Record<SpreadKind, number[]> | undefined;
 
   constructor(buckets?: Uint8Array) {
     super();
@@ -125,6 +127,7 @@ export class SpreadSketch extends FleetHashed {
 
   /** One packet's pairs, from the keyed hashes of its parts (tma_spread_add). `src`: canonical 16-byte address. */
   addHashed(src: Uint8Array, hs: bigint, hd: bigint, hp: bigint): void {
+    this.noiseCache = undefined;
     const ed = spreadElement(hs, hd);
     const ep = spreadElement(hs, hp);
     for (let row = 0; row < SPREAD_ROWS; row++) {
@@ -151,6 +154,7 @@ export class SpreadSketch extends FleetHashed {
     const o = other instanceof SpreadSketch ? other.buckets : other;
     if (o.length !== SPREAD_BYTES) throw new RangeError(`a spread sketch holds ${SPREAD_BYTES} bytes, got ${o.length}`);
     const a = this.buckets;
+    this.noiseCache = undefined;
     for (let b = 0; b < SPREAD_BUCKETS; b++) {
       const at = b * SPREAD_BUCKET_BYTES;
       const lo = o[at + SPREAD_BUCKET.level];
@@ -182,6 +186,7 @@ export class SpreadSketch extends FleetHashed {
    * heavy spreader), per kind.
    */
   noise(): Record<SpreadKind, number[]> {
+    if (this.noiseCache) return this.noiseCache;
     const out: Record<SpreadKind, number[]> = { destinations: [], ports: [] };
     for (const kind of ['destinations', 'ports'] as const)
       for (let row = 0; row < SPREAD_ROWS; row++) {
@@ -190,6 +195,7 @@ export class SpreadSketch extends FleetHashed {
         e.sort((x, y) => x - y);
         out[kind].push(e[e.length >> 1]);
       }
+    this.noiseCache = out;
     return out;
   }
 
@@ -210,8 +216,8 @@ export class SpreadSketch extends FleetHashed {
     return { destinations: one('destinations'), ports: one('ports') };
   }
 
-  /** Every source a bucket names, with its spreads, largest destination or port spread first. */
-  sources(): SpreadSource[] {
+  /** The sources the buckets name (each once), without estimates. */
+  sourcesNamed(): { src: Uint8Array; address: string }[] {
     const seen = new Map<string, Uint8Array>();
     for (let b = 0; b < SPREAD_BUCKETS; b++) {
       const at = b * SPREAD_BUCKET_BYTES;
@@ -219,12 +225,13 @@ export class SpreadSketch extends FleetHashed {
       const src = this.buckets.slice(at, at + 16);
       seen.set(Buffer.from(src).toString('hex'), src);
     }
+    return [...seen.values()].map((src) => ({ src, address: formatAddress(src) }));
+  }
+
+  /** Every source a bucket names, with its spreads, largest destination or port spread first. */
+  sources(): SpreadSource[] {
     const noise = this.noise();
-    const out = [...seen.values()].map((src) => ({
-      src,
-      address: formatAddress(src),
-      ...this.estimate(src, noise),
-    }));
+    const out = this.sourcesNamed().map(({ src, address }) => ({ src, address, ...this.estimate(src, noise) }));
     const top = (s: SpreadSource) => Math.max(s.destinations.lower, s.ports.lower);
     return out.sort((a, b) => top(b) - top(a));
   }
@@ -278,11 +285,13 @@ export function decodeSpread(bytes: Uint8Array | undefined | null): SpreadSketch
   if (bytes.length < 8) throw new TooShortError(`spread sketch: ${bytes.length} bytes, header is 8`);
   if (bytes[0] !== SPREAD_FORMAT_VERSION) throw new BadVersionError(`spread sketch: version ${bytes[0]}`);
   if (bytes[1] !== SPREAD_ROWS || bytes[2] !== SPREAD_WIDTH_BITS || bytes[3] !== SPREAD_P)
-    throw new CorruptError(`spread sketch: ${bytes[1]} rows × 2^${bytes[2]}, p ${bytes[3]} is not this build's`);
+    throw new IncompatibleParametersError(
+      `spread sketch: ${bytes[1]} rows × 2^${bytes[2]}, p ${bytes[3]} is not this build's`,
+    );
   const s = new SpreadSketch();
   const seed = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
   if (seed !== s.seedHash >>> 0)
-    throw new IncompatibleSketchError(`spread sketch: seed hash ${seed} differs from ${s.seedHash >>> 0}`);
+    throw new IncompatibleParametersError(`spread sketch: seed hash ${seed} differs from ${s.seedHash >>> 0}`);
   let o = 8;
   for (let b = 0; b < SPREAD_BUCKETS; b++) {
     if (o >= bytes.length) throw new TooShortError('spread sketch: cut off');
