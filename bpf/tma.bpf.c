@@ -271,28 +271,16 @@ static __always_inline void tma_spread_level(struct tma_spread_bucket *b, __u64 
 	__builtin_memcpy(b->src + 8, &src1, 8);
 }
 
-/* What a packet adds to the spreads: its source address and the keyed hashes of its source, destination and
- * destination port keys. */
-struct tma_spread_in {
-	__u64 src[2];
-	__u64 hs;
-	__u64 hd;
-	__u64 hp;
-};
-
-/* Adds a packet's (source, destination) and (source, destination port) pairs to the source's bucket of every row.
- * A global function: the verifier checks it once on its own (its branches, inlined into every path of the parse,
- * multiply past the verifier's limit). */
-__attribute__((noinline)) int tma_spread_add(struct tma_spread *sp, struct tma_spread_in *in)
+/* Adds a packet's (source, destination) and (source, destination port) pairs to the source's bucket of every row:
+ * one cache line per row. Runs beside the HLLs (a candidate member's pairs were added by the packet that made it a
+ * member, and adding a pair again changes nothing). */
+static __always_inline void tma_spread_add(struct tma_spread *sp, const struct tma_flow_key *k, __u64 hs, __u64 hd,
+					   __u64 hp)
 {
-	__u64 hs, ed, ep;
+	__u64 ed = tma_spread_element(hs, hd), ep = tma_spread_element(hs, hp), src[2];
 	int row;
 
-	if (!sp || !in)
-		return 0;
-	hs = in->hs;
-	ed = tma_spread_element(hs, in->hd);
-	ep = tma_spread_element(hs, in->hp);
+	__builtin_memcpy(src, k->src, sizeof(src));
 #pragma unroll
 	for (row = 0; row < TMA_SPREAD_ROWS; row++) {
 		struct tma_spread_bucket *b =
@@ -300,10 +288,9 @@ __attribute__((noinline)) int tma_spread_add(struct tma_spread *sp, struct tma_s
 
 		tma_spread_reg(b->dst, ed);
 		tma_spread_reg(b->port, ep);
-		tma_spread_level(b, in->src[0], in->src[1], ed);
-		tma_spread_level(b, in->src[0], in->src[1], ep);
+		tma_spread_level(b, src[0], src[1], ed);
+		tma_spread_level(b, src[0], src[1], ep);
 	}
-	return 0;
 }
 
 /* One IP packet (segs on the wire) of flow k: its candidate way if it has one; else the CMS rows, maybe an entry into the table, and the
@@ -341,12 +328,7 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 	tma_hll_add(&s->hll[TMA_HLL_SOURCES], hs);
 	tma_hll_add(&s->hll[TMA_HLL_DESTINATIONS], hd);
 	tma_hll_add(&s->hll[TMA_HLL_PORTS], hp);
-	{
-		struct tma_spread_in in = { .hs = hs, .hd = hd, .hp = hp };
-
-		__builtin_memcpy(in.src, k->src, sizeof(in.src));
-		tma_spread_add(&s->spread, &in);
-	}
+	tma_spread_add(&s->spread, k, hs, hd, hp);
 }
 
 /* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */

@@ -12,16 +12,16 @@
 #ifndef TMA_SPREAD_H
 #define TMA_SPREAD_H
 
-#define TMA_SPREAD_ROWS		2
-#define TMA_SPREAD_WIDTH_BITS	9
-#define TMA_SPREAD_WIDTH	(1 << TMA_SPREAD_WIDTH_BITS)
-#define TMA_SPREAD_BUCKETS	(TMA_SPREAD_ROWS * TMA_SPREAD_WIDTH)
-#define TMA_SPREAD_P		5 /* registers per HLL: 2^p */
-#define TMA_SPREAD_REGS		(1 << TMA_SPREAD_P)
-#define TMA_SPREAD_RANK_MAX	15 /* 4-bit registers */
-#define TMA_SPREAD_LEVEL_MAX	(64 - TMA_SPREAD_P + 1)
+#define TMA_SPREAD_ROWS	      1
+#define TMA_SPREAD_WIDTH_BITS 10
+#define TMA_SPREAD_WIDTH      (1 << TMA_SPREAD_WIDTH_BITS)
+#define TMA_SPREAD_BUCKETS    (TMA_SPREAD_ROWS * TMA_SPREAD_WIDTH)
+#define TMA_SPREAD_P	      5 /* registers per HLL: 2^p */
+#define TMA_SPREAD_REGS	      (1 << TMA_SPREAD_P)
+#define TMA_SPREAD_RANK_MAX   15 /* 4-bit registers */
+#define TMA_SPREAD_LEVEL_MAX  (64 - TMA_SPREAD_P + 1)
 /* Odd 64-bit multiplier (2^64 / golden ratio) that mixes a pair's two keyed hashes into its element hash. */
-#define TMA_SPREAD_MIX		0x9e3779b97f4a7c15ULL
+#define TMA_SPREAD_MIX 0x9e3779b97f4a7c15ULL
 
 /* One bucket, one cache line: the candidate source (canonical 16-byte address, IPv4-mapped), the registers two per
  * byte (register i in byte i / 2, low nibble for even i), and the candidate's level (0: empty bucket). */

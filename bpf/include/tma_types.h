@@ -4,7 +4,7 @@
 #define TMA_TYPES_H
 
 #include "tma_spec.h"
-#include "tma_hash.h" /* struct tma_flow_key / tma_addr_key / tma_ports_key: the canonical hashed keys */
+#include "tma_hash.h"	/* struct tma_flow_key / tma_addr_key / tma_ports_key: the canonical hashed keys */
 #include "tma_spread.h" /* struct tma_spread: per-source spreads */
 
 /* Every sketch exists twice; tma_ctl.epoch selects the copy the kernel writes, user space reads the other. */

@@ -10,8 +10,8 @@ import { FleetHashed, hashKey, hashIncompatibility } from './hash';
 import { HyperLogLog } from './hll';
 import { dstKey, formatAddress, parseAddress, portsKey, srcKey, type Address } from './keys';
 
-export const SPREAD_ROWS = 2;
-export const SPREAD_WIDTH_BITS = 9;
+export const SPREAD_ROWS = 1;
+export const SPREAD_WIDTH_BITS = 10;
 export const SPREAD_WIDTH = 1 << SPREAD_WIDTH_BITS;
 export const SPREAD_BUCKETS = SPREAD_ROWS * SPREAD_WIDTH;
 export const SPREAD_P = 5;
