@@ -248,7 +248,9 @@ static __always_inline void tma_spread_reg(__u8 *regs, __u64 e)
 	__u8 byte = regs[(i >> 1) & (TMA_SPREAD_REGS / 2 - 1)];
 	__u32 r = (byte >> shift) & 15;
 
-	if (r == 0 || (r < TMA_SPREAD_RANK_MAX && (x >> (64 - r)) == 0)) {
+	/* rank > r <=> the top r bits of x are zero (r = 0: always); one test for every r. At r = 15 a rank above it
+	 * rewrites 15 (once in 2^15 elements). */
+	if (((x >> 1) >> ((63 - r) & 63)) == 0) {
 		/* min(rank, 15) without a branch: d < 0 exactly when rank < 15 */
 		__s64 d = (__s64)tma_spread_rank(x) - TMA_SPREAD_RANK_MAX;
 
@@ -257,18 +259,20 @@ static __always_inline void tma_spread_reg(__u8 *regs, __u64 e)
 	}
 }
 
-/* The bucket's candidate source becomes this packet's when its element's rank reaches the bucket's level:
- * rank >= L <=> L <= 1 or the top L - 1 bits of x are zero. */
-static __always_inline void tma_spread_level(struct tma_spread_bucket *b, __u64 src0, __u64 src1, __u64 e)
+/* The bucket's candidate source becomes this packet's when the higher rank of its two elements passes the bucket's
+ * level l: with x the smaller of the two elements shifted (the one with more leading zeros), rank > l <=> the top l
+ * bits of x are zero (l = 0, an empty bucket: always). Strictly above: the packets of the source that set the level
+ * (its element again) change nothing, and the first source to reach a level keeps it. */
+static __always_inline void tma_spread_level(struct tma_spread_bucket *b, const struct tma_flow_key *k, __u64 ed,
+					     __u64 ep)
 {
-	__u64 x = e << TMA_SPREAD_P;
+	__u64 xd = ed << TMA_SPREAD_P, xp = ep << TMA_SPREAD_P, x = xd < xp ? xd : xp;
 	__u32 l = b->level;
 
-	if (l > 1 && (l > TMA_SPREAD_LEVEL_MAX || (x >> ((65 - l) & 63)) != 0))
+	if (((x >> 1) >> ((63 - l) & 63)) != 0 || l >= TMA_SPREAD_LEVEL_MAX)
 		return;
 	b->level = tma_spread_rank(x);
-	__builtin_memcpy(b->src, &src0, 8);
-	__builtin_memcpy(b->src + 8, &src1, 8);
+	__builtin_memcpy(b->src, k->src, sizeof(b->src));
 }
 
 /* Adds a packet's (source, destination) and (source, destination port) pairs to the source's bucket of every row:
@@ -277,10 +281,9 @@ static __always_inline void tma_spread_level(struct tma_spread_bucket *b, __u64 
 static __always_inline void tma_spread_add(struct tma_spread *sp, const struct tma_flow_key *k, __u64 hs, __u64 hd,
 					   __u64 hp)
 {
-	__u64 ed = tma_spread_element(hs, hd), ep = tma_spread_element(hs, hp), src[2];
+	__u64 ed = tma_spread_element(hs, hd), ep = tma_spread_element(hs, hp);
 	int row;
 
-	__builtin_memcpy(src, k->src, sizeof(src));
 #pragma unroll
 	for (row = 0; row < TMA_SPREAD_ROWS; row++) {
 		struct tma_spread_bucket *b =
@@ -288,8 +291,7 @@ static __always_inline void tma_spread_add(struct tma_spread *sp, const struct t
 
 		tma_spread_reg(b->dst, ed);
 		tma_spread_reg(b->port, ep);
-		tma_spread_level(b, src[0], src[1], ed);
-		tma_spread_level(b, src[0], src[1], ep);
+		tma_spread_level(b, k, ed, ep);
 	}
 }
 

@@ -4,7 +4,7 @@
  * buckets, a source updates one bucket per row (column from its source hash, as a CMS row). A bucket holds two
  * HLLs of TMA_SPREAD_REGS 4-bit registers, one of the distinct (source, destination) pairs and one of the distinct
  * (source, destination port + protocol) pairs that reached it, and a candidate source: the one whose element had the
- * highest rank (the paper's level) so far. A superspreader or scanner adds many distinct elements, so it owns the
+ * highest rank (the paper's level) so far, the first to reach it. A superspreader or scanner adds many distinct elements, so it owns the
  * highest level of its buckets with high probability: the sketch names it (invertible) without a key list.
  * Merge (CPUs, hosts, windows): registers by max, the candidate of the higher level (ties: the smaller address).
  * docs/threats.md, "Per-source spreads", has the estimate and its bound; libs/sketch/src/spread.ts is the reference.

@@ -117,9 +117,9 @@ export class SpreadSketch extends FleetHashed {
     if (rank > r) this.buckets[at + (i >> 1)] = (byte & ~(15 << shift)) | (rank << shift);
   }
 
-  private setLevel(at: number, src: Uint8Array, e: bigint): void {
-    const rank = spreadRank(e);
-    if (rank >= this.buckets[at + SPREAD_BUCKET.level]) {
+  /** The higher rank of the packet's two elements passes the level: its source becomes the bucket's candidate. */
+  private setLevel(at: number, src: Uint8Array, rank: number): void {
+    if (rank > this.buckets[at + SPREAD_BUCKET.level]) {
       this.buckets[at + SPREAD_BUCKET.level] = rank;
       this.buckets.set(src.subarray(0, 16), at + SPREAD_BUCKET.src);
     }
@@ -134,8 +134,7 @@ export class SpreadSketch extends FleetHashed {
       const at = (row * SPREAD_WIDTH + spreadColumn(hs, row)) * SPREAD_BUCKET_BYTES;
       this.setRegister(at + SPREAD_BUCKET.dst, ed);
       this.setRegister(at + SPREAD_BUCKET.port, ep);
-      this.setLevel(at, src, ed);
-      this.setLevel(at, src, ep);
+      this.setLevel(at, src, Math.max(spreadRank(ed), spreadRank(ep)));
     }
   }
 
