@@ -56,7 +56,8 @@ function main() {
     const snap = buildSnapshot(read, { ...meta, sequence: n });
     const bytes = encode(snap);
     const t2 = process.hrtime.bigint();
-    const hll = snap.hllFlows.length + snap.hllSources.length + snap.hllDestinations.length + snap.hllDestinationPorts.length;
+    const hll =
+      snap.hllFlows.length + snap.hllSources.length + snap.hllDestinations.length + snap.hllDestinationPorts.length;
     const cand = snap.candidates.length * 64;
     if (global.gc) global.gc();
     console.log(

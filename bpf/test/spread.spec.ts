@@ -26,7 +26,8 @@ function traffic(): Pkt[] {
   for (let p = 1; p <= 1_200; p++) out.push({ src: '203.0.113.9', dst: '10.9.9.9', dport: p, proto: 6 });
   for (let i = 0; i < 600; i++)
     out.push({ src: `172.16.0.${i % 200}`, dst: v4(i * 13), dport: [53, 443, 123][i % 3], proto: i % 3 ? 6 : 17 });
-  for (let i = 0; i < 300; i++) out.push({ src: '2001:db8::5', dst: `2001:db8:1::${i.toString(16)}`, dport: 443, proto: 6 });
+  for (let i = 0; i < 300; i++)
+    out.push({ src: '2001:db8::5', dst: `2001:db8:1::${i.toString(16)}`, dport: 443, proto: 6 });
   // repeats: a candidate member's later packets skip the spreads, which changes nothing (its pairs are in)
   for (let r = 0; r < 40; r++) out.push({ src: '172.16.0.1', dst: v4(13), dport: 443, proto: 6 });
   return out;
@@ -68,7 +69,12 @@ run('per-source spreads', () => {
       const sources = r.spread.sources();
       const scanner = sources.find((s) => s.address === '198.51.100.7')!;
       const ports = sources.find((s) => s.address === '203.0.113.9')!;
-      expect(sources.slice(0, 2).map((s) => s.address).sort()).toEqual(['198.51.100.7', '203.0.113.9']);
+      expect(
+        sources
+          .slice(0, 2)
+          .map((s) => s.address)
+          .sort(),
+      ).toEqual(['198.51.100.7', '203.0.113.9']);
       expect(scanner.destinations.lower).toBeLessThanOrEqual(1_500);
       expect(scanner.destinations.upper).toBeGreaterThanOrEqual(1_500);
       expect(ports.ports.lower).toBeLessThanOrEqual(1_200);

@@ -94,7 +94,11 @@ export async function readWindowData(
 }
 
 /** The fleet's per-source spreads of every stored window in [from, to) that has them, by window start (ms). */
-export async function readSpreadWindows(storage: Storage, from: number, to: number): Promise<Map<number, SpreadSketch>> {
+export async function readSpreadWindows(
+  storage: Storage,
+  from: number,
+  to: number,
+): Promise<Map<number, SpreadSketch>> {
   const rows = await storage.query<{ w: string | number; spread: Uint8Array }>(
     `SELECT toUnixTimestamp(window_start) AS w, hex(spread) AS spread FROM {database}.agg_partials FINAL
      WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32} AND spread != ''`,
@@ -204,9 +208,7 @@ export class ThreatRunner {
     const from = windowStart - (this.threats.lowSlowWindows - 1) * windowMs;
     if (!this.spreadRing) {
       const stored = await readSpreadWindows(this.storage, from, windowStart);
-      this.spreadRing = [...stored]
-        .sort((a, b) => a[0] - b[0])
-        .map(([w, s]) => ({ windowStart: w, spread: s }));
+      this.spreadRing = [...stored].sort((a, b) => a[0] - b[0]).map(([w, s]) => ({ windowStart: w, spread: s }));
     }
     const ring = this.spreadRing.filter((e) => e.windowStart >= from && e.windowStart < windowStart);
     if (spread) ring.push({ windowStart, spread });

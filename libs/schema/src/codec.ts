@@ -97,7 +97,12 @@ const earlierForms: KnownSchema[] = [];
 
 /** Earlier forms of the current version (its record without fields appended later), newest first. */
 export function earlierSnapshotForms(): KnownSchema[] {
-  return earlierForms.map(({ version, file, fingerprint, canonicalForm }) => ({ version, file, fingerprint, canonicalForm }));
+  return earlierForms.map(({ version, file, fingerprint, canonicalForm }) => ({
+    version,
+    file,
+    fingerprint,
+    canonicalForm,
+  }));
 }
 
 const currentEntry = [...registry.values()].find((e) => e.version === CURRENT_SNAPSHOT_VERSION)!;

@@ -5,7 +5,13 @@
 // both, and the source whose element reached the highest rank (its level): the sketch names its heavy spreaders.
 // Merge: registers by max, the candidate of the higher level (ties: the smaller address), so any order of merges
 // (CPUs, hosts, partitions, windows) gives the same sketch. docs/threats.md "Per-source spreads".
-import { BadVersionError, CorruptError, IncompatibleParametersError, IncompatibleSketchError, TooShortError } from './errors';
+import {
+  BadVersionError,
+  CorruptError,
+  IncompatibleParametersError,
+  IncompatibleSketchError,
+  TooShortError,
+} from './errors';
 import { FleetHashed, hashKey, hashIncompatibility } from './hash';
 import { HyperLogLog } from './hll';
 import { dstKey, formatAddress, parseAddress, portsKey, srcKey, type Address } from './keys';
@@ -104,7 +110,8 @@ export class SpreadSketch extends FleetHashed {
 
   /** True when no packet reached it. */
   isEmpty(): boolean {
-    for (let b = 0; b < SPREAD_BUCKETS; b++) if (this.buckets[b * SPREAD_BUCKET_BYTES + SPREAD_BUCKET.level]) return false;
+    for (let b = 0; b < SPREAD_BUCKETS; b++)
+      if (this.buckets[b * SPREAD_BUCKET_BYTES + SPREAD_BUCKET.level]) return false;
     return true;
   }
 

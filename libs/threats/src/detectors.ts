@@ -365,7 +365,19 @@ export function detect(
     const base = state.hosts[h];
     if (base) out.push(...surge(`host:${h}`, t.packets, base, w, [h], c));
   }
-  out.push(...spreads('fleet', w.packets, w.distinct, state.fleet, w, () => views, allHosts, c, () => named));
+  out.push(
+    ...spreads(
+      'fleet',
+      w.packets,
+      w.distinct,
+      state.fleet,
+      w,
+      () => views,
+      allHosts,
+      c,
+      () => named,
+    ),
+  );
   w.groups.forEach((g, i) => {
     const st = state.groups[groupKey(g)];
     if (!st) return;

@@ -40,7 +40,15 @@ describe('per-source detections', () => {
     const windows = Array.from({ length: WARM }, () => fleet.flows());
     const scan = fleet.flows();
     for (let p = 1; p <= 500; p++)
-      scan.push({ host: 'host-3', src: '203.0.113.66', dst: '10.0.3.1', sport: 50_000, dport: p, proto: 6, packets: 1 });
+      scan.push({
+        host: 'host-3',
+        src: '203.0.113.66',
+        dst: '10.0.3.1',
+        sport: 50_000,
+        dport: p,
+        proto: 6,
+        packets: 1,
+      });
     windows.push(scan, fleet.flows(), fleet.flows());
     const det = run(windows);
     expect(det.slice(0, WARM).flat()).toEqual([]);
@@ -56,7 +64,12 @@ describe('per-source detections', () => {
     // the host's own port-scan detection names the scanner first
     const host = det[WARM].find((x) => x.kind === 'port-scan' && x.subject === 'host:host-3');
     if (host) expect(host.related[0]).toBe('203.0.113.66');
-    expect(det.slice(WARM + 1).flat().filter((x) => x.subject === '203.0.113.66')).toEqual([]);
+    expect(
+      det
+        .slice(WARM + 1)
+        .flat()
+        .filter((x) => x.subject === '203.0.113.66'),
+    ).toEqual([]);
   });
 
   it('a host scan of 2,000 destinations seen by two hosts: superspreader naming the source and both hosts', () => {

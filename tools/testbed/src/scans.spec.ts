@@ -45,7 +45,13 @@ function benign(round: number): Pkt[] {
   for (let c = 0; c < 40; c++)
     for (let s = 0; s < 1 + (c % 4); s++)
       for (let k = 0; k < 3 + ((c + round) % 5); k++)
-        out.push({ src: `10.0.0.${c + 1}`, dst: `10.1.0.${s + 1}`, sport: 40_000 + c, dport: s % 2 ? 53 : 443, proto: 6 });
+        out.push({
+          src: `10.0.0.${c + 1}`,
+          dst: `10.1.0.${s + 1}`,
+          sport: 40_000 + c,
+          dport: s % 2 ? 53 : 443,
+          proto: 6,
+        });
   return out;
 }
 
@@ -149,7 +155,10 @@ run('scans through the kernel, named by their source', () => {
     windows.push(scan(1), scan(401));
     const det = detectAll(windows);
     expect(det.slice(0, WARM).flat()).toEqual([]);
-    const found = det.slice(WARM).flat().find((d) => d.kind === 'port-scan' && d.subject === '203.0.113.66')!;
+    const found = det
+      .slice(WARM)
+      .flat()
+      .find((d) => d.kind === 'port-scan' && d.subject === '203.0.113.66')!;
     expect(found).toBeDefined();
     expect(found.hosts).toEqual([HOST]);
     const ev = evidence(found, 'distinct destination ports of 203.0.113.66');
@@ -172,7 +181,10 @@ run('scans through the kernel, named by their source', () => {
     windows.push(sweep(0), sweep(750));
     const det = detectAll(windows);
     expect(det.slice(0, WARM).flat()).toEqual([]);
-    const found = det.slice(WARM).flat().find((d) => d.kind === 'superspreader' && d.subject === '198.51.100.99')!;
+    const found = det
+      .slice(WARM)
+      .flat()
+      .find((d) => d.kind === 'superspreader' && d.subject === '198.51.100.99')!;
     expect(found).toBeDefined();
     const ev = evidence(found, 'distinct destinations of 198.51.100.99');
     expect(ev.lower!).toBeLessThanOrEqual(750);
