@@ -74,8 +74,10 @@ export function spreadColumn(hsrc: bigint, row: number): number {
 /** Leading zeros of the element below its register index, plus one (1 … SPREAD_LEVEL_MAX). */
 export function spreadRank(e: bigint): number {
   const x = (e << BigInt(SPREAD_P)) & M64;
-  if (x === 0n) return SPREAD_LEVEL_MAX;
-  return 64 - x.toString(2).length + 1;
+  const hi = Number(x >> 32n);
+  if (hi !== 0) return Math.clz32(hi) + 1;
+  const lo = Number(x & 0xffffffffn);
+  return lo !== 0 ? 32 + Math.clz32(lo) + 1 : SPREAD_LEVEL_MAX;
 }
 
 /** Register index of an element: its top p bits. */
