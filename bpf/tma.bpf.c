@@ -212,6 +212,89 @@ static __always_inline __u64 tma_cand_threshold(__u64 n)
 	return floor > tma_cfg.cand_threshold ? floor : tma_cfg.cand_threshold;
 }
 
+/* Per-source spreads (include/tma_spread.h, SpreadSketch with 4-bit HLL registers): one register of a bucket, as
+ * tma_hll_add: with x = e << p, rank > r <=> x >> (64 - r) == 0, so only a register that grows counts zeros. */
+static __always_inline __u32 tma_spread_rank(__u64 x)
+{
+	__u64 n = 0, t;
+
+	/* x = e << p: its low p bits are zero, so bit p - 1 set stands for the end of the bits (rank 65 - p when x = 0)
+	 * and never changes the count otherwise. Branch-free binary search ((y - 1) >> 63 is 1 exactly when y = 0): BPF
+	 * has no set-on-condition, and branches here would multiply the verifier's paths. */
+	x |= 1ULL << (TMA_SPREAD_P - 1);
+	t = ((x >> 32) - 1) >> 63 << 5;
+	n += t;
+	x <<= t;
+	t = ((x >> 48) - 1) >> 63 << 4;
+	n += t;
+	x <<= t;
+	t = ((x >> 56) - 1) >> 63 << 3;
+	n += t;
+	x <<= t;
+	t = ((x >> 60) - 1) >> 63 << 2;
+	n += t;
+	x <<= t;
+	t = ((x >> 62) - 1) >> 63 << 1;
+	n += t;
+	x <<= t;
+	n += ((x >> 63) - 1) >> 63;
+	return (__u32)n + 1;
+}
+
+static __always_inline void tma_spread_reg(__u8 *regs, __u64 e)
+{
+	__u32 i = (__u32)(e >> (64 - TMA_SPREAD_P)), shift = (i & 1) * 4, rank;
+	__u64 x = e << TMA_SPREAD_P;
+	__u8 byte = regs[(i >> 1) & (TMA_SPREAD_REGS / 2 - 1)];
+	__u32 r = (byte >> shift) & 15;
+
+	/* rank > r <=> the top r bits of x are zero (r = 0: always); one test for every r. At r = 15 a rank above it
+	 * rewrites 15 (once in 2^15 elements). */
+	if (((x >> 1) >> ((63 - r) & 63)) == 0) {
+		/* min(rank, 15) without a branch: d < 0 exactly when rank < 15 */
+		__s64 d = (__s64)tma_spread_rank(x) - TMA_SPREAD_RANK_MAX;
+
+		rank = TMA_SPREAD_RANK_MAX + (__u32)(d & (d >> 63));
+		regs[(i >> 1) & (TMA_SPREAD_REGS / 2 - 1)] = (byte & ~(15u << shift)) | rank << shift;
+	}
+}
+
+/* The bucket's candidate source becomes this packet's when the higher rank of its two elements passes the bucket's
+ * level l: with x the smaller of the two elements shifted (the one with more leading zeros), rank > l <=> the top l
+ * bits of x are zero (l = 0, an empty bucket: always). Strictly above: the packets of the source that set the level
+ * (its element again) change nothing, and the first source to reach a level keeps it. */
+static __always_inline void tma_spread_level(struct tma_spread_bucket *b, const struct tma_flow_key *k, __u64 ed,
+					     __u64 ep)
+{
+	__u64 xd = ed << TMA_SPREAD_P, xp = ep << TMA_SPREAD_P, x = xd < xp ? xd : xp;
+	__u32 l = b->level;
+
+	if (((x >> 1) >> ((63 - l) & 63)) != 0 || l >= TMA_SPREAD_LEVEL_MAX)
+		return;
+	b->level = tma_spread_rank(x);
+	__builtin_memcpy(b->src, k->src, sizeof(b->src));
+}
+
+/* Adds a packet's (source, destination) and (source, destination port) pairs to the source's bucket of every row:
+ * one cache line per row. Runs beside the HLLs (a candidate member's pairs were added by the packet that made it a
+ * member, and adding a pair again changes nothing). */
+static __always_inline void tma_spread_add(struct tma_spread *sp, const struct tma_flow_key *k, __u64 hs, __u64 hd,
+					   __u64 hp)
+{
+	__u64 ed = tma_spread_element(hs, hd), ep = tma_spread_element(hs, hp);
+	int row;
+
+#pragma unroll
+	for (row = 0; row < TMA_SPREAD_ROWS; row++) {
+		struct tma_spread_bucket *b =
+			&sp->b[(row * TMA_SPREAD_WIDTH + tma_spread_column(hs, row)) & (TMA_SPREAD_BUCKETS - 1)];
+
+		tma_spread_reg(b->dst, ed);
+		tma_spread_reg(b->port, ep);
+		tma_spread_level(b, k, ed, ep);
+	}
+}
+
 /* One IP packet (segs on the wire) of flow k: its candidate way if it has one; else the CMS rows, maybe an entry into the table, and the
  * four HLLs. n = IP packets in this copy on this CPU, for the noise floor. */
 static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u32 segs, __u64 n)
@@ -247,6 +330,7 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 	tma_hll_add(&s->hll[TMA_HLL_SOURCES], hs);
 	tma_hll_add(&s->hll[TMA_HLL_DESTINATIONS], hd);
 	tma_hll_add(&s->hll[TMA_HLL_PORTS], hp);
+	tma_spread_add(&s->spread, k, hs, hd, hp);
 }
 
 /* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */

@@ -4,7 +4,8 @@
 #define TMA_TYPES_H
 
 #include "tma_spec.h"
-#include "tma_hash.h" /* struct tma_flow_key / tma_addr_key / tma_ports_key: the canonical hashed keys */
+#include "tma_hash.h"	/* struct tma_flow_key / tma_addr_key / tma_ports_key: the canonical hashed keys */
+#include "tma_spread.h" /* struct tma_spread: per-source spreads */
 
 /* Every sketch exists twice; tma_ctl.epoch selects the copy the kernel writes, user space reads the other. */
 #define TMA_COPIES 2
@@ -133,6 +134,7 @@ struct tma_state {
 	struct tma_cand_set cand[TMA_CAND_SETS];
 	struct tma_cand_base cand_base[TMA_CAND_SLOTS];
 	struct tma_if_count ifc[TMA_IF_SLOTS * 2]; /* by interface slot and enum tma_direction */
+	struct tma_spread spread; /* per-source distinct destinations and ports (include/tma_spread.h) */
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct tma_totals) % 64 == 0, "totals keep the state's members line-aligned");

@@ -8,6 +8,7 @@ import {
   perHll,
   parseFlowKey,
   toHex,
+  encodeSpread,
 } from '@tma/sketch';
 import type { SketchSnapshot } from '@tma/schema';
 import { ERR_REASONS, type EpochRead } from '@tma/kernel';
@@ -63,6 +64,7 @@ export function buildSnapshot(read: EpochRead, meta: SnapshotMeta): SketchSnapsh
     candidateThreshold: read.candidateFloor.thresholdPackets,
     evictedPackets: read.totals.candEvictedPackets,
     evictedBytes: read.totals.candEvictedBytes,
+    spreadSketch: Buffer.from(encodeSpread(read.spread)),
   };
 }
 
@@ -74,6 +76,7 @@ export function snapshotToJson(s: SketchSnapshot): Record<string, unknown> {
     cmsPackets: b64(s.cmsPackets),
     cmsBytes: b64(s.cmsBytes),
     ...perHll('wireField', (h) => b64(s[h.wireField])),
+    spreadSketch: b64(s.spreadSketch),
     candidates: s.candidates.map((c) => ({
       key: toHex(c.key),
       flow: parseFlowKey(c.key),

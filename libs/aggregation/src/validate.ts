@@ -19,6 +19,8 @@ import {
   isFlowKey,
   mergeEncodedCountMinSketch,
   mergeEncodedHyperLogLog,
+  decodeSpread,
+  type SpreadSketch,
   type Candidate,
   type CandidateFloor,
 } from '@tma/sketch';
@@ -116,6 +118,8 @@ export interface ValidSnapshot {
   candidateFloor?: CandidateFloor;
   /** samplingRate > 1: candidate counts and floor are scaled estimates, not certain bounds. */
   sampled: boolean;
+  /** Per-source spreads (undefined when the snapshot carries none). Distinct counts: never scaled. */
+  spread?: SpreadSketch;
   /** Exact totals as sent (never scaled). */
   packets: number;
   bytes: number;
@@ -271,6 +275,8 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
   const cmsPacketsTotal = checkCms('cmsPackets', snapshot.cmsPackets);
   const cmsBytesTotal = checkCms('cmsBytes', snapshot.cmsBytes);
   for (const h of HLL_SKETCHES) checkHll(h.wireField, snapshot[h.wireField]);
+  let spread: SpreadSketch | undefined;
+  check('spreadSketch', () => (spread = decodeSpread(snapshot.spreadSketch)));
   let candidate = 0;
   for (const c of snapshot.candidates) {
     if (!isFlowKey(c.key)) throw new RejectedSnapshot('bad-sketch', 'candidates: a key is not a canonical flow key');
@@ -303,6 +309,7 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
       ? { packets: snapshot.candidateFloorPackets, bytes: snapshot.candidateFloorBytes }
       : undefined,
     sampled: rate > 1,
+    spread,
     packets: snapshot.totals.packets,
     bytes: snapshot.totals.bytes,
   };

@@ -12,6 +12,7 @@ import {
   HllWindow,
   HyperLogLog,
   perHll,
+  SpreadSketch,
   type Candidate,
   type CandidateFloor,
   type HllProperty,
@@ -55,6 +56,8 @@ export class WindowAccumulator implements WindowContent {
   candidatesSampled = false;
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
   readonly hosts = new Map<string, HostTotals>();
+  /** Per-source spreads of the snapshots that carried them (union: registers by max). */
+  spread: SpreadSketch | undefined;
 
   constructor(
     readonly topic: string,
@@ -126,6 +129,7 @@ export class WindowAccumulator implements WindowContent {
       // what the candidates leave out so far: without it a provisional row would make every floor unknown
       candidateFloor: this.candidateFloor && { ...this.candidateFloor },
       candidatesSampled: this.candidatesSampled,
+      spread: this.spread?.clone(),
     };
   }
 
@@ -194,6 +198,7 @@ export class WindowAccumulator implements WindowContent {
       o.cmsBytes.mergeEncoded(s.cmsBytes);
     }
     for (const h of HLL_SKETCHES) o[h.property].mergeEncoded(s[h.wireField]);
+    if (v.spread) this.spread = this.spread ? this.spread.merge(v.spread) : v.spread;
     for (const c of v.candidates) {
       const id = Buffer.from(c.key.buffer, c.key.byteOffset, c.key.byteLength).toString('hex');
       const seen = this.candidates.get(id);

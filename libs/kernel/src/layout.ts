@@ -9,6 +9,7 @@ import {
   HLL_KINDS as SPEC_HLL_KINDS,
   HLL_P as SPEC_HLL_P,
   PROTOCOLS as SPEC_PROTOCOLS,
+  SPREAD_BYTES,
 } from '@tma/sketch';
 
 export { CAND_NOISE_SHIFT_DEFAULT, CAND_THRESHOLD_DEFAULT, HllKind } from '@tma/sketch';
@@ -69,7 +70,8 @@ const STATE_HLL = STATE_CMS + 16 * CMS_CELLS;
 const STATE_CAND = STATE_HLL + HLL_KINDS * HLL_M;
 const STATE_CAND_BASE = STATE_CAND + CAND_SETS * 64 * CAND_WAYS;
 const STATE_IFC = STATE_CAND_BASE + 16 * CAND_SETS * CAND_WAYS;
-const STATE_SIZE = STATE_IFC + 16 * 2 * IF_SLOTS;
+const STATE_SPREAD = STATE_IFC + 16 * 2 * IF_SLOTS;
+const STATE_SIZE = STATE_SPREAD + SPREAD_BYTES;
 
 /** Struct sizes and member byte offsets, named as in C. */
 export const STRUCTS = {
@@ -119,8 +121,10 @@ export const STRUCTS = {
       cand: STATE_CAND,
       cand_base: STATE_CAND_BASE,
       ifc: STATE_IFC,
+      spread: STATE_SPREAD,
     },
   },
+  tma_spread_bucket: { size: 64, members: { src: 0, dst: 16, port: 32, level: 48, pad: 49 } },
   tma_trace: { size: 72, members: { seq: 0, key: 8, hash: 48, kind: 56, err: 60, bytes: 64, pad: 68 } },
 } as const;
 

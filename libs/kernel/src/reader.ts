@@ -2,7 +2,7 @@
 // (an update of the tma_sync map-of-maps returns only after an RCU grace period), then read the idle copy straight
 // from the mmap of tma_state (no copying syscall), sum over CPUs into plain typed arrays, and zero it in place.
 // Counters become doubles: exact up to 2^53, far beyond any interval's traffic.
-import { cmsColumn, MAX_FRAME_BYTES } from '@tma/sketch';
+import { cmsColumn, MAX_FRAME_BYTES, SPREAD_BYTES, SpreadSketch } from '@tma/sketch';
 import { check, ffi, u32 } from './libbpf';
 import {
   CAND_SETS,
@@ -87,6 +87,8 @@ export interface EpochRead {
   candidates: KernelCandidate[];
   /** bound of every flow not among `candidates` */
   candidateFloor: CandidateFloor;
+  /** per-source spreads (distinct destinations and ports), merged over CPUs */
+  spread: SpreadSketch;
   /** wall time of flip + barrier + read + clear, ms */
   readMs: number;
   /** of which flip + barrier (an RCU grace period: waiting, not CPU), ms */
@@ -218,6 +220,10 @@ export class EpochReader {
       hll.push(regs);
     }
 
+    // Per-source spreads: buckets merged over CPUs (registers by max, the candidate of the higher level).
+    const spread = new SpreadSketch();
+    for (let c = 0; c < cpus; c++) spread.merge(bytes.subarray(base[c] + S.spread, base[c] + S.spread + SPREAD_BYTES));
+
     // Candidates: CPU × set × way; a way is empty when packets == 0. A member counted its packets since it entered
     // (packets − base) in place of the CMS: fold them into its cells. The raw per-CPU cells are read before any fold
     // lands in the sums, so the estimate of a flow on a CPU that does not track it is taken from them below.
@@ -321,6 +327,7 @@ export class EpochReader {
       hll,
       candidates,
       candidateFloor: floor,
+      spread,
       readMs: 0,
       barrierMs: 0,
     };

@@ -12,6 +12,9 @@ import {
   encodeCountMinSketch,
   encodeHyperLogLog,
   perHll,
+  decodeSpread,
+  encodeSpread,
+  type SpreadSketch,
   type Candidate,
   type CandidateFloor,
   type FrequentState,
@@ -76,6 +79,8 @@ export interface WindowContent<C extends Count = number> extends Record<HllPrope
   candidatesSampled?: boolean;
   /** A coarse tier's frequent-items summary state, stored with its candidates (in the same order). */
   frequent?: FrequentState;
+  /** Per-source spreads merged over the window's snapshots (undefined: none carried one). */
+  spread?: SpreadSketch;
 }
 
 /** Row of agg_partials as written (Uint8Array columns go through their _hex EPHEMERAL twins). */
@@ -87,6 +92,8 @@ export interface SketchColumns extends Record<HllColumn, Uint8Array> {
 }
 
 export interface PartialRow extends SketchColumns {
+  /** Per-source spreads (encodeSpread; empty when none). */
+  spread: Uint8Array;
   tier: Tier;
   window_start: number;
   window_seconds: number;
@@ -174,6 +181,7 @@ export function partialRow<C extends Count>(
     cms_bytes: encodeCountMinSketch(c.cmsBytes),
     ...perHll('column', (h) => encodeHyperLogLog(c[h.property])),
     candidates: encodeCandidates(list, undefined, { floor, sampled, frequent: c.frequent }),
+    spread: encodeSpread(c.spread),
     protocols: protocols.map((p) => p[0]),
     protocol_packets: protocols.map((p) => p[1].packets),
     protocol_bytes: protocols.map((p) => p[1].bytes),
@@ -219,12 +227,16 @@ export interface StoredPartial extends SketchColumns {
   host_bytes: (Count | string)[];
   host_snapshots: (number | string)[];
   host_gaps: (number | string)[];
+  /** Per-source spreads; absent or empty in rows written before they were stored. */
+  spread?: Uint8Array;
 }
 
 /** The columns a StoredPartial needs, for SELECT lists. */
 export const SKETCH_COLUMNS = ['cms_packets', 'cms_bytes', ...HLL_SKETCHES.map((h) => h.column), 'candidates'] as const;
+/** Binary columns of STORED_PARTIAL_SELECT (the sketch columns and the per-source spreads). */
+export const STORED_PARTIAL_BINARY = [...SKETCH_COLUMNS, 'spread'] as const;
 export const STORED_PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_start, window_seconds, late, snapshots, packets, bytes, gaps,
-  ${SKETCH_COLUMNS.map((c) => `hex(${c}) AS ${c}`).join(', ')},
+  ${STORED_PARTIAL_BINARY.map((c) => `hex(${c}) AS ${c}`).join(', ')},
   protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_agent, host_packets,
   host_bytes, host_snapshots, host_gaps`;
 
@@ -319,6 +331,8 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
   into.frequentParts.push(
     list.frequent ? storedSummary(block, list.frequent) : exactSummary(block, windowSlack(block, cmsP, cmsB)),
   );
+  const spread = decodeSpread(row.spread);
+  if (spread) into.spread = into.spread ? into.spread.merge(spread) : spread;
   row.protocols.forEach((p, i) => {
     const k = Number(p);
     const t = into.protocols.get(k) ?? { packets: 0n, bytes: 0n };

@@ -9,6 +9,7 @@ export {
   decode,
   encode,
   knownSnapshotSchemas,
+  earlierSnapshotForms,
   type DecodeOptions,
   type DecodedSnapshot,
   type KnownSchema,

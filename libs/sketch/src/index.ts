@@ -46,3 +46,4 @@ export {
 export { decodeSketch, type DecodedSketch } from './decode-sketch';
 export { CmsWindow, HllWindow } from './wasm/sketch-windows';
 export * from './seed-source';
+export * from './spread';

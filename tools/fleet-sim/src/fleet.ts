@@ -20,6 +20,8 @@ import {
   parseAddress,
   srcKey,
   toHex,
+  SpreadSketch,
+  encodeSpread,
 } from '@tma/sketch';
 import { Rng, Zipf, withDefaults } from '@tma/sketch/testing';
 import { encode, type SketchSnapshot } from '@tma/schema';
@@ -101,6 +103,8 @@ const ip4 = (a: number, b: number, c: number, d: number) => Uint8Array.of(a, b, 
 const addrScratch = new Uint8Array(24);
 const portScratch = new Uint8Array(8);
 
+const big = (h: [number, number]): bigint => (BigInt(h[0] >>> 0) << 32n) | BigInt(h[1] >>> 0);
+
 function makeFlow(
   src: Uint8Array,
   dst: Uint8Array,
@@ -142,6 +146,7 @@ export class FleetSimulator {
   private readonly hllSources = new HyperLogLog();
   private readonly hllDestinations = new HyperLogLog();
   private readonly hllPorts = new HyperLogLog();
+  private spread = new SpreadSketch();
 
   constructor(options: FleetOptions = {}) {
     const intervalMs = options.intervalMs ?? 10_000;
@@ -293,6 +298,7 @@ export class FleetSimulator {
     this.hllSources.clear();
     this.hllDestinations.clear();
     this.hllPorts.clear();
+    this.spread = new SpreadSketch();
     let packets = 0;
     let bytes = 0;
     const protos = new Map<number, { packets: number; bytes: number }>();
@@ -306,6 +312,8 @@ export class FleetSimulator {
       this.hllSources.add(f.src[0], f.src[1]);
       this.hllDestinations.add(f.dst[0], f.dst[1]);
       this.hllPorts.add(f.dport[0], f.dport[1]);
+      // per-source spreads, as the kernel adds them (the canonical source address is the key's first 16 bytes)
+      this.spread.addHashed(f.key.subarray(0, 16), big(f.src), big(f.dst), big(f.dport));
       const pt = protos.get(f.proto) ?? { packets: 0, bytes: 0 };
       pt.packets += p;
       pt.bytes += b;
@@ -349,6 +357,7 @@ export class FleetSimulator {
       candidateThreshold: threshold,
       evictedPackets: 0,
       evictedBytes: 0,
+      spreadSketch: Buffer.from(encodeSpread(this.spread)),
     };
     if (o.truth) {
       this.truth.record(windowOf(endMs, o.windowMs), host.id, counts);

@@ -1,5 +1,5 @@
 // A synthetic kernel read-out built with libs/sketch, for tests that need snapshots but no kernel.
-import { CountMinSketch, HyperLogLog, portsKey, dstKey, flowKey, srcKey } from '@tma/sketch';
+import { CountMinSketch, HyperLogLog, SpreadSketch, portsKey, dstKey, flowKey, srcKey } from '@tma/sketch';
 import { ERR_COUNT, HllKind, IF_SLOTS, PROTOCOLS, type EpochRead } from '@tma/kernel';
 
 export function syntheticRead(flows: { sport: number; packets: number; bytesEach: number }[]): EpochRead {
@@ -9,6 +9,7 @@ export function syntheticRead(flows: { sport: number; packets: number; bytesEach
   const protoPackets = new Float64Array(PROTOCOLS);
   const protoBytes = new Float64Array(PROTOCOLS);
   const candidates: EpochRead['candidates'] = [];
+  const spread = new SpreadSketch();
   let packets = 0;
   let bytes = 0;
   for (const f of flows) {
@@ -20,6 +21,7 @@ export function syntheticRead(flows: { sport: number; packets: number; bytesEach
     hll[HllKind.Sources].addKey(srcKey(t.src));
     hll[HllKind.Destinations].addKey(dstKey(t.dst));
     hll[HllKind.Ports].addKey(portsKey(t.dport, t.proto));
+    spread.add(t.src, t.dst, t.dport, t.proto);
     protoPackets[6] += f.packets;
     protoBytes[6] += f.packets * f.bytesEach;
     packets += f.packets;
@@ -62,6 +64,7 @@ export function syntheticRead(flows: { sport: number; packets: number; bytesEach
     hll: hll.map((h) => h.registers.slice()),
     candidates,
     candidateFloor: { packets: 31, bytes: 31 * Math.max(0, ...flows.map((f) => f.bytesEach)), thresholdPackets: 32 },
+    spread,
     readMs: 0.5,
     barrierMs: 0.2,
   };

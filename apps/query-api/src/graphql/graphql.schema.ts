@@ -48,8 +48,8 @@ type Query {
   "Threat alerts with an event in the range, most recently seen first (at most 100): timeline, evidence with bounds, hosts."
   threats(${TIME_ARGS}, kind: ThreatKind, status: AlertStatus): Threats!
 }
-"Threat kinds (REST spells them with '-': heavy-change, traffic-surge, source-surge, port-scan)."
-enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader }
+"Threat kinds (REST spells them with '-': heavy-change, traffic-surge, source-surge, port-scan, low-and-slow)."
+enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader low_and_slow }
 enum AlertStatus { open resolved }
 enum RankBy { packets bytes }
 enum Side { src dst }

@@ -318,6 +318,12 @@ export const SCHEMA: Record<string, unknown> = {
       "type": "long",
       "default": 0,
       "doc": "Bytes of the evicted ways since their flows entered."
+    },
+    {
+      "name": "spreadSketch",
+      "type": "bytes",
+      "default": "",
+      "doc": "Per-source spreads (feature: per-source distinct counts; docs/threats.md): the host's SpreadSketch of distinct destinations and distinct destination ports per source over the interval, serialized as libs/sketch encodeSpread (empty: none, as in older data)."
     }
   ]
 };
@@ -378,6 +384,8 @@ export interface SketchSnapshot {
   evictedPackets: number;
   /** Bytes of the evicted ways since their flows entered. */
   evictedBytes: number;
+  /** Per-source spreads (feature: per-source distinct counts; docs/threats.md): the host's SpreadSketch of distinct destinations and distinct destination ports per source over the interval, serialized as libs/sketch encodeSpread (empty: none, as in older data). */
+  spreadSketch: Buffer;
 }
 
 export interface CoveredInterface {

@@ -102,6 +102,7 @@ export function sampleSnapshot(overrides: Partial<SketchSnapshot> = {}): SketchS
     candidateThreshold: 32,
     evictedPackets: 310,
     evictedBytes: 24_800,
+    spreadSketch: Buffer.alloc(0),
     ...overrides,
   };
 }
