@@ -22,7 +22,7 @@ import {
   UnknownSchemaError,
 } from './errors';
 import { parsingCanonicalForm, schemaFingerprint } from './fingerprint';
-import { CURRENT_SNAPSHOT_VERSION, SNAPSHOT_SCHEMAS, type SketchSnapshot } from './generated/schemas.generated';
+import { CURRENT_SNAPSHOT_FILE, SNAPSHOT_SCHEMAS, type SketchSnapshot } from './generated/schemas.generated';
 
 export const MAGIC = Buffer.from([0xc3, 0x01]);
 export const HEADER_BYTES = MAGIC.length + 8;
@@ -46,13 +46,11 @@ interface Entry extends KnownSchema {
   fast?: CompiledReader;
 }
 
-const current = avro.Type.forSchema(
-  SNAPSHOT_SCHEMAS.find((s) => s.version === CURRENT_SNAPSHOT_VERSION)!.schema as avro.Schema,
-);
+const current = avro.Type.forSchema(SNAPSHOT_SCHEMAS.find((s) => s.file === CURRENT_SNAPSHOT_FILE)!.schema as avro.Schema);
 
 const registry = new Map<string, Entry>();
 for (const s of SNAPSHOT_SCHEMAS) {
-  const writer = s.version === CURRENT_SNAPSHOT_VERSION ? current : avro.Type.forSchema(s.schema as avro.Schema);
+  const writer = s.file === CURRENT_SNAPSHOT_FILE ? current : avro.Type.forSchema(s.schema as avro.Schema);
   const fingerprint = schemaFingerprint(s.schema).toString('hex');
   if (registry.has(fingerprint)) throw new Error(`${s.file} has the same canonical form as an earlier version`);
   registry.set(fingerprint, {
@@ -67,7 +65,7 @@ for (const s of SNAPSHOT_SCHEMAS) {
     fast: writer === current ? compileFastReader(current) : undefined,
   });
 }
-const currentEntry = [...registry.values()].find((e) => e.version === CURRENT_SNAPSHOT_VERSION)!;
+const currentEntry = [...registry.values()].find((e) => e.file === CURRENT_SNAPSHOT_FILE)!;
 const currentHeader = Buffer.concat([MAGIC, Buffer.from(currentEntry.fingerprint, 'hex')]);
 
 /** Every schema version this build can decode, oldest first. */

@@ -1,18 +1,19 @@
 // Compatibility: data written with every .avsc version in the repository decodes with the current reader.
-// Each version has a frozen fixture in libs/schema/fixtures/ (a framed message and the value it holds, as Avro JSON
-// of that version), written once when the version was introduced and never regenerated:
+// Each schema file (a version, or a frozen earlier revision of one) has a frozen fixture in libs/schema/fixtures/ (a
+// framed message and the value it holds, as Avro JSON of that schema), written once and never regenerated:
 //   TMA_WRITE_FIXTURES=1 npx jest --config libs/schema/jest.config.js compat   (writes only missing fixtures)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as avro from 'avsc';
 import fc from 'fast-check';
-import { CURRENT_SNAPSHOT_VERSION, SNAPSHOT_SCHEMAS } from './generated/schemas.generated';
+import { CURRENT_SNAPSHOT_FILE, SNAPSHOT_SCHEMAS } from './generated/schemas.generated';
 import { HEADER_BYTES, MAGIC, currentSnapshotType, decode, encode } from './codec';
 import { schemaFingerprint } from './fingerprint';
 import { sampleBytes, sampleFlowKey, sampleSnapshot } from './testing';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
-const fixture = (v: number, ext: string) => path.join(FIXTURES, `sketch-snapshot.v${v}.${ext}`);
+/** The fixture of a schema file: sketch-snapshot.v2.avsc → sketch-snapshot.v2.bin / .json. */
+const fixture = (file: string, ext: string) => path.join(FIXTURES, file.replace(/\.avsc$/, `.${ext}`));
 
 /** The value frozen in the current version's fixture: every field set, some at their edges. */
 function fixtureValue() {
@@ -51,34 +52,49 @@ function fixtureValue() {
     candidateThreshold: 1,
     evictedPackets: 2 ** 40,
     evictedBytes: 0,
+    prefixCounts: true,
+    heavyPrefixes: [
+      {
+        side: 0,
+        family: 6,
+        length: 64,
+        prefix: Buffer.from([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 7]),
+        packets: 9_007_199_254_740_990,
+        bytes: 0,
+        sincePackets: 1,
+        sinceBytes: 0,
+      },
+    ],
+    prefixFloors: [{ side: 1, family: 4, length: 8, packets: 0, bytes: 9_007_199_254_740_990 }],
   });
 }
 
-function writeMissingFixture(version: number) {
-  if (process.env.TMA_WRITE_FIXTURES !== '1' || version !== CURRENT_SNAPSHOT_VERSION) return;
-  if (fs.existsSync(fixture(version, 'bin')) || fs.existsSync(fixture(version, 'json'))) return;
+function writeMissingFixture(file: string) {
+  if (process.env.TMA_WRITE_FIXTURES !== '1' || file !== CURRENT_SNAPSHOT_FILE) return;
+  if (fs.existsSync(fixture(file, 'bin')) || fs.existsSync(fixture(file, 'json'))) return;
   const value = fixtureValue();
   fs.mkdirSync(FIXTURES, { recursive: true });
-  fs.writeFileSync(fixture(version, 'bin'), encode(value));
+  fs.writeFileSync(fixture(file, 'bin'), encode(value));
   fs.writeFileSync(
-    fixture(version, 'json'),
+    fixture(file, 'json'),
     `${JSON.stringify(JSON.parse(currentSnapshotType().toString(value)), null, 2)}\n`,
   );
 }
 
-describe.each(SNAPSHOT_SCHEMAS.map((s) => [s.version, s] as const))('data written with v%i', (version, s) => {
+describe.each(SNAPSHOT_SCHEMAS.map((s) => [s.file, s] as const))('data written with %s', (file, s) => {
+  const version = s.version;
   const writer = avro.Type.forSchema(s.schema as avro.Schema);
   const current = currentSnapshotType();
-  writeMissingFixture(version);
+  writeMissingFixture(file);
 
   it('has a frozen fixture', () => {
-    expect(fs.existsSync(fixture(version, 'bin'))).toBe(true);
-    expect(fs.existsSync(fixture(version, 'json'))).toBe(true);
+    expect(fs.existsSync(fixture(file, 'bin'))).toBe(true);
+    expect(fs.existsSync(fixture(file, 'json'))).toBe(true);
   });
 
   it('decodes its fixture with the current reader', () => {
-    const bin = fs.readFileSync(fixture(version, 'bin'));
-    const written = writer.fromString(fs.readFileSync(fixture(version, 'json'), 'utf8')) as Record<string, unknown>;
+    const bin = fs.readFileSync(fixture(file, 'bin'));
+    const written = writer.fromString(fs.readFileSync(fixture(file, 'json'), 'utf8')) as Record<string, unknown>;
     // The fixture is exactly this value written with this version's schema and fingerprint.
     expect(bin.subarray(0, HEADER_BYTES)).toEqual(Buffer.concat([MAGIC, schemaFingerprint(s.schema)]));
     expect(bin.subarray(HEADER_BYTES)).toEqual(writer.toBuffer(written));
@@ -97,7 +113,7 @@ describe.each(SNAPSHOT_SCHEMAS.map((s) => [s.version, s] as const))('data writte
       else if (writerFields.has(f.name)) expect(snapshot[f.name]).toEqual(written[f.name]);
       else expect(snapshot[f.name]).toEqual(f.defaultValue());
     }
-    if (version === CURRENT_SNAPSHOT_VERSION) expect(out.snapshot).toEqual(fixtureValue());
+    if (file === CURRENT_SNAPSHOT_FILE) expect(out.snapshot).toEqual(fixtureValue());
   });
 
   it('decodes arbitrary values of its schema with the current reader', () => {
