@@ -12,6 +12,7 @@ import {
   HllWindow,
   HyperLogLog,
   perHll,
+  PrefixCounts,
   type Candidate,
   type CandidateFloor,
   type HllProperty,
@@ -49,6 +50,8 @@ export class WindowAccumulator implements WindowContent {
    * soon as one snapshot gives none); sampled when any snapshot was.
    */
   candidateFloor: CandidateFloor | undefined = { packets: 0, bytes: 0 };
+  /** heavy-prefix counts of the snapshots merged so far (docs/sketch.md, "Heavy prefixes") */
+  readonly prefixCounts = new PrefixCounts();
   candidatesSampled = false;
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
   readonly hosts = new Map<string, HostTotals>();
@@ -123,6 +126,7 @@ export class WindowAccumulator implements WindowContent {
       // what the candidates leave out so far: without it a provisional row would make every floor unknown
       candidateFloor: this.candidateFloor && { ...this.candidateFloor },
       candidatesSampled: this.candidatesSampled,
+      prefixCounts: this.prefixCounts.clone(),
     };
   }
 
@@ -215,6 +219,7 @@ export class WindowAccumulator implements WindowContent {
       this.candidateFloor.bytes += v.candidateFloor.bytes;
     } else this.candidateFloor = undefined;
     this.candidatesSampled ||= v.sampled;
+    this.prefixCounts.add(v.prefixCounts);
     // Protocol totals are exact (counted before the sampling draw; validate.ts scaleSampled).
     for (const p of v.snapshot.totals.protocols) {
       const t = this.protocols.get(p.protocol);

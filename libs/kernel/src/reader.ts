@@ -2,7 +2,15 @@
 // (an update of the tma_sync map-of-maps returns only after an RCU grace period), then read the idle copy straight
 // from the mmap of tma_state (no copying syscall), sum over CPUs into plain typed arrays, and zero it in place.
 // Counters become doubles: exact up to 2^53, far beyond any interval's traffic.
-import { cmsColumn, flowKeyPrefixes, MAX_FRAME_BYTES, prefixMeta, prefixSetIndex, PrefixCounts, tableOf } from '@tma/sketch';
+import {
+  cmsColumn,
+  flowKeyPrefixes,
+  MAX_FRAME_BYTES,
+  prefixMeta,
+  prefixSetIndex,
+  PrefixCounts,
+  tableOf,
+} from '@tma/sketch';
 import { check, ffi, u32 } from './libbpf';
 import {
   CAND_SETS,

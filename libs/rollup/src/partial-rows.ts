@@ -12,6 +12,7 @@ import {
   encodeCountMinSketch,
   encodeHyperLogLog,
   perHll,
+  PrefixCounts,
   type Candidate,
   type CandidateFloor,
   type HllColumn,
@@ -55,7 +56,23 @@ export interface WindowContent<C extends Count = number> extends Record<HllPrope
    */
   candidateFloor?: CandidateFloor;
   candidatesSampled?: boolean;
+  /** Heavy-prefix counts with bounds (undefined: none known, every prefix may hold all of the window's traffic). */
+  prefixCounts?: PrefixCounts;
 }
+
+/** Prefixes a stored row keeps per side and level (the rest raise the level's floor). */
+export const ROW_PREFIXES_PER_TABLE = 64;
+
+/** The prefixes column of a window's content ('' when unknown). */
+export const prefixesColumn = (c: Pick<WindowContent<Count>, 'prefixCounts'>): string =>
+  c.prefixCounts ? c.prefixCounts.clone().cap(ROW_PREFIXES_PER_TABLE).encode() : '';
+
+/** A stored row's prefix counts: '' (rows written before 0111, or without prefix data) counts as unknown traffic. */
+export const storedPrefixes = (
+  text: string | undefined,
+  packets: Count | string,
+  bytes: Count | string,
+): PrefixCounts => (text ? PrefixCounts.decode(text) : new PrefixCounts().addUnknown(Number(packets), Number(bytes)));
 
 /** Row of agg_partials as written (Uint8Array columns go through their _hex EPHEMERAL twins). */
 /** The serialized sketches of a row, as stored (libs/sketch binary forms; candidates as a CandidateBlock). */
@@ -66,6 +83,8 @@ export interface SketchColumns extends Record<HllColumn, Uint8Array> {
 }
 
 export interface PartialRow extends SketchColumns {
+  /** heavy-prefix counts (JSON of PrefixCounts; '' unknown) */
+  prefixes: string;
   tier: Tier;
   window_start: number;
   window_seconds: number;
@@ -147,6 +166,7 @@ export function partialRow<C extends Count>(
     cms_bytes: encodeCountMinSketch(c.cmsBytes),
     ...perHll('column', (h) => encodeHyperLogLog(c[h.property])),
     candidates: encodeCandidates(list, undefined, { floor, sampled }),
+    prefixes: prefixesColumn(c),
     protocols: protocols.map((p) => p[0]),
     protocol_packets: protocols.map((p) => p[1].packets),
     protocol_bytes: protocols.map((p) => p[1].bytes),
@@ -185,6 +205,8 @@ export interface StoredPartial extends SketchColumns {
   host_bytes: (Count | string)[];
   host_snapshots: (number | string)[];
   host_gaps: (number | string)[];
+  /** Absent in rows read without it; '' in rows written before 0111. */
+  prefixes?: string;
 }
 
 /** The columns a StoredPartial needs, for SELECT lists. */
@@ -192,7 +214,7 @@ export const SKETCH_COLUMNS = ['cms_packets', 'cms_bytes', ...HLL_SKETCHES.map((
 export const STORED_PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_start, window_seconds, late, snapshots, packets, bytes, gaps,
   ${SKETCH_COLUMNS.map((c) => `hex(${c}) AS ${c}`).join(', ')},
   protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_packets, host_bytes,
-  host_snapshots, host_gaps`;
+  host_snapshots, host_gaps, prefixes`;
 
 /** One window merged from any number of stored partial rows (exact totals: bigint). */
 export interface MergedWindow extends WindowContent<bigint> {
@@ -207,6 +229,7 @@ export interface MergedWindow extends WindowContent<bigint> {
   fencedRows: number;
   /** Each merged row's candidates; see mergedCandidates(). */
   candidateParts: CandidateBlock[];
+  prefixCounts: PrefixCounts;
 }
 
 export function emptyMerged(windowStart: number, windowSeconds: number): MergedWindow {
@@ -224,6 +247,7 @@ export function emptyMerged(windowStart: number, windowSeconds: number): MergedW
     cmsBytes: new CountMinSketch(),
     ...perHll('property', () => new HyperLogLog()),
     candidateParts: [],
+    prefixCounts: new PrefixCounts(),
     protocols: new Map(),
     hosts: new Map(),
   };
@@ -266,6 +290,7 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
   into.cmsBytes.merge(decodeCountMinSketch(row.cms_bytes));
   for (const h of HLL_SKETCHES) into[h.property].merge(decodeHyperLogLog(row[h.column]));
   into.candidateParts.push(CandidateBlock.from(decodeCandidateList(row.candidates)));
+  into.prefixCounts.add(storedPrefixes(row.prefixes, row.packets, row.bytes));
   row.protocols.forEach((p, i) => {
     const k = Number(p);
     const t = into.protocols.get(k) ?? { packets: 0n, bytes: 0n };

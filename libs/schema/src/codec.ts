@@ -46,7 +46,9 @@ interface Entry extends KnownSchema {
   fast?: CompiledReader;
 }
 
-const current = avro.Type.forSchema(SNAPSHOT_SCHEMAS.find((s) => s.file === CURRENT_SNAPSHOT_FILE)!.schema as avro.Schema);
+const current = avro.Type.forSchema(
+  SNAPSHOT_SCHEMAS.find((s) => s.file === CURRENT_SNAPSHOT_FILE)!.schema as avro.Schema,
+);
 
 const registry = new Map<string, Entry>();
 for (const s of SNAPSHOT_SCHEMAS) {

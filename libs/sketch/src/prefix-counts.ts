@@ -4,7 +4,16 @@
 // add: a prefix listed in one and not the other gets the other's floor added to its upper bound and nothing to its
 // lower bound, and floors add. Traffic without prefix data (older agents, sampled snapshots) raises every floor by its
 // totals: any prefix may hold all of it.
-import { PREFIX_TABLES, tableOf, prefixText, type PrefixSide } from './prefixes';
+import {
+  PREFIX_LENGTHS,
+  PREFIX_TABLES,
+  prefixBytes,
+  prefixTable,
+  prefixText,
+  prefixWords,
+  tableOf,
+  type PrefixSide,
+} from './prefixes';
 
 export interface PrefixCount {
   table: number;
@@ -145,7 +154,11 @@ export class PrefixCounts {
     for (let t = 0; t < PREFIX_TABLES; t++) {
       const d = tableOf(t);
       if (d.side !== side) continue;
-      out.push({ family: d.family, length: d.length, floor: by === 'packets' ? this.floorPackets[t] : this.floorBytes[t] });
+      out.push({
+        family: d.family,
+        length: d.length,
+        floor: by === 'packets' ? this.floorPackets[t] : this.floorBytes[t],
+      });
     }
     return out;
   }
@@ -173,4 +186,117 @@ export class PrefixCounts {
   clone(): PrefixCounts {
     return new PrefixCounts().add(this);
   }
+}
+
+/** A listed prefix as the snapshot carries it (schema v2 heavyPrefixes). */
+export interface WirePrefix {
+  side: number;
+  family: number;
+  length: number;
+  prefix: Uint8Array;
+  packets: number;
+  bytes: number;
+  sincePackets: number;
+  sinceBytes: number;
+}
+
+/** A table's floor as the snapshot carries it (schema v2 prefixFloors). */
+export interface WirePrefixFloor {
+  side: number;
+  family: number;
+  length: number;
+  packets: number;
+  bytes: number;
+}
+
+/** Prefixes kept per side, family and level in a snapshot (the rest raise the floor): ~12 KB at most. */
+export const SNAPSHOT_PREFIXES_PER_TABLE = 32;
+
+/** The table of a wire (side, family, length), or -1 when it is not one of the levels. */
+export function wireTable(side: number, family: number, length: number): number {
+  if ((side !== 0 && side !== 1) || (family !== 4 && family !== 6)) return -1;
+  const level = (PREFIX_LENGTHS[family] as readonly number[]).indexOf(length);
+  return level < 0 ? -1 : prefixTable(side, family, level);
+}
+
+/** The snapshot fields of a host's counts, cut to `perTable` prefixes per table. */
+export function prefixCountsToWire(
+  counts: PrefixCounts,
+  perTable = SNAPSHOT_PREFIXES_PER_TABLE,
+): { heavyPrefixes: WirePrefix[]; prefixFloors: WirePrefixFloor[] } {
+  const pc = counts.clone().cap(perTable);
+  const heavyPrefixes: WirePrefix[] = [];
+  for (const e of pc.entries.values()) {
+    const d = tableOf(e.table);
+    heavyPrefixes.push({
+      side: d.side,
+      family: d.family,
+      length: d.length,
+      prefix: prefixBytes(d.family, e.lo, e.hi).subarray(0, d.family === 4 ? 4 : 8),
+      packets: e.packets,
+      bytes: e.bytes,
+      sincePackets: e.sincePackets,
+      sinceBytes: e.sinceBytes,
+    });
+  }
+  const prefixFloors: WirePrefixFloor[] = [];
+  for (let t = 0; t < PREFIX_TABLES; t++) {
+    const d = tableOf(t);
+    prefixFloors.push({
+      side: d.side,
+      family: d.family,
+      length: d.length,
+      packets: pc.floorPackets[t],
+      bytes: pc.floorBytes[t],
+    });
+  }
+  return { heavyPrefixes, prefixFloors };
+}
+
+/**
+ * A snapshot's counts: its listed prefixes and floors when it carries prefix counts, otherwise (older agents, sampled
+ * snapshots) none listed and every floor at its total traffic. A table the snapshot gives no floor for is unknown
+ * too. Throws a RangeError on a prefix at a level that is not one of the tables'.
+ */
+export function prefixCountsFromWire(s: {
+  prefixCounts?: boolean;
+  heavyPrefixes?: WirePrefix[];
+  prefixFloors?: WirePrefixFloor[];
+  totals: { packets: number; bytes: number };
+}): PrefixCounts {
+  const out = new PrefixCounts();
+  if (!s.prefixCounts) return out.addUnknown(s.totals.packets, s.totals.bytes);
+  const known = new Array<boolean>(PREFIX_TABLES).fill(false);
+  for (const f of s.prefixFloors ?? []) {
+    const t = wireTable(f.side, f.family, f.length);
+    if (t < 0) throw new RangeError(`prefix floor at an unknown level: side ${f.side}, IPv${f.family} /${f.length}`);
+    out.floorPackets[t] = f.packets;
+    out.floorBytes[t] = f.bytes;
+    known[t] = true;
+  }
+  for (let t = 0; t < PREFIX_TABLES; t++)
+    if (!known[t]) {
+      out.floorPackets[t] = s.totals.packets;
+      out.floorBytes[t] = s.totals.bytes;
+    }
+  for (const p of s.heavyPrefixes ?? []) {
+    const t = wireTable(p.side, p.family, p.length);
+    if (t < 0) throw new RangeError(`prefix at an unknown level: side ${p.side}, IPv${p.family} /${p.length}`);
+    const full = new Uint8Array(8);
+    full.set(p.prefix.subarray(0, 8));
+    const { lo, hi } = prefixWords(full);
+    // masked to the level, whatever bits the sender left
+    const lm = p.family === 4 ? [0xff, 0xffff, 0xffffff][tableOf(t).level] : 0xffffffff;
+    const hm = p.family === 4 ? 0 : [0, 0xffff, 0xffffffff][tableOf(t).level];
+    out.put({
+      table: t,
+      lo: (lo & lm) >>> 0,
+      hi: (hi & hm) >>> 0,
+      packets: p.packets,
+      bytes: p.bytes,
+      sincePackets: p.sincePackets,
+      sinceBytes: p.sinceBytes,
+    });
+  }
+  return out;
 }

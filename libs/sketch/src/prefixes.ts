@@ -37,7 +37,8 @@ export function prefixSetIndex(lo: number, hi: number, meta: number, setBits = P
   return hashWords([lo >>> 0, hi >>> 0, meta >>> 0, 0], 4).hi >>> (32 - setBits);
 }
 
-const le32 = (b: Uint8Array, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+const le32 = (b: Uint8Array, at: number): number =>
+  (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
 
 /** A prefix of one address (16 bytes, IPv4 mapped) at one level. */
 export interface AddressPrefix {
@@ -97,7 +98,7 @@ export function prefixText(family: PrefixFamily, lo: number, hi: number, length:
   // compress the longest run of zero groups (at least two)
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     let j = i;
     while (j < 8 && groups[j] === '0') j++;
     if (j - i > bestLen) {
@@ -107,8 +108,6 @@ export function prefixText(family: PrefixFamily, lo: number, hi: number, length:
     i = j === i ? i + 1 : j;
   }
   const text =
-    best < 0
-      ? groups.join(':')
-      : `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+    best < 0 ? groups.join(':') : `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
   return `${text}/${length}`;
 }

@@ -1,5 +1,14 @@
 // A synthetic kernel read-out built with libs/sketch, for tests that need snapshots but no kernel.
-import { CountMinSketch, HyperLogLog, PrefixCounts, flowKeyPrefixes, portsKey, dstKey, flowKey, srcKey } from '@tma/sketch';
+import {
+  CountMinSketch,
+  HyperLogLog,
+  PrefixCounts,
+  flowKeyPrefixes,
+  portsKey,
+  dstKey,
+  flowKey,
+  srcKey,
+} from '@tma/sketch';
 import { ERR_COUNT, HllKind, IF_SLOTS, PROTOCOLS, type EpochRead } from '@tma/kernel';
 
 export function syntheticRead(flows: { sport: number; packets: number; bytesEach: number }[]): EpochRead {
