@@ -86,9 +86,7 @@ static __always_inline int tma_key_eq(const struct tma_flow_key *a, const struct
 static __always_inline void tma_pfx_add(struct tma_state *s, __u32 table, __u32 meta, __u64 prefix, __u64 packets,
 					__u64 bytes)
 {
-	__u64 h = tma_fmix(tma_nh((__u32)prefix, TMA_HASH_K0, (__u32)(prefix >> 32), TMA_HASH_K1) +
-				   tma_nh(meta, TMA_HASH_K2, 0, TMA_HASH_K3),
-			   4);
+	__u64 h = tma_hash_prefix((__u32)prefix, (__u32)(prefix >> 32), meta);
 	struct tma_pfx_set *set = &s->pfx[table * TMA_PFX_SETS + (tma_hash_hi(h) >> (32 - TMA_PFX_SET_BITS))];
 	__u64 least = ~0ULL;
 	__u32 v = 0;
