@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import {
   addressPrefixes,
   expandHashSeed,
-  hashWords,
+  prefixHash,
   prefixCountsFromWire,
   prefixCountsToWire,
   PrefixCounts,
@@ -38,7 +38,7 @@ function compute() {
   try {
     return {
       $comment:
-        'Heavy-prefix keys (libs/sketch/src/prefixes.ts, bpf/include/tma_hash.h tma_hash_prefix): for each address and side the three masked prefixes (lo/hi words, meta word), their hash and their set of 64. Written once by prefixes.spec.ts (TMA_WRITE_VECTORS=1); C and TypeScript must reproduce it.',
+        'Heavy-prefix keys (libs/sketch/src/prefixes.ts, bpf/include/tma_hash.h tma_hash_prefix): for each address and side the three masked prefixes (lo/hi words, meta word), their hash (tma_hash_prefix) and their set of 64. Written once by prefixes.spec.ts (TMA_WRITE_VECTORS=1); C and TypeScript must reproduce it.',
       seeds: SEEDS.map((seed) => {
         useHashSeed(seed);
         return {
@@ -49,7 +49,7 @@ function compute() {
               side,
               prefixes: addressPrefixes(parseAddress(address), side).map((p) => {
                 const meta = prefixMeta(p.length, p.family, side);
-                const h = hashWords([p.lo, p.hi, meta, 0], 4);
+                const h = prefixHash(p.lo, p.hi, meta);
                 return {
                   text: prefixText(p.family, p.lo, p.hi, p.length),
                   table: p.table,
