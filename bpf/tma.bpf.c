@@ -134,16 +134,15 @@ static __always_inline void tma_pfx_addr(struct tma_state *s, const __u8 *addr, 
 		__u32 t = side * 2 * TMA_PFX_LEVELS + TMA_PFX_LEVELS;
 
 		tma_pfx_add(s, t, TMA_PFX_META(32, 6, side), a[0], packets, bytes);
-		tma_pfx_add(s, t + 1, TMA_PFX_META(48, 6, side),
-			    a[0] | (__u64)(a[1] & bpf_htonl(0xffff0000)) << 32, packets, bytes);
+		tma_pfx_add(s, t + 1, TMA_PFX_META(48, 6, side), a[0] | (__u64)(a[1] & bpf_htonl(0xffff0000)) << 32,
+			    packets, bytes);
 		tma_pfx_add(s, t + 2, TMA_PFX_META(64, 6, side), a[0] | (__u64)a[1] << 32, packets, bytes);
 	}
 }
 
 /* Every IP packet outside the candidate table (and, when a way is evicted, what it counted since it entered; user
  * space folds the members' since-entry counts at read time): its source and destination prefixes. */
-static __always_inline void tma_pfx_count(struct tma_state *s, const struct tma_flow_key *k, __u64 packets,
-					  __u64 bytes)
+static __always_inline void tma_pfx_count(struct tma_state *s, const struct tma_flow_key *k, __u64 packets, __u64 bytes)
 {
 	tma_pfx_addr(s, k->src, 0, packets, bytes);
 	tma_pfx_addr(s, k->dst, 1, packets, bytes);

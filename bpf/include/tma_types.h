@@ -130,11 +130,11 @@ struct tma_if_slot {
  * packets - base_packets / bytes - base_bytes (counted since it entered) from below; a prefix the set does not list
  * had at most the set's smallest packets and its evicted_bytes. The prefix is the address's leading 64 bits, masked,
  * as two little-endian words (IPv4: the 4 address bytes in the low word). */
-#define TMA_PFX_LEVELS	 3
-#define TMA_PFX_TABLES	 12
-#define TMA_PFX_SET_BITS 6
-#define TMA_PFX_SETS	 (1 << TMA_PFX_SET_BITS)
-#define TMA_PFX_WAYS	 4
+#define TMA_PFX_LEVELS	  3
+#define TMA_PFX_TABLES	  12
+#define TMA_PFX_SET_BITS  6
+#define TMA_PFX_SETS	  (1 << TMA_PFX_SET_BITS)
+#define TMA_PFX_WAYS	  4
 #define TMA_DOMAIN_PREFIX 4 /* domain byte of the prefix key (tma_pfx_hash) */
 
 struct tma_pfx_set {
@@ -157,7 +157,7 @@ struct tma_state {
 	struct tma_hll hll[TMA_HLL_KINDS];
 	struct tma_cand_set cand[TMA_CAND_SETS];
 	struct tma_cand_base cand_base[TMA_CAND_SLOTS];
-	struct tma_if_count ifc[TMA_IF_SLOTS * 2]; /* by interface slot and enum tma_direction */
+	struct tma_if_count ifc[TMA_IF_SLOTS * 2];	       /* by interface slot and enum tma_direction */
 	struct tma_pfx_set pfx[TMA_PFX_TABLES * TMA_PFX_SETS]; /* heavy prefixes, by table and set */
 } __attribute__((aligned(64)));
 
