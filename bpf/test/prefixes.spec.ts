@@ -1,9 +1,23 @@
 // Heavy prefixes counted in the kernel: a spoofed flood of one-packet flows into one /24 among Zipf background
 // traffic (IPv4 and IPv6) through the real program on both CPUs, read by the agent's reader. Every prefix at every
 // level and side: listed ones have since-entry <= truth <= upper, unlisted ones are within their table's floor; the
-// flood's /24 is certain at phi = 1 %; the kernel placed every prefix in the set the TypeScript hash computes.
+// flood's /24 is certain at phi = 1 %; the kernel placed every prefix in the set the TypeScript hash computes. Then a
+// flood sent as raw frames from a network namespace over a veth pair, counted by XDP on the receiving end.
 import { PFX_SETS, STRUCTS } from '@tma/kernel';
-import { buildObject, packets as P, pinToCpu, rootDescribe, TestKernel } from '@tma/kernel/testing';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  attachXdp,
+  buildObject,
+  detachXdp,
+  packets as P,
+  pinToCpu,
+  rootDescribe,
+  TestKernel,
+  VethNs,
+} from '@tma/kernel/testing';
 import { flowKeyPrefixes, PREFIX_TABLES, prefixMeta, prefixSetIndex, tableOf, type AddressPrefix } from '@tma/sketch';
 import { flowKey, type Tuple } from './reference';
 
@@ -158,6 +172,97 @@ run('heavy prefixes in the kernel', () => {
       expect(checked).toBeGreaterThan(100);
     } finally {
       tma.close();
+    }
+  });
+
+  it('the same flood sent over a veth pair from a network namespace, counted by XDP on the receiving end', () => {
+    const r = rng(11);
+    const frames: { t: Tuple; frame: Uint8Array }[] = [];
+    // background: 300 flows of Zipf(1.1) sizes (3,305 packets) from 10.x sources, then the flood: 1,200 one-packet
+    // flows with spoofed sources into 198.51.100.0/24, shuffled together
+    for (let i = 0; i < 300; i++) {
+      const t: Tuple = {
+        src: `10.${Math.floor(r() * 30)}.${Math.floor(r() * 256)}.${Math.floor(r() * 256)}`,
+        dst: `172.16.0.${1 + (i % 20)}`,
+        sport: 2000 + i,
+        dport: 443,
+        proto: 6,
+      };
+      const frame = frameOf(t, 40);
+      for (let n = Math.max(1, Math.floor(600 / (i + 1) ** 1.1)); n > 0; n--) frames.push({ t, frame });
+    }
+    for (let i = 0; i < 1200; i++) {
+      const t: Tuple = {
+        src: `${1 + Math.floor(r() * 220)}.${Math.floor(r() * 256)}.${Math.floor(r() * 256)}.${Math.floor(r() * 256)}`,
+        dst: `198.51.100.${Math.floor(r() * 256)}`,
+        sport: Math.floor(r() * 65536),
+        dport: 80,
+        proto: 17,
+      };
+      frames.push({ t, frame: frameOf(t, 0) });
+    }
+    frames.sort(() => r() - 0.5);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tma-pfx-'));
+    const file = path.join(dir, 'frames');
+    fs.writeFileSync(
+      file,
+      Buffer.concat(frames.flatMap(({ frame }) => [Buffer.from([frame.length >> 8, frame.length & 255]), frame])),
+    );
+    // raw frames out of the namespace's end, paced so the veth backlog never overflows
+    const sender = [
+      'import socket, struct, sys, time',
+      's = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)',
+      's.bind((sys.argv[1], 0))',
+      'data = open(sys.argv[2], "rb").read()',
+      'i = n = 0',
+      'while i < len(data):',
+      '    l = struct.unpack_from(">H", data, i)[0]',
+      '    s.send(data[i + 2:i + 2 + l])',
+      '    i += 2 + l',
+      '    n += 1',
+      '    if n % 16 == 0: time.sleep(0.0005)',
+      'print(n)',
+    ].join('\n');
+    const veth = new VethNs().create();
+    const tma = TestKernel.load();
+    try {
+      attachXdp(veth.outer, tma.programFd('tma_xdp'), 'generic');
+      try {
+        const run = spawnSync('ip', ['netns', 'exec', veth.netns, 'python3', '-c', sender, veth.inner, file], {
+          encoding: 'utf8',
+        });
+        expect(run.stderr).toBe('');
+        expect(Number(run.stdout.trim())).toBe(frames.length);
+      } finally {
+        detachXdp(veth.outer, 'generic');
+      }
+      const read = tma.reader().readCopy(0);
+      expect(read.totals.packets).toBe(frames.length); // nothing dropped before the hook, nothing else arrived
+
+      const truth = new Map<string, { table: number; lo: number; hi: number; packets: number; bytes: number }>();
+      for (const { t, frame } of frames)
+        for (const p of flowKeyPrefixes(flowKey(t))) {
+          const k = `${p.table}:${p.lo}:${p.hi}`;
+          const e = truth.get(k) ?? { ...p, packets: 0, bytes: 0 };
+          e.packets++;
+          e.bytes += frame.length;
+          truth.set(k, e);
+        }
+      const pc = read.prefixes;
+      for (const e of truth.values()) {
+        const got = pc.get(e.table, e.lo, e.hi);
+        if (got) {
+          expect([got.sincePackets <= e.packets, e.packets <= got.packets]).toEqual([true, true]);
+          expect([got.sinceBytes <= e.bytes, e.bytes <= got.bytes]).toEqual([true, true]);
+        } else expect([e.packets <= pc.floorPackets[e.table], e.bytes <= pc.floorBytes[e.table]]).toEqual([true, true]);
+      }
+      const flood = pc.heavy(1, 'packets', 0.01 * frames.length).find((h) => h.prefix === '198.51.100.0/24');
+      expect(flood).toMatchObject({ certain: true });
+      expect([flood!.lower <= 1200, 1200 <= flood!.upper]).toEqual([true, true]);
+    } finally {
+      tma.close();
+      veth.destroy();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
