@@ -36,8 +36,7 @@ for (let t = 0; t < sketch.PREFIX_TABLES; t++) {
       sinceBytes: big * 1500 - 9000,
     });
   }
-  pc.floorPackets[t] = 2 ** 39;
-  pc.floorBytes[t] = 2 ** 39 * 1500;
+  pc.setFloor(t, 2 ** 39, 2 ** 39 * 1500);
 }
 const wire = sketch.prefixCountsToWire(pc);
 const withPrefixes = schema.sampleSnapshot({

@@ -135,7 +135,7 @@ run('heavy prefixes in the kernel', () => {
           expect(e.bytes).toBeLessThanOrEqual(pc.floorBytes[e.p.table]);
         }
       }
-      for (const e of pc.entries.values()) expect(truth.has(`${e.table}:${e.lo}:${e.hi}`)).toBe(true);
+      for (const e of pc.list()) expect(truth.has(`${e.table}:${e.lo}:${e.hi}`)).toBe(true);
       expect(listed).toBeGreaterThan(50);
 
       // the flood's /24 at phi = 1 %: reported, certain (its lower bound is above the threshold), truth inside

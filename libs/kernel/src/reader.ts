@@ -363,47 +363,56 @@ export class EpochReader {
     const w = this.state.words;
     const setMin = new Float64Array(PFX_TABLES * PFX_SETS);
     const setBytes = new Float64Array(PFX_TABLES * PFX_SETS);
-    for (let t = 0; t < PFX_TABLES; t++)
+    // floors first (a prefix listed later keeps its bounds whatever the floor), then the ways
+    for (let t = 0; t < PFX_TABLES; t++) {
+      let floorP = 0;
+      let floorB = 0;
       for (let s = 0; s < PFX_SETS; s++) {
         const set = at + (t * PFX_SETS + s) * size;
         let least = Infinity;
+        for (let wy = 0; wy < PFX_WAYS; wy++) least = Math.min(least, u64(set + m.packets + 8 * wy));
+        setMin[t * PFX_SETS + s] = least;
+        setBytes[t * PFX_SETS + s] = u64(set + m.evicted_bytes);
+        floorP = Math.max(floorP, least);
+        floorB = Math.max(floorB, setBytes[t * PFX_SETS + s]);
+      }
+      out.setFloor(t, floorP, floorB);
+    }
+    for (let t = 0; t < PFX_TABLES; t++)
+      for (let s = 0; s < PFX_SETS; s++) {
+        const set = at + (t * PFX_SETS + s) * size;
         for (let wy = 0; wy < PFX_WAYS; wy++) {
           const packets = u64(set + m.packets + 8 * wy);
-          least = Math.min(least, packets);
           if (packets === 0) continue;
+          const bytes = u64(set + m.bytes + 8 * wy);
           out.put({
             table: t,
             lo: w[(set + m.prefix + 8 * wy) >> 2],
             hi: w[((set + m.prefix + 8 * wy) >> 2) + 1],
             packets,
-            bytes: u64(set + m.bytes + 8 * wy),
+            bytes,
             sincePackets: packets - u64(set + m.base_packets + 8 * wy),
-            sinceBytes: u64(set + m.bytes + 8 * wy) - u64(set + m.base_bytes + 8 * wy),
+            sinceBytes: bytes - u64(set + m.base_bytes + 8 * wy),
           });
         }
-        setMin[t * PFX_SETS + s] = least;
-        setBytes[t * PFX_SETS + s] = u64(set + m.evicted_bytes);
-        out.floorPackets[t] = Math.max(out.floorPackets[t], least);
-        out.floorBytes[t] = Math.max(out.floorBytes[t], setBytes[t * PFX_SETS + s]);
       }
     for (const member of members)
       for (const p of flowKeyPrefixes(member.key)) {
-        const seen = out.get(p.table, p.lo, p.hi);
-        if (seen) {
-          seen.packets += member.packets;
-          seen.bytes += member.bytes;
-          seen.sincePackets += member.packets;
-          seen.sinceBytes += member.bytes;
+        const since = { sincePackets: member.packets, sinceBytes: member.bytes };
+        if (out.get(p.table, p.lo, p.hi)) {
+          // listed: its way's bounds grow by what the member counted
+          out.put({ table: p.table, lo: p.lo, hi: p.hi, packets: member.packets, bytes: member.bytes, ...since });
           continue;
         }
         const d = tableOf(p.table);
         const s = p.table * PFX_SETS + prefixSetIndex(p.lo, p.hi, prefixMeta(d.length, d.family, d.side), PFX_SET_BITS);
         out.put({
-          ...p,
+          table: p.table,
+          lo: p.lo,
+          hi: p.hi,
           packets: setMin[s] + member.packets,
           bytes: setBytes[s] + member.bytes,
-          sincePackets: member.packets,
-          sinceBytes: member.bytes,
+          ...since,
         });
       }
     return out;

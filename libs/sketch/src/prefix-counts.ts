@@ -41,48 +41,89 @@ export interface HeavyPrefix {
 
 const id = (table: number, lo: number, hi: number): string => `${table}:${lo}:${hi}`;
 
+/**
+ * A listed prefix as kept: its upper bounds less its table's floor (what the parts that list it add beyond their
+ * floors), so adding counts that do not list it costs nothing: U = floor + excess. A merge of n parts is then O(size
+ * of each part) instead of touching every prefix already listed.
+ */
+interface Kept {
+  table: number;
+  lo: number;
+  hi: number;
+  excessPackets: number;
+  excessBytes: number;
+  sincePackets: number;
+  sinceBytes: number;
+}
+
 export class PrefixCounts {
-  readonly entries = new Map<string, PrefixCount>();
+  private readonly kept = new Map<string, Kept>();
+  /** Per table: every prefix not listed had at most this (change through setFloor, which keeps listed bounds). */
   readonly floorPackets = new Float64Array(PREFIX_TABLES);
   readonly floorBytes = new Float64Array(PREFIX_TABLES);
 
-  get(table: number, lo: number, hi: number): PrefixCount | undefined {
-    return this.entries.get(id(table, lo, hi));
+  private view(k: Kept): PrefixCount {
+    return {
+      table: k.table,
+      lo: k.lo,
+      hi: k.hi,
+      packets: this.floorPackets[k.table] + k.excessPackets,
+      bytes: this.floorBytes[k.table] + k.excessBytes,
+      sincePackets: k.sincePackets,
+      sinceBytes: k.sinceBytes,
+    };
   }
 
-  /** Adds traffic whose prefixes are unknown: every prefix may hold all of it. */
+  /** Listed prefixes. */
+  get size(): number {
+    return this.kept.size;
+  }
+
+  /** One listed prefix (a copy), or undefined. */
+  get(table: number, lo: number, hi: number): PrefixCount | undefined {
+    const k = this.kept.get(id(table, lo, hi));
+    return k && this.view(k);
+  }
+
+  /** Every listed prefix (copies). */
+  list(): PrefixCount[] {
+    return [...this.kept.values()].map((k) => this.view(k));
+  }
+
+  /** Sets a table's floor, keeping the bounds of the prefixes it lists. */
+  setFloor(table: number, packets: number, bytes: number): this {
+    const dp = packets - this.floorPackets[table];
+    const db = bytes - this.floorBytes[table];
+    if (dp === 0 && db === 0) return this;
+    for (const k of this.kept.values())
+      if (k.table === table) {
+        k.excessPackets -= dp;
+        k.excessBytes -= db;
+      }
+    this.floorPackets[table] = packets;
+    this.floorBytes[table] = bytes;
+    return this;
+  }
+
+  /** Adds traffic whose prefixes are unknown: every prefix may hold all of it (every floor and upper bound rise). */
   addUnknown(packets: number, bytes: number): this {
     for (let t = 0; t < PREFIX_TABLES; t++) {
       this.floorPackets[t] += packets;
       this.floorBytes[t] += bytes;
     }
-    for (const e of this.entries.values()) {
-      e.packets += packets;
-      e.bytes += bytes;
-    }
     return this;
   }
 
-  /** Adds the counts of disjoint traffic (another CPU, host, partition or window), in place. */
+  /** Adds the counts of disjoint traffic (another CPU, host, partition or window), in place; `other` is unchanged. */
   add(other: PrefixCounts): this {
-    for (const [k, e] of this.entries)
-      if (!other.entries.has(k)) {
-        e.packets += other.floorPackets[e.table];
-        e.bytes += other.floorBytes[e.table];
-      }
-    for (const [k, o] of other.entries) {
-      const e = this.entries.get(k);
-      if (e) {
-        e.packets += o.packets;
-        e.bytes += o.bytes;
-        e.sincePackets += o.sincePackets;
-        e.sinceBytes += o.sinceBytes;
-      } else
-        this.entries.set(k, {
-          ...o,
-          packets: o.packets + this.floorPackets[o.table],
-          bytes: o.bytes + this.floorBytes[o.table],
-        });
+    for (const [key, o] of other.kept) {
+      const k = this.kept.get(key);
+      if (k) {
+        k.excessPackets += o.excessPackets;
+        k.excessBytes += o.excessBytes;
+        k.sincePackets += o.sincePackets;
+        k.sinceBytes += o.sinceBytes;
+      } else this.kept.set(key, { ...o });
     }
     for (let t = 0; t < PREFIX_TABLES; t++) {
       this.floorPackets[t] += other.floorPackets[t];
@@ -91,16 +132,28 @@ export class PrefixCounts {
     return this;
   }
 
-  /** Sets or adds to one prefix (the kernel reader's entries). */
+  /**
+   * Adds counts to one prefix within the same traffic (the kernel reader's ways and folds): to its bounds when it is
+   * listed; else it is listed with exactly these bounds.
+   */
   put(e: PrefixCount): void {
-    const k = id(e.table, e.lo, e.hi);
-    const seen = this.entries.get(k);
-    if (seen) {
-      seen.packets += e.packets;
-      seen.bytes += e.bytes;
-      seen.sincePackets += e.sincePackets;
-      seen.sinceBytes += e.sinceBytes;
-    } else this.entries.set(k, { ...e });
+    const key = id(e.table, e.lo, e.hi);
+    const k = this.kept.get(key);
+    if (k) {
+      k.excessPackets += e.packets;
+      k.excessBytes += e.bytes;
+      k.sincePackets += e.sincePackets;
+      k.sinceBytes += e.sinceBytes;
+    } else
+      this.kept.set(key, {
+        table: e.table,
+        lo: e.lo,
+        hi: e.hi,
+        excessPackets: e.packets - this.floorPackets[e.table],
+        excessBytes: e.bytes - this.floorBytes[e.table],
+        sincePackets: e.sincePackets,
+        sinceBytes: e.sinceBytes,
+      });
   }
 
   /**
@@ -108,30 +161,34 @@ export class PrefixCounts {
    * table's floor to its upper bounds, so the floor still bounds every prefix the list leaves out.
    */
   cap(perTable: number): this {
-    const byTable: PrefixCount[][] = Array.from({ length: PREFIX_TABLES }, () => []);
-    for (const e of this.entries.values()) byTable[e.table].push(e);
-    for (const list of byTable) {
-      if (list.length <= perTable) continue;
-      list.sort((a, b) => b.packets - a.packets || b.bytes - a.bytes);
-      for (const e of list.slice(perTable)) {
-        this.floorPackets[e.table] = Math.max(this.floorPackets[e.table], e.packets);
-        this.floorBytes[e.table] = Math.max(this.floorBytes[e.table], e.bytes);
-        this.entries.delete(id(e.table, e.lo, e.hi));
+    const byTable: Kept[][] = Array.from({ length: PREFIX_TABLES }, () => []);
+    for (const k of this.kept.values()) byTable[k.table].push(k);
+    byTable.forEach((list, t) => {
+      if (list.length <= perTable) return;
+      list.sort((a, b) => b.excessPackets - a.excessPackets || b.excessBytes - a.excessBytes);
+      let p = this.floorPackets[t];
+      let b = this.floorBytes[t];
+      for (const k of list.slice(perTable)) {
+        p = Math.max(p, this.floorPackets[t] + k.excessPackets);
+        b = Math.max(b, this.floorBytes[t] + k.excessBytes);
+        this.kept.delete(id(k.table, k.lo, k.hi));
       }
-    }
+      this.setFloor(t, p, b);
+    });
     return this;
   }
 
   /**
    * Prefixes of one side whose upper bound reaches `threshold` (by packets or bytes), heaviest lower bound first.
    * Complete: every prefix at that side's levels with at least `threshold` is listed, unless `threshold` ≤ the floor
-   * of its table (floorOf says which levels that is).
+   * of its table (floors() says which levels that is).
    */
   heavy(side: PrefixSide, by: 'packets' | 'bytes', threshold: number): HeavyPrefix[] {
     const out: HeavyPrefix[] = [];
-    for (const e of this.entries.values()) {
-      const t = tableOf(e.table);
+    for (const k of this.kept.values()) {
+      const t = tableOf(k.table);
       if (t.side !== side) continue;
+      const e = this.view(k);
       const upper = by === 'packets' ? e.packets : e.bytes;
       const lower = by === 'packets' ? e.sincePackets : e.sinceBytes;
       if (upper < threshold || upper === 0) continue;
@@ -166,8 +223,10 @@ export class PrefixCounts {
   /** Compact JSON: [floorsPackets, floorsBytes, [[table, lo, hi, packets, bytes, sincePackets, sinceBytes], …]]. */
   encode(): string {
     const rows: number[][] = [];
-    for (const e of this.entries.values())
+    for (const k of this.kept.values()) {
+      const e = this.view(k);
       rows.push([e.table, e.lo, e.hi, e.packets, e.bytes, e.sincePackets, e.sinceBytes]);
+    }
     return JSON.stringify([Array.from(this.floorPackets), Array.from(this.floorBytes), rows]);
   }
 
@@ -179,7 +238,7 @@ export class PrefixCounts {
       out.floorBytes[t] = fb[t] ?? 0;
     }
     for (const [table, lo, hi, packets, bytes, sincePackets, sinceBytes] of rows)
-      out.entries.set(id(table, lo, hi), { table, lo, hi, packets, bytes, sincePackets, sinceBytes });
+      out.put({ table, lo, hi, packets, bytes, sincePackets, sinceBytes });
     return out;
   }
 
@@ -226,7 +285,7 @@ export function prefixCountsToWire(
 ): { heavyPrefixes: WirePrefix[]; prefixFloors: WirePrefixFloor[] } {
   const pc = counts.clone().cap(perTable);
   const heavyPrefixes: WirePrefix[] = [];
-  for (const e of pc.entries.values()) {
+  for (const e of pc.list()) {
     const d = tableOf(e.table);
     heavyPrefixes.push({
       side: d.side,
@@ -270,15 +329,10 @@ export function prefixCountsFromWire(s: {
   for (const f of s.prefixFloors ?? []) {
     const t = wireTable(f.side, f.family, f.length);
     if (t < 0) throw new RangeError(`prefix floor at an unknown level: side ${f.side}, IPv${f.family} /${f.length}`);
-    out.floorPackets[t] = f.packets;
-    out.floorBytes[t] = f.bytes;
+    out.setFloor(t, f.packets, f.bytes);
     known[t] = true;
   }
-  for (let t = 0; t < PREFIX_TABLES; t++)
-    if (!known[t]) {
-      out.floorPackets[t] = s.totals.packets;
-      out.floorBytes[t] = s.totals.bytes;
-    }
+  for (let t = 0; t < PREFIX_TABLES; t++) if (!known[t]) out.setFloor(t, s.totals.packets, s.totals.bytes);
   for (const p of s.heavyPrefixes ?? []) {
     const t = wireTable(p.side, p.family, p.length);
     if (t < 0) throw new RangeError(`prefix at an unknown level: side ${p.side}, IPv${p.family} /${p.length}`);

@@ -112,12 +112,11 @@ describe('PrefixCounts', () => {
   it('adds disjoint traffic: a prefix missing on one side gets the floor of the other in its upper bound only', () => {
     const a = new PrefixCounts();
     a.put(entry(2, 1, 50, 40));
-    a.floorPackets[2] = 5;
-    a.floorBytes[2] = 500;
+    a.setFloor(2, 5, 500);
+    expect(a.get(2, 1, 0)?.packets).toBe(50); // a floor set later keeps the listed bounds
     const b = new PrefixCounts();
+    b.setFloor(2, 7, 700);
     b.put(entry(2, 2, 30, 30));
-    b.floorPackets[2] = 7;
-    b.floorBytes[2] = 700;
     a.add(b);
     expect(a.get(2, 1, 0)).toMatchObject({ packets: 57, sincePackets: 40, bytes: 5700, sinceBytes: 4000 });
     expect(a.get(2, 2, 0)).toMatchObject({ packets: 35, sincePackets: 30 });
@@ -139,7 +138,14 @@ describe('PrefixCounts', () => {
     const a = new PrefixCounts();
     for (let i = 0; i < 10; i++) a.put(entry(4, i, 10 + i, i));
     a.cap(3);
-    expect([...a.entries.values()].map((e) => e.lo).sort()).toEqual([7, 8, 9]);
+    expect(
+      a
+        .list()
+        .map((e) => e.lo)
+        .sort(),
+    ).toEqual([7, 8, 9]);
+    // the prefixes kept keep their bounds
+    expect(a.get(4, 9, 0)).toMatchObject({ packets: 19, sincePackets: 9 });
     expect(a.floorPackets[4]).toBe(16);
     expect(a.floorBytes[4]).toBe(1600);
   });
@@ -158,9 +164,8 @@ describe('PrefixCounts', () => {
 
   it('wire form: round trip through the snapshot fields, masked, unknown without prefix data', () => {
     const a = new PrefixCounts();
+    for (let t = 0; t < 12; t++) a.setFloor(t, 3, 300);
     a.put(entry(2, 0x006433c6, 120, 101));
-    a.floorPackets.fill(3);
-    a.floorBytes.fill(300);
     const wire = prefixCountsToWire(a);
     const back = prefixCountsFromWire({ prefixCounts: true, ...wire, totals: { packets: 1000, bytes: 1e5 } });
     expect(back.encode()).toBe(a.encode());
@@ -169,7 +174,7 @@ describe('PrefixCounts', () => {
     const masked = prefixCountsFromWire({ prefixCounts: true, ...wire, totals: { packets: 1, bytes: 1 } });
     expect(masked.get(2, 0x006433c6, 0)?.packets).toBe(120);
     const none = prefixCountsFromWire({ prefixCounts: false, totals: { packets: 1000, bytes: 1e5 } });
-    expect([none.entries.size, none.floorPackets[7], none.floorBytes[7]]).toEqual([0, 1000, 1e5]);
+    expect([none.size, none.floorPackets[7], none.floorBytes[7]]).toEqual([0, 1000, 1e5]);
     expect(() =>
       prefixCountsFromWire({
         prefixCounts: true,
