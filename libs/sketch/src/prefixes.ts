@@ -2,7 +2,7 @@
 // masking of an address to its levels, identical to the kernel's. A prefix is its address's leading 64 bits masked
 // to its length, as two little-endian u32 words (lo = address bytes 0..3, hi = bytes 4..7; IPv4: the 4 address bytes
 // in lo, hi = 0).
-import { currentHashSeed } from './hash';
+import { hashPrefixInto } from './hash';
 
 /** Levels per family, in the kernel's table order: IPv4 /8 /16 /24, IPv6 /32 /48 /64. */
 export const PREFIX_LENGTHS = { 4: [8, 16, 24], 6: [32, 48, 64] } as const;
@@ -32,23 +32,15 @@ export function tableOf(table: number): { side: PrefixSide; family: PrefixFamily
 export const prefixMeta = (length: number, family: PrefixFamily, side: PrefixSide): number =>
   (length | (family << 8) | (side << 16) | (PREFIX_DOMAIN << 24)) >>> 0;
 
-const M64 = (1n << 64n) - 1n;
+const out2 = new Uint32Array(2);
 
 /**
  * The prefix hash under the current seed (bpf/include/tma_hash.h tma_hash_prefix): one NH product of the two prefix
  * words, finalised with meta in place of the word count.
  */
 export function prefixHash(lo: number, hi: number, meta: number): { hi: number; lo: number } {
-  const s = currentHashSeed();
-  let x = BigInt((lo + s.k[0]) >>> 0) * BigInt((hi + s.k[1]) >>> 0);
-  x ^= (BigInt(s.fHi >>> 0) << 32n) | BigInt(s.fLo >>> 0);
-  x ^= BigInt(meta >>> 0);
-  x ^= x >> 33n;
-  x = (x * 0xff51afd7ed558ccdn) & M64;
-  x ^= x >> 33n;
-  x = (x * 0xc4ceb9fe1a85ec53n) & M64;
-  x ^= x >> 33n;
-  return { hi: Number(x >> 32n), lo: Number(x & 0xffffffffn) };
+  hashPrefixInto(lo >>> 0, hi >>> 0, meta, out2);
+  return { hi: out2[0], lo: out2[1] };
 }
 
 /** The set of the prefix in its table: the top PREFIX_SET_BITS of the hash's high word (tma_pfx_add). */
