@@ -78,6 +78,76 @@ static __always_inline int tma_key_eq(const struct tma_flow_key *a, const struct
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
 }
 
+/* ---- Heavy prefixes (tma_state.pfx; docs/bpf.md, "Heavy prefixes") ---- */
+
+/* Adds packets/bytes to one prefix in its table's set: its way if it has one, else the way with the fewest packets,
+ * which it takes over at that count (Space-Saving: the set's smallest count never decreases, so it bounds every
+ * prefix the set does not list). meta = length | family << 8 | side << 16 | domain << 24, the key's third word. */
+static __always_inline void tma_pfx_add(struct tma_state *s, __u32 table, __u32 meta, __u64 prefix, __u64 packets,
+					__u64 bytes)
+{
+	__u64 h = tma_hash_prefix((__u32)prefix, (__u32)(prefix >> 32), meta);
+	struct tma_pfx_set *set = &s->pfx[table * TMA_PFX_SETS + (tma_hash_hi(h) >> (32 - TMA_PFX_SET_BITS))];
+	__u64 least = ~0ULL;
+	__u32 v = 0;
+	int w;
+
+#pragma unroll
+	for (w = 0; w < TMA_PFX_WAYS; w++) {
+		__u64 p = set->packets[w];
+
+		if (p && set->prefix[w] == prefix) {
+			set->packets[w] = p + packets;
+			set->bytes[w] += bytes;
+			return;
+		}
+		if (p < least) {
+			least = p;
+			v = w;
+		}
+	}
+	v &= TMA_PFX_WAYS - 1;
+	if (least && set->bytes[v] > set->evicted_bytes)
+		set->evicted_bytes = set->bytes[v];
+	set->prefix[v] = prefix;
+	set->packets[v] = least + packets;
+	set->bytes[v] = set->evicted_bytes + bytes;
+	set->base_packets[v] = least;
+	set->base_bytes[v] = set->evicted_bytes;
+}
+
+#define TMA_PFX_META(len, fam, side) ((__u32)(len) | (__u32)(fam) << 8 | (__u32)(side) << 16 | TMA_DOMAIN_PREFIX << 24)
+
+/* One address's three prefixes: IPv4 /8 /16 /24 or IPv6 /32 /48 /64. */
+static __always_inline void tma_pfx_addr(struct tma_state *s, const __u8 *addr, __u32 side, __u64 packets, __u64 bytes)
+{
+	__u32 a[4];
+
+	__builtin_memcpy(a, addr, sizeof(a));
+	if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff)) {
+		__u32 t = side * 2 * TMA_PFX_LEVELS;
+
+		tma_pfx_add(s, t, TMA_PFX_META(8, 4, side), a[3] & bpf_htonl(0xff000000), packets, bytes);
+		tma_pfx_add(s, t + 1, TMA_PFX_META(16, 4, side), a[3] & bpf_htonl(0xffff0000), packets, bytes);
+		tma_pfx_add(s, t + 2, TMA_PFX_META(24, 4, side), a[3] & bpf_htonl(0xffffff00), packets, bytes);
+	} else {
+		__u32 t = side * 2 * TMA_PFX_LEVELS + TMA_PFX_LEVELS;
+
+		tma_pfx_add(s, t, TMA_PFX_META(32, 6, side), a[0], packets, bytes);
+		tma_pfx_add(s, t + 1, TMA_PFX_META(48, 6, side), a[0] | (__u64)(a[1] & bpf_htonl(0xffff0000)) << 32,
+			    packets, bytes);
+		tma_pfx_add(s, t + 2, TMA_PFX_META(64, 6, side), a[0] | (__u64)a[1] << 32, packets, bytes);
+	}
+}
+
+/* Every IP packet outside the candidate table (and, when a way is evicted, what it counted since it entered; user
+ * space folds the members' since-entry counts at read time): its source and destination prefixes. */
+static __always_inline void tma_pfx_count(struct tma_state *s, const struct tma_flow_key *k, __u64 packets, __u64 bytes)
+{
+	tma_pfx_addr(s, k->src, 0, packets, bytes);
+	tma_pfx_addr(s, k->dst, 1, packets, bytes);
+}
+
 /* Adds a member's exact counts (what it gathered since it entered, kept out of the CMS) to its CMS cells: the CMS then
  * holds what it would hold had every packet updated it. Runs when a member is evicted; user space does the same for
  * the members it reads (EpochReader, TestKernel.cms). */
@@ -156,6 +226,7 @@ static __always_inline void tma_cand_insert(struct tma_state *s, struct tma_cand
 		t->cand_evicted_packets += least - b->packets;
 		t->cand_evicted_bytes += set->bytes[v] - b->bytes;
 		tma_cand_fold(s, set->hash[v], least - b->packets, set->bytes[v] - b->bytes);
+		tma_pfx_count(s, &set->key[v], least - b->packets, set->bytes[v] - b->bytes);
 	}
 	t->cand_inserts++;
 	set->key[v] = *k;
@@ -331,6 +402,7 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 	tma_hll_add(&s->hll[TMA_HLL_DESTINATIONS], hd);
 	tma_hll_add(&s->hll[TMA_HLL_PORTS], hp);
 	tma_spread_add(&s->spread, k, hs, hd, hp);
+	tma_pfx_count(s, k, segs, len);
 }
 
 /* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */

@@ -7,6 +7,7 @@ import {
   encodeSnapshotSketches,
   perHll,
   parseFlowKey,
+  prefixCountsToWire,
   toHex,
   encodeSpread,
 } from '@tma/sketch';
@@ -65,6 +66,22 @@ export function buildSnapshot(read: EpochRead, meta: SnapshotMeta): SketchSnapsh
     evictedPackets: read.totals.candEvictedPackets,
     evictedBytes: read.totals.candEvictedBytes,
     spreadSketch: Buffer.from(encodeSpread(read.spread)),
+    ...prefixFields(read, meta.samplingRate),
+  };
+}
+
+/** Heavy prefixes: the kernel's counts with bounds; a sampled interval's counts are of the sampled packets only, so
+ * it says it carries none (every prefix may then hold all of its traffic). */
+function prefixFields(
+  read: EpochRead,
+  samplingRate: number,
+): Pick<SketchSnapshot, 'prefixCounts' | 'heavyPrefixes' | 'prefixFloors'> {
+  if (samplingRate > 1) return { prefixCounts: false, heavyPrefixes: [], prefixFloors: [] };
+  const wire = prefixCountsToWire(read.prefixes);
+  return {
+    prefixCounts: true,
+    heavyPrefixes: wire.heavyPrefixes.map((p) => ({ ...p, prefix: buf(p.prefix) })),
+    prefixFloors: wire.prefixFloors,
   };
 }
 
@@ -85,5 +102,6 @@ export function snapshotToJson(s: SketchSnapshot): Record<string, unknown> {
       sincePackets: c.sincePackets,
       sinceBytes: c.sinceBytes,
     })),
+    heavyPrefixes: s.heavyPrefixes.map((p) => ({ ...p, prefix: toHex(p.prefix) })),
   };
 }

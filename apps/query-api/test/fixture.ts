@@ -15,7 +15,7 @@ import {
   type RowIdentity,
   type StoredPartial,
 } from '@tma/rollup';
-import { encodeCandidates, perHll, PUBLIC_HASH_KEY } from '@tma/sketch';
+import { encodeCandidates, perHll, prefixCountsFromWire, PUBLIC_HASH_KEY } from '@tma/sketch';
 import { snapshotTopic, type SketchSnapshot } from '@tma/schema';
 import { DEFAULT_SQL_LIMITS, type Storage } from '@tma/storage';
 import { rmSync } from 'node:fs';
@@ -62,6 +62,7 @@ function snapshotRow(s: SketchSnapshot): StoredPartial {
     host_bytes: [t.bytes],
     host_snapshots: [1],
     host_gaps: [0],
+    prefixes: s.prefixCounts ? prefixCountsFromWire(s).encode() : '',
   };
 }
 

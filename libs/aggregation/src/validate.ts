@@ -23,6 +23,8 @@ import {
   type SpreadSketch,
   type Candidate,
   type CandidateFloor,
+  prefixCountsFromWire,
+  type PrefixCounts,
 } from '@tma/sketch';
 
 /** Why a message went to the dead-letter topic (header `tma-dlq-reason`). Schema reasons come from libs/schema. */
@@ -44,6 +46,7 @@ export type RejectReason =
   | 'invalid-sampling'
   | 'invalid-count'
   | 'invalid-protocol'
+  | 'invalid-prefix'
   | 'invalid-text'
   | 'count-overflow'
   | 'window-failed';
@@ -123,6 +126,8 @@ export interface ValidSnapshot {
   /** Exact totals as sent (never scaled). */
   packets: number;
   bytes: number;
+  /** Heavy-prefix counts with bounds; without prefix data (older agents, sampled snapshots) every floor is the totals. */
+  prefixCounts: PrefixCounts;
 }
 
 export interface ValidateOptions {
@@ -180,6 +185,34 @@ function checkFields(s: SketchSnapshot): void {
   for (const e of s.parseErrors) {
     checkText('parseErrors.reason', e.reason, true);
     checkCount('parseErrors.count', e.count);
+  }
+}
+
+/** Heavy prefixes: counts safe, lower ≤ upper, known levels; a sampled snapshot's counts are of sampled packets, so
+ * they are not bounds: its traffic counts as unknown prefixes. */
+function checkPrefixes(s: SketchSnapshot, rate: number): PrefixCounts {
+  const heavy = s.heavyPrefixes ?? [];
+  for (const p of heavy) {
+    for (const [f, n] of [
+      ['packets', p.packets],
+      ['bytes', p.bytes],
+      ['sincePackets', p.sincePackets],
+      ['sinceBytes', p.sinceBytes],
+    ] as const)
+      checkCount(`heavyPrefixes.${f}`, n);
+    if (p.sincePackets > p.packets || p.sinceBytes > p.bytes)
+      throw new RejectedSnapshot('invalid-count', 'heavyPrefixes: a lower bound above its upper bound');
+    if (p.prefix.length !== (p.family === 4 ? 4 : 8))
+      throw new RejectedSnapshot('invalid-prefix', `heavyPrefixes: ${p.prefix.length} prefix bytes for IPv${p.family}`);
+  }
+  for (const f of s.prefixFloors ?? []) {
+    checkCount('prefixFloors.packets', f.packets);
+    checkCount('prefixFloors.bytes', f.bytes);
+  }
+  try {
+    return prefixCountsFromWire({ ...s, prefixCounts: s.prefixCounts && rate === 1 });
+  } catch (err) {
+    throw new RejectedSnapshot('invalid-prefix', (err as Error).message);
   }
 }
 
@@ -312,6 +345,7 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
     spread,
     packets: snapshot.totals.packets,
     bytes: snapshot.totals.bytes,
+    prefixCounts: checkPrefixes(snapshot, rate),
   };
   if (rate > 1) scaleSampled(v, rate);
   return v;

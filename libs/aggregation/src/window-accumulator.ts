@@ -13,6 +13,7 @@ import {
   HyperLogLog,
   perHll,
   SpreadSketch,
+  PrefixCounts,
   type Candidate,
   type CandidateFloor,
   type HllProperty,
@@ -53,6 +54,8 @@ export class WindowAccumulator implements WindowContent {
    * soon as one snapshot gives none); sampled when any snapshot was.
    */
   candidateFloor: CandidateFloor | undefined = { packets: 0, bytes: 0 };
+  /** heavy-prefix counts of the snapshots merged so far (docs/sketch.md, "Heavy prefixes") */
+  readonly prefixCounts = new PrefixCounts();
   candidatesSampled = false;
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
   readonly hosts = new Map<string, HostTotals>();
@@ -130,6 +133,7 @@ export class WindowAccumulator implements WindowContent {
       candidateFloor: this.candidateFloor && { ...this.candidateFloor },
       candidatesSampled: this.candidatesSampled,
       spread: this.spread?.clone(),
+      prefixCounts: this.prefixCounts.clone(),
     };
   }
 
@@ -223,6 +227,7 @@ export class WindowAccumulator implements WindowContent {
       this.candidateFloor.bytes += v.candidateFloor.bytes;
     } else this.candidateFloor = undefined;
     this.candidatesSampled ||= v.sampled;
+    this.prefixCounts.add(v.prefixCounts);
     // Protocol totals are exact (counted before the sampling draw; validate.ts scaleSampled).
     for (const p of v.snapshot.totals.protocols) {
       const t = this.protocols.get(p.protocol);

@@ -15,6 +15,7 @@ import {
   decodeSpread,
   encodeSpread,
   type SpreadSketch,
+  PrefixCounts,
   type Candidate,
   type CandidateFloor,
   type FrequentState,
@@ -81,7 +82,23 @@ export interface WindowContent<C extends Count = number> extends Record<HllPrope
   frequent?: FrequentState;
   /** Per-source spreads merged over the window's snapshots (undefined: none carried one). */
   spread?: SpreadSketch;
+  /** Heavy-prefix counts with bounds (undefined: none known, every prefix may hold all of the window's traffic). */
+  prefixCounts?: PrefixCounts;
 }
+
+/** Prefixes a stored row keeps per side and level (the rest raise the level's floor). */
+export const ROW_PREFIXES_PER_TABLE = 64;
+
+/** The prefixes column of a window's content ('' when unknown). */
+export const prefixesColumn = (c: Pick<WindowContent<Count>, 'prefixCounts'>): string =>
+  c.prefixCounts ? c.prefixCounts.clone().cap(ROW_PREFIXES_PER_TABLE).encode() : '';
+
+/** A stored row's prefix counts: '' (rows written before 0111, or without prefix data) counts as unknown traffic. */
+export const storedPrefixes = (
+  text: string | undefined,
+  packets: Count | string,
+  bytes: Count | string,
+): PrefixCounts => (text ? PrefixCounts.decode(text) : new PrefixCounts().addUnknown(Number(packets), Number(bytes)));
 
 /** Row of agg_partials as written (Uint8Array columns go through their _hex EPHEMERAL twins). */
 /** The serialized sketches of a row, as stored (libs/sketch binary forms; candidates as a CandidateBlock). */
@@ -94,6 +111,8 @@ export interface SketchColumns extends Record<HllColumn, Uint8Array> {
 export interface PartialRow extends SketchColumns {
   /** Per-source spreads (encodeSpread; empty when none). */
   spread: Uint8Array;
+  /** heavy-prefix counts (JSON of PrefixCounts; '' unknown) */
+  prefixes: string;
   tier: Tier;
   window_start: number;
   window_seconds: number;
@@ -182,6 +201,7 @@ export function partialRow<C extends Count>(
     ...perHll('column', (h) => encodeHyperLogLog(c[h.property])),
     candidates: encodeCandidates(list, undefined, { floor, sampled, frequent: c.frequent }),
     spread: encodeSpread(c.spread),
+    prefixes: prefixesColumn(c),
     protocols: protocols.map((p) => p[0]),
     protocol_packets: protocols.map((p) => p[1].packets),
     protocol_bytes: protocols.map((p) => p[1].bytes),
@@ -229,6 +249,8 @@ export interface StoredPartial extends SketchColumns {
   host_gaps: (number | string)[];
   /** Per-source spreads; absent or empty in rows written before they were stored. */
   spread?: Uint8Array;
+  /** Absent in rows read without it; '' in rows written before 0111. */
+  prefixes?: string;
 }
 
 /** The columns a StoredPartial needs, for SELECT lists. */
@@ -238,7 +260,7 @@ export const STORED_PARTIAL_BINARY = [...SKETCH_COLUMNS, 'spread'] as const;
 export const STORED_PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_start, window_seconds, late, snapshots, packets, bytes, gaps,
   ${STORED_PARTIAL_BINARY.map((c) => `hex(${c}) AS ${c}`).join(', ')},
   protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_agent, host_packets,
-  host_bytes, host_snapshots, host_gaps`;
+  host_bytes, host_snapshots, host_gaps, prefixes`;
 
 /** One window merged from any number of stored partial rows (exact totals: bigint). */
 export interface MergedWindow extends WindowContent<bigint> {
@@ -263,6 +285,7 @@ export interface MergedWindow extends WindowContent<bigint> {
    * an exact summary with its slack): what the coarse tiers are built from (libs/rollup frequent.ts).
    */
   frequentParts: FrequentSummary[];
+  prefixCounts: PrefixCounts;
 }
 
 export function emptyMerged(windowStart: number, windowSeconds: number): MergedWindow {
@@ -281,6 +304,7 @@ export function emptyMerged(windowStart: number, windowSeconds: number): MergedW
     ...perHll('property', () => new HyperLogLog()),
     candidateParts: [],
     frequentParts: [],
+    prefixCounts: new PrefixCounts(),
     protocols: new Map(),
     hosts: new Map(),
   };
@@ -333,6 +357,7 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
   );
   const spread = decodeSpread(row.spread);
   if (spread) into.spread = into.spread ? into.spread.merge(spread) : spread;
+  into.prefixCounts.add(storedPrefixes(row.prefixes, row.packets, row.bytes));
   row.protocols.forEach((p, i) => {
     const k = Number(p);
     const t = into.protocols.get(k) ?? { packets: 0n, bytes: 0n };

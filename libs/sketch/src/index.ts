@@ -14,6 +14,8 @@ export * from './keys';
 export * from './cms';
 export * from './hll';
 export * from './heavy-hitters';
+export * from './prefixes';
+export * from './prefix-counts';
 export {
   SKETCH_FORMAT_VERSION,
   SKETCH_HEADER_BYTES,

@@ -4,6 +4,9 @@
 // behind it are kept as ground truth, by the same windowing rule the aggregator uses.
 import { windowOf } from '@tma/rollup';
 import {
+  flowKeyPrefixes,
+  PrefixCounts,
+  prefixCountsToWire,
   CAND_NOISE_SHIFT_DEFAULT,
   CAND_SLOTS,
   CAND_THRESHOLD_DEFAULT,
@@ -358,12 +361,34 @@ export class FleetSimulator {
       evictedPackets: 0,
       evictedBytes: 0,
       spreadSketch: Buffer.from(encodeSpread(this.spread)),
+      ...kernelPrefixes(counts),
     };
     if (o.truth) {
       this.truth.record(windowOf(endMs, o.windowMs), host.id, counts);
     }
     return snapshot;
   }
+}
+
+/**
+ * Heavy prefixes as the agent reports them, kept simple: every prefix counted exactly (the kernel's Space-Saving sets
+ * give upper and lower bounds around the truth; here both are the truth), cut to the snapshot's prefixes per table,
+ * which raises the floors as the agent's cut does.
+ */
+export function kernelPrefixes(
+  counts: Map<PoolFlow, number>,
+): Pick<SketchSnapshot, 'prefixCounts' | 'heavyPrefixes' | 'prefixFloors'> {
+  const pc = new PrefixCounts();
+  for (const [f, p] of counts) {
+    const b = p * f.pktBytes;
+    for (const x of flowKeyPrefixes(f.key)) pc.put({ ...x, packets: p, bytes: b, sincePackets: p, sinceBytes: b });
+  }
+  const wire = prefixCountsToWire(pc);
+  return {
+    prefixCounts: true,
+    heavyPrefixes: wire.heavyPrefixes.map((x) => ({ ...x, prefix: Buffer.from(x.prefix) })),
+    prefixFloors: wire.prefixFloors,
+  };
 }
 
 /**

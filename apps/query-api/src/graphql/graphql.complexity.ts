@@ -26,6 +26,7 @@ const DEFAULT_K = 10;
 const LIST_FIELDS = new Set([
   'prefixes',
   'icicle',
+  'levels',
   'points',
   'series',
   'protocols',

@@ -94,9 +94,17 @@ type MetricSeries { metric: CardinalityMetric!, points: [CardinalityPoint!]! }
 type CardinalitySeries { scope: Scope!, stepSeconds: Int!, series: [MetricSeries!]! }
 type Prefix { prefix: String!, family: Int!, length: Int!, weight: Float!, discounted: Float!, share: Float!, boundPerFlow: Float! }
 type IcicleNode { prefix: String!, length: Int!, parent: String, weight: Float!, share: Float! }
+"A prefix counted in the kernel: lower <= truth <= upper; certain when lower reaches the threshold."
+type CountedPrefix { prefix: String!, side: Side!, family: Int!, length: Int!, lower: Float!, upper: Float!, certain: Boolean! }
+"A counted level: every prefix it does not list had at most floor; complete when floor is below the threshold."
+type CountedLevel { family: Int!, length: Int!, floor: Float!, complete: Boolean! }
+"Heavy prefixes from the prefix counts kept in the kernel (IPv4 /8 /16 /24, IPv6 /32 /48 /64)."
+type CountedPrefixes { complete: Boolean!, levels: [CountedLevel!]!, prefixes: [CountedPrefix!]! }
 type HeavyHitters {
   scope: Scope!, side: Side!, phi: Float!, by: RankBy!, total: Float!, threshold: Float!, bound: Float!, confidence: Float!
   prefixes: [Prefix!]!, icicle: [IcicleNode!]!
+  "Null with flow filters (prefix counts cover whole prefixes)."
+  counted: CountedPrefixes
 }
 type Totals { packets: [Count!]!, bytes: [Count!]! }
 type ProtocolSeries { protocol: Int!, name: String, packets: [Count!]!, bytes: [Count!]! }

@@ -18,6 +18,7 @@ import {
   type HeavyHitter,
   heavyHitters,
   type HyperLogLog,
+  PrefixCounts,
   type RankBy,
 } from '@tma/sketch';
 import type { PartialRef } from './partial-row';
@@ -99,6 +100,23 @@ export class SketchMerger {
       candidates = unionBlocks(c, candidates, { keepIndex: keepIndex || batch.length < rows.length });
     }
     return { cmsP: cmsP ?? mergedCms([]), cmsB: cmsB ?? mergedCms([]), candidates: candidates ?? unionBlocks([]) };
+  }
+
+  /**
+   * The rows' heavy-prefix counts merged (docs/sketch.md, "Heavy prefixes"); a row without them (written before they
+   * were kept, or from sampled or older agents) adds its traffic to every level's floor.
+   */
+  prefixes(rows: PartialRef[]): Promise<PrefixCounts> {
+    return this.store.memo('prefixes', rows, async () => {
+      const out = new PrefixCounts();
+      for (const batch of batches(rows)) {
+        const list = await this.store.sketches(batch, 'prefixes');
+        list.forEach((pc, i) =>
+          out.add(pc ?? new PrefixCounts().addUnknown(Number(batch[i].packets), Number(batch[i].bytes))),
+        );
+      }
+      return out;
+    });
   }
 
   /** The merged CMS pair alone (a point estimate needs no candidates). */
