@@ -51,6 +51,11 @@ function fixtureValue() {
     candidateThreshold: 1,
     evictedPackets: 2 ** 40,
     evictedBytes: 0,
+    // frozen with v2's first form: the fields appended since (spreads, heavy prefixes, …) hold their defaults
+    spreadSketch: Buffer.alloc(0),
+    prefixCounts: false,
+    heavyPrefixes: [],
+    prefixFloors: [],
   });
 }
 
