@@ -5,6 +5,7 @@ import type { DecodedSketch, SketchColumn } from '@tma/rollup';
 import type { Storage } from '@tma/storage';
 import type { TimeRange } from '../common/params';
 import { MergeMemo } from './merge-memo';
+import type { MergePool } from './merge-pool';
 import type { PartialRef } from './partial-row';
 import {
   PROVISIONAL_ID_SQL,
@@ -14,7 +15,7 @@ import {
   overlayProvisional,
 } from './provisional-index';
 import { RowIndex, type RowSelection } from './row-index';
-import { SketchCache } from './sketch-cache';
+import { FINAL_ROWS, SketchCache } from './sketch-cache';
 import type { StoreMetrics } from './store-metrics';
 
 export interface PartialStoreOptions {
@@ -24,6 +25,8 @@ export interface PartialStoreOptions {
   mergeCache: boolean;
   /** Byte budget of the kept merges. */
   mergeCacheBytes: number;
+  /** Merge worker threads; absent: merges run on the event loop. */
+  pool?: MergePool;
 }
 
 export class PartialStore {
@@ -33,16 +36,25 @@ export class PartialStore {
   /** Provisional sketches change every few seconds: a small cache apart, so they never push out final rows. */
   private readonly provisionalCache: SketchCache;
   private readonly merges: MergeMemo;
+  /** Where merges run when set (worker threads); decoded sketches are then kept in shared memory. */
+  readonly pool: MergePool | undefined;
 
   constructor(storage: Storage, options: PartialStoreOptions, metrics?: StoreMetrics) {
     this.index = new RowIndex(storage, options.indexRefreshMs, metrics);
-    this.cache = new SketchCache(storage, options.cacheBytes, metrics);
+    this.cache = new SketchCache(storage, options.cacheBytes, metrics, FINAL_ROWS, !!options.pool);
     this.provisional = new ProvisionalIndex(storage, options.indexRefreshMs, metrics);
-    this.provisionalCache = new SketchCache(storage, Math.ceil(options.cacheBytes / 8), metrics, {
-      table: PROVISIONAL_TABLE,
-      idSql: PROVISIONAL_ID_SQL,
-    });
+    this.provisionalCache = new SketchCache(
+      storage,
+      Math.ceil(options.cacheBytes / 8),
+      metrics,
+      {
+        table: PROVISIONAL_TABLE,
+        idSql: PROVISIONAL_ID_SQL,
+      },
+      !!options.pool,
+    );
     this.merges = new MergeMemo(options.mergeCache, options.mergeCacheBytes);
+    this.pool = options.pool;
   }
 
   get cachedBytes(): number {
@@ -53,9 +65,11 @@ export class PartialStore {
     await Promise.all([this.index.start(), this.provisional.start()]);
   }
 
-  stop(): void {
+  /** Stops the listings and the merge workers (waiting merges refused, running ones finish). */
+  async stop(): Promise<void> {
     this.index.stop();
     this.provisional.stop();
+    await this.pool?.close();
   }
 
   async refresh(): Promise<void> {

@@ -20,7 +20,17 @@ import {
   type HyperLogLog,
   type RankBy,
 } from '@tma/sketch';
+import type { FlowsWire } from './merge-tasks';
 import type { PartialRef } from './partial-row';
+import {
+  blockFromWire,
+  blockToWire,
+  cmsFromWire,
+  cmsToWire,
+  hllFromWire,
+  hllToWire,
+  type HllWire,
+} from './shared-sketch';
 import { PartialStore } from './partial-store';
 
 /**
@@ -83,6 +93,30 @@ export class SketchMerger {
    * that will be extended (the hours of a range).
    */
   private async mergeFlowRows(rows: PartialRef[], keepIndex = false, base?: MergedFlows): Promise<MergedFlows> {
+    const pool = this.store.pool;
+    if (pool && rows.length) {
+      // The same batches, each folded into the running merge on a worker (the base copied first, never changed).
+      let acc: FlowsWire | undefined = base && flowsToWire(base);
+      let copy = !!base;
+      for (const batch of batches(rows)) {
+        const [p, b, c] = await Promise.all([
+          this.store.sketches(batch, 'cms_packets'),
+          this.store.sketches(batch, 'cms_bytes'),
+          this.store.sketches(batch, 'candidates'),
+        ]);
+        acc = await pool.run('flows', {
+          acc,
+          copy,
+          p: p.map(cmsToWire),
+          b: b.map(cmsToWire),
+          c: c.map(blockToWire),
+          keepIndex: keepIndex || batch.length < rows.length,
+        });
+        copy = false;
+      }
+      const m = acc!;
+      return { cmsP: cmsFromWire(m.cmsP), cmsB: cmsFromWire(m.cmsB), candidates: blockFromWire(m.candidates) };
+    }
     let cmsP = base ? mergedCms([base.cmsP]) : undefined;
     let cmsB = base ? mergedCms([base.cmsB]) : undefined;
     let candidates = base?.candidates;
@@ -126,7 +160,17 @@ export class SketchMerger {
     filter?: { id: string; match: (key: Uint8Array) => boolean },
   ): Promise<RankedFlows> {
     const m = await this.flows(rows);
+    const pool = this.store.pool;
     const { all, floor, completeAbove } = await this.store.memo(`rank:${by}:${filter?.id ?? ''}`, rows, async () => {
+      // Filters are functions, which cannot cross to a worker: filtered rankings stay on the event loop.
+      if (pool && !filter)
+        return pool.run('rank', {
+          cmsP: cmsToWire(m.cmsP),
+          cmsB: cmsToWire(m.cmsB),
+          candidates: blockToWire(m.candidates),
+          by,
+          shortlist: RANK_SHORTLIST,
+        });
       let block = m.candidates;
       if (filter) {
         const idx: number[] = [];
@@ -163,6 +207,15 @@ export class SketchMerger {
   /** HLL union of one column over the rows. */
   hll(rows: PartialRef[], column: SketchColumn): Promise<HyperLogLog> {
     return this.store.memo(`hll:${column}`, rows, async () => {
+      const pool = this.store.pool;
+      if (pool) {
+        let acc: HllWire | undefined;
+        for (const batch of batches(rows)) {
+          const list = await this.store.sketches(batch, column as 'hll_flows');
+          acc = await pool.run('hll', { acc, copy: false, list: list.map(hllToWire) });
+        }
+        return acc ? hllFromWire(acc) : mergedHll([]);
+      }
       let out: HyperLogLog | undefined;
       for (const batch of batches(rows)) {
         const list = await this.store.sketches(batch, column as 'hll_flows');
@@ -172,6 +225,10 @@ export class SketchMerger {
       return out ?? mergedHll([]);
     });
   }
+}
+
+function flowsToWire(m: MergedFlows): FlowsWire {
+  return { cmsP: cmsToWire(m.cmsP), cmsB: cmsToWire(m.cmsB), candidates: blockToWire(m.candidates) };
 }
 
 /** Merges a batch into the running CMS (a fresh one on the first batch; cached inputs are never changed). */
