@@ -226,27 +226,7 @@ function grown(t: UnionTable, n: number, kw: number): UnionTable {
 }
 
 /**
- * The floor of a union of blocks of disjoint scopes: a flow in none of them had at most each one's floor in each,
- * so the floors add up; unknown when any is. Sampled when any is.
- */
-function unionBounds(blocks: readonly CandidateBlock[]): { floor: CandidateFloor | undefined; sampled: boolean } {
-  let packets = 0;
-  let bytes = 0;
-  let known = true;
-  let sampled = false;
-  for (const b of blocks) {
-    sampled ||= b.sampled;
-    if (!b.floor) known = false;
-    else {
-      packets += b.floor.packets;
-      bytes += b.floor.bytes;
-    }
-  }
-  return { floor: known ? { packets, bytes } : undefined, sampled };
-}
-
-/**
- * Key union of many blocks, counts summed (upper and since-entry alike), floors summed (unionBounds); entries in
+ * Key union of many blocks, counts summed (upper and since-entry alike), floors summed (CandidateUnion); entries in
  * order of first appearance. Inputs are not modified.
  * `base`, when given, must already hold distinct keys (an earlier union): its entries go in first without key
  * comparisons, so extending a reused union (a day's hours) with a few more blocks (its minutes) costs little more
@@ -257,48 +237,140 @@ export function unionBlocks(
   base?: CandidateBlock,
   options: { keepIndex?: boolean } = {},
 ): CandidateBlock {
-  const bounds = unionBounds(base ? [base, ...blocks] : blocks);
-  const nonEmpty = blocks.filter((b) => b.size > 0);
-  if (base && base.size > 0) {
-    if (nonEmpty.length === 0) return base.withBounds(bounds.floor, bounds.sampled);
-  } else {
-    base = undefined;
-    if (nonEmpty.length === 0)
-      return blocks.length === 0 ? CandidateBlock.empty : CandidateBlock.empty.withBounds(bounds.floor, bounds.sampled);
-    if (nonEmpty.length === 1) return nonEmpty[0].withBounds(bounds.floor, bounds.sampled);
+  return new CandidateUnion(base).add(blocks).finish(options);
+}
+
+/**
+ * unionBlocks fed in parts: `add` as many lists of blocks as come (a merge streaming its rows in batches), `finish`
+ * once. The same result as one unionBlocks call over every block added, without copying the union at each part.
+ */
+export class CandidateUnion {
+  private t: UnionTable | undefined;
+  private n = 0;
+  private kw = 0;
+  private kb = 0;
+  /** The only non-empty block so far, when there is no base: returned as it is unless another one comes. */
+  private single: CandidateBlock | undefined;
+  /**
+   * The floor of a union of blocks of disjoint scopes: a flow in none of them had at most each one's floor in each,
+   * so the floors add up; unknown when any is. Sampled when any is. Summed as blocks come (none is held for it).
+   */
+  private floorPackets = 0;
+  private floorBytes = 0;
+  private floorKnown = true;
+  private sampled = false;
+  private blocks = 0;
+  private readonly base: CandidateBlock | undefined;
+  private done = false;
+
+  constructor(base?: CandidateBlock) {
+    if (base) this.bound(base);
+    this.base = base && base.size > 0 ? base : undefined;
   }
-  const kb = (base ?? nonEmpty[0]).keyBytes;
-  if (nonEmpty.some((b) => b.keyBytes !== kb)) throw new RangeError('candidate blocks with different key lengths');
-  const kw = kb / 4;
-  // Sized for the distinct keys, not the sum of the inputs (a day's rows repeat the same keys many times): a small
-  // table stays in cache; it doubles when half full.
-  let cap = 1024;
-  for (const b of nonEmpty) while (cap < b.size * 4) cap *= 2;
-  if (base?.unionIndex) cap = Math.max(cap, base.unionIndex.length);
-  else while (base && cap < base.size * 4) cap *= 2;
-  let t = unionTable(cap, kw);
-  let { slots, keys, hi, lo, packets, bytes, sincePackets, sinceBytes } = t;
-  let mask = t.cap - 1;
-  let room = t.cap >> 1;
-  let n = 0;
-  if (base) {
-    n = base.size;
-    keys.set(base.keyWords);
-    hi.set(base.hi);
-    lo.set(base.lo);
-    packets.set(base.packets);
-    bytes.set(base.bytes);
-    sincePackets.set(base.sincePackets);
-    sinceBytes.set(base.sinceBytes);
-    if (base.unionIndex?.length === cap) slots.set(base.unionIndex);
-    else
+
+  add(blocks: readonly CandidateBlock[]): this {
+    if (this.done) throw new Error('CandidateUnion: add after finish');
+    this.blocks += blocks.length;
+    for (const b of blocks) this.bound(b);
+    const nonEmpty = blocks.filter((b) => b.size > 0);
+    if (nonEmpty.length === 0) return this;
+    if (!this.t && !this.base && !this.single && nonEmpty.length === 1) {
+      this.single = nonEmpty[0];
+      return this;
+    }
+    if (!this.t) this.open(this.single ? [this.single, ...nonEmpty] : nonEmpty);
+    if (this.single) {
+      const first = this.single;
+      this.single = undefined;
+      this.insert(first);
+    }
+    for (const b of nonEmpty) this.insert(b);
+    return this;
+  }
+
+  /** The union; the table is kept on it with `keepIndex` (a union that will be extended). */
+  finish(options: { keepIndex?: boolean } = {}): CandidateBlock {
+    this.done = true;
+    const bounds = {
+      floor: this.floorKnown ? { packets: this.floorPackets, bytes: this.floorBytes } : undefined,
+      sampled: this.sampled,
+    };
+    if (!this.t) {
+      if (this.single) return this.single.withBounds(bounds.floor, bounds.sampled);
+      if (this.base) return this.base.withBounds(bounds.floor, bounds.sampled);
+      return this.blocks === 0 ? CandidateBlock.empty : CandidateBlock.empty.withBounds(bounds.floor, bounds.sampled);
+    }
+    const { keys, hi, lo, packets, bytes, sincePackets, sinceBytes, slots } = this.t;
+    const n = this.n;
+    const out = new CandidateBlock(
+      new Uint8Array(keys.buffer.slice(0, n * this.kb)),
+      this.kb,
+      hi.slice(0, n),
+      lo.slice(0, n),
+      packets.slice(0, n),
+      bytes.slice(0, n),
+      sincePackets.slice(0, n),
+      sinceBytes.slice(0, n),
+      bounds.floor,
+      bounds.sampled,
+    );
+    if (options.keepIndex) out.unionIndex = slots;
+    return out;
+  }
+
+  private bound(b: CandidateBlock): void {
+    this.sampled ||= b.sampled;
+    if (!b.floor) this.floorKnown = false;
+    else {
+      this.floorPackets += b.floor.packets;
+      this.floorBytes += b.floor.bytes;
+    }
+  }
+
+  /**
+   * The table, sized for the distinct keys rather than the sum of the inputs (a day's rows repeat the same keys
+   * many times): a small table stays in cache; it doubles when half full. The base's entries go in first.
+   */
+  private open(first: readonly CandidateBlock[]): void {
+    const base = this.base;
+    const kb = (base ?? first[0]).keyBytes;
+    this.kb = kb;
+    this.kw = kb / 4;
+    let cap = 1024;
+    for (const b of first) while (cap < b.size * 4) cap *= 2;
+    if (base?.unionIndex) cap = Math.max(cap, base.unionIndex.length);
+    else while (base && cap < base.size * 4) cap *= 2;
+    const t = unionTable(cap, this.kw);
+    this.t = t;
+    if (!base) return;
+    const n = base.size;
+    this.n = n;
+    t.keys.set(base.keyWords);
+    t.hi.set(base.hi);
+    t.lo.set(base.lo);
+    t.packets.set(base.packets);
+    t.bytes.set(base.bytes);
+    t.sincePackets.set(base.sincePackets);
+    t.sinceBytes.set(base.sinceBytes);
+    if (base.unionIndex?.length === cap) t.slots.set(base.unionIndex);
+    else {
+      const mask = cap - 1;
       for (let j = 0; j < n; j++) {
-        let s = slotOf(hi[j], lo[j]) & mask;
-        while (slots[s] !== 0) s = (s + 1) & mask;
-        slots[s] = j + 1;
+        let s = slotOf(t.hi[j], t.lo[j]) & mask;
+        while (t.slots[s] !== 0) s = (s + 1) & mask;
+        t.slots[s] = j + 1;
       }
+    }
   }
-  for (const b of nonEmpty) {
+
+  private insert(b: CandidateBlock): void {
+    const kw = this.kw;
+    if (b.keyBytes !== this.kb) throw new RangeError('candidate blocks with different key lengths');
+    let t = this.t!;
+    let { slots, keys, hi, lo, packets, bytes, sincePackets, sinceBytes } = t;
+    let mask = t.cap - 1;
+    let room = t.cap >> 1;
+    let n = this.n;
     const bk = b.keyWords;
     const bh = b.hi;
     const bl = b.lo;
@@ -345,21 +417,9 @@ export function unionBlocks(
         s = (s + 1) & mask;
       }
     }
+    this.t = t;
+    this.n = n;
   }
-  const out = new CandidateBlock(
-    new Uint8Array(keys.buffer.slice(0, n * kb)),
-    kb,
-    hi.slice(0, n),
-    lo.slice(0, n),
-    packets.slice(0, n),
-    bytes.slice(0, n),
-    sincePackets.slice(0, n),
-    sinceBytes.slice(0, n),
-    bounds.floor,
-    bounds.sampled,
-  );
-  if (options.keepIndex) out.unionIndex = slots;
-  return out;
 }
 
 /**

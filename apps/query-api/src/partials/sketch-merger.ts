@@ -10,7 +10,7 @@ import {
   mergedHll,
   type SketchColumn,
   topByEstimate,
-  unionBlocks,
+  CandidateUnion,
 } from '@tma/rollup';
 import {
   type CandidateFloor,
@@ -23,6 +23,8 @@ import {
 import type { FlowsWire } from './merge-tasks';
 import type { PartialRef } from './partial-row';
 import {
+  type BlockWire,
+  type CmsWire,
   blockFromWire,
   blockToWire,
   cmsFromWire,
@@ -40,6 +42,11 @@ import { PartialStore } from './partial-store';
 export const RANK_SHORTLIST = 2048;
 /** Rows whose decoded sketches one merge holds at a time: one read chunk (64 rows) per column. */
 export const MERGE_BATCH = 64;
+/**
+ * Rows one worker task folds in (merge-pool.ts): their decoded sketches are in the cache or held for the task; one
+ * union per task instead of one per batch.
+ */
+export const TASK_ROWS = 512;
 
 /** Consecutive slices of at most MERGE_BATCH rows. */
 export function* batches<T>(rows: readonly T[], size = MERGE_BATCH): Generator<T[]> {
@@ -95,31 +102,33 @@ export class SketchMerger {
   private async mergeFlowRows(rows: PartialRef[], keepIndex = false, base?: MergedFlows): Promise<MergedFlows> {
     const pool = this.store.pool;
     if (pool && rows.length) {
-      // The same batches, each folded into the running merge on a worker (the base copied first, never changed).
+      // Read in the same batches; up to TASK_ROWS rows folded into the running merge per task on a worker (the
+      // base copied first, never changed).
       let acc: FlowsWire | undefined = base && flowsToWire(base);
       let copy = !!base;
+      let task: { p: CmsWire[]; b: CmsWire[]; c: BlockWire[] } = { p: [], b: [], c: [] };
+      let done = 0;
       for (const batch of batches(rows)) {
         const [p, b, c] = await Promise.all([
           this.store.sketches(batch, 'cms_packets'),
           this.store.sketches(batch, 'cms_bytes'),
           this.store.sketches(batch, 'candidates'),
         ]);
-        acc = await pool.run('flows', {
-          acc,
-          copy,
-          p: p.map(cmsToWire),
-          b: b.map(cmsToWire),
-          c: c.map(blockToWire),
-          keepIndex: keepIndex || batch.length < rows.length,
-        });
+        task.p.push(...p.map(cmsToWire));
+        task.b.push(...b.map(cmsToWire));
+        task.c.push(...c.map(blockToWire));
+        done += batch.length;
+        if (task.c.length < TASK_ROWS && done < rows.length) continue;
+        acc = await pool.run('flows', { acc, copy, ...task, keepIndex: keepIndex || done < rows.length });
         copy = false;
+        task = { p: [], b: [], c: [] };
       }
       const m = acc!;
       return { cmsP: cmsFromWire(m.cmsP), cmsB: cmsFromWire(m.cmsB), candidates: blockFromWire(m.candidates) };
     }
     let cmsP = base ? mergedCms([base.cmsP]) : undefined;
     let cmsB = base ? mergedCms([base.cmsB]) : undefined;
-    let candidates = base?.candidates;
+    const union = new CandidateUnion(base?.candidates);
     for (const batch of batches(rows)) {
       const [p, b, c] = await Promise.all([
         this.store.sketches(batch, 'cms_packets'),
@@ -128,9 +137,9 @@ export class SketchMerger {
       ]);
       cmsP = into(cmsP, p);
       cmsB = into(cmsB, b);
-      candidates = unionBlocks(c, candidates, { keepIndex: keepIndex || batch.length < rows.length });
+      union.add(c);
     }
-    return { cmsP: cmsP ?? mergedCms([]), cmsB: cmsB ?? mergedCms([]), candidates: candidates ?? unionBlocks([]) };
+    return { cmsP: cmsP ?? mergedCms([]), cmsB: cmsB ?? mergedCms([]), candidates: union.finish({ keepIndex }) };
   }
 
   /** The merged CMS pair alone (a point estimate needs no candidates). */
