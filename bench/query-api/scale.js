@@ -278,13 +278,24 @@ async function main() {
   const runs = [];
   for (const w of WORKERS) runs.push(await measure(meta, w));
   const baseRun = runs.find((r) => r.workers === 0) ?? runs[0];
-  const same = runs.every((r) =>
-    Object.entries(baseRun.answers).every(
-      ([k, v]) => JSON.stringify(JSON.parse(r.answers[k])) === JSON.stringify(JSON.parse(v)),
-    ),
-  );
+  // Compared with keys sorted (an object's key order, e.g. scope.tiers, follows the order rows were listed in).
+  const canonical = (v) =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, canonical(v[k])]),
+          )
+        : v;
+  const text = (body) => JSON.stringify(canonical(JSON.parse(body)));
+  const differ = [];
+  for (const r of runs)
+    for (const [k, v] of Object.entries(baseRun.answers))
+      if (text(r.answers[k]) !== text(v)) differ.push(`${k} (workers=${r.workers})`);
   console.log(
-    `\nanswers identical across ${runs.map((r) => `workers=${r.workers}`).join(', ')}: ${same ? 'yes' : 'NO'}`,
+    `\nanswers identical across ${runs.map((r) => `workers=${r.workers}`).join(', ')}: ${differ.length ? `NO: ${differ.join(', ')}` : 'yes'}`,
   );
   console.log(
     `merge cache off (every request merges and ranks); decoded rows cached (TMA_API_CACHE_MB=${options['cache-mb']}); ms`,

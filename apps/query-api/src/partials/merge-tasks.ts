@@ -1,6 +1,7 @@
 // The merges a worker thread runs (merge-worker.ts), on sketches described by shared arrays (shared-sketch.ts):
 // the same operations as SketchMerger's event-loop path, in the same order, so answers are identical whichever
-// thread merged. Results come back in shared memory, so a kept merge can be handed to a worker again as a base.
+// thread merged. Inputs are read in place (the cached decoded rows live in shared memory); results are new arrays
+// that the worker hands over (moved, not copied: transferList).
 import { topByEstimate, unionBlocks } from '@tma/rollup';
 import {
   type CandidateFloor,
@@ -22,7 +23,6 @@ import {
   hllToWire,
   reuseCms,
   reuseHll,
-  toShared,
 } from './shared-sketch';
 
 export interface FlowsWire {
@@ -74,7 +74,7 @@ function foldCms(acc: CmsWire | undefined, copy: boolean, list: CmsWire[]): Coun
   let out: CountMinSketch;
   if (acc && !copy) out = cmsFromWire(acc);
   else {
-    out = toShared(new CountMinSketch(shape ? { depth: shape.depth, widthBits: shape.widthBits } : {}));
+    out = new CountMinSketch(shape ? { depth: shape.depth, widthBits: shape.widthBits } : {});
     if (acc) out.merge(cmsFromWire(acc));
   }
   if (list.length) {
@@ -89,7 +89,7 @@ export function runFlows(t: FlowsTask): FlowsWire {
   const cmsB = foldCms(t.acc?.cmsB, t.copy, t.b);
   const base = t.acc?.candidates && blockFromWire(t.acc.candidates);
   const candidates = unionBlocks(t.c.map(blockFromWire), base, { keepIndex: t.keepIndex });
-  return { cmsP: cmsToWire(cmsP), cmsB: cmsToWire(cmsB), candidates: blockToWire(toShared(candidates)) };
+  return { cmsP: cmsToWire(cmsP), cmsB: cmsToWire(cmsB), candidates: blockToWire(candidates) };
 }
 
 /** SketchMerger.ranked without a filter: the shortlist of the largest plain estimates, re-estimated and ranked. */
@@ -118,7 +118,7 @@ export function runHll(t: HllTask): HllWire {
   let out: HyperLogLog;
   if (t.acc && !t.copy) out = hllFromWire(t.acc);
   else {
-    out = toShared(new HyperLogLog(shape ? { precision: shape.p } : {}));
+    out = new HyperLogLog(shape ? { precision: shape.p } : {});
     if (t.acc) out.merge(hllFromWire(t.acc));
   }
   if (t.list.length) {
@@ -133,4 +133,18 @@ export function runTask<K extends MergeKind>(kind: K, args: MergeTasks[K][0]): M
   if (kind === 'rank') return runRank(args as RankTask) as MergeTasks[K][1];
   if (kind === 'hll') return runHll(args as HllTask) as MergeTasks[K][1];
   throw new Error(`unknown merge task ${String(kind)}`);
+}
+
+/**
+ * The buffers of a result's arrays that the worker may hand over: its own, not shared ones (those are the inputs'
+ * and the cache's), not empty ones, each once.
+ */
+export function transferables(v: unknown, out = new Set<ArrayBuffer>(), depth = 0): ArrayBuffer[] {
+  if (ArrayBuffer.isView(v)) {
+    // (empty ones may be module constants such as CandidateBlock.empty's: never detached)
+    if (v.buffer instanceof ArrayBuffer && v.buffer.byteLength > 0) out.add(v.buffer);
+  } else if (v && typeof v === 'object' && depth < 3) {
+    for (const x of Array.isArray(v) ? v : Object.values(v)) transferables(x, out, depth + 1);
+  }
+  return [...out];
 }

@@ -2,7 +2,7 @@
 // result or its error. The deployment's hash seed comes with the thread's data: rankings hash candidate keys.
 import { parentPort, workerData } from 'node:worker_threads';
 import { useHashSeed } from '@tma/sketch';
-import { type MergeKind, runTask } from './merge-tasks';
+import { type MergeKind, runTask, transferables } from './merge-tasks';
 
 interface Request {
   id: number;
@@ -13,7 +13,8 @@ interface Request {
 useHashSeed((workerData as { seed: Parameters<typeof useHashSeed>[0] }).seed);
 parentPort?.on('message', ({ id, kind, args }: Request) => {
   try {
-    parentPort!.postMessage({ id, result: runTask(kind, args) });
+    const result = runTask(kind, args);
+    parentPort!.postMessage({ id, result }, transferables(result));
   } catch (e) {
     const err = e as Error;
     parentPort!.postMessage({ id, error: { name: err.name, message: err.message, stack: err.stack } });

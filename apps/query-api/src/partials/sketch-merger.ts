@@ -1,7 +1,8 @@
 // Merges of partial rows shared by the answers: the merged CMS pair and candidate union of a row set (incremental over
 // the 1 h rows), its ranked candidates, the completeness bound of a ranking, and HLL unions. Each is memoized on the
 // exact set of (row, version) pairs. Merges stream: at most MERGE_BATCH rows' decoded sketches are held at a time
-// (a week of 1 min rows, host-filtered, would otherwise be decoded all at once before the first merge).
+// (a week of 1 min rows, host-filtered, would otherwise be decoded all at once before the first merge), TASK_ROWS
+// when the merges run on worker threads (merge-pool.ts), where the same operations run in the same order.
 import { Injectable } from '@nestjs/common';
 import {
   type CandidateBlock,
