@@ -1,8 +1,8 @@
 // Merges of partial rows shared by the answers: the merged CMS pair and candidate union of a row set (incremental over
 // the 1 h rows), its ranked candidates, the completeness bound of a ranking, and HLL unions. Each is memoized on the
 // exact set of (row, version) pairs. Merges stream: at most MERGE_BATCH rows' decoded sketches are held at a time
-// (a week of 1 min rows, host-filtered, would otherwise be decoded all at once before the first merge), TASK_ROWS
-// when the merges run on worker threads (merge-pool.ts), where the same operations run in the same order.
+// (a week of 1 min rows, host-filtered, would otherwise be decoded all at once before the first merge), batches up
+// to TASK_BYTES of decoded sketches when the merges run on worker threads (merge-pool.ts), where the same operations run in the same order.
 import { Injectable } from '@nestjs/common';
 import {
   type CandidateBlock,
@@ -44,10 +44,10 @@ export const RANK_SHORTLIST = 2048;
 /** Rows whose decoded sketches one merge holds at a time: one read chunk (64 rows) per column. */
 export const MERGE_BATCH = 64;
 /**
- * Rows one worker task folds in (merge-pool.ts): their decoded sketches are in the cache or held for the task; one
- * union per task instead of one per batch.
+ * Decoded sketch bytes one worker task folds in (merge-pool.ts), in whole batches: held for the task when they are
+ * not cached; one union per task instead of one per batch.
  */
-export const TASK_ROWS = 512;
+export const TASK_BYTES = 64 * 2 ** 20;
 
 /** Consecutive slices of at most MERGE_BATCH rows. */
 export function* batches<T>(rows: readonly T[], size = MERGE_BATCH): Generator<T[]> {
@@ -103,12 +103,13 @@ export class SketchMerger {
   private async mergeFlowRows(rows: PartialRef[], keepIndex = false, base?: MergedFlows): Promise<MergedFlows> {
     const pool = this.store.pool;
     if (pool && rows.length) {
-      // Read in the same batches; up to TASK_ROWS rows folded into the running merge per task on a worker (the
-      // base copied first, never changed).
+      // Read in the same batches; batches of up to TASK_BYTES folded into the running merge per task on a worker
+      // (the base copied first, never changed).
       let acc: FlowsWire | undefined = base && flowsToWire(base);
       let copy = !!base;
       let task: { p: CmsWire[]; b: CmsWire[]; c: BlockWire[] } = { p: [], b: [], c: [] };
       let done = 0;
+      let held = 0;
       for (const batch of batches(rows)) {
         const [p, b, c] = await Promise.all([
           this.store.sketches(batch, 'cms_packets'),
@@ -119,7 +120,9 @@ export class SketchMerger {
         task.b.push(...b.map(cmsToWire));
         task.c.push(...c.map(blockToWire));
         done += batch.length;
-        if (task.c.length < TASK_ROWS && done < rows.length) continue;
+        for (let i = 0; i < batch.length; i++) held += p[i].cells.byteLength + b[i].cells.byteLength + c[i].byteSize;
+        if (held < TASK_BYTES && done < rows.length) continue;
+        held = 0;
         acc = await pool.run('flows', { acc, copy, ...task, keepIndex: keepIndex || done < rows.length });
         copy = false;
         task = { p: [], b: [], c: [] };
