@@ -8,7 +8,6 @@ import { RequestCancelledError, withRequestSignal } from '../common/request-sign
 import { MergePool } from './merge-pool';
 import type { PartialRef } from './partial-row';
 import type { PartialStore } from './partial-store';
-import { toShared } from './shared-sketch';
 import { SketchMerger } from './sketch-merger';
 
 function rng(seed: number): () => number {
@@ -84,11 +83,7 @@ function dataset() {
 function store(decoded: Map<string, unknown>, pool?: MergePool): PartialStore {
   return {
     pool,
-    sketches: async (list: readonly PartialRef[], column: string) =>
-      list.map((r) => {
-        const v = decoded.get(`${r.id}|${column}`);
-        return pool ? toShared(v) : v;
-      }),
+    sketches: async (list: readonly PartialRef[], column: string) => list.map((r) => decoded.get(`${r.id}|${column}`)),
     memo: <T>(_kind: string, _rows: readonly PartialRef[], compute: () => Promise<T>) => compute(),
   } as unknown as PartialStore;
 }

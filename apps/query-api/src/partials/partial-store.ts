@@ -15,7 +15,7 @@ import {
   overlayProvisional,
 } from './provisional-index';
 import { RowIndex, type RowSelection } from './row-index';
-import { FINAL_ROWS, SketchCache } from './sketch-cache';
+import { SketchCache } from './sketch-cache';
 import type { StoreMetrics } from './store-metrics';
 
 export interface PartialStoreOptions {
@@ -36,23 +36,17 @@ export class PartialStore {
   /** Provisional sketches change every few seconds: a small cache apart, so they never push out final rows. */
   private readonly provisionalCache: SketchCache;
   private readonly merges: MergeMemo;
-  /** Where merges run when set (worker threads); decoded sketches are then kept in shared memory. */
+  /** Where merges run when set (worker threads). */
   readonly pool: MergePool | undefined;
 
   constructor(storage: Storage, options: PartialStoreOptions, metrics?: StoreMetrics) {
     this.index = new RowIndex(storage, options.indexRefreshMs, metrics);
-    this.cache = new SketchCache(storage, options.cacheBytes, metrics, FINAL_ROWS, !!options.pool);
+    this.cache = new SketchCache(storage, options.cacheBytes, metrics);
     this.provisional = new ProvisionalIndex(storage, options.indexRefreshMs, metrics);
-    this.provisionalCache = new SketchCache(
-      storage,
-      Math.ceil(options.cacheBytes / 8),
-      metrics,
-      {
-        table: PROVISIONAL_TABLE,
-        idSql: PROVISIONAL_ID_SQL,
-      },
-      !!options.pool,
-    );
+    this.provisionalCache = new SketchCache(storage, Math.ceil(options.cacheBytes / 8), metrics, {
+      table: PROVISIONAL_TABLE,
+      idSql: PROVISIONAL_ID_SQL,
+    });
     this.merges = new MergeMemo(options.mergeCache, options.mergeCacheBytes);
     this.pool = options.pool;
   }

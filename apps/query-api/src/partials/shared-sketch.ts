@@ -1,7 +1,8 @@
-// Decoded sketches in shared memory, and their plain descriptions for messages between threads. A typed array over
-// a SharedArrayBuffer crosses postMessage without a copy, so the merge workers (merge-pool.ts) read the cached
-// decoded rows and the kept merges in place; class instances do not cross, so each side rebuilds its objects
-// around the same arrays.
+// Decoded sketches as plain descriptions for messages between threads (merge-pool.ts): class instances do not cross
+// postMessage, their typed arrays do (copied; moved when transferred), so each side rebuilds its objects around the
+// arrays it received. Kept off shared memory on purpose: the collector does not count SharedArrayBuffer memory, so
+// decoded rows copied there for one request outlived it (measured: a week of uncached host-filtered rows held
+// ~0.5 GiB more than on the event loop).
 import { CandidateBlock } from '@tma/rollup';
 import { type CandidateFloor, CountMinSketch, HyperLogLog } from '@tma/sketch';
 
@@ -29,21 +30,6 @@ export interface BlockWire {
   floor: CandidateFloor | undefined;
   sampled: boolean;
   unionIndex: Int32Array | undefined;
-}
-
-type Typed = Uint8Array | Uint32Array | Int32Array | Float64Array;
-
-export function isShared(a: Typed): boolean {
-  return a.buffer instanceof SharedArrayBuffer;
-}
-
-/** The same values in shared memory (the array itself when it already is). */
-export function shared<T extends Typed>(a: T): T {
-  if (isShared(a)) return a;
-  const Ctor = a.constructor as new (b: SharedArrayBuffer, offset?: number, length?: number) => T;
-  const out = new Ctor(new SharedArrayBuffer(a.byteLength), 0, a.length);
-  out.set(a as never);
-  return out;
 }
 
 // The sketch classes allocate their arrays in their constructors; these rebuild one around given arrays (the
@@ -122,34 +108,4 @@ export function blockFromWire(w: BlockWire): CandidateBlock {
   );
   if (w.unionIndex) b.unionIndex = w.unionIndex;
   return b;
-}
-
-/** A CMS, HLL or candidate block with its arrays in shared memory (copied once; the same object when they are). */
-export function toShared<T>(v: T): T {
-  if (v instanceof CountMinSketch) {
-    return (
-      isShared(v.cells)
-        ? v
-        : withCells(new CountMinSketch({ depth: v.depth, widthBits: v.widthBits }), shared(v.cells), v.total)
-    ) as T;
-  }
-  if (v instanceof HyperLogLog) {
-    return (isShared(v.registers) ? v : withRegisters(new HyperLogLog({ precision: v.p }), shared(v.registers))) as T;
-  }
-  if (v instanceof CandidateBlock) {
-    if (isShared(v.hi) && isShared(v.keyData) && (!v.unionIndex || isShared(v.unionIndex))) return v;
-    const w = blockToWire(v);
-    return blockFromWire({
-      ...w,
-      keyData: shared(w.keyData),
-      hi: shared(w.hi),
-      lo: shared(w.lo),
-      packets: shared(w.packets),
-      bytes: shared(w.bytes),
-      sincePackets: shared(w.sincePackets),
-      sinceBytes: shared(w.sinceBytes),
-      unionIndex: w.unionIndex && shared(w.unionIndex),
-    }) as T;
-  }
-  return v;
 }

@@ -6,7 +6,6 @@ import { CountMinSketch, HyperLogLog } from '@tma/sketch';
 import type { Storage } from '@tma/storage';
 import { ID_SQL, type PartialRef } from './partial-row';
 import { ByteLru } from './byte-lru';
-import { toShared } from './shared-sketch';
 import type { StoreMetrics } from './store-metrics';
 
 function sizeOf(v: unknown): number {
@@ -33,8 +32,6 @@ export class SketchCache {
     maxBytes: number,
     private readonly metrics?: StoreMetrics,
     private readonly source: SketchSource = FINAL_ROWS,
-    /** Decoded sketches in shared memory, for the merge workers (merge-pool.ts). */
-    private readonly share = false,
   ) {
     this.cache = new ByteLru(maxBytes, sizeOf);
   }
@@ -107,8 +104,7 @@ export class SketchCache {
     const byId = new Map<string, unknown>();
     const wanted = new Map(rows.map((r) => [r.id, r.version]));
     for (const f of found) {
-      const decoded = decodeSketchColumn(column, f.blob);
-      const value = this.share ? toShared(decoded) : decoded;
+      const value = decodeSketchColumn(column, f.blob);
       byId.set(f.id, value);
       // Cache under the version actually read: a newer version is simply a new entry.
       if (wanted.has(f.id)) this.cache.set(`${f.id}#${f.version}#${column}`, value);

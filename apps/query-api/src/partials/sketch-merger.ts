@@ -47,7 +47,7 @@ export const MERGE_BATCH = 64;
  * Decoded sketch bytes one worker task folds in (merge-pool.ts), in whole batches: held for the task when they are
  * not cached; one union per task instead of one per batch.
  */
-export const TASK_BYTES = 64 * 2 ** 20;
+export const TASK_BYTES = 16 * 2 ** 20;
 
 /** Consecutive slices of at most MERGE_BATCH rows. */
 export function* batches<T>(rows: readonly T[], size = MERGE_BATCH): Generator<T[]> {
