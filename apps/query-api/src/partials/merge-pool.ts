@@ -1,5 +1,5 @@
 // Merges off the event loop: a fixed set of worker threads (merge-worker.ts) running merge tasks (merge-tasks.ts)
-// on the cached decoded sketches, which live in shared memory, so a task's inputs cross without copies. One task
+// on decoded sketches copied to them (sketch-wire.ts; results come back moved, not copied). One task
 // per worker at a time; the rest wait in one bounded queue (full: 503, so a burst is refused rather than queued
 // for minutes). A task still waiting when its request's client goes away is dropped (request-signal.ts); a running
 // one finishes (a merge is short) and its result is discarded. close() refuses new and waiting tasks, lets the

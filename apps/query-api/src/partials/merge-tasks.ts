@@ -1,7 +1,6 @@
-// The merges a worker thread runs (merge-worker.ts), on sketches described by shared arrays (shared-sketch.ts):
+// The merges a worker thread runs (merge-worker.ts), on sketches described as plain arrays (sketch-wire.ts):
 // the same operations as SketchMerger's event-loop path, in the same order, so answers are identical whichever
-// thread merged. Inputs are read in place (the cached decoded rows live in shared memory); results are new arrays
-// that the worker hands over (moved, not copied: transferList).
+// thread merged. Results are new arrays that the worker hands over (moved, not copied: transferList).
 import { topByEstimate, unionBlocks } from '@tma/rollup';
 import {
   type CandidateFloor,
@@ -23,7 +22,7 @@ import {
   hllToWire,
   reuseCms,
   reuseHll,
-} from './shared-sketch';
+} from './sketch-wire';
 
 export interface FlowsWire {
   cmsP: CmsWire;
@@ -136,8 +135,8 @@ export function runTask<K extends MergeKind>(kind: K, args: MergeTasks[K][0]): M
 }
 
 /**
- * The buffers of a result's arrays that the worker may hand over: its own, not shared ones (those are the inputs'
- * and the cache's), not empty ones, each once.
+ * The buffers of a result's arrays, each once, that the worker hands over: its own (results, and inputs it received
+ * as copies), never shared or empty ones.
  */
 export function transferables(v: unknown, out = new Set<ArrayBuffer>(), depth = 0): ArrayBuffer[] {
   if (ArrayBuffer.isView(v)) {

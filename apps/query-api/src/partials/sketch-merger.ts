@@ -33,7 +33,7 @@ import {
   hllFromWire,
   hllToWire,
   type HllWire,
-} from './shared-sketch';
+} from './sketch-wire';
 import { PartialStore } from './partial-store';
 
 /**
