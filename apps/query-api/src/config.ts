@@ -1,7 +1,6 @@
 // Query API settings from the environment, validated once at boot; every error names the variable and the fix.
 // Tokens are secrets: they never appear in messages or logs (only their names do).
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { DEFAULT_SQL_LIMITS, type SqlLimits } from '@tma/storage';
 import { ConfigError, loadSettings, optional, parseDuration, parseName, rule, rules, setting } from '@tma/config';
 import { resolveHashSeed, type ResolvedHashSeed } from '@tma/sketch';
@@ -45,8 +44,12 @@ export interface QueryApiConfig {
   sqlLimits: SqlLimits;
 }
 
-/** Merge threads by default: one per core but the event loop's, at least one. */
-export const DEFAULT_MERGE_WORKERS = Math.max(1, availableParallelism() - 1);
+/**
+ * Merge threads by default: none (merges on the event loop). Measured on 2 shared cores, a worker kept the event
+ * loop free but cost ~3× the CPU of an uncached top-K merge (its inputs are copied to it), so it is opted into
+ * (docs/scale.md, "Query API at 10,000 hosts").
+ */
+export const DEFAULT_MERGE_WORKERS = 0;
 
 /** Durations here are at least 1 ms; units are required. */
 const duration = (env: string, fallback: number) =>
@@ -101,7 +104,7 @@ export function parseTokens(text: string, source: string): ApiToken[] {
  *   TMA_API_TOKENS (name:secret[:scope],…) or TMA_API_TOKENS_FILE; TMA_API_AUTH=off switches authentication off
  *   TMA_API_MAX_RANGE (31d) TMA_API_MAX_POINTS (1000) TMA_API_MAX_K (1000) TMA_API_CACHE_MB (256)
  *   TMA_API_INDEX_REFRESH (1s; 0 = no index) TMA_API_MERGE_CACHE (on) TMA_API_MERGE_CACHE_MB (128)
- *   TMA_API_MERGE_WORKERS (cores − 1, at least 1; 0 = merge on the event loop) TMA_API_MERGE_QUEUE (256)
+ *   TMA_API_MERGE_WORKERS (0 = merge on the event loop) TMA_API_MERGE_QUEUE (256)
  *   TMA_HASH_SEED or TMA_HASH_SEED_FILE (the public seed, with a warning)
  *   TMA_API_SQL_TIMEOUT (30s) TMA_API_SQL_MAX_ROWS (100000) TMA_API_SQL_MAX_RESULT_MB (64) TMA_API_SQL_MAX_MEMORY_MB (2048)
  */
