@@ -18,6 +18,7 @@ import { HostsController } from './hosts/hosts.controller';
 import { HostsService } from './hosts/hosts.service';
 import type { Metrics } from './observability';
 import { OpsController, type ReadinessCheck } from './ops/ops.controller';
+import { MergePool } from './partials/merge-pool';
 import { PartialStore } from './partials/partial-store';
 import { SketchMerger } from './partials/sketch-merger';
 import { CONFIG, EXTRA_METRICS, METRICS, READINESS, STORAGE } from './tokens';
@@ -45,8 +46,8 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
     await this.store.start();
   }
 
-  onModuleDestroy(): void {
-    this.store.stop();
+  async onModuleDestroy(): Promise<void> {
+    await this.store.stop();
   }
 
   static create(o: QueryApiModuleOptions): DynamicModule {
@@ -58,6 +59,10 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
         indexRefreshMs: config.indexRefreshMs,
         mergeCache: config.mergeCache,
         mergeCacheBytes: config.mergeCacheBytes,
+        pool:
+          config.mergeWorkers > 0
+            ? new MergePool({ workers: config.mergeWorkers, queue: config.mergeQueue, seed: config.hashSeed.seed })
+            : undefined,
       },
       metrics,
     );

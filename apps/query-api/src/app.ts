@@ -11,6 +11,7 @@ import { openApiDocument } from './api-docs/openapi-document';
 import { QueryApiModule } from './app.module';
 import { installAuth } from './common/auth';
 import { ErrorFilter } from './common/error.filter';
+import { withRequestSignal } from './common/request-signal';
 import { BODY_LIMIT_BYTES } from './common/openapi';
 import type { QueryApiConfig } from './config';
 import { JsonLogger, Metrics } from './observability';
@@ -95,6 +96,15 @@ export async function createQueryApi(options: QueryApiOptions): Promise<QueryApi
           requestId: req.id,
         });
     }
+  });
+  // Each request's work runs with a signal that aborts when its client goes away before the answer is sent
+  // (request-signal.ts): merges still waiting for a worker are then dropped.
+  fastify.addHook('onRequest', (_req, reply, done) => {
+    const abort = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) abort.abort();
+    });
+    withRequestSignal(abort.signal, done);
   });
   installAuth(fastify, config, metrics);
   // Nest folds a trailing slash away; Fastify does not, so /dashboard/ is answered here, keeping the query string

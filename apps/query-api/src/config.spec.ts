@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '@tma/config';
 import { expandHashSeed, resolveHashSeed } from '@tma/sketch';
-import { loadQueryApiConfig, parseTokens } from './config';
+import { DEFAULT_MERGE_WORKERS, loadQueryApiConfig, parseTokens } from './config';
 
 const SECRET = '0123456789abcdef';
 
@@ -21,6 +21,8 @@ describe('loadQueryApiConfig', () => {
       indexRefreshMs: 1000,
       mergeCache: true,
       mergeCacheBytes: 128 * 1024 * 1024,
+      mergeWorkers: DEFAULT_MERGE_WORKERS,
+      mergeQueue: 256,
       hashSeed: resolveHashSeed({}),
       sqlLimits: {
         maxExecutionSeconds: 30,
@@ -79,6 +81,8 @@ describe('loadQueryApiConfig', () => {
         TMA_API_CACHE_MB: '0',
         TMA_API_MERGE_CACHE: 'off',
         TMA_API_MERGE_CACHE_MB: '16',
+        TMA_API_MERGE_WORKERS: '0',
+        TMA_API_MERGE_QUEUE: '8',
       }),
     ).toMatchObject({
       maxRangeMs: 7 * 86_400_000,
@@ -86,6 +90,8 @@ describe('loadQueryApiConfig', () => {
       cacheBytes: 0,
       mergeCache: false,
       mergeCacheBytes: 16 * 1024 * 1024,
+      mergeWorkers: 0,
+      mergeQueue: 8,
     });
   });
 

@@ -34,11 +34,22 @@ export interface QueryApiConfig {
   mergeCache: boolean;
   /** Memory given to those kept merges (bytes; least recently used out first). */
   mergeCacheBytes: number;
+  /** Worker threads that merge sketches off the event loop; 0 = merge on the event loop. */
+  mergeWorkers: number;
+  /** Merge tasks that may wait for a worker; more are refused with 503. */
+  mergeQueue: number;
   /** The deployment's hash seed: point lookups hash flow keys with it; stored sketches of another seed are refused. */
   hashSeed: ResolvedHashSeed;
   /** Limits of POST /v1/sql (time, result rows and bytes, memory). */
   sqlLimits: SqlLimits;
 }
+
+/**
+ * Merge threads by default: none (merges on the event loop). Measured on 2 shared cores, a worker kept the event
+ * loop free but cost ~3× the CPU of an uncached top-K merge (its inputs are copied to it), so it is opted into
+ * (docs/scale.md, "Query API at 10,000 hosts").
+ */
+export const DEFAULT_MERGE_WORKERS = 0;
 
 /** Durations here are at least 1 ms; units are required. */
 const duration = (env: string, fallback: number) =>
@@ -93,6 +104,7 @@ export function parseTokens(text: string, source: string): ApiToken[] {
  *   TMA_API_TOKENS (name:secret[:scope],…) or TMA_API_TOKENS_FILE; TMA_API_AUTH=off switches authentication off
  *   TMA_API_MAX_RANGE (31d) TMA_API_MAX_POINTS (1000) TMA_API_MAX_K (1000) TMA_API_CACHE_MB (256)
  *   TMA_API_INDEX_REFRESH (1s; 0 = no index) TMA_API_MERGE_CACHE (on) TMA_API_MERGE_CACHE_MB (128)
+ *   TMA_API_MERGE_WORKERS (0 = merge on the event loop) TMA_API_MERGE_QUEUE (256)
  *   TMA_HASH_SEED or TMA_HASH_SEED_FILE (the public seed, with a warning)
  *   TMA_API_SQL_TIMEOUT (30s) TMA_API_SQL_MAX_ROWS (100000) TMA_API_SQL_MAX_RESULT_MB (64) TMA_API_SQL_MAX_MEMORY_MB (2048)
  */
@@ -129,6 +141,8 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
       }),
       mergeCache: setting({ env: 'TMA_API_MERGE_CACHE', schema: rules.onOff(), default: true }),
       mergeCacheMb: integer('TMA_API_MERGE_CACHE_MB', 128, 0, 65_536),
+      mergeWorkers: integer('TMA_API_MERGE_WORKERS', DEFAULT_MERGE_WORKERS, 0, 64),
+      mergeQueue: integer('TMA_API_MERGE_QUEUE', 256, 1, 100_000),
       sqlTimeoutMs: setting({
         env: 'TMA_API_SQL_TIMEOUT',
         schema: rules.duration({ min: 1000, max: 3_600_000 }),
@@ -172,6 +186,8 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
     indexRefreshMs: v.indexRefreshMs,
     mergeCache: v.mergeCache,
     mergeCacheBytes: v.mergeCacheMb * 1024 * 1024,
+    mergeWorkers: v.mergeWorkers,
+    mergeQueue: v.mergeQueue,
     hashSeed,
     sqlLimits: {
       maxExecutionSeconds: Math.ceil(v.sqlTimeoutMs / 1000),

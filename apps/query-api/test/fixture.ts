@@ -161,6 +161,9 @@ export function testConfig(tokens: string, overrides: Partial<QueryApiConfig> = 
     indexRefreshMs: 1000,
     mergeCache: true,
     mergeCacheBytes: 64 * 1024 * 1024,
+    // Merges on worker threads, as deployed by default (answers are the same as on the event loop).
+    mergeWorkers: 2,
+    mergeQueue: 256,
     hashSeed: { seed: PUBLIC_HASH_KEY, source: 'test', warnings: [] },
     sqlLimits: DEFAULT_SQL_LIMITS,
     ...overrides,
