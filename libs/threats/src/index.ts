@@ -6,3 +6,4 @@ export * from './kary';
 export * from './window';
 export * from './lifecycle';
 export * from './detectors';
+export * from './mitigation';
