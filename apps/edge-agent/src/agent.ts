@@ -35,7 +35,7 @@ import { useHashSeed } from '@tma/sketch';
 import { BlockMap } from '@tma/kernel';
 import { protectedHosts } from '@tma/threats';
 import { CommandLink } from './commands';
-import { Mitigation } from './mitigation';
+import { Mitigation, reportFields } from './mitigation';
 
 /** Interface label of the totals of interfaces without a slot of their own in the kernel. */
 export const OTHER_INTERFACES = '_other';
@@ -288,7 +288,7 @@ export class Agent {
   /** A report of the mitigation: sent on the reports topic, or only logged (--stdout). */
   mitigationReport(r: MitigationReport): void {
     if (this.commands) this.commands.report(r);
-    else this.log(r.event === 'REFUSED' ? 'warn' : 'info', 'mitigation', { ...r });
+    else this.log(r.event === 'REFUSED' ? 'warn' : 'info', 'mitigation', reportFields(r));
   }
 
   private observe(read: EpochRead): void {

@@ -12,7 +12,7 @@ import {
   type MitigationReport,
 } from '@tma/schema';
 import type { Logger } from './log';
-import type { Mitigation } from './mitigation';
+import { reportFields, type Mitigation } from './mitigation';
 import { Publisher } from './publisher';
 
 export interface CommandLinkOptions {
@@ -94,7 +94,7 @@ export class CommandLink {
 
   /** Logs a report and sends it (in order, after the ones before it). */
   report(r: MitigationReport): void {
-    this.o.log(r.event === 'REFUSED' ? 'warn' : 'info', 'mitigation', { ...r });
+    this.o.log(r.event === 'REFUSED' ? 'warn' : 'info', 'mitigation', reportFields(r));
     if (this.closed) return;
     this.sending = this.sending.then(() =>
       this.reports.send(mitigationReportCodec.encode(r)).catch((e: Error) => {

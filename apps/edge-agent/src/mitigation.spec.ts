@@ -57,7 +57,7 @@ run('edge agent mitigation', () => {
       {},
     );
     const log: Logger = (_level, event, fields) => {
-      if (event === 'mitigation') reports.push(fields as unknown as MitigationReport);
+      if (event === 'mitigation') reports.push({ ...fields, event: fields?.outcome } as unknown as MitigationReport);
     };
     agent = new Agent({ ...config, objectPath: OBJECT_PATH }, { log, out: () => undefined });
     await agent.start();

@@ -197,3 +197,9 @@ export class Mitigation {
     };
   }
 }
+
+/** A report as log fields: its event is the `outcome` (the log line's own event is "mitigation"). */
+export function reportFields(r: MitigationReport): Record<string, unknown> {
+  const { event, ...rest } = r;
+  return { ...rest, outcome: event };
+}
