@@ -17,6 +17,10 @@ import { trafficSeriesArgs } from '../traffic/traffic.args';
 import { TrafficService } from '../traffic/traffic.service';
 import { threatsArgs } from '../threats/threats.args';
 import { ThreatsService } from '../threats/threats.service';
+import { InvalidInputError } from '../common/errors';
+import { parseEnum } from '../common/params';
+import { MitigationService, RULE_STATUSES } from '../mitigation/mitigation.service';
+import { RULE_ID } from '../mitigation/mitigation.schemas';
 
 export type GraphQLRoot = Record<string, (args: Raw) => unknown>;
 
@@ -39,9 +43,19 @@ export class GraphQLResolvers {
     traffic: TrafficService,
     hosts: HostsService,
     threats: ThreatsService,
+    mitigation: MitigationService,
     @Inject(CONFIG) config: QueryApiConfig,
   ) {
     this.root = {
+      mitigationRules: async (a) => {
+        const r = await mitigation.list(a.status == null ? undefined : parseEnum(a, 'status', RULE_STATUSES));
+        return { ...r, rules: r.rules.map((x) => ({ ...x, audit: [] })) };
+      },
+      mitigationRule: async (a) => {
+        if (typeof a.id !== 'string' || !new RegExp(RULE_ID).test(a.id))
+          throw new InvalidInputError('id', 'a rule id (UUID, lower case)');
+        return mitigation.rule(a.id);
+      },
       topFlows: async (a) => withScope(await flows.topFlows(topFlowsArgs(a, config))),
       flowEstimate: async (a) => withScope(await flows.flowEstimate(flowEstimateArgs(a, config))),
       prefixEstimate: async (a) => withScope(await flows.prefixEstimate(prefixEstimateArgs(a, config))),

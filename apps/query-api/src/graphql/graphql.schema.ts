@@ -47,6 +47,10 @@ type Query {
   hosts(${TIME_ARGS}): Hosts!
   "Threat alerts with an event in the range, most recently seen first (at most 100): timeline, evidence with bounds, hosts."
   threats(${TIME_ARGS}, kind: ThreatKind, status: AlertStatus): Threats!
+  "Block rules, newest proposal first (at most 200), with what each dropped per host. Proposing and deciding: REST /v1/mitigation."
+  mitigationRules(status: RuleStatus): MitigationRules!
+  "One block rule with its audit trail."
+  mitigationRule(id: String!): MitigationRule!
 }
 "Threat kinds (REST spells them with '-': heavy-change, traffic-surge, source-surge, port-scan)."
 enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader }
@@ -114,4 +118,18 @@ type Alert {
   timeline: [AlertEvent!]!
 }
 type Threats { scope: Scope!, windowsEvaluated: Int!, alerts: [Alert!]! }
+enum RuleStatus { proposed approved rejected removed expired }
+type RuleDrops { host: String!, packets: Float!, bytes: Float!, dryRun: Boolean!, at: String! }
+type AuditStep {
+  at: String!, step: String!, version: Int!, actor: String!, host: String, detail: String!, packets: Float!, bytes: Float!
+}
+type MitigationRule {
+  id: String!, version: Int!, status: RuleStatus!, srcPrefix: String!, dst: String, port: Int!, protocol: String!
+  ttlSeconds: Int!, dryRun: Boolean!, hosts: [String!]!, reason: String!, origin: String!, alertId: String
+  proposedBy: String!, proposedAt: String!, decidedBy: String, decidedAt: String, expiresAt: String
+  drops: [RuleDrops!]!, totalPackets: Float!
+  "Every step, oldest first (at most 200); empty in lists."
+  audit: [AuditStep!]!
+}
+type MitigationRules { rules: [MitigationRule!]!, cap: Int! }
 `;
