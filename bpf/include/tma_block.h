@@ -84,6 +84,9 @@ static __always_inline int tma_block_match(const struct tma_flow_key *k, __u32 l
 	struct tma_block_count *c;
 	__u32 slot;
 
+#ifdef TMA_BENCH_NO_BLOCK /* benchmark builds only (bench/bpf/block.sh): the data path without mitigation */
+	return 0;
+#endif
 	if (!tma_block_ctl.rules)
 		return 0;
 	__builtin_memcpy(key.src, k->src, sizeof(key.src));

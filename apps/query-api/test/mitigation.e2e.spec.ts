@@ -1,7 +1,8 @@
 // Block rules through the API over real embedded ClickHouse and the real Kafka broker: proposed by a read token or
 // from a detector's flood alert, approved only by an admin token (a read token gets 403), sent on the commands topic,
 // and audited from proposal to each host's report of applying it; protected addresses and the cap are refused.
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -281,5 +282,40 @@ describe('/v1/mitigation', () => {
     const over = await call('POST', '/v1/mitigation/rules', READ, { ...RULE, srcPrefix: '198.18.9.0/24' });
     expect(over.status).toBe(409);
     expect(over.body.message).toMatch(/cap is 4/);
+  }, 60_000);
+
+  it('the dashboard shows the rules in the threats panel: status, mode, who decided, drops per host (Chromium)', async () => {
+    const CHROMIUM = '/usr/bin/chromium';
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: ./tma setup installs Debian's chromium`);
+    await api.app.listen(0, '127.0.0.1');
+    const base = (await api.app.getUrl()).replace('[::1]', '127.0.0.1');
+    const profile = mkdtempSync(join(tmpdir(), 'tma-chromium-'));
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+      viewport: { width: 1400, height: 1000 },
+    });
+    const errors: string[] = [];
+    try {
+      const page = await browser.newPage();
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${base}/dashboard?range=1h&refresh=0#token=${READ}`);
+      await page.waitForSelector('body[data-loaded="1"]');
+      const removed = page.locator(`#rules tbody tr[data-rule="${ruleId}"]`);
+      expect(await removed.getAttribute('data-status')).toBe('removed');
+      expect(await removed.textContent()).toMatch(/203\.0\.113\.0\/24 → 198\.51\.100\.7:80\/udp/);
+      expect(await removed.textContent()).toContain('edge-1: 123.5');
+      expect(await page.locator('#rules tbody tr[data-status="proposed"]').count()).toBe(4);
+      expect(await page.textContent('#rules-note')).toMatch(/0 in force, 4 awaiting approval · cap 4/);
+      const shots = join(process.env.TMA_STATE_DIR ?? join(__dirname, '../../../.state'), 'screenshots');
+      mkdirSync(shots, { recursive: true });
+      await page.locator('#rules').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(shots, 'mitigation.png'), fullPage: true });
+    } finally {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+    expect(errors).toEqual([]);
   }, 60_000);
 });
