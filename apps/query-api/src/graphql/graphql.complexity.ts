@@ -41,7 +41,7 @@ const LIST_ITEMS = 20;
 const SIZED_LISTS = new Map([
   ['alerts', 100],
   ['timeline', 30],
-  ['rules', 200],
+  ['rules', 100],
   ['audit', 200],
 ]);
 

@@ -47,10 +47,8 @@ export class GraphQLResolvers {
     @Inject(CONFIG) config: QueryApiConfig,
   ) {
     this.root = {
-      mitigationRules: async (a) => {
-        const r = await mitigation.list(a.status == null ? undefined : parseEnum(a, 'status', RULE_STATUSES));
-        return { ...r, rules: r.rules.map((x) => ({ ...x, audit: [] })) };
-      },
+      mitigationRules: async (a) =>
+        mitigation.list(a.status == null ? undefined : parseEnum(a, 'status', RULE_STATUSES)),
       mitigationRule: async (a) => {
         if (typeof a.id !== 'string' || !new RegExp(RULE_ID).test(a.id))
           throw new InvalidInputError('id', 'a rule id (UUID, lower case)');

@@ -104,7 +104,7 @@ export const rulesSchema = {
   type: 'object',
   required: ['rules', 'cap'],
   properties: {
-    rules: { type: 'array', items: ruleSchema, description: 'newest proposal first (at most 200)' },
+    rules: { type: 'array', items: ruleSchema, description: 'newest proposal first (at most 100)' },
     cap: { ...int, description: 'rules proposed or in force at once (TMA_MITIGATION_MAX_RULES)' },
   },
 };

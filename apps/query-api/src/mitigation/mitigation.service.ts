@@ -32,7 +32,7 @@ export const RULE_STATUSES = ['proposed', 'approved', 'rejected', 'removed', 'ex
 export type RuleStatus = (typeof RULE_STATUSES)[number];
 export const AUDIT_STEPS = ['proposed', 'approved', 'rejected', 'removed', 'applied', 'refused', 'expired'] as const;
 /** Rules per list answer, audit rows per rule. */
-export const MAX_RULES_LISTED = 200;
+export const MAX_RULES_LISTED = 100;
 export const MAX_AUDIT = 200;
 
 interface RuleRow {
