@@ -2,7 +2,7 @@
 // the query API (before it is proposed or approved) and by the edge agent (before it reaches the kernel): a source
 // prefix, optionally a destination, port and protocol, a TTL and a reason. Pure: addresses as 16-byte canonical
 // forms (IPv4-mapped), prefixes as lengths over those 128 bits.
-import { formatAddress, parseAddress } from '@tma/sketch';
+import { formatAddress, isIPv4Mapped, parseAddress } from '@tma/sketch';
 
 /** Protocols a rule may name (0 = any). */
 export const RULE_PROTOCOLS = { any: 0, icmp: 1, tcp: 6, udp: 17, icmpv6: 58 } as const;
@@ -22,6 +22,9 @@ export interface Prefix {
   bits: number;
   v4: boolean;
 }
+
+/** ::ffff:0.0.0.0, the start of the IPv4-mapped range the flow keys hold IPv4 addresses in. */
+const MAPPED = parseAddress('0.0.0.0');
 
 export class RuleError extends Error {
   override name = 'RuleError';
@@ -60,9 +63,15 @@ export function parsePrefix(text: string, field = 'srcPrefix'): Prefix {
   if (len < min) throw new RuleError(field, `/${len} is too wide: at least /${min} for ${v4 ? 'IPv4' : 'IPv6'}`);
   const bits = v4 ? 96 + len : len;
   const masked = mask(addr, bits);
+  // An IPv6 prefix over the IPv4-mapped range (::ffff:0:0/96) blocks IPv4 sources: it is held to the IPv4 width.
+  const upTo = Math.min(bits, 96);
+  if (!v4 && mask(masked, upTo).every((b, i) => b === mask(MAPPED, upTo)[i]) && bits < 96 + MIN_PREFIX_V4)
+    throw new RuleError(field, `/${len} covers IPv4-mapped addresses wider than /${MIN_PREFIX_V4} of IPv4`);
   if (masked.some((b, i) => b !== addr[i]))
     throw new RuleError(field, `"${text}" has host bits set; the prefix is ${formatAddress(masked)}/${len}`);
-  return { text: `${formatAddress(masked)}/${len}`, addr: masked, bits, v4 };
+  // an IPv4-mapped IPv6 prefix is an IPv4 prefix: one canonical text (the agents parse it again)
+  const mapped = !v4 && bits >= 96 && isIPv4Mapped(masked);
+  return { text: `${formatAddress(masked)}/${mapped ? bits - 96 : len}`, addr: masked, bits, v4: v4 || mapped };
 }
 
 /** True when the prefix holds the address (16-byte canonical). */
