@@ -200,6 +200,8 @@ describe('/v1/mitigation', () => {
       query: `{ mitigationRule(id: "${ruleId}") { status srcPrefix totalPackets audit { step actor } } }`,
     });
     expect(g.body.errors).toBeUndefined();
+    const none = await call('POST', '/graphql', READ, { query: `{ mitigationRule(id: "${randomUUID()}") { id } }` });
+    expect(none.body).toEqual({ data: { mitigationRule: null } });
     expect(g.body.data.mitigationRule).toMatchObject({ status: 'approved', totalPackets: 123_456 });
     expect(g.body.data.mitigationRule.audit.map((s: { step: string }) => s.step)).toEqual([
       'proposed',

@@ -1,6 +1,6 @@
 // The GraphQL root: each query parses its arguments with the same functions as its REST endpoint and calls the same
 // service; only the shapes GraphQL cannot express as maps (tiers, series) are turned into lists.
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { cardinalityArgs, cardinalitySeriesArgs } from '../cardinality/cardinality.args';
 import { CardinalityService } from '../cardinality/cardinality.service';
 import type { Raw } from '../common/params';
@@ -52,7 +52,10 @@ export class GraphQLResolvers {
       mitigationRule: async (a) => {
         if (typeof a.id !== 'string' || !new RegExp(RULE_ID).test(a.id))
           throw new InvalidInputError('id', 'a rule id (UUID, lower case)');
-        return mitigation.rule(a.id);
+        return mitigation.rule(a.id).catch((e: unknown) => {
+          if (e instanceof NotFoundException) return null;
+          throw e;
+        });
       },
       topFlows: async (a) => withScope(await flows.topFlows(topFlowsArgs(a, config))),
       flowEstimate: async (a) => withScope(await flows.flowEstimate(flowEstimateArgs(a, config))),

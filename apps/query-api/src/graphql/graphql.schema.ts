@@ -51,8 +51,8 @@ type Query {
   threats(${TIME_ARGS}, kind: ThreatKind, status: AlertStatus): Threats!
   "Block rules, newest proposal first (at most 100), with what each dropped per host. Proposing and deciding: REST /v1/mitigation."
   mitigationRules(status: RuleStatus): MitigationRules!
-  "One block rule with its audit trail."
-  mitigationRule(id: RuleId!): MitigationRule!
+  "One block rule with its audit trail; null when there is no rule with this id."
+  mitigationRule(id: RuleId!): MitigationRule
 }
 "Threat kinds (REST spells them with '-': heavy-change, traffic-surge, source-surge, port-scan)."
 enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader }
