@@ -41,10 +41,16 @@ struct tma_block_count {
 	__u64 bytes;
 };
 
-/* Written by user space: rules = entries it installed (0: the packet path skips the lookup entirely). */
+/* IPv4 sources are prefiltered by their first 16 bits: a set bit means some rule may hold the /16. */
+#define TMA_BLOCK_V4_WORDS (65536 / 64)
+
+/* Written by user space: rules = entries it installed (0: the packet path skips the lookup entirely); v6_rules = how
+ * many of them are IPv6 (0: IPv6 packets skip it); v4_bits = the /16s IPv4 rules cover, so traffic from elsewhere
+ * skips it too. A bit may stay set after the kernel expired a rule: that only costs a lookup. */
 struct tma_block_ctl {
 	__u32 rules;
-	__u32 pad;
+	__u32 v6_rules;
+	__u64 v4_bits[TMA_BLOCK_V4_WORDS];
 };
 
 #ifdef __bpf__
@@ -82,6 +88,7 @@ static __always_inline int tma_block_match(const struct tma_flow_key *k, __u32 l
 	struct tma_block_key key = { .prefixlen = 128 };
 	struct tma_block_rule *r;
 	struct tma_block_count *c;
+	const __u32 *w;
 	__u32 slot;
 
 #ifdef TMA_BENCH_NO_BLOCK /* benchmark builds only (bench/bpf/block.sh): the data path without mitigation */
@@ -89,6 +96,14 @@ static __always_inline int tma_block_match(const struct tma_flow_key *k, __u32 l
 #endif
 	if (!tma_block_ctl.rules)
 		return 0;
+	w = (const __u32 *)k->src;
+	if (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff)) {
+		slot = ((__u32)k->src[12] << 8) | k->src[13];
+		if (!((tma_block_ctl.v4_bits[(slot >> 6) & (TMA_BLOCK_V4_WORDS - 1)] >> (slot & 63)) & 1))
+			return 0;
+	} else if (!tma_block_ctl.v6_rules) {
+		return 0;
+	}
 	__builtin_memcpy(key.src, k->src, sizeof(key.src));
 	r = bpf_map_lookup_elem(&tma_block, &key);
 	if (!r)

@@ -96,6 +96,21 @@ rootDescribe('kernel block rule tests')('block rules in the kernel program', () 
     expect([block.count(5).packets, block.count(6).packets]).toEqual([1, 1]);
   });
 
+  it('the /16 prefilter covers prefixes wider than /16, and follows rules as they come and go', () => {
+    block.put(rule({ src: '100.64.0.0', len: 10, slot: 11 }));
+    block.setRuleCount(1);
+    for (const src of ['100.64.0.1', '100.100.200.1', '100.127.255.254'])
+      expect(xdp(v4(src, '10.0.0.1', 17, 1, 2))).toBe(XDP_DROP);
+    expect(xdp(v4('100.128.0.1', '10.0.0.1', 17, 1, 2))).toBe(XDP_PASS);
+    block.put(rule({ src: '100.100.7.0', len: 24, slot: 12, dryRun: true }));
+    block.setRuleCount(2);
+    expect(block.delete(parseAddress('100.64.0.0'), 96 + 10)).toBe(true);
+    block.setRuleCount(1);
+    expect(xdp(v4('100.100.7.9', '10.0.0.1', 17, 1, 2))).toBe(XDP_PASS); // dry-run: counted
+    expect(xdp(v4('100.100.200.1', '10.0.0.1', 17, 1, 2))).toBe(XDP_PASS);
+    expect([block.count(11).packets, block.count(12).packets]).toEqual([3, 1]);
+  });
+
   it('dry-run counts what it would drop and drops nothing', () => {
     block.put(rule({ src: '203.0.113.0', len: 24, slot: 7, dryRun: true }));
     block.setRuleCount(1);

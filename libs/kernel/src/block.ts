@@ -23,7 +23,7 @@ export const BLOCK_STRUCTS = {
     members: { expires_ns: 0, dst: 8, key: 24, dport: 44, proto: 46, flags: 47, slot: 48, pad: 52 },
   },
   tma_block_count: { size: 16, members: { packets: 0, bytes: 8 } },
-  tma_block_ctl: { size: 8, members: { rules: 0, pad: 4 } },
+  tma_block_ctl: { size: 8 + 8 * 1024, members: { rules: 0, v6_rules: 4, v4_bits: 8 } },
 } as const;
 
 /** A rule as the kernel holds it. Addresses are 16-byte canonical (IPv4-mapped); prefixLen counts those 128 bits. */
@@ -63,10 +63,25 @@ function blockKey(src: Uint8Array, prefixLen: number): Buffer {
   return key;
 }
 
+/** The /16s (first 16 bits of the IPv4 address) an IPv4 prefix covers, or null for an IPv6 prefix. */
+function v4Buckets(src: Uint8Array, prefixLen: number): number[] | null {
+  const mapped = src.subarray(0, 10).every((b) => b === 0) && src[10] === 0xff && src[11] === 0xff;
+  if (!mapped || prefixLen < 96) return null;
+  const first = (src[12] << 8) | src[13];
+  const bits = Math.min(16, prefixLen - 96);
+  const n = 1 << (16 - bits);
+  const base = first & ~(n - 1) & 0xffff;
+  return Array.from({ length: n }, (_, i) => base + i);
+}
+
 export class BlockMap {
   private readonly trie: number;
   private readonly stats: number;
   private readonly ctl: number;
+  /** the prefilter user space keeps: rules per /16 and IPv6 rules, by trie key (hex) */
+  private readonly keys = new Map<string, number[] | null>();
+  private readonly buckets = new Map<number, number>();
+  private rules = 0;
 
   constructor(private readonly kernel: TmaKernel) {
     this.trie = kernel.mapFd(BLOCK_MAP);
@@ -89,11 +104,42 @@ export class BlockMap {
     v.writeUInt32LE(rule.slot, m.slot);
     if (fresh) this.zero(rule.slot);
     check(`update ${BLOCK_MAP}`, ffi.update(this.trie, key, v, 0n));
+    this.track(key, v4Buckets(rule.src, rule.prefixLen));
+    this.writeCtl();
+  }
+
+  private track(key: Buffer, buckets: number[] | null | undefined): void {
+    const id = key.toString('hex');
+    for (const b of this.keys.get(id) ?? []) {
+      const n = (this.buckets.get(b) ?? 1) - 1;
+      if (n > 0) this.buckets.set(b, n);
+      else this.buckets.delete(b);
+    }
+    this.keys.delete(id);
+    if (buckets === undefined) return;
+    this.keys.set(id, buckets);
+    for (const b of buckets ?? []) this.buckets.set(b, (this.buckets.get(b) ?? 0) + 1);
+  }
+
+  /** Writes the rule count and the prefilter (the /16s of IPv4 rules, whether any rule is IPv6). */
+  private writeCtl(): void {
+    const v = Buffer.alloc(BLOCK_STRUCTS.tma_block_ctl.size);
+    const m = BLOCK_STRUCTS.tma_block_ctl.members;
+    v.writeUInt32LE(this.rules, m.rules);
+    v.writeUInt32LE([...this.keys.values()].filter((b) => b === null).length, m.v6_rules);
+    for (const b of this.buckets.keys()) {
+      const at = m.v4_bits + 8 * (b >> 6);
+      v.writeBigUInt64LE(v.readBigUInt64LE(at) | (1n << BigInt(b & 63)), at);
+    }
+    check(`update ${BLOCK_CTL_MAP}`, ffi.update(this.ctl, u32(0), v, 0n));
   }
 
   /** Removes a prefix's rule; false when it was not there (expired and deleted by the kernel, or never put). */
   delete(src: Uint8Array, prefixLen: number): boolean {
-    const rc = ffi.deleteElem(this.trie, blockKey(src, prefixLen));
+    const key = blockKey(src, prefixLen);
+    const rc = ffi.deleteElem(this.trie, key);
+    this.track(key, undefined);
+    this.writeCtl();
     if (rc < 0 && (-rc === ENOENT || ffi.errno() === ENOENT)) return false;
     check(`delete ${BLOCK_MAP}`, rc);
     return true;
@@ -147,9 +193,8 @@ export class BlockMap {
 
   /** The rule count the packet path reads (0: it skips the lookup). */
   setRuleCount(n: number): void {
-    const v = Buffer.alloc(BLOCK_STRUCTS.tma_block_ctl.size);
-    v.writeUInt32LE(n, 0);
-    check(`update ${BLOCK_CTL_MAP}`, ffi.update(this.ctl, u32(0), v, 0n));
+    this.rules = n;
+    this.writeCtl();
   }
 
   ruleCount(): number {
