@@ -88,7 +88,7 @@ run('edge agent mitigation over Kafka', () => {
     );
     try {
       await cli.waitFor('mitigation_commands_subscribed', 60_000);
-      const ttlMs = 12_000;
+      const ttlMs = 25_000;
       const cmd: MitigationCommand = {
         ruleId: 'e2e-rule',
         version: 1,
@@ -115,9 +115,9 @@ run('edge agent mitigation over Kafka', () => {
           messages: [{ key: 'mit-e2e', value: mitigationCommandCodec.encode(cmd) }],
         });
       await producer.disconnect();
-      const applied = await cli.waitFor('mitigation', 30_000);
+      const applied = await cli.waitFor('mitigation', 90_000);
       expect(applied).toMatchObject({ outcome: 'APPLIED', ruleId: 'e2e-rule', hostId: 'mit-e2e' });
-      const [report] = await consume(mitigationReportTopic(prefix), 1);
+      const [report] = await consume(mitigationReportTopic(prefix), 1, 90_000);
       expect(report.key).toBe('mit-e2e');
       expect(mitigationReportCodec.decode(report.value)).toMatchObject({ event: 'APPLIED', ruleId: 'e2e-rule' });
       const during = await both();
