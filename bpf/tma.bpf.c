@@ -5,7 +5,8 @@
  * CMS when it reads the copy, so what it reads is the sketch of every packet.
  * The same code runs as XDP (ingress) and as TC clsact ingress/egress, from the Ethernet header or (the _l3
  * programs) from the IP header. It counts what the wire carries: a TC GSO/GRO skb counts its segments and their
- * headers. It never drops or alters traffic: XDP_PASS and TC_ACT_UNSPEC always. */
+ * headers. It never alters traffic, and drops only what an approved block rule matches on ingress (tma_block.h;
+ * counted first like every packet): XDP_PASS and TC_ACT_UNSPEC otherwise. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -14,8 +15,10 @@
 #include "tma_config.h"
 #include "tma_maps.h"
 #include "tma_parse.h"
+#include "tma_block.h"
 
 #define TMA_TC_ACT_UNSPEC (-1)
+#define TMA_TC_ACT_SHOT	  2
 #define TMA_PULL_LEN	  256 /* bytes made linear when TC headers sit in paged data */
 
 /* The flow key's address escapes into an empty asm: the compiler must keep it one stack object (written once by the
@@ -552,6 +555,8 @@ static __always_inline int tma_xdp_count(struct xdp_md *ctx, int l3)
 	res = tma_parse(data, end, &k, &err, l3, &l4);
 	TMA_TUNNEL_INNER(tma_inner_xdp, ctx, res, &k, err, data, l4, l4off);
 	tma_count(res, err, &k, (__u32)(end - data), 1, tma_if_slot(ctx->ingress_ifindex) * 2 + TMA_DIR_INGRESS);
+	if ((res == TMA_PARSE_FLOW || res == TMA_PARSE_FLOW_MALFORMED) && tma_block_match(&k, (__u32)(end - data), 1))
+		return XDP_DROP;
 	return XDP_PASS;
 }
 
@@ -575,7 +580,8 @@ static __always_inline __u32 tma_gso_hlen(struct __sk_buff *skb, __u32 l4off, __
 	return l4off + (b[12] >> 4) * 4;
 }
 
-static __always_inline void tma_tc_count(struct __sk_buff *skb, int l3, __u32 dir)
+/* Returns 1 when a block rule drops the packet (ingress only). */
+static __always_inline int tma_tc_count(struct __sk_buff *skb, int l3, __u32 dir)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
@@ -621,6 +627,8 @@ static __always_inline void tma_tc_count(struct __sk_buff *skb, int l3, __u32 di
 		segs = 1;
 	}
 	tma_count(res, err, &k, len, segs, tma_if_slot(skb->ifindex) * 2 + dir);
+	return dir == TMA_DIR_INGRESS && (res == TMA_PARSE_FLOW || res == TMA_PARSE_FLOW_MALFORMED) &&
+	       tma_block_match(&k, len, segs);
 }
 
 /* XDP: ingress only; the _l3 variant for devices whose frames start at the IP header (the loader picks by device
@@ -641,8 +649,7 @@ int tma_xdp_l3(struct xdp_md *ctx)
 SEC("tc")
 int tma_tc(struct __sk_buff *skb)
 {
-	tma_tc_count(skb, 0, TMA_DIR_INGRESS);
-	return TMA_TC_ACT_UNSPEC;
+	return tma_tc_count(skb, 0, TMA_DIR_INGRESS) ? TMA_TC_ACT_SHOT : TMA_TC_ACT_UNSPEC;
 }
 
 SEC("tc")
@@ -655,8 +662,7 @@ int tma_tc_eg(struct __sk_buff *skb)
 SEC("tc")
 int tma_tc_l3(struct __sk_buff *skb)
 {
-	tma_tc_count(skb, 1, TMA_DIR_INGRESS);
-	return TMA_TC_ACT_UNSPEC;
+	return tma_tc_count(skb, 1, TMA_DIR_INGRESS) ? TMA_TC_ACT_SHOT : TMA_TC_ACT_UNSPEC;
 }
 
 SEC("tc")

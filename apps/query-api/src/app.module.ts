@@ -27,6 +27,9 @@ import { TrafficController } from './traffic/traffic.controller';
 import { TrafficService } from './traffic/traffic.service';
 import { ThreatsController } from './threats/threats.controller';
 import { ThreatsService } from './threats/threats.service';
+import { MitigationController } from './mitigation/mitigation.controller';
+import type { MitigationBus } from './mitigation/mitigation.bus';
+import { MITIGATION_BUS, MitigationService } from './mitigation/mitigation.service';
 
 export interface QueryApiModuleOptions {
   config: QueryApiConfig;
@@ -36,6 +39,8 @@ export interface QueryApiModuleOptions {
   readiness?: ReadinessCheck[];
   extraMetrics?: (() => Promise<string>)[];
   imports?: DynamicModule[];
+  /** the mitigation commands/reports link (none: approved rules are recorded but not sent) */
+  mitigationBus?: MitigationBus | null;
 }
 
 @Module({})
@@ -78,6 +83,7 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
         HostsController,
         SqlController,
         ThreatsController,
+        MitigationController,
         GraphQLController,
         OpsController,
         DashboardController,
@@ -99,6 +105,8 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
         SqlService,
         HostsService,
         ThreatsService,
+        { provide: MITIGATION_BUS, useValue: o.mitigationBus ?? null },
+        MitigationService,
         GraphQLResolvers,
         GraphQLRunner,
       ],

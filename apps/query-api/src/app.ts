@@ -17,6 +17,8 @@ import type { QueryApiConfig } from './config';
 import { JsonLogger, Metrics } from './observability';
 import { useHashSeed } from '@tma/sketch';
 import type { ReadinessCheck } from './ops/ops.controller';
+import { loadKafkaSettings } from '@tma/kafka';
+import { KafkaMitigationBus, type MitigationBus } from './mitigation/mitigation.bus';
 
 export type { ReadinessCheck };
 export const API_VERSION = '1.0.0';
@@ -31,6 +33,8 @@ export interface QueryApiOptions {
   extraMetrics?: (() => Promise<string>)[];
   /** Nest modules hosted in the same application (the aggregator in single-machine mode). */
   imports?: DynamicModule[];
+  /** The mitigation commands/reports link; by default one over Kafka when config.mitigation.commands is on. */
+  mitigationBus?: MitigationBus | null;
 }
 
 export interface QueryApi {
@@ -58,8 +62,15 @@ export async function createQueryApi(options: QueryApiOptions): Promise<QueryApi
     },
     bodyLimit: BODY_LIMIT_BYTES,
   });
+  const m = config.mitigation;
+  const mitigationBus =
+    options.mitigationBus !== undefined
+      ? options.mitigationBus
+      : m?.commands
+        ? new KafkaMitigationBus(loadKafkaSettings(process.env, 'tma-query-api'), m.topicPrefix)
+        : null;
   const app = await NestFactory.create<NestFastifyApplication>(
-    QueryApiModule.create({ ...options, metrics, docs }),
+    QueryApiModule.create({ ...options, metrics, docs, mitigationBus }),
     adapter,
     {
       logger,

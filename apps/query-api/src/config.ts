@@ -2,8 +2,20 @@
 // Tokens are secrets: they never appear in messages or logs (only their names do).
 import { readFileSync } from 'node:fs';
 import { DEFAULT_SQL_LIMITS, type SqlLimits } from '@tma/storage';
-import { ConfigError, loadSettings, optional, parseDuration, parseName, rule, rules, setting } from '@tma/config';
-import { resolveHashSeed, type ResolvedHashSeed } from '@tma/sketch';
+import {
+  ConfigError,
+  loadSettings,
+  optional,
+  parseDuration,
+  parseList,
+  parseName,
+  rule,
+  rules,
+  setting,
+} from '@tma/config';
+import { loadKafkaSettings } from '@tma/kafka';
+import { parseAddress, resolveHashSeed, type ResolvedHashSeed } from '@tma/sketch';
+import { protectedHosts } from '@tma/threats';
 
 export type TokenScope = 'read' | 'admin';
 
@@ -42,6 +54,72 @@ export interface QueryApiConfig {
   hashSeed: ResolvedHashSeed;
   /** Limits of POST /v1/sql (time, result rows and bytes, memory). */
   sqlLimits: SqlLimits;
+  /** Block rules (docs/threats.md, "Mitigation"); absent: the defaults, with no commands topic. */
+  mitigation?: MitigationSettings;
+}
+
+export interface MitigationSettings {
+  /** publish approved rules on the commands topic and audit the agents' reports */
+  commands: boolean;
+  topicPrefix: string;
+  /** rules proposed or in force at once */
+  maxRules: number;
+  /** addresses no rule may hold: the brokers', the API's own, TMA_MITIGATION_PROTECT */
+  protect: string[];
+  /** how long rules, audit rows and counters are kept, ms */
+  auditTtlMs: number;
+}
+
+export const DEFAULT_MITIGATION: MitigationSettings = {
+  commands: false,
+  topicPrefix: 'tma',
+  maxRules: 256,
+  protect: [],
+  auditTtlMs: 365 * 86_400_000,
+};
+
+/**
+ * Mitigation settings, validated at start-up with the rest:
+ *   TMA_MITIGATION (on) TMA_MITIGATION_MAX_RULES (256, 1..1024) TMA_MITIGATION_PROTECT (addresses)
+ *   TMA_MITIGATION_TOPIC_PREFIX (tma) TMA_MITIGATION_AUDIT_TTL (365d)
+ */
+export function loadMitigationSettings(env: NodeJS.ProcessEnv, apiHost: string): MitigationSettings {
+  const { values: v } = loadSettings(
+    {
+      commands: setting({ env: 'TMA_MITIGATION', schema: rules.onOff(), default: true }),
+      topicPrefix: setting({ env: 'TMA_MITIGATION_TOPIC_PREFIX', schema: rules.name(), default: 'tma' }),
+      maxRules: integer('TMA_MITIGATION_MAX_RULES', 256, 1, 1024),
+      protect: setting<string[]>({
+        env: 'TMA_MITIGATION_PROTECT',
+        schema: rule((text) => {
+          const list = parseList(text);
+          for (const a of list) {
+            try {
+              parseAddress(a);
+            } catch {
+              throw new ConfigError(`"${a}" is not an IPv4 or IPv6 address`);
+            }
+          }
+          return list;
+        }),
+        default: [],
+      }),
+      auditTtlMs: setting({
+        env: 'TMA_MITIGATION_AUDIT_TTL',
+        schema: rules.duration({ min: 86_400_000 }),
+        default: 365 * 86_400_000,
+      }),
+    },
+    { env },
+  );
+  let brokers: string[] = [];
+  try {
+    brokers = loadKafkaSettings(env, 'tma-query-api').brokers;
+  } catch (e) {
+    if (v.commands) throw e;
+  }
+  const own = ['0.0.0.0', '::', ''].includes(apiHost) ? [] : [apiHost];
+  return { ...v, protect: [...new Set([...protectedHosts(brokers), ...own, ...v.protect])] };
 }
 
 /**
@@ -195,5 +273,6 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
       maxResultBytes: v.sqlMaxResultMb * 2 ** 20,
       maxMemoryBytes: v.sqlMaxMemoryMb * 2 ** 20,
     },
+    mitigation: loadMitigationSettings(env, v.host),
   };
 }

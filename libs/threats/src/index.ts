@@ -7,3 +7,4 @@ export * from './window';
 export * from './lifecycle';
 export * from './detectors';
 export * from './sources';
+export * from './mitigation';

@@ -34,12 +34,16 @@ const LIST_FIELDS = new Set([
   'tiers',
   'evidence',
   'related',
+  'drops',
 ]);
 const LIST_ITEMS = 20;
-/** Lists with a larger cap of their own (threats.service.ts: MAX_ALERTS, MAX_TIMELINE). */
+/** Lists with a larger cap of their own (threats.service.ts: MAX_ALERTS, MAX_TIMELINE; mitigation.service.ts:
+ * MAX_RULES_LISTED, MAX_AUDIT). */
 const SIZED_LISTS = new Map([
   ['alerts', 100],
   ['timeline', 30],
+  ['rules', 100],
+  ['audit', 200],
 ]);
 
 export interface Measure {

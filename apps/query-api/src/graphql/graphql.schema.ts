@@ -21,6 +21,8 @@ scalar Port
 scalar IpAddress
 "An IPv4 or IPv6 prefix (10.1.0.0/16, 2001:db8::/32); host bits beyond the length must be zero."
 scalar Cidr
+"A block rule id: a lower-case UUID."
+scalar RuleId
 "Number of flows: 1 to TMA_API_MAX_K."
 scalar TopK
 "Heavy-hitter threshold as a share of the total: at least 0.0001, below 1."
@@ -47,6 +49,10 @@ type Query {
   hosts(${TIME_ARGS}): Hosts!
   "Threat alerts with an event in the range, most recently seen first (at most 100): timeline, evidence with bounds, hosts."
   threats(${TIME_ARGS}, kind: ThreatKind, status: AlertStatus): Threats!
+  "Block rules, newest proposal first (at most 100), with what each dropped per host. Proposing and deciding: REST /v1/mitigation."
+  mitigationRules(status: RuleStatus): MitigationRules!
+  "One block rule with its audit trail; null when there is no rule with this id."
+  mitigationRule(id: RuleId!): MitigationRule
 }
 "Threat kinds (REST spells them with '-': heavy-change, traffic-surge, source-surge, port-scan, low-and-slow)."
 enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader low_and_slow }
@@ -124,4 +130,24 @@ type Alert {
   timeline: [AlertEvent!]!
 }
 type Threats { scope: Scope!, windowsEvaluated: Int!, alerts: [Alert!]! }
+enum RuleStatus { proposed approved rejected removed expired }
+type RuleDrops { host: String!, packets: Float!, bytes: Float!, dryRun: Boolean!, at: String! }
+type AuditStep {
+  at: String!, step: String!, version: Int!, actor: String!, host: String, detail: String!, packets: Float!, bytes: Float!
+}
+type MitigationRuleSummary {
+  id: String!, version: Int!, status: RuleStatus!, srcPrefix: String!, dst: String, port: Int!, protocol: String!
+  ttlSeconds: Int!, dryRun: Boolean!, hosts: [String!]!, reason: String!, origin: String!, alertId: String
+  proposedBy: String!, proposedAt: String!, decidedBy: String, decidedAt: String, expiresAt: String
+  drops: [RuleDrops!]!, totalPackets: Float!
+}
+type MitigationRule {
+  id: String!, version: Int!, status: RuleStatus!, srcPrefix: String!, dst: String, port: Int!, protocol: String!
+  ttlSeconds: Int!, dryRun: Boolean!, hosts: [String!]!, reason: String!, origin: String!, alertId: String
+  proposedBy: String!, proposedAt: String!, decidedBy: String, decidedAt: String, expiresAt: String
+  drops: [RuleDrops!]!, totalPackets: Float!
+  "Every step, oldest first (at most 200)."
+  audit: [AuditStep!]!
+}
+type MitigationRules { rules: [MitigationRuleSummary!]!, cap: Int! }
 `;
