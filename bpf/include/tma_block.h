@@ -126,6 +126,15 @@ static __always_inline int tma_block_match(const struct tma_flow_key *k, __u32 l
 	}
 	return !(r->flags & TMA_BLOCK_F_DRY_RUN);
 }
+
+/* Global: the verifier checks it once on its own instead of on every path out of tma_count (inlined, with the
+ * heavy-prefix and spread updates the program passed the verifier's complexity limit). */
+__attribute__((noinline)) int tma_block_drop(const struct tma_flow_key *k, __u32 len, __u32 segs)
+{
+	if (!k)
+		return 0;
+	return tma_block_match(k, len, segs);
+}
 #endif /* __bpf__ */
 
 #endif /* TMA_BLOCK_H */
