@@ -414,6 +414,17 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 	tma_pfx_count(s, k, segs, len);
 }
 
+/* Global: the verifier checks the sketch update once on its own instead of on every path of the parse before it
+ * (inlined, the parse's paths times the update's passed its 1M-instruction limit with tunnels on). */
+__attribute__((noinline)) int tma_sketch_packet(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u32 segs,
+						__u64 n)
+{
+	if (!s || !k)
+		return 0;
+	tma_sketch(s, k, len, segs, n);
+	return 0;
+}
+
 /* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */
 static __always_inline struct tma_state *tma_state_now(void)
 {
@@ -484,7 +495,7 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 	if (tma_cfg.sample_rate > 1 && !tma_sampled(t))
 		return;
 	/* the noise floor counts the packets that can reach the CMS (all three counters sit in one cache line) */
-	tma_sketch(s, k, len, segs, t->packets - t->non_ip_packets - t->error_packets);
+	tma_sketch_packet(s, k, len, segs, t->packets - t->non_ip_packets - t->error_packets);
 }
 
 /* In and out of the inner parse: the outer key and transport offset in, the inner ones out. */
