@@ -2,6 +2,7 @@
 // ranges and sequences a restart resumes from, and the readable rollups and 1 h tier rebuilt from stored rows.
 import { createHash } from 'node:crypto';
 import type { Storage } from '@tma/storage';
+import { currentHashSeed } from '@tma/sketch';
 import type { RetentionConfig } from './config';
 import type { CoveredRange } from './window-merger';
 import {
@@ -212,11 +213,14 @@ export class PartialRowStore {
   private async readMerged(tier: Tier, fromMs: number, toMs: number, windowSeconds: number): Promise<MergedWindow> {
     // Owners first: a row landing after this read is read below with the fence that drops it, if any.
     const fence = await this.ownerChain();
+    // Only rows of this deployment's hash seed (migration 0115): sketches of two seeds never merge, so after a seed
+    // rotation an hour or day spanning it is built from the new seed's rows, as the query API answers it.
     const rows = await this.storage.query<StoredPartial & FenceColumns>(
       `SELECT topic, partition, epoch, toString(first_offset) AS first_offset, toString(version) AS row_version, ${STORED_PARTIAL_SELECT}
        FROM {database}.agg_partials FINAL
-       WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32}`,
-      { tier, from: Math.floor(fromMs / 1000), to: Math.floor(toMs / 1000) },
+       WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32}
+         AND seed_id = {seed:UInt32}`,
+      { tier, from: Math.floor(fromMs / 1000), to: Math.floor(toMs / 1000), seed: currentHashSeed().seedHash },
       { binaryColumns: [...STORED_PARTIAL_BINARY] },
     );
     const m = emptyMerged(fromMs, windowSeconds);

@@ -2,6 +2,7 @@
 // sketches (SketchCache) and merges of exact row sets (MergeMemo), behind one provider. Windows not yet final are
 // filled in from provisional rows (agg_provisional, ProvisionalIndex), decoded through a cache of their own.
 import type { DecodedSketch, SketchColumn } from '@tma/rollup';
+import { currentHashSeed } from '@tma/sketch';
 import type { Storage } from '@tma/storage';
 import type { TimeRange } from '../common/params';
 import { MergeMemo } from './merge-memo';
@@ -76,7 +77,7 @@ export class PartialStore {
     options: { hourTier: boolean; dayTier?: boolean; withHosts?: boolean },
   ): Promise<RowSelection> {
     const [sel, provisional] = await Promise.all([this.index.select(range, options), this.provisional.current()]);
-    return overlayProvisional(sel, provisional, range);
+    return ofSeed(overlayProvisional(sel, provisional, range), currentHashSeed().seedHash);
   }
 
   async sketches<C extends SketchColumn>(rows: readonly PartialRef[], column: C): Promise<DecodedSketch<C>[]> {
@@ -94,4 +95,22 @@ export class PartialStore {
   memo<T>(kind: string, rows: readonly PartialRef[], compute: () => Promise<T>): Promise<T> {
     return this.merges.memo(kind, rows, compute);
   }
+}
+
+/**
+ * The rows of one hash seed identity. Sketches of two seeds never merge: after a seed rotation the rows stored under
+ * the old seed are left out of answers rather than failing them; `otherSeedWindows` counts the windows that lost rows
+ * (all of them, or the partitions of a window written under the old seed).
+ */
+export function ofSeed(selection: RowSelection, seedId: number): RowSelection {
+  if (selection.rows.every((r) => r.seedId === seedId)) return selection;
+  const rows = selection.rows.filter((r) => r.seedId === seedId);
+  const kept = new Set(rows.map((r) => `${r.tier}|${r.windowStart}`));
+  const left = new Set(selection.rows.filter((r) => r.seedId !== seedId).map((r) => `${r.tier}|${r.windowStart}`));
+  const tiers: Record<string, number> = {};
+  for (const w of kept) {
+    const tier = w.slice(0, w.indexOf('|'));
+    tiers[tier] = (tiers[tier] ?? 0) + 1;
+  }
+  return { rows, tiers, windows: kept.size, fenced: selection.fenced, otherSeedWindows: left.size };
 }

@@ -32,6 +32,8 @@ export interface RowSelection {
   windows: number;
   /** Ids of the rows in the range the ownership fence dropped (SQL readers of the same range exclude them). */
   fenced: string[];
+  /** Windows that lost rows stored under another hash seed (PartialStore.select), when any did. */
+  otherSeedWindows?: number;
 }
 
 interface IndexedRow extends PartialRef {
