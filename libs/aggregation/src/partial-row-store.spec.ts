@@ -162,6 +162,29 @@ describe('aggregator tables on embedded ClickHouse', () => {
     expect(Number(again.n)).toBe(1);
   });
 
+  it("writes each window's fleet row: its rows merged, version the sum of theirs, candidates their full union", async () => {
+    const rows = await q<{ ws: string; n: string; packets: string; versions: string }>(
+      `SELECT toUnixTimestamp(window_start) * 1000 AS ws, count() AS n, sum(packets) AS packets, sum(version) AS versions
+       FROM {database}.agg_partials FINAL WHERE tier = '1m' GROUP BY ws ORDER BY ws`,
+    );
+    const fleet = await q<{ ws: string; packets: string; version: string; hosts: string[]; candidates: string }>(
+      `SELECT toUnixTimestamp(window_start) * 1000 AS ws, packets, version, hosts, length(candidates) AS candidates
+       FROM {database}.agg_partials FINAL WHERE tier = '1m-fleet' ORDER BY ws`,
+    );
+    // Every window here has a row from each of the two writers.
+    expect(rows.every((r) => Number(r.n) === 2)).toBe(true);
+    expect(fleet.map((f) => [Number(f.ws), Number(f.packets), Number(f.version), f.hosts.length])).toEqual(
+      rows.map((r) => [Number(r.ws), Number(r.packets), Number(r.versions), 12]),
+    );
+    expect(fleet.every((f) => Number(f.candidates) > 0)).toBe(true);
+    // Not an input of the 1 h tier: the hour holds each packet once.
+    const [h] = await q<{ packets: string }>(
+      `SELECT packets FROM {database}.agg_partials FINAL WHERE tier = '1h' AND window_start = {ws:UInt32}`,
+      { ws: Math.floor(T0 / HOUR_MS) * 3600 },
+    );
+    expect(Number(h.packets)).toBe(sim.truth.totals().packets);
+  });
+
   it('builds the 1 d tier from the 1 h rows, candidates a frequent-items summary with its floor', async () => {
     const day = Math.floor(T0 / DAY_MS) * DAY_MS;
     const m = await sink.buildDay(day);

@@ -10,9 +10,11 @@ import {
   DAY_CANDIDATES,
   DAY_MS,
   DAY_TIER,
+  FLEET_MINUTE_TIER,
   HOUR_CANDIDATES,
   HOUR_MS,
   HOUR_TIER,
+  MINUTE_TIER,
   STORED_PARTIAL_BINARY,
   STORED_PARTIAL_SELECT,
   emptyMerged,
@@ -240,10 +242,19 @@ export class PartialRowStore {
     return m;
   }
 
-  /** Rebuilds the readable rollups of one window from every partial row stored for it (any writer, any partition). */
+  /**
+   * Rebuilds the readable rollups of one window from every partial row stored for it (any writer, any partition), and
+   * its fleet row (FLEET_MINUTE_TIER) when it has more than one row.
+   */
   async finalizeWindow(tier: Tier, windowStartMs: number, windowMs: number): Promise<MergedWindow> {
     const m = await this.readMerged(tier, windowStartMs, windowStartMs + windowMs, windowMs / 1000);
     await this.writeReadable(m, tier);
+    if (tier === MINUTE_TIER && m.partials > 1) {
+      const row = fleetRow(m, this.retention.partials);
+      await this.storage.insertRows('agg_partials', [row as unknown as Record<string, unknown>], {
+        dedupToken: `agg-fleet-${windowStartMs}-${rollupVersion(m)}`,
+      });
+    }
     return m;
   }
 
@@ -307,6 +318,14 @@ export class PartialRowStore {
 /** The 1 h tier row of an hour merged from its 1 min rows (writer "rollup"; version = rows read, so the most complete rebuild wins). */
 export function hourRow(m: MergedWindow, ttlSeconds: number, now = new Date()): PartialRow {
   return coarseRow(m, HOUR_TIER, ttlSeconds, now);
+}
+
+/**
+ * The fleet row of a 1 min window: its rows merged, candidates as their full union (no summary: the same bounds as
+ * the rows), version = the sum of the rows' versions (readMerged's inputVersions).
+ */
+export function fleetRow(m: MergedWindow, ttlSeconds: number, now = new Date()): PartialRow {
+  return coarseRow(m, FLEET_MINUTE_TIER, ttlSeconds, now);
 }
 
 /** A coarse-tier row (1 h or 1 d) of a merged window, its candidates and summary state as `m` holds them. */

@@ -12,6 +12,9 @@ import { partialRowFromAccumulator } from './rows';
 import { ThreatRunner } from './threat-runner';
 import { WindowMerger } from './window-merger';
 
+// Each pass reads and evaluates windows on embedded ClickHouse: seconds on a busy machine.
+jest.setTimeout(60_000);
+
 const MIN = 60_000;
 const WINDOWS = 14;
 // Recent, minute-aligned: rows older than their TTL would be dropped on insert.
