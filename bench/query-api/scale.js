@@ -32,6 +32,8 @@ const { root, TOKEN, startServer, stopServer } = require('./server');
 const { buildFleet, windowAccs, Acc } = require('./bench');
 
 const { createStorage, applyMigrations } = require(path.join(root, 'libs/storage/dist'));
+const rollup = require(path.join(root, 'libs/rollup/dist'));
+const { fleetRow } = require(path.join(root, 'libs/aggregation/dist'));
 
 const { values: options } = parseArgs({
   options: {
@@ -60,7 +62,7 @@ const REPEAT = Number(options.repeat);
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const DATA_FORMAT = 2;
+const DATA_FORMAT = 3;
 const dataDir = path.join(process.env.TMA_STATE_DIR || path.join(root, '.state'), 'bench-query-api-scale');
 
 // ---------------------------------------------------------------- data
@@ -88,12 +90,12 @@ async function buildData() {
   for (let i = 0; i < TEMPLATES; i++) {
     const accs = windowAccs(fleet, H + i * MIN, i, PARTS);
     const rows = accs.map((a, p) => a.row(offset++, p));
-    // The window's fleet row: every partition's row merged; version = the sum of theirs (1 each).
-    const fleetAcc = new Acc('1m-fleet', H + i * MIN, 60);
-    for (const a of accs) fleetAcc.absorb(a);
-    const fr = fleetAcc.row(offset++, 0);
-    Object.assign(fr, { topic: '', version: rows.length, writer: 'rollup' });
-    await storage.insertRows('agg_partials', [...rows, fr]);
+    // The window's fleet row, as the aggregator builds it: the partition rows merged (@tma/rollup), version = the sum
+    // of theirs (1 each).
+    const m = rollup.emptyMerged(H + i * MIN, 60);
+    for (const r of rows) rollup.mergeStoredPartial(m, { ...r, spread: new Uint8Array(0), prefixes: '' });
+    m.inputVersions = rows.length;
+    await storage.insertRows('agg_partials', [...rows, fleetRow(m, 30 * 86_400)]);
     for (const a of accs) {
       candidates += a.cand.size;
       // The hour row stands for 60 minutes: each template minute twice.
@@ -274,6 +276,18 @@ async function measure(meta, workers, fleet) {
   return out;
 }
 
+/** Where two answers first differ: a path and both values. */
+function firstDifference(a, b, at = '') {
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const d = firstDifference(a[k], b[k], `${at}.${k}`);
+      if (d) return d;
+    }
+    return '';
+  }
+  return a === b ? '' : `${at}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`;
+}
+
 async function main() {
   console.log(
     `machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, load average ${os
@@ -304,7 +318,8 @@ async function main() {
   const differ = [];
   for (const r of runs)
     for (const [k, v] of Object.entries(baseRun.answers))
-      if (text(r.answers[k]) !== text(v)) differ.push(`${k} (${r.label})`);
+      if (text(r.answers[k]) !== text(v))
+        differ.push(`${k} (${r.label}: ${firstDifference(JSON.parse(v), JSON.parse(r.answers[k]))})`);
   console.log(
     `\nanswers identical across ${runs.map((r) => r.label).join(', ')}: ${differ.length ? `NO: ${differ.join(', ')}` : 'yes'}`,
   );

@@ -495,7 +495,10 @@ export function topByEstimate(block: CandidateBlock, cms: CountMinSketch, n: num
     order = new Uint32Array(est.length);
     for (let i = 0; i < order.length; i++) order[i] = i;
   }
-  order.sort((a, b) => est[b] - est[a] || a - b);
+  // Ties broken by the key's hash, not by position: the same candidates rank alike however their rows were grouped
+  // into unions (1 min rows, fleet rows, hours).
+  const { hi, lo } = block;
+  order.sort((a, b) => est[b] - est[a] || hi[a] - hi[b] || lo[a] - lo[b] || a - b);
   return order.subarray(0, m);
 }
 
