@@ -84,7 +84,7 @@ describe('candidate bounds in a window', () => {
     acc.add(validateMessage(encode({ ...a, samplingRate: 4 }), OPTS), 0, 0);
     expect(acc.candidatesSampled).toBe(true);
     expect(acc.candidateFloor).toEqual({ packets: 4 * a.candidateFloorPackets, bytes: 4 * a.candidateFloorBytes });
-    const first = acc.candidates.get(toHex(a.candidates[0].key))!;
+    const first = acc.candidates.get(a.candidates[0].key)!;
     expect([first.sincePackets, first.packets]).toEqual([
       4 * a.candidates[0].sincePackets,
       4 * a.candidates[0].packets,

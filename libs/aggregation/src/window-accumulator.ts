@@ -12,11 +12,11 @@ import {
   HllWindow,
   HyperLogLog,
   perHll,
-  type Candidate,
   type CandidateFloor,
   type HllProperty,
 } from '@tma/sketch';
 import type { HostTotals, WindowContent } from '@tma/rollup';
+import { CandidateUnion } from './candidate-union';
 import type { ValidSnapshot } from './validate';
 
 interface OpenSketches extends Record<HllProperty, HllWindow> {
@@ -42,8 +42,8 @@ export class WindowAccumulator implements WindowContent {
   };
   private sealed: SealedSketches | null = null;
   private dropped = false;
-  /** Candidate union by key (hex of the 40-byte key), kernel counts (upper and since-entry) summed. */
-  readonly candidates = new Map<string, Candidate>();
+  /** Candidate union by key, kernel counts (upper and since-entry) summed, in the order flows were first seen. */
+  readonly candidates = new CandidateUnion();
   /**
    * Sum of the snapshots' candidate floors: a flow in no snapshot's list had at most this in the window (unknown as
    * soon as one snapshot gives none); sampled when any snapshot was.
@@ -191,25 +191,8 @@ export class WindowAccumulator implements WindowContent {
       o.cmsBytes.mergeEncoded(s.cmsBytes);
     }
     for (const h of HLL_SKETCHES) o[h.property].mergeEncoded(s[h.wireField]);
-    for (const c of v.candidates) {
-      const id = Buffer.from(c.key.buffer, c.key.byteOffset, c.key.byteLength).toString('hex');
-      const seen = this.candidates.get(id);
-      if (seen) {
-        seen.packets += c.packets;
-        seen.bytes += c.bytes;
-        seen.sincePackets = (seen.sincePackets ?? 0) + (c.sincePackets ?? 0);
-        seen.sinceBytes = (seen.sinceBytes ?? 0) + (c.sinceBytes ?? 0);
-      } else {
-        // Copied: the key is a view into the Kafka message, which must not be kept alive.
-        this.candidates.set(id, {
-          key: Uint8Array.from(c.key),
-          packets: c.packets,
-          bytes: c.bytes,
-          sincePackets: c.sincePackets ?? 0,
-          sinceBytes: c.sinceBytes ?? 0,
-        });
-      }
-    }
+    const union = this.candidates;
+    for (const c of v.candidates) union.add(c);
     if (this.candidateFloor && v.candidateFloor) {
       this.candidateFloor.packets += v.candidateFloor.packets;
       this.candidateFloor.bytes += v.candidateFloor.bytes;
