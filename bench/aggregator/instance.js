@@ -62,8 +62,10 @@ async function main() {
   );
   await storage.close();
   rmSync(dir, { recursive: true, force: true });
-  process.send({ type: 'done', cpuMs: (cpu.user + cpu.system) / 1000, firstBatchAt, rows, stats });
-  process.disconnect();
+  // Disconnecting before the message is flushed would drop it: disconnect once it is sent.
+  process.send({ type: 'done', cpuMs: (cpu.user + cpu.system) / 1000, firstBatchAt, rows, stats }, () =>
+    process.connected ? process.disconnect() : undefined,
+  );
 }
 
 main().catch((err) => {
