@@ -104,7 +104,11 @@ function answers(rows) {
   const ttl = { windowTotals: 1, topFlows: 1, hostTotals: 1, protocolTotals: 1, sketches: 1 };
   for (const w of [...byWindow.keys()].sort((a, b) => a - b)) {
     const m = emptyMerged(w * 1000, Number(byWindow.get(w)[0].window_seconds));
-    for (const r of byWindow.get(w)) mergeStoredPartial(m, r);
+    // in one order whatever the instance that wrote a row (partition, then offsets), as one instance's store lists them
+    const inOrder = byWindow
+      .get(w)
+      .sort((a, b) => Number(a.partition) - Number(b.partition) || Number(a.first_offset) - Number(b.first_offset));
+    for (const r of inOrder) mergeStoredPartial(m, r);
     const readable = readableRows(m, '1m', 100, ttl, now);
     // What a reader sees; the version counts partial rows, which may differ with how windows were cut.
     const clean = (t) =>
