@@ -5,7 +5,8 @@
  * CMS when it reads the copy, so what it reads is the sketch of every packet.
  * The same code runs as XDP (ingress) and as TC clsact ingress/egress, from the Ethernet header or (the _l3
  * programs) from the IP header. It counts what the wire carries: a TC GSO/GRO skb counts its segments and their
- * headers. It never drops or alters traffic: XDP_PASS and TC_ACT_UNSPEC always. */
+ * headers. It never alters traffic, and drops only what an approved block rule matches on ingress (tma_block.h;
+ * counted first like every packet): XDP_PASS and TC_ACT_UNSPEC otherwise. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -14,8 +15,10 @@
 #include "tma_config.h"
 #include "tma_maps.h"
 #include "tma_parse.h"
+#include "tma_block.h"
 
 #define TMA_TC_ACT_UNSPEC (-1)
+#define TMA_TC_ACT_SHOT	  2
 #define TMA_PULL_LEN	  256 /* bytes made linear when TC headers sit in paged data */
 
 /* The flow key's address escapes into an empty asm: the compiler must keep it one stack object (written once by the
@@ -76,6 +79,82 @@ static __always_inline int tma_key_eq(const struct tma_flow_key *a, const struct
 	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
 
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
+/* ---- Heavy prefixes (tma_state.pfx; docs/bpf.md, "Heavy prefixes") ---- */
+
+/* Adds packets/bytes to one prefix in its table's set: its way if it has one, else the way with the fewest packets,
+ * which it takes over at that count (Space-Saving: the set's smallest count never decreases, so it bounds every
+ * prefix the set does not list). meta = length | family << 8 | side << 16 | domain << 24, the key's third word. */
+static __always_inline void tma_pfx_add(struct tma_state *s, __u32 table, __u32 meta, __u64 prefix, __u64 packets,
+					__u64 bytes)
+{
+	__u64 h = tma_hash_prefix((__u32)prefix, (__u32)(prefix >> 32), meta);
+	struct tma_pfx_set *set = &s->pfx[table * TMA_PFX_SETS + (tma_hash_hi(h) >> (32 - TMA_PFX_SET_BITS))];
+	__u64 least = ~0ULL;
+	__u32 v = 0;
+	int w;
+
+#pragma unroll
+	for (w = 0; w < TMA_PFX_WAYS; w++) {
+		__u64 p = set->packets[w];
+
+		if (p && set->prefix[w] == prefix) {
+			set->packets[w] = p + packets;
+			set->bytes[w] += bytes;
+			return;
+		}
+		if (p < least) {
+			least = p;
+			v = w;
+		}
+	}
+	v &= TMA_PFX_WAYS - 1;
+	if (least && set->bytes[v] > set->evicted_bytes)
+		set->evicted_bytes = set->bytes[v];
+	set->prefix[v] = prefix;
+	set->packets[v] = least + packets;
+	set->bytes[v] = set->evicted_bytes + bytes;
+	set->base_packets[v] = least;
+	set->base_bytes[v] = set->evicted_bytes;
+}
+
+#define TMA_PFX_META(len, fam, side) ((__u32)(len) | (__u32)(fam) << 8 | (__u32)(side) << 16 | TMA_DOMAIN_PREFIX << 24)
+
+/* One address's three prefixes: IPv4 /8 /16 /24 or IPv6 /32 /48 /64. */
+static __always_inline void tma_pfx_addr(struct tma_state *s, const __u8 *addr, __u32 side, __u64 packets, __u64 bytes)
+{
+	__u32 a[4];
+
+	__builtin_memcpy(a, addr, sizeof(a));
+	if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff)) {
+		__u32 t = side * 2 * TMA_PFX_LEVELS;
+
+		tma_pfx_add(s, t, TMA_PFX_META(8, 4, side), a[3] & bpf_htonl(0xff000000), packets, bytes);
+		tma_pfx_add(s, t + 1, TMA_PFX_META(16, 4, side), a[3] & bpf_htonl(0xffff0000), packets, bytes);
+		tma_pfx_add(s, t + 2, TMA_PFX_META(24, 4, side), a[3] & bpf_htonl(0xffffff00), packets, bytes);
+	} else {
+		__u32 t = side * 2 * TMA_PFX_LEVELS + TMA_PFX_LEVELS;
+
+		tma_pfx_add(s, t, TMA_PFX_META(32, 6, side), a[0], packets, bytes);
+		tma_pfx_add(s, t + 1, TMA_PFX_META(48, 6, side), a[0] | (__u64)(a[1] & bpf_htonl(0xffff0000)) << 32,
+			    packets, bytes);
+		tma_pfx_add(s, t + 2, TMA_PFX_META(64, 6, side), a[0] | (__u64)a[1] << 32, packets, bytes);
+	}
+}
+
+/* Every IP packet outside the candidate table (and, when a way is evicted, what it counted since it entered; user
+ * space folds the members' since-entry counts at read time): its source and destination prefixes. */
+/* Global: the verifier checks it once on its own instead of at every path into its two call sites (inlined, the
+ * TC program with the block-rule check passed the verifier's complexity limit). */
+__attribute__((noinline)) int tma_pfx_count(struct tma_state *s, const struct tma_flow_key *k, __u64 packets,
+					    __u64 bytes)
+{
+	if (!s || !k)
+		return 0;
+	tma_pfx_addr(s, k->src, 0, packets, bytes);
+	tma_pfx_addr(s, k->dst, 1, packets, bytes);
+	return 0;
 }
 
 /* Adds a member's exact counts (what it gathered since it entered, kept out of the CMS) to its CMS cells: the CMS then
@@ -156,6 +235,7 @@ static __always_inline void tma_cand_insert(struct tma_state *s, struct tma_cand
 		t->cand_evicted_packets += least - b->packets;
 		t->cand_evicted_bytes += set->bytes[v] - b->bytes;
 		tma_cand_fold(s, set->hash[v], least - b->packets, set->bytes[v] - b->bytes);
+		tma_pfx_count(s, &set->key[v], least - b->packets, set->bytes[v] - b->bytes);
 	}
 	t->cand_inserts++;
 	set->key[v] = *k;
@@ -212,6 +292,89 @@ static __always_inline __u64 tma_cand_threshold(__u64 n)
 	return floor > tma_cfg.cand_threshold ? floor : tma_cfg.cand_threshold;
 }
 
+/* Per-source spreads (include/tma_spread.h, SpreadSketch with 4-bit HLL registers): one register of a bucket, as
+ * tma_hll_add: with x = e << p, rank > r <=> x >> (64 - r) == 0, so only a register that grows counts zeros. */
+static __always_inline __u32 tma_spread_rank(__u64 x)
+{
+	__u64 n = 0, t;
+
+	/* x = e << p: its low p bits are zero, so bit p - 1 set stands for the end of the bits (rank 65 - p when x = 0)
+	 * and never changes the count otherwise. Branch-free binary search ((y - 1) >> 63 is 1 exactly when y = 0): BPF
+	 * has no set-on-condition, and branches here would multiply the verifier's paths. */
+	x |= 1ULL << (TMA_SPREAD_P - 1);
+	t = ((x >> 32) - 1) >> 63 << 5;
+	n += t;
+	x <<= t;
+	t = ((x >> 48) - 1) >> 63 << 4;
+	n += t;
+	x <<= t;
+	t = ((x >> 56) - 1) >> 63 << 3;
+	n += t;
+	x <<= t;
+	t = ((x >> 60) - 1) >> 63 << 2;
+	n += t;
+	x <<= t;
+	t = ((x >> 62) - 1) >> 63 << 1;
+	n += t;
+	x <<= t;
+	n += ((x >> 63) - 1) >> 63;
+	return (__u32)n + 1;
+}
+
+static __always_inline void tma_spread_reg(__u8 *regs, __u64 e)
+{
+	__u32 i = (__u32)(e >> (64 - TMA_SPREAD_P)), shift = (i & 1) * 4, rank;
+	__u64 x = e << TMA_SPREAD_P;
+	__u8 byte = regs[(i >> 1) & (TMA_SPREAD_REGS / 2 - 1)];
+	__u32 r = (byte >> shift) & 15;
+
+	/* rank > r <=> the top r bits of x are zero (r = 0: always); one test for every r. At r = 15 a rank above it
+	 * rewrites 15 (once in 2^15 elements). */
+	if (((x >> 1) >> ((63 - r) & 63)) == 0) {
+		/* min(rank, 15) without a branch: d < 0 exactly when rank < 15 */
+		__s64 d = (__s64)tma_spread_rank(x) - TMA_SPREAD_RANK_MAX;
+
+		rank = TMA_SPREAD_RANK_MAX + (__u32)(d & (d >> 63));
+		regs[(i >> 1) & (TMA_SPREAD_REGS / 2 - 1)] = (byte & ~(15u << shift)) | rank << shift;
+	}
+}
+
+/* The bucket's candidate source becomes this packet's when the higher rank of its two elements passes the bucket's
+ * level l: with x the smaller of the two elements shifted (the one with more leading zeros), rank > l <=> the top l
+ * bits of x are zero (l = 0, an empty bucket: always). Strictly above: the packets of the source that set the level
+ * (its element again) change nothing, and the first source to reach a level keeps it. */
+static __always_inline void tma_spread_level(struct tma_spread_bucket *b, const struct tma_flow_key *k, __u64 ed,
+					     __u64 ep)
+{
+	__u64 xd = ed << TMA_SPREAD_P, xp = ep << TMA_SPREAD_P, x = xd < xp ? xd : xp;
+	__u32 l = b->level;
+
+	if (((x >> 1) >> ((63 - l) & 63)) != 0 || l >= TMA_SPREAD_LEVEL_MAX)
+		return;
+	b->level = tma_spread_rank(x);
+	__builtin_memcpy(b->src, k->src, sizeof(b->src));
+}
+
+/* Adds a packet's (source, destination) and (source, destination port) pairs to the source's bucket of every row:
+ * one cache line per row. Runs beside the HLLs (a candidate member's pairs were added by the packet that made it a
+ * member, and adding a pair again changes nothing). */
+static __always_inline void tma_spread_add(struct tma_spread *sp, const struct tma_flow_key *k, __u64 hs, __u64 hd,
+					   __u64 hp)
+{
+	__u64 ed = tma_spread_element(hs, hd), ep = tma_spread_element(hs, hp);
+	int row;
+
+#pragma unroll
+	for (row = 0; row < TMA_SPREAD_ROWS; row++) {
+		struct tma_spread_bucket *b =
+			&sp->b[(row * TMA_SPREAD_WIDTH + tma_spread_column(hs, row)) & (TMA_SPREAD_BUCKETS - 1)];
+
+		tma_spread_reg(b->dst, ed);
+		tma_spread_reg(b->port, ep);
+		tma_spread_level(b, k, ed, ep);
+	}
+}
+
 /* One IP packet (segs on the wire) of flow k: its candidate way if it has one; else the CMS rows, maybe an entry into the table, and the
  * four HLLs. n = IP packets in this copy on this CPU, for the noise floor. */
 static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u32 segs, __u64 n)
@@ -247,6 +410,19 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 	tma_hll_add(&s->hll[TMA_HLL_SOURCES], hs);
 	tma_hll_add(&s->hll[TMA_HLL_DESTINATIONS], hd);
 	tma_hll_add(&s->hll[TMA_HLL_PORTS], hp);
+	tma_spread_add(&s->spread, k, hs, hd, hp);
+	tma_pfx_count(s, k, segs, len);
+}
+
+/* Global: the verifier checks the sketch update once on its own instead of on every path of the parse before it
+ * (inlined, the parse's paths times the update's passed its 1M-instruction limit with tunnels on). */
+__attribute__((noinline)) int tma_sketch_packet(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u32 segs,
+						__u64 n)
+{
+	if (!s || !k)
+		return 0;
+	tma_sketch(s, k, len, segs, n);
+	return 0;
 }
 
 /* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */
@@ -319,7 +495,7 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 	if (tma_cfg.sample_rate > 1 && !tma_sampled(t))
 		return;
 	/* the noise floor counts the packets that can reach the CMS (all three counters sit in one cache line) */
-	tma_sketch(s, k, len, segs, t->packets - t->non_ip_packets - t->error_packets);
+	tma_sketch_packet(s, k, len, segs, t->packets - t->non_ip_packets - t->error_packets);
 }
 
 /* In and out of the inner parse: the outer key and transport offset in, the inner ones out. */
@@ -396,6 +572,8 @@ static __always_inline int tma_xdp_count(struct xdp_md *ctx, int l3)
 	res = tma_parse(data, end, &k, &err, l3, &l4);
 	TMA_TUNNEL_INNER(tma_inner_xdp, ctx, res, &k, err, data, l4, l4off);
 	tma_count(res, err, &k, (__u32)(end - data), 1, tma_if_slot(ctx->ingress_ifindex) * 2 + TMA_DIR_INGRESS);
+	if ((res == TMA_PARSE_FLOW || res == TMA_PARSE_FLOW_MALFORMED) && tma_block_drop(&k, (__u32)(end - data), 1))
+		return XDP_DROP;
 	return XDP_PASS;
 }
 
@@ -419,7 +597,8 @@ static __always_inline __u32 tma_gso_hlen(struct __sk_buff *skb, __u32 l4off, __
 	return l4off + (b[12] >> 4) * 4;
 }
 
-static __always_inline void tma_tc_count(struct __sk_buff *skb, int l3, __u32 dir)
+/* Returns 1 when a block rule drops the packet (ingress only). */
+static __always_inline int tma_tc_count(struct __sk_buff *skb, int l3, __u32 dir)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
@@ -465,6 +644,8 @@ static __always_inline void tma_tc_count(struct __sk_buff *skb, int l3, __u32 di
 		segs = 1;
 	}
 	tma_count(res, err, &k, len, segs, tma_if_slot(skb->ifindex) * 2 + dir);
+	return dir == TMA_DIR_INGRESS && (res == TMA_PARSE_FLOW || res == TMA_PARSE_FLOW_MALFORMED) &&
+	       tma_block_drop(&k, len, segs);
 }
 
 /* XDP: ingress only; the _l3 variant for devices whose frames start at the IP header (the loader picks by device
@@ -485,8 +666,7 @@ int tma_xdp_l3(struct xdp_md *ctx)
 SEC("tc")
 int tma_tc(struct __sk_buff *skb)
 {
-	tma_tc_count(skb, 0, TMA_DIR_INGRESS);
-	return TMA_TC_ACT_UNSPEC;
+	return tma_tc_count(skb, 0, TMA_DIR_INGRESS) ? TMA_TC_ACT_SHOT : TMA_TC_ACT_UNSPEC;
 }
 
 SEC("tc")
@@ -499,8 +679,7 @@ int tma_tc_eg(struct __sk_buff *skb)
 SEC("tc")
 int tma_tc_l3(struct __sk_buff *skb)
 {
-	tma_tc_count(skb, 1, TMA_DIR_INGRESS);
-	return TMA_TC_ACT_UNSPEC;
+	return tma_tc_count(skb, 1, TMA_DIR_INGRESS) ? TMA_TC_ACT_SHOT : TMA_TC_ACT_UNSPEC;
 }
 
 SEC("tc")

@@ -56,6 +56,7 @@ async function main() {
         hostTotals: 86_400,
         protocolTotals: 86_400,
         hourTier: 86_400,
+        dayTier: 86_400,
       },
       100,
     );

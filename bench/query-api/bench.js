@@ -20,6 +20,8 @@ const { createStorage, applyMigrations } = require(path.join(root, 'libs/storage
 const autocannon = require('autocannon');
 
 const { values: options } = parseArgs({
+  // Loaded by scale.js for its fleet model: its own options are not this script's.
+  strict: require.main === module,
   options: {
     hosts: { type: 'string', default: '1000' },
     hours: { type: 'string', default: '24' },
@@ -34,8 +36,8 @@ const DURATION = Number(options.duration);
 const FRESH = options.fresh;
 const MIN = 60_000;
 const HOUR = 3_600_000;
-// 2: 1 h rows keep the shortlisted candidates, as the aggregator writes them (older data is rebuilt).
-const DATA_FORMAT = 2;
+// 3: 1 h rows keep a frequent-items summary of their candidates, as the aggregator writes them (older data is rebuilt).
+const DATA_FORMAT = 3;
 
 // ---------------------------------------------------------------- deterministic traffic
 function prng(seed) {
@@ -57,10 +59,10 @@ function makeFlow(src, dst, sport, dport, proto, size) {
   return { key, proto, size, f: hashOf(key), d: hashOf(sketch.dstKey(dst)), p: hashOf(sketch.portsKey(dport, proto)) };
 }
 
-function buildFleet() {
+function buildFleet(count = HOSTS) {
   const rnd = prng(42);
   const hosts = [];
-  for (let h = 0; h < HOSTS; h++) {
+  for (let h = 0; h < count; h++) {
     const ip = `10.${1 + (h >> 8)}.${h & 255}.${1 + (h % 200)}`;
     const pool = [];
     for (let j = 0; j < 128; j++) {
@@ -118,6 +120,8 @@ class Acc {
       if (m) {
         m.packets += c.packets;
         m.bytes += c.bytes;
+        m.sincePackets += c.sincePackets;
+        m.sinceBytes += c.sinceBytes;
       } else this.cand.set(k, { ...c });
     }
     for (const [p, t] of o.proto) {
@@ -134,13 +138,17 @@ class Acc {
       this.host.set(h, m);
     }
   }
-  row(offset) {
+  row(offset, partition = 0) {
     let candidates = [...this.cand.values()];
-    // The aggregator's 1 h row keeps the hour's leading candidates only (@tma/rollup HOUR_CANDIDATES per ranking).
-    if (this.tier === '1h')
-      candidates = rollup
-        .shortlistBlock(rollup.CandidateBlock.from(candidates), this.cmsP, this.cmsB, rollup.HOUR_CANDIDATES)
-        .toArray();
+    // The aggregator's 1 h row keeps a frequent-items summary of the hour's candidates (@tma/rollup HOUR_CANDIDATES
+    // counters per ranking); the bench's candidates are exact counts (since entry = all), their floor unknown.
+    let frequent;
+    if (this.tier === '1h') {
+      const block = rollup.CandidateBlock.from(candidates);
+      const summary = rollup.mergeSummaries([rollup.exactSummary(block, undefined)], rollup.HOUR_CANDIDATES);
+      candidates = summary.block.toArray();
+      frequent = rollup.frequentState(summary);
+    }
     const protos = [...this.proto.keys()].sort((a, b) => a - b);
     const hosts = [...this.host.keys()];
     return {
@@ -148,7 +156,7 @@ class Acc {
       window_start: new Date(this.ws),
       window_seconds: this.seconds,
       topic: 'bench.snapshots.v1',
-      partition: 0,
+      partition,
       first_offset: offset,
       last_offset: offset + this.snapshots - 1,
       version: 1,
@@ -163,7 +171,7 @@ class Acc {
       hll_sources: sketch.encodeHyperLogLog(this.hll[1]),
       hll_destinations: sketch.encodeHyperLogLog(this.hll[2]),
       hll_ports: sketch.encodeHyperLogLog(this.hll[3]),
-      candidates: sketch.encodeCandidates(candidates),
+      candidates: sketch.encodeCandidates(candidates, undefined, { frequent }),
       protocols: protos,
       protocol_packets: protos.map((p) => this.proto.get(p).packets),
       protocol_bytes: protos.map((p) => this.proto.get(p).bytes),
@@ -181,8 +189,10 @@ class Acc {
   }
 }
 
-function windowAcc(fleet, ws, index) {
-  const acc = new Acc('1m', ws, 60);
+/** One window's rows: host h goes to partition h % parts (one row per partition; one row for the fleet by default). */
+function windowAccs(fleet, ws, index, parts = 1) {
+  const accs = Array.from({ length: parts }, () => new Acc('1m', ws, 60));
+  let acc = accs[0];
   const rnd = prng(1000 + index);
   const add = (f, p, hostSrc) => {
     const b = p * f.size;
@@ -202,11 +212,15 @@ function windowAcc(fleet, ws, index) {
       if (c) {
         c.packets += p;
         c.bytes += b;
-      } else acc.cand.set(k, { key: f.key, packets: p, bytes: b });
+        c.sincePackets += p;
+        c.sinceBytes += b;
+      } else acc.cand.set(k, { key: f.key, packets: p, bytes: b, sincePackets: p, sinceBytes: b });
     }
     return b;
   };
-  for (const h of fleet.hosts) {
+  for (let hi = 0; hi < fleet.hosts.length; hi++) {
+    const h = fleet.hosts[hi];
+    acc = accs[hi % parts];
     const total = Math.round(2000 * h.rate * (0.8 + 0.4 * rnd()));
     const heavyShare = Math.round(total * 0.3);
     const off = Math.floor(rnd() * 128);
@@ -229,8 +243,10 @@ function windowAcc(fleet, ws, index) {
     acc.snapshots += 6; // six 10 s snapshots per host per minute
     acc.host.set(h.id, { packets, bytes, snapshots: 6 });
   }
-  return acc;
+  return accs;
 }
+
+const windowAcc = (fleet, ws, index) => windowAccs(fleet, ws, index)[0];
 
 async function buildData() {
   const metaFile = path.join(dataDir, 'bench-meta.json');
@@ -432,7 +448,11 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+// scale.js builds its data with the same fleet model.
+module.exports = { prng, buildFleet, windowAccs, Acc };
+
+if (require.main === module)
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });

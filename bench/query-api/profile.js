@@ -2,7 +2,8 @@
 // Times single requests against the benchmark data (bench.js builds it) on a fresh server, optionally under the V8
 // profiler: where does an uncached 24 h answer spend its time?
 //
-//   node bench/query-api/profile.js [--prof DIR] [--repeat 3] [--env K=V ...] [path ...]
+//   node bench/query-api/profile.js [--prof DIR] [--repeat 3] [--scale] [--env K=V ...] [path ...]
+// --scale: on scale.js's data (10,000 hosts) instead of bench.js's.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -21,9 +22,12 @@ const repeat = Number(take('repeat', 3));
 // --slide N: after the paths, N requests of 24 h top-K, each range one minute earlier than the last (a new set of
 // 1 min rows each time, the same 1 h rows mostly): what a relative "last 24 h" costs when a new minute arrives.
 const slide = Number(take('slide', 0));
-const env = {};
+const scale = args.indexOf('--scale');
+if (scale >= 0) args.splice(scale, 1);
+const dir = scale >= 0 ? path.join(path.dirname(dataDir), 'bench-query-api-scale') : dataDir;
+const env = scale >= 0 ? { TMA_CHDB_PATH: path.join(dir, 'chdb') } : {};
 for (let v; (v = take('env'));) env[v.split('=')[0]] = v.slice(v.indexOf('=') + 1);
-const meta = JSON.parse(fs.readFileSync(path.join(dataDir, 'bench-meta.json'), 'utf8'));
+const meta = JSON.parse(fs.readFileSync(path.join(dir, 'bench-meta.json'), 'utf8'));
 const iso = (ms) => new Date(ms).toISOString();
 const q = (ms) => `from=${encodeURIComponent(iso(meta.end - ms))}&to=${encodeURIComponent(iso(meta.end))}`;
 const paths = args.length

@@ -138,7 +138,7 @@ async function main() {
       }
     }
     // What the rollup writes besides: readable rows of every window (all partitions merged, top 100 flows) and
-    // the 1 h tier row of these windows with its shortlisted candidates (as the aggregator's rollup builds them).
+    // the 1 h tier row of these windows with its frequent-items summary (as the aggregator's rollup builds them).
     const windows = new Map();
     for (const r of rows) {
       const ws = r.window_start * 1000;
@@ -158,9 +158,9 @@ async function main() {
     for (const [table, list] of Object.entries(readable)) await storage.insertRows(table, list);
     const hour = rollup.emptyMerged(Math.min(...windows.keys()), 3600);
     for (const r of rows) rollup.mergeStoredPartial(hour, r);
-    hour.candidateParts = [
-      rollup.shortlistBlock(rollup.mergedCandidates(hour), hour.cmsPackets, hour.cmsBytes, rollup.HOUR_CANDIDATES),
-    ];
+    const summary = rollup.mergeSummaries(hour.frequentParts, rollup.HOUR_CANDIDATES);
+    hour.candidateParts = [summary.block];
+    hour.frequent = rollup.frequentState(summary);
     const hourRow = rollup.partialRow(
       hour,
       rollup.mergedCandidates(hour),

@@ -23,6 +23,7 @@ const {
   partialRow,
   readableRows,
   SKETCH_COLUMNS,
+  STORED_PARTIAL_BINARY,
   STORED_PARTIAL_SELECT,
 } = dist('libs/rollup');
 const { HLL_SKETCHES } = dist('libs/sketch');
@@ -128,7 +129,7 @@ async function tsMerge(storage, tier, from, to) {
     `SELECT ${STORED_PARTIAL_SELECT} FROM {database}.agg_partials FINAL
      WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32}`,
     { tier, from, to },
-    { binaryColumns: [...SKETCH_COLUMNS] },
+    { binaryColumns: [...STORED_PARTIAL_BINARY] },
   );
   const m = emptyMerged(from * 1000, to - from);
   for (const r of rows) mergeStoredPartial(m, r);

@@ -4,7 +4,8 @@
 #define TMA_TYPES_H
 
 #include "tma_spec.h"
-#include "tma_hash.h" /* struct tma_flow_key / tma_addr_key / tma_ports_key: the canonical hashed keys */
+#include "tma_hash.h"	/* struct tma_flow_key / tma_addr_key / tma_ports_key: the canonical hashed keys */
+#include "tma_spread.h" /* struct tma_spread: per-source spreads */
 
 /* Every sketch exists twice; tma_ctl.epoch selects the copy the kernel writes, user space reads the other. */
 #define TMA_COPIES 2
@@ -122,6 +123,31 @@ struct tma_if_slot {
 /* Slots for the error counters by reason (TMA_ERR__COUNT used, the rest keep the state 64-byte aligned). */
 #define TMA_ERR_SLOTS 16
 
+/* Heavy prefixes: per (side, family, level) a table of TMA_PFX_SETS sets of TMA_PFX_WAYS ways, each set a Space-Saving
+ * summary of the prefixes that hash to it (docs/bpf.md, "Heavy prefixes"). Levels: IPv4 /8 /16 /24, IPv6 /32 /48 /64;
+ * table = side * 6 + (IPv6 ? 3 : 0) + level. A way is empty when packets == 0. A prefix not in its set arrives with
+ * weight w and replaces the way with the fewest packets: it starts at that way's count + w (base_packets = that count)
+ * and at the set's evicted_bytes + its bytes, so packets/bytes bound the prefix's traffic from above and
+ * packets - base_packets / bytes - base_bytes (counted since it entered) from below; a prefix the set does not list
+ * had at most the set's smallest packets and its evicted_bytes. The prefix is the address's leading 64 bits, masked,
+ * as two little-endian words (IPv4: the 4 address bytes in the low word). */
+#define TMA_PFX_LEVELS	  3
+#define TMA_PFX_TABLES	  12
+#define TMA_PFX_SET_BITS  6
+#define TMA_PFX_SETS	  (1 << TMA_PFX_SET_BITS)
+#define TMA_PFX_WAYS	  4
+#define TMA_DOMAIN_PREFIX 4 /* domain byte of the prefix key (tma_pfx_hash) */
+
+struct tma_pfx_set {
+	__u64 prefix[TMA_PFX_WAYS];
+	__u64 packets[TMA_PFX_WAYS];
+	__u64 bytes[TMA_PFX_WAYS];
+	__u64 base_packets[TMA_PFX_WAYS];
+	__u64 base_bytes[TMA_PFX_WAYS];
+	__u64 evicted_bytes; /* largest bytes count of a way this set replaced */
+	__u64 pad[3];
+};
+
 /* Everything one CPU writes for one copy, in one value of the tma_state array (key = cpu * TMA_COPIES + copy):
  * a packet costs one map lookup (the epoch is read by address) whatever it updates. Members are 64-byte multiples, so
  * entries of different CPUs never share a cache line. User space reads it through an mmap of tma_state. */
@@ -133,12 +159,15 @@ struct tma_state {
 	struct tma_cand_set cand[TMA_CAND_SETS];
 	struct tma_cand_base cand_base[TMA_CAND_SLOTS];
 	struct tma_if_count ifc[TMA_IF_SLOTS * 2]; /* by interface slot and enum tma_direction */
+	struct tma_spread spread; /* per-source distinct destinations and ports (include/tma_spread.h) */
+	struct tma_pfx_set pfx[TMA_PFX_TABLES * TMA_PFX_SETS]; /* heavy prefixes, by table and set */
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct tma_totals) % 64 == 0, "totals keep the state's members line-aligned");
 _Static_assert(sizeof(struct tma_cand_set) % 64 == 0, "a set's tags sit in one line");
 _Static_assert(sizeof(struct tma_state) % 64 == 0, "CPUs' entries never share a cache line");
 _Static_assert(TMA_ERR__COUNT <= TMA_ERR_SLOTS, "error slots");
+_Static_assert(sizeof(struct tma_pfx_set) % 64 == 0, "prefix sets are whole cache lines");
 
 /* Control written by user space (tma_ctl key 0). The agent flips epoch, waits for programs in flight, then reads
  * and clears copy (epoch ^ 1). */

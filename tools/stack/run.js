@@ -32,7 +32,8 @@ const dashboard = `${api}/dashboard/${token ? `#token=${token}` : ''}`;
 
 const USAGE = `usage: ./tma start [--no-demo]
   Starts Kafka, an edge agent on this machine's own interfaces (as root), the aggregator and the query API with the
-  dashboard, and two demo hosts with generated traffic in network namespaces. --no-demo leaves the demo hosts out:
+  dashboard, and two demo hosts with generated traffic in network namespaces (after six quiet minutes, a port scan
+  and a SYN flood against the first demo host for two minutes every ten). --no-demo leaves the demo hosts out:
   a real single-node installation of this machine.`;
 const argv = process.argv.slice(2);
 if (argv.includes('--help')) {
@@ -59,7 +60,7 @@ const components = [
   demo && {
     name: 'demo hosts: edge agents + traffic testbed',
     entry: 'tools/testbed/dist/main.js',
-    args: ['--hosts', '2', '--interval', '5s'],
+    args: ['--hosts', '2', '--interval', '5s', '--attacks'],
   },
   {
     name: 'aggregator + query API (embedded ClickHouse)',

@@ -115,12 +115,15 @@ describe('aggregator end to end', () => {
     expect((await fetch(`${agg.url}/ready`)).status).toBe(200);
   });
 
-  it('flushes on shutdown and the 1 h tier holds the same totals', async () => {
+  it('flushes on shutdown and the 1 h and 1 d tiers hold the same totals', async () => {
     await bed.close(agg!);
-    const hours = await q<{ packets: string; snapshots: string }>(
-      `SELECT sum(packets) AS packets, sum(snapshots) AS snapshots FROM {database}.agg_partials FINAL WHERE tier = '1h'`,
-    );
-    expect(Number(hours[0].packets)).toBe(sim.truth.totals().packets);
-    expect(Number(hours[0].snapshots)).toBe(sim.truth.totals().snapshots);
+    for (const tier of ['1h', '1d']) {
+      const rows = await q<{ packets: string; snapshots: string }>(
+        `SELECT sum(packets) AS packets, sum(snapshots) AS snapshots FROM {database}.agg_partials FINAL WHERE tier = {tier:String}`,
+        { tier },
+      );
+      expect(Number(rows[0].packets)).toBe(sim.truth.totals().packets);
+      expect(Number(rows[0].snapshots)).toBe(sim.truth.totals().snapshots);
+    }
   });
 });

@@ -1,6 +1,7 @@
 // Threat detection end to end on real parts: simulated hosts → real Kafka → aggregator (rollups, then the
 // detectors once per window) → embedded chDB. A flood to one destination and a port scan from one host are alerted
-// within two windows, with evidence bounding the truth; nothing opens outside the attack windows.
+// within two windows, with evidence bounding the truth (the scan also by its source, from the per-source spreads);
+// nothing opens outside the attack windows.
 import type { ExtraFlow } from '@tma/fleet-sim';
 import { detectAll, publish, ROUNDS_PER_WINDOW, windowIndex } from './support/threats';
 import { useTestBed } from './support/test-bed';
@@ -67,6 +68,16 @@ describe('threat detection end to end', () => {
     expect(scans.every((r) => [12, 13].includes(windowIndex(attacked, r)))).toBe(true);
     // The scanning host is named through its own partition's distinct ports (alone there, or with its partition).
     expect(scans.some((r) => r.subject !== 'fleet' && r.hosts.includes(SCAN_HOST))).toBe(true);
+    // The per-source spreads name the scanner itself, with its distinct ports bounding the truth.
+    const scanner = scans.find((r) => r.subject === '10.0.4.5')!;
+    expect(scanner).toBeDefined();
+    expect(scanner.hosts).toContain(SCAN_HOST);
+    const ports = (JSON.parse(scanner.evidence) as { name: string; lower: number; upper: number }[]).find(
+      (e) => e.name === 'distinct destination ports of 10.0.4.5',
+    )!;
+    const scanned = 500 * ROUNDS_PER_WINDOW;
+    expect(ports.lower).toBeLessThanOrEqual(scanned);
+    expect(ports.upper).toBeGreaterThanOrEqual(scanned);
 
     // Nothing opens outside the attack windows.
     const opened = rows.filter((r) => r.event === 'opened');

@@ -14,6 +14,12 @@ export interface StateData {
   nextSpoolIndex: number;
   /** snapshots dropped from a full spool, over the agent's life */
   spoolDrops: number;
+  /**
+   * A process is counting into an interval no snapshot holds yet: set once the programs are attached, cleared after
+   * the final snapshot of a clean stop. Found set at the next start (kill -9, crash, power loss on the same boot),
+   * the interval in progress was lost: its sequence is skipped, so the loss shows downstream as a sequence gap.
+   */
+  counting?: boolean;
 }
 
 export function readBootId(file = '/proc/sys/kernel/random/boot_id'): string {
@@ -114,6 +120,8 @@ export function fsyncDir(dir: string): void {
 
 export class AgentState {
   private readonly condition: StorageCondition;
+  /** The sequence skipped at this start for the interval the previous process lost (see `counting`), or null. */
+  lostSequence: number | null = null;
 
   private constructor(
     private readonly file: string,
@@ -148,11 +156,20 @@ export class AgentState {
     }
     data ??= { agentId: randomUUID(), bootId, nextSequence: 0, nextSpoolIndex: 0, spoolDrops: 0 };
     data.spoolDrops ??= 0;
+    let lostSequence: number | null = null;
     if (data.bootId !== bootId) {
       data.bootId = bootId;
       data.nextSequence = 0;
+    } else if (data.counting) {
+      lostSequence = data.nextSequence++;
+      log('warn', 'interval_lost', {
+        sequence: lostSequence,
+        reason: 'the previous process stopped without a snapshot of its interval in progress',
+      });
     }
+    data.counting = false;
     const s = new AgentState(file, data, log);
+    s.lostSequence = lostSequence;
     s.save();
     return s;
   }
@@ -172,6 +189,13 @@ export class AgentState {
     const seq = this.data.nextSequence++;
     this.save();
     return seq;
+  }
+
+  /** Records whether an interval in progress holds counts no snapshot has (see StateData.counting). */
+  setCounting(counting: boolean): void {
+    if (this.data.counting === counting) return;
+    this.data.counting = counting;
+    this.save();
   }
 
   /** Writes the state durably; on a storage error keeps it in memory (logged once), to be retried by the next save. */

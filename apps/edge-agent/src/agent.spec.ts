@@ -158,6 +158,19 @@ run('edge agent on a veth pair', () => {
       proto: 17,
     });
     expect(typeof s.cmsPackets).toBe('string'); // base64 sketch blobs
+    // heavy prefixes: every IP packet here has its source in the pair's /24 (the flow is a candidate, so its
+    // packets reach the prefix counts through the reader's fold), and that /24 is listed with bounds around them
+    expect(s.prefixCounts).toBe(true);
+    const ip = s.totals.protocols.reduce((n: number, p: { packets: number }) => n + p.packets, 0);
+    const [a, b, c] = ns.outerAddr.split('.').map(Number);
+    const hex24 = [a, b, c, 0].map((x) => x.toString(16).padStart(2, '0')).join('');
+    const src24 = s.heavyPrefixes.find(
+      (p: { side: number; family: number; length: number; prefix: string }) =>
+        p.side === 0 && p.family === 4 && p.length === 24 && p.prefix === hex24,
+    );
+    expect(src24).toBeDefined();
+    expect([src24.sincePackets <= ip, ip <= src24.packets]).toEqual([true, true]);
+    expect(src24.sincePackets).toBeGreaterThanOrEqual(2500 - 32); // exact since the flow entered the candidates
   }, 60_000);
 
   it('exits with code 2 and a clear message on bad configuration', async () => {

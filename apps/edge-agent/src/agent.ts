@@ -4,7 +4,14 @@
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import * as path from 'node:path';
-import { decode, encode, snapshotTopic, type CoveredInterface, type SketchSnapshot } from '@tma/schema';
+import {
+  decode,
+  encode,
+  snapshotTopic,
+  type CoveredInterface,
+  type MitigationReport,
+  type SketchSnapshot,
+} from '@tma/schema';
 import { loadKafkaSettings } from '@tma/kafka';
 import type { AgentConfig } from './config';
 import {
@@ -25,6 +32,10 @@ import { Spool } from './spool';
 import { AgentState, readBootId } from './agent-state';
 import { IntervalClock, systemClocks, type Clocks } from './interval-clock';
 import { useHashSeed } from '@tma/sketch';
+import { BlockMap } from '@tma/kernel';
+import { protectedHosts } from '@tma/threats';
+import { CommandLink } from './commands';
+import { Mitigation, reportFields } from './mitigation';
 
 /** Interface label of the totals of interfaces without a slot of their own in the kernel. */
 export const OTHER_INTERFACES = '_other';
@@ -56,6 +67,9 @@ export class Agent {
   private spool: Spool | null = null;
   private publisher: Publisher | null = null;
   private server: http.Server | null = null;
+  /** block rules (null: mitigation off) and the commands topic link (null: --stdout or off) */
+  mitigation: Mitigation | null = null;
+  private commands: CommandLink | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private draining: Promise<void> | null = null;
@@ -97,9 +111,10 @@ export class Agent {
   private async startUp(): Promise<void> {
     const c = this.config;
     this.state = AgentState.open(c.spoolDir, this.bootId, this.log);
+    let settings: ReturnType<typeof loadKafkaSettings> | null = null;
     if (!c.stdout) {
       this.spool = new Spool(c.spoolDir, c.spoolMaxBytes, this.state, this.log, (m) => void decode(m)).open();
-      const settings = loadKafkaSettings(
+      settings = loadKafkaSettings(
         this.deps.env ?? process.env,
         `tma-edge-agent-${c.hostId}`.replace(/[^A-Za-z0-9._-]/g, '_'),
       );
@@ -125,7 +140,26 @@ export class Agent {
         tunnels: c.tunnels,
       });
       this.reader = new EpochReader(this.kernel);
+      if (c.mitigation) {
+        // the brokers this agent publishes to are never blocked, whatever a rule says
+        const brokers = settings?.brokers ?? loadKafkaSettings(this.deps.env ?? process.env, 'tma').brokers;
+        this.mitigation = new Mitigation(new BlockMap(this.kernel), {
+          hostId: c.hostId,
+          maxRules: c.mitigationMaxRules,
+          protect: [...protectedHosts(brokers), ...c.mitigationProtect],
+        });
+        if (settings) {
+          this.commands = new CommandLink(this.mitigation, {
+            settings,
+            topicPrefix: c.topicPrefix,
+            hostId: c.hostId,
+            log: this.log,
+          });
+          this.commands.start();
+        }
+      }
       this.syncInterfaces(true);
+      this.state.setCounting(true); // from here on a kill loses the interval in progress
       if (c.metricsPort > 0) this.server = await this.metrics.serve(c.metricsPort, c.metricsHost);
     } catch (e) {
       this.release();
@@ -147,6 +181,8 @@ export class Agent {
       programIds: [...new Set(this.attachments.map((a) => a.progId))],
       spoolDir: c.spoolDir,
       spooled: this.spool?.depth ?? 0,
+      // The sequence skipped for the interval a killed predecessor lost (null: it stopped cleanly, or a new boot).
+      lostSequence: this.state.lostSequence,
       metricsPort: this.server ? c.metricsPort : 0,
       mode: c.stdout ? 'stdout' : 'kafka',
     });
@@ -200,6 +236,7 @@ export class Agent {
     const c1 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     this.observe(read);
+    this.mitigationTick();
     const snap = buildSnapshot(read, {
       hostId: this.config.hostId,
       agentId: this.state!.data.agentId,
@@ -239,6 +276,22 @@ export class Agent {
       this.kickDrain();
     }
     return snap;
+  }
+
+  /** Rules past their expiry leave the kernel map; changed counters are reported. */
+  private mitigationTick(): void {
+    if (!this.mitigation) return;
+    try {
+      for (const r of this.mitigation.tick()) this.mitigationReport(r);
+    } catch (e) {
+      this.log('warn', 'mitigation_tick_failed', { error: e as Error });
+    }
+  }
+
+  /** A report of the mitigation: sent on the reports topic, or only logged (--stdout). */
+  mitigationReport(r: MitigationReport): void {
+    if (this.commands) this.commands.report(r);
+    else this.log(r.event === 'REFUSED' ? 'warn' : 'info', 'mitigation', reportFields(r));
   }
 
   private observe(read: EpochRead): void {
@@ -360,6 +413,7 @@ export class Agent {
         for (const a of this.kernel.attachments()) this.kernel.detach(a.ifindex);
         if (!this.config.once && this.reader) this.snapshot();
       }
+      this.state?.setCounting(false); // the final snapshot holds the last counts: nothing lost
     } catch (e) {
       this.log('error', 'final_snapshot_failed', { error: e as Error });
     }
@@ -370,6 +424,7 @@ export class Agent {
     }
     this.release();
     await this.publisher?.close();
+    await this.commands?.close();
     this.log('info', 'agent_stopped', { spooled: this.spool?.depth ?? 0, snapshots: this.state?.data.nextSequence });
     this.finish();
   }

@@ -3,12 +3,13 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, loadSettings, parseEnum, parseList, rule, rules, setting } from '@tma/config';
-import { TUNNEL_MODES, type TunnelMode } from '@tma/kernel';
+import { BLOCK_RULES_MAX, TUNNEL_MODES, type TunnelMode } from '@tma/kernel';
 import { COMPRESSION_CODECS, DEFAULT_COMPRESSION, zstdAvailable, type CompressionCodec } from '@tma/kafka';
 import {
   INTERVAL_DEFAULT_MS,
   INTERVAL_MAX_MS,
   INTERVAL_MIN_MS,
+  parseAddress,
   resolveHashSeed,
   type ResolvedHashSeed,
 } from '@tma/sketch';
@@ -43,6 +44,12 @@ export interface AgentConfig {
   pollMs: number;
   once: boolean;
   stdout: boolean;
+  /** block rules from the commands topic (docs/edge-agent.md, "Mitigation") */
+  mitigation: boolean;
+  /** most block rules at once on this host */
+  mitigationMaxRules: number;
+  /** addresses no rule may hold besides the brokers' (e.g. the query API's) */
+  mitigationProtect: string[];
   /** the deployment's hash seed, expanded (TMA_HASH_SEED or TMA_HASH_SEED_FILE; the public one with a warning) */
   hashSeed: ResolvedHashSeed;
 }
@@ -73,6 +80,10 @@ Precedence: flags > environment > --config file > defaults.
   --compression none|gzip|snappy|zstd TMA_AGENT_COMPRESSION default ${DEFAULT_COMPRESSION} (Kafka batch compression)
   --object <file>              TMA_AGENT_OBJECT       the BPF object (default bpf/dist/tma.bpf.o of this build)
   --poll-interval <dur>        TMA_AGENT_POLL_INTERVAL how often interfaces are rescanned, default 5s
+  --mitigation on|off          TMA_AGENT_MITIGATION   default on: apply approved block rules of the commands topic
+  --mitigation-max-rules <n>   TMA_AGENT_MITIGATION_MAX_RULES default 256 (1..1024) rules at once on this host
+  --mitigation-protect <a,b>   TMA_AGENT_MITIGATION_PROTECT addresses no rule may hold (the brokers' always are),
+                                                      e.g. the query API's
   --once                       one interval, then exit
   --stdout                     print each snapshot as one JSON line instead of publishing
   --help, --version
@@ -209,6 +220,29 @@ const SETTINGS = {
     label: 'pollInterval',
     schema: rules.duration({ min: 100, max: 600_000, bareMs: true }),
     default: 5000,
+  }),
+  mitigation: setting({ env: 'TMA_AGENT_MITIGATION', flag: 'mitigation', schema: rules.onOff(), default: true }),
+  mitigationMaxRules: setting({
+    env: 'TMA_AGENT_MITIGATION_MAX_RULES',
+    flag: 'mitigation-max-rules',
+    schema: rules.integer({ min: 1, max: BLOCK_RULES_MAX }),
+    default: 256,
+  }),
+  mitigationProtect: setting<string[]>({
+    env: 'TMA_AGENT_MITIGATION_PROTECT',
+    flag: 'mitigation-protect',
+    schema: rule((v) => {
+      const list = parseList(v);
+      for (const a of list) {
+        try {
+          parseAddress(a);
+        } catch {
+          fail(`"${a}" is not an IPv4 or IPv6 address`);
+        }
+      }
+      return list;
+    }),
+    default: [],
   }),
   once: setting({ env: 'TMA_AGENT_ONCE', flag: 'once', switch: true, schema: rules.boolean(), default: false }),
   stdout: setting({ env: 'TMA_AGENT_STDOUT', flag: 'stdout', switch: true, schema: rules.boolean(), default: false }),

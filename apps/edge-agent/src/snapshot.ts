@@ -7,7 +7,9 @@ import {
   encodeSnapshotSketches,
   perHll,
   parseFlowKey,
+  prefixCountsToWire,
   toHex,
+  encodeSpread,
 } from '@tma/sketch';
 import type { SketchSnapshot } from '@tma/schema';
 import { ERR_REASONS, type EpochRead } from '@tma/kernel';
@@ -63,6 +65,23 @@ export function buildSnapshot(read: EpochRead, meta: SnapshotMeta): SketchSnapsh
     candidateThreshold: read.candidateFloor.thresholdPackets,
     evictedPackets: read.totals.candEvictedPackets,
     evictedBytes: read.totals.candEvictedBytes,
+    spreadSketch: Buffer.from(encodeSpread(read.spread)),
+    ...prefixFields(read, meta.samplingRate),
+  };
+}
+
+/** Heavy prefixes: the kernel's counts with bounds; a sampled interval's counts are of the sampled packets only, so
+ * it says it carries none (every prefix may then hold all of its traffic). */
+function prefixFields(
+  read: EpochRead,
+  samplingRate: number,
+): Pick<SketchSnapshot, 'prefixCounts' | 'heavyPrefixes' | 'prefixFloors'> {
+  if (samplingRate > 1) return { prefixCounts: false, heavyPrefixes: [], prefixFloors: [] };
+  const wire = prefixCountsToWire(read.prefixes);
+  return {
+    prefixCounts: true,
+    heavyPrefixes: wire.heavyPrefixes.map((p) => ({ ...p, prefix: buf(p.prefix) })),
+    prefixFloors: wire.prefixFloors,
   };
 }
 
@@ -74,6 +93,7 @@ export function snapshotToJson(s: SketchSnapshot): Record<string, unknown> {
     cmsPackets: b64(s.cmsPackets),
     cmsBytes: b64(s.cmsBytes),
     ...perHll('wireField', (h) => b64(s[h.wireField])),
+    spreadSketch: b64(s.spreadSketch),
     candidates: s.candidates.map((c) => ({
       key: toHex(c.key),
       flow: parseFlowKey(c.key),
@@ -82,5 +102,6 @@ export function snapshotToJson(s: SketchSnapshot): Record<string, unknown> {
       sincePackets: c.sincePackets,
       sinceBytes: c.sinceBytes,
     })),
+    heavyPrefixes: s.heavyPrefixes.map((p) => ({ ...p, prefix: toHex(p.prefix) })),
   };
 }

@@ -128,6 +128,25 @@ describe('agent state', () => {
     expect(c.data.agentId).toBe(a.data.agentId);
   });
 
+  it('skips one sequence after a process that stopped while counting, so the lost interval shows as a gap', () => {
+    const events: [string, Record<string, unknown>][] = [];
+    const a = AgentState.open(dir, 'boot-1');
+    expect([a.takeSequence(), a.takeSequence()]).toEqual([0, 1]);
+    a.setCounting(true); // attached and counting into the interval of sequence 2 ...
+    const b = AgentState.open(dir, 'boot-1', (_l, event, fields) => events.push([event, fields ?? {}])); // ... killed
+    expect(b.lostSequence).toBe(2);
+    expect(events).toEqual([['interval_lost', expect.objectContaining({ sequence: 2 })]]);
+    expect(b.takeSequence()).toBe(3);
+    b.setCounting(true);
+    b.setCounting(false); // a clean stop: its final snapshot holds the interval in progress
+    const c = AgentState.open(dir, 'boot-1');
+    expect(c.lostSequence).toBeNull();
+    expect(c.takeSequence()).toBe(4);
+    c.setCounting(true);
+    const d = AgentState.open(dir, 'boot-2'); // killed, then the host rebooted: a new stream from 0, nothing skipped
+    expect([d.lostSequence, d.takeSequence()]).toEqual([null, 0]);
+  });
+
   it('refuses a corrupt state file instead of reusing sequence numbers', () => {
     fs.writeFileSync(path.join(dir, 'state.json'), '{"agentId": 1');
     expect(() => AgentState.open(dir, 'x')).toThrow(/unreadable/);

@@ -2,7 +2,7 @@
 // the URL, reloads on form submit, history navigation and the auto-refresh interval.
 import { api, promptToken, takeTokenFromFragment, timeParams } from './api.js';
 import * as panels from './panels.js';
-import { renderThreats } from './threats.js';
+import { renderRules, renderThreats } from './threats.js';
 import { fillForm, formQuery, readState } from './state.js';
 
 const form = document.getElementById('controls');
@@ -49,6 +49,7 @@ async function load() {
     ),
     panel('/v1/hosts', { ...t, hosts }, panels.renderHosts),
     panel('/v1/threats', { ...t, hosts }, renderThreats),
+    panel('/v1/mitigation/rules', {}, renderRules),
   ]);
   if (gen !== generation) return;
   const failed = results.filter((r) => r.status === 'rejected');

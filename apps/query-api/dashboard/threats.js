@@ -2,7 +2,7 @@
 // table with each alert's evidence (estimates with their bounds) and the hosts that saw it.
 import { COLORS, el, fmt, text } from './dom.js';
 
-const KINDS = ['flood', 'heavy-change', 'traffic-surge', 'source-surge', 'port-scan', 'superspreader'];
+const KINDS = ['flood', 'heavy-change', 'traffic-surge', 'source-surge', 'port-scan', 'superspreader', 'low-and-slow'];
 const color = (kind) => COLORS[Math.max(0, KINDS.indexOf(kind)) % COLORS.length];
 const WINDOW_MS = 60_000;
 
@@ -84,4 +84,34 @@ export function renderThreats(r) {
   if (!r.alerts.length) el('td', { colspan: 8, class: 'empty' }, el('tr', {}, tbody), 'no alerts in this range');
   const open = r.alerts.filter((a) => a.status === 'open').length;
   text('threats-note', `${r.alerts.length} alerts, ${open} open · ${r.windowsEvaluated} windows evaluated`);
+}
+
+const ruleText = (r) =>
+  r.srcPrefix +
+  (r.dst || r.port || r.protocol !== 'any'
+    ? ` → ${r.dst || 'any'}${r.port ? ':' + r.port : ''}${r.protocol !== 'any' ? '/' + r.protocol : ''}`
+    : '');
+const when = (t) => (t ? new Date(t).toLocaleString() : '');
+
+/** Block rules (newest proposal first): status, drop or dry-run, who proposed and decided, and what each dropped on
+ * which hosts. Read-only: proposing and deciding go through the API (deciding needs an admin token). */
+export function renderRules(r) {
+  const tbody = document.querySelector('#rules tbody');
+  tbody.textContent = '';
+  for (const rule of r.rules.slice(0, 50)) {
+    const tr = el('tr', { 'data-status': rule.status, 'data-rule': rule.id }, tbody);
+    el('td', {}, tr, ruleText(rule));
+    el('td', { class: rule.status === 'approved' ? 'open' : '' }, tr, rule.status);
+    el('td', {}, tr, rule.dryRun ? 'dry-run' : 'drop');
+    el('td', {}, tr, `${rule.proposedBy}${rule.origin === 'detector' ? ' (detector)' : ''}, ${when(rule.proposedAt)}`);
+    el('td', {}, tr, rule.decidedBy ? `${rule.decidedBy}, ${when(rule.decidedAt)}` : '');
+    el('td', {}, tr, when(rule.expiresAt));
+    const drops = el('td', { class: 'n' }, tr, fmt(rule.totalPackets));
+    for (const d of rule.drops.slice(0, 3)) el('div', { class: 'related' }, drops, `${d.host}: ${fmt(d.packets)}`);
+    el('td', {}, tr, rule.reason);
+  }
+  if (!r.rules.length) el('td', { colspan: 8, class: 'empty' }, el('tr', {}, tbody), 'no block rules');
+  const active = r.rules.filter((x) => x.status === 'approved').length;
+  const waiting = r.rules.filter((x) => x.status === 'proposed').length;
+  text('rules-note', `${active} in force, ${waiting} awaiting approval · cap ${r.cap}`);
 }

@@ -18,6 +18,7 @@ import { HostsController } from './hosts/hosts.controller';
 import { HostsService } from './hosts/hosts.service';
 import type { Metrics } from './observability';
 import { OpsController, type ReadinessCheck } from './ops/ops.controller';
+import { MergePool } from './partials/merge-pool';
 import { PartialStore } from './partials/partial-store';
 import { SketchMerger } from './partials/sketch-merger';
 import { CONFIG, EXTRA_METRICS, METRICS, READINESS, STORAGE } from './tokens';
@@ -26,6 +27,9 @@ import { TrafficController } from './traffic/traffic.controller';
 import { TrafficService } from './traffic/traffic.service';
 import { ThreatsController } from './threats/threats.controller';
 import { ThreatsService } from './threats/threats.service';
+import { MitigationController } from './mitigation/mitigation.controller';
+import type { MitigationBus } from './mitigation/mitigation.bus';
+import { MITIGATION_BUS, MitigationService } from './mitigation/mitigation.service';
 
 export interface QueryApiModuleOptions {
   config: QueryApiConfig;
@@ -35,6 +39,8 @@ export interface QueryApiModuleOptions {
   readiness?: ReadinessCheck[];
   extraMetrics?: (() => Promise<string>)[];
   imports?: DynamicModule[];
+  /** the mitigation commands/reports link (none: approved rules are recorded but not sent) */
+  mitigationBus?: MitigationBus | null;
 }
 
 @Module({})
@@ -45,8 +51,8 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
     await this.store.start();
   }
 
-  onModuleDestroy(): void {
-    this.store.stop();
+  async onModuleDestroy(): Promise<void> {
+    await this.store.stop();
   }
 
   static create(o: QueryApiModuleOptions): DynamicModule {
@@ -58,6 +64,10 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
         indexRefreshMs: config.indexRefreshMs,
         mergeCache: config.mergeCache,
         mergeCacheBytes: config.mergeCacheBytes,
+        pool:
+          config.mergeWorkers > 0
+            ? new MergePool({ workers: config.mergeWorkers, queue: config.mergeQueue, seed: config.hashSeed.seed })
+            : undefined,
       },
       metrics,
     );
@@ -73,6 +83,7 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
         HostsController,
         SqlController,
         ThreatsController,
+        MitigationController,
         GraphQLController,
         OpsController,
         DashboardController,
@@ -94,6 +105,8 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
         SqlService,
         HostsService,
         ThreatsService,
+        { provide: MITIGATION_BUS, useValue: o.mitigationBus ?? null },
+        MitigationService,
         GraphQLResolvers,
         GraphQLRunner,
       ],

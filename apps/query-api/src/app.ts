@@ -11,11 +11,14 @@ import { openApiDocument } from './api-docs/openapi-document';
 import { QueryApiModule } from './app.module';
 import { installAuth } from './common/auth';
 import { ErrorFilter } from './common/error.filter';
+import { withRequestSignal } from './common/request-signal';
 import { BODY_LIMIT_BYTES } from './common/openapi';
 import type { QueryApiConfig } from './config';
 import { JsonLogger, Metrics } from './observability';
 import { useHashSeed } from '@tma/sketch';
 import type { ReadinessCheck } from './ops/ops.controller';
+import { loadKafkaSettings } from '@tma/kafka';
+import { KafkaMitigationBus, type MitigationBus } from './mitigation/mitigation.bus';
 
 export type { ReadinessCheck };
 export const API_VERSION = '1.0.0';
@@ -30,6 +33,8 @@ export interface QueryApiOptions {
   extraMetrics?: (() => Promise<string>)[];
   /** Nest modules hosted in the same application (the aggregator in single-machine mode). */
   imports?: DynamicModule[];
+  /** The mitigation commands/reports link; by default one over Kafka when config.mitigation.commands is on. */
+  mitigationBus?: MitigationBus | null;
 }
 
 export interface QueryApi {
@@ -57,8 +62,15 @@ export async function createQueryApi(options: QueryApiOptions): Promise<QueryApi
     },
     bodyLimit: BODY_LIMIT_BYTES,
   });
+  const m = config.mitigation;
+  const mitigationBus =
+    options.mitigationBus !== undefined
+      ? options.mitigationBus
+      : m?.commands
+        ? new KafkaMitigationBus(loadKafkaSettings(process.env, 'tma-query-api'), m.topicPrefix)
+        : null;
   const app = await NestFactory.create<NestFastifyApplication>(
-    QueryApiModule.create({ ...options, metrics, docs }),
+    QueryApiModule.create({ ...options, metrics, docs, mitigationBus }),
     adapter,
     {
       logger,
@@ -95,6 +107,15 @@ export async function createQueryApi(options: QueryApiOptions): Promise<QueryApi
           requestId: req.id,
         });
     }
+  });
+  // Each request's work runs with a signal that aborts when its client goes away before the answer is sent
+  // (request-signal.ts): merges still waiting for a worker are then dropped.
+  fastify.addHook('onRequest', (_req, reply, done) => {
+    const abort = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) abort.abort();
+    });
+    withRequestSignal(abort.signal, done);
   });
   installAuth(fastify, config, metrics);
   // Nest folds a trailing slash away; Fastify does not, so /dashboard/ is answered here, keeping the query string

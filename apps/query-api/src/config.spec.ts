@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '@tma/config';
 import { expandHashSeed, resolveHashSeed } from '@tma/sketch';
-import { loadQueryApiConfig, parseTokens } from './config';
+import { DEFAULT_MERGE_WORKERS, loadQueryApiConfig, parseTokens } from './config';
 
 const SECRET = '0123456789abcdef';
 
@@ -21,12 +21,22 @@ describe('loadQueryApiConfig', () => {
       indexRefreshMs: 1000,
       mergeCache: true,
       mergeCacheBytes: 128 * 1024 * 1024,
+      mergeWorkers: DEFAULT_MERGE_WORKERS,
+      mergeQueue: 256,
       hashSeed: resolveHashSeed({}),
       sqlLimits: {
         maxExecutionSeconds: 30,
         maxResultRows: 100_000,
         maxResultBytes: 64 * 1024 * 1024,
         maxMemoryBytes: 2048 * 1024 * 1024,
+      },
+      // the default broker and the API's own address are protected from block rules
+      mitigation: {
+        commands: true,
+        topicPrefix: 'tma',
+        maxRules: 256,
+        protect: ['127.0.0.1'],
+        auditTtlMs: 365 * 86_400_000,
       },
     });
     expect(
@@ -45,6 +55,23 @@ describe('loadQueryApiConfig', () => {
     });
     expect(() => loadQueryApiConfig({ TMA_API_AUTH: 'off', TMA_API_SQL_TIMEOUT: '10ms' })).toThrow(
       /TMA_API_SQL_TIMEOUT/,
+    );
+  });
+
+  it('mitigation: the cap is validated at start-up; the brokers, the API host and listed addresses are protected', () => {
+    const m = loadQueryApiConfig({
+      TMA_API_AUTH: 'off',
+      TMA_API_HOST: '192.0.2.10',
+      TMA_KAFKA_BROKERS: '198.51.100.1:9092,[2001:db8::1]:9092',
+      TMA_MITIGATION_PROTECT: '203.0.113.5',
+      TMA_MITIGATION_MAX_RULES: '10',
+    }).mitigation;
+    expect(m).toMatchObject({ maxRules: 10, protect: ['198.51.100.1', '2001:db8::1', '192.0.2.10', '203.0.113.5'] });
+    expect(() => loadQueryApiConfig({ TMA_API_AUTH: 'off', TMA_MITIGATION_MAX_RULES: '5000' })).toThrow(
+      /TMA_MITIGATION_MAX_RULES/,
+    );
+    expect(() => loadQueryApiConfig({ TMA_API_AUTH: 'off', TMA_MITIGATION_PROTECT: 'not-an-address' })).toThrow(
+      /not-an-address/,
     );
   });
 
@@ -79,6 +106,8 @@ describe('loadQueryApiConfig', () => {
         TMA_API_CACHE_MB: '0',
         TMA_API_MERGE_CACHE: 'off',
         TMA_API_MERGE_CACHE_MB: '16',
+        TMA_API_MERGE_WORKERS: '0',
+        TMA_API_MERGE_QUEUE: '8',
       }),
     ).toMatchObject({
       maxRangeMs: 7 * 86_400_000,
@@ -86,6 +115,8 @@ describe('loadQueryApiConfig', () => {
       cacheBytes: 0,
       mergeCache: false,
       mergeCacheBytes: 16 * 1024 * 1024,
+      mergeWorkers: 0,
+      mergeQueue: 8,
     });
   });
 

@@ -2,8 +2,20 @@
 // Tokens are secrets: they never appear in messages or logs (only their names do).
 import { readFileSync } from 'node:fs';
 import { DEFAULT_SQL_LIMITS, type SqlLimits } from '@tma/storage';
-import { ConfigError, loadSettings, optional, parseDuration, parseName, rule, rules, setting } from '@tma/config';
-import { resolveHashSeed, type ResolvedHashSeed } from '@tma/sketch';
+import {
+  ConfigError,
+  loadSettings,
+  optional,
+  parseDuration,
+  parseList,
+  parseName,
+  rule,
+  rules,
+  setting,
+} from '@tma/config';
+import { loadKafkaSettings } from '@tma/kafka';
+import { parseAddress, resolveHashSeed, type ResolvedHashSeed } from '@tma/sketch';
+import { protectedHosts } from '@tma/threats';
 
 export type TokenScope = 'read' | 'admin';
 
@@ -34,11 +46,88 @@ export interface QueryApiConfig {
   mergeCache: boolean;
   /** Memory given to those kept merges (bytes; least recently used out first). */
   mergeCacheBytes: number;
+  /** Worker threads that merge sketches off the event loop; 0 = merge on the event loop. */
+  mergeWorkers: number;
+  /** Merge tasks that may wait for a worker; more are refused with 503. */
+  mergeQueue: number;
   /** The deployment's hash seed: point lookups hash flow keys with it; stored sketches of another seed are refused. */
   hashSeed: ResolvedHashSeed;
   /** Limits of POST /v1/sql (time, result rows and bytes, memory). */
   sqlLimits: SqlLimits;
+  /** Block rules (docs/threats.md, "Mitigation"); absent: the defaults, with no commands topic. */
+  mitigation?: MitigationSettings;
 }
+
+export interface MitigationSettings {
+  /** publish approved rules on the commands topic and audit the agents' reports */
+  commands: boolean;
+  topicPrefix: string;
+  /** rules proposed or in force at once */
+  maxRules: number;
+  /** addresses no rule may hold: the brokers', the API's own, TMA_MITIGATION_PROTECT */
+  protect: string[];
+  /** how long rules, audit rows and counters are kept, ms */
+  auditTtlMs: number;
+}
+
+export const DEFAULT_MITIGATION: MitigationSettings = {
+  commands: false,
+  topicPrefix: 'tma',
+  maxRules: 256,
+  protect: [],
+  auditTtlMs: 365 * 86_400_000,
+};
+
+/**
+ * Mitigation settings, validated at start-up with the rest:
+ *   TMA_MITIGATION (on) TMA_MITIGATION_MAX_RULES (256, 1..1024) TMA_MITIGATION_PROTECT (addresses)
+ *   TMA_MITIGATION_TOPIC_PREFIX (tma) TMA_MITIGATION_AUDIT_TTL (365d)
+ */
+export function loadMitigationSettings(env: NodeJS.ProcessEnv, apiHost: string): MitigationSettings {
+  const { values: v } = loadSettings(
+    {
+      commands: setting({ env: 'TMA_MITIGATION', schema: rules.onOff(), default: true }),
+      topicPrefix: setting({ env: 'TMA_MITIGATION_TOPIC_PREFIX', schema: rules.name(), default: 'tma' }),
+      maxRules: integer('TMA_MITIGATION_MAX_RULES', 256, 1, 1024),
+      protect: setting<string[]>({
+        env: 'TMA_MITIGATION_PROTECT',
+        schema: rule((text) => {
+          const list = parseList(text);
+          for (const a of list) {
+            try {
+              parseAddress(a);
+            } catch {
+              throw new ConfigError(`"${a}" is not an IPv4 or IPv6 address`);
+            }
+          }
+          return list;
+        }),
+        default: [],
+      }),
+      auditTtlMs: setting({
+        env: 'TMA_MITIGATION_AUDIT_TTL',
+        schema: rules.duration({ min: 86_400_000 }),
+        default: 365 * 86_400_000,
+      }),
+    },
+    { env },
+  );
+  let brokers: string[] = [];
+  try {
+    brokers = loadKafkaSettings(env, 'tma-query-api').brokers;
+  } catch (e) {
+    if (v.commands) throw e;
+  }
+  const own = ['0.0.0.0', '::', ''].includes(apiHost) ? [] : [apiHost];
+  return { ...v, protect: [...new Set([...protectedHosts(brokers), ...own, ...v.protect])] };
+}
+
+/**
+ * Merge threads by default: none (merges on the event loop). Measured on 2 shared cores, a worker kept the event
+ * loop free but cost ~3× the CPU of an uncached top-K merge (its inputs are copied to it), so it is opted into
+ * (docs/scale.md, "Query API at 10,000 hosts").
+ */
+export const DEFAULT_MERGE_WORKERS = 0;
 
 /** Durations here are at least 1 ms; units are required. */
 const duration = (env: string, fallback: number) =>
@@ -93,6 +182,7 @@ export function parseTokens(text: string, source: string): ApiToken[] {
  *   TMA_API_TOKENS (name:secret[:scope],…) or TMA_API_TOKENS_FILE; TMA_API_AUTH=off switches authentication off
  *   TMA_API_MAX_RANGE (31d) TMA_API_MAX_POINTS (1000) TMA_API_MAX_K (1000) TMA_API_CACHE_MB (256)
  *   TMA_API_INDEX_REFRESH (1s; 0 = no index) TMA_API_MERGE_CACHE (on) TMA_API_MERGE_CACHE_MB (128)
+ *   TMA_API_MERGE_WORKERS (0 = merge on the event loop) TMA_API_MERGE_QUEUE (256)
  *   TMA_HASH_SEED or TMA_HASH_SEED_FILE (the public seed, with a warning)
  *   TMA_API_SQL_TIMEOUT (30s) TMA_API_SQL_MAX_ROWS (100000) TMA_API_SQL_MAX_RESULT_MB (64) TMA_API_SQL_MAX_MEMORY_MB (2048)
  */
@@ -129,6 +219,8 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
       }),
       mergeCache: setting({ env: 'TMA_API_MERGE_CACHE', schema: rules.onOff(), default: true }),
       mergeCacheMb: integer('TMA_API_MERGE_CACHE_MB', 128, 0, 65_536),
+      mergeWorkers: integer('TMA_API_MERGE_WORKERS', DEFAULT_MERGE_WORKERS, 0, 64),
+      mergeQueue: integer('TMA_API_MERGE_QUEUE', 256, 1, 100_000),
       sqlTimeoutMs: setting({
         env: 'TMA_API_SQL_TIMEOUT',
         schema: rules.duration({ min: 1000, max: 3_600_000 }),
@@ -172,6 +264,8 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
     indexRefreshMs: v.indexRefreshMs,
     mergeCache: v.mergeCache,
     mergeCacheBytes: v.mergeCacheMb * 1024 * 1024,
+    mergeWorkers: v.mergeWorkers,
+    mergeQueue: v.mergeQueue,
     hashSeed,
     sqlLimits: {
       maxExecutionSeconds: Math.ceil(v.sqlTimeoutMs / 1000),
@@ -179,5 +273,6 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
       maxResultBytes: v.sqlMaxResultMb * 2 ** 20,
       maxMemoryBytes: v.sqlMaxMemoryMb * 2 ** 20,
     },
+    mitigation: loadMitigationSettings(env, v.host),
   };
 }

@@ -20,7 +20,8 @@ class SharedLogger extends JsonLogger {
 const USAGE = `usage: main.js [--with-aggregator]
   --with-aggregator  also run the aggregator in this process, sharing the storage connection (single machine, chDB)
 Environment: TMA_API_HOST, TMA_API_PORT, TMA_API_TOKENS / TMA_API_TOKENS_FILE or TMA_API_AUTH=off (local only),
-TMA_API_MAX_RANGE, TMA_API_MAX_POINTS, TMA_API_MAX_K, TMA_API_CACHE_MB, and the storage variables (docs/storage.md).`;
+TMA_API_MAX_RANGE, TMA_API_MAX_POINTS, TMA_API_MAX_K, TMA_API_CACHE_MB, TMA_API_MERGE_WORKERS, TMA_API_MERGE_QUEUE,
+and the storage variables (docs/storage.md).`;
 
 async function main(argv: string[]): Promise<void> {
   const args = new Set(argv);

@@ -220,6 +220,9 @@ describe('answers against ground truth', () => {
     expect(flows.slice(0, 5).map(tupleKey)).toEqual(top5);
     // Every flow left out of the candidates is within the floor the answer states.
     expect(r.body.completeAbove).toBeGreaterThan(0);
+    // The 1 h rows' summaries' share of it: none here beyond 0 (their hours hold fewer than k flows), never above it.
+    expect(r.body.summaryError).toBeGreaterThanOrEqual(0);
+    expect(r.body.summaryError).toBeLessThanOrEqual(r.body.completeAbove);
     // (a candidate past the 1,000 largest estimates is below the 1,000th estimate)
     const past = Math.max(r.body.completeAbove, all.body.flows[999]?.packets ?? 0);
     for (const [k, f] of byTuple) if (!ranked.has(k)) expect(f.packets).toBeLessThanOrEqual(past);
@@ -580,6 +583,11 @@ describe('OpenAPI and metrics', () => {
         '/v1/flows/top',
         '/v1/heavy-hitters',
         '/v1/hosts',
+        '/v1/mitigation/rules',
+        '/v1/mitigation/rules/{id}',
+        '/v1/mitigation/rules/{id}/approve',
+        '/v1/mitigation/rules/{id}/reject',
+        '/v1/mitigation/rules/{id}/remove',
         '/v1/prefixes/estimate',
         '/v1/sql',
         '/v1/threats',

@@ -129,6 +129,8 @@ beforeAll(async () => {
     indexRefreshMs: 1000,
     mergeCache: true,
     mergeCacheBytes: 64 * 1024 * 1024,
+    mergeWorkers: 1,
+    mergeQueue: 256,
     hashSeed: { seed: PUBLIC_HASH_KEY, source: 'test', warnings: [] },
   };
   api = await createQueryApi({ config, storage, logger: new Quiet() });

@@ -157,6 +157,7 @@ schemathesis.graphql.scalar(
     ).map(nodes.String),
 )
 schemathesis.graphql.scalar("Port", st.integers(0, 65535).map(nodes.Int))
+schemathesis.graphql.scalar("RuleId", st.uuids().map(str).map(nodes.String))
 schemathesis.graphql.scalar("IpAddress", st.ip_addresses().map(str).map(nodes.String))
 schemathesis.graphql.scalar("Cidr", _prefix().map(nodes.String))
 schemathesis.graphql.scalar("TopK", st.integers(1, 1000).map(nodes.Int))

@@ -1,20 +1,21 @@
 // Test data: simulated hosts' snapshots (tools/fleet-sim, exact ground truth) merged into partial rows exactly as the
 // aggregator stores them in agg_partials — 1 min rows per (window, partition), plus 1 h rows for complete hours with
-// the aggregator's candidate shortlist — built with @tma/rollup (the aggregator's own row builder) and written
+// the aggregator's frequent-items summary of their candidates — built with @tma/rollup (the aggregator's own row builder) and written
 // through @tma/storage.
 import {
   HOUR_CANDIDATES,
   emptyMerged,
+  frequentState,
   mergeStoredPartial,
+  mergeSummaries,
   mergedCandidates,
   partialRow,
-  shortlistBlock,
   type MergedWindow,
   type PartialRow,
   type RowIdentity,
   type StoredPartial,
 } from '@tma/rollup';
-import { encodeCandidates, perHll, PUBLIC_HASH_KEY } from '@tma/sketch';
+import { encodeCandidates, perHll, prefixCountsFromWire, PUBLIC_HASH_KEY } from '@tma/sketch';
 import { snapshotTopic, type SketchSnapshot } from '@tma/schema';
 import { DEFAULT_SQL_LIMITS, type Storage } from '@tma/storage';
 import { rmSync } from 'node:fs';
@@ -61,6 +62,7 @@ function snapshotRow(s: SketchSnapshot): StoredPartial {
     host_bytes: [t.bytes],
     host_snapshots: [1],
     host_gaps: [0],
+    prefixes: s.prefixCounts ? prefixCountsFromWire(s).encode() : '',
   };
 }
 
@@ -88,12 +90,13 @@ function identity(
   };
 }
 
-/** A 1 h row merged from its minutes' rows, candidates shortlisted as the aggregator's rollup does. */
+/** A 1 h row merged from its minutes' rows, candidates summarized as the aggregator's rollup does. */
 function hourRow(hourStart: number, minutes: readonly PartialRow[]): PartialRow {
   const m = emptyMerged(hourStart, 3600);
   for (const r of minutes) mergeStoredPartial(m, r);
-  const candidates = shortlistBlock(mergedCandidates(m), m.cmsPackets, m.cmsBytes, HOUR_CANDIDATES);
-  return partialRow(m, candidates, identity('1h', hourStart, 3600, 0, 0, m.snapshots), TTL_SECONDS);
+  const summary = mergeSummaries(m.frequentParts, HOUR_CANDIDATES);
+  m.frequent = frequentState(summary);
+  return partialRow(m, summary.block, identity('1h', hourStart, 3600, 0, 0, m.snapshots), TTL_SECONDS);
 }
 
 /** Kafka's default partitioner is murmur2 of the key; any stable host → partition map serves the tests (FNV-1a). */
@@ -158,6 +161,9 @@ export function testConfig(tokens: string, overrides: Partial<QueryApiConfig> = 
     indexRefreshMs: 1000,
     mergeCache: true,
     mergeCacheBytes: 64 * 1024 * 1024,
+    // Merges on worker threads, as deployed by default (answers are the same as on the event loop).
+    mergeWorkers: 2,
+    mergeQueue: 256,
     hashSeed: { seed: PUBLIC_HASH_KEY, source: 'test', warnings: [] },
     sqlLimits: DEFAULT_SQL_LIMITS,
     ...overrides,

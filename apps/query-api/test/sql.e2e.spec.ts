@@ -109,7 +109,15 @@ beforeAll(async () => {
   const days = 30 * 86_400;
   const rollups = new PartialRowStore(
     storage,
-    { partials: days, windowTotals: days, topFlows: days, hostTotals: days, protocolTotals: days, hourTier: days },
+    {
+      partials: days,
+      windowTotals: days,
+      topFlows: days,
+      hostTotals: days,
+      protocolTotals: days,
+      hourTier: days,
+      dayTier: days,
+    },
     10,
   );
   const windows = [...new Set(minutes.map((r) => r.window_start * 1000))].sort((a, b) => a - b);

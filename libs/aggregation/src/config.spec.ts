@@ -31,6 +31,7 @@ describe('loadAggregatorConfig', () => {
         hostTotals: 30 * 86_400,
         protocolTotals: 30 * 86_400,
         hourTier: 400 * 86_400,
+        dayTier: 1100 * 86_400,
       },
     });
     expect(c.writerId).toMatch(new RegExp(`-${process.pid}$`));

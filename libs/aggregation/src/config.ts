@@ -15,6 +15,8 @@ export interface RetentionConfig {
   protocolTotals: number;
   /** Rows of the 1 h tier in every table. */
   hourTier: number;
+  /** Rows of the 1 d tier in every table. */
+  dayTier: number;
 }
 
 export interface AggregatorConfig {
@@ -81,7 +83,7 @@ const ttl = (env: string, fallbackDays: number) => duration(env, fallbackDays * 
  *   TMA_AGG_GROUP_ID (tma-aggregator) TMA_TOPIC_PREFIX (tma) TMA_AGG_TOPIC_PARTITIONS (12) TMA_AGG_WRITER_ID (host-pid)
  *   TMA_AGG_HTTP_HOST (127.0.0.1) TMA_AGG_HTTP_PORT (9464: /metrics, /health, /ready)
  *   TMA_AGG_TTL_PARTIALS (7d) _WINDOW_TOTALS (30d) _TOP_FLOWS (30d) _HOST_TOTALS (30d) _PROTOCOL_TOTALS (30d)
- *   TMA_AGG_TTL_HOUR_TIER (400d)
+ *   TMA_AGG_TTL_HOUR_TIER (400d) TMA_AGG_TTL_DAY_TIER (1100d)
  *   TMA_HASH_SEED or TMA_HASH_SEED_FILE (the public seed, with a warning)
  */
 export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): AggregatorConfig {
@@ -113,6 +115,7 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
       ttlHostTotals: ttl('TMA_AGG_TTL_HOST_TOTALS', 30),
       ttlProtocolTotals: ttl('TMA_AGG_TTL_PROTOCOL_TOTALS', 30),
       ttlHourTier: ttl('TMA_AGG_TTL_HOUR_TIER', 400),
+      ttlDayTier: ttl('TMA_AGG_TTL_DAY_TIER', 1100),
     },
     { env },
     ({ values }, report) => {
@@ -139,6 +142,7 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
     ttlHostTotals,
     ttlProtocolTotals,
     ttlHourTier,
+    ttlDayTier,
     ttlProvisional,
     ...rest
   } = v;
@@ -159,6 +163,7 @@ export function loadAggregatorConfig(env: NodeJS.ProcessEnv = process.env): Aggr
       hostTotals: ttlHostTotals / 1000,
       protocolTotals: ttlProtocolTotals / 1000,
       hourTier: ttlHourTier / 1000,
+      dayTier: ttlDayTier / 1000,
     },
   };
 }

@@ -27,6 +27,25 @@ describe('SequenceTracker streams', () => {
     expect(t.observe('h', 'a2', 'b', 0).kind).toBe('new');
     expect(t.observe('h', 'a2', 'b', 0).kind).toBe('duplicate');
   });
+
+  it('restores positions per (host, boot, agent): a new agent on the same boot is a new stream', () => {
+    const t = new SequenceTracker();
+    t.restore('h', 'b', 'a1', 20);
+    expect(t.observe('h', 'a2', 'b', 0)).toEqual({ kind: 'new', gap: 0 });
+    expect(t.observe('h', 'a2', 'b', 1)).toEqual({ kind: 'new', gap: 0 });
+    expect(t.observe('h', 'a1', 'b', 20).kind).toBe('duplicate');
+    expect(t.observe('h', 'a1', 'b', 3).kind).toBe('duplicate');
+    expect(t.observe('h', 'a1', 'b', 23)).toEqual({ kind: 'new', gap: 2 });
+  });
+
+  it('lets the first stream of a boot adopt a position stored without an agent id (older rows)', () => {
+    const t = new SequenceTracker();
+    t.restore('h', 'b', '', 20);
+    t.restore('h', 'b', 'a1', 5);
+    expect(t.observe('h', 'a1', 'b', 5).kind).toBe('duplicate'); // its own position first
+    expect(t.observe('h', 'a2', 'b', 20).kind).toBe('duplicate'); // then the one without an agent id
+    expect(t.observe('h', 'a3', 'b', 0)).toEqual({ kind: 'new', gap: 0 }); // adopted once only
+  });
 });
 
 describe('a crafted sequence jump does not silence the host', () => {

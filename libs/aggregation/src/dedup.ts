@@ -24,7 +24,10 @@ export const DEFAULT_MAX_SEQUENCE_JUMP = 1000;
 
 export class SequenceTracker {
   private readonly hosts = new Map<string, Map<string, Run[]>>();
-  /** Positions reloaded from stored rows by (host, boot), adopted by the first stream of that boot seen. */
+  /**
+   * Positions reloaded from stored rows, per host then stream key (agent, boot). A stream key with an empty agent
+   * (rows written before agent ids were stored) is adopted by the first stream of that boot seen.
+   */
   private readonly restored = new Map<string, Map<string, number>>();
 
   constructor(
@@ -77,17 +80,20 @@ export class SequenceTracker {
   }
 
   /**
-   * Seeds state recovered from stored rows (after a restart or a rebalance): sequences ≤ last count as seen for
-   * the first stream of that (host, boot) observed. Stored rows keep no agent id, hence the adoption.
+   * Seeds state recovered from stored rows (after a restart or a rebalance): sequences ≤ last count as seen for the
+   * stream (host, agent, boot). Another agent id on the same boot (an agent that lost its state) is another stream.
+   * An empty `agent` (rows written before agent ids were stored) is adopted by the first stream of that boot seen
+   * that has no position of its own.
    */
-  restore(host: string, boot: string, last: number): void {
-    let byBoot = this.restored.get(host);
-    if (!byBoot) {
-      byBoot = new Map();
-      this.restored.set(host, byBoot);
+  restore(host: string, boot: string, agent: string, last: number): void {
+    let byStream = this.restored.get(host);
+    if (!byStream) {
+      byStream = new Map();
+      this.restored.set(host, byStream);
     }
-    const before = byBoot.get(boot);
-    if (before === undefined || before < last) byBoot.set(boot, last);
+    const key = streamKey(agent, boot);
+    const before = byStream.get(key);
+    if (before === undefined || before < last) byStream.set(key, last);
   }
 
   private runsOf(host: string, agent: string, boot: string): Run[] {
@@ -100,12 +106,16 @@ export class SequenceTracker {
     let runs = streams.get(key);
     if (!runs) {
       runs = [];
-      const byBoot = this.restored.get(host);
-      const last = byBoot?.get(boot);
-      if (last !== undefined) {
-        runs.push({ last, mask: FULL });
-        byBoot!.delete(boot);
-        if (byBoot!.size === 0) this.restored.delete(host);
+      const byStream = this.restored.get(host);
+      if (byStream) {
+        const own = byStream.get(key);
+        const legacy = streamKey('', boot);
+        const last = own ?? byStream.get(legacy);
+        if (last !== undefined) {
+          runs.push({ last, mask: FULL });
+          byStream.delete(own !== undefined ? key : legacy);
+          if (byStream.size === 0) this.restored.delete(host);
+        }
       }
       streams.set(key, runs);
       if (streams.size > this.streamsPerHost) streams.delete(streams.keys().next().value as string);

@@ -1,10 +1,10 @@
 // The aggregator's tables on the real engine (embedded chDB): partial rows, idempotent rewrites, recovery
 // lookups, readable rollups and the 1 h tier, checked against the simulator's ground truth.
-import { fromHex } from '@tma/sketch';
+import { decodeCandidateList, fromHex } from '@tma/sketch';
 import { FleetSimulator } from '@tma/fleet-sim';
 import { WindowMerger } from './window-merger';
 import { partialRowFromAccumulator } from './rows';
-import { PartialRowStore, HOUR_MS } from './partial-row-store';
+import { PartialRowStore, DAY_MS, HOUR_MS } from './partial-row-store';
 import { openTestStore, type TestStore } from '@tma/storage/testing';
 
 // Recent, hour-aligned: rows older than their TTL would be dropped on insert.
@@ -16,6 +16,7 @@ const retention = {
   hostTotals: 86_400,
   protocolTotals: 86_400,
   hourTier: 86_400 * 30,
+  dayTier: 86_400 * 30,
 };
 const opts = { windowMs: 60_000, allowedLatenessMs: 30_000, idleCloseMs: 5_000, maxFutureMs: 1e12, maxOpenWindows: 6 };
 
@@ -161,6 +162,39 @@ describe('aggregator tables on embedded ClickHouse', () => {
     expect(Number(again.n)).toBe(1);
   });
 
+  it('builds the 1 d tier from the 1 h rows, candidates a frequent-items summary with its floor', async () => {
+    const day = Math.floor(T0 / DAY_MS) * DAY_MS;
+    const m = await sink.buildDay(day);
+    expect(m.partials).toBe(1); // the one hour of data
+    const rows = await q<{ packets: string; version: string; candidates: string }>(
+      `SELECT packets, toString(version) AS version, hex(candidates) AS candidates FROM {database}.agg_partials FINAL
+       WHERE tier = '1d' AND window_start = {ws:UInt32}`,
+      { ws: day / 1000 },
+    );
+    expect(rows.length).toBe(1);
+    expect(Number(rows[0].packets)).toBe(sim.truth.totals().packets);
+    const list = decodeCandidateList(fromHex(rows[0].candidates));
+    expect(list.frequent?.k).toBe(10_000);
+    expect(list.floor).toBeDefined();
+    // Every listed flow's lower bound is at most its truth; every flow not listed is within the floor.
+    const truth = new Map<string, number>();
+    for (const w of sim.truth.windowStarts())
+      for (const f of sim.truth.topFlows(w, Number.MAX_SAFE_INTEGER))
+        truth.set(f.hex, (truth.get(f.hex) ?? 0) + f.packets);
+    const listed = new Set<string>();
+    for (const c of list.candidates) {
+      const hex = Buffer.from(c.key).toString('hex');
+      listed.add(hex);
+      expect(c.sincePackets ?? 0).toBeLessThanOrEqual(truth.get(hex) ?? 0);
+    }
+    for (const [hex, packets] of truth) if (!listed.has(hex)) expect(packets).toBeLessThanOrEqual(list.floor!.packets);
+    const [t] = await q<{ packets: string }>(
+      `SELECT packets FROM {database}.agg_window_totals FINAL WHERE tier = '1d' AND window_start = {ws:UInt32}`,
+      { ws: day / 1000 },
+    );
+    expect(Number(t.packets)).toBe(sim.truth.totals().packets);
+  });
+
   it('finds the rows past a committed offset, for recovery', async () => {
     const covered = await sink.coveredRanges('snap', 0, 0);
     expect(covered.length).toBe(sim.truth.windowStarts().length);
@@ -222,7 +256,7 @@ describe('aggregator tables on embedded ClickHouse', () => {
     );
     const next = new WindowMerger(opts);
     next.assign({ topic: 'snap', partition: 9, committed: 10, covered: [] });
-    for (const s of await sink.recentSequences('snap', 9)) next.sequences.restore(s.host, s.boot, s.last);
+    for (const s of await sink.recentSequences('snap', 9)) next.sequences.restore(s.host, s.boot, s.agent, s.last);
     const out = next.ingest({ topic: 'snap', partition: 9, offset: 10, value: values[31].value }, T0);
     expect(out).toMatchObject({ kind: 'accepted', gap: 21 });
     expect(next.ingest({ topic: 'snap', partition: 9, offset: 11, value: values[9].value }, T0).kind).toBe('duplicate');

@@ -6,18 +6,23 @@ import type { RetentionConfig } from './config';
 import type { CoveredRange } from './window-merger';
 import {
   OWNERS_SELECT,
+  DAY_CANDIDATES,
+  DAY_MS,
+  DAY_TIER,
   HOUR_CANDIDATES,
   HOUR_MS,
-  SKETCH_COLUMNS,
+  HOUR_TIER,
+  STORED_PARTIAL_BINARY,
   STORED_PARTIAL_SELECT,
   emptyMerged,
+  frequentState,
   mergeStoredPartial,
+  mergeSummaries,
   mergedCandidates,
   ownerChainOf,
   partialRow,
   readableRows,
   rollupVersion,
-  shortlistBlock,
   type MergedWindow,
   type OwnerChain,
   type OwnerEpoch,
@@ -27,10 +32,19 @@ import {
   type Tier,
 } from '@tma/rollup';
 
-export { HOUR_CANDIDATES, HOUR_MS };
+export { DAY_MS, HOUR_CANDIDATES, HOUR_MS };
+
+/** The last stored sequence of a stream; `agent` '' when the rows holding it predate stored agent ids. */
+export interface StreamPosition {
+  host: string;
+  boot: string;
+  agent: string;
+  last: number;
+}
 
 /** Where a stored row sits in its partition's owner chain (read beside its content). */
 interface FenceColumns {
+  row_version: string;
   topic: string;
   partition: number | string;
   epoch: number | string;
@@ -136,15 +150,16 @@ export class PartialRowStore {
   }
 
   /**
-   * Last sequence per (host, boot) in the recent rows of some partitions of a topic (duplicates resent after a
-   * restart are still caught). Fenced rows are left out: their snapshots are merged again.
+   * Last sequence per stream (host, boot, agent id) in the recent rows of some partitions of a topic (duplicates
+   * resent after a restart are still caught). `agent` is '' for rows written before agent ids were stored. Fenced
+   * rows are left out: their snapshots are merged again.
    */
   async recentSequencesMany(
     topic: string,
     partitions: readonly number[],
     lookbackSeconds = 3600,
     chain?: OwnerChain,
-  ): Promise<{ host: string; boot: string; last: number }[]> {
+  ): Promise<StreamPosition[]> {
     if (partitions.length === 0) return [];
     const fence = chain ?? (await this.ownerChain(topic));
     const rows = await this.storage.query<{
@@ -154,24 +169,32 @@ export class PartialRowStore {
       hosts: string[];
       boots: string[];
       seqs: string[];
+      agents: string[];
+      eh: string[];
+      eb: string[];
+      ea: string[];
+      es: string[];
     }>(
-      `SELECT partition AS p, epoch AS e, first_offset AS first, hosts, host_boot AS boots, host_last_seq AS seqs
+      `SELECT partition AS p, epoch AS e, first_offset AS first, hosts, host_boot AS boots, host_last_seq AS seqs,
+              arrayResize(host_agent, length(hosts), '') AS agents, earlier_stream_host AS eh,
+              earlier_stream_boot AS eb, earlier_stream_agent AS ea, earlier_stream_last_seq AS es
        FROM {database}.agg_partials
        WHERE tier = '1m' AND topic = {topic:String} AND partition IN {partitions:Array(UInt32)}
          AND window_start >= (SELECT max(window_start) FROM {database}.agg_partials
                               WHERE tier = '1m' AND topic = {topic:String} AND partition IN {partitions:Array(UInt32)}) - {lookback:UInt32}`,
       { topic, partitions: [...partitions], lookback: lookbackSeconds },
     );
-    const last = new Map<string, { host: string; boot: string; last: number }>();
+    const last = new Map<string, StreamPosition>();
     for (const r of rows) {
       if (fence.fenced({ topic, partition: Number(r.p), epoch: Number(r.e), firstOffset: Number(r.first) })) continue;
-      r.hosts.forEach((host, i) => {
-        const k = `${host}\u0000${r.boots[i]}`;
-        const seq = Number(r.seqs[i]);
+      const add = (host: string, boot: string, agent: string, seq: number) => {
+        const k = `${host}\u0000${boot}\u0000${agent}`;
         const seen = last.get(k);
-        if (!seen) last.set(k, { host, boot: r.boots[i], last: seq });
+        if (!seen) last.set(k, { host, boot, agent, last: seq });
         else if (seq > seen.last) seen.last = seq;
-      });
+      };
+      r.hosts.forEach((host, i) => add(host, r.boots[i], r.agents[i] ?? '', Number(r.seqs[i])));
+      r.eh.forEach((host, i) => add(host, r.eb[i], r.ea[i], Number(r.es[i])));
     }
     return [...last.values()];
   }
@@ -182,7 +205,7 @@ export class PartialRowStore {
     partition: number,
     lookbackSeconds = 3600,
     chain?: OwnerChain,
-  ): Promise<{ host: string; boot: string; last: number }[]> {
+  ): Promise<StreamPosition[]> {
     return this.recentSequencesMany(topic, [partition], lookbackSeconds, chain);
   }
 
@@ -190,11 +213,11 @@ export class PartialRowStore {
     // Owners first: a row landing after this read is read below with the fence that drops it, if any.
     const fence = await this.ownerChain();
     const rows = await this.storage.query<StoredPartial & FenceColumns>(
-      `SELECT topic, partition, epoch, toString(first_offset) AS first_offset, ${STORED_PARTIAL_SELECT}
+      `SELECT topic, partition, epoch, toString(first_offset) AS first_offset, toString(version) AS row_version, ${STORED_PARTIAL_SELECT}
        FROM {database}.agg_partials FINAL
        WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32}`,
       { tier, from: Math.floor(fromMs / 1000), to: Math.floor(toMs / 1000) },
-      { binaryColumns: [...SKETCH_COLUMNS] },
+      { binaryColumns: [...STORED_PARTIAL_BINARY] },
     );
     const m = emptyMerged(fromMs, windowSeconds);
     for (const r of rows) {
@@ -205,7 +228,10 @@ export class PartialRowStore {
         firstOffset: Number(r.first_offset),
       };
       if (fence.fenced(key)) m.fencedRows++;
-      else mergeStoredPartial(m, r);
+      else {
+        mergeStoredPartial(m, r);
+        m.inputVersions = (m.inputVersions ?? 0) + Number(r.row_version);
+      }
     }
     return m;
   }
@@ -218,24 +244,43 @@ export class PartialRowStore {
   }
 
   /** Builds (or rebuilds, after late rows) the 1 h tier row and rollups of one hour from its 1 min partials. */
-  async buildHour(hourStartMs: number): Promise<MergedWindow> {
-    const m = await this.readMerged('1m', hourStartMs, hourStartMs + HOUR_MS, HOUR_MS / 1000);
+  buildHour(hourStartMs: number): Promise<MergedWindow> {
+    return this.buildCoarse(HOUR_TIER, hourStartMs);
+  }
+
+  /** Builds (or rebuilds) the 1 d tier row and rollups of one UTC day from its 1 h rows. */
+  buildDay(dayStartMs: number): Promise<MergedWindow> {
+    return this.buildCoarse(DAY_TIER, dayStartMs);
+  }
+
+  /**
+   * A coarse-tier row (1 h from 1 min rows, 1 d from 1 h rows): sketches and totals merged, candidates as the
+   * frequent-items summary merged from every row's (libs/rollup frequent.ts), which bounds the row and every query
+   * that reads it with a deterministic floor.
+   */
+  private async buildCoarse(tier: typeof HOUR_TIER | typeof DAY_TIER, startMs: number): Promise<MergedWindow> {
+    const day = tier === DAY_TIER;
+    const ms = day ? DAY_MS : HOUR_MS;
+    const m = await this.readMerged(day ? HOUR_TIER : '1m', startMs, startMs + ms, ms / 1000);
     if (m.partials === 0) return m;
-    // The hour's candidate union can reach millions of keys at fleet scale; keep the ones ranked highest on the
-    // hour's merged sketches (by packets and by bytes), which bounds the row and every query that reads it.
-    const kept = shortlistBlock(mergedCandidates(m), m.cmsPackets, m.cmsBytes, HOUR_CANDIDATES);
-    m.candidateParts = [kept];
-    const row = hourRow(m, this.retention.hourTier);
+    // A day's version is the sum of its hours' (each only grows: an hour rebuilt after late rows raises it), an hour's
+    // the rows read.
+    if (!day) m.inputVersions = undefined;
+    const summary = mergeSummaries(m.frequentParts, day ? DAY_CANDIDATES : HOUR_CANDIDATES);
+    m.frequentParts = [summary];
+    m.candidateParts = [summary.block];
+    m.frequent = frequentState(summary);
+    const row = coarseRow(m, tier, day ? this.retention.dayTier : this.retention.hourTier);
     await this.storage.insertRows('agg_partials', [row as unknown as Record<string, unknown>], {
-      dedupToken: `agg-hour-${hourStartMs}-${rollupVersion(m)}`,
+      dedupToken: `agg-${day ? 'day' : 'hour'}-${startMs}-${rollupVersion(m)}`,
     });
-    await this.writeReadable(m, '1h');
+    await this.writeReadable(m, tier);
     return m;
   }
 
   private async writeReadable(m: MergedWindow, tier: Tier): Promise<void> {
     if (m.partials === 0) return;
-    const hour = tier === '1h' ? this.retention.hourTier : undefined;
+    const hour = tier === HOUR_TIER ? this.retention.hourTier : tier === DAY_TIER ? this.retention.dayTier : undefined;
     const r = readableRows(m, tier, this.topK, {
       windowTotals: hour ?? this.retention.windowTotals,
       topFlows: hour ?? this.retention.topFlows,
@@ -257,11 +302,16 @@ export class PartialRowStore {
 
 /** The 1 h tier row of an hour merged from its 1 min rows (writer "rollup"; version = rows read, so the most complete rebuild wins). */
 export function hourRow(m: MergedWindow, ttlSeconds: number, now = new Date()): PartialRow {
+  return coarseRow(m, HOUR_TIER, ttlSeconds, now);
+}
+
+/** A coarse-tier row (1 h or 1 d) of a merged window, its candidates and summary state as `m` holds them. */
+export function coarseRow(m: MergedWindow, tier: Tier, ttlSeconds: number, now = new Date()): PartialRow {
   return partialRow(
     m,
     mergedCandidates(m),
     {
-      tier: '1h',
+      tier,
       windowStartMs: m.windowStart,
       windowSeconds: m.windowSeconds,
       topic: '',

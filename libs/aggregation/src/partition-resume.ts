@@ -93,5 +93,5 @@ async function claim(ctx: ResumeContext, topic: string, start: ReadonlyMap<numbe
   }
   const fenced = await ctx.store.ownerChain(topic);
   for (const s of await ctx.store.recentSequencesMany(topic, [...start.keys()], undefined, fenced))
-    ctx.merger.sequences.restore(s.host, s.boot, s.last);
+    ctx.merger.sequences.restore(s.host, s.boot, s.agent, s.last);
 }

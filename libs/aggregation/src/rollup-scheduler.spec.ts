@@ -19,6 +19,7 @@ it('rebuilds the other windows when one window keeps failing, and retries the fa
       done.push(w);
     },
     buildHour: async () => undefined,
+    buildDay: async () => undefined,
   } as unknown as PartialRowStore;
   const logger = { log: () => undefined, warn: () => undefined, error: () => undefined };
   const config = { ...loadAggregatorConfig({}), rollupDelayMs: 0 };
@@ -37,4 +38,38 @@ it('rebuilds the other windows when one window keeps failing, and retries the fa
   }
   expect(done).toEqual([T0 + 60_000, T0 + 120_000]);
   expect(failures).toBe(1); // next try after 1 s, then 2 s, 4 s … up to 5 min
+});
+
+it('builds a day from its hours once the watermark passed the day (plus lateness), after every hour of it', async () => {
+  const DAY = 86_400_000;
+  const HOUR = 3_600_000;
+  const d = Math.floor(T0 / DAY) * DAY;
+  const calls: string[] = [];
+  const store = {
+    finalizeWindow: async () => undefined,
+    buildHour: async (h: number) => void calls.push(`h${(h - d) / HOUR}`),
+    buildDay: async (x: number) => void calls.push(`d${(x - d) / DAY}`),
+  } as unknown as PartialRowStore;
+  const logger = { log: () => undefined, warn: () => undefined, error: () => undefined };
+  const config = { ...loadAggregatorConfig({}), rollupDelayMs: 0 };
+  let watermark = d + 5 * HOUR;
+  const s = new RollupScheduler(
+    config,
+    store,
+    new AggregatorMetrics({ defaultMetrics: false }),
+    logger,
+    newConsumerStats(),
+    () => watermark,
+  );
+  s.noteWritten([d + HOUR, d + 2 * HOUR].map((windowStart) => ({ windowStart }) as WindowAccumulator));
+  s.schedule(false);
+  await s.settled();
+  expect(calls).toEqual(['h1', 'h2']); // the hours are past; the day is not
+  watermark = d + DAY + config.allowedLatenessMs;
+  s.schedule(false);
+  await s.settled();
+  expect(calls).toEqual(['h1', 'h2', 'd0']);
+  s.schedule(false);
+  await s.settled();
+  expect(calls).toEqual(['h1', 'h2', 'd0']); // built once: nothing touched it since
 });

@@ -1,7 +1,7 @@
-// Readable rollups of written windows and the 1 h tier, rebuilt on their own chain, never under the consumption
+// Readable rollups of written windows and the coarse tiers (1 h, then 1 d from the hours), rebuilt on their own chain, never under the consumption
 // lock: rebuilding a busy window (or an hour) can take seconds of reading and re-ranking, and consumption, commits
 // and heartbeats must not wait for it.
-import { HOUR_MS } from '@tma/rollup';
+import { DAY_MS, HOUR_MS } from '@tma/rollup';
 import type { AggregatorConfig } from './config';
 import type { ConsumerLogger, ConsumerStats } from './consumer-stats';
 import type { AggregatorMetrics } from './metrics';
@@ -20,7 +20,9 @@ export class RollupScheduler {
   private readonly windowsDue = new Map<number, number>();
   /** Hour start → count of writes touching it; the count tells a rebuild whether rows arrived meanwhile. */
   private readonly hoursTouched = new Map<number, number>();
-  /** Window or hour start → failed rebuilds in a row and when to try again (backoff, even when forced). */
+  /** Day start → count of hour rebuilds touching it. */
+  private readonly daysTouched = new Map<number, number>();
+  /** Window, hour or day start → failed rebuilds in a row and when to try again (backoff, even when forced). */
   private readonly failed = new Map<number, { count: number; retryAt: number }>();
   /** When the threat detectors last looked for due windows (they run after rebuilds, else at most this often). */
   private threatsCheckedAt = 0;
@@ -120,10 +122,32 @@ export class RollupScheduler {
         end();
         this.failed.delete(-h - 1);
         if (this.hoursTouched.get(h) === touches) this.hoursTouched.delete(h);
+        const d = Math.floor(h / DAY_MS) * DAY_MS;
+        this.daysTouched.set(d, (this.daysTouched.get(d) ?? 0) + 1);
       } catch (err) {
         const retry = this.noteFailure(-h - 1, now);
         this.logger.warn(
           `1 h tier of ${new Date(h).toISOString()} failed, will retry in ${retry / 1000}s: ${(err as Error).message}`,
+        );
+      }
+    }
+    // Days from their hours, once the watermark passed the day (and no hour of it waits for a rebuild).
+    for (const [d, touches] of [...this.daysTouched].sort((a, b) => a[0] - b[0])) {
+      if (!force && d + DAY_MS + this.config.allowedLatenessMs > this.lowWatermark()) continue;
+      if ([...this.hoursTouched.keys()].some((h) => h >= d && h < d + DAY_MS)) continue;
+      // Keyed apart from windows and hours: −2^42 − d − 1 is below every hour key (−h − 1, h < 2^42 ms).
+      const key = -(2 ** 42) - d - 1;
+      if (this.backingOff(key, now)) continue;
+      try {
+        const end = this.metrics.writeSeconds.startTimer({ table: 'day_tier' });
+        await this.store.buildDay(d);
+        end();
+        this.failed.delete(key);
+        if (this.daysTouched.get(d) === touches) this.daysTouched.delete(d);
+      } catch (err) {
+        const retry = this.noteFailure(key, now);
+        this.logger.warn(
+          `1 d tier of ${new Date(d).toISOString()} failed, will retry in ${retry / 1000}s: ${(err as Error).message}`,
         );
       }
     }

@@ -1,9 +1,26 @@
 // The aggregator's rows: window content and row shapes live in @tma/rollup (shared with the query API); this file
 // only gives an accumulator its row identity.
-import { partialRow, type PartialRow } from '@tma/rollup';
+import { partialRow, type PartialRow, type RowIdentity } from '@tma/rollup';
 import type { WindowAccumulator } from './window-accumulator';
 
 export * from '@tma/rollup';
+
+/** Where an accumulator's row sits: its window and partition key, offsets and epoch, with a version and writer. */
+function accumulatorIdentity(acc: WindowAccumulator, writer: string, version: number, late: boolean): RowIdentity {
+  return {
+    tier: '1m',
+    windowStartMs: acc.windowStart,
+    windowSeconds: Math.floor(acc.windowMs / 1000),
+    topic: acc.topic,
+    partition: acc.partition,
+    firstOffset: acc.firstOffset,
+    epoch: acc.epoch,
+    lastOffset: acc.lastOffset,
+    version,
+    writer,
+    late,
+  };
+}
 
 export function partialRowFromAccumulator(
   acc: WindowAccumulator,
@@ -11,26 +28,9 @@ export function partialRowFromAccumulator(
   ttlSeconds: number,
   now = new Date(),
 ): PartialRow {
-  return partialRow(
-    acc,
-    acc.candidates.values(),
-    {
-      tier: '1m',
-      windowStartMs: acc.windowStart,
-      windowSeconds: Math.floor(acc.windowMs / 1000),
-      topic: acc.topic,
-      partition: acc.partition,
-      firstOffset: acc.firstOffset,
-      epoch: acc.epoch,
-      lastOffset: acc.lastOffset,
-      // Rows with the same id hold the same offsets, so the same content: any version would do; the range end keeps it monotonic.
-      version: acc.lastOffset + 1,
-      writer,
-      late: acc.late,
-    },
-    ttlSeconds,
-    now,
-  );
+  // Rows with the same id hold the same offsets, so the same content: any version would do; the range end keeps it monotonic.
+  const id = accumulatorIdentity(acc, writer, acc.lastOffset + 1, acc.late);
+  return partialRow(acc, acc.candidates.values(), id, ttlSeconds, now);
 }
 
 /**
@@ -45,23 +45,6 @@ export function provisionalRowFromAccumulator(
   version: number,
   now = new Date(),
 ): PartialRow {
-  return partialRow(
-    acc.contentSoFar(),
-    acc.candidates.values(),
-    {
-      tier: '1m',
-      windowStartMs: acc.windowStart,
-      windowSeconds: Math.floor(acc.windowMs / 1000),
-      topic: acc.topic,
-      partition: acc.partition,
-      firstOffset: acc.firstOffset,
-      epoch: acc.epoch,
-      lastOffset: acc.lastOffset,
-      version,
-      writer,
-      late: false,
-    },
-    ttlSeconds,
-    now,
-  );
+  const id = accumulatorIdentity(acc, writer, version, false);
+  return partialRow(acc.contentSoFar(), acc.candidates.values(), id, ttlSeconds, now);
 }

@@ -1,6 +1,7 @@
 // The threat runner on the real engine (embedded chDB): each window evaluated once even when the evaluating member
 // changes in the middle of a pass, a new runner (a restart) continuing from the stored state with the same alerts
-// as one uninterrupted run, and a member that is not the leader writing nothing.
+// as one uninterrupted run (the low-and-slow union included: the new owner reads the earlier windows' spreads back),
+// and a member that is not the leader writing nothing.
 import { FleetSimulator } from '@tma/fleet-sim';
 import { openTestStore, type TestStore } from '@tma/storage/testing';
 import { DEFAULT_THREAT_CONFIG } from '@tma/threats';
@@ -16,6 +17,9 @@ const WINDOWS = 14;
 // Recent, minute-aligned: rows older than their TTL would be dropped on insert.
 const T0 = Math.floor(Date.now() / MIN) * MIN - (WINDOWS + 2) * MIN;
 const VICTIM = '198.51.100.7';
+const SWEEPER = '192.0.2.200';
+// low and slow over 14 windows: a union threshold the sweep's 420 hosts pass (lower bound) within the run
+const THREATS = { ...DEFAULT_THREAT_CONFIG, lowSlowMinSpread: 100 };
 const opts = { windowMs: MIN, allowedLatenessMs: 30_000, idleCloseMs: 5_000, maxFutureMs: 1e12, maxOpenWindows: 20 };
 const config = { windowMs: MIN, allowedLatenessMs: 30_000 } as AggregatorConfig;
 const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
@@ -26,10 +30,22 @@ beforeAll(async () => {
   store = await openTestStore('threat-runner');
   const sink = new PartialRowStore(store.storage, { partials: 86_400 } as never, 20);
   const sim = new FleetSimulator({ hosts: 6, seed: 31, startMs: T0, intervalMs: 10_000 });
-  sim.extraTraffic = (host, round) =>
-    host === 'sim-host-00003' && [48, 54].includes(Math.floor(round / 6) * 6)
+  sim.extraTraffic = (host, round) => [
+    ...(host === 'sim-host-00003' && [48, 54].includes(Math.floor(round / 6) * 6)
       ? [1, 2].map((s) => ({ src: `203.0.113.${s}`, dst: VICTIM, sport: s, dport: 80, proto: 17, packets: 40_000 }))
-      : [];
+      : []),
+    // a slow sweep: 5 new hosts per interval (30 per window), 2 packets each
+    ...(host === 'sim-host-00001'
+      ? Array.from({ length: 5 }, (_, j) => ({
+          src: SWEEPER,
+          dst: `172.21.${(round * 5 + j) >> 8}.${(round * 5 + j) & 255}`,
+          sport: 50_000,
+          dport: 445,
+          proto: 6,
+          packets: 2,
+        }))
+      : []),
+  ];
   const mergers = [new WindowMerger(opts), new WindowMerger(opts)];
   mergers.forEach((e, p) => e.assign({ topic: 'snap', partition: p, committed: 0, covered: [] }));
   const offsets = [0, 0];
@@ -48,7 +64,7 @@ afterAll(async () => {
 
 function runner(isLeader: () => boolean) {
   const registry = new Registry();
-  const r = new ThreatRunner(config, DEFAULT_THREAT_CONFIG, store.storage, registry, quiet, isLeader);
+  const r = new ThreatRunner(config, THREATS, store.storage, registry, quiet, isLeader);
   const evaluated = async () =>
     (await registry.getSingleMetric('tma_threats_windows_evaluated_total')!.get()).values[0].value;
   return { r, evaluated };
@@ -86,6 +102,10 @@ describe('ThreatRunner', () => {
       ['updated', 9],
       ['resolved', 11],
     ]);
+    // The slow sweep, over the union of the windows so far (the new owner read the earlier ones back from storage).
+    const slow = handedOver.filter((x) => x.kind === 'low-and-slow' && x.subject === SWEEPER);
+    expect(slow[0]?.event).toBe('opened');
+    expect(handedOver.filter((x) => x.subject === SWEEPER && x.kind !== 'low-and-slow')).toEqual([]);
     const again = runner(() => true);
     await again.r.runDue(true, 0, () => false);
     expect(await again.evaluated()).toBe(0); // nothing left to do: every window has its state

@@ -4,10 +4,10 @@
 // whose state is stored, and every row is keyed per window, so a window evaluated twice (ownership moving during
 // a pass, a crash between the writes) replaces its own rows with the same ones. The baselines and open alerts after
 // each window are stored (threat_state): a restart or a new owner continues from the last stored window.
-import { HLL_SKETCHES, type HyperLogLog } from '@tma/sketch';
+import { HLL_SKETCHES, SpreadSketch, decodeSpread, type HyperLogLog } from '@tma/sketch';
 import {
   MINUTE_TIER,
-  SKETCH_COLUMNS,
+  STORED_PARTIAL_BINARY,
   STORED_PARTIAL_SELECT,
   addHostTotals,
   emptyMerged,
@@ -43,7 +43,7 @@ export async function readWindowData(
     `SELECT ${STORED_PARTIAL_SELECT}, topic, partition FROM {database}.agg_partials FINAL
      WHERE tier = {tier:String} AND window_start = {w:UInt32}`,
     { tier: MINUTE_TIER, w: sec(windowStart) },
-    { binaryColumns: [...SKETCH_COLUMNS] },
+    { binaryColumns: [...STORED_PARTIAL_BINARY] },
   );
   if (rows.length === 0) return null;
   const groups = new Map<string, MergedWindow>();
@@ -56,6 +56,7 @@ export async function readWindowData(
   const fleet = emptyMerged(windowStart, windowMs / 1000);
   const parts = [...groups.values()];
   for (const g of parts) {
+    if (g.spread) fleet.spread = (fleet.spread ??= new SpreadSketch()).merge(g.spread);
     fleet.packets += g.packets;
     fleet.bytes += g.bytes;
     fleet.cmsPackets.merge(g.cmsPackets);
@@ -73,6 +74,7 @@ export async function readWindowData(
     packets: Number(g.packets), // merged sums are exact bigints; detectors score magnitudes
     distinct: distinct(g),
     candidates: mergedCandidates(g),
+    spread: g.spread,
   }));
   return {
     partials: rows.length,
@@ -86,11 +88,40 @@ export async function readWindowData(
       candidates: unionBlocks(groupViews.map((g) => g.candidates)),
       hosts: new Map([...fleet.hosts].map(([h, t]) => [h, { packets: Number(t.packets), bytes: Number(t.bytes) }])),
       groups: groupViews,
+      spread: fleet.spread,
     },
   };
 }
 
+/** The fleet's per-source spreads of every stored window in [from, to) that has them, by window start (ms). */
+export async function readSpreadWindows(
+  storage: Storage,
+  from: number,
+  to: number,
+): Promise<Map<number, SpreadSketch>> {
+  const rows = await storage.query<{ w: string | number; spread: Uint8Array }>(
+    `SELECT toUnixTimestamp(window_start) AS w, hex(spread) AS spread FROM {database}.agg_partials FINAL
+     WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32} AND spread != ''`,
+    { tier: MINUTE_TIER, from: Math.max(0, sec(from)), to: Math.max(0, sec(to)) },
+    { binaryColumns: ['spread'] },
+  );
+  const out = new Map<number, SpreadSketch>();
+  for (const r of rows) {
+    const s = decodeSpread(r.spread);
+    if (!s) continue;
+    const w = Number(r.w) * 1000;
+    const had = out.get(w);
+    out.set(w, had ? had.merge(s) : s);
+  }
+  return out;
+}
+
 export class ThreatRunner {
+  /**
+   * The fleet's spreads of the last TMA_THREATS_LOW_SLOW_WINDOWS windows (oldest first), for the low-and-slow
+   * detector; read from storage when this instance starts evaluating.
+   */
+  private spreadRing?: { windowStart: number; spread: SpreadSketch }[];
   /** State after the last evaluated window; undefined until read (again) from storage. */
   private last?: { windowStart: number; state: ThreatState };
   /** The last window's data, reused as the next window's "before" (sketch differences). */
@@ -139,6 +170,7 @@ export class ThreatRunner {
       // Another member evaluates now; if this one becomes leader again it starts from what is stored.
       this.last = undefined;
       this.previous = undefined;
+      this.spreadRing = undefined;
       for (const k of THREAT_KINDS) this.open.set({ kind: k }, 0);
       return;
     }
@@ -167,6 +199,26 @@ export class ThreatRunner {
     }
   }
 
+  /**
+   * The low-and-slow range ending with this window: the ring gets the window's spreads and loses windows past the
+   * range (read from storage when the ring is new), and their union is taken. Undefined with fewer than 2 windows.
+   */
+  private async spreadHistory(windowStart: number, spread: SpreadSketch | undefined) {
+    const windowMs = this.config.windowMs;
+    const from = windowStart - (this.threats.lowSlowWindows - 1) * windowMs;
+    if (!this.spreadRing) {
+      const stored = await readSpreadWindows(this.storage, from, windowStart);
+      this.spreadRing = [...stored].sort((a, b) => a[0] - b[0]).map(([w, s]) => ({ windowStart: w, spread: s }));
+    }
+    const ring = this.spreadRing.filter((e) => e.windowStart >= from && e.windowStart < windowStart);
+    if (spread) ring.push({ windowStart, spread });
+    this.spreadRing = ring;
+    if (ring.length < 2) return undefined;
+    const union = new SpreadSketch();
+    for (const e of ring) union.merge(e.spread);
+    return { union, windows: ring.map((e) => e.spread) };
+  }
+
   private async loadState(): Promise<{ windowStart: number; state: ThreatState } | undefined> {
     const [row] = await this.storage.query<{ w: string | number; state: string }>(
       `SELECT toUnixTimestamp(window_start) AS w, state FROM {database}.threat_state FINAL ORDER BY window_start DESC LIMIT 1`,
@@ -181,6 +233,7 @@ export class ThreatRunner {
     if (!read) return;
     let before = this.previous?.windowStart === windowStart - windowMs ? this.previous : undefined;
     before ??= (await readWindowData(this.storage, windowStart - windowMs, windowMs))?.data;
+    read.data.spreadHistory = await this.spreadHistory(windowStart, read.data.spread);
     const r = evaluateWindow(read.data, before, this.last?.state ?? emptyState(), this.threats);
     const now = new Date();
     const expires = sec(windowStart) + this.threats.ttlSeconds;

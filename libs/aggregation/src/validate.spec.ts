@@ -53,6 +53,18 @@ describe('validateMessage on hostile fields', () => {
     expect(reason(variant((s) => (s.samplingRate = MAX_SAMPLING_RATE)))).toBe('accepted');
   });
 
+  it('heavy prefixes: refuses unknown levels, prefix bytes of the wrong length, lower above upper', () => {
+    expect(reason(variant((s) => (s.heavyPrefixes[0].length = 20)))).toBe('invalid-prefix');
+    expect(reason(variant((s) => (s.heavyPrefixes[0].family = 5)))).toBe('invalid-prefix');
+    expect(reason(variant((s) => (s.heavyPrefixes[0].prefix = Buffer.alloc(8))))).toBe('invalid-prefix');
+    expect(reason(variant((s) => (s.prefixFloors[0].length = 12)))).toBe('invalid-prefix');
+    expect(reason(variant((s) => (s.heavyPrefixes[0].sinceBytes = s.heavyPrefixes[0].bytes + 1)))).toBe(
+      'invalid-count',
+    );
+    expect(reason(variant((s) => (s.heavyPrefixes[0].packets = -1)))).toBe('invalid-count');
+    expect(reason(variant(() => undefined))).toBe('accepted');
+  });
+
   it('refuses protocols outside 0..255', () => {
     expect(reason(variant((s) => (s.totals.protocols[0].protocol = 256)))).toBe('invalid-protocol');
     expect(reason(variant((s) => (s.totals.protocols[0].protocol = -1)))).toBe('invalid-protocol');

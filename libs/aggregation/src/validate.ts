@@ -19,8 +19,12 @@ import {
   checkEncodedCountMinSketch,
   checkEncodedHyperLogLog,
   isFlowKey,
+  decodeSpread,
+  type SpreadSketch,
   type Candidate,
   type CandidateFloor,
+  prefixCountsFromWire,
+  type PrefixCounts,
 } from '@tma/sketch';
 
 /** Why a message went to the dead-letter topic (header `tma-dlq-reason`). Schema reasons come from libs/schema. */
@@ -42,6 +46,7 @@ export type RejectReason =
   | 'invalid-sampling'
   | 'invalid-count'
   | 'invalid-protocol'
+  | 'invalid-prefix'
   | 'invalid-text'
   | 'count-overflow'
   | 'window-failed';
@@ -116,9 +121,13 @@ export interface ValidSnapshot {
   candidateFloor?: CandidateFloor;
   /** samplingRate > 1: candidate counts and floor are scaled estimates, not certain bounds. */
   sampled: boolean;
+  /** Per-source spreads (undefined when the snapshot carries none). Distinct counts: never scaled. */
+  spread?: SpreadSketch;
   /** Exact totals as sent (never scaled). */
   packets: number;
   bytes: number;
+  /** Heavy-prefix counts with bounds; without prefix data (older agents, sampled snapshots) every floor is the totals. */
+  prefixCounts: PrefixCounts;
 }
 
 export interface ValidateOptions {
@@ -176,6 +185,34 @@ function checkFields(s: SketchSnapshot): void {
   for (const e of s.parseErrors) {
     checkText('parseErrors.reason', e.reason, true);
     checkCount('parseErrors.count', e.count);
+  }
+}
+
+/** Heavy prefixes: counts safe, lower ≤ upper, known levels; a sampled snapshot's counts are of sampled packets, so
+ * they are not bounds: its traffic counts as unknown prefixes. */
+function checkPrefixes(s: SketchSnapshot, rate: number): PrefixCounts {
+  const heavy = s.heavyPrefixes ?? [];
+  for (const p of heavy) {
+    for (const [f, n] of [
+      ['packets', p.packets],
+      ['bytes', p.bytes],
+      ['sincePackets', p.sincePackets],
+      ['sinceBytes', p.sinceBytes],
+    ] as const)
+      checkCount(`heavyPrefixes.${f}`, n);
+    if (p.sincePackets > p.packets || p.sinceBytes > p.bytes)
+      throw new RejectedSnapshot('invalid-count', 'heavyPrefixes: a lower bound above its upper bound');
+    if (p.prefix.length !== (p.family === 4 ? 4 : 8))
+      throw new RejectedSnapshot('invalid-prefix', `heavyPrefixes: ${p.prefix.length} prefix bytes for IPv${p.family}`);
+  }
+  for (const f of s.prefixFloors ?? []) {
+    checkCount('prefixFloors.packets', f.packets);
+    checkCount('prefixFloors.bytes', f.bytes);
+  }
+  try {
+    return prefixCountsFromWire({ ...s, prefixCounts: s.prefixCounts && rate === 1 });
+  } catch (err) {
+    throw new RejectedSnapshot('invalid-prefix', (err as Error).message);
   }
 }
 
@@ -276,6 +313,8 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
   const cmsPacketsTotal = checkCms('cmsPackets', snapshot.cmsPackets);
   const cmsBytesTotal = checkCms('cmsBytes', snapshot.cmsBytes);
   for (const h of HLL_SKETCHES) checkHll(h.wireField, snapshot[h.wireField]);
+  let spread: SpreadSketch | undefined;
+  check('spreadSketch', () => (spread = decodeSpread(snapshot.spreadSketch)));
   let candidate = 0;
   for (const c of snapshot.candidates) {
     if (!isFlowKey(c.key)) throw new RejectedSnapshot('bad-sketch', 'candidates: a key is not a canonical flow key');
@@ -308,8 +347,10 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
       ? { packets: snapshot.candidateFloorPackets, bytes: snapshot.candidateFloorBytes }
       : undefined,
     sampled: rate > 1,
+    spread,
     packets: snapshot.totals.packets,
     bytes: snapshot.totals.bytes,
+    prefixCounts: checkPrefixes(snapshot, rate),
   };
   if (rate > 1) scaleSampled(v, rate);
   return v;

@@ -134,6 +134,32 @@ describe('WindowAccumulator', () => {
     expect(() => b.seal()).toThrow(/dispose/);
   });
 
+  it("names the host's stream by its agent id and keeps the streams it replaced within the window, bounded", () => {
+    const one = new FleetSimulator({ hosts: 1, seed: 12, startMs: T0, intervalMs: 2_000 });
+    const snaps = Array.from({ length: 12 }, () => decode(one.nextRound()[0].value).snapshot);
+    const as = (i: number, agent?: string, seq?: number) => {
+      const s = { ...snaps[i] };
+      if (agent) s.agentId = agent;
+      if (seq !== undefined) s.sequence = seq;
+      return validateMessage(encode(s), { nowMs: NOW, maxFutureMs: opts.maxFutureMs });
+    };
+    const a = new WindowAccumulator('t', 0, T0, 60_000, false);
+    const host = snaps[0].hostId;
+    const old = snaps[0].agentId;
+    [0, 1, 2].forEach((i) => a.add(as(i), i, 0)); // old agent: 0..2
+    a.add(as(3, 'new', 0), 3, 0); // lost its state: 0 again under a new id
+    a.add(as(4, 'new', 1), 4, 0);
+    let h = a.hosts.get(host)!;
+    expect([h.agent, h.lastSeq, h.earlier]).toEqual(['new', 1, [{ boot: snaps[0].bootId, agent: old, lastSeq: 2 }]]);
+    a.add(as(5, undefined, 3), 5, 0); // the old agent again: its position comes back from the earlier ones
+    h = a.hosts.get(host)!;
+    expect([h.agent, h.lastSeq, h.earlier!.map((e) => [e.agent, e.lastSeq])]).toEqual([old, 3, [['new', 1]]]);
+    for (let k = 0; k < 6; k++) a.add(as(6 + k, `cycled-${k}`, 0), 6 + k, 0);
+    expect(a.hosts.get(host)!.earlier).toHaveLength(4); // a host cycling agent ids cannot grow the row
+    expect(a.hosts.get(host)!.snapshots).toBe(12);
+    a.dispose();
+  });
+
   it('returns the windows of every dropped window on revoke, revokeAll and re-assign', () => {
     const cmsDispose = jest.spyOn(CmsWindow.prototype, 'dispose');
     const hllDispose = jest.spyOn(HllWindow.prototype, 'dispose');

@@ -12,12 +12,17 @@ import {
   HllWindow,
   HyperLogLog,
   perHll,
+  SpreadSketch,
+  PrefixCounts,
   type CandidateFloor,
   type HllProperty,
 } from '@tma/sketch';
 import type { HostTotals, WindowContent } from '@tma/rollup';
 import { CandidateUnion } from './candidate-union';
 import type { ValidSnapshot } from './validate';
+
+/** Earlier streams of a host kept per window (a host cycling agent ids cannot grow a row). */
+const EARLIER_STREAMS = 4;
 
 interface OpenSketches extends Record<HllProperty, HllWindow> {
   cmsPackets: CmsWindow;
@@ -49,9 +54,13 @@ export class WindowAccumulator implements WindowContent {
    * soon as one snapshot gives none); sampled when any snapshot was.
    */
   candidateFloor: CandidateFloor | undefined = { packets: 0, bytes: 0 };
+  /** heavy-prefix counts of the snapshots merged so far (docs/sketch.md, "Heavy prefixes") */
+  readonly prefixCounts = new PrefixCounts();
   candidatesSampled = false;
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
   readonly hosts = new Map<string, HostTotals>();
+  /** Per-source spreads of the snapshots that carried them (union: registers by max). */
+  spread: SpreadSketch | undefined;
 
   constructor(
     readonly topic: string,
@@ -123,6 +132,8 @@ export class WindowAccumulator implements WindowContent {
       // what the candidates leave out so far: without it a provisional row would make every floor unknown
       candidateFloor: this.candidateFloor && { ...this.candidateFloor },
       candidatesSampled: this.candidatesSampled,
+      spread: this.spread?.clone(),
+      prefixCounts: this.prefixCounts.clone(),
     };
   }
 
@@ -191,6 +202,7 @@ export class WindowAccumulator implements WindowContent {
       o.cmsBytes.mergeEncoded(s.cmsBytes);
     }
     for (const h of HLL_SKETCHES) o[h.property].mergeEncoded(s[h.wireField]);
+    if (v.spread) this.spread = this.spread ? this.spread.merge(v.spread) : v.spread;
     const union = this.candidates;
     for (const c of v.candidates) union.add(c);
     if (this.candidateFloor && v.candidateFloor) {
@@ -198,6 +210,7 @@ export class WindowAccumulator implements WindowContent {
       this.candidateFloor.bytes += v.candidateFloor.bytes;
     } else this.candidateFloor = undefined;
     this.candidatesSampled ||= v.sampled;
+    this.prefixCounts.add(v.prefixCounts);
     // Protocol totals are exact (counted before the sampling draw; validate.ts scaleSampled).
     for (const p of v.snapshot.totals.protocols) {
       const t = this.protocols.get(p.protocol);
@@ -210,8 +223,19 @@ export class WindowAccumulator implements WindowContent {
     }
     const h = this.hosts.get(s.hostId);
     if (h) {
-      if (h.boot !== s.bootId || s.sequence > h.lastSeq) {
+      if (h.boot !== s.bootId || h.agent !== s.agentId) {
+        // Another stream of the host (a new boot, or an agent that lost its state) takes over the position; the
+        // one it replaces is kept in `earlier` (a stream coming back takes its position from there).
+        const earlier = (h.earlier ??= []);
+        earlier.push({ boot: h.boot, agent: h.agent ?? '', lastSeq: h.lastSeq });
+        const back = earlier.findIndex((e) => e.boot === s.bootId && e.agent === s.agentId);
+        const before = back >= 0 ? earlier.splice(back, 1)[0].lastSeq : -1;
+        if (earlier.length > EARLIER_STREAMS) earlier.shift();
         h.boot = s.bootId;
+        h.agent = s.agentId;
+        h.lastSeq = Math.max(before, s.sequence);
+        h.agentVersion = s.agentVersion;
+      } else if (s.sequence > h.lastSeq) {
         h.lastSeq = s.sequence;
         h.agentVersion = s.agentVersion;
       }
@@ -222,6 +246,7 @@ export class WindowAccumulator implements WindowContent {
     } else {
       this.hosts.set(s.hostId, {
         boot: s.bootId,
+        agent: s.agentId,
         lastSeq: s.sequence,
         agentVersion: s.agentVersion,
         packets: v.packets,

@@ -9,6 +9,7 @@ import {
   HLL_KINDS as SPEC_HLL_KINDS,
   HLL_P as SPEC_HLL_P,
   PROTOCOLS as SPEC_PROTOCOLS,
+  SPREAD_BYTES,
 } from '@tma/sketch';
 
 export { CAND_NOISE_SHIFT_DEFAULT, CAND_THRESHOLD_DEFAULT, HllKind } from '@tma/sketch';
@@ -69,7 +70,21 @@ const STATE_HLL = STATE_CMS + 16 * CMS_CELLS;
 const STATE_CAND = STATE_HLL + HLL_KINDS * HLL_M;
 const STATE_CAND_BASE = STATE_CAND + CAND_SETS * 64 * CAND_WAYS;
 const STATE_IFC = STATE_CAND_BASE + 16 * CAND_SETS * CAND_WAYS;
-const STATE_SIZE = STATE_IFC + 16 * 2 * IF_SLOTS;
+const STATE_SPREAD = STATE_IFC + 16 * 2 * IF_SLOTS;
+const STATE_PFX = STATE_SPREAD + SPREAD_BYTES;
+/** Heavy prefixes (struct tma_pfx_set): tables by side (0 source, 1 destination) × family × level, Space-Saving sets. */
+export const PFX_LEVELS = 3;
+export const PFX_TABLES = 12;
+export const PFX_SET_BITS = 6;
+export const PFX_SETS = 1 << PFX_SET_BITS;
+export const PFX_WAYS = 4;
+/** Prefix lengths of the levels, IPv4 then IPv6 (table = side * 6 + family index * 3 + level). */
+export const PFX_LENGTHS = [
+  [8, 16, 24],
+  [32, 48, 64],
+] as const;
+const PFX_SET_SIZE = 8 * (5 * PFX_WAYS + 4);
+const STATE_SIZE = STATE_PFX + PFX_SET_SIZE * PFX_TABLES * PFX_SETS;
 
 /** Struct sizes and member byte offsets, named as in C. */
 export const STRUCTS = {
@@ -86,6 +101,19 @@ export const STRUCTS = {
     members: { hash: 0, packets: 8 * CAND_WAYS, bytes: 16 * CAND_WAYS, key: 24 * CAND_WAYS },
   },
   tma_cand_base: { size: 16, members: { packets: 0, bytes: 8 } },
+  /** by field: prefix[ways], packets[ways], bytes[ways], base_packets[ways], base_bytes[ways], evicted_bytes */
+  tma_pfx_set: {
+    size: PFX_SET_SIZE,
+    members: {
+      prefix: 0,
+      packets: 8 * PFX_WAYS,
+      bytes: 16 * PFX_WAYS,
+      base_packets: 24 * PFX_WAYS,
+      base_bytes: 32 * PFX_WAYS,
+      evicted_bytes: 40 * PFX_WAYS,
+      pad: 40 * PFX_WAYS + 8,
+    },
+  },
   tma_if_count: { size: 16, members: { packets: 0, bytes: 8 } },
   tma_if_slot: { size: 8, members: { ifindex: 0, slot: 4 } },
   tma_totals: {
@@ -119,8 +147,11 @@ export const STRUCTS = {
       cand: STATE_CAND,
       cand_base: STATE_CAND_BASE,
       ifc: STATE_IFC,
+      spread: STATE_SPREAD,
+      pfx: STATE_PFX,
     },
   },
+  tma_spread_bucket: { size: 64, members: { src: 0, dst: 16, port: 32, level: 48, pad: 49 } },
   tma_trace: { size: 72, members: { seq: 0, key: 8, hash: 48, kind: 56, err: 60, bytes: 64, pad: 68 } },
 } as const;
 

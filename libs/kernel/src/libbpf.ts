@@ -43,6 +43,8 @@ export const ffi = {
   setPrint: lib.func('void *libbpf_set_print(void *fn)'),
   lookup: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
   update: lib.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
+  deleteElem: lib.func('int bpf_map_delete_elem(int fd, const void *key)'),
+  nextKey: lib.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
   linkCreate: lib.func(
     'int bpf_link_create(int prog_fd, int target_fd, int attach_type, const tma_ea_bpf_link_create_opts *opts)',
   ),

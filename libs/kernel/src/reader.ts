@@ -2,7 +2,17 @@
 // (an update of the tma_sync map-of-maps returns only after an RCU grace period), then read the idle copy straight
 // from the mmap of tma_state (no copying syscall), sum over CPUs into plain typed arrays, and zero it in place.
 // Counters become doubles: exact up to 2^53, far beyond any interval's traffic.
-import { cmsColumn, MAX_FRAME_BYTES } from '@tma/sketch';
+import {
+  cmsColumn,
+  flowKeyPrefixes,
+  MAX_FRAME_BYTES,
+  prefixMeta,
+  prefixSetIndex,
+  PrefixCounts,
+  SPREAD_BYTES,
+  SpreadSketch,
+  tableOf,
+} from '@tma/sketch';
 import { check, ffi, u32 } from './libbpf';
 import {
   CAND_SETS,
@@ -16,6 +26,10 @@ import {
   HLL_KINDS,
   HLL_M,
   IF_SLOTS,
+  PFX_SETS,
+  PFX_SET_BITS,
+  PFX_TABLES,
+  PFX_WAYS,
   PROTOCOLS,
   STRUCTS,
 } from './layout';
@@ -87,6 +101,10 @@ export interface EpochRead {
   candidates: KernelCandidate[];
   /** bound of every flow not among `candidates` */
   candidateFloor: CandidateFloor;
+  /** per-source spreads (distinct destinations and ports), merged over CPUs */
+  spread: SpreadSketch;
+  /** heavy-prefix counts with bounds, merged over CPUs, the members' since-entry counts folded in */
+  prefixes: PrefixCounts;
   /** wall time of flip + barrier + read + clear, ms */
   readMs: number;
   /** of which flip + barrier (an RCU grace period: waiting, not CPU), ms */
@@ -218,12 +236,17 @@ export class EpochReader {
       hll.push(regs);
     }
 
+    // Per-source spreads: buckets merged over CPUs (registers by max, the candidate of the higher level).
+    const spread = new SpreadSketch();
+    for (let c = 0; c < cpus; c++) spread.merge(bytes.subarray(base[c] + S.spread, base[c] + S.spread + SPREAD_BYTES));
+
     // Candidates: CPU × set × way; a way is empty when packets == 0. A member counted its packets since it entered
     // (packets − base) in place of the CMS: fold them into its cells. The raw per-CPU cells are read before any fold
     // lands in the sums, so the estimate of a flow on a CPU that does not track it is taken from them below.
     const setSize = STRUCTS.tma_cand_set.size;
     const cm = STRUCTS.tma_cand_set.members;
     const byKey = new Map<string, KernelCandidate & { cpus: number[]; hi: number; lo: number }>();
+    const members: { key: Uint8Array; packets: number; bytes: number }[][] = base.map(() => []);
     for (let c = 0; c < cpus; c++)
       for (let set = 0; set < CAND_SETS; set++)
         for (let wy = 0; wy < CAND_WAYS; wy++) {
@@ -243,6 +266,7 @@ export class EpochReader {
           }
           const keyAt = at + cm.key + FLOW_KEY_BYTES * wy;
           const key = bytes.slice(keyAt, keyAt + FLOW_KEY_BYTES);
+          members[c].push({ key, packets: foldPackets, bytes: foldBytes });
           const id = Buffer.from(key.buffer, key.byteOffset, FLOW_KEY_BYTES).toString('latin1');
           const seen = byKey.get(id);
           if (seen) {
@@ -308,6 +332,9 @@ export class EpochReader {
       });
     }
 
+    const prefixes = new PrefixCounts();
+    for (let c = 0; c < cpus; c++) prefixes.add(this.readPrefixes(base[c] + S.pfx, u64, members[c]));
+
     return {
       copy,
       totals,
@@ -321,9 +348,83 @@ export class EpochReader {
       hll,
       candidates,
       candidateFloor: floor,
+      spread,
+      prefixes,
       readMs: 0,
       barrierMs: 0,
     };
+  }
+
+  /**
+   * One CPU's prefix tables (docs/bpf.md, "Heavy prefixes"): each way's count is an upper bound and its count since
+   * entry a lower bound; a prefix its set does not list had at most the set's smallest count (bytes: the set's
+   * evicted_bytes). The members of the candidate table kept their packets out of the prefix tables: their since-entry
+   * counts are added to their six prefixes here, to the prefix's way when its set lists it, else to the set's bound.
+   */
+  private readPrefixes(
+    at: number,
+    u64: (byteOff: number) => number,
+    members: { key: Uint8Array; packets: number; bytes: number }[],
+  ): PrefixCounts {
+    const out = new PrefixCounts();
+    const size = STRUCTS.tma_pfx_set.size;
+    const m = STRUCTS.tma_pfx_set.members;
+    const w = this.state.words;
+    const setMin = new Float64Array(PFX_TABLES * PFX_SETS);
+    const setBytes = new Float64Array(PFX_TABLES * PFX_SETS);
+    // floors first (a prefix listed later keeps its bounds whatever the floor), then the ways
+    for (let t = 0; t < PFX_TABLES; t++) {
+      let floorP = 0;
+      let floorB = 0;
+      for (let s = 0; s < PFX_SETS; s++) {
+        const set = at + (t * PFX_SETS + s) * size;
+        let least = Infinity;
+        for (let wy = 0; wy < PFX_WAYS; wy++) least = Math.min(least, u64(set + m.packets + 8 * wy));
+        setMin[t * PFX_SETS + s] = least;
+        setBytes[t * PFX_SETS + s] = u64(set + m.evicted_bytes);
+        floorP = Math.max(floorP, least);
+        floorB = Math.max(floorB, setBytes[t * PFX_SETS + s]);
+      }
+      out.setFloor(t, floorP, floorB);
+    }
+    for (let t = 0; t < PFX_TABLES; t++)
+      for (let s = 0; s < PFX_SETS; s++) {
+        const set = at + (t * PFX_SETS + s) * size;
+        for (let wy = 0; wy < PFX_WAYS; wy++) {
+          const packets = u64(set + m.packets + 8 * wy);
+          if (packets === 0) continue;
+          const bytes = u64(set + m.bytes + 8 * wy);
+          out.put({
+            table: t,
+            lo: w[(set + m.prefix + 8 * wy) >> 2],
+            hi: w[((set + m.prefix + 8 * wy) >> 2) + 1],
+            packets,
+            bytes,
+            sincePackets: packets - u64(set + m.base_packets + 8 * wy),
+            sinceBytes: bytes - u64(set + m.base_bytes + 8 * wy),
+          });
+        }
+      }
+    for (const member of members)
+      for (const p of flowKeyPrefixes(member.key)) {
+        const since = { sincePackets: member.packets, sinceBytes: member.bytes };
+        if (out.get(p.table, p.lo, p.hi)) {
+          // listed: its way's bounds grow by what the member counted
+          out.put({ table: p.table, lo: p.lo, hi: p.hi, packets: member.packets, bytes: member.bytes, ...since });
+          continue;
+        }
+        const d = tableOf(p.table);
+        const s = p.table * PFX_SETS + prefixSetIndex(p.lo, p.hi, prefixMeta(d.length, d.family, d.side), PFX_SET_BITS);
+        out.put({
+          table: p.table,
+          lo: p.lo,
+          hi: p.hi,
+          packets: setMin[s] + member.packets,
+          bytes: setBytes[s] + member.bytes,
+          ...since,
+        });
+      }
+    return out;
   }
 
   /** Zeroes one copy on every CPU, in place. */

@@ -1,5 +1,5 @@
 import { CountMinSketch, flowKey, toHex, type Candidate } from '@tma/sketch';
-import { CandidateBlock, kthLargest, shortlistBlock, topByEstimate, unionBlocks } from './candidates';
+import { CandidateBlock, CandidateUnion, kthLargest, shortlistBlock, topByEstimate, unionBlocks } from './candidates';
 
 const key = (i: number) =>
   flowKey({ src: `10.0.${i >> 8}.${i & 255}`, dst: '192.0.2.1', sport: 1000 + (i % 50000), dport: 443, proto: 6 });
@@ -35,6 +35,41 @@ describe('candidate blocks', () => {
     // inputs untouched
     expect(lists[0][0].packets).toBe(1);
     expect(unionBlocks([]).size).toBe(0);
+  });
+
+  it('CandidateUnion fed in parts gives what one unionBlocks gives (entries, order, floors, sampled)', () => {
+    const block = (from: number, n: number, floor?: number, sampled = false) =>
+      CandidateBlock.from({
+        candidates: Array.from({ length: n }, (_, i) => ({
+          key: key(from + i),
+          packets: from + i + 1,
+          bytes: 3 * (from + i),
+        })),
+        floor: floor === undefined ? undefined : { packets: floor, bytes: floor * 100 },
+        sampled,
+      } as never);
+    const blocks = [block(0, 500, 3), block(0, 0, 1), block(250, 800, 2), block(900, 1, 5, true), block(100, 2000, 7)];
+    const base = unionBlocks([block(5000, 300, 11), block(5200, 300, 13)], undefined, { keepIndex: true });
+    for (const b of [undefined, base]) {
+      const want = unionBlocks(blocks, b);
+      for (const cut of [[1], [2, 4], [1, 2, 3, 4], [5]]) {
+        const u = new CandidateUnion(b);
+        let at = 0;
+        for (const c of [...cut, blocks.length]) {
+          u.add(blocks.slice(at, c));
+          at = c;
+        }
+        const got = u.finish();
+        expect(got.toArray()).toEqual(want.toArray());
+        expect(got.floor).toEqual(want.floor);
+        expect(got.sampled).toBe(want.sampled);
+      }
+    }
+    // a single non-empty block comes back as it is (arrays shared), with the summed floor
+    const one = new CandidateUnion().add([blocks[0], blocks[1]]).finish();
+    expect(one.hi).toBe(blocks[0].hi);
+    expect(one.floor).toEqual({ packets: 4, bytes: 400 });
+    expect(new CandidateUnion().add([]).finish()).toBe(unionBlocks([]));
   });
 
   it('kthLargest selects like a sort, with ties and extremes', () => {

@@ -44,6 +44,37 @@ export class CandidateBlock {
   /** The hash table of the union that built this block, when asked to keep it: extending the union reuses it. */
   unionIndex?: Int32Array;
 
+  /**
+   * The part of `floor` that is the error of coarse-tier frequent-items summaries (Σ ⌊Δ⌋ over the 1 h and 1 d lists
+   * merged, libs/rollup frequent.ts); undefined when none was merged.
+   */
+  summaryError?: CandidateFloor;
+
+  /** The same entries (arrays shared) with another summaryError. */
+  withSummaryError(e: CandidateFloor | undefined): CandidateBlock {
+    if (e === this.summaryError) return this;
+    return this.sharing(this.floor, this.sampled, e);
+  }
+
+  /** A block over this one's arrays (and union index) with the given bounds. */
+  private sharing(floor: CandidateFloor | undefined, sampled: boolean, e: CandidateFloor | undefined): CandidateBlock {
+    const b = new CandidateBlock(
+      this.keyData,
+      this.keyBytes,
+      this.hi,
+      this.lo,
+      this.packets,
+      this.bytes,
+      this.sincePackets,
+      this.sinceBytes,
+      floor,
+      sampled,
+    );
+    b.unionIndex = this.unionIndex;
+    b.summaryError = e;
+    return b;
+  }
+
   /** A zeroed block of `n` entries with `keyBytes`-byte keys. */
   static allocate(
     n: number,
@@ -71,20 +102,7 @@ export class CandidateBlock {
   /** The same entries (arrays shared) with another floor and sampled mark. */
   withBounds(floor: CandidateFloor | undefined, sampled: boolean): CandidateBlock {
     if (floor === this.floor && sampled === this.sampled) return this;
-    const b = new CandidateBlock(
-      this.keyData,
-      this.keyBytes,
-      this.hi,
-      this.lo,
-      this.packets,
-      this.bytes,
-      this.sincePackets,
-      this.sinceBytes,
-      floor,
-      sampled,
-    );
-    b.unionIndex = this.unionIndex;
-    return b;
+    return this.sharing(floor, sampled, this.summaryError);
   }
 
   /** A plain list (floor unknown, not sampled) or a decoded list with its floor and sampled mark. */
@@ -105,6 +123,13 @@ export class CandidateBlock {
       b.bytes[i] = c.bytes;
       b.sincePackets[i] = c.sincePackets ?? 0;
       b.sinceBytes[i] = c.sinceBytes ?? 0;
+    }
+    const f = bounds?.frequent;
+    if (f) {
+      // ⌊(n − Σ counters)/(k + 1)⌋ per ranking: the summary's share of the list's floor.
+      const err = (fed: number, counters: readonly number[]) =>
+        Math.floor(Math.max(0, fed - counters.reduce((a, v) => a + v, 0)) / (f.k + 1));
+      b.summaryError = { packets: err(f.fed.packets, f.packets), bytes: err(f.fed.bytes, f.bytes) };
     }
     return b;
   }
@@ -138,11 +163,15 @@ export class CandidateBlock {
     return out;
   }
 
-  /** The entries at `indices`, in that order; the floor is unknown (raising it for what was left out is the caller's). */
+  /**
+   * The entries at `indices`, in that order; the floor is unknown (raising it for what was left out is the caller's),
+   * the summary error kept.
+   */
   pick(indices: ArrayLike<number>): CandidateBlock {
     const n = indices.length;
     const kb = this.keyBytes;
     const b = CandidateBlock.allocate(n, kb, undefined, this.sampled);
+    b.summaryError = this.summaryError;
     for (let j = 0; j < n; j++) {
       const i = indices[j];
       b.keyData.set(this.keyData.subarray(i * kb, (i + 1) * kb), j * kb);
@@ -179,74 +208,59 @@ function slotOf(hi: number, lo: number): number {
   return (x ^ (x >>> 16)) >>> 0;
 }
 
-/** The union's open-addressing table and columns (grown by doubling; the hot loop keeps them in locals). */
+/**
+ * The union's open-addressing table and columns (grown by doubling; the hot loop keeps them in locals). Laid out for
+ * few cache misses per input entry, the union's whole cost on a day of rows (10^6 entries into a table of 10^5–10^6
+ * keys): a slot holds the entry's index and its hash's high word side by side (a mismatch is told apart without
+ * touching the entry), and the four counts of an entry sit together (one line instead of four arrays).
+ */
 interface UnionTable {
   cap: number;
-  slots: Int32Array; // 1 + union index, 0 = free
+  /** 2 × cap: [1 + union index (0 = free), hash high word] per slot */
+  slots: Int32Array;
   keys: Uint32Array;
   hi: Uint32Array;
   lo: Uint32Array;
-  packets: Float64Array;
-  bytes: Float64Array;
-  sincePackets: Float64Array;
-  sinceBytes: Float64Array;
+  /** 4 × room: packets, bytes, sincePackets, sinceBytes per entry */
+  counts: Float64Array;
 }
 
 function unionTable(cap: number, kw: number): UnionTable {
   const room = cap >> 1;
   return {
     cap,
-    slots: new Int32Array(cap),
+    slots: new Int32Array(cap * 2),
     keys: new Uint32Array(room * kw),
     hi: new Uint32Array(room),
     lo: new Uint32Array(room),
-    packets: new Float64Array(room),
-    bytes: new Float64Array(room),
-    sincePackets: new Float64Array(room),
-    sinceBytes: new Float64Array(room),
+    counts: new Float64Array(room * 4),
   };
+}
+
+/** Slots for entries 0..n-1 of `t` (whose columns are filled). */
+function indexEntries(t: UnionTable, n: number): void {
+  const mask = t.cap - 1;
+  const { slots, hi, lo } = t;
+  for (let j = 0; j < n; j++) {
+    let s = slotOf(hi[j], lo[j]) & mask;
+    while (slots[2 * s] !== 0) s = (s + 1) & mask;
+    slots[2 * s] = j + 1;
+    slots[2 * s + 1] = hi[j] | 0;
+  }
 }
 
 function grown(t: UnionTable, n: number, kw: number): UnionTable {
   const g = unionTable(t.cap * 2, kw);
-  const mask = g.cap - 1;
-  for (let j = 0; j < n; j++) {
-    let s = slotOf(t.hi[j], t.lo[j]) & mask;
-    while (g.slots[s] !== 0) s = (s + 1) & mask;
-    g.slots[s] = j + 1;
-  }
   g.keys.set(t.keys);
   g.hi.set(t.hi);
   g.lo.set(t.lo);
-  g.packets.set(t.packets);
-  g.bytes.set(t.bytes);
-  g.sincePackets.set(t.sincePackets);
-  g.sinceBytes.set(t.sinceBytes);
+  g.counts.set(t.counts);
+  indexEntries(g, n);
   return g;
 }
 
 /**
- * The floor of a union of blocks of disjoint scopes: a flow in none of them had at most each one's floor in each,
- * so the floors add up; unknown when any is. Sampled when any is.
- */
-function unionBounds(blocks: readonly CandidateBlock[]): { floor: CandidateFloor | undefined; sampled: boolean } {
-  let packets = 0;
-  let bytes = 0;
-  let known = true;
-  let sampled = false;
-  for (const b of blocks) {
-    sampled ||= b.sampled;
-    if (!b.floor) known = false;
-    else {
-      packets += b.floor.packets;
-      bytes += b.floor.bytes;
-    }
-  }
-  return { floor: known ? { packets, bytes } : undefined, sampled };
-}
-
-/**
- * Key union of many blocks, counts summed (upper and since-entry alike), floors summed (unionBounds); entries in
+ * Key union of many blocks, counts summed (upper and since-entry alike), floors summed (CandidateUnion); entries in
  * order of first appearance. Inputs are not modified.
  * `base`, when given, must already hold distinct keys (an earlier union): its entries go in first without key
  * comparisons, so extending a reused union (a day's hours) with a few more blocks (its minutes) costs little more
@@ -257,48 +271,153 @@ export function unionBlocks(
   base?: CandidateBlock,
   options: { keepIndex?: boolean } = {},
 ): CandidateBlock {
-  const bounds = unionBounds(base ? [base, ...blocks] : blocks);
-  const nonEmpty = blocks.filter((b) => b.size > 0);
-  if (base && base.size > 0) {
-    if (nonEmpty.length === 0) return base.withBounds(bounds.floor, bounds.sampled);
-  } else {
-    base = undefined;
-    if (nonEmpty.length === 0)
-      return blocks.length === 0 ? CandidateBlock.empty : CandidateBlock.empty.withBounds(bounds.floor, bounds.sampled);
-    if (nonEmpty.length === 1) return nonEmpty[0].withBounds(bounds.floor, bounds.sampled);
+  return new CandidateUnion(base).add(blocks).finish(options);
+}
+
+/**
+ * unionBlocks fed in parts: `add` as many lists of blocks as come (a merge streaming its rows in batches), `finish`
+ * once. The same result as one unionBlocks call over every block added, without copying the union at each part.
+ */
+export class CandidateUnion {
+  private t: UnionTable | undefined;
+  private n = 0;
+  private kw = 0;
+  private kb = 0;
+  /** The only non-empty block so far, when there is no base: returned as it is unless another one comes. */
+  private single: CandidateBlock | undefined;
+  /**
+   * The floor of a union of blocks of disjoint scopes: a flow in none of them had at most each one's floor in each,
+   * so the floors add up; unknown when any is. Sampled when any is. Summed as blocks come (none is held for it).
+   */
+  private floorPackets = 0;
+  private floorBytes = 0;
+  private floorKnown = true;
+  private sampled = false;
+  /** Σ of the blocks' frequent-items summary errors (undefined while none had one). */
+  private summaryError: CandidateFloor | undefined;
+  private blocks = 0;
+  private readonly base: CandidateBlock | undefined;
+  private done = false;
+
+  constructor(base?: CandidateBlock) {
+    if (base) this.bound(base);
+    this.base = base && base.size > 0 ? base : undefined;
   }
-  const kb = (base ?? nonEmpty[0]).keyBytes;
-  if (nonEmpty.some((b) => b.keyBytes !== kb)) throw new RangeError('candidate blocks with different key lengths');
-  const kw = kb / 4;
-  // Sized for the distinct keys, not the sum of the inputs (a day's rows repeat the same keys many times): a small
-  // table stays in cache; it doubles when half full.
-  let cap = 1024;
-  for (const b of nonEmpty) while (cap < b.size * 4) cap *= 2;
-  if (base?.unionIndex) cap = Math.max(cap, base.unionIndex.length);
-  else while (base && cap < base.size * 4) cap *= 2;
-  let t = unionTable(cap, kw);
-  let { slots, keys, hi, lo, packets, bytes, sincePackets, sinceBytes } = t;
-  let mask = t.cap - 1;
-  let room = t.cap >> 1;
-  let n = 0;
-  if (base) {
-    n = base.size;
-    keys.set(base.keyWords);
-    hi.set(base.hi);
-    lo.set(base.lo);
-    packets.set(base.packets);
-    bytes.set(base.bytes);
-    sincePackets.set(base.sincePackets);
-    sinceBytes.set(base.sinceBytes);
-    if (base.unionIndex?.length === cap) slots.set(base.unionIndex);
-    else
-      for (let j = 0; j < n; j++) {
-        let s = slotOf(hi[j], lo[j]) & mask;
-        while (slots[s] !== 0) s = (s + 1) & mask;
-        slots[s] = j + 1;
-      }
+
+  add(blocks: readonly CandidateBlock[]): this {
+    if (this.done) throw new Error('CandidateUnion: add after finish');
+    this.blocks += blocks.length;
+    for (const b of blocks) this.bound(b);
+    const nonEmpty = blocks.filter((b) => b.size > 0);
+    if (nonEmpty.length === 0) return this;
+    if (!this.t && !this.base && !this.single && nonEmpty.length === 1) {
+      this.single = nonEmpty[0];
+      return this;
+    }
+    if (!this.t) this.open(this.single ? [this.single, ...nonEmpty] : nonEmpty);
+    if (this.single) {
+      const first = this.single;
+      this.single = undefined;
+      this.insert(first);
+    }
+    for (const b of nonEmpty) this.insert(b);
+    return this;
   }
-  for (const b of nonEmpty) {
+
+  /** The union; the table is kept on it with `keepIndex` (a union that will be extended). */
+  finish(options: { keepIndex?: boolean } = {}): CandidateBlock {
+    return this.union(options).withSummaryError(this.summaryError);
+  }
+
+  private union(options: { keepIndex?: boolean }): CandidateBlock {
+    this.done = true;
+    const bounds = {
+      floor: this.floorKnown ? { packets: this.floorPackets, bytes: this.floorBytes } : undefined,
+      sampled: this.sampled,
+    };
+    if (!this.t) {
+      if (this.single) return this.single.withBounds(bounds.floor, bounds.sampled);
+      if (this.base) return this.base.withBounds(bounds.floor, bounds.sampled);
+      return this.blocks === 0 ? CandidateBlock.empty : CandidateBlock.empty.withBounds(bounds.floor, bounds.sampled);
+    }
+    const { keys, hi, lo, counts, slots } = this.t;
+    const n = this.n;
+    const out = new CandidateBlock(
+      new Uint8Array(keys.buffer.slice(0, n * this.kb)),
+      this.kb,
+      hi.slice(0, n),
+      lo.slice(0, n),
+      new Float64Array(n),
+      new Float64Array(n),
+      new Float64Array(n),
+      new Float64Array(n),
+      bounds.floor,
+      bounds.sampled,
+    );
+    for (let j = 0, c = 0; j < n; j++, c += 4) {
+      out.packets[j] = counts[c];
+      out.bytes[j] = counts[c + 1];
+      out.sincePackets[j] = counts[c + 2];
+      out.sinceBytes[j] = counts[c + 3];
+    }
+    if (options.keepIndex) out.unionIndex = slots;
+    return out;
+  }
+
+  private bound(b: CandidateBlock): void {
+    this.sampled ||= b.sampled;
+    const e = b.summaryError;
+    if (e)
+      this.summaryError = {
+        packets: (this.summaryError?.packets ?? 0) + e.packets,
+        bytes: (this.summaryError?.bytes ?? 0) + e.bytes,
+      };
+    if (!b.floor) this.floorKnown = false;
+    else {
+      this.floorPackets += b.floor.packets;
+      this.floorBytes += b.floor.bytes;
+    }
+  }
+
+  /**
+   * The table, sized for the distinct keys rather than the sum of the inputs (a day's rows repeat the same keys
+   * many times): a small table stays in cache; it doubles when half full. The base's entries go in first.
+   */
+  private open(first: readonly CandidateBlock[]): void {
+    const base = this.base;
+    const kb = (base ?? first[0]).keyBytes;
+    this.kb = kb;
+    this.kw = kb / 4;
+    let cap = 1024;
+    for (const b of first) while (cap < b.size * 4) cap *= 2;
+    if (base?.unionIndex) cap = Math.max(cap, base.unionIndex.length >> 1);
+    else while (base && cap < base.size * 4) cap *= 2;
+    const t = unionTable(cap, this.kw);
+    this.t = t;
+    if (!base) return;
+    const n = base.size;
+    this.n = n;
+    t.keys.set(base.keyWords);
+    t.hi.set(base.hi);
+    t.lo.set(base.lo);
+    for (let j = 0, c = 0; j < n; j++, c += 4) {
+      t.counts[c] = base.packets[j];
+      t.counts[c + 1] = base.bytes[j];
+      t.counts[c + 2] = base.sincePackets[j];
+      t.counts[c + 3] = base.sinceBytes[j];
+    }
+    if (base.unionIndex?.length === 2 * cap) t.slots.set(base.unionIndex);
+    else indexEntries(t, n);
+  }
+
+  private insert(b: CandidateBlock): void {
+    const kw = this.kw;
+    if (b.keyBytes !== this.kb) throw new RangeError('candidate blocks with different key lengths');
+    let t = this.t!;
+    let { slots, keys, hi, lo, counts } = t;
+    let mask = t.cap - 1;
+    let room = t.cap >> 1;
+    let n = this.n;
     const bk = b.keyWords;
     const bh = b.hi;
     const bl = b.lo;
@@ -310,56 +429,50 @@ export function unionBlocks(
     for (let i = 0; i < size; i++) {
       const h = bh[i];
       const l = bl[i];
+      const h32 = h | 0;
       let s = slotOf(h, l) & mask;
       for (;;) {
-        const at = slots[s];
+        const at = slots[2 * s];
         if (at === 0) {
           if (n >= room) {
             t = grown(t, n, kw);
-            ({ slots, keys, hi, lo, packets, bytes, sincePackets, sinceBytes } = t);
+            ({ slots, keys, hi, lo, counts } = t);
             mask = t.cap - 1;
             room = t.cap >> 1;
             s = slotOf(h, l) & mask;
-            while (slots[s] !== 0) s = (s + 1) & mask;
+            while (slots[2 * s] !== 0) s = (s + 1) & mask;
           }
-          slots[s] = n + 1;
+          slots[2 * s] = n + 1;
+          slots[2 * s + 1] = h32;
           for (let x = 0, o = n * kw, f = i * kw; x < kw; x++) keys[o + x] = bk[f + x];
           hi[n] = h;
           lo[n] = l;
-          packets[n] = bp[i];
-          bytes[n] = bb[i];
-          sincePackets[n] = bsp[i];
-          sinceBytes[n] = bsb[i];
+          const c = 4 * n;
+          counts[c] = bp[i];
+          counts[c + 1] = bb[i];
+          counts[c + 2] = bsp[i];
+          counts[c + 3] = bsb[i];
           n++;
           break;
         }
-        const j = at - 1;
-        // A 64-bit hash match with different keys is possible in principle: both kept.
-        if (hi[j] === h && lo[j] === l && sameKey(keys, j * kw, bk, i * kw, kw)) {
-          packets[j] += bp[i];
-          bytes[j] += bb[i];
-          sincePackets[j] += bsp[i];
-          sinceBytes[j] += bsb[i];
-          break;
+        // The same key has the same hash; a 64-bit hash match with different keys is possible in principle: both kept.
+        if (slots[2 * s + 1] === h32) {
+          const j = at - 1;
+          if (lo[j] === l && sameKey(keys, j * kw, bk, i * kw, kw)) {
+            const c = 4 * j;
+            counts[c] += bp[i];
+            counts[c + 1] += bb[i];
+            counts[c + 2] += bsp[i];
+            counts[c + 3] += bsb[i];
+            break;
+          }
         }
         s = (s + 1) & mask;
       }
     }
+    this.t = t;
+    this.n = n;
   }
-  const out = new CandidateBlock(
-    new Uint8Array(keys.buffer.slice(0, n * kb)),
-    kb,
-    hi.slice(0, n),
-    lo.slice(0, n),
-    packets.slice(0, n),
-    bytes.slice(0, n),
-    sincePackets.slice(0, n),
-    sinceBytes.slice(0, n),
-    bounds.floor,
-    bounds.sampled,
-  );
-  if (options.keepIndex) out.unionIndex = slots;
-  return out;
 }
 
 /**

@@ -2,6 +2,7 @@
 // agg_partials rows, tiers, candidate unions and shortlists (docs/aggregator.md, docs/query-api.md).
 export * from './tiers';
 export * from './candidates';
+export * from './frequent';
 export * from './partial-rows';
 export * from './readable';
 export * from './sketch-columns';

@@ -12,12 +12,18 @@ import {
   encodeCountMinSketch,
   encodeHyperLogLog,
   perHll,
+  decodeSpread,
+  encodeSpread,
+  type SpreadSketch,
+  PrefixCounts,
   type Candidate,
   type CandidateFloor,
+  type FrequentState,
   type HllColumn,
   type HllProperty,
 } from '@tma/sketch';
 import { CandidateBlock, unionBlocks } from './candidates';
+import { exactSummary, storedSummary, windowSlack, type FrequentSummary } from './frequent';
 import type { Tier } from './tiers';
 
 /**
@@ -27,12 +33,29 @@ import type { Tier } from './tiers';
  */
 export type Count = number | bigint;
 
+/** A stream of a host (boot id, agent id) and the highest sequence of it merged. */
+export interface HostStream {
+  boot: string;
+  agent: string;
+  lastSeq: number;
+}
+
 /** Exact counters of one host within a window (and what it said about itself). */
 export interface HostTotals<C extends Count = number> {
   boot: string;
   lastSeq: number;
   /** The agent's version in its newest snapshot of the window ('' when unknown: rows written before it was stored). */
   agentVersion: string;
+  /**
+   * The agent id of the stream `lastSeq` belongs to (with `boot`); '' or absent when unknown (rows written before it
+   * was stored).
+   */
+  agent?: string;
+  /**
+   * The streams the host had earlier in this window, when its stream changed inside it (an agent that lost its
+   * state, a reboot), each with its last sequence: the aggregator's reload needs their positions too. Absent: none.
+   */
+  earlier?: HostStream[];
   packets: C;
   bytes: C;
   snapshots: number;
@@ -55,7 +78,27 @@ export interface WindowContent<C extends Count = number> extends Record<HllPrope
    */
   candidateFloor?: CandidateFloor;
   candidatesSampled?: boolean;
+  /** A coarse tier's frequent-items summary state, stored with its candidates (in the same order). */
+  frequent?: FrequentState;
+  /** Per-source spreads merged over the window's snapshots (undefined: none carried one). */
+  spread?: SpreadSketch;
+  /** Heavy-prefix counts with bounds (undefined: none known, every prefix may hold all of the window's traffic). */
+  prefixCounts?: PrefixCounts;
 }
+
+/** Prefixes a stored row keeps per side and level (the rest raise the level's floor). */
+export const ROW_PREFIXES_PER_TABLE = 64;
+
+/** The prefixes column of a window's content ('' when unknown). */
+export const prefixesColumn = (c: Pick<WindowContent<Count>, 'prefixCounts'>): string =>
+  c.prefixCounts ? c.prefixCounts.clone().cap(ROW_PREFIXES_PER_TABLE).encode() : '';
+
+/** A stored row's prefix counts: '' (rows written before 0111, or without prefix data) counts as unknown traffic. */
+export const storedPrefixes = (
+  text: string | undefined,
+  packets: Count | string,
+  bytes: Count | string,
+): PrefixCounts => (text ? PrefixCounts.decode(text) : new PrefixCounts().addUnknown(Number(packets), Number(bytes)));
 
 /** Row of agg_partials as written (Uint8Array columns go through their _hex EPHEMERAL twins). */
 /** The serialized sketches of a row, as stored (libs/sketch binary forms; candidates as a CandidateBlock). */
@@ -66,6 +109,10 @@ export interface SketchColumns extends Record<HllColumn, Uint8Array> {
 }
 
 export interface PartialRow extends SketchColumns {
+  /** Per-source spreads (encodeSpread; empty when none). */
+  spread: Uint8Array;
+  /** heavy-prefix counts (JSON of PrefixCounts; '' unknown) */
+  prefixes: string;
   tier: Tier;
   window_start: number;
   window_seconds: number;
@@ -88,10 +135,15 @@ export interface PartialRow extends SketchColumns {
   host_boot: string[];
   host_last_seq: number[];
   host_agent_version: string[];
+  host_agent: string[];
   host_packets: Count[];
   host_bytes: Count[];
   host_snapshots: number[];
   host_gaps: number[];
+  earlier_stream_host: string[];
+  earlier_stream_boot: string[];
+  earlier_stream_agent: string[];
+  earlier_stream_last_seq: number[];
   gaps: number;
   written_at: Date;
   expires_at: number;
@@ -124,6 +176,7 @@ export function partialRow<C extends Count>(
 ): PartialRow {
   const protocols = [...c.protocols].sort((a, b) => a[0] - b[0]);
   const hosts = [...c.hosts].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  const earlier = hosts.flatMap(([host, h]) => (h.earlier ?? []).map((e) => ({ host, ...e })));
   const block = candidates instanceof CandidateBlock ? candidates : undefined;
   const list = block ? block.toArray() : (candidates as Iterable<Candidate>);
   const floor = block ? block.floor : c.candidateFloor;
@@ -146,7 +199,9 @@ export function partialRow<C extends Count>(
     cms_packets: encodeCountMinSketch(c.cmsPackets),
     cms_bytes: encodeCountMinSketch(c.cmsBytes),
     ...perHll('column', (h) => encodeHyperLogLog(c[h.property])),
-    candidates: encodeCandidates(list, undefined, { floor, sampled }),
+    candidates: encodeCandidates(list, undefined, { floor, sampled, frequent: c.frequent }),
+    spread: encodeSpread(c.spread),
+    prefixes: prefixesColumn(c),
     protocols: protocols.map((p) => p[0]),
     protocol_packets: protocols.map((p) => p[1].packets),
     protocol_bytes: protocols.map((p) => p[1].bytes),
@@ -154,10 +209,15 @@ export function partialRow<C extends Count>(
     host_boot: hosts.map((h) => h[1].boot),
     host_last_seq: hosts.map((h) => h[1].lastSeq),
     host_agent_version: hosts.map((h) => h[1].agentVersion),
+    host_agent: hosts.map((h) => h[1].agent ?? ''),
     host_packets: hosts.map((h) => h[1].packets),
     host_bytes: hosts.map((h) => h[1].bytes),
     host_snapshots: hosts.map((h) => h[1].snapshots),
     host_gaps: hosts.map((h) => h[1].gaps),
+    earlier_stream_host: earlier.map((e) => e.host),
+    earlier_stream_boot: earlier.map((e) => e.boot),
+    earlier_stream_agent: earlier.map((e) => e.agent),
+    earlier_stream_last_seq: earlier.map((e) => e.lastSeq),
     gaps: c.gaps,
     written_at: now,
     expires_at: sec(id.windowStartMs) + ttlSeconds,
@@ -181,18 +241,26 @@ export interface StoredPartial extends SketchColumns {
   host_last_seq: (number | string)[];
   /** Absent or shorter than `hosts` in rows written before agent versions were stored. */
   host_agent_version?: string[];
+  /** Absent or shorter than `hosts` in rows written before agent ids were stored. */
+  host_agent?: string[];
   host_packets: (Count | string)[];
   host_bytes: (Count | string)[];
   host_snapshots: (number | string)[];
   host_gaps: (number | string)[];
+  /** Per-source spreads; absent or empty in rows written before they were stored. */
+  spread?: Uint8Array;
+  /** Absent in rows read without it; '' in rows written before 0111. */
+  prefixes?: string;
 }
 
 /** The columns a StoredPartial needs, for SELECT lists. */
 export const SKETCH_COLUMNS = ['cms_packets', 'cms_bytes', ...HLL_SKETCHES.map((h) => h.column), 'candidates'] as const;
+/** Binary columns of STORED_PARTIAL_SELECT (the sketch columns and the per-source spreads). */
+export const STORED_PARTIAL_BINARY = [...SKETCH_COLUMNS, 'spread'] as const;
 export const STORED_PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_start, window_seconds, late, snapshots, packets, bytes, gaps,
-  ${SKETCH_COLUMNS.map((c) => `hex(${c}) AS ${c}`).join(', ')},
-  protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_packets, host_bytes,
-  host_snapshots, host_gaps`;
+  ${STORED_PARTIAL_BINARY.map((c) => `hex(${c}) AS ${c}`).join(', ')},
+  protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_agent, host_packets,
+  host_bytes, host_snapshots, host_gaps, prefixes`;
 
 /** One window merged from any number of stored partial rows (exact totals: bigint). */
 export interface MergedWindow extends WindowContent<bigint> {
@@ -205,8 +273,19 @@ export interface MergedWindow extends WindowContent<bigint> {
    * rows are only ever added, so a later rebuild never has a lower version than an earlier one.
    */
   fencedRows: number;
+  /**
+   * Σ of the merged rows' own versions, when the rollups' version is to follow them (a 1 d row: its hours are rebuilt
+   * in place with higher versions, so the count of rows read would not grow).
+   */
+  inputVersions?: number;
   /** Each merged row's candidates; see mergedCandidates(). */
   candidateParts: CandidateBlock[];
+  /**
+   * Each merged row's candidates as a frequent-items summary (a coarse-tier row's stored one, else the row's list as
+   * an exact summary with its slack): what the coarse tiers are built from (libs/rollup frequent.ts).
+   */
+  frequentParts: FrequentSummary[];
+  prefixCounts: PrefixCounts;
 }
 
 export function emptyMerged(windowStart: number, windowSeconds: number): MergedWindow {
@@ -224,6 +303,8 @@ export function emptyMerged(windowStart: number, windowSeconds: number): MergedW
     cmsBytes: new CountMinSketch(),
     ...perHll('property', () => new HyperLogLog()),
     candidateParts: [],
+    frequentParts: [],
+    prefixCounts: new PrefixCounts(),
     protocols: new Map(),
     hosts: new Map(),
   };
@@ -236,7 +317,7 @@ export function mergedCandidates(m: MergedWindow): CandidateBlock {
   return u;
 }
 
-/** Adds one host's counters to a window's (boot, sequence and agent version of the highest sequence win). */
+/** Adds one host's counters to a window's (boot, agent, sequence and agent version of the highest sequence win). */
 export function addHostTotals(into: Map<string, HostTotals<bigint>>, host: string, t: HostTotals<bigint>): void {
   const h = into.get(host);
   if (!h) {
@@ -246,6 +327,7 @@ export function addHostTotals(into: Map<string, HostTotals<bigint>>, host: strin
   if (t.lastSeq >= h.lastSeq) {
     h.boot = t.boot;
     h.lastSeq = t.lastSeq;
+    h.agent = t.agent;
     if (t.agentVersion) h.agentVersion = t.agentVersion;
   }
   h.packets += t.packets;
@@ -262,10 +344,20 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
   into.packets += BigInt(row.packets);
   into.bytes += BigInt(row.bytes);
   into.gaps += Number(row.gaps);
-  into.cmsPackets.merge(decodeCountMinSketch(row.cms_packets));
-  into.cmsBytes.merge(decodeCountMinSketch(row.cms_bytes));
+  const cmsP = decodeCountMinSketch(row.cms_packets);
+  const cmsB = decodeCountMinSketch(row.cms_bytes);
+  into.cmsPackets.merge(cmsP);
+  into.cmsBytes.merge(cmsB);
   for (const h of HLL_SKETCHES) into[h.property].merge(decodeHyperLogLog(row[h.column]));
-  into.candidateParts.push(CandidateBlock.from(decodeCandidateList(row.candidates)));
+  const list = decodeCandidateList(row.candidates);
+  const block = CandidateBlock.from(list);
+  into.candidateParts.push(block);
+  into.frequentParts.push(
+    list.frequent ? storedSummary(block, list.frequent) : exactSummary(block, windowSlack(block, cmsP, cmsB)),
+  );
+  const spread = decodeSpread(row.spread);
+  if (spread) into.spread = into.spread ? into.spread.merge(spread) : spread;
+  into.prefixCounts.add(storedPrefixes(row.prefixes, row.packets, row.bytes));
   row.protocols.forEach((p, i) => {
     const k = Number(p);
     const t = into.protocols.get(k) ?? { packets: 0n, bytes: 0n };
@@ -278,6 +370,7 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
       boot: row.host_boot[i],
       lastSeq: Number(row.host_last_seq[i]),
       agentVersion: row.host_agent_version?.[i] ?? '',
+      agent: row.host_agent?.[i] ?? '',
       packets: BigInt(row.host_packets[i]),
       bytes: BigInt(row.host_bytes[i]),
       snapshots: Number(row.host_snapshots[i]),

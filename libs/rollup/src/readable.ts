@@ -2,7 +2,7 @@
 // and the window's sketches in forms plain SQL merges (0105_*, docs/sql.md).
 import { HLL_SKETCHES, heavyHitters, parseFlowKey, toHex } from '@tma/sketch';
 import { shortlistBlock, topByEstimate } from './candidates';
-import { HOUR_CANDIDATES, HOUR_TIER, type Tier } from './tiers';
+import { COARSE_TIERS, HOUR_CANDIDATES, type Tier } from './tiers';
 import { mergedCandidates, type MergedWindow } from './partial-rows';
 
 export interface ReadableRows {
@@ -112,9 +112,11 @@ export function readableRows(
     updated_at: now,
     expires_at: exp(ttl.protocolTotals),
   }));
-  // A 1 h window's candidates are already its shortlist (the 1 h row's); a 1 min window's union is cut alike.
-  const listed =
-    tier === HOUR_TIER ? candidates : shortlistBlock(candidates, m.cmsPackets, m.cmsBytes, HOUR_CANDIDATES);
+  // A coarse window's candidates are already its summary's (the 1 h or 1 d row's); a 1 min window's union is cut to
+  // the same size.
+  const listed = COARSE_TIERS.some((t) => t.tier === tier)
+    ? candidates
+    : shortlistBlock(candidates, m.cmsPackets, m.cmsBytes, HOUR_CANDIDATES);
   const windowFlows = listed.toArray().map((c, i) => {
     const t = parseFlowKey(c.key);
     return {
@@ -151,7 +153,10 @@ export function readableRows(
   return { windowTotals, topFlows, hostTotals, protocolTotals, windowFlows, windowSketches };
 }
 
-/** Version of what is rebuilt from a window's partial rows: every row read, merged or fenced (only ever grows). */
+/**
+ * Version of what is rebuilt from a window's partial rows: every row read, merged or fenced (only ever grows); for a
+ * 1 d row the sum of its hours' versions.
+ */
 export function rollupVersion(m: MergedWindow): number {
-  return m.partials + m.fencedRows;
+  return m.inputVersions ?? m.partials + m.fencedRows;
 }

@@ -1,9 +1,17 @@
-// Windows and the storage tiers of agg_partials: 1 min rows per (window, partition, offset range) and 1 h rows
-// merged from them.
-export type Tier = '1m' | '1h';
+// Windows and the storage tiers of agg_partials: 1 min rows per (window, partition, offset range), 1 h rows merged
+// from them and 1 d rows merged from 1 h rows (days aligned to the epoch: UTC days).
+export type Tier = '1m' | '1h' | '1d';
 export const MINUTE_TIER = '1m' satisfies Tier;
 export const HOUR_TIER = '1h' satisfies Tier;
+export const DAY_TIER = '1d' satisfies Tier;
 export const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
+
+/** The coarse tiers, finest first: rows merged from the tier before them, each carrying a frequent-items summary. */
+export const COARSE_TIERS = [
+  { tier: HOUR_TIER, ms: HOUR_MS },
+  { tier: DAY_TIER, ms: DAY_MS },
+] as const;
 
 /**
  * Start of the window holding an interval that ends at `endMs` (the window of its last millisecond), windows
@@ -14,9 +22,11 @@ export function windowOf(endMs: number, windowMs: number): number {
 }
 
 /**
- * Candidate keys a 1 h row keeps per ranking (packets, bytes): the ones with the largest estimates on the hour's
- * merged CMS. A flow left out of hour h has at most t_h there (t_h: the smallest kept estimate), so any flow above
- * Σ t_h over a range's hours is in the union of their lists; with n kept, t_h ≤ N_h / n + N_h / w in expectation
- * (w: CMS width), so any flow above ≈ 0.035 % of a range is listed (docs/aggregator.md).
+ * Counters a coarse-tier row (1 h, 1 d) keeps per ranking (packets, bytes): the k of its frequent-items summary
+ * (frequent.ts). A flow the row does not keep had at most ⌊(n − Σ counters)/(k + 1)⌋ + G there (n: since-entry
+ * counts fed, G: the merged windows' slack), so at most ≈ 0.01 % of the counted traffic plus G: a bound, not an
+ * expectation (docs/sketch.md, "Coarse tiers"). 1 min windows listed for SQL are cut to the same size.
  */
 export const HOUR_CANDIDATES = 10_000;
+/** The same k for the 1 d tier (a merge keeps at most the smallest k of its inputs). */
+export const DAY_CANDIDATES = HOUR_CANDIDATES;

@@ -67,12 +67,51 @@ for (const s of SNAPSHOT_SCHEMAS) {
     fast: writer === current ? compileFastReader(current) : undefined,
   });
 }
+// Earlier forms of the current version: fields are appended to it only with defaults (libs/schema docs), so a
+// producer built before an append writes the same record without the trailing fields. Every such prefix is
+// registered under the current version, read with the defaults of what it lacks. Not listed as versions.
+const earlierForms: KnownSchema[] = [];
+{
+  const s = SNAPSHOT_SCHEMAS.find((x) => x.version === CURRENT_SNAPSHOT_VERSION)!;
+  const fields = (s.schema as { fields: { default?: unknown }[] }).fields;
+  let first = fields.length;
+  while (first > 0 && 'default' in fields[first - 1]) first--;
+  for (let n = fields.length - 1; n >= Math.max(first, 1); n--) {
+    const schema = { ...s.schema, fields: fields.slice(0, n) };
+    const fingerprint = schemaFingerprint(schema).toString('hex');
+    if (registry.has(fingerprint)) continue;
+    const writer = avro.Type.forSchema(schema as avro.Schema);
+    const entry: Entry = {
+      version: s.version,
+      file: `${s.file} (first ${n} fields)`,
+      fingerprint,
+      canonicalForm: parsingCanonicalForm(schema),
+      writer,
+      walk: compileBoundedWalk(writer),
+      resolver: current.createResolver(writer),
+    };
+    registry.set(fingerprint, entry);
+    earlierForms.push(entry);
+  }
+}
+
+/** Earlier forms of the current version (its record without fields appended later), newest first. */
+export function earlierSnapshotForms(): KnownSchema[] {
+  return earlierForms.map(({ version, file, fingerprint, canonicalForm }) => ({
+    version,
+    file,
+    fingerprint,
+    canonicalForm,
+  }));
+}
+
 const currentEntry = [...registry.values()].find((e) => e.version === CURRENT_SNAPSHOT_VERSION)!;
 const currentHeader = Buffer.concat([MAGIC, Buffer.from(currentEntry.fingerprint, 'hex')]);
 
 /** Every schema version this build can decode, oldest first. */
 export function knownSnapshotSchemas(): KnownSchema[] {
   return [...registry.values()]
+    .filter((e) => !earlierForms.includes(e))
     .sort((a, b) => a.version - b.version)
     .map(({ version, file, fingerprint, canonicalForm }) => ({ version, file, fingerprint, canonicalForm }));
 }

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as avro from 'avsc';
 import fc from 'fast-check';
 import { CURRENT_SNAPSHOT_VERSION, SNAPSHOT_SCHEMAS } from './generated/schemas.generated';
-import { HEADER_BYTES, MAGIC, currentSnapshotType, decode, encode } from './codec';
+import { HEADER_BYTES, MAGIC, currentSnapshotType, decode, earlierSnapshotForms, encode } from './codec';
 import { schemaFingerprint } from './fingerprint';
 import { sampleBytes, sampleFlowKey, sampleSnapshot } from './testing';
 
@@ -51,6 +51,11 @@ function fixtureValue() {
     candidateThreshold: 1,
     evictedPackets: 2 ** 40,
     evictedBytes: 0,
+    // frozen with v2's first form: the fields appended since (spreads, heavy prefixes, …) hold their defaults
+    spreadSketch: Buffer.alloc(0),
+    prefixCounts: false,
+    heavyPrefixes: [],
+    prefixFloors: [],
   });
 }
 
@@ -78,17 +83,26 @@ describe.each(SNAPSHOT_SCHEMAS.map((s) => [s.version, s] as const))('data writte
 
   it('decodes its fixture with the current reader', () => {
     const bin = fs.readFileSync(fixture(version, 'bin'));
-    const written = writer.fromString(fs.readFileSync(fixture(version, 'json'), 'utf8')) as Record<string, unknown>;
-    // The fixture is exactly this value written with this version's schema and fingerprint.
-    expect(bin.subarray(0, HEADER_BYTES)).toEqual(Buffer.concat([MAGIC, schemaFingerprint(s.schema)]));
-    expect(bin.subarray(HEADER_BYTES)).toEqual(writer.toBuffer(written));
+    // The fixture is exactly this value written with this version's schema and fingerprint, or (the current
+    // version) with an earlier form of it, from before fields were appended.
+    const fp = bin.subarray(MAGIC.length, HEADER_BYTES).toString('hex');
+    const form = earlierSnapshotForms().find((e) => e.version === version && e.fingerprint === fp);
+    const fixtureWriter = form ? avro.Type.forSchema(JSON.parse(form.canonicalForm) as avro.Schema) : writer;
+    const written = fixtureWriter.fromString(fs.readFileSync(fixture(version, 'json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(bin.subarray(0, HEADER_BYTES)).toEqual(
+      Buffer.concat([MAGIC, form ? Buffer.from(fp, 'hex') : schemaFingerprint(s.schema)]),
+    );
+    expect(bin.subarray(HEADER_BYTES)).toEqual(fixtureWriter.toBuffer(written));
 
     const out = decode(bin);
     expect(out.schemaVersion).toBe(version);
     const snapshot = out.snapshot as unknown as Record<string, unknown>;
     // Fields the versions share carry the written value; fields added later take their defaults.
     // Reshaped fields are mapped explicitly: v2 candidates carry since-entry counts, 0 for older writers.
-    const writerFields = new Set((writer as unknown as avro.types.RecordType).fields.map((f) => f.name));
+    const writerFields = new Set((fixtureWriter as unknown as avro.types.RecordType).fields.map((f) => f.name));
     for (const f of (current as unknown as avro.types.RecordType).fields) {
       if (f.name === 'candidates' && version < 2)
         expect(snapshot.candidates).toEqual(
@@ -98,6 +112,22 @@ describe.each(SNAPSHOT_SCHEMAS.map((s) => [s.version, s] as const))('data writte
       else expect(snapshot[f.name]).toEqual(f.defaultValue());
     }
     if (version === CURRENT_SNAPSHOT_VERSION) expect(out.snapshot).toEqual(fixtureValue());
+  });
+
+  it('every earlier form of the current version (fields appended since missing) decodes with their defaults', () => {
+    if (version !== CURRENT_SNAPSHOT_VERSION) return;
+    expect(earlierSnapshotForms().length).toBeGreaterThan(0);
+    const value = fixtureValue() as unknown as Record<string, unknown>;
+    for (const e of earlierSnapshotForms()) {
+      const w = avro.Type.forSchema(JSON.parse(e.canonicalForm) as avro.Schema) as avro.types.RecordType;
+      const kept = Object.fromEntries(w.fields.map((f) => [f.name, value[f.name]]));
+      const out = decode(Buffer.concat([MAGIC, Buffer.from(e.fingerprint, 'hex'), w.toBuffer(kept)]));
+      expect(out.schemaVersion).toBe(version);
+      for (const f of (current as unknown as avro.types.RecordType).fields)
+        expect((out.snapshot as unknown as Record<string, unknown>)[f.name]).toEqual(
+          w.fields.some((x) => x.name === f.name) ? value[f.name] : f.defaultValue(),
+        );
+    }
   });
 
   it('decodes arbitrary values of its schema with the current reader', () => {

@@ -9,6 +9,7 @@ export {
   decode,
   encode,
   knownSnapshotSchemas,
+  earlierSnapshotForms,
   type DecodeOptions,
   type DecodedSnapshot,
   type KnownSchema,
@@ -16,3 +17,4 @@ export {
 export { LONG_MAX } from './bounded-walk';
 export { parsingCanonicalForm, rabin64, schemaFingerprint } from './fingerprint';
 export { DEFAULT_TOPIC_PREFIX, deadLetterTopic, snapshotTopic, snapshotTopics } from './snapshot-topics';
+export * from './mitigation';

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import vectors from '../spec/test-vectors.json';
+import prefixVectors from '../spec/prefix-vectors.json';
 
 const repo = path.join(__dirname, '..', '..', '..');
 const strip = (h: string) => h.replace(/^0x/, '');
@@ -74,5 +75,22 @@ describe('C hash header against test-vectors.json', () => {
     expect(run.status).toBe(0);
     expect(run.stdout.trimEnd().split('\n')).toEqual(expected);
     expect(vectors.seeds.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('reproduces the prefix hash and set of every prefix of prefix-vectors.json under each seed', () => {
+    const input: string[] = [];
+    const expected: string[] = [];
+    for (const vs of prefixVectors.seeds) {
+      input.push(`K ${vs.key.k.map(strip).join(' ')} ${strip(vs.key.f)}`);
+      for (const a of vs.addresses)
+        for (const p of a.prefixes) {
+          input.push(`P ${strip(p.lo)} ${strip(p.hi)} ${strip(p.meta)}`);
+          expected.push(`P ${strip(p.hashHi)} ${strip(p.hashLo)} ${p.set}`);
+        }
+    }
+    expect(expected.length).toBeGreaterThanOrEqual(48);
+    const run = spawnSync(binary, [], { input: input.join('\n') + '\n', encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(run.stdout.trimEnd().split('\n')).toEqual(expected);
   });
 });

@@ -117,8 +117,8 @@ const C1_LO = 0xed558ccd;
 const C2_HI = 0xc4ceb9fe;
 const C2_LO = 0x1a85ec53;
 
-/** Hash of W[0..n) into out[outIndex] (hi), out[outIndex + 1] (lo). */
-function hashW(n: number, out: Uint32Array, outIndex: number): void {
+/** Hash of W[0..n) into out[outIndex] (hi), out[outIndex + 1] (lo); `tag` (u32) is what fmix mixes in (n itself). */
+function hashW(n: number, out: Uint32Array, outIndex: number, tag = n): void {
   // NH: Σ (u32)(w[2j] + K[2j]) · (u32)(w[2j+1] + K[2j+1]) mod 2^64, as (accHi, accLo) with a manual carry.
   let accHi = 0;
   let accLo = 0;
@@ -141,7 +141,7 @@ function hashW(n: number, out: Uint32Array, outIndex: number): void {
   let hi = (accHi + loCarry) % TWO32;
   // fmix64(acc ^ F ^ n)
   hi = (hi ^ FF[0]) >>> 0;
-  lo = (lo ^ FF[1] ^ n) >>> 0;
+  lo = (lo ^ FF[1] ^ tag) >>> 0;
   lo = (lo ^ (hi >>> 1)) >>> 0;
   mul64(hi, lo, C1_HI, C1_LO);
   hi = R[0];
@@ -184,6 +184,16 @@ export function hashKeyInto(
   for (let j = 0, i = offset; j < n; j++, i += 4)
     W[j] = key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24);
   hashW(n, out, outIndex);
+}
+
+/**
+ * The heavy-prefix hash (bpf/include/tma_hash.h tma_hash_prefix): the NH product of the prefix's two words, finalised
+ * with `meta` in place of the word count; into out[outIndex] (hi) and out[outIndex + 1] (lo).
+ */
+export function hashPrefixInto(lo: number, hi: number, meta: number, out: Uint32Array, outIndex = 0): void {
+  W[0] = lo;
+  W[1] = hi;
+  hashW(2, out, outIndex, meta >>> 0);
 }
 
 const scratch = new Uint32Array(2);

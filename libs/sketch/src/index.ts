@@ -14,6 +14,8 @@ export * from './keys';
 export * from './cms';
 export * from './hll';
 export * from './heavy-hitters';
+export * from './prefixes';
+export * from './prefix-counts';
 export {
   SKETCH_FORMAT_VERSION,
   SKETCH_HEADER_BYTES,
@@ -38,7 +40,14 @@ export {
   mergeEncodedHyperLogLog,
   type DecodeHyperLogLogOptions,
 } from './hll.serialize';
-export { type CandidateList, decodeCandidateList, decodeCandidates, encodeCandidates } from './heavy-hitters.serialize';
+export {
+  type CandidateList,
+  type FrequentState,
+  decodeCandidateList,
+  decodeCandidates,
+  encodeCandidates,
+} from './heavy-hitters.serialize';
 export { decodeSketch, type DecodedSketch } from './decode-sketch';
 export { CmsWindow, HllWindow } from './wasm/sketch-windows';
 export * from './seed-source';
+export * from './spread';

@@ -97,6 +97,19 @@ describe('applyMigrations on chDB', () => {
     expect(Number(count?.n)).toBe(recorded.length);
   });
 
+  // agg_provisional is created AS agg_partials (0108), which copies the columns of that moment only: a later
+  // migration adding a column to agg_partials must add it to agg_provisional too (one row builder writes both).
+  it('after every migration agg_provisional has exactly the columns of agg_partials, in order', async () => {
+    const columns = (table: string) =>
+      storage.query<{ name: string; type: string; default_expression: string }>(
+        'SELECT name, type, default_expression FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position',
+        { db: database, t: table },
+      );
+    const partials = await columns('agg_partials');
+    expect(partials.length).toBeGreaterThan(10);
+    expect(await columns('agg_provisional')).toEqual(partials);
+  });
+
   it('writes and reads the first migrated table through the storage module', async () => {
     await storage.insertRows('tma_meta', [
       { key: 'sketch_spec', value: 'v1', updated_at: new Date('2026-01-01T00:00:00Z') },

@@ -35,6 +35,16 @@ export interface ThreatConfig {
   maxTrackedDestinations: number;
   /** Windows evaluated at most after a cold start or a gap (default 60): older stored windows are not replayed. */
   backfillWindows: number;
+  /** Per-source scan / superspreader: least spread of the source (lower bound) to alert (default 100). */
+  sourceMinSpread: number;
+  /** Sources whose spread baselines are tracked (largest kept; default 5000). */
+  maxTrackedSources: number;
+  /** Low and slow: windows whose spreads are united (default 240: 4 h of 1 min windows). */
+  lowSlowWindows: number;
+  /** Low and slow: least spread of a source over those windows (lower bound; default 200) … */
+  lowSlowMinSpread: number;
+  /** … while its spread in every one of them stays below this (default 50). */
+  lowSlowMaxWindowSpread: number;
   /** Retention of stored alert events (default 90 d), seconds. */
   ttlSeconds: number;
 }
@@ -60,6 +70,8 @@ const integer = (env: string, fallback: number, min: number, max: number) =>
  *   TMA_THREATS_SURGE_MIN_PACKETS (1000) TMA_THREATS_SPREAD_MIN_RISE (100) TMA_THREATS_SPREAD_MAX_PACKET_RISE (1.5)
  *   TMA_THREATS_CHANGE_PHI (0.3) TMA_THREATS_CHANGE_MIN_SHARE (0.05) TMA_THREATS_RESOLVE_AFTER (2)
  *   TMA_THREATS_MAX_DESTINATIONS (5000) TMA_THREATS_BACKFILL (60) TMA_THREATS_TTL (90d)
+ *   TMA_THREATS_SOURCE_MIN_SPREAD (100) TMA_THREATS_MAX_SOURCES (5000) TMA_THREATS_LOW_SLOW_WINDOWS (240)
+ *   TMA_THREATS_LOW_SLOW_MIN_SPREAD (200) TMA_THREATS_LOW_SLOW_MAX_WINDOW_SPREAD (50)
  */
 export function loadThreatConfig(env: NodeJS.ProcessEnv = process.env): ThreatConfig {
   const { values } = loadSettings(
@@ -80,6 +92,11 @@ export function loadThreatConfig(env: NodeJS.ProcessEnv = process.env): ThreatCo
       resolveAfterWindows: integer('TMA_THREATS_RESOLVE_AFTER', 2, 1, 10_000),
       maxTrackedDestinations: integer('TMA_THREATS_MAX_DESTINATIONS', 5000, 1, 1_000_000),
       backfillWindows: integer('TMA_THREATS_BACKFILL', 60, 1, 100_000),
+      sourceMinSpread: integer('TMA_THREATS_SOURCE_MIN_SPREAD', 100, 1, 1_000_000_000),
+      maxTrackedSources: integer('TMA_THREATS_MAX_SOURCES', 5000, 1, 1_000_000),
+      lowSlowWindows: integer('TMA_THREATS_LOW_SLOW_WINDOWS', 240, 2, 10_000),
+      lowSlowMinSpread: integer('TMA_THREATS_LOW_SLOW_MIN_SPREAD', 200, 1, 1_000_000_000),
+      lowSlowMaxWindowSpread: integer('TMA_THREATS_LOW_SLOW_MAX_WINDOW_SPREAD', 50, 1, 1_000_000_000),
       ttlMs: setting({
         env: 'TMA_THREATS_TTL',
         schema: rules.duration({ min: 3_600_000, max: 3650 * DAY }),

@@ -1,11 +1,12 @@
 // The detectors: pure functions of one fleet-wide window, the window before it (for sketch differences) and the
 // baselines so far. Each returns detections with evidence and bounds; evaluateWindow() also folds the window into
 // the baselines and runs the alert lifecycle. docs/threats.md gives the math and the limits.
-import { parseFlowKey, formatAddress, toHex, type HyperLogLog } from '@tma/sketch';
+import { parseFlowKey, formatAddress, toHex, type HyperLogLog, type SpreadSource } from '@tma/sketch';
 import { type Stat, newStat, update, zScore } from './baseline';
 import type { ThreatConfig } from './config';
 import { SketchDifference } from './kary';
 import { type AlertEvent, type OpenAlert, advanceAlerts } from './lifecycle';
+import { type SourceStats, learnSources, lowAndSlow, sourceSpreads, spreadEvidence } from './sources';
 import type { Detection, Evidence, HostGroup, WindowData } from './window';
 
 interface SpreadStats {
@@ -26,6 +27,8 @@ export interface ThreatState {
   groups: Record<string, SpreadStats & { last: number }>;
   /** Per destination address: packets of its candidate flows. */
   destinations: Record<string, Stat>;
+  /** Per source address named by the spread sketches: its distinct destinations and ports (absent in older state). */
+  sources?: Record<string, SourceStats>;
   open: OpenAlert[];
 }
 
@@ -37,7 +40,7 @@ const spreadStats = (): SpreadStats => ({
 });
 
 export function emptyState(): ThreatState {
-  return { lastWindow: null, fleet: spreadStats(), hosts: {}, groups: {}, destinations: {}, open: [] };
+  return { lastWindow: null, fleet: spreadStats(), hosts: {}, groups: {}, destinations: {}, sources: {}, open: [] };
 }
 
 /** Weight of a window that alerted when folded into its baseline: slow enough that an attack stays visible. */
@@ -257,6 +260,7 @@ function spreads(
   views: () => CandidateView[],
   hosts: string[],
   c: ThreatConfig,
+  named?: () => SpreadSource[],
 ): Detection[] {
   const out: Detection[] = [];
   const packetRatio = packets / Math.max(1, st.packets.m);
@@ -273,6 +277,11 @@ function spreads(
     if (packetRatio >= c.spreadMaxPacketRise || ev.estimate - base.m < c.spreadMinRise) continue;
     const z = rises(base, ev.estimate, c, ev.error);
     if (z === null) continue;
+    // The spread sketch names the sources behind the rise, with their own spreads; the candidates otherwise.
+    const top = (named?.() ?? [])
+      .filter((s) => s[key].lower > 0)
+      .sort((a, b) => b[key].lower - a[key].lower)
+      .slice(0, RELATED);
     out.push({
       kind,
       subject,
@@ -283,9 +292,10 @@ function spreads(
         baselineEvidence(`baseline ${label}`, base),
         packetsEv,
         baselineEvidence('baseline packets', st.packets),
+        ...top.slice(0, 3).map((s) => spreadEvidence(`${label} of ${s.address}`, s[key])),
       ],
       hosts,
-      related: spreadingSources(views(), key),
+      related: top.length > 0 ? top.map((s) => s.address) : spreadingSources(views(), key),
     });
   }
   // Many new sources at once: a distributed (possibly spoofed) flood, whose flows are each too small to be
@@ -340,6 +350,7 @@ export function detect(
   state: ThreatState,
   c: ThreatConfig,
   views: CandidateView[] = candidateViews(w),
+  named: SpreadSource[] = w.spread?.sources() ?? [],
 ): Detection[] {
   const allHosts = [...w.hosts.keys()].sort();
   const index = lazyIndex(w.groups);
@@ -354,15 +365,33 @@ export function detect(
     const base = state.hosts[h];
     if (base) out.push(...surge(`host:${h}`, t.packets, base, w, [h], c));
   }
-  out.push(...spreads('fleet', w.packets, w.distinct, state.fleet, w, () => views, allHosts, c));
+  out.push(
+    ...spreads(
+      'fleet',
+      w.packets,
+      w.distinct,
+      state.fleet,
+      w,
+      () => views,
+      allHosts,
+      c,
+      () => named,
+    ),
+  );
   w.groups.forEach((g, i) => {
     const st = state.groups[groupKey(g)];
     if (!st) return;
     const subject = g.hosts.length === 1 ? `host:${g.hosts[0]}` : `hosts:${groupKey(g)}`;
     // The group's candidates, only when a detection names sources.
     const groupViews = () => views.filter((v) => index()[i].keys.has(v.hex));
-    out.push(...spreads(subject, g.packets, g.distinct, st, w, groupViews, [...g.hosts].sort(), c));
+    const groupNamed = () => g.spread?.sources() ?? [];
+    out.push(...spreads(subject, g.packets, g.distinct, st, w, groupViews, [...g.hosts].sort(), c, groupNamed));
   });
+  // Per source, from the spread sketches: the scanner or superspreader itself, named with its spread.
+  const history = state.fleet.packets.n;
+  if (named.length > 0 && history >= c.warmupWindows)
+    out.push(...sourceSpreads(w.windowStart, named, w.groups, state.sources ?? {}, history, c));
+  if (w.spreadHistory) out.push(...lowAndSlow(w.windowStart, w.spreadHistory, allHosts, c));
   return out.sort((a, b) => b.score - a.score || (a.kind + a.subject < b.kind + b.subject ? -1 : 1));
 }
 
@@ -373,6 +402,7 @@ export function learn(
   state: ThreatState,
   c: ThreatConfig,
   views: CandidateView[] = candidateViews(w),
+  named: SpreadSource[] = w.spread?.sources() ?? [],
 ): void {
   const alerted = new Set(detections.map((d) => `${d.kind}|${d.subject}`));
   const weight = (kind: string, subject: string) => (alerted.has(`${kind}|${subject}`) ? ALERTING_WEIGHT : 1);
@@ -416,6 +446,7 @@ export function learn(
     .sort((a, b) => b[1].m - a[1].m)
     .slice(0, c.maxTrackedDestinations);
   state.destinations = Object.fromEntries(kept);
+  state.sources = learnSources(named, state.sources ?? {}, history, weight, c);
   state.lastWindow = w.windowStart;
 }
 
@@ -434,9 +465,10 @@ export function evaluateWindow(
 ): WindowResult {
   const state = structuredClone(previous);
   const views = candidateViews(w);
-  const detections = detect(w, before, state, c, views);
+  const named = w.spread?.sources() ?? [];
+  const detections = detect(w, before, state, c, views, named);
   const { open, events } = advanceAlerts(state.open, detections, w.windowStart, c.resolveAfterWindows);
   state.open = open;
-  learn(w, detections, state, c, views);
+  learn(w, detections, state, c, views, named);
   return { detections, events, state };
 }

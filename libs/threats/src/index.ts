@@ -6,3 +6,5 @@ export * from './kary';
 export * from './window';
 export * from './lifecycle';
 export * from './detectors';
+export * from './sources';
+export * from './mitigation';

@@ -1,7 +1,16 @@
 // Synthetic fleet windows for the detector tests: real sketches (CMS, HLLs, candidates admitted at the kernel's
 // threshold) built from a list of flows per host, a benign Zipf mix per host, and attack traffic to add to it.
 import { CandidateBlock, unionBlocks } from '@tma/rollup';
-import { CAND_THRESHOLD_DEFAULT, CountMinSketch, HyperLogLog, dstKey, flowKey, portsKey, srcKey } from '@tma/sketch';
+import {
+  CAND_THRESHOLD_DEFAULT,
+  CountMinSketch,
+  HyperLogLog,
+  SpreadSketch,
+  dstKey,
+  flowKey,
+  portsKey,
+  srcKey,
+} from '@tma/sketch';
 import { Rng, Zipf } from '@tma/sketch/testing';
 import type { HostGroup, WindowData } from './window';
 
@@ -26,7 +35,10 @@ export function buildWindow(windowStart: number, flows: readonly SimFlow[]): Win
   const cms = new CountMinSketch();
   const fleet = { flows: new HyperLogLog(), ...distinct() };
   const hosts = new Map<string, { packets: number; bytes: number }>();
-  const perHost = new Map<string, { packets: number; d: ReturnType<typeof distinct>; cands: Map<string, SimFlow> }>();
+  const perHost = new Map<
+    string,
+    { packets: number; d: ReturnType<typeof distinct>; cands: Map<string, SimFlow>; spread: SpreadSketch }
+  >();
   let packets = 0;
   for (const f of flows) {
     const key = flowKey(f);
@@ -36,7 +48,8 @@ export function buildWindow(windowStart: number, flows: readonly SimFlow[]): Win
     t.packets += f.packets;
     t.bytes += f.packets * 500;
     hosts.set(f.host, t);
-    const g = perHost.get(f.host) ?? { packets: 0, d: distinct(), cands: new Map() };
+    const g = perHost.get(f.host) ?? { packets: 0, d: distinct(), cands: new Map(), spread: new SpreadSketch() };
+    g.spread.add(f.src, f.dst, f.dport, f.proto);
     g.packets += f.packets;
     perHost.set(f.host, g);
     fleet.flows.addKey(key);
@@ -58,7 +71,10 @@ export function buildWindow(windowStart: number, flows: readonly SimFlow[]): Win
     candidates: CandidateBlock.from(
       [...g.cands.values()].map((f) => ({ key: flowKey(f), packets: f.packets, bytes: f.packets * 500 })),
     ),
+    spread: g.spread,
   }));
+  const spread = new SpreadSketch();
+  for (const g of groups) spread.merge(g.spread!);
   return {
     windowStart,
     windowMs: WINDOW_MS,
@@ -69,6 +85,7 @@ export function buildWindow(windowStart: number, flows: readonly SimFlow[]): Win
     candidates: unionBlocks(groups.map((g) => g.candidates)),
     hosts,
     groups,
+    spread,
   };
 }
 

@@ -2,7 +2,8 @@
 // same per host group (the rows of one Kafka partition: one host when the partition holds one, which is how per-host
 // distinct counts are available without a kernel change), and what they produce.
 import type { CandidateBlock } from '@tma/rollup';
-import type { CountMinSketch, HyperLogLog } from '@tma/sketch';
+import type { CountMinSketch, HyperLogLog, SpreadSketch } from '@tma/sketch';
+import type { SpreadHistory } from './sources';
 
 /** The four distinct counts of a window (or a host group). */
 export interface Distinct {
@@ -18,6 +19,8 @@ export interface HostGroup {
   packets: number;
   distinct: Distinct;
   candidates: CandidateBlock;
+  /** The group's per-source spreads (undefined: its snapshots carried none). */
+  spread?: SpreadSketch;
 }
 
 /** One fleet-wide window, merged from every partial row stored for it. */
@@ -34,6 +37,10 @@ export interface WindowData {
   /** Exact per-host totals. */
   hosts: ReadonlyMap<string, { packets: number; bytes: number }>;
   groups: HostGroup[];
+  /** Per-source spreads merged over the fleet (undefined: no snapshot carried them). */
+  spread?: SpreadSketch;
+  /** The last windows' spreads and their union, for the low-and-slow detector (kept by the caller). */
+  spreadHistory?: SpreadHistory;
 }
 
 /** One measured value behind a detection: estimate with its bounds, or a baseline. */
@@ -52,12 +59,16 @@ export const THREAT_KINDS = [
   'source-surge',
   'port-scan',
   'superspreader',
+  'low-and-slow',
 ] as const;
 export type ThreatKind = (typeof THREAT_KINDS)[number];
 
 export interface Detection {
   kind: ThreatKind;
-  /** What the detection is about: a destination address, a flow, `fleet`, `host:<id>` or `hosts:<id>,<id>`. */
+  /**
+   * What the detection is about: a destination address (flood), a source address (per-source port-scan,
+   * superspreader, low-and-slow), a flow, `fleet`, `host:<id>` or `hosts:<id>,<id>`.
+   */
   subject: string;
   /** Strength: standard deviations above the baseline (heavy change: change / L2 norm of all changes). */
   score: number;

@@ -4,6 +4,9 @@
 // behind it are kept as ground truth, by the same windowing rule the aggregator uses.
 import { windowOf } from '@tma/rollup';
 import {
+  flowKeyPrefixes,
+  PrefixCounts,
+  prefixCountsToWire,
   CAND_NOISE_SHIFT_DEFAULT,
   CAND_SLOTS,
   CAND_THRESHOLD_DEFAULT,
@@ -20,6 +23,8 @@ import {
   parseAddress,
   srcKey,
   toHex,
+  SpreadSketch,
+  encodeSpread,
 } from '@tma/sketch';
 import { Rng, Zipf, withDefaults } from '@tma/sketch/testing';
 import { encode, type SketchSnapshot } from '@tma/schema';
@@ -101,6 +106,8 @@ const ip4 = (a: number, b: number, c: number, d: number) => Uint8Array.of(a, b, 
 const addrScratch = new Uint8Array(24);
 const portScratch = new Uint8Array(8);
 
+const big = (h: [number, number]): bigint => (BigInt(h[0] >>> 0) << 32n) | BigInt(h[1] >>> 0);
+
 function makeFlow(
   src: Uint8Array,
   dst: Uint8Array,
@@ -142,6 +149,7 @@ export class FleetSimulator {
   private readonly hllSources = new HyperLogLog();
   private readonly hllDestinations = new HyperLogLog();
   private readonly hllPorts = new HyperLogLog();
+  private spread = new SpreadSketch();
 
   constructor(options: FleetOptions = {}) {
     const intervalMs = options.intervalMs ?? 10_000;
@@ -293,6 +301,7 @@ export class FleetSimulator {
     this.hllSources.clear();
     this.hllDestinations.clear();
     this.hllPorts.clear();
+    this.spread = new SpreadSketch();
     let packets = 0;
     let bytes = 0;
     const protos = new Map<number, { packets: number; bytes: number }>();
@@ -306,6 +315,8 @@ export class FleetSimulator {
       this.hllSources.add(f.src[0], f.src[1]);
       this.hllDestinations.add(f.dst[0], f.dst[1]);
       this.hllPorts.add(f.dport[0], f.dport[1]);
+      // per-source spreads, as the kernel adds them (the canonical source address is the key's first 16 bytes)
+      this.spread.addHashed(f.key.subarray(0, 16), big(f.src), big(f.dst), big(f.dport));
       const pt = protos.get(f.proto) ?? { packets: 0, bytes: 0 };
       pt.packets += p;
       pt.bytes += b;
@@ -349,12 +360,35 @@ export class FleetSimulator {
       candidateThreshold: threshold,
       evictedPackets: 0,
       evictedBytes: 0,
+      spreadSketch: Buffer.from(encodeSpread(this.spread)),
+      ...kernelPrefixes(counts),
     };
     if (o.truth) {
       this.truth.record(windowOf(endMs, o.windowMs), host.id, counts);
     }
     return snapshot;
   }
+}
+
+/**
+ * Heavy prefixes as the agent reports them, kept simple: every prefix counted exactly (the kernel's Space-Saving sets
+ * give upper and lower bounds around the truth; here both are the truth), cut to the snapshot's prefixes per table,
+ * which raises the floors as the agent's cut does.
+ */
+export function kernelPrefixes(
+  counts: Map<PoolFlow, number>,
+): Pick<SketchSnapshot, 'prefixCounts' | 'heavyPrefixes' | 'prefixFloors'> {
+  const pc = new PrefixCounts();
+  for (const [f, p] of counts) {
+    const b = p * f.pktBytes;
+    for (const x of flowKeyPrefixes(f.key)) pc.put({ ...x, packets: p, bytes: b, sincePackets: p, sinceBytes: b });
+  }
+  const wire = prefixCountsToWire(pc);
+  return {
+    prefixCounts: true,
+    heavyPrefixes: wire.heavyPrefixes.map((x) => ({ ...x, prefix: Buffer.from(x.prefix) })),
+    prefixFloors: wire.prefixFloors,
+  };
 }
 
 /**

@@ -41,6 +41,7 @@ describe('testbed CLI arguments', () => {
       'lab',
       '--keep-pcaps',
       '--restart-agents',
+      '--attacks',
     ]);
     expect(o).toEqual({
       hosts: 3,
@@ -58,6 +59,7 @@ describe('testbed CLI arguments', () => {
       agentArgs: ['--topic-prefix', 'lab'],
       keepPcaps: true,
       restartAgents: true,
+      attacks: true,
     });
   });
 

@@ -12,6 +12,7 @@ import { AgentProcess, defaultAgentMain } from './agents';
 import { isExiting, onCleanup, runAll } from './cleanup';
 import { defaultStateDir, Testbed } from './netns';
 import { KafkaRelay } from './relay';
+import { attacking, roundAttacks } from './scenario';
 import { combineTruths, generateTraffic, type GroundTruth, writeTraffic } from './traffic';
 import { SnapshotWatch } from './watch';
 import { parseDuration } from '@tma/config';
@@ -33,11 +34,13 @@ export interface CliOptions {
   keepPcaps: boolean;
   /** An agent killed by a signal (not by the testbed) is started again on its state directory instead of failing. */
   restartAgents: boolean;
+  /** The demo's attack scenario (scenario.ts) instead of a small scan and flood in every round. */
+  attacks: boolean;
 }
 
 const USAGE = `usage: testbed [--hosts N] [--interval 5s] [--hook tc|xdp] [--flows 2000] [--packets 20000] [--zipf 1.1]
                [--pps N] [--duration 60s] [--seed N] [--no-agent] [--agent PATH] [--agent-arg ARG]... [--keep-pcaps]
-               [--restart-agents]`;
+               [--restart-agents] [--attacks]`;
 
 /** Integer flags: the option each sets and its range. */
 const INTEGER_FLAGS = new Map<string, ['hosts' | 'flows' | 'packets' | 'pps' | 'seed', number, number]>([
@@ -62,6 +65,7 @@ export function parseArgs(argv: string[]): CliOptions {
     seed: Date.now() % 1_000_000,
     keepPcaps: false,
     restartAgents: false,
+    attacks: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -112,6 +116,9 @@ export function parseArgs(argv: string[]): CliOptions {
         break;
       case '--restart-agents':
         o.restartAgents = true;
+        break;
+      case '--attacks':
+        o.attacks = true;
         break;
       case '-h':
       case '--help':
@@ -219,9 +226,16 @@ async function main(): Promise<number> {
     endRequested = true;
   });
   const started = Date.now();
+  let underAttack = false;
   for (let round = 0; failed === null && !isExiting(); round++) {
     if (endRequested || (o.durationMs !== undefined && Date.now() - started >= o.durationMs)) break;
     const roundStart = Date.now();
+    if (o.attacks && attacking(roundStart - started) !== underAttack) {
+      underAttack = !underAttack;
+      process.stdout.write(
+        `[${new Date().toISOString()}] attack scenario: ${underAttack ? `port scan + SYN flood against h${tb.hosts[0].index}` : 'attack over, quiet traffic'}\n`,
+      );
+    }
     const results = await Promise.all(
       tb.hosts.map(async (h, i) => {
         const traffic = generateTraffic({
@@ -229,6 +243,7 @@ async function main(): Promise<number> {
           flows: o.flows,
           packets: o.packets,
           zipf: o.zipf,
+          ...(o.attacks ? roundAttacks(roundStart - started, i) : {}),
         });
         const files = writeTraffic(traffic, join(pcapDir, `h${h.index}-r${round}`));
         const replayStart = Date.now();

@@ -51,6 +51,7 @@ function variant(hostId: string, change: (s: SketchSnapshot) => void): SketchSna
     hostId,
     totals: { ...base.totals, protocols: base.totals.protocols.map((p) => ({ ...p })) },
     candidates: base.candidates.map((c) => ({ ...c })),
+    heavyPrefixes: base.heavyPrefixes.map((p) => ({ ...p })),
   };
   change(s);
   return s;
@@ -153,6 +154,12 @@ const pastBound: [string, Buffer, string[]][] = [
   ],
   ['protocol-256', encode(variant('bad-11', (s) => (s.totals.protocols[0].protocol = 256))), ['invalid-protocol']],
   ['protocol-neg', encode(variant('bad-12', (s) => (s.totals.protocols[0].protocol = -1))), ['invalid-protocol']],
+  ['prefix-level', encode(variant('bad-12p', (s) => (s.heavyPrefixes[0].length = 20))), ['invalid-prefix']],
+  [
+    'prefix-lower-above-upper',
+    encode(variant('bad-12q', (s) => (s.heavyPrefixes[0].sincePackets = s.heavyPrefixes[0].packets + 1))),
+    ['invalid-count'],
+  ],
   ['interval-empty', encode(variant('bad-13', (s) => (s.intervalEndMs = s.intervalStartMs))), ['invalid-interval']],
   [
     'interval-301s',
@@ -219,6 +226,7 @@ const ANY_REASON = [
   'invalid-sampling',
   'invalid-count',
   'invalid-protocol',
+  'invalid-prefix',
   'invalid-text',
   'count-overflow',
 ];

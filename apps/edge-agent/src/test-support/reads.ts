@@ -1,5 +1,15 @@
 // A synthetic kernel read-out built with libs/sketch, for tests that need snapshots but no kernel.
-import { CountMinSketch, HyperLogLog, portsKey, dstKey, flowKey, srcKey } from '@tma/sketch';
+import {
+  CountMinSketch,
+  HyperLogLog,
+  PrefixCounts,
+  SpreadSketch,
+  flowKeyPrefixes,
+  portsKey,
+  dstKey,
+  flowKey,
+  srcKey,
+} from '@tma/sketch';
 import { ERR_COUNT, HllKind, IF_SLOTS, PROTOCOLS, type EpochRead } from '@tma/kernel';
 
 export function syntheticRead(flows: { sport: number; packets: number; bytesEach: number }[]): EpochRead {
@@ -9,6 +19,8 @@ export function syntheticRead(flows: { sport: number; packets: number; bytesEach
   const protoPackets = new Float64Array(PROTOCOLS);
   const protoBytes = new Float64Array(PROTOCOLS);
   const candidates: EpochRead['candidates'] = [];
+  const spread = new SpreadSketch();
+  const prefixes = new PrefixCounts();
   let packets = 0;
   let bytes = 0;
   for (const f of flows) {
@@ -20,6 +32,12 @@ export function syntheticRead(flows: { sport: number; packets: number; bytesEach
     hll[HllKind.Sources].addKey(srcKey(t.src));
     hll[HllKind.Destinations].addKey(dstKey(t.dst));
     hll[HllKind.Ports].addKey(portsKey(t.dport, t.proto));
+    spread.add(t.src, t.dst, t.dport, t.proto);
+    // prefix counts exact: every prefix fits its table here
+    for (const p of flowKeyPrefixes(key)) {
+      const b = f.packets * f.bytesEach;
+      prefixes.put({ ...p, packets: f.packets, bytes: b, sincePackets: f.packets, sinceBytes: b });
+    }
     protoPackets[6] += f.packets;
     protoBytes[6] += f.packets * f.bytesEach;
     packets += f.packets;
@@ -57,11 +75,13 @@ export function syntheticRead(flows: { sport: number; packets: number; bytesEach
     // everything arrived on the interface in slot 1
     ifPackets: Float64Array.from({ length: 2 * IF_SLOTS }, (_, i) => (i === 2 ? packets + 3 : 0)),
     ifBytes: Float64Array.from({ length: 2 * IF_SLOTS }, (_, i) => (i === 2 ? bytes + 60 : 0)),
+    prefixes,
     cmsPackets: Float64Array.from(cp.cells),
     cmsBytes: Float64Array.from(cb.cells),
     hll: hll.map((h) => h.registers.slice()),
     candidates,
     candidateFloor: { packets: 31, bytes: 31 * Math.max(0, ...flows.map((f) => f.bytesEach)), thresholdPackets: 32 },
+    spread,
     readMs: 0.5,
     barrierMs: 0.2,
   };

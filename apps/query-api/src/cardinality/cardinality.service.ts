@@ -51,8 +51,8 @@ export class CardinalityService {
   }
 
   async cardinalitySeries({ range, step, hosts, metrics }: CardinalitySeriesArgs) {
-    // 1 h rows fit only steps made of whole hours.
-    const { rows, scope } = await scopedRows(this.store, range, hosts, step % 3_600_000 === 0);
+    // 1 h rows fit only steps made of whole hours, 1 d rows steps of whole days.
+    const { rows, scope } = await scopedRows(this.store, range, hosts, step % 3_600_000 === 0, step % 86_400_000 === 0);
     const buckets = stepStarts(range, step);
     const byBucket = new Map<number, PartialRef[]>();
     for (const r of rows) {

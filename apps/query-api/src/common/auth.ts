@@ -15,8 +15,8 @@ declare module 'fastify' {
 
 const PUBLIC = [/^\/health$/, /^\/ready$/, /^\/$/, /^\/dashboard(\/.*)?$/, /^\/docs(\/.*)?$/, /^\/favicon\.ico$/];
 
-/** Routes for admin tokens only: free-form SQL (read-only, but over every table). */
-const ADMIN = [/^\/v1\/sql$/];
+/** Routes for admin tokens only: free-form SQL (read-only, but over every table), deciding on block rules. */
+const ADMIN = [/^\/v1\/sql$/, /^\/v1\/mitigation\/rules\/[^/]+\/(approve|reject|remove)\/?$/];
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 

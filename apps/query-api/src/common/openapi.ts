@@ -29,7 +29,7 @@ export const scopeSchema = {
     tiers: {
       type: 'object',
       additionalProperties: { type: 'integer', nullable: true },
-      description: 'windows merged per tier (1m, 1h)',
+      description: 'windows merged per tier (1m, 1h, 1d)',
     },
     hosts: { type: 'array', items: str, nullable: true },
     exact: { type: 'boolean', description: 'false when stored partials mix requested hosts with others' },

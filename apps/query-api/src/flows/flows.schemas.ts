@@ -57,7 +57,12 @@ export const topFlowsSchema = {
       ...num,
       nullable: true,
       description:
-        "every flow not among the ranked candidates had at most this (by the ranking weight): the entry thresholds, evictions and refusals of the kernel tables, the hour rows' cuts and the ranking shortlist; null when some row does not say",
+        "every flow not among the ranked candidates had at most this (by the ranking weight): the entry thresholds, evictions and refusals of the kernel tables, the error of the 1 h and 1 d rows' frequent-items summaries and the ranking shortlist; null when some row does not say",
+    },
+    summaryError: {
+      ...num,
+      description:
+        "the part of completeAbove that is the error of the 1 h and 1 d rows' frequent-items summaries (by the ranking weight; 0 when the range used none): a deterministic bound, at most 1/10,001 of the counted traffic of those rows",
     },
     complete: {
       type: 'boolean',

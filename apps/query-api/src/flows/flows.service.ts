@@ -111,6 +111,7 @@ export class FlowsService {
       bytes: cmsBound(cmsB),
       candidates,
       completeAbove,
+      summaryError: by === 'packets' ? ranked.summaryError.packets : ranked.summaryError.bytes,
       complete: split.complete,
       kthLower: split.kthLower,
       boundsExact: !sampled,

@@ -26,6 +26,7 @@ const DEFAULT_K = 10;
 const LIST_FIELDS = new Set([
   'prefixes',
   'icicle',
+  'levels',
   'points',
   'series',
   'protocols',
@@ -33,12 +34,16 @@ const LIST_FIELDS = new Set([
   'tiers',
   'evidence',
   'related',
+  'drops',
 ]);
 const LIST_ITEMS = 20;
-/** Lists with a larger cap of their own (threats.service.ts: MAX_ALERTS, MAX_TIMELINE). */
+/** Lists with a larger cap of their own (threats.service.ts: MAX_ALERTS, MAX_TIMELINE; mitigation.service.ts:
+ * MAX_RULES_LISTED, MAX_AUDIT). */
 const SIZED_LISTS = new Map([
   ['alerts', 100],
   ['timeline', 30],
+  ['rules', 100],
+  ['audit', 200],
 ]);
 
 export interface Measure {

@@ -1,6 +1,6 @@
 // The GraphQL root: each query parses its arguments with the same functions as its REST endpoint and calls the same
 // service; only the shapes GraphQL cannot express as maps (tiers, series) are turned into lists.
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { cardinalityArgs, cardinalitySeriesArgs } from '../cardinality/cardinality.args';
 import { CardinalityService } from '../cardinality/cardinality.service';
 import type { Raw } from '../common/params';
@@ -17,6 +17,10 @@ import { trafficSeriesArgs } from '../traffic/traffic.args';
 import { TrafficService } from '../traffic/traffic.service';
 import { threatsArgs } from '../threats/threats.args';
 import { ThreatsService } from '../threats/threats.service';
+import { InvalidInputError } from '../common/errors';
+import { parseEnum } from '../common/params';
+import { MitigationService, RULE_STATUSES } from '../mitigation/mitigation.service';
+import { RULE_ID } from '../mitigation/mitigation.schemas';
 
 export type GraphQLRoot = Record<string, (args: Raw) => unknown>;
 
@@ -39,9 +43,20 @@ export class GraphQLResolvers {
     traffic: TrafficService,
     hosts: HostsService,
     threats: ThreatsService,
+    mitigation: MitigationService,
     @Inject(CONFIG) config: QueryApiConfig,
   ) {
     this.root = {
+      mitigationRules: async (a) =>
+        mitigation.list(a.status == null ? undefined : parseEnum(a, 'status', RULE_STATUSES)),
+      mitigationRule: async (a) => {
+        if (typeof a.id !== 'string' || !new RegExp(RULE_ID).test(a.id))
+          throw new InvalidInputError('id', 'a rule id (UUID, lower case)');
+        return mitigation.rule(a.id).catch((e: unknown) => {
+          if (e instanceof NotFoundException) return null;
+          throw e;
+        });
+      },
       topFlows: async (a) => withScope(await flows.topFlows(topFlowsArgs(a, config))),
       flowEstimate: async (a) => withScope(await flows.flowEstimate(flowEstimateArgs(a, config))),
       prefixEstimate: async (a) => withScope(await flows.prefixEstimate(prefixEstimateArgs(a, config))),

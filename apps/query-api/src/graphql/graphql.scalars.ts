@@ -4,6 +4,7 @@
 import { type GraphQLSchema, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
 import { wireCount } from '../common/count';
 import { ADDRESS, HOST_ID, INSTANT, PREFIX, PROTOCOL } from '../common/patterns';
+import { RULE_ID } from '../mitigation/mitigation.schemas';
 
 type Check = (v: unknown) => string | null;
 
@@ -30,6 +31,7 @@ function checks(maxK: number): Record<string, { check: Check; literal: Kind[] }>
     IpAddress: { check: text(new RegExp(ADDRESS), 'an IPv4 or IPv6 address'), literal: str },
     Cidr: { check: text(new RegExp(PREFIX), 'an IPv4 or IPv6 prefix like 10.1.0.0/16'), literal: str },
     Port: { check: whole(0, 65535, 'a port number 0-65535'), literal: [Kind.INT] },
+    RuleId: { check: text(new RegExp(RULE_ID), 'a rule id (UUID, lower case)'), literal: str },
     TopK: { check: whole(1, maxK, `a whole number from 1 to ${maxK}`), literal: [Kind.INT] },
     Phi: {
       check: (v) => (typeof v === 'number' && v >= 0.0001 && v < 1 ? null : 'must be a number in [0.0001, 1)'),

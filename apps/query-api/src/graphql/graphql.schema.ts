@@ -21,6 +21,8 @@ scalar Port
 scalar IpAddress
 "An IPv4 or IPv6 prefix (10.1.0.0/16, 2001:db8::/32); host bits beyond the length must be zero."
 scalar Cidr
+"A block rule id: a lower-case UUID."
+scalar RuleId
 "Number of flows: 1 to TMA_API_MAX_K."
 scalar TopK
 "Heavy-hitter threshold as a share of the total: at least 0.0001, below 1."
@@ -47,9 +49,13 @@ type Query {
   hosts(${TIME_ARGS}): Hosts!
   "Threat alerts with an event in the range, most recently seen first (at most 100): timeline, evidence with bounds, hosts."
   threats(${TIME_ARGS}, kind: ThreatKind, status: AlertStatus): Threats!
+  "Block rules, newest proposal first (at most 100), with what each dropped per host. Proposing and deciding: REST /v1/mitigation."
+  mitigationRules(status: RuleStatus): MitigationRules!
+  "One block rule with its audit trail; null when there is no rule with this id."
+  mitigationRule(id: RuleId!): MitigationRule
 }
-"Threat kinds (REST spells them with '-': heavy-change, traffic-surge, source-surge, port-scan)."
-enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader }
+"Threat kinds (REST spells them with '-': heavy-change, traffic-surge, source-surge, port-scan, low-and-slow)."
+enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader low_and_slow }
 enum AlertStatus { open resolved }
 enum RankBy { packets bytes }
 enum Side { src dst }
@@ -72,6 +78,8 @@ type TopFlows {
   scope: Scope!, by: RankBy!, k: Int!, packets: CmsBound!, bytes: CmsBound!, candidates: Int!
   "every flow not ranked had at most this; null when unknown"
   completeAbove: Float
+  "the part of completeAbove that is the error of the 1 h and 1 d rows' frequent-items summaries (0 without them)"
+  summaryError: Float!
   "the k-th largest lower bound is above completeAbove"
   complete: Boolean!, kthLower: Float!, boundsExact: Boolean!, matched: Int!
   flows: [Flow!]!
@@ -92,9 +100,17 @@ type MetricSeries { metric: CardinalityMetric!, points: [CardinalityPoint!]! }
 type CardinalitySeries { scope: Scope!, stepSeconds: Int!, series: [MetricSeries!]! }
 type Prefix { prefix: String!, family: Int!, length: Int!, weight: Float!, discounted: Float!, share: Float!, boundPerFlow: Float! }
 type IcicleNode { prefix: String!, length: Int!, parent: String, weight: Float!, share: Float! }
+"A prefix counted in the kernel: lower <= truth <= upper; certain when lower reaches the threshold."
+type CountedPrefix { prefix: String!, side: Side!, family: Int!, length: Int!, lower: Float!, upper: Float!, certain: Boolean! }
+"A counted level: every prefix it does not list had at most floor; complete when floor is below the threshold."
+type CountedLevel { family: Int!, length: Int!, floor: Float!, complete: Boolean! }
+"Heavy prefixes from the prefix counts kept in the kernel (IPv4 /8 /16 /24, IPv6 /32 /48 /64)."
+type CountedPrefixes { complete: Boolean!, levels: [CountedLevel!]!, prefixes: [CountedPrefix!]! }
 type HeavyHitters {
   scope: Scope!, side: Side!, phi: Float!, by: RankBy!, total: Float!, threshold: Float!, bound: Float!, confidence: Float!
   prefixes: [Prefix!]!, icicle: [IcicleNode!]!
+  "Null with flow filters (prefix counts cover whole prefixes)."
+  counted: CountedPrefixes
 }
 type Totals { packets: [Count!]!, bytes: [Count!]! }
 type ProtocolSeries { protocol: Int!, name: String, packets: [Count!]!, bytes: [Count!]! }
@@ -114,4 +130,24 @@ type Alert {
   timeline: [AlertEvent!]!
 }
 type Threats { scope: Scope!, windowsEvaluated: Int!, alerts: [Alert!]! }
+enum RuleStatus { proposed approved rejected removed expired }
+type RuleDrops { host: String!, packets: Float!, bytes: Float!, dryRun: Boolean!, at: String! }
+type AuditStep {
+  at: String!, step: String!, version: Int!, actor: String!, host: String, detail: String!, packets: Float!, bytes: Float!
+}
+type MitigationRuleSummary {
+  id: String!, version: Int!, status: RuleStatus!, srcPrefix: String!, dst: String, port: Int!, protocol: String!
+  ttlSeconds: Int!, dryRun: Boolean!, hosts: [String!]!, reason: String!, origin: String!, alertId: String
+  proposedBy: String!, proposedAt: String!, decidedBy: String, decidedAt: String, expiresAt: String
+  drops: [RuleDrops!]!, totalPackets: Float!
+}
+type MitigationRule {
+  id: String!, version: Int!, status: RuleStatus!, srcPrefix: String!, dst: String, port: Int!, protocol: String!
+  ttlSeconds: Int!, dryRun: Boolean!, hosts: [String!]!, reason: String!, origin: String!, alertId: String
+  proposedBy: String!, proposedAt: String!, decidedBy: String, decidedAt: String, expiresAt: String
+  drops: [RuleDrops!]!, totalPackets: Float!
+  "Every step, oldest first (at most 200)."
+  audit: [AuditStep!]!
+}
+type MitigationRules { rules: [MitigationRuleSummary!]!, cap: Int! }
 `;

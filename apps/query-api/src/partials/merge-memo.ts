@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { CandidateBlock } from '@tma/rollup';
 import { CountMinSketch, HyperLogLog } from '@tma/sketch';
+import { RequestCancelledError, requestSignal } from '../common/request-signal';
 import { ByteLru } from './byte-lru';
 import type { PartialRef } from './partial-row';
 
@@ -42,7 +43,12 @@ export class MergeMemo {
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit as T;
     const pending = this.pending.get(key) as Promise<T> | undefined;
-    if (pending) return pending;
+    // Started by a request whose client went away: redone for this one, which is still waited for.
+    if (pending)
+      return pending.catch((e) => {
+        if (e instanceof RequestCancelledError && !requestSignal()?.aborted) return this.memo(kind, rows, compute);
+        throw e;
+      });
     const p = compute();
     this.pending.set(key, p);
     try {

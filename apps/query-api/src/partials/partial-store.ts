@@ -5,6 +5,7 @@ import type { DecodedSketch, SketchColumn } from '@tma/rollup';
 import type { Storage } from '@tma/storage';
 import type { TimeRange } from '../common/params';
 import { MergeMemo } from './merge-memo';
+import type { MergePool } from './merge-pool';
 import type { PartialRef } from './partial-row';
 import {
   PROVISIONAL_ID_SQL,
@@ -24,6 +25,8 @@ export interface PartialStoreOptions {
   mergeCache: boolean;
   /** Byte budget of the kept merges. */
   mergeCacheBytes: number;
+  /** Merge worker threads; absent: merges run on the event loop. */
+  pool?: MergePool;
 }
 
 export class PartialStore {
@@ -33,6 +36,8 @@ export class PartialStore {
   /** Provisional sketches change every few seconds: a small cache apart, so they never push out final rows. */
   private readonly provisionalCache: SketchCache;
   private readonly merges: MergeMemo;
+  /** Where merges run when set (worker threads). */
+  readonly pool: MergePool | undefined;
 
   constructor(storage: Storage, options: PartialStoreOptions, metrics?: StoreMetrics) {
     this.index = new RowIndex(storage, options.indexRefreshMs, metrics);
@@ -43,6 +48,7 @@ export class PartialStore {
       idSql: PROVISIONAL_ID_SQL,
     });
     this.merges = new MergeMemo(options.mergeCache, options.mergeCacheBytes);
+    this.pool = options.pool;
   }
 
   get cachedBytes(): number {
@@ -53,9 +59,11 @@ export class PartialStore {
     await Promise.all([this.index.start(), this.provisional.start()]);
   }
 
-  stop(): void {
+  /** Stops the listings and the merge workers (waiting merges refused, running ones finish). */
+  async stop(): Promise<void> {
     this.index.stop();
     this.provisional.stop();
+    await this.pool?.close();
   }
 
   async refresh(): Promise<void> {
@@ -63,7 +71,10 @@ export class PartialStore {
   }
 
   /** Final rows of the range, plus provisional rows for what they do not hold yet (overlayProvisional). */
-  async select(range: TimeRange, options: { hourTier: boolean; withHosts?: boolean }): Promise<RowSelection> {
+  async select(
+    range: TimeRange,
+    options: { hourTier: boolean; dayTier?: boolean; withHosts?: boolean },
+  ): Promise<RowSelection> {
     const [sel, provisional] = await Promise.all([this.index.select(range, options), this.provisional.current()]);
     return overlayProvisional(sel, provisional, range);
   }

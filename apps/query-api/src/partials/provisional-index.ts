@@ -3,13 +3,13 @@
 // sketches) every refresh interval, like the final rows, and laid over a selection of final rows by one rule:
 //
 //   a provisional row of (window, topic, partition) holding offsets [first, last] is merged only while no final
-//   1 min row of the same window and partition starts at or before `last`, and no 1 h row covers its window.
+//   1 min row of the same window and partition starts at or before `last`, and no 1 h or 1 d row covers its window.
 //
 // A final row that shares a message with the provisional one starts at or before its last offset, so the rule never
 // counts a message twice, whichever of the two listings is fresher; a provisional row is hidden as soon as the
 // window's first final row is seen. Provisional refs have ids of their own (`p|…`) and versions that change with every
 // write, so decoded sketches and merges cached for them are never taken for those of final rows.
-import { HOUR_MS as HOUR, HOUR_TIER, MINUTE_TIER } from '@tma/rollup';
+import { DAY_MS as DAY, DAY_TIER, HOUR_MS as HOUR, HOUR_TIER, MINUTE_TIER } from '@tma/rollup';
 import type { Storage } from '@tma/storage';
 import type { TimeRange } from '../common/params';
 import { LIST_COLUMNS, type ListRow, type PartialRef, toRef } from './partial-row';
@@ -43,10 +43,15 @@ export function overlayProvisional(
 ): RowSelection {
   const firstFinal = new Map<string, number>();
   const hours = new Set<number>();
+  const days = new Set<number>();
   const minuteWindows = new Set<number>();
   for (const r of selection.rows) {
     if (r.tier === HOUR_TIER) {
       hours.add(r.windowStart);
+      continue;
+    }
+    if (r.tier === DAY_TIER) {
+      days.add(r.windowStart);
       continue;
     }
     minuteWindows.add(r.windowStart);
@@ -58,6 +63,7 @@ export function overlayProvisional(
   for (const p of provisional) {
     if (p.windowStart < range.from || p.windowStart >= range.to) continue;
     if (hours.has(Math.floor(p.windowStart / HOUR) * HOUR)) continue;
+    if (days.has(Math.floor(p.windowStart / DAY) * DAY)) continue;
     const first = firstFinal.get(`${p.windowStart}|${p.topic}|${p.partition}`);
     if (first !== undefined && first <= p.lastOffset) continue;
     added.push(p);

@@ -6,8 +6,12 @@
 // without the owners row that fences it.
 // New rows are found by the MergeTree block number of their data part, which the table assigns when an insert
 // commits, in commit order: a row's written_at is stamped before a write that may retry for minutes, so a cursor on
-// written_at would skip such a row until restart; a block number never lags behind one already seen.
+// written_at would skip such a row until restart; a block number never lags behind one already seen. Block numbers
+// count per table on a single server but per partition in Replicated*MergeTree (starting at 0) and per shard behind
+// a Distributed table, so the cursor is kept per (shard, partition).
 import {
+  DAY_MS as DAY,
+  DAY_TIER,
   HOUR_MS as HOUR,
   HOUR_TIER,
   MINUTE_TIER,
@@ -38,8 +42,11 @@ export class RowIndex {
   private readonly index = new Map<string, IndexedRow>();
   /** The owner chains as read after the index's rows. */
   private owners = new OwnerChain();
-  /** Highest block number of the data parts read so far (parts merged later keep their blocks' highest number). */
-  private indexedBlock = 0n;
+  /**
+   * Highest block number of the data parts read so far, per `<shard>:<partition id>` (parts merged later keep their
+   * blocks' highest number); a (shard, partition) not in it is read from its first block.
+   */
+  private readonly indexedBlocks = new Map<string, bigint>();
   private indexOkAt = 0;
   private timer?: NodeJS.Timeout;
   private refreshing?: Promise<void>;
@@ -71,10 +78,14 @@ export class RowIndex {
     this.refreshing ??= (async () => {
       const t0 = performance.now();
       try {
-        const rows = await this.storage.query<ListRow & { block: string; expires: string }>(
-          `SELECT ${LIST_COLUMNS}, toString(toUInt64(splitByChar('_', _part)[3])) AS block, toUnixTimestamp(expires_at) AS expires
-           FROM {database}.agg_partials FINAL WHERE toUInt64(splitByChar('_', _part)[3]) > {since:UInt64}`,
-          { since: this.indexedBlock.toString() },
+        const cursors = [...this.indexedBlocks];
+        const rows = await this.storage.query<ListRow & { block: string; expires: string; cursor: string }>(
+          `WITH concat(toString(shardNum()), ':', _partition_id) AS cursor, indexOf({keys:Array(String)}, cursor) AS i
+           SELECT ${LIST_COLUMNS}, toString(toUInt64(splitByChar('_', _part)[3])) AS block, cursor,
+                  toUnixTimestamp(expires_at) AS expires
+           FROM {database}.agg_partials FINAL
+           WHERE toInt64(splitByChar('_', _part)[3]) > if(i = 0, -1, {blocks:Array(Int64)}[i])`,
+          { keys: cursors.map(([k]) => k), blocks: cursors.map(([, b]) => Number(b)) },
         );
         for (const r of rows) {
           const row = toRef(r) as IndexedRow;
@@ -82,7 +93,7 @@ export class RowIndex {
           const old = this.index.get(row.id);
           if (!old || BigInt(old.version) <= BigInt(row.version)) this.index.set(row.id, row);
           const block = BigInt(r.block);
-          if (block > this.indexedBlock) this.indexedBlock = block;
+          if (block > (this.indexedBlocks.get(r.cursor) ?? -1n)) this.indexedBlocks.set(r.cursor, block);
         }
         const now = Date.now();
         for (const [id, r] of this.index) if (r.expiresAt <= now) this.index.delete(id);
@@ -105,14 +116,21 @@ export class RowIndex {
   }
 
   /**
-   * Rows covering [from, to): whole hours inside the range come from the 1 h tier where it has rows (when
-   * `hourTier`), everything else from the 1 min tier. Hour rows merge every partition, so host-filtered answers
-   * pass hourTier = false.
+   * Rows covering [from, to): whole UTC days inside the range come from the 1 d tier where it has rows, other whole
+   * hours from the 1 h tier where it has rows (when `hourTier`), everything else from the 1 min tier. Coarse rows
+   * merge every partition, so host-filtered answers pass hourTier = false (no 1 h nor 1 d rows); `dayTier` (default
+   * `hourTier`) false keeps days out (series whose steps are not whole days).
    */
-  async select(range: TimeRange, options: { hourTier: boolean; withHosts?: boolean }): Promise<RowSelection> {
+  async select(
+    range: TimeRange,
+    options: { hourTier: boolean; dayTier?: boolean; withHosts?: boolean },
+  ): Promise<RowSelection> {
     const hFrom = Math.ceil(range.from / HOUR) * HOUR;
     const hTo = Math.floor(range.to / HOUR) * HOUR;
     const useHours = options.hourTier && hTo > hFrom;
+    const dFrom = Math.ceil(range.from / DAY) * DAY;
+    const dTo = Math.floor(range.to / DAY) * DAY;
+    const useDays = options.hourTier && (options.dayTier ?? true) && dTo > dFrom;
     let list: PartialRef[];
     let owners: OwnerChain;
     if (!options.withHosts && this.fresh()) {
@@ -122,7 +140,9 @@ export class RowIndex {
         if (
           r.tier === MINUTE_TIER
             ? r.windowStart >= range.from && r.windowStart < range.to
-            : useHours && r.tier === HOUR_TIER && r.windowStart >= hFrom && r.windowStart < hTo
+            : r.tier === HOUR_TIER
+              ? useHours && r.windowStart >= hFrom && r.windowStart < hTo
+              : useDays && r.tier === DAY_TIER && r.windowStart >= dFrom && r.windowStart < dTo
         )
           list.push(r);
       }
@@ -132,10 +152,14 @@ export class RowIndex {
         `SELECT ${LIST_COLUMNS} ${options.withHosts ? ', hosts' : ''}
          FROM {database}.agg_partials FINAL
          WHERE (tier = {minute:String} AND window_start >= {from:DateTime} AND window_start < {to:DateTime})
-            ${useHours ? 'OR (tier = {hour:String} AND window_start >= {hfrom:DateTime} AND window_start < {hto:DateTime})' : ''}`,
+            ${useHours ? 'OR (tier = {hour:String} AND window_start >= {hfrom:DateTime} AND window_start < {hto:DateTime})' : ''}
+            ${useDays ? 'OR (tier = {day:String} AND window_start >= {dfrom:DateTime} AND window_start < {dto:DateTime})' : ''}`,
         {
           minute: MINUTE_TIER,
           hour: HOUR_TIER,
+          day: DAY_TIER,
+          dfrom: new Date(dFrom),
+          dto: new Date(dTo),
           from: new Date(range.from),
           to: new Date(range.to),
           hfrom: new Date(hFrom),
@@ -153,12 +177,16 @@ export class RowIndex {
         if (drop) fenced.push(r.id);
         return !drop;
       });
+    // A day row stands for its hours and minutes, an hour row for its minutes: each window is counted once.
+    const coveredDays = new Set<number>();
+    for (const r of list) if (r.tier === DAY_TIER) coveredDays.add(r.windowStart);
     const coveredHours = new Set<number>();
     for (const r of list) if (r.tier === HOUR_TIER) coveredHours.add(r.windowStart);
     const rows: PartialRef[] = [];
     const tiers: Record<string, number> = {};
     const windows = new Set<string>();
     for (const r of list) {
+      if (r.tier !== DAY_TIER && coveredDays.has(Math.floor(r.windowStart / DAY) * DAY)) continue;
       if (r.tier === MINUTE_TIER && coveredHours.has(Math.floor(r.windowStart / HOUR) * HOUR)) continue;
       const key = `${r.tier}|${r.windowStart}`;
       if (!windows.has(key)) {

@@ -8,7 +8,7 @@ export interface Scope {
   /** The time range answered: windows whose start lies in [from, to). */
   from: string;
   to: string;
-  /** Distinct windows merged per tier (1m, 1h). */
+  /** Distinct windows merged per tier (1m, 1h, 1d). */
   tiers: Record<string, number>;
   /** Hosts the answer is restricted to, or null for the whole fleet. */
   hosts: string[] | null;
@@ -34,14 +34,22 @@ export function stepStarts(range: TimeRange, step: number): number[] {
   return out;
 }
 
-/** Rows for the range and host set, with their scope; hour rows only without a host filter. */
+/**
+ * Rows for the range and host set, with their scope; 1 h and 1 d rows only without a host filter (`dayTier`: days may
+ * stand for their hours, false for series whose steps are not whole days).
+ */
 export async function scopedRows(
   store: PartialStore,
   range: TimeRange,
   hosts: string[] | undefined,
   hourTier = true,
+  dayTier = hourTier,
 ): Promise<{ rows: PartialRef[]; scope: Scope }> {
-  const sel = await store.select(range, { hourTier: hourTier && !hosts, withHosts: !!hosts });
+  const sel = await store.select(range, {
+    hourTier: hourTier && !hosts,
+    dayTier: dayTier && hourTier && !hosts,
+    withHosts: !!hosts,
+  });
   const scope: Scope = {
     from: iso(range.from),
     to: iso(range.to),

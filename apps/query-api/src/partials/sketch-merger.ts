@@ -1,16 +1,17 @@
 // Merges of partial rows shared by the answers: the merged CMS pair and candidate union of a row set (incremental over
 // the 1 h rows), its ranked candidates, the completeness bound of a ranking, and HLL unions. Each is memoized on the
 // exact set of (row, version) pairs. Merges stream: at most MERGE_BATCH rows' decoded sketches are held at a time
-// (a week of 1 min rows, host-filtered, would otherwise be decoded all at once before the first merge).
+// (a week of 1 min rows, host-filtered, would otherwise be decoded all at once before the first merge), batches up
+// to TASK_BYTES of decoded sketches when the merges run on worker threads (merge-pool.ts), where the same operations run in the same order.
 import { Injectable } from '@nestjs/common';
 import {
   type CandidateBlock,
-  HOUR_TIER,
+  MINUTE_TIER,
   mergedCms,
   mergedHll,
   type SketchColumn,
   topByEstimate,
-  unionBlocks,
+  CandidateUnion,
 } from '@tma/rollup';
 import {
   type CandidateFloor,
@@ -18,9 +19,22 @@ import {
   type HeavyHitter,
   heavyHitters,
   type HyperLogLog,
+  PrefixCounts,
   type RankBy,
 } from '@tma/sketch';
+import type { FlowsWire } from './merge-tasks';
 import type { PartialRef } from './partial-row';
+import {
+  type BlockWire,
+  type CmsWire,
+  blockFromWire,
+  blockToWire,
+  cmsFromWire,
+  cmsToWire,
+  hllFromWire,
+  hllToWire,
+  type HllWire,
+} from './sketch-wire';
 import { PartialStore } from './partial-store';
 
 /**
@@ -30,6 +44,11 @@ import { PartialStore } from './partial-store';
 export const RANK_SHORTLIST = 2048;
 /** Rows whose decoded sketches one merge holds at a time: one read chunk (64 rows) per column. */
 export const MERGE_BATCH = 64;
+/**
+ * Decoded sketch bytes one worker task folds in (merge-pool.ts), in whole batches: held for the task when they are
+ * not cached; one union per task instead of one per batch.
+ */
+export const TASK_BYTES = 16 * 2 ** 20;
 
 /** Consecutive slices of at most MERGE_BATCH rows. */
 export function* batches<T>(rows: readonly T[], size = MERGE_BATCH): Generator<T[]> {
@@ -52,6 +71,8 @@ export interface RankedFlows {
   floor: CandidateFloor | undefined;
   /** every flow not in `all` had at most this by the ranking weight: the floor, or the shortlist's cut if larger */
   completeAbove: number | undefined;
+  /** the part of the floor that is the coarse rows' frequent-items summaries' error (0 without coarse rows) */
+  summaryError: CandidateFloor;
   /** some row was sampled: bounds are scaled estimates, not certain */
   sampled: boolean;
 }
@@ -61,14 +82,14 @@ export class SketchMerger {
   constructor(readonly store: PartialStore) {}
 
   /**
-   * Merged CMS and candidate union of a set of rows. Incremental: the 1 h rows of a range (which change once an
-   * hour) are merged once and reused while that set is unchanged, so a range moving by a minute redoes only its
-   * 1 min rows and one union of the hours' result with them.
+   * Merged CMS and candidate union of a set of rows. Incremental: the coarse (1 h and 1 d) rows of a range (which
+   * change once an hour) are merged once and reused while that set is unchanged, so a range moving by a minute
+   * redoes only its 1 min rows and one union of the coarse rows' result with them.
    */
   flows(rows: PartialRef[]): Promise<MergedFlows> {
     return this.store.memo('flows', rows, async () => {
-      const hours = rows.filter((r) => r.tier === HOUR_TIER);
-      const rest = rows.filter((r) => r.tier !== HOUR_TIER);
+      const hours = rows.filter((r) => r.tier !== MINUTE_TIER);
+      const rest = rows.filter((r) => r.tier === MINUTE_TIER);
       if (!hours.length) return this.mergeFlowRows(rest);
       const h = await this.store.memo('flows:hours', hours, () => this.mergeFlowRows(hours, true));
       if (!rest.length) return h;
@@ -83,9 +104,38 @@ export class SketchMerger {
    * that will be extended (the hours of a range).
    */
   private async mergeFlowRows(rows: PartialRef[], keepIndex = false, base?: MergedFlows): Promise<MergedFlows> {
+    const pool = this.store.pool;
+    if (pool && rows.length) {
+      // Read in the same batches; batches of up to TASK_BYTES folded into the running merge per task on a worker
+      // (the base copied first, never changed).
+      let acc: FlowsWire | undefined = base && flowsToWire(base);
+      let copy = !!base;
+      let task: { p: CmsWire[]; b: CmsWire[]; c: BlockWire[] } = { p: [], b: [], c: [] };
+      let done = 0;
+      let held = 0;
+      for (const batch of batches(rows)) {
+        const [p, b, c] = await Promise.all([
+          this.store.sketches(batch, 'cms_packets'),
+          this.store.sketches(batch, 'cms_bytes'),
+          this.store.sketches(batch, 'candidates'),
+        ]);
+        task.p.push(...p.map(cmsToWire));
+        task.b.push(...b.map(cmsToWire));
+        task.c.push(...c.map(blockToWire));
+        done += batch.length;
+        for (let i = 0; i < batch.length; i++) held += p[i].cells.byteLength + b[i].cells.byteLength + c[i].byteSize;
+        if (held < TASK_BYTES && done < rows.length) continue;
+        held = 0;
+        acc = await pool.run('flows', { acc, copy, ...task, keepIndex: keepIndex || done < rows.length });
+        copy = false;
+        task = { p: [], b: [], c: [] };
+      }
+      const m = acc!;
+      return { cmsP: cmsFromWire(m.cmsP), cmsB: cmsFromWire(m.cmsB), candidates: blockFromWire(m.candidates) };
+    }
     let cmsP = base ? mergedCms([base.cmsP]) : undefined;
     let cmsB = base ? mergedCms([base.cmsB]) : undefined;
-    let candidates = base?.candidates;
+    const union = new CandidateUnion(base?.candidates);
     for (const batch of batches(rows)) {
       const [p, b, c] = await Promise.all([
         this.store.sketches(batch, 'cms_packets'),
@@ -94,9 +144,26 @@ export class SketchMerger {
       ]);
       cmsP = into(cmsP, p);
       cmsB = into(cmsB, b);
-      candidates = unionBlocks(c, candidates, { keepIndex: keepIndex || batch.length < rows.length });
+      union.add(c);
     }
-    return { cmsP: cmsP ?? mergedCms([]), cmsB: cmsB ?? mergedCms([]), candidates: candidates ?? unionBlocks([]) };
+    return { cmsP: cmsP ?? mergedCms([]), cmsB: cmsB ?? mergedCms([]), candidates: union.finish({ keepIndex }) };
+  }
+
+  /**
+   * The rows' heavy-prefix counts merged (docs/sketch.md, "Heavy prefixes"); a row without them (written before they
+   * were kept, or from sampled or older agents) adds its traffic to every level's floor.
+   */
+  prefixes(rows: PartialRef[]): Promise<PrefixCounts> {
+    return this.store.memo('prefixes', rows, async () => {
+      const out = new PrefixCounts();
+      for (const batch of batches(rows)) {
+        const list = await this.store.sketches(batch, 'prefixes');
+        list.forEach((pc, i) =>
+          out.add(pc ?? new PrefixCounts().addUnknown(Number(batch[i].packets), Number(batch[i].bytes))),
+        );
+      }
+      return out;
+    });
   }
 
   /** The merged CMS pair alone (a point estimate needs no candidates). */
@@ -126,7 +193,17 @@ export class SketchMerger {
     filter?: { id: string; match: (key: Uint8Array) => boolean },
   ): Promise<RankedFlows> {
     const m = await this.flows(rows);
+    const pool = this.store.pool;
     const { all, floor, completeAbove } = await this.store.memo(`rank:${by}:${filter?.id ?? ''}`, rows, async () => {
+      // Filters are functions, which cannot cross to a worker: filtered rankings stay on the event loop.
+      if (pool && !filter)
+        return pool.run('rank', {
+          cmsP: cmsToWire(m.cmsP),
+          cmsB: cmsToWire(m.cmsB),
+          candidates: blockToWire(m.candidates),
+          by,
+          shortlist: RANK_SHORTLIST,
+        });
       let block = m.candidates;
       if (filter) {
         const idx: number[] = [];
@@ -157,12 +234,22 @@ export class SketchMerger {
       floor,
       completeAbove,
       sampled: m.candidates.sampled,
+      summaryError: m.candidates.summaryError ?? { packets: 0, bytes: 0 },
     };
   }
 
   /** HLL union of one column over the rows. */
   hll(rows: PartialRef[], column: SketchColumn): Promise<HyperLogLog> {
     return this.store.memo(`hll:${column}`, rows, async () => {
+      const pool = this.store.pool;
+      if (pool) {
+        let acc: HllWire | undefined;
+        for (const batch of batches(rows)) {
+          const list = await this.store.sketches(batch, column as 'hll_flows');
+          acc = await pool.run('hll', { acc, copy: false, list: list.map(hllToWire) });
+        }
+        return acc ? hllFromWire(acc) : mergedHll([]);
+      }
       let out: HyperLogLog | undefined;
       for (const batch of batches(rows)) {
         const list = await this.store.sketches(batch, column as 'hll_flows');
@@ -172,6 +259,10 @@ export class SketchMerger {
       return out ?? mergedHll([]);
     });
   }
+}
+
+function flowsToWire(m: MergedFlows): FlowsWire {
+  return { cmsP: cmsToWire(m.cmsP), cmsB: cmsToWire(m.cmsB), candidates: blockToWire(m.candidates) };
 }
 
 /** Merges a batch into the running CMS (a fresh one on the first batch; cached inputs are never changed). */

@@ -12,7 +12,13 @@ export class TrafficService {
 
   /** Exact packets and bytes per protocol per step (fleet traffic over time). */
   async protocolSeries({ range, step, filters }: TrafficSeriesArgs) {
-    const { rows, scope } = await scopedRows(this.store, range, filters.hosts, step % 3_600_000 === 0);
+    const { rows, scope } = await scopedRows(
+      this.store,
+      range,
+      filters.hosts,
+      step % 3_600_000 === 0,
+      step % 86_400_000 === 0,
+    );
     const buckets = stepStarts(range, step);
     const index = new Map(buckets.map((b, i) => [b, i]));
     // Exact sums (bigint): a range of busy hours passes 2^53 bytes.

@@ -318,6 +318,111 @@ export const SCHEMA: Record<string, unknown> = {
       "type": "long",
       "default": 0,
       "doc": "Bytes of the evicted ways since their flows entered."
+    },
+    {
+      "name": "spreadSketch",
+      "type": "bytes",
+      "default": "",
+      "doc": "Per-source spreads (feature: per-source distinct counts; docs/threats.md): the host's SpreadSketch of distinct destinations and distinct destination ports per source over the interval, serialized as libs/sketch encodeSpread (empty: none, as in older data)."
+    },
+    {
+      "name": "prefixCounts",
+      "type": "boolean",
+      "default": false,
+      "doc": "Heavy prefixes (this field and the next two): true when heavyPrefixes and prefixFloors carry the kernel's prefix counts (source and destination; IPv4 /8 /16 /24, IPv6 /32 /48 /64). False in older data and in sampled snapshots: every prefix may then hold all of the snapshot's traffic."
+    },
+    {
+      "name": "heavyPrefixes",
+      "type": {
+        "type": "array",
+        "items": {
+          "type": "record",
+          "name": "HeavyPrefix",
+          "fields": [
+            {
+              "name": "side",
+              "type": "int",
+              "doc": "0 source, 1 destination."
+            },
+            {
+              "name": "family",
+              "type": "int",
+              "doc": "4 or 6."
+            },
+            {
+              "name": "length",
+              "type": "int",
+              "doc": "Prefix length in the family's bits: 8, 16, 24 (IPv4) or 32, 48, 64 (IPv6)."
+            },
+            {
+              "name": "prefix",
+              "type": "bytes",
+              "doc": "The prefix's address bytes, masked: 4 bytes (IPv4) or the leading 8 bytes (IPv6)."
+            },
+            {
+              "name": "packets",
+              "type": "long",
+              "doc": "Upper bound of the prefix's packets on this host in the interval."
+            },
+            {
+              "name": "bytes",
+              "type": "long",
+              "doc": "Upper bound of its bytes."
+            },
+            {
+              "name": "sincePackets",
+              "type": "long",
+              "doc": "Lower bound of its packets (counted exactly since it entered the kernel's table)."
+            },
+            {
+              "name": "sinceBytes",
+              "type": "long",
+              "doc": "Lower bound of its bytes."
+            }
+          ]
+        }
+      },
+      "default": [],
+      "doc": "Prefixes the kernel's tables list at the end of the interval (at most 32 per side, family and level, by upper bound)."
+    },
+    {
+      "name": "prefixFloors",
+      "type": {
+        "type": "array",
+        "items": {
+          "type": "record",
+          "name": "PrefixFloor",
+          "fields": [
+            {
+              "name": "side",
+              "type": "int",
+              "doc": "0 source, 1 destination."
+            },
+            {
+              "name": "family",
+              "type": "int",
+              "doc": "4 or 6."
+            },
+            {
+              "name": "length",
+              "type": "int",
+              "doc": "Prefix length."
+            },
+            {
+              "name": "packets",
+              "type": "long",
+              "doc": "Every prefix of this side and level not in heavyPrefixes had at most this many packets on this host in the interval."
+            },
+            {
+              "name": "bytes",
+              "type": "long",
+              "doc": "The same bound in bytes."
+            }
+          ]
+        }
+      },
+      "default": [],
+      "doc": "Bound of the prefixes heavyPrefixes leaves out, per side, family and level."
     }
   ]
 };
@@ -378,6 +483,14 @@ export interface SketchSnapshot {
   evictedPackets: number;
   /** Bytes of the evicted ways since their flows entered. */
   evictedBytes: number;
+  /** Per-source spreads (feature: per-source distinct counts; docs/threats.md): the host's SpreadSketch of distinct destinations and distinct destination ports per source over the interval, serialized as libs/sketch encodeSpread (empty: none, as in older data). */
+  spreadSketch: Buffer;
+  /** Heavy prefixes (this field and the next two): true when heavyPrefixes and prefixFloors carry the kernel's prefix counts (source and destination; IPv4 /8 /16 /24, IPv6 /32 /48 /64). False in older data and in sampled snapshots: every prefix may then hold all of the snapshot's traffic. */
+  prefixCounts: boolean;
+  /** Prefixes the kernel's tables list at the end of the interval (at most 32 per side, family and level, by upper bound). */
+  heavyPrefixes: HeavyPrefix[];
+  /** Bound of the prefixes heavyPrefixes leaves out, per side, family and level. */
+  prefixFloors: PrefixFloor[];
 }
 
 export interface CoveredInterface {
@@ -436,4 +549,36 @@ export interface ProtocolTotal {
 export interface ParseErrorCount {
   reason: string;
   count: number;
+}
+
+export interface HeavyPrefix {
+  /** 0 source, 1 destination. */
+  side: number;
+  /** 4 or 6. */
+  family: number;
+  /** Prefix length in the family's bits: 8, 16, 24 (IPv4) or 32, 48, 64 (IPv6). */
+  length: number;
+  /** The prefix's address bytes, masked: 4 bytes (IPv4) or the leading 8 bytes (IPv6). */
+  prefix: Buffer;
+  /** Upper bound of the prefix's packets on this host in the interval. */
+  packets: number;
+  /** Upper bound of its bytes. */
+  bytes: number;
+  /** Lower bound of its packets (counted exactly since it entered the kernel's table). */
+  sincePackets: number;
+  /** Lower bound of its bytes. */
+  sinceBytes: number;
+}
+
+export interface PrefixFloor {
+  /** 0 source, 1 destination. */
+  side: number;
+  /** 4 or 6. */
+  family: number;
+  /** Prefix length. */
+  length: number;
+  /** Every prefix of this side and level not in heavyPrefixes had at most this many packets on this host in the interval. */
+  packets: number;
+  /** The same bound in bytes. */
+  bytes: number;
 }

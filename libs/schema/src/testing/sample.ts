@@ -102,6 +102,21 @@ export function sampleSnapshot(overrides: Partial<SketchSnapshot> = {}): SketchS
     candidateThreshold: 32,
     evictedPackets: 310,
     evictedBytes: 24_800,
+    spreadSketch: Buffer.alloc(0),
+    prefixCounts: true,
+    heavyPrefixes: [
+      {
+        side: 1,
+        family: 4,
+        length: 24,
+        prefix: Buffer.from([198, 51, 100, 0]),
+        packets: 2_100,
+        bytes: 180_000,
+        sincePackets: 1_990,
+        sinceBytes: 171_000,
+      },
+    ],
+    prefixFloors: [{ side: 1, family: 4, length: 24, packets: 110, bytes: 9_000 }],
     ...overrides,
   };
 }

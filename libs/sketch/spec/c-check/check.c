@@ -104,6 +104,12 @@ int main(void)
 			printf("W %08x %08x", tma_hash_hi(h), tma_hash_lo(h));
 			print_derived(h);
 			printf("\n");
+		} else if (strcmp(cmd, "P") == 0) {
+			unsigned lo, hi, meta;
+			if (scanf("%x %x %x", &lo, &hi, &meta) != 3)
+				return 2;
+			__u64 h = tma_hash_prefix(lo, hi, meta);
+			printf("P %08x %08x %u\n", tma_hash_hi(h), tma_hash_lo(h), tma_hash_hi(h) >> (32 - 6));
 		} else if (strcmp(cmd, "D") == 0) {
 			unsigned hi, lo;
 			if (scanf("%x %x", &hi, &lo) != 2)
