@@ -104,7 +104,7 @@ function answers(rows) {
   const ttl = { windowTotals: 1, topFlows: 1, hostTotals: 1, protocolTotals: 1, sketches: 1 };
   for (const w of [...byWindow.keys()].sort((a, b) => a - b)) {
     const m = emptyMerged(w * 1000, Number(byWindow.get(w)[0].window_seconds));
-    // in one order whatever the instance that wrote a row (partition, then offsets), as one instance's store lists them
+    // in one order whatever the instance that wrote a row (partition, then offsets), as PartialRowStore.readMerged reads them
     const inOrder = byWindow
       .get(w)
       .sort((a, b) => Number(a.partition) - Number(b.partition) || Number(a.first_offset) - Number(b.first_offset));

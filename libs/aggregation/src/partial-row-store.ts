@@ -212,10 +212,15 @@ export class PartialRowStore {
   private async readMerged(tier: Tier, fromMs: number, toMs: number, windowSeconds: number): Promise<MergedWindow> {
     // Owners first: a row landing after this read is read below with the fence that drops it, if any.
     const fence = await this.ownerChain();
+    // In the sorting key's order: the candidate union lists flows in the order rows are merged (so do the window's
+    // flows and a coarse tier's summary), and without ORDER BY the order is the engine's (shards answering in any
+    // order behind a Distributed table, FINAL on several threads). With it a rebuild gives the same rollups whichever
+    // instances wrote the rows (bench/aggregator/scale.js: 1, 2 and 3 instances identical).
     const rows = await this.storage.query<StoredPartial & FenceColumns>(
       `SELECT topic, partition, epoch, toString(first_offset) AS first_offset, toString(version) AS row_version, ${STORED_PARTIAL_SELECT}
        FROM {database}.agg_partials FINAL
-       WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32}`,
+       WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32}
+       ORDER BY window_start, topic, partition, first_offset`,
       { tier, from: Math.floor(fromMs / 1000), to: Math.floor(toMs / 1000) },
       { binaryColumns: [...STORED_PARTIAL_BINARY] },
     );
