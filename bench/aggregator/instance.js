@@ -11,7 +11,7 @@ const { tmpdir } = require('node:os');
 const path = require('node:path');
 const { createStorage, applyMigrations } = require('@tma/storage');
 const { patchKafkajsIdleTimers } = require('@tma/kafka');
-const { STORED_PARTIAL_SELECT, SKETCH_COLUMNS } = require('@tma/rollup');
+const { STORED_PARTIAL_SELECT, STORED_PARTIAL_BINARY } = require('@tma/rollup');
 const { startAggregator } = require('../../apps/aggregator/dist/start');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -58,7 +58,7 @@ async function main() {
     `SELECT topic, partition, epoch, toString(first_offset) AS first_offset, ${STORED_PARTIAL_SELECT}
      FROM {database}.agg_partials FINAL WHERE tier = '1m' ORDER BY partition, first_offset`,
     {},
-    { binaryColumns: [...SKETCH_COLUMNS] },
+    { binaryColumns: [...STORED_PARTIAL_BINARY] },
   );
   await storage.close();
   rmSync(dir, { recursive: true, force: true });

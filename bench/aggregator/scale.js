@@ -201,7 +201,11 @@ async function runCount(k, messages, lastWindowCount, admin, producer) {
   const before = { machine: machineCpu(), broker: processCpu(broker), self: process.cpuUsage() };
   const t0 = performance.now();
   const wall0 = Date.now();
-  const publishing = sendMessages(producer, topic, messages, BUSY ? 4 : 2000).then(() => performance.now());
+  // Sends of ~256 KiB per partition on average: a partition's batch must stay below the broker's message.max.bytes
+  // (1 MiB) however the hosts' keys fall.
+  const avg = messages.reduce((t, m) => t + m.value.length, 0) / N;
+  const chunk = Math.max(1, Math.min(2000, Math.floor((PARTITIONS * 256 * 1024) / avg)));
+  const publishing = sendMessages(producer, topic, messages, chunk).then(() => performance.now());
   let steadyAt = 0;
   for (let done = 0; done < N;) {
     await sleep(100);
