@@ -1,6 +1,7 @@
 // The aggregator's tables on the real engine (embedded chDB): partial rows, idempotent rewrites, recovery
 // lookups, readable rollups and the 1 h tier, checked against the simulator's ground truth.
 import { decodeCandidateList, fromHex } from '@tma/sketch';
+import { CandidateBlock, mergedCandidates, unionBlocks, type PartialRow } from '@tma/rollup';
 import { FleetSimulator } from '@tma/fleet-sim';
 import { WindowMerger } from './window-merger';
 import { partialRowFromAccumulator } from './rows';
@@ -22,6 +23,8 @@ const opts = { windowMs: 60_000, allowedLatenessMs: 30_000, idleCloseMs: 5_000, 
 
 let store: TestStore;
 let sink: PartialRowStore;
+/** The rows written per partition, in window order. */
+const written: PartialRow[][] = [];
 const sim = new FleetSimulator({ hosts: 12, seed: 21, startMs: T0, intervalMs: 10_000 });
 
 beforeAll(async () => {
@@ -42,6 +45,7 @@ beforeAll(async () => {
   for (const [p, e] of mergers.entries()) {
     const accs = e.takeFlush(T0, true);
     const rows = accs.map((a) => partialRowFromAccumulator(a, `writer-${p}`, retention.partials));
+    written.push(rows);
     await sink.writePartials(rows);
     await sink.writePartials(rows); // a retry after a lost acknowledgement: must not count twice
   }
@@ -283,5 +287,29 @@ describe('aggregator tables on embedded ClickHouse', () => {
     const out = next.ingest({ topic: 'snap', partition: 9, offset: 10, value: values[31].value }, T0);
     expect(out).toMatchObject({ kind: 'accepted', gap: 21 });
     expect(next.ingest({ topic: 'snap', partition: 9, offset: 11, value: values[9].value }, T0).kind).toBe('duplicate');
+  });
+
+  it('merges a window in one order (partition, then offsets), whatever order its rows were written in', async () => {
+    // A rebuild lists candidate flows in the order it merges rows: read in the sorting key's order, the rollups are
+    // the same whichever instance wrote which partition, and when.
+    const w = T0 - 30 * 60_000;
+    const moved = (r: PartialRow, firstOffset: number): PartialRow => ({
+      ...r,
+      window_start: w / 1000,
+      first_offset: firstOffset,
+      expires_at: w / 1000 + retention.partials,
+    });
+    // partition 0's two rows (two windows' lists: the same flows first seen in other orders) and partition 1's,
+    // written last first, each in its own insert
+    const inOrder = [moved(written[0][0], 0), moved(written[0][1], 500), moved(written[1][0], 0)];
+    for (const r of [...inOrder].reverse()) await sink.writePartials([r]);
+    const want = unionBlocks(inOrder.map((r) => CandidateBlock.from(decodeCandidateList(r.candidates))));
+    const wrong = unionBlocks(
+      [...inOrder].reverse().map((r) => CandidateBlock.from(decodeCandidateList(r.candidates))),
+    );
+    expect(want.toArray()).not.toEqual(wrong.toArray()); // the order shows
+    const m = await sink.finalizeWindow('1m', w, 60_000);
+    expect(m.partials).toBe(3);
+    expect(mergedCandidates(m).toArray()).toEqual(want.toArray());
   });
 });

@@ -217,11 +217,16 @@ export class PartialRowStore {
     const fence = await this.ownerChain();
     // Only rows of this deployment's hash seed (migration 0115): sketches of two seeds never merge, so after a seed
     // rotation an hour or day spanning it is built from the new seed's rows, as the query API answers it.
+    // In the sorting key's order: the candidate union lists flows in the order rows are merged (so do the window's
+    // flows and a coarse tier's summary), and without ORDER BY the order is the engine's (shards answering in any
+    // order behind a Distributed table, FINAL on several threads). With it a rebuild gives the same rollups whichever
+    // instances wrote the rows (bench/aggregator/scale.js: 1, 2 and 3 instances identical).
     const rows = await this.storage.query<StoredPartial & FenceColumns>(
       `SELECT topic, partition, epoch, toString(first_offset) AS first_offset, toString(version) AS row_version, ${STORED_PARTIAL_SELECT}
        FROM {database}.agg_partials FINAL
        WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32}
-         AND seed_id = {seed:UInt32}`,
+         AND seed_id = {seed:UInt32}
+       ORDER BY window_start, topic, partition, first_offset`,
       { tier, from: Math.floor(fromMs / 1000), to: Math.floor(toMs / 1000), seed: currentHashSeed().seedHash },
       { binaryColumns: [...STORED_PARTIAL_BINARY] },
     );
