@@ -5,7 +5,9 @@
 // checks, nothing kept). Union of one window's lists, read out once at the end as a row would: candidates keyed by
 // the hex string of their key in a Map (before), by a 30-bit FNV hash of the key bytes in a Map with chains (an
 // intermediate variant, kept here for comparison), and the CandidateUnion of libs/rollup that the aggregator and the
-// query API share (after: `addList`, an open-addressing table on the fleet hash). Runs alternate so machine noise
+// query API share (after: `addList`, an open-addressing table on the fleet hash). The per-source spread sketch of
+// each snapshot checked and merged into a window's: decoded into a sketch of its own then merged (before), checked
+// and merged from its serialized form (after: checkEncodedSpread + mergeEncoded). Runs alternate so machine noise
 // hits all alike; prints median µs per snapshot and ratios to the first run of each group.
 'use strict';
 const { benchSetup } = require('./setup');
@@ -81,6 +83,22 @@ const runs = {
       for (const f of ['cmsPackets', 'cmsBytes']) sink += sk.checkEncodedCountMinSketch(s[f], expectCms);
       for (const f of HLL) sk.checkEncodedHyperLogLog(s[f], expectHll);
     }
+  },
+  'spread, before: decodeSpread + merge': () => {
+    const w = new sk.SpreadSketch();
+    for (const s of snaps) {
+      const d = sk.decodeSpread(s.spreadSketch);
+      if (d) w.merge(d);
+    }
+    sink += w.buckets[48];
+  },
+  'spread, after: checkEncodedSpread + mergeEncoded': () => {
+    const w = new sk.SpreadSketch();
+    for (const s of snaps) {
+      sk.checkEncodedSpread(s.spreadSketch);
+      if (s.spreadSketch?.length) w.mergeEncoded(s.spreadSketch);
+    }
+    sink += w.buckets[48];
   },
   'union, before: Map by hex key': () => {
     const m = new Map();

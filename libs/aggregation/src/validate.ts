@@ -19,8 +19,7 @@ import {
   checkEncodedCountMinSketch,
   checkEncodedHyperLogLog,
   isFlowKey,
-  decodeSpread,
-  type SpreadSketch,
+  checkEncodedSpread,
   type Candidate,
   type CandidateFloor,
   prefixCountsFromWire,
@@ -121,8 +120,11 @@ export interface ValidSnapshot {
   candidateFloor?: CandidateFloor;
   /** samplingRate > 1: candidate counts and floor are scaled estimates, not certain bounds. */
   sampled: boolean;
-  /** Per-source spreads (undefined when the snapshot carries none). Distinct counts: never scaled. */
-  spread?: SpreadSketch;
+  /**
+   * Per-source spreads as sent, checked (encodeSpread; undefined when the snapshot carries none): merged from this
+   * form (SpreadSketch.mergeEncoded), which visits only its filled buckets. Distinct counts: never scaled.
+   */
+  spreadBytes?: Uint8Array;
   /** Exact totals as sent (never scaled). */
   packets: number;
   bytes: number;
@@ -313,8 +315,8 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
   const cmsPacketsTotal = checkCms('cmsPackets', snapshot.cmsPackets);
   const cmsBytesTotal = checkCms('cmsBytes', snapshot.cmsBytes);
   for (const h of HLL_SKETCHES) checkHll(h.wireField, snapshot[h.wireField]);
-  let spread: SpreadSketch | undefined;
-  check('spreadSketch', () => (spread = decodeSpread(snapshot.spreadSketch)));
+  check('spreadSketch', () => checkEncodedSpread(snapshot.spreadSketch));
+  const spreadBytes = snapshot.spreadSketch?.length ? snapshot.spreadSketch : undefined;
   let candidate = 0;
   for (const c of snapshot.candidates) {
     if (!isFlowKey(c.key)) throw new RejectedSnapshot('bad-sketch', 'candidates: a key is not a canonical flow key');
@@ -347,7 +349,7 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
       ? { packets: snapshot.candidateFloorPackets, bytes: snapshot.candidateFloorBytes }
       : undefined,
     sampled: rate > 1,
-    spread,
+    spreadBytes,
     packets: snapshot.totals.packets,
     bytes: snapshot.totals.bytes,
     prefixCounts: checkPrefixes(snapshot, rate),

@@ -8,6 +8,7 @@
 import {
   CmsWindow,
   CountMinSketch,
+  decodeSpread,
   HLL_SKETCHES,
   HllWindow,
   HyperLogLog,
@@ -207,7 +208,8 @@ export class WindowAccumulator implements WindowContent {
       o.cmsBytes.mergeEncoded(s.cmsBytes);
     }
     for (const h of HLL_SKETCHES) o[h.property].mergeEncoded(s[h.wireField]);
-    if (v.spread) this.spread = this.spread ? this.spread.merge(v.spread) : v.spread;
+    if (v.spreadBytes)
+      this.spread = this.spread ? this.spread.mergeEncoded(v.spreadBytes) : decodeSpread(v.spreadBytes);
     this.candidates.addList(v.candidates, v.candidateFloor, v.sampled);
     this.prefixCounts.add(v.prefixCounts);
     // Protocol totals are exact (counted before the sampling draw; validate.ts scaleSampled).

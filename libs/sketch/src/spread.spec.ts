@@ -6,6 +6,7 @@ import {
   SPREAD_BUCKET_BYTES,
   SPREAD_STANDARD_ERROR,
   SpreadSketch,
+  checkEncodedSpread,
   decodeSpread,
   encodeSpread,
 } from './spread';
@@ -113,5 +114,37 @@ describe('SpreadSketch', () => {
     const full = new SpreadSketch();
     for (let i = 0; i < 20_000; i++) full.add(v4(0x300000 + i), '10.1.1.1', 80, 17);
     expect(encodeSpread(full).length).toBe(8 + SPREAD_BUCKETS * 49);
+  });
+
+  it('merges a serialized form as merge(decodeSpread(form)) does, and checks it with the same errors', () => {
+    const a = new SpreadSketch();
+    const b = new SpreadSketch();
+    background(a, 150, 3);
+    background(b, 150, 3, 50_000);
+    for (let j = 0; j < 500; j++) b.add('198.51.100.9', v4(0x400000 + j), 22, 6);
+    const bytes = encodeSpread(b);
+    const viaDecode = a.clone().merge(decodeSpread(bytes)!);
+    const viaForm = a.clone().mergeEncoded(bytes);
+    expect(Buffer.from(viaForm.buckets).equals(Buffer.from(viaDecode.buckets))).toBe(true);
+    expect(viaForm.estimate('198.51.100.9').destinations.value).toBe(
+      viaDecode.estimate('198.51.100.9').destinations.value,
+    );
+    expect(() => checkEncodedSpread(bytes)).not.toThrow();
+    expect(() => checkEncodedSpread(new Uint8Array(0))).not.toThrow();
+    // a bad form: refused by both, and mergeEncoded leaves the sketch as it was
+    for (const bad of [bytes.subarray(0, bytes.length - 3), Uint8Array.from([...bytes, 0]), Uint8Array.from(bytes)]) {
+      if (bad.length === bytes.length) bad[1] = 3;
+      let decodeError = '';
+      try {
+        decodeSpread(bad);
+      } catch (e) {
+        decodeError = (e as Error).message;
+      }
+      expect(decodeError).not.toBe('');
+      expect(() => checkEncodedSpread(bad)).toThrow(decodeError);
+      const before = Buffer.from(a.buckets);
+      expect(() => a.mergeEncoded(bad)).toThrow(decodeError);
+      expect(Buffer.from(a.buckets).equals(before)).toBe(true);
+    }
   });
 });

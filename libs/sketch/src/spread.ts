@@ -12,7 +12,7 @@ import {
   IncompatibleSketchError,
   TooShortError,
 } from './errors';
-import { FleetHashed, hashKey, hashIncompatibility } from './hash';
+import { currentHashSeed, FleetHashed, hashKey, hashIncompatibility } from './hash';
 import { HyperLogLog } from './hll';
 import { dstKey, formatAddress, parseAddress, portsKey, srcKey, type Address } from './keys';
 
@@ -161,24 +161,42 @@ export class SpreadSketch extends FleetHashed {
     }
     const o = other instanceof SpreadSketch ? other.buckets : other;
     if (o.length !== SPREAD_BYTES) throw new RangeError(`a spread sketch holds ${SPREAD_BYTES} bytes, got ${o.length}`);
-    const a = this.buckets;
     this.noiseCache = undefined;
     for (let b = 0; b < SPREAD_BUCKETS; b++) {
       const at = b * SPREAD_BUCKET_BYTES;
-      const lo = o[at + SPREAD_BUCKET.level];
-      if (lo === 0) continue;
-      for (let i = SPREAD_BUCKET.dst; i < SPREAD_BUCKET.level; i++) {
-        const x = a[at + i];
-        const y = o[at + i];
-        a[at + i] = Math.max(x & 15, y & 15) | (Math.max(x >> 4, y >> 4) << 4);
-      }
-      const la = a[at + SPREAD_BUCKET.level];
-      if (lo > la || (lo === la && compareBytes(o, at, a, at, 16) < 0)) {
-        a[at + SPREAD_BUCKET.level] = lo;
-        a.set(o.subarray(at, at + 16), at);
-      }
+      const level = o[at + SPREAD_BUCKET.level];
+      if (level !== 0) this.mergeBucket(at, o, at, level);
     }
     return this;
+  }
+
+  /**
+   * Merges a serialized sketch (encodeSpread) without decoding it into a sketch of its own: only its filled buckets
+   * are visited. The same result as merge(decodeSpread(bytes)); the whole form is checked first, so a bad one
+   * changes nothing. Zero bytes (no sketch) change nothing.
+   */
+  mergeEncoded(bytes: Uint8Array): this {
+    if (!readEncodedSpread(bytes, this.seedHash)) return this;
+    this.noiseCache = undefined;
+    readEncodedSpread(bytes, this.seedHash, (b, level, o) =>
+      this.mergeBucket(b * SPREAD_BUCKET_BYTES, bytes, o, level),
+    );
+    return this;
+  }
+
+  /** One bucket of another sketch (its src, dst, port bytes at `from` in `o`, its level given) into bucket `at`. */
+  private mergeBucket(at: number, o: Uint8Array, from: number, level: number): void {
+    const a = this.buckets;
+    for (let i = SPREAD_BUCKET.dst; i < SPREAD_BUCKET.level; i++) {
+      const x = a[at + i];
+      const y = o[from + i];
+      a[at + i] = Math.max(x & 15, y & 15) | (Math.max(x >> 4, y >> 4) << 4);
+    }
+    const la = a[at + SPREAD_BUCKET.level];
+    if (level > la || (level === la && compareBytes(o, from, a, at, 16) < 0)) {
+      a[at + SPREAD_BUCKET.level] = level;
+      a.set(o.subarray(from, from + 16), at);
+    }
   }
 
   /** HLL estimate of one bucket's spread. */
@@ -287,30 +305,54 @@ export function encodeSpread(s: SpreadSketch | undefined): Uint8Array {
   return out;
 }
 
-/** The sketch of a serialized form; undefined for zero bytes (data from before spreads were kept). */
-export function decodeSpread(bytes: Uint8Array | undefined | null): SpreadSketch | undefined {
-  if (!bytes || bytes.length === 0) return undefined;
+/**
+ * Checks a serialized spread sketch — header, this build's parameters, the seed identity `seedHash`, every bucket,
+ * nothing after the last — and calls `bucket` with each filled bucket's index, level and the offset of its 48 bytes
+ * (src, dst, port). False for zero bytes (data from before spreads were kept).
+ */
+function readEncodedSpread(
+  bytes: Uint8Array | undefined | null,
+  seedHash: number,
+  bucket?: (b: number, level: number, at: number) => void,
+): boolean {
+  if (!bytes || bytes.length === 0) return false;
   if (bytes.length < 8) throw new TooShortError(`spread sketch: ${bytes.length} bytes, header is 8`);
   if (bytes[0] !== SPREAD_FORMAT_VERSION) throw new BadVersionError(`spread sketch: version ${bytes[0]}`);
   if (bytes[1] !== SPREAD_ROWS || bytes[2] !== SPREAD_WIDTH_BITS || bytes[3] !== SPREAD_P)
     throw new IncompatibleParametersError(
       `spread sketch: ${bytes[1]} rows × 2^${bytes[2]}, p ${bytes[3]} is not this build's`,
     );
-  const s = new SpreadSketch();
   const seed = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
-  if (seed !== s.seedHash >>> 0)
-    throw new IncompatibleParametersError(`spread sketch: seed hash ${seed} differs from ${s.seedHash >>> 0}`);
+  if (seed !== seedHash >>> 0)
+    throw new IncompatibleParametersError(`spread sketch: seed hash ${seed} differs from ${seedHash >>> 0}`);
   let o = 8;
   for (let b = 0; b < SPREAD_BUCKETS; b++) {
     if (o >= bytes.length) throw new TooShortError('spread sketch: cut off');
     const level = bytes[o++];
     if (level === 0) continue;
     if (level > SPREAD_LEVEL_MAX || o + 48 > bytes.length) throw new CorruptError('spread sketch: bad bucket');
-    const at = b * SPREAD_BUCKET_BYTES;
-    s.buckets.set(bytes.subarray(o, o + 48), at);
-    s.buckets[at + SPREAD_BUCKET.level] = level;
+    bucket?.(b, level, o);
     o += 48;
   }
   if (o !== bytes.length) throw new CorruptError('spread sketch: trailing bytes');
-  return s;
+  return true;
+}
+
+/** The sketch of a serialized form; undefined for zero bytes (data from before spreads were kept). */
+export function decodeSpread(bytes: Uint8Array | undefined | null): SpreadSketch | undefined {
+  const s = new SpreadSketch();
+  const filled = readEncodedSpread(bytes, s.seedHash, (b, level, o) => {
+    const at = b * SPREAD_BUCKET_BYTES;
+    s.buckets.set(bytes!.subarray(o, o + 48), at);
+    s.buckets[at + SPREAD_BUCKET.level] = level;
+  });
+  return filled ? s : undefined;
+}
+
+/**
+ * The checks of decodeSpread (the same errors) without building the sketch: for the aggregator's validation, which
+ * then merges the form with SpreadSketch.mergeEncoded. Zero bytes pass (no sketch).
+ */
+export function checkEncodedSpread(bytes: Uint8Array | undefined | null): void {
+  readEncodedSpread(bytes, currentHashSeed().seedHash);
 }
