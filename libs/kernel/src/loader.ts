@@ -250,7 +250,8 @@ export class TmaKernel {
       }
       // Pinned maps of a killed process are adopted before load, when made for this layout and configuration.
       if (options.pinDir && ffi.findMap(obj, IFS_MAP)) {
-        const config = fnv1a(Buffer.concat([cfg, key]));
+        // the hook too: adopting TC maps with XDP programs would leave the old links counting ingress a second time
+        const config = fnv1a(Buffer.concat([cfg, key, Buffer.from(options.hook ?? '')]));
         k.pins = Pins.prepare(obj, options.pinDir, { layout: LAYOUT_STAMP, config, cpus: k.cpus });
       }
       check('bpf_object__load', ffi.load(obj));

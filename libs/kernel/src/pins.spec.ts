@@ -101,6 +101,23 @@ run('pinned maps and links on a veth pair', () => {
     }, 60_000);
   }
 
+  it('(XDP) the pinned link keeps its mode and is adopted in place; ingress totals exact across the gap', async () => {
+    const first = TmaKernel.load({ objectPath: OBJECT_PATH, hook: 'xdp', pinDir: dir });
+    open.push(first);
+    const [a] = first.attach(ns.ifindex, ns.outer, { xdpMode: 'generic' });
+    expect(a).toMatchObject({ xdpMode: 'generic', pin: path.join(dir, `link_${ns.ifindex}_xdp_generic`) });
+    new EpochReader(first).read();
+    await ns.send([{ sport: 43020, packets: 1500 }]);
+    abandon(first);
+    await ns.send([{ sport: 43021, packets: 900 }]);
+    const second = TmaKernel.load({ objectPath: OBJECT_PATH, hook: 'xdp', pinDir: dir });
+    open.push(second);
+    const [b] = second.attach(ns.ifindex, ns.outer, { xdpMode: 'auto' });
+    expect(b).toMatchObject({ adopted: true, xdpMode: 'generic' });
+    await ns.send([{ sport: 43022, packets: 600 }]);
+    expect(udp(new EpochReader(second))).toBe(3000);
+  }, 60_000);
+
   it('pins of another layout start fresh (their programs leave the interface), another configuration too', async () => {
     const first = load();
     first.attach(ns.ifindex, ns.outer, { tcAttach: 'tcx' });

@@ -38,7 +38,7 @@ export type FreshReason =
   | 'incomplete'
   /** another layout of the maps (an upgraded object or agent) */
   | 'layout'
-  /** another configuration of the programs (.rodata: sampling, candidate rule, tunnels, hash key) */
+  /** another configuration of the programs (.rodata: sampling, candidate rule, tunnels, hash key; the hook) */
   | 'config'
   /** the kernel's maps differ from the object's (type, key/value size, entries, flags) */
   | 'maps';
