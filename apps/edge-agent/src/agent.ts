@@ -33,7 +33,7 @@ import { buildSnapshot, snapshotToJson } from './snapshot';
 import { Spool } from './spool';
 import { AgentState, readBootId } from './agent-state';
 import { IntervalClock, systemClocks, type ClosedInterval, type Clocks } from './interval-clock';
-import { useHashSeed } from '@tma/sketch';
+import { INTERVAL_MAX_MS, useHashSeed } from '@tma/sketch';
 import { BlockMap } from '@tma/kernel';
 import { protectedHosts } from '@tma/threats';
 import { CommandLink } from './commands';
@@ -275,8 +275,11 @@ export class Agent {
       const read = reader.readCopy(idle);
       read.generation = idleGen;
       const interval = { startMs: meta.gen === gen ? meta.prevStartMs : meta.startMs, endMs: startMs };
+      // its end unknown (now) after a long downtime: stamped as the schema's longest interval, as the clock does
+      const cutMs = Math.max(0, interval.endMs - interval.startMs - INTERVAL_MAX_MS);
+      interval.startMs += cutMs;
       const pending = this.state!.pendingSequence(idleGen);
-      const snap = this.emit(read, { ...interval, steppedMs: 0, cutMs: 0 }, pending ?? undefined);
+      const snap = this.emit(read, { ...interval, steppedMs: 0, cutMs }, pending ?? undefined);
       this.log('info', 'interval_recovered', {
         sequence: snap.sequence,
         generation: idleGen,

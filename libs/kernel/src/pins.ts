@@ -254,7 +254,7 @@ export class Pins {
     return fd;
   }
 
-  /** Pinned links whose file is not in `keep` (interfaces this process does not attach to). */
+  /** Every pinned link in the directory (the caller drops those of interfaces it did not attach to). */
   linkPins(): string[] {
     try {
       return fs
