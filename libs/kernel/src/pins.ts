@@ -100,6 +100,20 @@ export function removePinDir(dir: string): number {
   return names.length;
 }
 
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdirSync never returns on a read-only sysfs /sys/fs/bpf (what
+ * `ip netns exec` mounts) for an unprivileged user; this throws (EACCES, EROFS, ...) instead.
+ */
+function makeDirs(dir: string): void {
+  const parent = path.dirname(dir);
+  if (parent !== dir && !fs.existsSync(parent)) makeDirs(parent);
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+}
+
 /** The pins of one agent: a directory in bpffs with the maps, the stamp map and one pinned link per attachment. */
 export class Pins {
   outcome: PinOutcome;
@@ -203,7 +217,7 @@ export class Pins {
   commit(mapFd: (name: string) => number): void {
     if (this.adopted) return;
     removePinDir(this.dir);
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    makeDirs(this.dir);
     for (const [file, name] of Object.entries(PINNED_MAPS))
       check(`pin ${name} at ${path.join(this.dir, file)}`, ffi.objPin(mapFd(name), path.join(this.dir, file)));
     const fd = check(
