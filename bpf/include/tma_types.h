@@ -170,9 +170,10 @@ _Static_assert(TMA_ERR__COUNT <= TMA_ERR_SLOTS, "error slots");
 _Static_assert(sizeof(struct tma_pfx_set) % 64 == 0, "prefix sets are whole cache lines");
 
 /* Control written by user space (tma_ctl key 0). The agent flips epoch, waits for programs in flight, then reads
- * and clears copy (epoch ^ 1). */
+ * and clears copy ((epoch - 1) & 1). epoch counts flips (a generation): pinned maps adopted by a next agent tell
+ * which generation each copy holds. */
 struct tma_ctl {
-	__u32 epoch; /* 0 or 1: the copy the kernel writes */
+	__u32 epoch; /* generation; the kernel writes copy (epoch & 1) */
 	__u32 pad;
 };
 

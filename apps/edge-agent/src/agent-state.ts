@@ -17,9 +17,17 @@ export interface StateData {
   /**
    * A process is counting into an interval no snapshot holds yet: set once the programs are attached, cleared after
    * the final snapshot of a clean stop. Found set at the next start (kill -9, crash, power loss on the same boot),
-   * the interval in progress was lost: its sequence is skipped, so the loss shows downstream as a sequence gap.
+   * the interval in progress was lost unless the next process adopted the pinned maps holding it: then it is
+   * published as usual; otherwise its sequence is skipped, so the loss shows downstream as a sequence gap.
    */
   counting?: boolean;
+  /**
+   * The sequence taken for the copy of epoch generation `generation` (saved with the sequence, before the snapshot is
+   * spooled). A next process that adopts the pinned maps and finds that copy not marked handed out publishes it again
+   * under the same sequence, so a snapshot cut short after taking it leaves no gap, and one that was spooled after
+   * all is the same (agent, boot, sequence) twice, which the aggregator stores once.
+   */
+  pending?: { generation: number; sequence: number } | null;
 }
 
 export function readBootId(file = '/proc/sys/kernel/random/boot_id'): string {
@@ -122,11 +130,13 @@ export class AgentState {
   private readonly condition: StorageCondition;
   /** The sequence skipped at this start for the interval the previous process lost (see `counting`), or null. */
   lostSequence: number | null = null;
+  /** The previous process on this boot was counting when it went (see `counting`): settle() decides what was lost. */
+  wasCounting = false;
 
   private constructor(
     private readonly file: string,
     readonly data: StateData,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     this.condition = new StorageCondition('state_save', log);
   }
@@ -156,22 +166,35 @@ export class AgentState {
     }
     data ??= { agentId: randomUUID(), bootId, nextSequence: 0, nextSpoolIndex: 0, spoolDrops: 0 };
     data.spoolDrops ??= 0;
-    let lostSequence: number | null = null;
+    let wasCounting = false;
     if (data.bootId !== bootId) {
       data.bootId = bootId;
       data.nextSequence = 0;
-    } else if (data.counting) {
-      lostSequence = data.nextSequence++;
-      log('warn', 'interval_lost', {
-        sequence: lostSequence,
+      data.counting = false;
+      data.pending = null;
+    } else wasCounting = data.counting === true;
+    const s = new AgentState(file, data, log);
+    s.wasCounting = wasCounting;
+    s.save();
+    return s;
+  }
+
+  /**
+   * Once the kernel object is loaded: when the previous process on this boot was counting and its maps were not
+   * adopted (not pinned, or another layout), its interval in progress is lost and its sequence skipped, logged as
+   * interval_lost. With the maps adopted nothing was lost: the counting goes on in them.
+   */
+  settle(adopted: boolean): void {
+    if (this.wasCounting && !adopted) {
+      this.lostSequence = this.data.nextSequence++;
+      this.log('warn', 'interval_lost', {
+        sequence: this.lostSequence,
         reason: 'the previous process stopped without a snapshot of its interval in progress',
       });
     }
-    data.counting = false;
-    const s = new AgentState(file, data, log);
-    s.lostSequence = lostSequence;
-    s.save();
-    return s;
+    if (!adopted) this.data.pending = null;
+    this.data.counting = adopted && this.wasCounting;
+    this.save();
   }
 
   /** The last save reached the disk: sequences handed out so far cannot be handed out again after a crash. */
@@ -184,11 +207,21 @@ export class AgentState {
     return this.condition.failure;
   }
 
-  /** Takes the next sequence number and persists the counter before returning it. */
-  takeSequence(): number {
+  /**
+   * Takes the next sequence number and persists the counter before returning it; `generation`: the epoch generation
+   * of the copy it is for (see `pending`).
+   */
+  takeSequence(generation?: number): number {
     const seq = this.data.nextSequence++;
+    this.data.pending = generation === undefined ? null : { generation, sequence: seq };
     this.save();
     return seq;
+  }
+
+  /** The sequence a killed process took for generation `generation`, when it is the last one it took. */
+  pendingSequence(generation: number): number | null {
+    const p = this.data.pending;
+    return p && p.generation === generation && p.sequence === this.data.nextSequence - 1 ? p.sequence : null;
   }
 
   /** Records whether an interval in progress holds counts no snapshot has (see StateData.counting). */

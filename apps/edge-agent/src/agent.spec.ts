@@ -1,10 +1,11 @@
 // The whole agent on a real kernel: in-process against the real broker, and the CLI as users (and the testbed) run
-// it: --once --stdout, configuration errors, kill -9 and restart with no stale programs, interfaces that appear later.
+// it: --once --stdout, configuration errors, kill -9 and restart (pinned: the program adopted; not pinned: no stale
+// programs), interfaces that appear later.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { programNameById } from '@tma/kernel';
+import { PIN_ROOT, programNameById, removePinDir } from '@tma/kernel';
 import { OBJECT_PATH, rootDescribe, udpFrameBytes } from '@tma/kernel/testing';
 import { decode, snapshotTopic } from '@tma/schema';
 import { decodeCountMinSketch, expandHashSeed, PUBLIC_HASH_KEY, useHashSeed } from '@tma/sketch';
@@ -182,7 +183,7 @@ run('edge agent on a veth pair', () => {
     expect(missing.stderr()).toContain('interface tma-no-such0 does not exist');
   }, 60_000);
 
-  it('leaves no program behind after kill -9 with tcx links, and detaches on SIGTERM', async () => {
+  it('with --pin-dir off, leaves no program behind after kill -9 with tcx links, and detaches on SIGTERM', async () => {
     const args = [
       '--interfaces',
       ns.outer,
@@ -193,6 +194,8 @@ run('edge agent on a veth pair', () => {
       '0',
       '--spool-dir',
       dir(),
+      '--pin-dir',
+      'off',
     ];
     const first = startCli(args);
     const ids = (await first.waitFor('agent_started')).programIds as number[];
@@ -207,7 +210,49 @@ run('edge agent on a veth pair', () => {
     expect(await gone(ids2)).toBe(true);
   }, 60_000);
 
-  it('removes the netlink TC filters a killed agent left, on the next start', async () => {
+  for (const tcAttach of ['auto', 'netlink']) {
+    it(`pinned (${tcAttach}): after kill -9 the program stays on, the next start swaps in its own, SIGTERM removes all`, async () => {
+      const pinDir = path.join(PIN_ROOT, `test-${path.basename(dir())}`);
+      const args = [
+        '--interfaces',
+        ns.outer,
+        '--interval',
+        '10s',
+        '--stdout',
+        '--metrics-port',
+        '0',
+        '--spool-dir',
+        dir(),
+        '--tc-attach',
+        tcAttach,
+        '--pin-dir',
+        pinDir,
+      ];
+      try {
+        const first = startCli(args);
+        const ids = (await first.waitFor('agent_started')).programIds as number[];
+        first.child.kill('SIGKILL');
+        await first.exited;
+        expect(ids.map((id) => programNameById(id))).toEqual(['tma_tc', 'tma_tc_eg']); // still counting
+        const second = startCli(args);
+        await second.waitFor('maps_adopted');
+        const started = await second.waitFor('agent_started');
+        expect(started).toMatchObject({ adopted: true, lostSequence: null, pinDir });
+        expect(second.events().some((e) => e.event === 'stale_programs_removed')).toBe(false); // replaced in place
+        expect(await gone(ids)).toBe(true); // the old programs went with the swap
+        if (tcAttach === 'netlink') expect(tcFilters(ns.outer, 'ingress').match(/handle 0x544d41/g)).toHaveLength(1);
+        second.child.kill('SIGTERM');
+        expect(await second.exited).toBe(0);
+        expect(await gone(started.programIds as number[])).toBe(true);
+        expect(fs.existsSync(pinDir)).toBe(false);
+        expect(tcFilters(ns.outer, 'ingress')).not.toContain('tma_tc');
+      } finally {
+        removePinDir(pinDir);
+      }
+    }, 60_000);
+  }
+
+  it('removes the netlink TC filters a killed agent left, on the next start (nothing pinned)', async () => {
     const args = [
       '--interfaces',
       ns.outer,
@@ -220,6 +265,8 @@ run('edge agent on a veth pair', () => {
       dir(),
       '--tc-attach',
       'netlink',
+      '--pin-dir',
+      'off',
     ];
     const first = startCli(args);
     const ids = (await first.waitFor('agent_started')).programIds as number[];

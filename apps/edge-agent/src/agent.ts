@@ -1,6 +1,7 @@
-// The agent's life: load the BPF object, attach to the interfaces (and to those that appear later), then every
-// interval flip → read → build the snapshot → spool it durably → publish the spool in order. On stop: detach,
-// read the last partial interval, spool and try to publish it, release everything.
+// The agent's life: load the BPF object (adopting the maps a killed predecessor pinned), attach to the interfaces
+// (and to those that appear later), then every interval flip → read → build the snapshot → spool it durably → zero
+// the copy read → publish the spool in order. On stop: detach, read the last partial interval, spool and try to
+// publish it, release everything, pins included.
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import * as path from 'node:path';
@@ -19,6 +20,7 @@ import {
   ERR_REASONS,
   EpochReader,
   listInterfaces,
+  PIN_ROOT,
   TmaKernel,
   type Attachment,
   type EpochRead,
@@ -30,8 +32,8 @@ import { Publisher } from './publisher';
 import { buildSnapshot, snapshotToJson } from './snapshot';
 import { Spool } from './spool';
 import { AgentState, readBootId } from './agent-state';
-import { IntervalClock, systemClocks, type Clocks } from './interval-clock';
-import { useHashSeed } from '@tma/sketch';
+import { IntervalClock, systemClocks, type ClosedInterval, type Clocks } from './interval-clock';
+import { INTERVAL_MAX_MS, useHashSeed } from '@tma/sketch';
 import { BlockMap } from '@tma/kernel';
 import { protectedHosts } from '@tma/threats';
 import { CommandLink } from './commands';
@@ -138,7 +140,11 @@ export class Agent {
         sampleRate: c.samplingRate,
         candThreshold: c.candidateThreshold,
         tunnels: c.tunnels,
+        pinDir: this.pinDir ?? undefined,
       });
+      this.logPins();
+      // adopted maps: the predecessor's interval in progress is still being counted, nothing lost
+      this.state.settle(this.kernel.adopted);
       this.reader = new EpochReader(this.kernel);
       if (c.mitigation) {
         // the brokers this agent publishes to are never blocked, whatever a rule says
@@ -159,13 +165,17 @@ export class Agent {
         }
       }
       this.syncInterfaces(true);
-      this.state.setCounting(true); // from here on a kill loses the interval in progress
+      const dropped = this.kernel.dropUnclaimedPins();
+      if (dropped.length) this.log('info', 'pins_dropped', { pins: dropped });
+      if (this.kernel.adopted) this.clock = this.recover();
+      this.state.setCounting(true); // from here on a kill loses the interval in progress (unless pinned)
       if (c.metricsPort > 0) this.server = await this.metrics.serve(c.metricsPort, c.metricsHost);
     } catch (e) {
       this.release();
       throw e;
     }
-    this.clock = new IntervalClock(c.intervalMs, this.deps.clocks ?? systemClocks);
+    this.clock ??= new IntervalClock(c.intervalMs, this.deps.clocks ?? systemClocks);
+    this.kernel.pins?.markStart(this.reader.generation, this.clock.startMs, this.clock.startMs);
     this.log('info', 'agent_started', {
       hostId: c.hostId,
       agentId: this.state.data.agentId,
@@ -181,8 +191,11 @@ export class Agent {
       programIds: [...new Set(this.attachments.map((a) => a.progId))],
       spoolDir: c.spoolDir,
       spooled: this.spool?.depth ?? 0,
-      // The sequence skipped for the interval a killed predecessor lost (null: it stopped cleanly, or a new boot).
+      // The sequence skipped for the interval a killed predecessor lost (null: it stopped cleanly, a new boot, or
+      // its pinned maps were adopted).
       lostSequence: this.state.lostSequence,
+      pinDir: this.kernel.pins?.dir ?? null,
+      adopted: this.kernel.adopted,
       metricsPort: this.server ? c.metricsPort : 0,
       mode: c.stdout ? 'stdout' : 'kafka',
     });
@@ -226,13 +239,83 @@ export class Agent {
     this.scheduleTick();
   }
 
-  /** Reads the idle copy and turns it into a spooled (or printed) snapshot. Returns it. */
+  /** The pin directory of this agent (null: pinning off): one per agent identity, so agents never share one. */
+  private get pinDir(): string | null {
+    if (this.config.pinDir === null) return null;
+    return this.config.pinDir ?? path.join(PIN_ROOT, this.state!.data.agentId);
+  }
+
+  private logPins(): void {
+    const k = this.kernel!;
+    const o = k.pinOutcome;
+    if (k.pinError) this.log('warn', 'pin_failed', { dir: this.pinDir, error: k.pinError });
+    else if (o?.adopted) this.log('info', 'maps_adopted', { dir: o.dir });
+    else if (o && o.reason !== 'none')
+      // pins of another layout or configuration (an upgrade): their counts cannot be read, the object starts fresh
+      this.log('warn', 'pins_replaced', { dir: o.dir, reason: o.reason, detail: o.detail });
+  }
+
+  /**
+   * Adopted maps: the copy the predecessor flipped away from and did not hand out (killed between its flip and its
+   * spool write) is handed out now, under the sequence it took for it if it took one; a copy it handed out but did
+   * not zero is zeroed. Returns the clock of the interval in progress, which started when the predecessor's did.
+   */
+  private recover(): IntervalClock {
+    const k = this.kernel!;
+    const reader = this.reader!;
+    const meta = k.pins!.readMeta();
+    const gen = reader.generation;
+    const idleGen = (gen - 1) >>> 0;
+    const idle = idleGen & 1;
+    const clocks = this.deps.clocks ?? systemClocks;
+    const now = clocks.wall();
+    // killed between a flip and recording its time: the copy in progress is stamped from now
+    const startMs = meta.gen === gen ? meta.startMs : now;
+    if (meta.doneGen !== idleGen) {
+      const read = reader.readCopy(idle);
+      read.generation = idleGen;
+      const interval = { startMs: meta.gen === gen ? meta.prevStartMs : meta.startMs, endMs: startMs };
+      // its end unknown (now) after a long downtime: stamped as the schema's longest interval, as the clock does
+      const cutMs = Math.max(0, interval.endMs - interval.startMs - INTERVAL_MAX_MS);
+      interval.startMs += cutMs;
+      const pending = this.state!.pendingSequence(idleGen);
+      const snap = this.emit(read, { ...interval, steppedMs: 0, cutMs }, pending ?? undefined);
+      this.log('info', 'interval_recovered', {
+        sequence: snap.sequence,
+        generation: idleGen,
+        packets: snap.totals.packets,
+        again: pending !== null, // its sequence was taken: it may have been spooled before the kill
+      });
+    } else reader.clearCopy(idle); // handed out, maybe not yet zeroed
+    return new IntervalClock(this.config.intervalMs, clocks, startMs);
+  }
+
+  /** Reads the idle copy and turns it into a spooled (or printed) snapshot, then zeroes the copy. Returns it. */
   snapshot(): SketchSnapshot {
     const c0 = process.cpuUsage();
-    const read = this.reader!.read();
+    // the copy stays as it is until its snapshot is spooled (emit): a kill in between leaves it to the next process
+    const read = this.reader!.read({ keep: true });
     const interval = this.clock!.close();
+    this.kernel?.pins?.markStart(this.reader!.generation, interval.endMs, interval.startMs);
     if (interval.steppedMs) this.log('warn', 'wall_clock_step', { steppedMs: interval.steppedMs });
     if (interval.cutMs) this.log('warn', 'interval_cut', { cutMs: interval.cutMs });
+    return this.emit(read, interval, undefined, c0);
+  }
+
+  /**
+   * Builds the snapshot of a read copy, spools (or prints) it, then marks its generation handed out and zeroes it
+   * (also when building fails: a copy is never counted into twice). `sequence`: one taken for it before.
+   */
+  private emit(read: EpochRead, interval: ClosedInterval, sequence?: number, c0 = process.cpuUsage()): SketchSnapshot {
+    try {
+      return this.build(read, interval, sequence, c0);
+    } finally {
+      this.kernel?.pins?.markDone(read.generation);
+      this.reader!.clearCopy(read.copy);
+    }
+  }
+
+  private build(read: EpochRead, interval: ClosedInterval, sequence: number | undefined, c0: NodeJS.CpuUsage) {
     const c1 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     this.observe(read);
@@ -242,7 +325,7 @@ export class Agent {
       agentId: this.state!.data.agentId,
       agentVersion: this.version,
       bootId: this.bootId,
-      sequence: this.state!.takeSequence(),
+      sequence: sequence ?? this.state!.takeSequence(read.generation),
       intervalStartMs: interval.startMs,
       intervalEndMs: interval.endMs,
       interfaces: [...this.covered.values()],
@@ -361,7 +444,8 @@ export class Agent {
     for (const i of wanted) {
       if (k.isAttached(i.ifindex)) continue;
       try {
-        const stale = TmaKernel.removeStale(i.ifindex);
+        // adopted maps: a filter left by the predecessor is replaced in place by the attach (it counts into them)
+        const stale = k.adopted ? 0 : TmaKernel.removeStale(i.ifindex);
         if (stale) this.log('warn', 'stale_programs_removed', { ifname: i.name, removed: stale });
         const made = k.attach(i.ifindex, i.name, { xdpMode: this.config.xdpMode, tcAttach: this.config.tcAttach });
         for (const a of made) this.cover(a);

@@ -52,6 +52,8 @@ export interface AgentConfig {
   mitigationProtect: string[];
   /** the deployment's hash seed, expanded (TMA_HASH_SEED or TMA_HASH_SEED_FILE; the public one with a warning) */
   hashSeed: ResolvedHashSeed;
+  /** bpffs directory of the pinned maps and links (undefined: /sys/fs/bpf/tma/<agent id>; null: nothing pinned) */
+  pinDir?: string | null;
 }
 
 export const USAGE = `Usage: tma-edge-agent [options]
@@ -80,6 +82,9 @@ Precedence: flags > environment > --config file > defaults.
   --compression none|gzip|snappy|zstd TMA_AGENT_COMPRESSION default ${DEFAULT_COMPRESSION} (Kafka batch compression)
   --object <file>              TMA_AGENT_OBJECT       the BPF object (default bpf/dist/tma.bpf.o of this build)
   --poll-interval <dur>        TMA_AGENT_POLL_INTERVAL how often interfaces are rescanned, default 5s
+  --pin-dir <dir>|off          TMA_AGENT_PIN_DIR      default /sys/fs/bpf/tma/<agent id>: maps and links pinned
+                                                      there keep counting through a crash, and the next start
+                                                      adopts them; off: they go with the process
   --mitigation on|off          TMA_AGENT_MITIGATION   default on: apply approved block rules of the commands topic
   --mitigation-max-rules <n>   TMA_AGENT_MITIGATION_MAX_RULES default 256 (1..1024) rules at once on this host
   --mitigation-protect <a,b>   TMA_AGENT_MITIGATION_PROTECT addresses no rule may hold (the brokers' always are),
@@ -220,6 +225,16 @@ const SETTINGS = {
     label: 'pollInterval',
     schema: rules.duration({ min: 100, max: 600_000, bareMs: true }),
     default: 5000,
+  }),
+  pinDir: setting<string | null | undefined>({
+    env: 'TMA_AGENT_PIN_DIR',
+    flag: 'pin-dir',
+    schema: rule((v) =>
+      v === 'off' || v === false
+        ? null
+        : path.resolve(typeof v === 'string' && v ? v : fail('give a directory or off')),
+    ),
+    default: undefined,
   }),
   mitigation: setting({ env: 'TMA_AGENT_MITIGATION', flag: 'mitigation', schema: rules.onOff(), default: true }),
   mitigationMaxRules: setting({

@@ -33,12 +33,23 @@ export class IntervalClock {
   /** wall stamp of the current interval's start (unrounded, so consecutive intervals chain exactly) */
   private startWall: number;
 
+  /** `startWallMs`: the first interval began then (earlier than now: one a killed predecessor started). */
   constructor(
     readonly intervalMs: number,
     private readonly clocks: Clocks = systemClocks,
+    startWallMs?: number,
   ) {
     this.originMono = this.startMono = clocks.mono();
     this.startWall = clocks.wall();
+    if (startWallMs !== undefined && startWallMs < this.startWall) {
+      this.originMono = this.startMono = this.startMono - (this.startWall - startWallMs);
+      this.startWall = startWallMs;
+    }
+  }
+
+  /** Wall stamp of the current interval's start. */
+  get startMs(): number {
+    return this.startWall;
   }
 
   /**

@@ -134,17 +134,40 @@ describe('agent state', () => {
     expect([a.takeSequence(), a.takeSequence()]).toEqual([0, 1]);
     a.setCounting(true); // attached and counting into the interval of sequence 2 ...
     const b = AgentState.open(dir, 'boot-1', (_l, event, fields) => events.push([event, fields ?? {}])); // ... killed
+    b.settle(false); // its maps went with it
     expect(b.lostSequence).toBe(2);
     expect(events).toEqual([['interval_lost', expect.objectContaining({ sequence: 2 })]]);
     expect(b.takeSequence()).toBe(3);
     b.setCounting(true);
     b.setCounting(false); // a clean stop: its final snapshot holds the interval in progress
     const c = AgentState.open(dir, 'boot-1');
+    c.settle(false);
     expect(c.lostSequence).toBeNull();
     expect(c.takeSequence()).toBe(4);
     c.setCounting(true);
     const d = AgentState.open(dir, 'boot-2'); // killed, then the host rebooted: a new stream from 0, nothing skipped
+    d.settle(false);
     expect([d.lostSequence, d.takeSequence()]).toEqual([null, 0]);
+  });
+
+  it('skips nothing after a process killed while counting when its pinned maps were adopted', () => {
+    const events: string[] = [];
+    const a = AgentState.open(dir, 'boot-1');
+    a.settle(false);
+    expect(a.takeSequence(6)).toBe(0);
+    a.setCounting(true);
+    expect(a.takeSequence(7)).toBe(1); // killed after taking the sequence for generation 7, maybe before spooling
+    const b = AgentState.open(dir, 'boot-1', (_l, event) => events.push(event));
+    expect(b.wasCounting).toBe(true);
+    b.settle(true); // the maps kept counting
+    expect([b.lostSequence, events]).toEqual([null, []]);
+    expect([b.pendingSequence(7), b.pendingSequence(6)]).toEqual([1, null]); // generation 7 keeps its sequence
+    expect(b.takeSequence(8)).toBe(2);
+    expect(b.pendingSequence(7)).toBeNull();
+    // killed again, and this time the pins were of another layout: the interval in progress is lost
+    const c = AgentState.open(dir, 'boot-1', (_l, event) => events.push(event));
+    c.settle(false);
+    expect([c.lostSequence, events, c.pendingSequence(8)]).toEqual([3, ['interval_lost'], null]);
   });
 
   it('refuses a corrupt state file instead of reusing sequence numbers', () => {

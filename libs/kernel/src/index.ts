@@ -5,5 +5,6 @@ export * from './block';
 export * from './layout';
 export * from './libbpf';
 export * from './loader';
+export * from './pins';
 export * from './reader';
 export * from './state-map';

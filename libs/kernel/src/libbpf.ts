@@ -54,6 +54,21 @@ export const ffi = {
   tcQuery: lib.func('int bpf_tc_query(const tma_ea_bpf_tc_hook *hook, _Inout_ tma_ea_bpf_tc_opts *opts)'),
   progFdById: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
   objInfo: lib.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
+  // pinning in bpffs (docs/edge-agent.md, "Pinned maps")
+  objPin: lib.func('int bpf_obj_pin(int fd, const char *pathname)'),
+  objGet: lib.func('int bpf_obj_get(const char *pathname)'),
+  reuseFd: lib.func('int bpf_map__reuse_fd(void *map, int fd)'),
+  linkUpdate: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, void *opts)'),
+  mapCreate: lib.func(
+    'int bpf_map_create(int map_type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, void *opts)',
+  ),
+  progQuery: lib.func(
+    'int bpf_prog_query(int target_fd, int type, uint32_t query_flags, _Out_ uint32_t *attach_flags, _Out_ uint32_t *prog_ids, _Inout_ uint32_t *prog_cnt)',
+  ),
+  mapType: lib.func('int bpf_map__type(void *map)'),
+  mapKeySize: lib.func('uint32_t bpf_map__key_size(void *map)'),
+  mapMaxEntries: lib.func('uint32_t bpf_map__max_entries(void *map)'),
+  mapFlags: lib.func('uint32_t bpf_map__map_flags(void *map)'),
   closeFd: libc.func('int close(int fd)'),
   mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)'),
   munmap: libc.func('int munmap(void *addr, size_t length)'),
@@ -90,6 +105,9 @@ export const XDP_FLAGS_DRV_MODE = 1 << 2;
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
 export const MAP_SHARED = 1;
+
+/** enum bpf_map_type */
+export const BPF_MAP_TYPE_ARRAY = 2;
 
 export const ENOENT = 2;
 export const ENODEV = 19;
@@ -129,6 +147,15 @@ export function programIdByFd(fd: number): number {
   return info.readUInt32LE(4);
 }
 
+/** Ids of the programs attached at a tcx hook of an interface (BPF_PROG_QUERY by ifindex), in run order. */
+export function tcxProgramIds(ifindex: number, attachType: number): number[] {
+  const ids = new Uint32Array(64);
+  const count = [ids.length];
+  const rc = ffi.progQuery(ifindex, attachType, 0, [0], ids, count);
+  if (rc < 0) return [];
+  return [...ids.subarray(0, count[0])];
+}
+
 /** Name of a loaded program (bpf_prog_info.name, at byte 64 of the info struct), or null when it is gone. */
 export function programNameById(id: number): string | null {
   const fd = ffi.progFdById(id);
@@ -143,6 +170,29 @@ export function programNameById(id: number): string | null {
   } finally {
     ffi.closeFd(fd);
   }
+}
+
+/** The kernel's view of a map (struct bpf_map_info: type, id, key_size, value_size, max_entries, map_flags). */
+export interface MapInfo {
+  type: number;
+  id: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+}
+
+export function mapInfoByFd(fd: number): MapInfo {
+  const info = Buffer.alloc(256);
+  check('bpf_obj_get_info_by_fd', ffi.objInfo(fd, info, [info.length]));
+  return {
+    type: info.readUInt32LE(0),
+    id: info.readUInt32LE(4),
+    keySize: info.readUInt32LE(8),
+    valueSize: info.readUInt32LE(12),
+    maxEntries: info.readUInt32LE(16),
+    flags: info.readUInt32LE(20),
+  };
 }
 
 export interface NetInterface {

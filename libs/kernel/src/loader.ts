@@ -1,7 +1,9 @@
 // Loads the TMA object (open -> set .rodata knobs -> load) and attaches its programs to interfaces.
-// Attachments are links where the kernel has them (tcx for TC, bpf_link for XDP), so they vanish with the process,
-// even on kill -9. The netlink TC path (kernels without tcx) survives a crash: filters carry a handle and priority of
-// our own, and start-up removes any such filter whose program is ours before attaching again.
+// Attachments are links where the kernel has them (tcx for TC, bpf_link for XDP); unpinned, they vanish with the
+// process, even on kill -9. With a pin directory (pins.ts) the maps and links outlive a killed process, and the next
+// load adopts them: its programs replace the old ones in place (bpf_link_update, or a netlink filter replaced), so
+// nothing stops counting. The netlink TC path (kernels without tcx) survives a crash anyway: filters carry a handle
+// and priority of our own, and a start that did not adopt removes any such filter whose program is ours first.
 import * as fs from 'node:fs';
 import { currentHashSeed, type HashSeed } from '@tma/sketch';
 import {
@@ -39,6 +41,7 @@ import {
   stateEntries,
   type TunnelMode,
 } from './layout';
+import { LAYOUT_STAMP, Pins, fnv1a, type PinOutcome } from './pins';
 import { StateMap } from './state-map';
 
 /** Where the programs run: TC (ingress + egress) or XDP (ingress). */
@@ -94,6 +97,8 @@ export interface LoadOptions {
   tunnels?: TunnelMode;
   /** the deployment's hash key (default: the seed this process uses, @tma/sketch useHashSeed) */
   hashSeed?: HashSeed;
+  /** pin the maps and links in this bpffs directory, adopting what a killed process left there (pins.ts) */
+  pinDir?: string;
 }
 
 export interface Attachment {
@@ -108,6 +113,10 @@ export interface Attachment {
   linkFd?: number;
   /** kernel id of the attached program */
   progId: number;
+  /** the link's pin (pinned maps only) */
+  pin?: string;
+  /** a link or filter a killed process left, now running this object's program */
+  adopted?: boolean;
   program: ProgramName;
   /** slot of the interface's totals in tma_state.ifc (0: shared by interfaces without one) */
   slot: number;
@@ -153,10 +162,10 @@ export function detachTcFilter(ifindex: number, ifname: string, dir: AttachDirec
 
 /** Writes the hash key expanded from the seed into the object's .rodata.hash before load. An older build (benchmarks)
  * has the public key compiled in instead: it may only run when the public seed is in use. */
-function setHashKey(obj: unknown, seed: HashSeed): void {
+function setHashKey(obj: unknown, seed: HashSeed): Buffer {
   const map = ffi.findMap(obj, HASH_KEY_SECTION);
   if (!map) {
-    if (seed.isPublic) return;
+    if (seed.isPublic) return Buffer.alloc(0);
     throw new Error(`${HASH_KEY_SECTION} not found in the BPF object: it cannot hash with this deployment's seed`);
   }
   const m = STRUCTS.tma_hash_key.members;
@@ -165,6 +174,7 @@ function setHashKey(obj: unknown, seed: HashSeed): void {
   key.writeUInt32LE(seed.fLo, m.f);
   key.writeUInt32LE(seed.fHi, m.f + 4);
   check(`bpf_map__set_initial_value(${HASH_KEY_SECTION})`, ffi.setInitialValue(map, key, key.length));
+  return key;
 }
 
 /** The candidate table's entry rule the program was loaded with (the reader derives each copy's entry floor). */
@@ -185,6 +195,10 @@ export class TmaKernel {
   private readonly slotNames = new Map<number, string>();
   private stateMap: StateMap | null = null;
   private closed = false;
+  /** the pin directory (null: nothing pinned) */
+  pins: Pins | null = null;
+  /** why pinning was given up (bpffs missing, no permission), or null */
+  pinError: string | null = null;
 
   private constructor(
     private readonly obj: unknown,
@@ -217,7 +231,7 @@ export class TmaKernel {
         candNoiseShift: options.candNoiseShift ?? CAND_NOISE_SHIFT_DEFAULT,
       };
       check('bpf_map__set_initial_value(.rodata)', ffi.setInitialValue(rodata, cfg, cfg.length));
-      setHashKey(obj, options.hashSeed ?? currentHashSeed());
+      const key = setHashKey(obj, options.hashSeed ?? currentHashSeed());
       // one struct tma_state per (possible CPU, copy)
       const state = ffi.findMap(obj, 'tma_state');
       if (!state) throw new Error('map tma_state not found in the BPF object');
@@ -234,13 +248,63 @@ export class TmaKernel {
         }
         check(`set_autoload(${name})`, ffi.setAutoload(prog, !wanted || wanted.includes(name)));
       }
+      // Pinned maps of a killed process are adopted before load, when made for this layout and configuration.
+      if (options.pinDir && ffi.findMap(obj, IFS_MAP)) {
+        // the hook too: adopting TC maps with XDP programs would leave the old links counting ingress a second time
+        const config = fnv1a(Buffer.concat([cfg, key, Buffer.from(options.hook ?? '')]));
+        k.pins = Pins.prepare(obj, options.pinDir, { layout: LAYOUT_STAMP, config, cpus: k.cpus });
+      }
       check('bpf_object__load', ffi.load(obj));
       if (ffi.findMapFd(obj, IFS_MAP) >= 0) k.ifs = Buffer.alloc(IF_TABLE * STRUCTS.tma_if_slot.size);
+      if (k.pins?.adopted && k.ifs) check(`lookup ${IFS_MAP}`, ffi.lookup(k.mapFd(IFS_MAP), u32(0), k.ifs)); // the slots the programs use now
+      if (k.pins) {
+        try {
+          k.pins.commit((name) => k.mapFd(name));
+        } catch (e) {
+          // no bpffs (or not writable): counted as before, lost with the process
+          k.pinError = (e as Error).message;
+          k.pins = null;
+        }
+      }
     } catch (e) {
       ffi.close(obj);
       throw e;
     }
     return k;
+  }
+
+  /** What the start found pinned: adopted, or why it starts fresh (null: pinning off or unavailable). */
+  get pinOutcome(): PinOutcome | null {
+    return this.pins?.outcome ?? null;
+  }
+
+  /** True when the maps were adopted from a killed process (their counts carry on). */
+  get adopted(): boolean {
+    return this.pins?.adopted ?? false;
+  }
+
+  /**
+   * After the first round of attaching: pinned links of interfaces this process did not attach to go (their
+   * programs leave those interfaces), and so do their interface slots. Returns the pins removed.
+   */
+  dropUnclaimedPins(): string[] {
+    if (!this.pins) return [];
+    const mine = new Set(this.attachments().map((a) => a.pin));
+    const dropped = this.pins.linkPins().filter((f) => !mine.has(f));
+    for (const f of dropped) fs.rmSync(f, { force: true });
+    if (this.ifs) {
+      const size = STRUCTS.tma_if_slot.size;
+      let changed = false;
+      for (let i = 0; i < IF_TABLE; i++) {
+        const ifindex = this.ifs.readUInt32LE(i * size);
+        if (ifindex !== 0 && !this.attached.has(ifindex)) {
+          this.ifs.fill(0, i * size, (i + 1) * size);
+          changed = true;
+        }
+      }
+      if (changed) this.writeSlots();
+    }
+    return dropped;
   }
 
   programFd(name: ProgramName): number {
@@ -329,6 +393,11 @@ export class TmaKernel {
     if (!this.ifs) return 0;
     const at = (ifindex % IF_TABLE) * STRUCTS.tma_if_slot.size;
     const taken = this.ifs.readUInt32LE(at + 4);
+    // adopted maps: the interface keeps the slot its counts are in
+    if (taken !== 0 && this.ifs.readUInt32LE(at) === ifindex && !this.slotNames.has(taken)) {
+      this.slotNames.set(taken, ifname);
+      return taken;
+    }
     if (taken !== 0) return 0;
     let slot = 1;
     while (slot < IF_SLOTS && this.slotNames.has(slot)) slot++;
@@ -363,6 +432,13 @@ export class TmaKernel {
         sz: LINK_CREATE_OPTS_SIZE,
         flags: m === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE,
       });
+    const base = { ifindex, ifname, hook: 'XDP', direction: 'INGRESS', via: 'link', program, slot } as const;
+    // a link a killed process pinned: this program replaces its program in place (the mode stays the link's)
+    for (const m of ['native', 'generic'] as const) {
+      const pin = this.pins?.linkPath(ifindex, `xdp_${m}`);
+      const old = pin ? this.adoptLink(pin, fd) : -1;
+      if (old >= 0) return { ...base, xdpMode: m, linkFd: old, progId: programIdByFd(fd), pin, adopted: true };
+    }
     let used: 'native' | 'generic' = mode === 'generic' ? 'generic' : 'native';
     let link = tryMode(used);
     if (link < 0 && mode === 'auto') {
@@ -370,18 +446,34 @@ export class TmaKernel {
       link = tryMode(used);
     }
     check(`XDP ${used} attach to ${ifname}`, link);
-    return {
-      ifindex,
-      ifname,
-      hook: 'XDP',
-      direction: 'INGRESS',
-      via: 'link',
-      xdpMode: used,
-      linkFd: link,
-      progId: programIdByFd(fd),
-      program,
-      slot,
-    };
+    const pin = this.pinLink(link, ifindex, `xdp_${used}`);
+    return { ...base, xdpMode: used, linkFd: link, progId: programIdByFd(fd), pin };
+  }
+
+  /**
+   * The pinned link at `pin`, switched to program `progFd` (bpf_link_update: atomic, no packet goes uncounted), or -1
+   * when there is none or it no longer works (its interface went away): then its pin goes.
+   */
+  private adoptLink(pin: string, progFd: number): number {
+    const old = Pins.openLink(pin);
+    if (old < 0) return -1;
+    if (ffi.linkUpdate(old, progFd, null) === 0) return old;
+    ffi.closeFd(old);
+    fs.rmSync(pin, { force: true });
+    return -1;
+  }
+
+  /** Pins a new link (pinned maps only); returns its pin. A link that cannot be pinned is released. */
+  private pinLink(link: number, ifindex: number, where: string): string | undefined {
+    if (!this.pins) return undefined;
+    const pin = this.pins.linkPath(ifindex, where);
+    fs.rmSync(pin, { force: true });
+    const rc = ffi.objPin(link, pin);
+    if (rc < 0) {
+      ffi.closeFd(link);
+      check(`pin link at ${pin}`, rc);
+    }
+    return pin;
   }
 
   private attachTc(
@@ -395,32 +487,38 @@ export class TmaKernel {
     // one program per direction and device type: the program knows both at no cost per packet
     const program = programFor('tc', l3, dir);
     const fd = this.programFd(program);
+    const pin = this.pins?.linkPath(ifindex, dir.toLowerCase());
+    const base = { ifindex, ifname, hook: 'TC', direction: dir, program, slot } as const;
     if (mode !== 'netlink') {
+      const old = pin ? this.adoptLink(pin, fd) : -1;
+      if (old >= 0) return { ...base, via: 'link', linkFd: old, progId: programIdByFd(fd), pin, adopted: true };
+      // adopted maps and a netlink filter of ours (a start with --tc-attach netlink before): it goes first, or both
+      // programs would count every packet
+      const filter = this.adopted ? queryTcFilter(ifindex, dir) : 0;
+      if (filter && programNameById(filter)?.startsWith('tma_')) detachTcFilter(ifindex, ifname, dir);
       const link = ffi.linkCreate(fd, ifindex, dir === 'INGRESS' ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, {
         sz: LINK_CREATE_OPTS_SIZE,
         flags: 0,
       });
-      if (link >= 0)
-        return {
-          ifindex,
-          ifname,
-          hook: 'TC',
-          direction: dir,
-          via: 'link',
-          linkFd: link,
-          progId: programIdByFd(fd),
-          program,
-          slot,
-        };
+      if (link >= 0) {
+        const pinned = this.pinLink(link, ifindex, dir.toLowerCase());
+        return { ...base, via: 'link', linkFd: link, progId: programIdByFd(fd), pin: pinned };
+      }
       if (mode === 'tcx') check(`tcx ${dir.toLowerCase()} attach to ${ifname}`, link);
     }
+    // a pinned tcx link of a start before (--tc-attach changed) would count every packet a second time
+    if (pin) fs.rmSync(pin, { force: true });
+    // replaces a filter of ours in place (the adopted maps' program is swapped for this one)
+    const adopted = this.adopted && queryTcFilter(ifindex, dir) !== 0;
     const progId = attachTcFilter(ifindex, ifname, dir, fd);
-    return { ifindex, ifname, hook: 'TC', direction: dir, via: 'netlink', progId, program, slot };
+    return { ...base, via: 'netlink', progId, adopted };
   }
 
   private release(a: Attachment): void {
-    if (a.via === 'link' && a.linkFd !== undefined) ffi.closeFd(a.linkFd);
-    else if (a.via === 'netlink') detachTcFilter(a.ifindex, a.ifname, a.direction);
+    if (a.via === 'link' && a.linkFd !== undefined) {
+      if (a.pin) fs.rmSync(a.pin, { force: true }); // the pin holds the link too
+      ffi.closeFd(a.linkFd);
+    } else if (a.via === 'netlink') detachTcFilter(a.ifindex, a.ifname, a.direction);
   }
 
   /** Detaches from one interface (a vanished interface took its attachments with it; that is not an error). */
@@ -447,6 +545,26 @@ export class TmaKernel {
     this.stateMap?.unmap();
     this.stateMap = null;
     ffi.close(this.obj);
+    try {
+      this.pins?.remove(); // a stopped agent leaves nothing counting
+    } catch (e) {
+      errors.push(e as Error);
+    }
     if (errors.length) throw errors[0];
+  }
+
+  /**
+   * What a kill -9 leaves, from inside the process (tests): the fds and the object go, the pins and netlink filters
+   * stay, and the pinned links keep the programs counting into the pinned maps.
+   */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const a of this.attachments()) if (a.linkFd !== undefined) ffi.closeFd(a.linkFd);
+    this.attached.clear();
+    this.stateMap?.unmap();
+    this.stateMap = null;
+    ffi.close(this.obj);
+    this.pins?.abandon();
   }
 }

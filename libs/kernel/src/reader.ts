@@ -1,6 +1,8 @@
 // The epoch protocol from user space: flip tma_ctl.epoch, wait for every program still running on the old copy
 // (an update of the tma_sync map-of-maps returns only after an RCU grace period), then read the idle copy straight
 // from the mmap of tma_state (no copying syscall), sum over CPUs into plain typed arrays, and zero it in place.
+// tma_ctl.epoch is a generation counter: the kernel writes copy (epoch & 1), and each flip adds one, so pinned maps
+// adopted by a next process tell which generation each copy holds (docs/edge-agent.md, "Pinned maps").
 // Counters become doubles: exact up to 2^53, far beyond any interval's traffic.
 import {
   cmsColumn,
@@ -83,6 +85,8 @@ export interface CandidateFloor {
 export interface EpochRead {
   /** the copy that was read (the kernel now writes the other one) */
   copy: number;
+  /** its generation (the tma_ctl.epoch value the kernel wrote it under) */
+  generation: number;
   totals: KernelTotals;
   protoPackets: Float64Array;
   protoBytes: Float64Array;
@@ -124,26 +128,32 @@ export class EpochReader {
     this.cpus = kernel.cpus;
     this.state = kernel.state();
     check('lookup tma_ctl', ffi.lookup(kernel.mapFd(CTL_MAP), this.zeroKey, this.ctlValue));
-    this.epoch = this.ctlValue.readUInt32LE(0) & 1;
+    this.epoch = this.ctlValue.readUInt32LE(0);
     this.syncValue.writeInt32LE(kernel.mapFd(CTL_MAP));
   }
 
   /** The copy the kernel writes now. */
   get currentEpoch(): number {
+    return this.epoch & 1;
+  }
+
+  /** The generation the kernel writes now (tma_ctl.epoch). */
+  get generation(): number {
     return this.epoch;
   }
 
-  /** Flips the epoch and returns once no program can still write the old copy. */
+  /** Flips the epoch and returns once no program can still write the old copy. Returns the idle copy. */
   flip(): number {
     const idle = this.epoch;
-    this.setEpoch(idle ^ 1);
+    this.setEpoch(idle + 1);
     this.barrier();
-    return idle;
+    return idle & 1;
   }
 
-  /** Makes programs write `epoch` from their next packet on (flip() = this + barrier(); tests set it by hand). */
+  /** Makes programs write copy `epoch & 1` from their next packet on, `epoch` being the new generation (flip() = this
+   * + barrier(); tests set it by hand). */
   setEpoch(epoch: number): void {
-    this.epoch = epoch & 1;
+    this.epoch = epoch >>> 0;
     this.ctlValue.writeUInt32LE(this.epoch, 0);
     check('update tma_ctl', ffi.update(this.kernel.mapFd(CTL_MAP), this.zeroKey, this.ctlValue, 0n));
   }
@@ -155,13 +165,18 @@ export class EpochReader {
     check('update tma_sync (barrier)', ffi.update(this.kernel.mapFd('tma_sync'), this.zeroKey, this.syncValue, 0n));
   }
 
-  /** flip → read the idle copy → clear it. */
-  read(): EpochRead {
+  /**
+   * flip → read the idle copy → clear it. With `keep`, the copy is left as it is, for the caller to clear once what
+   * it read is safe (clearCopy): a process killed in between leaves it to the next one, in pinned maps.
+   */
+  read(opts: { keep?: boolean } = {}): EpochRead {
     const t0 = process.hrtime.bigint();
+    const generation = this.epoch;
     const copy = this.flip();
     const t1 = process.hrtime.bigint();
     const out = this.readCopy(copy);
-    this.clearCopy(copy);
+    out.generation = generation;
+    if (!opts.keep) this.clearCopy(copy);
     out.readMs = Number(process.hrtime.bigint() - t0) / 1e6;
     out.barrierMs = Number(t1 - t0) / 1e6;
     return out;
@@ -337,6 +352,7 @@ export class EpochReader {
 
     return {
       copy,
+      generation: (this.epoch - 1) >>> 0, // the idle copy's, when read after a flip (read() sets it)
       totals,
       protoPackets,
       protoBytes,

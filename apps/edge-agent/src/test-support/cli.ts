@@ -17,10 +17,13 @@ export interface Cli {
   waitFor: (event: string, timeoutMs?: number) => Promise<Record<string, unknown>>;
 }
 
-/** Starts the CLI; `prefix` runs it under another command (e.g. nsenter), `env` is added to this process's. */
-export function startCli(args: string[], prefix: string[] = [], env: NodeJS.ProcessEnv = {}): Cli {
+/**
+ * Starts the CLI; `prefix` runs it under another command (e.g. nsenter), `env` is added to this process's, `main`
+ * is the script node runs (a wrapper of main.js in fault tests).
+ */
+export function startCli(args: string[], prefix: string[] = [], env: NodeJS.ProcessEnv = {}, main = MAIN): Cli {
   const cmd = prefix.length ? prefix[0] : process.execPath;
-  const argv = prefix.length ? [...prefix.slice(1), process.execPath, MAIN, ...args] : [MAIN, ...args];
+  const argv = prefix.length ? [...prefix.slice(1), process.execPath, main, ...args] : [main, ...args];
   const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let err = '';

@@ -56,6 +56,7 @@ export function syntheticRead(flows: { sport: number; packets: number; bytesEach
   errors[9] = 3;
   return {
     copy: 0,
+    generation: 0,
     totals: {
       packets: packets + 3,
       bytes: bytes + 60,
