@@ -281,9 +281,95 @@ static __always_inline __u32 tma_if_slot(__u32 ifindex)
 	return tma_ifs[i].ifindex == ifindex ? tma_ifs[i].slot & (TMA_IF_SLOTS - 1) : 0;
 }
 
+/* SYN-flood counters (docs/threats.md: syn-flood). TCP flag bits of the byte at offset 13 of the header. */
+#define TMA_TCP_FIN 0x01
+#define TMA_TCP_SYN 0x02
+#define TMA_TCP_RST 0x04
+#define TMA_TCP_ACK 0x10
+
+/* The TCP flags of a packet parsed as a TCP flow (transport header at l4off; 0 when not TCP or cut off). */
+static __always_inline __u8 tma_tcp_flags(void *data, void *end, int res, __u8 proto, __u32 l4off)
+{
+	__u8 *b;
+
+	if (res != TMA_PARSE_FLOW || proto != TMA_IPPROTO_TCP || l4off > 1023)
+		return 0;
+	b = data + (l4off & 1023);
+	if ((void *)(b + 14) > end)
+		return 0;
+	return b[13];
+}
+
+/* The address a class is keyed by, hashed as the destination HLL hashes its key (address, TMA_DOMAIN_DST). */
+static __always_inline __u64 tma_syn_hash(const __u8 *addr)
+{
+	__u32 w[4];
+
+	__builtin_memcpy(w, addr, sizeof(w));
+	return tma_fmix(tma_nh(w[0], TMA_HASH_K0, w[1], TMA_HASH_K1) + tma_nh(w[2], TMA_HASH_K2, w[3], TMA_HASH_K3) +
+				tma_nh(TMA_DOMAIN_DST, TMA_HASH_K4, 0, TMA_HASH_K5),
+			TMA_ADDR_KEY_WORDS);
+}
+
+/* A SYN's destination whose estimate reached TMA_SYN_CAND_MIN: into its slot unless a heavier address holds it. */
+static __always_inline void tma_syn_cand_put(struct tma_syn_state *s, __u64 h, const __u8 *addr, __u32 est)
+{
+	struct tma_syn_cand *c = &s->cand[tma_hash_lo(h) & (TMA_SYN_CANDS - 1)];
+
+	if (c->hash == h) {
+		c->syn = est;
+		return;
+	}
+	if (c->hash && c->syn >= est)
+		return;
+	c->hash = h;
+	__builtin_memcpy(c->addr, addr, 16);
+	c->syn = est;
+}
+
+/* One TCP packet (segs on the wire) into this CPU's SYN counters: its class by flags, keyed by the server's address
+ * (the destination of a SYN or an ACK, the source of a SYN-ACK or an RST). Other protocols and flag sets (FIN or
+ * none) cost a compare. */
+static __always_inline void tma_syn_count(const struct tma_flow_key *k, __u8 flags, __u32 segs)
+{
+	struct tma_syn_state *s;
+	const __u8 *addr;
+	__u32 key, cls, est = ~0U;
+	__u64 h;
+	int row;
+
+	if (flags & TMA_TCP_SYN)
+		cls = flags & TMA_TCP_ACK ? TMA_SYN_SYNACK : TMA_SYN_SYN;
+	else if (flags & TMA_TCP_RST)
+		cls = TMA_SYN_RST;
+	else if (flags & TMA_TCP_ACK)
+		cls = TMA_SYN_ACK;
+	else
+		return;
+	key = bpf_get_smp_processor_id() * TMA_COPIES + (tma_ctl.epoch & 1);
+	s = bpf_map_lookup_elem(&tma_syn, &key);
+	if (!s)
+		return;
+	addr = cls == TMA_SYN_SYN || cls == TMA_SYN_ACK ? k->dst : k->src;
+	h = tma_syn_hash(addr);
+#pragma unroll
+	for (row = 0; row < TMA_SYN_DEPTH; row++) {
+		__u32 col = (__u32)(tma_hash_lo(h) + row * tma_hash_hi(h)) >> (32 - TMA_SYN_WIDTH_BITS);
+		__u32 *c = &s->cms[row * TMA_SYN_WIDTH + col].c[cls & (TMA_SYN_CLASSES - 1)];
+		__u32 v = *c + segs;
+
+		*c = v;
+		est = v < est ? v : est;
+	}
+	if (cls == TMA_SYN_SYN && est >= TMA_SYN_CAND_MIN)
+		tma_syn_cand_put(s, h, addr, est);
+}
+
 /* Counts one parsed frame (segs wire packets of len bytes in all: 1 and the frame length, except for a TC GSO/GRO
- * skb). res/err come from tma_parse; ifc = ifc index of the interface and direction. */
-static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k, __u32 len, __u32 segs, __u32 ifc)
+ * skb). res/err come from tma_parse; ifc = ifc index of the interface and direction; tcp_flags: the TCP flags of a
+ * TCP flow (tma_tcp_flags), 0 otherwise. */
+static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k, __u32 len, __u32 segs, __u32 ifc,
+				      __u8 tcp_flags)
 {
 	struct tma_state *s;
 	struct tma_totals *t;
@@ -316,6 +402,8 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 	t->proto[k->proto].packets += segs;
 	t->proto[k->proto].bytes += len;
 	TMA_CUT_AT(2, "r"(t));
+	if (tcp_flags)
+		tma_syn_count(k, tcp_flags, segs);
 	if (tma_cfg.sample_rate > 1 && !tma_sampled(t))
 		return;
 	/* the noise floor counts the packets that can reach the CMS (all three counters sit in one cache line) */
@@ -395,7 +483,10 @@ static __always_inline int tma_xdp_count(struct xdp_md *ctx, int l3)
 	TMA_KEEP_IN_MEMORY(k);
 	res = tma_parse(data, end, &k, &err, l3, &l4);
 	TMA_TUNNEL_INNER(tma_inner_xdp, ctx, res, &k, err, data, l4, l4off);
-	tma_count(res, err, &k, (__u32)(end - data), 1, tma_if_slot(ctx->ingress_ifindex) * 2 + TMA_DIR_INGRESS);
+	if (!l4off && l4)
+		l4off = (__u32)(l4 - data);
+	tma_count(res, err, &k, (__u32)(end - data), 1, tma_if_slot(ctx->ingress_ifindex) * 2 + TMA_DIR_INGRESS,
+		  tma_tcp_flags(data, end, res, k.proto, l4off));
 	return XDP_PASS;
 }
 
@@ -456,15 +547,16 @@ static __always_inline void tma_tc_count(struct __sk_buff *skb, int l3, __u32 di
 	TMA_TUNNEL_INNER(tma_inner_tc, skb, res, &k, err, data, l4, l4off);
 	/* A GSO skb (TSO/GSO on egress, GRO on ingress) is gso_segs packets on the wire, each with its own copy of the
 	 * headers the skb holds once. */
+	if (!l4off && l4)
+		l4off = (__u32)(l4 - data);
 	if (segs > 1) {
-		if (!l4off && l4)
-			l4off = (__u32)(l4 - data);
 		if (l4off)
 			len += (segs - 1) * tma_gso_hlen(skb, l4off, k.proto);
 	} else {
 		segs = 1;
 	}
-	tma_count(res, err, &k, len, segs, tma_if_slot(skb->ifindex) * 2 + dir);
+	tma_count(res, err, &k, len, segs, tma_if_slot(skb->ifindex) * 2 + dir,
+		  tma_tcp_flags(data, end, res, k.proto, l4off));
 }
 
 /* XDP: ingress only; the _l3 variant for devices whose frames start at the IP header (the loader picks by device

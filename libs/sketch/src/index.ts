@@ -40,3 +40,4 @@ export { type CandidateList, decodeCandidateList, decodeCandidates, encodeCandid
 export { decodeSketch, type DecodedSketch } from './decode-sketch';
 export { CmsWindow, HllWindow } from './wasm/sketch-windows';
 export * from './seed-source';
+export * from './syn-counts';
