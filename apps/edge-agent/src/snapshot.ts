@@ -6,10 +6,11 @@ import {
   HyperLogLog,
   encodeSnapshotSketches,
   perHll,
+  formatAddress,
   parseFlowKey,
   toHex,
 } from '@tma/sketch';
-import type { SketchSnapshot } from '@tma/schema';
+import { NO_SYN_FLAGS, type SketchSnapshot } from '@tma/schema';
 import { ERR_REASONS, type EpochRead } from '@tma/kernel';
 
 /** What the agent knows about an interval beside the kernel's read: the snapshot's identity and coverage fields. */
@@ -63,7 +64,15 @@ export function buildSnapshot(read: EpochRead, meta: SnapshotMeta): SketchSnapsh
     candidateThreshold: read.candidateFloor.thresholdPackets,
     evictedPackets: read.totals.candEvictedPackets,
     evictedBytes: read.totals.candEvictedBytes,
+    synFlags: synFlags(read),
   };
+}
+
+/** The SYN-flood block: the kernel's TCP flag counts per server address (depth 0 when the object has none). */
+function synFlags(read: EpochRead): SketchSnapshot['synFlags'] {
+  if (!read.syn) return NO_SYN_FLAGS;
+  const d = read.syn.toData();
+  return { ...d, candidates: d.candidates.map(buf) };
 }
 
 /** JSON form for --stdout: sketch blobs as base64, candidate keys as hex plus their readable 5-tuple. */
@@ -82,5 +91,6 @@ export function snapshotToJson(s: SketchSnapshot): Record<string, unknown> {
       sincePackets: c.sincePackets,
       sinceBytes: c.sinceBytes,
     })),
+    synFlags: { ...s.synFlags, candidates: s.synFlags.candidates.map((a) => formatAddress(a)) },
   };
 }

@@ -56,7 +56,7 @@ describe('encode / decode', () => {
     expect(msg.subarray(2, HEADER_BYTES)).toEqual(schemaFingerprint(currentSchema));
     // The body is what any Avro library writes for this schema.
     expect(msg.subarray(HEADER_BYTES)).toEqual(avro.Type.forSchema(currentSchema).toBuffer(snap));
-    const cur = knownSnapshotSchemas().find((s) => s.version === CURRENT_SNAPSHOT_VERSION)!;
+    const cur = knownSnapshotSchemas().find((s) => s.version === CURRENT_SNAPSHOT_VERSION && !s.revision)!;
     expect(cur.fingerprint).toBe(msg.subarray(2, HEADER_BYTES).toString('hex'));
   });
 
@@ -249,7 +249,7 @@ describe('topics and dead letters', () => {
     expect(snapshotTopic()).toBe('tma.snapshots.v2');
     expect(snapshotTopic('prod-eu', 1)).toBe('prod-eu.snapshots.v1');
     expect(deadLetterTopic()).toBe('tma.snapshots.v2.dlq');
-    expect(snapshotTopics()).toEqual(knownSnapshotSchemas().map((s) => `tma.snapshots.v${s.version}`));
+    expect(snapshotTopics()).toEqual([...new Set(knownSnapshotSchemas().map((s) => `tma.snapshots.v${s.version}`))]);
     expect(() => snapshotTopic('bad prefix')).toThrow(RangeError);
     expect(() => snapshotTopic('tma', CURRENT_SNAPSHOT_VERSION + 1)).toThrow(RangeError);
   });

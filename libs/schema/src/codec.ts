@@ -31,6 +31,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 export interface KnownSchema {
   version: number;
+  /** An earlier revision of the version (fields with defaults appended since); absent on the current file. */
+  revision?: number;
   file: string;
   /** CRC-64-AVRO fingerprint as 16 hex digits of its little-endian wire bytes. */
   fingerprint: string;
@@ -47,16 +49,18 @@ interface Entry extends KnownSchema {
 }
 
 const current = avro.Type.forSchema(
-  SNAPSHOT_SCHEMAS.find((s) => s.version === CURRENT_SNAPSHOT_VERSION)!.schema as avro.Schema,
+  SNAPSHOT_SCHEMAS.find((s) => s.version === CURRENT_SNAPSHOT_VERSION && !s.revision)!.schema as avro.Schema,
 );
 
 const registry = new Map<string, Entry>();
 for (const s of SNAPSHOT_SCHEMAS) {
-  const writer = s.version === CURRENT_SNAPSHOT_VERSION ? current : avro.Type.forSchema(s.schema as avro.Schema);
+  const isCurrent = s.version === CURRENT_SNAPSHOT_VERSION && !s.revision;
+  const writer = isCurrent ? current : avro.Type.forSchema(s.schema as avro.Schema);
   const fingerprint = schemaFingerprint(s.schema).toString('hex');
   if (registry.has(fingerprint)) throw new Error(`${s.file} has the same canonical form as an earlier version`);
   registry.set(fingerprint, {
     version: s.version,
+    ...(s.revision ? { revision: s.revision } : {}),
     file: s.file,
     fingerprint,
     canonicalForm: parsingCanonicalForm(s.schema),
@@ -67,14 +71,20 @@ for (const s of SNAPSHOT_SCHEMAS) {
     fast: writer === current ? compileFastReader(current) : undefined,
   });
 }
-const currentEntry = [...registry.values()].find((e) => e.version === CURRENT_SNAPSHOT_VERSION)!;
+const currentEntry = [...registry.values()].find((e) => e.writer === current)!;
 const currentHeader = Buffer.concat([MAGIC, Buffer.from(currentEntry.fingerprint, 'hex')]);
 
 /** Every schema version this build can decode, oldest first. */
 export function knownSnapshotSchemas(): KnownSchema[] {
   return [...registry.values()]
-    .sort((a, b) => a.version - b.version)
-    .map(({ version, file, fingerprint, canonicalForm }) => ({ version, file, fingerprint, canonicalForm }));
+    .sort((a, b) => a.version - b.version || (a.revision ?? Infinity) - (b.revision ?? Infinity))
+    .map(({ version, revision, file, fingerprint, canonicalForm }) => ({
+      version,
+      ...(revision ? { revision } : {}),
+      file,
+      fingerprint,
+      canonicalForm,
+    }));
 }
 
 /** The avsc type of the current schema (for tools that need Avro JSON or schema introspection). */

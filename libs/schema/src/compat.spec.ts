@@ -12,7 +12,9 @@ import { schemaFingerprint } from './fingerprint';
 import { sampleBytes, sampleFlowKey, sampleSnapshot } from './testing';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
-const fixture = (v: number, ext: string) => path.join(FIXTURES, `sketch-snapshot.v${v}.${ext}`);
+/** Fixture of a version (or of an earlier revision of it: the schema as first published, before fields were appended). */
+const fixture = (v: number, ext: string, revision?: number) =>
+  path.join(FIXTURES, `sketch-snapshot.v${v}${revision ? `.r${revision}` : ''}.${ext}`);
 
 /** The value frozen in the current version's fixture: every field set, some at their edges. */
 function fixtureValue() {
@@ -51,6 +53,16 @@ function fixtureValue() {
     candidateThreshold: 1,
     evictedPackets: 2 ** 40,
     evictedBytes: 0,
+    // SYN-flood block (appended to v2 after its first revision)
+    synFlags: {
+      depth: 1,
+      widthBits: 4,
+      syn: Array.from({ length: 16 }, (_, i) => (i === 3 ? 9_007_199_254_740_990 : i)),
+      synAck: Array.from({ length: 16 }, () => 0),
+      rst: Array.from({ length: 16 }, (_, i) => i % 2),
+      ack: Array.from({ length: 16 }, (_, i) => 16 - i),
+      candidates: [sampleBytes(16, 5), Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 203, 0, 113, 9])],
+    },
   });
 }
 
@@ -66,64 +78,71 @@ function writeMissingFixture(version: number) {
   );
 }
 
-describe.each(SNAPSHOT_SCHEMAS.map((s) => [s.version, s] as const))('data written with v%i', (version, s) => {
-  const writer = avro.Type.forSchema(s.schema as avro.Schema);
-  const current = currentSnapshotType();
-  writeMissingFixture(version);
+describe.each(SNAPSHOT_SCHEMAS.map((s) => [s.file, s.version, s] as const))(
+  'data written with %s',
+  (_file, version, s) => {
+    const writer = avro.Type.forSchema(s.schema as avro.Schema);
+    const current = currentSnapshotType();
+    const latest = version === CURRENT_SNAPSHOT_VERSION && !s.revision;
+    if (latest) writeMissingFixture(version);
 
-  it('has a frozen fixture', () => {
-    expect(fs.existsSync(fixture(version, 'bin'))).toBe(true);
-    expect(fs.existsSync(fixture(version, 'json'))).toBe(true);
-  });
+    it('has a frozen fixture', () => {
+      expect(fs.existsSync(fixture(version, 'bin', s.revision))).toBe(true);
+      expect(fs.existsSync(fixture(version, 'json', s.revision))).toBe(true);
+    });
 
-  it('decodes its fixture with the current reader', () => {
-    const bin = fs.readFileSync(fixture(version, 'bin'));
-    const written = writer.fromString(fs.readFileSync(fixture(version, 'json'), 'utf8')) as Record<string, unknown>;
-    // The fixture is exactly this value written with this version's schema and fingerprint.
-    expect(bin.subarray(0, HEADER_BYTES)).toEqual(Buffer.concat([MAGIC, schemaFingerprint(s.schema)]));
-    expect(bin.subarray(HEADER_BYTES)).toEqual(writer.toBuffer(written));
+    it('decodes its fixture with the current reader', () => {
+      const bin = fs.readFileSync(fixture(version, 'bin', s.revision));
+      const written = writer.fromString(fs.readFileSync(fixture(version, 'json', s.revision), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      // The fixture is exactly this value written with this version's schema and fingerprint.
+      expect(bin.subarray(0, HEADER_BYTES)).toEqual(Buffer.concat([MAGIC, schemaFingerprint(s.schema)]));
+      expect(bin.subarray(HEADER_BYTES)).toEqual(writer.toBuffer(written));
 
-    const out = decode(bin);
-    expect(out.schemaVersion).toBe(version);
-    const snapshot = out.snapshot as unknown as Record<string, unknown>;
-    // Fields the versions share carry the written value; fields added later take their defaults.
-    // Reshaped fields are mapped explicitly: v2 candidates carry since-entry counts, 0 for older writers.
-    const writerFields = new Set((writer as unknown as avro.types.RecordType).fields.map((f) => f.name));
-    for (const f of (current as unknown as avro.types.RecordType).fields) {
-      if (f.name === 'candidates' && version < 2)
-        expect(snapshot.candidates).toEqual(
-          (written.candidates as object[]).map((c) => ({ ...c, sincePackets: 0, sinceBytes: 0 })),
-        );
-      else if (writerFields.has(f.name)) expect(snapshot[f.name]).toEqual(written[f.name]);
-      else expect(snapshot[f.name]).toEqual(f.defaultValue());
-    }
-    if (version === CURRENT_SNAPSHOT_VERSION) expect(out.snapshot).toEqual(fixtureValue());
-  });
+      const out = decode(bin);
+      expect(out.schemaVersion).toBe(version);
+      const snapshot = out.snapshot as unknown as Record<string, unknown>;
+      // Fields the versions share carry the written value; fields added later take their defaults.
+      // Reshaped fields are mapped explicitly: v2 candidates carry since-entry counts, 0 for older writers.
+      const writerFields = new Set((writer as unknown as avro.types.RecordType).fields.map((f) => f.name));
+      for (const f of (current as unknown as avro.types.RecordType).fields) {
+        if (f.name === 'candidates' && version < 2)
+          expect(snapshot.candidates).toEqual(
+            (written.candidates as object[]).map((c) => ({ ...c, sincePackets: 0, sinceBytes: 0 })),
+          );
+        else if (writerFields.has(f.name)) expect(snapshot[f.name]).toEqual(written[f.name]);
+        else expect(snapshot[f.name]).toEqual(f.defaultValue());
+      }
+      if (latest) expect(out.snapshot).toEqual(fixtureValue());
+    });
 
-  it('decodes arbitrary values of its schema with the current reader', () => {
-    const header = Buffer.concat([MAGIC, schemaFingerprint(s.schema)]);
-    fc.assert(
-      fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), (seed) => {
-        // avsc's random() draws from Math.random; tie it to fast-check's seed so failures replay.
-        const random = Math.random;
-        let x = seed || 1;
-        Math.random = () => {
-          x ^= x << 13;
-          x ^= x >>> 17;
-          x ^= x << 5;
-          return (x >>> 0) / 2 ** 32;
-        };
-        let value: unknown;
-        try {
-          value = writer.random();
-        } finally {
-          Math.random = random;
-        }
-        const out = decode(Buffer.concat([header, writer.toBuffer(value)]));
-        expect(out.schemaVersion).toBe(version);
-        expect(current.isValid(out.snapshot)).toBe(true);
-      }),
-      { numRuns: 100 },
-    );
-  });
-});
+    it('decodes arbitrary values of its schema with the current reader', () => {
+      const header = Buffer.concat([MAGIC, schemaFingerprint(s.schema)]);
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), (seed) => {
+          // avsc's random() draws from Math.random; tie it to fast-check's seed so failures replay.
+          const random = Math.random;
+          let x = seed || 1;
+          Math.random = () => {
+            x ^= x << 13;
+            x ^= x >>> 17;
+            x ^= x << 5;
+            return (x >>> 0) / 2 ** 32;
+          };
+          let value: unknown;
+          try {
+            value = writer.random();
+          } finally {
+            Math.random = random;
+          }
+          const out = decode(Buffer.concat([header, writer.toBuffer(value)]));
+          expect(out.schemaVersion).toBe(version);
+          expect(current.isValid(out.snapshot)).toBe(true);
+        }),
+        { numRuns: 100 },
+      );
+    });
+  },
+);

@@ -16,10 +16,12 @@ describe('generated schema files', () => {
   });
 
   it('embed every .avsc version verbatim, the newest as current', () => {
-    const files = fs
-      .readdirSync(path.join(root, 'avro'))
-      .filter((f) => f.endsWith('.avsc'))
-      .sort();
+    const list = (dir: string) =>
+      fs
+        .readdirSync(path.join(root, 'avro', dir))
+        .filter((f) => f.endsWith('.avsc'))
+        .map((f) => path.posix.join(dir, f));
+    const files = [...list('.'), ...list('revisions')].sort();
     expect(SNAPSHOT_SCHEMAS.map((s) => s.file).sort()).toEqual(files);
     for (const s of SNAPSHOT_SCHEMAS) {
       expect(s.schema).toEqual(JSON.parse(fs.readFileSync(path.join(root, 'avro', s.file), 'utf8')));

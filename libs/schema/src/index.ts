@@ -16,3 +16,4 @@ export {
 export { LONG_MAX } from './bounded-walk';
 export { parsingCanonicalForm, rabin64, schemaFingerprint } from './fingerprint';
 export { DEFAULT_TOPIC_PREFIX, deadLetterTopic, snapshotTopic, snapshotTopics } from './snapshot-topics';
+export { NO_SYN_FLAGS } from './syn-flags';

@@ -2,16 +2,26 @@
 // Change the .avsc and run `node libs/schema/tools/generate.js`; a test fails when this file is stale.
 
 import * as v1 from './sketch-snapshot.v1.generated';
+import * as v2r1 from './sketch-snapshot.v2.r1.generated';
 import * as v2 from './sketch-snapshot.v2.generated';
 
-/** Every SketchSnapshot schema version in the repository, oldest first: the decoder accepts all of them. */
-export const SNAPSHOT_SCHEMAS: ReadonlyArray<{ version: number; file: string; schema: Record<string, unknown> }> = [
+/**
+ * Every SketchSnapshot schema in the repository, oldest first: the decoder accepts all of them. `revision`: an
+ * earlier revision of its version (fields with defaults were appended since); absent on the current file.
+ */
+export const SNAPSHOT_SCHEMAS: ReadonlyArray<{
+  version: number;
+  revision?: number;
+  file: string;
+  schema: Record<string, unknown>;
+}> = [
   { version: 1, file: 'sketch-snapshot.v1.avsc', schema: v1.SCHEMA },
+  { version: 2, revision: 1, file: 'revisions/sketch-snapshot.v2.r1.avsc', schema: v2r1.SCHEMA },
   { version: 2, file: 'sketch-snapshot.v2.avsc', schema: v2.SCHEMA },
 ];
 
 /** The version producers write and the shape decoders return. */
 export const CURRENT_SNAPSHOT_VERSION = 2;
 
-export type { SketchSnapshot, CoveredInterface, Hook, Direction, SketchSpec, Candidate, FlowKey, Totals, ProtocolTotal, ParseErrorCount } from './sketch-snapshot.v2.generated';
+export type { SketchSnapshot, CoveredInterface, Hook, Direction, SketchSpec, Candidate, FlowKey, Totals, ProtocolTotal, ParseErrorCount, SynFlagCounts } from './sketch-snapshot.v2.generated';
 export { HookValues, DirectionValues, FlowKeySize } from './sketch-snapshot.v2.generated';

@@ -318,6 +318,74 @@ export const SCHEMA: Record<string, unknown> = {
       "type": "long",
       "default": 0,
       "doc": "Bytes of the evicted ways since their flows entered."
+    },
+    {
+      "name": "synFlags",
+      "type": {
+        "type": "record",
+        "name": "SynFlagCounts",
+        "doc": "SYN-flood counters (docs/threats.md: syn-flood): TCP packets per server address by flag class in a Count-Min sketch (depth rows of 2^widthBits cells, row-major; the destination HLL's keyed address hash), and the addresses the kernel saw with the most SYNs. depth 0 (the default): an agent without them.",
+        "fields": [
+          {
+            "name": "depth",
+            "type": "int"
+          },
+          {
+            "name": "widthBits",
+            "type": "int"
+          },
+          {
+            "name": "syn",
+            "type": {
+              "type": "array",
+              "items": "long"
+            },
+            "doc": "SYN without ACK, keyed by the destination."
+          },
+          {
+            "name": "synAck",
+            "type": {
+              "type": "array",
+              "items": "long"
+            },
+            "doc": "SYN-ACK, keyed by the source (the server answering)."
+          },
+          {
+            "name": "rst",
+            "type": {
+              "type": "array",
+              "items": "long"
+            },
+            "doc": "RST, keyed by the source."
+          },
+          {
+            "name": "ack",
+            "type": {
+              "type": "array",
+              "items": "long"
+            },
+            "doc": "ACK without SYN or RST, keyed by the destination."
+          },
+          {
+            "name": "candidates",
+            "type": {
+              "type": "array",
+              "items": "bytes"
+            },
+            "doc": "16-byte addresses (IPv4-mapped for IPv4) whose SYN estimate reached the kernel's minimum."
+          }
+        ]
+      },
+      "default": {
+        "depth": 0,
+        "widthBits": 0,
+        "syn": [],
+        "synAck": [],
+        "rst": [],
+        "ack": [],
+        "candidates": []
+      },
+      "doc": "SYN-flood block: TCP flag counts per server address (depth 0: none)."
     }
   ]
 };
@@ -378,6 +446,8 @@ export interface SketchSnapshot {
   evictedPackets: number;
   /** Bytes of the evicted ways since their flows entered. */
   evictedBytes: number;
+  /** SYN-flood block: TCP flag counts per server address (depth 0: none). */
+  synFlags: SynFlagCounts;
 }
 
 export interface CoveredInterface {
@@ -436,4 +506,20 @@ export interface ProtocolTotal {
 export interface ParseErrorCount {
   reason: string;
   count: number;
+}
+
+/** SYN-flood counters (docs/threats.md: syn-flood): TCP packets per server address by flag class in a Count-Min sketch (depth rows of 2^widthBits cells, row-major; the destination HLL's keyed address hash), and the addresses the kernel saw with the most SYNs. depth 0 (the default): an agent without them. */
+export interface SynFlagCounts {
+  depth: number;
+  widthBits: number;
+  /** SYN without ACK, keyed by the destination. */
+  syn: number[];
+  /** SYN-ACK, keyed by the source (the server answering). */
+  synAck: number[];
+  /** RST, keyed by the source. */
+  rst: number[];
+  /** ACK without SYN or RST, keyed by the destination. */
+  ack: number[];
+  /** 16-byte addresses (IPv4-mapped for IPv4) whose SYN estimate reached the kernel's minimum. */
+  candidates: Buffer[];
 }
