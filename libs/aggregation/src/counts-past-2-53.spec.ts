@@ -11,7 +11,7 @@ import {
   emptyMerged,
   mergeStoredPartial,
   partialRowFromAccumulator,
-  SKETCH_COLUMNS,
+  STORED_PARTIAL_BINARY,
   STORED_PARTIAL_SELECT,
   type StoredPartial,
 } from './rows';
@@ -39,7 +39,7 @@ const stored = (tier: string, ws: number) =>
   store.storage.query<StoredPartial>(
     `SELECT ${STORED_PARTIAL_SELECT} FROM {database}.agg_partials FINAL WHERE tier = {tier:String} AND window_start = {ws:UInt32}`,
     { tier, ws: ws / 1000 },
-    { binaryColumns: [...SKETCH_COLUMNS] },
+    { binaryColumns: [...STORED_PARTIAL_BINARY] },
   );
 
 /** A valid snapshot of `host` in the minute starting at `ws` whose packets and bytes (all TCP) are `n`. */

@@ -8,7 +8,7 @@ import {
   OWNERS_SELECT,
   HOUR_CANDIDATES,
   HOUR_MS,
-  SKETCH_COLUMNS,
+  STORED_PARTIAL_BINARY,
   STORED_PARTIAL_SELECT,
   emptyMerged,
   mergeStoredPartial,
@@ -194,7 +194,7 @@ export class PartialRowStore {
        FROM {database}.agg_partials FINAL
        WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32}`,
       { tier, from: Math.floor(fromMs / 1000), to: Math.floor(toMs / 1000) },
-      { binaryColumns: [...SKETCH_COLUMNS] },
+      { binaryColumns: [...STORED_PARTIAL_BINARY] },
     );
     const m = emptyMerged(fromMs, windowSeconds);
     for (const r of rows) {

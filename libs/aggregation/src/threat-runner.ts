@@ -7,7 +7,7 @@
 import { HLL_SKETCHES, type HyperLogLog } from '@tma/sketch';
 import {
   MINUTE_TIER,
-  SKETCH_COLUMNS,
+  STORED_PARTIAL_BINARY,
   STORED_PARTIAL_SELECT,
   addHostTotals,
   emptyMerged,
@@ -43,7 +43,7 @@ export async function readWindowData(
     `SELECT ${STORED_PARTIAL_SELECT}, topic, partition FROM {database}.agg_partials FINAL
      WHERE tier = {tier:String} AND window_start = {w:UInt32}`,
     { tier: MINUTE_TIER, w: sec(windowStart) },
-    { binaryColumns: [...SKETCH_COLUMNS] },
+    { binaryColumns: [...STORED_PARTIAL_BINARY] },
   );
   if (rows.length === 0) return null;
   const groups = new Map<string, MergedWindow>();

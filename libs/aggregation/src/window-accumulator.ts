@@ -12,6 +12,7 @@ import {
   HllWindow,
   HyperLogLog,
   perHll,
+  SynCounts,
   type Candidate,
   type CandidateFloor,
   type HllProperty,
@@ -50,6 +51,8 @@ export class WindowAccumulator implements WindowContent {
    */
   candidateFloor: CandidateFloor | undefined = { packets: 0, bytes: 0 };
   candidatesSampled = false;
+  /** TCP flag counts per server address (SYN floods), summed; undefined until a snapshot carries them. */
+  syn?: SynCounts;
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
   readonly hosts = new Map<string, HostTotals>();
 
@@ -123,6 +126,7 @@ export class WindowAccumulator implements WindowContent {
       // what the candidates leave out so far: without it a provisional row would make every floor unknown
       candidateFloor: this.candidateFloor && { ...this.candidateFloor },
       candidatesSampled: this.candidatesSampled,
+      syn: this.syn,
     };
   }
 
@@ -215,6 +219,7 @@ export class WindowAccumulator implements WindowContent {
       this.candidateFloor.bytes += v.candidateFloor.bytes;
     } else this.candidateFloor = undefined;
     this.candidatesSampled ||= v.sampled;
+    if (v.syn) (this.syn ??= new SynCounts(v.syn.depth, v.syn.widthBits)).merge(v.syn);
     // Protocol totals are exact (counted before the sampling draw; validate.ts scaleSampled).
     for (const p of v.snapshot.totals.protocols) {
       const t = this.protocols.get(p.protocol);

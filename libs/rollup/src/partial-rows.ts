@@ -12,6 +12,7 @@ import {
   encodeCountMinSketch,
   encodeHyperLogLog,
   perHll,
+  SynCounts,
   type Candidate,
   type CandidateFloor,
   type HllColumn,
@@ -55,6 +56,8 @@ export interface WindowContent<C extends Count = number> extends Record<HllPrope
    */
   candidateFloor?: CandidateFloor;
   candidatesSampled?: boolean;
+  /** TCP flag counts per server address (SYN floods; docs/threats.md); undefined when no snapshot carried them. */
+  syn?: SynCounts;
 }
 
 /** Row of agg_partials as written (Uint8Array columns go through their _hex EPHEMERAL twins). */
@@ -63,6 +66,8 @@ export interface SketchColumns extends Record<HllColumn, Uint8Array> {
   cms_packets: Uint8Array;
   cms_bytes: Uint8Array;
   candidates: Uint8Array;
+  /** SynCounts.encode(), empty when the window has none (migration 0113). */
+  syn_flags?: Uint8Array;
 }
 
 export interface PartialRow extends SketchColumns {
@@ -147,6 +152,7 @@ export function partialRow<C extends Count>(
     cms_bytes: encodeCountMinSketch(c.cmsBytes),
     ...perHll('column', (h) => encodeHyperLogLog(c[h.property])),
     candidates: encodeCandidates(list, undefined, { floor, sampled }),
+    syn_flags: c.syn ? c.syn.encode() : new Uint8Array(0),
     protocols: protocols.map((p) => p[0]),
     protocol_packets: protocols.map((p) => p[1].packets),
     protocol_bytes: protocols.map((p) => p[1].bytes),
@@ -189,8 +195,10 @@ export interface StoredPartial extends SketchColumns {
 
 /** The columns a StoredPartial needs, for SELECT lists. */
 export const SKETCH_COLUMNS = ['cms_packets', 'cms_bytes', ...HLL_SKETCHES.map((h) => h.column), 'candidates'] as const;
+/** The binary columns of STORED_PARTIAL_SELECT (the sketches and the SYN counts), for query(…, { binaryColumns }). */
+export const STORED_PARTIAL_BINARY = [...SKETCH_COLUMNS, 'syn_flags'] as const;
 export const STORED_PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_start, window_seconds, late, snapshots, packets, bytes, gaps,
-  ${SKETCH_COLUMNS.map((c) => `hex(${c}) AS ${c}`).join(', ')},
+  ${STORED_PARTIAL_BINARY.map((c) => `hex(${c}) AS ${c}`).join(', ')},
   protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_packets, host_bytes,
   host_snapshots, host_gaps`;
 
@@ -266,6 +274,10 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
   into.cmsBytes.merge(decodeCountMinSketch(row.cms_bytes));
   for (const h of HLL_SKETCHES) into[h.property].merge(decodeHyperLogLog(row[h.column]));
   into.candidateParts.push(CandidateBlock.from(decodeCandidateList(row.candidates)));
+  if (row.syn_flags && row.syn_flags.length > 0) {
+    const syn = SynCounts.decode(row.syn_flags);
+    (into.syn ??= new SynCounts(syn.depth, syn.widthBits)).merge(syn);
+  }
   row.protocols.forEach((p, i) => {
     const k = Number(p);
     const t = into.protocols.get(k) ?? { packets: 0n, bytes: 0n };
