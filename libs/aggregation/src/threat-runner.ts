@@ -4,7 +4,7 @@
 // whose state is stored, and every row is keyed per window, so a window evaluated twice (ownership moving during
 // a pass, a crash between the writes) replaces its own rows with the same ones. The baselines and open alerts after
 // each window are stored (threat_state): a restart or a new owner continues from the last stored window.
-import { HLL_SKETCHES, type HyperLogLog } from '@tma/sketch';
+import { HLL_SKETCHES, SynCounts, type HyperLogLog } from '@tma/sketch';
 import {
   MINUTE_TIER,
   STORED_PARTIAL_BINARY,
@@ -60,6 +60,7 @@ export async function readWindowData(
     fleet.bytes += g.bytes;
     fleet.cmsPackets.merge(g.cmsPackets);
     for (const h of HLL_SKETCHES) fleet[h.property].merge(g[h.property]);
+    if (g.syn) (fleet.syn ??= new SynCounts(g.syn.depth, g.syn.widthBits)).merge(g.syn);
     for (const [host, t] of g.hosts) addHostTotals(fleet.hosts, host, t);
   }
   const distinct = (m: MergedWindow): WindowData['distinct'] => ({
@@ -73,6 +74,7 @@ export async function readWindowData(
     packets: Number(g.packets), // merged sums are exact bigints; detectors score magnitudes
     distinct: distinct(g),
     candidates: mergedCandidates(g),
+    syn: g.syn,
   }));
   return {
     partials: rows.length,
@@ -86,6 +88,7 @@ export async function readWindowData(
       candidates: unionBlocks(groupViews.map((g) => g.candidates)),
       hosts: new Map([...fleet.hosts].map(([h, t]) => [h, { packets: Number(t.packets), bytes: Number(t.bytes) }])),
       groups: groupViews,
+      syn: fleet.syn,
     },
   };
 }

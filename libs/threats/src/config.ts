@@ -19,6 +19,10 @@ export interface ThreatConfig {
   floodMinPackets: number;
   /** … and at least this share of the window's packets (default 0.05). */
   floodMinShare: number;
+  /** SYN flood: SYNs to the address not matched by ACKs from its clients, lower bound, at least this (default 500) … */
+  synFloodMinPackets: number;
+  /** … and the SYNs (lower bound) at least this many times the ACKs (upper bound) (default 3). */
+  synFloodMinRatio: number;
   /** Traffic surge (fleet and per host): packets in the window at least this (default 1000). */
   surgeMinPackets: number;
   /** Scan / superspreader: distinct ports or destinations must rise by at least this many (default 100) … */
@@ -57,7 +61,7 @@ const integer = (env: string, fallback: number, min: number, max: number) =>
 /**
  *   TMA_THREATS (on) TMA_THREATS_ALPHA (0.2) TMA_THREATS_WARMUP (5) TMA_THREATS_Z (6) TMA_THREATS_RELATIVE_FLOOR (0.1)
  *   TMA_THREATS_RISE (3) TMA_THREATS_FLOOD_MIN_PACKETS (1000) TMA_THREATS_FLOOD_MIN_SHARE (0.05)
- *   TMA_THREATS_SURGE_MIN_PACKETS (1000) TMA_THREATS_SPREAD_MIN_RISE (100) TMA_THREATS_SPREAD_MAX_PACKET_RISE (1.5)
+ *   TMA_THREATS_SYN_MIN_PACKETS (500) TMA_THREATS_SYN_MIN_RATIO (3) TMA_THREATS_SURGE_MIN_PACKETS (1000) TMA_THREATS_SPREAD_MIN_RISE (100) TMA_THREATS_SPREAD_MAX_PACKET_RISE (1.5)
  *   TMA_THREATS_CHANGE_PHI (0.3) TMA_THREATS_CHANGE_MIN_SHARE (0.05) TMA_THREATS_RESOLVE_AFTER (2)
  *   TMA_THREATS_MAX_DESTINATIONS (5000) TMA_THREATS_BACKFILL (60) TMA_THREATS_TTL (90d)
  */
@@ -72,6 +76,8 @@ export function loadThreatConfig(env: NodeJS.ProcessEnv = process.env): ThreatCo
       riseFactor: num('TMA_THREATS_RISE', 3, 1, 1000),
       floodMinPackets: integer('TMA_THREATS_FLOOD_MIN_PACKETS', 1000, 1, Number.MAX_SAFE_INTEGER),
       floodMinShare: num('TMA_THREATS_FLOOD_MIN_SHARE', 0.05, 0, 1),
+      synFloodMinPackets: integer('TMA_THREATS_SYN_MIN_PACKETS', 500, 1, Number.MAX_SAFE_INTEGER),
+      synFloodMinRatio: num('TMA_THREATS_SYN_MIN_RATIO', 3, 1, 1_000_000),
       surgeMinPackets: integer('TMA_THREATS_SURGE_MIN_PACKETS', 1000, 1, Number.MAX_SAFE_INTEGER),
       spreadMinRise: integer('TMA_THREATS_SPREAD_MIN_RISE', 100, 1, 1_000_000_000),
       spreadMaxPacketRise: num('TMA_THREATS_SPREAD_MAX_PACKET_RISE', 1.5, 1, 1000),

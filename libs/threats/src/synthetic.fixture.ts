@@ -1,7 +1,16 @@
 // Synthetic fleet windows for the detector tests: real sketches (CMS, HLLs, candidates admitted at the kernel's
 // threshold) built from a list of flows per host, a benign Zipf mix per host, and attack traffic to add to it.
 import { CandidateBlock, unionBlocks } from '@tma/rollup';
-import { CAND_THRESHOLD_DEFAULT, CountMinSketch, HyperLogLog, dstKey, flowKey, portsKey, srcKey } from '@tma/sketch';
+import {
+  CAND_THRESHOLD_DEFAULT,
+  CountMinSketch,
+  HyperLogLog,
+  SynCounts,
+  dstKey,
+  flowKey,
+  portsKey,
+  srcKey,
+} from '@tma/sketch';
 import { Rng, Zipf } from '@tma/sketch/testing';
 import type { HostGroup, WindowData } from './window';
 
@@ -13,7 +22,16 @@ export interface SimFlow {
   dport: number;
   proto: number;
   packets: number;
+  /**
+   * TCP: how many of the packets are SYNs (default: one connection per 50 packets, each SYN answered by a SYN-ACK and
+   * the rest ACKs); with `syn` set, `synAck` SYN-ACKs answer them (default 0: a spoofed flood) and the rest are ACKs.
+   */
+  syn?: number;
+  synAck?: number;
 }
+
+/** The kernel's SYN candidate minimum (bpf/include/tma_types.h TMA_SYN_CAND_MIN). */
+const SYN_CAND_MIN = 16;
 
 export const WINDOW_MS = 60_000;
 
@@ -26,7 +44,17 @@ export function buildWindow(windowStart: number, flows: readonly SimFlow[]): Win
   const cms = new CountMinSketch();
   const fleet = { flows: new HyperLogLog(), ...distinct() };
   const hosts = new Map<string, { packets: number; bytes: number }>();
-  const perHost = new Map<string, { packets: number; d: ReturnType<typeof distinct>; cands: Map<string, SimFlow> }>();
+  const perHost = new Map<
+    string,
+    {
+      packets: number;
+      d: ReturnType<typeof distinct>;
+      cands: Map<string, SimFlow>;
+      syn: SynCounts;
+      synTo: Map<string, number>;
+    }
+  >();
+  const fleetSyn = new SynCounts();
   let packets = 0;
   for (const f of flows) {
     const key = flowKey(f);
@@ -36,7 +64,23 @@ export function buildWindow(windowStart: number, flows: readonly SimFlow[]): Win
     t.packets += f.packets;
     t.bytes += f.packets * 500;
     hosts.set(f.host, t);
-    const g = perHost.get(f.host) ?? { packets: 0, d: distinct(), cands: new Map() };
+    const g = perHost.get(f.host) ?? {
+      packets: 0,
+      d: distinct(),
+      cands: new Map(),
+      syn: new SynCounts(),
+      synTo: new Map<string, number>(),
+    };
+    if (f.proto === 6) {
+      const syn = f.syn ?? Math.max(1, Math.round(f.packets / 50));
+      const synAck = f.syn === undefined ? syn : (f.synAck ?? 0);
+      g.syn.add(f.dst, 'syn', syn);
+      g.syn.add(f.dst, 'synAck', synAck);
+      g.syn.add(f.dst, 'ack', Math.max(0, f.packets - syn));
+      const to = (g.synTo.get(f.dst) ?? 0) + syn;
+      g.synTo.set(f.dst, to);
+      if (to >= SYN_CAND_MIN) g.syn.addCandidate(f.dst);
+    }
     g.packets += f.packets;
     perHost.set(f.host, g);
     fleet.flows.addKey(key);
@@ -58,7 +102,9 @@ export function buildWindow(windowStart: number, flows: readonly SimFlow[]): Win
     candidates: CandidateBlock.from(
       [...g.cands.values()].map((f) => ({ key: flowKey(f), packets: f.packets, bytes: f.packets * 500 })),
     ),
+    syn: g.syn,
   }));
+  for (const g of groups) fleetSyn.merge(g.syn!);
   return {
     windowStart,
     windowMs: WINDOW_MS,
@@ -69,6 +115,7 @@ export function buildWindow(windowStart: number, flows: readonly SimFlow[]): Win
     candidates: unionBlocks(groups.map((g) => g.candidates)),
     hosts,
     groups,
+    syn: fleetSyn,
   };
 }
 

@@ -2,7 +2,7 @@
 // same per host group (the rows of one Kafka partition: one host when the partition holds one, which is how per-host
 // distinct counts are available without a kernel change), and what they produce.
 import type { CandidateBlock } from '@tma/rollup';
-import type { CountMinSketch, HyperLogLog } from '@tma/sketch';
+import type { CountMinSketch, HyperLogLog, SynCounts } from '@tma/sketch';
 
 /** The four distinct counts of a window (or a host group). */
 export interface Distinct {
@@ -18,6 +18,8 @@ export interface HostGroup {
   packets: number;
   distinct: Distinct;
   candidates: CandidateBlock;
+  /** The group's TCP flag counts per server address (SYN floods), when its snapshots carried them. */
+  syn?: SynCounts;
 }
 
 /** One fleet-wide window, merged from every partial row stored for it. */
@@ -34,6 +36,8 @@ export interface WindowData {
   /** Exact per-host totals. */
   hosts: ReadonlyMap<string, { packets: number; bytes: number }>;
   groups: HostGroup[];
+  /** TCP flag counts per server address merged over the fleet (SYN floods); undefined when no snapshot had them. */
+  syn?: SynCounts;
 }
 
 /** One measured value behind a detection: estimate with its bounds, or a baseline. */
@@ -52,6 +56,7 @@ export const THREAT_KINDS = [
   'source-surge',
   'port-scan',
   'superspreader',
+  'syn-flood',
 ] as const;
 export type ThreatKind = (typeof THREAT_KINDS)[number];
 
