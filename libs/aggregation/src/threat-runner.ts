@@ -17,6 +17,7 @@ import {
   type MergedWindow,
   type StoredPartial,
 } from '@tma/rollup';
+import { alertKey, encodeAlert, type ThreatAlertMessage } from '@tma/schema';
 import type { Storage } from '@tma/storage';
 import {
   THREAT_KINDS,
@@ -101,6 +102,7 @@ export class ThreatRunner {
   private readonly opened: Counter<'kind'>;
   private readonly open: Gauge<'kind'>;
   private readonly windows: Counter;
+  private readonly published: Counter;
 
   constructor(
     private readonly config: AggregatorConfig,
@@ -110,6 +112,8 @@ export class ThreatRunner {
     private readonly logger: ConsumerLogger,
     /** True while this instance is the one that evaluates (owns partition 0 of the first snapshot topic). */
     private readonly isLeader: () => boolean,
+    /** Sends alert events to the alert topic (<prefix>.alerts.v1); absent: alerts are only stored. */
+    private readonly publish?: (messages: { key: string; value: Buffer }[]) => Promise<void>,
   ) {
     this.opened = new Counter({
       name: 'tma_threats_alerts_opened_total',
@@ -126,6 +130,11 @@ export class ThreatRunner {
     this.windows = new Counter({
       name: 'tma_threats_windows_evaluated_total',
       help: 'Fleet-wide windows the threat detectors evaluated',
+      registers: [registry],
+    });
+    this.published = new Counter({
+      name: 'tma_threats_alerts_published_total',
+      help: 'Alert events published to the alert topic (a window evaluated again publishes its events again)',
       registers: [registry],
     });
     for (const k of THREAT_KINDS) this.open.set({ kind: k }, 0);
@@ -196,6 +205,17 @@ export class ThreatRunner {
           dedupToken: `threats-${windowStart}-${read.partials}`,
         },
       );
+    // Then the alert topic, keyed per alert and window: a failure here leaves the state unwritten, so the window is
+    // evaluated again and its rows and messages repeat with the same keys (at least once, idempotent per key).
+    if (r.events.length > 0 && this.publish) {
+      await this.publish(
+        r.events.map((e) => {
+          const m = alertMessage(e, windowMs, now);
+          return { key: alertKey(m), value: encodeAlert(m) };
+        }),
+      );
+      this.published.inc(r.events.length);
+    }
     await this.storage.insertRows(
       'threat_state',
       [
@@ -224,6 +244,24 @@ export class ThreatRunner {
     }
     for (const k of THREAT_KINDS) this.open.set({ kind: k }, r.state.open.filter((a) => a.kind === k).length);
   }
+}
+
+/** An alert event as published on the alert topic (libs/schema alerts.ts). */
+export function alertMessage(e: AlertEvent, windowMs: number, now: Date): ThreatAlertMessage {
+  return {
+    alertId: e.alertId,
+    windowStartMs: e.windowStart,
+    windowSeconds: windowMs / 1000,
+    kind: e.kind,
+    subject: e.subject,
+    event: e.event.toUpperCase() as ThreatAlertMessage['event'],
+    openedAtMs: e.openedAt,
+    score: e.score,
+    evidence: e.evidence.map((v) => ({ name: v.name, value: v.value, lower: v.lower ?? null, upper: v.upper ?? null })),
+    hosts: e.hosts,
+    related: e.related,
+    detectedAtMs: now.getTime(),
+  };
 }
 
 function alertRow(e: AlertEvent, windowMs: number, version: number, now: Date, expires: number) {

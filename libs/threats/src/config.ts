@@ -39,6 +39,8 @@ export interface ThreatConfig {
   maxTrackedDestinations: number;
   /** Windows evaluated at most after a cold start or a gap (default 60): older stored windows are not replayed. */
   backfillWindows: number;
+  /** Publish every alert event to the Kafka topic <prefix>.alerts.v1 (default on; docs/threats.md). */
+  publishAlerts: boolean;
   /** Retention of stored alert events (default 90 d), seconds. */
   ttlSeconds: number;
 }
@@ -63,7 +65,7 @@ const integer = (env: string, fallback: number, min: number, max: number) =>
  *   TMA_THREATS_RISE (3) TMA_THREATS_FLOOD_MIN_PACKETS (1000) TMA_THREATS_FLOOD_MIN_SHARE (0.05)
  *   TMA_THREATS_SYN_MIN_PACKETS (500) TMA_THREATS_SYN_MIN_RATIO (3) TMA_THREATS_SURGE_MIN_PACKETS (1000) TMA_THREATS_SPREAD_MIN_RISE (100) TMA_THREATS_SPREAD_MAX_PACKET_RISE (1.5)
  *   TMA_THREATS_CHANGE_PHI (0.3) TMA_THREATS_CHANGE_MIN_SHARE (0.05) TMA_THREATS_RESOLVE_AFTER (2)
- *   TMA_THREATS_MAX_DESTINATIONS (5000) TMA_THREATS_BACKFILL (60) TMA_THREATS_TTL (90d)
+ *   TMA_THREATS_MAX_DESTINATIONS (5000) TMA_THREATS_BACKFILL (60) TMA_THREATS_TTL (90d) TMA_THREATS_KAFKA (on)
  */
 export function loadThreatConfig(env: NodeJS.ProcessEnv = process.env): ThreatConfig {
   const { values } = loadSettings(
@@ -85,6 +87,7 @@ export function loadThreatConfig(env: NodeJS.ProcessEnv = process.env): ThreatCo
       changeMinShare: num('TMA_THREATS_CHANGE_MIN_SHARE', 0.05, 0, 1),
       resolveAfterWindows: integer('TMA_THREATS_RESOLVE_AFTER', 2, 1, 10_000),
       maxTrackedDestinations: integer('TMA_THREATS_MAX_DESTINATIONS', 5000, 1, 1_000_000),
+      publishAlerts: setting({ env: 'TMA_THREATS_KAFKA', schema: rules.onOff(), default: true }),
       backfillWindows: integer('TMA_THREATS_BACKFILL', 60, 1, 100_000),
       ttlMs: setting({
         env: 'TMA_THREATS_TTL',
