@@ -1,10 +1,11 @@
 // Threat detection on real packets, as root: two namespace hosts with an edge agent each (TC and XDP, 1 s
-// intervals) → the real Kafka broker → the aggregator with the threat detectors in this process (2 s windows) →
-// embedded chDB. Each host carries a steady benign mix the whole time (Zipf flows, a busy TCP service with its
-// handshakes, a bulk transfer); on top of it a SYN flood from spoofed sources to one address of host 1 and a UDP flood
-// from three sources to one address of host 2, at known times. Ground truth: the generated pcaps (what was sent and
-// when). Proves: each attack is alerted within two windows of its start with its evidence, and the benign windows
-// raise no alert at all.
+// intervals) → the real Kafka broker → the aggregator with the threat detectors in this process (4 s windows: with
+// four intervals per window, a window's count of intervals never swings threefold, which a 2-interval window does
+// when interval ends jitter across a window edge) → embedded chDB. Each host carries a steady benign mix the whole
+// time (Zipf flows, a busy TCP service with its handshakes, a bulk transfer); on top of it a SYN flood from spoofed
+// sources to one address of host 1 and a UDP flood from three sources to one address of host 2, at known times.
+// Ground truth: the generated pcaps (what was sent and when). Proves: each attack is alerted within two windows of
+// its start with its evidence, and the benign windows raise no alert at all.
 import { existsSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,12 +25,13 @@ jest.setTimeout(300_000);
 const REPO = resolve(__dirname, '../../..');
 const AGENT_MAIN = defaultAgentMain();
 const BPF_OBJECT = join(REPO, 'bpf/dist/tma.bpf.o');
-const WINDOW_MS = 2000;
+const WINDOW_MS = 4000;
 const BENIGN_PPS = 1500;
 /** Seconds of benign traffic before the SYN flood (the baselines warm up over the first 5 windows). */
-const SYN_AT_S = 20;
-const UDP_AT_S = 34;
-const BENIGN_S = 52;
+const SYN_AT_S = 32;
+const UDP_AT_S = 52;
+const BENIGN_S = 72;
+const windowOf = (t: number) => Math.floor(t / WINDOW_MS) * WINDOW_MS;
 const SYN_VICTIM = '10.100.9.80';
 const UDP_VICTIM = '10.100.9.90';
 
@@ -229,6 +231,16 @@ describe('threat detection on namespace hosts: SYN flood, UDP flood, benign mix'
       `SELECT toUnixTimestamp(window_start) * 1000 AS window_start, kind, subject, event, evidence, hosts
        FROM {database}.threat_alerts FINAL ORDER BY window_start, kind, subject`,
     );
+    if (process.env.TMA_THREATS_REPORT === '1')
+      process.stdout.write(
+        `${JSON.stringify({
+          windows: windows.length,
+          synStartWindow: (windowOf(synStart) - windowOf(t0)) / WINDOW_MS,
+          udpStartWindow: (windowOf(udpStart) - windowOf(t0)) / WINDOW_MS,
+          alerts: rows.map((r) => [(Number(r.window_start) - windowOf(t0)) / WINDOW_MS, r.kind, r.subject, r.event]),
+          firstWindow: (windows[0] - windowOf(t0)) / WINDOW_MS,
+        })}\n`,
+      );
   }, 280_000);
 
   afterAll(async () => {
@@ -248,7 +260,6 @@ describe('threat detection on namespace hosts: SYN flood, UDP flood, benign mix'
     }
   }, 60_000);
 
-  const windowOf = (t: number) => Math.floor(t / WINDOW_MS) * WINDOW_MS;
   const evidence = (r: AlertRow, name: string) =>
     (JSON.parse(r.evidence) as { name: string; value: number; lower?: number; upper?: number }[]).find(
       (e) => e.name === name,
@@ -267,7 +278,8 @@ describe('threat detection on namespace hosts: SYN flood, UDP flood, benign mix'
     const w = Number(opened!.window_start);
     expect(w).toBeGreaterThanOrEqual(windowOf(synStart));
     expect(w).toBeLessThanOrEqual(windowOf(synStart) + WINDOW_MS);
-    expect(opened!.hosts).toEqual([hostIds[0]]);
+    // the hosts of the partitions whose SYN candidates hold the victim: the attacked host (with its partition's others)
+    expect(opened!.hosts).toContain(hostIds[0]);
     // every SYN of the flood is in the pcap; no window can hold more than all of them
     const events = rows.filter((r) => r.kind === 'syn-flood' && r.subject === SYN_VICTIM && r.event !== 'resolved');
     const synLower = events.reduce((a, r) => a + evidence(r, 'SYN packets').lower!, 0);
@@ -297,8 +309,8 @@ describe('threat detection on namespace hosts: SYN flood, UDP flood, benign mix'
       (w >= windowOf(synStart) && w <= windowOf(synStart) + 2 * WINDOW_MS) ||
       (w >= windowOf(udpStart) && w <= windowOf(udpStart) + 2 * WINDOW_MS);
     const benignWindows = windows.filter((w) => !attack(w));
-    // the stated number: at least 15 benign windows of 2 s each (the run has about 19)
-    expect(benignWindows.length).toBeGreaterThanOrEqual(15);
+    // the stated number: at least 10 benign windows of 4 s each (the run has about 12)
+    expect(benignWindows.length).toBeGreaterThanOrEqual(10);
     const outside = rows.filter((r) => r.event === 'opened' && !attack(Number(r.window_start)));
     expect(outside.map((r) => [(Number(r.window_start) - windowOf(t0)) / WINDOW_MS, r.kind, r.subject])).toEqual([]);
   });
