@@ -212,75 +212,6 @@ static __always_inline __u64 tma_cand_threshold(__u64 n)
 	return floor > tma_cfg.cand_threshold ? floor : tma_cfg.cand_threshold;
 }
 
-/* One IP packet (segs on the wire) of flow k: its candidate way if it has one; else the CMS rows, maybe an entry into the table, and the
- * four HLLs. n = IP packets in this copy on this CPU, for the noise floor. */
-static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u32 segs, __u64 n)
-{
-	__u64 h, s01, hs, hd, hp;
-	__u64 est_packets = ~0ULL, est_bytes = ~0ULL;
-	struct tma_cand_set *set;
-	__u32 set_idx;
-	int row;
-
-	h = tma_hash_flow_s01(k, &s01);
-	tma_trace_put(k, h, TMA_TRACE_FLOW, 0, len);
-	TMA_CUT_AT(3, "r"(h));
-	set_idx = tma_hash_lo(h) & (TMA_CAND_SETS - 1);
-	set = &s->cand[set_idx];
-	if (tma_cand_hit(set, k, h, len, segs))
-		return;
-	TMA_CUT_AT(4, "r"(set));
-#pragma unroll
-	for (row = 0; row < TMA_CMS_DEPTH; row++) {
-		struct tma_cms_cell *c = &s->cms[row * TMA_CMS_WIDTH + tma_cms_index(h, row)];
-		__u64 p = c->packets + segs, b = c->bytes + len;
-
-		c->packets = p;
-		c->bytes = b;
-		est_packets = p < est_packets ? p : est_packets;
-		est_bytes = b < est_bytes ? b : est_bytes;
-	}
-	if (est_packets >= tma_cand_threshold(n))
-		tma_cand_insert(s, set, set_idx, k, h, est_packets, est_bytes);
-	tma_hash_others(k, s01, &hs, &hd, &hp);
-	tma_hll_add(&s->hll[TMA_HLL_FLOWS], h);
-	tma_hll_add(&s->hll[TMA_HLL_SOURCES], hs);
-	tma_hll_add(&s->hll[TMA_HLL_DESTINATIONS], hd);
-	tma_hll_add(&s->hll[TMA_HLL_PORTS], hp);
-}
-
-/* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */
-static __always_inline struct tma_state *tma_state_now(void)
-{
-	__u32 key = bpf_get_smp_processor_id() * TMA_COPIES + (tma_ctl.epoch & 1);
-
-	return bpf_map_lookup_elem(&tma_state, &key);
-}
-
-/* Keeps one packet in sample_rate. A per-CPU xorshift64 in the totals replaces the bpf_get_prandom_u32 helper call
- * (≈ 10 ns on a VM behind the return thunk) by a few shifts; it is reseeded from the helper when its copy was just
- * cleared. ((x >> 32) * rate) >> 32 is uniform in [0, rate) up to rate / 2^32, and costs a multiply, not a division. */
-static __always_inline int tma_sampled(struct tma_totals *t)
-{
-	__u64 x = t->rng;
-
-	if (!x)
-		x = ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32() | 1;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	t->rng = x;
-	return (((x >> 32) * tma_cfg.sample_rate) >> 32) == 0;
-}
-
-/* Slot of an interface in tma_state.ifc (0: no slot of its own). */
-static __always_inline __u32 tma_if_slot(__u32 ifindex)
-{
-	__u32 i = ifindex & (TMA_IF_TABLE - 1);
-
-	return tma_ifs[i].ifindex == ifindex ? tma_ifs[i].slot & (TMA_IF_SLOTS - 1) : 0;
-}
-
 /* SYN-flood counters (docs/threats.md: syn-flood). TCP flag bits of the byte at offset 13 of the header. */
 #define TMA_TCP_FIN 0x01
 #define TMA_TCP_SYN 0x02
@@ -328,9 +259,9 @@ static __always_inline void tma_syn_cand_put(struct tma_syn_state *s, __u64 h, c
 }
 
 /* One TCP packet (segs on the wire) into this CPU's SYN counters: its class by flags, keyed by the server's address
- * (the destination of a SYN or an ACK, the source of a SYN-ACK or an RST). Other protocols and flag sets (FIN or
- * none) cost a compare. */
-static __always_inline void tma_syn_count(const struct tma_flow_key *k, __u8 flags, __u32 segs)
+ * (the destination of a SYN or an ACK, the source of a SYN-ACK or an RST). Other flag sets (FIN or none) cost a
+ * compare. hd: the destination's address hash when the caller has it (the HLL path computes it), else 0. */
+static __always_inline void tma_syn_count(const struct tma_flow_key *k, __u8 flags, __u32 segs, __u64 hd)
 {
 	struct tma_syn_state *s;
 	const __u8 *addr;
@@ -350,8 +281,13 @@ static __always_inline void tma_syn_count(const struct tma_flow_key *k, __u8 fla
 	s = bpf_map_lookup_elem(&tma_syn, &key);
 	if (!s)
 		return;
-	addr = cls == TMA_SYN_SYN || cls == TMA_SYN_ACK ? k->dst : k->src;
-	h = tma_syn_hash(addr);
+	if (cls == TMA_SYN_SYN || cls == TMA_SYN_ACK) {
+		addr = k->dst;
+		h = hd ? hd : tma_syn_hash(addr);
+	} else {
+		addr = k->src;
+		h = tma_syn_hash(addr);
+	}
 #pragma unroll
 	for (row = 0; row < TMA_SYN_DEPTH; row++) {
 		__u32 col = (__u32)(tma_hash_lo(h) + row * tma_hash_hi(h)) >> (32 - TMA_SYN_WIDTH_BITS);
@@ -363,6 +299,84 @@ static __always_inline void tma_syn_count(const struct tma_flow_key *k, __u8 fla
 	}
 	if (cls == TMA_SYN_SYN && est >= TMA_SYN_CAND_MIN)
 		tma_syn_cand_put(s, h, addr, est);
+}
+
+/* One IP packet (segs on the wire) of flow k: its candidate way if it has one; else the CMS rows, maybe an entry into the table, and the
+ * four HLLs. n = IP packets in this copy on this CPU, for the noise floor. tcp_flags: the SYN counters' share of the
+ * packet (0: none, or already counted): a candidate flow's packets count there only when they carry SYN or RST (its
+ * ACKs were counted until it entered the table, after its handshake); any other packet counts there with the
+ * destination hash the HLL path computed. */
+static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u32 segs, __u64 n,
+				       __u8 tcp_flags)
+{
+	__u64 h, s01, hs, hd, hp;
+	__u64 est_packets = ~0ULL, est_bytes = ~0ULL;
+	struct tma_cand_set *set;
+	__u32 set_idx;
+	int row;
+
+	h = tma_hash_flow_s01(k, &s01);
+	tma_trace_put(k, h, TMA_TRACE_FLOW, 0, len);
+	TMA_CUT_AT(3, "r"(h));
+	set_idx = tma_hash_lo(h) & (TMA_CAND_SETS - 1);
+	set = &s->cand[set_idx];
+	if (tma_cand_hit(set, k, h, len, segs)) {
+		if (tcp_flags & (TMA_TCP_SYN | TMA_TCP_RST))
+			tma_syn_count(k, tcp_flags, segs, 0);
+		return;
+	}
+	TMA_CUT_AT(4, "r"(set));
+#pragma unroll
+	for (row = 0; row < TMA_CMS_DEPTH; row++) {
+		struct tma_cms_cell *c = &s->cms[row * TMA_CMS_WIDTH + tma_cms_index(h, row)];
+		__u64 p = c->packets + segs, b = c->bytes + len;
+
+		c->packets = p;
+		c->bytes = b;
+		est_packets = p < est_packets ? p : est_packets;
+		est_bytes = b < est_bytes ? b : est_bytes;
+	}
+	if (est_packets >= tma_cand_threshold(n))
+		tma_cand_insert(s, set, set_idx, k, h, est_packets, est_bytes);
+	tma_hash_others(k, s01, &hs, &hd, &hp);
+	tma_hll_add(&s->hll[TMA_HLL_FLOWS], h);
+	tma_hll_add(&s->hll[TMA_HLL_SOURCES], hs);
+	tma_hll_add(&s->hll[TMA_HLL_DESTINATIONS], hd);
+	tma_hll_add(&s->hll[TMA_HLL_PORTS], hp);
+	if (tcp_flags)
+		tma_syn_count(k, tcp_flags, segs, hd);
+}
+
+/* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */
+static __always_inline struct tma_state *tma_state_now(void)
+{
+	__u32 key = bpf_get_smp_processor_id() * TMA_COPIES + (tma_ctl.epoch & 1);
+
+	return bpf_map_lookup_elem(&tma_state, &key);
+}
+
+/* Keeps one packet in sample_rate. A per-CPU xorshift64 in the totals replaces the bpf_get_prandom_u32 helper call
+ * (≈ 10 ns on a VM behind the return thunk) by a few shifts; it is reseeded from the helper when its copy was just
+ * cleared. ((x >> 32) * rate) >> 32 is uniform in [0, rate) up to rate / 2^32, and costs a multiply, not a division. */
+static __always_inline int tma_sampled(struct tma_totals *t)
+{
+	__u64 x = t->rng;
+
+	if (!x)
+		x = ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32() | 1;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	t->rng = x;
+	return (((x >> 32) * tma_cfg.sample_rate) >> 32) == 0;
+}
+
+/* Slot of an interface in tma_state.ifc (0: no slot of its own). */
+static __always_inline __u32 tma_if_slot(__u32 ifindex)
+{
+	__u32 i = ifindex & (TMA_IF_TABLE - 1);
+
+	return tma_ifs[i].ifindex == ifindex ? tma_ifs[i].slot & (TMA_IF_SLOTS - 1) : 0;
 }
 
 /* Counts one parsed frame (segs wire packets of len bytes in all: 1 and the frame length, except for a TC GSO/GRO
@@ -402,12 +416,16 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 	t->proto[k->proto].packets += segs;
 	t->proto[k->proto].bytes += len;
 	TMA_CUT_AT(2, "r"(t));
-	if (tcp_flags)
-		tma_syn_count(k, tcp_flags, segs);
-	if (tma_cfg.sample_rate > 1 && !tma_sampled(t))
-		return;
+	if (tma_cfg.sample_rate > 1) {
+		/* sampling: the SYN counters still see every TCP packet (exact, like the totals) */
+		if (tcp_flags)
+			tma_syn_count(k, tcp_flags, segs, 0);
+		tcp_flags = 0;
+		if (!tma_sampled(t))
+			return;
+	}
 	/* the noise floor counts the packets that can reach the CMS (all three counters sit in one cache line) */
-	tma_sketch(s, k, len, segs, t->packets - t->non_ip_packets - t->error_packets);
+	tma_sketch(s, k, len, segs, t->packets - t->non_ip_packets - t->error_packets, tcp_flags);
 }
 
 /* In and out of the inner parse: the outer key and transport offset in, the inner ones out. */

@@ -62,6 +62,35 @@ run('SYN-flood counters', () => {
     }
   });
 
+  it('a candidate flow: its ACKs count until it enters the table (after its handshake), its SYNs and RSTs always', () => {
+    const tma = TestKernel.load();
+    try {
+      // one data flow of 100 ACK segments: it enters the candidates at its 32nd packet (the default threshold)
+      tma.run('tma_xdp', v4('198.51.0.7', '10.9.9.9', P.TCP_ACK, 40000, 443, 100), 100);
+      // one flow of 100 SYNs (a flood from a single 5-tuple is a heavy flow too), and 40 RSTs from a server
+      tma.run('tma_xdp', v4('198.51.0.8', '10.9.9.8', P.TCP_SYN, 40000, 80), 100);
+      tma.run('tma_xdp', v4('10.9.9.7', '198.51.0.9', P.TCP_RST | P.TCP_ACK, 80, 40000), 40);
+      const got = tma.reader().readCopy(0).syn!;
+      expect(got.estimate('10.9.9.9').ack).toBe(32);
+      expect(got.estimate('10.9.9.8').syn).toBe(100);
+      expect(got.estimate('10.9.9.7').rst).toBe(40);
+      expect(tma.candidates(0)).toHaveLength(3);
+    } finally {
+      tma.close();
+    }
+  });
+
+  it('with sampling the SYN counters still count every TCP packet', () => {
+    const tma = TestKernel.load({ sampleRate: 16 });
+    try {
+      tma.run('tma_xdp', v4('198.51.0.1', '10.9.9.9', P.TCP_SYN), 50);
+      tma.run('tma_xdp', v4('198.51.0.1', '10.9.9.9', P.TCP_ACK, 40001), 70);
+      expect(tma.reader().readCopy(0).syn!.estimate('10.9.9.9')).toEqual({ syn: 50, synAck: 0, rst: 0, ack: 70 });
+    } finally {
+      tma.close();
+    }
+  });
+
   it('hashes with the deployment seed: another seed moves the cells, and SynCounts under that seed follows', () => {
     const before = currentHashSeed();
     const seed = expandHashSeed(0x0badc0ffee123457n);
