@@ -55,12 +55,13 @@ function fixtureValue() {
     evictedBytes: 0,
     // SYN-flood block (appended to v2 after its first revision)
     synFlags: {
-      depth: 1,
-      widthBits: 4,
-      syn: Array.from({ length: 16 }, (_, i) => (i === 3 ? 9_007_199_254_740_990 : i)),
-      synAck: Array.from({ length: 16 }, () => 0),
-      rst: Array.from({ length: 16 }, (_, i) => i % 2),
-      ack: Array.from({ length: 16 }, (_, i) => 16 - i),
+      depth: 2,
+      widthBits: 9,
+      cells: [3, 600, 1023],
+      syn: [9_007_199_254_740_990, 0, 7],
+      synAck: [0, 1, 0],
+      rst: [0, 0, 5],
+      ack: [12, 0, 0],
       candidates: [sampleBytes(16, 5), Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 203, 0, 113, 9])],
     },
   });

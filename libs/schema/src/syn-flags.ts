@@ -5,6 +5,7 @@ import type { SynFlagCounts } from './generated/schemas.generated';
 export const NO_SYN_FLAGS: SynFlagCounts = Object.freeze({
   depth: 0,
   widthBits: 0,
+  cells: [],
   syn: [],
   synAck: [],
   rst: [],

@@ -19,10 +19,14 @@ export const SYN_MAX_CANDIDATES = 1024;
 
 export type SynEstimate = Record<SynClass, number>;
 
-/** The wire and storage form: one counter array per class (row-major cells), candidates as 16-byte addresses. */
+/**
+ * The wire form: the non-zero cells (flat index row × width + column, ascending) with one counter array per class
+ * parallel to them, candidates as 16-byte addresses.
+ */
 export interface SynCountsData {
   depth: number;
   widthBits: number;
+  cells: number[];
   syn: number[];
   synAck: number[];
   rst: number[];
@@ -116,29 +120,42 @@ export class SynCounts {
   }
 
   toData(): SynCountsData {
-    return {
+    const d: SynCountsData = {
       depth: this.depth,
       widthBits: this.widthBits,
-      syn: Array.from(this.cells.syn),
-      synAck: Array.from(this.cells.synAck),
-      rst: Array.from(this.cells.rst),
-      ack: Array.from(this.cells.ack),
+      cells: [],
+      syn: [],
+      synAck: [],
+      rst: [],
+      ack: [],
       candidates: [...this.candidates.keys()].sort().map((h) => this.candidates.get(h)!),
     };
+    const n = this.depth * this.width;
+    for (let i = 0; i < n; i++) {
+      if (SYN_CLASSES.every((k) => this.cells[k][i] === 0)) continue;
+      d.cells.push(i);
+      for (const k of SYN_CLASSES) d[k].push(this.cells[k][i]);
+    }
+    return d;
   }
 
   static fromData(d: SynCountsData): SynCounts {
     const s = new SynCounts(d.depth, d.widthBits);
-    for (const k of SYN_CLASSES) {
-      const src = d[k];
-      if (src.length !== s.cells[k].length)
-        throw new RangeError(`SYN ${k}: expected ${s.cells[k].length} counters, got ${src.length}`);
-      for (let i = 0; i < src.length; i++) {
-        const v = src[i];
-        if (!(v >= 0) || !Number.isSafeInteger(v)) throw new RangeError(`SYN ${k} cell ${i}: not a count: ${v}`);
-        s.cells[k][i] = v;
+    const n = s.depth * s.width;
+    for (const k of SYN_CLASSES)
+      if (d[k].length !== d.cells.length)
+        throw new RangeError(`SYN ${k}: ${d[k].length} counters for ${d.cells.length} cells`);
+    let last = -1;
+    d.cells.forEach((c, j) => {
+      if (!Number.isInteger(c) || c <= last || c >= n)
+        throw new RangeError(`SYN cell index ${c} is not ascending within 0..${n - 1}`);
+      last = c;
+      for (const k of SYN_CLASSES) {
+        const v = d[k][j];
+        if (!(v >= 0) || !Number.isSafeInteger(v)) throw new RangeError(`SYN ${k} cell ${c}: not a count: ${v}`);
+        s.cells[k][c] = v;
       }
-    }
+    });
     for (const a of d.candidates) s.addCandidate(a);
     return s;
   }

@@ -49,7 +49,7 @@ type Query {
   threats(${TIME_ARGS}, kind: ThreatKind, status: AlertStatus): Threats!
 }
 "Threat kinds (REST spells them with '-': heavy-change, traffic-surge, source-surge, port-scan)."
-enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader }
+enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader syn_flood }
 enum AlertStatus { open resolved }
 enum RankBy { packets bytes }
 enum Side { src dst }

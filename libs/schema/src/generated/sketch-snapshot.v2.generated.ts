@@ -324,7 +324,7 @@ export const SCHEMA: Record<string, unknown> = {
       "type": {
         "type": "record",
         "name": "SynFlagCounts",
-        "doc": "SYN-flood counters (docs/threats.md: syn-flood): TCP packets per server address by flag class in a Count-Min sketch (depth rows of 2^widthBits cells, row-major; the destination HLL's keyed address hash), and the addresses the kernel saw with the most SYNs. depth 0 (the default): an agent without them.",
+        "doc": "SYN-flood counters (docs/threats.md: syn-flood): TCP packets per server address by flag class in a Count-Min sketch (depth rows of 2^widthBits cells, row-major; the destination HLL's keyed address hash), sparse (the cells with a non-zero counter), and the addresses the kernel saw with the most SYNs. depth 0 (the default): an agent without them.",
         "fields": [
           {
             "name": "depth",
@@ -333,6 +333,14 @@ export const SCHEMA: Record<string, unknown> = {
           {
             "name": "widthBits",
             "type": "int"
+          },
+          {
+            "name": "cells",
+            "type": {
+              "type": "array",
+              "items": "int"
+            },
+            "doc": "Flat indices (row × 2^widthBits + column) of the cells with a non-zero counter, ascending; the four arrays below are parallel to it."
           },
           {
             "name": "syn",
@@ -379,6 +387,7 @@ export const SCHEMA: Record<string, unknown> = {
       "default": {
         "depth": 0,
         "widthBits": 0,
+        "cells": [],
         "syn": [],
         "synAck": [],
         "rst": [],
@@ -508,10 +517,12 @@ export interface ParseErrorCount {
   count: number;
 }
 
-/** SYN-flood counters (docs/threats.md: syn-flood): TCP packets per server address by flag class in a Count-Min sketch (depth rows of 2^widthBits cells, row-major; the destination HLL's keyed address hash), and the addresses the kernel saw with the most SYNs. depth 0 (the default): an agent without them. */
+/** SYN-flood counters (docs/threats.md: syn-flood): TCP packets per server address by flag class in a Count-Min sketch (depth rows of 2^widthBits cells, row-major; the destination HLL's keyed address hash), sparse (the cells with a non-zero counter), and the addresses the kernel saw with the most SYNs. depth 0 (the default): an agent without them. */
 export interface SynFlagCounts {
   depth: number;
   widthBits: number;
+  /** Flat indices (row × 2^widthBits + column) of the cells with a non-zero counter, ascending; the four arrays below are parallel to it. */
+  cells: number[];
   /** SYN without ACK, keyed by the destination. */
   syn: number[];
   /** SYN-ACK, keyed by the source (the server answering). */
