@@ -316,16 +316,13 @@ describe('threat detection on namespace hosts: SYN flood, UDP flood, benign mix'
     const attack = (w: number) =>
       (w >= windowOf(synStart) && w <= windowOf(synStart) + 2 * WINDOW_MS) ||
       (w >= windowOf(udpStart) && w <= windowOf(udpStart) + 2 * WINDOW_MS);
-    // A sender stalled by the shared machine (tcpreplay catches up in a burst) is not the steady mix this test is
-    // about: a window whose exact packet count, or its predecessor's, is off the median by more than half is left
-    // out (counted from the stored exact totals, and reported; at most 3 of the run).
-    const counts = [...sent.values()].sort((a, b) => a - b);
-    const median = counts[counts.length >> 1];
-    const steady = (w: number) => Math.abs((sent.get(w) ?? 0) - median) <= median / 2;
-    const unsteady = windows.filter((w, i) => i > 0 && !attack(w) && !(steady(w) && steady(windows[i - 1])));
-    expect(unsteady.length).toBeLessThanOrEqual(3);
-    const benignWindows = windows.slice(1).filter((w) => !attack(w) && !unsteady.includes(w));
-    // the stated number: at least 10 benign windows of 4 s each (the run has about 12)
+    // A sender the shared machine stalled catches up in a burst (tcpreplay keeps its average rate), and an agent that
+    // attaches late doubles the counts at once: real changes of what was sent, not the steady mix this test is about.
+    // A window with more than twice its predecessor's exact packets (from the stored totals) is left out and reported.
+    const jumped = windows.filter((w, i) => i > 0 && (sent.get(w) ?? 0) > 2 * (sent.get(windows[i - 1]) ?? 0));
+    expect(jumped.length).toBeLessThanOrEqual(3);
+    const benignWindows = windows.slice(1).filter((w) => !attack(w) && !jumped.includes(w));
+    // the stated number: at least 10 benign windows of 4 s each (the run has about 14)
     expect(benignWindows.length).toBeGreaterThanOrEqual(10);
     const outside = rows.filter((r) => r.event === 'opened' && benignWindows.includes(Number(r.window_start)));
     expect(outside.map((r) => [(Number(r.window_start) - windowOf(t0)) / WINDOW_MS, r.kind, r.subject])).toEqual([]);
