@@ -1,6 +1,6 @@
 // SYN-flood counters (tma_syn): TCP packets counted per server address by flag class, in the cells and candidate
 // slots the TypeScript sketch (libs/sketch SynCounts: the fleet's keyed hash, the destination HLL's key) computes.
-import { STRUCTS, SYN_CAND_MIN } from '@tma/kernel';
+import { STRUCTS, SYN_CAND_MIN, check, ffi } from '@tma/kernel';
 import { buildObject, packets as P, pinToCpu, rootDescribe, TestKernel } from '@tma/kernel/testing';
 import { SynCounts, expandHashSeed, useHashSeed, currentHashSeed } from '@tma/sketch';
 
@@ -116,7 +116,6 @@ run('SYN-flood counters', () => {
     const tma = TestKernel.load();
     try {
       const info = Buffer.alloc(256);
-      const { check, ffi } = require('@tma/kernel') as typeof import('@tma/kernel');
       check('info', ffi.objInfo(tma.mapFd('tma_syn'), info, [info.length]));
       expect([info.readUInt32LE(12), info.readUInt32LE(16)]).toEqual([STRUCTS.tma_syn_state.size, 2 * tma.cpus]);
       // 200 destinations with 16 SYNs each compete for 64 slots: each slot ends with some address; a heavy one
