@@ -4,7 +4,7 @@
 // whose state is stored, and every row is keyed per window, so a window evaluated twice (ownership moving during
 // a pass, a crash between the writes) replaces its own rows with the same ones. The baselines and open alerts after
 // each window are stored (threat_state): a restart or a new owner continues from the last stored window.
-import { HLL_SKETCHES, SpreadSketch, decodeSpread, type HyperLogLog } from '@tma/sketch';
+import { HLL_SKETCHES, SpreadSketch, SynCounts, decodeSpread, type HyperLogLog } from '@tma/sketch';
 import {
   MINUTE_TIER,
   STORED_PARTIAL_BINARY,
@@ -17,6 +17,7 @@ import {
   type MergedWindow,
   type StoredPartial,
 } from '@tma/rollup';
+import { alertKey, encodeAlert, type ThreatAlertMessage } from '@tma/schema';
 import type { Storage } from '@tma/storage';
 import {
   THREAT_KINDS,
@@ -61,6 +62,7 @@ export async function readWindowData(
     fleet.bytes += g.bytes;
     fleet.cmsPackets.merge(g.cmsPackets);
     for (const h of HLL_SKETCHES) fleet[h.property].merge(g[h.property]);
+    if (g.syn) (fleet.syn ??= new SynCounts(g.syn.depth, g.syn.widthBits)).merge(g.syn);
     for (const [host, t] of g.hosts) addHostTotals(fleet.hosts, host, t);
   }
   const distinct = (m: MergedWindow): WindowData['distinct'] => ({
@@ -75,6 +77,7 @@ export async function readWindowData(
     distinct: distinct(g),
     candidates: mergedCandidates(g),
     spread: g.spread,
+    syn: g.syn,
   }));
   return {
     partials: rows.length,
@@ -89,6 +92,7 @@ export async function readWindowData(
       hosts: new Map([...fleet.hosts].map(([h, t]) => [h, { packets: Number(t.packets), bytes: Number(t.bytes) }])),
       groups: groupViews,
       spread: fleet.spread,
+      syn: fleet.syn,
     },
   };
 }
@@ -129,6 +133,7 @@ export class ThreatRunner {
   private readonly opened: Counter<'kind'>;
   private readonly open: Gauge<'kind'>;
   private readonly windows: Counter;
+  private readonly published: Counter;
 
   constructor(
     private readonly config: AggregatorConfig,
@@ -138,6 +143,8 @@ export class ThreatRunner {
     private readonly logger: ConsumerLogger,
     /** True while this instance is the one that evaluates (owns partition 0 of the first snapshot topic). */
     private readonly isLeader: () => boolean,
+    /** Sends alert events to the alert topic (<prefix>.alerts.v1); absent: alerts are only stored. */
+    private readonly publish?: (messages: { key: string; value: Buffer }[]) => Promise<void>,
   ) {
     this.opened = new Counter({
       name: 'tma_threats_alerts_opened_total',
@@ -154,6 +161,11 @@ export class ThreatRunner {
     this.windows = new Counter({
       name: 'tma_threats_windows_evaluated_total',
       help: 'Fleet-wide windows the threat detectors evaluated',
+      registers: [registry],
+    });
+    this.published = new Counter({
+      name: 'tma_threats_alerts_published_total',
+      help: 'Alert events published to the alert topic (a window evaluated again publishes its events again)',
       registers: [registry],
     });
     for (const k of THREAT_KINDS) this.open.set({ kind: k }, 0);
@@ -246,6 +258,17 @@ export class ThreatRunner {
           dedupToken: `threats-${windowStart}-${read.partials}`,
         },
       );
+    // Then the alert topic, keyed per alert and window: a failure here leaves the state unwritten, so the window is
+    // evaluated again and its rows and messages repeat with the same keys (at least once, idempotent per key).
+    if (r.events.length > 0 && this.publish) {
+      await this.publish(
+        r.events.map((e) => {
+          const m = alertMessage(e, windowMs, now);
+          return { key: alertKey(m), value: encodeAlert(m) };
+        }),
+      );
+      this.published.inc(r.events.length);
+    }
     await this.storage.insertRows(
       'threat_state',
       [
@@ -274,6 +297,24 @@ export class ThreatRunner {
     }
     for (const k of THREAT_KINDS) this.open.set({ kind: k }, r.state.open.filter((a) => a.kind === k).length);
   }
+}
+
+/** An alert event as published on the alert topic (libs/schema alerts.ts). */
+export function alertMessage(e: AlertEvent, windowMs: number, now: Date): ThreatAlertMessage {
+  return {
+    alertId: e.alertId,
+    windowStartMs: e.windowStart,
+    windowSeconds: windowMs / 1000,
+    kind: e.kind,
+    subject: e.subject,
+    event: e.event.toUpperCase() as ThreatAlertMessage['event'],
+    openedAtMs: e.openedAt,
+    score: e.score,
+    evidence: e.evidence.map((v) => ({ name: v.name, value: v.value, lower: v.lower ?? null, upper: v.upper ?? null })),
+    hosts: e.hosts,
+    related: e.related,
+    detectedAtMs: now.getTime(),
+  };
 }
 
 function alertRow(e: AlertEvent, windowMs: number, version: number, now: Date, expires: number) {

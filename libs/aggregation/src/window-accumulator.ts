@@ -14,6 +14,7 @@ import {
   perHll,
   SpreadSketch,
   PrefixCounts,
+  SynCounts,
   type Candidate,
   type CandidateFloor,
   type HllProperty,
@@ -57,6 +58,8 @@ export class WindowAccumulator implements WindowContent {
   /** heavy-prefix counts of the snapshots merged so far (docs/sketch.md, "Heavy prefixes") */
   readonly prefixCounts = new PrefixCounts();
   candidatesSampled = false;
+  /** TCP flag counts per server address (SYN floods), summed; undefined until a snapshot carries them. */
+  syn?: SynCounts;
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
   readonly hosts = new Map<string, HostTotals>();
   /** Per-source spreads of the snapshots that carried them (union: registers by max). */
@@ -134,6 +137,7 @@ export class WindowAccumulator implements WindowContent {
       candidatesSampled: this.candidatesSampled,
       spread: this.spread?.clone(),
       prefixCounts: this.prefixCounts.clone(),
+      syn: this.syn,
     };
   }
 
@@ -228,6 +232,7 @@ export class WindowAccumulator implements WindowContent {
     } else this.candidateFloor = undefined;
     this.candidatesSampled ||= v.sampled;
     this.prefixCounts.add(v.prefixCounts);
+    if (v.syn) (this.syn ??= new SynCounts(v.syn.depth, v.syn.widthBits)).merge(v.syn);
     // Protocol totals are exact (counted before the sampling draw; validate.ts scaleSampled).
     for (const p of v.snapshot.totals.protocols) {
       const t = this.protocols.get(p.protocol);
