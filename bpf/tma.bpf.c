@@ -424,9 +424,7 @@ static __always_inline void tma_syn_cand_put(struct tma_syn_state *s, __u64 h, c
 /* One TCP packet (segs on the wire) into this CPU's SYN counters: its class by flags, keyed by the server's address
  * (the destination of a SYN or an ACK, the source of a SYN-ACK or an RST). Other flag sets (FIN or none) cost a
  * compare. hd: the destination's address hash when the caller has it (the HLL path computes it), else 0. */
-/* Global, as tma_pfx_count: verified once on its own (inlined at its three call sites, the TC program passed the
- * verifier's complexity limit). */
-__attribute__((noinline)) int tma_syn_count(const struct tma_flow_key *k, __u32 flags, __u32 segs, __u64 hd)
+static __always_inline int tma_syn_count_in(const struct tma_flow_key *k, __u32 flags, __u32 segs, __u64 hd)
 {
 	struct tma_syn_state *s;
 	const __u8 *addr;
@@ -467,6 +465,14 @@ __attribute__((noinline)) int tma_syn_count(const struct tma_flow_key *k, __u32 
 	if (cls == TMA_SYN_SYN && est >= TMA_SYN_CAND_MIN)
 		tma_syn_cand_put(s, h, addr, est);
 	return 0;
+}
+
+/* The same as a global function, verified once on its own like tma_pfx_count, for the two rarer call sites (a
+ * candidate's SYN or RST, every TCP packet before the sampling draw): inlined at all three, the TC program passed the
+ * verifier's complexity limit. The light path, the common one, inlines it. */
+__attribute__((noinline)) int tma_syn_count(const struct tma_flow_key *k, __u32 flags, __u32 segs, __u64 hd)
+{
+	return tma_syn_count_in(k, flags, segs, hd);
 }
 
 /* One IP packet (segs on the wire) of flow k: its candidate way if it has one; else the CMS rows, maybe an entry into the table, and the
@@ -514,7 +520,7 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 	tma_spread_add(&s->spread, k, hs, hd, hp);
 	tma_pfx_count(s, k, segs, len);
 	if (tcp_flags)
-		tma_syn_count(k, tcp_flags, segs, hd);
+		tma_syn_count_in(k, tcp_flags, segs, hd);
 }
 
 /* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */
