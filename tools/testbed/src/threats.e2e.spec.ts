@@ -247,6 +247,9 @@ describe('threat detection on namespace hosts: SYN flood, UDP flood, benign mix'
           alerts: rows.map((r) => [(Number(r.window_start) - windowOf(t0)) / WINDOW_MS, r.kind, r.subject, r.event]),
           firstWindow: (windows[0] - windowOf(t0)) / WINDOW_MS,
           packets: windows.map((w) => sent.get(w) ?? 0),
+          heavyChanges: rows
+            .filter((r) => r.kind === 'heavy-change')
+            .map((r) => [(Number(r.window_start) - windowOf(t0)) / WINDOW_MS, r.event, r.evidence]),
         })}\n`,
       );
   }, 280_000);
