@@ -523,6 +523,24 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 		tma_syn_count_in(k, tcp_flags, segs, hd);
 }
 
+/* segs and the TCP flags in one argument of tma_sketch_packet (a BPF call takes at most five): segs is an skb's
+ * gso_segs (16 bits) or 1. */
+#define TMA_SEGS_MASK	     0xffffffU
+#define TMA_SEGS_FLAGS_SHIFT 24
+
+/* Global: the verifier checks the sketch update once on its own instead of on every path of the parse before it
+ * (inlined, the parse's paths times the update's passed its 1M-instruction limit with tunnels on). segs_flags: segs
+ * in the low 24 bits, the packet's tcp_flags for tma_sketch above them; the light path's SYN counting stays inline
+ * in here, verified once with the update. */
+__attribute__((noinline)) int tma_sketch_packet(struct tma_state *s, struct tma_flow_key *k, __u32 len,
+						__u32 segs_flags, __u64 n)
+{
+	if (!s || !k)
+		return 0;
+	tma_sketch(s, k, len, segs_flags & TMA_SEGS_MASK, n, segs_flags >> TMA_SEGS_FLAGS_SHIFT);
+	return 0;
+}
+
 /* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */
 static __always_inline struct tma_state *tma_state_now(void)
 {
@@ -601,7 +619,8 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 			return;
 	}
 	/* the noise floor counts the packets that can reach the CMS (all three counters sit in one cache line) */
-	tma_sketch(s, k, len, segs, t->packets - t->non_ip_packets - t->error_packets, tcp_flags);
+	tma_sketch_packet(s, k, len, (segs & TMA_SEGS_MASK) | (__u32)tcp_flags << TMA_SEGS_FLAGS_SHIFT,
+			  t->packets - t->non_ip_packets - t->error_packets);
 }
 
 /* In and out of the inner parse: the outer key and transport offset in, the inner ones out. */

@@ -53,6 +53,11 @@ export class CandidateBlock {
   /** The same entries (arrays shared) with another summaryError. */
   withSummaryError(e: CandidateFloor | undefined): CandidateBlock {
     if (e === this.summaryError) return this;
+    return this.sharing(this.floor, this.sampled, e);
+  }
+
+  /** A block over this one's arrays (and union index) with the given bounds. */
+  private sharing(floor: CandidateFloor | undefined, sampled: boolean, e: CandidateFloor | undefined): CandidateBlock {
     const b = new CandidateBlock(
       this.keyData,
       this.keyBytes,
@@ -62,8 +67,8 @@ export class CandidateBlock {
       this.bytes,
       this.sincePackets,
       this.sinceBytes,
-      this.floor,
-      this.sampled,
+      floor,
+      sampled,
     );
     b.unionIndex = this.unionIndex;
     b.summaryError = e;
@@ -97,21 +102,7 @@ export class CandidateBlock {
   /** The same entries (arrays shared) with another floor and sampled mark. */
   withBounds(floor: CandidateFloor | undefined, sampled: boolean): CandidateBlock {
     if (floor === this.floor && sampled === this.sampled) return this;
-    const b = new CandidateBlock(
-      this.keyData,
-      this.keyBytes,
-      this.hi,
-      this.lo,
-      this.packets,
-      this.bytes,
-      this.sincePackets,
-      this.sinceBytes,
-      floor,
-      sampled,
-    );
-    b.unionIndex = this.unionIndex;
-    b.summaryError = this.summaryError;
-    return b;
+    return this.sharing(floor, sampled, this.summaryError);
   }
 
   /** A plain list (floor unknown, not sampled) or a decoded list with its floor and sampled mark. */
