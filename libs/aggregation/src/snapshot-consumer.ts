@@ -115,7 +115,7 @@ export class SnapshotConsumer {
       metrics,
       logger,
       this.stats,
-      () => this.merger.lowWatermark,
+      () => this.flusher.writtenWatermark,
       threats,
     );
     this.flusher = new PartialRowFlusher(config, this.merger, store, this.rollups, metrics, logger, this.stats, {

@@ -12,6 +12,9 @@ import { partialRowFromAccumulator } from './rows';
 import { ThreatRunner } from './threat-runner';
 import { WindowMerger } from './window-merger';
 
+// Evaluating 14 windows twice over on chDB takes more than jest's default 5 s on a loaded machine.
+jest.setTimeout(60_000);
+
 const MIN = 60_000;
 const WINDOWS = 14;
 // Recent, minute-aligned: rows older than their TTL would be dropped on insert.
@@ -82,17 +85,17 @@ describe('ThreatRunner', () => {
   it('evaluates each window once across a change of leader mid-pass; a fresh runner reproduces the same alerts', async () => {
     let calls = 0;
     const a = runner(() => ++calls <= 6); // leader for its first 5 windows, then the partition moves away
-    await a.r.runDue(false, 0, () => false);
+    await a.r.runDue('due', 0, () => false);
     expect(await a.evaluated()).toBe(5);
     expect(await states()).toBe(5);
 
     const idle = runner(() => false); // a member that does not own partition 0
-    await idle.r.runDue(true, 0, () => false);
+    await idle.r.runDue('idle', 0, () => false);
     expect(await idle.evaluated()).toBe(0);
     expect(await states()).toBe(5);
 
     const b = runner(() => true); // the new owner continues from the stored state
-    await b.r.runDue(true, 0, () => false);
+    await b.r.runDue('idle', 0, () => false);
     expect(await b.evaluated()).toBe(WINDOWS - 5);
     expect(await states()).toBe(WINDOWS);
     const handedOver = await alerts();
@@ -107,26 +110,48 @@ describe('ThreatRunner', () => {
     expect(slow[0]?.event).toBe('opened');
     expect(handedOver.filter((x) => x.subject === SWEEPER && x.kind !== 'low-and-slow')).toEqual([]);
     const again = runner(() => true);
-    await again.r.runDue(true, 0, () => false);
+    await again.r.runDue('idle', 0, () => false);
     expect(await again.evaluated()).toBe(0); // nothing left to do: every window has its state
 
     // One uninterrupted run from scratch writes exactly the same alert rows.
     await store.storage.command('TRUNCATE TABLE {database}.threat_alerts');
     await store.storage.command('TRUNCATE TABLE {database}.threat_state');
     const c = runner(() => true);
-    await c.r.runDue(true, 0, () => false);
+    await c.r.runDue('idle', 0, () => false);
     expect(await c.evaluated()).toBe(WINDOWS);
     expect(await alerts()).toEqual(handedOver);
   });
 
-  it('waits for windows still pending here and for a newer stored window unless forced', async () => {
+  it('waits for windows still pending here and for a newer stored window unless idle or stopping', async () => {
     await store.storage.command('TRUNCATE TABLE {database}.threat_state');
     const d = runner(() => true);
-    await d.r.runDue(false, 0, (w) => w >= T0 + 3 * MIN);
+    await d.r.runDue('due', 0, (w) => w >= T0 + 3 * MIN);
     expect(await d.evaluated()).toBe(3); // windows 0–2; 3 is pending, and later ones follow it in order
-    await d.r.runDue(false, 0, () => false);
+    await d.r.runDue('due', 0, () => false);
     expect(await d.evaluated()).toBe(WINDOWS - 1); // the newest waits: no newer window is stored yet
-    await d.r.runDue(true, 0, () => false);
+    await d.r.runDue('idle', 0, () => false);
     expect(await d.evaluated()).toBe(WINDOWS);
+  });
+
+  it('leaves a window an idle close wrote early until the clock or the written watermark passed it', async () => {
+    await store.storage.command('TRUNCATE TABLE {database}.threat_state');
+    const e = runner(() => true);
+    const newest = T0 + (WINDOWS - 1) * MIN;
+    // the wall clock inside the newest window: an idle pass takes the windows before it, whose ends passed long ago
+    // (plus the lateness), but not the one still open (its rows are what the idle close wrote so far)
+    const inNewest = newest + 10_000;
+    await e.r.runDue('idle', 0, () => false, inNewest);
+    // windows up to newest − 2: the one before the newest ended 10 s ago, inside its lateness (30 s)
+    expect(await e.evaluated()).toBe(WINDOWS - 2);
+    await e.r.runDue('due', 0, () => false, inNewest);
+    expect(await e.evaluated()).toBe(WINDOWS - 2);
+    // every partition here wrote its rows up to an event time past the window before the newest plus the lateness
+    await e.r.runDue('due', newest + 30_000, () => false, inNewest);
+    expect(await e.evaluated()).toBe(WINDOWS - 1);
+    // still open by the clock, even on idle; a shutdown pass takes it (everything held was written first)
+    await e.r.runDue('idle', newest + 30_000, () => false, inNewest);
+    expect(await e.evaluated()).toBe(WINDOWS - 1);
+    await e.r.runDue('shutdown', 0, () => false, inNewest);
+    expect(await e.evaluated()).toBe(WINDOWS);
   });
 });

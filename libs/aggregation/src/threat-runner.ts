@@ -172,11 +172,23 @@ export class ThreatRunner {
   }
 
   /**
-   * Evaluates every window that is complete: a newer window is stored (its rows exist only once a partition's
-   * watermark passed that window plus the lateness) or this instance's watermark passed it, and its rollups are
-   * not still pending here; on `force` (idle, shutdown) every stored window.
+   * Evaluates every window that is complete, in order, unless its rollups are still pending here:
+   * - `writtenWatermark` (event time up to which every partition this instance holds has written its rows: the
+   *   merger's low watermark as of the last flush that was stored, not the live one, whose windows may still sit in
+   *   memory) passed the window's end plus the lateness; or
+   * - a newer window is stored (other instances' partitions progressed; `idle`: the newest stored window itself) and
+   *   the wall clock `nowMs` passed the window's end plus the lateness, the idle close and a flush interval: by then
+   *   every on-time snapshot of it is written, by watermark or by idle close. An idle close writes open windows
+   *   early (memory, not completeness): a window evaluated from such rows would be judged on part of its intervals,
+   *   and never again.
+   * `shutdown`: every stored window (this instance writes everything it holds first).
    */
-  async runDue(force: boolean, lowWatermark: number, pending: (windowStart: number) => boolean): Promise<void> {
+  async runDue(
+    pass: 'due' | 'idle' | 'shutdown',
+    writtenWatermark: number,
+    pending: (windowStart: number) => boolean,
+    nowMs = Date.now(),
+  ): Promise<void> {
     if (!this.threats.enabled) return;
     if (!this.isLeader()) {
       // Another member evaluates now; if this one becomes leader again it starts from what is stored.
@@ -193,15 +205,24 @@ export class ThreatRunner {
     );
     const newestMs = Number(newest?.w ?? 0) * 1000;
     if (newestMs <= 0) return;
-    const byWatermark = lowWatermark - this.config.allowedLatenessMs - windowMs;
-    const bound = force ? newestMs : Math.max(newestMs - windowMs, byWatermark);
+    const byWatermark = writtenWatermark - this.config.allowedLatenessMs - windowMs;
+    const byWallClock =
+      nowMs -
+      windowMs -
+      this.config.allowedLatenessMs -
+      (this.config.idleCloseMs ?? 0) -
+      (this.config.flushIntervalMs ?? 0);
+    const force = pass === 'shutdown';
+    const bound = force
+      ? newestMs
+      : Math.max(byWatermark, Math.min(pass === 'idle' ? newestMs : newestMs - windowMs, byWallClock));
     this.last ??= await this.loadState();
     const floor = bound - this.threats.backfillWindows * windowMs;
     const after = Math.max(this.last?.windowStart ?? -Infinity, floor);
     const due = await this.storage.query<{ w: string | number }>(
       `SELECT DISTINCT toUnixTimestamp(window_start) AS w FROM {database}.agg_partials
        WHERE tier = {tier:String} AND window_start > {after:UInt32} AND window_start <= {bound:UInt32} ORDER BY w`,
-      { tier: MINUTE_TIER, after: Math.max(0, sec(after)), bound: sec(bound) },
+      { tier: MINUTE_TIER, after: Math.max(0, sec(after)), bound: Math.max(0, sec(bound)) },
     );
     for (const { w } of due) {
       const windowStart = Number(w) * 1000;

@@ -99,6 +99,9 @@ describe('threat detection on namespace hosts: SYN flood, UDP flood, benign mix'
   let windows: number[] = [];
   /** Exact packets per window, all hosts (from the stored rows). */
   const sent = new Map<number, number>();
+  /** Partial rows per window: when the detectors evaluated it, and in the end. */
+  const evaluatedRows = new Map<number, number>();
+  const storedRows = new Map<number, number>();
   let t0 = 0;
   let synStart = 0;
   let udpStart = 0;
@@ -234,6 +237,16 @@ describe('threat detection on namespace hosts: SYN flood, UDP flood, benign mix'
        WHERE tier = '1m' GROUP BY w`,
     ))
       sent.set(Number(r.w), Number(r.p));
+    // partial rows each window was evaluated with (threat_state.version) against the rows stored in the end
+    for (const r of await store.storage.query<{ w: string; v: string }>(
+      `SELECT toUnixTimestamp(window_start) * 1000 AS w, version AS v FROM {database}.threat_state FINAL`,
+    ))
+      evaluatedRows.set(Number(r.w), Number(r.v));
+    for (const r of await store.storage.query<{ w: string; n: string }>(
+      `SELECT toUnixTimestamp(window_start) * 1000 AS w, count() AS n FROM {database}.agg_partials FINAL
+       WHERE tier = '1m' GROUP BY w`,
+    ))
+      storedRows.set(Number(r.w), Number(r.n));
     rows = await store.storage.query<AlertRow>(
       `SELECT toUnixTimestamp(window_start) * 1000 AS window_start, kind, subject, event, evidence, hosts
        FROM {database}.threat_alerts FINAL ORDER BY window_start, kind, subject`,
@@ -247,6 +260,7 @@ describe('threat detection on namespace hosts: SYN flood, UDP flood, benign mix'
           alerts: rows.map((r) => [(Number(r.window_start) - windowOf(t0)) / WINDOW_MS, r.kind, r.subject, r.event]),
           firstWindow: (windows[0] - windowOf(t0)) / WINDOW_MS,
           packets: windows.map((w) => sent.get(w) ?? 0),
+          rows: windows.map((w) => `${evaluatedRows.get(w) ?? 0}/${storedRows.get(w) ?? 0}`),
           heavyChanges: rows
             .filter((r) => r.kind === 'heavy-change')
             .map((r) => [(Number(r.window_start) - windowOf(t0)) / WINDOW_MS, r.event, r.evidence]),
