@@ -65,9 +65,22 @@ afterAll(async () => {
   await store?.close();
 });
 
+/** Windows (ms) whose rows were read in full, in order (readWindowData's select). */
+const windowReads: number[] = [];
+
 function runner(isLeader: () => boolean) {
   const registry = new Registry();
-  const r = new ThreatRunner(config, THREATS, store.storage, registry, quiet, isLeader);
+  // the store's storage, recording each full read of one window's rows
+  const storage = new Proxy(store.storage, {
+    get(target, prop, receiver) {
+      if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+      return (sql: string, params?: Record<string, unknown>, opts?: unknown) => {
+        if (sql.includes('AS topic') || sql.includes(', topic,')) windowReads.push(Number(params?.w) * 1000);
+        return (target.query as (...a: unknown[]) => unknown).call(target, sql, params, opts);
+      };
+    },
+  });
+  const r = new ThreatRunner(config, THREATS, storage, registry, quiet, isLeader);
   const evaluated = async () =>
     (await registry.getSingleMetric('tma_threats_windows_evaluated_total')!.get()).values[0].value;
   return { r, evaluated };
@@ -153,5 +166,33 @@ describe('ThreatRunner', () => {
     expect(await e.evaluated()).toBe(WINDOWS - 1);
     await e.r.runDue('shutdown', 0, () => false, inNewest);
     expect(await e.evaluated()).toBe(WINDOWS);
+  });
+
+  it('reuses the window before for the sketch differences, unless a row was added to it since (late data)', async () => {
+    await store.storage.command('TRUNCATE TABLE {database}.threat_state');
+    const f = runner(() => true);
+    const at = (k: number) => T0 + k * MIN;
+    const clock = at(0); // only the written watermark makes windows due here
+    // windows 0–4 evaluated: each read once, and window 0's "before" (none stored) looked for once
+    await f.r.runDue('due', at(5) + 30_000, () => false, clock);
+    expect(await f.evaluated()).toBe(5);
+    windowReads.length = 0;
+    // window 5: the one before (4) is the one just evaluated, with the same rows
+    await f.r.runDue('due', at(6) + 30_000, () => false, clock);
+    expect(windowReads).toEqual([at(5)]);
+    // a late row for window 5 (a host of another partition), then window 6: window 5 is read again with it
+    const late = new WindowMerger(opts);
+    late.assign({ topic: 'snap', partition: 7, committed: 0, covered: [] });
+    const sim = new FleetSimulator({ hosts: 1, seed: 77, startMs: at(5), intervalMs: 10_000, hostPrefix: 'late-' });
+    for (const m of sim.nextRound())
+      late.ingest({ topic: 'snap', partition: 7, offset: 0, value: m.value }, Date.now());
+    const sink = new PartialRowStore(store.storage, { partials: 86_400 } as never, 20);
+    await sink.writePartials(
+      late.takeFlush(Date.now(), true).map((a) => partialRowFromAccumulator(a, 'w-late', 86_400)),
+    );
+    windowReads.length = 0;
+    await f.r.runDue('due', at(7) + 30_000, () => false, clock);
+    expect(windowReads).toEqual([at(6), at(5)]);
+    expect(await f.evaluated()).toBe(7);
   });
 });

@@ -97,6 +97,15 @@ export async function readWindowData(
   };
 }
 
+/** Partial rows stored for a window (as readWindowData counts them). */
+export async function storedPartials(storage: Storage, windowStart: number): Promise<number> {
+  const [r] = await storage.query<{ n: string | number }>(
+    `SELECT count() AS n FROM {database}.agg_partials FINAL WHERE tier = {tier:String} AND window_start = {w:UInt32}`,
+    { tier: MINUTE_TIER, w: sec(windowStart) },
+  );
+  return Number(r?.n ?? 0);
+}
+
 /** The fleet's per-source spreads of every stored window in [from, to) that has them, by window start (ms). */
 export async function readSpreadWindows(
   storage: Storage,
@@ -128,8 +137,11 @@ export class ThreatRunner {
   private spreadRing?: { windowStart: number; spread: SpreadSketch }[];
   /** State after the last evaluated window; undefined until read (again) from storage. */
   private last?: { windowStart: number; state: ThreatState };
-  /** The last window's data, reused as the next window's "before" (sketch differences). */
-  private previous?: WindowData;
+  /**
+   * The last window's data and its partial rows, reused as the next window's "before" (sketch differences) while no
+   * row was added to it since (a late row: it is read again).
+   */
+  private previous?: { data: WindowData; partials: number };
   private readonly opened: Counter<'kind'>;
   private readonly open: Gauge<'kind'>;
   private readonly windows: Counter;
@@ -264,7 +276,9 @@ export class ThreatRunner {
     const windowMs = this.config.windowMs;
     const read = await readWindowData(this.storage, windowStart, windowMs);
     if (!read) return;
-    let before = this.previous?.windowStart === windowStart - windowMs ? this.previous : undefined;
+    const prev = this.previous?.data.windowStart === windowStart - windowMs ? this.previous : undefined;
+    let before =
+      prev && (await storedPartials(this.storage, prev.data.windowStart)) === prev.partials ? prev.data : undefined;
     before ??= (await readWindowData(this.storage, windowStart - windowMs, windowMs))?.data;
     read.data.spreadHistory = await this.spreadHistory(windowStart, read.data.spread);
     const r = evaluateWindow(read.data, before, this.last?.state ?? emptyState(), this.threats);
@@ -306,7 +320,7 @@ export class ThreatRunner {
       { dedupToken: `threat-state-${windowStart}-${read.partials}` },
     );
     this.last = { windowStart, state: r.state };
-    this.previous = read.data;
+    this.previous = { data: read.data, partials: read.partials };
     this.windows.inc();
     for (const e of r.events) {
       if (e.event === 'opened') {
