@@ -126,7 +126,8 @@ static __always_inline void tma_pfx_addr(struct tma_state *s, const __u8 *addr, 
 {
 	__u32 a[4];
 
-	__builtin_memcpy(a, addr, sizeof(a));
+	/* the key's addresses are 4-byte aligned: word loads, not sixteen byte loads and shifts per address */
+	__builtin_memcpy(a, __builtin_assume_aligned(addr, 4), sizeof(a));
 	if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff)) {
 		__u32 t = side * 2 * TMA_PFX_LEVELS;
 
@@ -145,15 +146,21 @@ static __always_inline void tma_pfx_addr(struct tma_state *s, const __u8 *addr, 
 
 /* Every IP packet outside the candidate table (and, when a way is evicted, what it counted since it entered; user
  * space folds the members' since-entry counts at read time): its source and destination prefixes. */
-/* Global: the verifier checks it once on its own instead of at every path into its two call sites (inlined, the
- * TC program with the block-rule check passed the verifier's complexity limit). */
+static __always_inline void tma_pfx_flow(struct tma_state *s, const struct tma_flow_key *k, __u64 packets, __u64 bytes)
+{
+	tma_pfx_addr(s, k->src, 0, packets, bytes);
+	tma_pfx_addr(s, k->dst, 1, packets, bytes);
+}
+
+/* The eviction's call: global, so the verifier checks the prefix update of an evicted way once on its own instead of
+ * on every path of the entry into the table (rare: only an eviction pays the call). A light packet's update is inline
+ * in the light path. */
 __attribute__((noinline)) int tma_pfx_count(struct tma_state *s, const struct tma_flow_key *k, __u64 packets,
 					    __u64 bytes)
 {
 	if (!s || !k)
 		return 0;
-	tma_pfx_addr(s, k->src, 0, packets, bytes);
-	tma_pfx_addr(s, k->dst, 1, packets, bytes);
+	tma_pfx_flow(s, k, packets, bytes);
 	return 0;
 }
 
@@ -467,39 +474,21 @@ static __always_inline int tma_syn_count_in(const struct tma_flow_key *k, __u32 
 	return 0;
 }
 
-/* The same as a global function, verified once on its own like tma_pfx_count, for the two rarer call sites (a
- * candidate's SYN or RST, every TCP packet before the sampling draw): inlined at all three, the TC program passed the
- * verifier's complexity limit. The light path, the common one, inlines it. */
-__attribute__((noinline)) int tma_syn_count(const struct tma_flow_key *k, __u32 flags, __u32 segs, __u64 hd)
+/* A packet of flow k (hash h, s01 its first NH products) outside the candidate table: the CMS rows, maybe an entry
+ * into the table, the four HLLs, the spreads, the prefixes and the SYN counters (tcp_flags: the packet's TCP flags, 0
+ * when not TCP or already counted; counted with the destination hash computed here for the HLL). The noise floor
+ * counts the packets that can reach the CMS: n = IP packets in this copy on this CPU (the three counters sit in one
+ * cache line). */
+static __always_inline void tma_sketch_light(struct tma_state *s, struct tma_flow_key *k, __u64 h, __u64 s01, __u32 len,
+					     __u32 segs, __u8 tcp_flags)
 {
-	return tma_syn_count_in(k, flags, segs, hd);
-}
-
-/* One IP packet (segs on the wire) of flow k: its candidate way if it has one; else the CMS rows, maybe an entry into the table, and the
- * four HLLs. n = IP packets in this copy on this CPU, for the noise floor. tcp_flags: the SYN counters' share of the
- * packet (0: none, or already counted): a candidate flow's packets count there only when they carry SYN or RST (its
- * ACKs were counted until it entered the table, after its handshake); any other packet counts there with the
- * destination hash the HLL path computed. */
-static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u32 segs, __u64 n,
-				       __u8 tcp_flags)
-{
-	__u64 h, s01, hs, hd, hp;
+	struct tma_totals *t = &s->totals;
+	__u64 n = t->packets - t->non_ip_packets - t->error_packets;
+	__u64 hs, hd, hp;
 	__u64 est_packets = ~0ULL, est_bytes = ~0ULL;
-	struct tma_cand_set *set;
-	__u32 set_idx;
+	__u32 set_idx = tma_hash_lo(h) & (TMA_CAND_SETS - 1);
 	int row;
 
-	h = tma_hash_flow_s01(k, &s01);
-	tma_trace_put(k, h, TMA_TRACE_FLOW, 0, len);
-	TMA_CUT_AT(3, "r"(h));
-	set_idx = tma_hash_lo(h) & (TMA_CAND_SETS - 1);
-	set = &s->cand[set_idx];
-	if (tma_cand_hit(set, k, h, len, segs)) {
-		if (tcp_flags & (TMA_TCP_SYN | TMA_TCP_RST))
-			tma_syn_count(k, tcp_flags, segs, 0);
-		return;
-	}
-	TMA_CUT_AT(4, "r"(set));
 #pragma unroll
 	for (row = 0; row < TMA_CMS_DEPTH; row++) {
 		struct tma_cms_cell *c = &s->cms[row * TMA_CMS_WIDTH + tma_cms_index(h, row)];
@@ -511,34 +500,39 @@ static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key 
 		est_bytes = b < est_bytes ? b : est_bytes;
 	}
 	if (est_packets >= tma_cand_threshold(n))
-		tma_cand_insert(s, set, set_idx, k, h, est_packets, est_bytes);
+		tma_cand_insert(s, &s->cand[set_idx], set_idx, k, h, est_packets, est_bytes);
 	tma_hash_others(k, s01, &hs, &hd, &hp);
 	tma_hll_add(&s->hll[TMA_HLL_FLOWS], h);
 	tma_hll_add(&s->hll[TMA_HLL_SOURCES], hs);
 	tma_hll_add(&s->hll[TMA_HLL_DESTINATIONS], hd);
 	tma_hll_add(&s->hll[TMA_HLL_PORTS], hp);
 	tma_spread_add(&s->spread, k, hs, hd, hp);
-	tma_pfx_count(s, k, segs, len);
+	tma_pfx_flow(s, k, segs, len);
 	if (tcp_flags)
 		tma_syn_count_in(k, tcp_flags, segs, hd);
 }
 
-/* segs and the TCP flags in one argument of tma_sketch_packet (a BPF call takes at most five): segs is an skb's
- * gso_segs (16 bits) or 1. */
-#define TMA_SEGS_MASK	     0xffffffU
-#define TMA_SEGS_FLAGS_SHIFT 24
-
-/* Global: the verifier checks the sketch update once on its own instead of on every path of the parse before it
- * (inlined, the parse's paths times the update's passed its 1M-instruction limit with tunnels on). segs_flags: segs
- * in the low 24 bits, the packet's tcp_flags for tma_sketch above them; the light path's SYN counting stays inline
- * in here, verified once with the update. */
-__attribute__((noinline)) int tma_sketch_packet(struct tma_state *s, struct tma_flow_key *k, __u32 len,
-						__u32 segs_flags, __u64 n)
+/* One IP packet (segs on the wire) of flow k: its candidate way if it has one; else the light path. All inline: a
+ * BPF-to-BPF call costs ~8 ns a packet on this kind of VM (return thunk), so neither path makes one. The verifier
+ * walks this code once per path out of the parse; it fits its limit with tunnels on since the TC parse after a pull
+ * is a global function (tma_reparse_tc). tcp_flags: the packet's TCP flags for the SYN counters (0: none, or already
+ * counted): a candidate flow's packets count there only when they carry SYN or RST (its ACKs were counted until it
+ * entered the table, after its handshake). */
+static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u32 segs,
+				       __u8 tcp_flags)
 {
-	if (!s || !k)
-		return 0;
-	tma_sketch(s, k, len, segs_flags & TMA_SEGS_MASK, n, segs_flags >> TMA_SEGS_FLAGS_SHIFT);
-	return 0;
+	__u64 h, s01;
+
+	h = tma_hash_flow_s01(k, &s01);
+	tma_trace_put(k, h, TMA_TRACE_FLOW, 0, len);
+	TMA_CUT_AT(3, "r"(h));
+	if (tma_cand_hit(&s->cand[tma_hash_lo(h) & (TMA_CAND_SETS - 1)], k, h, len, segs)) {
+		if (tcp_flags & (TMA_TCP_SYN | TMA_TCP_RST))
+			tma_syn_count_in(k, tcp_flags, segs, 0);
+		return;
+	}
+	TMA_CUT_AT(4, "r"(h));
+	tma_sketch_light(s, k, h, s01, len, segs, tcp_flags);
 }
 
 /* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */
@@ -613,14 +607,12 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 	if (tma_cfg.sample_rate > 1) {
 		/* sampling: the SYN counters still see every TCP packet (exact, like the totals) */
 		if (tcp_flags)
-			tma_syn_count(k, tcp_flags, segs, 0);
+			tma_syn_count_in(k, tcp_flags, segs, 0);
 		tcp_flags = 0;
 		if (!tma_sampled(t))
 			return;
 	}
-	/* the noise floor counts the packets that can reach the CMS (all three counters sit in one cache line) */
-	tma_sketch_packet(s, k, len, (segs & TMA_SEGS_MASK) | (__u32)tcp_flags << TMA_SEGS_FLAGS_SHIFT,
-			  t->packets - t->non_ip_packets - t->error_packets);
+	tma_sketch(s, k, len, segs, tcp_flags);
 }
 
 /* In and out of the inner parse: the outer key and transport offset in, the inner ones out. */
@@ -666,13 +658,47 @@ __attribute__((noinline)) int tma_inner_tc(struct __sk_buff *skb, struct tma_inn
 	return tma_inner_parse((void *)(long)skb->data, (void *)(long)skb->data_end, io);
 }
 
+/* The parse again once bpf_skb_pull_data made a TC packet's headers linear: into io (key, reason, transport offset,
+ * 0 when none) from a zeroed key, returning what tma_parse returns. Global, verified once: inlined, the second parse
+ * and everything after it were verified again on every truncation path of the first (with tunnels on, tma_tc took
+ * 957,000 of the verifier's 10^6 instructions with the sketch update in a global function; now 589,000 with it
+ * inline). */
+static __always_inline int tma_reparse(struct __sk_buff *skb, struct tma_inner *io, int l3)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	void *l4 = NULL;
+	__u32 err = 0;
+	int res;
+
+	if (!io)
+		return TMA_PARSE_ERROR;
+	__builtin_memset(&io->k, 0, sizeof(io->k));
+	res = tma_parse(data, end, &io->k, &err, l3, &l4);
+	io->err = err;
+	io->l4off = l4 ? (__u32)(l4 - data) : 0;
+	return res;
+}
+
+/* One per link type, so each is verified for its own. */
+__attribute__((noinline)) int tma_reparse_tc(struct __sk_buff *skb, struct tma_inner *io)
+{
+	return tma_reparse(skb, io, 0);
+}
+
+__attribute__((noinline)) int tma_reparse_tc_l3(struct __sk_buff *skb, struct tma_inner *io)
+{
+	return tma_reparse(skb, io, 1);
+}
+
 /* Replaces the outer key by the tunnelled packet's (and sets l4off to the inner transport header) when
  * tma_cfg.tunnels is inner and the frame is a tunnel whose inner packet is well formed; anything else keeps the outer
- * key. l4: the outer transport header (NULL: none). */
+ * key. The outer transport header: l4 (NULL: none), or its offset l4off when l4 is NULL (the TC parse after a pull;
+ * 0: none). */
 #define TMA_TUNNEL_INNER(fn, ctx, res, kp, err, data, l4, l4off)                                                       \
 	do {                                                                                                           \
-		if (tma_cfg.tunnels == TMA_TUNNELS_INNER && (res) == TMA_PARSE_FLOW && (l4)) {                         \
-			struct tma_inner io = { .k = *(kp), .l4off = (__u32)((l4) - (data)) };                         \
+		if (tma_cfg.tunnels == TMA_TUNNELS_INNER && (res) == TMA_PARSE_FLOW && ((l4) || (l4off))) {            \
+			struct tma_inner io = { .k = *(kp), .l4off = (l4) ? (__u32)((l4) - (data)) : (l4off) };        \
 			int ires = fn((ctx), &io);                                                                     \
                                                                                                                        \
 			if (ires >= 0) {                                                                               \
@@ -700,7 +726,8 @@ static __always_inline int tma_xdp_count(struct xdp_md *ctx, int l3)
 		l4off = (__u32)(l4 - data);
 	tma_count(res, err, &k, (__u32)(end - data), 1, tma_if_slot(ctx->ingress_ifindex) * 2 + TMA_DIR_INGRESS,
 		  tma_tcp_flags(data, end, res, k.proto, l4off));
-	if ((res == TMA_PARSE_FLOW || res == TMA_PARSE_FLOW_MALFORMED) && tma_block_drop(&k, (__u32)(end - data), 1))
+	if ((res == TMA_PARSE_FLOW || res == TMA_PARSE_FLOW_MALFORMED) && tma_block_ctl.rules &&
+	    tma_block_drop(&k, (__u32)(end - data), 1))
 		return XDP_DROP;
 	return XDP_PASS;
 }
@@ -748,9 +775,12 @@ static __always_inline int tma_tc_count(struct __sk_buff *skb, int l3, __u32 dir
 		data = (void *)(long)skb->data;
 		end = (void *)(long)skb->data_end;
 		if (pulled) {
-			__builtin_memset(&k, 0, sizeof(k));
-			err = 0;
-			res = tma_parse(data, end, &k, &err, l3, &l4);
+			struct tma_inner io = {};
+
+			res = l3 ? tma_reparse_tc_l3(skb, &io) : tma_reparse_tc(skb, &io);
+			k = io.k;
+			err = io.err;
+			l4off = io.l4off;
 		}
 		/* the pull is counted in the totals of the copy the packet lands in */
 		{
@@ -774,7 +804,7 @@ static __always_inline int tma_tc_count(struct __sk_buff *skb, int l3, __u32 dir
 	tma_count(res, err, &k, len, segs, tma_if_slot(skb->ifindex) * 2 + dir,
 		  tma_tcp_flags(data, end, res, k.proto, l4off));
 	return dir == TMA_DIR_INGRESS && (res == TMA_PARSE_FLOW || res == TMA_PARSE_FLOW_MALFORMED) &&
-	       tma_block_drop(&k, len, segs);
+	       tma_block_ctl.rules && tma_block_drop(&k, len, segs);
 }
 
 /* XDP: ingress only; the _l3 variant for devices whose frames start at the IP header (the loader picks by device

@@ -1,7 +1,7 @@
 // BPF_PROG_TEST_RUN ns/packet, side by side in one run: the TMA program (XDP and TC) against no-op programs and
 // against the prototype's exact per-flow hash map, at 10^3 and 10^6 distinct flows.
-// Run: bench/bpf/run.sh [variant.bpf.o]  (root; builds everything first). A variant object (another build of
-// bpf/tma.bpf.c, e.g. with other sketch dimensions) is measured beside the product's in the same run.
+// Run: bench/bpf/run.sh [variant.bpf.o ...]  (root; builds everything first). Variant objects (other builds of
+// bpf/tma.bpf.c, e.g. an older commit's or other sketch dimensions) are measured beside the product's in the same run.
 import * as path from 'node:path';
 import { check, ffi } from '@tma/kernel';
 import { OBJECT_PATH, packets as P, REPO_ROOT, TestKernel, testRun } from '@tma/kernel/testing';
@@ -52,7 +52,8 @@ function distinct(cases: Case[], flows: number, calls: number, frameFor: (i: num
   return samples.map((a) => [...a].sort((x, y) => x - y)[a.length >> 1]);
 }
 
-const VARIANT = process.argv[2];
+const VARIANTS = process.argv.slice(2);
+const variantName = (file: string) => `xdp ${path.basename(file)}`;
 
 function main() {
   const repeatHot = 2_000_000;
@@ -67,13 +68,13 @@ function main() {
   for (const s of sets) {
     // fresh objects per flow count so maps start empty
     const tma = TestKernel.load({}, OBJECT_PATH);
-    const variant = VARIANT ? TestKernel.load({}, VARIANT) : undefined;
+    const variants = VARIANTS.map((file) => ({ file, kernel: TestKernel.load({}, file) }));
     const exact = loadPlain(path.join(BUILD, 'exact.bpf.o'));
     const cases: Case[] = [
       { name: 'xdp no-op', fd: noop.prog('noop_xdp') },
       { name: 'xdp exact hash map (prototype)', fd: exact.prog('exact_xdp') },
       { name: 'xdp TMA full', fd: tma.programFd('tma_xdp') },
-      ...(variant ? [{ name: 'xdp variant', fd: variant.programFd('tma_xdp') }] : []),
+      ...variants.map((v) => ({ name: variantName(v.file), fd: v.kernel.programFd('tma_xdp') })),
       { name: 'tc no-op', fd: noop.prog('noop_tc') },
       { name: 'tc TMA full', fd: tma.programFd('tma_tc') },
     ];
@@ -81,7 +82,7 @@ function main() {
     const ns = distinct(cases, s.flows, s.calls, frameFor);
     const rows: [string, number][] = cases.map((c, i) => [c.name, ns[i]]);
     results.push({ flows: s.label, rows });
-    variant?.close();
+    for (const v of variants) v.kernel.close();
     tma.close();
     exact.close();
   }
@@ -89,8 +90,11 @@ function main() {
   const hot = TestKernel.load();
   const light = TestKernel.load({ candThreshold: 2 ** 52 }); // never a candidate: every packet takes the HLL path
   const exactHot = loadPlain(path.join(BUILD, 'exact.bpf.o'));
-  const variantHeavy = VARIANT ? TestKernel.load({}, VARIANT) : undefined;
-  const variantLight = VARIANT ? TestKernel.load({ candThreshold: 2 ** 52 }, VARIANT) : undefined;
+  const variantsHot = VARIANTS.map((file) => ({
+    file,
+    heavy: TestKernel.load({}, file),
+    light: TestKernel.load({ candThreshold: 2 ** 52 }, file),
+  }));
   const one = flowFrames()(1);
   // TCP: a data segment (ACK: counted per server in the SYN-flood counters) and a SYN of a flood (new source each
   // time is not possible in a repeated run: one SYN flow, light, so it takes the CMS/HLL path and the SYN counters)
@@ -101,26 +105,33 @@ function main() {
     ['xdp exact hash map (prototype)', testRun(exactHot.prog('exact_xdp'), one, repeatHot).duration],
     ['xdp TMA full, heavy flow', testRun(hot.programFd('tma_xdp'), one, repeatHot).duration],
     ['xdp TMA full, light flow', testRun(light.programFd('tma_xdp'), one, repeatHot).duration],
-    ...(variantHeavy && variantLight
-      ? ([
-          ['xdp variant, heavy flow', testRun(variantHeavy.programFd('tma_xdp'), one, repeatHot).duration],
-          ['xdp variant, light flow', testRun(variantLight.programFd('tma_xdp'), one, repeatHot).duration],
-        ] as [string, number][])
-      : []),
+    ...variantsHot.flatMap(
+      (v) =>
+        [
+          [`${variantName(v.file)}, heavy flow`, testRun(v.heavy.programFd('tma_xdp'), one, repeatHot).duration],
+          [`${variantName(v.file)}, light flow`, testRun(v.light.programFd('tma_xdp'), one, repeatHot).duration],
+        ] as [string, number][],
+    ),
     ['xdp TMA full, heavy TCP ACK flow', testRun(hot.programFd('tma_xdp'), tcpAck, repeatHot).duration],
     ['xdp TMA full, light TCP SYN', testRun(light.programFd('tma_xdp'), tcpSyn, repeatHot).duration],
-    ...(variantHeavy && variantLight
-      ? ([
-          ['xdp variant, heavy TCP ACK flow', testRun(variantHeavy.programFd('tma_xdp'), tcpAck, repeatHot).duration],
-          ['xdp variant, light TCP SYN', testRun(variantLight.programFd('tma_xdp'), tcpSyn, repeatHot).duration],
-        ] as [string, number][])
-      : []),
+    ...variantsHot.flatMap(
+      (v) =>
+        [
+          [
+            `${variantName(v.file)}, heavy TCP ACK flow`,
+            testRun(v.heavy.programFd('tma_xdp'), tcpAck, repeatHot).duration,
+          ],
+          [`${variantName(v.file)}, light TCP SYN`, testRun(v.light.programFd('tma_xdp'), tcpSyn, repeatHot).duration],
+        ] as [string, number][],
+    ),
     ['tc no-op', testRun(noop.prog('noop_tc'), one, repeatHot).duration],
     ['tc TMA full, heavy flow', testRun(hot.programFd('tma_tc'), one, repeatHot).duration],
   ];
   light.close();
-  variantHeavy?.close();
-  variantLight?.close();
+  for (const v of variantsHot) {
+    v.heavy.close();
+    v.light.close();
+  }
   exactHot.close();
   hot.close();
   noop.close();
@@ -135,8 +146,14 @@ function main() {
     const exact = r.rows.find(([n]) => n.includes('exact'))![1];
     const full = r.rows.find(([n]) => n === 'xdp TMA full')![1];
     console.log(`  TMA full / exact hash map: ${(full / exact).toFixed(2)}`);
-    const variant = r.rows.find(([n]) => n === 'xdp variant');
-    if (variant) console.log(`  variant / TMA full: ${(variant[1] / full).toFixed(2)} (${VARIANT})`);
+    const noop = r.rows.find(([n]) => n === 'xdp no-op')![1];
+    for (const file of VARIANTS) {
+      const variant = r.rows.find(([n]) => n === variantName(file))![1];
+      console.log(
+        `  ${path.basename(file)} / TMA full: ${(variant / full).toFixed(2)} whole packet, ` +
+          `${((variant - noop) / (full - noop)).toFixed(2)} over the no-op`,
+      );
+    }
   }
   console.log(
     `\none packet repeated ${repeatHot} times in the kernel (ns/packet; over no-op); heavy = candidate (HLLs skipped), light = below the threshold`,

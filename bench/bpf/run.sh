@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # BPF_PROG_TEST_RUN benchmark of the data path (needs root): builds the objects, compiles the script, runs it.
-# Usage: bench/bpf/run.sh [variant.bpf.o]   (a second build of the program, measured beside the product's)
+# Usage: bench/bpf/run.sh [variant.bpf.o ...]   (other builds of the program, measured beside the product's)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 make -s -C bpf

@@ -2,7 +2,8 @@
 // Uncached query API latency at fleet scale, the same data served with merges on the event loop (TMA_API_MERGE_WORKERS=0,
 // the single-thread path) and on worker threads, side by side in one run, with ratios.
 //
-//   ./bench/query-api/run.sh --scale [--hosts 10000] [--partitions 12] [--workers 0,1,2] [--duration 10] [--fresh]
+//   ./bench/query-api/run.sh --scale [--hosts 10000] [--partitions 12] [--workers 0,1,2] [--fleet-rows off,on]
+//                                   [--duration 10] [--fresh]
 //   node bench/query-api/scale.js …        (after tsc -b apps/query-api)
 //
 // Data (kept in $TMA_STATE_DIR/bench-query-api-scale, rebuilt when the shape changes or with --fresh): `--hosts`
@@ -11,7 +12,9 @@
 // writes them. Only what the measured ranges read is stored, built fast: `--templates` distinct minutes are
 // simulated (10,000 hosts: ~1.2 s each) and written as the newest minutes; ClickHouse copies them (INSERT … SELECT)
 // to the other minutes the ranges need; one 1 h row (the shortlisted union of those minutes, as the aggregator
-// builds it) is copied to every hour of `--days`. The ranges end at half past an hour, so 24 h = 23 hour rows +
+// builds it) is copied to every hour of `--days`. Each minute also has its fleet row (all partitions merged, as the
+// aggregator writes it once a window's rows are stored), read by whole-fleet answers when TMA_API_FLEET_ROWS=on
+// (`--fleet-rows`: each configuration is run with and without them; the answers must be the same). The ranges end at half past an hour, so 24 h = 23 hour rows +
 // 60 minutes × partitions, and 30 d = 719 hour rows + the same minutes.
 //
 // Every server runs with TMA_API_MERGE_CACHE=off (each request merges and ranks everything; decoded rows stay
@@ -29,6 +32,8 @@ const { root, TOKEN, startServer, stopServer } = require('./server');
 const { buildFleet, windowAccs, Acc } = require('./bench');
 
 const { createStorage, applyMigrations } = require(path.join(root, 'libs/storage/dist'));
+const rollup = require(path.join(root, 'libs/rollup/dist'));
+const { fleetRow } = require(path.join(root, 'libs/aggregation/dist'));
 
 const { values: options } = parseArgs({
   options: {
@@ -37,6 +42,7 @@ const { values: options } = parseArgs({
     templates: { type: 'string', default: '30' },
     days: { type: 'string', default: '30' },
     workers: { type: 'string', default: '0,1,2' },
+    'fleet-rows': { type: 'string', default: 'off,on' },
     duration: { type: 'string', default: '10' },
     repeat: { type: 'string', default: '5' },
     'cache-mb': { type: 'string', default: '2048' },
@@ -50,12 +56,13 @@ const PARTS = Number(options.partitions);
 const TEMPLATES = Number(options.templates);
 const DAYS = Number(options.days);
 const WORKERS = options.workers.split(',').map(Number);
+const FLEET = options['fleet-rows'].split(',');
 const DURATION = Number(options.duration);
 const REPEAT = Number(options.repeat);
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const DATA_FORMAT = 1;
+const DATA_FORMAT = 3;
 const dataDir = path.join(process.env.TMA_STATE_DIR || path.join(root, '.state'), 'bench-query-api-scale');
 
 // ---------------------------------------------------------------- data
@@ -83,7 +90,12 @@ async function buildData() {
   for (let i = 0; i < TEMPLATES; i++) {
     const accs = windowAccs(fleet, H + i * MIN, i, PARTS);
     const rows = accs.map((a, p) => a.row(offset++, p));
-    await storage.insertRows('agg_partials', rows);
+    // The window's fleet row, as the aggregator builds it: the partition rows merged (@tma/rollup), version = the sum
+    // of theirs (1 each).
+    const m = rollup.emptyMerged(H + i * MIN, 60);
+    for (const r of rows) rollup.mergeStoredPartial(m, { ...r, spread: new Uint8Array(0), prefixes: '' });
+    m.inputVersions = rows.length;
+    await storage.insertRows('agg_partials', [...rows, fleetRow(m, 30 * 86_400)]);
     for (const a of accs) {
       candidates += a.cand.size;
       // The hour row stands for 60 minutes: each template minute twice.
@@ -115,7 +127,7 @@ async function buildData() {
     );
   };
   // The minutes before the first whole hour of the 24 h and the 30 d range (exactly filled with 30 templates).
-  await copy(`tier = '1m'`, [(DAY - TEMPLATES * MIN) / 1000, (DAYS * DAY - TEMPLATES * MIN) / 1000]);
+  await copy(`tier IN ('1m', '1m-fleet')`, [(DAY - TEMPLATES * MIN) / 1000, (DAYS * DAY - TEMPLATES * MIN) / 1000]);
   log('minutes copied');
   hour.ws = H - HOUR;
   const hr = hour.row(offset++, 0);
@@ -203,10 +215,11 @@ const pct = (xs, q) => {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 };
 
-async function measure(meta, workers) {
+async function measure(meta, workers, fleet) {
   const env = {
     TMA_API_MERGE_CACHE: 'off',
     TMA_API_MERGE_WORKERS: String(workers),
+    TMA_API_FLEET_ROWS: fleet,
     TMA_API_CACHE_MB: options['cache-mb'],
     TMA_CHDB_PATH: path.join(dataDir, 'chdb'),
   };
@@ -220,7 +233,7 @@ async function measure(meta, workers) {
     ['top-K (k=100)', `${meta.days}d`, `/v1/flows/top?${q(meta.days * DAY)}&k=100`, false],
     ['cardinality', `${meta.days}d`, `/v1/cardinality?${q(meta.days * DAY)}`, false],
   ];
-  const out = { workers, rows: [], answers: {} };
+  const out = { workers, label: `w=${workers} fleet=${fleet}`, rows: [], answers: {} };
   try {
     for (const [what, range, p, concurrent] of queries) {
       let t0 = performance.now();
@@ -255,12 +268,24 @@ async function measure(meta, workers) {
         }
       row.hwmMiB = procStat(pid).hwmMiB;
       out.rows.push(row);
-      process.stderr.write(`  workers=${workers} ${what} ${range} done\n`);
+      process.stderr.write(`  ${out.label} ${what} ${range} done\n`);
     }
   } finally {
     await stopServer(child);
   }
   return out;
+}
+
+/** Where two answers first differ: a path and both values. */
+function firstDifference(a, b, at = '') {
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const d = firstDifference(a[k], b[k], `${at}.${k}`);
+      if (d) return d;
+    }
+    return '';
+  }
+  return a === b ? '' : `${at}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`;
 }
 
 async function main() {
@@ -276,8 +301,8 @@ async function main() {
   );
   if (options['build-only']) return;
   const runs = [];
-  for (const w of WORKERS) runs.push(await measure(meta, w));
-  const baseRun = runs.find((r) => r.workers === 0) ?? runs[0];
+  for (const f of FLEET) for (const w of WORKERS) runs.push(await measure(meta, w, f));
+  const baseRun = runs[0];
   // Compared with keys sorted (an object's key order, e.g. scope.tiers, follows the order rows were listed in).
   const canonical = (v) =>
     Array.isArray(v)
@@ -293,15 +318,16 @@ async function main() {
   const differ = [];
   for (const r of runs)
     for (const [k, v] of Object.entries(baseRun.answers))
-      if (text(r.answers[k]) !== text(v)) differ.push(`${k} (workers=${r.workers})`);
+      if (text(r.answers[k]) !== text(v))
+        differ.push(`${k} (${r.label}: ${firstDifference(JSON.parse(v), JSON.parse(r.answers[k]))})`);
   console.log(
-    `\nanswers identical across ${runs.map((r) => `workers=${r.workers}`).join(', ')}: ${differ.length ? `NO: ${differ.join(', ')}` : 'yes'}`,
+    `\nanswers identical across ${runs.map((r) => r.label).join(', ')}: ${differ.length ? `NO: ${differ.join(', ')}` : 'yes'}`,
   );
   console.log(
     `merge cache off (every request merges and ranks); decoded rows cached (TMA_API_CACHE_MB=${options['cache-mb']}); ms`,
   );
   console.log(
-    'query           range rows               workers  clients  requests     p50     p99   req/s  /health p99   p99: workers=0 / this',
+    `query           range rows               configuration   clients  requests     p50     p99   req/s  /health p99   p99: ${baseRun.label} / this`,
   );
   for (let i = 0; i < baseRun.rows.length; i++) {
     for (const c of [1, 10]) {
@@ -311,20 +337,20 @@ async function main() {
         const l = r.load[c];
         const ratio = baseRun.rows[i].load[c].p99 / Math.max(l.p99, 1);
         console.log(
-          `${r.what.padEnd(15)} ${r.range.padEnd(5)} ${r.tiers.padEnd(18)} ${String(run.workers).padStart(7)} ${String(c).padStart(8)} ${String(l.requests).padStart(9)} ${l.p50.toFixed(0).padStart(7)} ${l.p99.toFixed(0).padStart(7)} ${l.rps.toFixed(1).padStart(7)} ${l.healthP99.toFixed(0).padStart(12)}   ${ratio.toFixed(2)}×`,
+          `${r.what.padEnd(15)} ${r.range.padEnd(5)} ${r.tiers.padEnd(18)} ${run.label.padEnd(15)} ${String(c).padStart(8)} ${String(l.requests).padStart(9)} ${l.p50.toFixed(0).padStart(7)} ${l.p99.toFixed(0).padStart(7)} ${l.rps.toFixed(1).padStart(7)} ${l.healthP99.toFixed(0).padStart(12)}   ${ratio.toFixed(2)}×`,
         );
       }
     }
   }
   console.log(`\nsequential (1 client, ${REPEAT} requests each), CPU time per request (all threads), memory`);
   console.log(
-    'query           range rows               workers  first    p50     max   CPU/request   RSS MiB   peak RSS MiB',
+    'query           range rows               configuration    first    p50     max   CPU/request   RSS MiB   peak RSS MiB',
   );
   for (let i = 0; i < baseRun.rows.length; i++)
     for (const run of runs) {
       const r = run.rows[i];
       console.log(
-        `${r.what.padEnd(15)} ${r.range.padEnd(5)} ${r.tiers.padEnd(18)} ${String(run.workers).padStart(7)} ${r.cold.toFixed(0).padStart(6)} ${r.seqP50.toFixed(0).padStart(6)} ${r.seqMax.toFixed(0).padStart(7)} ${r.cpuMs.toFixed(0).padStart(13)} ${r.rssMiB.toFixed(0).padStart(9)} ${r.hwmMiB.toFixed(0).padStart(14)}`,
+        `${r.what.padEnd(15)} ${r.range.padEnd(5)} ${r.tiers.padEnd(18)} ${run.label.padEnd(15)} ${r.cold.toFixed(0).padStart(6)} ${r.seqP50.toFixed(0).padStart(6)} ${r.seqMax.toFixed(0).padStart(7)} ${r.cpuMs.toFixed(0).padStart(13)} ${r.rssMiB.toFixed(0).padStart(9)} ${r.hwmMiB.toFixed(0).padStart(14)}`,
       );
     }
 }

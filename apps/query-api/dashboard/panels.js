@@ -83,6 +83,8 @@ export function renderTop(r) {
   const tbody = document.querySelector('#top-flows tbody');
   tbody.textContent = '';
   const port = (f, p) => (f.protocol === 1 || f.protocol === 58 ? '' : ':' + p);
+  const certain = new Set(r.certain.map(flowKey));
+  const range = (lo, hi, unit = '') => `${fmt(lo)}${unit} – ${fmt(hi)}${unit}`;
   r.flows.forEach((f, i) => {
     const tr = el('tr', {}, tbody);
     el('td', {}, tr, String(i + 1));
@@ -90,23 +92,53 @@ export function renderTop(r) {
     el('td', {}, tr, f.dst + port(f, f.dstPort));
     el('td', {}, tr, f.protocolName || String(f.protocol));
     el('td', { class: 'n', 'data-packets': f.packets }, tr, fmt(f.packets));
+    el(
+      'td',
+      { class: 'b', 'data-lower': f.packetsLower, 'data-upper': f.packetsUpper },
+      tr,
+      range(f.packetsLower, f.packetsUpper),
+    );
     el('td', { class: 'b' }, tr, '± ' + fmt(f.packetsBound));
-    el('td', { class: 'n' }, tr, fmt(f.bytes) + 'B');
-    el('td', { class: 'b' }, tr, '± ' + fmt(f.bytesBound) + 'B');
+    el('td', { class: 'b' }, tr, range(f.bytesLower, f.bytesUpper, 'B'));
+    const member = certain.has(flowKey(f)) ? 'certain' : 'possible';
+    el('td', { class: 'member ' + member }, tr, member);
   });
-  if (!r.flows.length) el('td', { colspan: 8, class: 'empty' }, el('tr', {}, tbody), 'no flows match');
+  if (!r.flows.length) el('td', { colspan: 9, class: 'empty' }, el('tr', {}, tbody), 'no flows match');
   const tiers = Object.entries(r.scope.tiers)
     .map(([k, v]) => `${v}×${k}`)
     .join(' + ');
+  const complete =
+    r.completeAbove === null
+      ? 'completeness unknown (some rows do not say)'
+      : `${r.complete ? 'top ' + r.k + ' complete' : 'top ' + r.k + ' not proven complete'}: no unlisted flow above ${fmt(r.completeAbove)}` +
+        (r.summaryError ? ` (summaries ${fmt(r.summaryError)})` : '');
   text(
     'top-note',
-    `estimates never undercount; truth ≥ estimate − bound with ${pct(r.packets.confidence)} confidence · ${tiers || 'no'} windows · ${r.matched} of ${r.candidates} candidates match${r.scope.exact ? '' : ' · partials also cover ' + r.scope.coveredHosts.length + ' hosts'}`,
+    `lower ≤ truth ≤ upper${r.boundsExact ? '' : ' (scaled from samples: estimates)'}; upper − truth ≤ ε·N with ${pct(r.packets.confidence)} confidence · ${complete} · ${tiers || 'no'} windows · ${r.matched} of ${r.candidates} candidates match${r.scope.exact ? '' : ' · partials also cover ' + r.scope.coveredHosts.length + ' hosts'}`,
   );
 }
+
+const flowKey = (f) => [f.src, f.srcPort, f.dst, f.dstPort, f.protocol].join(' ');
 
 export function renderHhh(side, r) {
   icicleChart(document.getElementById('hhh-' + side), r);
   text(`hhh-${side}-note`, `φ = ${r.phi} · ${r.prefixes.length} prefixes ≥ ${fmt(r.threshold)} ${r.by} (outlined)`);
+  // The prefixes the kernel counted (not built from top flows): a flood of many small flows shows here.
+  const list = document.getElementById(`hhh-${side}-counted`);
+  list.textContent = '';
+  if (!r.counted) {
+    el('li', { class: 'empty' }, list, 'counted prefixes: not with flow filters');
+    return;
+  }
+  const shown = r.counted.prefixes.slice(0, 12);
+  for (const p of shown) {
+    const li = el('li', { class: p.certain ? 'certain' : 'possible' }, list);
+    el('span', {}, li, p.prefix);
+    el('span', { class: 'b' }, li, `${fmt(p.lower)} – ${fmt(p.upper)} ${r.by}`);
+    el('span', {}, li, p.certain ? 'certain' : 'possible');
+  }
+  const note = `counted in the kernel: ${r.counted.prefixes.length} prefixes ≥ ${fmt(r.threshold)}${r.counted.prefixes.length > shown.length ? ' (first ' + shown.length + ' shown)' : ''} · ${r.counted.complete ? 'complete' : 'not proven complete (a level floor reaches the threshold)'}`;
+  el('li', { class: 'note' }, list, note);
 }
 
 export function renderHosts(r) {

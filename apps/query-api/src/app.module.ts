@@ -64,6 +64,7 @@ export class QueryApiModule implements OnModuleInit, OnModuleDestroy {
         indexRefreshMs: config.indexRefreshMs,
         mergeCache: config.mergeCache,
         mergeCacheBytes: config.mergeCacheBytes,
+        fleetRows: config.fleetRows,
         pool:
           config.mergeWorkers > 0
             ? new MergePool({ workers: config.mergeWorkers, queue: config.mergeQueue, seed: config.hashSeed.seed })

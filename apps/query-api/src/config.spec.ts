@@ -23,6 +23,7 @@ describe('loadQueryApiConfig', () => {
       mergeCacheBytes: 128 * 1024 * 1024,
       mergeWorkers: DEFAULT_MERGE_WORKERS,
       mergeQueue: 256,
+      fleetRows: true,
       hashSeed: resolveHashSeed({}),
       sqlLimits: {
         maxExecutionSeconds: 30,

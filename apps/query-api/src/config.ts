@@ -50,6 +50,8 @@ export interface QueryApiConfig {
   mergeWorkers: number;
   /** Merge tasks that may wait for a worker; more are refused with 503. */
   mergeQueue: number;
+  /** Whole-fleet answers read a 1 min window's fleet row instead of its rows per partition, while it holds them all. */
+  fleetRows: boolean;
   /** The deployment's hash seed: point lookups hash flow keys with it; stored sketches of another seed are refused. */
   hashSeed: ResolvedHashSeed;
   /** Limits of POST /v1/sql (time, result rows and bytes, memory). */
@@ -182,7 +184,7 @@ export function parseTokens(text: string, source: string): ApiToken[] {
  *   TMA_API_TOKENS (name:secret[:scope],…) or TMA_API_TOKENS_FILE; TMA_API_AUTH=off switches authentication off
  *   TMA_API_MAX_RANGE (31d) TMA_API_MAX_POINTS (1000) TMA_API_MAX_K (1000) TMA_API_CACHE_MB (256)
  *   TMA_API_INDEX_REFRESH (1s; 0 = no index) TMA_API_MERGE_CACHE (on) TMA_API_MERGE_CACHE_MB (128)
- *   TMA_API_MERGE_WORKERS (0 = merge on the event loop) TMA_API_MERGE_QUEUE (256)
+ *   TMA_API_MERGE_WORKERS (0 = merge on the event loop) TMA_API_MERGE_QUEUE (256) TMA_API_FLEET_ROWS (on)
  *   TMA_HASH_SEED or TMA_HASH_SEED_FILE (the public seed, with a warning)
  *   TMA_API_SQL_TIMEOUT (30s) TMA_API_SQL_MAX_ROWS (100000) TMA_API_SQL_MAX_RESULT_MB (64) TMA_API_SQL_MAX_MEMORY_MB (2048)
  */
@@ -221,6 +223,7 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
       mergeCacheMb: integer('TMA_API_MERGE_CACHE_MB', 128, 0, 65_536),
       mergeWorkers: integer('TMA_API_MERGE_WORKERS', DEFAULT_MERGE_WORKERS, 0, 64),
       mergeQueue: integer('TMA_API_MERGE_QUEUE', 256, 1, 100_000),
+      fleetRows: setting({ env: 'TMA_API_FLEET_ROWS', schema: rules.onOff(), default: true }),
       sqlTimeoutMs: setting({
         env: 'TMA_API_SQL_TIMEOUT',
         schema: rules.duration({ min: 1000, max: 3_600_000 }),
@@ -266,6 +269,7 @@ export function loadQueryApiConfig(env: NodeJS.ProcessEnv = process.env): QueryA
     mergeCacheBytes: v.mergeCacheMb * 1024 * 1024,
     mergeWorkers: v.mergeWorkers,
     mergeQueue: v.mergeQueue,
+    fleetRows: v.fleetRows,
     hashSeed,
     sqlLimits: {
       maxExecutionSeconds: Math.ceil(v.sqlTimeoutMs / 1000),

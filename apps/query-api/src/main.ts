@@ -83,6 +83,9 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = 1;
     }
     logger.write('info', 'stopped');
+    // Everything is closed: exit now rather than wait for the last library timers (kafkajs, pools) to drain, which
+    // could outlast the forced exit above and turn a clean stop into exit code 1.
+    process.exit(process.exitCode ?? 0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));

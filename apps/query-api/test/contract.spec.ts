@@ -131,6 +131,7 @@ beforeAll(async () => {
     mergeCacheBytes: 64 * 1024 * 1024,
     mergeWorkers: 1,
     mergeQueue: 256,
+    fleetRows: true,
     hashSeed: { seed: PUBLIC_HASH_KEY, source: 'test', warnings: [] },
   };
   api = await createQueryApi({ config, storage, logger: new Quiet() });

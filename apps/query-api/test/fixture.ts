@@ -20,7 +20,7 @@ import { snapshotTopic, type SketchSnapshot } from '@tma/schema';
 import { DEFAULT_SQL_LIMITS, type Storage } from '@tma/storage';
 import { rmSync } from 'node:fs';
 import { FleetSimulator, type ExtraFlow } from '@tma/fleet-sim';
-import { ThreatRunner, type AggregatorConfig } from '@tma/aggregation';
+import { fleetRow, ThreatRunner, type AggregatorConfig } from '@tma/aggregation';
 import { DEFAULT_THREAT_CONFIG } from '@tma/threats';
 import { Registry } from 'prom-client';
 import type { QueryApi } from '../src/app';
@@ -139,6 +139,18 @@ export function buildPartials(
     if (windows.size !== HOUR / windowMs) continue; // only complete hours get a rollup
     rows.push(hourRow(h, list));
   }
+  // Each window's fleet row, as the aggregator writes it once the window's rows are stored (version: their sum).
+  const byWindow = new Map<number, PartialRow[]>();
+  for (const r of rows)
+    if (r.tier === '1m')
+      (byWindow.get(r.window_start) ?? byWindow.set(r.window_start, []).get(r.window_start)!).push(r);
+  for (const [ws, list] of byWindow) {
+    if (list.length < 2) continue;
+    const m = emptyMerged(ws * 1000, list[0].window_seconds);
+    for (const r of list) mergeStoredPartial(m, r);
+    m.inputVersions = list.reduce((s, r) => s + r.version, 0);
+    rows.push(fleetRow(m, TTL_SECONDS));
+  }
   return rows;
 }
 
@@ -164,6 +176,7 @@ export function testConfig(tokens: string, overrides: Partial<QueryApiConfig> = 
     // Merges on worker threads, as deployed by default (answers are the same as on the event loop).
     mergeWorkers: 2,
     mergeQueue: 256,
+    fleetRows: true,
     hashSeed: { seed: PUBLIC_HASH_KEY, source: 'test', warnings: [] },
     sqlLimits: DEFAULT_SQL_LIMITS,
     ...overrides,

@@ -184,6 +184,16 @@ describe('single-machine stack over real Kafka', () => {
       expect(Number(await page.getAttribute('#kpi-packets', 'data-value'))).toBe(truth.totals().packets);
       expect(Number(await page.getAttribute('#kpi-sources', 'data-value'))).toBeGreaterThan(0);
       expect(await page.locator('#top-flows tbody tr').count()).toBe(20);
+      // Each row says whether it is certainly in the top k, as the API's `certain` list does, with lower ≤ upper.
+      const apiTop = await api('/v1/flows/top?range=30m&k=20');
+      const members = await page.locator('#top-flows tbody td.member').allTextContents();
+      expect(members.filter((m) => m === 'certain')).toHaveLength(apiTop.certain.length);
+      expect(members.filter((m) => m === 'certain' || m === 'possible')).toHaveLength(20);
+      for (const cell of await page.locator('#top-flows tbody td[data-lower]').all())
+        expect(Number(await cell.getAttribute('data-lower'))).toBeLessThanOrEqual(
+          Number(await cell.getAttribute('data-upper')),
+        );
+      expect(await page.locator('#hhh-src-counted li.note').count()).toBe(1);
       expect(await page.locator('#traffic-chart svg path[data-series="total"]').count()).toBe(1);
       expect(await page.locator('#hhh-src svg rect.hit').count()).toBeGreaterThan(0);
       expect(await page.locator('#hosts tbody tr').count()).toBe(20);

@@ -8,7 +8,7 @@ export type { ConsumerLogger, ConsumerStats } from './consumer-stats';
 export { loadAggregatorConfig, type AggregatorConfig } from './config';
 export { WindowMerger, type IngestOutcome } from './window-merger';
 export { WindowAccumulator } from './window-accumulator';
-export { PartialRowStore } from './partial-row-store';
+export { fleetRow, PartialRowStore } from './partial-row-store';
 export { ThreatRunner, readWindowData } from './threat-runner';
 export { validateMessage, RejectedSnapshot, type RejectReason } from './validate';
 export * from './rows';

@@ -1,6 +1,7 @@
 // The aggregator's tables on the real engine (embedded chDB): partial rows, idempotent rewrites, recovery
 // lookups, readable rollups and the 1 h tier, checked against the simulator's ground truth.
 import { decodeCandidateList, fromHex } from '@tma/sketch';
+import { CandidateBlock, mergedCandidates, unionBlocks, type PartialRow } from '@tma/rollup';
 import { FleetSimulator } from '@tma/fleet-sim';
 import { WindowMerger } from './window-merger';
 import { partialRowFromAccumulator } from './rows';
@@ -22,6 +23,8 @@ const opts = { windowMs: 60_000, allowedLatenessMs: 30_000, idleCloseMs: 5_000, 
 
 let store: TestStore;
 let sink: PartialRowStore;
+/** The rows written per partition, in window order. */
+const written: PartialRow[][] = [];
 const sim = new FleetSimulator({ hosts: 12, seed: 21, startMs: T0, intervalMs: 10_000 });
 
 beforeAll(async () => {
@@ -42,6 +45,7 @@ beforeAll(async () => {
   for (const [p, e] of mergers.entries()) {
     const accs = e.takeFlush(T0, true);
     const rows = accs.map((a) => partialRowFromAccumulator(a, `writer-${p}`, retention.partials));
+    written.push(rows);
     await sink.writePartials(rows);
     await sink.writePartials(rows); // a retry after a lost acknowledgement: must not count twice
   }
@@ -162,6 +166,29 @@ describe('aggregator tables on embedded ClickHouse', () => {
     expect(Number(again.n)).toBe(1);
   });
 
+  it("writes each window's fleet row: its rows merged, version the sum of theirs, candidates their full union", async () => {
+    const rows = await q<{ ws: string; n: string; packets: string; versions: string }>(
+      `SELECT toUnixTimestamp(window_start) * 1000 AS ws, count() AS n, sum(packets) AS packets, sum(version) AS versions
+       FROM {database}.agg_partials FINAL WHERE tier = '1m' GROUP BY ws ORDER BY ws`,
+    );
+    const fleet = await q<{ ws: string; packets: string; version: string; hosts: string[]; candidates: string }>(
+      `SELECT toUnixTimestamp(window_start) * 1000 AS ws, packets, version, hosts, length(candidates) AS candidates
+       FROM {database}.agg_partials FINAL WHERE tier = '1m-fleet' ORDER BY ws`,
+    );
+    // Every window here has a row from each of the two writers.
+    expect(rows.every((r) => Number(r.n) === 2)).toBe(true);
+    expect(fleet.map((f) => [Number(f.ws), Number(f.packets), Number(f.version), f.hosts.length])).toEqual(
+      rows.map((r) => [Number(r.ws), Number(r.packets), Number(r.versions), 12]),
+    );
+    expect(fleet.every((f) => Number(f.candidates) > 0)).toBe(true);
+    // Not an input of the 1 h tier: the hour holds each packet once.
+    const [h] = await q<{ packets: string }>(
+      `SELECT packets FROM {database}.agg_partials FINAL WHERE tier = '1h' AND window_start = {ws:UInt32}`,
+      { ws: Math.floor(T0 / HOUR_MS) * 3600 },
+    );
+    expect(Number(h.packets)).toBe(sim.truth.totals().packets);
+  });
+
   it('builds the 1 d tier from the 1 h rows, candidates a frequent-items summary with its floor', async () => {
     const day = Math.floor(T0 / DAY_MS) * DAY_MS;
     const m = await sink.buildDay(day);
@@ -260,5 +287,29 @@ describe('aggregator tables on embedded ClickHouse', () => {
     const out = next.ingest({ topic: 'snap', partition: 9, offset: 10, value: values[31].value }, T0);
     expect(out).toMatchObject({ kind: 'accepted', gap: 21 });
     expect(next.ingest({ topic: 'snap', partition: 9, offset: 11, value: values[9].value }, T0).kind).toBe('duplicate');
+  });
+
+  it('merges a window in one order (partition, then offsets), whatever order its rows were written in', async () => {
+    // A rebuild lists candidate flows in the order it merges rows: read in the sorting key's order, the rollups are
+    // the same whichever instance wrote which partition, and when.
+    const w = T0 - 30 * 60_000;
+    const moved = (r: PartialRow, firstOffset: number): PartialRow => ({
+      ...r,
+      window_start: w / 1000,
+      first_offset: firstOffset,
+      expires_at: w / 1000 + retention.partials,
+    });
+    // partition 0's two rows (two windows' lists: the same flows first seen in other orders) and partition 1's,
+    // written last first, each in its own insert
+    const inOrder = [moved(written[0][0], 0), moved(written[0][1], 500), moved(written[1][0], 0)];
+    for (const r of [...inOrder].reverse()) await sink.writePartials([r]);
+    const want = unionBlocks(inOrder.map((r) => CandidateBlock.from(decodeCandidateList(r.candidates))));
+    const wrong = unionBlocks(
+      [...inOrder].reverse().map((r) => CandidateBlock.from(decodeCandidateList(r.candidates))),
+    );
+    expect(want.toArray()).not.toEqual(wrong.toArray()); // the order shows
+    const m = await sink.finalizeWindow('1m', w, 60_000);
+    expect(m.partials).toBe(3);
+    expect(mergedCandidates(m).toArray()).toEqual(want.toArray());
   });
 });

@@ -2,6 +2,7 @@
 // ranges and sequences a restart resumes from, and the readable rollups and 1 h tier rebuilt from stored rows.
 import { createHash } from 'node:crypto';
 import type { Storage } from '@tma/storage';
+import { currentHashSeed } from '@tma/sketch';
 import type { RetentionConfig } from './config';
 import type { CoveredRange } from './window-merger';
 import {
@@ -9,9 +10,11 @@ import {
   DAY_CANDIDATES,
   DAY_MS,
   DAY_TIER,
+  FLEET_MINUTE_TIER,
   HOUR_CANDIDATES,
   HOUR_MS,
   HOUR_TIER,
+  MINUTE_TIER,
   STORED_PARTIAL_BINARY,
   STORED_PARTIAL_SELECT,
   emptyMerged,
@@ -212,11 +215,19 @@ export class PartialRowStore {
   private async readMerged(tier: Tier, fromMs: number, toMs: number, windowSeconds: number): Promise<MergedWindow> {
     // Owners first: a row landing after this read is read below with the fence that drops it, if any.
     const fence = await this.ownerChain();
+    // Only rows of this deployment's hash seed (migration 0115): sketches of two seeds never merge, so after a seed
+    // rotation an hour or day spanning it is built from the new seed's rows, as the query API answers it.
+    // In the sorting key's order: the candidate union lists flows in the order rows are merged (so do the window's
+    // flows and a coarse tier's summary), and without ORDER BY the order is the engine's (shards answering in any
+    // order behind a Distributed table, FINAL on several threads). With it a rebuild gives the same rollups whichever
+    // instances wrote the rows (bench/aggregator/scale.js: 1, 2 and 3 instances identical).
     const rows = await this.storage.query<StoredPartial & FenceColumns>(
       `SELECT topic, partition, epoch, toString(first_offset) AS first_offset, toString(version) AS row_version, ${STORED_PARTIAL_SELECT}
        FROM {database}.agg_partials FINAL
-       WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32}`,
-      { tier, from: Math.floor(fromMs / 1000), to: Math.floor(toMs / 1000) },
+       WHERE tier = {tier:String} AND window_start >= {from:UInt32} AND window_start < {to:UInt32}
+         AND seed_id = {seed:UInt32}
+       ORDER BY window_start, topic, partition, first_offset`,
+      { tier, from: Math.floor(fromMs / 1000), to: Math.floor(toMs / 1000), seed: currentHashSeed().seedHash },
       { binaryColumns: [...STORED_PARTIAL_BINARY] },
     );
     const m = emptyMerged(fromMs, windowSeconds);
@@ -236,10 +247,19 @@ export class PartialRowStore {
     return m;
   }
 
-  /** Rebuilds the readable rollups of one window from every partial row stored for it (any writer, any partition). */
+  /**
+   * Rebuilds the readable rollups of one window from every partial row stored for it (any writer, any partition), and
+   * its fleet row (FLEET_MINUTE_TIER) when it has more than one row.
+   */
   async finalizeWindow(tier: Tier, windowStartMs: number, windowMs: number): Promise<MergedWindow> {
     const m = await this.readMerged(tier, windowStartMs, windowStartMs + windowMs, windowMs / 1000);
     await this.writeReadable(m, tier);
+    if (tier === MINUTE_TIER && m.partials > 1) {
+      const row = fleetRow(m, this.retention.partials);
+      await this.storage.insertRows('agg_partials', [row as unknown as Record<string, unknown>], {
+        dedupToken: `agg-fleet-${windowStartMs}-${rollupVersion(m)}`,
+      });
+    }
     return m;
   }
 
@@ -303,6 +323,14 @@ export class PartialRowStore {
 /** The 1 h tier row of an hour merged from its 1 min rows (writer "rollup"; version = rows read, so the most complete rebuild wins). */
 export function hourRow(m: MergedWindow, ttlSeconds: number, now = new Date()): PartialRow {
   return coarseRow(m, HOUR_TIER, ttlSeconds, now);
+}
+
+/**
+ * The fleet row of a 1 min window: its rows merged, candidates as their full union (no summary: the same bounds as
+ * the rows), version = the sum of the rows' versions (readMerged's inputVersions).
+ */
+export function fleetRow(m: MergedWindow, ttlSeconds: number, now = new Date()): PartialRow {
+  return coarseRow(m, FLEET_MINUTE_TIER, ttlSeconds, now);
 }
 
 /** A coarse-tier row (1 h or 1 d) of a merged window, its candidates and summary state as `m` holds them. */

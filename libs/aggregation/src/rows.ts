@@ -30,7 +30,7 @@ export function partialRowFromAccumulator(
 ): PartialRow {
   // Rows with the same id hold the same offsets, so the same content: any version would do; the range end keeps it monotonic.
   const id = accumulatorIdentity(acc, writer, acc.lastOffset + 1, acc.late);
-  return partialRow(acc, acc.candidates.values(), id, ttlSeconds, now);
+  return partialRow(acc, acc.candidates.soFar(), id, ttlSeconds, now);
 }
 
 /**
@@ -46,5 +46,5 @@ export function provisionalRowFromAccumulator(
   now = new Date(),
 ): PartialRow {
   const id = accumulatorIdentity(acc, writer, version, false);
-  return partialRow(acc.contentSoFar(), acc.candidates.values(), id, ttlSeconds, now);
+  return partialRow(acc.contentSoFar(), acc.candidates.soFar(), id, ttlSeconds, now);
 }

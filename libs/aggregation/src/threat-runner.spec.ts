@@ -12,7 +12,7 @@ import { partialRowFromAccumulator } from './rows';
 import { ThreatRunner } from './threat-runner';
 import { WindowMerger } from './window-merger';
 
-// Evaluating 14 windows twice over on chDB takes more than jest's default 5 s on a loaded machine.
+// Each pass reads and evaluates windows on embedded ClickHouse: seconds on a busy machine.
 jest.setTimeout(60_000);
 
 const MIN = 60_000;

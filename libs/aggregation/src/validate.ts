@@ -19,9 +19,9 @@ import {
   SYN_WIDTH_BITS,
   SynCounts,
   decodeCountMinSketch,
+  checkEncodedCountMinSketch,
+  checkEncodedHyperLogLog,
   isFlowKey,
-  mergeEncodedCountMinSketch,
-  mergeEncodedHyperLogLog,
   decodeSpread,
   type SpreadSketch,
   type Candidate,
@@ -243,10 +243,11 @@ function checkSpec(s: SketchSnapshot): void {
   }
 }
 
-// Scratch sketches for the check pass: every blob is merged into one and cleared again (a memset), so a snapshot
-// is known to merge cleanly before any window is touched, with no allocation per snapshot.
-const scratchCms = new CountMinSketch();
-const scratchHll = new HyperLogLog();
+// The check pass reads every blob in full with the checks a merge makes (checkEncoded*: the same errors, nothing
+// kept), so a snapshot is known to merge cleanly before any window is touched, with no allocation per snapshot.
+// These sketches only give the fleet's parameters to expect.
+const fleetCms = new CountMinSketch();
+const fleetHll = new HyperLogLog();
 
 function check(field: string, fn: () => unknown): void {
   try {
@@ -264,15 +265,19 @@ function check(field: string, fn: () => unknown): void {
 
 /** Checks a CMS blob in full; returns its total. */
 function checkCms(field: string, bytes: Uint8Array): number {
-  check(field, () => mergeEncodedCountMinSketch(scratchCms, bytes));
-  const total = scratchCms.total;
-  scratchCms.clear();
+  let total = 0;
+  check(field, () => {
+    total = checkEncodedCountMinSketch(bytes, {
+      depth: fleetCms.depth,
+      widthBits: fleetCms.widthBits,
+      seedHash: fleetCms.seedHash,
+    });
+  });
   return total;
 }
 
 function checkHll(field: string, bytes: Uint8Array): void {
-  check(field, () => mergeEncodedHyperLogLog(scratchHll, bytes));
-  scratchHll.registers.fill(0);
+  check(field, () => checkEncodedHyperLogLog(bytes, { precision: fleetHll.p, seedHash: fleetHll.seedHash }));
 }
 
 /** The SYN-flood block: the kernel's dimensions, counts below 2^53, 16-byte candidates. Never sampled. */

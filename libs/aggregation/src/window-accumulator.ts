@@ -15,11 +15,10 @@ import {
   SpreadSketch,
   PrefixCounts,
   SynCounts,
-  type Candidate,
   type CandidateFloor,
   type HllProperty,
 } from '@tma/sketch';
-import type { HostTotals, WindowContent } from '@tma/rollup';
+import { CandidateUnion, type HostTotals, type WindowContent } from '@tma/rollup';
 import type { ValidSnapshot } from './validate';
 
 /** Earlier streams of a host kept per window (a host cycling agent ids cannot grow a row). */
@@ -48,22 +47,28 @@ export class WindowAccumulator implements WindowContent {
   };
   private sealed: SealedSketches | null = null;
   private dropped = false;
-  /** Candidate union by key (hex of the 40-byte key), kernel counts (upper and since-entry) summed. */
-  readonly candidates = new Map<string, Candidate>();
   /**
-   * Sum of the snapshots' candidate floors: a flow in no snapshot's list had at most this in the window (unknown as
-   * soon as one snapshot gives none); sampled when any snapshot was.
+   * Candidate union by key (libs/rollup, as the query API's), kernel counts (upper and since-entry) summed, in the
+   * order flows were first seen; with the sum of the snapshots' candidate floors (a flow in no snapshot's list had at
+   * most that in the window; unknown as soon as one snapshot gives none), sampled when any snapshot was.
    */
-  candidateFloor: CandidateFloor | undefined = { packets: 0, bytes: 0 };
+  readonly candidates = new CandidateUnion();
   /** heavy-prefix counts of the snapshots merged so far (docs/sketch.md, "Heavy prefixes") */
   readonly prefixCounts = new PrefixCounts();
-  candidatesSampled = false;
   /** TCP flag counts per server address (SYN floods), summed; undefined until a snapshot carries them. */
   syn?: SynCounts;
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
   readonly hosts = new Map<string, HostTotals>();
   /** Per-source spreads of the snapshots that carried them (union: registers by max). */
   spread: SpreadSketch | undefined;
+
+  get candidateFloor(): CandidateFloor | undefined {
+    return this.candidates.bounds.floor;
+  }
+
+  get candidatesSampled(): boolean {
+    return this.candidates.bounds.sampled;
+  }
 
   constructor(
     readonly topic: string,
@@ -133,7 +138,7 @@ export class WindowAccumulator implements WindowContent {
       protocols: this.protocols,
       hosts: this.hosts,
       // what the candidates leave out so far: without it a provisional row would make every floor unknown
-      candidateFloor: this.candidateFloor && { ...this.candidateFloor },
+      candidateFloor: this.candidateFloor,
       candidatesSampled: this.candidatesSampled,
       spread: this.spread?.clone(),
       prefixCounts: this.prefixCounts.clone(),
@@ -207,30 +212,7 @@ export class WindowAccumulator implements WindowContent {
     }
     for (const h of HLL_SKETCHES) o[h.property].mergeEncoded(s[h.wireField]);
     if (v.spread) this.spread = this.spread ? this.spread.merge(v.spread) : v.spread;
-    for (const c of v.candidates) {
-      const id = Buffer.from(c.key.buffer, c.key.byteOffset, c.key.byteLength).toString('hex');
-      const seen = this.candidates.get(id);
-      if (seen) {
-        seen.packets += c.packets;
-        seen.bytes += c.bytes;
-        seen.sincePackets = (seen.sincePackets ?? 0) + (c.sincePackets ?? 0);
-        seen.sinceBytes = (seen.sinceBytes ?? 0) + (c.sinceBytes ?? 0);
-      } else {
-        // Copied: the key is a view into the Kafka message, which must not be kept alive.
-        this.candidates.set(id, {
-          key: Uint8Array.from(c.key),
-          packets: c.packets,
-          bytes: c.bytes,
-          sincePackets: c.sincePackets ?? 0,
-          sinceBytes: c.sinceBytes ?? 0,
-        });
-      }
-    }
-    if (this.candidateFloor && v.candidateFloor) {
-      this.candidateFloor.packets += v.candidateFloor.packets;
-      this.candidateFloor.bytes += v.candidateFloor.bytes;
-    } else this.candidateFloor = undefined;
-    this.candidatesSampled ||= v.sampled;
+    this.candidates.addList(v.candidates, v.candidateFloor, v.sampled);
     this.prefixCounts.add(v.prefixCounts);
     if (v.syn) (this.syn ??= new SynCounts(v.syn.depth, v.syn.widthBits)).merge(v.syn);
     // Protocol totals are exact (counted before the sampling draw; validate.ts scaleSampled).

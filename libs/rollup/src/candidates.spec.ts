@@ -72,6 +72,55 @@ describe('candidate blocks', () => {
     expect(new CandidateUnion().add([]).finish()).toBe(unionBlocks([]));
   });
 
+  it('CandidateUnion.addList takes plain lists as add takes their blocks; soFar reads it while adding goes on', () => {
+    const list = (from: number, n: number, since = true): Candidate[] =>
+      Array.from({ length: n }, (_, i) => ({
+        key: key(from + i),
+        packets: 2 * (from + i) + 1,
+        bytes: 7 * (from + i) + 3,
+        ...(since ? { sincePackets: from + i, sinceBytes: 5 * (from + i) } : {}),
+      }));
+    const parts: { list: Candidate[]; floor?: { packets: number; bytes: number }; sampled: boolean }[] = [
+      { list: list(0, 40), floor: { packets: 3, bytes: 30 }, sampled: false },
+      { list: [], floor: { packets: 1, bytes: 10 }, sampled: false },
+      { list: list(20, 3000, false), floor: { packets: 2, bytes: 20 }, sampled: true },
+      { list: list(10, 50), floor: undefined, sampled: false },
+      { list: list(2900, 200), floor: { packets: 4, bytes: 40 }, sampled: false },
+    ];
+    const asBlock = (p: (typeof parts)[number]) => CandidateBlock.from(p.list).withBounds(p.floor, p.sampled);
+    const base = unionBlocks([CandidateBlock.from(list(5000, 300))], undefined, { keepIndex: true });
+    for (const b of [undefined, base]) {
+      const want = [1, 2, 3, 4, 5].map((k) => unionBlocks(parts.slice(0, k).map(asBlock), b));
+      const u = new CandidateUnion(b);
+      const seen: CandidateBlock[] = [];
+      parts.forEach((p, i) => {
+        // lists and blocks mixed: every other part as a block
+        if (i % 2 === 0) u.addList(p.list, p.floor, p.sampled);
+        else u.add([asBlock(p)]);
+        seen.push(u.soFar());
+        expect(u.bounds).toEqual({ floor: want[i].floor, sampled: want[i].sampled });
+      });
+      // each soFar is the union of the parts up to it, unchanged by what came later
+      seen.forEach((got, i) => {
+        expect(got.toArray()).toEqual(want[i].toArray());
+        expect([got.floor, got.sampled]).toEqual([want[i].floor, want[i].sampled]);
+        expect(Array.from(got.hi)).toEqual(Array.from(want[i].hi));
+      });
+      expect(u.finish().toArray()).toEqual(want[4].toArray());
+      expect(() => u.addList(parts[0].list, undefined)).toThrow('add after finish');
+      expect(() => u.soFar()).toThrow('soFar after finish');
+    }
+    // the lists are copied: changing one afterwards changes nothing in the union
+    const l = list(0, 3);
+    const u = new CandidateUnion().addList(l, { packets: 0, bytes: 0 });
+    l[0].key.fill(0);
+    l[0].packets = 999;
+    expect(u.soFar().toArray()).toEqual(CandidateBlock.from(list(0, 3)).toArray());
+    // nothing added: no entries, floor 0 (every list so far said so); a list without a floor makes it unknown
+    expect(new CandidateUnion().addList([], { packets: 0, bytes: 0 }).soFar().floor).toEqual({ packets: 0, bytes: 0 });
+    expect(new CandidateUnion().addList([], undefined).soFar().floor).toBeUndefined();
+  });
+
   it('kthLargest selects like a sort, with ties and extremes', () => {
     let seed = 7;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) % 1000) / 10;

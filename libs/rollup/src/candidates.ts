@@ -112,18 +112,7 @@ export class CandidateBlock {
     const n = list.length;
     const kb = n > 0 ? list[0].key.length : 40;
     const b = CandidateBlock.allocate(n, kb, bounds?.floor, bounds?.sampled ?? false);
-    for (let i = 0; i < n; i++) {
-      const c = list[i];
-      if (c.key.length !== kb) throw new RangeError(`candidate keys differ in length (${c.key.length} vs ${kb})`);
-      hashKeyInto(c.key, scratch);
-      b.keyData.set(c.key, i * kb);
-      b.hi[i] = scratch[0];
-      b.lo[i] = scratch[1];
-      b.packets[i] = c.packets;
-      b.bytes[i] = c.bytes;
-      b.sincePackets[i] = c.sincePackets ?? 0;
-      b.sinceBytes[i] = c.sinceBytes ?? 0;
-    }
+    fillEntries(b, list);
     const f = bounds?.frequent;
     if (f) {
       // ⌊(n − Σ counters)/(k + 1)⌋ per ranking: the summary's share of the list's floor.
@@ -191,6 +180,39 @@ export class CandidateBlock {
     for (let i = 0; i < out.length; i++) out[i] = cms.estimate(this.hi[i], this.lo[i]);
     return out;
   }
+}
+
+/** Entries 0..list.length-1 of `b` from `list`: keys copied and hashed, counts (since-entry 0 when absent). */
+function fillEntries(b: CandidateBlock, list: readonly Candidate[]): void {
+  const kb = b.keyBytes;
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i];
+    if (c.key.length !== kb) throw new RangeError(`candidate keys differ in length (${c.key.length} vs ${kb})`);
+    hashKeyInto(c.key, scratch);
+    b.keyData.set(c.key, i * kb);
+    b.hi[i] = scratch[0];
+    b.lo[i] = scratch[1];
+    b.packets[i] = c.packets;
+    b.bytes[i] = c.bytes;
+    b.sincePackets[i] = c.sincePackets ?? 0;
+    b.sinceBytes[i] = c.sinceBytes ?? 0;
+  }
+}
+
+/** The block CandidateUnion.addList fills with each list (reused: one list at a time, copied into the union). */
+let listScratch = CandidateBlock.allocate(0, 40);
+
+/** `list` as the first list.length entries of listScratch (valid until the next call). */
+function scratchBlockOf(list: readonly Candidate[]): CandidateBlock {
+  const n = list.length;
+  const kb = list[0].key.length;
+  if (listScratch.size < n || listScratch.keyBytes !== kb) {
+    let room = 64;
+    while (room < n) room *= 2;
+    listScratch = CandidateBlock.allocate(room, kb);
+  }
+  fillEntries(listScratch, list);
+  return listScratch;
 }
 
 function sameKey(a: Uint32Array, ao: number, b: Uint32Array, bo: number, n: number): boolean {
@@ -277,6 +299,7 @@ export function unionBlocks(
 /**
  * unionBlocks fed in parts: `add` as many lists of blocks as come (a merge streaming its rows in batches), `finish`
  * once. The same result as one unionBlocks call over every block added, without copying the union at each part.
+ * The aggregator's open windows feed it each snapshot's list as it comes (`addList`) and read it with `soFar`.
  */
 export class CandidateUnion {
   private t: UnionTable | undefined;
@@ -292,7 +315,7 @@ export class CandidateUnion {
   private floorPackets = 0;
   private floorBytes = 0;
   private floorKnown = true;
-  private sampled = false;
+  private anySampled = false;
   /** Σ of the blocks' frequent-items summary errors (undefined while none had one). */
   private summaryError: CandidateFloor | undefined;
   private blocks = 0;
@@ -300,45 +323,70 @@ export class CandidateUnion {
   private done = false;
 
   constructor(base?: CandidateBlock) {
-    if (base) this.bound(base);
+    if (base) this.bound(base.floor, base.sampled, base.summaryError);
     this.base = base && base.size > 0 ? base : undefined;
   }
 
   add(blocks: readonly CandidateBlock[]): this {
     if (this.done) throw new Error('CandidateUnion: add after finish');
     this.blocks += blocks.length;
-    for (const b of blocks) this.bound(b);
+    for (const b of blocks) this.bound(b.floor, b.sampled, b.summaryError);
     const nonEmpty = blocks.filter((b) => b.size > 0);
     if (nonEmpty.length === 0) return this;
     if (!this.t && !this.base && !this.single && nonEmpty.length === 1) {
       this.single = nonEmpty[0];
       return this;
     }
-    if (!this.t) this.open(this.single ? [this.single, ...nonEmpty] : nonEmpty);
-    if (this.single) {
-      const first = this.single;
-      this.single = undefined;
-      this.insert(first);
-    }
-    for (const b of nonEmpty) this.insert(b);
+    this.ready(
+      nonEmpty[0].keyBytes,
+      nonEmpty.reduce((m, b) => Math.max(m, b.size), 0),
+    );
+    for (const b of nonEmpty) this.insert(b, b.size);
     return this;
+  }
+
+  /**
+   * Adds one plain list (a snapshot's candidates) with its bounds: what `add([CandidateBlock.from(list)])` with that
+   * floor and sampled mark does, without a block per list (keys are hashed and copied straight into the union, which
+   * keeps no reference to `list`).
+   */
+  addList(list: readonly Candidate[], floor: CandidateFloor | undefined, sampled = false): this {
+    if (this.done) throw new Error('CandidateUnion: add after finish');
+    this.blocks++;
+    this.bound(floor, sampled, undefined);
+    if (list.length === 0) return this;
+    const b = scratchBlockOf(list);
+    this.ready(b.keyBytes, list.length);
+    this.insert(b, list.length);
+    return this;
+  }
+
+  /** What the blocks and lists added so far leave out (floors summed, unknown when any is), and whether any was sampled. */
+  get bounds(): { floor: CandidateFloor | undefined; sampled: boolean } {
+    return {
+      floor: this.floorKnown ? { packets: this.floorPackets, bytes: this.floorBytes } : undefined,
+      sampled: this.anySampled,
+    };
   }
 
   /** The union; the table is kept on it with `keepIndex` (a union that will be extended). */
   finish(options: { keepIndex?: boolean } = {}): CandidateBlock {
+    this.done = true;
     return this.union(options).withSummaryError(this.summaryError);
   }
 
+  /** The union of what was added so far, while adding goes on: a copy, which later adds leave as it is. */
+  soFar(): CandidateBlock {
+    if (this.done) throw new Error('CandidateUnion: soFar after finish');
+    return this.union({}).withSummaryError(this.summaryError);
+  }
+
   private union(options: { keepIndex?: boolean }): CandidateBlock {
-    this.done = true;
-    const bounds = {
-      floor: this.floorKnown ? { packets: this.floorPackets, bytes: this.floorBytes } : undefined,
-      sampled: this.sampled,
-    };
+    const { floor, sampled } = this.bounds;
     if (!this.t) {
-      if (this.single) return this.single.withBounds(bounds.floor, bounds.sampled);
-      if (this.base) return this.base.withBounds(bounds.floor, bounds.sampled);
-      return this.blocks === 0 ? CandidateBlock.empty : CandidateBlock.empty.withBounds(bounds.floor, bounds.sampled);
+      if (this.single) return this.single.withBounds(floor, sampled);
+      if (this.base) return this.base.withBounds(floor, sampled);
+      return this.blocks === 0 ? CandidateBlock.empty : CandidateBlock.empty.withBounds(floor, sampled);
     }
     const { keys, hi, lo, counts, slots } = this.t;
     const n = this.n;
@@ -351,8 +399,8 @@ export class CandidateUnion {
       new Float64Array(n),
       new Float64Array(n),
       new Float64Array(n),
-      bounds.floor,
-      bounds.sampled,
+      floor,
+      sampled,
     );
     for (let j = 0, c = 0; j < n; j++, c += 4) {
       out.packets[j] = counts[c];
@@ -364,18 +412,31 @@ export class CandidateUnion {
     return out;
   }
 
-  private bound(b: CandidateBlock): void {
-    this.sampled ||= b.sampled;
-    const e = b.summaryError;
+  private bound(floor: CandidateFloor | undefined, sampled: boolean, e: CandidateFloor | undefined): void {
+    this.anySampled ||= sampled;
     if (e)
       this.summaryError = {
         packets: (this.summaryError?.packets ?? 0) + e.packets,
         bytes: (this.summaryError?.bytes ?? 0) + e.bytes,
       };
-    if (!b.floor) this.floorKnown = false;
+    if (!floor) this.floorKnown = false;
     else {
-      this.floorPackets += b.floor.packets;
-      this.floorBytes += b.floor.bytes;
+      this.floorPackets += floor.packets;
+      this.floorBytes += floor.bytes;
+    }
+  }
+
+  /**
+   * Opens the table, if not yet open, for keys of `kb` bytes and a first input of up to `largest` entries; the single
+   * block held so far goes in first.
+   */
+  private ready(kb: number, largest: number): void {
+    if (this.t) return;
+    const first = this.single;
+    this.open(first?.keyBytes ?? kb, Math.max(largest, first?.size ?? 0));
+    if (first) {
+      this.single = undefined;
+      this.insert(first, first.size);
     }
   }
 
@@ -383,13 +444,13 @@ export class CandidateUnion {
    * The table, sized for the distinct keys rather than the sum of the inputs (a day's rows repeat the same keys
    * many times): a small table stays in cache; it doubles when half full. The base's entries go in first.
    */
-  private open(first: readonly CandidateBlock[]): void {
+  private open(firstKeyBytes: number, largest: number): void {
     const base = this.base;
-    const kb = (base ?? first[0]).keyBytes;
+    const kb = base?.keyBytes ?? firstKeyBytes;
     this.kb = kb;
     this.kw = kb / 4;
     let cap = 1024;
-    for (const b of first) while (cap < b.size * 4) cap *= 2;
+    while (cap < largest * 4) cap *= 2;
     if (base?.unionIndex) cap = Math.max(cap, base.unionIndex.length >> 1);
     else while (base && cap < base.size * 4) cap *= 2;
     const t = unionTable(cap, this.kw);
@@ -410,7 +471,8 @@ export class CandidateUnion {
     else indexEntries(t, n);
   }
 
-  private insert(b: CandidateBlock): void {
+  /** Entries 0..size-1 of `b` into the table. */
+  private insert(b: CandidateBlock, size: number): void {
     const kw = this.kw;
     if (b.keyBytes !== this.kb) throw new RangeError('candidate blocks with different key lengths');
     let t = this.t!;
@@ -425,7 +487,6 @@ export class CandidateUnion {
     const bb = b.bytes;
     const bsp = b.sincePackets;
     const bsb = b.sinceBytes;
-    const size = b.size;
     for (let i = 0; i < size; i++) {
       const h = bh[i];
       const l = bl[i];
@@ -495,7 +556,10 @@ export function topByEstimate(block: CandidateBlock, cms: CountMinSketch, n: num
     order = new Uint32Array(est.length);
     for (let i = 0; i < order.length; i++) order[i] = i;
   }
-  order.sort((a, b) => est[b] - est[a] || a - b);
+  // Ties broken by the key's hash, not by position: the same candidates rank alike however their rows were grouped
+  // into unions (1 min rows, fleet rows, hours).
+  const { hi, lo } = block;
+  order.sort((a, b) => est[b] - est[a] || hi[a] - hi[b] || lo[a] - lo[b] || a - b);
   return order.subarray(0, m);
 }
 

@@ -1,7 +1,15 @@
 // Windows and the storage tiers of agg_partials: 1 min rows per (window, partition, offset range), 1 h rows merged
-// from them and 1 d rows merged from 1 h rows (days aligned to the epoch: UTC days).
-export type Tier = '1m' | '1h' | '1d';
+// from them and 1 d rows merged from 1 h rows (days aligned to the epoch: UTC days); and, beside the 1 min rows, one
+// fleet row per 1 min window merging all of them (what a whole-fleet answer reads instead of one row per partition).
+export type Tier = '1m' | '1h' | '1d' | '1m-fleet';
 export const MINUTE_TIER = '1m' satisfies Tier;
+/**
+ * A 1 min window's rows merged into one (every partition, every offset range; candidates as their full union, so an
+ * answer from it equals one from the rows it merged). Its version is the sum of the merged rows' versions: a reader
+ * uses it only while that sum equals the sum over the 1 min rows it sees for the window (a late row makes them differ
+ * until the fleet row is rebuilt).
+ */
+export const FLEET_MINUTE_TIER = '1m-fleet' satisfies Tier;
 export const HOUR_TIER = '1h' satisfies Tier;
 export const DAY_TIER = '1d' satisfies Tier;
 export const HOUR_MS = 3_600_000;

@@ -357,6 +357,7 @@ function readCms(
   expect: DecodeCountMinOptions,
   dense?: Float64Array,
   addInto?: Float64Array,
+  checkOnly = false,
 ): CmsContent {
   const h = openSketch(bytes, SketchFamily.CountMin, expect.seedHash);
   const depth = expect.depth ?? CMS_DEPTH;
@@ -378,13 +379,14 @@ function readCms(
     if (cw > 7) throw new CorruptError(`dense CMS cell width ${cw} bytes (at most 7)`);
     if (h.payloadLength !== 1 + cw * size)
       throw new CorruptError(`dense CMS payload of ${h.payloadLength} bytes; expected ${1 + cw * size}`);
-    if (addInto !== undefined && wordCells(cw, width)) {
-      // Merging: one pass validates the words, a second adds them to the target (no scratch cells).
+    if ((addInto !== undefined || checkOnly) && wordCells(cw, width)) {
+      // Merging: one pass validates the words, a second adds them to the target (no scratch cells). Checking
+      // only: the first pass alone.
       loadAligned(bytes, pos, cw * size);
       total = checkWordRows(cw, depth, width);
       if (beyondSafe) total = checkExactRows(exactDenseRowSums(bytes, pos, cw, width), depth);
-      addWordCells(cw, size, addInto);
-      return { depth, widthBits, total, dense: true, n: size, applied: true };
+      if (addInto !== undefined) addWordCells(cw, size, addInto);
+      return { depth, widthBits, total, dense: true, n: size, applied: addInto !== undefined };
     }
     let cells = dense;
     if (cells === undefined) {
@@ -471,6 +473,14 @@ export function mergeEncodedCountMinSketch(target: CountMinSketch, bytes: Uint8A
     }
   }
   return CountMinSketch.withTotal(target, target.total + c.total);
+}
+
+/**
+ * Validates a serialized CMS exactly as decoding or merging it would (same errors), without keeping its cells;
+ * returns its total. What an aggregator runs on every blob of a snapshot before merging any of them.
+ */
+export function checkEncodedCountMinSketch(bytes: Uint8Array, expect: DecodeCountMinOptions = {}): number {
+  return readCms(bytes, expect, undefined, undefined, true).total;
 }
 
 /** @internal A validated serialized CMS for merge targets kept elsewhere (CmsWindow). */

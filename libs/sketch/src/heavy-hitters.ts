@@ -292,10 +292,11 @@ export function heavyHitters(
       confidence: 1 - cmsPackets.delta,
     });
   }
+  // Equal counts are ordered by key, so a ranking does not depend on the order candidates were merged in.
   out.sort(
     by === 'packets'
-      ? (a, b) => b.packets - a.packets || b.bytes - a.bytes
-      : (a, b) => b.bytes - a.bytes || b.packets - a.packets,
+      ? (a, b) => b.packets - a.packets || b.bytes - a.bytes || compareKeys(a.key, b.key)
+      : (a, b) => b.bytes - a.bytes || b.packets - a.packets || compareKeys(a.key, b.key),
   );
   return options.k === undefined ? out : out.slice(0, options.k);
 }
@@ -454,4 +455,10 @@ export function hierarchicalHeavyHitters(
     }
   }
   return out.sort((a, b) => b.length - a.length || b.weight - a.weight);
+}
+
+function compareKeys(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
 }

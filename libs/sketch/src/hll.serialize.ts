@@ -147,6 +147,18 @@ export function mergeEncodedHyperLogLog(target: HyperLogLog, bytes: Uint8Array):
   return target;
 }
 
+/**
+ * Validates a serialized HLL exactly as decoding or merging it would (same errors, dense registers range-checked),
+ * without keeping it.
+ */
+export function checkEncodedHyperLogLog(bytes: Uint8Array, expect: DecodeHyperLogLogOptions = {}): void {
+  const c = readHll(bytes, expect);
+  if (!c.dense) return;
+  const rankMax = c.rankMax;
+  for (let i = SKETCH_HEADER_BYTES; i < c.end; i++)
+    if (bytes[i] > rankMax) throw registerAbove(bytes.subarray(SKETCH_HEADER_BYTES, c.end), rankMax);
+}
+
 /** @internal A validated serialized HLL for merge targets kept elsewhere (HllWindow). */
 export interface HllForMerge {
   /** Dense: the registers, not yet range-checked (at most `rankMax` each). Sparse: n checked entries. */

@@ -27,12 +27,14 @@ export {
   type SketchHeader,
 } from './serial-format';
 export {
+  checkEncodedCountMinSketch,
   decodeCountMinSketch,
   encodeCountMinSketch,
   mergeEncodedCountMinSketch,
   type DecodeCountMinOptions,
 } from './cms.serialize';
 export {
+  checkEncodedHyperLogLog,
   decodeHyperLogLog,
   encodeHyperLogLog,
   mergeEncodedHyperLogLog,

@@ -8,6 +8,8 @@ import { HyperLogLog } from './hll';
 import { flowKey, toHex } from './keys';
 import {
   SKETCH_HEADER_BYTES,
+  checkEncodedCountMinSketch,
+  checkEncodedHyperLogLog,
   decodeCandidateList,
   decodeCandidates,
   decodeCountMinSketch,
@@ -58,6 +60,16 @@ function candidates(n: number): Candidate[] {
     out.push({ key, packets: 32 + i, bytes: (32 + i) * 1500 + (i === 1 ? 2 ** 52 : 0) });
   }
   return out;
+}
+
+/** What a call gave: its value, or its typed error's name and message. */
+function outcome(fn: () => unknown): { ok: unknown } | { error: string } {
+  try {
+    return { ok: fn() };
+  } catch (e) {
+    if (!(e instanceof SketchDecodeError)) throw e;
+    return { error: `${e.name}: ${e.message}` };
+  }
 }
 
 describe('sketch serialization', () => {
@@ -345,24 +357,56 @@ describe('sketch serialization', () => {
           if (!(e instanceof SketchDecodeError)) throw e;
         }
       }
-      // Merging straight from bytes: a typed error leaves the window exactly as it was.
+      // Merging straight from bytes: a typed error leaves the window exactly as it was. Checking alone
+      // (checkEncoded*) accepts and refuses exactly what merging does, with the same error.
       const cells = cmsWindow.cells.slice();
       const total = cmsWindow.total;
+      const checked = outcome(() => checkEncodedCountMinSketch(bytes));
       try {
         mergeEncodedCountMinSketch(cmsWindow, bytes);
+        expect(checked).toEqual({ ok: cmsWindow.total - total });
       } catch (e) {
         if (!(e instanceof SketchDecodeError)) throw e;
+        expect(checked).toEqual({ error: `${e.name}: ${e.message}` });
         expect(cmsWindow.total).toBe(total);
         expect(Buffer.from(cmsWindow.cells.buffer).equals(Buffer.from(cells.buffer))).toBe(true);
       }
       const regs = hllWindow.registers.slice();
+      const hllChecked = outcome(() => checkEncodedHyperLogLog(bytes));
       try {
         mergeEncodedHyperLogLog(hllWindow, bytes);
+        expect(hllChecked).toEqual({ ok: undefined });
       } catch (e) {
         if (!(e instanceof SketchDecodeError)) throw e;
+        expect(hllChecked).toEqual({ error: `${e.name}: ${e.message}` });
         expect(Buffer.from(hllWindow.registers).equals(Buffer.from(regs))).toBe(true);
       }
     };
+
+    it('checking a blob alone agrees with merging it: valid blobs of every encoding and cell width, bad ones', () => {
+      const valid = [
+        ...samples,
+        encodeCountMinSketch(busyCms(3, 2000), { encoding: 'dense' }),
+        encodeCountMinSketch(busyCms(4), { encoding: 'dense' }),
+        encodeCountMinSketch(busyCms(5, 300), { encoding: 'sparse' }),
+        encodeHyperLogLog(hllWith(6, 50_000), { encoding: 'sparse' }),
+      ];
+      for (const b of valid) mustFailTyped(b);
+      const rowSum = encodeCountMinSketch(quietCms(7), { encoding: 'sparse' });
+      rowSum[rowSum.length - 1] ^= 1;
+      expect(() => checkEncodedCountMinSketch(rowSum)).toThrow(CorruptError);
+      const dense = encodeCountMinSketch(quietCms(8, 400), { encoding: 'dense' });
+      dense[dense.length - 1] ^= 1;
+      expect(() => checkEncodedCountMinSketch(dense)).toThrow(CorruptError);
+      const rank = encodeHyperLogLog(hllWith(9, 30_000), { encoding: 'dense' });
+      rank[rank.length - 1] = 60;
+      expect(() => checkEncodedHyperLogLog(rank)).toThrow(/above the maximum rank/);
+      expect(() => checkEncodedCountMinSketch(encodeCountMinSketch(quietCms(1)), { depth: 3 })).toThrow(
+        IncompatibleParametersError,
+      );
+      expect(checkEncodedCountMinSketch(encodeCountMinSketch(busyCms(10, 500)))).toBe(busyCms(10, 500).total);
+      for (const b of [rowSum, dense, rank]) mustFailTyped(b);
+    });
 
     it('random bytes give typed errors only', () => {
       fc.assert(

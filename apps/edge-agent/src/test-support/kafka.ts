@@ -1,7 +1,7 @@
 // Reading back what the agent published, from the real broker.
 import * as net from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { loadKafkaSettings } from '@tma/kafka';
 
 export const kafkaSettings = () => loadKafkaSettings(process.env, 'tma-edge-agent-spec');
@@ -19,7 +19,7 @@ export async function consume(topic: string, count: number, timeoutMs = 30_000):
   await consumer.connect();
   const got: Received[] = [];
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
+    await subscribeWhenReady(consumer, topic);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`received ${got.length} of ${count} messages on ${topic}`)),
@@ -41,6 +41,22 @@ export async function consume(topic: string, count: number, timeoutMs = 30_000):
     await consumer.disconnect();
   }
   return got;
+}
+
+/**
+ * Subscribes once the broker serves the topic: a topic the agent has just created can answer metadata with
+ * "does not host this topic-partition" for a moment, which kafkajs reports without retrying.
+ */
+async function subscribeWhenReady(consumer: Consumer, topic: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true });
+      return;
+    } catch (err) {
+      if (attempt >= 20 || !(err as { retriable?: boolean }).retriable) throw err;
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
 }
 
 export async function deleteTopic(topic: string): Promise<void> {

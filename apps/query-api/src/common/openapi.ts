@@ -41,6 +41,12 @@ export const scopeSchema = {
       description:
         'start of the earliest window merged from provisional rows (a window an aggregator has not written as final yet: its figures still grow); null when every window merged is final',
     },
+    otherSeedWindows: {
+      type: 'integer',
+      minimum: 1,
+      description:
+        'windows whose rows (all or some partitions) were stored under another hash seed and left out (after a seed rotation: sketches of two seeds never merge); absent when none',
+    },
   },
 };
 

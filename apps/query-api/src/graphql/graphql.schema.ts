@@ -65,6 +65,8 @@ type Scope {
   from: String!, to: String!, tiers: [TierCount!]!, hosts: [String!], exact: Boolean!, coveredHosts: [String!]
   "Start of the earliest window merged from provisional rows (not yet final: its figures still grow); null when all are final."
   provisionalFrom: String
+  "Windows whose rows (all or some partitions) were stored under another hash seed and left out; null when none."
+  otherSeedWindows: Int
 }
 type CmsBound { bound: Float!, epsilon: Float!, confidence: Float!, total: Float! }
 type Flow {

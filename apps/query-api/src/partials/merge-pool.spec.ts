@@ -41,6 +41,7 @@ const ref = (i: number, tier: '1m' | '1h'): PartialRef => ({
   protocols: [],
   protocolPackets: [],
   protocolBytes: [],
+  seedId: 0,
 });
 
 /** 10 hour rows and 150 minute rows, each with 300 of the keys (overlapping), their CMS pair and HLLs. */

@@ -22,6 +22,8 @@ export interface PartialRef {
   protocols: number[];
   protocolPackets: bigint[];
   protocolBytes: bigint[];
+  /** Hash seed identity of the row's sketches (migration 0115). */
+  seedId: number;
   /** Only when asked for (host filters, host tables). */
   hosts?: string[];
 }
@@ -43,11 +45,12 @@ export interface ListRow {
   protocols: number[];
   protocol_packets: string[];
   protocol_bytes: string[];
+  seed_id: string | number;
   hosts?: string[];
 }
 
 export const LIST_COLUMNS = `tier, toUnixTimestamp(window_start) AS ws, window_seconds, topic, partition, toString(first_offset) AS first_offset,
-  epoch, toString(version) AS version, packets, bytes, snapshots, gaps, protocols, protocol_packets, protocol_bytes`;
+  epoch, toString(version) AS version, packets, bytes, snapshots, gaps, protocols, protocol_packets, protocol_bytes, seed_id`;
 
 /** The row key as text, in SQL (the same as PartialRef.id). */
 export const ID_SQL =
@@ -71,6 +74,7 @@ export function toRef(r: ListRow): PartialRef {
     protocols: r.protocols,
     protocolPackets: r.protocol_packets.map(BigInt),
     protocolBytes: r.protocol_bytes.map(BigInt),
+    seedId: Number(r.seed_id),
     hosts: r.hosts,
   };
 }

@@ -24,6 +24,7 @@ function ref(tier: '1m' | '1h', ws: number, partition = 0, first = 0): PartialRe
     protocols: [],
     protocolPackets: [],
     protocolBytes: [],
+    seedId: 0,
   };
 }
 

@@ -78,7 +78,7 @@ export function overlayProvisional(
   }
   const rows = [...selection.rows, ...added];
   rows.sort((a, b) => a.windowStart - b.windowStart || (a.id < b.id ? -1 : 1));
-  return { rows, tiers, windows, fenced: selection.fenced };
+  return { ...selection, rows, tiers, windows };
 }
 
 /** The start of the earliest window an answer merged provisional rows for (ISO), or null when all were final. */

@@ -12,6 +12,7 @@
 import {
   DAY_MS as DAY,
   DAY_TIER,
+  FLEET_MINUTE_TIER,
   HOUR_MS as HOUR,
   HOUR_TIER,
   MINUTE_TIER,
@@ -32,6 +33,13 @@ export interface RowSelection {
   windows: number;
   /** Ids of the rows in the range the ownership fence dropped (SQL readers of the same range exclude them). */
   fenced: string[];
+  /**
+   * The fleet rows of the range's 1 min windows (whole-fleet selections only); PartialStore.select puts each in place
+   * of its window's rows where it merged exactly them (withFleetRows).
+   */
+  fleet?: PartialRef[];
+  /** Windows that lost rows stored under another hash seed (PartialStore.select), when any did. */
+  otherSeedWindows?: number;
 }
 
 interface IndexedRow extends PartialRef {
@@ -56,6 +64,8 @@ export class RowIndex {
     /** 0 = no index: list rows in ClickHouse on every request. */
     private readonly refreshMs: number,
     private readonly metrics?: StoreMetrics,
+    /** List 1 min windows' fleet rows for whole-fleet selections. */
+    private readonly fleetRows = true,
   ) {}
 
   /** Loads the row index and keeps it current (no-op without an index). */
@@ -131,6 +141,8 @@ export class RowIndex {
     const dFrom = Math.ceil(range.from / DAY) * DAY;
     const dTo = Math.floor(range.to / DAY) * DAY;
     const useDays = options.hourTier && (options.dayTier ?? true) && dTo > dFrom;
+    // Fleet rows merge every partition: like the coarse tiers, never for host-filtered selections.
+    const useFleet = this.fleetRows && options.hourTier;
     let list: PartialRef[];
     let owners: OwnerChain;
     if (!options.withHosts && this.fresh()) {
@@ -138,11 +150,13 @@ export class RowIndex {
       list = [];
       for (const r of this.index.values()) {
         if (
-          r.tier === MINUTE_TIER
-            ? r.windowStart >= range.from && r.windowStart < range.to
-            : r.tier === HOUR_TIER
-              ? useHours && r.windowStart >= hFrom && r.windowStart < hTo
-              : useDays && r.tier === DAY_TIER && r.windowStart >= dFrom && r.windowStart < dTo
+          r.tier === FLEET_MINUTE_TIER
+            ? useFleet && r.windowStart >= range.from && r.windowStart < range.to
+            : r.tier === MINUTE_TIER
+              ? r.windowStart >= range.from && r.windowStart < range.to
+              : r.tier === HOUR_TIER
+                ? useHours && r.windowStart >= hFrom && r.windowStart < hTo
+                : useDays && r.tier === DAY_TIER && r.windowStart >= dFrom && r.windowStart < dTo
         )
           list.push(r);
       }
@@ -153,9 +167,11 @@ export class RowIndex {
          FROM {database}.agg_partials FINAL
          WHERE (tier = {minute:String} AND window_start >= {from:DateTime} AND window_start < {to:DateTime})
             ${useHours ? 'OR (tier = {hour:String} AND window_start >= {hfrom:DateTime} AND window_start < {hto:DateTime})' : ''}
-            ${useDays ? 'OR (tier = {day:String} AND window_start >= {dfrom:DateTime} AND window_start < {dto:DateTime})' : ''}`,
+            ${useDays ? 'OR (tier = {day:String} AND window_start >= {dfrom:DateTime} AND window_start < {dto:DateTime})' : ''}
+            ${useFleet ? 'OR (tier = {fleet:String} AND window_start >= {from:DateTime} AND window_start < {to:DateTime})' : ''}`,
         {
           minute: MINUTE_TIER,
+          fleet: FLEET_MINUTE_TIER,
           hour: HOUR_TIER,
           day: DAY_TIER,
           dfrom: new Date(dFrom),
@@ -185,7 +201,13 @@ export class RowIndex {
     const rows: PartialRef[] = [];
     const tiers: Record<string, number> = {};
     const windows = new Set<string>();
+    const fleet: PartialRef[] = [];
     for (const r of list) {
+      if (r.tier === FLEET_MINUTE_TIER) {
+        const hour = Math.floor(r.windowStart / HOUR) * HOUR;
+        if (!coveredHours.has(hour) && !coveredDays.has(Math.floor(r.windowStart / DAY) * DAY)) fleet.push(r);
+        continue;
+      }
       if (r.tier !== DAY_TIER && coveredDays.has(Math.floor(r.windowStart / DAY) * DAY)) continue;
       if (r.tier === MINUTE_TIER && coveredHours.has(Math.floor(r.windowStart / HOUR) * HOUR)) continue;
       const key = `${r.tier}|${r.windowStart}`;
@@ -196,6 +218,6 @@ export class RowIndex {
       rows.push(r);
     }
     rows.sort((a, b) => a.windowStart - b.windowStart || (a.id < b.id ? -1 : 1));
-    return { rows, tiers, windows: windows.size, fenced };
+    return { rows, tiers, windows: windows.size, fenced, ...(fleet.length ? { fleet } : {}) };
   }
 }

@@ -1,6 +1,8 @@
 // Which tier answers which part of a range (embedded ClickHouse): whole UTC days from the 1 d tier where it has the
-// day, other whole hours from the 1 h tier, the rest from 1 min rows; every window counted once.
+// day, other whole hours from the 1 h tier, the rest from 1 min rows — or a window's fleet row where it merged
+// exactly the window's rows; every window counted once.
 import { openTestStore, type TestStore } from '@tma/storage/testing';
+import { withFleetRows } from './partial-store';
 import { RowIndex } from './row-index';
 
 const MINUTE = 60_000;
@@ -8,20 +10,22 @@ const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const D0 = Math.floor(Date.now() / DAY) * DAY - 3 * DAY;
 
+const F = D0 + 2 * DAY;
+
 let store: TestStore;
 
-function row(tier: '1m' | '1h' | '1d', window: number, packets: number) {
-  const seconds = tier === '1m' ? 60 : tier === '1h' ? 3600 : 86_400;
+function row(tier: '1m' | '1h' | '1d' | '1m-fleet', window: number, packets: number, partition = 0, version = 1) {
+  const seconds = tier === '1h' ? 3600 : tier === '1d' ? 86_400 : 60;
   return {
     tier,
     window_start: Math.floor(window / 1000),
     window_seconds: seconds,
     topic: tier === '1m' ? 't' : '',
-    partition: 0,
+    partition,
     first_offset: 0,
     epoch: 0,
     last_offset: 0,
-    version: 1,
+    version,
     writer: tier === '1m' ? 'w' : 'rollup',
     late: 0,
     snapshots: 1,
@@ -41,6 +45,18 @@ beforeAll(async () => {
     row('1h', D0 + DAY + 2 * HOUR, 200), // an hour of D0 + 1 (no day row)
     row('1m', D0 + DAY + 2 * HOUR + 5 * MINUTE, 2), // a minute of that hour: the hour row stands for it
     row('1m', D0 + DAY + 5 * HOUR + MINUTE, 4), // a minute of an hour without a row
+    // Day D0 + 2: a window of two partition rows and its fleet row (version 3 + 4); a window whose fleet row
+    // is stale (a row was written after it: 5 + 6 ≠ 5); a fleet row of a minute the hour row stands for.
+    row('1m', F, 10, 0, 3),
+    row('1m', F, 20, 1, 4),
+    row('1m-fleet', F, 30, 0, 7),
+    row('1m', F + MINUTE, 40, 0, 5),
+    row('1m', F + MINUTE, 50, 1, 6),
+    row('1m-fleet', F + MINUTE, 40, 0, 5),
+    row('1h', F + HOUR, 70),
+    row('1m', F + HOUR + MINUTE, 8, 0, 1),
+    row('1m', F + HOUR + MINUTE, 9, 1, 1),
+    row('1m-fleet', F + HOUR + MINUTE, 17, 0, 2),
   ]);
 }, 60_000);
 
@@ -83,5 +99,25 @@ describe.each([
     expect(ids(part.rows)).toEqual([`1h@${(3 * HOUR) / MINUTE}`]);
     const hosts = await index.select({ from: D0 - 30 * MINUTE, to: D0 + 2 * DAY }, { hourTier: false });
     expect(hosts.tiers).toEqual({ '1m': 3 });
+  });
+
+  it("whole-fleet selections list the windows' fleet rows and read each one that merged exactly its window's rows", async () => {
+    const range = { from: F, to: F + 2 * HOUR };
+    const sel = await index.select(range, { hourTier: true });
+    // the fleet row of a minute the hour row stands for is not listed
+    expect(ids(sel.fleet ?? [])).toEqual([`1m-fleet@${(F - D0) / MINUTE}`, `1m-fleet@${(F + MINUTE - D0) / MINUTE}`]);
+    const used = withFleetRows(sel);
+    expect(ids(used.rows)).toEqual(
+      [
+        `1h@${(F + HOUR - D0) / MINUTE}`,
+        `1m-fleet@${(F - D0) / MINUTE}`,
+        `1m@${(F + MINUTE - D0) / MINUTE}`,
+        `1m@${(F + MINUTE - D0) / MINUTE}`,
+      ].sort(),
+    );
+    expect(used.tiers).toEqual({ '1h': 1, '1m': 2 });
+    expect(used.rows.reduce((n, r) => n + r.packets, 0n)).toBe(70n + 30n + 40n + 50n);
+    // host filters (hourTier false) never read fleet rows
+    expect((await index.select(range, { hourTier: false })).fleet).toBeUndefined();
   });
 });

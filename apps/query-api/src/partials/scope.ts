@@ -23,6 +23,8 @@ export interface Scope {
    * "Provisional windows"): figures from there on still grow until the windows are final. Null when all were final.
    */
   provisionalFrom: string | null;
+  /** Windows whose rows (all or some partitions) were stored under another hash seed and left out; absent when none. */
+  otherSeedWindows?: number;
 }
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
@@ -57,6 +59,7 @@ export async function scopedRows(
     hosts: hosts ?? null,
     exact: true,
     provisionalFrom: provisionalFrom(sel.rows),
+    ...(sel.otherSeedWindows ? { otherSeedWindows: sel.otherSeedWindows } : {}),
   };
   if (!hosts) return { rows: sel.rows, scope };
   const wanted = new Set(hosts);

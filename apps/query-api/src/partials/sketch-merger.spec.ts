@@ -23,6 +23,7 @@ const rows: PartialRef[] = Array.from({ length: ROWS }, (_, i) => ({
   protocols: [],
   protocolPackets: [],
   protocolBytes: [],
+  seedId: 0,
 }));
 
 /** A store whose rows each hold one count at their own index; it records how many rows one read decodes. */

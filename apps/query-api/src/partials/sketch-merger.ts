@@ -6,7 +6,8 @@
 import { Injectable } from '@nestjs/common';
 import {
   type CandidateBlock,
-  MINUTE_TIER,
+  DAY_TIER,
+  HOUR_TIER,
   mergedCms,
   mergedHll,
   type SketchColumn,
@@ -88,8 +89,9 @@ export class SketchMerger {
    */
   flows(rows: PartialRef[]): Promise<MergedFlows> {
     return this.store.memo('flows', rows, async () => {
-      const hours = rows.filter((r) => r.tier !== MINUTE_TIER);
-      const rest = rows.filter((r) => r.tier === MINUTE_TIER);
+      // Fleet rows are 1 min windows too: they change as the range moves, like the minutes.
+      const hours = rows.filter((r) => r.tier === HOUR_TIER || r.tier === DAY_TIER);
+      const rest = rows.filter((r) => r.tier !== HOUR_TIER && r.tier !== DAY_TIER);
       if (!hours.length) return this.mergeFlowRows(rest);
       const h = await this.store.memo('flows:hours', hours, () => this.mergeFlowRows(hours, true));
       if (!rest.length) return h;
