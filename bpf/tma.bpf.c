@@ -382,11 +382,105 @@ static __always_inline void tma_spread_add(struct tma_spread *sp, const struct t
 	}
 }
 
+/* SYN-flood counters (docs/threats.md: syn-flood). TCP flag bits of the byte at offset 13 of the header. */
+#define TMA_TCP_FIN 0x01
+#define TMA_TCP_SYN 0x02
+#define TMA_TCP_RST 0x04
+#define TMA_TCP_ACK 0x10
+
+/* The TCP flags of a packet parsed as a TCP flow (transport header at l4off; 0 when not TCP or cut off). */
+static __always_inline __u8 tma_tcp_flags(void *data, void *end, int res, __u8 proto, __u32 l4off)
+{
+	__u8 *b;
+
+	if (res != TMA_PARSE_FLOW || proto != TMA_IPPROTO_TCP || l4off > 1023)
+		return 0;
+	b = data + (l4off & 1023);
+	if ((void *)(b + 14) > end)
+		return 0;
+	return b[13];
+}
+
+/* The address a class is keyed by, hashed as the destination HLL hashes its key (address, TMA_DOMAIN_DST). */
+static __always_inline __u64 tma_syn_hash(const __u8 *addr)
+{
+	__u32 w[4];
+
+	__builtin_memcpy(w, addr, sizeof(w));
+	return tma_fmix(tma_nh(w[0], TMA_HASH_K0, w[1], TMA_HASH_K1) + tma_nh(w[2], TMA_HASH_K2, w[3], TMA_HASH_K3) +
+				tma_nh(TMA_DOMAIN_DST, TMA_HASH_K4, 0, TMA_HASH_K5),
+			TMA_ADDR_KEY_WORDS);
+}
+
+/* A SYN's destination whose estimate reached TMA_SYN_CAND_MIN: into its slot unless a heavier address holds it. */
+static __always_inline void tma_syn_cand_put(struct tma_syn_state *s, __u64 h, const __u8 *addr, __u32 est)
+{
+	struct tma_syn_cand *c = &s->cand[tma_hash_lo(h) & (TMA_SYN_CANDS - 1)];
+
+	if (c->hash == h) {
+		c->syn = est;
+		return;
+	}
+	if (c->hash && c->syn >= est)
+		return;
+	c->hash = h;
+	__builtin_memcpy(c->addr, addr, 16);
+	c->syn = est;
+}
+
+/* One TCP packet (segs on the wire) into this CPU's SYN counters: its class by flags, keyed by the server's address
+ * (the destination of a SYN or an ACK, the source of a SYN-ACK or an RST). Other flag sets (FIN or none) cost a
+ * compare. hd: the destination's address hash when the caller has it (the HLL path computes it), else 0. */
+static __always_inline int tma_syn_count_in(const struct tma_flow_key *k, __u32 flags, __u32 segs, __u64 hd)
+{
+	struct tma_syn_state *s;
+	const __u8 *addr;
+	__u32 key, cls, est = ~0U;
+	__u64 h;
+	int row;
+
+	if (!k)
+		return 0;
+	if (flags & TMA_TCP_SYN)
+		cls = flags & TMA_TCP_ACK ? TMA_SYN_SYNACK : TMA_SYN_SYN;
+	else if (flags & TMA_TCP_RST)
+		cls = TMA_SYN_RST;
+	else if (flags & TMA_TCP_ACK)
+		cls = TMA_SYN_ACK;
+	else
+		return 0;
+	key = bpf_get_smp_processor_id() * TMA_COPIES + (tma_ctl.epoch & 1);
+	s = bpf_map_lookup_elem(&tma_syn, &key);
+	if (!s)
+		return 0;
+	if (cls == TMA_SYN_SYN || cls == TMA_SYN_ACK) {
+		addr = k->dst;
+		h = hd ? hd : tma_syn_hash(addr);
+	} else {
+		addr = k->src;
+		h = tma_syn_hash(addr);
+	}
+#pragma unroll
+	for (row = 0; row < TMA_SYN_DEPTH; row++) {
+		__u32 col = (__u32)(tma_hash_lo(h) + row * tma_hash_hi(h)) >> (32 - TMA_SYN_WIDTH_BITS);
+		__u32 *c = &s->cms[row * TMA_SYN_WIDTH + col].c[cls & (TMA_SYN_CLASSES - 1)];
+		__u32 v = *c + segs;
+
+		*c = v;
+		est = v < est ? v : est;
+	}
+	if (cls == TMA_SYN_SYN && est >= TMA_SYN_CAND_MIN)
+		tma_syn_cand_put(s, h, addr, est);
+	return 0;
+}
+
 /* A packet of flow k (hash h, s01 its first NH products) outside the candidate table: the CMS rows, maybe an entry
- * into the table, the four HLLs, the spreads and the prefixes. The noise floor counts the packets that can reach the
- * CMS: n = IP packets in this copy on this CPU (the three counters sit in one cache line). */
+ * into the table, the four HLLs, the spreads, the prefixes and the SYN counters (tcp_flags: the packet's TCP flags, 0
+ * when not TCP or already counted; counted with the destination hash computed here for the HLL). The noise floor
+ * counts the packets that can reach the CMS: n = IP packets in this copy on this CPU (the three counters sit in one
+ * cache line). */
 static __always_inline void tma_sketch_light(struct tma_state *s, struct tma_flow_key *k, __u64 h, __u64 s01, __u32 len,
-					     __u32 segs)
+					     __u32 segs, __u8 tcp_flags)
 {
 	struct tma_totals *t = &s->totals;
 	__u64 n = t->packets - t->non_ip_packets - t->error_packets;
@@ -414,23 +508,31 @@ static __always_inline void tma_sketch_light(struct tma_state *s, struct tma_flo
 	tma_hll_add(&s->hll[TMA_HLL_PORTS], hp);
 	tma_spread_add(&s->spread, k, hs, hd, hp);
 	tma_pfx_flow(s, k, segs, len);
+	if (tcp_flags)
+		tma_syn_count_in(k, tcp_flags, segs, hd);
 }
 
 /* One IP packet (segs on the wire) of flow k: its candidate way if it has one; else the light path. All inline: a
  * BPF-to-BPF call costs ~8 ns a packet on this kind of VM (return thunk), so neither path makes one. The verifier
  * walks this code once per path out of the parse; it fits its limit with tunnels on since the TC parse after a pull
- * is a global function (tma_reparse_tc). */
-static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u32 segs)
+ * is a global function (tma_reparse_tc). tcp_flags: the packet's TCP flags for the SYN counters (0: none, or already
+ * counted): a candidate flow's packets count there only when they carry SYN or RST (its ACKs were counted until it
+ * entered the table, after its handshake). */
+static __always_inline void tma_sketch(struct tma_state *s, struct tma_flow_key *k, __u32 len, __u32 segs,
+				       __u8 tcp_flags)
 {
 	__u64 h, s01;
 
 	h = tma_hash_flow_s01(k, &s01);
 	tma_trace_put(k, h, TMA_TRACE_FLOW, 0, len);
 	TMA_CUT_AT(3, "r"(h));
-	if (tma_cand_hit(&s->cand[tma_hash_lo(h) & (TMA_CAND_SETS - 1)], k, h, len, segs))
+	if (tma_cand_hit(&s->cand[tma_hash_lo(h) & (TMA_CAND_SETS - 1)], k, h, len, segs)) {
+		if (tcp_flags & (TMA_TCP_SYN | TMA_TCP_RST))
+			tma_syn_count_in(k, tcp_flags, segs, 0);
 		return;
+	}
 	TMA_CUT_AT(4, "r"(h));
-	tma_sketch_light(s, k, h, s01, len, segs);
+	tma_sketch_light(s, k, h, s01, len, segs, tcp_flags);
 }
 
 /* This CPU's state in the copy the kernel writes now (NULL only if the loader sized tma_state too small). */
@@ -466,8 +568,10 @@ static __always_inline __u32 tma_if_slot(__u32 ifindex)
 }
 
 /* Counts one parsed frame (segs wire packets of len bytes in all: 1 and the frame length, except for a TC GSO/GRO
- * skb). res/err come from tma_parse; ifc = ifc index of the interface and direction. */
-static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k, __u32 len, __u32 segs, __u32 ifc)
+ * skb). res/err come from tma_parse; ifc = ifc index of the interface and direction; tcp_flags: the TCP flags of a
+ * TCP flow (tma_tcp_flags), 0 otherwise. */
+static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k, __u32 len, __u32 segs, __u32 ifc,
+				      __u8 tcp_flags)
 {
 	struct tma_state *s;
 	struct tma_totals *t;
@@ -500,9 +604,15 @@ static __always_inline void tma_count(int res, __u32 err, struct tma_flow_key *k
 	t->proto[k->proto].packets += segs;
 	t->proto[k->proto].bytes += len;
 	TMA_CUT_AT(2, "r"(t));
-	if (tma_cfg.sample_rate > 1 && !tma_sampled(t))
-		return;
-	tma_sketch(s, k, len, segs);
+	if (tma_cfg.sample_rate > 1) {
+		/* sampling: the SYN counters still see every TCP packet (exact, like the totals) */
+		if (tcp_flags)
+			tma_syn_count_in(k, tcp_flags, segs, 0);
+		tcp_flags = 0;
+		if (!tma_sampled(t))
+			return;
+	}
+	tma_sketch(s, k, len, segs, tcp_flags);
 }
 
 /* In and out of the inner parse: the outer key and transport offset in, the inner ones out. */
@@ -551,8 +661,8 @@ __attribute__((noinline)) int tma_inner_tc(struct __sk_buff *skb, struct tma_inn
 /* The parse again once bpf_skb_pull_data made a TC packet's headers linear: into io (key, reason, transport offset,
  * 0 when none) from a zeroed key, returning what tma_parse returns. Global, verified once: inlined, the second parse
  * and everything after it were verified again on every truncation path of the first (with tunnels on, tma_tc took
- * 957,000 of the verifier's 10^6 instructions with the sketch update in a global function; now 589,000 with it
- * inline). */
+ * 957,000 of the verifier's 10^6 instructions with the sketch update in a global function; now 626,000 with it
+ * and the SYN counting inline). */
 static __always_inline int tma_reparse(struct __sk_buff *skb, struct tma_inner *io, int l3)
 {
 	void *data = (void *)(long)skb->data;
@@ -612,7 +722,10 @@ static __always_inline int tma_xdp_count(struct xdp_md *ctx, int l3)
 	TMA_KEEP_IN_MEMORY(k);
 	res = tma_parse(data, end, &k, &err, l3, &l4);
 	TMA_TUNNEL_INNER(tma_inner_xdp, ctx, res, &k, err, data, l4, l4off);
-	tma_count(res, err, &k, (__u32)(end - data), 1, tma_if_slot(ctx->ingress_ifindex) * 2 + TMA_DIR_INGRESS);
+	if (!l4off && l4)
+		l4off = (__u32)(l4 - data);
+	tma_count(res, err, &k, (__u32)(end - data), 1, tma_if_slot(ctx->ingress_ifindex) * 2 + TMA_DIR_INGRESS,
+		  tma_tcp_flags(data, end, res, k.proto, l4off));
 	if ((res == TMA_PARSE_FLOW || res == TMA_PARSE_FLOW_MALFORMED) && tma_block_ctl.rules &&
 	    tma_block_drop(&k, (__u32)(end - data), 1))
 		return XDP_DROP;
@@ -680,15 +793,16 @@ static __always_inline int tma_tc_count(struct __sk_buff *skb, int l3, __u32 dir
 	TMA_TUNNEL_INNER(tma_inner_tc, skb, res, &k, err, data, l4, l4off);
 	/* A GSO skb (TSO/GSO on egress, GRO on ingress) is gso_segs packets on the wire, each with its own copy of the
 	 * headers the skb holds once. */
+	if (!l4off && l4)
+		l4off = (__u32)(l4 - data);
 	if (segs > 1) {
-		if (!l4off && l4)
-			l4off = (__u32)(l4 - data);
 		if (l4off)
 			len += (segs - 1) * tma_gso_hlen(skb, l4off, k.proto);
 	} else {
 		segs = 1;
 	}
-	tma_count(res, err, &k, len, segs, tma_if_slot(skb->ifindex) * 2 + dir);
+	tma_count(res, err, &k, len, segs, tma_if_slot(skb->ifindex) * 2 + dir,
+		  tma_tcp_flags(data, end, res, k.proto, l4off));
 	return dir == TMA_DIR_INGRESS && (res == TMA_PARSE_FLOW || res == TMA_PARSE_FLOW_MALFORMED) &&
 	       tma_block_ctl.rules && tma_block_drop(&k, len, segs);
 }

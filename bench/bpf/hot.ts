@@ -12,19 +12,31 @@ const noopObj = ffi.openFile(path.join(REPO_ROOT, 'bench', 'bpf', '.build', 'noo
 check('load noop', ffi.load(noopObj));
 const noop = ffi.programFd(ffi.findProgram(noopObj, 'noop_xdp'));
 const frame = Buffer.from(P.eth(P.ETH_IP, P.ipv4('10.0.0.1', '10.255.0.1', 17, P.udp(1, 2, P.bytes(64)))));
+// TCP (TCP=1): a data segment of a heavy flow (ACK) and a SYN below the candidate threshold (the SYN counters' path)
+const tcpAck = Buffer.from(P.eth(P.ETH_IP, P.ipv4('10.0.0.1', '10.255.0.1', 6, P.tcp(40000, 443, P.bytes(64)))));
+const tcpSyn = Buffer.from(
+  P.eth(P.ETH_IP, P.ipv4('10.0.0.1', '10.255.0.1', 6, P.tcp(40001, 80, P.bytes(0), 5, P.TCP_SYN))),
+);
+const tcp = process.env.TCP === '1';
 const variants = objs.flatMap((o) => {
   const heavy = TestKernel.load({}, o);
   const light = TestKernel.load({ candThreshold: 2 ** 52 }, o);
   return [
-    { name: `${path.basename(o)} heavy`, fd: heavy.programFd('tma_xdp') },
-    { name: `${path.basename(o)} light`, fd: light.programFd('tma_xdp') },
+    { name: `${path.basename(o)} heavy`, fd: heavy.programFd('tma_xdp'), frame },
+    { name: `${path.basename(o)} light`, fd: light.programFd('tma_xdp'), frame },
+    ...(tcp
+      ? [
+          { name: `${path.basename(o)} heavy TCP ACK`, fd: heavy.programFd('tma_xdp'), frame: tcpAck },
+          { name: `${path.basename(o)} light TCP SYN`, fd: light.programFd('tma_xdp'), frame: tcpSyn },
+        ]
+      : []),
   ];
 });
 const samples = new Map<string, number[]>();
 for (let r = 0; r < rounds; r++)
-  for (const v of [{ name: 'no-op', fd: noop }, ...variants]) {
+  for (const v of [{ name: 'no-op', fd: noop, frame }, ...variants]) {
     const s = samples.get(v.name) ?? [];
-    s.push(testRun(v.fd, frame, repeat).duration);
+    s.push(testRun(v.fd, v.frame, repeat).duration);
     samples.set(v.name, s);
   }
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];

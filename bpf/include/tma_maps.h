@@ -43,6 +43,15 @@ struct {
 	__type(value, struct tma_state);
 } tma_state SEC(".maps");
 
+/* SYN-flood counters (struct tma_syn_state per (CPU, copy), key = cpu * TMA_COPIES + copy), sized by the loader like
+ * tma_state; user space reads the idle copy with lookups and zeroes it with updates. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TMA_STATE_CPUS_DEFAULT *TMA_COPIES);
+	__type(key, __u32);
+	__type(value, struct tma_syn_state);
+} tma_syn SEC(".maps");
+
 /* Tests only: last packet's parse result, written when cfg.trace is set (dead code otherwise). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

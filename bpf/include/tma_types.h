@@ -169,6 +169,46 @@ _Static_assert(sizeof(struct tma_state) % 64 == 0, "CPUs' entries never share a 
 _Static_assert(TMA_ERR__COUNT <= TMA_ERR_SLOTS, "error slots");
 _Static_assert(sizeof(struct tma_pfx_set) % 64 == 0, "prefix sets are whole cache lines");
 
+/* SYN-flood counters (docs/threats.md: syn-flood), kept apart from tma_state in tma_syn. Per server address, TCP
+ * packets by flag class: SYN without ACK and ACK without SYN/RST keyed by the destination, SYN-ACK and RST keyed by the
+ * source (the server's answers), in a Count-Min sketch of TMA_SYN_DEPTH rows of TMA_SYN_WIDTH cells; every class of
+ * one address sits in one 16-byte cell, so a packet touches one line per row. The address hash is the destination
+ * HLL's (address key, domain TMA_DOMAIN_DST, the deployment's keyed hash); column = (lo + row * hi) >> (32 - bits). */
+#define TMA_SYN_DEPTH	   2
+#define TMA_SYN_WIDTH_BITS 9
+#define TMA_SYN_WIDTH	   (1 << TMA_SYN_WIDTH_BITS)
+/* Candidate destinations: direct-mapped by the address hash's lo word; a SYN whose estimate reaches TMA_SYN_CAND_MIN
+ * takes its slot when the slot is empty, already its own, or holds an address with a smaller estimate. */
+#define TMA_SYN_CANDS	 64
+#define TMA_SYN_CAND_MIN 16
+
+enum tma_syn_class {
+	TMA_SYN_SYN = 0,    /* SYN without ACK, to the address */
+	TMA_SYN_SYNACK = 1, /* SYN-ACK from the address */
+	TMA_SYN_RST = 2,    /* RST from the address */
+	TMA_SYN_ACK = 3,    /* ACK without SYN or RST, to the address */
+	TMA_SYN_CLASSES = 4,
+};
+
+struct tma_syn_cell {
+	__u32 c[TMA_SYN_CLASSES]; /* by enum tma_syn_class */
+};
+
+struct tma_syn_cand {
+	__u64 hash; /* 0: empty */
+	__u8 addr[16];
+	__u32 syn; /* the SYN estimate on this CPU when last seen */
+	__u32 pad;
+};
+
+/* One CPU's SYN counters for one copy (tma_syn key = cpu * TMA_COPIES + copy, as tma_state). */
+struct tma_syn_state {
+	struct tma_syn_cell cms[TMA_SYN_DEPTH * TMA_SYN_WIDTH];
+	struct tma_syn_cand cand[TMA_SYN_CANDS];
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct tma_syn_state) % 64 == 0, "CPUs' SYN entries never share a cache line");
+
 /* Control written by user space (tma_ctl key 0). The agent flips epoch, waits for programs in flight, then reads
  * and clears copy ((epoch - 1) & 1). epoch counts flips (a generation): pinned maps adopted by a next agent tell
  * which generation each copy holds. */

@@ -3,6 +3,8 @@
 // within two windows, with evidence bounding the truth (the scan also by its source, from the per-source spreads);
 // nothing opens outside the attack windows.
 import type { ExtraFlow } from '@tma/fleet-sim';
+import { alertTopic, decodeAlert } from '@tma/schema';
+import { readTopicMessages } from './support/kafka';
 import { detectAll, publish, ROUNDS_PER_WINDOW, windowIndex } from './support/threats';
 import { useTestBed } from './support/test-bed';
 
@@ -82,5 +84,29 @@ describe('threat detection end to end', () => {
     // Nothing opens outside the attack windows.
     const opened = rows.filter((r) => r.event === 'opened');
     expect(opened.every((r) => [8, 9, 12, 13].includes(windowIndex(attacked, r)))).toBe(true);
+
+    // Every stored alert event is on the alert topic once, keyed by alert id and window, with the same content.
+    const messages = await readTopicMessages(alertTopic(attacked.prefix));
+    const byKey = new Map(messages.map((m) => [m.key, decodeAlert(m.value)]));
+    expect(byKey.size).toBe(messages.length);
+    expect([...byKey.keys()].sort()).toEqual(rows.map((r) => `${r.alert_id}:${r.window_start}`).sort());
+    for (const r of rows) {
+      const m = byKey.get(`${r.alert_id}:${r.window_start}`)!;
+      expect([m.kind, m.subject, m.event, m.windowStartMs, m.hosts]).toEqual([
+        r.kind,
+        r.subject,
+        r.event.toUpperCase(),
+        Number(r.window_start),
+        r.hosts,
+      ]);
+      expect(m.evidence.map((e) => [e.name, e.value])).toEqual(
+        (JSON.parse(r.evidence) as { name: string; value: number }[]).map((e) => [e.name, e.value]),
+      );
+    }
+    const floodOpened = byKey.get(`${floods[0].alert_id}:${floods[0].window_start}`)!;
+    expect(floodOpened.evidence.find((e) => e.name === 'packets')).toMatchObject({
+      lower: packets.lower,
+      upper: packets.upper,
+    });
   });
 });

@@ -6,12 +6,13 @@ import {
   HyperLogLog,
   encodeSnapshotSketches,
   perHll,
+  formatAddress,
   parseFlowKey,
   prefixCountsToWire,
   toHex,
   encodeSpread,
 } from '@tma/sketch';
-import type { SketchSnapshot } from '@tma/schema';
+import { NO_SYN_FLAGS, type SketchSnapshot } from '@tma/schema';
 import { ERR_REASONS, type EpochRead } from '@tma/kernel';
 
 /** What the agent knows about an interval beside the kernel's read: the snapshot's identity and coverage fields. */
@@ -67,6 +68,7 @@ export function buildSnapshot(read: EpochRead, meta: SnapshotMeta): SketchSnapsh
     evictedBytes: read.totals.candEvictedBytes,
     spreadSketch: Buffer.from(encodeSpread(read.spread)),
     ...prefixFields(read, meta.samplingRate),
+    synFlags: synFlags(read),
   };
 }
 
@@ -83,6 +85,13 @@ function prefixFields(
     heavyPrefixes: wire.heavyPrefixes.map((p) => ({ ...p, prefix: buf(p.prefix) })),
     prefixFloors: wire.prefixFloors,
   };
+}
+
+/** The SYN-flood block: the kernel's TCP flag counts per server address (depth 0 when the object has none). */
+function synFlags(read: EpochRead): SketchSnapshot['synFlags'] {
+  if (!read.syn) return NO_SYN_FLAGS;
+  const d = read.syn.toData();
+  return { ...d, candidates: d.candidates.map(buf) };
 }
 
 /** JSON form for --stdout: sketch blobs as base64, candidate keys as hex plus their readable 5-tuple. */
@@ -103,5 +112,6 @@ export function snapshotToJson(s: SketchSnapshot): Record<string, unknown> {
       sinceBytes: c.sinceBytes,
     })),
     heavyPrefixes: s.heavyPrefixes.map((p) => ({ ...p, prefix: toHex(p.prefix) })),
+    synFlags: { ...s.synFlags, candidates: s.synFlags.candidates.map((a) => formatAddress(a)) },
   };
 }

@@ -2,7 +2,16 @@
 // table with each alert's evidence (estimates with their bounds) and the hosts that saw it.
 import { COLORS, el, fmt, text } from './dom.js';
 
-const KINDS = ['flood', 'heavy-change', 'traffic-surge', 'source-surge', 'port-scan', 'superspreader', 'low-and-slow'];
+const KINDS = [
+  'flood',
+  'heavy-change',
+  'traffic-surge',
+  'source-surge',
+  'port-scan',
+  'superspreader',
+  'low-and-slow',
+  'syn-flood',
+];
 const color = (kind) => COLORS[Math.max(0, KINDS.indexOf(kind)) % COLORS.length];
 const WINDOW_MS = 60_000;
 

@@ -228,5 +228,5 @@ export async function detectThreats(storage: Storage, windowMs = 60_000): Promis
   const config = { windowMs, allowedLatenessMs: 0 } as AggregatorConfig;
   const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
   const runner = new ThreatRunner(config, DEFAULT_THREAT_CONFIG, storage, new Registry(), quiet, () => true);
-  await runner.runDue(true, 0, () => false);
+  await runner.runDue('shutdown', 0, () => false);
 }

@@ -59,6 +59,12 @@ function windowLetter(acc: WindowAccumulator, err: unknown): DeadLetter {
 export class PartialRowFlusher {
   /** The last write failed (readiness reports it). */
   failing = false;
+  /**
+   * The merger's low watermark as of the last flush whose rows are all stored (written or dead-lettered): every
+   * window it passed by the lateness is in storage. The live watermark can be ahead of what is written (snapshots
+   * merged since), so completeness is judged on this one.
+   */
+  writtenWatermark = 0;
   private paused = false;
   private lastFlushWall = 0;
 
@@ -82,7 +88,10 @@ export class PartialRowFlusher {
   async flush(consumer: Consumer, force: boolean, heartbeat?: () => Promise<void>): Promise<void> {
     const now = Date.now();
     const idle = this.merger.isIdle(now);
+    // the watermarks takeFlush decides by (nothing is merged in between)
+    const watermark = this.merger.lowWatermark;
     const accs = this.merger.takeFlush(now, force);
+    let complete = true;
     if (accs.length > 0) {
       const t0 = performance.now();
       const rows: PartialRow[] = [];
@@ -113,7 +122,9 @@ export class PartialRowFlusher {
       // Written, or given up and dead-lettered; a deferred window stays pending (first in the next flush).
       this.merger.confirmFlush(accs.filter((a) => !deferred.has(rows[built.indexOf(a)])));
       this.rollups.noteWritten(written);
+      complete = deferred.size === 0;
     }
+    if (complete) this.writtenWatermark = watermark;
     const positions = this.merger.commitPositions();
     if (positions.length > 0) {
       const c0 = performance.now();
@@ -131,7 +142,7 @@ export class PartialRowFlusher {
     }
     this.lastFlushWall = Date.now();
     this.metrics.openWindows.set(this.merger.openAccumulators());
-    this.rollups.schedule(force || idle);
+    this.rollups.schedule(force || idle, force);
   }
 
   /**

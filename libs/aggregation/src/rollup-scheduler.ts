@@ -15,6 +15,8 @@ const THREATS_RECHECK_MS = 10_000;
 export class RollupScheduler {
   private running = false;
   private forceAgain = false;
+  /** Shutdown asked for: every pass from then on evaluates every stored window (idle passes wait for the clock). */
+  private final = false;
   private done: Promise<void> = Promise.resolve();
   /** Window start → when its rollups are due (debounced: every new row for the window pushes it back). */
   private readonly windowsDue = new Map<number, number>();
@@ -33,7 +35,10 @@ export class RollupScheduler {
     private readonly metrics: AggregatorMetrics,
     private readonly logger: ConsumerLogger,
     private readonly stats: ConsumerStats,
-    /** Event time every partition with data has reached: an hour is built once it passed the hour's end. */
+    /**
+     * Event time every partition with data has reached and written (as of the last stored flush): an hour is built,
+     * and a window evaluated, once it passed their end.
+     */
     private readonly lowWatermark: () => number,
     /** Threat detectors, run after the rollups of each pass on the same chain (docs/threats.md). */
     private readonly threats?: ThreatRunner,
@@ -48,8 +53,12 @@ export class RollupScheduler {
     }
   }
 
-  /** Runs what is due (everything when `force`: idle or shutdown); a call while running asks for one more pass. */
-  schedule(force: boolean): void {
+  /**
+   * Runs what is due (every rollup when `force`: idle or shutdown; `shutdown` also evaluates every stored window); a
+   * call while running asks for one more pass.
+   */
+  schedule(force: boolean, shutdown = false): void {
+    this.final ||= shutdown;
     if (this.running) {
       this.forceAgain ||= force;
       return;
@@ -156,7 +165,8 @@ export class RollupScheduler {
     if (!this.threats || (rebuilt === 0 && now - this.threatsCheckedAt < THREATS_RECHECK_MS)) return;
     this.threatsCheckedAt = now;
     try {
-      await this.threats.runDue(force, this.lowWatermark(), (w) => this.windowsDue.has(w) || this.failed.has(w));
+      const pass = this.final ? 'shutdown' : force ? 'idle' : 'due';
+      await this.threats.runDue(pass, this.lowWatermark(), (w) => this.windowsDue.has(w) || this.failed.has(w));
     } catch (err) {
       // Retried on the next pass: the windows not evaluated stay due (they follow the last stored state).
       this.logger.warn(`threat detection failed, will retry on the next pass: ${(err as Error).message}`);

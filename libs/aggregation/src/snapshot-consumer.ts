@@ -14,7 +14,7 @@ import {
   type Producer,
 } from 'kafkajs';
 import { ensureTopics, joinedGeneration, patchKafkajsGroupGeneration, type KafkaSettings } from '@tma/kafka';
-import { deadLetterTopic, snapshotTopics } from '@tma/schema';
+import { alertTopic, deadLetterTopic, snapshotTopics } from '@tma/schema';
 import type { AggregatorConfig } from './config';
 import { newConsumerStats, type ConsumerLogger } from './consumer-stats';
 import { sendDeadLetters } from './dead-letters';
@@ -42,6 +42,9 @@ export class SnapshotConsumer {
   /** Timings and counts for the benchmark breakdown. */
   readonly stats = newConsumerStats();
   readonly dlqTopic: string;
+  /** Alert events of the threat detectors (docs/threats.md), when they run and publish. */
+  readonly alertTopic: string;
+  private readonly publishesAlerts: boolean;
   private readonly kafka: Kafka;
   private readonly topics: string[];
   private readonly rollups: RollupScheduler;
@@ -87,6 +90,8 @@ export class SnapshotConsumer {
     });
     this.topics = snapshotTopics(config.topicPrefix);
     this.dlqTopic = deadLetterTopic(config.topicPrefix);
+    this.alertTopic = alertTopic(config.topicPrefix);
+    this.publishesAlerts = threatConfig?.enabled === true && threatConfig.publishAlerts;
     // Threat detection runs on the member that owns partition 0 of the first snapshot topic: one at a time.
     const threats =
       threatConfig?.enabled === true
@@ -97,6 +102,11 @@ export class SnapshotConsumer {
             metrics.registry,
             logger,
             () => (this.assignment[this.topics[0]] ?? []).includes(0) && this.joined && !this.rebalancing,
+            threatConfig.publishAlerts
+              ? async (messages) => {
+                  await this.producer!.send({ topic: this.alertTopic, acks: -1, messages });
+                }
+              : undefined,
           )
         : undefined;
     this.rollups = new RollupScheduler(
@@ -105,7 +115,7 @@ export class SnapshotConsumer {
       metrics,
       logger,
       this.stats,
-      () => this.merger.lowWatermark,
+      () => this.flusher.writtenWatermark,
       threats,
     );
     this.flusher = new PartialRowFlusher(config, this.merger, store, this.rollups, metrics, logger, this.stats, {
@@ -137,6 +147,7 @@ export class SnapshotConsumer {
     await ensureTopics(this.admin, [
       ...this.topics.map((topic) => ({ topic, numPartitions: this.config.topicPartitions })),
       { topic: this.dlqTopic, numPartitions: 1 },
+      ...(this.publishesAlerts ? [{ topic: this.alertTopic, numPartitions: 1 }] : []),
     ]);
     // The Java client's partitioner, stated so kafkajs does not warn about its changed default.
     this.producer = this.kafka.producer({

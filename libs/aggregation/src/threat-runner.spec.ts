@@ -65,9 +65,22 @@ afterAll(async () => {
   await store?.close();
 });
 
+/** Windows (ms) whose rows were read in full, in order (readWindowData's select). */
+const windowReads: number[] = [];
+
 function runner(isLeader: () => boolean) {
   const registry = new Registry();
-  const r = new ThreatRunner(config, THREATS, store.storage, registry, quiet, isLeader);
+  // the store's storage, recording each full read of one window's rows
+  const storage = new Proxy(store.storage, {
+    get(target, prop, receiver) {
+      if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+      return (sql: string, params?: Record<string, unknown>, opts?: unknown) => {
+        if (sql.includes('AS topic') || sql.includes(', topic,')) windowReads.push(Number(params?.w) * 1000);
+        return (target.query as (...a: unknown[]) => unknown).call(target, sql, params, opts);
+      };
+    },
+  });
+  const r = new ThreatRunner(config, THREATS, storage, registry, quiet, isLeader);
   const evaluated = async () =>
     (await registry.getSingleMetric('tma_threats_windows_evaluated_total')!.get()).values[0].value;
   return { r, evaluated };
@@ -85,17 +98,17 @@ describe('ThreatRunner', () => {
   it('evaluates each window once across a change of leader mid-pass; a fresh runner reproduces the same alerts', async () => {
     let calls = 0;
     const a = runner(() => ++calls <= 6); // leader for its first 5 windows, then the partition moves away
-    await a.r.runDue(false, 0, () => false);
+    await a.r.runDue('due', 0, () => false);
     expect(await a.evaluated()).toBe(5);
     expect(await states()).toBe(5);
 
     const idle = runner(() => false); // a member that does not own partition 0
-    await idle.r.runDue(true, 0, () => false);
+    await idle.r.runDue('idle', 0, () => false);
     expect(await idle.evaluated()).toBe(0);
     expect(await states()).toBe(5);
 
     const b = runner(() => true); // the new owner continues from the stored state
-    await b.r.runDue(true, 0, () => false);
+    await b.r.runDue('idle', 0, () => false);
     expect(await b.evaluated()).toBe(WINDOWS - 5);
     expect(await states()).toBe(WINDOWS);
     const handedOver = await alerts();
@@ -110,26 +123,76 @@ describe('ThreatRunner', () => {
     expect(slow[0]?.event).toBe('opened');
     expect(handedOver.filter((x) => x.subject === SWEEPER && x.kind !== 'low-and-slow')).toEqual([]);
     const again = runner(() => true);
-    await again.r.runDue(true, 0, () => false);
+    await again.r.runDue('idle', 0, () => false);
     expect(await again.evaluated()).toBe(0); // nothing left to do: every window has its state
 
     // One uninterrupted run from scratch writes exactly the same alert rows.
     await store.storage.command('TRUNCATE TABLE {database}.threat_alerts');
     await store.storage.command('TRUNCATE TABLE {database}.threat_state');
     const c = runner(() => true);
-    await c.r.runDue(true, 0, () => false);
+    await c.r.runDue('idle', 0, () => false);
     expect(await c.evaluated()).toBe(WINDOWS);
     expect(await alerts()).toEqual(handedOver);
   });
 
-  it('waits for windows still pending here and for a newer stored window unless forced', async () => {
+  it('waits for windows still pending here and for a newer stored window unless idle or stopping', async () => {
     await store.storage.command('TRUNCATE TABLE {database}.threat_state');
     const d = runner(() => true);
-    await d.r.runDue(false, 0, (w) => w >= T0 + 3 * MIN);
+    await d.r.runDue('due', 0, (w) => w >= T0 + 3 * MIN);
     expect(await d.evaluated()).toBe(3); // windows 0–2; 3 is pending, and later ones follow it in order
-    await d.r.runDue(false, 0, () => false);
+    await d.r.runDue('due', 0, () => false);
     expect(await d.evaluated()).toBe(WINDOWS - 1); // the newest waits: no newer window is stored yet
-    await d.r.runDue(true, 0, () => false);
+    await d.r.runDue('idle', 0, () => false);
     expect(await d.evaluated()).toBe(WINDOWS);
+  });
+
+  it('leaves a window an idle close wrote early until the clock or the written watermark passed it', async () => {
+    await store.storage.command('TRUNCATE TABLE {database}.threat_state');
+    const e = runner(() => true);
+    const newest = T0 + (WINDOWS - 1) * MIN;
+    // the wall clock inside the newest window: an idle pass takes the windows before it, whose ends passed long ago
+    // (plus the lateness), but not the one still open (its rows are what the idle close wrote so far)
+    const inNewest = newest + 10_000;
+    await e.r.runDue('idle', 0, () => false, inNewest);
+    // windows up to newest − 2: the one before the newest ended 10 s ago, inside its lateness (30 s)
+    expect(await e.evaluated()).toBe(WINDOWS - 2);
+    await e.r.runDue('due', 0, () => false, inNewest);
+    expect(await e.evaluated()).toBe(WINDOWS - 2);
+    // every partition here wrote its rows up to an event time past the window before the newest plus the lateness
+    await e.r.runDue('due', newest + 30_000, () => false, inNewest);
+    expect(await e.evaluated()).toBe(WINDOWS - 1);
+    // still open by the clock, even on idle; a shutdown pass takes it (everything held was written first)
+    await e.r.runDue('idle', newest + 30_000, () => false, inNewest);
+    expect(await e.evaluated()).toBe(WINDOWS - 1);
+    await e.r.runDue('shutdown', 0, () => false, inNewest);
+    expect(await e.evaluated()).toBe(WINDOWS);
+  });
+
+  it('reuses the window before for the sketch differences, unless a row was added to it since (late data)', async () => {
+    await store.storage.command('TRUNCATE TABLE {database}.threat_state');
+    const f = runner(() => true);
+    const at = (k: number) => T0 + k * MIN;
+    const clock = at(0); // only the written watermark makes windows due here
+    // windows 0–4 evaluated: each read once, and window 0's "before" (none stored) looked for once
+    await f.r.runDue('due', at(5) + 30_000, () => false, clock);
+    expect(await f.evaluated()).toBe(5);
+    windowReads.length = 0;
+    // window 5: the one before (4) is the one just evaluated, with the same rows
+    await f.r.runDue('due', at(6) + 30_000, () => false, clock);
+    expect(windowReads).toEqual([at(5)]);
+    // a late row for window 5 (a host of another partition), then window 6: window 5 is read again with it
+    const late = new WindowMerger(opts);
+    late.assign({ topic: 'snap', partition: 7, committed: 0, covered: [] });
+    const sim = new FleetSimulator({ hosts: 1, seed: 77, startMs: at(5), intervalMs: 10_000, hostPrefix: 'late-' });
+    for (const m of sim.nextRound())
+      late.ingest({ topic: 'snap', partition: 7, offset: 0, value: m.value }, Date.now());
+    const sink = new PartialRowStore(store.storage, { partials: 86_400 } as never, 20);
+    await sink.writePartials(
+      late.takeFlush(Date.now(), true).map((a) => partialRowFromAccumulator(a, 'w-late', 86_400)),
+    );
+    windowReads.length = 0;
+    await f.r.runDue('due', at(7) + 30_000, () => false, clock);
+    expect(windowReads).toEqual([at(6), at(5)]);
+    expect(await f.evaluated()).toBe(7);
   });
 });

@@ -4,7 +4,7 @@
 // whose state is stored, and every row is keyed per window, so a window evaluated twice (ownership moving during
 // a pass, a crash between the writes) replaces its own rows with the same ones. The baselines and open alerts after
 // each window are stored (threat_state): a restart or a new owner continues from the last stored window.
-import { HLL_SKETCHES, SpreadSketch, decodeSpread, type HyperLogLog } from '@tma/sketch';
+import { HLL_SKETCHES, SpreadSketch, SynCounts, decodeSpread, type HyperLogLog } from '@tma/sketch';
 import {
   MINUTE_TIER,
   STORED_PARTIAL_BINARY,
@@ -17,6 +17,7 @@ import {
   type MergedWindow,
   type StoredPartial,
 } from '@tma/rollup';
+import { alertKey, encodeAlert, type ThreatAlertMessage } from '@tma/schema';
 import type { Storage } from '@tma/storage';
 import {
   THREAT_KINDS,
@@ -61,6 +62,7 @@ export async function readWindowData(
     fleet.bytes += g.bytes;
     fleet.cmsPackets.merge(g.cmsPackets);
     for (const h of HLL_SKETCHES) fleet[h.property].merge(g[h.property]);
+    if (g.syn) (fleet.syn ??= new SynCounts(g.syn.depth, g.syn.widthBits)).merge(g.syn);
     for (const [host, t] of g.hosts) addHostTotals(fleet.hosts, host, t);
   }
   const distinct = (m: MergedWindow): WindowData['distinct'] => ({
@@ -75,6 +77,7 @@ export async function readWindowData(
     distinct: distinct(g),
     candidates: mergedCandidates(g),
     spread: g.spread,
+    syn: g.syn,
   }));
   return {
     partials: rows.length,
@@ -89,8 +92,18 @@ export async function readWindowData(
       hosts: new Map([...fleet.hosts].map(([h, t]) => [h, { packets: Number(t.packets), bytes: Number(t.bytes) }])),
       groups: groupViews,
       spread: fleet.spread,
+      syn: fleet.syn,
     },
   };
+}
+
+/** Partial rows stored for a window (as readWindowData counts them). */
+export async function storedPartials(storage: Storage, windowStart: number): Promise<number> {
+  const [r] = await storage.query<{ n: string | number }>(
+    `SELECT count() AS n FROM {database}.agg_partials FINAL WHERE tier = {tier:String} AND window_start = {w:UInt32}`,
+    { tier: MINUTE_TIER, w: sec(windowStart) },
+  );
+  return Number(r?.n ?? 0);
 }
 
 /** The fleet's per-source spreads of every stored window in [from, to) that has them, by window start (ms). */
@@ -124,11 +137,15 @@ export class ThreatRunner {
   private spreadRing?: { windowStart: number; spread: SpreadSketch }[];
   /** State after the last evaluated window; undefined until read (again) from storage. */
   private last?: { windowStart: number; state: ThreatState };
-  /** The last window's data, reused as the next window's "before" (sketch differences). */
-  private previous?: WindowData;
+  /**
+   * The last window's data and its partial rows, reused as the next window's "before" (sketch differences) while no
+   * row was added to it since (a late row: it is read again).
+   */
+  private previous?: { data: WindowData; partials: number };
   private readonly opened: Counter<'kind'>;
   private readonly open: Gauge<'kind'>;
   private readonly windows: Counter;
+  private readonly published: Counter;
 
   constructor(
     private readonly config: AggregatorConfig,
@@ -138,6 +155,8 @@ export class ThreatRunner {
     private readonly logger: ConsumerLogger,
     /** True while this instance is the one that evaluates (owns partition 0 of the first snapshot topic). */
     private readonly isLeader: () => boolean,
+    /** Sends alert events to the alert topic (<prefix>.alerts.v1); absent: alerts are only stored. */
+    private readonly publish?: (messages: { key: string; value: Buffer }[]) => Promise<void>,
   ) {
     this.opened = new Counter({
       name: 'tma_threats_alerts_opened_total',
@@ -156,15 +175,32 @@ export class ThreatRunner {
       help: 'Fleet-wide windows the threat detectors evaluated',
       registers: [registry],
     });
+    this.published = new Counter({
+      name: 'tma_threats_alerts_published_total',
+      help: 'Alert events published to the alert topic (a window evaluated again publishes its events again)',
+      registers: [registry],
+    });
     for (const k of THREAT_KINDS) this.open.set({ kind: k }, 0);
   }
 
   /**
-   * Evaluates every window that is complete: a newer window is stored (its rows exist only once a partition's
-   * watermark passed that window plus the lateness) or this instance's watermark passed it, and its rollups are
-   * not still pending here; on `force` (idle, shutdown) every stored window.
+   * Evaluates every window that is complete, in order, unless its rollups are still pending here:
+   * - `writtenWatermark` (event time up to which every partition this instance holds has written its rows: the
+   *   merger's low watermark as of the last flush that was stored, not the live one, whose windows may still sit in
+   *   memory) passed the window's end plus the lateness; or
+   * - a newer window is stored (other instances' partitions progressed; `idle`: the newest stored window itself) and
+   *   the wall clock `nowMs` passed the window's end plus the lateness, the idle close and a flush interval: by then
+   *   every on-time snapshot of it is written, by watermark or by idle close. An idle close writes open windows
+   *   early (memory, not completeness): a window evaluated from such rows would be judged on part of its intervals,
+   *   and never again.
+   * `shutdown`: every stored window (this instance writes everything it holds first).
    */
-  async runDue(force: boolean, lowWatermark: number, pending: (windowStart: number) => boolean): Promise<void> {
+  async runDue(
+    pass: 'due' | 'idle' | 'shutdown',
+    writtenWatermark: number,
+    pending: (windowStart: number) => boolean,
+    nowMs = Date.now(),
+  ): Promise<void> {
     if (!this.threats.enabled) return;
     if (!this.isLeader()) {
       // Another member evaluates now; if this one becomes leader again it starts from what is stored.
@@ -181,15 +217,24 @@ export class ThreatRunner {
     );
     const newestMs = Number(newest?.w ?? 0) * 1000;
     if (newestMs <= 0) return;
-    const byWatermark = lowWatermark - this.config.allowedLatenessMs - windowMs;
-    const bound = force ? newestMs : Math.max(newestMs - windowMs, byWatermark);
+    const byWatermark = writtenWatermark - this.config.allowedLatenessMs - windowMs;
+    const byWallClock =
+      nowMs -
+      windowMs -
+      this.config.allowedLatenessMs -
+      (this.config.idleCloseMs ?? 0) -
+      (this.config.flushIntervalMs ?? 0);
+    const force = pass === 'shutdown';
+    const bound = force
+      ? newestMs
+      : Math.max(byWatermark, Math.min(pass === 'idle' ? newestMs : newestMs - windowMs, byWallClock));
     this.last ??= await this.loadState();
     const floor = bound - this.threats.backfillWindows * windowMs;
     const after = Math.max(this.last?.windowStart ?? -Infinity, floor);
     const due = await this.storage.query<{ w: string | number }>(
       `SELECT DISTINCT toUnixTimestamp(window_start) AS w FROM {database}.agg_partials
        WHERE tier = {tier:String} AND window_start > {after:UInt32} AND window_start <= {bound:UInt32} ORDER BY w`,
-      { tier: MINUTE_TIER, after: Math.max(0, sec(after)), bound: sec(bound) },
+      { tier: MINUTE_TIER, after: Math.max(0, sec(after)), bound: Math.max(0, sec(bound)) },
     );
     for (const { w } of due) {
       const windowStart = Number(w) * 1000;
@@ -231,7 +276,9 @@ export class ThreatRunner {
     const windowMs = this.config.windowMs;
     const read = await readWindowData(this.storage, windowStart, windowMs);
     if (!read) return;
-    let before = this.previous?.windowStart === windowStart - windowMs ? this.previous : undefined;
+    const prev = this.previous?.data.windowStart === windowStart - windowMs ? this.previous : undefined;
+    let before =
+      prev && (await storedPartials(this.storage, prev.data.windowStart)) === prev.partials ? prev.data : undefined;
     before ??= (await readWindowData(this.storage, windowStart - windowMs, windowMs))?.data;
     read.data.spreadHistory = await this.spreadHistory(windowStart, read.data.spread);
     const r = evaluateWindow(read.data, before, this.last?.state ?? emptyState(), this.threats);
@@ -246,6 +293,17 @@ export class ThreatRunner {
           dedupToken: `threats-${windowStart}-${read.partials}`,
         },
       );
+    // Then the alert topic, keyed per alert and window: a failure here leaves the state unwritten, so the window is
+    // evaluated again and its rows and messages repeat with the same keys (at least once, idempotent per key).
+    if (r.events.length > 0 && this.publish) {
+      await this.publish(
+        r.events.map((e) => {
+          const m = alertMessage(e, windowMs, now);
+          return { key: alertKey(m), value: encodeAlert(m) };
+        }),
+      );
+      this.published.inc(r.events.length);
+    }
     await this.storage.insertRows(
       'threat_state',
       [
@@ -262,7 +320,7 @@ export class ThreatRunner {
       { dedupToken: `threat-state-${windowStart}-${read.partials}` },
     );
     this.last = { windowStart, state: r.state };
-    this.previous = read.data;
+    this.previous = { data: read.data, partials: read.partials };
     this.windows.inc();
     for (const e of r.events) {
       if (e.event === 'opened') {
@@ -274,6 +332,24 @@ export class ThreatRunner {
     }
     for (const k of THREAT_KINDS) this.open.set({ kind: k }, r.state.open.filter((a) => a.kind === k).length);
   }
+}
+
+/** An alert event as published on the alert topic (libs/schema alerts.ts). */
+export function alertMessage(e: AlertEvent, windowMs: number, now: Date): ThreatAlertMessage {
+  return {
+    alertId: e.alertId,
+    windowStartMs: e.windowStart,
+    windowSeconds: windowMs / 1000,
+    kind: e.kind,
+    subject: e.subject,
+    event: e.event.toUpperCase() as ThreatAlertMessage['event'],
+    openedAtMs: e.openedAt,
+    score: e.score,
+    evidence: e.evidence.map((v) => ({ name: v.name, value: v.value, lower: v.lower ?? null, upper: v.upper ?? null })),
+    hosts: e.hosts,
+    related: e.related,
+    detectedAtMs: now.getTime(),
+  };
 }
 
 function alertRow(e: AlertEvent, windowMs: number, version: number, now: Date, expires: number) {

@@ -15,6 +15,9 @@ import {
   IncompatibleParametersError,
   SPEC_VERSION,
   SketchDecodeError,
+  SYN_DEPTH,
+  SYN_WIDTH_BITS,
+  SynCounts,
   decodeCountMinSketch,
   checkEncodedCountMinSketch,
   checkEncodedHyperLogLog,
@@ -125,6 +128,8 @@ export interface ValidSnapshot {
    * form (SpreadSketch.mergeEncoded), which visits only its filled buckets. Distinct counts: never scaled.
    */
   spreadBytes?: Uint8Array;
+  /** TCP flag counts per server address (SYN floods), decoded and checked; absent when the agent sent none. */
+  syn?: SynCounts;
   /** Exact totals as sent (never scaled). */
   packets: number;
   bytes: number;
@@ -277,6 +282,18 @@ function checkHll(field: string, bytes: Uint8Array): void {
   check(field, () => checkEncodedHyperLogLog(bytes, { precision: fleetHll.p, seedHash: fleetHll.seedHash }));
 }
 
+/** The SYN-flood block: the kernel's dimensions, counts below 2^53, 16-byte candidates. Never sampled. */
+function checkSyn(d: SketchSnapshot['synFlags']): SynCounts {
+  if (d.depth !== SYN_DEPTH || d.widthBits !== SYN_WIDTH_BITS)
+    throw new RejectedSnapshot(
+      'wrong-spec',
+      `synFlags ${d.depth}×2^${d.widthBits}; the fleet uses ${SYN_DEPTH}×2^${SYN_WIDTH_BITS}`,
+    );
+  let out: SynCounts | undefined;
+  check('synFlags', () => (out = SynCounts.fromData(d)));
+  return out!;
+}
+
 /** Decodes and checks one Kafka message value; throws RejectedSnapshot with a reason code. */
 export function validateMessage(value: Buffer | null, options: ValidateOptions): ValidSnapshot {
   if (value === null || value.length === 0) throw new RejectedSnapshot('empty-message', 'message has no value');
@@ -354,6 +371,7 @@ export function validateMessage(value: Buffer | null, options: ValidateOptions):
     bytes: snapshot.totals.bytes,
     prefixCounts: checkPrefixes(snapshot, rate),
   };
+  if (snapshot.synFlags.depth > 0) v.syn = checkSyn(snapshot.synFlags);
   if (rate > 1) scaleSampled(v, rate);
   return v;
 }

@@ -15,6 +15,7 @@ import {
   perHll,
   SpreadSketch,
   PrefixCounts,
+  SynCounts,
   type CandidateFloor,
   type HllProperty,
 } from '@tma/sketch';
@@ -55,6 +56,8 @@ export class WindowAccumulator implements WindowContent {
   readonly candidates = new CandidateUnion();
   /** heavy-prefix counts of the snapshots merged so far (docs/sketch.md, "Heavy prefixes") */
   readonly prefixCounts = new PrefixCounts();
+  /** TCP flag counts per server address (SYN floods), summed; undefined until a snapshot carries them. */
+  syn?: SynCounts;
   readonly protocols = new Map<number, { packets: number; bytes: number }>();
   readonly hosts = new Map<string, HostTotals>();
   /** Per-source spreads of the snapshots that carried them (union: registers by max). */
@@ -140,6 +143,7 @@ export class WindowAccumulator implements WindowContent {
       candidatesSampled: this.candidatesSampled,
       spread: this.spread?.clone(),
       prefixCounts: this.prefixCounts.clone(),
+      syn: this.syn,
     };
   }
 
@@ -212,6 +216,7 @@ export class WindowAccumulator implements WindowContent {
       this.spread = this.spread ? this.spread.mergeEncoded(v.spreadBytes) : decodeSpread(v.spreadBytes);
     this.candidates.addList(v.candidates, v.candidateFloor, v.sampled);
     this.prefixCounts.add(v.prefixCounts);
+    if (v.syn) (this.syn ??= new SynCounts(v.syn.depth, v.syn.widthBits)).merge(v.syn);
     // Protocol totals are exact (counted before the sampling draw; validate.ts scaleSampled).
     for (const p of v.snapshot.totals.protocols) {
       const t = this.protocols.get(p.protocol);

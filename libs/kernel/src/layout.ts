@@ -64,6 +64,18 @@ export type Direction = (typeof DIRECTIONS)[number];
 export const TUNNEL_MODES = ['outer', 'inner'] as const;
 export type TunnelMode = (typeof TUNNEL_MODES)[number];
 
+/** SYN-flood counters (struct tma_syn_state, map tma_syn): bpf/include/tma_types.h. */
+export const SYN_MAP = 'tma_syn';
+export const SYN_DEPTH = 2;
+export const SYN_WIDTH_BITS = 9;
+export const SYN_WIDTH = 1 << SYN_WIDTH_BITS;
+export const SYN_CELLS = SYN_DEPTH * SYN_WIDTH;
+export const SYN_CANDS = 64;
+/** A SYN destination enters the candidates once its estimate on a CPU reaches this. */
+export const SYN_CAND_MIN = 16;
+/** enum tma_syn_class: the counters of a cell. */
+export const SYN_CLASSES = ['syn', 'synAck', 'rst', 'ack'] as const;
+
 const TOTALS_SIZE = 128 + 2 * 8 * PROTOCOLS;
 const STATE_CMS = TOTALS_SIZE + 8 * ERR_SLOTS;
 const STATE_HLL = STATE_CMS + 16 * CMS_CELLS;
@@ -152,6 +164,10 @@ export const STRUCTS = {
     },
   },
   tma_spread_bucket: { size: 64, members: { src: 0, dst: 16, port: 32, level: 48, pad: 49 } },
+  /** SYN-flood counters (tma_syn): CMS cells of the four flag classes, then the candidate destinations */
+  tma_syn_cell: { size: 16, members: { c: 0 } },
+  tma_syn_cand: { size: 32, members: { hash: 0, addr: 8, syn: 24, pad: 28 } },
+  tma_syn_state: { size: 16 * SYN_CELLS + 32 * SYN_CANDS, members: { cms: 0, cand: 16 * SYN_CELLS } },
   tma_trace: { size: 72, members: { seq: 0, key: 8, hash: 48, kind: 56, err: 60, bytes: 64, pad: 68 } },
 } as const;
 

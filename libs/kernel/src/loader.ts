@@ -36,6 +36,7 @@ import {
   IF_SLOTS,
   IF_TABLE,
   IFS_MAP,
+  SYN_MAP,
   STRUCTS,
   TUNNEL_MODES,
   stateEntries,
@@ -236,6 +237,9 @@ export class TmaKernel {
       const state = ffi.findMap(obj, 'tma_state');
       if (!state) throw new Error('map tma_state not found in the BPF object');
       check('bpf_map__set_max_entries(tma_state)', ffi.setMaxEntries(state, stateEntries(k.cpus)));
+      // SYN-flood counters: the same (CPU, copy) entries (an older build, benchmarks, may lack the map)
+      const syn = ffi.findMap(obj, SYN_MAP);
+      if (syn) check('bpf_map__set_max_entries(tma_syn)', ffi.setMaxEntries(syn, stateEntries(k.cpus)));
       // Only the programs of the chosen hook go through the verifier. An older build (benchmarks) may lack the
       // variants; it must have the two base programs.
       const wanted = options.hook && PROGRAMS[options.hook];

@@ -6,13 +6,18 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BPF_MAP_TYPE_ARRAY, ENOENT, LibbpfError, check, ffi, mapInfoByFd, u32, type MapInfo } from './libbpf';
-import { COPIES, CTL_MAP, IF_SLOTS, IF_TABLE, IFS_MAP, STRUCTS } from './layout';
+import { COPIES, CTL_MAP, IF_SLOTS, IF_TABLE, IFS_MAP, STRUCTS, SYN_MAP } from './layout';
 
 /** The default root of the agents' pin directories (one directory per agent identity under it). */
 export const PIN_ROOT = '/sys/fs/bpf/tma';
 
-/** Pinned maps by file name: the libbpf map each one is reused for. */
-export const PINNED_MAPS: Readonly<Record<string, string>> = { state: 'tma_state', ctl: CTL_MAP, ifs: IFS_MAP };
+/** Pinned maps by file name: the libbpf map each one is reused for (the SYN counters are per copy like the state). */
+export const PINNED_MAPS: Readonly<Record<string, string>> = {
+  state: 'tma_state',
+  ctl: CTL_MAP,
+  ifs: IFS_MAP,
+  syn: SYN_MAP,
+};
 /** The stamp map's file name; pinned last, so a directory without it was left half made. */
 export const META_PIN = 'meta';
 const META_MAGIC = Buffer.from('TMAPIN\x00\x01', 'latin1');

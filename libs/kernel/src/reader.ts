@@ -14,6 +14,8 @@ import {
   SPREAD_BYTES,
   SpreadSketch,
   tableOf,
+  SynCounts,
+  SYN_CLASSES as SKETCH_SYN_CLASSES,
 } from '@tma/sketch';
 import { check, ffi, u32 } from './libbpf';
 import {
@@ -34,6 +36,12 @@ import {
   PFX_WAYS,
   PROTOCOLS,
   STRUCTS,
+  SYN_CANDS,
+  SYN_CELLS,
+  SYN_DEPTH,
+  SYN_MAP,
+  SYN_WIDTH_BITS,
+  stateKey,
 } from './layout';
 import type { TmaKernel } from './loader';
 import type { StateMap } from './state-map';
@@ -109,6 +117,8 @@ export interface EpochRead {
   spread: SpreadSketch;
   /** heavy-prefix counts with bounds, merged over CPUs, the members' since-entry counts folded in */
   prefixes: PrefixCounts;
+  /** TCP flag counts per server address (SYN floods), summed over CPUs; absent when the object has no tma_syn */
+  syn?: SynCounts;
   /** wall time of flip + barrier + read + clear, ms */
   readMs: number;
   /** of which flip + barrier (an RCU grace period: waiting, not CPU), ms */
@@ -122,6 +132,10 @@ export class EpochReader {
   private readonly ctlValue = Buffer.alloc(STRUCTS.tma_ctl.size);
   private readonly zeroKey = u32(0);
   private readonly syncValue = Buffer.alloc(4);
+  /** tma_syn (SYN-flood counters), read and zeroed per (CPU, copy) with lookups and updates; -1: not in the object */
+  private readonly synFd: number;
+  private readonly synValue = Buffer.alloc(STRUCTS.tma_syn_state.size);
+  private readonly synZero = Buffer.alloc(STRUCTS.tma_syn_state.size);
 
   /** `kernel`: a loaded object (only its CPU count, state mapping and map fds are used). */
   constructor(private readonly kernel: Pick<TmaKernel, 'cpus' | 'state' | 'mapFd' | 'entry'>) {
@@ -130,6 +144,13 @@ export class EpochReader {
     check('lookup tma_ctl', ffi.lookup(kernel.mapFd(CTL_MAP), this.zeroKey, this.ctlValue));
     this.epoch = this.ctlValue.readUInt32LE(0);
     this.syncValue.writeInt32LE(kernel.mapFd(CTL_MAP));
+    let synFd = -1;
+    try {
+      synFd = kernel.mapFd(SYN_MAP);
+    } catch {
+      // an older build without SYN counters (benchmarks)
+    }
+    this.synFd = synFd;
   }
 
   /** The copy the kernel writes now. */
@@ -353,6 +374,7 @@ export class EpochReader {
     return {
       copy,
       generation: (this.epoch - 1) >>> 0, // the idle copy's, when read after a flip (read() sets it)
+      syn: this.synFd >= 0 ? this.readSyn(copy) : undefined,
       totals,
       protoPackets,
       protoBytes,
@@ -443,8 +465,39 @@ export class EpochReader {
     return out;
   }
 
+  /** The SYN counters of one copy, summed over CPUs; candidate addresses united. */
+  private readSyn(copy: number): SynCounts {
+    const out = new SynCounts(SYN_DEPTH, SYN_WIDTH_BITS);
+    const key = Buffer.alloc(4);
+    const v = this.synValue;
+    const M = STRUCTS.tma_syn_state.members;
+    const C = STRUCTS.tma_syn_cand;
+    for (let cpu = 0; cpu < this.cpus; cpu++) {
+      key.writeUInt32LE(stateKey(cpu, copy));
+      check('lookup tma_syn', ffi.lookup(this.synFd, key, v));
+      for (let i = 0; i < SYN_CELLS; i++) {
+        const at = M.cms + 16 * i;
+        if ((v.readUInt32LE(at) | v.readUInt32LE(at + 4) | v.readUInt32LE(at + 8) | v.readUInt32LE(at + 12)) === 0)
+          continue;
+        SKETCH_SYN_CLASSES.forEach((cls, j) => (out.cells[cls][i] += v.readUInt32LE(at + 4 * j)));
+      }
+      for (let i = 0; i < SYN_CANDS; i++) {
+        const at = M.cand + C.size * i;
+        if (v.readUInt32LE(at) === 0 && v.readUInt32LE(at + 4) === 0) continue;
+        out.addCandidate(Uint8Array.from(v.subarray(at + C.members.addr, at + C.members.addr + 16)));
+      }
+    }
+    return out;
+  }
+
   /** Zeroes one copy on every CPU, in place. */
   clearCopy(copy: number): void {
     this.state.clear(copy);
+    if (this.synFd < 0) return;
+    const key = Buffer.alloc(4);
+    for (let cpu = 0; cpu < this.cpus; cpu++) {
+      key.writeUInt32LE(stateKey(cpu, copy));
+      check('clear tma_syn', ffi.update(this.synFd, key, this.synZero, 0n));
+    }
   }
 }

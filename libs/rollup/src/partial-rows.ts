@@ -16,6 +16,7 @@ import {
   encodeSpread,
   type SpreadSketch,
   PrefixCounts,
+  SynCounts,
   type Candidate,
   type CandidateFloor,
   type FrequentState,
@@ -84,6 +85,8 @@ export interface WindowContent<C extends Count = number> extends Record<HllPrope
   spread?: SpreadSketch;
   /** Heavy-prefix counts with bounds (undefined: none known, every prefix may hold all of the window's traffic). */
   prefixCounts?: PrefixCounts;
+  /** TCP flag counts per server address (SYN floods; docs/threats.md); undefined when no snapshot carried them. */
+  syn?: SynCounts;
 }
 
 /** Prefixes a stored row keeps per side and level (the rest raise the level's floor). */
@@ -106,6 +109,8 @@ export interface SketchColumns extends Record<HllColumn, Uint8Array> {
   cms_packets: Uint8Array;
   cms_bytes: Uint8Array;
   candidates: Uint8Array;
+  /** SynCounts.encode(), empty when the window has none (migration 0113). */
+  syn_flags?: Uint8Array;
 }
 
 export interface PartialRow extends SketchColumns {
@@ -202,6 +207,7 @@ export function partialRow<C extends Count>(
     candidates: encodeCandidates(list, undefined, { floor, sampled, frequent: c.frequent }),
     spread: encodeSpread(c.spread),
     prefixes: prefixesColumn(c),
+    syn_flags: c.syn ? c.syn.encode() : new Uint8Array(0),
     protocols: protocols.map((p) => p[0]),
     protocol_packets: protocols.map((p) => p[1].packets),
     protocol_bytes: protocols.map((p) => p[1].bytes),
@@ -255,8 +261,8 @@ export interface StoredPartial extends SketchColumns {
 
 /** The columns a StoredPartial needs, for SELECT lists. */
 export const SKETCH_COLUMNS = ['cms_packets', 'cms_bytes', ...HLL_SKETCHES.map((h) => h.column), 'candidates'] as const;
-/** Binary columns of STORED_PARTIAL_SELECT (the sketch columns and the per-source spreads). */
-export const STORED_PARTIAL_BINARY = [...SKETCH_COLUMNS, 'spread'] as const;
+/** Binary columns of STORED_PARTIAL_SELECT (the sketch columns, the per-source spreads and the SYN counts). */
+export const STORED_PARTIAL_BINARY = [...SKETCH_COLUMNS, 'spread', 'syn_flags'] as const;
 export const STORED_PARTIAL_SELECT = `toUnixTimestamp(window_start) AS window_start, window_seconds, late, snapshots, packets, bytes, gaps,
   ${STORED_PARTIAL_BINARY.map((c) => `hex(${c}) AS ${c}`).join(', ')},
   protocols, protocol_packets, protocol_bytes, hosts, host_boot, host_last_seq, host_agent_version, host_agent, host_packets,
@@ -358,6 +364,10 @@ export function mergeStoredPartial(into: MergedWindow, row: StoredPartial): void
   const spread = decodeSpread(row.spread);
   if (spread) into.spread = into.spread ? into.spread.merge(spread) : spread;
   into.prefixCounts.add(storedPrefixes(row.prefixes, row.packets, row.bytes));
+  if (row.syn_flags && row.syn_flags.length > 0) {
+    const syn = SynCounts.decode(row.syn_flags);
+    (into.syn ??= new SynCounts(syn.depth, syn.widthBits)).merge(syn);
+  }
   row.protocols.forEach((p, i) => {
     const k = Number(p);
     const t = into.protocols.get(k) ?? { packets: 0n, bytes: 0n };

@@ -51,11 +51,12 @@ function fixtureValue() {
     candidateThreshold: 1,
     evictedPackets: 2 ** 40,
     evictedBytes: 0,
-    // frozen with v2's first form: the fields appended since (spreads, heavy prefixes, …) hold their defaults
+    // frozen with v2's first form: the fields appended since (spreads, heavy prefixes, SYN flags, …) hold their defaults
     spreadSketch: Buffer.alloc(0),
     prefixCounts: false,
     heavyPrefixes: [],
     prefixFloors: [],
+    synFlags: { depth: 0, widthBits: 0, cells: [], syn: [], synAck: [], rst: [], ack: [], candidates: [] },
   });
 }
 

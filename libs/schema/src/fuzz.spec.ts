@@ -72,6 +72,7 @@ type Mutation =
   | { kind: 'cut'; at: number }
   | { kind: 'insert'; at: number; bytes: Uint8Array }
   | { kind: 'delete'; at: number; len: number }
+  | { kind: 'append'; bytes: Uint8Array }
   | { kind: 'varint'; at: number; bytes: Uint8Array };
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
@@ -84,6 +85,8 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     bytes: fc.uint8Array({ minLength: 1, maxLength: 12 }),
   }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 12 }) }),
+  // Bytes after the end of the record (the snapshot's last fields are short defaults, so inserts rarely land there).
+  fc.record({ kind: fc.constant('append' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 12 }) }),
   // Overwrite with a long varint: the corrupted-length / corrupted-count case.
   fc.record({
     kind: fc.constant('varint' as const),
@@ -99,7 +102,7 @@ function mutate(base: Buffer, muts: Mutation[]): Buffer {
   for (const m of muts) {
     if (buf.length === 0) break;
     // Mutations aim at the body mostly; the header gets its own share through `at` wrapping below HEADER_BYTES.
-    const at = m.at % buf.length;
+    const at = 'at' in m ? m.at % buf.length : buf.length;
     switch (m.kind) {
       case 'set':
         buf[at] = m.byte;
@@ -115,6 +118,9 @@ function mutate(base: Buffer, muts: Mutation[]): Buffer {
         break;
       case 'delete':
         buf = Buffer.concat([buf.subarray(0, at), buf.subarray(at + m.len)]);
+        break;
+      case 'append':
+        buf = Buffer.concat([buf, m.bytes]);
         break;
       case 'varint':
         buf = Buffer.concat([buf.subarray(0, at), m.bytes, buf.subarray(at + m.bytes.length)]);

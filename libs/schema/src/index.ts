@@ -18,3 +18,5 @@ export { LONG_MAX } from './bounded-walk';
 export { parsingCanonicalForm, rabin64, schemaFingerprint } from './fingerprint';
 export { DEFAULT_TOPIC_PREFIX, deadLetterTopic, snapshotTopic, snapshotTopics } from './snapshot-topics';
 export * from './mitigation';
+export { NO_SYN_FLAGS } from './syn-flags';
+export * from './alerts';

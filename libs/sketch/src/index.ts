@@ -51,3 +51,4 @@ export { decodeSketch, type DecodedSketch } from './decode-sketch';
 export { CmsWindow, HllWindow } from './wasm/sketch-windows';
 export * from './seed-source';
 export * from './spread';
+export * from './syn-counts';

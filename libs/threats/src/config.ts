@@ -19,6 +19,10 @@ export interface ThreatConfig {
   floodMinPackets: number;
   /** … and at least this share of the window's packets (default 0.05). */
   floodMinShare: number;
+  /** SYN flood: SYNs to the address not matched by ACKs from its clients, lower bound, at least this (default 500) … */
+  synFloodMinPackets: number;
+  /** … and the SYNs (lower bound) at least this many times the ACKs (upper bound) (default 3). */
+  synFloodMinRatio: number;
   /** Traffic surge (fleet and per host): packets in the window at least this (default 1000). */
   surgeMinPackets: number;
   /** Scan / superspreader: distinct ports or destinations must rise by at least this many (default 100) … */
@@ -45,6 +49,8 @@ export interface ThreatConfig {
   lowSlowMinSpread: number;
   /** … while its spread in every one of them stays below this (default 50). */
   lowSlowMaxWindowSpread: number;
+  /** Publish every alert event to the Kafka topic <prefix>.alerts.v1 (default on; docs/threats.md). */
+  publishAlerts: boolean;
   /** Retention of stored alert events (default 90 d), seconds. */
   ttlSeconds: number;
 }
@@ -67,11 +73,11 @@ const integer = (env: string, fallback: number, min: number, max: number) =>
 /**
  *   TMA_THREATS (on) TMA_THREATS_ALPHA (0.2) TMA_THREATS_WARMUP (5) TMA_THREATS_Z (6) TMA_THREATS_RELATIVE_FLOOR (0.1)
  *   TMA_THREATS_RISE (3) TMA_THREATS_FLOOD_MIN_PACKETS (1000) TMA_THREATS_FLOOD_MIN_SHARE (0.05)
- *   TMA_THREATS_SURGE_MIN_PACKETS (1000) TMA_THREATS_SPREAD_MIN_RISE (100) TMA_THREATS_SPREAD_MAX_PACKET_RISE (1.5)
+ *   TMA_THREATS_SYN_MIN_PACKETS (500) TMA_THREATS_SYN_MIN_RATIO (3) TMA_THREATS_SURGE_MIN_PACKETS (1000) TMA_THREATS_SPREAD_MIN_RISE (100) TMA_THREATS_SPREAD_MAX_PACKET_RISE (1.5)
  *   TMA_THREATS_CHANGE_PHI (0.3) TMA_THREATS_CHANGE_MIN_SHARE (0.05) TMA_THREATS_RESOLVE_AFTER (2)
  *   TMA_THREATS_MAX_DESTINATIONS (5000) TMA_THREATS_BACKFILL (60) TMA_THREATS_TTL (90d)
  *   TMA_THREATS_SOURCE_MIN_SPREAD (100) TMA_THREATS_MAX_SOURCES (5000) TMA_THREATS_LOW_SLOW_WINDOWS (240)
- *   TMA_THREATS_LOW_SLOW_MIN_SPREAD (200) TMA_THREATS_LOW_SLOW_MAX_WINDOW_SPREAD (50)
+ *   TMA_THREATS_LOW_SLOW_MIN_SPREAD (200) TMA_THREATS_LOW_SLOW_MAX_WINDOW_SPREAD (50) TMA_THREATS_KAFKA (on)
  */
 export function loadThreatConfig(env: NodeJS.ProcessEnv = process.env): ThreatConfig {
   const { values } = loadSettings(
@@ -84,6 +90,8 @@ export function loadThreatConfig(env: NodeJS.ProcessEnv = process.env): ThreatCo
       riseFactor: num('TMA_THREATS_RISE', 3, 1, 1000),
       floodMinPackets: integer('TMA_THREATS_FLOOD_MIN_PACKETS', 1000, 1, Number.MAX_SAFE_INTEGER),
       floodMinShare: num('TMA_THREATS_FLOOD_MIN_SHARE', 0.05, 0, 1),
+      synFloodMinPackets: integer('TMA_THREATS_SYN_MIN_PACKETS', 500, 1, Number.MAX_SAFE_INTEGER),
+      synFloodMinRatio: num('TMA_THREATS_SYN_MIN_RATIO', 3, 1, 1_000_000),
       surgeMinPackets: integer('TMA_THREATS_SURGE_MIN_PACKETS', 1000, 1, Number.MAX_SAFE_INTEGER),
       spreadMinRise: integer('TMA_THREATS_SPREAD_MIN_RISE', 100, 1, 1_000_000_000),
       spreadMaxPacketRise: num('TMA_THREATS_SPREAD_MAX_PACKET_RISE', 1.5, 1, 1000),
@@ -91,6 +99,7 @@ export function loadThreatConfig(env: NodeJS.ProcessEnv = process.env): ThreatCo
       changeMinShare: num('TMA_THREATS_CHANGE_MIN_SHARE', 0.05, 0, 1),
       resolveAfterWindows: integer('TMA_THREATS_RESOLVE_AFTER', 2, 1, 10_000),
       maxTrackedDestinations: integer('TMA_THREATS_MAX_DESTINATIONS', 5000, 1, 1_000_000),
+      publishAlerts: setting({ env: 'TMA_THREATS_KAFKA', schema: rules.onOff(), default: true }),
       backfillWindows: integer('TMA_THREATS_BACKFILL', 60, 1, 100_000),
       sourceMinSpread: integer('TMA_THREATS_SOURCE_MIN_SPREAD', 100, 1, 1_000_000_000),
       maxTrackedSources: integer('TMA_THREATS_MAX_SOURCES', 5000, 1, 1_000_000),

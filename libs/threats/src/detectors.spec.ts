@@ -70,6 +70,73 @@ describe('attacks', () => {
     expect(detections[WARM].filter((d) => d.kind === 'heavy-change')).toEqual([]);
   });
 
+  it('a SYN flood from 20,000 spoofed sources to one server: syn-flood on it, bounds around the truth, its host', () => {
+    const fleet = new BenignFleet(13);
+    const windows = benign(fleet, WARM);
+    const victim = '198.51.100.9';
+    const flood = (w: SimFlow[]) => {
+      for (let s = 0; s < 20_000; s++)
+        w.push({
+          host: 'host-3',
+          src: `100.${64 + (s >> 16)}.${(s >> 8) & 255}.${s & 255}`,
+          dst: victim,
+          sport: 1024 + (s % 60_000),
+          dport: 80,
+          proto: 6,
+          packets: 1,
+          syn: 1,
+        });
+      return w;
+    };
+    windows.push(flood(fleet.flows()), flood(fleet.flows()), fleet.flows(), fleet.flows(), fleet.flows());
+    const { detections } = run(windows);
+    expect(detections.slice(0, WARM).flat()).toEqual([]);
+    for (const i of [WARM, WARM + 1]) {
+      const d = detections[i].find((x) => x.kind === 'syn-flood');
+      expect(d).toMatchObject({ subject: victim, hosts: ['host-3'] });
+      const syn = d!.evidence.find((e) => e.name === 'SYN packets')!;
+      expect(syn.lower).toBeLessThanOrEqual(20_000);
+      expect(syn.upper).toBeGreaterThanOrEqual(20_000);
+      const unmatched = d!.evidence.find((e) => e.name === 'SYNs not matched by ACKs')!;
+      expect(unmatched.lower).toBeLessThanOrEqual(20_000);
+      expect(unmatched.lower).toBeGreaterThan(10_000);
+    }
+    // nothing named syn-flood outside the attack windows, and no other address
+    const others = detections
+      .flat()
+      .filter((d) => d.kind === 'syn-flood' && d.windowStart >= T0 + (WARM + 2) * WINDOW_MS);
+    expect(others).toEqual([]);
+    expect(
+      new Set(
+        detections
+          .flat()
+          .filter((d) => d.kind === 'syn-flood')
+          .map((d) => d.subject),
+      ),
+    ).toEqual(new Set([victim]));
+  });
+
+  it('a busy service answering 30,000 short connections (SYN, SYN-ACK, 3 ACKs each) is no SYN flood', () => {
+    const fleet = new BenignFleet(14);
+    const windows = benign(fleet, WARM);
+    const busy = fleet.flows();
+    for (let s = 0; s < 3000; s++)
+      busy.push({
+        host: 'host-4',
+        src: `100.70.${s >> 8}.${s & 255}`,
+        dst: '198.51.100.10',
+        sport: 2000 + s,
+        dport: 443,
+        proto: 6,
+        packets: 40,
+        syn: 10,
+        synAck: 10,
+      });
+    windows.push(busy);
+    const { detections } = run(windows);
+    expect(detections.flat().filter((d) => d.kind === 'syn-flood')).toEqual([]);
+  });
+
   it('one flow growing twentyfold to an existing destination shared with others: a heavy change (k-ary)', () => {
     const fleet = new BenignFleet(12);
     const windows = benign(fleet, WARM);

@@ -1,7 +1,7 @@
 // The detectors: pure functions of one fleet-wide window, the window before it (for sketch differences) and the
 // baselines so far. Each returns detections with evidence and bounds; evaluateWindow() also folds the window into
 // the baselines and runs the alert lifecycle. docs/threats.md gives the math and the limits.
-import { parseFlowKey, formatAddress, toHex, type HyperLogLog, type SpreadSource } from '@tma/sketch';
+import { parseFlowKey, formatAddress, toHex, type HyperLogLog, type SpreadSource, type SynCounts } from '@tma/sketch';
 import { type Stat, newStat, update, zScore } from './baseline';
 import type { ThreatConfig } from './config';
 import { SketchDifference } from './kary';
@@ -29,6 +29,8 @@ export interface ThreatState {
   destinations: Record<string, Stat>;
   /** Per source address named by the spread sketches: its distinct destinations and ports (absent in older state). */
   sources?: Record<string, SourceStats>;
+  /** Per server address: SYNs not matched by ACKs (lower bound; syn-flood). Absent in state stored before it. */
+  synDestinations?: Record<string, Stat>;
   open: OpenAlert[];
 }
 
@@ -40,7 +42,16 @@ const spreadStats = (): SpreadStats => ({
 });
 
 export function emptyState(): ThreatState {
-  return { lastWindow: null, fleet: spreadStats(), hosts: {}, groups: {}, destinations: {}, sources: {}, open: [] };
+  return {
+    lastWindow: null,
+    fleet: spreadStats(),
+    hosts: {},
+    groups: {},
+    destinations: {},
+    sources: {},
+    synDestinations: {},
+    open: [],
+  };
 }
 
 /** Weight of a window that alerted when folded into its baseline: slow enough that an attack stays visible. */
@@ -190,6 +201,88 @@ function floods(w: WindowData, views: CandidateView[], index: () => GroupIndex[]
   }
   return { detections };
 }
+
+/** One server address's TCP flag counts in a window, with bounds (docs/threats.md, syn-flood). */
+export interface SynView {
+  addr: string;
+  /** CMS estimates per class: never under the truth; minus the class's ε·N: never over it (at the CMS confidence). */
+  syn: { lower: number; upper: number };
+  synAck: { lower: number; upper: number };
+  rst: { lower: number; upper: number };
+  ack: { lower: number; upper: number };
+  /** SYNs not matched by ACKs to the address: lower = SYN lower − ACK upper (clipped at 0). */
+  unanswered: { lower: number; upper: number };
+}
+
+/** The window's SYN candidate addresses with their counts and bounds. */
+export function synViews(syn: SynCounts | undefined): SynView[] {
+  if (!syn) return [];
+  const bound = {
+    syn: syn.errorBound('syn'),
+    synAck: syn.errorBound('synAck'),
+    rst: syn.errorBound('rst'),
+    ack: syn.errorBound('ack'),
+  };
+  return syn.candidateAddresses().map((addr) => {
+    const e = syn.estimate(addr);
+    const range = (k: keyof typeof bound) => ({ lower: Math.max(0, e[k] - bound[k]), upper: e[k] });
+    const v = { addr, syn: range('syn'), synAck: range('synAck'), rst: range('rst'), ack: range('ack') };
+    return {
+      ...v,
+      unanswered: { lower: Math.max(0, v.syn.lower - v.ack.upper), upper: Math.max(0, v.syn.upper - v.ack.lower) },
+    };
+  });
+}
+
+const rangeEvidence = (name: string, r: { lower: number; upper: number }, value = r.lower): Evidence => ({
+  name,
+  value: round(value, 0),
+  lower: round(r.lower, 0),
+  upper: round(r.upper, 0),
+});
+
+/**
+ * SYN floods: per server address, the SYNs it received that its clients' ACKs do not match (a completed handshake
+ * sends one ACK, so ACKs bound completions from above), decided on bounds — SYN lower bound minus ACK upper bound —
+ * against the address's baseline of that value, with an absolute minimum and a SYN/ACK ratio.
+ */
+function synFloods(w: WindowData, views: SynView[], state: ThreatState, c: ThreatConfig): Detection[] {
+  const out: Detection[] = [];
+  if (state.fleet.packets.n < c.warmupWindows) return out;
+  for (const v of views) {
+    const x = v.unanswered.lower;
+    if (x < c.synFloodMinPackets || v.syn.lower < c.synFloodMinRatio * Math.max(1, v.ack.upper)) continue;
+    const base = state.synDestinations?.[v.addr];
+    const z = rises(base, x, c);
+    if (z === null) continue;
+    const answered = v.synAck.upper / Math.max(1, v.syn.lower);
+    out.push({
+      kind: 'syn-flood',
+      subject: v.addr,
+      score: round(z, 2),
+      windowStart: w.windowStart,
+      evidence: [
+        rangeEvidence('SYNs not matched by ACKs', v.unanswered),
+        rangeEvidence('SYN packets', v.syn),
+        rangeEvidence('ACK packets', v.ack, v.ack.upper),
+        rangeEvidence('SYN-ACK packets', v.synAck, v.synAck.upper),
+        rangeEvidence('RST packets', v.rst, v.rst.upper),
+        { name: 'SYN / ACK (lower / upper)', value: round(v.syn.lower / Math.max(1, v.ack.upper), 2) },
+        { name: 'SYN-ACK per SYN (upper)', value: round(Math.min(answered, 1e6), 3) },
+        baselineEvidence('baseline SYNs not matched', base ?? newStat()),
+      ],
+      hosts: [
+        ...new Set(
+          w.groups.filter((g) => g.syn?.candidates.size && hasSynCandidate(g.syn, v.addr)).flatMap((g) => g.hosts),
+        ),
+      ].sort(),
+      related: [],
+    });
+  }
+  return out;
+}
+
+const hasSynCandidate = (syn: SynCounts, addr: string) => syn.candidateAddresses().includes(addr);
 
 /** Heavy changers: k-ary change estimates of candidate flows on the difference of this window's CMS and the last. */
 function heavyChanges(
@@ -356,7 +449,7 @@ export function detect(
   const index = lazyIndex(w.groups);
   const { detections: flood } = floods(w, views, index, state, c);
   const flooded = new Set(flood.map((d) => d.subject));
-  const out: Detection[] = [...flood];
+  const out: Detection[] = [...flood, ...synFloods(w, synViews(w.syn), state, c)];
   if (before && state.fleet.packets.n >= c.warmupWindows)
     // A flow to a flooded destination is already evidence of that flood (its related flows).
     out.push(...heavyChanges(w, before, views, index, c).filter((d) => !flooded.has(d.related[0])));
@@ -447,7 +540,36 @@ export function learn(
     .slice(0, c.maxTrackedDestinations);
   state.destinations = Object.fromEntries(kept);
   state.sources = learnSources(named, state.sources ?? {}, history, weight, c);
+  learnSyn(w, state, c, weight);
   state.lastWindow = w.windowStart;
+}
+
+/**
+ * SYN baselines: each candidate address's unmatched SYNs (lower bound); a tracked address absent this window counts
+ * 0. Tracked from its first window with synFloodMinPackets / riseFactor, starting from 0 over the fleet's history
+ * (as destinations for floods), the largest maxTrackedDestinations kept.
+ */
+function learnSyn(
+  w: WindowData,
+  state: ThreatState,
+  c: ThreatConfig,
+  weight: (kind: string, subject: string) => number,
+): void {
+  const tracked = (state.synDestinations ??= {});
+  const now = new Map(synViews(w.syn).map((v) => [v.addr, v.unanswered.lower]));
+  for (const k of Object.keys(tracked)) if (!now.has(k)) now.set(k, 0);
+  const history = state.fleet.packets.n;
+  const admit = c.synFloodMinPackets / c.riseFactor;
+  for (const [a, x] of now) {
+    const s = tracked[a] ?? (x >= admit ? (tracked[a] = { m: 0, v: 0, n: history }) : undefined);
+    if (s) update(s, x, c.alpha, weight('syn-flood', a));
+  }
+  state.synDestinations = Object.fromEntries(
+    Object.entries(tracked)
+      .filter(([, s]) => s.m >= 1)
+      .sort((a, b) => b[1].m - a[1].m)
+      .slice(0, c.maxTrackedDestinations),
+  );
 }
 
 export interface WindowResult {

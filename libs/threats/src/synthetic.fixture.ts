@@ -6,6 +6,7 @@ import {
   CountMinSketch,
   HyperLogLog,
   SpreadSketch,
+  SynCounts,
   dstKey,
   flowKey,
   portsKey,
@@ -22,7 +23,16 @@ export interface SimFlow {
   dport: number;
   proto: number;
   packets: number;
+  /**
+   * TCP: how many of the packets are SYNs (default: one connection per 50 packets, each SYN answered by a SYN-ACK and
+   * the rest ACKs); with `syn` set, `synAck` SYN-ACKs answer them (default 0: a spoofed flood) and the rest are ACKs.
+   */
+  syn?: number;
+  synAck?: number;
 }
+
+/** The kernel's SYN candidate minimum (bpf/include/tma_types.h TMA_SYN_CAND_MIN). */
+const SYN_CAND_MIN = 16;
 
 export const WINDOW_MS = 60_000;
 
@@ -37,8 +47,16 @@ export function buildWindow(windowStart: number, flows: readonly SimFlow[]): Win
   const hosts = new Map<string, { packets: number; bytes: number }>();
   const perHost = new Map<
     string,
-    { packets: number; d: ReturnType<typeof distinct>; cands: Map<string, SimFlow>; spread: SpreadSketch }
+    {
+      packets: number;
+      d: ReturnType<typeof distinct>;
+      cands: Map<string, SimFlow>;
+      spread: SpreadSketch;
+      syn: SynCounts;
+      synTo: Map<string, number>;
+    }
   >();
+  const fleetSyn = new SynCounts();
   let packets = 0;
   for (const f of flows) {
     const key = flowKey(f);
@@ -48,8 +66,25 @@ export function buildWindow(windowStart: number, flows: readonly SimFlow[]): Win
     t.packets += f.packets;
     t.bytes += f.packets * 500;
     hosts.set(f.host, t);
-    const g = perHost.get(f.host) ?? { packets: 0, d: distinct(), cands: new Map(), spread: new SpreadSketch() };
+    const g = perHost.get(f.host) ?? {
+      packets: 0,
+      d: distinct(),
+      cands: new Map(),
+      spread: new SpreadSketch(),
+      syn: new SynCounts(),
+      synTo: new Map<string, number>(),
+    };
     g.spread.add(f.src, f.dst, f.dport, f.proto);
+    if (f.proto === 6) {
+      const syn = f.syn ?? Math.max(1, Math.round(f.packets / 50));
+      const synAck = f.syn === undefined ? syn : (f.synAck ?? 0);
+      g.syn.add(f.dst, 'syn', syn);
+      g.syn.add(f.dst, 'synAck', synAck);
+      g.syn.add(f.dst, 'ack', Math.max(0, f.packets - syn));
+      const to = (g.synTo.get(f.dst) ?? 0) + syn;
+      g.synTo.set(f.dst, to);
+      if (to >= SYN_CAND_MIN) g.syn.addCandidate(f.dst);
+    }
     g.packets += f.packets;
     perHost.set(f.host, g);
     fleet.flows.addKey(key);
@@ -72,9 +107,11 @@ export function buildWindow(windowStart: number, flows: readonly SimFlow[]): Win
       [...g.cands.values()].map((f) => ({ key: flowKey(f), packets: f.packets, bytes: f.packets * 500 })),
     ),
     spread: g.spread,
+    syn: g.syn,
   }));
   const spread = new SpreadSketch();
   for (const g of groups) spread.merge(g.spread!);
+  for (const g of groups) fleetSyn.merge(g.syn!);
   return {
     windowStart,
     windowMs: WINDOW_MS,
@@ -86,6 +123,7 @@ export function buildWindow(windowStart: number, flows: readonly SimFlow[]): Win
     hosts,
     groups,
     spread,
+    syn: fleetSyn,
   };
 }
 

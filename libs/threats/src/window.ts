@@ -2,7 +2,7 @@
 // same per host group (the rows of one Kafka partition: one host when the partition holds one, which is how per-host
 // distinct counts are available without a kernel change), and what they produce.
 import type { CandidateBlock } from '@tma/rollup';
-import type { CountMinSketch, HyperLogLog, SpreadSketch } from '@tma/sketch';
+import type { CountMinSketch, HyperLogLog, SpreadSketch, SynCounts } from '@tma/sketch';
 import type { SpreadHistory } from './sources';
 
 /** The four distinct counts of a window (or a host group). */
@@ -21,6 +21,8 @@ export interface HostGroup {
   candidates: CandidateBlock;
   /** The group's per-source spreads (undefined: its snapshots carried none). */
   spread?: SpreadSketch;
+  /** The group's TCP flag counts per server address (SYN floods), when its snapshots carried them. */
+  syn?: SynCounts;
 }
 
 /** One fleet-wide window, merged from every partial row stored for it. */
@@ -41,6 +43,8 @@ export interface WindowData {
   spread?: SpreadSketch;
   /** The last windows' spreads and their union, for the low-and-slow detector (kept by the caller). */
   spreadHistory?: SpreadHistory;
+  /** TCP flag counts per server address merged over the fleet (SYN floods); undefined when no snapshot had them. */
+  syn?: SynCounts;
 }
 
 /** One measured value behind a detection: estimate with its bounds, or a baseline. */
@@ -60,6 +64,7 @@ export const THREAT_KINDS = [
   'port-scan',
   'superspreader',
   'low-and-slow',
+  'syn-flood',
 ] as const;
 export type ThreatKind = (typeof THREAT_KINDS)[number];
 

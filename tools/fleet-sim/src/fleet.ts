@@ -27,7 +27,7 @@ import {
   encodeSpread,
 } from '@tma/sketch';
 import { Rng, Zipf, withDefaults } from '@tma/sketch/testing';
-import { encode, type SketchSnapshot } from '@tma/schema';
+import { NO_SYN_FLAGS, encode, type SketchSnapshot } from '@tma/schema';
 import { GroundTruth, type TruthFlow } from './truth';
 
 export interface FleetOptions {
@@ -358,6 +358,8 @@ export class FleetSimulator {
       candidateFloorPackets: floor.packets,
       candidateFloorBytes: floor.bytes,
       candidateThreshold: threshold,
+      // the simulator does not model TCP flags
+      synFlags: NO_SYN_FLAGS,
       evictedPackets: 0,
       evictedBytes: 0,
       spreadSketch: Buffer.from(encodeSpread(this.spread)),

@@ -27,6 +27,8 @@ export interface TrafficOptions {
   scanPorts?: number;
   /** Spoofed sources sending SYNs to one victim (default 1500; 0 = no flood). */
   floodSources?: number;
+  /** Flows added as given (services, bulk transfers, floods of a few sources; IPv4 only), after the generated ones. */
+  extraFlows?: ExtraFlow[];
   /** Destination MAC of every frame. Default: a unicast address no testbed interface has, so the receiving host
    *  counts frames at its hooks and then drops them (PACKET_OTHERHOST) instead of answering them. */
   dstMac?: string;
@@ -35,7 +37,22 @@ export interface TrafficOptions {
   startTime?: number;
 }
 
-export type FlowKind = 'zipf' | 'scan' | 'flood';
+export type FlowKind = 'zipf' | 'scan' | 'flood' | 'extra';
+
+/** A flow given by the caller (IPv4). TCP segments carry PSH|ACK unless `tcpFlags` says otherwise. */
+export interface ExtraFlow {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  proto: number;
+  packets: number;
+  tcpFlags?: number;
+  /** TCP: this many of its packets (the first ones sent) are SYNs without payload; the rest carry tcpFlags. */
+  synPackets?: number;
+  /** Payload bytes of every packet (default: the generator's mix), capped at what a 1514-byte frame holds. */
+  payload?: number;
+}
 
 /** One 5-tuple as the sketch specification keys it (ICMP: sport = type, dport = code) with its exact counts. */
 export interface TruthFlow {
@@ -84,6 +101,10 @@ interface FlowPlan {
   packets: number;
   /** TCP flags of its segments (SYN for scan and flood). */
   tcpFlags: number;
+  /** The first this many packets are SYNs (extra flows). */
+  synPackets?: number;
+  /** Fixed payload length (extra flows). */
+  payload?: number;
 }
 
 const COMMON_PORTS = [80, 443, 53, 22, 123, 8080, 3306, 5432, 6379, 9092, 25, 110, 993, 1883, 5060];
@@ -121,6 +142,7 @@ function checkedOptions(o: TrafficOptions): Required<Omit<TrafficOptions, 'seed'
     ipv6Share: 0.3,
     scanPorts: 1000,
     floodSources: 1500,
+    extraFlows: [],
     dstMac: '02:74:6d:61:ff:fe',
     srcMac: '02:74:6d:61:ff:01',
     startTime: 1_700_000_000 + ((o.seed >>> 0) % 86_400),
@@ -214,6 +236,23 @@ function planFlows(o: Required<Omit<TrafficOptions, 'seed'>>, rnd: () => number)
       made++;
     }
   }
+  for (const e of o.extraFlows) {
+    const addr = (t: string) => ipv4(...(t.split('.').map(Number) as [number, number, number, number]));
+    const ok = add({
+      family: 4,
+      proto: e.proto,
+      src: addr(e.src),
+      dst: addr(e.dst),
+      sport: e.sport,
+      dport: e.dport,
+      kind: 'extra',
+      packets: e.packets,
+      tcpFlags: e.tcpFlags ?? 0x18,
+      synPackets: e.synPackets,
+      payload: e.payload,
+    });
+    if (!ok) throw new RangeError(`extra flow ${e.src}:${e.sport} → ${e.dst}:${e.dport}/${e.proto} is listed twice`);
+  }
   return plans;
 }
 
@@ -234,6 +273,7 @@ function checksumFold(sum: number): number {
 /** Payload length of one packet: pure ACKs, small and full-size segments for TCP; varied datagrams otherwise. */
 function payloadLength(f: FlowPlan, max: number, rnd: () => number): number {
   if (f.tcpFlags === 0x02) return 0;
+  if (f.payload !== undefined) return Math.min(f.payload, max);
   const r = rnd();
   if (f.proto === PROTO_TCP) {
     if (r < 0.3) return 0;
@@ -350,7 +390,10 @@ export function generateTraffic(options: TrafficOptions): Traffic {
     const i = order[k];
     const f = plans[i];
     const max = MAX_FRAME - 14 - (f.family === 4 ? 20 : 40) - (f.proto === PROTO_TCP ? 20 : 8);
-    const frame = buildFrame(f, states[i], payloadLength(f, max, rnd), macs, rnd);
+    const syn = f.proto === PROTO_TCP && counted[i].packets < (f.synPackets ?? 0);
+    const frame = syn
+      ? buildFrame({ ...f, tcpFlags: 0x02 }, states[i], 0, macs, rnd)
+      : buildFrame(f, states[i], payloadLength(f, max, rnd), macs, rnd);
     frames[k] = frame;
     counted[i].packets++;
     counted[i].bytes += frame.length;

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, Partitioners, logLevel, type Producer } from 'kafkajs';
 import { ensureTopics, loadKafkaSettings } from '@tma/kafka';
-import { deadLetterTopic, snapshotTopic } from '@tma/schema';
+import { alertTopic, deadLetterTopic, snapshotTopic } from '@tma/schema';
 
 export const kafka = new Kafka({
   ...loadKafkaSettings(process.env, 'tma-aggregator-test'),
@@ -29,7 +29,9 @@ export async function createTopics(prefix: string, partitions: number, client: K
 export async function deleteTopics(prefix: string, client: Kafka = kafka): Promise<void> {
   const admin = client.admin();
   await admin.connect();
-  await admin.deleteTopics({ topics: [snapshotTopic(prefix), deadLetterTopic(prefix)] }).catch(() => undefined);
+  await admin
+    .deleteTopics({ topics: [snapshotTopic(prefix), deadLetterTopic(prefix), alertTopic(prefix)] })
+    .catch(() => undefined);
   await admin.disconnect();
 }
 
@@ -128,11 +130,20 @@ export async function committedToEnd(groupId: string, topic: string, client: Kaf
 
 /** Every message value of `topic` from the beginning to its end as it is now (a throwaway group). */
 export async function readTopic(topic: string, client: Kafka = kafka, timeoutMs = 60_000): Promise<Buffer[]> {
+  return (await readTopicMessages(topic, client, timeoutMs)).map((m) => m.value);
+}
+
+/** Every message (key and value) of `topic` from the beginning to its end as it is now, in partition order. */
+export async function readTopicMessages(
+  topic: string,
+  client: Kafka = kafka,
+  timeoutMs = 60_000,
+): Promise<{ key: string; value: Buffer }[]> {
   const admin = client.admin();
   await admin.connect();
   const ends = new Map((await admin.fetchTopicOffsets(topic)).map((e) => [e.partition, Number(e.high)]));
   await admin.disconnect();
-  const out: { partition: number; offset: number; value: Buffer }[] = [];
+  const out: { partition: number; offset: number; key: string; value: Buffer }[] = [];
   const next = new Map<number, number>();
   const done = () => [...ends].every(([p, high]) => high === 0 || (next.get(p) ?? 0) >= high);
   if (done()) return [];
@@ -149,7 +160,7 @@ export async function readTopic(topic: string, client: Kafka = kafka, timeoutMs 
         eachMessage: async ({ partition, message }) => {
           const offset = Number(message.offset);
           if (offset < (ends.get(partition) ?? 0) && message.value)
-            out.push({ partition, offset, value: message.value });
+            out.push({ partition, offset, key: message.key?.toString() ?? '', value: message.value });
           next.set(partition, offset + 1);
           if (done()) {
             clearTimeout(timer);
@@ -161,5 +172,7 @@ export async function readTopic(topic: string, client: Kafka = kafka, timeoutMs 
   } finally {
     await consumer.disconnect();
   }
-  return out.sort((a, b) => a.partition - b.partition || a.offset - b.offset).map((m) => m.value);
+  return out
+    .sort((a, b) => a.partition - b.partition || a.offset - b.offset)
+    .map((m) => ({ key: m.key, value: m.value }));
 }

@@ -54,8 +54,8 @@ type Query {
   "One block rule with its audit trail; null when there is no rule with this id."
   mitigationRule(id: RuleId!): MitigationRule
 }
-"Threat kinds (REST spells them with '-': heavy-change, traffic-surge, source-surge, port-scan, low-and-slow)."
-enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader low_and_slow }
+"Threat kinds (REST spells them with '-': heavy-change, traffic-surge, source-surge, port-scan, low-and-slow, syn-flood)."
+enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader low_and_slow syn_flood }
 enum AlertStatus { open resolved }
 enum RankBy { packets bytes }
 enum Side { src dst }

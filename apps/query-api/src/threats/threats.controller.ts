@@ -18,7 +18,7 @@ export class ThreatsController {
 
   @Get('threats')
   @Common(
-    'Threat alerts with an event in the range (floods, heavy changes, surges, scans, superspreaders): timeline, evidence with bounds, hosts',
+    'Threat alerts with an event in the range (floods, SYN floods, heavy changes, surges, scans, superspreaders): timeline, evidence with bounds, hosts',
     threatsSchema,
   )
   @TimeParams()

@@ -98,14 +98,27 @@ export function ipv6(
   return cat(h, body);
 }
 
-export function tcp(sport: number, dport: number, payload: Uint8Array = new Uint8Array(0), doff = 5): Uint8Array {
+/** A TCP header (flags: PSH|ACK unless given; TCP_SYN etc. below) and its payload. */
+export function tcp(
+  sport: number,
+  dport: number,
+  payload: Uint8Array = new Uint8Array(0),
+  doff = 5,
+  flags = TCP_PSH | TCP_ACK,
+): Uint8Array {
   const h = new Uint8Array(20);
   h.set(be16(sport), 0);
   h.set(be16(dport), 2);
   h[12] = doff << 4;
-  h[13] = 0x18;
+  h[13] = flags;
   return cat(h, payload);
 }
+
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_PSH = 0x08;
+export const TCP_ACK = 0x10;
 
 export function udp(sport: number, dport: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
   const h = new Uint8Array(8);

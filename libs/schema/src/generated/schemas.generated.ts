@@ -13,5 +13,5 @@ export const SNAPSHOT_SCHEMAS: ReadonlyArray<{ version: number; file: string; sc
 /** The version producers write and the shape decoders return. */
 export const CURRENT_SNAPSHOT_VERSION = 2;
 
-export type { SketchSnapshot, CoveredInterface, Hook, Direction, SketchSpec, Candidate, FlowKey, Totals, ProtocolTotal, ParseErrorCount, HeavyPrefix, PrefixFloor } from './sketch-snapshot.v2.generated';
+export type { SketchSnapshot, CoveredInterface, Hook, Direction, SketchSpec, Candidate, FlowKey, Totals, ProtocolTotal, ParseErrorCount, HeavyPrefix, PrefixFloor, SynFlagCounts } from './sketch-snapshot.v2.generated';
 export { HookValues, DirectionValues, FlowKeySize } from './sketch-snapshot.v2.generated';

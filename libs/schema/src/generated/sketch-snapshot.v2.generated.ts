@@ -423,6 +423,83 @@ export const SCHEMA: Record<string, unknown> = {
       },
       "default": [],
       "doc": "Bound of the prefixes heavyPrefixes leaves out, per side, family and level."
+    },
+    {
+      "name": "synFlags",
+      "type": {
+        "type": "record",
+        "name": "SynFlagCounts",
+        "doc": "SYN-flood counters (docs/threats.md: syn-flood): TCP packets per server address by flag class in a Count-Min sketch (depth rows of 2^widthBits cells, row-major; the destination HLL's keyed address hash), sparse (the cells with a non-zero counter), and the addresses the kernel saw with the most SYNs. depth 0 (the default): an agent without them.",
+        "fields": [
+          {
+            "name": "depth",
+            "type": "int"
+          },
+          {
+            "name": "widthBits",
+            "type": "int"
+          },
+          {
+            "name": "cells",
+            "type": {
+              "type": "array",
+              "items": "int"
+            },
+            "doc": "Flat indices (row × 2^widthBits + column) of the cells with a non-zero counter, ascending; the four arrays below are parallel to it."
+          },
+          {
+            "name": "syn",
+            "type": {
+              "type": "array",
+              "items": "long"
+            },
+            "doc": "SYN without ACK, keyed by the destination."
+          },
+          {
+            "name": "synAck",
+            "type": {
+              "type": "array",
+              "items": "long"
+            },
+            "doc": "SYN-ACK, keyed by the source (the server answering)."
+          },
+          {
+            "name": "rst",
+            "type": {
+              "type": "array",
+              "items": "long"
+            },
+            "doc": "RST, keyed by the source."
+          },
+          {
+            "name": "ack",
+            "type": {
+              "type": "array",
+              "items": "long"
+            },
+            "doc": "ACK without SYN or RST, keyed by the destination."
+          },
+          {
+            "name": "candidates",
+            "type": {
+              "type": "array",
+              "items": "bytes"
+            },
+            "doc": "16-byte addresses (IPv4-mapped for IPv4) whose SYN estimate reached the kernel's minimum."
+          }
+        ]
+      },
+      "default": {
+        "depth": 0,
+        "widthBits": 0,
+        "cells": [],
+        "syn": [],
+        "synAck": [],
+        "rst": [],
+        "ack": [],
+        "candidates": []
+      },
+      "doc": "SYN-flood block: TCP flag counts per server address (depth 0: none)."
     }
   ]
 };
@@ -491,6 +568,8 @@ export interface SketchSnapshot {
   heavyPrefixes: HeavyPrefix[];
   /** Bound of the prefixes heavyPrefixes leaves out, per side, family and level. */
   prefixFloors: PrefixFloor[];
+  /** SYN-flood block: TCP flag counts per server address (depth 0: none). */
+  synFlags: SynFlagCounts;
 }
 
 export interface CoveredInterface {
@@ -581,4 +660,22 @@ export interface PrefixFloor {
   packets: number;
   /** The same bound in bytes. */
   bytes: number;
+}
+
+/** SYN-flood counters (docs/threats.md: syn-flood): TCP packets per server address by flag class in a Count-Min sketch (depth rows of 2^widthBits cells, row-major; the destination HLL's keyed address hash), sparse (the cells with a non-zero counter), and the addresses the kernel saw with the most SYNs. depth 0 (the default): an agent without them. */
+export interface SynFlagCounts {
+  depth: number;
+  widthBits: number;
+  /** Flat indices (row × 2^widthBits + column) of the cells with a non-zero counter, ascending; the four arrays below are parallel to it. */
+  cells: number[];
+  /** SYN without ACK, keyed by the destination. */
+  syn: number[];
+  /** SYN-ACK, keyed by the source (the server answering). */
+  synAck: number[];
+  /** RST, keyed by the source. */
+  rst: number[];
+  /** ACK without SYN or RST, keyed by the destination. */
+  ack: number[];
+  /** 16-byte addresses (IPv4-mapped for IPv4) whose SYN estimate reached the kernel's minimum. */
+  candidates: Buffer[];
 }

@@ -1,6 +1,7 @@
 // A complete, valid SketchSnapshot for tests and examples. Sketch blobs are deterministic pseudo-random bytes
 // (opaque to this library); pass real serialized sketches through `overrides` where they matter.
 import type { Candidate, SketchSnapshot } from '../generated/schemas.generated';
+import { NO_SYN_FLAGS } from '../syn-flags';
 
 /** Deterministic bytes (xorshift32) so fixtures and snapshots compare equal across runs. */
 export function sampleBytes(length: number, seed = 1): Buffer {
@@ -69,6 +70,7 @@ export function sampleSnapshot(overrides: Partial<SketchSnapshot> = {}): SketchS
       { ifname: 'eth0', ifindex: 2, hook: 'TC', direction: 'EGRESS' },
     ],
     samplingRate: 1,
+    synFlags: NO_SYN_FLAGS,
     // Values of the sketch specification v1 (libs/sketch/spec/sketch-spec.json); a test keeps them in step.
     sketchSpec: {
       specVersion: 1,
