@@ -77,8 +77,8 @@ run('pinned maps and links on a veth pair', () => {
       abandon(first); // what kill -9 leaves: pins (and netlink filters) only
       expect(fs.readdirSync(dir).sort()).toEqual(
         mode === 'tcx'
-          ? [`link_${ns.ifindex}_egress`, `link_${ns.ifindex}_ingress`, META_PIN, 'ctl', 'ifs', 'state'].sort()
-          : [META_PIN, 'ctl', 'ifs', 'state'].sort(),
+          ? [`link_${ns.ifindex}_egress`, `link_${ns.ifindex}_ingress`, META_PIN, 'ctl', 'ifs', 'state', 'syn'].sort()
+          : [META_PIN, 'ctl', 'ifs', 'state', 'syn'].sort(),
       );
       expect(await settled(['tma_tc', 'tma_tc_eg'])).toEqual(['tma_tc', 'tma_tc_eg']); // still on the interface
       await ns.send([{ sport: 43001, packets: 2000 }]); // nobody running: counted by the kernel alone
