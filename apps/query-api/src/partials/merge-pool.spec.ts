@@ -9,6 +9,7 @@ import { MergePool } from './merge-pool';
 import type { PartialRef } from './partial-row';
 import type { PartialStore } from './partial-store';
 import { SketchMerger } from './sketch-merger';
+import { partialRef } from '../test-support/partial-ref';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -24,25 +25,8 @@ const KEYS = Array.from({ length: 3000 }, (_, i) =>
   flowKey({ src: `10.0.${i >> 8}.${i & 255}`, dst: `192.0.2.${i % 200}`, sport: 1000 + i, dport: 443, proto: 6 }),
 );
 
-const ref = (i: number, tier: '1m' | '1h'): PartialRef => ({
-  id: `${tier}|${i}|t|0|${i}|1`,
-  tier,
-  topic: 't',
-  partition: 0,
-  epoch: 1,
-  firstOffset: i,
-  windowStart: i * 60_000,
-  windowSeconds: tier === '1h' ? 3600 : 60,
-  version: '1',
-  packets: 0n,
-  bytes: 0n,
-  snapshots: 1,
-  gaps: 0,
-  protocols: [],
-  protocolPackets: [],
-  protocolBytes: [],
-  seedId: 0,
-});
+const ref = (i: number, tier: '1m' | '1h'): PartialRef =>
+  partialRef({ tier, windowStart: i * 60_000, epoch: 1, firstOffset: i, packets: 0n, bytes: 0n });
 
 /** 10 hour rows and 150 minute rows, each with 300 of the keys (overlapping), their CMS pair and HLLs. */
 function dataset() {

@@ -3,31 +3,20 @@ import type { PartialRef } from './partial-row';
 import { ofSeed, withFleetRows } from './partial-store';
 import type { ProvisionalRef } from './provisional-index';
 import type { RowSelection } from './row-index';
+import { partialRef } from '../test-support/partial-ref';
 
 const W = 1_767_225_600_000;
 const MIN = 60_000;
 
-function ref(tier: Tier, ws: number, partition: number, version: number, seedId = 7): PartialRef {
-  return {
-    id: `${tier}|${ws / 1000}|t|${partition}|0|0`,
+const ref = (tier: Tier, ws: number, partition: number, version: number, seedId = 7): PartialRef =>
+  partialRef({
     tier,
+    windowStart: ws,
     topic: tier === FLEET_MINUTE_TIER ? '' : 't',
     partition,
-    epoch: 0,
-    firstOffset: 0,
-    windowStart: ws,
-    windowSeconds: 60,
     version: String(version),
-    packets: 1n,
-    bytes: 1n,
-    snapshots: 1,
-    gaps: 0,
-    protocols: [],
-    protocolPackets: [],
-    protocolBytes: [],
     seedId,
-  };
-}
+  });
 
 const selection = (rows: PartialRef[], fleet: PartialRef[]): RowSelection => ({
   rows,

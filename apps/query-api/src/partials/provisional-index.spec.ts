@@ -1,32 +1,14 @@
 import type { PartialRef } from './partial-row';
 import { overlayProvisional, provisionalFrom, type ProvisionalRef } from './provisional-index';
 import type { RowSelection } from './row-index';
+import { partialRef } from '../test-support/partial-ref';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const H0 = 1_767_225_600_000; // an hour boundary
 
-function ref(tier: '1m' | '1h', ws: number, partition = 0, first = 0): PartialRef {
-  return {
-    id: `${tier}|${ws / 1000}|t|${partition}|${first}|0`,
-    tier,
-    topic: 't',
-    partition,
-    epoch: 0,
-    firstOffset: first,
-    windowStart: ws,
-    windowSeconds: tier === '1m' ? 60 : 3600,
-    version: '1',
-    packets: 1n,
-    bytes: 1n,
-    snapshots: 1,
-    gaps: 0,
-    protocols: [],
-    protocolPackets: [],
-    protocolBytes: [],
-    seedId: 0,
-  };
-}
+const ref = (tier: '1m' | '1h', ws: number, partition = 0, first = 0): PartialRef =>
+  partialRef({ tier, windowStart: ws, partition, firstOffset: first });
 
 function prov(ws: number, partition: number, first: number, last: number): ProvisionalRef {
   return {

@@ -4,27 +4,12 @@ import { MergeMemo } from './merge-memo';
 import type { PartialRef } from './partial-row';
 import type { PartialStore } from './partial-store';
 import { MERGE_BATCH, SketchMerger } from './sketch-merger';
+import { partialRef } from '../test-support/partial-ref';
 
 const ROWS = 1000;
-const rows: PartialRef[] = Array.from({ length: ROWS }, (_, i) => ({
-  id: `1m|${i * 60}|t|0|${i}|1`,
-  tier: '1m',
-  topic: 't',
-  partition: 0,
-  epoch: 1,
-  firstOffset: i,
-  windowStart: i * 60_000,
-  windowSeconds: 60,
-  version: '1',
-  packets: 0n,
-  bytes: 0n,
-  snapshots: 1,
-  gaps: 0,
-  protocols: [],
-  protocolPackets: [],
-  protocolBytes: [],
-  seedId: 0,
-}));
+const rows: PartialRef[] = Array.from({ length: ROWS }, (_, i) =>
+  partialRef({ tier: '1m', windowStart: i * 60_000, epoch: 1, firstOffset: i, packets: 0n, bytes: 0n }),
+);
 
 /** A store whose rows each hold one count at their own index; it records how many rows one read decodes. */
 function fakeStore() {
