@@ -1,7 +1,7 @@
 // The merges a worker thread runs (merge-worker.ts), on sketches described as plain arrays (sketch-wire.ts):
 // the same operations as SketchMerger's event-loop path, in the same order, so answers are identical whichever
 // thread merged. Results are new arrays that the worker hands over (moved, not copied: transferList).
-import { topByEstimate, unionBlocks } from '@tma/rollup';
+import { type CandidateBlock, topByEstimate, unionBlocks } from '@tma/rollup';
 import {
   type CandidateFloor,
   CountMinSketch,
@@ -93,11 +93,20 @@ export function runFlows(t: FlowsTask): FlowsWire {
 
 /** SketchMerger.ranked without a filter: the shortlist of the largest plain estimates, re-estimated and ranked. */
 export function runRank(t: RankTask): RankResult {
-  const cmsP = cmsFromWire(t.cmsP);
-  const cmsB = cmsFromWire(t.cmsB);
-  const block = blockFromWire(t.candidates);
-  const rank = t.by === 'packets' ? cmsP : cmsB;
-  const order = topByEstimate(block, rank, t.shortlist);
+  return rankBlock(blockFromWire(t.candidates), cmsFromWire(t.cmsP), cmsFromWire(t.cmsB), t.by, t.shortlist);
+}
+
+/** The shortlist of a candidate block by estimate, ranked; completeAbove also covers what the shortlist cut. */
+export function rankBlock(
+  block: CandidateBlock,
+  cmsP: CountMinSketch,
+  cmsB: CountMinSketch,
+  by: RankBy,
+  shortlist: number,
+): RankResult {
+  const rank = by === 'packets' ? cmsP : cmsB;
+  const order = topByEstimate(block, rank, shortlist);
+  // a candidate cut had at most its estimate (by the ranking weight)
   let cut = 0;
   if (order.length < block.size) {
     const kept = new Uint8Array(block.size);
@@ -106,9 +115,9 @@ export function runRank(t: RankTask): RankResult {
   }
   const f = block.floor;
   return {
-    all: heavyHitters(block.pick(order).toArray(), cmsP, cmsB, { by: t.by, floor: f }),
+    all: heavyHitters(block.pick(order).toArray(), cmsP, cmsB, { by, floor: f }),
     floor: f,
-    completeAbove: f && Math.max(t.by === 'packets' ? f.packets : f.bytes, cut),
+    completeAbove: f && Math.max(by === 'packets' ? f.packets : f.bytes, cut),
   };
 }
 

@@ -11,19 +11,17 @@ import {
   mergedCms,
   mergedHll,
   type SketchColumn,
-  topByEstimate,
   CandidateUnion,
 } from '@tma/rollup';
 import {
   type CandidateFloor,
   type CountMinSketch,
   type HeavyHitter,
-  heavyHitters,
   type HyperLogLog,
   PrefixCounts,
   type RankBy,
 } from '@tma/sketch';
-import type { FlowsWire } from './merge-tasks';
+import { rankBlock, type FlowsWire } from './merge-tasks';
 import type { PartialRef } from './partial-row';
 import {
   type BlockWire,
@@ -212,21 +210,7 @@ export class SketchMerger {
         for (let i = 0; i < block.size; i++) if (filter.match(block.key(i))) idx.push(i);
         block = block.pick(idx).withBounds(block.floor, block.sampled);
       }
-      const rank = by === 'packets' ? m.cmsP : m.cmsB;
-      const order = topByEstimate(block, rank, RANK_SHORTLIST);
-      // a candidate cut had at most its estimate (by the ranking weight)
-      let cut = 0;
-      if (order.length < block.size) {
-        const kept = new Uint8Array(block.size);
-        for (const i of order) kept[i] = 1;
-        for (let i = 0; i < block.size; i++) if (!kept[i]) cut = Math.max(cut, rank.estimate(block.hi[i], block.lo[i]));
-      }
-      const f = block.floor;
-      return {
-        all: heavyHitters(block.pick(order).toArray(), m.cmsP, m.cmsB, { by, floor: f }),
-        floor: f,
-        completeAbove: f && Math.max(by === 'packets' ? f.packets : f.bytes, cut),
-      };
+      return rankBlock(block, m.cmsP, m.cmsB, by, RANK_SHORTLIST);
     });
     return {
       cmsP: m.cmsP,
