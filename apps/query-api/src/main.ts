@@ -82,7 +82,11 @@ async function main(argv: string[]): Promise<void> {
       logger.write('error', 'error while stopping', { error: (e as Error).message });
       process.exitCode = 1;
     }
-    logger.write('info', 'stopped');
+    // What would still hold the process (beyond the forced-exit timer and stdio), named so a leak shows in the log;
+    // one turn of the loop first, for the handles whose close completes there.
+    await new Promise((r) => setImmediate(r));
+    const pending = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'PipeWrap');
+    logger.write('info', 'stopped', { pending: pending.length > 1 ? pending.join(',') : undefined });
     // Everything is closed: exit now rather than wait for the last library timers (kafkajs, pools) to drain, which
     // could outlast the forced exit above and turn a clean stop into exit code 1.
     process.exit(process.exitCode ?? 0);
