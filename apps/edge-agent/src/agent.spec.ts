@@ -12,7 +12,7 @@ import { decodeCountMinSketch, expandHashSeed, PUBLIC_HASH_KEY, useHashSeed } fr
 import { Agent } from './agent';
 import { loadConfig } from './config';
 import { silentLogger } from './log';
-import { startCli } from './test-support/cli';
+import { agentArgs, startCli } from './test-support/cli';
 import { vethSuite } from './test-support/suite';
 import { closedPort, consume, deleteTopic, testPrefix } from './test-support/kafka';
 
@@ -125,20 +125,7 @@ run('edge agent on a veth pair', () => {
   }, 120_000);
 
   it('--once --stdout prints one decoded snapshot counting exactly the packets sent', async () => {
-    const cli = startCli([
-      '--interfaces',
-      ns.outer,
-      '--interval',
-      '3s',
-      '--host-id',
-      'cli-host',
-      '--once',
-      '--stdout',
-      '--metrics-port',
-      '0',
-      '--spool-dir',
-      dir(),
-    ]);
+    const cli = startCli(agentArgs(ns.outer, '3s', dir(), '--host-id', 'cli-host', '--once'));
     await cli.waitFor('agent_started');
     await ns.send([{ sport: 44000, packets: 2500 }], 64);
     expect(await cli.exited).toBe(0);
@@ -178,25 +165,13 @@ run('edge agent on a veth pair', () => {
     const cli = startCli(['--interval', '0s']);
     expect(await cli.exited).toBe(2);
     expect(cli.stderr()).toContain('interval (flag --interval): 0 ms is outside 1s..300s');
-    const missing = startCli(['--interfaces', 'tma-no-such0', '--stdout', '--metrics-port', '0', '--spool-dir', dir()]);
+    const missing = startCli(agentArgs('tma-no-such0', '10s', dir()));
     expect(await missing.exited).toBe(1);
     expect(missing.stderr()).toContain('interface tma-no-such0 does not exist');
   }, 60_000);
 
   it('with --pin-dir off, leaves no program behind after kill -9 with tcx links, and detaches on SIGTERM', async () => {
-    const args = [
-      '--interfaces',
-      ns.outer,
-      '--interval',
-      '10s',
-      '--stdout',
-      '--metrics-port',
-      '0',
-      '--spool-dir',
-      dir(),
-      '--pin-dir',
-      'off',
-    ];
+    const args = agentArgs(ns.outer, '10s', dir(), '--pin-dir', 'off');
     const first = startCli(args);
     const ids = (await first.waitFor('agent_started')).programIds as number[];
     expect(ids.map((id) => programNameById(id))).toEqual(['tma_tc', 'tma_tc_eg']);
@@ -213,21 +188,7 @@ run('edge agent on a veth pair', () => {
   for (const tcAttach of ['auto', 'netlink']) {
     it(`pinned (${tcAttach}): after kill -9 the program stays on, the next start swaps in its own, SIGTERM removes all`, async () => {
       const pinDir = path.join(PIN_ROOT, `test-${path.basename(dir())}`);
-      const args = [
-        '--interfaces',
-        ns.outer,
-        '--interval',
-        '10s',
-        '--stdout',
-        '--metrics-port',
-        '0',
-        '--spool-dir',
-        dir(),
-        '--tc-attach',
-        tcAttach,
-        '--pin-dir',
-        pinDir,
-      ];
+      const args = agentArgs(ns.outer, '10s', dir(), '--tc-attach', tcAttach, '--pin-dir', pinDir);
       try {
         const first = startCli(args);
         const ids = (await first.waitFor('agent_started')).programIds as number[];
@@ -253,21 +214,7 @@ run('edge agent on a veth pair', () => {
   }
 
   it('removes the netlink TC filters a killed agent left, on the next start (nothing pinned)', async () => {
-    const args = [
-      '--interfaces',
-      ns.outer,
-      '--interval',
-      '10s',
-      '--stdout',
-      '--metrics-port',
-      '0',
-      '--spool-dir',
-      dir(),
-      '--tc-attach',
-      'netlink',
-      '--pin-dir',
-      'off',
-    ];
+    const args = agentArgs(ns.outer, '10s', dir(), '--tc-attach', 'netlink', '--pin-dir', 'off');
     const first = startCli(args);
     const ids = (await first.waitFor('agent_started')).programIds as number[];
     first.child.kill('SIGKILL');

@@ -7,7 +7,7 @@ import { INTERVAL_MIN_MS } from '@tma/sketch';
 import { Agent } from './agent';
 import { loadConfig } from './config';
 import type { Logger } from './log';
-import { startCli } from './test-support/cli';
+import { agentArgs, startCli } from './test-support/cli';
 import { vethSuite } from './test-support/suite';
 import { closedPort } from './test-support/kafka';
 
@@ -27,17 +27,7 @@ run('edge agent start and stop', () => {
     ].join('\n');
 
   it('stopped right after an interval boundary, the final interval is still at least the minimum length', async () => {
-    const cli = startCli([
-      '--interfaces',
-      ns.outer,
-      '--interval',
-      '1s',
-      '--stdout',
-      '--metrics-port',
-      '0',
-      '--spool-dir',
-      dir(),
-    ]);
+    const cli = startCli(agentArgs(ns.outer, '1s', dir()));
     await cli.waitFor('agent_started');
     while (!cli.stdout().includes('\n')) await sleep(5); // the first interval just ended
     cli.child.kill('SIGTERM');

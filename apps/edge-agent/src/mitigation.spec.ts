@@ -9,6 +9,7 @@ import { Agent } from './agent';
 import { loadConfig } from './config';
 import type { Logger } from './log';
 import { addBystander, burst, looseRpFilter, Receiver } from './test-support/flood';
+import { agentArgs } from './test-support/cli';
 import { vethSuite } from './test-support/suite';
 
 const run = rootDescribe('edge-agent mitigation tests');
@@ -52,10 +53,7 @@ run('edge agent mitigation', () => {
   });
 
   const start = async (extra: string[] = []) => {
-    const { config } = loadConfig(
-      ['--interfaces', ns.outer, '--interval', '1s', '--stdout', '--metrics-port', '0', '--spool-dir', dir(), ...extra],
-      {},
-    );
+    const { config } = loadConfig(agentArgs(ns.outer, '1s', dir(), ...extra), {});
     const log: Logger = (_level, event, fields) => {
       if (event === 'mitigation') reports.push({ ...fields, event: fields?.outcome } as unknown as MitigationReport);
     };

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { check, ffi, META_PIN, PIN_ROOT, u32 } from '@tma/kernel';
 import { rootDescribe } from '@tma/kernel/testing';
-import { startCli, type Cli } from './test-support/cli';
+import { agentArgs, startCli, type Cli } from './test-support/cli';
 import { vethSuite } from './test-support/suite';
 
 const run = rootDescribe('edge-agent pinned maps tests');
@@ -52,19 +52,7 @@ run('edge agent with pinned maps, killed and restarted', () => {
     fs.rmSync(pinRoot, { recursive: true, force: true });
   });
 
-  const args = (spool: string, pinDir: string) => [
-    '--interfaces',
-    ns.outer,
-    '--interval',
-    '1s',
-    '--stdout',
-    '--metrics-port',
-    '0',
-    '--spool-dir',
-    spool,
-    '--pin-dir',
-    pinDir,
-  ];
+  const args = (spool: string, pinDir: string) => agentArgs(ns.outer, '1s', spool, '--pin-dir', pinDir);
   /** The CLI, through the wrapper that kills it at `point` (TMA_TEST_KILL_AT) when given. */
   const start = (spool: string, pinDir: string, point?: string): Cli =>
     point ? startCli(args(spool, pinDir), [], { TMA_TEST_KILL_AT: point }, KILL_AT) : startCli(args(spool, pinDir));

@@ -50,3 +50,22 @@ export function startCli(args: string[], prefix: string[] = [], env: NodeJS.Proc
 }
 
 const signalNumber = (s: NodeJS.Signals) => ({ SIGTERM: 15, SIGKILL: 9, SIGINT: 2 })[s as string] ?? 0;
+
+/**
+ * The arguments the specs start the agent with: one interface, the interval, snapshots on stdout, no metrics
+ * listener, a spool of its own; then `more` (e.g. '--pin-dir', 'off').
+ */
+export function agentArgs(iface: string, interval: string, spool: string, ...more: string[]): string[] {
+  return [
+    '--interfaces',
+    iface,
+    '--interval',
+    interval,
+    '--stdout',
+    '--metrics-port',
+    '0',
+    '--spool-dir',
+    spool,
+    ...more,
+  ];
+}
