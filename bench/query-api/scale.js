@@ -3,7 +3,7 @@
 // the single-thread path) and on worker threads, side by side in one run, with ratios.
 //
 //   ./bench/query-api/run.sh --scale [--hosts 10000] [--partitions 12] [--workers 0,1,2] [--fleet-rows off,on]
-//                                   [--duration 10] [--fresh]
+//                                   [--day-rows on] [--duration 10] [--fresh]
 //   node bench/query-api/scale.js …        (after tsc -b apps/query-api)
 //
 // Data (kept in $TMA_STATE_DIR/bench-query-api-scale, rebuilt when the shape changes or with --fresh): `--hosts`
@@ -14,15 +14,19 @@
 // to the other minutes the ranges need; one 1 h row (the shortlisted union of those minutes, as the aggregator
 // builds it) is copied to every hour of `--days`. Each minute also has its fleet row (all partitions merged, as the
 // aggregator writes it once a window's rows are stored), read by whole-fleet answers when TMA_API_FLEET_ROWS=on
-// (`--fleet-rows`: each configuration is run with and without them; the answers must be the same). The ranges end at half past an hour, so 24 h = 23 hour rows +
-// 60 minutes × partitions, and 30 d = 719 hour rows + the same minutes.
+// (`--fleet-rows`: each configuration is run with and without them; the answers must be the same). Each whole UTC day
+// of the `--days` range has its 1 d row, built from the stored hours by the aggregator's own code (PartialRowStore
+// buildDay); `--day-rows off` deletes them from agg_partials before the server starts (`on` puts them back from a
+// copy), so a run can compare both. The ranges end at half past an hour, so 24 h = 23 hour rows + 60 minutes ×
+// partitions, and 30 d = 29 day rows + 23 hour rows + the same minutes (719 hour rows without day rows).
 //
 // Every server runs with TMA_API_MERGE_CACHE=off (each request merges and ranks everything; decoded rows stay
 // cached, TMA_API_CACHE_MB, default here 2048 so the ranges' rows fit). Per configuration: the first request of each
 // query (cold: reads and decodes), 1 and 10 closed-loop clients for 24 h top-K and cardinality (with /health
-// probed every 50 ms meanwhile: is the event loop free?), 30 d queries sequentially, the process's CPU time per
-// request (all threads: /proc/<pid>/stat) and its RSS (VmRSS, peak VmHWM). The answers of every configuration are
-// compared (they must be identical).
+// probed every 50 ms meanwhile: is the event loop free?), the same for 30 d, the process's CPU time per request (all
+// threads: /proc/<pid>/stat) and its RSS (VmRSS, peak VmHWM). The answers of every configuration are compared: they
+// must be identical, except between day rows on and off, where a top-K may differ within its stated bounds (the day
+// summaries' error): there the totals and cardinalities must be equal and every listed flow's bounds must overlap.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -33,7 +37,7 @@ const { buildFleet, windowAccs, Acc } = require('./bench');
 
 const { createStorage, applyMigrations } = require(path.join(root, 'libs/storage/dist'));
 const rollup = require(path.join(root, 'libs/rollup/dist'));
-const { fleetRow } = require(path.join(root, 'libs/aggregation/dist'));
+const { fleetRow, PartialRowStore } = require(path.join(root, 'libs/aggregation/dist'));
 
 const { values: options } = parseArgs({
   options: {
@@ -43,6 +47,7 @@ const { values: options } = parseArgs({
     days: { type: 'string', default: '30' },
     workers: { type: 'string', default: '0,1,2' },
     'fleet-rows': { type: 'string', default: 'off,on' },
+    'day-rows': { type: 'string', default: 'on' },
     duration: { type: 'string', default: '10' },
     repeat: { type: 'string', default: '5' },
     'cache-mb': { type: 'string', default: '2048' },
@@ -57,12 +62,13 @@ const TEMPLATES = Number(options.templates);
 const DAYS = Number(options.days);
 const WORKERS = options.workers.split(',').map(Number);
 const FLEET = options['fleet-rows'].split(',');
+const DAYROWS = options['day-rows'].split(',');
 const DURATION = Number(options.duration);
 const REPEAT = Number(options.repeat);
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const DATA_FORMAT = 3;
+const DATA_FORMAT = 4;
 const dataDir = path.join(process.env.TMA_STATE_DIR || path.join(root, '.state'), 'bench-query-api-scale');
 
 // ---------------------------------------------------------------- data
@@ -137,6 +143,29 @@ async function buildData() {
   for (let h = 1; h < DAYS * 24; h++) shifts.push((h * HOUR) / 1000);
   await copy(`tier = '1h'`, shifts);
   log(`hour row copied to ${DAYS * 24} hours`);
+  // The 1 d rows of the whole UTC days in the range, as the aggregator builds them from the stored hours (its
+  // readable rollups too); kept aside in bench_day_rows for setDayRows().
+  const ttl = 30 * 86_400;
+  const rowStore = new PartialRowStore(
+    storage,
+    {
+      partials: ttl,
+      windowTotals: ttl,
+      topFlows: ttl,
+      hostTotals: ttl,
+      protocolTotals: ttl,
+      hourTier: ttl,
+      dayTier: ttl,
+    },
+    100,
+  );
+  for (let d = Math.ceil((end - DAYS * DAY) / DAY) * DAY; d + DAY <= end; d += DAY) await rowStore.buildDay(d);
+  await storage.command(
+    `CREATE TABLE tma.bench_day_rows ENGINE = MergeTree ORDER BY window_start AS
+     SELECT ${cols.join(', ')} FROM tma.agg_partials WHERE tier = '1d'`,
+  );
+  const [day] = await storage.query(`SELECT count() AS n, max(length(candidates)) AS bytes FROM tma.bench_day_rows`);
+  log(`${day.n} day rows built`);
   const [size] = await storage.query(
     `SELECT count() AS rows, sum(data_compressed_bytes) AS compressed FROM system.parts WHERE database = 'tma' AND table = 'agg_partials' AND active`,
   );
@@ -147,6 +176,8 @@ async function buildData() {
     buildSeconds: (Date.now() - t0) / 1000,
     candidatesPerRow: Math.round(candidates / (TEMPLATES * PARTS)),
     hourCandidateBytes: hr.candidates.length,
+    dayRows: Number(day.n),
+    dayCandidateBytes: Number(day.bytes),
     storedMiB: +(Number(size.compressed) / 2 ** 20).toFixed(0),
   };
   fs.writeFileSync(metaFile, JSON.stringify(meta));
@@ -215,7 +246,31 @@ const pct = (xs, q) => {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 };
 
-async function measure(meta, workers, fleet) {
+/** Day rows in agg_partials or not: deleted, then (on) copied back from bench_day_rows (no insert deduplication). */
+async function setDayRows(on) {
+  const storage = await createStorage({ kind: 'chdb', path: path.join(dataDir, 'chdb'), database: 'tma' });
+  try {
+    await storage.command(`DELETE FROM tma.agg_partials WHERE tier = '1d'`);
+    if (on) {
+      const cols = (
+        await storage.query(
+          `SELECT name FROM system.columns WHERE database = 'tma' AND table = 'bench_day_rows' ORDER BY position`,
+        )
+      ).map((r) => r.name);
+      await storage.command(
+        `INSERT INTO tma.agg_partials (${cols.join(', ')}) SETTINGS insert_deduplicate = 0
+         SELECT ${cols.join(', ')} FROM tma.bench_day_rows`,
+      );
+    }
+  } finally {
+    await storage.close();
+  }
+}
+
+const loadavg = () => os.loadavg()[0].toFixed(1);
+
+async function measure(meta, workers, fleet, days) {
+  await setDayRows(days === 'on');
   const env = {
     TMA_API_MERGE_CACHE: 'off',
     TMA_API_MERGE_WORKERS: String(workers),
@@ -228,18 +283,26 @@ async function measure(meta, workers, fleet) {
   const iso = (ms) => encodeURIComponent(new Date(ms).toISOString());
   const q = (ms) => `from=${iso(meta.end - ms)}&to=${iso(meta.end)}`;
   const queries = [
-    ['top-K (k=100)', '24h', `/v1/flows/top?${q(DAY)}&k=100`, true],
-    ['cardinality', '24h', `/v1/cardinality?${q(DAY)}`, true],
-    ['top-K (k=100)', `${meta.days}d`, `/v1/flows/top?${q(meta.days * DAY)}&k=100`, false],
-    ['cardinality', `${meta.days}d`, `/v1/cardinality?${q(meta.days * DAY)}`, false],
+    ['top-K (k=100)', '24h', `/v1/flows/top?${q(DAY)}&k=100`],
+    ['cardinality', '24h', `/v1/cardinality?${q(DAY)}`],
+    ['top-K (k=100)', `${meta.days}d`, `/v1/flows/top?${q(meta.days * DAY)}&k=100`],
+    ['cardinality', `${meta.days}d`, `/v1/cardinality?${q(meta.days * DAY)}`],
   ];
-  const out = { workers, label: `w=${workers} fleet=${fleet}`, rows: [], answers: {} };
+  const out = {
+    workers,
+    days,
+    label: `w=${workers} fleet=${fleet} days=${days}`,
+    rows: [],
+    answers: {},
+    load: [loadavg()],
+  };
   try {
-    for (const [what, range, p, concurrent] of queries) {
+    for (const [what, range, p] of queries) {
       let t0 = performance.now();
       out.answers[`${what} ${range}`] = await get(base, p);
       const cold = performance.now() - t0;
       const tiers = Object.entries(JSON.parse(out.answers[`${what} ${range}`]).scope.tiers)
+        .sort()
         .map(([k, v]) => `${v}×${k}`)
         .join('+');
       // Sequential requests: latency at 1 client and the CPU time each costs (every thread of the process).
@@ -262,10 +325,7 @@ async function measure(meta, workers, fleet) {
         rssMiB: s1.rssMiB,
         load: {},
       };
-      if (concurrent)
-        for (const c of [1, 10]) {
-          row.load[c] = await load(base, p, c);
-        }
+      for (const c of [1, 10]) row.load[c] = await load(base, p, c);
       row.hwmMiB = procStat(pid).hwmMiB;
       out.rows.push(row);
       process.stderr.write(`  ${out.label} ${what} ${range} done\n`);
@@ -273,6 +333,7 @@ async function measure(meta, workers, fleet) {
   } finally {
     await stopServer(child);
   }
+  out.load.push(loadavg());
   return out;
 }
 
@@ -288,6 +349,45 @@ function firstDifference(a, b, at = '') {
   return a === b ? '' : `${at}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`;
 }
 
+/**
+ * An answer with day rows (b) against one without (a): a day row's frequent-items summary may keep other counts than
+ * its hours (docs/sketch.md, "Coarse tiers"), so a top-K may differ, within bounds that both state. What must hold:
+ * the same totals and cardinalities, and the bounds of a flow both list overlap (both contain its truth).
+ */
+function dayDifferences(a, b) {
+  if (!Array.isArray(a.flows)) {
+    const d = firstDifference({ ...a, scope: undefined }, { ...b, scope: undefined });
+    return { violations: d ? [d] : [], note: d ? `differs: ${d}` : 'identical but for scope' };
+  }
+  const violations = [];
+  for (const t of ['packets', 'bytes'])
+    if (a[t].total !== b[t].total) violations.push(`${t} total ${a[t].total} vs ${b[t].total}`);
+  const totalsEqual = violations.length === 0;
+  const id = (f) => `${f.src}|${f.dst}|${f.srcPort}|${f.dstPort}|${f.protocol}`;
+  const rankB = new Map(b.flows.map((f, i) => [id(f), i]));
+  let both = 0;
+  let sameRank = 0;
+  let maxDiff = 0;
+  a.flows.forEach((f, i) => {
+    const j = rankB.get(id(f));
+    if (j === undefined) return;
+    both++;
+    if (i === j) sameRank++;
+    const g = b.flows[j];
+    maxDiff = Math.max(maxDiff, Math.abs(f.packets - g.packets) / f.packets);
+    for (const t of ['packets', 'bytes'])
+      if (Math.max(f[`${t}Lower`], g[`${t}Lower`]) > Math.min(f[`${t}Upper`], g[`${t}Upper`]))
+        violations.push(
+          `${id(f)}: ${t} bounds [${f[`${t}Lower`]}, ${f[`${t}Upper`]}] and [${g[`${t}Lower`]}, ${g[`${t}Upper`]}] disjoint`,
+        );
+  });
+  const n = (x) => (x === null ? 'none' : Number(x).toLocaleString('en'));
+  return {
+    violations,
+    note: `totals equal: ${totalsEqual}; ${both} of ${a.flows.length} flows in both lists (${sameRank} at the same rank), estimates differ by at most ${(maxDiff * 100).toFixed(2)} %; complete above ${n(a.completeAbove)} / ${n(b.completeAbove)} packets, summary error ${n(a.summaryError)} / ${n(b.summaryError)}, k-th lower bound ${n(a.kthLower)} / ${n(b.kthLower)}, complete ${a.complete} / ${b.complete}`,
+  };
+}
+
 async function main() {
   console.log(
     `machine: ${os.cpus().length} × ${os.cpus()[0].model}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, load average ${os
@@ -297,11 +397,11 @@ async function main() {
   );
   const meta = await buildData();
   console.log(
-    `data: ${meta.hosts} hosts over ${meta.partitions} partitions, ~${meta.candidatesPerRow} candidates per 1 min row, a 1 h row with ${(meta.hourCandidateBytes / 2 ** 10).toFixed(0)} KiB of candidates (the shortlist), ${meta.days} days of 1 h rows; ${meta.storedMiB} MiB stored; built in ${meta.buildSeconds.toFixed(0)} s`,
+    `data: ${meta.hosts} hosts over ${meta.partitions} partitions, ~${meta.candidatesPerRow} candidates per 1 min row, a 1 h row with ${(meta.hourCandidateBytes / 2 ** 10).toFixed(0)} KiB of candidates (the shortlist), ${meta.days} days of 1 h rows, ${meta.dayRows} 1 d rows with ${(meta.dayCandidateBytes / 2 ** 10).toFixed(0)} KiB of candidates; ${meta.storedMiB} MiB stored; built in ${meta.buildSeconds.toFixed(0)} s`,
   );
   if (options['build-only']) return;
   const runs = [];
-  for (const f of FLEET) for (const w of WORKERS) runs.push(await measure(meta, w, f));
+  for (const d of DAYROWS) for (const f of FLEET) for (const w of WORKERS) runs.push(await measure(meta, w, f, d));
   const baseRun = runs[0];
   // Compared with keys sorted (an object's key order, e.g. scope.tiers, follows the order rows were listed in).
   const canonical = (v) =>
@@ -315,19 +415,35 @@ async function main() {
           )
         : v;
   const text = (body) => JSON.stringify(canonical(JSON.parse(body)));
+  // Identical within a day-rows setting; between the settings only answers that read no day row.
   const differ = [];
-  for (const r of runs)
-    for (const [k, v] of Object.entries(baseRun.answers))
+  const dayNotes = [];
+  for (const r of runs) {
+    const ref = runs.find((x) => x.days === r.days);
+    for (const [k, v] of Object.entries(ref.answers))
       if (text(r.answers[k]) !== text(v))
         differ.push(`${k} (${r.label}: ${firstDifference(JSON.parse(v), JSON.parse(r.answers[k]))})`);
+    if (ref !== r || r === baseRun) continue;
+    for (const [k, v] of Object.entries(baseRun.answers)) {
+      const [a, b] = [JSON.parse(v), JSON.parse(r.answers[k])];
+      if (!a.scope.tiers['1d'] && !b.scope.tiers['1d']) {
+        if (text(v) !== text(r.answers[k])) differ.push(`${k} (${r.label}: ${firstDifference(a, b)})`);
+        continue;
+      }
+      const d = dayDifferences(a, b);
+      differ.push(...d.violations.map((x) => `${k} (${r.label}: ${x})`));
+      dayNotes.push(`${k}, ${baseRun.label} / ${r.label}: ${d.note}`);
+    }
+  }
   console.log(
-    `\nanswers identical across ${runs.map((r) => r.label).join(', ')}: ${differ.length ? `NO: ${differ.join(', ')}` : 'yes'}`,
+    `\nanswers identical across ${runs.map((r) => r.label).join(', ')} (with and without day rows: totals, cardinalities, overlapping bounds): ${differ.length ? `NO: ${differ.join(', ')}` : 'yes'}`,
   );
+  for (const n of dayNotes) console.log(`  ${n}`);
   console.log(
     `merge cache off (every request merges and ranks); decoded rows cached (TMA_API_CACHE_MB=${options['cache-mb']}); ms`,
   );
   console.log(
-    `query           range rows               configuration   clients  requests     p50     p99   req/s  /health p99   p99: ${baseRun.label} / this`,
+    `query           range rows                     configuration   clients  requests     p50     p99   req/s  /health p99   p99: ${baseRun.label} / this`,
   );
   for (let i = 0; i < baseRun.rows.length; i++) {
     for (const c of [1, 10]) {
@@ -337,22 +453,25 @@ async function main() {
         const l = r.load[c];
         const ratio = baseRun.rows[i].load[c].p99 / Math.max(l.p99, 1);
         console.log(
-          `${r.what.padEnd(15)} ${r.range.padEnd(5)} ${r.tiers.padEnd(18)} ${run.label.padEnd(15)} ${String(c).padStart(8)} ${String(l.requests).padStart(9)} ${l.p50.toFixed(0).padStart(7)} ${l.p99.toFixed(0).padStart(7)} ${l.rps.toFixed(1).padStart(7)} ${l.healthP99.toFixed(0).padStart(12)}   ${ratio.toFixed(2)}×`,
+          `${r.what.padEnd(15)} ${r.range.padEnd(5)} ${r.tiers.padEnd(24)} ${run.label.padEnd(24)} ${String(c).padStart(8)} ${String(l.requests).padStart(9)} ${l.p50.toFixed(0).padStart(7)} ${l.p99.toFixed(0).padStart(7)} ${l.rps.toFixed(1).padStart(7)} ${l.healthP99.toFixed(0).padStart(12)}   ${ratio.toFixed(2)}×`,
         );
       }
     }
   }
   console.log(`\nsequential (1 client, ${REPEAT} requests each), CPU time per request (all threads), memory`);
   console.log(
-    'query           range rows               configuration    first    p50     max   CPU/request   RSS MiB   peak RSS MiB',
+    'query           range rows                     configuration    first    p50     max   CPU/request   RSS MiB   peak RSS MiB',
   );
   for (let i = 0; i < baseRun.rows.length; i++)
     for (const run of runs) {
       const r = run.rows[i];
       console.log(
-        `${r.what.padEnd(15)} ${r.range.padEnd(5)} ${r.tiers.padEnd(18)} ${run.label.padEnd(15)} ${r.cold.toFixed(0).padStart(6)} ${r.seqP50.toFixed(0).padStart(6)} ${r.seqMax.toFixed(0).padStart(7)} ${r.cpuMs.toFixed(0).padStart(13)} ${r.rssMiB.toFixed(0).padStart(9)} ${r.hwmMiB.toFixed(0).padStart(14)}`,
+        `${r.what.padEnd(15)} ${r.range.padEnd(5)} ${r.tiers.padEnd(24)} ${run.label.padEnd(24)} ${r.cold.toFixed(0).padStart(6)} ${r.seqP50.toFixed(0).padStart(6)} ${r.seqMax.toFixed(0).padStart(7)} ${r.cpuMs.toFixed(0).padStart(13)} ${r.rssMiB.toFixed(0).padStart(9)} ${r.hwmMiB.toFixed(0).padStart(14)}`,
       );
     }
+  console.log(
+    `\nload average (1 min) at start / end: ${runs.map((r) => `${r.label} ${r.load.join(' / ')}`).join(', ')}`,
+  );
 }
 
 main().catch((e) => {
