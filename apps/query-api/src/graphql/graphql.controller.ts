@@ -23,7 +23,11 @@ export class GraphQLController {
     variables: unknown,
     operationName: unknown,
   ) {
-    const r = await this.runner.run(query, variables, operationName);
+    const r = await this.runner.run(query, variables, operationName, {
+      method: req.method === 'POST' ? 'POST' : 'GET',
+      tokenName: req.tokenName ?? 'unknown',
+      scopes: req.tokenScopes ?? [],
+    });
     const internal = (r.body.errors as { extensions?: { code?: string } }[] | undefined)?.some(
       (e) => e.extensions?.code === 'INTERNAL_SERVER_ERROR',
     );
@@ -31,6 +35,7 @@ export class GraphQLController {
       outcome: r.status !== 200 ? 'rejected' : internal ? 'error' : r.body.errors ? 'partial' : 'ok',
     });
     if (internal) (req as unknown as { graphqlInternalError?: boolean }).graphqlInternalError = true;
+    if (r.status === 405) reply.header('allow', 'POST');
     return reply.code(r.status).header('content-type', 'application/json').send(r.body);
   }
 
