@@ -191,3 +191,32 @@ def graphql_within_stated_rules(body):
             if not within_stated_rules(args):
                 return False
     return True
+
+
+# GraphQL mutations: the answers their documentation promises (schemathesis-graphql.toml says why this check stands in
+# for the generic ones there).
+MUTATION_REFUSALS = {
+    "BAD_USER_INPUT",
+    "GRAPHQL_VALIDATION_FAILED",
+    "GRAPHQL_PARSE_FAILED",
+    "BAD_REQUEST",
+    "NOT_FOUND",
+    "CONFLICT",
+}
+
+
+@schemathesis.check
+def documented_mutation_answer(ctx, response, case):
+    if not str(case.operation.label).startswith("Mutation."):
+        return None
+    if response.status_code >= 500:
+        raise AssertionError(f"server error {response.status_code}")
+    body = response.json()
+    errors = body.get("errors") or []
+    if not errors and body.get("data") is None:
+        raise AssertionError("neither data nor errors")
+    for error in errors:
+        code = (error.get("extensions") or {}).get("code")
+        if code not in MUTATION_REFUSALS:
+            raise AssertionError(f"undocumented error {code}: {error.get('message')}")
+    return None
