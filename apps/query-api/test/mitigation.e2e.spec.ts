@@ -423,6 +423,12 @@ describe('/v1/mitigation', () => {
       expect(await removed.textContent()).toContain('edge-1: 200');
       expect(await page.locator('#rules tbody tr[data-status="proposed"]').count()).toBe(4);
       expect(await page.textContent('#rules-note')).toMatch(/0 in force, 4 awaiting approval · cap 4/);
+      // the flood alert's own proposal, from its row: refused here (the cap is reached), with the API's message
+      await page.click('#threats button[data-propose-alert]');
+      await page.waitForSelector('#rules-message.error');
+      expect(await page.textContent('#rules-message')).toBe(
+        'propose refused: 4 rules are proposed or in force: the cap is 4 (TMA_MITIGATION_MAX_RULES)',
+      );
       const shots = join(process.env.TMA_STATE_DIR ?? join(__dirname, '../../../.state'), 'screenshots');
       mkdirSync(shots, { recursive: true });
       await page.locator('#rules').scrollIntoViewIfNeeded();
