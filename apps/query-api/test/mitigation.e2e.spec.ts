@@ -1,6 +1,7 @@
 // Block rules through the API over real embedded ClickHouse and the real Kafka broker: proposed by a read token or
 // from a detector's flood alert, approved only by an admin token (a read token gets 403), sent on the commands topic,
-// and audited from proposal to each host's report of applying it; protected addresses and the cap are refused.
+// and audited from proposal to each host's report of applying it; the same over the GraphQL mutations (a read token's
+// decision is FORBIDDEN and changes nothing); protected addresses and the cap are refused.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { tmpdir } from 'node:os';
