@@ -290,6 +290,9 @@ describe('/v1/mitigation', () => {
     expect(noReason.errors[0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'reason' });
 
     // a read token: refused with the admin scope named, the rule untouched and nothing audited
+    const scopeFailures = async () =>
+      (await api.metrics.authFailures.get()).values.find((v) => v.labels.reason === 'scope')?.value ?? 0;
+    const failuresBefore = await scopeFailures();
     for (const m of ['approveRule', 'rejectRule', 'removeRule']) {
       const denied = await gql(READ, `mutation { ${m}(id: "${id}", note: "me") { id status } }`);
       expect(denied).toEqual({
@@ -297,6 +300,7 @@ describe('/v1/mitigation', () => {
         errors: [{ message: 'the token lacks the admin scope', path: [m], extensions: { code: 'FORBIDDEN' } }],
       });
     }
+    expect(await scopeFailures()).toBe(failuresBefore + 3);
     // mutations never run over GET, not even with an admin token
     const overGet = await call(
       'GET',

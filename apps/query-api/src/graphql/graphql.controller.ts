@@ -28,9 +28,10 @@ export class GraphQLController {
       tokenName: req.tokenName ?? 'unknown',
       scopes: req.tokenScopes ?? [],
     });
-    const internal = (r.body.errors as { extensions?: { code?: string } }[] | undefined)?.some(
-      (e) => e.extensions?.code === 'INTERNAL_SERVER_ERROR',
-    );
+    const codes = ((r.body.errors ?? []) as { extensions?: { code?: string } }[]).map((e) => e.extensions?.code);
+    const internal = codes.includes('INTERNAL_SERVER_ERROR');
+    // a decision without the admin scope counts as REST's 403 does
+    if (codes.includes('FORBIDDEN')) this.metrics.authFailures.inc({ reason: 'scope' });
     this.metrics.graphql.inc({
       outcome: r.status !== 200 ? 'rejected' : internal ? 'error' : r.body.errors ? 'partial' : 'ok',
     });
