@@ -434,6 +434,14 @@ describe('/v1/mitigation', () => {
       expect(await page.textContent('#rules-message')).toBe(
         'propose refused: 4 rules are proposed or in force: the cap is 4 (TMA_MITIGATION_MAX_RULES)',
       );
+      // with room under the cap (an admin rejects one over REST) the same button proposes the alert's rule, as dry-run
+      const [first] = (await call('GET', '/v1/mitigation/rules?status=proposed')).body.rules;
+      expect((await call('POST', `/v1/mitigation/rules/${first.id}/reject`, ADMIN, {})).status).toBe(200);
+      await page.click('#threats button[data-propose-alert]');
+      await page.waitForSelector('#rules tbody tr[data-status="proposed"][data-prefix="203.0.113.0/24"]');
+      expect(await page.textContent('#rules-message')).toBe('propose: rule 203.0.113.0/24 is proposed');
+      const fromAlert = page.locator('#rules tbody tr[data-status="proposed"][data-prefix="203.0.113.0/24"]');
+      expect(await fromAlert.textContent()).toMatch(/dry-run.*reader \(detector\)/);
       const shots = join(process.env.TMA_STATE_DIR ?? join(__dirname, '../../../.state'), 'screenshots');
       mkdirSync(shots, { recursive: true });
       await page.locator('#rules').scrollIntoViewIfNeeded();

@@ -291,6 +291,11 @@ describe('single-machine stack over real Kafka', () => {
       const shots = join(process.env.TMA_STATE_DIR ?? join(root, '.state'), 'screenshots');
       await page.locator('#rules').scrollIntoViewIfNeeded();
       await page.screenshot({ path: join(shots, 'mitigation-actions.png'), fullPage: true });
+      // Remove takes it back; the open audit trail follows (kept open across the reload)
+      await rowOf(page).locator('button[data-action="remove"]').click();
+      await page.waitForSelector('#rules tbody tr[data-prefix="203.0.113.0/24"][data-status="removed"]');
+      await page.waitForSelector(`#rules tr[data-audit="${id}"] tr[data-step="removed"]`);
+      expect(await rowOf(page).locator('button').count()).toBe(0);
     });
     expect(errors).toEqual([]);
   });
