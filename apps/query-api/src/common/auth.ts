@@ -17,7 +17,8 @@ declare module 'fastify' {
 
 const PUBLIC = [/^\/health$/, /^\/ready$/, /^\/$/, /^\/dashboard(\/.*)?$/, /^\/docs(\/.*)?$/, /^\/favicon\.ico$/];
 
-/** Routes for admin tokens only: free-form SQL (read-only, but over every table), deciding on block rules. */
+/** Routes for admin tokens only: free-form SQL (read-only, but over every table), deciding on block rules. The same
+ * decisions over /graphql check the scope in their resolvers (graphql.resolvers.ts), /graphql itself needs read. */
 const ADMIN = [/^\/v1\/sql$/, /^\/v1\/mitigation\/rules\/[^/]+\/(approve|reject|remove)\/?$/];
 
 /** The refusal of a token without `scope`, the same over REST and GraphQL. */
