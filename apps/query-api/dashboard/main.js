@@ -2,7 +2,7 @@
 // the URL, reloads on form submit, history navigation and the auto-refresh interval.
 import { api, promptToken, takeTokenFromFragment, timeParams } from './api.js';
 import * as panels from './panels.js';
-import { renderRules, renderThreats } from './threats.js';
+import { initRules, renderRules, renderThreats } from './threats.js';
 import { fillForm, formQuery, readState } from './state.js';
 
 const form = document.getElementById('controls');
@@ -62,6 +62,7 @@ async function load() {
 }
 
 panels.kpiTiles(document.getElementById('kpis'));
+initRules(load);
 takeTokenFromFragment();
 document.getElementById('token-button').addEventListener('click', () => {
   if (promptToken()) load();

@@ -1,6 +1,7 @@
 // Block rules through the API over real embedded ClickHouse and the real Kafka broker: proposed by a read token or
 // from a detector's flood alert, approved only by an admin token (a read token gets 403), sent on the commands topic,
-// and audited from proposal to each host's report of applying it; protected addresses and the cap are refused.
+// and audited from proposal to each host's report of applying it; the same over the GraphQL mutations (a read token's
+// decision is FORBIDDEN and changes nothing); protected addresses and the cap are refused.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { tmpdir } from 'node:os';
@@ -261,6 +262,123 @@ describe('/v1/mitigation', () => {
     expect(r.body.audit.map((s: { step: string }) => s.step)).toEqual(['proposed', 'rejected']);
   }, 60_000);
 
+  it('GraphQL mutations as REST: a read token proposes but cannot decide (nothing changes), an admin approves (the command goes out as with REST), removes, rejects; all audited', async () => {
+    const FIELDS = 'id status version proposedBy decidedBy expiresAt audit { at step actor detail }';
+    const gql = async (token: string, query: string, variables?: object) =>
+      (await call('POST', '/graphql', token, { query, variables })).body;
+    const t0 = Date.now();
+    const p = await gql(
+      READ,
+      `mutation($p: Cidr) { proposeRule(srcPrefix: $p, dst: "${VICTIM}", port: 53, protocol: udp, ttlSeconds: 300,
+        reason: "DNS amplification", hosts: ["edge-2"]) { ${FIELDS} srcPrefix port protocol hosts } }`,
+      { p: '198.19.7.0/24' },
+    );
+    expect(p.errors).toBeUndefined();
+    const id = p.data.proposeRule.id;
+    expect(p.data.proposeRule).toMatchObject({ status: 'proposed', version: 1, proposedBy: 'reader', port: 53 });
+    const steps = (r: { audit: { step: string; actor: string; detail: string }[] }) =>
+      r.audit.map((s) => [s.step, s.actor, s.detail]);
+    const rest = async () => (await call('GET', `/v1/mitigation/rules/${id}`)).body;
+    // the same refusals as REST, for the same reasons
+    const bad = await gql(
+      READ,
+      'mutation { proposeRule(srcPrefix: "192.0.2.0/24", ttlSeconds: 60, reason: "x y z") { id } }',
+    );
+    expect(bad.errors[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'srcPrefix' } });
+    expect(bad.errors[0].message).toMatch(/holds 192\.0\.2\.53/);
+    const noReason = await gql(READ, 'mutation { proposeRule(srcPrefix: "198.19.8.0/24", ttlSeconds: 60) { id } }');
+    expect(noReason.errors[0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'reason' });
+
+    // a read token: refused with the admin scope named, the rule untouched and nothing audited
+    const scopeFailures = async () =>
+      (await api.metrics.authFailures.get()).values.find((v) => v.labels.reason === 'scope')?.value ?? 0;
+    const failuresBefore = await scopeFailures();
+    for (const m of ['approveRule', 'rejectRule', 'removeRule']) {
+      const denied = await gql(READ, `mutation { ${m}(id: "${id}", note: "me") { id status } }`);
+      expect(denied).toEqual({
+        data: null,
+        errors: [{ message: 'the token lacks the admin scope', path: [m], extensions: { code: 'FORBIDDEN' } }],
+      });
+    }
+    expect(await scopeFailures()).toBe(failuresBefore + 3);
+    // mutations never run over GET, not even with an admin token
+    const overGet = await call(
+      'GET',
+      `/graphql?query=${encodeURIComponent(`mutation { approveRule(id: "${id}") { id } }`)}`,
+      ADMIN,
+    );
+    expect(overGet.status).toBe(405);
+    expect(overGet.body.errors[0].extensions.code).toBe('METHOD_NOT_ALLOWED');
+    const untouched = await rest();
+    expect(untouched).toMatchObject({ status: 'proposed', version: 1, decidedBy: null });
+    expect(steps(untouched)).toEqual([['proposed', 'reader', 'DNS amplification']]);
+
+    const a = await gql(
+      ADMIN,
+      `mutation { approveRule(id: "${id}", note: "checked the resolver logs") { ${FIELDS} } }`,
+    );
+    expect(a.errors).toBeUndefined();
+    expect(a.data.approveRule).toMatchObject({ status: 'approved', version: 2, decidedBy: 'admin' });
+    expect(Date.parse(a.data.approveRule.expiresAt) - t0).toBeGreaterThanOrEqual(300_000);
+    const again = await gql(ADMIN, `mutation { approveRule(id: "${id}") { id } }`);
+    expect(again.errors[0]).toMatchObject({
+      extensions: { code: 'CONFLICT' },
+      message: `rule ${id} is approved, not proposed`,
+    });
+    const missing = await gql(ADMIN, `mutation { approveRule(id: "${randomUUID()}") { id } }`);
+    expect(missing.errors[0].extensions).toEqual({ code: 'NOT_FOUND' });
+    // the first rule's APPLY and REMOVE (REST) came first; this one's APPLY is the third command, the same shape
+    const sent = await commands(3);
+    expect(sent[2].key).toBe('edge-2');
+    expect(sent[2].cmd).toEqual({
+      ruleId: id,
+      version: 2,
+      action: 'APPLY',
+      hosts: ['edge-2'],
+      srcPrefix: '198.19.7.0/24',
+      dst: VICTIM,
+      port: 53,
+      protocol: 'udp',
+      dryRun: false,
+      expiresAtMs: Date.parse(a.data.approveRule.expiresAt),
+      reason: 'DNS amplification',
+      approvedBy: 'admin',
+      issuedAtMs: expect.any(Number),
+    });
+
+    const r = await gql(ADMIN, `mutation { removeRule(id: "${id}", note: "amplifier patched") { ${FIELDS} } }`);
+    expect(r.data.removeRule).toMatchObject({ status: 'removed', version: 3 });
+    expect((await commands(4))[3].cmd).toMatchObject({ ruleId: id, version: 3, action: 'REMOVE', approvedBy: 'admin' });
+
+    // the audit trail: who, when, what, why
+    const g = await gql(READ, `{ mitigationRule(id: "${id}") { audit { at step actor detail } } }`);
+    expect(steps(g.data.mitigationRule)).toEqual([
+      ['proposed', 'reader', 'DNS amplification'],
+      ['approved', 'admin', 'checked the resolver logs'],
+      ['removed', 'admin', 'amplifier patched'],
+    ]);
+    const at = g.data.mitigationRule.audit.map((s: { at: string }) => Date.parse(s.at));
+    expect(at).toEqual([...at].sort((x, y) => x - y));
+    expect(at[0]).toBeGreaterThanOrEqual(t0 - 1000);
+    expect(at[2]).toBeLessThanOrEqual(Date.now());
+
+    // a dry-run proposal, rejected by an admin with its reason
+    const d = await gql(
+      READ,
+      'mutation { proposeRule(srcPrefix: "198.19.9.0/24", ttlSeconds: 60, reason: "probe sweep", dryRun: true) { id dryRun } }',
+    );
+    expect(d.data.proposeRule.dryRun).toBe(true);
+    const j = await gql(
+      ADMIN,
+      `mutation { rejectRule(id: "${d.data.proposeRule.id}", note: "a scanner we run") { ${FIELDS} } }`,
+    );
+    expect(j.data.rejectRule).toMatchObject({ status: 'rejected', version: 2, decidedBy: 'admin' });
+    expect(steps(j.data.rejectRule)).toEqual([
+      ['proposed', 'reader', 'probe sweep'],
+      ['rejected', 'admin', 'a scanner we run'],
+    ]);
+  }, 90_000);
+
   it('refuses rules that would hold a protected address or a broker, bad prefixes, and more than the cap', async () => {
     const bad = async (body: object, status: number, field?: string, message?: RegExp) => {
       const r = await call('POST', '/v1/mitigation/rules', READ, body);
@@ -310,6 +428,20 @@ describe('/v1/mitigation', () => {
       expect(await removed.textContent()).toContain('edge-1: 200');
       expect(await page.locator('#rules tbody tr[data-status="proposed"]').count()).toBe(4);
       expect(await page.textContent('#rules-note')).toMatch(/0 in force, 4 awaiting approval · cap 4/);
+      // the flood alert's own proposal, from its row: refused here (the cap is reached), with the API's message
+      await page.click('#threats button[data-propose-alert]');
+      await page.waitForSelector('#rules-message.error');
+      expect(await page.textContent('#rules-message')).toBe(
+        'propose refused: 4 rules are proposed or in force: the cap is 4 (TMA_MITIGATION_MAX_RULES)',
+      );
+      // with room under the cap (an admin rejects one over REST) the same button proposes the alert's rule, as dry-run
+      const [first] = (await call('GET', '/v1/mitigation/rules?status=proposed')).body.rules;
+      expect((await call('POST', `/v1/mitigation/rules/${first.id}/reject`, ADMIN, {})).status).toBe(200);
+      await page.click('#threats button[data-propose-alert]');
+      await page.waitForSelector('#rules tbody tr[data-status="proposed"][data-prefix="203.0.113.0/24"]');
+      expect(await page.textContent('#rules-message')).toBe('propose: rule 203.0.113.0/24 is proposed');
+      const fromAlert = page.locator('#rules tbody tr[data-status="proposed"][data-prefix="203.0.113.0/24"]');
+      expect(await fromAlert.textContent()).toMatch(/dry-run.*reader \(detector\)/);
       const shots = join(process.env.TMA_STATE_DIR ?? join(__dirname, '../../../.state'), 'screenshots');
       mkdirSync(shots, { recursive: true });
       await page.locator('#rules').scrollIntoViewIfNeeded();

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
-import { chromium } from 'playwright-core';
-import { snapshotTopic } from '@tma/schema';
+import { chromium, type Page } from 'playwright-core';
+import { mitigationCommandTopic, mitigationReportTopic, snapshotTopic } from '@tma/schema';
 import { fromHex, parseFlowKey } from '@tma/sketch';
 // The fleet simulator has no package alias yet (tools/ is not a workspace).
 import { FleetSimulator } from '@tma/fleet-sim';
@@ -23,6 +23,7 @@ const root = resolve(__dirname, '../../..');
 const MAIN = join(root, 'apps/query-api/dist/main.js');
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = `browser-test-${randomBytes(8).toString('hex')}`;
+const ADMIN = `browser-admin-${randomBytes(8).toString('hex')}`;
 const prefix = `tqapi${randomBytes(4).toString('hex')}`;
 const MIN = 60_000;
 const T0 = Math.floor(Date.now() / MIN) * MIN - 20 * MIN;
@@ -68,6 +69,37 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 1
   );
 }
 
+/** Headless Chromium on a fresh profile; `run` gets a page, and the page errors are returned. */
+async function inBrowser(run: (page: Page) => Promise<void>): Promise<string[]> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: ./tma setup installs Debian's chromium`);
+  const profile = mkdtempSync(join(tmpdir(), 'tma-chromium-'));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1400, height: 1000 },
+  });
+  const errors: string[] = [];
+  try {
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    await run(page);
+  } finally {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+  return errors;
+}
+
 const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
 
 beforeAll(async () => {
@@ -80,7 +112,8 @@ beforeAll(async () => {
       ...process.env,
       TMA_CHDB_PATH: join(work, 'chdb'),
       TMA_API_PORT: String(port),
-      TMA_API_TOKENS: `browser:${TOKEN}`,
+      TMA_API_TOKENS: `browser:${TOKEN},operator:${ADMIN}:read+admin`,
+      TMA_MITIGATION_TOPIC_PREFIX: prefix,
       TMA_KAFKA_BROKERS: brokers,
       TMA_TOPIC_PREFIX: prefix,
       TMA_AGG_GROUP_ID: `${prefix}-group`,
@@ -114,7 +147,9 @@ afterAll(async () => {
   }
   const admin = kafka.admin();
   await admin.connect().catch(() => undefined);
-  await admin.deleteTopics({ topics: [snapshotTopic(prefix)] }).catch(() => undefined);
+  await admin
+    .deleteTopics({ topics: [snapshotTopic(prefix), mitigationCommandTopic(prefix), mitigationReportTopic(prefix)] })
+    .catch(() => undefined);
   await admin.disconnect().catch(() => undefined);
   rmSync(work, { recursive: true, force: true });
 });
@@ -154,30 +189,10 @@ describe('single-machine stack over real Kafka', () => {
   });
 
   it('the dashboard renders real figures, a protocol filter changes them and lands in the URL; screenshot saved', async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: ./tma setup installs Debian's chromium`);
     const truth = sim.truth;
     let udp = 0;
     for (const w of truth.windows.values()) udp += w.protocols.get(17)?.packets ?? 0;
-    const profile = mkdtempSync(join(tmpdir(), 'tma-chromium-'));
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1400, height: 1000 },
-    });
-    const errors: string[] = [];
-    try {
-      const page = await browser.newPage();
-      page.on('pageerror', (e) => errors.push(e.message));
+    const errors = await inBrowser(async (page) => {
       await page.goto(`${base}/dashboard?range=30m&refresh=0#token=${TOKEN}`);
       await page.waitForSelector('body[data-loaded="1"]');
       expect(await page.textContent('#status')).toMatch(/^updated/);
@@ -216,10 +231,72 @@ describe('single-machine stack over real Kafka', () => {
       await page.reload();
       await page.waitForSelector('body[data-loaded="1"]');
       expect(await page.inputValue('select[name="protocol"]')).toBe('udp');
-      expect(errors).toEqual([]);
-    } finally {
-      await browser.close();
-      rmSync(profile, { recursive: true, force: true });
-    }
+    });
+    expect(errors).toEqual([]);
+  });
+
+  it('block rules from the dashboard: a read token proposes, its approve is refused with the API message; an admin approves and the audit trail shows who and why', async () => {
+    const rowOf = (page: Page) => page.locator('#rules tbody tr[data-prefix="203.0.113.0/24"]');
+    const errors = await inBrowser(async (page) => {
+      const notes: string[] = [];
+      page.on('dialog', (d) => {
+        notes.push(d.message());
+        void d.accept('seen on the flood graphs');
+      });
+      await page.goto(`${base}/dashboard?range=30m&refresh=0#token=${TOKEN}`);
+      await page.waitForSelector('body[data-loaded="1"]');
+      // propose with the read token through the form
+      await page.fill('#propose input[name="srcPrefix"]', '203.0.113.0/24');
+      await page.fill('#propose input[name="dst"]', '198.51.100.7');
+      await page.fill('#propose input[name="port"]', '80');
+      await page.selectOption('#propose select[name="protocol"]', 'udp');
+      await page.fill('#propose input[name="reason"]', 'UDP flood from one /24');
+      await page.click('#propose button[type="submit"]');
+      await page.waitForSelector('#rules tbody tr[data-prefix="203.0.113.0/24"][data-status="proposed"]');
+      expect(await page.textContent('#rules-message')).toBe('propose: rule 203.0.113.0/24 is proposed');
+      expect(await rowOf(page).textContent()).toContain('dry-run');
+      // approving with the read token: the API's 403 message, the rule stays proposed
+      await rowOf(page).locator('button[data-action="approve"]').click();
+      await page.waitForSelector('#rules-message.error');
+      expect(await page.textContent('#rules-message')).toBe('approve refused: the token lacks the admin scope');
+      expect(await rowOf(page).getAttribute('data-status')).toBe('proposed');
+      const id = (await rowOf(page).getAttribute('data-rule'))!;
+      expect((await api(`/v1/mitigation/rules/${id}`)).audit).toHaveLength(1);
+
+      // the admin token approves through the button
+      // another view (a new page load), so the fragment token is taken
+      await page.goto(`${base}/dashboard?range=1h&refresh=0#token=${ADMIN}`);
+      await page.waitForSelector('body[data-loaded="1"]');
+      expect(await rowOf(page).locator('button').allTextContents()).toEqual(['Approve', 'Reject']);
+      await rowOf(page).locator('button[data-action="approve"]').click();
+      await page.waitForSelector('#rules tbody tr[data-prefix="203.0.113.0/24"][data-status="approved"]');
+      expect(await page.textContent('#rules-message')).toBe('approve: rule 203.0.113.0/24 is approved');
+      expect(await rowOf(page).locator('button').allTextContents()).toEqual(['Remove']);
+      expect(notes).toEqual([
+        'Why approve 203.0.113.0/24? (kept in the audit trail)',
+        'Why approve 203.0.113.0/24? (kept in the audit trail)',
+      ]);
+      // a click on the rule shows its audit trail: who, when, what, why
+      await rowOf(page).locator('td').first().click();
+      await page.waitForSelector(`#rules tr[data-audit="${id}"] tr[data-step="approved"]`);
+      const steps = await page
+        .locator(`#rules tr[data-audit="${id}"] tbody tr`)
+        .evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(1, 4).map((c) => c.textContent)));
+      expect(steps).toEqual([
+        ['browser', 'proposed', 'UDP flood from one /24'],
+        ['operator', 'approved', 'seen on the flood graphs'],
+      ]);
+      const rule = await api(`/v1/mitigation/rules/${id}`);
+      expect(rule).toMatchObject({ status: 'approved', proposedBy: 'browser', decidedBy: 'operator', dryRun: true });
+      const shots = join(process.env.TMA_STATE_DIR ?? join(root, '.state'), 'screenshots');
+      await page.locator('#rules').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(shots, 'mitigation-actions.png'), fullPage: true });
+      // Remove takes it back; the open audit trail follows (kept open across the reload)
+      await rowOf(page).locator('button[data-action="remove"]').click();
+      await page.waitForSelector('#rules tbody tr[data-prefix="203.0.113.0/24"][data-status="removed"]');
+      await page.waitForSelector(`#rules tr[data-audit="${id}"] tr[data-step="removed"]`);
+      expect(await rowOf(page).locator('button').count()).toBe(0);
+    });
+    expect(errors).toEqual([]);
   });
 });

@@ -10,13 +10,19 @@ import type { Metrics } from '../observability';
 declare module 'fastify' {
   interface FastifyRequest {
     tokenName?: string;
+    /** The token's scopes (every scope when authentication is off), for checks inside a route (GraphQL mutations). */
+    tokenScopes?: readonly TokenScope[];
   }
 }
 
 const PUBLIC = [/^\/health$/, /^\/ready$/, /^\/$/, /^\/dashboard(\/.*)?$/, /^\/docs(\/.*)?$/, /^\/favicon\.ico$/];
 
-/** Routes for admin tokens only: free-form SQL (read-only, but over every table), deciding on block rules. */
+/** Routes for admin tokens only: free-form SQL (read-only, but over every table), deciding on block rules. The same
+ * decisions over /graphql check the scope in their resolvers (graphql.resolvers.ts), /graphql itself needs read. */
 const ADMIN = [/^\/v1\/sql$/, /^\/v1\/mitigation\/rules\/[^/]+\/(approve|reject|remove)\/?$/];
+
+/** The refusal of a token without `scope`, the same over REST and GraphQL. */
+export const lacksScope = (scope: TokenScope) => `the token lacks the ${scope} scope`;
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -37,6 +43,7 @@ export function installAuth(fastify: FastifyInstance, config: QueryApiConfig, me
     const path = req.url.split('?')[0];
     if (!config.authEnabled) {
       req.tokenName = 'auth-off';
+      req.tokenScopes = ['read', 'admin'];
       return;
     }
     const header = req.headers.authorization;
@@ -62,7 +69,8 @@ export function installAuth(fastify: FastifyInstance, config: QueryApiConfig, me
     const token = find(m[1]);
     if (!token) return refuse(401, 'unknown', 'the bearer token is not valid');
     const needed: TokenScope = ADMIN.some((re) => re.test(path)) ? 'admin' : 'read';
-    if (!token.scopes.includes(needed)) return refuse(403, 'scope', `the token lacks the ${needed} scope`);
+    if (!token.scopes.includes(needed)) return refuse(403, 'scope', lacksScope(needed));
     req.tokenName = token.name;
+    req.tokenScopes = token.scopes;
   });
 }

@@ -1,6 +1,12 @@
 import { buildSchema, getIntrospectionQuery, parse } from 'graphql';
 import { InvalidInputError } from '../common/errors';
-import { introspectionSizes, MAX_COMPLEXITY, MAX_INTROSPECTION_COST, measure } from './graphql.complexity';
+import {
+  introspectionSizes,
+  MAX_COMPLEXITY,
+  MAX_INTROSPECTION_COST,
+  measure,
+  MUTATION_COST,
+} from './graphql.complexity';
 import { SDL } from './graphql.schema';
 
 const sizes = introspectionSizes(buildSchema(SDL));
@@ -45,6 +51,18 @@ describe('measure', () => {
     expect(m.complexity).toBe(1 + 20 * 2 ** 40 * 2); // hosts is a list
   });
 
+  it('costs each mutation MUTATION_COST besides its selection, through fragments, so a document holds at most 20', () => {
+    const one = measure(parse('mutation { approveRule(id: "x") { id audit { step } } }'));
+    expect(one.complexity).toBe(MUTATION_COST + 1 + 1 + (1 + 200)); // audit is sized 200
+    const frag = measure(
+      parse('mutation { ...M } fragment M on Mutation { a: rejectRule(id: "x") { id } b: removeRule(id: "y") { id } }'),
+    );
+    expect(frag.complexity).toBe(2 * MUTATION_COST + 2 * 2);
+    const many = Array.from({ length: 21 }, (_, i) => `m${i}: proposeRule(srcPrefix: "10.${i}.0.0/16") { id }`);
+    expect(measure(parse(`mutation { ${many.join(' ')} }`)).complexity).toBeGreaterThan(MAX_COMPLEXITY);
+    // queries are not charged for it
+    expect(measure(parse('{ mitigationRule(id: "x") { id } }')).complexity).toBe(2);
+  });
   it('refuses fragment cycles with an infinite cost', () => {
     const doc = parse('query { hosts { ...A } } fragment A on Hosts { ...B } fragment B on Hosts { ...A }');
     expect(measure(doc).complexity).toBe(Infinity);

@@ -1,7 +1,8 @@
 // Depth and cost of a GraphQL operation, checked before validation and execution so a hostile document is refused in
 // time linear in its length: each fragment is costed once per k in effect (memoised) and fragment cycles are refused.
 // A flows list costs k items, other lists 20; introspection (__schema, __type) is costed against the schema's real
-// sizes on its own budget (the standard introspection query fits), and is exempt from the depth limit.
+// sizes on its own budget (the standard introspection query fits), and is exempt from the depth limit. Each mutation
+// field costs MUTATION_COST besides its selection.
 import {
   type DocumentNode,
   type FragmentDefinitionNode,
@@ -12,6 +13,7 @@ import {
   isInterfaceType,
   Kind,
   type OperationDefinitionNode,
+  OperationTypeNode,
   type SelectionSetNode,
   type ValueNode,
 } from 'graphql';
@@ -37,6 +39,9 @@ const LIST_FIELDS = new Set([
   'drops',
 ]);
 const LIST_ITEMS = 20;
+/** Each mutation (a proposal or decision: reads every rule, writes and audits) costs as much as 1000 fields, so one
+ * operation holds at most 20 of them. */
+export const MUTATION_COST = 1000;
 /** Lists with a larger cap of their own (threats.service.ts: MAX_ALERTS, MAX_TIMELINE; mitigation.service.ts:
  * MAX_RULES_LISTED, MAX_AUDIT). */
 const SIZED_LISTS = new Map([
@@ -183,12 +188,30 @@ export function measure(
     return out;
   };
 
+  // The root fields of a mutation through its fragments, each fragment counted once (memo); only run once walk found
+  // the operation finite, so without cycles.
+  const rootMemo = new Map<string, number>();
+  const rootFields = (set: SelectionSetNode): number => {
+    let n = 0;
+    for (const sel of set.selections) {
+      if (sel.kind === Kind.FIELD) n += sel.name.value === '__typename' ? 0 : 1;
+      else if (sel.kind === Kind.INLINE_FRAGMENT) n += rootFields(sel.selectionSet);
+      else {
+        const frag = fragments.get(sel.name.value);
+        if (frag && !rootMemo.has(frag.name.value)) rootMemo.set(frag.name.value, rootFields(frag.selectionSet));
+        n += rootMemo.get(sel.name.value) ?? 0;
+      }
+    }
+    return n;
+  };
   const total: Measure = { depth: 0, complexity: 0, introspection: 0 };
   for (const d of doc.definitions) {
     if (d.kind !== Kind.OPERATION_DEFINITION) continue;
     if (options.operationName && d.name?.value !== options.operationName) continue;
     op = d;
     const c = walk(d.selectionSet, DEFAULT_K, false, 0);
+    if (d.operation === OperationTypeNode.MUTATION && Number.isFinite(c.data))
+      c.data += MUTATION_COST * rootFields(d.selectionSet);
     // Counted in nested selection sets below the operation's own (a root field alone is depth 0).
     total.depth = Math.max(total.depth, c.depth - 1);
     total.complexity += c.data;

@@ -23,14 +23,20 @@ export class GraphQLController {
     variables: unknown,
     operationName: unknown,
   ) {
-    const r = await this.runner.run(query, variables, operationName);
-    const internal = (r.body.errors as { extensions?: { code?: string } }[] | undefined)?.some(
-      (e) => e.extensions?.code === 'INTERNAL_SERVER_ERROR',
-    );
+    const r = await this.runner.run(query, variables, operationName, {
+      method: req.method === 'POST' ? 'POST' : 'GET',
+      tokenName: req.tokenName ?? 'unknown',
+      scopes: req.tokenScopes ?? [],
+    });
+    const codes = ((r.body.errors ?? []) as { extensions?: { code?: string } }[]).map((e) => e.extensions?.code);
+    const internal = codes.includes('INTERNAL_SERVER_ERROR');
+    // a decision without the admin scope counts as REST's 403 does
+    if (codes.includes('FORBIDDEN')) this.metrics.authFailures.inc({ reason: 'scope' });
     this.metrics.graphql.inc({
       outcome: r.status !== 200 ? 'rejected' : internal ? 'error' : r.body.errors ? 'partial' : 'ok',
     });
     if (internal) (req as unknown as { graphqlInternalError?: boolean }).graphqlInternalError = true;
+    if (r.status === 405) reply.header('allow', 'POST');
     return reply.code(r.status).header('content-type', 'application/json').send(r.body);
   }
 

@@ -1,10 +1,12 @@
 // Runs GraphQL operations over the same services as REST: size, depth and complexity checked before validation and
-// execution; argument errors come back as BAD_USER_INPUT naming the field, internal ones without detail.
-import { Inject, Injectable } from '@nestjs/common';
+// execution; argument errors come back as BAD_USER_INPUT naming the field, refusals REST answers with 403, 404 or 409
+// as FORBIDDEN, NOT_FOUND or CONFLICT with the same message, internal ones without detail. Mutations need POST.
+import { HttpException, Inject, Injectable } from '@nestjs/common';
 import {
   buildSchema,
   type DocumentNode,
   execute,
+  getOperationAST,
   GraphQLError,
   type GraphQLSchema,
   Kind,
@@ -25,7 +27,7 @@ import {
   type Measure,
   measure,
 } from './graphql.complexity';
-import { GraphQLResolvers } from './graphql.resolvers';
+import { type GraphQLContext, GraphQLResolvers } from './graphql.resolvers';
 import { installScalars } from './graphql.scalars';
 import { SDL } from './graphql.schema';
 
@@ -33,6 +35,9 @@ export interface GraphQLResponse {
   status: number;
   body: { data?: unknown; errors?: unknown[] };
 }
+
+const HTTP_CODES: Record<number, string> = { 403: 'FORBIDDEN', 404: 'NOT_FOUND', 409: 'CONFLICT' };
+const httpCode = (status: number) => HTTP_CODES[status] ?? 'BAD_USER_INPUT';
 
 const cost = (n: number) => (n < 1e15 ? Math.round(n).toLocaleString('en-US') : n.toExponential(2));
 
@@ -54,7 +59,12 @@ export class GraphQLRunner {
     return printSchema(this.schema);
   }
 
-  async run(query: unknown, variables: unknown, operationName: unknown): Promise<GraphQLResponse> {
+  async run(
+    query: unknown,
+    variables: unknown,
+    operationName: unknown,
+    caller: GraphQLContext & { method: 'GET' | 'POST' },
+  ): Promise<GraphQLResponse> {
     const bad = (message: string, field?: string): GraphQLResponse => ({
       status: 400,
       body: { errors: [{ message, extensions: { code: 'BAD_REQUEST', ...(field ? { field } : {}) } }] },
@@ -131,10 +141,21 @@ export class GraphQLRunner {
         },
       };
     }
+    // GET stays read-only (a link or a prefetch must never change anything): mutations need POST.
+    if (
+      caller.method === 'GET' &&
+      getOperationAST(doc, (operationName as string) ?? undefined)?.operation === 'mutation'
+    )
+      return {
+        status: 405,
+        body: { errors: [{ message: 'mutations are sent with POST', extensions: { code: 'METHOD_NOT_ALLOWED' } }] },
+      };
+    const context: GraphQLContext = { tokenName: caller.tokenName, scopes: caller.scopes };
     const result = await execute({
       schema: this.schema,
       document: doc,
       rootValue: this.resolvers.root,
+      contextValue: context,
       variableValues: (variables as Record<string, unknown>) ?? undefined,
       operationName: (operationName as string) ?? undefined,
     });
@@ -143,6 +164,9 @@ export class GraphQLRunner {
       const orig = e.originalError;
       if (orig instanceof InvalidInputError)
         return { message: orig.message, path: e.path, extensions: { code: 'BAD_USER_INPUT', field: orig.field } };
+      // A refusal the REST endpoint answers with a 4xx (403, 404, 409): its message, the status as a code.
+      if (orig instanceof HttpException && orig.getStatus() < 500)
+        return { message: orig.message, path: e.path, extensions: { code: httpCode(orig.getStatus()) } };
       if (!orig || orig instanceof GraphQLError)
         return { message: e.message, path: e.path, locations: e.locations, extensions: { code: 'BAD_USER_INPUT' } };
       return { message: 'internal error', path: e.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };

@@ -1,5 +1,6 @@
 // The GraphQL schema: the same queries as REST /v1 with the same arguments (checked by the same parsers). Arguments
 // with a fixed text form are scalars of their own (graphql.scalars.ts), so the schema states what each accepts.
+import { RULE_PROTOCOLS } from '@tma/threats';
 import { COUNT_DESCRIPTION } from '../common/count';
 const TIME_ARGS = 'range: Duration, from: Instant, to: Instant, hosts: [HostId!]';
 const FLOW_FILTER_ARGS = 'protocol: Protocol, srcPort: Port, dstPort: Port, srcPrefix: Cidr, dstPrefix: Cidr';
@@ -49,10 +50,26 @@ type Query {
   hosts(${TIME_ARGS}): Hosts!
   "Threat alerts with an event in the range, most recently seen first (at most 100): timeline, evidence with bounds, hosts."
   threats(${TIME_ARGS}, kind: ThreatKind, status: AlertStatus): Threats!
-  "Block rules, newest proposal first (at most 100), with what each dropped per host. Proposing and deciding: REST /v1/mitigation."
+  "Block rules, newest proposal first (at most 100), with what each dropped per host. Proposing and deciding: the mutations (or REST /v1/mitigation)."
   mitigationRules(status: RuleStatus): MitigationRules!
   "One block rule with its audit trail; null when there is no rule with this id."
   mitigationRule(id: RuleId!): MitigationRule
+}
+"""
+Block rules with a human in the loop, as REST /v1/mitigation (same checks, same audit trail). Mutations are sent with
+POST only. Any token proposes; approving, rejecting and removing need the admin scope: a token without it gets a
+FORBIDDEN error and nothing changes. Other refusals: BAD_USER_INPUT naming the argument, NOT_FOUND (no such rule or
+alert), CONFLICT (the rule is not in the state the step needs, a rule already covers the prefix, or the cap is reached).
+"""
+type Mutation {
+  "Propose a block rule (any token): srcPrefix, ttlSeconds and reason are required; or alertId alone (with ttlSeconds and dryRun) for the proposal a flood alert carries. A prefix with host bits set, wider than /8 (IPv4) or /16 (IPv6), holding a protected address, or a port without tcp/udp is refused naming the argument."
+  proposeRule(srcPrefix: Cidr, dst: IpAddress, port: Port, protocol: RuleProtocol, ttlSeconds: Int, reason: String, dryRun: Boolean, hosts: [HostId!], alertId: String): MitigationRule!
+  "Approve a proposed rule (admin scope): it goes to the agents on the commands topic. note: why, kept in the audit trail (at most 500 characters)."
+  approveRule(id: RuleId!, note: String): MitigationRule!
+  "Reject a proposed rule (admin scope)."
+  rejectRule(id: RuleId!, note: String): MitigationRule!
+  "Remove an approved rule before its TTL ends (admin scope)."
+  removeRule(id: RuleId!, note: String): MitigationRule!
 }
 "Threat kinds (REST spells them with '-': heavy-change, traffic-surge, source-surge, port-scan, low-and-slow, syn-flood)."
 enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader low_and_slow syn_flood }
@@ -133,6 +150,8 @@ type Alert {
 }
 type Threats { scope: Scope!, windowsEvaluated: Int!, alerts: [Alert!]! }
 enum RuleStatus { proposed approved rejected removed expired }
+"What a rule matches besides its prefix (any: every protocol; a port needs tcp or udp)."
+enum RuleProtocol { ${Object.keys(RULE_PROTOCOLS).join(' ')} }
 type RuleDrops { host: String!, packets: Float!, bytes: Float!, dryRun: Boolean!, at: String! }
 type AuditStep {
   at: String!, step: String!, version: Int!, actor: String!, host: String, detail: String!, packets: Float!, bytes: Float!

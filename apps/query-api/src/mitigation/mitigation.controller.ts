@@ -16,18 +16,12 @@ import { InvalidInputError } from '../common/errors';
 import { Common, errorSchema, q, QueryController } from '../common/openapi';
 import { parseEnum, type Raw, refuseUnknown } from '../common/params';
 import { MitigationService, RULE_STATUSES } from './mitigation.service';
+import { decisionNote, proposalArgs, ruleId } from './mitigation.args';
 import { decisionBodySchema, proposeBodySchema, RULE_ID, rulesSchema, ruleWithAuditSchema } from './mitigation.schemas';
-
-const ID_RE = new RegExp(RULE_ID);
 
 function json(req: FastifyRequest): void {
   if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? ''))
     throw new UnsupportedMediaTypeException('send the body as application/json');
-}
-
-function ruleId(id: string): string {
-  if (!ID_RE.test(id)) throw new InvalidInputError('id', 'a rule id (UUID, lower case)');
-  return id;
 }
 
 function note(body: unknown): string {
@@ -36,13 +30,8 @@ function note(body: unknown): string {
     throw new InvalidInputError('body', 'a JSON object {"note": "…"}');
   const extra = Object.keys(body).filter((k) => k !== 'note');
   if (extra.length) throw new InvalidInputError(extra[0], 'unknown field (only note)');
-  const n = (body as { note?: unknown }).note;
-  if (n === undefined) return '';
-  if (typeof n !== 'string' || n.length > 500) throw new InvalidInputError('note', 'text of at most 500 characters');
-  return n;
+  return decisionNote((body as { note?: unknown }).note);
 }
-
-const FIELDS = ['srcPrefix', 'dst', 'port', 'protocol', 'ttlSeconds', 'reason', 'dryRun', 'hosts', 'alertId'];
 
 const IdParam = () => ApiParam({ name: 'id', schema: { type: 'string', pattern: RULE_ID }, description: 'rule id' });
 const Admin = () => ApiForbiddenResponse({ description: 'the token lacks the admin scope', schema: errorSchema });
@@ -91,45 +80,11 @@ export class MitigationController {
         'body',
         'a JSON object: {"srcPrefix": "203.0.113.0/24", "ttlSeconds": 600, "reason": "…"}',
       );
-    const b = body as Record<string, unknown>;
-    const extra = Object.keys(b).find((k) => !FIELDS.includes(k));
-    if (extra) throw new InvalidInputError(extra, `unknown field (one of ${FIELDS.join(', ')})`);
+    const p = proposalArgs(body as Record<string, unknown>);
     const actor = req.tokenName ?? 'unknown';
-    const dryRun = b.dryRun;
-    if (dryRun !== undefined && typeof dryRun !== 'boolean') throw new InvalidInputError('dryRun', 'true or false');
-    if (b.alertId !== undefined) {
-      if (typeof b.alertId !== 'string' || !/^[0-9a-f]{16}$/.test(b.alertId))
-        throw new InvalidInputError('alertId', 'an alert id (16 hex digits)');
-      const other = Object.keys(b).find((k) => !['alertId', 'ttlSeconds', 'dryRun'].includes(k));
-      if (other) throw new InvalidInputError(other, 'with alertId only ttlSeconds and dryRun may be given');
-      const ttl = b.ttlSeconds === undefined ? undefined : Number(b.ttlSeconds);
-      return this.service.proposeFromAlert(b.alertId, actor, ttl, dryRun as boolean | undefined);
-    }
-    const str = (k: string) => {
-      if (b[k] != null && typeof b[k] !== 'string') throw new InvalidInputError(k, 'text');
-      return b[k] as string | undefined;
-    };
-    const integer = (k: string) => {
-      if (b[k] != null && !Number.isInteger(b[k])) throw new InvalidInputError(k, 'an integer');
-      return b[k] as number | undefined;
-    };
-    if (b.hosts !== undefined && !Array.isArray(b.hosts)) throw new InvalidInputError('hosts', 'a list of host ids');
-    if (b.srcPrefix === undefined) throw new InvalidInputError('srcPrefix', 'required: the source prefix to block');
-    if (b.ttlSeconds === undefined) throw new InvalidInputError('ttlSeconds', 'required: how long the rule lasts');
-    if (b.reason === undefined) throw new InvalidInputError('reason', 'required: why');
-    return this.service.propose(
-      {
-        srcPrefix: str('srcPrefix')!,
-        dst: str('dst') ?? null,
-        port: integer('port') ?? 0,
-        protocol: (str('protocol') ?? 'any') as never,
-        ttlSeconds: integer('ttlSeconds')!,
-        reason: str('reason')!,
-        dryRun: dryRun as boolean | undefined,
-        hosts: b.hosts as string[] | undefined,
-      },
-      actor,
-    );
+    return p.alertId !== undefined
+      ? this.service.proposeFromAlert(p.alertId, actor, p.ttlSeconds, p.dryRun)
+      : this.service.propose(p.rule, actor);
   }
 
   @Post('mitigation/rules/:id/approve')
