@@ -14,7 +14,7 @@ const { patchKafkajsIdleTimers } = require('@tma/kafka');
 const { STORED_PARTIAL_SELECT, STORED_PARTIAL_BINARY } = require('@tma/rollup');
 const { startAggregator } = require('../../apps/aggregator/dist/start');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { sleep } = require('./setup');
 
 async function main() {
   patchKafkajsIdleTimers();

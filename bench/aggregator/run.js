@@ -9,36 +9,32 @@ const { mkdtempSync, rmSync } = require('node:fs');
 const { tmpdir, cpus } = require('node:os');
 const path = require('node:path');
 const { randomBytes } = require('node:crypto');
-const { benchSetup } = require('./setup');
+const {
+  benchSetup,
+  fleetFlags,
+  fleetMessages,
+  benchKafka,
+  publish,
+  committedSum,
+  aggregatorEnv,
+  fmt,
+  sleep,
+  MINUTE,
+} = require('./setup');
 
 const args = benchSetup(['apps/aggregator/tsconfig.json', 'tools/fleet-sim/tsconfig.json']);
-// --busy: hosts with thousands of flows and ~20 Mpps each (every sketch dense, wide cells, a full candidate list):
-// ~200 KiB snapshots, the other end from the default quiet hosts (~4 KB, sparse sketches).
-const BUSY = args.busy !== undefined;
-const HOSTS = Number(args.hosts ?? (BUSY ? 100 : 1000));
-const BUSY_TRAFFIC = { poolSize: 16_384, flowsPerInterval: 8_192, packetsPerInterval: 200_000_000 };
-const ROUNDS = Number(args.rounds ?? 12);
-const PARTITIONS = Number(args.partitions ?? 12);
+// --busy: busy hosts (~200 KiB snapshots, setup.js BUSY_TRAFFIC), 100 of them unless --hosts says otherwise.
+const { busy: BUSY, hosts: HOSTS, rounds: ROUNDS, partitions: PARTITIONS } = fleetFlags(args, 12);
 
-const { Kafka, logLevel } = require('kafkajs');
-const { loadKafkaSettings, ensureTopics, patchKafkajsIdleTimers } = require('@tma/kafka');
+const { ensureTopics, patchKafkajsIdleTimers } = require('@tma/kafka');
 const { snapshotTopic, deadLetterTopic } = require('@tma/schema');
 const { createStorage, applyMigrations } = require('@tma/storage');
-const { FleetSimulator, sendMessages } = require('../../tools/fleet-sim/dist');
 const { WindowMerger } = require('../../libs/aggregation/dist/window-merger');
 const { startAggregator } = require('../../apps/aggregator/dist/start');
 
 patchKafkajsIdleTimers(); // as the aggregator's main.ts does at start-up
 
-const kafka = new Kafka({ ...loadKafkaSettings(process.env, 'tma-bench'), logLevel: logLevel.NOTHING });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-
-/** Offsets committed by the group on `topic`, summed over its partitions (not yet committed: 0). */
-async function committedSum(admin, groupId, topic) {
-  const committed = await admin.fetchOffsets({ groupId, topics: [topic] });
-  return committed[0].partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
-}
+const kafka = benchKafka('tma-bench');
 
 /** --profile FILE: a CPU profile of the whole-aggregator stage alone (start until every offset is committed). */
 async function startProfile() {
@@ -60,21 +56,9 @@ async function startProfile() {
 }
 
 async function main() {
-  const MINUTE = 60_000;
-  const startMs = Math.floor(Date.now() / MINUTE) * MINUTE - Math.ceil((ROUNDS * 10_000) / MINUTE + 2) * MINUTE;
   let t = Date.now();
-  const sim = new FleetSimulator({
-    hosts: HOSTS,
-    seed: 7,
-    startMs,
-    intervalMs: 10_000,
-    truth: false,
-    ...(BUSY ? BUSY_TRAFFIC : {}),
-  });
-  let messages = [];
-  for (let r = 0; r < ROUNDS; r++) messages.push(...sim.nextRound());
+  let { messages, avgBytes } = fleetMessages({ hosts: HOSTS, rounds: ROUNDS, busy: BUSY });
   const N = messages.length;
-  const avgBytes = messages.reduce((s, m) => s + m.value.length, 0) / N;
   console.log(
     `generated ${fmt(N)} snapshots of ${HOSTS} hosts (avg ${fmt(avgBytes)} B) in ${((Date.now() - t) / 1000).toFixed(1)} s`,
   );
@@ -111,7 +95,7 @@ async function main() {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   t = Date.now();
-  await sendMessages(producer, topic, messages, BUSY ? 4 : 500); // a produce request per partition stays under 1 MB
+  await publish(producer, topic, messages, PARTITIONS);
   const publishRate = N / ((Date.now() - t) / 1000);
   await producer.disconnect();
   messages = null;
@@ -139,17 +123,10 @@ async function main() {
   const dir = mkdtempSync(path.join(tmpdir(), 'tma-bench-'));
   const storage = await createStorage({ kind: 'chdb', path: dir, database: 'tma_bench' });
   await applyMigrations(storage);
-  const env = {
-    ...process.env,
-    TMA_TOPIC_PREFIX: prefix,
-    TMA_AGG_GROUP_ID: `${prefix}-agg`,
-    TMA_AGG_TOPIC_PARTITIONS: String(PARTITIONS),
-    TMA_AGG_ALLOWED_LATENESS: '30s',
-    TMA_AGG_IDLE_CLOSE: '2s',
-    TMA_AGG_FLUSH_INTERVAL: '1s',
+  const env = aggregatorEnv(prefix, PARTITIONS, {
     TMA_AGG_WRITER_ID: 'bench',
     TMA_AGG_ROLLUP_DELAY: args['rollup-delay'] ?? '5s',
-  };
+  });
   const rssBase = process.memoryUsage().rss;
   const profiler = args.profile ? await startProfile() : null;
   const agg = await startAggregator({ env, storage, httpPort: 0, logger: ['error'], defaultMetrics: false });
@@ -216,22 +193,28 @@ async function main() {
     `\nmachine: ${cpus().length} × ${cpus()[0].model}, Node ${process.versions.node}; ${PARTITIONS} partitions; Kafka on this machine`,
   );
   console.log(`stored snapshots: ${stored.n} of ${N}\n`);
-  console.log('| stage | snapshots/s | vs Kafka read alone |');
-  console.log('| --- | ---: | ---: |');
-  console.log(`| publish (producer, acks=all) | ${fmt(publishRate)} | ${(publishRate / rawRate).toFixed(2)} |`);
-  console.log(`| Kafka read alone (kafkajs, no decode) | ${fmt(rawRate)} | 1.00 |`);
-  console.log(
-    `| core alone: decode + validate + merge in memory | ${fmt(coreRate)} | ${(coreRate / rawRate).toFixed(2)} |`,
-  );
-  console.log(
-    `| whole aggregator, until every snapshot is merged (windows written and committed as the watermark passes) | ${fmt(N / mergeWall)} | ${(N / mergeWall / rawRate).toFixed(2)} |`,
-  );
-  console.log(
-    `| **whole aggregator, committed as the watermark passes** (${fmt(steady.done)} snapshots: all but the last window's, whose rows wait for the idle close) | **${fmt(steadyRate)}** | ${(steadyRate / rawRate).toFixed(2)} |`,
-  );
-  console.log(
-    `| whole aggregator, until every offset is committed (incl. the ${env.TMA_AGG_IDLE_CLOSE} idle close of the last window) | ${fmt(aggRate)} | ${(aggRate / rawRate).toFixed(2)} |`,
-  );
+  const mb = (rate) => fmt((rate * avgBytes) / 1e6, 1);
+  const stages = [
+    ['publish (producer, acks=all)', publishRate],
+    ['Kafka read alone (kafkajs, no decode)', rawRate],
+    ['core alone: decode + validate + merge in memory', coreRate],
+    [
+      'whole aggregator, until every snapshot is merged (windows written and committed as the watermark passes)',
+      N / mergeWall,
+    ],
+    [
+      `**whole aggregator, committed as the watermark passes** (${fmt(steady.done)} snapshots: all but the last window's, whose rows wait for the idle close)`,
+      steadyRate,
+    ],
+    [
+      `whole aggregator, until every offset is committed (incl. the ${env.TMA_AGG_IDLE_CLOSE} idle close of the last window)`,
+      aggRate,
+    ],
+  ];
+  console.log('| stage | snapshots/s | MB/s | vs Kafka read alone |');
+  console.log('| --- | ---: | ---: | ---: |');
+  for (const [stage, rate] of stages)
+    console.log(`| ${stage} | ${fmt(rate)} | ${mb(rate)} | ${(rate / rawRate).toFixed(2)} |`);
   console.log(
     `\ncore alone, per snapshot: decode+validate ${per(coreStats.decodeMs)}, merge ${per(coreStats.mergeMs)}`,
   );

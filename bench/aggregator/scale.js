@@ -13,33 +13,38 @@
 'use strict';
 const { fork } = require('node:child_process');
 const { readFileSync, existsSync } = require('node:fs');
-const { createHash, randomBytes } = require('node:crypto');
+const { randomBytes } = require('node:crypto');
 const { cpus } = require('node:os');
 const path = require('node:path');
-const { benchSetup, root } = require('./setup');
+const {
+  benchSetup,
+  root,
+  fleetFlags,
+  fleetMessages,
+  benchKafka,
+  publish,
+  committedSum,
+  aggregatorEnv,
+  answers,
+  answerDiff,
+  stable,
+  fmt,
+  sleep,
+} = require('./setup');
 
 const args = benchSetup(['apps/aggregator/tsconfig.json', 'tools/fleet-sim/tsconfig.json']);
 const COUNTS = String(args.instances ?? '1,2,3')
   .split(',')
   .map(Number);
-const BUSY = args.busy !== undefined;
-const HOSTS = Number(args.hosts ?? (BUSY ? 100 : 1000));
-const ROUNDS = Number(args.rounds ?? 24);
-const PARTITIONS = Number(args.partitions ?? 12);
+const { busy: BUSY, hosts: HOSTS, rounds: ROUNDS, partitions: PARTITIONS } = fleetFlags(args, 24);
 
-const { Kafka, logLevel } = require('kafkajs');
-const { loadKafkaSettings, ensureTopics } = require('@tma/kafka');
+const { ensureTopics } = require('@tma/kafka');
 const { snapshotTopic, deadLetterTopic } = require('@tma/schema');
-const { emptyMerged, mergeStoredPartial, readableRows, windowOf } = require('@tma/rollup');
-const { FleetSimulator, sendMessages } = require('../../tools/fleet-sim/dist');
 
-const kafka = new Kafka({ ...loadKafkaSettings(process.env, 'tma-bench-scale'), logLevel: logLevel.NOTHING });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-const MINUTE = 60_000;
+const kafka = benchKafka('tma-bench-scale');
 const log = (s) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
-const TICK = 100;
-const topics = []; // clock ticks per second in /proc
+const TICK = 100; // clock ticks per second in /proc
+const topics = []; // deleted at the end
 
 /** Busy CPU seconds of the whole machine (all cores) from /proc/stat. */
 function machineCpu() {
@@ -65,11 +70,6 @@ function brokerPid() {
   return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : NaN;
 }
 
-async function committedSum(admin, groupId, topic) {
-  const committed = await admin.fetchOffsets({ groupId, topics: [topic] });
-  return committed[0].partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
-}
-
 /** The group is stable with `children.length` members and they hold every partition of `topic` between them. */
 async function groupStable(admin, groupId, topic, children) {
   const { groups } = await admin.describeGroups([groupId]);
@@ -91,51 +91,6 @@ async function groupStable(admin, groupId, topic, children) {
   return held.every((n) => n > 0) && held.reduce((a, b) => a + b, 0) === PARTITIONS;
 }
 
-/** Readable rollups of every window from the partial rows of all instances, as the rollup rebuild merges them. */
-function answers(rows) {
-  const byWindow = new Map();
-  for (const r of rows) {
-    const w = Number(r.window_start);
-    if (!byWindow.has(w)) byWindow.set(w, []);
-    byWindow.get(w).push(r);
-  }
-  const out = [];
-  const now = new Date(0);
-  const ttl = { windowTotals: 1, topFlows: 1, hostTotals: 1, protocolTotals: 1, sketches: 1 };
-  for (const w of [...byWindow.keys()].sort((a, b) => a - b)) {
-    const m = emptyMerged(w * 1000, Number(byWindow.get(w)[0].window_seconds));
-    // in one order whatever the instance that wrote a row (partition, then offsets), as PartialRowStore.readMerged reads them
-    const inOrder = byWindow
-      .get(w)
-      .sort((a, b) => Number(a.partition) - Number(b.partition) || Number(a.first_offset) - Number(b.first_offset));
-    for (const r of inOrder) mergeStoredPartial(m, r);
-    const readable = readableRows(m, '1m', 100, ttl, now);
-    // What a reader sees; the version counts partial rows, which may differ with how windows were cut.
-    const clean = (t) =>
-      readable[t].map((row) => Object.fromEntries(Object.entries(row).filter(([k]) => k !== 'version'))).map(stable);
-    const tables = Object.keys(readable).map((t) => [t, clean(t).sort()]);
-    out.push({
-      window: w,
-      snapshots: m.snapshots,
-      packets: m.packets,
-      digest: Object.fromEntries(tables.map(([t, v]) => [t, createHash('sha256').update(v.join('\n')).digest('hex')])),
-    });
-  }
-  return out;
-}
-
-function stable(v) {
-  return JSON.stringify(v, (_, x) =>
-    typeof x === 'bigint'
-      ? x.toString()
-      : x instanceof Uint8Array
-        ? Buffer.from(x).toString('hex')
-        : x && x.type === 'Buffer' && Array.isArray(x.data)
-          ? Buffer.from(x.data).toString('hex')
-          : x,
-  );
-}
-
 async function runCount(k, messages, lastWindowCount, admin, producer) {
   const prefix = `scale${randomBytes(3).toString('hex')}`;
   const topic = snapshotTopic(prefix);
@@ -144,16 +99,7 @@ async function runCount(k, messages, lastWindowCount, admin, producer) {
     { topic, numPartitions: PARTITIONS },
     { topic: deadLetterTopic(prefix), numPartitions: 1 },
   ]);
-  const env = {
-    ...process.env,
-    TMA_TOPIC_PREFIX: prefix,
-    TMA_AGG_GROUP_ID: groupId,
-    TMA_AGG_TOPIC_PARTITIONS: String(PARTITIONS),
-    TMA_AGG_ALLOWED_LATENESS: '30s',
-    TMA_AGG_IDLE_CLOSE: '2s',
-    TMA_AGG_FLUSH_INTERVAL: '1s',
-    TMA_AGG_ROLLUP_DELAY: '5s',
-  };
+  const env = aggregatorEnv(prefix, PARTITIONS);
   const children = [];
   for (let i = 0; i < k; i++) {
     const child = fork(path.join(__dirname, 'instance.js'), [], {
@@ -201,11 +147,7 @@ async function runCount(k, messages, lastWindowCount, admin, producer) {
   const before = { machine: machineCpu(), broker: processCpu(broker), self: process.cpuUsage() };
   const t0 = performance.now();
   const wall0 = Date.now();
-  // Sends of ~256 KiB per partition on average: a partition's batch must stay below the broker's message.max.bytes
-  // (1 MiB) however the hosts' keys fall.
-  const avg = messages.reduce((t, m) => t + m.value.length, 0) / N;
-  const chunk = Math.max(1, Math.min(2000, Math.floor((PARTITIONS * 256 * 1024) / avg)));
-  const publishing = sendMessages(producer, topic, messages, chunk).then(() => performance.now());
+  const publishing = publish(producer, topic, messages, PARTITIONS).then(() => performance.now());
   let steadyAt = 0;
   for (let done = 0; done < N;) {
     await sleep(100);
@@ -245,20 +187,7 @@ async function runCount(k, messages, lastWindowCount, admin, producer) {
 }
 
 async function main() {
-  const startMs = Math.floor(Date.now() / MINUTE) * MINUTE - Math.ceil((ROUNDS * 10_000) / MINUTE + 2) * MINUTE;
-  const sim = new FleetSimulator({
-    hosts: HOSTS,
-    seed: 7,
-    startMs,
-    intervalMs: 10_000,
-    truth: false,
-    ...(BUSY ? { poolSize: 16_384, flowsPerInterval: 8_192, packetsPerInterval: 200_000_000 } : {}),
-  });
-  const messages = [];
-  for (let r = 0; r < ROUNDS; r++) messages.push(...sim.nextRound());
-  const lastWindow = Math.max(...messages.map((m) => windowOf(m.intervalEndMs, MINUTE)));
-  const lastWindowCount = messages.filter((m) => windowOf(m.intervalEndMs, MINUTE) === lastWindow).length;
-  const avg = messages.reduce((s, m) => s + m.value.length, 0) / messages.length;
+  const { messages, lastWindowCount, avgBytes: avg } = fleetMessages({ hosts: HOSTS, rounds: ROUNDS, busy: BUSY });
   console.log(`${fmt(messages.length)} snapshots of ${HOSTS} hosts (avg ${fmt(avg)} B), ${PARTITIONS} partitions`);
 
   const admin = kafka.admin();
@@ -278,26 +207,37 @@ async function main() {
   await admin.disconnect();
 
   const base = results[0];
-  const same = (r) => stable(r.answers) === stable(base.answers);
+  const rowCount = (r) => r.answers.reduce((n, a) => n + a.partials, 0);
+  const same = (r) =>
+    r.answers.length === base.answers.length &&
+    r.answers.every((a, i) => stable(a.digest) === stable(base.answers[i].digest));
   console.log(
     `\nmachine: ${cpus().length} × ${cpus()[0].model}, Node ${process.versions.node}; ${fmt(base.N)} snapshots; the broker and the instances share these cores\n`,
   );
   console.log(
-    '| instances | committed as the watermark passes, snapshots/s | vs 1 | until every offset, snapshots/s | vs 1 | publish, snapshots/s | per instance: snapshots merged, CPU µs per snapshot | CPU s: instances / broker / publisher / rest of the machine (cores busy) | stored | answers vs 1 |',
+    '| instances | committed as the watermark passes, snapshots/s | vs 1 | until every offset, snapshots/s | vs 1 | publish, snapshots/s | per instance: snapshots merged, CPU µs per snapshot (cores used) | CPU s: instances / broker / publisher / rest of the machine (cores busy) | stored | answers vs 1 |',
   );
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | --- |');
   for (const r of results) {
-    const inst = r.perInstance.map((p) => `${fmt(p.merged)}: ${fmt((p.cpuMs * 1000) / p.merged)}`).join(', ');
+    const inst = r.perInstance
+      .map(
+        (p) =>
+          `${fmt(p.merged)}: ${fmt((p.cpuMs * 1000) / p.merged)} (${(p.cpuMs / 1000 / r.seconds).toFixed(2)} cores)`,
+      )
+      .join(', ');
     const rest = r.cpu.machine - r.cpu.instances - (r.cpu.broker || 0) - r.cpu.self;
     console.log(
-      `| ${r.k} | ${fmt(r.steadyRate)} | ${(r.steadyRate / base.steadyRate).toFixed(2)} | ${fmt(r.allRate)} | ${(r.allRate / base.allRate).toFixed(2)} | ${fmt(r.publishRate)} | ${inst} | ${r.cpu.instances.toFixed(1)} / ${r.cpu.broker.toFixed(1)} / ${r.cpu.self.toFixed(1)} / ${rest.toFixed(1)} (${(r.cpu.machine / r.seconds).toFixed(2)}) | ${fmt(r.stored)} | ${r === base ? '(baseline)' : same(r) ? 'identical' : 'DIFFERENT'} |`,
+      `| ${r.k} | ${fmt(r.steadyRate)} | ${(r.steadyRate / base.steadyRate).toFixed(2)} | ${fmt(r.allRate)} | ${(r.allRate / base.allRate).toFixed(2)} | ${fmt(r.publishRate)} | ${inst} | ${r.cpu.instances.toFixed(1)} / ${r.cpu.broker.toFixed(1)} / ${r.cpu.self.toFixed(1)} / ${rest.toFixed(1)} (${(r.cpu.machine / r.seconds).toFixed(2)}) | ${fmt(r.stored)} | ${r === base ? `(baseline; ${rowCount(r)} partial rows)` : same(r) ? `identical (${rowCount(r)} partial rows)` : 'DIFFERENT'} |`,
     );
   }
   for (const r of results.slice(1))
     if (!same(r)) {
-      for (let i = 0; i < Math.max(r.answers.length, base.answers.length); i++)
-        if (stable(r.answers[i]) !== stable(base.answers[i]))
-          console.log(`${r.k} instances, window ${i}: ${stable(r.answers[i])} vs ${stable(base.answers[i])}`);
+      for (let i = 0; i < Math.max(r.answers.length, base.answers.length); i++) {
+        const [a, b] = [r.answers[i], base.answers[i]];
+        if (!a || !b) console.log(`${r.k} instances, window ${i}: present in one run only`);
+        else if (stable(a.digest) !== stable(b.digest))
+          console.log(`${r.k} instances, window ${i} (${a.window}): ${answerDiff(a, b)}`);
+      }
       process.exitCode = 1;
     }
 }

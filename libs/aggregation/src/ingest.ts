@@ -30,6 +30,12 @@ export function ingestBatch(
   const m = metrics;
   const d0 = merger.stats.decodeMs;
   const g0 = merger.stats.mergeMs;
+  // Outcomes counted per batch and added to the metrics once (a labelled counter's inc hashes its labels).
+  const outcomes = new Map<string, number>();
+  const count = (outcome: string) => outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+  let gaps = 0;
+  let jumps = 0;
+  let duplicates = 0;
   for (let i = from; i < batch.messages.length; i++) {
     const msg = batch.messages[i];
     const out = merger.ingest(
@@ -43,25 +49,29 @@ export function ingestBatch(
     }
     switch (out.kind) {
       case 'accepted':
-        m.snapshots.inc({ outcome: out.late ? 'late' : 'accepted' });
-        if (out.gap > 0) m.gaps.inc(out.gap);
-        if (out.jump) m.sequenceJumps.inc();
+        count(out.late ? 'late' : 'accepted');
+        gaps += out.gap;
+        if (out.jump) jumps++;
         break;
       case 'duplicate':
-        m.snapshots.inc({ outcome: 'duplicate' });
-        m.dropped.inc({ reason: 'duplicate-sequence' });
+        count('duplicate');
+        duplicates++;
         break;
       case 'rejected':
-        m.snapshots.inc({ outcome: 'rejected' });
+        count('rejected');
         m.dlq.inc({ reason: out.reason });
         letters.push(
           deadLetter(msg.key, msg.value, rejectionHeaders(out.rejection, `${topic}/${partition}/${msg.offset}`)),
         );
         break;
       default:
-        m.snapshots.inc({ outcome: out.kind });
+        count(out.kind);
     }
   }
+  for (const [outcome, n] of outcomes) m.snapshots.inc({ outcome }, n);
+  if (gaps > 0) m.gaps.inc(gaps);
+  if (jumps > 0) m.sequenceJumps.inc(jumps);
+  if (duplicates > 0) m.dropped.inc({ reason: 'duplicate-sequence' }, duplicates);
   m.decodeSeconds.inc((merger.stats.decodeMs - d0) / 1000);
   m.mergeSeconds.inc((merger.stats.mergeMs - g0) / 1000);
   m.lag.set(

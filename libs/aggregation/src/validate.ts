@@ -217,7 +217,12 @@ function checkPrefixes(s: SketchSnapshot, rate: number): PrefixCounts {
     checkCount('prefixFloors.bytes', f.bytes);
   }
   try {
-    return prefixCountsFromWire({ ...s, prefixCounts: s.prefixCounts && rate === 1 });
+    return prefixCountsFromWire({
+      prefixCounts: s.prefixCounts && rate === 1,
+      heavyPrefixes: s.heavyPrefixes,
+      prefixFloors: s.prefixFloors,
+      totals: s.totals,
+    });
   } catch (err) {
     throw new RejectedSnapshot('invalid-prefix', (err as Error).message);
   }

@@ -10,7 +10,6 @@ import {
   prefixBytes,
   prefixTable,
   prefixText,
-  prefixWords,
   tableOf,
   type PrefixSide,
 } from './prefixes';
@@ -39,7 +38,12 @@ export interface HeavyPrefix {
   certain: boolean;
 }
 
-const id = (table: number, lo: number, hi: number): string => `${table}:${lo}:${hi}`;
+/**
+ * A listed prefix's map key. A number (no string built per prefix) whenever it fits exactly in 53 bits: every IPv4
+ * level and IPv6 /32 and /48 (hi < 2^16); the IPv6 /64 level keeps a string. Keys of the two kinds never collide.
+ */
+const id = (table: number, lo: number, hi: number): number | string =>
+  hi < 0x10000 ? table + 16 * (lo + 0x100000000 * hi) : `${table}:${lo}:${hi}`;
 
 /**
  * A listed prefix as kept: its upper bounds less its table's floor (what the parts that list it add beyond their
@@ -57,10 +61,11 @@ interface Kept {
 }
 
 export class PrefixCounts {
-  private readonly kept = new Map<string, Kept>();
+  private readonly kept = new Map<number | string, Kept>();
   /** Per table: every prefix not listed had at most this (change through setFloor, which keeps listed bounds). */
-  readonly floorPackets = new Float64Array(PREFIX_TABLES);
-  readonly floorBytes = new Float64Array(PREFIX_TABLES);
+  // Plain arrays: one PrefixCounts is made per snapshot, and a typed array's allocation costs more than its use here.
+  readonly floorPackets: number[] = new Array<number>(PREFIX_TABLES).fill(0);
+  readonly floorBytes: number[] = new Array<number>(PREFIX_TABLES).fill(0);
 
   private view(k: Kept): PrefixCount {
     return {
@@ -123,7 +128,16 @@ export class PrefixCounts {
         k.excessBytes += o.excessBytes;
         k.sincePackets += o.sincePackets;
         k.sinceBytes += o.sinceBytes;
-      } else this.kept.set(key, { ...o });
+      } else
+        this.kept.set(key, {
+          table: o.table,
+          lo: o.lo,
+          hi: o.hi,
+          excessPackets: o.excessPackets,
+          excessBytes: o.excessBytes,
+          sincePackets: o.sincePackets,
+          sinceBytes: o.sinceBytes,
+        });
     }
     for (let t = 0; t < PREFIX_TABLES; t++) {
       this.floorPackets[t] += other.floorPackets[t];
@@ -312,6 +326,16 @@ export function prefixCountsToWire(
   return { heavyPrefixes, prefixFloors };
 }
 
+const IPV4_LO_MASKS = [0xff, 0xffff, 0xffffff];
+const IPV6_HI_MASKS = [0, 0xffff, 0xffffffff];
+
+/** The little-endian 32-bit word at `at`, bytes beyond the array read as 0 (prefixWords of the zero-padded bytes). */
+function le32Padded(b: Uint8Array, at: number): number {
+  let w = 0;
+  for (let i = 3; i >= 0; i--) w = (w << 8) | (at + i < b.length ? b[at + i] : 0);
+  return w >>> 0;
+}
+
 /**
  * A snapshot's counts: its listed prefixes and floors when it carries prefix counts, otherwise (older agents, sampled
  * snapshots) none listed and every floor at its total traffic. A table the snapshot gives no floor for is unknown
@@ -336,12 +360,12 @@ export function prefixCountsFromWire(s: {
   for (const p of s.heavyPrefixes ?? []) {
     const t = wireTable(p.side, p.family, p.length);
     if (t < 0) throw new RangeError(`prefix at an unknown level: side ${p.side}, IPv${p.family} /${p.length}`);
-    const full = new Uint8Array(8);
-    full.set(p.prefix.subarray(0, 8));
-    const { lo, hi } = prefixWords(full);
-    // masked to the level, whatever bits the sender left
-    const lm = p.family === 4 ? [0xff, 0xffff, 0xffffff][tableOf(t).level] : 0xffffffff;
-    const hm = p.family === 4 ? 0 : [0, 0xffff, 0xffffffff][tableOf(t).level];
+    const level = tableOf(t).level;
+    // masked to the level, whatever bits the sender left; bytes past the prefix's length read as 0
+    const lm = p.family === 4 ? IPV4_LO_MASKS[level] : 0xffffffff;
+    const hm = p.family === 4 ? 0 : IPV6_HI_MASKS[level];
+    const lo = le32Padded(p.prefix, 0);
+    const hi = le32Padded(p.prefix, 4);
     out.put({
       table: t,
       lo: (lo & lm) >>> 0,

@@ -183,4 +183,62 @@ describe('PrefixCounts', () => {
       }),
     ).toThrow(RangeError);
   });
+
+  it('keys: prefixes differing in any word or table stay apart, equal ones add up (every level, high words set)', () => {
+    // near-collisions: each word at its extremes, hi above and below 2^16 (the /64 level), the same words in two tables
+    const words = [0, 1, 0xff, 0xffff, 0x10000, 0xffffff, 0x7fffffff, 0x80000000, 0xffffffff];
+    const reference = new Map<string, { packets: number; since: number }>();
+    const a = new PrefixCounts();
+    let n = 0;
+    for (const table of [0, 2, 3, 5, 11])
+      for (const lo of words)
+        for (const hi of words) {
+          const packets = ++n;
+          for (let twice = 0; twice < 2; twice++) {
+            a.put({ table, lo, hi, packets, bytes: 2 * packets, sincePackets: 1, sinceBytes: 1 });
+            const r = reference.get(`${table}:${lo}:${hi}`) ?? { packets: 0, since: 0 };
+            reference.set(`${table}:${lo}:${hi}`, { packets: r.packets + packets, since: r.since + 1 });
+          }
+        }
+    expect(a.size).toBe(reference.size);
+    for (const [key, r] of reference) {
+      const [table, lo, hi] = key.split(':').map(Number);
+      expect(a.get(table, lo, hi)).toMatchObject({ packets: r.packets, bytes: 2 * r.packets, sincePackets: r.since });
+    }
+    // listed in first-put order (the order rows encode them in)
+    expect(a.list().map((e) => `${e.table}:${e.lo}:${e.hi}`)).toEqual([...reference.keys()]);
+    // merged into counts holding some of them: the same sums as adding entry by entry
+    const b = new PrefixCounts().add(a).add(a);
+    for (const [key, r] of reference) {
+      const [table, lo, hi] = key.split(':').map(Number);
+      expect(b.get(table, lo, hi)?.packets).toBe(2 * r.packets);
+    }
+    b.cap(4);
+    expect(b.size).toBe(5 * 4);
+  });
+
+  it('wire form: prefix words read as the zero-padded bytes, masked to the level', () => {
+    const floors = Array.from({ length: 12 }, (_, t) => ({ ...tableOf(t), packets: 0, bytes: 0 }));
+    const prefixes = [
+      { side: 0, family: 4, length: 8, prefix: Uint8Array.from([10, 1, 2, 3]) },
+      { side: 1, family: 4, length: 24, prefix: Uint8Array.from([10, 1]) }, // short: the rest reads as 0
+      { side: 0, family: 6, length: 64, prefix: Uint8Array.from([0x20, 1, 0xd, 0xb8, 0xff, 0xfe, 0xfd, 0xfc, 9]) },
+      { side: 1, family: 6, length: 48, prefix: Uint8Array.from([0x20, 1, 0xd, 0xb8, 0x12, 0x34, 0x56, 0x78]) },
+      { side: 1, family: 6, length: 32, prefix: Uint8Array.from([0x20, 1, 0xd, 0xb8, 0x12, 0x34]) },
+    ].map((p) => ({ ...p, packets: 5, bytes: 50, sincePackets: 1, sinceBytes: 10 }));
+    const got = prefixCountsFromWire({
+      prefixCounts: true,
+      heavyPrefixes: prefixes,
+      prefixFloors: floors,
+      totals: { packets: 9, bytes: 90 },
+    });
+    const le = (b: number[]) => (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
+    expect(got.list().map((e) => [e.table, e.lo, e.hi])).toEqual([
+      [0, le([10, 0, 0, 0]), 0],
+      [8, le([10, 1, 0, 0]), 0],
+      [5, le([0x20, 1, 0xd, 0xb8]), le([0xff, 0xfe, 0xfd, 0xfc])],
+      [10, le([0x20, 1, 0xd, 0xb8]), le([0x12, 0x34, 0, 0])],
+      [9, le([0x20, 1, 0xd, 0xb8]), 0],
+    ]);
+  });
 });
