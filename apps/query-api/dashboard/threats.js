@@ -4,6 +4,7 @@
 import { api, post } from './api.js';
 import { COLORS, el, fmt, text } from './dom.js';
 
+// the kinds of libs/threats THREAT_KINDS, in its order (checked by src/dashboard/dashboard-kinds.spec.ts)
 const KINDS = [
   'flood',
   'heavy-change',

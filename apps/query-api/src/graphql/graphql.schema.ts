@@ -1,6 +1,6 @@
 // The GraphQL schema: the same queries as REST /v1 with the same arguments (checked by the same parsers). Arguments
 // with a fixed text form are scalars of their own (graphql.scalars.ts), so the schema states what each accepts.
-import { RULE_PROTOCOLS } from '@tma/threats';
+import { RULE_PROTOCOLS, THREAT_KINDS } from '@tma/threats';
 import { COUNT_DESCRIPTION } from '../common/count';
 const TIME_ARGS = 'range: Duration, from: Instant, to: Instant, hosts: [HostId!]';
 const FLOW_FILTER_ARGS = 'protocol: Protocol, srcPort: Port, dstPort: Port, srcPrefix: Cidr, dstPrefix: Cidr';
@@ -71,8 +71,8 @@ type Mutation {
   "Remove an approved rule before its TTL ends (admin scope)."
   removeRule(id: RuleId!, note: String): MitigationRule!
 }
-"Threat kinds (REST spells them with '-': heavy-change, traffic-surge, source-surge, port-scan, low-and-slow, syn-flood)."
-enum ThreatKind { flood heavy_change traffic_surge source_surge port_scan superspreader low_and_slow syn_flood }
+"Threat kinds: REST's with '_' for '-' (heavy_change is REST's heavy-change)."
+enum ThreatKind { ${THREAT_KINDS.map((k) => k.replace(/-/g, '_')).join(' ')} }
 enum AlertStatus { open resolved }
 enum RankBy { packets bytes }
 enum Side { src dst }
